@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Option and config-file parsing for the daemon; see config.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#ifndef MFS_LOCALSTATEDIR
+#define MFS_LOCALSTATEDIR "/var"
+#endif
+
+/* mount(8) and fstab options that are for mount itself, not for us. */
+static const char *const ignored_opts[] = {
+	"rw", "defaults", "auto", "noauto", "user", "nouser", "users", "exec", "noexec",
+	"suid", "nosuid", "dev", "nodev", "_netdev", "nofail", "async", "sync", "atime",
+	"noatime", "relatime", "strictatime", "nodiratime", "owner", "group", "comment",
+	"default_permissions", NULL,
+};
+
+int mfs_config_init(struct mfs_config *c)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	int n;
+
+	memset(c, 0, sizeof(*c));
+	c->cache_mb = 512;
+	c->readahead_kb = 4096;
+	c->threads = 32;
+	c->ingest_threads = 2;
+	c->prefetch_chunks = 4;
+	if (geteuid() == 0)
+		n = asprintf(&c->data_dir, "%s/lib/modelfs", MFS_LOCALSTATEDIR);
+	else if (xdg && *xdg)
+		n = asprintf(&c->data_dir, "%s/modelfs", xdg);
+	else
+		n = asprintf(&c->data_dir, "%s/.local/share/modelfs", home ? home : ".");
+	return n < 0 ? -ENOMEM : 0;
+}
+
+void mfs_config_release(struct mfs_config *c)
+{
+	free(c->source);
+	free(c->mountpoint);
+	free(c->data_dir);
+	free(c->config_file);
+	free(c->log_file);
+	memset(c, 0, sizeof(*c));
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *s = strdup(v);
+
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int parse_num(const char *v, long long lo, long long hi, long long *out)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || end == v || *end || n < lo || n > hi)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+/* Sets one key; value is NULL for flags.  -EINVAL with a message on error. */
+static int set_option(struct mfs_config *c, const char *key, const char *val, char *err, size_t errlen)
+{
+	struct { const char *name; long long lo, hi; void *dst; int is_size; } nums[] = {
+		{ "cache_mb", 16, 1 << 20, &c->cache_mb, 1 },
+		{ "readahead_kb", 0, 1 << 20, &c->readahead_kb, 0 },
+		{ "threads", 1, 256, &c->threads, 0 },
+		{ "ingest_threads", 1, 8, &c->ingest_threads, 0 },
+		{ "prefetch_chunks", 0, 64, &c->prefetch_chunks, 0 },
+	};
+	struct { const char *name; int *dst; } flags[] = {
+		{ "ro", &c->ro }, { "allow_other", &c->allow_other },
+		{ "foreground", &c->foreground }, { "debug", &c->debug },
+	};
+	struct { const char *name; char **dst; } strs[] = {
+		{ "data", &c->data_dir }, { "config", &c->config_file }, { "log", &c->log_file },
+	};
+	long long n;
+
+	for (size_t i = 0; ignored_opts[i]; i++)
+		if (!strcmp(key, ignored_opts[i]))
+			return 0;
+	if (!strncmp(key, "x-", 2))
+		return 0;
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if (strcmp(key, flags[i].name))
+			continue;
+		if (val && strcmp(val, "1") && strcmp(val, "true") && strcmp(val, "0") && strcmp(val, "false"))
+			goto bad_value;
+		*flags[i].dst = !val || !strcmp(val, "1") || !strcmp(val, "true");
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		if (strcmp(key, strs[i].name))
+			continue;
+		if (!val || !*val)
+			goto bad_value;
+		return set_str(strs[i].dst, val);
+	}
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (strcmp(key, nums[i].name))
+			continue;
+		if (!val || parse_num(val, nums[i].lo, nums[i].hi, &n)) {
+			snprintf(err, errlen, "option %s needs a number from %lld to %lld", key,
+				 nums[i].lo, nums[i].hi);
+			return -EINVAL;
+		}
+		if (nums[i].is_size)
+			*(size_t *)nums[i].dst = n;
+		else
+			*(int *)nums[i].dst = (int)n;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown option '%s'", key);
+	return -EINVAL;
+bad_value:
+	snprintf(err, errlen, "bad value for option %s", key);
+	return -EINVAL;
+}
+
+int mfs_config_apply_opts(struct mfs_config *c, const char *opts, char *err, size_t errlen)
+{
+	char *copy = strdup(opts), *save = NULL, *tok;
+	int rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq)
+			*eq++ = 0;
+		rc = set_option(c, tok, eq, err, errlen);
+	}
+	free(copy);
+	return rc;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = 0;
+	return s;
+}
+
+int mfs_config_load_file(struct mfs_config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char line[4096];
+	int lineno = 0, rc = 0;
+
+	if (!f) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot read config %s: %s", path, strerror(errno));
+		return rc;
+	}
+	while (!rc && fgets(line, sizeof(line), f)) {
+		char *s, *eq, *hash = strchr(line, '#');
+
+		lineno++;
+		if (hash)
+			*hash = 0;
+		s = trim(line);
+		if (!*s)
+			continue;
+		if (!strcmp(s, "ro") || !strcmp(s, "allow_other") || !strcmp(s, "debug")) {
+			rc = set_option(c, s, NULL, err, errlen);
+			continue;
+		}
+		if (!(eq = strchr(s, '='))) {
+			snprintf(err, errlen, "%s:%d: expected key = value", path, lineno);
+			rc = -EINVAL;
+			break;
+		}
+		*eq = 0;
+		if ((rc = set_option(c, trim(s), trim(eq + 1), err, errlen))) {
+			char tmp[256];
+
+			snprintf(tmp, sizeof(tmp), "%s:%d: %s", path, lineno, err);
+			snprintf(err, errlen, "%s", tmp);
+		}
+	}
+	fclose(f);
+	return rc;
+}

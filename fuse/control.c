@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Control endpoint server: one thread, one connection at a time (reports
+ * are rare and fsck is long; a second admin waits its turn).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "control.h"
+#include "errors.h"
+#include "fs_internal.h"
+#include "log.h"
+#include "namespace.h"
+#include "report.h"
+
+#define LOG_COMPONENT "control"
+
+struct mfs_control {
+	struct mfs_fs *fs;
+	int fd;
+	int stop_pipe[2];
+	pthread_t thread;
+	char *path;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void out(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+}
+
+static void do_status(struct mfs_control *c, FILE *f)
+{
+	struct mfs_store_stats st;
+	struct mfs_cache_stats cs;
+	int rc = mfs_store_stats(c->fs->db, &st);
+
+	if (!rc) {
+		mfs_cache_stats(c->fs->cache, &cs);
+		out(f, "node_id %04x\n", mfs_ns_node_id(c->fs->ns));
+		out(f, "data_dir %s\n", c->fs->cfg->data_dir);
+		out(f, "mountpoint %s\n", c->fs->cfg->mountpoint ? c->fs->cfg->mountpoint : "");
+		out(f, "files %llu\n", (unsigned long long)st.files);
+		out(f, "dirs %llu\n", (unsigned long long)st.dirs);
+		out(f, "symlinks %llu\n", (unsigned long long)st.symlinks);
+		out(f, "logical_bytes %llu\n", (unsigned long long)st.logical_bytes);
+		out(f, "chunks %llu\n", (unsigned long long)st.chunks);
+		out(f, "chunk_bytes %llu\n", (unsigned long long)st.chunk_bytes);
+		out(f, "stored_bytes %llu\n", (unsigned long long)st.stored_bytes);
+		out(f, "disk_bytes %llu\n", (unsigned long long)st.disk_bytes);
+		out(f, "dedup_ratio %.4f\n", st.dedup_ratio);
+		out(f, "compression_ratio %.4f\n", st.compression_ratio);
+		for (int k = 0; k < MFS_CODEC_COUNT; k++)
+			out(f, "codec_chunks.%s %llu\n", mfs_codec_name(k),
+			    (unsigned long long)st.codec_chunks[k]);
+		out(f, "cache_hits %llu\n", (unsigned long long)cs.hits);
+		out(f, "cache_misses %llu\n", (unsigned long long)cs.misses);
+		out(f, "cache_bytes %llu\n", (unsigned long long)cs.bytes);
+		out(f, "cache_capacity %llu\n", (unsigned long long)cs.capacity);
+	}
+	out(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
+}
+
+static void report_problem(void *arg, enum mfs_fsck_problem kind, const char *hash, const char *path)
+{
+	out(arg, "problem %s %s %s\n", mfs_fsck_problem_name(kind), *hash ? hash : "-",
+	    path ? path : "-");
+}
+
+static void do_fsck(struct mfs_control *c, FILE *f)
+{
+	struct mfs_fsck_result r;
+	int rc;
+
+	log_info("fsck requested");
+	rc = mfs_fsck(c->fs->ns, report_problem, f, &r);
+	if (!rc) {
+		out(f, "chunks_checked %llu\n", (unsigned long long)r.chunks_checked);
+		out(f, "files_checked %llu\n", (unsigned long long)r.files_checked);
+		out(f, "bytes_checked %llu\n", (unsigned long long)r.bytes_checked);
+		out(f, "corrupt %llu\n", (unsigned long long)r.corrupt);
+		out(f, "missing %llu\n", (unsigned long long)r.missing);
+		out(f, "badmeta %llu\n", (unsigned long long)r.badmeta);
+	}
+	out(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
+}
+
+static void serve(struct mfs_control *c, int fd)
+{
+	char line[256];
+	FILE *f = fdopen(fd, "r+");
+
+	if (!f) {
+		close(fd);
+		return;
+	}
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return;
+	}
+	line[strcspn(line, "\r\n")] = 0;
+	if (!strcmp(line, "status"))
+		do_status(c, f);
+	else if (!strcmp(line, "fsck"))
+		do_fsck(c, f);
+	else
+		out(f, "end %d unknown request\n", -EINVAL);
+	fclose(f);
+}
+
+static void *control_thread(void *arg)
+{
+	struct mfs_control *c = arg;
+
+	for (;;) {
+		struct pollfd p[2] = { { c->fd, POLLIN, 0 }, { c->stop_pipe[0], POLLIN, 0 } };
+		int fd;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			serve(c, fd);
+	}
+	return NULL;
+}
+
+int mfs_control_start(struct mfs_fs *fs, const char *path, struct mfs_control **out_c)
+{
+	struct mfs_control *c = calloc(1, sizeof(*c));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int rc;
+
+	*out_c = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->fs = fs;
+	c->fd = c->stop_pipe[0] = c->stop_pipe[1] = -1;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_error("control socket path too long: %s", path);
+		free(c);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	unlink(path); /* a stale socket from a crash; the store lock says we own it */
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(c->fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) ||
+	    listen(c->fd, 8) || pipe2(c->stop_pipe, O_CLOEXEC)) {
+		rc = -errno;
+		log_error("control socket %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!(c->path = strdup(path))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if ((rc = -pthread_create(&c->thread, NULL, control_thread, c)))
+		goto fail;
+	*out_c = c;
+	return 0;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->stop_pipe[0] >= 0) {
+		close(c->stop_pipe[0]);
+		close(c->stop_pipe[1]);
+	}
+	free(c->path);
+	free(c);
+	return rc;
+}
+
+void mfs_control_stop(struct mfs_control *c)
+{
+	if (!c)
+		return;
+	if (write(c->stop_pipe[1], "x", 1) == 1)
+		pthread_join(c->thread, NULL);
+	close(c->fd);
+	close(c->stop_pipe[0]);
+	close(c->stop_pipe[1]);
+	unlink(c->path);
+	free(c->path);
+	free(c);
+}

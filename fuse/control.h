@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The control endpoint: a Unix socket (DATA/control.sock, mode 0600) on
+ * which modelfs-admin asks a running node for reports.  One request line
+ * per connection, answered by `key value` lines and a final `end RC` line;
+ * doc/format.md specifies the protocol.
+ */
+#ifndef MFS_CONTROL_H
+#define MFS_CONTROL_H
+
+struct mfs_fs;
+struct mfs_control;
+
+int mfs_control_start(struct mfs_fs *fs, const char *path, struct mfs_control **out);
+/* Stops the thread and removes the socket.  NULL is a no-op. */
+void mfs_control_stop(struct mfs_control *c);
+
+#endif

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Daemon setup and teardown around fuse_session_loop_mt().  The store is
+ * opened before mounting, so a locked or broken store fails the mount
+ * command instead of leaving a mount that answers EIO.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "daemon.h"
+#include "db.h"
+#include "errors.h"
+#include "fs_internal.h"
+#include "log.h"
+#include "namespace.h"
+
+#define LOG_COMPONENT "daemon"
+
+int mfs_set_readahead(const char *mountpoint, unsigned kb)
+{
+	struct stat st;
+	char path[128], val[32];
+	int fd, n, rc = 0;
+
+	if (stat(mountpoint, &st))
+		return -errno;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
+		 minor(st.st_dev));
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	n = snprintf(val, sizeof(val), "%u", kb);
+	if (write(fd, val, n) != n)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+	char *p = strdup(dir), *s;
+	int rc = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (s = p + 1; ; s++) {
+		if (*s != '/' && *s)
+			continue;
+		char c = *s;
+
+		*s = 0;
+		if (mkdir(p, mode) && errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+static char *join(const char *a, const char *b)
+{
+	char *s;
+
+	return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
+}
+
+static void *readahead_thread(void *arg)
+{
+	struct mfs_config *cfg = arg;
+	int rc = mfs_set_readahead(cfg->mountpoint, cfg->readahead_kb);
+
+	if (rc)
+		log_warn("cannot set read_ahead_kb=%u: %s", cfg->readahead_kb, strerror(-rc));
+	return NULL;
+}
+
+static void signal_ready(int *ready_fd, unsigned char code)
+{
+	if (*ready_fd < 0)
+		return;
+	if (write(*ready_fd, &code, 1) != 1) {
+		/* the parent is gone; nothing to tell */
+	}
+	close(*ready_fd);
+	*ready_fd = -1;
+}
+
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+}
+
+/* fuse_session_new() takes mount options as command-line arguments. */
+static int session_args(struct mfs_config *cfg, struct fuse_args *args)
+{
+	char opts[512];
+
+	snprintf(opts, sizeof(opts), "fsname=%s,subtype=modelfs,default_permissions%s%s",
+		 cfg->source ? cfg->source : "modelfs", cfg->allow_other ? ",allow_other" : "",
+		 cfg->ro ? ",ro" : "");
+	if (fuse_opt_add_arg(args, "mount.modelfs") || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, opts))
+		return -ENOMEM;
+	if (cfg->debug && fuse_opt_add_arg(args, "-d"))
+		return -ENOMEM;
+	return 0;
+}
+
+int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *loop = NULL;
+	struct mfs_fs fs = { .cfg = cfg, .timeout = 3600.0 };
+	char *db_dir = NULL, *pid_path = NULL, *log_path = NULL;
+	int code = MFS_EXIT_MOUNT_FAILED, mounted = 0, rc;
+	FILE *pf;
+
+	/* Large chunk buffers from the heap, not fresh mmaps (reference notes). */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 512 << 20);
+
+	if ((rc = mkdir_p(cfg->data_dir, 0700))) {
+		fprintf(stderr, "mount.modelfs: cannot create %s: %s\n", cfg->data_dir, strerror(-rc));
+		goto out;
+	}
+	db_dir = join(cfg->data_dir, "db");
+	fs.staging_dir = join(cfg->data_dir, "staging");
+	fs.control_path = join(cfg->data_dir, "control.sock");
+	pid_path = join(cfg->data_dir, "modelfs.pid");
+	log_path = cfg->log_file ? strdup(cfg->log_file) : join(cfg->data_dir, "modelfs.log");
+	if (!db_dir || !fs.staging_dir || !fs.control_path || !pid_path || !log_path) {
+		code = MFS_EXIT_SYSTEM;
+		goto out;
+	}
+	if ((rc = mfs_log_open(log_path, 1, cfg->debug ? MFS_LOG_DEBUG : MFS_LOG_INFO)))
+		fprintf(stderr, "mount.modelfs: cannot open log %s: %s\n", log_path, strerror(-rc));
+	mkdir(fs.staging_dir, 0700);
+	staging_clear_dir(fs.staging_dir);
+
+	rc = mfs_db_open(db_dir, &fs.db);
+	if (rc == -EBUSY) {
+		log_error("store %s is in use by another modelfs daemon", cfg->data_dir);
+		goto out;
+	}
+	if (rc || (rc = mfs_ns_open(fs.db, &fs.ns))) {
+		log_error("cannot open store %s: %s", cfg->data_dir, mfs_strerror(rc));
+		goto out;
+	}
+	if ((rc = mfs_cache_new(fs.db, cfg->cache_mb << 20, 2, &fs.cache)) ||
+	    (rc = itable_init(&fs.itable))) {
+		code = MFS_EXIT_SYSTEM;
+		goto out;
+	}
+	if (session_args(cfg, &args) ||
+	    !(fs.se = fuse_session_new(&args, &mfs_fs_ops, sizeof(mfs_fs_ops), &fs))) {
+		log_error("cannot create the FUSE session");
+		goto out;
+	}
+	if (fuse_session_mount(fs.se, cfg->mountpoint)) {
+		log_error("cannot mount on %s", cfg->mountpoint);
+		goto out;
+	}
+	mounted = 1;
+	if ((rc = mfs_control_start(&fs, fs.control_path, &fs.control)))
+		log_warn("no control endpoint: modelfs-admin will not reach this node");
+	if ((pf = fopen(pid_path, "we"))) {
+		fprintf(pf, "%d\n", (int)getpid());
+		fclose(pf);
+	}
+	if (fuse_set_signal_handlers(fs.se)) {
+		code = MFS_EXIT_SYSTEM;
+		goto out;
+	}
+	log_info("mounted %s on %s (node %04x)", cfg->data_dir, cfg->mountpoint,
+		 mfs_ns_node_id(fs.ns));
+	signal_ready(&ready_fd, 0);
+	if (!cfg->foreground) {
+		detach_stdio();
+		mfs_log_open(log_path, 0, cfg->debug ? MFS_LOG_DEBUG : MFS_LOG_INFO);
+	} else if (cfg->readahead_kb) {
+		pthread_t t;
+
+		if (!pthread_create(&t, NULL, readahead_thread, cfg))
+			pthread_detach(t);
+	}
+	loop = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_max_threads(loop, cfg->threads);
+	fuse_loop_cfg_set_idle_threads(loop, cfg->threads / 2);
+	rc = fuse_session_loop_mt(fs.se, loop);
+	code = rc < 0 ? MFS_EXIT_SYSTEM : MFS_EXIT_OK;
+	fuse_remove_signal_handlers(fs.se);
+	log_info("unmounting %s", cfg->mountpoint);
+out:
+	signal_ready(&ready_fd, code ? code : MFS_EXIT_MOUNT_FAILED);
+	if (loop)
+		fuse_loop_cfg_destroy(loop);
+	mfs_control_stop(fs.control);
+	if (mounted)
+		fuse_session_unmount(fs.se);
+	if (fs.se)
+		fuse_session_destroy(fs.se);
+	fuse_opt_free_args(&args);
+	if (fs.cache)
+		mfs_cache_free(fs.cache);
+	if (fs.itable.buckets)
+		itable_release(&fs.itable);
+	mfs_ns_close(fs.ns);
+	mfs_db_close(fs.db);
+	if (pid_path && mounted)
+		unlink(pid_path);
+	free(db_dir);
+	free(fs.staging_dir);
+	free(fs.control_path);
+	free(pid_path);
+	free(log_path);
+	mfs_log_close();
+	return code;
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Private state of the FUSE daemon, shared by the fs_*.c operation files.
+ *
+ * Notes on the design:
+ *  1. struct mfs_node is the daemon's view of one inode the kernel knows.
+ *     It lives while the kernel holds lookups on it (nlookup) or files are
+ *     open on it (opens); both counts are protected by itable->lock.
+ *  2. node->lock protects the node's record, manifest and staging.  Never
+ *     take the itable lock while holding a node lock... except through
+ *     itable_* helpers that document it.  Never call into the kernel
+ *     (fuse_lowlevel_notify_*) with either lock held.
+ *  3. Readers pin the manifest (version) they opened in their handle; the
+ *     node's manifest may move on, theirs does not.
+ *  4. Writers share one staging file per node.  The first flush/fsync/
+ *     release after a write commits it: ingest, publish, and (when the path
+ *     got a new inode) invalidate the kernel's dentry so new opens see the
+ *     new version.  node->successor then names that new inode so later
+ *     commits and metadata changes through old handles reach the path.
+ */
+#ifndef MFS_FS_INTERNAL_H
+#define MFS_FS_INTERNAL_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "config.h"
+#include "inode.h"
+#include "manifest.h"
+
+struct mfs_db;
+struct mfs_ns;
+struct mfs_control;
+
+struct mfs_staging {
+	int fd;                 /* unlinked temporary file in DATA/staging */
+	uint64_t size;
+	int dirty;              /* written since the last commit */
+};
+
+struct mfs_node {
+	uint64_t ino;
+	uint64_t nlookup;       /* protected by itable lock */
+	int opens;              /* protected by itable lock */
+	struct mfs_node *hnext; /* protected by itable lock */
+
+	pthread_mutex_t lock;
+	struct mfs_inode rec;               /* protected by lock */
+	struct mfs_manifest *manifest;      /* current version; lazily loaded; lock */
+	struct mfs_staging *stg;            /* lock */
+	int writers;                        /* open writable handles; lock */
+	int readers;                        /* open read-only handles; lock */
+	uint64_t successor;                 /* ino the path moved to; lock */
+	int gone;                           /* unlinked or replaced; lock */
+};
+
+struct mfs_handle {
+	struct mfs_node *node;
+	struct mfs_manifest *m;  /* pinned version; NULL for writers */
+	int writable;
+	uint64_t next_off;       /* where a sequential reader goes next */
+};
+
+struct mfs_itable {
+	pthread_mutex_t lock;
+	struct mfs_node **buckets;
+	size_t nbuckets, count;
+};
+
+struct mfs_fs {
+	struct mfs_config *cfg;
+	struct mfs_db *db;
+	struct mfs_ns *ns;
+	struct mfs_cache *cache;
+	struct mfs_itable itable;
+	struct fuse_session *se;
+	struct mfs_control *control;
+	char *staging_dir;
+	char *control_path;
+	double timeout;          /* attr/entry cache seconds */
+};
+
+/* itable.c */
+int itable_init(struct mfs_itable *t);
+void itable_release(struct mfs_itable *t);
+/*
+ * Node for ino, loading the record from the namespace if not in memory.
+ * rec (optional) is a record the caller already has (moved into the node
+ * when the node is new, released otherwise).  Adds `lookups` to nlookup and
+ * `opens` to opens.  Returns NULL with *rc set on failure.
+ */
+struct mfs_node *itable_get(struct mfs_fs *fs, uint64_t ino, struct mfs_inode *rec,
+			    uint64_t lookups, int opens, int *rc);
+/* Drops lookups/opens; frees the node when both reach zero. */
+void itable_put(struct mfs_fs *fs, struct mfs_node *n, uint64_t lookups, int opens);
+/* In-memory node for ino or NULL; no counts taken.  Caller holds no node lock. */
+struct mfs_node *itable_peek(struct mfs_fs *fs, uint64_t ino);
+
+/* staging.c */
+int staging_new(struct mfs_fs *fs, struct mfs_staging **out);
+void staging_free(struct mfs_staging *s);
+/* Copies the bytes of manifest m into s (opening an existing file for writing). */
+int staging_fill(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *m);
+int staging_clear_dir(const char *dir);
+
+/* fs_ops.c */
+void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st);
+void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec);
+/* Loads n->manifest if needed; called with n->lock held. */
+int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n);
+/* The ino the node's path now has (follows successors). Caller holds n->lock. */
+uint64_t fs_node_target(struct mfs_node *n);
+
+/* fs_read.c: a new handle on n (in fi->fh), or an error. */
+int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi);
+void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h);
+
+/* fs_write.c: commit staged bytes of n (n->lock held).  May drop nothing. */
+int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *parent, char **name);
+/* Notifies the kernel after a commit that moved the path (no locks held). */
+void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name);
+
+extern const struct fuse_lowlevel_ops mfs_fs_ops;
+
+/* Operation handlers split over fs_*.c, gathered in fs_ops.c. */
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi);
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi);
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		    size_t size, int flags);
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+static inline struct mfs_fs *req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+#endif

@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Metadata operations (lookup, attributes, directories, renames, statfs)
+ * and the operations table.  Reads live in fs_read.c, writes and commits in
+ * fs_write.c, extended attributes in fs_xattr.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <linux/fs.h>
+
+#include "errors.h"
+#include "fs_internal.h"
+#include "log.h"
+#include "namespace.h"
+
+#define LOG_COMPONENT "fuse"
+
+uint64_t fs_node_target(struct mfs_node *n)
+{
+	return n->successor ? n->successor : n->ino;
+}
+
+int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
+{
+	int rc;
+
+	if (n->manifest)
+		return 0;
+	if (!n->rec.has_manifest) {
+		n->manifest = mfs_manifest_new();
+		return n->manifest ? 0 : -ENOMEM;
+	}
+	rc = mfs_manifest_load(fs->db, &n->rec.manifest, &n->manifest);
+	if (rc == 0 && n->manifest->size != n->rec.size) {
+		log_error("inode %016llx: manifest size differs from the inode's",
+			  (unsigned long long)n->ino);
+		mfs_manifest_unref(n->manifest);
+		n->manifest = NULL;
+		rc = MFS_EFORMAT;
+	}
+	return rc;
+}
+
+static void rec_to_stat(const struct mfs_inode *r, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = r->ino;
+	st->st_mode = r->mode;
+	st->st_nlink = r->nlink;
+	st->st_uid = r->uid;
+	st->st_gid = r->gid;
+	st->st_size = r->size;
+	st->st_blksize = 1 << 20;
+	st->st_blocks = (r->size + 511) / 512;
+	st->st_atim = r->atime;
+	st->st_mtim = r->mtime;
+	st->st_ctim = r->ctime;
+}
+
+/* Called with n->lock held. */
+void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
+{
+	rec_to_stat(&n->rec, st);
+	if (n->stg) {
+		/*
+		 * While a rewrite is staged, the writer sees its staged size; but a
+		 * reader of the old version must not be clipped by it (the kernel
+		 * cuts reads at i_size), so with readers open report the larger.
+		 */
+		uint64_t sz = n->stg->size;
+
+		if (n->readers && n->rec.size > sz)
+			sz = n->rec.size;
+		st->st_size = sz;
+		st->st_blocks = (sz + 511) / 512;
+	}
+}
+
+void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec)
+{
+	struct fuse_entry_param e = { 0 };
+	struct mfs_node *n;
+	int rc;
+
+	rec_to_stat(rec, &e.attr);
+	n = itable_get(fs, rec->ino, rec, 1, 0, &rc);
+	if (!n) {
+		fuse_reply_err(req, mfs_errno(rc));
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	fs_fill_stat(fs, n, &e.attr);
+	pthread_mutex_unlock(&n->lock);
+	e.ino = n->ino;
+	e.attr_timeout = e.entry_timeout = fs->timeout;
+	if (fuse_reply_entry(req, &e))
+		itable_put(fs, n, 1, 0); /* the kernel did not take the lookup */
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* Readahead READs are background requests: let many be in flight. */
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* Data changes only through this daemon, which invalidates explicitly. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_inode rec;
+	int rc = mfs_ns_lookup(fs->ns, parent, name, &rec);
+
+	if (rc == -ENOENT) {
+		/* Negative entry, cached briefly: loaders probe many names. */
+		struct fuse_entry_param e = { .ino = 0, .entry_timeout = 1.0 };
+
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (rc) {
+		fuse_reply_err(req, mfs_errno(rc));
+		return;
+	}
+	fs_reply_entry(fs, req, &rec);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_node *n = itable_peek(fs, ino);
+
+	if (n)
+		itable_put(fs, n, nlookup, 0);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct mfs_fs *fs = req_fs(req);
+
+	for (size_t i = 0; i < count; i++) {
+		struct mfs_node *n = itable_peek(fs, forgets[i].ino);
+
+		if (n)
+			itable_put(fs, n, forgets[i].nlookup, 0);
+	}
+	fuse_reply_none(req);
+}
+
+/* Node the kernel refers to; it must be in the table (it looked it up). */
+static struct mfs_node *node_of(struct mfs_fs *fs, fuse_ino_t ino, int *rc)
+{
+	struct mfs_node *n = itable_peek(fs, ino);
+
+	*rc = n ? 0 : -ESTALE;
+	return n;
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct stat st;
+	int rc;
+	struct mfs_node *n = node_of(fs, ino, &rc);
+
+	if (!n) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	fs_fill_stat(fs, n, &st);
+	pthread_mutex_unlock(&n->lock);
+	fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/* Writes n->rec (as changed by the caller) to the namespace; n->lock held. */
+static int save_rec(struct mfs_fs *fs, struct mfs_node *n)
+{
+	struct mfs_inode copy;
+	int rc;
+
+	if (n->gone && !n->successor)
+		return 0; /* unlinked but open: metadata lives in memory only */
+	if (!n->successor)
+		return mfs_ns_update(fs->ns, &n->rec);
+	/* An old version: the change belongs to the path's current inode. */
+	if ((rc = mfs_inode_copy(&copy, &n->rec)))
+		return rc;
+	rc = mfs_ns_get(fs->ns, n->successor, &copy);
+	if (!rc) {
+		copy.mode = n->rec.mode;
+		copy.uid = n->rec.uid;
+		copy.gid = n->rec.gid;
+		copy.atime = n->rec.atime;
+		copy.mtime = n->rec.mtime;
+		copy.ctime = n->rec.ctime;
+		rc = mfs_ns_update(fs->ns, &copy);
+	}
+	mfs_inode_release(&copy);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+static void set_time(struct timespec *dst, const struct timespec *src, int now_flag)
+{
+	if (now_flag)
+		clock_gettime(CLOCK_REALTIME, dst);
+	else
+		*dst = *src;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct stat st;
+	int rc;
+	struct mfs_node *n = node_of(fs, ino, &rc);
+
+	if (!n) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (fs->cfg->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if ((rc = fs_truncate(fs, n, attr->st_size, fi))) {
+			fuse_reply_err(req, mfs_errno(rc));
+			return;
+		}
+	}
+	pthread_mutex_lock(&n->lock);
+	if (to_set & FUSE_SET_ATTR_MODE)
+		n->rec.mode = (n->rec.mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		n->rec.uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		n->rec.gid = attr->st_gid;
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		set_time(&n->rec.atime, &attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		set_time(&n->rec.mtime, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
+	if (to_set & ~FUSE_SET_ATTR_SIZE) {
+		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
+		rc = save_rec(fs, n);
+	}
+	fs_fill_stat(fs, n, &st);
+	pthread_mutex_unlock(&n->lock);
+	if (rc)
+		fuse_reply_err(req, mfs_errno(rc));
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}
+
+static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      const char *target)
+{
+	struct mfs_fs *fs = req_fs(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct mfs_ns_new nw = { .mode = mode, .uid = ctx->uid, .gid = ctx->gid, .symlink = target };
+	struct mfs_inode rec;
+	int rc;
+
+	if (fs->cfg->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if ((rc = mfs_ns_create(fs->ns, parent, name, &nw, &rec))) {
+		fuse_reply_err(req, mfs_errno(rc));
+		return;
+	}
+	fs_reply_entry(fs, req, &rec);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	make_node(req, parent, name, S_IFDIR | (mode & 07777 & ~fuse_req_ctx(req)->umask), NULL);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	if (strlen(link) > 4095) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	make_node(req, parent, name, S_IFLNK | 0777, link);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	/* Model repositories hold files; devices, FIFOs and sockets are refused. */
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	/* No hard links: every inode has exactly one name (see inode.h). */
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct mfs_fs *fs = req_fs(req);
+	char *target = NULL;
+	int rc;
+	struct mfs_node *n = node_of(fs, ino, &rc);
+
+	if (!n) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	if (S_ISLNK(n->rec.mode) && n->rec.symlink)
+		target = strdup(n->rec.symlink);
+	pthread_mutex_unlock(&n->lock);
+	if (target)
+		fuse_reply_readlink(req, target);
+	else
+		fuse_reply_err(req, EINVAL);
+	free(target);
+}
+
+/* The path's node no longer has a name: mark it so it is not saved. */
+static void mark_gone(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_node *n;
+
+	if (!ino || !(n = itable_peek(fs, ino)))
+		return;
+	pthread_mutex_lock(&n->lock);
+	n->gone = 1;
+	n->rec.nlink = 0;
+	pthread_mutex_unlock(&n->lock);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
+{
+	struct mfs_fs *fs = req_fs(req);
+	uint64_t ino = 0;
+	int rc;
+
+	if (fs->cfg->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	rc = mfs_ns_remove(fs->ns, parent, name, dir, &ino);
+	if (!rc)
+		mark_gone(fs, ino);
+	fuse_reply_err(req, mfs_errno(rc));
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, 0);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, 1);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_inode rec;
+	struct mfs_node *n;
+	uint64_t replaced = 0;
+	int rc;
+
+	if (fs->cfg->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (flags & ~RENAME_NOREPLACE) {
+		fuse_reply_err(req, EINVAL); /* RENAME_EXCHANGE, RENAME_WHITEOUT */
+		return;
+	}
+	rc = mfs_ns_rename(fs->ns, parent, name, newparent, newname,
+			   flags & RENAME_NOREPLACE ? MFS_RENAME_NOREPLACE : 0, &replaced);
+	if (!rc) {
+		mark_gone(fs, replaced);
+		/* Keep the moved node's cached (parent, name) in step. */
+		if (!mfs_ns_lookup(fs->ns, newparent, newname, &rec)) {
+			if ((n = itable_peek(fs, rec.ino))) {
+				pthread_mutex_lock(&n->lock);
+				n->rec.parent = rec.parent;
+				free(n->rec.name);
+				n->rec.name = rec.name;
+				rec.name = NULL;
+				n->rec.ctime = rec.ctime;
+				pthread_mutex_unlock(&n->lock);
+			}
+			mfs_inode_release(&rec);
+		}
+	}
+	fuse_reply_err(req, mfs_errno(rc));
+}
+
+struct readdir_ctx {
+	struct mfs_fs *fs;
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+	off_t next;
+	int plus;
+	int err;
+};
+
+static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
+{
+	struct readdir_ctx *c = arg;
+	size_t n;
+
+	c->next++;
+	if (!c->plus) {
+		struct stat st = { .st_ino = ino, .st_mode = mode };
+
+		n = fuse_add_direntry(c->req, c->buf + c->used, c->size - c->used, name, &st, c->next);
+	} else {
+		struct fuse_entry_param e = { 0 };
+		struct mfs_node *node;
+		int rc;
+
+		/* Size first with a dummy, so a full buffer takes no lookup. */
+		n = fuse_add_direntry_plus(c->req, NULL, 0, name, &e, 0);
+		if (n > c->size - c->used)
+			return 1;
+		if (!(node = itable_get(c->fs, ino, NULL, 1, 0, &rc))) {
+			c->err = rc;
+			return 1;
+		}
+		pthread_mutex_lock(&node->lock);
+		fs_fill_stat(c->fs, node, &e.attr);
+		pthread_mutex_unlock(&node->lock);
+		e.ino = ino;
+		e.attr_timeout = e.entry_timeout = c->fs->timeout;
+		n = fuse_add_direntry_plus(c->req, c->buf + c->used, c->size - c->used, name, &e, c->next);
+	}
+	if (n > c->size - c->used)
+		return 1;
+	c->used += n;
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct readdir_ctx c = { fs, req, NULL, size, 0, off, plus, 0 };
+	int rc;
+
+	if (!(c.buf = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* Offsets 1 and 2 are "." and ".."; entry k (0-based) has offset k + 3. */
+	if (off == 0 && !plus) {
+		struct stat st = { .st_ino = ino, .st_mode = S_IFDIR };
+
+		c.used += fuse_add_direntry(req, c.buf, size, ".", &st, 1);
+		c.used += fuse_add_direntry(req, c.buf + c.used, size - c.used, "..", &st, 2);
+		c.next = 2;
+	} else if (off < 2) {
+		c.next = 2;
+	}
+	rc = mfs_ns_readdir(fs->ns, ino, c.next - 2, add_entry, &c);
+	if (!rc)
+		rc = c.err;
+	if (rc && c.used == 0)
+		fuse_reply_err(req, mfs_errno(rc));
+	else
+		fuse_reply_buf(req, c.buf, c.used);
+	free(c.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, 1);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_open(req, fi);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct statvfs st;
+
+	/* Space is the store's filesystem's: that is what a write can use. */
+	if (statvfs(fs->cfg->data_dir, &st)) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	st.f_namemax = MFS_NAME_MAX;
+	fuse_reply_statfs(req, &st);
+}
+
+const struct fuse_lowlevel_ops mfs_fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = fs_op_open,
+	.read = fs_op_read,
+	.write = fs_op_write,
+	.flush = fs_op_flush,
+	.release = fs_op_release,
+	.fsync = fs_op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.statfs = op_statfs,
+	.setxattr = fs_op_setxattr,
+	.getxattr = fs_op_getxattr,
+	.listxattr = fs_op_listxattr,
+	.removexattr = fs_op_removexattr,
+	.create = fs_op_create,
+};

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * open, read and release.  The read path: find the chunks under the range in
+ * the handle's pinned manifest, take each from the chunk cache (loading on a
+ * miss, single-flight), and reply with an iovec pointing straight into the
+ * cached chunks: no copy and no allocation per request.  Sequential readers
+ * also queue the next chunks for the cache's prefetch threads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "fs_internal.h"
+#include "log.h"
+
+#define LOG_COMPONENT "fuse"
+
+/* A 1 MiB request spans at most 6 chunks of >= 256 KiB; be generous. */
+#define MAX_IOV 64
+
+/* Sets up n for a new handle; n->lock held.  See fs_internal.h note 3. */
+static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
+		       struct fuse_file_info *fi)
+{
+	int rc;
+
+	if (S_ISDIR(n->rec.mode))
+		return -EISDIR;
+	if (!S_ISREG(n->rec.mode))
+		return -EINVAL;
+	h->node = n;
+	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	if (!h->writable) {
+		if ((rc = fs_node_manifest(fs, n)))
+			return rc;
+		h->m = mfs_manifest_ref(n->manifest);
+		n->readers++;
+		fi->keep_cache = 1;
+		return 0;
+	}
+	if (fs->cfg->ro)
+		return -EROFS;
+	if (!n->stg) {
+		if ((rc = staging_new(fs, &n->stg)))
+			return rc;
+		if (!(fi->flags & O_TRUNC) && n->rec.size &&
+		    ((rc = fs_node_manifest(fs, n)) || (rc = staging_fill(fs, n->stg, n->manifest)))) {
+			staging_free(n->stg);
+			n->stg = NULL;
+			return rc;
+		}
+	}
+	if (fi->flags & O_TRUNC) {
+		if (ftruncate(n->stg->fd, 0))
+			return -errno;
+		n->stg->size = 0;
+		n->stg->dirty = 1;
+	}
+	/*
+	 * Rewriting a published file: keep the new bytes out of this inode's
+	 * page cache, which belongs to the old version's readers.  (Shared
+	 * writable mmap is refused on such handles; new files have none.)
+	 */
+	if (!(n->rec.flags & MFS_I_PENDING))
+		fi->direct_io = 1;
+	n->writers++;
+	return 0;
+}
+
+int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi)
+{
+	struct mfs_handle *h = calloc(1, sizeof(*h));
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	pthread_mutex_lock(&n->lock);
+	rc = open_locked(fs, n, h, fi);
+	pthread_mutex_unlock(&n->lock);
+	if (rc) {
+		free(h);
+		return rc;
+	}
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_node *n;
+	int rc;
+
+	if (!(n = itable_get(fs, ino, NULL, 0, 1, &rc))) {
+		fuse_reply_err(req, mfs_errno(rc));
+		return;
+	}
+	if ((rc = fs_open_node(fs, n, fi))) {
+		itable_put(fs, n, 0, 1);
+		fuse_reply_err(req, mfs_errno(rc));
+		return;
+	}
+	if (fuse_reply_open(req, fi)) /* the opener was interrupted */
+		fs_handle_close(fs, (struct mfs_handle *)(uintptr_t)fi->fh);
+}
+
+/* Reads a writer's own staged bytes (O_RDWR handles). */
+static void read_staged(fuse_req_t req, struct mfs_node *n, size_t size, off_t off)
+{
+	static __thread char *buf;
+	static __thread size_t cap;
+	ssize_t got;
+
+	if (size > cap) {
+		char *nb = realloc(buf, size);
+
+		if (!nb) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		buf = nb;
+		cap = size;
+	}
+	pthread_mutex_lock(&n->lock);
+	got = n->stg ? pread(n->stg->fd, buf, size, off) : 0;
+	if (got < 0)
+		got = -errno;
+	pthread_mutex_unlock(&n->lock);
+	if (got < 0)
+		fuse_reply_err(req, (int)-got);
+	else
+		fuse_reply_buf(req, buf, got);
+}
+
+static void prefetch_after(struct mfs_fs *fs, struct mfs_manifest *m, uint32_t next)
+{
+	for (int k = 0; k < fs->cfg->prefetch_chunks && next + k < m->count; k++)
+		mfs_cache_prefetch(fs->cache, &m->e[next + k].hash, m->e[next + k].len);
+}
+
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
+	struct mfs_manifest *m = h->m;
+	const struct mfs_cache_entry *ents[MAX_IOV];
+	struct iovec iov[MAX_IOV];
+	uint64_t pos, end;
+	uint32_t i;
+	int n = 0, rc = 0;
+
+	if (h->writable) {
+		read_staged(req, h->node, size, off);
+		return;
+	}
+	if ((uint64_t)off >= m->size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	end = off + size < m->size ? off + size : m->size;
+	i = mfs_manifest_find(m, off);
+	for (pos = off; pos < end; i++) {
+		uint64_t in_chunk = pos - m->off[i];
+		size_t len = m->e[i].len - in_chunk;
+
+		if (n == MAX_IOV) {
+			rc = -EIO;
+			log_error("read of %zu bytes spans more than %d chunks", size, MAX_IOV);
+			break;
+		}
+		if ((rc = mfs_cache_get(fs->cache, &m->e[i].hash, m->e[i].len, &ents[n])))
+			break;
+		if (len > end - pos)
+			len = end - pos;
+		iov[n].iov_base = (void *)(ents[n]->data + in_chunk);
+		iov[n].iov_len = len;
+		n++;
+		pos += len;
+	}
+	if (!rc && (uint64_t)off == h->next_off)
+		prefetch_after(fs, m, i);
+	h->next_off = end;
+	if (rc)
+		fuse_reply_err(req, mfs_errno(rc));
+	else
+		fuse_reply_iov(req, iov, n);
+	while (n--)
+		mfs_cache_release(fs->cache, ents[n]);
+}
+
+/* Closes handle h: commits a writer's staged bytes, drops its counts. */
+void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
+{
+	struct mfs_node *n = h->node;
+	uint64_t parent = 0;
+	char *name = NULL;
+	int moved = 0, rc = 0;
+
+	pthread_mutex_lock(&n->lock);
+	if (h->writable) {
+		if (n->stg && n->stg->dirty)
+			rc = fs_commit(fs, n, &moved, &parent, &name);
+		if (--n->writers == 0) {
+			staging_free(n->stg);
+			n->stg = NULL;
+		}
+	} else {
+		n->readers--;
+	}
+	pthread_mutex_unlock(&n->lock);
+	/* close() has returned already: nobody is left to hear about it. */
+	if (rc)
+		log_warn("inode %016llx: commit at release failed: %s",
+			 (unsigned long long)n->ino, mfs_strerror(rc));
+	fs_after_commit(fs, moved, parent, name);
+	mfs_manifest_unref(h->m);
+	free(h);
+	itable_put(fs, n, 0, 1);
+}
+
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fs_handle_close(req_fs(req), (struct mfs_handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}

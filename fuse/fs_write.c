@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * create, write, flush, fsync, truncate, and the commit that turns staged
+ * bytes into a published version (write-once, commit on close).
+ *
+ * A commit runs at the first flush (close), fsync or release after a write,
+ * so close() reports ENOSPC or EIO to the writer.  Order: ingest (chunks and
+ * manifest written, unsynced) -> mfs_ns_publish (one synced batch: the WAL
+ * sync makes the chunks durable before the entry that points to them) ->
+ * kernel dentry invalidation when the path got a new inode.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "fs_internal.h"
+#include "ingest.h"
+#include "log.h"
+#include "namespace.h"
+
+#define LOG_COMPONENT "fuse"
+
+/* Room RocksDB needs beyond the data itself (flush SSTs, MANIFEST, logs). */
+#define SPACE_MARGIN (32ull << 20)
+
+/*
+ * Refuses a commit that cannot fit, before RocksDB runs out of space midway
+ * (it would then stop taking writes until restarted).  Worst case, ignoring
+ * dedup: every byte goes to the WAL and then to a blob file.
+ * NEEDSWORK: counts deduplicated bytes too; a cheap pre-pass could tell.
+ */
+static int check_space(struct mfs_fs *fs, uint64_t size)
+{
+	struct statvfs st;
+
+	if (statvfs(fs->cfg->data_dir, &st))
+		return 0;
+	if ((uint64_t)st.f_bavail * st.f_frsize < 2 * size + SPACE_MARGIN)
+		return -ENOSPC;
+	return 0;
+}
+
+int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *parent, char **name)
+{
+	struct mfs_ingest_stats ist;
+	struct mfs_inode rec;
+	struct mfs_hash id;
+	uint64_t target = fs_node_target(n);
+	int has_manifest = 0, rc;
+
+	*moved = 0;
+	if (n->gone && !n->successor) {
+		n->stg->dirty = 0; /* unlinked while open: its bytes go with it */
+		return 0;
+	}
+	if ((rc = check_space(fs, n->stg->size)))
+		return rc;
+	rc = mfs_ingest_fd(fs->db, n->stg->fd, n->stg->size, fs->cfg->ingest_threads, &id,
+			   &has_manifest, &ist);
+	if (rc)
+		return rc;
+	rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size, &rec);
+	if (rc == -ENOENT) {
+		n->stg->dirty = 0; /* removed or replaced meanwhile: nothing to publish */
+		return 0;
+	}
+	if (rc)
+		return rc;
+	n->stg->dirty = 0;
+	log_debug("published %016llx: %llu bytes, %llu chunks (%llu new)",
+		  (unsigned long long)rec.ino, (unsigned long long)ist.bytes,
+		  (unsigned long long)ist.chunks, (unsigned long long)ist.new_chunks);
+	if (rec.ino == n->ino) {
+		/* Published in place (the file was new): n is the current version. */
+		mfs_inode_release(&n->rec);
+		n->rec = rec;
+		mfs_manifest_unref(n->manifest);
+		n->manifest = NULL;
+		return 0;
+	}
+	/* The path has a new inode; n keeps describing the old version. */
+	n->successor = rec.ino;
+	*moved = 1;
+	*parent = rec.parent;
+	*name = rec.name;
+	rec.name = NULL;
+	mfs_inode_release(&rec);
+	return 0;
+}
+
+void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name)
+{
+	if (moved && name) {
+		/* Drop the kernel's dentry so the next open looks up the new inode. */
+		int rc = fuse_lowlevel_notify_inval_entry(fs->se, parent, name, strlen(name));
+
+		if (rc && rc != -ENOENT)
+			log_warn("invalidating %s: %s", name, strerror(-rc));
+	}
+	free(name);
+}
+
+/* Commits n if it has unpublished writes; replies nothing. */
+static int commit_if_dirty(struct mfs_fs *fs, struct mfs_node *n)
+{
+	uint64_t parent = 0;
+	char *name = NULL;
+	int moved = 0, rc = 0;
+
+	pthread_mutex_lock(&n->lock);
+	if (n->stg && n->stg->dirty)
+		rc = fs_commit(fs, n, &moved, &parent, &name);
+	pthread_mutex_unlock(&n->lock);
+	fs_after_commit(fs, moved, parent, name);
+	return rc;
+}
+
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi)
+{
+	struct mfs_fs *fs = req_fs(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct mfs_ns_new nw = {
+		.mode = S_IFREG | (mode & 07777 & ~ctx->umask),
+		.uid = ctx->uid, .gid = ctx->gid, .flags = MFS_I_PENDING,
+	};
+	struct fuse_entry_param e = { 0 };
+	struct mfs_inode rec;
+	struct mfs_node *n;
+	int rc;
+
+	if (fs->cfg->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	rc = mfs_ns_create(fs->ns, parent, name, &nw, &rec);
+	if (rc == -EEXIST && !(fi->flags & O_EXCL))
+		rc = mfs_ns_lookup(fs->ns, parent, name, &rec); /* lost a race: open it */
+	if (rc) {
+		fuse_reply_err(req, mfs_errno(rc));
+		return;
+	}
+	if (!(n = itable_get(fs, rec.ino, &rec, 1, 1, &rc))) {
+		fuse_reply_err(req, mfs_errno(rc));
+		return;
+	}
+	if ((rc = fs_open_node(fs, n, fi))) {
+		itable_put(fs, n, 1, 1);
+		fuse_reply_err(req, mfs_errno(rc));
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	/* A new file is published even if nothing is written to it. */
+	if (n->rec.flags & MFS_I_PENDING)
+		n->stg->dirty = 1;
+	fs_fill_stat(fs, n, &e.attr);
+	pthread_mutex_unlock(&n->lock);
+	e.ino = n->ino;
+	e.attr_timeout = e.entry_timeout = fs->timeout;
+	if (fuse_reply_create(req, &e, fi)) {
+		fs_handle_close(fs, (struct mfs_handle *)(uintptr_t)fi->fh);
+		itable_put(fs, n, 1, 0);
+	}
+}
+
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
+	struct mfs_node *n = h->node;
+	size_t done = 0;
+	int err = 0;
+
+	if (!h->writable) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	while (done < size) {
+		ssize_t w = pwrite(n->stg->fd, buf + done, size - done, off + done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			err = errno;
+			break;
+		}
+		done += w;
+	}
+	if (done) {
+		n->stg->dirty = 1;
+		if ((uint64_t)off + done > n->stg->size)
+			n->stg->size = off + done;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (err && !done)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_write(req, done);
+}
+
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
+	int rc = h->writable ? commit_if_dirty(req_fs(req), h->node) : 0;
+
+	fuse_reply_err(req, mfs_errno(rc));
+}
+
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fs_op_flush(req, ino, fi);
+}
+
+int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi)
+{
+	uint64_t parent = 0;
+	char *name = NULL;
+	int moved = 0, rc = 0, temporary = 0;
+
+	pthread_mutex_lock(&n->lock);
+	if (!S_ISREG(n->rec.mode)) {
+		rc = S_ISDIR(n->rec.mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	if (!n->stg) {
+		/* truncate(2) with no writer open: stage, cut, commit now. */
+		if (size == n->rec.size)
+			goto out;
+		if ((rc = staging_new(fs, &n->stg)))
+			goto out;
+		temporary = 1;
+		if (n->rec.size && ((rc = fs_node_manifest(fs, n)) ||
+				    (rc = staging_fill(fs, n->stg, n->manifest))))
+			goto out;
+	}
+	if (ftruncate(n->stg->fd, size)) {
+		rc = -errno;
+		goto out;
+	}
+	n->stg->size = size;
+	n->stg->dirty = 1;
+	if (temporary)
+		rc = fs_commit(fs, n, &moved, &parent, &name);
+out:
+	if (temporary) {
+		staging_free(n->stg);
+		n->stg = NULL;
+	}
+	pthread_mutex_unlock(&n->lock);
+	fs_after_commit(fs, moved, parent, name);
+	return rc;
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Extended attributes.  user.* attributes are stored in the inode record.
+ * user.modelfs.* is reserved for attributes the daemon computes (read
+ * only); user.modelfs.control tells modelfs-admin where this mount's
+ * control socket is, from any path inside the mount.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "errors.h"
+#include "fs_internal.h"
+#include "namespace.h"
+
+#define RESERVED_PREFIX "user.modelfs."
+#define CONTROL_XATTR "user.modelfs.control"
+
+static struct mfs_node *xnode(fuse_req_t req, fuse_ino_t ino)
+{
+	struct mfs_node *n = itable_peek(req_fs(req), ino);
+
+	if (!n)
+		fuse_reply_err(req, ESTALE);
+	return n;
+}
+
+/* Replies with value, honouring the size-probe protocol of getxattr(2). */
+static void reply_value(fuse_req_t req, const void *v, size_t len, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, v, len);
+}
+
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct mfs_fs *fs = req_fs(req);
+	const struct mfs_xattr *x;
+	struct mfs_node *n;
+	void *copy = NULL;
+	size_t len = 0;
+
+	if (!strcmp(name, CONTROL_XATTR)) {
+		reply_value(req, fs->control_path, strlen(fs->control_path), size);
+		return;
+	}
+	if (!(n = xnode(req, ino)))
+		return;
+	pthread_mutex_lock(&n->lock);
+	if ((x = mfs_inode_xattr_get(&n->rec, name)) && (copy = malloc(x->len ? x->len : 1))) {
+		memcpy(copy, x->value, x->len);
+		len = x->len;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (!x)
+		fuse_reply_err(req, ENODATA);
+	else if (!copy)
+		fuse_reply_err(req, ENOMEM);
+	else
+		reply_value(req, copy, len, size);
+	free(copy);
+}
+
+void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct mfs_node *n = xnode(req, ino);
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	for (uint32_t i = 0; i < n->rec.nxattr; i++)
+		len += strlen(n->rec.xattr[i].name) + 1;
+	if ((buf = malloc(len ? len : 1))) {
+		char *p = buf;
+
+		for (uint32_t i = 0; i < n->rec.nxattr; i++)
+			p = stpcpy(p, n->rec.xattr[i].name) + 1;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (!buf)
+		fuse_reply_err(req, ENOMEM);
+	else
+		reply_value(req, buf, len, size);
+	free(buf);
+}
+
+/* Only user.* is stored, and user.modelfs.* is the daemon's. */
+static int check_settable(struct mfs_fs *fs, const char *name)
+{
+	if (fs->cfg->ro)
+		return EROFS;
+	if (!strncmp(name, RESERVED_PREFIX, strlen(RESERVED_PREFIX)))
+		return EPERM;
+	if (strncmp(name, "user.", 5))
+		return EOPNOTSUPP;
+	return 0;
+}
+
+static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			 size_t size, int flags, int remove)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_node *n;
+	int rc = check_settable(fs, name);
+
+	if (rc) {
+		fuse_reply_err(req, rc);
+		return;
+	}
+	if (!(n = xnode(req, ino)))
+		return;
+	pthread_mutex_lock(&n->lock);
+	if (remove) {
+		rc = mfs_inode_xattr_remove(&n->rec, name);
+	} else {
+		int exists = mfs_inode_xattr_get(&n->rec, name) != NULL;
+
+		if ((flags & XATTR_CREATE) && exists)
+			rc = -EEXIST;
+		else if ((flags & XATTR_REPLACE) && !exists)
+			rc = -ENODATA;
+		else
+			rc = mfs_inode_xattr_set(&n->rec, name, value, size);
+	}
+	if (!rc) {
+		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
+		if (!(n->gone && !n->successor))
+			rc = mfs_ns_update(fs->ns, &n->rec);
+		if (rc == -ENOENT)
+			rc = 0; /* an old version: NEEDSWORK carry xattrs to the successor */
+	}
+	pthread_mutex_unlock(&n->lock);
+	fuse_reply_err(req, mfs_errno(rc));
+}
+
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		    size_t size, int flags)
+{
+	change_xattr(req, ino, name, value, size, flags, 0);
+}
+
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	change_xattr(req, ino, name, NULL, 0, 0, 1);
+}

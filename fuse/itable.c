@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The inode table: in-memory nodes for the inodes the kernel knows or that
+ * have open files, keyed by inode number.  See fs_internal.h, note 1.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_internal.h"
+#include "namespace.h"
+
+#define INITIAL_BUCKETS 4096
+
+int itable_init(struct mfs_itable *t)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	t->nbuckets = INITIAL_BUCKETS;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	return t->buckets ? 0 : -ENOMEM;
+}
+
+static void node_free(struct mfs_node *n)
+{
+	mfs_inode_release(&n->rec);
+	mfs_manifest_unref(n->manifest);
+	staging_free(n->stg);
+	pthread_mutex_destroy(&n->lock);
+	free(n);
+}
+
+void itable_release(struct mfs_itable *t)
+{
+	for (size_t b = 0; b < t->nbuckets; b++) {
+		struct mfs_node *n = t->buckets ? t->buckets[b] : NULL, *next;
+
+		for (; n; n = next) {
+			next = n->hnext;
+			node_free(n);
+		}
+	}
+	free(t->buckets);
+	pthread_mutex_destroy(&t->lock);
+}
+
+static struct mfs_node **slot(struct mfs_itable *t, uint64_t ino)
+{
+	struct mfs_node **pp = &t->buckets[(ino * 0x9E3779B97F4A7C15ull >> 32) % t->nbuckets];
+
+	while (*pp && (*pp)->ino != ino)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static void grow(struct mfs_itable *t)
+{
+	size_t nb = t->nbuckets * 2;
+	struct mfs_node **nbk = calloc(nb, sizeof(*nbk));
+	struct mfs_node **old = t->buckets;
+	size_t oldn = t->nbuckets;
+
+	if (!nbk)
+		return; /* longer chains, still correct */
+	t->buckets = nbk;
+	t->nbuckets = nb;
+	for (size_t b = 0; b < oldn; b++) {
+		struct mfs_node *n = old[b], *next;
+
+		for (; n; n = next) {
+			struct mfs_node **pp = slot(t, n->ino);
+
+			next = n->hnext;
+			n->hnext = NULL;
+			*pp = n;
+		}
+	}
+	free(old);
+}
+
+struct mfs_node *itable_peek(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_node *n;
+
+	pthread_mutex_lock(&fs->itable.lock);
+	n = *slot(&fs->itable, ino);
+	pthread_mutex_unlock(&fs->itable.lock);
+	return n;
+}
+
+struct mfs_node *itable_get(struct mfs_fs *fs, uint64_t ino, struct mfs_inode *rec,
+			    uint64_t lookups, int opens, int *rc)
+{
+	struct mfs_itable *t = &fs->itable;
+	struct mfs_inode loaded = { 0 };
+	struct mfs_node *n, **pp;
+
+	*rc = 0;
+	pthread_mutex_lock(&t->lock);
+	pp = slot(t, ino);
+	if ((n = *pp)) {
+		n->nlookup += lookups;
+		n->opens += opens;
+		pthread_mutex_unlock(&t->lock);
+		if (rec)
+			mfs_inode_release(rec);
+		return n;
+	}
+	pthread_mutex_unlock(&t->lock);
+
+	/* Load outside the table lock; another thread may race us in. */
+	if (!rec) {
+		if ((*rc = mfs_ns_get(fs->ns, ino, &loaded)))
+			return NULL;
+		rec = &loaded;
+	}
+	if (!(n = calloc(1, sizeof(*n)))) {
+		mfs_inode_release(rec);
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	n->ino = ino;
+	n->rec = *rec;
+	memset(rec, 0, sizeof(*rec));
+	pthread_mutex_init(&n->lock, NULL);
+
+	pthread_mutex_lock(&t->lock);
+	pp = slot(t, ino);
+	if (*pp) {
+		struct mfs_node *winner = *pp;
+
+		winner->nlookup += lookups;
+		winner->opens += opens;
+		pthread_mutex_unlock(&t->lock);
+		node_free(n);
+		return winner;
+	}
+	n->nlookup = lookups;
+	n->opens = opens;
+	*pp = n;
+	if (++t->count > t->nbuckets * 2)
+		grow(t);
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+void itable_put(struct mfs_fs *fs, struct mfs_node *n, uint64_t lookups, int opens)
+{
+	struct mfs_itable *t = &fs->itable;
+	int dead = 0;
+
+	pthread_mutex_lock(&t->lock);
+	n->nlookup -= lookups < n->nlookup ? lookups : n->nlookup;
+	n->opens -= opens;
+	if (n->nlookup == 0 && n->opens <= 0 && n->ino != MFS_ROOT_INO) {
+		struct mfs_node **pp = slot(t, n->ino);
+
+		if (*pp == n) {
+			*pp = n->hnext;
+			t->count--;
+			dead = 1;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (dead)
+		node_free(n);
+}

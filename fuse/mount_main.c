@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mount.modelfs: mounts a modelfs node.  Works from the shell, from
+ * `mount -t modelfs SOURCE DIR -o ...` and from fstab (mount(8) runs
+ * /sbin/mount.modelfs SOURCE DIR [-sfnv] -o OPTIONS).  Without -f it forks a
+ * daemon and returns once the mount is live, with mount(8)'s exit codes.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mount.modelfs [SOURCE] MOUNTPOINT [-f] [-o OPTION[,OPTION...]]\n"
+		"\n"
+		"Mounts a modelfs node.  With no options: a single node whose store is in\n"
+		"/var/lib/modelfs (root) or ~/.local/share/modelfs.\n"
+		"\n"
+		"  -f                  stay in the foreground\n"
+		"  -o data=DIR         store directory\n"
+		"  -o config=FILE      read options from FILE (key = value lines)\n"
+		"  -o cache_mb=N       chunk cache size (default 512)\n"
+		"  -o readahead_kb=N   kernel readahead for the mount (default 4096)\n"
+		"  -o threads=N        FUSE worker threads (default 32)\n"
+		"  -o ro, allow_other, debug, log=FILE, ingest_threads=N, prefetch_chunks=N\n"
+		"  -h, --help          this text;  -V, --version  the version\n"
+		"\n"
+		"See mount.modelfs(8) and modelfs.conf(5).\n");
+}
+
+static int fail_usage(const char *msg)
+{
+	fprintf(stderr, "mount.modelfs: %s\n", msg);
+	usage(stderr);
+	return MFS_EXIT_USAGE;
+}
+
+/* Parses argv into cfg and the -o list; returns -1 to continue, else an exit code. */
+static int parse_args(int argc, char **argv, struct mfs_config *cfg, char **opts)
+{
+	const char *pos[2];
+	int npos = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return MFS_EXIT_OK;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("mount.modelfs %s\n", PACKAGE_VERSION);
+			return MFS_EXIT_OK;
+		} else if (!strcmp(a, "-f")) {
+			cfg->foreground = 1;
+		} else if (!strcmp(a, "-s") || !strcmp(a, "-n") || !strcmp(a, "-v")) {
+			/* mount(8): sloppy, no mtab, verbose: nothing to do */
+		} else if (!strcmp(a, "-o")) {
+			char *joined;
+
+			if (++i >= argc)
+				return fail_usage("-o needs an argument");
+			if (asprintf(&joined, "%s%s%s", *opts ? *opts : "", *opts ? "," : "", argv[i]) < 0)
+				return MFS_EXIT_SYSTEM;
+			free(*opts);
+			*opts = joined;
+		} else if (a[0] == '-' && a[1]) {
+			char msg[128];
+
+			snprintf(msg, sizeof(msg), "unknown flag '%s'", a);
+			return fail_usage(msg);
+		} else if (npos < 2) {
+			pos[npos++] = a;
+		} else {
+			return fail_usage("too many arguments");
+		}
+	}
+	if (npos == 0)
+		return fail_usage("missing MOUNTPOINT");
+	if (npos == 2 && !(cfg->source = strdup(pos[0])))
+		return MFS_EXIT_SYSTEM;
+	if (!(cfg->mountpoint = strdup(pos[npos - 1])))
+		return MFS_EXIT_SYSTEM;
+	return -1;
+}
+
+/* config= is itself an option: find the file, load it, then let -o win. */
+static int load_config(struct mfs_config *cfg, const char *opts)
+{
+	char err[512] = "";
+	char *file = NULL;
+	int rc = 0;
+
+	if (opts && (rc = mfs_config_apply_opts(cfg, opts, err, sizeof(err))))
+		goto bad;
+	if (cfg->config_file)
+		file = strdup(cfg->config_file);
+	else if (!access(MFS_SYSCONFDIR "/modelfs/modelfs.conf", R_OK))
+		file = strdup(MFS_SYSCONFDIR "/modelfs/modelfs.conf");
+	if (file && (rc = mfs_config_load_file(cfg, file, err, sizeof(err))))
+		goto bad;
+	if (opts && (rc = mfs_config_apply_opts(cfg, opts, err, sizeof(err))))
+		goto bad;
+	free(file);
+	return -1;
+bad:
+	free(file);
+	return fail_usage(err);
+}
+
+/* Absolute paths: the daemon chdirs to / and fstab may pass relative ones. */
+static int absolutize(char **path, int must_exist)
+{
+	char buf[PATH_MAX], *abs;
+
+	if (must_exist) {
+		if (!realpath(*path, buf))
+			return -errno;
+		abs = strdup(buf);
+	} else if ((*path)[0] == '/') {
+		return 0;
+	} else {
+		if (!getcwd(buf, sizeof(buf)) || asprintf(&abs, "%s/%s", buf, *path) < 0)
+			return -errno;
+	}
+	if (!abs)
+		return -ENOMEM;
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct mfs_config cfg;
+	struct stat st;
+	char *opts = NULL;
+	int code, pfd[2];
+	unsigned char status;
+	pid_t pid;
+
+	if (mfs_config_init(&cfg))
+		return MFS_EXIT_SYSTEM;
+	if ((code = parse_args(argc, argv, &cfg, &opts)) >= 0 || (code = load_config(&cfg, opts)) >= 0)
+		goto out;
+	if (absolutize(&cfg.mountpoint, 1) || stat(cfg.mountpoint, &st) || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "mount.modelfs: mountpoint %s: %s\n", cfg.mountpoint,
+			errno ? strerror(errno) : "not a directory");
+		code = MFS_EXIT_MOUNT_FAILED;
+		goto out;
+	}
+	if (absolutize(&cfg.data_dir, 0)) {
+		code = MFS_EXIT_SYSTEM;
+		goto out;
+	}
+	if (cfg.foreground) {
+		code = mfs_daemon_run(&cfg, -1);
+		goto out;
+	}
+	if (pipe(pfd) || (pid = fork()) < 0) {
+		perror("mount.modelfs");
+		code = MFS_EXIT_SYSTEM;
+		goto out;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		setsid();
+		if (chdir("/")) {
+			/* the store and mountpoint are absolute; nothing depends on cwd */
+		}
+		code = mfs_daemon_run(&cfg, pfd[1]);
+		goto out;
+	}
+	close(pfd[1]);
+	if (read(pfd[0], &status, 1) != 1)
+		status = MFS_EXIT_MOUNT_FAILED; /* the daemon died before saying */
+	close(pfd[0]);
+	code = status;
+	if (code == MFS_EXIT_OK && cfg.readahead_kb && geteuid() == 0) {
+		int rc = mfs_set_readahead(cfg.mountpoint, cfg.readahead_kb);
+
+		if (rc)
+			fprintf(stderr, "mount.modelfs: warning: read_ahead_kb not set: %s\n",
+				strerror(-rc));
+	}
+out:
+	free(opts);
+	mfs_config_release(&cfg);
+	return code;
+}

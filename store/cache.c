@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Chunk cache; see cache.h.
+ *
+ * Notes on the design:
+ *  1. One mutex (c->lock) protects the hash table, the LRU list, every
+ *     entry's state/refs and the counters.  Decoding runs outside it.
+ *  2. Entry states: LOADING -> READY, or LOADING -> removed (load failed).
+ *     Waiters sleep on c->loaded and re-check; a failed load wakes them with
+ *     the error in e->rc, and the last of them frees the entry.
+ *  3. Only READY entries with refs == 0 are on the LRU list and evictable.
+ *  4. Each thread keeps its own codec context (pthread key), so decoding
+ *     needs no lock and no allocation per request.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "chunker.h"
+#include "chunkstore.h"
+#include "codec.h"
+#include "errors.h"
+#include "log.h"
+
+#define LOG_COMPONENT "cache"
+#define NBUCKETS 4096
+#define PREFETCH_QUEUE 64
+
+enum entry_state { LOADING, READY, FAILED };
+
+struct entry {
+	struct mfs_cache_entry pub;   /* first: the public view */
+	struct mfs_hash hash;
+	uint8_t *buf;
+	enum entry_state state;
+	int refs;
+	int rc;                       /* load error when FAILED */
+	struct entry *hnext;          /* bucket chain */
+	struct entry *lru_prev, *lru_next;
+	int on_lru;
+};
+
+struct prefetch_req {
+	struct mfs_hash hash;
+	uint32_t len;
+};
+
+struct mfs_cache {
+	struct mfs_db *db;
+	pthread_mutex_t lock;
+	pthread_cond_t loaded;
+	struct entry *buckets[NBUCKETS];
+	struct entry lru;             /* sentinel: lru.lru_next is the oldest */
+	size_t bytes, capacity;
+	struct mfs_cache_stats st;
+	/* prefetch queue, protected by lock */
+	pthread_cond_t work;
+	struct prefetch_req queue[PREFETCH_QUEUE];
+	unsigned qhead, qlen;
+	int stopping;
+	int nthreads;
+	pthread_t threads[8];
+};
+
+static pthread_key_t codec_key;
+static pthread_once_t codec_once = PTHREAD_ONCE_INIT;
+
+static void codec_key_free(void *p) { mfs_codec_ctx_free(p); }
+static void codec_key_init(void) { pthread_key_create(&codec_key, codec_key_free); }
+
+static struct mfs_codec_ctx *thread_codec(void)
+{
+	struct mfs_codec_ctx *ctx;
+
+	pthread_once(&codec_once, codec_key_init);
+	ctx = pthread_getspecific(codec_key);
+	if (!ctx && (ctx = mfs_codec_ctx_new()))
+		pthread_setspecific(codec_key, ctx);
+	return ctx;
+}
+
+static unsigned bucket_of(const struct mfs_hash *h)
+{
+	unsigned v;
+
+	memcpy(&v, h->b, sizeof(v)); /* SHA-256 bytes are uniform */
+	return v % NBUCKETS;
+}
+
+static struct entry *find(struct mfs_cache *c, const struct mfs_hash *h)
+{
+	for (struct entry *e = c->buckets[bucket_of(h)]; e; e = e->hnext)
+		if (!memcmp(e->hash.b, h->b, MFS_HASH_LEN))
+			return e;
+	return NULL;
+}
+
+static void unhash(struct mfs_cache *c, struct entry *e)
+{
+	struct entry **pp = &c->buckets[bucket_of(&e->hash)];
+
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+}
+
+static void lru_remove(struct entry *e)
+{
+	if (!e->on_lru)
+		return;
+	e->lru_prev->lru_next = e->lru_next;
+	e->lru_next->lru_prev = e->lru_prev;
+	e->on_lru = 0;
+}
+
+static void lru_push(struct mfs_cache *c, struct entry *e)
+{
+	e->lru_prev = c->lru.lru_prev;
+	e->lru_next = &c->lru;
+	c->lru.lru_prev->lru_next = e;
+	c->lru.lru_prev = e;
+	e->on_lru = 1;
+}
+
+static void entry_free(struct entry *e)
+{
+	free(e->buf);
+	free(e);
+}
+
+/* Evicts unreferenced entries until the cache fits; called with lock held. */
+static void evict(struct mfs_cache *c, struct entry **victims)
+{
+	while (c->bytes > c->capacity && c->lru.lru_next != &c->lru) {
+		struct entry *e = c->lru.lru_next;
+
+		lru_remove(e);
+		unhash(c, e);
+		c->bytes -= e->pub.len;
+		c->st.entries--;
+		e->hnext = *victims; /* freed after unlocking */
+		*victims = e;
+	}
+}
+
+
+/* Loads e (state LOADING, referenced by the caller) outside the lock. */
+static int load(struct mfs_cache *c, struct entry *e, uint32_t len)
+{
+	struct mfs_codec_ctx *ctx = thread_codec();
+	struct entry *victims = NULL;
+	ssize_t n = -ENOMEM;
+
+	if (ctx && len <= MFS_CHUNK_MAX && (e->buf = malloc(len ? len : 1)))
+		n = mfs_chunk_read(c->db, ctx, &e->hash, e->buf, len, 0);
+	if (n >= 0 && (size_t)n != len) {
+		char hex[MFS_HASH_HEX_LEN + 1];
+
+		mfs_hash_to_hex(&e->hash, hex);
+		log_error("chunk %s: length %zd, manifest says %u", hex, n, len);
+		n = MFS_ECORRUPT;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (n < 0) {
+		e->state = FAILED;
+		e->rc = (int)n;
+		unhash(c, e);
+		free(e->buf);
+		e->buf = NULL;
+	} else {
+		e->state = READY;
+		e->pub.data = e->buf;
+		e->pub.len = len;
+		c->bytes += len;
+		c->st.entries++;
+		evict(c, &victims);
+	}
+	pthread_cond_broadcast(&c->loaded);
+	pthread_mutex_unlock(&c->lock);
+	while (victims) {
+		struct entry *next = victims->hnext;
+
+		entry_free(victims);
+		victims = next;
+	}
+	return n < 0 ? (int)n : 0;
+}
+
+/* Drops a reference; called with lock held.  Returns the entry if it must be freed. */
+static struct entry *unref_locked(struct mfs_cache *c, struct entry *e)
+{
+	if (--e->refs > 0)
+		return NULL;
+	if (e->state == FAILED)
+		return e;
+	lru_push(c, e);
+	return NULL;
+}
+
+int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len,
+		  const struct mfs_cache_entry **out)
+{
+	struct entry *e, *dead = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	e = find(c, h);
+	if (e) {
+		e->refs++;
+		lru_remove(e);
+		if (e->state == LOADING) {
+			c->st.waits++;
+			while (e->state == LOADING)
+				pthread_cond_wait(&c->loaded, &c->lock);
+		} else {
+			c->st.hits++;
+		}
+		if (e->state == FAILED) {
+			rc = e->rc;
+			dead = unref_locked(c, e);
+		} else if (e->pub.len != expect_len) {
+			rc = MFS_ECORRUPT;
+			dead = unref_locked(c, e);
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (dead)
+			entry_free(dead);
+		if (!rc)
+			*out = &e->pub;
+		return rc;
+	}
+	c->st.misses++;
+	if (!(e = calloc(1, sizeof(*e)))) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOMEM;
+	}
+	e->hash = *h;
+	e->state = LOADING;
+	e->refs = 1;
+	e->hnext = c->buckets[bucket_of(h)];
+	c->buckets[bucket_of(h)] = e;
+	pthread_mutex_unlock(&c->lock);
+
+	rc = load(c, e, expect_len);
+	if (rc) {
+		pthread_mutex_lock(&c->lock);
+		dead = unref_locked(c, e);
+		pthread_mutex_unlock(&c->lock);
+		if (dead)
+			entry_free(dead);
+		return rc;
+	}
+	*out = &e->pub;
+	return 0;
+}
+
+void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *pub)
+{
+	struct entry *e = (struct entry *)pub, *victims = NULL;
+
+	if (!pub)
+		return;
+	pthread_mutex_lock(&c->lock);
+	unref_locked(c, e);
+	evict(c, &victims);
+	pthread_mutex_unlock(&c->lock);
+	while (victims) {
+		struct entry *next = victims->hnext;
+
+		entry_free(victims);
+		victims = next;
+	}
+}
+
+void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len)
+{
+	if (!c->nthreads)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (!find(c, h) && c->qlen < PREFETCH_QUEUE) {
+		int dup = 0;
+
+		for (unsigned i = 0; i < c->qlen && !dup; i++)
+			dup = !memcmp(c->queue[(c->qhead + i) % PREFETCH_QUEUE].hash.b, h->b, MFS_HASH_LEN);
+		if (!dup) {
+			c->queue[(c->qhead + c->qlen++) % PREFETCH_QUEUE] = (struct prefetch_req){ *h, len };
+			pthread_cond_signal(&c->work);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *prefetch_thread(void *arg)
+{
+	struct mfs_cache *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct prefetch_req r;
+		const struct mfs_cache_entry *e;
+
+		while (!c->qlen && !c->stopping)
+			pthread_cond_wait(&c->work, &c->lock);
+		if (c->stopping)
+			break;
+		r = c->queue[c->qhead];
+		c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
+		c->qlen--;
+		c->st.prefetches++;
+		pthread_mutex_unlock(&c->lock);
+		if (!mfs_cache_get(c, &r.hash, r.len, &e))
+			mfs_cache_release(c, e);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int mfs_cache_new(struct mfs_db *db, size_t capacity, int threads, struct mfs_cache **out)
+{
+	struct mfs_cache *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->db = db;
+	c->capacity = capacity;
+	c->lru.lru_next = c->lru.lru_prev = &c->lru;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->loaded, NULL);
+	pthread_cond_init(&c->work, NULL);
+	if (threads > 8)
+		threads = 8;
+	for (int i = 0; i < threads; i++) {
+		if (pthread_create(&c->threads[i], NULL, prefetch_thread, c))
+			break;
+		c->nthreads++;
+	}
+	*out = c;
+	return 0;
+}
+
+void mfs_cache_free(struct mfs_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	for (int i = 0; i < c->nthreads; i++)
+		pthread_join(c->threads[i], NULL);
+	for (int b = 0; b < NBUCKETS; b++) {
+		struct entry *e = c->buckets[b], *next;
+
+		for (; e; e = next) {
+			next = e->hnext;
+			entry_free(e);
+		}
+	}
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->loaded);
+	pthread_cond_destroy(&c->work);
+	free(c);
+}
+
+void mfs_cache_stats(struct mfs_cache *c, struct mfs_cache_stats *st)
+{
+	pthread_mutex_lock(&c->lock);
+	*st = c->st;
+	st->bytes = c->bytes;
+	st->capacity = c->capacity;
+	pthread_mutex_unlock(&c->lock);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The chunk store: chunk records in the chunks CF (RocksDB blob files), and
+ * beside each a small summary in chunk_index so that listing, existence
+ * checks and statistics never read a blob.  Both are always written in one
+ * batch, so the index never names a chunk that is not stored.
+ */
+#ifndef MFS_CHUNKSTORE_H
+#define MFS_CHUNKSTORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "codec.h"
+#include "hash.h"
+
+struct mfs_db;
+struct mfs_batch;
+
+/* chunk_index value, version 1: u8 version, u8 codec, u32 raw_len, u32 record_len. */
+#define MFS_CHUNK_INDEX_VERSION 1
+#define MFS_CHUNK_INDEX_LEN 10
+
+struct mfs_chunk_summary {
+	uint8_t codec;
+	uint32_t raw_len;
+	uint32_t record_len;   /* header + payload, what the chunk costs on disk */
+};
+
+/* 1 if stored, 0 if not, or an error. */
+int mfs_chunk_exists(struct mfs_db *db, const struct mfs_hash *h);
+
+/* Adds the record and its index entry to b. */
+void mfs_chunk_stage(struct mfs_batch *b, const struct mfs_hash *h, const void *rec, size_t len,
+		     const struct mfs_chunk_info *info);
+
+int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summary *s);
+
+/*
+ * Reads chunk h into out[0..cap): checks the record's XXH64, decodes, and
+ * with deep=1 also re-hashes with SHA-256.  Returns raw_len, -ENOENT,
+ * MFS_ECORRUPT / MFS_EBADHASH (logged as errors: bytes went bad on disk), or
+ * another error.  Never leaves unverified bytes presented as a success.
+ */
+ssize_t mfs_chunk_read(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		       void *out, size_t cap, int deep);
+
+#endif

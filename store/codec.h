@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Chunk codecs and the stored chunk record.
+ *
+ * A stored chunk record is a 24-byte header followed by the payload:
+ *
+ *   off size field
+ *     0    4 magic        "MFC1"
+ *     4    1 version      1
+ *     5    1 codec        enum mfs_codec
+ *     6    2 reserved     0
+ *     8    4 raw_len      little endian, <= MFS_CHUNK_MAX
+ *    12    4 stored_len   little endian, payload bytes after the header
+ *    16    8 checksum     XXH64(seed 0) of bytes [0,16) then the payload
+ *
+ * The codec is chosen per chunk: the smallest of raw, zstd, and zstd over
+ * 16- or 32-bit byte planes (bg2/bg4: byte i of every word goes to plane i,
+ * so float exponent bytes sit together and compress).  Raw is kept when
+ * compression saves less than 1/32 of the bytes: decoding would cost more
+ * than it saves.  See doc/format.md.
+ */
+#ifndef MFS_CODEC_H
+#define MFS_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MFS_CHUNK_HDR_SIZE 24
+
+/* Stored on disk and sent on the wire: never renumber. */
+enum mfs_codec {
+	MFS_CODEC_RAW = 0,
+	MFS_CODEC_ZSTD = 1,
+	MFS_CODEC_ZSTD_BG2 = 2,
+	MFS_CODEC_ZSTD_BG4 = 3,
+	MFS_CODEC_COUNT
+};
+
+struct mfs_chunk_info {
+	enum mfs_codec codec;
+	uint32_t raw_len;
+	uint32_t stored_len;
+};
+
+/* Per-thread codec state (zstd contexts, scratch planes); not thread safe. */
+struct mfs_codec_ctx;
+
+/* Returns NULL on allocation failure. mfs_codec_ctx_free(NULL) is a no-op. */
+struct mfs_codec_ctx *mfs_codec_ctx_new(void);
+void mfs_codec_ctx_free(struct mfs_codec_ctx *ctx);
+
+/* Upper bound of a record for raw_len bytes, for sizing `out`. */
+size_t mfs_chunk_record_bound(size_t raw_len);
+
+/*
+ * Encodes raw[0..len) (len <= MFS_CHUNK_MAX) into a record in out[0..cap).
+ * codec < 0 picks the best codec automatically; otherwise that codec is used
+ * (tests and benchmarks).  Returns the record length or a negative errno.
+ */
+ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
+			 void *out, size_t cap, int codec);
+
+/*
+ * Validates the header of rec[0..reclen) (magic, version, codec, lengths);
+ * does not check the checksum.  Returns 0, MFS_EFORMAT or MFS_ECORRUPT.
+ */
+int mfs_chunk_peek(const void *rec, size_t reclen, struct mfs_chunk_info *info);
+
+/*
+ * Checks the record's checksum and decodes it into out[0..cap), cap >=
+ * raw_len.  Returns raw_len, or MFS_ECORRUPT / MFS_EFORMAT: corrupt bytes are
+ * never decoded into `out` as if they were good.
+ */
+ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			 void *out, size_t cap);
+
+/* "raw", "zstd", "zstd-bg2", "zstd-bg4", or "?" */
+const char *mfs_codec_name(int codec);
+
+#endif

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * RocksDB behind a small interface.  Settings follow the measurements in
+ * shared/reference/rocksdb-zmq-replication.md: chunk records (1 MiB average)
+ * go to blob files (write amplification 1.0 instead of ~4 inline), blob GC
+ * stays off (it relocates data even without deletes), and the namespace CFs
+ * are small, prefix-iterated SSTs.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+#include "db.h"
+#include "errors.h"
+#include "log.h"
+
+#define LOG_COMPONENT "db"
+
+/* On disk: never rename.  Index = enum mfs_cf + 1 (0 is "default"). */
+static const char *const cf_names[MFS_CF_COUNT + 1] = {
+	"default", "meta", "chunks", "chunk_index", "inodes", "dirents", "manifests",
+};
+
+struct mfs_db {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_options_t *cf_opts[MFS_CF_COUNT + 1];
+	rocksdb_column_family_handle_t *cf[MFS_CF_COUNT + 1];
+	rocksdb_readoptions_t *ro_verify, *ro_fast;
+	rocksdb_writeoptions_t *wo_sync, *wo_nosync;
+	rocksdb_cache_t *cache;
+	rocksdb_block_based_table_options_t *table;
+};
+
+struct mfs_batch {
+	rocksdb_writebatch_t *wb;
+	struct mfs_db *db; /* for the column family handles */
+};
+
+struct mfs_iter {
+	rocksdb_iterator_t *it;
+	rocksdb_readoptions_t *ro;
+	uint8_t *upper;
+	size_t plen;
+	int err;
+};
+
+/* Converts and logs a RocksDB error string once, where it enters. */
+static int db_error(char *err, const char *what)
+{
+	int rc = MFS_EDB;
+
+	if (!err)
+		return 0;
+	if (strstr(err, "No space left") || strstr(err, "NoSpace"))
+		rc = -ENOSPC;
+	else if (strstr(err, "lock file") || strstr(err, "Resource temporarily unavailable"))
+		rc = -EBUSY;
+	if (rc == -ENOSPC || rc == -EBUSY)
+		log_warn("%s: %s", what, err);
+	else
+		log_error("%s: %s", what, err);
+	free(err);
+	return rc;
+}
+
+static rocksdb_options_t *cf_options(struct mfs_db *db, int idx)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+
+	rocksdb_options_set_block_based_table_factory(o, db->table);
+	rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+	if (idx == MFS_CF_CHUNKS + 1) {
+		/* Records are already compressed by our codecs. */
+		rocksdb_options_set_enable_blob_files(o, 1);
+		rocksdb_options_set_min_blob_size(o, 4096);
+		rocksdb_options_set_blob_file_size(o, 256ull << 20);
+		rocksdb_options_set_blob_compression_type(o, rocksdb_no_compression);
+		rocksdb_options_set_enable_blob_gc(o, 0);
+		rocksdb_options_set_write_buffer_size(o, 128ull << 20);
+		rocksdb_options_set_target_file_size_base(o, 8ull << 20);
+		rocksdb_options_set_max_bytes_for_level_base(o, 64ull << 20);
+		rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+	} else {
+		rocksdb_options_set_write_buffer_size(o, 16ull << 20);
+	}
+	return o;
+}
+
+int mfs_db_open(const char *dir, struct mfs_db **out)
+{
+	struct mfs_db *db = calloc(1, sizeof(*db));
+	char *err = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	if (!db)
+		return -ENOMEM;
+	db->cache = rocksdb_cache_create_lru(64ull << 20);
+	db->table = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(db->table, db->cache);
+	rocksdb_block_based_options_set_filter_policy(db->table, rocksdb_filterpolicy_create_bloom_full(10));
+
+	db->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(db->opts, 1);
+	rocksdb_options_set_create_missing_column_families(db->opts, 1);
+	rocksdb_options_increase_parallelism(db->opts, 2);
+	rocksdb_options_set_max_background_jobs(db->opts, 4);
+	rocksdb_options_set_bytes_per_sync(db->opts, 1 << 20);
+	rocksdb_options_set_wal_bytes_per_sync(db->opts, 1 << 20);
+	rocksdb_options_set_max_total_wal_size(db->opts, 512ull << 20);
+	rocksdb_options_set_wal_recovery_mode(db->opts, 2 /* point in time */);
+	rocksdb_options_set_keep_log_file_num(db->opts, 3);
+
+	for (int i = 0; i <= MFS_CF_COUNT; i++)
+		db->cf_opts[i] = cf_options(db, i);
+	db->db = rocksdb_open_column_families(db->opts, dir, MFS_CF_COUNT + 1, cf_names,
+					      (const rocksdb_options_t *const *)db->cf_opts,
+					      db->cf, &err);
+	if (err) {
+		rc = db_error(err, dir);
+		goto out;
+	}
+	db->ro_verify = rocksdb_readoptions_create();
+	db->ro_fast = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_verify_checksums(db->ro_fast, 0);
+	db->wo_sync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(db->wo_sync, 1);
+	db->wo_nosync = rocksdb_writeoptions_create();
+out:
+	if (rc) {
+		mfs_db_close(db);
+		return rc;
+	}
+	*out = db;
+	return 0;
+}
+
+void mfs_db_close(struct mfs_db *db)
+{
+	if (!db)
+		return;
+	if (db->db) {
+		for (int i = 0; i <= MFS_CF_COUNT; i++)
+			rocksdb_column_family_handle_destroy(db->cf[i]);
+		rocksdb_close(db->db);
+	}
+	for (int i = 0; i <= MFS_CF_COUNT; i++)
+		if (db->cf_opts[i])
+			rocksdb_options_destroy(db->cf_opts[i]);
+	if (db->ro_verify)
+		rocksdb_readoptions_destroy(db->ro_verify);
+	if (db->ro_fast)
+		rocksdb_readoptions_destroy(db->ro_fast);
+	if (db->wo_sync)
+		rocksdb_writeoptions_destroy(db->wo_sync);
+	if (db->wo_nosync)
+		rocksdb_writeoptions_destroy(db->wo_nosync);
+	rocksdb_options_destroy(db->opts);
+	rocksdb_block_based_options_destroy(db->table);
+	rocksdb_cache_destroy(db->cache);
+	free(db);
+}
+
+void mfs_val_release(struct mfs_val *v)
+{
+	if (v->pin)
+		rocksdb_pinnableslice_destroy(v->pin);
+	*v = (struct mfs_val){ 0 };
+}
+
+int mfs_db_get(struct mfs_db *db, enum mfs_cf cf, const void *key, size_t klen,
+	       struct mfs_val *v, int verify)
+{
+	char *err = NULL;
+	rocksdb_pinnableslice_t *ps;
+
+	*v = (struct mfs_val){ 0 };
+	ps = rocksdb_get_pinned_cf(db->db, verify ? db->ro_verify : db->ro_fast,
+				   db->cf[cf + 1], key, klen, &err);
+	if (err)
+		return db_error(err, "get");
+	if (!ps)
+		return -ENOENT;
+	v->pin = ps;
+	v->p = (const uint8_t *)rocksdb_pinnableslice_value(ps, &v->len);
+	return 0;
+}
+
+int mfs_db_exists(struct mfs_db *db, enum mfs_cf cf, const void *key, size_t klen)
+{
+	struct mfs_val v;
+	int rc = mfs_db_get(db, cf, key, klen, &v, 0);
+
+	mfs_val_release(&v);
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+}
+
+struct mfs_batch *mfs_batch_new(struct mfs_db *db)
+{
+	struct mfs_batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->wb = rocksdb_writebatch_create();
+	b->db = db;
+	return b;
+}
+
+void mfs_batch_free(struct mfs_batch *b)
+{
+	if (!b)
+		return;
+	rocksdb_writebatch_destroy(b->wb);
+	free(b);
+}
+
+void mfs_batch_put(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl,
+		   const void *v, size_t vl)
+{
+	rocksdb_writebatch_put_cf(b->wb, b->db->cf[cf + 1], k, kl, v, vl);
+}
+
+void mfs_batch_delete(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl)
+{
+	rocksdb_writebatch_delete_cf(b->wb, b->db->cf[cf + 1], k, kl);
+}
+
+size_t mfs_batch_count(struct mfs_batch *b)
+{
+	return rocksdb_writebatch_count(b->wb);
+}
+
+int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, int sync)
+{
+	char *err = NULL;
+
+	assert(b->db == db);
+	rocksdb_write(db->db, sync ? db->wo_sync : db->wo_nosync, b->wb, &err);
+	return db_error(err, "write");
+}
+
+struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen)
+{
+	struct mfs_iter *it = calloc(1, sizeof(*it));
+
+	if (!it)
+		return NULL;
+	it->ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_verify_checksums(it->ro, 0);
+	rocksdb_readoptions_set_fill_cache(it->ro, 0);
+	it->plen = plen;
+	if (plen) {
+		/* Upper bound = prefix + 1 (carrying); all-0xff prefixes need none. */
+		it->upper = malloc(plen);
+		if (it->upper) {
+			size_t i = plen;
+
+			memcpy(it->upper, prefix, plen);
+			while (i > 0 && ++it->upper[i - 1] == 0)
+				i--;
+			if (i > 0)
+				rocksdb_readoptions_set_iterate_upper_bound(it->ro, (char *)it->upper, i);
+		}
+	}
+	it->it = rocksdb_create_iterator_cf(db->db, it->ro, db->cf[cf + 1]);
+	if (plen)
+		rocksdb_iter_seek(it->it, prefix, plen);
+	else
+		rocksdb_iter_seek_to_first(it->it);
+	return it;
+}
+
+int mfs_iter_valid(struct mfs_iter *it)
+{
+	char *err = NULL;
+
+	if (rocksdb_iter_valid(it->it))
+		return 1;
+	rocksdb_iter_get_error(it->it, &err);
+	if (err)
+		it->err = db_error(err, "iterate");
+	return 0;
+}
+
+void mfs_iter_next(struct mfs_iter *it)
+{
+	rocksdb_iter_next(it->it);
+}
+
+const uint8_t *mfs_iter_key(struct mfs_iter *it, size_t *len)
+{
+	return (const uint8_t *)rocksdb_iter_key(it->it, len);
+}
+
+const uint8_t *mfs_iter_value(struct mfs_iter *it, size_t *len)
+{
+	return (const uint8_t *)rocksdb_iter_value(it->it, len);
+}
+
+int mfs_iter_error(struct mfs_iter *it)
+{
+	return it->err;
+}
+
+void mfs_iter_free(struct mfs_iter *it)
+{
+	if (!it)
+		return;
+	rocksdb_iter_destroy(it->it);
+	rocksdb_readoptions_destroy(it->ro);
+	free(it->upper);
+	free(it);
+}
+
+uint64_t mfs_db_disk_bytes(struct mfs_db *db)
+{
+	uint64_t total = 0, v;
+
+	for (int i = 0; i <= MFS_CF_COUNT; i++) {
+		if (!rocksdb_property_int_cf(db->db, db->cf[i], "rocksdb.total-sst-files-size", &v))
+			total += v;
+		if (!rocksdb_property_int_cf(db->db, db->cf[i], "rocksdb.total-blob-file-size", &v))
+			total += v;
+	}
+	return total;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The node's RocksDB database: one DB, one column family per access pattern
+ * (doc/format.md lists every key and value).  This wrapper is the only place
+ * that sees rocksdb/c.h; RocksDB's error strings are converted to errnos and
+ * logged here, once.
+ */
+#ifndef MFS_DB_H
+#define MFS_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Column families.  Their names are on disk (see db.c): never rename. */
+enum mfs_cf {
+	MFS_CF_META,        /* format version, node id, counters */
+	MFS_CF_CHUNKS,      /* hash -> chunk record (blob files) */
+	MFS_CF_CHUNK_INDEX, /* hash -> small summary, for listing without blob reads */
+	MFS_CF_INODES,      /* ino (BE) -> inode record */
+	MFS_CF_DIRENTS,     /* parent ino (BE) + name -> child ino */
+	MFS_CF_MANIFESTS,   /* manifest hash -> manifest */
+	MFS_CF_COUNT
+};
+
+struct mfs_db;
+
+/*
+ * Opens (creating if needed) the database in dir.  Returns 0, -EBUSY when
+ * another process holds it, -ENOSPC, or MFS_EDB.
+ */
+int mfs_db_open(const char *dir, struct mfs_db **out);
+/* mfs_db_close(NULL) is a no-op. */
+void mfs_db_close(struct mfs_db *db);
+
+/* A value read from the DB: borrowed until mfs_val_release(). */
+struct mfs_val {
+	const uint8_t *p;
+	size_t len;
+	void *pin;
+};
+void mfs_val_release(struct mfs_val *v);
+
+/*
+ * Point read.  verify asks RocksDB to check its own block/blob checksums
+ * (slow in Debian's build: software CRC32C); chunk reads pass 0 and check
+ * their XXH64 instead.  Returns 0, -ENOENT or an error.
+ */
+int mfs_db_get(struct mfs_db *db, enum mfs_cf cf, const void *key, size_t klen,
+	       struct mfs_val *v, int verify);
+int mfs_db_exists(struct mfs_db *db, enum mfs_cf cf, const void *key, size_t klen);
+
+/* Atomic multi-CF write. */
+struct mfs_batch;
+/* NULL on allocation failure. */
+struct mfs_batch *mfs_batch_new(struct mfs_db *db);
+void mfs_batch_free(struct mfs_batch *b);
+void mfs_batch_put(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl,
+		   const void *v, size_t vl);
+void mfs_batch_delete(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl);
+size_t mfs_batch_count(struct mfs_batch *b);
+/*
+ * Writes b atomically.  sync=1 fsyncs the WAL before returning; because the
+ * WAL is one ordered log, that also makes every earlier unsynced write
+ * durable (the "chunks before pointers" rule relies on this).
+ */
+int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, int sync);
+
+/* Forward iteration over the keys of cf that start with prefix. */
+struct mfs_iter;
+struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen);
+int mfs_iter_valid(struct mfs_iter *it);
+void mfs_iter_next(struct mfs_iter *it);
+/* Borrowed until the next mfs_iter_next/free. */
+const uint8_t *mfs_iter_key(struct mfs_iter *it, size_t *len);
+const uint8_t *mfs_iter_value(struct mfs_iter *it, size_t *len);
+/* 0, or the error that ended the iteration early. */
+int mfs_iter_error(struct mfs_iter *it);
+void mfs_iter_free(struct mfs_iter *it);
+
+/* Approximate on-disk size of the live DB files (for statfs and status). */
+uint64_t mfs_db_disk_bytes(struct mfs_db *db);
+
+#endif

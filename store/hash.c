@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * SHA-256 chunk names (through libcrypto, which picks SHA-NI or AVX2 code at
+ * run time) and their hex form for logs, keys in tools and the control
+ * protocol.  XXH64 lives in xxh64.c.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include <openssl/evp.h>
+
+#include "hash.h"
+#include "log.h"
+
+#define LOG_COMPONENT "hash"
+
+/*
+ * Fetched once: EVP_sha256() would make libcrypto look the algorithm up in
+ * its provider store (under a global lock) on every call, and ingest hashes
+ * from several threads at once.
+ */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void mfs_sha256(const void *p, size_t n, struct mfs_hash *out)
+{
+	const EVP_MD *md;
+	unsigned int len = 0;
+
+	pthread_once(&sha256_once, sha256_fetch);
+	md = sha256_md ? sha256_md : EVP_sha256();
+	/*
+	 * EVP_Digest can only fail to allocate its small context.  The
+	 * signature has no way to report that, and a wrong hash would file
+	 * data under a wrong name, so treat it as fatal.
+	 * NEEDSWORK: return int so callers can fail with -ENOMEM instead.
+	 */
+	if (!EVP_Digest(p, n, out->b, &len, md, NULL) || len != MFS_HASH_LEN)
+		BUG("SHA-256 failed in libcrypto");
+}
+
+void mfs_hash_to_hex(const struct mfs_hash *h, char hex[MFS_HASH_HEX_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < MFS_HASH_LEN; i++) {
+		hex[2 * i] = digits[h->b[i] >> 4];
+		hex[2 * i + 1] = digits[h->b[i] & 15];
+	}
+	hex[MFS_HASH_HEX_LEN] = '\0';
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int mfs_hash_from_hex(const char *hex, struct mfs_hash *out)
+{
+	struct mfs_hash h;
+
+	/* Stops at a NUL too, since '\0' is not a digit: no overread. */
+	for (int i = 0; i < MFS_HASH_LEN; i++) {
+		int hi = hex_digit(hex[2 * i]), lo;
+
+		if (hi < 0)
+			return -EINVAL;
+		lo = hex_digit(hex[2 * i + 1]);
+		if (lo < 0)
+			return -EINVAL;
+		h.b[i] = hi << 4 | lo;
+	}
+	/* Exactly 64 digits: "abc...def0" with trailing junk is a typo, not a hash. */
+	if (hex[MFS_HASH_HEX_LEN] != '\0')
+		return -EINVAL;
+	*out = h;
+	return 0;
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Ingest pipeline.  The file is read in windows of WINDOW bytes.  Chunk
+ * boundaries are found sequentially (the chunker is fast and must see every
+ * byte in order); then the window's chunks are hashed and encoded by
+ * `threads` threads in parallel (SHA-256 and zstd are the slow parts), and
+ * appended to the manifest and to a RocksDB batch in file order.  The bytes
+ * after the window's last certain cut carry over to the next window.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunker.h"
+#include "chunkstore.h"
+#include "codec.h"
+#include "db.h"
+#include "errors.h"
+#include "ingest.h"
+#include "log.h"
+#include "manifest.h"
+
+#define LOG_COMPONENT "ingest"
+
+#define WINDOW (32u << 20)
+#define MAX_PER_WINDOW (WINDOW / MFS_CHUNK_MIN + 2)
+#define MAX_THREADS 8
+
+struct pending_chunk {
+	const uint8_t *p;
+	uint32_t len;
+	struct mfs_hash hash;
+	int exists;
+	uint8_t *rec;          /* encoded record, NULL when the chunk exists */
+	size_t rec_len;
+	struct mfs_chunk_info info;
+	int rc;
+};
+
+struct window {
+	struct mfs_db *db;
+	struct pending_chunk *chunks;
+	unsigned count;
+	unsigned next;          /* next chunk to claim; atomic */
+	struct mfs_codec_ctx *ctx[MAX_THREADS];
+};
+
+struct worker_arg {
+	struct window *w;
+	int id;
+};
+
+/* Hashes and (if new) encodes the chunks this thread claims. */
+static void *encode_worker(void *arg)
+{
+	struct worker_arg *a = arg;
+	struct window *w = a->w;
+	unsigned i;
+
+	while ((i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED)) < w->count) {
+		struct pending_chunk *c = &w->chunks[i];
+		ssize_t n;
+		int ex;
+
+		mfs_sha256(c->p, c->len, &c->hash);
+		ex = mfs_chunk_exists(w->db, &c->hash);
+		if (ex < 0) {
+			c->rc = ex;
+			continue;
+		}
+		c->exists = ex;
+		if (ex)
+			continue;
+		c->rec = malloc(mfs_chunk_record_bound(c->len));
+		if (!c->rec) {
+			c->rc = -ENOMEM;
+			continue;
+		}
+		n = mfs_chunk_encode(w->ctx[a->id], c->p, c->len, c->rec,
+				     mfs_chunk_record_bound(c->len), -1);
+		if (n < 0) {
+			c->rc = (int)n;
+			continue;
+		}
+		c->rec_len = n;
+		c->rc = mfs_chunk_peek(c->rec, n, &c->info);
+	}
+	return NULL;
+}
+
+static int encode_window(struct window *w, int threads)
+{
+	pthread_t tid[MAX_THREADS];
+	struct worker_arg args[MAX_THREADS];
+	int started = 0;
+
+	w->next = 0;
+	for (int t = 1; t < threads; t++) {
+		args[t] = (struct worker_arg){ w, t };
+		if (pthread_create(&tid[t], NULL, encode_worker, &args[t]))
+			break;
+		started = t;
+	}
+	args[0] = (struct worker_arg){ w, 0 };
+	encode_worker(&args[0]);
+	for (int t = 1; t <= started; t++)
+		pthread_join(tid[t], NULL);
+	return 0;
+}
+
+/* Appends the window's chunks to m and writes the new ones (unsynced). */
+static int commit_window(struct window *w, struct mfs_manifest *m, struct mfs_ingest_stats *st)
+{
+	struct mfs_batch *b = mfs_batch_new(w->db);
+	int rc = 0;
+
+	if (!b)
+		return -ENOMEM;
+	for (unsigned i = 0; i < w->count && !rc; i++) {
+		struct pending_chunk *c = &w->chunks[i];
+
+		if ((rc = c->rc))
+			break;
+		if ((rc = mfs_manifest_append(m, &c->hash, c->len)))
+			break;
+		st->chunks++;
+		if (c->exists)
+			continue;
+		mfs_chunk_stage(b, &c->hash, c->rec, c->rec_len, &c->info);
+		st->new_chunks++;
+		st->new_stored += c->rec_len;
+	}
+	if (!rc && mfs_batch_count(b))
+		rc = mfs_db_write(w->db, b, 0);
+	mfs_batch_free(b);
+	for (unsigned i = 0; i < w->count; i++) {
+		free(w->chunks[i].rec);
+		w->chunks[i].rec = NULL;
+	}
+	return rc;
+}
+
+static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* the staged file shrank under us */
+		buf += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct mfs_hash *id,
+		  int *has_manifest, struct mfs_ingest_stats *st)
+{
+	struct window w = { .db = db };
+	struct mfs_manifest *m = NULL;
+	uint8_t *buf = NULL;
+	uint64_t off = 0;       /* file offset of buf[0] */
+	size_t have = 0;        /* bytes in buf */
+	int rc = -ENOMEM;
+
+	memset(st, 0, sizeof(*st));
+	*has_manifest = 0;
+	if (size == 0)
+		return 0;
+	if (threads < 1)
+		threads = 1;
+	if (threads > MAX_THREADS)
+		threads = MAX_THREADS;
+	if (!(m = mfs_manifest_new()) || !(buf = malloc(WINDOW)) ||
+	    !(w.chunks = calloc(MAX_PER_WINDOW, sizeof(*w.chunks))))
+		goto out;
+	for (int t = 0; t < threads; t++)
+		if (!(w.ctx[t] = mfs_codec_ctx_new()))
+			goto out;
+	while (off < size) {
+		size_t want = WINDOW - have, pos = 0;
+		int at_eof;
+
+		if (want > size - (off + have))
+			want = size - (off + have);
+		if ((rc = read_full(fd, buf + have, want, off + have)))
+			goto out;
+		have += want;
+		st->bytes += want;
+		at_eof = off + have == size;
+		/* A cut is final only if MFS_CHUNK_MAX bytes were visible (chunker.h). */
+		w.count = 0;
+		while (pos < have && (at_eof || have - pos >= MFS_CHUNK_MAX)) {
+			size_t n = mfs_chunker_cut(buf + pos, have - pos);
+
+			w.chunks[w.count++] = (struct pending_chunk){ .p = buf + pos, .len = n };
+			pos += n;
+		}
+		encode_window(&w, threads);
+		if ((rc = commit_window(&w, m, st)))
+			goto out;
+		memmove(buf, buf + pos, have - pos);
+		off += pos;
+		have -= pos;
+	}
+	rc = mfs_manifest_store(db, m, id);
+	if (!rc)
+		*has_manifest = 1;
+out:
+	for (int t = 0; t < threads; t++)
+		mfs_codec_ctx_free(w.ctx[t]);
+	free(w.chunks);
+	free(buf);
+	mfs_manifest_unref(m);
+	if (rc)
+		log_warn("ingest of %llu bytes failed: %s", (unsigned long long)size, mfs_strerror(rc));
+	return rc;
+}

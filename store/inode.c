@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Inode record encoding (doc/format.md, "inodes"), version 1, little endian:
+ *   u8 version, u8 repl, u16 nxattr, u32 mode, u32 uid, u32 gid, u32 nlink,
+ *   u32 flags, u64 parent, u64 size, u64 version,
+ *   3 x { i64 sec, u32 nsec } (atime, mtime, ctime),
+ *   u8 has_manifest, [u8 manifest[32]],
+ *   u16 name_len, name, u16 symlink_len, symlink,
+ *   nxattr x { u8 name_len, name, u32 value_len, value }
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "errors.h"
+#include "inode.h"
+
+void mfs_ino_key(uint64_t ino, uint8_t key[8])
+{
+	put_be64(key, ino);
+}
+
+void mfs_inode_release(struct mfs_inode *in)
+{
+	free(in->name);
+	free(in->symlink);
+	for (uint32_t i = 0; i < in->nxattr; i++) {
+		free(in->xattr[i].name);
+		free(in->xattr[i].value);
+	}
+	free(in->xattr);
+	memset(in, 0, sizeof(*in));
+}
+
+static char *dup_or_null(const char *s, int *oom)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	if (!(d = strdup(s)))
+		*oom = 1;
+	return d;
+}
+
+int mfs_inode_copy(struct mfs_inode *dst, const struct mfs_inode *src)
+{
+	int oom = 0;
+
+	*dst = *src;
+	dst->name = dup_or_null(src->name, &oom);
+	dst->symlink = dup_or_null(src->symlink, &oom);
+	dst->xattr = NULL;
+	dst->nxattr = 0;
+	for (uint32_t i = 0; i < src->nxattr && !oom; i++)
+		if (mfs_inode_xattr_set(dst, src->xattr[i].name, src->xattr[i].value, src->xattr[i].len))
+			oom = 1;
+	if (oom) {
+		mfs_inode_release(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void put_time(struct mfs_wr *w, const struct timespec *t)
+{
+	mfs_wr_u64(w, (uint64_t)t->tv_sec);
+	mfs_wr_u32(w, (uint32_t)t->tv_nsec);
+}
+
+static void put_str16(struct mfs_wr *w, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	mfs_wr_u16(w, n);
+	mfs_wr_put(w, s, n);
+}
+
+void mfs_inode_encode(const struct mfs_inode *in, struct mfs_wr *w)
+{
+	mfs_wr_u8(w, MFS_INODE_VERSION);
+	mfs_wr_u8(w, in->repl);
+	mfs_wr_u16(w, in->nxattr);
+	mfs_wr_u32(w, in->mode);
+	mfs_wr_u32(w, in->uid);
+	mfs_wr_u32(w, in->gid);
+	mfs_wr_u32(w, in->nlink);
+	mfs_wr_u32(w, in->flags);
+	mfs_wr_u64(w, in->parent);
+	mfs_wr_u64(w, in->size);
+	mfs_wr_u64(w, in->version);
+	put_time(w, &in->atime);
+	put_time(w, &in->mtime);
+	put_time(w, &in->ctime);
+	mfs_wr_u8(w, in->has_manifest);
+	if (in->has_manifest)
+		mfs_wr_put(w, in->manifest.b, MFS_HASH_LEN);
+	put_str16(w, in->name);
+	put_str16(w, in->symlink);
+	for (uint32_t i = 0; i < in->nxattr; i++) {
+		size_t n = strlen(in->xattr[i].name);
+
+		mfs_wr_u8(w, n);
+		mfs_wr_put(w, in->xattr[i].name, n);
+		mfs_wr_u32(w, in->xattr[i].len);
+		mfs_wr_put(w, in->xattr[i].value, in->xattr[i].len);
+	}
+}
+
+static void get_time(struct mfs_rd *r, struct timespec *t)
+{
+	t->tv_sec = (int64_t)mfs_rd_u64(r);
+	t->tv_nsec = mfs_rd_u32(r);
+	if (t->tv_nsec >= 1000000000)
+		r->bad = 1;
+}
+
+/* Reads a length-prefixed string; NULL for empty. Rejects embedded NULs. */
+static char *get_str(struct mfs_rd *r, size_t n, int *oom)
+{
+	const uint8_t *p = mfs_rd_take(r, n);
+	char *s;
+
+	if (!p || n == 0)
+		return NULL;
+	if (memchr(p, 0, n)) {
+		r->bad = 1;
+		return NULL;
+	}
+	if (!(s = strndup((const char *)p, n)))
+		*oom = 1;
+	return s;
+}
+
+int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *out)
+{
+	struct mfs_rd r = { p, n, 0 };
+	struct mfs_inode in = { .ino = ino };
+	uint32_t nx;
+	int oom = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (mfs_rd_u8(&r) != MFS_INODE_VERSION)
+		return MFS_EFORMAT;
+	in.repl = mfs_rd_u8(&r);
+	nx = mfs_rd_u16(&r);
+	in.mode = mfs_rd_u32(&r);
+	in.uid = mfs_rd_u32(&r);
+	in.gid = mfs_rd_u32(&r);
+	in.nlink = mfs_rd_u32(&r);
+	in.flags = mfs_rd_u32(&r);
+	in.parent = mfs_rd_u64(&r);
+	in.size = mfs_rd_u64(&r);
+	in.version = mfs_rd_u64(&r);
+	get_time(&r, &in.atime);
+	get_time(&r, &in.mtime);
+	get_time(&r, &in.ctime);
+	in.has_manifest = mfs_rd_u8(&r);
+	if (in.has_manifest > 1)
+		r.bad = 1;
+	if (in.has_manifest) {
+		const uint8_t *h = mfs_rd_take(&r, MFS_HASH_LEN);
+
+		if (h)
+			memcpy(in.manifest.b, h, MFS_HASH_LEN);
+	}
+	in.name = get_str(&r, mfs_rd_u16(&r), &oom);
+	in.symlink = get_str(&r, mfs_rd_u16(&r), &oom);
+	for (uint32_t i = 0; i < nx && !r.bad && !oom; i++) {
+		char *name = get_str(&r, mfs_rd_u8(&r), &oom);
+		uint32_t len = mfs_rd_u32(&r);
+		const uint8_t *v = len <= MFS_XATTR_VALUE_MAX ? mfs_rd_take(&r, len) : NULL;
+
+		if (!name || (!v && len) || len > MFS_XATTR_VALUE_MAX)
+			r.bad = 1;
+		else if (mfs_inode_xattr_set(&in, name, v, len))
+			oom = 1;
+		free(name);
+	}
+	switch (in.mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: break;
+	default: r.bad = 1;
+	}
+	if (r.bad || oom || r.left) {
+		mfs_inode_release(&in);
+		return oom ? -ENOMEM : MFS_EFORMAT;
+	}
+	*out = in;
+	return 0;
+}
+
+const struct mfs_xattr *mfs_inode_xattr_get(const struct mfs_inode *in, const char *name)
+{
+	for (uint32_t i = 0; i < in->nxattr; i++)
+		if (!strcmp(in->xattr[i].name, name))
+			return &in->xattr[i];
+	return NULL;
+}
+
+static size_t xattr_total(const struct mfs_inode *in)
+{
+	size_t t = 0;
+
+	for (uint32_t i = 0; i < in->nxattr; i++)
+		t += strlen(in->xattr[i].name) + in->xattr[i].len;
+	return t;
+}
+
+int mfs_inode_xattr_set(struct mfs_inode *in, const char *name, const void *v, size_t len)
+{
+	struct mfs_xattr *x = (struct mfs_xattr *)mfs_inode_xattr_get(in, name);
+	uint8_t *copy;
+
+	if (strlen(name) > MFS_XATTR_NAME_MAX || !*name)
+		return -ERANGE;
+	if (len > MFS_XATTR_VALUE_MAX)
+		return -E2BIG;
+	if (xattr_total(in) - (x ? x->len : 0) + len + strlen(name) > MFS_XATTR_TOTAL_MAX)
+		return -ENOSPC;
+	if (!(copy = malloc(len ? len : 1)))
+		return -ENOMEM;
+	if (len)
+		memcpy(copy, v, len);
+	if (!x) {
+		struct mfs_xattr *nx = realloc(in->xattr, (in->nxattr + 1) * sizeof(*nx));
+		char *nm = strdup(name);
+
+		if (!nx || !nm) {
+			if (nx)
+				in->xattr = nx;
+			free(nm);
+			free(copy);
+			return -ENOMEM;
+		}
+		in->xattr = nx;
+		x = &in->xattr[in->nxattr++];
+		x->name = nm;
+		x->value = NULL;
+	}
+	free(x->value);
+	x->value = copy;
+	x->len = len;
+	return 0;
+}
+
+int mfs_inode_xattr_remove(struct mfs_inode *in, const char *name)
+{
+	for (uint32_t i = 0; i < in->nxattr; i++) {
+		if (strcmp(in->xattr[i].name, name))
+			continue;
+		free(in->xattr[i].name);
+		free(in->xattr[i].value);
+		in->xattr[i] = in->xattr[--in->nxattr];
+		return 0;
+	}
+	return -ENODATA;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Inode records: one per file, directory or symlink, keyed by inode number
+ * in the inodes CF.  A record carries everything replication will need (the
+ * replication factor, a version counter) and, because modelfs has no hard
+ * links, the one (parent, name) that points to it.
+ *
+ * Inode numbers are node-prefixed, (node_id << 48) | counter, so nodes can
+ * allocate them without talking to each other; 1 is the root everywhere.
+ */
+#ifndef MFS_INODE_H
+#define MFS_INODE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "bytes.h"
+#include "hash.h"
+
+#define MFS_ROOT_INO 1
+#define MFS_NAME_MAX 255
+#define MFS_XATTR_NAME_MAX 255
+#define MFS_XATTR_VALUE_MAX 65536
+#define MFS_XATTR_TOTAL_MAX (256 * 1024)
+#define MFS_INODE_VERSION 1
+#define MFS_DEFAULT_REPL 1
+
+enum mfs_inode_flags {
+	/* Created but never committed: removed by recovery at the next start. */
+	MFS_I_PENDING = 1 << 0,
+	/* Never renumber: stored on disk. */
+};
+
+struct mfs_xattr {
+	char *name;
+	uint8_t *value;
+	uint32_t len;
+};
+
+struct mfs_inode {
+	uint64_t ino;
+	uint64_t parent;
+	char *name;            /* owned; NULL for the root */
+	uint32_t mode;         /* S_IFMT bits + permissions */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	uint32_t flags;        /* enum mfs_inode_flags */
+	uint8_t repl;          /* replication factor (issue 3 uses it) */
+	uint64_t size;
+	uint64_t version;      /* counts published versions of this path */
+	struct timespec atime, mtime, ctime;
+	int has_manifest;      /* 0 for empty files, dirs, symlinks */
+	struct mfs_hash manifest;
+	char *symlink;         /* owned; symlinks only */
+	uint32_t nxattr;
+	struct mfs_xattr *xattr; /* owned */
+};
+
+/* Frees what the record owns and zeroes it.  Safe on a zeroed record. */
+void mfs_inode_release(struct mfs_inode *in);
+/* Deep copy into dst (which is overwritten, not released).  0 or -ENOMEM. */
+int mfs_inode_copy(struct mfs_inode *dst, const struct mfs_inode *src);
+
+void mfs_inode_encode(const struct mfs_inode *in, struct mfs_wr *w);
+/* Validates lengths and types; MFS_EFORMAT on malformed bytes. */
+int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *out);
+
+/* Borrowed pointer to the xattr called name, or NULL. */
+const struct mfs_xattr *mfs_inode_xattr_get(const struct mfs_inode *in, const char *name);
+/* Sets or replaces; -ENOSPC past MFS_XATTR_TOTAL_MAX, -ERANGE for big values. */
+int mfs_inode_xattr_set(struct mfs_inode *in, const char *name, const void *v, size_t len);
+/* 0 or -ENODATA. */
+int mfs_inode_xattr_remove(struct mfs_inode *in, const char *name);
+
+void mfs_ino_key(uint64_t ino, uint8_t key[8]);
+
+#endif

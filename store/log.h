@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Logging for every layer: one line per event,
+ *   2026-11-23T10:00:00Z ERROR component: message
+ * to a log file (the daemon's DATA/modelfs.log) and, when asked, stderr.
+ * Tests fail on ERROR lines they did not expect, so ERROR is for conditions
+ * an operator must look at; expected, handled conditions are WARN or INFO.
+ */
+#ifndef MFS_LOG_H
+#define MFS_LOG_H
+
+enum mfs_log_level { MFS_LOG_ERROR, MFS_LOG_WARN, MFS_LOG_INFO, MFS_LOG_DEBUG };
+
+/* path may be NULL (no file).  Returns 0 or -errno.  Not thread safe: call at start. */
+int mfs_log_open(const char *path, int to_stderr, enum mfs_log_level level);
+void mfs_log_close(void);
+
+__attribute__((format(printf, 3, 4)))
+void mfs_log(enum mfs_log_level level, const char *component, const char *fmt, ...);
+
+#define log_error(...) mfs_log(MFS_LOG_ERROR, LOG_COMPONENT, __VA_ARGS__)
+#define log_warn(...)  mfs_log(MFS_LOG_WARN, LOG_COMPONENT, __VA_ARGS__)
+#define log_info(...)  mfs_log(MFS_LOG_INFO, LOG_COMPONENT, __VA_ARGS__)
+#define log_debug(...) mfs_log(MFS_LOG_DEBUG, LOG_COMPONENT, __VA_ARGS__)
+
+/* A broken invariant: log and abort.  Never for conditions input can cause. */
+#define BUG(...) do { mfs_log(MFS_LOG_ERROR, "BUG", __VA_ARGS__); abort(); } while (0)
+
+#endif

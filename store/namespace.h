@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The namespace: directories, files and symlinks, stored as inode records
+ * (inodes CF) and directory entries (dirents CF), on top of struct mfs_db.
+ * Every operation is one atomic, synced RocksDB batch, so a crash leaves the
+ * tree as it was before or after the operation, never in between.
+ *
+ * Versions.  A file's bytes are immutable once published.  Publishing new
+ * bytes for a path that already had published bytes gives the path a new
+ * inode number and deletes the old record; the old inode lives on only in
+ * the memory of whoever still has it open (the FUSE layer), so readers keep
+ * the version they opened and the kernel never mixes two versions in one
+ * inode's page cache.  A file that was created but never published is
+ * MFS_I_PENDING and is published in place; pending files left by a crash are
+ * removed when the namespace is opened.
+ *
+ * Thread safety: all functions may be called from any thread; one mutex
+ * serialises the read-check-write sequences.
+ */
+#ifndef MFS_NAMESPACE_H
+#define MFS_NAMESPACE_H
+
+#include <stdint.h>
+
+#include "inode.h"
+
+struct mfs_db;
+struct mfs_ns;
+
+#define MFS_FORMAT_VERSION 1
+
+int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out);
+void mfs_ns_close(struct mfs_ns *ns);
+/* Borrowed: lives as long as ns. */
+struct mfs_db *mfs_ns_db(struct mfs_ns *ns);
+uint16_t mfs_ns_node_id(struct mfs_ns *ns);
+
+/* Record of ino into *out (caller releases with mfs_inode_release). */
+int mfs_ns_get(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out);
+/* -ENOENT, -ENOTDIR, -ENAMETOOLONG or 0 with the child's record. */
+int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct mfs_inode *out);
+
+struct mfs_ns_new {
+	uint32_t mode;          /* with S_IFMT: S_IFREG, S_IFDIR or S_IFLNK */
+	uint32_t uid, gid;
+	const char *symlink;    /* target, symlinks only */
+	uint32_t flags;         /* MFS_I_PENDING for files being written */
+};
+/* Creates name in parent; -EEXIST if taken.  Inherits parent's repl. */
+int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
+		  const struct mfs_ns_new *nw, struct mfs_inode *out);
+
+/* unlink (dir=0) or rmdir (dir=1).  *removed_ino (if not NULL) gets the ino. */
+int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
+		  uint64_t *removed_ino);
+
+enum mfs_rename_flags { MFS_RENAME_NOREPLACE = 1 << 0 };
+/* POSIX rename; *replaced (if not NULL) gets the ino it replaced or 0. */
+int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+		  const char *newname, unsigned flags, uint64_t *replaced);
+
+/* Writes in's metadata (setattr, xattrs) if ino still exists: 0 or -ENOENT. */
+int mfs_ns_update(struct mfs_ns *ns, const struct mfs_inode *in);
+
+/*
+ * Publishes a new version of ino: manifest id (NULL for an empty file) and
+ * size.  The chunks and the manifest must already be durable or written
+ * before this (the sync here covers them).  *out gets the record now at the
+ * path: same ino if ino was pending, a new ino otherwise.  -ENOENT when ino
+ * was unlinked or replaced meanwhile: the bytes are not published.
+ */
+int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
+		   uint64_t size, struct mfs_inode *out);
+
+/* Called for each entry in name order; a non-zero return stops the walk. */
+typedef int (*mfs_dirent_fn)(void *arg, const char *name, uint64_t ino, uint32_t mode);
+/* Walks dir's entries skipping the first `skip`. */
+int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, uint64_t skip, mfs_dirent_fn fn, void *arg);
+
+/* Path of ino from the root ("/a/b"), for reports.  Caller frees. */
+char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino);
+
+#endif

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * modelfs-admin internals.  A report is a list of key/value pairs plus
+ * problem lines, whether it came from a running node's control socket
+ * (admin_client.c) or from a store opened offline; admin_main.c renders it
+ * for humans or as JSON.
+ */
+#ifndef MFS_ADMIN_H
+#define MFS_ADMIN_H
+
+#include <stddef.h>
+
+struct admin_kv {
+	char *key, *value;
+};
+
+struct admin_report {
+	struct admin_kv *kv;
+	size_t nkv;
+	char **problems;       /* "KIND HASH PATH" lines */
+	size_t nproblems;
+	int rc;                /* the node's result: 0 or a negative errno */
+	char *rc_text;
+};
+
+void admin_report_release(struct admin_report *r);
+int admin_report_add(struct admin_report *r, const char *key, const char *value);
+int admin_report_add_problem(struct admin_report *r, const char *line);
+/* Value of key or NULL (borrowed). */
+const char *admin_report_get(const struct admin_report *r, const char *key);
+
+/*
+ * The control socket of the mount that holds path (from the
+ * user.modelfs.control xattr).  Returns 0 or -errno; -ENOTSUP/-ENODATA
+ * mean path is not inside a modelfs mount.
+ */
+int admin_find_socket(const char *path, char *out, size_t outlen);
+
+/* Sends request to the socket and parses the answer into r. */
+int admin_request(const char *socket_path, const char *request, struct admin_report *r);
+
+#endif

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Control-socket client and report container for modelfs-admin. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "admin.h"
+
+void admin_report_release(struct admin_report *r)
+{
+	for (size_t i = 0; i < r->nkv; i++) {
+		free(r->kv[i].key);
+		free(r->kv[i].value);
+	}
+	for (size_t i = 0; i < r->nproblems; i++)
+		free(r->problems[i]);
+	free(r->kv);
+	free(r->problems);
+	free(r->rc_text);
+	memset(r, 0, sizeof(*r));
+}
+
+int admin_report_add(struct admin_report *r, const char *key, const char *value)
+{
+	struct admin_kv *kv = realloc(r->kv, (r->nkv + 1) * sizeof(*kv));
+
+	if (!kv)
+		return -ENOMEM;
+	r->kv = kv;
+	kv[r->nkv].key = strdup(key);
+	kv[r->nkv].value = strdup(value);
+	if (!kv[r->nkv].key || !kv[r->nkv].value)
+		return -ENOMEM;
+	r->nkv++;
+	return 0;
+}
+
+int admin_report_add_problem(struct admin_report *r, const char *line)
+{
+	char **p = realloc(r->problems, (r->nproblems + 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	r->problems = p;
+	if (!(p[r->nproblems] = strdup(line)))
+		return -ENOMEM;
+	r->nproblems++;
+	return 0;
+}
+
+const char *admin_report_get(const struct admin_report *r, const char *key)
+{
+	for (size_t i = 0; i < r->nkv; i++)
+		if (!strcmp(r->kv[i].key, key))
+			return r->kv[i].value;
+	return NULL;
+}
+
+int admin_find_socket(const char *path, char *out, size_t outlen)
+{
+	ssize_t n = getxattr(path, "user.modelfs.control", out, outlen - 1);
+
+	if (n < 0)
+		return -errno;
+	out[n] = 0;
+	return 0;
+}
+
+int admin_request(const char *socket_path, const char *request, struct admin_report *r)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char line[8192];
+	FILE *f = NULL;
+	int fd, rc = -EPROTO;
+
+	memset(r, 0, sizeof(*r));
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, socket_path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (!(f = fdopen(fd, "r+"))) {
+		close(fd);
+		return -ENOMEM;
+	}
+	fprintf(f, "%s\n", request);
+	fflush(f);
+	while (fgets(line, sizeof(line), f)) {
+		char *sp;
+
+		line[strcspn(line, "\n")] = 0;
+		if (!(sp = strchr(line, ' ')))
+			continue;
+		*sp++ = 0;
+		if (!strcmp(line, "end")) {
+			r->rc = atoi(sp);
+			r->rc_text = strdup(strchr(sp, ' ') ? strchr(sp, ' ') + 1 : sp);
+			rc = 0;
+			break;
+		}
+		if (!strcmp(line, "problem"))
+			admin_report_add_problem(r, sp);
+		else
+			admin_report_add(r, line, sp);
+	}
+	fclose(f);
+	return rc; /* -EPROTO when the node closed without an end line */
+}
