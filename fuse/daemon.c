@@ -170,6 +170,11 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		code = MFS_EXIT_SYSTEM;
 		goto out;
 	}
+	/* The kernel knows the root without a lookup: pin its node. */
+	if (!itable_get(&fs, MFS_ROOT_INO, NULL, 1, 0, &rc)) {
+		log_error("cannot read the root directory: %s", mfs_strerror(rc));
+		goto out;
+	}
 	if (session_args(cfg, &args) ||
 	    !(fs.se = fuse_session_new(&args, &mfs_fs_ops, sizeof(mfs_fs_ops), &fs))) {
 		log_error("cannot create the FUSE session");

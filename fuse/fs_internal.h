@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #include "cache.h"
-#include "config.h"
+#include "settings.h"
 #include "inode.h"
 #include "manifest.h"
 

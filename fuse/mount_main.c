@@ -13,8 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config.h"     /* autoconf: PACKAGE_VERSION */
 #include "daemon.h"
+#include "settings.h"
 
 static void usage(FILE *f)
 {

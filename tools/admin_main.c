@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "config.h"     /* autoconf: PACKAGE_VERSION */
 #include "db.h"
 #include "errors.h"
 #include "log.h"

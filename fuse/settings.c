@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Option and config-file parsing for the daemon; see config.h. */
+/* Option and config-file parsing for the daemon; see settings.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "settings.h"
 
 #ifndef MFS_LOCALSTATEDIR
 #define MFS_LOCALSTATEDIR "/var"

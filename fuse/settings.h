@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Daemon configuration: built-in defaults, then the config file, then -o
+ * options (the same keys in both; man/modelfs.conf.5 lists them).
+ */
+#ifndef MFS_SETTINGS_H
+#define MFS_SETTINGS_H
+
+#include <stddef.h>
+
+struct mfs_config {
+	char *source;          /* informational; mount(8) passes one */
+	char *mountpoint;
+	char *data_dir;        /* store directory */
+	char *config_file;
+	char *log_file;        /* default DATA/modelfs.log */
+	size_t cache_mb;       /* chunk cache */
+	unsigned readahead_kb; /* kernel readahead set on the mount; 0 keeps the kernel's */
+	int threads;           /* FUSE worker threads */
+	int ingest_threads;    /* encoder threads per commit */
+	int prefetch_chunks;   /* chunks fetched ahead of a sequential reader */
+	int ro, allow_other, foreground, debug;
+};
+
+/* Fills in defaults (the data dir depends on whether we run as root). */
+int mfs_config_init(struct mfs_config *c);
+void mfs_config_release(struct mfs_config *c);
+
+/*
+ * Applies a comma-separated option list.  Standard mount(8) options that
+ * mean nothing here are accepted and ignored.  On error returns -EINVAL and
+ * writes a message to err.
+ */
+int mfs_config_apply_opts(struct mfs_config *c, const char *opts, char *err, size_t errlen);
+
+/* Reads `key = value` lines (# comments).  -errno or -EINVAL with err set. */
+int mfs_config_load_file(struct mfs_config *c, const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,20 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs what modelfs needs to build, run and test on Debian 12.
+# Packages only; safe to run again (installs nothing that is already there).
+set -eu
+pkgs=(
+	build-essential autoconf automake pkg-config        # build
+	libfuse3-dev fuse3 librocksdb-dev libzmq3-dev        # libraries
+	libzstd-dev libssl-dev
+	attr python3-numpy python3-torch                    # tests: xattrs, frameworks
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" -eq 0 ] || { echo "install-deps: run as root (sudo) to install: ${missing[*]}" >&2; exit 1; }
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
