@@ -62,6 +62,8 @@ static void do_status(struct mfs_control *c, FILE *f)
 		out(f, "chunks %llu\n", (unsigned long long)st.chunks);
 		out(f, "chunk_bytes %llu\n", (unsigned long long)st.chunk_bytes);
 		out(f, "stored_bytes %llu\n", (unsigned long long)st.stored_bytes);
+		out(f, "orphan_chunks %llu\n", (unsigned long long)st.orphan_chunks);
+		out(f, "orphan_bytes %llu\n", (unsigned long long)st.orphan_bytes);
 		out(f, "disk_bytes %llu\n", (unsigned long long)st.disk_bytes);
 		out(f, "dedup_ratio %.4f\n", st.dedup_ratio);
 		out(f, "compression_ratio %.4f\n", st.compression_ratio);

@@ -132,6 +132,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	struct mfs_fs fs = { .cfg = cfg, .timeout = 3600.0 };
 	char *db_dir = NULL, *pid_path = NULL, *log_path = NULL;
 	int code = MFS_EXIT_MOUNT_FAILED, mounted = 0, rc;
+	enum mfs_log_level level;
 	FILE *pf;
 
 	/* Large chunk buffers from the heap, not fresh mmaps (reference notes). */
@@ -151,8 +152,9 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		code = MFS_EXIT_SYSTEM;
 		goto out;
 	}
-	if ((rc = mfs_log_open(log_path, 1, cfg->debug ? MFS_LOG_DEBUG : MFS_LOG_INFO)))
-		fprintf(stderr, "mount.modelfs: cannot open log %s: %s\n", log_path, strerror(-rc));
+	/* Until we own the store, its log file belongs to whoever does. */
+	level = cfg->debug ? MFS_LOG_DEBUG : MFS_LOG_INFO;
+	mfs_log_open(NULL, cfg->foreground ? (int)level : MFS_LOG_WARN, level);
 	mkdir(fs.staging_dir, 0700);
 	staging_clear_dir(fs.staging_dir);
 
@@ -161,6 +163,8 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		log_error("store %s is in use by another modelfs daemon", cfg->data_dir);
 		goto out;
 	}
+	if (!rc && mfs_log_open(log_path, cfg->foreground ? (int)level : MFS_LOG_WARN, level))
+		fprintf(stderr, "mount.modelfs: cannot open log %s: %s\n", log_path, strerror(errno));
 	if (rc || (rc = mfs_ns_open(fs.db, &fs.ns))) {
 		log_error("cannot open store %s: %s", cfg->data_dir, mfs_strerror(rc));
 		goto out;
@@ -200,7 +204,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	signal_ready(&ready_fd, 0);
 	if (!cfg->foreground) {
 		detach_stdio();
-		mfs_log_open(log_path, 0, cfg->debug ? MFS_LOG_DEBUG : MFS_LOG_INFO);
+		mfs_log_open(log_path, -1, level);
 	} else if (cfg->readahead_kb) {
 		pthread_t t;
 

@@ -57,7 +57,7 @@ static int db_error(char *err, const char *what)
 		return 0;
 	if (strstr(err, "No space left") || strstr(err, "NoSpace"))
 		rc = -ENOSPC;
-	else if (strstr(err, "lock file") || strstr(err, "Resource temporarily unavailable"))
+	else if (strstr(err, "/LOCK:") || strstr(err, "lock file"))
 		rc = -EBUSY;
 	if (rc == -ENOSPC || rc == -EBUSY)
 		log_warn("%s: %s", what, err);

@@ -16,15 +16,16 @@
 #include "log.h"
 
 static int log_fd = -1;
-static int log_stderr = 1;
+static int log_stderr = MFS_LOG_WARN;
 static enum mfs_log_level log_level = MFS_LOG_INFO;
 
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 
-int mfs_log_open(const char *path, int to_stderr, enum mfs_log_level level)
+int mfs_log_open(const char *path, int stderr_level, enum mfs_log_level level)
 {
-	log_stderr = to_stderr;
+	log_stderr = stderr_level;
 	log_level = level;
+	mfs_log_close();
 	if (!path)
 		return 0;
 	log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -47,7 +48,7 @@ void mfs_log(enum mfs_log_level level, const char *component, const char *fmt, .
 	va_list ap;
 	int saved = errno;
 
-	if (level > log_level)
+	if ((int)level > (int)log_level && (int)level > log_stderr)
 		return;
 	now = time(NULL);
 	gmtime_r(&now, &tm);
@@ -61,9 +62,9 @@ void mfs_log(enum mfs_log_level level, const char *component, const char *fmt, .
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
 	/* A failed log write has nowhere left to be reported. */
-	if (log_fd >= 0 && write(log_fd, line, n) < 0) {
+	if (level <= log_level && log_fd >= 0 && write(log_fd, line, n) < 0) {
 	}
-	if (log_stderr && write(STDERR_FILENO, line, n) < 0) {
+	if ((int)level <= log_stderr && write(STDERR_FILENO, line, n) < 0) {
 	}
 	errno = saved;
 }

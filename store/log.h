@@ -11,8 +11,12 @@
 
 enum mfs_log_level { MFS_LOG_ERROR, MFS_LOG_WARN, MFS_LOG_INFO, MFS_LOG_DEBUG };
 
-/* path may be NULL (no file).  Returns 0 or -errno.  Not thread safe: call at start. */
-int mfs_log_open(const char *path, int to_stderr, enum mfs_log_level level);
+/*
+ * Lines at `level` or more severe go to the file at path (NULL: no file);
+ * lines at `stderr_level` or more severe also go to stderr (-1: none).
+ * Returns 0 or -errno.  Not thread safe: call at start.
+ */
+int mfs_log_open(const char *path, int stderr_level, enum mfs_log_level level);
 void mfs_log_close(void);
 
 __attribute__((format(printf, 3, 4)))

@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Store statistics from the small CFs only: never reads a chunk blob. */
+/*
+ * Store statistics from the small CFs only: never reads a chunk blob.
+ * Ratios are over the chunks that files reference, so old versions waiting
+ * for gc do not make dedup look worse than it is; they are counted apart
+ * as orphans.
+ */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -8,18 +14,64 @@
 #include "chunkstore.h"
 #include "db.h"
 #include "inode.h"
+#include "manifest.h"
 #include "report.h"
 
-static int count_inodes(struct mfs_db *db, struct mfs_store_stats *st)
+struct hash_set {
+	struct mfs_hash *h;
+	size_t n, cap;
+};
+
+static int set_add(struct hash_set *s, const struct mfs_hash *h)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 1024;
+		struct mfs_hash *nh = realloc(s->h, cap * sizeof(*nh));
+
+		if (!nh)
+			return -ENOMEM;
+		s->h = nh;
+		s->cap = cap;
+	}
+	s->h[s->n++] = *h;
+	return 0;
+}
+
+static int hash_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, MFS_HASH_LEN);
+}
+
+/* Sorts and removes duplicates. */
+static void set_finish(struct hash_set *s)
+{
+	size_t out = 0;
+
+	if (!s->n)
+		return;
+	qsort(s->h, s->n, sizeof(*s->h), hash_cmp);
+	for (size_t i = 1; i < s->n; i++)
+		if (memcmp(&s->h[i], &s->h[out], MFS_HASH_LEN))
+			s->h[++out] = s->h[i];
+	s->n = out + 1;
+}
+
+static int set_has(const struct hash_set *s, const uint8_t *key)
+{
+	return s->n && bsearch(key, s->h, s->n, sizeof(*s->h), hash_cmp) != NULL;
+}
+
+static int walk_inodes(struct mfs_db *db, struct mfs_store_stats *st, struct hash_set *refs)
 {
 	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_INODES, NULL, 0);
-	int rc;
+	int rc = 0;
 
 	if (!it)
 		return -ENOMEM;
-	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
+	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
 		size_t kl, vl;
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		struct mfs_manifest *m;
 		struct mfs_inode in;
 
 		if (kl != 8 || mfs_inode_decode(get_be64(k), v, vl, &in))
@@ -27,6 +79,11 @@ static int count_inodes(struct mfs_db *db, struct mfs_store_stats *st)
 		if (S_ISREG(in.mode)) {
 			st->files++;
 			st->logical_bytes += in.size;
+			if (in.has_manifest && !mfs_manifest_load(db, &in.manifest, &m)) {
+				for (uint32_t i = 0; i < m->count && !rc; i++)
+					rc = set_add(refs, &m->e[i].hash);
+				mfs_manifest_unref(m);
+			}
 		} else if (S_ISDIR(in.mode)) {
 			st->dirs++;
 		} else {
@@ -34,12 +91,13 @@ static int count_inodes(struct mfs_db *db, struct mfs_store_stats *st)
 		}
 		mfs_inode_release(&in);
 	}
-	rc = mfs_iter_error(it);
+	if (!rc)
+		rc = mfs_iter_error(it);
 	mfs_iter_free(it);
 	return rc;
 }
 
-static int count_chunks(struct mfs_db *db, struct mfs_store_stats *st)
+static int walk_chunks(struct mfs_db *db, struct mfs_store_stats *st, const struct hash_set *refs)
 {
 	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
 	int rc;
@@ -47,12 +105,17 @@ static int count_chunks(struct mfs_db *db, struct mfs_store_stats *st)
 	if (!it)
 		return -ENOMEM;
 	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t vl;
-		const uint8_t *v = mfs_iter_value(it, &vl);
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
 		struct mfs_chunk_summary s;
 
-		if (mfs_chunk_summary_decode(v, vl, &s))
+		if (kl != MFS_HASH_LEN || mfs_chunk_summary_decode(v, vl, &s))
 			continue;
+		if (!set_has(refs, k)) {
+			st->orphan_chunks++;
+			st->orphan_bytes += s.record_len;
+			continue;
+		}
 		st->chunks++;
 		st->chunk_bytes += s.raw_len;
 		st->stored_bytes += s.record_len;
@@ -65,10 +128,16 @@ static int count_chunks(struct mfs_db *db, struct mfs_store_stats *st)
 
 int mfs_store_stats(struct mfs_db *db, struct mfs_store_stats *st)
 {
+	struct hash_set refs = { 0 };
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if ((rc = count_inodes(db, st)) || (rc = count_chunks(db, st)))
+	if (!(rc = walk_inodes(db, st, &refs))) {
+		set_finish(&refs);
+		rc = walk_chunks(db, st, &refs);
+	}
+	free(refs.h);
+	if (rc)
 		return rc;
 	st->disk_bytes = mfs_db_disk_bytes(db);
 	st->dedup_ratio = st->chunk_bytes ? (double)st->logical_bytes / st->chunk_bytes : 1.0;

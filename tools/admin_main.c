@@ -149,6 +149,8 @@ static void print_status(const struct admin_report *r)
 	printf("compression    %.2fx (chunks: raw %s, zstd %s, zstd-bg2 %s, zstd-bg4 %s)\n",
 	       strtod(G("compression_ratio"), NULL), G("codec_chunks.raw"), G("codec_chunks.zstd"),
 	       G("codec_chunks.zstd-bg2"), G("codec_chunks.zstd-bg4"));
+	printf("unreferenced   %s in %s chunks (old versions, until gc)\n",
+	       human_bytes(G("orphan_bytes"), b1, sizeof(b1)), G("orphan_chunks"));
 	printf("disk           %s (RocksDB files)\n", human_bytes(G("disk_bytes"), b1, sizeof(b1)));
 	if (admin_report_get(r, "cache_hits"))
 		printf("cache          %s of %s, hit rate %.1f%%\n",
@@ -203,7 +205,7 @@ static int offline(enum cmd cmd, const char *data, struct admin_report *r)
 	int rc;
 
 	memset(r, 0, sizeof(*r));
-	mfs_log_open(NULL, 1, MFS_LOG_WARN);
+	mfs_log_open(NULL, MFS_LOG_WARN, MFS_LOG_WARN);
 	if (asprintf(&dbdir, "%s/db", data) < 0)
 		return -ENOMEM;
 	if (access(dbdir, F_OK)) {
@@ -245,6 +247,8 @@ static int offline(enum cmd cmd, const char *data, struct admin_report *r)
 			add_u64(r, "chunks", st.chunks);
 			add_u64(r, "chunk_bytes", st.chunk_bytes);
 			add_u64(r, "stored_bytes", st.stored_bytes);
+			add_u64(r, "orphan_chunks", st.orphan_chunks);
+			add_u64(r, "orphan_bytes", st.orphan_bytes);
 			add_u64(r, "disk_bytes", st.disk_bytes);
 			snprintf(buf, sizeof(buf), "%.4f", st.dedup_ratio);
 			admin_report_add(r, "dedup_ratio", buf);

@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Chunk records: the byte-plane transforms, zstd, automatic codec choice and
+ * the record header with its checksum (format in store/codec.h).  ingest.c
+ * encodes every new chunk here; chunkstore.c decodes every local read.
+ *
+ * Notes on the design:
+ *
+ * 1. Decode trusts nothing before the checksum: the length fields are
+ *    checked against the record length, then XXH64 over the whole record,
+ *    and only then are the codec and the payload looked at.  So random
+ *    damage is reported as MFS_ECORRUPT (the caller quarantines the copy and
+ *    fetches another), and MFS_EFORMAT means a well-formed record this
+ *    version cannot read.  The payload is still decoded defensively (XXH64
+ *    is no MAC): zstd must produce exactly raw_len bytes.
+ *
+ * 2. Automatic choice runs on every chunk at import, so it must be cheap: a
+ *    sample of the chunk (SAMPLE_SLICES slices spread over it) is compressed
+ *    at SAMPLE_LEVEL with each transform, and only the winner compresses the
+ *    whole chunk, at LEVEL.  The slices start at multiples of 4 so the
+ *    sample's byte planes line up with the chunk's.
+ *
+ * 3. Raw is kept unless compression saves at least raw_len / 32.  zstd gets
+ *    an output buffer one byte short of that, so a chunk that would not
+ *    qualify fails fast with dstSize_tooSmall instead of being compressed to
+ *    the end and thrown away.
+ *
+ * Levels, measured on silero VAD weights (1 MiB pieces; see the report in
+ * tests/bench/codec_ratio.c): LEVEL 3 reaches 1.164x on FP16 with bg2 and
+ * 1.199x on FP32 with bg4 at 300-550 MB/s; level 5 adds under 1% at a third
+ * of the speed.  Decoding speed hardly depends on the level.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+#include "bytes.h"
+#include "chunker.h"
+#include "codec.h"
+#include "errors.h"
+#include "hash.h"
+
+#define MAGIC "MFC1"
+#define VERSION 1
+
+#define LEVEL 3
+#define SAMPLE_LEVEL 1
+#define SAMPLE_SLICES 4
+#define SAMPLE_SLICE (16 * 1024)
+#define SAMPLE_SIZE (SAMPLE_SLICES * SAMPLE_SLICE)
+
+struct mfs_codec_ctx {
+	ZSTD_CCtx *cctx;
+	ZSTD_DCtx *dctx;
+	uint8_t *planes;	/* MFS_CHUNK_MAX: byte planes, both directions */
+	uint8_t *sample;	/* SAMPLE_SIZE: the slices auto-selection tries */
+	uint8_t *sample_out;	/* ZSTD_compressBound(SAMPLE_SIZE) */
+	size_t sample_out_cap;
+};
+
+struct mfs_codec_ctx *mfs_codec_ctx_new(void)
+{
+	struct mfs_codec_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (!ctx)
+		return NULL;
+	ctx->sample_out_cap = ZSTD_compressBound(SAMPLE_SIZE);
+	ctx->cctx = ZSTD_createCCtx();
+	ctx->dctx = ZSTD_createDCtx();
+	ctx->planes = malloc(MFS_CHUNK_MAX);
+	ctx->sample = malloc(SAMPLE_SIZE);
+	ctx->sample_out = malloc(ctx->sample_out_cap);
+	if (!ctx->cctx || !ctx->dctx || !ctx->planes || !ctx->sample || !ctx->sample_out) {
+		mfs_codec_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void mfs_codec_ctx_free(struct mfs_codec_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	ZSTD_freeCCtx(ctx->cctx);
+	ZSTD_freeDCtx(ctx->dctx);
+	free(ctx->planes);
+	free(ctx->sample);
+	free(ctx->sample_out);
+	free(ctx);
+}
+
+const char *mfs_codec_name(int codec)
+{
+	switch (codec) {
+	case MFS_CODEC_RAW:
+		return "raw";
+	case MFS_CODEC_ZSTD:
+		return "zstd";
+	case MFS_CODEC_ZSTD_BG2:
+		return "zstd-bg2";
+	case MFS_CODEC_ZSTD_BG4:
+		return "zstd-bg4";
+	}
+	return "?";
+}
+
+/* Word width of a codec's byte-plane transform; 1 means none. */
+static unsigned codec_width(int codec)
+{
+	return codec == MFS_CODEC_ZSTD_BG2 ? 2 : codec == MFS_CODEC_ZSTD_BG4 ? 4 : 1;
+}
+
+/* ---- byte planes ---------------------------------------------------------
+ *
+ * Plane k holds byte k of every w-byte word, planes one after another; the
+ * len % w trailing bytes follow the last plane unchanged.  The SSE2 loops do
+ * 16 words at a time (GCC does not vectorise the strided loads at -O2 and
+ * the scalar loop runs at ~2 GB/s, a fifth of zstd's decode time); the
+ * scalar loops finish the rest and are the whole path elsewhere.
+ */
+
+static void split2(const uint8_t *restrict in, size_t m, uint8_t *restrict out)
+{
+	uint8_t *p0 = out, *p1 = out + m;
+	size_t i = 0;
+
+#ifdef __SSE2__
+	const __m128i lo = _mm_set1_epi16(0xff);
+
+	for (; i + 16 <= m; i += 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(in + 2 * i));
+		__m128i b = _mm_loadu_si128((const __m128i *)(in + 2 * i + 16));
+
+		_mm_storeu_si128((__m128i *)(p0 + i),
+				 _mm_packus_epi16(_mm_and_si128(a, lo), _mm_and_si128(b, lo)));
+		_mm_storeu_si128((__m128i *)(p1 + i),
+				 _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8)));
+	}
+#endif
+	for (; i < m; i++) {
+		p0[i] = in[2 * i];
+		p1[i] = in[2 * i + 1];
+	}
+}
+
+#ifdef __SSE2__
+/* Byte `shift / 8` of each of the 16 dwords in v[0..4), as 16 bytes. */
+static inline __m128i plane4(const __m128i v[4], int shift)
+{
+	const __m128i lo = _mm_set1_epi32(0xff);
+	__m128i a = _mm_and_si128(_mm_srli_epi32(v[0], shift), lo);
+	__m128i b = _mm_and_si128(_mm_srli_epi32(v[1], shift), lo);
+	__m128i c = _mm_and_si128(_mm_srli_epi32(v[2], shift), lo);
+	__m128i d = _mm_and_si128(_mm_srli_epi32(v[3], shift), lo);
+
+	/* Values are < 256, so the signed 32->16 pack cannot saturate. */
+	return _mm_packus_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d));
+}
+#endif
+
+static void split4(const uint8_t *restrict in, size_t m, uint8_t *restrict out)
+{
+	uint8_t *p0 = out, *p1 = out + m, *p2 = out + 2 * m, *p3 = out + 3 * m;
+	size_t i = 0;
+
+#ifdef __SSE2__
+	for (; i + 16 <= m; i += 16) {
+		__m128i v[4];
+
+		for (int k = 0; k < 4; k++)
+			v[k] = _mm_loadu_si128((const __m128i *)(in + 4 * i + 16 * k));
+		_mm_storeu_si128((__m128i *)(p0 + i), plane4(v, 0));
+		_mm_storeu_si128((__m128i *)(p1 + i), plane4(v, 8));
+		_mm_storeu_si128((__m128i *)(p2 + i), plane4(v, 16));
+		_mm_storeu_si128((__m128i *)(p3 + i), plane4(v, 24));
+	}
+#endif
+	for (; i < m; i++) {
+		p0[i] = in[4 * i];
+		p1[i] = in[4 * i + 1];
+		p2[i] = in[4 * i + 2];
+		p3[i] = in[4 * i + 3];
+	}
+}
+
+static void join2(const uint8_t *restrict in, size_t m, uint8_t *restrict out)
+{
+	const uint8_t *p0 = in, *p1 = in + m;
+	size_t i = 0;
+
+#ifdef __SSE2__
+	for (; i + 16 <= m; i += 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(p0 + i));
+		__m128i b = _mm_loadu_si128((const __m128i *)(p1 + i));
+
+		_mm_storeu_si128((__m128i *)(out + 2 * i), _mm_unpacklo_epi8(a, b));
+		_mm_storeu_si128((__m128i *)(out + 2 * i + 16), _mm_unpackhi_epi8(a, b));
+	}
+#endif
+	for (; i < m; i++) {
+		out[2 * i] = p0[i];
+		out[2 * i + 1] = p1[i];
+	}
+}
+
+static void join4(const uint8_t *restrict in, size_t m, uint8_t *restrict out)
+{
+	const uint8_t *p0 = in, *p1 = in + m, *p2 = in + 2 * m, *p3 = in + 3 * m;
+	size_t i = 0;
+
+#ifdef __SSE2__
+	for (; i + 16 <= m; i += 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(p0 + i));
+		__m128i b = _mm_loadu_si128((const __m128i *)(p1 + i));
+		__m128i c = _mm_loadu_si128((const __m128i *)(p2 + i));
+		__m128i d = _mm_loadu_si128((const __m128i *)(p3 + i));
+		/* ab = a0 b0 a1 b1 ..., cd = c0 d0 c1 d1 ...; then pair the 16-bit halves. */
+		__m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+		__m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+		uint8_t *o = out + 4 * i;
+
+		_mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi16(ab_lo, cd_lo));
+		_mm_storeu_si128((__m128i *)(o + 16), _mm_unpackhi_epi16(ab_lo, cd_lo));
+		_mm_storeu_si128((__m128i *)(o + 32), _mm_unpacklo_epi16(ab_hi, cd_hi));
+		_mm_storeu_si128((__m128i *)(o + 48), _mm_unpackhi_epi16(ab_hi, cd_hi));
+	}
+#endif
+	for (; i < m; i++) {
+		out[4 * i] = p0[i];
+		out[4 * i + 1] = p1[i];
+		out[4 * i + 2] = p2[i];
+		out[4 * i + 3] = p3[i];
+	}
+}
+
+static void planes_split(const uint8_t *in, size_t len, uint8_t *out, unsigned w)
+{
+	size_t m = len / w;
+
+	if (w == 2)
+		split2(in, m, out);
+	else
+		split4(in, m, out);
+	memcpy(out + m * w, in + m * w, len - m * w);
+}
+
+static void planes_join(const uint8_t *in, size_t len, uint8_t *out, unsigned w)
+{
+	size_t m = len / w;
+
+	if (w == 2)
+		join2(in, m, out);
+	else
+		join4(in, m, out);
+	memcpy(out + m * w, in + m * w, len - m * w);
+}
+
+/* ---- encode ------------------------------------------------------------- */
+
+size_t mfs_chunk_record_bound(size_t raw_len)
+{
+	/* Forced codecs may expand; auto never stores more than raw. */
+	return MFS_CHUNK_HDR_SIZE + ZSTD_compressBound(raw_len);
+}
+
+/* Bytes [0,16) of the header, then the payload (store/codec.h). */
+static uint64_t record_checksum(const uint8_t *hdr, const uint8_t *payload, size_t n)
+{
+	struct mfs_xxh64_state st;
+
+	mfs_xxh64_init(&st, 0);
+	mfs_xxh64_update(&st, hdr, 16);
+	mfs_xxh64_update(&st, payload, n);
+	return mfs_xxh64_digest(&st);
+}
+
+static void put_header(uint8_t *rec, int codec, size_t raw_len, size_t stored_len)
+{
+	memcpy(rec, MAGIC, 4);
+	rec[4] = VERSION;
+	rec[5] = codec;
+	put_le16(rec + 6, 0);
+	put_le32(rec + 8, raw_len);
+	put_le32(rec + 12, stored_len);
+	put_le64(rec + 16, record_checksum(rec, rec + MFS_CHUNK_HDR_SIZE, stored_len));
+}
+
+static int zstd_errno(size_t r)
+{
+	switch (ZSTD_getErrorCode(r)) {
+	case ZSTD_error_memory_allocation:
+		return -ENOMEM;
+	case ZSTD_error_dstSize_tooSmall:
+		return -ENOBUFS;
+	default:
+		return -EIO;
+	}
+}
+
+/*
+ * zstd over raw[0..len), through the codec's planes, into out[0..cap).
+ * Returns the compressed size or a negative errno (-ENOBUFS: cap too small).
+ */
+static ssize_t compress_with(struct mfs_codec_ctx *ctx, int codec, const uint8_t *raw,
+			     size_t len, uint8_t *out, size_t cap, int level)
+{
+	unsigned w = codec_width(codec);
+	size_t r;
+
+	if (w > 1) {
+		planes_split(raw, len, ctx->planes, w);
+		raw = ctx->planes;
+	}
+	r = ZSTD_compressCCtx(ctx->cctx, out, cap, raw, len, level);
+	if (ZSTD_isError(r))
+		return zstd_errno(r);
+	return r;
+}
+
+/* Slices spread over the chunk, each starting at a multiple of 4 (note 2). */
+static size_t take_sample(struct mfs_codec_ctx *ctx, const uint8_t *raw, size_t len)
+{
+	size_t step;
+
+	if (len <= SAMPLE_SIZE) {
+		memcpy(ctx->sample, raw, len);
+		return len;
+	}
+	step = (len - SAMPLE_SLICE) / (SAMPLE_SLICES - 1) & ~(size_t)3;
+	for (int i = 0; i < SAMPLE_SLICES; i++)
+		memcpy(ctx->sample + i * SAMPLE_SLICE, raw + i * step, SAMPLE_SLICE);
+	return SAMPLE_SIZE;
+}
+
+/*
+ * The codec to compress the whole chunk with, or MFS_CODEC_RAW when even the
+ * best does not save 1/128 of the sample: far from the 1/32 a chunk needs,
+ * so compressing the whole chunk would be wasted work (random bytes,
+ * already compressed data).  Or a negative errno.
+ */
+static int choose_codec(struct mfs_codec_ctx *ctx, const uint8_t *raw, size_t len)
+{
+	size_t n = take_sample(ctx, raw, len);
+	size_t best_size = n - n / 128;
+	int best = MFS_CODEC_RAW;
+
+	/* Ties go to the earlier codec: plain zstd decodes without a transform. */
+	for (int c = MFS_CODEC_ZSTD; c < MFS_CODEC_COUNT; c++) {
+		ssize_t r = compress_with(ctx, c, ctx->sample, n, ctx->sample_out,
+					  ctx->sample_out_cap, SAMPLE_LEVEL);
+
+		if (r < 0)
+			return (int)r;
+		if ((size_t)r < best_size) {
+			best_size = r;
+			best = c;
+		}
+	}
+	return best;
+}
+
+ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
+			 void *out, size_t cap, int codec)
+{
+	uint8_t *rec = out, *payload = rec + MFS_CHUNK_HDR_SIZE;
+	ssize_t stored = 0;
+
+	if (len > MFS_CHUNK_MAX || codec >= MFS_CODEC_COUNT)
+		return -EINVAL;
+	if (cap < MFS_CHUNK_HDR_SIZE)
+		return -ENOBUFS;
+	cap -= MFS_CHUNK_HDR_SIZE;
+
+	if (codec < 0) {
+		size_t limit = len - len / 32;	/* stored must be below this (note 3) */
+
+		codec = len ? choose_codec(ctx, raw, len) : MFS_CODEC_RAW;
+		if (codec < 0)
+			return codec;
+		if (codec != MFS_CODEC_RAW) {
+			stored = compress_with(ctx, codec, raw, len, payload,
+					       cap < limit - 1 ? cap : limit - 1, LEVEL);
+			/* Saves too little, or cap is short: raw checks the latter. */
+			if (stored == -ENOBUFS)
+				codec = MFS_CODEC_RAW;
+			else if (stored < 0)
+				return stored;
+		}
+	} else if (codec != MFS_CODEC_RAW) {
+		stored = compress_with(ctx, codec, raw, len, payload, cap, LEVEL);
+		if (stored < 0)
+			return stored;
+	}
+	if (codec == MFS_CODEC_RAW) {
+		if (cap < len)
+			return -ENOBUFS;
+		memcpy(payload, raw, len);
+		stored = len;
+	}
+	put_header(rec, codec, len, stored);
+	return MFS_CHUNK_HDR_SIZE + stored;
+}
+
+/* ---- decode ------------------------------------------------------------- */
+
+/* The header checks that need no checksum; see mfs_chunk_peek(). */
+static int check_header(const uint8_t *rec, size_t reclen, struct mfs_chunk_info *info)
+{
+	uint32_t raw_len, stored_len;
+
+	if (reclen < MFS_CHUNK_HDR_SIZE || memcmp(rec, MAGIC, 4))
+		return MFS_ECORRUPT;
+	raw_len = get_le32(rec + 8);
+	stored_len = get_le32(rec + 12);
+	/* A truncated or overlong record. */
+	if (stored_len != reclen - MFS_CHUNK_HDR_SIZE)
+		return MFS_ECORRUPT;
+	if (rec[4] != VERSION || rec[5] >= MFS_CODEC_COUNT || get_le16(rec + 6))
+		return MFS_EFORMAT;
+	if (raw_len > MFS_CHUNK_MAX || (rec[5] == MFS_CODEC_RAW && stored_len != raw_len))
+		return MFS_ECORRUPT;
+	info->codec = rec[5];
+	info->raw_len = raw_len;
+	info->stored_len = stored_len;
+	return 0;
+}
+
+int mfs_chunk_peek(const void *rec, size_t reclen, struct mfs_chunk_info *info)
+{
+	return check_header(rec, reclen, info);
+}
+
+ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			 void *out, size_t cap)
+{
+	const uint8_t *r = rec, *payload = r + MFS_CHUNK_HDR_SIZE;
+	struct mfs_chunk_info info;
+	unsigned w;
+	uint8_t *dst;
+	size_t n;
+	int rc;
+
+	/* Lengths first, to know what the checksum covers; then the checksum (note 1). */
+	if (reclen < MFS_CHUNK_HDR_SIZE || get_le32(r + 12) != reclen - MFS_CHUNK_HDR_SIZE)
+		return MFS_ECORRUPT;
+	if (record_checksum(r, payload, reclen - MFS_CHUNK_HDR_SIZE) != get_le64(r + 16))
+		return MFS_ECORRUPT;
+	if ((rc = check_header(r, reclen, &info)))
+		return rc;
+	if (cap < info.raw_len)
+		return -ENOBUFS;
+
+	if (info.codec == MFS_CODEC_RAW) {
+		memcpy(out, payload, info.raw_len);
+		return info.raw_len;
+	}
+	w = codec_width(info.codec);
+	dst = w > 1 ? ctx->planes : out;
+	/* Capacity raw_len: a frame claiming more fails instead of overrunning. */
+	n = ZSTD_decompressDCtx(ctx->dctx, dst, info.raw_len, payload, info.stored_len);
+	if (ZSTD_isError(n))
+		return ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation ? -ENOMEM : MFS_ECORRUPT;
+	if (n != info.raw_len)
+		return MFS_ECORRUPT;
+	if (w > 1)
+		planes_join(ctx->planes, n, out, w);
+	return n;
+}
