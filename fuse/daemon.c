@@ -158,7 +158,12 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	mkdir(fs.staging_dir, 0700);
 	staging_clear_dir(fs.staging_dir);
 
-	rc = mfs_db_open(db_dir, &fs.db);
+	/*
+	 * umount returns before the old daemon has closed the store; give a
+	 * node that is shutting down a few seconds to let go of the lock.
+	 */
+	for (int tries = 0; (rc = mfs_db_open(db_dir, &fs.db)) == -EBUSY && tries < 50; tries++)
+		usleep(100 * 1000);
 	if (rc == -EBUSY) {
 		log_error("store %s is in use by another modelfs daemon", cfg->data_dir);
 		goto out;

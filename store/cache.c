@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "cache.h"
-#include "chunker.h"
 #include "chunkstore.h"
 #include "codec.h"
 #include "errors.h"
@@ -33,7 +32,7 @@ enum entry_state { LOADING, READY, FAILED };
 struct entry {
 	struct mfs_cache_entry pub;   /* first: the public view */
 	struct mfs_hash hash;
-	uint8_t *buf;
+	struct mfs_chunk_bytes bytes;
 	enum entry_state state;
 	int refs;
 	int rc;                       /* load error when FAILED */
@@ -127,7 +126,7 @@ static void lru_push(struct mfs_cache *c, struct entry *e)
 
 static void entry_free(struct entry *e)
 {
-	free(e->buf);
+	mfs_chunk_bytes_release(&e->bytes);
 	free(e);
 }
 
@@ -152,27 +151,24 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len)
 {
 	struct mfs_codec_ctx *ctx = thread_codec();
 	struct entry *victims = NULL;
-	ssize_t n = -ENOMEM;
+	int rc = ctx ? mfs_chunk_load(c->db, ctx, &e->hash, &e->bytes, 0) : -ENOMEM;
 
-	if (ctx && len <= MFS_CHUNK_MAX && (e->buf = malloc(len ? len : 1)))
-		n = mfs_chunk_read(c->db, ctx, &e->hash, e->buf, len, 0);
-	if (n >= 0 && (size_t)n != len) {
+	if (!rc && e->bytes.len != len) {
 		char hex[MFS_HASH_HEX_LEN + 1];
 
 		mfs_hash_to_hex(&e->hash, hex);
-		log_error("chunk %s: length %zd, manifest says %u", hex, n, len);
-		n = MFS_ECORRUPT;
+		log_error("chunk %s: length %u, manifest says %u", hex, e->bytes.len, len);
+		mfs_chunk_bytes_release(&e->bytes);
+		rc = MFS_ECORRUPT;
 	}
 	pthread_mutex_lock(&c->lock);
-	if (n < 0) {
+	if (rc) {
 		e->state = FAILED;
-		e->rc = (int)n;
+		e->rc = rc;
 		unhash(c, e);
-		free(e->buf);
-		e->buf = NULL;
 	} else {
 		e->state = READY;
-		e->pub.data = e->buf;
+		e->pub.data = e->bytes.p;
 		e->pub.len = len;
 		c->bytes += len;
 		c->st.entries++;
@@ -186,7 +182,7 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len)
 		entry_free(victims);
 		victims = next;
 	}
-	return n < 0 ? (int)n : 0;
+	return rc;
 }
 
 /* Drops a reference; called with lock held.  Returns the entry if it must be freed. */

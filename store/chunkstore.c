@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Chunk records and their index entries; see chunkstore.h. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bytes.h"
@@ -39,12 +40,69 @@ int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summar
 	return 0;
 }
 
+static void log_bad_chunk(const struct mfs_hash *h, int rc)
+{
+	char hex[MFS_HASH_HEX_LEN + 1];
+
+	if (rc != MFS_ECORRUPT && rc != MFS_EBADHASH && rc != MFS_EFORMAT)
+		return;
+	mfs_hash_to_hex(h, hex);
+	log_error("chunk %s: %s", hex, mfs_strerror(rc));
+}
+
+static int check_sha256(const struct mfs_hash *h, const void *p, size_t n)
+{
+	struct mfs_hash got;
+
+	mfs_sha256(p, n, &got);
+	return memcmp(got.b, h->b, MFS_HASH_LEN) ? MFS_EBADHASH : 0;
+}
+
+void mfs_chunk_bytes_release(struct mfs_chunk_bytes *b)
+{
+	free(b->owned);
+	mfs_val_release(&b->pin);
+	memset(b, 0, sizeof(*b));
+}
+
+int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		   struct mfs_chunk_bytes *out, int deep)
+{
+	struct mfs_chunk_info info;
+	ssize_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, &out->pin, 0)))
+		return rc;
+	rc = mfs_chunk_verify(out->pin.p, out->pin.len, &info);
+	if (!rc && info.codec == MFS_CODEC_RAW) {
+		out->p = out->pin.p + MFS_CHUNK_HDR_SIZE;
+		out->len = info.raw_len;
+	} else if (!rc) {
+		if (!(out->owned = malloc(info.raw_len ? info.raw_len : 1))) {
+			rc = -ENOMEM;
+		} else {
+			n = mfs_chunk_decode(ctx, out->pin.p, out->pin.len, out->owned, info.raw_len);
+			rc = n < 0 ? (int)n : 0;
+			out->p = out->owned;
+			out->len = info.raw_len;
+		}
+		mfs_val_release(&out->pin);
+	}
+	if (!rc && deep)
+		rc = check_sha256(h, out->p, out->len);
+	if (rc) {
+		log_bad_chunk(h, rc);
+		mfs_chunk_bytes_release(out);
+	}
+	return rc;
+}
+
 ssize_t mfs_chunk_read(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
 		       void *out, size_t cap, int deep)
 {
-	char hex[MFS_HASH_HEX_LEN + 1];
 	struct mfs_val v;
-	struct mfs_hash got;
 	ssize_t n;
 	int rc;
 
@@ -52,14 +110,8 @@ ssize_t mfs_chunk_read(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struc
 		return rc;
 	n = mfs_chunk_decode(ctx, v.p, v.len, out, cap);
 	mfs_val_release(&v);
-	if (n >= 0 && deep) {
-		mfs_sha256(out, n, &got);
-		if (memcmp(got.b, h->b, MFS_HASH_LEN))
-			n = MFS_EBADHASH;
-	}
-	if (n == MFS_ECORRUPT || n == MFS_EBADHASH || n == MFS_EFORMAT) {
-		mfs_hash_to_hex(h, hex);
-		log_error("chunk %s: %s", hex, mfs_strerror((int)n));
-	}
+	if (n >= 0 && deep && (rc = check_sha256(h, out, n)))
+		n = rc;
+	log_bad_chunk(h, (int)n);
 	return n;
 }

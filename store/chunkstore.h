@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "codec.h"
+#include "db.h"
 #include "hash.h"
 
 struct mfs_db;
@@ -44,5 +45,22 @@ int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summar
  */
 ssize_t mfs_chunk_read(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
 		       void *out, size_t cap, int deep);
+
+/*
+ * A chunk's raw bytes, as the read path holds them: for a raw chunk, a
+ * pointer into the pinned RocksDB value (no copy); otherwise a decoded
+ * buffer the struct owns.  Release with mfs_chunk_bytes_release().
+ */
+struct mfs_chunk_bytes {
+	const uint8_t *p;
+	uint32_t len;
+	uint8_t *owned;
+	struct mfs_val pin;
+};
+
+/* Like mfs_chunk_read(), without copying raw chunks. */
+int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		   struct mfs_chunk_bytes *out, int deep);
+void mfs_chunk_bytes_release(struct mfs_chunk_bytes *b);
 
 #endif

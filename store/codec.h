@@ -75,6 +75,12 @@ int mfs_chunk_peek(const void *rec, size_t reclen, struct mfs_chunk_info *info);
 ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
 			 void *out, size_t cap);
 
+/*
+ * Checks the header and the checksum of rec without decoding, for readers
+ * that use a raw record's payload in place.  0, MFS_ECORRUPT or MFS_EFORMAT.
+ */
+int mfs_chunk_verify(const void *rec, size_t reclen, struct mfs_chunk_info *info);
+
 /* "raw", "zstd", "zstd-bg2", "zstd-bg4", or "?" */
 const char *mfs_codec_name(int codec);
 
