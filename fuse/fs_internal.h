@@ -37,7 +37,14 @@ struct mfs_control;
 struct mfs_staging {
 	int fd;                 /* unlinked temporary file in DATA/staging */
 	uint64_t size;
-	int dirty;              /* written since the last commit */
+	int dirty;              /* written since the last commit: commit at flush */
+	/*
+	 * Created or opened with O_TRUNC and not yet published: commit at the
+	 * last release even without writes (touch, `: > f`).  Not at flush:
+	 * programs close dup'ed descriptors right after open (dd does), and
+	 * that would publish an empty version before the bytes arrive.
+	 */
+	int publish_at_release;
 };
 
 struct mfs_node {

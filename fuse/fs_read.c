@@ -17,6 +17,7 @@
 #include "errors.h"
 #include "fs_internal.h"
 #include "log.h"
+#include "namespace.h"
 
 #define LOG_COMPONENT "fuse"
 
@@ -59,7 +60,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		if (ftruncate(n->stg->fd, 0))
 			return -errno;
 		n->stg->size = 0;
-		n->stg->dirty = 1;
+		n->stg->publish_at_release = 1;
 	}
 	/*
 	 * Rewriting a published file: keep the new bytes out of this inode's
@@ -193,21 +194,39 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 		mfs_cache_release(fs->cache, ents[n]);
 }
 
+/*
+ * A new file whose last writer leaves without a successful commit was
+ * never published: remove it, so a failed copy leaves no file behind.
+ */
+static void drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint64_t ino)
+{
+	if (!mfs_ns_remove(fs->ns, parent, name, 0, NULL)) {
+		log_warn("removed %s: its writer closed it without a successful commit", name);
+		fuse_lowlevel_notify_delete(fs->se, parent, ino, name, strlen(name));
+	}
+	free(name);
+}
+
 /* Closes handle h: commits a writer's staged bytes, drops its counts. */
 void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 {
 	struct mfs_node *n = h->node;
-	uint64_t parent = 0;
-	char *name = NULL;
+	uint64_t parent = 0, drop_parent = 0;
+	char *name = NULL, *drop_name = NULL;
 	int moved = 0, rc = 0;
 
 	pthread_mutex_lock(&n->lock);
 	if (h->writable) {
-		if (n->stg && n->stg->dirty)
+		if (n->stg && (n->stg->dirty || (n->writers == 1 && n->stg->publish_at_release)))
 			rc = fs_commit(fs, n, &moved, &parent, &name);
 		if (--n->writers == 0) {
 			staging_free(n->stg);
 			n->stg = NULL;
+			if ((n->rec.flags & MFS_I_PENDING) && !n->gone && n->rec.name &&
+			    (drop_name = strdup(n->rec.name))) {
+				drop_parent = n->rec.parent;
+				n->gone = 1;
+			}
 		}
 	} else {
 		n->readers--;
@@ -218,6 +237,8 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 		log_warn("inode %016llx: commit at release failed: %s",
 			 (unsigned long long)n->ino, mfs_strerror(rc));
 	fs_after_commit(fs, moved, parent, name);
+	if (drop_name)
+		drop_unpublished(fs, drop_parent, drop_name, n->ino);
 	mfs_manifest_unref(h->m);
 	free(h);
 	itable_put(fs, n, 0, 1);

@@ -4,9 +4,9 @@
  * bytes into a published version (write-once, commit on close).
  *
  * A commit runs at the first flush (close), fsync or release after a write,
- * so close() reports ENOSPC or EIO to the writer.  Order: ingest (chunks and
- * manifest written, unsynced) -> mfs_ns_publish (one synced batch: the WAL
- * sync makes the chunks durable before the entry that points to them) ->
+ * so close() reports ENOSPC or EIO to the writer.  Order: ingest (chunks
+ * flushed to blob files, manifest in the WAL) -> mfs_ns_publish (one synced
+ * batch, so chunks are durable before the entry that points to them) ->
  * kernel dentry invalidation when the path got a new inode.
  */
 #include <errno.h>
@@ -25,14 +25,15 @@
 
 #define LOG_COMPONENT "fuse"
 
-/* Room RocksDB needs beyond the data itself (flush SSTs, MANIFEST, logs). */
+/* Room RocksDB needs beyond the data itself (flush SSTs, MANIFEST, WAL, logs). */
 #define SPACE_MARGIN (32ull << 20)
 
 /*
- * Refuses a commit that cannot fit, before RocksDB runs out of space midway
- * (it would then stop taking writes until restarted).  Worst case, ignoring
- * dedup: every byte goes to the WAL and then to a blob file.
- * NEEDSWORK: counts deduplicated bytes too; a cheap pre-pass could tell.
+ * Refuses a commit that cannot fit, before RocksDB runs out of space in a
+ * flush: RocksDB 7.8's C API cannot resume after that, and the store would
+ * take no writes until restarted.  Worst case, ignoring dedup and
+ * compression, every byte goes once to a blob file.
+ * NEEDSWORK: deduplicated bytes count too; a cheap pre-pass could tell.
  */
 static int check_space(struct mfs_fs *fs, uint64_t size)
 {
@@ -40,7 +41,7 @@ static int check_space(struct mfs_fs *fs, uint64_t size)
 
 	if (statvfs(fs->cfg->data_dir, &st))
 		return 0;
-	if ((uint64_t)st.f_bavail * st.f_frsize < 2 * size + SPACE_MARGIN)
+	if ((uint64_t)st.f_bavail * st.f_frsize < size + SPACE_MARGIN)
 		return -ENOSPC;
 	return 0;
 }
@@ -55,7 +56,8 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 
 	*moved = 0;
 	if (n->gone && !n->successor) {
-		n->stg->dirty = 0; /* unlinked while open: its bytes go with it */
+		/* unlinked while open: its bytes go with it */
+		n->stg->dirty = n->stg->publish_at_release = 0;
 		return 0;
 	}
 	if ((rc = check_space(fs, n->stg->size)))
@@ -66,12 +68,13 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		return rc;
 	rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size, &rec);
 	if (rc == -ENOENT) {
-		n->stg->dirty = 0; /* removed or replaced meanwhile: nothing to publish */
+		/* removed or replaced meanwhile: nothing to publish */
+		n->stg->dirty = n->stg->publish_at_release = 0;
 		return 0;
 	}
 	if (rc)
 		return rc;
-	n->stg->dirty = 0;
+	n->stg->dirty = n->stg->publish_at_release = 0;
 	log_debug("published %016llx: %llu bytes, %llu chunks (%llu new)",
 		  (unsigned long long)rec.ino, (unsigned long long)ist.bytes,
 		  (unsigned long long)ist.chunks, (unsigned long long)ist.new_chunks);
@@ -157,7 +160,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	pthread_mutex_lock(&n->lock);
 	/* A new file is published even if nothing is written to it. */
 	if (n->rec.flags & MFS_I_PENDING)
-		n->stg->dirty = 1;
+		n->stg->publish_at_release = 1;
 	fs_fill_stat(fs, n, &e.attr);
 	pthread_mutex_unlock(&n->lock);
 	e.ino = n->ino;

@@ -17,16 +17,21 @@ int mfs_chunk_exists(struct mfs_db *db, const struct mfs_hash *h)
 	return mfs_db_exists(db, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN);
 }
 
-void mfs_chunk_stage(struct mfs_batch *b, const struct mfs_hash *h, const void *rec, size_t len,
-		     const struct mfs_chunk_info *info)
+void mfs_chunk_stage_record(struct mfs_batch *b, const struct mfs_hash *h, const void *rec,
+			    size_t len)
+{
+	mfs_batch_put(b, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, rec, len);
+}
+
+void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
+			   const struct mfs_chunk_info *info, size_t record_len)
 {
 	uint8_t idx[MFS_CHUNK_INDEX_LEN];
 
 	idx[0] = MFS_CHUNK_INDEX_VERSION;
 	idx[1] = info->codec;
 	put_le32(idx + 2, info->raw_len);
-	put_le32(idx + 6, (uint32_t)len);
-	mfs_batch_put(b, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, rec, len);
+	put_le32(idx + 6, (uint32_t)record_len);
 	mfs_batch_put(b, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, idx, sizeof(idx));
 }
 

@@ -2,8 +2,14 @@
 /*
  * The chunk store: chunk records in the chunks CF (RocksDB blob files), and
  * beside each a small summary in chunk_index so that listing, existence
- * checks and statistics never read a blob.  Both are always written in one
- * batch, so the index never names a chunk that is not stored.
+ * checks and statistics never read a blob.
+ *
+ * Invariant: an index entry is never durable without its record.  Records
+ * are written without the WAL and flushed first (mfs_chunk_stage_record,
+ * mfs_db_flush); index entries follow through the WAL
+ * (mfs_chunk_stage_index).  A crash in between leaves record bytes no index
+ * names (wasted space, never a wrong answer); the reverse would make dedup
+ * skip a chunk that is not there.
  */
 #ifndef MFS_CHUNKSTORE_H
 #define MFS_CHUNKSTORE_H
@@ -31,9 +37,12 @@ struct mfs_chunk_summary {
 /* 1 if stored, 0 if not, or an error. */
 int mfs_chunk_exists(struct mfs_db *db, const struct mfs_hash *h);
 
-/* Adds the record and its index entry to b. */
-void mfs_chunk_stage(struct mfs_batch *b, const struct mfs_hash *h, const void *rec, size_t len,
-		     const struct mfs_chunk_info *info);
+/* Adds a chunk record to b (write b with MFS_WRITE_NOWAL, then flush). */
+void mfs_chunk_stage_record(struct mfs_batch *b, const struct mfs_hash *h, const void *rec,
+			    size_t len);
+/* Adds the index entry of a record of record_len bytes (after the flush). */
+void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
+			   const struct mfs_chunk_info *info, size_t record_len);
 
 int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summary *s);
 

@@ -12,12 +12,17 @@
  *     8    4 raw_len      little endian, <= MFS_CHUNK_MAX
  *    12    4 stored_len   little endian, payload bytes after the header
  *    16    8 checksum     XXH64(seed 0) of bytes [0,16) then the payload
+ *                         (one XXH64 over their concatenation), little endian
  *
- * The codec is chosen per chunk: the smallest of raw, zstd, and zstd over
- * 16- or 32-bit byte planes (bg2/bg4: byte i of every word goes to plane i,
- * so float exponent bytes sit together and compress).  Raw is kept when
- * compression saves less than 1/32 of the bytes: decoding would cost more
- * than it saves.  See doc/format.md.
+ * Payload: raw: the bytes.  zstd: one zstd frame of the bytes.  bg2/bg4:
+ * one zstd frame of the bytes rearranged into 2 or 4 byte planes: with
+ * w-byte words, plane i holds byte i of every whole word, planes in order,
+ * then the raw_len % w trailing bytes unchanged.  Float exponent bytes then
+ * sit together and compress.
+ *
+ * The codec is chosen per chunk: the smallest of raw, zstd, bg2 and bg4.
+ * Raw is kept when compression saves less than 1/32 of the bytes: decoding
+ * would cost more than it saves.  See doc/format.md.
  */
 #ifndef MFS_CODEC_H
 #define MFS_CODEC_H

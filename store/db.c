@@ -30,7 +30,8 @@ struct mfs_db {
 	rocksdb_options_t *cf_opts[MFS_CF_COUNT + 1];
 	rocksdb_column_family_handle_t *cf[MFS_CF_COUNT + 1];
 	rocksdb_readoptions_t *ro_verify, *ro_fast;
-	rocksdb_writeoptions_t *wo_sync, *wo_nosync;
+	rocksdb_writeoptions_t *wo[3];      /* by enum mfs_write_mode */
+	rocksdb_flushoptions_t *flush;
 	rocksdb_cache_t *cache;
 	rocksdb_block_based_table_options_t *table;
 };
@@ -136,9 +137,12 @@ int mfs_db_open(const char *dir, struct mfs_db **out)
 	db->ro_verify = rocksdb_readoptions_create();
 	db->ro_fast = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_verify_checksums(db->ro_fast, 0);
-	db->wo_sync = rocksdb_writeoptions_create();
-	rocksdb_writeoptions_set_sync(db->wo_sync, 1);
-	db->wo_nosync = rocksdb_writeoptions_create();
+	for (int i = 0; i < 3; i++)
+		db->wo[i] = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(db->wo[MFS_WRITE_SYNC], 1);
+	rocksdb_writeoptions_disable_WAL(db->wo[MFS_WRITE_NOWAL], 1);
+	db->flush = rocksdb_flushoptions_create();
+	rocksdb_flushoptions_set_wait(db->flush, 1);
 out:
 	if (rc) {
 		mfs_db_close(db);
@@ -164,10 +168,11 @@ void mfs_db_close(struct mfs_db *db)
 		rocksdb_readoptions_destroy(db->ro_verify);
 	if (db->ro_fast)
 		rocksdb_readoptions_destroy(db->ro_fast);
-	if (db->wo_sync)
-		rocksdb_writeoptions_destroy(db->wo_sync);
-	if (db->wo_nosync)
-		rocksdb_writeoptions_destroy(db->wo_nosync);
+	for (int i = 0; i < 3; i++)
+		if (db->wo[i])
+			rocksdb_writeoptions_destroy(db->wo[i]);
+	if (db->flush)
+		rocksdb_flushoptions_destroy(db->flush);
 	rocksdb_options_destroy(db->opts);
 	rocksdb_block_based_options_destroy(db->table);
 	rocksdb_cache_destroy(db->cache);
@@ -243,13 +248,21 @@ size_t mfs_batch_count(struct mfs_batch *b)
 	return rocksdb_writebatch_count(b->wb);
 }
 
-int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, int sync)
+int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mode)
 {
 	char *err = NULL;
 
 	assert(b->db == db);
-	rocksdb_write(db->db, sync ? db->wo_sync : db->wo_nosync, b->wb, &err);
+	rocksdb_write(db->db, db->wo[mode], b->wb, &err);
 	return db_error(err, "write");
+}
+
+int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf)
+{
+	char *err = NULL;
+
+	rocksdb_flush_cf(db->db, db->flush, db->cf[cf + 1], &err);
+	return db_error(err, "flush");
 }
 
 struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen)

@@ -58,12 +58,26 @@ void mfs_batch_put(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl
 		   const void *v, size_t vl);
 void mfs_batch_delete(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl);
 size_t mfs_batch_count(struct mfs_batch *b);
+/* How a batch reaches the disk. */
+enum mfs_write_mode {
+	/* WAL, fsynced before returning.  The WAL is one ordered log, so this
+	 * also makes every earlier WAL write durable. */
+	MFS_WRITE_SYNC,
+	/* WAL, not synced: durable at the next SYNC write. */
+	MFS_WRITE_ASYNC,
+	/* No WAL: durable only after mfs_db_flush() of the CF.  For chunk
+	 * records, which would otherwise be written twice (WAL, then blob). */
+	MFS_WRITE_NOWAL,
+};
+
+/* Writes b atomically. */
+int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mode);
+
 /*
- * Writes b atomically.  sync=1 fsyncs the WAL before returning; because the
- * WAL is one ordered log, that also makes every earlier unsynced write
- * durable (the "chunks before pointers" rule relies on this).
+ * Flushes cf's memtable to disk and waits: afterwards NOWAL writes to cf
+ * are durable.  (RocksDB 7.8 flushes only the named CF, atomic_flush or not.)
  */
-int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, int sync);
+int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf);
 
 /* Forward iteration over the keys of cf that start with prefix. */
 struct mfs_iter;

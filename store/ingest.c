@@ -6,6 +6,9 @@
  * `threads` threads in parallel (SHA-256 and zstd are the slow parts), and
  * appended to the manifest and to a RocksDB batch in file order.  The bytes
  * after the window's last certain cut carry over to the next window.
+ *
+ * Durability follows chunkstore.h: records without WAL, one flush, then the
+ * index entries and the manifest in one WAL batch.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -46,6 +49,33 @@ struct window {
 	unsigned next;          /* next chunk to claim; atomic */
 	struct mfs_codec_ctx *ctx[MAX_THREADS];
 };
+
+/* What the index needs of a chunk this ingest stored. */
+struct new_chunk {
+	struct mfs_hash hash;
+	struct mfs_chunk_info info;
+	uint32_t record_len;
+};
+
+struct new_list {
+	struct new_chunk *v;
+	size_t n, cap;
+};
+
+static int new_list_add(struct new_list *l, const struct pending_chunk *c)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct new_chunk *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct new_chunk){ c->hash, c->info, (uint32_t)c->rec_len };
+	return 0;
+}
 
 struct worker_arg {
 	struct window *w;
@@ -110,8 +140,9 @@ static int encode_window(struct window *w, int threads)
 	return 0;
 }
 
-/* Appends the window's chunks to m and writes the new ones (unsynced). */
-static int commit_window(struct window *w, struct mfs_manifest *m, struct mfs_ingest_stats *st)
+/* Appends the window's chunks to m and writes the new records (no WAL). */
+static int commit_window(struct window *w, struct mfs_manifest *m, struct new_list *fresh,
+			 struct mfs_ingest_stats *st)
 {
 	struct mfs_batch *b = mfs_batch_new(w->db);
 	int rc = 0;
@@ -128,17 +159,39 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct mfs_in
 		st->chunks++;
 		if (c->exists)
 			continue;
-		mfs_chunk_stage(b, &c->hash, c->rec, c->rec_len, &c->info);
+		if ((rc = new_list_add(fresh, c)))
+			break;
+		mfs_chunk_stage_record(b, &c->hash, c->rec, c->rec_len);
 		st->new_chunks++;
 		st->new_stored += c->rec_len;
 	}
 	if (!rc && mfs_batch_count(b))
-		rc = mfs_db_write(w->db, b, 0);
+		rc = mfs_db_write(w->db, b, MFS_WRITE_NOWAL);
 	mfs_batch_free(b);
 	for (unsigned i = 0; i < w->count; i++) {
 		free(w->chunks[i].rec);
 		w->chunks[i].rec = NULL;
 	}
+	return rc;
+}
+
+/* Records durable first, then their index entries and the manifest. */
+static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_list *fresh,
+		  struct mfs_hash *id)
+{
+	struct mfs_batch *b;
+	int rc;
+
+	if (fresh->n && (rc = mfs_db_flush(db, MFS_CF_CHUNKS)))
+		return rc;
+	if (!(b = mfs_batch_new(db)))
+		return -ENOMEM;
+	for (size_t i = 0; i < fresh->n; i++)
+		mfs_chunk_stage_index(b, &fresh->v[i].hash, &fresh->v[i].info, fresh->v[i].record_len);
+	rc = mfs_manifest_stage(b, m, id);
+	if (!rc)
+		rc = mfs_db_write(db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
 	return rc;
 }
 
@@ -164,6 +217,7 @@ int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct 
 		  int *has_manifest, struct mfs_ingest_stats *st)
 {
 	struct window w = { .db = db };
+	struct new_list fresh = { 0 };
 	struct mfs_manifest *m = NULL;
 	uint8_t *buf = NULL;
 	uint64_t off = 0;       /* file offset of buf[0] */
@@ -204,13 +258,13 @@ int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct 
 			pos += n;
 		}
 		encode_window(&w, threads);
-		if ((rc = commit_window(&w, m, st)))
+		if ((rc = commit_window(&w, m, &fresh, st)))
 			goto out;
 		memmove(buf, buf + pos, have - pos);
 		off += pos;
 		have -= pos;
 	}
-	rc = mfs_manifest_store(db, m, id);
+	rc = finish(db, m, &fresh, id);
 	if (!rc)
 		*has_manifest = 1;
 out:
@@ -218,6 +272,7 @@ out:
 		mfs_codec_ctx_free(w.ctx[t]);
 	free(w.chunks);
 	free(buf);
+	free(fresh.v);
 	mfs_manifest_unref(m);
 	if (rc)
 		log_warn("ingest of %llu bytes failed: %s", (unsigned long long)size, mfs_strerror(rc));

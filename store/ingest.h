@@ -2,8 +2,10 @@
 /*
  * Ingest: turns the bytes of a staged file into stored chunks and a stored
  * manifest.  Chunks already in the store are not encoded again (dedup).
- * Nothing is published here: the caller publishes the manifest id with
- * mfs_ns_publish(), whose synced write makes the chunks durable first.
+ * New chunk records skip the WAL and are flushed to their blob files before
+ * this returns; the manifest goes through the WAL unsynced.  Nothing is
+ * published here: the caller publishes the manifest id with mfs_ns_publish(),
+ * whose synced write makes the manifest durable too.
  */
 #ifndef MFS_INGEST_H
 #define MFS_INGEST_H

@@ -139,24 +139,17 @@ out:
 	return rc;
 }
 
-int mfs_manifest_store(struct mfs_db *db, const struct mfs_manifest *m, struct mfs_hash *id)
+int mfs_manifest_stage(struct mfs_batch *b, const struct mfs_manifest *m, struct mfs_hash *id)
 {
 	struct mfs_wr w = { 0 };
-	struct mfs_batch *b = NULL;
-	int rc = -ENOMEM;
 
 	mfs_manifest_encode(m, &w);
 	if (w.oom)
-		goto out;
+		return -ENOMEM;
 	mfs_sha256(w.buf, w.len, id);
-	if (!(b = mfs_batch_new(db)))
-		goto out;
 	mfs_batch_put(b, MFS_CF_MANIFESTS, id->b, MFS_HASH_LEN, w.buf, w.len);
-	rc = mfs_db_write(db, b, 0);
-out:
-	mfs_batch_free(b);
 	mfs_wr_release(&w);
-	return rc;
+	return 0;
 }
 
 int mfs_manifest_load(struct mfs_db *db, const struct mfs_hash *id, struct mfs_manifest **out)

@@ -49,8 +49,9 @@ void mfs_manifest_encode(const struct mfs_manifest *m, struct mfs_wr *w);
 /* Validates everything (version, count, lengths sum to size).  MFS_EFORMAT on bad input. */
 int mfs_manifest_decode(const void *p, size_t n, struct mfs_manifest **out);
 
-/* Stores m (idempotent) and returns its key in id. */
-int mfs_manifest_store(struct mfs_db *db, const struct mfs_manifest *m, struct mfs_hash *id);
+struct mfs_batch;
+/* Adds m to batch b (idempotent: the key is its hash) and returns the key in id. */
+int mfs_manifest_stage(struct mfs_batch *b, const struct mfs_manifest *m, struct mfs_hash *id);
 /* Loads the manifest id; -ENOENT / MFS_EFORMAT / db errors. */
 int mfs_manifest_load(struct mfs_db *db, const struct mfs_hash *id, struct mfs_manifest **out);
 

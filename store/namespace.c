@@ -163,7 +163,7 @@ static int ns_init_fresh(struct mfs_ns *ns)
 	meta_put_u64(b, "next_ino", ns->next_counter);
 	rc = put_inode(b, &root);
 	if (!rc)
-		rc = mfs_db_write(ns->db, b, 1);
+		rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
 	mfs_batch_free(b);
 	if (!rc)
 		log_info("created a new store, node id %04x", id);
@@ -424,7 +424,7 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 	if ((rc = put_inode(b, &in)) || (rc = put_inode(b, &dir)))
 		goto out;
 	put_dirent(b, &k, in.ino, in.mode);
-	if ((rc = mfs_db_write(ns->db, b, 1)))
+	if ((rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC)))
 		goto out;
 	*out = in;
 	memset(&in, 0, sizeof(in));
@@ -474,7 +474,7 @@ int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir_
 		goto out;
 	mfs_batch_delete(b, MFS_CF_DIRENTS, k.b, k.len);
 	del_inode(b, ino);
-	if ((rc = mfs_db_write(ns->db, b, 1)))
+	if ((rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC)))
 		goto out;
 	if (removed_ino)
 		*removed_ino = ino;
@@ -579,7 +579,7 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	if ((rc = put_inode(b, &src)) || (rc = put_inode(b, &pdir)) ||
 	    (!same_dir && (rc = put_inode(b, &ndir))))
 		goto out;
-	if ((rc = mfs_db_write(ns->db, b, 1)))
+	if ((rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC)))
 		goto out;
 	if (replaced)
 		*replaced = dst.ino;
@@ -611,7 +611,7 @@ int mfs_ns_update(struct mfs_ns *ns, const struct mfs_inode *in)
 	if (!(b = mfs_batch_new(ns->db)))
 		goto out;
 	if (!(rc = put_inode(b, in)))
-		rc = mfs_db_write(ns->db, b, 1);
+		rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
 	mfs_batch_free(b);
 out:
 	pthread_mutex_unlock(&ns->lock);
@@ -660,7 +660,7 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		memset(&in.manifest, 0, sizeof(in.manifest));
 	now(&in.mtime);
 	in.ctime = in.mtime;
-	if ((rc = put_inode(b, &in)) || (rc = mfs_db_write(ns->db, b, 1)))
+	if ((rc = put_inode(b, &in)) || (rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC)))
 		goto out;
 	*out = in;
 	memset(&in, 0, sizeof(in));

@@ -6,6 +6,7 @@
  */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -82,7 +83,7 @@ int main(void)
 	struct mfs_db *db;
 	int fd, has;
 
-	mfs_log_open(NULL, 1, MFS_LOG_WARN);
+	mfs_log_open(NULL, MFS_LOG_WARN, MFS_LOG_WARN);
 	if (!mkdtemp(dir))
 		tap_bail("mkdtemp");
 	snprintf(path, sizeof(path), "%s/file", dir);
@@ -113,8 +114,9 @@ int main(void)
 		n = mfs_chunk_encode(ctx, raw, sizeof(raw), rec, mfs_chunk_record_bound(sizeof(raw)), -1);
 		mfs_chunk_peek(rec, n, &info);
 		rec[n - 1] ^= 0x40;
-		mfs_chunk_stage(b, &h, rec, n, &info);
-		mfs_db_write(db, b, 1);
+		mfs_chunk_stage_record(b, &h, rec, n);
+		mfs_chunk_stage_index(b, &h, &info, n);
+		mfs_db_write(db, b, MFS_WRITE_SYNC);
 		mfs_batch_free(b);
 		is_int(mfs_chunk_read(db, ctx, &h, out, MFS_CHUNK_MAX, 0), MFS_ECORRUPT,
 		       "flipped payload bit is caught by the record checksum");
