@@ -17,6 +17,8 @@
 #include "daemon.h"
 #include "settings.h"
 
+#define MFS_DEFAULT_CONFIG "/etc/modelfs/modelfs.conf"
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -103,8 +105,8 @@ static int load_config(struct mfs_config *cfg, const char *opts)
 		goto bad;
 	if (cfg->config_file)
 		file = strdup(cfg->config_file);
-	else if (!access(MFS_SYSCONFDIR "/modelfs/modelfs.conf", R_OK))
-		file = strdup(MFS_SYSCONFDIR "/modelfs/modelfs.conf");
+	else if (!access(MFS_DEFAULT_CONFIG, R_OK))
+		file = strdup(MFS_DEFAULT_CONFIG);
 	if (file && (rc = mfs_config_load_file(cfg, file, err, sizeof(err))))
 		goto bad;
 	if (opts && (rc = mfs_config_apply_opts(cfg, opts, err, sizeof(err))))

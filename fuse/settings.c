@@ -10,9 +10,8 @@
 
 #include "settings.h"
 
-#ifndef MFS_LOCALSTATEDIR
-#define MFS_LOCALSTATEDIR "/var"
-#endif
+/* FHS places, whatever the install prefix: where an operator looks. */
+#define MFS_ROOT_DATA_DIR "/var/lib/modelfs"
 
 /* mount(8) and fstab options that are for mount itself, not for us. */
 static const char *const ignored_opts[] = {
@@ -34,7 +33,7 @@ int mfs_config_init(struct mfs_config *c)
 	c->ingest_threads = 2;
 	c->prefetch_chunks = 4;
 	if (geteuid() == 0)
-		n = asprintf(&c->data_dir, "%s/lib/modelfs", MFS_LOCALSTATEDIR);
+		n = asprintf(&c->data_dir, "%s", MFS_ROOT_DATA_DIR);
 	else if (xdg && *xdg)
 		n = asprintf(&c->data_dir, "%s/modelfs", xdg);
 	else
