@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Inode records: round trip with xattrs and symlinks; malformed input rejected. */
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 

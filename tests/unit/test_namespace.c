@@ -5,6 +5,7 @@
  * rewrites), and crash recovery of files that were never published.
  */
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -64,7 +65,7 @@ int main(void)
 	struct mfs_hash h;
 	uint64_t d, f, g, replaced;
 
-	mfs_log_open(NULL, 1, MFS_LOG_WARN);
+	mfs_log_open(NULL, MFS_LOG_WARN, MFS_LOG_WARN);
 	if (!mkdtemp(dir) || mfs_db_open(dir, &db) || mfs_ns_open(db, &ns))
 		tap_bail("setup");
 	is_int(mfs_ns_get(ns, MFS_ROOT_INO, &in), 0, "a new store has a root");

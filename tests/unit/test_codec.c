@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Chunk records: every codec round-trips real, float and adversarial data;
+ * automatic selection picks what the data calls for; and no damaged,
+ * truncated or forged record ever decodes as success.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "store/bytes.h"
+#include "store/chunker.h"
+#include "store/codec.h"
+#include "store/errors.h"
+#include "store/hash.h"
+#include "tests/unit/tap.h"
+
+#define BIG_FILE "/usr/lib/x86_64-linux-gnu/librocksdb.so.7.8"
+#define HDR MFS_CHUNK_HDR_SIZE
+
+static struct mfs_codec_ctx *ctx;
+static uint8_t *rec, *out;
+static size_t rec_cap;
+
+static uint64_t rng_state = 12345;
+
+static uint64_t rng(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/*
+ * Trained weights are roughly normal around 0.  Irwin-Hall: the sum of 12
+ * uniforms minus 6 has mean 0 and variance 1, and needs no libm.
+ */
+static float normal(float sigma)
+{
+	double sum = 0;
+
+	for (int i = 0; i < 12; i++)
+		sum += (rng() >> 11) / 9007199254740992.0;
+	return sigma * (sum - 6);
+}
+
+/* IEEE binary16, round to nearest (ties away; close enough for test data). */
+static uint16_t to_half(float f)
+{
+	uint32_t x, mant;
+	uint16_t sign;
+	int exp;
+
+	memcpy(&x, &f, 4);
+	sign = (x >> 16) & 0x8000;
+	exp = (int)((x >> 23) & 0xff) - 127 + 15;
+	mant = x & 0x7fffff;
+	if (exp >= 31)
+		return sign | 0x7c00;
+	if (exp <= 0) {
+		if (exp < -10)
+			return sign;
+		mant |= 0x800000;
+		return sign | ((mant >> (14 - exp)) + ((mant >> (13 - exp)) & 1));
+	}
+	return sign | ((exp << 10 | mant >> 13) + ((mant >> 12) & 1));
+}
+
+static void fill_fp32(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 4 <= n; i += 4) {
+		float f = normal(0.02f);
+
+		memcpy(p + i, &f, 4);
+	}
+}
+
+static void fill_fp16(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 2 <= n; i += 2)
+		put_le16(p + i, to_half(normal(0.02f)));
+}
+
+static void fill_bf16(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 2 <= n; i += 2) {
+		float f = normal(0.02f);
+		uint32_t x;
+
+		memcpy(&x, &f, 4);
+		put_le16(p + i, x >> 16);
+	}
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = rng() >> 56;
+}
+
+/*
+ * Encodes raw[0..len) with `codec` (-1: auto) and checks the record decodes
+ * back to the same bytes.  Returns the record length, or -1 after reporting
+ * a failure.
+ */
+static ssize_t round_trip(const uint8_t *raw, size_t len, int codec, const char *what,
+			  struct mfs_chunk_info *info)
+{
+	ssize_t n, d;
+	int rc;
+
+	n = mfs_chunk_encode(ctx, raw, len, rec, mfs_chunk_record_bound(len), codec);
+	if (n < 0) {
+		ok(0, "%s: encode as %s: %s", what, mfs_codec_name(codec), mfs_strerror((int)n));
+		return -1;
+	}
+	rc = mfs_chunk_peek(rec, n, info);
+	memset(out, 0xa5, len + 1);
+	d = mfs_chunk_decode(ctx, rec, n, out, len);
+	if (rc || d != (ssize_t)len || (len && memcmp(raw, out, len)) || out[len] != 0xa5 ||
+	    (codec >= 0 && info->codec != (enum mfs_codec)codec) || info->raw_len != len ||
+	    info->stored_len + HDR != (size_t)n) {
+		ok(0, "%s: round trip as %s (peek %d, decode %zd)", what,
+		   mfs_codec_name(codec < 0 ? (int)info->codec : codec), rc, d);
+		return -1;
+	}
+	return n;
+}
+
+/* Every forced codec and auto; returns the codec auto chose. */
+static int round_trip_all(const uint8_t *raw, size_t len, const char *what)
+{
+	struct mfs_chunk_info info = { 0 };
+	ssize_t size[MFS_CODEC_COUNT], n;
+	int bad = 0;
+
+	for (int c = 0; c < MFS_CODEC_COUNT; c++)
+		bad += (size[c] = round_trip(raw, len, c, what, &info)) < 0;
+	n = round_trip(raw, len, -1, what, &info);
+	bad += n < 0;
+	ok(!bad, "%s (%zu bytes): round trip raw %zd zstd %zd bg2 %zd bg4 %zd, auto %zd (%s)",
+	   what, len, size[0], size[1], size[2], size[3], n, mfs_codec_name(info.codec));
+	if (n >= 0)
+		ok((size_t)n <= HDR + len, "%s: auto never stores more than raw", what);
+	return n < 0 ? -1 : (int)info.codec;
+}
+
+static void test_real_data(uint8_t *buf)
+{
+	static const size_t lens[] = { 1048576, MFS_CHUNK_MAX, 777777, 300001 };
+	FILE *f = fopen(BIG_FILE, "rb");
+	size_t off = 0;
+
+	if (!f) {
+		ok(1, "# SKIP %s not found", BIG_FILE);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		char what[64];
+		size_t n = fread(buf, 1, lens[i], f);
+
+		snprintf(what, sizeof(what), "librocksdb at %zu", off);
+		round_trip_all(buf, n, what);
+		off += n;
+	}
+	fclose(f);
+}
+
+static void test_floats(uint8_t *buf)
+{
+	int c;
+
+	fill_fp32(buf, 1048576);
+	c = round_trip_all(buf, 1048576, "float32 N(0, 0.02)");
+	is_int(c, MFS_CODEC_ZSTD_BG4, "auto picks bg4 for float32");
+	/* Odd offset and length: the planes start mid-word. */
+	round_trip_all(buf + 1, 1048576 - 3, "float32, misaligned");
+
+	fill_fp16(buf, 1048576);
+	c = round_trip_all(buf, 1048576, "float16 N(0, 0.02)");
+	ok(c == MFS_CODEC_ZSTD_BG2 || c == MFS_CODEC_ZSTD_BG4, "auto picks a plane codec for float16 (%s)",
+	   mfs_codec_name(c));
+	round_trip_all(buf + 1, 1048576 - 1, "float16, odd length");
+
+	fill_bf16(buf, MFS_CHUNK_MAX);
+	c = round_trip_all(buf, MFS_CHUNK_MAX, "bfloat16 N(0, 0.02), MAX bytes");
+	ok(c == MFS_CODEC_ZSTD_BG2 || c == MFS_CODEC_ZSTD_BG4, "auto picks a plane codec for bfloat16 (%s)",
+	   mfs_codec_name(c));
+}
+
+static void test_adversarial(uint8_t *buf)
+{
+	static const size_t tiny[] = { 0, 1, 2, 3, 4, 5, 7, 8, 15, 17, 31, 33 };
+	char what[64];
+	int c;
+
+	fill_random(buf, 64);
+	for (size_t i = 0; i < sizeof(tiny) / sizeof(tiny[0]); i++) {
+		snprintf(what, sizeof(what), "%zu random bytes", tiny[i]);
+		c = round_trip_all(buf, tiny[i], what);
+		is_int(c, MFS_CODEC_RAW, "%s: auto keeps raw", what);
+	}
+
+	memset(buf, 0, MFS_CHUNK_MAX);
+	c = round_trip_all(buf, MFS_CHUNK_MAX, "zeros");
+	ok(c > MFS_CODEC_RAW, "zeros are compressed (%s)", mfs_codec_name(c));
+	round_trip_all(buf, 1023, "1023 zeros");
+	memset(buf, 0xff, 1048576);
+	c = round_trip_all(buf, 1048576, "0xff");
+	ok(c > MFS_CODEC_RAW, "0xff is compressed (%s)", mfs_codec_name(c));
+
+	fill_random(buf, MFS_CHUNK_MAX);
+	c = round_trip_all(buf, MFS_CHUNK_MAX, "random, MAX bytes");
+	is_int(c, MFS_CODEC_RAW, "auto keeps random bytes raw");
+	c = round_trip_all(buf, 1048575, "random, odd length");
+	is_int(c, MFS_CODEC_RAW, "auto keeps random bytes raw (odd length)");
+
+	/*
+	 * Random bytes where each 256-byte block ends with a copy of its first
+	 * `rep` bytes: zstd saves about 2.4% with rep 7, under the 1/32 that
+	 * pays for decoding, so auto keeps raw; about 6% with rep 16.
+	 */
+	{
+		struct mfs_chunk_info info;
+		ssize_t z;
+
+		fill_random(buf, 1048576);
+		for (size_t i = 0; i < 1048576; i += 256)
+			memcpy(buf + i + 256 - 7, buf + i, 7);
+		z = round_trip(buf, 1048576, MFS_CODEC_ZSTD, "2% compressible", &info);
+		c = round_trip_all(buf, 1048576, "2% compressible");
+		ok(z > 0 && z < 1048576 - 1048576 / 64 && c == MFS_CODEC_RAW,
+		   "saving under 1/32 (zstd %zd) keeps raw (%s)", z, mfs_codec_name(c));
+		for (size_t i = 0; i < 1048576; i += 256)
+			memcpy(buf + i + 256 - 16, buf + i, 16);
+		c = round_trip_all(buf, 1048576, "6% compressible");
+		ok(c > MFS_CODEC_RAW, "saving 6%% compresses (%s)", mfs_codec_name(c));
+	}
+
+	/* Compressible only where the sample does not look: still valid. */
+	memset(buf, 0, 1048576);
+	fill_random(buf + 8192, 16384);
+	round_trip_all(buf, 1048576, "zeros with a random island");
+}
+
+/* A raw record of "hello": the header layout and checksum definition, pinned. */
+static void test_golden(void)
+{
+	static const uint8_t want[] = {
+		'M', 'F', 'C', '1', 1, 0, 0, 0, 5, 0, 0, 0, 5, 0, 0, 0,
+		0x35, 0xf7, 0x6b, 0x85, 0x35, 0x7d, 0x07, 0x00,
+		'h', 'e', 'l', 'l', 'o',
+	};
+	uint8_t r[64];
+	char got[8] = { 0 };
+	ssize_t n;
+
+	n = mfs_chunk_encode(ctx, "hello", 5, r, sizeof(r), MFS_CODEC_RAW);
+	ok(n == sizeof(want) && !memcmp(r, want, sizeof(want)), "raw record of \"hello\" is byte exact");
+	is_int(mfs_chunk_decode(ctx, want, sizeof(want), got, sizeof(got)), 5, "golden record decodes");
+	ok(!strcmp(got, "hello"), "golden record decodes to hello");
+}
+
+/*
+ * The plane layout is a format: decompress the payload with plain zstd and
+ * compare with planes built the slow way.  Lengths cover the vector loop,
+ * the scalar rest and the len % w tail.
+ */
+static void test_plane_layout(void)
+{
+	static const size_t lens[] = { 1, 31, 33, 101, 103, 1000, 4099 };
+	uint8_t raw[4099], want[4099], got[4099], r[4099 + 256];
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(raw); i++)
+		raw[i] = i * 7 + (i >> 8);
+	for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+		for (unsigned w = 2; w <= 4; w += 2) {
+			size_t len = lens[li], m = len / w;
+			ssize_t n = mfs_chunk_encode(ctx, raw, len, r, sizeof(r),
+						     w == 2 ? MFS_CODEC_ZSTD_BG2 : MFS_CODEC_ZSTD_BG4);
+
+			for (size_t k = 0; k < w; k++)
+				for (size_t i = 0; i < m; i++)
+					want[k * m + i] = raw[i * w + k];
+			memcpy(want + m * w, raw + m * w, len - m * w);
+			if (n < HDR || ZSTD_decompress(got, sizeof(got), r + HDR, n - HDR) != len ||
+			    memcmp(got, want, len)) {
+				printf("#   bg%u, %zu bytes: wrong planes\n", w, len);
+				bad++;
+			}
+		}
+	}
+	is_int(bad, 0, "bg2/bg4 payloads are zstd frames of the documented byte planes");
+}
+
+/* Decode must fail, and must not touch out when the checksum is what fails. */
+static int decode_fails(const uint8_t *r, size_t n, size_t raw_len, int want)
+{
+	ssize_t d;
+
+	memset(out, 0x5a, raw_len + 1);
+	d = mfs_chunk_decode(ctx, r, n, out, raw_len);
+	if (d >= 0 || (want && d != want)) {
+		printf("#   decode returned %zd (%s)\n", d, d < 0 ? mfs_strerror((int)d) : "success");
+		return 0;
+	}
+	return 1;
+}
+
+static void refresh_checksum(uint8_t *r, size_t n)
+{
+	struct mfs_xxh64_state st;
+
+	mfs_xxh64_init(&st, 0);
+	mfs_xxh64_update(&st, r, 16);
+	mfs_xxh64_update(&st, r + HDR, n - HDR);
+	put_le64(r + 16, mfs_xxh64_digest(&st));
+}
+
+static void test_corruption(uint8_t *buf)
+{
+	struct mfs_chunk_info info;
+	size_t len = 65536 + 3, untouched;
+	uint8_t *bad;
+	ssize_t n;
+
+	fill_fp16(buf, len);
+	n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap, MFS_CODEC_ZSTD_BG2);
+	if (n < 0)
+		tap_bail("encode failed: %s", mfs_strerror((int)n));
+	bad = malloc(n + 1);
+	if (!bad)
+		tap_bail("out of memory");
+
+#define MUTATE(expr, want, ...) do { \
+		memcpy(bad, rec, n); \
+		expr; \
+		ok(decode_fails(bad, n, len, want), __VA_ARGS__); \
+	} while (0)
+
+	MUTATE(bad[HDR] ^= 1, MFS_ECORRUPT, "flipped bit in the first payload byte");
+	MUTATE(bad[HDR + (n - HDR) / 2] ^= 0x80, MFS_ECORRUPT, "flipped bit mid-payload");
+	MUTATE(bad[n - 1] ^= 0xff, MFS_ECORRUPT, "damaged last payload byte");
+	MUTATE(bad[16] ^= 4, MFS_ECORRUPT, "damaged checksum");
+	MUTATE(bad[23] ^= 0x10, MFS_ECORRUPT, "damaged checksum (top byte)");
+	MUTATE(put_le32(bad + 8, len - 1), MFS_ECORRUPT, "raw_len - 1");
+	MUTATE(put_le32(bad + 8, len + 1), MFS_ECORRUPT, "raw_len + 1");
+	MUTATE(put_le32(bad + 8, MFS_CHUNK_MAX + 1), MFS_ECORRUPT, "raw_len > MAX");
+	MUTATE(bad[5] = MFS_CODEC_ZSTD_BG4, MFS_ECORRUPT, "codec byte bg2 -> bg4");
+	MUTATE(bad[5] = MFS_CODEC_RAW, MFS_ECORRUPT, "codec byte bg2 -> raw");
+	MUTATE(bad[5] = 77, MFS_ECORRUPT, "codec byte bg2 -> 77");
+	MUTATE(bad[4] = 2, MFS_ECORRUPT, "version byte damaged");
+	MUTATE(bad[0] = 'X', MFS_ECORRUPT, "magic damaged");
+	MUTATE(bad[6] = 1, MFS_ECORRUPT, "reserved bytes damaged");
+	MUTATE(put_le32(bad + 12, n - HDR - 1), MFS_ECORRUPT, "stored_len - 1");
+
+	/* Every single-bit flip anywhere in a small record. */
+	{
+		uint8_t small[512], copy[1024];
+		ssize_t m;
+		int all = 1;
+
+		fill_fp16(small, sizeof(small));
+		m = mfs_chunk_encode(ctx, small, sizeof(small), copy, sizeof(copy), MFS_CODEC_ZSTD_BG2);
+		for (ssize_t i = 0; m > 0 && i < m * 8; i++) {
+			copy[i / 8] ^= 1 << (i % 8);
+			all &= decode_fails(copy, m, sizeof(small), 0);
+			copy[i / 8] ^= 1 << (i % 8);
+		}
+		ok(m > 0 && all, "each of the %zd bit flips in a %zd-byte record is caught", m * 8, m);
+	}
+
+	/* Truncated and overlong records. */
+	ok(decode_fails(rec, n - 1, len, MFS_ECORRUPT), "record short by one byte");
+	ok(decode_fails(rec, HDR, len, MFS_ECORRUPT), "header only");
+	ok(decode_fails(rec, HDR - 1, len, MFS_ECORRUPT), "23 bytes");
+	ok(decode_fails(rec, 0, len, MFS_ECORRUPT), "0 bytes");
+	memcpy(bad, rec, n);
+	bad[n] = 0;
+	ok(decode_fails(bad, n + 1, len, MFS_ECORRUPT), "record with a trailing byte");
+
+	/* The checksum fails before anything is written to out. */
+	memcpy(bad, rec, n);
+	bad[HDR + 10] ^= 1;
+	decode_fails(bad, n, len, MFS_ECORRUPT);
+	untouched = 0;
+	for (size_t i = 0; i < len; i++)
+		untouched += out[i] == 0x5a;
+	is_int(untouched, len, "a corrupt record leaves the output untouched");
+
+	/*
+	 * Forged records with a valid checksum (XXH64 is no MAC: a peer can
+	 * send anything): still no success.
+	 */
+	memcpy(bad, rec, n);
+	put_le32(bad + 8, len + 1);
+	refresh_checksum(bad, n);
+	/* Room for raw_len bytes: zstd itself must come up one short. */
+	ok(decode_fails(bad, n, len + 1, MFS_ECORRUPT),
+	   "forged raw_len + 1: zstd output length must match exactly");
+	MUTATE((put_le32(bad + 8, len - 1), refresh_checksum(bad, n)), MFS_ECORRUPT,
+	       "forged raw_len - 1");
+	MUTATE((bad[HDR] ^= 0xff, refresh_checksum(bad, n)), MFS_ECORRUPT,
+	       "forged payload that is not a zstd frame");
+	memcpy(bad, rec, n);
+	put_le32(bad + 12, 100);
+	refresh_checksum(bad, HDR + 100);
+	ok(decode_fails(bad, HDR + 100, len, MFS_ECORRUPT), "forged record cut short inside the zstd frame");
+	MUTATE((bad[5] = MFS_CODEC_RAW, refresh_checksum(bad, n)), MFS_ECORRUPT,
+	       "forged raw codec with stored_len != raw_len");
+	MUTATE((bad[5] = 9, refresh_checksum(bad, n)), MFS_EFORMAT, "valid record, unknown codec");
+	MUTATE((bad[4] = 2, refresh_checksum(bad, n)), MFS_EFORMAT, "valid record, version 2");
+	MUTATE((put_le32(bad + 8, MFS_CHUNK_MAX + 1), refresh_checksum(bad, n)), MFS_ECORRUPT,
+	       "valid checksum, raw_len > MAX");
+#undef MUTATE
+
+	/* verify: the checksum and the header, without decoding. */
+	memset(&info, 0, sizeof(info));
+	is_int(mfs_chunk_verify(rec, n, &info), 0, "verify accepts a good record");
+	ok(info.codec == MFS_CODEC_ZSTD_BG2 && info.raw_len == len && info.stored_len == n - HDR,
+	   "verify reports codec and lengths");
+	memcpy(bad, rec, n);
+	bad[n - 1] ^= 1;
+	is_int(mfs_chunk_verify(bad, n, &info), MFS_ECORRUPT, "verify: damaged payload");
+	is_int(mfs_chunk_verify(rec, n - 1, &info), MFS_ECORRUPT, "verify: truncated");
+	memcpy(bad, rec, n);
+	bad[5] = 9;
+	refresh_checksum(bad, n);
+	is_int(mfs_chunk_verify(bad, n, &info), MFS_EFORMAT, "verify: valid record, unknown codec");
+
+	/* Output buffer shorter than raw_len. */
+	is_int(mfs_chunk_decode(ctx, rec, n, out, len - 1), -ENOBUFS, "decode into a short buffer");
+
+	/* peek: header checks only. */
+	is_int(mfs_chunk_peek(rec, n, &info), 0, "peek accepts a good record");
+	ok(info.codec == MFS_CODEC_ZSTD_BG2 && info.raw_len == len && info.stored_len == n - HDR,
+	   "peek reports codec and lengths");
+	memcpy(bad, rec, n);
+	bad[HDR] ^= 1;
+	is_int(mfs_chunk_peek(bad, n, &info), 0, "peek does not check the checksum");
+	is_int(mfs_chunk_peek(rec, HDR - 1, &info), MFS_ECORRUPT, "peek: shorter than a header");
+	is_int(mfs_chunk_peek(rec, n - 1, &info), MFS_ECORRUPT, "peek: truncated");
+	is_int(mfs_chunk_peek(rec, n + 1, &info), MFS_ECORRUPT, "peek: trailing bytes");
+#define PEEK(expr, want, ...) do { \
+		memcpy(bad, rec, n); \
+		expr; \
+		is_int(mfs_chunk_peek(bad, n, &info), want, __VA_ARGS__); \
+	} while (0)
+	PEEK(bad[1] = 'f', MFS_ECORRUPT, "peek: bad magic");
+	PEEK(bad[4] = 0, MFS_EFORMAT, "peek: version 0");
+	PEEK(bad[4] = 2, MFS_EFORMAT, "peek: version 2");
+	PEEK(bad[5] = MFS_CODEC_COUNT, MFS_EFORMAT, "peek: unknown codec");
+	PEEK(bad[7] = 1, MFS_EFORMAT, "peek: reserved not zero");
+	PEEK(put_le32(bad + 8, MFS_CHUNK_MAX + 1), MFS_ECORRUPT, "peek: raw_len > MAX");
+	PEEK(put_le32(bad + 12, 0xffffffff), MFS_ECORRUPT, "peek: huge stored_len");
+	PEEK(bad[5] = MFS_CODEC_RAW, MFS_ECORRUPT, "peek: raw with stored_len != raw_len");
+#undef PEEK
+	free(bad);
+}
+
+static void test_encode_errors(uint8_t *buf)
+{
+	uint8_t small[HDR + 100];
+
+	memset(buf, 0, 1000);
+	is_int(mfs_chunk_encode(ctx, buf, MFS_CHUNK_MAX + 1, rec, rec_cap, -1), -EINVAL,
+	       "encode rejects more than MAX bytes");
+	is_int(mfs_chunk_encode(ctx, buf, 100, rec, rec_cap, MFS_CODEC_COUNT), -EINVAL,
+	       "encode rejects an unknown codec");
+	is_int(mfs_chunk_encode(ctx, buf, 100, small, HDR - 1, -1), -ENOBUFS,
+	       "encode: no room for the header");
+	fill_random(buf, 1000);
+	is_int(mfs_chunk_encode(ctx, buf, 1000, small, sizeof(small), -1), -ENOBUFS,
+	       "encode: no room for incompressible data");
+	is_int(mfs_chunk_encode(ctx, buf, 1000, small, sizeof(small), MFS_CODEC_ZSTD), -ENOBUFS,
+	       "encode: no room for forced zstd");
+	is_int(mfs_chunk_encode(ctx, buf, 100, small, sizeof(small), -1), HDR + 100,
+	       "encode: exactly enough room for raw");
+	ok(mfs_chunk_record_bound(MFS_CHUNK_MAX) >= HDR + MFS_CHUNK_MAX, "record bound covers raw");
+}
+
+static void test_names(void)
+{
+	ok(!strcmp(mfs_codec_name(MFS_CODEC_RAW), "raw") &&
+	   !strcmp(mfs_codec_name(MFS_CODEC_ZSTD), "zstd") &&
+	   !strcmp(mfs_codec_name(MFS_CODEC_ZSTD_BG2), "zstd-bg2") &&
+	   !strcmp(mfs_codec_name(MFS_CODEC_ZSTD_BG4), "zstd-bg4") &&
+	   !strcmp(mfs_codec_name(-1), "?") && !strcmp(mfs_codec_name(MFS_CODEC_COUNT), "?"),
+	   "codec names");
+	ok(!strcmp(mfs_strerror(MFS_ECORRUPT), "stored data is corrupt (checksum mismatch)") &&
+	   !strcmp(mfs_strerror(-ENOENT), "No such file or directory") &&
+	   !strcmp(mfs_strerror(-1999), "unknown error"), "mfs_strerror");
+	ok(mfs_errno(MFS_ECORRUPT) == EIO && mfs_errno(MFS_EMISSING) == EIO &&
+	   mfs_errno(-ENOSPC) == ENOSPC && mfs_errno(0) == 0, "mfs_errno");
+}
+
+int main(void)
+{
+	uint8_t *buf = malloc(MFS_CHUNK_MAX + 16);
+
+	rec_cap = mfs_chunk_record_bound(MFS_CHUNK_MAX);
+	rec = malloc(rec_cap);
+	out = malloc(MFS_CHUNK_MAX + 1);
+	ctx = mfs_codec_ctx_new();
+	if (!buf || !rec || !out || !ctx)
+		tap_bail("out of memory");
+	mfs_codec_ctx_free(NULL);
+
+	test_golden();
+	test_plane_layout();
+	test_real_data(buf);
+	test_floats(buf);
+	test_adversarial(buf);
+	test_corruption(buf);
+	test_encode_errors(buf);
+	test_names();
+
+	mfs_codec_ctx_free(ctx);
+	free(buf);
+	free(rec);
+	free(out);
+	return done_testing();
+}
