@@ -87,7 +87,7 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 	};
 	struct { const char *name; int *dst; } flags[] = {
 		{ "ro", &c->ro }, { "allow_other", &c->allow_other },
-		{ "foreground", &c->foreground }, { "debug", &c->debug },
+		{ "debug", &c->debug },
 	};
 	struct { const char *name; char **dst; } strs[] = {
 		{ "data", &c->data_dir }, { "config", &c->config_file }, { "log", &c->log_file },
