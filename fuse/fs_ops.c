@@ -102,9 +102,14 @@ void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	/* Readahead READs are background requests: let many be in flight. */
-	conn->max_background = 64;
-	conn->congestion_threshold = 48;
+	struct mfs_fs *fs = userdata;
+
+	/*
+	 * Readahead READs are background requests: let as many be in flight as
+	 * there are threads to serve them (the kernel default is 12).
+	 */
+	conn->max_background = fs->cfg->threads;
+	conn->congestion_threshold = fs->cfg->threads * 3 / 4;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	/*
