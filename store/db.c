@@ -82,7 +82,13 @@ static rocksdb_options_t *cf_options(struct mfs_db *db, int idx)
 		rocksdb_options_set_blob_file_size(o, 256ull << 20);
 		rocksdb_options_set_blob_compression_type(o, rocksdb_no_compression);
 		rocksdb_options_set_enable_blob_gc(o, 0);
-		rocksdb_options_set_write_buffer_size(o, 128ull << 20);
+		/*
+		 * Small memtables, several of them: flushes to blob files overlap
+		 * the ingest, and the arena memory is reused instead of faulting
+		 * in (and zeroing) fresh pages for every commit.
+		 */
+		rocksdb_options_set_write_buffer_size(o, 32ull << 20);
+		rocksdb_options_set_max_write_buffer_number(o, 4);
 		rocksdb_options_set_target_file_size_base(o, 8ull << 20);
 		rocksdb_options_set_max_bytes_for_level_base(o, 64ull << 20);
 		rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);

@@ -81,7 +81,8 @@ def tensor_values(pool, nvals, start_frac, scale):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(
+        description="Builds a safetensors-layout FP16 model from real trained weights.")
     ap.add_argument("--pool", required=True, help="directory written by extract_weights.py")
     ap.add_argument("--out", required=True)
     ap.add_argument("--size-mib", type=int, default=512)
