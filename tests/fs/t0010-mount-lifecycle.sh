@@ -1,0 +1,90 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Mount lifecycle: mount.modelfs returns with the mount live; statfs works;
+# the daemon exits on umount, on fusermount3 -u and on SIGTERM; a second
+# daemon on the same store is refused with status 32; -f stays in the
+# foreground and exits 0 when unmounted.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+mfs_init
+
+M=$WORK/mnt
+M2=$WORK/mnt2
+D=$WORK/data
+mfs_log_allow "$D" 'in use|locked|lock'
+
+mount_is_live_on_return() {
+	mkdir -p "$M" "$D" &&
+	"$MOUNT_BIN" "$M" -o "data=$D" >>"$WORK/mount.out" 2>&1 &&
+	{ mountpoint -q "$M" || { echo "not a mountpoint when mount.modelfs returned" >&2; false; }; } &&
+	mfs_adopt "$M" "$D"
+}
+check "mount.modelfs returns 0 with the mount already live" mount_is_live_on_return ||
+	mfs_abort "no mount"
+
+fresh_root() {
+	local fstype
+	fstype=$(findmnt -n -o FSTYPE --mountpoint "$M") &&
+	case "$fstype" in fuse*) ;; *) echo "fstype $fstype" >&2; false ;; esac &&
+	expect_eq "$(stat -c %F "$M")" directory "root type" &&
+	expect_eq "$(ls -A "$M")" "" "listing of a fresh root"
+}
+check "the root of a fresh store is an empty directory on a fuse mount" fresh_root
+
+statfs_works() {
+	local blocks bsize
+	read -r blocks bsize < <(stat -f -c '%b %S' "$M") &&
+	[ "${blocks:-0}" -gt 0 ] && [ "${bsize:-0}" -gt 0 ] &&
+	df -P "$M" >/dev/null
+}
+check "statfs reports a size (stat -f, df)" statfs_works
+
+umount_stops_daemon() {
+	echo hello >"$M/f" &&
+	mfs_umount "$M"
+}
+check "umount: the mount goes away and the daemon exits" umount_stops_daemon
+
+fusermount_stops_daemon() {
+	mfs_mount "$M" "$D" &&
+	expect_eq "$(cat "$M/f")" hello "content after remount" &&
+	mfs_umount "$M" fusermount3 -u "$M"
+}
+check "fusermount3 -u: the mount goes away and the daemon exits" fusermount_stops_daemon
+
+sigterm_stops_daemon() {
+	local pid
+	mfs_mount "$M" "$D" &&
+	pid=$(cat "$D/modelfs.pid") &&
+	expect_eq "$pid" "$(mfs_daemon_pid "$M")" "pid file" &&
+	kill -TERM "$pid" &&
+	{ wait_for 100 not_mounted "$M" || { echo "still mounted 10 s after SIGTERM" >&2; false; }; } &&
+	{ wait_for 300 pid_gone "$pid" || { echo "daemon alive 30 s after SIGTERM" >&2; false; }; }
+}
+check "SIGTERM to the pid in modelfs.pid unmounts and exits" sigterm_stops_daemon
+
+second_daemon_refused() {
+	mfs_mount "$M" "$D" &&
+	mkdir -p "$M2" &&
+	expect_status 32 "$MOUNT_BIN" "$M2" -o "data=$D" &&
+	not_mounted "$M2" &&
+	expect_eq "$(cat "$M/f")" hello "first mount still serves"
+}
+check "a second daemon on a store in use exits 32, the first keeps serving" second_daemon_refused
+
+foreground_mode() {
+	local fg rc
+	mfs_umount "$M" || return 1
+	"$MOUNT_BIN" "$M" -f -o "data=$D" >>"$WORK/mount.out" 2>&1 &
+	fg=$!
+	wait_for 100 is_mounted "$M" || { echo "-f: no mount after 10 s" >&2; return 1; }
+	pid_alive "$fg" || { echo "-f: the process did not stay" >&2; return 1; }
+	expect_eq "$(cat "$M/f")" hello "content in foreground mode" || return 1
+	umount "$M" || return 1
+	wait "$fg"
+	rc=$?
+	expect_eq "$rc" 0 "exit status of mount.modelfs -f after umount"
+}
+check "-f stays in the foreground and exits 0 after umount" foreground_mode
+
+mfs_done

@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Size changes on stored files: truncate -s (ftruncate through an open fd)
+# and truncate(2) by path shrink to a prefix, extend with zeros, empty a file
+# and create a sparse new one; every result is exact, also after remount.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+mfs_init
+
+M=$WORK/mnt
+D=$WORK/data
+S=$WORK/src
+check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
+
+setup() {
+	randfile "$S/orig" $((5 * MiB + 3)) &&
+	head -c 100 "$S/orig" >"$S/p100" &&
+	{ cat "$S/p100"; head -c $((3 * MiB - 100)) /dev/zero; } >"$S/ext3m" &&
+	head -c $((2 * MiB + 1)) "$S/orig" >"$S/p2m" &&
+	{ cat "$S/p2m"; head -c 4096 /dev/zero; } >"$S/p2m_ext" &&
+	head -c "$MiB" /dev/zero >"$S/zero1m" &&
+	cp "$S/orig" "$M/t" && cp "$S/orig" "$M/u"
+}
+check "store two 5 MiB random files" setup || mfs_abort "no files"
+
+shrink() {
+	truncate -s 100 "$M/t" &&
+	expect_eq "$(stat -c %s "$M/t")" 100 "size" &&
+	expect_sha "$M/t" "$(file_sha "$S/p100")"
+}
+check "truncate -s 100: the first 100 bytes remain" shrink
+
+extend() {
+	truncate -s 3M "$M/t" &&
+	expect_eq "$(stat -c %s "$M/t")" $((3 * MiB)) "size" &&
+	expect_sha "$M/t" "$(file_sha "$S/ext3m")"
+}
+check "truncate -s 3M: extended with zeros" extend
+
+to_zero() {
+	truncate -s 0 "$M/t" &&
+	expect_eq "$(stat -c %s "$M/t")" 0 "size" &&
+	expect_eq "$(wc -c <"$M/t")" 0 "bytes read"
+}
+check "truncate -s 0: empty" to_zero
+
+new_sparse() {
+	truncate -s 1M "$M/n" &&
+	expect_eq "$(stat -c %s "$M/n")" "$MiB" "size" &&
+	expect_sha "$M/n" "$(file_sha "$S/zero1m")"
+}
+check "truncate -s 1M of a new name: a file of zeros" new_sparse
+
+by_path() {
+	expect_errno OK truncate "$M/u" $((2 * MiB + 1)) &&
+	expect_sha "$M/u" "$(file_sha "$S/p2m")" &&
+	expect_errno OK truncate "$M/u" $((2 * MiB + 1 + 4096)) &&
+	expect_sha "$M/u" "$(file_sha "$S/p2m_ext")"
+}
+check "truncate(2) by path: shrink mid-chunk, then extend" by_path
+
+persisted() {
+	expect_eq "$(stat -c %s "$M/t")" 0 "size of t" &&
+	expect_sha "$M/n" "$(file_sha "$S/zero1m")" &&
+	expect_sha "$M/u" "$(file_sha "$S/p2m_ext")"
+}
+check "umount, mount" mfs_remount "$M"
+check "after remount the sizes and contents are the same" persisted
+
+mfs_done

@@ -1,0 +1,84 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# A rewrite publishes a new version; a reader that opened the old one keeps
+# reading the old bytes to the end.  A reader opens the file, reads half,
+# the file is replaced (cp over it with the same size after the old version
+# was cached, cp with a smaller size, a new file renamed over it, cp under a
+# shared mapping, rm), then the reader reads the rest: all it read is the old
+# version.  A new open sees the new version, under a new inode number.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+mfs_init
+
+M=$WORK/mnt
+D=$WORK/data
+S=$WORK/src
+declare -A sum=() size=()
+
+check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
+
+sources() {
+	local v
+	for v in v1:24 v2:24 v3:16 v4:32 v5:8 v6:12; do
+		randfile "$S/${v%:*}" $((${v#*:} * MiB)) || return 1
+		sum[${v%:*}]=$(file_sha "$S/${v%:*}")
+		size[${v%:*}]=$((${v#*:} * MiB))
+	done
+	cp "$S/v1" "$M/f"
+}
+check "store v1" sources || mfs_abort "no sources"
+
+# with_reader KIND OLD NEW ACTION...: a reader of kind KIND (reader or
+# mmapreader) holds version OLD of $M/f while ACTION runs; then it must have
+# read OLD whole, and a new open must see NEW under a new inode number.
+with_reader() {
+	local kind=$1 old=$2 new=$3 rpid ino_old got rc
+	shift 3
+	rm -f "$WORK/ready" "$WORK/go" "$WORK/reader.out"
+	ino_old=$(stat -c %i "$M/f") || return 1
+	"$PY" "$HELPER" "$kind" "$M/f" "$WORK/ready" "$WORK/go" >"$WORK/reader.out" 2>&1 &
+	rpid=$!
+	if ! wait_for 300 test -e "$WORK/ready"; then
+		echo "the reader did not read its first half within 30 s" >&2
+		kill "$rpid"
+		return 1
+	fi
+	"$@" || { echo "action failed: $*" >&2; touch "$WORK/go"; wait "$rpid"; return 1; }
+	touch "$WORK/go"
+	wait "$rpid"
+	rc=$?
+	got=$(cat "$WORK/reader.out")
+	expect_eq "$rc" 0 "reader exit status ($got)" &&
+	expect_eq "$got" "${size[$old]} ${sum[$old]}" "what the old reader read (length sha256)" || return 1
+	[ "$new" = none ] && return 0
+	expect_sha "$M/f" "${sum[$new]}" &&
+	expect_eq "$(stat -c %s "$M/f")" "${size[$new]}" "size seen by stat" || return 1
+	if [ "$(stat -c %i "$M/f")" = "$ino_old" ]; then
+		echo "the new version kept inode number $ino_old" >&2
+		return 1
+	fi
+}
+
+cp_same_size() { cat "$M/f" >/dev/null && with_reader reader v1 v2 cp "$S/v2" "$M/f"; }
+check "cp over (same size, old version cached): the reader reads v1, a new open v2" cp_same_size
+check "cp over (smaller): the reader reads v2, a new open v3" with_reader reader v2 v3 cp "$S/v3" "$M/f"
+
+rename_over() { cp "$S/v4" "$M/tmp" && mv "$M/tmp" "$M/f"; }
+check "rename of a new file over it: the reader reads v3, a new open v4" with_reader reader v3 v4 rename_over
+check "cp over under a shared mapping: the mapping shows v4, a new open v5" \
+	with_reader mmapreader v4 v5 cp "$S/v5" "$M/f"
+
+rm_open() {
+	with_reader reader v5 none rm "$M/f" &&
+	expect_errno ENOENT stat "$M/f" &&
+	expect_listing "$M"
+}
+check "rm while open: the reader reads v5 to the end, the name is gone" rm_open
+
+new_after_rm() {
+	cp "$S/v6" "$M/f" && expect_sha "$M/f" "${sum[v6]}" &&
+	mfs_remount "$M" && expect_sha "$M/f" "${sum[v6]}"
+}
+check "a new file under the same name, also after remount" new_after_rm
+
+mfs_done

@@ -1,0 +1,80 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# A chunk corrupted on disk: 24 MiB of random data are stored, the daemon
+# is stopped, 64 bytes in the middle of the largest RocksDB blob file are
+# overwritten.  After remount, reads of the damaged range fail with EIO and
+# every byte that is returned is right; a small file stays readable.
+# fsck (online, online --deep, offline) reports the chunk corrupt, exit 4.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+mfs_init
+
+M=$WORK/mnt
+D=$WORK/data
+S=$WORK/src
+sum=
+mfs_log_allow "$D" 'checksum|corrupt|mismatch|EIO|Input/output|verif'
+
+check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
+store() {
+	randfile "$S/big" $((24 * MiB)) && sum=$(file_sha "$S/big") &&
+	cp "$S/big" "$M/big" && echo "small file" >"$M/small" &&
+	expect_sha "$M/big" "$sum"
+}
+check "store 24 MiB of random data and a small file" store || mfs_abort "no data"
+check "fsck of the intact store: exit 0" expect_status 0 admin fsck "$M"
+check "umount" mfs_umount "$M"
+
+corrupt() {
+	local blob size
+	blob=$(find "$D/db" -name '*.blob' -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
+	[ -n "$blob" ] || { echo "no *.blob file in $D/db" >&2; return 1; }
+	size=$(stat -c %s "$blob")
+	note "corrupting 64 bytes at offset $((size / 2)) of $blob ($size bytes)"
+	[ "$size" -gt $((4 * MiB)) ] || { echo "$blob has only $size bytes" >&2; return 1; }
+	cp "$blob" "$WORK/blob.orig" &&
+	head -c 64 /dev/urandom | dd of="$blob" bs=1 seek=$((size / 2)) conv=notrunc status=none &&
+	! cmp -s "$blob" "$WORK/blob.orig"
+}
+check "corrupt the middle of the largest blob file" corrupt || mfs_abort "cannot corrupt"
+check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
+
+cat_fails() {
+	if cat "$M/big" >/dev/null 2>"$WORK/cat.err"; then
+		echo "cat of the corrupted file succeeded" >&2
+		return 1
+	fi
+	grep -q "Input/output error" "$WORK/cat.err" || { cat "$WORK/cat.err" >&2; return 1; }
+}
+check "cat of the file fails with Input/output error" cat_fails
+
+blocks() {
+	local res
+	res=$("$PY" "$HELPER" blockcheck "$M/big" "$S/big" 65536) || { echo "$res" >&2; return 1; }
+	note "64 KiB blocks: $res"
+	case "$res" in
+	*"eio=0 "*) echo "no block failed with EIO: $res" >&2; return 1 ;;
+	esac
+}
+check "reading by 64 KiB blocks: some EIO, never a wrong byte" blocks
+check "the small file reads back" expect_eq "$(cat "$M/small")" "small file" "content of small"
+
+fsck_reports() { # fsck arguments
+	local hashes
+	expect_status 4 admin fsck --json "$@" || return 1
+	hashes=$(json_get corrupt <"$WORK/.cmd.out") || { cat "$WORK/.cmd.out" >&2; return 1; }
+	"$PY" -c 'import json, re, sys
+c = json.loads(sys.argv[1])
+if not (isinstance(c, list) and c and all(isinstance(h, str) and re.fullmatch("[0-9a-f]{64}", h) for h in c)):
+    sys.exit("\"corrupt\" should list SHA-256 chunk hashes: %r" % (c,))' "$hashes" || return 1
+	expect_eq "$(json_get ok <"$WORK/.cmd.out")" false '"ok"' &&
+	expect_eq "$(json_get missing <"$WORK/.cmd.out")" "[]" '"missing"'
+}
+check "online fsck --json: exit 4, the corrupt chunk listed, ok false" fsck_reports "$M"
+check "online fsck --deep --json: exit 4, the corrupt chunk listed" fsck_reports --deep "$M"
+check "online fsck (human output): exit 4" expect_status 4 admin fsck "$M"
+check "umount" mfs_umount "$M"
+check "offline fsck --data --json: exit 4, the corrupt chunk listed" fsck_reports --data "$D"
+check "offline fsck --data (human output): exit 4" expect_status 4 admin fsck --data "$D"
+
+mfs_done
