@@ -115,6 +115,8 @@ int staging_clear_dir(const char *dir);
 /* fs_ops.c */
 void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st);
 void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec);
+/* Re-reads ino's record into its in-memory node (no locks held). */
+void fs_refresh(struct mfs_fs *fs, uint64_t ino);
 /* Loads n->manifest if needed; called with n->lock held. */
 int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n);
 /* The ino the node's path now has (follows successors). Caller holds n->lock. */

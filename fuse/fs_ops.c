@@ -44,6 +44,24 @@ int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
 	return rc;
 }
 
+/*
+ * Re-reads ino's record into its node, if it has one: namespace operations
+ * change a directory's record (mtime, nlink) in the store, and the node's
+ * copy must follow or getattr (and a later chmod) would use a stale one.
+ */
+void fs_refresh(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_node *n = itable_peek(fs, ino);
+	struct mfs_inode rec;
+
+	if (!n || mfs_ns_get(fs->ns, ino, &rec))
+		return;
+	pthread_mutex_lock(&n->lock);
+	mfs_inode_release(&n->rec);
+	n->rec = rec;
+	pthread_mutex_unlock(&n->lock);
+}
+
 static void rec_to_stat(const struct mfs_inode *r, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -289,6 +307,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
+	fs_refresh(fs, parent);
 	fs_reply_entry(fs, req, &rec);
 }
 
@@ -364,8 +383,10 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, in
 		return;
 	}
 	rc = mfs_ns_remove(fs->ns, parent, name, dir, &ino);
-	if (!rc)
+	if (!rc) {
 		mark_gone(fs, ino);
+		fs_refresh(fs, parent);
+	}
 	fuse_reply_err(req, mfs_errno(rc));
 }
 
@@ -400,6 +421,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			   flags & RENAME_NOREPLACE ? MFS_RENAME_NOREPLACE : 0, &replaced);
 	if (!rc) {
 		mark_gone(fs, replaced);
+		fs_refresh(fs, parent);
+		if (newparent != parent)
+			fs_refresh(fs, newparent);
 		/* Keep the moved node's cached (parent, name) in step. */
 		if (!mfs_ns_lookup(fs->ns, newparent, newname, &rec)) {
 			if ((n = itable_peek(fs, rec.ino))) {
@@ -473,12 +497,20 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	/* Offsets 1 and 2 are "." and ".."; entry k (0-based) has offset k + 3. */
-	if (off == 0 && !plus) {
-		struct stat st = { .st_ino = ino, .st_mode = S_IFDIR };
+	/*
+	 * Offsets 1 and 2 are "." and ".."; entry k (0-based) has offset k + 3.
+	 * The kernel takes no lookup on dot entries, even in readdirplus.
+	 */
+	if (off == 0) {
+		struct fuse_entry_param e = { .ino = ino, .attr = { .st_ino = ino, .st_mode = S_IFDIR } };
 
-		c.used += fuse_add_direntry(req, c.buf, size, ".", &st, 1);
-		c.used += fuse_add_direntry(req, c.buf + c.used, size - c.used, "..", &st, 2);
+		if (plus) {
+			c.used += fuse_add_direntry_plus(req, c.buf, size, ".", &e, 1);
+			c.used += fuse_add_direntry_plus(req, c.buf + c.used, size - c.used, "..", &e, 2);
+		} else {
+			c.used += fuse_add_direntry(req, c.buf, size, ".", &e.attr, 1);
+			c.used += fuse_add_direntry(req, c.buf + c.used, size - c.used, "..", &e.attr, 2);
+		}
 		c.next = 2;
 	} else if (off < 2) {
 		c.next = 2;

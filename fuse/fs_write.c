@@ -142,7 +142,9 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		return;
 	}
 	rc = mfs_ns_create(fs->ns, parent, name, &nw, &rec);
-	if (rc == -EEXIST && !(fi->flags & O_EXCL))
+	if (!rc)
+		fs_refresh(fs, parent);
+	else if (rc == -EEXIST && !(fi->flags & O_EXCL))
 		rc = mfs_ns_lookup(fs->ns, parent, name, &rec); /* lost a race: open it */
 	if (rc) {
 		fuse_reply_err(req, mfs_errno(rc));

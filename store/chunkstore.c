@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Chunk records and their index entries; see chunkstore.h. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,14 +46,33 @@ int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summar
 	return 0;
 }
 
+/*
+ * Logs a bad chunk as an error the first time only: readers retry (the
+ * kernel alone re-reads a failed page), and one line per attempt would bury
+ * the log.  Remembers the last BAD_SEEN chunks.
+ */
+#define BAD_SEEN 64
+static struct mfs_hash bad_seen[BAD_SEEN];
+static unsigned bad_next;
+static pthread_mutex_t bad_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void log_bad_chunk(const struct mfs_hash *h, int rc)
 {
 	char hex[MFS_HASH_HEX_LEN + 1];
+	int seen = 0;
 
 	if (rc != MFS_ECORRUPT && rc != MFS_EBADHASH && rc != MFS_EFORMAT)
 		return;
+	pthread_mutex_lock(&bad_lock);
+	for (unsigned i = 0; i < BAD_SEEN && !seen; i++)
+		seen = !memcmp(bad_seen[i].b, h->b, MFS_HASH_LEN);
+	if (!seen)
+		bad_seen[bad_next++ % BAD_SEEN] = *h;
+	pthread_mutex_unlock(&bad_lock);
+	if (seen)
+		return;
 	mfs_hash_to_hex(h, hex);
-	log_error("chunk %s: %s", hex, mfs_strerror(rc));
+	log_error("chunk %s: %s (reads of it fail with EIO)", hex, mfs_strerror(rc));
 }
 
 static int check_sha256(const struct mfs_hash *h, const void *p, size_t n)

@@ -140,7 +140,13 @@ int mfs_db_open(const char *dir, struct mfs_db **out)
 	rocksdb_options_set_max_background_jobs(db->opts, 4);
 	rocksdb_options_set_bytes_per_sync(db->opts, 1 << 20);
 	rocksdb_options_set_wal_bytes_per_sync(db->opts, 1 << 20);
-	rocksdb_options_set_max_total_wal_size(db->opts, 512ull << 20);
+	/*
+	 * Only namespace records, manifests and chunk index entries go through
+	 * the WAL (chunk records skip it), so it stays small.  The cap also
+	 * bounds what RocksDB preallocates per WAL file (otherwise 1.1x the
+	 * largest write buffer: tens of MiB a small store cannot spare).
+	 */
+	rocksdb_options_set_max_total_wal_size(db->opts, 8ull << 20);
 	rocksdb_options_set_wal_recovery_mode(db->opts, 2 /* point in time */);
 	rocksdb_options_set_keep_log_file_num(db->opts, 3);
 	/*

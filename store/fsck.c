@@ -2,9 +2,11 @@
 /*
  * fsck: two passes.  Pass 1 reads back every chunk named in chunk_index and
  * verifies it end to end (XXH64 of the record, decode, SHA-256 against the
- * key).  Pass 2 walks every file and checks that its manifest decodes and
- * that each chunk it names is indexed.  Orphan chunks (stored, referenced by
- * no file) are expected until gc exists and are not reported here.
+ * key), collecting the bad ones.  Pass 2 walks every file and checks that its
+ * manifest decodes and that each chunk it names is indexed, and reports each
+ * bad chunk with the files that use it; bad chunks no file uses are
+ * reported last, without a path.  Orphan chunks (stored, referenced by no
+ * file) are expected until gc exists and are not problems.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -32,7 +34,54 @@ const char *mfs_fsck_problem_name(enum mfs_fsck_problem kind)
 	return "?";
 }
 
-static int check_chunks(struct mfs_db *db, mfs_fsck_fn fn, void *arg, struct mfs_fsck_result *res)
+/* Sorted list of the chunks pass 1 found bad, with "seen in a file" marks. */
+struct bad_set {
+	struct mfs_hash *h;
+	uint8_t *used;
+	size_t n, cap;
+};
+
+static int bad_add(struct bad_set *b, const struct mfs_hash *h)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		struct mfs_hash *nh = realloc(b->h, cap * sizeof(*nh));
+		uint8_t *nu;
+
+		if (!nh)
+			return -ENOMEM;
+		b->h = nh;
+		if (!(nu = realloc(b->used, cap)))
+			return -ENOMEM;
+		b->used = nu;
+		b->cap = cap;
+	}
+	b->used[b->n] = 0;
+	b->h[b->n++] = *h;
+	return 0;
+}
+
+/* Index of h in b (kept sorted: the index is iterated in key order) or -1. */
+static long bad_find(const struct bad_set *b, const struct mfs_hash *h)
+{
+	size_t lo = 0, hi = b->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = memcmp(b->h[mid].b, h->b, MFS_HASH_LEN);
+
+		if (!c)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int check_chunks(struct mfs_db *db, struct bad_set *bad, mfs_fsck_fn fn, void *arg,
+			struct mfs_fsck_result *res)
 {
 	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
 	uint8_t *buf = malloc(MFS_CHUNK_MAX);
@@ -64,7 +113,8 @@ static int check_chunks(struct mfs_db *db, mfs_fsck_fn fn, void *arg, struct mfs
 			fn(arg, MFS_FSCK_MISSING, hex, NULL);
 		} else if (n == MFS_ECORRUPT || n == MFS_EBADHASH || n == MFS_EFORMAT) {
 			res->corrupt++;
-			fn(arg, MFS_FSCK_CORRUPT, hex, NULL);
+			if ((rc = bad_add(bad, &h)))
+				goto out;
 		} else {
 			rc = (int)n;
 			goto out;
@@ -78,8 +128,8 @@ out:
 	return rc;
 }
 
-static void check_file(struct mfs_ns *ns, const struct mfs_inode *in, mfs_fsck_fn fn, void *arg,
-		       struct mfs_fsck_result *res)
+static void check_file(struct mfs_ns *ns, const struct mfs_inode *in, struct bad_set *bad,
+		       mfs_fsck_fn fn, void *arg, struct mfs_fsck_result *res)
 {
 	struct mfs_db *db = mfs_ns_db(ns);
 	struct mfs_manifest *m = NULL;
@@ -103,18 +153,24 @@ static void check_file(struct mfs_ns *ns, const struct mfs_inode *in, mfs_fsck_f
 		goto out;
 	}
 	for (uint32_t i = 0; i < m->count; i++) {
-		if (mfs_chunk_exists(db, &m->e[i].hash) == 1)
-			continue;
+		long b = bad_find(bad, &m->e[i].hash);
+
 		mfs_hash_to_hex(&m->e[i].hash, hex);
-		res->missing++;
-		fn(arg, MFS_FSCK_MISSING, hex, path);
+		if (b >= 0) {
+			bad->used[b] = 1;
+			fn(arg, MFS_FSCK_CORRUPT, hex, path);
+		} else if (mfs_chunk_exists(db, &m->e[i].hash) != 1) {
+			res->missing++;
+			fn(arg, MFS_FSCK_MISSING, hex, path);
+		}
 	}
 out:
 	mfs_manifest_unref(m);
 	free(path);
 }
 
-static int check_files(struct mfs_ns *ns, mfs_fsck_fn fn, void *arg, struct mfs_fsck_result *res)
+static int check_files(struct mfs_ns *ns, struct bad_set *bad, mfs_fsck_fn fn, void *arg,
+		       struct mfs_fsck_result *res)
 {
 	struct mfs_iter *it = mfs_iter_new(mfs_ns_db(ns), MFS_CF_INODES, NULL, 0);
 	int rc;
@@ -132,7 +188,7 @@ static int check_files(struct mfs_ns *ns, mfs_fsck_fn fn, void *arg, struct mfs_
 			continue;
 		}
 		if (S_ISREG(in.mode))
-			check_file(ns, &in, fn, arg, res);
+			check_file(ns, &in, bad, fn, arg, res);
 		mfs_inode_release(&in);
 	}
 	rc = mfs_iter_error(it);
@@ -142,10 +198,22 @@ static int check_files(struct mfs_ns *ns, mfs_fsck_fn fn, void *arg, struct mfs_
 
 int mfs_fsck(struct mfs_ns *ns, mfs_fsck_fn fn, void *arg, struct mfs_fsck_result *res)
 {
+	struct bad_set bad = { 0 };
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	if ((rc = check_chunks(mfs_ns_db(ns), fn, arg, res)))
-		return rc;
-	return check_files(ns, fn, arg, res);
+	if (!(rc = check_chunks(mfs_ns_db(ns), &bad, fn, arg, res)) &&
+	    !(rc = check_files(ns, &bad, fn, arg, res))) {
+		for (size_t i = 0; i < bad.n; i++) {
+			char hex[MFS_HASH_HEX_LEN + 1];
+
+			if (bad.used[i])
+				continue;
+			mfs_hash_to_hex(&bad.h[i], hex);
+			fn(arg, MFS_FSCK_CORRUPT, hex, NULL);
+		}
+	}
+	free(bad.h);
+	free(bad.used);
+	return rc;
 }

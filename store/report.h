@@ -48,7 +48,8 @@ struct mfs_fsck_result {
 /*
  * Reads back every stored chunk (checksum, decode, SHA-256 of the bytes
  * against the key) and checks that every file's manifest and chunks exist.
- * Reports each problem through fn.  Returns 0 when the walk completed
+ * Reports each problem through fn: a corrupt chunk once per file that uses
+ * it (or once with no path); res->corrupt counts distinct corrupt chunks.  Returns 0 when the walk completed
  * (problems or not), or an error that stopped it.
  */
 int mfs_fsck(struct mfs_ns *ns, mfs_fsck_fn fn, void *arg, struct mfs_fsck_result *res);

@@ -75,12 +75,45 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
+/* Prints the chunk hashes of one problem kind as a JSON list, each once. */
+static void json_hash_list(const struct admin_report *r, const char *kind)
+{
+	int first = 1;
+
+	printf("[");
+	for (size_t i = 0; i < r->nproblems; i++) {
+		char k[16], hash[80], prev_k[16], prev_hash[80];
+		int dup = 0;
+
+		if (sscanf(r->problems[i], "%15s %79s", k, hash) != 2 || strcmp(k, kind))
+			continue;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = sscanf(r->problems[j], "%15s %79s", prev_k, prev_hash) == 2 &&
+			      !strcmp(prev_k, kind) && !strcmp(prev_hash, hash);
+		if (dup)
+			continue;
+		printf("%s", first ? "" : ", ");
+		json_string(hash);
+		first = 0;
+	}
+	printf("]");
+}
+
 static void print_json(const struct admin_report *r, enum cmd cmd)
 {
+	const char *lists[] = { "corrupt", "missing", "badmeta" };
+	int first = 1;
+
 	printf("{");
 	for (size_t i = 0; i < r->nkv; i++) {
-		if (i)
-			printf(", ");
+		int listed = 0;
+
+		for (size_t k = 0; k < 3 && cmd == CMD_FSCK; k++)
+			listed |= !strcmp(r->kv[i].key, lists[k]);
+		if (listed)
+			continue; /* fsck: these become lists below */
+		printf("%s", first ? "" : ", ");
+		first = 0;
 		json_string(r->kv[i].key);
 		printf(": ");
 		if (is_number(r->kv[i].value) && strcmp(r->kv[i].key, "node_id"))
@@ -89,28 +122,28 @@ static void print_json(const struct admin_report *r, enum cmd cmd)
 			json_string(r->kv[i].value);
 	}
 	if (cmd == CMD_FSCK) {
-		const char *kinds[] = { "corrupt", "missing", "badmeta" };
-
 		for (size_t k = 0; k < 3; k++) {
-			int first = 1;
-
-			printf(", \"%s_chunks\": [", kinds[k]);
-			for (size_t i = 0; i < r->nproblems; i++) {
-				char kind[16], hash[80], path[4096];
-
-				if (sscanf(r->problems[i], "%15s %79s %4095[^\n]", kind, hash, path) < 2 ||
-				    strcmp(kind, kinds[k]))
-					continue;
-				printf("%s{\"hash\": ", first ? "" : ", ");
-				json_string(hash);
-				printf(", \"path\": ");
-				json_string(path);
-				printf("}");
-				first = 0;
-			}
-			printf("]");
+			printf(", \"%s\": ", lists[k]);
+			json_hash_list(r, lists[k]);
 		}
-		printf(", \"ok\": %s", r->nproblems ? "false" : "true");
+		printf(", \"problems\": [");
+		for (size_t i = 0; i < r->nproblems; i++) {
+			char kind[16], hash[80], path[4096] = "-";
+
+			if (sscanf(r->problems[i], "%15s %79s %4095[^\n]", kind, hash, path) < 2)
+				continue;
+			printf("%s{\"kind\": ", i ? ", " : "");
+			json_string(kind);
+			printf(", \"hash\": ");
+			json_string(hash);
+			printf(", \"path\": ");
+			if (strcmp(path, "-"))
+				json_string(path);
+			else
+				printf("null");
+			printf("}");
+		}
+		printf("], \"ok\": %s", r->nproblems ? "false" : "true");
 	}
 	printf("}\n");
 }
@@ -322,6 +355,7 @@ int main(int argc, char **argv)
 			path = argv[i];
 		} else {
 			fprintf(stderr, "modelfs-admin: one PATH only\n");
+			usage(stderr);
 			return ex->usage;
 		}
 	}
