@@ -76,6 +76,16 @@ static char *join(const char *a, const char *b)
 	return asprintf(&s, "%s/%s", a, b) < 0 ? NULL : s;
 }
 
+/* staging_mem_mb, or by default an eighth of RAM (at most 4 GiB). */
+static uint64_t staging_budget(const struct mfs_config *cfg)
+{
+	uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE), b = ram / 8;
+
+	if (cfg->staging_mem_mb >= 0)
+		return (uint64_t)cfg->staging_mem_mb << 20;
+	return b < (4ull << 30) ? b : 4ull << 30;
+}
+
 static void *readahead_thread(void *arg)
 {
 	struct mfs_config *cfg = arg;
@@ -174,6 +184,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		log_error("cannot open store %s: %s", cfg->data_dir, mfs_strerror(rc));
 		goto out;
 	}
+	fs.staging_mem_limit = staging_budget(cfg);
 	if ((rc = mfs_cache_new(fs.db, cfg->cache_mb << 20, 2, &fs.cache)) ||
 	    (rc = itable_init(&fs.itable))) {
 		code = MFS_EXIT_SYSTEM;
@@ -236,7 +247,7 @@ out:
 	if (fs.cache)
 		mfs_cache_free(fs.cache);
 	if (fs.itable.buckets)
-		itable_release(&fs.itable);
+		itable_release(&fs);
 	mfs_ns_close(fs.ns);
 	mfs_db_close(fs.db);
 	if (pid_path && mounted)

@@ -35,8 +35,10 @@ struct mfs_ns;
 struct mfs_control;
 
 struct mfs_staging {
-	int fd;                 /* unlinked temporary file in DATA/staging */
+	int fd;                 /* memfd, or unlinked temporary file in DATA/staging */
 	uint64_t size;
+	uint64_t charged;       /* bytes of fs->staging_mem_used this memfd holds */
+	int in_memory;
 	int dirty;              /* written since the last commit: commit at flush */
 	/*
 	 * Created or opened with O_TRUNC and not yet published: commit at the
@@ -85,13 +87,15 @@ struct mfs_fs {
 	struct fuse_session *se;
 	struct mfs_control *control;
 	char *staging_dir;
+	uint64_t staging_mem_used;  /* atomic: bytes staged in memfds */
+	uint64_t staging_mem_limit; /* above it, staging spills to DATA/staging */
 	char *control_path;
 	double timeout;          /* attr/entry cache seconds */
 };
 
 /* itable.c */
 int itable_init(struct mfs_itable *t);
-void itable_release(struct mfs_itable *t);
+void itable_release(struct mfs_fs *fs);
 /*
  * Node for ino, loading the record from the namespace if not in memory.
  * rec (optional) is a record the caller already has (moved into the node
@@ -107,9 +111,13 @@ struct mfs_node *itable_peek(struct mfs_fs *fs, uint64_t ino);
 
 /* staging.c */
 int staging_new(struct mfs_fs *fs, struct mfs_staging **out);
-void staging_free(struct mfs_staging *s);
+void staging_free(struct mfs_fs *fs, struct mfs_staging *s);
 /* Copies the bytes of manifest m into s (opening an existing file for writing). */
 int staging_fill(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *m);
+/* pwrite/ftruncate of the staged bytes; may move them from memory to disk. */
+ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
+		      uint64_t off);
+int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size);
 int staging_clear_dir(const char *dir);
 
 /* fs_ops.c */

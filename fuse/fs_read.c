@@ -51,15 +51,14 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 			return rc;
 		if (!(fi->flags & O_TRUNC) && n->rec.size &&
 		    ((rc = fs_node_manifest(fs, n)) || (rc = staging_fill(fs, n->stg, n->manifest)))) {
-			staging_free(n->stg);
+			staging_free(fs, n->stg);
 			n->stg = NULL;
 			return rc;
 		}
 	}
 	if (fi->flags & O_TRUNC) {
-		if (ftruncate(n->stg->fd, 0))
-			return -errno;
-		n->stg->size = 0;
+		if ((rc = staging_truncate(fs, n->stg, 0)))
+			return rc;
 		n->stg->publish_at_release = 1;
 	}
 	/*
@@ -220,7 +219,7 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 		if (n->stg && (n->stg->dirty || (n->writers == 1 && n->stg->publish_at_release)))
 			rc = fs_commit(fs, n, &moved, &parent, &name);
 		if (--n->writers == 0) {
-			staging_free(n->stg);
+			staging_free(fs, n->stg);
 			n->stg = NULL;
 			if ((n->rec.flags & MFS_I_PENDING) && !n->gone && n->rec.name &&
 			    (drop_name = strdup(n->rec.name))) {

@@ -178,35 +178,21 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
 	struct mfs_node *n = h->node;
-	size_t done = 0;
-	int err = 0;
+	ssize_t w;
 
 	if (!h->writable) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
-	while (done < size) {
-		ssize_t w = pwrite(n->stg->fd, buf + done, size - done, off + done);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			err = errno;
-			break;
-		}
-		done += w;
-	}
-	if (done) {
+	w = staging_write(req_fs(req), n->stg, buf, size, off);
+	if (w > 0)
 		n->stg->dirty = 1;
-		if ((uint64_t)off + done > n->stg->size)
-			n->stg->size = off + done;
-	}
 	pthread_mutex_unlock(&n->lock);
-	if (err && !done)
-		fuse_reply_err(req, err);
+	if (w < 0)
+		fuse_reply_err(req, (int)-w);
 	else
-		fuse_reply_write(req, done);
+		fuse_reply_write(req, w);
 }
 
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -244,17 +230,14 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 				    (rc = staging_fill(fs, n->stg, n->manifest))))
 			goto out;
 	}
-	if (ftruncate(n->stg->fd, size)) {
-		rc = -errno;
+	if ((rc = staging_truncate(fs, n->stg, size)))
 		goto out;
-	}
-	n->stg->size = size;
 	n->stg->dirty = 1;
 	if (temporary)
 		rc = fs_commit(fs, n, &moved, &parent, &name);
 out:
 	if (temporary) {
-		staging_free(n->stg);
+		staging_free(fs, n->stg);
 		n->stg = NULL;
 	}
 	pthread_mutex_unlock(&n->lock);

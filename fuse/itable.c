@@ -21,23 +21,25 @@ int itable_init(struct mfs_itable *t)
 	return t->buckets ? 0 : -ENOMEM;
 }
 
-static void node_free(struct mfs_node *n)
+static void node_free(struct mfs_fs *fs, struct mfs_node *n)
 {
 	mfs_inode_release(&n->rec);
 	mfs_manifest_unref(n->manifest);
-	staging_free(n->stg);
+	staging_free(fs, n->stg);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
 }
 
-void itable_release(struct mfs_itable *t)
+void itable_release(struct mfs_fs *fs)
 {
+	struct mfs_itable *t = &fs->itable;
+
 	for (size_t b = 0; b < t->nbuckets; b++) {
 		struct mfs_node *n = t->buckets ? t->buckets[b] : NULL, *next;
 
 		for (; n; n = next) {
 			next = n->hnext;
-			node_free(n);
+			node_free(fs, n);
 		}
 	}
 	free(t->buckets);
@@ -132,7 +134,7 @@ struct mfs_node *itable_get(struct mfs_fs *fs, uint64_t ino, struct mfs_inode *r
 		winner->nlookup += lookups;
 		winner->opens += opens;
 		pthread_mutex_unlock(&t->lock);
-		node_free(n);
+		node_free(fs, n);
 		return winner;
 	}
 	n->nlookup = lookups;
@@ -163,5 +165,5 @@ void itable_put(struct mfs_fs *fs, struct mfs_node *n, uint64_t lookups, int ope
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (dead)
-		node_free(n);
+		node_free(fs, n);
 }

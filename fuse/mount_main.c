@@ -33,7 +33,7 @@ static void usage(FILE *f)
 		"  -o cache_mb=N       chunk cache size (default 512)\n"
 		"  -o readahead_kb=N   kernel readahead for the mount (default 4096)\n"
 		"  -o threads=N        FUSE worker threads (default 32)\n"
-		"  -o ro, allow_other, debug, log=FILE, ingest_threads=N, prefetch_chunks=N\n"
+		"  -o ro, allow_other, debug, log=FILE, ingest_threads=N, prefetch_chunks=N,\n     staging_mem_mb=N\n"
 		"  -h, --help          this text;  -V, --version  the version\n"
 		"\n"
 		"See mount.modelfs(8) and modelfs.conf(5).\n");

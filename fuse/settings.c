@@ -32,6 +32,7 @@ int mfs_config_init(struct mfs_config *c)
 	c->threads = 32;
 	c->ingest_threads = 2;
 	c->prefetch_chunks = 4;
+	c->staging_mem_mb = -1;
 	if (geteuid() == 0)
 		n = asprintf(&c->data_dir, "%s", MFS_ROOT_DATA_DIR);
 	else if (xdg && *xdg)
@@ -78,12 +79,14 @@ static int parse_num(const char *v, long long lo, long long hi, long long *out)
 /* Sets one key; value is NULL for flags.  -EINVAL with a message on error. */
 static int set_option(struct mfs_config *c, const char *key, const char *val, char *err, size_t errlen)
 {
-	struct { const char *name; long long lo, hi; void *dst; int is_size; } nums[] = {
+	/* kind: 0 int, 1 size_t, 2 long */
+	struct { const char *name; long long lo, hi; void *dst; int kind; } nums[] = {
 		{ "cache_mb", 16, 1 << 20, &c->cache_mb, 1 },
 		{ "readahead_kb", 0, 1 << 20, &c->readahead_kb, 0 },
 		{ "threads", 1, 256, &c->threads, 0 },
 		{ "ingest_threads", 1, 8, &c->ingest_threads, 0 },
 		{ "prefetch_chunks", 0, 64, &c->prefetch_chunks, 0 },
+		{ "staging_mem_mb", 0, 1 << 24, &c->staging_mem_mb, 2 },
 	};
 	struct { const char *name; int *dst; } flags[] = {
 		{ "ro", &c->ro }, { "allow_other", &c->allow_other },
@@ -122,8 +125,10 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 				 nums[i].lo, nums[i].hi);
 			return -EINVAL;
 		}
-		if (nums[i].is_size)
+		if (nums[i].kind == 1)
 			*(size_t *)nums[i].dst = n;
+		else if (nums[i].kind == 2)
+			*(long *)nums[i].dst = n;
 		else
 			*(int *)nums[i].dst = (int)n;
 		return 0;

@@ -19,6 +19,7 @@ struct mfs_config {
 	int threads;           /* FUSE worker threads */
 	int ingest_threads;    /* encoder threads per commit */
 	int prefetch_chunks;   /* chunks fetched ahead of a sequential reader */
+	long staging_mem_mb;   /* memory for files being written; -1: RAM/8, at most 4 GiB */
 	int ro, allow_other, foreground, debug;
 };
 

@@ -1,19 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Staging files: the bytes of a file being written, kept in an unlinked
- * temporary file under DATA/staging until the commit.  Being on the store's
- * own filesystem, a full disk shows up as ENOSPC at write() already.  A
- * crash leaves nothing to clean but the directory, cleared at start.
+ * Staging: the bytes of a file being written, kept until the commit.
+ *
+ * They go to a memfd while the daemon's staging budget (staging_mem_mb)
+ * lasts: staged bytes are read once by the commit and thrown away, and in
+ * a file on disk the kernel would write them back (and throttle the writer
+ * for it) for nothing.  A file that outgrows the budget moves to an
+ * unlinked temporary file in DATA/staging, on the store's own filesystem,
+ * where a full disk shows up as ENOSPC at write().  A crash leaves nothing
+ * to clean but that directory, cleared at start.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "chunker.h"
 #include "fs_internal.h"
+#include "log.h"
+
+#define LOG_COMPONENT "staging"
 
 int staging_new(struct mfs_fs *fs, struct mfs_staging **out)
 {
@@ -22,7 +31,10 @@ int staging_new(struct mfs_fs *fs, struct mfs_staging **out)
 	*out = NULL;
 	if (!s)
 		return -ENOMEM;
-	s->fd = open(fs->staging_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	s->fd = fs->staging_mem_limit ? memfd_create("modelfs-staging", MFD_CLOEXEC) : -1;
+	s->in_memory = s->fd >= 0;
+	if (s->fd < 0)
+		s->fd = open(fs->staging_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (s->fd < 0) {
 		int rc = -errno;
 
@@ -33,40 +45,138 @@ int staging_new(struct mfs_fs *fs, struct mfs_staging **out)
 	return 0;
 }
 
-void staging_free(struct mfs_staging *s)
+static void uncharge(struct mfs_fs *fs, struct mfs_staging *s, uint64_t bytes)
+{
+	__atomic_sub_fetch(&fs->staging_mem_used, bytes, __ATOMIC_RELAXED);
+	s->charged -= bytes;
+}
+
+void staging_free(struct mfs_fs *fs, struct mfs_staging *s)
 {
 	if (!s)
 		return;
+	uncharge(fs, s, s->charged);
 	close(s->fd);
 	free(s);
+}
+
+/* Copies all of from[0..len) to to, from the start.  0 or -errno. */
+static int copy_all(int from, int to, uint64_t len)
+{
+	static __thread char *buf;
+	uint64_t off = 0;
+
+	if (!buf && !(buf = malloc(1 << 20)))
+		return -ENOMEM;
+	while (off < len) {
+		size_t want = len - off < (1 << 20) ? len - off : (1 << 20);
+		ssize_t n = pread(from, buf, want, off);
+
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = pwrite(to, buf + done, n - done, off + done);
+
+			if (w < 0 && errno != EINTR)
+				return -errno;
+			if (w > 0)
+				done += w;
+		}
+		off += n;
+	}
+	return 0;
+}
+
+/* Moves the staged bytes from the memfd to a file on disk. */
+static int spill(struct mfs_fs *fs, struct mfs_staging *s)
+{
+	int fd = open(fs->staging_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), rc;
+
+	if (fd < 0)
+		return -errno;
+	if ((rc = copy_all(s->fd, fd, s->size)) || (ftruncate(fd, s->size) && (rc = -errno))) {
+		close(fd);
+		return rc;
+	}
+	close(s->fd);
+	s->fd = fd;
+	s->in_memory = 0;
+	uncharge(fs, s, s->charged);
+	log_debug("staging of %llu bytes moved to disk (memory budget used)",
+		  (unsigned long long)s->size);
+	return 0;
+}
+
+/* Makes room for the staged file to reach `end` bytes. */
+static int reserve(struct mfs_fs *fs, struct mfs_staging *s, uint64_t end)
+{
+	uint64_t more;
+
+	if (!s->in_memory || end <= s->charged)
+		return 0;
+	more = end - s->charged;
+	if (__atomic_add_fetch(&fs->staging_mem_used, more, __ATOMIC_RELAXED) <= fs->staging_mem_limit) {
+		s->charged += more;
+		return 0;
+	}
+	__atomic_sub_fetch(&fs->staging_mem_used, more, __ATOMIC_RELAXED);
+	return spill(fs, s);
+}
+
+ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
+		      uint64_t off)
+{
+	size_t done = 0;
+	int rc = reserve(fs, s, off + len);
+
+	if (rc)
+		return rc;
+	while (done < len) {
+		ssize_t n = pwrite(s->fd, (const char *)buf + done, len - done, off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			if (!done)
+				return -errno;
+			break;
+		}
+		done += n;
+	}
+	if (off + done > s->size)
+		s->size = off + done;
+	return done;
+}
+
+int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size)
+{
+	int rc = reserve(fs, s, size);
+
+	if (rc)
+		return rc;
+	if (ftruncate(s->fd, size))
+		return -errno;
+	s->size = size;
+	if (s->in_memory && size < s->charged)
+		uncharge(fs, s, s->charged - size);
+	return 0;
 }
 
 int staging_fill(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *m)
 {
 	for (uint32_t i = 0; i < m->count; i++) {
 		const struct mfs_cache_entry *e;
-		const uint8_t *p;
-		size_t left;
-		uint64_t off = m->off[i];
+		ssize_t n;
 		int rc = mfs_cache_get(fs->cache, &m->e[i].hash, m->e[i].len, &e);
 
 		if (rc)
 			return rc;
-		for (p = e->data, left = e->len; left;) {
-			ssize_t n = pwrite(s->fd, p, left, off);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				rc = -errno;
-				mfs_cache_release(fs->cache, e);
-				return rc;
-			}
-			p += n;
-			left -= n;
-			off += n;
-		}
+		n = staging_write(fs, s, e->data, e->len, m->off[i]);
 		mfs_cache_release(fs->cache, e);
+		if (n < 0)
+			return (int)n;
+		if ((size_t)n != m->e[i].len)
+			return -EIO;
 	}
 	s->size = m->size;
 	return 0;
