@@ -7,7 +7,7 @@ pkgs=(
 	build-essential autoconf automake pkg-config        # build
 	libfuse3-dev fuse3 librocksdb-dev libzmq3-dev        # libraries
 	libzstd-dev libssl-dev
-	attr python3-numpy python3-torch                    # tests: xattrs, frameworks
+	attr man-db python3-numpy python3-torch             # tests: xattrs, man pages, frameworks
 )
 missing=()
 for p in "${pkgs[@]}"; do
