@@ -6,10 +6,10 @@
  *  1. struct mfs_node is the daemon's view of one inode the kernel knows.
  *     It lives while the kernel holds lookups on it (nlookup) or files are
  *     open on it (opens); both counts are protected by itable->lock.
- *  2. node->lock protects the node's record, manifest and staging.  Never
- *     take the itable lock while holding a node lock... except through
- *     itable_* helpers that document it.  Never call into the kernel
- *     (fuse_lowlevel_notify_*) with either lock held.
+ *  2. node->lock protects the node's record, manifest and staging.  Lock
+ *     order: a node lock, then the itable lock (itable_* helpers may be
+ *     called with a node lock held; they never take node locks).  Never
+ *     call into the kernel (fuse_lowlevel_notify_*) with either lock held.
  *  3. Readers pin the manifest (version) they opened in their handle; the
  *     node's manifest may move on, theirs does not.
  *  4. Writers share one staging file per node.  The first flush/fsync/
@@ -39,6 +39,12 @@ struct mfs_staging {
 	uint64_t size;
 	uint64_t charged;       /* bytes of fs->staging_mem_used this memfd holds */
 	int in_memory;
+	/*
+	 * The version the writer opened, not yet copied in: copied on the first
+	 * write, truncate to non-zero size or read, dropped by a truncate to 0
+	 * (open(O_TRUNC) arrives as one), so a rewrite never copies old bytes.
+	 */
+	struct mfs_manifest *base;
 	int dirty;              /* written since the last commit: commit at flush */
 	/*
 	 * Created or opened with O_TRUNC and not yet published: commit at the
@@ -61,7 +67,7 @@ struct mfs_node {
 	struct mfs_staging *stg;            /* lock */
 	int writers;                        /* open writable handles; lock */
 	int readers;                        /* open read-only handles; lock */
-	uint64_t successor;                 /* ino the path moved to; lock */
+	uint64_t successor;                 /* ino the path moved to (first link); lock */
 	int gone;                           /* unlinked or replaced; lock */
 };
 
@@ -72,10 +78,25 @@ struct mfs_handle {
 	uint64_t next_off;       /* where a sequential reader goes next */
 };
 
+/* "The path of inode `from` moved on to inode `to`" (one per moved publish). */
+struct mfs_succ {
+	uint64_t from, to;
+	struct mfs_succ *next;
+};
+
+#define MFS_SUCC_BUCKETS 1024
+
 struct mfs_itable {
 	pthread_mutex_t lock;
 	struct mfs_node **buckets;
 	size_t nbuckets, count;
+	/*
+	 * Successor links, protected by lock.  Kept for the daemon's life
+	 * (16 bytes and a pointer per rewrite): a writer whose handle is on an
+	 * old inode must find the path's current inode however many other
+	 * commits came between, even after their nodes were forgotten.
+	 */
+	struct mfs_succ *succ[MFS_SUCC_BUCKETS];
 };
 
 struct mfs_fs {
@@ -106,14 +127,20 @@ struct mfs_node *itable_get(struct mfs_fs *fs, uint64_t ino, struct mfs_inode *r
 			    uint64_t lookups, int opens, int *rc);
 /* Drops lookups/opens; frees the node when both reach zero. */
 void itable_put(struct mfs_fs *fs, struct mfs_node *n, uint64_t lookups, int opens);
-/* In-memory node for ino or NULL; no counts taken.  Caller holds no node lock. */
+/* In-memory node for ino or NULL; no counts taken. */
 struct mfs_node *itable_peek(struct mfs_fs *fs, uint64_t ino);
+/* Records that the path of `from` now has inode `to`.  -ENOMEM or 0. */
+int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to);
+/* The newest inode reached from ino through successor links (ino if none). */
+uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino);
 
 /* staging.c */
 int staging_new(struct mfs_fs *fs, struct mfs_staging **out);
 void staging_free(struct mfs_fs *fs, struct mfs_staging *s);
-/* Copies the bytes of manifest m into s (opening an existing file for writing). */
-int staging_fill(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *m);
+/* Starts s as the bytes of m (an existing file opened for writing), lazily. */
+void staging_set_base(struct mfs_staging *s, struct mfs_manifest *m);
+/* Copies the base version in, if still pending.  0 or -errno. */
+int staging_materialize(struct mfs_fs *fs, struct mfs_staging *s);
 /* pwrite/ftruncate of the staged bytes; may move them from memory to disk. */
 ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
 		      uint64_t off);
@@ -128,7 +155,7 @@ void fs_refresh(struct mfs_fs *fs, uint64_t ino);
 /* Loads n->manifest if needed; called with n->lock held. */
 int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n);
 /* The ino the node's path now has (follows successors). Caller holds n->lock. */
-uint64_t fs_node_target(struct mfs_node *n);
+uint64_t fs_node_target(struct mfs_fs *fs, struct mfs_node *n);
 
 /* fs_read.c: a new handle on n (in fi->fh), or an error. */
 int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi);

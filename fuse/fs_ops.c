@@ -5,6 +5,7 @@
  * fs_write.c, extended attributes in fs_xattr.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,9 +19,9 @@
 
 #define LOG_COMPONENT "fuse"
 
-uint64_t fs_node_target(struct mfs_node *n)
+uint64_t fs_node_target(struct mfs_fs *fs, struct mfs_node *n)
 {
-	return n->successor ? n->successor : n->ino;
+	return itable_follow(fs, n->ino);
 }
 
 int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
@@ -131,11 +132,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	/*
-	 * O_TRUNC must reach open(): as a separate truncate it would publish an
-	 * empty version of the file before the new bytes are written.
+	 * No atomic O_TRUNC: with it the kernel sets the shared inode's size to
+	 * 0 at open, and readers that have the old version mmapped get SIGBUS.
+	 * Without it, open(O_TRUNC) arrives as a truncate with no file handle,
+	 * answered with the size old readers need (fs_fill_stat) and published
+	 * at the writer's last release (fs_truncate).
 	 */
-	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
-		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Data changes only through this daemon, which invalidates explicitly. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -210,30 +213,34 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, fs->timeout);
 }
 
-/* Writes n->rec (as changed by the caller) to the namespace; n->lock held. */
-static int save_rec(struct mfs_fs *fs, struct mfs_node *n)
+/*
+ * Writes n->rec (as changed by the caller) to the namespace; n->lock held.
+ * When n is an old version, the change goes to the path's current inode,
+ * whose number is left in *moved_to for the caller to refresh once unlocked.
+ */
+static int save_rec(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved_to)
 {
-	struct mfs_inode copy;
+	uint64_t target = fs_node_target(fs, n);
+	struct mfs_inode cur;
 	int rc;
 
-	if (n->gone && !n->successor)
+	*moved_to = 0;
+	if (n->gone && target == n->ino)
 		return 0; /* unlinked but open: metadata lives in memory only */
-	if (!n->successor)
+	if (target == n->ino)
 		return mfs_ns_update(fs->ns, &n->rec);
-	/* An old version: the change belongs to the path's current inode. */
-	if ((rc = mfs_inode_copy(&copy, &n->rec)))
-		return rc;
-	rc = mfs_ns_get(fs->ns, n->successor, &copy);
-	if (!rc) {
-		copy.mode = n->rec.mode;
-		copy.uid = n->rec.uid;
-		copy.gid = n->rec.gid;
-		copy.atime = n->rec.atime;
-		copy.mtime = n->rec.mtime;
-		copy.ctime = n->rec.ctime;
-		rc = mfs_ns_update(fs->ns, &copy);
-	}
-	mfs_inode_release(&copy);
+	if ((rc = mfs_ns_get(fs->ns, target, &cur)))
+		return rc == -ENOENT ? 0 : rc;
+	cur.mode = n->rec.mode;
+	cur.uid = n->rec.uid;
+	cur.gid = n->rec.gid;
+	cur.atime = n->rec.atime;
+	cur.mtime = n->rec.mtime;
+	cur.ctime = n->rec.ctime;
+	rc = mfs_ns_update(fs->ns, &cur);
+	mfs_inode_release(&cur);
+	if (!rc)
+		*moved_to = target;
 	return rc == -ENOENT ? 0 : rc;
 }
 
@@ -249,6 +256,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
+	uint64_t moved_to = 0;
 	struct stat st;
 	int rc;
 	struct mfs_node *n = node_of(fs, ino, &rc);
@@ -280,10 +288,15 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		set_time(&n->rec.mtime, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
 	if (to_set & ~FUSE_SET_ATTR_SIZE) {
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
-		rc = save_rec(fs, n);
+		rc = save_rec(fs, n, &moved_to);
 	}
 	fs_fill_stat(fs, n, &st);
 	pthread_mutex_unlock(&n->lock);
+	if (moved_to) {
+		/* The current version's node and the kernel's attributes of it. */
+		fs_refresh(fs, moved_to);
+		fuse_lowlevel_notify_inval_inode(fs->se, moved_to, -1, 0);
+	}
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
 	else
@@ -441,6 +454,17 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, mfs_errno(rc));
 }
 
+/*
+ * An open directory: where the last reply ended, so the next one resumes
+ * after that name.  Offsets alone would skip entries when earlier ones are
+ * removed between calls (rm -rf does exactly that).
+ */
+struct dir_handle {
+	pthread_mutex_t lock;
+	off_t last_off;             /* offset of the last entry returned */
+	char last_name[MFS_NAME_MAX + 1];
+};
+
 struct readdir_ctx {
 	struct mfs_fs *fs;
 	fuse_req_t req;
@@ -449,6 +473,8 @@ struct readdir_ctx {
 	off_t next;
 	int plus;
 	int err;
+	off_t last_off;             /* offset of the last entry added */
+	char last_name[MFS_NAME_MAX + 1];
 };
 
 static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
@@ -484,13 +510,18 @@ static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
 	if (n > c->size - c->used)
 		return 1;
 	c->used += n;
+	c->last_off = c->next;
+	snprintf(c->last_name, sizeof(c->last_name), "%s", name);
 	return 0;
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus,
+		       struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
-	struct readdir_ctx c = { fs, req, NULL, size, 0, off, plus, 0 };
+	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
+	struct readdir_ctx c = { fs, req, NULL, size, 0, off, plus, 0, 0, "" };
+	char after[MFS_NAME_MAX + 1] = "";
 	int rc;
 
 	if (!(c.buf = malloc(size))) {
@@ -515,9 +546,19 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 	} else if (off < 2) {
 		c.next = 2;
 	}
-	rc = mfs_ns_readdir(fs->ns, ino, c.next - 2, add_entry, &c);
+	pthread_mutex_lock(&dh->lock);
+	if (off > 2 && off == dh->last_off)
+		memcpy(after, dh->last_name, sizeof(after));
+	pthread_mutex_unlock(&dh->lock);
+	rc = mfs_ns_readdir(fs->ns, ino, *after ? after : NULL, c.next - 2, add_entry, &c);
 	if (!rc)
 		rc = c.err;
+	if (*c.last_name) {
+		pthread_mutex_lock(&dh->lock);
+		dh->last_off = c.last_off;
+		memcpy(dh->last_name, c.last_name, sizeof(dh->last_name));
+		pthread_mutex_unlock(&dh->lock);
+	}
 	if (rc && c.used == 0)
 		fuse_reply_err(req, mfs_errno(rc));
 	else
@@ -528,18 +569,38 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, 0);
+	do_readdir(req, ino, size, off, 0, fi);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, 1);
+	do_readdir(req, ino, size, off, 1, fi);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_open(req, fi);
+	struct dir_handle *dh = calloc(1, sizeof(*dh));
+
+	if (!dh) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&dh->lock, NULL);
+	fi->fh = (uintptr_t)dh;
+	if (fuse_reply_open(req, fi)) {
+		pthread_mutex_destroy(&dh->lock);
+		free(dh);
+	}
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
+
+	pthread_mutex_destroy(&dh->lock);
+	free(dh);
+	fuse_reply_err(req, 0);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -578,6 +639,7 @@ const struct fuse_lowlevel_ops mfs_fs_ops = {
 	.release = fs_op_release,
 	.fsync = fs_op_fsync,
 	.opendir = op_opendir,
+	.releasedir = op_releasedir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.statfs = op_statfs,

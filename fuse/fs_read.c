@@ -49,11 +49,13 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	if (!n->stg) {
 		if ((rc = staging_new(fs, &n->stg)))
 			return rc;
-		if (!(fi->flags & O_TRUNC) && n->rec.size &&
-		    ((rc = fs_node_manifest(fs, n)) || (rc = staging_fill(fs, n->stg, n->manifest)))) {
-			staging_free(fs, n->stg);
-			n->stg = NULL;
-			return rc;
+		if (!(fi->flags & O_TRUNC) && n->rec.size) {
+			if ((rc = fs_node_manifest(fs, n))) {
+				staging_free(fs, n->stg);
+				n->stg = NULL;
+				return rc;
+			}
+			staging_set_base(n->stg, n->manifest);
 		}
 	}
 	if (fi->flags & O_TRUNC) {
@@ -127,12 +129,12 @@ static void read_staged(fuse_req_t req, struct mfs_node *n, size_t size, off_t o
 		cap = size;
 	}
 	pthread_mutex_lock(&n->lock);
-	got = n->stg ? pread(n->stg->fd, buf, size, off) : 0;
-	if (got < 0)
+	got = n->stg ? staging_materialize(req_fs(req), n->stg) : 0;
+	if (!got && n->stg && (got = pread(n->stg->fd, buf, size, off)) < 0)
 		got = -errno;
 	pthread_mutex_unlock(&n->lock);
 	if (got < 0)
-		fuse_reply_err(req, (int)-got);
+		fuse_reply_err(req, mfs_errno((int)got));
 	else
 		fuse_reply_buf(req, buf, got);
 }

@@ -51,16 +51,16 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 	struct mfs_ingest_stats ist;
 	struct mfs_inode rec;
 	struct mfs_hash id;
-	uint64_t target = fs_node_target(n);
+	uint64_t target = fs_node_target(fs, n);
 	int has_manifest = 0, rc;
 
 	*moved = 0;
-	if (n->gone && !n->successor) {
+	if (n->gone && target == n->ino) {
 		/* unlinked while open: its bytes go with it */
 		n->stg->dirty = n->stg->publish_at_release = 0;
 		return 0;
 	}
-	if ((rc = check_space(fs, n->stg->size)))
+	if ((rc = staging_materialize(fs, n->stg)) || (rc = check_space(fs, n->stg->size)))
 		return rc;
 	rc = mfs_ingest_fd(fs->db, n->stg->fd, n->stg->size, fs->cfg->ingest_threads, &id,
 			   &has_manifest, &ist);
@@ -68,8 +68,14 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		return rc;
 	rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size, &rec);
 	if (rc == -ENOENT) {
-		/* removed or replaced meanwhile: nothing to publish */
+		/*
+		 * The path was unlinked or renamed over since (successor links
+		 * follow commits, not those): like writes to an unlinked file,
+		 * the bytes go with it.
+		 */
 		n->stg->dirty = n->stg->publish_at_release = 0;
+		log_info("inode %016llx: not published, its path was removed or replaced",
+			 (unsigned long long)target);
 		return 0;
 	}
 	if (rc)
@@ -87,7 +93,10 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		return 0;
 	}
 	/* The path has a new inode; n keeps describing the old version. */
-	n->successor = rec.ino;
+	if ((rc = itable_set_successor(fs, target, rec.ino)))
+		log_error("inode %016llx: no memory to record its successor", (unsigned long long)target);
+	if (!n->successor)
+		n->successor = rec.ino;
 	*moved = 1;
 	*parent = rec.parent;
 	*name = rec.name;
@@ -190,7 +199,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		n->stg->dirty = 1;
 	pthread_mutex_unlock(&n->lock);
 	if (w < 0)
-		fuse_reply_err(req, (int)-w);
+		fuse_reply_err(req, mfs_errno((int)w));
 	else
 		fuse_reply_write(req, w);
 }
@@ -226,13 +235,24 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 		if ((rc = staging_new(fs, &n->stg)))
 			goto out;
 		temporary = 1;
-		if (n->rec.size && ((rc = fs_node_manifest(fs, n)) ||
-				    (rc = staging_fill(fs, n->stg, n->manifest))))
-			goto out;
+		if (n->rec.size) {
+			if ((rc = fs_node_manifest(fs, n)))
+				goto out;
+			staging_set_base(n->stg, n->manifest);
+		}
 	}
 	if ((rc = staging_truncate(fs, n->stg, size)))
 		goto out;
-	n->stg->dirty = 1;
+	/*
+	 * Through a handle (ftruncate) it is a write like any other.  Without
+	 * one while a writer is open it is, in practice, open(O_TRUNC) (the
+	 * kernel sends it as a truncate right after the open): publish it at
+	 * the last release, like the bytes that follow, not at the next flush.
+	 */
+	if (fi || temporary)
+		n->stg->dirty = 1;
+	else
+		n->stg->publish_at_release = 1;
 	if (temporary)
 		rc = fs_commit(fs, n, &moved, &parent, &name);
 out:

@@ -43,7 +43,61 @@ void itable_release(struct mfs_fs *fs)
 		}
 	}
 	free(t->buckets);
+	for (size_t b = 0; b < MFS_SUCC_BUCKETS; b++) {
+		struct mfs_succ *l = t->succ[b], *next;
+
+		for (; l; l = next) {
+			next = l->next;
+			free(l);
+		}
+	}
 	pthread_mutex_destroy(&t->lock);
+}
+
+static struct mfs_succ **succ_slot(struct mfs_itable *t, uint64_t from)
+{
+	struct mfs_succ **pp = &t->succ[(from * 0x9E3779B97F4A7C15ull >> 40) % MFS_SUCC_BUCKETS];
+
+	while (*pp && (*pp)->from != from)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to)
+{
+	struct mfs_itable *t = &fs->itable;
+	struct mfs_succ **pp, *l;
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	pp = succ_slot(t, from);
+	if (*pp) {
+		(*pp)->to = to;
+	} else if ((l = malloc(sizeof(*l)))) {
+		*l = (struct mfs_succ){ from, to, NULL };
+		*pp = l;
+	} else {
+		rc = -ENOMEM;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_itable *t = &fs->itable;
+
+	pthread_mutex_lock(&t->lock);
+	/* Inode numbers only grow along a chain, so it cannot loop; bound it anyway. */
+	for (int steps = 0; steps < 1 << 20; steps++) {
+		struct mfs_succ *l = *succ_slot(t, ino);
+
+		if (!l)
+			break;
+		ino = l->to;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return ino;
 }
 
 static struct mfs_node **slot(struct mfs_itable *t, uint64_t ino)

@@ -55,6 +55,7 @@ void staging_free(struct mfs_fs *fs, struct mfs_staging *s)
 {
 	if (!s)
 		return;
+	mfs_manifest_unref(s->base);
 	uncharge(fs, s, s->charged);
 	close(s->fd);
 	free(s);
@@ -123,8 +124,8 @@ static int reserve(struct mfs_fs *fs, struct mfs_staging *s, uint64_t end)
 	return spill(fs, s);
 }
 
-ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
-		      uint64_t off)
+static ssize_t write_bytes(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
+			   uint64_t off)
 {
 	size_t done = 0;
 	int rc = reserve(fs, s, off + len);
@@ -148,11 +149,24 @@ ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf,
 	return done;
 }
 
+ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
+		      uint64_t off)
+{
+	int rc = staging_materialize(fs, s);
+
+	return rc ? rc : write_bytes(fs, s, buf, len, off);
+}
+
 int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size)
 {
-	int rc = reserve(fs, s, size);
+	int rc;
 
-	if (rc)
+	if (size == 0 && s->base) {
+		mfs_manifest_unref(s->base);
+		s->base = NULL;
+		s->size = 0;
+	}
+	if ((rc = staging_materialize(fs, s)) || (rc = reserve(fs, s, size)))
 		return rc;
 	if (ftruncate(s->fd, size))
 		return -errno;
@@ -162,8 +176,19 @@ int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size)
 	return 0;
 }
 
-int staging_fill(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *m)
+void staging_set_base(struct mfs_staging *s, struct mfs_manifest *m)
 {
+	s->base = mfs_manifest_ref(m);
+	s->size = m->size;
+}
+
+int staging_materialize(struct mfs_fs *fs, struct mfs_staging *s)
+{
+	struct mfs_manifest *m = s->base;
+
+	if (!m)
+		return 0;
+	s->size = 0;
 	for (uint32_t i = 0; i < m->count; i++) {
 		const struct mfs_cache_entry *e;
 		ssize_t n;
@@ -171,14 +196,15 @@ int staging_fill(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *
 
 		if (rc)
 			return rc;
-		n = staging_write(fs, s, e->data, e->len, m->off[i]);
+		n = write_bytes(fs, s, e->data, e->len, m->off[i]);
 		mfs_cache_release(fs->cache, e);
 		if (n < 0)
 			return (int)n;
 		if ((size_t)n != m->e[i].len)
 			return -EIO;
 	}
-	s->size = m->size;
+	s->base = NULL;
+	mfs_manifest_unref(m);
 	return 0;
 }
 

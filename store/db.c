@@ -334,6 +334,11 @@ struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *pre
 	return it;
 }
 
+void mfs_iter_seek(struct mfs_iter *it, const void *key, size_t klen)
+{
+	rocksdb_iter_seek(it->it, key, klen);
+}
+
 int mfs_iter_valid(struct mfs_iter *it)
 {
 	char *err = NULL;

@@ -82,6 +82,8 @@ int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf);
 /* Forward iteration over the keys of cf that start with prefix. */
 struct mfs_iter;
 struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen);
+/* Moves to the first key >= key (still within the prefix given at creation). */
+void mfs_iter_seek(struct mfs_iter *it, const void *key, size_t klen);
 int mfs_iter_valid(struct mfs_iter *it);
 void mfs_iter_next(struct mfs_iter *it);
 /* Borrowed until the next mfs_iter_next/free. */

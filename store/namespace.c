@@ -285,8 +285,10 @@ int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct m
 	return mfs_ns_get(ns, ino, out);
 }
 
-int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, uint64_t skip, mfs_dirent_fn fn, void *arg)
+int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, const char *after, uint64_t skip,
+		   mfs_dirent_fn fn, void *arg)
 {
+	struct dirent_key from;
 	uint8_t prefix[8];
 	struct mfs_iter *it;
 	int rc = 0;
@@ -294,7 +296,18 @@ int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, uint64_t skip, mfs_dirent_fn
 	put_be64(prefix, dir);
 	if (!(it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, prefix, 8)))
 		return -ENOMEM;
-	/* NEEDSWORK: skipping by ordinal is O(n) per call; fine for model repos. */
+	if (after && !dirent_key(dir, after, &from)) {
+		mfs_iter_seek(it, from.b, from.len);
+		skip = 0;
+		if (mfs_iter_valid(it)) {
+			size_t kl;
+			const uint8_t *k = mfs_iter_key(it, &kl);
+
+			if (kl == from.len && !memcmp(k, from.b, kl))
+				mfs_iter_next(it); /* `after` itself was listed already */
+		}
+	}
+	/* Skipping by count is O(n), for seekdir() only; listings resume by name. */
 	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
 		size_t kl, vl;
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
@@ -329,7 +342,7 @@ static int count_one(void *arg, const char *name, uint64_t ino, uint32_t mode)
 
 static int dir_is_empty(struct mfs_ns *ns, uint64_t dir)
 {
-	int n = 0, rc = mfs_ns_readdir(ns, dir, 0, count_one, &n);
+	int n = 0, rc = mfs_ns_readdir(ns, dir, NULL, 0, count_one, &n);
 
 	return rc ? rc : n == 0;
 }

@@ -74,8 +74,13 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 
 /* Called for each entry in name order; a non-zero return stops the walk. */
 typedef int (*mfs_dirent_fn)(void *arg, const char *name, uint64_t ino, uint32_t mode);
-/* Walks dir's entries skipping the first `skip`. */
-int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, uint64_t skip, mfs_dirent_fn fn, void *arg);
+/*
+ * Walks dir's entries in name order, starting after the name `after` if
+ * given (a resumed listing: stable when entries before it are removed),
+ * else after skipping `skip` entries.
+ */
+int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, const char *after, uint64_t skip,
+		   mfs_dirent_fn fn, void *arg);
 
 /* Path of ino from the root ("/a/b"), for reports.  Caller frees. */
 char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino);

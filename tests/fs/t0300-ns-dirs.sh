@@ -100,6 +100,24 @@ many_entries() {
 }
 check "readdir of 1000 entries lists each exactly once" many_entries
 
+# Regression: listings resumed by position skipped entries when earlier ones
+# were unlinked between getdents calls.  scandir reads ~1000 entries a call.
+unlink_while_listing() {
+	mkdir "$M/many3k" && (cd "$M/many3k" && seq 3000 | xargs touch) &&
+	"$PY" - "$M/many3k" <<'PY'
+import os, sys
+d = sys.argv[1]
+n = 0
+for e in os.scandir(d):
+    os.unlink(e.path)
+    n += 1
+left = os.listdir(d)
+assert n == 3000 and not left, (n, len(left))
+PY
+	rmdir "$M/many3k"
+}
+check "unlinking each entry while listing 3000 removes all 3000" unlink_while_listing
+
 dots() {
 	local all
 	# shellcheck disable=SC2012 # readdir through ls is the point

@@ -75,6 +75,48 @@ rm_open() {
 }
 check "rm while open: the reader reads v5 to the end, the name is gone" rm_open
 
+# Regression: with atomic O_TRUNC the kernel cut the shared inode's size to
+# 0 at the rewriter's open, and a fault in the old mapping past the new
+# length raised SIGBUS.
+mmap_past_new_end() {
+	"$PY" - "$M/m" <<'PY'
+import mmap, os, sys
+p = sys.argv[1]
+open(p, "wb").write(b"A" * (4 << 20))
+r = os.open(p, os.O_RDONLY)
+m = mmap.mmap(r, 0, prot=mmap.PROT_READ)
+assert m[3 << 20] == ord("A")
+w = os.open(p, os.O_WRONLY | os.O_TRUNC)
+os.write(w, b"B" * 1000)
+os.close(w)
+assert m[:] == b"A" * (4 << 20), "the mapping changed"
+assert open(p, "rb").read() == b"B" * 1000, "a new open does not see the rewrite"
+PY
+}
+check "O_TRUNC rewrite of a 4 MiB file mapped by a reader: no SIGBUS, the mapping keeps v1" mmap_past_new_end
+
+# Regression: a writer whose handle is on an old inode (it fsynced, then
+# another writer committed) lost its bytes at close, which returned 0.
+late_writer_wins() {
+	"$PY" - "$M/w" <<'PY'
+import os, sys
+p = sys.argv[1]
+open(p, "wb").write(b"original\n")
+w1 = os.open(p, os.O_WRONLY)
+os.pwrite(w1, b"w1-first", 0)
+os.fsync(w1)                                   # the path moves to a new inode
+w2 = os.open(p, os.O_WRONLY | os.O_TRUNC)
+os.write(w2, b"from writer 2\n")
+os.close(w2)                                   # and again
+os.pwrite(w1, b"from writer 1, closed last\n", 0)
+os.ftruncate(w1, 27)
+os.close(w1)
+got = open(p, "rb").read()
+assert got == b"from writer 1, closed last\n", got
+PY
+}
+check "two writers, one on an old inode: the last close wins, nothing is dropped" late_writer_wins
+
 new_after_rm() {
 	cp "$S/v6" "$M/f" && expect_sha "$M/f" "${sum[v6]}" &&
 	mfs_remount "$M" && expect_sha "$M/f" "${sum[v6]}"

@@ -79,8 +79,14 @@ int main(void)
 	ok((f >> 48) == mfs_ns_node_id(ns), "inode numbers carry the node id");
 	is_int(mk(d, "a.bin", S_IFREG, 0), 0, "a taken name is refused");
 	is_int(ino_of(d, "a.bin"), f, "lookup");
-	mfs_ns_readdir(ns, d, 0, collect, names);
+	mfs_ns_readdir(ns, d, NULL, 0, collect, names);
 	ok(!strcmp(names, "a.bin b.bin "), "readdir lists names in order (%s)", names);
+	names[0] = 0;
+	mfs_ns_readdir(ns, d, "a.bin", 0, collect, names);
+	ok(!strcmp(names, "b.bin "), "a listing resumes after a name (%s)", names);
+	names[0] = 0;
+	mfs_ns_readdir(ns, d, "a.a", 0, collect, names);
+	ok(!strcmp(names, "a.bin b.bin "), "resuming after a removed name goes on from where it was (%s)", names);
 	is_int(mfs_ns_remove(ns, MFS_ROOT_INO, "models", 1, NULL), -ENOTEMPTY, "rmdir of a non-empty dir");
 	is_int(mfs_ns_remove(ns, d, "a.bin", 1, NULL), -ENOTDIR, "rmdir of a file");
 	is_int(mfs_ns_remove(ns, MFS_ROOT_INO, "models", 0, NULL), -EISDIR, "unlink of a dir");
