@@ -195,8 +195,10 @@ void mfs_control_stop(struct mfs_control *c)
 {
 	if (!c)
 		return;
-	if (write(c->stop_pipe[1], "x", 1) == 1)
-		pthread_join(c->thread, NULL);
+	/* The pipe is empty and ours: a one-byte write only fails on EINTR. */
+	while (write(c->stop_pipe[1], "x", 1) < 0 && errno == EINTR)
+		;
+	pthread_join(c->thread, NULL);
 	close(c->fd);
 	close(c->stop_pipe[0]);
 	close(c->stop_pipe[1]);

@@ -150,6 +150,12 @@ int staging_clear_dir(const char *dir);
 /* fs_ops.c */
 void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st);
 void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec);
+/*
+ * Stores the fields in mask (enum mfs_attr_mask) of n->rec, as the caller
+ * changed them, with n->lock held.  For an old version they go to the path's
+ * current inode, left in *moved_to for the caller to refresh once unlocked.
+ */
+int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t *moved_to);
 /* Re-reads ino's record into its in-memory node (no locks held). */
 void fs_refresh(struct mfs_fs *fs, uint64_t ino);
 /* Loads n->manifest if needed; called with n->lock held. */

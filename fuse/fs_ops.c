@@ -213,35 +213,29 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &st, fs->timeout);
 }
 
-/*
- * Writes n->rec (as changed by the caller) to the namespace; n->lock held.
- * When n is an old version, the change goes to the path's current inode,
- * whose number is left in *moved_to for the caller to refresh once unlocked.
- */
-static int save_rec(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved_to)
+int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t *moved_to)
 {
 	uint64_t target = fs_node_target(fs, n);
-	struct mfs_inode cur;
+	struct mfs_inode now;
 	int rc;
 
 	*moved_to = 0;
 	if (n->gone && target == n->ino)
 		return 0; /* unlinked but open: metadata lives in memory only */
-	if (target == n->ino)
-		return mfs_ns_update(fs->ns, &n->rec);
-	if ((rc = mfs_ns_get(fs->ns, target, &cur)))
-		return rc == -ENOENT ? 0 : rc;
-	cur.mode = n->rec.mode;
-	cur.uid = n->rec.uid;
-	cur.gid = n->rec.gid;
-	cur.atime = n->rec.atime;
-	cur.mtime = n->rec.mtime;
-	cur.ctime = n->rec.ctime;
-	rc = mfs_ns_update(fs->ns, &cur);
-	mfs_inode_release(&cur);
-	if (!rc)
+	rc = mfs_ns_setattr(fs->ns, target, &n->rec, mask, &now);
+	if (rc == -ENOENT)
+		return 0; /* removed meanwhile: nothing left to change */
+	if (rc)
+		return rc;
+	if (target == n->ino) {
+		/* The stored record, with what others changed meanwhile too. */
+		mfs_inode_release(&n->rec);
+		n->rec = now;
+	} else {
+		mfs_inode_release(&now);
 		*moved_to = target;
-	return rc == -ENOENT ? 0 : rc;
+	}
+	return 0;
 }
 
 static void set_time(struct timespec *dst, const struct timespec *src, int now_flag)
@@ -257,6 +251,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 {
 	struct mfs_fs *fs = req_fs(req);
 	uint64_t moved_to = 0;
+	unsigned mask = 0;
 	struct stat st;
 	int rc;
 	struct mfs_node *n = node_of(fs, ino, &rc);
@@ -276,19 +271,29 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		}
 	}
 	pthread_mutex_lock(&n->lock);
-	if (to_set & FUSE_SET_ATTR_MODE)
+	if (to_set & FUSE_SET_ATTR_MODE) {
 		n->rec.mode = (n->rec.mode & S_IFMT) | (attr->st_mode & 07777);
-	if (to_set & FUSE_SET_ATTR_UID)
+		mask |= MFS_ATTR_MODE;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
 		n->rec.uid = attr->st_uid;
-	if (to_set & FUSE_SET_ATTR_GID)
+		mask |= MFS_ATTR_UID;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
 		n->rec.gid = attr->st_gid;
-	if (to_set & FUSE_SET_ATTR_ATIME)
+		mask |= MFS_ATTR_GID;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME) {
 		set_time(&n->rec.atime, &attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
-	if (to_set & FUSE_SET_ATTR_MTIME)
+		mask |= MFS_ATTR_ATIME;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME) {
 		set_time(&n->rec.mtime, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
-	if (to_set & ~FUSE_SET_ATTR_SIZE) {
+		mask |= MFS_ATTR_MTIME;
+	}
+	if (mask) {
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
-		rc = save_rec(fs, n, &moved_to);
+		rc = fs_save_attrs(fs, n, mask | MFS_ATTR_CTIME, &moved_to);
 	}
 	fs_fill_stat(fs, n, &st);
 	pthread_mutex_unlock(&n->lock);

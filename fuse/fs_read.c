@@ -201,8 +201,9 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
  */
 static void drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint64_t ino)
 {
-	if (!mfs_ns_remove(fs->ns, parent, name, 0, NULL)) {
+	if (!mfs_ns_remove_if(fs->ns, parent, name, ino)) {
 		log_warn("removed %s: its writer closed it without a successful commit", name);
+		fs_refresh(fs, parent);
 		fuse_lowlevel_notify_delete(fs->se, parent, ino, name, strlen(name));
 	}
 	free(name);

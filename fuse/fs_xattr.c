@@ -107,6 +107,7 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 			 size_t size, int flags, int remove)
 {
 	struct mfs_fs *fs = req_fs(req);
+	uint64_t moved_to = 0;
 	struct mfs_node *n;
 	int rc = check_settable(fs, name);
 
@@ -131,12 +132,11 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	}
 	if (!rc) {
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
-		if (!(n->gone && !n->successor)) /* NEEDSWORK: follow successors like save_rec() */
-			rc = mfs_ns_update(fs->ns, &n->rec);
-		if (rc == -ENOENT)
-			rc = 0; /* an old version: NEEDSWORK carry xattrs to the successor */
+		rc = fs_save_attrs(fs, n, MFS_ATTR_XATTR | MFS_ATTR_CTIME, &moved_to);
 	}
 	pthread_mutex_unlock(&n->lock);
+	if (moved_to)
+		fs_refresh(fs, moved_to);
 	fuse_reply_err(req, mfs_errno(rc));
 }
 

@@ -190,7 +190,7 @@ static int ns_recover(struct mfs_ns *ns)
 			char *name = in.name ? strdup(in.name) : NULL;
 
 			mfs_inode_release(&in);
-			if (name && !mfs_ns_remove(ns, parent, name, 0, NULL))
+			if (name && !mfs_ns_remove_if(ns, parent, name, ino))
 				removed++;
 			else
 				log_warn("pending inode %016llx has no entry", (unsigned long long)ino);
@@ -449,8 +449,8 @@ out:
 	return rc;
 }
 
-int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir_wanted,
-		  uint64_t *removed_ino)
+static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir_wanted,
+		     uint64_t expect, uint64_t *removed_ino)
 {
 	struct mfs_inode dir = { 0 }, in = { 0 };
 	struct mfs_batch *b = NULL;
@@ -461,8 +461,13 @@ int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir_
 	if ((rc = dirent_key(parent, name, &k)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
-	if ((rc = get_dir(ns, parent, &dir)) || (rc = get_dirent(ns, &k, &ino)) ||
-	    (rc = mfs_ns_get(ns, ino, &in)))
+	if ((rc = get_dir(ns, parent, &dir)) || (rc = get_dirent(ns, &k, &ino)))
+		goto out;
+	if (expect && ino != expect) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if ((rc = mfs_ns_get(ns, ino, &in)))
 		goto out;
 	if (dir_wanted && !S_ISDIR(in.mode)) {
 		rc = -ENOTDIR;
@@ -497,6 +502,17 @@ out:
 	mfs_inode_release(&in);
 	mfs_inode_release(&dir);
 	return rc;
+}
+
+int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
+		  uint64_t *removed_ino)
+{
+	return ns_remove(ns, parent, name, dir, 0, removed_ino);
+}
+
+int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
+{
+	return ns_remove(ns, parent, name, 0, ino, NULL);
 }
 
 /* Is `ancestor` on the path from `ino` up to the root? (rename loop check) */
@@ -607,27 +623,67 @@ out:
 	return rc;
 }
 
-int mfs_ns_update(struct mfs_ns *ns, const struct mfs_inode *in)
+/* Copies src's xattrs over dst's.  0 or -ENOMEM (dst unchanged then). */
+static int copy_xattrs(struct mfs_inode *dst, const struct mfs_inode *src)
 {
-	struct mfs_batch *b;
-	uint8_t key[8];
+	struct mfs_inode tmp = { 0 };
+
+	for (uint32_t i = 0; i < src->nxattr; i++) {
+		if (mfs_inode_xattr_set(&tmp, src->xattr[i].name, src->xattr[i].value,
+					src->xattr[i].len)) {
+			mfs_inode_release(&tmp);
+			return -ENOMEM;
+		}
+	}
+	for (uint32_t i = 0; i < dst->nxattr; i++) {
+		free(dst->xattr[i].name);
+		free(dst->xattr[i].value);
+	}
+	free(dst->xattr);
+	dst->xattr = tmp.xattr;
+	dst->nxattr = tmp.nxattr;
+	return 0;
+}
+
+int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src, unsigned mask,
+		   struct mfs_inode *out)
+{
+	struct mfs_inode in = { 0 };
+	struct mfs_batch *b = NULL;
 	int rc;
 
-	mfs_ino_key(in->ino, key);
+	if (out)
+		memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&ns->lock);
-	rc = mfs_db_exists(ns->db, MFS_CF_INODES, key, 8);
-	if (rc == 0)
-		rc = -ENOENT;
-	if (rc < 0)
+	if ((rc = mfs_ns_get(ns, ino, &in)))
+		goto out;
+	if (mask & MFS_ATTR_MODE)
+		in.mode = (in.mode & S_IFMT) | (src->mode & 07777);
+	if (mask & MFS_ATTR_UID)
+		in.uid = src->uid;
+	if (mask & MFS_ATTR_GID)
+		in.gid = src->gid;
+	if (mask & MFS_ATTR_ATIME)
+		in.atime = src->atime;
+	if (mask & MFS_ATTR_MTIME)
+		in.mtime = src->mtime;
+	if (mask & MFS_ATTR_CTIME)
+		in.ctime = src->ctime;
+	if ((mask & MFS_ATTR_XATTR) && (rc = copy_xattrs(&in, src)))
 		goto out;
 	rc = -ENOMEM;
 	if (!(b = mfs_batch_new(ns->db)))
 		goto out;
-	if (!(rc = put_inode(b, in)))
-		rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
-	mfs_batch_free(b);
+	if ((rc = put_inode(b, &in)) || (rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC)))
+		goto out;
+	if (out) {
+		*out = in;
+		memset(&in, 0, sizeof(in));
+	}
 out:
 	pthread_mutex_unlock(&ns->lock);
+	mfs_batch_free(b);
+	mfs_inode_release(&in);
 	return rc;
 }
 

@@ -54,13 +54,33 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
 		  uint64_t *removed_ino);
 
+/* unlink of name only if it still names file ino; -ENOENT otherwise. */
+int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
+
 enum mfs_rename_flags { MFS_RENAME_NOREPLACE = 1 << 0 };
 /* POSIX rename; *replaced (if not NULL) gets the ino it replaced or 0. */
 int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
 		  const char *newname, unsigned flags, uint64_t *replaced);
 
-/* Writes in's metadata (setattr, xattrs) if ino still exists: 0 or -ENOENT. */
-int mfs_ns_update(struct mfs_ns *ns, const struct mfs_inode *in);
+/* Fields of an inode that setattr and the xattr calls change. */
+enum mfs_attr_mask {
+	MFS_ATTR_MODE = 1 << 0,   /* permission bits; the type never changes */
+	MFS_ATTR_UID = 1 << 1,
+	MFS_ATTR_GID = 1 << 2,
+	MFS_ATTR_ATIME = 1 << 3,
+	MFS_ATTR_MTIME = 1 << 4,
+	MFS_ATTR_CTIME = 1 << 5,
+	MFS_ATTR_XATTR = 1 << 6,  /* the whole xattr list */
+};
+
+/*
+ * Copies the fields in mask from src onto ino's stored record (read, change,
+ * write under the namespace lock, so fields changed meanwhile by other
+ * operations, such as a directory's mtime and nlink, are kept).  *out (if
+ * not NULL) gets the record as written.  0 or -ENOENT.
+ */
+int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src, unsigned mask,
+		   struct mfs_inode *out);
 
 /*
  * Publishes a new version of ino: manifest id (NULL for an empty file) and

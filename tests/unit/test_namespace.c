@@ -100,6 +100,22 @@ int main(void)
 	is_int(in.nlink, 2, "dir nlink 2 with no subdirectories");
 	mfs_inode_release(&in);
 
+	/* setattr changes only the fields it is given, on the stored record. */
+	{
+		struct mfs_inode stale, now;
+
+		mfs_ns_get(ns, d, &stale);             /* a copy taken earlier... */
+		ok(mk(d, "sub", S_IFDIR | 0755, 0) != 0, "mkdir changes the parent's nlink");
+		stale.mode = S_IFDIR | 0700;           /* ...then a chmod through it */
+		is_int(mfs_ns_setattr(ns, d, &stale, MFS_ATTR_MODE, &now), 0, "setattr of the mode");
+		ok((now.mode & 07777) == 0700 && now.nlink == 3,
+		   "mode changed, the newer nlink kept (mode %o, nlink %u)", now.mode & 07777, now.nlink);
+		mfs_inode_release(&stale);
+		mfs_inode_release(&now);
+		is_int(mfs_ns_setattr(ns, 0xdeadbeef, &now, MFS_ATTR_MODE, NULL), -ENOENT,
+		       "setattr of a missing inode");
+	}
+
 	/* Publishing: a pending file in place, a published one to a new inode. */
 	g = mk(d, "new.bin", S_IFREG | 0644, MFS_I_PENDING);
 	memset(h.b, 7, sizeof(h.b));
