@@ -66,6 +66,7 @@ struct mfs_node {
 	struct mfs_manifest *manifest;      /* current version; lazily loaded; lock */
 	struct mfs_staging *stg;            /* lock */
 	int writers;                        /* open writable handles; lock */
+	int cached_writers;                 /* of those, not direct_io; lock */
 	int readers;                        /* open read-only handles; lock */
 	uint64_t successor;                 /* ino the path moved to (first link); lock */
 	int gone;                           /* unlinked or replaced; lock */
@@ -75,6 +76,7 @@ struct mfs_handle {
 	struct mfs_node *node;
 	struct mfs_manifest *m;  /* pinned version; NULL for writers */
 	int writable;
+	int cached;              /* a writer whose writes go through the page cache */
 	uint64_t next_off;       /* where a sequential reader goes next */
 };
 

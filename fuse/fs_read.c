@@ -41,7 +41,16 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 			return rc;
 		h->m = mfs_manifest_ref(n->manifest);
 		n->readers++;
-		fi->keep_cache = 1;
+		/*
+		 * A writer of a new file writes through this inode's page cache,
+		 * and may go on writing after a commit published the file in
+		 * place (fsync): a reader then bypasses the page cache so that it
+		 * reads its own version, not the writer's unpublished bytes.
+		 */
+		if (n->cached_writers)
+			fi->direct_io = 1;
+		else
+			fi->keep_cache = 1;
 		return 0;
 	}
 	if (fs->cfg->ro)
@@ -70,6 +79,8 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	 */
 	if (!(n->rec.flags & MFS_I_PENDING))
 		fi->direct_io = 1;
+	h->cached = !fi->direct_io;
+	n->cached_writers += h->cached;
 	n->writers++;
 	return 0;
 }
@@ -221,6 +232,7 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	if (h->writable) {
 		if (n->stg && (n->stg->dirty || (n->writers == 1 && n->stg->publish_at_release)))
 			rc = fs_commit(fs, n, &moved, &parent, &name);
+		n->cached_writers -= h->cached;
 		if (--n->writers == 0) {
 			staging_free(fs, n->stg);
 			n->stg = NULL;

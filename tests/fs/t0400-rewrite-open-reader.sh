@@ -117,6 +117,26 @@ PY
 }
 check "two writers, one on an old inode: the last close wins, nothing is dropped" late_writer_wins
 
+# Regression: a new file published in place by fsync while its writer
+# goes on writing through the page cache; a reader that opened after the
+# fsync must keep that version.
+reader_after_fsync() {
+	"$PY" - "$M/p" <<'PY'
+import os, sys
+p = sys.argv[1]
+w = os.open(p, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+os.write(w, b"A" * (1 << 20))
+os.fsync(w)
+r = os.open(p, os.O_RDONLY)
+os.pwrite(w, b"B" * 100, 0)
+assert os.pread(r, 4, 0) == b"AAAA", "reader saw the writer's unpublished bytes"
+os.close(w)
+assert os.pread(r, 4, 0) == b"AAAA", "reader's version changed at the writer's close"
+assert open(p, "rb").read(4) == b"BBBB", "a new open does not see the last commit"
+PY
+}
+check "fsync of a new file, writer goes on: a reader opened after the fsync keeps that version" reader_after_fsync
+
 new_after_rm() {
 	cp "$S/v6" "$M/f" && expect_sha "$M/f" "${sum[v6]}" &&
 	mfs_remount "$M" && expect_sha "$M/f" "${sum[v6]}"
