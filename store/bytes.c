@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The growable writer of bytes.h; records are small, so doubling is fine. */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "bytes.h"
@@ -36,4 +37,19 @@ void mfs_wr_release(struct mfs_wr *w)
 {
 	free(w->buf);
 	*w = (struct mfs_wr){ 0 };
+}
+
+int mfs_grow(void *v, size_t *cap, size_t n, size_t elem)
+{
+	void **pv = v, *nv;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 64;
+	if (!(nv = realloc(*pv, ncap * elem)))
+		return -ENOMEM;
+	*pv = nv;
+	*cap = ncap;
+	return 0;
 }

@@ -46,6 +46,12 @@ void mfs_wr_u64(struct mfs_wr *w, uint64_t v);
 /* Frees the buffer and resets w. */
 void mfs_wr_release(struct mfs_wr *w);
 
+/*
+ * Makes room for element n of the array *v (capacity *cap, in elements of
+ * elem bytes), doubling from 64.  0 or -ENOMEM (the array is unchanged).
+ */
+int mfs_grow(void *v, size_t *cap, size_t n, size_t elem);
+
 struct mfs_rd {
 	const uint8_t *p;
 	size_t left;

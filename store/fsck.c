@@ -38,24 +38,14 @@ const char *mfs_fsck_problem_name(enum mfs_fsck_problem kind)
 struct bad_set {
 	struct mfs_hash *h;
 	uint8_t *used;
-	size_t n, cap;
+	size_t n, cap_h, cap_used;
 };
 
 static int bad_add(struct bad_set *b, const struct mfs_hash *h)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 16;
-		struct mfs_hash *nh = realloc(b->h, cap * sizeof(*nh));
-		uint8_t *nu;
-
-		if (!nh)
-			return -ENOMEM;
-		b->h = nh;
-		if (!(nu = realloc(b->used, cap)))
-			return -ENOMEM;
-		b->used = nu;
-		b->cap = cap;
-	}
+	if (mfs_grow(&b->h, &b->cap_h, b->n, sizeof(*b->h)) ||
+	    mfs_grow(&b->used, &b->cap_used, b->n, 1))
+		return -ENOMEM;
 	b->used[b->n] = 0;
 	b->h[b->n++] = *h;
 	return 0;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "chunker.h"
 #include "chunkstore.h"
 #include "codec.h"
@@ -64,15 +65,8 @@ struct new_list {
 
 static int new_list_add(struct new_list *l, const struct pending_chunk *c)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct new_chunk *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (mfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -ENOMEM;
 	l->v[l->n++] = (struct new_chunk){ c->hash, c->info, (uint32_t)c->rec_len };
 	return 0;
 }

@@ -24,15 +24,8 @@ struct hash_set {
 
 static int set_add(struct hash_set *s, const struct mfs_hash *h)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 1024;
-		struct mfs_hash *nh = realloc(s->h, cap * sizeof(*nh));
-
-		if (!nh)
-			return -ENOMEM;
-		s->h = nh;
-		s->cap = cap;
-	}
+	if (mfs_grow(&s->h, &s->cap, s->n, sizeof(*s->h)))
+		return -ENOMEM;
 	s->h[s->n++] = *h;
 	return 0;
 }
