@@ -220,7 +220,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	signal_ready(&ready_fd, 0);
 	if (!cfg->foreground) {
 		detach_stdio();
-		mfs_log_open(log_path, -1, level);
+		mfs_log_set_stderr_level(-1); /* stderr is /dev/null now */
 	} else if (cfg->readahead_kb) {
 		pthread_t t;
 

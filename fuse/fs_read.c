@@ -122,22 +122,15 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_handle_close(fs, (struct mfs_handle *)(uintptr_t)fi->fh);
 }
 
-/* Reads a writer's own staged bytes (O_RDWR handles). */
+/* Reads a writer's own staged bytes (O_RDWR handles: rare, so no buffer kept). */
 static void read_staged(fuse_req_t req, struct mfs_node *n, size_t size, off_t off)
 {
-	static __thread char *buf;
-	static __thread size_t cap;
+	char *buf = malloc(size ? size : 1);
 	ssize_t got;
 
-	if (size > cap) {
-		char *nb = realloc(buf, size);
-
-		if (!nb) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		buf = nb;
-		cap = size;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
 	pthread_mutex_lock(&n->lock);
 	got = n->stg ? staging_materialize(req_fs(req), n->stg) : 0;
@@ -148,6 +141,7 @@ static void read_staged(fuse_req_t req, struct mfs_node *n, size_t size, off_t o
 		fuse_reply_err(req, mfs_errno((int)got));
 	else
 		fuse_reply_buf(req, buf, got);
+	free(buf);
 }
 
 static void prefetch_after(struct mfs_fs *fs, struct mfs_manifest *m, uint32_t next)
@@ -195,9 +189,9 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 		n++;
 		pos += len;
 	}
-	if (!rc && (uint64_t)off == h->next_off)
+	/* Concurrent READs on one handle (readahead) race here: atomic. */
+	if (__atomic_exchange_n(&h->next_off, end, __ATOMIC_RELAXED) == (uint64_t)off && !rc)
 		prefetch_after(fs, m, i);
-	h->next_off = end;
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
 	else

@@ -64,28 +64,32 @@ void staging_free(struct mfs_fs *fs, struct mfs_staging *s)
 /* Copies all of from[0..len) to to, from the start.  0 or -errno. */
 static int copy_all(int from, int to, uint64_t len)
 {
-	static __thread char *buf;
+	char *buf = malloc(1 << 20);
 	uint64_t off = 0;
+	int rc = 0;
 
-	if (!buf && !(buf = malloc(1 << 20)))
+	if (!buf)
 		return -ENOMEM;
-	while (off < len) {
+	while (!rc && off < len) {
 		size_t want = len - off < (1 << 20) ? len - off : (1 << 20);
 		ssize_t n = pread(from, buf, want, off);
 
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		for (ssize_t done = 0; done < n;) {
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			break;
+		}
+		for (ssize_t done = 0; done < n && !rc;) {
 			ssize_t w = pwrite(to, buf + done, n - done, off + done);
 
 			if (w < 0 && errno != EINTR)
-				return -errno;
+				rc = -errno;
 			if (w > 0)
 				done += w;
 		}
 		off += n;
 	}
-	return 0;
+	free(buf);
+	return rc;
 }
 
 /* Moves the staged bytes from the memfd to a file on disk. */

@@ -32,6 +32,11 @@ int mfs_log_open(const char *path, int stderr_level, enum mfs_log_level level)
 	return log_fd < 0 ? -errno : 0;
 }
 
+void mfs_log_set_stderr_level(int stderr_level)
+{
+	__atomic_store_n(&log_stderr, stderr_level, __ATOMIC_RELAXED);
+}
+
 void mfs_log_close(void)
 {
 	if (log_fd >= 0)
@@ -48,7 +53,9 @@ void mfs_log(enum mfs_log_level level, const char *component, const char *fmt, .
 	va_list ap;
 	int saved = errno;
 
-	if ((int)level > (int)log_level && (int)level > log_stderr)
+	int to_stderr = __atomic_load_n(&log_stderr, __ATOMIC_RELAXED);
+
+	if ((int)level > (int)log_level && (int)level > to_stderr)
 		return;
 	now = time(NULL);
 	gmtime_r(&now, &tm);
@@ -64,7 +71,7 @@ void mfs_log(enum mfs_log_level level, const char *component, const char *fmt, .
 	/* A failed log write has nowhere left to be reported. */
 	if (level <= log_level && log_fd >= 0 && write(log_fd, line, n) < 0) {
 	}
-	if ((int)level <= log_stderr && write(STDERR_FILENO, line, n) < 0) {
+	if ((int)level <= to_stderr && write(STDERR_FILENO, line, n) < 0) {
 	}
 	errno = saved;
 }

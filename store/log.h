@@ -17,6 +17,8 @@ enum mfs_log_level { MFS_LOG_ERROR, MFS_LOG_WARN, MFS_LOG_INFO, MFS_LOG_DEBUG };
  * Returns 0 or -errno.  Not thread safe: call at start.
  */
 int mfs_log_open(const char *path, int stderr_level, enum mfs_log_level level);
+/* Changes only where lines go to stderr; safe while other threads log. */
+void mfs_log_set_stderr_level(int stderr_level);
 void mfs_log_close(void);
 
 __attribute__((format(printf, 3, 4)))

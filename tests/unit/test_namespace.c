@@ -124,6 +124,7 @@ int main(void)
 	mfs_inode_release(&in);
 	is_int(mfs_ns_publish(ns, g, NULL, 0, &in), 0, "publish a rewrite");
 	ok(in.ino != g && ino_of(d, "new.bin") == in.ino && in.version == 2, "a rewrite gets a new inode");
+	mfs_inode_release(&in);
 	is_int(mfs_ns_get(ns, g, &in), -ENOENT, "the old record is gone");
 	is_int(mfs_ns_publish(ns, g, NULL, 0, &in), -ENOENT, "publishing a replaced inode is refused");
 
