@@ -12,11 +12,15 @@
  *     call into the kernel (fuse_lowlevel_notify_*) with either lock held.
  *  3. Readers pin the manifest (version) they opened in their handle; the
  *     node's manifest may move on, theirs does not.
- *  4. Writers share one staging file per node.  The first flush/fsync/
- *     release after a write commits it: ingest, publish, and (when the path
- *     got a new inode) invalidate the kernel's dentry so new opens see the
- *     new version.  node->successor then names that new inode so later
- *     commits and metadata changes through old handles reach the path.
+ *  4. Writers share one staging per node.  The first flush or fsync after
+ *     a write commits it, and the last release commits what is left
+ *     (including a truncation or a new empty file): ingest, publish, and
+ *     (when the path got a new inode) invalidate the kernel's dentry so new
+ *     opens see the new version.  A successor link (itable_set_successor)
+ *     then leads later commits and metadata changes through old handles to
+ *     the path's current inode, however many versions came between.
+ *  5. While a writer writes through an inode's page cache (cached_writers),
+ *     readers of it use direct I/O, so they read their own version.
  */
 #ifndef MFS_FS_INTERNAL_H
 #define MFS_FS_INTERNAL_H
