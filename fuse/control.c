@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,16 +33,6 @@ struct mfs_control {
 	char *path;
 };
 
-__attribute__((format(printf, 2, 3)))
-static void out(FILE *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(f, fmt, ap);
-	va_end(ap);
-}
-
 static void do_status(struct mfs_control *c, FILE *f)
 {
 	struct mfs_store_stats st;
@@ -52,35 +41,35 @@ static void do_status(struct mfs_control *c, FILE *f)
 
 	if (!rc) {
 		mfs_cache_stats(c->fs->cache, &cs);
-		out(f, "node_id %04x\n", mfs_ns_node_id(c->fs->ns));
-		out(f, "data_dir %s\n", c->fs->cfg->data_dir);
-		out(f, "mountpoint %s\n", c->fs->cfg->mountpoint ? c->fs->cfg->mountpoint : "");
-		out(f, "files %llu\n", (unsigned long long)st.files);
-		out(f, "dirs %llu\n", (unsigned long long)st.dirs);
-		out(f, "symlinks %llu\n", (unsigned long long)st.symlinks);
-		out(f, "logical_bytes %llu\n", (unsigned long long)st.logical_bytes);
-		out(f, "chunks %llu\n", (unsigned long long)st.chunks);
-		out(f, "chunk_bytes %llu\n", (unsigned long long)st.chunk_bytes);
-		out(f, "stored_bytes %llu\n", (unsigned long long)st.stored_bytes);
-		out(f, "orphan_chunks %llu\n", (unsigned long long)st.orphan_chunks);
-		out(f, "orphan_bytes %llu\n", (unsigned long long)st.orphan_bytes);
-		out(f, "disk_bytes %llu\n", (unsigned long long)st.disk_bytes);
-		out(f, "dedup_ratio %.4f\n", st.dedup_ratio);
-		out(f, "compression_ratio %.4f\n", st.compression_ratio);
+		fprintf(f, "node_id %04x\n", mfs_ns_node_id(c->fs->ns));
+		fprintf(f, "data_dir %s\n", c->fs->cfg->data_dir);
+		fprintf(f, "mountpoint %s\n", c->fs->cfg->mountpoint ? c->fs->cfg->mountpoint : "");
+		fprintf(f, "files %llu\n", (unsigned long long)st.files);
+		fprintf(f, "dirs %llu\n", (unsigned long long)st.dirs);
+		fprintf(f, "symlinks %llu\n", (unsigned long long)st.symlinks);
+		fprintf(f, "logical_bytes %llu\n", (unsigned long long)st.logical_bytes);
+		fprintf(f, "chunks %llu\n", (unsigned long long)st.chunks);
+		fprintf(f, "chunk_bytes %llu\n", (unsigned long long)st.chunk_bytes);
+		fprintf(f, "stored_bytes %llu\n", (unsigned long long)st.stored_bytes);
+		fprintf(f, "orphan_chunks %llu\n", (unsigned long long)st.orphan_chunks);
+		fprintf(f, "orphan_bytes %llu\n", (unsigned long long)st.orphan_bytes);
+		fprintf(f, "disk_bytes %llu\n", (unsigned long long)st.disk_bytes);
+		fprintf(f, "dedup_ratio %.4f\n", st.dedup_ratio);
+		fprintf(f, "compression_ratio %.4f\n", st.compression_ratio);
 		for (int k = 0; k < MFS_CODEC_COUNT; k++)
-			out(f, "codec_chunks.%s %llu\n", mfs_codec_name(k),
+			fprintf(f, "codec_chunks.%s %llu\n", mfs_codec_name(k),
 			    (unsigned long long)st.codec_chunks[k]);
-		out(f, "cache_hits %llu\n", (unsigned long long)cs.hits);
-		out(f, "cache_misses %llu\n", (unsigned long long)cs.misses);
-		out(f, "cache_bytes %llu\n", (unsigned long long)cs.bytes);
-		out(f, "cache_capacity %llu\n", (unsigned long long)cs.capacity);
+		fprintf(f, "cache_hits %llu\n", (unsigned long long)cs.hits);
+		fprintf(f, "cache_misses %llu\n", (unsigned long long)cs.misses);
+		fprintf(f, "cache_bytes %llu\n", (unsigned long long)cs.bytes);
+		fprintf(f, "cache_capacity %llu\n", (unsigned long long)cs.capacity);
 	}
-	out(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
+	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
 }
 
 static void report_problem(void *arg, enum mfs_fsck_problem kind, const char *hash, const char *path)
 {
-	out(arg, "problem %s %s %s\n", mfs_fsck_problem_name(kind), *hash ? hash : "-",
+	fprintf(arg, "problem %s %s %s\n", mfs_fsck_problem_name(kind), *hash ? hash : "-",
 	    path ? path : "-");
 }
 
@@ -92,14 +81,14 @@ static void do_fsck(struct mfs_control *c, FILE *f)
 	log_info("fsck requested");
 	rc = mfs_fsck(c->fs->ns, report_problem, f, &r);
 	if (!rc) {
-		out(f, "chunks_checked %llu\n", (unsigned long long)r.chunks_checked);
-		out(f, "files_checked %llu\n", (unsigned long long)r.files_checked);
-		out(f, "bytes_checked %llu\n", (unsigned long long)r.bytes_checked);
-		out(f, "corrupt %llu\n", (unsigned long long)r.corrupt);
-		out(f, "missing %llu\n", (unsigned long long)r.missing);
-		out(f, "badmeta %llu\n", (unsigned long long)r.badmeta);
+		fprintf(f, "chunks_checked %llu\n", (unsigned long long)r.chunks_checked);
+		fprintf(f, "files_checked %llu\n", (unsigned long long)r.files_checked);
+		fprintf(f, "bytes_checked %llu\n", (unsigned long long)r.bytes_checked);
+		fprintf(f, "corrupt %llu\n", (unsigned long long)r.corrupt);
+		fprintf(f, "missing %llu\n", (unsigned long long)r.missing);
+		fprintf(f, "badmeta %llu\n", (unsigned long long)r.badmeta);
 	}
-	out(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
+	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
 }
 
 static void serve(struct mfs_control *c, int fd)
@@ -121,7 +110,7 @@ static void serve(struct mfs_control *c, int fd)
 	else if (!strcmp(line, "fsck"))
 		do_fsck(c, f);
 	else
-		out(f, "end %d unknown request\n", -EINVAL);
+		fprintf(f, "end %d unknown request\n", -EINVAL);
 	fclose(f);
 }
 

@@ -72,7 +72,6 @@ struct mfs_node {
 	int writers;                        /* open writable handles; lock */
 	int cached_writers;                 /* of those, not direct_io; lock */
 	int readers;                        /* open read-only handles; lock */
-	uint64_t successor;                 /* ino the path moved to (first link); lock */
 	int gone;                           /* unlinked or replaced; lock */
 };
 

@@ -93,10 +93,8 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		return 0;
 	}
 	/* The path has a new inode; n keeps describing the old version. */
-	if ((rc = itable_set_successor(fs, target, rec.ino)))
+	if (itable_set_successor(fs, target, rec.ino))
 		log_error("inode %016llx: no memory to record its successor", (unsigned long long)target);
-	if (!n->successor)
-		n->successor = rec.ino;
 	*moved = 1;
 	*parent = rec.parent;
 	*name = rec.name;

@@ -123,20 +123,3 @@ int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mf
 	}
 	return rc;
 }
-
-ssize_t mfs_chunk_read(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
-		       void *out, size_t cap, int deep)
-{
-	struct mfs_val v;
-	ssize_t n;
-	int rc;
-
-	if ((rc = mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, &v, 0)))
-		return rc;
-	n = mfs_chunk_decode(ctx, v.p, v.len, out, cap);
-	mfs_val_release(&v);
-	if (n >= 0 && deep && (rc = check_sha256(h, out, n)))
-		n = rc;
-	log_bad_chunk(h, (int)n);
-	return n;
-}

@@ -46,14 +46,6 @@ void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
 
 int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summary *s);
 
-/*
- * Reads chunk h into out[0..cap): checks the record's XXH64, decodes, and
- * with deep=1 also re-hashes with SHA-256.  Returns raw_len, -ENOENT,
- * MFS_ECORRUPT / MFS_EBADHASH (logged as errors: bytes went bad on disk), or
- * another error.  Never leaves unverified bytes presented as a success.
- */
-ssize_t mfs_chunk_read(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
-		       void *out, size_t cap, int deep);
 
 /*
  * A chunk's raw bytes, as the read path holds them: for a raw chunk, a
@@ -67,7 +59,12 @@ struct mfs_chunk_bytes {
 	struct mfs_val pin;
 };
 
-/* Like mfs_chunk_read(), without copying raw chunks. */
+/*
+ * Reads chunk h: checks the record's XXH64, decodes, and with deep=1 also
+ * re-hashes with SHA-256.  Returns 0, -ENOENT, MFS_ECORRUPT / MFS_EBADHASH /
+ * MFS_EFORMAT (logged once as errors: bytes went bad on disk), or another
+ * error; on error *out holds nothing, so unverified bytes are never served.
+ */
 int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
 		   struct mfs_chunk_bytes *out, int deep);
 void mfs_chunk_bytes_release(struct mfs_chunk_bytes *b);

@@ -74,18 +74,18 @@ static int check_chunks(struct mfs_db *db, struct bad_set *bad, mfs_fsck_fn fn, 
 			struct mfs_fsck_result *res)
 {
 	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
-	uint8_t *buf = malloc(MFS_CHUNK_MAX);
 	struct mfs_iter *it = NULL;
 	int rc = -ENOMEM;
 
-	if (!ctx || !buf || !(it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0)))
+	if (!ctx || !(it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0)))
 		goto out;
 	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
 		size_t kl;
 		const uint8_t *k = mfs_iter_key(it, &kl);
 		char hex[MFS_HASH_HEX_LEN + 1] = "";
+		struct mfs_chunk_bytes bytes;
 		struct mfs_hash h;
-		ssize_t n;
+		int n;
 
 		if (kl != MFS_HASH_LEN) {
 			res->badmeta++;
@@ -94,10 +94,11 @@ static int check_chunks(struct mfs_db *db, struct bad_set *bad, mfs_fsck_fn fn, 
 		}
 		memcpy(h.b, k, MFS_HASH_LEN);
 		mfs_hash_to_hex(&h, hex);
-		n = mfs_chunk_read(db, ctx, &h, buf, MFS_CHUNK_MAX, 1);
+		n = mfs_chunk_load(db, ctx, &h, &bytes, 1);
 		res->chunks_checked++;
-		if (n >= 0) {
-			res->bytes_checked += n;
+		if (n == 0) {
+			res->bytes_checked += bytes.len;
+			mfs_chunk_bytes_release(&bytes);
 		} else if (n == -ENOENT) {
 			res->missing++;
 			fn(arg, MFS_FSCK_MISSING, hex, NULL);
@@ -106,7 +107,7 @@ static int check_chunks(struct mfs_db *db, struct bad_set *bad, mfs_fsck_fn fn, 
 			if ((rc = bad_add(bad, &h)))
 				goto out;
 		} else {
-			rc = (int)n;
+			rc = n;
 			goto out;
 		}
 	}
@@ -114,7 +115,6 @@ static int check_chunks(struct mfs_db *db, struct bad_set *bad, mfs_fsck_fn fn, 
 out:
 	mfs_iter_free(it);
 	mfs_codec_ctx_free(ctx);
-	free(buf);
 	return rc;
 }
 
