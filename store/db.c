@@ -26,6 +26,7 @@
 /* On disk: never rename.  Index = enum mfs_cf + 1 (0 is "default"). */
 static const char *const cf_names[MFS_CF_COUNT + 1] = {
 	"default", "meta", "chunks", "chunk_index", "inodes", "dirents", "manifests",
+	"oplog", "stamps", "wanted", "cached",
 };
 
 struct mfs_db {
@@ -279,6 +280,11 @@ void mfs_batch_put(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl
 void mfs_batch_delete(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl)
 {
 	rocksdb_writebatch_delete_cf(b->wb, b->db->cf[cf + 1], k, kl);
+}
+
+struct mfs_db *mfs_batch_db(struct mfs_batch *b)
+{
+	return b->db;
 }
 
 size_t mfs_batch_count(struct mfs_batch *b)

@@ -19,6 +19,10 @@ enum mfs_cf {
 	MFS_CF_INODES,      /* ino (BE) -> inode record */
 	MFS_CF_DIRENTS,     /* parent ino (BE) + name -> child ino */
 	MFS_CF_MANIFESTS,   /* manifest hash -> manifest */
+	MFS_CF_OPLOG,       /* origin node (BE16) + seq (BE64) -> namespace op */
+	MFS_CF_STAMPS,      /* namespace entry key -> Lamport stamp of its last write */
+	MFS_CF_WANTED,      /* chunk hash -> chunks this node should hold and lacks */
+	MFS_CF_CACHED,      /* chunk hash -> held only as a cache of a peer's chunk */
 	MFS_CF_COUNT
 };
 
@@ -58,6 +62,8 @@ void mfs_batch_put(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl
 		   const void *v, size_t vl);
 void mfs_batch_delete(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl);
 size_t mfs_batch_count(struct mfs_batch *b);
+/* The database b writes to. */
+struct mfs_db *mfs_batch_db(struct mfs_batch *b);
 /* How a batch reaches the disk. */
 enum mfs_write_mode {
 	/* WAL, fsynced before returning.  The WAL is one ordered log, so this

@@ -20,25 +20,14 @@
 #include "errors.h"
 #include "log.h"
 #include "namespace.h"
+#include "ns_internal.h"
 
 #define LOG_COMPONENT "namespace"
-
-struct mfs_ns {
-	struct mfs_db *db;
-	pthread_mutex_t lock;
-	uint16_t node_id;
-	uint64_t next_counter;  /* protected by lock */
-};
 
 /* ------------------------------------------------------------------------ */
 /* keys and small helpers                                                    */
 
-struct dirent_key {
-	uint8_t b[8 + MFS_NAME_MAX];
-	size_t len;
-};
-
-static int dirent_key(uint64_t parent, const char *name, struct dirent_key *k)
+int dirent_key(uint64_t parent, const char *name, struct dirent_key *k)
 {
 	size_t n = strlen(name);
 
@@ -50,44 +39,13 @@ static int dirent_key(uint64_t parent, const char *name, struct dirent_key *k)
 	return 0;
 }
 
-static void now(struct timespec *t)
+void now(struct timespec *t)
 {
 	clock_gettime(CLOCK_REALTIME, t);
 }
 
-static int put_inode(struct mfs_batch *b, const struct mfs_inode *in)
-{
-	struct mfs_wr w = { 0 };
-	uint8_t key[8];
-
-	mfs_inode_encode(in, &w);
-	if (w.oom)
-		return -ENOMEM;
-	mfs_ino_key(in->ino, key);
-	mfs_batch_put(b, MFS_CF_INODES, key, 8, w.buf, w.len);
-	mfs_wr_release(&w);
-	return 0;
-}
-
-static void del_inode(struct mfs_batch *b, uint64_t ino)
-{
-	uint8_t key[8];
-
-	mfs_ino_key(ino, key);
-	mfs_batch_delete(b, MFS_CF_INODES, key, 8);
-}
-
-static void put_dirent(struct mfs_batch *b, const struct dirent_key *k, uint64_t ino, uint32_t mode)
-{
-	uint8_t v[12];
-
-	put_le64(v, ino);
-	put_le32(v + 8, mode);
-	mfs_batch_put(b, MFS_CF_DIRENTS, k->b, k->len, v, sizeof(v));
-}
-
 /* Reads a dirent: 0 with *ino, -ENOENT, or an error. */
-static int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino)
+int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino)
 {
 	struct mfs_val v;
 	int rc = mfs_db_get(ns->db, MFS_CF_DIRENTS, k->b, k->len, &v, 1);
@@ -101,7 +59,7 @@ static int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *i
 	return rc;
 }
 
-static int meta_get_u64(struct mfs_ns *ns, const char *key, uint64_t *out)
+int meta_get_u64(struct mfs_ns *ns, const char *key, uint64_t *out)
 {
 	struct mfs_val v;
 	int rc = mfs_db_get(ns->db, MFS_CF_META, key, strlen(key), &v, 1);
@@ -120,7 +78,7 @@ static int meta_get_u64(struct mfs_ns *ns, const char *key, uint64_t *out)
 	return rc;
 }
 
-static void meta_put_u64(struct mfs_batch *b, const char *key, uint64_t v)
+void meta_put_u64(struct mfs_batch *b, const char *key, uint64_t v)
 {
 	uint8_t buf[8];
 
@@ -161,7 +119,7 @@ static int ns_init_fresh(struct mfs_ns *ns)
 	meta_put_u64(b, "format", MFS_FORMAT_VERSION);
 	meta_put_u64(b, "node_id", id);
 	meta_put_u64(b, "next_ino", ns->next_counter);
-	rc = put_inode(b, &root);
+	rc = ns_put_inode_raw(b, &root);
 	if (!rc)
 		rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
 	mfs_batch_free(b);
@@ -185,7 +143,8 @@ static int ns_recover(struct mfs_ns *ns)
 
 		if (kl != 8 || mfs_inode_decode(get_be64(k), v, vl, &in))
 			continue;
-		if (in.flags & MFS_I_PENDING) {
+		/* Only this node's writers: another node's pending file is its to finish. */
+		if ((in.flags & MFS_I_PENDING) && in.ino >> 48 == ns->node_id) {
 			uint64_t ino = in.ino, parent = in.parent;
 			char *name = in.name ? strdup(in.name) : NULL;
 
@@ -229,6 +188,8 @@ int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out)
 		ns->node_id = v;
 		if (!rc)
 			rc = meta_get_u64(ns, "next_ino", &ns->next_counter);
+		if (!rc)
+			rc = ns_load_clock(ns);
 		if (!rc)
 			rc = ns_recover(ns);
 	}
@@ -395,7 +356,7 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 		  const struct mfs_ns_new *nw, struct mfs_inode *out)
 {
 	struct mfs_inode dir = { 0 }, in = { 0 };
-	struct mfs_batch *b = NULL;
+	struct ns_txn t = { 0 };
 	struct dirent_key k;
 	uint64_t existing;
 	int rc;
@@ -412,9 +373,9 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 		goto out;
 	}
 	rc = -ENOMEM;
-	if (!(b = mfs_batch_new(ns->db)))
+	if (txn_begin(ns, &t))
 		goto out;
-	in.ino = alloc_ino(ns, b);
+	in.ino = alloc_ino(ns, t.b);
 	in.parent = parent;
 	in.mode = nw->mode;
 	in.uid = nw->uid;
@@ -434,16 +395,16 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 	if (S_ISDIR(nw->mode))
 		dir.nlink++;
 	dir.mtime = dir.ctime = in.mtime;
-	if ((rc = put_inode(b, &in)) || (rc = put_inode(b, &dir)))
+	if ((rc = txn_put_inode(&t, &in)) || (rc = txn_touch_dir(&t, &dir)))
 		goto out;
-	put_dirent(b, &k, in.ino, in.mode);
-	if ((rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC)))
+	txn_put_dirent(&t, &k, in.ino, in.mode);
+	if ((rc = txn_commit(ns, &t)))
 		goto out;
 	*out = in;
 	memset(&in, 0, sizeof(in));
 out:
 	pthread_mutex_unlock(&ns->lock);
-	mfs_batch_free(b);
+	txn_free(&t);
 	mfs_inode_release(&in);
 	mfs_inode_release(&dir);
 	return rc;
@@ -453,7 +414,7 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 		     uint64_t expect, uint64_t *removed_ino)
 {
 	struct mfs_inode dir = { 0 }, in = { 0 };
-	struct mfs_batch *b = NULL;
+	struct ns_txn t = { 0 };
 	struct dirent_key k;
 	uint64_t ino;
 	int rc;
@@ -482,23 +443,23 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 		goto out;
 	}
 	rc = -ENOMEM;
-	if (!(b = mfs_batch_new(ns->db)))
+	if (txn_begin(ns, &t))
 		goto out;
 	if (dir_wanted)
 		dir.nlink--;
 	now(&dir.mtime);
 	dir.ctime = dir.mtime;
-	if ((rc = put_inode(b, &dir)))
+	if ((rc = txn_touch_dir(&t, &dir)))
 		goto out;
-	mfs_batch_delete(b, MFS_CF_DIRENTS, k.b, k.len);
-	del_inode(b, ino);
-	if ((rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC)))
+	txn_del_dirent(&t, &k);
+	txn_del_inode(&t, ino);
+	if ((rc = txn_commit(ns, &t)))
 		goto out;
 	if (removed_ino)
 		*removed_ino = ino;
 out:
 	pthread_mutex_unlock(&ns->lock);
-	mfs_batch_free(b);
+	txn_free(&t);
 	mfs_inode_release(&in);
 	mfs_inode_release(&dir);
 	return rc;
@@ -537,10 +498,10 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		  const char *newname, unsigned flags, uint64_t *replaced)
 {
 	struct mfs_inode src = { 0 }, dst = { 0 }, pdir = { 0 }, ndir = { 0 }, *np;
-	struct mfs_batch *b = NULL;
+	struct ns_txn t = { 0 };
 	struct dirent_key ks, kd;
 	uint64_t sino, dino = 0;
-	struct timespec t;
+	struct timespec tm;
 	char *newname_copy = NULL;
 	int rc, same_dir = parent == newparent;
 
@@ -585,14 +546,14 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		}
 	}
 	rc = -ENOMEM;
-	if (!(b = mfs_batch_new(ns->db)) || !(newname_copy = strdup(newname)))
+	if (txn_begin(ns, &t) || !(newname_copy = strdup(newname)))
 		goto out;
-	now(&t);
+	now(&tm);
 	free(src.name);
 	src.name = newname_copy;
 	newname_copy = NULL;
 	src.parent = newparent;
-	src.ctime = t;
+	src.ctime = tm;
 	np = same_dir ? &pdir : &ndir; /* one record when both are the same dir */
 	if (S_ISDIR(src.mode)) {
 		pdir.nlink--;
@@ -600,22 +561,22 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	}
 	if (dst.ino && S_ISDIR(dst.mode))
 		np->nlink--;
-	pdir.mtime = pdir.ctime = np->mtime = np->ctime = t;
-	mfs_batch_delete(b, MFS_CF_DIRENTS, ks.b, ks.len);
-	put_dirent(b, &kd, sino, src.mode);
+	pdir.mtime = pdir.ctime = np->mtime = np->ctime = tm;
+	txn_del_dirent(&t, &ks);
+	txn_put_dirent(&t, &kd, sino, src.mode);
 	if (dst.ino)
-		del_inode(b, dst.ino);
-	if ((rc = put_inode(b, &src)) || (rc = put_inode(b, &pdir)) ||
-	    (!same_dir && (rc = put_inode(b, &ndir))))
+		txn_del_inode(&t, dst.ino);
+	if ((rc = txn_put_inode(&t, &src)) || (rc = txn_touch_dir(&t, &pdir)) ||
+	    (!same_dir && (rc = txn_touch_dir(&t, &ndir))))
 		goto out;
-	if ((rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC)))
+	if ((rc = txn_commit(ns, &t)))
 		goto out;
 	if (replaced)
 		*replaced = dst.ino;
 out:
 	pthread_mutex_unlock(&ns->lock);
 	free(newname_copy);
-	mfs_batch_free(b);
+	txn_free(&t);
 	mfs_inode_release(&src);
 	mfs_inode_release(&dst);
 	mfs_inode_release(&pdir);
@@ -649,7 +610,7 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 		   struct mfs_inode *out)
 {
 	struct mfs_inode in = { 0 };
-	struct mfs_batch *b = NULL;
+	struct ns_txn t = { 0 };
 	int rc;
 
 	if (out)
@@ -669,12 +630,14 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 		in.mtime = src->mtime;
 	if (mask & MFS_ATTR_CTIME)
 		in.ctime = src->ctime;
+	if (mask & MFS_ATTR_REPL)
+		in.repl = src->repl;
 	if ((mask & MFS_ATTR_XATTR) && (rc = copy_xattrs(&in, src)))
 		goto out;
 	rc = -ENOMEM;
-	if (!(b = mfs_batch_new(ns->db)))
+	if (txn_begin(ns, &t))
 		goto out;
-	if ((rc = put_inode(b, &in)) || (rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC)))
+	if ((rc = txn_put_inode(&t, &in)) || (rc = txn_commit(ns, &t)))
 		goto out;
 	if (out) {
 		*out = in;
@@ -682,7 +645,7 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 	}
 out:
 	pthread_mutex_unlock(&ns->lock);
-	mfs_batch_free(b);
+	txn_free(&t);
 	mfs_inode_release(&in);
 	return rc;
 }
@@ -691,7 +654,7 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		   uint64_t size, struct mfs_inode *out)
 {
 	struct mfs_inode in = { 0 };
-	struct mfs_batch *b = NULL;
+	struct ns_txn t = { 0 };
 	struct dirent_key k;
 	uint64_t cur;
 	int rc;
@@ -711,13 +674,13 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		goto out;
 	}
 	rc = -ENOMEM;
-	if (!(b = mfs_batch_new(ns->db)))
+	if (txn_begin(ns, &t))
 		goto out;
 	if (!(in.flags & MFS_I_PENDING)) {
 		/* A new version of a published file: new inode (see namespace.h). */
-		del_inode(b, ino);
-		in.ino = alloc_ino(ns, b);
-		put_dirent(b, &k, in.ino, in.mode);
+		txn_del_inode(&t, ino);
+		in.ino = alloc_ino(ns, t.b);
+		txn_put_dirent(&t, &k, in.ino, in.mode);
 	}
 	in.flags &= ~MFS_I_PENDING;
 	in.size = size;
@@ -729,13 +692,14 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		memset(&in.manifest, 0, sizeof(in.manifest));
 	now(&in.mtime);
 	in.ctime = in.mtime;
-	if ((rc = put_inode(b, &in)) || (rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC)))
+	if ((manifest && (rc = txn_put_manifest(&t, manifest))) ||
+	    (rc = txn_put_inode(&t, &in)) || (rc = txn_commit(ns, &t)))
 		goto out;
 	*out = in;
 	memset(&in, 0, sizeof(in));
 out:
 	pthread_mutex_unlock(&ns->lock);
-	mfs_batch_free(b);
+	txn_free(&t);
 	mfs_inode_release(&in);
 	return rc;
 }

@@ -71,6 +71,7 @@ enum mfs_attr_mask {
 	MFS_ATTR_MTIME = 1 << 4,
 	MFS_ATTR_CTIME = 1 << 5,
 	MFS_ATTR_XATTR = 1 << 6,  /* the whole xattr list */
+	MFS_ATTR_REPL = 1 << 7,   /* replication factor */
 };
 
 /*
@@ -104,5 +105,41 @@ int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, const char *after, uint64_t 
 
 /* Path of ino from the root ("/a/b"), for reports.  Caller frees. */
 char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino);
+
+/* ------------------------------------------------------------------------ */
+/* Replication (ns_apply.c): every operation above also appends an op to
+ * this node's op log (store/oplog.h); other nodes' ops are applied here. */
+
+/* What an applied remote op changed, for the FUSE layer's cache invalidation. */
+struct mfs_ns_change {
+	enum { MFS_CHANGE_INODE, MFS_CHANGE_DIRENT } kind;
+	uint64_t ino;           /* INODE */
+	uint64_t parent;        /* DIRENT */
+	const char *name;       /* DIRENT */
+};
+typedef void (*mfs_ns_change_fn)(void *arg, const struct mfs_ns_change *c);
+
+/*
+ * Applies op number seq of node origin (its encoding: oplog.h).  Ops of one
+ * origin apply in sequence: a seq already applied returns 0 and does
+ * nothing, a gap returns -EAGAIN.  fn (may be NULL) is called for every key
+ * that changed, after the write and without locks.  MFS_EFORMAT for a
+ * malformed op (nothing applied).
+ */
+int mfs_ns_apply(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *op,
+		 size_t len, mfs_ns_change_fn fn, void *arg);
+
+/* The version vector: for each origin known here, the last seq held.  Returns the count (at most cap). */
+int mfs_ns_vv(struct mfs_ns *ns, uint16_t *origins, uint64_t *seqs, int cap);
+
+/* Called for each op; non-zero stops. */
+typedef int (*mfs_op_fn)(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len);
+/* Walks origin's ops after seq `after`, in order, until fn stops it. */
+int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_fn fn, void *arg);
+
+/* Remote ops applied since open. */
+uint64_t mfs_ns_applied(struct mfs_ns *ns);
+/* Ops this node originated. */
+uint64_t mfs_ns_seq(struct mfs_ns *ns);
 
 #endif
