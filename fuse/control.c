@@ -21,6 +21,7 @@
 #include "fs_internal.h"
 #include "log.h"
 #include "namespace.h"
+#include "replica.h"
 #include "report.h"
 
 #define LOG_COMPONENT "control"
@@ -63,6 +64,8 @@ static void do_status(struct mfs_control *c, FILE *f)
 		fprintf(f, "cache_misses %llu\n", (unsigned long long)cs.misses);
 		fprintf(f, "cache_bytes %llu\n", (unsigned long long)cs.bytes);
 		fprintf(f, "cache_capacity %llu\n", (unsigned long long)cs.capacity);
+		if (c->fs->replica)
+			mfs_replica_status(c->fs->replica, f);
 	}
 	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
 }

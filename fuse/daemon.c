@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "replica.h"
 #include "db.h"
 #include "errors.h"
 #include "fs_internal.h"
@@ -135,6 +137,74 @@ static int session_args(struct mfs_config *cfg, struct fuse_args *args)
 	return 0;
 }
 
+static int peered(const struct mfs_config *cfg)
+{
+	return cfg->listen || cfg->npeers;
+}
+
+static int start_replica(struct mfs_fs *fs)
+{
+	const struct mfs_config *cfg = fs->cfg;
+	struct mfs_replica_config rc = {
+		.listen = cfg->listen,
+		.peers = cfg->peers,
+		.npeers = cfg->npeers,
+		.curve_key = cfg->curve_key,
+		.authorized_keys = cfg->authorized_keys,
+		.heartbeat_ms = cfg->heartbeat_ms,
+		.peer_timeout_ms = cfg->peer_timeout_ms,
+		.grace_s = cfg->grace_s,
+		.disk_cache_mb = cfg->disk_cache_mb,
+		.fetch_threads = cfg->fetch_threads,
+		.on_change = fs_remote_change,
+		.on_change_arg = fs,
+	};
+	int err = mfs_replica_start(&rc, fs->ns, fs->cache, &fs->replica);
+
+	if (err)
+		log_error("cannot start the peer service: %s", mfs_strerror(err));
+	return err;
+}
+
+static void write_pid(const char *path)
+{
+	FILE *pf = fopen(path, "we");
+
+	if (pf) {
+		fprintf(pf, "%d\n", (int)getpid());
+		fclose(pf);
+	}
+}
+
+/*
+ * A storage-only peer: the store, the peer service and the control
+ * endpoint, no mount.  Runs until SIGTERM or SIGINT.
+ */
+static int serve_only(struct mfs_fs *fs, const char *pid_path, int *ready_fd)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (mfs_control_start(fs, fs->control_path, &fs->control))
+		log_warn("no control endpoint: modelfs-admin will not reach this node");
+	write_pid(pid_path);
+	log_info("serving %s as a storage peer (node %04x)", fs->cfg->data_dir,
+		 mfs_ns_node_id(fs->ns));
+	signal_ready(ready_fd, 0);
+	if (!fs->cfg->foreground) {
+		detach_stdio();
+		mfs_log_set_stderr_level(-1);
+	}
+	sigwait(&set, &sig);
+	log_info("signal %d: stopping the storage peer", sig);
+	return MFS_EXIT_OK;
+}
+
 int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -143,7 +213,6 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	char *db_dir = NULL, *pid_path = NULL, *log_path = NULL;
 	int code = MFS_EXIT_MOUNT_FAILED, mounted = 0, rc;
 	enum mfs_log_level level;
-	FILE *pf;
 
 	/* Large chunk buffers from the heap, not fresh mmaps (reference notes). */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
@@ -185,9 +254,19 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		goto out;
 	}
 	fs.staging_mem_limit = staging_budget(cfg);
-	if ((rc = mfs_cache_new(fs.db, cfg->cache_mb << 20, 2, &fs.cache)) ||
+	/* Prefetch threads fetch from peers too: as many as fetches in flight. */
+	if ((rc = mfs_cache_new(fs.db, cfg->cache_mb << 20, peered(cfg) ? cfg->fetch_threads : 2,
+				&fs.cache)) ||
 	    (rc = itable_init(&fs.itable))) {
 		code = MFS_EXIT_SYSTEM;
+		goto out;
+	}
+	if (peered(cfg) && (rc = start_replica(&fs))) {
+		code = rc == -EINVAL ? MFS_EXIT_USAGE : MFS_EXIT_MOUNT_FAILED;
+		goto out;
+	}
+	if (cfg->serve) {
+		code = serve_only(&fs, pid_path, &ready_fd);
 		goto out;
 	}
 	/* The kernel knows the root without a lookup: pin its node. */
@@ -207,10 +286,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	mounted = 1;
 	if ((rc = mfs_control_start(&fs, fs.control_path, &fs.control)))
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
-	if ((pf = fopen(pid_path, "we"))) {
-		fprintf(pf, "%d\n", (int)getpid());
-		fclose(pf);
-	}
+	write_pid(pid_path);
 	if (fuse_set_signal_handlers(fs.se)) {
 		code = MFS_EXIT_SYSTEM;
 		goto out;
@@ -239,6 +315,8 @@ out:
 	if (loop)
 		fuse_loop_cfg_destroy(loop);
 	mfs_control_stop(fs.control);
+	/* Before the session goes: the replica's threads notify the kernel through it. */
+	mfs_replica_stop(fs.replica);
 	if (mounted)
 		fuse_session_unmount(fs.se);
 	if (fs.se)
@@ -250,7 +328,7 @@ out:
 		itable_release(&fs);
 	mfs_ns_close(fs.ns);
 	mfs_db_close(fs.db);
-	if (pid_path && mounted)
+	if (pid_path && (mounted || cfg->serve))
 		unlink(pid_path);
 	free(db_dir);
 	free(fs.staging_dir);

@@ -37,6 +37,8 @@
 struct mfs_db;
 struct mfs_ns;
 struct mfs_control;
+struct mfs_replica;
+struct mfs_ns_change;
 
 struct mfs_staging {
 	int fd;                 /* memfd, or unlinked temporary file in DATA/staging */
@@ -81,6 +83,7 @@ struct mfs_handle {
 	int writable;
 	int cached;              /* a writer whose writes go through the page cache */
 	uint64_t next_off;       /* where a sequential reader goes next */
+	int window;              /* chunks prefetched ahead (adaptive) */
 };
 
 /* "The path of inode `from` moved on to inode `to`" (one per moved publish). */
@@ -112,6 +115,7 @@ struct mfs_fs {
 	struct mfs_itable itable;
 	struct fuse_session *se;
 	struct mfs_control *control;
+	struct mfs_replica *replica;  /* NULL for a node without peers */
 	char *staging_dir;
 	uint64_t staging_mem_used;  /* atomic: bytes staged in memfds */
 	uint64_t staging_mem_limit; /* above it, staging spills to DATA/staging */
@@ -134,6 +138,8 @@ struct mfs_node *itable_get(struct mfs_fs *fs, uint64_t ino, struct mfs_inode *r
 void itable_put(struct mfs_fs *fs, struct mfs_node *n, uint64_t lookups, int opens);
 /* In-memory node for ino or NULL; no counts taken. */
 struct mfs_node *itable_peek(struct mfs_fs *fs, uint64_t ino);
+/* In-memory node for ino or NULL, held (one open) until itable_put(fs, n, 0, 1). */
+struct mfs_node *itable_hold(struct mfs_fs *fs, uint64_t ino);
 /* Records that the path of `from` now has inode `to`.  -ENOMEM or 0. */
 int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to);
 /* The newest inode reached from ino through successor links (ino if none). */
@@ -176,6 +182,9 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h);
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *parent, char **name);
 /* Notifies the kernel after a commit that moved the path (no locks held). */
 void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name);
+
+/* fs_remote.c: the replica's on_change hook (arg: struct mfs_fs). */
+void fs_remote_change(void *arg, const struct mfs_ns_change *c);
 
 extern const struct fuse_lowlevel_ops mfs_fs_ops;
 

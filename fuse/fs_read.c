@@ -144,10 +144,26 @@ static void read_staged(fuse_req_t req, struct mfs_node *n, size_t size, off_t o
 	free(buf);
 }
 
-static void prefetch_after(struct mfs_fs *fs, struct mfs_manifest *m, uint32_t next)
+/*
+ * Queues the chunks after `next` for the prefetch threads.  The window
+ * adapts: it doubles with each sequential read up to prefetch_chunks and
+ * falls back to one chunk when the reader jumps, so a random reader does
+ * not pull chunks it will never read.
+ */
+static void prefetch_after(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_manifest *m,
+			   uint32_t next, int sequential)
 {
-	for (int k = 0; k < fs->cfg->prefetch_chunks && next + k < m->count; k++)
-		mfs_cache_prefetch(fs->cache, &m->e[next + k].hash, m->e[next + k].len);
+	uint16_t origin = (uint16_t)(h->node->ino >> 48);
+	int w = __atomic_load_n(&h->window, __ATOMIC_RELAXED);
+
+	w = sequential ? (w < 1 ? 1 : w * 2) : 1;
+	if (w > fs->cfg->prefetch_chunks)
+		w = fs->cfg->prefetch_chunks;
+	__atomic_store_n(&h->window, w, __ATOMIC_RELAXED);
+	if (!sequential)
+		return;
+	for (int k = 0; k < w && next + k < m->count; k++)
+		mfs_cache_prefetch(fs->cache, &m->e[next + k].hash, m->e[next + k].len, origin);
 }
 
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -180,7 +196,8 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 			log_error("read of %zu bytes spans more than %d chunks", size, MAX_IOV);
 			break;
 		}
-		if ((rc = mfs_cache_get(fs->cache, &m->e[i].hash, m->e[i].len, &ents[n])))
+		if ((rc = mfs_cache_get(fs->cache, &m->e[i].hash, m->e[i].len,
+					(uint16_t)(h->node->ino >> 48), &ents[n])))
 			break;
 		if (len > end - pos)
 			len = end - pos;
@@ -190,8 +207,9 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 		pos += len;
 	}
 	/* Concurrent READs on one handle (readahead) race here: atomic. */
-	if (__atomic_exchange_n(&h->next_off, end, __ATOMIC_RELAXED) == (uint64_t)off && !rc)
-		prefetch_after(fs, m, i);
+	if (!rc)
+		prefetch_after(fs, h, m, i,
+			       __atomic_exchange_n(&h->next_off, end, __ATOMIC_RELAXED) == (uint64_t)off);
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
 	else

@@ -6,6 +6,7 @@
  * control socket is, from any path inside the mount.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -16,6 +17,8 @@
 
 #define RESERVED_PREFIX "user.modelfs."
 #define CONTROL_XATTR "user.modelfs.control"
+#define REPL_XATTR "user.modelfs.repl"
+#define REPL_MAX 16
 
 static struct mfs_node *xnode(fuse_req_t req, fuse_ino_t ino)
 {
@@ -51,6 +54,15 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	}
 	if (!(n = xnode(req, ino)))
 		return;
+	if (!strcmp(name, REPL_XATTR)) {
+		char v[8];
+
+		pthread_mutex_lock(&n->lock);
+		snprintf(v, sizeof(v), "%u", n->rec.repl ? n->rec.repl : MFS_DEFAULT_REPL);
+		pthread_mutex_unlock(&n->lock);
+		reply_value(req, v, strlen(v), size);
+		return;
+	}
 	pthread_mutex_lock(&n->lock);
 	if ((x = mfs_inode_xattr_get(&n->rec, name)) && (copy = malloc(x->len ? x->len : 1))) {
 		memcpy(copy, x->value, x->len);
@@ -103,6 +115,46 @@ static int check_settable(struct mfs_fs *fs, const char *name)
 	return 0;
 }
 
+/*
+ * user.modelfs.repl: the replication factor of a file, or of a directory
+ * (inherited by what is created in it later).  Replicated like any change.
+ */
+static void set_repl(fuse_req_t req, fuse_ino_t ino, const char *value, size_t size)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_node *n;
+	char buf[8], *end;
+	uint64_t moved_to = 0;
+	long r;
+	int rc;
+
+	if (fs->cfg->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (size == 0 || size >= sizeof(buf)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	memcpy(buf, value, size);
+	buf[size] = 0;
+	r = strtol(buf, &end, 10);
+	if (end == buf || (*end && *end != '\n') || r < 1 || r > REPL_MAX) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!(n = xnode(req, ino)))
+		return;
+	pthread_mutex_lock(&n->lock);
+	n->rec.repl = (uint8_t)r;
+	clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
+	rc = fs_save_attrs(fs, n, MFS_ATTR_REPL | MFS_ATTR_CTIME, &moved_to);
+	pthread_mutex_unlock(&n->lock);
+	if (moved_to)
+		fs_refresh(fs, moved_to);
+	fuse_reply_err(req, mfs_errno(rc));
+}
+
 static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			 size_t size, int flags, int remove)
 {
@@ -143,6 +195,10 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags)
 {
+	if (!strcmp(name, REPL_XATTR)) {
+		set_repl(req, ino, value, size);
+		return;
+	}
 	change_xattr(req, ino, name, value, size, flags, 0);
 }
 

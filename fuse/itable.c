@@ -144,6 +144,17 @@ struct mfs_node *itable_peek(struct mfs_fs *fs, uint64_t ino)
 	return n;
 }
 
+struct mfs_node *itable_hold(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_node *n;
+
+	pthread_mutex_lock(&fs->itable.lock);
+	if ((n = *slot(&fs->itable, ino)))
+		n->opens++;
+	pthread_mutex_unlock(&fs->itable.lock);
+	return n;
+}
+
 struct mfs_node *itable_get(struct mfs_fs *fs, uint64_t ino, struct mfs_inode *rec,
 			    uint64_t lookups, int opens, int *rc)
 {

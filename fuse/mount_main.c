@@ -23,6 +23,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mount.modelfs [SOURCE] MOUNTPOINT [-f] [-o OPTION[,OPTION...]]\n"
+		"       mount.modelfs --serve [-f] -o listen=HOST:PORT[,OPTION...]\n"
 		"\n"
 		"Mounts a modelfs node.  With no options: a single node whose store is in\n"
 		"/var/lib/modelfs (root) or ~/.local/share/modelfs.\n"
@@ -34,6 +35,11 @@ static void usage(FILE *f)
 		"  -o readahead_kb=N   kernel readahead for the mount (default 4096)\n"
 		"  -o threads=N        FUSE worker threads (default 32)\n"
 		"  -o ro, allow_other, debug, log=FILE, ingest_threads=N, prefetch_chunks=N,\n     staging_mem_mb=N\n"
+		"  -o listen=HOST:PORT  serve peers here;  -o peer=HOST:PORT  a peer (repeat)\n"
+		"  -o curve_key=FILE,authorized_keys=FILE  encrypt and authenticate peers\n"
+		"  -o heartbeat_ms=N, peer_timeout_ms=N, grace_s=N, disk_cache_mb=N,\n"
+		"     fetch_threads=N, prefetch_open\n"
+		"  --serve             a storage-only peer: no mountpoint\n"
 		"  -h, --help          this text;  -V, --version  the version\n"
 		"\n"
 		"See mount.modelfs(8) and modelfs.conf(5).\n");
@@ -61,6 +67,8 @@ static int parse_args(int argc, char **argv, struct mfs_config *cfg, char **opts
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
 			printf("mount.modelfs %s\n", PACKAGE_VERSION);
 			return MFS_EXIT_OK;
+		} else if (!strcmp(a, "--serve")) {
+			cfg->serve = 1;
 		} else if (!strcmp(a, "-f")) {
 			cfg->foreground = 1;
 		} else if (!strcmp(a, "-s") || !strcmp(a, "-n") || !strcmp(a, "-v")) {
@@ -84,6 +92,11 @@ static int parse_args(int argc, char **argv, struct mfs_config *cfg, char **opts
 		} else {
 			return fail_usage("too many arguments");
 		}
+	}
+	if (cfg->serve) {
+		if (npos)
+			return fail_usage("--serve takes no MOUNTPOINT");
+		return -1;
 	}
 	if (npos == 0)
 		return fail_usage("missing MOUNTPOINT");
@@ -140,6 +153,30 @@ static int absolutize(char **path, int must_exist)
 	return 0;
 }
 
+/* Peer options that can be checked before forking: exit status 1 for them. */
+static int check_peer_options(struct mfs_config *cfg)
+{
+	char **files[] = { &cfg->curve_key, &cfg->authorized_keys };
+
+	if (cfg->serve && !cfg->listen)
+		return fail_usage("--serve needs -o listen=HOST:PORT");
+	if (cfg->curve_key && !cfg->authorized_keys)
+		return fail_usage("curve_key needs authorized_keys (the peers allowed in)");
+	if (cfg->authorized_keys && !cfg->curve_key)
+		return fail_usage("authorized_keys needs curve_key (this node's secret key)");
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (!*files[i])
+			continue;
+		if (absolutize(files[i], 1)) {
+			char msg[512];
+
+			snprintf(msg, sizeof(msg), "%s: %s", *files[i], strerror(errno));
+			return fail_usage(msg);
+		}
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct mfs_config cfg;
@@ -153,7 +190,10 @@ int main(int argc, char **argv)
 		return MFS_EXIT_SYSTEM;
 	if ((code = parse_args(argc, argv, &cfg, &opts)) >= 0 || (code = load_config(&cfg, opts)) >= 0)
 		goto out;
-	if (absolutize(&cfg.mountpoint, 1) || stat(cfg.mountpoint, &st) || !S_ISDIR(st.st_mode)) {
+	if ((code = check_peer_options(&cfg)) >= 0)
+		goto out;
+	if (!cfg.serve &&
+	    (absolutize(&cfg.mountpoint, 1) || stat(cfg.mountpoint, &st) || !S_ISDIR(st.st_mode))) {
 		fprintf(stderr, "mount.modelfs: mountpoint %s: %s\n", cfg.mountpoint,
 			errno ? strerror(errno) : "not a directory");
 		code = MFS_EXIT_MOUNT_FAILED;
@@ -186,7 +226,7 @@ int main(int argc, char **argv)
 		status = MFS_EXIT_MOUNT_FAILED; /* the daemon died before saying */
 	close(pfd[0]);
 	code = status;
-	if (code == MFS_EXIT_OK && cfg.readahead_kb && geteuid() == 0) {
+	if (code == MFS_EXIT_OK && !cfg.serve && cfg.readahead_kb && geteuid() == 0) {
 		int rc = mfs_set_readahead(cfg.mountpoint, cfg.readahead_kb);
 
 		if (rc)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "settings.h"
 
 /* FHS places, whatever the install prefix: where an operator looks. */
@@ -31,7 +32,12 @@ int mfs_config_init(struct mfs_config *c)
 	c->readahead_kb = 4096;
 	c->threads = 32;
 	c->ingest_threads = 2;
-	c->prefetch_chunks = 4;
+	c->prefetch_chunks = 16;
+	c->heartbeat_ms = 500;
+	c->peer_timeout_ms = 3000;
+	c->grace_s = 600;
+	c->disk_cache_mb = 10240;
+	c->fetch_threads = 8;
 	c->staging_mem_mb = -1;
 	if (geteuid() == 0)
 		n = asprintf(&c->data_dir, "%s", MFS_ROOT_DATA_DIR);
@@ -49,6 +55,12 @@ void mfs_config_release(struct mfs_config *c)
 	free(c->data_dir);
 	free(c->config_file);
 	free(c->log_file);
+	free(c->listen);
+	free(c->curve_key);
+	free(c->authorized_keys);
+	for (int i = 0; i < c->npeers; i++)
+		free(c->peers[i]);
+	free(c->peers);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -76,6 +88,32 @@ static int parse_num(const char *v, long long lo, long long hi, long long *out)
 	return 0;
 }
 
+/* listen=HOST:PORT, or one more peer=HOST:PORT (the option repeats). */
+static int set_endpoint(struct mfs_config *c, const char *key, const char *val, char *err,
+			size_t errlen)
+{
+	char ep[256];
+	char **grown;
+
+	if (!val || mfs_endpoint_normalise(val, ep, sizeof(ep))) {
+		snprintf(err, errlen, "option %s needs HOST:PORT (or tcp://HOST:PORT), got '%s'", key,
+			 val ? val : "");
+		return -EINVAL;
+	}
+	if (!strcmp(key, "listen"))
+		return set_str(&c->listen, ep);
+	for (int i = 0; i < c->npeers; i++)
+		if (!strcmp(c->peers[i], ep))
+			return 0;
+	if (!(grown = realloc(c->peers, (c->npeers + 1) * sizeof(*grown))))
+		return -ENOMEM;
+	c->peers = grown;
+	if (!(c->peers[c->npeers] = strdup(ep)))
+		return -ENOMEM;
+	c->npeers++;
+	return 0;
+}
+
 /* Sets one key; value is NULL for flags.  -EINVAL with a message on error. */
 static int set_option(struct mfs_config *c, const char *key, const char *val, char *err, size_t errlen)
 {
@@ -87,13 +125,19 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 		{ "ingest_threads", 1, 8, &c->ingest_threads, 0 },
 		{ "prefetch_chunks", 0, 64, &c->prefetch_chunks, 0 },
 		{ "staging_mem_mb", 0, 1 << 24, &c->staging_mem_mb, 2 },
+		{ "heartbeat_ms", 10, 60000, &c->heartbeat_ms, 0 },
+		{ "peer_timeout_ms", 100, 600000, &c->peer_timeout_ms, 0 },
+		{ "grace_s", 0, 30 * 86400, &c->grace_s, 0 },
+		{ "disk_cache_mb", 0, 1ll << 30, &c->disk_cache_mb, 1 },
+		{ "fetch_threads", 1, 32, &c->fetch_threads, 0 },
 	};
 	struct { const char *name; int *dst; } flags[] = {
 		{ "ro", &c->ro }, { "allow_other", &c->allow_other },
-		{ "debug", &c->debug },
+		{ "debug", &c->debug }, { "prefetch_open", &c->prefetch_open },
 	};
 	struct { const char *name; char **dst; } strs[] = {
 		{ "data", &c->data_dir }, { "config", &c->config_file }, { "log", &c->log_file },
+		{ "curve_key", &c->curve_key }, { "authorized_keys", &c->authorized_keys },
 	};
 	long long n;
 
@@ -110,6 +154,8 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 		*flags[i].dst = !val || !strcmp(val, "1") || !strcmp(val, "true");
 		return 0;
 	}
+	if (!strcmp(key, "listen") || !strcmp(key, "peer"))
+		return set_endpoint(c, key, val, err, errlen);
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		if (strcmp(key, strs[i].name))
 			continue;
@@ -190,7 +236,8 @@ int mfs_config_load_file(struct mfs_config *c, const char *path, char *err, size
 		s = trim(line);
 		if (!*s)
 			continue;
-		if (!strcmp(s, "ro") || !strcmp(s, "allow_other") || !strcmp(s, "debug")) {
+		if (!strcmp(s, "ro") || !strcmp(s, "allow_other") || !strcmp(s, "debug") ||
+		    !strcmp(s, "prefetch_open")) {
 			rc = set_option(c, s, NULL, err, errlen);
 			continue;
 		}

@@ -21,6 +21,14 @@ struct mfs_config {
 	int prefetch_chunks;   /* chunks fetched ahead of a sequential reader */
 	long staging_mem_mb;   /* memory for files being written; -1: RAM/8, at most 4 GiB */
 	int ro, allow_other, foreground, debug;
+	/* peers (replica/replica.h) */
+	char *listen;          /* "tcp://host:port"; NULL: no peer service */
+	char **peers;          /* "tcp://host:port" each */
+	int npeers;
+	char *curve_key, *authorized_keys;
+	int heartbeat_ms, peer_timeout_ms, grace_s, fetch_threads, prefetch_open;
+	size_t disk_cache_mb;
+	int serve;             /* storage-only peer: no mountpoint */
 };
 
 /* Fills in defaults (the data dir depends on whether we run as root). */

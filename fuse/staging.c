@@ -196,7 +196,7 @@ int staging_materialize(struct mfs_fs *fs, struct mfs_staging *s)
 	for (uint32_t i = 0; i < m->count; i++) {
 		const struct mfs_cache_entry *e;
 		ssize_t n;
-		int rc = mfs_cache_get(fs->cache, &m->e[i].hash, m->e[i].len, &e);
+		int rc = mfs_cache_get(fs->cache, &m->e[i].hash, m->e[i].len, 0, &e);
 
 		if (rc)
 			return rc;

@@ -44,10 +44,13 @@ struct entry {
 struct prefetch_req {
 	struct mfs_hash hash;
 	uint32_t len;
+	uint16_t origin;
 };
 
 struct mfs_cache {
 	struct mfs_db *db;
+	mfs_cache_remote_fn remote;   /* set before the first get */
+	void *remote_arg;
 	pthread_mutex_t lock;
 	pthread_cond_t loaded;
 	struct entry *buckets[NBUCKETS];
@@ -147,7 +150,7 @@ static void evict(struct mfs_cache *c, struct entry **victims)
 
 
 /* Loads e (state LOADING, referenced by the caller) outside the lock. */
-static int load(struct mfs_cache *c, struct entry *e, uint32_t len)
+static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
 {
 	struct mfs_codec_ctx *ctx = thread_codec();
 	struct entry *victims = NULL;
@@ -161,6 +164,10 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len)
 		mfs_chunk_bytes_release(&e->bytes);
 		rc = MFS_ECORRUPT;
 	}
+	/* Not here, or our copy is bad: another node's copy, verified there. */
+	if (c->remote && (rc == -ENOENT || rc == MFS_ECORRUPT || rc == MFS_EBADHASH ||
+			  rc == MFS_EFORMAT))
+		rc = c->remote(c->remote_arg, &e->hash, len, origin, &e->bytes);
 	pthread_mutex_lock(&c->lock);
 	if (rc) {
 		e->state = FAILED;
@@ -196,7 +203,7 @@ static struct entry *unref_locked(struct mfs_cache *c, struct entry *e)
 	return NULL;
 }
 
-int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len,
+int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len, uint16_t origin,
 		  const struct mfs_cache_entry **out)
 {
 	struct entry *e, *dead = NULL;
@@ -241,7 +248,7 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 	c->buckets[bucket_of(h)] = e;
 	pthread_mutex_unlock(&c->lock);
 
-	rc = load(c, e, expect_len);
+	rc = load(c, e, expect_len, origin);
 	if (rc) {
 		pthread_mutex_lock(&c->lock);
 		dead = unref_locked(c, e);
@@ -272,7 +279,8 @@ void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *pub)
 	}
 }
 
-void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len)
+void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len,
+			uint16_t origin)
 {
 	if (!c->nthreads)
 		return;
@@ -283,7 +291,7 @@ void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t 
 		for (unsigned i = 0; i < c->qlen && !dup; i++)
 			dup = !memcmp(c->queue[(c->qhead + i) % PREFETCH_QUEUE].hash.b, h->b, MFS_HASH_LEN);
 		if (!dup) {
-			c->queue[(c->qhead + c->qlen++) % PREFETCH_QUEUE] = (struct prefetch_req){ *h, len };
+			c->queue[(c->qhead + c->qlen++) % PREFETCH_QUEUE] = (struct prefetch_req){ *h, len, origin };
 			pthread_cond_signal(&c->work);
 		}
 	}
@@ -308,12 +316,18 @@ static void *prefetch_thread(void *arg)
 		c->qlen--;
 		c->st.prefetches++;
 		pthread_mutex_unlock(&c->lock);
-		if (!mfs_cache_get(c, &r.hash, r.len, &e))
+		if (!mfs_cache_get(c, &r.hash, r.len, r.origin, &e))
 			mfs_cache_release(c, e);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
+}
+
+void mfs_cache_set_remote(struct mfs_cache *c, mfs_cache_remote_fn fn, void *arg)
+{
+	c->remote = fn;
+	c->remote_arg = arg;
 }
 
 int mfs_cache_new(struct mfs_db *db, size_t capacity, int threads, struct mfs_cache **out)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chunkstore.h"
 #include "hash.h"
 
 struct mfs_db;
@@ -36,13 +37,23 @@ void mfs_cache_free(struct mfs_cache *c);
  * the manifest records; a stored chunk of another length is corruption.
  * Returns 0 or the load's error.  Release with mfs_cache_release().
  */
-int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len,
+int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len, uint16_t origin,
 		  const struct mfs_cache_entry **out);
 void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *e);
 
 /* Queues a background load of h unless cached, loading or the queue is full. */
-void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len);
+void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len,
+			uint16_t origin);
 
+/*
+ * Where a chunk comes from when this node lacks it or its copy is bad: the
+ * replica layer (peers).  origin is the node that published the version
+ * being read (a known holder; 0 if unknown).  Fills *out (owned bytes, len
+ * of them, verified) or returns an error.  Set before the first get.
+ */
+typedef int (*mfs_cache_remote_fn)(void *arg, const struct mfs_hash *h, uint32_t len,
+				   uint16_t origin, struct mfs_chunk_bytes *out);
+void mfs_cache_set_remote(struct mfs_cache *c, mfs_cache_remote_fn fn, void *arg);
 /* Counters since start. */
 void mfs_cache_stats(struct mfs_cache *c, struct mfs_cache_stats *st);
 

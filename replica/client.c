@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One request, one reply.  A request borrows a DEALER connected to the peer
+ * from its pool and returns it after the reply.  A socket whose request
+ * timed out is closed, not pooled: its late reply must not be read as the
+ * answer to the next request.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "errors.h"
+#include "internal.h"
+#include "log.h"
+
+#define LOG_COMPONENT "peer"
+
+int sock_common_setup(struct mfs_replica *r, void *s)
+{
+	int64_t maxmsg = MFS_WIRE_MAX_FRAME;
+	int zero = 0, one = 1, ivl = 100, ivl_max = 2000, hb = 1000, hb_timeout = 5000;
+
+	if (zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
+	    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE, &one, sizeof(one)) ||
+	    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl)) ||
+	    zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max)) ||
+	    zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb)) ||
+	    zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof(hb_timeout)))
+		return -errno;
+	(void)r;
+	return 0;
+}
+
+static void *sock_open(struct mfs_replica *r, struct mfs_peer *p)
+{
+	void *s = zmq_socket(r->zctx, ZMQ_DEALER);
+	int one = 1;
+
+	if (!s)
+		return NULL;
+	if (sock_common_setup(r, s) ||
+	    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) ||
+	    (r->curve && mfs_curve_client_setup(s, &r->keys, p->server_key)) ||
+	    zmq_connect(s, p->endpoint)) {
+		log_warn("%s: cannot open a connection: %s", p->endpoint, zmq_strerror(errno));
+		zmq_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void *sock_get(struct mfs_replica *r, struct mfs_peer *p)
+{
+	void *s = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->nidle)
+		s = p->idle[--p->nidle];
+	pthread_mutex_unlock(&p->lock);
+	return s ? s : sock_open(r, p);
+}
+
+static void sock_put(struct mfs_peer *p, void *s)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->nidle < (int)(sizeof(p->idle) / sizeof(p->idle[0]))) {
+		p->idle[p->nidle++] = s;
+		s = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (s)
+		zmq_close(s);
+}
+
+void rpc_pool_drain(struct mfs_peer *p)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->nidle)
+		zmq_close(p->idle[--p->nidle]);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void rpc_reply_release(struct rpc_reply *rr)
+{
+	zmq_msg_close(&rr->body);
+	if (rr->has_payload)
+		zmq_msg_close(&rr->payload);
+	rr->has_payload = 0;
+}
+
+/* Waits for s to be readable; 1, 0 on timeout, or -errno. */
+static int wait_readable(void *s, int timeout_ms)
+{
+	zmq_pollitem_t it = { .socket = s, .events = ZMQ_POLLIN };
+	int rc = zmq_poll(&it, 1, timeout_ms);
+
+	return rc < 0 ? -errno : rc;
+}
+
+/* Reads one whole message: header, body, optional payload.  Extra frames are malformed. */
+static int read_reply(struct mfs_replica *r, struct mfs_peer *p, void *s, uint64_t req,
+		      struct rpc_reply *out)
+{
+	zmq_msg_t hdr;
+	int rc, more, nframes = 0, bad = 0;
+
+	zmq_msg_init(&hdr);
+	zmq_msg_init(&out->body);
+	zmq_msg_init(&out->payload);
+	out->has_payload = 0;
+	do {
+		zmq_msg_t *m = nframes == 0 ? &hdr : nframes == 1 ? &out->body : &out->payload;
+		zmq_msg_t junk;
+
+		if (nframes > 2) {
+			zmq_msg_init(&junk);
+			m = &junk;
+		}
+		if (zmq_msg_recv(m, s, 0) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		more = zmq_msg_more(m);
+		if (nframes > 2) {
+			zmq_msg_close(&junk);
+			bad = 1;
+		}
+		nframes++;
+	} while (more);
+	out->has_payload = nframes == 3;
+	if (bad || nframes < 2 ||
+	    mfs_wire_header_decode(zmq_msg_data(&hdr), zmq_msg_size(&hdr), &out->h) ||
+	    out->h.req != req) {
+		__atomic_add_fetch(&r->malformed, 1, __ATOMIC_RELAXED);
+		log_warn("%s: malformed reply (%d frames), dropped", p->endpoint, nframes);
+		rc = MFS_EFORMAT;
+		goto fail;
+	}
+	zmq_msg_close(&hdr);
+	return 0;
+fail:
+	zmq_msg_close(&hdr);
+	rpc_reply_release(out);
+	return rc;
+}
+
+int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t flags,
+	     const void *body, size_t blen, int timeout_ms, struct rpc_reply *out)
+{
+	static uint64_t next_req;
+	struct mfs_wire_header h = {
+		.type = type, .flags = flags, .node = r->self,
+		.req = __atomic_add_fetch(&next_req, 1, __ATOMIC_RELAXED),
+	};
+	uint8_t hb[MFS_WIRE_HEADER_LEN];
+	void *s = sock_get(r, p);
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return -ENOMEM;
+	zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
+	mfs_wire_header_encode(&h, hb);
+	if (zmq_send(s, hb, sizeof(hb), ZMQ_SNDMORE) < 0 || zmq_send(s, body, blen, 0) < 0) {
+		rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+		goto drop;
+	}
+	rc = wait_readable(s, timeout_ms);
+	if (rc <= 0) {
+		rc = rc ? rc : -ETIMEDOUT;
+		goto drop;
+	}
+	if ((rc = read_reply(r, p, s, h.req, out)))
+		goto drop;
+	sock_put(p, s);
+	peer_seen(r, p, out->h.node);
+	return 0;
+drop:
+	zmq_close(s);
+	if (rc == -ETIMEDOUT)
+		peer_failed(r, p);
+	return rc;
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Getting a chunk from peers.  Order of asking:
+ *  1. for a read (not on behalf of another peer), the chunk's proxy: the
+ *     best-ranked node other than the version's origin.  It fetches the
+ *     chunk once and serves every reader after that, so N nodes loading a
+ *     new model do not pull N copies from the node that wrote it;
+ *  2. the other nodes in placement order (owners first), then the origin,
+ *     then every other peer that is up.
+ * Peers that are down are skipped.  A reply is used only if its SHA-256 is
+ * the chunk's name; a bad copy is logged and the next peer asked.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunkstore.h"
+#include "codec.h"
+#include "db.h"
+#include "errors.h"
+#include "internal.h"
+#include "log.h"
+
+#define LOG_COMPONENT "fetch"
+#define MAX_CANDIDATES 256
+
+static __thread struct mfs_codec_ctx *fetch_codec;
+
+/* Decodes and checks a record from a peer.  0 with out filled, or MFS_EBADHASH / MFS_ECORRUPT. */
+static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t *rec,
+		      size_t reclen, struct mfs_chunk_info *info, struct mfs_chunk_bytes *out)
+{
+	struct mfs_hash got;
+	ssize_t n;
+
+	if (!fetch_codec && !(fetch_codec = mfs_codec_ctx_new()))
+		return -ENOMEM;
+	if (mfs_chunk_verify(rec, reclen, info) || info->raw_len != raw_len)
+		return MFS_ECORRUPT;
+	memset(out, 0, sizeof(*out));
+	if (!(out->owned = malloc(raw_len ? raw_len : 1)))
+		return -ENOMEM;
+	n = mfs_chunk_decode(fetch_codec, rec, reclen, out->owned, raw_len);
+	if (n != (ssize_t)raw_len) {
+		mfs_chunk_bytes_release(out);
+		return MFS_ECORRUPT;
+	}
+	mfs_sha256(out->owned, raw_len, &got);
+	if (memcmp(got.b, h->b, MFS_HASH_LEN)) {
+		mfs_chunk_bytes_release(out);
+		return MFS_EBADHASH;
+	}
+	out->p = out->owned;
+	out->len = raw_len;
+	return 0;
+}
+
+/* Keeps a verified record: record and index in one batch (through the WAL). */
+static int keep(struct mfs_replica *r, const struct mfs_hash *h, const uint8_t *rec,
+		size_t reclen, const struct mfs_chunk_info *info)
+{
+	struct mfs_batch *b = mfs_batch_new(r->db);
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	mfs_chunk_stage_record(b, h, rec, reclen);
+	mfs_chunk_stage_index(b, h, info, reclen);
+	rc = mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+	return rc;
+}
+
+/* Asks p for h.  0 with *out (and the chunk kept here), or an error. */
+static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash *h,
+	       uint32_t raw_len, uint8_t flags, int as_cache, struct mfs_chunk_bytes *out)
+{
+	uint8_t body[MFS_WIRE_GET_LEN];
+	struct mfs_chunk_info info;
+	struct rpc_reply rr;
+	struct mfs_hash got;
+	char hex[MFS_HASH_HEX_LEN + 1];
+	int timeout = r->cfg.peer_timeout_ms * ((flags & MFS_GET_PROXY) ? 3 : 1);
+	int rc;
+
+	mfs_wire_get_encode(h, raw_len, flags, body);
+	if ((rc = rpc_call(r, p, MFS_MSG_GET, 0, body, sizeof(body), timeout, &rr)))
+		return rc;
+	if (rr.h.type == MFS_MSG_MISS) {
+		rpc_reply_release(&rr);
+		return -ENOENT;
+	}
+	if (rr.h.type != MFS_MSG_CHUNK || !rr.has_payload ||
+	    mfs_wire_hash_decode(zmq_msg_data(&rr.body), zmq_msg_size(&rr.body), &got, NULL) ||
+	    memcmp(got.b, h->b, MFS_HASH_LEN)) {
+		__atomic_add_fetch(&r->malformed, 1, __ATOMIC_RELAXED);
+		log_warn("%s: malformed reply to GET, dropped", p->endpoint);
+		rpc_reply_release(&rr);
+		return MFS_EFORMAT;
+	}
+	rc = check_copy(h, raw_len, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload), &info,
+			out);
+	if (rc == MFS_ECORRUPT || rc == MFS_EBADHASH) {
+		__atomic_add_fetch(&r->bad_from_peers, 1, __ATOMIC_RELAXED);
+		mfs_hash_to_hex(h, hex);
+		log_warn("chunk %s from %s does not verify (%s): not used", hex, p->endpoint,
+			 mfs_strerror(rc));
+	}
+	if (!rc && (rc = keep(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload), &info)))
+		mfs_chunk_bytes_release(out);
+	if (!rc) {
+		__atomic_add_fetch(&r->fetched_chunks, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&r->fetched_bytes, zmq_msg_size(&rr.payload), __ATOMIC_RELAXED);
+		if (as_cache)
+			repair_note_cached(r, h, (uint32_t)zmq_msg_size(&rr.payload));
+	}
+	rpc_reply_release(&rr);
+	return rc;
+}
+
+static void add_candidate(struct mfs_peer **list, int *n, struct mfs_peer *p)
+{
+	if (!p || !peer_is_up(p))
+		return;
+	for (int i = 0; i < *n; i++)
+		if (list[i] == p)
+			return;
+	if (*n < MAX_CANDIDATES)
+		list[(*n)++] = p;
+}
+
+static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
+		 uint16_t origin, int allow_proxy, int as_cache, struct mfs_chunk_bytes *out)
+{
+	struct mfs_peer *list[MAX_CANDIDATES];
+	uint16_t ids[MAX_CANDIDATES];
+	int n = 0, nids = placement_nodes(r, ids, MAX_CANDIDATES), rc = -ENOENT;
+
+	place_rank(h, ids, nids);
+	if (allow_proxy && !server_in_worker()) {
+		for (int i = 0; i < nids; i++) {
+			if (ids[i] == origin)
+				continue;
+			if (ids[i] != r->self) {
+				struct mfs_peer *p = peer_by_id(r, ids[i]);
+
+				if (p && peer_is_up(p) &&
+				    !(rc = ask(r, p, h, raw_len, MFS_GET_PROXY, as_cache, out)))
+					return 0;
+			}
+			break; /* the proxy is this node, or it failed: ask directly */
+		}
+	}
+	for (int i = 0; i < nids; i++)
+		if (ids[i] != r->self)
+			add_candidate(list, &n, peer_by_id(r, ids[i]));
+	add_candidate(list, &n, peer_by_id(r, origin));
+	for (int i = 0; i < r->npeers; i++)
+		add_candidate(list, &n, &r->peers[i]);
+	for (int i = 0; i < n; i++)
+		if (!(rc = ask(r, list[i], h, raw_len, 0, as_cache, out)))
+			return 0;
+	return rc == -ENOMEM ? rc : -ENOENT;
+}
+
+int fetch_chunk(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
+		uint16_t origin, int allow_proxy, struct mfs_chunk_bytes *out)
+{
+	return fetch(r, h, raw_len, origin, allow_proxy, 0, out);
+}
+
+int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
+		    struct mfs_chunk_bytes *out)
+{
+	struct mfs_replica *r = arg;
+	char hex[MFS_HASH_HEX_LEN + 1];
+	int rc = fetch(r, h, len, origin, 1, 1, out);
+
+	if (rc) {
+		__atomic_add_fetch(&r->fetch_failures, 1, __ATOMIC_RELAXED);
+		mfs_hash_to_hex(h, hex);
+		log_warn("chunk %s: no peer has a good copy (%s)", hex, mfs_strerror(rc));
+		rc = -EIO;
+	}
+	return rc;
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Private state of the replica layer, shared by its files:
+ *   node.c      start/stop, peers table, status
+ *   client.c    request/reply to one peer (pooled DEALER sockets)
+ *   server.c    the ROUTER that answers peers, with a worker pool
+ *   sync.c      op-log pulls from every peer: namespace sync and heartbeat
+ *   placement.c rendezvous ranking of nodes for a chunk
+ *   fetch.c     getting a chunk from peers: verify, store, count
+ *   repair.c    the wanted queue: chunks this node owns and lacks; disk cache
+ *
+ * Threads: one server thread owns the ROUTER; server workers, the sync
+ * thread, repair workers and the cache's loaders all act as clients, each
+ * borrowing a DEALER from the peer's pool for one request at a time (a
+ * socket moves between threads only through the pool's mutex).
+ */
+#ifndef MFS_REPLICA_INTERNAL_H
+#define MFS_REPLICA_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "curve.h"
+#include "hash.h"
+#include "replica.h"
+#include "wire.h"
+
+struct mfs_db;
+struct mfs_chunk_bytes;
+
+enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
+
+struct mfs_peer {
+	struct mfs_replica *r;
+	pthread_t sync_thread;       /* pulls its ops (sync.c) */
+	char endpoint[256];
+	const char *server_key;      /* Z85, from authorized_keys; NULL without CURVE */
+	pthread_mutex_t lock;        /* the fields below */
+	uint16_t id;                 /* learned from its replies; 0 until then */
+	enum peer_state state;
+	uint64_t last_ok_ms;         /* last reply */
+	uint64_t down_since_ms;      /* when it stopped answering (or our start) */
+	void *idle[16];              /* pooled DEALER sockets */
+	int nidle;
+};
+
+struct mfs_replica {
+	struct mfs_replica_config cfg;
+	struct mfs_ns *ns;
+	struct mfs_db *db;
+	struct mfs_cache *cache;
+	uint16_t self;
+	void *zctx;
+	struct mfs_curve_keys keys;
+	int curve;
+	struct mfs_authkeys *authkeys;
+	struct mfs_zap *zap;
+	struct mfs_peer *peers;
+	int npeers;
+	uint64_t started_ms;
+	volatile int stopping;
+
+	struct mfs_server *server;
+	int sync_started;
+	struct mfs_repair *repair;
+
+	/* counters (atomic) */
+	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
+	uint64_t fetch_failures, bad_from_peers, malformed;
+};
+
+uint64_t mfs_now_ms(void);
+
+/* peers (node.c) */
+/* The peer with node id `id`, or NULL. */
+struct mfs_peer *peer_by_id(struct mfs_replica *r, uint16_t id);
+/* A reply arrived from p, sent by node `id`. */
+void peer_seen(struct mfs_replica *r, struct mfs_peer *p, uint16_t id);
+/* A request to p got no reply in time. */
+void peer_failed(struct mfs_replica *r, struct mfs_peer *p);
+int peer_is_up(struct mfs_peer *p);
+
+/* client.c */
+struct rpc_reply {
+	struct mfs_wire_header h;
+	zmq_msg_t body, payload;
+	int has_payload;
+};
+/*
+ * Sends one request to p and waits up to timeout_ms for its reply.  0 with
+ * *out filled (release with rpc_reply_release), -ETIMEDOUT, MFS_EFORMAT for
+ * a malformed reply (logged), or another error.
+ */
+int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t flags,
+	     const void *body, size_t blen, int timeout_ms, struct rpc_reply *out);
+void rpc_reply_release(struct rpc_reply *rr);
+void rpc_pool_drain(struct mfs_peer *p);
+/* Applies the common options (limits, linger, keepalives, CURVE) to a new socket. */
+int sock_common_setup(struct mfs_replica *r, void *s);
+
+/* server.c */
+struct mfs_server;
+int server_start(struct mfs_replica *r, struct mfs_server **out);
+void server_stop(struct mfs_server *s);
+/* 1 on the server's worker threads (a proxied GET must not proxy again). */
+int server_in_worker(void);
+
+/* sync.c */
+/* Thread body: pulls ops from one peer (arg) until stopping. */
+void *sync_main(void *arg);
+/* Node ids that count for placement now: self, and peers up or down for less than grace. */
+int placement_nodes(struct mfs_replica *r, uint16_t *ids, int cap);
+
+/* placement.c: ids sorted by rendezvous score for h, best first (in place). */
+void place_rank(const struct mfs_hash *h, uint16_t *ids, int n);
+/* Is self among the first repl nodes of the ranking? */
+int place_owns(const struct mfs_hash *h, uint16_t self, const uint16_t *ids, int n, int repl);
+
+/* fetch.c */
+/*
+ * Gets chunk h (raw_len bytes) from peers: through the proxy peer first when
+ * allowed, then owners in placement order, the origin, then every other
+ * live peer.  The first copy whose SHA-256 matches is stored here (as owned
+ * or as cache) and returned in *out.  -ENOENT when no peer has a good copy.
+ */
+int fetch_chunk(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
+		uint16_t origin, int allow_proxy, struct mfs_chunk_bytes *out);
+/* The cache's remote source (store/cache.h). */
+int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
+		    struct mfs_chunk_bytes *out);
+
+/* repair.c */
+struct mfs_repair;
+int repair_start(struct mfs_replica *r, struct mfs_repair **out);
+void repair_stop(struct mfs_repair *rp);
+/* Chunks of a manifest this node now references: queue the ones it owns and lacks. */
+void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *manifest, int repl,
+			      uint16_t origin);
+/* A chunk fetched for a read: keep it as cache unless this node owns it. */
+void repair_note_cached(struct mfs_replica *r, const struct mfs_hash *h, uint32_t record_len);
+uint64_t repair_backlog(struct mfs_replica *r);
+/* Bytes of chunks held only as cache. */
+uint64_t repair_cached_bytes(struct mfs_replica *r);
+/* Asks the workers to look at the queue now. */
+void repair_kick(struct mfs_replica *r);
+
+#endif

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A node among its peers: start, stop, the peers table, status. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "db.h"
+#include "errors.h"
+#include "internal.h"
+#include "log.h"
+#include "namespace.h"
+
+#define LOG_COMPONENT "replica"
+
+uint64_t mfs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- peers ------------------------------------------------------------------ */
+
+/* meta CF "peer:" + endpoint -> u16 node id: placement counts peers known
+ * before, even when they are down at our start. */
+static void peer_id_save(struct mfs_replica *r, const struct mfs_peer *p, uint16_t id)
+{
+	struct mfs_batch *b = mfs_batch_new(r->db);
+	char key[300];
+	uint8_t v[2];
+	int n = snprintf(key, sizeof(key), "peer:%s", p->endpoint);
+
+	if (!b)
+		return;
+	put_le16(v, id);
+	mfs_batch_put(b, MFS_CF_META, key, (size_t)n, v, sizeof(v));
+	mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+}
+
+static uint16_t peer_id_load(struct mfs_replica *r, const struct mfs_peer *p)
+{
+	char key[300];
+	int n = snprintf(key, sizeof(key), "peer:%s", p->endpoint);
+	struct mfs_val v;
+	uint16_t id = 0;
+
+	if (!mfs_db_get(r->db, MFS_CF_META, key, (size_t)n, &v, 1)) {
+		if (v.len == 2)
+			id = get_le16(v.p);
+		mfs_val_release(&v);
+	}
+	return id;
+}
+
+struct mfs_peer *peer_by_id(struct mfs_replica *r, uint16_t id)
+{
+	for (int i = 0; id && i < r->npeers; i++) {
+		struct mfs_peer *p = &r->peers[i];
+		uint16_t pid;
+
+		pthread_mutex_lock(&p->lock);
+		pid = p->id;
+		pthread_mutex_unlock(&p->lock);
+		if (pid == id)
+			return p;
+	}
+	return NULL;
+}
+
+void peer_seen(struct mfs_replica *r, struct mfs_peer *p, uint16_t id)
+{
+	int was_up, new_id = 0;
+
+	pthread_mutex_lock(&p->lock);
+	was_up = p->state == PEER_UP;
+	if (id != p->id) {
+		new_id = 1;
+		p->id = id;
+	}
+	p->state = PEER_UP;
+	p->last_ok_ms = mfs_now_ms();
+	pthread_mutex_unlock(&p->lock);
+	if (id == r->self)
+		log_error("%s has our node id %04x: ids must be unique (remove one store's meta)",
+			  p->endpoint, id);
+	if (new_id)
+		peer_id_save(r, p, id);
+	if (!was_up) {
+		log_info("peer %s (node %04x) is up", p->endpoint, id);
+		repair_kick(r);
+	}
+}
+
+void peer_failed(struct mfs_replica *r, struct mfs_peer *p)
+{
+	uint64_t now = mfs_now_ms();
+	int went_down = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->state != PEER_DOWN && now - p->last_ok_ms >= (uint64_t)r->cfg.peer_timeout_ms) {
+		went_down = p->state == PEER_UP;
+		p->state = PEER_DOWN;
+		p->down_since_ms = now;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (went_down)
+		log_warn("peer %s (node %04x) is down", p->endpoint, p->id);
+}
+
+int peer_is_up(struct mfs_peer *p)
+{
+	int up;
+
+	pthread_mutex_lock(&p->lock);
+	up = p->state == PEER_UP;
+	pthread_mutex_unlock(&p->lock);
+	return up;
+}
+
+int placement_nodes(struct mfs_replica *r, uint16_t *ids, int cap)
+{
+	uint64_t now = mfs_now_ms(), grace = (uint64_t)r->cfg.grace_s * 1000;
+	int n = 0;
+
+	ids[n++] = r->self;
+	for (int i = 0; i < r->npeers && n < cap; i++) {
+		struct mfs_peer *p = &r->peers[i];
+
+		pthread_mutex_lock(&p->lock);
+		if (p->id && p->id != r->self &&
+		    (p->state == PEER_UP || now - p->down_since_ms < grace))
+			ids[n++] = p->id;
+		pthread_mutex_unlock(&p->lock);
+	}
+	return n;
+}
+
+/* ---- start and stop ----------------------------------------------------------- */
+
+static int setup_curve(struct mfs_replica *r)
+{
+	char err[512];
+	int rc;
+
+	if (!r->cfg.curve_key)
+		return 0;
+	if (!r->cfg.authorized_keys) {
+		log_error("curve_key is set but authorized_keys is not: refusing to run open");
+		return -EINVAL;
+	}
+	if ((rc = mfs_curve_load_secret(r->cfg.curve_key, &r->keys, err, sizeof(err))) ||
+	    (rc = mfs_authkeys_load(r->cfg.authorized_keys, &r->authkeys, err, sizeof(err)))) {
+		log_error("%s", err);
+		return -EINVAL;
+	}
+	for (int i = 0; i < r->npeers; i++) {
+		r->peers[i].server_key = mfs_authkeys_for_endpoint(r->authkeys, r->peers[i].endpoint);
+		if (!r->peers[i].server_key) {
+			log_error("peer %s has no key in %s", r->peers[i].endpoint,
+				  r->cfg.authorized_keys);
+			return -EINVAL;
+		}
+	}
+	/* The ZAP handler must be bound before the server socket exists. */
+	if ((rc = mfs_zap_start(r->zctx, r->authkeys, &r->zap)))
+		return rc;
+	r->curve = 1;
+	return 0;
+}
+
+int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
+		      struct mfs_cache *cache, struct mfs_replica **out)
+{
+	struct mfs_replica *r = calloc(1, sizeof(*r));
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	r->cfg = *cfg;
+	r->ns = ns;
+	r->db = mfs_ns_db(ns);
+	r->cache = cache;
+	r->self = mfs_ns_node_id(ns);
+	r->started_ms = mfs_now_ms();
+	r->npeers = cfg->npeers;
+	if (!(r->zctx = zmq_ctx_new()) ||
+	    !(r->peers = calloc(r->npeers ? r->npeers : 1, sizeof(*r->peers)))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	zmq_ctx_set(r->zctx, ZMQ_IO_THREADS, 2);
+	for (int i = 0; i < r->npeers; i++) {
+		struct mfs_peer *p = &r->peers[i];
+
+		p->r = r;
+		pthread_mutex_init(&p->lock, NULL);
+		snprintf(p->endpoint, sizeof(p->endpoint), "%s", cfg->peers[i]);
+		p->id = peer_id_load(r, p);
+		p->state = PEER_UNKNOWN;
+		p->down_since_ms = r->started_ms;
+	}
+	if ((rc = setup_curve(r)) || (cfg->listen && (rc = server_start(r, &r->server))))
+		goto fail;
+	mfs_cache_set_remote(cache, fetch_for_cache, r);
+	if ((rc = repair_start(r, &r->repair)))
+		goto fail;
+	for (int i = 0; i < r->npeers; i++)
+		pthread_create(&r->peers[i].sync_thread, NULL, sync_main, &r->peers[i]);
+	r->sync_started = 1;
+	log_info("node %04x: %d peer(s), grace %d s", r->self, r->npeers, cfg->grace_s);
+	*out = r;
+	return 0;
+fail:
+	mfs_replica_stop(r);
+	return rc;
+}
+
+void mfs_replica_stop(struct mfs_replica *r)
+{
+	if (!r)
+		return;
+	r->stopping = 1;
+	if (r->sync_started)
+		for (int i = 0; i < r->npeers; i++)
+			pthread_join(r->peers[i].sync_thread, NULL);
+	repair_stop(r->repair);
+	server_stop(r->server);
+	if (r->cache)
+		mfs_cache_set_remote(r->cache, NULL, NULL);
+	for (int i = 0; r->peers && i < r->npeers; i++) {
+		rpc_pool_drain(&r->peers[i]);
+		pthread_mutex_destroy(&r->peers[i].lock);
+	}
+	mfs_zap_stop(r->zap);
+	if (r->zctx)
+		zmq_ctx_term(r->zctx);
+	mfs_authkeys_free(r->authkeys);
+	free(r->peers);
+	free(r);
+}
+
+/* ---- status --------------------------------------------------------------------- */
+
+static const char *state_name(enum peer_state s)
+{
+	return s == PEER_UP ? "up" : s == PEER_DOWN ? "down" : "unknown";
+}
+
+void mfs_replica_status(struct mfs_replica *r, FILE *f)
+{
+	int up = 0;
+
+	fprintf(f, "listen %s\n", r->cfg.listen ? r->cfg.listen : "");
+	for (int i = 0; i < r->npeers; i++) {
+		struct mfs_peer *p = &r->peers[i];
+
+		pthread_mutex_lock(&p->lock);
+		fprintf(f, "peer %s %04x %s\n", p->endpoint, p->id, state_name(p->state));
+		up += p->state == PEER_UP;
+		pthread_mutex_unlock(&p->lock);
+	}
+	fprintf(f, "peers_up %d\n", up);
+	fprintf(f, "repl_backlog %llu\n", (unsigned long long)repair_backlog(r));
+	fprintf(f, "fetched_chunks %llu\n", (unsigned long long)r->fetched_chunks);
+	fprintf(f, "fetched_bytes %llu\n", (unsigned long long)r->fetched_bytes);
+	fprintf(f, "served_chunks %llu\n", (unsigned long long)r->served_chunks);
+	fprintf(f, "served_bytes %llu\n", (unsigned long long)r->served_bytes);
+	fprintf(f, "fetch_failures %llu\n", (unsigned long long)r->fetch_failures);
+	fprintf(f, "bad_copies_from_peers %llu\n", (unsigned long long)r->bad_from_peers);
+	fprintf(f, "malformed_messages %llu\n", (unsigned long long)r->malformed);
+	fprintf(f, "ops_applied %llu\n", (unsigned long long)mfs_ns_applied(r->ns));
+	fprintf(f, "oplog_seq %llu\n", (unsigned long long)mfs_ns_seq(r->ns));
+	fprintf(f, "disk_cache_bytes %llu\n", (unsigned long long)repair_cached_bytes(r));
+}

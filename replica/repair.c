@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Self-repair: every node works out from the namespace which chunks it owns
+ * (placement.c over the files' replication factors) and pulls the ones it
+ * lacks.  The to-do list is the wanted CF, so it survives kill -9 and
+ * restarts; entries that fail are retried with exponential backoff.  The
+ * writer of a file needs to do nothing: its peers pull.
+ *
+ * Sources of work: ops applied from peers (sync.c), and a scan of the whole
+ * namespace at start and every SCAN_INTERVAL (placement changes when a peer
+ * has been down longer than the grace period, and a factor may change).
+ *
+ * The disk cache: chunks fetched for reads that this node does not own are
+ * listed in the cached CF and evicted, least recently fetched first, above
+ * disk_cache_mb.  Owned chunks are never listed there, so never evicted.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunkstore.h"
+#include "db.h"
+#include "errors.h"
+#include "internal.h"
+#include "log.h"
+#include "manifest.h"
+#include "namespace.h"
+
+#define LOG_COMPONENT "repair"
+#define BATCH 64
+#define SCAN_INTERVAL_MS 30000
+#define WANTED_LEN 19           /* u8 version, u32 raw len, u16 origin, u64 not before, u32 attempts */
+#define CACHED_LEN 12           /* u64 fetched at (ms), u32 record length */
+
+struct want {
+	struct mfs_hash h;
+	uint32_t raw_len, attempts;
+	uint16_t origin;
+	int ok;
+};
+
+struct mfs_repair {
+	struct mfs_replica *r;
+	pthread_t thread, workers[32];
+	int nworkers;
+	pthread_mutex_t lock;
+	pthread_cond_t kick, work, done;
+	int kicked, stopping;
+	/* the current batch, handed out to workers */
+	struct want batch[BATCH];
+	int nbatch, next, finished;
+	uint64_t batch_gen;
+	uint64_t cached_bytes;   /* atomic */
+};
+
+static void want_encode(uint32_t raw_len, uint16_t origin, uint64_t not_before, uint32_t attempts,
+			uint8_t v[WANTED_LEN])
+{
+	v[0] = 1;
+	put_le32(v + 1, raw_len);
+	put_le16(v + 5, origin);
+	put_le64(v + 7, not_before);
+	put_le32(v + 15, attempts);
+}
+
+void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, int repl,
+			      uint16_t origin)
+{
+	uint16_t ids[256];
+	int nids = placement_nodes(r, ids, 256), queued = 0;
+	struct mfs_manifest *m;
+	struct mfs_batch *b;
+
+	if (mfs_manifest_load(r->db, id, &m))
+		return;
+	if (!(b = mfs_batch_new(r->db))) {
+		mfs_manifest_unref(m);
+		return;
+	}
+	for (uint32_t i = 0; i < m->count; i++) {
+		const struct mfs_hash *h = &m->e[i].hash;
+		uint8_t v[WANTED_LEN];
+
+		if (!place_owns(h, r->self, ids, nids, repl ? repl : 1))
+			continue;
+		if (mfs_chunk_exists(r->db, h) == 1) {
+			/* Held as cache until now: owned from here on, never evicted. */
+			if (mfs_db_exists(r->db, MFS_CF_CACHED, h->b, MFS_HASH_LEN) == 1)
+				mfs_batch_delete(b, MFS_CF_CACHED, h->b, MFS_HASH_LEN);
+			continue;
+		}
+		if (mfs_db_exists(r->db, MFS_CF_WANTED, h->b, MFS_HASH_LEN) == 1)
+			continue;
+		want_encode(m->e[i].len, origin, 0, 0, v);
+		mfs_batch_put(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN, v, sizeof(v));
+		queued++;
+	}
+	if (mfs_batch_count(b))
+		mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+	mfs_manifest_unref(m);
+	if (queued)
+		repair_kick(r);
+}
+
+void repair_note_cached(struct mfs_replica *r, const struct mfs_hash *h, uint32_t record_len)
+{
+	struct mfs_repair *rp = r->repair;
+	struct mfs_batch *b = mfs_batch_new(r->db);
+	uint8_t v[CACHED_LEN];
+
+	if (!b)
+		return;
+	if (mfs_db_exists(r->db, MFS_CF_WANTED, h->b, MFS_HASH_LEN) == 1) {
+		mfs_batch_delete(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN); /* owned: done */
+	} else {
+		put_le64(v, mfs_now_ms());
+		put_le32(v + 8, record_len);
+		mfs_batch_put(b, MFS_CF_CACHED, h->b, MFS_HASH_LEN, v, sizeof(v));
+		if (rp)
+			__atomic_add_fetch(&rp->cached_bytes, record_len, __ATOMIC_RELAXED);
+	}
+	mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+}
+
+uint64_t repair_backlog(struct mfs_replica *r)
+{
+	struct mfs_iter *it = mfs_iter_new(r->db, MFS_CF_WANTED, NULL, 0);
+	uint64_t n = 0;
+
+	for (; it && mfs_iter_valid(it); mfs_iter_next(it))
+		n++;
+	mfs_iter_free(it);
+	return n;
+}
+
+uint64_t repair_cached_bytes(struct mfs_replica *r)
+{
+	return r->repair ? __atomic_load_n(&r->repair->cached_bytes, __ATOMIC_RELAXED) : 0;
+}
+
+void repair_kick(struct mfs_replica *r)
+{
+	struct mfs_repair *rp = r->repair;
+
+	if (!rp)
+		return;
+	pthread_mutex_lock(&rp->lock);
+	rp->kicked = 1;
+	pthread_cond_signal(&rp->kick);
+	pthread_mutex_unlock(&rp->lock);
+}
+
+/* ---- the scan ------------------------------------------------------------- */
+
+static void scan(struct mfs_replica *r)
+{
+	struct mfs_iter *it = mfs_iter_new(r->db, MFS_CF_INODES, NULL, 0);
+
+	for (; it && mfs_iter_valid(it) && !r->stopping; mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		struct mfs_inode in;
+
+		if (kl != 8 || mfs_inode_decode(get_be64(k), v, vl, &in))
+			continue;
+		if (in.has_manifest)
+			repair_consider_manifest(r, &in.manifest, in.repl, (uint16_t)(in.ino >> 48));
+		mfs_inode_release(&in);
+	}
+	mfs_iter_free(it);
+}
+
+/* ---- the disk cache --------------------------------------------------------- */
+
+struct cached {
+	struct mfs_hash h;
+	uint64_t at;
+	uint32_t len;
+};
+
+static int by_age(const void *a, const void *b)
+{
+	const struct cached *x = a, *y = b;
+
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Sum of the cached CF (at start), and eviction above the limit. */
+static void cache_account(struct mfs_repair *rp, int evict)
+{
+	struct mfs_replica *r = rp->r;
+	uint64_t limit = (uint64_t)r->cfg.disk_cache_mb << 20, total = 0;
+	struct mfs_iter *it = mfs_iter_new(r->db, MFS_CF_CACHED, NULL, 0);
+	struct cached *all = NULL;
+	size_t n = 0, cap = 0;
+
+	for (; it && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		if (kl != MFS_HASH_LEN || vl != CACHED_LEN || mfs_grow(&all, &cap, n, sizeof(*all)))
+			continue;
+		memcpy(all[n].h.b, k, MFS_HASH_LEN);
+		all[n].at = get_le64(v);
+		all[n].len = get_le32(v + 8);
+		total += all[n++].len;
+	}
+	mfs_iter_free(it);
+	if (evict && total > limit) {
+		struct mfs_batch *b = mfs_batch_new(r->db);
+		size_t i = 0, freed = 0;
+
+		qsort(all, n, sizeof(*all), by_age);
+		for (; b && i < n && total > limit - limit / 10; i++) {
+			mfs_batch_delete(b, MFS_CF_CHUNKS, all[i].h.b, MFS_HASH_LEN);
+			mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, all[i].h.b, MFS_HASH_LEN);
+			mfs_batch_delete(b, MFS_CF_CACHED, all[i].h.b, MFS_HASH_LEN);
+			total -= all[i].len;
+			freed += all[i].len;
+		}
+		if (b && !mfs_db_write(r->db, b, MFS_WRITE_ASYNC))
+			log_info("disk cache: evicted %zu chunks (%zu MiB), least recently fetched",
+				 i, freed >> 20);
+		mfs_batch_free(b);
+	}
+	__atomic_store_n(&rp->cached_bytes, total, __ATOMIC_RELAXED);
+	free(all);
+}
+
+/* ---- workers ---------------------------------------------------------------- */
+
+static void work_one(struct mfs_repair *rp, struct want *w)
+{
+	struct mfs_replica *r = rp->r;
+	struct mfs_chunk_bytes bytes;
+
+	if (mfs_chunk_exists(r->db, &w->h) == 1) {
+		w->ok = 1;
+		return;
+	}
+	w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, 0, &bytes);
+	if (w->ok)
+		mfs_chunk_bytes_release(&bytes);
+}
+
+static void *worker_main(void *arg)
+{
+	struct mfs_repair *rp = arg;
+
+	pthread_mutex_lock(&rp->lock);
+	while (!rp->stopping) {
+		if (rp->next >= rp->nbatch) {
+			pthread_cond_wait(&rp->work, &rp->lock);
+			continue;
+		}
+		struct want *w = &rp->batch[rp->next++];
+
+		pthread_mutex_unlock(&rp->lock);
+		work_one(rp, w);
+		pthread_mutex_lock(&rp->lock);
+		if (++rp->finished == rp->nbatch)
+			pthread_cond_broadcast(&rp->done);
+	}
+	pthread_mutex_unlock(&rp->lock);
+	return NULL;
+}
+
+/* Up to BATCH due entries of the wanted CF. */
+static int collect(struct mfs_repair *rp, uint64_t now)
+{
+	struct mfs_iter *it = mfs_iter_new(rp->r->db, MFS_CF_WANTED, NULL, 0);
+	int n = 0;
+
+	for (; it && mfs_iter_valid(it) && n < BATCH; mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		if (kl != MFS_HASH_LEN || vl != WANTED_LEN || v[0] != 1 || get_le64(v + 7) > now)
+			continue;
+		memcpy(rp->batch[n].h.b, k, MFS_HASH_LEN);
+		rp->batch[n].raw_len = get_le32(v + 1);
+		rp->batch[n].origin = get_le16(v + 5);
+		rp->batch[n].attempts = get_le32(v + 15);
+		rp->batch[n].ok = 0;
+		n++;
+	}
+	mfs_iter_free(it);
+	return n;
+}
+
+/* Done entries leave the queue; failed ones come back later (1 s, 2 s, ... 5 min). */
+static void settle(struct mfs_repair *rp, uint64_t now)
+{
+	struct mfs_batch *b = mfs_batch_new(rp->r->db);
+
+	for (int i = 0; b && i < rp->nbatch; i++) {
+		struct want *w = &rp->batch[i];
+		uint8_t v[WANTED_LEN];
+		uint64_t delay = 1000ull << (w->attempts < 8 ? w->attempts : 8);
+
+		if (w->ok) {
+			mfs_batch_delete(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN);
+			continue;
+		}
+		want_encode(w->raw_len, w->origin, now + delay, w->attempts + 1, v);
+		mfs_batch_put(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN, v, sizeof(v));
+	}
+	if (b)
+		mfs_db_write(rp->r->db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+}
+
+static void *repair_main(void *arg)
+{
+	struct mfs_repair *rp = arg;
+	struct mfs_replica *r = rp->r;
+	uint64_t next_scan = mfs_now_ms() + 1000;
+
+	cache_account(rp, 0);
+	while (!r->stopping) {
+		uint64_t now = mfs_now_ms();
+		int n;
+
+		if (now >= next_scan) {
+			scan(r);
+			cache_account(rp, 1);
+			next_scan = now + SCAN_INTERVAL_MS;
+		} else if (__atomic_load_n(&rp->cached_bytes, __ATOMIC_RELAXED) >
+			   ((uint64_t)r->cfg.disk_cache_mb << 20)) {
+			cache_account(rp, 1);
+		}
+		n = collect(rp, now);
+		if (n) {
+			pthread_mutex_lock(&rp->lock);
+			rp->nbatch = n;
+			rp->next = rp->finished = 0;
+			pthread_cond_broadcast(&rp->work);
+			while (rp->finished < rp->nbatch && !rp->stopping)
+				pthread_cond_wait(&rp->done, &rp->lock);
+			pthread_mutex_unlock(&rp->lock);
+			settle(rp, mfs_now_ms());
+			continue;
+		}
+		pthread_mutex_lock(&rp->lock);
+		if (!rp->kicked && !rp->stopping) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 500 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&rp->kick, &rp->lock, &ts);
+		}
+		rp->kicked = 0;
+		pthread_mutex_unlock(&rp->lock);
+	}
+	return NULL;
+}
+
+int repair_start(struct mfs_replica *r, struct mfs_repair **out)
+{
+	struct mfs_repair *rp = calloc(1, sizeof(*rp));
+
+	*out = NULL;
+	if (!rp)
+		return -ENOMEM;
+	rp->r = r;
+	pthread_mutex_init(&rp->lock, NULL);
+	pthread_cond_init(&rp->kick, NULL);
+	pthread_cond_init(&rp->work, NULL);
+	pthread_cond_init(&rp->done, NULL);
+	rp->nworkers = r->cfg.fetch_threads < 1 ? 1 : r->cfg.fetch_threads;
+	if (rp->nworkers > 32)
+		rp->nworkers = 32;
+	*out = rp;
+	r->repair = rp;
+	for (int i = 0; i < rp->nworkers; i++)
+		pthread_create(&rp->workers[i], NULL, worker_main, rp);
+	pthread_create(&rp->thread, NULL, repair_main, rp);
+	return 0;
+}
+
+void repair_stop(struct mfs_repair *rp)
+{
+	if (!rp)
+		return;
+	pthread_mutex_lock(&rp->lock);
+	rp->stopping = 1;
+	pthread_cond_broadcast(&rp->kick);
+	pthread_cond_broadcast(&rp->work);
+	pthread_cond_broadcast(&rp->done);
+	pthread_mutex_unlock(&rp->lock);
+	pthread_join(rp->thread, NULL);
+	for (int i = 0; i < rp->nworkers; i++)
+		pthread_join(rp->workers[i], NULL);
+	rp->r->repair = NULL;
+	pthread_mutex_destroy(&rp->lock);
+	pthread_cond_destroy(&rp->kick);
+	pthread_cond_destroy(&rp->work);
+	pthread_cond_destroy(&rp->done);
+	free(rp);
+}

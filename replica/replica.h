@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A node's life among its peers (doc/replication.md): namespace op-log sync
+ * (which is also the heartbeat), chunk fetches for reads, the replication of
+ * the chunks this node owns, and serving all of that to peers over ZeroMQ.
+ * The FUSE layer starts it after opening the store and before mounting.
+ */
+#ifndef MFS_REPLICA_H
+#define MFS_REPLICA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "namespace.h"
+
+struct mfs_cache;
+struct mfs_replica;
+
+struct mfs_replica_config {
+	const char *listen;          /* "tcp://host:port" */
+	char **peers;                /* "tcp://host:port" each */
+	int npeers;
+	const char *curve_key;       /* secret key file, or NULL: no CURVE */
+	const char *authorized_keys; /* required with curve_key */
+	int heartbeat_ms;            /* op-log pull period */
+	int peer_timeout_ms;         /* silent this long: down */
+	int grace_s;                 /* down this long: out of placement */
+	size_t disk_cache_mb;        /* fetched chunks this node does not own */
+	int fetch_threads;           /* replication workers */
+	/* Called for every namespace key a remote op changed (any thread). */
+	mfs_ns_change_fn on_change;
+	void *on_change_arg;
+};
+
+/*
+ * Binds the listen endpoint and starts the threads.  Wires itself into
+ * cache as its remote source.  -EINVAL (with a logged reason) for a bad
+ * configuration, -EADDRINUSE, or another error.
+ */
+int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
+		      struct mfs_cache *cache, struct mfs_replica **out);
+void mfs_replica_stop(struct mfs_replica *r);
+
+/* "key value" lines for the control endpoint's status report. */
+void mfs_replica_status(struct mfs_replica *r, FILE *f);
+
+#endif

@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The peer server: one thread owns the ROUTER socket; requests that pass
+ * the checks go to a bounded queue served by worker threads, whose replies
+ * come back to the server thread over an inproc PUSH/PULL pipe (only the
+ * owner thread may send on the ROUTER).  A full queue answers BUSY rather
+ * than growing: a flood of requests cannot exhaust memory, and the
+ * requester tries another copy.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "chunkstore.h"
+#include "codec.h"
+#include "db.h"
+#include "errors.h"
+#include "internal.h"
+#include "log.h"
+#include "namespace.h"
+
+#define LOG_COMPONENT "peer"
+#define QUEUE_MAX 256
+#define MAX_WORKERS 32
+#define REPLY_PIPE "inproc://modelfs-replies"
+
+struct job {
+	zmq_msg_t id;
+	struct mfs_wire_header h;
+	uint8_t *body;
+	size_t blen;
+	struct job *next;
+};
+
+struct mfs_server {
+	struct mfs_replica *r;
+	void *router, *pull, *stop_pair[2];
+	pthread_t thread, workers[MAX_WORKERS];
+	int nworkers;
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct job *head, *tail;
+	int qlen, stopping;
+};
+
+static __thread int in_worker;
+
+int server_in_worker(void)
+{
+	return in_worker;
+}
+
+/* Logs malformed input, but not a flood of it. */
+static void malformed(struct mfs_replica *r, const char *what)
+{
+	uint64_t n = __atomic_add_fetch(&r->malformed, 1, __ATOMIC_RELAXED);
+
+	if (n <= 10 || n % 1000 == 0)
+		log_warn("malformed message from a peer (%s), dropped (%llu so far)", what,
+			 (unsigned long long)n);
+}
+
+/* ---- worker side ---------------------------------------------------------- */
+
+/* Sends a reply through the worker's pipe; the server thread forwards it. */
+static void reply(struct mfs_replica *r, void *push, struct job *j, uint8_t type,
+		  const void *body, size_t blen, const void *payload, size_t plen)
+{
+	struct mfs_wire_header h = { .type = type, .node = r->self, .req = j->h.req };
+	uint8_t hb[MFS_WIRE_HEADER_LEN];
+	zmq_msg_t id;
+
+	zmq_msg_init(&id);
+	zmq_msg_copy(&id, &j->id);
+	mfs_wire_header_encode(&h, hb);
+	zmq_msg_send(&id, push, ZMQ_SNDMORE);
+	zmq_send(push, hb, sizeof(hb), ZMQ_SNDMORE);
+	zmq_send(push, body, blen, payload ? ZMQ_SNDMORE : 0);
+	if (payload)
+		zmq_send(push, payload, plen, 0);
+}
+
+struct ops_acc {
+	struct mfs_wr w;
+	uint32_t count;
+	size_t budget;
+	int more;
+};
+
+static int add_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+{
+	struct ops_acc *a = arg;
+
+	if (a->count && a->w.len + len > a->budget) {
+		a->more = 1;
+		return 1;
+	}
+	mfs_wire_ops_add(&a->w, origin, seq, op, len);
+	a->count++;
+	return 0;
+}
+
+static void handle_pull(struct mfs_server *s, void *push, struct job *j)
+{
+	struct mfs_replica *r = s->r;
+	struct mfs_wire_vv *theirs = malloc(sizeof(*theirs));
+	uint16_t origins[MFS_WIRE_MAX_VV];
+	uint64_t seqs[MFS_WIRE_MAX_VV];
+	struct ops_acc a = { .budget = MFS_WIRE_OPS_BUDGET };
+	int n;
+
+	if (!theirs)
+		return;
+	if (mfs_wire_pull_decode(j->body, j->blen, theirs)) {
+		malformed(r, "PULL");
+		free(theirs);
+		return;
+	}
+	n = mfs_ns_vv(r->ns, origins, seqs, MFS_WIRE_MAX_VV);
+	mfs_wire_ops_begin(&a.w);
+	for (int i = 0; i < n && !a.more; i++) {
+		uint64_t have = 0;
+
+		for (int k = 0; k < theirs->n; k++)
+			if (theirs->origin[k] == origins[i])
+				have = theirs->seq[k];
+		if (origins[i] != j->h.node && seqs[i] > have)
+			mfs_ns_ops_since(r->ns, origins[i], have, add_op, &a);
+	}
+	mfs_wire_ops_finish(&a.w, a.count, a.more);
+	if (!a.w.oom)
+		reply(r, push, j, MFS_MSG_OPS, a.w.buf, a.w.len, NULL, 0);
+	mfs_wr_release(&a.w);
+	free(theirs);
+}
+
+static void miss(struct mfs_replica *r, void *push, struct job *j, const struct mfs_hash *h, uint8_t reason)
+{
+	uint8_t b[MFS_HASH_LEN + 1];
+
+	memcpy(b, h->b, MFS_HASH_LEN);
+	b[MFS_HASH_LEN] = reason;
+	reply(r, push, j, MFS_MSG_MISS, b, sizeof(b), NULL, 0);
+}
+
+/* The stored record of h if it is whole: 0, -ENOENT, or MFS_ECORRUPT and friends. */
+static int load_record(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
+		       struct mfs_val *v)
+{
+	struct mfs_chunk_info info;
+	int rc = mfs_db_get(r->db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, v, 0);
+
+	if (rc)
+		return rc;
+	rc = mfs_chunk_verify(v->p, v->len, &info);
+	if (!rc && info.raw_len != raw_len)
+		rc = MFS_ECORRUPT;
+	if (rc)
+		mfs_val_release(v);
+	return rc;
+}
+
+static void handle_get(struct mfs_server *s, void *push, struct job *j)
+{
+	struct mfs_replica *r = s->r;
+	struct mfs_hash h;
+	struct mfs_val v;
+	uint32_t raw_len;
+	uint8_t flags;
+	int rc;
+
+	if (mfs_wire_get_decode(j->body, j->blen, &h, &raw_len, &flags)) {
+		malformed(r, "GET");
+		return;
+	}
+	rc = load_record(r, &h, raw_len, &v);
+	if (rc && rc != -ENOENT) {
+		char hex[MFS_HASH_HEX_LEN + 1];
+
+		mfs_hash_to_hex(&h, hex);
+		log_warn("chunk %s: local copy is bad (%s), not sent", hex, mfs_strerror(rc));
+	}
+	if (rc && (flags & MFS_GET_PROXY)) {
+		/* Fetch it for the requester (and keep it): one fetch serves many readers. */
+		const struct mfs_cache_entry *e;
+
+		if (!mfs_cache_get(r->cache, &h, raw_len, 0, &e)) {
+			mfs_cache_release(r->cache, e);
+			rc = load_record(r, &h, raw_len, &v);
+		}
+	}
+	if (rc) {
+		miss(r, push, j, &h, rc == -ENOENT ? MFS_MISS_ABSENT : MFS_MISS_CORRUPT);
+		return;
+	}
+	reply(r, push, j, MFS_MSG_CHUNK, h.b, MFS_HASH_LEN, v.p, v.len);
+	__atomic_add_fetch(&r->served_chunks, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&r->served_bytes, v.len, __ATOMIC_RELAXED);
+	mfs_val_release(&v);
+}
+
+static void job_free(struct job *j)
+{
+	zmq_msg_close(&j->id);
+	free(j->body);
+	free(j);
+}
+
+static void *worker_main(void *arg)
+{
+	struct mfs_server *s = arg;
+	void *push = zmq_socket(s->r->zctx, ZMQ_PUSH);
+	int zero = 0;
+
+	in_worker = 1;
+	if (!push || zmq_setsockopt(push, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_connect(push, REPLY_PIPE)) {
+		log_error("server worker: cannot open the reply pipe: %s", zmq_strerror(errno));
+		if (push)
+			zmq_close(push);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		struct job *j;
+
+		while (!s->head && !s->stopping)
+			pthread_cond_wait(&s->work, &s->lock);
+		if (s->stopping)
+			break;
+		j = s->head;
+		s->head = j->next;
+		if (!s->head)
+			s->tail = NULL;
+		s->qlen--;
+		pthread_mutex_unlock(&s->lock);
+		if (j->h.type == MFS_MSG_PULL)
+			handle_pull(s, push, j);
+		else
+			handle_get(s, push, j);
+		job_free(j);
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	zmq_close(push);
+	return NULL;
+}
+
+/* ---- server thread -------------------------------------------------------- */
+
+static void forward_reply(struct mfs_server *s)
+{
+	int more;
+
+	do {
+		zmq_msg_t m;
+
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, s->pull, 0) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		more = zmq_msg_more(&m);
+		/* ROUTER_MANDATORY: a peer gone meanwhile fails here; nothing to do. */
+		if (zmq_msg_send(&m, s->router, more ? ZMQ_SNDMORE : 0) < 0)
+			zmq_msg_close(&m);
+	} while (more);
+}
+
+/* Reads one request off the ROUTER; queues it or drops it. */
+static void take_request(struct mfs_server *s)
+{
+	struct mfs_replica *r = s->r;
+	struct job *j = calloc(1, sizeof(*j));
+	zmq_msg_t parts[3];
+	int n = 0, more, ok = 1;
+
+	zmq_msg_init(&parts[0]);
+	do {
+		zmq_msg_t m;
+
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, s->router, 0) < 0) {
+			zmq_msg_close(&m);
+			ok = 0;
+			break;
+		}
+		more = zmq_msg_more(&m);
+		if (n < 3) {
+			if (n == 0)
+				zmq_msg_close(&parts[0]);
+			parts[n] = m;
+		} else {
+			zmq_msg_close(&m);
+		}
+		n++;
+	} while (more);
+	if (!ok || !j) {
+		for (int i = 0; i < (n < 3 ? n : 3); i++)
+			zmq_msg_close(&parts[i]);
+		free(j);
+		return;
+	}
+	if (n != 3 || mfs_wire_header_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
+					     &j->h) ||
+	    (j->h.type != MFS_MSG_PULL && j->h.type != MFS_MSG_GET)) {
+		malformed(r, n != 3 ? "frame count" : "header");
+		goto drop;
+	}
+	j->blen = zmq_msg_size(&parts[2]);
+	if (!(j->body = malloc(j->blen ? j->blen : 1)))
+		goto drop;
+	memcpy(j->body, zmq_msg_data(&parts[2]), j->blen);
+	zmq_msg_init(&j->id);
+	zmq_msg_move(&j->id, &parts[0]);
+	zmq_msg_close(&parts[0]);
+	zmq_msg_close(&parts[1]);
+	zmq_msg_close(&parts[2]);
+	pthread_mutex_lock(&s->lock);
+	if (s->qlen >= QUEUE_MAX) {
+		pthread_mutex_unlock(&s->lock);
+		log_warn("request queue full: a request from node %04x dropped", j->h.node);
+		job_free(j);
+		return;
+	}
+	if (s->tail)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	s->qlen++;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	return;
+drop:
+	for (int i = 0; i < (n < 3 ? n : 3); i++)
+		zmq_msg_close(&parts[i]);
+	free(j->body);
+	free(j);
+}
+
+static void *server_main(void *arg)
+{
+	struct mfs_server *s = arg;
+	zmq_pollitem_t items[3] = {
+		{ .socket = s->router, .events = ZMQ_POLLIN },
+		{ .socket = s->pull, .events = ZMQ_POLLIN },
+		{ .socket = s->stop_pair[1], .events = ZMQ_POLLIN },
+	};
+
+	for (;;) {
+		if (zmq_poll(items, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (items[2].revents & ZMQ_POLLIN)
+			break;
+		if (items[1].revents & ZMQ_POLLIN)
+			forward_reply(s);
+		if (items[0].revents & ZMQ_POLLIN)
+			take_request(s);
+	}
+	return NULL;
+}
+
+int server_start(struct mfs_replica *r, struct mfs_server **out)
+{
+	struct mfs_server *s = calloc(1, sizeof(*s));
+	int one = 1, zero = 0, hwm = 64, rc;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->r = r;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->work, NULL);
+	s->router = zmq_socket(r->zctx, ZMQ_ROUTER);
+	s->pull = zmq_socket(r->zctx, ZMQ_PULL);
+	s->stop_pair[0] = zmq_socket(r->zctx, ZMQ_PAIR);
+	s->stop_pair[1] = zmq_socket(r->zctx, ZMQ_PAIR);
+	if (!s->router || !s->pull || !s->stop_pair[0] || !s->stop_pair[1] ||
+	    sock_common_setup(r, s->router) ||
+	    zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) ||
+	    zmq_setsockopt(s->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+	    (r->curve && mfs_curve_server_setup(s->router, &r->keys)) ||
+	    zmq_setsockopt(s->pull, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_bind(s->pull, REPLY_PIPE) ||
+	    zmq_bind(s->stop_pair[1], "inproc://modelfs-server-stop") ||
+	    zmq_connect(s->stop_pair[0], "inproc://modelfs-server-stop")) {
+		rc = -errno;
+		log_error("cannot set up the peer server: %s", zmq_strerror(errno));
+		goto fail;
+	}
+	if (zmq_bind(s->router, r->cfg.listen)) {
+		rc = -errno;
+		log_error("cannot listen on %s: %s", r->cfg.listen, zmq_strerror(errno));
+		goto fail;
+	}
+	s->nworkers = r->cfg.fetch_threads < 2 ? 2 : r->cfg.fetch_threads;
+	if (s->nworkers > MAX_WORKERS)
+		s->nworkers = MAX_WORKERS;
+	for (int i = 0; i < s->nworkers; i++)
+		pthread_create(&s->workers[i], NULL, worker_main, s);
+	pthread_create(&s->thread, NULL, server_main, s);
+	log_info("listening for peers on %s%s", r->cfg.listen, r->curve ? " (CURVE)" : "");
+	*out = s;
+	return 0;
+fail:
+	s->nworkers = 0;
+	s->thread = 0;
+	server_stop(s);
+	return rc;
+}
+
+void server_stop(struct mfs_server *s)
+{
+	if (!s)
+		return;
+	if (s->thread) {
+		zmq_send(s->stop_pair[0], "", 0, 0);
+		pthread_join(s->thread, NULL);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	for (int i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i], NULL);
+	while (s->head) {
+		struct job *j = s->head;
+
+		s->head = j->next;
+		job_free(j);
+	}
+	for (int i = 0; i < 2; i++)
+		if (s->stop_pair[i])
+			zmq_close(s->stop_pair[i]);
+	if (s->pull)
+		zmq_close(s->pull);
+	if (s->router)
+		zmq_close(s->router);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->work);
+	free(s);
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Peer message encoding and strict decoding (wire.h). */
+#include <string.h>
+
+#include "errors.h"
+#include "oplog.h"
+#include "wire.h"
+
+void mfs_wire_header_encode(const struct mfs_wire_header *h, uint8_t out[MFS_WIRE_HEADER_LEN])
+{
+	memcpy(out, "MFW", 3);
+	out[3] = MFS_WIRE_VERSION;
+	out[4] = h->type;
+	out[5] = h->flags;
+	put_le16(out + 6, h->node);
+	put_le64(out + 8, h->req);
+}
+
+int mfs_wire_header_decode(const uint8_t *p, size_t n, struct mfs_wire_header *h)
+{
+	if (n != MFS_WIRE_HEADER_LEN || memcmp(p, "MFW", 3) || p[3] != MFS_WIRE_VERSION)
+		return MFS_EFORMAT;
+	h->type = p[4];
+	h->flags = p[5];
+	h->node = get_le16(p + 6);
+	h->req = get_le64(p + 8);
+	if (h->type == 0 || h->type > MFS_MSG_TYPE_MAX || h->node == 0)
+		return MFS_EFORMAT;
+	return 0;
+}
+
+void mfs_wire_pull_encode(const struct mfs_wire_vv *vv, struct mfs_wr *w)
+{
+	mfs_wr_u16(w, vv->n);
+	for (uint16_t i = 0; i < vv->n; i++) {
+		mfs_wr_u16(w, vv->origin[i]);
+		mfs_wr_u64(w, vv->seq[i]);
+	}
+}
+
+int mfs_wire_pull_decode(const uint8_t *p, size_t n, struct mfs_wire_vv *vv)
+{
+	struct mfs_rd r = { .p = p, .left = n };
+
+	vv->n = mfs_rd_u16(&r);
+	if (r.bad || vv->n > MFS_WIRE_MAX_VV || r.left != (size_t)vv->n * 10)
+		return MFS_EFORMAT;
+	for (uint16_t i = 0; i < vv->n; i++) {
+		vv->origin[i] = mfs_rd_u16(&r);
+		vv->seq[i] = mfs_rd_u64(&r);
+	}
+	return 0;
+}
+
+void mfs_wire_ops_begin(struct mfs_wr *w)
+{
+	static const uint8_t zero[5];
+
+	mfs_wr_put(w, zero, sizeof(zero));
+}
+
+void mfs_wire_ops_add(struct mfs_wr *w, uint16_t origin, uint64_t seq, const uint8_t *op,
+		      size_t len)
+{
+	mfs_wr_u16(w, origin);
+	mfs_wr_u64(w, seq);
+	mfs_wr_u32(w, (uint32_t)len);
+	mfs_wr_put(w, op, len);
+}
+
+void mfs_wire_ops_finish(struct mfs_wr *w, uint32_t count, int more)
+{
+	if (w->oom)
+		return;
+	w->buf[0] = more ? 1 : 0;
+	put_le32(w->buf + 1, count);
+}
+
+int mfs_wire_ops_decode(const uint8_t *p, size_t n, struct mfs_wire_ops *it)
+{
+	struct mfs_rd r = { .p = p, .left = n };
+	uint8_t more = mfs_rd_u8(&r);
+
+	memset(it, 0, sizeof(*it));
+	it->count = mfs_rd_u32(&r);
+	if (r.bad || more > 1 || it->count > r.left / 14)
+		return MFS_EFORMAT;
+	it->more = more;
+	it->p = r.p;
+	it->left = r.left;
+	return 0;
+}
+
+int mfs_wire_ops_next(struct mfs_wire_ops *it, uint16_t *origin, uint64_t *seq,
+		      const uint8_t **op, size_t *len)
+{
+	struct mfs_rd r = { .p = it->p, .left = it->left };
+
+	if (it->next == it->count)
+		return it->left == 0 ? 0 : MFS_EFORMAT;
+	*origin = mfs_rd_u16(&r);
+	*seq = mfs_rd_u64(&r);
+	*len = mfs_rd_u32(&r);
+	if (r.bad || *len == 0 || *len > MFS_OP_MAX_BYTES)
+		return MFS_EFORMAT;
+	if (!(*op = mfs_rd_take(&r, *len)))
+		return MFS_EFORMAT;
+	it->p = r.p;
+	it->left = r.left;
+	it->next++;
+	return 1;
+}
+
+void mfs_wire_get_encode(const struct mfs_hash *h, uint32_t raw_len, uint8_t flags,
+			 uint8_t out[MFS_WIRE_GET_LEN])
+{
+	memcpy(out, h->b, MFS_HASH_LEN);
+	put_le32(out + MFS_HASH_LEN, raw_len);
+	out[MFS_HASH_LEN + 4] = flags;
+}
+
+int mfs_wire_get_decode(const uint8_t *p, size_t n, struct mfs_hash *h, uint32_t *raw_len,
+			uint8_t *flags)
+{
+	if (n != MFS_WIRE_GET_LEN)
+		return MFS_EFORMAT;
+	memcpy(h->b, p, MFS_HASH_LEN);
+	*raw_len = get_le32(p + MFS_HASH_LEN);
+	*flags = p[MFS_HASH_LEN + 4];
+	if (*raw_len == 0 || *raw_len > MFS_WIRE_MAX_FRAME || (*flags & ~MFS_GET_PROXY))
+		return MFS_EFORMAT;
+	return 0;
+}
+
+int mfs_wire_hash_decode(const uint8_t *p, size_t n, struct mfs_hash *h, uint8_t *reason)
+{
+	if (n != MFS_HASH_LEN + (reason ? 1 : 0))
+		return MFS_EFORMAT;
+	memcpy(h->b, p, MFS_HASH_LEN);
+	if (reason && (*reason = p[MFS_HASH_LEN]) > MFS_MISS_BUSY)
+		return MFS_EFORMAT;
+	return 0;
+}

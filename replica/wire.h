@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The peer wire protocol, version 1 (doc/format.md, "Peer protocol").
+ *
+ * A message is ZeroMQ multipart: a 16-byte header frame, a body frame, and
+ * for CHUNK a payload frame (the chunk record as stored, store/codec.h).
+ * Requests go DEALER -> ROUTER, the reply comes back with the request's id.
+ * Everything received is untrusted: the decoders check frame counts,
+ * lengths and types and return MFS_EFORMAT on anything else.
+ *
+ * Header: "MFW" u8 version | u8 type | u8 flags | u16 sender node id |
+ *         u64 request id            (little endian)
+ */
+#ifndef MFS_WIRE_H
+#define MFS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bytes.h"
+#include "hash.h"
+
+#define MFS_WIRE_VERSION 1
+#define MFS_WIRE_HEADER_LEN 16
+/* Largest frame a node accepts (ZMQ_MAXMSGSIZE): a 4 MiB chunk record and room. */
+#define MFS_WIRE_MAX_FRAME ((4u << 20) + 65536)
+/* A pull reply carries ops up to about this many bytes (at least one op). */
+#define MFS_WIRE_OPS_BUDGET (1u << 20)
+#define MFS_WIRE_MAX_VV 1024
+
+enum mfs_msg_type {
+	MFS_MSG_PULL = 1,   /* body: version vector -> OPS */
+	MFS_MSG_OPS = 2,    /* body: ops the puller lacks */
+	MFS_MSG_GET = 3,    /* body: hash, raw length, flags -> CHUNK or MISS */
+	MFS_MSG_CHUNK = 4,  /* body: hash; payload: chunk record */
+	MFS_MSG_MISS = 5,   /* body: hash, reason */
+	MFS_MSG_TYPE_MAX = 5,
+};
+
+/* GET flags */
+enum { MFS_GET_PROXY = 1 << 0 };   /* fetch it from peers if you lack it */
+/* MISS reasons */
+enum { MFS_MISS_ABSENT = 0, MFS_MISS_CORRUPT = 1, MFS_MISS_BUSY = 2 };
+
+struct mfs_wire_header {
+	uint8_t type, flags;
+	uint16_t node;
+	uint64_t req;
+};
+
+void mfs_wire_header_encode(const struct mfs_wire_header *h, uint8_t out[MFS_WIRE_HEADER_LEN]);
+int mfs_wire_header_decode(const uint8_t *p, size_t n, struct mfs_wire_header *h);
+
+/* PULL: u16 count, count x (u16 origin, u64 seq). */
+struct mfs_wire_vv {
+	uint16_t n;
+	uint16_t origin[MFS_WIRE_MAX_VV];
+	uint64_t seq[MFS_WIRE_MAX_VV];
+};
+void mfs_wire_pull_encode(const struct mfs_wire_vv *vv, struct mfs_wr *w);
+int mfs_wire_pull_decode(const uint8_t *p, size_t n, struct mfs_wire_vv *vv);
+
+/* OPS: u8 more, u32 count, count x (u16 origin, u64 seq, u32 len, op bytes). */
+void mfs_wire_ops_begin(struct mfs_wr *w);
+void mfs_wire_ops_add(struct mfs_wr *w, uint16_t origin, uint64_t seq, const uint8_t *op,
+		      size_t len);
+void mfs_wire_ops_finish(struct mfs_wr *w, uint32_t count, int more);
+struct mfs_wire_ops {
+	const uint8_t *p;
+	size_t left;
+	uint32_t count, next;
+	int more;
+};
+int mfs_wire_ops_decode(const uint8_t *p, size_t n, struct mfs_wire_ops *it);
+/* Next op: 1 with fields set, 0 at the end, MFS_EFORMAT if malformed. */
+int mfs_wire_ops_next(struct mfs_wire_ops *it, uint16_t *origin, uint64_t *seq,
+		      const uint8_t **op, size_t *len);
+
+/* GET: hash, u32 raw length, u8 flags. */
+#define MFS_WIRE_GET_LEN (MFS_HASH_LEN + 5)
+void mfs_wire_get_encode(const struct mfs_hash *h, uint32_t raw_len, uint8_t flags,
+			 uint8_t out[MFS_WIRE_GET_LEN]);
+int mfs_wire_get_decode(const uint8_t *p, size_t n, struct mfs_hash *h, uint32_t *raw_len,
+			uint8_t *flags);
+
+/* CHUNK body: hash.  MISS body: hash, u8 reason. */
+int mfs_wire_hash_decode(const uint8_t *p, size_t n, struct mfs_hash *h, uint8_t *reason);
+
+#endif
