@@ -16,6 +16,7 @@
 
 #include "errors.h"
 #include "fs_internal.h"
+#include "replica.h"
 #include "log.h"
 #include "namespace.h"
 
@@ -100,6 +101,9 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
 		return rc;
 	}
 	fi->fh = (uintptr_t)h;
+	/* Loaders read the whole file anyway: fetch it all now, in the background. */
+	if (fs->replica && fs->cfg->prefetch_open && h->m && h->m->count)
+		mfs_replica_warm(fs->replica, h->m, (uint16_t)(n->ino >> 48));
 	return 0;
 }
 

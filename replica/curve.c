@@ -142,7 +142,7 @@ int mfs_curve_load_secret(const char *path, struct mfs_curve_keys *out, char *er
 {
 	char buf[128];
 	struct stat st;
-	size_t len = 0;
+	size_t len = 0, key_len;
 	int fd, rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -175,7 +175,11 @@ int mfs_curve_load_secret(const char *path, struct mfs_curve_keys *out, char *er
 			break;
 	}
 	buf[len] = 0;
-	buf[strcspn(buf, " \t\r\n")] = 0;    /* one key, then the end of the line */
+	key_len = strcspn(buf, " \t\r\n");
+	/* One key, then only the end of the line: anything else is not our file. */
+	if (key_len + strspn(buf + key_len, " \t\r\n") != len)
+		key_len = 0;
+	buf[key_len] = 0;
 	if (len == sizeof(buf) - 1 || z85_key_decode(buf, NULL)) {
 		rc = fail(MFS_EFORMAT, err, errlen, "%s: not a CURVE secret key (want one line "
 			  "of %d Z85 characters, as modelfs-admin keygen writes)", path,
@@ -285,11 +289,12 @@ static int authkeys_line(struct mfs_authkeys *k, size_t *cap, char *line, const 
 		ep = NULL;
 	extra = ep ? strtok_r(NULL, " \t\r\n", &save) : NULL;
 	if (extra && *extra != '#')
-		return fail(MFS_EFORMAT, err, errlen, "%s:%u: unexpected '%.40s' after the endpoint",
-			    path, lineno, extra);
+		return fail(MFS_EFORMAT, err, errlen,
+			    "%s:%u: unexpected '%.40s' after the endpoint", path, lineno, extra);
 	if (strlen(key) != MFS_CURVE_Z85_LEN)
-		return fail(MFS_EFORMAT, err, errlen, "%s:%u: public key has %zu characters, want %d "
-			    "(Z85)", path, lineno, strlen(key), MFS_CURVE_Z85_LEN);
+		return fail(MFS_EFORMAT, err, errlen,
+			    "%s:%u: public key has %zu characters, want %d (Z85)", path, lineno,
+			    strlen(key), MFS_CURVE_Z85_LEN);
 	if (*cap == k->n) {
 		size_t ncap = *cap ? 2 * *cap : 8;
 		struct mfs_authkey *nk = realloc(k->keys, ncap * sizeof(*nk));
@@ -306,12 +311,14 @@ static int authkeys_line(struct mfs_authkeys *k, size_t *cap, char *line, const 
 			    lineno);
 	memcpy(a->public_z85, key, sizeof(a->public_z85));
 	if (ep && mfs_endpoint_normalise(ep, endpoint, sizeof(endpoint)))
-		return fail(MFS_EFORMAT, err, errlen, "%s:%u: bad endpoint '%.300s' (want HOST:PORT "
-			    "or tcp://HOST:PORT)", path, lineno, ep);
+		return fail(MFS_EFORMAT, err, errlen,
+			    "%s:%u: bad endpoint '%.300s' (want HOST:PORT, tcp:// optional)", path,
+			    lineno, ep);
 	for (size_t i = 0; i < k->n; i++) {
 		if (!memcmp(k->keys[i].public_raw, a->public_raw, sizeof(a->public_raw)))
-			return fail(MFS_EFORMAT, err, errlen, "%s:%u: key already listed on line %u",
-				    path, lineno, k->keys[i].line);
+			return fail(MFS_EFORMAT, err, errlen,
+				    "%s:%u: key already listed on line %u", path, lineno,
+				    k->keys[i].line);
 		if (ep && k->keys[i].endpoint && !strcmp(k->keys[i].endpoint, endpoint))
 			return fail(MFS_EFORMAT, err, errlen, "%s:%u: %s already listed on line %u",
 				    path, lineno, endpoint, k->keys[i].line);
@@ -385,7 +392,8 @@ int mfs_curve_server_setup(void *sock, const struct mfs_curve_keys *k)
 	return 0;
 }
 
-int mfs_curve_client_setup(void *sock, const struct mfs_curve_keys *k, const char *server_public_z85)
+int mfs_curve_client_setup(void *sock, const struct mfs_curve_keys *k,
+			   const char *server_public_z85)
 {
 	if (z85_key_decode(server_public_z85, NULL))
 		return -EINVAL;

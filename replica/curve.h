@@ -113,6 +113,7 @@ void mfs_zap_stop(struct mfs_zap *z);   /* NULL: no-op */
  * key and its own key pair.  0 or -errno (-EINVAL for a malformed key).
  */
 int mfs_curve_server_setup(void *sock, const struct mfs_curve_keys *k);
-int mfs_curve_client_setup(void *sock, const struct mfs_curve_keys *k, const char *server_public_z85);
+int mfs_curve_client_setup(void *sock, const struct mfs_curve_keys *k,
+			   const char *server_public_z85);
 
 #endif

@@ -164,9 +164,9 @@ static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_l
 }
 
 int fetch_chunk(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
-		uint16_t origin, int allow_proxy, struct mfs_chunk_bytes *out)
+		uint16_t origin, int allow_proxy, int as_cache, struct mfs_chunk_bytes *out)
 {
-	return fetch(r, h, raw_len, origin, allow_proxy, 0, out);
+	return fetch(r, h, raw_len, origin, allow_proxy, as_cache, out);
 }
 
 int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,

@@ -125,7 +125,7 @@ int place_owns(const struct mfs_hash *h, uint16_t self, const uint16_t *ids, int
  * or as cache) and returned in *out.  -ENOENT when no peer has a good copy.
  */
 int fetch_chunk(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
-		uint16_t origin, int allow_proxy, struct mfs_chunk_bytes *out);
+		uint16_t origin, int allow_proxy, int as_cache, struct mfs_chunk_bytes *out);
 /* The cache's remote source (store/cache.h). */
 int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
 		    struct mfs_chunk_bytes *out);

@@ -29,13 +29,16 @@
 #define LOG_COMPONENT "repair"
 #define BATCH 64
 #define SCAN_INTERVAL_MS 30000
-#define WANTED_LEN 19           /* u8 version, u32 raw len, u16 origin, u64 not before, u32 attempts */
+#define WANTED_LEN 19           /* u8 kind, u32 raw len, u16 origin, u64 not before, u32 attempts */
+#define WANT_OWNED 1            /* kinds: a chunk this node owns */
+#define WANT_WARM 2             /* a chunk to fetch into the disk cache (prefetch_open, warmup) */
 #define CACHED_LEN 12           /* u64 fetched at (ms), u32 record length */
 
 struct want {
 	struct mfs_hash h;
 	uint32_t raw_len, attempts;
 	uint16_t origin;
+	uint8_t kind;
 	int ok;
 };
 
@@ -53,10 +56,10 @@ struct mfs_repair {
 	uint64_t cached_bytes;   /* atomic */
 };
 
-static void want_encode(uint32_t raw_len, uint16_t origin, uint64_t not_before, uint32_t attempts,
-			uint8_t v[WANTED_LEN])
+static void want_encode(uint8_t kind, uint32_t raw_len, uint16_t origin, uint64_t not_before,
+			uint32_t attempts, uint8_t v[WANTED_LEN])
 {
-	v[0] = 1;
+	v[0] = kind;
 	put_le32(v + 1, raw_len);
 	put_le16(v + 5, origin);
 	put_le64(v + 7, not_before);
@@ -89,9 +92,8 @@ void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, 
 				mfs_batch_delete(b, MFS_CF_CACHED, h->b, MFS_HASH_LEN);
 			continue;
 		}
-		if (mfs_db_exists(r->db, MFS_CF_WANTED, h->b, MFS_HASH_LEN) == 1)
-			continue;
-		want_encode(m->e[i].len, origin, 0, 0, v);
+		/* An entry already there may be a warm one: owned wins. */
+		want_encode(WANT_OWNED, m->e[i].len, origin, 0, 0, v);
 		mfs_batch_put(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN, v, sizeof(v));
 		queued++;
 	}
@@ -101,6 +103,27 @@ void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, 
 	mfs_manifest_unref(m);
 	if (queued)
 		repair_kick(r);
+}
+
+void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint16_t origin)
+{
+	struct mfs_batch *b = mfs_batch_new(r->db);
+	uint8_t v[WANTED_LEN];
+
+	for (uint32_t i = 0; b && i < m->count; i++) {
+		const struct mfs_hash *h = &m->e[i].hash;
+
+		if (mfs_chunk_exists(r->db, h) == 1 ||
+		    mfs_db_exists(r->db, MFS_CF_WANTED, h->b, MFS_HASH_LEN) == 1)
+			continue;
+		want_encode(WANT_WARM, m->e[i].len, origin, 0, 0, v);
+		mfs_batch_put(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN, v, sizeof(v));
+	}
+	if (b && mfs_batch_count(b)) {
+		mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+		repair_kick(r);
+	}
+	mfs_batch_free(b);
 }
 
 void repair_note_cached(struct mfs_replica *r, const struct mfs_hash *h, uint32_t record_len)
@@ -240,7 +263,8 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 		w->ok = 1;
 		return;
 	}
-	w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, 0, &bytes);
+	w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, w->kind == WANT_WARM,
+			     w->kind == WANT_WARM, &bytes);
 	if (w->ok)
 		mfs_chunk_bytes_release(&bytes);
 }
@@ -277,8 +301,10 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 		size_t kl, vl;
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
 
-		if (kl != MFS_HASH_LEN || vl != WANTED_LEN || v[0] != 1 || get_le64(v + 7) > now)
+		if (kl != MFS_HASH_LEN || vl != WANTED_LEN || (v[0] != WANT_OWNED && v[0] != WANT_WARM) ||
+		    get_le64(v + 7) > now)
 			continue;
+		rp->batch[n].kind = v[0];
 		memcpy(rp->batch[n].h.b, k, MFS_HASH_LEN);
 		rp->batch[n].raw_len = get_le32(v + 1);
 		rp->batch[n].origin = get_le16(v + 5);
@@ -304,7 +330,11 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 			mfs_batch_delete(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN);
 			continue;
 		}
-		want_encode(w->raw_len, w->origin, now + delay, w->attempts + 1, v);
+		if (w->kind == WANT_WARM && w->attempts >= 3) {
+			mfs_batch_delete(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN); /* best effort */
+			continue;
+		}
+		want_encode(w->kind, w->raw_len, w->origin, now + delay, w->attempts + 1, v);
 		mfs_batch_put(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN, v, sizeof(v));
 	}
 	if (b)

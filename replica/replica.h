@@ -42,6 +42,10 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 		      struct mfs_cache *cache, struct mfs_replica **out);
 void mfs_replica_stop(struct mfs_replica *r);
 
+struct mfs_manifest;
+/* Queues every chunk of m this node lacks for fetching into its disk cache. */
+void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint16_t origin);
+
 /* "key value" lines for the control endpoint's status report. */
 void mfs_replica_status(struct mfs_replica *r, FILE *f);
 
