@@ -36,7 +36,18 @@ const char *admin_report_get(const struct admin_report *r, const char *key);
  */
 int admin_find_socket(const char *path, char *out, size_t outlen);
 
-/* Sends request to the socket and parses the answer into r. */
+/*
+ * Sends request to the socket and parses the answer into r.  Returns 0 or
+ * -errno; connect(2)'s error when it could not connect, and then nothing
+ * was sent (see admin_nobody_listens()).
+ */
 int admin_request(const char *socket_path, const char *request, struct admin_report *r);
+
+/*
+ * Whether admin_request()'s rc means no node listens there: no socket file
+ * (-ENOENT, -ENOTDIR), a socket left by a node that died (-ECONNREFUSED), or
+ * a path too long for a socket (-ENAMETOOLONG: a node could not bind it).
+ */
+int admin_nobody_listens(int rc);
 
 #endif

@@ -116,3 +116,8 @@ int admin_request(const char *socket_path, const char *request, struct admin_rep
 	fclose(f);
 	return rc; /* -EPROTO when the node closed without an end line */
 }
+
+int admin_nobody_listens(int rc)
+{
+	return rc == -ENOENT || rc == -ENOTDIR || rc == -ECONNREFUSED || rc == -ENAMETOOLONG;
+}

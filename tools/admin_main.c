@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * modelfs-admin: reports from a modelfs node.
+ * modelfs-admin: reports from a modelfs node, and its keys.
  *
  *   modelfs-admin status [--json] PATH | --data DIR
  *   modelfs-admin fsck [--json] [--deep] PATH | --data DIR
+ *   modelfs-admin keygen FILE
  *
  * PATH is any path inside a mount: the running node answers over its
- * control socket.  --data DIR opens a stopped node's store directly.
- * Exit codes: status 0 ok, 1 error, 2 usage; fsck as fsck(8): 0 clean,
- * 4 problems found, 8 operational error, 16 usage.
+ * control socket.  --data DIR asks the node running on DIR over
+ * DIR/control.sock (a storage-only peer has no mount to give), and opens
+ * the store directly when no node answers there.  keygen writes a CURVE
+ * key pair for the peer service (replica/curve.h).
+ * Exit codes: status and keygen 0 ok, 1 error, 2 usage; fsck as fsck(8):
+ * 0 clean, 4 problems found, 8 operational error, 16 usage.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +26,7 @@
 #include "errors.h"
 #include "log.h"
 #include "namespace.h"
+#include "replica/curve.h"
 #include "report.h"
 
 enum cmd { CMD_STATUS, CMD_FSCK };
@@ -37,16 +42,21 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: modelfs-admin COMMAND [OPTIONS] (PATH | --data DIR)\n"
+		"       modelfs-admin keygen FILE\n"
 		"\n"
 		"commands:\n"
 		"  status [--json] PATH    node, space, dedup and compression ratios, cache\n"
 		"  fsck [--json] [--deep] PATH\n"
 		"                          re-hash every stored chunk, check every file's chunks\n"
+		"  keygen FILE             make a CURVE key pair for the peer service: the secret\n"
+		"                          key in FILE (mode 0600), the public key in FILE.pub\n"
 		"\n"
-		"PATH is any path inside a modelfs mount.  --data DIR reads a stopped node's\n"
-		"store instead.  --deep is accepted; fsck always re-hashes (SHA-256).\n"
-		"Exit status: status 0 ok, 1 error, 2 usage; fsck 0 clean, 4 problems,\n"
-		"8 operational error, 16 usage.  See modelfs-admin(8).\n");
+		"PATH is any path inside a modelfs mount.  --data DIR asks the node running on\n"
+		"the store in DIR over DIR/control.sock (a storage-only peer has no mount), or\n"
+		"reads the store directly when no node answers there.  --deep is accepted;\n"
+		"fsck always re-hashes (SHA-256).  keygen never overwrites a file.\n"
+		"Exit status: status and keygen 0 ok, 1 error, 2 usage; fsck 0 clean,\n"
+		"4 problems, 8 operational error, 16 usage.  See modelfs-admin(8).\n");
 }
 
 /* ---- rendering ---------------------------------------------------------- */
@@ -99,6 +109,30 @@ static void json_hash_list(const struct admin_report *r, const char *kind)
 	printf("]");
 }
 
+/* "peer ENDPOINT NODE_ID STATE" lines as a list of objects. */
+static void print_json_peers(const struct admin_report *r)
+{
+	int first = 1;
+
+	printf(", \"peers\": [");
+	for (size_t i = 0; i < r->nkv; i++) {
+		char ep[300], id[16], state[16];
+
+		if (strcmp(r->kv[i].key, "peer") ||
+		    sscanf(r->kv[i].value, "%299s %15s %15s", ep, id, state) != 3)
+			continue;
+		printf("%s{\"endpoint\": ", first ? "" : ", ");
+		json_string(ep);
+		printf(", \"node_id\": ");
+		json_string(id);
+		printf(", \"state\": ");
+		json_string(state);
+		printf("}");
+		first = 0;
+	}
+	printf("]");
+}
+
 static void print_json(const struct admin_report *r, enum cmd cmd)
 {
 	const char *lists[] = { "corrupt", "missing", "badmeta" };
@@ -112,6 +146,8 @@ static void print_json(const struct admin_report *r, enum cmd cmd)
 			listed |= !strcmp(r->kv[i].key, lists[k]);
 		if (listed)
 			continue; /* fsck: these become lists below */
+		if (!strcmp(r->kv[i].key, "peer"))
+			continue; /* status: a list below */
 		printf("%s", first ? "" : ", ");
 		first = 0;
 		json_string(r->kv[i].key);
@@ -121,6 +157,8 @@ static void print_json(const struct admin_report *r, enum cmd cmd)
 		else
 			json_string(r->kv[i].value);
 	}
+	if (admin_report_get(r, "peers_up"))
+		print_json_peers(r);
 	if (cmd == CMD_FSCK) {
 		for (size_t k = 0; k < 3; k++) {
 			printf(", \"%s\": ", lists[k]);
@@ -190,6 +228,20 @@ static void print_status(const struct admin_report *r)
 		       human_bytes(G("cache_bytes"), b1, sizeof(b1)),
 		       human_bytes(G("cache_capacity"), b2, sizeof(b2)),
 		       hits + misses ? 100.0 * hits / (hits + misses) : 0.0);
+	if (!admin_report_get(r, "peers_up"))
+		return;
+	printf("listen         %s\n", *G("listen") ? G("listen") : "(none)");
+	for (size_t i = 0; i < r->nkv; i++)
+		if (!strcmp(r->kv[i].key, "peer"))
+			printf("peer           %s\n", r->kv[i].value);
+	printf("replication    %s chunks to fetch; %s chunks (%s) fetched, %s (%s) served\n",
+	       G("repl_backlog"), G("fetched_chunks"), human_bytes(G("fetched_bytes"), b1, sizeof(b1)),
+	       G("served_chunks"), human_bytes(G("served_bytes"), b2, sizeof(b2)));
+	printf("disk cache     %s of peers' chunks\n", human_bytes(G("disk_cache_bytes"), b1, sizeof(b1)));
+	printf("namespace      %s ops made here, %s applied from peers\n", G("oplog_seq"),
+	       G("ops_applied"));
+	printf("errors         %s failed fetches, %s bad copies from peers, %s malformed messages\n",
+	       G("fetch_failures"), G("bad_copies_from_peers"), G("malformed_messages"));
 }
 
 static void print_fsck(const struct admin_report *r)
@@ -248,8 +300,9 @@ static int offline(enum cmd cmd, const char *data, struct admin_report *r)
 	}
 	rc = mfs_db_open(dbdir, &db);
 	if (rc == -EBUSY) {
-		fprintf(stderr, "modelfs-admin: the store in %s is in use by a running node; "
-			"give its mountpoint instead of --data\n", data);
+		/* Starting or stopping, or it could not make its control socket. */
+		fprintf(stderr, "modelfs-admin: the store in %s is in use by a running node that "
+			"does not answer on %s/control.sock\n", data, data);
 		goto out;
 	}
 	if (rc || (rc = mfs_ns_open(db, &ns)))
@@ -304,7 +357,63 @@ out:
 	return rc;
 }
 
+/* ---- keygen ---------------------------------------------------------------- */
+
+static int keygen(int argc, char **argv)
+{
+	char pub[MFS_CURVE_Z85_LEN + 1];
+	const char *file = NULL;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		}
+		if (argv[i][0] == '-') {
+			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", argv[i]);
+		} else if (file) {
+			fprintf(stderr, "modelfs-admin: keygen takes one FILE, not also '%s'\n",
+				argv[i]);
+		} else {
+			file = argv[i];
+			continue;
+		}
+		usage(stderr);
+		return 2;
+	}
+	if (!file) {
+		fprintf(stderr, "modelfs-admin: keygen needs a FILE\n");
+		usage(stderr);
+		return 2;
+	}
+	rc = mfs_curve_keygen(file, pub);
+	if (rc == -EEXIST) {
+		fprintf(stderr, "modelfs-admin: %s or %s.pub exists; not replacing a key\n", file,
+			file);
+		return 1;
+	}
+	if (rc) {
+		fprintf(stderr, "modelfs-admin: cannot write a key pair to %s: %s\n", file,
+			mfs_strerror(rc));
+		return 1;
+	}
+	printf("public key in %s.pub:\n%s\n", file, pub);
+	return 0;
+}
+
 /* ---- main ---------------------------------------------------------------- */
+
+/* The node's answer in r, or a message naming where: 0 or -1. */
+static int node_answer(int rc, struct admin_report *r, const char *where)
+{
+	if (!rc && !r->rc)
+		return 0;
+	fprintf(stderr, "modelfs-admin: node at %s: %s\n", where,
+		rc ? strerror(-rc) : r->rc_text ? r->rc_text : "error");
+	admin_report_release(r);
+	return -1;
+}
 
 int main(int argc, char **argv)
 {
@@ -327,6 +436,8 @@ int main(int argc, char **argv)
 		printf("modelfs-admin %s\n", PACKAGE_VERSION);
 		return 0;
 	}
+	if (!strcmp(argv[1], "keygen"))
+		return keygen(argc, argv);
 	if (!strcmp(argv[1], "status")) {
 		cmd = CMD_STATUS;
 	} else if (!strcmp(argv[1], "fsck")) {
@@ -365,8 +476,17 @@ int main(int argc, char **argv)
 		return ex->usage;
 	}
 	if (data) {
-		if (offline(cmd, data, &r))
+		/* A running node holds the store's lock: ask it, if one answers. */
+		if (snprintf(sock, sizeof(sock), "%s/control.sock", data) >= (int)sizeof(sock))
+			rc = -ENAMETOOLONG;
+		else
+			rc = admin_request(sock, cmd == CMD_FSCK ? "fsck" : "status", &r);
+		if (admin_nobody_listens(rc)) {
+			if (offline(cmd, data, &r))
+				return ex->error;
+		} else if (node_answer(rc, &r, sock)) {
 			return ex->error;
+		}
 	} else {
 		rc = admin_find_socket(path, sock, sizeof(sock));
 		if (rc == -ENOTSUP || rc == -ENODATA) {
@@ -378,12 +498,8 @@ int main(int argc, char **argv)
 			return ex->error;
 		}
 		rc = admin_request(sock, cmd == CMD_FSCK ? "fsck" : "status", &r);
-		if (rc || r.rc) {
-			fprintf(stderr, "modelfs-admin: node at %s: %s\n", path,
-				rc ? strerror(-rc) : r.rc_text ? r.rc_text : "error");
-			admin_report_release(&r);
+		if (node_answer(rc, &r, path))
 			return ex->error;
-		}
 	}
 	if (json)
 		print_json(&r, cmd);
