@@ -145,6 +145,7 @@ static int peered(const struct mfs_config *cfg)
 static int start_replica(struct mfs_fs *fs)
 {
 	const struct mfs_config *cfg = fs->cfg;
+	char *cache_dir = join(cfg->data_dir, "cache");
 	struct mfs_replica_config rc = {
 		.listen = cfg->listen,
 		.peers = cfg->peers,
@@ -155,12 +156,14 @@ static int start_replica(struct mfs_fs *fs)
 		.peer_timeout_ms = cfg->peer_timeout_ms,
 		.grace_s = cfg->grace_s,
 		.disk_cache_mb = cfg->disk_cache_mb,
+		.cache_dir = cache_dir,
 		.fetch_threads = cfg->fetch_threads,
 		.on_change = fs_remote_change,
 		.on_change_arg = fs,
 	};
-	int err = mfs_replica_start(&rc, fs->ns, fs->cache, &fs->replica);
+	int err = cache_dir ? mfs_replica_start(&rc, fs->ns, fs->cache, &fs->replica) : -ENOMEM;
 
+	free(cache_dir);
 	if (err)
 		log_error("cannot start the peer service: %s", mfs_strerror(err));
 	return err;

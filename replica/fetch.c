@@ -17,6 +17,7 @@
 #include "chunkstore.h"
 #include "codec.h"
 #include "db.h"
+#include "diskcache.h"
 #include "errors.h"
 #include "internal.h"
 #include "log.h"
@@ -35,7 +36,8 @@ static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t 
 
 	if (!fetch_codec && !(fetch_codec = mfs_codec_ctx_new()))
 		return -ENOMEM;
-	if (mfs_chunk_verify(rec, reclen, info) || info->raw_len != raw_len)
+	/* Header only: decoding checks the record's checksum once. */
+	if (mfs_chunk_peek(rec, reclen, info) || info->raw_len != raw_len)
 		return MFS_ECORRUPT;
 	memset(out, 0, sizeof(*out));
 	if (!(out->owned = malloc(raw_len ? raw_len : 1)))
@@ -55,9 +57,8 @@ static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t 
 	return 0;
 }
 
-/* Keeps a verified record: record and index in one batch (through the WAL). */
-static int keep(struct mfs_replica *r, const struct mfs_hash *h, const uint8_t *rec,
-		size_t reclen, const struct mfs_chunk_info *info)
+int stage_record(struct mfs_replica *r, const struct mfs_hash *h, const uint8_t *rec,
+		 size_t reclen)
 {
 	struct mfs_batch *b = mfs_batch_new(r->db);
 	int rc;
@@ -65,15 +66,15 @@ static int keep(struct mfs_replica *r, const struct mfs_hash *h, const uint8_t *
 	if (!b)
 		return -ENOMEM;
 	mfs_chunk_stage_record(b, h, rec, reclen);
-	mfs_chunk_stage_index(b, h, info, reclen);
-	rc = mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+	rc = mfs_db_write(r->db, b, MFS_WRITE_NOWAL);
 	mfs_batch_free(b);
 	return rc;
 }
 
 /* Asks p for h.  0 with *out (and the chunk kept here), or an error. */
 static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash *h,
-	       uint32_t raw_len, uint8_t flags, int as_cache, struct mfs_chunk_bytes *out)
+	       uint32_t raw_len, uint8_t flags, int as_cache, struct mfs_stored *st,
+	       struct mfs_chunk_bytes *out)
 {
 	uint8_t body[MFS_WIRE_GET_LEN];
 	struct mfs_chunk_info info;
@@ -106,13 +107,18 @@ static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash 
 		log_warn("chunk %s from %s does not verify (%s): not used", hex, p->endpoint,
 			 mfs_strerror(rc));
 	}
-	if (!rc && (rc = keep(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload), &info)))
-		mfs_chunk_bytes_release(out);
 	if (!rc) {
 		__atomic_add_fetch(&r->fetched_chunks, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&r->fetched_bytes, zmq_msg_size(&rr.payload), __ATOMIC_RELAXED);
+		/* A cache copy that cannot be written costs a refetch later, nothing more. */
 		if (as_cache)
-			repair_note_cached(r, h, (uint32_t)zmq_msg_size(&rr.payload));
+			mfs_diskcache_put(r->dc, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload));
+		else if ((rc = stage_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload))))
+			mfs_chunk_bytes_release(out);
+		if (!rc && st) {
+			st->info = info;
+			st->reclen = zmq_msg_size(&rr.payload);
+		}
 	}
 	rpc_reply_release(&rr);
 	return rc;
@@ -130,7 +136,8 @@ static void add_candidate(struct mfs_peer **list, int *n, struct mfs_peer *p)
 }
 
 static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
-		 uint16_t origin, int allow_proxy, int as_cache, struct mfs_chunk_bytes *out)
+		 uint16_t origin, int allow_proxy, int as_cache, struct mfs_stored *st,
+		 struct mfs_chunk_bytes *out)
 {
 	struct mfs_peer *list[MAX_CANDIDATES];
 	uint16_t ids[MAX_CANDIDATES];
@@ -145,7 +152,7 @@ static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_l
 				struct mfs_peer *p = peer_by_id(r, ids[i]);
 
 				if (p && peer_is_up(p) &&
-				    !(rc = ask(r, p, h, raw_len, MFS_GET_PROXY, as_cache, out)))
+				    !(rc = ask(r, p, h, raw_len, MFS_GET_PROXY, as_cache, st, out)))
 					return 0;
 			}
 			break; /* the proxy is this node, or it failed: ask directly */
@@ -158,15 +165,48 @@ static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_l
 	for (int i = 0; i < r->npeers; i++)
 		add_candidate(list, &n, &r->peers[i]);
 	for (int i = 0; i < n; i++)
-		if (!(rc = ask(r, list[i], h, raw_len, 0, as_cache, out)))
+		if (!(rc = ask(r, list[i], h, raw_len, 0, as_cache, st, out)))
 			return 0;
 	return rc == -ENOMEM ? rc : -ENOENT;
 }
 
 int fetch_chunk(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
-		uint16_t origin, int allow_proxy, int as_cache, struct mfs_chunk_bytes *out)
+		uint16_t origin, int allow_proxy, int as_cache, struct mfs_stored *st,
+		struct mfs_chunk_bytes *out)
 {
-	return fetch(r, h, raw_len, origin, allow_proxy, as_cache, out);
+	return fetch(r, h, raw_len, origin, allow_proxy, as_cache, st, out);
+}
+
+int fetch_from_diskcache(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
+			 struct mfs_chunk_bytes *out)
+{
+	struct mfs_chunk_info info;
+	uint8_t *rec;
+	size_t reclen;
+	int rc = mfs_diskcache_get(r->dc, h, &rec, &reclen);
+
+	if (rc)
+		return rc;
+	if (!fetch_codec && !(fetch_codec = mfs_codec_ctx_new())) {
+		free(rec);
+		return -ENOMEM;
+	}
+	rc = -EIO;
+	memset(out, 0, sizeof(*out));
+	if (!mfs_chunk_peek(rec, reclen, &info) && info.raw_len == raw_len &&
+	    (out->owned = malloc(raw_len ? raw_len : 1)) &&
+	    mfs_chunk_decode(fetch_codec, rec, reclen, out->owned, raw_len) == (ssize_t)raw_len) {
+		out->p = out->owned;
+		out->len = raw_len;
+		rc = 0;
+	}
+	free(rec);
+	if (rc) {
+		mfs_chunk_bytes_release(out);
+		mfs_diskcache_remove(r->dc, h);
+		rc = -ENOENT;
+	}
+	return rc;
 }
 
 int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
@@ -174,7 +214,11 @@ int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t 
 {
 	struct mfs_replica *r = arg;
 	char hex[MFS_HASH_HEX_LEN + 1];
-	int rc = fetch(r, h, len, origin, 1, 1, out);
+	int rc = fetch_from_diskcache(r, h, len, out);
+
+	if (rc == 0 || rc == -ENOMEM)
+		return rc;
+	rc = fetch(r, h, len, origin, 1, 1, NULL, out);
 
 	if (rc) {
 		__atomic_add_fetch(&r->fetch_failures, 1, __ATOMIC_RELAXED);

@@ -28,6 +28,8 @@
 
 struct mfs_db;
 struct mfs_chunk_bytes;
+#include "codec.h"
+struct mfs_diskcache;
 
 enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
 
@@ -64,6 +66,7 @@ struct mfs_replica {
 	struct mfs_server *server;
 	int sync_started;
 	struct mfs_repair *repair;
+	struct mfs_diskcache *dc;    /* peers' chunks this node does not own */
 
 	/* counters (atomic) */
 	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
@@ -118,6 +121,11 @@ void place_rank(const struct mfs_hash *h, uint16_t *ids, int n);
 int place_owns(const struct mfs_hash *h, uint16_t self, const uint16_t *ids, int n, int repl);
 
 /* fetch.c */
+/* A record fetched for the store: written without the WAL, index pending. */
+struct mfs_stored {
+	struct mfs_chunk_info info;
+	size_t reclen;
+};
 /*
  * Gets chunk h (raw_len bytes) from peers: through the proxy peer first when
  * allowed, then owners in placement order, the origin, then every other
@@ -125,7 +133,18 @@ int place_owns(const struct mfs_hash *h, uint16_t self, const uint16_t *ids, int
  * or as cache) and returned in *out.  -ENOENT when no peer has a good copy.
  */
 int fetch_chunk(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
-		uint16_t origin, int allow_proxy, int as_cache, struct mfs_chunk_bytes *out);
+		uint16_t origin, int allow_proxy, int as_cache, struct mfs_stored *st,
+		struct mfs_chunk_bytes *out);
+/*
+ * Writes a verified record to the chunks CF without the WAL.  Its index
+ * entry may be written only after mfs_db_flush(MFS_CF_CHUNKS) (the commit
+ * protocol of doc/format.md: never an index entry without its record).
+ */
+int stage_record(struct mfs_replica *r, const struct mfs_hash *h, const uint8_t *rec,
+		 size_t reclen);
+/* A chunk from the disk cache, decoded and checked: 0, -ENOENT or -ENOMEM. */
+int fetch_from_diskcache(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
+			 struct mfs_chunk_bytes *out);
 /* The cache's remote source (store/cache.h). */
 int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
 		    struct mfs_chunk_bytes *out);
@@ -137,11 +156,7 @@ void repair_stop(struct mfs_repair *rp);
 /* Chunks of a manifest this node now references: queue the ones it owns and lacks. */
 void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *manifest, int repl,
 			      uint16_t origin);
-/* A chunk fetched for a read: keep it as cache unless this node owns it. */
-void repair_note_cached(struct mfs_replica *r, const struct mfs_hash *h, uint32_t record_len);
 uint64_t repair_backlog(struct mfs_replica *r);
-/* Bytes of chunks held only as cache. */
-uint64_t repair_cached_bytes(struct mfs_replica *r);
 /* Asks the workers to look at the queue now. */
 void repair_kick(struct mfs_replica *r);
 

@@ -7,6 +7,7 @@
 
 #include "cache.h"
 #include "db.h"
+#include "diskcache.h"
 #include "errors.h"
 #include "internal.h"
 #include "log.h"
@@ -204,7 +205,8 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 		p->state = PEER_UNKNOWN;
 		p->down_since_ms = r->started_ms;
 	}
-	if ((rc = setup_curve(r)) || (cfg->listen && (rc = server_start(r, &r->server))))
+	if ((rc = mfs_diskcache_open(cfg->cache_dir, (uint64_t)cfg->disk_cache_mb << 20, &r->dc)) ||
+	    (rc = setup_curve(r)) || (cfg->listen && (rc = server_start(r, &r->server))))
 		goto fail;
 	mfs_cache_set_remote(cache, fetch_for_cache, r);
 	if ((rc = repair_start(r, &r->repair)))
@@ -237,6 +239,7 @@ void mfs_replica_stop(struct mfs_replica *r)
 		pthread_mutex_destroy(&r->peers[i].lock);
 	}
 	mfs_zap_stop(r->zap);
+	mfs_diskcache_close(r->dc);
 	if (r->zctx)
 		zmq_ctx_term(r->zctx);
 	mfs_authkeys_free(r->authkeys);
@@ -275,5 +278,13 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 	fprintf(f, "malformed_messages %llu\n", (unsigned long long)r->malformed);
 	fprintf(f, "ops_applied %llu\n", (unsigned long long)mfs_ns_applied(r->ns));
 	fprintf(f, "oplog_seq %llu\n", (unsigned long long)mfs_ns_seq(r->ns));
-	fprintf(f, "disk_cache_bytes %llu\n", (unsigned long long)repair_cached_bytes(r));
+	if (r->dc) {
+		struct mfs_diskcache_stats ds;
+
+		mfs_diskcache_stats(r->dc, &ds);
+		fprintf(f, "disk_cache_chunks %llu\n", (unsigned long long)ds.files);
+		fprintf(f, "disk_cache_bytes %llu\n", (unsigned long long)ds.bytes);
+		fprintf(f, "disk_cache_limit %llu\n", (unsigned long long)ds.limit);
+		fprintf(f, "disk_cache_evicted %llu\n", (unsigned long long)ds.evicted);
+	}
 }

@@ -10,16 +10,18 @@
  * namespace at start and every SCAN_INTERVAL (placement changes when a peer
  * has been down longer than the grace period, and a factor may change).
  *
- * The disk cache: chunks fetched for reads that this node does not own are
- * listed in the cached CF and evicted, least recently fetched first, above
- * disk_cache_mb.  Owned chunks are never listed there, so never evicted.
+ * Chunks fetched for reads live in the disk cache (store/diskcache.h),
+ * which evicts them; a chunk this node owns moves from there into the store,
+ * where nothing evicts it.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chunkstore.h"
+#include "codec.h"
 #include "db.h"
+#include "diskcache.h"
 #include "errors.h"
 #include "internal.h"
 #include "log.h"
@@ -32,7 +34,6 @@
 #define WANTED_LEN 19           /* u8 kind, u32 raw len, u16 origin, u64 not before, u32 attempts */
 #define WANT_OWNED 1            /* kinds: a chunk this node owns */
 #define WANT_WARM 2             /* a chunk to fetch into the disk cache (prefetch_open, warmup) */
-#define CACHED_LEN 12           /* u64 fetched at (ms), u32 record length */
 
 struct want {
 	struct mfs_hash h;
@@ -40,6 +41,8 @@ struct want {
 	uint16_t origin;
 	uint8_t kind;
 	int ok;
+	int staged;              /* record written here, index after the flush */
+	struct mfs_stored st;
 };
 
 struct mfs_repair {
@@ -53,7 +56,6 @@ struct mfs_repair {
 	struct want batch[BATCH];
 	int nbatch, next, finished;
 	uint64_t batch_gen;
-	uint64_t cached_bytes;   /* atomic */
 };
 
 static void want_encode(uint8_t kind, uint32_t raw_len, uint16_t origin, uint64_t not_before,
@@ -86,12 +88,8 @@ void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, 
 
 		if (!place_owns(h, r->self, ids, nids, repl ? repl : 1))
 			continue;
-		if (mfs_chunk_exists(r->db, h) == 1) {
-			/* Held as cache until now: owned from here on, never evicted. */
-			if (mfs_db_exists(r->db, MFS_CF_CACHED, h->b, MFS_HASH_LEN) == 1)
-				mfs_batch_delete(b, MFS_CF_CACHED, h->b, MFS_HASH_LEN);
+		if (mfs_chunk_exists(r->db, h) == 1)
 			continue;
-		}
 		/* An entry already there may be a warm one: owned wins. */
 		want_encode(WANT_OWNED, m->e[i].len, origin, 0, 0, v);
 		mfs_batch_put(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN, v, sizeof(v));
@@ -126,27 +124,6 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 	mfs_batch_free(b);
 }
 
-void repair_note_cached(struct mfs_replica *r, const struct mfs_hash *h, uint32_t record_len)
-{
-	struct mfs_repair *rp = r->repair;
-	struct mfs_batch *b = mfs_batch_new(r->db);
-	uint8_t v[CACHED_LEN];
-
-	if (!b)
-		return;
-	if (mfs_db_exists(r->db, MFS_CF_WANTED, h->b, MFS_HASH_LEN) == 1) {
-		mfs_batch_delete(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN); /* owned: done */
-	} else {
-		put_le64(v, mfs_now_ms());
-		put_le32(v + 8, record_len);
-		mfs_batch_put(b, MFS_CF_CACHED, h->b, MFS_HASH_LEN, v, sizeof(v));
-		if (rp)
-			__atomic_add_fetch(&rp->cached_bytes, record_len, __ATOMIC_RELAXED);
-	}
-	mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
-	mfs_batch_free(b);
-}
-
 uint64_t repair_backlog(struct mfs_replica *r)
 {
 	struct mfs_iter *it = mfs_iter_new(r->db, MFS_CF_WANTED, NULL, 0);
@@ -156,11 +133,6 @@ uint64_t repair_backlog(struct mfs_replica *r)
 		n++;
 	mfs_iter_free(it);
 	return n;
-}
-
-uint64_t repair_cached_bytes(struct mfs_replica *r)
-{
-	return r->repair ? __atomic_load_n(&r->repair->cached_bytes, __ATOMIC_RELAXED) : 0;
 }
 
 void repair_kick(struct mfs_replica *r)
@@ -195,76 +167,45 @@ static void scan(struct mfs_replica *r)
 	mfs_iter_free(it);
 }
 
-/* ---- the disk cache --------------------------------------------------------- */
-
-struct cached {
-	struct mfs_hash h;
-	uint64_t at;
-	uint32_t len;
-};
-
-static int by_age(const void *a, const void *b)
-{
-	const struct cached *x = a, *y = b;
-
-	return x->at < y->at ? -1 : x->at > y->at;
-}
-
-/* Sum of the cached CF (at start), and eviction above the limit. */
-static void cache_account(struct mfs_repair *rp, int evict)
-{
-	struct mfs_replica *r = rp->r;
-	uint64_t limit = (uint64_t)r->cfg.disk_cache_mb << 20, total = 0;
-	struct mfs_iter *it = mfs_iter_new(r->db, MFS_CF_CACHED, NULL, 0);
-	struct cached *all = NULL;
-	size_t n = 0, cap = 0;
-
-	for (; it && mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-
-		if (kl != MFS_HASH_LEN || vl != CACHED_LEN || mfs_grow(&all, &cap, n, sizeof(*all)))
-			continue;
-		memcpy(all[n].h.b, k, MFS_HASH_LEN);
-		all[n].at = get_le64(v);
-		all[n].len = get_le32(v + 8);
-		total += all[n++].len;
-	}
-	mfs_iter_free(it);
-	if (evict && total > limit) {
-		struct mfs_batch *b = mfs_batch_new(r->db);
-		size_t i = 0, freed = 0;
-
-		qsort(all, n, sizeof(*all), by_age);
-		for (; b && i < n && total > limit - limit / 10; i++) {
-			mfs_batch_delete(b, MFS_CF_CHUNKS, all[i].h.b, MFS_HASH_LEN);
-			mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, all[i].h.b, MFS_HASH_LEN);
-			mfs_batch_delete(b, MFS_CF_CACHED, all[i].h.b, MFS_HASH_LEN);
-			total -= all[i].len;
-			freed += all[i].len;
-		}
-		if (b && !mfs_db_write(r->db, b, MFS_WRITE_ASYNC))
-			log_info("disk cache: evicted %zu chunks (%zu MiB), least recently fetched",
-				 i, freed >> 20);
-		mfs_batch_free(b);
-	}
-	__atomic_store_n(&rp->cached_bytes, total, __ATOMIC_RELAXED);
-	free(all);
-}
-
 /* ---- workers ---------------------------------------------------------------- */
+
+/* An owned chunk the disk cache holds moves into the store: no fetch. */
+static int promote(struct mfs_replica *r, struct want *w)
+{
+	uint8_t *rec;
+	size_t len;
+	int rc = mfs_diskcache_get(r->dc, &w->h, &rec, &len);
+
+	if (rc)
+		return rc;
+	if (mfs_chunk_peek(rec, len, &w->st.info) || w->st.info.raw_len != w->raw_len)
+		rc = -EIO;
+	else
+		rc = stage_record(r, &w->h, rec, len);
+	w->st.reclen = len;
+	free(rec);
+	if (!rc)
+		mfs_diskcache_remove(r->dc, &w->h);
+	return rc;
+}
 
 static void work_one(struct mfs_repair *rp, struct want *w)
 {
 	struct mfs_replica *r = rp->r;
 	struct mfs_chunk_bytes bytes;
 
-	if (mfs_chunk_exists(r->db, &w->h) == 1) {
+	if (mfs_chunk_exists(r->db, &w->h) == 1 ||
+	    (w->kind == WANT_WARM && mfs_diskcache_has(r->dc, &w->h))) {
 		w->ok = 1;
 		return;
 	}
+	if (w->kind == WANT_OWNED && !promote(r, w)) {
+		w->ok = w->staged = 1;
+		return;
+	}
 	w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, w->kind == WANT_WARM,
-			     w->kind == WANT_WARM, &bytes);
+			     w->kind == WANT_WARM, &w->st, &bytes);
+	w->staged = w->ok && w->kind == WANT_OWNED;
 	if (w->ok)
 		mfs_chunk_bytes_release(&bytes);
 }
@@ -309,7 +250,7 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 		rp->batch[n].raw_len = get_le32(v + 1);
 		rp->batch[n].origin = get_le16(v + 5);
 		rp->batch[n].attempts = get_le32(v + 15);
-		rp->batch[n].ok = 0;
+		rp->batch[n].ok = rp->batch[n].staged = 0;
 		n++;
 	}
 	mfs_iter_free(it);
@@ -320,6 +261,15 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 static void settle(struct mfs_repair *rp, uint64_t now)
 {
 	struct mfs_batch *b = mfs_batch_new(rp->r->db);
+	int staged = 0;
+
+	for (int i = 0; i < rp->nbatch; i++)
+		staged += rp->batch[i].staged;
+	/* The records reach the disk before anything points at them. */
+	if (staged && mfs_db_flush(rp->r->db, MFS_CF_CHUNKS)) {
+		for (int i = 0; i < rp->nbatch; i++)
+			rp->batch[i].ok &= !rp->batch[i].staged;
+	}
 
 	for (int i = 0; b && i < rp->nbatch; i++) {
 		struct want *w = &rp->batch[i];
@@ -327,6 +277,8 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 		uint64_t delay = 1000ull << (w->attempts < 8 ? w->attempts : 8);
 
 		if (w->ok) {
+			if (w->staged)
+				mfs_chunk_stage_index(b, &w->h, &w->st.info, w->st.reclen);
 			mfs_batch_delete(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN);
 			continue;
 		}
@@ -348,18 +300,13 @@ static void *repair_main(void *arg)
 	struct mfs_replica *r = rp->r;
 	uint64_t next_scan = mfs_now_ms() + 1000;
 
-	cache_account(rp, 0);
 	while (!r->stopping) {
 		uint64_t now = mfs_now_ms();
 		int n;
 
 		if (now >= next_scan) {
 			scan(r);
-			cache_account(rp, 1);
 			next_scan = now + SCAN_INTERVAL_MS;
-		} else if (__atomic_load_n(&rp->cached_bytes, __ATOMIC_RELAXED) >
-			   ((uint64_t)r->cfg.disk_cache_mb << 20)) {
-			cache_account(rp, 1);
 		}
 		n = collect(rp, now);
 		if (n) {

@@ -27,6 +27,7 @@ struct mfs_replica_config {
 	int peer_timeout_ms;         /* silent this long: down */
 	int grace_s;                 /* down this long: out of placement */
 	size_t disk_cache_mb;        /* fetched chunks this node does not own */
+	const char *cache_dir;       /* where they are kept (DATA/cache) */
 	int fetch_threads;           /* replication workers */
 	/* Called for every namespace key a remote op changed (any thread). */
 	mfs_ns_change_fn on_change;

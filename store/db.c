@@ -26,7 +26,7 @@
 /* On disk: never rename.  Index = enum mfs_cf + 1 (0 is "default"). */
 static const char *const cf_names[MFS_CF_COUNT + 1] = {
 	"default", "meta", "chunks", "chunk_index", "inodes", "dirents", "manifests",
-	"oplog", "stamps", "wanted", "cached",
+	"oplog", "stamps", "wanted",
 };
 
 struct mfs_db {

@@ -22,7 +22,6 @@ enum mfs_cf {
 	MFS_CF_OPLOG,       /* origin node (BE16) + seq (BE64) -> namespace op */
 	MFS_CF_STAMPS,      /* namespace entry key -> Lamport stamp of its last write */
 	MFS_CF_WANTED,      /* chunk hash -> chunks this node should hold and lacks */
-	MFS_CF_CACHED,      /* chunk hash -> held only as a cache of a peer's chunk */
 	MFS_CF_COUNT
 };
 

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The disk cache of peers' chunks (diskcache.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bytes.h"
+#include "codec.h"
+#include "diskcache.h"
+#include "log.h"
+
+#define LOG_COMPONENT "diskcache"
+#define NBUCKETS 4096
+
+struct dentry {
+	struct mfs_hash h;
+	uint64_t size;
+	struct dentry *hnext, *prev, *next;  /* bucket chain; LRU list (next: newer) */
+};
+
+struct mfs_diskcache {
+	char *dir;
+	pthread_mutex_t lock;
+	struct dentry *buckets[NBUCKETS];
+	struct dentry lru;      /* sentinel: lru.next is the least recently used */
+	uint64_t bytes, files, limit, hits, misses, evicted;
+};
+
+static unsigned bucket(const struct mfs_hash *h)
+{
+	return (h->b[0] | h->b[1] << 8) % NBUCKETS;
+}
+
+static struct dentry **find(struct mfs_diskcache *dc, const struct mfs_hash *h)
+{
+	struct dentry **pp = &dc->buckets[bucket(h)];
+
+	while (*pp && memcmp((*pp)->h.b, h->b, MFS_HASH_LEN))
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static void lru_unlink(struct dentry *e)
+{
+	e->prev->next = e->next;
+	e->next->prev = e->prev;
+}
+
+static void lru_push(struct mfs_diskcache *dc, struct dentry *e)
+{
+	e->next = &dc->lru;
+	e->prev = dc->lru.prev;
+	dc->lru.prev->next = e;
+	dc->lru.prev = e;
+}
+
+static void path_of(const struct mfs_diskcache *dc, const struct mfs_hash *h, char *buf, size_t n)
+{
+	char hex[MFS_HASH_HEX_LEN + 1];
+
+	mfs_hash_to_hex(h, hex);
+	snprintf(buf, n, "%s/%s", dc->dir, hex);
+}
+
+/* Adds or refreshes an entry; lock held. */
+static void track(struct mfs_diskcache *dc, const struct mfs_hash *h, uint64_t size)
+{
+	struct dentry **pp = find(dc, h), *e = *pp;
+
+	if (e) {
+		dc->bytes -= e->size;
+		lru_unlink(e);
+	} else {
+		if (!(e = calloc(1, sizeof(*e))))
+			return;
+		e->h = *h;
+		*pp = e;
+		dc->files++;
+	}
+	e->size = size;
+	dc->bytes += size;
+	lru_push(dc, e);
+}
+
+/* Drops an entry; lock held.  The caller unlinks the file. */
+static void untrack(struct mfs_diskcache *dc, const struct mfs_hash *h)
+{
+	struct dentry **pp = find(dc, h), *e = *pp;
+
+	if (!e)
+		return;
+	*pp = e->hnext;
+	lru_unlink(e);
+	dc->bytes -= e->size;
+	dc->files--;
+	free(e);
+}
+
+/* Removes least recently used files until under the limit; lock held. */
+static void evict(struct mfs_diskcache *dc)
+{
+	char path[4096];
+
+	while (dc->bytes > dc->limit && dc->lru.next != &dc->lru) {
+		struct mfs_hash h = dc->lru.next->h;
+
+		path_of(dc, &h, path, sizeof(path));
+		unlink(path);
+		untrack(dc, &h);
+		dc->evicted++;
+	}
+}
+
+static int is_hex_name(const char *s)
+{
+	if (strlen(s) != MFS_HASH_HEX_LEN)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
+struct found {
+	struct mfs_hash h;
+	uint64_t size;
+	struct timespec used;
+};
+
+static int by_atime(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	return x->used.tv_nsec < y->used.tv_nsec ? -1 : x->used.tv_nsec > y->used.tv_nsec;
+}
+
+/* Indexes the files already there, oldest use first; removes leftovers of interrupted puts. */
+static int scan(struct mfs_diskcache *dc)
+{
+	DIR *d = opendir(dc->dir);
+	struct found *all = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (!is_hex_name(de->d_name)) {
+			if (strstr(de->d_name, ".tmp"))
+				unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		if (fstatat(dirfd(d), de->d_name, &st, 0) || !S_ISREG(st.st_mode) ||
+		    mfs_grow(&all, &cap, n, sizeof(*all)))
+			continue;
+		mfs_hash_from_hex(de->d_name, &all[n].h);
+		all[n].size = (uint64_t)st.st_size;
+		all[n].used = st.st_atim;
+		n++;
+	}
+	closedir(d);
+	qsort(all, n, sizeof(*all), by_atime);
+	for (size_t i = 0; i < n; i++)
+		track(dc, &all[i].h, all[i].size);
+	free(all);
+	evict(dc);
+	return 0;
+}
+
+int mfs_diskcache_open(const char *dir, uint64_t limit, struct mfs_diskcache **out)
+{
+	struct mfs_diskcache *dc = calloc(1, sizeof(*dc));
+	int rc;
+
+	*out = NULL;
+	if (!dc || !(dc->dir = strdup(dir))) {
+		free(dc);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&dc->lock, NULL);
+	dc->lru.next = dc->lru.prev = &dc->lru;
+	dc->limit = limit;
+	rc = mkdir(dir, 0700) && errno != EEXIST ? -errno : scan(dc);
+	if (rc) {
+		log_error("disk cache %s: %s", dir, strerror(-rc));
+		mfs_diskcache_close(dc);
+		return rc;
+	}
+	*out = dc;
+	return 0;
+}
+
+void mfs_diskcache_close(struct mfs_diskcache *dc)
+{
+	if (!dc)
+		return;
+	while (dc->lru.next != &dc->lru) {
+		struct dentry *e = dc->lru.next;
+
+		lru_unlink(e);
+		free(e);
+	}
+	pthread_mutex_destroy(&dc->lock);
+	free(dc->dir);
+	free(dc);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int mfs_diskcache_put(struct mfs_diskcache *dc, const struct mfs_hash *h, const void *rec,
+		      size_t len)
+{
+	char path[4096], tmp[4200];
+	int fd, rc;
+
+	if (len > dc->limit)
+		return 0; /* would be evicted at once */
+	path_of(dc, h, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)gettid());
+	/* Write, then rename: a reader never sees a half-written file under the name. */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		return -errno;
+	rc = write_all(fd, rec, len);
+	if (close(fd) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		return rc;
+	}
+	pthread_mutex_lock(&dc->lock);
+	track(dc, h, len);
+	evict(dc);
+	pthread_mutex_unlock(&dc->lock);
+	return 0;
+}
+
+int mfs_diskcache_get(struct mfs_diskcache *dc, const struct mfs_hash *h, uint8_t **rec,
+		      size_t *len)
+{
+	struct mfs_chunk_info info;
+	char path[4096];
+	struct stat st;
+	uint8_t *buf = NULL;
+	int fd, rc = 0;
+
+	*rec = NULL;
+	pthread_mutex_lock(&dc->lock);
+	if (!*find(dc, h)) {
+		dc->misses++;
+		pthread_mutex_unlock(&dc->lock);
+		return -ENOENT;
+	}
+	pthread_mutex_unlock(&dc->lock);
+	path_of(dc, h, path, sizeof(path));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		rc = -errno;
+	else if (fstat(fd, &st) || st.st_size <= 0 || st.st_size > (64 << 20))
+		rc = -EIO;
+	else if (!(buf = malloc((size_t)st.st_size)))
+		rc = -ENOMEM;
+	else if (pread(fd, buf, (size_t)st.st_size, 0) != st.st_size)
+		rc = -EIO;
+	else if (mfs_chunk_verify(buf, (size_t)st.st_size, &info))
+		rc = -EIO;
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_lock(&dc->lock);
+	if (rc == 0) {
+		struct dentry *e = *find(dc, h);
+
+		if (e) {           /* most recently used now */
+			lru_unlink(e);
+			lru_push(dc, e);
+		}
+		dc->hits++;
+	} else {
+		dc->misses++;
+		untrack(dc, h);
+	}
+	pthread_mutex_unlock(&dc->lock);
+	if (rc) {
+		free(buf);
+		if (rc != -ENOMEM) {
+			if (rc == -EIO) {
+				char hex[MFS_HASH_HEX_LEN + 1];
+
+				mfs_hash_to_hex(h, hex);
+				log_warn("cached chunk %s is damaged: dropped", hex);
+			}
+			unlink(path);
+			rc = -ENOENT;
+		}
+		return rc;
+	}
+	*rec = buf;
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
+void mfs_diskcache_remove(struct mfs_diskcache *dc, const struct mfs_hash *h)
+{
+	char path[4096];
+
+	path_of(dc, h, path, sizeof(path));
+	pthread_mutex_lock(&dc->lock);
+	untrack(dc, h);
+	pthread_mutex_unlock(&dc->lock);
+	unlink(path);
+}
+
+int mfs_diskcache_has(struct mfs_diskcache *dc, const struct mfs_hash *h)
+{
+	int has;
+
+	pthread_mutex_lock(&dc->lock);
+	has = *find(dc, h) != NULL;
+	pthread_mutex_unlock(&dc->lock);
+	return has;
+}
+
+void mfs_diskcache_stats(struct mfs_diskcache *dc, struct mfs_diskcache_stats *st)
+{
+	pthread_mutex_lock(&dc->lock);
+	st->files = dc->files;
+	st->bytes = dc->bytes;
+	st->limit = dc->limit;
+	st->hits = dc->hits;
+	st->misses = dc->misses;
+	st->evicted = dc->evicted;
+	pthread_mutex_unlock(&dc->lock);
+}
