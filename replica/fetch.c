@@ -24,6 +24,8 @@
 
 #define LOG_COMPONENT "fetch"
 #define MAX_CANDIDATES 256
+/* What becomes of a fetched chunk (the as_cache argument). */
+enum { KEEP_STORE = 0, KEEP_CACHE = 1, KEEP_REPLACE = 2 };
 
 static __thread struct mfs_codec_ctx *fetch_codec;
 
@@ -71,6 +73,27 @@ int stage_record(struct mfs_replica *r, const struct mfs_hash *h, const uint8_t 
 	return rc;
 }
 
+/* A good copy over the store's bad one (read path: the local record failed its checksum). */
+static int replace_record(struct mfs_replica *r, const struct mfs_hash *h, const uint8_t *rec,
+			  size_t reclen, const struct mfs_chunk_info *info, struct mfs_peer *from)
+{
+	struct mfs_batch *b = mfs_batch_new(r->db);
+	char hex[MFS_HASH_HEX_LEN + 1];
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	mfs_chunk_stage_record(b, h, rec, reclen);
+	mfs_chunk_stage_index(b, h, info, reclen);
+	rc = mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+	mfs_hash_to_hex(h, hex);
+	if (!rc)
+		log_warn("chunk %s: bad local copy replaced by a good one from %s", hex,
+			 from->endpoint);
+	return rc;
+}
+
 /* Asks p for h.  0 with *out (and the chunk kept here), or an error. */
 static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash *h,
 	       uint32_t raw_len, uint8_t flags, int as_cache, struct mfs_stored *st,
@@ -111,7 +134,10 @@ static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash 
 		__atomic_add_fetch(&r->fetched_chunks, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&r->fetched_bytes, zmq_msg_size(&rr.payload), __ATOMIC_RELAXED);
 		/* A cache copy that cannot be written costs a refetch later, nothing more. */
-		if (as_cache)
+		if (as_cache == KEEP_REPLACE)
+			rc = replace_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload),
+					    &info, p);
+		else if (as_cache)
 			mfs_diskcache_put(r->dc, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload));
 		else if ((rc = stage_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload))))
 			mfs_chunk_bytes_release(out);
@@ -218,7 +244,9 @@ int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t 
 
 	if (rc == 0 || rc == -ENOMEM)
 		return rc;
-	rc = fetch(r, h, len, origin, 1, 1, NULL, out);
+	/* In the store but not loadable: our copy is bad, and the fetched one replaces it. */
+	rc = fetch(r, h, len, origin, 1, mfs_chunk_exists(r->db, h) == 1 ? KEEP_REPLACE : KEEP_CACHE,
+		   NULL, out);
 
 	if (rc) {
 		__atomic_add_fetch(&r->fetch_failures, 1, __ATOMIC_RELAXED);

@@ -72,7 +72,7 @@ static void log_bad_chunk(const struct mfs_hash *h, int rc)
 	if (seen)
 		return;
 	mfs_hash_to_hex(h, hex);
-	log_error("chunk %s: %s (reads of it fail with EIO)", hex, mfs_strerror(rc));
+	log_error("chunk %s: %s (this copy is never served)", hex, mfs_strerror(rc));
 }
 
 static int check_sha256(const struct mfs_hash *h, const void *p, size_t n)
