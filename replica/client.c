@@ -14,9 +14,8 @@
 
 #define LOG_COMPONENT "peer"
 
-int sock_common_setup(struct mfs_replica *r, void *s)
+int sock_common_setup(struct mfs_replica *r, void *s, int64_t maxmsg)
 {
-	int64_t maxmsg = MFS_WIRE_MAX_FRAME;
 	int zero = 0, one = 1, ivl = 100, ivl_max = 2000, hb = 1000, hb_timeout = 5000;
 
 	if (zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
@@ -38,7 +37,7 @@ static void *sock_open(struct mfs_replica *r, struct mfs_peer *p)
 
 	if (!s)
 		return NULL;
-	if (sock_common_setup(r, s) ||
+	if (sock_common_setup(r, s, MFS_WIRE_MAX_REPLY) ||
 	    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) ||
 	    (r->curve && mfs_curve_client_setup(s, &r->keys, p->server_key)) ||
 	    zmq_connect(s, p->endpoint)) {

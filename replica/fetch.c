@@ -190,7 +190,7 @@ static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_l
 	add_candidate(list, &n, peer_by_id(r, origin));
 	for (int i = 0; i < r->npeers; i++)
 		add_candidate(list, &n, &r->peers[i]);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n && !r->stopping; i++)
 		if (!(rc = ask(r, list[i], h, raw_len, 0, as_cache, st, out)))
 			return 0;
 	return rc == -ENOMEM ? rc : -ENOENT;
@@ -240,8 +240,9 @@ int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t 
 {
 	struct mfs_replica *r = arg;
 	char hex[MFS_HASH_HEX_LEN + 1];
-	int rc = fetch_from_diskcache(r, h, len, out);
+	int rc;
 
+	rc = fetch_from_diskcache(r, h, len, out);
 	if (rc == 0 || rc == -ENOMEM)
 		return rc;
 	/* In the store but not loadable: our copy is bad, and the fetched one replaces it. */

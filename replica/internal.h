@@ -99,8 +99,8 @@ int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t fl
 	     const void *body, size_t blen, int timeout_ms, struct rpc_reply *out);
 void rpc_reply_release(struct rpc_reply *rr);
 void rpc_pool_drain(struct mfs_peer *p);
-/* Applies the common options (limits, linger, keepalives, CURVE) to a new socket. */
-int sock_common_setup(struct mfs_replica *r, void *s);
+/* Applies the common options (message size limit, linger, keepalives) to a new socket. */
+int sock_common_setup(struct mfs_replica *r, void *s, int64_t maxmsg);
 
 /* server.c */
 struct mfs_server;

@@ -227,13 +227,14 @@ void mfs_replica_stop(struct mfs_replica *r)
 	if (!r)
 		return;
 	r->stopping = 1;
+	/* No new calls from the chunk cache; returns once those under way are done. */
+	if (r->cache)
+		mfs_cache_set_remote(r->cache, NULL, NULL);
 	if (r->sync_started)
 		for (int i = 0; i < r->npeers; i++)
 			pthread_join(r->peers[i].sync_thread, NULL);
 	repair_stop(r->repair);
 	server_stop(r->server);
-	if (r->cache)
-		mfs_cache_set_remote(r->cache, NULL, NULL);
 	for (int i = 0; r->peers && i < r->npeers; i++) {
 		rpc_pool_drain(&r->peers[i]);
 		pthread_mutex_destroy(&r->peers[i].lock);

@@ -407,7 +407,7 @@ int server_start(struct mfs_replica *r, struct mfs_server **out)
 	s->stop_pair[0] = zmq_socket(r->zctx, ZMQ_PAIR);
 	s->stop_pair[1] = zmq_socket(r->zctx, ZMQ_PAIR);
 	if (!s->router || !s->pull || !s->stop_pair[0] || !s->stop_pair[1] ||
-	    sock_common_setup(r, s->router) ||
+	    sock_common_setup(r, s->router, MFS_WIRE_MAX_REQUEST) ||
 	    zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) ||
 	    zmq_setsockopt(s->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
 	    (r->curve && mfs_curve_server_setup(s->router, &r->keys)) ||

@@ -22,8 +22,12 @@
 
 #define MFS_WIRE_VERSION 1
 #define MFS_WIRE_HEADER_LEN 16
-/* Largest frame a node accepts (ZMQ_MAXMSGSIZE): a 4 MiB chunk record and room. */
+/* Largest chunk record a GET may ask for or a CHUNK carry: a 4 MiB chunk and room. */
 #define MFS_WIRE_MAX_FRAME ((4u << 20) + 65536)
+/* ZMQ_MAXMSGSIZE of the server: requests are small (a PULL of 1024 origins is 10 KiB). */
+#define MFS_WIRE_MAX_REQUEST 65536
+/* ... and of clients: a reply may carry one op of the largest size (a huge manifest). */
+#define MFS_WIRE_MAX_REPLY ((int64_t)MFS_WIRE_MAX_FRAME + (160ll << 20))
 /* A pull reply carries ops up to about this many bytes (at least one op). */
 #define MFS_WIRE_OPS_BUDGET (1u << 20)
 #define MFS_WIRE_MAX_VV 1024

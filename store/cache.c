@@ -49,8 +49,9 @@ struct prefetch_req {
 
 struct mfs_cache {
 	struct mfs_db *db;
-	mfs_cache_remote_fn remote;   /* set before the first get */
-	void *remote_arg;
+	mfs_cache_remote_fn remote;   /* lock */
+	void *remote_arg;             /* lock */
+	int remote_calls;             /* calls of remote under way; lock */
 	pthread_mutex_t lock;
 	pthread_cond_t loaded;
 	struct entry *buckets[NBUCKETS];
@@ -165,9 +166,25 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 		rc = MFS_ECORRUPT;
 	}
 	/* Not here, or our copy is bad: another node's copy, verified there. */
-	if (c->remote && (rc == -ENOENT || rc == MFS_ECORRUPT || rc == MFS_EBADHASH ||
-			  rc == MFS_EFORMAT))
-		rc = c->remote(c->remote_arg, &e->hash, len, origin, &e->bytes);
+	if (rc == -ENOENT || rc == MFS_ECORRUPT || rc == MFS_EBADHASH || rc == MFS_EFORMAT) {
+		mfs_cache_remote_fn remote;
+		void *arg;
+
+		pthread_mutex_lock(&c->lock);
+		remote = c->remote;
+		arg = c->remote_arg;
+		/* Counted in while the lock is held, so a stop that clears `remote` waits for it. */
+		if (remote)
+			c->remote_calls++;
+		pthread_mutex_unlock(&c->lock);
+		if (remote) {
+			rc = remote(arg, &e->hash, len, origin, &e->bytes);
+			pthread_mutex_lock(&c->lock);
+			c->remote_calls--;
+			pthread_cond_broadcast(&c->loaded);
+			pthread_mutex_unlock(&c->lock);
+		}
+	}
 	pthread_mutex_lock(&c->lock);
 	if (rc) {
 		e->state = FAILED;
@@ -326,8 +343,13 @@ static void *prefetch_thread(void *arg)
 
 void mfs_cache_set_remote(struct mfs_cache *c, mfs_cache_remote_fn fn, void *arg)
 {
+	pthread_mutex_lock(&c->lock);
 	c->remote = fn;
 	c->remote_arg = arg;
+	/* Whoever unsets the source may free it once this returns. */
+	while (c->remote_calls)
+		pthread_cond_wait(&c->loaded, &c->lock);
+	pthread_mutex_unlock(&c->lock);
 }
 
 int mfs_cache_new(struct mfs_db *db, size_t capacity, int threads, struct mfs_cache **out)

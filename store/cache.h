@@ -54,6 +54,7 @@ void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t 
 typedef int (*mfs_cache_remote_fn)(void *arg, const struct mfs_hash *h, uint32_t len,
 				   uint16_t origin, struct mfs_chunk_bytes *out);
 void mfs_cache_set_remote(struct mfs_cache *c, mfs_cache_remote_fn fn, void *arg);
+/* (Setting NULL waits for the calls under way: the old source may then be freed.) */
 /* Counters since start. */
 void mfs_cache_stats(struct mfs_cache *c, struct mfs_cache_stats *st);
 

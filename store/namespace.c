@@ -44,6 +44,21 @@ void now(struct timespec *t)
 	clock_gettime(CLOCK_REALTIME, t);
 }
 
+/*
+ * An entry whose inode is gone is not listed, and its name counts as free.  Only replication makes such
+ * entries: a peer renamed a file while another unlinked it, and the unlink
+ * was later, so the inode's deletion won and the rename's new name did not
+ * meet any competitor.  Every node holds the same dangling entry and hides
+ * it the same way, so the trees still agree.
+ */
+static int child_exists(struct mfs_ns *ns, uint64_t ino)
+{
+	uint8_t key[8];
+
+	mfs_ino_key(ino, key);
+	return mfs_db_exists(ns->db, MFS_CF_INODES, key, 8) != 0;
+}
+
 /* Reads a dirent: 0 with *ino, -ENOENT, or an error. */
 int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino)
 {
@@ -56,6 +71,8 @@ int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino)
 	if (!rc)
 		*ino = get_le64(v.p);
 	mfs_val_release(&v);
+	if (!rc && !child_exists(ns, *ino))
+		rc = -ENOENT; /* dangling (see child_exists): the name is free */
 	return rc;
 }
 
@@ -284,6 +301,8 @@ int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, const char *after, uint64_t 
 		}
 		memcpy(name, k + 8, kl - 8);
 		name[kl - 8] = 0;
+		if (!child_exists(ns, get_le64(v)))
+			continue;
 		if ((rc = fn(arg, name, get_le64(v), get_le32(v + 8))))
 			break;
 	}

@@ -73,6 +73,16 @@ static void changes_release(struct changes *cs)
 	free(cs->dirs);
 }
 
+/* A child that is not the root, not inode 0, and a file, directory or symlink. */
+static int dirent_value_ok(const uint8_t *v)
+{
+	uint64_t ino = get_le64(v);
+	uint32_t type = get_le32(v + 8) & S_IFMT;
+
+	return ino != 0 && ino != MFS_ROOT_INO &&
+	       (type == S_IFREG || type == S_IFDIR || type == S_IFLNK);
+}
+
 /* Everything a peer could get wrong, checked before the first write. */
 static int validate(const struct mfs_op *op)
 {
@@ -92,6 +102,8 @@ static int validate(const struct mfs_op *op)
 			break;
 		case MFS_OP_DIRENT:
 			if (memchr(e->key + 8, '/', e->klen - 8) || memchr(e->key + 8, 0, e->klen - 8))
+				return MFS_EFORMAT;
+			if (!e->deleted && !dirent_value_ok(e->val))
 				return MFS_EFORMAT;
 			break;
 		case MFS_OP_MANIFEST:
@@ -126,6 +138,41 @@ static enum mfs_cf entry_cf(uint8_t kind)
 	return kind == MFS_OP_INODE ? MFS_CF_INODES : MFS_CF_DIRENTS;
 }
 
+static int ts_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec : a->tv_nsec > b->tv_nsec;
+}
+
+/*
+ * A winning inode record.  A directory's mtime merges by max with the one
+ * held (raised meanwhile by 'T' entries of creates inside it), so the order
+ * in which a chmod and a create arrive does not matter; the price is that a
+ * directory's mtime never moves back through a peer's utimens.
+ */
+static int put_record_keep_dir_mtime(struct mfs_ns *ns, struct mfs_batch *b,
+				     const struct mfs_op_entry *e)
+{
+	uint64_t ino = get_be64(e->key);
+	struct mfs_inode in, held;
+	int rc;
+
+	if (mfs_inode_decode(ino, e->val, e->vlen, &in))
+		return MFS_EFORMAT;
+	if (!S_ISDIR(in.mode) || mfs_ns_get(ns, ino, &held)) {
+		mfs_inode_release(&in);
+		mfs_batch_put(b, MFS_CF_INODES, e->key, e->klen, e->val, e->vlen);
+		return 0;
+	}
+	if (ts_after(&held.mtime, &in.mtime))
+		in.mtime = held.mtime;
+	if (ts_after(&held.ctime, &in.ctime))
+		in.ctime = held.ctime;
+	mfs_inode_release(&held);
+	rc = ns_put_inode_raw(b, &in);
+	mfs_inode_release(&in);
+	return rc;
+}
+
 /* First batch: the entries that win. */
 static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struct mfs_stamp *st,
 			 struct changes *cs)
@@ -152,14 +199,21 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 			note_dir(cs, get_be64(e->key));
 			continue;
 		}
+		/* Derived state is refreshed whether the entry wins or not: this
+		 * may be a second attempt after a crash between the two batches. */
+		note_dir(cs, get_be64(e->key)); /* the inode, or the dirent's parent */
 		sklen = stamp_key(e->kind, e->key, e->klen, skey);
 		if ((rc = wins(ns, skey, sklen, st)) <= 0)
 			continue;
 		rc = 0;
 		if (e->deleted)
 			mfs_batch_delete(b, entry_cf(e->kind), e->key, e->klen);
+		else if (e->kind == MFS_OP_INODE)
+			rc = put_record_keep_dir_mtime(ns, b, e);
 		else
 			mfs_batch_put(b, entry_cf(e->kind), e->key, e->klen, e->val, e->vlen);
+		if (rc)
+			break;
 		mfs_batch_put(b, MFS_CF_STAMPS, skey, sklen, sval, sizeof(sval));
 		if (e->kind == MFS_OP_INODE) {
 			uint64_t ino = get_be64(e->key);
@@ -190,10 +244,6 @@ static int count_subdir(void *arg, const char *name, uint64_t ino, uint32_t mode
 	return 0;
 }
 
-static int ts_after(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec : a->tv_nsec > b->tv_nsec;
-}
 
 /* A directory's mtime (at least t, if given) and nlink, into b if they changed. */
 static int refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,

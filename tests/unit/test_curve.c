@@ -491,7 +491,7 @@ static void test_zap_malformed(void)
 		{ "a 1000-byte request id", "500", 7, 1, big, sizeof(big) },
 		{ "a listed key, after all that", "200", 7, -1, NULL, 0 },
 	};
-	int echoed, zero = 0;
+	int echoed = 0, zero = 0;
 
 	memset(big, 'x', sizeof(big));
 	if (mfs_curve_load_secret(at("good"), &good, err, sizeof(err)) ||

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Fuzzing of every decoder of stored (later: received) bytes: inode
- * records, manifests, chunk index entries and chunk records.
+ * Fuzzing of every decoder of stored or received bytes: inode records,
+ * manifests, chunk index entries, chunk records, namespace ops
+ * (store/oplog.h) and the peer wire messages (replica/wire.h).  In make
+ * check, mutated real ops are also applied to a store with mfs_ns_apply,
+ * which must refuse them or leave a store that still reads.
  *
  * Built two ways.  As a unit test (make check) it mutates valid encodings
  * deterministically (bit flips, byte overwrites, truncations, extensions,
@@ -10,12 +13,14 @@
  * -fsanitize=fuzzer it is a libFuzzer target (store sources compiled in, so
  * they are instrumented too):
  *   clang -g -O1 -D_GNU_SOURCE -DMFS_LIBFUZZER -fsanitize=fuzzer,address,undefined \
- *     -I. -Istore tests/unit/test_decoders_fuzz.c store/{errors,log,bytes,hash,xxh64,\
- *     chunker,codec,manifest,inode,chunkstore,db}.c -lrocksdb -lzstd -lcrypto -lpthread
+ *     -I. -Istore -Ireplica tests/unit/test_decoders_fuzz.c store/{errors,log,bytes,hash,\
+ *     xxh64,chunker,codec,manifest,inode,chunkstore,db,oplog}.c replica/wire.c \
+ *     -lrocksdb -lzstd -lcrypto -lpthread
  *   ./a.out -max_total_time=600 -max_len=70000 CORPUS_DIR
  * Properties checked: no crash; a decoder that accepts its input returns a
  * consistent result (a chunk decodes to exactly raw_len bytes; a manifest's
- * lengths add up to its size).
+ * lengths add up to its size; an op's entries and the wire iterator's ops
+ * lie inside the input).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +29,65 @@
 #include "chunker.h"
 #include "chunkstore.h"
 #include "codec.h"
+#include "db.h"
+#include "errors.h"
 #include "inode.h"
+#include "log.h"
 #include "manifest.h"
+#include "namespace.h"
+#include "oplog.h"
 #include "tap.h"
+#include "wire.h"
 
 static struct mfs_codec_ctx *ctx;
 static uint8_t *out;
 static long accepted, rejected, inconsistent;
+
+static int inside(const uint8_t *p, size_t n, const uint8_t *q, size_t qn)
+{
+	return qn == 0 || (q && q >= p && qn <= n && q <= p + n - qn);
+}
+
+/* The decoders of what peers send: namespace ops and wire messages. */
+static void decode_replication(const uint8_t *p, size_t n)
+{
+	static struct mfs_wire_vv vv;
+	struct mfs_op op;
+	struct mfs_wire_header h;
+	struct mfs_wire_ops it;
+	struct mfs_hash hash;
+	uint32_t raw;
+	uint8_t flags, reason;
+
+	if (mfs_op_decode(p, n, &op) == 0) {
+		for (uint32_t i = 0; i < op.n; i++)
+			inconsistent += !inside(p, n, op.e[i].key, op.e[i].klen) ||
+					!inside(p, n, op.e[i].val, op.e[i].vlen);
+		mfs_op_free_entries(&op);
+	}
+	if (mfs_wire_header_decode(p, n, &h) == 0)
+		inconsistent += h.type == 0 || h.type > MFS_MSG_TYPE_MAX || h.node == 0;
+	if (mfs_wire_pull_decode(p, n, &vv) == 0)
+		inconsistent += vv.n > MFS_WIRE_MAX_VV || n != 2 + (size_t)vv.n * 10;
+	if (mfs_wire_ops_decode(p, n, &it) == 0) {
+		uint16_t origin;
+		uint64_t seq;
+		const uint8_t *opp;
+		size_t len;
+		uint32_t count = 0;
+		int rc;
+
+		while ((rc = mfs_wire_ops_next(&it, &origin, &seq, &opp, &len)) == 1) {
+			inconsistent += !inside(p, n, opp, len) || len == 0;
+			count++;
+		}
+		inconsistent += rc == 0 && count != it.count;
+	}
+	if (mfs_wire_get_decode(p, n, &hash, &raw, &flags) == 0)
+		inconsistent += n != MFS_WIRE_GET_LEN || raw == 0;
+	(void)mfs_wire_hash_decode(p, n, &hash, NULL);
+	(void)mfs_wire_hash_decode(p, n, &hash, &reason);
+}
 
 /* Feeds one input to every decoder. */
 static void decode_all(const uint8_t *p, size_t n)
@@ -61,6 +118,7 @@ static void decode_all(const uint8_t *p, size_t n)
 		if (got >= 0)
 			inconsistent += (size_t)got != info.raw_len;
 	}
+	decode_replication(p, n);
 }
 
 #ifdef MFS_LIBFUZZER
@@ -130,6 +188,156 @@ static void fuzz_seed(const char *what, const uint8_t *seed, size_t n, int round
 	free(buf);
 }
 
+/* Real ops, logged by a scratch store: seeds, and input for fuzz_apply. */
+struct ops {
+	uint8_t *op[16];
+	size_t len[16];
+	int n;
+};
+
+static int keep_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+{
+	struct ops *o = arg;
+
+	(void)origin;
+	(void)seq;
+	if (o->n == 16)
+		return 1;
+	if (!(o->op[o->n] = malloc(len)))
+		tap_bail("oom");
+	memcpy(o->op[o->n], op, len);
+	o->len[o->n++] = len;
+	return 0;
+}
+
+static void rm_rf(const char *dir)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		tap_bail("rm -rf %s", dir);
+}
+
+/* Every kind of op a node logs: create, publish with a manifest, setattr, rename, remove. */
+static void real_ops(struct ops *o)
+{
+	char dir[] = "/tmp/mfs-fuzz-XXXXXX";
+	struct mfs_ns_new nd = { .mode = S_IFDIR | 0755 }, nf = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_ns_new nl = { .mode = S_IFLNK | 0777, .symlink = "x" };
+	struct mfs_manifest *m = mfs_manifest_new();
+	struct mfs_inode d, f, x = { 0 };
+	struct mfs_batch *b;
+	struct mfs_hash id, h;
+	struct mfs_db *db;
+	struct mfs_ns *ns;
+
+	if (!mkdtemp(dir) || mfs_db_open(dir, &db) || mfs_ns_open(db, &ns) || !(b = mfs_batch_new(db)))
+		tap_bail("scratch store");
+	memset(h.b, 3, sizeof(h.b));
+	mfs_manifest_append(m, &h, 4096);
+	mfs_manifest_append(m, &h, 100);
+	if (mfs_manifest_stage(b, m, &id) || mfs_db_write(db, b, MFS_WRITE_SYNC) ||
+	    mfs_ns_create(ns, MFS_ROOT_INO, "d", &nd, &d) || mfs_ns_create(ns, d.ino, "f", &nf, &f))
+		tap_bail("scratch ops");
+	mfs_inode_release(&f);
+	mfs_ns_lookup(ns, d.ino, "f", &f);
+	if (mfs_ns_publish(ns, f.ino, &id, m->size, &x))
+		tap_bail("publish");
+	mfs_inode_release(&x);
+	mfs_inode_xattr_set(&x, "user.k", "value", 5);
+	x.repl = 2;
+	mfs_ns_setattr(ns, d.ino, &x, MFS_ATTR_XATTR | MFS_ATTR_REPL, NULL);
+	mfs_inode_release(&x);
+	mfs_ns_create(ns, d.ino, "l", &nl, &x);
+	mfs_inode_release(&x);
+	mfs_ns_rename(ns, d.ino, "f", MFS_ROOT_INO, "g", 0, NULL);
+	mfs_ns_remove(ns, d.ino, "l", 0, NULL);
+	mfs_ns_ops_since(ns, mfs_ns_node_id(ns), 0, keep_op, o);
+	mfs_inode_release(&d);
+	mfs_inode_release(&f);
+	mfs_batch_free(b);
+	mfs_manifest_unref(m);
+	mfs_ns_close(ns);
+	mfs_db_close(db);
+	rm_rf(dir);
+}
+
+static int count_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
+{
+	(void)name;
+	(void)ino;
+	(void)mode;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A store that still reads: the root, and every record its root lists. */
+static int store_reads(struct mfs_ns *ns)
+{
+	struct mfs_inode in;
+	int n = 0;
+
+	if (mfs_ns_get(ns, MFS_ROOT_INO, &in))
+		return 0;
+	mfs_inode_release(&in);
+	if (mfs_ns_readdir(ns, MFS_ROOT_INO, NULL, 0, count_entry, &n))
+		return 0;
+	free(mfs_ns_path(ns, MFS_ROOT_INO));
+	return 1;
+}
+
+/*
+ * Mutations of real ops applied, in sequence, to a scratch store as another
+ * node's: each is refused (MFS_EFORMAT) or applied, and the store still reads.
+ */
+static void fuzz_apply(const struct ops *o, int rounds)
+{
+	char dir[] = "/tmp/mfs-fuzz-XXXXXX";
+	size_t cap = 0;
+	uint8_t *buf;
+	struct mfs_db *db;
+	struct mfs_ns *ns;
+	uint16_t origin = 0x7777;
+	uint64_t seq = 1;
+	long applied = 0, refused = 0, other = 0, unreadable = 0;
+
+	for (int i = 0; i < o->n; i++)
+		cap = o->len[i] > cap ? o->len[i] : cap;
+	cap += 64;
+	if (!(buf = malloc(cap)) || !mkdtemp(dir) || mfs_db_open(dir, &db) || mfs_ns_open(db, &ns))
+		tap_bail("fuzz_apply store");
+	if (mfs_ns_node_id(ns) == origin)
+		origin++;
+	for (int r = 0; r < rounds; r++) {
+		int i = (int)(next() % (uint64_t)o->n), rc;
+		size_t len = mutate(o->op[i], o->len[i], buf, cap);
+
+		rc = mfs_ns_apply(ns, origin, seq, buf, len, NULL, NULL);
+		if (rc == 0) {
+			applied++;
+			seq++;
+			unreadable += !store_reads(ns);
+		} else if (rc == MFS_EFORMAT) {
+			refused++;
+		} else {
+			other++;
+		}
+	}
+	/* And the unmutated ops, in order, after all that. */
+	for (int i = 0; i < o->n; i++)
+		other += mfs_ns_apply(ns, origin, seq++, o->op[i], o->len[i], NULL, NULL) != 0;
+	unreadable += !store_reads(ns);
+	printf("# mfs_ns_apply: %ld mutated ops applied, %ld refused\n", applied, refused);
+	ok(applied > 0 && refused > 0, "mfs_ns_apply: %d mutated ops applied or refused", rounds);
+	is_int(other, 0, "mfs_ns_apply: no error other than MFS_EFORMAT");
+	is_int(unreadable, 0, "mfs_ns_apply: the store still reads after every accepted op");
+	mfs_ns_close(ns);
+	mfs_db_close(db);
+	rm_rf(dir);
+	free(buf);
+}
+
 int main(void)
 {
 	struct mfs_inode in = { .ino = 42, .parent = 1, .mode = S_IFREG | 0644, .nlink = 1,
@@ -177,6 +385,44 @@ int main(void)
 			tap_bail("encode with codec %d", codec);
 		snprintf(what, sizeof(what), "chunk record (%s)", mfs_codec_name(codec));
 		fuzz_seed(what, rec, n, 4000);
+	}
+	/* Replication: real ops, and wire messages carrying them. */
+	{
+		struct ops o = { 0 };
+		struct mfs_wire_header hd = { .type = MFS_MSG_OPS, .flags = 1, .node = 0x1234, .req = 99 };
+		static struct mfs_wire_vv vv = { .n = 3, .origin = { 1, 2, 0xffff }, .seq = { 5, 0, 77 } };
+		uint8_t hdr[MFS_WIRE_HEADER_LEN], get[MFS_WIRE_GET_LEN], miss[MFS_HASH_LEN + 1];
+		struct mfs_hash h;
+
+		mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
+		real_ops(&o);
+		ok(o.n >= 6, "a scratch store logged %d ops", o.n);
+		for (int i = 0; i < o.n; i++) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "namespace op %d (%zu bytes)", i + 1, o.len[i]);
+			fuzz_seed(what, o.op[i], o.len[i], 3000);
+		}
+		mfs_wire_header_encode(&hd, hdr);
+		fuzz_seed("wire header", hdr, sizeof(hdr), 3000);
+		mfs_wire_pull_encode(&vv, &w);
+		fuzz_seed("wire PULL", w.buf, w.len, 3000);
+		mfs_wr_release(&w);
+		mfs_wire_ops_begin(&w);
+		for (int i = 0; i < o.n && i < 3; i++)
+			mfs_wire_ops_add(&w, 0x1234, i + 1, o.op[i], o.len[i]);
+		mfs_wire_ops_finish(&w, o.n < 3 ? o.n : 3, 1);
+		fuzz_seed("wire OPS", w.buf, w.len, 5000);
+		mfs_wr_release(&w);
+		memset(h.b, 0xab, sizeof(h.b));
+		mfs_wire_get_encode(&h, 65536, MFS_GET_PROXY, get);
+		fuzz_seed("wire GET", get, sizeof(get), 3000);
+		memcpy(miss, h.b, MFS_HASH_LEN);
+		miss[MFS_HASH_LEN] = MFS_MISS_CORRUPT;
+		fuzz_seed("wire MISS", miss, sizeof(miss), 2000);
+		fuzz_apply(&o, 4000);
+		for (int i = 0; i < o.n; i++)
+			free(o.op[i]);
 	}
 	printf("# %ld inputs accepted by the inode decoder, %ld refused\n", accepted, rejected);
 	free(rec);

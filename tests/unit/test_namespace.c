@@ -12,6 +12,7 @@
 #include "db.h"
 #include "errors.h"
 #include "log.h"
+#include "manifest.h"
 #include "namespace.h"
 #include "tap.h"
 
@@ -118,7 +119,19 @@ int main(void)
 
 	/* Publishing: a pending file in place, a published one to a new inode. */
 	g = mk(d, "new.bin", S_IFREG | 0644, MFS_I_PENDING);
-	memset(h.b, 7, sizeof(h.b));
+	{
+		/* The manifest is stored before the publish that names it (commit protocol). */
+		struct mfs_manifest *m = mfs_manifest_new();
+		struct mfs_batch *b = mfs_batch_new(db);
+		struct mfs_hash c;
+
+		memset(c.b, 7, sizeof(c.b));
+		if (!m || !b || mfs_manifest_append(m, &c, 100) || mfs_manifest_stage(b, m, &h) ||
+		    mfs_db_write(db, b, MFS_WRITE_SYNC))
+			tap_bail("cannot store a manifest");
+		mfs_batch_free(b);
+		mfs_manifest_unref(m);
+	}
 	is_int(mfs_ns_publish(ns, g, &h, 100, &in), 0, "publish a new file");
 	ok(in.ino == g && !(in.flags & MFS_I_PENDING) && in.size == 100, "published in place");
 	mfs_inode_release(&in);

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Rendezvous placement (replica/placement.c): the ranking of nodes for a
+ * chunk is deterministic, a permutation of the nodes given, independent of
+ * their order; raising R only adds owners; a node leaving moves only the
+ * chunks it ranked first; and the first places are spread evenly.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "tap.h"
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+
+static uint64_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void random_hash(struct mfs_hash *h)
+{
+	for (int i = 0; i < MFS_HASH_LEN; i += 8) {
+		uint64_t v = next();
+
+		memcpy(h->b + i, &v, 8);
+	}
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/* Is r a permutation of ids (n each)? */
+static int is_permutation(const uint16_t *ids, const uint16_t *r, int n)
+{
+	uint16_t a[256], b[256];
+
+	memcpy(a, ids, n * sizeof(*a));
+	memcpy(b, r, n * sizeof(*b));
+	qsort(a, n, sizeof(*a), cmp_u16);
+	qsort(b, n, sizeof(*b), cmp_u16);
+	return !memcmp(a, b, n * sizeof(*a));
+}
+
+/* Is id among the first k of ranked? */
+static int in_first(const uint16_t *ranked, int k, uint16_t id)
+{
+	for (int i = 0; i < k; i++)
+		if (ranked[i] == id)
+			return 1;
+	return 0;
+}
+
+static void shuffle(uint16_t *ids, int n)
+{
+	for (int i = n - 1; i > 0; i--) {
+		int j = (int)(next() % (uint64_t)(i + 1));
+		uint16_t t = ids[i];
+
+		ids[i] = ids[j];
+		ids[j] = t;
+	}
+}
+
+int main(void)
+{
+	static const uint16_t nodes[] = { 0x1a2b, 7, 0xffff, 1, 0x8000, 0x0100, 42, 0x3c3c };
+	const int N = (int)(sizeof(nodes) / sizeof(nodes[0]));
+	int not_det = 0, not_perm = 0, order_dep = 0, not_prefix = 0, moved_wrong = 0,
+	    owns_wrong = 0, first_moved = 0;
+	int first[5] = { 0 };
+	struct mfs_hash h;
+
+	for (int round = 0; round < 2000; round++) {
+		uint16_t a[8], b[8], c[8], without[7], drop;
+		int k = 0;
+
+		random_hash(&h);
+		memcpy(a, nodes, sizeof(a));
+		memcpy(b, nodes, sizeof(b));
+		place_rank(&h, a, N);
+		place_rank(&h, b, N);
+		not_det += memcmp(a, b, sizeof(a)) != 0;
+		not_perm += !is_permutation(nodes, a, N);
+		memcpy(c, nodes, sizeof(c));
+		shuffle(c, N);
+		place_rank(&h, c, N);
+		order_dep += memcmp(a, c, sizeof(a)) != 0;
+
+		for (int repl = 0; repl <= N; repl++)
+			for (int i = 0; i < N; i++)
+				owns_wrong += place_owns(&h, nodes[i], nodes, N, repl) !=
+					      in_first(a, repl, nodes[i]);
+		for (int repl = 1; repl < N; repl++) {
+			/* owners at repl are a subset of owners at repl + 1 */
+			for (int i = 0; i < N; i++)
+				not_prefix += place_owns(&h, nodes[i], nodes, N, repl) &&
+					      !place_owns(&h, nodes[i], nodes, N, repl + 1);
+		}
+
+		/* Remove one node: the ranking of the rest is unchanged. */
+		drop = nodes[next() % N];
+		for (int i = 0; i < N; i++)
+			if (nodes[i] != drop)
+				without[k++] = nodes[i];
+		place_rank(&h, without, k);
+		for (int i = 0, j = 0; i < N; i++) {
+			if (a[i] == drop)
+				continue;
+			moved_wrong += without[j++] != a[i];
+		}
+		/* The first place changes only where the dropped node was first. */
+		first_moved += without[0] != a[0] && a[0] != drop;
+	}
+	is_int(not_det, 0, "place_rank is deterministic");
+	is_int(not_perm, 0, "place_rank returns a permutation of its input");
+	is_int(order_dep, 0, "place_rank does not depend on the order of its input");
+	is_int(owns_wrong, 0, "place_owns(repl) is membership in the first repl of the ranking");
+	is_int(not_prefix, 0, "raising R only adds owners");
+	is_int(moved_wrong, 0, "removing a node keeps the others' relative order");
+	is_int(first_moved, 0, "removing a node moves only chunks it ranked first");
+
+	/* Adding a node: a chunk's first place moves only to the new node. */
+	{
+		int moved_elsewhere = 0, moved_to_new = 0;
+
+		for (int round = 0; round < 2000; round++) {
+			uint16_t a[7], b[8];
+
+			random_hash(&h);
+			memcpy(a, nodes, sizeof(a));
+			memcpy(b, nodes, sizeof(b));
+			place_rank(&h, a, 7);
+			place_rank(&h, b, 8);
+			if (a[0] != b[0]) {
+				moved_to_new += b[0] == nodes[7];
+				moved_elsewhere += b[0] != nodes[7];
+			}
+		}
+		is_int(moved_elsewhere, 0, "adding a node moves chunks only to it");
+		ok(moved_to_new > 2000 / 8 / 2 && moved_to_new < 2000 / 8 * 2,
+		   "... about 1/8 of them (%d of 2000)", moved_to_new);
+	}
+
+	/* Edge sizes. */
+	{
+		uint16_t one[1] = { 5 }, none[1] = { 9 };
+
+		random_hash(&h);
+		place_rank(&h, one, 1);
+		is_int(one[0], 5, "a single node ranks first");
+		place_rank(&h, none, 0);
+		is_int(none[0], 9, "ranking no nodes touches nothing");
+		ok(place_owns(&h, 5, one, 1, 3), "a single node owns everything at any R");
+		ok(!place_owns(&h, 6, one, 1, 3), "a node not in the set owns nothing");
+		ok(!place_owns(&h, 5, one, 1, 0), "R = 0 owns nothing");
+	}
+
+	/* Balance: 10,000 hashes over 5 nodes, each first for 20% +- 3%. */
+	{
+		const uint16_t five[5] = { 0x0001, 0x0002, 0x0003, 0x9c41, 0xe0e0 };
+		int lo = 10000, hi = 0;
+
+		for (int round = 0; round < 10000; round++) {
+			uint16_t r[5];
+
+			random_hash(&h);
+			memcpy(r, five, sizeof(r));
+			place_rank(&h, r, 5);
+			for (int i = 0; i < 5; i++)
+				first[i] += r[0] == five[i];
+		}
+		for (int i = 0; i < 5; i++) {
+			lo = first[i] < lo ? first[i] : lo;
+			hi = first[i] > hi ? first[i] : hi;
+		}
+		ok(lo >= 1700 && hi <= 2300, "each of 5 nodes is first for 20%% +- 3%% (%d %d %d %d %d)",
+		   first[0], first[1], first[2], first[3], first[4]);
+	}
+	return done_testing();
+}
