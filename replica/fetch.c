@@ -6,7 +6,9 @@
  *     chunk once and serves every reader after that, so N nodes loading a
  *     new model do not pull N copies from the node that wrote it;
  *  2. the other nodes in placement order (owners first), then the origin,
- *     then every other peer that is up.
+ *     then every other peer that is up;
+ *  3. the same peers again, asked to fetch it for us: the holders may be
+ *     nodes this one is not connected to.
  * Peers that are down are skipped.  A reply is used only if its SHA-256 is
  * the chunk's name; a bad copy is logged and the next peer asked.
  */
@@ -192,6 +194,14 @@ static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_l
 		add_candidate(list, &n, &r->peers[i]);
 	for (int i = 0; i < n && !r->stopping; i++)
 		if (!(rc = ask(r, list[i], h, raw_len, 0, as_cache, st, out)))
+			return 0;
+	/*
+	 * Nobody we reach holds it: the holders may be nodes we are not
+	 * connected to.  Ask our peers to fetch it for us (one hop: a proxy
+	 * fetches directly, it never proxies again).
+	 */
+	for (int i = 0; i < n && !r->stopping && !server_in_worker(); i++)
+		if (!(rc = ask(r, list[i], h, raw_len, MFS_GET_PROXY, as_cache, st, out)))
 			return 0;
 	return rc == -ENOMEM ? rc : -ENOENT;
 }

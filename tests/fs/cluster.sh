@@ -34,6 +34,10 @@ CL_PORT=
 CL_COMMON=${CL_COMMON:-heartbeat_ms=100,peer_timeout_ms=1000}
 CL_OPTS=${CL_OPTS:-}
 CL_TRIES=${CL_TRIES:-900}
+# Once the names agree, the bytes should be readable soon (a rewrite of the
+# same size and mode is the one case that waits): fewer polls, each of which
+# reads every file.
+CL_READ_TRIES=${CL_READ_TRIES:-100}
 CL_NETNS=0
 CL_IP=()
 CL_M=()
@@ -383,11 +387,14 @@ cl_backlog0() {
 	done
 }
 
-# cl_wait_backlog0 [I...]
+# cl_wait_backlog0 [I...]: polls until two rounds in a row find repl_backlog
+# 0 on each node.  (A node applies a remote op, which shows the file, then
+# queues the chunks it should hold: a single round could fall in between.)
+_cl_backlog0_twice() { cl_backlog0 "$@" && cl_backlog0 "$@"; }
 cl_wait_backlog0() {
 	# shellcheck disable=SC2046 # node numbers
 	[ $# -gt 0 ] || set -- $(cl_live)
-	wait_for "$CL_TRIES" cl_backlog0 "$@" && return 0
+	wait_for "$CL_TRIES" _cl_backlog0_twice "$@" && return 0
 	echo "repl_backlog not 0 everywhere after $CL_TRIES polls" >&2
 	_cl_report repl_backlog "$@"
 	_cl_report peers_up "$@"
@@ -471,7 +478,8 @@ cl_same_trees() {
 }
 
 # cl_wait_converged [meta] [I...]: polls until cl_same_trees holds (with
-# meta first, so that the bytes are read only once the names agree).
+# meta first, CL_TRIES polls, so that the bytes are read only once the names
+# agree; then the bytes, CL_READ_TRIES polls).
 cl_wait_converged() {
 	local meta=''
 	if [ "${1:-}" = meta ]; then
@@ -480,11 +488,13 @@ cl_wait_converged() {
 	fi
 	# shellcheck disable=SC2046 # node numbers
 	[ $# -gt 0 ] || set -- $(cl_mounts)
-	if wait_for "$CL_TRIES" cl_same_trees meta "$@" &&
-		{ [ -n "$meta" ] || wait_for "$CL_TRIES" cl_same_trees full "$@"; }; then
+	if ! wait_for "$CL_TRIES" cl_same_trees meta "$@"; then
+		echo "the names, sizes and modes on nodes $* did not converge after $CL_TRIES polls:" >&2
+	elif [ -n "$meta" ] || wait_for "$CL_READ_TRIES" cl_same_trees full "$@"; then
 		return 0
+	else
+		echo "the names agree, but the bytes on nodes $* did not after $CL_READ_TRIES polls:" >&2
 	fi
-	echo "the trees of nodes $* did not converge after $CL_TRIES polls:" >&2
 	head -n 40 "$WORK/.conv.diff" >&2
 	return 1
 }
@@ -493,8 +503,8 @@ cl_wait_converged() {
 _cl_sha_is() { [ "$(file_sha "$1" 2>/dev/null)" = "$2" ]; }
 cl_wait_sha() {
 	local p=${CL_M[$1]}/$2
-	wait_for "$CL_TRIES" _cl_sha_is "$p" "$3" && return 0
-	echo "node $1: $2 does not read as $3 after $CL_TRIES polls (now: $(file_sha "$p" 2>&1))" >&2
+	wait_for "$CL_READ_TRIES" _cl_sha_is "$p" "$3" && return 0
+	echo "node $1: $2 does not read as $3 after $CL_READ_TRIES polls (now: $(file_sha "$p" 2>&1))" >&2
 	return 1
 }
 
