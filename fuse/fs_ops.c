@@ -55,11 +55,14 @@ void fs_refresh(struct mfs_fs *fs, uint64_t ino)
 	struct mfs_node *n = itable_peek(fs, ino);
 	struct mfs_inode rec;
 
-	if (!n || mfs_ns_get(fs->ns, ino, &rec))
+	if (!n)
 		return;
+	/* Read under the lock: a concurrent change must not be overwritten by an older record. */
 	pthread_mutex_lock(&n->lock);
-	mfs_inode_release(&n->rec);
-	n->rec = rec;
+	if (!mfs_ns_get(fs->ns, ino, &rec)) {
+		mfs_inode_release(&n->rec);
+		n->rec = rec;
+	}
 	pthread_mutex_unlock(&n->lock);
 }
 

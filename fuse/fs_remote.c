@@ -6,6 +6,7 @@
  * sees the new state.  Handles already open keep the version they pinned.
  * Called from the replica's threads, never with a node or itable lock held.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "fs_internal.h"
@@ -19,11 +20,12 @@ static void refresh_node(struct mfs_fs *fs, uint64_t ino)
 
 	if (!n)
 		return;
-	rc = mfs_ns_get(fs->ns, ino, &rec);
+	/* Read under the node lock: a local change must not be overwritten by an older record. */
 	pthread_mutex_lock(&n->lock);
-	if (rc) {
+	rc = mfs_ns_get(fs->ns, ino, &rec);
+	if (rc == -ENOENT) {
 		n->gone = 1;  /* deleted by a peer: open handles keep their version */
-	} else {
+	} else if (!rc) {
 		int moved = rec.has_manifest != n->rec.has_manifest || rec.size != n->rec.size ||
 			    memcmp(&rec.manifest, &n->rec.manifest, sizeof(rec.manifest));
 

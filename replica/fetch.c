@@ -29,7 +29,6 @@
 /* What becomes of a fetched chunk (the as_cache argument). */
 enum { KEEP_STORE = 0, KEEP_CACHE = 1, KEEP_REPLACE = 2 };
 
-static __thread struct mfs_codec_ctx *fetch_codec;
 
 /* Decodes and checks a record from a peer.  0 with out filled, or MFS_EBADHASH / MFS_ECORRUPT. */
 static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t *rec,
@@ -38,7 +37,9 @@ static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t 
 	struct mfs_hash got;
 	ssize_t n;
 
-	if (!fetch_codec && !(fetch_codec = mfs_codec_ctx_new()))
+	struct mfs_codec_ctx *codec = mfs_codec_ctx_thread();
+
+	if (!codec)
 		return -ENOMEM;
 	/* Header only: decoding checks the record's checksum once. */
 	if (mfs_chunk_peek(rec, reclen, info) || info->raw_len != raw_len)
@@ -46,7 +47,7 @@ static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t 
 	memset(out, 0, sizeof(*out));
 	if (!(out->owned = malloc(raw_len ? raw_len : 1)))
 		return -ENOMEM;
-	n = mfs_chunk_decode(fetch_codec, rec, reclen, out->owned, raw_len);
+	n = mfs_chunk_decode(codec, rec, reclen, out->owned, raw_len);
 	if (n != (ssize_t)raw_len) {
 		mfs_chunk_bytes_release(out);
 		return MFS_ECORRUPT;
@@ -223,7 +224,9 @@ int fetch_from_diskcache(struct mfs_replica *r, const struct mfs_hash *h, uint32
 
 	if (rc)
 		return rc;
-	if (!fetch_codec && !(fetch_codec = mfs_codec_ctx_new())) {
+	struct mfs_codec_ctx *codec = mfs_codec_ctx_thread();
+
+	if (!codec) {
 		free(rec);
 		return -ENOMEM;
 	}
@@ -231,7 +234,7 @@ int fetch_from_diskcache(struct mfs_replica *r, const struct mfs_hash *h, uint32
 	memset(out, 0, sizeof(*out));
 	if (!mfs_chunk_peek(rec, reclen, &info) && info.raw_len == raw_len &&
 	    (out->owned = malloc(raw_len ? raw_len : 1)) &&
-	    mfs_chunk_decode(fetch_codec, rec, reclen, out->owned, raw_len) == (ssize_t)raw_len) {
+	    mfs_chunk_decode(codec, rec, reclen, out->owned, raw_len) == (ssize_t)raw_len) {
 		out->p = out->owned;
 		out->len = raw_len;
 		rc = 0;

@@ -100,6 +100,7 @@ void peer_failed(struct mfs_replica *r, struct mfs_peer *p)
 {
 	uint64_t now = mfs_now_ms();
 	int went_down = 0;
+	uint16_t id;
 
 	pthread_mutex_lock(&p->lock);
 	if (p->state != PEER_DOWN && now - p->last_ok_ms >= (uint64_t)r->cfg.peer_timeout_ms) {
@@ -107,9 +108,10 @@ void peer_failed(struct mfs_replica *r, struct mfs_peer *p)
 		p->state = PEER_DOWN;
 		p->down_since_ms = now;
 	}
+	id = p->id;
 	pthread_mutex_unlock(&p->lock);
 	if (went_down)
-		log_warn("peer %s (node %04x) is down", p->endpoint, p->id);
+		log_warn("peer %s (node %04x) is down", p->endpoint, id);
 }
 
 int peer_is_up(struct mfs_peer *p)
@@ -244,6 +246,7 @@ void mfs_replica_stop(struct mfs_replica *r)
 	if (r->zctx)
 		zmq_ctx_term(r->zctx);
 	mfs_authkeys_free(r->authkeys);
+	explicit_bzero(&r->keys, sizeof(r->keys));
 	free(r->peers);
 	free(r);
 }

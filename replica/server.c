@@ -75,7 +75,10 @@ static void reply(struct mfs_replica *r, void *push, struct job *j, uint8_t type
 	zmq_msg_init(&id);
 	zmq_msg_copy(&id, &j->id);
 	mfs_wire_header_encode(&h, hb);
-	zmq_msg_send(&id, push, ZMQ_SNDMORE);
+	if (zmq_msg_send(&id, push, ZMQ_SNDMORE) < 0) {
+		zmq_msg_close(&id);
+		return;
+	}
 	zmq_send(push, hb, sizeof(hb), ZMQ_SNDMORE);
 	zmq_send(push, body, blen, payload ? ZMQ_SNDMORE : 0);
 	if (payload)
@@ -261,10 +264,7 @@ static void *worker_main(void *arg)
 			s->tail = NULL;
 		s->qlen--;
 		pthread_mutex_unlock(&s->lock);
-		if (j->h.type == MFS_MSG_PULL)
-			handle_pull(s, push, j);
-		else
-			handle_get(s, push, j);
+		handle_get(s, push, j);
 		job_free(j);
 		pthread_mutex_lock(&s->lock);
 	}
@@ -343,6 +343,16 @@ static void take_request(struct mfs_server *s)
 	zmq_msg_close(&parts[0]);
 	zmq_msg_close(&parts[1]);
 	zmq_msg_close(&parts[2]);
+	/*
+	 * Pulls are answered here, at once: they are the heartbeat, and behind
+	 * proxied fetches (which may wait seconds on other peers) a busy node
+	 * would look dead.  Reading a megabyte of ops takes milliseconds.
+	 */
+	if (j->h.type == MFS_MSG_PULL) {
+		handle_pull(s, s->router, j); /* the ROUTER never blocks: it drops or fails */
+		job_free(j);
+		return;
+	}
 	pthread_mutex_lock(&s->lock);
 	if (s->qlen >= QUEUE_MAX) {
 		pthread_mutex_unlock(&s->lock);

@@ -26,6 +26,7 @@
 #define LOG_COMPONENT "cache"
 #define NBUCKETS 4096
 #define PREFETCH_QUEUE 64
+#define MAX_PREFETCH_THREADS 32
 
 enum entry_state { LOADING, READY, FAILED };
 
@@ -64,25 +65,9 @@ struct mfs_cache {
 	unsigned qhead, qlen;
 	int stopping;
 	int nthreads;
-	pthread_t threads[8];
+	pthread_t threads[MAX_PREFETCH_THREADS];
 };
 
-static pthread_key_t codec_key;
-static pthread_once_t codec_once = PTHREAD_ONCE_INIT;
-
-static void codec_key_free(void *p) { mfs_codec_ctx_free(p); }
-static void codec_key_init(void) { pthread_key_create(&codec_key, codec_key_free); }
-
-static struct mfs_codec_ctx *thread_codec(void)
-{
-	struct mfs_codec_ctx *ctx;
-
-	pthread_once(&codec_once, codec_key_init);
-	ctx = pthread_getspecific(codec_key);
-	if (!ctx && (ctx = mfs_codec_ctx_new()))
-		pthread_setspecific(codec_key, ctx);
-	return ctx;
-}
 
 static unsigned bucket_of(const struct mfs_hash *h)
 {
@@ -153,7 +138,7 @@ static void evict(struct mfs_cache *c, struct entry **victims)
 /* Loads e (state LOADING, referenced by the caller) outside the lock. */
 static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
 {
-	struct mfs_codec_ctx *ctx = thread_codec();
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
 	struct entry *victims = NULL;
 	int rc = ctx ? mfs_chunk_load(c->db, ctx, &e->hash, &e->bytes, 0) : -ENOMEM;
 
@@ -365,8 +350,8 @@ int mfs_cache_new(struct mfs_db *db, size_t capacity, int threads, struct mfs_ca
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->loaded, NULL);
 	pthread_cond_init(&c->work, NULL);
-	if (threads > 8)
-		threads = 8;
+	if (threads > MAX_PREFETCH_THREADS)
+		threads = MAX_PREFETCH_THREADS;
 	for (int i = 0; i < threads; i++) {
 		if (pthread_create(&c->threads[i], NULL, prefetch_thread, c))
 			break;

@@ -40,6 +40,7 @@
  * hardly depends on the level.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -531,4 +532,23 @@ ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t recl
 	if (w > 1)
 		planes_join(ctx->planes, n, out, w);
 	return n;
+}
+
+static pthread_key_t codec_key;
+static pthread_once_t codec_once = PTHREAD_ONCE_INIT;
+
+static void codec_key_free(void *p) { mfs_codec_ctx_free(p); }
+static void codec_key_init(void) { pthread_key_create(&codec_key, codec_key_free); }
+
+struct mfs_codec_ctx *mfs_codec_ctx_thread(void)
+{
+	struct mfs_codec_ctx *ctx;
+
+	pthread_once(&codec_once, codec_key_init);
+	ctx = pthread_getspecific(codec_key);
+	if (!ctx && (ctx = mfs_codec_ctx_new()) && pthread_setspecific(codec_key, ctx)) {
+		mfs_codec_ctx_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
 }

@@ -54,6 +54,8 @@ struct mfs_codec_ctx;
 /* Returns NULL on allocation failure. mfs_codec_ctx_free(NULL) is a no-op. */
 struct mfs_codec_ctx *mfs_codec_ctx_new(void);
 void mfs_codec_ctx_free(struct mfs_codec_ctx *ctx);
+/* This thread's context, made on first use, freed when the thread exits; NULL on ENOMEM. */
+struct mfs_codec_ctx *mfs_codec_ctx_thread(void);
 
 /* Upper bound of a record for raw_len bytes, for sizing `out`. */
 size_t mfs_chunk_record_bound(size_t raw_len);

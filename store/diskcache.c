@@ -171,7 +171,8 @@ static int scan(struct mfs_diskcache *dc)
 		n++;
 	}
 	closedir(d);
-	qsort(all, n, sizeof(*all), by_atime);
+	if (n)
+		qsort(all, n, sizeof(*all), by_atime);
 	for (size_t i = 0; i < n; i++)
 		track(dc, &all[i].h, all[i].size);
 	free(all);

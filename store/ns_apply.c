@@ -322,7 +322,7 @@ int mfs_ns_apply(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t
 	struct mfs_op op;
 	struct mfs_stamp st;
 	uint64_t cur;
-	int rc;
+	int rc, entries_done = 0;
 
 	if (origin == ns->node_id || origin == 0 || seq == 0)
 		return 0; /* our own op, relayed back: we have it */
@@ -341,14 +341,18 @@ int mfs_ns_apply(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t
 		rc = -EAGAIN;
 		goto out;
 	}
-	if (!(rc = apply_entries(ns, &op, &st, &cs)))
+	if (!(rc = apply_entries(ns, &op, &st, &cs))) {
+		entries_done = 1;
 		rc = apply_derived(ns, &op, origin, seq, raw, len, &cs);
+	}
 	if (!rc)
 		__atomic_add_fetch(&ns->applied, 1, __ATOMIC_RELAXED);
 out:
 	pthread_mutex_unlock(&ns->lock);
 	mfs_op_free_entries(&op);
-	for (size_t i = 0; !rc && fn && i < cs.n; i++)
+	/* Entries written are reported even if the second batch failed: a retry
+	 * finds them stamped and would not report them again. */
+	for (size_t i = 0; (!rc || entries_done) && fn && i < cs.n; i++)
 		fn(arg, &cs.c[i]);
 	changes_release(&cs);
 	return rc;

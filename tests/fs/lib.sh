@@ -277,9 +277,10 @@ check_log() {
 	if [ -n "$bad" ]; then
 		not_ok "no unexpected ERROR lines in $data/modelfs.log"
 		printf '%s\n' "$bad" | head -n 30 | sed 's/^/#   /'
-	elif grep -qE 'Sanitizer|runtime error:' "$WORK/mount.out" 2>/dev/null; then
+	elif cat "$WORK/mount.out" "$WORK"/san.* 2>/dev/null | grep -qE 'Sanitizer|runtime error:'; then
 		not_ok "no sanitizer report from the daemon ($data)"
-		grep -E -A5 'Sanitizer|runtime error:' "$WORK/mount.out" | head -n 30 | sed 's/^/#   /'
+		cat "$WORK/mount.out" "$WORK"/san.* 2>/dev/null |
+			grep -E -A5 'Sanitizer|runtime error:' | head -n 30 | sed 's/^/#   /'
 	else
 		ok "no unexpected ERROR lines in $(basename "$data")/modelfs.log"
 	fi
@@ -431,6 +432,9 @@ mfs_init() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/mfs-$(basename "$0" .sh).XXXXXX") || exit 1
 	mkdir -p "$WORK/src"
 	: >"$WORK/mount.out"
+	# Daemons detach stderr once mounted: sanitizer reports go to files instead.
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/san"
+	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_path=$WORK/san"
 	trap _on_exit EXIT
 	trap _on_term TERM INT
 	_watchdog_start
