@@ -31,7 +31,7 @@
 #define LOG_COMPONENT "repair"
 #define BATCH 64
 #define SCAN_INTERVAL_MS 30000
-#define WANTED_LEN 19           /* u8 kind, u32 raw len, u16 origin, u64 not before, u32 attempts */
+#define WANTED_LEN 20           /* u8 kind, u32 raw len, u16 origin, u64 not before, u32 attempts, u8 repl */
 #define WANT_OWNED 1            /* kinds: a chunk this node owns */
 #define WANT_WARM 2             /* a chunk to fetch into the disk cache (prefetch_open, warmup) */
 
@@ -39,7 +39,7 @@ struct want {
 	struct mfs_hash h;
 	uint32_t raw_len, attempts;
 	uint16_t origin;
-	uint8_t kind;
+	uint8_t kind, repl;
 	int ok;
 	int staged;              /* record written here, index after the flush */
 	struct mfs_stored st;
@@ -58,9 +58,10 @@ struct mfs_repair {
 	uint64_t batch_gen;
 };
 
-static void want_encode(uint8_t kind, uint32_t raw_len, uint16_t origin, uint64_t not_before,
-			uint32_t attempts, uint8_t v[WANTED_LEN])
+static void want_encode(uint8_t kind, uint8_t repl, uint32_t raw_len, uint16_t origin,
+			uint64_t not_before, uint32_t attempts, uint8_t v[WANTED_LEN])
 {
+	v[19] = repl;
 	v[0] = kind;
 	put_le32(v + 1, raw_len);
 	put_le16(v + 5, origin);
@@ -91,7 +92,7 @@ void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, 
 		if (mfs_chunk_exists(r->db, h) == 1)
 			continue;
 		/* An entry already there may be a warm one: owned wins. */
-		want_encode(WANT_OWNED, m->e[i].len, origin, 0, 0, v);
+		want_encode(WANT_OWNED, (uint8_t)(repl ? repl : 1), m->e[i].len, origin, 0, 0, v);
 		mfs_batch_put(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN, v, sizeof(v));
 		queued++;
 	}
@@ -114,7 +115,7 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 		if (mfs_chunk_exists(r->db, h) == 1 ||
 		    mfs_db_exists(r->db, MFS_CF_WANTED, h->b, MFS_HASH_LEN) == 1)
 			continue;
-		want_encode(WANT_WARM, m->e[i].len, origin, 0, 0, v);
+		want_encode(WANT_WARM, 0, m->e[i].len, origin, 0, 0, v);
 		mfs_batch_put(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN, v, sizeof(v));
 	}
 	if (b && mfs_batch_count(b)) {
@@ -199,6 +200,17 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 		w->ok = 1;
 		return;
 	}
+	if (w->kind == WANT_OWNED) {
+		uint16_t ids[256];
+		int n = placement_nodes(r, ids, 256);
+
+		/* Placement may have moved since it was queued (a peer's id learned, a
+		 * node gone past its grace): no longer ours, nothing to do. */
+		if (!place_owns(&w->h, r->self, ids, n, w->repl)) {
+			w->ok = 1;
+			return;
+		}
+	}
 	if (w->kind == WANT_OWNED && !promote(r, w)) {
 		w->ok = w->staged = 1;
 		return;
@@ -250,6 +262,7 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 		rp->batch[n].raw_len = get_le32(v + 1);
 		rp->batch[n].origin = get_le16(v + 5);
 		rp->batch[n].attempts = get_le32(v + 15);
+		rp->batch[n].repl = v[19];
 		rp->batch[n].ok = rp->batch[n].staged = 0;
 		n++;
 	}
@@ -286,12 +299,19 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 			mfs_batch_delete(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN); /* best effort */
 			continue;
 		}
-		want_encode(w->kind, w->raw_len, w->origin, now + delay, w->attempts + 1, v);
+		want_encode(w->kind, w->repl, w->raw_len, w->origin, now + delay, w->attempts + 1, v);
 		mfs_batch_put(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN, v, sizeof(v));
 	}
 	if (b)
 		mfs_db_write(rp->r->db, b, MFS_WRITE_ASYNC);
 	mfs_batch_free(b);
+}
+
+static int peers_known(struct mfs_replica *r)
+{
+	uint16_t ids[256];
+
+	return placement_nodes(r, ids, 256) == r->npeers + 1;
 }
 
 static void *repair_main(void *arg)
@@ -300,6 +320,15 @@ static void *repair_main(void *arg)
 	struct mfs_replica *r = rp->r;
 	uint64_t next_scan = mfs_now_ms() + 1000;
 
+	/*
+	 * Placement needs the peers' ids, learned from their first replies: a
+	 * node that started to pull before knowing them all would take on
+	 * chunks that are not its own.  Wait for them, or for the time a
+	 * silent peer takes to count as down.
+	 */
+	while (!r->stopping && !peers_known(r) &&
+	       mfs_now_ms() - r->started_ms < 2 * (uint64_t)r->cfg.peer_timeout_ms)
+		nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
 	while (!r->stopping) {
 		uint64_t now = mfs_now_ms();
 		int n;
