@@ -8,6 +8,8 @@ pkgs=(
 	libfuse3-dev fuse3 librocksdb-dev libzmq3-dev        # libraries
 	libzstd-dev libssl-dev
 	attr man-db python3-numpy python3-torch             # tests: xattrs, man pages, frameworks
+	iproute2                                            # tests: network namespaces (partitions)
+	debhelper dpkg-dev fakeroot lintian                 # the Debian package (packaging/build-deb.sh)
 )
 missing=()
 for p in "${pkgs[@]}"; do
