@@ -14,6 +14,7 @@
 #include "errors.h"
 #include "fs_internal.h"
 #include "namespace.h"
+#include "replica.h"
 
 #define RESERVED_PREFIX "user.modelfs."
 #define CONTROL_XATTR "user.modelfs.control"
@@ -150,6 +151,9 @@ static void set_repl(fuse_req_t req, fuse_ino_t ino, const char *value, size_t s
 	clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
 	rc = fs_save_attrs(fs, n, MFS_ATTR_REPL | MFS_ATTR_CTIME, &moved_to);
 	pthread_mutex_unlock(&n->lock);
+	/* Peers re-place when the op reaches them; this node does it now. */
+	if (!rc && fs->replica)
+		mfs_replica_rescan(fs->replica);
 	if (moved_to)
 		fs_refresh(fs, moved_to);
 	fuse_reply_err(req, mfs_errno(rc));

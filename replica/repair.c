@@ -52,6 +52,7 @@ struct mfs_repair {
 	pthread_mutex_t lock;
 	pthread_cond_t kick, work, done;
 	int kicked, stopping;
+	int scan_now;            /* a replication factor changed here: rescan (lock) */
 	/* the current batch, handed out to workers */
 	struct want batch[BATCH];
 	int nbatch, next, finished;
@@ -134,6 +135,18 @@ uint64_t repair_backlog(struct mfs_replica *r)
 		n++;
 	mfs_iter_free(it);
 	return n;
+}
+
+void mfs_replica_rescan(struct mfs_replica *r)
+{
+	struct mfs_repair *rp = r->repair;
+
+	if (!rp)
+		return;
+	pthread_mutex_lock(&rp->lock);
+	rp->scan_now = rp->kicked = 1;
+	pthread_cond_signal(&rp->kick);
+	pthread_mutex_unlock(&rp->lock);
 }
 
 void repair_kick(struct mfs_replica *r)
@@ -333,6 +346,11 @@ static void *repair_main(void *arg)
 		uint64_t now = mfs_now_ms();
 		int n;
 
+		pthread_mutex_lock(&rp->lock);
+		if (rp->scan_now)
+			next_scan = now;
+		rp->scan_now = 0;
+		pthread_mutex_unlock(&rp->lock);
 		if (now >= next_scan) {
 			scan(r);
 			next_scan = now + SCAN_INTERVAL_MS;

@@ -47,6 +47,9 @@ struct mfs_manifest;
 /* Queues every chunk of m this node lacks for fetching into its disk cache. */
 void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint16_t origin);
 
+/* A replication factor changed on this node: recompute what it owns now. */
+void mfs_replica_rescan(struct mfs_replica *r);
+
 /* "key value" lines for the control endpoint's status report. */
 void mfs_replica_status(struct mfs_replica *r, FILE *f);
 

@@ -5,14 +5,18 @@
  *   modelfs-admin status [--json] PATH | --data DIR
  *   modelfs-admin fsck [--json] [--deep] PATH | --data DIR
  *   modelfs-admin keygen FILE
+ *   modelfs-admin setrepl [-r] N PATH...
+ *   modelfs-admin getrepl [-r] [--json] PATH...
+ *   modelfs-admin warmup [-j N] [--json] PATH...
  *
  * PATH is any path inside a mount: the running node answers over its
  * control socket.  --data DIR asks the node running on DIR over
  * DIR/control.sock (a storage-only peer has no mount to give), and opens
  * the store directly when no node answers there.  keygen writes a CURVE
- * key pair for the peer service (replica/curve.h).
- * Exit codes: status and keygen 0 ok, 1 error, 2 usage; fsck as fsck(8):
- * 0 clean, 4 problems found, 8 operational error, 16 usage.
+ * key pair for the peer service (replica/curve.h).  setrepl, getrepl and
+ * warmup work through the mount itself (admin_repl.c, admin_warmup.c).
+ * Exit codes: fsck as fsck(8): 0 clean, 4 problems found, 8 operational
+ * error, 16 usage; the others 0 ok, 1 error, 2 usage.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +25,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "admin_cmds.h"
 #include "config.h"     /* autoconf: PACKAGE_VERSION */
 #include "db.h"
 #include "errors.h"
@@ -43,6 +48,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: modelfs-admin COMMAND [OPTIONS] (PATH | --data DIR)\n"
 		"       modelfs-admin keygen FILE\n"
+		"       modelfs-admin setrepl|getrepl|warmup [OPTIONS] PATH...\n"
 		"\n"
 		"commands:\n"
 		"  status [--json] PATH    node, space, dedup and compression ratios, cache\n"
@@ -50,13 +56,21 @@ static void usage(FILE *f)
 		"                          re-hash every stored chunk, check every file's chunks\n"
 		"  keygen FILE             make a CURVE key pair for the peer service: the secret\n"
 		"                          key in FILE (mode 0600), the public key in FILE.pub\n"
+		"  setrepl [-r] N PATH...  set the replication factor (1 to 16) of each PATH, with\n"
+		"                          -r of everything below it too\n"
+		"  getrepl [-r] [--json] PATH...\n"
+		"                          print the replication factor of each PATH\n"
+		"  warmup [-j N] [--json] PATH...\n"
+		"                          read every file below each PATH, N at a time, so that\n"
+		"                          the node fetches their chunks from its peers now\n"
 		"\n"
 		"PATH is any path inside a modelfs mount.  --data DIR asks the node running on\n"
 		"the store in DIR over DIR/control.sock (a storage-only peer has no mount), or\n"
 		"reads the store directly when no node answers there.  --deep is accepted;\n"
 		"fsck always re-hashes (SHA-256).  keygen never overwrites a file.\n"
-		"Exit status: status and keygen 0 ok, 1 error, 2 usage; fsck 0 clean,\n"
-		"4 problems, 8 operational error, 16 usage.  See modelfs-admin(8).\n");
+		"COMMAND --help describes each command.\n"
+		"Exit status: fsck 0 clean, 4 problems, 8 operational error, 16 usage; the\n"
+		"others 0 ok, 1 error, 2 usage.  See modelfs-admin(8).\n");
 }
 
 /* ---- rendering ---------------------------------------------------------- */
@@ -71,18 +85,23 @@ static int is_number(const char *s)
 	return *end == 0;
 }
 
-static void json_string(const char *s)
+void admin_json_string(FILE *f, const char *s)
 {
-	putchar('"');
+	putc('"', f);
 	for (; *s; s++) {
 		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
+			fprintf(f, "\\%c", *s);
 		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
+			fprintf(f, "\\u%04x", *s);
 		else
-			putchar(*s);
+			putc(*s, f);
 	}
-	putchar('"');
+	putc('"', f);
+}
+
+static void json_string(const char *s)
+{
+	admin_json_string(stdout, s);
 }
 
 /* Prints the chunk hashes of one problem kind as a JSON list, each once. */
@@ -438,6 +457,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "keygen"))
 		return keygen(argc, argv);
+	if (!strcmp(argv[1], "setrepl"))
+		return admin_cmd_setrepl(argc, argv);
+	if (!strcmp(argv[1], "getrepl"))
+		return admin_cmd_getrepl(argc, argv);
+	if (!strcmp(argv[1], "warmup"))
+		return admin_cmd_warmup(argc, argv);
 	if (!strcmp(argv[1], "status")) {
 		cmd = CMD_STATUS;
 	} else if (!strcmp(argv[1], "fsck")) {

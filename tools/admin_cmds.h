@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * modelfs-admin commands that work through the mount itself rather than
+ * the control socket: setrepl and getrepl (admin_repl.c), warmup
+ * (admin_warmup.c), and the tree walk they share (admin_tree.c).
+ */
+#ifndef MFS_ADMIN_CMDS_H
+#define MFS_ADMIN_CMDS_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#define ADMIN_REPL_XATTR "user.modelfs.repl"
+#define ADMIN_REPL_MAX 16
+
+/* Each takes main()'s argv (argv[1] is the command) and returns the exit status. */
+int admin_cmd_setrepl(int argc, char **argv);
+int admin_cmd_getrepl(int argc, char **argv);
+int admin_cmd_warmup(int argc, char **argv);
+
+/* s as a JSON string literal on f (admin_main.c). */
+void admin_json_string(FILE *f, const char *s);
+
+/* s as a decimal in [min, max]: 0, or -1 if it is anything else. */
+int admin_parse_long(const char *s, long min, long max, long *out);
+
+/*
+ * Called for a path given on the command line (top set; st from stat(2),
+ * so a symlink there is followed) and, when recursing, for every entry
+ * below it but symlinks and other mounts (st from lstat(2)).  Returns 0,
+ * or -1 after saying why on stderr.
+ */
+typedef int (*admin_walk_fn)(void *arg, const char *path, const struct stat *st, int top);
+
+/*
+ * Checks that path is inside a modelfs mount, then calls fn for it and,
+ * with recurse, for what is below it, in name order, parents first.
+ * Keeps going after a failure; returns how many there were (each already
+ * reported on stderr).
+ */
+size_t admin_walk(const char *path, int recurse, admin_walk_fn fn, void *arg);
+
+#endif
