@@ -59,7 +59,7 @@ _cl_free_port() {
 	"$PY" - "$@" <<'PYEOF'
 import random, socket, sys
 for _ in range(200):
-    port = random.randint(20000, 59999)
+    port = random.randint(10000, 32000)  # below the ephemeral range (32768+)
     socks = []
     try:
         for ip in sys.argv[1:]:
@@ -99,7 +99,7 @@ cl_init() {
 			_cl_netns_teardown
 			skip_all "cannot make network namespaces on a bridge: $(head -n 1 "$WORK/.netns.err")"
 		fi
-		CL_PORT=${CL_PORT:-$((20000 + RANDOM % 40000))}
+		CL_PORT=${CL_PORT:-$((10000 + RANDOM % 22000))}
 	else
 		CL_PORT=${CL_PORT:-$(_cl_free_port "${ips[@]}")} || mfs_abort "no free port"
 	fi

@@ -180,7 +180,19 @@ check "modelfs-mount@: ExecStart stays in the foreground with the mount live; Ex
 
 peer_status() { admin status --json --data "$PD" >"$WORK/peer.status" 2>"$WORK/peer.status.err"; }
 peer_unit() {
-	local start pid rc listen port=$((20000 + RANDOM % 20000))
+	local start pid rc listen port
+	# Below the kernel's ephemeral range (32768+), where outgoing connections
+	# take their ports, and checked free.
+	port=$("$PY" -c 'import random, socket
+for _ in range(100):
+    p = random.randrange(10000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    print(p)
+    break') || return 1
 	mkdir -p "$PD" && _datas+=("$PD") &&
 	printf 'data = %s\nlisten = 127.0.0.1:%s\n' "$PD" "$port" >"$WORK/peer.conf" &&
 	start=$(unit_line modelfs-peer@.service ExecStart) || return 1
