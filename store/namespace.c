@@ -59,8 +59,8 @@ static int child_exists(struct mfs_ns *ns, uint64_t ino)
 	return mfs_db_exists(ns->db, MFS_CF_INODES, key, 8) != 0;
 }
 
-/* Reads a dirent: 0 with *ino, -ENOENT, or an error. */
-int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino)
+/* The stored dirent, dangling or not: 0 with *ino, -ENOENT, or an error. */
+static int read_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino)
 {
 	struct mfs_val v;
 	int rc = mfs_db_get(ns->db, MFS_CF_DIRENTS, k->b, k->len, &v, 1);
@@ -71,8 +71,16 @@ int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino)
 	if (!rc)
 		*ino = get_le64(v.p);
 	mfs_val_release(&v);
+	return rc;
+}
+
+/* Reads a dirent: 0 with *ino, -ENOENT (also when dangling: the name is free), or an error. */
+int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino)
+{
+	int rc = read_dirent(ns, k, ino);
+
 	if (!rc && !child_exists(ns, *ino))
-		rc = -ENOENT; /* dangling (see child_exists): the name is free */
+		rc = -ENOENT;
 	return rc;
 }
 
@@ -258,7 +266,8 @@ int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct m
 	memset(out, 0, sizeof(*out));
 	if ((rc = dirent_key(parent, name, &k)))
 		return rc;
-	if ((rc = get_dirent(ns, &k, &ino)))
+	/* A dangling entry's inode read gives -ENOENT: no need to check it twice. */
+	if ((rc = read_dirent(ns, &k, &ino)))
 		return rc;
 	return mfs_ns_get(ns, ino, out);
 }

@@ -84,7 +84,8 @@ void txn_free(struct ns_txn *t)
 	t->b = NULL;
 }
 
-int ns_put_inode_raw(struct mfs_batch *b, const struct mfs_inode *in)
+/* Puts in's record into b and, if op is given, into the op as an 'I' entry. */
+static int put_inode(struct mfs_batch *b, struct mfs_op_builder *op, const struct mfs_inode *in)
 {
 	struct mfs_wr w = { 0 };
 	uint8_t key[8];
@@ -94,23 +95,20 @@ int ns_put_inode_raw(struct mfs_batch *b, const struct mfs_inode *in)
 		return -ENOMEM;
 	mfs_ino_key(in->ino, key);
 	mfs_batch_put(b, MFS_CF_INODES, key, 8, w.buf, w.len);
+	if (op)
+		mfs_op_add(op, MFS_OP_INODE, 0, key, 8, w.buf, w.len);
 	mfs_wr_release(&w);
 	return 0;
 }
 
+int ns_put_inode_raw(struct mfs_batch *b, const struct mfs_inode *in)
+{
+	return put_inode(b, NULL, in);
+}
+
 int txn_put_inode(struct ns_txn *t, const struct mfs_inode *in)
 {
-	struct mfs_wr w = { 0 };
-	uint8_t key[8];
-
-	mfs_inode_encode(in, &w);
-	if (w.oom)
-		return -ENOMEM;
-	mfs_ino_key(in->ino, key);
-	mfs_batch_put(t->b, MFS_CF_INODES, key, 8, w.buf, w.len);
-	mfs_op_add(&t->op, MFS_OP_INODE, 0, key, 8, w.buf, w.len);
-	mfs_wr_release(&w);
-	return 0;
+	return put_inode(t->b, &t->op, in);
 }
 
 void txn_del_inode(struct ns_txn *t, uint64_t ino)

@@ -255,6 +255,21 @@ mfs_tmpfs() {
 	mkdir -p "$1" && mount -t tmpfs -o "size=$2" tmpfs "$1" && _tmpfs+=("$1")
 }
 
+# corrupt_largest_blob DATA: overwrites 64 bytes in the middle of the
+# largest RocksDB blob file of the stopped store DATA (at least 4 MiB, so a
+# chunk's payload is hit, not only file headers).
+corrupt_largest_blob() {
+	local blob size
+	blob=$(find "$1/db" -name '*.blob' -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
+	[ -n "$blob" ] || { echo "no *.blob file in $1/db" >&2; return 1; }
+	size=$(stat -c %s "$blob")
+	note "corrupting 64 bytes at offset $((size / 2)) of $blob ($size bytes)"
+	[ "$size" -gt $((4 * MiB)) ] || { echo "$blob has only $size bytes" >&2; return 1; }
+	cp "$blob" "$WORK/blob.orig" &&
+	head -c 64 /dev/urandom | dd of="$blob" bs=1 seek=$((size / 2)) conv=notrunc status=none &&
+	! cmp -s "$blob" "$WORK/blob.orig"
+}
+
 # mfs_log_allow DATA ERE: ERROR lines matching ERE are expected in DATA's log.
 mfs_log_allow() { _log_allow[$1]=$2; }
 

@@ -25,18 +25,8 @@ check "store 24 MiB of random data and a small file" store || mfs_abort "no data
 check "fsck of the intact store: exit 0" expect_status 0 admin fsck "$M"
 check "umount" mfs_umount "$M"
 
-corrupt() {
-	local blob size
-	blob=$(find "$D/db" -name '*.blob' -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
-	[ -n "$blob" ] || { echo "no *.blob file in $D/db" >&2; return 1; }
-	size=$(stat -c %s "$blob")
-	note "corrupting 64 bytes at offset $((size / 2)) of $blob ($size bytes)"
-	[ "$size" -gt $((4 * MiB)) ] || { echo "$blob has only $size bytes" >&2; return 1; }
-	cp "$blob" "$WORK/blob.orig" &&
-	head -c 64 /dev/urandom | dd of="$blob" bs=1 seek=$((size / 2)) conv=notrunc status=none &&
-	! cmp -s "$blob" "$WORK/blob.orig"
-}
-check "corrupt the middle of the largest blob file" corrupt || mfs_abort "cannot corrupt"
+check "corrupt the middle of the largest blob file" corrupt_largest_blob "$D" ||
+	mfs_abort "cannot corrupt"
 check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
 
 cat_fails() {

@@ -142,16 +142,11 @@ warm() {
 check "warmup of the tree: 5 files, the right byte count (not through the symlink)" warm
 
 # A damaged chunk: warmup names the file it cannot read, reads the others
-# and exits 1 (the corruption is made as in t0810).
+# and exits 1.
 mfs_log_allow "$D" 'checksum|corrupt|mismatch|EIO|Input/output|verif'
 corrupt() {
-	local blob size
-	randfile "$M/bad.bin" $((24 * MiB)) && mfs_umount "$M" || return 1
-	blob=$(find "$D/db" -name '*.blob' -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
-	[ -n "$blob" ] || { echo "no *.blob file in $D/db" >&2; return 1; }
-	size=$(stat -c %s "$blob")
-	head -c 64 /dev/urandom | dd of="$blob" bs=1 seek=$((size / 2)) conv=notrunc status=none &&
-	mfs_mount "$M" "$D"
+	randfile "$M/bad.bin" $((24 * MiB)) && mfs_umount "$M" &&
+	corrupt_largest_blob "$D" && mfs_mount "$M" "$D"
 }
 check "write 24 MiB more, corrupt the middle of the largest blob file, remount" corrupt ||
 	mfs_abort "cannot corrupt"

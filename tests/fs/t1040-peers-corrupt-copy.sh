@@ -29,18 +29,8 @@ check "node 1 writes 24 MiB with repl 3; replicated to every node" store || mfs_
 
 check "stop node 2" cl_stop 2
 
-corrupt() {
-	local d=${CL_D[2]} blob size
-	blob=$(find "$d/db" -name '*.blob' -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
-	[ -n "$blob" ] || { echo "no *.blob file in $d/db" >&2; return 1; }
-	size=$(stat -c %s "$blob")
-	note "corrupting 64 bytes at offset $((size / 2)) of $blob ($size bytes)"
-	[ "$size" -gt $((4 * MiB)) ] || { echo "$blob has only $size bytes" >&2; return 1; }
-	cp "$blob" "$WORK/blob.orig" &&
-	head -c 64 /dev/urandom | dd of="$blob" bs=1 seek=$((size / 2)) conv=notrunc status=none &&
-	! cmp -s "$blob" "$WORK/blob.orig"
-}
-check "corrupt the middle of node 2's largest blob file" corrupt || mfs_abort "cannot corrupt"
+check "corrupt the middle of node 2's largest blob file" corrupt_largest_blob "${CL_D[2]}" ||
+	mfs_abort "cannot corrupt"
 
 fetched=
 restart2() {
