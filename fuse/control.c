@@ -70,33 +70,9 @@ static void do_status(struct mfs_control *c, FILE *f)
 	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
 }
 
-static void report_problem(void *arg, enum mfs_fsck_problem kind, const char *hash, const char *path)
-{
-	fprintf(arg, "problem %s %s %s\n", mfs_fsck_problem_name(kind), *hash ? hash : "-",
-	    path ? path : "-");
-}
-
-static void do_fsck(struct mfs_control *c, FILE *f)
-{
-	struct mfs_fsck_result r;
-	int rc;
-
-	log_info("fsck requested");
-	rc = mfs_fsck(c->fs->ns, report_problem, f, &r);
-	if (!rc) {
-		fprintf(f, "chunks_checked %llu\n", (unsigned long long)r.chunks_checked);
-		fprintf(f, "files_checked %llu\n", (unsigned long long)r.files_checked);
-		fprintf(f, "bytes_checked %llu\n", (unsigned long long)r.bytes_checked);
-		fprintf(f, "corrupt %llu\n", (unsigned long long)r.corrupt);
-		fprintf(f, "missing %llu\n", (unsigned long long)r.missing);
-		fprintf(f, "badmeta %llu\n", (unsigned long long)r.badmeta);
-	}
-	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
-}
-
 static void serve(struct mfs_control *c, int fd)
 {
-	char line[256];
+	char line[8192];
 	FILE *f = fdopen(fd, "r+");
 
 	if (!f) {
@@ -110,8 +86,8 @@ static void serve(struct mfs_control *c, int fd)
 	line[strcspn(line, "\r\n")] = 0;
 	if (!strcmp(line, "status"))
 		do_status(c, f);
-	else if (!strcmp(line, "fsck"))
-		do_fsck(c, f);
+	else if (!strcmp(line, "fsck") || !strncmp(line, "fsck ", 5))
+		control_fsck(c->fs, line + 4, f);
 	else
 		fprintf(f, "end %d unknown request\n", -EINVAL);
 	fclose(f);

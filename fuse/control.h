@@ -15,4 +15,9 @@ int mfs_control_start(struct mfs_fs *fs, const char *path, struct mfs_control **
 /* Stops the thread and removes the socket.  NULL is a no-op. */
 void mfs_control_stop(struct mfs_control *c);
 
+/* Requests served in files of their own. */
+#include <stdio.h>
+/* "fsck [deep] [repair] [wait=S] [ino=N]...": args is what follows "fsck". */
+void control_fsck(struct mfs_fs *fs, char *args, FILE *f);
+
 #endif

@@ -26,8 +26,6 @@
 
 #define LOG_COMPONENT "fetch"
 #define MAX_CANDIDATES 256
-/* What becomes of a fetched chunk (the as_cache argument). */
-enum { KEEP_STORE = 0, KEEP_CACHE = 1, KEEP_REPLACE = 2 };
 
 
 /* Decodes and checks a record from a peer.  0 with out filled, or MFS_EBADHASH / MFS_ECORRUPT. */

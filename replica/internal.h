@@ -8,6 +8,7 @@
  *   placement.c rendezvous ranking of nodes for a chunk
  *   fetch.c     getting a chunk from peers: verify, store, count
  *   repair.c    the wanted queue: chunks this node owns and lacks; disk cache
+ *   check.c     which node holds which chunk (CHECK/HAVE): fsck, info
  *
  * Threads: one server thread owns the ROUTER; server workers, the sync
  * thread, repair workers and the cache's loaders all act as clients, each
@@ -121,6 +122,8 @@ void place_rank(const struct mfs_hash *h, uint16_t *ids, int n);
 int place_owns(const struct mfs_hash *h, uint16_t self, const uint16_t *ids, int n, int repl);
 
 /* fetch.c */
+/* What becomes of a fetched chunk (fetch_chunk's as_cache). */
+enum { KEEP_STORE = 0, KEEP_CACHE = 1, KEEP_REPLACE = 2 };
 /* A record fetched for the store: written without the WAL, index pending. */
 struct mfs_stored {
 	struct mfs_chunk_info info;
@@ -159,5 +162,16 @@ void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *mani
 uint64_t repair_backlog(struct mfs_replica *r);
 /* Asks the workers to look at the queue now. */
 void repair_kick(struct mfs_replica *r);
+/*
+ * After a CHECK with MFS_COPY_REPAIR (st: this node's states of q): queues,
+ * due now, the chunks this node owns and lacks, and its bad copies for
+ * replacement by a good one from a peer.
+ */
+void repair_queue_checked(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
+			  const uint8_t *st);
+
+/* check.c: this node's states of q[0..n) (and repairs, with MFS_COPY_REPAIR). */
+int check_local(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n, unsigned flags,
+		uint8_t *st);
 
 #endif

@@ -34,6 +34,8 @@
 #define WANTED_LEN 20           /* u8 kind, u32 raw len, u16 origin, u64 not before, u32 attempts, u8 repl */
 #define WANT_OWNED 1            /* kinds: a chunk this node owns */
 #define WANT_WARM 2             /* a chunk to fetch into the disk cache (prefetch_open, warmup) */
+#define WANT_REPLACE 3          /* a stored copy here failed verification (fsck --repair) */
+#define REPLACE_TRIES 8         /* then left to the read path and the next fsck */
 
 struct want {
 	struct mfs_hash h;
@@ -126,6 +128,33 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 	mfs_batch_free(b);
 }
 
+void repair_queue_checked(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
+			  const uint8_t *st)
+{
+	uint16_t ids[256];
+	int nids = placement_nodes(r, ids, 256), queued = 0;
+	struct mfs_batch *b = mfs_batch_new(r->db);
+	uint8_t v[WANTED_LEN];
+
+	for (size_t i = 0; b && i < n; i++) {
+		const struct mfs_hash *h = &q[i].h;
+		uint8_t kind = st[i] == MFS_COPY_CORRUPT ? WANT_REPLACE : WANT_OWNED;
+
+		if (st[i] == MFS_COPY_STORED ||
+		    (kind == WANT_OWNED && !place_owns(h, r->self, ids, nids, q[i].repl)))
+			continue;
+		/* Due now, whatever backoff an entry there had. */
+		want_encode(kind, q[i].repl, q[i].raw_len, q[i].origin, 0, 0, v);
+		mfs_batch_put(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN, v, sizeof(v));
+		queued++;
+	}
+	if (queued)
+		mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+	if (queued)
+		repair_kick(r);
+}
+
 uint64_t repair_backlog(struct mfs_replica *r)
 {
 	struct mfs_iter *it = mfs_iter_new(r->db, MFS_CF_WANTED, NULL, 0);
@@ -208,6 +237,17 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 	struct mfs_replica *r = rp->r;
 	struct mfs_chunk_bytes bytes;
 
+	if (w->kind == WANT_REPLACE) {
+		/* Replaced meanwhile (a read fetched a good copy): done. */
+		if (mfs_copy_state_local(r->db, &w->h, w->raw_len, MFS_COPY_DEEP) != MFS_COPY_CORRUPT) {
+			w->ok = 1;
+			return;
+		}
+		w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, 1, KEEP_REPLACE, NULL, &bytes);
+		if (w->ok)
+			mfs_chunk_bytes_release(&bytes);
+		return;
+	}
 	if (mfs_chunk_exists(r->db, &w->h) == 1 ||
 	    (w->kind == WANT_WARM && mfs_diskcache_has(r->dc, &w->h))) {
 		w->ok = 1;
@@ -267,7 +307,7 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 		size_t kl, vl;
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
 
-		if (kl != MFS_HASH_LEN || vl != WANTED_LEN || (v[0] != WANT_OWNED && v[0] != WANT_WARM) ||
+		if (kl != MFS_HASH_LEN || vl != WANTED_LEN || v[0] < WANT_OWNED || v[0] > WANT_REPLACE ||
 		    get_le64(v + 7) > now)
 			continue;
 		rp->batch[n].kind = v[0];
@@ -308,7 +348,8 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 			mfs_batch_delete(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN);
 			continue;
 		}
-		if (w->kind == WANT_WARM && w->attempts >= 3) {
+		if ((w->kind == WANT_WARM && w->attempts >= 3) ||
+		    (w->kind == WANT_REPLACE && w->attempts >= REPLACE_TRIES)) {
 			mfs_batch_delete(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN); /* best effort */
 			continue;
 		}

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "copies.h"
 #include "namespace.h"
 
 struct mfs_cache;
@@ -49,6 +50,23 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 
 /* A replication factor changed on this node: recompute what it owns now. */
 void mfs_replica_rescan(struct mfs_replica *r);
+
+/*
+ * Copies of chunks q[0..n) on every node (store/copies.h): st[i * (npeers
+ * + 1) + k] for node k in mfs_replica_nodes() order, MFS_COPY_UNKNOWN where
+ * a peer is down or did not answer.  flags: MFS_COPY_DEEP re-hashes every
+ * copy; MFS_COPY_REPAIR also makes each node queue what it owns and lacks
+ * and replace its bad copies.  0 or an error of this node's store.
+ */
+int mfs_replica_check(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
+		      unsigned flags, uint8_t *st);
+/* This node (k = 0), then every configured peer: ids (0 until heard from), up or not. */
+int mfs_replica_nodes(struct mfs_replica *r, uint16_t *ids, uint8_t *up, int cap);
+/* The endpoint of node k of mfs_replica_nodes(). */
+const char *mfs_replica_endpoint(struct mfs_replica *r, int k);
+/* The nodes that own h at factor repl (placement now), best first; how many. */
+int mfs_replica_owners(struct mfs_replica *r, const struct mfs_hash *h, int repl, uint16_t *ids,
+		       int cap);
 
 /* "key value" lines for the control endpoint's status report. */
 void mfs_replica_status(struct mfs_replica *r, FILE *f);

@@ -229,6 +229,27 @@ static void handle_get(struct mfs_server *s, void *push, struct job *j)
 	mfs_val_release(&v);
 }
 
+static void handle_check(struct mfs_server *s, void *push, struct job *j)
+{
+	struct mfs_replica *r = s->r;
+	struct mfs_copy_query *q = malloc(MFS_WIRE_MAX_CHECK * sizeof(*q));
+	uint8_t st[MFS_WIRE_MAX_CHECK], flags;
+	struct mfs_wr w = { 0 };
+	uint16_t n;
+
+	if (!q)
+		return;
+	if (mfs_wire_check_decode(j->body, j->blen, &flags, q, &n)) {
+		malformed(r, "CHECK");
+	} else if (!check_local(r, q, n, flags, st)) {
+		mfs_wire_have_encode(st, n, &w);
+		if (!w.oom)
+			reply(r, push, j, MFS_MSG_HAVE, w.buf, w.len, NULL, 0);
+	}
+	mfs_wr_release(&w);
+	free(q);
+}
+
 static void job_free(struct job *j)
 {
 	zmq_msg_close(&j->id);
@@ -264,7 +285,10 @@ static void *worker_main(void *arg)
 			s->tail = NULL;
 		s->qlen--;
 		pthread_mutex_unlock(&s->lock);
-		handle_get(s, push, j);
+		if (j->h.type == MFS_MSG_CHECK)
+			handle_check(s, push, j);
+		else
+			handle_get(s, push, j);
 		job_free(j);
 		pthread_mutex_lock(&s->lock);
 	}
@@ -330,7 +354,8 @@ static void take_request(struct mfs_server *s)
 	}
 	if (n != 3 || mfs_wire_header_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
 					     &j->h) ||
-	    (j->h.type != MFS_MSG_PULL && j->h.type != MFS_MSG_GET)) {
+	    (j->h.type != MFS_MSG_PULL && j->h.type != MFS_MSG_GET &&
+	     j->h.type != MFS_MSG_CHECK)) {
 		malformed(r, n != 3 ? "frame count" : "header");
 		goto drop;
 	}

@@ -141,3 +141,54 @@ int mfs_wire_hash_decode(const uint8_t *p, size_t n, struct mfs_hash *h, uint8_t
 		return MFS_EFORMAT;
 	return 0;
 }
+
+void mfs_wire_check_encode(uint8_t flags, const struct mfs_copy_query *q, uint16_t n,
+			   struct mfs_wr *w)
+{
+	mfs_wr_u8(w, flags);
+	mfs_wr_u16(w, n);
+	for (uint16_t i = 0; i < n; i++) {
+		mfs_wr_put(w, q[i].h.b, MFS_HASH_LEN);
+		mfs_wr_u32(w, q[i].raw_len);
+		mfs_wr_u16(w, q[i].origin);
+		mfs_wr_u8(w, q[i].repl);
+	}
+}
+
+int mfs_wire_check_decode(const uint8_t *p, size_t n, uint8_t *flags, struct mfs_copy_query *q,
+			  uint16_t *count)
+{
+	struct mfs_rd r = { .p = p, .left = n };
+
+	*flags = mfs_rd_u8(&r);
+	*count = mfs_rd_u16(&r);
+	if (r.bad || (*flags & ~(MFS_COPY_DEEP | MFS_COPY_REPAIR)) || *count == 0 ||
+	    *count > MFS_WIRE_MAX_CHECK || r.left != (size_t)*count * MFS_WIRE_CHECK_ITEM_LEN)
+		return MFS_EFORMAT;
+	for (uint16_t i = 0; i < *count; i++) {
+		memcpy(q[i].h.b, mfs_rd_take(&r, MFS_HASH_LEN), MFS_HASH_LEN);
+		q[i].raw_len = mfs_rd_u32(&r);
+		q[i].origin = mfs_rd_u16(&r);
+		q[i].repl = mfs_rd_u8(&r);
+		if (q[i].raw_len == 0 || q[i].raw_len > MFS_WIRE_MAX_FRAME || q[i].repl == 0)
+			return MFS_EFORMAT;
+	}
+	return 0;
+}
+
+void mfs_wire_have_encode(const uint8_t *states, uint16_t n, struct mfs_wr *w)
+{
+	mfs_wr_u16(w, n);
+	mfs_wr_put(w, states, n);
+}
+
+int mfs_wire_have_decode(const uint8_t *p, size_t n, uint16_t expect, const uint8_t **states)
+{
+	if (n < 2 || get_le16(p) != expect || n != 2 + (size_t)expect)
+		return MFS_EFORMAT;
+	for (size_t i = 0; i < expect; i++)
+		if (p[2 + i] > MFS_COPY_CACHED)
+			return MFS_EFORMAT;
+	*states = p + 2;
+	return 0;
+}

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "bytes.h"
+#include "copies.h"
 #include "hash.h"
 
 #define MFS_WIRE_VERSION 1
@@ -38,7 +39,9 @@ enum mfs_msg_type {
 	MFS_MSG_GET = 3,    /* body: hash, raw length, flags -> CHUNK or MISS */
 	MFS_MSG_CHUNK = 4,  /* body: hash; payload: chunk record */
 	MFS_MSG_MISS = 5,   /* body: hash, reason */
-	MFS_MSG_TYPE_MAX = 5,
+	MFS_MSG_CHECK = 6,  /* body: flags, chunks -> HAVE (fsck, info) */
+	MFS_MSG_HAVE = 7,   /* body: one copy state per chunk asked */
+	MFS_MSG_TYPE_MAX = 7,
 };
 
 /* GET flags */
@@ -86,6 +89,23 @@ void mfs_wire_get_encode(const struct mfs_hash *h, uint32_t raw_len, uint8_t fla
 			 uint8_t out[MFS_WIRE_GET_LEN]);
 int mfs_wire_get_decode(const uint8_t *p, size_t n, struct mfs_hash *h, uint32_t *raw_len,
 			uint8_t *flags);
+
+/*
+ * CHECK: u8 flags (enum mfs_copy_flags), u16 n (1..MFS_WIRE_MAX_CHECK),
+ *        n x (hash, u32 raw length (>= 1), u16 origin, u8 repl (>= 1)).
+ * HAVE:  u16 n, n x u8 state (enum mfs_copy_state, < MFS_COPY_UNKNOWN), in
+ *        the order asked.
+ */
+#define MFS_WIRE_MAX_CHECK 1024
+#define MFS_WIRE_CHECK_ITEM_LEN (MFS_HASH_LEN + 7)
+void mfs_wire_check_encode(uint8_t flags, const struct mfs_copy_query *q, uint16_t n,
+			   struct mfs_wr *w);
+/* q has room for MFS_WIRE_MAX_CHECK entries. */
+int mfs_wire_check_decode(const uint8_t *p, size_t n, uint8_t *flags, struct mfs_copy_query *q,
+			  uint16_t *count);
+void mfs_wire_have_encode(const uint8_t *states, uint16_t n, struct mfs_wr *w);
+/* The states of a HAVE that answers a CHECK of `expect` chunks (borrowed from p). */
+int mfs_wire_have_decode(const uint8_t *p, size_t n, uint16_t expect, const uint8_t **states);
 
 /* CHUNK body: hash.  MISS body: hash, u8 reason. */
 int mfs_wire_hash_decode(const uint8_t *p, size_t n, struct mfs_hash *h, uint8_t *reason);

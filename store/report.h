@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "copies.h"
 
 struct mfs_db;
 struct mfs_ns;
@@ -31,28 +32,72 @@ struct mfs_store_stats {
 int mfs_store_stats(struct mfs_db *db, struct mfs_store_stats *st);
 
 enum mfs_fsck_problem {
-	MFS_FSCK_CORRUPT,   /* chunk fails its checksum, decode or SHA-256 */
-	MFS_FSCK_MISSING,   /* a manifest names a chunk that is not stored */
+	MFS_FSCK_CORRUPT,   /* a stored copy fails its checksum, decode or SHA-256 */
+	MFS_FSCK_MISSING,   /* no node holds a copy (or a manifest is not stored) */
 	MFS_FSCK_BADMETA,   /* malformed inode, manifest or index record */
+	MFS_FSCK_UNDER,     /* fewer good stored copies than the file's factor */
+	/* Notes: reported, but the tree is healthy with them. */
+	MFS_FSCK_OVER,      /* more copies than the factor, on nodes that need not keep one */
+	MFS_FSCK_ORPHAN,    /* stored here, used by no file (old versions: gc frees them) */
+	MFS_FSCK_REPAIRED,  /* was a problem, and --repair fixed it */
 };
 
-/* hash_hex may be "" and path NULL where they do not apply. */
+/* 1 for the kinds that make a tree unhealthy (fsck exits 4), 0 for notes. */
+int mfs_fsck_is_problem(enum mfs_fsck_problem kind);
+
+/*
+ * One finding.  hash_hex is "" and path NULL where they do not apply; detail
+ * is one word without spaces ("copies=1/3,on=1a2b", "nodes=3c4d") or "-".
+ * A chunk's finding is reported once per file that uses it.
+ */
 typedef void (*mfs_fsck_fn)(void *arg, enum mfs_fsck_problem kind, const char *hash_hex,
-			    const char *path);
+			    const char *detail, const char *path);
+
+/*
+ * The nodes a check covers and how to ask them (the daemon's replica
+ * layer).  Without one, fsck looks at this node's store alone.
+ */
+#define MFS_FSCK_MAX_NODES 257
+
+struct mfs_fsck_cluster {
+	int nnodes;                 /* this node is nodes[0] */
+	const uint16_t *nodes;      /* their ids; 0 for a peer not heard from yet */
+	/* States (enum mfs_copy_state) of q[0..n) on every node: st[i * nnodes + k]. */
+	int (*check)(void *arg, const struct mfs_copy_query *q, size_t n, unsigned flags,
+		     uint8_t *st);
+	/* The nodes that own h at factor repl, best first; returns how many. */
+	int (*owners)(void *arg, const struct mfs_hash *h, int repl, uint16_t *ids, int cap);
+	void *arg;
+};
+
+struct mfs_fsck_opts {
+	unsigned flags;                 /* MFS_COPY_DEEP, MFS_COPY_REPAIR (copies.h) */
+	const uint64_t *roots;          /* check the files below these inodes only ... */
+	size_t nroots;                  /* ... or, with none, every file and orphan chunks */
+	const struct mfs_fsck_cluster *cluster;  /* NULL: this store only ... */
+	int single_node;                /* ... and it is the whole cluster (judge factors) */
+	int repair_wait_s;              /* --repair: how long to wait for new copies */
+};
 
 struct mfs_fsck_result {
 	uint64_t chunks_checked, files_checked, bytes_checked;
-	uint64_t corrupt, missing, badmeta;
+	/* distinct chunks (files, for badmeta) in each state at the end */
+	uint64_t corrupt, missing, badmeta, under, over, orphan;
+	uint64_t repaired;              /* chunks --repair fixed */
+	uint64_t found;                 /* problem chunks before any repair */
 };
 
 /*
- * Reads back every stored chunk (checksum, decode, SHA-256 of the bytes
- * against the key) and checks that every file's manifest and chunks exist.
- * Reports each problem through fn: a corrupt chunk once per file that uses
- * it (or once with no path); res->corrupt counts distinct corrupt chunks.  Returns 0 when the walk completed
- * (problems or not), or an error that stopped it.
+ * Checks the files' chunks on every node: each copy is read back (XXH64 of
+ * the record; with MFS_COPY_DEEP decoded and re-hashed with SHA-256), and
+ * counted against the file's replication factor.  With MFS_COPY_REPAIR the
+ * nodes are asked to fetch what they own and lack and to replace bad copies,
+ * and fsck waits (up to repair_wait_s) to report what was fixed and what
+ * was not.  Returns 0 when the walk completed (problems or not), or an
+ * error that stopped it.
  */
-int mfs_fsck(struct mfs_ns *ns, mfs_fsck_fn fn, void *arg, struct mfs_fsck_result *res);
+int mfs_fsck(struct mfs_ns *ns, const struct mfs_fsck_opts *o, mfs_fsck_fn fn, void *arg,
+	     struct mfs_fsck_result *res);
 
 const char *mfs_fsck_problem_name(enum mfs_fsck_problem kind);
 

@@ -18,6 +18,13 @@
 int admin_cmd_setrepl(int argc, char **argv);
 int admin_cmd_getrepl(int argc, char **argv);
 int admin_cmd_warmup(int argc, char **argv);
+int admin_cmd_fsck(int argc, char **argv);
+
+struct mfs_db;
+struct mfs_ns;
+/* Opens a stopped node's store in DATA (says why not on stderr): 0 or -errno. */
+int admin_open_store(const char *data, struct mfs_db **db, struct mfs_ns **ns);
+void admin_close_store(struct mfs_db *db, struct mfs_ns *ns);
 
 /* s as a JSON string literal on f (admin_main.c). */
 void admin_json_string(FILE *f, const char *s);

@@ -3,7 +3,7 @@
  * modelfs-admin: reports from a modelfs node, and its keys.
  *
  *   modelfs-admin status [--json] PATH | --data DIR
- *   modelfs-admin fsck [--json] [--deep] PATH | --data DIR
+ *   modelfs-admin fsck [--json] [--deep] [--repair [--wait S]] PATH... | --data DIR
  *   modelfs-admin keygen FILE
  *   modelfs-admin setrepl [-r] N PATH...
  *   modelfs-admin getrepl [-r] [--json] PATH...
@@ -14,7 +14,8 @@
  * DIR/control.sock (a storage-only peer has no mount to give), and opens
  * the store directly when no node answers there.  keygen writes a CURVE
  * key pair for the peer service (replica/curve.h).  setrepl, getrepl and
- * warmup work through the mount itself (admin_repl.c, admin_warmup.c).
+ * warmup work through the mount itself (admin_repl.c, admin_warmup.c);
+ * fsck is admin_fsck.c.
  * Exit codes: fsck as fsck(8): 0 clean, 4 problems found, 8 operational
  * error, 16 usage; the others 0 ok, 1 error, 2 usage.
  */
@@ -34,14 +35,11 @@
 #include "replica/curve.h"
 #include "report.h"
 
-enum cmd { CMD_STATUS, CMD_FSCK };
-
 struct exit_codes {
 	int ok, problems, error, usage;
 };
 
 static const struct exit_codes status_exits = { 0, 1, 1, 2 };
-static const struct exit_codes fsck_exits = { 0, 4, 8, 16 };
 
 static void usage(FILE *f)
 {
@@ -52,8 +50,9 @@ static void usage(FILE *f)
 		"\n"
 		"commands:\n"
 		"  status [--json] PATH    node, space, dedup and compression ratios, cache\n"
-		"  fsck [--json] [--deep] PATH\n"
-		"                          re-hash every stored chunk, check every file's chunks\n"
+		"  fsck [--json] [--deep] [--repair [--wait S]] PATH...\n"
+		"                          check every copy of the files' chunks on every node\n"
+		"                          against their replication factors; --repair fixes\n"
 		"  keygen FILE             make a CURVE key pair for the peer service: the secret\n"
 		"                          key in FILE (mode 0600), the public key in FILE.pub\n"
 		"  setrepl [-r] N PATH...  set the replication factor (1 to 16) of each PATH, with\n"
@@ -66,8 +65,8 @@ static void usage(FILE *f)
 		"\n"
 		"PATH is any path inside a modelfs mount.  --data DIR asks the node running on\n"
 		"the store in DIR over DIR/control.sock (a storage-only peer has no mount), or\n"
-		"reads the store directly when no node answers there.  --deep is accepted;\n"
-		"fsck always re-hashes (SHA-256).  keygen never overwrites a file.\n"
+		"reads the store directly when no node answers there.  keygen never\n"
+		"overwrites a file.\n"
 		"COMMAND --help describes each command.\n"
 		"Exit status: fsck 0 clean, 4 problems, 8 operational error, 16 usage; the\n"
 		"others 0 ok, 1 error, 2 usage.  See modelfs-admin(8).\n");
@@ -104,30 +103,6 @@ static void json_string(const char *s)
 	admin_json_string(stdout, s);
 }
 
-/* Prints the chunk hashes of one problem kind as a JSON list, each once. */
-static void json_hash_list(const struct admin_report *r, const char *kind)
-{
-	int first = 1;
-
-	printf("[");
-	for (size_t i = 0; i < r->nproblems; i++) {
-		char k[16], hash[80], prev_k[16], prev_hash[80];
-		int dup = 0;
-
-		if (sscanf(r->problems[i], "%15s %79s", k, hash) != 2 || strcmp(k, kind))
-			continue;
-		for (size_t j = 0; j < i && !dup; j++)
-			dup = sscanf(r->problems[j], "%15s %79s", prev_k, prev_hash) == 2 &&
-			      !strcmp(prev_k, kind) && !strcmp(prev_hash, hash);
-		if (dup)
-			continue;
-		printf("%s", first ? "" : ", ");
-		json_string(hash);
-		first = 0;
-	}
-	printf("]");
-}
-
 /* "peer ENDPOINT NODE_ID STATE" lines as a list of objects. */
 static void print_json_peers(const struct admin_report *r)
 {
@@ -152,19 +127,12 @@ static void print_json_peers(const struct admin_report *r)
 	printf("]");
 }
 
-static void print_json(const struct admin_report *r, enum cmd cmd)
+static void print_json(const struct admin_report *r)
 {
-	const char *lists[] = { "corrupt", "missing", "badmeta" };
 	int first = 1;
 
 	printf("{");
 	for (size_t i = 0; i < r->nkv; i++) {
-		int listed = 0;
-
-		for (size_t k = 0; k < 3 && cmd == CMD_FSCK; k++)
-			listed |= !strcmp(r->kv[i].key, lists[k]);
-		if (listed)
-			continue; /* fsck: these become lists below */
 		if (!strcmp(r->kv[i].key, "peer"))
 			continue; /* status: a list below */
 		printf("%s", first ? "" : ", ");
@@ -178,30 +146,6 @@ static void print_json(const struct admin_report *r, enum cmd cmd)
 	}
 	if (admin_report_get(r, "peers_up"))
 		print_json_peers(r);
-	if (cmd == CMD_FSCK) {
-		for (size_t k = 0; k < 3; k++) {
-			printf(", \"%s\": ", lists[k]);
-			json_hash_list(r, lists[k]);
-		}
-		printf(", \"problems\": [");
-		for (size_t i = 0; i < r->nproblems; i++) {
-			char kind[16], hash[80], path[4096] = "-";
-
-			if (sscanf(r->problems[i], "%15s %79s %4095[^\n]", kind, hash, path) < 2)
-				continue;
-			printf("%s{\"kind\": ", i ? ", " : "");
-			json_string(kind);
-			printf(", \"hash\": ");
-			json_string(hash);
-			printf(", \"path\": ");
-			if (strcmp(path, "-"))
-				json_string(path);
-			else
-				printf("null");
-			printf("}");
-		}
-		printf("], \"ok\": %s", r->nproblems ? "false" : "true");
-	}
 	printf("}\n");
 }
 
@@ -263,35 +207,9 @@ static void print_status(const struct admin_report *r)
 	       G("fetch_failures"), G("bad_copies_from_peers"), G("malformed_messages"));
 }
 
-static void print_fsck(const struct admin_report *r)
-{
-	char b[32];
-
-	for (size_t i = 0; i < r->nproblems; i++) {
-		char kind[16], hash[80], path[4096] = "-";
-
-		if (sscanf(r->problems[i], "%15s %79s %4095[^\n]", kind, hash, path) < 2)
-			continue;
-		printf("%-8s chunk %s%s%s\n", kind, hash, strcmp(path, "-") ? " in " : "",
-		       strcmp(path, "-") ? path : "");
-	}
-	printf("checked %s chunks (%s) and %s files: %zu problem%s\n", G("chunks_checked"),
-	       human_bytes(G("bytes_checked"), b, sizeof(b)), G("files_checked"), r->nproblems,
-	       r->nproblems == 1 ? "" : "s");
-}
-
 #undef G
 
 /* ---- offline: open the store directly ---------------------------------- */
-
-static void offline_problem(void *arg, enum mfs_fsck_problem kind, const char *hash, const char *path)
-{
-	char line[4500];
-
-	snprintf(line, sizeof(line), "%s %s %s", mfs_fsck_problem_name(kind), *hash ? hash : "-",
-		 path ? path : "-");
-	admin_report_add_problem(arg, line);
-}
 
 static void add_u64(struct admin_report *r, const char *key, unsigned long long v)
 {
@@ -301,14 +219,13 @@ static void add_u64(struct admin_report *r, const char *key, unsigned long long 
 	admin_report_add(r, key, buf);
 }
 
-static int offline(enum cmd cmd, const char *data, struct admin_report *r)
+int admin_open_store(const char *data, struct mfs_db **db, struct mfs_ns **ns)
 {
-	struct mfs_db *db = NULL;
-	struct mfs_ns *ns = NULL;
 	char *dbdir = NULL;
 	int rc;
 
-	memset(r, 0, sizeof(*r));
+	*db = NULL;
+	*ns = NULL;
 	mfs_log_open(NULL, MFS_LOG_WARN, MFS_LOG_WARN);
 	if (asprintf(&dbdir, "%s/db", data) < 0)
 		return -ENOMEM;
@@ -317,62 +234,72 @@ static int offline(enum cmd cmd, const char *data, struct admin_report *r)
 		fprintf(stderr, "modelfs-admin: no store in %s: %s\n", data, strerror(errno));
 		goto out;
 	}
-	rc = mfs_db_open(dbdir, &db);
+	rc = mfs_db_open(dbdir, db);
 	if (rc == -EBUSY) {
 		/* Starting or stopping, or it could not make its control socket. */
 		fprintf(stderr, "modelfs-admin: the store in %s is in use by a running node that "
 			"does not answer on %s/control.sock\n", data, data);
 		goto out;
 	}
-	if (rc || (rc = mfs_ns_open(db, &ns)))
-		goto out;
-	if (cmd == CMD_FSCK) {
-		struct mfs_fsck_result res;
-
-		if (!(rc = mfs_fsck(ns, offline_problem, r, &res))) {
-			add_u64(r, "chunks_checked", res.chunks_checked);
-			add_u64(r, "files_checked", res.files_checked);
-			add_u64(r, "bytes_checked", res.bytes_checked);
-			add_u64(r, "corrupt", res.corrupt);
-			add_u64(r, "missing", res.missing);
-			add_u64(r, "badmeta", res.badmeta);
-		}
-	} else {
-		struct mfs_store_stats st;
-		char buf[32];
-
-		if (!(rc = mfs_store_stats(db, &st))) {
-			snprintf(buf, sizeof(buf), "%04x", mfs_ns_node_id(ns));
-			admin_report_add(r, "node_id", buf);
-			admin_report_add(r, "data_dir", data);
-			add_u64(r, "files", st.files);
-			add_u64(r, "dirs", st.dirs);
-			add_u64(r, "symlinks", st.symlinks);
-			add_u64(r, "logical_bytes", st.logical_bytes);
-			add_u64(r, "chunks", st.chunks);
-			add_u64(r, "chunk_bytes", st.chunk_bytes);
-			add_u64(r, "stored_bytes", st.stored_bytes);
-			add_u64(r, "orphan_chunks", st.orphan_chunks);
-			add_u64(r, "orphan_bytes", st.orphan_bytes);
-			add_u64(r, "disk_bytes", st.disk_bytes);
-			snprintf(buf, sizeof(buf), "%.4f", st.dedup_ratio);
-			admin_report_add(r, "dedup_ratio", buf);
-			snprintf(buf, sizeof(buf), "%.4f", st.compression_ratio);
-			admin_report_add(r, "compression_ratio", buf);
-			for (int k = 0; k < MFS_CODEC_COUNT; k++) {
-				char key[64];
-
-				snprintf(key, sizeof(key), "codec_chunks.%s", mfs_codec_name(k));
-				add_u64(r, key, st.codec_chunks[k]);
-			}
-		}
-	}
+	if (!rc)
+		rc = mfs_ns_open(*db, ns);
 	if (rc)
 		fprintf(stderr, "modelfs-admin: %s: %s\n", data, mfs_strerror(rc));
 out:
+	if (rc) {
+		admin_close_store(*db, *ns);
+		*db = NULL;
+		*ns = NULL;
+	}
+	free(dbdir);
+	return rc;
+}
+
+void admin_close_store(struct mfs_db *db, struct mfs_ns *ns)
+{
 	mfs_ns_close(ns);
 	mfs_db_close(db);
-	free(dbdir);
+}
+
+static int offline(const char *data, struct admin_report *r)
+{
+	struct mfs_store_stats st;
+	struct mfs_db *db;
+	struct mfs_ns *ns;
+	char buf[32];
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((rc = admin_open_store(data, &db, &ns)))
+		return rc;
+	if (!(rc = mfs_store_stats(db, &st))) {
+		snprintf(buf, sizeof(buf), "%04x", mfs_ns_node_id(ns));
+		admin_report_add(r, "node_id", buf);
+		admin_report_add(r, "data_dir", data);
+		add_u64(r, "files", st.files);
+		add_u64(r, "dirs", st.dirs);
+		add_u64(r, "symlinks", st.symlinks);
+		add_u64(r, "logical_bytes", st.logical_bytes);
+		add_u64(r, "chunks", st.chunks);
+		add_u64(r, "chunk_bytes", st.chunk_bytes);
+		add_u64(r, "stored_bytes", st.stored_bytes);
+		add_u64(r, "orphan_chunks", st.orphan_chunks);
+		add_u64(r, "orphan_bytes", st.orphan_bytes);
+		add_u64(r, "disk_bytes", st.disk_bytes);
+		snprintf(buf, sizeof(buf), "%.4f", st.dedup_ratio);
+		admin_report_add(r, "dedup_ratio", buf);
+		snprintf(buf, sizeof(buf), "%.4f", st.compression_ratio);
+		admin_report_add(r, "compression_ratio", buf);
+		for (int k = 0; k < MFS_CODEC_COUNT; k++) {
+			char key[64];
+
+			snprintf(key, sizeof(key), "codec_chunks.%s", mfs_codec_name(k));
+			add_u64(r, key, st.codec_chunks[k]);
+		}
+	} else {
+		fprintf(stderr, "modelfs-admin: %s: %s\n", data, mfs_strerror(rc));
+	}
+	admin_close_store(db, ns);
 	return rc;
 }
 
@@ -440,7 +367,6 @@ int main(int argc, char **argv)
 	const char *path = NULL, *data = NULL;
 	struct admin_report r = { 0 };
 	char sock[4096];
-	enum cmd cmd;
 	int json = 0, rc, i;
 
 	if (argc < 2) {
@@ -463,12 +389,9 @@ int main(int argc, char **argv)
 		return admin_cmd_getrepl(argc, argv);
 	if (!strcmp(argv[1], "warmup"))
 		return admin_cmd_warmup(argc, argv);
-	if (!strcmp(argv[1], "status")) {
-		cmd = CMD_STATUS;
-	} else if (!strcmp(argv[1], "fsck")) {
-		cmd = CMD_FSCK;
-		ex = &fsck_exits;
-	} else {
+	if (!strcmp(argv[1], "fsck"))
+		return admin_cmd_fsck(argc, argv);
+	if (strcmp(argv[1], "status")) {
 		fprintf(stderr, "modelfs-admin: unknown command '%s'\n", argv[1]);
 		usage(stderr);
 		return 2;
@@ -476,8 +399,6 @@ int main(int argc, char **argv)
 	for (i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
 			json = 1;
-		} else if (!strcmp(argv[i], "--deep") && cmd == CMD_FSCK) {
-			/* fsck always re-hashes; accepted for scripts written for it */
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
 			return ex->ok;
@@ -505,9 +426,9 @@ int main(int argc, char **argv)
 		if (snprintf(sock, sizeof(sock), "%s/control.sock", data) >= (int)sizeof(sock))
 			rc = -ENAMETOOLONG;
 		else
-			rc = admin_request(sock, cmd == CMD_FSCK ? "fsck" : "status", &r);
+			rc = admin_request(sock, "status", &r);
 		if (admin_nobody_listens(rc)) {
-			if (offline(cmd, data, &r))
+			if (offline(data, &r))
 				return ex->error;
 		} else if (node_answer(rc, &r, sock)) {
 			return ex->error;
@@ -522,17 +443,14 @@ int main(int argc, char **argv)
 			fprintf(stderr, "modelfs-admin: %s: %s\n", path, strerror(-rc));
 			return ex->error;
 		}
-		rc = admin_request(sock, cmd == CMD_FSCK ? "fsck" : "status", &r);
+		rc = admin_request(sock, "status", &r);
 		if (node_answer(rc, &r, path))
 			return ex->error;
 	}
 	if (json)
-		print_json(&r, cmd);
-	else if (cmd == CMD_STATUS)
-		print_status(&r);
+		print_json(&r);
 	else
-		print_fsck(&r);
-	rc = cmd == CMD_FSCK && r.nproblems ? ex->problems : ex->ok;
+		print_status(&r);
 	admin_report_release(&r);
-	return rc;
+	return ex->ok;
 }

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Copies across the cluster (store/copies.h), for fsck and info: each node
+ * answers CHECK for its own copies; the asker queries every peer at once,
+ * one thread per peer, in batches.  With MFS_COPY_REPAIR a node also queues
+ * what it owns and lacks, and its bad copies for replacement (repair.c).
+ * Nothing is ever deleted on another node's say.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diskcache.h"
+#include "errors.h"
+#include "internal.h"
+#include "log.h"
+
+#define LOG_COMPONENT "check"
+/* A deep check decodes and re-hashes every chunk: smaller batches, longer waits. */
+#define BATCH_SHALLOW 256
+#define BATCH_DEEP 32
+#define TIMEOUT_MS 60000
+
+int check_local(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n, unsigned flags,
+		uint8_t *st)
+{
+	for (size_t i = 0; i < n; i++) {
+		int s = mfs_copy_state_local(r->db, &q[i].h, q[i].raw_len, flags & MFS_COPY_DEEP);
+
+		if (s < 0)
+			return s;
+		if (s == MFS_COPY_ABSENT && mfs_diskcache_has(r->dc, &q[i].h))
+			s = MFS_COPY_CACHED;
+		st[i] = (uint8_t)s;
+	}
+	if (flags & MFS_COPY_REPAIR)
+		repair_queue_checked(r, q, n, st);
+	return 0;
+}
+
+struct peer_job {
+	struct mfs_replica *r;
+	struct mfs_peer *p;
+	const struct mfs_copy_query *q;
+	size_t n;
+	unsigned flags;
+	uint8_t *st;        /* n states, stride `stride` */
+	size_t stride;
+	pthread_t thread;
+};
+
+/* Asks one peer about q[0..n); a peer down or silent leaves MFS_COPY_UNKNOWN. */
+static void *ask_peer(void *arg)
+{
+	struct peer_job *j = arg;
+	size_t per = (j->flags & MFS_COPY_DEEP) ? BATCH_DEEP : BATCH_SHALLOW;
+	struct mfs_wr w = { 0 };
+
+	for (size_t i = 0; i < j->n && peer_is_up(j->p); i += per) {
+		uint16_t k = (uint16_t)(j->n - i < per ? j->n - i : per);
+		const uint8_t *have;
+		struct rpc_reply rr;
+
+		w.len = 0;
+		mfs_wire_check_encode((uint8_t)j->flags, j->q + i, k, &w);
+		if (w.oom || rpc_call(j->r, j->p, MFS_MSG_CHECK, 0, w.buf, w.len, TIMEOUT_MS, &rr))
+			break;
+		if (rr.h.type != MFS_MSG_HAVE ||
+		    mfs_wire_have_decode(zmq_msg_data(&rr.body), zmq_msg_size(&rr.body), k, &have)) {
+			__atomic_add_fetch(&j->r->malformed, 1, __ATOMIC_RELAXED);
+			log_warn("%s: malformed reply to CHECK, dropped", j->p->endpoint);
+			rpc_reply_release(&rr);
+			break;
+		}
+		for (uint16_t x = 0; x < k; x++)
+			j->st[(i + x) * j->stride] = have[x];
+		rpc_reply_release(&rr);
+	}
+	mfs_wr_release(&w);
+	return NULL;
+}
+
+int mfs_replica_check(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
+		      unsigned flags, uint8_t *st)
+{
+	size_t stride = (size_t)r->npeers + 1;
+	struct peer_job *jobs = calloc((size_t)r->npeers + 1, sizeof(*jobs));
+	uint8_t *mine = malloc(n ? n : 1);
+	int rc = -ENOMEM;
+
+	if (!jobs || !mine)
+		goto out;
+	memset(st, MFS_COPY_UNKNOWN, n * stride);
+	for (int k = 0; k < r->npeers; k++) {
+		jobs[k] = (struct peer_job){ r, &r->peers[k], q, n, flags, st + k + 1, stride, 0 };
+		if (pthread_create(&jobs[k].thread, NULL, ask_peer, &jobs[k]))
+			jobs[k].thread = 0;
+	}
+	rc = check_local(r, q, n, flags, mine);
+	for (size_t i = 0; !rc && i < n; i++)
+		st[i * stride] = mine[i];
+	for (int k = 0; k < r->npeers; k++)
+		if (jobs[k].thread)
+			pthread_join(jobs[k].thread, NULL);
+out:
+	free(jobs);
+	free(mine);
+	return rc;
+}
+
+int mfs_replica_nodes(struct mfs_replica *r, uint16_t *ids, uint8_t *up, int cap)
+{
+	int n = 0;
+
+	if (cap < 1)
+		return 0;
+	ids[n] = r->self;
+	up[n++] = 1;
+	for (int k = 0; k < r->npeers && n < cap; k++, n++) {
+		struct mfs_peer *p = &r->peers[k];
+
+		pthread_mutex_lock(&p->lock);
+		ids[n] = p->id;
+		pthread_mutex_unlock(&p->lock);
+		up[n] = (uint8_t)peer_is_up(p);
+	}
+	return n;
+}
+
+const char *mfs_replica_endpoint(struct mfs_replica *r, int k)
+{
+	return k == 0 ? r->cfg.listen : r->peers[k - 1].endpoint;
+}
+
+int mfs_replica_owners(struct mfs_replica *r, const struct mfs_hash *h, int repl, uint16_t *ids,
+		       int cap)
+{
+	uint16_t all[256];
+	int n = placement_nodes(r, all, 256);
+
+	place_rank(h, all, n);
+	if (n > repl)
+		n = repl;
+	if (n > cap)
+		n = cap;
+	memcpy(ids, all, (size_t)n * sizeof(*ids));
+	return n;
+}

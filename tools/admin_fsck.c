@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * modelfs-admin fsck [--json] [--deep] [--repair [--wait S]] (PATH... | --data DIR)
+ *
+ * Asks the node behind the PATHs (one mount) to check every copy of the
+ * chunks of the files below them against the files' replication factors,
+ * on every node of the cluster (store/fsck.c through the control socket),
+ * or checks a stopped node's store alone (--data, when no node answers
+ * there).  Exit status as fsck(8): 0 healthy, 4 problems left, 8
+ * operational error, 16 usage.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "admin_cmds.h"
+#include "errors.h"
+#include "report.h"
+
+enum { EX_CLEAN = 0, EX_PROBLEMS = 4, EX_ERROR = 8, EX_USAGE = 16 };
+#define MAX_PATHS 256
+
+static const char *const kinds[] = { "corrupt", "missing", "badmeta", "under", "over",
+				     "orphan", "repaired" };
+/* JSON list names of the kinds, in the same order. */
+static const char *const lists[] = { "corrupt", "missing", "badmeta", "under_replicated",
+				     "over_replicated", "orphan", "repaired" };
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: modelfs-admin fsck [--json] [--deep] [--repair [--wait SECONDS]] PATH...\n"
+		"       modelfs-admin fsck [--json] [--deep] --data DIR\n"
+		"\n"
+		"Checks every copy of the chunks of the files below each PATH (all in one\n"
+		"mount; the mount's root checks everything and lists orphan chunks) on\n"
+		"every node, against the files' replication factors.  Reports corrupt\n"
+		"copies, missing chunks, under- and over-replicated chunks, chunks no file\n"
+		"uses (orphans), and bad metadata, each with the files that use it.\n"
+		"\n"
+		"  --deep        decode and re-hash (SHA-256) every copy; without it, each\n"
+		"                copy's record checksum (XXH64) is checked\n"
+		"  --repair      ask the nodes to fetch the copies they should hold and to\n"
+		"                replace bad ones, wait for them, and report what is fixed\n"
+		"  --wait S      how long --repair waits for new copies (default 60)\n"
+		"  --json        one JSON object\n"
+		"  --data DIR    the store in DIR: through its running node, or read alone\n"
+		"                when no node runs there (replication is not judged then)\n"
+		"\n"
+		"Exit status: 0 healthy, 4 problems (left after --repair), 8 operational\n"
+		"error, 16 usage.  Over-replicated and orphan chunks are not problems.\n");
+}
+
+static int kind_index(const char *k)
+{
+	for (size_t i = 0; i < NKINDS; i++)
+		if (!strcmp(kinds[i], k))
+			return (int)i;
+	return -1;
+}
+
+/* A "KIND HASH DETAIL PATH" line, split in place. */
+struct finding {
+	char kind[16], hash[80], detail[128];
+	const char *path;   /* NULL for "-" */
+};
+
+static int split(const char *line, struct finding *f)
+{
+	int n = 0;
+
+	if (sscanf(line, "%15s %79s %127s %n", f->kind, f->hash, f->detail, &n) < 3 || !n)
+		return -1;
+	f->path = strcmp(line + n, "-") ? line + n : NULL;
+	return 0;
+}
+
+static const char *get(const struct admin_report *r, const char *k)
+{
+	const char *v = admin_report_get(r, k);
+
+	return v ? v : "0";
+}
+
+static int is_problem(const char *kind)
+{
+	int k = kind_index(kind);
+
+	return k >= 0 && k <= 3;
+}
+
+static void print_json(const struct admin_report *r, int problems)
+{
+	static const char *const counts[] = { "chunks_checked", "files_checked", "bytes_checked",
+		"nodes_checked", "nodes_down", "found", "repaired" };
+	int first = 1;
+
+	printf("{\"ok\": %s", problems ? "false" : "true");
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		printf(", \"%s\": %s", counts[i], get(r, counts[i]));
+	printf(", \"nodes\": [");
+	for (size_t i = 0; i < r->nkv; i++) {
+		char id[16], ep[300], state[16];
+
+		if (strcmp(r->kv[i].key, "node") ||
+		    sscanf(r->kv[i].value, "%15s %299s %15s", id, ep, state) != 3)
+			continue;
+		printf("%s{\"node_id\": ", first ? "" : ", ");
+		admin_json_string(stdout, id);
+		printf(", \"endpoint\": ");
+		admin_json_string(stdout, ep);
+		printf(", \"state\": ");
+		admin_json_string(stdout, state);
+		printf("}");
+		first = 0;
+	}
+	printf("]");
+	/* One list of distinct chunk hashes per kind. */
+	for (size_t k = 0; k < NKINDS; k++) {
+		printf(", \"%s\": [", lists[k]);
+		first = 1;
+		for (size_t i = 0; i < r->nproblems; i++) {
+			struct finding f, g;
+			int dup = 0;
+
+			if (split(r->problems[i], &f) || strcmp(f.kind, kinds[k]) || !strcmp(f.hash, "-"))
+				continue;
+			for (size_t j = 0; j < i && !dup; j++)
+				dup = !split(r->problems[j], &g) && !strcmp(g.kind, f.kind) &&
+				      !strcmp(g.hash, f.hash);
+			if (dup)
+				continue;
+			printf("%s", first ? "" : ", ");
+			admin_json_string(stdout, f.hash);
+			first = 0;
+		}
+		printf("]");
+	}
+	printf(", \"findings\": [");
+	first = 1;
+	for (size_t i = 0; i < r->nproblems; i++) {
+		struct finding f;
+
+		if (split(r->problems[i], &f))
+			continue;
+		printf("%s{\"kind\": ", first ? "" : ", ");
+		admin_json_string(stdout, f.kind);
+		printf(", \"problem\": %s, \"hash\": ", is_problem(f.kind) ? "true" : "false");
+		if (strcmp(f.hash, "-"))
+			admin_json_string(stdout, f.hash);
+		else
+			printf("null");
+		printf(", \"detail\": ");
+		admin_json_string(stdout, f.detail);
+		printf(", \"path\": ");
+		if (f.path)
+			admin_json_string(stdout, f.path);
+		else
+			printf("null");
+		printf("}");
+		first = 0;
+	}
+	printf("]}\n");
+}
+
+static const char *human_bytes(const char *v, char *buf, size_t len)
+{
+	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double b = strtod(v, NULL);
+	int u = 0;
+
+	while (b >= 1024 && u < 4) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+	return buf;
+}
+
+static void print_human(const struct admin_report *r, int problems, int repair)
+{
+	char b[32];
+
+	for (size_t i = 0; i < r->nkv; i++)
+		if (!strcmp(r->kv[i].key, "node") && strstr(r->kv[i].value, " down"))
+			printf("warning: node %s: its copies are not counted\n", r->kv[i].value);
+	for (size_t i = 0; i < r->nproblems; i++) {
+		struct finding f;
+
+		if (split(r->problems[i], &f))
+			continue;
+		printf("%-8s %s%s%s%s%s%s\n", f.kind, strcmp(f.hash, "-") ? "chunk " : "",
+		       strcmp(f.hash, "-") ? f.hash : "", strcmp(f.detail, "-") ? " (" : "",
+		       strcmp(f.detail, "-") ? f.detail : "", strcmp(f.detail, "-") ? ")" : "",
+		       "");
+		if (f.path)
+			printf("         in %s\n", f.path);
+	}
+	printf("checked %s chunks (%s) of %s files", get(r, "chunks_checked"),
+	       human_bytes(get(r, "bytes_checked"), b, sizeof(b)), get(r, "files_checked"));
+	if (admin_report_get(r, "nodes_checked"))
+		printf(" on %s nodes (%s down)", get(r, "nodes_checked"), get(r, "nodes_down"));
+	printf(": %s corrupt, %s missing, %s under-replicated, %s bad metadata; "
+	       "%s over-replicated, %s orphan\n", get(r, "corrupt"), get(r, "missing"),
+	       get(r, "under_replicated"), get(r, "badmeta"), get(r, "over_replicated"),
+	       get(r, "orphan"));
+	if (repair)
+		printf("repaired %s of %s problem chunks\n", get(r, "repaired"), get(r, "found"));
+	printf("%s\n", problems ? "problems found" : "healthy");
+}
+
+/* ---- offline: a stopped node's store ---------------------------------------- */
+
+static void offline_finding(void *arg, enum mfs_fsck_problem kind, const char *hash,
+			    const char *detail, const char *path)
+{
+	char line[4500];
+
+	snprintf(line, sizeof(line), "%s %s %s %s", mfs_fsck_problem_name(kind),
+		 *hash ? hash : "-", detail, path ? path : "-");
+	admin_report_add_problem(arg, line);
+}
+
+static void add_u64(struct admin_report *r, const char *key, uint64_t v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	admin_report_add(r, key, buf);
+}
+
+static int offline(const char *data, unsigned flags, struct admin_report *r)
+{
+	struct mfs_fsck_opts o = { .flags = flags };
+	struct mfs_fsck_result res;
+	struct mfs_db *db = NULL;
+	struct mfs_ns *ns = NULL;
+	int rc = admin_open_store(data, &db, &ns);
+
+	if (rc)
+		return rc;
+	rc = mfs_fsck(ns, &o, offline_finding, r, &res);
+	if (rc) {
+		fprintf(stderr, "modelfs-admin: %s: %s\n", data, mfs_strerror(rc));
+	} else {
+		add_u64(r, "chunks_checked", res.chunks_checked);
+		add_u64(r, "files_checked", res.files_checked);
+		add_u64(r, "bytes_checked", res.bytes_checked);
+		add_u64(r, "corrupt", res.corrupt);
+		add_u64(r, "missing", res.missing);
+		add_u64(r, "badmeta", res.badmeta);
+		add_u64(r, "orphan", res.orphan);
+		add_u64(r, "found", res.found);
+	}
+	admin_close_store(db, ns);
+	return rc;
+}
+
+/* ---- online ------------------------------------------------------------------ */
+
+/* The request for the paths: their inode numbers, none for a mount's root. */
+static int build_request(char **paths, int npaths, unsigned flags, int wait_s, char *req,
+			 size_t len)
+{
+	size_t used = (size_t)snprintf(req, len, "fsck%s%s", flags & MFS_COPY_DEEP ? " deep" : "",
+				       flags & MFS_COPY_REPAIR ? " repair" : "");
+	int whole = 0;
+
+	if (wait_s >= 0)
+		used += (size_t)snprintf(req + used, len - used, " wait=%d", wait_s);
+	for (int i = 0; i < npaths; i++) {
+		struct stat st;
+
+		if (stat(paths[i], &st)) {
+			fprintf(stderr, "modelfs-admin: %s: %s\n", paths[i], strerror(errno));
+			return -1;
+		}
+		whole |= st.st_ino == 1;
+		if (used + 32 < len)
+			used += (size_t)snprintf(req + used, len - used, " ino=%llu",
+						 (unsigned long long)st.st_ino);
+	}
+	if (whole) /* the root: every file, and orphans */
+		*strstr(req, " ino=") = 0;
+	return 0;
+}
+
+/* The control socket of the mount holding every path, or -1 (said why). */
+static int socket_of(char **paths, int npaths, char *sock, size_t len)
+{
+	for (int i = 0; i < npaths; i++) {
+		char other[4096];
+		int rc = admin_find_socket(paths[i], i ? other : sock, i ? sizeof(other) : len);
+
+		if (rc == -ENOTSUP || rc == -ENODATA) {
+			fprintf(stderr, "modelfs-admin: %s is not inside a modelfs mount\n", paths[i]);
+			return -1;
+		}
+		if (rc) {
+			fprintf(stderr, "modelfs-admin: %s: %s\n", paths[i], strerror(-rc));
+			return -1;
+		}
+		if (i && strcmp(other, sock)) {
+			fprintf(stderr, "modelfs-admin: %s and %s are in different mounts: run fsck "
+				"once for each\n", paths[0], paths[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int ask(const char *sock, const char *req, const char *where, struct admin_report *r)
+{
+	int rc = admin_request(sock, req, r);
+
+	if (!rc && !r->rc)
+		return 0;
+	fprintf(stderr, "modelfs-admin: node at %s: %s\n", where,
+		rc ? strerror(-rc) : r->rc_text ? r->rc_text : "error");
+	return -1;
+}
+
+int admin_cmd_fsck(int argc, char **argv)
+{
+	char *paths[MAX_PATHS], sock[4096], req[16384];
+	struct admin_report r = { 0 };
+	const char *data = NULL;
+	unsigned flags = 0;
+	int npaths = 0, json = 0, problems = 0, rc = EX_ERROR;
+	long wait_s = -1;
+
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return EX_CLEAN;
+		} else if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--deep")) {
+			flags |= MFS_COPY_DEEP;
+		} else if (!strcmp(argv[i], "--repair")) {
+			flags |= MFS_COPY_REPAIR;
+		} else if (!strcmp(argv[i], "--wait") && i + 1 < argc) {
+			if (admin_parse_long(argv[++i], 0, 86400, &wait_s)) {
+				fprintf(stderr, "modelfs-admin: --wait takes seconds (0 to 86400), "
+					"not '%s'\n", argv[i]);
+				usage(stderr);
+				return EX_USAGE;
+			}
+		} else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
+			data = argv[++i];
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return EX_USAGE;
+		} else if (npaths < MAX_PATHS) {
+			paths[npaths++] = argv[i];
+		} else {
+			fprintf(stderr, "modelfs-admin: at most %d paths\n", MAX_PATHS);
+			return EX_USAGE;
+		}
+	}
+	if (!npaths == !data) {
+		fprintf(stderr, "modelfs-admin: give PATHs inside a mount or --data DIR\n");
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (wait_s >= 0 && !(flags & MFS_COPY_REPAIR)) {
+		fprintf(stderr, "modelfs-admin: --wait goes with --repair\n");
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (data) {
+		int asked;
+
+		if (snprintf(sock, sizeof(sock), "%s/control.sock", data) >= (int)sizeof(sock))
+			return EX_ERROR;
+		build_request(NULL, 0, flags, (int)wait_s, req, sizeof(req));
+		asked = admin_request(sock, req, &r);
+		if (admin_nobody_listens(asked)) {
+			admin_report_release(&r);
+			if (flags & MFS_COPY_REPAIR) {
+				fprintf(stderr, "modelfs-admin: --repair needs the node running on "
+					"%s\n", data);
+				goto out;
+			}
+			if (offline(data, flags, &r))
+				goto out;
+		} else if (asked || r.rc) {
+			fprintf(stderr, "modelfs-admin: node at %s: %s\n", sock,
+				asked ? strerror(-asked) : r.rc_text ? r.rc_text : "error");
+			goto out;
+		}
+	} else {
+		if (socket_of(paths, npaths, sock, sizeof(sock)) ||
+		    build_request(paths, npaths, flags, (int)wait_s, req, sizeof(req)) ||
+		    ask(sock, req, paths[0], &r))
+			goto out;
+	}
+	for (size_t i = 0; i < r.nproblems; i++) {
+		struct finding f;
+
+		problems |= !split(r.problems[i], &f) && is_problem(f.kind);
+	}
+	if (json)
+		print_json(&r, problems);
+	else
+		print_human(&r, problems, !!(flags & MFS_COPY_REPAIR));
+	rc = problems ? EX_PROBLEMS : EX_CLEAN;
+out:
+	admin_report_release(&r);
+	return rc;
+}
