@@ -74,14 +74,19 @@ static int parse(char *args, struct mfs_fsck_opts *o, uint64_t *roots)
 	return 0;
 }
 
-/* Writes the nodes the check covered: `node ID ENDPOINT up|down`. */
-static void list_nodes(struct mfs_replica *r, const uint16_t *ids, const uint8_t *up, int n,
-		       FILE *f)
+/*
+ * Writes the nodes the check covered: `node ID ENDPOINT up|down`, as they
+ * are after it (a peer that stopped answering during the check is down).
+ */
+static void list_nodes(struct mfs_replica *r, int n, FILE *f)
 {
+	uint16_t now[MFS_FSCK_MAX_NODES];
+	uint8_t up[MFS_FSCK_MAX_NODES];
 	int down = 0;
 
+	n = mfs_replica_nodes(r, now, up, n);
 	for (int k = 0; k < n; k++) {
-		fprintf(f, "node %04x %s %s\n", ids[k], mfs_replica_endpoint(r, k),
+		fprintf(f, "node %04x %s %s\n", now[k], mfs_replica_endpoint(r, k),
 			up[k] ? "up" : "down");
 		down += !up[k];
 	}
@@ -110,7 +115,6 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 		cl.owners = cluster_owners;
 		cl.arg = fs->replica;
 		o.cluster = &cl;
-		list_nodes(fs->replica, ids, up, cl.nnodes, f);
 	} else {
 		o.single_node = 1;   /* no peers: this node is the whole cluster */
 		fprintf(f, "node %04x - up\nnodes_checked 1\nnodes_down 0\n", mfs_ns_node_id(fs->ns));
@@ -118,6 +122,8 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 	log_info("fsck requested%s%s", o.flags & MFS_COPY_DEEP ? " (deep)" : "",
 		 o.flags & MFS_COPY_REPAIR ? " (repair)" : "");
 	rc = mfs_fsck(fs->ns, &o, report_problem, f, &r);
+	if (!rc && fs->replica)
+		list_nodes(fs->replica, cl.nnodes, f);
 	if (!rc) {
 		fprintf(f, "chunks_checked %" PRIu64 "\n", r.chunks_checked);
 		fprintf(f, "files_checked %" PRIu64 "\n", r.files_checked);

@@ -19,7 +19,8 @@
 /* A deep check decodes and re-hashes every chunk: smaller batches, longer waits. */
 #define BATCH_SHALLOW 256
 #define BATCH_DEEP 32
-#define TIMEOUT_MS 60000
+/* A batch takes well under a second on a healthy node; a dead one costs this, once. */
+#define TIMEOUT_MIN_MS 10000
 
 int check_local(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n, unsigned flags,
 		uint8_t *st)
@@ -55,7 +56,10 @@ static void *ask_peer(void *arg)
 	struct peer_job *j = arg;
 	size_t per = (j->flags & MFS_COPY_DEEP) ? BATCH_DEEP : BATCH_SHALLOW;
 	struct mfs_wr w = { 0 };
+	int timeout = 10 * j->r->cfg.peer_timeout_ms;
 
+	if (timeout < TIMEOUT_MIN_MS)
+		timeout = TIMEOUT_MIN_MS;
 	for (size_t i = 0; i < j->n && peer_is_up(j->p); i += per) {
 		uint16_t k = (uint16_t)(j->n - i < per ? j->n - i : per);
 		const uint8_t *have;
@@ -63,7 +67,7 @@ static void *ask_peer(void *arg)
 
 		w.len = 0;
 		mfs_wire_check_encode((uint8_t)j->flags, j->q + i, k, &w);
-		if (w.oom || rpc_call(j->r, j->p, MFS_MSG_CHECK, 0, w.buf, w.len, TIMEOUT_MS, &rr))
+		if (w.oom || rpc_call(j->r, j->p, MFS_MSG_CHECK, 0, w.buf, w.len, timeout, &rr))
 			break;
 		if (rr.h.type != MFS_MSG_HAVE ||
 		    mfs_wire_have_decode(zmq_msg_data(&rr.body), zmq_msg_size(&rr.body), k, &have)) {

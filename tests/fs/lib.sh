@@ -22,6 +22,7 @@ MFS_TEST_TIMEOUT=${MFS_TEST_TIMEOUT:-300}
 MFS_KEEP=${MFS_KEEP:-0}
 MOUNT_BIN=$MFS_BUILD/mount.modelfs
 ADMIN_BIN=$MFS_BUILD/modelfs-admin
+CHUNK_TOOL=$MFS_BUILD/tests/tools/chunk_tool
 PY=/usr/bin/python3
 HELPER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/helper.py
 # shellcheck disable=SC2034 # used by the scripts that source this file

@@ -1,0 +1,173 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# fsck across a cluster of three nodes.
+#  - /d holds three files at factor 1: healthy.  Node 3 stopped, setrepl
+#    -r 3 /d: every chunk is under-replicated (copies there are not counted,
+#    node 3 reported down); node 3 back and caught up: healthy.
+#  - All stopped; on node 2 one chunk of a is corrupted; one chunk of b is
+#    dropped on nodes 1 and 2 (kept on node 3 only); one chunk of c is
+#    dropped everywhere.  Nodes 1 and 2 start: fsck --deep finds the
+#    corrupt copy (naming node 2) and both lost chunks (no reachable copy),
+#    each with its file; plain fsck does not see the corrupt copy's SHA-256
+#    but its record checksum, and finds it too.
+#  - Node 3 starts; fsck --deep --repair: the corrupt copy is replaced and
+#    b's chunk copied back (3/3 again); c's chunk is reported missing with
+#    /d/c, exit 4.  a and b read back byte-identical on every node.
+#  - fsck of one path only checks that path; bad arguments exit 16.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cluster.sh"
+mfs_init
+cl_init 3
+[ -x "$CHUNK_TOOL" ] || skip_all "no $CHUNK_TOOL (make check builds it)"
+
+S=$WORK/src
+M1=${CL_M[1]}
+# Bad copies are logged as errors on the nodes that hold or fetch them.
+for i in 1 2 3; do
+	mfs_log_allow "${CL_D[$i]}" 'checksum|corrupt|does not verify|no peer has|bad local copy'
+done
+check "start 3 nodes" cl_start_all || mfs_abort "no cluster"
+
+# fsck_json OUT ARGS...: runs fsck --json ARGS into $WORK/OUT, prints its exit status.
+fsck_json() {
+	local out=$1
+	shift
+	admin fsck --json "$@" >"$WORK/$out" 2>"$WORK/$out.err"
+	echo $?
+}
+# jq_py FILE EXPR: evaluates a python expression over the JSON in FILE (as d).
+jq_py() {
+	"$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+write_files() {
+	mkdir -p "$S" "$M1/d" && setfattr -n user.modelfs.repl -v 1 "$M1/d" &&
+	randfile "$S/a" $((6 * MiB)) && randfile "$S/b" $((6 * MiB)) && randfile "$S/c" $((3 * MiB)) &&
+	cp "$S/a" "$S/b" "$S/c" "$M1/d/" && cl_wait_converged meta && cl_wait_backlog0
+}
+check "node 1 writes d/a, d/b, d/c at factor 1; replicated" write_files || mfs_abort "no data"
+
+healthy() {
+	local rc
+	rc=$(fsck_json ok.json "$M1")
+	[ "$rc" = 0 ] || { echo "fsck exit $rc: $(cat "$WORK/ok.json" "$WORK/ok.json.err")" >&2; return 1; }
+	expect_eq "$(json_get ok <"$WORK/ok.json")" true '"ok"' &&
+	expect_eq "$(json_get nodes_checked <"$WORK/ok.json")" 3 nodes_checked &&
+	expect_eq "$(json_get files_checked <"$WORK/ok.json")" 3 files_checked
+}
+check "fsck at factor 1: healthy, 3 nodes, 3 files" healthy
+
+three_down() { [ "$(cl_get 1 peers_up)" = 1 ]; }
+stop3() { cl_stop 3 && wait_for 200 three_down; }
+check "stop node 3; node 1 sees it down" stop3
+check "setrepl -r 3 /d on node 1" expect_status 0 admin setrepl -r 3 "$M1/d"
+
+under_all() {
+	local rc
+	rc=$(fsck_json under.json "$M1")
+	expect_eq "$rc" 4 "fsck exit status" &&
+	expect_eq "$(json_get nodes_down <"$WORK/under.json")" 1 nodes_down &&
+	expect_eq "$(jq_py "$WORK/under.json" 'len(d["under_replicated"]) > 0 and len(d["under_replicated"]) == d["chunks_checked"]')" True \
+		"every chunk under-replicated" &&
+	expect_eq "$(jq_py "$WORK/under.json" 'all(f["path"].startswith("/d/") and f["detail"].startswith("copies=") and int(f["detail"][7]) < 3 for f in d["findings"] if f["kind"] == "under")')" True \
+		"each with its file and fewer than 3 copies"
+}
+check "node 3 down, factor 3: every chunk under-replicated, node 3 down" under_all
+
+# The chunks of each file, from the findings above.
+chunk_of() { jq_py "$WORK/under.json" "sorted(f['hash'] for f in d['findings'] if f['path'] == '/d/$1')[0]"; }
+A=$(chunk_of a) B=$(chunk_of b) C=$(chunk_of c)
+note "chunks: a $A, b $B, c $C"
+
+back3() { cl_restart 3 && cl_wait_formed && cl_wait_backlog0; }
+check "node 3 back: it catches up" back3
+healthy3() { wait_for 300 healthy 2>/dev/null || healthy; }
+check "fsck: healthy again once the copies exist" healthy3
+
+for i in 1 2 3; do check "stop node $i" cl_stop "$i"; done
+damage() {
+	"$CHUNK_TOOL" "${CL_D[2]}" corrupt "$A" &&
+	"$CHUNK_TOOL" "${CL_D[1]}" drop "$B" && "$CHUNK_TOOL" "${CL_D[2]}" drop "$B" &&
+	"$CHUNK_TOOL" "${CL_D[1]}" drop "$C" && "$CHUNK_TOOL" "${CL_D[2]}" drop "$C" &&
+	"$CHUNK_TOOL" "${CL_D[3]}" drop "$C" &&
+	"$CHUNK_TOOL" "${CL_D[3]}" list | grep -q "^$B "
+}
+check "corrupt a's chunk on node 2, drop b's on nodes 1 and 2, c's everywhere" damage
+# Node 3, the only holder of b's chunk, stays down: nothing can copy it back yet.
+start12() { cl_restart 1 && cl_restart 2 && wait_for 100 cl_get 1 node_id >/dev/null; }
+check "start nodes 1 and 2" start12
+ID2=$(cl_get 2 node_id)
+
+finds_both() { # fsck options
+	local rc
+	rc=$(fsck_json found.json "$@" "$M1")
+	expect_eq "$rc" 4 "fsck exit status" &&
+	expect_eq "$(json_get corrupt <"$WORK/found.json")" "[\"$A\"]" '"corrupt"' &&
+	expect_eq "$(jq_py "$WORK/found.json" '[(f["detail"], f["path"]) for f in d["findings"] if f["kind"] == "corrupt"]')" \
+		"[('nodes=$ID2', '/d/a')]" "corrupt finding" &&
+	expect_eq "$(jq_py "$WORK/found.json" 'sorted(d["missing"])')" "$(jq_py /dev/stdin 'sorted(d)' <<<"[\"$B\", \"$C\"]")" '"missing"' &&
+	expect_eq "$(jq_py "$WORK/found.json" 'sorted(f["path"] for f in d["findings"] if f["kind"] == "missing")')" \
+		"['/d/b', '/d/c']" "missing chunks' files"
+}
+check "fsck --deep: the corrupt copy on node 2 and both lost chunks, with their files" finds_both --deep
+check "fsck (record checksums): the same" finds_both
+
+check "start node 3" cl_restart 3
+check "cluster formed" cl_wait_formed
+
+repaired() {
+	local rc
+	rc=$(fsck_json repair.json --deep --repair --wait 120 "$M1")
+	expect_eq "$rc" 4 "fsck --repair exit status (c's chunk is lost)" &&
+	expect_eq "$(json_get corrupt <"$WORK/repair.json")" "[]" '"corrupt" after repair' &&
+	expect_eq "$(json_get under_replicated <"$WORK/repair.json")" "[]" '"under_replicated" after repair' &&
+	expect_eq "$(json_get missing <"$WORK/repair.json")" "[\"$C\"]" '"missing" after repair' &&
+	expect_eq "$(jq_py "$WORK/repair.json" '[f["path"] for f in d["findings"] if f["kind"] == "missing"]')" \
+		"['/d/c']" "the lost chunk's file" &&
+	expect_eq "$(jq_py "$WORK/repair.json" '"'"$A"'" in d["repaired"]')" True "a's chunk repaired"
+}
+check "fsck --deep --repair: corrupt copy replaced, b whole again; c's chunk reported lost (exit 4)" repaired
+
+reads() {
+	local i
+	for i in 1 2 3; do
+		expect_sha "${CL_M[$i]}/d/a" "$(file_sha "$S/a")" &&
+		expect_sha "${CL_M[$i]}/d/b" "$(file_sha "$S/b")" || return 1
+	done
+}
+check "a and b read back byte-identical on every node" reads
+read_fails() {
+	! cat "$M1/d/c" >/dev/null 2>"$WORK/cat.err" && grep -q "Input/output error" "$WORK/cat.err" &&
+	return 0
+	echo "cat of d/c: $(cat "$WORK/cat.err")" >&2
+	return 1
+}
+check "reading c fails with EIO, never wrong bytes" read_fails
+
+after() {
+	local rc
+	rc=$(fsck_json after.json --deep "$M1")
+	expect_eq "$rc" 4 "exit status" &&
+	expect_eq "$(jq_py "$WORK/after.json" '(d["corrupt"], d["under_replicated"], d["missing"])')" \
+		"([], [], ['$C'])" "only c's chunk is a problem"
+}
+check "fsck --deep again: only c's chunk is missing" after
+
+only_a() {
+	local rc
+	rc=$(fsck_json a.json "$M1/d/a" "${CL_M[1]}/d/b")
+	expect_eq "$rc" 0 "exit status of fsck d/a d/b" &&
+	expect_eq "$(json_get files_checked <"$WORK/a.json")" 2 files_checked &&
+	expect_eq "$(json_get orphan <"$WORK/a.json")" "[]" "no orphans listed for a subtree"
+}
+check "fsck of d/a and d/b only: healthy, 2 files" only_a
+
+check "fsck --wait without --repair: exit 16" expect_status 16 admin fsck --wait 5 "$M1"
+check "fsck --wait with a bad number: exit 16" expect_status 16 admin fsck --repair --wait x "$M1"
+check "fsck of paths in two mounts: exit 8" expect_status 8 admin fsck "$M1" "${CL_M[2]}"
+check "fsck --repair of a stopped store: exit 8" expect_status 8 admin fsck --repair --data "$WORK/nope"
+
+cl_done

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Test fixture: lists or drops chunks of a stopped node's store, to make a
+ * chunk missing on some nodes (tests/fs/t1130-peers-fsck.sh).
+ *
+ *   chunk_tool DATA list         every indexed chunk: "HASH RAW_LEN"
+ *   chunk_tool DATA drop HASH    removes its record, index entry and any
+ *                                disk-cache copy (DATA/cache/HASH)
+ *   chunk_tool DATA corrupt HASH flips one byte in the middle of its record
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunkstore.h"
+#include "db.h"
+#include "errors.h"
+#include "hash.h"
+#include "log.h"
+
+static int list(struct mfs_db *db)
+{
+	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
+
+	for (; it && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		struct mfs_chunk_summary s;
+		char hex[MFS_HASH_HEX_LEN + 1];
+		struct mfs_hash h;
+
+		if (kl != MFS_HASH_LEN || mfs_chunk_summary_decode(v, vl, &s))
+			continue;
+		memcpy(h.b, k, MFS_HASH_LEN);
+		mfs_hash_to_hex(&h, hex);
+		printf("%s %u\n", hex, s.raw_len);
+	}
+	mfs_iter_free(it);
+	return it ? 0 : 1;
+}
+
+static int drop(struct mfs_db *db, const char *data, const char *hex, int corrupt)
+{
+	struct mfs_batch *b;
+	struct mfs_hash h;
+	struct mfs_val v;
+	uint8_t *copy = NULL;
+	char path[4096];
+	int rc;
+
+	if (mfs_hash_from_hex(hex, &h)) {
+		fprintf(stderr, "chunk_tool: not a chunk hash: %s\n", hex);
+		return 2;
+	}
+	if (!(b = mfs_batch_new(db)))
+		return 1;
+	if (corrupt) {
+		if ((rc = mfs_db_get(db, MFS_CF_CHUNKS, h.b, MFS_HASH_LEN, &v, 0))) {
+			fprintf(stderr, "chunk_tool: %s: %s\n", hex, mfs_strerror(rc));
+			mfs_batch_free(b);
+			return 1;
+		}
+		if ((copy = malloc(v.len))) {
+			memcpy(copy, v.p, v.len);
+			copy[v.len / 2] ^= 0x5a;
+			mfs_batch_put(b, MFS_CF_CHUNKS, h.b, MFS_HASH_LEN, copy, v.len);
+		}
+		mfs_val_release(&v);
+	} else {
+		mfs_batch_delete(b, MFS_CF_CHUNKS, h.b, MFS_HASH_LEN);
+		mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, h.b, MFS_HASH_LEN);
+	}
+	rc = mfs_db_write(db, b, MFS_WRITE_SYNC);
+	free(copy);
+	mfs_batch_free(b);
+	snprintf(path, sizeof(path), "%s/cache/%s", data, hex);
+	if (!corrupt)
+		unlink(path);
+	if (rc)
+		fprintf(stderr, "chunk_tool: %s\n", mfs_strerror(rc));
+	return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct mfs_db *db = NULL;
+	char dir[4096];
+	int rc;
+
+	if (argc < 3 || (strcmp(argv[2], "list") &&
+			 ((strcmp(argv[2], "drop") && strcmp(argv[2], "corrupt")) || argc != 4))) {
+		fprintf(stderr, "usage: chunk_tool DATA list | chunk_tool DATA drop|corrupt HASH\n");
+		return 2;
+	}
+	mfs_log_open(NULL, MFS_LOG_WARN, MFS_LOG_WARN);
+	snprintf(dir, sizeof(dir), "%s/db", argv[1]);
+	if ((rc = mfs_db_open(dir, &db))) {
+		fprintf(stderr, "chunk_tool: %s: %s\n", dir, mfs_strerror(rc));
+		return 1;
+	}
+	rc = !strcmp(argv[2], "list") ? list(db)
+				      : drop(db, argv[1], argv[3], !strcmp(argv[2], "corrupt"));
+	mfs_db_close(db);
+	return rc;
+}
