@@ -35,7 +35,13 @@
 #define WANT_OWNED 1            /* kinds: a chunk this node owns */
 #define WANT_WARM 2             /* a chunk to fetch into the disk cache (prefetch_open, warmup) */
 #define WANT_REPLACE 3          /* a stored copy here failed verification (fsck --repair) */
-#define REPLACE_TRIES 8         /* then left to the read path and the next fsck */
+#define WANT_CHECKED 4          /* owned and lacking, said a peer's fsck --repair */
+/*
+ * The fsck kinds give up after this many failures: a peer's CHECK may name
+ * chunks no file here uses (or a replaced copy may have no good source);
+ * the namespace scan queues again, as owned, what this node really owns.
+ */
+#define REPAIR_TRIES 8
 
 struct want {
 	struct mfs_hash h;
@@ -138,10 +144,10 @@ void repair_queue_checked(struct mfs_replica *r, const struct mfs_copy_query *q,
 
 	for (size_t i = 0; b && i < n; i++) {
 		const struct mfs_hash *h = &q[i].h;
-		uint8_t kind = st[i] == MFS_COPY_CORRUPT ? WANT_REPLACE : WANT_OWNED;
+		uint8_t kind = st[i] == MFS_COPY_CORRUPT ? WANT_REPLACE : WANT_CHECKED;
 
 		if (st[i] == MFS_COPY_STORED ||
-		    (kind == WANT_OWNED && !place_owns(h, r->self, ids, nids, q[i].repl)))
+		    (kind == WANT_CHECKED && !place_owns(h, r->self, ids, nids, q[i].repl)))
 			continue;
 		/* Due now, whatever backoff an entry there had. */
 		want_encode(kind, q[i].repl, q[i].raw_len, q[i].origin, 0, 0, v);
@@ -253,7 +259,7 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 		w->ok = 1;
 		return;
 	}
-	if (w->kind == WANT_OWNED) {
+	if (w->kind == WANT_OWNED || w->kind == WANT_CHECKED) {
 		uint16_t ids[256];
 		int n = placement_nodes(r, ids, 256);
 
@@ -264,13 +270,13 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 			return;
 		}
 	}
-	if (w->kind == WANT_OWNED && !promote(r, w)) {
+	if (w->kind != WANT_WARM && !promote(r, w)) {
 		w->ok = w->staged = 1;
 		return;
 	}
 	w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, w->kind == WANT_WARM,
 			     w->kind == WANT_WARM, &w->st, &bytes);
-	w->staged = w->ok && w->kind == WANT_OWNED;
+	w->staged = w->ok && w->kind != WANT_WARM;
 	if (w->ok)
 		mfs_chunk_bytes_release(&bytes);
 }
@@ -307,7 +313,7 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 		size_t kl, vl;
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
 
-		if (kl != MFS_HASH_LEN || vl != WANTED_LEN || v[0] < WANT_OWNED || v[0] > WANT_REPLACE ||
+		if (kl != MFS_HASH_LEN || vl != WANTED_LEN || v[0] < WANT_OWNED || v[0] > WANT_CHECKED ||
 		    get_le64(v + 7) > now)
 			continue;
 		rp->batch[n].kind = v[0];
@@ -349,7 +355,8 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 			continue;
 		}
 		if ((w->kind == WANT_WARM && w->attempts >= 3) ||
-		    (w->kind == WANT_REPLACE && w->attempts >= REPLACE_TRIES)) {
+		    ((w->kind == WANT_REPLACE || w->kind == WANT_CHECKED) &&
+		     w->attempts >= REPAIR_TRIES)) {
 			mfs_batch_delete(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN); /* best effort */
 			continue;
 		}

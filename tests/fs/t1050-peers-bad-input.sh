@@ -81,11 +81,11 @@ def message(req):
 def mfw(req):
     """A message shaped like the peer protocol: a 16-byte header frame
     ("MFW", version 1, type, flags, node, request id) and a body frame.
-    Mostly a valid header for a request type (PULL, GET) with a body whose
+    Mostly a valid header for a request type (PULL, GET, CHECK) with a body whose
     counts and lengths lie, so that the body decoders see it; else a bad
     header (version, type, length) or a bad frame count."""
     valid = rnd.random() < 0.75
-    typ = rnd.choice([1, 3]) if valid else rnd.choice([0, 2, 4, 5, 6, 255])
+    typ = rnd.choice([1, 3, 6]) if valid else rnd.choice([0, 2, 4, 5, 7, 8, 255])
     ver = 1 if valid or rnd.random() < 0.5 else rnd.choice([0, 2, 255])
     hdr = b"MFW" + bytes([ver, typ, rnd.getrandbits(8)]) + struct.pack("<HQ", rnd.getrandbits(16), rnd.getrandbits(64))
     if not valid and rnd.random() < 0.3:
@@ -99,6 +99,13 @@ def mfw(req):
         body = rbytes(32) + struct.pack("<IB", rnd.choice([0, 1, 1 << 20, 0xFFFFFFFF]), rnd.getrandbits(8))
         if rnd.random() < 0.3:
             body = body[:rnd.randint(0, len(body) - 1)] if rnd.random() < 0.5 else body + rbytes(rnd.randint(1, 9))
+    elif typ == 6 and kind < 0.8:  # CHECK: counts that lie, lengths 0 or absurd, factor 0, unknown flags
+        n = rnd.choice([0, 1, 2, 1024, 1025, 65535])
+        body = struct.pack("<BH", rnd.choice([0, 1, 2, 3, 4, 255]), n) + b"".join(
+            rbytes(32) + struct.pack("<IHB", rnd.choice([0, 1, 1 << 20, 0xFFFFFFFF]), rnd.getrandbits(16), rnd.choice([0, 1, 3, 255]))
+            for _ in range(min(n, rnd.choice([0, 1, 2]))))
+        if rnd.random() < 0.3:
+            body = body[:rnd.randint(0, max(0, len(body) - 1))] if rnd.random() < 0.5 else body + rbytes(rnd.randint(1, 9))
     else:
         body = rbytes(rnd.randint(0, 300))
     parts = ([b""] if req else []) + [hdr, body]

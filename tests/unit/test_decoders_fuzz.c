@@ -85,6 +85,18 @@ static void decode_replication(const uint8_t *p, size_t n)
 	}
 	if (mfs_wire_get_decode(p, n, &hash, &raw, &flags) == 0)
 		inconsistent += n != MFS_WIRE_GET_LEN || raw == 0;
+	{
+		static struct mfs_copy_query q[MFS_WIRE_MAX_CHECK];
+		const uint8_t *states;
+		uint16_t count;
+
+		if (mfs_wire_check_decode(p, n, &flags, q, &count) == 0)
+			inconsistent += count == 0 || count > MFS_WIRE_MAX_CHECK ||
+					n != 3 + (size_t)count * MFS_WIRE_CHECK_ITEM_LEN ||
+					q[count - 1].raw_len == 0 || q[count - 1].repl == 0;
+		if (n >= 2 && mfs_wire_have_decode(p, n, get_le16(p), &states) == 0)
+			inconsistent += states != p + 2 || n != 2 + (size_t)get_le16(p);
+	}
 	(void)mfs_wire_hash_decode(p, n, &hash, NULL);
 	(void)mfs_wire_hash_decode(p, n, &hash, &reason);
 }
@@ -420,6 +432,18 @@ int main(void)
 		memcpy(miss, h.b, MFS_HASH_LEN);
 		miss[MFS_HASH_LEN] = MFS_MISS_CORRUPT;
 		fuzz_seed("wire MISS", miss, sizeof(miss), 2000);
+		{
+			struct mfs_copy_query q[3] = { { h, 1u << 20, 0x1234, 3 }, { h, 7, 0, 1 },
+						       { h, 4u << 20, 0xffff, 16 } };
+			uint8_t st[3] = { MFS_COPY_STORED, MFS_COPY_CORRUPT, MFS_COPY_CACHED };
+
+			mfs_wire_check_encode(MFS_COPY_DEEP, q, 3, &w);
+			fuzz_seed("wire CHECK", w.buf, w.len, 3000);
+			mfs_wr_release(&w);
+			mfs_wire_have_encode(st, 3, &w);
+			fuzz_seed("wire HAVE", w.buf, w.len, 2000);
+			mfs_wr_release(&w);
+		}
 		fuzz_apply(&o, 4000);
 		for (int i = 0; i < o.n; i++)
 			free(o.op[i]);

@@ -261,11 +261,77 @@ static void test_get_hash(void)
 	is_int(bad, 0, "every truncation of CHUNK and MISS bodies is refused");
 }
 
+static void test_check_have(void)
+{
+	static struct mfs_copy_query q[MFS_WIRE_MAX_CHECK + 1], g[MFS_WIRE_MAX_CHECK];
+	uint8_t st[MFS_WIRE_MAX_CHECK], flags = 0;
+	const uint8_t *got;
+	struct mfs_wr w = { 0 };
+	uint16_t n = 0;
+	int bad = 0;
+
+	for (int i = 0; i <= MFS_WIRE_MAX_CHECK; i++) {
+		for (int k = 0; k < MFS_HASH_LEN; k++)
+			q[i].h.b[k] = (uint8_t)(i * 31 + k);
+		q[i].raw_len = 1 + (uint32_t)i * 4099;
+		q[i].origin = (uint16_t)(0x100 + i);
+		q[i].repl = (uint8_t)(1 + i % 16);
+	}
+	mfs_wire_check_encode(MFS_COPY_DEEP | MFS_COPY_REPAIR, q, 3, &w);
+	is_int((int)w.len, 3 + 3 * MFS_WIRE_CHECK_ITEM_LEN, "CHECK of 3 chunks: 3 + 3 x 39 bytes");
+	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), 0, "CHECK decodes");
+	ok(n == 3 && flags == (MFS_COPY_DEEP | MFS_COPY_REPAIR) &&
+	   !memcmp(g[2].h.b, q[2].h.b, MFS_HASH_LEN) && g[2].raw_len == q[2].raw_len &&
+	   g[2].origin == q[2].origin && g[2].repl == q[2].repl, "CHECK round trip");
+	for (size_t k = 0; k < w.len; k++)
+		bad += mfs_wire_check_decode(w.buf, k, &flags, g, &n) != MFS_EFORMAT;
+	is_int(bad, 0, "every truncation of a CHECK is refused");
+	w.buf[0] = 0x04;
+	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), MFS_EFORMAT, "an unknown CHECK flag");
+	w.buf[0] = 0;
+	put_le32(w.buf + 3 + MFS_HASH_LEN, 0);
+	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), MFS_EFORMAT, "raw length 0");
+	put_le32(w.buf + 3 + MFS_HASH_LEN, MFS_WIRE_MAX_FRAME + 1);
+	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), MFS_EFORMAT,
+	       "raw length past the largest frame");
+	put_le32(w.buf + 3 + MFS_HASH_LEN, 7);
+	w.buf[3 + MFS_HASH_LEN + 6] = 0;
+	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), MFS_EFORMAT, "factor 0");
+	mfs_wr_release(&w);
+
+	mfs_wire_check_encode(0, q, 0, &w);
+	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), MFS_EFORMAT, "a CHECK of no chunks");
+	mfs_wr_release(&w);
+	mfs_wire_check_encode(0, q, MFS_WIRE_MAX_CHECK, &w);
+	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), 0, "the largest CHECK");
+	ok(w.len <= MFS_WIRE_MAX_REQUEST, "... fits in a request frame");
+	mfs_wr_release(&w);
+	mfs_wire_check_encode(0, q, MFS_WIRE_MAX_CHECK + 1, &w);
+	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), MFS_EFORMAT,
+	       "more than MFS_WIRE_MAX_CHECK chunks");
+	mfs_wr_release(&w);
+
+	for (int i = 0; i < 4; i++)
+		st[i] = (uint8_t)i;
+	mfs_wire_have_encode(st, 4, &w);
+	is_int(mfs_wire_have_decode(w.buf, w.len, 4, &got), 0, "HAVE decodes");
+	ok(!memcmp(got, st, 4), "HAVE round trip");
+	is_int(mfs_wire_have_decode(w.buf, w.len, 3, &got), MFS_EFORMAT,
+	       "a HAVE for another number of chunks than asked");
+	for (size_t k = 0; k < w.len; k++)
+		bad += mfs_wire_have_decode(w.buf, k, 4, &got) != MFS_EFORMAT;
+	is_int(bad, 0, "every truncation of a HAVE is refused");
+	w.buf[2 + 3] = MFS_COPY_UNKNOWN;
+	is_int(mfs_wire_have_decode(w.buf, w.len, 4, &got), MFS_EFORMAT, "an unknown copy state");
+	mfs_wr_release(&w);
+}
+
 int main(void)
 {
 	test_header();
 	test_pull();
 	test_ops();
 	test_get_hash();
+	test_check_have();
 	return done_testing();
 }
