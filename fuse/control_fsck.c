@@ -32,6 +32,13 @@ static void report_problem(void *arg, enum mfs_fsck_problem kind, const char *ha
 		detail, path ? path : "-");
 }
 
+/* Lets a waiting admin draw a progress line; the socket is flushed so it sees it now. */
+static void report_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	fprintf(arg, "progress %s %" PRIu64 " %" PRIu64 "\n", phase, done, total);
+	fflush(arg);
+}
+
 static int cluster_check(void *arg, const struct mfs_copy_query *q, size_t n, unsigned flags,
 			 uint8_t *st)
 {
@@ -108,6 +115,8 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 	if ((rc = parse(args, &o, roots)))
 		goto out;
 	o.roots = roots;
+	o.progress = report_progress;
+	o.progress_arg = f;
 	if (fs->replica) {
 		cl.nnodes = mfs_replica_nodes(fs->replica, ids, up, MFS_FSCK_MAX_NODES);
 		cl.nodes = ids;

@@ -396,11 +396,19 @@ struct batch {
 	uint8_t *st;
 };
 
+static void progress(const struct fsck *c, const char *phase, uint64_t done, uint64_t total)
+{
+	if (c->o->progress)
+		c->o->progress(c->o->progress_arg, phase, done, total);
+}
+
 static int check_all(struct fsck *c, struct batch *b)
 {
-	size_t n = 0;
+	size_t n = 0, total = 0;
 	int rc = 0;
 
+	for (size_t i = 0; i < c->nrefs; i++)
+		total += !i || memcmp(c->refs[i].h.b, c->refs[i - 1].h.b, MFS_HASH_LEN);
 	for (size_t i = 0; i < c->nrefs && !rc;) {
 		query_of(c, i, &b->q[n], &b->nref[n]);
 		b->first[n] = i;
@@ -411,6 +419,7 @@ static int check_all(struct fsck *c, struct batch *b)
 			rc = check_batch(c, b->q, b->first, b->nref, n, c->o->flags & MFS_COPY_DEEP,
 					 b->st, &c->found);
 			n = 0;
+			progress(c, "check", c->res->chunks_checked, total);
 		}
 	}
 	return rc;
@@ -503,7 +512,8 @@ static int repair(struct fsck *c, struct batch *b)
 	unsigned deep = c->o->flags & MFS_COPY_DEEP;
 	struct findings now = { 0 }, kept = { 0 };
 	size_t n = repair_targets(c, b);
-	time_t until = time(NULL) + (c->o->repair_wait_s > 0 ? c->o->repair_wait_s : 60);
+	int wait_s = c->o->repair_wait_s > 0 ? c->o->repair_wait_s : 60;
+	time_t start = time(NULL), until = start + wait_s;
 	int rc, whole;
 
 	if (!n)
@@ -520,6 +530,7 @@ static int repair(struct fsck *c, struct batch *b)
 			whole = !mfs_fsck_is_problem(now.f[i].kind);
 		if (whole || time(NULL) >= until)
 			break;
+		progress(c, "repair", (uint64_t)(time(NULL) - start), (uint64_t)wait_s);
 	}
 	/* Findings of the targets are replaced by their state now. */
 	for (size_t i = 0; i < c->found.n && !rc; i++) {

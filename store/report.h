@@ -77,6 +77,9 @@ struct mfs_fsck_opts {
 	const struct mfs_fsck_cluster *cluster;  /* NULL: this store only ... */
 	int single_node;                /* ... and it is the whole cluster (judge factors) */
 	int repair_wait_s;              /* --repair: how long to wait for new copies */
+	/* Called now and then: phase "check" (chunks done of total), "repair" (seconds). */
+	void (*progress)(void *arg, const char *phase, uint64_t done, uint64_t total);
+	void *progress_arg;
 };
 
 struct mfs_fsck_result {

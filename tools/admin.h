@@ -42,6 +42,13 @@ int admin_find_socket(const char *path, char *out, size_t outlen);
  * was sent (see admin_nobody_listens()).
  */
 int admin_request(const char *socket_path, const char *request, struct admin_report *r);
+/*
+ * The same, and calls on_progress with the VALUE of each `progress` line as
+ * it arrives (long requests report how far they are; admin_request drops
+ * these lines).
+ */
+int admin_request_watch(const char *socket_path, const char *request, struct admin_report *r,
+			void (*on_progress)(void *arg, const char *value), void *arg);
 
 /*
  * Whether admin_request()'s rc means no node listens there: no socket file

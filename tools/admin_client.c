@@ -73,6 +73,12 @@ int admin_find_socket(const char *path, char *out, size_t outlen)
 
 int admin_request(const char *socket_path, const char *request, struct admin_report *r)
 {
+	return admin_request_watch(socket_path, request, r, NULL, NULL);
+}
+
+int admin_request_watch(const char *socket_path, const char *request, struct admin_report *r,
+			void (*on_progress)(void *arg, const char *value), void *arg)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char line[8192];
 	FILE *f = NULL;
@@ -108,7 +114,10 @@ int admin_request(const char *socket_path, const char *request, struct admin_rep
 			rc = 0;
 			break;
 		}
-		if (!strcmp(line, "problem"))
+		if (!strcmp(line, "progress")) {
+			if (on_progress)
+				on_progress(arg, sp);
+		} else if (!strcmp(line, "problem"))
 			admin_report_add_problem(r, sp);
 		else
 			admin_report_add(r, line, sp);

@@ -315,10 +315,41 @@ static int socket_of(char **paths, int npaths, char *sock, size_t len)
 	return 0;
 }
 
+/* "PHASE DONE TOTAL" from the node, as a line on the terminal (stderr). */
+static int progress_len;
+
+static void progress_clear(void)
+{
+	if (progress_len)
+		fprintf(stderr, "\r%*s\r", progress_len, "");
+	progress_len = 0;
+}
+
+static void progress_draw(void *arg, const char *value)
+{
+	unsigned long long done, total;
+	char phase[16];
+	int n = 0;
+
+	(void)arg;
+	if (sscanf(value, "%15s %llu %llu", phase, &done, &total) != 3)
+		return;
+	progress_clear();
+	if (!strcmp(phase, "check"))
+		n = fprintf(stderr, "fsck: checked %llu of %llu chunks (%.0f%%)", done, total,
+			    total ? 100.0 * (double)done / (double)total : 100.0);
+	else if (!strcmp(phase, "repair"))
+		n = fprintf(stderr, "fsck: waiting for repairs, %llu of %llu s", done, total);
+	fflush(stderr);
+	progress_len = n > 0 ? n : 0;
+}
+
 static int ask(const char *sock, const char *req, const char *where, struct admin_report *r)
 {
-	int rc = admin_request(sock, req, r);
+	int rc = admin_request_watch(sock, req, r, isatty(STDERR_FILENO) ? progress_draw : NULL,
+				     NULL);
 
+	progress_clear();
 	if (!rc && !r->rc)
 		return 0;
 	fprintf(stderr, "modelfs-admin: node at %s: %s\n", where,
@@ -381,7 +412,9 @@ int admin_cmd_fsck(int argc, char **argv)
 		if (snprintf(sock, sizeof(sock), "%s/control.sock", data) >= (int)sizeof(sock))
 			return EX_ERROR;
 		build_request(NULL, 0, flags, (int)wait_s, req, sizeof(req));
-		asked = admin_request(sock, req, &r);
+		asked = admin_request_watch(sock, req, &r,
+					    isatty(STDERR_FILENO) ? progress_draw : NULL, NULL);
+		progress_clear();
 		if (admin_nobody_listens(asked)) {
 			admin_report_release(&r);
 			if (flags & MFS_COPY_REPAIR) {
