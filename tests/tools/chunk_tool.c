@@ -7,7 +7,9 @@
  *   chunk_tool DATA drop HASH    removes its record, index entry and any
  *                                disk-cache copy (DATA/cache/HASH)
  *   chunk_tool DATA corrupt HASH flips one byte in the middle of its record
+ *   chunk_tool DATA drop-all     drops every chunk (a node that lost its disk)
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,28 @@
 #include "errors.h"
 #include "hash.h"
 #include "log.h"
+
+static int drop_all(struct mfs_db *db)
+{
+	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
+	struct mfs_batch *b = mfs_batch_new(db);
+	int rc = -ENOMEM;
+
+	for (; it && b && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl;
+		const uint8_t *k = mfs_iter_key(it, &kl);
+
+		mfs_batch_delete(b, MFS_CF_CHUNKS, k, kl);
+		mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, k, kl);
+	}
+	if (it && b)
+		rc = mfs_db_write(db, b, MFS_WRITE_SYNC);
+	mfs_batch_free(b);
+	mfs_iter_free(it);
+	if (rc)
+		fprintf(stderr, "chunk_tool: %s\n", mfs_strerror(rc));
+	return rc ? 1 : 0;
+}
 
 static int list(struct mfs_db *db)
 {
@@ -88,9 +112,9 @@ int main(int argc, char **argv)
 	char dir[4096];
 	int rc;
 
-	if (argc < 3 || (strcmp(argv[2], "list") &&
+	if (argc < 3 || (strcmp(argv[2], "list") && strcmp(argv[2], "drop-all") &&
 			 ((strcmp(argv[2], "drop") && strcmp(argv[2], "corrupt")) || argc != 4))) {
-		fprintf(stderr, "usage: chunk_tool DATA list | chunk_tool DATA drop|corrupt HASH\n");
+		fprintf(stderr, "usage: chunk_tool DATA list|drop-all | chunk_tool DATA drop|corrupt HASH\n");
 		return 2;
 	}
 	mfs_log_open(NULL, MFS_LOG_WARN, MFS_LOG_WARN);
@@ -99,8 +123,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chunk_tool: %s: %s\n", dir, mfs_strerror(rc));
 		return 1;
 	}
-	rc = !strcmp(argv[2], "list") ? list(db)
-				      : drop(db, argv[1], argv[3], !strcmp(argv[2], "corrupt"));
+	if (!strcmp(argv[2], "list"))
+		rc = list(db);
+	else if (!strcmp(argv[2], "drop-all"))
+		rc = drop_all(db);
+	else
+		rc = drop(db, argv[1], argv[3], !strcmp(argv[2], "corrupt"));
 	mfs_db_close(db);
 	return rc;
 }
