@@ -217,6 +217,11 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	int code = MFS_EXIT_MOUNT_FAILED, mounted = 0, rc;
 	enum mfs_log_level level;
 
+	/*
+	 * An admin that goes away mid-report (Ctrl-C on a long fsck) must cost
+	 * a failed write on its socket, not the node: no SIGPIPE, ever.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	/* Large chunk buffers from the heap, not fresh mmaps (reference notes). */
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
 	mallopt(M_TRIM_THRESHOLD, 512 << 20);
