@@ -50,6 +50,18 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 /* A replication factor changed on this node: recompute what it owns now. */
 void mfs_replica_rescan(struct mfs_replica *r);
 
+struct mfs_hash;
+struct mfs_chunk_info;
+/*
+ * Whether h is in this node's disk cache of peers' chunks (local.c): 0 with
+ * the record's size in *reclen and its header in *info (each if not NULL),
+ * or -ENOENT (also for r == NULL: a node without peers has no disk cache).
+ */
+int mfs_replica_cached(struct mfs_replica *r, const struct mfs_hash *h, struct mfs_chunk_info *info,
+		       uint64_t *reclen);
+/* Drops h from the disk cache (never from the store); the bytes freed, 0 if absent. */
+uint64_t mfs_replica_uncache(struct mfs_replica *r, const struct mfs_hash *h);
+
 /* "key value" lines for the control endpoint's status report. */
 void mfs_replica_status(struct mfs_replica *r, FILE *f);
 
