@@ -2,7 +2,9 @@
 /*
  * modelfs-admin commands that work through the mount itself rather than
  * the control socket: setrepl and getrepl (admin_repl.c), warmup
- * (admin_warmup.c), and the tree walk they share (admin_tree.c).
+ * (admin_warmup.c), info (admin_info.c), and the tree walk they share
+ * (admin_tree.c); evict (admin_evict.c) walks the mount and asks the
+ * control socket file by file.
  */
 #ifndef MFS_ADMIN_CMDS_H
 #define MFS_ADMIN_CMDS_H
@@ -18,6 +20,15 @@
 int admin_cmd_setrepl(int argc, char **argv);
 int admin_cmd_getrepl(int argc, char **argv);
 int admin_cmd_warmup(int argc, char **argv);
+int admin_cmd_info(int argc, char **argv);
+int admin_cmd_evict(int argc, char **argv);
+
+/* b bytes as "1.5 MiB" in buf (admin_info.c); returns buf. */
+const char *admin_human_bytes(double b, char *buf, size_t len);
+
+struct admin_report;
+/* status --prometheus (admin_prom.c): r in the Prometheus text format on stdout.  0 or -1. */
+int admin_print_prometheus(const struct admin_report *r);
 
 /* s as a JSON string literal on f (admin_main.c). */
 void admin_json_string(FILE *f, const char *s);
