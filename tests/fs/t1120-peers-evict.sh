@@ -8,7 +8,7 @@
 # before; status: disk cache empty), and reading again fetches them again
 # and gives the same bytes.  evict on node 1, which wrote the file and
 # keeps every chunk in its store, drops none of them; the file still reads
-# on both nodes.
+# on both nodes.  status --prometheus on node 2 shows node 1 up.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -93,5 +93,16 @@ evict_1() {
 	expect_sha "${CL_M[2]}/$F" "$sum"
 }
 check "node 1 (the writer): evict frees none of its stored chunks; the file reads on both" evict_1
+
+peer_metric() {
+	local id1
+	id1=$(cl_get 1 node_id) || return 1
+	expect_status 0 admin status --prometheus "${CL_M[2]}" &&
+	grep -qxF "modelfs_peer_up{endpoint=\"tcp://$(cl_endpoint 1)\",node=\"$id1\"} 1" "$WORK/.cmd.out" &&
+	grep -qx '# TYPE modelfs_fetched_chunks_total counter' "$WORK/.cmd.out" &&
+	grep -qE '^modelfs_disk_cache_bytes [1-9][0-9]*$' "$WORK/.cmd.out" ||
+		{ echo "status --prometheus on node 2:" >&2; grep -E 'peer|disk_cache|fetched' "$WORK/.cmd.out" >&2; return 1; }
+}
+check "node 2: status --prometheus has modelfs_peer_up of node 1 at 1, the peer counters" peer_metric
 
 cl_done
