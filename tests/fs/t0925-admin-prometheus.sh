@@ -142,20 +142,30 @@ check "metrics_file appears, in the text format, mode 644" metrics_file
 replaced() { [ -s "$P" ] && [ "$(stat -c %i "$P")" != "$ino1" ]; }
 has_three() { [ "$(prom_value "$P" modelfs_files 2>/dev/null)" = 3 ]; }
 refreshed() {
+	local f
 	wait_for 100 replaced || { echo "$P not replaced after 100 polls" >&2; return 1; }
-	echo more >"$M/third" &&
-	wait_for 100 has_three || { echo "$P does not show 3 files" >&2; cat "$P" >&2; return 1; }
-	check_exposition "$P" &&
-	if ls "$WORK/metrics" | grep -v '^modelfs\.prom\(\.tmp\)\?$'; then
-		echo "stray files in $WORK/metrics" >&2
+	echo more >"$M/third" || return 1
+	if ! wait_for 100 has_three; then
+		echo "$P does not show 3 files" >&2
+		cat "$P" >&2
 		return 1
 	fi
+	check_exposition "$P" || return 1
+	for f in "$WORK"/metrics/*; do
+		case $f in
+		"$P" | "$P.tmp") ;;
+		*) echo "stray file $f" >&2 && return 1 ;;
+		esac
+	done
 }
 check "metrics_file is replaced periodically and follows the counts" refreshed
 
 gone_at_stop() {
-	mfs_umount "$M" &&
-	[ ! -e "$P" ] || { echo "$P still there after the node stopped" >&2; return 1; }
+	mfs_umount "$M" || return 1
+	if [ -e "$P" ]; then
+		echo "$P still there after the node stopped" >&2
+		return 1
+	fi
 }
 check "metrics_file is removed when the node stops" gone_at_stop
 

@@ -40,10 +40,11 @@ read_2() {
 	cl_wait_sha 2 "$F" "$sum" || return 1
 	store2=$(info_of 2 local_store_chunks) && cached2=$(info_of 2 local_cache_chunks) || return 1
 	note "node 2 holds $store2 chunks in its store, $cached2 in its disk cache, of $(info_of 2 distinct_chunks)"
-	expect_eq "$(info_of 2 local_percent)" 100.0 "local_percent on node 2 after reading" &&
-	[ "$cached2" -gt 0 ] || { echo "nothing in node 2's disk cache ($cached2)" >&2; return 1; }
-	[ "$(info_of 2 local_cache_percent | tr -d .)" -gt 0 ] ||
-		{ echo "local_cache_percent is $(info_of 2 local_cache_percent)" >&2; return 1; }
+	expect_eq "$(info_of 2 local_percent)" 100.0 "local_percent on node 2 after reading" || return 1
+	if [ "$cached2" -le 0 ] || [ "$(info_of 2 local_cache_percent | tr -d .)" -le 0 ]; then
+		echo "nothing in node 2's disk cache: $cached2 chunks, $(info_of 2 local_cache_percent) %" >&2
+		return 1
+	fi
 }
 check "node 2 reads the file: the chunks it does not own are in its disk cache" read_2 ||
 	mfs_abort "no cached chunks"
@@ -97,11 +98,14 @@ check "node 1 (the writer): evict frees none of its stored chunks; the file read
 peer_metric() {
 	local id1
 	id1=$(cl_get 1 node_id) || return 1
-	expect_status 0 admin status --prometheus "${CL_M[2]}" &&
-	grep -qxF "modelfs_peer_up{endpoint=\"tcp://$(cl_endpoint 1)\",node=\"$id1\"} 1" "$WORK/.cmd.out" &&
-	grep -qx '# TYPE modelfs_fetched_chunks_total counter' "$WORK/.cmd.out" &&
-	grep -qE '^modelfs_disk_cache_bytes [1-9][0-9]*$' "$WORK/.cmd.out" ||
-		{ echo "status --prometheus on node 2:" >&2; grep -E 'peer|disk_cache|fetched' "$WORK/.cmd.out" >&2; return 1; }
+	expect_status 0 admin status --prometheus "${CL_M[2]}" || return 1
+	if ! grep -qxF "modelfs_peer_up{endpoint=\"tcp://$(cl_endpoint 1)\",node=\"$id1\"} 1" "$WORK/.cmd.out" ||
+		! grep -qx '# TYPE modelfs_fetched_chunks_total counter' "$WORK/.cmd.out" ||
+		! grep -qE '^modelfs_disk_cache_bytes [1-9][0-9]*$' "$WORK/.cmd.out"; then
+		echo "status --prometheus on node 2:" >&2
+		grep -E 'peer|disk_cache|fetched' "$WORK/.cmd.out" >&2
+		return 1
+	fi
 }
 check "node 2: status --prometheus has modelfs_peer_up of node 1 at 1, the peer counters" peer_metric
 
