@@ -128,8 +128,11 @@ by_data() {
 check "--data DIR gives the same; --prometheus with --json, or for fsck, is a usage error" by_data
 
 ino1=
+# shows_files N: the metrics file says N files (it may predate the last writes).
+shows_files() { [ "$(prom_value "$P" modelfs_files 2>/dev/null)" = "$1" ]; }
 metrics_file() {
 	wait_for 100 test -s "$P" || { echo "no $P" >&2; return 1; }
+	wait_for 100 shows_files 2 || { echo "$P does not show 2 files" >&2; cat "$P" >&2; return 1; }
 	cp "$P" "$WORK/file.prom" &&
 	check_exposition "$WORK/file.prom" &&
 	expect_eq "$(prom_value "$WORK/file.prom" modelfs_files)" 2 "modelfs_files in the file" &&
@@ -140,12 +143,11 @@ check "metrics_file appears, in the text format, mode 644" metrics_file
 
 # A rewrite renames a new file in: the inode changes.  And it follows the counts.
 replaced() { [ -s "$P" ] && [ "$(stat -c %i "$P")" != "$ino1" ]; }
-has_three() { [ "$(prom_value "$P" modelfs_files 2>/dev/null)" = 3 ]; }
 refreshed() {
 	local f
 	wait_for 100 replaced || { echo "$P not replaced after 100 polls" >&2; return 1; }
 	echo more >"$M/third" || return 1
-	if ! wait_for 100 has_three; then
+	if ! wait_for 100 shows_files 3; then
 		echo "$P does not show 3 files" >&2
 		cat "$P" >&2
 		return 1
