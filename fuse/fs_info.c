@@ -189,7 +189,10 @@ static int info_chunks(struct fs_info *in, FILE *f)
 /*
  * The sections, in output order.  Each writes "key value" lines (keys are
  * [a-z0-9_.], unique; values run to the end of the line) and returns 0 or
- * a negative errno, which ends the report.
+ * a negative errno, which ends the report.  A section that needs more than
+ * this node (say, how many replicas each chunk has across the cluster)
+ * asks the replica layer about in->distinct and writes its own lines; the
+ * xattrs, `info INO` and modelfs-admin show them as they are.
  */
 typedef int (*info_section_fn)(struct fs_info *in, FILE *f);
 static const info_section_fn info_sections[] = {
