@@ -34,7 +34,8 @@ struct mfs_control {
 	char *path;
 };
 
-static void do_status(struct mfs_control *c, FILE *f)
+/* The status lines; uses c->fs only (mfs_control_status passes a bare one). */
+static int status_lines(struct mfs_control *c, FILE *f)
 {
 	struct mfs_store_stats st;
 	struct mfs_cache_stats cs;
@@ -67,6 +68,36 @@ static void do_status(struct mfs_control *c, FILE *f)
 		if (c->fs->replica)
 			mfs_replica_status(c->fs->replica, f);
 	}
+	return rc;
+}
+
+int mfs_control_status(struct mfs_fs *fs, FILE *f)
+{
+	struct mfs_control c = { .fs = fs, .fd = -1 };
+
+	return status_lines(&c, f);
+}
+
+static void do_status(struct mfs_control *c, FILE *f)
+{
+	int rc = status_lines(c, f);
+
+	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
+}
+
+/* `info INO` and `evict INO` (fs_info.c): INO as stat(2) gives it, in decimal. */
+static void do_inode_request(struct mfs_control *c, FILE *f, const char *arg, int evict)
+{
+	unsigned long long ino;
+	char *end;
+	int rc;
+
+	errno = 0;
+	ino = strtoull(arg, &end, 10);
+	if (errno || end == arg || *end || *arg < '0' || *arg > '9' || !ino)
+		rc = -EINVAL;
+	else
+		rc = evict ? fs_evict(c->fs, ino, f) : fs_info_write(c->fs, ino, f);
 	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
 }
 
@@ -88,6 +119,8 @@ static void serve(struct mfs_control *c, int fd)
 		do_status(c, f);
 	else if (!strcmp(line, "fsck") || !strncmp(line, "fsck ", 5))
 		control_fsck(c->fs, line + 4, f);
+	else if (!strncmp(line, "info ", 5) || !strncmp(line, "evict ", 6))
+		do_inode_request(c, f, strchr(line, ' ') + 1, line[0] == 'e');
 	else
 		fprintf(f, "end %d unknown request\n", -EINVAL);
 	fclose(f);

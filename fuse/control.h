@@ -8,12 +8,16 @@
 #ifndef MFS_CONTROL_H
 #define MFS_CONTROL_H
 
+#include <stdio.h>
+
 struct mfs_fs;
 struct mfs_control;
 
 int mfs_control_start(struct mfs_fs *fs, const char *path, struct mfs_control **out);
 /* Stops the thread and removes the socket.  NULL is a no-op. */
 void mfs_control_stop(struct mfs_control *c);
+/* The node's status as "key value" lines (no end line): 0 or -errno. */
+int mfs_control_status(struct mfs_fs *fs, FILE *f);
 
 /* Requests served in files of their own. */
 #include <stdio.h>

@@ -169,6 +169,15 @@ static int start_replica(struct mfs_fs *fs)
 	return err;
 }
 
+/* The metrics file (fs_metrics.c), if asked for: a node runs on without it. */
+static void start_metrics(struct mfs_fs *fs)
+{
+	int rc = fs_metrics_start(fs, &fs->metrics);
+
+	if (rc)
+		log_warn("no metrics file: %s", strerror(-rc));
+}
+
 static void write_pid(const char *path)
 {
 	FILE *pf = fopen(path, "we");
@@ -195,6 +204,7 @@ static int serve_only(struct mfs_fs *fs, const char *pid_path, int *ready_fd)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (mfs_control_start(fs, fs->control_path, &fs->control))
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
+	start_metrics(fs);
 	write_pid(pid_path);
 	log_info("serving %s as a storage peer (node %04x)", fs->cfg->data_dir,
 		 mfs_ns_node_id(fs->ns));
@@ -294,6 +304,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	mounted = 1;
 	if ((rc = mfs_control_start(&fs, fs.control_path, &fs.control)))
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
+	start_metrics(&fs);
 	write_pid(pid_path);
 	if (fuse_set_signal_handlers(fs.se)) {
 		code = MFS_EXIT_SYSTEM;
@@ -322,6 +333,7 @@ out:
 	signal_ready(&ready_fd, code ? code : MFS_EXIT_MOUNT_FAILED);
 	if (loop)
 		fuse_loop_cfg_destroy(loop);
+	fs_metrics_stop(fs.metrics);
 	mfs_control_stop(fs.control);
 	/* Before the session goes: the replica's threads notify the kernel through it. */
 	mfs_replica_stop(fs.replica);

@@ -28,6 +28,7 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cache.h"
 #include "settings.h"
@@ -120,6 +121,7 @@ struct mfs_fs {
 	uint64_t staging_mem_used;  /* atomic: bytes staged in memfds */
 	uint64_t staging_mem_limit; /* above it, staging spills to DATA/staging */
 	char *control_path;
+	struct fs_metrics *metrics;  /* NULL without metrics_file */
 	double timeout;          /* attr/entry cache seconds */
 };
 
@@ -182,6 +184,23 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h);
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *parent, char **name);
 /* Notifies the kernel after a commit that moved the path (no locks held). */
 void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name);
+
+/*
+ * fs_info.c: per-file reports.  fs_info_write writes ino's info as "key
+ * value" lines; fs_info_xattr gives them as the value of user.modelfs.info
+ * (key "info": all lines) or one line's value (-ENODATA for an unknown key;
+ * *out is malloc'ed, the caller frees it); fs_evict drops this node's cached
+ * copies of a file's chunks and writes what it did as lines.  0 or -errno.
+ */
+int fs_info_write(struct mfs_fs *fs, uint64_t ino, FILE *f);
+int fs_info_xattr(struct mfs_fs *fs, uint64_t ino, const char *key, char **out, size_t *outlen);
+int fs_evict(struct mfs_fs *fs, uint64_t ino, FILE *f);
+
+/* fs_metrics.c: writes the Prometheus text of the status to cfg->metrics_file periodically. */
+struct fs_metrics;
+int fs_metrics_start(struct mfs_fs *fs, struct fs_metrics **out);
+/* NULL is a no-op. */
+void fs_metrics_stop(struct fs_metrics *m);
 
 /* fs_remote.c: the replica's on_change hook (arg: struct mfs_fs). */
 void fs_remote_change(void *arg, const struct mfs_ns_change *c);

@@ -3,7 +3,9 @@
  * Extended attributes.  user.* attributes are stored in the inode record.
  * user.modelfs.* is reserved for attributes the daemon computes (read
  * only); user.modelfs.control tells modelfs-admin where this mount's
- * control socket is, from any path inside the mount.
+ * control socket is, from any path inside the mount; user.modelfs.info and
+ * user.modelfs.KEY are the per-file report (fs_info.c).  Like the
+ * control and repl attributes, they are not listed by listxattr.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -62,6 +64,16 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		snprintf(v, sizeof(v), "%u", n->rec.repl ? n->rec.repl : MFS_DEFAULT_REPL);
 		pthread_mutex_unlock(&n->lock);
 		reply_value(req, v, strlen(v), size);
+		return;
+	}
+	if (!strncmp(name, RESERVED_PREFIX, strlen(RESERVED_PREFIX))) {
+		int rc = fs_info_xattr(fs, ino, name + strlen(RESERVED_PREFIX), (char **)&copy, &len);
+
+		if (rc)
+			fuse_reply_err(req, mfs_errno(rc));
+		else
+			reply_value(req, copy, len, size);
+		free(copy);
 		return;
 	}
 	pthread_mutex_lock(&n->lock);

@@ -199,7 +199,7 @@ int main(int argc, char **argv)
 		code = MFS_EXIT_MOUNT_FAILED;
 		goto out;
 	}
-	if (absolutize(&cfg.data_dir, 0)) {
+	if (absolutize(&cfg.data_dir, 0) || (cfg.metrics_file && absolutize(&cfg.metrics_file, 0))) {
 		code = MFS_EXIT_SYSTEM;
 		goto out;
 	}

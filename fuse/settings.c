@@ -39,6 +39,7 @@ int mfs_config_init(struct mfs_config *c)
 	c->disk_cache_mb = 10240;
 	c->fetch_threads = 8;
 	c->staging_mem_mb = -1;
+	c->metrics_interval_s = 15;
 	if (geteuid() == 0)
 		n = asprintf(&c->data_dir, "%s", MFS_ROOT_DATA_DIR);
 	else if (xdg && *xdg)
@@ -58,6 +59,7 @@ void mfs_config_release(struct mfs_config *c)
 	free(c->listen);
 	free(c->curve_key);
 	free(c->authorized_keys);
+	free(c->metrics_file);
 	for (int i = 0; i < c->npeers; i++)
 		free(c->peers[i]);
 	free(c->peers);
@@ -130,6 +132,7 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 		{ "grace_s", 0, 30 * 86400, &c->grace_s, 0 },
 		{ "disk_cache_mb", 0, 1ll << 30, &c->disk_cache_mb, 1 },
 		{ "fetch_threads", 1, 32, &c->fetch_threads, 0 },
+		{ "metrics_interval_s", 1, 3600, &c->metrics_interval_s, 0 },
 	};
 	struct { const char *name; int *dst; } flags[] = {
 		{ "ro", &c->ro }, { "allow_other", &c->allow_other },
@@ -138,6 +141,7 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 	struct { const char *name; char **dst; } strs[] = {
 		{ "data", &c->data_dir }, { "config", &c->config_file }, { "log", &c->log_file },
 		{ "curve_key", &c->curve_key }, { "authorized_keys", &c->authorized_keys },
+		{ "metrics_file", &c->metrics_file },
 	};
 	long long n;
 

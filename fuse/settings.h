@@ -29,6 +29,8 @@ struct mfs_config {
 	int heartbeat_ms, peer_timeout_ms, grace_s, fetch_threads, prefetch_open;
 	size_t disk_cache_mb;
 	int serve;             /* storage-only peer: no mountpoint */
+	char *metrics_file;    /* Prometheus text file, rewritten periodically; NULL: none */
+	int metrics_interval_s;
 };
 
 /* Fills in defaults (the data dir depends on whether we run as root). */

@@ -26,7 +26,8 @@ int check_local(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
 		uint8_t *st)
 {
 	for (size_t i = 0; i < n; i++) {
-		int s = mfs_copy_state_local(r->db, &q[i].h, q[i].raw_len, flags & MFS_COPY_DEEP);
+		int s = mfs_copy_state_local(r->db, &q[i].h, q[i].raw_len,
+					     flags & (MFS_COPY_DEEP | MFS_COPY_QUICK));
 
 		if (s < 0)
 			return s;

@@ -67,6 +67,17 @@ const char *mfs_replica_endpoint(struct mfs_replica *r, int k);
 /* The nodes that own h at factor repl (placement now), best first; how many. */
 int mfs_replica_owners(struct mfs_replica *r, const struct mfs_hash *h, int repl, uint16_t *ids,
 		       int cap);
+struct mfs_hash;
+struct mfs_chunk_info;
+/*
+ * Whether h is in this node's disk cache of peers' chunks (local.c): 0 with
+ * the record's size in *reclen and its header in *info (each if not NULL),
+ * or -ENOENT (also for r == NULL: a node without peers has no disk cache).
+ */
+int mfs_replica_cached(struct mfs_replica *r, const struct mfs_hash *h, struct mfs_chunk_info *info,
+		       uint64_t *reclen);
+/* Drops h from the disk cache (never from the store); the bytes freed, 0 if absent. */
+uint64_t mfs_replica_uncache(struct mfs_replica *r, const struct mfs_hash *h);
 
 /* "key value" lines for the control endpoint's status report. */
 void mfs_replica_status(struct mfs_replica *r, FILE *f);

@@ -28,7 +28,8 @@
 #define PREFETCH_QUEUE 64
 #define MAX_PREFETCH_THREADS 32
 
-enum entry_state { LOADING, READY, FAILED };
+/* DROPPED: taken out by mfs_cache_drop() while referenced; freed at the last release. */
+enum entry_state { LOADING, READY, FAILED, DROPPED };
 
 struct entry {
 	struct mfs_cache_entry pub;   /* first: the public view */
@@ -199,7 +200,7 @@ static struct entry *unref_locked(struct mfs_cache *c, struct entry *e)
 {
 	if (--e->refs > 0)
 		return NULL;
-	if (e->state == FAILED)
+	if (e->state == FAILED || e->state == DROPPED)
 		return e;
 	lru_push(c, e);
 	return NULL;
@@ -383,6 +384,43 @@ void mfs_cache_free(struct mfs_cache *c)
 	pthread_cond_destroy(&c->loaded);
 	pthread_cond_destroy(&c->work);
 	free(c);
+}
+
+int mfs_cache_has(struct mfs_cache *c, const struct mfs_hash *h)
+{
+	struct entry *e;
+	int has;
+
+	pthread_mutex_lock(&c->lock);
+	e = find(c, h);
+	has = e && e->state == READY;
+	pthread_mutex_unlock(&c->lock);
+	return has;
+}
+
+uint32_t mfs_cache_drop(struct mfs_cache *c, const struct mfs_hash *h)
+{
+	struct entry *e, *dead = NULL;
+	uint32_t len = 0;
+
+	pthread_mutex_lock(&c->lock);
+	e = find(c, h);
+	if (e && e->state == READY) {
+		len = e->pub.len;
+		unhash(c, e);
+		c->bytes -= len;
+		c->st.entries--;
+		if (e->refs) {
+			e->state = DROPPED; /* a reader still uses its bytes */
+		} else {
+			lru_remove(e);
+			dead = e;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (dead)
+		entry_free(dead);
+	return len;
 }
 
 void mfs_cache_stats(struct mfs_cache *c, struct mfs_cache_stats *st)

@@ -55,6 +55,14 @@ typedef int (*mfs_cache_remote_fn)(void *arg, const struct mfs_hash *h, uint32_t
 				   uint16_t origin, struct mfs_chunk_bytes *out);
 void mfs_cache_set_remote(struct mfs_cache *c, mfs_cache_remote_fn fn, void *arg);
 /* (Setting NULL waits for the calls under way: the old source may then be freed.) */
+/* 1 if h is cached (loaded), else 0. */
+int mfs_cache_has(struct mfs_cache *c, const struct mfs_hash *h);
+/*
+ * Forgets h (modelfs-admin evict): its bytes are freed now, or at the last
+ * release if a reader holds them.  Returns the bytes it held, 0 if absent
+ * or still loading.
+ */
+uint32_t mfs_cache_drop(struct mfs_cache *c, const struct mfs_hash *h);
 /* Counters since start. */
 void mfs_cache_stats(struct mfs_cache *c, struct mfs_cache_stats *st);
 

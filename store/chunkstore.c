@@ -46,6 +46,18 @@ int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summar
 	return 0;
 }
 
+int mfs_chunk_summary_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs_chunk_summary *s)
+{
+	struct mfs_val v;
+	int rc = mfs_db_get(db, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, &v, 1);
+
+	if (rc)
+		return rc;
+	rc = mfs_chunk_summary_decode(v.p, v.len, s);
+	mfs_val_release(&v);
+	return rc;
+}
+
 /*
  * Logs a bad chunk as an error the first time only: readers retry (the
  * kernel alone re-reads a failed page), and one line per attempt would bury

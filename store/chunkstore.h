@@ -45,6 +45,8 @@ void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
 			   const struct mfs_chunk_info *info, size_t record_len);
 
 int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summary *s);
+/* The index entry of h (no blob read): 0, -ENOENT, MFS_EFORMAT or a db error. */
+int mfs_chunk_summary_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs_chunk_summary *s);
 
 
 /*

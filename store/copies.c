@@ -23,6 +23,8 @@ int mfs_copy_state_local(struct mfs_db *db, const struct mfs_hash *h, uint32_t r
 	/* The index says what is stored: a record it does not name is not (commit protocol). */
 	if (rc <= 0)
 		return rc ? rc : MFS_COPY_ABSENT;
+	if (flags & MFS_COPY_QUICK)
+		return MFS_COPY_STORED;
 	if (flags & MFS_COPY_DEEP) {
 		struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
 		struct mfs_chunk_bytes bytes;

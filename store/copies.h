@@ -34,12 +34,13 @@ enum mfs_copy_state {
 enum mfs_copy_flags {
 	MFS_COPY_DEEP = 1 << 0,   /* decode and re-hash (SHA-256), not only the checksum */
 	MFS_COPY_REPAIR = 1 << 1, /* and queue a fetch of what the node owns and lacks */
+	MFS_COPY_QUICK = 1 << 2,  /* presence in the index only: no record is read (info) */
 };
 
 /*
  * The state of chunk h in this node's store: reads the record and checks
  * its XXH64; with MFS_COPY_DEEP also decodes it and compares the SHA-256
- * with h.  MFS_COPY_STORED, _CORRUPT or _ABSENT; a negative errno when it
+ * with h; with MFS_COPY_QUICK only looks it up in the index.  MFS_COPY_STORED, _CORRUPT or _ABSENT; a negative errno when it
  * could not tell (the store failed).  raw_len 0: any length.
  */
 int mfs_copy_state_local(struct mfs_db *db, const struct mfs_hash *h, uint32_t raw_len,

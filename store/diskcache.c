@@ -346,6 +346,53 @@ int mfs_diskcache_has(struct mfs_diskcache *dc, const struct mfs_hash *h)
 	return has;
 }
 
+int mfs_diskcache_peek(struct mfs_diskcache *dc, const struct mfs_hash *h,
+		       struct mfs_chunk_info *info, uint64_t *reclen)
+{
+	uint8_t hdr[MFS_CHUNK_HDR_SIZE];
+	struct dentry *e;
+	char path[4096];
+	uint64_t size;
+	int fd, rc = 0;
+
+	pthread_mutex_lock(&dc->lock);
+	e = *find(dc, h);
+	size = e ? e->size : 0;
+	pthread_mutex_unlock(&dc->lock);
+	if (!e)
+		return -ENOENT;
+	if (reclen)
+		*reclen = size;
+	if (!info)
+		return 0;
+	path_of(dc, h, path, sizeof(path));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -ENOENT; /* evicted meanwhile */
+	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    mfs_chunk_peek(hdr, size, info))
+		rc = -ENOENT; /* a damaged file is a miss, as for a read */
+	close(fd);
+	return rc;
+}
+
+uint64_t mfs_diskcache_drop(struct mfs_diskcache *dc, const struct mfs_hash *h)
+{
+	struct dentry *e;
+	char path[4096];
+	uint64_t size = 0;
+
+	path_of(dc, h, path, sizeof(path));
+	pthread_mutex_lock(&dc->lock);
+	if ((e = *find(dc, h))) {
+		size = e->size;
+		untrack(dc, h);
+		/* Under the lock: a put of h that comes later renames its file in after this. */
+		unlink(path);
+	}
+	pthread_mutex_unlock(&dc->lock);
+	return size;
+}
+
 void mfs_diskcache_stats(struct mfs_diskcache *dc, struct mfs_diskcache_stats *st)
 {
 	pthread_mutex_lock(&dc->lock);

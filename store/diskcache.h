@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec.h"
 #include "hash.h"
 
 struct mfs_diskcache;
@@ -35,6 +36,15 @@ int mfs_diskcache_get(struct mfs_diskcache *dc, const struct mfs_hash *h, uint8_
 /* Forgets h (it moved into the store, or was bad). */
 void mfs_diskcache_remove(struct mfs_diskcache *dc, const struct mfs_hash *h);
 int mfs_diskcache_has(struct mfs_diskcache *dc, const struct mfs_hash *h);
+/*
+ * Whether h is cached: 0 with *reclen (the record's size, if reclen is not
+ * NULL) and, if info is not NULL, the record's header (read from the file,
+ * unchecked), or -ENOENT.  Does not count as a use.
+ */
+int mfs_diskcache_peek(struct mfs_diskcache *dc, const struct mfs_hash *h,
+		       struct mfs_chunk_info *info, uint64_t *reclen);
+/* Removes h if cached (modelfs-admin evict); returns the bytes it took, 0 if absent. */
+uint64_t mfs_diskcache_drop(struct mfs_diskcache *dc, const struct mfs_hash *h);
 
 struct mfs_diskcache_stats {
 	uint64_t files, bytes, limit, hits, misses, evicted;

@@ -12,12 +12,21 @@ for page in "$src"/man/*.[1-8]; do
 	if [ -z "$out" ]; then echo "ok $n - $(basename "$page") renders cleanly"
 	else echo "not ok $n - $(basename "$page") has warnings"; echo "$out" | sed 's/^/#   /'; fail=1; fi
 done
-for key in $(grep -oE '\{ "[a-z_]+", ' "$src/fuse/settings.c" | grep -oE '[a-z_]+'); do
+# Every key set_option() parses: the table entries ({ "key", ...) and the keys
+# it compares by name (listen, peer).  Each must be a paragraph of
+# modelfs.conf(5) (.B key or .BI key= ARG) and a line of the sample config
+# ("#key = default", or "#key" for a flag), not just a word somewhere in them.
+keys=$(grep -oE '\{ "[a-z_]+", |strcmp\(key, "[a-z_]+"\)' "$src/fuse/settings.c" |
+	grep -oE '"[a-z_]+"' | tr -d '"' | sort -u)
+[ -n "$keys" ] || { echo "not ok 1 - no options found in fuse/settings.c"; echo "1..1"; exit 1; }
+for key in $keys; do
 	n=$((n + 1))
-	if grep -q "$key" "$src/man/modelfs.conf.5" && grep -q "$key" "$src/packaging/modelfs.conf"; then
-		echo "ok $n - option $key is documented"
+	if ! grep -qE "^\.BI? $key(=| |\$)" "$src/man/modelfs.conf.5"; then
+		echo "not ok $n - option $key has no paragraph in modelfs.conf(5)"; fail=1
+	elif ! grep -qE "^#$key( = .+)?\$" "$src/packaging/modelfs.conf"; then
+		echo "not ok $n - option $key is not in the sample config (#$key = DEFAULT)"; fail=1
 	else
-		echo "not ok $n - option $key is missing from modelfs.conf(5) or the sample config"; fail=1
+		echo "ok $n - option $key is documented"
 	fi
 done
 echo "1..$n"

@@ -2,7 +2,9 @@
 /*
  * modelfs-admin commands that work through the mount itself rather than
  * the control socket: setrepl and getrepl (admin_repl.c), warmup
- * (admin_warmup.c), and the tree walk they share (admin_tree.c).
+ * (admin_warmup.c), info (admin_info.c), and the tree walk they share
+ * (admin_tree.c); evict (admin_evict.c) walks the mount and asks the
+ * control socket file by file.
  */
 #ifndef MFS_ADMIN_CMDS_H
 #define MFS_ADMIN_CMDS_H
@@ -25,6 +27,16 @@ struct mfs_ns;
 /* Opens a stopped node's store in DATA (says why not on stderr): 0 or -errno. */
 int admin_open_store(const char *data, struct mfs_db **db, struct mfs_ns **ns);
 void admin_close_store(struct mfs_db *db, struct mfs_ns *ns);
+
+int admin_cmd_info(int argc, char **argv);
+int admin_cmd_evict(int argc, char **argv);
+
+/* b bytes as "1.5 MiB" in buf (admin_info.c); returns buf. */
+const char *admin_human_bytes(double b, char *buf, size_t len);
+
+struct admin_report;
+/* status --prometheus (admin_prom.c): r in the Prometheus text format on stdout.  0 or -1. */
+int admin_print_prometheus(const struct admin_report *r);
 
 /* s as a JSON string literal on f (admin_main.c). */
 void admin_json_string(FILE *f, const char *s);

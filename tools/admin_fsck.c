@@ -169,20 +169,6 @@ static void print_json(const struct admin_report *r, int problems)
 	printf("]}\n");
 }
 
-static const char *human_bytes(const char *v, char *buf, size_t len)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double b = strtod(v, NULL);
-	int u = 0;
-
-	while (b >= 1024 && u < 4) {
-		b /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-	return buf;
-}
-
 static void print_human(const struct admin_report *r, int problems, int repair)
 {
 	char b[32];
@@ -203,7 +189,7 @@ static void print_human(const struct admin_report *r, int problems, int repair)
 			printf("         in %s\n", f.path);
 	}
 	printf("checked %s chunks (%s) of %s files", get(r, "chunks_checked"),
-	       human_bytes(get(r, "bytes_checked"), b, sizeof(b)), get(r, "files_checked"));
+	       admin_human_bytes(strtod(get(r, "bytes_checked"), NULL), b, sizeof(b)), get(r, "files_checked"));
 	if (admin_report_get(r, "nodes_checked"))
 		printf(" on %s nodes (%s down)", get(r, "nodes_checked"), get(r, "nodes_down"));
 	printf(": %s corrupt, %s missing, %s under-replicated, %s bad metadata; "

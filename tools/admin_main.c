@@ -2,12 +2,14 @@
 /*
  * modelfs-admin: reports from a modelfs node, and its keys.
  *
- *   modelfs-admin status [--json] PATH | --data DIR
+ *   modelfs-admin status [--json | --prometheus] PATH | --data DIR
  *   modelfs-admin fsck [--json] [--deep] [--repair [--wait S]] PATH... | --data DIR
  *   modelfs-admin keygen FILE
  *   modelfs-admin setrepl [-r] N PATH...
  *   modelfs-admin getrepl [-r] [--json] PATH...
  *   modelfs-admin warmup [-j N] [--json] PATH...
+ *   modelfs-admin info [--json] PATH...
+ *   modelfs-admin evict [--json] PATH...
  *
  * PATH is any path inside a mount: the running node answers over its
  * control socket.  --data DIR asks the node running on DIR over
@@ -46,10 +48,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: modelfs-admin COMMAND [OPTIONS] (PATH | --data DIR)\n"
 		"       modelfs-admin keygen FILE\n"
-		"       modelfs-admin setrepl|getrepl|warmup [OPTIONS] PATH...\n"
+		"       modelfs-admin setrepl|getrepl|warmup|info|evict [OPTIONS] PATH...\n"
 		"\n"
 		"commands:\n"
-		"  status [--json] PATH    node, space, dedup and compression ratios, cache\n"
+		"  status [--json | --prometheus] PATH\n"
+		"                          node, space, dedup and compression ratios, cache\n"
 		"  fsck [--json] [--deep] [--repair [--wait S]] PATH...\n"
 		"                          check every copy of the files' chunks on every node\n"
 		"                          against their replication factors; --repair fixes\n"
@@ -62,6 +65,10 @@ static void usage(FILE *f)
 		"  warmup [-j N] [--json] PATH...\n"
 		"                          read every file below each PATH, N at a time, so that\n"
 		"                          the node fetches their chunks from its peers now\n"
+		"  info [--json] PATH...   size, chunks, codecs, stored bytes of each PATH and\n"
+		"                          how much of it this node holds\n"
+		"  evict [--json] PATH...  drop this node's cached copies (disk cache, memory,\n"
+		"                          page cache) of the files below each PATH\n"
 		"\n"
 		"PATH is any path inside a modelfs mount.  --data DIR asks the node running on\n"
 		"the store in DIR over DIR/control.sock (a storage-only peer has no mount), or\n"
@@ -367,7 +374,7 @@ int main(int argc, char **argv)
 	const char *path = NULL, *data = NULL;
 	struct admin_report r = { 0 };
 	char sock[4096];
-	int json = 0, rc, i;
+	int json = 0, prometheus = 0, rc, i;
 
 	if (argc < 2) {
 		usage(stderr);
@@ -391,6 +398,10 @@ int main(int argc, char **argv)
 		return admin_cmd_warmup(argc, argv);
 	if (!strcmp(argv[1], "fsck"))
 		return admin_cmd_fsck(argc, argv);
+	if (!strcmp(argv[1], "info"))
+		return admin_cmd_info(argc, argv);
+	if (!strcmp(argv[1], "evict"))
+		return admin_cmd_evict(argc, argv);
 	if (strcmp(argv[1], "status")) {
 		fprintf(stderr, "modelfs-admin: unknown command '%s'\n", argv[1]);
 		usage(stderr);
@@ -399,6 +410,8 @@ int main(int argc, char **argv)
 	for (i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
 			json = 1;
+		} else if (!strcmp(argv[i], "--prometheus")) {
+			prometheus = 1;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
 			return ex->ok;
@@ -415,6 +428,11 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return ex->usage;
 		}
+	}
+	if (json && prometheus) {
+		fprintf(stderr, "modelfs-admin: --json or --prometheus, not both\n");
+		usage(stderr);
+		return ex->usage;
 	}
 	if (!!path == !!data) {
 		fprintf(stderr, "modelfs-admin: give a PATH inside a mount or --data DIR\n");
@@ -446,6 +464,11 @@ int main(int argc, char **argv)
 		rc = admin_request(sock, "status", &r);
 		if (node_answer(rc, &r, path))
 			return ex->error;
+	}
+	if (prometheus) {
+		rc = admin_print_prometheus(&r) ? ex->error : ex->ok;
+		admin_report_release(&r);
+		return rc;
 	}
 	if (json)
 		print_json(&r);

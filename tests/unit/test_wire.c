@@ -286,7 +286,7 @@ static void test_check_have(void)
 	for (size_t k = 0; k < w.len; k++)
 		bad += mfs_wire_check_decode(w.buf, k, &flags, g, &n) != MFS_EFORMAT;
 	is_int(bad, 0, "every truncation of a CHECK is refused");
-	w.buf[0] = 0x04;
+	w.buf[0] = 0x08;
 	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), MFS_EFORMAT, "an unknown CHECK flag");
 	w.buf[0] = 0;
 	put_le32(w.buf + 3 + MFS_HASH_LEN, 0);

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * modelfs-admin info: what a file is made of and how much of it this node
+ * holds, read through the mount from the xattr user.modelfs.info, whose
+ * "key value" lines the daemon computes (fuse/fs_info.c).  Lines this tool
+ * does not know are printed as they are (and kept in --json), so a fact
+ * the daemon learns to report shows up here without a change.  Symlinks
+ * get no user.* attributes from the kernel: their lines come from lstat(2)
+ * and readlink(2) here.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "admin_cmds.h"
+
+#define INFO_XATTR "user.modelfs.info"
+
+static void info_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: modelfs-admin info [--json] PATH...\n"
+		"\n"
+		"For each PATH inside a modelfs mount: its type, inode number, origin node\n"
+		"and replication factor; for a file also its size, version, chunks (and\n"
+		"distinct chunks), raw and stored bytes, codec mix, and the share of its\n"
+		"chunks this node holds (in its store, in its disk cache of peers' chunks).\n"
+		"The daemon computes these (the xattr " INFO_XATTR "; one value:\n"
+		"user.modelfs.KEY).  --json prints a list of objects, one per PATH.\n"
+		"Exit status: 0 ok, 1 some PATH failed (each is named), 2 usage.\n");
+}
+
+const char *admin_human_bytes(double b, char *buf, size_t len)
+{
+	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	int u = 0;
+
+	while (b >= 1024 && u < 5) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+	return buf;
+}
+
+static int is_number(const char *s)
+{
+	char *end;
+
+	if (!*s)
+		return 0;
+	strtod(s, &end);
+	return !*end && strspn(s, "0123456789.-+eE") == strlen(s);
+}
+
+/* Keys whose values are text even when they look like numbers. */
+static int is_text_key(const char *k)
+{
+	return !strcmp(k, "origin_node") || !strcmp(k, "type") || !strcmp(k, "target");
+}
+
+/* "key value" lines into r (r is empty on entry). */
+static int parse_lines(char *text, struct admin_report *r)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line, ' ');
+
+		if (!sp)
+			continue;
+		*sp = 0;
+		if (admin_report_add(r, line, sp + 1))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The daemon's lines for path (not a symlink) into r: 0 or -errno. */
+static int read_info(const char *path, struct admin_report *r)
+{
+	ssize_t n;
+	char *buf = NULL;
+	int rc;
+
+	/* The value may grow between the size probe and the read: try again. */
+	for (int tries = 0; tries < 5; tries++) {
+		if ((n = getxattr(path, INFO_XATTR, NULL, 0)) < 0)
+			return -errno;
+		free(buf);
+		if (!(buf = malloc((size_t)n + 64)))
+			return -ENOMEM;
+		if ((n = getxattr(path, INFO_XATTR, buf, (size_t)n + 63)) >= 0)
+			break;
+		if (errno != ERANGE) {
+			rc = -errno;
+			free(buf);
+			return rc;
+		}
+	}
+	if (n < 0) {
+		free(buf);
+		return -ERANGE;
+	}
+	buf[n] = 0;
+	rc = parse_lines(buf, r);
+	free(buf);
+	return rc;
+}
+
+/* A symlink's lines, from lstat and readlink. */
+static int link_info(const char *path, const struct stat *st, struct admin_report *r)
+{
+	char target[PATH_MAX], v[32];
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+	if (n < 0)
+		return -errno;
+	target[n] = 0;
+	admin_report_add(r, "type", "symlink");
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)st->st_ino);
+	admin_report_add(r, "ino", v);
+	/* modelfs inode numbers are node_id << 48 | counter (doc/format.md) */
+	snprintf(v, sizeof(v), "%04x", (unsigned)(st->st_ino >> 48));
+	admin_report_add(r, "origin_node", v);
+	return admin_report_add(r, "target", target);
+}
+
+/* 0, or -1 after saying that path is not in a modelfs mount or why it cannot be checked. */
+static int check_in_mount(const char *path, int is_link)
+{
+	char sock[PATH_MAX], *copy = strdup(path);
+	int rc;
+
+	if (!copy) {
+		fprintf(stderr, "modelfs-admin: %s: %s\n", path, strerror(ENOMEM));
+		return -1;
+	}
+	/* A symlink has no user.* attributes: ask the directory that holds it. */
+	rc = admin_find_socket(is_link ? dirname(copy) : path, sock, sizeof(sock));
+	free(copy);
+	if (!rc)
+		return 0;
+	if (rc == -ENOTSUP || rc == -ENODATA)
+		fprintf(stderr, "modelfs-admin: %s is not inside a modelfs mount\n", path);
+	else
+		fprintf(stderr, "modelfs-admin: %s: %s\n", path, strerror(-rc));
+	return -1;
+}
+
+/* ---- rendering ---------------------------------------------------------------- */
+
+static void print_json(const char *path, const struct admin_report *r, int first)
+{
+	const char *group = NULL;
+	size_t glen = 0;
+
+	printf("%s{\"path\": ", first ? "" : ", ");
+	admin_json_string(stdout, path);
+	for (size_t i = 0; i < r->nkv; i++) {
+		const char *k = r->kv[i].key, *v = r->kv[i].value, *dot = strchr(k, '.');
+
+		/* "a.b" keys in a row become one object "a": {"b": ...} */
+		if (group && (!dot || (size_t)(dot - k) != glen || strncmp(k, group, glen))) {
+			printf("}");
+			group = NULL;
+		}
+		if (dot && !group) {
+			group = k;
+			glen = (size_t)(dot - k);
+			printf(", \"%.*s\": {", (int)glen, k);
+		} else {
+			printf(", ");
+		}
+		admin_json_string(stdout, dot ? dot + 1 : k);
+		printf(": ");
+		if (is_number(v) && !is_text_key(k))
+			printf("%s", v);
+		else
+			admin_json_string(stdout, v);
+	}
+	if (group)
+		printf("}");
+	printf("}");
+}
+
+#define G(k) (admin_report_get(r, k) ? admin_report_get(r, k) : "?")
+
+static void print_human(const char *path, const struct admin_report *r)
+{
+	static const char *const shown[] = {
+		"type", "ino", "origin_node", "version", "repl", "size", "target", "chunks",
+		"distinct_chunks", "raw_bytes", "stored_bytes", "compression_ratio",
+		"local_percent", "local_store_percent", "local_cache_percent",
+		"memory_cache_chunks", "remote_chunks", "local_store_chunks", "local_cache_chunks",
+		"nodes", "nodes_down", "replicas_min", "replicas_max", "replicas_avg",
+		"under_replicated_chunks",
+	};
+	char b1[32], b2[32];
+	int file = !strcmp(G("type"), "file");
+
+	printf("%s\n", path);
+	printf("  type          %s\n", G("type"));
+	printf("  inode         %s (origin node %s)%s%s\n", G("ino"), G("origin_node"),
+	       file ? ", version " : "", file ? G("version") : "");
+	if (admin_report_get(r, "target"))
+		printf("  target        %s\n", G("target"));
+	if (admin_report_get(r, "repl"))
+		printf("  replication   %s\n", G("repl"));
+	if (file) {
+		printf("  size          %s (%s bytes)\n",
+		       admin_human_bytes(strtod(G("size"), NULL), b1, sizeof(b1)), G("size"));
+		printf("  chunks        %s (%s distinct): %s raw, %s stored, compression %.2fx\n",
+		       G("chunks"), G("distinct_chunks"),
+		       admin_human_bytes(strtod(G("raw_bytes"), NULL), b1, sizeof(b1)),
+		       admin_human_bytes(strtod(G("stored_bytes"), NULL), b2, sizeof(b2)),
+		       strtod(G("compression_ratio"), NULL));
+		printf("  codecs        ");
+		for (size_t i = 0, n = 0; i < r->nkv; i++)
+			if (!strncmp(r->kv[i].key, "codec_chunks.", 13))
+				printf("%s%s %s", n++ ? ", " : "", r->kv[i].key + 13, r->kv[i].value);
+		if (strcmp(G("remote_chunks"), "0"))
+			printf(" (%s held only by peers: codec and size unknown here)",
+			       G("remote_chunks"));
+		printf("\n");
+		printf("  on this node  %s%% of the distinct chunks: %s%% in the store, %s%% in the "
+		       "disk cache; %s in memory\n", G("local_percent"), G("local_store_percent"),
+		       G("local_cache_percent"), G("memory_cache_chunks"));
+	}
+	if (file && admin_report_get(r, "replicas_avg")) {
+		printf("  replicas      %s to %s per chunk (average %s) in the stores of %s node%s",
+		       G("replicas_min"), G("replicas_max"), G("replicas_avg"), G("nodes"),
+		       strcmp(G("nodes"), "1") ? "s" : "");
+		if (strcmp(G("nodes_down"), "0"))
+			printf(" (%s not answering: not counted)", G("nodes_down"));
+		printf("\n  copies        ");
+		for (size_t i = 0, n = 0; i < r->nkv; i++)
+			if (!strncmp(r->kv[i].key, "replicas.", 9))
+				printf("%s%s chunk%s with %s", n++ ? ", " : "", r->kv[i].value,
+				       strcmp(r->kv[i].value, "1") ? "s" : "", r->kv[i].key + 9);
+		printf("; %s under the factor\n", G("under_replicated_chunks"));
+	}
+	/* What the daemon reports beyond the above, as it is. */
+	for (size_t i = 0; i < r->nkv; i++) {
+		int known = !strncmp(r->kv[i].key, "codec_chunks.", 13) ||
+			    !strncmp(r->kv[i].key, "replicas.", 9);
+
+		for (size_t k = 0; k < sizeof(shown) / sizeof(shown[0]) && !known; k++)
+			known = !strcmp(r->kv[i].key, shown[k]);
+		if (!known)
+			printf("  %-13s %s\n", r->kv[i].key, r->kv[i].value);
+	}
+}
+
+#undef G
+
+/* ---- the command ---------------------------------------------------------------- */
+
+int admin_cmd_info(int argc, char **argv)
+{
+	int json = 0, opts = 1, npaths = 0, printed = 0;
+	size_t failed = 0;
+	char **paths = argv + argc;
+
+	for (int i = 2; i < argc; i++) {
+		const char *s = argv[i];
+
+		if (opts && !strcmp(s, "--")) {
+			opts = 0;
+		} else if (opts && (!strcmp(s, "-h") || !strcmp(s, "--help"))) {
+			info_usage(stdout);
+			return 0;
+		} else if (opts && !strcmp(s, "--json")) {
+			json = 1;
+		} else if (opts && s[0] == '-' && s[1]) {
+			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", s);
+			info_usage(stderr);
+			return 2;
+		} else {
+			/* operands, compacted in place over argv from the first one on */
+			if (!npaths)
+				paths = argv + i;
+			paths[npaths++] = argv[i];
+		}
+	}
+	if (!npaths) {
+		fprintf(stderr, "modelfs-admin: info needs at least one PATH\n");
+		info_usage(stderr);
+		return 2;
+	}
+	if (json)
+		printf("[");
+	for (int i = 0; i < npaths; i++) {
+		struct admin_report r = { 0 };
+		struct stat st;
+		int rc;
+
+		if (lstat(paths[i], &st)) {
+			fprintf(stderr, "modelfs-admin: %s: %s\n", paths[i], strerror(errno));
+			failed++;
+			continue;
+		}
+		if (check_in_mount(paths[i], S_ISLNK(st.st_mode))) {
+			failed++;
+			continue;
+		}
+		rc = S_ISLNK(st.st_mode) ? link_info(paths[i], &st, &r) : read_info(paths[i], &r);
+		if (rc) {
+			fprintf(stderr, "modelfs-admin: cannot read the info of %s: %s\n", paths[i],
+				strerror(-rc));
+			failed++;
+		} else if (json) {
+			print_json(paths[i], &r, !printed);
+			printed++;
+		} else {
+			if (printed++)
+				printf("\n");
+			print_human(paths[i], &r);
+		}
+		admin_report_release(&r);
+	}
+	if (json)
+		printf("]\n");
+	return failed ? 1 : 0;
+}
