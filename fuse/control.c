@@ -112,6 +112,8 @@ static void serve(struct mfs_control *c, int fd)
 		do_status(c, f);
 	else if (!strcmp(line, "fsck"))
 		do_fsck(c, f);
+	else if (!strcmp(line, "gc") || !strncmp(line, "gc ", 3))
+		fs_gc_control(c->fs, line + 2, f);
 	else
 		fprintf(f, "end %d unknown request\n", -EINVAL);
 	fclose(f);

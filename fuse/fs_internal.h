@@ -28,6 +28,7 @@
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cache.h"
 #include "settings.h"
@@ -182,6 +183,15 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h);
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *parent, char **name);
 /* Notifies the kernel after a commit that moved the path (no locks held). */
 void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name);
+
+/*
+ * fs_gc.c.  The node's manifest if n is an old version (unlinked, or its
+ * path moved on) that no handle has open: detached for the caller to unref
+ * once unlocked, so gc can free its chunks.  NULL otherwise.  n->lock held.
+ */
+struct mfs_manifest *fs_node_release_old(struct mfs_fs *fs, struct mfs_node *n);
+/* Answers a control request "gc [apply] [relocate] [grace=N]" (args after "gc"). */
+void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f);
 
 /* fs_remote.c: the replica's on_change hook (arg: struct mfs_fs). */
 void fs_remote_change(void *arg, const struct mfs_ns_change *c);

@@ -50,6 +50,17 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 /* A replication factor changed on this node: recompute what it owns now. */
 void mfs_replica_rescan(struct mfs_replica *r);
 
+struct mfs_gc_peer;
+struct mfs_diskcache;
+/*
+ * gc's view of the peers (store/gc.h): one entry per configured peer, with
+ * the version vector of its last PULL since this node started.  *out
+ * (caller frees) gets *n entries.  0 or -ENOMEM.
+ */
+int mfs_replica_gc_peers(struct mfs_replica *r, struct mfs_gc_peer **out, int *n);
+/* The disk cache of peers' chunks; borrowed, lives as long as r. */
+struct mfs_diskcache *mfs_replica_diskcache(struct mfs_replica *r);
+
 /* "key value" lines for the control endpoint's status report. */
 void mfs_replica_status(struct mfs_replica *r, FILE *f);
 

@@ -36,6 +36,13 @@ int mfs_diskcache_get(struct mfs_diskcache *dc, const struct mfs_hash *h, uint8_
 void mfs_diskcache_remove(struct mfs_diskcache *dc, const struct mfs_hash *h);
 int mfs_diskcache_has(struct mfs_diskcache *dc, const struct mfs_hash *h);
 
+struct mfs_diskcache_entry {
+	struct mfs_hash h;
+	uint64_t size;         /* bytes of its file */
+};
+/* What the cache holds now: *out (caller frees) gets *n entries.  0 or -ENOMEM. */
+int mfs_diskcache_list(struct mfs_diskcache *dc, struct mfs_diskcache_entry **out, size_t *n);
+
 struct mfs_diskcache_stats {
 	uint64_t files, bytes, limit, hits, misses, evicted;
 };
