@@ -440,6 +440,8 @@ static int delete_due(struct run *r)
 		}
 		mark_key(&c->h, key);
 		mfs_batch_delete(b, MFS_CF_META, key, sizeof(key));
+		if (r->res->marks)
+			r->res->marks--; /* counted by prune_marks() */
 		if (c->where == IN_STORE) {
 			mfs_batch_delete(b, MFS_CF_CHUNKS, c->h.b, MFS_HASH_LEN);
 			mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, c->h.b, MFS_HASH_LEN);
@@ -482,7 +484,7 @@ int mfs_gc_run(struct mfs_ns *ns, const struct mfs_gc_opts *opts, struct mfs_gc_
 		goto out;
 	if (opts->apply && r.ndue && (rc = delete_due(&r)))
 		goto out;
-	if (res->freed_chunks) {
+	if (res->freed_chunks || (opts->apply && opts->relocate)) {
 		/* The chunks are gone either way; only their space would stay taken. */
 		int rc2 = mfs_db_reclaim(r.db, MFS_CF_CHUNKS, opts->relocate);
 

@@ -18,6 +18,7 @@
 int admin_cmd_setrepl(int argc, char **argv);
 int admin_cmd_getrepl(int argc, char **argv);
 int admin_cmd_warmup(int argc, char **argv);
+int admin_cmd_gc(int argc, char **argv);      /* admin_gc.c (control socket) */
 
 /* s as a JSON string literal on f (admin_main.c). */
 void admin_json_string(FILE *f, const char *s);

@@ -8,6 +8,7 @@
  *   modelfs-admin setrepl [-r] N PATH...
  *   modelfs-admin getrepl [-r] [--json] PATH...
  *   modelfs-admin warmup [-j N] [--json] PATH...
+ *   modelfs-admin gc [--apply] [--grace SECONDS] [--relocate] [--json] PATH | --data DIR
  *
  * PATH is any path inside a mount: the running node answers over its
  * control socket.  --data DIR asks the node running on DIR over
@@ -63,6 +64,9 @@ static void usage(FILE *f)
 		"  warmup [-j N] [--json] PATH...\n"
 		"                          read every file below each PATH, N at a time, so that\n"
 		"                          the node fetches their chunks from its peers now\n"
+		"  gc [--apply] [--grace SECONDS] [--relocate] [--json] PATH\n"
+		"                          free chunks no file version references (a dry run\n"
+		"                          without --apply)\n"
 		"\n"
 		"PATH is any path inside a modelfs mount.  --data DIR asks the node running on\n"
 		"the store in DIR over DIR/control.sock (a storage-only peer has no mount), or\n"
@@ -463,6 +467,8 @@ int main(int argc, char **argv)
 		return admin_cmd_getrepl(argc, argv);
 	if (!strcmp(argv[1], "warmup"))
 		return admin_cmd_warmup(argc, argv);
+	if (!strcmp(argv[1], "gc"))
+		return admin_cmd_gc(argc, argv);
 	if (!strcmp(argv[1], "status")) {
 		cmd = CMD_STATUS;
 	} else if (!strcmp(argv[1], "fsck")) {
