@@ -22,6 +22,7 @@
 #include "manifest.h"
 #include "namespace.h"
 #include "ns_internal.h"
+#include "oplog.h"
 
 #define LOG_COMPONENT "gc"
 
@@ -88,13 +89,13 @@ static void hset_clear(struct hset *s)
 /* ---- references --------------------------------------------------------------- */
 
 /*
- * Every chunk an inode record's manifest names, reachable or not.  Unlike
+ * Every chunk an inode record's manifest names, reachable or not, as the
+ * iterator it (over the inodes CF; freed here) sees them.  Unlike
  * statistics, a record or manifest that cannot be read stops gc: its
  * chunks would otherwise look unreferenced.
  */
-static int collect_refs(struct mfs_db *db, struct hset *refs)
+static int collect_refs(struct mfs_db *db, struct mfs_iter *it, struct hset *refs)
 {
-	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_INODES, NULL, 0);
 	int rc = 0;
 
 	if (!it)
@@ -190,6 +191,20 @@ int mfs_gc_mark_decode(const uint8_t *p, size_t len, struct mfs_gc_mark *m)
 	return r.bad ? MFS_EFORMAT : 0;
 }
 
+static uint64_t vv_seq(const struct mfs_gc_mark *v, uint16_t origin)
+{
+	for (int i = 0; i < v->n; i++)
+		if (v->origin[i] == origin)
+			return v->seq[i];
+	return 0;
+}
+
+static int vv_equal(const struct mfs_gc_mark *a, const struct mfs_gc_mark *b)
+{
+	return a->n == b->n && !memcmp(a->origin, b->origin, a->n * sizeof(*a->origin)) &&
+	       !memcmp(a->seq, b->seq, a->n * sizeof(*a->seq));
+}
+
 /* Has peer p pulled with a version vector >= the mark's? */
 static int peer_reached(const struct mfs_gc_peer *p, const struct mfs_gc_mark *m)
 {
@@ -209,6 +224,118 @@ static int peer_reached(const struct mfs_gc_peer *p, const struct mfs_gc_mark *m
 	return 1;
 }
 
+/* ---- ops that name chunks --------------------------------------------------------- */
+
+/* "An op after a mark's vv names chunk h": the mark may be stale (gc.h, note 4). */
+struct hit {
+	struct mfs_hash h;
+	uint16_t origin;
+	uint64_t seq;
+};
+
+struct hits {
+	struct hit *v;
+	size_t n, cap;
+};
+
+struct op_scan {
+	struct mfs_db *db;
+	const struct hset *cands;
+	struct hits *out;
+};
+
+static int scan_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *raw, size_t len)
+{
+	struct op_scan *sc = arg;
+	struct mfs_op op;
+	int rc;
+
+	if ((rc = mfs_op_decode(raw, len, &op)))
+		return rc;
+	for (uint32_t i = 0; i < op.n && !rc; i++) {
+		const struct mfs_op_entry *e = &op.e[i];
+		struct mfs_manifest *m;
+		struct mfs_inode in;
+
+		if (e->kind != MFS_OP_INODE || e->deleted || e->klen != 8)
+			continue;
+		if ((rc = mfs_inode_decode(get_be64(e->key), e->val, e->vlen, &in)))
+			break;
+		if (S_ISREG(in.mode) && in.has_manifest &&
+		    !(rc = mfs_manifest_load(sc->db, &in.manifest, &m))) {
+			for (uint32_t k = 0; k < m->count && !rc; k++) {
+				if (!hset_has(sc->cands, m->e[k].hash.b))
+					continue;
+				if (mfs_grow(&sc->out->v, &sc->out->cap, sc->out->n, sizeof(*sc->out->v)))
+					rc = -ENOMEM;
+				else
+					sc->out->v[sc->out->n++] = (struct hit){ m->e[k].hash, origin, seq };
+			}
+			mfs_manifest_unref(m);
+		}
+		mfs_inode_release(&in);
+	}
+	mfs_op_free_entries(&op);
+	if (rc)
+		log_error("op %04x/%llu cannot be read (%s): gc stopped", origin,
+			  (unsigned long long)seq, mfs_strerror(rc));
+	return rc;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, MFS_HASH_LEN);
+}
+
+/*
+ * Every op held here after `after` (per origin) whose inode entries name a
+ * chunk in cands, into out (sorted by chunk).  Ops arriving meanwhile may
+ * or may not be seen; callers rescan from a vv read before.
+ */
+static int scan_ops(struct mfs_ns *ns, const struct mfs_gc_mark *after, const struct hset *cands,
+		    struct hits *out)
+{
+	struct mfs_gc_mark *now = calloc(1, sizeof(*now));
+	struct op_scan sc = { mfs_ns_db(ns), cands, out };
+	int rc = 0, n;
+
+	out->n = 0;
+	if (!now)
+		return -ENOMEM;
+	n = mfs_ns_vv(ns, now->origin, now->seq, MFS_GC_MAX_VV);
+	for (int i = 0; i < n && cands->n && !rc; i++) {
+		uint64_t from = vv_seq(after, now->origin[i]);
+
+		if (now->seq[i] > from)
+			rc = mfs_ns_ops_since(ns, now->origin[i], from, scan_op, &sc);
+	}
+	free(now);
+	if (n < 0)
+		return n;
+	if (!rc && out->n)
+		qsort(out->v, out->n, sizeof(*out->v), hit_cmp);
+	return rc;
+}
+
+/* Does an op after vv (NULL: any op scanned) name h? */
+static int named_after(const struct hits *hs, const struct mfs_hash *h, const struct mfs_gc_mark *vv)
+{
+	size_t lo = 0, hi = hs->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (memcmp(hs->v[mid].h.b, h->b, MFS_HASH_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < hs->n && !memcmp(hs->v[lo].h.b, h->b, MFS_HASH_LEN); lo++)
+		if (!vv || hs->v[lo].seq > vv_seq(vv, hs->v[lo].origin))
+			return 1;
+	return 0;
+}
+
 /* ---- the run ------------------------------------------------------------------------ */
 
 enum where { IN_STORE, IN_CACHE };
@@ -217,6 +344,9 @@ struct cand {
 	struct mfs_hash h;
 	uint64_t bytes;
 	enum where where;
+	int vv;                /* its mark's vv in run.pool, -1 if it has no valid mark */
+	uint64_t first_seen;
+	int due;               /* passed the first pass */
 };
 
 struct run {
@@ -224,96 +354,70 @@ struct run {
 	struct mfs_db *db;
 	const struct mfs_gc_opts *o;
 	struct mfs_gc_result *res;
-	struct hset refs, pins;
-	struct mfs_gc_mark *now_vv;   /* this node's vv after the walk, first_seen = now */
-	struct mfs_gc_mark *mark;     /* scratch */
-	struct mfs_batch *marks;      /* new marks */
-	struct cand *due;             /* passed the first pass */
-	size_t ndue, capdue;
+	struct hset refs, pins, cands;
+	/* Distinct version vectors of marks; pool[0] is this run's (the snapshot's). */
+	struct mfs_gc_mark **pool;
+	size_t npool, cappool;
+	struct mfs_gc_mark *scan_from; /* vv before the op scan: pass 2 rescans after it */
+	struct cand *c;
+	size_t nc, capc;
+	struct hits hits;
 };
 
-/* The mark of h, recording one (time now, vv now) if it has none. */
-static int get_mark(struct run *r, const struct mfs_hash *h, const struct mfs_gc_mark **out)
+static int pool_add(struct run *r, const struct mfs_gc_mark *m)
 {
+	for (size_t i = 0; i < r->npool; i++)
+		if (vv_equal(r->pool[i], m))
+			return (int)i;
+	if (mfs_grow(&r->pool, &r->cappool, r->npool, sizeof(*r->pool)) ||
+	    !(r->pool[r->npool] = malloc(sizeof(**r->pool))))
+		return -ENOMEM;
+	*r->pool[r->npool] = *m;
+	return (int)r->npool++;
+}
+
+/* An unreferenced chunk, with its mark if it has a readable one. */
+static int add_cand(struct run *r, struct mfs_gc_mark *scratch, const struct mfs_hash *h,
+		    uint64_t bytes, enum where where)
+{
+	struct cand c = { .h = *h, .bytes = bytes, .where = where, .vv = -1 };
 	uint8_t key[MARK_KEY_LEN];
 	struct mfs_val v;
-	struct mfs_wr w = { 0 };
 	int rc;
 
 	mark_key(h, key);
 	rc = mfs_db_get(r->db, MFS_CF_META, key, sizeof(key), &v, 1);
 	if (!rc) {
-		rc = mfs_gc_mark_decode(v.p, v.len, r->mark);
-		mfs_val_release(&v);
-		if (!rc) {
-			*out = r->mark;
-			return 0;
+		if (!mfs_gc_mark_decode(v.p, v.len, scratch)) {
+			c.first_seen = scratch->first_seen;
+			c.vv = pool_add(r, scratch);
+		} else {
+			log_warn("malformed gc mark replaced"); /* the grace starts again: safe */
 		}
-		log_warn("malformed gc mark replaced"); /* the grace starts again: safe */
+		mfs_val_release(&v);
+		if (c.vv < -1)
+			return c.vv;
 	} else if (rc != -ENOENT) {
 		return rc;
 	}
-	mark_encode(r->now_vv, &w);
-	if (w.oom)
+	if (mfs_grow(&r->c, &r->capc, r->nc, sizeof(*r->c)) || hset_add(&r->cands, h))
 		return -ENOMEM;
-	mfs_batch_put(r->marks, MFS_CF_META, key, sizeof(key), w.buf, w.len);
-	mfs_wr_release(&w);
-	*out = r->now_vv;
+	r->c[r->nc++] = c;
 	return 0;
 }
 
-/* First pass for one unreferenced chunk: held back (and why) or due. */
-static int classify(struct run *r, const struct mfs_hash *h, uint64_t bytes, enum where where)
+static int gather(struct run *r)
 {
-	const struct mfs_gc_opts *o = r->o;
-	struct mfs_gc_result *res = r->res;
-	const struct mfs_gc_mark *m;
-	int rc, blocked = 0;
-
-	if ((rc = get_mark(r, h, &m)))
-		return rc;
-	if (hset_has(&r->pins, h->b)) {
-		res->held_open_chunks++;
-		res->held_open_bytes += bytes;
-		return 0;
-	}
-	if (o->now < m->first_seen + o->grace_s) {
-		uint64_t left = m->first_seen + o->grace_s - o->now;
-
-		res->held_grace_chunks++;
-		res->held_grace_bytes += bytes;
-		if (!res->grace_next_s || left < res->grace_next_s)
-			res->grace_next_s = left;
-		return 0;
-	}
-	for (int i = 0; i < o->npeers; i++) {
-		if (!peer_reached(&o->peers[i], m)) {
-			o->peers[i].held_chunks++;
-			blocked = 1;
-		}
-	}
-	if (blocked) {
-		res->held_peers_chunks++;
-		res->held_peers_bytes += bytes;
-		return 0;
-	}
-	if (where == IN_STORE) {
-		res->free_chunks++;
-		res->free_bytes += bytes;
-	}
-	if (mfs_grow(&r->due, &r->capdue, r->ndue, sizeof(*r->due)))
-		return -ENOMEM;
-	r->due[r->ndue++] = (struct cand){ *h, bytes, where };
-	return 0;
-}
-
-static int scan_store(struct run *r)
-{
+	struct mfs_gc_mark *scratch = malloc(sizeof(*scratch));
 	struct mfs_iter *it = mfs_iter_new(r->db, MFS_CF_CHUNK_INDEX, NULL, 0);
+	struct mfs_diskcache_entry *dv = NULL;
+	size_t dn = 0;
 	int rc = 0;
 
-	if (!it)
-		return -ENOMEM;
+	if (!scratch || !it) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
 		size_t kl, vl;
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
@@ -327,31 +431,132 @@ static int scan_store(struct run *r)
 		memcpy(h.b, k, MFS_HASH_LEN);
 		r->res->unreferenced_chunks++;
 		r->res->unreferenced_bytes += s.record_len;
-		rc = classify(r, &h, s.record_len, IN_STORE);
+		rc = add_cand(r, scratch, &h, s.record_len, IN_STORE);
 	}
 	if (!rc)
 		rc = mfs_iter_error(it);
+	if (!rc && r->o->dc)
+		rc = mfs_diskcache_list(r->o->dc, &dv, &dn);
+	for (size_t i = 0; i < dn && !rc; i++) {
+		if (hset_has(&r->refs, dv[i].h.b))
+			continue;
+		r->res->cache_unreferenced++;
+		rc = add_cand(r, scratch, &dv[i].h, dv[i].size, IN_CACHE);
+	}
+	if (!rc)
+		hset_finish(&r->cands);
+out:
+	free(dv);
 	mfs_iter_free(it);
+	free(scratch);
 	return rc;
 }
 
-static int scan_cache(struct run *r)
+/* First pass for one unreferenced chunk (its mark checked): held back, and why, or due. */
+static void classify(struct run *r, struct cand *c)
 {
-	struct mfs_diskcache_entry *v = NULL;
-	size_t n = 0;
-	int rc;
+	const struct mfs_gc_opts *o = r->o;
+	struct mfs_gc_result *res = r->res;
+	const struct mfs_gc_mark *m = r->pool[c->vv];
+	int blocked = 0;
 
-	if (!r->o->dc)
-		return 0;
-	if ((rc = mfs_diskcache_list(r->o->dc, &v, &n)))
-		return rc;
-	for (size_t i = 0; i < n && !rc; i++) {
-		if (hset_has(&r->refs, v[i].h.b))
-			continue;
-		r->res->cache_unreferenced++;
-		rc = classify(r, &v[i].h, v[i].size, IN_CACHE);
+	if (hset_has(&r->pins, c->h.b)) {
+		res->held_open_chunks++;
+		res->held_open_bytes += c->bytes;
+		return;
 	}
-	free(v);
+	if (o->now < c->first_seen + o->grace_s) {
+		uint64_t left = c->first_seen + o->grace_s - o->now;
+
+		res->held_grace_chunks++;
+		res->held_grace_bytes += c->bytes;
+		if (!res->grace_next_s || left < res->grace_next_s)
+			res->grace_next_s = left;
+		return;
+	}
+	for (int i = 0; i < o->npeers; i++) {
+		if (!peer_reached(&o->peers[i], m)) {
+			o->peers[i].held_chunks++;
+			blocked = 1;
+		}
+	}
+	if (blocked) {
+		res->held_peers_chunks++;
+		res->held_peers_bytes += c->bytes;
+		return;
+	}
+	if (c->where == IN_STORE) {
+		res->free_chunks++;
+		res->free_bytes += c->bytes;
+	}
+	c->due = 1;
+}
+
+/* Checks each candidate's mark against the ops since, records new marks, classifies. */
+static int settle(struct run *r)
+{
+	struct mfs_gc_mark *after = calloc(1, sizeof(*after));
+	struct mfs_batch *b = mfs_batch_new(r->db);
+	int rc = 0, n;
+
+	if (!after || !(r->scan_from = calloc(1, sizeof(*r->scan_from))) || !b) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* Ops after the oldest vv of any mark, this run's included. */
+	n = mfs_ns_vv(r->ns, r->scan_from->origin, r->scan_from->seq, MFS_GC_MAX_VV);
+	if (n < 0) {
+		rc = n;
+		goto out;
+	}
+	r->scan_from->n = n;
+	after->n = n;
+	for (int i = 0; i < n; i++) {
+		after->origin[i] = r->scan_from->origin[i];
+		after->seq[i] = UINT64_MAX;
+		for (size_t p = 0; p < r->npool; p++)
+			if (vv_seq(r->pool[p], after->origin[i]) < after->seq[i])
+				after->seq[i] = vv_seq(r->pool[p], after->origin[i]);
+	}
+	if ((rc = scan_ops(r->ns, after, &r->cands, &r->hits)))
+		goto out;
+	for (size_t i = 0; i < r->nc; i++) {
+		struct cand *c = &r->c[i];
+
+		/* Referenced again since its mark (and unreferenced again): stale. */
+		if (c->vv >= 0 && named_after(&r->hits, &c->h, r->pool[c->vv]))
+			c->vv = -1;
+		if (c->vv < 0) {
+			struct mfs_wr w = { 0 };
+			uint8_t key[MARK_KEY_LEN];
+
+			if (named_after(&r->hits, &c->h, r->pool[0])) {
+				/* Referenced after the snapshot: not settled yet, next run. */
+				r->res->held_grace_chunks++;
+				r->res->held_grace_bytes += c->bytes;
+				if (!r->res->grace_next_s || r->o->grace_s < r->res->grace_next_s)
+					r->res->grace_next_s = r->o->grace_s ? r->o->grace_s : 1;
+				continue;
+			}
+			c->vv = 0;
+			c->first_seen = r->o->now;
+			r->pool[0]->first_seen = r->o->now;
+			mark_encode(r->pool[0], &w);
+			if (w.oom) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			mark_key(&c->h, key);
+			mfs_batch_put(b, MFS_CF_META, key, sizeof(key), w.buf, w.len);
+			mfs_wr_release(&w);
+		}
+		classify(r, c);
+	}
+	if (mfs_batch_count(b))
+		rc = mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+out:
+	mfs_batch_free(b);
+	free(after);
 	return rc;
 }
 
@@ -399,38 +604,62 @@ out:
 
 static int first_pass(struct run *r)
 {
+	struct mfs_gc_mark *snap;
+	struct mfs_iter *it;
 	int rc, n;
 
-	if ((rc = collect_refs(r->db, &r->refs)))
+	if (!(snap = calloc(1, sizeof(*snap))))
+		return -ENOMEM;
+	/*
+	 * The snapshot of the inodes and the vv it matches: with no commit and
+	 * no remote apply (two batches) half done, every op whose effect the
+	 * snapshot shows is in the vv (gc.h, note 4).
+	 */
+	pthread_rwlock_wrlock(&r->ns->refs_lock);
+	it = mfs_iter_new(r->db, MFS_CF_INODES, NULL, 0);
+	n = mfs_ns_vv(r->ns, snap->origin, snap->seq, MFS_GC_MAX_VV);
+	pthread_rwlock_unlock(&r->ns->refs_lock);
+	snap->n = n;
+	if (n < 0 || (rc = pool_add(r, snap)) < 0) {
+		rc = n < 0 ? n : rc;
+		mfs_iter_free(it);
+		free(snap);
 		return rc;
-	/* After the walk (gc.h, note 4). */
-	n = mfs_ns_vv(r->ns, r->now_vv->origin, r->now_vv->seq, MFS_GC_MAX_VV);
-	if (n < 0)
-		return n;
-	r->now_vv->n = n;
-	r->now_vv->first_seen = r->o->now;
-	if ((rc = collect_pins(&r->pins)) || (rc = scan_store(r)) || (rc = scan_cache(r)))
-		return rc;
-	if (mfs_batch_count(r->marks) && (rc = mfs_db_write(r->db, r->marks, MFS_WRITE_ASYNC)))
+	}
+	free(snap);
+	if ((rc = collect_refs(r->db, it, &r->refs)) || (rc = collect_pins(&r->pins)) ||
+	    (rc = gather(r)) || (rc = settle(r)))
 		return rc;
 	return prune_marks(r);
 }
 
-/* Under the refs lock, exclusive: recheck from scratch, then delete. */
-static int delete_due(struct run *r)
+/* Under the refs lock, exclusive: recheck from scratch, then delete (gc.h, note 2). */
+static int delete_due(struct run *r, size_t ndue)
 {
-	struct hset refs = { 0 }, pins = { 0 };
+	struct hset refs = { 0 }, pins = { 0 }, due = { 0 };
+	struct hits hits = { 0 };
 	struct mfs_batch *b = NULL;
-	int rc;
+	int rc = 0;
 
+	for (size_t i = 0; i < r->nc && !rc; i++)
+		if (r->c[i].due)
+			rc = hset_add(&due, &r->c[i].h);
+	if (rc)
+		return rc;
+	hset_finish(&due);
 	pthread_rwlock_wrlock(&r->ns->refs_lock);
-	if ((rc = collect_refs(r->db, &refs)) || (rc = collect_pins(&pins)))
+	if ((rc = collect_refs(r->db, mfs_iter_new(r->db, MFS_CF_INODES, NULL, 0), &refs)) ||
+	    (rc = collect_pins(&pins)) || (rc = scan_ops(r->ns, r->scan_from, &due, &hits)))
 		goto out;
-	for (size_t i = 0; i < r->ndue && !rc; i++) {
-		const struct cand *c = &r->due[i];
+	for (size_t i = 0; i < r->nc && !rc; i++) {
+		const struct cand *c = &r->c[i];
 		uint8_t key[MARK_KEY_LEN];
 
-		if (hset_has(&refs, c->h.b) || hset_has(&pins, c->h.b)) {
+		if (!c->due)
+			continue;
+		ndue--;
+		if (hset_has(&refs, c->h.b) || hset_has(&pins, c->h.b) ||
+		    named_after(&hits, &c->h, NULL)) {
 			r->res->referenced_again++;
 			continue;
 		}
@@ -452,7 +681,7 @@ static int delete_due(struct run *r)
 			r->res->cache_freed_chunks++;
 			r->res->cache_freed_bytes += c->bytes;
 		}
-		if (mfs_batch_count(b) >= 3 * DELETE_BATCH || i + 1 == r->ndue) {
+		if (mfs_batch_count(b) >= 3 * DELETE_BATCH || !ndue) {
 			rc = mfs_db_write(r->db, b, MFS_WRITE_SYNC);
 			mfs_batch_free(b);
 			b = NULL;
@@ -465,24 +694,26 @@ out:
 	mfs_batch_free(b);
 	hset_clear(&refs);
 	hset_clear(&pins);
+	hset_clear(&due);
+	free(hits.v);
 	return rc;
 }
 
 int mfs_gc_run(struct mfs_ns *ns, const struct mfs_gc_opts *opts, struct mfs_gc_result *res)
 {
 	struct run r = { .ns = ns, .db = mfs_ns_db(ns), .o = opts, .res = res };
-	int rc = -ENOMEM;
+	size_t ndue = 0;
+	int rc;
 
 	memset(res, 0, sizeof(*res));
 	for (int i = 0; i < opts->npeers; i++)
 		opts->peers[i].held_chunks = 0;
 	res->disk_before = mfs_db_disk_bytes(r.db);
-	if (!(r.now_vv = calloc(1, sizeof(*r.now_vv))) || !(r.mark = calloc(1, sizeof(*r.mark))) ||
-	    !(r.marks = mfs_batch_new(r.db)))
-		goto out;
 	if ((rc = first_pass(&r)))
 		goto out;
-	if (opts->apply && r.ndue && (rc = delete_due(&r)))
+	for (size_t i = 0; i < r.nc; i++)
+		ndue += r.c[i].due;
+	if (opts->apply && ndue && (rc = delete_due(&r, ndue)))
 		goto out;
 	if (res->freed_chunks || (opts->apply && opts->relocate)) {
 		/* The chunks are gone either way; only their space would stay taken. */
@@ -491,7 +722,9 @@ int mfs_gc_run(struct mfs_ns *ns, const struct mfs_gc_opts *opts, struct mfs_gc_
 		if (rc2)
 			log_warn("deleted chunks' space not reclaimed yet: %s", mfs_strerror(rc2));
 	}
-	if (opts->apply)
+out:
+	res->disk_after = mfs_db_disk_bytes(r.db);
+	if (!rc && opts->apply)
 		log_info("gc: %llu chunks (%llu bytes) deleted, %llu disk cache files; held back: "
 			 "%llu open, %llu grace, %llu peers; disk %llu -> %llu bytes",
 			 (unsigned long long)res->freed_chunks, (unsigned long long)res->freed_bytes,
@@ -499,16 +732,16 @@ int mfs_gc_run(struct mfs_ns *ns, const struct mfs_gc_opts *opts, struct mfs_gc_
 			 (unsigned long long)res->held_open_chunks,
 			 (unsigned long long)res->held_grace_chunks,
 			 (unsigned long long)res->held_peers_chunks,
-			 (unsigned long long)res->disk_before,
-			 (unsigned long long)mfs_db_disk_bytes(r.db));
-out:
-	res->disk_after = mfs_db_disk_bytes(r.db);
+			 (unsigned long long)res->disk_before, (unsigned long long)res->disk_after);
 	hset_clear(&r.refs);
 	hset_clear(&r.pins);
-	free(r.due);
-	free(r.now_vv);
-	free(r.mark);
-	mfs_batch_free(r.marks);
+	hset_clear(&r.cands);
+	for (size_t i = 0; i < r.npool; i++)
+		free(r.pool[i]);
+	free(r.pool);
+	free(r.scan_from);
+	free(r.c);
+	free(r.hits.v);
 	if (rc)
 		log_warn("gc stopped: %s", mfs_strerror(rc));
 	return rc;

@@ -21,16 +21,26 @@
  *        dropped C's last reference, so none still shows a version that
  *        needs this node's copy.  A peer never heard from holds gc back.
  *  2. Two passes.  The first, concurrent with everything, finds the
- *     unreferenced chunks, writes marks for new ones, drops the marks of
+ *     unreferenced chunks, checks and writes marks, drops the marks of
  *     chunks referenced again, and classifies.  The second (apply only)
  *     takes the refs lock exclusive, recomputes every reference from
- *     scratch and deletes the chunks that passed the first pass and are
- *     still unreferenced: record and index entry in one batch.
+ *     scratch, checks the ops that arrived since the first pass (note 4)
+ *     and deletes the chunks that passed the first pass and are still
+ *     unreferenced: record, index entry and mark in one batch.
  *  3. The refs lock is held shared by a local commit from its dedup check
  *     to its publish (a dedup hit must not see its chunk deleted before the
- *     publish names it) and by the apply of a remote op.
- *  4. The version vector of a mark is read after the walk that found the
- *     chunk unreferenced, so it includes the op that made it so.
+ *     publish names it) and by the apply of a remote op (two batches).
+ *  4. A mark's vv must cover the op that dropped the chunk's last
+ *     reference.  The first pass takes the inodes snapshot and reads the
+ *     vv under the refs lock, exclusive for that instant: no commit or
+ *     apply is half done, so the vv holds exactly the ops the snapshot
+ *     shows, and a new mark gets that vv.  A mark stays valid only while no
+ *     op after its vv names the chunk (an inode entry whose manifest lists
+ *     it): such an op may have referenced it again, and its later deletion
+ *     would not be in the vv.  Each run scans the ops after the oldest
+ *     mark's vv for the candidates; a stale mark starts again (time and vv
+ *     of this run), and a chunk named by an op after this run's snapshot
+ *     waits for the next run.
  */
 #ifndef MFS_GC_H
 #define MFS_GC_H
