@@ -38,7 +38,7 @@ gc_expect() {
 	done
 }
 
-sumA= sumB= sumD0= sumD1= n0= nC= nD= nRef=
+sumA='' sumB='' sumD0='' sumD1='' n0='' nC='' nD='' nRef=''
 write_files() {
 	randfile "$S/A" $((24 * MiB)) &&
 	{ head -c $((8 * MiB)) "$S/A" && head -c $((8 * MiB)) /dev/urandom; } >"$S/B" &&
@@ -105,7 +105,8 @@ read_all() {
 	expect_status 0 admin fsck "$M" && expect_eq "$(st chunks)" "$nRef" "chunks"
 }
 check "A, B and D read back right; fsck clean" read_all
-check "remount; A, B and D read back right; fsck clean" eval 'mfs_remount "$M" && read_all'
+remount_read() { mfs_remount "$M" && read_all; }
+check "remount; A, B and D read back right; fsck clean" remount_read
 
 grace_default() {
 	randfile "$M/E" $((6 * MiB)) && rm "$M/E" &&
@@ -134,9 +135,11 @@ reclaim() {
 	before=$(st disk_bytes) &&
 	gc_expect --apply --grace 0 -- held_open_chunks=0 &&
 	after=$(st disk_bytes) &&
-	note "220 MiB file deleted: disk_bytes $before -> $after (gc said $(gcj disk_bytes_before) -> $(gcj disk_bytes_after)), freed $(gcj freed_bytes) bytes in $(gcj freed_chunks) chunks; du of the store: $(du -sb "$D/db" | cut -f1)" &&
-	[ "$((before - after))" -ge $((200 * MiB)) ] ||
-		{ echo "disk_bytes $before -> $after: less than 200 MiB reclaimed" >&2; return 1; }
+	note "220 MiB file deleted: disk_bytes $before -> $after (gc said $(gcj disk_bytes_before) -> $(gcj disk_bytes_after)), freed $(gcj freed_bytes) bytes in $(gcj freed_chunks) chunks; du of the store: $(du -sb "$D/db" | cut -f1)" || return 1
+	if [ "$((before - after))" -lt $((200 * MiB)) ]; then
+		echo "disk_bytes $before -> $after: less than 200 MiB reclaimed" >&2
+		return 1
+	fi
 }
 check "a deleted 220 MiB file: gc --apply gives at least 200 MiB of disk back" reclaim
 check "A, B and D still read back right; fsck clean" read_all
@@ -151,14 +154,15 @@ for a in "--grace" "--grace -1" "--grace abc" "--grace 5x" "--bogus" "--apply --
 done
 check "gc without a path: exit 2" usage
 check "gc with two paths: exit 2" usage "$M" "$M/A"
-check "gc --help: exit 0" eval 'expect_status 0 admin gc --help && grep -q "^usage: modelfs-admin gc" "$WORK/.cmd.out"'
+help_out() { expect_status 0 admin gc --help && grep -q "^usage: modelfs-admin gc" "$WORK/.cmd.out"; }
+check "gc --help: exit 0" help_out
 outside() {
 	mkdir -p "$WORK/plain" && expect_status 1 admin gc "$WORK/plain" &&
 	grep -q "not inside a modelfs mount" "$WORK/.cmd.err" &&
 	expect_status 1 admin gc --data "$WORK/plain"
 }
 check "gc outside a mount, or --data where no node runs: exit 1" outside
-check "gc --data DIR asks the node running there" \
-	eval 'expect_status 0 admin gc --json --data "$D" && expect_eq "$(gcj freed_chunks)" 0 freed'
+by_data() { expect_status 0 admin gc --json --data "$D" && expect_eq "$(gcj freed_chunks)" 0 freed; }
+check "gc --data DIR asks the node running there" by_data
 
 mfs_done
