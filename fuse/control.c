@@ -121,6 +121,8 @@ static void serve(struct mfs_control *c, int fd)
 		control_fsck(c->fs, line + 4, f);
 	else if (!strncmp(line, "info ", 5) || !strncmp(line, "evict ", 6))
 		do_inode_request(c, f, strchr(line, ' ') + 1, line[0] == 'e');
+	else if (!strcmp(line, "gc") || !strncmp(line, "gc ", 3))
+		fs_gc_control(c->fs, line + 2, f);
 	else
 		fprintf(f, "end %d unknown request\n", -EINVAL);
 	fclose(f);

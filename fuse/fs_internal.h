@@ -202,6 +202,15 @@ int fs_metrics_start(struct mfs_fs *fs, struct fs_metrics **out);
 /* NULL is a no-op. */
 void fs_metrics_stop(struct fs_metrics *m);
 
+/*
+ * fs_gc.c.  The node's manifest if n is an old version (unlinked, or its
+ * path moved on) that no handle has open: detached for the caller to unref
+ * once unlocked, so gc can free its chunks.  NULL otherwise.  n->lock held.
+ */
+struct mfs_manifest *fs_node_release_old(struct mfs_fs *fs, struct mfs_node *n);
+/* Answers a control request "gc [apply] [relocate] [grace=N]" (args after "gc"). */
+void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f);
+
 /* fs_remote.c: the replica's on_change hook (arg: struct mfs_fs). */
 void fs_remote_change(void *arg, const struct mfs_ns_change *c);
 

@@ -383,6 +383,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 /* The path's node no longer has a name: mark it so it is not saved. */
 static void mark_gone(struct mfs_fs *fs, uint64_t ino)
 {
+	struct mfs_manifest *old;
 	struct mfs_node *n;
 
 	if (!ino || !(n = itable_peek(fs, ino)))
@@ -390,7 +391,9 @@ static void mark_gone(struct mfs_fs *fs, uint64_t ino)
 	pthread_mutex_lock(&n->lock);
 	n->gone = 1;
 	n->rec.nlink = 0;
+	old = fs_node_release_old(fs, n);
 	pthread_mutex_unlock(&n->lock);
+	mfs_manifest_unref(old);
 }
 
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)

@@ -240,6 +240,7 @@ static void drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uin
 void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 {
 	struct mfs_node *n = h->node;
+	struct mfs_manifest *old;
 	uint64_t parent = 0, drop_parent = 0;
 	char *name = NULL, *drop_name = NULL;
 	int moved = 0, rc = 0;
@@ -261,7 +262,9 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	} else {
 		n->readers--;
 	}
+	old = fs_node_release_old(fs, n);
 	pthread_mutex_unlock(&n->lock);
+	mfs_manifest_unref(old);
 	/* close() has returned already: nobody is left to hear about it. */
 	if (rc)
 		log_warn("inode %016llx: commit at release failed: %s",

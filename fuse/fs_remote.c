@@ -15,6 +15,7 @@
 static void refresh_node(struct mfs_fs *fs, uint64_t ino)
 {
 	struct mfs_node *n = itable_hold(fs, ino);
+	struct mfs_manifest *old = NULL;
 	struct mfs_inode rec;
 	int rc;
 
@@ -25,6 +26,7 @@ static void refresh_node(struct mfs_fs *fs, uint64_t ino)
 	rc = mfs_ns_get(fs->ns, ino, &rec);
 	if (rc == -ENOENT) {
 		n->gone = 1;  /* deleted by a peer: open handles keep their version */
+		old = fs_node_release_old(fs, n);
 	} else if (!rc) {
 		int moved = rec.has_manifest != n->rec.has_manifest || rec.size != n->rec.size ||
 			    memcmp(&rec.manifest, &n->rec.manifest, sizeof(rec.manifest));
@@ -38,6 +40,7 @@ static void refresh_node(struct mfs_fs *fs, uint64_t ino)
 		n->rec = rec;
 	}
 	pthread_mutex_unlock(&n->lock);
+	mfs_manifest_unref(old);
 	itable_put(fs, n, 0, 1);
 }
 

@@ -19,6 +19,7 @@
 
 #include "errors.h"
 #include "fs_internal.h"
+#include "gc.h"
 #include "ingest.h"
 #include "log.h"
 #include "namespace.h"
@@ -62,11 +63,13 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 	}
 	if ((rc = staging_materialize(fs, n->stg)) || (rc = check_space(fs, n->stg->size)))
 		return rc;
+	/* From the dedup checks to the publish, gc must not delete (store/gc.h). */
+	mfs_gc_refs_hold(fs->ns);
 	rc = mfs_ingest_fd(fs->db, n->stg->fd, n->stg->size, fs->cfg->ingest_threads, &id,
 			   &has_manifest, &ist);
-	if (rc)
-		return rc;
-	rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size, &rec);
+	if (!rc)
+		rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size, &rec);
+	mfs_gc_refs_release(fs->ns);
 	if (rc == -ENOENT) {
 		/*
 		 * The path was unlinked or renamed over since (successor links

@@ -46,6 +46,7 @@ struct mfs_peer {
 	uint64_t down_since_ms;      /* when it stopped answering (or our start) */
 	void *idle[16];              /* pooled DEALER sockets */
 	int nidle;
+	struct mfs_wire_vv *pulled;  /* its last PULL's version vector, NULL before (gc) */
 };
 
 struct mfs_replica {
@@ -109,6 +110,9 @@ int server_start(struct mfs_replica *r, struct mfs_server **out);
 void server_stop(struct mfs_server *s);
 /* 1 on the server's worker threads (a proxied GET must not proxy again). */
 int server_in_worker(void);
+
+/* gc_peers.c: node `node` pulled with version vector vv (server thread). */
+void peer_pulled(struct mfs_replica *r, uint16_t node, const struct mfs_wire_vv *vv);
 
 /* sync.c */
 /* Thread body: pulls ops from one peer (arg) until stopping. */

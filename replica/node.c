@@ -240,6 +240,7 @@ void mfs_replica_stop(struct mfs_replica *r)
 	for (int i = 0; r->peers && i < r->npeers; i++) {
 		rpc_pool_drain(&r->peers[i]);
 		pthread_mutex_destroy(&r->peers[i].lock);
+		free(r->peers[i].pulled);
 	}
 	mfs_zap_stop(r->zap);
 	mfs_diskcache_close(r->dc);

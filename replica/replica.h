@@ -78,6 +78,16 @@ int mfs_replica_cached(struct mfs_replica *r, const struct mfs_hash *h, struct m
 		       uint64_t *reclen);
 /* Drops h from the disk cache (never from the store); the bytes freed, 0 if absent. */
 uint64_t mfs_replica_uncache(struct mfs_replica *r, const struct mfs_hash *h);
+struct mfs_gc_peer;
+struct mfs_diskcache;
+/*
+ * gc's view of the peers (store/gc.h): one entry per configured peer, with
+ * the version vector of its last PULL since this node started.  *out
+ * (caller frees) gets *n entries.  0 or -ENOMEM.
+ */
+int mfs_replica_gc_peers(struct mfs_replica *r, struct mfs_gc_peer **out, int *n);
+/* The disk cache of peers' chunks; borrowed, lives as long as r. */
+struct mfs_diskcache *mfs_replica_diskcache(struct mfs_replica *r);
 
 /* "key value" lines for the control endpoint's status report. */
 void mfs_replica_status(struct mfs_replica *r, FILE *f);

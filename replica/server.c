@@ -121,6 +121,7 @@ static void handle_pull(struct mfs_server *s, void *push, struct job *j)
 		free(theirs);
 		return;
 	}
+	peer_pulled(r, j->h.node, theirs);
 	n = mfs_ns_vv(r->ns, origins, seqs, MFS_WIRE_MAX_VV);
 	mfs_wire_ops_begin(&a.w);
 	for (int i = 0; i < n && !a.more; i++) {

@@ -387,6 +387,38 @@ void mfs_iter_free(struct mfs_iter *it)
 	free(it);
 }
 
+/* Blob GC on or off for cf (mutable options: no reopen). */
+static int set_blob_gc(struct mfs_db *db, enum mfs_cf cf, int on)
+{
+	const char *keys[] = { "enable_blob_garbage_collection",
+			       "blob_garbage_collection_age_cutoff" };
+	const char *on_vals[] = { "true", "1.0" }, *off_vals[] = { "false", "0.25" };
+	char *err = NULL;
+
+	rocksdb_set_options_cf(db->db, db->cf[cf + 1], 2, keys, on ? on_vals : off_vals, &err);
+	return db_error(err, "set blob gc options");
+}
+
+int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate)
+{
+	rocksdb_compactoptions_t *co;
+	int rc;
+
+	if ((rc = mfs_db_flush(db, cf)))
+		return rc;
+	if (relocate && (rc = set_blob_gc(db, cf, 1)))
+		return rc;
+	co = rocksdb_compactoptions_create();
+	/* kForce: the last level too, where the deleted keys' blob references are. */
+	rocksdb_compactoptions_set_bottommost_level_compaction(co, 2);
+	/* The C API of 7.8 reports no error here; RocksDB logs it in db/LOG. */
+	rocksdb_compact_range_cf_opt(db->db, db->cf[cf + 1], co, NULL, 0, NULL, 0);
+	rocksdb_compactoptions_destroy(co);
+	if (relocate)
+		rc = set_blob_gc(db, cf, 0);
+	return rc;
+}
+
 uint64_t mfs_db_disk_bytes(struct mfs_db *db)
 {
 	uint64_t total = 0, v;

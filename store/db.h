@@ -98,6 +98,17 @@ const uint8_t *mfs_iter_value(struct mfs_iter *it, size_t *len);
 int mfs_iter_error(struct mfs_iter *it);
 void mfs_iter_free(struct mfs_iter *it);
 
+/*
+ * Gives the space of cf's deleted keys back to the filesystem (gc): flushes
+ * cf and compacts all of it down to the last level, so the references of
+ * deleted chunk records are dropped and blob files left with nothing live
+ * are deleted.  With relocate, blob garbage collection (off otherwise, see
+ * db.c) also runs in that compaction and rewrites every live record out of
+ * the blob files: everything comes back, at the cost of copying all live
+ * bytes of cf once.
+ */
+int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate);
+
 /* Approximate on-disk size of the live DB files (for statfs and status). */
 uint64_t mfs_db_disk_bytes(struct mfs_db *db);
 

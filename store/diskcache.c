@@ -404,3 +404,23 @@ void mfs_diskcache_stats(struct mfs_diskcache *dc, struct mfs_diskcache_stats *s
 	st->evicted = dc->evicted;
 	pthread_mutex_unlock(&dc->lock);
 }
+
+int mfs_diskcache_list(struct mfs_diskcache *dc, struct mfs_diskcache_entry **out, size_t *n)
+{
+	struct mfs_diskcache_entry *v;
+	size_t i = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&dc->lock);
+	if (!(v = malloc((dc->files ? dc->files : 1) * sizeof(*v)))) {
+		pthread_mutex_unlock(&dc->lock);
+		return -ENOMEM;
+	}
+	for (struct dentry *e = dc->lru.next; e != &dc->lru && i < dc->files; e = e->next)
+		v[i++] = (struct mfs_diskcache_entry){ e->h, e->size };
+	pthread_mutex_unlock(&dc->lock);
+	*out = v;
+	*n = i;
+	return 0;
+}

@@ -46,6 +46,13 @@ int mfs_diskcache_peek(struct mfs_diskcache *dc, const struct mfs_hash *h,
 /* Removes h if cached (modelfs-admin evict); returns the bytes it took, 0 if absent. */
 uint64_t mfs_diskcache_drop(struct mfs_diskcache *dc, const struct mfs_hash *h);
 
+struct mfs_diskcache_entry {
+	struct mfs_hash h;
+	uint64_t size;         /* bytes of its file */
+};
+/* What the cache holds now: *out (caller frees) gets *n entries.  0 or -ENOMEM. */
+int mfs_diskcache_list(struct mfs_diskcache *dc, struct mfs_diskcache_entry **out, size_t *n);
+
 struct mfs_diskcache_stats {
 	uint64_t files, bytes, limit, hits, misses, evicted;
 };

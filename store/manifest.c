@@ -5,11 +5,50 @@
  *   count x { u8 hash[32], u32 raw_len }
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "db.h"
 #include "errors.h"
 #include "manifest.h"
+
+/*
+ * Every decoded manifest still referenced, for gc (mfs_manifest_live_each).
+ * A leaf lock: nothing else is taken under it.
+ */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mfs_manifest live = { .live_prev = &live, .live_next = &live };
+
+static void live_add(struct mfs_manifest *m)
+{
+	pthread_mutex_lock(&live_lock);
+	m->live_next = &live;
+	m->live_prev = live.live_prev;
+	live.live_prev->live_next = m;
+	live.live_prev = m;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(struct mfs_manifest *m)
+{
+	if (!m->live_next)
+		return;
+	pthread_mutex_lock(&live_lock);
+	m->live_prev->live_next = m->live_next;
+	m->live_next->live_prev = m->live_prev;
+	pthread_mutex_unlock(&live_lock);
+}
+
+int mfs_manifest_live_each(int (*fn)(void *arg, const struct mfs_manifest *m), void *arg)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&live_lock);
+	for (struct mfs_manifest *m = live.live_next; m != &live && !rc; m = m->live_next)
+		rc = fn(arg, m);
+	pthread_mutex_unlock(&live_lock);
+	return rc;
+}
 
 struct mfs_manifest *mfs_manifest_new(void)
 {
@@ -37,6 +76,7 @@ void mfs_manifest_unref(struct mfs_manifest *m)
 {
 	if (!m || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL))
 		return;
+	live_remove(m);
 	free(m->e);
 	free(m->off);
 	free(m);
@@ -132,10 +172,12 @@ int mfs_manifest_decode(const void *p, size_t n, struct mfs_manifest **out)
 	}
 	rc = m->size == size ? 0 : MFS_EFORMAT;
 out:
-	if (rc)
+	if (rc) {
 		mfs_manifest_unref(m);
-	else
+	} else {
+		live_add(m);
 		*out = m;
+	}
 	return rc;
 }
 

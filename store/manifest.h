@@ -32,6 +32,8 @@ struct mfs_manifest {
 	struct mfs_manifest_entry *e;
 	uint64_t *off;   /* off[i] = file offset of chunk i; off[count] = size */
 	int refs;        /* atomic */
+	/* The live list (decoded manifests only); protected by its lock in manifest.c. */
+	struct mfs_manifest *live_prev, *live_next;
 };
 
 /* An empty manifest with one reference; NULL on allocation failure. */
@@ -54,5 +56,16 @@ struct mfs_batch;
 int mfs_manifest_stage(struct mfs_batch *b, const struct mfs_manifest *m, struct mfs_hash *id);
 /* Loads the manifest id; -ENOENT / MFS_EFORMAT / db errors. */
 int mfs_manifest_load(struct mfs_db *db, const struct mfs_hash *id, struct mfs_manifest **out);
+
+/*
+ * Calls fn for every manifest this process holds that came from
+ * mfs_manifest_decode() (so every version loaded from the store and still
+ * referenced: open files, writers' bases, caches) until fn returns
+ * non-zero, which is returned.  gc keeps the chunks these name (store/gc.h).
+ * Manifests being built (ingest) are not listed: they are complete and
+ * immutable only once decoded.  fn runs under the list's lock: it must not
+ * ref, unref or load manifests.
+ */
+int mfs_manifest_live_each(int (*fn)(void *arg, const struct mfs_manifest *m), void *arg);
 
 #endif

@@ -201,6 +201,7 @@ int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out)
 		return -ENOMEM;
 	ns->db = db;
 	pthread_mutex_init(&ns->lock, NULL);
+	pthread_rwlock_init(&ns->refs_lock, NULL);
 	rc = meta_get_u64(ns, "format", &v);
 	if (rc == -ENOENT) {
 		rc = ns_init_fresh(ns);
@@ -231,6 +232,7 @@ void mfs_ns_close(struct mfs_ns *ns)
 	if (!ns)
 		return;
 	pthread_mutex_destroy(&ns->lock);
+	pthread_rwlock_destroy(&ns->refs_lock);
 	free(ns);
 }
 

@@ -315,8 +315,23 @@ static int apply_derived(struct mfs_ns *ns, const struct mfs_op *op, uint16_t or
 	return rc;
 }
 
+static int apply_op(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *raw,
+		    size_t len, mfs_ns_change_fn fn, void *arg);
+
+/* An op may publish a version that names chunks gc is about to delete: hold gc off. */
 int mfs_ns_apply(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *raw,
 		 size_t len, mfs_ns_change_fn fn, void *arg)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&ns->refs_lock);
+	rc = apply_op(ns, origin, seq, raw, len, fn, arg);
+	pthread_rwlock_unlock(&ns->refs_lock);
+	return rc;
+}
+
+static int apply_op(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *raw,
+		    size_t len, mfs_ns_change_fn fn, void *arg)
 {
 	struct changes cs = { 0 };
 	struct mfs_op op;

@@ -25,6 +25,13 @@ struct mfs_ns {
 	uint64_t lamport;       /* Lamport clock; lock */
 	uint64_t seq;           /* ops this node originated; lock */
 	uint64_t applied;       /* remote ops applied since open (atomic) */
+	/*
+	 * gc's lock (store/gc.h): shared while references to chunks may be
+	 * added (a commit from its dedup check to its publish, a remote op's
+	 * apply), exclusive for gc's recheck and delete.  glibc's default
+	 * rwlock prefers readers, so shared holders never wait on each other.
+	 */
+	pthread_rwlock_t refs_lock;
 };
 
 struct dirent_key {

@@ -37,6 +37,7 @@ const char *admin_human_bytes(double b, char *buf, size_t len);
 struct admin_report;
 /* status --prometheus (admin_prom.c): r in the Prometheus text format on stdout.  0 or -1. */
 int admin_print_prometheus(const struct admin_report *r);
+int admin_cmd_gc(int argc, char **argv);      /* admin_gc.c (control socket) */
 
 /* s as a JSON string literal on f (admin_main.c). */
 void admin_json_string(FILE *f, const char *s);

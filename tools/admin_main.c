@@ -10,6 +10,7 @@
  *   modelfs-admin warmup [-j N] [--json] PATH...
  *   modelfs-admin info [--json] PATH...
  *   modelfs-admin evict [--json] PATH...
+ *   modelfs-admin gc [--apply] [--grace SECONDS] [--relocate] [--json] PATH | --data DIR
  *
  * PATH is any path inside a mount: the running node answers over its
  * control socket.  --data DIR asks the node running on DIR over
@@ -69,6 +70,9 @@ static void usage(FILE *f)
 		"                          how much of it this node holds\n"
 		"  evict [--json] PATH...  drop this node's cached copies (disk cache, memory,\n"
 		"                          page cache) of the files below each PATH\n"
+		"  gc [--apply] [--grace SECONDS] [--relocate] [--json] PATH\n"
+		"                          free chunks no file version references (a dry run\n"
+		"                          without --apply)\n"
 		"\n"
 		"PATH is any path inside a modelfs mount.  --data DIR asks the node running on\n"
 		"the store in DIR over DIR/control.sock (a storage-only peer has no mount), or\n"
@@ -402,6 +406,8 @@ int main(int argc, char **argv)
 		return admin_cmd_info(argc, argv);
 	if (!strcmp(argv[1], "evict"))
 		return admin_cmd_evict(argc, argv);
+	if (!strcmp(argv[1], "gc"))
+		return admin_cmd_gc(argc, argv);
 	if (strcmp(argv[1], "status")) {
 		fprintf(stderr, "modelfs-admin: unknown command '%s'\n", argv[1]);
 		usage(stderr);

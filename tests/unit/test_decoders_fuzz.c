@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fuzzing of every decoder of stored or received bytes: inode records,
- * manifests, chunk index entries, chunk records, namespace ops
+ * manifests, chunk index entries, chunk records, gc marks, namespace ops
  * (store/oplog.h) and the peer wire messages (replica/wire.h).  In make
  * check, mutated real ops are also applied to a store with mfs_ns_apply,
  * which must refuse them or leave a store that still reads.
@@ -14,7 +14,8 @@
  * they are instrumented too):
  *   clang -g -O1 -D_GNU_SOURCE -DMFS_LIBFUZZER -fsanitize=fuzzer,address,undefined \
  *     -I. -Istore -Ireplica tests/unit/test_decoders_fuzz.c store/{errors,log,bytes,hash,\
- *     xxh64,chunker,codec,manifest,inode,chunkstore,db,oplog}.c replica/wire.c \
+ *     xxh64,chunker,codec,manifest,inode,chunkstore,db,oplog,gc,namespace,ns_txn,ns_apply,\
+ *     diskcache}.c replica/wire.c \
  *     -lrocksdb -lzstd -lcrypto -lpthread
  *   ./a.out -max_total_time=600 -max_len=70000 CORPUS_DIR
  * Properties checked: no crash; a decoder that accepts its input returns a
@@ -31,6 +32,7 @@
 #include "codec.h"
 #include "db.h"
 #include "errors.h"
+#include "gc.h"
 #include "inode.h"
 #include "log.h"
 #include "manifest.h"
@@ -125,6 +127,13 @@ static void decode_all(const uint8_t *p, size_t n)
 		mfs_manifest_unref(m);
 	}
 	(void)mfs_chunk_summary_decode(p, n, &sum);
+	{
+		static struct mfs_gc_mark mark;
+
+		if (mfs_gc_mark_decode(p, n, &mark) == 0)
+			inconsistent += mark.n < 0 || mark.n > MFS_GC_MAX_VV ||
+					n != 12 + 10 * (size_t)mark.n;
+	}
 	if (mfs_chunk_peek(p, n, &info) == 0) {
 		got = mfs_chunk_decode(ctx, p, n, out, MFS_CHUNK_MAX);
 		if (got >= 0)
@@ -397,6 +406,17 @@ int main(void)
 			tap_bail("encode with codec %d", codec);
 		snprintf(what, sizeof(what), "chunk record (%s)", mfs_codec_name(codec));
 		fuzz_seed(what, rec, n, 4000);
+	}
+	/* A gc mark: version 1, two vv entries. */
+	{
+		uint8_t mark[12 + 2 * 10] = { 1, 0, 2, 0 };
+
+		put_le64(mark + 4, 1764400000);
+		put_le16(mark + 12, 0x1234);
+		put_le64(mark + 14, 17);
+		put_le16(mark + 22, 0xbeef);
+		put_le64(mark + 24, 3);
+		fuzz_seed("gc mark", mark, sizeof(mark), 3000);
 	}
 	/* Replication: real ops, and wire messages carrying them. */
 	{

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What gc needs to know of the peers (store/gc.h, rule c): the version
+ * vector each configured peer sent in its last PULL.  A PULL carries all
+ * the puller has applied, so once a peer's vector covers this node's
+ * vector of some moment, that peer has every op this node had then.  Kept
+ * in memory only: after a restart every peer counts as silent until it
+ * pulls again (within a heartbeat when it is up).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc.h"
+#include "internal.h"
+
+void peer_pulled(struct mfs_replica *r, uint16_t node, const struct mfs_wire_vv *vv)
+{
+	struct mfs_peer *p = peer_by_id(r, node);
+
+	/* Only configured peers count (and bound the memory kept). */
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (!p->pulled)
+		p->pulled = malloc(sizeof(*p->pulled));
+	if (p->pulled)
+		*p->pulled = *vv;
+	pthread_mutex_unlock(&p->lock);
+}
+
+int mfs_replica_gc_peers(struct mfs_replica *r, struct mfs_gc_peer **out, int *n)
+{
+	struct mfs_gc_peer *v = calloc(r->npeers ? r->npeers : 1, sizeof(*v));
+
+	*out = NULL;
+	*n = 0;
+	if (!v)
+		return -ENOMEM;
+	for (int i = 0; i < r->npeers; i++) {
+		struct mfs_peer *p = &r->peers[i];
+		struct mfs_gc_peer *g = &v[i];
+
+		snprintf(g->name, sizeof(g->name), "%s", p->endpoint);
+		pthread_mutex_lock(&p->lock);
+		g->id = p->id;
+		if (!p->id) {
+			g->state = MFS_GC_PEER_UNKNOWN;
+		} else if (!p->pulled) {
+			g->state = MFS_GC_PEER_SILENT;
+		} else {
+			g->state = MFS_GC_PEER_PULLED;
+			g->n = p->pulled->n < MFS_GC_MAX_VV ? p->pulled->n : MFS_GC_MAX_VV;
+			memcpy(g->origin, p->pulled->origin, g->n * sizeof(*g->origin));
+			memcpy(g->seq, p->pulled->seq, g->n * sizeof(*g->seq));
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+	*out = v;
+	*n = r->npeers;
+	return 0;
+}
+
+struct mfs_diskcache *mfs_replica_diskcache(struct mfs_replica *r)
+{
+	return r->dc;
+}

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * modelfs-admin gc: asks the running node (through its control socket,
+ * request "gc", doc/format.md) to reclaim the chunks no file version
+ * references, or, by default, to say what it would reclaim.  The rules
+ * that hold chunks back are the node's (store/gc.h); this file parses the
+ * command line and renders the answer.  There is no offline gc: only the
+ * running node knows what its peers have reached and what is open.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "admin_cmds.h"
+
+static void gc_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: modelfs-admin gc [--apply] [--grace SECONDS] [--relocate] [--json]\n"
+		"                        (PATH | --data DIR)\n"
+		"\n"
+		"Reclaims the chunks that no file version references, on the node that\n"
+		"serves PATH's mount (or runs on the store in DIR).  Without --apply it only\n"
+		"reports what it would free now and what it holds back, and why: a version\n"
+		"open on this node, the grace period (default 3600 s since the chunk was\n"
+		"first seen unreferenced, by any gc run), or a peer that has not yet pulled\n"
+		"this node's namespace state.  --relocate also rewrites the blob files that\n"
+		"hold freed chunks next to live ones (copies every live chunk once).\n"
+		"Exit status: 0 ok, 1 error, 2 usage.\n");
+}
+
+static const char *human(const char *v, char *buf, size_t len)
+{
+	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double b = v ? strtod(v, NULL) : 0;
+	int u = 0;
+
+	while (b >= 1024 && u < 4) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+	return buf;
+}
+
+#define G(k) (admin_report_get(r, k) ? admin_report_get(r, k) : "?")
+
+static void print_human(const struct admin_report *r)
+{
+	char b1[32], b2[32], b3[32];
+	int apply = !strcmp(G("apply"), "1");
+
+	if (apply)
+		printf("freed          %s chunks (%s), %s disk cache files (%s)\n", G("freed_chunks"),
+		       human(G("freed_bytes"), b1, sizeof(b1)), G("cache_freed_chunks"),
+		       human(G("cache_freed_bytes"), b2, sizeof(b2)));
+	else
+		printf("dry run        would free %s chunks (%s) now; --apply frees them\n",
+		       G("free_chunks"), human(G("free_bytes"), b1, sizeof(b1)));
+	printf("unreferenced   %s chunks (%s) in the store, %s in the disk cache\n",
+	       G("unreferenced_chunks"), human(G("unreferenced_bytes"), b1, sizeof(b1)),
+	       G("cache_unreferenced"));
+	printf("held back      %s chunks (%s) open here, %s (%s) in their grace period",
+	       G("held_open_chunks"), human(G("held_open_bytes"), b1, sizeof(b1)),
+	       G("held_grace_chunks"), human(G("held_grace_bytes"), b2, sizeof(b2)));
+	if (strcmp(G("grace_next_s"), "0"))
+		printf(" (next due in %s s)", G("grace_next_s"));
+	printf(", %s (%s) waiting for peers\n", G("held_peers_chunks"),
+	       human(G("held_peers_bytes"), b3, sizeof(b3)));
+	for (size_t i = 0; i < r->nkv; i++) {
+		char ep[300], id[16], state[16];
+		unsigned long long held;
+
+		if (strcmp(r->kv[i].key, "gc_peer") ||
+		    sscanf(r->kv[i].value, "%299s %15s %15s %llu", ep, id, state, &held) != 4)
+			continue;
+		printf("peer           %s (node %s): %s", ep, id,
+		       !strcmp(state, "unknown")  ? "never answered" :
+		       !strcmp(state, "silent")   ? "has not pulled since this node started" :
+		       !strcmp(state, "behind")   ? "has not reached this node's state" :
+						    "has reached this node's state");
+		if (held)
+			printf(", holds back %llu chunks", held);
+		printf("\n");
+	}
+	if (strcmp(G("referenced_again"), "0"))
+		printf("kept           %s chunks referenced again when rechecked\n",
+		       G("referenced_again"));
+	printf("disk           %s before, %s after (RocksDB files)\n",
+	       human(G("disk_bytes_before"), b1, sizeof(b1)),
+	       human(G("disk_bytes_after"), b2, sizeof(b2)));
+}
+
+#undef G
+
+static void print_json(const struct admin_report *r)
+{
+	int first = 1;
+
+	printf("{");
+	for (size_t i = 0; i < r->nkv; i++) {
+		if (!strcmp(r->kv[i].key, "gc_peer"))
+			continue;
+		printf("%s\"%s\": %s", first ? "" : ", ", r->kv[i].key, r->kv[i].value);
+		first = 0;
+	}
+	printf("%s\"peers\": [", first ? "" : ", ");
+	first = 1;
+	for (size_t i = 0; i < r->nkv; i++) {
+		char ep[300], id[16], state[16];
+		unsigned long long held;
+
+		if (strcmp(r->kv[i].key, "gc_peer") ||
+		    sscanf(r->kv[i].value, "%299s %15s %15s %llu", ep, id, state, &held) != 4)
+			continue;
+		printf("%s{\"endpoint\": ", first ? "" : ", ");
+		admin_json_string(stdout, ep);
+		printf(", \"node_id\": ");
+		admin_json_string(stdout, id);
+		printf(", \"state\": ");
+		admin_json_string(stdout, state);
+		printf(", \"held_chunks\": %llu}", held);
+		first = 0;
+	}
+	printf("]}\n");
+}
+
+/* Every value but gc_peer lines is a decimal: a node that says otherwise is not understood. */
+static int report_ok(const struct admin_report *r)
+{
+	for (size_t i = 0; i < r->nkv; i++) {
+		const char *v = r->kv[i].value;
+
+		if (!strcmp(r->kv[i].key, "gc_peer"))
+			continue;
+		if (!*v || strspn(v, "0123456789") != strlen(v))
+			return 0;
+	}
+	return admin_report_get(r, "freed_chunks") != NULL;
+}
+
+int admin_cmd_gc(int argc, char **argv)
+{
+	const char *path = NULL, *data = NULL;
+	struct admin_report r = { 0 };
+	char sock[4096], req[128];
+	int apply = 0, relocate = 0, json = 0, rc;
+	long grace = -1;
+
+	for (int i = 2; i < argc; i++) {
+		const char *s = argv[i];
+
+		if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+			gc_usage(stdout);
+			return 0;
+		} else if (!strcmp(s, "--apply")) {
+			apply = 1;
+		} else if (!strcmp(s, "--relocate")) {
+			relocate = 1;
+		} else if (!strcmp(s, "--json")) {
+			json = 1;
+		} else if (!strcmp(s, "--grace") || !strncmp(s, "--grace=", 8)) {
+			const char *v = s[7] == '=' ? s + 8 : i + 1 < argc ? argv[++i] : NULL;
+
+			if (!v || admin_parse_long(v, 0, 10L * 365 * 86400, &grace)) {
+				fprintf(stderr, "modelfs-admin: --grace takes seconds, 0 or more\n");
+				gc_usage(stderr);
+				return 2;
+			}
+		} else if (!strcmp(s, "--data") && i + 1 < argc && !data) {
+			data = argv[++i];
+		} else if (s[0] == '-') {
+			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", s);
+			gc_usage(stderr);
+			return 2;
+		} else if (!path) {
+			path = s;
+		} else {
+			fprintf(stderr, "modelfs-admin: one PATH only\n");
+			gc_usage(stderr);
+			return 2;
+		}
+	}
+	if (!!path == !!data) {
+		fprintf(stderr, "modelfs-admin: give a PATH inside a mount or --data DIR\n");
+		gc_usage(stderr);
+		return 2;
+	}
+	if (data) {
+		if (snprintf(sock, sizeof(sock), "%s/control.sock", data) >= (int)sizeof(sock)) {
+			fprintf(stderr, "modelfs-admin: %s: path too long\n", data);
+			return 1;
+		}
+	} else if ((rc = admin_find_socket(path, sock, sizeof(sock)))) {
+		if (rc == -ENOTSUP || rc == -ENODATA)
+			fprintf(stderr, "modelfs-admin: %s is not inside a modelfs mount\n", path);
+		else
+			fprintf(stderr, "modelfs-admin: %s: %s\n", path, strerror(-rc));
+		return 1;
+	}
+	snprintf(req, sizeof(req), "gc%s%s", apply ? " apply" : "", relocate ? " relocate" : "");
+	if (grace >= 0)
+		snprintf(req + strlen(req), sizeof(req) - strlen(req), " grace=%ld", grace);
+	rc = admin_request(sock, req, &r);
+	if (data && admin_nobody_listens(rc)) {
+		fprintf(stderr, "modelfs-admin: no node runs on %s: gc needs the running node "
+			"(only it knows what is open and what its peers have)\n", data);
+		return 1;
+	}
+	if (rc || r.rc) {
+		fprintf(stderr, "modelfs-admin: node at %s: %s\n", data ? sock : path,
+			rc ? strerror(-rc) : r.rc_text ? r.rc_text : "error");
+		admin_report_release(&r);
+		return 1;
+	}
+	if (!report_ok(&r)) {
+		fprintf(stderr, "modelfs-admin: node at %s: malformed gc answer\n", data ? sock : path);
+		admin_report_release(&r);
+		return 1;
+	}
+	if (json)
+		print_json(&r);
+	else
+		print_human(&r);
+	admin_report_release(&r);
+	return 0;
+}
