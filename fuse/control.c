@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@ static int status_lines(struct mfs_control *c, FILE *f)
 {
 	struct mfs_store_stats st;
 	struct mfs_cache_stats cs;
+	struct statvfs vfs;
 	int rc = mfs_store_stats(c->fs->db, &st);
 
 	if (!rc) {
@@ -56,6 +58,13 @@ static int status_lines(struct mfs_control *c, FILE *f)
 		fprintf(f, "orphan_chunks %llu\n", (unsigned long long)st.orphan_chunks);
 		fprintf(f, "orphan_bytes %llu\n", (unsigned long long)st.orphan_bytes);
 		fprintf(f, "disk_bytes %llu\n", (unsigned long long)st.disk_bytes);
+		if (!statvfs(c->fs->cfg->data_dir, &vfs)) {
+			/* The file system under the store: what is left before ENOSPC. */
+			fprintf(f, "fs_size_bytes %llu\n",
+				(unsigned long long)vfs.f_blocks * vfs.f_frsize);
+			fprintf(f, "fs_avail_bytes %llu\n",
+				(unsigned long long)vfs.f_bavail * vfs.f_frsize);
+		}
 		fprintf(f, "dedup_ratio %.4f\n", st.dedup_ratio);
 		fprintf(f, "compression_ratio %.4f\n", st.compression_ratio);
 		for (int k = 0; k < MFS_CODEC_COUNT; k++)

@@ -17,6 +17,7 @@
 #include "diskcache.h"
 #include "errors.h"
 #include "gc.h"
+#include "hashset.h"
 #include "inode.h"
 #include "log.h"
 #include "manifest.h"
@@ -41,51 +42,6 @@ void mfs_gc_refs_release(struct mfs_ns *ns)
 	pthread_rwlock_unlock(&ns->refs_lock);
 }
 
-/* ---- sets of chunk hashes ---------------------------------------------------- */
-
-struct hset {
-	struct mfs_hash *h;
-	size_t n, cap;
-};
-
-static int hset_add(struct hset *s, const struct mfs_hash *h)
-{
-	if (mfs_grow(&s->h, &s->cap, s->n, sizeof(*s->h)))
-		return -ENOMEM;
-	s->h[s->n++] = *h;
-	return 0;
-}
-
-static int hash_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, MFS_HASH_LEN);
-}
-
-/* Sorts and removes duplicates, so that hset_has() can search. */
-static void hset_finish(struct hset *s)
-{
-	size_t out = 0;
-
-	if (!s->n)
-		return;
-	qsort(s->h, s->n, sizeof(*s->h), hash_cmp);
-	for (size_t i = 1; i < s->n; i++)
-		if (memcmp(&s->h[i], &s->h[out], MFS_HASH_LEN))
-			s->h[++out] = s->h[i];
-	s->n = out + 1;
-}
-
-static int hset_has(const struct hset *s, const uint8_t *key)
-{
-	return s->n && bsearch(key, s->h, s->n, sizeof(*s->h), hash_cmp) != NULL;
-}
-
-static void hset_clear(struct hset *s)
-{
-	free(s->h);
-	memset(s, 0, sizeof(*s));
-}
-
 /* ---- references --------------------------------------------------------------- */
 
 /*
@@ -94,7 +50,7 @@ static void hset_clear(struct hset *s)
  * statistics, a record or manifest that cannot be read stops gc: its
  * chunks would otherwise look unreferenced.
  */
-static int collect_refs(struct mfs_db *db, struct mfs_iter *it, struct hset *refs)
+static int collect_refs(struct mfs_db *db, struct mfs_iter *it, struct mfs_hashset *refs)
 {
 	int rc = 0;
 
@@ -118,7 +74,7 @@ static int collect_refs(struct mfs_db *db, struct mfs_iter *it, struct hset *ref
 					  (unsigned long long)in.ino, mfs_strerror(rc));
 			} else {
 				for (uint32_t i = 0; i < m->count && !rc; i++)
-					rc = hset_add(refs, &m->e[i].hash);
+					rc = mfs_hashset_add(refs, &m->e[i].hash);
 				mfs_manifest_unref(m);
 			}
 		}
@@ -128,25 +84,25 @@ static int collect_refs(struct mfs_db *db, struct mfs_iter *it, struct hset *ref
 		rc = mfs_iter_error(it);
 	mfs_iter_free(it);
 	if (!rc)
-		hset_finish(refs);
+		mfs_hashset_finish(refs);
 	return rc;
 }
 
 static int add_live(void *arg, const struct mfs_manifest *m)
 {
 	for (uint32_t i = 0; i < m->count; i++)
-		if (hset_add(arg, &m->e[i].hash))
+		if (mfs_hashset_add(arg, &m->e[i].hash))
 			return -ENOMEM;
 	return 0;
 }
 
 /* Chunks of the versions this process holds in memory (open files, bases). */
-static int collect_pins(struct hset *pins)
+static int collect_pins(struct mfs_hashset *pins)
 {
 	int rc = mfs_manifest_live_each(add_live, pins);
 
 	if (!rc)
-		hset_finish(pins);
+		mfs_hashset_finish(pins);
 	return rc;
 }
 
@@ -240,7 +196,7 @@ struct hits {
 
 struct op_scan {
 	struct mfs_db *db;
-	const struct hset *cands;
+	const struct mfs_hashset *cands;
 	struct hits *out;
 };
 
@@ -264,7 +220,7 @@ static int scan_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *raw,
 		if (S_ISREG(in.mode) && in.has_manifest &&
 		    !(rc = mfs_manifest_load(sc->db, &in.manifest, &m))) {
 			for (uint32_t k = 0; k < m->count && !rc; k++) {
-				if (!hset_has(sc->cands, m->e[k].hash.b))
+				if (!mfs_hashset_has(sc->cands, m->e[k].hash.b))
 					continue;
 				if (mfs_grow(&sc->out->v, &sc->out->cap, sc->out->n, sizeof(*sc->out->v)))
 					rc = -ENOMEM;
@@ -292,7 +248,7 @@ static int hit_cmp(const void *a, const void *b)
  * chunk in cands, into out (sorted by chunk).  Ops arriving meanwhile may
  * or may not be seen; callers rescan from a vv read before.
  */
-static int scan_ops(struct mfs_ns *ns, const struct mfs_gc_mark *after, const struct hset *cands,
+static int scan_ops(struct mfs_ns *ns, const struct mfs_gc_mark *after, const struct mfs_hashset *cands,
 		    struct hits *out)
 {
 	struct mfs_gc_mark *now = calloc(1, sizeof(*now));
@@ -354,7 +310,7 @@ struct run {
 	struct mfs_db *db;
 	const struct mfs_gc_opts *o;
 	struct mfs_gc_result *res;
-	struct hset refs, pins, cands;
+	struct mfs_hashset refs, pins, cands;
 	/* Distinct version vectors of marks; pool[0] is this run's (the snapshot's). */
 	struct mfs_gc_mark **pool;
 	size_t npool, cappool;
@@ -400,7 +356,7 @@ static int add_cand(struct run *r, struct mfs_gc_mark *scratch, const struct mfs
 	} else if (rc != -ENOENT) {
 		return rc;
 	}
-	if (mfs_grow(&r->c, &r->capc, r->nc, sizeof(*r->c)) || hset_add(&r->cands, h))
+	if (mfs_grow(&r->c, &r->capc, r->nc, sizeof(*r->c)) || mfs_hashset_add(&r->cands, h))
 		return -ENOMEM;
 	r->c[r->nc++] = c;
 	return 0;
@@ -424,7 +380,7 @@ static int gather(struct run *r)
 		struct mfs_chunk_summary s;
 		struct mfs_hash h;
 
-		if (kl != MFS_HASH_LEN || hset_has(&r->refs, k))
+		if (kl != MFS_HASH_LEN || mfs_hashset_has(&r->refs, k))
 			continue;
 		if (mfs_chunk_summary_decode(v, vl, &s))
 			s.record_len = 0; /* fsck reports it; still garbage */
@@ -438,13 +394,13 @@ static int gather(struct run *r)
 	if (!rc && r->o->dc)
 		rc = mfs_diskcache_list(r->o->dc, &dv, &dn);
 	for (size_t i = 0; i < dn && !rc; i++) {
-		if (hset_has(&r->refs, dv[i].h.b))
+		if (mfs_hashset_has(&r->refs, dv[i].h.b))
 			continue;
 		r->res->cache_unreferenced++;
 		rc = add_cand(r, scratch, &dv[i].h, dv[i].size, IN_CACHE);
 	}
 	if (!rc)
-		hset_finish(&r->cands);
+		mfs_hashset_finish(&r->cands);
 out:
 	free(dv);
 	mfs_iter_free(it);
@@ -460,7 +416,7 @@ static void classify(struct run *r, struct cand *c)
 	const struct mfs_gc_mark *m = r->pool[c->vv];
 	int blocked = 0;
 
-	if (hset_has(&r->pins, c->h.b)) {
+	if (mfs_hashset_has(&r->pins, c->h.b)) {
 		res->held_open_chunks++;
 		res->held_open_bytes += c->bytes;
 		return;
@@ -587,7 +543,7 @@ static int prune_marks(struct run *r)
 		}
 		if (!held && r->o->dc)
 			held = mfs_diskcache_has(r->o->dc, &h);
-		if (held && !hset_has(&r->refs, h.b))
+		if (held && !mfs_hashset_has(&r->refs, h.b))
 			r->res->marks++;
 		else
 			mfs_batch_delete(b, MFS_CF_META, k, kl);
@@ -636,17 +592,17 @@ static int first_pass(struct run *r)
 /* Under the refs lock, exclusive: recheck from scratch, then delete (gc.h, note 2). */
 static int delete_due(struct run *r, size_t ndue)
 {
-	struct hset refs = { 0 }, pins = { 0 }, due = { 0 };
+	struct mfs_hashset refs = { 0 }, pins = { 0 }, due = { 0 };
 	struct hits hits = { 0 };
 	struct mfs_batch *b = NULL;
 	int rc = 0;
 
 	for (size_t i = 0; i < r->nc && !rc; i++)
 		if (r->c[i].due)
-			rc = hset_add(&due, &r->c[i].h);
+			rc = mfs_hashset_add(&due, &r->c[i].h);
 	if (rc)
 		return rc;
-	hset_finish(&due);
+	mfs_hashset_finish(&due);
 	pthread_rwlock_wrlock(&r->ns->refs_lock);
 	if ((rc = collect_refs(r->db, mfs_iter_new(r->db, MFS_CF_INODES, NULL, 0), &refs)) ||
 	    (rc = collect_pins(&pins)) || (rc = scan_ops(r->ns, r->scan_from, &due, &hits)))
@@ -658,7 +614,7 @@ static int delete_due(struct run *r, size_t ndue)
 		if (!c->due)
 			continue;
 		ndue--;
-		if (hset_has(&refs, c->h.b) || hset_has(&pins, c->h.b) ||
+		if (mfs_hashset_has(&refs, c->h.b) || mfs_hashset_has(&pins, c->h.b) ||
 		    named_after(&hits, &c->h, NULL)) {
 			r->res->referenced_again++;
 			continue;
@@ -692,9 +648,9 @@ static int delete_due(struct run *r, size_t ndue)
 out:
 	pthread_rwlock_unlock(&r->ns->refs_lock);
 	mfs_batch_free(b);
-	hset_clear(&refs);
-	hset_clear(&pins);
-	hset_clear(&due);
+	mfs_hashset_clear(&refs);
+	mfs_hashset_clear(&pins);
+	mfs_hashset_clear(&due);
 	free(hits.v);
 	return rc;
 }
@@ -733,9 +689,9 @@ out:
 			 (unsigned long long)res->held_grace_chunks,
 			 (unsigned long long)res->held_peers_chunks,
 			 (unsigned long long)res->disk_before, (unsigned long long)res->disk_after);
-	hset_clear(&r.refs);
-	hset_clear(&r.pins);
-	hset_clear(&r.cands);
+	mfs_hashset_clear(&r.refs);
+	mfs_hashset_clear(&r.pins);
+	mfs_hashset_clear(&r.cands);
 	for (size_t i = 0; i < r.npool; i++)
 		free(r.pool[i]);
 	free(r.pool);

@@ -13,48 +13,13 @@
 #include "bytes.h"
 #include "chunkstore.h"
 #include "db.h"
+#include "hashset.h"
 #include "inode.h"
 #include "manifest.h"
 #include "report.h"
 
-struct hash_set {
-	struct mfs_hash *h;
-	size_t n, cap;
-};
-
-static int set_add(struct hash_set *s, const struct mfs_hash *h)
-{
-	if (mfs_grow(&s->h, &s->cap, s->n, sizeof(*s->h)))
-		return -ENOMEM;
-	s->h[s->n++] = *h;
-	return 0;
-}
-
-static int hash_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, MFS_HASH_LEN);
-}
-
-/* Sorts and removes duplicates. */
-static void set_finish(struct hash_set *s)
-{
-	size_t out = 0;
-
-	if (!s->n)
-		return;
-	qsort(s->h, s->n, sizeof(*s->h), hash_cmp);
-	for (size_t i = 1; i < s->n; i++)
-		if (memcmp(&s->h[i], &s->h[out], MFS_HASH_LEN))
-			s->h[++out] = s->h[i];
-	s->n = out + 1;
-}
-
-static int set_has(const struct hash_set *s, const uint8_t *key)
-{
-	return s->n && bsearch(key, s->h, s->n, sizeof(*s->h), hash_cmp) != NULL;
-}
-
-static int walk_inodes(struct mfs_db *db, struct mfs_store_stats *st, struct hash_set *refs)
+static int walk_inodes(struct mfs_db *db, struct mfs_store_stats *st,
+		       struct mfs_hashset *refs)
 {
 	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_INODES, NULL, 0);
 	int rc = 0;
@@ -74,7 +39,7 @@ static int walk_inodes(struct mfs_db *db, struct mfs_store_stats *st, struct has
 			st->logical_bytes += in.size;
 			if (in.has_manifest && !mfs_manifest_load(db, &in.manifest, &m)) {
 				for (uint32_t i = 0; i < m->count && !rc; i++)
-					rc = set_add(refs, &m->e[i].hash);
+					rc = mfs_hashset_add(refs, &m->e[i].hash);
 				mfs_manifest_unref(m);
 			}
 		} else if (S_ISDIR(in.mode)) {
@@ -90,7 +55,8 @@ static int walk_inodes(struct mfs_db *db, struct mfs_store_stats *st, struct has
 	return rc;
 }
 
-static int walk_chunks(struct mfs_db *db, struct mfs_store_stats *st, const struct hash_set *refs)
+static int walk_chunks(struct mfs_db *db, struct mfs_store_stats *st,
+		       const struct mfs_hashset *refs)
 {
 	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
 	int rc;
@@ -104,7 +70,7 @@ static int walk_chunks(struct mfs_db *db, struct mfs_store_stats *st, const stru
 
 		if (kl != MFS_HASH_LEN || mfs_chunk_summary_decode(v, vl, &s))
 			continue;
-		if (!set_has(refs, k)) {
+		if (!mfs_hashset_has(refs, k)) {
 			st->orphan_chunks++;
 			st->orphan_bytes += s.record_len;
 			continue;
@@ -121,15 +87,15 @@ static int walk_chunks(struct mfs_db *db, struct mfs_store_stats *st, const stru
 
 int mfs_store_stats(struct mfs_db *db, struct mfs_store_stats *st)
 {
-	struct hash_set refs = { 0 };
+	struct mfs_hashset refs = { 0 };
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	if (!(rc = walk_inodes(db, st, &refs))) {
-		set_finish(&refs);
+		mfs_hashset_finish(&refs);
 		rc = walk_chunks(db, st, &refs);
 	}
-	free(refs.h);
+	mfs_hashset_clear(&refs);
 	if (rc)
 		return rc;
 	st->disk_bytes = mfs_db_disk_bytes(db);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "admin_cmds.h"
 
 void admin_report_release(struct admin_report *r)
 {
@@ -129,4 +130,22 @@ int admin_request_watch(const char *socket_path, const char *request, struct adm
 int admin_nobody_listens(int rc)
 {
 	return rc == -ENOENT || rc == -ENOTDIR || rc == -ECONNREFUSED || rc == -ENAMETOOLONG;
+}
+
+const char *admin_human_bytes(double b, char *buf, size_t len)
+{
+	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	int u = 0;
+
+	while (b >= 1024 && u < 5) {
+		b /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+	return buf;
+}
+
+const char *admin_human_str(const char *v, char *buf, size_t len)
+{
+	return admin_human_bytes(v ? strtod(v, NULL) : 0, buf, len);
 }

@@ -31,8 +31,10 @@ void admin_close_store(struct mfs_db *db, struct mfs_ns *ns);
 int admin_cmd_info(int argc, char **argv);
 int admin_cmd_evict(int argc, char **argv);
 
-/* b bytes as "1.5 MiB" in buf (admin_info.c); returns buf. */
+/* b bytes as "1.5 MiB" in buf (admin_client.c); returns buf. */
 const char *admin_human_bytes(double b, char *buf, size_t len);
+/* The same for a decimal string (a report's value; NULL counts as 0). */
+const char *admin_human_str(const char *v, char *buf, size_t len);
 
 struct admin_report;
 /* status --prometheus (admin_prom.c): r in the Prometheus text format on stdout.  0 or -1. */

@@ -189,7 +189,7 @@ static void print_human(const struct admin_report *r, int problems, int repair)
 			printf("         in %s\n", f.path);
 	}
 	printf("checked %s chunks (%s) of %s files", get(r, "chunks_checked"),
-	       admin_human_bytes(strtod(get(r, "bytes_checked"), NULL), b, sizeof(b)), get(r, "files_checked"));
+	       admin_human_str(get(r, "bytes_checked"), b, sizeof(b)), get(r, "files_checked"));
 	if (admin_report_get(r, "nodes_checked"))
 		printf(" on %s nodes (%s down)", get(r, "nodes_checked"), get(r, "nodes_down"));
 	printf(": %s corrupt, %s missing, %s under-replicated, %s bad metadata; "

@@ -31,20 +31,6 @@ static void gc_usage(FILE *f)
 		"Exit status: 0 ok, 1 error, 2 usage.\n");
 }
 
-static const char *human(const char *v, char *buf, size_t len)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double b = v ? strtod(v, NULL) : 0;
-	int u = 0;
-
-	while (b >= 1024 && u < 4) {
-		b /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-	return buf;
-}
-
 #define G(k) (admin_report_get(r, k) ? admin_report_get(r, k) : "?")
 
 static void print_human(const struct admin_report *r)
@@ -54,21 +40,21 @@ static void print_human(const struct admin_report *r)
 
 	if (apply)
 		printf("freed          %s chunks (%s), %s disk cache files (%s)\n", G("freed_chunks"),
-		       human(G("freed_bytes"), b1, sizeof(b1)), G("cache_freed_chunks"),
-		       human(G("cache_freed_bytes"), b2, sizeof(b2)));
+		       admin_human_str(G("freed_bytes"), b1, sizeof(b1)), G("cache_freed_chunks"),
+		       admin_human_str(G("cache_freed_bytes"), b2, sizeof(b2)));
 	else
 		printf("dry run        would free %s chunks (%s) now; --apply frees them\n",
-		       G("free_chunks"), human(G("free_bytes"), b1, sizeof(b1)));
+		       G("free_chunks"), admin_human_str(G("free_bytes"), b1, sizeof(b1)));
 	printf("unreferenced   %s chunks (%s) in the store, %s in the disk cache\n",
-	       G("unreferenced_chunks"), human(G("unreferenced_bytes"), b1, sizeof(b1)),
+	       G("unreferenced_chunks"), admin_human_str(G("unreferenced_bytes"), b1, sizeof(b1)),
 	       G("cache_unreferenced"));
 	printf("held back      %s chunks (%s) open here, %s (%s) in their grace period",
-	       G("held_open_chunks"), human(G("held_open_bytes"), b1, sizeof(b1)),
-	       G("held_grace_chunks"), human(G("held_grace_bytes"), b2, sizeof(b2)));
+	       G("held_open_chunks"), admin_human_str(G("held_open_bytes"), b1, sizeof(b1)),
+	       G("held_grace_chunks"), admin_human_str(G("held_grace_bytes"), b2, sizeof(b2)));
 	if (strcmp(G("grace_next_s"), "0"))
 		printf(" (next due in %s s)", G("grace_next_s"));
 	printf(", %s (%s) waiting for peers\n", G("held_peers_chunks"),
-	       human(G("held_peers_bytes"), b3, sizeof(b3)));
+	       admin_human_str(G("held_peers_bytes"), b3, sizeof(b3)));
 	for (size_t i = 0; i < r->nkv; i++) {
 		char ep[300], id[16], state[16];
 		unsigned long long held;
@@ -89,8 +75,8 @@ static void print_human(const struct admin_report *r)
 		printf("kept           %s chunks referenced again when rechecked\n",
 		       G("referenced_again"));
 	printf("disk           %s before, %s after (RocksDB files)\n",
-	       human(G("disk_bytes_before"), b1, sizeof(b1)),
-	       human(G("disk_bytes_after"), b2, sizeof(b2)));
+	       admin_human_str(G("disk_bytes_before"), b1, sizeof(b1)),
+	       admin_human_str(G("disk_bytes_after"), b2, sizeof(b2)));
 }
 
 #undef G

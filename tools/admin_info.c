@@ -37,19 +37,6 @@ static void info_usage(FILE *f)
 		"Exit status: 0 ok, 1 some PATH failed (each is named), 2 usage.\n");
 }
 
-const char *admin_human_bytes(double b, char *buf, size_t len)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	int u = 0;
-
-	while (b >= 1024 && u < 5) {
-		b /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-	return buf;
-}
-
 static int is_number(const char *s)
 {
 	char *end;

@@ -160,20 +160,6 @@ static void print_json(const struct admin_report *r)
 	printf("}\n");
 }
 
-static const char *human_bytes(const char *v, char *buf, size_t len)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double b = v ? strtod(v, NULL) : 0;
-	int u = 0;
-
-	while (b >= 1024 && u < 4) {
-		b /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-	return buf;
-}
-
 #define G(k) (admin_report_get(r, k) ? admin_report_get(r, k) : "?")
 
 static void print_status(const struct admin_report *r)
@@ -186,21 +172,25 @@ static void print_status(const struct admin_report *r)
 		printf("  mounted on %s", G("mountpoint"));
 	printf("\n");
 	printf("files          %s (%s directories, %s symlinks)\n", G("files"), G("dirs"), G("symlinks"));
-	printf("logical size   %s\n", human_bytes(G("logical_bytes"), b1, sizeof(b1)));
+	printf("logical size   %s\n", admin_human_str(G("logical_bytes"), b1, sizeof(b1)));
 	printf("stored         %s in %s chunks (%s before compression)\n",
-	       human_bytes(G("stored_bytes"), b2, sizeof(b2)), G("chunks"),
-	       human_bytes(G("chunk_bytes"), b3, sizeof(b3)));
+	       admin_human_str(G("stored_bytes"), b2, sizeof(b2)), G("chunks"),
+	       admin_human_str(G("chunk_bytes"), b3, sizeof(b3)));
 	printf("dedup ratio    %.2fx\n", strtod(G("dedup_ratio"), NULL));
 	printf("compression    %.2fx (chunks: raw %s, zstd %s, zstd-bg2 %s, zstd-bg4 %s)\n",
 	       strtod(G("compression_ratio"), NULL), G("codec_chunks.raw"), G("codec_chunks.zstd"),
 	       G("codec_chunks.zstd-bg2"), G("codec_chunks.zstd-bg4"));
 	printf("unreferenced   %s in %s chunks (old versions, until gc)\n",
-	       human_bytes(G("orphan_bytes"), b1, sizeof(b1)), G("orphan_chunks"));
-	printf("disk           %s (RocksDB files)\n", human_bytes(G("disk_bytes"), b1, sizeof(b1)));
+	       admin_human_str(G("orphan_bytes"), b1, sizeof(b1)), G("orphan_chunks"));
+	printf("disk           %s (RocksDB files)", admin_human_str(G("disk_bytes"), b1, sizeof(b1)));
+	if (admin_report_get(r, "fs_avail_bytes"))
+		printf("; %s free of %s on the file system", admin_human_str(G("fs_avail_bytes"), b2,
+		       sizeof(b2)), admin_human_str(G("fs_size_bytes"), b3, sizeof(b3)));
+	printf("\n");
 	if (admin_report_get(r, "cache_hits"))
 		printf("cache          %s of %s, hit rate %.1f%%\n",
-		       human_bytes(G("cache_bytes"), b1, sizeof(b1)),
-		       human_bytes(G("cache_capacity"), b2, sizeof(b2)),
+		       admin_human_str(G("cache_bytes"), b1, sizeof(b1)),
+		       admin_human_str(G("cache_capacity"), b2, sizeof(b2)),
 		       hits + misses ? 100.0 * hits / (hits + misses) : 0.0);
 	if (!admin_report_get(r, "peers_up"))
 		return;
@@ -209,9 +199,9 @@ static void print_status(const struct admin_report *r)
 		if (!strcmp(r->kv[i].key, "peer"))
 			printf("peer           %s\n", r->kv[i].value);
 	printf("replication    %s chunks to fetch; %s chunks (%s) fetched, %s (%s) served\n",
-	       G("repl_backlog"), G("fetched_chunks"), human_bytes(G("fetched_bytes"), b1, sizeof(b1)),
-	       G("served_chunks"), human_bytes(G("served_bytes"), b2, sizeof(b2)));
-	printf("disk cache     %s of peers' chunks\n", human_bytes(G("disk_cache_bytes"), b1, sizeof(b1)));
+	       G("repl_backlog"), G("fetched_chunks"), admin_human_str(G("fetched_bytes"), b1, sizeof(b1)),
+	       G("served_chunks"), admin_human_str(G("served_bytes"), b2, sizeof(b2)));
+	printf("disk cache     %s of peers' chunks\n", admin_human_str(G("disk_cache_bytes"), b1, sizeof(b1)));
 	printf("namespace      %s ops made here, %s applied from peers\n", G("oplog_seq"),
 	       G("ops_applied"));
 	printf("errors         %s failed fetches, %s bad copies from peers, %s malformed messages\n",

@@ -68,19 +68,6 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static const char *human(double b, char *buf, size_t len)
-{
-	const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-
-	while (b >= 1024 && u < 4) {
-		b /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-	return buf;
-}
-
 /* ---- the list of files --------------------------------------------------- */
 
 static int collect(void *arg, const char *path, const struct stat *st, int top)
@@ -130,8 +117,8 @@ static void progress_draw(struct warmup *w, double t0)
 	int n;
 
 	n = snprintf(line, sizeof(line), "warmup: %zu/%zu files, %s of %s (%.0f%%), %.1f MB/s",
-		     atomic_load(&w->done_files), w->nfiles, human(done, b1, sizeof(b1)),
-		     human(w->total, b2, sizeof(b2)), w->total ? 100.0 * done / w->total : 100.0,
+		     atomic_load(&w->done_files), w->nfiles, admin_human_bytes(done, b1, sizeof(b1)),
+		     admin_human_bytes(w->total, b2, sizeof(b2)), w->total ? 100.0 * done / w->total : 100.0,
 		     secs > 0 ? done / 1e6 / secs : 0.0);
 	pthread_mutex_lock(&w->lock);
 	progress_clear(w);
@@ -254,7 +241,7 @@ static void print_summary(const struct warmup *w, double secs, int json)
 		size_t files = atomic_load(&w->done_files);
 
 		printf("warmed %zu file%s, %llu bytes (%s) in %.2f s, %.1f MB/s", files,
-		       files == 1 ? "" : "s", bytes, human(bytes, b, sizeof(b)), secs, rate);
+		       files == 1 ? "" : "s", bytes, admin_human_bytes(bytes, b, sizeof(b)), secs, rate);
 		if (w->errors)
 			printf("; %zu failed", w->errors);
 		printf("\n");
