@@ -137,6 +137,18 @@ static void serve(struct mfs_control *c, int fd)
 	fclose(f);
 }
 
+void control_put_escaped(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\n')
+			fputs("\\n", f);
+		else if (*s == '\\')
+			fputs("\\\\", f);
+		else
+			putc(*s, f);
+	}
+}
+
 static void *control_thread(void *arg)
 {
 	struct mfs_control *c = arg;

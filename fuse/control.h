@@ -19,6 +19,12 @@ void mfs_control_stop(struct mfs_control *c);
 /* The node's status as "key value" lines (no end line): 0 or -errno. */
 int mfs_control_status(struct mfs_fs *fs, FILE *f);
 
+/*
+ * Writes s to a reply line with a newline as backslash-n and a backslash as
+ * two: a file name may hold either, and must not end the line.
+ */
+void control_put_escaped(FILE *f, const char *s);
+
 /* Requests served in files of their own. */
 #include <stdio.h>
 /* "fsck [deep] [repair] [wait=S] [ino=N]...": args is what follows "fsck". */

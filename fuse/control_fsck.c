@@ -28,8 +28,9 @@
 static void report_problem(void *arg, enum mfs_fsck_problem kind, const char *hash,
 			   const char *detail, const char *path)
 {
-	fprintf(arg, "problem %s %s %s %s\n", mfs_fsck_problem_name(kind), *hash ? hash : "-",
-		detail, path ? path : "-");
+	fprintf(arg, "problem %s %s %s ", mfs_fsck_problem_name(kind), *hash ? hash : "-", detail);
+	control_put_escaped(arg, path ? path : "-");
+	putc('\n', arg);
 }
 
 /* Lets a waiting admin draw a progress line; the socket is flushed so it sees it now. */
@@ -102,7 +103,7 @@ static void list_nodes(struct mfs_replica *r, int n, FILE *f)
 
 void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 {
-	struct mfs_fsck_opts o = { 0 };
+	struct mfs_fsck_opts o = { .repair_wait_s = -1 };
 	struct mfs_fsck_cluster cl = { 0 };
 	struct mfs_fsck_result r;
 	uint64_t *roots = calloc(MAX_ROOTS, sizeof(*roots));

@@ -47,8 +47,10 @@ static int parse_args(const char *args, struct mfs_gc_opts *o)
 		} else if (!strcmp(tok, "relocate")) {
 			o->relocate = 1;
 		} else if (!strncmp(tok, "grace=", 6) && tok[6] >= '0' && tok[6] <= '9') {
+			errno = 0;
 			o->grace_s = strtoull(tok + 6, &end, 10);
-			if (*end)
+			/* Out of range is an error, not "keep nothing" after a wrap. */
+			if (*end || errno || o->grace_s > MFS_GC_MAX_GRACE_S)
 				return -EINVAL;
 		} else {
 			return -EINVAL;

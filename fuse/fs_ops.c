@@ -14,6 +14,7 @@
 
 #include "errors.h"
 #include "fs_internal.h"
+#include "gc.h"
 #include "log.h"
 #include "namespace.h"
 
@@ -34,7 +35,14 @@ int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
 		n->manifest = mfs_manifest_new();
 		return n->manifest ? 0 : -ENOMEM;
 	}
+	/*
+	 * Loaded under gc's references lock: once loaded, the manifest pins its
+	 * chunks (store/gc.h), and gc's final recheck must see it either loaded
+	 * or not yet asked for, never half way.
+	 */
+	mfs_gc_refs_hold(fs->ns);
 	rc = mfs_manifest_load(fs->db, &n->rec.manifest, &n->manifest);
+	mfs_gc_refs_release(fs->ns);
 	if (rc == 0 && n->manifest->size != n->rec.size) {
 		log_error("inode %016llx: manifest size differs from the inode's",
 			  (unsigned long long)n->ino);

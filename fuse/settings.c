@@ -107,6 +107,11 @@ static int set_endpoint(struct mfs_config *c, const char *key, const char *val, 
 	for (int i = 0; i < c->npeers; i++)
 		if (!strcmp(c->peers[i], ep))
 			return 0;
+	if (c->npeers >= MFS_MAX_PEERS) {
+		/* Placement and the copy checks (fsck, info) size their tables for this. */
+		snprintf(err, errlen, "at most %d peers", MFS_MAX_PEERS);
+		return -EINVAL;
+	}
 	if (!(grown = realloc(c->peers, (c->npeers + 1) * sizeof(*grown))))
 		return -ENOMEM;
 	c->peers = grown;

@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+/* A node and its peers fit placement's tables (256 node ids) and the copy checks'. */
+#define MFS_MAX_PEERS 255
+
 struct mfs_config {
 	char *source;          /* informational; mount(8) passes one */
 	char *mountpoint;

@@ -134,6 +134,19 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 	mfs_batch_free(b);
 }
 
+/* Whether the wanted queue holds h as this node's own (kind 1) work. */
+static int queued_as_owned(struct mfs_replica *r, const struct mfs_hash *h)
+{
+	struct mfs_val v;
+	int owned;
+
+	if (mfs_db_get(r->db, MFS_CF_WANTED, h->b, MFS_HASH_LEN, &v, 0))
+		return 0;
+	owned = v.len == WANTED_LEN && v.p[0] == WANT_OWNED;
+	mfs_val_release(&v);
+	return owned;
+}
+
 void repair_queue_checked(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
 			  const uint8_t *st)
 {
@@ -149,6 +162,8 @@ void repair_queue_checked(struct mfs_replica *r, const struct mfs_copy_query *q,
 		if (st[i] == MFS_COPY_STORED ||
 		    (kind == WANT_CHECKED && !place_owns(h, r->self, ids, nids, q[i].repl)))
 			continue;
+		if (kind == WANT_CHECKED && queued_as_owned(r, h))
+			kind = WANT_OWNED; /* this node's own work: keep it, never give it up */
 		/* Due now, whatever backoff an entry there had. */
 		want_encode(kind, q[i].repl, q[i].raw_len, q[i].origin, 0, 0, v);
 		mfs_batch_put(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN, v, sizeof(v));

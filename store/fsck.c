@@ -512,7 +512,7 @@ static int repair(struct fsck *c, struct batch *b)
 	unsigned deep = c->o->flags & MFS_COPY_DEEP;
 	struct findings now = { 0 }, kept = { 0 };
 	size_t n = repair_targets(c, b);
-	int wait_s = c->o->repair_wait_s > 0 ? c->o->repair_wait_s : 60;
+	int wait_s = c->o->repair_wait_s >= 0 ? c->o->repair_wait_s : 60;
 	time_t start = time(NULL), until = start + wait_s;
 	int rc, whole;
 
@@ -637,14 +637,10 @@ int mfs_fsck(struct mfs_ns *ns, const struct mfs_fsck_opts *o, mfs_fsck_fn fn, v
 	qsort(c.refs, c.nrefs, sizeof(*c.refs), ref_cmp);
 	if ((rc = check_all(&c, b)) || (!c.nroots && (rc = check_orphans(&c))))
 		goto out;
-	if (o->flags & MFS_COPY_REPAIR) {
-		count_and_report(&c, 1);
-		if ((rc = repair(&c, b)))
-			goto out;
-	}
+	count_and_report(&c, 1);
+	if ((o->flags & MFS_COPY_REPAIR) && (rc = repair(&c, b)))
+		goto out;
 	count_and_report(&c, 0);
-	if (!(o->flags & MFS_COPY_REPAIR))
-		res->found = res->corrupt + res->missing + res->badmeta + res->under;
 out:
 	if (b)
 		free(b->st);

@@ -421,7 +421,7 @@ static void classify(struct run *r, struct cand *c)
 		res->held_open_bytes += c->bytes;
 		return;
 	}
-	if (o->now < c->first_seen + o->grace_s) {
+	if (o->now < c->first_seen || o->now - c->first_seen < o->grace_s) {
 		uint64_t left = c->first_seen + o->grace_s - o->now;
 
 		res->held_grace_chunks++;

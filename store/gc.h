@@ -55,6 +55,8 @@ struct mfs_diskcache;
 #define MFS_GC_MARK_VERSION 1
 #define MFS_GC_MAX_VV 1024      /* as the wire's PULL (MFS_WIRE_MAX_VV) */
 #define MFS_GC_DEFAULT_GRACE_S 3600
+/* Ten years: a longer grace is a mistake, refused rather than risk a wrap. */
+#define MFS_GC_MAX_GRACE_S (10ull * 365 * 86400)
 
 /* What a peer is known to have reached (filled by the replica layer). */
 enum mfs_gc_peer_state {

@@ -76,7 +76,7 @@ struct mfs_fsck_opts {
 	size_t nroots;                  /* ... or, with none, every file and orphan chunks */
 	const struct mfs_fsck_cluster *cluster;  /* NULL: this store only ... */
 	int single_node;                /* ... and it is the whole cluster (judge factors) */
-	int repair_wait_s;              /* --repair: how long to wait for new copies */
+	int repair_wait_s;              /* --repair: how long to wait for new copies (< 0: 60 s) */
 	/* Called now and then: phase "check" (chunks done of total), "repair" (seconds). */
 	void (*progress)(void *arg, const char *phase, uint64_t done, uint64_t total);
 	void *progress_arg;

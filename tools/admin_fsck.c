@@ -65,20 +65,97 @@ static int kind_index(const char *k)
 	return -1;
 }
 
-/* A "KIND HASH DETAIL PATH" line, split in place. */
+/* A "KIND HASH DETAIL PATH" line, parsed. */
 struct finding {
-	char kind[16], hash[80], detail[128];
-	const char *path;   /* NULL for "-" */
+	int kind;                 /* index into kinds[] */
+	char hash[80], detail[128];
+	char *path;               /* unescaped; NULL for "-" */
 };
 
-static int split(const char *line, struct finding *f)
+struct findings {
+	struct finding *f;
+	size_t n;
+};
+
+/* The node escapes a newline in a path as backslash-n and a backslash as two. */
+static char *unescape(const char *s)
 {
+	char *out = malloc(strlen(s) + 1), *o = out;
+
+	for (; out && *s; s++) {
+		if (*s == '\\' && (s[1] == 'n' || s[1] == '\\'))
+			*o++ = *++s == 'n' ? '\n' : '\\';
+		else
+			*o++ = *s;
+	}
+	if (out)
+		*o = 0;
+	return out;
+}
+
+static int parse_line(const char *line, struct finding *f)
+{
+	char kind[16];
 	int n = 0;
 
-	if (sscanf(line, "%15s %79s %127s %n", f->kind, f->hash, f->detail, &n) < 3 || !n)
+	if (sscanf(line, "%15s %79s %127s %n", kind, f->hash, f->detail, &n) < 3 || !n ||
+	    (f->kind = kind_index(kind)) < 0)
 		return -1;
-	f->path = strcmp(line + n, "-") ? line + n : NULL;
+	f->path = NULL;
+	if (strcmp(line + n, "-") && !(f->path = unescape(line + n)))
+		return -1;
 	return 0;
+}
+
+/* Every finding of the report (lines it cannot parse are skipped). */
+static int parse_findings(const struct admin_report *r, struct findings *fs)
+{
+	fs->n = 0;
+	if (!(fs->f = calloc(r->nproblems ? r->nproblems : 1, sizeof(*fs->f))))
+		return -1;
+	for (size_t i = 0; i < r->nproblems; i++)
+		fs->n += !parse_line(r->problems[i], &fs->f[fs->n]);
+	return 0;
+}
+
+static void free_findings(struct findings *fs)
+{
+	for (size_t i = 0; i < fs->n; i++)
+		free(fs->f[i].path);
+	free(fs->f);
+}
+
+static int is_problem(int kind)
+{
+	return kind >= 0 && kind <= 3;
+}
+
+static int hash_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The distinct chunk hashes of one kind, as a JSON list (sorted). */
+static void print_hash_list(const struct findings *fs, int kind)
+{
+	const char **h = calloc(fs->n ? fs->n : 1, sizeof(*h));
+	size_t n = 0;
+
+	for (size_t i = 0; h && i < fs->n; i++)
+		if (fs->f[i].kind == kind && strcmp(fs->f[i].hash, "-"))
+			h[n++] = fs->f[i].hash;
+	if (n)
+		qsort(h, n, sizeof(*h), hash_cmp);
+	printf("[");
+	for (size_t i = 0, first = 1; i < n; i++) {
+		if (i && !strcmp(h[i], h[i - 1]))
+			continue;
+		printf("%s", first ? "" : ", ");
+		admin_json_string(stdout, h[i]);
+		first = 0;
+	}
+	printf("]");
+	free(h);
 }
 
 static const char *get(const struct admin_report *r, const char *k)
@@ -88,14 +165,7 @@ static const char *get(const struct admin_report *r, const char *k)
 	return v ? v : "0";
 }
 
-static int is_problem(const char *kind)
-{
-	int k = kind_index(kind);
-
-	return k >= 0 && k <= 3;
-}
-
-static void print_json(const struct admin_report *r, int problems)
+static void print_json(const struct admin_report *r, const struct findings *fs, int problems)
 {
 	static const char *const counts[] = { "chunks_checked", "files_checked", "bytes_checked",
 		"nodes_checked", "nodes_down", "found", "repaired" };
@@ -121,72 +191,49 @@ static void print_json(const struct admin_report *r, int problems)
 		first = 0;
 	}
 	printf("]");
-	/* One list of distinct chunk hashes per kind. */
 	for (size_t k = 0; k < NKINDS; k++) {
-		printf(", \"%s\": [", lists[k]);
-		first = 1;
-		for (size_t i = 0; i < r->nproblems; i++) {
-			struct finding f, g;
-			int dup = 0;
-
-			if (split(r->problems[i], &f) || strcmp(f.kind, kinds[k]) || !strcmp(f.hash, "-"))
-				continue;
-			for (size_t j = 0; j < i && !dup; j++)
-				dup = !split(r->problems[j], &g) && !strcmp(g.kind, f.kind) &&
-				      !strcmp(g.hash, f.hash);
-			if (dup)
-				continue;
-			printf("%s", first ? "" : ", ");
-			admin_json_string(stdout, f.hash);
-			first = 0;
-		}
-		printf("]");
+		printf(", \"%s\": ", lists[k]);
+		print_hash_list(fs, (int)k);
 	}
 	printf(", \"findings\": [");
-	first = 1;
-	for (size_t i = 0; i < r->nproblems; i++) {
-		struct finding f;
+	for (size_t i = 0; i < fs->n; i++) {
+		const struct finding *f = &fs->f[i];
 
-		if (split(r->problems[i], &f))
-			continue;
-		printf("%s{\"kind\": ", first ? "" : ", ");
-		admin_json_string(stdout, f.kind);
-		printf(", \"problem\": %s, \"hash\": ", is_problem(f.kind) ? "true" : "false");
-		if (strcmp(f.hash, "-"))
-			admin_json_string(stdout, f.hash);
+		printf("%s{\"kind\": ", i ? ", " : "");
+		admin_json_string(stdout, kinds[f->kind]);
+		printf(", \"problem\": %s, \"hash\": ", is_problem(f->kind) ? "true" : "false");
+		if (strcmp(f->hash, "-"))
+			admin_json_string(stdout, f->hash);
 		else
 			printf("null");
 		printf(", \"detail\": ");
-		admin_json_string(stdout, f.detail);
+		admin_json_string(stdout, f->detail);
 		printf(", \"path\": ");
-		if (f.path)
-			admin_json_string(stdout, f.path);
+		if (f->path)
+			admin_json_string(stdout, f->path);
 		else
 			printf("null");
 		printf("}");
-		first = 0;
 	}
 	printf("]}\n");
 }
 
-static void print_human(const struct admin_report *r, int problems, int repair)
+static void print_human(const struct admin_report *r, const struct findings *fs, int problems,
+			int repair)
 {
 	char b[32];
 
 	for (size_t i = 0; i < r->nkv; i++)
 		if (!strcmp(r->kv[i].key, "node") && strstr(r->kv[i].value, " down"))
 			printf("warning: node %s: its copies are not counted\n", r->kv[i].value);
-	for (size_t i = 0; i < r->nproblems; i++) {
-		struct finding f;
+	for (size_t i = 0; i < fs->n; i++) {
+		const struct finding *f = &fs->f[i];
+		int hash = strcmp(f->hash, "-"), detail = strcmp(f->detail, "-");
 
-		if (split(r->problems[i], &f))
-			continue;
-		printf("%-8s %s%s%s%s%s%s\n", f.kind, strcmp(f.hash, "-") ? "chunk " : "",
-		       strcmp(f.hash, "-") ? f.hash : "", strcmp(f.detail, "-") ? " (" : "",
-		       strcmp(f.detail, "-") ? f.detail : "", strcmp(f.detail, "-") ? ")" : "",
-		       "");
-		if (f.path)
-			printf("         in %s\n", f.path);
+		printf("%-8s %s%s%s%s%s\n", kinds[f->kind], hash ? "chunk " : "", hash ? f->hash : "",
+		       detail ? " (" : "", detail ? f->detail : "", detail ? ")" : "");
+		if (f->path)
+			printf("         in %s\n", f->path);
 	}
 	printf("checked %s chunks (%s) of %s files", get(r, "chunks_checked"),
 	       admin_human_str(get(r, "bytes_checked"), b, sizeof(b)), get(r, "files_checked"));
@@ -347,6 +394,7 @@ int admin_cmd_fsck(int argc, char **argv)
 {
 	char *paths[MAX_PATHS], sock[4096], req[16384];
 	struct admin_report r = { 0 };
+	struct findings fs = { 0 };
 	const char *data = NULL;
 	unsigned flags = 0;
 	int npaths = 0, json = 0, problems = 0, rc = EX_ERROR;
@@ -421,17 +469,19 @@ int admin_cmd_fsck(int argc, char **argv)
 		    ask(sock, req, paths[0], &r))
 			goto out;
 	}
-	for (size_t i = 0; i < r.nproblems; i++) {
-		struct finding f;
-
-		problems |= !split(r.problems[i], &f) && is_problem(f.kind);
+	if (parse_findings(&r, &fs)) {
+		fprintf(stderr, "modelfs-admin: %s\n", strerror(ENOMEM));
+		goto out;
 	}
+	for (size_t i = 0; i < fs.n; i++)
+		problems |= is_problem(fs.f[i].kind);
 	if (json)
-		print_json(&r, problems);
+		print_json(&r, &fs, problems);
 	else
-		print_human(&r, problems, !!(flags & MFS_COPY_REPAIR));
+		print_human(&r, &fs, problems, !!(flags & MFS_COPY_REPAIR));
 	rc = problems ? EX_PROBLEMS : EX_CLEAN;
 out:
+	free_findings(&fs);
 	admin_report_release(&r);
 	return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "admin_cmds.h"
+#include "gc.h"
 
 static void gc_usage(FILE *f)
 {
@@ -150,7 +151,7 @@ int admin_cmd_gc(int argc, char **argv)
 		} else if (!strcmp(s, "--grace") || !strncmp(s, "--grace=", 8)) {
 			const char *v = s[7] == '=' ? s + 8 : i + 1 < argc ? argv[++i] : NULL;
 
-			if (!v || admin_parse_long(v, 0, 10L * 365 * 86400, &grace)) {
+			if (!v || admin_parse_long(v, 0, (long)MFS_GC_MAX_GRACE_S, &grace)) {
 				fprintf(stderr, "modelfs-admin: --grace takes seconds, 0 or more\n");
 				gc_usage(stderr);
 				return 2;
