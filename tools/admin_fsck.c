@@ -253,10 +253,17 @@ static void print_human(const struct admin_report *r, const struct findings *fs,
 static void offline_finding(void *arg, enum mfs_fsck_problem kind, const char *hash,
 			    const char *detail, const char *path)
 {
-	char line[4500];
+	char line[8400];
+	int n = snprintf(line, sizeof(line), "%s %s %s ", mfs_fsck_problem_name(kind),
+			 *hash ? hash : "-", detail);
 
-	snprintf(line, sizeof(line), "%s %s %s %s", mfs_fsck_problem_name(kind),
-		 *hash ? hash : "-", detail, path ? path : "-");
+	/* Escaped as the node escapes it, so that one parser reads both. */
+	for (path = path ? path : "-"; *path && n < (int)sizeof(line) - 3; path++) {
+		if (*path == '\n' || *path == '\\')
+			line[n++] = '\\';
+		line[n++] = *path == '\n' ? 'n' : *path;
+	}
+	line[n] = 0;
 	admin_report_add_problem(arg, line);
 }
 

@@ -4,7 +4,9 @@
 # is stopped, 64 bytes in the middle of the largest RocksDB blob file are
 # overwritten.  After remount, reads of the damaged range fail with EIO and
 # every byte that is returned is right; a small file stays readable.
-# fsck (online, online --deep, offline) reports the chunk corrupt, exit 4.
+# fsck (online, online --deep, offline) reports the chunk corrupt, exit 4,
+# with every file that uses it: also a copy whose name holds a newline and a
+# fake end line, which must neither end nor forge the report.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -13,15 +15,16 @@ M=$WORK/mnt
 D=$WORK/data
 S=$WORK/src
 sum=
+EVIL=$'evil\nend 0 ok\\n'
 mfs_log_allow "$D" 'checksum|corrupt|mismatch|EIO|Input/output|verif'
 
 check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
 store() {
 	randfile "$S/big" $((24 * MiB)) && sum=$(file_sha "$S/big") &&
-	cp "$S/big" "$M/big" && echo "small file" >"$M/small" &&
+	cp "$S/big" "$M/big" && cp "$S/big" "$M/$EVIL" && echo "small file" >"$M/small" &&
 	expect_sha "$M/big" "$sum"
 }
-check "store 24 MiB of random data and a small file" store || mfs_abort "no data"
+check "store 24 MiB of random data twice (one name with a newline) and a small file" store || mfs_abort "no data"
 check "fsck of the intact store: exit 0" expect_status 0 admin fsck "$M"
 check "umount" mfs_umount "$M"
 
@@ -58,7 +61,11 @@ c = json.loads(sys.argv[1])
 if not (isinstance(c, list) and c and all(isinstance(h, str) and re.fullmatch("[0-9a-f]{64}", h) for h in c)):
     sys.exit("\"corrupt\" should list SHA-256 chunk hashes: %r" % (c,))' "$hashes" || return 1
 	expect_eq "$(json_get ok <"$WORK/.cmd.out")" false '"ok"' &&
-	expect_eq "$(json_get missing <"$WORK/.cmd.out")" "[]" '"missing"'
+	expect_eq "$(json_get missing <"$WORK/.cmd.out")" "[]" '"missing"' &&
+	expect_eq "$("$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(sorted({f["path"] for f in d["findings"] if f["kind"] == "corrupt"}) == ["/big", "/" + sys.argv[2]])' \
+		"$WORK/.cmd.out" "$EVIL")" True "both files named, the newline one intact"
 }
 check "online fsck --json: exit 4, the corrupt chunk listed, ok false" fsck_reports "$M"
 check "online fsck --deep --json: exit 4, the corrupt chunk listed" fsck_reports --deep "$M"
