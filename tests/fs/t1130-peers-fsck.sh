@@ -13,6 +13,8 @@
 #  - Node 3 starts; fsck --deep --repair: the corrupt copy is replaced and
 #    b's chunk copied back (3/3 again); c's chunk is reported missing with
 #    /d/c, exit 4.  a and b read back byte-identical on every node.
+#  - info (user.modelfs.replicas_*) agrees: at most 2 copies while node 3
+#    is down, 3 of every chunk on every node once it caught up.
 #  - fsck of one path only checks that path; bad arguments exit 16.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -77,6 +79,16 @@ under_all() {
 }
 check "node 3 down, factor 3: every chunk under-replicated, node 3 down" under_all
 
+xa() { getfattr --only-values -n "user.modelfs.$2" "$1"; }
+info_down() {
+	expect_eq "$(xa "$M1/d/a" nodes)" 3 "nodes in info" &&
+	expect_eq "$(xa "$M1/d/a" nodes_down)" 1 "nodes_down in info" &&
+	expect_eq "$(xa "$M1/d/a" replicas_max)" 2 "replicas_max of d/a" &&
+	expect_eq "$(xa "$M1/d/a" under_replicated_chunks)" "$(xa "$M1/d/a" distinct_chunks)" \
+		"under_replicated_chunks of d/a"
+}
+check "info of d/a with node 3 down: 2 copies at most, every chunk under the factor" info_down
+
 # The chunks of each file, from the findings above.
 chunk_of() { jq_py "$WORK/under.json" "sorted(f['hash'] for f in d['findings'] if f['path'] == '/d/$1')[0]"; }
 A=$(chunk_of a) B=$(chunk_of b) C=$(chunk_of c)
@@ -86,6 +98,16 @@ back3() { cl_restart 3 && cl_wait_formed && cl_wait_backlog0; }
 check "node 3 back: it catches up" back3
 healthy3() { wait_for 300 healthy 2>/dev/null || healthy; }
 check "fsck: healthy again once the copies exist" healthy3
+info_whole() {
+	local i
+	for i in 1 2 3; do
+		expect_eq "$(xa "${CL_M[$i]}/d/b" replicas_min)" 3 "replicas_min of d/b on node $i" &&
+		expect_eq "$(xa "${CL_M[$i]}/d/b" under_replicated_chunks)" 0 "under on node $i" &&
+		expect_eq "$(xa "${CL_M[$i]}/d/b" "replicas.3")" "$(xa "${CL_M[$i]}/d/b" distinct_chunks)" \
+			"replicas.3 on node $i" || return 1
+	done
+}
+check "info on every node: 3 copies of every chunk of d/b" info_whole
 
 for i in 1 2 3; do check "stop node $i" cl_stop "$i"; done
 damage() {
