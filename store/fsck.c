@@ -575,7 +575,8 @@ out:
 
 static void count_and_report(struct fsck *c, int before_repair)
 {
-	qsort(c->found.f, c->found.n, sizeof(*c->found.f), finding_cmp);
+	if (c->found.n > 1)
+		qsort(c->found.f, c->found.n, sizeof(*c->found.f), finding_cmp);
 	for (size_t i = 0; i < c->found.n; i++) {
 		const struct finding *f = &c->found.f[i];
 		char hex[MFS_HASH_HEX_LEN + 1];
@@ -634,7 +635,8 @@ int mfs_fsck(struct mfs_ns *ns, const struct mfs_fsck_opts *o, mfs_fsck_fn fn, v
 		goto out;
 	if ((rc = resolve_roots(&c)) || (rc = walk_files(&c)))
 		goto out;
-	qsort(c.refs, c.nrefs, sizeof(*c.refs), ref_cmp);
+	if (c.nrefs > 1)
+		qsort(c.refs, c.nrefs, sizeof(*c.refs), ref_cmp);
 	if ((rc = check_all(&c, b)) || (!c.nroots && (rc = check_orphans(&c))))
 		goto out;
 	count_and_report(&c, 1);
