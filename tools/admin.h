@@ -35,6 +35,8 @@ const char *admin_report_get(const struct admin_report *r, const char *key);
  * mean path is not inside a modelfs mount.
  */
 int admin_find_socket(const char *path, char *out, size_t outlen);
+/* The same, saying why on stderr when there is none ("not inside a modelfs mount"): 0 or -1. */
+int admin_socket_of(const char *path, char *out, size_t outlen);
 
 /*
  * Sends request to the socket and parses the answer into r.  Returns 0 or

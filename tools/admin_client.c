@@ -72,6 +72,19 @@ int admin_find_socket(const char *path, char *out, size_t outlen)
 	return 0;
 }
 
+int admin_socket_of(const char *path, char *out, size_t outlen)
+{
+	int rc = admin_find_socket(path, out, outlen);
+
+	if (!rc)
+		return 0;
+	if (rc == -ENOTSUP || rc == -ENODATA)
+		fprintf(stderr, "modelfs-admin: %s is not inside a modelfs mount\n", path);
+	else
+		fprintf(stderr, "modelfs-admin: %s: %s\n", path, strerror(-rc));
+	return -1;
+}
+
 int admin_request(const char *socket_path, const char *request, struct admin_report *r)
 {
 	return admin_request_watch(socket_path, request, r, NULL, NULL);

@@ -62,10 +62,8 @@ static int evict_one(void *arg, const char *path, const struct stat *st, int top
 	(void)top;
 	if (!S_ISREG(st->st_mode))
 		return 0;
-	if ((rc = admin_find_socket(path, sock, sizeof(sock)))) {
-		fprintf(stderr, "modelfs-admin: %s: %s\n", path, strerror(-rc));
+	if (admin_socket_of(path, sock, sizeof(sock)))
 		return -1;
-	}
 	snprintf(req, sizeof(req), "evict %llu", (unsigned long long)st->st_ino);
 	rc = admin_request(sock, req, &r);
 	if (rc || r.rc) {

@@ -336,16 +336,9 @@ static int socket_of(char **paths, int npaths, char *sock, size_t len)
 {
 	for (int i = 0; i < npaths; i++) {
 		char other[4096];
-		int rc = admin_find_socket(paths[i], i ? other : sock, i ? sizeof(other) : len);
 
-		if (rc == -ENOTSUP || rc == -ENODATA) {
-			fprintf(stderr, "modelfs-admin: %s is not inside a modelfs mount\n", paths[i]);
+		if (admin_socket_of(paths[i], i ? other : sock, i ? sizeof(other) : len))
 			return -1;
-		}
-		if (rc) {
-			fprintf(stderr, "modelfs-admin: %s: %s\n", paths[i], strerror(-rc));
-			return -1;
-		}
 		if (i && strcmp(other, sock)) {
 			fprintf(stderr, "modelfs-admin: %s and %s are in different mounts: run fsck "
 				"once for each\n", paths[0], paths[i]);

@@ -180,11 +180,7 @@ int admin_cmd_gc(int argc, char **argv)
 			fprintf(stderr, "modelfs-admin: %s: path too long\n", data);
 			return 1;
 		}
-	} else if ((rc = admin_find_socket(path, sock, sizeof(sock)))) {
-		if (rc == -ENOTSUP || rc == -ENODATA)
-			fprintf(stderr, "modelfs-admin: %s is not inside a modelfs mount\n", path);
-		else
-			fprintf(stderr, "modelfs-admin: %s: %s\n", path, strerror(-rc));
+	} else if (admin_socket_of(path, sock, sizeof(sock))) {
 		return 1;
 	}
 	snprintf(req, sizeof(req), "gc%s%s", apply ? " apply" : "", relocate ? " relocate" : "");

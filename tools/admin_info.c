@@ -131,15 +131,9 @@ static int check_in_mount(const char *path, int is_link)
 		return -1;
 	}
 	/* A symlink has no user.* attributes: ask the directory that holds it. */
-	rc = admin_find_socket(is_link ? dirname(copy) : path, sock, sizeof(sock));
+	rc = admin_socket_of(is_link ? dirname(copy) : path, sock, sizeof(sock));
 	free(copy);
-	if (!rc)
-		return 0;
-	if (rc == -ENOTSUP || rc == -ENODATA)
-		fprintf(stderr, "modelfs-admin: %s is not inside a modelfs mount\n", path);
-	else
-		fprintf(stderr, "modelfs-admin: %s: %s\n", path, strerror(-rc));
-	return -1;
+	return rc;
 }
 
 /* ---- rendering ---------------------------------------------------------------- */

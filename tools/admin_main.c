@@ -448,15 +448,8 @@ int main(int argc, char **argv)
 			return ex->error;
 		}
 	} else {
-		rc = admin_find_socket(path, sock, sizeof(sock));
-		if (rc == -ENOTSUP || rc == -ENODATA) {
-			fprintf(stderr, "modelfs-admin: %s is not inside a modelfs mount\n", path);
+		if (admin_socket_of(path, sock, sizeof(sock)))
 			return ex->error;
-		}
-		if (rc) {
-			fprintf(stderr, "modelfs-admin: %s: %s\n", path, strerror(-rc));
-			return ex->error;
-		}
 		rc = admin_request(sock, "status", &r);
 		if (node_answer(rc, &r, path))
 			return ex->error;

@@ -98,15 +98,8 @@ next:
 static int check_in_mount(const char *path)
 {
 	char sock[PATH_MAX];
-	int rc = admin_find_socket(path, sock, sizeof(sock));
 
-	if (!rc)
-		return 0;
-	if (rc == -ENOTSUP || rc == -ENODATA)
-		fprintf(stderr, "modelfs-admin: %s is not inside a modelfs mount\n", path);
-	else
-		fprintf(stderr, "modelfs-admin: %s: %s\n", path, strerror(-rc));
-	return -1;
+	return admin_socket_of(path, sock, sizeof(sock));
 }
 
 size_t admin_walk(const char *path, int recurse, admin_walk_fn fn, void *arg)

@@ -119,7 +119,9 @@ damage() {
 }
 check "corrupt a's chunk on node 2, drop b's on nodes 1 and 2, c's everywhere" damage
 # Node 3, the only holder of b's chunk, stays down: nothing can copy it back yet.
-start12() { cl_restart 1 && cl_restart 2 && wait_for 100 cl_get 1 node_id >/dev/null; }
+# fsck counts only peers it sees up: wait until node 1 sees node 2.
+two_up() { [ "$(cl_get 1 peers_up)" = 1 ]; }
+start12() { cl_restart 1 && cl_restart 2 && wait_for 200 two_up; }
 check "start nodes 1 and 2" start12
 ID2=$(cl_get 2 node_id)
 
