@@ -264,8 +264,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
-	uint64_t moved_to = 0;
+	uint64_t moved_to = 0, old_size;
 	unsigned mask = 0;
+	int resized = 0;
 	struct stat st;
 	int rc;
 	struct mfs_node *n = node_of(fs, ino, &rc);
@@ -279,10 +280,20 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		return;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
+		pthread_mutex_lock(&n->lock);
+		old_size = n->stg ? n->stg->size : n->rec.size;
+		pthread_mutex_unlock(&n->lock);
 		if ((rc = fs_truncate(fs, n, attr->st_size, fi))) {
 			fuse_reply_err(req, mfs_errno(rc));
 			return;
 		}
+		/*
+		 * A change of size is a change of the inode: ctime moves with the
+		 * mtime fs_truncate gave the staged bytes.  open(O_TRUNC) arrives
+		 * as a size alone (no time bits), and the version it starts is
+		 * published only at the last release.
+		 */
+		resized = old_size != (uint64_t)attr->st_size || (to_set & FUSE_SET_ATTR_CTIME);
 	}
 	pthread_mutex_lock(&n->lock);
 	if (to_set & FUSE_SET_ATTR_MODE) {
@@ -308,7 +319,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (n->stg)
 			n->stg->mtime = n->rec.mtime;
 	}
-	if (mask) {
+	if (mask || resized) {
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
 		rc = fs_save_attrs(fs, n, mask | MFS_ATTR_CTIME, &moved_to);
 	}
