@@ -107,6 +107,7 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 			sz = n->rec.size;
 		st->st_size = sz;
 		st->st_blocks = (sz + 511) / 512;
+		st->st_mtim = n->stg->mtime;
 	}
 }
 
@@ -302,6 +303,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (to_set & FUSE_SET_ATTR_MTIME) {
 		set_time(&n->rec.mtime, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
 		mask |= MFS_ATTR_MTIME;
+		/* The time the staged version will be published with (fs_internal.h). */
+		if (n->stg)
+			n->stg->mtime = n->rec.mtime;
 	}
 	if (mask) {
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
@@ -752,6 +756,7 @@ const struct fuse_lowlevel_ops mfs_fs_ops = {
 	.flush = fs_op_flush,
 	.release = fs_op_release,
 	.fsync = fs_op_fsync,
+	.fallocate = fs_op_fallocate,
 	.opendir = op_opendir,
 	.releasedir = op_releasedir,
 	.readdir = op_readdir,
