@@ -812,6 +812,21 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		txn_del_inode(&t, ino);
 		in.ino = alloc_ino(ns, t.b);
 		txn_put_dirent(&t, &k, in.ino, in.mode);
+		/* Every other name moves with it, in this batch ("Hard links", 2). */
+		for (uint32_t i = 0; i < in.nlinks; i++) {
+			struct dirent_key kl;
+			int lrc = dirent_key(in.links[i].parent, in.links[i].name, &kl);
+
+			if (!lrc)
+				lrc = get_dirent(ns, &kl, &cur);
+			if (lrc && lrc != -ENOENT && lrc != -ENAMETOOLONG) {
+				rc = lrc;
+				goto out;
+			}
+			if (lrc || cur != ino)
+				continue; /* a name peers took elsewhere meanwhile */
+			txn_put_dirent(&t, &kl, in.ino, in.mode);
+		}
 	}
 	in.flags &= ~MFS_I_PENDING;
 	in.size = size;
