@@ -153,29 +153,6 @@ static int ns_init_fresh(struct mfs_ns *ns)
 	return rc;
 }
 
-/* Removes every name of pending file ino (and so its record); 0 or an error. */
-static int remove_all_names(struct mfs_ns *ns, uint64_t ino)
-{
-	for (int i = 0; i <= MFS_LINK_MAX; i++) {
-		struct mfs_inode in;
-		uint64_t parent;
-		char *name;
-		int rc = mfs_ns_get(ns, ino, &in);
-
-		if (rc)
-			return rc == -ENOENT && i ? 0 : rc;
-		parent = in.parent;
-		name = in.name;
-		in.name = NULL;
-		mfs_inode_release(&in);
-		rc = name ? mfs_ns_remove_if(ns, parent, name, ino) : -ENOENT;
-		free(name);
-		if (rc)
-			return rc;
-	}
-	return -ELOOP;
-}
-
 /* Removes files a crash left pending (created, never published). */
 static int ns_recover(struct mfs_ns *ns)
 {
@@ -193,13 +170,15 @@ static int ns_recover(struct mfs_ns *ns)
 			continue;
 		/* Only this node's writers: another node's pending file is its to finish. */
 		if ((in.flags & MFS_I_PENDING) && in.ino >> 48 == ns->node_id) {
-			uint64_t ino = in.ino;
+			uint64_t ino = in.ino, parent = in.parent;
+			char *name = in.name ? strdup(in.name) : NULL;
 
 			mfs_inode_release(&in);
-			if (!remove_all_names(ns, ino))
+			if (name && !mfs_ns_remove_if(ns, parent, name, ino))
 				removed++;
 			else
 				log_warn("pending inode %016llx has no entry", (unsigned long long)ino);
+			free(name);
 			continue;
 		}
 		mfs_inode_release(&in);
@@ -463,6 +442,36 @@ out:
 	return rc;
 }
 
+/* Deletes in's names other than parent/name that still lead to it, touching their directories. */
+static int del_other_names(struct mfs_ns *ns, struct ns_txn *t, const struct mfs_inode *in,
+			   uint64_t parent, const char *name, const struct timespec *tm)
+{
+	for (uint32_t i = 0; i <= in->nlinks; i++) {
+		uint64_t p = i ? in->links[i - 1].parent : in->parent, cur;
+		const char *nm = i ? in->links[i - 1].name : in->name;
+		struct mfs_inode dir;
+		struct dirent_key k;
+		int rc;
+
+		if (!nm || (p == parent && !strcmp(nm, name)) || dirent_key(p, nm, &k))
+			continue;
+		rc = get_dirent(ns, &k, &cur);
+		if (rc == -ENOENT || (!rc && cur != in->ino))
+			continue;
+		if (rc)
+			return rc;
+		txn_del_dirent(t, &k);
+		if (p == parent || get_dir(ns, p, &dir))
+			continue;
+		dir.mtime = dir.ctime = *tm;
+		rc = txn_touch_dir(t, &dir);
+		mfs_inode_release(&dir);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir_wanted,
 		     uint64_t expect, uint64_t *removed_ino)
 {
@@ -505,7 +514,12 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 	if ((rc = txn_touch_dir(&t, &dir)))
 		goto out;
 	txn_del_dirent(&t, &k);
-	if (!dir_wanted && in.nlinks) {
+	if (expect && in.nlinks) {
+		/* A file never published goes whole, with every name. */
+		if ((rc = del_other_names(ns, &t, &in, parent, name, &dir.mtime)))
+			goto out;
+		txn_del_inode(&t, ino);
+	} else if (!dir_wanted && in.nlinks) {
 		/* One name of several: the file lives on (namespace.h, "Hard links"). */
 		if ((rc = mfs_inode_name_remove(&in, parent, name)) && rc != -ENOENT)
 			goto out;

@@ -85,7 +85,10 @@ int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
 		  uint64_t *removed_ino);
 
-/* unlink of name only if it still names file ino; -ENOENT otherwise. */
+/*
+ * Removes file ino, which was never published, with every name it has
+ * (hard links), if name still leads to it; -ENOENT otherwise.
+ */
 int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
 
 enum mfs_rename_flags { MFS_RENAME_NOREPLACE = 1 << 0 };
