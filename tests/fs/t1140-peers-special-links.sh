@@ -28,6 +28,7 @@ make_on_1() {
 check "node 1: mkfifo, mknod c and b, a socket, two hard links" make_on_1 || mfs_abort "no files"
 check "the trees converge" cl_wait_converged
 
+reads_as() { [ "$(cat "$1" 2>/dev/null)" = "$2" ]; }
 # stat_is NODE PATH FORMAT WANT
 stat_is() { [ "$(stat -c "$3" "${CL_M[$1]}/$2" 2>/dev/null)" = "$4" ]; }
 same_ino() { # NODE A B
@@ -56,7 +57,7 @@ check "node 2: the replicated FIFO carries bytes" fifo_on_2
 
 rewrite_on_2() {
 	echo second >"$M2/other/f2" &&
-	wait_for "$CL_READ_TRIES" eval '[ "$(cat "$M1/s/f" 2>/dev/null)" = second ]' &&
+	wait_for "$CL_READ_TRIES" reads_as "$M1/s/f" second &&
 	expect_eq "$(cat "$M1/other/f2")" second "node 1 through other/f2" &&
 	same_ino 1 s/f other/f2 &&
 	wait_for "$CL_TRIES" stat_is 1 s/f %h 2
