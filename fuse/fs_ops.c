@@ -60,7 +60,8 @@ int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
  */
 void fs_refresh(struct mfs_fs *fs, uint64_t ino)
 {
-	struct mfs_node *n = itable_peek(fs, ino);
+	/* Held, not peeked: a concurrent FORGET could free it under us. */
+	struct mfs_node *n = itable_hold(fs, ino);
 	struct mfs_inode rec;
 
 	if (!n)
@@ -72,6 +73,7 @@ void fs_refresh(struct mfs_fs *fs, uint64_t ino)
 		n->rec = rec;
 	}
 	pthread_mutex_unlock(&n->lock);
+	itable_put(fs, n, 0, 1);
 }
 
 static void rec_to_stat(const struct mfs_inode *r, struct stat *st)
@@ -482,7 +484,7 @@ static void mark_gone(struct mfs_fs *fs, uint64_t ino)
 		fs_refresh(fs, ino);
 		return;
 	}
-	if (!(n = itable_peek(fs, ino)))
+	if (!(n = itable_hold(fs, ino)))
 		return;
 	pthread_mutex_lock(&n->lock);
 	n->gone = 1;
@@ -490,6 +492,7 @@ static void mark_gone(struct mfs_fs *fs, uint64_t ino)
 	old = fs_node_release_old(fs, n);
 	pthread_mutex_unlock(&n->lock);
 	mfs_manifest_unref(old);
+	itable_put(fs, n, 0, 1);
 }
 
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
@@ -546,7 +549,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			fs_refresh(fs, newparent);
 		/* Keep the moved node's cached names in step (all of them: hard links). */
 		if (!mfs_ns_lookup(fs->ns, newparent, newname, &rec)) {
-			if ((n = itable_peek(fs, rec.ino))) {
+			if ((n = itable_hold(fs, rec.ino))) {
 				struct mfs_name *links;
 				uint32_t nlinks;
 				char *nm;
@@ -565,6 +568,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 				n->rec.nlink = rec.nlink;
 				n->rec.ctime = rec.ctime;
 				pthread_mutex_unlock(&n->lock);
+				itable_put(fs, n, 0, 1);
 			}
 			mfs_inode_release(&rec);
 		}
