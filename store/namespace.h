@@ -27,9 +27,14 @@
  *     op: peers get the 'I' and all 'D' entries together).
  *  3. Renaming one name over another name of the same inode does nothing
  *     (POSIX).  Directories have exactly one name (link answers -EPERM).
- *  4. Peers apply the op's entries last writer wins, like any other op: two
- *     nodes linking the same file at once converge on one record (the later
- *     op's list), and a name missing from it is still a dirent that works.
+ *  4. Peers apply the op's entries last writer wins, like any other op, so
+ *     every node ends with the same entries; but the record's list and
+ *     nlink are the winning op's, not a merge.  A link on one node racing a
+ *     rewrite of the same file on another can leave the new name on the old
+ *     version (its record kept by the link's later stamp), and a rename
+ *     racing an unlink can leave a dirent the record does not list; such a
+ *     dirent still works, and a later rewrite moves only the names whose
+ *     entries still lead to the file.  NEEDSWORK: merge name lists on apply.
  *
 
  * Thread safety: all functions may be called from any thread; one mutex

@@ -323,6 +323,27 @@ int main(void)
 		if (!ok(!strcmp(a.buf, b.buf) && strstr(b.buf, "chr2:") && strstr(b.buf, "fifo:") &&
 			strstr(b.buf, "pub2:") && !strstr(b.buf, ":?"), "the same tree, names and all"))
 			printf("# here:  %s\n# there: %s\n", a.buf, b.buf);
+
+		/* Changes to the same files on both stores at once converge. */
+		{
+			uint64_t pub = ino_of(d, "pub");
+
+			is_int(mfs_ns_link(ns, pub, d, "pub3", NULL), 0, "here: a third name for pub");
+			is_int(mfs_ns_remove(ns, d, "chr2", 0, NULL), 0, "here: unlink chr2");
+			is_int(mfs_ns_publish(ns2, pub, NULL, 0, NULL, &in), 0, "there: a rewrite of pub");
+			mfs_inode_release(&in);
+			is_int(mfs_ns_rename(ns2, d, "chr", MFS_ROOT_INO, "chr9", 0, NULL), 0,
+			       "there: rename chr");
+			is_int(mfs_ns_ops_since(ns, mfs_ns_node_id(ns), 0, apply_cb, ns2) |
+			       mfs_ns_ops_since(ns2, mfs_ns_node_id(ns2), 0, apply_cb, ns), 0,
+			       "each applies the other's ops");
+			a.buf[0] = b.buf[0] = 0;
+			dump_dir(&a, MFS_ROOT_INO);
+			dump_dir(&b, MFS_ROOT_INO);
+			if (!ok(!strcmp(a.buf, b.buf) && strstr(a.buf, "chr9:") && !strstr(a.buf, "chr2:"),
+				"concurrent link, unlink, rewrite and rename: the same tree on both"))
+				printf("# here:  %s\n# there: %s\n", a.buf, b.buf);
+		}
 		mfs_ns_close(ns2);
 		mfs_db_close(db2);
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir2);
