@@ -4,9 +4,10 @@
 # devices (type, major, minor) and a bound unix socket make names whose
 # opens the kernel serves itself; link of each type counts names (nlink) and
 # moves ctime; a rewrite of a hard-linked file is seen through every name;
-# unlink of one name keeps the others; all of it survives a remount.  cp -a
-# and tar x of a tree holding every type plus hard links give what stat(1)
-# shows for the source.  Directories cannot be hard-linked.
+# unlink of one name keeps the others; all of it survives a remount.  cp -a,
+# tar x and rsync -aH (when installed) of a tree holding every type plus
+# hard links give what stat(2) shows for the source.  Directories cannot be
+# hard-linked.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -35,6 +36,24 @@ specials() {
 	expect_eq "$(stat -c '%F %h %s' "$M/sock")" "socket 1 0" "sock"
 }
 check "mkfifo, mknod c and b (major, minor), bind of a unix socket" specials
+
+socket_io() {
+	"$PY" - "$M/live.sock" <<'EOF'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(1)
+c = socket.socket(socket.AF_UNIX)
+c.connect(sys.argv[1])
+a, _ = s.accept()
+c.sendall(b"ping")
+assert a.recv(4) == b"ping"
+for x in (a, c, s):
+    x.close()
+os.unlink(sys.argv[1])
+EOF
+}
+check "a unix socket bound on the mount takes a connection through its name" socket_io
 
 fifo_io() {
 	local got
@@ -199,6 +218,17 @@ tar_x() {
 	cmp "$S/t/d/big" "$M/tarx/t/d/big"
 }
 check "tar x of the tree: same as on local disk, links kept" tar_x
+
+rsync_a() {
+	if ! command -v rsync >/dev/null; then
+		say "rsync is not installed: rsync -a not tried"
+		return 0
+	fi
+	rsync -aH "$S/t/" "$M/rsync/" &&
+	snapshot "$M/rsync" >"$WORK/rsync.snap" &&
+	diff "$WORK/src.snap" "$WORK/rsync.snap" >&2
+}
+check "rsync -aH of the tree (if rsync is installed): same as the source" rsync_a
 
 copies_persist() {
 	mfs_remount "$M" &&
