@@ -79,7 +79,7 @@ void fs_refresh(struct mfs_fs *fs, uint64_t ino)
 static void rec_to_stat(const struct mfs_inode *r, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_ino = r->ino;
+	st->st_ino = r->fid ? r->fid : r->ino; /* stable across versions (inode.h) */
 	st->st_mode = r->mode;
 	st->st_nlink = r->nlink;
 	st->st_uid = r->uid;

@@ -199,6 +199,15 @@ int main(void)
 	is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, &in), 0, "publish a rewrite");
 	ok(in.ino != g && ino_of(d, "new.bin") == in.ino && in.version == 2, "a rewrite gets a new inode");
 	mfs_inode_release(&in);
+	{
+		struct mfs_inode again;
+		uint64_t second = ino_of(d, "new.bin");
+
+		is_int(mfs_ns_publish(ns, second, NULL, 0, NULL, &again), 0, "publish a third version");
+		ok(again.fid == g && again.ino != second,
+		   "every version keeps the file id (st_ino) it was created with");
+		mfs_inode_release(&again);
+	}
 	is_int(mfs_ns_get(ns, g, &in), -ENOENT, "the old record is gone");
 	is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, &in), -ENOENT, "publishing a replaced inode is refused");
 
