@@ -523,55 +523,70 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_entry(req, parent, name, 1);
 }
 
+/* Keeps the in-memory node of parent/name's names in step after a rename (all of them: hard links). */
+static void sync_names(struct mfs_fs *fs, uint64_t parent, const char *name)
+{
+	struct mfs_inode rec;
+	struct mfs_node *n;
+
+	if (mfs_ns_lookup(fs->ns, parent, name, &rec))
+		return;
+	if ((n = itable_hold(fs, rec.ino))) {
+		struct mfs_name *links;
+		uint32_t nlinks;
+		char *nm;
+
+		pthread_mutex_lock(&n->lock);
+		n->rec.parent = rec.parent;
+		nm = n->rec.name;
+		n->rec.name = rec.name;
+		rec.name = nm;
+		links = n->rec.links;
+		nlinks = n->rec.nlinks;
+		n->rec.links = rec.links;
+		n->rec.nlinks = rec.nlinks;
+		rec.links = links;
+		rec.nlinks = nlinks;
+		n->rec.nlink = rec.nlink;
+		n->rec.ctime = rec.ctime;
+		pthread_mutex_unlock(&n->lock);
+		itable_put(fs, n, 0, 1);
+	}
+	mfs_inode_release(&rec);
+}
+
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
 	struct mfs_fs *fs = req_fs(req);
-	struct mfs_inode rec;
-	struct mfs_node *n;
 	uint64_t replaced = 0;
+	unsigned mflags = 0;
 	int rc;
 
 	if (fs->cfg->ro) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (flags & ~RENAME_NOREPLACE) {
-		fuse_reply_err(req, EINVAL); /* RENAME_EXCHANGE, RENAME_WHITEOUT */
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		/* RENAME_WHITEOUT is overlayfs's, for its upper layers. */
+		log_info("rename of %s: flags %#x refused (EINVAL): only NOREPLACE and EXCHANGE",
+			 name, flags);
+		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	rc = mfs_ns_rename(fs->ns, parent, name, newparent, newname,
-			   flags & RENAME_NOREPLACE ? MFS_RENAME_NOREPLACE : 0, &replaced);
+	if (flags & RENAME_NOREPLACE)
+		mflags |= MFS_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		mflags |= MFS_RENAME_EXCHANGE;
+	rc = mfs_ns_rename(fs->ns, parent, name, newparent, newname, mflags, &replaced);
 	if (!rc) {
 		mark_gone(fs, replaced);
 		fs_refresh(fs, parent);
 		if (newparent != parent)
 			fs_refresh(fs, newparent);
-		/* Keep the moved node's cached names in step (all of them: hard links). */
-		if (!mfs_ns_lookup(fs->ns, newparent, newname, &rec)) {
-			if ((n = itable_hold(fs, rec.ino))) {
-				struct mfs_name *links;
-				uint32_t nlinks;
-				char *nm;
-
-				pthread_mutex_lock(&n->lock);
-				n->rec.parent = rec.parent;
-				nm = n->rec.name;
-				n->rec.name = rec.name;
-				rec.name = nm;
-				links = n->rec.links;
-				nlinks = n->rec.nlinks;
-				n->rec.links = rec.links;
-				n->rec.nlinks = rec.nlinks;
-				rec.links = links;
-				rec.nlinks = nlinks;
-				n->rec.nlink = rec.nlink;
-				n->rec.ctime = rec.ctime;
-				pthread_mutex_unlock(&n->lock);
-				itable_put(fs, n, 0, 1);
-			}
-			mfs_inode_release(&rec);
-		}
+		sync_names(fs, newparent, newname);
+		if (flags & RENAME_EXCHANGE)
+			sync_names(fs, parent, name);
 	}
 	fuse_reply_err(req, mfs_errno(rc));
 }

@@ -96,7 +96,10 @@ int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
  */
 int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
 
-enum mfs_rename_flags { MFS_RENAME_NOREPLACE = 1 << 0 };
+enum mfs_rename_flags {
+	MFS_RENAME_NOREPLACE = 1 << 0,
+	MFS_RENAME_EXCHANGE = 1 << 1,   /* swap the two entries; both must exist */
+};
 /*
  * POSIX rename; *replaced (if not NULL) gets the ino whose name it replaced
  * or 0 (that ino keeps its record if it has other names).

@@ -312,6 +312,28 @@ int main(void)
 		mfs_inode_release(&in);
 	}
 
+	/* RENAME_EXCHANGE: entries swap inodes; a directory cannot go under itself. */
+	{
+		uint64_t ex = mk(MFS_ROOT_INO, "exd", S_IFDIR | 0755, 0), fa = mk(ex, "fa", S_IFREG, 0),
+			 sd = mk(ex, "sd", S_IFDIR | 0755, 0), fb = mk(d, "fb", S_IFREG, 0);
+
+		is_int(mfs_ns_rename(ns, ex, "fa", d, "fb", MFS_RENAME_EXCHANGE, NULL), 0,
+		       "exchange two files");
+		ok(ino_of(ex, "fa") == fb && ino_of(d, "fb") == fa, "they swapped");
+		is_int(mfs_ns_rename(ns, ex, "sd", d, "fb", MFS_RENAME_EXCHANGE, NULL), 0,
+		       "exchange a directory and a file across directories");
+		ok(ino_of(d, "fb") == sd && ino_of(ex, "sd") == fa && nlink_of(ex) == 2,
+		   "swapped, with the directories' link counts");
+		is_int(mfs_ns_rename(ns, d, "fb", sd, "x", MFS_RENAME_EXCHANGE, NULL), -ENOENT,
+		       "exchange with a missing name");
+		mk(sd, "x", S_IFREG, 0);
+		is_int(mfs_ns_rename(ns, d, "fb", sd, "x", MFS_RENAME_EXCHANGE, NULL), -EINVAL,
+		       "a directory cannot be exchanged into its own subtree");
+		mfs_ns_get(ns, sd, &in);
+		ok(in.parent == d && !strcmp(in.name, "fb"), "the moved directory's record names its entry");
+		mfs_inode_release(&in);
+	}
+
 	/* Another store applying this one's ops holds the same tree. */
 	{
 		char dir2[] = "/tmp/mfs-ns2-XXXXXX";
