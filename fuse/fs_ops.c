@@ -267,7 +267,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct mfs_fs *fs = req_fs(req);
 	uint64_t moved_to = 0, old_size;
 	unsigned mask = 0;
-	int resized = 0;
+	int resized = 0, writing;
 	struct stat st;
 	int rc;
 	struct mfs_node *n = node_of(fs, ino, &rc);
@@ -282,19 +282,22 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		pthread_mutex_lock(&n->lock);
-		old_size = n->stg ? n->stg->size : n->rec.size;
+		writing = n->stg != NULL;
+		old_size = writing ? n->stg->size : n->rec.size;
 		pthread_mutex_unlock(&n->lock);
 		if ((rc = fs_truncate(fs, n, attr->st_size, fi))) {
 			fuse_reply_err(req, mfs_errno(rc));
 			return;
 		}
 		/*
-		 * A change of size is a change of the inode: ctime moves with the
-		 * mtime fs_truncate gave the staged bytes.  open(O_TRUNC) arrives
-		 * as a size alone (no time bits), and the version it starts is
-		 * published only at the last release.
+		 * ctime moves with the mtime fs_truncate gave the staged bytes.
+		 * open(O_TRUNC) arrives as a size alone, no time bits, with a
+		 * writer open (see fs_truncate): like ftruncate (a handle) it
+		 * marks the times even when the size stays; truncate(2) to the
+		 * same size changes nothing, as on the kernel's filesystems.
 		 */
-		resized = old_size != (uint64_t)attr->st_size || (to_set & FUSE_SET_ATTR_CTIME);
+		resized = old_size != (uint64_t)attr->st_size || fi || writing ||
+			  (to_set & FUSE_SET_ATTR_CTIME);
 	}
 	pthread_mutex_lock(&n->lock);
 	if (to_set & FUSE_SET_ATTR_MODE) {

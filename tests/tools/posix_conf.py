@@ -494,6 +494,12 @@ def g_open_times(d):
     mtime_moved(n, "open O_TRUNC")
     ctime_moved(n, c1, "open O_TRUNC")
     expect("0", lst(n, "size"), "size after O_TRUNC")
+    # An empty file: the times move all the same.
+    to_past(n)
+    c1 = ctime(n)
+    expect(0, call(open_close, n, os.O_WRONLY | os.O_TRUNC), "open O_WRONLY|O_TRUNC of an empty file")
+    mtime_moved(n, "open O_TRUNC of an empty file")
+    ctime_moved(n, c1, "open O_TRUNC of an empty file")
     remove(n)
 
 
@@ -973,6 +979,11 @@ def g_rename_errnos(d):
     make("regular", d + "/src")
     common_errnos("rename (to)", d + "/t", lambda p: call(os.rename, d + "/src", p),
                   lambda p: call(os.rename, d + "/src", p) or call(os.rename, p, d + "/src"))
+    for kind in ["regular", "fifo", "block", "char", "socket"]:
+        if make(kind, d + "/nd"):
+            expect("ENOTDIR", call(os.rename, d + "/nd/test", d + "/x"), "rename from under a " + kind)
+            expect("ENOTDIR", call(os.link, d + "/src", d + "/nd/test"), "link to under a " + kind)
+            remove(d + "/nd")
     w1, w2 = d + "/w1", d + "/w2"
     for p in (w1, w2):
         os.mkdir(p, 0o755)
@@ -1086,6 +1097,8 @@ def g_truncate(d):
     ctime_moved(n, c1, "truncate")
     mtime_moved(n, "truncate")
     c1 = ctime(n)
+    expect(0, call(os.truncate, n, 123), "truncate to the same size")
+    ctime_kept(n, c1, "truncate to the same size")
     expect("EACCES", u(NOBODY)(os.truncate, n, 123), "truncate by 65534 of root's 0644 file")
     ctime_kept(n, c1, "failed truncate")
     expect("EINVAL", call(os.truncate, n, -1), "truncate to -1")
@@ -1152,6 +1165,9 @@ def g_ftruncate(d):
     expect(0, call(ftrunc, n, os.O_RDWR, 123), "ftruncate")
     ctime_moved(n, c1, "ftruncate")
     mtime_moved(n, "ftruncate")
+    c1 = ctime(n)
+    expect(0, call(ftrunc, n, os.O_RDWR, 123), "ftruncate to the same size")
+    ctime_moved(n, c1, "ftruncate to the same size")
     c1 = ctime(n)
     expect("EINVAL", u(NOBODY)(ftrunc, n, os.O_RDONLY, 1), "ftruncate of an O_RDONLY handle")
     ctime_kept(n, c1, "failed ftruncate")
@@ -1246,6 +1262,12 @@ def g_chmod_errnos(d):
     expect("EPERM", u(65533)(os.chmod, d + "/o/f", 0o641), "chmod by another user")
     expect("0642", lst(d + "/o/f", "mode"), "mode after a refused chmod")
     expect(0, call(os.chmod, d + "/o/f", 0o641), "chmod by root")
+    os.symlink("f", d + "/o/l")
+    expect("EPERM", u(65533)(os.chmod, d + "/o/l", 0o640), "chmod through a symlink by another user")
+    os.chown(d + "/o/f", 0, 0)
+    expect("EPERM", u(NOBODY)(os.chmod, d + "/o/f", 0o640), "chmod by the owner it was given away by")
+    expect("EPERM", u(NOBODY)(os.chmod, d + "/o/l", 0o640), "the same through a symlink")
+    expect("0641,0,0", lst(d + "/o/f", "mode,uid,gid"), "mode after refused chmods")
     rm_tree(d + "/o")
 
     def write_fstat_mode(path, flags):
