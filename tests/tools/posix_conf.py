@@ -384,10 +384,15 @@ def rm_tree(path):
     subprocess.run(["rm", "-rf", "--one-file-system", path], check=False)
 
 
-def common_errnos(op, names, one_arg, create_ok):
-    """ENOTDIR, ENAMETOOLONG (name, path), ENOENT, ELOOP and EFAULT for a
-    call taking a path; one_arg(path) -> 0/errno name.  create_ok(path) is
-    the call that succeeds on a fresh name (it creates it) or None."""
+def common_errnos(op, names, one_arg, create_ok, existing=None):
+    """ENOTDIR, ENAMETOOLONG (name, path), ENOENT, ELOOP and EACCES on a
+    prefix for a call taking a path; one_arg(path) -> 0/errno name.
+    create_ok(path) is the call that succeeds on a fresh name (it creates
+    it); or, with existing ("regular" or "dir"), one_arg must succeed on a
+    name of that kind made first."""
+    if create_ok is None and existing:
+        def create_ok(p):
+            return one_arg(p) if make(existing, p) else "not made"
     d = names + "_d"
     os.mkdir(d)
     for kind in ["regular", "fifo", "block", "char", "socket"]:
@@ -748,7 +753,7 @@ def g_rmdir(d):
 
 def g_rmdir_errnos(d):
     """rmdir/01-05, 07-08, 11 (EACCES, sticky), 15 (EFAULT)."""
-    common_errnos("rmdir", d + "/c", lambda p: call(os.rmdir, p), None)
+    common_errnos("rmdir", d + "/c", lambda p: call(os.rmdir, p), None, "dir")
     w = d + "/w"
     os.mkdir(w, 0o755)
     os.chown(w, NOBODY, NOBODY)
@@ -813,7 +818,7 @@ def g_unlink(d):
 def g_unlink_errnos(d):
     """unlink/01-08, 11 (sticky), 13 (EFAULT); EISDIR|EPERM on a
     directory; unlink of an open file keeps its bytes readable."""
-    common_errnos("unlink", d + "/c", lambda p: call(os.unlink, p), None)
+    common_errnos("unlink", d + "/c", lambda p: call(os.unlink, p), None, "regular")
     os.mkdir(d + "/dir")
     expect("EISDIR|EPERM", call(os.unlink, d + "/dir"), "unlink of a directory")
     os.rmdir(d + "/dir")
@@ -981,7 +986,8 @@ def g_rename_dirs(d):
 def g_rename_errnos(d):
     """rename/01-08, 11, 17, 21: name and path limits, ENOENT, ENOTDIR,
     ELOOP, EACCES for write permission on either directory, EFAULT."""
-    common_errnos("rename (from)", d + "/c", lambda p: call(os.rename, p, d + "/z"), None)
+    common_errnos("rename (from)", d + "/c", lambda p: call(os.rename, p, d + "/z") or call(os.rename, d + "/z", p),
+                  None, "regular")
     make("regular", d + "/src")
     common_errnos("rename (to)", d + "/t", lambda p: call(os.rename, d + "/src", p),
                   lambda p: call(os.rename, d + "/src", p) or call(os.rename, p, d + "/src"))
@@ -1123,7 +1129,7 @@ def g_truncate(d):
 def g_truncate_errnos(d):
     """truncate/01-07, 14 (EFAULT): limits, ENOENT, EACCES by mode and on a
     prefix, ELOOP."""
-    common_errnos("truncate", d + "/c", lambda p: call(os.truncate, p, 0), None)
+    common_errnos("truncate", d + "/c", lambda p: call(os.truncate, p, 123), None, "regular")
     os.chown(d, NOBODY, NOBODY)
     make("regular", d + "/f", 0o644, NOBODY, NOBODY)
     expect(0, u(NOBODY)(os.truncate, d + "/f", 10), "truncate by the owner")
@@ -1259,7 +1265,7 @@ def g_chmod(d):
 def g_chmod_errnos(d):
     """chmod/01-07 (limits, ENOENT, EACCES, ELOOP, EPERM), 10 (EFAULT), 12
     (a write by a non-owner clears setuid and setgid)."""
-    common_errnos("chmod", d + "/c", lambda p: call(os.chmod, p, 0o644), None)
+    common_errnos("chmod", d + "/c", lambda p: call(os.chmod, p, 0o642), None, "regular")
     n = d + "/f"
     os.mkdir(d + "/o", 0o755)
     os.chown(d + "/o", NOBODY, NOBODY)
@@ -1386,7 +1392,7 @@ def g_chown(d):
 def g_chown_errnos(d):
     """chown/01-07 (limits, ENOENT, EACCES, ELOOP, EPERM for non-owners and
     groups the caller is not in), 10 (EFAULT)."""
-    common_errnos("chown", d + "/c", lambda p: call(os.chown, p, 65534, 65534), None)
+    common_errnos("chown", d + "/c", lambda p: call(os.chown, p, 65534, 65534), None, "regular")
     o = d + "/o"
     os.mkdir(o, 0o755)
     os.chown(o, NOBODY, NOBODY)
