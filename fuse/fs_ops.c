@@ -110,6 +110,10 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 		st->st_size = sz;
 		st->st_blocks = (sz + 511) / 512;
 		st->st_mtim = n->stg->mtime;
+		if (n->stg->ctime.tv_sec > st->st_ctim.tv_sec ||
+		    (n->stg->ctime.tv_sec == st->st_ctim.tv_sec &&
+		     n->stg->ctime.tv_nsec > st->st_ctim.tv_nsec))
+			st->st_ctim = n->stg->ctime;
 	}
 }
 
@@ -280,6 +284,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	log_debug("setattr %016llx: valid %#x%s", (unsigned long long)ino, to_set, fi ? " (fh)" : "");
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		pthread_mutex_lock(&n->lock);
 		writing = n->stg != NULL;
@@ -323,8 +328,16 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (n->stg)
 			n->stg->mtime = n->rec.mtime;
 	}
+	/*
+	 * chown(f, -1, -1) changes nothing but the ctime: the kernel sends it
+	 * as a setattr with no field (or FUSE_SET_ATTR_CTIME alone).
+	 */
+	if (!(to_set & ~FUSE_SET_ATTR_CTIME))
+		mask |= MFS_ATTR_CTIME;
 	if (mask || resized) {
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
+		if (n->stg)
+			n->stg->ctime = n->rec.ctime;
 		rc = fs_save_attrs(fs, n, mask | MFS_ATTR_CTIME, &moved_to);
 	}
 	fs_fill_stat(fs, n, &st);

@@ -857,7 +857,8 @@ out:
 }
 
 int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
-		   uint64_t size, const struct timespec *mtime, struct mfs_inode *out)
+		   uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
+		   struct mfs_inode *out)
 {
 	struct mfs_inode in = { 0 };
 	struct ns_txn t = { 0 };
@@ -911,8 +912,17 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		in.manifest = *manifest;
 	else
 		memset(&in.manifest, 0, sizeof(in.manifest));
-	now(&in.ctime);
-	in.mtime = mtime ? *mtime : in.ctime;
+	{
+		struct timespec tnow;
+
+		now(&tnow);
+		in.mtime = mtime ? *mtime : tnow;
+		if (!ctime)
+			in.ctime = tnow;
+		else if (ctime->tv_sec > in.ctime.tv_sec ||
+			 (ctime->tv_sec == in.ctime.tv_sec && ctime->tv_nsec > in.ctime.tv_nsec))
+			in.ctime = *ctime;
+	}
 	if ((manifest && (rc = txn_put_manifest(&t, manifest))) ||
 	    (rc = txn_put_inode(&t, &in)) || (rc = txn_commit(ns, &t)))
 		goto out;
