@@ -269,9 +269,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
-	uint64_t moved_to = 0, old_size;
+	uint64_t moved_to = 0;
 	unsigned mask = 0;
-	int resized = 0, writing;
 	struct stat st;
 	int rc;
 	struct mfs_node *n = node_of(fs, ino, &rc);
@@ -286,23 +285,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	log_debug("setattr %016llx: valid %#x%s", (unsigned long long)ino, to_set, fi ? " (fh)" : "");
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		pthread_mutex_lock(&n->lock);
-		writing = n->stg != NULL;
-		old_size = writing ? n->stg->size : n->rec.size;
-		pthread_mutex_unlock(&n->lock);
 		if ((rc = fs_truncate(fs, n, attr->st_size, fi))) {
 			fuse_reply_err(req, mfs_errno(rc));
 			return;
 		}
-		/*
-		 * ctime moves with the mtime fs_truncate gave the staged bytes.
-		 * open(O_TRUNC) arrives as a size alone, no time bits, with a
-		 * writer open (see fs_truncate): like ftruncate (a handle) it
-		 * marks the times even when the size stays; truncate(2) to the
-		 * same size changes nothing, as on the kernel's filesystems.
-		 */
-		resized = old_size != (uint64_t)attr->st_size || fi || writing ||
-			  (to_set & FUSE_SET_ATTR_CTIME);
 	}
 	pthread_mutex_lock(&n->lock);
 	if (to_set & FUSE_SET_ATTR_MODE) {
@@ -334,7 +320,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	 */
 	if (!(to_set & ~FUSE_SET_ATTR_CTIME))
 		mask |= MFS_ATTR_CTIME;
-	if (mask || resized) {
+	if (mask) {
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
 		if (n->stg)
 			n->stg->ctime = n->rec.ctime;
