@@ -172,6 +172,12 @@ enum mfs_fault_flags {
  */
 int mfs_db_fault_wrap(struct mfs_db *inner, const struct mfs_fault_spec *spec,
 		      unsigned flags, struct mfs_db **out);
+/*
+ * Replaces db's spec (NULL: none) and starts counting again from 0, so a
+ * test can open a namespace over the wrapper and then arm it for just the
+ * sequence under test.  Clears a crash.  -EINVAL if db is not a wrapper.
+ */
+int mfs_db_fault_arm(struct mfs_db *db, const struct mfs_fault_spec *spec);
 /* Calls of cls counted so far by the wrapper db (0 if db is not one). */
 uint64_t mfs_db_fault_calls(struct mfs_db *db, enum mfs_fault_class cls);
 /* How many rules have fired (0 if db is not a fault wrapper). */

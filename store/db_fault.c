@@ -151,6 +151,23 @@ int mfs_db_fault_wrap(struct mfs_db *inner, const struct mfs_fault_spec *spec, u
 	return 0;
 }
 
+int mfs_db_fault_arm(struct mfs_db *db, const struct mfs_fault_spec *spec)
+{
+	struct fault *f = F(db);
+
+	if (!db || db->ops != &fault_ops)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	memset(&f->spec, 0, sizeof(f->spec));
+	if (spec)
+		f->spec = *spec;
+	memset(f->calls, 0, sizeof(f->calls));
+	f->fired = 0;
+	f->crashed = 0;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
 uint64_t mfs_db_fault_calls(struct mfs_db *db, enum mfs_fault_class cls)
 {
 	uint64_t n;
