@@ -45,6 +45,12 @@ struct mfs_db;
 int mfs_db_open(const char *dir, struct mfs_db **out);
 /* An empty in-memory database (gone at close).  0 or -ENOMEM. */
 int mfs_db_open_mem(struct mfs_db **out);
+/*
+ * Tests: drops from an in-memory database every write a power loss would
+ * lose (not synced, or NOWAL and not flushed; see db_mem.c).  Close every
+ * namespace over it first.  0, -ENOMEM, or -EINVAL if db is not in memory.
+ */
+int mfs_db_mem_power_loss(struct mfs_db *db);
 /* mfs_db_close(NULL) is a no-op. */
 void mfs_db_close(struct mfs_db *db);
 

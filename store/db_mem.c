@@ -5,9 +5,14 @@
  * family under one rwlock.  It keeps the guarantees callers rely on from
  * RocksDB: a batch lands whole or not at all, an iterator sees the store as
  * it was when created (a snapshot), and a value read stays valid until
- * released even if the key is overwritten or deleted meanwhile.  Write modes
- * are all the same here (nothing is ever durable), flush and reclaim do
- * nothing.
+ * released even if the key is overwritten or deleted meanwhile.
+ *
+ * It also keeps what a power loss would leave, as RocksDB's write modes
+ * promise it (db.h): a SYNC write makes itself and every earlier WAL write
+ * durable, an ASYNC one waits for the next SYNC write, a NOWAL one for a
+ * flush of its column family (which, like a RocksDB flush, also persists
+ * the WAL writes of that family).  mfs_db_mem_power_loss() goes back to
+ * that state, so a test can check that what a caller acknowledged survives.
  *
  * Entries are immutable and reference-counted: a get, an iterator's snapshot
  * and the table each hold a reference, so no value is copied.
@@ -31,17 +36,21 @@ struct table {
 	size_t n, cap;
 };
 
+struct op {
+	enum mfs_cf cf;
+	int del;
+	struct ent *e;		/* a reference owned by the batch (or pend) */
+	enum mfs_write_mode mode;	/* in pend only */
+};
+
 struct mem {
 	struct mfs_db base;
 	pthread_rwlock_t lock;
 	struct table t[MFS_CF_COUNT];	/* protected by lock */
 	uint64_t bytes;			/* protected by lock */
-};
-
-struct op {
-	enum mfs_cf cf;
-	int del;
-	struct ent *e;		/* a reference owned by the batch */
+	struct table d[MFS_CF_COUNT];	/* what survives a power loss; lock */
+	struct op *pend;		/* written, not durable yet, in order; lock */
+	size_t npend, pendcap;		/* protected by lock */
 };
 
 struct mem_batch {
@@ -136,15 +145,25 @@ int mfs_db_open_mem(struct mfs_db **out)
 	return 0;
 }
 
+static void table_clear(struct table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		ent_unref(t->e[i]);
+	free(t->e);
+	memset(t, 0, sizeof(*t));
+}
+
 static void mem_close(struct mfs_db *db)
 {
 	struct mem *m = M(db);
 
 	for (int c = 0; c < MFS_CF_COUNT; c++) {
-		for (size_t i = 0; i < m->t[c].n; i++)
-			ent_unref(m->t[c].e[i]);
-		free(m->t[c].e);
+		table_clear(&m->t[c]);
+		table_clear(&m->d[c]);
 	}
+	for (size_t i = 0; i < m->npend; i++)
+		ent_unref(m->pend[i].e);
+	free(m->pend);
 	pthread_rwlock_destroy(&m->lock);
 	free(m);
 }
@@ -214,7 +233,7 @@ static void batch_add(struct mfs_batch *base, enum mfs_cf cf, int del, const voi
 		b->oom = 1;
 		return;
 	}
-	b->ops[b->n++] = (struct op){ cf, del, e };
+	b->ops[b->n++] = (struct op){ cf, del, e, MFS_WRITE_SYNC };
 }
 
 static void mem_batch_put(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl,
@@ -233,15 +252,15 @@ static size_t mem_batch_count(struct mfs_batch *base)
 	return ((struct mem_batch *)base)->n;
 }
 
-/* Room for every put of b, so that applying it cannot fail half-way. */
-static int reserve(struct mem *m, const struct mem_batch *b)
+/* Room for the puts of ops[0..n) in tables tt, so that applying cannot fail half-way. */
+static int reserve(struct table *tt, const struct op *ops, size_t n)
 {
 	size_t need[MFS_CF_COUNT] = { 0 };
 
-	for (size_t i = 0; i < b->n; i++)
-		need[b->ops[i].cf] += !b->ops[i].del;
+	for (size_t i = 0; i < n; i++)
+		need[ops[i].cf] += !ops[i].del;
 	for (int c = 0; c < MFS_CF_COUNT; c++) {
-		struct table *t = &m->t[c];
+		struct table *t = &tt[c];
 		struct ent **e;
 		size_t cap;
 
@@ -258,13 +277,17 @@ static int reserve(struct mem *m, const struct mem_batch *b)
 	return 0;
 }
 
-static void apply(struct mem *m, const struct op *o)
+/* Applies o to tables tt; *bytes (if given) follows the live size. */
+static void apply(struct table *tt, const struct op *o, uint64_t *bytes)
 {
-	struct table *t = &m->t[o->cf];
+	struct table *t = &tt[o->cf];
 	size_t i = lower_bound(t, o->e->k, o->e->klen);
+	uint64_t dummy = 0;
 
+	if (!bytes)
+		bytes = &dummy;
 	if (found(t, i, o->e->k, o->e->klen)) {
-		m->bytes -= t->e[i]->klen + t->e[i]->vlen;
+		*bytes -= t->e[i]->klen + t->e[i]->vlen;
 		ent_unref(t->e[i]);
 		if (o->del) {
 			memmove(&t->e[i], &t->e[i + 1], (t->n - i - 1) * sizeof(*t->e));
@@ -278,7 +301,33 @@ static void apply(struct mem *m, const struct op *o)
 		t->n++;
 	}
 	t->e[i] = ent_ref(o->e);
-	m->bytes += o->e->klen + o->e->vlen;
+	*bytes += o->e->klen + o->e->vlen;
+}
+
+/*
+ * Makes durable the pending ops that a SYNC write (cf < 0: every WAL op)
+ * or a flush of cf (every op of cf) persists.  Under the write lock.
+ */
+static int persist(struct mem *m, int cf)
+{
+	size_t keep = 0;
+	int rc = 0;
+
+	/* Worst case: every pending put lands in d. */
+	if ((rc = reserve(m->d, m->pend, m->npend)))
+		return rc;
+	for (size_t i = 0; i < m->npend; i++) {
+		struct op *o = &m->pend[i];
+
+		if (cf < 0 ? o->mode != MFS_WRITE_NOWAL : (int)o->cf == cf) {
+			apply(m->d, o, NULL);
+			ent_unref(o->e);
+		} else {
+			m->pend[keep++] = *o;
+		}
+	}
+	m->npend = keep;
+	return 0;
 }
 
 static int mem_write(struct mfs_db *db, struct mfs_batch *base, enum mfs_write_mode mode)
@@ -287,22 +336,86 @@ static int mem_write(struct mfs_db *db, struct mfs_batch *base, enum mfs_write_m
 	struct mem *m = M(db);
 	int rc;
 
-	(void)mode;
 	if (b->oom)
 		return -ENOMEM;
 	pthread_rwlock_wrlock(&m->lock);
-	if (!(rc = reserve(m, b)))
-		for (size_t i = 0; i < b->n; i++)
-			apply(m, &b->ops[i]);
+	if ((rc = reserve(m->t, b->ops, b->n)))
+		goto out;
+	if (m->npend + b->n > m->pendcap) {
+		size_t cap = m->pendcap ? m->pendcap : 64;
+		struct op *p;
+
+		while (cap < m->npend + b->n)
+			cap *= 2;
+		if (!(p = realloc(m->pend, cap * sizeof(*p)))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		m->pend = p;
+		m->pendcap = cap;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		apply(m->t, &b->ops[i], &m->bytes);
+		m->pend[m->npend] = b->ops[i];
+		m->pend[m->npend].mode = mode;
+		ent_ref(m->pend[m->npend++].e);
+	}
+	/*
+	 * Applied: a failure to make it durable is one of the sync, which
+	 * RocksDB reports too (the write is then in memory only).
+	 */
+	if (mode == MFS_WRITE_SYNC)
+		rc = persist(m, -1);
+out:
 	pthread_rwlock_unlock(&m->lock);
 	return rc;
 }
 
 static int mem_flush(struct mfs_db *db, enum mfs_cf cf)
 {
-	(void)db;
-	(void)cf;
-	return 0;
+	struct mem *m = M(db);
+	int rc;
+
+	pthread_rwlock_wrlock(&m->lock);
+	rc = persist(m, cf);
+	pthread_rwlock_unlock(&m->lock);
+	return rc;
+}
+
+int mfs_db_mem_power_loss(struct mfs_db *db)
+{
+	struct mem *m = M(db);
+	struct table t[MFS_CF_COUNT] = { 0 };
+	int rc = 0;
+
+	if (db->ops != &mem_ops)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&m->lock);
+	for (int c = 0; c < MFS_CF_COUNT && !rc; c++) {
+		if (m->d[c].n && !(t[c].e = malloc(m->d[c].n * sizeof(*t[c].e))))
+			rc = -ENOMEM;
+		for (size_t i = 0; !rc && i < m->d[c].n; i++)
+			t[c].e[t[c].n++] = ent_ref(m->d[c].e[i]);
+		t[c].cap = t[c].n;
+	}
+	if (rc) {
+		for (int c = 0; c < MFS_CF_COUNT; c++)
+			table_clear(&t[c]);
+		goto out;
+	}
+	m->bytes = 0;
+	for (int c = 0; c < MFS_CF_COUNT; c++) {
+		table_clear(&m->t[c]);
+		m->t[c] = t[c];
+		for (size_t i = 0; i < t[c].n; i++)
+			m->bytes += t[c].e[i]->klen + t[c].e[i]->vlen;
+	}
+	for (size_t i = 0; i < m->npend; i++)
+		ent_unref(m->pend[i].e);
+	m->npend = 0;
+out:
+	pthread_rwlock_unlock(&m->lock);
+	return rc;
 }
 
 static struct mfs_iter *mem_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *lower,

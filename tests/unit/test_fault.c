@@ -11,7 +11,8 @@
  * (manifest, then chunks, SHA-256 checked) as its old version or its new one
  * whole, and as the new one if that was acknowledged; the namespace goes on
  * working; and after a restart (the namespace reopened over the same store,
- * which runs recovery) fsck finds no problem, the bytes are still right, and
+ * which runs recovery; in memory, after a power loss that drops every write
+ * not yet durable) fsck finds no problem, the bytes are still right, and
  * the node's op log replayed on a fresh peer gives the same tree.
  *
  * The store under the fault injector is the in-memory backend; the commit
@@ -86,10 +87,15 @@ static void stack_close(struct stack *s)
 	}
 }
 
-/* As a daemon's restart: the namespace (and RocksDB) reopened, recovery run. */
+/*
+ * As a daemon's restart: the namespace (and RocksDB) reopened, recovery run.
+ * In memory, after a power loss: what was not synced (or flushed) is gone.
+ */
 static void stack_restart(struct stack *s)
 {
 	stack_close(s);
+	if (!s->rocks && mfs_db_mem_power_loss(s->base))
+		tap_bail("power loss");
 	stack_open(s);
 }
 
@@ -116,9 +122,9 @@ static void arm(struct stack *s, uint64_t nth, enum mfs_fault_kind kind)
 /* ------------------------------------------------------------------------ */
 /* files                                                                     */
 
+/* The contents files have: sizes set by make_files(). */
 static uint8_t *OLD, *NEW1, *NEW2, *G;
-static size_t OLD_LEN = 1536 << 10, NEW1_LEN = 300 << 10, NEW2_LEN = 1536 << 10,
-	      G_LEN = 70000;
+static size_t OLD_LEN, NEW1_LEN, NEW2_LEN, G_LEN;
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
@@ -130,6 +136,29 @@ static void fill(uint8_t *p, size_t len)
 		rng ^= rng << 17;
 		p[i] = (uint8_t)rng;
 	}
+}
+
+/*
+ * big: OLD and NEW2 span two chunks and share the first (a rewrite's dedup
+ * hit); otherwise every file is one small chunk, which is all apply and gc
+ * need, and much faster.
+ */
+static void make_files(int big)
+{
+	size_t max = 1536 << 10;
+
+	if (!OLD && (!(OLD = malloc(max)) || !(NEW1 = malloc(max)) || !(NEW2 = malloc(max)) ||
+		     !(G = malloc(max))))
+		tap_bail("oom");
+	OLD_LEN = NEW2_LEN = big ? max : 200000;
+	NEW1_LEN = big ? 300 << 10 : 100000;
+	G_LEN = 70000;
+	fill(OLD, OLD_LEN);
+	fill(NEW1, NEW1_LEN);
+	/* NEW2 is OLD with a new tail. */
+	memcpy(NEW2, OLD, NEW2_LEN);
+	fill(NEW2 + NEW2_LEN - 100000, 100000);
+	fill(G, G_LEN);
 }
 
 static int ingest(struct mfs_db *db, const uint8_t *p, size_t n, struct mfs_hash *id, int *has)
@@ -527,7 +556,8 @@ static int commit_retry(struct stack *s, struct commit_run *r)
 	return rc;
 }
 
-static uint64_t run_commit(int rocks, const char *seq)
+static uint64_t run_commit(int rocks, const char *seq, const enum mfs_fault_kind *which,
+			   size_t nkinds)
 {
 	struct commit_run r;
 	struct stack s;
@@ -542,8 +572,8 @@ static uint64_t run_commit(int rocks, const char *seq)
 	   "%s: the sequence without faults (%llu store calls)", seq, (unsigned long long)calls);
 	stack_free(&s);
 
-	for (size_t kk = 0; kk < sizeof(kinds) / sizeof(*kinds); kk++) {
-		enum mfs_fault_kind kind = kinds[kk];
+	for (size_t kk = 0; kk < nkinds; kk++) {
+		enum mfs_fault_kind kind = which[kk];
 		int before = failures, fired_all = 1, errs_reported = 1;
 
 		for (uint64_t k = 1; k <= calls; k++) {
@@ -618,7 +648,8 @@ static void apply_dest(struct stack *d, struct mfs_ns *src)
 	peer_new(d, src);
 	/* Chunks arrive by fetch in a cluster; here they are in place already. */
 	if (ingest(d->db, OLD, OLD_LEN, &id, &has) || ingest(d->db, NEW2, NEW2_LEN, &id, &has) ||
-	    ingest(d->db, G, G_LEN, &id, &has))
+	    ingest(d->db, G, G_LEN, &id, &has) || mfs_db_flush(d->db, MFS_CF_CHUNK_INDEX) ||
+	    mfs_db_flush(d->db, MFS_CF_MANIFESTS))
 		tap_bail("apply dest");
 }
 
@@ -869,6 +900,45 @@ static void test_mem(void)
 	is_int(mfs_db_exists(db, MFS_CF_INODES, "b", 1), 1, "mem: column families are apart");
 
 	/* Through the injector: a failed batch leaves nothing; an iterator reports its error. */
+	/* What a power loss keeps: synced writes, earlier WAL writes, flushed CFs. */
+	b = mfs_batch_new(db);
+	mfs_batch_put(b, MFS_CF_INODES, "async", 5, "", 0);
+	mfs_db_write(db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+	b = mfs_batch_new(db);
+	mfs_batch_put(b, MFS_CF_CHUNKS, "nowal", 5, "", 0);
+	mfs_batch_put(b, MFS_CF_INODES, "nowal", 5, "", 0);
+	mfs_db_write(db, b, MFS_WRITE_NOWAL);
+	mfs_batch_free(b);
+	mfs_db_flush(db, MFS_CF_CHUNKS);
+	b = mfs_batch_new(db);
+	mfs_batch_put(b, MFS_CF_INODES, "lost", 4, "", 0);
+	mfs_db_write(db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+	is_int(mfs_db_mem_power_loss(db), 0, "mem: power loss");
+	ok(mfs_db_exists(db, MFS_CF_META, "d", 1) == 0 && mfs_db_exists(db, MFS_CF_META, "b", 1) == 1,
+	   "mem: an unsynced write is lost, a synced one kept");
+	ok(mfs_db_exists(db, MFS_CF_CHUNKS, "nowal", 5) == 1 &&
+	   mfs_db_exists(db, MFS_CF_INODES, "nowal", 5) == 0,
+	   "mem: a flush keeps the NOWAL writes of its column family only");
+	ok(mfs_db_exists(db, MFS_CF_INODES, "async", 5) == 0 &&
+	   mfs_db_exists(db, MFS_CF_INODES, "lost", 4) == 0, "mem: unsynced WAL writes are lost");
+	b = mfs_batch_new(db);
+	mfs_batch_put(b, MFS_CF_META, "d", 1, "6", 1);
+	mfs_db_write(db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+	b = mfs_batch_new(db);
+	mfs_batch_put(b, MFS_CF_META, "e", 1, "", 0);
+	mfs_db_write(db, b, MFS_WRITE_SYNC);
+	mfs_batch_free(b);
+	mfs_db_mem_power_loss(db);
+	ok(mfs_db_exists(db, MFS_CF_META, "d", 1) == 1,
+	   "mem: a synced write makes the earlier WAL writes durable");
+	b = mfs_batch_new(db);
+	mfs_batch_delete(b, MFS_CF_META, "e", 1);
+	mfs_db_write(db, b, MFS_WRITE_SYNC);
+	mfs_batch_free(b);
+
 	mfs_db_fault_wrap(db, NULL, MFS_FAULT_OWN, &fdb);
 	arm(&(struct stack){ .db = fdb }, 1, MFS_FAULT_ENOSPC);
 	b = mfs_batch_new(fdb);
@@ -905,27 +975,20 @@ int main(void)
 
 	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
 	unsetenv("MODELFS_FAULT");
-	if (!(OLD = malloc(OLD_LEN)) || !(NEW1 = malloc(NEW1_LEN)) || !(NEW2 = malloc(NEW2_LEN)) ||
-	    !(G = malloc(G_LEN)))
-		tap_bail("oom");
-	fill(OLD, OLD_LEN);
-	fill(NEW1, NEW1_LEN);
-	/* NEW2 is OLD with a new tail: the rewrite dedups OLD's first chunk. */
-	memcpy(NEW2, OLD, NEW2_LEN);
-	fill(NEW2 + NEW2_LEN - 200000, 200000);
-	fill(G, G_LEN);
-
 	test_spec();
 	test_mem();
-	pc = run_commit(0, "commit (mem)");
+	make_files(1);
+	pc = run_commit(0, "commit (mem)", kinds, sizeof(kinds) / sizeof(*kinds));
+	/* RocksDB: the crash only (EIO and ENOSPC fail the same calls the same way). */
 	if (!env || strcmp(env, "0"))
-		pr = run_commit(1, "commit (rocksdb)");
+		pr = run_commit(1, "commit (rocksdb)", &kinds[2], 1);
+	make_files(0);
 	pa = run_apply();
 	pg = run_gc();
-	printf("# fault points covered: commit %llu over mem + %llu over RocksDB, apply %llu, "
-	       "gc %llu (each call of each sequence, x %zu kinds)\n",
+	printf("# fault points covered (one run per store call per kind of fault): commit %llu "
+	       "over mem + %llu over RocksDB, apply %llu, gc %llu\n",
 	       (unsigned long long)pc, (unsigned long long)pr, (unsigned long long)pa,
-	       (unsigned long long)pg, sizeof(kinds) / sizeof(*kinds));
+	       (unsigned long long)pg);
 	ok(failures == 0, "%d failed checks in all", failures);
 	free(OLD);
 	free(NEW1);
