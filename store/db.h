@@ -142,13 +142,13 @@ uint64_t mfs_db_disk_bytes(struct mfs_db *db);
 /*
  * Fault injection (tests only).  A spec is one or more comma-separated
  * rules "CLASS:N:KIND":
- *   CLASS  which calls are counted: "any" (get and exists, batch_new,
- *          write, flush, iter_new, reclaim) or "write" (write and flush).
+ *   CLASS  which calls are counted: "any" (get and exists, write, flush,
+ *          iter_new, reclaim) or "write" (write and flush).
  *          Each class has its own counter, starting at 1.
  *   N      the call that fails (once).
  *   KIND   EIO, ENOSPC or ENOMEM: that call returns the error and changes
  *          nothing (a write's batch does not land; an iterator is created
- *          already ended with the error; batch_new returns NULL);
+ *          already ended with the error, or with ENOMEM is NULL);
  *          crash: the same call fails with -EIO and, as after a power
  *          loss, every later write and flush fails with -EIO too (reads
  *          still work).
