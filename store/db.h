@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Column families.  Their names are on disk (see db.c): never rename. */
+/* Column families.  Their names are on disk (see db_rocks.c): never rename. */
 enum mfs_cf {
 	MFS_CF_META,        /* format version, node id, counters */
 	MFS_CF_CHUNKS,      /* hash -> chunk record (blob files) */
@@ -130,9 +130,9 @@ void mfs_iter_free(struct mfs_iter *it);
  * cf and compacts all of it down to the last level, so the references of
  * deleted chunk records are dropped and blob files left with nothing live
  * are deleted.  With relocate, blob garbage collection (off otherwise, see
- * db.c) also runs in that compaction and rewrites every live record out of
- * the blob files: everything comes back, at the cost of copying all live
- * bytes of cf once.
+ * db_rocks.c) also runs in that compaction and rewrites every live record
+ * out of the blob files: everything comes back, at the cost of copying all
+ * live bytes of cf once.  (RocksDB only: in memory there is nothing to do.)
  */
 int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate);
 

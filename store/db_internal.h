@@ -2,8 +2,8 @@
 /*
  * The table of operations behind struct mfs_db, for the backends only
  * (db_rocks.c, db_mem.c, db_fault.c); the rest of store/ sees db.h.  The
- * front (db.c) keeps what is common: argument checks, the iterator's upper
- * bound, the iterator's sticky error, and mfs_db_exists on top of get.
+ * front (db.c) keeps what is common: the iterator's upper bound and sticky
+ * error, mfs_db_exists on top of get, and MODELFS_FAULT at open.
  *
  * A backend embeds struct mfs_db, struct mfs_batch and struct mfs_iter as
  * the first member of its own structs and casts back.  A batch and an
