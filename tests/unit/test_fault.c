@@ -353,7 +353,6 @@ static char *tree_of(struct mfs_ns *ns)
 	tree_walk(&t, MFS_ROOT_INO);
 	fclose(t.f);
 	if (t.rc) {
-		printf("#   tree: %s\n", mfs_strerror(t.rc));
 		free(t.s);
 		return NULL;
 	}
@@ -830,6 +829,121 @@ static uint64_t run_gc(void)
 	return points;
 }
 
+/*
+ * read: lookups, reads through manifest and chunks, and readdir under a
+ * fault answer right or fail, never with wrong bytes, a wrong ENOENT or a
+ * short listing.
+ */
+static uint64_t run_read(void)
+{
+	const char *seq = "read";
+	struct commit_run r;
+	struct stack s;
+	uint64_t calls, points = 0;
+	char *want, *got, f, g;
+
+	stack_new(&s, 0);
+	commit_setup(&s, &r);
+	commit_seq(&s, &r);
+	if (!(want = tree_of(s.ns)))
+		tap_bail("tree");
+	arm(&s, 0, 0);
+	f = read_as(s.ns, "d/f");
+	g = read_as(s.ns, "g");
+	got = tree_of(s.ns);
+	calls = mfs_db_fault_calls(s.db, MFS_FAULT_ANY);
+	ok(f == '2' && g == 'g' && got && !strcmp(got, want),
+	   "%s: two files and the tree without faults (%llu store calls)", seq,
+	   (unsigned long long)calls);
+	free(got);
+	for (size_t kk = 0; kk < 2; kk++) {
+		enum mfs_fault_kind kind = kinds[kk];
+		int before = failures;
+
+		for (uint64_t k = 1; k <= calls; k++) {
+			arm(&s, k, kind);
+			f = read_as(s.ns, "d/f");
+			g = read_as(s.ns, "g");
+			got = tree_of(s.ns);
+			arm(&s, 0, 0);
+			points++;
+			if (!strchr("2E", f) || !strchr("gE", g))
+				fail(seq, k, kind, "d/f reads as %c, g as %c", f, g);
+			if (got && strcmp(got, want)) {
+				fail(seq, k, kind, "a listing that is neither whole nor an error");
+				printf("# want:\n%s# got:\n%s", want, got);
+			}
+			free(got);
+		}
+		ok(failures == before, "%s, %s: every read right or an error, every listing whole "
+		   "or an error", seq, kind_name[kind]);
+	}
+	free(want);
+	stack_free(&s);
+	return points;
+}
+
+/*
+ * recovery: a node restarts with a file left pending by a crash; the
+ * namespace's open (which removes it) fails at each store call in turn.
+ * The open fails or succeeds; either way a clean open after it has removed
+ * the pending file, the published ones are whole and fsck is clean.
+ */
+static uint64_t run_recovery(void)
+{
+	const char *seq = "recovery";
+	struct commit_run r;
+	struct stack s;
+	uint64_t calls = 0, points = 0;
+
+	for (size_t kk = 0; kk < sizeof(kinds) / sizeof(*kinds); kk++) {
+		enum mfs_fault_kind kind = kinds[kk];
+		int before = failures;
+
+		for (uint64_t k = 0; k <= calls; k++) {
+			const char *why;
+			int rc;
+
+			stack_new(&s, 0);
+			commit_setup(&s, &r);
+			if (create(s.ns, "d", "p", S_IFREG | 0644, NULL))
+				tap_bail("pending");
+			stack_close(&s);
+			if (mfs_db_mem_power_loss(s.base) || mfs_db_fault_wrap(s.base, NULL, 0, &s.db))
+				tap_bail("wrap");
+			arm(&s, k, kind);
+			rc = mfs_ns_open(s.db, &s.ns);
+			if (!k) {
+				calls = mfs_db_fault_calls(s.db, MFS_FAULT_ANY);
+				if (!kk)
+					ok(!rc && read_as(s.ns, "d/p") == 'A',
+					   "%s: an open removes the pending file (%llu store calls)", seq,
+					   (unsigned long long)calls);
+			} else {
+				points++;
+			}
+			arm(&s, 0, 0);
+			if (!rc && !strchr("AP", read_as(s.ns, "d/p")))
+				fail(seq, k, kind, "live: d/p is neither gone nor pending");
+			if (!rc && (read_as(s.ns, "d/f") != 'o' || read_as(s.ns, "g") != 'g'))
+				fail(seq, k, kind, "live: a published file does not read back");
+			stack_restart(&s);
+			if (read_as(s.ns, "d/p") != 'A' || read_as(s.ns, "d/f") != 'o' ||
+			    read_as(s.ns, "g") != 'g')
+				fail(seq, k, kind, "after a clean open: d/p %c, d/f %c, g %c",
+				     read_as(s.ns, "d/p"), read_as(s.ns, "d/f"), read_as(s.ns, "g"));
+			if ((rc = fsck_problems(s.ns)))
+				fail(seq, k, kind, "after a clean open: fsck: %d", rc);
+			if ((why = oplog_matches(s.ns)))
+				fail(seq, k, kind, "after a clean open: %s", why);
+			stack_free(&s);
+		}
+		ok(failures == before, "%s, %s: at every call of the open, a clean open after it "
+		   "removes the pending file, the rest whole, fsck clean", seq, kind_name[kind]);
+	}
+	return points;
+}
+
 /* ------------------------------------------------------------------------ */
 
 static void test_spec(void)
@@ -967,7 +1081,7 @@ static void test_mem(void)
 
 int main(void)
 {
-	uint64_t pc, pr = 0, pa, pg;
+	uint64_t pc, pr = 0, pa, pg, pd, pv;
 	const char *env = getenv("MFS_FAULT_ROCKS");
 
 	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
@@ -982,10 +1096,12 @@ int main(void)
 	make_files(0);
 	pa = run_apply();
 	pg = run_gc();
+	pd = run_read();
+	pv = run_recovery();
 	printf("# fault points covered (one run per store call per kind of fault): commit %llu "
-	       "over mem + %llu over RocksDB, apply %llu, gc %llu\n",
+	       "over mem + %llu over RocksDB, apply %llu, gc %llu, read %llu, recovery %llu\n",
 	       (unsigned long long)pc, (unsigned long long)pr, (unsigned long long)pa,
-	       (unsigned long long)pg);
+	       (unsigned long long)pg, (unsigned long long)pd, (unsigned long long)pv);
 	ok(failures == 0, "%d failed checks in all", failures);
 	free(OLD);
 	free(NEW1);
