@@ -1014,6 +1014,44 @@ static void test_mem(void)
 	is_int(mfs_db_exists(db, MFS_CF_INODES, "b", 1), 1, "mem: column families are apart");
 
 	/* Through the injector: a failed batch leaves nothing; an iterator reports its error. */
+	/*
+	 * The front's bounds: a prefix longer than its stack buffer, and an
+	 * all-0xff prefix, which has no upper bound and needs none.
+	 */
+	{
+		uint8_t k[101];
+
+		b = mfs_batch_new(db);
+		memset(k, 0x41, sizeof(k));
+		mfs_batch_put(b, MFS_CF_DIRENTS, k, 100, "in", 2);
+		mfs_batch_put(b, MFS_CF_DIRENTS, k, 101, "in", 2);
+		k[99] = 0x42;
+		mfs_batch_put(b, MFS_CF_DIRENTS, k, 100, "out", 3);
+		memset(k, 0xff, sizeof(k));
+		mfs_batch_put(b, MFS_CF_DIRENTS, k, 2, "in", 2);
+		mfs_batch_put(b, MFS_CF_DIRENTS, k, 3, "in", 2);
+		/* NOWAL: not to make the earlier ASYNC write durable (below). */
+		mfs_db_write(db, b, MFS_WRITE_NOWAL);
+		mfs_batch_free(b);
+		n = 0;
+		memset(k, 0x41, sizeof(k));
+		it = mfs_iter_new(db, MFS_CF_DIRENTS, k, 100);
+		for (; it && mfs_iter_valid(it); mfs_iter_next(it)) {
+			size_t vl;
+
+			n += mfs_iter_value(it, &vl)[0] == 'i' ? 1 : 100;
+		}
+		is_int(n, 2, "front: a 100-byte prefix keeps its bound");
+		mfs_iter_free(it);
+		n = 0;
+		memset(k, 0xff, sizeof(k));
+		it = mfs_iter_new(db, MFS_CF_DIRENTS, k, 2);
+		for (; it && mfs_iter_valid(it); mfs_iter_next(it))
+			n++;
+		is_int(n, 2, "front: an all-0xff prefix iterates to the end");
+		mfs_iter_free(it);
+	}
+
 	/* What a power loss keeps: synced writes, earlier WAL writes, flushed CFs. */
 	b = mfs_batch_new(db);
 	mfs_batch_put(b, MFS_CF_INODES, "async", 5, "", 0);
