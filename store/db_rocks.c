@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The RocksDB backend of struct mfs_db (db_internal.h), what a node runs on,
- * and the only file that includes rocksdb/c.h.  Settings follow the measurements in
- * shared/reference/rocksdb-zmq-replication.md: chunk records (1 MiB average)
- * go to blob files (write amplification 1.0 instead of ~4 inline), blob GC
- * stays off (it relocates data even without deletes), and the namespace CFs
- * are small, prefix-iterated SSTs.
+ * The RocksDB backend of struct mfs_db (db_internal.h), what a node runs
+ * on, and the only file that includes rocksdb/c.h.  Settings follow the
+ * measurements in shared/reference/rocksdb-zmq-replication.md: chunk records
+ * (1 MiB average) go to blob files (write amplification 1.0 instead of ~4
+ * inline), blob GC stays off (it relocates data even without deletes), and
+ * the namespace CFs are small, prefix-iterated SSTs.
  */
 #include <errno.h>
 #include <fcntl.h>
