@@ -184,7 +184,7 @@ static int commit(struct mfs_ns *ns, uint64_t ino, const uint8_t *p, size_t n)
 	mfs_gc_refs_hold(ns);
 	rc = ingest(mfs_ns_db(ns), p, n, &id, &has);
 	if (!rc)
-		rc = mfs_ns_publish(ns, ino, has ? &id : NULL, n, &out);
+		rc = mfs_ns_publish(ns, ino, has ? &id : NULL, n, NULL, NULL, &out);
 	mfs_gc_refs_release(ns);
 	mfs_inode_release(&out);
 	return rc;
