@@ -55,9 +55,11 @@ struct mfs_staging {
 	int dirty;              /* written since the last commit: commit at flush */
 	/*
 	 * Created or opened with O_TRUNC and not yet published: commit at the
-	 * last release even without writes (touch, `: > f`).  Not at flush:
-	 * programs close dup'ed descriptors right after open (dd does), and
-	 * that would publish an empty version before the bytes arrive.
+	 * next flush or the last release even without writes (touch, `: > f`),
+	 * so that close() returns with the file (or its truncation) visible, as
+	 * on the kernel's filesystems.  A program that closes a dup'ed
+	 * descriptor right after open (dd does) publishes an empty version
+	 * first, as tmpfs shows an empty file then too.
 	 */
 	int publish_at_release;
 	/*
@@ -85,6 +87,7 @@ struct mfs_node {
 	int writers;                        /* open writable handles; lock */
 	int cached_writers;                 /* of those, not direct_io; lock */
 	int readers;                        /* open read-only handles; lock */
+	int cached_readers;                 /* of those, reading through the page cache; lock */
 	int gone;                           /* unlinked or replaced; lock */
 };
 
@@ -92,7 +95,8 @@ struct mfs_handle {
 	struct mfs_node *node;
 	struct mfs_manifest *m;  /* pinned version; NULL for writers */
 	int writable;
-	int cached;              /* a writer whose writes go through the page cache */
+	int cached;              /* through the page cache (a writer's writes, a reader's reads) */
+	int append;              /* opened O_APPEND: every write goes to the staged end */
 	uint64_t next_off;       /* where a sequential reader goes next */
 	int window;              /* chunks prefetched ahead (adaptive) */
 };
@@ -185,6 +189,13 @@ void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec);
  * current inode, left in *moved_to for the caller to refresh once unlocked.
  */
 int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t *moved_to);
+struct mfs_ns_new;
+/*
+ * A new entry in a set-group-ID directory takes the directory's group, and
+ * a new directory inherits the bit (the kernel's own filesystems do so;
+ * FUSE leaves it to the filesystem).  No locks held.
+ */
+void fs_inherit_sgid(struct mfs_fs *fs, uint64_t parent, struct mfs_ns_new *nw);
 /* Re-reads ino's record into its in-memory node (no locks held). */
 void fs_refresh(struct mfs_fs *fs, uint64_t ino);
 /* Drops the kernel's dentries of the other names of parent/name's file (no locks held). */

@@ -105,7 +105,7 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 		 */
 		uint64_t sz = n->stg->size;
 
-		if (n->readers && n->rec.size > sz)
+		if (n->cached_readers && n->rec.size > sz)
 			sz = n->rec.size;
 		st->st_size = sz;
 		st->st_blocks = (sz + 511) / 512;
@@ -339,6 +339,22 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_attr(req, &st, fs->timeout);
 }
 
+void fs_inherit_sgid(struct mfs_fs *fs, uint64_t parent, struct mfs_ns_new *nw)
+{
+	struct mfs_node *p = itable_hold(fs, parent);
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->rec.mode & S_ISGID) {
+		nw->gid = p->rec.gid;
+		if (S_ISDIR(nw->mode))
+			nw->mode |= S_ISGID;
+	}
+	pthread_mutex_unlock(&p->lock);
+	itable_put(fs, p, 0, 1);
+}
+
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      const char *target, dev_t rdev)
 {
@@ -354,6 +370,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	fs_inherit_sgid(fs, parent, &nw);
 	if ((rc = mfs_ns_create(fs->ns, parent, name, &nw, &rec))) {
 		fuse_reply_err(req, mfs_errno(rc));
 		return;

@@ -49,15 +49,19 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		h->m = mfs_manifest_ref(n->manifest);
 		n->readers++;
 		/*
-		 * A writer of a new file writes through this inode's page cache,
-		 * and may go on writing after a commit published the file in
-		 * place (fsync): a reader then bypasses the page cache so that it
-		 * reads its own version, not the writer's unpublished bytes.
+		 * While a writer has bytes staged, a new reader bypasses the page
+		 * cache: a writer of a new file writes through it, and the size
+		 * the kernel has is the writer's, not that of the version this
+		 * reader pinned (a mapping past its end would SIGBUS).  Its
+		 * shared mmap gives ENODEV instead; reads work.
 		 */
-		if (n->cached_writers)
+		if (n->stg) {
 			fi->direct_io = 1;
-		else
+		} else {
 			fi->keep_cache = 1;
+			h->cached = 1;
+			n->cached_readers++;
+		}
 		return 0;
 	}
 	if (fs->cfg->ro)
@@ -89,6 +93,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	 * path to a new inode with a page cache of its own.  Cached and direct
 	 * writers are never mixed on one inode.
 	 */
+	h->append = !!(fi->flags & O_APPEND);
 	if (!(n->rec.flags & MFS_I_PENDING) && (n->readers || n->writers > n->cached_writers)) {
 		fi->direct_io = 1;
 		log_info("inode %016llx: rewritten while %d reader(s) hold the old version: "
@@ -276,6 +281,7 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 		}
 	} else {
 		n->readers--;
+		n->cached_readers -= h->cached;
 	}
 	old = fs_node_release_old(fs, n);
 	pthread_mutex_unlock(&n->lock);

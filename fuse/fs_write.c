@@ -140,7 +140,7 @@ static int commit_if_dirty(struct mfs_fs *fs, struct mfs_node *n)
 	int moved = 0, rc = 0;
 
 	pthread_mutex_lock(&n->lock);
-	if (n->stg && n->stg->dirty)
+	if (n->stg && (n->stg->dirty || n->stg->publish_at_release))
 		rc = fs_commit(fs, n, &moved, &parent, &name);
 	pthread_mutex_unlock(&n->lock);
 	fs_after_commit(fs, moved, parent, name);
@@ -165,6 +165,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	fs_inherit_sgid(fs, parent, &nw);
 	rc = mfs_ns_create(fs->ns, parent, name, &nw, &rec);
 	created = !rc;
 	if (!rc)
@@ -210,6 +211,13 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
+	/*
+	 * O_APPEND writes go to the staged end.  The kernel puts a direct
+	 * writer's at its i_size, which is the old version's while readers of
+	 * that version hold the page cache (fs_fill_stat).
+	 */
+	if (h->append && !h->cached && n->stg)
+		off = (off_t)n->stg->size;
 	w = n->stg ? staging_write(req_fs(req), n->stg, buf, size, off) : -EBADF;
 	if (w > 0) {
 		n->stg->dirty = 1;

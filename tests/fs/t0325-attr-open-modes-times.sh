@@ -6,7 +6,11 @@
 # futimens before or after close are the published version's, also after a
 # remount (tar in pax format, which keeps nanoseconds); fallocate (mode 0, KEEP_SIZE, punch hole) on files being written;
 # sqlite3 keeps every row across transactions (its database keeps its
-# st_ino when rewritten); np.memmap(mode='r+') of a published file.
+# st_ino when rewritten); np.memmap(mode='r+') of a published file.  And
+# what the differential tester (t0380) found: O_APPEND lands at the staged
+# end while a reader holds the old version; a reader opened during a
+# rewrite never gets SIGBUS; close() of an O_TRUNC open returns with the
+# truncation published; set-group-ID directories pass on their group.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -127,5 +131,59 @@ assert c[0] == 9 and c[1] == 7 and c[99999] == 5 and len(c) == 100000, c
 ' "$M/mm.bin"
 }
 check "np.memmap(mode='r+') rewrites a published file" memmap_rw
+
+divergences() {
+	"$PY" - "$M" <<'PYEOF'
+import mmap, os, sys
+os.chdir(sys.argv[1])
+def want(what, got, expect):
+    if got != expect:
+        sys.exit("%s: got %r, want %r" % (what, got, expect))
+# O_APPEND while a reader holds the old version.
+w = os.open("ap", os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+os.write(w, b"A" * 133)
+os.close(w)
+r = os.open("ap", os.O_RDONLY)
+w = os.open("ap", os.O_WRONLY | os.O_TRUNC | os.O_APPEND)
+os.write(w, b"B" * 10307)
+os.close(w)
+want("O_APPEND after a truncation, reader open", open("ap", "rb").read(), b"B" * 10307)
+want("the reader's version", os.pread(r, 200, 0), b"A" * 133)
+os.close(r)
+# A reader that opens while a writer has bytes staged: no SIGBUS.
+with open("sb", "wb") as f:
+    f.write(b"x" * 10)
+w = os.open("sb", os.O_WRONLY | os.O_APPEND)
+os.truncate("sb", 194497)
+r = os.open("sb", os.O_RDONLY)
+try:
+    m = mmap.mmap(r, 0, prot=mmap.PROT_READ)
+    m[-1]
+    m.close()
+except OSError as e:
+    want("shared mmap during a rewrite", e.errno, 19)   # ENODEV, never SIGBUS
+os.close(r)
+os.close(w)
+want("size after the writer closed", os.stat("sb").st_size, 194497)
+# close() of an O_TRUNC open returns with the truncation visible.
+with open("tr", "wb") as f:
+    f.write(b"y" * 144961)
+for i in range(20):
+    os.close(os.open("tr", os.O_RDWR | os.O_TRUNC))
+    want("size right after close", os.lstat("tr").st_size, 0)
+    with open("tr", "wb") as f:
+        f.write(b"y" * 1000)
+PYEOF
+}
+check "O_APPEND, SIGBUS, O_TRUNC at close (found by t0380)" divergences
+
+sgid_dir() {
+	mkdir "$M/sg" && chown :4343 "$M/sg" && chmod 02775 "$M/sg" &&
+	mkdir "$M/sg/sub" && touch "$M/sg/f" && mkfifo "$M/sg/p" &&
+	expect_eq "$(stat -c '%a %g' "$M/sg/sub")" "2755 4343" "new directory" &&
+	expect_eq "$(stat -c '%g' "$M/sg/f")" 4343 "new file" &&
+	expect_eq "$(stat -c '%g' "$M/sg/p")" 4343 "new FIFO"
+}
+check "a set-group-ID directory passes on its group" sgid_dir
 
 mfs_done
