@@ -267,6 +267,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	}
 	if (!rc && mfs_log_open(log_path, cfg->foreground ? (int)level : MFS_LOG_WARN, level))
 		fprintf(stderr, "mount.modelfs: cannot open log %s: %s\n", log_path, strerror(errno));
+	mfs_log_catch_fatal();
 	if (rc || (rc = mfs_ns_open(fs.db, &fs.ns))) {
 		log_error("cannot open store %s: %s", cfg->data_dir, mfs_strerror(rc));
 		goto out;

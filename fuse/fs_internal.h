@@ -60,6 +60,14 @@ struct mfs_staging {
 	 * that would publish an empty version before the bytes arrive.
 	 */
 	int publish_at_release;
+	/*
+	 * The mtime the commit gives the new version: the time of the last
+	 * change to the bytes, or what utimensat/futimens set after it, by any
+	 * handle, before the commit ran.  cp -a, cp -p and tar set times on the
+	 * open file or right after close, and the commit (at FLUSH, or at
+	 * RELEASE after close returned) must not stamp its own time over them.
+	 */
+	struct timespec mtime;
 };
 
 struct mfs_node {
@@ -148,7 +156,8 @@ int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to);
 uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino);
 
 /* staging.c */
-int staging_new(struct mfs_fs *fs, struct mfs_staging **out);
+/* New empty staging whose version mtime starts as `mtime` (the file's). */
+int staging_new(struct mfs_fs *fs, const struct timespec *mtime, struct mfs_staging **out);
 void staging_free(struct mfs_fs *fs, struct mfs_staging *s);
 /* Starts s as the bytes of m (an existing file opened for writing), lazily. */
 void staging_set_base(struct mfs_staging *s, struct mfs_manifest *m);
@@ -158,6 +167,9 @@ int staging_materialize(struct mfs_fs *fs, struct mfs_staging *s);
 ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
 		      uint64_t off);
 int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size);
+/* fallocate(2) of the staged bytes (mode as fallocate's).  0 or -errno. */
+int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64_t off,
+		      uint64_t len);
 int staging_clear_dir(const char *dir);
 
 /* fs_ops.c */
@@ -176,8 +188,13 @@ int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n);
 /* The ino the node's path now has (follows successors). Caller holds n->lock. */
 uint64_t fs_node_target(struct mfs_fs *fs, struct mfs_node *n);
 
-/* fs_read.c: a new handle on n (in fi->fh), or an error. */
-int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi);
+/*
+ * fs_read.c: a new handle on n (in fi->fh), or an error.  `created`: n is
+ * the new file this request created, and the handle publishes it at its
+ * release whatever its access mode (open(O_CREAT|O_RDONLY), as flock(1)
+ * makes, creates a file like O_WRONLY does).
+ */
+int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created);
 void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h);
 
 /* fs_write.c: commit staged bytes of n (n->lock held).  May drop nothing. */
@@ -226,6 +243,8 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		 struct fuse_file_info *fi);
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		     struct fuse_file_info *fi);
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi);
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags);

@@ -60,7 +60,8 @@ int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
  */
 void fs_refresh(struct mfs_fs *fs, uint64_t ino)
 {
-	struct mfs_node *n = itable_peek(fs, ino);
+	/* Held, not peeked: a concurrent FORGET could free it under us. */
+	struct mfs_node *n = itable_hold(fs, ino);
 	struct mfs_inode rec;
 
 	if (!n)
@@ -72,6 +73,7 @@ void fs_refresh(struct mfs_fs *fs, uint64_t ino)
 		n->rec = rec;
 	}
 	pthread_mutex_unlock(&n->lock);
+	itable_put(fs, n, 0, 1);
 }
 
 static void rec_to_stat(const struct mfs_inode *r, struct stat *st)
@@ -106,6 +108,7 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 			sz = n->rec.size;
 		st->st_size = sz;
 		st->st_blocks = (sz + 511) / 512;
+		st->st_mtim = n->stg->mtime;
 	}
 }
 
@@ -301,6 +304,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (to_set & FUSE_SET_ATTR_MTIME) {
 		set_time(&n->rec.mtime, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
 		mask |= MFS_ATTR_MTIME;
+		/* The time the staged version will be published with (fs_internal.h). */
+		if (n->stg)
+			n->stg->mtime = n->rec.mtime;
 	}
 	if (mask) {
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
@@ -394,7 +400,7 @@ static void mark_gone(struct mfs_fs *fs, uint64_t ino)
 	struct mfs_manifest *old;
 	struct mfs_node *n;
 
-	if (!ino || !(n = itable_peek(fs, ino)))
+	if (!ino || !(n = itable_hold(fs, ino)))
 		return;
 	pthread_mutex_lock(&n->lock);
 	n->gone = 1;
@@ -402,6 +408,7 @@ static void mark_gone(struct mfs_fs *fs, uint64_t ino)
 	old = fs_node_release_old(fs, n);
 	pthread_mutex_unlock(&n->lock);
 	mfs_manifest_unref(old);
+	itable_put(fs, n, 0, 1);
 }
 
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
@@ -458,7 +465,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			fs_refresh(fs, newparent);
 		/* Keep the moved node's cached (parent, name) in step. */
 		if (!mfs_ns_lookup(fs->ns, newparent, newname, &rec)) {
-			if ((n = itable_peek(fs, rec.ino))) {
+			if ((n = itable_hold(fs, rec.ino))) {
 				pthread_mutex_lock(&n->lock);
 				n->rec.parent = rec.parent;
 				free(n->rec.name);
@@ -466,6 +473,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 				rec.name = NULL;
 				n->rec.ctime = rec.ctime;
 				pthread_mutex_unlock(&n->lock);
+				itable_put(fs, n, 0, 1);
 			}
 			mfs_inode_release(&rec);
 		}
@@ -657,6 +665,7 @@ const struct fuse_lowlevel_ops mfs_fs_ops = {
 	.flush = fs_op_flush,
 	.release = fs_op_release,
 	.fsync = fs_op_fsync,
+	.fallocate = fs_op_fallocate,
 	.opendir = op_opendir,
 	.releasedir = op_releasedir,
 	.readdir = op_readdir,

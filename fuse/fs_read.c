@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -27,7 +28,7 @@
 
 /* Sets up n for a new handle; n->lock held.  See fs_internal.h note 3. */
 static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
-		       struct fuse_file_info *fi)
+		       struct fuse_file_info *fi, int created)
 {
 	int rc;
 
@@ -36,7 +37,12 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	if (!S_ISREG(n->rec.mode))
 		return -EINVAL;
 	h->node = n;
-	h->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+	/*
+	 * The creator's handle stages and publishes the new file whatever its
+	 * access mode; the kernel refuses writes on a read-only descriptor
+	 * before they reach us.
+	 */
+	h->writable = created || (fi->flags & O_ACCMODE) != O_RDONLY;
 	if (!h->writable) {
 		if ((rc = fs_node_manifest(fs, n)))
 			return rc;
@@ -57,7 +63,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	if (fs->cfg->ro)
 		return -EROFS;
 	if (!n->stg) {
-		if ((rc = staging_new(fs, &n->stg)))
+		if ((rc = staging_new(fs, &n->rec.mtime, &n->stg)))
 			return rc;
 		if (!(fi->flags & O_TRUNC) && n->rec.size) {
 			if ((rc = fs_node_manifest(fs, n))) {
@@ -71,22 +77,31 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	if (fi->flags & O_TRUNC) {
 		if ((rc = staging_truncate(fs, n->stg, 0)))
 			return rc;
+		clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
 		n->stg->publish_at_release = 1;
 	}
 	/*
-	 * Rewriting a published file: keep the new bytes out of this inode's
-	 * page cache, which belongs to the old version's readers.  (Shared
-	 * writable mmap is refused on such handles; new files have none.)
+	 * Rewriting a published file while readers have the old version open:
+	 * keep the new bytes out of this inode's page cache, which is theirs.
+	 * Without readers the writer goes through the page cache like a new
+	 * file's (so shared writable mmap works: np.memmap(mode='r+')); readers
+	 * that open meanwhile bypass it (open above), and the commit moves the
+	 * path to a new inode with a page cache of its own.  Cached and direct
+	 * writers are never mixed on one inode.
 	 */
-	if (!(n->rec.flags & MFS_I_PENDING))
+	if (!(n->rec.flags & MFS_I_PENDING) && (n->readers || n->writers > n->cached_writers)) {
 		fi->direct_io = 1;
+		log_info("inode %016llx: rewritten while %d reader(s) hold the old version: "
+			 "writes bypass the page cache, shared writable mmap gives ENODEV",
+			 (unsigned long long)n->ino, n->readers);
+	}
 	h->cached = !fi->direct_io;
 	n->cached_writers += h->cached;
 	n->writers++;
 	return 0;
 }
 
-int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi)
+int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created)
 {
 	struct mfs_handle *h = calloc(1, sizeof(*h));
 	int rc;
@@ -94,7 +109,7 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
 	if (!h)
 		return -ENOMEM;
 	pthread_mutex_lock(&n->lock);
-	rc = open_locked(fs, n, h, fi);
+	rc = open_locked(fs, n, h, fi, created);
 	pthread_mutex_unlock(&n->lock);
 	if (rc) {
 		free(h);
@@ -117,7 +132,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	if ((rc = fs_open_node(fs, n, fi))) {
+	if ((rc = fs_open_node(fs, n, fi, 0))) {
 		itable_put(fs, n, 0, 1);
 		fuse_reply_err(req, mfs_errno(rc));
 		return;

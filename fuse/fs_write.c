@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -68,7 +69,8 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 	rc = mfs_ingest_fd(fs->db, n->stg->fd, n->stg->size, fs->cfg->ingest_threads, &id,
 			   &has_manifest, &ist);
 	if (!rc)
-		rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size, &rec);
+		rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size,
+				    &n->stg->mtime, &rec);
 	mfs_gc_refs_release(fs->ns);
 	if (rc == -ENOENT) {
 		/*
@@ -145,13 +147,14 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	struct fuse_entry_param e = { 0 };
 	struct mfs_inode rec;
 	struct mfs_node *n;
-	int rc;
+	int rc, created;
 
 	if (fs->cfg->ro) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
 	rc = mfs_ns_create(fs->ns, parent, name, &nw, &rec);
+	created = !rc;
 	if (!rc)
 		fs_refresh(fs, parent);
 	else if (rc == -EEXIST && !(fi->flags & O_EXCL))
@@ -164,14 +167,14 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	if ((rc = fs_open_node(fs, n, fi))) {
+	if ((rc = fs_open_node(fs, n, fi, created))) {
 		itable_put(fs, n, 1, 1);
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
 	/* A new file is published even if nothing is written to it. */
-	if (n->rec.flags & MFS_I_PENDING)
+	if ((n->rec.flags & MFS_I_PENDING) && n->stg)
 		n->stg->publish_at_release = 1;
 	fs_fill_stat(fs, n, &e.attr);
 	pthread_mutex_unlock(&n->lock);
@@ -195,9 +198,11 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
-	w = staging_write(req_fs(req), n->stg, buf, size, off);
-	if (w > 0)
+	w = n->stg ? staging_write(req_fs(req), n->stg, buf, size, off) : -EBADF;
+	if (w > 0) {
 		n->stg->dirty = 1;
+		clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
+	}
 	pthread_mutex_unlock(&n->lock);
 	if (w < 0)
 		fuse_reply_err(req, mfs_errno((int)w));
@@ -218,6 +223,35 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	fs_op_flush(req, ino, fi);
 }
 
+void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+		     struct fuse_file_info *fi)
+{
+	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
+	struct mfs_node *n = h->node;
+	int rc;
+
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!h->writable) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	rc = n->stg ? staging_fallocate(req_fs(req), n->stg, mode, off, len) : -EBADF;
+	if (!rc) {
+		/* Like a write: the next flush commits it. */
+		n->stg->dirty = 1;
+		clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (rc == -EOPNOTSUPP)
+		log_info("inode %016llx: fallocate mode %#x refused: not supported by the staging file",
+			 (unsigned long long)n->ino, mode);
+	fuse_reply_err(req, mfs_errno(rc));
+}
+
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi)
 {
 	uint64_t parent = 0;
@@ -233,7 +267,7 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 		/* truncate(2) with no writer open: stage, cut, commit now. */
 		if (size == n->rec.size)
 			goto out;
-		if ((rc = staging_new(fs, &n->stg)))
+		if ((rc = staging_new(fs, &n->rec.mtime, &n->stg)))
 			goto out;
 		temporary = 1;
 		if (n->rec.size) {
@@ -244,6 +278,7 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 	}
 	if ((rc = staging_truncate(fs, n->stg, size)))
 		goto out;
+	clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
 	/*
 	 * Through a handle (ftruncate) it is a write like any other.  Without
 	 * one while a writer is open it is, in practice, open(O_TRUNC) (the

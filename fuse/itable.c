@@ -8,7 +8,10 @@
 #include <string.h>
 
 #include "fs_internal.h"
+#include "log.h"
 #include "namespace.h"
+
+#define LOG_COMPONENT "fuse"
 
 #define INITIAL_BUCKETS 4096
 
@@ -217,9 +220,19 @@ void itable_put(struct mfs_fs *fs, struct mfs_node *n, uint64_t lookups, int ope
 	int dead = 0;
 
 	pthread_mutex_lock(&t->lock);
+	/*
+	 * More dropped than taken is a counting bug here (the kernel forgets
+	 * only what it was given): going on would free a node still in use.
+	 * The root is the exception: it has one lookup from the start and the
+	 * kernel may forget it at unmount.
+	 */
+	if ((lookups > n->nlookup && n->ino != MFS_ROOT_INO) || opens > n->opens)
+		BUG("inode %016llx: dropping %llu lookups and %d opens of %llu and %d",
+		    (unsigned long long)n->ino, (unsigned long long)lookups, opens,
+		    (unsigned long long)n->nlookup, n->opens);
 	n->nlookup -= lookups < n->nlookup ? lookups : n->nlookup;
 	n->opens -= opens;
-	if (n->nlookup == 0 && n->opens <= 0 && n->ino != MFS_ROOT_INO) {
+	if (n->nlookup == 0 && n->opens == 0 && n->ino != MFS_ROOT_INO) {
 		struct mfs_node **pp = slot(t, n->ino);
 
 		if (*pp == n) {

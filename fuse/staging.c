@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chunker.h"
@@ -24,13 +25,14 @@
 
 #define LOG_COMPONENT "staging"
 
-int staging_new(struct mfs_fs *fs, struct mfs_staging **out)
+int staging_new(struct mfs_fs *fs, const struct timespec *mtime, struct mfs_staging **out)
 {
 	struct mfs_staging *s = calloc(1, sizeof(*s));
 
 	*out = NULL;
 	if (!s)
 		return -ENOMEM;
+	s->mtime = *mtime;
 	s->fd = fs->staging_mem_limit ? memfd_create("modelfs-staging", MFD_CLOEXEC) : -1;
 	s->in_memory = s->fd >= 0;
 	if (s->fd < 0)
@@ -177,6 +179,29 @@ int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size)
 	s->size = size;
 	if (s->in_memory && size < s->charged)
 		uncharge(fs, s, s->charged - size);
+	return 0;
+}
+
+int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64_t off,
+		      uint64_t len)
+{
+	struct stat st;
+	int rc;
+
+	if (off + len < off)
+		return -EFBIG;
+	if ((rc = staging_materialize(fs, s)) || (rc = reserve(fs, s, off + len)))
+		return rc;
+	/*
+	 * The staged file is a memfd or a file on the store's filesystem: it
+	 * allocates, punches and zeroes as the kernel's own filesystems do, and
+	 * refuses (EOPNOTSUPP) what they refuse.
+	 */
+	if (fallocate(s->fd, mode, off, len))
+		return -errno;
+	if (fstat(s->fd, &st))
+		return -errno;
+	s->size = st.st_size;
 	return 0;
 }
 

@@ -198,6 +198,9 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 /* Drops a reference; called with lock held.  Returns the entry if it must be freed. */
 static struct entry *unref_locked(struct mfs_cache *c, struct entry *e)
 {
+	/* A release without a get would put the entry on the LRU twice. */
+	if (e->refs <= 0)
+		BUG("cache entry released more often than taken");
 	if (--e->refs > 0)
 		return NULL;
 	if (e->state == FAILED || e->state == DROPPED)

@@ -45,6 +45,7 @@ struct pending_chunk {
 
 struct window {
 	struct mfs_db *db;
+	const struct new_list *fresh;   /* read-only while encoders run */
 	struct pending_chunk *chunks;
 	unsigned count;
 	unsigned next;          /* next chunk to claim; atomic */
@@ -58,16 +59,69 @@ struct new_chunk {
 	uint32_t record_len;
 };
 
+/*
+ * The chunks this ingest stored, in order, with an open-addressing table
+ * over them: a chunk that repeats within the file (zeroed regions, tied
+ * weights) is neither encoded nor written again, though the store's index
+ * does not name it until finish().  The table is changed only between
+ * windows (commit_window), and read by the encoders while they run.
+ */
 struct new_list {
 	struct new_chunk *v;
 	size_t n, cap;
+	uint32_t *slot;         /* index + 1 into v; 0 = empty */
+	size_t nslots;          /* a power of two, at least twice n */
 };
+
+static size_t slot_of(const struct new_list *l, const struct mfs_hash *h)
+{
+	uint64_t k;
+
+	memcpy(&k, h->b, sizeof(k)); /* SHA-256 bytes: already uniform */
+	return (size_t)k & (l->nslots - 1);
+}
+
+static int new_list_has(const struct new_list *l, const struct mfs_hash *h)
+{
+	if (!l->nslots)
+		return 0;
+	for (size_t i = slot_of(l, h);; i = (i + 1) & (l->nslots - 1)) {
+		uint32_t s = l->slot[i];
+
+		if (!s)
+			return 0;
+		if (!memcmp(l->v[s - 1].hash.b, h->b, MFS_HASH_LEN))
+			return 1;
+	}
+}
+
+static void new_list_index(struct new_list *l, size_t idx)
+{
+	size_t i = slot_of(l, &l->v[idx].hash);
+
+	while (l->slot[i])
+		i = (i + 1) & (l->nslots - 1);
+	l->slot[i] = (uint32_t)idx + 1;
+}
 
 static int new_list_add(struct new_list *l, const struct pending_chunk *c)
 {
+	if (2 * (l->n + 1) > l->nslots) {
+		size_t want = l->nslots ? 2 * l->nslots : 1024;
+		uint32_t *s = calloc(want, sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		free(l->slot);
+		l->slot = s;
+		l->nslots = want;
+		for (size_t i = 0; i < l->n; i++)
+			new_list_index(l, i);
+	}
 	if (mfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v)))
 		return -ENOMEM;
-	l->v[l->n++] = (struct new_chunk){ c->hash, c->info, (uint32_t)c->rec_len };
+	l->v[l->n] = (struct new_chunk){ c->hash, c->info, (uint32_t)c->rec_len };
+	new_list_index(l, l->n++);
 	return 0;
 }
 
@@ -89,7 +143,7 @@ static void *encode_worker(void *arg)
 		int ex;
 
 		mfs_sha256(c->p, c->len, &c->hash);
-		ex = mfs_chunk_exists(w->db, &c->hash);
+		ex = new_list_has(w->fresh, &c->hash) ? 1 : mfs_chunk_exists(w->db, &c->hash);
 		if (ex < 0) {
 			c->rc = ex;
 			continue;
@@ -151,7 +205,8 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
 		if ((rc = mfs_manifest_append(m, &c->hash, c->len)))
 			break;
 		st->chunks++;
-		if (c->exists)
+		/* Also a repeat of a chunk earlier in this window. */
+		if (c->exists || new_list_has(fresh, &c->hash))
 			continue;
 		if ((rc = new_list_add(fresh, c)))
 			break;
@@ -210,8 +265,8 @@ static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct mfs_hash *id,
 		  int *has_manifest, struct mfs_ingest_stats *st)
 {
-	struct window w = { .db = db };
 	struct new_list fresh = { 0 };
+	struct window w = { .db = db, .fresh = &fresh };
 	struct mfs_manifest *m = NULL;
 	uint8_t *buf = NULL;
 	uint64_t off = 0;       /* file offset of buf[0] */
@@ -267,6 +322,7 @@ out:
 	free(w.chunks);
 	free(buf);
 	free(fresh.v);
+	free(fresh.slot);
 	mfs_manifest_unref(m);
 	if (rc)
 		log_warn("ingest of %llu bytes failed: %s", (unsigned long long)size, mfs_strerror(rc));

@@ -5,7 +5,9 @@
  * never interleave and no lock is needed.
  */
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,4 +76,35 @@ void mfs_log(enum mfs_log_level level, const char *component, const char *fmt, .
 	if ((int)level <= to_stderr && write(STDERR_FILENO, line, n) < 0) {
 	}
 	errno = saved;
+}
+
+/* Only async-signal-safe calls: write(2), backtrace_symbols_fd(3), raise(3). */
+static void on_fatal(int sig)
+{
+	static const char head[] = "ERROR daemon: fatal signal ";
+	void *frames[64];
+	char num[4] = { (char)('0' + sig / 10 % 10), (char)('0' + sig % 10), '\n', 0 };
+	int fd = log_fd >= 0 ? log_fd : 2, n;
+
+	if (write(fd, head, sizeof(head) - 1) < 0 || write(fd, num, 3) < 0)
+		goto out;
+	n = backtrace(frames, 64);
+	backtrace_symbols_fd(frames, n, fd);
+out:
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void mfs_log_catch_fatal(void)
+{
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	void *warm[1];
+	struct sigaction sa = { .sa_handler = on_fatal, .sa_flags = SA_RESETHAND | SA_NODEFER };
+
+	/* The first backtrace() loads libgcc: do it now, not in the handler. */
+	backtrace(warm, 1);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+#endif
 }

@@ -20,6 +20,13 @@ int mfs_log_open(const char *path, int stderr_level, enum mfs_log_level level);
 /* Changes only where lines go to stderr; safe while other threads log. */
 void mfs_log_set_stderr_level(int stderr_level);
 void mfs_log_close(void);
+/*
+ * On a fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) writes one
+ * ERROR line and a backtrace to the log before the process dies as it
+ * would have: a crash must leave a trace for the operator.  Call after
+ * mfs_log_open; a no-op in sanitizer builds, whose reports say more.
+ */
+void mfs_log_catch_fatal(void);
 
 __attribute__((format(printf, 3, 4)))
 void mfs_log(enum mfs_log_level level, const char *component, const char *fmt, ...);

@@ -681,7 +681,7 @@ out:
 }
 
 int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
-		   uint64_t size, struct mfs_inode *out)
+		   uint64_t size, const struct timespec *mtime, struct mfs_inode *out)
 {
 	struct mfs_inode in = { 0 };
 	struct ns_txn t = { 0 };
@@ -720,8 +720,8 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		in.manifest = *manifest;
 	else
 		memset(&in.manifest, 0, sizeof(in.manifest));
-	now(&in.mtime);
-	in.ctime = in.mtime;
+	now(&in.ctime);
+	in.mtime = mtime ? *mtime : in.ctime;
 	if ((manifest && (rc = txn_put_manifest(&t, manifest))) ||
 	    (rc = txn_put_inode(&t, &in)) || (rc = txn_commit(ns, &t)))
 		goto out;

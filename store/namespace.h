@@ -88,10 +88,12 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
  * size.  The chunks and the manifest must already be durable or written
  * before this (the sync here covers them).  *out gets the record now at the
  * path: same ino if ino was pending, a new ino otherwise.  -ENOENT when ino
- * was unlinked or replaced meanwhile: the bytes are not published.
+ * was unlinked or replaced meanwhile: the bytes are not published.  mtime
+ * (NULL: now) is the version's modification time: the last write, or what
+ * the writer set (cp -p); the ctime is always now.
  */
 int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
-		   uint64_t size, struct mfs_inode *out);
+		   uint64_t size, const struct timespec *mtime, struct mfs_inode *out);
 
 /* Called for each entry in name order; a non-zero return stops the walk. */
 typedef int (*mfs_dirent_fn)(void *arg, const char *name, uint64_t ino, uint32_t mode);

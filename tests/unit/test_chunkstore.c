@@ -96,6 +96,37 @@ int main(void)
 	ok(read_back(db, &id, data, len), "every chunk reads back, SHA-256 verified");
 	is_int(mfs_ingest_fd(db, fd, len, 1, &id2, &has, &st), 0, "ingest the same bytes again");
 	ok(st.new_chunks == 0 && !memcmp(id.b, id2.b, 32), "second ingest stores nothing new");
+	/*
+	 * A file that repeats one 4 MiB run 20 times (80 MiB, three ingest
+	 * windows): the run's chunks are encoded and written once, not once
+	 * per repeat, and the file still reads back whole.
+	 */
+	{
+		size_t run = 4u << 20, rlen = 20 * run;
+		uint8_t *rep = malloc(rlen), *fresh = make_data(run + 8);
+		struct mfs_ingest_stats st1, st2;
+		struct mfs_hash rid;
+		int rfd;
+
+		for (size_t i = 0; i < run; i++)
+			fresh[i] ^= 0x5a; /* bytes not in `data` */
+		for (size_t k = 0; k < rlen / run; k++)
+			memcpy(rep + k * run, fresh, run);
+		snprintf(path, sizeof(path), "%s/repeats", dir);
+		rfd = write_file(path, rep, rlen);
+		is_int(mfs_ingest_fd(db, rfd, rlen, 2, &id2, &has, &st2), 0, "ingest 20 repeats of a run");
+		ok(read_back(db, &id2, rep, rlen), "the repeating file reads back");
+		is_int(mfs_ingest_fd(db, rfd, run, 2, &rid, &has, &st1), 0, "ingest the run alone");
+		/* Per repeat at most the chunk across its start is new. */
+		ok(st2.chunks > 40 && st2.new_chunks <= st1.chunks + 2 * 20 &&
+		   st2.new_chunks < st2.chunks / 2,
+		   "repeats are stored once: %llu chunks, %llu new (the run alone: %llu chunks)",
+		   (unsigned long long)st2.chunks, (unsigned long long)st2.new_chunks,
+		   (unsigned long long)st1.chunks);
+		close(rfd);
+		free(rep);
+		free(fresh);
+	}
 	is_int(mfs_ingest_fd(db, fd, 0, 1, &id2, &has, &st), 0, "empty file");
 	ok(!has, "an empty file has no manifest");
 

@@ -132,14 +132,14 @@ int main(void)
 		mfs_batch_free(b);
 		mfs_manifest_unref(m);
 	}
-	is_int(mfs_ns_publish(ns, g, &h, 100, &in), 0, "publish a new file");
+	is_int(mfs_ns_publish(ns, g, &h, 100, NULL, &in), 0, "publish a new file");
 	ok(in.ino == g && !(in.flags & MFS_I_PENDING) && in.size == 100, "published in place");
 	mfs_inode_release(&in);
-	is_int(mfs_ns_publish(ns, g, NULL, 0, &in), 0, "publish a rewrite");
+	is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, &in), 0, "publish a rewrite");
 	ok(in.ino != g && ino_of(d, "new.bin") == in.ino && in.version == 2, "a rewrite gets a new inode");
 	mfs_inode_release(&in);
 	is_int(mfs_ns_get(ns, g, &in), -ENOENT, "the old record is gone");
-	is_int(mfs_ns_publish(ns, g, NULL, 0, &in), -ENOENT, "publishing a replaced inode is refused");
+	is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, &in), -ENOENT, "publishing a replaced inode is refused");
 
 	/* A file left pending by a crash disappears at the next open. */
 	f = mk(d, "partial.bin", S_IFREG | 0644, MFS_I_PENDING);
