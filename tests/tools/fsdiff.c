@@ -147,6 +147,7 @@ static uid_t user_uid = 4242;
 static gid_t user_gid = 4242;
 static int full_every = 64;
 static int trace;
+static const char *watch; /* --watch PATH: its stat on both sides after every op */
 static int ignore_mtime, ignore_ctime, ignore_nlink; /* --ignore=: exploring past a known bug */
 static long opno;
 static uint64_t rng;
@@ -1349,6 +1350,19 @@ static void step(struct op *o)
 		if (trace)
 			fprintf(stderr, "%s  allowed: %s\n", proc_tag, why);
 	}
+	if (watch) {
+		for (int i = 0; i < 2; i++) {
+			char p[600];
+			struct stat st = { 0 };
+			int rc;
+
+			full(&sides[i], watch, p, sizeof(p));
+			rc = lstat(p, &st);
+			fprintf(stderr, "%s  %s %s: %s mode 0%o size %lld nlink %ld mtime %lld ctime %lld\n",
+				proc_tag, sides[i].name, watch, rc ? strerror(errno) : "", st.st_mode,
+				(long long)st.st_size, (long)st.st_nlink, ns(&st.st_mtim), ns(&st.st_ctim));
+		}
+	}
 	snapshot(o, deep);
 }
 
@@ -1418,7 +1432,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: fsdiff --ref DIR --mnt DIR [--seed N] [--count N] [--procs N]\n"
 		"              [--ops=KIND,...|--ops=-KIND,...] [--uid N] [--full-every N] [--trace]\n"
-		"              [--ignore=mtime,ctime,nlink] (to look past a known bug)\n"
+		"              [--watch PATH]=mtime,ctime,nlink] (to look past a known bug)\n"
 		"kinds:");
 	for (int k = 0; k < K_NKINDS; k++)
 		fprintf(stderr, " %s", kinds[k].name);
@@ -1470,6 +1484,8 @@ int main(int argc, char **argv)
 			user_uid = user_gid = atoi(v);
 		else if (!strcmp(a, "--full-every"))
 			full_every = atoi(v) > 0 ? atoi(v) : 1;
+		else if (!strcmp(a, "--watch"))
+			watch = v;
 		else if (!strcmp(a, "--ops"))
 			parse_ops(v);
 		else
