@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -56,7 +57,7 @@ enum kind {
 	K_OPEN, K_CLOSE, K_READ, K_WRITE, K_PREAD, K_PWRITE, K_TRUNCATE, K_FTRUNCATE,
 	K_FALLOCATE, K_FSYNC, K_RENAME, K_UNLINK, K_MKDIR, K_RMDIR, K_SYMLINK, K_READLINK,
 	K_LINK, K_MKNOD, K_CHMOD, K_CHOWN, K_UTIMENS, K_XATTR, K_MMAP, K_FSTAT, K_USER,
-	K_NKINDS
+	K_RDTRUNC, K_EXCHANGE, K_NKINDS
 };
 
 /* Op kinds, their names for --ops and their weights in the random stream. */
@@ -78,6 +79,9 @@ static const struct {
 	[K_MMAP] = { "mmap", 3 },	   [K_FSTAT] = { "fstat", 3 },
 	/* not an op: the share of ops run as the unprivileged caller */
 	[K_USER] = { "user", 0 },
+	/* not ops either: variants that --ops=-NAME leaves out */
+	[K_RDTRUNC] = { "rdonly-trunc", 0 }, /* O_RDONLY|O_TRUNC */
+	[K_EXCHANGE] = { "exchange", 0 },    /* renameat2 RENAME_EXCHANGE */
 };
 
 struct op {
@@ -145,7 +149,7 @@ static int staged(ino_t ino, int except);
 static int enabled[K_NKINDS];
 static uid_t user_uid = 4242;
 static gid_t user_gid = 4242;
-static int full_every = 64;
+static int full_every = 256;
 static int trace;
 static const char *watch; /* --watch PATH: its stat on both sides after every op */
 static int ignore_mtime, ignore_ctime, ignore_nlink; /* --ignore=: exploring past a known bug */
@@ -154,6 +158,7 @@ static uint64_t rng;
 static char hist[HIST][256];
 static struct tree prev[2], cur[2];
 static int have_prev;
+static ino_t force_ino; /* a tmpfs inode whose bytes are read this step */
 static const char *proc_tag = "";
 
 static uint64_t rnd(void)
@@ -330,8 +335,15 @@ static void describe(const struct op *o, char *b, size_t sz)
 	}
 }
 
-static void res_str(const struct res *r, char *b, size_t sz)
+static void res_str(const struct op *o, const struct res *r, char *b, size_t sz)
 {
+	if (o->kind == K_FSTAT && r->ret == 0) {
+		const long *v = (const long *)r->buf;
+
+		snprintf(b, sz, "0: mode 0%lo size %ld nlink %ld uid %ld gid %ld rdev %lx", v[0], v[1], v[2],
+			 v[3], v[4], v[5]);
+		return;
+	}
 	if (r->ret < 0)
 		snprintf(b, sz, "%ld %s (%s)", r->ret, strerrorname_np(r->err) ? strerrorname_np(r->err) : "?",
 			 strerror(r->err));
@@ -401,6 +413,32 @@ static void set(struct res *r, long rc)
 {
 	r->ret = rc < 0 ? -1 : rc;
 	r->err = rc < 0 ? errno : 0;
+}
+
+/* A read of a mapping past the bytes the file really has: SIGBUS, reported as a result. */
+static sigjmp_buf bus_jmp;
+static volatile sig_atomic_t bus_armed;
+
+static void on_bus(int sig)
+{
+	if (!bus_armed) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+	siglongjmp(bus_jmp, 1);
+}
+
+/* memcpy that turns a SIGBUS into -1 */
+static int copy_mapped(void *dst, const void *src, size_t n)
+{
+	if (sigsetjmp(bus_jmp, 1)) {
+		bus_armed = 0;
+		return -1;
+	}
+	bus_armed = 1;
+	memcpy(dst, src, n);
+	bus_armed = 0;
+	return 0;
 }
 
 static void run_mmap(struct side *s, const struct op *o, struct res *r)
@@ -476,9 +514,14 @@ static void run_mmap(struct side *s, const struct op *o, struct res *r)
 		goto out;
 	}
 	r->n = st.st_size < MAXIO ? st.st_size : MAXIO;
-	memcpy(r->buf, (char *)m + (st.st_size - r->n), r->n); /* the tail */
+	r->ret = -3;
+	if (copy_mapped(r->buf, (char *)m + (st.st_size - r->n), r->n) < 0) { /* the tail */
+		r->err = EFAULT; /* stands for SIGBUS */
+		r->n = 0;
+	} else {
+		r->ret = st.st_size;
+	}
 	munmap(m, st.st_size);
-	r->ret = st.st_size;
 out:
 	if (o->sub == 0)
 		close(fd);
@@ -888,7 +931,7 @@ static void read_contents(const struct op *o, int deep)
 		e[1] = (struct ent *)find(&cur[1], e[0]->path);
 		if (!e[1])
 			continue; /* compare_trees() reports it */
-		force = deep || !have_prev || changed(find(&prev[0], e[0]->path), &e[0]->st) ||
+		force = deep || !have_prev || (force_ino && e[0]->st.st_ino == force_ino) || changed(find(&prev[0], e[0]->path), &e[0]->st) ||
 			changed(find(&prev[1], e[1]->path), &e[1]->st) || named(e[0]->path, o->path) ||
 			named(e[0]->path, o->path2);
 		if (!force)
@@ -1082,7 +1125,6 @@ static const char *allowed(const struct op *o, const struct res *a, const struct
 	char p[600];
 
 	(void)a;
-	(void)b;
 	switch (o->kind) {
 	case K_READ:
 	case K_PREAD:
@@ -1091,6 +1133,9 @@ static const char *allowed(const struct op *o, const struct res *a, const struct
 			return "a reader's fd shows the version it opened (README: commit on close, versions)";
 		break;
 	case K_MMAP:
+		/* a version may be old, never torn: fstat's size must map whole */
+		if (b->ret == -3 && b->err == EFAULT)
+			break;
 		if (o->sub == 1 && stale_view(o->slot))
 			return "a reader's fd shows the version it opened (README: commit on close, versions)";
 		full(&sides[0], o->path, p, sizeof(p));
@@ -1159,6 +1204,8 @@ static mode_t rand_mode(void)
 static void gen(struct op *o)
 {
 	int total = 0, r, k;
+	char p[600];
+	struct stat st;
 
 	memset(o, 0, sizeof(*o));
 	o->slot = -1;
@@ -1193,6 +1240,20 @@ again:
 		if (o->slot < 0)
 			goto again;
 		o->flags = acc[rn(3)] | extra[rn(10)] | (rn(16) ? 0 : O_NOFOLLOW);
+		if (!enabled[K_RDTRUNC] && (o->flags & O_ACCMODE) == O_RDONLY)
+			o->flags &= ~O_TRUNC;
+		/*
+		 * One writer at a time per file: a second writable open of a file
+		 * being written stages its own version from the last published one,
+		 * and the last close wins (write-once versions: README "Write once,
+		 * commit on close", "Versions"); tmpfs merges both.  So the second
+		 * open is made a reader.
+		 */
+		full(&sides[0], o->path, p, sizeof(p));
+		if (!stat(p, &st) && S_ISREG(st.st_mode) && staged(st.st_ino, -1)) {
+			o->flags &= ~(O_ACCMODE | O_TRUNC);
+			o->flags |= O_RDONLY;
+		}
 		e = have_prev ? find(&prev[0], o->path) : NULL;
 		if (e && S_ISBLK(e->st.st_mode))
 			o->flags |= O_NOFOLLOW; /* no device behind it, but never open one */
@@ -1227,6 +1288,8 @@ again:
 		break;
 	case K_RENAME:
 		o->sub = rn(6) < 3 ? 0 : rn(2) + 1;
+		if (o->sub == 2 && !enabled[K_EXCHANGE])
+			o->sub = 1;
 		break;
 	case K_SYMLINK: {
 		static const char *const t[] = { "a", "b", "../a", "../b/c", "c/d", "d", "/nonexistent", "." };
@@ -1314,8 +1377,6 @@ static void step(struct op *o)
 		fprintf(stderr, "%s#%ld %s\n", proc_tag, opno, d);
 	if (o->kind == K_CLOSE && writable(o->slot))
 		++*pub_count(slot_ino[o->slot]);
-	if (o->kind == K_MMAP && o->sub == 2)
-		deep = 1;
 	run(&sides[0], o, &ra);
 	run(&sides[1], o, &rb);
 	if (o->kind == K_OPEN) {
@@ -1336,14 +1397,15 @@ static void step(struct op *o)
 		snprintf(slot_path[o->slot], sizeof(slot_path[0]), "%s", o->path);
 	}
 	if (o->kind == K_CLOSE) {
-		deep = writable(o->slot); /* the version it published: read it all */
+		/* the version it published: read all of it */
+		force_ino = writable(o->slot) ? slot_ino[o->slot] : 0;
 		slot_open[o->slot] = 0;
 	}
 	if (ra.ret != rb.ret || ra.err != rb.err || ra.n != rb.n || memcmp(ra.buf, rb.buf, ra.n)) {
 		why = allowed(o, &ra, &rb);
 		if (!why) {
-			res_str(&ra, sa, sizeof(sa));
-			res_str(&rb, sb, sizeof(sb));
+			res_str(o, &ra, sa, sizeof(sa));
+			res_str(o, &rb, sb, sizeof(sb));
 			diverge("%s\n  tmpfs:   %s\n  modelfs: %s%s", d, sa, sb,
 				ra.ret == rb.ret && ra.n == rb.n ? " (same length, different bytes)" : "");
 		}
@@ -1364,6 +1426,7 @@ static void step(struct op *o)
 		}
 	}
 	snapshot(o, deep);
+	force_ino = 0;
 }
 
 static void parse_ops(const char *s)
@@ -1496,6 +1559,7 @@ int main(int argc, char **argv)
 	if (geteuid() != 0)
 		die("needs root (it switches to uid %d for some ops)", (int)user_uid);
 	umask(022);
+	signal(SIGBUS, on_bus);
 	if (setgroups(0, NULL) < 0)
 		die("setgroups: %s", strerror(errno));
 	if (procs == 1)
