@@ -353,6 +353,33 @@ static void res_str(const struct op *o, const struct res *r, char *b, size_t sz)
 
 /* ---- failing ------------------------------------------------------------- */
 
+/*
+ * --minimize: the ops of a run are recorded in memory shared with the parent,
+ * which then replays subsets of them in fresh subtrees (ddmin) until no op can
+ * be dropped without losing the divergence.
+ */
+struct shared {
+	long div_at;   /* index in the replayed list of the op that diverged */
+	char sig[96];  /* what diverged: "result open", "tree size"... */
+	long nops;
+	struct op ops[];
+};
+static struct shared *shm;
+static const struct op *cur_op;
+static long replay_idx;
+
+static void signature(const char *msg, char *out, size_t sz)
+{
+	const char *c = strstr(msg, ": ");
+
+	if (cur_op && !strncmp(msg, hist[opno % HIST], strlen(hist[opno % HIST])))
+		snprintf(out, sz, "result %s/%d", kinds[cur_op->kind].name, cur_op->sub);
+	else if (strstr(msg, " exists in "))
+		snprintf(out, sz, "tree exists");
+	else
+		snprintf(out, sz, "tree %.*s", c ? (int)strcspn(c + 2, " ") : 0, c ? c + 2 : "");
+}
+
 static void show_history(void)
 {
 	long first = opno - HIST + 1 > 1 ? opno - HIST + 1 : 1;
@@ -365,12 +392,18 @@ static void show_history(void)
 static void __attribute__((noreturn, format(printf, 1, 2))) diverge(const char *fmt, ...)
 {
 	va_list ap;
+	char msg[2048];
 
-	fprintf(stderr, "%sDIVERGENCE at op #%ld: ", proc_tag, opno);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
+	if (shm) {
+		shm->div_at = replay_idx;
+		signature(msg, shm->sig, sizeof(shm->sig));
+		if (shm->nops < 0) /* a trial: quiet */
+			exit(1);
+	}
+	fprintf(stderr, "%sDIVERGENCE at op #%ld: %s\n", proc_tag, opno, msg);
 	show_history();
 	exit(1);
 }
@@ -1373,6 +1406,11 @@ static void step(struct op *o)
 
 	describe(o, d, sizeof(d));
 	snprintf(hist[opno % HIST], sizeof(hist[0]), "%s", d);
+	cur_op = o;
+	if (shm && shm->nops >= 0) {
+		shm->ops[shm->nops++] = *o;
+		replay_idx = shm->nops - 1;
+	}
 	if (trace)
 		fprintf(stderr, "%s#%ld %s\n", proc_tag, opno, d);
 	if (o->kind == K_CLOSE && writable(o->slot))
@@ -1451,7 +1489,30 @@ static void parse_ops(const char *s)
 		enabled[K_CLOSE] = enabled[K_OPEN]; /* fds must be closed again */
 }
 
-static int run_proc(const char *ref, const char *mnt, int idx, uint64_t seed, long count)
+/* Whether a replayed op can run now: its slot is in the state it needs. */
+static int applicable(const struct op *o)
+{
+	char p[600];
+	struct stat st;
+
+	switch (o->kind) {
+	case K_OPEN:
+		if (slot_open[o->slot])
+			return 0;
+		/* one writer per file, as gen() makes it */
+		full(&sides[0], o->path, p, sizeof(p));
+		return (o->flags & O_ACCMODE) == O_RDONLY || stat(p, &st) || !S_ISREG(st.st_mode) ||
+		       !staged(st.st_ino, -1);
+	case K_CLOSE: case K_READ: case K_WRITE: case K_PREAD: case K_PWRITE: case K_FTRUNCATE:
+	case K_FSYNC: case K_FSTAT: case K_FALLOCATE:
+		return slot_open[o->slot];
+	default:
+		return o->slot < 0 || slot_open[o->slot];
+	}
+}
+
+static int run_proc(const char *ref, const char *mnt, int idx, uint64_t seed, long count,
+		    const struct op *replay)
 {
 	static char tag[32];
 	struct op o;
@@ -1471,7 +1532,14 @@ static int run_proc(const char *ref, const char *mnt, int idx, uint64_t seed, lo
 	memset(&o, 0, sizeof(o));
 	snapshot(&o, 1);
 	for (opno = 1; opno <= count; opno++) {
-		gen(&o);
+		if (replay) {
+			replay_idx = opno - 1;
+			o = replay[opno - 1];
+			if (!applicable(&o))
+				continue;
+		} else {
+			gen(&o);
+		}
 		step(&o);
 	}
 	/* close what is open, then one last full compare */
@@ -1486,8 +1554,108 @@ static int run_proc(const char *ref, const char *mnt, int idx, uint64_t seed, lo
 	}
 	opno--;
 	snapshot(&o, 1);
-	fprintf(stderr, "%s%ld ops, no divergence\n", proc_tag, count);
+	if (!shm || shm->nops >= 0)
+		fprintf(stderr, "%s%ld ops, no divergence\n", proc_tag, count);
 	return 0;
+}
+
+/* One replay of ops[0..n) in the fresh subtree pIDX; whether it shows sig. */
+static int trial(const char *ref, const char *mnt, int idx, const struct op *ops, long n,
+		 const char *sig)
+{
+	pid_t pid;
+	int st;
+
+	shm->nops = -1;
+	shm->div_at = -1;
+	shm->sig[0] = 0;
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		alarm(300);
+		_exit(run_proc(ref, mnt, idx, 0, n, ops));
+	}
+	if (waitpid(pid, &st, 0) < 0)
+		die("waitpid: %s", strerror(errno));
+	return WIFEXITED(st) && WEXITSTATUS(st) == 1 && !strcmp(shm->sig, sig);
+}
+
+/*
+ * Runs the seed once, recording its ops; on a divergence, drops chunks of
+ * ops (ddmin) while the replay still diverges the same way, and prints what
+ * is left: a short sequence of calls that shows the difference.
+ */
+static int run_minimize(const char *ref, const char *mnt, uint64_t seed, long count)
+{
+	size_t sz = sizeof(struct shared) + (count + NSLOTS + 1) * sizeof(struct op);
+	struct op *kept, *cand;
+	char sig[96], d[256];
+	long n, chunk, trials = 0;
+	int parts = 2, idx = 1;
+	pid_t pid;
+	int st;
+
+	shm = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shm == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	shm->div_at = -1;
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(run_proc(ref, mnt, 0, seed, count, NULL));
+	waitpid(pid, &st, 0);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 1 || shm->div_at < 0)
+		return WIFEXITED(st) ? WEXITSTATUS(st) : 2;
+	snprintf(sig, sizeof(sig), "%s", shm->sig);
+	n = shm->div_at + 1;
+	kept = malloc(n * sizeof(*kept));
+	cand = malloc(n * sizeof(*cand));
+	if (!kept || !cand)
+		die("out of memory");
+	memcpy(kept, shm->ops, n * sizeof(*kept));
+	fprintf(stderr, "minimizing %ld ops (divergence: %s)\n", n, sig);
+	while (n >= 2 && trials < 2000) {
+		int reduced = 0;
+
+		chunk = (n - 1 + parts - 1) / parts; /* the last op, the one that diverged, stays */
+		for (long start = 0; start < n - 1 && !reduced; start += chunk) {
+			long end = start + chunk < n - 1 ? start + chunk : n - 1, m = 0;
+
+			for (long i = 0; i < n; i++)
+				if (i < start || i >= end)
+					cand[m++] = kept[i];
+			trials++;
+			if (trial(ref, mnt, idx++, cand, m, sig)) {
+				/* the op that diverged may come earlier now: cut there */
+				m = shm->div_at + 1;
+				memcpy(kept, cand, m * sizeof(*kept));
+				n = m;
+				parts = parts > 2 ? parts - 1 : 2;
+				reduced = 1;
+			}
+		}
+		if (!reduced) {
+			if (parts >= n - 1)
+				break;
+			parts = parts * 2 < n - 1 ? parts * 2 : n - 1;
+		}
+	}
+	fprintf(stderr, "minimal sequence (%ld ops, %ld trials; %s):\n", n, trials, sig);
+	for (long i = 0; i < n; i++) {
+		describe(&kept[i], d, sizeof(d));
+		fprintf(stderr, "  %s\n", d);
+	}
+	/* and once more, loud, to show both results */
+	shm->nops = -2;
+	pid = fork();
+	if (pid == 0) {
+		shm = NULL;
+		_exit(run_proc(ref, mnt, idx, 0, n, kept));
+	}
+	waitpid(pid, &st, 0);
+	return 1;
 }
 
 static void usage(void)
@@ -1495,7 +1663,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: fsdiff --ref DIR --mnt DIR [--seed N] [--count N] [--procs N]\n"
 		"              [--ops=KIND,...|--ops=-KIND,...] [--uid N] [--full-every N] [--trace]\n"
-		"              [--watch PATH]=mtime,ctime,nlink] (to look past a known bug)\n"
+		"              [--watch PATH] [--ignore=mtime,ctime,nlink] (to look past a known bug)\n"
+		"              [--minimize] (on a divergence: the fewest ops that still show it)\n"
 		"kinds:");
 	for (int k = 0; k < K_NKINDS; k++)
 		fprintf(stderr, " %s", kinds[k].name);
@@ -1508,7 +1677,7 @@ int main(int argc, char **argv)
 	const char *ref = NULL, *mnt = NULL;
 	uint64_t seed = 1;
 	long count = 1000;
-	int procs = 1, failed = 0;
+	int procs = 1, failed = 0, minimize = 0;
 	pid_t pids[64];
 
 	for (int k = 0; k < K_NKINDS; k++)
@@ -1524,6 +1693,10 @@ int main(int argc, char **argv)
 			ignore_mtime = !!strstr(a, "mtime");
 			ignore_ctime = !!strstr(a, "ctime");
 			ignore_nlink = !!strstr(a, "nlink");
+			continue;
+		}
+		if (!strcmp(a, "--minimize")) {
+			minimize = 1;
 			continue;
 		}
 		if (!strcmp(a, "--trace")) {
@@ -1562,14 +1735,16 @@ int main(int argc, char **argv)
 	signal(SIGBUS, on_bus);
 	if (setgroups(0, NULL) < 0)
 		die("setgroups: %s", strerror(errno));
+	if (minimize)
+		return run_minimize(ref, mnt, seed, count);
 	if (procs == 1)
-		return run_proc(ref, mnt, 0, seed, count);
+		return run_proc(ref, mnt, 0, seed, count, NULL);
 	for (int i = 0; i < procs; i++) {
 		pids[i] = fork();
 		if (pids[i] < 0)
 			die("fork: %s", strerror(errno));
 		if (pids[i] == 0)
-			_exit(run_proc(ref, mnt, i, seed * 1000 + i, count));
+			_exit(run_proc(ref, mnt, i, seed * 1000 + i, count, NULL));
 	}
 	for (int left = procs; left > 0; left--) {
 		int st;
