@@ -162,6 +162,8 @@ static struct tree prev[2], cur[2];
 static int have_prev;
 static ino_t force_ino; /* a tmpfs inode whose bytes are read this step */
 static const char *proc_tag = "";
+static uint64_t proc_seed;
+static char flags_used[256]; /* --ops= and --ignore= as given, for the replay line */
 
 static uint64_t rnd(void)
 {
@@ -407,6 +409,8 @@ static void __attribute__((noreturn, format(printf, 1, 2))) diverge(const char *
 	}
 	fprintf(stderr, "%sDIVERGENCE at op #%ld: %s\n", proc_tag, opno, msg);
 	show_history();
+	fprintf(stderr, "%sreplay: fsdiff --ref DIR --mnt DIR --seed %" PRIu64 " --count %ld%s --minimize\n",
+		proc_tag, proc_seed, opno, flags_used);
 	exit(1);
 }
 
@@ -1547,6 +1551,7 @@ static int run_proc(const char *ref, const char *mnt, int idx, uint64_t seed, lo
 
 	snprintf(tag, sizeof(tag), "[p%d seed %" PRIu64 "] ", idx, seed);
 	proc_tag = tag;
+	proc_seed = seed;
 	rng = seed;
 	for (int s = 0; s < 2; s++) {
 		snprintf(sides[s].root, sizeof(sides[s].root), "%s/p%d", s ? mnt : ref, idx);
@@ -1713,6 +1718,11 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (!strncmp(a, "--ops=", 6) || !strncmp(a, "--ignore=", 9)) {
+			size_t l = strlen(flags_used);
+
+			snprintf(flags_used + l, sizeof(flags_used) - l, " %s", a);
+		}
 		if (!strncmp(a, "--ops=", 6)) {
 			parse_ops(a + 6);
 			continue;
@@ -1752,8 +1762,6 @@ int main(int argc, char **argv)
 			full_every = atoi(v) > 0 ? atoi(v) : 1;
 		else if (!strcmp(a, "--watch"))
 			watch = v;
-		else if (!strcmp(a, "--ops"))
-			parse_ops(v);
 		else
 			usage();
 	}
