@@ -1445,7 +1445,8 @@ static void step(struct op *o)
 		struct stat st;
 
 		full(&sides[0], o->path, p, sizeof(p));
-		slot_created[o->slot] = (o->flags & O_CREAT) && lstat(p, &st) < 0;
+		/* through a symlink too: stat, not lstat */
+		slot_created[o->slot] = (o->flags & O_CREAT) && stat(p, &st) < 0;
 	}
 	run(&sides[0], o, &ra);
 	run(&sides[1], o, &rb);
