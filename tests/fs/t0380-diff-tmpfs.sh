@@ -18,8 +18,8 @@ FSDIFF=$MFS_BUILD/tests/tools/fsdiff
 M=$WORK/mnt
 D=$WORK/data
 R=$WORK/ref
-# 20,000 ops in all: three single streams and two processes at once.
-SEEDS=${FSDIFF_SEEDS:-"1:6000:1 2:5000:1 3:5000:1 4:2000:2"}
+# 20,000 ops in all: two single streams and four processes at once.
+SEEDS=${FSDIFF_SEEDS:-"1:5000:1 2:5000:1 3:2500:4"}
 OPS=${FSDIFF_OPS:-}
 
 check "mount with allow_other" mfs_mount "$M" "$D" allow_other || mfs_abort "no mount"

@@ -910,37 +910,86 @@ static int changed(const struct ent *p, const struct stat *st)
 	       p->st.st_mode != st->st_mode;
 }
 
-static void walk(int side, const char *rel)
+static int named(const char *path, const char *opath);
+static int changed(const struct ent *p, const struct stat *st);
+
+/* The names prev[side] saw in directory rel (what a relisting would give, if nothing moved). */
+static int prev_names(int side, const char *rel, char **nm, int max)
+{
+	size_t l = strlen(rel);
+	int n = 0;
+
+	for (int i = 0; i < prev[side].n && n < max; i++) {
+		const char *p = prev[side].e[i].path, *rest;
+
+		if (l && (strncmp(p, rel, l) || p[l] != '/'))
+			continue;
+		rest = l ? p + l + 1 : p;
+		if (!strchr(rest, '/'))
+			nm[n++] = strdup(rest);
+	}
+	return n;
+}
+
+/*
+ * Adds the entries under rel to cur[side].  A directory is read again when
+ * the op named it or a path below it, its stat moved, or every full_every
+ * steps; otherwise the names of the last step are stat'ed again (readdir is
+ * the costly call on the mount, stat is cached), and a name gone sends it
+ * back to readdir.
+ */
+static void walk(int side, const char *rel, const struct stat *dst, const struct op *o, int deep)
 {
 	struct side *s = &sides[side];
 	char p[600], sub[300];
 	DIR *d;
 	struct dirent *de;
 	char *nm[256];
-	int n = 0;
+	int n = 0, start = cur[side].n, relist;
 
-	snprintf(p, sizeof(p), "%s%s%s", s->root, *rel ? "/" : "", rel);
-	d = opendir(p);
-	if (!d)
-		diverge("%s: opendir %s: %s", s->name, p, strerror(errno));
-	while ((de = readdir(d)) && n < 256) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		nm[n++] = strdup(de->d_name);
+	relist = deep || !have_prev || !*rel || named(rel, o->path) || named(rel, o->path2) ||
+		 changed(find(&prev[side], rel), dst);
+again:
+	if (relist) {
+		snprintf(p, sizeof(p), "%s%s%s", s->root, *rel ? "/" : "", rel);
+		d = opendir(p);
+		if (!d)
+			diverge("%s: opendir %s: %s", s->name, p, strerror(errno));
+		while ((de = readdir(d)) && n < 256) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			nm[n++] = strdup(de->d_name);
+		}
+		closedir(d);
+	} else {
+		n = prev_names(side, rel, nm, 256);
 	}
-	closedir(d);
 	qsort(nm, n, sizeof(*nm), cmp_str);
 	for (int i = 0; i < n; i++) {
 		struct stat st;
 		struct ent *e;
 
 		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", nm[i]);
-		free(nm[i]);
 		if (strlen(sub) >= sizeof(cur[side].e->path))
 			die("path too deep: %s", sub);
 		snprintf(p, sizeof(p), "%s/%s", s->root, sub);
-		if (lstat(p, &st) < 0)
+		if (lstat(p, &st) < 0) {
+			if (!relist) {
+				/* gone without its directory's stat moving: read it again */
+				while (cur[side].n > start) {
+					struct ent *x = &cur[side].e[--cur[side].n];
+
+					free(x->data);
+					free(x->xattrs);
+				}
+				for (int j = 0; j < n; j++)
+					free(nm[j]);
+				n = 0;
+				relist = 1;
+				goto again;
+			}
 			diverge("%s: lstat %s (listed by readdir): %s", s->name, p, strerror(errno));
+		}
 		tree_add(&cur[side], sub, &st);
 		e = &cur[side].e[cur[side].n - 1];
 		if (S_ISLNK(st.st_mode)) {
@@ -949,8 +998,10 @@ static void walk(int side, const char *rel)
 			e->link[l > 0 ? l : 0] = 0;
 		}
 		if (S_ISDIR(st.st_mode))
-			walk(side, sub);
+			walk(side, sub, &st, o, deep);
 	}
+	for (int i = 0; i < n; i++)
+		free(nm[i]);
 }
 
 static int named(const char *path, const char *opath)
@@ -1101,7 +1152,7 @@ static void snapshot(const struct op *o, int deep)
 
 	for (int s = 0; s < 2; s++) {
 		tree_clear(&cur[s]);
-		walk(s, "");
+		walk(s, "", NULL, o, deep);
 	}
 	read_contents(o, deep);
 	compare_trees(o);
