@@ -70,7 +70,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 			   &has_manifest, &ist);
 	if (!rc)
 		rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size,
-				    &n->stg->mtime, &rec);
+				    &n->stg->mtime, &n->stg->ctime, &rec);
 	mfs_gc_refs_release(fs->ns);
 	if (rc == -ENOENT) {
 		/*
@@ -202,7 +202,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	w = n->stg ? staging_write(req_fs(req), n->stg, buf, size, off) : -EBADF;
 	if (w > 0) {
 		n->stg->dirty = 1;
-		clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
+		staging_touch(n->stg);
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (w < 0)
@@ -244,7 +244,7 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 	if (!rc) {
 		/* Like a write: the next flush commits it. */
 		n->stg->dirty = 1;
-		clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
+		staging_touch(n->stg);
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (rc == -EOPNOTSUPP)
@@ -255,7 +255,7 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi)
 {
-	uint64_t parent = 0;
+	uint64_t parent = 0, moved_to = 0;
 	char *name = NULL;
 	int moved = 0, rc = 0, temporary = 0;
 
@@ -266,9 +266,21 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 	}
 	if (!n->stg) {
 		/* truncate(2) with no writer open: stage, cut, commit now. */
-		if (size == n->rec.size)
+		if (size == n->rec.size) {
+			/*
+			 * Nothing to cut.  The kernel sends open(O_TRUNC) and
+			 * truncate(2) alike (a size, no handle); O_TRUNC marks
+			 * mtime and ctime even then, truncate(2) to the size the
+			 * file has does not.  Only size 0 can be an O_TRUNC.
+			 */
+			if (!size && !fi) {
+				clock_gettime(CLOCK_REALTIME, &n->rec.mtime);
+				n->rec.ctime = n->rec.mtime;
+				rc = fs_save_attrs(fs, n, MFS_ATTR_MTIME | MFS_ATTR_CTIME, &moved_to);
+			}
 			goto out;
-		if ((rc = staging_new(fs, &n->rec.mtime, &n->stg)))
+		}
+		if ((rc = staging_new(fs, &n->rec, &n->stg)))
 			goto out;
 		temporary = 1;
 		if (n->rec.size) {
@@ -279,7 +291,7 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 	}
 	if ((rc = staging_truncate(fs, n->stg, size)))
 		goto out;
-	clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
+	staging_touch(n->stg);
 	/*
 	 * Through a handle (ftruncate) it is a write like any other.  Without
 	 * one while a writer is open it is, in practice, open(O_TRUNC) (the
@@ -298,6 +310,8 @@ out:
 		n->stg = NULL;
 	}
 	pthread_mutex_unlock(&n->lock);
+	if (moved_to)
+		fs_refresh(fs, moved_to);
 	fs_after_commit(fs, moved, parent, name);
 	return rc;
 }

@@ -9,6 +9,7 @@ pkgs=(
 	libzstd-dev libssl-dev
 	attr man-db python3-numpy python3-torch             # tests: xattrs, man pages, frameworks
 	iproute2                                            # tests: network namespaces (partitions)
+	rsync sqlite3                                       # tests: rsync -aH of special files, SQLite on the mount
 	debhelper dpkg-dev fakeroot lintian                 # the Debian package (packaging/build-deb.sh)
 )
 missing=()
