@@ -57,7 +57,7 @@ enum kind {
 	K_OPEN, K_CLOSE, K_READ, K_WRITE, K_PREAD, K_PWRITE, K_TRUNCATE, K_FTRUNCATE,
 	K_FALLOCATE, K_FSYNC, K_RENAME, K_UNLINK, K_MKDIR, K_RMDIR, K_SYMLINK, K_READLINK,
 	K_LINK, K_MKNOD, K_CHMOD, K_CHOWN, K_UTIMENS, K_XATTR, K_MMAP, K_FSTAT, K_USER,
-	K_RDTRUNC, K_EXCHANGE, K_NKINDS
+	K_RDTRUNC, K_EXCHANGE, K_FIFOIO, K_NKINDS
 };
 
 /* Op kinds, their names for --ops and their weights in the random stream. */
@@ -82,6 +82,7 @@ static const struct {
 	/* not ops either: variants that --ops=-NAME leaves out */
 	[K_RDTRUNC] = { "rdonly-trunc", 0 }, /* O_RDONLY|O_TRUNC */
 	[K_EXCHANGE] = { "exchange", 0 },    /* renameat2 RENAME_EXCHANGE */
+	[K_FIFOIO] = { "fifo-io", 0 },	     /* open (and so read and write) a FIFO */
 };
 
 struct op {
@@ -144,9 +145,12 @@ static int slot_created[NSLOTS];  /* its open created the file */
 static struct {
 	ino_t ino;
 	unsigned n;
+	off_t size; /* the size of the last published version */
 } pubs[1024];
 static int npubs;
 static int staged(ino_t ino, int except);
+static int writable(int slot);
+static int max_size_rule(ino_t ino, off_t tmpfs_size, off_t mfs_size);
 static int enabled[K_NKINDS];
 static uid_t user_uid = 4242;
 static gid_t user_gid = 4242;
@@ -161,6 +165,7 @@ static char hist[HIST][256];
 static struct tree prev[2], cur[2];
 static int have_prev;
 static ino_t force_ino; /* a tmpfs inode whose bytes are read this step */
+static ino_t truncated_ino; /* the tmpfs inode truncate(2) named this step */
 static const char *proc_tag = "";
 static uint64_t proc_seed;
 static char flags_used[256]; /* --ops= and --ignore= as given, for the replay line */
@@ -1065,7 +1070,8 @@ static void compare_ent(const struct ent *a, const struct ent *b)
 	if (x->st_nlink != y->st_nlink && !ignore_nlink)
 		diverge("%s: nlink %ld in tmpfs, %ld in modelfs", p, (long)x->st_nlink, (long)y->st_nlink);
 	/* a directory's size is each filesystem's own (tmpfs counts entries) */
-	if (!S_ISDIR(x->st_mode) && x->st_size != y->st_size && !ignore_size)
+	if (!S_ISDIR(x->st_mode) && x->st_size != y->st_size && !ignore_size &&
+	    !(S_ISREG(x->st_mode) && max_size_rule(x->st_ino, x->st_size, y->st_size)))
 		diverge("%s: size %lld in tmpfs, %lld in modelfs", p, (long long)x->st_size,
 			(long long)y->st_size);
 	if ((S_ISCHR(x->st_mode) || S_ISBLK(x->st_mode)) && x->st_rdev != y->st_rdev)
@@ -1133,6 +1139,13 @@ static void compare_trees(const struct op *o)
 				int ca = moved(&a->e[i].st.st_ctim, &pa->st.st_ctim),
 				    cb = moved(&b->e[j].st.st_ctim, &pb->st.st_ctim);
 
+				/*
+				 * README: truncate(path, 0) of an empty file marks mtime
+				 * and ctime, as open(O_TRUNC) does (FUSE sends both alike).
+				 */
+				if (!ma && !ca && mb && cb && o->kind == K_TRUNCATE && !o->len &&
+				    S_ISREG(pa->st.st_mode) && !pa->st.st_size && truncated_ino == a->e[i].st.st_ino)
+					ma = ca = 1;
 				if (ma != mb && !ignore_mtime)
 					diverge("%s: mtime %s in tmpfs but %s in modelfs", a->e[i].path,
 						ma ? "changed" : "did not change", mb ? "changed" : "did not change");
@@ -1176,7 +1189,39 @@ static unsigned *pub_count(ino_t ino)
 		die("too many inodes");
 	pubs[npubs].ino = ino;
 	pubs[npubs].n = 0;
+	pubs[npubs].size = 0;
 	return &pubs[npubs++].n;
+}
+
+static off_t *pub_size(ino_t ino)
+{
+	pub_count(ino);
+	for (int i = 0; i < npubs; i++)
+		if (pubs[i].ino == ino)
+			return &pubs[i].size;
+	return NULL; /* not reached */
+}
+
+/* Whether a reader's fd (not a writer's) has the tmpfs inode ino open. */
+static int old_reader(ino_t ino)
+{
+	for (int i = 0; i < NSLOTS; i++)
+		if (slot_open[i] && !writable(i) && slot_ino[i] == ino)
+			return 1;
+	return 0;
+}
+
+/*
+ * README, "What write-once versions still refuse": stat of a file being
+ * rewritten while readers hold the old version gives the larger of the two
+ * sizes, so old readers are not cut short.
+ */
+static int max_size_rule(ino_t ino, off_t tmpfs_size, off_t mfs_size)
+{
+	off_t old = *pub_size(ino);
+
+	return staged(ino, -1) && old_reader(ino) &&
+	       mfs_size == (tmpfs_size > old ? tmpfs_size : old);
 }
 
 /*
@@ -1218,11 +1263,16 @@ static const char *allowed(const struct op *o, const struct res *a, const struct
 	struct stat st;
 	char p[600];
 
-	(void)a;
 	switch (o->kind) {
+	case K_FSTAT:
+		if (a->ret == 0 && b->ret == 0 && !memcmp(a->buf, b->buf, sizeof(long)) &&
+		    !memcmp(a->buf + 2 * sizeof(long), b->buf + 2 * sizeof(long), 4 * sizeof(long)) &&
+		    max_size_rule(slot_ino[o->slot], ((const long *)a->buf)[1], ((const long *)b->buf)[1]))
+			return "stat of a file being rewritten while readers hold the old version: "
+			       "the larger size (README)";
+		/* fall through */
 	case K_READ:
 	case K_PREAD:
-	case K_FSTAT:
 		if (stale_view(o->slot))
 			return "a reader's fd shows the version it opened (README: commit on close, versions)";
 		break;
@@ -1233,9 +1283,13 @@ static const char *allowed(const struct op *o, const struct res *a, const struct
 		if (o->sub == 1 && stale_view(o->slot))
 			return "a reader's fd shows the version it opened (README: commit on close, versions)";
 		full(&sides[0], o->path, p, sizeof(p));
-		if (o->sub == 0 && !stat(p, &st) && staged(st.st_ino, -1))
-			return "a new open of a file being written sees the last published version "
-			       "(README: commit on close)";
+		if (o->sub == 0 && !stat(p, &st) && staged(st.st_ino, -1)) {
+			if (b->ret == -2 && b->err == ENODEV)
+				return "shared mmap of a file still open for writing: ENODEV (README)";
+			if (b->ret >= 0)
+				return "a new open of a file being written sees the last published version "
+				       "(README: commit on close)";
+		}
 		break;
 	default:
 		break;
@@ -1352,6 +1406,9 @@ again:
 		if (e && S_ISBLK(e->st.st_mode))
 			o->flags |= O_NOFOLLOW; /* no device behind it, but never open one */
 		if (e && S_ISBLK(e->st.st_mode))
+			goto again;
+		full(&sides[0], o->path, p, sizeof(p));
+		if (!enabled[K_FIFOIO] && !stat(p, &st) && S_ISFIFO(st.st_mode))
 			goto again;
 		break;
 	}
@@ -1477,8 +1534,22 @@ static void step(struct op *o)
 	}
 	if (trace)
 		fprintf(stderr, "%s#%ld %s\n", proc_tag, opno, d);
-	if (o->kind == K_CLOSE && writable(o->slot))
+	if (o->kind == K_CLOSE && writable(o->slot)) {
+		struct stat st;
+
 		++*pub_count(slot_ino[o->slot]);
+		if (!fstat(sides[0].fd[o->slot], &st))
+			*pub_size(slot_ino[o->slot]) = st.st_size;
+	}
+	if (o->kind == K_OPEN) {
+		char p[600];
+		struct stat st;
+
+		/* the version a rewrite starts from */
+		full(&sides[0], o->path, p, sizeof(p));
+		if (!stat(p, &st) && S_ISREG(st.st_mode) && !staged(st.st_ino, -1))
+			*pub_size(st.st_ino) = st.st_size;
+	}
 	/*
 	 * truncate(2) of a file no fd writes publishes a new version at once;
 	 * readers that had the old one open keep it (README "Versions").
@@ -1488,8 +1559,11 @@ static void step(struct op *o)
 		struct stat st;
 
 		full(&sides[0], o->path, p, sizeof(p));
-		if (!stat(p, &st) && S_ISREG(st.st_mode) && !staged(st.st_ino, -1))
+		truncated_ino = stat(p, &st) ? 0 : st.st_ino;
+		if (!stat(p, &st) && S_ISREG(st.st_mode) && !staged(st.st_ino, -1)) {
 			++*pub_count(st.st_ino);
+			*pub_size(st.st_ino) = o->len;
+		}
 	}
 	if (o->kind == K_OPEN) {
 		char p[600];
@@ -1515,6 +1589,15 @@ static void step(struct op *o)
 			fstat(sides[0].fd[o->slot], &st);
 			slot_ino[o->slot] = st.st_ino;
 			slot_ver[o->slot] = *pub_count(st.st_ino);
+			/*
+			 * README: a descriptor opened O_RDONLY|O_TRUNC reads the
+			 * version it opened; the truncation is published.
+			 */
+			if ((o->flags & O_ACCMODE) == O_RDONLY && (o->flags & O_TRUNC) &&
+			    S_ISREG(st.st_mode) && !slot_created[o->slot]) {
+				++*pub_count(st.st_ino);
+				*pub_size(st.st_ino) = 0;
+			}
 		}
 		snprintf(slot_path[o->slot], sizeof(slot_path[0]), "%s", o->path);
 	}
@@ -1549,6 +1632,7 @@ static void step(struct op *o)
 	}
 	snapshot(o, deep);
 	force_ino = 0;
+	truncated_ino = 0;
 }
 
 static void parse_ops(const char *s)
