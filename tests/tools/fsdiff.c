@@ -12,7 +12,11 @@
  *
  *   fsdiff --ref DIR --mnt DIR [--seed N] [--count N] [--procs N]
  *          [--ops=-mknod,-link,...|--ops=open,write,...] [--uid N]
- *          [--full-every N] [--trace]
+ *          [--full-every N] [--trace] [--watch PATH] [--ignore=ctime,...]
+ *          [--minimize]
+ *
+ * --minimize runs the seed, then replays subsets of its ops (ddmin) in
+ * fresh subtrees and prints the fewest calls that still diverge.
  *
  * Each process works in its own subtree (pN) of both directories; with
  * --procs N, N forked processes run their own op streams (seeds seed*1000+i)
