@@ -63,7 +63,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		return 0;
 	}
 	if ((rc = staging_materialize(fs, n->stg)) || (rc = check_space(fs, n->stg->size)))
-		return rc;
+		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/gc.h). */
 	mfs_gc_refs_hold(fs->ns);
 	rc = mfs_ingest_fd(fs->db, n->stg->fd, n->stg->size, fs->cfg->ingest_threads, &id,
@@ -84,7 +84,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		return 0;
 	}
 	if (rc)
-		return rc;
+		goto failed;
 	n->stg->dirty = n->stg->publish_at_release = 0;
 	log_debug("published %016llx: %llu bytes, %llu chunks (%llu new)",
 		  (unsigned long long)rec.ino, (unsigned long long)ist.bytes,
@@ -106,6 +106,17 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 	rec.name = NULL;
 	mfs_inode_release(&rec);
 	return 0;
+failed:
+	/*
+	 * The writer hears of it (close or fsync fails): this version must not
+	 * appear later behind its back, published by a RELEASE whose retry
+	 * happens to succeed.  The staged bytes stay: a writer that goes on
+	 * writing and syncs again publishes all of them.
+	 */
+	n->stg->dirty = n->stg->publish_at_release = 0;
+	log_warn("inode %016llx: commit of %llu bytes failed, not published: %s",
+		 (unsigned long long)target, (unsigned long long)n->stg->size, mfs_strerror(rc));
+	return rc;
 }
 
 void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name)

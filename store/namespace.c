@@ -173,11 +173,16 @@ static int ns_recover(struct mfs_ns *ns)
 			uint64_t ino = in.ino, parent = in.parent;
 			char *name = in.name ? strdup(in.name) : NULL;
 
+			int gone = name ? mfs_ns_remove_if(ns, parent, name, ino) : -ENOMEM;
+
 			mfs_inode_release(&in);
-			if (name && !mfs_ns_remove_if(ns, parent, name, ino))
+			if (!gone)
 				removed++;
-			else
+			else if (gone == -ENOENT)
 				log_warn("pending inode %016llx has no entry", (unsigned long long)ino);
+			else /* the next open tries again */
+				log_warn("pending inode %016llx not removed: %s", (unsigned long long)ino,
+					 mfs_strerror(gone));
 			free(name);
 			continue;
 		}
