@@ -76,6 +76,30 @@ check() {
 	return "$rc"
 }
 
+# check_todo REASON DESC CMD [ARG...]: a check of a known, open bug, kept
+# running so that it is seen (TAP "# TODO": automake counts its failure as
+# XFAIL, not as a failure of the test).  Say in REASON where it is tracked.
+check_todo() {
+	local reason=$1 desc=$2 out rc
+	shift 2
+	out=$WORK/.check.out
+	"$@" >"$out" 2>&1
+	rc=$?
+	_tap_n=$((_tap_n + 1))
+	if [ "$rc" -eq 0 ]; then
+		echo "ok $_tap_n - $desc"
+	else
+		echo "not ok $_tap_n - $desc # TODO $reason"
+		say "  failed with status $rc: $*"
+		head -n 60 "$out" | sed 's/^/#   /'
+	fi
+	if [ -s "$WORK/.notes" ]; then
+		sed 's/^/# /' "$WORK/.notes"
+		rm -f "$WORK/.notes"
+	fi
+	return "$rc"
+}
+
 # ---- assertions for use inside check functions ---------------------------
 
 # expect_eq GOT WANT WHAT

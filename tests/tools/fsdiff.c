@@ -12,7 +12,7 @@
  *
  *   fsdiff --ref DIR --mnt DIR [--seed N] [--count N] [--procs N]
  *          [--ops=-mknod,-link,...|--ops=open,write,...] [--uid N]
- *          [--full-every N] [--trace] [--watch PATH] [--ignore=ctime,...]
+ *          [--full-every N] [--trace] [--watch PATH] [--ignore=ctime,...] [--keep-going]
  *          [--minimize]
  *
  * --minimize runs the seed, then replays subsets of its ops (ddmin) in
@@ -425,6 +425,16 @@ static void show_history(void)
 		fprintf(stderr, "%s  #%ld %s\n", proc_tag, i, hist[i % HIST]);
 }
 
+/*
+ * --keep-going: the first divergence is reported, then the stream runs to
+ * its end without comparing further (the trees differ from then on), so
+ * that every op still reaches the mount: a crash or a hang is found even
+ * past a known divergence.  The exit status stays 1.
+ */
+static int keep_going, closing;
+static long divergences;
+static jmp_buf next_op;
+
 static void __attribute__((noreturn, format(printf, 1, 2))) diverge(const char *fmt, ...)
 {
 	va_list ap;
@@ -433,6 +443,11 @@ static void __attribute__((noreturn, format(printf, 1, 2))) diverge(const char *
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (keep_going && !shm && divergences++) {
+		if (closing)
+			exit(1);
+		longjmp(next_op, 1);
+	}
 	if (shm) {
 		shm->div_at = replay_idx;
 		signature(msg, shm->sig, sizeof(shm->sig));
@@ -443,6 +458,8 @@ static void __attribute__((noreturn, format(printf, 1, 2))) diverge(const char *
 	show_history();
 	fprintf(stderr, "%sreplay: fsdiff --ref DIR --mnt DIR --seed %" PRIu64 " --count %ld%s --minimize\n",
 		proc_tag, proc_seed, opno, flags_used);
+	if (keep_going && !shm && !closing)
+		longjmp(next_op, 1);
 	exit(1);
 }
 
@@ -1742,8 +1759,10 @@ static int run_proc(const char *ref, const char *mnt, int idx, uint64_t seed, lo
 		} else {
 			gen(&o);
 		}
-		step(&o);
+		if (!keep_going || !setjmp(next_op))
+			step(&o);
 	}
+	closing = 1;
 	/* close what is open, then one last full compare */
 	for (int i = 0; i < NSLOTS; i++) {
 		if (!slot_open[i])
@@ -1755,6 +1774,11 @@ static int run_proc(const char *ref, const char *mnt, int idx, uint64_t seed, lo
 		opno++;
 	}
 	opno--;
+	if (divergences) {
+		fprintf(stderr, "%s%ld ops run to the end; %ld compares failed, the first shown above\n", proc_tag, count,
+			divergences);
+		return 1;
+	}
 	snapshot(&o, 1);
 	if (!shm || shm->nops >= 0)
 		fprintf(stderr, "%s%ld ops, no divergence\n", proc_tag, count);
@@ -1864,7 +1888,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: fsdiff --ref DIR --mnt DIR [--seed N] [--count N] [--procs N]\n"
-		"              [--ops=KIND,...|--ops=-KIND,...] [--uid N] [--full-every N] [--trace]\n"
+		"              [--ops=KIND,...|--ops=-KIND,...] [--uid N] [--full-every N] [--trace] [--keep-going]\n"
 		"              [--watch PATH] [--ignore=mtime,ctime,nlink,size,mode] (to look past a known bug)\n"
 		"              [--minimize] (on a divergence: the fewest ops that still show it)\n"
 		"kinds:");
@@ -1910,6 +1934,10 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "--trace")) {
 			trace = 1;
+			continue;
+		}
+		if (!strcmp(a, "--keep-going")) {
+			keep_going = 1;
 			continue;
 		}
 		if (!v)
