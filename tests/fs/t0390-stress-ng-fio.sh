@@ -165,6 +165,7 @@ verify_fatal=1
 do_verify=1
 ioengine=psync
 randrepeat=1
+verify_state_save=0
 
 [seq]
 filename=seq.dat
