@@ -183,6 +183,8 @@ void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec);
 int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t *moved_to);
 /* Re-reads ino's record into its in-memory node (no locks held). */
 void fs_refresh(struct mfs_fs *fs, uint64_t ino);
+/* Drops the kernel's dentries of the other names of parent/name's file (no locks held). */
+void fs_inval_links(struct mfs_fs *fs, uint64_t parent, const char *name);
 /* Loads n->manifest if needed; called with n->lock held. */
 int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n);
 /* The ino the node's path now has (follows successors). Caller holds n->lock. */

@@ -90,6 +90,7 @@ static void rec_to_stat(const struct mfs_inode *r, struct stat *st)
 	st->st_atim = r->atime;
 	st->st_mtim = r->mtime;
 	st->st_ctim = r->ctime;
+	st->st_rdev = r->rdev;
 }
 
 /* Called with n->lock held. */
@@ -326,11 +327,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 }
 
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		      const char *target)
+		      const char *target, dev_t rdev)
 {
 	struct mfs_fs *fs = req_fs(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct mfs_ns_new nw = { .mode = mode, .uid = ctx->uid, .gid = ctx->gid, .symlink = target };
+	struct mfs_ns_new nw = {
+		.mode = mode, .rdev = rdev, .uid = ctx->uid, .gid = ctx->gid, .symlink = target,
+	};
 	struct mfs_inode rec;
 	int rc;
 
@@ -348,7 +351,7 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	make_node(req, parent, name, S_IFDIR | (mode & 07777 & ~fuse_req_ctx(req)->umask), NULL);
+	make_node(req, parent, name, S_IFDIR | (mode & 07777 & ~fuse_req_ctx(req)->umask), NULL, 0);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -357,19 +360,88 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	make_node(req, parent, name, S_IFLNK | 0777, link);
+	make_node(req, parent, name, S_IFLNK | 0777, link, 0);
 }
 
+/*
+ * FIFOs, sockets and devices are records without bytes: the kernel serves
+ * their opens itself (FUSE gives special inodes to the kernel's own
+ * drivers), so they never reach fs_op_open.  A regular file made with
+ * mknod(2) arrives here too (the kernel's create without open): it is an
+ * empty file, published at once, not a pending one.
+ */
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	/* Model repositories hold files; devices, FIFOs and sockets are refused. */
-	fuse_reply_err(req, EPERM);
+	mode_t type = mode & S_IFMT;
+
+	switch (type) {
+	case S_IFREG: case S_IFIFO: case S_IFSOCK:
+		rdev = 0;
+		break;
+	case S_IFCHR: case S_IFBLK:
+		break;
+	default:
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	make_node(req, parent, name, type | (mode & 07777 & ~fuse_req_ctx(req)->umask), NULL, rdev);
 }
 
+/* A new name for ino's file (namespace.h, "Hard links"): the current version's. */
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	/* No hard links: every inode has exactly one name (see inode.h). */
-	fuse_reply_err(req, EPERM);
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_inode rec;
+	uint64_t target;
+	int rc;
+	struct mfs_node *n = node_of(fs, ino, &rc);
+
+	if (!n) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (fs->cfg->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	target = fs_node_target(fs, n);
+	if (n->gone && target == n->ino)
+		target = 0; /* unlinked but open: no name to add to */
+	pthread_mutex_unlock(&n->lock);
+	if (!target) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if ((rc = mfs_ns_link(fs->ns, target, newparent, newname, &rec))) {
+		fuse_reply_err(req, mfs_errno(rc));
+		return;
+	}
+	fs_refresh(fs, newparent);
+	fs_refresh(fs, target); /* nlink and ctime */
+	fs_reply_entry(fs, req, &rec);
+}
+
+/*
+ * After a publish moved parent/name's file to a new inode: the kernel's
+ * dentries of the file's other names (hard links) still lead to the old
+ * one; drop them too.  No locks held.
+ */
+void fs_inval_links(struct mfs_fs *fs, uint64_t parent, const char *name)
+{
+	struct mfs_inode rec;
+
+	if (mfs_ns_lookup(fs->ns, parent, name, &rec))
+		return;
+	if (rec.name && (rec.parent != parent || strcmp(rec.name, name)))
+		fuse_lowlevel_notify_inval_entry(fs->se, rec.parent, rec.name, strlen(rec.name));
+	for (uint32_t i = 0; i < rec.nlinks; i++) {
+		const struct mfs_name *l = &rec.links[i];
+
+		if (l->parent != parent || strcmp(l->name, name))
+			fuse_lowlevel_notify_inval_entry(fs->se, l->parent, l->name, strlen(l->name));
+	}
+	mfs_inode_release(&rec);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -394,13 +466,25 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	free(target);
 }
 
-/* The path's node no longer has a name: mark it so it is not saved. */
+/*
+ * A name of ino went.  If that was its last (the record is gone), mark its
+ * node so it is not saved; if other names still lead to it (hard links),
+ * its node takes the stored nlink and ctime instead.
+ */
 static void mark_gone(struct mfs_fs *fs, uint64_t ino)
 {
 	struct mfs_manifest *old;
+	struct mfs_inode rec;
 	struct mfs_node *n;
 
-	if (!ino || !(n = itable_hold(fs, ino)))
+	if (!ino)
+		return;
+	if (!mfs_ns_get(fs->ns, ino, &rec)) {
+		mfs_inode_release(&rec);
+		fs_refresh(fs, ino);
+		return;
+	}
+	if (!(n = itable_hold(fs, ino)))
 		return;
 	pthread_mutex_lock(&n->lock);
 	n->gone = 1;
@@ -463,14 +547,25 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fs_refresh(fs, parent);
 		if (newparent != parent)
 			fs_refresh(fs, newparent);
-		/* Keep the moved node's cached (parent, name) in step. */
+		/* Keep the moved node's cached names in step (all of them: hard links). */
 		if (!mfs_ns_lookup(fs->ns, newparent, newname, &rec)) {
 			if ((n = itable_hold(fs, rec.ino))) {
+				struct mfs_name *links;
+				uint32_t nlinks;
+				char *nm;
+
 				pthread_mutex_lock(&n->lock);
 				n->rec.parent = rec.parent;
-				free(n->rec.name);
+				nm = n->rec.name;
 				n->rec.name = rec.name;
-				rec.name = NULL;
+				rec.name = nm;
+				links = n->rec.links;
+				nlinks = n->rec.nlinks;
+				n->rec.links = rec.links;
+				n->rec.nlinks = rec.nlinks;
+				rec.links = links;
+				rec.nlinks = nlinks;
+				n->rec.nlink = rec.nlink;
 				n->rec.ctime = rec.ctime;
 				pthread_mutex_unlock(&n->lock);
 				itable_put(fs, n, 0, 1);

@@ -116,6 +116,7 @@ void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name)
 
 		if (rc && rc != -ENOENT)
 			log_warn("invalidating %s: %s", name, strerror(-rc));
+		fs_inval_links(fs, parent, name);
 	}
 	free(name);
 }

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Inode record encoding (doc/format.md, "inodes"), version 1, little endian:
+ * Inode record encoding (doc/format.md, "inodes"), little endian:
  *   u8 version, u8 repl, u16 nxattr, u32 mode, u32 uid, u32 gid, u32 nlink,
  *   u32 flags, u64 parent, u64 size, u64 version,
  *   3 x { i64 sec, u32 nsec } (atime, mtime, ctime),
  *   u8 has_manifest, [u8 manifest[32]],
  *   u16 name_len, name, u16 symlink_len, symlink,
  *   nxattr x { u8 name_len, name, u32 value_len, value }
+ * and from version 2 on:
+ *   u64 rdev, u16 nlinks, nlinks x { u64 parent, u16 name_len, name }
+ * Version 1 records (no special files, one name) decode with rdev 0 and no
+ * extra names; records are always written as version 2.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,6 +34,9 @@ void mfs_inode_release(struct mfs_inode *in)
 		free(in->xattr[i].value);
 	}
 	free(in->xattr);
+	for (uint32_t i = 0; i < in->nlinks; i++)
+		free(in->links[i].name);
+	free(in->links);
 	memset(in, 0, sizeof(*in));
 }
 
@@ -53,8 +60,13 @@ int mfs_inode_copy(struct mfs_inode *dst, const struct mfs_inode *src)
 	dst->symlink = dup_or_null(src->symlink, &oom);
 	dst->xattr = NULL;
 	dst->nxattr = 0;
+	dst->links = NULL;
+	dst->nlinks = 0;
 	for (uint32_t i = 0; i < src->nxattr && !oom; i++)
 		if (mfs_inode_xattr_set(dst, src->xattr[i].name, src->xattr[i].value, src->xattr[i].len))
+			oom = 1;
+	for (uint32_t i = 0; i < src->nlinks && !oom; i++)
+		if (mfs_inode_name_add(dst, src->links[i].parent, src->links[i].name))
 			oom = 1;
 	if (oom) {
 		mfs_inode_release(dst);
@@ -106,6 +118,12 @@ void mfs_inode_encode(const struct mfs_inode *in, struct mfs_wr *w)
 		mfs_wr_u32(w, in->xattr[i].len);
 		mfs_wr_put(w, in->xattr[i].value, in->xattr[i].len);
 	}
+	mfs_wr_u64(w, in->rdev);
+	mfs_wr_u16(w, in->nlinks);
+	for (uint32_t i = 0; i < in->nlinks; i++) {
+		mfs_wr_u64(w, in->links[i].parent);
+		put_str16(w, in->links[i].name);
+	}
 }
 
 static void get_time(struct mfs_rd *r, struct timespec *t)
@@ -138,10 +156,12 @@ int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *ou
 	struct mfs_rd r = { p, n, 0 };
 	struct mfs_inode in = { .ino = ino };
 	uint32_t nx;
+	uint8_t ver;
 	int oom = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (mfs_rd_u8(&r) != MFS_INODE_VERSION)
+	ver = mfs_rd_u8(&r);
+	if (ver != 1 && ver != 2)
 		return MFS_EFORMAT;
 	in.repl = mfs_rd_u8(&r);
 	nx = mfs_rd_u16(&r);
@@ -178,10 +198,40 @@ int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *ou
 			oom = 1;
 		free(name);
 	}
+	if (ver >= 2 && !r.bad && !oom) {
+		uint32_t nl;
+
+		in.rdev = mfs_rd_u64(&r);
+		nl = mfs_rd_u16(&r);
+		if (nl >= MFS_LINK_MAX)
+			r.bad = 1;
+		for (uint32_t i = 0; i < nl && !r.bad && !oom; i++) {
+			uint64_t parent = mfs_rd_u64(&r);
+			uint16_t len = mfs_rd_u16(&r);
+			char *name = len <= MFS_NAME_MAX ? get_str(&r, len, &oom) : NULL;
+			int rc;
+
+			if (!name || strchr(name, '/') || !parent) {
+				r.bad = 1;
+			} else if ((rc = mfs_inode_name_add(&in, parent, name))) {
+				if (rc == -ENOMEM)
+					oom = 1;
+				else
+					r.bad = 1;
+			}
+			free(name);
+		}
+	}
 	switch (in.mode & S_IFMT) {
 	case S_IFREG: case S_IFDIR: case S_IFLNK: break;
+	case S_IFIFO: case S_IFSOCK: case S_IFCHR: case S_IFBLK:
+		if (ver < 2)
+			r.bad = 1;
+		break;
 	default: r.bad = 1;
 	}
+	if (S_ISDIR(in.mode) && in.nlinks)
+		r.bad = 1; /* directories have one name */
 	if (r.bad || oom || r.left) {
 		mfs_inode_release(&in);
 		return oom ? -ENOMEM : MFS_EFORMAT;
@@ -255,4 +305,89 @@ int mfs_inode_xattr_remove(struct mfs_inode *in, const char *name)
 		return 0;
 	}
 	return -ENODATA;
+}
+
+static int same_name(uint64_t p1, const char *n1, uint64_t p2, const char *n2)
+{
+	return p1 == p2 && n1 && n2 && !strcmp(n1, n2);
+}
+
+int mfs_inode_has_name(const struct mfs_inode *in, uint64_t parent, const char *name)
+{
+	if (same_name(in->parent, in->name, parent, name))
+		return 1;
+	for (uint32_t i = 0; i < in->nlinks; i++)
+		if (same_name(in->links[i].parent, in->links[i].name, parent, name))
+			return 1;
+	return 0;
+}
+
+int mfs_inode_name_add(struct mfs_inode *in, uint64_t parent, const char *name)
+{
+	struct mfs_name *nl;
+	char *copy;
+
+	if (in->nlinks + 1 >= MFS_LINK_MAX)
+		return -EMLINK;
+	if (!(copy = strdup(name)))
+		return -ENOMEM;
+	if (!(nl = realloc(in->links, (in->nlinks + 1) * sizeof(*nl)))) {
+		free(copy);
+		return -ENOMEM;
+	}
+	in->links = nl;
+	nl[in->nlinks].parent = parent;
+	nl[in->nlinks].name = copy;
+	in->nlinks++;
+	return 0;
+}
+
+int mfs_inode_name_remove(struct mfs_inode *in, uint64_t parent, const char *name)
+{
+	uint32_t i;
+
+	if (same_name(in->parent, in->name, parent, name)) {
+		if (!in->nlinks)
+			return -EMLINK;
+		/* The last extra name becomes the first: no other entry moves. */
+		i = --in->nlinks;
+		free(in->name);
+		in->parent = in->links[i].parent;
+		in->name = in->links[i].name;
+		return 0;
+	}
+	for (i = 0; i < in->nlinks; i++) {
+		if (!same_name(in->links[i].parent, in->links[i].name, parent, name))
+			continue;
+		free(in->links[i].name);
+		in->links[i] = in->links[--in->nlinks];
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int mfs_inode_name_move(struct mfs_inode *in, uint64_t parent, const char *name,
+			uint64_t newparent, const char *newname)
+{
+	uint64_t *pp = NULL;
+	char **np = NULL, *copy;
+
+	if (same_name(in->parent, in->name, parent, name)) {
+		pp = &in->parent;
+		np = &in->name;
+	}
+	for (uint32_t i = 0; !np && i < in->nlinks; i++) {
+		if (same_name(in->links[i].parent, in->links[i].name, parent, name)) {
+			pp = &in->links[i].parent;
+			np = &in->links[i].name;
+		}
+	}
+	if (!np)
+		return -ENOENT;
+	if (!(copy = strdup(newname)))
+		return -ENOMEM;
+	free(*np);
+	*np = copy;
+	*pp = newparent;
+	return 0;
 }

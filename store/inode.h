@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Inode records: one per file, directory or symlink, keyed by inode number
- * in the inodes CF.  A record carries everything replication will need (the
- * replication factor, a version counter) and, because modelfs has no hard
- * links, the one (parent, name) that points to it.
+ * Inode records: one per file, directory, symlink, FIFO, socket or device,
+ * keyed by inode number in the inodes CF.  A record carries everything
+ * replication will need (the replication factor, a version counter) and
+ * every (parent, name) that points to it: the first in parent/name, the
+ * other hard links' in links[] (namespace.h, "Hard links"), so that a new
+ * version can move all of a file's names to its new inode in one batch.
  *
  * Inode numbers are node-prefixed, (node_id << 48) | counter, so nodes can
  * allocate them without talking to each other; 1 is the root everywhere.
@@ -23,7 +25,10 @@
 #define MFS_XATTR_NAME_MAX 255
 #define MFS_XATTR_VALUE_MAX 65536
 #define MFS_XATTR_TOTAL_MAX (256 * 1024)
-#define MFS_INODE_VERSION 1
+/* Written: 2 (rdev, extra names).  Read: 1 and 2. */
+#define MFS_INODE_VERSION 2
+/* Names one inode may have: a publish rewrites one dirent per name in one op. */
+#define MFS_LINK_MAX 1000
 #define MFS_DEFAULT_REPL 1
 
 enum mfs_inode_flags {
@@ -36,6 +41,12 @@ struct mfs_xattr {
 	char *name;
 	uint8_t *value;
 	uint32_t len;
+};
+
+/* One more name of a hard-linked inode. */
+struct mfs_name {
+	uint64_t parent;
+	char *name;            /* owned */
 };
 
 struct mfs_inode {
@@ -55,6 +66,9 @@ struct mfs_inode {
 	char *symlink;         /* owned; symlinks only */
 	uint32_t nxattr;
 	struct mfs_xattr *xattr; /* owned */
+	uint64_t rdev;         /* devices only: the kernel's dev_t */
+	uint32_t nlinks;       /* names besides (parent, name); nlink = 1 + nlinks for non-dirs */
+	struct mfs_name *links; /* owned */
 };
 
 /* Frees what the record owns and zeroes it.  Safe on a zeroed record. */
@@ -72,6 +86,19 @@ const struct mfs_xattr *mfs_inode_xattr_get(const struct mfs_inode *in, const ch
 int mfs_inode_xattr_set(struct mfs_inode *in, const char *name, const void *v, size_t len);
 /* 0 or -ENODATA. */
 int mfs_inode_xattr_remove(struct mfs_inode *in, const char *name);
+
+/* Is (parent, name) one of in's names? */
+int mfs_inode_has_name(const struct mfs_inode *in, uint64_t parent, const char *name);
+/* Adds a name.  0, -EMLINK past MFS_LINK_MAX names, or -ENOMEM. */
+int mfs_inode_name_add(struct mfs_inode *in, uint64_t parent, const char *name);
+/*
+ * Removes a name; when it is the first one, another takes its place.  0,
+ * -ENOENT if in has no such name, -EMLINK if it is the only one.
+ */
+int mfs_inode_name_remove(struct mfs_inode *in, uint64_t parent, const char *name);
+/* Renames one of in's names in place.  0, -ENOENT or -ENOMEM. */
+int mfs_inode_name_move(struct mfs_inode *in, uint64_t parent, const char *name,
+			uint64_t newparent, const char *newname);
 
 void mfs_ino_key(uint64_t ino, uint8_t key[8]);
 

@@ -413,6 +413,8 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 	in.flags = nw->flags;
 	in.repl = dir.repl ? dir.repl : MFS_DEFAULT_REPL;
 	in.nlink = S_ISDIR(nw->mode) ? 2 : 1;
+	if (S_ISCHR(nw->mode) || S_ISBLK(nw->mode))
+		in.rdev = nw->rdev;
 	now(&in.mtime);
 	in.atime = in.ctime = in.mtime;
 	if (!(in.name = strdup(name)))
@@ -438,6 +440,36 @@ out:
 	mfs_inode_release(&in);
 	mfs_inode_release(&dir);
 	return rc;
+}
+
+/* Deletes in's names other than parent/name that still lead to it, touching their directories. */
+static int del_other_names(struct mfs_ns *ns, struct ns_txn *t, const struct mfs_inode *in,
+			   uint64_t parent, const char *name, const struct timespec *tm)
+{
+	for (uint32_t i = 0; i <= in->nlinks; i++) {
+		uint64_t p = i ? in->links[i - 1].parent : in->parent, cur;
+		const char *nm = i ? in->links[i - 1].name : in->name;
+		struct mfs_inode dir;
+		struct dirent_key k;
+		int rc;
+
+		if (!nm || (p == parent && !strcmp(nm, name)) || dirent_key(p, nm, &k))
+			continue;
+		rc = get_dirent(ns, &k, &cur);
+		if (rc == -ENOENT || (!rc && cur != in->ino))
+			continue;
+		if (rc)
+			return rc;
+		txn_del_dirent(t, &k);
+		if (p == parent || get_dir(ns, p, &dir))
+			continue;
+		dir.mtime = dir.ctime = *tm;
+		rc = txn_touch_dir(t, &dir);
+		mfs_inode_release(&dir);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir_wanted,
@@ -482,7 +514,22 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 	if ((rc = txn_touch_dir(&t, &dir)))
 		goto out;
 	txn_del_dirent(&t, &k);
-	txn_del_inode(&t, ino);
+	if (expect && in.nlinks) {
+		/* A file never published goes whole, with every name. */
+		if ((rc = del_other_names(ns, &t, &in, parent, name, &dir.mtime)))
+			goto out;
+		txn_del_inode(&t, ino);
+	} else if (!dir_wanted && in.nlinks) {
+		/* One name of several: the file lives on (namespace.h, "Hard links"). */
+		if ((rc = mfs_inode_name_remove(&in, parent, name)) && rc != -ENOENT)
+			goto out;
+		in.nlink = 1 + in.nlinks;
+		in.ctime = dir.mtime;
+		if ((rc = txn_put_inode(&t, &in)))
+			goto out;
+	} else {
+		txn_del_inode(&t, ino);
+	}
 	if ((rc = txn_commit(ns, &t)))
 		goto out;
 	if (removed_ino)
@@ -504,6 +551,56 @@ int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
 int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
 {
 	return ns_remove(ns, parent, name, 0, ino, NULL);
+}
+
+int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
+		struct mfs_inode *out)
+{
+	struct mfs_inode dir = { 0 }, in = { 0 };
+	struct ns_txn t = { 0 };
+	struct dirent_key k;
+	uint64_t existing;
+	int rc;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if ((rc = dirent_key(newparent, newname, &k)))
+		return rc;
+	pthread_mutex_lock(&ns->lock);
+	if ((rc = get_dir(ns, newparent, &dir)) || (rc = mfs_ns_get(ns, ino, &in)))
+		goto out;
+	if (S_ISDIR(in.mode)) {
+		rc = -EPERM;
+		goto out;
+	}
+	rc = get_dirent(ns, &k, &existing);
+	if (rc != -ENOENT) {
+		rc = rc ? rc : -EEXIST;
+		goto out;
+	}
+	if ((rc = mfs_inode_name_add(&in, newparent, newname)))
+		goto out;
+	in.nlink = 1 + in.nlinks;
+	now(&in.ctime);
+	dir.mtime = dir.ctime = in.ctime;
+	rc = -ENOMEM;
+	if (txn_begin(ns, &t))
+		goto out;
+	if ((rc = txn_put_inode(&t, &in)) || (rc = txn_touch_dir(&t, &dir)))
+		goto out;
+	txn_put_dirent(&t, &k, ino, in.mode);
+	if ((rc = txn_commit(ns, &t)))
+		goto out;
+	if (out) {
+		*out = in;
+		memset(&in, 0, sizeof(in));
+	}
+out:
+	pthread_mutex_unlock(&ns->lock);
+	txn_free(&t);
+	mfs_inode_release(&in);
+	mfs_inode_release(&dir);
+	return rc;
 }
 
 /* Is `ancestor` on the path from `ino` up to the root? (rename loop check) */
@@ -532,7 +629,6 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	struct dirent_key ks, kd;
 	uint64_t sino, dino = 0;
 	struct timespec tm;
-	char *newname_copy = NULL;
 	int rc, same_dir = parent == newparent;
 
 	if (replaced)
@@ -576,13 +672,24 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		}
 	}
 	rc = -ENOMEM;
-	if (txn_begin(ns, &t) || !(newname_copy = strdup(newname)))
+	if (txn_begin(ns, &t))
 		goto out;
 	now(&tm);
-	free(src.name);
-	src.name = newname_copy;
-	newname_copy = NULL;
-	src.parent = newparent;
+	/* Moves the name renamed, which is not always the first (hard links). */
+	rc = mfs_inode_name_move(&src, parent, name, newparent, newname);
+	if (rc == -ENOENT) {
+		/* A record that lost track of its names (concurrent peers): this is its name now. */
+		char *copy = strdup(newname);
+
+		rc = copy ? 0 : -ENOMEM;
+		if (copy) {
+			free(src.name);
+			src.name = copy;
+			src.parent = newparent;
+		}
+	}
+	if (rc)
+		goto out;
 	src.ctime = tm;
 	np = same_dir ? &pdir : &ndir; /* one record when both are the same dir */
 	if (S_ISDIR(src.mode)) {
@@ -594,8 +701,17 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	pdir.mtime = pdir.ctime = np->mtime = np->ctime = tm;
 	txn_del_dirent(&t, &ks);
 	txn_put_dirent(&t, &kd, sino, src.mode);
-	if (dst.ino)
+	if (dst.ino && !S_ISDIR(dst.mode) && dst.nlinks) {
+		/* The replaced name was one of several: the file keeps the others. */
+		if ((rc = mfs_inode_name_remove(&dst, newparent, newname)) && rc != -ENOENT)
+			goto out;
+		dst.nlink = 1 + dst.nlinks;
+		dst.ctime = tm;
+		if ((rc = txn_put_inode(&t, &dst)))
+			goto out;
+	} else if (dst.ino) {
 		txn_del_inode(&t, dst.ino);
+	}
 	if ((rc = txn_put_inode(&t, &src)) || (rc = txn_touch_dir(&t, &pdir)) ||
 	    (!same_dir && (rc = txn_touch_dir(&t, &ndir))))
 		goto out;
@@ -605,7 +721,6 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		*replaced = dst.ino;
 out:
 	pthread_mutex_unlock(&ns->lock);
-	free(newname_copy);
 	txn_free(&t);
 	mfs_inode_release(&src);
 	mfs_inode_release(&dst);
@@ -711,6 +826,21 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		txn_del_inode(&t, ino);
 		in.ino = alloc_ino(ns, t.b);
 		txn_put_dirent(&t, &k, in.ino, in.mode);
+		/* Every other name moves with it, in this batch ("Hard links", 2). */
+		for (uint32_t i = 0; i < in.nlinks; i++) {
+			struct dirent_key kl;
+			int lrc = dirent_key(in.links[i].parent, in.links[i].name, &kl);
+
+			if (!lrc)
+				lrc = get_dirent(ns, &kl, &cur);
+			if (lrc && lrc != -ENOENT && lrc != -ENAMETOOLONG) {
+				rc = lrc;
+				goto out;
+			}
+			if (lrc || cur != ino)
+				continue; /* a name peers took elsewhere meanwhile */
+			txn_put_dirent(&t, &kl, in.ino, in.mode);
+		}
 	}
 	in.flags &= ~MFS_I_PENDING;
 	in.size = size;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The namespace: directories, files and symlinks, stored as inode records
+ * The namespace: directories, files, symlinks and special files (FIFOs,
+ * sockets, devices: a record with an rdev and no bytes), stored as inode records
  * (inodes CF) and directory entries (dirents CF), on top of struct mfs_db.
  * Every operation is one atomic, synced RocksDB batch, so a crash leaves the
  * tree as it was before or after the operation, never in between.
@@ -14,6 +15,28 @@
  * MFS_I_PENDING and is published in place; pending files left by a crash are
  * removed when the namespace is opened.
  *
+ * Hard links.  A file (anything but a directory) may have several names.
+ * Its record lists them all: the first in (parent, name), the others in
+ * links[], and nlink is their count; each name is an ordinary dirent.
+ *  1. link adds a dirent and a name to the record, unlink removes one of
+ *     each and deletes the record with its last name; rename moves one name
+ *     in the record.  Each also sets the file's ctime, in the same batch.
+ *  2. A publish that gives a file a new inode moves every name: the old
+ *     record is deleted, the new one carries the same names, and every
+ *     dirent is rewritten to the new inode, all in one synced batch (one
+ *     op: peers get the 'I' and all 'D' entries together).
+ *  3. Renaming one name over another name of the same inode does nothing
+ *     (POSIX).  Directories have exactly one name (link answers -EPERM).
+ *  4. Peers apply the op's entries last writer wins, like any other op, so
+ *     every node ends with the same entries; but the record's list and
+ *     nlink are the winning op's, not a merge.  A link on one node racing a
+ *     rewrite of the same file on another can leave the new name on the old
+ *     version (its record kept by the link's later stamp), and a rename
+ *     racing an unlink can leave a dirent the record does not list; such a
+ *     dirent still works, and a later rewrite moves only the names whose
+ *     entries still lead to the file.  NEEDSWORK: merge name lists on apply.
+ *
+
  * Thread safety: all functions may be called from any thread; one mutex
  * serialises the read-check-write sequences.
  */
@@ -41,7 +64,9 @@ int mfs_ns_get(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out);
 int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct mfs_inode *out);
 
 struct mfs_ns_new {
-	uint32_t mode;          /* with S_IFMT: S_IFREG, S_IFDIR or S_IFLNK */
+	uint32_t mode;          /* with S_IFMT: any of S_IFREG, S_IFDIR, S_IFLNK,
+				 * S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK */
+	uint64_t rdev;          /* S_IFCHR and S_IFBLK only */
 	uint32_t uid, gid;
 	const char *symlink;    /* target, symlinks only */
 	uint32_t flags;         /* MFS_I_PENDING for files being written */
@@ -50,15 +75,32 @@ struct mfs_ns_new {
 int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 		  const struct mfs_ns_new *nw, struct mfs_inode *out);
 
-/* unlink (dir=0) or rmdir (dir=1).  *removed_ino (if not NULL) gets the ino. */
+/*
+ * A new name newparent/newname for ino (not a directory: -EPERM).  -EEXIST
+ * if the name is taken, -EMLINK past MFS_LINK_MAX names, -ENOENT if ino is
+ * gone.  *out (if not NULL) gets ino's record as written.
+ */
+int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
+		struct mfs_inode *out);
+
+/*
+ * unlink (dir=0) or rmdir (dir=1).  *removed_ino (if not NULL) gets the ino
+ * whose name went; the record itself goes with its last name only.
+ */
 int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
 		  uint64_t *removed_ino);
 
-/* unlink of name only if it still names file ino; -ENOENT otherwise. */
+/*
+ * Removes file ino, which was never published, with every name it has
+ * (hard links), if name still leads to it; -ENOENT otherwise.
+ */
 int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
 
 enum mfs_rename_flags { MFS_RENAME_NOREPLACE = 1 << 0 };
-/* POSIX rename; *replaced (if not NULL) gets the ino it replaced or 0. */
+/*
+ * POSIX rename; *replaced (if not NULL) gets the ino whose name it replaced
+ * or 0 (that ino keeps its record if it has other names).
+ */
 int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
 		  const char *newname, unsigned flags, uint64_t *replaced);
 

@@ -73,14 +73,19 @@ static void changes_release(struct changes *cs)
 	free(cs->dirs);
 }
 
-/* A child that is not the root, not inode 0, and a file, directory or symlink. */
+/* A child that is not the root, not inode 0, and of a type an inode record may have. */
 static int dirent_value_ok(const uint8_t *v)
 {
 	uint64_t ino = get_le64(v);
-	uint32_t type = get_le32(v + 8) & S_IFMT;
 
-	return ino != 0 && ino != MFS_ROOT_INO &&
-	       (type == S_IFREG || type == S_IFDIR || type == S_IFLNK);
+	if (ino == 0 || ino == MFS_ROOT_INO)
+		return 0;
+	switch (get_le32(v + 8) & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK:
+	case S_IFIFO: case S_IFSOCK: case S_IFCHR: case S_IFBLK:
+		return 1;
+	}
+	return 0;
 }
 
 /* Everything a peer could get wrong, checked before the first write. */

@@ -37,6 +37,14 @@ const char *admin_report_get(const struct admin_report *r, const char *key);
 int admin_find_socket(const char *path, char *out, size_t outlen);
 /* The same, saying why on stderr when there is none ("not inside a modelfs mount"): 0 or -1. */
 int admin_socket_of(const char *path, char *out, size_t outlen);
+/*
+ * The node's inode number of path, whose stat is st: what control requests
+ * name.  Not st_ino: a rewritten file keeps its st_ino (its file id) while
+ * each version has an inode number of its own; the user.modelfs.ino xattr
+ * names the current one.  Directories and symlinks have st_ino.
+ */
+struct stat;
+unsigned long long admin_ino_of(const char *path, const struct stat *st);
 
 /*
  * Sends request to the socket and parses the answer into r.  Returns 0 or

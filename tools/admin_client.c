@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -70,6 +71,17 @@ int admin_find_socket(const char *path, char *out, size_t outlen)
 		return -errno;
 	out[n] = 0;
 	return 0;
+}
+
+unsigned long long admin_ino_of(const char *path, const struct stat *st)
+{
+	char v[32];
+	ssize_t n;
+
+	if (!S_ISREG(st->st_mode) || (n = getxattr(path, "user.modelfs.ino", v, sizeof(v) - 1)) <= 0)
+		return (unsigned long long)st->st_ino;
+	v[n] = 0;
+	return strtoull(v, NULL, 10);
 }
 
 int admin_socket_of(const char *path, char *out, size_t outlen)

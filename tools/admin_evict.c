@@ -64,7 +64,7 @@ static int evict_one(void *arg, const char *path, const struct stat *st, int top
 		return 0;
 	if (admin_socket_of(path, sock, sizeof(sock)))
 		return -1;
-	snprintf(req, sizeof(req), "evict %llu", (unsigned long long)st->st_ino);
+	snprintf(req, sizeof(req), "evict %llu", admin_ino_of(path, st));
 	rc = admin_request(sock, req, &r);
 	if (rc || r.rc) {
 		fprintf(stderr, "modelfs-admin: cannot evict %s: %s\n", path,

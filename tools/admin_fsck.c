@@ -324,7 +324,7 @@ static int build_request(char **paths, int npaths, unsigned flags, int wait_s, c
 		whole |= st.st_ino == 1;
 		if (used + 32 < len)
 			used += (size_t)snprintf(req + used, len - used, " ino=%llu",
-						 (unsigned long long)st.st_ino);
+						 admin_ino_of(paths[i], &st));
 	}
 	if (whole) /* the root: every file, and orphans */
 		*strstr(req, " ino=") = 0;

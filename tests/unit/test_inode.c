@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Inode records: round trip with xattrs and symlinks; malformed input rejected. */
+/*
+ * Inode records: round trip with xattrs, special files and hard links;
+ * version 1 records still decode; malformed input rejected; the name list.
+ */
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,12 +45,66 @@ int main(void)
 		else
 			mfs_inode_release(&out);
 	is_int(rejected, w.len, "every truncation rejected");
-	w.buf[0] = 2;
+	/* A version 1 record: the version 2 layout without its tail (rdev, names). */
+	w.buf[0] = 1;
+	is_int(mfs_inode_decode(42, w.buf, w.len - 10, &out), 0, "a version 1 record decodes");
+	ok(out.rdev == 0 && out.nlinks == 0 && !strcmp(out.name, "model.safetensors") &&
+	   out.nxattr == 2, "with rdev 0 and one name");
+	mfs_inode_release(&out);
+	is_int(mfs_inode_decode(42, w.buf, w.len, &out), MFS_EFORMAT, "version 1 with a tail rejected");
+	w.buf[0] = 3;
 	is_int(mfs_inode_decode(42, w.buf, w.len, &out), MFS_EFORMAT, "unknown version rejected");
+	mfs_wr_release(&w);
+
+	/* Version 2: a device with three names. */
+	in.mode = S_IFCHR | 0600;
+	in.rdev = 0x1234;
+	in.has_manifest = 0;
+	in.size = 0;
+	is_int(mfs_inode_name_add(&in, 7, "second"), 0, "add a name");
+	is_int(mfs_inode_name_add(&in, 8, "third"), 0, "add another");
+	in.nlink = 3;
+	mfs_inode_encode(&in, &w);
+	is_int(mfs_inode_decode(42, w.buf, w.len, &out), 0, "a device with hard links decodes");
+	ok(S_ISCHR(out.mode) && out.rdev == 0x1234 && out.nlink == 3 && out.nlinks == 2 &&
+	   mfs_inode_has_name(&out, 1, "model.safetensors") && mfs_inode_has_name(&out, 7, "second") &&
+	   mfs_inode_has_name(&out, 8, "third") && !mfs_inode_has_name(&out, 8, "second"),
+	   "rdev and every name survive");
+	is_int(mfs_inode_copy(&copy, &out), 0, "deep copy with names");
+	is_int(mfs_inode_name_remove(&copy, 1, "model.safetensors"), 0, "remove the first name");
+	ok(copy.name && copy.nlinks == 1 && mfs_inode_has_name(&copy, 7, "second") &&
+	   mfs_inode_has_name(&copy, 8, "third") && !mfs_inode_has_name(&copy, 1, "model.safetensors"),
+	   "another name takes its place");
+	is_int(mfs_inode_name_move(&copy, 7, "second", 9, "moved"), 0, "rename one name");
+	ok(mfs_inode_has_name(&copy, 9, "moved") && !mfs_inode_has_name(&copy, 7, "second") &&
+	   mfs_inode_has_name(&out, 7, "second"), "renamed in the copy only");
+	is_int(mfs_inode_name_remove(&copy, 1, "nope"), -ENOENT, "removing a name it lacks");
+	is_int(mfs_inode_name_remove(&copy, 8, "third"), 0, "remove an extra name");
+	is_int(mfs_inode_name_remove(&copy, copy.parent, copy.name), -EMLINK,
+	       "the only name cannot be removed");
+	mfs_inode_release(&copy);
+	mfs_inode_release(&out);
+	rejected = 0;
+	for (size_t cut = 0; cut < w.len; cut++)
+		if (mfs_inode_decode(42, w.buf, cut, &out) != 0)
+			rejected++;
+		else
+			mfs_inode_release(&out);
+	is_int(rejected, w.len, "every truncation of a version 2 record rejected");
+	mfs_wr_release(&w);
+	in.mode = S_IFDIR | 0755;
+	mfs_inode_encode(&in, &w);
+	is_int(mfs_inode_decode(42, w.buf, w.len, &out), MFS_EFORMAT, "a directory with two names rejected");
 	mfs_wr_release(&w);
 	in.mode = S_IFCHR | 0600;
 	mfs_inode_encode(&in, &w);
-	is_int(mfs_inode_decode(42, w.buf, w.len, &out), MFS_EFORMAT, "device inode rejected");
+	w.buf[0] = 1;
+	is_int(mfs_inode_decode(42, w.buf, w.len - 10 - 2 * 8 - 2 * 2 - strlen("second") - strlen("third"), &out),
+	       MFS_EFORMAT, "a device in a version 1 record rejected");
+	mfs_wr_release(&w);
+	in.mode = 0170000;
+	mfs_inode_encode(&in, &w);
+	is_int(mfs_inode_decode(42, w.buf, w.len, &out), MFS_EFORMAT, "an unknown type rejected");
 	mfs_wr_release(&w);
 	mfs_inode_release(&in);
 	return done_testing();

@@ -2,7 +2,8 @@
 /*
  * Namespace semantics on a real RocksDB: create, lookup, readdir, rename
  * rules, remove rules, publish (in place for new files, new inode for
- * rewrites), and crash recovery of files that were never published.
+ * rewrites), crash recovery of files that were never published, special
+ * files, hard links, and a second store that applies the first's ops.
  */
 #include <stdlib.h>
 #include <errno.h>
@@ -49,6 +50,66 @@ static int collect(void *arg, const char *name, uint64_t ino, uint32_t mode)
 	strcat(arg, name);
 	strcat(arg, " ");
 	return 0;
+}
+
+/* The tree under a directory as text: names, types, nlink, rdev, names (no times). */
+struct dump {
+	struct mfs_ns *ns;
+	uint64_t dir;
+	char buf[8192];
+};
+
+static int dump_entry(void *arg, const char *name, uint64_t ino, uint32_t mode);
+
+static void dump_dir(struct dump *dp, uint64_t dir)
+{
+	uint64_t saved = dp->dir;
+
+	dp->dir = dir;
+	mfs_ns_readdir(dp->ns, dir, NULL, 0, dump_entry, dp);
+	dp->dir = saved;
+}
+
+/* ":?" marks an entry whose record does not list it among its names. */
+static int dump_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
+{
+	struct dump *dp = arg;
+	struct mfs_inode in;
+	size_t len = strlen(dp->buf);
+
+	if (mfs_ns_get(dp->ns, ino, &in)) {
+		snprintf(dp->buf + len, sizeof(dp->buf) - len, "%s:missing ", name);
+		return 0;
+	}
+	snprintf(dp->buf + len, sizeof(dp->buf) - len, "%s:%llx:%o:%u:%llx:%u:%llu%s ", name,
+		 (unsigned long long)ino, in.mode, in.nlink, (unsigned long long)in.rdev, in.nlinks,
+		 (unsigned long long)in.size, mfs_inode_has_name(&in, dp->dir, name) ? "" : ":?");
+	mfs_inode_release(&in);
+	if (S_ISDIR(mode))
+		dump_dir(dp, ino);
+	return 0;
+}
+
+static int apply_cb(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+{
+	return mfs_ns_apply(arg, origin, seq, op, len, NULL, NULL) ? -1 : 0;
+}
+
+static uint32_t nlink_of(uint64_t ino)
+{
+	struct mfs_inode in;
+	uint32_t n;
+
+	if (mfs_ns_get(ns, ino, &in))
+		return 0;
+	n = in.nlink;
+	mfs_inode_release(&in);
+	return n;
+}
+
+static int ts_gt(struct timespec a, struct timespec b)
+{
+	return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec > b.tv_nsec;
 }
 
 static void reopen(const char *dir)
@@ -141,14 +202,154 @@ int main(void)
 	is_int(mfs_ns_get(ns, g, &in), -ENOENT, "the old record is gone");
 	is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, &in), -ENOENT, "publishing a replaced inode is refused");
 
+	/* Special files: a type and, for devices, an rdev; no bytes. */
+	{
+		struct mfs_ns_new nw = { .mode = S_IFCHR | 0600, .rdev = 0x0102 };
+
+		is_int(mfs_ns_create(ns, d, "chr", &nw, &in), 0, "mknod of a character device");
+		ok(S_ISCHR(in.mode) && in.rdev == 0x0102 && in.nlink == 1 && in.size == 0,
+		   "type, rdev and nlink (rdev %llx)", (unsigned long long)in.rdev);
+		f = in.ino;
+		mfs_inode_release(&in);
+		nw.mode = S_IFBLK | 0600;
+		nw.rdev = 0x0803;
+		is_int(mfs_ns_create(ns, d, "blk", &nw, &in), 0, "mknod of a block device");
+		mfs_inode_release(&in);
+		nw.mode = S_IFIFO | 0644;
+		is_int(mfs_ns_create(ns, d, "fifo", &nw, &in), 0, "mkfifo");
+		ok(S_ISFIFO(in.mode) && in.rdev == 0, "a FIFO keeps no rdev");
+		mfs_inode_release(&in);
+		nw.mode = S_IFSOCK | 0755;
+		is_int(mfs_ns_create(ns, d, "sock", &nw, &in), 0, "a unix socket's name");
+		mfs_inode_release(&in);
+		is_int(mfs_ns_get(ns, f, &in), 0, "the device's stored record");
+		ok(S_ISCHR(in.mode) && in.rdev == 0x0102, "reads back with its rdev");
+		mfs_inode_release(&in);
+	}
+
+	/* Hard links (namespace.hl, "Hard links"). */
+	{
+		uint64_t hl, nh, other = mk(MFS_ROOT_INO, "other", S_IFDIR | 0755, 0), removed = 0;
+		struct timespec c0;
+
+		hl = mk(d, "h1", S_IFREG | 0644, 0);
+		mfs_ns_get(ns, hl, &in);
+		c0 = in.ctime;
+		mfs_inode_release(&in);
+		is_int(mfs_ns_link(ns, hl, other, "h2", &in), 0, "link into another directory");
+		ok(in.ino == hl && in.nlink == 2 && in.nlinks == 1 && ts_gt(in.ctime, c0),
+		   "same inode, nlink 2, ctime moved");
+		mfs_inode_release(&in);
+		ok(ino_of(other, "h2") == hl && ino_of(d, "h1") == hl, "both names lead to it");
+		is_int(mfs_ns_link(ns, hl, d, "h3", NULL), 0, "a third name");
+		is_int(nlink_of(hl), 3, "nlink 3");
+		is_int(mfs_ns_link(ns, hl, d, "b.bin", NULL), -EEXIST, "link onto a taken name");
+		is_int(mfs_ns_link(ns, other, d, "dirlink", NULL), -EPERM, "a directory cannot be linked");
+		is_int(mfs_ns_link(ns, hl, hl, "x", NULL), -ENOTDIR, "link into a file");
+		is_int(mfs_ns_link(ns, 0xdeadbeef, d, "x", NULL), -ENOENT, "link of a missing inode");
+		is_int(mfs_ns_link(ns, f, d, "chr2", NULL), 0, "a device gets a second name");
+		is_int(mfs_ns_rename(ns, d, "h3", other, "h2", 0, &replaced), 0,
+		       "rename onto another name of the same file");
+		ok(ino_of(d, "h3") == hl && ino_of(other, "h2") == hl && nlink_of(hl) == 3,
+		   "does nothing (POSIX)");
+		is_int(mfs_ns_rename(ns, d, "h3", d, "h4", 0, NULL), 0, "rename one of the names");
+		mfs_ns_get(ns, hl, &in);
+		ok(mfs_inode_has_name(&in, d, "h4") && !mfs_inode_has_name(&in, d, "h3") &&
+		   mfs_inode_has_name(&in, d, "h1") && mfs_inode_has_name(&in, other, "h2") &&
+		   in.nlink == 3, "the record follows");
+		mfs_inode_release(&in);
+
+		is_int(mfs_ns_publish(ns, hl, NULL, 0, NULL, &in), 0, "a rewrite of a hard-linked file");
+		nh = in.ino;
+		ok(nh != hl && in.nlink == 3 && ino_of(d, "h1") == nh && ino_of(other, "h2") == nh &&
+		   ino_of(d, "h4") == nh, "every name moved to the new inode");
+		mfs_inode_release(&in);
+		is_int(mfs_ns_get(ns, hl, &in), -ENOENT, "the old record is gone");
+
+		is_int(mfs_ns_remove(ns, d, "h1", 0, &removed), 0, "unlink one name");
+		ok(removed == nh && nlink_of(nh) == 2 && ino_of(other, "h2") == nh &&
+		   ino_of(d, "h4") == nh && !ino_of(d, "h1"), "the file keeps the others, nlink 2");
+		g = mk(d, "plain", S_IFREG | 0644, 0);
+		is_int(mfs_ns_rename(ns, d, "plain", other, "h2", 0, &replaced), 0,
+		       "rename over one name of a linked file");
+		ok(replaced == nh && ino_of(other, "h2") == g && ino_of(d, "h4") == nh && nlink_of(nh) == 1,
+		   "the replaced file keeps its other name, nlink 1");
+		is_int(mfs_ns_remove(ns, d, "h4", 0, NULL), 0, "unlink the last name");
+		is_int(mfs_ns_get(ns, nh, &in), -ENOENT, "the record goes with it");
+		is_int(mfs_ns_link(ns, hl, d, "again", NULL), -ENOENT, "an old version cannot be linked");
+
+		/* Publishing in place (a new file) keeps the inode and its names. */
+		g = mk(d, "pub", S_IFREG | 0644, MFS_I_PENDING);
+		is_int(mfs_ns_link(ns, g, other, "pub2", NULL), 0, "link of a file being written");
+		is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, &in), 0, "its first publish");
+		ok(in.ino == g && ino_of(other, "pub2") == g && in.nlink == 2, "in place, both names");
+		mfs_inode_release(&in);
+	}
+
 	/* A file left pending by a crash disappears at the next open. */
 	f = mk(d, "partial.bin", S_IFREG | 0644, MFS_I_PENDING);
 	ok(f != 0, "create a pending file");
+	is_int(mfs_ns_link(ns, f, MFS_ROOT_INO, "partial2.bin", NULL), 0, "with a second name");
 	reopen(dir);
 	is_int(ino_of(d, "partial.bin"), 0, "recovery removed the never-published file");
+	is_int(ino_of(MFS_ROOT_INO, "partial2.bin"), 0, "with every name");
 	ok(ino_of(d, "new.bin") != 0 && ino_of(d, "b.bin") != 0, "published files survive reopen");
 	f = mk(d, "after.bin", S_IFREG, 0);
 	ok(f && (f & 0xffffffffffffull) > (g & 0xffffffffffffull), "inode counter survives reopen");
+	{
+		mfs_ns_get(ns, ino_of(d, "chr"), &in);
+		ok(S_ISCHR(in.mode) && in.rdev == 0x0102 && in.nlink == 2 &&
+		   mfs_inode_has_name(&in, d, "chr2"), "a linked device survives reopen");
+		mfs_inode_release(&in);
+	}
+
+	/* Another store applying this one's ops holds the same tree. */
+	{
+		char dir2[] = "/tmp/mfs-ns2-XXXXXX";
+		static struct dump a, b;
+		struct mfs_db *db2;
+		struct mfs_ns *ns2;
+
+		if (!mkdtemp(dir2) || mfs_db_open(dir2, &db2) || mfs_ns_open(db2, &ns2))
+			tap_bail("second store");
+		if (mfs_ns_node_id(ns2) == mfs_ns_node_id(ns))
+			tap_bail("same node id twice");
+		is_int(mfs_ns_ops_since(ns, mfs_ns_node_id(ns), 0, apply_cb, ns2), 0,
+		       "every op applies on another store");
+		a.ns = ns;
+		b.ns = ns2;
+		dump_dir(&a, MFS_ROOT_INO);
+		dump_dir(&b, MFS_ROOT_INO);
+		if (!ok(!strcmp(a.buf, b.buf) && strstr(b.buf, "chr2:") && strstr(b.buf, "fifo:") &&
+			strstr(b.buf, "pub2:") && !strstr(b.buf, ":?"), "the same tree, names and all"))
+			printf("# here:  %s\n# there: %s\n", a.buf, b.buf);
+
+		/* Changes to the same files on both stores at once converge. */
+		{
+			uint64_t pub = ino_of(d, "pub");
+
+			is_int(mfs_ns_link(ns, pub, d, "pub3", NULL), 0, "here: a third name for pub");
+			is_int(mfs_ns_remove(ns, d, "chr2", 0, NULL), 0, "here: unlink chr2");
+			is_int(mfs_ns_publish(ns2, pub, NULL, 0, NULL, &in), 0, "there: a rewrite of pub");
+			mfs_inode_release(&in);
+			is_int(mfs_ns_rename(ns2, d, "chr", MFS_ROOT_INO, "chr9", 0, NULL), 0,
+			       "there: rename chr");
+			is_int(mfs_ns_ops_since(ns, mfs_ns_node_id(ns), 0, apply_cb, ns2) |
+			       mfs_ns_ops_since(ns2, mfs_ns_node_id(ns2), 0, apply_cb, ns), 0,
+			       "each applies the other's ops");
+			a.buf[0] = b.buf[0] = 0;
+			dump_dir(&a, MFS_ROOT_INO);
+			dump_dir(&b, MFS_ROOT_INO);
+			if (!ok(!strcmp(a.buf, b.buf) && strstr(a.buf, "chr9:") && !strstr(a.buf, "chr2:"),
+				"concurrent link, unlink, rewrite and rename: the same tree on both"))
+				printf("# here:  %s\n# there: %s\n", a.buf, b.buf);
+		}
+		mfs_ns_close(ns2);
+		mfs_db_close(db2);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir2);
+		if (system(cmd))
+			return 1;
+	}
 	mfs_ns_close(ns);
 	mfs_db_close(db);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

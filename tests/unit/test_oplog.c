@@ -656,7 +656,7 @@ static void test_corruption(void)
 
 /*
  * Dirent values from a peer are not checked: a child inode of 0 or of the
- * root, or a mode that is no file type the namespace has, is stored as sent.
+ * root, or a mode that is no file type an inode record may have, is stored as sent.
  */
 static void test_dirent_values(void)
 {
@@ -668,7 +668,7 @@ static void test_dirent_values(void)
 		{ MFS_ROOT_INO, S_IFDIR | 0755, "a dirent naming the root" },
 		{ 0, S_IFREG | 0644, "a dirent naming inode 0" },
 		{ 0x1234000000000005ull, 0, "a dirent with no file type" },
-		{ 0x1234000000000006ull, S_IFSOCK | 0644, "a dirent of a socket" },
+		{ 0x1234000000000006ull, S_IFMT | 0644, "a dirent of no known type" },
 	};
 	struct node *t = &nodes[0];
 	uint64_t seq = 0;
