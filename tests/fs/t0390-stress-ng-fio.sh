@@ -11,6 +11,8 @@
 # mmap engine) verifying every block; a wrong byte is noticed.  At the end
 # modelfs-admin fsck is clean and the log has no ERROR line.
 #
+# stress-ng --io runs in a mount namespace of its own (see private_ns).
+#
 # MFS_STRESS_LONG=1 (make check-stress-long) runs each stressor longer with
 # two workers, fio on bigger files, and the stressors too slow or not yet
 # supported for make check (see LONG_ONLY below).
@@ -22,14 +24,13 @@ command -v fio >/dev/null || skip_all "no fio"
 [ -x "$ADMIN_BIN" ] || skip_all "no $ADMIN_BIN"
 
 LONG=${MFS_STRESS_LONG:-0}
+# A stressor that did no operation in SECS runs again with --NAME-ops 1;
+# GUARD bounds that run (a hang guard, not a measure of speed).
 if [ "$LONG" = 1 ]; then
-	SECS=${MFS_STRESS_SECS:-30} WORKERS=2 FIO_MB=512
+	SECS=${MFS_STRESS_SECS:-30} WORKERS=2 FIO_MB=512 GUARD=1200
 else
-	SECS=${MFS_STRESS_SECS:-2} WORKERS=1 FIO_MB=64
+	SECS=${MFS_STRESS_SECS:-2} WORKERS=1 FIO_MB=64 GUARD=300
 fi
-# A stressor that did no operation in SECS runs again with --NAME-ops 1: this
-# bounds that run (a hang guard, not a measure of speed).
-GUARD=300
 
 M=$WORK/mnt
 D=$WORK/data
@@ -62,11 +63,34 @@ bogo_ops() { awk '$1 == "bogo-ops:" { n = $2 } END { print n + 0 }' "$1" 2>/dev/
 # Lines that mean a stressor failed, did not run, or did not do its work.
 BAD='( fail: | error: |prematurely|skipping|aborted early|expired during test setup|not implemented|not supported|verif.*(fail|error|mismatch))'
 
+# private_ns CMD...: runs CMD in a mount namespace of its own in which, of
+# the FUSE mounts and the mounts under TMPDIR, only this test's is left.
+# stress-ng --io opens every mountpoint it sees and keeps them open for its
+# whole run (to syncfs them): in the shared namespace that makes the umount
+# of any other test running meanwhile fail with EBUSY.  Detaching the
+# copies in the new namespace leaves the originals alone.
+cat >"$WORK/private_ns.sh" <<'EOF'
+keep=$1 tmp=$2
+shift 2
+# mountinfo: field 5 is the mountpoint, the fs type follows " - ".
+awk -v keep="$keep" -v tmp="$tmp/" '
+	{ for (i = 7; $i != "-"; i++) continue }
+	$5 != keep && ($(i + 1) ~ /^fuse/ || index($5, tmp) == 1) { print $5 }' /proc/self/mountinfo |
+	sort -r | while read -r d; do
+		umount -l "$(printf '%b' "$d")" || exit 1
+	done || exit 1
+exec "$@"
+EOF
+private_ns() {
+	unshare -m --propagation private -- "$BASH" "$WORK/private_ns.sh" "$M" "${TMPDIR:-/tmp}" "$@"
+}
+
 # sng_run NAME OUT ARGS...: one stress-ng run; prints its exit status.
 sng_run() {
-	local name=$1 out=$2
+	local name=$1 out=$2 wrap=()
 	shift 2
-	stress-ng "--$name" "$WORKERS" "$@" --verify --temp-path "$M/sng/$name" \
+	[ "$name" = io ] && wrap=(private_ns)
+	"${wrap[@]}" stress-ng "--$name" "$WORKERS" "$@" --verify --temp-path "$M/sng/$name" \
 		--metrics --yaml "$out.yaml" >"$out.log" 2>&1
 	echo $?
 }
@@ -147,6 +171,15 @@ LONG_ONLY=(
 	"xattr"
 )
 [ "$LONG" = 1 ] && STRESSORS+=("${LONG_ONLY[@]}")
+# MFS_STRESS_ONLY="io mmap": only these stressors (to debug one).
+if [ -n "${MFS_STRESS_ONLY:-}" ]; then
+	for i in "${!STRESSORS[@]}"; do
+		case " $MFS_STRESS_ONLY " in
+		*" ${STRESSORS[i]%% *} "*) ;;
+		*) unset "STRESSORS[i]" ;;
+		esac
+	done
+fi
 
 for s in "${STRESSORS[@]}"; do
 	# shellcheck disable=SC2086 # options are words
