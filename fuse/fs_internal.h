@@ -66,8 +66,10 @@ struct mfs_staging {
 	 * handle, before the commit ran.  cp -a, cp -p and tar set times on the
 	 * open file or right after close, and the commit (at FLUSH, or at
 	 * RELEASE after close returned) must not stamp its own time over them.
+	 * ctime likewise: the last change of bytes or attributes, not the
+	 * commit's (a close changes nothing a stat can see).
 	 */
-	struct timespec mtime;
+	struct timespec mtime, ctime;
 };
 
 struct mfs_node {
@@ -156,8 +158,10 @@ int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to);
 uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino);
 
 /* staging.c */
-/* New empty staging whose version mtime starts as `mtime` (the file's). */
-int staging_new(struct mfs_fs *fs, const struct timespec *mtime, struct mfs_staging **out);
+/* New empty staging whose version times start as rec's (the file's). */
+int staging_new(struct mfs_fs *fs, const struct mfs_inode *rec, struct mfs_staging **out);
+/* The staged bytes changed now: the version's mtime and ctime move. */
+void staging_touch(struct mfs_staging *s);
 void staging_free(struct mfs_fs *fs, struct mfs_staging *s);
 /* Starts s as the bytes of m (an existing file opened for writing), lazily. */
 void staging_set_base(struct mfs_staging *s, struct mfs_manifest *m);

@@ -79,7 +79,7 @@ void fs_refresh(struct mfs_fs *fs, uint64_t ino)
 static void rec_to_stat(const struct mfs_inode *r, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
-	st->st_ino = r->ino;
+	st->st_ino = r->fid ? r->fid : r->ino; /* stable across versions (inode.h) */
 	st->st_mode = r->mode;
 	st->st_nlink = r->nlink;
 	st->st_uid = r->uid;
@@ -110,6 +110,10 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 		st->st_size = sz;
 		st->st_blocks = (sz + 511) / 512;
 		st->st_mtim = n->stg->mtime;
+		if (n->stg->ctime.tv_sec > st->st_ctim.tv_sec ||
+		    (n->stg->ctime.tv_sec == st->st_ctim.tv_sec &&
+		     n->stg->ctime.tv_nsec > st->st_ctim.tv_nsec))
+			st->st_ctim = n->stg->ctime;
 	}
 }
 
@@ -279,6 +283,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	log_debug("setattr %016llx: valid %#x%s", (unsigned long long)ino, to_set, fi ? " (fh)" : "");
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if ((rc = fs_truncate(fs, n, attr->st_size, fi))) {
 			fuse_reply_err(req, mfs_errno(rc));
@@ -309,8 +314,16 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (n->stg)
 			n->stg->mtime = n->rec.mtime;
 	}
+	/*
+	 * chown(f, -1, -1) changes nothing but the ctime: the kernel sends it
+	 * as a setattr with no field (or FUSE_SET_ATTR_CTIME alone).
+	 */
+	if (!(to_set & ~FUSE_SET_ATTR_CTIME))
+		mask |= MFS_ATTR_CTIME;
 	if (mask) {
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
+		if (n->stg)
+			n->stg->ctime = n->rec.ctime;
 		rc = fs_save_attrs(fs, n, mask | MFS_ATTR_CTIME, &moved_to);
 	}
 	fs_fill_stat(fs, n, &st);
@@ -523,55 +536,70 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_entry(req, parent, name, 1);
 }
 
+/* Keeps the in-memory node of parent/name's names in step after a rename (all of them: hard links). */
+static void sync_names(struct mfs_fs *fs, uint64_t parent, const char *name)
+{
+	struct mfs_inode rec;
+	struct mfs_node *n;
+
+	if (mfs_ns_lookup(fs->ns, parent, name, &rec))
+		return;
+	if ((n = itable_hold(fs, rec.ino))) {
+		struct mfs_name *links;
+		uint32_t nlinks;
+		char *nm;
+
+		pthread_mutex_lock(&n->lock);
+		n->rec.parent = rec.parent;
+		nm = n->rec.name;
+		n->rec.name = rec.name;
+		rec.name = nm;
+		links = n->rec.links;
+		nlinks = n->rec.nlinks;
+		n->rec.links = rec.links;
+		n->rec.nlinks = rec.nlinks;
+		rec.links = links;
+		rec.nlinks = nlinks;
+		n->rec.nlink = rec.nlink;
+		n->rec.ctime = rec.ctime;
+		pthread_mutex_unlock(&n->lock);
+		itable_put(fs, n, 0, 1);
+	}
+	mfs_inode_release(&rec);
+}
+
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
 	struct mfs_fs *fs = req_fs(req);
-	struct mfs_inode rec;
-	struct mfs_node *n;
 	uint64_t replaced = 0;
+	unsigned mflags = 0;
 	int rc;
 
 	if (fs->cfg->ro) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (flags & ~RENAME_NOREPLACE) {
-		fuse_reply_err(req, EINVAL); /* RENAME_EXCHANGE, RENAME_WHITEOUT */
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		/* RENAME_WHITEOUT is overlayfs's, for its upper layers. */
+		log_info("rename of %s: flags %#x refused (EINVAL): only NOREPLACE and EXCHANGE",
+			 name, flags);
+		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	rc = mfs_ns_rename(fs->ns, parent, name, newparent, newname,
-			   flags & RENAME_NOREPLACE ? MFS_RENAME_NOREPLACE : 0, &replaced);
+	if (flags & RENAME_NOREPLACE)
+		mflags |= MFS_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		mflags |= MFS_RENAME_EXCHANGE;
+	rc = mfs_ns_rename(fs->ns, parent, name, newparent, newname, mflags, &replaced);
 	if (!rc) {
 		mark_gone(fs, replaced);
 		fs_refresh(fs, parent);
 		if (newparent != parent)
 			fs_refresh(fs, newparent);
-		/* Keep the moved node's cached names in step (all of them: hard links). */
-		if (!mfs_ns_lookup(fs->ns, newparent, newname, &rec)) {
-			if ((n = itable_hold(fs, rec.ino))) {
-				struct mfs_name *links;
-				uint32_t nlinks;
-				char *nm;
-
-				pthread_mutex_lock(&n->lock);
-				n->rec.parent = rec.parent;
-				nm = n->rec.name;
-				n->rec.name = rec.name;
-				rec.name = nm;
-				links = n->rec.links;
-				nlinks = n->rec.nlinks;
-				n->rec.links = rec.links;
-				n->rec.nlinks = rec.nlinks;
-				rec.links = links;
-				rec.nlinks = nlinks;
-				n->rec.nlink = rec.nlink;
-				n->rec.ctime = rec.ctime;
-				pthread_mutex_unlock(&n->lock);
-				itable_put(fs, n, 0, 1);
-			}
-			mfs_inode_release(&rec);
-		}
+		sync_names(fs, newparent, newname);
+		if (flags & RENAME_EXCHANGE)
+			sync_names(fs, parent, name);
 	}
 	fuse_reply_err(req, mfs_errno(rc));
 }

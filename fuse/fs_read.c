@@ -63,7 +63,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	if (fs->cfg->ro)
 		return -EROFS;
 	if (!n->stg) {
-		if ((rc = staging_new(fs, &n->rec.mtime, &n->stg)))
+		if ((rc = staging_new(fs, &n->rec, &n->stg)))
 			return rc;
 		if (!(fi->flags & O_TRUNC) && n->rec.size) {
 			if ((rc = fs_node_manifest(fs, n))) {
@@ -77,7 +77,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	if (fi->flags & O_TRUNC) {
 		if ((rc = staging_truncate(fs, n->stg, 0)))
 			return rc;
-		clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
+		staging_touch(n->stg);
 		n->stg->publish_at_release = 1;
 	}
 	/*

@@ -63,14 +63,14 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		return 0;
 	}
 	if ((rc = staging_materialize(fs, n->stg)) || (rc = check_space(fs, n->stg->size)))
-		return rc;
+		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/gc.h). */
 	mfs_gc_refs_hold(fs->ns);
 	rc = mfs_ingest_fd(fs->db, n->stg->fd, n->stg->size, fs->cfg->ingest_threads, &id,
 			   &has_manifest, &ist);
 	if (!rc)
 		rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size,
-				    &n->stg->mtime, &rec);
+				    &n->stg->mtime, &n->stg->ctime, &rec);
 	mfs_gc_refs_release(fs->ns);
 	if (rc == -ENOENT) {
 		/*
@@ -84,7 +84,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		return 0;
 	}
 	if (rc)
-		return rc;
+		goto failed;
 	n->stg->dirty = n->stg->publish_at_release = 0;
 	log_debug("published %016llx: %llu bytes, %llu chunks (%llu new)",
 		  (unsigned long long)rec.ino, (unsigned long long)ist.bytes,
@@ -106,6 +106,17 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 	rec.name = NULL;
 	mfs_inode_release(&rec);
 	return 0;
+failed:
+	/*
+	 * The writer hears of it (close or fsync fails): this version must not
+	 * appear later behind its back, published by a RELEASE whose retry
+	 * happens to succeed.  The staged bytes stay: a writer that goes on
+	 * writing and syncs again publishes all of them.
+	 */
+	n->stg->dirty = n->stg->publish_at_release = 0;
+	log_warn("inode %016llx: commit of %llu bytes failed, not published: %s",
+		 (unsigned long long)target, (unsigned long long)n->stg->size, mfs_strerror(rc));
+	return rc;
 }
 
 void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name)
@@ -202,7 +213,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	w = n->stg ? staging_write(req_fs(req), n->stg, buf, size, off) : -EBADF;
 	if (w > 0) {
 		n->stg->dirty = 1;
-		clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
+		staging_touch(n->stg);
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (w < 0)
@@ -244,7 +255,7 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 	if (!rc) {
 		/* Like a write: the next flush commits it. */
 		n->stg->dirty = 1;
-		clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
+		staging_touch(n->stg);
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (rc == -EOPNOTSUPP)
@@ -255,7 +266,7 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi)
 {
-	uint64_t parent = 0;
+	uint64_t parent = 0, moved_to = 0;
 	char *name = NULL;
 	int moved = 0, rc = 0, temporary = 0;
 
@@ -266,9 +277,21 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 	}
 	if (!n->stg) {
 		/* truncate(2) with no writer open: stage, cut, commit now. */
-		if (size == n->rec.size)
+		if (size == n->rec.size) {
+			/*
+			 * Nothing to cut.  The kernel sends open(O_TRUNC) and
+			 * truncate(2) alike (a size, no handle); O_TRUNC marks
+			 * mtime and ctime even then, truncate(2) to the size the
+			 * file has does not.  Only size 0 can be an O_TRUNC.
+			 */
+			if (!size && !fi) {
+				clock_gettime(CLOCK_REALTIME, &n->rec.mtime);
+				n->rec.ctime = n->rec.mtime;
+				rc = fs_save_attrs(fs, n, MFS_ATTR_MTIME | MFS_ATTR_CTIME, &moved_to);
+			}
 			goto out;
-		if ((rc = staging_new(fs, &n->rec.mtime, &n->stg)))
+		}
+		if ((rc = staging_new(fs, &n->rec, &n->stg)))
 			goto out;
 		temporary = 1;
 		if (n->rec.size) {
@@ -279,7 +302,7 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 	}
 	if ((rc = staging_truncate(fs, n->stg, size)))
 		goto out;
-	clock_gettime(CLOCK_REALTIME, &n->stg->mtime);
+	staging_touch(n->stg);
 	/*
 	 * Through a handle (ftruncate) it is a write like any other.  Without
 	 * one while a writer is open it is, in practice, open(O_TRUNC) (the
@@ -298,6 +321,8 @@ out:
 		n->stg = NULL;
 	}
 	pthread_mutex_unlock(&n->lock);
+	if (moved_to)
+		fs_refresh(fs, moved_to);
 	fs_after_commit(fs, moved, parent, name);
 	return rc;
 }

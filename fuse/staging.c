@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chunker.h"
@@ -25,14 +26,15 @@
 
 #define LOG_COMPONENT "staging"
 
-int staging_new(struct mfs_fs *fs, const struct timespec *mtime, struct mfs_staging **out)
+int staging_new(struct mfs_fs *fs, const struct mfs_inode *rec, struct mfs_staging **out)
 {
 	struct mfs_staging *s = calloc(1, sizeof(*s));
 
 	*out = NULL;
 	if (!s)
 		return -ENOMEM;
-	s->mtime = *mtime;
+	s->mtime = rec->mtime;
+	s->ctime = rec->ctime;
 	s->fd = fs->staging_mem_limit ? memfd_create("modelfs-staging", MFD_CLOEXEC) : -1;
 	s->in_memory = s->fd >= 0;
 	if (s->fd < 0)
@@ -45,6 +47,12 @@ int staging_new(struct mfs_fs *fs, const struct timespec *mtime, struct mfs_stag
 	}
 	*out = s;
 	return 0;
+}
+
+void staging_touch(struct mfs_staging *s)
+{
+	clock_gettime(CLOCK_REALTIME, &s->mtime);
+	s->ctime = s->mtime;
 }
 
 static void uncharge(struct mfs_fs *fs, struct mfs_staging *s, uint64_t bytes)

@@ -9,7 +9,8 @@ pkgs=(
 	libzstd-dev libssl-dev
 	attr man-db python3-numpy python3-torch             # tests: xattrs, man pages, frameworks
 	iproute2                                            # tests: network namespaces (partitions)
-	stress-ng fio sqlite3                               # tests: stress and verified I/O (t0390), sqlite (t0325)
+	rsync sqlite3                                       # tests: rsync -aH of special files, SQLite on the mount
+	stress-ng fio                                       # tests: stress and verified I/O (t0390)
 	debhelper dpkg-dev fakeroot lintian                 # the Debian package (packaging/build-deb.sh)
 )
 missing=()

@@ -28,12 +28,16 @@
 #define MAX_CANDIDATES 256
 
 
-/* Decodes and checks a record from a peer.  0 with out filled, or MFS_EBADHASH / MFS_ECORRUPT. */
+/*
+ * Decodes and checks a record from a peer.  0 with out filled, MFS_EBADHASH /
+ * MFS_ECORRUPT (the copy is bad), or -ENOMEM (ours, not the peer's fault).
+ */
 static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t *rec,
 		      size_t reclen, struct mfs_chunk_info *info, struct mfs_chunk_bytes *out)
 {
 	struct mfs_hash got;
 	ssize_t n;
+	int rc;
 
 	struct mfs_codec_ctx *codec = mfs_codec_ctx_thread();
 
@@ -50,10 +54,10 @@ static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t 
 		mfs_chunk_bytes_release(out);
 		return MFS_ECORRUPT;
 	}
-	mfs_sha256(out->owned, raw_len, &got);
-	if (memcmp(got.b, h->b, MFS_HASH_LEN)) {
+	if ((rc = mfs_sha256(out->owned, raw_len, &got)) ||
+	    (rc = memcmp(got.b, h->b, MFS_HASH_LEN) ? MFS_EBADHASH : 0)) {
 		mfs_chunk_bytes_release(out);
-		return MFS_EBADHASH;
+		return rc;
 	}
 	out->p = out->owned;
 	out->len = raw_len;

@@ -31,6 +31,7 @@
 #define LOG_COMPONENT "repair"
 #define BATCH 64
 #define SCAN_INTERVAL_MS 30000
+#define SCAN_RETRY_MS 5000
 #define WANTED_LEN 20           /* u8 kind, u32 raw len, u16 origin, u64 not before, u32 attempts, u8 repl */
 #define WANT_OWNED 1            /* kinds: a chunk this node owns */
 #define WANT_WARM 2             /* a chunk to fetch into the disk cache (prefetch_open, warmup) */
@@ -213,11 +214,15 @@ void repair_kick(struct mfs_replica *r)
 
 /* ---- the scan ------------------------------------------------------------- */
 
-static void scan(struct mfs_replica *r)
+/* 0, or the error that cut the scan short (the files after it were not considered). */
+static int scan(struct mfs_replica *r)
 {
 	struct mfs_iter *it = mfs_iter_new(r->db, MFS_CF_INODES, NULL, 0);
+	int rc;
 
-	for (; it && mfs_iter_valid(it) && !r->stopping; mfs_iter_next(it)) {
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && !r->stopping; mfs_iter_next(it)) {
 		size_t kl, vl;
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
 		struct mfs_inode in;
@@ -228,7 +233,9 @@ static void scan(struct mfs_replica *r)
 			repair_consider_manifest(r, &in.manifest, in.repl, (uint16_t)(in.ino >> 48));
 		mfs_inode_release(&in);
 	}
+	rc = mfs_iter_error(it);
 	mfs_iter_free(it);
+	return rc;
 }
 
 /* ---- workers ---------------------------------------------------------------- */
@@ -415,8 +422,13 @@ static void *repair_main(void *arg)
 		rp->scan_now = 0;
 		pthread_mutex_unlock(&rp->lock);
 		if (now >= next_scan) {
-			scan(r);
-			next_scan = now + SCAN_INTERVAL_MS;
+			int rc = scan(r);
+
+			/* Cut short, it missed files: sooner than the next periodic scan. */
+			if (rc)
+				log_warn("scan for chunks to replicate stopped: %s; again in %d s",
+					 mfs_strerror(rc), SCAN_RETRY_MS / 1000);
+			next_scan = now + (rc ? SCAN_RETRY_MS : SCAN_INTERVAL_MS);
 		}
 		n = collect(rp, now);
 		if (n) {

@@ -90,8 +90,10 @@ static void log_bad_chunk(const struct mfs_hash *h, int rc)
 static int check_sha256(const struct mfs_hash *h, const void *p, size_t n)
 {
 	struct mfs_hash got;
+	int rc;
 
-	mfs_sha256(p, n, &got);
+	if ((rc = mfs_sha256(p, n, &got)))
+		return rc;
 	return memcmp(got.b, h->b, MFS_HASH_LEN) ? MFS_EBADHASH : 0;
 }
 

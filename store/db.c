@@ -1,190 +1,39 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * RocksDB behind a small interface.  Settings follow the measurements in
- * shared/reference/rocksdb-zmq-replication.md: chunk records (1 MiB average)
- * go to blob files (write amplification 1.0 instead of ~4 inline), blob GC
- * stays off (it relocates data even without deletes), and the namespace CFs
- * are small, prefix-iterated SSTs.
+ * The front of the key-value store: the mfs_db_* calls the rest of store/
+ * makes, passed to the backend's table of operations (db_internal.h).  What
+ * every backend would otherwise repeat lives here: the upper bound of a
+ * prefix iteration, the iterator's sticky error, exists() on top of get(),
+ * and the test-only MODELFS_FAULT wrapping at open.
  */
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <rocksdb/c.h>
-
-#include "db.h"
-#include "errors.h"
+#include "db_internal.h"
 #include "log.h"
 
 #define LOG_COMPONENT "db"
 
-/* On disk: never rename.  Index = enum mfs_cf + 1 (0 is "default"). */
-static const char *const cf_names[MFS_CF_COUNT + 1] = {
-	"default", "meta", "chunks", "chunk_index", "inodes", "dirents", "manifests",
-	"oplog", "stamps", "wanted",
-};
-
-struct mfs_db {
-	rocksdb_t *db;
-	rocksdb_options_t *opts;
-	rocksdb_options_t *cf_opts[MFS_CF_COUNT + 1];
-	rocksdb_column_family_handle_t *cf[MFS_CF_COUNT + 1];
-	rocksdb_readoptions_t *ro_verify, *ro_fast;
-	rocksdb_writeoptions_t *wo[3];      /* by enum mfs_write_mode */
-	rocksdb_flushoptions_t *flush;
-	rocksdb_cache_t *cache;
-	rocksdb_block_based_table_options_t *table;
-};
-
-struct mfs_batch {
-	rocksdb_writebatch_t *wb;
-	struct mfs_db *db; /* for the column family handles */
-};
-
-struct mfs_iter {
-	rocksdb_iterator_t *it;
-	rocksdb_readoptions_t *ro;
-	uint8_t *upper;
-	size_t plen;
-	int err;
-};
-
-/* Converts and logs a RocksDB error string once, where it enters. */
-static int db_error(char *err, const char *what)
-{
-	int rc = MFS_EDB;
-
-	if (!err)
-		return 0;
-	if (strstr(err, "No space left") || strstr(err, "NoSpace"))
-		rc = -ENOSPC;
-	else if (strstr(err, "/LOCK:") || strstr(err, "lock file"))
-		rc = -EBUSY;
-	/* -EBUSY is left to the caller, which knows who may hold the lock. */
-	if (rc == -ENOSPC)
-		log_warn("%s: %s", what, err);
-	else if (rc != -EBUSY)
-		log_error("%s: %s", what, err);
-	free(err);
-	return rc;
-}
-
-static rocksdb_options_t *cf_options(struct mfs_db *db, int idx)
-{
-	rocksdb_options_t *o = rocksdb_options_create();
-
-	rocksdb_options_set_block_based_table_factory(o, db->table);
-	rocksdb_options_set_compression(o, rocksdb_lz4_compression);
-	if (idx == MFS_CF_CHUNKS + 1) {
-		/* Records are already compressed by our codecs. */
-		rocksdb_options_set_enable_blob_files(o, 1);
-		rocksdb_options_set_min_blob_size(o, 4096);
-		rocksdb_options_set_blob_file_size(o, 256ull << 20);
-		rocksdb_options_set_blob_compression_type(o, rocksdb_no_compression);
-		rocksdb_options_set_enable_blob_gc(o, 0);
-		/*
-		 * Small memtables, several of them: flushes to blob files overlap
-		 * the ingest, and the arena memory is reused instead of faulting
-		 * in (and zeroing) fresh pages for every commit.
-		 */
-		rocksdb_options_set_write_buffer_size(o, 32ull << 20);
-		rocksdb_options_set_max_write_buffer_number(o, 4);
-		rocksdb_options_set_target_file_size_base(o, 8ull << 20);
-		rocksdb_options_set_max_bytes_for_level_base(o, 64ull << 20);
-		rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
-	} else {
-		rocksdb_options_set_write_buffer_size(o, 16ull << 20);
-	}
-	return o;
-}
-
-/* tmpfs before Linux 6.6 refuses O_DIRECT; RocksDB would fail at first read. */
-static int supports_direct_io(const char *dir)
-{
-	char probe[4096];
-	int fd;
-
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return 0;
-	snprintf(probe, sizeof(probe), "%s/.direct-io-probe", dir);
-	fd = open(probe, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return 0;
-	close(fd);
-	unlink(probe);
-	return 1;
-}
-
 int mfs_db_open(const char *dir, struct mfs_db **out)
 {
-	struct mfs_db *db = calloc(1, sizeof(*db));
-	char *err = NULL;
-	int rc = 0;
+	const char *env = getenv("MODELFS_FAULT");
+	struct mfs_fault_spec spec;
+	struct mfs_db *db = NULL;
+	int rc;
 
 	*out = NULL;
-	if (!db)
-		return -ENOMEM;
-	db->cache = rocksdb_cache_create_lru(64ull << 20);
-	db->table = rocksdb_block_based_options_create();
-	rocksdb_block_based_options_set_block_cache(db->table, db->cache);
-	rocksdb_block_based_options_set_filter_policy(db->table, rocksdb_filterpolicy_create_bloom_full(10));
-
-	db->opts = rocksdb_options_create();
-	rocksdb_options_set_create_if_missing(db->opts, 1);
-	rocksdb_options_set_create_missing_column_families(db->opts, 1);
-	rocksdb_options_increase_parallelism(db->opts, 2);
-	rocksdb_options_set_max_background_jobs(db->opts, 4);
-	rocksdb_options_set_bytes_per_sync(db->opts, 1 << 20);
-	rocksdb_options_set_wal_bytes_per_sync(db->opts, 1 << 20);
-	/*
-	 * Only namespace records, manifests and chunk index entries go through
-	 * the WAL (chunk records skip it), so it stays small.  The cap also
-	 * bounds what RocksDB preallocates per WAL file (otherwise 1.1x the
-	 * largest write buffer: tens of MiB a small store cannot spare).
-	 */
-	rocksdb_options_set_max_total_wal_size(db->opts, 8ull << 20);
-	rocksdb_options_set_wal_recovery_mode(db->opts, 2 /* point in time */);
-	rocksdb_options_set_keep_log_file_num(db->opts, 3);
-	/*
-	 * Chunks of a file sit in file order in the blob files (ingest writes
-	 * them so), so the kernel's readahead on blob files is what makes a cold
-	 * sequential read fast.  RocksDB's default FADV_RANDOM turns it off.
-	 */
-	rocksdb_options_set_advise_random_on_open(db->opts, 0);
-	/*
-	 * Direct reads: chunk bytes are cached once, by the FUSE page cache and
-	 * the chunk cache, not a second time as blob file pages; and a cold
-	 * read costs less CPU (measured: 0.9 vs 1.3 s of daemon CPU per GiB).
-	 */
-	if (supports_direct_io(dir))
-		rocksdb_options_set_use_direct_reads(db->opts, 1);
-
-	for (int i = 0; i <= MFS_CF_COUNT; i++)
-		db->cf_opts[i] = cf_options(db, i);
-	db->db = rocksdb_open_column_families(db->opts, dir, MFS_CF_COUNT + 1, cf_names,
-					      (const rocksdb_options_t *const *)db->cf_opts,
-					      db->cf, &err);
-	if (err) {
-		rc = db_error(err, dir);
-		goto out;
+	if (env && *env && mfs_fault_spec_parse(env, &spec)) {
+		log_error("MODELFS_FAULT=%s: not a fault spec (see store/db.h)", env);
+		return -EINVAL;
 	}
-	db->ro_verify = rocksdb_readoptions_create();
-	db->ro_fast = rocksdb_readoptions_create();
-	rocksdb_readoptions_set_verify_checksums(db->ro_fast, 0);
-	for (int i = 0; i < 3; i++)
-		db->wo[i] = rocksdb_writeoptions_create();
-	rocksdb_writeoptions_set_sync(db->wo[MFS_WRITE_SYNC], 1);
-	rocksdb_writeoptions_disable_WAL(db->wo[MFS_WRITE_NOWAL], 1);
-	db->flush = rocksdb_flushoptions_create();
-	rocksdb_flushoptions_set_wait(db->flush, 1);
-out:
-	if (rc) {
-		mfs_db_close(db);
+	if ((rc = mfs_db_rocks_open(dir, &db)))
+		return rc;
+	if (env && *env) {
+		log_warn("MODELFS_FAULT=%s: injecting store faults (test only)", env);
+		if ((rc = mfs_db_fault_wrap(db, &spec, MFS_FAULT_OWN, out)))
+			mfs_db_close(db);
 		return rc;
 	}
 	*out = db;
@@ -193,54 +42,22 @@ out:
 
 void mfs_db_close(struct mfs_db *db)
 {
-	if (!db)
-		return;
-	if (db->db) {
-		for (int i = 0; i <= MFS_CF_COUNT; i++)
-			rocksdb_column_family_handle_destroy(db->cf[i]);
-		rocksdb_close(db->db);
-	}
-	for (int i = 0; i <= MFS_CF_COUNT; i++)
-		if (db->cf_opts[i])
-			rocksdb_options_destroy(db->cf_opts[i]);
-	if (db->ro_verify)
-		rocksdb_readoptions_destroy(db->ro_verify);
-	if (db->ro_fast)
-		rocksdb_readoptions_destroy(db->ro_fast);
-	for (int i = 0; i < 3; i++)
-		if (db->wo[i])
-			rocksdb_writeoptions_destroy(db->wo[i]);
-	if (db->flush)
-		rocksdb_flushoptions_destroy(db->flush);
-	rocksdb_options_destroy(db->opts);
-	rocksdb_block_based_options_destroy(db->table);
-	rocksdb_cache_destroy(db->cache);
-	free(db);
+	if (db)
+		db->ops->close(db);
 }
 
 void mfs_val_release(struct mfs_val *v)
 {
-	if (v->pin)
-		rocksdb_pinnableslice_destroy(v->pin);
+	if (v->release)
+		v->release(v->pin);
 	*v = (struct mfs_val){ 0 };
 }
 
 int mfs_db_get(struct mfs_db *db, enum mfs_cf cf, const void *key, size_t klen,
 	       struct mfs_val *v, int verify)
 {
-	char *err = NULL;
-	rocksdb_pinnableslice_t *ps;
-
 	*v = (struct mfs_val){ 0 };
-	ps = rocksdb_get_pinned_cf(db->db, verify ? db->ro_verify : db->ro_fast,
-				   db->cf[cf + 1], key, klen, &err);
-	if (err)
-		return db_error(err, "get");
-	if (!ps)
-		return -ENOENT;
-	v->pin = ps;
-	v->p = (const uint8_t *)rocksdb_pinnableslice_value(ps, &v->len);
-	return 0;
+	return db->ops->get(db, cf, key, klen, v, verify);
 }
 
 int mfs_db_exists(struct mfs_db *db, enum mfs_cf cf, const void *key, size_t klen)
@@ -254,32 +71,24 @@ int mfs_db_exists(struct mfs_db *db, enum mfs_cf cf, const void *key, size_t kle
 
 struct mfs_batch *mfs_batch_new(struct mfs_db *db)
 {
-	struct mfs_batch *b = calloc(1, sizeof(*b));
-
-	if (!b)
-		return NULL;
-	b->wb = rocksdb_writebatch_create();
-	b->db = db;
-	return b;
+	return db->ops->batch_new(db);
 }
 
 void mfs_batch_free(struct mfs_batch *b)
 {
-	if (!b)
-		return;
-	rocksdb_writebatch_destroy(b->wb);
-	free(b);
+	if (b)
+		b->db->ops->batch_free(b);
 }
 
 void mfs_batch_put(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl,
 		   const void *v, size_t vl)
 {
-	rocksdb_writebatch_put_cf(b->wb, b->db->cf[cf + 1], k, kl, v, vl);
+	b->db->ops->batch_put(b, cf, k, kl, v, vl);
 }
 
 void mfs_batch_delete(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl)
 {
-	rocksdb_writebatch_delete_cf(b->wb, b->db->cf[cf + 1], k, kl);
+	b->db->ops->batch_delete(b, cf, k, kl);
 }
 
 struct mfs_db *mfs_batch_db(struct mfs_batch *b)
@@ -289,87 +98,77 @@ struct mfs_db *mfs_batch_db(struct mfs_batch *b)
 
 size_t mfs_batch_count(struct mfs_batch *b)
 {
-	return rocksdb_writebatch_count(b->wb);
+	return b->db->ops->batch_count(b);
 }
 
 int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mode)
 {
-	char *err = NULL;
-
 	assert(b->db == db);
-	rocksdb_write(db->db, db->wo[mode], b->wb, &err);
-	return db_error(err, "write");
+	return db->ops->write(db, b, mode);
 }
 
 int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf)
 {
-	char *err = NULL;
-
-	rocksdb_flush_cf(db->db, db->flush, db->cf[cf + 1], &err);
-	return db_error(err, "flush");
+	return db->ops->flush(db, cf);
 }
 
 struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen)
 {
-	struct mfs_iter *it = calloc(1, sizeof(*it));
+	uint8_t small[64], *upper = small;
+	struct mfs_iter *it = NULL;
+	size_t ulen = plen;
 
-	if (!it)
+	/*
+	 * Upper bound = prefix + 1 (carrying); all-0xff prefixes need none.
+	 * Without its bound an iterator would run into the next prefix (the
+	 * next directory, another origin's ops), so no bound, no iterator.
+	 */
+	if (plen > sizeof(small) && !(upper = malloc(plen)))
 		return NULL;
-	it->ro = rocksdb_readoptions_create();
-	rocksdb_readoptions_set_verify_checksums(it->ro, 0);
-	rocksdb_readoptions_set_fill_cache(it->ro, 0);
-	it->plen = plen;
-	if (plen) {
-		/* Upper bound = prefix + 1 (carrying); all-0xff prefixes need none. */
-		it->upper = malloc(plen);
-		if (it->upper) {
-			size_t i = plen;
-
-			memcpy(it->upper, prefix, plen);
-			while (i > 0 && ++it->upper[i - 1] == 0)
-				i--;
-			if (i > 0)
-				rocksdb_readoptions_set_iterate_upper_bound(it->ro, (char *)it->upper, i);
-		}
-	}
-	it->it = rocksdb_create_iterator_cf(db->db, it->ro, db->cf[cf + 1]);
 	if (plen)
-		rocksdb_iter_seek(it->it, prefix, plen);
-	else
-		rocksdb_iter_seek_to_first(it->it);
+		memcpy(upper, prefix, plen);
+	while (ulen > 0 && ++upper[ulen - 1] == 0)
+		ulen--;
+	it = db->ops->iter_new(db, cf, prefix, plen, upper, ulen);
+	if (upper != small)
+		free(upper);
+	assert(!it || (it->db == db && !it->err));
 	return it;
 }
 
 void mfs_iter_seek(struct mfs_iter *it, const void *key, size_t klen)
 {
-	rocksdb_iter_seek(it->it, key, klen);
+	if (!it->err)
+		it->db->ops->iter_seek(it, key, klen);
 }
 
 int mfs_iter_valid(struct mfs_iter *it)
 {
-	char *err = NULL;
+	int rc;
 
-	if (rocksdb_iter_valid(it->it))
-		return 1;
-	rocksdb_iter_get_error(it->it, &err);
-	if (err)
-		it->err = db_error(err, "iterate");
-	return 0;
+	if (it->err)
+		return 0;
+	rc = it->db->ops->iter_valid(it);
+	if (rc < 0) {
+		it->err = rc;
+		return 0;
+	}
+	return rc;
 }
 
 void mfs_iter_next(struct mfs_iter *it)
 {
-	rocksdb_iter_next(it->it);
+	it->db->ops->iter_next(it);
 }
 
 const uint8_t *mfs_iter_key(struct mfs_iter *it, size_t *len)
 {
-	return (const uint8_t *)rocksdb_iter_key(it->it, len);
+	return it->db->ops->iter_key(it, len);
 }
 
 const uint8_t *mfs_iter_value(struct mfs_iter *it, size_t *len)
 {
-	return (const uint8_t *)rocksdb_iter_value(it->it, len);
+	return it->db->ops->iter_value(it, len);
 }
 
 int mfs_iter_error(struct mfs_iter *it)
@@ -379,55 +178,16 @@ int mfs_iter_error(struct mfs_iter *it)
 
 void mfs_iter_free(struct mfs_iter *it)
 {
-	if (!it)
-		return;
-	rocksdb_iter_destroy(it->it);
-	rocksdb_readoptions_destroy(it->ro);
-	free(it->upper);
-	free(it);
-}
-
-/* Blob GC on or off for cf (mutable options: no reopen). */
-static int set_blob_gc(struct mfs_db *db, enum mfs_cf cf, int on)
-{
-	const char *keys[] = { "enable_blob_garbage_collection",
-			       "blob_garbage_collection_age_cutoff" };
-	const char *on_vals[] = { "true", "1.0" }, *off_vals[] = { "false", "0.25" };
-	char *err = NULL;
-
-	rocksdb_set_options_cf(db->db, db->cf[cf + 1], 2, keys, on ? on_vals : off_vals, &err);
-	return db_error(err, "set blob gc options");
+	if (it)
+		it->db->ops->iter_free(it);
 }
 
 int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate)
 {
-	rocksdb_compactoptions_t *co;
-	int rc;
-
-	if ((rc = mfs_db_flush(db, cf)))
-		return rc;
-	if (relocate && (rc = set_blob_gc(db, cf, 1)))
-		return rc;
-	co = rocksdb_compactoptions_create();
-	/* kForce: the last level too, where the deleted keys' blob references are. */
-	rocksdb_compactoptions_set_bottommost_level_compaction(co, 2);
-	/* The C API of 7.8 reports no error here; RocksDB logs it in db/LOG. */
-	rocksdb_compact_range_cf_opt(db->db, db->cf[cf + 1], co, NULL, 0, NULL, 0);
-	rocksdb_compactoptions_destroy(co);
-	if (relocate)
-		rc = set_blob_gc(db, cf, 0);
-	return rc;
+	return db->ops->reclaim(db, cf, relocate);
 }
 
 uint64_t mfs_db_disk_bytes(struct mfs_db *db)
 {
-	uint64_t total = 0, v;
-
-	for (int i = 0; i <= MFS_CF_COUNT; i++) {
-		if (!rocksdb_property_int_cf(db->db, db->cf[i], "rocksdb.total-sst-files-size", &v))
-			total += v;
-		if (!rocksdb_property_int_cf(db->db, db->cf[i], "rocksdb.total-blob-file-size", &v))
-			total += v;
-	}
-	return total;
+	return db->ops->disk_bytes(db);
 }

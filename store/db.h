@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The node's RocksDB database: one DB, one column family per access pattern
- * (doc/format.md lists every key and value).  This wrapper is the only place
- * that sees rocksdb/c.h; RocksDB's error strings are converted to errnos and
- * logged here, once.
+ * The node's key-value store: one DB, one column family per access pattern
+ * (doc/format.md lists every key and value).  Behind this interface sits a
+ * small table of operations (db_internal.h) with three backends:
+ *   - db_rocks.c: RocksDB, what a node runs on; the only file that sees
+ *     rocksdb/c.h.  RocksDB's error strings are converted to errnos and
+ *     logged there, once.
+ *   - db_mem.c: in memory, sorted per column family, for fast unit tests.
+ *   - db_fault.c: wraps another backend and fails its Nth call, for tests
+ *     of every failure point of a sequence (and, test-only, a daemon given
+ *     MODELFS_FAULT).
  */
 #ifndef MFS_DB_H
 #define MFS_DB_H
@@ -11,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Column families.  Their names are on disk (see db.c): never rename. */
+/* Column families.  Their names are on disk (see db_rocks.c): never rename. */
 enum mfs_cf {
 	MFS_CF_META,        /* format version, node id, counters */
 	MFS_CF_CHUNKS,      /* hash -> chunk record (blob files) */
@@ -28,10 +34,23 @@ enum mfs_cf {
 struct mfs_db;
 
 /*
- * Opens (creating if needed) the database in dir.  Returns 0, -EBUSY when
- * another process holds it, -ENOSPC, or MFS_EDB.
+ * Opens (creating if needed) the RocksDB database in dir.  Returns 0, -EBUSY
+ * when another process holds it, -ENOSPC, or MFS_EDB.
+ *
+ * Test-only: when the environment has MODELFS_FAULT (a fault spec, see
+ * mfs_db_fault_wrap), the database is wrapped with the fault injector, so a
+ * test can make a real daemon's Nth store call fail.  A malformed spec fails
+ * the open with -EINVAL.  Never set it on a node that holds data you need.
  */
 int mfs_db_open(const char *dir, struct mfs_db **out);
+/* An empty in-memory database (gone at close).  0 or -ENOMEM. */
+int mfs_db_open_mem(struct mfs_db **out);
+/*
+ * Tests: drops from an in-memory database every write a power loss would
+ * lose (not synced, or NOWAL and not flushed; see db_mem.c).  Close every
+ * namespace over it first.  0, -ENOMEM, or -EINVAL if db is not in memory.
+ */
+int mfs_db_mem_power_loss(struct mfs_db *db);
 /* mfs_db_close(NULL) is a no-op. */
 void mfs_db_close(struct mfs_db *db);
 
@@ -39,7 +58,8 @@ void mfs_db_close(struct mfs_db *db);
 struct mfs_val {
 	const uint8_t *p;
 	size_t len;
-	void *pin;
+	void *pin;			/* the backend's, for release */
+	void (*release)(void *pin);
 };
 void mfs_val_release(struct mfs_val *v);
 
@@ -84,7 +104,14 @@ int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mod
  */
 int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf);
 
-/* Forward iteration over the keys of cf that start with prefix. */
+/*
+ * Forward iteration over the keys of cf that start with prefix (all keys
+ * when plen is 0).  NULL when memory is short, which callers report as
+ * -ENOMEM: never an iterator that might run past the prefix.  Errors met
+ * while iterating end it (mfs_iter_valid() returns 0) and are kept for
+ * mfs_iter_error(), which callers must check before trusting that they saw
+ * every key.
+ */
 struct mfs_iter;
 struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen);
 /* Moves to the first key >= key (still within the prefix given at creation). */
@@ -103,13 +130,63 @@ void mfs_iter_free(struct mfs_iter *it);
  * cf and compacts all of it down to the last level, so the references of
  * deleted chunk records are dropped and blob files left with nothing live
  * are deleted.  With relocate, blob garbage collection (off otherwise, see
- * db.c) also runs in that compaction and rewrites every live record out of
- * the blob files: everything comes back, at the cost of copying all live
- * bytes of cf once.
+ * db_rocks.c) also runs in that compaction and rewrites every live record
+ * out of the blob files: everything comes back, at the cost of copying all
+ * live bytes of cf once.  (RocksDB only: in memory there is nothing to do.)
  */
 int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate);
 
 /* Approximate on-disk size of the live DB files (for statfs and status). */
 uint64_t mfs_db_disk_bytes(struct mfs_db *db);
+
+/*
+ * Fault injection (tests only).  A spec is one or more comma-separated
+ * rules "CLASS:N:KIND":
+ *   CLASS  which calls are counted: "any" (get and exists, write, flush,
+ *          iter_new, reclaim) or "write" (write and flush).
+ *          Each class has its own counter, starting at 1.
+ *   N      the call that fails (once).
+ *   KIND   EIO, ENOSPC or ENOMEM: that call returns the error and changes
+ *          nothing (a write's batch does not land; an iterator is created
+ *          already ended with the error, or with ENOMEM is NULL);
+ *          crash: the same call fails with -EIO and, as after a power
+ *          loss, every later write and flush fails with -EIO too (reads
+ *          still work).
+ * E.g. "write:7:EIO" or "any:12:ENOSPC,write:30:crash".
+ */
+enum mfs_fault_class { MFS_FAULT_ANY, MFS_FAULT_WRITE, MFS_FAULT_NCLASS };
+enum mfs_fault_kind { MFS_FAULT_EIO, MFS_FAULT_ENOSPC, MFS_FAULT_ENOMEM, MFS_FAULT_CRASH };
+#define MFS_FAULT_MAX_RULES 8
+struct mfs_fault_rule {
+	enum mfs_fault_class cls;
+	uint64_t nth;			/* 1-based; 0 never fires */
+	enum mfs_fault_kind kind;
+};
+struct mfs_fault_spec {
+	int n;
+	struct mfs_fault_rule r[MFS_FAULT_MAX_RULES];
+};
+/* 0 or -EINVAL. */
+int mfs_fault_spec_parse(const char *s, struct mfs_fault_spec *out);
+
+enum mfs_fault_flags {
+	MFS_FAULT_OWN = 1 << 0,	/* closing the wrapper closes inner */
+};
+/*
+ * Wraps inner: calls pass through to it, counted, until a rule fires.
+ * spec may be NULL (count only).  0 or -ENOMEM.
+ */
+int mfs_db_fault_wrap(struct mfs_db *inner, const struct mfs_fault_spec *spec,
+		      unsigned flags, struct mfs_db **out);
+/*
+ * Replaces db's spec (NULL: none) and starts counting again from 0, so a
+ * test can open a namespace over the wrapper and then arm it for just the
+ * sequence under test.  Clears a crash.  -EINVAL if db is not a wrapper.
+ */
+int mfs_db_fault_arm(struct mfs_db *db, const struct mfs_fault_spec *spec);
+/* Calls of cls counted so far by the wrapper db (0 if db is not one). */
+uint64_t mfs_db_fault_calls(struct mfs_db *db, enum mfs_fault_class cls);
+/* How many rules have fired (0 if db is not a fault wrapper). */
+int mfs_db_fault_fired(struct mfs_db *db);
 
 #endif

@@ -28,7 +28,7 @@ static void sha256_fetch(void)
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-void mfs_sha256(const void *p, size_t n, struct mfs_hash *out)
+int mfs_sha256(const void *p, size_t n, struct mfs_hash *out)
 {
 	const EVP_MD *md;
 	unsigned int len = 0;
@@ -36,13 +36,15 @@ void mfs_sha256(const void *p, size_t n, struct mfs_hash *out)
 	pthread_once(&sha256_once, sha256_fetch);
 	md = sha256_md ? sha256_md : EVP_sha256();
 	/*
-	 * EVP_Digest can only fail to allocate its small context.  The
-	 * signature has no way to report that, and a wrong hash would file
-	 * data under a wrong name, so treat it as fatal.
-	 * NEEDSWORK: return int so callers can fail with -ENOMEM instead.
+	 * EVP_Digest can only fail to allocate its small context.  That is an
+	 * error of this one request (a chunk fetched from a peer, a write), not
+	 * a broken invariant: the caller fails it, the daemon goes on.
 	 */
-	if (!EVP_Digest(p, n, out->b, &len, md, NULL) || len != MFS_HASH_LEN)
-		BUG("SHA-256 failed in libcrypto");
+	if (!EVP_Digest(p, n, out->b, &len, md, NULL))
+		return -ENOMEM;
+	if (len != MFS_HASH_LEN)
+		BUG("SHA-256 of %u bytes from libcrypto", len);
+	return 0;
 }
 
 void mfs_hash_to_hex(const struct mfs_hash *h, char hex[MFS_HASH_HEX_LEN + 1])

@@ -17,8 +17,13 @@ struct mfs_hash {
 	uint8_t b[MFS_HASH_LEN];
 };
 
-/* SHA-256 of p[0..n) (libcrypto; uses SHA-NI when the CPU has it). */
-void mfs_sha256(const void *p, size_t n, struct mfs_hash *out);
+/*
+ * SHA-256 of p[0..n) (libcrypto; uses SHA-NI when the CPU has it).  Returns 0,
+ * or -ENOMEM when libcrypto cannot allocate its context; *out is then
+ * undefined and must not name anything.
+ */
+__attribute__((warn_unused_result))
+int mfs_sha256(const void *p, size_t n, struct mfs_hash *out);
 
 /* XXH64 (the published algorithm, implemented here) of p[0..n). */
 uint64_t mfs_xxh64(const void *p, size_t n, uint64_t seed);

@@ -142,7 +142,8 @@ static void *encode_worker(void *arg)
 		ssize_t n;
 		int ex;
 
-		mfs_sha256(c->p, c->len, &c->hash);
+		if ((c->rc = mfs_sha256(c->p, c->len, &c->hash)))
+			continue;
 		ex = new_list_has(w->fresh, &c->hash) ? 1 : mfs_chunk_exists(w->db, &c->hash);
 		if (ex < 0) {
 			c->rc = ex;

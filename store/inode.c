@@ -8,9 +8,10 @@
  *   u16 name_len, name, u16 symlink_len, symlink,
  *   nxattr x { u8 name_len, name, u32 value_len, value }
  * and from version 2 on:
- *   u64 rdev, u16 nlinks, nlinks x { u64 parent, u16 name_len, name }
- * Version 1 records (no special files, one name) decode with rdev 0 and no
- * extra names; records are always written as version 2.
+ *   u64 rdev, u64 fid, u16 nlinks, nlinks x { u64 parent, u16 name_len, name }
+ * Version 1 records (no special files, one name) decode with rdev 0, fid =
+ * the inode number and no extra names; records are always written as
+ * version 2.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -119,6 +120,7 @@ void mfs_inode_encode(const struct mfs_inode *in, struct mfs_wr *w)
 		mfs_wr_put(w, in->xattr[i].value, in->xattr[i].len);
 	}
 	mfs_wr_u64(w, in->rdev);
+	mfs_wr_u64(w, in->fid ? in->fid : in->ino);
 	mfs_wr_u16(w, in->nlinks);
 	for (uint32_t i = 0; i < in->nlinks; i++) {
 		mfs_wr_u64(w, in->links[i].parent);
@@ -202,6 +204,7 @@ int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *ou
 		uint32_t nl;
 
 		in.rdev = mfs_rd_u64(&r);
+		in.fid = mfs_rd_u64(&r);
 		nl = mfs_rd_u16(&r);
 		if (nl >= MFS_LINK_MAX)
 			r.bad = 1;
@@ -232,6 +235,8 @@ int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *ou
 	}
 	if (S_ISDIR(in.mode) && in.nlinks)
 		r.bad = 1; /* directories have one name */
+	if (!in.fid)
+		in.fid = ino; /* version 1: the file is as old as its inode */
 	if (r.bad || oom || r.left) {
 		mfs_inode_release(&in);
 		return oom ? -ENOMEM : MFS_EFORMAT;

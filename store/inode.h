@@ -67,6 +67,13 @@ struct mfs_inode {
 	uint32_t nxattr;
 	struct mfs_xattr *xattr; /* owned */
 	uint64_t rdev;         /* devices only: the kernel's dev_t */
+	/*
+	 * The file id, shown as st_ino: the inode number the file was created
+	 * with, kept by every later version (a published rewrite gets a new
+	 * inode number, but SQLite, rsync and tar expect a file to keep its
+	 * st_ino).  0 in a record being built means "ino".
+	 */
+	uint64_t fid;
 	uint32_t nlinks;       /* names besides (parent, name); nlink = 1 + nlinks for non-dirs */
 	struct mfs_name *links; /* owned */
 };

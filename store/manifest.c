@@ -184,14 +184,15 @@ out:
 int mfs_manifest_stage(struct mfs_batch *b, const struct mfs_manifest *m, struct mfs_hash *id)
 {
 	struct mfs_wr w = { 0 };
+	int rc;
 
 	mfs_manifest_encode(m, &w);
 	if (w.oom)
 		return -ENOMEM;
-	mfs_sha256(w.buf, w.len, id);
-	mfs_batch_put(b, MFS_CF_MANIFESTS, id->b, MFS_HASH_LEN, w.buf, w.len);
+	if (!(rc = mfs_sha256(w.buf, w.len, id)))
+		mfs_batch_put(b, MFS_CF_MANIFESTS, id->b, MFS_HASH_LEN, w.buf, w.len);
 	mfs_wr_release(&w);
-	return 0;
+	return rc;
 }
 
 int mfs_manifest_load(struct mfs_db *db, const struct mfs_hash *id, struct mfs_manifest **out)

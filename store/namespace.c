@@ -173,11 +173,16 @@ static int ns_recover(struct mfs_ns *ns)
 			uint64_t ino = in.ino, parent = in.parent;
 			char *name = in.name ? strdup(in.name) : NULL;
 
+			int gone = name ? mfs_ns_remove_if(ns, parent, name, ino) : -ENOMEM;
+
 			mfs_inode_release(&in);
-			if (name && !mfs_ns_remove_if(ns, parent, name, ino))
+			if (!gone)
 				removed++;
-			else
+			else if (gone == -ENOENT)
 				log_warn("pending inode %016llx has no entry", (unsigned long long)ino);
+			else /* the next open tries again */
+				log_warn("pending inode %016llx not removed: %s", (unsigned long long)ino,
+					 mfs_strerror(gone));
 			free(name);
 			continue;
 		}
@@ -621,6 +626,75 @@ static int is_ancestor(struct mfs_ns *ns, uint64_t ancestor, uint64_t ino)
 	return 1; /* deeper than any sane tree: refuse */
 }
 
+/* Moves one name of rec; a record that lost track of its names (peers) takes the new one. */
+static int move_name(struct mfs_inode *rec, uint64_t parent, const char *name, uint64_t newparent,
+		     const char *newname)
+{
+	int rc = mfs_inode_name_move(rec, parent, name, newparent, newname);
+	char *copy;
+
+	if (rc != -ENOENT)
+		return rc;
+	if (!(copy = strdup(newname)))
+		return -ENOMEM;
+	free(rec->name);
+	rec->name = copy;
+	rec->parent = newparent;
+	return 0;
+}
+
+/*
+ * rename(RENAME_EXCHANGE): the two entries swap inodes in one batch.  Called
+ * with ns->lock held, with both directories read and the source entry's
+ * record in src; a directory may not go into its own subtree (EINVAL).
+ */
+static int exchange_locked(struct mfs_ns *ns, struct mfs_inode *src, struct mfs_inode *pdir,
+			   struct mfs_inode *ndir, const struct dirent_key *ks, const char *name,
+			   const struct dirent_key *kd, const char *newname)
+{
+	struct mfs_inode dst = { 0 }, *np = pdir->ino == ndir->ino ? pdir : ndir;
+	struct ns_txn t = { 0 };
+	struct timespec tm;
+	uint64_t dino;
+	int rc;
+
+	if ((rc = get_dirent(ns, kd, &dino)) || (rc = mfs_ns_get(ns, dino, &dst)))
+		goto out;
+	if (dino == src->ino)
+		goto out; /* two names of one file: nothing changes */
+	if ((S_ISDIR(src->mode) && is_ancestor(ns, src->ino, ndir->ino)) ||
+	    (S_ISDIR(dst.mode) && is_ancestor(ns, dst.ino, pdir->ino))) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((rc = move_name(src, pdir->ino, name, ndir->ino, newname)) ||
+	    (rc = move_name(&dst, ndir->ino, newname, pdir->ino, name)))
+		goto out;
+	rc = -ENOMEM;
+	if (txn_begin(ns, &t))
+		goto out;
+	now(&tm);
+	src->ctime = dst.ctime = tm;
+	if (np != pdir) {
+		/* A directory that changes parent moves its ".." link too. */
+		int d = S_ISDIR(src->mode) - S_ISDIR(dst.mode);
+
+		pdir->nlink -= d;
+		np->nlink += d;
+	}
+	pdir->mtime = pdir->ctime = np->mtime = np->ctime = tm;
+	txn_put_dirent(&t, ks, dst.ino, dst.mode);
+	txn_put_dirent(&t, kd, src->ino, src->mode);
+	if ((rc = txn_put_inode(&t, src)) || (rc = txn_put_inode(&t, &dst)) ||
+	    (rc = txn_touch_dir(&t, pdir)) || (np != pdir && (rc = txn_touch_dir(&t, np))))
+		goto out;
+	rc = txn_commit(ns, &t);
+out:
+	txn_free(&t);
+	mfs_inode_release(&dst);
+	return rc;
+}
+
 int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
 		  const char *newname, unsigned flags, uint64_t *replaced)
 {
@@ -639,6 +713,10 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	if ((rc = get_dir(ns, parent, &pdir)) || (rc = get_dir(ns, newparent, &ndir)) ||
 	    (rc = get_dirent(ns, &ks, &sino)) || (rc = mfs_ns_get(ns, sino, &src)))
 		goto out;
+	if (flags & MFS_RENAME_EXCHANGE) {
+		rc = exchange_locked(ns, &src, &pdir, &ndir, &ks, name, &kd, newname);
+		goto out;
+	}
 	rc = get_dirent(ns, &kd, &dino);
 	if (rc && rc != -ENOENT)
 		goto out;
@@ -676,19 +754,7 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		goto out;
 	now(&tm);
 	/* Moves the name renamed, which is not always the first (hard links). */
-	rc = mfs_inode_name_move(&src, parent, name, newparent, newname);
-	if (rc == -ENOENT) {
-		/* A record that lost track of its names (concurrent peers): this is its name now. */
-		char *copy = strdup(newname);
-
-		rc = copy ? 0 : -ENOMEM;
-		if (copy) {
-			free(src.name);
-			src.name = copy;
-			src.parent = newparent;
-		}
-	}
-	if (rc)
+	if ((rc = move_name(&src, parent, name, newparent, newname)))
 		goto out;
 	src.ctime = tm;
 	np = same_dir ? &pdir : &ndir; /* one record when both are the same dir */
@@ -796,7 +862,8 @@ out:
 }
 
 int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
-		   uint64_t size, const struct timespec *mtime, struct mfs_inode *out)
+		   uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
+		   struct mfs_inode *out)
 {
 	struct mfs_inode in = { 0 };
 	struct ns_txn t = { 0 };
@@ -850,8 +917,17 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		in.manifest = *manifest;
 	else
 		memset(&in.manifest, 0, sizeof(in.manifest));
-	now(&in.ctime);
-	in.mtime = mtime ? *mtime : in.ctime;
+	{
+		struct timespec tnow;
+
+		now(&tnow);
+		in.mtime = mtime ? *mtime : tnow;
+		if (!ctime)
+			in.ctime = tnow;
+		else if (ctime->tv_sec > in.ctime.tv_sec ||
+			 (ctime->tv_sec == in.ctime.tv_sec && ctime->tv_nsec > in.ctime.tv_nsec))
+			in.ctime = *ctime;
+	}
 	if ((manifest && (rc = txn_put_manifest(&t, manifest))) ||
 	    (rc = txn_put_inode(&t, &in)) || (rc = txn_commit(ns, &t)))
 		goto out;

@@ -96,7 +96,10 @@ int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
  */
 int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
 
-enum mfs_rename_flags { MFS_RENAME_NOREPLACE = 1 << 0 };
+enum mfs_rename_flags {
+	MFS_RENAME_NOREPLACE = 1 << 0,
+	MFS_RENAME_EXCHANGE = 1 << 1,   /* swap the two entries; both must exist */
+};
 /*
  * POSIX rename; *replaced (if not NULL) gets the ino whose name it replaced
  * or 0 (that ino keeps its record if it has other names).
@@ -132,10 +135,12 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
  * path: same ino if ino was pending, a new ino otherwise.  -ENOENT when ino
  * was unlinked or replaced meanwhile: the bytes are not published.  mtime
  * (NULL: now) is the version's modification time: the last write, or what
- * the writer set (cp -p); the ctime is always now.
+ * the writer set (cp -p); ctime (NULL: now) its last change, kept if the
+ * stored record's is later.
  */
 int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
-		   uint64_t size, const struct timespec *mtime, struct mfs_inode *out);
+		   uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
+		   struct mfs_inode *out);
 
 /* Called for each entry in name order; a non-zero return stops the walk. */
 typedef int (*mfs_dirent_fn)(void *arg, const char *name, uint64_t ino, uint32_t mode);

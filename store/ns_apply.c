@@ -112,7 +112,9 @@ static int validate(const struct mfs_op *op)
 				return MFS_EFORMAT;
 			break;
 		case MFS_OP_MANIFEST:
-			mfs_sha256(e->val, e->vlen, &h);
+			/* Our allocation failing is no fault of the peer's. */
+			if (mfs_sha256(e->val, e->vlen, &h))
+				return -ENOMEM;
 			if (memcmp(h.b, e->key, MFS_HASH_LEN) || mfs_manifest_decode(e->val, e->vlen, &m))
 				return MFS_EFORMAT;
 			mfs_manifest_unref(m);

@@ -5,7 +5,8 @@
 # the file is replaced (cp over it with the same size after the old version
 # was cached, cp with a smaller size, a new file renamed over it, cp under a
 # shared mapping, rm), then the reader reads the rest: all it read is the old
-# version.  A new open sees the new version, under a new inode number.
+# version.  A new open sees the new version, under a new inode number
+# (user.modelfs.ino), while st_ino, the file id, stays the same.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -30,12 +31,13 @@ check "store v1" sources || mfs_abort "no sources"
 
 # with_reader KIND OLD NEW ACTION...: a reader of kind KIND (reader or
 # mmapreader) holds version OLD of $M/f while ACTION runs; then it must have
-# read OLD whole, and a new open must see NEW under a new inode number.
+# read OLD whole, and a new open must see NEW under a new inode number
+# (the node's, user.modelfs.ino) with the same st_ino.
 with_reader() {
-	local kind=$1 old=$2 new=$3 rpid ino_old got rc
+	local kind=$1 old=$2 new=$3 rpid ino_old fid_old got rc
 	shift 3
 	rm -f "$WORK/ready" "$WORK/go" "$WORK/reader.out"
-	ino_old=$(stat -c %i "$M/f") || return 1
+	ino_old=$(node_ino "$M/f") && fid_old=$(stat -c %i "$M/f") || return 1
 	"$PY" "$HELPER" "$kind" "$M/f" "$WORK/ready" "$WORK/go" >"$WORK/reader.out" 2>&1 &
 	rpid=$!
 	if ! wait_for 300 test -e "$WORK/ready"; then
@@ -53,10 +55,21 @@ with_reader() {
 	[ "$new" = none ] && return 0
 	expect_sha "$M/f" "${sum[$new]}" &&
 	expect_eq "$(stat -c %s "$M/f")" "${size[$new]}" "size seen by stat" || return 1
-	if [ "$(stat -c %i "$M/f")" = "$ino_old" ]; then
+	if [ "$(node_ino "$M/f")" = "$ino_old" ]; then
 		echo "the new version kept inode number $ino_old" >&2
 		return 1
 	fi
+	# A rewrite keeps the file (and its st_ino); a rename over puts another there.
+	if [ "$1" = rename_over ]; then
+		[ "$(stat -c %i "$M/f")" != "$fid_old" ] || { echo "rename over kept st_ino" >&2; return 1; }
+	else
+		expect_eq "$(stat -c %i "$M/f")" "$fid_old" "st_ino (the file id) across versions"
+	fi
+}
+
+# node_ino PATH: the inode number of the version a new open gets.
+node_ino() {
+	getfattr --absolute-names --only-values -n user.modelfs.ino "$1"
 }
 
 cp_same_size() { cat "$M/f" >/dev/null && with_reader reader v1 v2 cp "$S/v2" "$M/f"; }

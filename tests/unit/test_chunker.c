@@ -60,7 +60,8 @@ static struct chunk_list chunk_all(const uint8_t *p, size_t n)
 			tap_bail("chunker returned %zu at %zu of %zu", len, off, n);
 		l.v[l.n].off = off;
 		l.v[l.n].len = len;
-		mfs_sha256(p + off, len, &l.v[l.n].hash);
+		if (mfs_sha256(p + off, len, &l.v[l.n].hash))
+			tap_bail("sha256 failed");
 		l.n++;
 		off += len;
 	}

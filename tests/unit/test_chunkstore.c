@@ -141,7 +141,8 @@ int main(void)
 		ssize_t n;
 
 		memset(raw, 'x', sizeof(raw));
-		mfs_sha256(raw, sizeof(raw), &h);
+		if (mfs_sha256(raw, sizeof(raw), &h))
+			tap_bail("sha256 failed");
 		n = mfs_chunk_encode(ctx, raw, sizeof(raw), rec, mfs_chunk_record_bound(sizeof(raw)), -1);
 		mfs_chunk_peek(rec, n, &info);
 		rec[n - 1] ^= 0x40;

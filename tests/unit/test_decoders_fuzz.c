@@ -263,7 +263,7 @@ static void real_ops(struct ops *o)
 		tap_bail("scratch ops");
 	mfs_inode_release(&f);
 	mfs_ns_lookup(ns, d.ino, "f", &f);
-	if (mfs_ns_publish(ns, f.ino, &id, m->size, NULL, &x))
+	if (mfs_ns_publish(ns, f.ino, &id, m->size, NULL, NULL, &x))
 		tap_bail("publish");
 	mfs_inode_release(&x);
 	mfs_inode_xattr_set(&x, "user.k", "value", 5);

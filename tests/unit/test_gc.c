@@ -51,7 +51,7 @@ static struct mfs_hash put_file(struct mfs_ns *ns, const char *dir, const char *
 	if (fd < 0 || write(fd, p, len) != (ssize_t)len)
 		tap_bail("cannot write %s", path);
 	if (mfs_ingest_fd(mfs_ns_db(ns), fd, len, 1, &id, &has, &st) || !has ||
-	    mfs_ns_create(ns, 1, name, &nw, &rec) || mfs_ns_publish(ns, rec.ino, &id, len, NULL, &pub))
+	    mfs_ns_create(ns, 1, name, &nw, &rec) || mfs_ns_publish(ns, rec.ino, &id, len, NULL, NULL, &pub))
 		tap_bail("cannot store %s", name);
 	mfs_inode_release(&rec);
 	mfs_inode_release(&pub);

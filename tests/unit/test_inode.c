@@ -45,11 +45,14 @@ int main(void)
 		else
 			mfs_inode_release(&out);
 	is_int(rejected, w.len, "every truncation rejected");
-	/* A version 1 record: the version 2 layout without its tail (rdev, names). */
+	is_int(mfs_inode_decode(42, w.buf, w.len, &out), 0, "decode again");
+	ok(out.fid == 42, "a record built without a file id gets its inode number");
+	mfs_inode_release(&out);
+	/* A version 1 record: the version 2 layout without its tail (rdev, fid, names). */
 	w.buf[0] = 1;
-	is_int(mfs_inode_decode(42, w.buf, w.len - 10, &out), 0, "a version 1 record decodes");
+	is_int(mfs_inode_decode(42, w.buf, w.len - 18, &out), 0, "a version 1 record decodes");
 	ok(out.rdev == 0 && out.nlinks == 0 && !strcmp(out.name, "model.safetensors") &&
-	   out.nxattr == 2, "with rdev 0 and one name");
+	   out.nxattr == 2 && out.fid == 42, "with rdev 0, fid = ino and one name");
 	mfs_inode_release(&out);
 	is_int(mfs_inode_decode(42, w.buf, w.len, &out), MFS_EFORMAT, "version 1 with a tail rejected");
 	w.buf[0] = 3;
@@ -64,9 +67,11 @@ int main(void)
 	is_int(mfs_inode_name_add(&in, 7, "second"), 0, "add a name");
 	is_int(mfs_inode_name_add(&in, 8, "third"), 0, "add another");
 	in.nlink = 3;
+	in.fid = 7777;
 	mfs_inode_encode(&in, &w);
 	is_int(mfs_inode_decode(42, w.buf, w.len, &out), 0, "a device with hard links decodes");
-	ok(S_ISCHR(out.mode) && out.rdev == 0x1234 && out.nlink == 3 && out.nlinks == 2 &&
+	ok(S_ISCHR(out.mode) && out.rdev == 0x1234 && out.fid == 7777 && out.nlink == 3 &&
+	   out.nlinks == 2 &&
 	   mfs_inode_has_name(&out, 1, "model.safetensors") && mfs_inode_has_name(&out, 7, "second") &&
 	   mfs_inode_has_name(&out, 8, "third") && !mfs_inode_has_name(&out, 8, "second"),
 	   "rdev and every name survive");

@@ -193,14 +193,23 @@ int main(void)
 		mfs_batch_free(b);
 		mfs_manifest_unref(m);
 	}
-	is_int(mfs_ns_publish(ns, g, &h, 100, NULL, &in), 0, "publish a new file");
+	is_int(mfs_ns_publish(ns, g, &h, 100, NULL, NULL, &in), 0, "publish a new file");
 	ok(in.ino == g && !(in.flags & MFS_I_PENDING) && in.size == 100, "published in place");
 	mfs_inode_release(&in);
-	is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, &in), 0, "publish a rewrite");
+	is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, NULL, &in), 0, "publish a rewrite");
 	ok(in.ino != g && ino_of(d, "new.bin") == in.ino && in.version == 2, "a rewrite gets a new inode");
 	mfs_inode_release(&in);
+	{
+		struct mfs_inode again;
+		uint64_t second = ino_of(d, "new.bin");
+
+		is_int(mfs_ns_publish(ns, second, NULL, 0, NULL, NULL, &again), 0, "publish a third version");
+		ok(again.fid == g && again.ino != second,
+		   "every version keeps the file id (st_ino) it was created with");
+		mfs_inode_release(&again);
+	}
 	is_int(mfs_ns_get(ns, g, &in), -ENOENT, "the old record is gone");
-	is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, &in), -ENOENT, "publishing a replaced inode is refused");
+	is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, NULL, &in), -ENOENT, "publishing a replaced inode is refused");
 
 	/* Special files: a type and, for devices, an rdev; no bytes. */
 	{
@@ -259,7 +268,7 @@ int main(void)
 		   in.nlink == 3, "the record follows");
 		mfs_inode_release(&in);
 
-		is_int(mfs_ns_publish(ns, hl, NULL, 0, NULL, &in), 0, "a rewrite of a hard-linked file");
+		is_int(mfs_ns_publish(ns, hl, NULL, 0, NULL, NULL, &in), 0, "a rewrite of a hard-linked file");
 		nh = in.ino;
 		ok(nh != hl && in.nlink == 3 && ino_of(d, "h1") == nh && ino_of(other, "h2") == nh &&
 		   ino_of(d, "h4") == nh, "every name moved to the new inode");
@@ -281,7 +290,7 @@ int main(void)
 		/* Publishing in place (a new file) keeps the inode and its names. */
 		g = mk(d, "pub", S_IFREG | 0644, MFS_I_PENDING);
 		is_int(mfs_ns_link(ns, g, other, "pub2", NULL), 0, "link of a file being written");
-		is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, &in), 0, "its first publish");
+		is_int(mfs_ns_publish(ns, g, NULL, 0, NULL, NULL, &in), 0, "its first publish");
 		ok(in.ino == g && ino_of(other, "pub2") == g && in.nlink == 2, "in place, both names");
 		mfs_inode_release(&in);
 	}
@@ -300,6 +309,28 @@ int main(void)
 		mfs_ns_get(ns, ino_of(d, "chr"), &in);
 		ok(S_ISCHR(in.mode) && in.rdev == 0x0102 && in.nlink == 2 &&
 		   mfs_inode_has_name(&in, d, "chr2"), "a linked device survives reopen");
+		mfs_inode_release(&in);
+	}
+
+	/* RENAME_EXCHANGE: entries swap inodes; a directory cannot go under itself. */
+	{
+		uint64_t ex = mk(MFS_ROOT_INO, "exd", S_IFDIR | 0755, 0), fa = mk(ex, "fa", S_IFREG, 0),
+			 sd = mk(ex, "sd", S_IFDIR | 0755, 0), fb = mk(d, "fb", S_IFREG, 0);
+
+		is_int(mfs_ns_rename(ns, ex, "fa", d, "fb", MFS_RENAME_EXCHANGE, NULL), 0,
+		       "exchange two files");
+		ok(ino_of(ex, "fa") == fb && ino_of(d, "fb") == fa, "they swapped");
+		is_int(mfs_ns_rename(ns, ex, "sd", d, "fb", MFS_RENAME_EXCHANGE, NULL), 0,
+		       "exchange a directory and a file across directories");
+		ok(ino_of(d, "fb") == sd && ino_of(ex, "sd") == fa && nlink_of(ex) == 2,
+		   "swapped, with the directories' link counts");
+		is_int(mfs_ns_rename(ns, d, "fb", sd, "x", MFS_RENAME_EXCHANGE, NULL), -ENOENT,
+		       "exchange with a missing name");
+		mk(sd, "x", S_IFREG, 0);
+		is_int(mfs_ns_rename(ns, d, "fb", sd, "x", MFS_RENAME_EXCHANGE, NULL), -EINVAL,
+		       "a directory cannot be exchanged into its own subtree");
+		mfs_ns_get(ns, sd, &in);
+		ok(in.parent == d && !strcmp(in.name, "fb"), "the moved directory's record names its entry");
 		mfs_inode_release(&in);
 	}
 
@@ -330,7 +361,7 @@ int main(void)
 
 			is_int(mfs_ns_link(ns, pub, d, "pub3", NULL), 0, "here: a third name for pub");
 			is_int(mfs_ns_remove(ns, d, "chr2", 0, NULL), 0, "here: unlink chr2");
-			is_int(mfs_ns_publish(ns2, pub, NULL, 0, NULL, &in), 0, "there: a rewrite of pub");
+			is_int(mfs_ns_publish(ns2, pub, NULL, 0, NULL, NULL, &in), 0, "there: a rewrite of pub");
 			mfs_inode_release(&in);
 			is_int(mfs_ns_rename(ns2, d, "chr", MFS_ROOT_INO, "chr9", 0, NULL), 0,
 			       "there: rename chr");

@@ -126,7 +126,7 @@ static uint64_t mkfile(struct node *n, uint64_t parent, const char *name, int se
 		uint64_t pending = in.ino;
 
 		mfs_inode_release(&in);
-		if (mfs_ns_publish(n->ns, pending, seed ? &id : NULL, seed ? m->size : 0, NULL, &in) == 0)
+		if (mfs_ns_publish(n->ns, pending, seed ? &id : NULL, seed ? m->size : 0, NULL, NULL, &in) == 0)
 			ino = in.ino;
 		mfs_inode_release(&in);
 	}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The table of operations behind struct mfs_db, for the backends only
+ * (db_rocks.c, db_mem.c, db_fault.c); the rest of store/ sees db.h.  The
+ * front (db.c) keeps what is common: the iterator's upper bound and sticky
+ * error, mfs_db_exists on top of get, and MODELFS_FAULT at open.
+ *
+ * A backend embeds struct mfs_db, struct mfs_batch and struct mfs_iter as
+ * the first member of its own structs and casts back.  A batch and an
+ * iterator always belong to the backend whose ops created them.
+ */
+#ifndef MFS_DB_INTERNAL_H
+#define MFS_DB_INTERNAL_H
+
+#include "db.h"
+
+struct mfs_kv_ops {
+	const char *name;
+	void (*close)(struct mfs_db *db);
+
+	/* 0 with *v filled (v->release set if it needs one), -ENOENT, or an error. */
+	int (*get)(struct mfs_db *db, enum mfs_cf cf, const void *key, size_t klen,
+		   struct mfs_val *v, int verify);
+
+	/* NULL on allocation failure. */
+	struct mfs_batch *(*batch_new)(struct mfs_db *db);
+	void (*batch_free)(struct mfs_batch *b);
+	/* Cannot fail here: an allocation failure makes write() fail instead. */
+	void (*batch_put)(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl,
+			  const void *v, size_t vl);
+	void (*batch_delete)(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl);
+	size_t (*batch_count)(struct mfs_batch *b);
+	/* All of b or nothing. */
+	int (*write)(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mode);
+	int (*flush)(struct mfs_db *db, enum mfs_cf cf);
+
+	/*
+	 * An iterator over [lower, upper) of cf positioned at lower (the first
+	 * key when llen is 0); no upper bound when ulen is 0.  The backend
+	 * copies both and sets the base (db, err = 0).  NULL on allocation failure.
+	 */
+	struct mfs_iter *(*iter_new)(struct mfs_db *db, enum mfs_cf cf, const void *lower,
+				     size_t llen, const void *upper, size_t ulen);
+	void (*iter_seek)(struct mfs_iter *it, const void *key, size_t klen);
+	/* 1 on a key, 0 at the end, or a negative error that ended it. */
+	int (*iter_valid)(struct mfs_iter *it);
+	void (*iter_next)(struct mfs_iter *it);
+	const uint8_t *(*iter_key)(struct mfs_iter *it, size_t *len);
+	const uint8_t *(*iter_value)(struct mfs_iter *it, size_t *len);
+	void (*iter_free)(struct mfs_iter *it);
+
+	int (*reclaim)(struct mfs_db *db, enum mfs_cf cf, int relocate);
+	uint64_t (*disk_bytes)(struct mfs_db *db);
+};
+
+struct mfs_db {
+	const struct mfs_kv_ops *ops;
+};
+
+struct mfs_batch {
+	struct mfs_db *db;	/* the database the batch is written to */
+};
+
+struct mfs_iter {
+	struct mfs_db *db;
+	int err;		/* sticky: set by the front from iter_valid() */
+};
+
+/* The backends' constructors (db.h has the public openers). */
+int mfs_db_rocks_open(const char *dir, struct mfs_db **out);
+
+#endif
