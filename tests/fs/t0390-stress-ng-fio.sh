@@ -108,7 +108,9 @@ sng() {
 		revive
 		return 1
 	fi
-	if [ "$rc" -ne 0 ] || grep -qE "$BAD" "$out.log"; then
+	# A stressor whose setup outlasted SECS (a loaded machine) did nothing
+	# wrong: it runs again below.
+	if [ "$rc" -ne 0 ] || grep -E "$BAD" "$out.log" | grep -qv 'expired during test setup'; then
 		echo "stress-ng --$name $*: exit status $rc (0 wanted)" >&2
 		grep -E "$BAD|warn:" "$out.log" | head -n 20 >&2
 		return 1
