@@ -10,6 +10,7 @@ pkgs=(
 	attr man-db python3-numpy python3-torch             # tests: xattrs, man pages, frameworks
 	iproute2                                            # tests: network namespaces (partitions)
 	rsync sqlite3                                       # tests: rsync -aH of special files, SQLite on the mount
+	stress-ng fio                                       # tests: stress and verified I/O (t0390)
 	debhelper dpkg-dev fakeroot lintian                 # the Debian package (packaging/build-deb.sh)
 )
 missing=()

@@ -222,18 +222,80 @@ mfs_adopt() {
 	echo "$pid $mnt" >>"$WORK/.daemons"
 }
 
+# mnt_holders MNT: one line for each process that uses MNT (its cwd or root,
+# open files, mapped files), from /proc (reading the links does not enter
+# the mount).
+mnt_holders() {
+	"$PY" - "$1" <<'PYEOF'
+import os, sys
+mnt = sys.argv[1]
+inside = lambda t: t == mnt or t.startswith(mnt + "/")
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    d, what = "/proc/" + pid, []
+    try:
+        links = ["cwd", "root"] + ["fd/" + f for f in os.listdir(d + "/fd")]
+    except OSError:
+        continue
+    for l in links:
+        try:
+            if inside(os.readlink(d + "/" + l)):
+                what.append(l)
+        except OSError:
+            pass
+    try:
+        with open(d + "/maps") as f:
+            if any(inside(line.split(None, 5)[-1].strip()) for line in f if line.count(" ") >= 5):
+                what.append("maps")
+        with open(d + "/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+    except OSError:
+        cmd = "?"
+    if what:
+        print("pid %s (%s): %s" % (pid, cmd.strip(), " ".join(what)))
+PYEOF
+}
+
+# _umount_cmd CMD...: 0 once unmounted, 1 while busy (EBUSY), 2 on another error.
+_umount_cmd() {
+	"$@" 2>"$WORK/.umount.err" && return 0
+	grep -qiE 'busy' "$WORK/.umount.err" && return 1
+	cat "$WORK/.umount.err" >&2
+	return 2
+}
+
 # mfs_umount MNT [CMD...]: unmounts (default: umount MNT) and waits for the
-# daemon to exit.
+# daemon to exit.  While the mount is busy the command is tried again (a
+# process that has just closed its last file there may not have released it
+# yet: the kernel can finish a close after the process is gone, and any
+# process on the machine that looks into the mount holds it for as long);
+# the holders seen at the first refusal are noted, and if it stays busy they
+# are shown with the failure.
 mfs_umount() {
-	local mnt=$1 pid=${_mnt_pid[$1]:-}
+	local mnt=$1 pid=${_mnt_pid[$1]:-} rc i holders=''
 	shift
 	if [ $# -eq 0 ]; then
 		set -- umount "$mnt"
 	fi
-	if ! "$@"; then
+	for ((i = 0; i < 300; i++)); do
+		_umount_cmd "$@"
+		rc=$?
+		[ "$rc" -eq 1 ] || break
+		if [ "$i" -eq 0 ]; then
+			holders=$(mnt_holders "$mnt")
+			note "$*: busy at first (holders: ${holders:-none seen in /proc}); trying again"
+		fi
+		sleep 0.1
+	done
+	if [ "$rc" -ne 0 ]; then
 		echo "$*: failed" >&2
+		if [ "$rc" -eq 1 ]; then
+			echo "busy after $i tries: $(cat "$WORK/.umount.err")" >&2
+			echo "holders at first: ${holders:-none seen}" >&2
+			echo "holders now: $(mnt_holders "$mnt")" >&2
+		fi
 		return 1
 	fi
+	[ "$i" -gt 0 ] && note "$*: unmounted after $i refusals (busy)"
 	if ! wait_for 100 not_mounted "$mnt"; then
 		echo "$mnt still mounted 10 s after $*" >&2
 		return 1

@@ -13,8 +13,9 @@
 #  - Node 3 starts; fsck --deep --repair: the corrupt copy is replaced and
 #    b's chunk copied back (3/3 again); c's chunk is reported missing with
 #    /d/c, exit 4.  a and b read back byte-identical on every node.
-#  - info (user.modelfs.replicas_*) agrees: at most 2 copies while node 3
-#    is down, 3 of every chunk on every node once it caught up.
+#  - info (user.modelfs.replicas_*) agrees: 2 copies of every chunk (never
+#    more) once node 2 has pulled them while node 3 is down, 3 of every
+#    chunk on every node once node 3 caught up.
 #  - fsck of one path only checks that path; bad arguments exit 16.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -80,10 +81,27 @@ under_all() {
 check "node 3 down, factor 3: every chunk under-replicated, node 3 down" under_all
 
 xa() { getfattr --only-values -n "user.modelfs.$2" "$1"; }
+# After setrepl -r 3, node 2 pulls from node 1 a copy of every chunk it
+# lacks (node 3, down, cannot): until it has, a chunk may have 1 copy.  Poll
+# until every chunk of d/a has 2 copies, failing at once if one is counted
+# more than twice; then the counts are stable and asserted.
 info_down() {
+	local i min max
+	for ((i = 0; i < CL_TRIES; i++)); do
+		min=$(xa "$M1/d/a" replicas_min) && max=$(xa "$M1/d/a" replicas_max) || return 1
+		if [ "$max" -gt 2 ]; then
+			echo "replicas_max of d/a is $max with node 3 down" >&2
+			return 1
+		fi
+		[ "$min" = 2 ] && break
+		sleep 0.1
+	done
+	note "d/a: every chunk on nodes 1 and 2 after $i polls"
 	expect_eq "$(xa "$M1/d/a" nodes)" 3 "nodes in info" &&
 	expect_eq "$(xa "$M1/d/a" nodes_down)" 1 "nodes_down in info" &&
+	expect_eq "$(xa "$M1/d/a" replicas_min)" 2 "replicas_min of d/a" &&
 	expect_eq "$(xa "$M1/d/a" replicas_max)" 2 "replicas_max of d/a" &&
+	expect_eq "$(xa "$M1/d/a" replicas.2)" "$(xa "$M1/d/a" distinct_chunks)" "replicas.2 of d/a" &&
 	expect_eq "$(xa "$M1/d/a" under_replicated_chunks)" "$(xa "$M1/d/a" distinct_chunks)" \
 		"under_replicated_chunks of d/a"
 }
