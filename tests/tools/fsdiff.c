@@ -1968,6 +1968,8 @@ int main(int argc, char **argv)
 		die("needs root (it switches to uid %d for some ops)", (int)user_uid);
 	umask(022);
 	signal(SIGBUS, on_bus);
+	/* A write to a FIFO or socket nobody reads is EPIPE on both sides, not our death. */
+	signal(SIGPIPE, SIG_IGN);
 	if (setgroups(0, NULL) < 0)
 		die("setgroups: %s", strerror(errno));
 	if (minimize)
