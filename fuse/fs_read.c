@@ -96,9 +96,9 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	h->append = !!(fi->flags & O_APPEND);
 	if (!(n->rec.flags & MFS_I_PENDING) && (n->readers || n->writers > n->cached_writers)) {
 		fi->direct_io = 1;
-		log_info("inode %016llx: rewritten while %d reader(s) hold the old version: "
-			 "writes bypass the page cache, shared writable mmap gives ENODEV",
-			 (unsigned long long)n->ino, n->readers);
+		log_info("inode %016llx: rewritten while %d reader(s) hold the old version or "
+			 "another writer writes directly: writes bypass the page cache, "
+			 "shared writable mmap gives ENODEV", (unsigned long long)n->ino, n->readers);
 	}
 	h->cached = !fi->direct_io;
 	n->cached_writers += h->cached;
