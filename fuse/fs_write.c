@@ -243,6 +243,8 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	fs_op_flush(req, ino, fi);
 }
 
+static int fallocate_refusal_logged;
+
 void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		     struct fuse_file_info *fi)
 {
@@ -266,9 +268,10 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 		staging_touch(n->stg);
 	}
 	pthread_mutex_unlock(&n->lock);
-	if (rc == -EOPNOTSUPP)
-		log_info("inode %016llx: fallocate mode %#x refused: not supported by the staging file",
-			 (unsigned long long)n->ino, mode);
+	/* Once per daemon: stress-ng asks for ZERO_RANGE thousands of times. */
+	if (rc == -EOPNOTSUPP && !__atomic_exchange_n(&fallocate_refusal_logged, 1, __ATOMIC_RELAXED))
+		log_info("inode %016llx: fallocate mode %#x refused (EOPNOTSUPP), as tmpfs refuses it: "
+			 "not supported by the staging file (said once)", (unsigned long long)n->ino, mode);
 	fuse_reply_err(req, mfs_errno(rc));
 }
 
