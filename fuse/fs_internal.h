@@ -13,14 +13,15 @@
  *  3. Readers pin the manifest (version) they opened in their handle; the
  *     node's manifest may move on, theirs does not.
  *  4. Writers share one staging per node.  The first flush or fsync after
- *     a write commits it, and the last release commits what is left
- *     (including a truncation or a new empty file): ingest, publish, and
+ *     a write, a truncation or the creation of a new file commits it, and
+ *     the last release commits what is left: ingest, publish, and
  *     (when the path got a new inode) invalidate the kernel's dentry so new
  *     opens see the new version.  A successor link (itable_set_successor)
  *     then leads later commits and metadata changes through old handles to
  *     the path's current inode, however many versions came between.
- *  5. While a writer writes through an inode's page cache (cached_writers),
- *     readers of it use direct I/O, so they read their own version.
+ *  5. While a writer has bytes staged, new readers use direct I/O, so they
+ *     read their own version; only readers through the page cache
+ *     (cached_readers) keep the inode's size from shrinking under them.
  */
 #ifndef MFS_FS_INTERNAL_H
 #define MFS_FS_INTERNAL_H

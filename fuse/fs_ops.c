@@ -110,9 +110,7 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 		st->st_size = sz;
 		st->st_blocks = (sz + 511) / 512;
 		st->st_mtim = n->stg->mtime;
-		if (n->stg->ctime.tv_sec > st->st_ctim.tv_sec ||
-		    (n->stg->ctime.tv_sec == st->st_ctim.tv_sec &&
-		     n->stg->ctime.tv_nsec > st->st_ctim.tv_nsec))
+		if (mfs_ts_after(&n->stg->ctime, &st->st_ctim))
 			st->st_ctim = n->stg->ctime;
 	}
 }

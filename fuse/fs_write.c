@@ -3,8 +3,9 @@
  * create, write, flush, fsync, truncate, and the commit that turns staged
  * bytes into a published version (write-once, commit on close).
  *
- * A commit runs at the first flush (close), fsync or release after a write,
- * so close() reports ENOSPC or EIO to the writer.  Order: ingest (chunks
+ * A commit runs at the first flush (close), fsync or release after a write
+ * (or a truncation, or the creation of the file), so close() reports ENOSPC
+ * or EIO to the writer; a commit that failed is not retried behind its back.  Order: ingest (chunks
  * flushed to blob files, manifest in the WAL) -> mfs_ns_publish (one synced
  * batch, so chunks are durable before the entry that points to them) ->
  * kernel dentry invalidation when the path got a new inode.

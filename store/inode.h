@@ -78,6 +78,12 @@ struct mfs_inode {
 	struct mfs_name *links; /* owned */
 };
 
+/* Whether time a is later than time b. */
+static inline int mfs_ts_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec : a->tv_nsec > b->tv_nsec;
+}
+
 /* Frees what the record owns and zeroes it.  Safe on a zeroed record. */
 void mfs_inode_release(struct mfs_inode *in);
 /* Deep copy into dst (which is overwritten, not released).  0 or -ENOMEM. */

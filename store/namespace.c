@@ -924,8 +924,7 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		in.mtime = mtime ? *mtime : tnow;
 		if (!ctime)
 			in.ctime = tnow;
-		else if (ctime->tv_sec > in.ctime.tv_sec ||
-			 (ctime->tv_sec == in.ctime.tv_sec && ctime->tv_nsec > in.ctime.tv_nsec))
+		else if (mfs_ts_after(ctime, &in.ctime))
 			in.ctime = *ctime;
 	}
 	if ((manifest && (rc = txn_put_manifest(&t, manifest))) ||

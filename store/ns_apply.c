@@ -145,11 +145,6 @@ static enum mfs_cf entry_cf(uint8_t kind)
 	return kind == MFS_OP_INODE ? MFS_CF_INODES : MFS_CF_DIRENTS;
 }
 
-static int ts_after(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec != b->tv_sec ? a->tv_sec > b->tv_sec : a->tv_nsec > b->tv_nsec;
-}
-
 /*
  * A winning inode record.  A directory's mtime merges by max with the one
  * held (raised meanwhile by 'T' entries of creates inside it), so the order
@@ -170,9 +165,9 @@ static int put_record_keep_dir_mtime(struct mfs_ns *ns, struct mfs_batch *b,
 		mfs_batch_put(b, MFS_CF_INODES, e->key, e->klen, e->val, e->vlen);
 		return 0;
 	}
-	if (ts_after(&held.mtime, &in.mtime))
+	if (mfs_ts_after(&held.mtime, &in.mtime))
 		in.mtime = held.mtime;
-	if (ts_after(&held.ctime, &in.ctime))
+	if (mfs_ts_after(&held.ctime, &in.ctime))
 		in.ctime = held.ctime;
 	mfs_inode_release(&held);
 	rc = ns_put_inode_raw(b, &in);
@@ -270,9 +265,9 @@ static int refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
 		in.nlink = 2 + subdirs;
 		changed = 1;
 	}
-	if (t && ts_after(t, &in.mtime)) {
+	if (t && mfs_ts_after(t, &in.mtime)) {
 		in.mtime = *t;
-		if (ts_after(t, &in.ctime))
+		if (mfs_ts_after(t, &in.ctime))
 			in.ctime = *t;
 		changed = 1;
 	}
