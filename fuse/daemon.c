@@ -222,7 +222,9 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *loop = NULL;
-	struct mfs_fs fs = { .cfg = cfg, .timeout = 3600.0 };
+	struct mfs_fs fs = {
+		.cfg = cfg, .timeout = 3600.0, .views_lock = PTHREAD_MUTEX_INITIALIZER,
+	};
 	char *db_dir = NULL, *pid_path = NULL, *log_path = NULL;
 	int code = MFS_EXIT_MOUNT_FAILED, mounted = 0, rc;
 	enum mfs_log_level level;

@@ -73,6 +73,8 @@ struct mfs_staging {
 	 * commit's (a close changes nothing a stat can see).
 	 */
 	struct timespec mtime, ctime;
+	/* What the path's newer inode shows of these bytes (view.c), or NULL. */
+	struct mfs_view *view;
 };
 
 struct mfs_node {
@@ -138,6 +140,9 @@ struct mfs_fs {
 	char *control_path;
 	struct fs_metrics *metrics;  /* NULL without metrics_file */
 	double timeout;          /* attr/entry cache seconds */
+	pthread_mutex_t views_lock;
+	struct mfs_view *views;  /* view.c; views_lock */
+	int nviews;              /* atomic: length of views */
 };
 
 /* itable.c */
@@ -180,6 +185,27 @@ int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size);
 int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64_t off,
 		      uint64_t len);
 int staging_clear_dir(const char *dir);
+
+/*
+ * view.c: after a commit moved the path to inode `ino` while the writer
+ * stays open, ino's stat shows the writer's staging s (its size and times)
+ * until view_end (the next commit, or staging_free).  view_update, called
+ * with the writer's node lock held after s changed, returns the inode whose
+ * kernel attributes view_inval must drop once that lock is released (0:
+ * none).  view_apply overrides st for ino if a view is on it.  Times set
+ * on ino itself (utimensat of the path) go to the view, and view_take_times
+ * (writer's node lock held) hands them to the writer's staging, so its next
+ * commit publishes them, as one file on a local filesystem would keep them.
+ */
+struct mfs_view;
+void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t ino);
+uint64_t view_update(struct mfs_fs *fs, struct mfs_staging *s);
+void view_inval(struct mfs_fs *fs, uint64_t ino);
+void view_end(struct mfs_fs *fs, struct mfs_staging *s);
+void view_set_times(struct mfs_fs *fs, uint64_t ino, const struct timespec *mtime,
+		    const struct timespec *ctime);
+void view_take_times(struct mfs_fs *fs, struct mfs_staging *s);
+void view_apply(struct mfs_fs *fs, uint64_t ino, struct stat *st);
 
 /* fs_ops.c */
 void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st);

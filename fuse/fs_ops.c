@@ -98,6 +98,7 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 {
 	rec_to_stat(&n->rec, st);
 	if (n->stg) {
+		view_take_times(fs, n->stg);
 		/*
 		 * While a rewrite is staged, the writer sees its staged size; but a
 		 * reader of the old version must not be clipped by it (the kernel
@@ -112,6 +113,9 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 		st->st_mtim = n->stg->mtime;
 		if (mfs_ts_after(&n->stg->ctime, &st->st_ctim))
 			st->st_ctim = n->stg->ctime;
+	} else {
+		/* A writer on an older inode of this path that synced and wrote on. */
+		view_apply(fs, n->ino, st);
 	}
 }
 
@@ -267,7 +271,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		       struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
-	uint64_t moved_to = 0;
+	uint64_t moved_to = 0, inval = 0;
 	unsigned mask = 0;
 	struct stat st;
 	int rc;
@@ -320,8 +324,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		mask |= MFS_ATTR_CTIME;
 	if (mask) {
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
-		if (n->stg)
+		if (n->stg) {
 			n->stg->ctime = n->rec.ctime;
+			inval = view_update(fs, n->stg);
+		} else if (mask & MFS_ATTR_MTIME) {
+			/* The path of a writer that synced: its next commit keeps these. */
+			view_set_times(fs, n->ino, &n->rec.mtime, &n->rec.ctime);
+		}
 		rc = fs_save_attrs(fs, n, mask | MFS_ATTR_CTIME, &moved_to);
 	}
 	fs_fill_stat(fs, n, &st);
@@ -331,6 +340,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fs_refresh(fs, moved_to);
 		fuse_lowlevel_notify_inval_inode(fs->se, moved_to, -1, 0);
 	}
+	if (inval != moved_to)
+		view_inval(fs, inval);
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
 	else

@@ -61,8 +61,10 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 	if (n->gone && target == n->ino) {
 		/* unlinked while open: its bytes go with it */
 		n->stg->dirty = n->stg->publish_at_release = 0;
+		view_end(fs, n->stg);
 		return 0;
 	}
+	view_take_times(fs, n->stg);
 	if ((rc = staging_materialize(fs, n->stg)) || (rc = check_space(fs, n->stg->size)))
 		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/gc.h). */
@@ -80,6 +82,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		 * the bytes go with it.
 		 */
 		n->stg->dirty = n->stg->publish_at_release = 0;
+		view_end(fs, n->stg);
 		log_info("inode %016llx: not published, its path was removed or replaced",
 			 (unsigned long long)target);
 		return 0;
@@ -92,6 +95,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		  (unsigned long long)ist.chunks, (unsigned long long)ist.new_chunks);
 	if (rec.ino == n->ino) {
 		/* Published in place (the file was new): n is the current version. */
+		view_end(fs, n->stg);
 		mfs_inode_release(&n->rec);
 		n->rec = rec;
 		mfs_manifest_unref(n->manifest);
@@ -101,6 +105,8 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 	/* The path has a new inode; n keeps describing the old version. */
 	if (itable_set_successor(fs, target, rec.ino))
 		log_error("inode %016llx: no memory to record its successor", (unsigned long long)target);
+	/* Until the next commit, the new inode shows what this writer writes on. */
+	view_start(fs, n->stg, rec.ino);
 	*moved = 1;
 	*parent = rec.parent;
 	*name = rec.name;
@@ -205,6 +211,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
 	struct mfs_node *n = h->node;
+	uint64_t inval = 0;
 	ssize_t w;
 
 	if (!h->writable) {
@@ -223,8 +230,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	if (w > 0) {
 		n->stg->dirty = 1;
 		staging_touch(n->stg);
+		inval = view_update(req_fs(req), n->stg);
 	}
 	pthread_mutex_unlock(&n->lock);
+	view_inval(req_fs(req), inval);
 	if (w < 0)
 		fuse_reply_err(req, mfs_errno((int)w));
 	else
@@ -251,6 +260,7 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
 	struct mfs_node *n = h->node;
+	uint64_t inval = 0;
 	int rc;
 
 	if (off < 0 || len <= 0) {
@@ -267,8 +277,10 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 		/* Like a write: the next flush commits it. */
 		n->stg->dirty = 1;
 		staging_touch(n->stg);
+		inval = view_update(req_fs(req), n->stg);
 	}
 	pthread_mutex_unlock(&n->lock);
+	view_inval(req_fs(req), inval);
 	/* Once per daemon: stress-ng asks for ZERO_RANGE thousands of times. */
 	if (rc == -EOPNOTSUPP && !__atomic_exchange_n(&fallocate_refusal_logged, 1, __ATOMIC_RELAXED))
 		log_info("inode %016llx: fallocate mode %#x refused (EOPNOTSUPP), as tmpfs refuses it: "
@@ -278,7 +290,7 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi)
 {
-	uint64_t parent = 0, moved_to = 0;
+	uint64_t parent = 0, moved_to = 0, inval = 0;
 	char *name = NULL;
 	int moved = 0, rc = 0, temporary = 0;
 
@@ -325,6 +337,7 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 		n->stg->dirty = 1;
 	else
 		n->stg->publish_at_release = 1;
+	inval = view_update(fs, n->stg);
 	if (temporary)
 		rc = fs_commit(fs, n, &moved, &parent, &name);
 out:
@@ -335,6 +348,7 @@ out:
 	pthread_mutex_unlock(&n->lock);
 	if (moved_to)
 		fs_refresh(fs, moved_to);
+	view_inval(fs, inval);
 	fs_after_commit(fs, moved, parent, name);
 	return rc;
 }

@@ -65,6 +65,7 @@ void staging_free(struct mfs_fs *fs, struct mfs_staging *s)
 {
 	if (!s)
 		return;
+	view_end(fs, s);
 	mfs_manifest_unref(s->base);
 	uncharge(fs, s, s->charged);
 	close(s->fd);

@@ -1509,10 +1509,15 @@ again:
 			o->sub = 1;
 		break;
 	case K_SYMLINK: {
-		static const char *const t[] = { "a", "b", "../a", "../b/c", "c/d", "d", "/nonexistent", "." };
+		static const char *const t[] = { "a", "b", "../a", "../b/c", "c/d", "d", "/nonexistent/fsdiff", "." };
 
 		snprintf(o->path2, sizeof(o->path2), "%s", t[rn(8)]);
-		/* a target never leaves the subtree: outside it the two sides differ */
+		/*
+		 * A target never leaves the subtree: outside it the two sides
+		 * differ.  The absolute one dangles for good: its parent does not
+		 * exist, so an O_CREAT through the link cannot create it (a plain
+		 * "/nonexistent" became a file both sides shared).
+		 */
 		if (!strchr(o->path, '/') && !strncmp(o->path2, "../", 3))
 			memmove(o->path2, o->path2 + 3, strlen(o->path2 + 3) + 1);
 		break;

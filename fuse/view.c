@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Views: what a path shows while its writer goes on after a commit.
+ *
+ * A commit that gives the path a new inode (fsync, or a flush of a dup'ed
+ * descriptor, while the writer keeps the file open) leaves the writer's
+ * handle on the old inode: the kernel knows the file by it.  The path now
+ * resolves to the new inode, yet on a local filesystem a stat of the path
+ * shows the writer's later writes at once.  So until the writer's next
+ * commit or its last close, the new inode's stat takes its size and times
+ * from the writer's staging, through a view.
+ *
+ * A view has its own lock and lives in a list of the daemon's, not in
+ * either node: the writer updates it under its node's lock, a stat of the
+ * new inode reads it under that node's lock, and neither node lock is
+ * ever taken under the other.  Views are rare (a writer that syncs and
+ * writes on) and short-lived, so a list serves.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "fs_internal.h"
+#include "log.h"
+
+#define LOG_COMPONENT "fuse"
+
+struct mfs_view {
+	struct mfs_view *next;          /* fs->views, under fs->views_lock */
+	uint64_t ino;                   /* the inode the path resolves to */
+	uint64_t size;                  /* the writer's staged size and times */
+	struct timespec mtime, ctime;
+	int shown;                      /* the kernel holds attributes from it */
+	int times_set;                  /* utimensat on ino: the writer takes the times */
+};
+
+static void set_from(struct mfs_view *v, const struct mfs_staging *s)
+{
+	v->size = s->size;
+	v->mtime = s->mtime;
+	v->ctime = s->ctime;
+}
+
+void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t ino)
+{
+	struct mfs_view *v;
+
+	view_end(fs, s);
+	if (!(v = calloc(1, sizeof(*v)))) {
+		/* Only the path's stat lags until the next commit. */
+		log_warn("inode %016llx: no memory for the writer's view", (unsigned long long)ino);
+		return;
+	}
+	v->ino = ino;
+	set_from(v, s);
+	pthread_mutex_lock(&fs->views_lock);
+	v->next = fs->views;
+	fs->views = v;
+	__atomic_add_fetch(&fs->nviews, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&fs->views_lock);
+	s->view = v;
+}
+
+uint64_t view_update(struct mfs_fs *fs, struct mfs_staging *s)
+{
+	struct mfs_view *v = s->view;
+	uint64_t inval = 0;
+
+	if (!v)
+		return 0;
+	pthread_mutex_lock(&fs->views_lock);
+	set_from(v, s);
+	v->times_set = 0;
+	if (v->shown) {
+		v->shown = 0;
+		inval = v->ino;
+	}
+	pthread_mutex_unlock(&fs->views_lock);
+	return inval;
+}
+
+void view_set_times(struct mfs_fs *fs, uint64_t ino, const struct timespec *mtime,
+		    const struct timespec *ctime)
+{
+	struct mfs_view *v;
+
+	if (!__atomic_load_n(&fs->nviews, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&fs->views_lock);
+	for (v = fs->views; v; v = v->next) {
+		if (v->ino == ino) {
+			v->mtime = *mtime;
+			v->ctime = *ctime;
+			v->times_set = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->views_lock);
+}
+
+void view_take_times(struct mfs_fs *fs, struct mfs_staging *s)
+{
+	struct mfs_view *v = s->view;
+
+	if (!v)
+		return;
+	pthread_mutex_lock(&fs->views_lock);
+	if (v->times_set) {
+		s->mtime = v->mtime;
+		s->ctime = v->ctime;
+		v->times_set = 0;
+	}
+	pthread_mutex_unlock(&fs->views_lock);
+}
+
+void view_inval(struct mfs_fs *fs, uint64_t ino)
+{
+	int rc;
+
+	if (!ino)
+		return;
+	/* Attributes only (offset -1): the new inode's bytes did not change. */
+	rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	if (rc && rc != -ENOENT)
+		log_debug("inode %016llx: dropping the kernel's attributes: %d",
+			  (unsigned long long)ino, rc);
+}
+
+void view_end(struct mfs_fs *fs, struct mfs_staging *s)
+{
+	struct mfs_view **p;
+
+	if (!s->view)
+		return;
+	pthread_mutex_lock(&fs->views_lock);
+	for (p = &fs->views; *p; p = &(*p)->next) {
+		if (*p == s->view) {
+			*p = s->view->next;
+			__atomic_sub_fetch(&fs->nviews, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->views_lock);
+	free(s->view);
+	s->view = NULL;
+}
+
+void view_apply(struct mfs_fs *fs, uint64_t ino, struct stat *st)
+{
+	struct mfs_view *v;
+
+	if (!__atomic_load_n(&fs->nviews, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&fs->views_lock);
+	for (v = fs->views; v; v = v->next) {
+		if (v->ino != ino)
+			continue;
+		st->st_size = (off_t)v->size;
+		st->st_blocks = (blkcnt_t)((v->size + 511) / 512);
+		st->st_mtim = v->mtime;
+		if (mfs_ts_after(&v->ctime, &st->st_ctim))
+			st->st_ctim = v->ctime;
+		v->shown = 1;
+		break;
+	}
+	pthread_mutex_unlock(&fs->views_lock);
+}
