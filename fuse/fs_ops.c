@@ -305,6 +305,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		n->rec.gid = attr->st_gid;
 		mask |= MFS_ATTR_GID;
 	}
+	if (!(to_set & FUSE_SET_ATTR_MODE)) {
+		/* chown (any, even to -1, -1) or truncate by someone else drop set-ID bits. */
+		int chown = !(to_set & ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_CTIME));
+		mode_t drop = chown || (to_set & FUSE_SET_ATTR_SIZE) ?
+				      fs_setid_to_drop(req, n->rec.mode, chown) : 0;
+
+		if (drop) {
+			n->rec.mode &= ~drop;
+			mask |= MFS_ATTR_MODE;
+		}
+	}
 	if (to_set & FUSE_SET_ATTR_ATIME) {
 		set_time(&n->rec.atime, &attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
 		mask |= MFS_ATTR_ATIME;
@@ -346,6 +357,33 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, mfs_errno(rc));
 	else
 		fuse_reply_attr(req, &st, fs->timeout);
+}
+
+/* Whether the caller of req is in group gid (its supplementary groups too). */
+static int caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n = fuse_req_getgroups(req, 64, groups);
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return 1;
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+mode_t fs_setid_to_drop(fuse_req_t req, mode_t mode, int chown)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	mode_t drop = mode & S_ISUID;
+
+	if (S_ISDIR(mode) || (!chown && !S_ISREG(mode)))
+		return 0;
+	/* Without group-execute, set-group-ID means mandatory locking: the group's members keep it. */
+	if ((mode & S_ISGID) && ((mode & S_IXGRP) || (ctx->uid && !caller_in_group(req, ctx->gid))))
+		drop |= S_ISGID;
+	return chown || ctx->uid ? drop : 0;
 }
 
 void fs_inherit_sgid(struct mfs_fs *fs, uint64_t parent, struct mfs_ns_new *nw)

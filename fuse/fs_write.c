@@ -206,12 +206,29 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	}
 }
 
+/*
+ * A write by someone without CAP_FSETID drops the file's set-ID bits
+ * (fs_setid_to_drop); n->lock held.  A failure to store the mode is logged:
+ * the write itself succeeded.
+ */
+static void drop_setid(struct mfs_fs *fs, struct mfs_node *n, mode_t drop, uint64_t *moved_to)
+{
+	int rc;
+
+	n->rec.mode &= ~drop;
+	clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
+	if ((rc = fs_save_attrs(fs, n, MFS_ATTR_MODE | MFS_ATTR_CTIME, moved_to)))
+		log_warn("inode %016llx: dropping set-ID bits after a write: %s",
+			 (unsigned long long)n->ino, mfs_strerror(rc));
+}
+
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
 	struct mfs_node *n = h->node;
-	uint64_t inval = 0;
+	uint64_t inval = 0, moved_to = 0;
+	mode_t drop = 0;
 	ssize_t w;
 
 	if (!h->writable) {
@@ -231,9 +248,17 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		n->stg->dirty = 1;
 		staging_touch(n->stg);
 		inval = view_update(req_fs(req), n->stg);
+		if ((drop = fs_setid_to_drop(req, n->rec.mode, 0)))
+			drop_setid(req_fs(req), n, drop, &moved_to);
 	}
 	pthread_mutex_unlock(&n->lock);
 	view_inval(req_fs(req), inval);
+	if (drop) {
+		/* The kernel caches the mode it had: it asks again. */
+		if (moved_to)
+			fs_refresh(req_fs(req), moved_to);
+		fuse_lowlevel_notify_inval_inode(req_fs(req)->se, moved_to ? moved_to : n->ino, -1, 0);
+	}
 	if (w < 0)
 		fuse_reply_err(req, mfs_errno((int)w));
 	else

@@ -144,6 +144,11 @@ static char slot_path[NSLOTS][64];
 static ino_t slot_ino[NSLOTS];	/* the tmpfs inode behind the slot */
 static unsigned slot_ver[NSLOTS]; /* publishes of that inode when the slot opened */
 static int slot_created[NSLOTS];  /* its open created the file */
+/*
+ * Opened while another fd wrote the file (or, for a writer, while readers
+ * held it): modelfs gave it direct I/O, for the descriptor's life.
+ */
+static int slot_direct[NSLOTS];
 
 /* Publishes (closes of a writable fd) per tmpfs inode: a version count. */
 static struct {
@@ -154,6 +159,7 @@ static struct {
 static int npubs;
 static int staged(ino_t ino, int except);
 static int writable(int slot);
+static int old_reader(ino_t ino);
 static int max_size_rule(ino_t ino, off_t tmpfs_size, off_t mfs_size);
 static int enabled[K_NKINDS];
 static uid_t user_uid = 4242;
@@ -1348,6 +1354,9 @@ static const char *allowed(const struct op *o, const struct res *a, const struct
 			break;
 		if (o->sub == 1 && stale_view(o->slot))
 			return "a reader's fd shows the version it opened (README: commit on close, versions)";
+		if (o->sub == 1 && slot_direct[o->slot] && b->ret == -2 && b->err == ENODEV)
+			return "shared mmap through an fd opened while the file was being written: "
+			       "ENODEV (README)";
 		full(&sides[0], o->path, p, sizeof(p));
 		if (o->sub == 0 && !stat(p, &st) && staged(st.st_ino, -1)) {
 			if (b->ret == -2 && b->err == ENODEV)
@@ -1661,6 +1670,8 @@ static void step(struct op *o)
 			fstat(sides[0].fd[o->slot], &st);
 			slot_ino[o->slot] = st.st_ino;
 			slot_ver[o->slot] = *pub_count(st.st_ino);
+			slot_direct[o->slot] = staged(st.st_ino, o->slot) ||
+					       (writable(o->slot) && old_reader(st.st_ino));
 			/*
 			 * README: a descriptor opened O_RDONLY|O_TRUNC reads the
 			 * version it opened; the truncation is published.
