@@ -188,7 +188,7 @@ int staging_clear_dir(const char *dir);
 
 /*
  * view.c: after a commit moved the path to inode `ino` while the writer
- * stays open, ino's stat shows the writer's staging s (its size and times)
+ * (inode `writer`) stays open, ino's stat shows the writer's staging s (its size and times)
  * until view_end (the next commit, or staging_free).  view_update, called
  * with the writer's node lock held after s changed, returns the inode whose
  * kernel attributes view_inval must drop once that lock is released (0:
@@ -198,7 +198,9 @@ int staging_clear_dir(const char *dir);
  * commit publishes them, as one file on a local filesystem would keep them.
  */
 struct mfs_view;
-void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t ino);
+void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t writer, uint64_t ino);
+/* The inode of the writer whose view is on ino, or 0. */
+uint64_t view_writer(struct mfs_fs *fs, uint64_t ino);
 uint64_t view_update(struct mfs_fs *fs, struct mfs_staging *s);
 void view_inval(struct mfs_fs *fs, uint64_t ino);
 void view_end(struct mfs_fs *fs, struct mfs_staging *s);
@@ -300,6 +302,8 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		     struct fuse_file_info *fi);
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi);
+/* fs_truncate of n's staged bytes only: -ESTALE if n has none (its writer closed). */
+int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size);
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags);
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);

@@ -267,6 +267,26 @@ static void set_time(struct timespec *dst, const struct timespec *src, int now_f
 		*dst = *src;
 }
 
+/*
+ * truncate(2) of a path whose writer synced and writes on through an older
+ * inode (view.c) cuts the writer's staged bytes, as it would cut the one
+ * file on a local filesystem; its next commit publishes them.
+ */
+static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
+			 struct fuse_file_info *fi)
+{
+	uint64_t writer = fi ? 0 : view_writer(fs, n->ino);
+	struct mfs_node *w = writer ? itable_hold(fs, writer) : NULL;
+	int rc;
+
+	if (!w)
+		return fs_truncate(fs, n, size, fi);
+	rc = fs_truncate_staged(fs, w, size);
+	itable_put(fs, w, 0, 1);
+	/* The writer closed meanwhile: the path's own version it is. */
+	return rc == -ESTALE ? fs_truncate(fs, n, size, fi) : rc;
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -287,7 +307,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	log_debug("setattr %016llx: valid %#x%s", (unsigned long long)ino, to_set, fi ? " (fh)" : "");
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if ((rc = fs_truncate(fs, n, attr->st_size, fi))) {
+		if ((rc = truncate_path(fs, n, attr->st_size, fi))) {
 			fuse_reply_err(req, mfs_errno(rc));
 			return;
 		}

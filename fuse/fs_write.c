@@ -106,7 +106,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 	if (itable_set_successor(fs, target, rec.ino))
 		log_error("inode %016llx: no memory to record its successor", (unsigned long long)target);
 	/* Until the next commit, the new inode shows what this writer writes on. */
-	view_start(fs, n->stg, rec.ino);
+	view_start(fs, n->stg, n->ino, rec.ino);
 	*moved = 1;
 	*parent = rec.parent;
 	*name = rec.name;
@@ -313,7 +313,8 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 	fuse_reply_err(req, mfs_errno(rc));
 }
 
-int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi)
+static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
+			 struct fuse_file_info *fi, int staged_only)
 {
 	uint64_t parent = 0, moved_to = 0, inval = 0;
 	char *name = NULL;
@@ -322,6 +323,10 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 	pthread_mutex_lock(&n->lock);
 	if (!S_ISREG(n->rec.mode)) {
 		rc = S_ISDIR(n->rec.mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	if (!n->stg && staged_only) {
+		rc = -ESTALE;
 		goto out;
 	}
 	if (!n->stg) {
@@ -376,4 +381,14 @@ out:
 	view_inval(fs, inval);
 	fs_after_commit(fs, moved, parent, name);
 	return rc;
+}
+
+int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi)
+{
+	return truncate_node(fs, n, size, fi, 0);
+}
+
+int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size)
+{
+	return truncate_node(fs, n, size, NULL, 1);
 }

@@ -27,6 +27,7 @@
 struct mfs_view {
 	struct mfs_view *next;          /* fs->views, under fs->views_lock */
 	uint64_t ino;                   /* the inode the path resolves to */
+	uint64_t writer;                /* the writer's (older) inode */
 	uint64_t size;                  /* the writer's staged size and times */
 	struct timespec mtime, ctime;
 	int shown;                      /* the kernel holds attributes from it */
@@ -40,7 +41,7 @@ static void set_from(struct mfs_view *v, const struct mfs_staging *s)
 	v->ctime = s->ctime;
 }
 
-void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t ino)
+void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t writer, uint64_t ino)
 {
 	struct mfs_view *v;
 
@@ -51,6 +52,7 @@ void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t ino)
 		return;
 	}
 	v->ino = ino;
+	v->writer = writer;
 	set_from(v, s);
 	pthread_mutex_lock(&fs->views_lock);
 	v->next = fs->views;
@@ -110,6 +112,21 @@ void view_take_times(struct mfs_fs *fs, struct mfs_staging *s)
 		v->times_set = 0;
 	}
 	pthread_mutex_unlock(&fs->views_lock);
+}
+
+uint64_t view_writer(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_view *v;
+	uint64_t writer = 0;
+
+	if (!__atomic_load_n(&fs->nviews, __ATOMIC_RELAXED))
+		return 0;
+	pthread_mutex_lock(&fs->views_lock);
+	for (v = fs->views; v && !writer; v = v->next)
+		if (v->ino == ino)
+			writer = v->writer;
+	pthread_mutex_unlock(&fs->views_lock);
+	return writer;
 }
 
 void view_inval(struct mfs_fs *fs, uint64_t ino)

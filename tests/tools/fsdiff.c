@@ -1349,9 +1349,18 @@ static const char *allowed(const struct op *o, const struct res *a, const struct
 			return "a reader's fd shows the version it opened (README: commit on close, versions)";
 		break;
 	case K_MMAP:
-		/* a version may be old, never torn: fstat's size must map whole */
-		if (b->ret == -3 && b->err == EFAULT)
+		/*
+		 * A version may be old, never torn: fstat's size must map whole,
+		 * except for a reader of the old version while a rewrite grows
+		 * the file (README: stat gives the larger size, the old version
+		 * ends where it ends).
+		 */
+		if (b->ret == -3 && b->err == EFAULT) {
+			if (o->sub == 1 && stale_view(o->slot) && staged(slot_ino[o->slot], o->slot))
+				return "mmap by a reader of the old version past its end while a rewrite "
+				       "grows the file: SIGBUS (README)";
 			break;
+		}
 		if (o->sub == 1 && stale_view(o->slot))
 			return "a reader's fd shows the version it opened (README: commit on close, versions)";
 		if (o->sub == 1 && slot_direct[o->slot] && b->ret == -2 && b->err == ENODEV)
