@@ -43,6 +43,26 @@ static void reply_value(fuse_req_t req, const void *v, size_t len, size_t size)
 		fuse_reply_buf(req, v, len);
 }
 
+/*
+ * The node of the inode n's path has now, held until itable_put(fs, m, 0, 1):
+ * n itself, or a newer version's when n was superseded.  A change through
+ * an old version's descriptor (fsetxattr) goes to the current record as one
+ * change, not as the old version's whole set of attributes over it.
+ */
+static struct mfs_node *current_of(struct mfs_fs *fs, struct mfs_node *n)
+{
+	struct mfs_node *m;
+	uint64_t target;
+	int rc;
+
+	pthread_mutex_lock(&n->lock);
+	target = fs_node_target(fs, n);
+	pthread_mutex_unlock(&n->lock);
+	if (target != n->ino && (m = itable_get(fs, target, NULL, 0, 1, &rc)))
+		return m;
+	return itable_get(fs, n->ino, NULL, 0, 1, &rc) ? n : NULL;
+}
+
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct mfs_fs *fs = req_fs(req);
@@ -76,12 +96,17 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		free(copy);
 		return;
 	}
+	if (!(n = current_of(fs, n))) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	pthread_mutex_lock(&n->lock);
 	if ((x = mfs_inode_xattr_get(&n->rec, name)) && (copy = malloc(x->len ? x->len : 1))) {
 		memcpy(copy, x->value, x->len);
 		len = x->len;
 	}
 	pthread_mutex_unlock(&n->lock);
+	itable_put(fs, n, 0, 1);
 	if (!x)
 		fuse_reply_err(req, ENODATA);
 	else if (!copy)
@@ -93,12 +118,17 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	struct mfs_fs *fs = req_fs(req);
 	struct mfs_node *n = xnode(req, ino);
 	char *buf = NULL;
 	size_t len = 0;
 
 	if (!n)
 		return;
+	if (!(n = current_of(fs, n))) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	pthread_mutex_lock(&n->lock);
 	for (uint32_t i = 0; i < n->rec.nxattr; i++)
 		len += strlen(n->rec.xattr[i].name) + 1;
@@ -109,6 +139,7 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			p = stpcpy(p, n->rec.xattr[i].name) + 1;
 	}
 	pthread_mutex_unlock(&n->lock);
+	itable_put(fs, n, 0, 1);
 	if (!buf)
 		fuse_reply_err(req, ENOMEM);
 	else
@@ -185,6 +216,10 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	}
 	if (!(n = xnode(req, ino)))
 		return;
+	if (!(n = current_of(fs, n))) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	pthread_mutex_lock(&n->lock);
 	if (remove) {
 		rc = mfs_inode_xattr_remove(&n->rec, name);
@@ -203,6 +238,7 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		rc = fs_save_attrs(fs, n, MFS_ATTR_XATTR | MFS_ATTR_CTIME, &moved_to);
 	}
 	pthread_mutex_unlock(&n->lock);
+	itable_put(fs, n, 0, 1);
 	if (moved_to)
 		fs_refresh(fs, moved_to);
 	fuse_reply_err(req, mfs_errno(rc));
