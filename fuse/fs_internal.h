@@ -253,10 +253,14 @@ uint64_t fs_node_target(struct mfs_fs *fs, struct mfs_node *n);
 int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created);
 void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h);
 
-/* fs_write.c: commit staged bytes of n (n->lock held).  May drop nothing. */
-int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *parent, char **name);
+/*
+ * fs_write.c: commit staged bytes of n (n->lock held).  May drop nothing.
+ * *moved: the inode the commit superseded (the path got a new one), or 0.
+ */
+int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent,
+	      char **name);
 /* Notifies the kernel after a commit that moved the path (no locks held). */
-void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name);
+void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name);
 
 /*
  * fs_info.c: per-file reports.  fs_info_write writes ino's info as "key

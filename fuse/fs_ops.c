@@ -217,6 +217,41 @@ static struct mfs_node *node_of(struct mfs_fs *fs, fuse_ino_t ino, int *rc)
 	return n;
 }
 
+/*
+ * A superseded version is still the same file to descriptors open on it:
+ * its mode, owner and ctime are the current version's (a chmod of the path
+ * governs them, and the kernel checks their permissions by them), its size,
+ * bytes and mtime its own.  1 if st was updated.
+ */
+static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st)
+{
+	struct mfs_node *m;
+	int rc;
+
+	if (!(m = itable_get(fs, itable_follow(fs, ino), NULL, 0, 1, &rc)))
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	st->st_mode = (st->st_mode & S_IFMT) | (m->rec.mode & 07777);
+	st->st_uid = m->rec.uid;
+	st->st_gid = m->rec.gid;
+	if (mfs_ts_after(&m->rec.ctime, &st->st_ctim))
+		st->st_ctim = m->rec.ctime;
+	pthread_mutex_unlock(&m->lock);
+	itable_put(fs, m, 0, 1);
+	return 1;
+}
+
+/* Replies with ino's attributes st (no locks held). */
+static void reply_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t ino, struct stat *st)
+{
+	if (itable_follow(fs, ino) != ino && current_attrs(fs, ino, st)) {
+		/* Not cached: the current version's may change again. */
+		fuse_reply_attr(req, st, 0);
+		return;
+	}
+	fuse_reply_attr(req, st, fs->timeout);
+}
+
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
@@ -231,7 +266,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	pthread_mutex_lock(&n->lock);
 	fs_fill_stat(fs, n, &st);
 	pthread_mutex_unlock(&n->lock);
-	fuse_reply_attr(req, &st, fs->timeout);
+	reply_attr(fs, req, n->ino, &st);
 }
 
 int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t *moved_to)
@@ -376,7 +411,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
 	else
-		fuse_reply_attr(req, &st, fs->timeout);
+		reply_attr(fs, req, ino, &st);
 }
 
 /* Whether the caller of req is in group gid (its supplementary groups too). */

@@ -261,9 +261,9 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 {
 	struct mfs_node *n = h->node;
 	struct mfs_manifest *old;
-	uint64_t parent = 0, drop_parent = 0;
+	uint64_t parent = 0, drop_parent = 0, moved = 0;
 	char *name = NULL, *drop_name = NULL;
-	int moved = 0, rc = 0;
+	int rc = 0, shrunk = 0;
 
 	pthread_mutex_lock(&n->lock);
 	if (h->writable) {
@@ -282,6 +282,8 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	} else {
 		n->readers--;
 		n->cached_readers -= h->cached;
+		/* The last old reader left: the staged size is the size (fs_fill_stat). */
+		shrunk = h->cached && !n->cached_readers && n->stg && n->stg->size < n->rec.size;
 	}
 	old = fs_node_release_old(fs, n);
 	pthread_mutex_unlock(&n->lock);
@@ -291,6 +293,8 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 		log_warn("inode %016llx: commit at release failed: %s",
 			 (unsigned long long)n->ino, mfs_strerror(rc));
 	fs_after_commit(fs, moved, parent, name);
+	if (shrunk)
+		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
 	if (drop_name)
 		drop_unpublished(fs, drop_parent, drop_name, n->ino);
 	mfs_manifest_unref(h->m);

@@ -49,7 +49,7 @@ static int check_space(struct mfs_fs *fs, uint64_t size)
 	return 0;
 }
 
-int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *parent, char **name)
+int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent, char **name)
 {
 	struct mfs_ingest_stats ist;
 	struct mfs_inode rec;
@@ -107,7 +107,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, int *moved, uint64_t *paren
 		log_error("inode %016llx: no memory to record its successor", (unsigned long long)target);
 	/* Until the next commit, the new inode shows what this writer writes on. */
 	view_start(fs, n->stg, n->ino, rec.ino);
-	*moved = 1;
+	*moved = target;
 	*parent = rec.parent;
 	*name = rec.name;
 	rec.name = NULL;
@@ -126,8 +126,16 @@ failed:
 	return rc;
 }
 
-void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name)
+void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name)
 {
+	if (moved) {
+		/*
+		 * Descriptors still open on the superseded inode ask again: the
+		 * file's mode, owner and times are now the new inode's
+		 * (op_getattr), and permission checks use them.
+		 */
+		fuse_lowlevel_notify_inval_inode(fs->se, moved, -1, 0);
+	}
 	if (moved && name) {
 		/* Drop the kernel's dentry so the next open looks up the new inode. */
 		int rc = fuse_lowlevel_notify_inval_entry(fs->se, parent, name, strlen(name));
@@ -142,9 +150,9 @@ void fs_after_commit(struct mfs_fs *fs, int moved, uint64_t parent, char *name)
 /* Commits n if it has unpublished writes; replies nothing. */
 static int commit_if_dirty(struct mfs_fs *fs, struct mfs_node *n)
 {
-	uint64_t parent = 0;
+	uint64_t parent = 0, moved = 0;
 	char *name = NULL;
-	int moved = 0, rc = 0;
+	int rc = 0;
 
 	pthread_mutex_lock(&n->lock);
 	if (n->stg && (n->stg->dirty || n->stg->publish_at_release))
@@ -316,9 +324,9 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 			 struct fuse_file_info *fi, int staged_only)
 {
-	uint64_t parent = 0, moved_to = 0, inval = 0;
+	uint64_t parent = 0, moved_to = 0, inval = 0, moved = 0;
 	char *name = NULL;
-	int moved = 0, rc = 0, temporary = 0;
+	int rc = 0, temporary = 0;
 
 	pthread_mutex_lock(&n->lock);
 	if (!S_ISREG(n->rec.mode)) {
