@@ -209,6 +209,7 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	uint64_t moved_to = 0;
 	struct mfs_node *n;
 	int rc = check_settable(fs, name);
+	int other;
 
 	if (rc) {
 		fuse_reply_err(req, rc);
@@ -220,6 +221,7 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	other = n->ino != ino;
 	pthread_mutex_lock(&n->lock);
 	if (remove) {
 		rc = mfs_inode_xattr_remove(&n->rec, name);
@@ -238,6 +240,9 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		rc = fs_save_attrs(fs, n, MFS_ATTR_XATTR | MFS_ATTR_CTIME, &moved_to);
 	}
 	pthread_mutex_unlock(&n->lock);
+	/* The kernel moves the ctime of the inode it asked about, not the current one's. */
+	if (!rc && other)
+		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
 	itable_put(fs, n, 0, 1);
 	if (moved_to)
 		fs_refresh(fs, moved_to);
