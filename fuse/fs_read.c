@@ -53,9 +53,11 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		 * cache: a writer of a new file writes through it, and the size
 		 * the kernel has is the writer's, not that of the version this
 		 * reader pinned (a mapping past its end would SIGBUS).  Its
-		 * shared mmap gives ENODEV instead; reads work.
+		 * shared mmap gives ENODEV instead; reads work.  So too while
+		 * a writer on an older inode of the path, that synced and
+		 * writes on, lends this inode its size (view.c).
 		 */
-		if (n->stg) {
+		if (n->stg || view_writer(fs, n->ino)) {
 			fi->direct_io = 1;
 		} else {
 			fi->keep_cache = 1;
