@@ -219,7 +219,7 @@ static struct mfs_node *node_of(struct mfs_fs *fs, fuse_ino_t ino, int *rc)
 
 /*
  * A superseded version is still the same file to descriptors open on it:
- * its mode, owner and ctime are the current version's (a chmod of the path
+ * its mode, owner, link count and ctime are the current version's (a chmod of the path
  * governs them, and the kernel checks their permissions by them), its size,
  * bytes and mtime its own.  1 if st was updated.
  */
@@ -228,12 +228,17 @@ static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st)
 	struct mfs_node *m;
 	int rc;
 
-	if (!(m = itable_get(fs, itable_follow(fs, ino), NULL, 0, 1, &rc)))
-		return 0;
+	if (!(m = itable_get(fs, itable_follow(fs, ino), NULL, 0, 1, &rc))) {
+		/* The file was removed (renamed over, unlinked) since. */
+		if (rc == -ENOENT)
+			st->st_nlink = 0;
+		return rc == -ENOENT;
+	}
 	pthread_mutex_lock(&m->lock);
 	st->st_mode = (st->st_mode & S_IFMT) | (m->rec.mode & 07777);
 	st->st_uid = m->rec.uid;
 	st->st_gid = m->rec.gid;
+	st->st_nlink = m->rec.nlink;
 	if (mfs_ts_after(&m->rec.ctime, &st->st_ctim))
 		st->st_ctim = m->rec.ctime;
 	pthread_mutex_unlock(&m->lock);
