@@ -199,9 +199,10 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	struct mfs_manifest *m = h->m;
 	const struct mfs_cache_entry *ents[MAX_IOV];
 	struct iovec iov[MAX_IOV];
+	uint8_t ends[MAX_IOV];         /* the read reaches the chunk's last byte */
 	uint64_t pos, end;
 	uint32_t i;
-	int n = 0, rc = 0;
+	int n = 0, rc = 0, sequential = 0;
 
 	if (h->writable) {
 		read_staged(req, h->node, size, off);
@@ -229,19 +230,26 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 			len = end - pos;
 		iov[n].iov_base = (void *)(ents[n]->data + in_chunk);
 		iov[n].iov_len = len;
+		ends[n] = in_chunk + len == m->e[i].len;
 		n++;
 		pos += len;
 	}
 	/* Concurrent READs on one handle (readahead) race here: atomic. */
-	if (!rc)
-		prefetch_after(fs, h, m, i,
-			       __atomic_exchange_n(&h->next_off, end, __ATOMIC_RELAXED) == (uint64_t)off);
+	if (!rc) {
+		sequential = __atomic_exchange_n(&h->next_off, end, __ATOMIC_RELAXED) == (uint64_t)off;
+		prefetch_after(fs, h, m, i, sequential);
+	}
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
 	else
 		fuse_reply_iov(req, iov, n);
+	/*
+	 * A sequential reader past a chunk's end will not come back for it
+	 * (its bytes are in the page cache now): let the cache drop it before
+	 * the chunks prefetched ahead, so a small cache serves streaming.
+	 */
 	while (n--)
-		mfs_cache_release(fs->cache, ents[n]);
+		mfs_cache_release_cold(fs->cache, ents[n], sequential && ends[n]);
 }
 
 /*

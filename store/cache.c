@@ -9,6 +9,11 @@
  *     Waiters sleep on c->loaded and re-check; a failed load wakes them with
  *     the error in e->rc, and the last of them frees the entry.
  *  3. Only READY entries with refs == 0 are on the LRU list and evictable.
+ *     A sequential reader that has read a chunk to its end releases it
+ *     cold, at the evicting end: the kernel's page cache holds those bytes
+ *     now, and the chunks prefetched ahead of it, which it has yet to
+ *     read, are what the cache must keep.  So a cache of a few prefetch
+ *     windows serves any number of streaming readers without reloading.
  *  4. Each thread keeps its own codec context (pthread key), so decoding
  *     needs no lock and no allocation per request.
  */
@@ -105,12 +110,15 @@ static void lru_remove(struct entry *e)
 	e->on_lru = 0;
 }
 
-static void lru_push(struct mfs_cache *c, struct entry *e)
+/* At the newest end, or with cold at the oldest: evicted first. */
+static void lru_push(struct mfs_cache *c, struct entry *e, int cold)
 {
-	e->lru_prev = c->lru.lru_prev;
-	e->lru_next = &c->lru;
-	c->lru.lru_prev->lru_next = e;
-	c->lru.lru_prev = e;
+	struct entry *after = cold ? &c->lru : c->lru.lru_prev;
+
+	e->lru_prev = after;
+	e->lru_next = after->lru_next;
+	after->lru_next->lru_prev = e;
+	after->lru_next = e;
 	e->on_lru = 1;
 }
 
@@ -195,8 +203,11 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 	return rc;
 }
 
-/* Drops a reference; called with lock held.  Returns the entry if it must be freed. */
-static struct entry *unref_locked(struct mfs_cache *c, struct entry *e)
+/*
+ * Drops a reference; called with lock held.  Returns the entry if it must be
+ * freed.  cold: the entry goes to the evicting end of the LRU (note 3).
+ */
+static struct entry *unref_locked(struct mfs_cache *c, struct entry *e, int cold)
 {
 	/* A release without a get would put the entry on the LRU twice. */
 	if (e->refs <= 0)
@@ -205,7 +216,7 @@ static struct entry *unref_locked(struct mfs_cache *c, struct entry *e)
 		return NULL;
 	if (e->state == FAILED || e->state == DROPPED)
 		return e;
-	lru_push(c, e);
+	lru_push(c, e, cold);
 	return NULL;
 }
 
@@ -230,10 +241,10 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 		}
 		if (e->state == FAILED) {
 			rc = e->rc;
-			dead = unref_locked(c, e);
+			dead = unref_locked(c, e, 0);
 		} else if (e->pub.len != expect_len) {
 			rc = MFS_ECORRUPT;
-			dead = unref_locked(c, e);
+			dead = unref_locked(c, e, 0);
 		}
 		pthread_mutex_unlock(&c->lock);
 		if (dead)
@@ -257,7 +268,7 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 	rc = load(c, e, expect_len, origin);
 	if (rc) {
 		pthread_mutex_lock(&c->lock);
-		dead = unref_locked(c, e);
+		dead = unref_locked(c, e, 0);
 		pthread_mutex_unlock(&c->lock);
 		if (dead)
 			entry_free(dead);
@@ -267,14 +278,14 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 	return 0;
 }
 
-void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *pub)
+void mfs_cache_release_cold(struct mfs_cache *c, const struct mfs_cache_entry *pub, int cold)
 {
 	struct entry *e = (struct entry *)pub, *victims = NULL;
 
 	if (!pub)
 		return;
 	pthread_mutex_lock(&c->lock);
-	unref_locked(c, e);
+	unref_locked(c, e, cold);
 	evict(c, &victims);
 	pthread_mutex_unlock(&c->lock);
 	while (victims) {
@@ -283,6 +294,11 @@ void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *pub)
 		entry_free(victims);
 		victims = next;
 	}
+}
+
+void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *e)
+{
+	mfs_cache_release_cold(c, e, 0);
 }
 
 void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len,

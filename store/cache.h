@@ -40,6 +40,11 @@ void mfs_cache_free(struct mfs_cache *c);
 int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len, uint16_t origin,
 		  const struct mfs_cache_entry **out);
 void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *e);
+/*
+ * The same; with cold != 0 the entry is the first to go once unreferenced:
+ * its reader is done with it (read to its end) and will not come back.
+ */
+void mfs_cache_release_cold(struct mfs_cache *c, const struct mfs_cache_entry *e, int cold);
 
 /* Queues a background load of h unless cached, loading or the queue is full. */
 void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len,
