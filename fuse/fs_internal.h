@@ -226,7 +226,7 @@ struct mfs_ns_new;
  */
 void fs_inherit_sgid(struct mfs_fs *fs, uint64_t parent, struct mfs_ns_new *nw);
 /*
- * The set-user-ID and set-group-ID bits of a file of `mode` that the
+ * The set-user-ID and set-group-ID bits of the file rec that the
  * caller of req drops by a write or truncate (chown 0) or by a chown
  * (chown 1), as the kernel's setattr_should_drop_suidgid() decides for its
  * own filesystems: with FUSE_CAP_HANDLE_KILLPRIV, libfuse's default, the
@@ -234,7 +234,7 @@ void fs_inherit_sgid(struct mfs_fs *fs, uint64_t parent, struct mfs_ns_new *nw);
  * a write or truncate only when the caller lacks CAP_FSETID (here: is not
  * root).
  */
-mode_t fs_setid_to_drop(fuse_req_t req, mode_t mode, int chown);
+mode_t fs_setid_to_drop(fuse_req_t req, const struct mfs_inode *rec, int chown);
 /* Re-reads ino's record into its in-memory node (no locks held). */
 void fs_refresh(struct mfs_fs *fs, uint64_t ino);
 /* Drops the kernel's dentries of the other names of parent/name's file (no locks held). */

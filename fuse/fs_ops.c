@@ -337,6 +337,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	uint64_t moved_to = 0, inval = 0;
 	unsigned mask = 0;
 	struct stat st;
+	mode_t drop = 0;
 	int rc;
 	struct mfs_node *n = node_of(fs, ino, &rc);
 
@@ -356,6 +357,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		}
 	}
 	pthread_mutex_lock(&n->lock);
+	if (!(to_set & FUSE_SET_ATTR_MODE)) {
+		/* chown (any, even to -1, -1), or a truncate by someone else, drops set-ID bits. */
+		int chown = !(to_set & ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_CTIME));
+
+		if (chown || (to_set & FUSE_SET_ATTR_SIZE))
+			drop = fs_setid_to_drop(req, &n->rec, chown);
+	}
+	if (drop) {
+		n->rec.mode &= ~drop;
+		mask |= MFS_ATTR_MODE;
+	}
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		n->rec.mode = (n->rec.mode & S_IFMT) | (attr->st_mode & 07777);
 		mask |= MFS_ATTR_MODE;
@@ -367,17 +379,6 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if (to_set & FUSE_SET_ATTR_GID) {
 		n->rec.gid = attr->st_gid;
 		mask |= MFS_ATTR_GID;
-	}
-	if (!(to_set & FUSE_SET_ATTR_MODE)) {
-		/* chown (any, even to -1, -1) or truncate by someone else drop set-ID bits. */
-		int chown = !(to_set & ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_CTIME));
-		mode_t drop = chown || (to_set & FUSE_SET_ATTR_SIZE) ?
-				      fs_setid_to_drop(req, n->rec.mode, chown) : 0;
-
-		if (drop) {
-			n->rec.mode &= ~drop;
-			mask |= MFS_ATTR_MODE;
-		}
 	}
 	if (to_set & FUSE_SET_ATTR_ATIME) {
 		set_time(&n->rec.atime, &attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
@@ -436,15 +437,15 @@ static int caller_in_group(fuse_req_t req, gid_t gid)
 	return 0;
 }
 
-mode_t fs_setid_to_drop(fuse_req_t req, mode_t mode, int chown)
+mode_t fs_setid_to_drop(fuse_req_t req, const struct mfs_inode *rec, int chown)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	mode_t drop = mode & S_ISUID;
+	mode_t mode = rec->mode, drop = mode & S_ISUID;
 
 	if (S_ISDIR(mode) || (!chown && !S_ISREG(mode)))
 		return 0;
 	/* Without group-execute, set-group-ID means mandatory locking: the group's members keep it. */
-	if ((mode & S_ISGID) && ((mode & S_IXGRP) || (ctx->uid && !caller_in_group(req, ctx->gid))))
+	if ((mode & S_ISGID) && ((mode & S_IXGRP) || (ctx->uid && !caller_in_group(req, rec->gid))))
 		drop |= S_ISGID;
 	return chown || ctx->uid ? drop : 0;
 }

@@ -256,7 +256,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		n->stg->dirty = 1;
 		staging_touch(n->stg);
 		inval = view_update(req_fs(req), n->stg);
-		if ((drop = fs_setid_to_drop(req, n->rec.mode, 0)))
+		if ((drop = fs_setid_to_drop(req, &n->rec, 0)))
 			drop_setid(req_fs(req), n, drop, &moved_to);
 	}
 	pthread_mutex_unlock(&n->lock);
