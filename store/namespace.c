@@ -381,9 +381,10 @@ char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino)
  * unsynced under the lock (txn_commit); the sync runs outside it, so the
  * operations of concurrent requests share one (group commit, mfs_db_sync)
  * while the next operation already runs.  The caller replies only after.
- * lazy: no wait, for a file created pending: a power loss that loses it
- * leaves what recovery would have left (it removes pending files), and its
- * publish at close, or any later synced op, makes it durable.
+ * lazy: no wait, for a file created pending, or a change of a pending
+ * file's own record: a power loss that loses it leaves what recovery would
+ * have left (it removes pending files), and the publish at close, or any
+ * later synced op, makes it durable.
  */
 static int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy)
 {
@@ -846,13 +847,16 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 {
 	struct mfs_inode in = { 0 };
 	struct ns_txn t = { 0 };
-	int rc;
+	int rc, pending = 0;
 
 	if (out)
 		memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&ns->lock);
 	if ((rc = mfs_ns_get(ns, ino, &in)))
 		goto out;
+	/* cp -a sets times, owner, mode and xattrs before close: on a file
+	 * still pending these need no sync of their own (ns_unlock_durable). */
+	pending = !!(in.flags & MFS_I_PENDING);
 	if (mask & MFS_ATTR_MODE)
 		in.mode = (in.mode & S_IFMT) | (src->mode & 07777);
 	if (mask & MFS_ATTR_UID)
@@ -879,7 +883,7 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 		memset(&in, 0, sizeof(in));
 	}
 out:
-	rc = ns_unlock_durable(ns, rc, 0);
+	rc = ns_unlock_durable(ns, rc, pending);
 	if (rc && out)
 		mfs_inode_release(out);
 	txn_free(&t);
