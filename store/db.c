@@ -4,7 +4,8 @@
  * makes, passed to the backend's table of operations (db_internal.h).  What
  * every backend would otherwise repeat lives here: the upper bound of a
  * prefix iteration, the iterator's sticky error, exists() on top of get(),
- * and the test-only MODELFS_FAULT wrapping at open.
+ * the test-only MODELFS_FAULT wrapping at open, small NOWAL batches through
+ * the WAL, and group commit (mfs_db_sync; state in db_internal.h).
  */
 #include <assert.h>
 #include <errno.h>
@@ -38,6 +39,13 @@ int mfs_db_open(const char *dir, struct mfs_db **out)
 	}
 	*out = db;
 	return 0;
+}
+
+void mfs_db_init_base(struct mfs_db *db, const struct mfs_kv_ops *ops)
+{
+	db->ops = ops;
+	pthread_mutex_init(&db->sync_lock, NULL);
+	pthread_cond_init(&db->sync_done, NULL);
 }
 
 void mfs_db_close(struct mfs_db *db)
@@ -83,11 +91,15 @@ void mfs_batch_free(struct mfs_batch *b)
 void mfs_batch_put(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl,
 		   const void *v, size_t vl)
 {
+	b->bytes += kl + vl;
+	b->cfs |= 1u << cf;
 	b->db->ops->batch_put(b, cf, k, kl, v, vl);
 }
 
 void mfs_batch_delete(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl)
 {
+	b->bytes += kl;
+	b->cfs |= 1u << cf;
 	b->db->ops->batch_delete(b, cf, k, kl);
 }
 
@@ -103,13 +115,81 @@ size_t mfs_batch_count(struct mfs_batch *b)
 
 int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mode)
 {
+	uint64_t before = __atomic_load_n(&db->written, __ATOMIC_ACQUIRE);
+	int rc;
+
 	assert(b->db == db);
-	return db->ops->write(db, b, mode);
+	if (mode == MFS_WRITE_NOWAL && b->bytes <= MFS_DB_SMALL_NOWAL)
+		mode = MFS_WRITE_ASYNC;
+	if ((rc = db->ops->write(db, b, mode)))
+		return rc;
+	switch (mode) {
+	case MFS_WRITE_ASYNC:
+		/* In the WAL now (the OS has it): the ticket of a later sync. */
+		__atomic_add_fetch(&db->written, 1, __ATOMIC_RELEASE);
+		break;
+	case MFS_WRITE_SYNC:
+		/* Made every write that landed before it durable too. */
+		pthread_mutex_lock(&db->sync_lock);
+		if (before > db->synced)
+			db->synced = before;
+		pthread_mutex_unlock(&db->sync_lock);
+		break;
+	case MFS_WRITE_NOWAL:
+		for (int cf = 0; cf < MFS_CF_COUNT; cf++)
+			if (b->cfs & 1u << cf)
+				__atomic_add_fetch(&db->nowal_gen[cf], 1, __ATOMIC_RELEASE);
+		break;
+	}
+	return 0;
+}
+
+int mfs_db_sync(struct mfs_db *db)
+{
+	uint64_t want = __atomic_load_n(&db->written, __ATOMIC_ACQUIRE);
+	int rc = 0;
+
+	pthread_mutex_lock(&db->sync_lock);
+	while (db->synced < want) {
+		uint64_t upto;
+
+		if (db->syncing) {
+			/* A leader is at it; it may or may not cover want. */
+			pthread_cond_wait(&db->sync_done, &db->sync_lock);
+			continue;
+		}
+		db->syncing = 1;
+		upto = __atomic_load_n(&db->written, __ATOMIC_ACQUIRE);
+		pthread_mutex_unlock(&db->sync_lock);
+		rc = db->ops->sync(db);
+		pthread_mutex_lock(&db->sync_lock);
+		db->syncing = 0;
+		if (!rc && upto > db->synced)
+			db->synced = upto;
+		pthread_cond_broadcast(&db->sync_done);
+		if (rc)
+			break;
+	}
+	pthread_mutex_unlock(&db->sync_lock);
+	return rc;
 }
 
 int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf)
 {
-	return db->ops->flush(db, cf);
+	uint64_t gen = __atomic_load_n(&db->nowal_gen[cf], __ATOMIC_ACQUIRE);
+	uint64_t done = __atomic_load_n(&db->flushed_gen[cf], __ATOMIC_ACQUIRE);
+	int rc;
+
+	/* Every NOWAL write that returned before gen was read is in memtables
+	 * a flush that began after an equal read persisted. */
+	if (gen == done)
+		return 0;
+	if ((rc = db->ops->flush(db, cf)))
+		return rc;
+	while (done < gen && !__atomic_compare_exchange_n(&db->flushed_gen[cf], &done, gen, 0,
+							  __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+		;
+	return 0;
 }
 
 struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen)

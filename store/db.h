@@ -91,16 +91,37 @@ enum mfs_write_mode {
 	/* WAL, not synced: durable at the next SYNC write. */
 	MFS_WRITE_ASYNC,
 	/* No WAL: durable only after mfs_db_flush() of the CF.  For chunk
-	 * records, which would otherwise be written twice (WAL, then blob). */
+	 * records, which would otherwise be written twice (WAL, then blob).
+	 * A small batch (at most MFS_DB_SMALL_NOWAL bytes of keys and values)
+	 * goes through the WAL as an ASYNC write instead: writing a few KiB
+	 * twice costs less than a flush (new blob and SST files, a MANIFEST
+	 * entry, five syncs) per small file. */
 	MFS_WRITE_NOWAL,
 };
+#define MFS_DB_SMALL_NOWAL (256u << 10)
 
 /* Writes b atomically. */
 int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mode);
 
 /*
+ * Makes every WAL write (ASYNC, or a small NOWAL) that returned before this
+ * call durable.  Concurrent callers share one sync of the WAL (group
+ * commit, db_internal.h), so an ASYNC write then mfs_db_sync() outside any
+ * lock costs a writer what a SYNC write would, and N writers about two
+ * syncs instead of N.  0 or an error (then nothing is known about them).
+ */
+int mfs_db_sync(struct mfs_db *db);
+
+/*
  * Flushes cf's memtable to disk and waits: afterwards NOWAL writes to cf
  * are durable.  (RocksDB 7.8 flushes only the named CF, atomic_flush or not.)
+ * Small NOWAL batches went through the WAL (above): they are not flushed
+ * but, the WAL being one ordered log, become durable no later than any WAL
+ * write made after this call returns.  That is all a caller needs that
+ * writes what points at the records (index entries, a manifest, an inode)
+ * after the flush; one that needs them durable by themselves calls
+ * mfs_db_sync().  When cf took no NOWAL write that bypassed the WAL since
+ * its last flush, this does nothing.
  */
 int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf);
 
@@ -143,7 +164,7 @@ uint64_t mfs_db_disk_bytes(struct mfs_db *db);
  * Fault injection (tests only).  A spec is one or more comma-separated
  * rules "CLASS:N:KIND":
  *   CLASS  which calls are counted: "any" (get and exists, write, flush,
- *          iter_new, reclaim) or "write" (write and flush).
+ *          iter_new, reclaim, sync) or "write" (write, flush and sync).
  *          Each class has its own counter, starting at 1.
  *   N      the call that fails (once).
  *   KIND   EIO, ENOSPC or ENOMEM: that call returns the error and changes

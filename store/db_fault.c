@@ -141,7 +141,7 @@ int mfs_db_fault_wrap(struct mfs_db *inner, const struct mfs_fault_spec *spec, u
 	*out = NULL;
 	if (!f)
 		return -ENOMEM;
-	f->base.ops = &fault_ops;
+	mfs_db_init_base(&f->base, &fault_ops);
 	f->inner = inner;
 	f->flags = flags;
 	if (spec)
@@ -276,6 +276,16 @@ static int fault_flush(struct mfs_db *db, enum mfs_cf cf)
 	return rc ? rc : mfs_db_flush(f->inner, cf);
 }
 
+/* Counted as a write; the inner backend's own sync (its front's group
+ * commit state counts the wrapper's writes, not the inner ones). */
+static int fault_sync(struct mfs_db *db)
+{
+	struct fault *f = F(db);
+	int rc = count(f, 1, "sync");
+
+	return rc ? rc : f->inner->ops->sync(f->inner);
+}
+
 static struct mfs_iter *fault_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *lower,
 				       size_t llen, const void *upper, size_t ulen)
 {
@@ -362,6 +372,7 @@ static const struct mfs_kv_ops fault_ops = {
 	.batch_count = fault_batch_count,
 	.write = fault_write,
 	.flush = fault_flush,
+	.sync = fault_sync,
 	.iter_new = fault_iter_new,
 	.iter_seek = fault_iter_seek,
 	.iter_valid = fault_iter_valid,

@@ -12,6 +12,8 @@
 #ifndef MFS_DB_INTERNAL_H
 #define MFS_DB_INTERNAL_H
 
+#include <pthread.h>
+
 #include "db.h"
 
 struct mfs_kv_ops {
@@ -33,6 +35,8 @@ struct mfs_kv_ops {
 	/* All of b or nothing. */
 	int (*write)(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mode);
 	int (*flush)(struct mfs_db *db, enum mfs_cf cf);
+	/* Makes every WAL write made so far durable (as a SYNC write would). */
+	int (*sync)(struct mfs_db *db);
 
 	/*
 	 * An iterator over [lower, upper) of cf positioned at lower (the first
@@ -53,13 +57,37 @@ struct mfs_kv_ops {
 	uint64_t (*disk_bytes)(struct mfs_db *db);
 };
 
+/*
+ * The front's state, beside the backend's table (set up by mfs_db_init_base,
+ * which every backend constructor calls).
+ *
+ * Group commit (mfs_db_sync): every WAL write takes a ticket when it has
+ * landed; a sync makes durable every ticket taken before it began.  One
+ * caller at a time (the leader) runs the backend's sync and covers every
+ * ticket taken before its start; callers arriving meanwhile wait for it and,
+ * if it did not cover them, one of them leads the next round.  So N
+ * concurrent commits cost about two syncs, not N.
+ */
 struct mfs_db {
 	const struct mfs_kv_ops *ops;
+	pthread_mutex_t sync_lock;
+	pthread_cond_t sync_done;
+	uint64_t written;	/* WAL writes landed (tickets); atomic */
+	uint64_t synced;	/* every ticket <= this is durable; sync_lock */
+	int syncing;		/* a leader runs the backend's sync; sync_lock */
+	/* NOWAL writes that bypassed the WAL, per CF, and how many of them the
+	 * last completed flush covers (mfs_db_flush skips when equal); atomic. */
+	uint64_t nowal_gen[MFS_CF_COUNT], flushed_gen[MFS_CF_COUNT];
 };
 
 struct mfs_batch {
 	struct mfs_db *db;	/* the database the batch is written to */
+	size_t bytes;		/* keys and values put so far (the front's count) */
+	unsigned cfs;		/* bit per column family the batch touches */
 };
+
+/* Sets db->ops and the front's state; for the backends' constructors. */
+void mfs_db_init_base(struct mfs_db *db, const struct mfs_kv_ops *ops);
 
 struct mfs_iter {
 	struct mfs_db *db;

@@ -139,7 +139,7 @@ int mfs_db_open_mem(struct mfs_db **out)
 	*out = NULL;
 	if (!m)
 		return -ENOMEM;
-	m->base.ops = &mem_ops;
+	mfs_db_init_base(&m->base, &mem_ops);
 	pthread_rwlock_init(&m->lock, NULL);
 	*out = &m->base;
 	return 0;
@@ -382,6 +382,18 @@ static int mem_flush(struct mfs_db *db, enum mfs_cf cf)
 	return rc;
 }
 
+/* As a SYNC write of nothing: every WAL write so far becomes durable. */
+static int mem_sync(struct mfs_db *db)
+{
+	struct mem *m = M(db);
+	int rc;
+
+	pthread_rwlock_wrlock(&m->lock);
+	rc = persist(m, -1);
+	pthread_rwlock_unlock(&m->lock);
+	return rc;
+}
+
 int mfs_db_mem_power_loss(struct mfs_db *db)
 {
 	struct mem *m = M(db);
@@ -523,6 +535,7 @@ static const struct mfs_kv_ops mem_ops = {
 	.batch_count = mem_batch_count,
 	.write = mem_write,
 	.flush = mem_flush,
+	.sync = mem_sync,
 	.iter_new = mem_iter_new,
 	.iter_seek = mem_iter_seek,
 	.iter_valid = mem_iter_valid,

@@ -173,7 +173,7 @@ int mfs_db_rocks_open(const char *dir, struct mfs_db **out)
 	if (!db)
 		return -ENOMEM;
 	pthread_once(&tuned, tune_malloc);
-	db->base.ops = &rocks_ops;
+	mfs_db_init_base(&db->base, &rocks_ops);
 	db->cache = rocksdb_cache_create_lru(64ull << 20);
 	db->table = rocksdb_block_based_options_create();
 	rocksdb_block_based_options_set_block_cache(db->table, db->cache);
@@ -345,6 +345,15 @@ static int rocks_flush(struct mfs_db *base, enum mfs_cf cf)
 	return db_error(err, "flush");
 }
 
+/* SyncWAL: the WAL files' data reach the disk; writes may go on meanwhile. */
+static int rocks_sync(struct mfs_db *base)
+{
+	char *err = NULL;
+
+	rocksdb_flush_wal(R(base)->db, 1, &err);
+	return db_error(err, "sync wal");
+}
+
 static struct mfs_iter *rocks_iter_new(struct mfs_db *base, enum mfs_cf cf, const void *lower,
 				       size_t llen, const void *upper, size_t ulen)
 {
@@ -465,6 +474,7 @@ static const struct mfs_kv_ops rocks_ops = {
 	.batch_count = rocks_batch_count,
 	.write = rocks_write,
 	.flush = rocks_flush,
+	.sync = rocks_sync,
 	.iter_new = rocks_iter_new,
 	.iter_seek = rocks_iter_seek,
 	.iter_valid = rocks_iter_valid,

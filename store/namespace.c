@@ -375,6 +375,27 @@ char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino)
 /* ------------------------------------------------------------------------ */
 /* writes                                                                    */
 
+/*
+ * Ends a write operation: unlocks ns and, if it succeeded, waits until its
+ * op (and every op before it) is durable.  The op was written to the WAL
+ * unsynced under the lock (txn_commit); the sync runs outside it, so the
+ * operations of concurrent requests share one (group commit, mfs_db_sync)
+ * while the next operation already runs.  The caller replies only after.
+ * lazy: no wait, for a file created pending, or a change of a pending
+ * file's own record: a power loss that loses it leaves what recovery would
+ * have left (it removes pending files), and the publish at close, or any
+ * later synced op, makes it durable.
+ */
+static int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy)
+{
+	uint64_t upto = ns->seq;
+
+	pthread_mutex_unlock(&ns->lock);
+	if (rc || lazy)
+		return rc;
+	return ns_wait_durable(ns, upto);
+}
+
 /* Parent must exist and be a directory; returns its record in *dir. */
 static int get_dir(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *dir)
 {
@@ -440,7 +461,9 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 	*out = in;
 	memset(&in, 0, sizeof(in));
 out:
-	pthread_mutex_unlock(&ns->lock);
+	rc = ns_unlock_durable(ns, rc, nw->flags & MFS_I_PENDING);
+	if (rc)
+		mfs_inode_release(out);
 	txn_free(&t);
 	mfs_inode_release(&in);
 	mfs_inode_release(&dir);
@@ -540,7 +563,7 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 	if (removed_ino)
 		*removed_ino = ino;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	rc = ns_unlock_durable(ns, rc, 0);
 	txn_free(&t);
 	mfs_inode_release(&in);
 	mfs_inode_release(&dir);
@@ -601,7 +624,9 @@ int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 		memset(&in, 0, sizeof(in));
 	}
 out:
-	pthread_mutex_unlock(&ns->lock);
+	rc = ns_unlock_durable(ns, rc, 0);
+	if (rc && out)
+		mfs_inode_release(out);
 	txn_free(&t);
 	mfs_inode_release(&in);
 	mfs_inode_release(&dir);
@@ -786,7 +811,7 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	if (replaced)
 		*replaced = dst.ino;
 out:
-	pthread_mutex_unlock(&ns->lock);
+	rc = ns_unlock_durable(ns, rc, 0);
 	txn_free(&t);
 	mfs_inode_release(&src);
 	mfs_inode_release(&dst);
@@ -822,13 +847,16 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 {
 	struct mfs_inode in = { 0 };
 	struct ns_txn t = { 0 };
-	int rc;
+	int rc, pending = 0;
 
 	if (out)
 		memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&ns->lock);
 	if ((rc = mfs_ns_get(ns, ino, &in)))
 		goto out;
+	/* cp -a sets times, owner, mode and xattrs before close: on a file
+	 * still pending these need no sync of their own (ns_unlock_durable). */
+	pending = !!(in.flags & MFS_I_PENDING);
 	if (mask & MFS_ATTR_MODE)
 		in.mode = (in.mode & S_IFMT) | (src->mode & 07777);
 	if (mask & MFS_ATTR_UID)
@@ -855,7 +883,9 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 		memset(&in, 0, sizeof(in));
 	}
 out:
-	pthread_mutex_unlock(&ns->lock);
+	rc = ns_unlock_durable(ns, rc, pending);
+	if (rc && out)
+		mfs_inode_release(out);
 	txn_free(&t);
 	mfs_inode_release(&in);
 	return rc;
@@ -933,7 +963,9 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 	*out = in;
 	memset(&in, 0, sizeof(in));
 out:
-	pthread_mutex_unlock(&ns->lock);
+	rc = ns_unlock_durable(ns, rc, 0);
+	if (rc)
+		mfs_inode_release(out);
 	txn_free(&t);
 	mfs_inode_release(&in);
 	return rc;

@@ -3,7 +3,9 @@
  * The namespace: directories, files, symlinks and special files (FIFOs,
  * sockets, devices: a record with an rdev and no bytes), stored as inode records
  * (inodes CF) and directory entries (dirents CF), on top of struct mfs_db.
- * Every operation is one atomic, synced RocksDB batch, so a crash leaves the
+ * Every operation is one atomic RocksDB batch, synced before the call returns
+ * (group commit: ns_internal.h; a file created pending is synced by its
+ * publish or the next op), so a crash leaves the
  * tree as it was before or after the operation, never in between.
  *
  * Versions.  A file's bytes are immutable once published.  Publishing new

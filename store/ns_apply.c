@@ -29,7 +29,8 @@ struct changes {
 	struct mfs_ns_change *c;
 	size_t n, cap;
 	uint64_t *dirs;         /* directories whose derived state may change */
-	size_t ndirs, dircap;
+	uint8_t *recount;       /* per dirs[]: its subdirectories may have changed */
+	size_t ndirs, dircap, recap;
 	int oom;
 };
 
@@ -54,15 +55,45 @@ static void note_change(struct changes *cs, int kind, uint64_t ino, uint64_t par
 	cs->n++;
 }
 
-static void note_dir(struct changes *cs, uint64_t ino)
+/*
+ * recount: the directory's nlink must be counted again from its entries (a
+ * subdirectory entry came or went, or its record was replaced).  Counting
+ * reads every entry of the directory, so an op that adds a file to a large
+ * directory must not ask for it: applying a tree of n files would cost n^2.
+ */
+static void note_dir(struct changes *cs, uint64_t ino, int recount)
 {
 	for (size_t i = 0; i < cs->ndirs; i++)
-		if (cs->dirs[i] == ino)
+		if (cs->dirs[i] == ino) {
+			cs->recount[i] |= recount;
 			return;
-	if (mfs_grow(&cs->dirs, &cs->dircap, cs->ndirs, sizeof(*cs->dirs)))
+		}
+	if (mfs_grow(&cs->dirs, &cs->dircap, cs->ndirs, sizeof(*cs->dirs)) ||
+	    mfs_grow(&cs->recount, &cs->recap, cs->ndirs, sizeof(*cs->recount))) {
 		cs->oom = 1;
-	else
-		cs->dirs[cs->ndirs++] = ino;
+		return;
+	}
+	cs->recount[cs->ndirs] = !!recount;
+	cs->dirs[cs->ndirs++] = ino;
+}
+
+/* Does dirent entry e (a put or a delete) change its parent's subdirectory count? */
+static int dirent_moves_nlink(struct mfs_ns *ns, const struct mfs_op_entry *e)
+{
+	struct mfs_val v;
+	int rc;
+
+	if (!e->deleted && S_ISDIR(get_le32(e->val + 8)))
+		return 1;
+	/* A file's entry: only if it replaces (or deletes) a subdirectory's. */
+	rc = mfs_db_get(ns->db, MFS_CF_DIRENTS, e->key, e->klen, &v, 1);
+	if (rc == -ENOENT)
+		return e->deleted; /* a retry after a crash may have deleted it */
+	if (rc)
+		return 1;
+	rc = v.len != 12 || S_ISDIR(get_le32(v.p + 8));
+	mfs_val_release(&v);
+	return rc;
 }
 
 static void changes_release(struct changes *cs)
@@ -71,6 +102,7 @@ static void changes_release(struct changes *cs)
 		free((char *)cs->c[i].name);
 	free(cs->c);
 	free(cs->dirs);
+	free(cs->recount);
 }
 
 /* A child that is not the root, not inode 0, and of a type an inode record may have. */
@@ -198,12 +230,15 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 			continue;
 		}
 		if (e->kind == MFS_OP_TOUCH) {
-			note_dir(cs, get_be64(e->key));
+			note_dir(cs, get_be64(e->key), 0);
 			continue;
 		}
 		/* Derived state is refreshed whether the entry wins or not: this
-		 * may be a second attempt after a crash between the two batches. */
-		note_dir(cs, get_be64(e->key)); /* the inode, or the dirent's parent */
+		 * may be a second attempt after a crash between the two batches.
+		 * The inode (a directory's record carries the peer's nlink), or the
+		 * dirent's parent. */
+		note_dir(cs, get_be64(e->key),
+			 e->kind == MFS_OP_INODE || dirent_moves_nlink(ns, e));
 		sklen = stamp_key(e->kind, e->key, e->klen, skey);
 		if ((rc = wins(ns, skey, sklen, st)) <= 0)
 			continue;
@@ -221,12 +256,10 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 			uint64_t ino = get_be64(e->key);
 
 			note_change(cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
-			note_dir(cs, ino); /* harmless if it is not a directory */
 		} else {
 			uint64_t parent = get_be64(e->key);
 
 			note_change(cs, MFS_CHANGE_DIRENT, 0, parent, e->key + 8, e->klen - 8);
-			note_dir(cs, parent);
 		}
 	}
 	if (!rc && cs->oom)
@@ -247,9 +280,9 @@ static int count_subdir(void *arg, const char *name, uint64_t ino, uint32_t mode
 }
 
 
-/* A directory's mtime (at least t, if given) and nlink, into b if they changed. */
+/* A directory's mtime (at least t, if given) and, if recount, nlink, into b if they changed. */
 static int refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
-		       const struct timespec *t, struct changes *cs)
+		       const struct timespec *t, int recount, struct changes *cs)
 {
 	struct mfs_inode in;
 	uint32_t subdirs = 0;
@@ -259,9 +292,9 @@ static int refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
 		return rc == -ENOENT ? 0 : rc;
 	if (!S_ISDIR(in.mode))
 		goto out;
-	if ((rc = mfs_ns_readdir(ns, ino, NULL, 0, count_subdir, &subdirs)))
+	if (recount && (rc = mfs_ns_readdir(ns, ino, NULL, 0, count_subdir, &subdirs)))
 		goto out;
-	if (in.nlink != 2 + subdirs) {
+	if (recount && in.nlink != 2 + subdirs) {
 		in.nlink = 2 + subdirs;
 		changed = 1;
 	}
@@ -300,7 +333,7 @@ static int apply_derived(struct mfs_ns *ns, const struct mfs_op *op, uint16_t or
 				tp = &t;
 			}
 		}
-		rc = refresh_dir(ns, b, cs->dirs[d], tp, cs);
+		rc = refresh_dir(ns, b, cs->dirs[d], tp, cs->recount[d], cs);
 	}
 	mfs_oplog_key(origin, seq, okey);
 	mfs_batch_put(b, MFS_CF_OPLOG, okey, sizeof(okey), raw, len);
@@ -399,10 +432,21 @@ int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_
 {
 	uint8_t prefix[2] = { origin >> 8, origin & 0xff }, from[MFS_OPLOG_KEY_LEN];
 	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_OPLOG, prefix, 2);
+	uint64_t last = UINT64_MAX;
 	int rc = 0;
 
 	if (!it)
 		return -ENOMEM;
+	if (origin == ns->node_id) {
+		/* Own ops go out durable only (ns_internal.h): sync what is not. */
+		pthread_mutex_lock(&ns->lock);
+		last = ns->seq;
+		pthread_mutex_unlock(&ns->lock);
+		if ((rc = ns_wait_durable(ns, last))) {
+			mfs_iter_free(it);
+			return rc;
+		}
+	}
 	mfs_oplog_key(origin, after + 1, from);
 	for (mfs_iter_seek(it, from, sizeof(from)); mfs_iter_valid(it); mfs_iter_next(it)) {
 		size_t kl, vl;
@@ -410,6 +454,8 @@ int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_
 
 		if (kl != MFS_OPLOG_KEY_LEN)
 			continue;
+		if (get_be64(k + 2) > last)
+			break; /* written after the sync above: not known durable */
 		if ((rc = fn(arg, origin, get_be64(k + 2), v, vl)))
 			break;
 	}

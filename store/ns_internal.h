@@ -24,6 +24,14 @@ struct mfs_ns {
 	uint64_t next_counter;  /* protected by lock */
 	uint64_t lamport;       /* Lamport clock; lock */
 	uint64_t seq;           /* ops this node originated; lock */
+	/*
+	 * Own ops known durable (<= seq; atomic).  Ops are written unsynced
+	 * under lock and synced after it (ns_wait_durable), so for a moment
+	 * one is visible and not yet durable; peers get only durable ones
+	 * (mfs_ns_ops_since): a power loss then drops only ops no peer holds,
+	 * and their sequence numbers can be given again.
+	 */
+	uint64_t durable_seq;
 	uint64_t applied;       /* remote ops applied since open (atomic) */
 	/*
 	 * gc's lock (store/gc.h): shared while references to chunks may be
@@ -51,7 +59,8 @@ void now(struct timespec *t);
  * dirents and manifests CFs go into a batch and, as entries, into an op.
  * txn_commit stamps the op (next Lamport time, next sequence number of this
  * node), stores the entries' stamps, the op in the oplog CF, and writes it
- * all in one synced batch: the change and its log entry are one.
+ * all in one batch: the change and its log entry are one.  The batch is
+ * synced after the namespace lock is released (ns_wait_durable).
  */
 struct ns_txn {
 	struct mfs_batch *b;
@@ -68,7 +77,11 @@ void txn_del_dirent(struct ns_txn *t, const struct dirent_key *k);
 int txn_touch_dir(struct ns_txn *t, const struct mfs_inode *dir);
 /* Adds the stored manifest id to the op, so peers get it with the publish. */
 int txn_put_manifest(struct ns_txn *t, const struct mfs_hash *id);
+/* Writes the batch to the WAL, unsynced: the caller unlocks ns, then calls
+ * ns_wait_durable before it tells anyone the operation happened. */
 int txn_commit(struct mfs_ns *ns, struct ns_txn *t);
+/* Waits until this node's ops up to seq upto are durable (group commit). */
+int ns_wait_durable(struct mfs_ns *ns, uint64_t upto);
 void txn_free(struct ns_txn *t);
 
 /* An inode record into a batch, outside any op (the root of a new store). */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Local namespace writes as one batch plus one op-log entry (ns_internal.h). */
+/* Local namespace writes as one batch plus one op-log entry, made durable by
+ * a group commit after the namespace lock (ns_internal.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,11 @@ int ns_load_clock(struct mfs_ns *ns)
 		ns->lamport = 0;
 		rc = 0;
 	}
-	return rc ? rc : vv_get(ns, ns->node_id, &ns->seq);
+	if (!rc)
+		rc = vv_get(ns, ns->node_id, &ns->seq);
+	/* What the store holds at open survived: durable. */
+	ns->durable_seq = ns->seq;
+	return rc;
 }
 
 int txn_begin(struct mfs_ns *ns, struct ns_txn *t)
@@ -189,9 +194,30 @@ int txn_commit(struct mfs_ns *ns, struct ns_txn *t)
 	mfs_batch_put(t->b, MFS_CF_OPLOG, okey, sizeof(okey), t->op.w.buf, t->op.w.len);
 	vv_put(t->b, ns->node_id, ns->seq + 1);
 	meta_put_u64(t->b, "lamport", st.lamport);
-	if ((rc = mfs_db_write(ns->db, t->b, MFS_WRITE_SYNC)))
+	if ((rc = mfs_db_write(ns->db, t->b, MFS_WRITE_ASYNC)))
 		return rc;
 	ns->lamport = st.lamport;
 	ns->seq++;
+	return 0;
+}
+
+int ns_wait_durable(struct mfs_ns *ns, uint64_t upto)
+{
+	uint64_t cur = __atomic_load_n(&ns->durable_seq, __ATOMIC_ACQUIRE);
+	int rc;
+
+	if (cur >= upto)
+		return 0; /* another caller's sync covered it */
+	/*
+	 * Op upto landed before this call: the sync covers it and all before.
+	 * Once again after a failure: the op is visible already, and an error
+	 * that passed would otherwise leave it undurable with nobody to sync
+	 * it (RocksDB itself refuses every sync after a real I/O error).
+	 */
+	if ((rc = mfs_db_sync(ns->db)) && (rc = mfs_db_sync(ns->db)))
+		return rc;
+	while (cur < upto && !__atomic_compare_exchange_n(&ns->durable_seq, &cur, upto, 0,
+							  __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+		;
 	return 0;
 }

@@ -647,8 +647,7 @@ static void apply_dest(struct stack *d, struct mfs_ns *src)
 	peer_new(d, src);
 	/* Chunks arrive by fetch in a cluster; here they are in place already. */
 	if (ingest(d->db, OLD, OLD_LEN, &id, &has) || ingest(d->db, NEW2, NEW2_LEN, &id, &has) ||
-	    ingest(d->db, G, G_LEN, &id, &has) || mfs_db_flush(d->db, MFS_CF_CHUNK_INDEX) ||
-	    mfs_db_flush(d->db, MFS_CF_MANIFESTS))
+	    ingest(d->db, G, G_LEN, &id, &has) || mfs_db_sync(d->db))
 		tap_bail("apply dest");
 }
 
@@ -968,6 +967,7 @@ static void test_mem(void)
 {
 	struct mfs_db *db, *fdb;
 	struct mfs_batch *b;
+	uint8_t *big;
 	struct mfs_iter *it;
 	struct mfs_val v;
 	char keys[64] = "";
@@ -1057,11 +1057,14 @@ static void test_mem(void)
 	mfs_batch_put(b, MFS_CF_INODES, "async", 5, "", 0);
 	mfs_db_write(db, b, MFS_WRITE_ASYNC);
 	mfs_batch_free(b);
+	/* A NOWAL batch larger than MFS_DB_SMALL_NOWAL bypasses the WAL. */
+	big = calloc(1, MFS_DB_SMALL_NOWAL);
 	b = mfs_batch_new(db);
-	mfs_batch_put(b, MFS_CF_CHUNKS, "nowal", 5, "", 0);
+	mfs_batch_put(b, MFS_CF_CHUNKS, "nowal", 5, big, MFS_DB_SMALL_NOWAL);
 	mfs_batch_put(b, MFS_CF_INODES, "nowal", 5, "", 0);
 	mfs_db_write(db, b, MFS_WRITE_NOWAL);
 	mfs_batch_free(b);
+	free(big);
 	mfs_db_flush(db, MFS_CF_CHUNKS);
 	b = mfs_batch_new(db);
 	mfs_batch_put(b, MFS_CF_INODES, "lost", 4, "", 0);
@@ -1075,6 +1078,24 @@ static void test_mem(void)
 	   "mem: a flush keeps the NOWAL writes of its column family only");
 	ok(mfs_db_exists(db, MFS_CF_INODES, "async", 5) == 0 &&
 	   mfs_db_exists(db, MFS_CF_INODES, "lost", 4) == 0, "mem: unsynced WAL writes are lost");
+	/* A small NOWAL batch goes through the WAL: no flush is needed (and
+	 * none runs: nothing bypassed the WAL since the last), a sync keeps it. */
+	b = mfs_batch_new(db);
+	mfs_batch_put(b, MFS_CF_CHUNKS, "small", 5, "", 0);
+	mfs_db_write(db, b, MFS_WRITE_NOWAL);
+	mfs_batch_free(b);
+	mfs_db_flush(db, MFS_CF_CHUNKS);
+	mfs_db_mem_power_loss(db);
+	ok(mfs_db_exists(db, MFS_CF_CHUNKS, "small", 5) == 0,
+	   "mem: a small NOWAL write is a WAL write: lost unsynced");
+	b = mfs_batch_new(db);
+	mfs_batch_put(b, MFS_CF_CHUNKS, "small", 5, "", 0);
+	mfs_db_write(db, b, MFS_WRITE_NOWAL);
+	mfs_batch_free(b);
+	is_int(mfs_db_sync(db), 0, "mem: sync");
+	mfs_db_mem_power_loss(db);
+	ok(mfs_db_exists(db, MFS_CF_CHUNKS, "small", 5) == 1,
+	   "mem: a small NOWAL write goes through the WAL: a sync keeps it");
 	b = mfs_batch_new(db);
 	mfs_batch_put(b, MFS_CF_META, "d", 1, "6", 1);
 	mfs_db_write(db, b, MFS_WRITE_ASYNC);
@@ -1110,7 +1131,7 @@ static void test_mem(void)
 	arm(&(struct stack){ .db = fdb }, 1, MFS_FAULT_CRASH);
 	b = mfs_batch_new(fdb);
 	mfs_batch_put(b, MFS_CF_META, "f", 1, "8", 1);
-	ok(mfs_db_write(fdb, b, MFS_WRITE_SYNC) == -EIO && mfs_db_flush(fdb, MFS_CF_META) == -EIO &&
+	ok(mfs_db_write(fdb, b, MFS_WRITE_SYNC) == -EIO && mfs_db_write(fdb, b, MFS_WRITE_ASYNC) == -EIO &&
 	   mfs_db_exists(fdb, MFS_CF_META, "e", 1) == 1,
 	   "fault: after a crash every write fails, reads work");
 	mfs_batch_free(b);
