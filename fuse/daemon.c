@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -234,9 +233,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	 * a failed write on its socket, not the node: no SIGPIPE, ever.
 	 */
 	signal(SIGPIPE, SIG_IGN);
-	/* Large chunk buffers from the heap, not fresh mmaps (reference notes). */
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
-	mallopt(M_TRIM_THRESHOLD, 512 << 20);
+	/* malloc is tuned where the store opens (store/db_rocks.c, tune_malloc). */
 
 	if ((rc = mkdir_p(cfg->data_dir, 0700))) {
 		fprintf(stderr, "mount.modelfs: cannot create %s: %s\n", cfg->data_dir, strerror(-rc));
