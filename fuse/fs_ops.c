@@ -323,9 +323,12 @@ static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		return fs_truncate(fs, n, size, fi);
 	rc = fs_truncate_staged(fs, w, size);
 	itable_put(fs, w, 0, 1);
-	/* The kernel's size of the writer's inode: an O_APPEND write goes there. */
+	/*
+	 * The kernel's size and pages of the writer's inode (written through,
+	 * nothing dirty): its reads past the cut must find nothing.
+	 */
 	if (!rc)
-		fuse_lowlevel_notify_inval_inode(fs->se, writer, -1, 0);
+		fuse_lowlevel_notify_inval_inode(fs->se, writer, 0, 0);
 	/* The writer closed meanwhile: the path's own version it is. */
 	return rc == -ESTALE ? fs_truncate(fs, n, size, fi) : rc;
 }
