@@ -76,6 +76,7 @@ struct mfs_replica {
 	/* counters (atomic) */
 	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
 	uint64_t fetch_failures, bad_from_peers, malformed;
+	uint64_t read_kept, repl_fetched, repl_deferred;
 };
 
 uint64_t mfs_now_ms(void);

@@ -26,6 +26,15 @@
 #define LOG_COMPONENT "keep"
 #define KEEP_MAX 48             /* records waiting; a reader waits beyond (~48 MiB) */
 #define BUSY_MAX 256            /* fetches under way for reads */
+#define STAGE_MAX 64            /* owned records staged, not yet indexed */
+#define STAGE_FLUSH 32          /* index them once this many are staged */
+#define STAGE_IDLE_MS 300       /* or once no record came for this long */
+
+struct staged {
+	struct mfs_hash h;
+	struct mfs_chunk_info info;
+	size_t reclen;
+};
 
 struct kjob {
 	struct mfs_hash h;
@@ -47,6 +56,9 @@ struct mfs_keep {
 	int nbusy;
 	struct mfs_hash *wbusy;
 	int nwbusy;
+	struct staged pend[STAGE_MAX];  /* staged, index after the next flush (lock) */
+	int npend;
+	int drain;                      /* keep_drain callers waiting (lock) */
 };
 
 uint64_t keep_last_read_ms(struct mfs_replica *r)
@@ -101,16 +113,53 @@ int keep_busy(struct mfs_replica *r, const struct mfs_hash *h)
 		busy = !memcmp(j->h.b, h->b, MFS_HASH_LEN);
 	for (int i = 0; !busy && i < k->nwbusy; i++)
 		busy = !memcmp(k->wbusy[i].b, h->b, MFS_HASH_LEN);
+	for (int i = 0; !busy && i < k->npend; i++)
+		busy = !memcmp(k->pend[i].h.b, h->b, MFS_HASH_LEN);
 	pthread_mutex_unlock(&k->lock);
 	return busy;
 }
 
-/* Writes the cache records one by one, the owned ones as one store batch. */
+/*
+ * Index entries of the staged records, and the end of their wanted entries,
+ * after one flush for all of them (a flush per chunk would cost RocksDB
+ * more than the chunk).
+ */
+static void index_staged(struct mfs_keep *k)
+{
+	struct mfs_replica *r = k->r;
+	struct mfs_batch *b = NULL;
+	int n, rc;
+
+	pthread_mutex_lock(&k->lock);
+	n = k->npend;
+	pthread_mutex_unlock(&k->lock);
+	if (!n)
+		return;
+	/* The commit protocol of doc/format.md: records on disk before their index. */
+	if (!(rc = mfs_db_flush(r->db, MFS_CF_CHUNKS)) && !(b = mfs_batch_new(r->db)))
+		rc = -ENOMEM;
+	for (int i = 0; !rc && i < n; i++) {
+		mfs_chunk_stage_index(b, &k->pend[i].h, &k->pend[i].info, k->pend[i].reclen);
+		/* Replication's work for it is done (queued again if placement moves). */
+		mfs_batch_delete(b, MFS_CF_WANTED, k->pend[i].h.b, MFS_HASH_LEN);
+	}
+	if (!rc && !(rc = mfs_db_write(r->db, b, MFS_WRITE_ASYNC)))
+		__atomic_add_fetch(&r->read_kept, (uint64_t)n, __ATOMIC_RELAXED);
+	/* Not kept: replication still wants them and fetches them later. */
+	if (rc)
+		log_warn("%d fetched chunk(s) not kept in the store: %s", n, mfs_strerror(rc));
+	mfs_batch_free(b);
+	pthread_mutex_lock(&k->lock);
+	k->npend = 0;
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* Writes the cache records one by one; stages the owned ones (no WAL, not indexed yet). */
 static void write_jobs(struct mfs_keep *k, struct kjob *list)
 {
 	struct mfs_replica *r = k->r;
 	struct mfs_batch *b = NULL;
-	int nstore = 0, rc = 0;
+	int rc = 0;
 
 	for (struct kjob *j = list; j; j = j->next) {
 		if (!j->owned) {
@@ -118,37 +167,22 @@ static void write_jobs(struct mfs_keep *k, struct kjob *list)
 			mfs_diskcache_put(r->dc, &j->h, zmq_msg_data(&j->rec), zmq_msg_size(&j->rec));
 			continue;
 		}
-		if (!b && !(b = mfs_batch_new(r->db))) {
-			rc = -ENOMEM;
+		if (!b && !(b = mfs_batch_new(r->db)))
 			break;
-		}
 		mfs_chunk_stage_record(b, &j->h, zmq_msg_data(&j->rec), zmq_msg_size(&j->rec));
-		nstore++;
 	}
-	if (!nstore || rc)
-		goto out;
-	/* The commit protocol of doc/format.md: records on disk before their index. */
-	if ((rc = mfs_db_write(r->db, b, MFS_WRITE_NOWAL)) ||
-	    (rc = mfs_db_flush(r->db, MFS_CF_CHUNKS)))
-		goto out;
+	if (!b || (rc = mfs_db_write(r->db, b, MFS_WRITE_NOWAL))) {
+		if (rc)
+			log_warn("fetched chunks not staged in the store: %s", mfs_strerror(rc));
+		mfs_batch_free(b);
+		return;
+	}
 	mfs_batch_free(b);
-	if (!(b = mfs_batch_new(r->db))) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (struct kjob *j = list; j; j = j->next) {
-		if (!j->owned)
-			continue;
-		mfs_chunk_stage_index(b, &j->h, &j->info, zmq_msg_size(&j->rec));
-		/* Replication's work for it is done (the entry comes back if placement moves). */
-		mfs_batch_delete(b, MFS_CF_WANTED, j->h.b, MFS_HASH_LEN);
-	}
-	rc = mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
-out:
-	/* Not kept: replication still wants it and fetches it later. */
-	if (rc)
-		log_warn("%d fetched chunk(s) not kept in the store: %s", nstore, mfs_strerror(rc));
-	mfs_batch_free(b);
+	pthread_mutex_lock(&k->lock);
+	for (struct kjob *j = list; j; j = j->next)
+		if (j->owned && k->npend < STAGE_MAX)
+			k->pend[k->npend++] = (struct staged){ j->h, j->info, zmq_msg_size(&j->rec) };
+	pthread_mutex_unlock(&k->lock);
 }
 
 static void *keep_main(void *arg)
@@ -158,11 +192,24 @@ static void *keep_main(void *arg)
 	pthread_mutex_lock(&k->lock);
 	for (;;) {
 		struct kjob *list;
-		int n = 0;
+		int n = 0, timed_out = 0;
 
-		while (!k->head && !k->stopping)
-			pthread_cond_wait(&k->work, &k->lock);
-		if (!k->head)
+		while (!k->head && !k->stopping && !timed_out && !(k->npend && k->drain)) {
+			if (!k->npend) {
+				pthread_cond_wait(&k->work, &k->lock);
+				continue;
+			}
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += STAGE_IDLE_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			timed_out = pthread_cond_timedwait(&k->work, &k->lock, &ts) == ETIMEDOUT;
+		}
+		if (!k->head && !k->npend && k->stopping)
 			break;
 		list = k->head;
 		k->head = k->tail = NULL;
@@ -171,12 +218,15 @@ static void *keep_main(void *arg)
 		k->qlen = 0;
 		k->writing = 1;
 		/* Still "busy" until written: replication must not fetch them meanwhile. */
-		k->wbusy = malloc((size_t)n * sizeof(*k->wbusy));
+		k->wbusy = n ? malloc((size_t)n * sizeof(*k->wbusy)) : NULL;
 		k->nwbusy = 0;
 		for (struct kjob *j = list; k->wbusy && j; j = j->next)
 			k->wbusy[k->nwbusy++] = j->h;
 		pthread_cond_broadcast(&k->room);
 		pthread_mutex_unlock(&k->lock);
+		/* Room for the list's owned records among the staged ones: index those first. */
+		if (k->npend + n > STAGE_MAX)
+			index_staged(k);
 		write_jobs(k, list);
 		while (list) {
 			struct kjob *next = list->next;
@@ -186,6 +236,11 @@ static void *keep_main(void *arg)
 			list = next;
 		}
 		pthread_mutex_lock(&k->lock);
+		if (k->npend >= STAGE_FLUSH || (!k->head && (timed_out || k->drain || k->stopping))) {
+			pthread_mutex_unlock(&k->lock);
+			index_staged(k);
+			pthread_mutex_lock(&k->lock);
+		}
 		free(k->wbusy);
 		k->wbusy = NULL;
 		k->nwbusy = 0;
@@ -277,7 +332,10 @@ void keep_drain(struct mfs_replica *r)
 	if (!k)
 		return;
 	pthread_mutex_lock(&k->lock);
-	while ((k->head || k->writing) && !k->stopping)
+	k->drain++;
+	pthread_cond_signal(&k->work);
+	while ((k->head || k->writing || k->npend) && !k->stopping)
 		pthread_cond_wait(&k->idle, &k->lock);
+	k->drain--;
 	pthread_mutex_unlock(&k->lock);
 }

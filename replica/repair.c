@@ -330,11 +330,14 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 	/* A read is fetching it (and keeps it), or reads are under way: later. */
 	if (keep_busy(r, &w->h) || (!rp->forced && reading(r))) {
 		w->deferred = 1;
+		__atomic_add_fetch(&r->repl_deferred, 1, __ATOMIC_RELAXED);
 		return;
 	}
 	w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, w->kind == WANT_WARM,
 			     w->kind == WANT_WARM, &w->st, &bytes);
 	w->staged = w->ok && w->kind != WANT_WARM;
+	if (w->ok)
+		__atomic_add_fetch(&r->repl_fetched, 1, __ATOMIC_RELAXED);
 	if (w->ok)
 		mfs_chunk_bytes_release(&bytes);
 }
