@@ -138,18 +138,17 @@ static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash 
 	if (!rc) {
 		__atomic_add_fetch(&r->fetched_chunks, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&r->fetched_bytes, zmq_msg_size(&rr.payload), __ATOMIC_RELAXED);
-		/* A cache copy that cannot be written costs a refetch later, nothing more. */
-		if (as_cache == KEEP_REPLACE)
-			rc = replace_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload),
-					    &info, p);
-		else if (as_cache)
-			mfs_diskcache_put(r->dc, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload));
-		else if ((rc = stage_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload))))
-			mfs_chunk_bytes_release(out);
-		if (!rc && st) {
+		if (st) {
 			st->info = info;
 			st->reclen = zmq_msg_size(&rr.payload);
 		}
+		if (as_cache == KEEP_REPLACE)
+			rc = replace_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload),
+					    &info, p);
+		else if (as_cache == KEEP_CACHE || as_cache == KEEP_HANDOFF)
+			keep_record(r, h, &rr.payload, &info, as_cache == KEEP_HANDOFF);
+		else if ((rc = stage_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload))))
+			mfs_chunk_bytes_release(out);
 	}
 	rpc_reply_release(&rr);
 	return rc;
@@ -255,14 +254,23 @@ int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t 
 {
 	struct mfs_replica *r = arg;
 	char hex[MFS_HASH_HEX_LEN + 1];
-	int rc;
+	int rc, keep;
 
 	rc = fetch_from_diskcache(r, h, len, out);
 	if (rc == 0 || rc == -ENOMEM)
 		return rc;
-	/* In the store but not loadable: our copy is bad, and the fetched one replaces it. */
-	rc = fetch(r, h, len, origin, 1, mfs_chunk_exists(r->db, h) == 1 ? KEEP_REPLACE : KEEP_CACHE,
-		   NULL, out);
+	/*
+	 * In the store but not loadable: our copy is bad, and the fetched one
+	 * replaces it.  A chunk this node's replication wants goes to the store:
+	 * the read's fetch is the only one.
+	 */
+	if (mfs_chunk_exists(r->db, h) == 1)
+		keep = KEEP_REPLACE;
+	else
+		keep = repair_wanted_owned(r, h) ? KEEP_HANDOFF : KEEP_CACHE;
+	keep_fetch_begin(r, h);
+	rc = fetch(r, h, len, origin, 1, keep, NULL, out);
+	keep_fetch_end(r, h);
 
 	if (rc) {
 		__atomic_add_fetch(&r->fetch_failures, 1, __ATOMIC_RELAXED);

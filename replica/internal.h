@@ -9,6 +9,7 @@
  *   fetch.c     getting a chunk from peers: verify, store, count
  *   repair.c    the wanted queue: chunks this node owns and lacks; disk cache
  *   check.c     which node holds which chunk (CHECK/HAVE): fsck, info
+ *   keep.c      records fetched for reads written off the reader's path
  *
  * Threads: one server thread owns the ROUTER; server workers, the sync
  * thread, repair workers and the cache's loaders all act as clients, each
@@ -69,10 +70,13 @@ struct mfs_replica {
 	int sync_started;
 	struct mfs_repair *repair;
 	struct mfs_diskcache *dc;    /* peers' chunks this node does not own */
+	struct mfs_keep *keep;       /* writes of what reads fetched (keep.c) */
+	uint64_t read_fetch_ms;      /* when a read last fetched from a peer (atomic) */
 
 	/* counters (atomic) */
 	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
 	uint64_t fetch_failures, bad_from_peers, malformed;
+	uint64_t read_kept, repl_fetched, repl_deferred;
 };
 
 uint64_t mfs_now_ms(void);
@@ -126,8 +130,14 @@ void place_rank(const struct mfs_hash *h, uint16_t *ids, int n);
 int place_owns(const struct mfs_hash *h, uint16_t self, const uint16_t *ids, int n, int repl);
 
 /* fetch.c */
-/* What becomes of a fetched chunk (fetch_chunk's as_cache). */
-enum { KEEP_STORE = 0, KEEP_CACHE = 1, KEEP_REPLACE = 2 };
+/*
+ * What becomes of a fetched chunk (fetch_chunk's as_cache): staged in the
+ * store (replication), kept in the disk cache, written over a bad stored
+ * copy, or (HANDOFF: a read fetched a chunk this node owns) handed to the
+ * keeper for the store, so replication need not fetch it again.  CACHE and
+ * HANDOFF are written by the keeper, off the reader's path.
+ */
+enum { KEEP_STORE = 0, KEEP_CACHE = 1, KEEP_REPLACE = 2, KEEP_HANDOFF = 3 };
 /* A record fetched for the store: written without the WAL, index pending. */
 struct mfs_stored {
 	struct mfs_chunk_info info;
@@ -171,8 +181,31 @@ void repair_kick(struct mfs_replica *r);
  * due now, the chunks this node owns and lacks, and its bad copies for
  * replacement by a good one from a peer.
  */
+/* Whether the wanted queue holds h as this node's own (owned or checked) work. */
+int repair_wanted_owned(struct mfs_replica *r, const struct mfs_hash *h);
 void repair_queue_checked(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
 			  const uint8_t *st);
+
+/* keep.c */
+struct mfs_keep;
+int keep_start(struct mfs_replica *r);
+void keep_stop(struct mfs_replica *r);
+/*
+ * Hands a record fetched for a read, verified, to the keeper (rec is moved,
+ * no copy): into the store if owned (its index and the end of its wanted
+ * entry after the flush), else into the disk cache.  Waits while too many
+ * records are waiting.
+ */
+void keep_record(struct mfs_replica *r, const struct mfs_hash *h, zmq_msg_t *rec,
+		 const struct mfs_chunk_info *info, int owned);
+/* Waits until every record handed over so far is written (what reads fetched is then seen). */
+void keep_drain(struct mfs_replica *r);
+/* A read starts / ends fetching h (and the time of the last read's fetch). */
+int keep_fetch_begin(struct mfs_replica *r, const struct mfs_hash *h);
+void keep_fetch_end(struct mfs_replica *r, const struct mfs_hash *h);
+uint64_t keep_last_read_ms(struct mfs_replica *r);
+/* 1 while a read is fetching h or its record waits to be written. */
+int keep_busy(struct mfs_replica *r, const struct mfs_hash *h);
 
 /* check.c: this node's states of q[0..n) (and repairs, with MFS_COPY_REPAIR). */
 int check_local(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n, unsigned flags,

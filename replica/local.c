@@ -15,6 +15,7 @@ int mfs_replica_cached(struct mfs_replica *r, const struct mfs_hash *h, struct m
 {
 	if (!r || !r->dc)
 		return -ENOENT;
+	keep_drain(r); /* what reads fetched is written (keep.c): counted where it lands */
 	return mfs_diskcache_peek(r->dc, h, info, reclen);
 }
 
@@ -22,5 +23,6 @@ uint64_t mfs_replica_uncache(struct mfs_replica *r, const struct mfs_hash *h)
 {
 	if (!r || !r->dc)
 		return 0;
+	keep_drain(r);
 	return mfs_diskcache_drop(r->dc, h);
 }

@@ -210,6 +210,8 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 	if ((rc = mfs_diskcache_open(cfg->cache_dir, (uint64_t)cfg->disk_cache_mb << 20, &r->dc)) ||
 	    (rc = setup_curve(r)) || (cfg->listen && (rc = server_start(r, &r->server))))
 		goto fail;
+	if ((rc = keep_start(r)))
+		goto fail;
 	mfs_cache_set_remote(cache, fetch_for_cache, r);
 	if ((rc = repair_start(r, &r->repair)))
 		goto fail;
@@ -237,6 +239,7 @@ void mfs_replica_stop(struct mfs_replica *r)
 			pthread_join(r->peers[i].sync_thread, NULL);
 	repair_stop(r->repair);
 	server_stop(r->server);
+	keep_stop(r); /* after every fetcher: writes what waits */
 	for (int i = 0; r->peers && i < r->npeers; i++) {
 		rpc_pool_drain(&r->peers[i]);
 		pthread_mutex_destroy(&r->peers[i].lock);
@@ -281,6 +284,9 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 	fprintf(f, "fetch_failures %llu\n", (unsigned long long)r->fetch_failures);
 	fprintf(f, "bad_copies_from_peers %llu\n", (unsigned long long)r->bad_from_peers);
 	fprintf(f, "malformed_messages %llu\n", (unsigned long long)r->malformed);
+	fprintf(f, "read_kept_chunks %llu\n", (unsigned long long)r->read_kept);
+	fprintf(f, "repl_fetched_chunks %llu\n", (unsigned long long)r->repl_fetched);
+	fprintf(f, "repl_deferred %llu\n", (unsigned long long)r->repl_deferred);
 	fprintf(f, "ops_applied %llu\n", (unsigned long long)mfs_ns_applied(r->ns));
 	fprintf(f, "oplog_seq %llu\n", (unsigned long long)mfs_ns_seq(r->ns));
 	if (r->dc) {

@@ -43,6 +43,15 @@
  * the namespace scan queues again, as owned, what this node really owns.
  */
 #define REPAIR_TRIES 8
+/*
+ * Replication yields to reads: while a read fetched from a peer less than
+ * YIELD_MS ago, no pull starts (a read of a chunk this node owns hands its
+ * record to the store, keep.c, so most of that work is done by the read
+ * anyway).  After YIELD_MAX_MS of yielding one batch goes through, so a
+ * node that never stops reading still replicates.
+ */
+#define YIELD_MS 1000
+#define YIELD_MAX_MS 10000
 
 struct want {
 	struct mfs_hash h;
@@ -50,6 +59,7 @@ struct want {
 	uint16_t origin;
 	uint8_t kind, repl;
 	int ok;
+	int deferred;            /* left for later, as it was (a read is fetching) */
 	int staged;              /* record written here, index after the flush */
 	struct mfs_stored st;
 };
@@ -62,6 +72,8 @@ struct mfs_repair {
 	pthread_cond_t kick, work, done;
 	int kicked, stopping;
 	int scan_now;            /* a replication factor changed here: rescan (lock) */
+	int forced;              /* yielded too long: this batch runs (repair_main) */
+	uint64_t yield_since;    /* when it began to yield, 0 if not (repair_main) */
 	/* the current batch, handed out to workers */
 	struct want batch[BATCH];
 	int nbatch, next, finished;
@@ -135,17 +147,36 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 	mfs_batch_free(b);
 }
 
-/* Whether the wanted queue holds h as this node's own (kind 1) work. */
-static int queued_as_owned(struct mfs_replica *r, const struct mfs_hash *h)
+/* The kind of h's entry in the wanted queue, 0 if none. */
+static int queued_kind(struct mfs_replica *r, const struct mfs_hash *h)
 {
 	struct mfs_val v;
-	int owned;
+	int kind;
 
 	if (mfs_db_get(r->db, MFS_CF_WANTED, h->b, MFS_HASH_LEN, &v, 0))
 		return 0;
-	owned = v.len == WANTED_LEN && v.p[0] == WANT_OWNED;
+	kind = v.len == WANTED_LEN ? v.p[0] : 0;
 	mfs_val_release(&v);
-	return owned;
+	return kind;
+}
+
+/* Whether the wanted queue holds h as this node's own (kind 1) work. */
+static int queued_as_owned(struct mfs_replica *r, const struct mfs_hash *h)
+{
+	return queued_kind(r, h) == WANT_OWNED;
+}
+
+int repair_wanted_owned(struct mfs_replica *r, const struct mfs_hash *h)
+{
+	int kind = queued_kind(r, h);
+
+	return kind == WANT_OWNED || kind == WANT_CHECKED;
+}
+
+/* A read fetched from a peer within YIELD_MS. */
+static int reading(struct mfs_replica *r)
+{
+	return mfs_now_ms() - keep_last_read_ms(r) < YIELD_MS;
 }
 
 void repair_queue_checked(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
@@ -296,9 +327,17 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 		w->ok = w->staged = 1;
 		return;
 	}
+	/* A read is fetching it (and keeps it), or reads are under way: later. */
+	if (keep_busy(r, &w->h) || (!rp->forced && reading(r))) {
+		w->deferred = 1;
+		__atomic_add_fetch(&r->repl_deferred, 1, __ATOMIC_RELAXED);
+		return;
+	}
 	w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, w->kind == WANT_WARM,
 			     w->kind == WANT_WARM, &w->st, &bytes);
 	w->staged = w->ok && w->kind != WANT_WARM;
+	if (w->ok)
+		__atomic_add_fetch(&r->repl_fetched, 1, __ATOMIC_RELAXED);
 	if (w->ok)
 		mfs_chunk_bytes_release(&bytes);
 }
@@ -344,7 +383,7 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 		rp->batch[n].origin = get_le16(v + 5);
 		rp->batch[n].attempts = get_le32(v + 15);
 		rp->batch[n].repl = v[19];
-		rp->batch[n].ok = rp->batch[n].staged = 0;
+		rp->batch[n].ok = rp->batch[n].staged = rp->batch[n].deferred = 0;
 		n++;
 	}
 	mfs_iter_free(it);
@@ -370,6 +409,8 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 		uint8_t v[WANTED_LEN];
 		uint64_t delay = 1000ull << (w->attempts < 8 ? w->attempts : 8);
 
+		if (w->deferred)
+			continue;
 		if (w->ok) {
 			if (w->staged)
 				mfs_chunk_stage_index(b, &w->h, &w->st.info, w->st.reclen);
@@ -430,6 +471,18 @@ static void *repair_main(void *arg)
 					 mfs_strerror(rc), SCAN_RETRY_MS / 1000);
 			next_scan = now + (rc ? SCAN_RETRY_MS : SCAN_INTERVAL_MS);
 		}
+		/* Reads first: wait while they fetch, up to YIELD_MAX_MS at a time. */
+		rp->forced = 0;
+		if (reading(r)) {
+			if (!rp->yield_since)
+				rp->yield_since = now;
+			if (now - rp->yield_since < YIELD_MAX_MS) {
+				nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
+				continue;
+			}
+			rp->forced = 1;
+		}
+		rp->yield_since = 0;
 		n = collect(rp, now);
 		if (n) {
 			pthread_mutex_lock(&rp->lock);

@@ -64,9 +64,13 @@ static void malformed(struct mfs_replica *r, const char *what)
 
 /* ---- worker side ---------------------------------------------------------- */
 
-/* Sends a reply through the worker's pipe; the server thread forwards it. */
-static void reply(struct mfs_replica *r, void *push, struct job *j, uint8_t type,
-		  const void *body, size_t blen, const void *payload, size_t plen)
+/*
+ * Sends a reply through the worker's pipe; the server thread forwards it.
+ * A payload is a message of its own (taken: sent or closed here), so a
+ * record goes out without a copy.
+ */
+static void reply_msg(struct mfs_replica *r, void *push, struct job *j, uint8_t type,
+		      const void *body, size_t blen, zmq_msg_t *payload)
 {
 	struct mfs_wire_header h = { .type = type, .node = r->self, .req = j->h.req };
 	uint8_t hb[MFS_WIRE_HEADER_LEN];
@@ -77,12 +81,60 @@ static void reply(struct mfs_replica *r, void *push, struct job *j, uint8_t type
 	mfs_wire_header_encode(&h, hb);
 	if (zmq_msg_send(&id, push, ZMQ_SNDMORE) < 0) {
 		zmq_msg_close(&id);
+		if (payload)
+			zmq_msg_close(payload);
 		return;
 	}
 	zmq_send(push, hb, sizeof(hb), ZMQ_SNDMORE);
 	zmq_send(push, body, blen, payload ? ZMQ_SNDMORE : 0);
-	if (payload)
-		zmq_send(push, payload, plen, 0);
+	if (payload && zmq_msg_send(payload, push, 0) < 0)
+		zmq_msg_close(payload);
+}
+
+static void reply(struct mfs_replica *r, void *push, struct job *j, uint8_t type,
+		  const void *body, size_t blen)
+{
+	reply_msg(r, push, j, type, body, blen, NULL);
+}
+
+/* ZeroMQ is done with a record sent from the store: unpin it. */
+static void release_val(void *data, void *hint)
+{
+	(void)data;
+	mfs_val_release(hint);
+	free(hint);
+}
+
+static void release_buf(void *data, void *hint)
+{
+	(void)hint;
+	free(data);
+}
+
+/*
+ * A chunk reply whose payload is the stored record itself (pinned by the
+ * store until ZeroMQ has sent it): the record is never copied in user space.
+ * Takes v (released here or after the send).
+ */
+static void reply_chunk_val(struct mfs_replica *r, void *push, struct job *j,
+			    const struct mfs_hash *h, struct mfs_val *v)
+{
+	struct mfs_val *held = malloc(sizeof(*held));
+	zmq_msg_t m;
+
+	if (!held || zmq_msg_init_data(&m, (void *)v->p, v->len, release_val, held)) {
+		free(held);
+		/* Fall back to a copy. */
+		if (zmq_msg_init_size(&m, v->len)) {
+			mfs_val_release(v);
+			return;
+		}
+		memcpy(zmq_msg_data(&m), v->p, v->len);
+		mfs_val_release(v);
+	} else {
+		*held = *v;
+	}
+	reply_msg(r, push, j, MFS_MSG_CHUNK, h->b, MFS_HASH_LEN, &m);
 }
 
 struct ops_acc {
@@ -135,7 +187,7 @@ static void handle_pull(struct mfs_server *s, void *push, struct job *j)
 	}
 	mfs_wire_ops_finish(&a.w, a.count, a.more);
 	if (!a.w.oom)
-		reply(r, push, j, MFS_MSG_OPS, a.w.buf, a.w.len, NULL, 0);
+		reply(r, push, j, MFS_MSG_OPS, a.w.buf, a.w.len);
 	mfs_wr_release(&a.w);
 	free(theirs);
 }
@@ -146,7 +198,7 @@ static void miss(struct mfs_replica *r, void *push, struct job *j, const struct 
 
 	memcpy(b, h->b, MFS_HASH_LEN);
 	b[MFS_HASH_LEN] = reason;
-	reply(r, push, j, MFS_MSG_MISS, b, sizeof(b), NULL, 0);
+	reply(r, push, j, MFS_MSG_MISS, b, sizeof(b));
 }
 
 /* The stored record of h if it is whole: 0, -ENOENT, or MFS_ECORRUPT and friends. */
@@ -180,10 +232,15 @@ static int serve_cached(struct mfs_replica *r, void *push, struct job *j, const 
 		free(rec);
 		return -ENOENT;
 	}
-	reply(r, push, j, MFS_MSG_CHUNK, h->b, MFS_HASH_LEN, rec, len);
+	zmq_msg_t m;
+
+	if (zmq_msg_init_data(&m, rec, len, release_buf, NULL)) {
+		free(rec);
+		return -ENOMEM;
+	}
+	reply_msg(r, push, j, MFS_MSG_CHUNK, h->b, MFS_HASH_LEN, &m);
 	__atomic_add_fetch(&r->served_chunks, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&r->served_bytes, len, __ATOMIC_RELAXED);
-	free(rec);
 	return 0;
 }
 
@@ -224,10 +281,9 @@ static void handle_get(struct mfs_server *s, void *push, struct job *j)
 		miss(r, push, j, &h, rc == -ENOENT ? MFS_MISS_ABSENT : MFS_MISS_CORRUPT);
 		return;
 	}
-	reply(r, push, j, MFS_MSG_CHUNK, h.b, MFS_HASH_LEN, v.p, v.len);
 	__atomic_add_fetch(&r->served_chunks, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&r->served_bytes, v.len, __ATOMIC_RELAXED);
-	mfs_val_release(&v);
+	reply_chunk_val(r, push, j, &h, &v);
 }
 
 static void handle_check(struct mfs_server *s, void *push, struct job *j)
@@ -245,7 +301,7 @@ static void handle_check(struct mfs_server *s, void *push, struct job *j)
 	} else if (!check_local(r, q, n, flags, st)) {
 		mfs_wire_have_encode(st, n, &w);
 		if (!w.oom)
-			reply(r, push, j, MFS_MSG_HAVE, w.buf, w.len, NULL, 0);
+			reply(r, push, j, MFS_MSG_HAVE, w.buf, w.len);
 	}
 	mfs_wr_release(&w);
 	free(q);
