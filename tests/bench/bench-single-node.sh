@@ -20,6 +20,8 @@
 #   MFS_BENCH_REPS=3               runs of rows 1, 2 and 4 (the median is shown)
 #   MFS_BENCH_SMALL_N=10000        row 7: small files created
 #   MFS_BENCH_SMALL_BYTES=4096     row 7: bytes per small file
+#   MFS_BENCH_SMALL_MAX_S=300      row 7: stop after this many seconds (the
+#                                  row then says how many files were made)
 #   MFS_BENCH_STREAM_MIB=SIZE_MIB  row 8: MiB streamed in and out for the
 #                                  daemon's peak RSS (the target is at 10240)
 #   MFS_BENCH_SKIP=                sections not to run, space-separated among:
@@ -50,6 +52,7 @@ mmap_n=${MFS_BENCH_MMAP_N:-2000}
 reps=${MFS_BENCH_REPS:-3}
 small_n=${MFS_BENCH_SMALL_N:-10000}
 small_bytes=${MFS_BENCH_SMALL_BYTES:-4096}
+small_max_s=${MFS_BENCH_SMALL_MAX_S:-300}
 stream_mib=${MFS_BENCH_STREAM_MIB:-$size_mib}
 skip=" ${MFS_BENCH_SKIP:-} "
 mount_opts=${MFS_BENCH_MOUNT_OPTS:-}
@@ -356,7 +359,7 @@ check_bytes() {
 # in a fresh store, against native create + write + fsync + close (modelfs's
 # close is durable: it returns once the file is published)
 section_small() {
-	local out nat nat_cpu m=n/a dc=n/a cc=n/a d0 bytes=$((small_n * small_bytes)) r got
+	local out nat nat_cpu m=n/a dc=n/a cc=n/a d0 bytes=$((small_n * small_bytes)) r got made
 	log "row 7: $small_n small files"
 	mkdir -p "$work/small-native"
 	drop_caches
@@ -370,10 +373,13 @@ section_small() {
 		mkdir "$mnt/small"
 		drop_caches
 		d0=$(daemon_cpu "$data")
-		if run_timed "$work/smallfiles" -s "$small_bytes" "$mnt/small" "$small_n" >"$work/small.out"; then
+		if run_timed "$work/smallfiles" -t "$small_max_s" -s "$small_bytes" "$mnt/small" "$small_n" >"$work/small.out"; then
 			m=$(field "$(cat "$work/small.out")" files_per_s)
-			dc=$(per_gib "$(delta "$d0" "$(daemon_cpu "$data")")" "$bytes")
-			cc=$(per_gib "$run_cpu" "$bytes")
+			made=$(field "$(cat "$work/small.out")" bytes)
+			dc=$(per_gib "$(delta "$d0" "$(daemon_cpu "$data")")" "$made")
+			cc=$(per_gib "$run_cpu" "$made")
+			[ "$(field "$(cat "$work/small.out")" stopped)" = 0 ] ||
+				notes+=("row 7: STOPPED after $small_max_s s (MFS_BENCH_SMALL_MAX_S) with $(field "$(cat "$work/small.out")" files) of $small_n files made: the modelfs figures are of those")
 			got=$(find "$mnt/small" -type f | wc -l)
 			notes+=("row 7 modelfs: $(cat "$work/small.out"); daemon $(delta "$d0" "$(daemon_cpu "$data")") CPU-s in all; $got files listed after")
 		else

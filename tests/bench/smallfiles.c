@@ -8,9 +8,12 @@
  * stream seeded by SEED and the file's number), so nothing dedups.  Prints
  * one line:
  *
- *   files=N bytes=B secs=S files_per_s=R
+ *   files=N bytes=B secs=S files_per_s=R stopped=0|1
  *
- * usage: smallfiles [-f] [-s SIZE] [-p PER_DIR] [-S SEED] DIR N
+ * -t SECS stops after SECS seconds (stopped=1, N the files made by then): a
+ * benchmark must print, even when a file system slows down as it fills.
+ *
+ * usage: smallfiles [-f] [-s SIZE] [-p PER_DIR] [-S SEED] [-t SECS] DIR N
  * Built by the tests/bench scripts with `cc -O2`; not installed.
  */
 #define _GNU_SOURCE
@@ -43,7 +46,7 @@ static double now_s(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: smallfiles [-f] [-s SIZE] [-p PER_DIR] [-S SEED] DIR N\n");
+	fprintf(stderr, "usage: smallfiles [-f] [-s SIZE] [-p PER_DIR] [-S SEED] [-t SECS] DIR N\n");
 	exit(2);
 }
 
@@ -72,9 +75,10 @@ int main(int argc, char **argv)
 	size_t size = 4096;
 	long per_dir = 100;
 	uint64_t seed = 1;
-	int do_fsync = 0, opt;
+	double max_s = 0;
+	int do_fsync = 0, stopped = 0, opt;
 
-	while ((opt = getopt(argc, argv, "fs:p:S:")) != -1) {
+	while ((opt = getopt(argc, argv, "fs:p:S:t:")) != -1) {
 		switch (opt) {
 		case 'f':
 			do_fsync = 1;
@@ -87,6 +91,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			seed = strtoull(optarg, NULL, 0);
+			break;
+		case 't':
+			max_s = strtod(optarg, NULL);
 			break;
 		default:
 			usage();
@@ -109,7 +116,13 @@ int main(int argc, char **argv)
 	}
 	double t0 = now_s();
 
-	for (long i = 0; i < n; i++) {
+	long i;
+
+	for (i = 0; i < n; i++) {
+		if (max_s > 0 && now_s() - t0 > max_s) {
+			stopped = 1;
+			break;
+		}
 		uint64_t s = seed * 0x100000001b3ULL + (uint64_t)i;
 
 		for (size_t j = 0; j < size; j += 8) {
@@ -134,8 +147,8 @@ int main(int argc, char **argv)
 	}
 	double secs = now_s() - t0;
 
-	printf("files=%ld bytes=%llu secs=%.3f files_per_s=%.0f\n", n, (unsigned long long)n * size, secs,
-	       (double)n / secs);
+	printf("files=%ld bytes=%llu secs=%.3f files_per_s=%.0f stopped=%d\n", i,
+	       (unsigned long long)i * size, secs, (double)i / secs, stopped);
 	free(buf);
 	return 0;
 }
