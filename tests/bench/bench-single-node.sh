@@ -1,24 +1,39 @@
 #!/bin/bash
 # Single-node modelfs benchmark: mounts a fresh store, measures reads, mmap
-# random reads, writes, compression and dedup, and prints ONE table of
-# results next to native baselines measured in the same run on the same disk,
-# with each target beside its figure.  A benchmark, not a test: no pass/fail.
+# random reads, writes, small files, a long stream's memory, compression and
+# dedup, and prints ONE table of results next to native baselines measured in
+# the same run on the same disk.  Each row gives, beside its figure, the
+# CPU-seconds per GiB of the daemon and of the client (dd, cp, ...) and of the
+# baseline's processes, and each target of issue 10 with a met / missed mark.
+# A benchmark, not a test: no pass/fail.
 #
 #   make bench                      (from the build directory), or
 #   MFS_BUILD=/path/to/build tests/bench/bench-single-node.sh
 #
 # Needs root (mounting, dropping the page cache), /usr/bin/python3 with numpy,
-# zstd, a C compiler, npm (first run only: real weights, tests/bench/fetch_weights.sh).
+# zstd, openssl, a C compiler, npm (first run only: real weights,
+# tests/bench/fetch_weights.sh).
 # Knobs (environment):
 #   MFS_BENCH_SIZE_MIB=2048        size of the rows 1-4 file
 #   MFS_BENCH_CONTENT=both         rows 1-4 content: weights | random | both
 #   MFS_BENCH_MMAP_N=2000          random 4 KiB reads per mmap run
-#   MFS_BENCH_REPS=3               runs of rows 1-2 (the median is shown)
+#   MFS_BENCH_REPS=3               runs of rows 1, 2 and 4 (the median is shown)
+#   MFS_BENCH_SMALL_N=10000        row 7: small files created
+#   MFS_BENCH_SMALL_BYTES=4096     row 7: bytes per small file
+#   MFS_BENCH_SMALL_MAX_S=300      row 7: stop after this many seconds (the
+#                                  row then says how many files were made)
+#   MFS_BENCH_STREAM_MIB=SIZE_MIB  row 8: MiB streamed in and out for the
+#                                  daemon's peak RSS (the target is at 10240)
+#   MFS_BENCH_SKIP=                sections not to run, space-separated among:
+#                                  write seq mmap small stream codec dedup
 #   MFS_BENCH_MOUNT_OPTS=          extra -o options, e.g. readahead_kb=8192
 #   MFS_BENCH_TMPDIR=/var/tmp      where the work dir (and the store) goes
 #   MFS_WEIGHTS_DIR=/var/tmp/modelfs-weights   weights cache (kept)
 #   MFS_BENCH_KEEP=1               keep the work dir
 # Without $MFS_BUILD/mount.modelfs only the baselines and row 5 run.
+# CPU-seconds are user+sys from /proc/PID/stat (daemon, all threads) and from
+# bash's `time` (client and baseline processes); the kernel's writeback
+# threads are nobody's and are not counted.
 # SPDX-License-Identifier: Apache-2.0
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -eu
@@ -29,10 +44,17 @@ if [ -z "${MFS_BUILD:-}" ]; then
 	MFS_BUILD=$PWD
 	[ -x "$MFS_BUILD/mount.modelfs" ] || [ ! -x "$MFS_SRC/mount.modelfs" ] || MFS_BUILD=$MFS_SRC
 fi
+# shellcheck source=tests/bench/bench-lib.sh
+. "$here/bench-lib.sh"
 size_mib=${MFS_BENCH_SIZE_MIB:-2048}
 content=${MFS_BENCH_CONTENT:-both}
 mmap_n=${MFS_BENCH_MMAP_N:-2000}
 reps=${MFS_BENCH_REPS:-3}
+small_n=${MFS_BENCH_SMALL_N:-10000}
+small_bytes=${MFS_BENCH_SMALL_BYTES:-4096}
+small_max_s=${MFS_BENCH_SMALL_MAX_S:-300}
+stream_mib=${MFS_BENCH_STREAM_MIB:-$size_mib}
+skip=" ${MFS_BENCH_SKIP:-} "
 mount_opts=${MFS_BENCH_MOUNT_OPTS:-}
 python=${MFS_PYTHON:-/usr/bin/python3}
 weights_dir=${MFS_WEIGHTS_DIR:-/var/tmp/modelfs-weights}
@@ -41,10 +63,11 @@ admin_bin=$MFS_BUILD/modelfs-admin
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+wants() { case $skip in *" $1 "*) return 1 ;; esac; }
 
 [ "$(id -u)" = 0 ] || die "run as root (mounts, drops the page cache)"
 case $content in weights | random | both) ;; *) die "MFS_BENCH_CONTENT: weights, random or both" ;; esac
-for tool in cc zstd dd cmp awk openssl; do
+for tool in cc zstd dd cmp awk openssl pgrep; do
 	command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
 "$python" -c 'import numpy' 2>/dev/null || die "$python lacks numpy"
@@ -71,7 +94,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-need_mib=$((2 * size_mib * 3 + 6 * 512 * 2 + 1024))
+need_mib=$((2 * size_mib * 3 + 6 * 512 * 2 + stream_mib + 1024))
 avail_mib=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 [ "$avail_mib" -ge "$need_mib" ] ||
 	die "$work: ${avail_mib} MiB free, want about ${need_mib} MiB (lower MFS_BENCH_SIZE_MIB)"
@@ -81,8 +104,9 @@ avail_mib=$(df -Pm "$work" | awk 'NR == 2 { print $4 }')
 results=$work/results.tsv
 : >"$results"
 notes=()
-# row  what  modelfs  baseline  ratio  target  notes
-add_row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
+# add_row ROW WHAT MODELFS DAEMON_CPU CLIENT_CPU BASELINE BASELINE_CPU RATIO TARGET MET NOTES
+# (the CPU columns in CPU-seconds per GiB)
+add_row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$results"; }
 
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 now_ns() { date +%s%N; }
@@ -94,36 +118,13 @@ ratio() {
 	case "$2" in *[!0-9.]* | "") echo "-"; return ;; esac
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2fx", a / b }'
 }
-# time_read FILE -> MB/s of one sequential read with 1 MiB requests
-time_read() {
-	local t0 t1
-	t0=$(now_ns)
-	dd if="$1" of=/dev/null bs=1M status=none
-	t1=$(now_ns)
-	mbps "$(stat -c %s "$1")" $((t1 - t0))
-}
 # median N... (numbers, or n/a)
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # spread N... -> "min..max"
 spread() { printf '%s\n' "$@" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo ".." hi }'; }
-# field OUTPUT KEY -> value of KEY=value in mmap_randread output
+# field OUTPUT KEY -> value of KEY=value in a tool's one-line output
 field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
-# store_free DATA: wait until no process holds DATA's RocksDB lock (a daemon
-# exits after umount returns)
-store_free() {
-	local lock=$1/db/LOCK i fd
-	for i in $(seq 1 600); do
-		local busy=0
-		for fd in /proc/[0-9]*/fd/*; do
-			[ "$(readlink "$fd" 2>/dev/null)" = "$lock" ] && { busy=1; break; }
-		done
-		[ $busy = 0 ] && return 0
-		[ "$i" = 1 ] || sleep 0.1
-	done
-	log "store $1 still in use 60 s after umount"
-	return 1
-}
 mfs_mount() { # MNT DATA
 	mkdir -p "$1" "$2"
 	"$mount_bin" "$1" -o "data=$2${mount_opts:+,$mount_opts}"
@@ -133,6 +134,12 @@ mfs_mount() { # MNT DATA
 mfs_umount() { # MNT DATA
 	umount "$1"
 	store_free "$2" || exit 1
+}
+# fresh_mount MNT DATA: a new daemon on an empty store
+fresh_mount() {
+	! is_mounted "$1" || mfs_umount "$1" "$2"
+	rm -rf "$2"
+	mfs_mount "$1" "$2"
 }
 # cold_remount MNT DATA: restart the daemon (empties its chunk cache) and
 # drop the page cache (file pages and the store's RocksDB pages)
@@ -148,32 +155,40 @@ status_field() { # MNT FIELD -> value, or n/a
 }
 mib() { awk -v b="$1" 'BEGIN { if (b ~ /^[0-9.]+$/) printf "%.0f", b / 1048576; else print "n/a" }'; }
 bdi_ra() { cat "/sys/class/bdi/$1/read_ahead_kb" 2>/dev/null || echo "?"; }
+# label MIB -> "2 GiB" or "1536 MiB"
+label() { if [ $(($1 % 1024)) = 0 ]; then echo "$(($1 / 1024)) GiB"; else echo "$1 MiB"; fi; }
+
+# timed_dd FILE: one sequential read with 1 MiB requests; sets t_mbps, and
+# t_cpu (dd's CPU-s/GiB) and t_dcpu (the daemon's, when $d_data is set)
+d_data=""
+timed_dd() {
+	local bytes d0
+	bytes=$(stat -c %s "$1")
+	d0=n/a
+	[ -z "$d_data" ] || d0=$(daemon_cpu "$d_data")
+	run_timed dd if="$1" of=/dev/null bs=1M status=none
+	t_mbps=$(mbps "$bytes" "$run_ns")
+	t_cpu=$(per_gib "$run_cpu" "$bytes")
+	t_dcpu=n/a
+	[ -z "$d_data" ] || t_dcpu=$(per_gib "$(delta "$d0" "$(daemon_cpu "$d_data")")" "$bytes")
+}
 
 # ---- inputs -----------------------------------------------------------------
 
+load_start=$(cut -d ' ' -f 1-3 /proc/loadavg)
 log "work dir $work; build $MFS_BUILD"
-cc -O2 -Wall -o "$work/mmap_randread" "$here/mmap_randread.c"
+build_tool mmap_randread
+build_tool smallfiles
 pool=$(bash "$here/fetch_weights.sh" "$weights_dir")
 
 contents=()
 case $content in both) contents=(weights random) ;; *) contents=("$content") ;; esac
-for c in "${contents[@]}"; do
-	log "generating the ${size_mib} MiB $c file"
-	if [ "$c" = weights ]; then
-		"$python" "$here/make_model.py" --pool "$pool" --out "$work/src-$c" \
-			--size-mib "$size_mib" --seed 7 >&2
-	else
-		# AES-CTR keystream: incompressible, deterministic, fast
-		openssl enc -aes-128-ctr -nosalt -pass pass:modelfs-bench -pbkdf2 </dev/zero 2>/dev/null |
-			head -c $((size_mib << 20)) >"$work/src-$c"
-	fi
-done
-size_label="$((size_mib / 1024)) GiB"
-[ $((size_mib % 1024)) = 0 ] || size_label="$size_mib MiB"
+size_label=$(label "$size_mib")
 
 native_dev=$(findmnt -no MAJ:MIN -T "$work" | tr -d ' ')
 notes+=("native = files in $work ($(findmnt -no FSTYPE -T "$work"), bdi $native_dev read_ahead_kb=$(bdi_ra "$native_dev")), same disk as the store")
 notes+=("content: weights = safetensors-layout FP16 model built by make_model.py from real trained weights; random = AES-CTR keystream (incompressible)")
+notes+=("CPU columns: CPU-seconds (user+sys) per GiB moved; daemon = mount.modelfs, all threads (/proc/PID/stat); client = the process that did the I/O (dd, cp + sync, smallfiles, mmap_randread); baseline = the same client on the native disk; kernel writeback threads are not counted on either side")
 
 mnt=$work/mnt
 data=$work/store
@@ -184,81 +199,116 @@ else
 	notes+=("$mount_bin not found: modelfs rows n/a, baselines only")
 fi
 
-# ---- rows 1-4 per content ---------------------------------------------------
+# make_input CONTENT -> path of a fresh size_mib file of that content
+make_input() {
+	local f=$work/src-$1
+	log "generating the ${size_mib} MiB $1 file"
+	if [ "$1" = weights ]; then
+		"$python" "$here/make_model.py" --pool "$pool" --out "$f" --size-mib "$size_mib" --seed 7 >&2
+	else
+		# AES-CTR keystream: incompressible, deterministic, fast
+		openssl enc -aes-128-ctr -nosalt -pass pass:modelfs-bench -pbkdf2 </dev/zero 2>/dev/null |
+			head -c $((size_mib << 20)) >"$f"
+	fi
+	echo "$f"
+}
 
-for c in "${contents[@]}"; do
-	src=$work/src-$c
-	tag="$size_label $c"
-	size_bytes=$(stat -c %s "$src")
+# ---- row 4: cp into the mount vs native cp + sync ---------------------------
 
-	log "row 4 ($c): cp into the mount vs native cp, $reps runs"
-	# row 4: write/import, median of $reps runs, each modelfs run into a fresh
-	# store (a second copy would only dedup).  The source is warm in the page
-	# cache; native cp returns before writeback, modelfs cp's close waits for
-	# the commit.
-	wn=() wns=() wm=()
+# section_write CONTENT SRC: median of $reps runs, each modelfs run into a
+# fresh store (a second copy would only dedup).  The source is warm in the
+# page cache.  Both sides are timed to the end of a sync: native cp returns
+# before writeback, modelfs's close waits for the commit.  Leaves the file
+# in the mount for the read rows.
+section_write() {
+	local c=$1 src=$2 bytes wn=() wns=() ncpu=() wm=() wms=() dcpu=() ccpu=() cp_ns d0 cpu1 r
+	bytes=$(stat -c %s "$src")
+	log "row 4 ($c): cp into the mount vs native cp + sync, $reps runs"
 	for _ in $(seq "$reps"); do
 		drop_caches
 		cat "$src" >/dev/null
-		t0=$(now_ns)
-		cp "$src" "$work/native-copy"
-		t1=$(now_ns)
-		sync
-		t2=$(now_ns)
-		wn+=("$(mbps "$size_bytes" $((t1 - t0)))")
-		wns+=("$(mbps "$size_bytes" $((t2 - t0)))")
+		run_timed cp "$src" "$work/native-copy"
+		cp_ns=$run_ns cpu1=$run_cpu
+		run_timed sync
+		wn+=("$(mbps "$bytes" "$cp_ns")")
+		wns+=("$(mbps "$bytes" $((cp_ns + run_ns)))")
+		ncpu+=("$(per_gib "$(add "$cpu1" "$run_cpu")" "$bytes")")
 		rm -f "$work/native-copy"
-		if [ $have_mount = 1 ]; then
-			mfs_umount "$mnt" "$data"
-			rm -rf "$data"
-			mfs_mount "$mnt" "$data"
-			drop_caches
-			cat "$src" >/dev/null
-			t0=$(now_ns)
-			cp "$src" "$mnt/big-$c"
-			t1=$(now_ns)
-			wm+=("$(mbps "$size_bytes" $((t1 - t0)))")
-		fi
+		[ $have_mount = 1 ] || continue
+		fresh_mount "$mnt" "$data"
+		drop_caches
+		cat "$src" >/dev/null
+		d0=$(daemon_cpu "$data")
+		run_timed cp "$src" "$mnt/big-$c"
+		cp_ns=$run_ns cpu1=$run_cpu
+		run_timed sync
+		wm+=("$(mbps "$bytes" "$cp_ns")")
+		wms+=("$(mbps "$bytes" $((cp_ns + run_ns)))")
+		dcpu+=("$(per_gib "$(delta "$d0" "$(daemon_cpu "$data")")" "$bytes")")
+		ccpu+=("$(per_gib "$(add "$cpu1" "$run_cpu")" "$bytes")")
 	done
-	w_nat=$(median "${wn[@]}") w_nat_sync=$(median "${wns[@]}")
-	w_mfs=n/a sp_wm=""
+	local m=n/a md=n/a mc=n/a sp="" nat
+	nat=$(median "${wns[@]}")
 	if [ $have_mount = 1 ]; then
-		w_mfs=$(median "${wm[@]}")
-		sp_wm="modelfs $(spread "${wm[@]}"), "
+		m=$(median "${wms[@]}") md=$(median "${dcpu[@]}") mc=$(median "${ccpu[@]}")
+		sp="modelfs $(spread "${wms[@]}"), cp alone $(median "${wm[@]}") MB/s; "
 	fi
-	add_row 4 "write: cp $tag into mount, MB/s" "$w_mfs" "$w_nat" "$(ratio "$w_mfs" "$w_nat")" "-" \
-		"median of $reps (${sp_wm}native $(spread "${wn[@]}")); fresh store; vs native cp+sync ${w_nat_sync} MB/s: $(ratio "$w_mfs" "$w_nat_sync")"
+	r=$(ratio "$m" "$nat")
+	add_row 4 "write: cp $size_label $c into mount + sync, MB/s" "$m" "$md" "$mc" "$nat" "$(median "${ncpu[@]}")" \
+		"$r" ">=0.80x" "$(judge ratio '>=' 0.8 "$r")" \
+		"median of $reps (${sp}native cp+sync $(spread "${wns[@]}"), cp alone $(median "${wn[@]}") MB/s); fresh store; source warm"
+}
 
+# ---- rows 1-2: sequential reads, cold then warm -----------------------------
+
+# section_seq CONTENT SRC: median of $reps runs (the VM's disk has a cache of
+# its own: single runs vary 2x)
+section_seq() {
+	local c=$1 src=$2 nc=() nw=() ncc=() nwc=() mc=() mw=() mcc=() mwc=() mcd=() mwd=()
 	log "rows 1-2 ($c): sequential reads, $reps runs"
-	# rows 1 and 2: sequential read, cold then warm, median of $reps runs
-	# (the VM's disk has a cache of its own: single runs vary 2x)
-	nc=() nw=() mc=() mw=()
 	for _ in $(seq "$reps"); do
 		drop_caches
-		nc+=("$(time_read "$src")")
-		nw+=("$(time_read "$src")")
-		if [ $have_mount = 1 ]; then
-			cold_remount "$mnt" "$data"
-			mc+=("$(time_read "$mnt/big-$c")")
-			mw+=("$(time_read "$mnt/big-$c")")
-		fi
+		d_data=""
+		timed_dd "$src"
+		nc+=("$t_mbps") ncc+=("$t_cpu")
+		timed_dd "$src"
+		nw+=("$t_mbps") nwc+=("$t_cpu")
+		[ $have_mount = 1 ] || continue
+		cold_remount "$mnt" "$data"
+		d_data=$data
+		timed_dd "$mnt/big-$c"
+		mc+=("$t_mbps") mcc+=("$t_cpu") mcd+=("$t_dcpu")
+		timed_dd "$mnt/big-$c"
+		mw+=("$t_mbps") mwc+=("$t_cpu") mwd+=("$t_dcpu")
+		d_data=""
 	done
-	r_nat_cold=$(median "${nc[@]}") r_nat_warm=$(median "${nw[@]}")
-	r_mfs_cold=n/a r_mfs_warm=n/a sp_mc="" sp_mw=""
+	local rc=n/a rw=n/a dc=n/a dw=n/a cc=n/a cw=n/a sp_c="" sp_w="" r
 	if [ $have_mount = 1 ]; then
-		r_mfs_cold=$(median "${mc[@]}") r_mfs_warm=$(median "${mw[@]}")
-		sp_mc="modelfs $(spread "${mc[@]}"), " sp_mw="modelfs $(spread "${mw[@]}"), "
+		rc=$(median "${mc[@]}") rw=$(median "${mw[@]}") dc=$(median "${mcd[@]}") dw=$(median "${mwd[@]}")
+		cc=$(median "${mcc[@]}") cw=$(median "${mwc[@]}")
+		sp_c="modelfs $(spread "${mc[@]}"), " sp_w="modelfs $(spread "${mw[@]}"), "
 	fi
-	add_row 1 "seq read $tag, cold, MB/s" "$r_mfs_cold" "$r_nat_cold" "$(ratio "$r_mfs_cold" "$r_nat_cold")" ">=0.8x" \
-		"median of $reps (${sp_mc}native $(spread "${nc[@]}")); modelfs remounted; drop_caches; dd bs=1M"
-	add_row 2 "seq re-read $tag, warm, MB/s" "$r_mfs_warm" "$r_nat_warm" "$(ratio "$r_mfs_warm" "$r_nat_warm")" ">=0.9x" \
-		"median of $reps (${sp_mw}native $(spread "${nw[@]}")); page cache warm, new open"
+	r=$(ratio "$rc" "$(median "${nc[@]}")")
+	add_row 1 "seq read $size_label $c, cold, MB/s" "$rc" "$dc" "$cc" "$(median "${nc[@]}")" "$(median "${ncc[@]}")" \
+		"$r" ">=0.80x; daemon<=0.4" "$(judge ratio '>=' 0.8 "$r" daemon '<=' 0.4 "$dc")" \
+		"median of $reps (${sp_c}native $(spread "${nc[@]}")); modelfs remounted; drop_caches; dd bs=1M"
+	r=$(ratio "$rw" "$(median "${nw[@]}")")
+	add_row 2 "seq re-read $size_label $c, warm, MB/s" "$rw" "$dw" "$cw" "$(median "${nw[@]}")" "$(median "${nwc[@]}")" \
+		"$r" ">=0.90x" "$(judge ratio '>=' 0.9 "$r")" \
+		"median of $reps (${sp_w}native $(spread "${nw[@]}")); page cache warm, new open"
+}
 
+# ---- row 3: mmap 4 KiB random reads -----------------------------------------
+
+# section_mmap CONTENT SRC: 4 KiB random reads through a shared mapping.  All
+# native runs first, so that no daemon work (prefetch) overlaps them.  CPU
+# per GiB is of the 4 KiB pages touched (n x 4 KiB): it shows how much is
+# read and decoded per page asked for.
+section_mmap() {
+	local c=$1 src=$2 who f mode flag d0 touched=$((mmap_n * 4096)) m n r stat tgt met
+	local modes="cold warm cold+MADV_RANDOM"
+	declare -A mm=() cpu=() dmm=()
 	log "row 3 ($c): mmap random reads"
-	# row 3: 4 KiB random reads through a shared mapping.  All native runs
-	# first, so that no daemon work (prefetch) overlaps them.
-	modes="cold warm cold+MADV_RANDOM"
-	declare -A mm=()
 	for who in native modelfs; do
 		[ $who = native ] || [ $have_mount = 1 ] || continue
 		f=$src
@@ -269,7 +319,12 @@ for c in "${contents[@]}"; do
 			if [ "$mode" != warm ]; then
 				if [ $who = native ]; then drop_caches; else cold_remount "$mnt" "$data"; fi
 			fi
-			mm["${who}_$mode"]=$("$work/mmap_randread" "${flag[@]}" "$f" "$mmap_n" 2>/dev/null)
+			d0=n/a
+			[ $who = native ] || d0=$(daemon_cpu "$data")
+			run_timed "$work/mmap_randread" "${flag[@]}" "$f" "$mmap_n" >"$work/mmap.out" 2>/dev/null || true
+			mm["${who}_$mode"]=$(cat "$work/mmap.out")
+			cpu["${who}_$mode"]=$(per_gib "$run_cpu" "$touched")
+			[ $who = native ] || dmm[$mode]=$(per_gib "$(delta "$d0" "$(daemon_cpu "$data")")" "$touched")
 		done
 	done
 	for mode in $modes; do
@@ -277,53 +332,154 @@ for c in "${contents[@]}"; do
 			m=$(field "${mm["modelfs_$mode"]:-}" "${stat}_us")
 			n=$(field "${mm["native_$mode"]}" "${stat}_us")
 			# ratio as speed: native latency / modelfs latency (higher = better)
-			add_row 3 "mmap 4K random $tag, $mode, $stat us" "${m:-n/a}" "$n" "$(ratio "$n" "$m")" "-" \
-				"n=$mmap_n; ratio = native/modelfs latency"
+			r=$(ratio "$n" "$m")
+			tgt="-" met="-"
+			if [ "$mode.$stat" = cold+MADV_RANDOM.median ]; then
+				tgt=">=0.10x" met=$(judge ratio '>=' 0.1 "$r")
+			fi
+			add_row 3 "mmap 4K random $size_label $c, $mode, $stat us" "${m:-n/a}" "${dmm[$mode]:-n/a}" \
+				"${cpu["modelfs_$mode"]:-n/a}" "$n" "${cpu["native_$mode"]}" "$r" "$tgt" "$met" \
+				"n=$mmap_n; ratio = native/modelfs latency; CPU per GiB of pages touched"
 		done
 	done
+}
 
+# check_bytes CONTENT SRC: one note saying whether the mount gives back the source
+check_bytes() {
+	if cmp -s "$2" "$mnt/big-$1"; then
+		notes+=("$size_label $1: bytes read through the mount match the source")
+	else
+		notes+=("$size_label $1: BYTES READ THROUGH THE MOUNT DIFFER FROM THE SOURCE")
+	fi
+}
+
+# ---- row 7: small files --------------------------------------------------------
+
+# section_small: $small_n files of $small_bytes, created, written and closed
+# in a fresh store, against native create + write + fsync + close (modelfs's
+# close is durable: it returns once the file is published)
+section_small() {
+	local out nat nat_cpu m=n/a dc=n/a cc=n/a d0 bytes=$((small_n * small_bytes)) r got made
+	log "row 7: $small_n small files"
+	mkdir -p "$work/small-native"
+	drop_caches
+	run_timed "$work/smallfiles" -f -s "$small_bytes" "$work/small-native" "$small_n" >"$work/small.out"
+	nat=$(field "$(cat "$work/small.out")" files_per_s)
+	nat_cpu=$(per_gib "$run_cpu" "$bytes")
+	notes+=("row 7 native (-f): $(cat "$work/small.out"), CPU $run_cpu s")
+	rm -rf "$work/small-native"
 	if [ $have_mount = 1 ]; then
-		if cmp -s "$src" "$mnt/big-$c"; then
-			notes+=("$tag: bytes read through the mount match the source")
+		fresh_mount "$mnt" "$data"
+		mkdir "$mnt/small"
+		drop_caches
+		d0=$(daemon_cpu "$data")
+		if run_timed "$work/smallfiles" -t "$small_max_s" -s "$small_bytes" "$mnt/small" "$small_n" >"$work/small.out"; then
+			m=$(field "$(cat "$work/small.out")" files_per_s)
+			made=$(field "$(cat "$work/small.out")" bytes)
+			dc=$(per_gib "$(delta "$d0" "$(daemon_cpu "$data")")" "$made")
+			cc=$(per_gib "$run_cpu" "$made")
+			[ "$(field "$(cat "$work/small.out")" stopped)" = 0 ] ||
+				notes+=("row 7: STOPPED after $small_max_s s (MFS_BENCH_SMALL_MAX_S) with $(field "$(cat "$work/small.out")" files) of $small_n files made: the modelfs figures are of those")
+			got=$(find "$mnt/small" -type f | wc -l)
+			notes+=("row 7 modelfs: $(cat "$work/small.out"); daemon $(delta "$d0" "$(daemon_cpu "$data")") CPU-s in all; $got files listed after")
 		else
-			notes+=("$tag: BYTES READ THROUGH THE MOUNT DIFFER FROM THE SOURCE")
+			notes+=("row 7: smallfiles into the mount failed: $(cat "$work/small.out")")
 		fi
+	fi
+	r=$(ratio "$m" "$nat")
+	add_row 7 "$small_n small files ($small_bytes B) create+write+close, files/s" "$m" "$dc" "$cc" "$nat" "$nat_cpu" \
+		"$r" ">=0.80x" "$(judge ratio '>=' 0.8 "$r")" \
+		"baseline: native create+write+fsync+close; fresh store; CPU per GiB of file bytes ($((bytes >> 20)) MiB)"
+}
+
+# ---- row 8: the daemon's memory while streaming --------------------------------
+
+# section_stream: a fresh daemon with the default options (plus
+# MFS_BENCH_MOUNT_OPTS) takes $stream_mib MiB of AES-CTR keystream through a
+# pipe (nothing on the native disk), then gives it back cold; its VmHWM is
+# read after each half.
+section_stream() {
+	local bytes=$((stream_mib << 20)) d0 d1 hw hr w_mbps r_mbps lab
+	lab=$(label "$stream_mib")
+	[ $have_mount = 1 ] || { add_row 8 "daemon peak RSS streaming $lab in and out, MiB" n/a - - - - - "<=300" n/a ""; return; }
+	log "row 8: streaming $lab in and out"
+	fresh_mount "$mnt" "$data"
+	drop_caches
+	d0=$(daemon_cpu "$data")
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	run_timed bash -c 'openssl enc -aes-128-ctr -nosalt -pass pass:modelfs-stream -pbkdf2 </dev/zero 2>/dev/null |
+		dd of="$1" bs=1M count="$2" iflag=fullblock status=none' _ "$mnt/stream" "$stream_mib"
+	w_mbps=$(mbps "$bytes" "$run_ns")
+	d1=$(daemon_cpu "$data") hw=$(daemon_hwm "$data")
+	drop_caches
+	d_data=$data
+	timed_dd "$mnt/stream"
+	d_data=""
+	r_mbps=$t_mbps
+	hr=$(daemon_hwm "$data")
+	add_row 8 "stream $lab in (pipe -> dd bs=1M), MB/s" "$w_mbps" "$(per_gib "$(delta "$d0" "$d1")" "$bytes")" "-" "-" "-" "-" "-" "-" \
+		"incompressible; generator CPU not counted"
+	add_row 8 "stream $lab out, cold, MB/s" "$r_mbps" "$t_dcpu" "$t_cpu" "-" "-" "-" "-" "-" "same daemon, page cache dropped"
+	add_row 8 "daemon peak RSS (VmHWM) streaming $lab in and out, MiB" "$hr" "-" "-" "-" "-" "-" "<=300" \
+		"$(judge rss '<=' 300 "$hr")" "after the write $hw MiB, after the read $hr MiB; target stated for 10 GiB (MFS_BENCH_STREAM_MIB=10240)${mount_opts:+; -o $mount_opts}"
+	rm -f "$mnt/stream"
+}
+
+# ---- rows 1-4 per content, then 7 and 8 ----------------------------------------
+
+for c in "${contents[@]}"; do
+	wants write || wants seq || wants mmap || continue
+	src=$(make_input "$c")
+	if [ $have_mount = 1 ] && ! wants write; then
+		fresh_mount "$mnt" "$data"
+		cp "$src" "$mnt/big-$c"
+	fi
+	! wants write || section_write "$c" "$src"
+	! wants seq || section_seq "$c" "$src"
+	! wants mmap || section_mmap "$c" "$src"
+	if [ $have_mount = 1 ]; then
+		check_bytes "$c" "$src"
 		rm -f "$mnt/big-$c"
 	fi
 	rm -f "$src"
 done
+! wants small || section_small
+! wants stream || section_stream
 if [ $have_mount = 1 ]; then
 	mfs_umount "$mnt" "$data"
 	rm -rf "$data"
 fi
 
-# ---- row 5: codec ratio on real weights ------------------------------------
-log "row 5: codec ratio on real weights"
+# ---- row 5: codec ratio on real weights ----------------------------------------
 
-codec_tool=""
-if [ -x "$MFS_BUILD/tests/bench/codec_ratio" ]; then
-	codec_tool=$MFS_BUILD/tests/bench/codec_ratio
-elif [ -f "$here/codec_ratio.c" ] && [ -f "$MFS_BUILD/libmfs_store.a" ]; then
-	if cc -O2 -I"$MFS_BUILD" -I"$MFS_SRC" -I"$MFS_SRC/store" -o "$work/codec_ratio" "$here/codec_ratio.c" \
-		"$MFS_BUILD/libmfs_store.a" -lzstd -lcrypto -lrocksdb -lpthread 2>"$work/codec_ratio.log"; then
-		codec_tool=$work/codec_ratio
-	else
-		notes+=("codec_ratio.c did not build: $(head -c 300 "$work/codec_ratio.log" | tr '\n' ' ')")
+# codec_tool -> path of the codec_ratio tool (built by make, or here), or ""
+codec_tool() {
+	if [ -x "$MFS_BUILD/tests/bench/codec_ratio" ]; then
+		echo "$MFS_BUILD/tests/bench/codec_ratio"
+	elif [ -f "$here/codec_ratio.c" ] && [ -f "$MFS_BUILD/libmfs_store.a" ] &&
+		cc -O2 -I"$MFS_BUILD" -I"$MFS_SRC" -I"$MFS_SRC/store" -o "$work/codec_ratio" "$here/codec_ratio.c" \
+			"$MFS_BUILD/libmfs_store.a" -lzstd -lcrypto -lrocksdb -lpthread 2>"$work/codec_ratio.log"; then
+		echo "$work/codec_ratio"
 	fi
-fi
+}
+
 codec_out=()
-for kind in fp32 fp16 fp16-native; do
-	f=$pool/weights-$kind.bin
-	[ -f "$f" ] || continue
-	raw=$(stat -c %s "$f")
-	z=$(zstd -3 -q -c "$f" | wc -c)
-	cli=$(ratio "$raw" "$z")
-	zr=n/a ar=n/a
-	if [ -n "$codec_tool" ]; then
-		if out=$("$codec_tool" "$f" 2>&1); then
-			codec_out+=("codec_ratio weights-$kind.bin: $(printf '%s' "$out" | tr '\n' ' ')")
-			# accept "raw=N zstd=N auto=N", "raw: N", "raw N" (first match wins)
-			read -r r_raw r_z r_auto < <(printf '%s\n' "$out" | "$python" -c '
+section_codec() {
+	local tool kind f raw z cli zr ar out r_raw r_z r_auto what target r
+	log "row 5: codec ratio on real weights"
+	tool=$(codec_tool)
+	for kind in fp32 fp16 fp16-native; do
+		f=$pool/weights-$kind.bin
+		[ -f "$f" ] || continue
+		raw=$(stat -c %s "$f")
+		z=$(zstd -3 -q -c "$f" | wc -c)
+		cli=$(ratio "$raw" "$z")
+		zr=n/a ar=n/a
+		if [ -n "$tool" ]; then
+			if out=$("$tool" "$f" 2>&1); then
+				codec_out+=("codec_ratio weights-$kind.bin: $(printf '%s' "$out" | tr '\n' ' ')")
+				# accept "raw=N zstd=N auto=N", "raw: N", "raw N" (first match wins)
+				read -r r_raw r_z r_auto < <(printf '%s\n' "$out" | "$python" -c '
 import re, sys
 t = sys.stdin.read()
 v = []
@@ -331,35 +487,41 @@ for k in ("raw", "zstd", "auto"):
     m = re.search(r"\b%s\b[^0-9\n]{0,12}([0-9]+)" % k, t, re.I)
     v.append(m.group(1) if m else "-")
 print(*v)')
-			zr=$(ratio "$r_raw" "$r_z")
-			ar=$(ratio "$r_raw" "$r_auto")
-		else
-			codec_out+=("codec_ratio weights-$kind.bin failed: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')")
+				zr=$(ratio "$r_raw" "$r_z")
+				ar=$(ratio "$r_raw" "$r_auto")
+			else
+				codec_out+=("codec_ratio weights-$kind.bin failed: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')")
+			fi
 		fi
+		case $kind in fp32) what="FP32 real weights" ;; fp16) what="FP16 (cast of the FP32 pool)" ;; *) what="FP16 shipped as fp16" ;; esac
+		target="-" r="-"
+		[ $kind != fp16 ] || target=">=1.15x" r=$(judge stored '>=' 1.15 "$ar")
+		add_row 5 "compression $what, $((raw >> 20)) MiB, raw/stored" "$ar" - - "$zr" - \
+			"$(ratio "${ar%x}" "${zr%x}")" "$target" "$r" \
+			"modelfs=auto codec, baseline=plain zstd per chunk; zstd -3 CLI whole file ${cli}; target on the modelfs figure"
+	done
+	[ -n "$tool" ] || notes+=("row 5: no codec_ratio tool (neither $MFS_BUILD/tests/bench/codec_ratio nor tests/bench/codec_ratio.c + libmfs_store.a): plain zstd CLI only")
+}
+
+# ---- row 6: dedup of a base model and 4 fine-tuned variants ---------------------
+
+section_dedup() {
+	local changes="" v line base_bytes base_zstd mnt6=$work/mnt6 data6=$work/store6
+	local s_base codecs k s_all logical dedup disk x
+	log "generating the base model and 4 variants (512 MiB each)"
+	"$python" "$here/make_model.py" --pool "$pool" --out "$work/model-0.safetensors" --seed 1 >&2
+	for v in 1 2 3 4; do
+		line=$("$python" "$here/make_model.py" --pool "$pool" --out "$work/model-$v.safetensors" --seed 1 --variant $v)
+		log "$line"
+		changes="$changes $(printf '%s\n' "$line" | sed -n 's/.*(\([0-9.]*%\) of the bytes).*/\1/p')"
+	done
+	base_bytes=$(stat -c %s "$work/model-0.safetensors")
+	base_zstd=$(zstd -3 -T0 -q -c "$work/model-0.safetensors" | wc -c)
+	if [ $have_mount = 0 ]; then
+		add_row 6 "dedup: base + 4 variants stored, x base" n/a - - "5.00x" - "-" "<=1.45x" n/a "variants changed${changes}"
+		return
 	fi
-	case $kind in fp32) what="FP32 real weights" ;; fp16) what="FP16 (cast of the FP32 pool)" ;; *) what="FP16 shipped as fp16" ;; esac
-	target="-"
-	[ $kind = fp16 ] && target=">=1.12x"
-	add_row 5 "compression $what, $((raw >> 20)) MiB, raw/stored" "$ar" "$zr" \
-		"$(ratio "${ar%x}" "${zr%x}")" "$target" "modelfs=auto codec, baseline=plain zstd per chunk; zstd -3 CLI whole file ${cli}"
-done
-[ -n "$codec_tool" ] || notes+=("row 5: no codec_ratio tool (neither $MFS_BUILD/tests/bench/codec_ratio nor tests/bench/codec_ratio.c + libmfs_store.a): plain zstd CLI only")
-
-# ---- row 6: dedup of a base model and 4 fine-tuned variants ----------------
-
-log "generating the base model and 4 variants (512 MiB each)"
-"$python" "$here/make_model.py" --pool "$pool" --out "$work/model-0.safetensors" --seed 1 >&2
-changes=""
-for v in 1 2 3 4; do
-	line=$("$python" "$here/make_model.py" --pool "$pool" --out "$work/model-$v.safetensors" --seed 1 --variant $v)
-	log "$line"
-	changes="$changes $(printf '%s\n' "$line" | sed -n 's/.*(\([0-9.]*%\) of the bytes).*/\1/p')"
-done
-base_bytes=$(stat -c %s "$work/model-0.safetensors")
-base_zstd=$(zstd -3 -T0 -q -c "$work/model-0.safetensors" | wc -c)
-if [ $have_mount = 1 ]; then
 	log "row 6: copying the base model, then the 4 variants, into a fresh store"
-	mnt6=$work/mnt6 data6=$work/store6
 	mfs_mount "$mnt6" "$data6"
 	cp "$work/model-0.safetensors" "$mnt6/"
 	s_base=$(status_field "$mnt6" stored_bytes)
@@ -371,30 +533,39 @@ if [ $have_mount = 1 ]; then
 	dedup=$(status_field "$mnt6" dedup_ratio)
 	disk=$(status_field "$mnt6" disk_bytes)
 	mfs_umount "$mnt6" "$data6"
-	add_row 6 "dedup: base + 4 variants stored, x base" "$(ratio "$s_all" "$s_base")" "5.00x" \
-		"$(ratio 5 "$(ratio "$s_all" "$s_base" | tr -d x)")" "<=1.5x" \
-		"stored_bytes: base $(mib "$s_base") MiB, all 5 $(mib "$s_all") MiB (disk_bytes $(mib "$disk") MiB), logical $(mib "$logical") MiB, dedup_ratio $dedup; variants changed${changes}"
-	add_row 5 "compression FP16 model 512 MiB in the store" "$(ratio "$base_bytes" "$s_base")" \
-		"$(ratio "$base_bytes" "$base_zstd")" "$(ratio "$base_zstd" "$s_base")" "-" \
+	x=$(ratio "$s_all" "$s_base")
+	add_row 6 "dedup: base + 4 variants stored, x base" "$x" - - "5.00x" - \
+		"$(ratio 5 "${x%x}")" "<=1.45x" "$(judge stored '<=' 1.45 "$x")" \
+		"stored_bytes: base $(mib "$s_base") MiB, all 5 $(mib "$s_all") MiB (disk_bytes $(mib "$disk") MiB), logical $(mib "$logical") MiB, dedup_ratio $dedup; variants changed${changes}; target on the modelfs figure"
+	add_row 5 "compression FP16 model 512 MiB in the store" "$(ratio "$base_bytes" "$s_base")" - - \
+		"$(ratio "$base_bytes" "$base_zstd")" - "$(ratio "$base_zstd" "$s_base")" "-" "-" \
 		"logical/stored_bytes of the row-6 base model; baseline zstd -3 CLI whole file; chunks by codec:$codecs"
-else
-	add_row 6 "dedup: base + 4 variants stored, x base" "n/a" "5.00x" "-" "<=1.5x" "variants changed${changes}"
-fi
+}
 
-# ---- the table --------------------------------------------------------------
+! wants codec || section_codec
+! wants dedup || section_dedup
 
+# ---- the table ------------------------------------------------------------------
+
+rev=$(git -C "$MFS_SRC" rev-parse --short HEAD 2>/dev/null || echo '?')
+git -C "$MFS_SRC" diff --quiet HEAD 2>/dev/null || rev="$rev+dirty"
 echo
-echo "modelfs single-node benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) cores"
-echo "build: $MFS_BUILD   ratio: modelfs relative to baseline, higher is better"
+echo "modelfs single-node benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) cores, load average at start $load_start, at end $(cut -d ' ' -f 1-3 /proc/loadavg)"
+echo "build: $MFS_BUILD (tree $rev)   ratio: modelfs relative to baseline, higher is better"
+echo "knobs: MFS_BENCH_SIZE_MIB=$size_mib CONTENT=$content REPS=$reps MMAP_N=$mmap_n SMALL_N=$small_n SMALL_BYTES=$small_bytes STREAM_MIB=$stream_mib${MFS_BENCH_SKIP:+ SKIP="$MFS_BENCH_SKIP"}${mount_opts:+ MOUNT_OPTS=$mount_opts}"
+echo "CPU columns are CPU-seconds per GiB: d-cpu = the modelfs daemon, c-cpu = the client on modelfs, b-cpu = the baseline's processes"
 echo
 sort -s -t "$(printf '\t')" -k1,1n "$results" |
 	awk -F '\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
 	END {
-		split("# measurement modelfs baseline ratio target notes", h, " ")
-		for (i = 1; i <= 6; i++) if (length(h[i]) > w[i]) w[i] = length(h[i])
-		fmt = "%-" w[1] "s  %-" w[2] "s  %" w[3] "s  %" w[4] "s  %" w[5] "s  %" w[6] "s  %s\n"
-		printf fmt, h[1], h[2], h[3], h[4], h[5], h[6], h[7]
-		for (r = 1; r <= NR; r++) printf fmt, c[r, 1], c[r, 2], c[r, 3], c[r, 4], c[r, 5], c[r, 6], c[r, 7]
+		n = split("# measurement modelfs d-cpu c-cpu baseline b-cpu ratio target met notes", h, " ")
+		for (i = 1; i < n; i++) if (length(h[i]) > w[i]) w[i] = length(h[i])
+		fmt = "%-" w[1] "s  %-" w[2] "s"
+		for (i = 3; i <= 8; i++) fmt = fmt "  %" w[i] "s"
+		fmt = fmt "  %-" w[9] "s  %-" w[10] "s  %s\n"
+		printf fmt, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11]
+		for (r = 1; r <= NR; r++)
+			printf fmt, c[r, 1], c[r, 2], c[r, 3], c[r, 4], c[r, 5], c[r, 6], c[r, 7], c[r, 8], c[r, 9], c[r, 10], c[r, 11]
 	}'
 echo
 for n in "${notes[@]}"; do echo "note: $n"; done
