@@ -234,8 +234,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		 struct fuse_file_info *fi)
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
+	struct mfs_fs *fs = req_fs(req);
 	struct mfs_node *n = h->node;
-	uint64_t inval = 0, moved_to = 0;
+	uint64_t inval = 0, moved_to = 0, node_ino = n->ino;
+	int misplaced = 0;
 	mode_t drop = 0;
 	ssize_t w;
 
@@ -245,12 +247,17 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	}
 	pthread_mutex_lock(&n->lock);
 	/*
-	 * O_APPEND writes go to the staged end.  The kernel puts a direct
-	 * writer's at its i_size, which is the old version's while readers of
-	 * that version hold the page cache (fs_fill_stat).
+	 * O_APPEND writes go to the staged end.  The kernel puts them at its
+	 * own i_size: for a direct writer the old version's while readers of
+	 * it hold the page cache (fs_fill_stat); for any writer a stale one
+	 * after a truncate of the path cut this staging (view.c), and then a
+	 * cached writer's page cache holds the bytes at the wrong offset:
+	 * dropped once the write is answered (its pages are locked until then).
 	 */
-	if (h->append && !h->cached && n->stg)
+	if (h->append && n->stg && off != (off_t)n->stg->size) {
+		misplaced = h->cached;
 		off = (off_t)n->stg->size;
+	}
 	w = n->stg ? staging_write(req_fs(req), n->stg, buf, size, off) : -EBADF;
 	if (w > 0) {
 		n->stg->dirty = 1;
@@ -271,6 +278,8 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		fuse_reply_err(req, mfs_errno((int)w));
 	else
 		fuse_reply_write(req, w);
+	if (misplaced && w > 0)
+		fuse_lowlevel_notify_inval_inode(fs->se, node_ino, 0, 0);
 }
 
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
