@@ -281,6 +281,12 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 			rc = fs_commit(fs, n, &moved, &parent, &name);
 		n->cached_writers -= h->cached;
 		if (--n->writers == 0) {
+			/*
+			 * Readers of this inode stay: the kernel's size was the
+			 * writer's (an unpublished one, if the file was unlinked),
+			 * the version they read is n->rec's.
+			 */
+			shrunk = n->readers && n->stg && n->stg->size != n->rec.size;
 			staging_free(fs, n->stg);
 			n->stg = NULL;
 			if ((n->rec.flags & MFS_I_PENDING) && !n->gone && n->rec.name &&

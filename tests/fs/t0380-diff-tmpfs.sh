@@ -22,6 +22,9 @@ R=$WORK/ref
 SEEDS=${FSDIFF_SEEDS:-"1:5000:1 2:5000:1 3:2500:4"}
 OPS=${FSDIFF_OPS:-}
 
+# The work dir is 0700 (mktemp): without this the ops fsdiff runs as uid
+# 4242 would fail on both sides at the first path component, untested.
+chmod 755 "$WORK"
 check "mount with allow_other" mfs_mount "$M" "$D" allow_other || mfs_abort "no mount"
 check "tmpfs reference" mfs_tmpfs "$R" "256m,nosuid,nodev" || mfs_abort "no tmpfs"
 

@@ -1369,6 +1369,10 @@ static const char *allowed(const struct op *o, const struct res *a, const struct
 			       "the larger size (README)";
 		/* fall through */
 	case K_READ:
+		if (slot_direct[o->slot] && writable(o->slot) && (slot_flags[o->slot] & O_APPEND))
+			return "read at the offset of an O_APPEND writer with direct I/O: the kernel "
+			       "moves it by the size it shows (README)";
+		/* fall through */
 	case K_PREAD:
 		if (stale_view(o->slot))
 			return "a reader's fd shows the version it opened (README: commit on close, versions)";
