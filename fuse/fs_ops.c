@@ -406,8 +406,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			n->stg->ctime = n->rec.ctime;
 			inval = view_update(fs, n->stg);
 		} else if (mask & MFS_ATTR_MTIME) {
-			/* The path of a writer that synced: its next commit keeps these. */
-			view_set_times(fs, n->ino, &n->rec.mtime, &n->rec.ctime);
+			/*
+			 * The path of a writer that synced (this inode, or the one
+			 * that superseded it): its next commit keeps these.
+			 */
+			view_set_times(fs, fs_node_target(fs, n), &n->rec.mtime, &n->rec.ctime);
 		}
 		rc = fs_save_attrs(fs, n, mask | MFS_ATTR_CTIME, &moved_to);
 	}
