@@ -1167,19 +1167,17 @@ static void compare_ent(const struct ent *a, const struct ent *b)
 }
 
 /* Whether a time moved since the last step, on one side. */
+/* The kernel's coarse clock just before the op ran on tmpfs. */
+static struct timespec op_tick;
+
 /*
- * Whether t is no older than one tick of the kernel's coarse clock: a
- * later stamp from that clock may have been the same.
+ * Whether a tmpfs time t is from the tick the op ran in (or later): a stamp
+ * the op took from the coarse clock may then equal it.
  */
 static int within_tick(const struct timespec *t)
 {
-	struct timespec now, res;
-	long long d;
-
-	if (clock_gettime(CLOCK_REALTIME_COARSE, &now) || clock_getres(CLOCK_REALTIME_COARSE, &res))
-		return 0;
-	d = (now.tv_sec - t->tv_sec) * 1000000000LL + (now.tv_nsec - t->tv_nsec);
-	return d <= res.tv_sec * 1000000000LL + res.tv_nsec;
+	return t->tv_sec > op_tick.tv_sec ||
+	       (t->tv_sec == op_tick.tv_sec && t->tv_nsec >= op_tick.tv_nsec);
 }
 
 static int moved(const struct timespec *now, const struct timespec *before)
@@ -1692,6 +1690,7 @@ static void step(struct op *o)
 		/* through a symlink too: stat, not lstat */
 		slot_created[o->slot] = (o->flags & O_CREAT) && stat(p, &st) < 0;
 	}
+	clock_gettime(CLOCK_REALTIME_COARSE, &op_tick);
 	run(&sides[0], o, &ra);
 	run(&sides[1], o, &rb);
 	if (o->kind == K_OPEN) {
