@@ -15,6 +15,7 @@
 
 #include "config.h"     /* autoconf: PACKAGE_VERSION */
 #include "daemon.h"
+#include "mountpoint.h"
 #include "settings.h"
 
 #define MFS_DEFAULT_CONFIG "/etc/modelfs/modelfs.conf"
@@ -31,7 +32,7 @@ static void usage(FILE *f)
 		"  -f                  stay in the foreground\n"
 		"  -o data=DIR         store directory\n"
 		"  -o config=FILE      read options from FILE (key = value lines)\n"
-		"  -o cache_mb=N       chunk cache size (default 512)\n"
+		"  -o cache_mb=N       chunk cache size (default 64)\n"
 		"  -o readahead_kb=N   kernel readahead for the mount (default 4096)\n"
 		"  -o threads=N        FUSE worker threads (default 32)\n"
 		"  -o ro, allow_other, debug, log=FILE, ingest_threads=N, prefetch_chunks=N,\n     staging_mem_mb=N\n"
@@ -177,10 +178,33 @@ static int check_peer_options(struct mfs_config *cfg)
 	return -1;
 }
 
+/*
+ * The mountpoint: absolute, cleared of a dead modelfs mount, not a live one,
+ * a directory.  Returns an exit status, or -1 to go on.
+ */
+static int check_mountpoint(struct mfs_config *cfg)
+{
+	struct stat st;
+	int rc = absolutize(&cfg->mountpoint, 1);
+
+	/* A dead mount cannot be resolved; /proc/self/mountinfo still names it. */
+	if (rc == -ENOTCONN)
+		rc = absolutize(&cfg->mountpoint, 0);
+	if (!rc && mfs_mountpoint_prepare(cfg->mountpoint))
+		return MFS_EXIT_MOUNT_FAILED;
+	if (!rc && stat(cfg->mountpoint, &st))
+		rc = -errno;
+	if (rc || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "mount.modelfs: mountpoint %s: %s\n", cfg->mountpoint,
+			rc ? strerror(-rc) : "not a directory");
+		return MFS_EXIT_MOUNT_FAILED;
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct mfs_config cfg;
-	struct stat st;
 	char *opts = NULL;
 	int code, pfd[2];
 	unsigned char status;
@@ -192,13 +216,8 @@ int main(int argc, char **argv)
 		goto out;
 	if ((code = check_peer_options(&cfg)) >= 0)
 		goto out;
-	if (!cfg.serve &&
-	    (absolutize(&cfg.mountpoint, 1) || stat(cfg.mountpoint, &st) || !S_ISDIR(st.st_mode))) {
-		fprintf(stderr, "mount.modelfs: mountpoint %s: %s\n", cfg.mountpoint,
-			errno ? strerror(errno) : "not a directory");
-		code = MFS_EXIT_MOUNT_FAILED;
+	if (!cfg.serve && (code = check_mountpoint(&cfg)) >= 0)
 		goto out;
-	}
 	if (absolutize(&cfg.data_dir, 0) || (cfg.metrics_file && absolutize(&cfg.metrics_file, 0))) {
 		code = MFS_EXIT_SYSTEM;
 		goto out;

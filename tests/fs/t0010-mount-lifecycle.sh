@@ -3,7 +3,9 @@
 # Mount lifecycle: mount.modelfs returns with the mount live; statfs works;
 # the daemon exits on umount, on fusermount3 -u and on SIGTERM; a second
 # daemon on the same store is refused with status 32; -f stays in the
-# foreground and exits 0 when unmounted.
+# foreground and exits 0 when unmounted.  A mount on a live modelfs
+# mountpoint is refused (status 32, nothing stacked); after kill -9 a plain
+# restart on the same mountpoint clears the dead mount and serves.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -71,6 +73,35 @@ second_daemon_refused() {
 	expect_eq "$(cat "$M/f")" hello "first mount still serves"
 }
 check "a second daemon on a store in use exits 32, the first keeps serving" second_daemon_refused
+
+mounts_on() { grep -c " $1 " /proc/self/mountinfo; }
+has_text() { case "$1" in *"$2"*) return 0 ;; esac; echo "$3: got: $1" >&2; false; }
+
+live_mountpoint_refused() {
+	local out
+	mkdir -p "$WORK/data2" &&
+	expect_eq "$(mounts_on "$M")" 1 "mounts on $M before" || return 1
+	out=$("$MOUNT_BIN" "$M" -o "data=$WORK/data2" 2>&1)
+	expect_eq "$?" 32 "exit status of a mount on a live modelfs mount" &&
+	has_text "$out" "already a live modelfs mount" "its message" &&
+	expect_eq "$(mounts_on "$M")" 1 "mounts on $M after (nothing stacked)" &&
+	expect_eq "$(cat "$M/f")" hello "the first mount still serves"
+}
+check "a mount on a live modelfs mountpoint exits 32 and stacks nothing" live_mountpoint_refused
+
+restart_after_kill9() {
+	local pid out
+	pid=$(mfs_daemon_pid "$M") && kill -9 "$pid" &&
+	wait_for 100 pid_gone "$pid" || return 1
+	_mnt_pid[$M]=
+	! stat -f "$M" >/dev/null 2>&1 || { echo "the dead mount still answers" >&2; return 1; }
+	out=$("$MOUNT_BIN" "$M" -o "data=$D" 2>&1) || { echo "$out" >&2; return 1; }
+	has_text "$out" "cleared a dead modelfs mount" "message" &&
+	mfs_adopt "$M" "$D" &&
+	expect_eq "$(mounts_on "$M")" 1 "mounts on $M (the dead one is gone)" &&
+	expect_eq "$(cat "$M/f")" hello "content after the restart"
+}
+check "after kill -9, mount.modelfs on the same mountpoint clears the dead mount" restart_after_kill9
 
 foreground_mode() {
 	local fg rc
