@@ -27,9 +27,12 @@ enum { EX_CLEAN = 0, EX_PROBLEMS = 4, EX_ERROR = 8, EX_USAGE = 16 };
 
 static const char *const kinds[] = { "corrupt", "missing", "badmeta", "under", "over",
 				     "orphan", "repaired" };
-/* JSON list names of the kinds, in the same order. */
+/*
+ * JSON list names of the kinds, in the same order.  The repaired list is
+ * not "repaired": that key is the count, beside "found".
+ */
 static const char *const lists[] = { "corrupt", "missing", "badmeta", "under_replicated",
-				     "over_replicated", "orphan", "repaired" };
+				     "over_replicated", "orphan", "repaired_chunks" };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static void usage(FILE *f)

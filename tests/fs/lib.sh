@@ -387,7 +387,11 @@ admin() { "$ADMIN_BIN" "$@"; }
 # json_get KEY < JSON: prints a top-level value (lists as JSON).
 json_get() {
 	"$PY" -c 'import json,sys
-d = json.load(sys.stdin)
+def unique(pairs):  # a key twice in one object is a bug in the emitter
+	keys = [k for k, _ in pairs]
+	assert len(keys) == len(set(keys)), "duplicate JSON keys: %r" % keys
+	return dict(pairs)
+d = json.load(sys.stdin, object_pairs_hook=unique)
 v = d[sys.argv[1]]
 print(json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else v)' "$1"
 }

@@ -42,7 +42,11 @@ fsck_json() {
 # jq_py FILE EXPR: evaluates a python expression over the JSON in FILE (as d).
 jq_py() {
 	"$PY" -c 'import json, sys
-d = json.load(open(sys.argv[1]))
+def unique(pairs):  # a key twice in one object is a bug in the emitter
+	keys = [k for k, _ in pairs]
+	assert len(keys) == len(set(keys)), "duplicate JSON keys: %r" % keys
+	return dict(pairs)
+d = json.load(open(sys.argv[1]), object_pairs_hook=unique)
 print(eval(sys.argv[2]))' "$1" "$2"
 }
 
@@ -169,7 +173,7 @@ repaired() {
 	expect_eq "$(json_get missing <"$WORK/repair.json")" "[\"$C\"]" '"missing" after repair' &&
 	expect_eq "$(jq_py "$WORK/repair.json" '[f["path"] for f in d["findings"] if f["kind"] == "missing"]')" \
 		"['/d/c']" "the lost chunk's file" &&
-	expect_eq "$(jq_py "$WORK/repair.json" '"'"$A"'" in d["repaired"]')" True "a's chunk repaired"
+	expect_eq "$(jq_py "$WORK/repair.json" '"'"$A"'" in d["repaired_chunks"]')" True "a's chunk repaired"
 }
 check "fsck --deep --repair: corrupt copy replaced, b whole again; c's chunk reported lost (exit 4)" repaired
 
