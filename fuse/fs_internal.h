@@ -75,6 +75,8 @@ struct mfs_staging {
 	struct timespec mtime, ctime;
 	/* What the path's newer inode shows of these bytes (view.c), or NULL. */
 	struct mfs_view *view;
+	/* The commit started while writing (writebehind.c), or NULL. */
+	struct mfs_writebehind *wb;
 };
 
 struct mfs_node {
@@ -185,6 +187,23 @@ int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size);
 int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64_t off,
 		      uint64_t len);
 int staging_clear_dir(const char *dir);
+
+/*
+ * writebehind.c: the commit of a large file runs while it is written.  All
+ * with the node's lock held.  wb_after_write after bytes were added;
+ * wb_changed when bytes from `off` on changed (write, truncate, fallocate):
+ * below what the feed has read, the early ingest is dropped.  wb_finish
+ * ingests the rest and stores the manifest (as mfs_ingest_fd), or returns
+ * -EAGAIN when there is no usable early ingest: ingest from scratch then.
+ * wb_end drops it (the staging goes without a commit).
+ */
+struct mfs_writebehind;
+struct mfs_ingest_stats;
+void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s);
+void wb_changed(struct mfs_staging *s, uint64_t off);
+int wb_finish(struct mfs_staging *s, struct mfs_hash *id, int *has_manifest,
+	      struct mfs_ingest_stats *st);
+void wb_end(struct mfs_staging *s);
 
 /*
  * view.c: after a commit moved the path to inode `ino` while the writer

@@ -8,7 +8,8 @@
  * or EIO to the writer; a commit that failed is not retried behind its back.  Order: ingest (chunks
  * flushed to blob files, manifest in the WAL) -> mfs_ns_publish (one synced
  * batch, so chunks are durable before the entry that points to them) ->
- * kernel dentry invalidation when the path got a new inode.
+ * kernel dentry invalidation when the path got a new inode.  A large file's
+ * ingest starts while it is written (writebehind.c); the commit finishes it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,8 +70,10 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/gc.h). */
 	mfs_gc_refs_hold(fs->ns);
-	rc = mfs_ingest_fd(fs->db, n->stg->fd, n->stg->size, fs->cfg->ingest_threads, &id,
-			   &has_manifest, &ist);
+	rc = wb_finish(n->stg, &id, &has_manifest, &ist);
+	if (rc == -EAGAIN)
+		rc = mfs_ingest_fd(fs->db, n->stg->fd, n->stg->size, fs->cfg->ingest_threads, &id,
+				   &has_manifest, &ist);
 	if (!rc)
 		rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size,
 				    &n->stg->mtime, &n->stg->ctime, &rec);

@@ -35,7 +35,7 @@ static void usage(FILE *f)
 		"  -o cache_mb=N       chunk cache size (default 64)\n"
 		"  -o readahead_kb=N   kernel readahead for the mount (default 4096)\n"
 		"  -o threads=N        FUSE worker threads (default 32)\n"
-		"  -o ro, allow_other, debug, log=FILE, ingest_threads=N, prefetch_chunks=N,\n     staging_mem_mb=N\n"
+		"  -o ro, allow_other, debug, log=FILE, ingest_threads=N, prefetch_chunks=N,\n     staging_mem_mb=N, write_behind_mb=N\n"
 		"  -o listen=HOST:PORT  serve peers here;  -o peer=HOST:PORT  a peer (repeat)\n"
 		"  -o curve_key=FILE,authorized_keys=FILE  encrypt and authenticate peers\n"
 		"  -o heartbeat_ms=N, peer_timeout_ms=N, grace_s=N, disk_cache_mb=N,\n"

@@ -38,6 +38,7 @@ int mfs_config_init(struct mfs_config *c)
 	c->readahead_kb = 4096;
 	c->threads = 32;
 	c->ingest_threads = 2;
+	c->write_behind_mb = 64;
 	c->prefetch_chunks = 16;
 	c->heartbeat_ms = 500;
 	c->peer_timeout_ms = 3000;
@@ -136,6 +137,7 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 		{ "readahead_kb", 0, 1 << 20, &c->readahead_kb, 0 },
 		{ "threads", 1, 256, &c->threads, 0 },
 		{ "ingest_threads", 1, 8, &c->ingest_threads, 0 },
+		{ "write_behind_mb", 0, 1 << 24, &c->write_behind_mb, 0 },
 		{ "prefetch_chunks", 0, 64, &c->prefetch_chunks, 0 },
 		{ "staging_mem_mb", 0, 1 << 24, &c->staging_mem_mb, 2 },
 		{ "heartbeat_ms", 10, 60000, &c->heartbeat_ms, 0 },

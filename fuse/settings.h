@@ -21,6 +21,7 @@ struct mfs_config {
 	unsigned readahead_kb; /* kernel readahead set on the mount; 0 keeps the kernel's */
 	int threads;           /* FUSE worker threads */
 	int ingest_threads;    /* encoder threads per commit */
+	int write_behind_mb;   /* files this large start committing while written; 0 off */
 	int prefetch_chunks;   /* chunks fetched ahead of a sequential reader */
 	long staging_mem_mb;   /* memory for files being written; -1: RAM/8, at most 4 GiB */
 	int ro, allow_other, foreground, debug;

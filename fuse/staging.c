@@ -66,6 +66,7 @@ void staging_free(struct mfs_fs *fs, struct mfs_staging *s)
 	if (!s)
 		return;
 	view_end(fs, s);
+	wb_end(s);
 	mfs_manifest_unref(s->base);
 	uncharge(fs, s, s->charged);
 	close(s->fd);
@@ -168,14 +169,21 @@ ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf,
 		      uint64_t off)
 {
 	int rc = staging_materialize(fs, s);
+	ssize_t n;
 
-	return rc ? rc : write_bytes(fs, s, buf, len, off);
+	if (rc)
+		return rc;
+	wb_changed(s, off);
+	if ((n = write_bytes(fs, s, buf, len, off)) > 0)
+		wb_after_write(fs, s);
+	return n;
 }
 
 int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size)
 {
 	int rc;
 
+	wb_changed(s, size);
 	if (size == 0 && s->base) {
 		mfs_manifest_unref(s->base);
 		s->base = NULL;
@@ -201,6 +209,7 @@ int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64
 		return -EFBIG;
 	if ((rc = staging_materialize(fs, s)) || (rc = reserve(fs, s, off + len)))
 		return rc;
+	wb_changed(s, off);
 	/*
 	 * The staged file is a memfd or a file on the store's filesystem: it
 	 * allocates, punches and zeroes as the kernel's own filesystems do, and

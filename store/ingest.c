@@ -9,6 +9,10 @@
  *
  * Durability follows chunkstore.h: records without WAL, one flush, then the
  * index entries and the manifest in one WAL batch.
+ *
+ * A session (struct mfs_ingest) can be fed the file's first bytes while it
+ * is still being written (write-behind, fuse/writebehind.c); its finish
+ * does the rest.  mfs_ingest_fd is a session fed all at once.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -225,7 +229,10 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
 	return rc;
 }
 
-/* Records durable first, then their index entries and the manifest. */
+/*
+ * Records durable first, then their index entries and the manifest (none
+ * when m is NULL: an abandoned ingest whose chunks stay for reuse or gc).
+ */
 static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_list *fresh,
 		  struct mfs_hash *id)
 {
@@ -238,8 +245,8 @@ static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_li
 		return -ENOMEM;
 	for (size_t i = 0; i < fresh->n; i++)
 		mfs_chunk_stage_index(b, &fresh->v[i].hash, &fresh->v[i].info, fresh->v[i].record_len);
-	rc = mfs_manifest_stage(b, m, id);
-	if (!rc)
+	rc = m ? mfs_manifest_stage(b, m, id) : 0;
+	if (!rc && mfs_batch_count(b))
 		rc = mfs_db_write(db, b, MFS_WRITE_ASYNC);
 	mfs_batch_free(b);
 	return rc;
@@ -263,80 +270,191 @@ static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* An ingest in steps; see ingest.h. */
+struct mfs_ingest {
+	struct mfs_db *db;
+	int threads;
+	struct new_list fresh;
+	struct window w;
+	struct mfs_manifest *m;
+	struct mfs_ingest_stats st;
+	uint8_t *buf;
+	size_t cap;             /* buf's size */
+	size_t have;            /* bytes in buf, from file offset off */
+	uint64_t off;           /* the file offset where the next chunk starts */
+	int early;              /* fed before its finish: outside gc's refs lock */
+};
+
+static void ingest_free(struct mfs_ingest *s)
+{
+	for (int t = 0; t < s->threads; t++)
+		mfs_codec_ctx_free(s->w.ctx[t]);
+	free(s->w.chunks);
+	free(s->buf);
+	free(s->fresh.v);
+	free(s->fresh.slot);
+	mfs_manifest_unref(s->m);
+	free(s);
+}
+
+/* A session whose windows hold up to cap bytes, with threads encoders. */
+static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ingest **out)
+{
+	struct mfs_ingest *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->db = s->w.db = db;
+	s->w.fresh = &s->fresh;
+	s->threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
+	s->cap = cap;
+	if (!(s->m = mfs_manifest_new()) || !(s->buf = malloc(cap)) ||
+	    !(s->w.chunks = calloc(MAX_PER_WINDOW, sizeof(*s->w.chunks))))
+		goto fail;
+	for (int t = 0; t < s->threads; t++)
+		if (!(s->w.ctx[t] = mfs_codec_ctx_new()))
+			goto fail;
+	*out = s;
+	return 0;
+fail:
+	ingest_free(s);
+	return -ENOMEM;
+}
+
+/*
+ * Cuts, hashes, encodes and stores the chunks of fd[off..upto) whose cuts
+ * are final: a cut is final once MFS_CHUNK_MAX bytes after it were seen
+ * (chunker.h), or at eof (upto is the file's size).  Returns between
+ * windows when *stop is set.  Bytes after the last final cut stay in buf
+ * for the next call.
+ */
+static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int *stop)
+{
+	int rc = 0;
+
+	while (s->off + s->have < upto || (eof && s->have)) {
+		size_t want = s->cap - s->have, pos = 0;
+		int at_eof;
+
+		if (want > upto - (s->off + s->have))
+			want = upto - (s->off + s->have);
+		if ((rc = read_full(fd, s->buf + s->have, want, s->off + s->have)))
+			return rc;
+		s->have += want;
+		s->st.bytes += want;
+		at_eof = eof && s->off + s->have == upto;
+		s->w.count = 0;
+		while (pos < s->have && (at_eof || s->have - pos >= MFS_CHUNK_MAX)) {
+			size_t n = mfs_chunker_cut(s->buf + pos, s->have - pos);
+
+			s->w.chunks[s->w.count++] = (struct pending_chunk){ .p = s->buf + pos, .len = n };
+			pos += n;
+		}
+		if (!s->w.count)
+			break; /* no final cut yet: wait for more bytes */
+		encode_window(&s->w, s->threads);
+		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st)))
+			return rc;
+		memmove(s->buf, s->buf + pos, s->have - pos);
+		s->off += pos;
+		s->have -= pos;
+		if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
+			break;
+	}
+	return 0;
+}
+
+/*
+ * The chunks an early feed found already stored were checked outside gc's
+ * refs lock: gc may have deleted one since.  Checked again now, under it.
+ */
+static int still_stored(struct mfs_ingest *s)
+{
+	for (uint32_t i = 0; i < s->m->count; i++) {
+		int rc;
+
+		if (new_list_has(&s->fresh, &s->m->e[i].hash))
+			continue;
+		if ((rc = mfs_chunk_exists(s->db, &s->m->e[i].hash)) <= 0)
+			return rc < 0 ? rc : -ESTALE;
+	}
+	return 0;
+}
+
+int mfs_ingest_begin(struct mfs_db *db, int threads, struct mfs_ingest **out)
+{
+	return ingest_new(db, threads, WINDOW, out);
+}
+
+int mfs_ingest_feed(struct mfs_ingest *s, int fd, uint64_t upto, const int *stop)
+{
+	s->early = 1;
+	return feed(s, fd, upto, 0, stop);
+}
+
+uint64_t mfs_ingest_offset(const struct mfs_ingest *s)
+{
+	return s->off;
+}
+
+int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_hash *id,
+		      int *has_manifest, struct mfs_ingest_stats *st)
+{
+	int rc = size < s->off + s->have ? -ESTALE : feed(s, fd, size, 1, NULL);
+
+	*has_manifest = 0;
+	if (!rc && s->early)
+		rc = still_stored(s);
+	if (!rc && size)
+		rc = finish(s->db, s->m, &s->fresh, id);
+	if (!rc)
+		*has_manifest = size > 0;
+	*st = s->st;
+	if (rc == -ESTALE) {
+		/* Keep what was stored: the caller's next ingest dedups against it. */
+		finish(s->db, NULL, &s->fresh, NULL);
+	} else if (rc) {
+		log_warn("ingest of %llu bytes failed: %s", (unsigned long long)size, mfs_strerror(rc));
+	}
+	ingest_free(s);
+	return rc;
+}
+
+int mfs_ingest_abandon(struct mfs_ingest *s)
+{
+	int rc;
+
+	if (!s)
+		return 0;
+	rc = finish(s->db, NULL, &s->fresh, NULL);
+	if (rc)
+		log_warn("abandoned ingest: index entries of %zu stored chunks not written: %s",
+			 s->fresh.n, mfs_strerror(rc));
+	ingest_free(s);
+	return rc;
+}
+
 int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct mfs_hash *id,
 		  int *has_manifest, struct mfs_ingest_stats *st)
 {
-	struct new_list fresh = { 0 };
-	struct window w = { .db = db, .fresh = &fresh };
-	struct mfs_manifest *m = NULL;
-	uint8_t *buf = NULL;
-	uint64_t off = 0;       /* file offset of buf[0] */
-	size_t have = 0;        /* bytes in buf */
-	size_t cap = WINDOW;    /* buf's size */
-	int rc = -ENOMEM;
+	struct mfs_ingest *s;
+	int rc;
 
 	memset(st, 0, sizeof(*st));
 	*has_manifest = 0;
 	if (size == 0)
 		return 0;
-	if (threads < 1)
-		threads = 1;
-	if (threads > MAX_THREADS)
-		threads = MAX_THREADS;
 	/*
 	 * A small file (most of a `cp -a` of a tree) gets one thread and a
 	 * buffer of its size: no thread start and no 32 MiB window (an mmap,
 	 * its page faults and a munmap) per file.  Measured on issue 10's
 	 * small-file run: 0.96 instead of 1.74 ms of daemon CPU per file.
 	 */
-	if (size <= MFS_CHUNK_MIN)
-		threads = 1;
-	if (size < cap)
-		cap = (size_t)size;
-	if (!(m = mfs_manifest_new()) || !(buf = malloc(cap)) ||
-	    !(w.chunks = calloc(MAX_PER_WINDOW, sizeof(*w.chunks))))
-		goto out;
-	for (int t = 0; t < threads; t++)
-		if (!(w.ctx[t] = mfs_codec_ctx_new()))
-			goto out;
-	while (off < size) {
-		size_t want = cap - have, pos = 0;
-		int at_eof;
-
-		if (want > size - (off + have))
-			want = size - (off + have);
-		if ((rc = read_full(fd, buf + have, want, off + have)))
-			goto out;
-		have += want;
-		st->bytes += want;
-		at_eof = off + have == size;
-		/* A cut is final only if MFS_CHUNK_MAX bytes were visible (chunker.h). */
-		w.count = 0;
-		while (pos < have && (at_eof || have - pos >= MFS_CHUNK_MAX)) {
-			size_t n = mfs_chunker_cut(buf + pos, have - pos);
-
-			w.chunks[w.count++] = (struct pending_chunk){ .p = buf + pos, .len = n };
-			pos += n;
-		}
-		encode_window(&w, threads);
-		if ((rc = commit_window(&w, m, &fresh, st)))
-			goto out;
-		memmove(buf, buf + pos, have - pos);
-		off += pos;
-		have -= pos;
-	}
-	rc = finish(db, m, &fresh, id);
-	if (!rc)
-		*has_manifest = 1;
-out:
-	for (int t = 0; t < threads; t++)
-		mfs_codec_ctx_free(w.ctx[t]);
-	free(w.chunks);
-	free(buf);
-	free(fresh.v);
-	free(fresh.slot);
-	mfs_manifest_unref(m);
-	if (rc)
+	if ((rc = ingest_new(db, size <= MFS_CHUNK_MIN ? 1 : threads,
+			     size < WINDOW ? (size_t)size : WINDOW, &s))) {
 		log_warn("ingest of %llu bytes failed: %s", (unsigned long long)size, mfs_strerror(rc));
-	return rc;
+		return rc;
+	}
+	return mfs_ingest_finish(s, fd, size, id, has_manifest, st);
 }
