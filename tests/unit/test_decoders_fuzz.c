@@ -11,13 +11,8 @@
  * random bytes) for a fixed number of rounds; under --enable-sanitizers an
  * out-of-bounds read fails the run.  With clang and -DMFS_LIBFUZZER
  * -fsanitize=fuzzer it is a libFuzzer target (store sources compiled in, so
- * they are instrumented too):
- *   clang -g -O1 -D_GNU_SOURCE -DMFS_LIBFUZZER -fsanitize=fuzzer,address,undefined \
- *     -I. -Istore -Ireplica tests/unit/test_decoders_fuzz.c store/{errors,log,bytes,hash,\
- *     xxh64,chunker,codec,manifest,inode,chunkstore,db,oplog,gc,namespace,ns_txn,ns_apply,\
- *     diskcache}.c replica/wire.c \
- *     -lrocksdb -lzstd -lcrypto -lpthread
- *   ./a.out -max_total_time=600 -max_len=70000 CORPUS_DIR
+ * they are instrumented too): `make fuzz [FUZZ_SECONDS=600]` builds it as
+ * tests/fuzz-decoders and runs it on the corpus in tests/fuzz-corpus.
  * Properties checked: no crash; a decoder that accepts its input returns a
  * consistent result (a chunk decodes to exactly raw_len bytes; a manifest's
  * lengths add up to its size; an op's entries and the wire iterator's ops

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * An ingest in steps (write-behind) on a real RocksDB: fed in pieces of any
+ * size, it cuts the same chunks and stores the same manifest as one ingest
+ * of the whole file; a dedup hit that gc removed before the finish is
+ * caught (-ESTALE) and what was stored is kept for the retry; an abandoned
+ * ingest leaves its chunks indexed, so the retry stores nothing again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunkstore.h"
+#include "db.h"
+#include "errors.h"
+#include "ingest.h"
+#include "log.h"
+#include "manifest.h"
+#include "tap.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* Random bytes with a text stretch every 5 MiB, so cut points vary. */
+static uint8_t *make_data(size_t len)
+{
+	uint8_t *p = malloc(len);
+
+	if (!p)
+		tap_bail("no memory");
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t v = (i / (5 << 20)) % 3 == 1 ? 0x2e6c6562616c2064ull + (i % 96) : next();
+
+		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
+	}
+	return p;
+}
+
+static int write_file(const char *path, const uint8_t *p, size_t len)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0 || write(fd, p, len) != (ssize_t)len)
+		tap_bail("cannot write %s", path);
+	return fd;
+}
+
+/* Feeds fd in pieces of `step` bytes (the last piece may be short), then finishes. */
+static int in_steps(struct mfs_db *db, int fd, uint64_t len, uint64_t step, struct mfs_hash *id,
+		    struct mfs_ingest_stats *st)
+{
+	struct mfs_ingest *s;
+	int has, rc;
+
+	if ((rc = mfs_ingest_begin(db, 2, &s)))
+		return rc;
+	for (uint64_t upto = step; upto < len; upto += step)
+		if ((rc = mfs_ingest_feed(s, fd, upto, NULL))) {
+			mfs_ingest_abandon(s);
+			return rc;
+		}
+	rc = mfs_ingest_finish(s, fd, len, id, &has, st);
+	return rc ? rc : has ? 0 : -ENODATA;
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/mfs-test-XXXXXX", path[256], dbdir[256];
+	size_t len = 70u << 20;
+	uint8_t *data = make_data(len);
+	uint64_t steps[] = { 1, 4096, 3u << 20, (4u << 20) + 1, 32u << 20, 50u << 20 };
+	struct mfs_ingest_stats st, st1;
+	struct mfs_hash whole, id;
+	struct mfs_db *db;
+	struct mfs_ingest *s;
+	int fd, has;
+
+	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
+	if (!mkdtemp(dir))
+		tap_bail("mkdtemp");
+	snprintf(path, sizeof(path), "%s/file", dir);
+	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
+	fd = write_file(path, data, len);
+	is_int(mfs_db_open(dbdir, &db), 0, "open a new store");
+
+	/* Into a fresh store each time: the steps must store the same chunks. */
+	is_int(in_steps(db, fd, len, 7u << 20, &whole, &st1), 0, "ingest 70 MiB in 7 MiB steps");
+	mfs_db_close(db);
+	{
+		char cmd[300];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dbdir);
+		if (system(cmd))
+			tap_bail("rm");
+	}
+	is_int(mfs_db_open(dbdir, &db), 0, "a fresh store");
+	is_int(mfs_ingest_fd(db, fd, len, 2, &id, &has, &st), 0, "ingest the whole file at once");
+	ok(!memcmp(id.b, whole.b, MFS_HASH_LEN) && st.chunks == st1.chunks &&
+	   st.new_chunks == st1.new_chunks && st.new_stored == st1.new_stored,
+	   "same manifest, chunks and stored bytes as in steps (%llu chunks)",
+	   (unsigned long long)st.chunks);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		int rc = in_steps(db, fd, len, steps[i] < 4096 ? 1u << 20 : steps[i], &id, &st);
+
+		ok(!rc && !memcmp(id.b, whole.b, MFS_HASH_LEN) && st.new_chunks == 0,
+		   "steps of %llu bytes: the same manifest, nothing new stored (rc %d)",
+		   (unsigned long long)steps[i], rc);
+	}
+
+	/* Feeding less than a chunk's worth cuts nothing yet. */
+	is_int(mfs_ingest_begin(db, 1, &s), 0, "begin");
+	is_int(mfs_ingest_feed(s, fd, 3u << 20, NULL), 0, "feed 3 MiB");
+	ok(mfs_ingest_offset(s) == 0, "no cut is final before 4 MiB were seen");
+	is_int(mfs_ingest_feed(s, fd, 40u << 20, NULL), 0, "feed to 40 MiB");
+	/* Chunks are cut while 4 MiB follow their start: then the cut is final. */
+	ok(mfs_ingest_offset(s) > (36u << 20) && mfs_ingest_offset(s) <= (40u << 20),
+	   "cut up to %llu: every chunk that starts 4 MiB before the fed end",
+	   (unsigned long long)mfs_ingest_offset(s));
+	is_int(mfs_ingest_finish(s, fd, len, &id, &has, &st), 0, "finish");
+	ok(has && !memcmp(id.b, whole.b, MFS_HASH_LEN), "the same manifest after stops and starts");
+	/* A stop request returns after the window it is in (32 MiB). */
+	{
+		int stop = 1;
+
+		is_int(mfs_ingest_begin(db, 1, &s), 0, "begin");
+		is_int(mfs_ingest_feed(s, fd, len, &stop), 0, "feed 70 MiB with stop set");
+		ok(mfs_ingest_offset(s) > 0 && mfs_ingest_offset(s) <= (32u << 20),
+		   "returned after one window (cut up to %llu)",
+		   (unsigned long long)mfs_ingest_offset(s));
+		is_int(mfs_ingest_finish(s, fd, len, &id, &has, &st), 0, "finish");
+		ok(has && !memcmp(id.b, whole.b, MFS_HASH_LEN), "the same manifest");
+	}
+
+	/*
+	 * gc removes a chunk the early feed found stored: the finish must
+	 * notice (under gc's refs lock in the daemon), and keep the rest.
+	 */
+	{
+		struct mfs_manifest *m;
+		struct mfs_batch *b = mfs_batch_new(db);
+		uint8_t *other = make_data(20u << 20);
+		struct mfs_hash oid;
+		char opath[300];
+		int ofd;
+
+		/* A new file whose first 12 MiB are the first file's. */
+		memcpy(other, data, 12u << 20);
+		snprintf(opath, sizeof(opath), "%s/other", dir);
+		ofd = write_file(opath, other, 20u << 20);
+		is_int(mfs_manifest_load(db, &whole, &m), 0, "load the first manifest");
+		is_int(mfs_ingest_begin(db, 2, &s), 0, "begin");
+		is_int(mfs_ingest_feed(s, ofd, 16u << 20, NULL), 0, "feed 16 MiB (dedup hits)");
+		mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, m->e[0].hash.b, MFS_HASH_LEN);
+		is_int(mfs_db_write(db, b, MFS_WRITE_SYNC), 0, "'gc' drops the first chunk's entry");
+		mfs_batch_free(b);
+		is_int(mfs_ingest_finish(s, ofd, 20u << 20, &oid, &has, &st), -ESTALE,
+		       "finish: -ESTALE, a chunk found stored is gone");
+		is_int(mfs_ingest_fd(db, ofd, 20u << 20, 2, &oid, &has, &st), 0, "ingest from scratch");
+		ok(st.new_chunks == 1, "it stores only the chunk gc took (%llu new)",
+		   (unsigned long long)st.new_chunks);
+		mfs_manifest_unref(m);
+		close(ofd);
+		free(other);
+	}
+
+	/* An abandoned ingest's chunks are indexed: a retry stores nothing. */
+	{
+		uint8_t *third = make_data(30u << 20);
+		char tpath[300];
+		int tfd;
+
+		snprintf(tpath, sizeof(tpath), "%s/third", dir);
+		tfd = write_file(tpath, third, 30u << 20);
+		is_int(mfs_ingest_begin(db, 2, &s), 0, "begin");
+		is_int(mfs_ingest_feed(s, tfd, 30u << 20, NULL), 0, "feed 30 MiB");
+		is_int(mfs_ingest_abandon(s), 0, "abandon");
+		is_int(mfs_ingest_fd(db, tfd, 30u << 20, 2, &id, &has, &st), 0, "ingest from scratch");
+		/* It cut past 26 MiB: every chunk that starts 4 MiB before its end. */
+		ok(st.new_stored < (5u << 20) && st.new_chunks < st.chunks / 2,
+		   "only chunks after the abandoned ingest's last cut are new (%llu of %llu, %llu bytes)",
+		   (unsigned long long)st.new_chunks, (unsigned long long)st.chunks,
+		   (unsigned long long)st.new_stored);
+		close(tfd);
+		free(third);
+	}
+	is_int(mfs_ingest_abandon(NULL), 0, "abandoning nothing is a no-op");
+
+	mfs_db_close(db);
+	close(fd);
+	free(data);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path))
+		return 1;
+	return done_testing();
+}
