@@ -199,6 +199,8 @@ int staging_clear_dir(const char *dir);
  */
 struct mfs_writebehind;
 struct mfs_ingest_stats;
+/* fs_write.c: -ENOSPC unless the store's filesystem can take size more bytes. */
+int fs_check_space(struct mfs_fs *fs, uint64_t size);
 void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s);
 void wb_changed(struct mfs_staging *s, uint64_t off);
 int wb_finish(struct mfs_staging *s, struct mfs_hash *id, int *has_manifest,

@@ -39,7 +39,7 @@
  * compression, every byte goes once to a blob file.
  * NEEDSWORK: deduplicated bytes count too; a cheap pre-pass could tell.
  */
-static int check_space(struct mfs_fs *fs, uint64_t size)
+int fs_check_space(struct mfs_fs *fs, uint64_t size)
 {
 	struct statvfs st;
 
@@ -66,7 +66,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		return 0;
 	}
 	view_take_times(fs, n->stg);
-	if ((rc = staging_materialize(fs, n->stg)) || (rc = check_space(fs, n->stg->size)))
+	if ((rc = staging_materialize(fs, n->stg)) || (rc = fs_check_space(fs, n->stg->size)))
 		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/gc.h). */
 	mfs_gc_refs_hold(fs->ns);

@@ -110,6 +110,15 @@ void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 	}
 	if (s->size - wb->claimed < (start < STEP ? start : STEP))
 		return;
+	/*
+	 * The commit refuses a file the disk cannot hold before writing any
+	 * of it (fs_check_space); so does each feed.  Then the commit at
+	 * close reports ENOSPC to the writer.
+	 */
+	if (fs_check_space(fs, s->size - wb->claimed)) {
+		wb->broken = 1;
+		return;
+	}
 	/* Its own descriptor: a spill to disk replaces s->fd, not the bytes. */
 	if ((wb->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return;
