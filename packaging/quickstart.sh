@@ -4,6 +4,7 @@
 # needed, builds modelfs, mounts a single node on /models with the built-in
 # defaults (store in /var/lib/modelfs), writes a model through the mount with
 # numpy (safetensors layout), reads it back and checks it, and shows status.
+# mount.modelfs and modelfs-admin are installed under /usr/local (make install).
 # The mount stays up: `umount /models` stops it.
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,8 +13,14 @@ bash packaging/install-deps.sh
 if [ ! -x mount.modelfs ] || [ ! -x modelfs-admin ]; then
 	./autogen.sh >/dev/null && ./configure >/dev/null && make -j"$(nproc)" >/dev/null
 fi
+# On PATH afterwards: mount.modelfs in /usr/local/sbin (and /sbin, for
+# `mount -t modelfs` and fstab), modelfs-admin in /usr/local/bin, man pages.
+make install >/dev/null
+ln -sf /usr/local/sbin/mount.modelfs /sbin/mount.modelfs
+echo "installed: /usr/local/sbin/mount.modelfs, /usr/local/bin/modelfs-admin, man pages"
 mkdir -p "$MNT"
-mountpoint -q "$MNT" || ./mount.modelfs "$MNT"
+# A modelfs mount there already serves; a dead one (killed daemon) is cleared.
+mountpoint -q "$MNT" || /usr/local/sbin/mount.modelfs "$MNT"
 echo "mounted: $(mount | grep " $MNT ")"
 
 /usr/bin/python3 - "$MNT" <<'PY'
@@ -45,5 +52,5 @@ print(f"wrote {path} ({os.path.getsize(path) >> 20} MiB); read back through mmap
       + ("identical" if ok else "MISMATCH"))
 sys.exit(0 if ok else 1)
 PY
-./modelfs-admin status "$MNT"
+/usr/local/bin/modelfs-admin status "$MNT"
 echo "modelfs is mounted on $MNT; stop it with: umount $MNT"
