@@ -5,7 +5,7 @@
  * Keys (doc/format.md):
  *   inodes:  ino (u64 BE)                   -> inode record (inode.c)
  *   dirents: parent ino (u64 BE) + name     -> u64 child ino, u32 mode (LE)
- *   meta:    "format" -> u32, "node_id" -> u16, "next_ino" -> u64
+ *   meta:    "format", "node_id" (a 16-bit id), "next_ino" -> u64 (LE)
  */
 #include <errno.h>
 #include <pthread.h>
