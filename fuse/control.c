@@ -14,8 +14,10 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "config.h"     /* autoconf: PACKAGE_VERSION */
 #include "cache.h"
 #include "control.h"
 #include "errors.h"
@@ -41,11 +43,18 @@ static int status_lines(struct mfs_control *c, FILE *f)
 	struct mfs_store_stats st;
 	struct mfs_cache_stats cs;
 	struct statvfs vfs;
+	struct timespec now;
 	int rc = mfs_store_stats(c->fs->db, &st);
 
 	if (!rc) {
 		mfs_cache_stats(c->fs->cache, &cs);
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		fprintf(f, "node_id %04x\n", mfs_ns_node_id(c->fs->ns));
+		fprintf(f, "version %s\n", PACKAGE_VERSION);
+		fprintf(f, "uptime_s %lld\n", (long long)(now.tv_sec - c->fs->started.tv_sec));
+		fprintf(f, "options ");
+		mfs_config_format(c->fs->cfg, f);
+		fprintf(f, "\n");
 		fprintf(f, "data_dir %s\n", c->fs->cfg->data_dir);
 		fprintf(f, "mountpoint %s\n", c->fs->cfg->mountpoint ? c->fs->cfg->mountpoint : "");
 		fprintf(f, "files %llu\n", (unsigned long long)st.files);

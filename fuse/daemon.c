@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
@@ -272,6 +273,9 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		goto out;
 	}
 	fs.staging_mem_limit = staging_budget(cfg);
+	/* What status reports as the effective option, whatever the default was. */
+	cfg->staging_mem_mb = (long)(fs.staging_mem_limit >> 20);
+	clock_gettime(CLOCK_MONOTONIC, &fs.started);
 	/* Prefetch threads fetch from peers too: as many as fetches in flight. */
 	if ((rc = mfs_cache_new(fs.db, cfg->cache_mb << 20, peered(cfg) ? cfg->fetch_threads : 2,
 				&fs.cache)) ||

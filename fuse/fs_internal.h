@@ -142,6 +142,7 @@ struct mfs_fs {
 	char *control_path;
 	struct fs_metrics *metrics;  /* NULL without metrics_file */
 	double timeout;          /* attr/entry cache seconds */
+	struct timespec started; /* CLOCK_MONOTONIC at start: status's uptime */
 	pthread_mutex_t views_lock;
 	struct mfs_view *views;  /* view.c; views_lock */
 	int nviews;              /* atomic: length of views */

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,34 +129,46 @@ static int set_endpoint(struct mfs_config *c, const char *key, const char *val, 
 	return 0;
 }
 
+/*
+ * The options, one table per kind, at file scope so that parsing and the
+ * report of effective options (mfs_config_format) cannot drift apart.
+ */
+#define AT(field) offsetof(struct mfs_config, field)
+enum { NUM_INT, NUM_SIZE, NUM_LONG };
+
+static const struct { const char *name; long long lo, hi; size_t at; int kind; } nums[] = {
+	{ "cache_mb", 16, 1 << 20, AT(cache_mb), NUM_SIZE },
+	{ "readahead_kb", 0, 1 << 20, AT(readahead_kb), NUM_INT },
+	{ "threads", 1, 256, AT(threads), NUM_INT },
+	{ "ingest_threads", 1, 8, AT(ingest_threads), NUM_INT },
+	{ "write_behind_mb", 0, 1 << 24, AT(write_behind_mb), NUM_INT },
+	{ "prefetch_chunks", 0, 64, AT(prefetch_chunks), NUM_INT },
+	{ "staging_mem_mb", 0, 1 << 24, AT(staging_mem_mb), NUM_LONG },
+	{ "heartbeat_ms", 10, 60000, AT(heartbeat_ms), NUM_INT },
+	{ "peer_timeout_ms", 100, 600000, AT(peer_timeout_ms), NUM_INT },
+	{ "grace_s", 0, 30 * 86400, AT(grace_s), NUM_INT },
+	{ "disk_cache_mb", 0, 1ll << 30, AT(disk_cache_mb), NUM_SIZE },
+	{ "fetch_threads", 1, 32, AT(fetch_threads), NUM_INT },
+	{ "metrics_interval_s", 1, 3600, AT(metrics_interval_s), NUM_INT },
+};
+
+static const struct { const char *name; size_t at; } flags[] = {
+	{ "ro", AT(ro) }, { "allow_other", AT(allow_other) },
+	{ "debug", AT(debug) }, { "prefetch_open", AT(prefetch_open) },
+};
+
+static const struct { const char *name; size_t at; } strs[] = {
+	{ "data", AT(data_dir) }, { "config", AT(config_file) }, { "log", AT(log_file) },
+	{ "curve_key", AT(curve_key) }, { "authorized_keys", AT(authorized_keys) },
+	{ "metrics_file", AT(metrics_file) },
+};
+
+#define FIELD(c, at, type) ((type *)((char *)(c) + (at)))
+#define CFIELD(c, at, type) ((const type *)((const char *)(c) + (at)))
+
 /* Sets one key; value is NULL for flags.  -EINVAL with a message on error. */
 static int set_option(struct mfs_config *c, const char *key, const char *val, char *err, size_t errlen)
 {
-	/* kind: 0 int, 1 size_t, 2 long */
-	struct { const char *name; long long lo, hi; void *dst; int kind; } nums[] = {
-		{ "cache_mb", 16, 1 << 20, &c->cache_mb, 1 },
-		{ "readahead_kb", 0, 1 << 20, &c->readahead_kb, 0 },
-		{ "threads", 1, 256, &c->threads, 0 },
-		{ "ingest_threads", 1, 8, &c->ingest_threads, 0 },
-		{ "write_behind_mb", 0, 1 << 24, &c->write_behind_mb, 0 },
-		{ "prefetch_chunks", 0, 64, &c->prefetch_chunks, 0 },
-		{ "staging_mem_mb", 0, 1 << 24, &c->staging_mem_mb, 2 },
-		{ "heartbeat_ms", 10, 60000, &c->heartbeat_ms, 0 },
-		{ "peer_timeout_ms", 100, 600000, &c->peer_timeout_ms, 0 },
-		{ "grace_s", 0, 30 * 86400, &c->grace_s, 0 },
-		{ "disk_cache_mb", 0, 1ll << 30, &c->disk_cache_mb, 1 },
-		{ "fetch_threads", 1, 32, &c->fetch_threads, 0 },
-		{ "metrics_interval_s", 1, 3600, &c->metrics_interval_s, 0 },
-	};
-	struct { const char *name; int *dst; } flags[] = {
-		{ "ro", &c->ro }, { "allow_other", &c->allow_other },
-		{ "debug", &c->debug }, { "prefetch_open", &c->prefetch_open },
-	};
-	struct { const char *name; char **dst; } strs[] = {
-		{ "data", &c->data_dir }, { "config", &c->config_file }, { "log", &c->log_file },
-		{ "curve_key", &c->curve_key }, { "authorized_keys", &c->authorized_keys },
-		{ "metrics_file", &c->metrics_file },
-	};
 	long long n;
 
 	for (size_t i = 0; ignored_opts[i]; i++)
@@ -168,7 +181,7 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 			continue;
 		if (val && strcmp(val, "1") && strcmp(val, "true") && strcmp(val, "0") && strcmp(val, "false"))
 			goto bad_value;
-		*flags[i].dst = !val || !strcmp(val, "1") || !strcmp(val, "true");
+		*FIELD(c, flags[i].at, int) = !val || !strcmp(val, "1") || !strcmp(val, "true");
 		return 0;
 	}
 	if (!strcmp(key, "listen") || !strcmp(key, "peer"))
@@ -178,7 +191,7 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 			continue;
 		if (!val || !*val)
 			goto bad_value;
-		return set_str(strs[i].dst, val);
+		return set_str(FIELD(c, strs[i].at, char *), val);
 	}
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
 		if (strcmp(key, nums[i].name))
@@ -188,12 +201,12 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 				 nums[i].lo, nums[i].hi);
 			return -EINVAL;
 		}
-		if (nums[i].kind == 1)
-			*(size_t *)nums[i].dst = n;
-		else if (nums[i].kind == 2)
-			*(long *)nums[i].dst = n;
+		if (nums[i].kind == NUM_SIZE)
+			*FIELD(c, nums[i].at, size_t) = n;
+		else if (nums[i].kind == NUM_LONG)
+			*FIELD(c, nums[i].at, long) = n;
 		else
-			*(int *)nums[i].dst = (int)n;
+			*FIELD(c, nums[i].at, int) = (int)n;
 		return 0;
 	}
 	snprintf(err, errlen, "unknown option '%s'", key);
@@ -201,6 +214,35 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 bad_value:
 	snprintf(err, errlen, "bad value for option %s", key);
 	return -EINVAL;
+}
+
+void mfs_config_format(const struct mfs_config *c, FILE *f)
+{
+	const char *sep = "";
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		const char *v = *CFIELD(c, strs[i].at, char *);
+
+		if (v) {
+			fprintf(f, "%s%s=%s", sep, strs[i].name, v);
+			sep = ",";
+		}
+	}
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		long long v = nums[i].kind == NUM_SIZE ? (long long)*CFIELD(c, nums[i].at, size_t) :
+			      nums[i].kind == NUM_LONG ? *CFIELD(c, nums[i].at, long) :
+			      *CFIELD(c, nums[i].at, int);
+
+		fprintf(f, "%s%s=%lld", sep, nums[i].name, v);
+		sep = ",";
+	}
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (*CFIELD(c, flags[i].at, int))
+			fprintf(f, ",%s", flags[i].name);
+	if (c->listen)
+		fprintf(f, ",listen=%s", c->listen);
+	for (int i = 0; i < c->npeers; i++)
+		fprintf(f, ",peer=%s", c->peers[i]);
 }
 
 int mfs_config_apply_opts(struct mfs_config *c, const char *opts, char *err, size_t errlen)

@@ -7,6 +7,7 @@
 #define MFS_SETTINGS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* A node and its peers fit placement's tables (256 node ids) and the copy checks'. */
 #define MFS_MAX_PEERS 255
@@ -47,6 +48,12 @@ void mfs_config_release(struct mfs_config *c);
  * writes a message to err.
  */
 int mfs_config_apply_opts(struct mfs_config *c, const char *opts, char *err, size_t errlen);
+
+/*
+ * The effective options as one -o list (key=value,...; flags by name), for
+ * status: what the node runs with after defaults, the file and -o.
+ */
+void mfs_config_format(const struct mfs_config *c, FILE *f);
 
 /* Reads `key = value` lines (# comments).  -errno or -EINVAL with err set. */
 int mfs_config_load_file(struct mfs_config *c, const char *path, char *err, size_t errlen);

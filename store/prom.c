@@ -20,6 +20,7 @@ struct known_key {
 };
 
 static const struct known_key known[] = {
+	{ "uptime_s", "modelfs_uptime_seconds", GAUGE, "Seconds since the daemon started." },
 	{ "files", "modelfs_files", GAUGE, "Regular files in the namespace." },
 	{ "dirs", "modelfs_dirs", GAUGE, "Directories in the namespace." },
 	{ "symlinks", "modelfs_symlinks", GAUGE, "Symbolic links in the namespace." },
@@ -54,7 +55,8 @@ static const struct known_key known[] = {
 };
 
 /* Keys whose values are text: labels of modelfs_node_info. */
-static const char *const info_keys[] = { "node_id", "data_dir", "mountpoint", "listen" };
+static const char *const info_keys[] = { "node_id", "version", "data_dir", "mountpoint",
+					 "listen" };
 
 #define CODEC_PREFIX "codec_chunks."
 

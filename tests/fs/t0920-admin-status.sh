@@ -66,4 +66,21 @@ after_remount() {
 }
 check "after remount status --json gives the same counts" after_remount
 
+# The node says what it is and how it runs: version, uptime, and the
+# effective options (defaults, then -o), which mount again the same way.
+identity() {
+	local opts version
+	mfs_umount "$M" && mfs_mount "$M" "$D" cache_mb=96,write_behind_mb=0 &&
+	expect_status 0 admin status --json "$M" || return 1
+	version=$(sed -n 's/^AC_INIT(\[modelfs\], *\[\([^]]*\)\].*/\1/p' "$MFS_SRC/configure.ac")
+	expect_eq "$(json_get version <"$WORK/.cmd.out")" "$version" version &&
+	[ "$(json_get uptime_s <"$WORK/.cmd.out")" -ge 0 ] &&
+	opts=$(json_get options <"$WORK/.cmd.out") &&
+	case ",$opts," in *,cache_mb=96,*write_behind_mb=0,*) ;; *) echo "options: $opts" >&2; false ;; esac &&
+	case ",$opts," in *,data="$D",*) ;; *) echo "no data= in: $opts" >&2; false ;; esac &&
+	expect_status 0 admin status "$M" &&
+	grep -q "^modelfs $version, up " "$WORK/.cmd.out"
+}
+check "status names version, uptime and the effective options" identity
+
 mfs_done

@@ -114,9 +114,10 @@ matches_json() {
 	expect_eq "$(prom_value "$prom" modelfs_codec_chunks '{codec="zstd"}')" \
 		"$(json_get codec_chunks.zstd <"$js")" "codec zstd" &&
 	grep -q '^# TYPE modelfs_cache_hits_total counter$' "$prom" &&
-	grep -qE "^modelfs_node_info\{node_id=\"$(json_get node_id <"$js")\",data_dir=\"$D\",mountpoint=\"$M\"\} 1$" "$prom"
+	grep -qE "^modelfs_node_info\{node_id=\"$(json_get node_id <"$js")\",version=\"$(json_get version <"$js")\",data_dir=\"$D\",mountpoint=\"$M\"\} 1$" "$prom" &&
+	grep -qE '^modelfs_uptime_seconds [0-9]+$' "$prom"
 }
-check "its values are the status's: files, bytes, codec labels, node info" matches_json
+check "its values are the status's: files, bytes, codec labels, node info, uptime" matches_json
 
 by_data() {
 	expect_status 0 admin status --prometheus --data "$D" &&
