@@ -44,6 +44,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ZSTD_compressSequences(): literals-only frames (note 4); in libzstd since 1.4.5. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -62,6 +64,16 @@
 #define SAMPLE_SLICES 8
 #define SAMPLE_SLICE (16 * 1024)
 #define SAMPLE_SIZE (SAMPLE_SLICES * SAMPLE_SLICE)
+/* The match probe (note 2): a negative level leaves literals raw. */
+#define PROBE_LEVEL (-1)
+
+/* Split codecs: words per group, 1 << shift; the shift is in the payload. */
+#define SPLIT_SHIFT 15
+#define SPLIT_SHIFT_MIN 10
+#define SPLIT_SHIFT_MAX 20
+#define SPLIT_ZSTD 0x80000000u	/* plane table entry: the piece is a zstd frame */
+_Static_assert(((size_t)1 << SPLIT_SHIFT) <= SAMPLE_SIZE, "split pieces compress into sample_out");
+#define SPLIT_MIN_PIECE 256	/* shorter slices stay raw: a frame's overhead eats the gain */
 
 struct mfs_codec_ctx {
 	ZSTD_CCtx *cctx;
@@ -114,6 +126,10 @@ const char *mfs_codec_name(int codec)
 		return "zstd-bg2";
 	case MFS_CODEC_ZSTD_BG4:
 		return "zstd-bg4";
+	case MFS_CODEC_SPLIT2:
+		return "split2";
+	case MFS_CODEC_SPLIT4:
+		return "split4";
 	}
 	return "?";
 }
@@ -121,7 +137,20 @@ const char *mfs_codec_name(int codec)
 /* Word width of a codec's byte-plane transform; 1 means none. */
 static unsigned codec_width(int codec)
 {
-	return codec == MFS_CODEC_ZSTD_BG2 ? 2 : codec == MFS_CODEC_ZSTD_BG4 ? 4 : 1;
+	switch (codec) {
+	case MFS_CODEC_ZSTD_BG2:
+	case MFS_CODEC_SPLIT2:
+		return 2;
+	case MFS_CODEC_ZSTD_BG4:
+	case MFS_CODEC_SPLIT4:
+		return 4;
+	}
+	return 1;
+}
+
+static int is_split(int codec)
+{
+	return codec == MFS_CODEC_SPLIT2 || codec == MFS_CODEC_SPLIT4;
 }
 
 /* ---- encode ------------------------------------------------------------- */
@@ -129,7 +158,9 @@ static unsigned codec_width(int codec)
 size_t mfs_chunk_record_bound(size_t raw_len)
 {
 	/* Forced codecs may expand; auto never stores more than raw. */
-	return MFS_CHUNK_HDR_SIZE + ZSTD_compressBound(raw_len);
+	size_t z = ZSTD_compressBound(raw_len), s = raw_len + 2 + (raw_len / 2 + 1) * 4;
+
+	return MFS_CHUNK_HDR_SIZE + (z > s ? z : s);
 }
 
 /* Bytes [0,16) of the header, then the payload (store/codec.h). */
@@ -181,7 +212,7 @@ static ssize_t zstd_segments(ZSTD_CCtx *cctx, const uint8_t *src, size_t len, un
 	ZSTD_outBuffer ob = { dst, cap, 0 };
 	size_t m = len / w, r;
 
-	r = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
+	r = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
 	if (!ZSTD_isError(r))
 		r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
 	/* Sizes the window to the input and records raw_len in the frame. */
@@ -205,12 +236,122 @@ static ssize_t zstd_segments(ZSTD_CCtx *cctx, const uint8_t *src, size_t len, un
 	return ob.pos;
 }
 
+/* ---- split codecs --------------------------------------------------------
+ *
+ * Payload (w = 2 for split2, 4 for split4; m = raw_len / w words, cut into
+ * groups of 1 << shift words, the last one shorter):
+ *
+ *   u8 shift, u8 0, then for each group and each plane of it a u32 entry:
+ *   bit 31 set: the piece is a zstd frame of the plane's slice; bits 0-30
+ *   the piece's length (a raw piece is exactly the slice, one byte a word);
+ *   then the raw_len % w trailing bytes; then the pieces in table order.
+ *
+ * Only planes that gain are entropy coded (the mantissa planes of weights
+ * do not), and their frames hold literals only (note 4); raw pieces are
+ * joined straight from the record, and each group is decoded into scratch
+ * that stays in the L2 cache and joined from there.  Groups also bound
+ * what a partial decode would have to touch.
+ */
+
+static size_t split_groups(size_t m, unsigned shift)
+{
+	return (m + ((size_t)1 << shift) - 1) >> shift;
+}
+
+/* Bytes before the pieces: shift, reserved, the table, the tail. */
+static size_t split_head(size_t len, unsigned w, unsigned shift)
+{
+	return 2 + split_groups(len / w, shift) * w * 4 + len % w;
+}
+
+/*
+ * One zstd frame of src[0..n) (n <= 128 KiB, one block) holding literals
+ * only: Huffman coding without the match search, which finds next to
+ * nothing in a plane of floats and costs most of zstd's encode time.
+ */
+static ssize_t literals_frame(ZSTD_CCtx *cctx, const uint8_t *src, size_t n, uint8_t *dst,
+			      size_t cap)
+{
+	/* With explicit delimiters, offset 0 and match 0 end the block: all literals. */
+	ZSTD_Sequence seq = { .offset = 0, .litLength = n, .matchLength = 0, .rep = 0 };
+	size_t r;
+
+	r = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, LEVEL);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_blockDelimiters, ZSTD_sf_explicitBlockDelimiters);
+	if (!ZSTD_isError(r))
+		r = ZSTD_compressSequences(cctx, dst, cap, &seq, 1, src, n);
+	return ZSTD_isError(r) ? zstd_errno(r) : (ssize_t)r;
+}
+
+/*
+ * raw[0..len) as split with w-byte words into out[0..cap); the planes in
+ * `mask` (bit k: plane k) are tried as literal frames, group by group, and
+ * kept where they save 1/32 of the slice.  Returns the payload length or a
+ * negative errno (-ENOBUFS: cap too small).
+ */
+static ssize_t split_encode(struct mfs_codec_ctx *ctx, unsigned w, unsigned mask,
+			    const uint8_t *raw, size_t len, uint8_t *out, size_t cap)
+{
+	size_t m = len / w, t = len % w, per = (size_t)1 << SPLIT_SHIFT;
+	size_t ng = split_groups(m, SPLIT_SHIFT), pos = split_head(len, w, SPLIT_SHIFT);
+
+	if (cap < pos)
+		return -ENOBUFS;
+	mfs_planes_split(raw, len, ctx->planes, w);
+	out[0] = SPLIT_SHIFT;
+	out[1] = 0;
+	memcpy(out + pos - t, raw + m * w, t);
+	for (size_t g = 0; g < ng; g++) {
+		size_t off = g * per, n = m - off < per ? m - off : per;
+
+		for (unsigned k = 0; k < w; k++) {
+			const uint8_t *src = ctx->planes + k * m + off;
+			uint32_t entry;
+			ssize_t r = -1;
+
+			if (mask >> k & 1 && n >= SPLIT_MIN_PIECE) {
+				/*
+				 * libzstd 1.5.4's ZSTD_compressSequences() writes out of
+				 * bounds given less room than its bound: so the full
+				 * bound, in scratch when the record has less left.
+				 */
+				int direct = cap - pos >= ZSTD_compressBound(n);
+				uint8_t *dst = direct ? out + pos : ctx->sample_out;
+
+				r = literals_frame(ctx->cctx, src, n, dst, ZSTD_compressBound(n));
+				if (r == -ENOMEM)
+					return r;
+				if (r >= 0 && ((size_t)r >= n - n / 32 || (size_t)r > cap - pos))
+					r = -1;
+				else if (r > 0 && !direct)
+					memcpy(out + pos, dst, r);
+			}
+			if (r > 0) {
+				entry = (uint32_t)r | SPLIT_ZSTD;
+			} else {
+				if (cap - pos < n)
+					return -ENOBUFS;
+				memcpy(out + pos, src, n);
+				entry = r = n;
+			}
+			put_le32(out + 2 + (g * w + k) * 4, entry);
+			pos += r;
+		}
+	}
+	return pos;
+}
+
 /* Compresses raw[0..len) as `codec` (not raw) into out[0..cap). */
 static ssize_t compress_with(struct mfs_codec_ctx *ctx, int codec, const uint8_t *raw,
 			     size_t len, uint8_t *out, size_t cap, int level)
 {
 	unsigned w = codec_width(codec);
 
+	if (is_split(codec))
+		return split_encode(ctx, w, (1u << w) - 1, raw, len, out, cap);
 	if (w > 1) {
 		mfs_planes_split(raw, len, ctx->planes, w);
 		raw = ctx->planes;
@@ -238,20 +379,107 @@ static const uint8_t *take_sample(struct mfs_codec_ctx *ctx, const uint8_t *raw,
 	return ctx->sample;
 }
 
-/*
- * The codec to compress the whole chunk with, or a negative errno.  Raw when
- * even the best does not save 1/128 of the sample: far from the 1/32 a chunk
- * needs, so compressing the whole chunk would be wasted work (random bytes,
- * already compressed data).
- */
-static int choose_codec(struct mfs_codec_ctx *ctx, const uint8_t *raw, size_t len)
+/* log2(x) for x >= 1, within 0.01: enough to estimate a code's size. */
+static float log2_approx(float x)
 {
-	size_t n;
+	union { float f; uint32_t u; } v = { x };
+	float e = (float)((int)(v.u >> 23) - 127), m;
+
+	v.u = (v.u & 0x7fffff) | 0x3f800000;	/* mantissa in [1, 2) */
+	m = v.f;
+	return e + (-0.34484843f * m + 2.02466578f) * m - 0.67487759f;
+}
+
+/* Order-0 entropy of a histogram of n bytes, in bytes, plus a table's cost. */
+static size_t entropy_bytes(const uint32_t h[256], size_t n)
+{
+	float bits = 0;
+	unsigned used = 0;
+
+	for (int c = 0; c < 256; c++)
+		if (h[c]) {
+			bits += h[c] * log2_approx((float)n / h[c]);
+			used++;
+		}
+	return (size_t)(bits / 8) + used / 2 + 16;
+}
+
+/*
+ * Estimated split2 and split4 payloads for the sample, from the entropy of
+ * each plane: Huffman coding of literals comes within a few percent of it,
+ * and the estimate costs a histogram instead of a compression.  Sets
+ * mask[0] / mask[1] to the planes worth coding for w = 2 / 4.
+ */
+static void split_estimate(const uint8_t *s, size_t n, size_t est[2], unsigned mask[2])
+{
+	uint32_t h4[4][256] = { { 0 } }, h2[2][256];
+	size_t m4 = n / 4, m2 = n / 2;
+
+	for (size_t i = 0; i < m4; i++)
+		for (int k = 0; k < 4; k++)
+			h4[k][s[4 * i + k]]++;
+	/* With whole 4-byte words, plane k of w = 2 is planes k and k + 2 of w = 4. */
+	for (int k = 0; k < 2; k++)
+		for (int c = 0; c < 256; c++)
+			h2[k][c] = h4[k][c] + h4[k + 2][c];
+	est[0] = est[1] = n - 4 * m4;
+	mask[0] = mask[1] = 0;
+	for (int k = 0; k < 4; k++) {
+		size_t e = entropy_bytes(h4[k], m4);
+
+		if (e < m4 - m4 / 32) {
+			mask[1] |= 1u << k;
+			est[1] += e;
+		} else {
+			est[1] += m4;
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		size_t e = entropy_bytes(h2[k], 2 * m4);
+
+		if (e < 2 * m4 - 2 * m4 / 32) {
+			mask[0] |= 1u << k;
+			est[0] += e;
+		} else {
+			est[0] += 2 * m4;
+		}
+	}
+	(void)m2;
+}
+
+/*
+ * The codec to compress the whole chunk with (and, for a split codec, the
+ * planes to code in *mask), or a negative errno.  Raw when even the best
+ * does not save 1/128 of the sample: far from the 1/32 a chunk needs, so
+ * compressing the whole chunk would be wasted work (random bytes, already
+ * compressed data).
+ */
+static int choose_codec(struct mfs_codec_ctx *ctx, const uint8_t *raw, size_t len,
+			unsigned *mask)
+{
+	size_t n, est[2];
 	const uint8_t *sample = take_sample(ctx, raw, len, &n);
 	size_t best_size = n - n / 128;
+	unsigned masks[2];
 	int best = MFS_CODEC_RAW;
+	ssize_t lz;
 
-	for (int c = MFS_CODEC_ZSTD; c < MFS_CODEC_COUNT; c++) {
+	/* Note 2: matches first; with few, the split codecs' estimates decide. */
+	lz = zstd_segments(ctx->cctx, sample, n, 1, ctx->sample_out, ctx->sample_out_cap,
+			   PROBE_LEVEL);
+	if (lz < 0)
+		return (int)lz;
+	if ((size_t)lz > n - n / 32) {
+		split_estimate(sample, n, est, masks);
+		for (int i = 0; i < 2; i++)
+			if (est[i] < best_size) {
+				best_size = est[i];
+				best = i ? MFS_CODEC_SPLIT4 : MFS_CODEC_SPLIT2;
+				*mask = masks[i];
+			}
+		return best;
+	}
+	for (int c = MFS_CODEC_ZSTD; c <= MFS_CODEC_ZSTD_BG4; c++) {
 		ssize_t r = compress_with(ctx, c, sample, n, ctx->sample_out, ctx->sample_out_cap,
 					  SAMPLE_LEVEL);
 
@@ -286,18 +514,21 @@ ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
 
 	if (codec < 0) {
 		size_t limit = len - len / 32;	/* stored must be below (note 3) */
+		unsigned mask = 0;
 
-		codec = len ? choose_codec(ctx, raw, len) : MFS_CODEC_RAW;
+		codec = len ? choose_codec(ctx, raw, len, &mask) : MFS_CODEC_RAW;
 		if (codec < 0)
 			return codec;
-		if (codec != MFS_CODEC_RAW) {
+		if (is_split(codec))
+			stored = split_encode(ctx, codec_width(codec), mask, raw, len, payload,
+					      cap < limit ? cap : limit);
+		else if (codec != MFS_CODEC_RAW)
 			stored = compress_with(ctx, codec, raw, len, payload, cap, LEVEL);
-			/* -ENOBUFS: over cap, no gain if raw fits; if not, raw fails too. */
-			if (stored == -ENOBUFS || (stored >= 0 && (size_t)stored >= limit))
-				codec = MFS_CODEC_RAW;
-			else if (stored < 0)
-				return stored;
-		}
+		/* -ENOBUFS: over cap, no gain if raw fits; if not, raw fails too. */
+		if (stored == -ENOBUFS || (stored >= 0 && (size_t)stored >= limit))
+			codec = MFS_CODEC_RAW;
+		else if (stored < 0)
+			return stored;
 	} else if (codec != MFS_CODEC_RAW) {
 		stored = compress_with(ctx, codec, raw, len, payload, cap, LEVEL);
 		if (stored < 0)
@@ -354,6 +585,69 @@ int mfs_chunk_verify(const void *rec, size_t reclen, struct mfs_chunk_info *info
 	return check_header(r, reclen, info);
 }
 
+/*
+ * A split payload p[0..plen) with w-byte words into out[0..raw_len).  The
+ * table is checked whole (lengths adding up to the payload exactly) before
+ * any piece is decoded; zstd pieces must decode to exactly their slice.
+ */
+static ssize_t split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p,
+			    size_t plen, uint8_t *out, size_t raw_len)
+{
+	size_t m = raw_len / w, t = raw_len % w, per, ng, head, pos;
+	unsigned shift;
+
+	if (plen < 2)
+		return MFS_ECORRUPT;
+	shift = p[0];
+	if (shift < SPLIT_SHIFT_MIN || shift > SPLIT_SHIFT_MAX || p[1])
+		return MFS_ECORRUPT;
+	per = (size_t)1 << shift;
+	ng = split_groups(m, shift);
+	head = split_head(raw_len, w, shift);
+	if (plen < head)
+		return MFS_ECORRUPT;
+	pos = head;
+	for (size_t i = 0; i < ng * w; i++) {
+		uint32_t e = get_le32(p + 2 + 4 * i);
+		size_t g = i / w, words = m - g * per < per ? m - g * per : per;
+		size_t n = e & ~SPLIT_ZSTD;
+
+		if ((!(e & SPLIT_ZSTD) && n != words) || n > plen - pos)
+			return MFS_ECORRUPT;
+		pos += n;
+	}
+	if (pos != plen)
+		return MFS_ECORRUPT;
+
+	pos = head;
+	for (size_t g = 0; g < ng; g++) {
+		size_t words = m - g * per < per ? m - g * per : per;
+		const uint8_t *plane[4];
+
+		for (unsigned k = 0; k < w; k++) {
+			uint32_t e = get_le32(p + 2 + 4 * (g * w + k));
+			size_t n = e & ~SPLIT_ZSTD, d;
+
+			plane[k] = p + pos;
+			if (e & SPLIT_ZSTD) {
+				uint8_t *dst = ctx->planes + k * per;
+
+				d = ZSTD_decompressDCtx(ctx->dctx, dst, words, p + pos, n);
+				if (ZSTD_isError(d))
+					return ZSTD_getErrorCode(d) == ZSTD_error_memory_allocation ?
+						       -ENOMEM : MFS_ECORRUPT;
+				if (d != words)
+					return MFS_ECORRUPT;
+				plane[k] = dst;
+			}
+			pos += n;
+		}
+		mfs_planes_gather(plane, words, out + g * per * w, w);
+	}
+	memcpy(out + m * w, p + head - t, t);
+	return raw_len;
+}
+
 ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
 			 void *out, size_t cap)
 {
@@ -374,6 +668,8 @@ ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t recl
 		return info.raw_len;
 	}
 	w = codec_width(info.codec);
+	if (is_split(info.codec))
+		return split_decode(ctx, w, payload, info.stored_len, out, info.raw_len);
 	dst = w > 1 ? ctx->planes : out;
 	/* Capacity raw_len: a frame claiming more fails instead of overrunning. */
 	n = ZSTD_decompressDCtx(ctx->dctx, dst, info.raw_len, payload, info.stored_len);

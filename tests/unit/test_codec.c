@@ -144,8 +144,9 @@ static int round_trip_all(const uint8_t *raw, size_t len, const char *what)
 		bad += (size[c] = round_trip(raw, len, c, what, &info)) < 0;
 	n = round_trip(raw, len, -1, what, &info);
 	bad += n < 0;
-	ok(!bad, "%s (%zu bytes): round trip raw %zd zstd %zd bg2 %zd bg4 %zd, auto %zd (%s)",
-	   what, len, size[0], size[1], size[2], size[3], n, mfs_codec_name(info.codec));
+	ok(!bad, "%s (%zu bytes): round trip raw %zd zstd %zd bg2 %zd bg4 %zd split2 %zd "
+	   "split4 %zd, auto %zd (%s)", what, len, size[0], size[1], size[2], size[3], size[4],
+	   size[5], n, mfs_codec_name(info.codec));
 	if (n >= 0)
 		ok((size_t)n <= HDR + len, "%s: auto never stores more than raw", what);
 	return n < 0 ? -1 : (int)info.codec;
@@ -178,19 +179,18 @@ static void test_floats(uint8_t *buf)
 
 	fill_fp32(buf, 1048576);
 	c = round_trip_all(buf, 1048576, "float32 N(0, 0.02)");
-	is_int(c, MFS_CODEC_ZSTD_BG4, "auto picks bg4 for float32");
+	is_int(c, MFS_CODEC_SPLIT4, "auto picks split4 for float32");
 	/* Odd offset and length: the planes start mid-word. */
 	round_trip_all(buf + 1, 1048576 - 3, "float32, misaligned");
 
 	fill_fp16(buf, 1048576);
 	c = round_trip_all(buf, 1048576, "float16 N(0, 0.02)");
-	ok(c == MFS_CODEC_ZSTD_BG2 || c == MFS_CODEC_ZSTD_BG4, "auto picks a plane codec for float16 (%s)",
-	   mfs_codec_name(c));
+	is_int(c, MFS_CODEC_SPLIT2, "auto picks split2 for float16");
 	round_trip_all(buf + 1, 1048576 - 1, "float16, odd length");
 
 	fill_bf16(buf, MFS_CHUNK_MAX);
 	c = round_trip_all(buf, MFS_CHUNK_MAX, "bfloat16 N(0, 0.02), MAX bytes");
-	ok(c == MFS_CODEC_ZSTD_BG2 || c == MFS_CODEC_ZSTD_BG4, "auto picks a plane codec for bfloat16 (%s)",
+	ok(c == MFS_CODEC_SPLIT2 || c == MFS_CODEC_SPLIT4, "auto picks a split codec for bfloat16 (%s)",
 	   mfs_codec_name(c));
 }
 
