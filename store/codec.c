@@ -264,6 +264,49 @@ static size_t split_head(size_t len, unsigned w, unsigned shift)
 	return 2 + split_groups(len / w, shift) * w * 4 + len % w;
 }
 
+/* log2(x) for x >= 1, within 0.01: enough to estimate a code's size. */
+static float log2_approx(float x)
+{
+	union { float f; uint32_t u; } v = { x };
+	float e = (float)((int)(v.u >> 23) - 127), m;
+
+	v.u = (v.u & 0x7fffff) | 0x3f800000;	/* mantissa in [1, 2) */
+	m = v.f;
+	return e + (-0.34484843f * m + 2.02466578f) * m - 0.67487759f;
+}
+
+/* Order-0 entropy of a histogram of n bytes, in bytes, plus a table's cost. */
+static size_t entropy_bytes(const uint32_t h[256], size_t n)
+{
+	float bits = 0;
+	unsigned used = 0;
+
+	for (int c = 0; c < 256; c++)
+		if (h[c]) {
+			bits += h[c] * log2_approx((float)n / h[c]);
+			used++;
+		}
+	return (size_t)(bits / 8) + used / 2 + 16;
+}
+
+/* Whether Huffman coding can save 1/32 of p[0..n), by its entropy. */
+static int worth_coding(const uint8_t *p, size_t n)
+{
+	uint32_t h[2][256] = { { 0 } };
+	size_t i = 0;
+
+	/* Two histograms: repeated bytes do not wait on each other's increments. */
+	for (; i + 2 <= n; i += 2) {
+		h[0][p[i]]++;
+		h[1][p[i + 1]]++;
+	}
+	if (i < n)
+		h[0][p[i]]++;
+	for (int c = 0; c < 256; c++)
+		h[0][c] += h[1][c];
+	return entropy_bytes(h[0], n) < n - n / 32;
+}
+
 /*
  * One zstd frame of src[0..n) (n <= 128 KiB, one block) holding literals
  * only: Huffman coding without the match search, which finds next to
@@ -287,13 +330,15 @@ static ssize_t literals_frame(ZSTD_CCtx *cctx, const uint8_t *src, size_t n, uin
 }
 
 /*
- * raw[0..len) as split with w-byte words into out[0..cap); the planes in
- * `mask` (bit k: plane k) are tried as literal frames, group by group, and
- * kept where they save 1/32 of the slice.  Returns the payload length or a
- * negative errno (-ENOBUFS: cap too small).
+ * raw[0..len) as split with w-byte words into out[0..cap): each group's
+ * plane slice is tried as a literals frame when its entropy says it can
+ * save 1/32 (a histogram costs a third of a Huffman encode, and the slices
+ * of one plane differ: tensors change within a chunk), and the frame is
+ * kept if it does.  Returns the payload length or a negative errno
+ * (-ENOBUFS: cap too small).
  */
-static ssize_t split_encode(struct mfs_codec_ctx *ctx, unsigned w, unsigned mask,
-			    const uint8_t *raw, size_t len, uint8_t *out, size_t cap)
+static ssize_t split_encode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *raw,
+			    size_t len, uint8_t *out, size_t cap)
 {
 	size_t m = len / w, t = len % w, per = (size_t)1 << SPLIT_SHIFT;
 	size_t ng = split_groups(m, SPLIT_SHIFT), pos = split_head(len, w, SPLIT_SHIFT);
@@ -312,7 +357,7 @@ static ssize_t split_encode(struct mfs_codec_ctx *ctx, unsigned w, unsigned mask
 			uint32_t entry;
 			ssize_t r = -1;
 
-			if (mask >> k & 1 && n >= SPLIT_MIN_PIECE) {
+			if (n >= SPLIT_MIN_PIECE && worth_coding(src, n)) {
 				/*
 				 * libzstd 1.5.4's ZSTD_compressSequences() writes out of
 				 * bounds given less room than its bound: so the full
@@ -351,7 +396,7 @@ static ssize_t compress_with(struct mfs_codec_ctx *ctx, int codec, const uint8_t
 	unsigned w = codec_width(codec);
 
 	if (is_split(codec))
-		return split_encode(ctx, w, (1u << w) - 1, raw, len, out, cap);
+		return split_encode(ctx, w, raw, len, out, cap);
 	if (w > 1) {
 		mfs_planes_split(raw, len, ctx->planes, w);
 		raw = ctx->planes;
@@ -379,41 +424,16 @@ static const uint8_t *take_sample(struct mfs_codec_ctx *ctx, const uint8_t *raw,
 	return ctx->sample;
 }
 
-/* log2(x) for x >= 1, within 0.01: enough to estimate a code's size. */
-static float log2_approx(float x)
-{
-	union { float f; uint32_t u; } v = { x };
-	float e = (float)((int)(v.u >> 23) - 127), m;
-
-	v.u = (v.u & 0x7fffff) | 0x3f800000;	/* mantissa in [1, 2) */
-	m = v.f;
-	return e + (-0.34484843f * m + 2.02466578f) * m - 0.67487759f;
-}
-
-/* Order-0 entropy of a histogram of n bytes, in bytes, plus a table's cost. */
-static size_t entropy_bytes(const uint32_t h[256], size_t n)
-{
-	float bits = 0;
-	unsigned used = 0;
-
-	for (int c = 0; c < 256; c++)
-		if (h[c]) {
-			bits += h[c] * log2_approx((float)n / h[c]);
-			used++;
-		}
-	return (size_t)(bits / 8) + used / 2 + 16;
-}
-
 /*
  * Estimated split2 and split4 payloads for the sample, from the entropy of
- * each plane: Huffman coding of literals comes within a few percent of it,
- * and the estimate costs a histogram instead of a compression.  Sets
- * mask[0] / mask[1] to the planes worth coding for w = 2 / 4.
+ * each plane: Huffman coding of literals comes within a few percent of it
+ * (the groups' own tables adapt to their tensors and do better), and the
+ * estimate costs a histogram instead of a compression.
  */
-static void split_estimate(const uint8_t *s, size_t n, size_t est[2], unsigned mask[2])
+static void split_estimate(const uint8_t *s, size_t n, size_t est[2])
 {
 	uint32_t h4[4][256] = { { 0 } }, h2[2][256];
-	size_t m4 = n / 4, m2 = n / 2;
+	size_t m4 = n / 4;
 
 	for (size_t i = 0; i < m4; i++)
 		for (int k = 0; k < 4; k++)
@@ -423,59 +443,47 @@ static void split_estimate(const uint8_t *s, size_t n, size_t est[2], unsigned m
 		for (int c = 0; c < 256; c++)
 			h2[k][c] = h4[k][c] + h4[k + 2][c];
 	est[0] = est[1] = n - 4 * m4;
-	mask[0] = mask[1] = 0;
 	for (int k = 0; k < 4; k++) {
 		size_t e = entropy_bytes(h4[k], m4);
 
-		if (e < m4 - m4 / 32) {
-			mask[1] |= 1u << k;
-			est[1] += e;
-		} else {
-			est[1] += m4;
-		}
+		est[1] += e < m4 - m4 / 32 ? e : m4;
 	}
 	for (int k = 0; k < 2; k++) {
 		size_t e = entropy_bytes(h2[k], 2 * m4);
 
-		if (e < 2 * m4 - 2 * m4 / 32) {
-			mask[0] |= 1u << k;
-			est[0] += e;
-		} else {
-			est[0] += 2 * m4;
-		}
+		est[0] += e < 2 * m4 - 2 * m4 / 32 ? e : 2 * m4;
 	}
-	(void)m2;
 }
 
 /*
- * The codec to compress the whole chunk with (and, for a split codec, the
- * planes to code in *mask), or a negative errno.  Raw when even the best
+ * The codec to compress the whole chunk with, or a negative errno.  Raw when even the best
  * does not save 1/128 of the sample: far from the 1/32 a chunk needs, so
  * compressing the whole chunk would be wasted work (random bytes, already
  * compressed data).
  */
-static int choose_codec(struct mfs_codec_ctx *ctx, const uint8_t *raw, size_t len,
-			unsigned *mask)
+static int choose_codec(struct mfs_codec_ctx *ctx, const uint8_t *raw, size_t len)
 {
 	size_t n, est[2];
 	const uint8_t *sample = take_sample(ctx, raw, len, &n);
 	size_t best_size = n - n / 128;
-	unsigned masks[2];
 	int best = MFS_CODEC_RAW;
 	ssize_t lz;
 
-	/* Note 2: matches first; with few, the split codecs' estimates decide. */
+	/*
+	 * Note 2: what matches alone save (the probe leaves literals raw)
+	 * against what entropy coding of planes alone saves: unless matches
+	 * win, and by 1/32, a split codec or raw.
+	 */
 	lz = zstd_segments(ctx->cctx, sample, n, 1, ctx->sample_out, ctx->sample_out_cap,
 			   PROBE_LEVEL);
 	if (lz < 0)
 		return (int)lz;
-	if ((size_t)lz > n - n / 32) {
-		split_estimate(sample, n, est, masks);
+	split_estimate(sample, n, est);
+	if ((size_t)lz > n - n / 32 || (size_t)lz >= est[0] || (size_t)lz >= est[1]) {
 		for (int i = 0; i < 2; i++)
 			if (est[i] < best_size) {
 				best_size = est[i];
 				best = i ? MFS_CODEC_SPLIT4 : MFS_CODEC_SPLIT2;
-				*mask = masks[i];
 			}
 		return best;
 	}
@@ -514,13 +522,11 @@ ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
 
 	if (codec < 0) {
 		size_t limit = len - len / 32;	/* stored must be below (note 3) */
-		unsigned mask = 0;
-
-		codec = len ? choose_codec(ctx, raw, len, &mask) : MFS_CODEC_RAW;
+		codec = len ? choose_codec(ctx, raw, len) : MFS_CODEC_RAW;
 		if (codec < 0)
 			return codec;
 		if (is_split(codec))
-			stored = split_encode(ctx, codec_width(codec), mask, raw, len, payload,
+			stored = split_encode(ctx, codec_width(codec), raw, len, payload,
 					      cap < limit ? cap : limit);
 		else if (codec != MFS_CODEC_RAW)
 			stored = compress_with(ctx, codec, raw, len, payload, cap, LEVEL);
