@@ -14,20 +14,39 @@
  *    version cannot read.  The payload is still decoded defensively (XXH64
  *    is no MAC): zstd must produce exactly raw_len bytes.
  *
- * 2. Automatic choice runs on every chunk at import, so it must be cheap: a
- *    128 KiB sample of the chunk (SAMPLE_SLICES slices spread over it) is
- *    compressed at SAMPLE_LEVEL with each transform, and only the winner
- *    compresses the whole chunk, at LEVEL.  The slices start at multiples
- *    of 4 so the sample's byte planes line up with the chunk's.  On the
- *    files we measured (weights, ONNX models, ELF binaries, JavaScript)
- *    this matches the best codec per chunk within 0.2%; 4 slices did not
- *    (librocksdb lost 2.5% to wrongly chosen planes).
+ * 2. Automatic choice runs on every chunk at import, so it must be cheap.
+ *    A 128 KiB sample of the chunk (SAMPLE_SLICES slices spread over it,
+ *    starting at multiples of 4 so the sample's byte planes line up with
+ *    the chunk's) goes through a match probe: zstd at PROBE_LEVEL, a
+ *    negative level, which leaves literals raw, so its output says what
+ *    matches alone save.  Byte histograms of the sample's planes estimate
+ *    what entropy coding alone saves with split2 and split4.  Unless the
+ *    matches save more than both and at least 1/32 (text, code, zeros,
+ *    repeated tensors), the smaller split estimate wins, or raw.  Otherwise
+ *    the sample is compressed at SAMPLE_LEVEL with zstd, bg2 and bg4, and
+ *    the winner compresses the whole chunk at LEVEL.  Measured with
+ *    tests/bench/codec_speed on the weights pool: auto picks split on every
+ *    FP16-cast, BF16 and FP32 chunk and stores 1.1586x / 1.4486x / 1.1944x
+ *    (before: bg2/bg4 at 1.1581x / 1.3956x / 1.1810x), encoding at about
+ *    half the CPU time.  With trial compressions, 8 slices matched the best
+ *    codec per chunk within 0.2%; 4 slices did not (librocksdb lost 2.5%
+ *    to wrongly chosen planes).
  *
  * 3. Raw is kept unless compression saves at least raw_len / 32.  zstd gets
  *    the caller's whole buffer even so: given less than its bound, streaming
  *    zstd compresses into an internal buffer and copies out, which is slower
  *    and not even byte-identical.  The sample has already sent clearly
  *    incompressible chunks to raw.
+ *
+ * 4. The split codecs' coded pieces are zstd frames of one block holding
+ *    literals only, made with ZSTD_compressSequences() and one block
+ *    delimiter (an experimental API: libzstd's ABI for it is stable within
+ *    1.5.x, and the frames themselves are ordinary).  On weight planes the
+ *    match search finds under 1% and costs most of zstd's encode time;
+ *    level 1 with matches even stores FP32 exponent planes worse (2.51x vs
+ *    2.63x).  Decode cost is then Huffman decoding of the coded planes
+ *    (about 1.5 GB/s of plane bytes per core here) plus the join; raw
+ *    planes cost the join only.
  *
  * Level: zstd's default, 3, for every codec.  Measured with
  * tests/bench/codec_ratio (auto, 1 MiB-average chunks) on the silero VAD

@@ -20,9 +20,24 @@
  * then the raw_len % w trailing bytes unchanged.  Float exponent bytes then
  * sit together and compress.
  *
- * The codec is chosen per chunk: the smallest of raw, zstd, bg2 and bg4.
- * Raw is kept when compression saves less than 1/32 of the bytes: decoding
- * would cost more than it saves.  See doc/format.md.
+ * split2/split4: the same planes (w = 2 / 4), cut into groups of 2^shift
+ * words (the last one shorter), each group's slice of each plane stored
+ * raw or as a zstd frame of its own:
+ *
+ *   u8 shift (10..20; the encoder writes 15), u8 reserved 0,
+ *   groups * w u32 entries, group-major: bit 31 set = zstd frame, bits
+ *     0-30 = the piece's length (raw pieces: exactly the slice's words),
+ *   the raw_len % w trailing bytes,
+ *   the pieces in table order.
+ *
+ * Only slices that entropy coding shrinks are coded (FP16 mantissa bytes
+ * are not), so decoding is Huffman on those plus a join; a group is also
+ * the unit a partial decode would need.
+ *
+ * The codec is chosen per chunk (store/codec.c, note 2): split2/split4
+ * when matches save little (weights), else the smallest of zstd, bg2 and
+ * bg4.  Raw is kept when compression saves less than 1/32 of the bytes:
+ * decoding would cost more than it saves.  See doc/format.md.
  */
 #ifndef MFS_CODEC_H
 #define MFS_CODEC_H
@@ -90,7 +105,7 @@ ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t recl
  */
 int mfs_chunk_verify(const void *rec, size_t reclen, struct mfs_chunk_info *info);
 
-/* "raw", "zstd", "zstd-bg2", "zstd-bg4", or "?" */
+/* "raw", "zstd", "zstd-bg2", "zstd-bg4", "split2", "split4", or "?" */
 const char *mfs_codec_name(int codec);
 
 #endif
