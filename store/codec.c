@@ -98,6 +98,7 @@ struct mfs_codec_ctx {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
 	uint8_t *planes;	/* MFS_CHUNK_MAX: byte planes, both directions */
+	uint8_t *part;		/* MFS_CHUNK_MAX, on first use: partial decodes */
 	uint8_t *sample;	/* SAMPLE_SIZE: the slices auto-selection tries */
 	uint8_t *sample_out;	/* ZSTD_compressBound(SAMPLE_SIZE) */
 	size_t sample_out_cap;
@@ -131,6 +132,7 @@ void mfs_codec_ctx_free(struct mfs_codec_ctx *ctx)
 	free(ctx->planes);
 	free(ctx->sample);
 	free(ctx->sample_out);
+	free(ctx->part);
 	free(ctx);
 }
 
@@ -611,14 +613,17 @@ int mfs_chunk_verify(const void *rec, size_t reclen, struct mfs_chunk_info *info
 }
 
 /*
- * A split payload p[0..plen) with w-byte words into out[0..raw_len).  The
- * table is checked whole (lengths adding up to the payload exactly) before
- * any piece is decoded; zstd pieces must decode to exactly their slice.
+ * Bytes [off, off + len) of the split payload p[0..plen) (w-byte words,
+ * raw_len bytes in all) into out[0..len).  The table is checked whole
+ * (lengths adding up to the payload exactly) before any piece is decoded;
+ * zstd pieces must decode to exactly their slice.  Only the groups the
+ * range touches are decoded; groups wholly inside it are joined straight
+ * into out, the others through ctx->part.
  */
 static ssize_t split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p,
-			    size_t plen, uint8_t *out, size_t raw_len)
+			    size_t plen, size_t raw_len, size_t off, size_t len, uint8_t *out)
 {
-	size_t m = raw_len / w, t = raw_len % w, per, ng, head, pos;
+	size_t m = raw_len / w, t = raw_len % w, per, ng, head, pos, end = off + len;
 	unsigned shift;
 
 	if (plen < 2)
@@ -647,8 +652,14 @@ static ssize_t split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t
 	pos = head;
 	for (size_t g = 0; g < ng; g++) {
 		size_t words = m - g * per < per ? m - g * per : per;
+		size_t gs = g * per * w, ge = gs + words * w;
 		const uint8_t *plane[4];
 
+		if (ge <= off || gs >= end) {	/* outside the range: skip its pieces */
+			for (unsigned k = 0; k < w; k++)
+				pos += get_le32(p + 2 + 4 * (g * w + k)) & ~SPLIT_ZSTD;
+			continue;
+		}
 		for (unsigned k = 0; k < w; k++) {
 			uint32_t e = get_le32(p + 2 + 4 * (g * w + k));
 			size_t n = e & ~SPLIT_ZSTD, d;
@@ -667,44 +678,98 @@ static ssize_t split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t
 			}
 			pos += n;
 		}
-		mfs_planes_gather(plane, words, out + g * per * w, w);
+		if (gs >= off && ge <= end) {
+			mfs_planes_gather(plane, words, out + (gs - off), w);
+		} else {
+			size_t a = gs > off ? gs : off, b = ge < end ? ge : end;
+
+			if (!ctx->part && !(ctx->part = malloc(MFS_CHUNK_MAX)))
+				return -ENOMEM;
+			mfs_planes_gather(plane, words, ctx->part, w);
+			memcpy(out + (a - off), ctx->part + (a - gs), b - a);
+		}
 	}
-	memcpy(out + m * w, p + head - t, t);
-	return raw_len;
+	if (end > m * w) {	/* the tail */
+		size_t a = off > m * w ? off : m * w;
+
+		memcpy(out + (a - off), p + head - t + (a - m * w), end - a);
+	}
+	return len;
 }
 
-ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
-			 void *out, size_t cap)
+/*
+ * Bytes [off, off + len) of the verified record rec (info from
+ * mfs_chunk_verify) into out[0..len).
+ */
+static ssize_t decode_range(struct mfs_codec_ctx *ctx, const void *rec,
+			    struct mfs_chunk_info info, size_t off, size_t len, uint8_t *out)
 {
 	const uint8_t *payload = (const uint8_t *)rec + MFS_CHUNK_HDR_SIZE;
-	struct mfs_chunk_info info;
 	unsigned w;
 	uint8_t *dst;
 	size_t n;
-	int rc;
-
-	if ((rc = mfs_chunk_verify(rec, reclen, &info)))
-		return rc;
-	if (cap < info.raw_len)
-		return -ENOBUFS;
 
 	if (info.codec == MFS_CODEC_RAW) {
-		memcpy(out, payload, info.raw_len);
-		return info.raw_len;
+		memcpy(out, payload + off, len);
+		return len;
 	}
 	w = codec_width(info.codec);
 	if (is_split(info.codec))
-		return split_decode(ctx, w, payload, info.stored_len, out, info.raw_len);
-	dst = w > 1 ? ctx->planes : out;
+		return split_decode(ctx, w, payload, info.stored_len, info.raw_len, off, len, out);
+	/*
+	 * One frame for the whole chunk: a range needs it all (the planes of
+	 * bg2/bg4 run through it), so whole decodes into the caller's buffer
+	 * and partial ones into ctx->part.
+	 */
+	if (w > 1)
+		dst = ctx->planes;
+	else if (off == 0 && len == info.raw_len)
+		dst = out;
+	else if (!(dst = ctx->part) && !(dst = ctx->part = malloc(MFS_CHUNK_MAX)))
+		return -ENOMEM;
 	/* Capacity raw_len: a frame claiming more fails instead of overrunning. */
 	n = ZSTD_decompressDCtx(ctx->dctx, dst, info.raw_len, payload, info.stored_len);
 	if (ZSTD_isError(n))
 		return ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation ? -ENOMEM : MFS_ECORRUPT;
 	if (n != info.raw_len)
 		return MFS_ECORRUPT;
-	if (w > 1)
+	if (w > 1 && off == 0 && len == n) {
 		mfs_planes_join(ctx->planes, n, out, w);
-	return n;
+	} else if (w > 1) {
+		if (!ctx->part && !(ctx->part = malloc(MFS_CHUNK_MAX)))
+			return -ENOMEM;
+		mfs_planes_join(ctx->planes, n, ctx->part, w);
+		memcpy(out, ctx->part + off, len);
+	} else if (dst != out) {
+		memcpy(out, dst + off, len);
+	}
+	return len;
+}
+
+ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			 void *out, size_t cap)
+{
+	struct mfs_chunk_info info;
+	int rc;
+
+	if ((rc = mfs_chunk_verify(rec, reclen, &info)))
+		return rc;
+	if (cap < info.raw_len)
+		return -ENOBUFS;
+	return decode_range(ctx, rec, info, 0, info.raw_len, out);
+}
+
+ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			       size_t off, void *out, size_t len)
+{
+	struct mfs_chunk_info info;
+	int rc;
+
+	if ((rc = mfs_chunk_verify(rec, reclen, &info)))
+		return rc;
+	if (off > info.raw_len || len > info.raw_len - off)
+		return -EINVAL;
+	return decode_range(ctx, rec, info, off, len, out);
 }
 
 static pthread_key_t codec_key;

@@ -100,6 +100,18 @@ ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t recl
 			 void *out, size_t cap);
 
 /*
+ * Like mfs_chunk_decode, but only bytes [off, off + len) of the chunk, into
+ * out[0..len): for a page fault that needs 4 KiB of a 1 MiB chunk.  The
+ * checksum still covers the whole record (XXH64: ~0.1 ms per MiB); split
+ * codecs then decode only the groups (64-128 KiB of output) the range
+ * touches, raw copies the range, other codecs decode the whole chunk into
+ * scratch.  Returns len, -EINVAL if the range is not within raw_len,
+ * MFS_ECORRUPT or MFS_EFORMAT.
+ */
+ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			       size_t off, void *out, size_t len);
+
+/*
  * Checks the header and the checksum of rec without decoding, for readers
  * that use a raw record's payload in place.  0, MFS_ECORRUPT or MFS_EFORMAT.
  */

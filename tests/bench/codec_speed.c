@@ -12,7 +12,8 @@
  * codec: stored ratio, encode and decode CPU-seconds per GiB of raw bytes
  * (this thread's CPU time, single thread; each pass repeats until N MiB,
  * default 256, went through, so short inputs are timed long enough; the
- * fastest of REPS passes), and
+ * fastest of REPS passes), CPU microseconds per random 4 KiB
+ * mfs_chunk_decode_range (what a page fault would cost the codec), and
  * for auto the codecs it chose.  Figures per GiB carry over to other
  * machines better than MB/s on a shared one.  --codec runs only NAME
  * ("auto" or a codec's name), e.g. under perf.
@@ -31,6 +32,7 @@
 #include "store/errors.h"
 
 #define GIB (1024.0 * 1024 * 1024)
+#define FAULTS 4000	/* random 4 KiB range decodes per codec */
 #define REPS 3	/* the fastest of 3 passes: other work on the machine only adds */
 
 static double cpu_now(void)
@@ -138,7 +140,7 @@ static int run(const char *spec, size_t min_bytes, struct mfs_codec_ctx *ctx)
 	for (int codec = -1; codec < MFS_CODEC_COUNT; codec++) {
 		unsigned long long stored = 0, mix[MFS_CODEC_COUNT] = { 0 };
 		size_t done = 0;
-		double t0, enc, dec;
+		double t0, enc, dec, fault;
 
 		if (only && strcmp(only, codec < 0 ? "auto" : mfs_codec_name(codec)))
 			continue;
@@ -192,8 +194,26 @@ static int run(const char *spec, size_t min_bytes, struct mfs_codec_ctx *ctx)
 			dec = t0 < dec ? t0 : dec;
 		}
 
-		printf("%-28s %-9s %7.4fx  enc %6.3f  dec %6.3f CPU-s/GiB", spec,
-		       codec < 0 ? "auto" : mfs_codec_name(codec), (double)len / stored, enc, dec);
+		/* 4 KiB at random offsets, as a page fault would ask. */
+		{
+			uint64_t x = 2463534242u;
+
+			t0 = cpu_now();
+			for (int k = 0; k < FAULTS; k++) {
+				size_t i, o;
+
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				i = x % nchunks;
+				o = ch[i].n > 4096 ? (x >> 20) % (ch[i].n - 4096) : 0;
+				mfs_chunk_decode_range(ctx, recs[i], reclen[i], o, back,
+						       ch[i].n < 4096 ? ch[i].n : 4096);
+			}
+			fault = (cpu_now() - t0) / FAULTS * 1e6;
+		}
+
+		printf("%-28s %-9s %7.4fx  enc %6.3f  dec %6.3f CPU-s/GiB  4k %6.1f us", spec,
+		       codec < 0 ? "auto" : mfs_codec_name(codec), (double)len / stored, enc, dec,
+		       fault);
 		if (codec < 0)
 			for (int c = 0; c < MFS_CODEC_COUNT; c++)
 				if (mix[c])
@@ -234,8 +254,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: codec_speed [--mib N] [--codec NAME] FILE|bf16:FILE|random...\n");
 		return 2;
 	}
-	printf("%-28s %-9s %8s  %-16s %-16s (ratio raw/stored incl. headers)\n", "input", "codec",
-	       "ratio", "encode", "decode");
+	printf("%-28s %-9s %8s  %-16s %-16s %-14s (ratio raw/stored incl. headers)\n", "input",
+	       "codec", "ratio", "encode", "decode", "4 KiB range");
 	for (; i < argc; i++)
 		if (run(argv[i], min_bytes, ctx))
 			rc = 1;

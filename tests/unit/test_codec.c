@@ -684,6 +684,51 @@ static void test_split_corruption(uint8_t *buf)
 	free(bad);
 }
 
+/* mfs_chunk_decode_range: every codec, ranges across groups, words and the tail. */
+static void test_decode_range(uint8_t *buf)
+{
+	size_t len = GROUP * 4 * 2 + GROUP + 4099;	/* groups of both widths, a tail */
+	uint8_t *got = malloc(len + 1);
+	int bad = 0;
+
+	if (!got)
+		tap_bail("out of memory");
+	fill_fp16(buf, len);
+	memset(buf + GROUP * 3, 0, 5000);	/* something for zstd to match */
+	for (int c = 0; c < MFS_CODEC_COUNT; c++) {
+		ssize_t n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap, c);
+		size_t offs[] = { 0, 1, 4095, GROUP * 2 - 3, GROUP * 2, GROUP * 4 - 1, len - 4099,
+				  len - 3, len - 1, len };
+
+		if (n < 0) {
+			bad++;
+			continue;
+		}
+		for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+			size_t sizes[] = { 0, 1, 3, 4096, GROUP * 4 + 5, len };
+
+			for (size_t j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+				size_t o = offs[i], l = sizes[j] < len - o ? sizes[j] : len - o;
+
+				got[l] = 0xa5;
+				if (mfs_chunk_decode_range(ctx, rec, n, o, got, l) != (ssize_t)l ||
+				    memcmp(got, buf + o, l) || got[l] != 0xa5) {
+					printf("#   %s: range %zu+%zu wrong\n", mfs_codec_name(c), o, l);
+					bad++;
+				}
+			}
+		}
+		bad += mfs_chunk_decode_range(ctx, rec, n, len - 1, got, 2) != -EINVAL;
+		bad += mfs_chunk_decode_range(ctx, rec, n, len + 1, got, 0) != -EINVAL;
+		bad += mfs_chunk_decode_range(ctx, rec, n, (size_t)-1, got, 2) != -EINVAL;
+		rec[n - 1] ^= 1;
+		bad += mfs_chunk_decode_range(ctx, rec, n, 0, got, 1) != MFS_ECORRUPT;
+	}
+	is_int(bad, 0, "decode_range: every codec, ranges over word, group and tail edges; "
+		       "out-of-range and corrupt records refused");
+	free(got);
+}
+
 static void test_encode_errors(uint8_t *buf)
 {
 	uint8_t small[HDR + 100];
@@ -743,6 +788,7 @@ int main(void)
 	test_split_lengths(buf);
 	test_split_layout(buf);
 	test_split_corruption(buf);
+	test_decode_range(buf);
 	test_encode_errors(buf);
 	test_names();
 
