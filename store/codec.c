@@ -767,6 +767,14 @@ ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t recl
 	return decode_range(ctx, rec, info, 0, info.raw_len, out);
 }
 
+ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,
+				  const struct mfs_chunk_info *info, void *out, size_t cap)
+{
+	if (cap < info->raw_len)
+		return -ENOBUFS;
+	return decode_range(ctx, rec, *info, 0, info->raw_len, out);
+}
+
 ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
 			       size_t off, void *out, size_t len)
 {

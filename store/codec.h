@@ -100,6 +100,15 @@ ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t recl
 			 void *out, size_t cap);
 
 /*
+ * mfs_chunk_decode for a record mfs_chunk_verify() has just accepted, with
+ * the info it returned: no second XXH64 pass over the record (a caller
+ * that verifies, then decodes, hashes every record twice).  rec must be
+ * the very bytes verified.  Returns raw_len, -ENOBUFS, MFS_ECORRUPT.
+ */
+ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,
+				  const struct mfs_chunk_info *info, void *out, size_t cap);
+
+/*
  * Like mfs_chunk_decode, but only bytes [off, off + len) of the chunk, into
  * out[0..len): for a page fault that needs 4 KiB of a 1 MiB chunk.  The
  * checksum still covers the whole record (XXH64: ~0.1 ms per MiB); split
