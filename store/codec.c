@@ -14,20 +14,43 @@
  *    version cannot read.  The payload is still decoded defensively (XXH64
  *    is no MAC): zstd must produce exactly raw_len bytes.
  *
- * 2. Automatic choice runs on every chunk at import, so it must be cheap: a
- *    128 KiB sample of the chunk (SAMPLE_SLICES slices spread over it) is
- *    compressed at SAMPLE_LEVEL with each transform, and only the winner
- *    compresses the whole chunk, at LEVEL.  The slices start at multiples
- *    of 4 so the sample's byte planes line up with the chunk's.  On the
- *    files we measured (weights, ONNX models, ELF binaries, JavaScript)
- *    this matches the best codec per chunk within 0.2%; 4 slices did not
- *    (librocksdb lost 2.5% to wrongly chosen planes).
+ * 2. Automatic choice runs on every chunk at import, so it must be cheap.
+ *    A 128 KiB sample of the chunk (SAMPLE_SLICES slices spread over it,
+ *    starting at multiples of 4 so the sample's byte planes line up with
+ *    the chunk's) goes through a match probe: zstd at PROBE_LEVEL, a
+ *    negative level, which leaves literals raw, so its output says what
+ *    matches alone save.  Byte histograms of the sample's planes estimate
+ *    what entropy coding alone saves with split2 and split4.  Unless the
+ *    matches save more than both and at least 1/32 (text, code, zeros,
+ *    repeated tensors), the smaller split estimate wins, or raw.  Otherwise
+ *    the sample is compressed at SAMPLE_LEVEL with zstd, bg2 and bg4, and
+ *    the winner compresses the whole chunk at LEVEL.  Measured with
+ *    tests/bench/codec_speed on the weights pool: auto picks split on every
+ *    FP16-cast, BF16 and FP32 chunk and stores 1.1586x / 1.4486x / 1.1944x
+ *    (before: bg2/bg4 at 1.1581x / 1.3956x / 1.1810x), encoding at about
+ *    half the CPU time.  With trial compressions, 8 slices matched the best
+ *    codec per chunk within 0.2%; 4 slices did not (librocksdb lost 2.5%
+ *    to wrongly chosen planes).
  *
  * 3. Raw is kept unless compression saves at least raw_len / 32.  zstd gets
  *    the caller's whole buffer even so: given less than its bound, streaming
  *    zstd compresses into an internal buffer and copies out, which is slower
  *    and not even byte-identical.  The sample has already sent clearly
  *    incompressible chunks to raw.
+ *
+ * 4. The split codecs' coded pieces are zstd frames of one block holding
+ *    literals only, made with ZSTD_compressSequences() and one block
+ *    delimiter (an experimental API: libzstd's ABI for it is stable within
+ *    1.5.x, and the frames themselves are ordinary).  On weight planes the
+ *    match search finds under 1% and costs most of zstd's encode time;
+ *    level 1 with matches even stores FP32 exponent planes worse (2.51x vs
+ *    2.63x).  Decode cost is then Huffman decoding of the coded planes
+ *    (about 1.5 GB/s of plane bytes per core here) plus the join; raw
+ *    planes cost the join only.  Tried and not kept: FP16 exponent pairs
+ *    as one Huffman symbol (two 4-bit frequency ranks, sign and top
+ *    mantissa bits raw) halve the symbols, but the pair stream decoded
+ *    only 30-45% faster before the extra assembly pass, and stored 0.4%
+ *    (FP16 cast) to 1.4% (shipped FP16) less.
  *
  * Level: zstd's default, 3, for every codec.  Measured with
  * tests/bench/codec_ratio (auto, 1 MiB-average chunks) on the silero VAD
@@ -44,18 +67,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ZSTD_compressSequences(): literals-only frames (note 4); in libzstd since 1.4.5. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 #include <zstd_errors.h>
-
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "bytes.h"
 #include "chunker.h"
 #include "codec.h"
 #include "errors.h"
 #include "hash.h"
+#include "planes.h"
 
 #define MAGIC "MFC1"
 #define VERSION 1
@@ -65,11 +87,22 @@
 #define SAMPLE_SLICES 8
 #define SAMPLE_SLICE (16 * 1024)
 #define SAMPLE_SIZE (SAMPLE_SLICES * SAMPLE_SLICE)
+/* The match probe (note 2): a negative level leaves literals raw. */
+#define PROBE_LEVEL (-1)
+
+/* Split codecs: words per group, 1 << shift; the shift is in the payload. */
+#define SPLIT_SHIFT 15
+#define SPLIT_SHIFT_MIN 10
+#define SPLIT_SHIFT_MAX 20
+#define SPLIT_ZSTD 0x80000000u	/* plane table entry: the piece is a zstd frame */
+_Static_assert(((size_t)1 << SPLIT_SHIFT) <= SAMPLE_SIZE, "split pieces compress into sample_out");
+#define SPLIT_MIN_PIECE 256	/* shorter slices stay raw: a frame's overhead eats the gain */
 
 struct mfs_codec_ctx {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
 	uint8_t *planes;	/* MFS_CHUNK_MAX: byte planes, both directions */
+	uint8_t *part;		/* MFS_CHUNK_MAX, on first use: partial decodes */
 	uint8_t *sample;	/* SAMPLE_SIZE: the slices auto-selection tries */
 	uint8_t *sample_out;	/* ZSTD_compressBound(SAMPLE_SIZE) */
 	size_t sample_out_cap;
@@ -103,6 +136,7 @@ void mfs_codec_ctx_free(struct mfs_codec_ctx *ctx)
 	free(ctx->planes);
 	free(ctx->sample);
 	free(ctx->sample_out);
+	free(ctx->part);
 	free(ctx);
 }
 
@@ -117,6 +151,10 @@ const char *mfs_codec_name(int codec)
 		return "zstd-bg2";
 	case MFS_CODEC_ZSTD_BG4:
 		return "zstd-bg4";
+	case MFS_CODEC_SPLIT2:
+		return "split2";
+	case MFS_CODEC_SPLIT4:
+		return "split4";
 	}
 	return "?";
 }
@@ -124,152 +162,20 @@ const char *mfs_codec_name(int codec)
 /* Word width of a codec's byte-plane transform; 1 means none. */
 static unsigned codec_width(int codec)
 {
-	return codec == MFS_CODEC_ZSTD_BG2 ? 2 : codec == MFS_CODEC_ZSTD_BG4 ? 4 : 1;
+	switch (codec) {
+	case MFS_CODEC_ZSTD_BG2:
+	case MFS_CODEC_SPLIT2:
+		return 2;
+	case MFS_CODEC_ZSTD_BG4:
+	case MFS_CODEC_SPLIT4:
+		return 4;
+	}
+	return 1;
 }
 
-/* ---- byte planes ---------------------------------------------------------
- *
- * Plane k holds byte k of every w-byte word, planes one after another; the
- * len % w trailing bytes follow the last plane unchanged.  The SSE2 loops do
- * 16 words at a time (GCC does not vectorise the strided loads at -O2 and
- * the scalar loop runs at ~2 GB/s, a fifth of zstd's decode time); the
- * scalar loops finish the rest and are the whole path elsewhere.
- */
-
-static void split2(const uint8_t *restrict in, size_t m, uint8_t *restrict out)
+static int is_split(int codec)
 {
-	uint8_t *p0 = out, *p1 = out + m;
-	size_t i = 0;
-
-#ifdef __SSE2__
-	const __m128i lo = _mm_set1_epi16(0xff);
-
-	for (; i + 16 <= m; i += 16) {
-		__m128i a = _mm_loadu_si128((const __m128i *)(in + 2 * i));
-		__m128i b = _mm_loadu_si128((const __m128i *)(in + 2 * i + 16));
-
-		_mm_storeu_si128((__m128i *)(p0 + i),
-				 _mm_packus_epi16(_mm_and_si128(a, lo), _mm_and_si128(b, lo)));
-		_mm_storeu_si128((__m128i *)(p1 + i),
-				 _mm_packus_epi16(_mm_srli_epi16(a, 8), _mm_srli_epi16(b, 8)));
-	}
-#endif
-	for (; i < m; i++) {
-		p0[i] = in[2 * i];
-		p1[i] = in[2 * i + 1];
-	}
-}
-
-#ifdef __SSE2__
-/* Byte `shift / 8` of each of the 16 dwords in v[0..4), as 16 bytes. */
-static inline __m128i plane4(const __m128i v[4], int shift)
-{
-	const __m128i lo = _mm_set1_epi32(0xff);
-	__m128i a = _mm_and_si128(_mm_srli_epi32(v[0], shift), lo);
-	__m128i b = _mm_and_si128(_mm_srli_epi32(v[1], shift), lo);
-	__m128i c = _mm_and_si128(_mm_srli_epi32(v[2], shift), lo);
-	__m128i d = _mm_and_si128(_mm_srli_epi32(v[3], shift), lo);
-
-	/* Values are < 256, so the signed 32->16 pack cannot saturate. */
-	return _mm_packus_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d));
-}
-#endif
-
-static void split4(const uint8_t *restrict in, size_t m, uint8_t *restrict out)
-{
-	uint8_t *p0 = out, *p1 = out + m, *p2 = out + 2 * m, *p3 = out + 3 * m;
-	size_t i = 0;
-
-#ifdef __SSE2__
-	for (; i + 16 <= m; i += 16) {
-		__m128i v[4];
-
-		for (int k = 0; k < 4; k++)
-			v[k] = _mm_loadu_si128((const __m128i *)(in + 4 * i + 16 * k));
-		_mm_storeu_si128((__m128i *)(p0 + i), plane4(v, 0));
-		_mm_storeu_si128((__m128i *)(p1 + i), plane4(v, 8));
-		_mm_storeu_si128((__m128i *)(p2 + i), plane4(v, 16));
-		_mm_storeu_si128((__m128i *)(p3 + i), plane4(v, 24));
-	}
-#endif
-	for (; i < m; i++) {
-		p0[i] = in[4 * i];
-		p1[i] = in[4 * i + 1];
-		p2[i] = in[4 * i + 2];
-		p3[i] = in[4 * i + 3];
-	}
-}
-
-static void join2(const uint8_t *restrict in, size_t m, uint8_t *restrict out)
-{
-	const uint8_t *p0 = in, *p1 = in + m;
-	size_t i = 0;
-
-#ifdef __SSE2__
-	for (; i + 16 <= m; i += 16) {
-		__m128i a = _mm_loadu_si128((const __m128i *)(p0 + i));
-		__m128i b = _mm_loadu_si128((const __m128i *)(p1 + i));
-
-		_mm_storeu_si128((__m128i *)(out + 2 * i), _mm_unpacklo_epi8(a, b));
-		_mm_storeu_si128((__m128i *)(out + 2 * i + 16), _mm_unpackhi_epi8(a, b));
-	}
-#endif
-	for (; i < m; i++) {
-		out[2 * i] = p0[i];
-		out[2 * i + 1] = p1[i];
-	}
-}
-
-static void join4(const uint8_t *restrict in, size_t m, uint8_t *restrict out)
-{
-	const uint8_t *p0 = in, *p1 = in + m, *p2 = in + 2 * m, *p3 = in + 3 * m;
-	size_t i = 0;
-
-#ifdef __SSE2__
-	for (; i + 16 <= m; i += 16) {
-		__m128i a = _mm_loadu_si128((const __m128i *)(p0 + i));
-		__m128i b = _mm_loadu_si128((const __m128i *)(p1 + i));
-		__m128i c = _mm_loadu_si128((const __m128i *)(p2 + i));
-		__m128i d = _mm_loadu_si128((const __m128i *)(p3 + i));
-		/* ab = a0 b0 a1 b1 ..., cd = c0 d0 c1 d1 ...; then pair the 16-bit halves. */
-		__m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
-		__m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
-		uint8_t *o = out + 4 * i;
-
-		_mm_storeu_si128((__m128i *)o, _mm_unpacklo_epi16(ab_lo, cd_lo));
-		_mm_storeu_si128((__m128i *)(o + 16), _mm_unpackhi_epi16(ab_lo, cd_lo));
-		_mm_storeu_si128((__m128i *)(o + 32), _mm_unpacklo_epi16(ab_hi, cd_hi));
-		_mm_storeu_si128((__m128i *)(o + 48), _mm_unpackhi_epi16(ab_hi, cd_hi));
-	}
-#endif
-	for (; i < m; i++) {
-		out[4 * i] = p0[i];
-		out[4 * i + 1] = p1[i];
-		out[4 * i + 2] = p2[i];
-		out[4 * i + 3] = p3[i];
-	}
-}
-
-static void planes_split(const uint8_t *in, size_t len, uint8_t *out, unsigned w)
-{
-	size_t m = len / w;
-
-	if (w == 2)
-		split2(in, m, out);
-	else
-		split4(in, m, out);
-	memcpy(out + m * w, in + m * w, len - m * w);
-}
-
-static void planes_join(const uint8_t *in, size_t len, uint8_t *out, unsigned w)
-{
-	size_t m = len / w;
-
-	if (w == 2)
-		join2(in, m, out);
-	else
-		join4(in, m, out);
-	memcpy(out + m * w, in + m * w, len - m * w);
+	return codec == MFS_CODEC_SPLIT2 || codec == MFS_CODEC_SPLIT4;
 }
 
 /* ---- encode ------------------------------------------------------------- */
@@ -277,7 +183,9 @@ static void planes_join(const uint8_t *in, size_t len, uint8_t *out, unsigned w)
 size_t mfs_chunk_record_bound(size_t raw_len)
 {
 	/* Forced codecs may expand; auto never stores more than raw. */
-	return MFS_CHUNK_HDR_SIZE + ZSTD_compressBound(raw_len);
+	size_t z = ZSTD_compressBound(raw_len), s = raw_len + 2 + (raw_len / 2 + 1) * 4;
+
+	return MFS_CHUNK_HDR_SIZE + (z > s ? z : s);
 }
 
 /* Bytes [0,16) of the header, then the payload (store/codec.h). */
@@ -329,7 +237,7 @@ static ssize_t zstd_segments(ZSTD_CCtx *cctx, const uint8_t *src, size_t len, un
 	ZSTD_outBuffer ob = { dst, cap, 0 };
 	size_t m = len / w, r;
 
-	r = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
+	r = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
 	if (!ZSTD_isError(r))
 		r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
 	/* Sizes the window to the input and records raw_len in the frame. */
@@ -353,14 +261,177 @@ static ssize_t zstd_segments(ZSTD_CCtx *cctx, const uint8_t *src, size_t len, un
 	return ob.pos;
 }
 
+/* ---- split codecs --------------------------------------------------------
+ *
+ * Payload (w = 2 for split2, 4 for split4; m = raw_len / w words, cut into
+ * groups of 1 << shift words, the last one shorter):
+ *
+ *   u8 shift, u8 0, then for each group and each plane of it a u32 entry:
+ *   bit 31 set: the piece is a zstd frame of the plane's slice; bits 0-30
+ *   the piece's length (a raw piece is exactly the slice, one byte a word);
+ *   then the raw_len % w trailing bytes; then the pieces in table order.
+ *
+ * Only planes that gain are entropy coded (the mantissa planes of weights
+ * do not), and their frames hold literals only (note 4); raw pieces are
+ * joined straight from the record, and each group is decoded into scratch
+ * that stays in the L2 cache and joined from there.  Groups also bound
+ * what a partial decode would have to touch.
+ */
+
+static size_t split_groups(size_t m, unsigned shift)
+{
+	return (m + ((size_t)1 << shift) - 1) >> shift;
+}
+
+/* Bytes before the pieces: shift, reserved, the table, the tail. */
+static size_t split_head(size_t len, unsigned w, unsigned shift)
+{
+	return 2 + split_groups(len / w, shift) * w * 4 + len % w;
+}
+
+/* log2(x) for x >= 1, within 0.01: enough to estimate a code's size. */
+static float log2_approx(float x)
+{
+	union { float f; uint32_t u; } v = { x };
+	float e = (float)((int)(v.u >> 23) - 127), m;
+
+	v.u = (v.u & 0x7fffff) | 0x3f800000;	/* mantissa in [1, 2) */
+	m = v.f;
+	return e + (-0.34484843f * m + 2.02466578f) * m - 0.67487759f;
+}
+
+/* Order-0 entropy of a histogram of n bytes, in bytes, plus a table's cost. */
+static size_t entropy_bytes(const uint32_t h[256], size_t n)
+{
+	float bits = 0;
+	unsigned used = 0;
+
+	for (int c = 0; c < 256; c++)
+		if (h[c]) {
+			bits += h[c] * log2_approx((float)n / h[c]);
+			used++;
+		}
+	return (size_t)(bits / 8) + used / 2 + 16;
+}
+
+/*
+ * Whether Huffman coding can save 1/32 of p[0..n), by the entropy of every
+ * second byte: a plane of floats is as uniform as that, and a full
+ * histogram of an exponent plane (few distinct bytes, so increments wait on
+ * each other) cost more than the Huffman encode after it.
+ */
+static int worth_coding(const uint8_t *p, size_t n)
+{
+	uint32_t h[4][256] = { { 0 } };
+	size_t i = 0, ns = 0;
+
+	/* Four histograms: equal bytes do not wait on each other's increments. */
+	for (; i + 8 <= n; i += 8) {
+		h[0][p[i]]++;
+		h[1][p[i + 2]]++;
+		h[2][p[i + 4]]++;
+		h[3][p[i + 6]]++;
+	}
+	ns = i / 2;
+	for (; i < n; i += 2, ns++)
+		h[0][p[i]]++;
+	for (int c = 0; c < 256; c++)
+		h[0][c] += h[1][c] + h[2][c] + h[3][c];
+	return entropy_bytes(h[0], ns) * 2 < n - n / 32;
+}
+
+/*
+ * One zstd frame of src[0..n) (n <= 128 KiB, one block) holding literals
+ * only: Huffman coding without the match search, which finds next to
+ * nothing in a plane of floats and costs most of zstd's encode time.
+ */
+static ssize_t literals_frame(ZSTD_CCtx *cctx, const uint8_t *src, size_t n, uint8_t *dst,
+			      size_t cap)
+{
+	/* With explicit delimiters, offset 0 and match 0 end the block: all literals. */
+	ZSTD_Sequence seq = { .offset = 0, .litLength = n, .matchLength = 0, .rep = 0 };
+	size_t r;
+
+	r = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, LEVEL);
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_blockDelimiters, ZSTD_sf_explicitBlockDelimiters);
+	if (!ZSTD_isError(r))
+		r = ZSTD_compressSequences(cctx, dst, cap, &seq, 1, src, n);
+	return ZSTD_isError(r) ? zstd_errno(r) : (ssize_t)r;
+}
+
+/*
+ * raw[0..len) as split with w-byte words into out[0..cap): each group's
+ * plane slice is tried as a literals frame when its entropy says it can
+ * save 1/32 (a histogram costs a third of a Huffman encode, and the slices
+ * of one plane differ: tensors change within a chunk), and the frame is
+ * kept if it does.  Returns the payload length or a negative errno
+ * (-ENOBUFS: cap too small).
+ */
+static ssize_t split_encode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *raw,
+			    size_t len, uint8_t *out, size_t cap)
+{
+	size_t m = len / w, t = len % w, per = (size_t)1 << SPLIT_SHIFT;
+	size_t ng = split_groups(m, SPLIT_SHIFT), pos = split_head(len, w, SPLIT_SHIFT);
+
+	if (cap < pos)
+		return -ENOBUFS;
+	mfs_planes_split(raw, len, ctx->planes, w);
+	out[0] = SPLIT_SHIFT;
+	out[1] = 0;
+	memcpy(out + pos - t, raw + m * w, t);
+	for (size_t g = 0; g < ng; g++) {
+		size_t off = g * per, n = m - off < per ? m - off : per;
+
+		for (unsigned k = 0; k < w; k++) {
+			const uint8_t *src = ctx->planes + k * m + off;
+			uint32_t entry;
+			ssize_t r = -1;
+
+			if (n >= SPLIT_MIN_PIECE && worth_coding(src, n)) {
+				/*
+				 * libzstd 1.5.4's ZSTD_compressSequences() writes out of
+				 * bounds given less room than its bound: so the full
+				 * bound, in scratch when the record has less left.
+				 */
+				int direct = cap - pos >= ZSTD_compressBound(n);
+				uint8_t *dst = direct ? out + pos : ctx->sample_out;
+
+				r = literals_frame(ctx->cctx, src, n, dst, ZSTD_compressBound(n));
+				if (r == -ENOMEM)
+					return r;
+				if (r >= 0 && ((size_t)r >= n - n / 32 || (size_t)r > cap - pos))
+					r = -1;
+				else if (r > 0 && !direct)
+					memcpy(out + pos, dst, r);
+			}
+			if (r > 0) {
+				entry = (uint32_t)r | SPLIT_ZSTD;
+			} else {
+				if (cap - pos < n)
+					return -ENOBUFS;
+				memcpy(out + pos, src, n);
+				entry = r = n;
+			}
+			put_le32(out + 2 + (g * w + k) * 4, entry);
+			pos += r;
+		}
+	}
+	return pos;
+}
+
 /* Compresses raw[0..len) as `codec` (not raw) into out[0..cap). */
 static ssize_t compress_with(struct mfs_codec_ctx *ctx, int codec, const uint8_t *raw,
 			     size_t len, uint8_t *out, size_t cap, int level)
 {
 	unsigned w = codec_width(codec);
 
+	if (is_split(codec))
+		return split_encode(ctx, w, raw, len, out, cap);
 	if (w > 1) {
-		planes_split(raw, len, ctx->planes, w);
+		mfs_planes_split(raw, len, ctx->planes, w);
 		raw = ctx->planes;
 	}
 	return zstd_segments(ctx->cctx, raw, len, w, out, cap, level);
@@ -387,19 +458,69 @@ static const uint8_t *take_sample(struct mfs_codec_ctx *ctx, const uint8_t *raw,
 }
 
 /*
- * The codec to compress the whole chunk with, or a negative errno.  Raw when
- * even the best does not save 1/128 of the sample: far from the 1/32 a chunk
- * needs, so compressing the whole chunk would be wasted work (random bytes,
- * already compressed data).
+ * Estimated split2 and split4 payloads for the sample, from the entropy of
+ * each plane: Huffman coding of literals comes within a few percent of it
+ * (the groups' own tables adapt to their tensors and do better), and the
+ * estimate costs a histogram instead of a compression.
+ */
+static void split_estimate(const uint8_t *s, size_t n, size_t est[2])
+{
+	uint32_t h4[4][256] = { { 0 } }, h2[2][256];
+	size_t m4 = n / 4;
+
+	for (size_t i = 0; i < m4; i++)
+		for (int k = 0; k < 4; k++)
+			h4[k][s[4 * i + k]]++;
+	/* With whole 4-byte words, plane k of w = 2 is planes k and k + 2 of w = 4. */
+	for (int k = 0; k < 2; k++)
+		for (int c = 0; c < 256; c++)
+			h2[k][c] = h4[k][c] + h4[k + 2][c];
+	est[0] = est[1] = n - 4 * m4;
+	for (int k = 0; k < 4; k++) {
+		size_t e = entropy_bytes(h4[k], m4);
+
+		est[1] += e < m4 - m4 / 32 ? e : m4;
+	}
+	for (int k = 0; k < 2; k++) {
+		size_t e = entropy_bytes(h2[k], 2 * m4);
+
+		est[0] += e < 2 * m4 - 2 * m4 / 32 ? e : 2 * m4;
+	}
+}
+
+/*
+ * The codec to compress the whole chunk with, or a negative errno.  Raw when even the best
+ * does not save 1/128 of the sample: far from the 1/32 a chunk needs, so
+ * compressing the whole chunk would be wasted work (random bytes, already
+ * compressed data).
  */
 static int choose_codec(struct mfs_codec_ctx *ctx, const uint8_t *raw, size_t len)
 {
-	size_t n;
+	size_t n, est[2];
 	const uint8_t *sample = take_sample(ctx, raw, len, &n);
 	size_t best_size = n - n / 128;
 	int best = MFS_CODEC_RAW;
+	ssize_t lz;
 
-	for (int c = MFS_CODEC_ZSTD; c < MFS_CODEC_COUNT; c++) {
+	/*
+	 * Note 2: what matches alone save (the probe leaves literals raw)
+	 * against what entropy coding of planes alone saves: unless matches
+	 * win, and by 1/32, a split codec or raw.
+	 */
+	lz = zstd_segments(ctx->cctx, sample, n, 1, ctx->sample_out, ctx->sample_out_cap,
+			   PROBE_LEVEL);
+	if (lz < 0)
+		return (int)lz;
+	split_estimate(sample, n, est);
+	if ((size_t)lz > n - n / 32 || (size_t)lz >= est[0] || (size_t)lz >= est[1]) {
+		for (int i = 0; i < 2; i++)
+			if (est[i] < best_size) {
+				best_size = est[i];
+				best = i ? MFS_CODEC_SPLIT4 : MFS_CODEC_SPLIT2;
+			}
+		return best;
+	}
+	for (int c = MFS_CODEC_ZSTD; c <= MFS_CODEC_ZSTD_BG4; c++) {
 		ssize_t r = compress_with(ctx, c, sample, n, ctx->sample_out, ctx->sample_out_cap,
 					  SAMPLE_LEVEL);
 
@@ -434,18 +555,19 @@ ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
 
 	if (codec < 0) {
 		size_t limit = len - len / 32;	/* stored must be below (note 3) */
-
 		codec = len ? choose_codec(ctx, raw, len) : MFS_CODEC_RAW;
 		if (codec < 0)
 			return codec;
-		if (codec != MFS_CODEC_RAW) {
+		if (is_split(codec))
+			stored = split_encode(ctx, codec_width(codec), raw, len, payload,
+					      cap < limit ? cap : limit);
+		else if (codec != MFS_CODEC_RAW)
 			stored = compress_with(ctx, codec, raw, len, payload, cap, LEVEL);
-			/* -ENOBUFS: over cap, no gain if raw fits; if not, raw fails too. */
-			if (stored == -ENOBUFS || (stored >= 0 && (size_t)stored >= limit))
-				codec = MFS_CODEC_RAW;
-			else if (stored < 0)
-				return stored;
-		}
+		/* -ENOBUFS: over cap, no gain if raw fits; if not, raw fails too. */
+		if (stored == -ENOBUFS || (stored >= 0 && (size_t)stored >= limit))
+			codec = MFS_CODEC_RAW;
+		else if (stored < 0)
+			return stored;
 	} else if (codec != MFS_CODEC_RAW) {
 		stored = compress_with(ctx, codec, raw, len, payload, cap, LEVEL);
 		if (stored < 0)
@@ -502,36 +624,172 @@ int mfs_chunk_verify(const void *rec, size_t reclen, struct mfs_chunk_info *info
 	return check_header(r, reclen, info);
 }
 
-ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
-			 void *out, size_t cap)
+/*
+ * Bytes [off, off + len) of the split payload p[0..plen) (w-byte words,
+ * raw_len bytes in all) into out[0..len).  The table is checked whole
+ * (lengths adding up to the payload exactly) before any piece is decoded;
+ * zstd pieces must decode to exactly their slice.  Only the groups the
+ * range touches are decoded; groups wholly inside it are joined straight
+ * into out, the others through ctx->part.
+ */
+static ssize_t split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p,
+			    size_t plen, size_t raw_len, size_t off, size_t len, uint8_t *out)
+{
+	size_t m = raw_len / w, t = raw_len % w, per, ng, head, pos, end = off + len;
+	unsigned shift;
+
+	if (plen < 2)
+		return MFS_ECORRUPT;
+	shift = p[0];
+	if (shift < SPLIT_SHIFT_MIN || shift > SPLIT_SHIFT_MAX || p[1])
+		return MFS_ECORRUPT;
+	per = (size_t)1 << shift;
+	ng = split_groups(m, shift);
+	head = split_head(raw_len, w, shift);
+	if (plen < head)
+		return MFS_ECORRUPT;
+	pos = head;
+	for (size_t i = 0; i < ng * w; i++) {
+		uint32_t e = get_le32(p + 2 + 4 * i);
+		size_t g = i / w, words = m - g * per < per ? m - g * per : per;
+		size_t n = e & ~SPLIT_ZSTD;
+
+		if ((!(e & SPLIT_ZSTD) && n != words) || n > plen - pos)
+			return MFS_ECORRUPT;
+		pos += n;
+	}
+	if (pos != plen)
+		return MFS_ECORRUPT;
+
+	pos = head;
+	for (size_t g = 0; g < ng; g++) {
+		size_t words = m - g * per < per ? m - g * per : per;
+		size_t gs = g * per * w, ge = gs + words * w;
+		const uint8_t *plane[4];
+
+		if (ge <= off || gs >= end) {	/* outside the range: skip its pieces */
+			for (unsigned k = 0; k < w; k++)
+				pos += get_le32(p + 2 + 4 * (g * w + k)) & ~SPLIT_ZSTD;
+			continue;
+		}
+		for (unsigned k = 0; k < w; k++) {
+			uint32_t e = get_le32(p + 2 + 4 * (g * w + k));
+			size_t n = e & ~SPLIT_ZSTD, d;
+
+			plane[k] = p + pos;
+			if (e & SPLIT_ZSTD) {
+				uint8_t *dst = ctx->planes + k * per;
+
+				d = ZSTD_decompressDCtx(ctx->dctx, dst, words, p + pos, n);
+				if (ZSTD_isError(d))
+					return ZSTD_getErrorCode(d) == ZSTD_error_memory_allocation ?
+						       -ENOMEM : MFS_ECORRUPT;
+				if (d != words)
+					return MFS_ECORRUPT;
+				plane[k] = dst;
+			}
+			pos += n;
+		}
+		if (gs >= off && ge <= end) {
+			mfs_planes_gather(plane, words, out + (gs - off), w);
+		} else {
+			size_t a = gs > off ? gs : off, b = ge < end ? ge : end;
+
+			if (!ctx->part && !(ctx->part = malloc(MFS_CHUNK_MAX)))
+				return -ENOMEM;
+			mfs_planes_gather(plane, words, ctx->part, w);
+			memcpy(out + (a - off), ctx->part + (a - gs), b - a);
+		}
+	}
+	if (end > m * w) {	/* the tail */
+		size_t a = off > m * w ? off : m * w;
+
+		memcpy(out + (a - off), p + head - t + (a - m * w), end - a);
+	}
+	return len;
+}
+
+/*
+ * Bytes [off, off + len) of the verified record rec (info from
+ * mfs_chunk_verify) into out[0..len).
+ */
+static ssize_t decode_range(struct mfs_codec_ctx *ctx, const void *rec,
+			    struct mfs_chunk_info info, size_t off, size_t len, uint8_t *out)
 {
 	const uint8_t *payload = (const uint8_t *)rec + MFS_CHUNK_HDR_SIZE;
-	struct mfs_chunk_info info;
 	unsigned w;
 	uint8_t *dst;
 	size_t n;
-	int rc;
-
-	if ((rc = mfs_chunk_verify(rec, reclen, &info)))
-		return rc;
-	if (cap < info.raw_len)
-		return -ENOBUFS;
 
 	if (info.codec == MFS_CODEC_RAW) {
-		memcpy(out, payload, info.raw_len);
-		return info.raw_len;
+		memcpy(out, payload + off, len);
+		return len;
 	}
 	w = codec_width(info.codec);
-	dst = w > 1 ? ctx->planes : out;
+	if (is_split(info.codec))
+		return split_decode(ctx, w, payload, info.stored_len, info.raw_len, off, len, out);
+	/*
+	 * One frame for the whole chunk: a range needs it all (the planes of
+	 * bg2/bg4 run through it), so whole decodes into the caller's buffer
+	 * and partial ones into ctx->part.
+	 */
+	if (w > 1)
+		dst = ctx->planes;
+	else if (off == 0 && len == info.raw_len)
+		dst = out;
+	else if (!(dst = ctx->part) && !(dst = ctx->part = malloc(MFS_CHUNK_MAX)))
+		return -ENOMEM;
 	/* Capacity raw_len: a frame claiming more fails instead of overrunning. */
 	n = ZSTD_decompressDCtx(ctx->dctx, dst, info.raw_len, payload, info.stored_len);
 	if (ZSTD_isError(n))
 		return ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation ? -ENOMEM : MFS_ECORRUPT;
 	if (n != info.raw_len)
 		return MFS_ECORRUPT;
-	if (w > 1)
-		planes_join(ctx->planes, n, out, w);
-	return n;
+	if (w > 1 && off == 0 && len == n) {
+		mfs_planes_join(ctx->planes, n, out, w);
+	} else if (w > 1) {
+		if (!ctx->part && !(ctx->part = malloc(MFS_CHUNK_MAX)))
+			return -ENOMEM;
+		mfs_planes_join(ctx->planes, n, ctx->part, w);
+		memcpy(out, ctx->part + off, len);
+	} else if (dst != out) {
+		memcpy(out, dst + off, len);
+	}
+	return len;
+}
+
+ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			 void *out, size_t cap)
+{
+	struct mfs_chunk_info info;
+	int rc;
+
+	if ((rc = mfs_chunk_verify(rec, reclen, &info)))
+		return rc;
+	if (cap < info.raw_len)
+		return -ENOBUFS;
+	return decode_range(ctx, rec, info, 0, info.raw_len, out);
+}
+
+ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,
+				  const struct mfs_chunk_info *info, void *out, size_t cap)
+{
+	if (cap < info->raw_len)
+		return -ENOBUFS;
+	return decode_range(ctx, rec, *info, 0, info->raw_len, out);
+}
+
+ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			       size_t off, void *out, size_t len)
+{
+	struct mfs_chunk_info info;
+	int rc;
+
+	if ((rc = mfs_chunk_verify(rec, reclen, &info)))
+		return rc;
+	if (off > info.raw_len || len > info.raw_len - off)
+		return -EINVAL;
+	return decode_range(ctx, rec, info, off, len, out);
 }
 
 static pthread_key_t codec_key;

@@ -20,9 +20,24 @@
  * then the raw_len % w trailing bytes unchanged.  Float exponent bytes then
  * sit together and compress.
  *
- * The codec is chosen per chunk: the smallest of raw, zstd, bg2 and bg4.
- * Raw is kept when compression saves less than 1/32 of the bytes: decoding
- * would cost more than it saves.  See doc/format.md.
+ * split2/split4: the same planes (w = 2 / 4), cut into groups of 2^shift
+ * words (the last one shorter), each group's slice of each plane stored
+ * raw or as a zstd frame of its own:
+ *
+ *   u8 shift (10..20; the encoder writes 15), u8 reserved 0,
+ *   groups * w u32 entries, group-major: bit 31 set = zstd frame, bits
+ *     0-30 = the piece's length (raw pieces: exactly the slice's words),
+ *   the raw_len % w trailing bytes,
+ *   the pieces in table order.
+ *
+ * Only slices that entropy coding shrinks are coded (FP16 mantissa bytes
+ * are not), so decoding is Huffman on those plus a join; a group is also
+ * the unit a partial decode would need.
+ *
+ * The codec is chosen per chunk (store/codec.c, note 2): split2/split4
+ * when matches save little (weights), else the smallest of zstd, bg2 and
+ * bg4.  Raw is kept when compression saves less than 1/32 of the bytes:
+ * decoding would cost more than it saves.  See doc/format.md.
  */
 #ifndef MFS_CODEC_H
 #define MFS_CODEC_H
@@ -39,6 +54,8 @@ enum mfs_codec {
 	MFS_CODEC_ZSTD = 1,
 	MFS_CODEC_ZSTD_BG2 = 2,
 	MFS_CODEC_ZSTD_BG4 = 3,
+	MFS_CODEC_SPLIT2 = 4,
+	MFS_CODEC_SPLIT4 = 5,
 	MFS_CODEC_COUNT
 };
 
@@ -83,12 +100,33 @@ ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t recl
 			 void *out, size_t cap);
 
 /*
+ * mfs_chunk_decode for a record mfs_chunk_verify() has just accepted, with
+ * the info it returned: no second XXH64 pass over the record (a caller
+ * that verifies, then decodes, hashes every record twice).  rec must be
+ * the very bytes verified.  Returns raw_len, -ENOBUFS, MFS_ECORRUPT.
+ */
+ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,
+				  const struct mfs_chunk_info *info, void *out, size_t cap);
+
+/*
+ * Like mfs_chunk_decode, but only bytes [off, off + len) of the chunk, into
+ * out[0..len): for a page fault that needs 4 KiB of a 1 MiB chunk.  The
+ * checksum still covers the whole record (XXH64: ~0.1 ms per MiB); split
+ * codecs then decode only the groups (64-128 KiB of output) the range
+ * touches, raw copies the range, other codecs decode the whole chunk into
+ * scratch.  Returns len, -EINVAL if the range is not within raw_len,
+ * MFS_ECORRUPT or MFS_EFORMAT.
+ */
+ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			       size_t off, void *out, size_t len);
+
+/*
  * Checks the header and the checksum of rec without decoding, for readers
  * that use a raw record's payload in place.  0, MFS_ECORRUPT or MFS_EFORMAT.
  */
 int mfs_chunk_verify(const void *rec, size_t reclen, struct mfs_chunk_info *info);
 
-/* "raw", "zstd", "zstd-bg2", "zstd-bg4", or "?" */
+/* "raw", "zstd", "zstd-bg2", "zstd-bg4", "split2", "split4", or "?" */
 const char *mfs_codec_name(int codec);
 
 #endif

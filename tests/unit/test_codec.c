@@ -144,8 +144,9 @@ static int round_trip_all(const uint8_t *raw, size_t len, const char *what)
 		bad += (size[c] = round_trip(raw, len, c, what, &info)) < 0;
 	n = round_trip(raw, len, -1, what, &info);
 	bad += n < 0;
-	ok(!bad, "%s (%zu bytes): round trip raw %zd zstd %zd bg2 %zd bg4 %zd, auto %zd (%s)",
-	   what, len, size[0], size[1], size[2], size[3], n, mfs_codec_name(info.codec));
+	ok(!bad, "%s (%zu bytes): round trip raw %zd zstd %zd bg2 %zd bg4 %zd split2 %zd "
+	   "split4 %zd, auto %zd (%s)", what, len, size[0], size[1], size[2], size[3], size[4],
+	   size[5], n, mfs_codec_name(info.codec));
 	if (n >= 0)
 		ok((size_t)n <= HDR + len, "%s: auto never stores more than raw", what);
 	return n < 0 ? -1 : (int)info.codec;
@@ -178,19 +179,18 @@ static void test_floats(uint8_t *buf)
 
 	fill_fp32(buf, 1048576);
 	c = round_trip_all(buf, 1048576, "float32 N(0, 0.02)");
-	is_int(c, MFS_CODEC_ZSTD_BG4, "auto picks bg4 for float32");
+	is_int(c, MFS_CODEC_SPLIT4, "auto picks split4 for float32");
 	/* Odd offset and length: the planes start mid-word. */
 	round_trip_all(buf + 1, 1048576 - 3, "float32, misaligned");
 
 	fill_fp16(buf, 1048576);
 	c = round_trip_all(buf, 1048576, "float16 N(0, 0.02)");
-	ok(c == MFS_CODEC_ZSTD_BG2 || c == MFS_CODEC_ZSTD_BG4, "auto picks a plane codec for float16 (%s)",
-	   mfs_codec_name(c));
+	is_int(c, MFS_CODEC_SPLIT2, "auto picks split2 for float16");
 	round_trip_all(buf + 1, 1048576 - 1, "float16, odd length");
 
 	fill_bf16(buf, MFS_CHUNK_MAX);
 	c = round_trip_all(buf, MFS_CHUNK_MAX, "bfloat16 N(0, 0.02), MAX bytes");
-	ok(c == MFS_CODEC_ZSTD_BG2 || c == MFS_CODEC_ZSTD_BG4, "auto picks a plane codec for bfloat16 (%s)",
+	ok(c == MFS_CODEC_SPLIT2 || c == MFS_CODEC_SPLIT4, "auto picks a split codec for bfloat16 (%s)",
 	   mfs_codec_name(c));
 }
 
@@ -465,6 +465,283 @@ static void test_corruption(uint8_t *buf)
 	free(bad);
 }
 
+/* ---- split codecs ------------------------------------------------------- */
+
+#define GROUP 32768	/* words per group, as store/codec.c writes them */
+
+/* Lengths around every edge of the split layout, for w = 2 and 4. */
+static void test_split_lengths(uint8_t *buf)
+{
+	static const size_t base[] = { 0, 1, 2, 3, 4, 5, 7, 255, 256 * 2 - 1, 256 * 4 + 3,
+				       GROUP * 2 - 1, GROUP * 2, GROUP * 2 + 1, GROUP * 4 - 1,
+				       GROUP * 4, GROUP * 4 + 3, GROUP * 4 + 256 * 4 + 1,
+				       3 * GROUP * 4 + 2, 1048576 + 1, MFS_CHUNK_MAX - 1,
+				       MFS_CHUNK_MAX };
+	struct mfs_chunk_info info;
+	int bad = 0;
+
+	fill_fp16(buf, MFS_CHUNK_MAX);
+	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		for (int c = MFS_CODEC_SPLIT2; c <= MFS_CODEC_SPLIT4; c++)
+			bad += round_trip(buf, base[i], c, "split length edges", &info) < 0;
+	is_int(bad, 0, "split2/split4 round-trip every length edge (0 .. MAX, group and word tails)");
+	/* A plane of zeros between float planes, and all-zero and 0xff chunks. */
+	for (size_t i = 0; i < 1048576; i += 4)
+		memset(buf + i + 1, 0, 1);
+	bad = 0;
+	for (int c = MFS_CODEC_SPLIT2; c <= MFS_CODEC_SPLIT4; c++)
+		bad += round_trip(buf, 1048576, c, "split, a zero plane", &info) < 0;
+	memset(buf, 0, MFS_CHUNK_MAX);
+	for (int c = MFS_CODEC_SPLIT2; c <= MFS_CODEC_SPLIT4; c++)
+		bad += round_trip(buf, MFS_CHUNK_MAX, c, "split, zeros", &info) < 0;
+	is_int(bad, 0, "split codecs round-trip constant planes");
+}
+
+/*
+ * The split payload is a format: parse it by hand (table, tail, pieces;
+ * zstd pieces with plain ZSTD_decompress) and compare with planes built
+ * the slow way.
+ */
+static void test_split_layout(uint8_t *buf)
+{
+	static const size_t lens[] = { 3, 1001, GROUP * 2 + 7, GROUP * 4 * 2 + 5 };
+	uint8_t *got = malloc(GROUP);
+	int bad = 0, zstd_pieces = 0, raw_pieces = 0;
+
+	if (!got)
+		tap_bail("out of memory");
+	fill_fp16(buf, 1048576);
+	for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+		for (unsigned w = 2; w <= 4; w += 2) {
+			size_t len = lens[li], m = len / w, ng = (m + GROUP - 1) / GROUP, pos;
+			ssize_t n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap,
+						     w == 2 ? MFS_CODEC_SPLIT2 : MFS_CODEC_SPLIT4);
+			const uint8_t *p = rec + HDR;
+
+			if (n < HDR + 2 || p[0] != 15 || p[1]) {
+				bad++;
+				continue;
+			}
+			pos = 2 + ng * w * 4;
+			if (memcmp(p + pos, buf + m * w, len % w))
+				bad++;
+			pos += len % w;
+			for (size_t g = 0; g < ng; g++) {
+				size_t words = m - g * GROUP < GROUP ? m - g * GROUP : GROUP;
+
+				for (unsigned k = 0; k < w; k++) {
+					uint32_t e = get_le32(p + 2 + 4 * (g * w + k));
+					size_t plen = e & 0x7fffffff;
+
+					if (e >> 31) {
+						zstd_pieces++;
+						if (ZSTD_decompress(got, GROUP, p + pos, plen) != words)
+							bad++;
+					} else {
+						raw_pieces++;
+						if (plen != words)
+							bad++;
+						memcpy(got, p + pos, plen);
+					}
+					for (size_t i = 0; i < words; i++)
+						bad += got[i] != buf[(g * GROUP + i) * w + k];
+					pos += plen;
+				}
+			}
+			bad += pos != (size_t)n - HDR;
+		}
+	}
+	free(got);
+	ok(!bad && zstd_pieces && raw_pieces,
+	   "split payloads: table, tail, then raw and zstd pieces as documented (%d zstd, %d raw)",
+	   zstd_pieces, raw_pieces);
+}
+
+/* A forged record (valid checksum): decode must fail with `want`, never crash. */
+static int forged_fails(uint8_t *r, size_t n, size_t raw_len, int want)
+{
+	refresh_checksum(r, n);
+	return decode_fails(r, n, raw_len, want);
+}
+
+static void test_split_corruption(uint8_t *buf)
+{
+	size_t len = GROUP * 2 * 2 + 1001, m = len / 2, tbl = HDR + 2;
+	uint8_t *bad;
+	ssize_t n;
+	int all = 1;
+
+	fill_fp16(buf, len);
+	n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap, MFS_CODEC_SPLIT2);
+	if (n < 0)
+		tap_bail("encode failed: %s", mfs_strerror((int)n));
+	ok(get_le32(rec + tbl) >> 31 == 0 && get_le32(rec + tbl + 4) >> 31 == 1,
+	   "FP16 split2: mantissa plane raw, exponent plane coded");
+	bad = malloc(n + 64);
+	if (!bad)
+		tap_bail("out of memory");
+
+	/* Room for the largest raw_len forged below. */
+#define FORGE(expr, want, ...) do { \
+		memcpy(bad, rec, n); \
+		expr; \
+		ok(forged_fails(bad, n, len + GROUP * 2, want), __VA_ARGS__); \
+	} while (0)
+
+	FORGE(bad[HDR] = 9, MFS_ECORRUPT, "split: group shift below the minimum");
+	FORGE(bad[HDR] = 21, MFS_ECORRUPT, "split: group shift above the maximum");
+	FORGE(bad[HDR] = 255, MFS_ECORRUPT, "split: group shift 255");
+	FORGE(bad[HDR] = 14, MFS_ECORRUPT, "split: group shift changed (table no longer adds up)");
+	FORGE(bad[HDR + 1] = 1, MFS_ECORRUPT, "split: reserved byte set");
+	FORGE(put_le32(bad + tbl, m), MFS_ECORRUPT, "split: raw piece longer than its slice");
+	FORGE(put_le32(bad + tbl, GROUP - 1), MFS_ECORRUPT, "split: raw piece shorter than its slice");
+	FORGE(put_le32(bad + tbl, 0x7fffffff), MFS_ECORRUPT, "split: raw piece length 2^31 - 1");
+	FORGE(put_le32(bad + tbl + 4, 0xffffffff), MFS_ECORRUPT, "split: zstd piece length 2^31 - 1");
+	FORGE(put_le32(bad + tbl + 4, 0x80000000), MFS_ECORRUPT, "split: empty zstd piece");
+	FORGE(put_le32(bad + tbl + 4, get_le32(bad + tbl + 4) - 1), MFS_ECORRUPT,
+	      "split: zstd piece one byte short (lengths do not add up)");
+	FORGE((put_le32(bad + tbl + 4, get_le32(bad + tbl + 4) - 1),
+	       put_le32(bad + tbl + 12, get_le32(bad + tbl + 12) + 1)), MFS_ECORRUPT,
+	      "split: a byte moved between zstd pieces (frames end wrong)");
+	FORGE(put_le32(bad + tbl, get_le32(bad + tbl) | 0x80000000), MFS_ECORRUPT,
+	      "split: raw piece marked as zstd");
+	FORGE(put_le32(bad + tbl + 4, get_le32(bad + tbl + 4) & 0x7fffffff), MFS_ECORRUPT,
+	      "split: zstd piece marked as raw");
+	FORGE(bad[5] = MFS_CODEC_SPLIT4, MFS_ECORRUPT, "split: codec split2 -> split4");
+	FORGE(put_le32(bad + 8, len + 2), MFS_ECORRUPT, "split: raw_len + 2 (one more word)");
+	FORGE(put_le32(bad + 8, len - 1), MFS_ECORRUPT, "split: raw_len - 1 (tail moves)");
+	FORGE(put_le32(bad + 8, len + GROUP * 2), MFS_ECORRUPT, "split: raw_len one group more");
+	{
+		/*
+		 * Built by hand: one group of split2 whose zstd piece holds one
+		 * byte more (then one less) than its slice.
+		 */
+		uint8_t *r = malloc(HDR + 10 + GROUP + ZSTD_compressBound(GROUP + 1));
+		int fails = 1;
+
+		if (!r)
+			tap_bail("out of memory");
+		for (int d = -1; d <= 1; d += 2) {
+			size_t z;
+
+			memcpy(r, "MFC1", 4);
+			r[4] = 1;
+			r[5] = MFS_CODEC_SPLIT2;
+			put_le16(r + 6, 0);
+			put_le32(r + 8, GROUP * 2);
+			r[HDR] = 15;
+			r[HDR + 1] = 0;
+			memcpy(r + HDR + 10, buf, GROUP);
+			z = ZSTD_compress(r + HDR + 10 + GROUP, ZSTD_compressBound(GROUP + 1), buf,
+					  GROUP + d, 1);
+			put_le32(r + HDR + 2, GROUP);
+			put_le32(r + HDR + 6, z | 0x80000000);
+			put_le32(r + 12, 10 + GROUP + z);
+			fails &= !ZSTD_isError(z) && forged_fails(r, HDR + 10 + GROUP + z, GROUP * 2,
+								  MFS_ECORRUPT);
+			/* The same record with the right slice length decodes. */
+			z = ZSTD_compress(r + HDR + 10 + GROUP, ZSTD_compressBound(GROUP), buf, GROUP, 1);
+			put_le32(r + HDR + 6, z | 0x80000000);
+			put_le32(r + 12, 10 + GROUP + z);
+			refresh_checksum(r, HDR + 10 + GROUP + z);
+			fails &= mfs_chunk_decode(ctx, r, HDR + 10 + GROUP + z, out, GROUP * 2) ==
+				 GROUP * 2;
+		}
+		ok(fails, "split: a zstd piece one byte longer or shorter than its slice is corrupt "
+			  "(the exact one decodes)");
+		free(r);
+	}
+
+	/* Truncations with a valid checksum: the table, the tail, a piece. */
+	for (size_t cut = HDR; cut < (size_t)n; cut += cut < tbl + 64 ? 1 : 4099) {
+		memcpy(bad, rec, cut);
+		put_le32(bad + 12, cut - HDR);
+		all &= forged_fails(bad, cut, len, MFS_ECORRUPT);
+	}
+	ok(all, "split: every truncation (inside the table, the tail, each piece) is corrupt");
+
+	/* Every bit flip in a small forged record: any result but a crash or overrun. */
+	{
+		uint8_t small[2048 + 3], copy[4096];
+		ssize_t sm;
+
+		fill_fp16(small, sizeof(small));
+		sm = mfs_chunk_encode(ctx, small, sizeof(small), copy, sizeof(copy), MFS_CODEC_SPLIT4);
+		for (ssize_t i = HDR * 8; sm > 0 && i < sm * 8; i++) {
+			ssize_t d;
+
+			copy[i / 8] ^= 1 << (i % 8);
+			refresh_checksum(copy, sm);
+			d = mfs_chunk_decode(ctx, copy, sm, out, sizeof(small));
+			all &= d == (ssize_t)sizeof(small) || d == MFS_ECORRUPT;
+			copy[i / 8] ^= 1 << (i % 8);
+		}
+		refresh_checksum(copy, sm);
+		ok(sm > 0 && all, "split: %zd forged bit flips decode or fail as corrupt, nothing else",
+		   (sm - HDR) * 8);
+	}
+#undef FORGE
+	free(bad);
+}
+
+/* mfs_chunk_decode_range: every codec, ranges across groups, words and the tail. */
+static void test_decode_range(uint8_t *buf)
+{
+	size_t len = GROUP * 4 * 2 + GROUP + 4099;	/* groups of both widths, a tail */
+	uint8_t *got = malloc(len + 1);
+	int bad = 0;
+
+	if (!got)
+		tap_bail("out of memory");
+	fill_fp16(buf, len);
+	memset(buf + GROUP * 3, 0, 5000);	/* something for zstd to match */
+	for (int c = 0; c < MFS_CODEC_COUNT; c++) {
+		ssize_t n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap, c);
+		size_t offs[] = { 0, 1, 4095, GROUP * 2 - 3, GROUP * 2, GROUP * 4 - 1, len - 4099,
+				  len - 3, len - 1, len };
+
+		if (n < 0) {
+			bad++;
+			continue;
+		}
+		for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+			size_t sizes[] = { 0, 1, 3, 4096, GROUP * 4 + 5, len };
+
+			for (size_t j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+				size_t o = offs[i], l = sizes[j] < len - o ? sizes[j] : len - o;
+
+				got[l] = 0xa5;
+				if (mfs_chunk_decode_range(ctx, rec, n, o, got, l) != (ssize_t)l ||
+				    memcmp(got, buf + o, l) || got[l] != 0xa5) {
+					printf("#   %s: range %zu+%zu wrong\n", mfs_codec_name(c), o, l);
+					bad++;
+				}
+			}
+		}
+		bad += mfs_chunk_decode_range(ctx, rec, n, len - 1, got, 2) != -EINVAL;
+		bad += mfs_chunk_decode_range(ctx, rec, n, len + 1, got, 0) != -EINVAL;
+		bad += mfs_chunk_decode_range(ctx, rec, n, (size_t)-1, got, 2) != -EINVAL;
+		rec[n - 1] ^= 1;
+		bad += mfs_chunk_decode_range(ctx, rec, n, 0, got, 1) != MFS_ECORRUPT;
+	}
+	/* decode_verified: the same bytes as decode, without the second checksum pass. */
+	for (int c = 0; c < MFS_CODEC_COUNT; c++) {
+		struct mfs_chunk_info info;
+		ssize_t n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap, c);
+
+		if (n < 0 || mfs_chunk_verify(rec, n, &info) ||
+		    mfs_chunk_decode_verified(ctx, rec, &info, got, len) != (ssize_t)len ||
+		    memcmp(got, buf, len) ||
+		    mfs_chunk_decode_verified(ctx, rec, &info, got, len - 1) != -ENOBUFS) {
+			printf("#   %s: decode_verified wrong\n", mfs_codec_name(c));
+			bad++;
+		}
+	}
+	is_int(bad, 0, "decode_range: every codec, ranges over word, group and tail edges; "
+		       "out-of-range and corrupt records refused; decode_verified decodes");
+	free(got);
+}
+
 static void test_encode_errors(uint8_t *buf)
 {
 	uint8_t small[HDR + 100];
@@ -492,6 +769,8 @@ static void test_names(void)
 	   !strcmp(mfs_codec_name(MFS_CODEC_ZSTD), "zstd") &&
 	   !strcmp(mfs_codec_name(MFS_CODEC_ZSTD_BG2), "zstd-bg2") &&
 	   !strcmp(mfs_codec_name(MFS_CODEC_ZSTD_BG4), "zstd-bg4") &&
+	   !strcmp(mfs_codec_name(MFS_CODEC_SPLIT2), "split2") &&
+	   !strcmp(mfs_codec_name(MFS_CODEC_SPLIT4), "split4") &&
 	   !strcmp(mfs_codec_name(-1), "?") && !strcmp(mfs_codec_name(MFS_CODEC_COUNT), "?"),
 	   "codec names");
 	ok(!strcmp(mfs_strerror(MFS_ECORRUPT), "stored data is corrupt (checksum mismatch)") &&
@@ -519,6 +798,10 @@ int main(void)
 	test_floats(buf);
 	test_adversarial(buf);
 	test_corruption(buf);
+	test_split_lengths(buf);
+	test_split_layout(buf);
+	test_split_corruption(buf);
+	test_decode_range(buf);
 	test_encode_errors(buf);
 	test_names();
 

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Byte planes of w-byte words (w = 2 or 4): the transforms under the plane
+ * codecs of store/codec.c.  Plane k holds byte k of every word.
+ */
+#ifndef MFS_PLANES_H
+#define MFS_PLANES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * in[0..len) to out[0..len): the w planes of the len / w whole words one
+ * after another, then the len % w trailing bytes unchanged.
+ */
+void mfs_planes_split(const uint8_t *in, size_t len, uint8_t *out, unsigned w);
+/* The inverse of mfs_planes_split(). */
+void mfs_planes_join(const uint8_t *in, size_t len, uint8_t *out, unsigned w);
+/* m words from the w planes at plane[0..w) (each m bytes, anywhere) into out[0..m * w). */
+void mfs_planes_gather(const uint8_t *const plane[], size_t m, uint8_t *out, unsigned w);
+
+#endif
