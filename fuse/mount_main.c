@@ -191,14 +191,19 @@ static int check_peer_options(struct mfs_config *cfg)
 static void malloc_thp(char **argv)
 {
 	const char *t = getenv("GLIBC_TUNABLES"), *off = getenv("MFS_MALLOC_THP");
-	char *v;
+	char self[PATH_MAX], *v;
+	ssize_t n;
 
 	if ((off && !strcmp(off, "0")) || (t && strstr(t, "glibc.malloc.hugetlb")))
 		return;
+	/* The real path, not /proc/self/exe: the process keeps its name (ps, pgrep). */
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0)
+		return;
+	self[n] = 0;
 	if (asprintf(&v, "%s%sglibc.malloc.hugetlb=1", t ? t : "", t && *t ? ":" : "") < 0)
 		return;
 	if (!setenv("GLIBC_TUNABLES", v, 1))
-		execv("/proc/self/exe", argv);
+		execv(self, argv);
 	/* No exec: go on with 4 KiB pages. */
 	free(v);
 }
