@@ -13,6 +13,7 @@
  * reads and never fetches what a read is fetching (repair.c).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,41 +155,41 @@ static void index_staged(struct mfs_keep *k)
 	pthread_mutex_unlock(&k->lock);
 }
 
-/* Writes the cache records one by one; stages the owned ones (no WAL, not indexed yet). */
+/*
+ * Writes the cache records; stages the owned ones (no WAL, not indexed yet),
+ * each in its own batch: one batch of many ~1 MiB records grows its buffer
+ * by doubling, past malloc's mmap threshold, and that copying and faulting
+ * in of fresh pages cost the reading node more than everything else it did.
+ */
 static void write_jobs(struct mfs_keep *k, struct kjob *list)
 {
 	struct mfs_replica *r = k->r;
-	struct mfs_batch *b = NULL;
-	int rc = 0;
 
 	for (struct kjob *j = list; j; j = j->next) {
+		int rc;
+
 		if (!j->owned) {
 			/* A cache copy that cannot be written costs a refetch later, nothing more. */
 			mfs_diskcache_put(r->dc, &j->h, zmq_msg_data(&j->rec), zmq_msg_size(&j->rec));
 			continue;
 		}
-		if (!b && !(b = mfs_batch_new(r->db)))
-			break;
-		mfs_chunk_stage_record(b, &j->h, zmq_msg_data(&j->rec), zmq_msg_size(&j->rec));
-	}
-	if (!b || (rc = mfs_db_write(r->db, b, MFS_WRITE_NOWAL))) {
-		if (rc)
-			log_warn("fetched chunks not staged in the store: %s", mfs_strerror(rc));
-		mfs_batch_free(b);
-		return;
-	}
-	mfs_batch_free(b);
-	pthread_mutex_lock(&k->lock);
-	for (struct kjob *j = list; j; j = j->next)
-		if (j->owned && k->npend < STAGE_MAX)
+		if ((rc = stage_record(r, &j->h, zmq_msg_data(&j->rec), zmq_msg_size(&j->rec)))) {
+			/* Not staged: replication still wants it and fetches it later. */
+			log_warn("a fetched chunk not staged in the store: %s", mfs_strerror(rc));
+			continue;
+		}
+		pthread_mutex_lock(&k->lock);
+		if (k->npend < STAGE_MAX)
 			k->pend[k->npend++] = (struct staged){ j->h, j->info, zmq_msg_size(&j->rec) };
-	pthread_mutex_unlock(&k->lock);
+		pthread_mutex_unlock(&k->lock);
+	}
 }
 
 static void *keep_main(void *arg)
 {
 	struct mfs_keep *k = arg;
 
+	pthread_setname_np(pthread_self(), "mfs-keep"); /* for perf and top -H */
 	pthread_mutex_lock(&k->lock);
 	for (;;) {
 		struct kjob *list;

@@ -324,6 +324,7 @@ static void *prefetch_thread(void *arg)
 {
 	struct mfs_cache *c = arg;
 
+	pthread_setname_np(pthread_self(), "mfs-prefetch"); /* for perf and top -H */
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		struct prefetch_req r;
