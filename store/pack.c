@@ -102,7 +102,8 @@ static int open_existing(struct mfs_packs *p, uint32_t n)
 	}
 	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
 	    memcmp(hdr, MFS_PACK_MAGIC, 4) || hdr[4] != MFS_PACK_VERSION || get_le32(hdr + 8) != n) {
-		log_error("%s: not a modelfs pack (version %d)", path, MFS_PACK_VERSION);
+		log_error("%s: not a modelfs pack of version %d (%s)", path, MFS_PACK_VERSION,
+			  "a file that is not one has no place among the packs");
 		rc = MFS_EFORMAT;
 		goto out;
 	}
