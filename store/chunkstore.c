@@ -183,7 +183,18 @@ void mfs_chunk_bytes_release(struct mfs_chunk_bytes *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* A pack record, read into buf (record_len bytes).  A pack that lost it: MFS_ECORRUPT. */
+/* A buffer a pack record of len bytes can be read into directly (pack.h); free() frees it. */
+static uint8_t *record_buf(size_t len)
+{
+	void *p;
+
+	return posix_memalign(&p, MFS_PACK_ALIGN, mfs_packs_read_cap(len ? len : 1)) ? NULL : p;
+}
+
+/*
+ * A pack record, read into buf (from record_buf).  A pack that lost it:
+ * MFS_ECORRUPT.
+ */
 static int pack_read(struct mfs_db *db, const struct mfs_chunk_summary *s, void *buf)
 {
 	struct mfs_packs *packs = mfs_db_packs(db);
@@ -193,7 +204,7 @@ static int pack_read(struct mfs_db *db, const struct mfs_chunk_summary *s, void 
 	if (!packs)
 		return MFS_EFORMAT; /* a version 2 entry in a store without packs */
 	summary_loc(s, &loc);
-	rc = mfs_packs_read(packs, &loc, buf);
+	rc = mfs_packs_read(packs, &loc, buf, mfs_packs_read_cap(loc.len));
 	return rc == -ENOENT ? MFS_ECORRUPT : rc;
 }
 
@@ -213,7 +224,7 @@ int mfs_chunk_record_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs
 		return mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, v, 0);
 	if (rc)
 		return rc;
-	if (!(buf = malloc(s.record_len ? s.record_len : 1)))
+	if (!(buf = record_buf(s.record_len)))
 		return -ENOMEM;
 	if ((rc = pack_read(db, &s, buf))) {
 		free(buf);
@@ -258,10 +269,11 @@ static uint8_t *scratch_get(size_t len)
 		}
 	}
 	if (s->cap < len) {
-		uint8_t *p = realloc(s->p, len);
+		uint8_t *p = record_buf(len);
 
 		if (!p)
 			return NULL;
+		free(s->p);
 		s->p = p;
 		s->cap = len;
 	}
@@ -282,7 +294,7 @@ static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx,
 	int rc;
 
 	if (s->codec == MFS_CODEC_RAW) {
-		if (!(out->owned = malloc(s->record_len ? s->record_len : 1)))
+		if (!(out->owned = record_buf(s->record_len)))
 			return -ENOMEM;
 		rec = out->owned;
 	} else if (!(rec = scratch_get(s->record_len))) {

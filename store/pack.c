@@ -20,6 +20,7 @@
 
 struct pack {
 	int fd;
+	int dfd;		/* O_DIRECT, for reads; -1 where the filesystem has none */
 	int sealed;		/* takes no appends; append_lock */
 	int dirty;		/* appended since its last fdatasync; atomic */
 	uint64_t end;		/* next append offset; append_lock */
@@ -84,6 +85,18 @@ out:
 	return rc;
 }
 
+/*
+ * The read side of a pack, with O_DIRECT when the filesystem has it
+ * (tmpfs before Linux 6.6 does not): a model's bytes are then cached once
+ * (the mount's page cache and the chunk cache), not a second time as pack
+ * pages, and a cold read skips the kernel's copy out of the page cache.
+ * Records start on MFS_PACK_ALIGN, so a read of a whole record is aligned.
+ */
+static int open_direct(const char *path)
+{
+	return open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+}
+
 /* Opens an existing pack, sealed.  MFS_EFORMAT if its header is not a pack's. */
 static int open_existing(struct mfs_packs *p, uint32_t n)
 {
@@ -111,12 +124,14 @@ static int open_existing(struct mfs_packs *p, uint32_t n)
 		rc = -ENOMEM;
 		goto out;
 	}
-	*k = (struct pack){ .fd = fd, .sealed = 1, .end = (uint64_t)st.st_size,
-			    .disk = (uint64_t)st.st_blocks * 512 };
+	*k = (struct pack){ .fd = fd, .dfd = open_direct(path), .sealed = 1,
+			    .end = (uint64_t)st.st_size, .disk = (uint64_t)st.st_blocks * 512 };
 	if ((rc = add_slot(p, n, k)))
 		goto out;
 	return 0;
 out:
+	if (k && k->dfd >= 0)
+		close(k->dfd);
 	free(k);
 	close(fd);
 	return rc;
@@ -179,6 +194,8 @@ void mfs_packs_close(struct mfs_packs *p)
 	for (uint32_t i = 0; i < p->n; i++) {
 		if (p->v[i] && p->v[i]->fd >= 0)
 			close(p->v[i]->fd);
+		if (p->v[i] && p->v[i]->dfd >= 0)
+			close(p->v[i]->dfd);
 		free(p->v[i]);
 	}
 	for (int i = 0; i < PEND_BUCKETS; i++)
@@ -231,6 +248,8 @@ static void unlink_pack(struct mfs_packs *p, uint32_t n)
 	else
 		log_info("%s: no live record left, removed", path);
 	close(k->fd);
+	if (k->dfd >= 0)
+		close(k->dfd);
 	free(k);
 }
 
@@ -281,6 +300,7 @@ static int start_pack(struct mfs_packs *p)
 
 	if (!k)
 		return -ENOMEM;
+	k->dfd = -1;
 	pack_path(p, n, path, sizeof(path));
 	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
 		rc = -errno;
@@ -292,7 +312,8 @@ static int start_pack(struct mfs_packs *p)
 	if ((rc = write_full(fd, hdr, sizeof(hdr), 0)) || (fdatasync(fd) && (rc = -errno)) ||
 	    (fsync(p->dirfd) && (rc = -errno)))
 		goto fail;
-	*k = (struct pack){ .fd = fd, .end = MFS_PACK_ALIGN, .disk = MFS_PACK_ALIGN };
+	*k = (struct pack){ .fd = fd, .dfd = open_direct(path), .end = MFS_PACK_ALIGN,
+			    .disk = MFS_PACK_ALIGN };
 	if ((rc = add_slot(p, n, k)))
 		goto fail;
 	if (p->cur) {
@@ -309,6 +330,8 @@ fail:
 		close(fd);
 		unlink(path);
 	}
+	if (k->dfd >= 0)
+		close(k->dfd);
 	free(k);
 	return rc;
 }
@@ -401,35 +424,46 @@ void mfs_packs_fail_next_sync(struct mfs_packs *p, int rc)
 	pthread_mutex_unlock(&p->sync_lock);
 }
 
-int mfs_packs_read(struct mfs_packs *p, const struct mfs_pack_loc *loc, void *buf)
+static int read_full(int fd, uint8_t *b, size_t len, size_t want, uint64_t off)
 {
-	uint8_t *b = buf;
-	size_t len = loc->len;
-	uint64_t off = loc->off;
-	int rc = 0;
+	size_t got = 0;
 
-	pthread_rwlock_rdlock(&p->table_lock);
-	if (loc->pack >= p->n || !p->v[loc->pack]) {
-		rc = -ENOENT;
-		goto out;
-	}
-	while (len) {
-		ssize_t n = pread(p->v[loc->pack]->fd, b, len, (off_t)off);
+	while (got < want) {
+		ssize_t n = pread(fd, b + got, len - got, (off_t)(off + got));
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			rc = -errno;
-			break;
-		}
-		if (n == 0) {
-			rc = MFS_ECORRUPT; /* the pack ends before the record */
-			break;
-		}
-		b += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return MFS_ECORRUPT; /* the pack ends before the record */
+		got += (size_t)n;
 	}
+	return 0;
+}
+
+size_t mfs_packs_read_cap(size_t len)
+{
+	return (len + MFS_PACK_ALIGN - 1) & ~(size_t)(MFS_PACK_ALIGN - 1);
+}
+
+int mfs_packs_read(struct mfs_packs *p, const struct mfs_pack_loc *loc, void *buf, size_t cap)
+{
+	size_t span = mfs_packs_read_cap(loc->len);
+	struct pack *k;
+	int rc = -ENOENT;
+
+	pthread_rwlock_rdlock(&p->table_lock);
+	if (loc->pack >= p->n || !(k = p->v[loc->pack]))
+		goto out;
+	/* Whole blocks into an aligned buffer (the pack may end before the last one). */
+	if (k->dfd >= 0 && cap >= span && !((uintptr_t)buf % MFS_PACK_ALIGN) &&
+	    !(loc->off % MFS_PACK_ALIGN)) {
+		rc = read_full(k->dfd, buf, span, loc->len, loc->off);
+		if (rc != -EINVAL)
+			goto out;
+	}
+	rc = read_full(k->fd, buf, loc->len, loc->len, loc->off);
 out:
 	pthread_rwlock_unlock(&p->table_lock);
 	return rc;

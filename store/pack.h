@@ -68,10 +68,15 @@ int mfs_packs_append(struct mfs_packs *p, const void *rec, size_t len, struct mf
 int mfs_packs_sync(struct mfs_packs *p, uint64_t ticket);
 
 /*
- * Reads loc->len bytes at loc into buf.  0, -ENOENT (no such pack),
- * MFS_ECORRUPT (the pack is shorter), or an I/O error.
+ * Reads loc->len bytes at loc into buf, of cap bytes.  With a buffer
+ * aligned on MFS_PACK_ALIGN and cap >= mfs_packs_read_cap(loc->len), the
+ * read bypasses the page cache (O_DIRECT, where the filesystem has it) and
+ * may fill buf past loc->len.  0, -ENOENT (no such pack), MFS_ECORRUPT
+ * (the pack is shorter), or an I/O error.
  */
-int mfs_packs_read(struct mfs_packs *p, const struct mfs_pack_loc *loc, void *buf);
+int mfs_packs_read(struct mfs_packs *p, const struct mfs_pack_loc *loc, void *buf, size_t cap);
+/* The buffer size a direct read of len bytes needs. */
+size_t mfs_packs_read_cap(size_t len);
 
 /*
  * Gives loc's space back (punches its blocks out of the pack), once no
