@@ -158,6 +158,10 @@ int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mod
 	/* The commit protocol: pack records before the index entries naming them. */
 	if (b->pack_ticket && (rc = mfs_packs_sync(db->packs, b->pack_ticket)))
 		return rc;
+	/* Nothing for the backend (every record went to a pack): no empty WAL write.
+	 * (An empty SYNC write still syncs: someone may count on it.) */
+	if (!b->bytes && mode == MFS_WRITE_NOWAL)
+		return 0;
 	if (mode == MFS_WRITE_NOWAL && b->bytes <= MFS_DB_SMALL_NOWAL)
 		mode = MFS_WRITE_ASYNC;
 	if ((rc = db->ops->write(db, b, mode)))

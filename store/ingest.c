@@ -194,6 +194,7 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
 			 struct mfs_ingest_stats *st)
 {
 	struct mfs_batch *b = mfs_batch_new(w->db);
+	unsigned staged = 0;
 	int rc = 0;
 
 	if (!b)
@@ -212,10 +213,12 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
 		if ((rc = new_list_add(fresh, c)))
 			break;
 		mfs_chunk_stage_record(b, &c->hash, c->rec, c->rec_len);
+		staged++;
 		st->new_chunks++;
 		st->new_stored += c->rec_len;
 	}
-	if (!rc && mfs_batch_count(b))
+	/* Even when every record went to a pack: the write says if an append failed. */
+	if (!rc && staged)
 		rc = mfs_db_write(w->db, b, MFS_WRITE_NOWAL);
 	mfs_batch_free(b);
 	for (unsigned i = 0; i < w->count; i++) {
