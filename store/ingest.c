@@ -152,7 +152,9 @@ static void *encode_worker(void *arg)
 		c->exists = ex;
 		if (ex)
 			continue;
-		c->rec = malloc(mfs_chunk_record_bound(c->len));
+		/* Aligned: a pack append writes its whole blocks without a copy (pack.c). */
+		if (posix_memalign((void **)&c->rec, 4096, mfs_chunk_record_bound(c->len)))
+			c->rec = NULL;
 		if (!c->rec) {
 			c->rc = -ENOMEM;
 			continue;

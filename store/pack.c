@@ -337,16 +337,26 @@ static int write_full(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Writes a record at off: padded to span with O_DIRECT where it can, else buffered. */
+/*
+ * Writes a record at off: padded to span with O_DIRECT where it can, else
+ * buffered.  An aligned record's whole blocks go straight from it; only
+ * the rest (all of an unaligned one) through the bounce buffer.
+ */
 static int append_at(struct pack *k, const void *rec, size_t len, uint64_t span, uint64_t off)
 {
+	size_t head = (uintptr_t)rec % MFS_PACK_ALIGN ? 0 : len & ~(size_t)(MFS_PACK_ALIGN - 1);
 	uint8_t *b;
-	int rc;
+	int rc = 0;
 
-	if (k->dfd >= 0 && (b = bounce_get(span))) {
-		memcpy(b, rec, len);
-		memset(b + len, 0, span - len);
-		if ((rc = write_full(k->dfd, b, span, off)) != -EINVAL)
+	if (k->dfd >= 0 && (b = bounce_get(span - head))) {
+		if (head)
+			rc = write_full(k->dfd, rec, head, off);
+		if (!rc && span > head) {
+			memcpy(b, (const uint8_t *)rec + head, len - head);
+			memset(b + len - head, 0, span - len);
+			rc = write_full(k->dfd, b, span - head, off + head);
+		}
+		if (rc != -EINVAL)
 			return rc;
 	}
 	return write_full(k->fd, rec, len, off);
