@@ -44,6 +44,7 @@ void mfs_chunk_stage_record(struct mfs_batch *b, const struct mfs_hash *h, const
 		mfs_batch_put(b, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, rec, len);
 		return;
 	}
+	mfs_batch_note_packed(b);
 	/* Unindexed bytes if the rest fails: space only (chunkstore.h). */
 	if ((rc = mfs_packs_append(packs, rec, len, &loc, &ticket)) ||
 	    (rc = mfs_packs_pending_put(packs, h->b, &loc, ticket)))

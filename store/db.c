@@ -82,6 +82,12 @@ void mfs_batch_need_packs(struct mfs_batch *b, uint64_t ticket)
 		b->pack_ticket = ticket;
 }
 
+void mfs_batch_note_packed(struct mfs_batch *b)
+{
+	b->packed = 1;
+	b->cfs |= 1u << MFS_CF_CHUNKS;
+}
+
 void mfs_batch_fail(struct mfs_batch *b, int rc)
 {
 	if (!b->err)
@@ -158,11 +164,7 @@ int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mod
 	/* The commit protocol: pack records before the index entries naming them. */
 	if (b->pack_ticket && (rc = mfs_packs_sync(db->packs, b->pack_ticket)))
 		return rc;
-	/* Nothing for the backend (every record went to a pack): no empty WAL write.
-	 * (An empty SYNC write still syncs: someone may count on it.) */
-	if (!b->bytes && mode == MFS_WRITE_NOWAL)
-		return 0;
-	if (mode == MFS_WRITE_NOWAL && b->bytes <= MFS_DB_SMALL_NOWAL)
+	if (mode == MFS_WRITE_NOWAL && b->bytes <= MFS_DB_SMALL_NOWAL && !b->packed)
 		mode = MFS_WRITE_ASYNC;
 	if ((rc = db->ops->write(db, b, mode)))
 		return rc;

@@ -114,6 +114,14 @@ struct mfs_packs *mfs_db_packs(struct mfs_db *db);
 void mfs_db_set_packs(struct mfs_db *db, struct mfs_packs *packs, int owned);
 /* b names pack appends up to ticket: mfs_db_write syncs them before writing b. */
 void mfs_batch_need_packs(struct mfs_batch *b, uint64_t ticket);
+/*
+ * b stands for chunk records appended to packs (chunkstore.c): written
+ * NOWAL, it stays a step of the commit as the records' own batch was
+ * (mfs_db_flush(MFS_CF_CHUNKS) then does its part, and a fault wrapper
+ * counts both, so MODELFS_FAULT sequences keep their numbers), however
+ * few bytes it holds.  The backend writes an empty batch: next to nothing.
+ */
+void mfs_batch_note_packed(struct mfs_batch *b);
 /* A step staging into b failed with rc: writing b fails with it (the first one kept). */
 void mfs_batch_fail(struct mfs_batch *b, int rc);
 

@@ -92,6 +92,7 @@ struct mfs_batch {
 	 * them durable first (mfs_packs_sync) */
 	uint64_t pack_ticket;
 	int err;		/* a staging step failed: the write fails with it */
+	int packed;		/* records went to packs (mfs_batch_note_packed) */
 };
 
 /* Sets db->ops and the front's state; for the backends' constructors. */
