@@ -206,7 +206,7 @@ static int load_record(struct mfs_replica *r, const struct mfs_hash *h, uint32_t
 		       struct mfs_val *v)
 {
 	struct mfs_chunk_info info;
-	int rc = mfs_db_get(r->db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, v, 0);
+	int rc = mfs_chunk_record_get(r->db, h, v);
 
 	if (rc)
 		return rc;

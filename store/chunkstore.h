@@ -1,15 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The chunk store: chunk records in the chunks CF (RocksDB blob files), and
- * beside each a small summary in chunk_index so that listing, existence
- * checks and statistics never read a blob.
+ * The chunk store: chunk records, and beside each a small summary in
+ * chunk_index so that listing, existence checks and statistics never read
+ * a record.  A record of MFS_CHUNK_PACK_MIN bytes or more goes to a pack
+ * file (pack.h) and its index entry (version 2) says where; a smaller one
+ * (a small file's) goes to the chunks CF, through the WAL with the rest of
+ * its small batch, as do all records of a store without packs (in memory)
+ * and those written before packs existed (version 1 entries, read forever).
  *
  * Invariant: an index entry is never durable without its record.  Records
- * are written without the WAL and flushed first (mfs_chunk_stage_record,
- * mfs_db_flush); index entries follow through the WAL
- * (mfs_chunk_stage_index).  A crash in between leaves record bytes no index
- * names (wasted space, never a wrong answer); the reverse would make dedup
- * skip a chunk that is not there.
+ * are written first (mfs_chunk_stage_record: appended to a pack, or put in
+ * the chunks CF without the WAL) and made durable (mfs_db_flush of
+ * MFS_CF_CHUNKS fdatasyncs the packs and flushes the CF); index entries
+ * follow through the WAL (mfs_chunk_stage_index; mfs_db_write syncs the
+ * packs an entry names before writing it in any case).  A crash in between
+ * leaves record bytes no index names (wasted space, never a wrong answer);
+ * the reverse would make dedup skip a chunk that is not there.  Deleting
+ * goes the other way: the index entry goes first (synced), then the
+ * record's space (mfs_chunk_free_space).
  */
 #ifndef MFS_CHUNKSTORE_H
 #define MFS_CHUNKSTORE_H
@@ -24,25 +32,62 @@
 struct mfs_db;
 struct mfs_batch;
 
-/* chunk_index value, version 1: u8 version, u8 codec, u32 raw_len, u32 record_len. */
+/*
+ * chunk_index value, version 1 (record in the chunks CF):
+ *   u8 version, u8 codec, u32 raw_len, u32 record_len;
+ * version 2 (record in a pack): the same, then u32 pack, u64 offset.
+ */
 #define MFS_CHUNK_INDEX_VERSION 1
 #define MFS_CHUNK_INDEX_LEN 10
+#define MFS_CHUNK_INDEX_V2 2
+#define MFS_CHUNK_INDEX_V2_LEN 22
+/* Records this long or longer go to packs (when the store has them). */
+#define MFS_CHUNK_PACK_MIN (64u << 10)
 
 struct mfs_chunk_summary {
 	uint8_t codec;
 	uint32_t raw_len;
 	uint32_t record_len;   /* header + payload, what the chunk costs on disk */
+	uint32_t pack;         /* 0: in the chunks CF (version 1); else its pack */
+	uint64_t off;          /* the record's offset in its pack */
 };
 
 /* 1 if stored, 0 if not, or an error. */
 int mfs_chunk_exists(struct mfs_db *db, const struct mfs_hash *h);
 
-/* Adds a chunk record to b (write b with MFS_WRITE_NOWAL, then flush). */
+/*
+ * Stores a chunk record: a large one is appended to a pack now (remembered
+ * until its index entry is staged), a small one is added to b.  Write b
+ * with MFS_WRITE_NOWAL, then mfs_db_flush(MFS_CF_CHUNKS).  A failed append
+ * makes writing b fail with its error.
+ */
 void mfs_chunk_stage_record(struct mfs_batch *b, const struct mfs_hash *h, const void *rec,
 			    size_t len);
-/* Adds the index entry of a record of record_len bytes (after the flush). */
+/*
+ * Adds the index entry of a record of record_len bytes staged before (after
+ * the flush; or in the same batch, which writing then syncs the pack first).
+ */
 void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
 			   const struct mfs_chunk_info *info, size_t record_len);
+/* Adds the deletion of h's index entry and chunks CF record to b (gc; write it synced). */
+void mfs_chunk_stage_delete(struct mfs_batch *b, const struct mfs_hash *h);
+/*
+ * Gives back the space of a record whose index entry s was, once its
+ * deletion is durable (a pack record's blocks are punched out; a chunks CF
+ * record's go at the next mfs_db_reclaim).  0 or an error (space only).
+ */
+int mfs_chunk_free_space(struct mfs_db *db, const struct mfs_chunk_summary *s);
+
+/*
+ * The record of h, wherever it lives, unverified: pinned from RocksDB or
+ * read from its pack into a buffer v owns; borrowed until mfs_val_release().
+ * A record not indexed is looked up in the chunks CF (a crash's leftover or
+ * a staged one).  0, -ENOENT, MFS_ECORRUPT (its pack lacks it) or an error.
+ */
+int mfs_chunk_record_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs_val *v);
+
+/* At open (db.c): opens dir/packs, counts the live bytes of each from the index. */
+int mfs_chunk_packs_attach(struct mfs_db *db, const char *dir);
 
 int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summary *s);
 /* The index entry of h (no blob read): 0, -ENOENT, MFS_EFORMAT or a db error. */
@@ -51,8 +96,9 @@ int mfs_chunk_summary_get(struct mfs_db *db, const struct mfs_hash *h, struct mf
 
 /*
  * A chunk's raw bytes, as the read path holds them: for a raw chunk, a
- * pointer into the pinned RocksDB value (no copy); otherwise a decoded
- * buffer the struct owns.  Release with mfs_chunk_bytes_release().
+ * pointer into the pinned RocksDB value or into the record read from its
+ * pack (owned; no copy either way); otherwise a decoded buffer the struct
+ * owns.  Release with mfs_chunk_bytes_release().
  */
 struct mfs_chunk_bytes {
 	const uint8_t *p;

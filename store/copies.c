@@ -38,7 +38,7 @@ int mfs_copy_state_local(struct mfs_db *db, const struct mfs_hash *h, uint32_t r
 			return rc;
 		}
 	} else {
-		rc = mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, &v, 0);
+		rc = mfs_chunk_record_get(db, h, &v);
 		if (!rc) {
 			rc = mfs_chunk_verify(v.p, v.len, &info);
 			mfs_val_release(&v);

@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunkstore.h"
 #include "db_internal.h"
 #include "log.h"
+#include "pack.h"
 
 #define LOG_COMPONENT "db"
 
@@ -31,6 +33,10 @@ int mfs_db_open(const char *dir, struct mfs_db **out)
 	}
 	if ((rc = mfs_db_rocks_open(dir, &db)))
 		return rc;
+	if ((rc = mfs_chunk_packs_attach(db, dir))) {
+		mfs_db_close(db);
+		return rc;
+	}
 	if (env && *env) {
 		log_warn("MODELFS_FAULT=%s: injecting store faults (test only)", env);
 		if ((rc = mfs_db_fault_wrap(db, &spec, MFS_FAULT_OWN, out)))
@@ -50,8 +56,42 @@ void mfs_db_init_base(struct mfs_db *db, const struct mfs_kv_ops *ops)
 
 void mfs_db_close(struct mfs_db *db)
 {
-	if (db)
-		db->ops->close(db);
+	struct mfs_packs *packs;
+
+	if (!db)
+		return;
+	packs = db->owns_packs ? db->packs : NULL;
+	db->ops->close(db);
+	mfs_packs_close(packs);
+}
+
+struct mfs_packs *mfs_db_packs(struct mfs_db *db)
+{
+	return db->packs;
+}
+
+void mfs_db_set_packs(struct mfs_db *db, struct mfs_packs *packs, int owned)
+{
+	db->packs = packs;
+	db->owns_packs = owned;
+}
+
+void mfs_batch_need_packs(struct mfs_batch *b, uint64_t ticket)
+{
+	if (ticket > b->pack_ticket)
+		b->pack_ticket = ticket;
+}
+
+void mfs_batch_note_packed(struct mfs_batch *b)
+{
+	b->packed = 1;
+	b->cfs |= 1u << MFS_CF_CHUNKS;
+}
+
+void mfs_batch_fail(struct mfs_batch *b, int rc)
+{
+	if (!b->err)
+		b->err = rc;
 }
 
 void mfs_val_release(struct mfs_val *v)
@@ -119,7 +159,12 @@ int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mod
 	int rc;
 
 	assert(b->db == db);
-	if (mode == MFS_WRITE_NOWAL && b->bytes <= MFS_DB_SMALL_NOWAL)
+	if (b->err)
+		return b->err;
+	/* The commit protocol: pack records before the index entries naming them. */
+	if (b->pack_ticket && (rc = mfs_packs_sync(db->packs, b->pack_ticket)))
+		return rc;
+	if (mode == MFS_WRITE_NOWAL && b->bytes <= MFS_DB_SMALL_NOWAL && !b->packed)
 		mode = MFS_WRITE_ASYNC;
 	if ((rc = db->ops->write(db, b, mode)))
 		return rc;
@@ -180,6 +225,8 @@ int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf)
 	uint64_t done = __atomic_load_n(&db->flushed_gen[cf], __ATOMIC_ACQUIRE);
 	int rc;
 
+	if (cf == MFS_CF_CHUNKS && db->packs && (rc = mfs_packs_sync(db->packs, 0)))
+		return rc;
 	/* Every NOWAL write that returned before gen was read is in memtables
 	 * a flush that began after an equal read persisted. */
 	if (gen == done)
@@ -269,5 +316,5 @@ int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate)
 
 uint64_t mfs_db_disk_bytes(struct mfs_db *db)
 {
-	return db->ops->disk_bytes(db);
+	return db->ops->disk_bytes(db) + (db->owns_packs ? mfs_packs_disk_bytes(db->packs) : 0);
 }

@@ -32,6 +32,7 @@ enum mfs_cf {
 };
 
 struct mfs_db;
+struct mfs_packs;
 
 /*
  * Opens (creating if needed) the RocksDB database in dir.  Returns 0, -EBUSY
@@ -100,8 +101,29 @@ enum mfs_write_mode {
 };
 #define MFS_DB_SMALL_NOWAL (256u << 10)
 
-/* Writes b atomically. */
+/*
+ * Writes b atomically.  Pack records b's index entries name (chunkstore.c,
+ * mfs_batch_need_packs) are made durable first; a batch marked failed
+ * (mfs_batch_fail) is not written and returns its error.
+ */
 int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mode);
+
+/* The pack files of db (pack.h), or NULL (in memory: every record in the chunks CF). */
+struct mfs_packs *mfs_db_packs(struct mfs_db *db);
+/* At open (chunkstore.c): db keeps its records' packs there; closes them if owned. */
+void mfs_db_set_packs(struct mfs_db *db, struct mfs_packs *packs, int owned);
+/* b names pack appends up to ticket: mfs_db_write syncs them before writing b. */
+void mfs_batch_need_packs(struct mfs_batch *b, uint64_t ticket);
+/*
+ * b stands for chunk records appended to packs (chunkstore.c): written
+ * NOWAL, it stays a step of the commit as the records' own batch was
+ * (mfs_db_flush(MFS_CF_CHUNKS) then does its part, and a fault wrapper
+ * counts both, so MODELFS_FAULT sequences keep their numbers), however
+ * few bytes it holds.  The backend writes an empty batch: next to nothing.
+ */
+void mfs_batch_note_packed(struct mfs_batch *b);
+/* A step staging into b failed with rc: writing b fails with it (the first one kept). */
+void mfs_batch_fail(struct mfs_batch *b, int rc);
 
 /*
  * Makes every WAL write (ASYNC, or a small NOWAL) that returned before this
@@ -115,6 +137,8 @@ int mfs_db_sync(struct mfs_db *db);
 /*
  * Flushes cf's memtable to disk and waits: afterwards NOWAL writes to cf
  * are durable.  (RocksDB 7.8 flushes only the named CF, atomic_flush or not.)
+ * Flushing MFS_CF_CHUNKS also fdatasyncs the pack files (pack.h): records
+ * staged by mfs_chunk_stage_record are durable after it wherever they went.
  * Small NOWAL batches went through the WAL (above): they are not flushed
  * but, the WAL being one ordered log, become durable no later than any WAL
  * write made after this call returns.  That is all a caller needs that

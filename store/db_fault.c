@@ -144,6 +144,8 @@ int mfs_db_fault_wrap(struct mfs_db *inner, const struct mfs_fault_spec *spec, u
 	mfs_db_init_base(&f->base, &fault_ops);
 	f->inner = inner;
 	f->flags = flags;
+	/* Borrowed: the records and the index stay one store (pack I/O is not faulted). */
+	mfs_db_set_packs(&f->base, mfs_db_packs(inner), 0);
 	if (spec)
 		f->spec = *spec;
 	pthread_mutex_init(&f->lock, NULL);

@@ -78,12 +78,21 @@ struct mfs_db {
 	/* NOWAL writes that bypassed the WAL, per CF, and how many of them the
 	 * last completed flush covers (mfs_db_flush skips when equal); atomic. */
 	uint64_t nowal_gen[MFS_CF_COUNT], flushed_gen[MFS_CF_COUNT];
+	/* The chunk records kept outside the backend (pack.h); NULL in memory.
+	 * A fault wrapper borrows its inner database's. */
+	struct mfs_packs *packs;
+	int owns_packs;
 };
 
 struct mfs_batch {
 	struct mfs_db *db;	/* the database the batch is written to */
 	size_t bytes;		/* keys and values put so far (the front's count) */
 	unsigned cfs;		/* bit per column family the batch touches */
+	/* Pack appends the batch's index entries name: mfs_db_write makes
+	 * them durable first (mfs_packs_sync) */
+	uint64_t pack_ticket;
+	int err;		/* a staging step failed: the write fails with it */
+	int packed;		/* records went to packs (mfs_batch_note_packed) */
 };
 
 /* Sets db->ops and the front's state; for the backends' constructors. */

@@ -589,11 +589,50 @@ static int first_pass(struct run *r)
 	return prune_marks(r);
 }
 
+/* Pack records of the chunks in the delete batch being built. */
+struct freed {
+	struct mfs_chunk_summary *v;
+	size_t n, cap;
+};
+
+static int freed_add(struct freed *f, const struct mfs_chunk_summary *s)
+{
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 64;
+		struct mfs_chunk_summary *v = realloc(f->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		f->v = v;
+		f->cap = cap;
+	}
+	f->v[f->n++] = *s;
+	return 0;
+}
+
+/*
+ * After the synced delete of their index entries (write_rc 0): punch the
+ * records out of their packs.  Never before: a crash must not leave an
+ * index entry naming a hole.  After a failed write the entries may still
+ * be there, and the records stay.
+ */
+static void freed_punch(struct mfs_db *db, struct freed *f, int write_rc)
+{
+	for (size_t i = 0; !write_rc && i < f->n; i++) {
+		int rc = mfs_chunk_free_space(db, &f->v[i]);
+
+		if (rc && rc != -ENOENT)
+			log_warn("a deleted chunk's space not given back: %s", mfs_strerror(rc));
+	}
+	f->n = 0;
+}
+
 /* Under the refs lock, exclusive: recheck from scratch, then delete (gc.h, note 2). */
 static int delete_due(struct run *r, size_t ndue)
 {
 	struct mfs_hashset refs = { 0 }, pins = { 0 }, due = { 0 };
 	struct hits hits = { 0 };
+	struct freed freed = { 0 };
 	struct mfs_batch *b = NULL;
 	int rc = 0;
 
@@ -628,8 +667,13 @@ static int delete_due(struct run *r, size_t ndue)
 		if (r->res->marks)
 			r->res->marks--; /* counted by prune_marks() */
 		if (c->where == IN_STORE) {
-			mfs_batch_delete(b, MFS_CF_CHUNKS, c->h.b, MFS_HASH_LEN);
-			mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, c->h.b, MFS_HASH_LEN);
+			struct mfs_chunk_summary s;
+
+			/* Where its record is, to free it once the delete is durable. */
+			if (!mfs_chunk_summary_get(r->db, &c->h, &s) && s.pack &&
+			    (rc = freed_add(&freed, &s)))
+				break;
+			mfs_chunk_stage_delete(b, &c->h);
 			r->res->freed_chunks++;
 			r->res->freed_bytes += c->bytes;
 		} else {
@@ -641,10 +685,12 @@ static int delete_due(struct run *r, size_t ndue)
 			rc = mfs_db_write(r->db, b, MFS_WRITE_SYNC);
 			mfs_batch_free(b);
 			b = NULL;
+			freed_punch(r->db, &freed, rc);
 		}
 	}
 	if (!rc && b && mfs_batch_count(b))
 		rc = mfs_db_write(r->db, b, MFS_WRITE_SYNC);
+	freed_punch(r->db, &freed, rc);
 out:
 	pthread_rwlock_unlock(&r->ns->refs_lock);
 	mfs_batch_free(b);
@@ -652,6 +698,7 @@ out:
 	mfs_hashset_clear(&pins);
 	mfs_hashset_clear(&due);
 	free(hits.v);
+	free(freed.v);
 	return rc;
 }
 

@@ -335,17 +335,22 @@ mfs_tmpfs() {
 }
 
 # corrupt_largest_blob DATA: overwrites 64 bytes in the middle of the
-# largest RocksDB blob file of the stopped store DATA (at least 4 MiB, so a
-# chunk's payload is hit, not only file headers).
+# largest RocksDB blob file or pack file (db/packs/) of the stopped store
+# DATA (at least 4 MiB, so a chunk's payload is hit, not only file headers).
+# In a pack, at a 4 KiB boundary: records start on one, so the bytes after
+# it are a record's, never the padding between two.
 corrupt_largest_blob() {
-	local blob size
-	blob=$(find "$1/db" -name '*.blob' -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2-)
-	[ -n "$blob" ] || { echo "no *.blob file in $1/db" >&2; return 1; }
+	local blob size off
+	blob=$(find "$1/db" \( -name '*.blob' -o -name '*.pack' \) -printf '%s %p\n' |
+		sort -n | tail -n 1 | cut -d' ' -f2-)
+	[ -n "$blob" ] || { echo "no *.blob or *.pack file in $1/db" >&2; return 1; }
 	size=$(stat -c %s "$blob")
-	note "corrupting 64 bytes at offset $((size / 2)) of $blob ($size bytes)"
+	off=$((size / 2))
+	case $blob in *.pack) off=$((off / 4096 * 4096)) ;; esac
+	note "corrupting 64 bytes at offset $off of $blob ($size bytes)"
 	[ "$size" -gt $((4 * MiB)) ] || { echo "$blob has only $size bytes" >&2; return 1; }
 	cp "$blob" "$WORK/blob.orig" &&
-	head -c 64 /dev/urandom | dd of="$blob" bs=1 seek=$((size / 2)) conv=notrunc status=none &&
+	head -c 64 /dev/urandom | dd of="$blob" bs=1 seek=$off conv=notrunc status=none &&
 	! cmp -s "$blob" "$WORK/blob.orig"
 }
 

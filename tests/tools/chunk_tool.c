@@ -8,8 +8,11 @@
  *                                disk-cache copy (DATA/cache/HASH)
  *   chunk_tool DATA corrupt HASH flips one byte in the middle of its record
  *   chunk_tool DATA drop-all     drops every chunk (a node that lost its disk)
+ * Records are wherever they live: the chunks CF (small ones, old stores) or
+ * a pack file (DATA/db/packs/), whose bytes are then punched or flipped in place.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +28,28 @@ static int drop_all(struct mfs_db *db)
 {
 	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
 	struct mfs_batch *b = mfs_batch_new(db);
+	struct mfs_chunk_summary *packed = NULL;
+	size_t npacked = 0;
 	int rc = -ENOMEM;
 
 	for (; it && b && mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl;
-		const uint8_t *k = mfs_iter_key(it, &kl);
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		struct mfs_chunk_summary s, *grown;
 
+		if (!mfs_chunk_summary_decode(v, vl, &s) && s.pack &&
+		    (grown = realloc(packed, (npacked + 1) * sizeof(*packed)))) {
+			packed = grown;
+			packed[npacked++] = s;
+		}
 		mfs_batch_delete(b, MFS_CF_CHUNKS, k, kl);
 		mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, k, kl);
 	}
 	if (it && b)
 		rc = mfs_db_write(db, b, MFS_WRITE_SYNC);
+	for (size_t i = 0; !rc && i < npacked; i++)
+		mfs_chunk_free_space(db, &packed[i]);
+	free(packed);
 	mfs_batch_free(b);
 	mfs_iter_free(it);
 	if (rc)
@@ -64,8 +78,29 @@ static int list(struct mfs_db *db)
 	return it ? 0 : 1;
 }
 
+/* Flips the byte in the middle of a pack record, in its pack file. */
+static int corrupt_packed(const char *data, const struct mfs_chunk_summary *s)
+{
+	uint64_t at = s->off + s->record_len / 2;
+	char path[4096];
+	uint8_t c;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/db/packs/%08u.pack", data, s->pack);
+	if ((fd = open(path, O_RDWR)) < 0)
+		return -errno;
+	if (pread(fd, &c, 1, (off_t)at) != 1)
+		rc = -EIO;
+	c ^= 0x5a;
+	if (!rc && (pwrite(fd, &c, 1, (off_t)at) != 1 || fsync(fd)))
+		rc = -EIO;
+	close(fd);
+	return rc;
+}
+
 static int drop(struct mfs_db *db, const char *data, const char *hex, int corrupt)
 {
+	struct mfs_chunk_summary s = { 0 };
 	struct mfs_batch *b;
 	struct mfs_hash h;
 	struct mfs_val v;
@@ -79,6 +114,14 @@ static int drop(struct mfs_db *db, const char *data, const char *hex, int corrup
 	}
 	if (!(b = mfs_batch_new(db)))
 		return 1;
+	if (mfs_chunk_summary_get(db, &h, &s))
+		s.pack = 0;
+	if (corrupt && s.pack) {
+		if ((rc = corrupt_packed(data, &s)))
+			fprintf(stderr, "chunk_tool: %s: %s\n", hex, mfs_strerror(rc));
+		mfs_batch_free(b);
+		return rc ? 1 : 0;
+	}
 	if (corrupt) {
 		if ((rc = mfs_db_get(db, MFS_CF_CHUNKS, h.b, MFS_HASH_LEN, &v, 0))) {
 			fprintf(stderr, "chunk_tool: %s: %s\n", hex, mfs_strerror(rc));
@@ -96,6 +139,8 @@ static int drop(struct mfs_db *db, const char *data, const char *hex, int corrup
 		mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, h.b, MFS_HASH_LEN);
 	}
 	rc = mfs_db_write(db, b, MFS_WRITE_SYNC);
+	if (!rc && !corrupt)
+		mfs_chunk_free_space(db, &s);
 	free(copy);
 	mfs_batch_free(b);
 	snprintf(path, sizeof(path), "%s/cache/%s", data, hex);

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Pack files: append-only files holding large chunk records outside
+ * RocksDB (DATA/db/packs/NNNNNNNN.pack, doc/format.md).  RocksDB keeps
+ * only the index (chunk_index, version 2: pack number and offset); the
+ * record bytes are written once, with pwrite, and read back with pread
+ * straight into the reader's buffer: no memtable, no blob file, no copy
+ * out of a pinned value.  chunkstore.c is the only user; it decides which
+ * records go here and keeps the commit protocol (records durable before
+ * their index entries, chunkstore.h).
+ *
+ * One pack takes appends at a time (any thread: a reservation under a
+ * lock, the pwrite outside it); at MFS_PACK_SEAL bytes it is sealed and a
+ * new one started.  Every pack found at open is sealed: a restart never
+ * appends after bytes a crash may have left half written.  Live bytes per
+ * pack are counted in memory (rebuilt from the index at open); gc punches
+ * a deleted record's range out of its pack, and a sealed pack with no live
+ * bytes left is unlinked.
+ */
+#ifndef MFS_PACK_H
+#define MFS_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MFS_PACK_MAGIC "MFPK"
+#define MFS_PACK_VERSION 1
+#define MFS_PACK_HDR_LEN 16		/* magic, version, 0, 0, u32 pack number, u32 0 */
+#define MFS_PACK_ALIGN 4096u		/* records start on a block: a punch frees whole blocks */
+#define MFS_PACK_SEAL (1ull << 30)	/* a pack takes no appends past 1 GiB */
+
+struct mfs_packs;
+
+/* Where a record is: pack number (1, 2, ...; 0 is "no pack"), offset, length. */
+struct mfs_pack_loc {
+	uint32_t pack;
+	uint32_t len;
+	uint64_t off;
+};
+
+/*
+ * Opens (creating if needed) the pack directory dir: every pack in it is
+ * opened (its header checked: a file that is not a pack fails the open with
+ * MFS_EFORMAT) and sealed, with no live bytes until mfs_packs_add_live().
+ * 0, or an error.  *out is freed with mfs_packs_close().
+ */
+int mfs_packs_open(const char *dir, struct mfs_packs **out);
+/* mfs_packs_close(NULL) is a no-op. */
+void mfs_packs_close(struct mfs_packs *p);
+
+/* At open, for every index entry naming a pack record. -ENOENT if the pack is not there. */
+int mfs_packs_add_live(struct mfs_packs *p, const struct mfs_pack_loc *loc);
+/* After the index was counted: unlinks the packs nothing names (a crash's leftovers). */
+void mfs_packs_drop_unused(struct mfs_packs *p);
+
+/*
+ * Appends a record: *loc says where, and *ticket what to give
+ * mfs_packs_sync() to make it durable.  Counted live from here on.
+ * 0, -ENOSPC, -EIO, ...
+ */
+int mfs_packs_append(struct mfs_packs *p, const void *rec, size_t len, struct mfs_pack_loc *loc,
+		     uint64_t *ticket);
+/*
+ * Makes durable every append whose ticket is <= ticket (0: every append
+ * that returned before this call).  Concurrent callers share the
+ * fdatasyncs.  0 or an error (then nothing is known about them).
+ */
+int mfs_packs_sync(struct mfs_packs *p, uint64_t ticket);
+
+/*
+ * Reads loc->len bytes at loc into buf, of cap bytes.  With a buffer
+ * aligned on MFS_PACK_ALIGN and cap >= mfs_packs_read_cap(loc->len), the
+ * read bypasses the page cache (O_DIRECT, where the filesystem has it) and
+ * may fill buf past loc->len.  0, -ENOENT (no such pack), MFS_ECORRUPT
+ * (the pack is shorter), or an I/O error.
+ */
+int mfs_packs_read(struct mfs_packs *p, const struct mfs_pack_loc *loc, void *buf, size_t cap);
+/* The buffer size a direct read of len bytes needs. */
+size_t mfs_packs_read_cap(size_t len);
+
+/*
+ * Gives loc's space back (punches its blocks out of the pack), once no
+ * durable index entry names it any more; unlinks a sealed pack left with
+ * no live bytes.  0 or an error (the space stays taken, nothing else).
+ */
+int mfs_packs_punch(struct mfs_packs *p, const struct mfs_pack_loc *loc);
+
+/* Bytes the packs take on disk (approximate). */
+uint64_t mfs_packs_disk_bytes(struct mfs_packs *p);
+
+/*
+ * The chunk records appended but not indexed yet: chunkstore.c puts one at
+ * append time and takes it when it stages the index entry, which may be in
+ * another batch, after mfs_db_flush().  A hash may be in flight more than
+ * once (two writers storing the same chunk): each take returns one of them.
+ */
+int mfs_packs_pending_put(struct mfs_packs *p, const uint8_t key[32], const struct mfs_pack_loc *loc,
+			  uint64_t ticket);
+/* 0 with *loc and *ticket, or -ENOENT. */
+int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], struct mfs_pack_loc *loc,
+			   uint64_t *ticket);
+
+/* Tests: the next mfs_packs_sync() that has something to sync fails with rc. */
+void mfs_packs_fail_next_sync(struct mfs_packs *p, int rc);
+
+#endif
