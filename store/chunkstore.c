@@ -318,7 +318,8 @@ static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx,
 
 		if (!dst)
 			return -ENOMEM;
-		n = mfs_chunk_decode(ctx, rec, s->record_len, dst, info.raw_len);
+		/* Verified above: no second XXH64 pass over the record. */
+		n = mfs_chunk_decode_verified(ctx, rec, &info, dst, info.raw_len);
 		free(out->owned); /* rec, if the index said raw */
 		out->owned = dst;
 		if (n < 0)
@@ -356,7 +357,8 @@ int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mf
 		if (!(out->owned = malloc(info.raw_len ? info.raw_len : 1))) {
 			rc = -ENOMEM;
 		} else {
-			n = mfs_chunk_decode(ctx, out->pin.p, out->pin.len, out->owned, info.raw_len);
+			n = mfs_chunk_decode_verified(ctx, out->pin.p, &info, out->owned,
+						      info.raw_len);
 			rc = n < 0 ? (int)n : 0;
 			out->p = out->owned;
 			out->len = info.raw_len;

@@ -288,6 +288,7 @@ struct mfs_ingest {
 	size_t have;            /* bytes in buf, from file offset off */
 	uint64_t off;           /* the file offset where the next chunk starts */
 	int early;              /* fed before its finish: outside gc's refs lock */
+	int failed;             /* a window's records were not all stored */
 };
 
 static void ingest_free(struct mfs_ingest *s)
@@ -359,8 +360,10 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 		if (!s->w.count)
 			break; /* no final cut yet: wait for more bytes */
 		encode_window(&s->w, s->threads);
-		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st)))
+		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st))) {
+			s->failed = 1;
 			return rc;
+		}
 		memmove(s->buf, s->buf + pos, s->have - pos);
 		s->off += pos;
 		s->have -= pos;
@@ -432,7 +435,12 @@ int mfs_ingest_abandon(struct mfs_ingest *s)
 
 	if (!s)
 		return 0;
-	rc = finish(s->db, NULL, &s->fresh, NULL);
+	/*
+	 * After a failed window some chunks of `fresh` have no record: their
+	 * index entries must not be written, and which ones is not known here.
+	 * Their stored records are unindexed space, as after a crash.
+	 */
+	rc = s->failed ? -EIO : finish(s->db, NULL, &s->fresh, NULL);
 	if (rc)
 		log_warn("abandoned ingest: index entries of %zu stored chunks not written: %s",
 			 s->fresh.n, mfs_strerror(rc));
