@@ -375,6 +375,42 @@ checked:
 	return rc;
 }
 
+int mfs_chunk_read_range(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+			 uint32_t off, uint32_t len, void *out)
+{
+	struct mfs_chunk_summary s;
+	struct mfs_val v = { 0 };
+	const uint8_t *rec;
+	size_t reclen;
+	ssize_t n;
+	int rc = mfs_chunk_summary_get(db, h, &s);
+
+	if (rc)
+		return rc;
+	if (s.pack) {
+		uint8_t *buf = scratch_get(s.record_len);
+
+		if (!buf)
+			return -ENOMEM;
+		if ((rc = pack_read(db, &s, buf)))
+			goto out;
+		rec = buf;
+		reclen = s.record_len;
+	} else {
+		if ((rc = mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, &v, 0)))
+			return rc;
+		rec = v.p;
+		reclen = v.len;
+	}
+	n = mfs_chunk_decode_range(ctx, rec, reclen, off, out, len);
+	rc = n < 0 ? (int)n : n == (ssize_t)len ? 0 : MFS_ECORRUPT;
+out:
+	mfs_val_release(&v);
+	if (rc)
+		log_bad_chunk(h, rc);
+	return rc;
+}
+
 int mfs_chunk_packs_attach(struct mfs_db *db, const char *dir)
 {
 	struct mfs_packs *packs = NULL;

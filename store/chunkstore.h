@@ -117,4 +117,15 @@ int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mf
 		   struct mfs_chunk_bytes *out, int deep);
 void mfs_chunk_bytes_release(struct mfs_chunk_bytes *b);
 
+/*
+ * Bytes [off, off + len) of the locally stored chunk h into out, for a
+ * random read that needs a few KiB of a ~1 MiB chunk: the record's XXH64
+ * is checked over all of it, then only the codec groups the range touches
+ * are decoded (mfs_chunk_decode_range), and nothing is cached.  Returns 0,
+ * -ENOENT (not stored here), MFS_ECORRUPT / MFS_EFORMAT, -EINVAL (range
+ * outside the chunk) or another error; on error out holds nothing usable.
+ */
+int mfs_chunk_read_range(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+			 uint32_t off, uint32_t len, void *out);
+
 #endif
