@@ -6,7 +6,7 @@
  * A commit runs at the first flush (close), fsync or release after a write
  * (or a truncation, or the creation of the file), so close() reports ENOSPC
  * or EIO to the writer; a commit that failed is not retried behind its back.  Order: ingest (chunks
- * flushed to blob files, manifest in the WAL) -> mfs_ns_publish (one synced
+ * durable in packs or blob files, manifest in the WAL) -> mfs_ns_publish (one synced
  * batch, so chunks are durable before the entry that points to them) ->
  * kernel dentry invalidation when the path got a new inode.  A large file's
  * ingest starts while it is written (writebehind.c); the commit finishes it.
@@ -36,7 +36,7 @@
  * Refuses a commit that cannot fit, before RocksDB runs out of space in a
  * flush: RocksDB 7.8's C API cannot resume after that, and the store would
  * take no writes until restarted.  Worst case, ignoring dedup and
- * compression, every byte goes once to a blob file.
+ * compression, every byte goes once to a pack.
  * NEEDSWORK: deduplicated bytes count too; a cheap pre-pass could tell.
  */
 int fs_check_space(struct mfs_fs *fs, uint64_t size)

@@ -2,7 +2,7 @@
 /*
  * Ingest: turns the bytes of a staged file into stored chunks and a stored
  * manifest.  Chunks already in the store are not encoded again (dedup).
- * New chunk records skip the WAL and are flushed to their blob files before
+ * New chunk records skip the WAL and are durable (pack fdatasync, or a flush) before
  * this returns; the manifest goes through the WAL unsynced.  Nothing is
  * published here: the caller publishes the manifest id with mfs_ns_publish(),
  * whose synced write makes the manifest durable too.

@@ -195,6 +195,28 @@ static int ns_recover(struct mfs_ns *ns)
 	return rc;
 }
 
+/*
+ * An older store is marked with this build's format before anything new is
+ * written to it: once chunk index entries of version 2 (pack records) may
+ * exist, a build that cannot read them refuses the whole store at open
+ * rather than failing chunk by chunk.  Formats 1 and 2 differ only there.
+ */
+static int format_upgrade(struct mfs_ns *ns, uint64_t from)
+{
+	struct mfs_batch *b = mfs_batch_new(ns->db);
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	meta_put_u64(b, "format", MFS_FORMAT_VERSION);
+	rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
+	mfs_batch_free(b);
+	if (!rc)
+		log_info("store format %llu upgraded to %d", (unsigned long long)from,
+			 MFS_FORMAT_VERSION);
+	return rc;
+}
+
 int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out)
 {
 	struct mfs_ns *ns = calloc(1, sizeof(*ns));
@@ -210,12 +232,15 @@ int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out)
 	rc = meta_get_u64(ns, "format", &v);
 	if (rc == -ENOENT) {
 		rc = ns_init_fresh(ns);
-	} else if (!rc && v != MFS_FORMAT_VERSION) {
-		log_error("store format %llu is not supported (this build reads %d)",
-			  (unsigned long long)v, MFS_FORMAT_VERSION);
+	} else if (!rc && (v < MFS_FORMAT_OLDEST || v > MFS_FORMAT_VERSION)) {
+		log_error("store format %llu is not supported (this build reads %d to %d)",
+			  (unsigned long long)v, MFS_FORMAT_OLDEST, MFS_FORMAT_VERSION);
 		rc = MFS_EFORMAT;
 	} else if (!rc) {
-		rc = meta_get_u64(ns, "node_id", &v);
+		if (v < MFS_FORMAT_VERSION)
+			rc = format_upgrade(ns, v);
+		if (!rc)
+			rc = meta_get_u64(ns, "node_id", &v);
 		ns->node_id = v;
 		if (!rc)
 			rc = meta_get_u64(ns, "next_ino", &ns->next_counter);

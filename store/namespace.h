@@ -52,7 +52,9 @@
 struct mfs_db;
 struct mfs_ns;
 
-#define MFS_FORMAT_VERSION 1
+/* 2: chunk index entries may name pack records (doc/format.md); 1 is upgraded at open. */
+#define MFS_FORMAT_VERSION 2
+#define MFS_FORMAT_OLDEST 1
 
 int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out);
 void mfs_ns_close(struct mfs_ns *ns);

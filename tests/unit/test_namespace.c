@@ -14,7 +14,9 @@
 #include "errors.h"
 #include "log.h"
 #include "manifest.h"
+#include "bytes.h"
 #include "namespace.h"
+#include "ns_internal.h"
 #include "tap.h"
 
 static struct mfs_db *db;
@@ -380,6 +382,41 @@ int main(void)
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir2);
 		if (system(cmd))
 			return 1;
+	}
+	/*
+	 * Store formats: a format 1 store (before pack files) is marked with
+	 * this build's format at open, so an older build refuses it whole; a
+	 * newer format than this build's is refused.
+	 */
+	{
+		struct mfs_batch *b;
+		struct mfs_val v;
+		uint64_t fmt[] = { 1, MFS_FORMAT_VERSION + 1 };
+
+		for (int k = 0; k < 2; k++) {
+			mfs_ns_close(ns);
+			b = mfs_batch_new(db);
+			meta_put_u64(b, "format", fmt[k]);
+			if (mfs_db_write(db, b, MFS_WRITE_SYNC))
+				tap_bail("write format");
+			mfs_batch_free(b);
+			ns = NULL;
+			if (k == 0) {
+				is_int(mfs_ns_open(db, &ns), 0, "a format 1 store opens");
+				is_int(mfs_db_get(db, MFS_CF_META, "format", 6, &v, 1), 0, "format read");
+				ok(v.len == 8 && get_le64(v.p) == MFS_FORMAT_VERSION,
+				   "and is marked format %d", MFS_FORMAT_VERSION);
+				mfs_val_release(&v);
+			} else {
+				is_int(mfs_ns_open(db, &ns), MFS_EFORMAT, "a newer format is refused");
+				ok(ns == NULL, "and no namespace is handed out");
+			}
+		}
+		b = mfs_batch_new(db);
+		meta_put_u64(b, "format", MFS_FORMAT_VERSION);
+		if (mfs_db_write(db, b, MFS_WRITE_SYNC) || mfs_ns_open(db, &ns))
+			tap_bail("reopen");
+		mfs_batch_free(b);
 	}
 	mfs_ns_close(ns);
 	mfs_db_close(db);
