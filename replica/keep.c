@@ -173,14 +173,16 @@ static void write_jobs(struct mfs_keep *k, struct kjob *list)
 			mfs_diskcache_put(r->dc, &j->h, zmq_msg_data(&j->rec), zmq_msg_size(&j->rec));
 			continue;
 		}
+		/* Only this thread adds to pend: index what is staged before it overflows. */
+		if (k->npend == STAGE_MAX)
+			index_staged(k);
 		if ((rc = stage_record(r, &j->h, zmq_msg_data(&j->rec), zmq_msg_size(&j->rec)))) {
 			/* Not staged: replication still wants it and fetches it later. */
 			log_warn("a fetched chunk not staged in the store: %s", mfs_strerror(rc));
 			continue;
 		}
 		pthread_mutex_lock(&k->lock);
-		if (k->npend < STAGE_MAX)
-			k->pend[k->npend++] = (struct staged){ j->h, j->info, zmq_msg_size(&j->rec) };
+		k->pend[k->npend++] = (struct staged){ j->h, j->info, zmq_msg_size(&j->rec) };
 		pthread_mutex_unlock(&k->lock);
 	}
 }
