@@ -19,15 +19,13 @@
 #include "log.h"
 #include "manifest.h"
 #include "tap.h"
+#include "testdata.h"
 
 static uint64_t rng = 88172645463325252ull;
 
 static uint64_t next(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return td_next(&rng);
 }
 
 /* 20 MiB: random stretches and repetitive text, so several codecs appear. */
@@ -41,15 +39,6 @@ static uint8_t *make_data(size_t len)
 		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
 	}
 	return p;
-}
-
-static int write_file(const char *path, const uint8_t *p, size_t len)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-
-	if (fd < 0 || write(fd, p, len) != (ssize_t)len)
-		tap_bail("cannot write %s", path);
-	return fd;
 }
 
 static int read_back(struct mfs_db *db, const struct mfs_hash *id, const uint8_t *want, size_t len)
@@ -88,7 +77,7 @@ int main(void)
 		tap_bail("mkdtemp");
 	snprintf(path, sizeof(path), "%s/file", dir);
 	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
-	fd = write_file(path, data, len);
+	fd = td_write_file(path, data, len);
 	is_int(mfs_db_open(dbdir, &db), 0, "open a new store");
 	is_int(mfs_ingest_fd(db, fd, len, 2, &id, &has, &st), 0, "ingest 20 MiB");
 	ok(has && st.chunks >= 5 && st.new_chunks == st.chunks, "all chunks new (%llu)",
@@ -113,7 +102,7 @@ int main(void)
 		for (size_t k = 0; k < rlen / run; k++)
 			memcpy(rep + k * run, fresh, run);
 		snprintf(path, sizeof(path), "%s/repeats", dir);
-		rfd = write_file(path, rep, rlen);
+		rfd = td_write_file(path, rep, rlen);
 		is_int(mfs_ingest_fd(db, rfd, rlen, 2, &id2, &has, &st2), 0, "ingest 20 repeats of a run");
 		ok(read_back(db, &id2, rep, rlen), "the repeating file reads back");
 		is_int(mfs_ingest_fd(db, rfd, run, 2, &rid, &has, &st1), 0, "ingest the run alone");

@@ -19,15 +19,13 @@
 #include "log.h"
 #include "manifest.h"
 #include "tap.h"
+#include "testdata.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint64_t next(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return td_next(&rng);
 }
 
 /* Random bytes with a text stretch every 5 MiB, so cut points vary. */
@@ -43,15 +41,6 @@ static uint8_t *make_data(size_t len)
 		memcpy(p + i, &v, len - i < 8 ? len - i : 8);
 	}
 	return p;
-}
-
-static int write_file(const char *path, const uint8_t *p, size_t len)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-
-	if (fd < 0 || write(fd, p, len) != (ssize_t)len)
-		tap_bail("cannot write %s", path);
-	return fd;
 }
 
 /* Feeds fd in pieces of `step` bytes (the last piece may be short), then finishes. */
@@ -89,7 +78,7 @@ int main(void)
 		tap_bail("mkdtemp");
 	snprintf(path, sizeof(path), "%s/file", dir);
 	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
-	fd = write_file(path, data, len);
+	fd = td_write_file(path, data, len);
 	is_int(mfs_db_open(dbdir, &db), 0, "open a new store");
 
 	/* Into a fresh store each time: the steps must store the same chunks. */
@@ -155,7 +144,7 @@ int main(void)
 		/* A new file whose first 12 MiB are the first file's. */
 		memcpy(other, data, 12u << 20);
 		snprintf(opath, sizeof(opath), "%s/other", dir);
-		ofd = write_file(opath, other, 20u << 20);
+		ofd = td_write_file(opath, other, 20u << 20);
 		is_int(mfs_manifest_load(db, &whole, &m), 0, "load the first manifest");
 		is_int(mfs_ingest_begin(db, 2, &s), 0, "begin");
 		is_int(mfs_ingest_feed(s, ofd, 16u << 20, NULL), 0, "feed 16 MiB (dedup hits)");
@@ -179,7 +168,7 @@ int main(void)
 		int tfd;
 
 		snprintf(tpath, sizeof(tpath), "%s/third", dir);
-		tfd = write_file(tpath, third, 30u << 20);
+		tfd = td_write_file(tpath, third, 30u << 20);
 		is_int(mfs_ingest_begin(db, 2, &s), 0, "begin");
 		is_int(mfs_ingest_feed(s, tfd, 30u << 20, NULL), 0, "feed 30 MiB");
 		is_int(mfs_ingest_abandon(s), 0, "abandon");

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "pack.h"
 #include "tap.h"
+#include "testdata.h"
 
 #define NCHUNK 4
 
@@ -33,10 +34,7 @@ static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint64_t next(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return td_next(&rng);
 }
 
 struct chunk {
