@@ -13,11 +13,13 @@ bash packaging/install-deps.sh
 if [ ! -x mount.modelfs ] || [ ! -x modelfs-admin ]; then
 	./autogen.sh >/dev/null && ./configure >/dev/null && make -j"$(nproc)" >/dev/null
 fi
-# On PATH afterwards: mount.modelfs in /usr/local/sbin (and /sbin, for
-# `mount -t modelfs` and fstab), modelfs-admin in /usr/local/bin, man pages.
+# On PATH afterwards: mount.modelfs in /usr/local/sbin, modelfs-admin in
+# /usr/local/bin, man pages.  /sbin is left to the operator (or the .deb):
+# a foreign /sbin/mount.modelfs would also make the suite skip its mount
+# helper and package tests.
 make install >/dev/null
-ln -sf /usr/local/sbin/mount.modelfs /sbin/mount.modelfs
 echo "installed: /usr/local/sbin/mount.modelfs, /usr/local/bin/modelfs-admin, man pages"
+echo "  (for mount -t modelfs and fstab: ln -s /usr/local/sbin/mount.modelfs /sbin/mount.modelfs)"
 mkdir -p "$MNT"
 # A modelfs mount there already serves; a dead one (killed daemon) is cleared.
 mountpoint -q "$MNT" || /usr/local/sbin/mount.modelfs "$MNT"
