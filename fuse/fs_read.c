@@ -204,17 +204,22 @@ static void prefetch_after(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_m
  */
 #define RANGE_READ_MAX (128u << 10)
 
-static int read_range(struct mfs_fs *fs, fuse_req_t req, struct mfs_handle *h, uint64_t off,
-		      uint64_t end)
+static int read_range(struct mfs_fs *fs, fuse_req_t req, struct mfs_handle *h, uint32_t i,
+		      uint64_t off, uint64_t end)
 {
 	struct mfs_manifest *m = h->m;
-	uint32_t i = mfs_manifest_find(m, off);
 	uint64_t in_chunk = off - m->off[i], len = end - off;
 	struct mfs_codec_ctx *ctx;
 	uint8_t *buf;
 
+	/*
+	 * A streaming reader's readahead READs arrive out of order too: its
+	 * grown prefetch window (prefetch_after) keeps them on the cache path,
+	 * where the prefetch threads are loading those chunks already.
+	 */
 	if (len > RANGE_READ_MAX || in_chunk + len > m->e[i].len ||
 	    __atomic_load_n(&h->next_off, __ATOMIC_RELAXED) == off ||
+	    __atomic_load_n(&h->window, __ATOMIC_RELAXED) > 1 ||
 	    mfs_cache_has(fs->cache, &m->e[i].hash))
 		return 0;
 	if (!(ctx = mfs_codec_ctx_thread()) || !(buf = malloc(len)))
@@ -252,9 +257,9 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 		return;
 	}
 	end = off + size < m->size ? off + size : m->size;
-	if (read_range(fs, req, h, off, end))
-		return;
 	i = mfs_manifest_find(m, off);
+	if (read_range(fs, req, h, i, off, end))
+		return;
 	for (pos = off; pos < end; i++) {
 		uint64_t in_chunk = pos - m->off[i];
 		size_t len = m->e[i].len - in_chunk;

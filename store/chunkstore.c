@@ -235,50 +235,10 @@ int mfs_chunk_record_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs
 	return 0;
 }
 
-/* A buffer per thread for compressed records read from packs (decoded out of it). */
-struct scratch {
-	uint8_t *p;
-	size_t cap;
-};
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_free(void *p)
-{
-	struct scratch *s = p;
-
-	free(s->p);
-	free(s);
-}
-
-static void scratch_init(void)
-{
-	pthread_key_create(&scratch_key, scratch_free);
-}
-
+/* The thread's buffer for a compressed pack record, read then decoded out of. */
 static uint8_t *scratch_get(size_t len)
 {
-	struct scratch *s;
-
-	pthread_once(&scratch_once, scratch_init);
-	if (!(s = pthread_getspecific(scratch_key))) {
-		if (!(s = calloc(1, sizeof(*s))))
-			return NULL;
-		if (pthread_setspecific(scratch_key, s)) {
-			free(s);
-			return NULL;
-		}
-	}
-	if (s->cap < len) {
-		uint8_t *p = record_buf(len);
-
-		if (!p)
-			return NULL;
-		free(s->p);
-		s->p = p;
-		s->cap = len;
-	}
-	return s->p;
+	return mfs_packs_thread_buf(MFS_PACK_BUF_READ, mfs_packs_read_cap(len ? len : 1));
 }
 
 /*

@@ -100,49 +100,50 @@ static int open_direct(const char *path)
 	return open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
 }
 
-/* A per-thread aligned buffer for direct appends (the caller's record is not aligned). */
-struct bounce {
-	uint8_t *p;
-	size_t cap;
+/* Each thread's aligned buffers, one per purpose (pack.h). */
+struct thread_bufs {
+	uint8_t *p[MFS_PACK_BUF_COUNT];
+	size_t cap[MFS_PACK_BUF_COUNT];
 };
-static pthread_key_t bounce_key;
-static pthread_once_t bounce_once = PTHREAD_ONCE_INIT;
+static pthread_key_t bufs_key;
+static pthread_once_t bufs_once = PTHREAD_ONCE_INIT;
 
-static void bounce_free(void *p)
+static void bufs_free(void *arg)
 {
-	struct bounce *b = p;
+	struct thread_bufs *t = arg;
 
-	free(b->p);
-	free(b);
+	for (int i = 0; i < MFS_PACK_BUF_COUNT; i++)
+		free(t->p[i]);
+	free(t);
 }
 
-static void bounce_init(void)
+static void bufs_init(void)
 {
-	pthread_key_create(&bounce_key, bounce_free);
+	pthread_key_create(&bufs_key, bufs_free);
 }
 
-static uint8_t *bounce_get(size_t len)
+uint8_t *mfs_packs_thread_buf(enum mfs_pack_buf which, size_t len)
 {
-	struct bounce *b;
+	struct thread_bufs *t;
 	void *p;
 
-	pthread_once(&bounce_once, bounce_init);
-	if (!(b = pthread_getspecific(bounce_key))) {
-		if (!(b = calloc(1, sizeof(*b))))
+	pthread_once(&bufs_once, bufs_init);
+	if (!(t = pthread_getspecific(bufs_key))) {
+		if (!(t = calloc(1, sizeof(*t))))
 			return NULL;
-		if (pthread_setspecific(bounce_key, b)) {
-			free(b);
+		if (pthread_setspecific(bufs_key, t)) {
+			free(t);
 			return NULL;
 		}
 	}
-	if (b->cap < len) {
-		if (posix_memalign(&p, MFS_PACK_ALIGN, len))
+	if (t->cap[which] < len) {
+		if (posix_memalign(&p, MFS_PACK_ALIGN, len ? len : 1))
 			return NULL;
-		free(b->p);
-		b->p = p;
-		b->cap = len;
+		free(t->p[which]);
+		t->p[which] = p;
+		t->cap[which] = len;
 	}
-	return b->p;
+	return t->p[which];
 }
 
 /* Opens an existing pack, sealed.  MFS_EFORMAT if its header is not a pack's. */
@@ -348,7 +349,7 @@ static int append_at(struct pack *k, const void *rec, size_t len, uint64_t span,
 	uint8_t *b;
 	int rc = 0;
 
-	if (k->dfd >= 0 && (b = bounce_get(span - head))) {
+	if (k->dfd >= 0 && (b = mfs_packs_thread_buf(MFS_PACK_BUF_APPEND, span - head))) {
 		if (head)
 			rc = write_full(k->dfd, rec, head, off);
 		if (!rc && span > head) {

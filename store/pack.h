@@ -79,6 +79,19 @@ int mfs_packs_read(struct mfs_packs *p, const struct mfs_pack_loc *loc, void *bu
 size_t mfs_packs_read_cap(size_t len);
 
 /*
+ * This thread's MFS_PACK_ALIGN-aligned buffer for `which`, of at least len
+ * bytes (grown as needed, freed when the thread exits); NULL on ENOMEM.
+ * One per purpose, so an append's bounce copy never overwrites a record
+ * being read.  Valid until this thread's next call for the same purpose.
+ */
+enum mfs_pack_buf {
+	MFS_PACK_BUF_READ,      /* compressed records read, then decoded (chunkstore.c) */
+	MFS_PACK_BUF_APPEND,    /* the unaligned tail of an appended record */
+	MFS_PACK_BUF_COUNT
+};
+uint8_t *mfs_packs_thread_buf(enum mfs_pack_buf which, size_t len);
+
+/*
  * Gives loc's space back (punches its blocks out of the pack), once no
  * durable index entry names it any more; unlinks a sealed pack left with
  * no live bytes.  0 or an error (the space stays taken, nothing else).
