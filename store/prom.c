@@ -30,7 +30,7 @@ static const struct known_key known[] = {
 	{ "stored_bytes", "modelfs_stored_bytes", GAUGE, "Record bytes of those chunks (after compression)." },
 	{ "orphan_chunks", "modelfs_orphan_chunks", GAUGE, "Stored chunks no file references." },
 	{ "orphan_bytes", "modelfs_orphan_bytes", GAUGE, "Record bytes of the chunks no file references." },
-	{ "disk_bytes", "modelfs_disk_bytes", GAUGE, "Size of the RocksDB files." },
+	{ "disk_bytes", "modelfs_disk_bytes", GAUGE, "Size of the store on disk: RocksDB files and pack files." },
 	{ "dedup_ratio", "modelfs_dedup_ratio", GAUGE, "Logical bytes over distinct chunk bytes." },
 	{ "compression_ratio", "modelfs_compression_ratio", GAUGE, "Chunk bytes over stored bytes." },
 	{ "cache_hits", "modelfs_cache_hits_total", COUNTER, "Chunk reads served by the memory cache." },

@@ -192,7 +192,7 @@ static void print_status(const struct admin_report *r)
 	printf(")\n");
 	printf("unreferenced   %s in %s chunks (old versions, until gc)\n",
 	       admin_human_str(G("orphan_bytes"), b1, sizeof(b1)), G("orphan_chunks"));
-	printf("disk           %s (RocksDB files)", admin_human_str(G("disk_bytes"), b1, sizeof(b1)));
+	printf("disk           %s (RocksDB and pack files)", admin_human_str(G("disk_bytes"), b1, sizeof(b1)));
 	if (admin_report_get(r, "fs_avail_bytes"))
 		printf("; %s free of %s on the file system", admin_human_str(G("fs_avail_bytes"), b2,
 		       sizeof(b2)), admin_human_str(G("fs_size_bytes"), b3, sizeof(b3)));
