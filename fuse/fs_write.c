@@ -233,6 +233,15 @@ static void drop_setid(struct mfs_fs *fs, struct mfs_node *n, mode_t drop, uint6
 			 (unsigned long long)n->ino, mfs_strerror(rc));
 }
 
+/* Does [off, off + size) hold a whole page of the kernel's page cache? */
+static int covers_whole_page(off_t off, size_t size)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t first = ((uint64_t)off + page - 1) / page * page;
+
+	return first + page <= (uint64_t)off + size;
+}
+
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
@@ -254,11 +263,16 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	 * own i_size: for a direct writer the old version's while readers of
 	 * it hold the page cache (fs_fill_stat); for any writer a stale one
 	 * after a truncate of the path cut this staging (view.c), and then a
-	 * cached writer's page cache holds the bytes at the wrong offset:
-	 * dropped once the write is answered (its pages are locked until then).
+	 * cached writer's page cache holds the bytes at the wrong offset.
+	 * Only a page the write covers whole is left up to date there (the
+	 * truncate dropped the others, and a partial write does not fill
+	 * one); those are dropped once the write is answered (its pages are
+	 * locked until then).  Not otherwise: the invalidation bumps the
+	 * kernel's attribute version, and a READ it overtakes would then
+	 * keep the stale size and return zeros past the real end.
 	 */
 	if (h->append && n->stg && off != (off_t)n->stg->size) {
-		misplaced = h->cached;
+		misplaced = h->cached && covers_whole_page(off, size);
 		off = (off_t)n->stg->size;
 	}
 	w = n->stg ? staging_write(req_fs(req), n->stg, buf, size, off) : -EBADF;
