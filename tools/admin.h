@@ -67,4 +67,23 @@ int admin_request_watch(const char *socket_path, const char *request, struct adm
  */
 int admin_nobody_listens(int rc);
 
+struct option;
+/*
+ * getopt_long over one command's arguments, argv[0] being the command
+ * (main's argv + 1): options and operands in any order, "--" ends the
+ * options.  Returns the option's value, -1 after the last (the operands
+ * are then argv[optind..argc-1]), or '?' after saying on stderr what is
+ * wrong (an unknown option, a missing value).
+ */
+int admin_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+
+struct json;
+/*
+ * r's pairs as members of j's open object: numbers as numbers unless
+ * text_key(key) says text; "a.b" keys in a row as one object "a"; a key
+ * equal to skip (may be NULL) left out.
+ */
+void admin_json_report(struct json *j, const struct admin_report *r, int (*text_key)(const char *),
+		       const char *skip);
+
 #endif

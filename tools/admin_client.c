@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Control-socket client and report container for modelfs-admin. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "admin.h"
 #include "admin_cmds.h"
+#include "json.h"
 
 void admin_report_release(struct admin_report *r)
 {
@@ -173,4 +175,65 @@ const char *admin_human_bytes(double b, char *buf, size_t len)
 const char *admin_human_str(const char *v, char *buf, size_t len)
 {
 	return admin_human_bytes(v ? strtod(v, NULL) : 0, buf, len);
+}
+
+/*
+ * The report's pairs as members of the open object: numbers as numbers
+ * (but keys text_key names), and "a.b" keys in a row as one object "a":
+ * {"b": ...}, as status and info both shape their per-codec counts.  A key
+ * skip names (repeated lines, rendered by the caller) is left out.
+ */
+void admin_json_report(struct json *j, const struct admin_report *r, int (*text_key)(const char *),
+		       const char *skip)
+{
+	const char *group = NULL;
+	size_t glen = 0;
+
+	for (size_t i = 0; i < r->nkv; i++) {
+		const char *k = r->kv[i].key, *v = r->kv[i].value, *dot = strchr(k, '.');
+
+		if (skip && !strcmp(k, skip))
+			continue;
+		if (group && (!dot || (size_t)(dot - k) != glen || strncmp(k, group, glen))) {
+			json_close(j);
+			group = NULL;
+		}
+		if (dot && !group) {
+			char name[128];
+
+			group = k;
+			glen = (size_t)(dot - k);
+			snprintf(name, sizeof(name), "%.*s", (int)glen, k);
+			json_open(j, name, '{');
+		}
+		if (text_key && text_key(k))
+			json_str(j, dot ? dot + 1 : k, v);
+		else
+			json_auto(j, dot ? dot + 1 : k, v);
+	}
+	if (group)
+		json_close(j);
+}
+
+int admin_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+	char spec[64];
+	int c;
+
+	/* ':' first: a missing value comes back as ':', and getopt says nothing itself. */
+	snprintf(spec, sizeof(spec), ":%s", shortopts);
+	opterr = 0;
+	c = getopt_long(argc, argv, spec, longopts, NULL);
+	if (c == '?') {
+		if (optopt)
+			fprintf(stderr, "modelfs-admin: %s: unknown option '-%c'\n", argv[0], optopt);
+		else
+			fprintf(stderr, "modelfs-admin: %s: unknown option '%s'\n", argv[0],
+				argv[optind - 1]);
+	} else if (c == ':') {
+		fprintf(stderr, "modelfs-admin: %s: option '%s' needs a value\n", argv[0],
+			argv[optind - 1]);
+		c = '?';
+	}
+	return c;
 }

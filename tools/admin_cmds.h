@@ -41,9 +41,6 @@ struct admin_report;
 int admin_print_prometheus(const struct admin_report *r);
 int admin_cmd_gc(int argc, char **argv);      /* admin_gc.c (control socket) */
 
-/* s as a JSON string literal on f (admin_main.c). */
-void admin_json_string(FILE *f, const char *s);
-
 /* s as a decimal in [min, max]: 0, or -1 if it is anything else. */
 int admin_parse_long(const char *s, long min, long max, long *out);
 

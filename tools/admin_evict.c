@@ -10,6 +10,7 @@
  * would start a prefetch_open fetch of the very chunks being dropped.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "admin.h"
 #include "admin_cmds.h"
+#include "json.h"
 
 static void evict_usage(FILE *f)
 {
@@ -41,6 +43,7 @@ static const char *const counted[] = {
 
 struct evict {
 	int json;
+	struct json *j;
 	size_t files, errors;
 	unsigned long long total[NCOUNTED];
 };
@@ -75,20 +78,10 @@ static int evict_one(void *arg, const char *path, const struct stat *st, int top
 	for (size_t k = 0; k < NCOUNTED; k++)
 		e->total[k] += get_u64(&r, counted[k]);
 	if (e->json) {
-		printf("%s{\"path\": ", e->files ? ", " : "");
-		admin_json_string(stdout, path);
-		for (size_t i = 0; i < r.nkv; i++) {
-			const char *v = r.kv[i].value;
-
-			printf(", ");
-			admin_json_string(stdout, r.kv[i].key);
-			printf(": ");
-			if (*v && strspn(v, "0123456789") == strlen(v))
-				printf("%s", v);
-			else
-				admin_json_string(stdout, v);
-		}
-		printf("}");
+		json_open(e->j, NULL, '{');
+		json_str(e->j, "path", path);
+		admin_json_report(e->j, &r, NULL, NULL);
+		json_close(e->j);
 	} else {
 		printf("%s: %llu chunks (%s) from the disk cache, %llu (%s) from memory; "
 		       "%llu of %llu kept in the store\n", path,
@@ -106,44 +99,53 @@ static int evict_one(void *arg, const char *path, const struct stat *st, int top
 int admin_cmd_evict(int argc, char **argv)
 {
 	struct evict e = { 0 };
-	int opts = 1, npaths = 0;
+	struct json j;
+	int npaths = 0;
 	size_t failed = 0;
 	char **paths = argv + argc, b1[32], b2[32];
 
-	for (int i = 2; i < argc; i++) {
-		const char *s = argv[i];
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
 
-		if (opts && !strcmp(s, "--")) {
-			opts = 0;
-		} else if (opts && (!strcmp(s, "-h") || !strcmp(s, "--help"))) {
+	argc--, argv++;
+	while ((c = admin_getopt(argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'h':
 			evict_usage(stdout);
 			return 0;
-		} else if (opts && !strcmp(s, "--json")) {
+		case 'J':
 			e.json = 1;
-		} else if (opts && s[0] == '-' && s[1]) {
-			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", s);
+			break;
+		default:
 			evict_usage(stderr);
 			return 2;
-		} else {
-			if (!npaths)
-				paths = argv + i;
-			paths[npaths++] = argv[i];
 		}
 	}
+	paths = argv + optind;
+	npaths = argc - optind;
 	if (!npaths) {
 		fprintf(stderr, "modelfs-admin: evict needs at least one PATH\n");
 		evict_usage(stderr);
 		return 2;
 	}
-	if (e.json)
-		printf("{\"files\": [");
+	json_init(&j, stdout);
+	e.j = &j;
+	if (e.json) {
+		json_open(&j, NULL, '{');
+		json_open(&j, "files", '[');
+	}
 	for (int i = 0; i < npaths; i++)
 		failed += admin_walk(paths[i], 1, evict_one, &e);
 	if (e.json) {
-		printf("], \"evicted_files\": %zu, \"failed\": %zu", e.files, failed);
+		json_close(&j);
+		json_u64(&j, "evicted_files", e.files);
+		json_u64(&j, "failed", failed);
 		for (size_t k = 0; k < NCOUNTED; k++)
-			printf(", \"%s\": %llu", counted[k], e.total[k]);
-		printf("}\n");
+			json_u64(&j, counted[k], e.total[k]);
+		json_end(&j);
 	} else {
 		printf("evicted %zu file%s: %llu chunks (%s) from the disk cache, %llu (%s) from "
 		       "memory; %llu chunks kept in the store%s\n", e.files, e.files == 1 ? "" : "s",

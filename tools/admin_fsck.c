@@ -10,6 +10,7 @@
  * operational error, 16 usage.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include "admin.h"
 #include "admin_cmds.h"
+#include "json.h"
 #include "errors.h"
 #include "report.h"
 
@@ -139,7 +141,7 @@ static int hash_cmp(const void *a, const void *b)
 }
 
 /* The distinct chunk hashes of one kind, as a JSON list (sorted). */
-static void print_hash_list(const struct findings *fs, int kind)
+static void json_hash_list(struct json *j, const char *key, const struct findings *fs, int kind)
 {
 	const char **h = calloc(fs->n ? fs->n : 1, sizeof(*h));
 	size_t n = 0;
@@ -149,15 +151,11 @@ static void print_hash_list(const struct findings *fs, int kind)
 			h[n++] = fs->f[i].hash;
 	if (n)
 		qsort(h, n, sizeof(*h), hash_cmp);
-	printf("[");
-	for (size_t i = 0, first = 1; i < n; i++) {
-		if (i && !strcmp(h[i], h[i - 1]))
-			continue;
-		printf("%s", first ? "" : ", ");
-		admin_json_string(stdout, h[i]);
-		first = 0;
-	}
-	printf("]");
+	json_open(j, key, '[');
+	for (size_t i = 0; i < n; i++)
+		if (!i || strcmp(h[i], h[i - 1]))
+			json_str(j, NULL, h[i]);
+	json_close(j);
 	free(h);
 }
 
@@ -172,53 +170,42 @@ static void print_json(const struct admin_report *r, const struct findings *fs, 
 {
 	static const char *const counts[] = { "chunks_checked", "files_checked", "bytes_checked",
 		"nodes_checked", "nodes_down", "found", "repaired" };
-	int first = 1;
+	struct json j;
 
-	printf("{\"ok\": %s", problems ? "false" : "true");
+	json_init(&j, stdout);
+	json_open(&j, NULL, '{');
+	json_bool(&j, "ok", !problems);
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
-		printf(", \"%s\": %s", counts[i], get(r, counts[i]));
-	printf(", \"nodes\": [");
+		json_auto(&j, counts[i], get(r, counts[i]));
+	json_open(&j, "nodes", '[');
 	for (size_t i = 0; i < r->nkv; i++) {
 		char id[16], ep[300], state[16];
 
 		if (strcmp(r->kv[i].key, "node") ||
 		    sscanf(r->kv[i].value, "%15s %299s %15s", id, ep, state) != 3)
 			continue;
-		printf("%s{\"node_id\": ", first ? "" : ", ");
-		admin_json_string(stdout, id);
-		printf(", \"endpoint\": ");
-		admin_json_string(stdout, ep);
-		printf(", \"state\": ");
-		admin_json_string(stdout, state);
-		printf("}");
-		first = 0;
+		json_open(&j, NULL, '{');
+		json_str(&j, "node_id", id);
+		json_str(&j, "endpoint", ep);
+		json_str(&j, "state", state);
+		json_close(&j);
 	}
-	printf("]");
-	for (size_t k = 0; k < NKINDS; k++) {
-		printf(", \"%s\": ", lists[k]);
-		print_hash_list(fs, (int)k);
-	}
-	printf(", \"findings\": [");
+	json_close(&j);
+	for (size_t k = 0; k < NKINDS; k++)
+		json_hash_list(&j, lists[k], fs, (int)k);
+	json_open(&j, "findings", '[');
 	for (size_t i = 0; i < fs->n; i++) {
 		const struct finding *f = &fs->f[i];
 
-		printf("%s{\"kind\": ", i ? ", " : "");
-		admin_json_string(stdout, kinds[f->kind]);
-		printf(", \"problem\": %s, \"hash\": ", is_problem(f->kind) ? "true" : "false");
-		if (strcmp(f->hash, "-"))
-			admin_json_string(stdout, f->hash);
-		else
-			printf("null");
-		printf(", \"detail\": ");
-		admin_json_string(stdout, f->detail);
-		printf(", \"path\": ");
-		if (f->path)
-			admin_json_string(stdout, f->path);
-		else
-			printf("null");
-		printf("}");
+		json_open(&j, NULL, '{');
+		json_str(&j, "kind", kinds[f->kind]);
+		json_bool(&j, "problem", is_problem(f->kind));
+		json_str_or_null(&j, "hash", strcmp(f->hash, "-") ? f->hash : NULL);
+		json_str(&j, "detail", f->detail);
+		json_str_or_null(&j, "path", f->path);
+		json_close(&j);
 	}
-	printf("]}\n");
+	json_end(&j);
 }
 
 static void print_human(const struct admin_report *r, const struct findings *fs, int problems,
@@ -403,35 +390,51 @@ int admin_cmd_fsck(int argc, char **argv)
 	int npaths = 0, json = 0, problems = 0, rc = EX_ERROR;
 	long wait_s = -1;
 
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' },
+		{ "deep", no_argument, NULL, 'D' }, { "repair", no_argument, NULL, 'R' },
+		{ "wait", required_argument, NULL, 'W' }, { "data", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	argc--, argv++;
+	while ((c = admin_getopt(argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'h':
 			usage(stdout);
 			return EX_CLEAN;
-		} else if (!strcmp(argv[i], "--json")) {
+		case 'J':
 			json = 1;
-		} else if (!strcmp(argv[i], "--deep")) {
+			break;
+		case 'D':
 			flags |= MFS_COPY_DEEP;
-		} else if (!strcmp(argv[i], "--repair")) {
+			break;
+		case 'R':
 			flags |= MFS_COPY_REPAIR;
-		} else if (!strcmp(argv[i], "--wait") && i + 1 < argc) {
-			if (admin_parse_long(argv[++i], 0, 86400, &wait_s)) {
+			break;
+		case 'W':
+			if (admin_parse_long(optarg, 0, 86400, &wait_s)) {
 				fprintf(stderr, "modelfs-admin: --wait takes seconds (0 to 86400), "
-					"not '%s'\n", argv[i]);
+					"not '%s'\n", optarg);
 				usage(stderr);
 				return EX_USAGE;
 			}
-		} else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
-			data = argv[++i];
-		} else if (argv[i][0] == '-') {
-			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", argv[i]);
+			break;
+		case 'd':
+			data = optarg;
+			break;
+		default:
 			usage(stderr);
 			return EX_USAGE;
-		} else if (npaths < MAX_PATHS) {
-			paths[npaths++] = argv[i];
-		} else {
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (npaths == MAX_PATHS) {
 			fprintf(stderr, "modelfs-admin: at most %d paths\n", MAX_PATHS);
 			return EX_USAGE;
 		}
+		paths[npaths++] = argv[optind];
 	}
 	if (!npaths == !data) {
 		fprintf(stderr, "modelfs-admin: give PATHs inside a mount or --data DIR\n");

@@ -8,12 +8,14 @@
  * running node knows what its peers have reached and what is open.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin.h"
 #include "admin_cmds.h"
+#include "json.h"
 #include "gc.h"
 
 static void gc_usage(FILE *f)
@@ -84,17 +86,12 @@ static void print_human(const struct admin_report *r)
 
 static void print_json(const struct admin_report *r)
 {
-	int first = 1;
+	struct json j;
 
-	printf("{");
-	for (size_t i = 0; i < r->nkv; i++) {
-		if (!strcmp(r->kv[i].key, "gc_peer"))
-			continue;
-		printf("%s\"%s\": %s", first ? "" : ", ", r->kv[i].key, r->kv[i].value);
-		first = 0;
-	}
-	printf("%s\"peers\": [", first ? "" : ", ");
-	first = 1;
+	json_init(&j, stdout);
+	json_open(&j, NULL, '{');
+	admin_json_report(&j, r, NULL, "gc_peer");
+	json_open(&j, "peers", '[');
 	for (size_t i = 0; i < r->nkv; i++) {
 		char ep[300], id[16], state[16];
 		unsigned long long held;
@@ -102,16 +99,14 @@ static void print_json(const struct admin_report *r)
 		if (strcmp(r->kv[i].key, "gc_peer") ||
 		    sscanf(r->kv[i].value, "%299s %15s %15s %llu", ep, id, state, &held) != 4)
 			continue;
-		printf("%s{\"endpoint\": ", first ? "" : ", ");
-		admin_json_string(stdout, ep);
-		printf(", \"node_id\": ");
-		admin_json_string(stdout, id);
-		printf(", \"state\": ");
-		admin_json_string(stdout, state);
-		printf(", \"held_chunks\": %llu}", held);
-		first = 0;
+		json_open(&j, NULL, '{');
+		json_str(&j, "endpoint", ep);
+		json_str(&j, "node_id", id);
+		json_str(&j, "state", state);
+		json_u64(&j, "held_chunks", held);
+		json_close(&j);
 	}
-	printf("]}\n");
+	json_end(&j);
 }
 
 /* Every value but gc_peer lines is a decimal: a node that says otherwise is not understood. */
@@ -136,39 +131,50 @@ int admin_cmd_gc(int argc, char **argv)
 	int apply = 0, relocate = 0, json = 0, rc;
 	long grace = -1;
 
-	for (int i = 2; i < argc; i++) {
-		const char *s = argv[i];
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "apply", no_argument, NULL, 'A' },
+		{ "relocate", no_argument, NULL, 'L' }, { "json", no_argument, NULL, 'J' },
+		{ "grace", required_argument, NULL, 'G' }, { "data", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
 
-		if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+	argc--, argv++;
+	while ((c = admin_getopt(argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'h':
 			gc_usage(stdout);
 			return 0;
-		} else if (!strcmp(s, "--apply")) {
+		case 'A':
 			apply = 1;
-		} else if (!strcmp(s, "--relocate")) {
+			break;
+		case 'L':
 			relocate = 1;
-		} else if (!strcmp(s, "--json")) {
+			break;
+		case 'J':
 			json = 1;
-		} else if (!strcmp(s, "--grace") || !strncmp(s, "--grace=", 8)) {
-			const char *v = s[7] == '=' ? s + 8 : i + 1 < argc ? argv[++i] : NULL;
-
-			if (!v || admin_parse_long(v, 0, (long)MFS_GC_MAX_GRACE_S, &grace)) {
+			break;
+		case 'G':
+			if (admin_parse_long(optarg, 0, (long)MFS_GC_MAX_GRACE_S, &grace)) {
 				fprintf(stderr, "modelfs-admin: --grace takes seconds, 0 or more\n");
 				gc_usage(stderr);
 				return 2;
 			}
-		} else if (!strcmp(s, "--data") && i + 1 < argc && !data) {
-			data = argv[++i];
-		} else if (s[0] == '-') {
-			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", s);
-			gc_usage(stderr);
-			return 2;
-		} else if (!path) {
-			path = s;
-		} else {
-			fprintf(stderr, "modelfs-admin: one PATH only\n");
+			break;
+		case 'd':
+			data = optarg;
+			break;
+		default:
 			gc_usage(stderr);
 			return 2;
 		}
+	}
+	if (optind < argc)
+		path = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "modelfs-admin: one PATH only\n");
+		gc_usage(stderr);
+		return 2;
 	}
 	if (!!path == !!data) {
 		fprintf(stderr, "modelfs-admin: give a PATH inside a mount or --data DIR\n");

@@ -9,6 +9,7 @@
  * and readlink(2) here.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 
 #include "admin.h"
 #include "admin_cmds.h"
+#include "json.h"
 
 #define INFO_XATTR "user.modelfs.info"
 
@@ -35,16 +37,6 @@ static void info_usage(FILE *f)
 		"The daemon computes these (the xattr " INFO_XATTR "; one value:\n"
 		"user.modelfs.KEY).  --json prints a list of objects, one per PATH.\n"
 		"Exit status: 0 ok, 1 some PATH failed (each is named), 2 usage.\n");
-}
-
-static int is_number(const char *s)
-{
-	char *end;
-
-	if (!*s)
-		return 0;
-	strtod(s, &end);
-	return !*end && strspn(s, "0123456789.-+eE") == strlen(s);
 }
 
 /* Keys whose values are text even when they look like numbers. */
@@ -138,38 +130,12 @@ static int check_in_mount(const char *path, int is_link)
 
 /* ---- rendering ---------------------------------------------------------------- */
 
-static void print_json(const char *path, const struct admin_report *r, int first)
+static void print_json(struct json *j, const char *path, const struct admin_report *r)
 {
-	const char *group = NULL;
-	size_t glen = 0;
-
-	printf("%s{\"path\": ", first ? "" : ", ");
-	admin_json_string(stdout, path);
-	for (size_t i = 0; i < r->nkv; i++) {
-		const char *k = r->kv[i].key, *v = r->kv[i].value, *dot = strchr(k, '.');
-
-		/* "a.b" keys in a row become one object "a": {"b": ...} */
-		if (group && (!dot || (size_t)(dot - k) != glen || strncmp(k, group, glen))) {
-			printf("}");
-			group = NULL;
-		}
-		if (dot && !group) {
-			group = k;
-			glen = (size_t)(dot - k);
-			printf(", \"%.*s\": {", (int)glen, k);
-		} else {
-			printf(", ");
-		}
-		admin_json_string(stdout, dot ? dot + 1 : k);
-		printf(": ");
-		if (is_number(v) && !is_text_key(k))
-			printf("%s", v);
-		else
-			admin_json_string(stdout, v);
-	}
-	if (group)
-		printf("}");
-	printf("}");
+	json_open(j, NULL, '{');
+	json_str(j, "path", path);
+	admin_json_report(j, r, is_text_key, NULL);
+	json_close(j);
 }
 
 #define G(k) (admin_report_get(r, k) ? admin_report_get(r, k) : "?")
@@ -246,38 +212,41 @@ static void print_human(const char *path, const struct admin_report *r)
 
 int admin_cmd_info(int argc, char **argv)
 {
-	int json = 0, opts = 1, npaths = 0, printed = 0;
+	int json = 0, npaths = 0, printed = 0;
 	size_t failed = 0;
-	char **paths = argv + argc;
+	char **paths;
 
-	for (int i = 2; i < argc; i++) {
-		const char *s = argv[i];
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct json j;
+	int c;
 
-		if (opts && !strcmp(s, "--")) {
-			opts = 0;
-		} else if (opts && (!strcmp(s, "-h") || !strcmp(s, "--help"))) {
+	argc--, argv++;
+	while ((c = admin_getopt(argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'h':
 			info_usage(stdout);
 			return 0;
-		} else if (opts && !strcmp(s, "--json")) {
+		case 'J':
 			json = 1;
-		} else if (opts && s[0] == '-' && s[1]) {
-			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", s);
+			break;
+		default:
 			info_usage(stderr);
 			return 2;
-		} else {
-			/* operands, compacted in place over argv from the first one on */
-			if (!npaths)
-				paths = argv + i;
-			paths[npaths++] = argv[i];
 		}
 	}
+	paths = argv + optind;
+	npaths = argc - optind;
 	if (!npaths) {
 		fprintf(stderr, "modelfs-admin: info needs at least one PATH\n");
 		info_usage(stderr);
 		return 2;
 	}
+	json_init(&j, stdout);
 	if (json)
-		printf("[");
+		json_open(&j, NULL, '[');
 	for (int i = 0; i < npaths; i++) {
 		struct admin_report r = { 0 };
 		struct stat st;
@@ -298,8 +267,7 @@ int admin_cmd_info(int argc, char **argv)
 				strerror(-rc));
 			failed++;
 		} else if (json) {
-			print_json(paths[i], &r, !printed);
-			printed++;
+			print_json(&j, paths[i], &r);
 		} else {
 			if (printed++)
 				printf("\n");
@@ -308,6 +276,6 @@ int admin_cmd_info(int argc, char **argv)
 		admin_report_release(&r);
 	}
 	if (json)
-		printf("]\n");
+		json_end(&j);
 	return failed ? 1 : 0;
 }

@@ -23,6 +23,7 @@
  * error, 16 usage; the others 0 ok, 1 error, 2 usage.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 
 #include "admin.h"
 #include "admin_cmds.h"
+#include "json.h"
 #include "config.h"     /* autoconf: PACKAGE_VERSION */
 #include "db.h"
 #include "errors.h"
@@ -85,79 +87,40 @@ static void usage(FILE *f)
 
 /* ---- rendering ---------------------------------------------------------- */
 
-static int is_number(const char *s)
+static int status_text_key(const char *k)
 {
-	char *end;
-
-	if (!*s)
-		return 0;
-	strtod(s, &end);
-	return *end == 0;
-}
-
-void admin_json_string(FILE *f, const char *s)
-{
-	putc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			putc(*s, f);
-	}
-	putc('"', f);
-}
-
-static void json_string(const char *s)
-{
-	admin_json_string(stdout, s);
+	return !strcmp(k, "node_id");
 }
 
 /* "peer ENDPOINT NODE_ID STATE" lines as a list of objects. */
-static void print_json_peers(const struct admin_report *r)
+static void json_peers(struct json *j, const struct admin_report *r)
 {
-	int first = 1;
-
-	printf(", \"peers\": [");
+	json_open(j, "peers", '[');
 	for (size_t i = 0; i < r->nkv; i++) {
 		char ep[300], id[16], state[16];
 
 		if (strcmp(r->kv[i].key, "peer") ||
 		    sscanf(r->kv[i].value, "%299s %15s %15s", ep, id, state) != 3)
 			continue;
-		printf("%s{\"endpoint\": ", first ? "" : ", ");
-		json_string(ep);
-		printf(", \"node_id\": ");
-		json_string(id);
-		printf(", \"state\": ");
-		json_string(state);
-		printf("}");
-		first = 0;
+		json_open(j, NULL, '{');
+		json_str(j, "endpoint", ep);
+		json_str(j, "node_id", id);
+		json_str(j, "state", state);
+		json_close(j);
 	}
-	printf("]");
+	json_close(j);
 }
 
 static void print_json(const struct admin_report *r)
 {
-	int first = 1;
+	struct json j;
 
-	printf("{");
-	for (size_t i = 0; i < r->nkv; i++) {
-		if (!strcmp(r->kv[i].key, "peer"))
-			continue; /* status: a list below */
-		printf("%s", first ? "" : ", ");
-		first = 0;
-		json_string(r->kv[i].key);
-		printf(": ");
-		if (is_number(r->kv[i].value) && strcmp(r->kv[i].key, "node_id"))
-			printf("%s", r->kv[i].value);
-		else
-			json_string(r->kv[i].value);
-	}
+	json_init(&j, stdout);
+	json_open(&j, NULL, '{');
+	admin_json_report(&j, r, status_text_key, "peer");
 	if (admin_report_get(r, "peers_up"))
-		print_json_peers(r);
-	printf("}\n");
+		json_peers(&j, r);
+	json_end(&j);
 }
 
 #define G(k) (admin_report_get(r, k) ? admin_report_get(r, k) : "?")
@@ -322,20 +285,24 @@ static int keygen(int argc, char **argv)
 	const char *file = NULL;
 	int rc;
 
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	argc--, argv++;
+	while ((c = admin_getopt(argc, argv, "h", longopts)) != -1) {
+		if (c == 'h') {
 			usage(stdout);
 			return 0;
 		}
-		if (argv[i][0] == '-') {
-			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", argv[i]);
-		} else if (file) {
-			fprintf(stderr, "modelfs-admin: keygen takes one FILE, not also '%s'\n",
-				argv[i]);
-		} else {
-			file = argv[i];
-			continue;
-		}
+		usage(stderr);
+		return 2;
+	}
+	if (optind < argc)
+		file = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "modelfs-admin: keygen takes one FILE, not also '%s'\n", argv[optind]);
 		usage(stderr);
 		return 2;
 	}
@@ -372,68 +339,45 @@ static int node_answer(int rc, struct admin_report *r, const char *where)
 	return -1;
 }
 
-int main(int argc, char **argv)
+static int status(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' },
+		{ "prometheus", no_argument, NULL, 'P' }, { "data", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const struct exit_codes *ex = &status_exits;
 	const char *path = NULL, *data = NULL;
 	struct admin_report r = { 0 };
 	char sock[4096];
-	int json = 0, prometheus = 0, rc, i;
+	int json = 0, prometheus = 0, rc, c;
 
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(argv[1], "--version")) {
-		printf("modelfs-admin %s\n", PACKAGE_VERSION);
-		return 0;
-	}
-	if (!strcmp(argv[1], "keygen"))
-		return keygen(argc, argv);
-	if (!strcmp(argv[1], "setrepl"))
-		return admin_cmd_setrepl(argc, argv);
-	if (!strcmp(argv[1], "getrepl"))
-		return admin_cmd_getrepl(argc, argv);
-	if (!strcmp(argv[1], "warmup"))
-		return admin_cmd_warmup(argc, argv);
-	if (!strcmp(argv[1], "fsck"))
-		return admin_cmd_fsck(argc, argv);
-	if (!strcmp(argv[1], "info"))
-		return admin_cmd_info(argc, argv);
-	if (!strcmp(argv[1], "evict"))
-		return admin_cmd_evict(argc, argv);
-	if (!strcmp(argv[1], "gc"))
-		return admin_cmd_gc(argc, argv);
-	if (strcmp(argv[1], "status")) {
-		fprintf(stderr, "modelfs-admin: unknown command '%s'\n", argv[1]);
-		usage(stderr);
-		return 2;
-	}
-	for (i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = 1;
-		} else if (!strcmp(argv[i], "--prometheus")) {
-			prometheus = 1;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+	argc--, argv++;
+	while ((c = admin_getopt(argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'h':
 			usage(stdout);
 			return ex->ok;
-		} else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
-			data = argv[++i];
-		} else if (argv[i][0] == '-') {
-			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", argv[i]);
-			usage(stderr);
-			return ex->usage;
-		} else if (!path) {
-			path = argv[i];
-		} else {
-			fprintf(stderr, "modelfs-admin: one PATH only\n");
+		case 'J':
+			json = 1;
+			break;
+		case 'P':
+			prometheus = 1;
+			break;
+		case 'd':
+			data = optarg;
+			break;
+		default:
 			usage(stderr);
 			return ex->usage;
 		}
+	}
+	if (optind < argc)
+		path = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "modelfs-admin: one PATH only\n");
+		usage(stderr);
+		return ex->usage;
 	}
 	if (json && prometheus) {
 		fprintf(stderr, "modelfs-admin: --json or --prometheus, not both\n");
@@ -475,4 +419,42 @@ int main(int argc, char **argv)
 		print_status(&r);
 	admin_report_release(&r);
 	return ex->ok;
+}
+
+/* The commands: each takes main()'s argv (argv[1] is its name) and returns the exit status. */
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "status", status },
+	{ "fsck", admin_cmd_fsck },
+	{ "keygen", keygen },
+	{ "setrepl", admin_cmd_setrepl },
+	{ "getrepl", admin_cmd_getrepl },
+	{ "warmup", admin_cmd_warmup },
+	{ "info", admin_cmd_info },
+	{ "evict", admin_cmd_evict },
+	{ "gc", admin_cmd_gc },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("modelfs-admin %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc, argv);
+	fprintf(stderr, "modelfs-admin: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
 }

@@ -5,11 +5,14 @@
  * is made and replicated like any other (no control socket request).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "admin.h"
 #include "admin_cmds.h"
+#include "json.h"
 
 static void setrepl_usage(FILE *f)
 {
@@ -41,37 +44,38 @@ struct repl_args {
 	int npaths;
 };
 
-/* 0 to go on, else the exit status (help or usage) */
+/* 0 to go on, else the exit status (help or usage); -1 after --help */
 static int parse(int argc, char **argv, struct repl_args *a, void (*usage)(FILE *))
 {
-	int opts = 1;
+	static const struct option set_opts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "recursive", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct option get_opts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "recursive", no_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'J' }, { NULL, 0, NULL, 0 },
+	};
+	int c;
 
-	a->paths = argv + argc;
-	a->npaths = 0;
-	for (int i = 2; i < argc; i++) {
-		const char *s = argv[i];
-
-		if (opts && !strcmp(s, "--")) {
-			opts = 0;
-		} else if (opts && (!strcmp(s, "-h") || !strcmp(s, "--help"))) {
+	argc--, argv++;
+	while ((c = admin_getopt(argc, argv, "hr", a->set ? set_opts : get_opts)) != -1) {
+		switch (c) {
+		case 'h':
 			usage(stdout);
 			return -1;
-		} else if (opts && (!strcmp(s, "-r") || !strcmp(s, "--recursive"))) {
+		case 'r':
 			a->recurse = 1;
-		} else if (opts && !strcmp(s, "--json") && !a->set) {
+			break;
+		case 'J':
 			a->json = 1;
-		} else if (opts && s[0] == '-' && s[1]) {
-			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", s);
+			break;
+		default:
 			usage(stderr);
 			return 2;
-		} else {
-			/* operands, compacted in place over argv from the first
-			 * one on (entries already read), in order */
-			if (!a->npaths)
-				a->paths = argv + i;
-			a->paths[a->npaths++] = argv[i];
 		}
 	}
+	a->paths = argv + optind;
+	a->npaths = argc - optind;
 	return 0;
 }
 
@@ -123,7 +127,7 @@ int admin_cmd_setrepl(int argc, char **argv)
 
 struct get_state {
 	int json;
-	size_t printed;
+	struct json j;
 };
 
 static int get_one(void *arg, const char *path, const struct stat *st, int top)
@@ -141,13 +145,13 @@ static int get_one(void *arg, const char *path, const struct stat *st, int top)
 	}
 	v[len] = 0;
 	if (g->json) {
-		printf("%s{\"path\": ", g->printed ? ", " : "");
-		admin_json_string(stdout, path);
-		printf(", \"repl\": %s}", v);
+		json_open(&g->j, NULL, '{');
+		json_str(&g->j, "path", path);
+		json_auto(&g->j, "repl", v);
+		json_close(&g->j);
 	} else {
 		printf("%s %s\n", v, path);
 	}
-	g->printed++;
 	return 0;
 }
 
@@ -166,11 +170,12 @@ int admin_cmd_getrepl(int argc, char **argv)
 		return 2;
 	}
 	g.json = a.json;
+	json_init(&g.j, stdout);
 	if (g.json)
-		printf("[");
+		json_open(&g.j, NULL, '[');
 	for (int i = 0; i < a.npaths; i++)
 		failed += admin_walk(a.paths[i], a.recurse, get_one, &g);
 	if (g.json)
-		printf("]\n");
+		json_end(&g.j);
 	return failed ? 1 : 0;
 }

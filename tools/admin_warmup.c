@@ -8,6 +8,7 @@
  * keeps several chunk fetches in flight, so one reader per file suffices.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,7 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "admin_cmds.h"
+#include "json.h"
 
 #define READ_SIZE (1024 * 1024)
 #define JOBS_DEFAULT 4
@@ -235,6 +238,7 @@ static void print_summary(const struct warmup *w, double secs, int json)
 {
 	unsigned long long bytes = atomic_load(&w->done_bytes);
 	double rate = secs > 0 ? bytes / 1e6 / secs : 0;
+	struct json j;
 	char b[32];
 
 	if (!json) {
@@ -247,61 +251,53 @@ static void print_summary(const struct warmup *w, double secs, int json)
 		printf("\n");
 		return;
 	}
-	printf("{\"files\": %zu, \"bytes\": %llu, \"seconds\": %.3f, \"mb_per_s\": %.1f, \"failed\": [",
-	       atomic_load(&w->done_files), bytes, secs, rate);
-	for (size_t i = 0; i < w->nfailed; i++) {
-		printf("%s", i ? ", " : "");
-		admin_json_string(stdout, w->failed[i]);
-	}
-	printf("]}\n");
+	json_init(&j, stdout);
+	json_open(&j, NULL, '{');
+	json_u64(&j, "files", atomic_load(&w->done_files));
+	json_u64(&j, "bytes", bytes);
+	json_double(&j, "seconds", secs, 3);
+	json_double(&j, "mb_per_s", rate, 1);
+	json_open(&j, "failed", '[');
+	for (size_t i = 0; i < w->nfailed; i++)
+		json_str(&j, NULL, w->failed[i]);
+	json_end(&j);
 }
 
-/* 0 to go on, else the exit status (help or usage) */
+/* 0 to go on, else the exit status (help or usage); -1 after --help */
 static int parse(int argc, char **argv, int *jobs, int *json, char ***paths, int *npaths)
 {
-	int opts = 1;
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' },
+		{ "jobs", required_argument, NULL, 'j' }, { NULL, 0, NULL, 0 },
+	};
 	long j;
+	int c;
 
-	*paths = argv + argc;
-	for (int i = 2; i < argc; i++) {
-		const char *s = argv[i], *jarg = NULL;
-
-		if (opts && !strcmp(s, "--")) {
-			opts = 0;
-			continue;
-		} else if (opts && (!strcmp(s, "-h") || !strcmp(s, "--help"))) {
+	argc--, argv++;
+	while ((c = admin_getopt(argc, argv, "hj:", longopts)) != -1) {
+		switch (c) {
+		case 'h':
 			warmup_usage(stdout);
 			return -1;
-		} else if (opts && !strcmp(s, "--json")) {
+		case 'J':
 			*json = 1;
-			continue;
-		} else if (opts && (!strcmp(s, "-j") || !strcmp(s, "--jobs"))) {
-			if (i + 1 == argc) {
-				fprintf(stderr, "modelfs-admin: %s needs a number\n", s);
+			break;
+		case 'j':
+			if (admin_parse_long(optarg, 1, JOBS_MAX, &j)) {
+				fprintf(stderr, "modelfs-admin: -j takes 1 to %d, not '%s'\n",
+					JOBS_MAX, optarg);
 				warmup_usage(stderr);
 				return 2;
 			}
-			jarg = argv[++i];
-		} else if (opts && !strncmp(s, "-j", 2)) {
-			jarg = s + 2;
-		} else if (opts && s[0] == '-' && s[1]) {
-			fprintf(stderr, "modelfs-admin: unknown option '%s'\n", s);
-			warmup_usage(stderr);
-			return 2;
-		} else {
-			/* operands, compacted in place over argv from the first one on */
-			if (!*npaths)
-				*paths = argv + i;
-			(*paths)[(*npaths)++] = argv[i];
-			continue;
-		}
-		if (admin_parse_long(jarg, 1, JOBS_MAX, &j)) {
-			fprintf(stderr, "modelfs-admin: -j takes 1 to %d, not '%s'\n", JOBS_MAX, jarg);
+			*jobs = j;
+			break;
+		default:
 			warmup_usage(stderr);
 			return 2;
 		}
-		*jobs = j;
 	}
+	*paths = argv + optind;
+	*npaths = argc - optind;
 	if (!*npaths) {
 		fprintf(stderr, "modelfs-admin: warmup needs at least one PATH\n");
 		warmup_usage(stderr);

@@ -150,7 +150,7 @@ cold_remount() {
 }
 status_field() { # MNT FIELD -> value, or n/a
 	"$admin_bin" status --json "$1" 2>/dev/null |
-		"$python" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2" 2>/dev/null ||
+		"$python" -c 'import json, sys, functools; print(functools.reduce(lambda d, k: d[k], sys.argv[1].split("."), json.load(sys.stdin)))' "$2" 2>/dev/null ||
 		echo n/a
 }
 mib() { awk -v b="$1" 'BEGIN { if (b ~ /^[0-9.]+$/) printf "%.0f", b / 1048576; else print "n/a" }'; }

@@ -389,7 +389,8 @@ check_log() {
 
 admin() { "$ADMIN_BIN" "$@"; }
 
-# json_get KEY < JSON: prints a top-level value (lists as JSON).
+# json_get KEY < JSON: prints a value (lists and objects as JSON); "a.b" is
+# member b of object a.
 json_get() {
 	"$PY" -c 'import json,sys
 def unique(pairs):  # a key twice in one object is a bug in the emitter
@@ -397,7 +398,9 @@ def unique(pairs):  # a key twice in one object is a bug in the emitter
 	assert len(keys) == len(set(keys)), "duplicate JSON keys: %r" % keys
 	return dict(pairs)
 d = json.load(sys.stdin, object_pairs_hook=unique)
-v = d[sys.argv[1]]
+v = d
+for k in sys.argv[1].split("."):  # "a.b": member b of object a
+	v = v[k]
 print(json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else v)' "$1"
 }
 

@@ -32,6 +32,32 @@ check "fsck without a path: exit 16 with usage" usage 16 fsck
 check "fsck with an unknown flag: exit 16 with usage" usage 16 fsck --bogus "$M"
 check "fsck --data without a directory: exit 16 with usage" usage 16 fsck --data
 
+# One option parser (getopt_long) for every command: a missing value is
+# named, --opt=VALUE and -jN forms work, options may follow the operands,
+# and "--" ends the options.
+missing_value() {
+	expect_status 2 admin gc "$M" --grace &&
+	grep -q "option '--grace' needs a value" "$WORK/.cmd.err" ||
+		{ echo "stderr: $(cat "$WORK/.cmd.err")" >&2; return 1; }
+}
+check "gc --grace without a value: exit 2, the option named" missing_value
+option_forms() {
+	echo x >"$M/opt-f" &&
+	expect_status 0 admin gc --grace=60 --json "$M" &&
+	expect_status 0 admin getrepl "$M/opt-f" --json &&
+	expect_status 0 admin warmup -j2 "$M/opt-f" &&
+	expect_status 0 admin info -- "$M/opt-f" &&
+	expect_status 2 admin setrepl --json 2 "$M/opt-f" &&
+	expect_status 1 admin info -- -no-such-file
+}
+check "--opt=VALUE, -jN, options after operands, --" option_forms
+unknown_short() {
+	expect_status 2 admin warmup -x "$M" &&
+	grep -q "unknown option '-x'" "$WORK/.cmd.err" ||
+		{ echo "stderr: $(cat "$WORK/.cmd.err")" >&2; return 1; }
+}
+check "an unknown short option is named" unknown_short
+
 mkdir -p "$WORK/plain" "$WORK/empty-store"
 check "status of a directory outside any mount: exit 1" expect_status 1 admin status "$WORK/plain"
 check "status of a path that does not exist: exit 1" expect_status 1 admin status "$WORK/nope"
