@@ -29,6 +29,7 @@
 #include "control.h"
 #include "codec.h"
 #include "errors.h"
+#include "fs_info.h"
 #include "fs_internal.h"
 #include "log.h"
 #include "namespace.h"
@@ -42,15 +43,71 @@ struct fs_info {
 	struct mfs_fs *fs;
 	struct mfs_inode rec;
 	struct mfs_manifest *m;      /* files only (an empty one for an empty file); a reference */
-	struct mfs_manifest_entry *distinct; /* files: the chunks, each once, by hash */
-	uint32_t ndistinct;
+	struct info_chunks chunks;   /* files: the version's chunks */
 };
 
 static int entry_cmp(const void *a, const void *b)
 {
-	const struct mfs_manifest_entry *x = a, *y = b;
+	const struct info_chunk *x = a, *y = b;
 
 	return memcmp(x->hash.b, y->hash.b, MFS_HASH_LEN);
+}
+
+int info_chunks_add(struct info_chunks *s, const struct mfs_manifest *m, uint16_t origin,
+		    unsigned repl)
+{
+	if (s->n + (uint64_t)m->count > s->cap) {
+		uint64_t cap = s->cap ? s->cap : 64;
+		struct info_chunk *c;
+
+		while (cap < s->n + (uint64_t)m->count)
+			cap *= 2;
+		if (cap > UINT32_MAX || !(c = realloc(s->c, cap * sizeof(*c))))
+			return -ENOMEM;
+		s->c = c;
+		s->cap = (uint32_t)cap;
+	}
+	for (uint32_t i = 0; i < m->count; i++) {
+		struct info_chunk *c = &s->c[s->n++];
+
+		c->hash = m->e[i].hash;
+		c->len = m->e[i].len;
+		c->origin = origin;
+		c->repl = (uint8_t)(repl ? repl : MFS_DEFAULT_REPL);
+		c->shared = 0;
+	}
+	s->total += m->count;
+	return 0;
+}
+
+void info_chunks_finish(struct info_chunks *s)
+{
+	uint32_t k = 0;
+
+	if (s->n)
+		qsort(s->c, s->n, sizeof(*s->c), entry_cmp);
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (k && !entry_cmp(&s->c[k - 1], &s->c[i])) {
+			if (s->c[i].repl > s->c[k - 1].repl)
+				s->c[k - 1].repl = s->c[i].repl;
+			continue;
+		}
+		s->c[k++] = s->c[i];
+	}
+	s->n = k;
+}
+
+struct info_chunk *info_chunks_find(const struct info_chunks *s, const struct mfs_hash *h)
+{
+	struct info_chunk key = { .hash = *h };
+
+	return s->n ? bsearch(&key, s->c, s->n, sizeof(*s->c), entry_cmp) : NULL;
+}
+
+void info_chunks_release(struct info_chunks *s)
+{
+	free(s->c);
+	memset(s, 0, sizeof(*s));
 }
 
 /*
@@ -77,20 +134,9 @@ static int info_load(struct mfs_fs *fs, uint64_t ino, struct fs_info *in)
 		else if (!(in->m = mfs_manifest_new()))
 			rc = -ENOMEM;
 	}
-	if (!rc && in->m && in->m->count) {
-		uint32_t k = 0;
-
-		if (!(in->distinct = malloc((size_t)in->m->count * sizeof(*in->distinct)))) {
-			rc = -ENOMEM;
-		} else {
-			memcpy(in->distinct, in->m->e, (size_t)in->m->count * sizeof(*in->distinct));
-			qsort(in->distinct, in->m->count, sizeof(*in->distinct), entry_cmp);
-			for (uint32_t i = 0; i < in->m->count; i++)
-				if (!k || entry_cmp(&in->distinct[k - 1], &in->distinct[i]))
-					in->distinct[k++] = in->distinct[i];
-			in->ndistinct = k;
-		}
-	}
+	if (!rc && in->m && !(rc = info_chunks_add(&in->chunks, in->m, (uint16_t)(in->rec.ino >> 48),
+						     in->rec.repl)))
+		info_chunks_finish(&in->chunks);
 	return rc;
 }
 
@@ -98,12 +144,26 @@ static void info_release(struct fs_info *in)
 {
 	mfs_inode_release(&in->rec);
 	mfs_manifest_unref(in->m);
-	free(in->distinct);
+	info_chunks_release(&in->chunks);
 	memset(in, 0, sizeof(*in));
 }
 
+int fs_info_add_file(struct mfs_fs *fs, uint64_t ino, struct info_chunks *s, uint64_t *size)
+{
+	struct fs_info in;
+	int rc = info_load(fs, ino, &in);
+
+	*size = 0;
+	if (!rc && in.m) {
+		*size = in.m->size;
+		rc = info_chunks_add(s, in.m, (uint16_t)(in.rec.ino >> 48), in.rec.repl);
+	}
+	info_release(&in);
+	return rc;
+}
+
 /* part of whole in percent, rounded down to a tenth (100.0 only when all are). */
-static void put_percent(FILE *f, const char *key, uint64_t part, uint64_t whole)
+void info_put_percent(FILE *f, const char *key, uint64_t part, uint64_t whole)
 {
 	uint64_t t = whole ? part * 1000 / whole : 1000;
 
@@ -136,36 +196,33 @@ static int info_inode(struct fs_info *in, FILE *f)
 }
 
 /*
- * Files: the chunks of the version, and where this node has them.  Byte
- * and codec counts are over distinct chunks (a chunk repeated in the file
- * is stored once); a chunk whose record is neither in the store nor in the
- * disk cache has unknown stored bytes and codec (remote_chunks).
+ * The chunks of s, and where this node has them.  Byte and codec counts
+ * are over distinct chunks (a chunk repeated is stored once); a chunk
+ * whose record is neither in the store nor in the disk cache has unknown
+ * stored bytes and codec (remote_chunks).
  */
-static int info_chunks(struct fs_info *in, FILE *f)
+int info_put_chunks(struct mfs_fs *fs, const struct info_chunks *s, FILE *f)
 {
-	struct mfs_fs *fs = in->fs;
 	uint64_t raw = 0, stored = 0, stored_raw = 0, codec[MFS_CODEC_COUNT] = { 0 };
 	uint64_t in_store = 0, in_cache = 0, local = 0, in_memory = 0, remote = 0;
 
-	if (!in->m)
-		return 0;
-	for (uint32_t i = 0; i < in->ndistinct; i++) {
-		const struct mfs_hash *h = &in->distinct[i].hash;
-		struct mfs_chunk_summary s;
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct mfs_hash *h = &s->c[i].hash;
+		struct mfs_chunk_summary cs;
 		struct mfs_chunk_info ci;
 		uint64_t reclen = 0;
-		int here = !mfs_chunk_summary_get(fs->db, h, &s);
+		int here = !mfs_chunk_summary_get(fs->db, h, &cs);
 		int cached = !mfs_replica_cached(fs->replica, h, here ? NULL : &ci, &reclen);
 
 		in_store += here;
 		in_cache += cached;
 		local += here || cached;
 		in_memory += mfs_cache_has(fs->cache, h);
-		raw += in->distinct[i].len;
+		raw += s->c[i].len;
 		if (here) {
-			stored_raw += s.raw_len;
-			stored += s.record_len;
-			codec[s.codec]++;
+			stored_raw += cs.raw_len;
+			stored += cs.record_len;
+			codec[cs.codec]++;
 		} else if (cached) {
 			stored_raw += ci.raw_len;
 			stored += reclen;
@@ -174,8 +231,8 @@ static int info_chunks(struct fs_info *in, FILE *f)
 			remote++;
 		}
 	}
-	fprintf(f, "chunks %u\n", in->m->count);
-	fprintf(f, "distinct_chunks %u\n", in->ndistinct);
+	fprintf(f, "chunks %llu\n", (unsigned long long)s->total);
+	fprintf(f, "distinct_chunks %u\n", s->n);
 	fprintf(f, "raw_bytes %llu\n", (unsigned long long)raw);
 	fprintf(f, "stored_bytes %llu\n", (unsigned long long)stored);
 	fprintf(f, "compression_ratio %.4f\n", stored ? (double)stored_raw / stored : 1.0);
@@ -183,12 +240,18 @@ static int info_chunks(struct fs_info *in, FILE *f)
 		fprintf(f, "codec_chunks.%s %llu\n", mfs_codec_name(k), (unsigned long long)codec[k]);
 	fprintf(f, "remote_chunks %llu\n", (unsigned long long)remote);
 	fprintf(f, "local_store_chunks %llu\n", (unsigned long long)in_store);
-	put_percent(f, "local_store_percent", in_store, in->ndistinct);
+	info_put_percent(f, "local_store_percent", in_store, s->n);
 	fprintf(f, "local_cache_chunks %llu\n", (unsigned long long)in_cache);
-	put_percent(f, "local_cache_percent", in_cache, in->ndistinct);
-	put_percent(f, "local_percent", local, in->ndistinct);
+	info_put_percent(f, "local_cache_percent", in_cache, s->n);
+	info_put_percent(f, "local_percent", local, s->n);
 	fprintf(f, "memory_cache_chunks %llu\n", (unsigned long long)in_memory);
 	return 0;
+}
+
+/* Files: the chunks of the version (info_put_chunks). */
+static int info_chunks(struct fs_info *in, FILE *f)
+{
+	return in->m ? info_put_chunks(in->fs, &in->chunks, f) : 0;
 }
 
 /* How many nodes' stores hold each of the n chunks of q (presence in their index). */
@@ -228,44 +291,39 @@ static int count_replicas(struct mfs_fs *fs, const struct mfs_copy_query *q, siz
 }
 
 /*
- * Files: how many copies of each chunk the nodes' stores hold (disk caches
- * do not count: they are evicted), against the file's factor.  Asks every
+ * How many copies of each chunk of s the nodes' stores hold (disk caches
+ * do not count: they are evicted), against its factor.  Asks every
  * peer (CHECK, index presence only); a node that does not answer counts as
  * holding nothing and is counted in nodes_down.
  */
-static int info_replicas(struct fs_info *in, FILE *f)
+int info_put_replicas(struct mfs_fs *fs, const struct info_chunks *s, FILE *f)
 {
-	unsigned repl = in->rec.repl ? in->rec.repl : MFS_DEFAULT_REPL;
 	struct mfs_copy_query *q = NULL;
 	uint8_t *copies = NULL;
 	uint64_t hist[MFS_FSCK_MAX_NODES + 1] = { 0 }, sum = 0, under = 0;
 	int nodes, down, rc = -ENOMEM, lo = 0, hi = 0;
 
-	if (!in->m)
-		return 0;
-	if (in->ndistinct && (!(q = calloc(in->ndistinct, sizeof(*q))) ||
-			      !(copies = malloc(in->ndistinct))))
+	if (s->n && (!(q = calloc(s->n, sizeof(*q))) || !(copies = malloc(s->n))))
 		goto out;
-	for (uint32_t i = 0; i < in->ndistinct; i++) {
-		q[i].h = in->distinct[i].hash;
-		q[i].raw_len = in->distinct[i].len;
-		q[i].origin = (uint16_t)(in->rec.ino >> 48);
-		q[i].repl = (uint8_t)repl;
+	for (uint32_t i = 0; i < s->n; i++) {
+		q[i].h = s->c[i].hash;
+		q[i].raw_len = s->c[i].len;
+		q[i].origin = s->c[i].origin;
+		q[i].repl = s->c[i].repl;
 	}
-	if (in->ndistinct && (rc = count_replicas(in->fs, q, in->ndistinct, copies, &nodes, &down)))
+	if (s->n && (rc = count_replicas(fs, q, s->n, copies, &nodes, &down)))
 		goto out;
-	if (!in->ndistinct) {
+	if (!s->n) {
 		uint16_t ids[MFS_FSCK_MAX_NODES];
 		uint8_t up[MFS_FSCK_MAX_NODES];
 
-		nodes = in->fs->replica ? mfs_replica_nodes(in->fs->replica, ids, up,
-							     MFS_FSCK_MAX_NODES) : 1;
+		nodes = fs->replica ? mfs_replica_nodes(fs->replica, ids, up, MFS_FSCK_MAX_NODES) : 1;
 		down = 0;
 	}
-	for (uint32_t i = 0; i < in->ndistinct; i++) {
+	for (uint32_t i = 0; i < s->n; i++) {
 		hist[copies[i]]++;
 		sum += copies[i];
-		under += copies[i] < repl;
+		under += copies[i] < s->c[i].repl;
 		lo = !i || copies[i] < lo ? copies[i] : lo;
 		hi = copies[i] > hi ? copies[i] : hi;
 	}
@@ -273,7 +331,7 @@ static int info_replicas(struct fs_info *in, FILE *f)
 	fprintf(f, "nodes_down %d\n", down);
 	fprintf(f, "replicas_min %d\n", lo);
 	fprintf(f, "replicas_max %d\n", hi);
-	fprintf(f, "replicas_avg %.2f\n", in->ndistinct ? (double)sum / in->ndistinct : 0.0);
+	fprintf(f, "replicas_avg %.2f\n", s->n ? (double)sum / s->n : 0.0);
 	for (int k = 0; k <= nodes && k <= MFS_FSCK_MAX_NODES; k++)
 		if (hist[k])
 			fprintf(f, "replicas.%d %llu\n", k, (unsigned long long)hist[k]);
@@ -285,12 +343,17 @@ out:
 	return rc;
 }
 
+static int info_replicas(struct fs_info *in, FILE *f)
+{
+	return in->m ? info_put_replicas(in->fs, &in->chunks, f) : 0;
+}
+
 /*
  * The sections, in output order.  Each writes "key value" lines (keys are
  * [a-z0-9_.], unique; values run to the end of the line) and returns 0 or
  * a negative errno, which ends the report.  A section that needs more than
  * this node (say, how many replicas each chunk has across the cluster)
- * asks the replica layer about in->distinct and writes its own lines; the
+ * asks the replica layer about in->chunks and writes its own lines; the
  * xattrs, `info INO` and modelfs-admin show them as they are.
  */
 typedef int (*info_section_fn)(struct fs_info *in, FILE *f);
@@ -340,14 +403,17 @@ int fs_info_xattr(struct mfs_fs *fs, uint64_t ino, const char *key, char **out, 
 	if (!f)
 		return -ENOMEM;
 	/* A script reading one local fact must not wait on every peer. */
-	rc = info_write(fs, ino, f, !strcmp(key, "info") || replica_key(key));
+	if (!strcmp(key, "tree"))
+		rc = fs_tree_write(fs, ino, f);
+	else
+		rc = info_write(fs, ino, f, !strcmp(key, "info") || replica_key(key));
 	if (fclose(f) && !rc)
 		rc = -ENOMEM;
 	if (rc) {
 		free(buf);
 		return rc;
 	}
-	if (!strcmp(key, "info")) {
+	if (!strcmp(key, "info") || !strcmp(key, "tree")) {
 		*out = buf;
 		*outlen = len;
 		return 0;
@@ -378,8 +444,8 @@ int fs_evict(struct mfs_fs *fs, uint64_t ino, FILE *f)
 		info_release(&in);
 		return rc;
 	}
-	for (uint32_t i = 0; i < in.ndistinct; i++) {
-		const struct mfs_hash *h = &in.distinct[i].hash;
+	for (uint32_t i = 0; i < in.chunks.n; i++) {
+		const struct mfs_hash *h = &in.chunks.c[i].hash;
 		uint64_t n = mfs_replica_uncache(fs->replica, h);
 		uint32_t m;
 
@@ -404,7 +470,7 @@ int fs_evict(struct mfs_fs *fs, uint64_t ino, FILE *f)
 		 (unsigned long long)disk_chunks, (unsigned long long)disk_bytes,
 		 (unsigned long long)mem_chunks, (unsigned long long)kept);
 	fprintf(f, "ino %llu\n", (unsigned long long)ino);
-	fprintf(f, "distinct_chunks %u\n", in.ndistinct);
+	fprintf(f, "distinct_chunks %u\n", in.chunks.n);
 	fprintf(f, "evicted_disk_chunks %llu\n", (unsigned long long)disk_chunks);
 	fprintf(f, "evicted_disk_bytes %llu\n", (unsigned long long)disk_bytes);
 	fprintf(f, "evicted_memory_chunks %llu\n", (unsigned long long)mem_chunks);

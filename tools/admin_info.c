@@ -24,11 +24,12 @@
 #include "json.h"
 
 #define INFO_XATTR "user.modelfs.info"
+#define TREE_XATTR "user.modelfs.tree"
 
 static void info_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: modelfs-admin info [--json] PATH...\n"
+		"usage: modelfs-admin info [-r] [--json] PATH...\n"
 		"\n"
 		"For each PATH inside a modelfs mount: its type, inode number, origin node\n"
 		"and replication factor; for a file also its size, version, chunks (and\n"
@@ -36,6 +37,10 @@ static void info_usage(FILE *f)
 		"chunks this node holds (in its store, in its disk cache of peers' chunks).\n"
 		"The daemon computes these (the xattr " INFO_XATTR "; one value:\n"
 		"user.modelfs.KEY).  --json prints a list of objects, one per PATH.\n"
+		"With -r, the totals of everything below each PATH instead (the xattr\n"
+		TREE_XATTR "): files, logical bytes, distinct chunks and their stored\n"
+		"bytes, the share held here, copies, and what only this tree uses (what\n"
+		"removing it and then gc would free).\n"
 		"Exit status: 0 ok, 1 some PATH failed (each is named), 2 usage.\n");
 }
 
@@ -62,27 +67,36 @@ static int parse_lines(char *text, struct admin_report *r)
 	return 0;
 }
 
-/* The daemon's lines for path (not a symlink) into r: 0 or -errno. */
-static int read_info(const char *path, struct admin_report *r)
+/*
+ * The daemon's lines of xattr name for path (not a symlink) into r: 0 or
+ * -errno.  A first try with a buffer that holds any report: the size probe
+ * would make the daemon compute it twice (a tree's totals walk the store).
+ */
+static int read_info(const char *path, const char *name, struct admin_report *r)
 {
+	size_t cap = 65536;
 	ssize_t n;
 	char *buf = NULL;
 	int rc;
 
 	/* The value may grow between the size probe and the read: try again. */
 	for (int tries = 0; tries < 5; tries++) {
-		if ((n = getxattr(path, INFO_XATTR, NULL, 0)) < 0)
-			return -errno;
 		free(buf);
-		if (!(buf = malloc((size_t)n + 64)))
+		if (!(buf = malloc(cap + 1)))
 			return -ENOMEM;
-		if ((n = getxattr(path, INFO_XATTR, buf, (size_t)n + 63)) >= 0)
+		if ((n = getxattr(path, name, buf, cap)) >= 0)
 			break;
 		if (errno != ERANGE) {
 			rc = -errno;
 			free(buf);
 			return rc;
 		}
+		if ((n = getxattr(path, name, NULL, 0)) < 0) {
+			rc = -errno;
+			free(buf);
+			return rc;
+		}
+		cap = (size_t)n + 64;
 	}
 	if (n < 0) {
 		free(buf);
@@ -206,6 +220,36 @@ static void print_human(const char *path, const struct admin_report *r)
 	}
 }
 
+static void print_tree(const char *path, const struct admin_report *r)
+{
+	char b1[32], b2[32], b3[32];
+	double logical = strtod(G("logical_bytes"), NULL), raw = strtod(G("raw_bytes"), NULL);
+
+	printf("%s (totals below it)\n", path);
+	printf("  files         %s (%s directories, %s symlinks)\n", G("files"), G("dirs"),
+	       G("symlinks"));
+	printf("  logical size  %s\n", admin_human_bytes(logical, b1, sizeof(b1)));
+	printf("  chunks        %s distinct of %s: %s raw (dedup %.2fx), %s stored, compression "
+	       "%.2fx\n", G("distinct_chunks"), G("chunks"), admin_human_bytes(raw, b1, sizeof(b1)),
+	       raw ? logical / raw : 1.0,
+	       admin_human_bytes(strtod(G("stored_bytes"), NULL), b2, sizeof(b2)),
+	       strtod(G("compression_ratio"), NULL));
+	printf("  only here     %s chunks, %s raw, %s stored: no file outside this tree uses them\n",
+	       G("unique_chunks"), admin_human_bytes(strtod(G("unique_raw_bytes"), NULL), b1,
+	       sizeof(b1)), admin_human_bytes(strtod(G("unique_stored_bytes"), NULL), b3, sizeof(b3)));
+	printf("  on this node  %s%% of the distinct chunks: %s%% in the store, %s%% in the "
+	       "disk cache", G("local_percent"), G("local_store_percent"), G("local_cache_percent"));
+	if (strcmp(G("remote_chunks"), "0"))
+		printf("; %s held only by peers", G("remote_chunks"));
+	printf("\n");
+	if (admin_report_get(r, "replicas_avg")) {
+		printf("  replicas      %s to %s per chunk (average %s) in the stores of %s node%s; "
+		       "%s under the factor\n", G("replicas_min"), G("replicas_max"),
+		       G("replicas_avg"), G("nodes"), strcmp(G("nodes"), "1") ? "s" : "",
+		       G("under_replicated_chunks"));
+	}
+}
+
 #undef G
 
 /* ---- the command ---------------------------------------------------------------- */
@@ -218,19 +262,22 @@ int admin_cmd_info(int argc, char **argv)
 
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' },
-		{ NULL, 0, NULL, 0 },
+		{ "recursive", no_argument, NULL, 'r' }, { NULL, 0, NULL, 0 },
 	};
 	struct json j;
-	int c;
+	int c, tree = 0;
 
 	argc--, argv++;
-	while ((c = admin_getopt(argc, argv, "h", longopts)) != -1) {
+	while ((c = admin_getopt(argc, argv, "hr", longopts)) != -1) {
 		switch (c) {
 		case 'h':
 			info_usage(stdout);
 			return 0;
 		case 'J':
 			json = 1;
+			break;
+		case 'r':
+			tree = 1;
 			break;
 		default:
 			info_usage(stderr);
@@ -261,7 +308,10 @@ int admin_cmd_info(int argc, char **argv)
 			failed++;
 			continue;
 		}
-		rc = S_ISLNK(st.st_mode) ? link_info(paths[i], &st, &r) : read_info(paths[i], &r);
+		if (S_ISLNK(st.st_mode))
+			rc = tree ? -ENOTDIR : link_info(paths[i], &st, &r);
+		else
+			rc = read_info(paths[i], tree ? TREE_XATTR : INFO_XATTR, &r);
 		if (rc) {
 			fprintf(stderr, "modelfs-admin: cannot read the info of %s: %s\n", paths[i],
 				strerror(-rc));
@@ -271,7 +321,10 @@ int admin_cmd_info(int argc, char **argv)
 		} else {
 			if (printed++)
 				printf("\n");
-			print_human(paths[i], &r);
+			if (tree)
+				print_tree(paths[i], &r);
+			else
+				print_human(paths[i], &r);
 		}
 		admin_report_release(&r);
 	}

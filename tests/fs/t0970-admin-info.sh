@@ -9,7 +9,8 @@
 # removed, and listxattr does not show them.  A directory and a symlink;
 # a path outside a mount exits 1, a bad option 2.  evict on a single node
 # drops only memory and page cache: every chunk stays, the bytes read the
-# same.
+# same.  info -r totals a tree; its unique bytes are what gc frees once the
+# tree is removed.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -229,5 +230,40 @@ evict_single() {
 	expect_sha "$M/models/llm/weights.f16" "$wsum"
 }
 check "evict on one node keeps every stored chunk; the files read the same" evict_single
+
+
+# info -r: totals of a tree.  models/ holds random.bin and weights.f16; a
+# copy of weights.f16 (deduplicated: the same chunks) and a hard link of
+# random.bin are added inside, and a copy of random.bin outside.  Files
+# are counted once per inode, bytes over distinct chunks, and "unique" is
+# what only the tree uses: after removing it, gc frees exactly that.
+tree_totals() {
+	local t="$WORK/tree.json" nd_r nd_w su
+	cp "$M/models/llm/weights.f16" "$M/models/llm/weights-copy.f16" &&
+	ln "$M/models/llm/random.bin" "$M/models/random-link.bin" &&
+	mkdir -p "$M/outside" && cp "$M/models/llm/random.bin" "$M/outside/random.bin" &&
+	expect_status 0 admin info -r "$M/models" &&
+	grep -q "only here" "$WORK/.cmd.out" &&
+	expect_status 0 admin info -r --json "$M/models" || return 1
+	"$PY" -c 'import json, sys; print(json.dumps(json.load(sys.stdin)[0]))' <"$WORK/.cmd.out" >"$t" &&
+	nd_r=$(json_get distinct_chunks <"$WORK/random.json") &&
+	nd_w=$(json_get distinct_chunks <"$WORK/weights.json") &&
+	expect_eq "$(json_get type <"$t")" tree "type" &&
+	expect_eq "$(json_get files <"$t")" 3 "files (a hard link counts once)" &&
+	expect_eq "$(json_get dirs <"$t")" 1 "dirs" &&
+	expect_eq "$(json_get logical_bytes <"$t")" $((12 * MiB + 2 * 6 * MiB)) "logical_bytes" &&
+	expect_eq "$(json_get distinct_chunks <"$t")" $((nd_r + nd_w)) "distinct_chunks" &&
+	expect_eq "$(json_get raw_bytes <"$t")" $((12 * MiB + 6 * MiB)) "raw_bytes (dedup inside)" &&
+	expect_eq "$(json_get unique_chunks <"$t")" "$nd_w" "unique_chunks (random.bin is also outside)" &&
+	expect_eq "$(json_get local_percent <"$t")" 100.0 "local_percent" &&
+	expect_eq "$(json_get codec_chunks.raw <"$t")" "$nd_r" "codec_chunks.raw" &&
+	su=$(json_get unique_stored_bytes <"$t") &&
+	expect_status 1 admin info -r "$M/models/link" &&
+	rm -rf "$M/models" &&
+	expect_status 0 admin gc --apply --grace=0 --json "$M" &&
+	expect_eq "$(json_get freed_bytes <"$WORK/.cmd.out")" "$su" "gc freed what info -r called unique" &&
+	expect_sha "$M/outside/random.bin" "$rsum"
+}
+check "info -r: totals of a tree, unique bytes are what gc frees after rm -r" tree_totals
 
 mfs_done
