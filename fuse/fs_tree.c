@@ -16,12 +16,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "bytes.h"
 #include "chunkstore.h"
-#include "db.h"
 #include "fs_info.h"
 #include "fs_internal.h"
 #include "inode.h"
+#include "inode_walk.h"
 #include "manifest.h"
 #include "namespace.h"
 
@@ -134,36 +133,31 @@ static int add_files(struct tree *t)
 }
 
 /* Marks the tree's chunks that an inode record outside it also names. */
+static int mark_inode(void *arg, const struct mfs_inode *in)
+{
+	struct tree *t = arg;
+	struct mfs_manifest *m;
+
+	if (ino_has(&t->all, in->ino) || !S_ISREG(in->mode) || !in->has_manifest ||
+	    mfs_manifest_load(t->fs->db, &in->manifest, &m))
+		return 0;
+	for (uint32_t i = 0; i < m->count; i++) {
+		struct info_chunk *c = info_chunks_find(&t->chunks, &m->e[i].hash);
+
+		if (c)
+			c->shared = 1;
+	}
+	mfs_manifest_unref(m);
+	return 0;
+}
+
+/* Unreadable records and manifests are passed over (fsck reports them). */
 static int mark_shared(struct tree *t)
 {
-	struct mfs_iter *it = mfs_iter_new(t->fs->db, MFS_CF_INODES, NULL, 0);
-	int rc = 0;
+	struct mfs_inode_walk w = { .fn = mark_inode, .arg = t };
 
-	if (!it)
-		return -ENOMEM;
 	ino_finish(&t->all);
-	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		struct mfs_manifest *m;
-		struct mfs_inode in;
-
-		if (kl != 8 || ino_has(&t->all, get_be64(k)) || mfs_inode_decode(get_be64(k), v, vl, &in))
-			continue; /* inside, or malformed (fsck reports those) */
-		if (S_ISREG(in.mode) && in.has_manifest && !mfs_manifest_load(t->fs->db, &in.manifest, &m)) {
-			for (uint32_t i = 0; i < m->count; i++) {
-				struct info_chunk *c = info_chunks_find(&t->chunks, &m->e[i].hash);
-
-				if (c)
-					c->shared = 1;
-			}
-			mfs_manifest_unref(m);
-		}
-		mfs_inode_release(&in);
-	}
-	rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return mfs_inode_walk(t->fs->db, NULL, &w);
 }
 
 static void put_unique(struct tree *t, FILE *f)

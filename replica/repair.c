@@ -23,6 +23,7 @@
 #include "db.h"
 #include "diskcache.h"
 #include "errors.h"
+#include "inode_walk.h"
 #include "internal.h"
 #include "log.h"
 #include "manifest.h"
@@ -245,28 +246,19 @@ void repair_kick(struct mfs_replica *r)
 
 /* ---- the scan ------------------------------------------------------------- */
 
+static int scan_inode(void *arg, const struct mfs_inode *in)
+{
+	if (in->has_manifest)
+		repair_consider_manifest(arg, &in->manifest, in->repl, (uint16_t)(in->ino >> 48));
+	return 0;
+}
+
 /* 0, or the error that cut the scan short (the files after it were not considered). */
 static int scan(struct mfs_replica *r)
 {
-	struct mfs_iter *it = mfs_iter_new(r->db, MFS_CF_INODES, NULL, 0);
-	int rc;
+	struct mfs_inode_walk w = { .fn = scan_inode, .arg = r, .stop = &r->stopping };
 
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it) && !r->stopping; mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		struct mfs_inode in;
-
-		if (kl != 8 || mfs_inode_decode(get_be64(k), v, vl, &in))
-			continue;
-		if (in.has_manifest)
-			repair_consider_manifest(r, &in.manifest, in.repl, (uint16_t)(in.ino >> 48));
-		mfs_inode_release(&in);
-	}
-	rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return mfs_inode_walk(r->db, NULL, &w);
 }
 
 /* ---- workers ---------------------------------------------------------------- */

@@ -28,6 +28,7 @@
 #include "db.h"
 #include "errors.h"
 #include "inode.h"
+#include "inode_walk.h"
 #include "manifest.h"
 #include "namespace.h"
 #include "report.h"
@@ -217,31 +218,27 @@ out:
 	return rc;
 }
 
+static int walk_file(void *arg, const struct mfs_inode *in)
+{
+	return S_ISREG(in->mode) ? add_file(arg, in) : 0;
+}
+
+/* A record that does not decode is a finding of the whole-store check (not of a subtree's). */
+static int walk_bad(void *arg, uint64_t ino)
+{
+	struct fsck *c = arg;
+
+	(void)ino;
+	if (!c->nroots)
+		report_file(c, MFS_FSCK_BADMETA, NULL, NULL);
+	return 0;
+}
+
 static int walk_files(struct fsck *c)
 {
-	struct mfs_iter *it = mfs_iter_new(c->db, MFS_CF_INODES, NULL, 0);
-	int rc = 0;
+	struct mfs_inode_walk w = { .fn = walk_file, .bad = walk_bad, .arg = c };
 
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		struct mfs_inode in;
-
-		if (kl != 8 || mfs_inode_decode(get_be64(k), v, vl, &in)) {
-			if (!c->nroots)
-				report_file(c, MFS_FSCK_BADMETA, NULL, NULL);
-			continue;
-		}
-		if (S_ISREG(in.mode))
-			rc = add_file(c, &in);
-		mfs_inode_release(&in);
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return mfs_inode_walk(c->db, NULL, &w);
 }
 
 static int ref_cmp(const void *a, const void *b)

@@ -19,6 +19,7 @@
 #include "gc.h"
 #include "hashset.h"
 #include "inode.h"
+#include "inode_walk.h"
 #include "log.h"
 #include "manifest.h"
 #include "namespace.h"
@@ -44,6 +45,38 @@ void mfs_gc_refs_release(struct mfs_ns *ns)
 
 /* ---- references --------------------------------------------------------------- */
 
+struct refs_walk {
+	struct mfs_db *db;
+	struct mfs_hashset *refs;
+};
+
+static int add_refs(void *arg, const struct mfs_inode *in)
+{
+	struct refs_walk *w = arg;
+	struct mfs_manifest *m;
+	int rc;
+
+	if (!S_ISREG(in->mode) || !in->has_manifest)
+		return 0;
+	if ((rc = mfs_manifest_load(w->db, &in->manifest, &m))) {
+		log_error("inode %016llx: manifest cannot be read (%s): gc stopped",
+			  (unsigned long long)in->ino, mfs_strerror(rc));
+		return rc;
+	}
+	for (uint32_t i = 0; i < m->count && !rc; i++)
+		rc = mfs_hashset_add(w->refs, &m->e[i].hash);
+	mfs_manifest_unref(m);
+	return rc;
+}
+
+static int refs_bad(void *arg, uint64_t ino)
+{
+	(void)arg;
+	log_error("inode record %016llx cannot be read: gc stopped (run fsck)",
+		  (unsigned long long)ino);
+	return MFS_EFORMAT;
+}
+
 /*
  * Every chunk an inode record's manifest names, reachable or not, as the
  * iterator it (over the inodes CF; freed here) sees them.  Unlike
@@ -52,38 +85,13 @@ void mfs_gc_refs_release(struct mfs_ns *ns)
  */
 static int collect_refs(struct mfs_db *db, struct mfs_iter *it, struct mfs_hashset *refs)
 {
-	int rc = 0;
+	struct refs_walk rw = { db, refs };
+	struct mfs_inode_walk w = { .fn = add_refs, .bad = refs_bad, .arg = &rw };
+	int rc;
 
 	if (!it)
 		return -ENOMEM;
-	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		struct mfs_manifest *m;
-		struct mfs_inode in;
-
-		if (kl != 8 || (rc = mfs_inode_decode(get_be64(k), v, vl, &in))) {
-			rc = rc ? rc : MFS_EFORMAT;
-			log_error("inode record %016llx cannot be read: gc stopped (run fsck)",
-				  kl == 8 ? (unsigned long long)get_be64(k) : 0ull);
-			break;
-		}
-		if (S_ISREG(in.mode) && in.has_manifest) {
-			if ((rc = mfs_manifest_load(db, &in.manifest, &m))) {
-				log_error("inode %016llx: manifest cannot be read (%s): gc stopped",
-					  (unsigned long long)in.ino, mfs_strerror(rc));
-			} else {
-				for (uint32_t i = 0; i < m->count && !rc; i++)
-					rc = mfs_hashset_add(refs, &m->e[i].hash);
-				mfs_manifest_unref(m);
-			}
-		}
-		mfs_inode_release(&in);
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	if (!rc)
+	if (!(rc = mfs_inode_walk(db, it, &w)))
 		mfs_hashset_finish(refs);
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "errors.h"
 #include "log.h"
+#include "inode_walk.h"
 #include "namespace.h"
 #include "ns_internal.h"
 
@@ -153,45 +154,39 @@ static int ns_init_fresh(struct mfs_ns *ns)
 	return rc;
 }
 
+struct recovery {
+	struct mfs_ns *ns;
+	int removed;
+};
+
+static int recover_inode(void *arg, const struct mfs_inode *in)
+{
+	struct recovery *r = arg;
+	int gone;
+
+	/* Only this node's writers: another node's pending file is its to finish. */
+	if (!(in->flags & MFS_I_PENDING) || in->ino >> 48 != r->ns->node_id)
+		return 0;
+	gone = in->name ? mfs_ns_remove_if(r->ns, in->parent, in->name, in->ino) : -ENOENT;
+	if (!gone)
+		r->removed++;
+	else if (gone == -ENOENT)
+		log_warn("pending inode %016llx has no entry", (unsigned long long)in->ino);
+	else /* the next open tries again */
+		log_warn("pending inode %016llx not removed: %s", (unsigned long long)in->ino,
+			 mfs_strerror(gone));
+	return 0;
+}
+
 /* Removes files a crash left pending (created, never published). */
 static int ns_recover(struct mfs_ns *ns)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_INODES, NULL, 0);
-	int removed = 0, rc;
+	struct recovery r = { ns, 0 };
+	struct mfs_inode_walk w = { .fn = recover_inode, .arg = &r };
+	int rc = mfs_inode_walk(ns->db, NULL, &w);
 
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		struct mfs_inode in;
-
-		if (kl != 8 || mfs_inode_decode(get_be64(k), v, vl, &in))
-			continue;
-		/* Only this node's writers: another node's pending file is its to finish. */
-		if ((in.flags & MFS_I_PENDING) && in.ino >> 48 == ns->node_id) {
-			uint64_t ino = in.ino, parent = in.parent;
-			char *name = in.name ? strdup(in.name) : NULL;
-
-			int gone = name ? mfs_ns_remove_if(ns, parent, name, ino) : -ENOMEM;
-
-			mfs_inode_release(&in);
-			if (!gone)
-				removed++;
-			else if (gone == -ENOENT)
-				log_warn("pending inode %016llx has no entry", (unsigned long long)ino);
-			else /* the next open tries again */
-				log_warn("pending inode %016llx not removed: %s", (unsigned long long)ino,
-					 mfs_strerror(gone));
-			free(name);
-			continue;
-		}
-		mfs_inode_release(&in);
-	}
-	rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	if (removed)
-		log_info("recovery removed %d file(s) whose writer did not finish", removed);
+	if (r.removed)
+		log_info("recovery removed %d file(s) whose writer did not finish", r.removed);
 	return rc;
 }
 

@@ -15,44 +15,46 @@
 #include "db.h"
 #include "hashset.h"
 #include "inode.h"
+#include "inode_walk.h"
 #include "manifest.h"
 #include "report.h"
+
+struct inode_stats {
+	struct mfs_db *db;
+	struct mfs_store_stats *st;
+	struct mfs_hashset *refs;
+};
+
+/* Statistics pass over malformed records and unreadable manifests: fsck reports those. */
+static int count_inode(void *arg, const struct mfs_inode *in)
+{
+	struct inode_stats *s = arg;
+	struct mfs_manifest *m;
+	int rc = 0;
+
+	if (S_ISREG(in->mode)) {
+		s->st->files++;
+		s->st->logical_bytes += in->size;
+		if (in->has_manifest && !mfs_manifest_load(s->db, &in->manifest, &m)) {
+			for (uint32_t i = 0; i < m->count && !rc; i++)
+				rc = mfs_hashset_add(s->refs, &m->e[i].hash);
+			mfs_manifest_unref(m);
+		}
+	} else if (S_ISDIR(in->mode)) {
+		s->st->dirs++;
+	} else {
+		s->st->symlinks++;
+	}
+	return rc;
+}
 
 static int walk_inodes(struct mfs_db *db, struct mfs_store_stats *st,
 		       struct mfs_hashset *refs)
 {
-	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_INODES, NULL, 0);
-	int rc = 0;
+	struct inode_stats s = { db, st, refs };
+	struct mfs_inode_walk w = { .fn = count_inode, .arg = &s };
 
-	if (!it)
-		return -ENOMEM;
-	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		struct mfs_manifest *m;
-		struct mfs_inode in;
-
-		if (kl != 8 || mfs_inode_decode(get_be64(k), v, vl, &in))
-			continue; /* fsck reports malformed records */
-		if (S_ISREG(in.mode)) {
-			st->files++;
-			st->logical_bytes += in.size;
-			if (in.has_manifest && !mfs_manifest_load(db, &in.manifest, &m)) {
-				for (uint32_t i = 0; i < m->count && !rc; i++)
-					rc = mfs_hashset_add(refs, &m->e[i].hash);
-				mfs_manifest_unref(m);
-			}
-		} else if (S_ISDIR(in.mode)) {
-			st->dirs++;
-		} else {
-			st->symlinks++;
-		}
-		mfs_inode_release(&in);
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return mfs_inode_walk(db, NULL, &w);
 }
 
 static int walk_chunks(struct mfs_db *db, struct mfs_store_stats *st,
