@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Metadata operations (lookup, attributes, directories, renames, statfs)
- * and the operations table.  Reads live in fs_read.c, writes and commits in
+ * Metadata operations (lookup, names: create, link, remove, rename;
+ * statfs) and the operations table.  Attributes live in fs_attr.c,
+ * listings in fs_dir.c, reads in fs_read.c, writes and commits in
  * fs_write.c, extended attributes in fs_xattr.c.
  */
 #include <errno.h>
@@ -208,268 +209,12 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
-/* Node the kernel refers to; it must be in the table (it looked it up). */
-static struct mfs_node *node_of(struct mfs_fs *fs, fuse_ino_t ino, int *rc)
+struct mfs_node *fs_node_of(struct mfs_fs *fs, fuse_ino_t ino, int *rc)
 {
 	struct mfs_node *n = itable_peek(fs, ino);
 
 	*rc = n ? 0 : -ESTALE;
 	return n;
-}
-
-/*
- * A superseded version is still the same file to descriptors open on it:
- * its mode, owner, link count and ctime are the current version's (a chmod of the path
- * governs them, and the kernel checks their permissions by them), its size,
- * bytes and mtime its own.  1 if st was updated.
- */
-static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st)
-{
-	struct mfs_node *m;
-	int rc;
-
-	if (!(m = itable_get(fs, itable_follow(fs, ino), NULL, 0, 1, &rc))) {
-		/* The file was removed (renamed over, unlinked) since. */
-		if (rc == -ENOENT)
-			st->st_nlink = 0;
-		return rc == -ENOENT;
-	}
-	pthread_mutex_lock(&m->lock);
-	st->st_mode = (st->st_mode & S_IFMT) | (m->rec.mode & 07777);
-	st->st_uid = m->rec.uid;
-	st->st_gid = m->rec.gid;
-	st->st_nlink = m->rec.nlink;
-	if (mfs_ts_after(&m->rec.ctime, &st->st_ctim))
-		st->st_ctim = m->rec.ctime;
-	pthread_mutex_unlock(&m->lock);
-	itable_put(fs, m, 0, 1);
-	return 1;
-}
-
-/* Replies with ino's attributes st (no locks held). */
-static void reply_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t ino, struct stat *st)
-{
-	if (itable_follow(fs, ino) != ino && current_attrs(fs, ino, st)) {
-		/* Not cached: the current version's may change again. */
-		fuse_reply_attr(req, st, 0);
-		return;
-	}
-	fuse_reply_attr(req, st, fs->timeout);
-}
-
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct mfs_fs *fs = req_fs(req);
-	struct stat st;
-	int rc;
-	struct mfs_node *n = node_of(fs, ino, &rc);
-
-	if (!n) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	pthread_mutex_lock(&n->lock);
-	fs_fill_stat(fs, n, &st);
-	pthread_mutex_unlock(&n->lock);
-	reply_attr(fs, req, n->ino, &st);
-}
-
-int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t *moved_to)
-{
-	uint64_t target = fs_node_target(fs, n);
-	struct mfs_inode now;
-	int rc;
-
-	*moved_to = 0;
-	if (n->gone && target == n->ino)
-		return 0; /* unlinked but open: metadata lives in memory only */
-	rc = mfs_ns_setattr(fs->ns, target, &n->rec, mask, &now);
-	if (rc == -ENOENT)
-		return 0; /* removed meanwhile: nothing left to change */
-	if (rc)
-		return rc;
-	if (target == n->ino) {
-		/* The stored record, with what others changed meanwhile too. */
-		mfs_inode_release(&n->rec);
-		n->rec = now;
-	} else {
-		mfs_inode_release(&now);
-		*moved_to = target;
-	}
-	return 0;
-}
-
-static void set_time(struct timespec *dst, const struct timespec *src, int now_flag)
-{
-	if (now_flag)
-		clock_gettime(CLOCK_REALTIME, dst);
-	else
-		*dst = *src;
-}
-
-/*
- * truncate(2) of a path whose writer synced and writes on through an older
- * inode (view.c) cuts the writer's staged bytes, as it would cut the one
- * file on a local filesystem; its next commit publishes them.
- */
-static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
-			 struct fuse_file_info *fi)
-{
-	uint64_t writer = fi ? 0 : view_writer(fs, n->ino);
-	struct mfs_node *w = writer ? itable_hold(fs, writer) : NULL;
-	int rc;
-
-	if (!w)
-		return fs_truncate(fs, n, size, fi);
-	rc = fs_truncate_staged(fs, w, size);
-	itable_put(fs, w, 0, 1);
-	/*
-	 * The kernel's size and pages of the writer's inode (written through,
-	 * nothing dirty): its reads past the cut must find nothing.
-	 */
-	if (!rc)
-		fuse_lowlevel_notify_inval_inode(fs->se, writer, 0, 0);
-	/* The writer closed meanwhile: the path's own version it is. */
-	return rc == -ESTALE ? fs_truncate(fs, n, size, fi) : rc;
-}
-
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-		       struct fuse_file_info *fi)
-{
-	struct mfs_fs *fs = req_fs(req);
-	uint64_t moved_to = 0, inval = 0;
-	unsigned mask = 0;
-	struct stat st;
-	mode_t drop = 0;
-	int rc;
-	struct mfs_node *n = node_of(fs, ino, &rc);
-
-	if (!n) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (fs->cfg->ro) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	log_debug("setattr %016llx: valid %#x%s", (unsigned long long)ino, to_set, fi ? " (fh)" : "");
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if ((rc = truncate_path(fs, n, attr->st_size, fi))) {
-			fuse_reply_err(req, mfs_errno(rc));
-			return;
-		}
-	}
-	pthread_mutex_lock(&n->lock);
-	if (!(to_set & FUSE_SET_ATTR_MODE)) {
-		/* chown (any, even to -1, -1), or a truncate by someone else, drops set-ID bits. */
-		int chown = !(to_set & ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_CTIME));
-
-		if (chown || (to_set & FUSE_SET_ATTR_SIZE))
-			drop = fs_setid_to_drop(req, &n->rec, chown);
-	}
-	if (drop) {
-		n->rec.mode &= ~drop;
-		mask |= MFS_ATTR_MODE;
-	}
-	if (to_set & FUSE_SET_ATTR_MODE) {
-		n->rec.mode = (n->rec.mode & S_IFMT) | (attr->st_mode & 07777);
-		mask |= MFS_ATTR_MODE;
-	}
-	if (to_set & FUSE_SET_ATTR_UID) {
-		n->rec.uid = attr->st_uid;
-		mask |= MFS_ATTR_UID;
-	}
-	if (to_set & FUSE_SET_ATTR_GID) {
-		n->rec.gid = attr->st_gid;
-		mask |= MFS_ATTR_GID;
-	}
-	if (to_set & FUSE_SET_ATTR_ATIME) {
-		set_time(&n->rec.atime, &attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
-		mask |= MFS_ATTR_ATIME;
-	}
-	if (to_set & FUSE_SET_ATTR_MTIME) {
-		set_time(&n->rec.mtime, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
-		mask |= MFS_ATTR_MTIME;
-		/* The time the staged version will be published with (fs_internal.h). */
-		if (n->stg)
-			n->stg->mtime = n->rec.mtime;
-	}
-	/*
-	 * chown(f, -1, -1) changes nothing but the ctime: the kernel sends it
-	 * as a setattr with no field (or FUSE_SET_ATTR_CTIME alone).
-	 */
-	if (!(to_set & ~FUSE_SET_ATTR_CTIME))
-		mask |= MFS_ATTR_CTIME;
-	if (mask) {
-		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
-		if (n->stg) {
-			n->stg->ctime = n->rec.ctime;
-			inval = view_update(fs, n->stg);
-		} else if (mask & MFS_ATTR_MTIME) {
-			/*
-			 * The path of a writer that synced (this inode, or the one
-			 * that superseded it): its next commit keeps these.
-			 */
-			view_set_times(fs, fs_node_target(fs, n), &n->rec.mtime, &n->rec.ctime);
-		}
-		rc = fs_save_attrs(fs, n, mask | MFS_ATTR_CTIME, &moved_to);
-	}
-	fs_fill_stat(fs, n, &st);
-	pthread_mutex_unlock(&n->lock);
-	if (moved_to) {
-		/* The current version's node and the kernel's attributes of it. */
-		fs_refresh(fs, moved_to);
-		fuse_lowlevel_notify_inval_inode(fs->se, moved_to, -1, 0);
-	}
-	if (inval != moved_to)
-		view_inval(fs, inval);
-	if (rc)
-		fuse_reply_err(req, mfs_errno(rc));
-	else
-		reply_attr(fs, req, ino, &st);
-}
-
-/* Whether the caller of req is in group gid (its supplementary groups too). */
-static int caller_in_group(fuse_req_t req, gid_t gid)
-{
-	gid_t groups[64];
-	int n = fuse_req_getgroups(req, 64, groups);
-
-	if (fuse_req_ctx(req)->gid == gid)
-		return 1;
-	for (int i = 0; i < n && i < 64; i++)
-		if (groups[i] == gid)
-			return 1;
-	return 0;
-}
-
-mode_t fs_setid_to_drop(fuse_req_t req, const struct mfs_inode *rec, int chown)
-{
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	mode_t mode = rec->mode, drop = mode & S_ISUID;
-
-	if (S_ISDIR(mode) || (!chown && !S_ISREG(mode)))
-		return 0;
-	/* Without group-execute, set-group-ID means mandatory locking: the group's members keep it. */
-	if ((mode & S_ISGID) && ((mode & S_IXGRP) || (ctx->uid && !caller_in_group(req, rec->gid))))
-		drop |= S_ISGID;
-	return chown || ctx->uid ? drop : 0;
-}
-
-void fs_inherit_sgid(struct mfs_fs *fs, uint64_t parent, struct mfs_ns_new *nw)
-{
-	struct mfs_node *p = itable_hold(fs, parent);
-
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->lock);
-	if (p->rec.mode & S_ISGID) {
-		nw->gid = p->rec.gid;
-		if (S_ISDIR(nw->mode))
-			nw->mode |= S_ISGID;
-	}
-	pthread_mutex_unlock(&p->lock);
-	itable_put(fs, p, 0, 1);
 }
 
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -541,7 +286,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	struct mfs_inode rec;
 	uint64_t target;
 	int rc;
-	struct mfs_node *n = node_of(fs, ino, &rc);
+	struct mfs_node *n = fs_node_of(fs, ino, &rc);
 
 	if (!n) {
 		fuse_reply_err(req, -rc);
@@ -596,7 +341,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct mfs_fs *fs = req_fs(req);
 	char *target = NULL;
 	int rc;
-	struct mfs_node *n = node_of(fs, ino, &rc);
+	struct mfs_node *n = fs_node_of(fs, ino, &rc);
 
 	if (!n) {
 		fuse_reply_err(req, -rc);
@@ -738,155 +483,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, mfs_errno(rc));
 }
 
-/*
- * An open directory: where the last reply ended, so the next one resumes
- * after that name.  Offsets alone would skip entries when earlier ones are
- * removed between calls (rm -rf does exactly that).
- */
-struct dir_handle {
-	pthread_mutex_t lock;
-	off_t last_off;             /* offset of the last entry returned */
-	char last_name[MFS_NAME_MAX + 1];
-};
-
-struct readdir_ctx {
-	struct mfs_fs *fs;
-	fuse_req_t req;
-	char *buf;
-	size_t size, used;
-	off_t next;
-	int plus;
-	int err;
-	off_t last_off;             /* offset of the last entry added */
-	char last_name[MFS_NAME_MAX + 1];
-};
-
-static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
-{
-	struct readdir_ctx *c = arg;
-	size_t n;
-
-	c->next++;
-	if (!c->plus) {
-		struct stat st = { .st_ino = ino, .st_mode = mode };
-
-		n = fuse_add_direntry(c->req, c->buf + c->used, c->size - c->used, name, &st, c->next);
-	} else {
-		struct fuse_entry_param e = { 0 };
-		struct mfs_node *node;
-		int rc;
-
-		/* Size first with a dummy, so a full buffer takes no lookup. */
-		n = fuse_add_direntry_plus(c->req, NULL, 0, name, &e, 0);
-		if (n > c->size - c->used)
-			return 1;
-		if (!(node = itable_get(c->fs, ino, NULL, 1, 0, &rc))) {
-			c->err = rc;
-			return 1;
-		}
-		pthread_mutex_lock(&node->lock);
-		fs_fill_stat(c->fs, node, &e.attr);
-		pthread_mutex_unlock(&node->lock);
-		e.ino = ino;
-		e.attr_timeout = e.entry_timeout = c->fs->timeout;
-		n = fuse_add_direntry_plus(c->req, c->buf + c->used, c->size - c->used, name, &e, c->next);
-	}
-	if (n > c->size - c->used)
-		return 1;
-	c->used += n;
-	c->last_off = c->next;
-	snprintf(c->last_name, sizeof(c->last_name), "%s", name);
-	return 0;
-}
-
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus,
-		       struct fuse_file_info *fi)
-{
-	struct mfs_fs *fs = req_fs(req);
-	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
-	struct readdir_ctx c = { fs, req, NULL, size, 0, off, plus, 0, 0, "" };
-	char after[MFS_NAME_MAX + 1] = "";
-	int rc;
-
-	if (!(c.buf = malloc(size))) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	/*
-	 * Offsets 1 and 2 are "." and ".."; entry k (0-based) has offset k + 3.
-	 * The kernel takes no lookup on dot entries, even in readdirplus.
-	 */
-	if (off == 0) {
-		struct fuse_entry_param e = { .ino = ino, .attr = { .st_ino = ino, .st_mode = S_IFDIR } };
-
-		if (plus) {
-			c.used += fuse_add_direntry_plus(req, c.buf, size, ".", &e, 1);
-			c.used += fuse_add_direntry_plus(req, c.buf + c.used, size - c.used, "..", &e, 2);
-		} else {
-			c.used += fuse_add_direntry(req, c.buf, size, ".", &e.attr, 1);
-			c.used += fuse_add_direntry(req, c.buf + c.used, size - c.used, "..", &e.attr, 2);
-		}
-		c.next = 2;
-	} else if (off < 2) {
-		c.next = 2;
-	}
-	pthread_mutex_lock(&dh->lock);
-	if (off > 2 && off == dh->last_off)
-		memcpy(after, dh->last_name, sizeof(after));
-	pthread_mutex_unlock(&dh->lock);
-	rc = mfs_ns_readdir(fs->ns, ino, *after ? after : NULL, c.next - 2, add_entry, &c);
-	if (!rc)
-		rc = c.err;
-	if (*c.last_name) {
-		pthread_mutex_lock(&dh->lock);
-		dh->last_off = c.last_off;
-		memcpy(dh->last_name, c.last_name, sizeof(dh->last_name));
-		pthread_mutex_unlock(&dh->lock);
-	}
-	if (rc && c.used == 0)
-		fuse_reply_err(req, mfs_errno(rc));
-	else
-		fuse_reply_buf(req, c.buf, c.used);
-	free(c.buf);
-}
-
-static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
-{
-	do_readdir(req, ino, size, off, 0, fi);
-}
-
-static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-			   struct fuse_file_info *fi)
-{
-	do_readdir(req, ino, size, off, 1, fi);
-}
-
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct dir_handle *dh = calloc(1, sizeof(*dh));
-
-	if (!dh) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	pthread_mutex_init(&dh->lock, NULL);
-	fi->fh = (uintptr_t)dh;
-	if (fuse_reply_open(req, fi)) {
-		pthread_mutex_destroy(&dh->lock);
-		free(dh);
-	}
-}
-
-static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
-
-	pthread_mutex_destroy(&dh->lock);
-	free(dh);
-	fuse_reply_err(req, 0);
-}
-
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct mfs_fs *fs = req_fs(req);
@@ -906,8 +502,8 @@ const struct fuse_lowlevel_ops mfs_fs_ops = {
 	.lookup = op_lookup,
 	.forget = op_forget,
 	.forget_multi = op_forget_multi,
-	.getattr = op_getattr,
-	.setattr = op_setattr,
+	.getattr = fs_op_getattr,
+	.setattr = fs_op_setattr,
 	.readlink = op_readlink,
 	.mknod = op_mknod,
 	.mkdir = op_mkdir,
@@ -923,10 +519,10 @@ const struct fuse_lowlevel_ops mfs_fs_ops = {
 	.release = fs_op_release,
 	.fsync = fs_op_fsync,
 	.fallocate = fs_op_fallocate,
-	.opendir = op_opendir,
-	.releasedir = op_releasedir,
-	.readdir = op_readdir,
-	.readdirplus = op_readdirplus,
+	.opendir = fs_op_opendir,
+	.releasedir = fs_op_releasedir,
+	.readdir = fs_op_readdir,
+	.readdirplus = fs_op_readdirplus,
 	.statfs = op_statfs,
 	.setxattr = fs_op_setxattr,
 	.getxattr = fs_op_getxattr,

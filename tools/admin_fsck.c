@@ -380,16 +380,17 @@ static int ask(const char *sock, const char *req, const char *where, struct admi
 	return -1;
 }
 
-int admin_cmd_fsck(int argc, char **argv)
-{
-	char *paths[MAX_PATHS], sock[4096], req[16384];
-	struct admin_report r = { 0 };
-	struct findings fs = { 0 };
-	const char *data = NULL;
-	unsigned flags = 0;
-	int npaths = 0, json = 0, problems = 0, rc = EX_ERROR;
-	long wait_s = -1;
+struct fsck_args {
+	char *paths[MAX_PATHS];
+	int npaths, json;
+	const char *data;
+	unsigned flags;
+	long wait_s;
+};
 
+/* 0 to go on, else the exit status (after --help, or a usage error). */
+static int parse(int argc, char **argv, struct fsck_args *a)
+{
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' },
 		{ "deep", no_argument, NULL, 'D' }, { "repair", no_argument, NULL, 'R' },
@@ -398,71 +399,76 @@ int admin_cmd_fsck(int argc, char **argv)
 	};
 	int c;
 
+	a->wait_s = -1;
 	argc--, argv++;
 	while ((c = admin_getopt(argc, argv, "h", longopts)) != -1) {
-		switch (c) {
-		case 'h':
+		if (c == 'h') {
 			usage(stdout);
-			return EX_CLEAN;
-		case 'J':
-			json = 1;
-			break;
-		case 'D':
-			flags |= MFS_COPY_DEEP;
-			break;
-		case 'R':
-			flags |= MFS_COPY_REPAIR;
-			break;
-		case 'W':
-			if (admin_parse_long(optarg, 0, 86400, &wait_s)) {
+			return -1;
+		} else if (c == 'J') {
+			a->json = 1;
+		} else if (c == 'D') {
+			a->flags |= MFS_COPY_DEEP;
+		} else if (c == 'R') {
+			a->flags |= MFS_COPY_REPAIR;
+		} else if (c == 'd') {
+			a->data = optarg;
+		} else if (c != 'W' || admin_parse_long(optarg, 0, 86400, &a->wait_s)) {
+			if (c == 'W')
 				fprintf(stderr, "modelfs-admin: --wait takes seconds (0 to 86400), "
 					"not '%s'\n", optarg);
-				usage(stderr);
-				return EX_USAGE;
-			}
-			break;
-		case 'd':
-			data = optarg;
-			break;
-		default:
 			usage(stderr);
 			return EX_USAGE;
 		}
 	}
 	for (; optind < argc; optind++) {
-		if (npaths == MAX_PATHS) {
+		if (a->npaths == MAX_PATHS) {
 			fprintf(stderr, "modelfs-admin: at most %d paths\n", MAX_PATHS);
 			return EX_USAGE;
 		}
-		paths[npaths++] = argv[optind];
+		a->paths[a->npaths++] = argv[optind];
 	}
-	if (!npaths == !data) {
+	if (!a->npaths == !a->data) {
 		fprintf(stderr, "modelfs-admin: give PATHs inside a mount or --data DIR\n");
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (wait_s >= 0 && !(flags & MFS_COPY_REPAIR)) {
+	if (a->wait_s >= 0 && !(a->flags & MFS_COPY_REPAIR)) {
 		fprintf(stderr, "modelfs-admin: --wait goes with --repair\n");
 		usage(stderr);
 		return EX_USAGE;
 	}
-	if (data) {
+	return 0;
+}
+
+int admin_cmd_fsck(int argc, char **argv)
+{
+	struct fsck_args a = { 0 };
+	char sock[4096], req[16384];
+	struct admin_report r = { 0 };
+	struct findings fs = { 0 };
+	int problems = 0, rc = parse(argc, argv, &a);
+
+	if (rc)
+		return rc < 0 ? EX_CLEAN : rc;
+	rc = EX_ERROR;
+	if (a.data) {
 		int asked;
 
-		if (snprintf(sock, sizeof(sock), "%s/control.sock", data) >= (int)sizeof(sock))
+		if (snprintf(sock, sizeof(sock), "%s/control.sock", a.data) >= (int)sizeof(sock))
 			return EX_ERROR;
-		build_request(NULL, 0, flags, (int)wait_s, req, sizeof(req));
+		build_request(NULL, 0, a.flags, (int)a.wait_s, req, sizeof(req));
 		asked = admin_request_watch(sock, req, &r,
 					    isatty(STDERR_FILENO) ? progress_draw : NULL, NULL);
 		progress_clear();
 		if (admin_nobody_listens(asked)) {
 			admin_report_release(&r);
-			if (flags & MFS_COPY_REPAIR) {
+			if (a.flags & MFS_COPY_REPAIR) {
 				fprintf(stderr, "modelfs-admin: --repair needs the node running on "
-					"%s\n", data);
+					"%s\n", a.data);
 				goto out;
 			}
-			if (offline(data, flags, &r))
+			if (offline(a.data, a.flags, &r))
 				goto out;
 		} else if (asked || r.rc) {
 			fprintf(stderr, "modelfs-admin: node at %s: %s\n", sock,
@@ -470,9 +476,9 @@ int admin_cmd_fsck(int argc, char **argv)
 			goto out;
 		}
 	} else {
-		if (socket_of(paths, npaths, sock, sizeof(sock)) ||
-		    build_request(paths, npaths, flags, (int)wait_s, req, sizeof(req)) ||
-		    ask(sock, req, paths[0], &r))
+		if (socket_of(a.paths, a.npaths, sock, sizeof(sock)) ||
+		    build_request(a.paths, a.npaths, a.flags, (int)a.wait_s, req, sizeof(req)) ||
+		    ask(sock, req, a.paths[0], &r))
 			goto out;
 	}
 	if (parse_findings(&r, &fs)) {
@@ -481,10 +487,10 @@ int admin_cmd_fsck(int argc, char **argv)
 	}
 	for (size_t i = 0; i < fs.n; i++)
 		problems |= is_problem(fs.f[i].kind);
-	if (json)
+	if (a.json)
 		print_json(&r, &fs, problems);
 	else
-		print_human(&r, &fs, problems, !!(flags & MFS_COPY_REPAIR));
+		print_human(&r, &fs, problems, !!(a.flags & MFS_COPY_REPAIR));
 	rc = problems ? EX_PROBLEMS : EX_CLEAN;
 out:
 	free_findings(&fs);

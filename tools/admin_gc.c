@@ -123,14 +123,15 @@ static int report_ok(const struct admin_report *r)
 	return admin_report_get(r, "freed_chunks") != NULL;
 }
 
-int admin_cmd_gc(int argc, char **argv)
-{
-	const char *path = NULL, *data = NULL;
-	struct admin_report r = { 0 };
-	char sock[4096], req[128];
-	int apply = 0, relocate = 0, json = 0, rc;
-	long grace = -1;
+struct gc_args {
+	const char *path, *data;
+	int apply, relocate, json;
+	long grace;
+};
 
+/* 0 to go on, else the exit status (after --help, or a usage error). */
+static int parse(int argc, char **argv, struct gc_args *a)
+{
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' }, { "apply", no_argument, NULL, 'A' },
 		{ "relocate", no_argument, NULL, 'L' }, { "json", no_argument, NULL, 'J' },
@@ -139,77 +140,92 @@ int admin_cmd_gc(int argc, char **argv)
 	};
 	int c;
 
+	a->grace = -1;
 	argc--, argv++;
 	while ((c = admin_getopt(argc, argv, "h", longopts)) != -1) {
-		switch (c) {
-		case 'h':
+		if (c == 'h') {
 			gc_usage(stdout);
-			return 0;
-		case 'A':
-			apply = 1;
-			break;
-		case 'L':
-			relocate = 1;
-			break;
-		case 'J':
-			json = 1;
-			break;
-		case 'G':
-			if (admin_parse_long(optarg, 0, (long)MFS_GC_MAX_GRACE_S, &grace)) {
+			return -1;
+		} else if (c == 'A') {
+			a->apply = 1;
+		} else if (c == 'L') {
+			a->relocate = 1;
+		} else if (c == 'J') {
+			a->json = 1;
+		} else if (c == 'd') {
+			a->data = optarg;
+		} else if (c != 'G' || admin_parse_long(optarg, 0, (long)MFS_GC_MAX_GRACE_S, &a->grace)) {
+			if (c == 'G')
 				fprintf(stderr, "modelfs-admin: --grace takes seconds, 0 or more\n");
-				gc_usage(stderr);
-				return 2;
-			}
-			break;
-		case 'd':
-			data = optarg;
-			break;
-		default:
 			gc_usage(stderr);
 			return 2;
 		}
 	}
 	if (optind < argc)
-		path = argv[optind++];
+		a->path = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "modelfs-admin: one PATH only\n");
 		gc_usage(stderr);
 		return 2;
 	}
-	if (!!path == !!data) {
+	if (!!a->path == !!a->data) {
 		fprintf(stderr, "modelfs-admin: give a PATH inside a mount or --data DIR\n");
 		gc_usage(stderr);
 		return 2;
 	}
-	if (data) {
-		if (snprintf(sock, sizeof(sock), "%s/control.sock", data) >= (int)sizeof(sock)) {
-			fprintf(stderr, "modelfs-admin: %s: path too long\n", data);
-			return 1;
+	return 0;
+}
+
+/* The node's gc answer in r: 0, or -1 after saying why not. */
+static int ask(const struct gc_args *a, struct admin_report *r)
+{
+	char sock[4096], req[128];
+	const char *where;
+	int rc;
+
+	if (a->data) {
+		if (snprintf(sock, sizeof(sock), "%s/control.sock", a->data) >= (int)sizeof(sock)) {
+			fprintf(stderr, "modelfs-admin: %s: path too long\n", a->data);
+			return -1;
 		}
-	} else if (admin_socket_of(path, sock, sizeof(sock))) {
-		return 1;
+	} else if (admin_socket_of(a->path, sock, sizeof(sock))) {
+		return -1;
 	}
-	snprintf(req, sizeof(req), "gc%s%s", apply ? " apply" : "", relocate ? " relocate" : "");
-	if (grace >= 0)
-		snprintf(req + strlen(req), sizeof(req) - strlen(req), " grace=%ld", grace);
-	rc = admin_request(sock, req, &r);
-	if (data && admin_nobody_listens(rc)) {
+	where = a->data ? sock : a->path;
+	snprintf(req, sizeof(req), "gc%s%s", a->apply ? " apply" : "", a->relocate ? " relocate" : "");
+	if (a->grace >= 0)
+		snprintf(req + strlen(req), sizeof(req) - strlen(req), " grace=%ld", a->grace);
+	rc = admin_request(sock, req, r);
+	if (a->data && admin_nobody_listens(rc)) {
 		fprintf(stderr, "modelfs-admin: no node runs on %s: gc needs the running node "
-			"(only it knows what is open and what its peers have)\n", data);
-		return 1;
+			"(only it knows what is open and what its peers have)\n", a->data);
+		return -1;
 	}
-	if (rc || r.rc) {
-		fprintf(stderr, "modelfs-admin: node at %s: %s\n", data ? sock : path,
-			rc ? strerror(-rc) : r.rc_text ? r.rc_text : "error");
+	if (rc || r->rc) {
+		fprintf(stderr, "modelfs-admin: node at %s: %s\n", where,
+			rc ? strerror(-rc) : r->rc_text ? r->rc_text : "error");
+		return -1;
+	}
+	if (!report_ok(r)) {
+		fprintf(stderr, "modelfs-admin: node at %s: malformed gc answer\n", where);
+		return -1;
+	}
+	return 0;
+}
+
+int admin_cmd_gc(int argc, char **argv)
+{
+	struct gc_args a = { 0 };
+	struct admin_report r = { 0 };
+	int rc = parse(argc, argv, &a);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (ask(&a, &r)) {
 		admin_report_release(&r);
 		return 1;
 	}
-	if (!report_ok(&r)) {
-		fprintf(stderr, "modelfs-admin: node at %s: malformed gc answer\n", data ? sock : path);
-		admin_report_release(&r);
-		return 1;
-	}
-	if (json)
+	if (a.json)
 		print_json(&r);
 	else
 		print_human(&r);

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Attributes: getattr and setattr (mode, owner, size, times), what a
+ * superseded version shows, and the set-ID rules (dropped on a write or
+ * chown by others, inherited from a set-group-ID directory).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "errors.h"
+#include "fs_internal.h"
+#include "log.h"
+#include "namespace.h"
+
+#define LOG_COMPONENT "fuse"
+
+/*
+ * A superseded version is still the same file to descriptors open on it:
+ * its mode, owner, link count and ctime are the current version's (a chmod of the path
+ * governs them, and the kernel checks their permissions by them), its size,
+ * bytes and mtime its own.  1 if st was updated.
+ */
+static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st)
+{
+	struct mfs_node *m;
+	int rc;
+
+	if (!(m = itable_get(fs, itable_follow(fs, ino), NULL, 0, 1, &rc))) {
+		/* The file was removed (renamed over, unlinked) since. */
+		if (rc == -ENOENT)
+			st->st_nlink = 0;
+		return rc == -ENOENT;
+	}
+	pthread_mutex_lock(&m->lock);
+	st->st_mode = (st->st_mode & S_IFMT) | (m->rec.mode & 07777);
+	st->st_uid = m->rec.uid;
+	st->st_gid = m->rec.gid;
+	st->st_nlink = m->rec.nlink;
+	if (mfs_ts_after(&m->rec.ctime, &st->st_ctim))
+		st->st_ctim = m->rec.ctime;
+	pthread_mutex_unlock(&m->lock);
+	itable_put(fs, m, 0, 1);
+	return 1;
+}
+
+/* Replies with ino's attributes st (no locks held). */
+static void reply_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t ino, struct stat *st)
+{
+	if (itable_follow(fs, ino) != ino && current_attrs(fs, ino, st)) {
+		/* Not cached: the current version's may change again. */
+		fuse_reply_attr(req, st, 0);
+		return;
+	}
+	fuse_reply_attr(req, st, fs->timeout);
+}
+
+void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct stat st;
+	int rc;
+	struct mfs_node *n = fs_node_of(fs, ino, &rc);
+
+	if (!n) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	fs_fill_stat(fs, n, &st);
+	pthread_mutex_unlock(&n->lock);
+	reply_attr(fs, req, n->ino, &st);
+}
+
+int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t *moved_to)
+{
+	uint64_t target = fs_node_target(fs, n);
+	struct mfs_inode now;
+	int rc;
+
+	*moved_to = 0;
+	if (n->gone && target == n->ino)
+		return 0; /* unlinked but open: metadata lives in memory only */
+	rc = mfs_ns_setattr(fs->ns, target, &n->rec, mask, &now);
+	if (rc == -ENOENT)
+		return 0; /* removed meanwhile: nothing left to change */
+	if (rc)
+		return rc;
+	if (target == n->ino) {
+		/* The stored record, with what others changed meanwhile too. */
+		mfs_inode_release(&n->rec);
+		n->rec = now;
+	} else {
+		mfs_inode_release(&now);
+		*moved_to = target;
+	}
+	return 0;
+}
+
+static void set_time(struct timespec *dst, const struct timespec *src, int now_flag)
+{
+	if (now_flag)
+		clock_gettime(CLOCK_REALTIME, dst);
+	else
+		*dst = *src;
+}
+
+/*
+ * truncate(2) of a path whose writer synced and writes on through an older
+ * inode (view.c) cuts the writer's staged bytes, as it would cut the one
+ * file on a local filesystem; its next commit publishes them.
+ */
+static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
+			 struct fuse_file_info *fi)
+{
+	uint64_t writer = fi ? 0 : view_writer(fs, n->ino);
+	struct mfs_node *w = writer ? itable_hold(fs, writer) : NULL;
+	int rc;
+
+	if (!w)
+		return fs_truncate(fs, n, size, fi);
+	rc = fs_truncate_staged(fs, w, size);
+	itable_put(fs, w, 0, 1);
+	/*
+	 * The kernel's size and pages of the writer's inode (written through,
+	 * nothing dirty): its reads past the cut must find nothing.
+	 */
+	if (!rc)
+		fuse_lowlevel_notify_inval_inode(fs->se, writer, 0, 0);
+	/* The writer closed meanwhile: the path's own version it is. */
+	return rc == -ESTALE ? fs_truncate(fs, n, size, fi) : rc;
+}
+
+/*
+ * Sets the fields to_set names (and drops the set-ID bits a chown or a
+ * truncate by another drops) in n's record; returns the MFS_ATTR_* mask of
+ * what changed.  n->lock held.
+ */
+static unsigned apply_attrs(fuse_req_t req, struct mfs_node *n, const struct stat *attr,
+			    int to_set)
+{
+	unsigned mask = 0;
+	mode_t drop = 0;
+
+	if (!(to_set & FUSE_SET_ATTR_MODE)) {
+		/* chown (any, even to -1, -1), or a truncate by someone else, drops set-ID bits. */
+		int chown = !(to_set & ~(FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_CTIME));
+
+		if (chown || (to_set & FUSE_SET_ATTR_SIZE))
+			drop = fs_setid_to_drop(req, &n->rec, chown);
+	}
+	if (drop) {
+		n->rec.mode &= ~drop;
+		mask |= MFS_ATTR_MODE;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		n->rec.mode = (n->rec.mode & S_IFMT) | (attr->st_mode & 07777);
+		mask |= MFS_ATTR_MODE;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		n->rec.uid = attr->st_uid;
+		mask |= MFS_ATTR_UID;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		n->rec.gid = attr->st_gid;
+		mask |= MFS_ATTR_GID;
+	}
+	if (to_set & FUSE_SET_ATTR_ATIME) {
+		set_time(&n->rec.atime, &attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
+		mask |= MFS_ATTR_ATIME;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME) {
+		set_time(&n->rec.mtime, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
+		mask |= MFS_ATTR_MTIME;
+		/* The time the staged version will be published with (fs_internal.h). */
+		if (n->stg)
+			n->stg->mtime = n->rec.mtime;
+	}
+	return mask;
+}
+
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct mfs_fs *fs = req_fs(req);
+	uint64_t moved_to = 0, inval = 0;
+	unsigned mask;
+	struct stat st;
+	int rc;
+	struct mfs_node *n = fs_node_of(fs, ino, &rc);
+
+	if (!n) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (fs->cfg->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	log_debug("setattr %016llx: valid %#x%s", (unsigned long long)ino, to_set, fi ? " (fh)" : "");
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if ((rc = truncate_path(fs, n, attr->st_size, fi))) {
+			fuse_reply_err(req, mfs_errno(rc));
+			return;
+		}
+	}
+	pthread_mutex_lock(&n->lock);
+	mask = apply_attrs(req, n, attr, to_set);
+	/*
+	 * chown(f, -1, -1) changes nothing but the ctime: the kernel sends it
+	 * as a setattr with no field (or FUSE_SET_ATTR_CTIME alone).
+	 */
+	if (!(to_set & ~FUSE_SET_ATTR_CTIME))
+		mask |= MFS_ATTR_CTIME;
+	if (mask) {
+		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
+		if (n->stg) {
+			n->stg->ctime = n->rec.ctime;
+			inval = view_update(fs, n->stg);
+		} else if (mask & MFS_ATTR_MTIME) {
+			/*
+			 * The path of a writer that synced (this inode, or the one
+			 * that superseded it): its next commit keeps these.
+			 */
+			view_set_times(fs, fs_node_target(fs, n), &n->rec.mtime, &n->rec.ctime);
+		}
+		rc = fs_save_attrs(fs, n, mask | MFS_ATTR_CTIME, &moved_to);
+	}
+	fs_fill_stat(fs, n, &st);
+	pthread_mutex_unlock(&n->lock);
+	if (moved_to) {
+		/* The current version's node and the kernel's attributes of it. */
+		fs_refresh(fs, moved_to);
+		fuse_lowlevel_notify_inval_inode(fs->se, moved_to, -1, 0);
+	}
+	if (inval != moved_to)
+		view_inval(fs, inval);
+	if (rc)
+		fuse_reply_err(req, mfs_errno(rc));
+	else
+		reply_attr(fs, req, ino, &st);
+}
+
+/* Whether the caller of req is in group gid (its supplementary groups too). */
+static int caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n = fuse_req_getgroups(req, 64, groups);
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return 1;
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+mode_t fs_setid_to_drop(fuse_req_t req, const struct mfs_inode *rec, int chown)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	mode_t mode = rec->mode, drop = mode & S_ISUID;
+
+	if (S_ISDIR(mode) || (!chown && !S_ISREG(mode)))
+		return 0;
+	/* Without group-execute, set-group-ID means mandatory locking: the group's members keep it. */
+	if ((mode & S_ISGID) && ((mode & S_IXGRP) || (ctx->uid && !caller_in_group(req, rec->gid))))
+		drop |= S_ISGID;
+	return chown || ctx->uid ? drop : 0;
+}
+
+void fs_inherit_sgid(struct mfs_fs *fs, uint64_t parent, struct mfs_ns_new *nw)
+{
+	struct mfs_node *p = itable_hold(fs, parent);
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->rec.mode & S_ISGID) {
+		nw->gid = p->rec.gid;
+		if (S_ISDIR(nw->mode))
+			nw->mode |= S_ISGID;
+	}
+	pthread_mutex_unlock(&p->lock);
+	itable_put(fs, p, 0, 1);
+}
