@@ -153,6 +153,47 @@ static char *get_str(struct mfs_rd *r, size_t n, int *oom)
 	return s;
 }
 
+/* nx extended attributes into in; r->bad or *oom on failure. */
+static void get_xattrs(struct mfs_rd *r, uint32_t nx, struct mfs_inode *in, int *oom)
+{
+	for (uint32_t i = 0; i < nx && !r->bad && !*oom; i++) {
+		char *name = get_str(r, mfs_rd_u8(r), oom);
+		uint32_t len = mfs_rd_u32(r);
+		const uint8_t *v = len <= MFS_XATTR_VALUE_MAX ? mfs_rd_take(r, len) : NULL;
+
+		if (!name || (!v && len) || len > MFS_XATTR_VALUE_MAX)
+			r->bad = 1;
+		else if (mfs_inode_xattr_set(in, name, v, len))
+			*oom = 1;
+		free(name);
+	}
+}
+
+/* Version 2: the file's other names (hard links) into in; r->bad or *oom on failure. */
+static void get_names(struct mfs_rd *r, struct mfs_inode *in, int *oom)
+{
+	uint32_t nl = mfs_rd_u16(r);
+
+	if (nl >= MFS_LINK_MAX)
+		r->bad = 1;
+	for (uint32_t i = 0; i < nl && !r->bad && !*oom; i++) {
+		uint64_t parent = mfs_rd_u64(r);
+		uint16_t len = mfs_rd_u16(r);
+		char *name = len <= MFS_NAME_MAX ? get_str(r, len, oom) : NULL;
+		int rc;
+
+		if (!name || strchr(name, '/') || !parent) {
+			r->bad = 1;
+		} else if ((rc = mfs_inode_name_add(in, parent, name))) {
+			if (rc == -ENOMEM)
+				*oom = 1;
+			else
+				r->bad = 1;
+		}
+		free(name);
+	}
+}
+
 int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *out)
 {
 	struct mfs_rd r = { p, n, 0 };
@@ -189,41 +230,11 @@ int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *ou
 	}
 	in.name = get_str(&r, mfs_rd_u16(&r), &oom);
 	in.symlink = get_str(&r, mfs_rd_u16(&r), &oom);
-	for (uint32_t i = 0; i < nx && !r.bad && !oom; i++) {
-		char *name = get_str(&r, mfs_rd_u8(&r), &oom);
-		uint32_t len = mfs_rd_u32(&r);
-		const uint8_t *v = len <= MFS_XATTR_VALUE_MAX ? mfs_rd_take(&r, len) : NULL;
-
-		if (!name || (!v && len) || len > MFS_XATTR_VALUE_MAX)
-			r.bad = 1;
-		else if (mfs_inode_xattr_set(&in, name, v, len))
-			oom = 1;
-		free(name);
-	}
+	get_xattrs(&r, nx, &in, &oom);
 	if (ver >= 2 && !r.bad && !oom) {
-		uint32_t nl;
-
 		in.rdev = mfs_rd_u64(&r);
 		in.fid = mfs_rd_u64(&r);
-		nl = mfs_rd_u16(&r);
-		if (nl >= MFS_LINK_MAX)
-			r.bad = 1;
-		for (uint32_t i = 0; i < nl && !r.bad && !oom; i++) {
-			uint64_t parent = mfs_rd_u64(&r);
-			uint16_t len = mfs_rd_u16(&r);
-			char *name = len <= MFS_NAME_MAX ? get_str(&r, len, &oom) : NULL;
-			int rc;
-
-			if (!name || strchr(name, '/') || !parent) {
-				r.bad = 1;
-			} else if ((rc = mfs_inode_name_add(&in, parent, name))) {
-				if (rc == -ENOMEM)
-					oom = 1;
-				else
-					r.bad = 1;
-			}
-			free(name);
-		}
+		get_names(&r, &in, &oom);
 	}
 	switch (in.mode & S_IFMT) {
 	case S_IFREG: case S_IFDIR: case S_IFLNK: break;

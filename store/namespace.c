@@ -12,14 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "db.h"
 #include "errors.h"
 #include "log.h"
-#include "inode_walk.h"
 #include "namespace.h"
 #include "ns_internal.h"
 
@@ -121,150 +118,6 @@ static uint64_t alloc_ino(struct mfs_ns *ns, struct mfs_batch *b)
 }
 
 /* ------------------------------------------------------------------------ */
-/* open, recovery                                                            */
-
-static int ns_init_fresh(struct mfs_ns *ns)
-{
-	struct mfs_inode root = {
-		.ino = MFS_ROOT_INO, .parent = MFS_ROOT_INO, .mode = S_IFDIR | 0755,
-		.nlink = 2, .repl = MFS_DEFAULT_REPL,
-	};
-	struct mfs_batch *b = mfs_batch_new(ns->db);
-	uint16_t id = 0;
-	int rc;
-
-	if (!b)
-		return -ENOMEM;
-	while (id == 0)
-		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-			id = (uint16_t)(time(NULL) ^ getpid());
-	ns->node_id = id;
-	ns->next_counter = 1;
-	now(&root.mtime);
-	root.atime = root.ctime = root.mtime;
-	meta_put_u64(b, "format", MFS_FORMAT_VERSION);
-	meta_put_u64(b, "node_id", id);
-	meta_put_u64(b, "next_ino", ns->next_counter);
-	rc = ns_put_inode_raw(b, &root);
-	if (!rc)
-		rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
-	mfs_batch_free(b);
-	if (!rc)
-		log_info("created a new store, node id %04x", id);
-	return rc;
-}
-
-struct recovery {
-	struct mfs_ns *ns;
-	int removed;
-};
-
-static int recover_inode(void *arg, const struct mfs_inode *in)
-{
-	struct recovery *r = arg;
-	int gone;
-
-	/* Only this node's writers: another node's pending file is its to finish. */
-	if (!(in->flags & MFS_I_PENDING) || in->ino >> 48 != r->ns->node_id)
-		return 0;
-	gone = in->name ? mfs_ns_remove_if(r->ns, in->parent, in->name, in->ino) : -ENOENT;
-	if (!gone)
-		r->removed++;
-	else if (gone == -ENOENT)
-		log_warn("pending inode %016llx has no entry", (unsigned long long)in->ino);
-	else /* the next open tries again */
-		log_warn("pending inode %016llx not removed: %s", (unsigned long long)in->ino,
-			 mfs_strerror(gone));
-	return 0;
-}
-
-/* Removes files a crash left pending (created, never published). */
-static int ns_recover(struct mfs_ns *ns)
-{
-	struct recovery r = { ns, 0 };
-	struct mfs_inode_walk w = { .fn = recover_inode, .arg = &r };
-	int rc = mfs_inode_walk(ns->db, NULL, &w);
-
-	if (r.removed)
-		log_info("recovery removed %d file(s) whose writer did not finish", r.removed);
-	return rc;
-}
-
-/*
- * An older store is marked with this build's format before anything new is
- * written to it: once chunk index entries of version 2 (pack records) may
- * exist, a build that cannot read them refuses the whole store at open
- * rather than failing chunk by chunk.  Formats 1 and 2 differ only there.
- */
-static int format_upgrade(struct mfs_ns *ns, uint64_t from)
-{
-	struct mfs_batch *b = mfs_batch_new(ns->db);
-	int rc;
-
-	if (!b)
-		return -ENOMEM;
-	meta_put_u64(b, "format", MFS_FORMAT_VERSION);
-	rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
-	mfs_batch_free(b);
-	if (!rc)
-		log_info("store format %llu upgraded to %d", (unsigned long long)from,
-			 MFS_FORMAT_VERSION);
-	return rc;
-}
-
-int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out)
-{
-	struct mfs_ns *ns = calloc(1, sizeof(*ns));
-	uint64_t v;
-	int rc;
-
-	*out = NULL;
-	if (!ns)
-		return -ENOMEM;
-	ns->db = db;
-	pthread_mutex_init(&ns->lock, NULL);
-	pthread_rwlock_init(&ns->refs_lock, NULL);
-	rc = meta_get_u64(ns, "format", &v);
-	if (rc == -ENOENT) {
-		rc = ns_init_fresh(ns);
-	} else if (!rc && (v < MFS_FORMAT_OLDEST || v > MFS_FORMAT_VERSION)) {
-		log_error("store format %llu is not supported (this build reads %d to %d)",
-			  (unsigned long long)v, MFS_FORMAT_OLDEST, MFS_FORMAT_VERSION);
-		rc = MFS_EFORMAT;
-	} else if (!rc) {
-		if (v < MFS_FORMAT_VERSION)
-			rc = format_upgrade(ns, v);
-		if (!rc)
-			rc = meta_get_u64(ns, "node_id", &v);
-		ns->node_id = v;
-		if (!rc)
-			rc = meta_get_u64(ns, "next_ino", &ns->next_counter);
-		if (!rc)
-			rc = ns_load_clock(ns);
-		if (!rc)
-			rc = ns_recover(ns);
-	}
-	if (rc) {
-		mfs_ns_close(ns);
-		return rc;
-	}
-	*out = ns;
-	return 0;
-}
-
-void mfs_ns_close(struct mfs_ns *ns)
-{
-	if (!ns)
-		return;
-	pthread_mutex_destroy(&ns->lock);
-	pthread_rwlock_destroy(&ns->refs_lock);
-	free(ns);
-}
-
-struct mfs_db *mfs_ns_db(struct mfs_ns *ns) { return ns->db; }
-uint16_t mfs_ns_node_id(struct mfs_ns *ns) { return ns->node_id; }
-
-/* ------------------------------------------------------------------------ */
 /* reads                                                                     */
 
 int mfs_ns_get(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out)
@@ -356,7 +209,7 @@ static int count_one(void *arg, const char *name, uint64_t ino, uint32_t mode)
 	return 1; /* one is enough to know it is not empty */
 }
 
-static int dir_is_empty(struct mfs_ns *ns, uint64_t dir)
+int ns_dir_is_empty(struct mfs_ns *ns, uint64_t dir)
 {
 	int n = 0, rc = mfs_ns_readdir(ns, dir, NULL, 0, count_one, &n);
 
@@ -406,7 +259,7 @@ char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino)
  * have left (it removes pending files), and the publish at close, or any
  * later synced op, makes it durable.
  */
-static int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy)
+int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy)
 {
 	uint64_t upto = ns->seq;
 
@@ -417,7 +270,7 @@ static int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy)
 }
 
 /* Parent must exist and be a directory; returns its record in *dir. */
-static int get_dir(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *dir)
+int ns_get_dir(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *dir)
 {
 	int rc = mfs_ns_get(ns, ino, dir);
 
@@ -441,7 +294,7 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 	if ((rc = dirent_key(parent, name, &k)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
-	if ((rc = get_dir(ns, parent, &dir)))
+	if ((rc = ns_get_dir(ns, parent, &dir)))
 		goto out;
 	rc = get_dirent(ns, &k, &existing);
 	if (rc != -ENOENT) {
@@ -509,7 +362,7 @@ static int del_other_names(struct mfs_ns *ns, struct ns_txn *t, const struct mfs
 		if (rc)
 			return rc;
 		txn_del_dirent(t, &k);
-		if (p == parent || get_dir(ns, p, &dir))
+		if (p == parent || ns_get_dir(ns, p, &dir))
 			continue;
 		dir.mtime = dir.ctime = *tm;
 		rc = txn_touch_dir(t, &dir);
@@ -532,7 +385,7 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 	if ((rc = dirent_key(parent, name, &k)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
-	if ((rc = get_dir(ns, parent, &dir)) || (rc = get_dirent(ns, &k, &ino)))
+	if ((rc = ns_get_dir(ns, parent, &dir)) || (rc = get_dirent(ns, &k, &ino)))
 		goto out;
 	if (expect && ino != expect) {
 		rc = -ENOENT;
@@ -548,7 +401,7 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 		rc = -EISDIR;
 		goto out;
 	}
-	if (dir_wanted && (rc = dir_is_empty(ns, ino)) != 1) {
+	if (dir_wanted && (rc = ns_dir_is_empty(ns, ino)) != 1) {
 		rc = rc ? rc : -ENOTEMPTY;
 		goto out;
 	}
@@ -615,7 +468,7 @@ int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 	if ((rc = dirent_key(newparent, newname, &k)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
-	if ((rc = get_dir(ns, newparent, &dir)) || (rc = mfs_ns_get(ns, ino, &in)))
+	if ((rc = ns_get_dir(ns, newparent, &dir)) || (rc = mfs_ns_get(ns, ino, &in)))
 		goto out;
 	if (S_ISDIR(in.mode)) {
 		rc = -EPERM;
@@ -650,193 +503,6 @@ out:
 	txn_free(&t);
 	mfs_inode_release(&in);
 	mfs_inode_release(&dir);
-	return rc;
-}
-
-/* Is `ancestor` on the path from `ino` up to the root? (rename loop check) */
-static int is_ancestor(struct mfs_ns *ns, uint64_t ancestor, uint64_t ino)
-{
-	for (int depth = 0; depth < 4096; depth++) {
-		struct mfs_inode in;
-		uint64_t parent;
-
-		if (ino == ancestor)
-			return 1;
-		if (ino == MFS_ROOT_INO || mfs_ns_get(ns, ino, &in))
-			return 0;
-		parent = in.parent;
-		mfs_inode_release(&in);
-		ino = parent;
-	}
-	return 1; /* deeper than any sane tree: refuse */
-}
-
-/* Moves one name of rec; a record that lost track of its names (peers) takes the new one. */
-static int move_name(struct mfs_inode *rec, uint64_t parent, const char *name, uint64_t newparent,
-		     const char *newname)
-{
-	int rc = mfs_inode_name_move(rec, parent, name, newparent, newname);
-	char *copy;
-
-	if (rc != -ENOENT)
-		return rc;
-	if (!(copy = strdup(newname)))
-		return -ENOMEM;
-	free(rec->name);
-	rec->name = copy;
-	rec->parent = newparent;
-	return 0;
-}
-
-/*
- * rename(RENAME_EXCHANGE): the two entries swap inodes in one batch.  Called
- * with ns->lock held, with both directories read and the source entry's
- * record in src; a directory may not go into its own subtree (EINVAL).
- */
-static int exchange_locked(struct mfs_ns *ns, struct mfs_inode *src, struct mfs_inode *pdir,
-			   struct mfs_inode *ndir, const struct dirent_key *ks, const char *name,
-			   const struct dirent_key *kd, const char *newname)
-{
-	struct mfs_inode dst = { 0 }, *np = pdir->ino == ndir->ino ? pdir : ndir;
-	struct ns_txn t = { 0 };
-	struct timespec tm;
-	uint64_t dino;
-	int rc;
-
-	if ((rc = get_dirent(ns, kd, &dino)) || (rc = mfs_ns_get(ns, dino, &dst)))
-		goto out;
-	if (dino == src->ino)
-		goto out; /* two names of one file: nothing changes */
-	if ((S_ISDIR(src->mode) && is_ancestor(ns, src->ino, ndir->ino)) ||
-	    (S_ISDIR(dst.mode) && is_ancestor(ns, dst.ino, pdir->ino))) {
-		rc = -EINVAL;
-		goto out;
-	}
-	if ((rc = move_name(src, pdir->ino, name, ndir->ino, newname)) ||
-	    (rc = move_name(&dst, ndir->ino, newname, pdir->ino, name)))
-		goto out;
-	rc = -ENOMEM;
-	if (txn_begin(ns, &t))
-		goto out;
-	now(&tm);
-	src->ctime = dst.ctime = tm;
-	if (np != pdir) {
-		/* A directory that changes parent moves its ".." link too. */
-		int d = S_ISDIR(src->mode) - S_ISDIR(dst.mode);
-
-		pdir->nlink -= d;
-		np->nlink += d;
-	}
-	pdir->mtime = pdir->ctime = np->mtime = np->ctime = tm;
-	txn_put_dirent(&t, ks, dst.ino, dst.mode);
-	txn_put_dirent(&t, kd, src->ino, src->mode);
-	if ((rc = txn_put_inode(&t, src)) || (rc = txn_put_inode(&t, &dst)) ||
-	    (rc = txn_touch_dir(&t, pdir)) || (np != pdir && (rc = txn_touch_dir(&t, np))))
-		goto out;
-	rc = txn_commit(ns, &t);
-out:
-	txn_free(&t);
-	mfs_inode_release(&dst);
-	return rc;
-}
-
-int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
-		  const char *newname, unsigned flags, uint64_t *replaced)
-{
-	struct mfs_inode src = { 0 }, dst = { 0 }, pdir = { 0 }, ndir = { 0 }, *np;
-	struct ns_txn t = { 0 };
-	struct dirent_key ks, kd;
-	uint64_t sino, dino = 0;
-	struct timespec tm;
-	int rc, same_dir = parent == newparent;
-
-	if (replaced)
-		*replaced = 0;
-	if ((rc = dirent_key(parent, name, &ks)) || (rc = dirent_key(newparent, newname, &kd)))
-		return rc;
-	pthread_mutex_lock(&ns->lock);
-	if ((rc = get_dir(ns, parent, &pdir)) || (rc = get_dir(ns, newparent, &ndir)) ||
-	    (rc = get_dirent(ns, &ks, &sino)) || (rc = mfs_ns_get(ns, sino, &src)))
-		goto out;
-	if (flags & MFS_RENAME_EXCHANGE) {
-		rc = exchange_locked(ns, &src, &pdir, &ndir, &ks, name, &kd, newname);
-		goto out;
-	}
-	rc = get_dirent(ns, &kd, &dino);
-	if (rc && rc != -ENOENT)
-		goto out;
-	if (rc == -ENOENT)
-		dino = 0;
-	rc = 0;
-	if (dino == sino)
-		goto out; /* same file: POSIX says do nothing */
-	if (dino && (flags & MFS_RENAME_NOREPLACE)) {
-		rc = -EEXIST;
-		goto out;
-	}
-	if (S_ISDIR(src.mode) && is_ancestor(ns, sino, newparent)) {
-		rc = -EINVAL;
-		goto out;
-	}
-	if (dino) {
-		if ((rc = mfs_ns_get(ns, dino, &dst)))
-			goto out;
-		if (S_ISDIR(src.mode) && !S_ISDIR(dst.mode)) {
-			rc = -ENOTDIR;
-			goto out;
-		}
-		if (!S_ISDIR(src.mode) && S_ISDIR(dst.mode)) {
-			rc = -EISDIR;
-			goto out;
-		}
-		if (S_ISDIR(dst.mode) && (rc = dir_is_empty(ns, dino)) != 1) {
-			rc = rc ? rc : -ENOTEMPTY;
-			goto out;
-		}
-	}
-	rc = -ENOMEM;
-	if (txn_begin(ns, &t))
-		goto out;
-	now(&tm);
-	/* Moves the name renamed, which is not always the first (hard links). */
-	if ((rc = move_name(&src, parent, name, newparent, newname)))
-		goto out;
-	src.ctime = tm;
-	np = same_dir ? &pdir : &ndir; /* one record when both are the same dir */
-	if (S_ISDIR(src.mode)) {
-		pdir.nlink--;
-		np->nlink++;
-	}
-	if (dst.ino && S_ISDIR(dst.mode))
-		np->nlink--;
-	pdir.mtime = pdir.ctime = np->mtime = np->ctime = tm;
-	txn_del_dirent(&t, &ks);
-	txn_put_dirent(&t, &kd, sino, src.mode);
-	if (dst.ino && !S_ISDIR(dst.mode) && dst.nlinks) {
-		/* The replaced name was one of several: the file keeps the others. */
-		if ((rc = mfs_inode_name_remove(&dst, newparent, newname)) && rc != -ENOENT)
-			goto out;
-		dst.nlink = 1 + dst.nlinks;
-		dst.ctime = tm;
-		if ((rc = txn_put_inode(&t, &dst)))
-			goto out;
-	} else if (dst.ino) {
-		txn_del_inode(&t, dst.ino);
-	}
-	if ((rc = txn_put_inode(&t, &src)) || (rc = txn_touch_dir(&t, &pdir)) ||
-	    (!same_dir && (rc = txn_touch_dir(&t, &ndir))))
-		goto out;
-	if ((rc = txn_commit(ns, &t)))
-		goto out;
-	if (replaced)
-		*replaced = dst.ino;
-out:
-	rc = ns_unlock_durable(ns, rc, 0);
-	txn_free(&t);
-	mfs_inode_release(&src);
-	mfs_inode_release(&dst);
-	mfs_inode_release(&pdir);
-	mfs_inode_release(&ndir);
 	return rc;
 }
 

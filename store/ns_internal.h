@@ -53,6 +53,12 @@ int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino);
 int meta_get_u64(struct mfs_ns *ns, const char *key, uint64_t *out);
 void meta_put_u64(struct mfs_batch *b, const char *key, uint64_t v);
 void now(struct timespec *t);
+/* namespace.c: ends a write op (unlocks; waits until durable unless lazy or rc). */
+int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy);
+/* Parent must exist and be a directory; its record in *dir. */
+int ns_get_dir(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *dir);
+/* 1 if dir has no entries, 0 if it has, or -errno. */
+int ns_dir_is_empty(struct mfs_ns *ns, uint64_t dir);
 
 /*
  * One local namespace operation in the making: its writes to the inodes,
