@@ -88,8 +88,8 @@ static int parse(char *args, struct mfs_fsck_opts *o, uint64_t *roots)
  */
 static void list_nodes(struct mfs_replica *r, int n, FILE *f)
 {
-	uint16_t now[MFS_FSCK_MAX_NODES];
-	uint8_t up[MFS_FSCK_MAX_NODES];
+	uint16_t now[MFS_MAX_NODES];
+	uint8_t up[MFS_MAX_NODES];
 	int down = 0;
 
 	n = mfs_replica_nodes(r, now, up, n);
@@ -107,8 +107,8 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 	struct mfs_fsck_cluster cl = { 0 };
 	struct mfs_fsck_result r;
 	uint64_t *roots = calloc(MAX_ROOTS, sizeof(*roots));
-	uint16_t ids[MFS_FSCK_MAX_NODES];
-	uint8_t up[MFS_FSCK_MAX_NODES];
+	uint16_t ids[MFS_MAX_NODES];
+	uint8_t up[MFS_MAX_NODES];
 	int rc = -ENOMEM;
 
 	if (!roots)
@@ -119,7 +119,7 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 	o.progress = report_progress;
 	o.progress_arg = f;
 	if (fs->replica) {
-		cl.nnodes = mfs_replica_nodes(fs->replica, ids, up, MFS_FSCK_MAX_NODES);
+		cl.nnodes = mfs_replica_nodes(fs->replica, ids, up, MFS_MAX_NODES);
 		cl.nodes = ids;
 		cl.check = cluster_check;
 		cl.owners = cluster_owners;

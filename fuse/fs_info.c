@@ -258,8 +258,8 @@ static int info_chunks(struct fs_info *in, FILE *f)
 static int count_replicas(struct mfs_fs *fs, const struct mfs_copy_query *q, size_t n,
 			  uint8_t *copies, int *nodes, int *down)
 {
-	uint16_t ids[MFS_FSCK_MAX_NODES];
-	uint8_t up[MFS_FSCK_MAX_NODES], *st;
+	uint16_t ids[MFS_MAX_NODES];
+	uint8_t up[MFS_MAX_NODES], *st;
 	int rc;
 
 	*down = 0;
@@ -270,7 +270,7 @@ static int count_replicas(struct mfs_fs *fs, const struct mfs_copy_query *q, siz
 			copies[i] = mfs_chunk_exists(fs->db, &q[i].h) == 1;
 		return 0;
 	}
-	*nodes = mfs_replica_nodes(fs->replica, ids, up, MFS_FSCK_MAX_NODES);
+	*nodes = mfs_replica_nodes(fs->replica, ids, up, MFS_MAX_NODES);
 	if (!(st = malloc(n * (size_t)*nodes)))
 		return -ENOMEM;
 	rc = mfs_replica_check(fs->replica, q, n, MFS_COPY_QUICK, st);
@@ -300,7 +300,7 @@ int info_put_replicas(struct mfs_fs *fs, const struct info_chunks *s, FILE *f)
 {
 	struct mfs_copy_query *q = NULL;
 	uint8_t *copies = NULL;
-	uint64_t hist[MFS_FSCK_MAX_NODES + 1] = { 0 }, sum = 0, under = 0;
+	uint64_t hist[MFS_MAX_NODES + 1] = { 0 }, sum = 0, under = 0;
 	int nodes, down, rc = -ENOMEM, lo = 0, hi = 0;
 
 	if (s->n && (!(q = calloc(s->n, sizeof(*q))) || !(copies = malloc(s->n))))
@@ -314,10 +314,10 @@ int info_put_replicas(struct mfs_fs *fs, const struct info_chunks *s, FILE *f)
 	if (s->n && (rc = count_replicas(fs, q, s->n, copies, &nodes, &down)))
 		goto out;
 	if (!s->n) {
-		uint16_t ids[MFS_FSCK_MAX_NODES];
-		uint8_t up[MFS_FSCK_MAX_NODES];
+		uint16_t ids[MFS_MAX_NODES];
+		uint8_t up[MFS_MAX_NODES];
 
-		nodes = fs->replica ? mfs_replica_nodes(fs->replica, ids, up, MFS_FSCK_MAX_NODES) : 1;
+		nodes = fs->replica ? mfs_replica_nodes(fs->replica, ids, up, MFS_MAX_NODES) : 1;
 		down = 0;
 	}
 	for (uint32_t i = 0; i < s->n; i++) {
@@ -332,7 +332,7 @@ int info_put_replicas(struct mfs_fs *fs, const struct info_chunks *s, FILE *f)
 	fprintf(f, "replicas_min %d\n", lo);
 	fprintf(f, "replicas_max %d\n", hi);
 	fprintf(f, "replicas_avg %.2f\n", s->n ? (double)sum / s->n : 0.0);
-	for (int k = 0; k <= nodes && k <= MFS_FSCK_MAX_NODES; k++)
+	for (int k = 0; k <= nodes && k <= MFS_MAX_NODES; k++)
 		if (hist[k])
 			fprintf(f, "replicas.%d %llu\n", k, (unsigned long long)hist[k]);
 	fprintf(f, "under_replicated_chunks %llu\n", (unsigned long long)under);

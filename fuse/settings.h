@@ -9,8 +9,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "copies.h"
+
 /* A node and its peers fit placement's tables (256 node ids) and the copy checks'. */
-#define MFS_MAX_PEERS 255
+#define MFS_MAX_PEERS (MFS_MAX_NODES - 1)
 
 struct mfs_config {
 	char *source;          /* informational; mount(8) passes one */

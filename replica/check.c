@@ -140,8 +140,8 @@ const char *mfs_replica_endpoint(struct mfs_replica *r, int k)
 int mfs_replica_owners(struct mfs_replica *r, const struct mfs_hash *h, int repl, uint16_t *ids,
 		       int cap)
 {
-	uint16_t all[256];
-	int n = placement_nodes(r, all, 256);
+	uint16_t all[MFS_MAX_NODES];
+	int n = placement_nodes(r, all, MFS_MAX_NODES);
 
 	place_rank(h, all, n);
 	if (n > repl)

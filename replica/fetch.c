@@ -25,7 +25,7 @@
 #include "log.h"
 
 #define LOG_COMPONENT "fetch"
-#define MAX_CANDIDATES 256
+#define MAX_CANDIDATES MFS_MAX_NODES
 
 
 /*

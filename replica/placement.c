@@ -27,10 +27,10 @@ static int by_score_desc(const void *a, const void *b)
 
 void place_rank(const struct mfs_hash *h, uint16_t *ids, int n)
 {
-	struct scored s[256];
+	struct scored s[MFS_MAX_NODES];
 
-	if (n > 256)
-		n = 256;
+	if (n > MFS_MAX_NODES)
+		n = MFS_MAX_NODES;
 	for (int i = 0; i < n; i++) {
 		struct mfs_xxh64_state st;
 
@@ -46,10 +46,10 @@ void place_rank(const struct mfs_hash *h, uint16_t *ids, int n)
 
 int place_owns(const struct mfs_hash *h, uint16_t self, const uint16_t *ids, int n, int repl)
 {
-	uint16_t ranked[256];
+	uint16_t ranked[MFS_MAX_NODES];
 
-	if (n > 256)
-		n = 256;
+	if (n > MFS_MAX_NODES)
+		n = MFS_MAX_NODES;
 	for (int i = 0; i < n; i++)
 		ranked[i] = ids[i];
 	place_rank(h, ranked, n);

@@ -96,7 +96,8 @@ static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
 	return rc;
 }
 
-static void sleep_ms(struct mfs_replica *r, int ms)
+/* Sleeps ms milliseconds, or less when the replica stops meanwhile. */
+static void nap(struct mfs_replica *r, int ms)
 {
 	while (ms > 0 && !r->stopping) {
 		int step = ms < 50 ? ms : 50;
@@ -118,7 +119,7 @@ void *sync_main(void *arg)
 		do
 			rc = pull_once(r, p);
 		while (rc == 1 && !r->stopping && ++rounds < 1000);
-		sleep_ms(r, r->cfg.heartbeat_ms);
+		nap(r, r->cfg.heartbeat_ms);
 	}
 	return NULL;
 }

@@ -22,6 +22,9 @@ struct mfs_copy_query {
 	uint8_t repl;          /* the largest factor of the files using it */
 };
 
+/* A cluster: this node and up to MFS_MAX_NODES - 1 peers (the mount option peers=). */
+#define MFS_MAX_NODES 256
+
 /* What one node holds of a chunk.  Sent on the wire (HAVE): never renumber. */
 enum mfs_copy_state {
 	MFS_COPY_ABSENT = 0,

@@ -314,7 +314,7 @@ static int classify(struct fsck *c, const struct mfs_copy_query *q, size_t first
 {
 	const struct mfs_fsck_cluster *cl = c->cl;
 	uint16_t own[MAX_OWNERS];
-	uint8_t extra[MFS_FSCK_MAX_NODES] = { 0 };
+	uint8_t extra[MFS_MAX_NODES] = { 0 };
 	int good = 0, bad = 0, cached = 0, unknown = 0, nextra = 0, nown, rc = 0;
 	char d[DETAIL_LEN] = "";
 
@@ -345,7 +345,7 @@ static int classify(struct fsck *c, const struct mfs_copy_query *q, size_t first
 		return add_finding(out, &q->h, first, n, MFS_FSCK_UNDER, cl->nnodes >= q->repl, d);
 	}
 	nown = cl->owners(cl->arg, &q->h, q->repl, own, MAX_OWNERS);
-	for (int k = 0; k < cl->nnodes && k < MFS_FSCK_MAX_NODES; k++) {
+	for (int k = 0; k < cl->nnodes && k < MFS_MAX_NODES; k++) {
 		int expected = is_origin(c, first, n, cl->nodes[k]);
 
 		for (int j = 0; j < nown && !expected; j++)
@@ -627,7 +627,7 @@ int mfs_fsck(struct mfs_ns *ns, const struct mfs_fsck_opts *o, mfs_fsck_fn fn, v
 	c.cl = o->cluster ? o->cluster : &alone;
 	/* A store seen offline cannot tell how many copies other nodes hold. */
 	c.judge = o->cluster || o->single_node;
-	if (!b || c.cl->nnodes < 1 || c.cl->nnodes > MFS_FSCK_MAX_NODES ||
+	if (!b || c.cl->nnodes < 1 || c.cl->nnodes > MFS_MAX_NODES ||
 	    !(b->st = malloc((size_t)BATCH * (size_t)c.cl->nnodes)))
 		goto out;
 	if ((rc = resolve_roots(&c)) || (rc = walk_files(&c)))

@@ -57,8 +57,6 @@ typedef void (*mfs_fsck_fn)(void *arg, enum mfs_fsck_problem kind, const char *h
  * The nodes a check covers and how to ask them (the daemon's replica
  * layer).  Without one, fsck looks at this node's store alone.
  */
-#define MFS_FSCK_MAX_NODES 257
-
 struct mfs_fsck_cluster {
 	int nnodes;                 /* this node is nodes[0] */
 	const uint16_t *nodes;      /* their ids; 0 for a peer not heard from yet */
