@@ -6,12 +6,14 @@
 
 #include "bytes.h"
 #include "hashset.h"
+#include "log.h"
 
 int mfs_hashset_add(struct mfs_hashset *s, const struct mfs_hash *h)
 {
 	if (mfs_grow(&s->h, &s->cap, s->n, sizeof(*s->h)))
 		return -ENOMEM;
 	s->h[s->n++] = *h;
+	s->finished = 0;
 	return 0;
 }
 
@@ -24,6 +26,7 @@ void mfs_hashset_finish(struct mfs_hashset *s)
 {
 	size_t out = 0;
 
+	s->finished = 1;
 	if (!s->n)
 		return;
 	qsort(s->h, s->n, sizeof(*s->h), hash_cmp);
@@ -35,6 +38,9 @@ void mfs_hashset_finish(struct mfs_hashset *s)
 
 int mfs_hashset_has(const struct mfs_hashset *s, const uint8_t *key)
 {
+	/* A search of an unsorted set misses members: gc would free chunks in use. */
+	if (s->n && !s->finished)
+		BUG("hash set of %zu searched before mfs_hashset_finish", s->n);
 	return s->n && bsearch(key, s->h, s->n, sizeof(*s->h), hash_cmp) != NULL;
 }
 

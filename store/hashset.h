@@ -14,6 +14,7 @@
 struct mfs_hashset {
 	struct mfs_hash *h;
 	size_t n, cap;
+	int finished;          /* sorted since the last add: mfs_hashset_has() may search */
 };
 
 /* 0 or -ENOMEM (the set is unchanged). */

@@ -10,6 +10,7 @@
 
 #include "db.h"
 #include "errors.h"
+#include "log.h"
 #include "manifest.h"
 
 /*
@@ -74,7 +75,15 @@ struct mfs_manifest *mfs_manifest_ref(struct mfs_manifest *m)
 
 void mfs_manifest_unref(struct mfs_manifest *m)
 {
-	if (!m || __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL))
+	int left;
+
+	if (!m)
+		return;
+	/* One unref too many would free a version a reader still maps: stop here. */
+	if ((left = __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL)) < 0)
+		BUG("manifest of %llu bytes released more often than referenced",
+		    (unsigned long long)m->size);
+	if (left)
 		return;
 	live_remove(m);
 	free(m->e);
