@@ -83,6 +83,11 @@ static int status_lines(struct mfs_control *c, FILE *f)
 		fprintf(f, "cache_misses %llu\n", (unsigned long long)cs.misses);
 		fprintf(f, "cache_bytes %llu\n", (unsigned long long)cs.bytes);
 		fprintf(f, "cache_capacity %llu\n", (unsigned long long)cs.capacity);
+		fprintf(f, "read_requests %llu\n",
+			(unsigned long long)__atomic_load_n(&c->fs->read_requests, __ATOMIC_RELAXED));
+		fprintf(f, "read_bytes %llu\n",
+			(unsigned long long)__atomic_load_n(&c->fs->read_bytes, __ATOMIC_RELAXED));
+		mfs_histo_write(&c->fs->read_latency, "read_latency_us", f);
 		if (c->fs->replica)
 			mfs_replica_status(c->fs->replica, f);
 	}

@@ -32,6 +32,7 @@
 #include <stdio.h>
 
 #include "cache.h"
+#include "histo.h"
 #include "settings.h"
 #include "inode.h"
 #include "manifest.h"
@@ -143,6 +144,9 @@ struct mfs_fs {
 	struct fs_metrics *metrics;  /* NULL without metrics_file */
 	double timeout;          /* attr/entry cache seconds */
 	struct timespec started; /* CLOCK_MONOTONIC at start: status's uptime */
+	/* READs answered (fs_op_read): counters, atomic; reported by status. */
+	uint64_t read_requests, read_bytes;
+	struct mfs_histo read_latency;
 	pthread_mutex_t views_lock;
 	struct mfs_view *views;  /* view.c; views_lock */
 	int nviews;              /* atomic: length of views */

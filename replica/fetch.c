@@ -110,8 +110,10 @@ static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash 
 	struct mfs_hash got;
 	char hex[MFS_HASH_HEX_LEN + 1];
 	int timeout = r->cfg.peer_timeout_ms * ((flags & MFS_GET_PROXY) ? 3 : 1);
+	struct timespec t0;
 	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	mfs_wire_get_encode(h, raw_len, flags, body);
 	if ((rc = rpc_call(r, p, MFS_MSG_GET, 0, body, sizeof(body), timeout, &rr)))
 		return rc;
@@ -138,6 +140,7 @@ static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash 
 	if (!rc) {
 		__atomic_add_fetch(&r->fetched_chunks, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&r->fetched_bytes, zmq_msg_size(&rr.payload), __ATOMIC_RELAXED);
+		mfs_histo_add(&r->fetch_latency, mfs_histo_since_us(&t0));
 		if (st) {
 			st->info = info;
 			st->reclen = zmq_msg_size(&rr.payload);

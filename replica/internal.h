@@ -25,6 +25,7 @@
 
 #include "curve.h"
 #include "hash.h"
+#include "histo.h"
 #include "replica.h"
 #include "wire.h"
 
@@ -77,6 +78,7 @@ struct mfs_replica {
 	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
 	uint64_t fetch_failures, bad_from_peers, malformed;
 	uint64_t read_kept, repl_fetched, repl_deferred;
+	struct mfs_histo fetch_latency;  /* successful GETs: request to verified copy */
 };
 
 uint64_t mfs_now_ms(void);

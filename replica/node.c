@@ -279,6 +279,7 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 	fprintf(f, "repl_backlog %llu\n", (unsigned long long)repair_backlog(r));
 	fprintf(f, "fetched_chunks %llu\n", (unsigned long long)r->fetched_chunks);
 	fprintf(f, "fetched_bytes %llu\n", (unsigned long long)r->fetched_bytes);
+	mfs_histo_write(&r->fetch_latency, "fetch_latency_us", f);
 	fprintf(f, "served_chunks %llu\n", (unsigned long long)r->served_chunks);
 	fprintf(f, "served_bytes %llu\n", (unsigned long long)r->served_bytes);
 	fprintf(f, "fetch_failures %llu\n", (unsigned long long)r->fetch_failures);

@@ -1,64 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Status lines to the Prometheus text format (prom.h).  Names follow the
- * Prometheus conventions: a `modelfs_` prefix, base units (bytes), `_total`
- * on counters.  The key names of the status report are the contract here:
- * the table below must change together with fuse/control.c and
- * replica/node.c when a key is renamed (a new key needs no entry).
+ * Status lines to the Prometheus text format (prom.h).  What each key
+ * becomes (name, type, help) is its row in the status vocabulary
+ * (status_keys.c); keys not there fall back to a gauge modelfs_KEY.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "prom.h"
+#include "status_keys.h"
 
 #define GAUGE "gauge"
 #define COUNTER "counter"
-
-struct known_key {
-	const char *key, *name, *type, *help;
-};
-
-static const struct known_key known[] = {
-	{ "uptime_s", "modelfs_uptime_seconds", GAUGE, "Seconds since the daemon started." },
-	{ "files", "modelfs_files", GAUGE, "Regular files in the namespace." },
-	{ "dirs", "modelfs_dirs", GAUGE, "Directories in the namespace." },
-	{ "symlinks", "modelfs_symlinks", GAUGE, "Symbolic links in the namespace." },
-	{ "logical_bytes", "modelfs_logical_bytes", GAUGE, "Sum of the sizes of all files." },
-	{ "chunks", "modelfs_chunks", GAUGE, "Distinct chunks referenced by files and held in the store." },
-	{ "chunk_bytes", "modelfs_chunk_bytes", GAUGE, "Raw bytes of those chunks." },
-	{ "stored_bytes", "modelfs_stored_bytes", GAUGE, "Record bytes of those chunks (after compression)." },
-	{ "orphan_chunks", "modelfs_orphan_chunks", GAUGE, "Stored chunks no file references." },
-	{ "orphan_bytes", "modelfs_orphan_bytes", GAUGE, "Record bytes of the chunks no file references." },
-	{ "disk_bytes", "modelfs_disk_bytes", GAUGE, "Size of the store on disk: RocksDB files and pack files." },
-	{ "dedup_ratio", "modelfs_dedup_ratio", GAUGE, "Logical bytes over distinct chunk bytes." },
-	{ "compression_ratio", "modelfs_compression_ratio", GAUGE, "Chunk bytes over stored bytes." },
-	{ "cache_hits", "modelfs_cache_hits_total", COUNTER, "Chunk reads served by the memory cache." },
-	{ "cache_misses", "modelfs_cache_misses_total", COUNTER, "Chunk reads the memory cache missed." },
-	{ "cache_bytes", "modelfs_cache_bytes", GAUGE, "Bytes in the memory chunk cache." },
-	{ "cache_capacity", "modelfs_cache_capacity_bytes", GAUGE, "Capacity of the memory chunk cache." },
-	{ "peers_up", "modelfs_peers_up", GAUGE, "Peers answering now." },
-	{ "repl_backlog", "modelfs_repl_backlog_chunks", GAUGE, "Chunks this node should fetch (owned, or to warm)." },
-	{ "fetched_chunks", "modelfs_fetched_chunks_total", COUNTER, "Chunks fetched from peers." },
-	{ "fetched_bytes", "modelfs_fetched_bytes_total", COUNTER, "Record bytes fetched from peers." },
-	{ "served_chunks", "modelfs_served_chunks_total", COUNTER, "Chunks served to peers." },
-	{ "served_bytes", "modelfs_served_bytes_total", COUNTER, "Record bytes served to peers." },
-	{ "fetch_failures", "modelfs_fetch_failures_total", COUNTER, "Chunk reads no peer could serve." },
-	{ "bad_copies_from_peers", "modelfs_bad_copies_from_peers_total", COUNTER, "Chunks from peers that failed verification." },
-	{ "malformed_messages", "modelfs_malformed_messages_total", COUNTER, "Malformed peer messages dropped." },
-	{ "ops_applied", "modelfs_ops_applied_total", COUNTER, "Namespace ops applied from peers." },
-	{ "oplog_seq", "modelfs_oplog_seq", GAUGE, "Namespace ops originated on this node." },
-	{ "disk_cache_chunks", "modelfs_disk_cache_chunks", GAUGE, "Peers' chunks in the disk cache." },
-	{ "disk_cache_bytes", "modelfs_disk_cache_bytes", GAUGE, "Bytes in the disk cache." },
-	{ "disk_cache_limit", "modelfs_disk_cache_limit_bytes", GAUGE, "Size limit of the disk cache." },
-	{ "disk_cache_evicted", "modelfs_disk_cache_evicted_total", COUNTER, "Chunks the disk cache dropped to stay under its limit." },
-};
-
-/* Keys whose values are text: labels of modelfs_node_info. */
-static const char *const info_keys[] = { "node_id", "version", "data_dir", "mountpoint",
-					 "listen" };
-
-#define CODEC_PREFIX "codec_chunks."
 
 struct family {
 	char *name, *help;
@@ -101,14 +55,15 @@ static struct family *family(struct exposition *x, const char *name, const char 
 	return f;
 }
 
-static void add_sample(struct exposition *x, struct family *f, const char *labels,
-		       const char *value)
+/* A sample of family f named name (the family's, or a histogram's _bucket, _sum, _count). */
+static void add_sample_named(struct exposition *x, struct family *f, const char *name,
+			     const char *labels, const char *value)
 {
 	char **s, *line;
 
 	if (!f)
 		return;
-	if (asprintf(&line, "%s%s %s", f->name, labels, value) < 0) {
+	if (asprintf(&line, "%s%s %s", name, labels, value) < 0) {
 		x->nomem = 1;
 		return;
 	}
@@ -119,6 +74,13 @@ static void add_sample(struct exposition *x, struct family *f, const char *label
 	}
 	f->samples = s;
 	s[f->n++] = line;
+}
+
+static void add_sample(struct exposition *x, struct family *f, const char *labels,
+		       const char *value)
+{
+	if (f)
+		add_sample_named(x, f, f->name, labels, value);
 }
 
 /* A status value that Prometheus reads as a number: a whole, finite decimal. */
@@ -155,15 +117,14 @@ static char *label_value(const char *v)
 }
 
 /* `peer ENDPOINT NODE_ID STATE` */
-static void add_peer(struct exposition *x, const char *v)
+static void add_peer(struct exposition *x, const struct mfs_status_key *k, const char *v)
 {
 	char ep[512], id[32], state[32], *lep = NULL, *lid = NULL, *labels = NULL;
 	struct family *f;
 
 	if (sscanf(v, "%511s %31s %31s", ep, id, state) != 3)
 		return;
-	f = family(x, "modelfs_peer_up", GAUGE,
-		   "Whether the peer at endpoint (node id node) answers now (0: down or not yet seen).");
+	f = family(x, k->metric, GAUGE, k->help);
 	if (!(lep = label_value(ep)) || !(lid = label_value(id)) ||
 	    asprintf(&labels, "{endpoint=\"%s\",node=\"%s\"}", lep, lid) < 0) {
 		labels = NULL;
@@ -191,62 +152,103 @@ static void add_other(struct exposition *x, const char *key, const char *value)
 	add_sample(x, family(x, name, GAUGE, help), "", value);
 }
 
+/* A TEXT key that labels modelfs_node_info: appended to *info_labels. */
+static void add_label(struct exposition *x, const char *key, const char *value, char **info_labels)
+{
+	char *lv, *grown;
+
+	if (!(lv = label_value(value)) ||
+	    asprintf(&grown, "%s%s%s=\"%s\"", *info_labels ? *info_labels : "",
+		     *info_labels ? "," : "", key, lv) < 0) {
+		free(lv);
+		x->nomem = 1;
+		return;
+	}
+	free(lv);
+	free(*info_labels);
+	*info_labels = grown;
+}
+
+/* "KEY.NAME value": one sample of k's family, labelled k->label="NAME". */
+static void add_grouped(struct exposition *x, const struct mfs_status_key *k, const char *name,
+			const char *value)
+{
+	char *lv = label_value(name), *labels = NULL;
+
+	if (!lv || asprintf(&labels, "{%s=\"%s\"}", k->label, lv) < 0) {
+		labels = NULL;
+		x->nomem = 1;
+	} else {
+		add_sample(x, family(x, k->metric, GAUGE, k->help), labels, value);
+	}
+	free(lv);
+	free(labels);
+}
+
+/*
+ * "KEY.LE n", "KEY.inf n", "KEY.sum us", "KEY.count n" (store/histo.h):
+ * the family k->metric as a histogram in seconds.
+ */
+static void add_histogram(struct exposition *x, const struct mfs_status_key *k, const char *part,
+			  const char *value)
+{
+	struct family *f = family(x, k->metric, "histogram", k->help);
+	char name[200], labels[64], v[64];
+
+	labels[0] = 0;
+	if (!strcmp(part, "sum")) {
+		snprintf(name, sizeof(name), "%s_sum", k->metric);
+		snprintf(v, sizeof(v), "%.6f", strtod(value, NULL) / 1e6);
+		value = v;
+	} else if (!strcmp(part, "count")) {
+		snprintf(name, sizeof(name), "%s_count", k->metric);
+	} else {
+		snprintf(name, sizeof(name), "%s_bucket", k->metric);
+		if (!strcmp(part, "inf"))
+			snprintf(labels, sizeof(labels), "{le=\"+Inf\"}");
+		else
+			snprintf(labels, sizeof(labels), "{le=\"%g\"}", strtod(part, NULL) / 1e6);
+	}
+	add_sample_named(x, f, name, labels, value);
+}
+
 static void add_line(struct exposition *x, char *line, char **info_labels)
 {
 	char *value = strchr(line, ' ');
-	const char *key = line;
+	const char *key = line, *dot;
+	const struct mfs_status_key *k;
 
 	if (!value)
 		return;
 	*value++ = 0;
 	if (!strcmp(key, "end") || !strcmp(key, "problem"))
 		return;
-	if (!strcmp(key, "peer")) {
-		add_peer(x, value);
+	if (!(k = mfs_status_key(key))) {
+		add_other(x, key, value);
 		return;
 	}
-	for (size_t i = 0; i < sizeof(info_keys) / sizeof(info_keys[0]); i++) {
-		char *lv, *grown;
-
-		if (strcmp(key, info_keys[i]))
-			continue;
-		if (!(lv = label_value(value)) ||
-		    asprintf(&grown, "%s%s%s=\"%s\"", *info_labels ? *info_labels : "",
-			     *info_labels ? "," : "", key, lv) < 0) {
-			free(lv);
-			x->nomem = 1;
-			return;
-		}
-		free(lv);
-		free(*info_labels);
-		*info_labels = grown;
-		return;
+	dot = strchr(key, '.');
+	switch (k->kind) {
+	case MFS_STATUS_PEER:
+		add_peer(x, k, value);
+		break;
+	case MFS_STATUS_TEXT:
+		if (k->label)
+			add_label(x, k->label, value, info_labels);
+		break;
+	case MFS_STATUS_GROUP:
+		if (is_number(value))
+			add_grouped(x, k, dot + 1, value);
+		break;
+	case MFS_STATUS_HISTOGRAM:
+		if (is_number(value))
+			add_histogram(x, k, dot + 1, value);
+		break;
+	default:
+		if (is_number(value) && k->metric)
+			add_sample(x, family(x, k->metric, k->kind == MFS_STATUS_COUNTER ? COUNTER : GAUGE,
+					     k->help), "", value);
 	}
-	if (!is_number(value))
-		return;
-	if (!strncmp(key, CODEC_PREFIX, strlen(CODEC_PREFIX))) {
-		char *lv = label_value(key + strlen(CODEC_PREFIX)), *labels = NULL;
-
-		if (!lv || asprintf(&labels, "{codec=\"%s\"}", lv) < 0) {
-			labels = NULL;
-			x->nomem = 1;
-		} else {
-			add_sample(x, family(x, "modelfs_codec_chunks", GAUGE,
-					     "Stored chunks referenced by files, by codec."),
-				   labels, value);
-		}
-		free(lv);
-		free(labels);
-		return;
-	}
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-		if (!strcmp(key, known[i].key)) {
-			add_sample(x, family(x, known[i].name, known[i].type, known[i].help), "",
-				   value);
-			return;
-		}
-	}
-	add_other(x, key, value);
 }
 
 int mfs_prom_write(const char *text, FILE *out)

@@ -39,6 +39,7 @@
 #include "namespace.h"
 #include "replica/curve.h"
 #include "report.h"
+#include "status_keys.h"
 
 struct exit_codes {
 	int ok, problems, error, usage;
@@ -87,9 +88,12 @@ static void usage(FILE *f)
 
 /* ---- rendering ---------------------------------------------------------- */
 
+/* Text by the status vocabulary (a node id such as 0001 is not a number). */
 static int status_text_key(const char *k)
 {
-	return !strcmp(k, "node_id");
+	const struct mfs_status_key *row = mfs_status_key(k);
+
+	return row && row->kind == MFS_STATUS_TEXT;
 }
 
 /* "peer ENDPOINT NODE_ID STATE" lines as a list of objects. */
@@ -121,6 +125,43 @@ static void print_json(const struct admin_report *r)
 	if (admin_report_get(r, "peers_up"))
 		json_peers(&j, r);
 	json_end(&j);
+}
+
+/*
+ * The q quantile of histogram key (store/histo.h) as the upper bound of
+ * its bucket, "<= 250 us" or "> 10 s", in buf; "-" with no samples.
+ */
+static const char *quantile(const struct admin_report *r, const char *key, double q, char *buf,
+			    size_t len)
+{
+	size_t klen = strlen(key);
+	const char *c = NULL;
+	double count;
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s.count", key);
+	if (!(c = admin_report_get(r, name)) || (count = strtod(c, NULL)) <= 0)
+		return "-";
+	for (size_t i = 0; i < r->nkv; i++) {
+		const char *k = r->kv[i].key;
+		double le;
+
+		if (strncmp(k, key, klen) || k[klen] != '.' || strtod(r->kv[i].value, NULL) < q * count)
+			continue;
+		if (!strcmp(k + klen + 1, "inf"))
+			break;
+		if ((le = strtod(k + klen + 1, NULL)) <= 0)
+			continue;
+		if (le >= 1e6)
+			snprintf(buf, len, "<= %g s", le / 1e6);
+		else if (le >= 1e3)
+			snprintf(buf, len, "<= %g ms", le / 1e3);
+		else
+			snprintf(buf, len, "<= %g us", le);
+		return buf;
+	}
+	snprintf(buf, len, "> 10 s");
+	return buf;
 }
 
 #define G(k) (admin_report_get(r, k) ? admin_report_get(r, k) : "?")
@@ -165,6 +206,11 @@ static void print_status(const struct admin_report *r)
 		       admin_human_str(G("cache_bytes"), b1, sizeof(b1)),
 		       admin_human_str(G("cache_capacity"), b2, sizeof(b2)),
 		       hits + misses ? 100.0 * hits / (hits + misses) : 0.0);
+	if (admin_report_get(r, "read_requests"))
+		printf("reads          %s requests, %s; latency median %s, p99 %s\n",
+		       G("read_requests"), admin_human_str(G("read_bytes"), b1, sizeof(b1)),
+		       quantile(r, "read_latency_us", 0.5, b2, sizeof(b2)),
+		       quantile(r, "read_latency_us", 0.99, b3, sizeof(b3)));
 	if (!admin_report_get(r, "peers_up"))
 		return;
 	printf("listen         %s\n", *G("listen") ? G("listen") : "(none)");
@@ -174,6 +220,8 @@ static void print_status(const struct admin_report *r)
 	printf("replication    %s chunks to fetch; %s chunks (%s) fetched, %s (%s) served\n",
 	       G("repl_backlog"), G("fetched_chunks"), admin_human_str(G("fetched_bytes"), b1, sizeof(b1)),
 	       G("served_chunks"), admin_human_str(G("served_bytes"), b2, sizeof(b2)));
+	printf("fetch latency  median %s, p99 %s\n", quantile(r, "fetch_latency_us", 0.5, b1, sizeof(b1)),
+	       quantile(r, "fetch_latency_us", 0.99, b2, sizeof(b2)));
 	printf("disk cache     %s of peers' chunks\n", admin_human_str(G("disk_cache_bytes"), b1, sizeof(b1)));
 	printf("namespace      %s ops made here, %s applied from peers\n", G("oplog_seq"),
 	       G("ops_applied"));

@@ -39,6 +39,7 @@ HELP = re.compile(r"^# HELP (%s) (.*)$" % NAME)
 TYPE = re.compile(r"^# TYPE (%s) (counter|gauge|histogram|summary|untyped)$" % NAME)
 text = open(sys.argv[1]).read()
 bad, helps, types, done, current = [], {}, {}, set(), None
+hist, counts = {}, {}
 if not text.endswith("\n"):
     bad.append("does not end with a newline")
 for n, line in enumerate(text.splitlines(), 1):
@@ -67,6 +68,15 @@ for n, line in enumerate(text.splitlines(), 1):
         bad.append("%d: not a sample: %r" % (n, line))
         continue
     name, value = m.group(1), m.group(3)
+    for suffix in ("_bucket", "_sum", "_count"):  # a histogram's samples are its family's
+        base = name[:-len(suffix)]
+        if name.endswith(suffix) and types.get(base) == "histogram":
+            if suffix == "_bucket":
+                le = re.search(r'le="([^"]*)"', m.group(2) or "")
+                hist.setdefault(base, []).append((le.group(1) if le else None, float(value)))
+            elif suffix == "_count":
+                counts[base] = float(value)
+            name = base
     if name not in types or name not in helps:
         bad.append("%d: sample of %s before its HELP and TYPE" % (n, name))
     if name != current:
@@ -83,6 +93,13 @@ for n, line in enumerate(text.splitlines(), 1):
             raise ValueError
     except ValueError:
         bad.append("%d: value %r of %s is not a number" % (n, value, name))
+for base, buckets in hist.items():
+    if any(le is None for le, _ in buckets) or buckets[-1][0] != "+Inf":
+        bad.append("%s: buckets without le, or not ending at +Inf" % base)
+    elif [v for _, v in buckets] != sorted(v for _, v in buckets):
+        bad.append("%s: buckets not cumulative" % base)
+    elif buckets[-1][1] != counts.get(base):
+        bad.append("%s: +Inf bucket %r is not _count %r" % (base, buckets[-1][1], counts.get(base)))
 if not types:
     bad.append("no metrics at all")
 if bad:
@@ -118,6 +135,17 @@ matches_json() {
 	grep -qE '^modelfs_uptime_seconds [0-9]+$' "$prom"
 }
 check "its values are the status's: files, bytes, codec labels, node info, uptime" matches_json
+
+# One status vocabulary (store/status_keys.c): a key it lacks would be
+# exported as a generic gauge "Status key KEY of the node."
+vocabulary() {
+	! grep -n "Status key" "$WORK/status.prom" || return 1
+	grep -q '^# TYPE modelfs_read_latency_seconds histogram$' "$WORK/status.prom" &&
+	grep -qE '^modelfs_read_latency_seconds_bucket\{le="\+Inf"\} [0-9]+$' "$WORK/status.prom" &&
+	grep -qE '^modelfs_read_latency_seconds_count [0-9]+$' "$WORK/status.prom" &&
+	grep -q '^# TYPE modelfs_fs_avail_bytes gauge$' "$WORK/status.prom"
+}
+check "every status key is in the vocabulary; read latency is a histogram" vocabulary
 
 by_data() {
 	expect_status 0 admin status --prometheus --data "$D" &&

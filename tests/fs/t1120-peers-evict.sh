@@ -8,7 +8,8 @@
 # before; status: disk cache empty), and reading again fetches them again
 # and gives the same bytes.  evict on node 1, which wrote the file and
 # keeps every chunk in its store, drops none of them; the file still reads
-# on both nodes.  status --prometheus on node 2 shows node 1 up.
+# on both nodes.  status --prometheus on node 2 shows node 1 up, the fetch
+# latency histogram, and only keys of the status vocabulary.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -101,12 +102,14 @@ peer_metric() {
 	expect_status 0 admin status --prometheus "${CL_M[2]}" || return 1
 	if ! grep -qxF "modelfs_peer_up{endpoint=\"tcp://$(cl_endpoint 1)\",node=\"$id1\"} 1" "$WORK/.cmd.out" ||
 		! grep -qx '# TYPE modelfs_fetched_chunks_total counter' "$WORK/.cmd.out" ||
-		! grep -qE '^modelfs_disk_cache_bytes [1-9][0-9]*$' "$WORK/.cmd.out"; then
+		! grep -qE '^modelfs_disk_cache_bytes [1-9][0-9]*$' "$WORK/.cmd.out" ||
+		! grep -qE '^modelfs_fetch_latency_seconds_count [1-9][0-9]*$' "$WORK/.cmd.out" ||
+		grep -q "Status key" "$WORK/.cmd.out"; then
 		echo "status --prometheus on node 2:" >&2
-		grep -E 'peer|disk_cache|fetched' "$WORK/.cmd.out" >&2
+		grep -E 'peer|disk_cache|fetch|Status key' "$WORK/.cmd.out" >&2
 		return 1
 	fi
 }
-check "node 2: status --prometheus has modelfs_peer_up of node 1 at 1, the peer counters" peer_metric
+check "node 2: status --prometheus has node 1 up, the peer counters, fetch latency" peer_metric
 
 cl_done
