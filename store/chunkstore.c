@@ -402,7 +402,17 @@ static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx,
 	} else if (!(rec = scratch_get(s->record_len))) {
 		return -ENOMEM;
 	}
-	if ((rc = pack_read(db, s, rec)) || (rc = mfs_chunk_verify(rec, s->record_len, &info)))
+	if ((rc = pack_read(db, s, rec)))
+		return rc;
+	/*
+	 * The header, unchecked, picks the path; each path checks the XXH64
+	 * before anything is served (a damaged header fails it).  A raw
+	 * record is checked here, a compressed one as it is decoded
+	 * (mfs_chunk_decode: one pass over a split record, not two).
+	 */
+	if (mfs_chunk_peek(rec, s->record_len, &info))
+		return mfs_chunk_verify(rec, s->record_len, &info);
+	if (info.codec == MFS_CODEC_RAW && (rc = mfs_chunk_verify(rec, s->record_len, &info)))
 		return rc;
 	if (info.codec == MFS_CODEC_RAW && rec == out->owned) {
 		out->p = rec + MFS_CHUNK_HDR_SIZE;
@@ -419,8 +429,7 @@ static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx,
 
 		if (owned_alloc(&dst, info.raw_len))
 			return -ENOMEM;
-		/* Verified above: no second XXH64 pass over the record. */
-		n = mfs_chunk_decode_verified(ctx, rec, &info, dst.owned, info.raw_len);
+		n = mfs_chunk_decode(ctx, rec, s->record_len, dst.owned, info.raw_len);
 		owned_free(out); /* rec, if the index said raw */
 		out->owned = dst.owned;
 		out->pooled = dst.pooled;
