@@ -105,6 +105,12 @@ struct mfs_chunk_bytes {
 	uint32_t len;
 	uint8_t *owned;
 	struct mfs_val pin;
+	/*
+	 * Nonzero: owned came from the chunk store's buffer pool, with this
+	 * capacity, and goes back there at release (0: owned is malloc'd, as
+	 * by another layer that fills the struct).
+	 */
+	size_t pooled;
 };
 
 /*

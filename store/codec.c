@@ -12,7 +12,11 @@
  *    damage is reported as MFS_ECORRUPT (the caller quarantines the copy and
  *    fetches another), and MFS_EFORMAT means a well-formed record this
  *    version cannot read.  The payload is still decoded defensively (XXH64
- *    is no MAC): zstd must produce exactly raw_len bytes.
+ *    is no MAC): zstd must produce exactly raw_len bytes.  One exception,
+ *    for speed: a whole split record is hashed group by group as it is
+ *    decoded (split_decode_checked), into the caller's buffer, which is
+ *    good only if the checksum then matches; a record that fails that is
+ *    checked again the two-pass way, which says why.
  *
  * 2. Automatic choice runs on every chunk at import, so it must be cheap.
  *    A 128 KiB sample of the chunk (SAMPLE_SLICES slices spread over it,
@@ -633,7 +637,8 @@ int mfs_chunk_verify(const void *rec, size_t reclen, struct mfs_chunk_info *info
  * into out, the others through ctx->part.
  */
 static ssize_t split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p,
-			    size_t plen, size_t raw_len, size_t off, size_t len, uint8_t *out)
+			    size_t plen, size_t raw_len, size_t off, size_t len, uint8_t *out,
+			    struct mfs_xxh64_state *st)
 {
 	size_t m = raw_len / w, t = raw_len % w, per, ng, head, pos, end = off + len;
 	unsigned shift;
@@ -661,15 +666,21 @@ static ssize_t split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t
 	if (pos != plen)
 		return MFS_ECORRUPT;
 
+	if (st)
+		mfs_xxh64_update(st, p, head);
 	pos = head;
 	for (size_t g = 0; g < ng; g++) {
 		size_t words = m - g * per < per ? m - g * per : per;
-		size_t gs = g * per * w, ge = gs + words * w;
+		size_t gs = g * per * w, ge = gs + words * w, gbytes = 0;
 		const uint8_t *plane[4];
 
+		for (unsigned k = 0; k < w; k++)
+			gbytes += get_le32(p + 2 + 4 * (g * w + k)) & ~SPLIT_ZSTD;
+		/* The group's pieces are hashed just before they are decoded: read once, from cache. */
+		if (st)
+			mfs_xxh64_update(st, p + pos, gbytes);
 		if (ge <= off || gs >= end) {	/* outside the range: skip its pieces */
-			for (unsigned k = 0; k < w; k++)
-				pos += get_le32(p + 2 + 4 * (g * w + k)) & ~SPLIT_ZSTD;
+			pos += gbytes;
 			continue;
 		}
 		for (unsigned k = 0; k < w; k++) {
@@ -727,7 +738,8 @@ static ssize_t decode_range(struct mfs_codec_ctx *ctx, const void *rec,
 	}
 	w = codec_width(info.codec);
 	if (is_split(info.codec))
-		return split_decode(ctx, w, payload, info.stored_len, info.raw_len, off, len, out);
+		return split_decode(ctx, w, payload, info.stored_len, info.raw_len, off, len, out,
+				    NULL);
 	/*
 	 * One frame for the whole chunk: a range needs it all (the planes of
 	 * bg2/bg4 run through it), so whole decodes into the caller's buffer
@@ -758,12 +770,42 @@ static ssize_t decode_range(struct mfs_codec_ctx *ctx, const void *rec,
 	return len;
 }
 
+/*
+ * A whole split record checked and decoded in one pass: each group's
+ * pieces go through XXH64 just before they are decoded, while they are in
+ * cache, instead of a pass over the whole (cold) record first.  Bytes are
+ * decoded into out before the checksum is known, so out is only good if
+ * this returns raw_len: the table is bounds-checked before any piece is
+ * touched and zstd checks what it reads, as for any damaged record.  A
+ * record that fails here (damaged, or a decode error) is reported by the
+ * two-pass path below, which says which.  Returns raw_len or -1.
+ */
+static ssize_t split_decode_checked(struct mfs_codec_ctx *ctx, const uint8_t *rec,
+				    const struct mfs_chunk_info *info, uint8_t *out)
+{
+	struct mfs_xxh64_state st;
+	ssize_t n;
+
+	mfs_xxh64_init(&st, 0);
+	mfs_xxh64_update(&st, rec, 16);
+	n = split_decode(ctx, codec_width(info->codec), rec + MFS_CHUNK_HDR_SIZE,
+			 info->stored_len, info->raw_len, 0, info->raw_len, out, &st);
+	if (n != (ssize_t)info->raw_len || mfs_xxh64_digest(&st) != get_le64(rec + 16))
+		return -1;
+	return n;
+}
+
 ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
 			 void *out, size_t cap)
 {
 	struct mfs_chunk_info info;
+	ssize_t n;
 	int rc;
 
+	/* The header's own checks need no checksum (nothing is decoded on them alone). */
+	if (!check_header(rec, reclen, &info) && is_split(info.codec) && cap >= info.raw_len &&
+	    (n = split_decode_checked(ctx, rec, &info, out)) >= 0)
+		return n;
 	if ((rc = mfs_chunk_verify(rec, reclen, &info)))
 		return rc;
 	if (cap < info.raw_len)

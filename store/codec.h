@@ -94,7 +94,9 @@ int mfs_chunk_peek(const void *rec, size_t reclen, struct mfs_chunk_info *info);
 /*
  * Checks the record's checksum and decodes it into out[0..cap), cap >=
  * raw_len.  Returns raw_len, or MFS_ECORRUPT / MFS_EFORMAT: corrupt bytes are
- * never decoded into `out` as if they were good.
+ * never decoded into `out` as if they were good.  A split record is hashed
+ * group by group as it is decoded (one pass over it), so on any error out
+ * may hold bytes: only a return of raw_len makes them good.
  */
 ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
 			 void *out, size_t cap);

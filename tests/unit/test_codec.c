@@ -652,6 +652,33 @@ static void test_split_corruption(uint8_t *buf)
 		free(r);
 	}
 
+	/*
+	 * Damage that the checksum alone catches: a split record is hashed as
+	 * it is decoded (one pass), so a flip in a raw piece decodes fine and
+	 * must still fail, as must one in the table, a zstd piece, the tail
+	 * or the header; and every byte of the record is covered.
+	 */
+	{
+		size_t where[] = { 0, 5, 8, 12, 16, 23, HDR, HDR + 1, tbl, tbl + 5, tbl + 4 * 4 + 1,
+				   (size_t)n - 1, (size_t)n / 2, (size_t)n / 3, (size_t)n - GROUP / 2 };
+		int caught = 1;
+
+		for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+			memcpy(bad, rec, n);
+			bad[where[i]] ^= 0x10;
+			caught &= decode_fails(bad, n, len, MFS_ECORRUPT);
+		}
+		for (size_t i = HDR; i < (size_t)n; i += 997) {
+			memcpy(bad, rec, n);
+			bad[i] ^= 1;
+			caught &= decode_fails(bad, n, len, MFS_ECORRUPT);
+		}
+		ok(caught, "split: a flipped bit anywhere (header, table, tail, raw or zstd piece) "
+			   "fails the one-pass check");
+		ok(mfs_chunk_decode(ctx, rec, n, out, len) == (ssize_t)len && !memcmp(out, buf, len),
+		   "split: the undamaged record decodes in one pass");
+	}
+
 	/* Truncations with a valid checksum: the table, the tail, a piece. */
 	for (size_t cut = HDR; cut < (size_t)n; cut += cut < tbl + 64 ? 1 : 4099) {
 		memcpy(bad, rec, cut);
