@@ -149,15 +149,18 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_handle_close(fs, (struct mfs_handle *)(uintptr_t)fi->fh);
 }
 
-/* Reads a writer's own staged bytes (O_RDWR handles: rare, so no buffer kept). */
-static void read_staged(fuse_req_t req, struct mfs_node *n, size_t size, off_t off)
+/*
+ * Reads a writer's own staged bytes (O_RDWR handles: rare, so no buffer
+ * kept).  Replies; returns the bytes replied, or -errno replied.
+ */
+static ssize_t read_staged(fuse_req_t req, struct mfs_node *n, size_t size, off_t off)
 {
 	char *buf = malloc(size ? size : 1);
 	ssize_t got;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
-		return;
+		return -ENOMEM;
 	}
 	pthread_mutex_lock(&n->lock);
 	got = n->stg ? staging_materialize(req_fs(req), n->stg) : 0;
@@ -169,6 +172,7 @@ static void read_staged(fuse_req_t req, struct mfs_node *n, size_t size, off_t o
 	else
 		fuse_reply_buf(req, buf, got);
 	free(buf);
+	return got;
 }
 
 /*
@@ -236,7 +240,8 @@ static int read_range(struct mfs_fs *fs, fuse_req_t req, struct mfs_handle *h, u
 	return 1;
 }
 
-void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+/* Answers a READ; returns the bytes replied, or the -errno replied. */
+static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
@@ -248,18 +253,16 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	uint32_t i;
 	int n = 0, rc = 0, sequential = 0;
 
-	if (h->writable) {
-		read_staged(req, h->node, size, off);
-		return;
-	}
+	if (h->writable)
+		return read_staged(req, h->node, size, off);
 	if ((uint64_t)off >= m->size) {
 		fuse_reply_buf(req, NULL, 0);
-		return;
+		return 0;
 	}
 	end = off + size < m->size ? off + size : m->size;
 	i = mfs_manifest_find(m, off);
 	if (read_range(fs, req, h, i, off, end))
-		return;
+		return (ssize_t)(end - off);
 	for (pos = off; pos < end; i++) {
 		uint64_t in_chunk = pos - m->off[i];
 		size_t len = m->e[i].len - in_chunk;
@@ -296,6 +299,23 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	 */
 	while (n--)
 		mfs_cache_release_cold(fs->cache, ents[n], sequential && ends[n]);
+	return rc ? rc : (ssize_t)(end - off);
+}
+
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct timespec t0;
+	ssize_t got;
+
+	(void)ino;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	got = serve_read(req, size, off, fi);
+	/* status: read_requests, read_bytes, read_latency_us (req is gone: replied) */
+	__atomic_add_fetch(&fs->read_requests, 1, __ATOMIC_RELAXED);
+	if (got > 0)
+		__atomic_add_fetch(&fs->read_bytes, (uint64_t)got, __ATOMIC_RELAXED);
+	mfs_histo_add(&fs->read_latency, mfs_histo_since_us(&t0));
 }
 
 /*

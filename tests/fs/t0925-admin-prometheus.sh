@@ -147,6 +147,23 @@ vocabulary() {
 }
 check "every status key is in the vocabulary; read latency is a histogram" vocabulary
 
+# Direct reads reach the daemon whatever the page cache holds: each is a
+# READ counted once, its bytes in read_bytes, its latency in the histogram.
+read_counters() {
+	local js=$WORK/reads.json before after
+	expect_status 0 admin status --json "$M" && before=$(json_get read_bytes <"$WORK/.cmd.out") &&
+	dd if="$M/d/a" of=/dev/null bs=1M iflag=direct status=none &&
+	expect_status 0 admin status --json "$M" && cp "$WORK/.cmd.out" "$js" &&
+	after=$(json_get read_bytes <"$js") || return 1
+	[ $((after - before)) -ge $((3 * MiB)) ] || { echo "read_bytes grew by $((after - before))" >&2; return 1; }
+	expect_eq "$(json_get read_latency_us.count <"$js")" "$(json_get read_requests <"$js")" \
+		"read_latency_us.count" &&
+	expect_eq "$(json_get read_latency_us.inf <"$js")" "$(json_get read_requests <"$js")" \
+		"read_latency_us.inf" &&
+	expect_status 0 admin status "$M" && grep -q "^reads .* requests, .*latency median" "$WORK/.cmd.out"
+}
+check "reads are counted: requests, bytes, the latency histogram" read_counters
+
 by_data() {
 	expect_status 0 admin status --prometheus --data "$D" &&
 	check_exposition "$WORK/.cmd.out" &&
