@@ -9,8 +9,9 @@
  * 1. Decode trusts nothing before the checksum: the length fields are
  *    checked against the record length, then XXH64 over the whole record,
  *    and only then are the codec and the payload looked at.  So random
- *    damage is reported as MFS_ECORRUPT (the caller quarantines the copy and
- *    fetches another), and MFS_EFORMAT means a well-formed record this
+ *    damage is reported as MFS_ECORRUPT (the caller never serves the copy:
+ *    it reads another node's, and a fetched good copy replaces the bad
+ *    one, replica/fetch.c), and MFS_EFORMAT means a well-formed record this
  *    version cannot read.  The payload is still decoded defensively (XXH64
  *    is no MAC): zstd must produce exactly raw_len bytes.  One exception,
  *    for speed: a whole split record is hashed group by group as it is
