@@ -204,6 +204,63 @@ static void test_run(uint8_t *buf, const void *pat, size_t pat_len, const char *
 	is_int(bad, 0, "run of %s cuts at MAX (%zu chunks)", what, n);
 }
 
+/*
+ * The chunker as specified in store/chunker.c, one byte at a time, with the
+ * gear table rebuilt from its documented recipe: the optimised scan must
+ * cut exactly where this does, wherever the data starts and ends.
+ */
+static uint64_t ref_gear[256];
+
+static void ref_init(void)
+{
+	uint64_t state = 0x6d6f64656c667331ULL; /* "modelfs1" */
+
+	for (int i = 0; i < 256; i++) {
+		uint64_t z;
+
+		state += 0x9e3779b97f4a7c15ULL;
+		z = state;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		ref_gear[i] = z ^ (z >> 31);
+	}
+}
+
+static size_t ref_cut(const uint8_t *buf, size_t len)
+{
+	size_t n = len < MFS_CHUNK_MAX ? len : MFS_CHUNK_MAX;
+	size_t normal = n < MFS_CHUNK_AVG ? n : MFS_CHUNK_AVG;
+	uint64_t fp = 0;
+
+	if (n <= MFS_CHUNK_MIN)
+		return n;
+	for (size_t i = MFS_CHUNK_MIN - 64; i < n; i++) {
+		fp = (fp << 1) + ref_gear[buf[i]];
+		if (i >= MFS_CHUNK_MIN && !(fp & (~0ULL << (64 - (i < normal ? 22 : 18)))))
+			return i + 1;
+	}
+	return n;
+}
+
+static void test_reference(const uint8_t *data)
+{
+	static const size_t edges[] = { MFS_CHUNK_MIN, MFS_CHUNK_AVG, MFS_CHUNK_MAX };
+	uint64_t state = 99;
+	size_t bad = 0, tried = 0;
+
+	ref_init();
+	for (int i = 0; i < 3000; i++) {
+		size_t off = splitmix64(&state) % (DATA_LEN - MFS_CHUNK_MAX - 64);
+		size_t len = splitmix64(&state) % (MFS_CHUNK_MAX + 64);
+
+		if (i % 4 == 1) /* lengths at every residue around the normal and max edges */
+			len = edges[i % 3] + (size_t)(splitmix64(&state) % 33) - 16;
+		bad += mfs_chunker_cut(data + off, len) != ref_cut(data + off, len);
+		tried++;
+	}
+	is_int(bad, 0, "cuts equal the byte-at-a-time reference (%zu random spans)", tried);
+}
+
 static void report_speed(const uint8_t *data)
 {
 	struct timespec t0, t1;
@@ -236,6 +293,7 @@ int main(void)
 	test_golden(&l);
 	test_insert(data, &l, 1000, "offset 1000");
 	test_insert(data, &l, DATA_LEN / 2 + 12345, "the middle");
+	test_reference(data);
 	report_speed(data);
 
 	memset(data, 0, DATA_LEN);
