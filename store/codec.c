@@ -112,12 +112,24 @@ _Static_assert(((size_t)1 << SPLIT_SHIFT) <= SAMPLE_SIZE, "split pieces compress
 struct mfs_codec_ctx {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
-	uint8_t *planes;	/* MFS_CHUNK_MAX: byte planes, both directions */
+	uint8_t *planes;	/* MFS_CHUNK_MAX, on first use: byte planes, both directions */
 	uint8_t *part;		/* MFS_CHUNK_MAX, on first use: partial decodes */
 	uint8_t *sample;	/* SAMPLE_SIZE: the slices auto-selection tries */
 	uint8_t *sample_out;	/* ZSTD_compressBound(SAMPLE_SIZE) */
 	size_t sample_out_cap;
 };
+
+/*
+ * The planes buffer on first use: every thread that may decode has a
+ * context, but raw chunks never need it, and 4 MiB per reading thread
+ * (13 of them on a stream) was a third of the daemon's heap (issue 10).
+ */
+static uint8_t *planes_of(struct mfs_codec_ctx *ctx)
+{
+	if (!ctx->planes)
+		ctx->planes = malloc(MFS_CHUNK_MAX);
+	return ctx->planes;
+}
 
 struct mfs_codec_ctx *mfs_codec_ctx_new(void)
 {
@@ -128,10 +140,9 @@ struct mfs_codec_ctx *mfs_codec_ctx_new(void)
 	ctx->sample_out_cap = ZSTD_compressBound(SAMPLE_SIZE);
 	ctx->cctx = ZSTD_createCCtx();
 	ctx->dctx = ZSTD_createDCtx();
-	ctx->planes = malloc(MFS_CHUNK_MAX);
 	ctx->sample = malloc(SAMPLE_SIZE);
 	ctx->sample_out = malloc(ctx->sample_out_cap);
-	if (!ctx->cctx || !ctx->dctx || !ctx->planes || !ctx->sample || !ctx->sample_out) {
+	if (!ctx->cctx || !ctx->dctx || !ctx->sample || !ctx->sample_out) {
 		mfs_codec_ctx_free(ctx);
 		return NULL;
 	}
@@ -389,6 +400,8 @@ static ssize_t split_encode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t
 
 	if (cap < pos)
 		return -ENOBUFS;
+	if (!planes_of(ctx))
+		return -ENOMEM;
 	mfs_planes_split(raw, len, ctx->planes, w);
 	out[0] = SPLIT_SHIFT;
 	out[1] = 0;
@@ -442,6 +455,8 @@ static ssize_t compress_with(struct mfs_codec_ctx *ctx, int codec, const uint8_t
 	if (is_split(codec))
 		return split_encode(ctx, w, raw, len, out, cap);
 	if (w > 1) {
+		if (!planes_of(ctx))
+			return -ENOMEM;
 		mfs_planes_split(raw, len, ctx->planes, w);
 		raw = ctx->planes;
 	}
@@ -700,7 +715,11 @@ static ssize_t split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t
 
 			plane[k] = p + pos;
 			if (e & SPLIT_ZSTD) {
-				uint8_t *dst = ctx->planes + k * per;
+				uint8_t *dst;
+
+				if (!planes_of(ctx))
+					return -ENOMEM;
+				dst = ctx->planes + k * per;
 
 				d = ZSTD_decompressDCtx(ctx->dctx, dst, words, p + pos, n);
 				if (ZSTD_isError(d))
@@ -756,12 +775,14 @@ static ssize_t decode_range(struct mfs_codec_ctx *ctx, const void *rec,
 	 * bg2/bg4 run through it), so whole decodes into the caller's buffer
 	 * and partial ones into ctx->part.
 	 */
-	if (w > 1)
-		dst = ctx->planes;
-	else if (off == 0 && len == info.raw_len)
+	if (w > 1) {
+		if (!(dst = planes_of(ctx)))
+			return -ENOMEM;
+	} else if (off == 0 && len == info.raw_len) {
 		dst = out;
-	else if (!(dst = ctx->part) && !(dst = ctx->part = malloc(MFS_CHUNK_MAX)))
+	} else if (!(dst = ctx->part) && !(dst = ctx->part = malloc(MFS_CHUNK_MAX))) {
 		return -ENOMEM;
+	}
 	/* Capacity raw_len: a frame claiming more fails instead of overrunning. */
 	n = ZSTD_decompressDCtx(ctx->dctx, dst, info.raw_len, payload, info.stored_len);
 	if (ZSTD_isError(n))
