@@ -3,9 +3,9 @@
  * The peer server: one thread owns the ROUTER socket; requests that pass
  * the checks go to a bounded queue served by worker threads, whose replies
  * come back to the server thread over an inproc PUSH/PULL pipe (only the
- * owner thread may send on the ROUTER).  A full queue answers BUSY rather
- * than growing: a flood of requests cannot exhaust memory, and the
- * requester tries another copy.
+ * owner thread may send on the ROUTER).  A full queue drops the request
+ * (logged) rather than growing: a flood of requests cannot exhaust memory,
+ * and the requester, hearing nothing, times out and tries another copy.
  */
 #include <errno.h>
 #include <stdlib.h>
