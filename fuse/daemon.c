@@ -218,105 +218,102 @@ static int serve_only(struct mfs_fs *fs, const char *pid_path, int *ready_fd)
 	return MFS_EXIT_OK;
 }
 
-int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
-{
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *loop = NULL;
-	struct mfs_fs fs = {
-		.cfg = cfg, .timeout = 3600.0, .views_lock = PTHREAD_MUTEX_INITIALIZER,
-	};
-	char *db_dir = NULL, *pid_path = NULL, *log_path = NULL;
-	int code = MFS_EXIT_MOUNT_FAILED, mounted = 0, rc;
-	enum mfs_log_level level;
+/* A node's parts, from opening the store to unmounting. */
+struct daemon {
+	struct mfs_fs fs;
+	struct fuse_args args;
+	struct fuse_loop_config *loop;
+	char *db_dir, *pid_path, *log_path;
+	int mounted;
+};
 
-	/*
-	 * An admin that goes away mid-report (Ctrl-C on a long fsck) must cost
-	 * a failed write on its socket, not the node: no SIGPIPE, ever.
-	 */
-	signal(SIGPIPE, SIG_IGN);
-	/* malloc is tuned where the store opens (store/db_rocks.c, tune_malloc). */
+/*
+ * Opens the store and what serves it (log, namespace, cache, inode table,
+ * peers): 0, or the exit code.
+ */
+static int open_node(struct daemon *d, struct mfs_config *cfg)
+{
+	struct mfs_fs *fs = &d->fs;
+	enum mfs_log_level level;
+	int rc;
 
 	if ((rc = mkdir_p(cfg->data_dir, 0700))) {
 		fprintf(stderr, "mount.modelfs: cannot create %s: %s\n", cfg->data_dir, strerror(-rc));
-		goto out;
+		return MFS_EXIT_MOUNT_FAILED;
 	}
-	db_dir = join(cfg->data_dir, "db");
-	fs.staging_dir = join(cfg->data_dir, "staging");
-	fs.control_path = join(cfg->data_dir, "control.sock");
-	pid_path = join(cfg->data_dir, "modelfs.pid");
-	log_path = cfg->log_file ? strdup(cfg->log_file) : join(cfg->data_dir, "modelfs.log");
-	if (!db_dir || !fs.staging_dir || !fs.control_path || !pid_path || !log_path) {
-		code = MFS_EXIT_SYSTEM;
-		goto out;
-	}
+	d->db_dir = join(cfg->data_dir, "db");
+	fs->staging_dir = join(cfg->data_dir, "staging");
+	fs->control_path = join(cfg->data_dir, "control.sock");
+	d->pid_path = join(cfg->data_dir, "modelfs.pid");
+	d->log_path = cfg->log_file ? strdup(cfg->log_file) : join(cfg->data_dir, "modelfs.log");
+	if (!d->db_dir || !fs->staging_dir || !fs->control_path || !d->pid_path || !d->log_path)
+		return MFS_EXIT_SYSTEM;
 	/* Until we own the store, its log file belongs to whoever does. */
 	level = cfg->debug ? MFS_LOG_DEBUG : MFS_LOG_INFO;
 	mfs_log_open(NULL, cfg->foreground ? (int)level : MFS_LOG_WARN, level);
-	mkdir(fs.staging_dir, 0700);
-	staging_clear_dir(fs.staging_dir);
+	mkdir(fs->staging_dir, 0700);
+	staging_clear_dir(fs->staging_dir);
 
 	/*
 	 * umount returns before the old daemon has closed the store; give a
 	 * node that is shutting down a few seconds to let go of the lock.
 	 */
-	for (int tries = 0; (rc = mfs_db_open(db_dir, &fs.db)) == -EBUSY && tries < 50; tries++)
+	for (int tries = 0; (rc = mfs_db_open(d->db_dir, &fs->db)) == -EBUSY && tries < 50; tries++)
 		usleep(100 * 1000);
 	if (rc == -EBUSY) {
 		log_error("store %s is in use by another modelfs daemon", cfg->data_dir);
-		goto out;
+		return MFS_EXIT_MOUNT_FAILED;
 	}
-	if (!rc && mfs_log_open(log_path, cfg->foreground ? (int)level : MFS_LOG_WARN, level))
-		fprintf(stderr, "mount.modelfs: cannot open log %s: %s\n", log_path, strerror(errno));
+	if (!rc && mfs_log_open(d->log_path, cfg->foreground ? (int)level : MFS_LOG_WARN, level))
+		fprintf(stderr, "mount.modelfs: cannot open log %s: %s\n", d->log_path, strerror(errno));
 	mfs_log_catch_fatal();
-	if (rc || (rc = mfs_ns_open(fs.db, &fs.ns))) {
+	if (rc || (rc = mfs_ns_open(fs->db, &fs->ns))) {
 		log_error("cannot open store %s: %s", cfg->data_dir, mfs_strerror(rc));
-		goto out;
+		return MFS_EXIT_MOUNT_FAILED;
 	}
-	fs.staging_mem_limit = staging_budget(cfg);
+	fs->staging_mem_limit = staging_budget(cfg);
 	/* What status reports as the effective option, whatever the default was. */
-	cfg->staging_mem_mb = (long)(fs.staging_mem_limit >> 20);
-	clock_gettime(CLOCK_MONOTONIC, &fs.started);
+	cfg->staging_mem_mb = (long)(fs->staging_mem_limit >> 20);
+	clock_gettime(CLOCK_MONOTONIC, &fs->started);
 	/* Prefetch threads fetch from peers too: as many as fetches in flight. */
-	if ((rc = mfs_cache_new(fs.db, cfg->cache_mb << 20, peered(cfg) ? cfg->fetch_threads : 2,
-				&fs.cache)) ||
-	    (rc = itable_init(&fs.itable))) {
-		code = MFS_EXIT_SYSTEM;
-		goto out;
-	}
-	if (peered(cfg) && (rc = start_replica(&fs))) {
-		code = rc == -EINVAL ? MFS_EXIT_USAGE : MFS_EXIT_MOUNT_FAILED;
-		goto out;
-	}
-	if (cfg->serve) {
-		code = serve_only(&fs, pid_path, &ready_fd);
-		goto out;
-	}
+	if (mfs_cache_new(fs->db, cfg->cache_mb << 20, peered(cfg) ? cfg->fetch_threads : 2,
+			  &fs->cache) || itable_init(&fs->itable))
+		return MFS_EXIT_SYSTEM;
+	if (peered(cfg) && (rc = start_replica(fs)))
+		return rc == -EINVAL ? MFS_EXIT_USAGE : MFS_EXIT_MOUNT_FAILED;
+	return 0;
+}
+
+/* Mounts and serves requests until unmounted: the exit code. */
+static int serve_mount(struct daemon *d, struct mfs_config *cfg, int *ready_fd)
+{
+	struct mfs_fs *fs = &d->fs;
+	int rc;
+
 	/* The kernel knows the root without a lookup: pin its node. */
-	if (!itable_get(&fs, MFS_ROOT_INO, NULL, 1, 0, &rc)) {
+	if (!itable_get(fs, MFS_ROOT_INO, NULL, 1, 0, &rc)) {
 		log_error("cannot read the root directory: %s", mfs_strerror(rc));
-		goto out;
+		return MFS_EXIT_MOUNT_FAILED;
 	}
-	if (session_args(cfg, &args) ||
-	    !(fs.se = fuse_session_new(&args, &mfs_fs_ops, sizeof(mfs_fs_ops), &fs))) {
+	if (session_args(cfg, &d->args) ||
+	    !(fs->se = fuse_session_new(&d->args, &mfs_fs_ops, sizeof(mfs_fs_ops), fs))) {
 		log_error("cannot create the FUSE session");
-		goto out;
+		return MFS_EXIT_MOUNT_FAILED;
 	}
-	if (fuse_session_mount(fs.se, cfg->mountpoint)) {
+	if (fuse_session_mount(fs->se, cfg->mountpoint)) {
 		log_error("cannot mount on %s", cfg->mountpoint);
-		goto out;
+		return MFS_EXIT_MOUNT_FAILED;
 	}
-	mounted = 1;
-	if ((rc = mfs_control_start(&fs, fs.control_path, &fs.control)))
+	d->mounted = 1;
+	if (mfs_control_start(fs, fs->control_path, &fs->control))
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
-	start_metrics(&fs);
-	write_pid(pid_path);
-	if (fuse_set_signal_handlers(fs.se)) {
-		code = MFS_EXIT_SYSTEM;
-		goto out;
-	}
+	start_metrics(fs);
+	write_pid(d->pid_path);
+	if (fuse_set_signal_handlers(fs->se))
+		return MFS_EXIT_SYSTEM;
 	log_info("mounted %s on %s (node %04x)", cfg->data_dir, cfg->mountpoint,
-		 mfs_ns_node_id(fs.ns));
-	signal_ready(&ready_fd, 0);
+		 mfs_ns_node_id(fs->ns));
+	signal_ready(ready_fd, 0);
 	if (!cfg->foreground) {
 		detach_stdio();
 		mfs_log_set_stderr_level(-1); /* stderr is /dev/null now */
@@ -326,39 +323,65 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		if (!pthread_create(&t, NULL, readahead_thread, cfg))
 			pthread_detach(t);
 	}
-	loop = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_max_threads(loop, cfg->threads);
-	fuse_loop_cfg_set_idle_threads(loop, cfg->threads / 2);
-	rc = fuse_session_loop_mt(fs.se, loop);
-	code = rc < 0 ? MFS_EXIT_SYSTEM : MFS_EXIT_OK;
-	fuse_remove_signal_handlers(fs.se);
+	d->loop = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_max_threads(d->loop, cfg->threads);
+	fuse_loop_cfg_set_idle_threads(d->loop, cfg->threads / 2);
+	rc = fuse_session_loop_mt(fs->se, d->loop);
+	fuse_remove_signal_handlers(fs->se);
 	log_info("unmounting %s", cfg->mountpoint);
-out:
-	signal_ready(&ready_fd, code ? code : MFS_EXIT_MOUNT_FAILED);
-	if (loop)
-		fuse_loop_cfg_destroy(loop);
-	fs_metrics_stop(fs.metrics);
-	mfs_control_stop(fs.control);
+	return rc < 0 ? MFS_EXIT_SYSTEM : MFS_EXIT_OK;
+}
+
+/* Stops and frees what open_node and serve_mount started, in reverse. */
+static void close_node(struct daemon *d, struct mfs_config *cfg)
+{
+	struct mfs_fs *fs = &d->fs;
+
+	if (d->loop)
+		fuse_loop_cfg_destroy(d->loop);
+	fs_metrics_stop(fs->metrics);
+	mfs_control_stop(fs->control);
 	/* Before the session goes: the replica's threads notify the kernel through it. */
-	mfs_replica_stop(fs.replica);
-	if (mounted)
-		fuse_session_unmount(fs.se);
-	if (fs.se)
-		fuse_session_destroy(fs.se);
-	fuse_opt_free_args(&args);
-	if (fs.cache)
-		mfs_cache_free(fs.cache);
-	if (fs.itable.buckets)
-		itable_release(&fs);
-	mfs_ns_close(fs.ns);
-	mfs_db_close(fs.db);
-	if (pid_path && (mounted || cfg->serve))
-		unlink(pid_path);
-	free(db_dir);
-	free(fs.staging_dir);
-	free(fs.control_path);
-	free(pid_path);
-	free(log_path);
+	mfs_replica_stop(fs->replica);
+	if (d->mounted)
+		fuse_session_unmount(fs->se);
+	if (fs->se)
+		fuse_session_destroy(fs->se);
+	fuse_opt_free_args(&d->args);
+	if (fs->cache)
+		mfs_cache_free(fs->cache);
+	if (fs->itable.buckets)
+		itable_release(fs);
+	mfs_ns_close(fs->ns);
+	mfs_db_close(fs->db);
+	if (d->pid_path && (d->mounted || cfg->serve))
+		unlink(d->pid_path);
+	free(d->db_dir);
+	free(fs->staging_dir);
+	free(fs->control_path);
+	free(d->pid_path);
+	free(d->log_path);
 	mfs_log_close();
+}
+
+int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
+{
+	struct daemon d = {
+		.fs = { .cfg = cfg, .timeout = 3600.0, .views_lock = PTHREAD_MUTEX_INITIALIZER },
+		.args = FUSE_ARGS_INIT(0, NULL),
+	};
+	int code;
+
+	/*
+	 * An admin that goes away mid-report (Ctrl-C on a long fsck) must cost
+	 * a failed write on its socket, not the node: no SIGPIPE, ever.
+	 */
+	signal(SIGPIPE, SIG_IGN);
+	/* malloc is tuned where the store opens (store/db_rocks.c, tune_malloc). */
+	if (!(code = open_node(&d, cfg)))
+		code = cfg->serve ? serve_only(&d.fs, d.pid_path, &ready_fd)
+				  : serve_mount(&d, cfg, &ready_fd);
+	signal_ready(&ready_fd, code ? code : MFS_EXIT_MOUNT_FAILED);
+	close_node(&d, cfg);
 	return code;
 }
