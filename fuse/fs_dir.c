@@ -6,10 +6,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "errors.h"
 #include "fs_internal.h"
-#include "log.h"
-#include "namespace.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "fuse"
 

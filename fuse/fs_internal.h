@@ -31,11 +31,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cache.h"
-#include "histo.h"
 #include "settings.h"
-#include "inode.h"
-#include "manifest.h"
+#include "store/base/histo.h"
+#include "store/chunk/cache.h"
+#include "store/chunk/manifest.h"
+#include "store/ns/inode.h"
 
 struct mfs_db;
 struct mfs_ns;

@@ -13,11 +13,11 @@
 #include <sys/statvfs.h>
 #include <linux/fs.h>
 
-#include "errors.h"
 #include "fs_internal.h"
-#include "gc.h"
-#include "log.h"
-#include "namespace.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/maint/gc.h"
+#include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "fuse"
 
@@ -38,7 +38,7 @@ int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
 	}
 	/*
 	 * Loaded under gc's references lock: once loaded, the manifest pins its
-	 * chunks (store/gc.h), and gc's final recheck must see it either loaded
+	 * chunks (store/maint/gc.h), and gc's final recheck must see it either loaded
 	 * or not yet asked for, never half way.
 	 */
 	mfs_gc_refs_hold(fs->ns);

@@ -15,12 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chunkstore.h"
-#include "errors.h"
 #include "fs_internal.h"
-#include "replica.h"
-#include "log.h"
-#include "namespace.h"
+#include "replica/replica.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "fuse"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fs_internal.h"
-#include "namespace.h"
+#include "store/ns/namespace.h"
 
 static void refresh_node(struct mfs_fs *fs, uint64_t ino)
 {

@@ -20,12 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "errors.h"
 #include "fs_internal.h"
-#include "gc.h"
-#include "ingest.h"
-#include "log.h"
-#include "namespace.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/ingest.h"
+#include "store/maint/gc.h"
+#include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "fuse"
 
@@ -68,7 +68,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 	view_take_times(fs, n->stg);
 	if ((rc = staging_materialize(fs, n->stg)) || (rc = fs_check_space(fs, n->stg->size)))
 		goto failed;
-	/* From the dedup checks to the publish, gc must not delete (store/gc.h). */
+	/* From the dedup checks to the publish, gc must not delete (store/maint/gc.h). */
 	mfs_gc_refs_hold(fs->ns);
 	rc = wb_finish(n->stg, &id, &has_manifest, &ist);
 	if (rc == -EAGAIN)

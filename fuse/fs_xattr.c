@@ -13,10 +13,10 @@
 #include <string.h>
 #include <sys/xattr.h>
 
-#include "errors.h"
 #include "fs_internal.h"
-#include "namespace.h"
-#include "replica.h"
+#include "replica/replica.h"
+#include "store/base/errors.h"
+#include "store/ns/namespace.h"
 
 #define RESERVED_PREFIX "user.modelfs."
 #define CONTROL_XATTR "user.modelfs.control"

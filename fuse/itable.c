@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "fs_internal.h"
-#include "log.h"
-#include "namespace.h"
+#include "store/base/log.h"
+#include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "fuse"
 

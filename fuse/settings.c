@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "curve.h"
+#include "replica/curve.h"
 #include "settings.h"
 
 /* FHS places, whatever the install prefix: where an operator looks. */

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "copies.h"
+#include "store/maint/copies.h"
 
 /* A node and its peers fit placement's tables (256 node ids) and the copy checks'. */
 #define MFS_MAX_PEERS (MFS_MAX_NODES - 1)

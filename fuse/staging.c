@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chunker.h"
 #include "fs_internal.h"
-#include "log.h"
+#include "store/base/log.h"
+#include "store/chunk/chunker.h"
 
 #define LOG_COMPONENT "staging"
 

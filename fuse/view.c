@@ -20,7 +20,7 @@
 #include <stdlib.h>
 
 #include "fs_internal.h"
-#include "log.h"
+#include "store/base/log.h"
 
 #define LOG_COMPONENT "fuse"
 

@@ -24,10 +24,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "errors.h"
 #include "fs_internal.h"
-#include "ingest.h"
-#include "log.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/ingest.h"
 
 #define LOG_COMPONENT "writebehind"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Copies across the cluster (store/copies.h), for fsck and info: each node
+ * Copies across the cluster (store/maint/copies.h), for fsck and info: each node
  * answers CHECK for its own copies; the asker queries every peer at once,
  * one thread per peer, in batches.  With MFS_COPY_REPAIR a node also queues
  * what it owns and lacks, and its bad copies for replacement (repair.c).
@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diskcache.h"
-#include "errors.h"
 #include "internal.h"
-#include "log.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/diskcache.h"
 
 #define LOG_COMPONENT "check"
 /* A deep check decodes and re-hashes every chunk: smaller batches, longer waits. */

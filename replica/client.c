@@ -8,9 +8,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "errors.h"
 #include "internal.h"
-#include "log.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
 
 #define LOG_COMPONENT "peer"
 

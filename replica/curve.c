@@ -20,8 +20,8 @@
 #include <zmq.h>
 
 #include "curve.h"
-#include "errors.h"
-#include "log.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
 
 #define LOG_COMPONENT "curve"
 

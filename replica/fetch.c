@@ -16,13 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunkstore.h"
-#include "codec.h"
-#include "db.h"
-#include "diskcache.h"
-#include "errors.h"
 #include "internal.h"
-#include "log.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
+#include "store/chunk/diskcache.h"
+#include "store/kv/db.h"
 
 #define LOG_COMPONENT "fetch"
 #define MAX_CANDIDATES MFS_MAX_NODES

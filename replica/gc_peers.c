@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What gc needs to know of the peers (store/gc.h, rule c): the version
+ * What gc needs to know of the peers (store/maint/gc.h, rule c): the version
  * vector each configured peer sent in its last PULL.  A PULL carries all
  * the puller has applied, so once a peer's vector covers this node's
  * vector of some moment, that peer has every op this node had then.  Kept
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gc.h"
 #include "internal.h"
+#include "store/maint/gc.h"
 
 void peer_pulled(struct mfs_replica *r, uint16_t node, const struct mfs_wire_vv *vv)
 {

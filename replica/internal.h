@@ -24,14 +24,14 @@
 #include <zmq.h>
 
 #include "curve.h"
-#include "hash.h"
-#include "histo.h"
 #include "replica.h"
+#include "store/base/hash.h"
+#include "store/base/histo.h"
 #include "wire.h"
 
 struct mfs_db;
 struct mfs_chunk_bytes;
-#include "codec.h"
+#include "store/chunk/codec.h"
 struct mfs_diskcache;
 
 enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
@@ -164,7 +164,7 @@ int stage_record(struct mfs_replica *r, const struct mfs_hash *h, const uint8_t 
 /* A chunk from the disk cache, decoded and checked: 0, -ENOENT or -ENOMEM. */
 int fetch_from_diskcache(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
 			 struct mfs_chunk_bytes *out);
-/* The cache's remote source (store/cache.h). */
+/* The cache's remote source (store/chunk/cache.h). */
 int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
 		    struct mfs_chunk_bytes *out);
 

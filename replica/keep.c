@@ -17,12 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunkstore.h"
-#include "db.h"
-#include "diskcache.h"
-#include "errors.h"
 #include "internal.h"
-#include "log.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/diskcache.h"
+#include "store/kv/db.h"
 
 #define LOG_COMPONENT "keep"
 #define KEEP_MAX 48             /* records waiting; a reader waits beyond (~48 MiB) */

@@ -5,13 +5,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "cache.h"
-#include "db.h"
-#include "diskcache.h"
-#include "errors.h"
 #include "internal.h"
-#include "log.h"
-#include "namespace.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/cache.h"
+#include "store/chunk/diskcache.h"
+#include "store/kv/db.h"
+#include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "replica"
 

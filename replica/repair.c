@@ -10,7 +10,7 @@
  * namespace at start and every SCAN_INTERVAL (placement changes when a peer
  * has been down longer than the grace period, and a factor may change).
  *
- * Chunks fetched for reads live in the disk cache (store/diskcache.h),
+ * Chunks fetched for reads live in the disk cache (store/chunk/diskcache.h),
  * which evicts them; a chunk this node owns moves from there into the store,
  * where nothing evicts it.
  */
@@ -18,16 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chunkstore.h"
-#include "codec.h"
-#include "db.h"
-#include "diskcache.h"
-#include "errors.h"
-#include "inode_walk.h"
 #include "internal.h"
-#include "log.h"
-#include "manifest.h"
-#include "namespace.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
+#include "store/chunk/diskcache.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "store/ns/inode_walk.h"
+#include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "repair"
 #define BATCH 64

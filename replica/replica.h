@@ -12,8 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "copies.h"
-#include "namespace.h"
+#include "store/maint/copies.h"
+#include "store/ns/namespace.h"
 
 struct mfs_cache;
 struct mfs_replica;
@@ -52,7 +52,7 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 void mfs_replica_rescan(struct mfs_replica *r);
 
 /*
- * Copies of chunks q[0..n) on every node (store/copies.h): st[i * (npeers
+ * Copies of chunks q[0..n) on every node (store/maint/copies.h): st[i * (npeers
  * + 1) + k] for node k in mfs_replica_nodes() order, MFS_COPY_UNKNOWN where
  * a peer is down or did not answer.  flags: MFS_COPY_DEEP re-hashes every
  * copy; MFS_COPY_REPAIR also makes each node queue what it owns and lacks
@@ -81,7 +81,7 @@ uint64_t mfs_replica_uncache(struct mfs_replica *r, const struct mfs_hash *h);
 struct mfs_gc_peer;
 struct mfs_diskcache;
 /*
- * gc's view of the peers (store/gc.h): one entry per configured peer, with
+ * gc's view of the peers (store/maint/gc.h): one entry per configured peer, with
  * the version vector of its last PULL since this node started.  *out
  * (caller frees) gets *n entries.  0 or -ENOMEM.
  */

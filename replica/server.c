@@ -11,15 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
-#include "chunkstore.h"
-#include "codec.h"
-#include "db.h"
-#include "diskcache.h"
-#include "errors.h"
 #include "internal.h"
-#include "log.h"
-#include "namespace.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/cache.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
+#include "store/chunk/diskcache.h"
+#include "store/kv/db.h"
+#include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "peer"
 #define QUEUE_MAX 256

@@ -12,11 +12,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "errors.h"
 #include "internal.h"
-#include "log.h"
-#include "namespace.h"
-#include "oplog.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/ns/namespace.h"
+#include "store/ns/oplog.h"
 
 #define LOG_COMPONENT "sync"
 

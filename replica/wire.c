@@ -2,8 +2,8 @@
 /* Peer message encoding and strict decoding (wire.h). */
 #include <string.h>
 
-#include "errors.h"
-#include "oplog.h"
+#include "store/base/errors.h"
+#include "store/ns/oplog.h"
 #include "wire.h"
 
 void mfs_wire_header_encode(const struct mfs_wire_header *h, uint8_t out[MFS_WIRE_HEADER_LEN])

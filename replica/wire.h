@@ -3,7 +3,7 @@
  * The peer wire protocol, version 1 (doc/format.md, "Peer protocol").
  *
  * A message is ZeroMQ multipart: a 16-byte header frame, a body frame, and
- * for CHUNK a payload frame (the chunk record as stored, store/codec.h).
+ * for CHUNK a payload frame (the chunk record as stored, store/chunk/codec.h).
  * Requests go DEALER -> ROUTER, the reply comes back with the request's id.
  * Everything received is untrusted: the decoders check frame counts,
  * lengths and types and return MFS_EFORMAT on anything else.
@@ -17,9 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bytes.h"
-#include "copies.h"
-#include "hash.h"
+#include "store/base/bytes.h"
+#include "store/base/hash.h"
+#include "store/maint/copies.h"
 
 #define MFS_WIRE_VERSION 1
 #define MFS_WIRE_HEADER_LEN 16

@@ -5,7 +5,7 @@
  * `evict INO` (INO from stat(2): the FUSE inode number is the modelfs one)
  * to the control socket of the mount; the daemon drops the chunks from its
  * disk cache of peers' chunks and from its memory cache, and the kernel's
- * page cache of the file (fuse/fs_info.c).  Chunks in the node's store are
+ * page cache of the file (fuse/admin/fs_info.c).  Chunks in the node's store are
  * never dropped: they are replicas.  The file is not opened here, which
  * would start a prefetch_open fetch of the very chunks being dropped.
  */

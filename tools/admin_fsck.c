@@ -4,7 +4,7 @@
  *
  * Asks the node behind the PATHs (one mount) to check every copy of the
  * chunks of the files below them against the files' replication factors,
- * on every node of the cluster (store/fsck.c through the control socket),
+ * on every node of the cluster (store/maint/fsck.c through the control socket),
  * or checks a stopped node's store alone (--data, when no node answers
  * there).  Exit status as fsck(8): 0 healthy, 4 problems left, 8
  * operational error, 16 usage.
@@ -21,8 +21,8 @@
 #include "admin.h"
 #include "admin_cmds.h"
 #include "json.h"
-#include "errors.h"
-#include "report.h"
+#include "store/base/errors.h"
+#include "store/maint/report.h"
 
 enum { EX_CLEAN = 0, EX_PROBLEMS = 4, EX_ERROR = 8, EX_USAGE = 16 };
 #define MAX_PATHS 256

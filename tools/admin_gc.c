@@ -3,7 +3,7 @@
  * modelfs-admin gc: asks the running node (through its control socket,
  * request "gc", doc/format.md) to reclaim the chunks no file version
  * references, or, by default, to say what it would reclaim.  The rules
- * that hold chunks back are the node's (store/gc.h); this file parses the
+ * that hold chunks back are the node's (store/maint/gc.h); this file parses the
  * command line and renders the answer.  There is no offline gc: only the
  * running node knows what its peers have reached and what is open.
  */
@@ -16,7 +16,7 @@
 #include "admin.h"
 #include "admin_cmds.h"
 #include "json.h"
-#include "gc.h"
+#include "store/maint/gc.h"
 
 static void gc_usage(FILE *f)
 {

@@ -2,7 +2,7 @@
 /*
  * modelfs-admin info: what a file is made of and how much of it this node
  * holds, read through the mount from the xattr user.modelfs.info, whose
- * "key value" lines the daemon computes (fuse/fs_info.c).  Lines this tool
+ * "key value" lines the daemon computes (fuse/admin/fs_info.c).  Lines this tool
  * does not know are printed as they are (and kept in --json), so a fact
  * the daemon learns to report shows up here without a change.  Symlinks
  * get no user.* attributes from the kernel: their lines come from lstat(2)

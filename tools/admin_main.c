@@ -31,15 +31,16 @@
 
 #include "admin.h"
 #include "admin_cmds.h"
-#include "json.h"
 #include "config.h"     /* autoconf: PACKAGE_VERSION */
-#include "db.h"
-#include "errors.h"
-#include "log.h"
-#include "namespace.h"
+#include "fuse/admin/status_keys.h"
+#include "json.h"
 #include "replica/curve.h"
-#include "report.h"
-#include "status_keys.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/kv/db.h"
+#include "store/maint/report.h"
+#include "store/ns/namespace.h"
 
 struct exit_codes {
 	int ok, problems, error, usage;
@@ -128,7 +129,7 @@ static void print_json(const struct admin_report *r)
 }
 
 /*
- * The q quantile of histogram key (store/histo.h) as the upper bound of
+ * The q quantile of histogram key (store/base/histo.h) as the upper bound of
  * its bucket, "<= 250 us" or "> 10 s", in buf; "-" with no samples.
  */
 static const char *quantile(const struct admin_report *r, const char *key, double q, char *buf,
@@ -256,7 +257,7 @@ int admin_open_store(const char *data, struct mfs_db **db, struct mfs_ns **ns)
 		fprintf(stderr, "modelfs-admin: no store in %s: %s\n", data, strerror(errno));
 		goto out;
 	}
-	rc = mfs_db_open(dbdir, db);
+	rc = mfs_store_open(dbdir, db);
 	if (rc == -EBUSY) {
 		/* Starting or stopping, or it could not make its control socket. */
 		fprintf(stderr, "modelfs-admin: the store in %s is in use by a running node that "

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * modelfs-admin status --prometheus: the status report in the Prometheus
- * text format.  The conversion is store/prom.c's, the one the daemon's
+ * text format.  The conversion is fuse/admin/prom.c's, the one the daemon's
  * metrics_file uses too; this only turns the report back into its lines.
  */
 #include <stdio.h>
@@ -10,7 +10,7 @@
 
 #include "admin.h"
 #include "admin_cmds.h"
-#include "prom.h"
+#include "fuse/admin/prom.h"
 
 int admin_print_prometheus(const struct admin_report *r)
 {

@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store/chunker.h"
-#include "store/codec.h"
-#include "store/errors.h"
+#include "store/base/errors.h"
+#include "store/chunk/chunker.h"
+#include "store/chunk/codec.h"
 
 struct tally {
 	unsigned long long raw, zstd, autos, bg2, bg4, best;

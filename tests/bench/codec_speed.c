@@ -27,9 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store/chunker.h"
-#include "store/codec.h"
-#include "store/errors.h"
+#include "store/base/errors.h"
+#include "store/chunk/chunker.h"
+#include "store/chunk/codec.h"
 
 #define GIB (1024.0 * 1024 * 1024)
 #define FAULTS 4000	/* random 4 KiB range decodes per codec */

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# Store faults in a real daemon (MODELFS_FAULT, test only: store/db.h): the
+# Store faults in a real daemon (MODELFS_FAULT, test only: store/kv/db.h): the
 # daemon is mounted with its Nth store write (or call) failing with EIO or
 # ENOSPC, or "crashing" (that write and every later one fail), and a file is
 # copied in.  Each time: cp succeeds or reports an error; the daemon stays

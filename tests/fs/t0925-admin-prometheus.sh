@@ -136,7 +136,7 @@ matches_json() {
 }
 check "its values are the status's: files, bytes, codec labels, node info, uptime" matches_json
 
-# One status vocabulary (store/status_keys.c): a key it lacks would be
+# One status vocabulary (fuse/admin/status_keys.c): a key it lacks would be
 # exported as a generic gauge "Status key KEY of the node."
 vocabulary() {
 	! grep -n "Status key" "$WORK/status.prom" || return 1

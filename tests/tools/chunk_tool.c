@@ -18,11 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chunkstore.h"
-#include "db.h"
-#include "errors.h"
-#include "hash.h"
-#include "log.h"
+#include "store/base/errors.h"
+#include "store/base/hash.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/kv/db.h"
 
 static int drop_all(struct mfs_db *db)
 {
@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 	}
 	mfs_log_open(NULL, MFS_LOG_WARN, MFS_LOG_WARN);
 	snprintf(dir, sizeof(dir), "%s/db", argv[1]);
-	if ((rc = mfs_db_open(dir, &db))) {
+	if ((rc = mfs_store_open(dir, &db))) {
 		fprintf(stderr, "chunk_tool: %s: %s\n", dir, mfs_strerror(rc));
 		return 1;
 	}

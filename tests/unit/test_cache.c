@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
-#include "chunkstore.h"
-#include "codec.h"
-#include "db.h"
+#include "store/chunk/cache.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
+#include "store/kv/db.h"
 #include "tap.h"
 
 #define LEN (64 * 1024)

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "store/chunker.h"
-#include "store/hash.h"
-#include "tests/unit/tap.h"
+#include "store/base/hash.h"
+#include "store/chunk/chunker.h"
+#include "tap.h"
 
 #define DATA_LEN (24u * 1024 * 1024)
 #define INSERT_LEN 7
@@ -129,7 +129,7 @@ static void test_determinism(const uint8_t *data, const struct chunk_list *l)
 /*
  * The boundaries of fill_random(seed 1): the chunking format.  If this
  * fails the gear table, masks or window rule changed, and every file
- * stored before chunks differently: see store/chunker.h.
+ * stored before chunks differently: see store/chunk/chunker.h.
  */
 static void test_golden(const struct chunk_list *l)
 {
@@ -205,7 +205,7 @@ static void test_run(uint8_t *buf, const void *pat, size_t pat_len, const char *
 }
 
 /*
- * The chunker as specified in store/chunker.c, one byte at a time, with the
+ * The chunker as specified in store/chunk/chunker.c, one byte at a time, with the
  * gear table rebuilt from its documented recipe: the optimised scan must
  * cut exactly where this does, wherever the data starts and ends.
  */

@@ -10,14 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chunker.h"
-#include "chunkstore.h"
-#include "codec.h"
-#include "db.h"
-#include "errors.h"
-#include "ingest.h"
-#include "log.h"
-#include "manifest.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunker.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
+#include "store/chunk/ingest.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
 #include "tap.h"
 #include "testdata.h"
 
@@ -78,7 +78,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/file", dir);
 	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
 	fd = td_write_file(path, data, len);
-	is_int(mfs_db_open(dbdir, &db), 0, "open a new store");
+	is_int(mfs_store_open(dbdir, &db), 0, "open a new store");
 	is_int(mfs_ingest_fd(db, fd, len, 2, &id, &has, &st), 0, "ingest 20 MiB");
 	ok(has && st.chunks >= 5 && st.new_chunks == st.chunks, "all chunks new (%llu)",
 	   (unsigned long long)st.chunks);
@@ -147,12 +147,12 @@ int main(void)
 		mfs_codec_ctx_free(ctx);
 	}
 	mfs_db_close(db);
-	is_int(mfs_db_open(dbdir, &db), 0, "reopen");
+	is_int(mfs_store_open(dbdir, &db), 0, "reopen");
 	ok(read_back(db, &id, data, len), "data survives close and reopen");
 	{
 		struct mfs_db *db2;
 
-		is_int(mfs_db_open(dbdir, &db2), -EBUSY, "a second open of a store in use is -EBUSY");
+		is_int(mfs_store_open(dbdir, &db2), -EBUSY, "a second open of a store in use is -EBUSY");
 	}
 	mfs_db_close(db);
 	close(fd);

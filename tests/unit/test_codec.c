@@ -12,12 +12,12 @@
 
 #include <zstd.h>
 
-#include "store/bytes.h"
-#include "store/chunker.h"
-#include "store/codec.h"
-#include "store/errors.h"
-#include "store/hash.h"
-#include "tests/unit/tap.h"
+#include "store/base/bytes.h"
+#include "store/base/errors.h"
+#include "store/base/hash.h"
+#include "store/chunk/chunker.h"
+#include "store/chunk/codec.h"
+#include "tap.h"
 
 #define BIG_FILE "/usr/lib/x86_64-linux-gnu/librocksdb.so.7.8"
 #define HDR MFS_CHUNK_HDR_SIZE
@@ -467,7 +467,7 @@ static void test_corruption(uint8_t *buf)
 
 /* ---- split codecs ------------------------------------------------------- */
 
-#define GROUP 32768	/* words per group, as store/codec.c writes them */
+#define GROUP 32768	/* words per group, as store/chunk/codec.c writes them */
 
 /* Lengths around every edge of the split layout, for w = 2 and 4. */
 static void test_split_lengths(uint8_t *buf)

@@ -17,9 +17,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "errors.h"
-#include "log.h"
 #include "replica/curve.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/mfs-test-curve.XXXXXX";

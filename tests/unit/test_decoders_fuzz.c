@@ -2,7 +2,7 @@
 /*
  * Fuzzing of every decoder of stored or received bytes: inode records,
  * manifests, chunk index entries, chunk records, gc marks, namespace ops
- * (store/oplog.h) and the peer wire messages (replica/wire.h).  In make
+ * (store/ns/oplog.h) and the peer wire messages (replica/wire.h).  In make
  * check, mutated real ops are also applied to a store with mfs_ns_apply,
  * which must refuse them or leave a store that still reads.
  *
@@ -22,19 +22,19 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "chunker.h"
-#include "chunkstore.h"
-#include "codec.h"
-#include "db.h"
-#include "errors.h"
-#include "gc.h"
-#include "inode.h"
-#include "log.h"
-#include "manifest.h"
-#include "namespace.h"
-#include "oplog.h"
+#include "replica/wire.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunker.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "store/maint/gc.h"
+#include "store/ns/inode.h"
+#include "store/ns/namespace.h"
+#include "store/ns/oplog.h"
 #include "tap.h"
-#include "wire.h"
 
 static struct mfs_codec_ctx *ctx;
 static uint8_t *out;
@@ -248,7 +248,7 @@ static void real_ops(struct ops *o)
 	struct mfs_db *db;
 	struct mfs_ns *ns;
 
-	if (!mkdtemp(dir) || mfs_db_open(dir, &db) || mfs_ns_open(db, &ns) || !(b = mfs_batch_new(db)))
+	if (!mkdtemp(dir) || mfs_store_open(dir, &db) || mfs_ns_open(db, &ns) || !(b = mfs_batch_new(db)))
 		tap_bail("scratch store");
 	memset(h.b, 3, sizeof(h.b));
 	mfs_manifest_append(m, &h, 4096);
@@ -321,7 +321,7 @@ static void fuzz_apply(const struct ops *o, int rounds)
 	for (int i = 0; i < o->n; i++)
 		cap = o->len[i] > cap ? o->len[i] : cap;
 	cap += 64;
-	if (!(buf = malloc(cap)) || !mkdtemp(dir) || mfs_db_open(dir, &db) || mfs_ns_open(db, &ns))
+	if (!(buf = malloc(cap)) || !mkdtemp(dir) || mfs_store_open(dir, &db) || mfs_ns_open(db, &ns))
 		tap_bail("fuzz_apply store");
 	if (mfs_ns_node_id(ns) == origin)
 		origin++;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Faults at the storage boundary (store/db_fault.c): three sequences, each
+ * Faults at the storage boundary (store/kv/db_fault.c): three sequences, each
  * run once to count its store calls and then once per call with that call
  * failing (EIO, ENOSPC, or a crash after which every write fails):
  *   commit  create -> ingest -> publish of a new file, then the rewrite of
@@ -28,17 +28,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "chunkstore.h"
-#include "codec.h"
-#include "copies.h"
-#include "db.h"
-#include "errors.h"
-#include "gc.h"
-#include "ingest.h"
-#include "log.h"
-#include "manifest.h"
-#include "namespace.h"
-#include "report.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
+#include "store/chunk/ingest.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "store/maint/copies.h"
+#include "store/maint/gc.h"
+#include "store/maint/report.h"
+#include "store/ns/namespace.h"
 #include "tap.h"
 
 /* ------------------------------------------------------------------------ */
@@ -57,7 +57,7 @@ static void stack_open(struct stack *s)
 	int rc;
 
 	if (!s->base) {
-		rc = s->rocks ? mfs_db_open(s->dir, &s->base) : mfs_db_open_mem(&s->base);
+		rc = s->rocks ? mfs_store_open(s->dir, &s->base) : mfs_db_open_mem(&s->base);
 		if (rc)
 			tap_bail("open the store: %s", mfs_strerror(rc));
 	}

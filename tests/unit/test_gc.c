@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * gc's rules on a real RocksDB store (store/gc.h): a deleted file's chunks
+ * gc's rules on a real RocksDB store (store/maint/gc.h): a deleted file's chunks
  * are freed, a kept file's (shared or not) never; a manifest held in memory
  * keeps its chunks; the grace period counts from the first sight, recorded
  * in a mark that survives a reopen; a peer that never pulled, or pulled a
@@ -13,14 +13,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chunkstore.h"
-#include "db.h"
-#include "errors.h"
-#include "gc.h"
-#include "ingest.h"
-#include "log.h"
-#include "manifest.h"
-#include "namespace.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/ingest.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "store/maint/gc.h"
+#include "store/ns/namespace.h"
 #include "tap.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -103,7 +103,7 @@ int main(void)
 	if (!mkdtemp(dir) || !a || !b || !peer)
 		tap_bail("setup");
 	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
-	if (mfs_db_open(dbdir, &db) || mfs_ns_open(db, &ns))
+	if (mfs_store_open(dbdir, &db) || mfs_ns_open(db, &ns))
 		tap_bail("cannot open a store in %s", dir);
 	fill(a, la);
 	memcpy(b, a, lb);        /* b shares a's first 3 MiB */
@@ -129,7 +129,7 @@ int main(void)
 	/* The marks persist: reopen, and the grace still counts from T. */
 	mfs_ns_close(ns);
 	mfs_db_close(db);
-	if (mfs_db_open(dbdir, &db) || mfs_ns_open(db, &ns))
+	if (mfs_store_open(dbdir, &db) || mfs_ns_open(db, &ns))
 		tap_bail("cannot reopen");
 	o.now += 60;
 	is_int(mfs_gc_run(ns, &o, &res), 0, "dry run at T+60 after a reopen");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Group commit (store/db.h mfs_db_sync, ns_internal.h): namespace ops are
+ * Group commit (store/kv/db.h mfs_db_sync, ns_internal.h): namespace ops are
  * written unsynced under the lock and synced after it.  On the in-memory
  * store, whose power loss keeps only what was synced: every op acknowledged
  * by concurrent writers survives; a pending create alone may be lost (and
@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "db.h"
-#include "log.h"
-#include "namespace.h"
+#include "store/base/log.h"
+#include "store/kv/db.h"
+#include "store/ns/namespace.h"
 #include "tap.h"
 
 #define THREADS 8

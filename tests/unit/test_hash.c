@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/hash.h"
-#include "tests/unit/tap.h"
+#include "store/base/hash.h"
+#include "tap.h"
 
 /* Pseudo-random but reproducible from the formula in any language. */
 static uint8_t pattern_byte(size_t i)

@@ -12,12 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chunkstore.h"
-#include "db.h"
-#include "errors.h"
-#include "ingest.h"
-#include "log.h"
-#include "manifest.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/ingest.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
 #include "tap.h"
 #include "testdata.h"
 
@@ -79,7 +79,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/file", dir);
 	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
 	fd = td_write_file(path, data, len);
-	is_int(mfs_db_open(dbdir, &db), 0, "open a new store");
+	is_int(mfs_store_open(dbdir, &db), 0, "open a new store");
 
 	/* Into a fresh store each time: the steps must store the same chunks. */
 	is_int(in_steps(db, fd, len, 7u << 20, &whole, &st1), 0, "ingest 70 MiB in 7 MiB steps");
@@ -91,7 +91,7 @@ int main(void)
 		if (system(cmd))
 			tap_bail("rm");
 	}
-	is_int(mfs_db_open(dbdir, &db), 0, "a fresh store");
+	is_int(mfs_store_open(dbdir, &db), 0, "a fresh store");
 	is_int(mfs_ingest_fd(db, fd, len, 2, &id, &has, &st), 0, "ingest the whole file at once");
 	ok(!memcmp(id.b, whole.b, MFS_HASH_LEN) && st.chunks == st1.chunks &&
 	   st.new_chunks == st1.new_chunks && st.new_stored == st1.new_stored,

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "errors.h"
-#include "inode.h"
+#include "store/base/errors.h"
+#include "store/ns/inode.h"
 #include "tap.h"
 
 int main(void)

@@ -2,9 +2,9 @@
 /* Manifests: encode/decode round trip, lookup by offset, malformed input. */
 #include <string.h>
 
-#include "bytes.h"
-#include "errors.h"
-#include "manifest.h"
+#include "store/base/bytes.h"
+#include "store/base/errors.h"
+#include "store/chunk/manifest.h"
 #include "tap.h"
 
 static struct mfs_manifest *sample(uint32_t n)

@@ -10,13 +10,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "db.h"
-#include "errors.h"
-#include "log.h"
-#include "manifest.h"
-#include "bytes.h"
-#include "namespace.h"
-#include "ns_internal.h"
+#include "store/base/bytes.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "store/ns/namespace.h"
+#include "store/ns/ns_internal.h"
 #include "tap.h"
 
 static struct mfs_db *db;
@@ -118,7 +118,7 @@ static void reopen(const char *dir)
 {
 	mfs_ns_close(ns);
 	mfs_db_close(db);
-	if (mfs_db_open(dir, &db) || mfs_ns_open(db, &ns))
+	if (mfs_db_open(dir, NULL, &db) || mfs_ns_open(db, &ns))
 		tap_bail("reopen");
 }
 
@@ -130,7 +130,7 @@ int main(void)
 	uint64_t d, f, g, replaced;
 
 	mfs_log_open(NULL, MFS_LOG_WARN, MFS_LOG_WARN);
-	if (!mkdtemp(dir) || mfs_db_open(dir, &db) || mfs_ns_open(db, &ns))
+	if (!mkdtemp(dir) || mfs_db_open(dir, NULL, &db) || mfs_ns_open(db, &ns))
 		tap_bail("setup");
 	is_int(mfs_ns_get(ns, MFS_ROOT_INO, &in), 0, "a new store has a root");
 	ok(S_ISDIR(in.mode), "root is a directory");
@@ -343,7 +343,7 @@ int main(void)
 		struct mfs_db *db2;
 		struct mfs_ns *ns2;
 
-		if (!mkdtemp(dir2) || mfs_db_open(dir2, &db2) || mfs_ns_open(db2, &ns2))
+		if (!mkdtemp(dir2) || mfs_db_open(dir2, NULL, &db2) || mfs_ns_open(db2, &ns2))
 			tap_bail("second store");
 		if (mfs_ns_node_id(ns2) == mfs_ns_node_id(ns))
 			tap_bail("same node id twice");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Namespace ops (store/oplog.h) and their replication (store/ns_apply.c),
+ * Namespace ops (store/ns/oplog.h) and their replication (store/ns/ns_apply.c),
  * on real RocksDB stores in temporary directories.
  *
  * First the encoding: builder/decoder round trip, every truncation and
@@ -19,12 +19,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "db.h"
-#include "errors.h"
-#include "log.h"
-#include "manifest.h"
-#include "namespace.h"
-#include "oplog.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "store/ns/namespace.h"
+#include "store/ns/oplog.h"
 #include "tap.h"
 
 #define MAX_NODES 5
@@ -63,7 +63,7 @@ static void node_open(struct node *n)
 		int clash = 0;
 
 		strcpy(n->dir, "/tmp/mfs-oplog-XXXXXX");
-		if (!mkdtemp(n->dir) || mfs_db_open(n->dir, &n->db) || mfs_ns_open(n->db, &n->ns))
+		if (!mkdtemp(n->dir) || mfs_db_open(n->dir, NULL, &n->db) || mfs_ns_open(n->db, &n->ns))
 			tap_bail("open a store");
 		n->id = mfs_ns_node_id(n->ns);
 		for (int i = 0; i < MAX_NODES; i++)

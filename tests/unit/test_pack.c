@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Chunk records in pack files (store/pack.h) on a real RocksDB in a
+ * Chunk records in pack files (store/kv/pack.h) on a real RocksDB in a
  * temporary directory: large records go to a pack and read back, small
  * ones and version 1 entries stay in the chunks CF; an index entry is
  * never written without its record (a crash or a failed fdatasync in
@@ -17,14 +17,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bytes.h"
-#include "chunkstore.h"
-#include "codec.h"
-#include "copies.h"
-#include "db.h"
-#include "errors.h"
-#include "log.h"
-#include "pack.h"
+#include "store/base/bytes.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
+#include "store/kv/db.h"
+#include "store/kv/pack.h"
+#include "store/maint/copies.h"
 #include "tap.h"
 #include "testdata.h"
 
@@ -153,7 +153,7 @@ int main(void)
 		make_chunk(ctx, &extra[i], 200u << 10, 0);
 	make_chunk(ctx, &small, 5000, 0);
 
-	is_int(mfs_db_open(dbdir, &db), 0, "open a new store");
+	is_int(mfs_store_open(dbdir, &db), 0, "open a new store");
 	ok(mfs_db_packs(db) != NULL, "a RocksDB store has packs");
 	ok(c[1].info.codec != MFS_CODEC_RAW && c[1].reclen >= MFS_CHUNK_PACK_MIN,
 	   "one chunk compresses and still goes to a pack (%zu bytes)", c[1].reclen);
@@ -228,7 +228,7 @@ int main(void)
 	}
 	mfs_db_close(db);
 	db = NULL;
-	is_int(mfs_db_open(dbdir, &db), 0, "reopen (as after a crash)");
+	is_int(mfs_store_open(dbdir, &db), 0, "reopen (as after a crash)");
 	is_int(mfs_chunk_exists(db, &extra[2].h), 0, "the unindexed record is not stored");
 	is_int(load_rc(db, ctx, &extra[2]), -ENOENT, "and not read");
 	{
@@ -284,9 +284,9 @@ int main(void)
 	if (fd < 0 || write(fd, "not a pack at all", 17) != 17)
 		tap_bail("cannot write %s", path);
 	close(fd);
-	is_int(mfs_db_open(dbdir, &db), MFS_EFORMAT, "a stray file among the packs fails the open");
+	is_int(mfs_store_open(dbdir, &db), MFS_EFORMAT, "a stray file among the packs fails the open");
 	unlink(path);
-	is_int(mfs_db_open(dbdir, &db), 0, "reopen without it");
+	is_int(mfs_store_open(dbdir, &db), 0, "reopen without it");
 	ok(reads_back(db, ctx, &extra[1]) && access(pack2, F_OK) == 0, "pack 2 kept and read");
 
 	/* A large record as stores before packs wrote it: version 1, in the chunks CF. */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "replica/internal.h"
 #include "tap.h"
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;

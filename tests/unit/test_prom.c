@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The Prometheus converter (store/prom.c) on fixed status lines: whole
+ * The Prometheus converter (fuse/admin/prom.c) on fixed status lines: whole
  * expected output for a small report (names, types, HELP before TYPE
  * before samples, each family once), peers and codecs as labels, text keys
  * as node_info labels with escaping, unknown numeric keys as gauges, and
@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/prom.h"
-#include "tests/unit/tap.h"
+#include "fuse/admin/prom.h"
+#include "tap.h"
 
 /* The exposition of text, malloc'ed (NULL on failure). */
 static char *convert(const char *text, int *rc)

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "oplog.h"
+#include "replica/wire.h"
+#include "store/base/errors.h"
+#include "store/ns/oplog.h"
 #include "tap.h"
-#include "wire.h"
 
 static void test_header(void)
 {

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The control endpoint's fsck request (doc/format.md):
+ *
+ *   fsck [deep] [repair] [wait=SECONDS] [ino=N]...
+ *
+ * runs store/maint/fsck.c over this node and, with peers, every peer (the
+ * replica layer answers for the cluster), and writes `problem` lines and
+ * the counts.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "fuse/fs_internal.h"
+#include "replica/replica.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/maint/report.h"
+#include "store/ns/namespace.h"
+
+#define LOG_COMPONENT "control"
+#define MAX_ROOTS 256
+
+static void report_problem(void *arg, enum mfs_fsck_problem kind, const char *hash,
+			   const char *detail, const char *path)
+{
+	fprintf(arg, "problem %s %s %s ", mfs_fsck_problem_name(kind), *hash ? hash : "-", detail);
+	control_put_escaped(arg, path ? path : "-");
+	putc('\n', arg);
+}
+
+/* Lets a waiting admin draw a progress line; the socket is flushed so it sees it now. */
+static void report_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
+{
+	fprintf(arg, "progress %s %" PRIu64 " %" PRIu64 "\n", phase, done, total);
+	fflush(arg);
+}
+
+static int cluster_check(void *arg, const struct mfs_copy_query *q, size_t n, unsigned flags,
+			 uint8_t *st)
+{
+	return mfs_replica_check(arg, q, n, flags, st);
+}
+
+static int cluster_owners(void *arg, const struct mfs_hash *h, int repl, uint16_t *ids, int cap)
+{
+	return mfs_replica_owners(arg, h, repl, ids, cap);
+}
+
+/* Parses the request's words into o; -EINVAL for one it does not know. */
+static int parse(char *args, struct mfs_fsck_opts *o, uint64_t *roots)
+{
+	char *save = NULL;
+
+	for (char *w = strtok_r(args, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		char *end;
+
+		if (!strcmp(w, "deep")) {
+			o->flags |= MFS_COPY_DEEP;
+		} else if (!strcmp(w, "repair")) {
+			o->flags |= MFS_COPY_REPAIR;
+		} else if (!strncmp(w, "wait=", 5)) {
+			long v = strtol(w + 5, &end, 10);
+
+			if (*end || end == w + 5 || v < 0 || v > 86400)
+				return -EINVAL;
+			o->repair_wait_s = (int)v;
+		} else if (!strncmp(w, "ino=", 4) && o->nroots < MAX_ROOTS) {
+			unsigned long long v = strtoull(w + 4, &end, 10);
+
+			if (*end || end == w + 4 || !v)
+				return -EINVAL;
+			roots[o->nroots++] = v;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Writes the nodes the check covered: `node ID ENDPOINT up|down`, as they
+ * are after it (a peer that stopped answering during the check is down).
+ */
+static void list_nodes(struct mfs_replica *r, int n, FILE *f)
+{
+	uint16_t now[MFS_MAX_NODES];
+	uint8_t up[MFS_MAX_NODES];
+	int down = 0;
+
+	n = mfs_replica_nodes(r, now, up, n);
+	for (int k = 0; k < n; k++) {
+		fprintf(f, "node %04x %s %s\n", now[k], mfs_replica_endpoint(r, k),
+			up[k] ? "up" : "down");
+		down += !up[k];
+	}
+	fprintf(f, "nodes_checked %d\nnodes_down %d\n", n, down);
+}
+
+void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
+{
+	struct mfs_fsck_opts o = { .repair_wait_s = -1 };
+	struct mfs_fsck_cluster cl = { 0 };
+	struct mfs_fsck_result r;
+	uint64_t *roots = calloc(MAX_ROOTS, sizeof(*roots));
+	uint16_t ids[MFS_MAX_NODES];
+	uint8_t up[MFS_MAX_NODES];
+	int rc = -ENOMEM;
+
+	if (!roots)
+		goto out;
+	if ((rc = parse(args, &o, roots)))
+		goto out;
+	o.roots = roots;
+	o.progress = report_progress;
+	o.progress_arg = f;
+	if (fs->replica) {
+		cl.nnodes = mfs_replica_nodes(fs->replica, ids, up, MFS_MAX_NODES);
+		cl.nodes = ids;
+		cl.check = cluster_check;
+		cl.owners = cluster_owners;
+		cl.arg = fs->replica;
+		o.cluster = &cl;
+	} else {
+		o.single_node = 1;   /* no peers: this node is the whole cluster */
+		fprintf(f, "node %04x - up\nnodes_checked 1\nnodes_down 0\n", mfs_ns_node_id(fs->ns));
+	}
+	log_info("fsck requested%s%s", o.flags & MFS_COPY_DEEP ? " (deep)" : "",
+		 o.flags & MFS_COPY_REPAIR ? " (repair)" : "");
+	rc = mfs_fsck(fs->ns, &o, report_problem, f, &r);
+	if (!rc && fs->replica)
+		list_nodes(fs->replica, cl.nnodes, f);
+	if (!rc) {
+		fprintf(f, "chunks_checked %" PRIu64 "\n", r.chunks_checked);
+		fprintf(f, "files_checked %" PRIu64 "\n", r.files_checked);
+		fprintf(f, "bytes_checked %" PRIu64 "\n", r.bytes_checked);
+		fprintf(f, "corrupt %" PRIu64 "\n", r.corrupt);
+		fprintf(f, "missing %" PRIu64 "\n", r.missing);
+		fprintf(f, "badmeta %" PRIu64 "\n", r.badmeta);
+		fprintf(f, "under_replicated %" PRIu64 "\n", r.under);
+		fprintf(f, "over_replicated %" PRIu64 "\n", r.over);
+		fprintf(f, "orphan %" PRIu64 "\n", r.orphan);
+		fprintf(f, "found %" PRIu64 "\n", r.found);
+		fprintf(f, "repaired %" PRIu64 "\n", r.repaired);
+		log_info("fsck: %" PRIu64 " chunks, %" PRIu64 " problems found, %" PRIu64
+			 " repaired", r.chunks_checked, r.found, r.repaired);
+	}
+out:
+	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
+	free(roots);
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The metrics file (option metrics_file): every metrics_interval_s seconds
+ * one thread writes the node's status (control.c) in the Prometheus text
+ * format (fuse/admin/prom.h) for node_exporter's textfile collector.  Written to
+ * a temporary file beside it and renamed over it, so the collector never
+ * reads half a file.  A status that fails leaves the previous file, whose
+ * age then shows (node_textfile_mtime_seconds).  Status walks the whole
+ * namespace (store/maint/stats.c): on a large store keep the interval long.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "fuse/fs_internal.h"
+#include "prom.h"
+#include "store/base/log.h"
+
+#define LOG_COMPONENT "metrics"
+
+struct fs_metrics {
+	struct mfs_fs *fs;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stopping;           /* lock */
+	int failing;            /* the last write failed (logged once per streak) */
+	char *tmp;              /* PATH.tmp */
+};
+
+static int write_file(struct fs_metrics *m)
+{
+	const char *path = m->fs->cfg->metrics_file;
+	char *status = NULL, *text = NULL;
+	size_t slen = 0, tlen = 0;
+	FILE *sf = open_memstream(&status, &slen), *tf = NULL;
+	int fd = -1, rc;
+
+	if (!sf)
+		return -ENOMEM;
+	rc = mfs_control_status(m->fs, sf);
+	if (fclose(sf) && !rc)
+		rc = -ENOMEM;
+	if (rc)
+		goto out;
+	if (!(tf = open_memstream(&text, &tlen))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = mfs_prom_write(status, tf);
+	if (fclose(tf) && !rc)
+		rc = -ENOMEM;
+	if (rc)
+		goto out;
+	/* 0644: node_exporter runs as its own user. */
+	if ((fd = open(m->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+	    fchmod(fd, 0644)) {
+		rc = -errno;
+		goto out;
+	}
+	for (size_t off = 0; off < tlen;) {
+		ssize_t n = write(fd, text + off, tlen - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if (close(fd)) {
+		fd = -1;
+		rc = -errno;
+		goto out;
+	}
+	fd = -1;
+	if (rename(m->tmp, path))
+		rc = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		unlink(m->tmp);
+	free(status);
+	free(text);
+	return rc;
+}
+
+static void *metrics_thread(void *arg)
+{
+	struct fs_metrics *m = arg;
+	int interval = m->fs->cfg->metrics_interval_s;
+
+	pthread_mutex_lock(&m->lock);
+	while (!m->stopping) {
+		struct timespec until;
+		int rc;
+
+		pthread_mutex_unlock(&m->lock);
+		rc = write_file(m);
+		if (rc && !m->failing)
+			log_warn("cannot write %s: %s", m->fs->cfg->metrics_file, strerror(-rc));
+		else if (!rc && m->failing)
+			log_info("writing %s again", m->fs->cfg->metrics_file);
+		m->failing = rc != 0;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += interval;
+		pthread_mutex_lock(&m->lock);
+		while (!m->stopping &&
+		       pthread_cond_timedwait(&m->wake, &m->lock, &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+int fs_metrics_start(struct mfs_fs *fs, struct fs_metrics **out)
+{
+	struct fs_metrics *m;
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	if (!fs->cfg->metrics_file)
+		return 0;
+	if (!(m = calloc(1, sizeof(*m))))
+		return -ENOMEM;
+	m->fs = fs;
+	if (asprintf(&m->tmp, "%s.tmp", fs->cfg->metrics_file) < 0) {
+		free(m);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((rc = -pthread_create(&m->thread, NULL, metrics_thread, m))) {
+		pthread_mutex_destroy(&m->lock);
+		pthread_cond_destroy(&m->wake);
+		free(m->tmp);
+		free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+void fs_metrics_stop(struct fs_metrics *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	m->stopping = 1;
+	pthread_cond_signal(&m->wake);
+	pthread_mutex_unlock(&m->lock);
+	pthread_join(m->thread, NULL);
+	/* A stopped node exports nothing rather than its last numbers forever. */
+	unlink(m->fs->cfg->metrics_file);
+	pthread_mutex_destroy(&m->lock);
+	pthread_cond_destroy(&m->wake);
+	free(m->tmp);
+	free(m);
+}

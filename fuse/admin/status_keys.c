@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The status vocabulary (status_keys.h).  Metric names follow the
+ * Prometheus conventions: a `modelfs_` prefix, base units (bytes,
+ * seconds), `_total` on counters.
+ */
+#include <string.h>
+
+#include "status_keys.h"
+
+#define TEXT MFS_STATUS_TEXT
+#define GAUGE MFS_STATUS_GAUGE
+#define COUNTER MFS_STATUS_COUNTER
+#define GROUP MFS_STATUS_GROUP
+#define HISTO MFS_STATUS_HISTOGRAM
+#define B MFS_UNIT_BYTES
+#define S MFS_UNIT_SECONDS
+#define US MFS_UNIT_MICROSECONDS
+#define N MFS_UNIT_NONE
+
+static const struct mfs_status_key keys[] = {
+	/* the node (fuse/admin/control.c) */
+	{ "node_id", TEXT, N, NULL, "node_id", "The node's id, 4 hex digits." },
+	{ "version", TEXT, N, NULL, "version", "The modelfs version the daemon runs." },
+	{ "uptime_s", GAUGE, S, "modelfs_uptime_seconds", NULL, "Seconds since the daemon started." },
+	{ "options", TEXT, N, NULL, NULL, "The effective options, as one -o list." },
+	{ "data_dir", TEXT, N, NULL, "data_dir", "The node's store directory." },
+	{ "mountpoint", TEXT, N, NULL, "mountpoint", "Where the node is mounted (empty: a storage-only peer)." },
+	/* the store */
+	{ "files", GAUGE, N, "modelfs_files", NULL, "Regular files in the namespace." },
+	{ "dirs", GAUGE, N, "modelfs_dirs", NULL, "Directories in the namespace." },
+	{ "symlinks", GAUGE, N, "modelfs_symlinks", NULL, "Symbolic links in the namespace." },
+	{ "logical_bytes", GAUGE, B, "modelfs_logical_bytes", NULL, "Sum of the sizes of all files." },
+	{ "chunks", GAUGE, N, "modelfs_chunks", NULL, "Distinct chunks referenced by files and held in the store." },
+	{ "chunk_bytes", GAUGE, B, "modelfs_chunk_bytes", NULL, "Raw bytes of those chunks." },
+	{ "stored_bytes", GAUGE, B, "modelfs_stored_bytes", NULL, "Record bytes of those chunks (after compression)." },
+	{ "orphan_chunks", GAUGE, N, "modelfs_orphan_chunks", NULL, "Stored chunks no file references." },
+	{ "orphan_bytes", GAUGE, B, "modelfs_orphan_bytes", NULL, "Record bytes of the chunks no file references." },
+	{ "disk_bytes", GAUGE, B, "modelfs_disk_bytes", NULL, "Size of the store on disk: RocksDB files and pack files." },
+	{ "fs_size_bytes", GAUGE, B, "modelfs_fs_size_bytes", NULL, "Size of the file system under the store." },
+	{ "fs_avail_bytes", GAUGE, B, "modelfs_fs_avail_bytes", NULL, "Space left on the file system under the store." },
+	{ "dedup_ratio", GAUGE, N, "modelfs_dedup_ratio", NULL, "Logical bytes over distinct chunk bytes." },
+	{ "compression_ratio", GAUGE, N, "modelfs_compression_ratio", NULL, "Chunk bytes over stored bytes." },
+	{ "codec_chunks", GROUP, N, "modelfs_codec_chunks", "codec", "Stored chunks referenced by files, by codec." },
+	/* the memory cache and reads through the mount */
+	{ "cache_hits", COUNTER, N, "modelfs_cache_hits_total", NULL, "Chunk reads served by the memory cache." },
+	{ "cache_misses", COUNTER, N, "modelfs_cache_misses_total", NULL, "Chunk reads the memory cache missed." },
+	{ "cache_bytes", GAUGE, B, "modelfs_cache_bytes", NULL, "Bytes in the memory chunk cache." },
+	{ "cache_capacity", GAUGE, B, "modelfs_cache_capacity_bytes", NULL, "Capacity of the memory chunk cache." },
+	{ "read_requests", COUNTER, N, "modelfs_read_requests_total", NULL, "READ requests the kernel sent the daemon." },
+	{ "read_bytes", COUNTER, B, "modelfs_read_bytes_total", NULL, "Bytes the daemon returned to READ requests." },
+	{ "read_latency_us", HISTO, US, "modelfs_read_latency_seconds", NULL, "Time from a READ request to its reply." },
+	/* peers (replica/node.c) */
+	{ "listen", TEXT, N, NULL, "listen", "The peer service's endpoint (empty: none)." },
+	{ "peer", MFS_STATUS_PEER, N, "modelfs_peer_up", NULL, "Whether the peer at endpoint (node id node) answers now (0: down or not yet seen)." },
+	{ "peers_up", GAUGE, N, "modelfs_peers_up", NULL, "Peers answering now." },
+	{ "repl_backlog", GAUGE, N, "modelfs_repl_backlog_chunks", NULL, "Chunks this node should fetch (owned, or to warm)." },
+	{ "fetched_chunks", COUNTER, N, "modelfs_fetched_chunks_total", NULL, "Chunks fetched from peers." },
+	{ "fetched_bytes", COUNTER, B, "modelfs_fetched_bytes_total", NULL, "Record bytes fetched from peers." },
+	{ "fetch_latency_us", HISTO, US, "modelfs_fetch_latency_seconds", NULL, "Time to fetch one chunk from a peer, successful fetches." },
+	{ "served_chunks", COUNTER, N, "modelfs_served_chunks_total", NULL, "Chunks served to peers." },
+	{ "served_bytes", COUNTER, B, "modelfs_served_bytes_total", NULL, "Record bytes served to peers." },
+	{ "fetch_failures", COUNTER, N, "modelfs_fetch_failures_total", NULL, "Chunk reads no peer could serve." },
+	{ "bad_copies_from_peers", COUNTER, N, "modelfs_bad_copies_from_peers_total", NULL, "Chunks from peers that failed verification." },
+	{ "malformed_messages", COUNTER, N, "modelfs_malformed_messages_total", NULL, "Malformed peer messages dropped." },
+	{ "read_kept_chunks", COUNTER, N, "modelfs_read_kept_chunks_total", NULL, "Owned chunks a read fetched and handed to the store." },
+	{ "repl_fetched_chunks", COUNTER, N, "modelfs_repl_fetched_chunks_total", NULL, "Chunks replication fetched." },
+	{ "repl_deferred", COUNTER, N, "modelfs_repl_deferred_total", NULL, "Replication pulls put off because reads were fetching." },
+	{ "ops_applied", COUNTER, N, "modelfs_ops_applied_total", NULL, "Namespace ops applied from peers." },
+	{ "oplog_seq", GAUGE, N, "modelfs_oplog_seq", NULL, "Namespace ops originated on this node." },
+	{ "disk_cache_chunks", GAUGE, N, "modelfs_disk_cache_chunks", NULL, "Peers' chunks in the disk cache." },
+	{ "disk_cache_bytes", GAUGE, B, "modelfs_disk_cache_bytes", NULL, "Bytes in the disk cache." },
+	{ "disk_cache_limit", GAUGE, B, "modelfs_disk_cache_limit_bytes", NULL, "Size limit of the disk cache." },
+	{ "disk_cache_evicted", COUNTER, N, "modelfs_disk_cache_evicted_total", NULL, "Chunks the disk cache dropped to stay under its limit." },
+};
+
+const struct mfs_status_key *mfs_status_key(const char *key)
+{
+	const char *dot = strchr(key, '.');
+	size_t len = dot ? (size_t)(dot - key) : strlen(key);
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct mfs_status_key *k = &keys[i];
+		int grouped = k->kind == MFS_STATUS_GROUP || k->kind == MFS_STATUS_HISTOGRAM;
+
+		if (strlen(k->key) == len && !strncmp(k->key, key, len) && grouped == !!dot)
+			return k;
+	}
+	return NULL;
+}

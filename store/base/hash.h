@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Hashes: SHA-256 names chunks (their key, checked on every byte that
+ * crosses a trust boundary and by fsck --deep); XXH64 is the fast checksum
+ * in each stored chunk's header, checked on every local read.
+ */
+#ifndef MFS_HASH_H
+#define MFS_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MFS_HASH_LEN 32
+#define MFS_HASH_HEX_LEN 64
+
+struct mfs_hash {
+	uint8_t b[MFS_HASH_LEN];
+};
+
+/*
+ * SHA-256 of p[0..n) (libcrypto; uses SHA-NI when the CPU has it).  Returns 0,
+ * or -ENOMEM when libcrypto cannot allocate its context; *out is then
+ * undefined and must not name anything.
+ */
+__attribute__((warn_unused_result))
+int mfs_sha256(const void *p, size_t n, struct mfs_hash *out);
+
+/* XXH64 (the published algorithm, implemented here) of p[0..n). */
+uint64_t mfs_xxh64(const void *p, size_t n, uint64_t seed);
+
+/*
+ * Streaming XXH64: init, then update any number of times, then digest.  The
+ * digest equals mfs_xxh64() of the concatenated input; the chunk record
+ * checksum (store/chunk/codec.h) covers a header prefix and the payload this way.
+ * The state is plain data: copy it, no release needed.
+ */
+struct mfs_xxh64_state {
+	uint64_t acc[4];
+	uint64_t seed;
+	uint64_t total;		/* bytes passed to update so far */
+	uint8_t buf[32];	/* a partial stripe of buf_len bytes */
+	uint32_t buf_len;
+};
+
+void mfs_xxh64_init(struct mfs_xxh64_state *st, uint64_t seed);
+void mfs_xxh64_update(struct mfs_xxh64_state *st, const void *p, size_t n);
+/* Does not modify st: more updates may follow. */
+uint64_t mfs_xxh64_digest(const struct mfs_xxh64_state *st);
+
+/* Writes 64 lowercase hex digits and a NUL into hex[65]. */
+void mfs_hash_to_hex(const struct mfs_hash *h, char hex[MFS_HASH_HEX_LEN + 1]);
+
+/*
+ * Parses a NUL-terminated string of exactly 64 hex digits (either case).
+ * Returns 0 or -EINVAL, leaving *out untouched on error.
+ */
+int mfs_hash_from_hex(const char *hex, struct mfs_hash *out);
+
+#endif

@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Chunk cache; see cache.h.
+ *
+ * Notes on the design:
+ *  1. One mutex (c->lock) protects the hash table, the LRU list, every
+ *     entry's state/refs and the counters.  Decoding runs outside it.
+ *  2. Entry states: LOADING -> READY, or LOADING -> removed (load failed).
+ *     Waiters sleep on c->loaded and re-check; a failed load wakes them with
+ *     the error in e->rc, and the last of them frees the entry.
+ *  3. Only READY entries with refs == 0 are on the LRU list and evictable.
+ *     A sequential reader that has read a chunk to its end releases it
+ *     cold, at the evicting end: the kernel's page cache holds those bytes
+ *     now, and the chunks prefetched ahead of it, which it has yet to
+ *     read, are what the cache must keep.  So a cache of a few prefetch
+ *     windows serves any number of streaming readers without reloading.
+ *  4. Each thread keeps its own codec context (pthread key), so decoding
+ *     needs no lock and no allocation per request.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "chunkstore.h"
+#include "codec.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/base/lru.h"
+
+#define LOG_COMPONENT "cache"
+#define PREFETCH_QUEUE 64
+#define MAX_PREFETCH_THREADS 32
+
+/* DROPPED: taken out by mfs_cache_drop() while referenced; freed at the last release. */
+enum entry_state { LOADING, READY, FAILED, DROPPED };
+
+struct entry {
+	struct mfs_cache_entry pub;   /* first: the public view */
+	struct mfs_lru_node node;     /* node.key: the chunk's hash; on the LRU when unused */
+	struct mfs_chunk_bytes bytes;
+	enum entry_state state;
+	int refs;
+	int rc;                       /* load error when FAILED */
+	struct entry *next_victim;    /* out of the table, to be freed */
+};
+
+struct prefetch_req {
+	struct mfs_hash hash;
+	uint32_t len;
+	uint16_t origin;
+};
+
+struct mfs_cache {
+	struct mfs_db *db;
+	mfs_cache_remote_fn remote;   /* lock */
+	void *remote_arg;             /* lock */
+	int remote_calls;             /* calls of remote under way; lock */
+	pthread_mutex_t lock;
+	pthread_cond_t loaded;
+	struct mfs_lru table;         /* every entry by hash; unused ones on its LRU */
+	size_t bytes, capacity;
+	struct mfs_cache_stats st;
+	/* prefetch queue, protected by lock */
+	pthread_cond_t work;
+	struct prefetch_req queue[PREFETCH_QUEUE];
+	unsigned qhead, qlen;
+	int stopping;
+	int nthreads;
+	pthread_t threads[MAX_PREFETCH_THREADS];
+};
+
+
+static struct entry *entry_of(struct mfs_lru_node *n)
+{
+	return n ? mfs_lru_entry(n, struct entry, node) : NULL;
+}
+
+static struct entry *find(struct mfs_cache *c, const struct mfs_hash *h)
+{
+	return entry_of(mfs_lru_find(&c->table, h));
+}
+
+static void entry_free(struct entry *e)
+{
+	mfs_chunk_bytes_release(&e->bytes);
+	free(e);
+}
+
+/* Evicts unreferenced entries until the cache fits; called with lock held. */
+static void evict(struct mfs_cache *c, struct entry **victims)
+{
+	struct entry *e;
+
+	while (c->bytes > c->capacity && (e = entry_of(mfs_lru_oldest(&c->table)))) {
+		mfs_lru_remove(&c->table, &e->node);
+		c->bytes -= e->pub.len;
+		c->st.entries--;
+		e->next_victim = *victims; /* freed after unlocking */
+		*victims = e;
+	}
+}
+
+
+/* Loads e (state LOADING, referenced by the caller) outside the lock. */
+static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
+{
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
+	struct entry *victims = NULL;
+	int rc = ctx ? mfs_chunk_load(c->db, ctx, &e->node.key, &e->bytes, 0) : -ENOMEM;
+
+	if (!rc && e->bytes.len != len) {
+		char hex[MFS_HASH_HEX_LEN + 1];
+
+		mfs_hash_to_hex(&e->node.key, hex);
+		log_error("chunk %s: length %u, manifest says %u", hex, e->bytes.len, len);
+		mfs_chunk_bytes_release(&e->bytes);
+		rc = MFS_ECORRUPT;
+	}
+	/* Not here, or our copy is bad: another node's copy, verified there. */
+	if (rc == -ENOENT || rc == MFS_ECORRUPT || rc == MFS_EBADHASH || rc == MFS_EFORMAT) {
+		mfs_cache_remote_fn remote;
+		void *arg;
+
+		pthread_mutex_lock(&c->lock);
+		remote = c->remote;
+		arg = c->remote_arg;
+		/* Counted in while the lock is held, so a stop that clears `remote` waits for it. */
+		if (remote)
+			c->remote_calls++;
+		pthread_mutex_unlock(&c->lock);
+		if (remote) {
+			rc = remote(arg, &e->node.key, len, origin, &e->bytes);
+			pthread_mutex_lock(&c->lock);
+			c->remote_calls--;
+			pthread_cond_broadcast(&c->loaded);
+			pthread_mutex_unlock(&c->lock);
+		}
+	}
+	pthread_mutex_lock(&c->lock);
+	if (rc) {
+		e->state = FAILED;
+		e->rc = rc;
+		mfs_lru_remove(&c->table, &e->node);
+	} else {
+		e->state = READY;
+		e->pub.data = e->bytes.p;
+		e->pub.len = len;
+		c->bytes += len;
+		c->st.entries++;
+		evict(c, &victims);
+	}
+	pthread_cond_broadcast(&c->loaded);
+	pthread_mutex_unlock(&c->lock);
+	while (victims) {
+		struct entry *next = victims->next_victim;
+
+		entry_free(victims);
+		victims = next;
+	}
+	return rc;
+}
+
+/*
+ * Drops a reference; called with lock held.  Returns the entry if it must be
+ * freed.  cold: the entry goes to the evicting end of the LRU (note 3).
+ */
+static struct entry *unref_locked(struct mfs_cache *c, struct entry *e, int cold)
+{
+	/* A release without a get would put the entry on the LRU twice. */
+	if (e->refs <= 0)
+		BUG("cache entry released more often than taken");
+	if (--e->refs > 0)
+		return NULL;
+	if (e->state == FAILED || e->state == DROPPED)
+		return e;
+	mfs_lru_push(&c->table, &e->node, cold);
+	return NULL;
+}
+
+int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len, uint16_t origin,
+		  const struct mfs_cache_entry **out)
+{
+	struct entry *e, *dead = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	e = find(c, h);
+	if (e) {
+		e->refs++;
+		mfs_lru_unlink(&e->node);
+		if (e->state == LOADING) {
+			c->st.waits++;
+			while (e->state == LOADING)
+				pthread_cond_wait(&c->loaded, &c->lock);
+		} else {
+			c->st.hits++;
+		}
+		if (e->state == FAILED) {
+			rc = e->rc;
+			dead = unref_locked(c, e, 0);
+		} else if (e->pub.len != expect_len) {
+			rc = MFS_ECORRUPT;
+			dead = unref_locked(c, e, 0);
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (dead)
+			entry_free(dead);
+		if (!rc)
+			*out = &e->pub;
+		return rc;
+	}
+	c->st.misses++;
+	if (!(e = calloc(1, sizeof(*e)))) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOMEM;
+	}
+	e->node.key = *h;
+	e->state = LOADING;
+	e->refs = 1;
+	mfs_lru_insert(&c->table, &e->node);
+	pthread_mutex_unlock(&c->lock);
+
+	rc = load(c, e, expect_len, origin);
+	if (rc) {
+		pthread_mutex_lock(&c->lock);
+		dead = unref_locked(c, e, 0);
+		pthread_mutex_unlock(&c->lock);
+		if (dead)
+			entry_free(dead);
+		return rc;
+	}
+	*out = &e->pub;
+	return 0;
+}
+
+void mfs_cache_release_cold(struct mfs_cache *c, const struct mfs_cache_entry *pub, int cold)
+{
+	struct entry *e = (struct entry *)pub, *victims = NULL;
+
+	if (!pub)
+		return;
+	pthread_mutex_lock(&c->lock);
+	unref_locked(c, e, cold);
+	evict(c, &victims);
+	pthread_mutex_unlock(&c->lock);
+	while (victims) {
+		struct entry *next = victims->next_victim;
+
+		entry_free(victims);
+		victims = next;
+	}
+}
+
+void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *e)
+{
+	mfs_cache_release_cold(c, e, 0);
+}
+
+void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len,
+			uint16_t origin)
+{
+	if (!c->nthreads)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (!find(c, h) && c->qlen < PREFETCH_QUEUE) {
+		int dup = 0;
+
+		for (unsigned i = 0; i < c->qlen && !dup; i++)
+			dup = !memcmp(c->queue[(c->qhead + i) % PREFETCH_QUEUE].hash.b, h->b, MFS_HASH_LEN);
+		if (!dup) {
+			c->queue[(c->qhead + c->qlen++) % PREFETCH_QUEUE] = (struct prefetch_req){ *h, len, origin };
+			pthread_cond_signal(&c->work);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *prefetch_thread(void *arg)
+{
+	struct mfs_cache *c = arg;
+
+	pthread_setname_np(pthread_self(), "mfs-prefetch"); /* for perf and top -H */
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct prefetch_req r;
+		const struct mfs_cache_entry *e;
+
+		while (!c->qlen && !c->stopping)
+			pthread_cond_wait(&c->work, &c->lock);
+		if (c->stopping)
+			break;
+		r = c->queue[c->qhead];
+		c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
+		c->qlen--;
+		c->st.prefetches++;
+		pthread_mutex_unlock(&c->lock);
+		if (!mfs_cache_get(c, &r.hash, r.len, r.origin, &e))
+			mfs_cache_release(c, e);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+void mfs_cache_set_remote(struct mfs_cache *c, mfs_cache_remote_fn fn, void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	c->remote = fn;
+	c->remote_arg = arg;
+	/* Whoever unsets the source may free it once this returns. */
+	while (c->remote_calls)
+		pthread_cond_wait(&c->loaded, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int mfs_cache_new(struct mfs_db *db, size_t capacity, int threads, struct mfs_cache **out)
+{
+	struct mfs_cache *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c)
+		return -ENOMEM;
+	c->db = db;
+	c->capacity = capacity;
+	mfs_lru_init(&c->table);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->loaded, NULL);
+	pthread_cond_init(&c->work, NULL);
+	if (threads > MAX_PREFETCH_THREADS)
+		threads = MAX_PREFETCH_THREADS;
+	for (int i = 0; i < threads; i++) {
+		if (pthread_create(&c->threads[i], NULL, prefetch_thread, c))
+			break;
+		c->nthreads++;
+	}
+	*out = c;
+	return 0;
+}
+
+void mfs_cache_free(struct mfs_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	for (int i = 0; i < c->nthreads; i++)
+		pthread_join(c->threads[i], NULL);
+	for (struct mfs_lru_node *n = mfs_lru_take_all(&c->table), *next; n; n = next) {
+		next = n->hnext;
+		entry_free(entry_of(n));
+	}
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->loaded);
+	pthread_cond_destroy(&c->work);
+	free(c);
+}
+
+int mfs_cache_has(struct mfs_cache *c, const struct mfs_hash *h)
+{
+	struct entry *e;
+	int has;
+
+	pthread_mutex_lock(&c->lock);
+	e = find(c, h);
+	has = e && e->state == READY;
+	pthread_mutex_unlock(&c->lock);
+	return has;
+}
+
+uint32_t mfs_cache_drop(struct mfs_cache *c, const struct mfs_hash *h)
+{
+	struct entry *e, *dead = NULL;
+	uint32_t len = 0;
+
+	pthread_mutex_lock(&c->lock);
+	e = find(c, h);
+	if (e && e->state == READY) {
+		len = e->pub.len;
+		mfs_lru_remove(&c->table, &e->node);
+		c->bytes -= len;
+		c->st.entries--;
+		if (e->refs) {
+			e->state = DROPPED; /* a reader still uses its bytes */
+		} else {
+			mfs_lru_unlink(&e->node);
+			dead = e;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (dead)
+		entry_free(dead);
+	return len;
+}
+
+void mfs_cache_stats(struct mfs_cache *c, struct mfs_cache_stats *st)
+{
+	pthread_mutex_lock(&c->lock);
+	*st = c->st;
+	st->bytes = c->bytes;
+	st->capacity = c->capacity;
+	pthread_mutex_unlock(&c->lock);
+}

@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Chunk records and their index entries; see chunkstore.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "chunker.h"
+#include "chunkstore.h"
+#include "store/base/bytes.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/kv/db.h"
+#include "store/kv/pack.h"
+
+#define LOG_COMPONENT "chunks"
+
+int mfs_chunk_exists(struct mfs_db *db, const struct mfs_hash *h)
+{
+	return mfs_db_exists(db, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN);
+}
+
+/*
+ * Which records go to packs: the large ones, which through RocksDB cost a
+ * copy into the memtable, a blob file write at the flush, and on every
+ * read a copy out of the blob file.  Small ones stay in the chunks CF: a
+ * small file's batch goes through the WAL and its group commit, which a
+ * pack's fdatasync per file would make slower.
+ */
+static struct mfs_packs *packs_for(struct mfs_batch *b, size_t len)
+{
+	return len >= MFS_CHUNK_PACK_MIN ? mfs_db_packs(mfs_batch_db(b)) : NULL;
+}
+
+void mfs_chunk_stage_record(struct mfs_batch *b, const struct mfs_hash *h, const void *rec,
+			    size_t len)
+{
+	struct mfs_packs *packs = packs_for(b, len);
+	struct mfs_pack_loc loc;
+	uint64_t ticket;
+	int rc;
+
+	if (!packs) {
+		mfs_batch_put(b, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, rec, len);
+		return;
+	}
+	mfs_batch_note_packed(b);
+	/* Unindexed bytes if the rest fails: space only (chunkstore.h). */
+	if ((rc = mfs_packs_append(packs, rec, len, &loc, &ticket)) ||
+	    (rc = mfs_packs_pending_put(packs, h->b, &loc, ticket)))
+		mfs_batch_fail(b, rc);
+}
+
+void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
+			   const struct mfs_chunk_info *info, size_t record_len)
+{
+	struct mfs_packs *packs = packs_for(b, record_len);
+	uint8_t idx[MFS_CHUNK_INDEX_V2_LEN];
+	struct mfs_pack_loc loc;
+	uint64_t ticket;
+	size_t n = MFS_CHUNK_INDEX_LEN;
+
+	idx[0] = MFS_CHUNK_INDEX_VERSION;
+	idx[1] = info->codec;
+	put_le32(idx + 2, info->raw_len);
+	put_le32(idx + 6, (uint32_t)record_len);
+	if (packs) {
+		if (mfs_packs_pending_take(packs, h->b, &loc, &ticket) || loc.len != record_len) {
+			char hex[MFS_HASH_HEX_LEN + 1];
+
+			/* A caller's bug: never index a record we cannot point at. */
+			mfs_hash_to_hex(h, hex);
+			log_error("chunk %s: index staged without its record", hex);
+			mfs_batch_fail(b, -EIO);
+			return;
+		}
+		idx[0] = MFS_CHUNK_INDEX_V2;
+		put_le32(idx + 10, loc.pack);
+		put_le64(idx + 14, loc.off);
+		n = MFS_CHUNK_INDEX_V2_LEN;
+		mfs_batch_need_packs(b, ticket);
+	}
+	mfs_batch_put(b, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, idx, n);
+}
+
+void mfs_chunk_stage_delete(struct mfs_batch *b, const struct mfs_hash *h)
+{
+	mfs_batch_delete(b, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN);
+	mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN);
+}
+
+static void summary_loc(const struct mfs_chunk_summary *s, struct mfs_pack_loc *loc)
+{
+	*loc = (struct mfs_pack_loc){ .pack = s->pack, .len = s->record_len, .off = s->off };
+}
+
+int mfs_chunk_free_space(struct mfs_db *db, const struct mfs_chunk_summary *s)
+{
+	struct mfs_packs *packs = mfs_db_packs(db);
+	struct mfs_pack_loc loc;
+
+	if (!s->pack || !packs)
+		return 0;
+	summary_loc(s, &loc);
+	return mfs_packs_punch(packs, &loc);
+}
+
+int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summary *s)
+{
+	if (n < 2 || p[1] >= MFS_CODEC_COUNT)
+		return MFS_EFORMAT;
+	if (p[0] == MFS_CHUNK_INDEX_VERSION && n == MFS_CHUNK_INDEX_LEN) {
+		s->pack = 0;
+		s->off = 0;
+	} else if (p[0] == MFS_CHUNK_INDEX_V2 && n == MFS_CHUNK_INDEX_V2_LEN) {
+		s->pack = get_le32(p + 10);
+		s->off = get_le64(p + 14);
+		if (!s->pack)
+			return MFS_EFORMAT;
+	} else {
+		return MFS_EFORMAT;
+	}
+	s->codec = p[1];
+	s->raw_len = get_le32(p + 2);
+	s->record_len = get_le32(p + 6);
+	return 0;
+}
+
+int mfs_chunk_summary_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs_chunk_summary *s)
+{
+	struct mfs_val v;
+	int rc = mfs_db_get(db, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, &v, 1);
+
+	if (rc)
+		return rc;
+	rc = mfs_chunk_summary_decode(v.p, v.len, s);
+	mfs_val_release(&v);
+	return rc;
+}
+
+/*
+ * Logs a bad chunk as an error the first time only: readers retry (the
+ * kernel alone re-reads a failed page), and one line per attempt would bury
+ * the log.  Remembers the last BAD_SEEN chunks.
+ */
+#define BAD_SEEN 64
+static struct mfs_hash bad_seen[BAD_SEEN];
+static unsigned bad_next;
+static pthread_mutex_t bad_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void log_bad_chunk(const struct mfs_hash *h, int rc)
+{
+	char hex[MFS_HASH_HEX_LEN + 1];
+	int seen = 0;
+
+	if (rc != MFS_ECORRUPT && rc != MFS_EBADHASH && rc != MFS_EFORMAT)
+		return;
+	pthread_mutex_lock(&bad_lock);
+	for (unsigned i = 0; i < BAD_SEEN && !seen; i++)
+		seen = !memcmp(bad_seen[i].b, h->b, MFS_HASH_LEN);
+	if (!seen)
+		bad_seen[bad_next++ % BAD_SEEN] = *h;
+	pthread_mutex_unlock(&bad_lock);
+	if (seen)
+		return;
+	mfs_hash_to_hex(h, hex);
+	log_error("chunk %s: %s (this copy is never served)", hex, mfs_strerror(rc));
+}
+
+static int check_sha256(const struct mfs_hash *h, const void *p, size_t n)
+{
+	struct mfs_hash got;
+	int rc;
+
+	if ((rc = mfs_sha256(p, n, &got)))
+		return rc;
+	return memcmp(got.b, h->b, MFS_HASH_LEN) ? MFS_EBADHASH : 0;
+}
+
+/*
+ * Chunk buffers: a cold read takes one per chunk (a raw record read in
+ * place with O_DIRECT, or a decoded chunk) and the cache gives one back
+ * per chunk it evicts.  They are carved from one arena of transparent
+ * huge pages (issue 10, measured on a 1 GiB cold read of random bytes:
+ * daemon 0.44-0.57 CPU-s/GiB against 0.70-1.42 with buffers of small
+ * pages).  With 4 KiB pages every buffer was faulted in and zeroed page
+ * by page, every page pinned one at a time twice (the O_DIRECT read and
+ * the kernel's copy of the FUSE reply out of it), and the XXH64 pass took
+ * a TLB miss every 4 KiB; on a VM whose page tables are shadowed each of
+ * those is dear.  The arena is ARENA_BYTES of address space, reserved at
+ * first use and faulted in (2 MiB at a time) only as buffers are carved
+ * deeper into it: first fit over ARENA_UNIT units keeps the resident part
+ * near the bytes in use.  A request that does not fit (or any request
+ * under AddressSanitizer, which must see every buffer) is a plain aligned
+ * allocation.  Every buffer is ARENA_UNIT-aligned, so it takes direct
+ * reads.
+ */
+#define ARENA_UNIT (64u << 10)
+#define ARENA_BYTES (256u << 20)
+#define ARENA_UNITS (ARENA_BYTES / ARENA_UNIT)
+#define HUGE_PAGE (2u << 20)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_OFF 1
+#endif
+#endif
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_once_t once;
+	uint8_t *base;			/* NULL: no arena (mmap failed, or ASan) */
+	uint64_t used[ARENA_UNITS / 64];	/* a bit per unit */
+	uint32_t hint;			/* no free unit below this one */
+} arena = { .lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT };
+
+static void arena_init(void)
+{
+#ifndef ARENA_OFF
+	uint8_t *p = mmap(NULL, ARENA_BYTES + HUGE_PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		return;
+	a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+	/* Only a hint: without THP the arena still saves the faults. */
+	(void)madvise((void *)a, ARENA_BYTES, MADV_HUGEPAGE);
+	arena.base = (uint8_t *)a;
+#endif
+}
+
+static int unit_used(uint32_t u)
+{
+	return arena.used[u / 64] >> (u % 64) & 1;
+}
+
+static void units_mark(uint32_t u, uint32_t n, int used)
+{
+	for (uint32_t i = u; i < u + n; i++) {
+		if (used)
+			arena.used[i / 64] |= 1ull << (i % 64);
+		else
+			arena.used[i / 64] &= ~(1ull << (i % 64));
+	}
+}
+
+/* A buffer of at least len bytes, aligned for O_DIRECT; *cap gets its size. */
+static uint8_t *chunk_buf_get(size_t len, size_t *cap)
+{
+	uint32_t n = (uint32_t)((len + ARENA_UNIT - 1) / ARENA_UNIT), run = 0, u;
+	void *p = NULL;
+
+	if (!n)
+		n = 1;
+	pthread_once(&arena.once, arena_init);
+	if (arena.base && n <= ARENA_UNITS) {
+		pthread_mutex_lock(&arena.lock);
+		for (u = arena.hint; u < ARENA_UNITS; u++) {
+			if (unit_used(u)) {
+				run = 0;
+				continue;
+			}
+			if (++run == n)
+				break;
+		}
+		if (u < ARENA_UNITS) {
+			u -= n - 1;
+			units_mark(u, n, 1);
+			if (u == arena.hint)
+				arena.hint += n;
+			p = arena.base + (size_t)u * ARENA_UNIT;
+		}
+		pthread_mutex_unlock(&arena.lock);
+	}
+	if (!p && posix_memalign(&p, MFS_PACK_ALIGN, (size_t)n * ARENA_UNIT))
+		return NULL;
+	*cap = (size_t)n * ARENA_UNIT;
+	return p;
+}
+
+static void chunk_buf_put(void *p, size_t cap)
+{
+	uint8_t *b = p;
+
+	if (!arena.base || b < arena.base || b >= arena.base + ARENA_BYTES) {
+		free(p);
+		return;
+	}
+	pthread_mutex_lock(&arena.lock);
+	units_mark((uint32_t)((b - arena.base) / ARENA_UNIT), (uint32_t)(cap / ARENA_UNIT), 0);
+	if ((uint32_t)((b - arena.base) / ARENA_UNIT) < arena.hint)
+		arena.hint = (uint32_t)((b - arena.base) / ARENA_UNIT);
+	pthread_mutex_unlock(&arena.lock);
+}
+
+/* Frees b's owned buffer, to the arena if it came from there. */
+static void owned_free(struct mfs_chunk_bytes *b)
+{
+	if (b->pooled)
+		chunk_buf_put(b->owned, b->pooled);
+	else
+		free(b->owned);
+	b->owned = NULL;
+	b->pooled = 0;
+}
+
+/* b->owned := a chunk buffer of at least len bytes, room for a direct read of them. */
+static int owned_alloc(struct mfs_chunk_bytes *b, size_t len)
+{
+	owned_free(b);
+	if (!(b->owned = chunk_buf_get(mfs_packs_read_cap(len ? len : 1), &b->pooled)))
+		return -ENOMEM;
+	return 0;
+}
+
+void mfs_chunk_bytes_release(struct mfs_chunk_bytes *b)
+{
+	owned_free(b);
+	mfs_val_release(&b->pin);
+	memset(b, 0, sizeof(*b));
+}
+
+/* A buffer a pack record of len bytes can be read into directly (pack.h); free() frees it. */
+static uint8_t *record_buf(size_t len)
+{
+	void *p;
+
+	return posix_memalign(&p, MFS_PACK_ALIGN, mfs_packs_read_cap(len ? len : 1)) ? NULL : p;
+}
+
+/*
+ * A pack record, read into buf (from record_buf).  A pack that lost it:
+ * MFS_ECORRUPT.
+ */
+static int pack_read(struct mfs_db *db, const struct mfs_chunk_summary *s, void *buf)
+{
+	struct mfs_packs *packs = mfs_db_packs(db);
+	struct mfs_pack_loc loc;
+	int rc;
+
+	if (!packs)
+		return MFS_EFORMAT; /* a version 2 entry in a store without packs */
+	summary_loc(s, &loc);
+	rc = mfs_packs_read(packs, &loc, buf, mfs_packs_read_cap(loc.len));
+	return rc == -ENOENT ? MFS_ECORRUPT : rc;
+}
+
+static void free_pin(void *p)
+{
+	free(p);
+}
+
+int mfs_chunk_record_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs_val *v)
+{
+	struct mfs_chunk_summary s;
+	uint8_t *buf;
+	int rc = mfs_chunk_summary_get(db, h, &s);
+
+	memset(v, 0, sizeof(*v));
+	if (rc == -ENOENT || (!rc && !s.pack))
+		return mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, v, 0);
+	if (rc)
+		return rc;
+	if (!(buf = record_buf(s.record_len)))
+		return -ENOMEM;
+	if ((rc = pack_read(db, &s, buf))) {
+		free(buf);
+		return rc;
+	}
+	*v = (struct mfs_val){ .p = buf, .len = s.record_len, .pin = buf, .release = free_pin };
+	return 0;
+}
+
+/* The thread's buffer for a compressed pack record, read then decoded out of. */
+static uint8_t *scratch_get(size_t len)
+{
+	return mfs_packs_thread_buf(MFS_PACK_BUF_READ, mfs_packs_read_cap(len ? len : 1));
+}
+
+/*
+ * A pack record into out: a raw one is read into a buffer out owns and
+ * served from there (the only copy is the kernel's); a compressed one is
+ * read into the thread's scratch buffer and decoded into out's.
+ */
+static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx,
+		       const struct mfs_chunk_summary *s, struct mfs_chunk_bytes *out)
+{
+	struct mfs_chunk_info info;
+	uint8_t *rec;
+	ssize_t n;
+	int rc;
+
+	if (s->codec == MFS_CODEC_RAW) {
+		if (owned_alloc(out, s->record_len))
+			return -ENOMEM;
+		rec = out->owned;
+	} else if (!(rec = scratch_get(s->record_len))) {
+		return -ENOMEM;
+	}
+	if ((rc = pack_read(db, s, rec)))
+		return rc;
+	/*
+	 * The header, unchecked, picks the path; each path checks the XXH64
+	 * before anything is served (a damaged header fails it).  A raw
+	 * record is checked here, a compressed one as it is decoded
+	 * (mfs_chunk_decode: one pass over a split record, not two).
+	 */
+	if (mfs_chunk_peek(rec, s->record_len, &info))
+		return mfs_chunk_verify(rec, s->record_len, &info);
+	if (info.codec == MFS_CODEC_RAW && (rc = mfs_chunk_verify(rec, s->record_len, &info)))
+		return rc;
+	if (info.codec == MFS_CODEC_RAW && rec == out->owned) {
+		out->p = rec + MFS_CHUNK_HDR_SIZE;
+		out->len = info.raw_len;
+		return 0;
+	}
+	if (info.codec == MFS_CODEC_RAW) {
+		/* The index said compressed, the record says raw: serve it from a copy. */
+		if (owned_alloc(out, info.raw_len))
+			return -ENOMEM;
+		memcpy(out->owned, rec + MFS_CHUNK_HDR_SIZE, info.raw_len);
+	} else {
+		struct mfs_chunk_bytes dst = { 0 };
+
+		if (owned_alloc(&dst, info.raw_len))
+			return -ENOMEM;
+		n = mfs_chunk_decode(ctx, rec, s->record_len, dst.owned, info.raw_len);
+		owned_free(out); /* rec, if the index said raw */
+		out->owned = dst.owned;
+		out->pooled = dst.pooled;
+		if (n < 0)
+			return (int)n;
+	}
+	out->p = out->owned;
+	out->len = info.raw_len;
+	return 0;
+}
+
+int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		   struct mfs_chunk_bytes *out, int deep)
+{
+	struct mfs_chunk_summary s;
+	struct mfs_chunk_info info;
+	ssize_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = mfs_chunk_summary_get(db, h, &s);
+	if (!rc && s.pack) {
+		rc = load_packed(db, ctx, &s, out);
+		goto checked;
+	}
+	/* Version 1, or not indexed (a staged record): the chunks CF. */
+	if (rc && rc != -ENOENT)
+		goto checked;
+	if ((rc = mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, &out->pin, 0)))
+		return rc;
+	rc = mfs_chunk_verify(out->pin.p, out->pin.len, &info);
+	if (!rc && info.codec == MFS_CODEC_RAW) {
+		out->p = out->pin.p + MFS_CHUNK_HDR_SIZE;
+		out->len = info.raw_len;
+	} else if (!rc) {
+		if (owned_alloc(out, info.raw_len)) {
+			rc = -ENOMEM;
+		} else {
+			n = mfs_chunk_decode_verified(ctx, out->pin.p, &info, out->owned,
+						      info.raw_len);
+			rc = n < 0 ? (int)n : 0;
+			out->p = out->owned;
+			out->len = info.raw_len;
+		}
+		mfs_val_release(&out->pin);
+	}
+checked:
+	if (!rc && deep)
+		rc = check_sha256(h, out->p, out->len);
+	if (rc) {
+		log_bad_chunk(h, rc);
+		mfs_chunk_bytes_release(out);
+	}
+	return rc;
+}
+
+int mfs_chunk_read_range(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+			 uint32_t off, uint32_t len, void *out)
+{
+	struct mfs_chunk_summary s;
+	struct mfs_val v = { 0 };
+	const uint8_t *rec;
+	size_t reclen;
+	ssize_t n;
+	int rc = mfs_chunk_summary_get(db, h, &s);
+
+	if (rc)
+		return rc;
+	if (s.pack) {
+		uint8_t *buf = scratch_get(s.record_len);
+
+		if (!buf)
+			return -ENOMEM;
+		if ((rc = pack_read(db, &s, buf)))
+			goto out;
+		rec = buf;
+		reclen = s.record_len;
+	} else {
+		if ((rc = mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, &v, 0)))
+			return rc;
+		rec = v.p;
+		reclen = v.len;
+	}
+	n = mfs_chunk_decode_range(ctx, rec, reclen, off, out, len);
+	rc = n < 0 ? (int)n : n == (ssize_t)len ? 0 : MFS_ECORRUPT;
+out:
+	mfs_val_release(&v);
+	if (rc)
+		log_bad_chunk(h, rc);
+	return rc;
+}
+
+static int packs_attach(struct mfs_db *db, const char *dir)
+{
+	struct mfs_packs *packs = NULL;
+	struct mfs_iter *it = NULL;
+	uint64_t lost = 0;
+	char *path = NULL;
+	int rc = -ENOMEM;
+
+	if (asprintf(&path, "%s/packs", dir) < 0) {
+		path = NULL;
+		goto out;
+	}
+	if ((rc = mfs_packs_open(path, &packs)))
+		goto out;
+	/* Live bytes per pack: what the index names (a crash's leftovers are not). */
+	if (!(it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *v = mfs_iter_value(it, &vl);
+		struct mfs_chunk_summary s;
+		struct mfs_pack_loc loc;
+
+		(void)mfs_iter_key(it, &kl);
+		if (mfs_chunk_summary_decode(v, vl, &s) || !s.pack)
+			continue;
+		summary_loc(&s, &loc);
+		if (mfs_packs_add_live(packs, &loc))
+			lost++;
+	}
+	if ((rc = mfs_iter_error(it)))
+		goto out;
+	if (lost)
+		log_error("%llu indexed chunk(s) name a pack that is missing (fsck reports them)",
+			  (unsigned long long)lost);
+	mfs_packs_drop_unused(packs);
+	mfs_db_set_packs(db, packs, 1);
+	packs = NULL;
+out:
+	if (rc)
+		log_error("%s: cannot open the packs: %s", path ? path : dir, mfs_strerror(rc));
+	mfs_iter_free(it);
+	mfs_packs_close(packs);
+	free(path);
+	return rc;
+}
+
+int mfs_store_open(const char *dir, struct mfs_db **out)
+{
+	return mfs_db_open(dir, packs_attach, out);
+}

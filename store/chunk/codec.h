@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Chunk codecs and the stored chunk record.
+ *
+ * A stored chunk record is a 24-byte header followed by the payload:
+ *
+ *   off size field
+ *     0    4 magic        "MFC1"
+ *     4    1 version      1
+ *     5    1 codec        enum mfs_codec
+ *     6    2 reserved     0
+ *     8    4 raw_len      little endian, <= MFS_CHUNK_MAX
+ *    12    4 stored_len   little endian, payload bytes after the header
+ *    16    8 checksum     XXH64(seed 0) of bytes [0,16) then the payload
+ *                         (one XXH64 over their concatenation), little endian
+ *
+ * Payload: raw: the bytes.  zstd: one zstd frame of the bytes.  bg2/bg4:
+ * one zstd frame of the bytes rearranged into 2 or 4 byte planes: with
+ * w-byte words, plane i holds byte i of every whole word, planes in order,
+ * then the raw_len % w trailing bytes unchanged.  Float exponent bytes then
+ * sit together and compress.
+ *
+ * split2/split4: the same planes (w = 2 / 4), cut into groups of 2^shift
+ * words (the last one shorter), each group's slice of each plane stored
+ * raw or as a zstd frame of its own:
+ *
+ *   u8 shift (10..20; the encoder writes 15), u8 reserved 0,
+ *   groups * w u32 entries, group-major: bit 31 set = zstd frame, bits
+ *     0-30 = the piece's length (raw pieces: exactly the slice's words),
+ *   the raw_len % w trailing bytes,
+ *   the pieces in table order.
+ *
+ * Only slices that entropy coding shrinks are coded (FP16 mantissa bytes
+ * are not), so decoding is Huffman on those plus a join; a group is also
+ * the unit a partial decode would need.
+ *
+ * The codec is chosen per chunk (store/chunk/codec.c, note 2): split2/split4
+ * when matches save little (weights), else the smallest of zstd, bg2 and
+ * bg4.  Raw is kept when compression saves less than 1/32 of the bytes:
+ * decoding would cost more than it saves.  See doc/format.md.
+ */
+#ifndef MFS_CODEC_H
+#define MFS_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MFS_CHUNK_HDR_SIZE 24
+
+/* Stored on disk and sent on the wire: never renumber. */
+enum mfs_codec {
+	MFS_CODEC_RAW = 0,
+	MFS_CODEC_ZSTD = 1,
+	MFS_CODEC_ZSTD_BG2 = 2,
+	MFS_CODEC_ZSTD_BG4 = 3,
+	MFS_CODEC_SPLIT2 = 4,
+	MFS_CODEC_SPLIT4 = 5,
+	MFS_CODEC_COUNT
+};
+
+struct mfs_chunk_info {
+	enum mfs_codec codec;
+	uint32_t raw_len;
+	uint32_t stored_len;
+};
+
+/* Per-thread codec state (zstd contexts, scratch planes); not thread safe. */
+struct mfs_codec_ctx;
+
+/* Returns NULL on allocation failure. mfs_codec_ctx_free(NULL) is a no-op. */
+struct mfs_codec_ctx *mfs_codec_ctx_new(void);
+void mfs_codec_ctx_free(struct mfs_codec_ctx *ctx);
+/* This thread's context, made on first use, freed when the thread exits; NULL on ENOMEM. */
+struct mfs_codec_ctx *mfs_codec_ctx_thread(void);
+
+/* Upper bound of a record for raw_len bytes, for sizing `out`. */
+size_t mfs_chunk_record_bound(size_t raw_len);
+
+/*
+ * Encodes raw[0..len) (len <= MFS_CHUNK_MAX) into a record in out[0..cap).
+ * codec < 0 picks the best codec automatically; otherwise that codec is used
+ * (tests and benchmarks).  Returns the record length or a negative errno.
+ */
+ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
+			 void *out, size_t cap, int codec);
+
+/*
+ * Validates the header of rec[0..reclen) (magic, version, codec, lengths);
+ * does not check the checksum.  Returns 0, MFS_EFORMAT or MFS_ECORRUPT.
+ */
+int mfs_chunk_peek(const void *rec, size_t reclen, struct mfs_chunk_info *info);
+
+/*
+ * Checks the record's checksum and decodes it into out[0..cap), cap >=
+ * raw_len.  Returns raw_len, or MFS_ECORRUPT / MFS_EFORMAT: corrupt bytes are
+ * never decoded into `out` as if they were good.  A split record is hashed
+ * group by group as it is decoded (one pass over it), so on any error out
+ * may hold bytes: only a return of raw_len makes them good.
+ */
+ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			 void *out, size_t cap);
+
+/*
+ * mfs_chunk_decode for a record mfs_chunk_verify() has just accepted, with
+ * the info it returned: no second XXH64 pass over the record (a caller
+ * that verifies, then decodes, hashes every record twice).  rec must be
+ * the very bytes verified.  Returns raw_len, -ENOBUFS, MFS_ECORRUPT.
+ */
+ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,
+				  const struct mfs_chunk_info *info, void *out, size_t cap);
+
+/*
+ * Like mfs_chunk_decode, but only bytes [off, off + len) of the chunk, into
+ * out[0..len): for a page fault that needs 4 KiB of a 1 MiB chunk.  The
+ * checksum still covers the whole record (XXH64: ~0.1 ms per MiB); split
+ * codecs then decode only the groups (64-128 KiB of output) the range
+ * touches, raw copies the range, other codecs decode the whole chunk into
+ * scratch.  Returns len, -EINVAL if the range is not within raw_len,
+ * MFS_ECORRUPT or MFS_EFORMAT.
+ */
+ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			       size_t off, void *out, size_t len);
+
+/*
+ * Checks the header and the checksum of rec without decoding, for readers
+ * that use a raw record's payload in place.  0, MFS_ECORRUPT or MFS_EFORMAT.
+ */
+int mfs_chunk_verify(const void *rec, size_t reclen, struct mfs_chunk_info *info);
+
+/* "raw", "zstd", "zstd-bg2", "zstd-bg4", "split2", "split4", or "?" */
+const char *mfs_codec_name(int codec);
+
+#endif

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Inside the chunk codec: what codec.c (records, auto choice, zstd codecs,
+ * decode) and codec_split.c (the split codecs) share.  Not for other files.
+ */
+#ifndef MFS_CODEC_INTERNAL_H
+#define MFS_CODEC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ZSTD_compressSequences(): literals-only frames (codec.c, note 4); in libzstd since 1.4.5. */
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+
+#include "codec.h"
+#include "store/base/hash.h"
+
+#define LEVEL 3
+#define SAMPLE_LEVEL 1
+#define SAMPLE_SLICES 8
+#define SAMPLE_SLICE (16 * 1024)
+#define SAMPLE_SIZE (SAMPLE_SLICES * SAMPLE_SLICE)
+/* The match probe (note 2): a negative level leaves literals raw. */
+#define PROBE_LEVEL (-1)
+
+/* Split codecs: words per group, 1 << shift; the shift is in the payload. */
+#define SPLIT_SHIFT 15
+#define SPLIT_SHIFT_MIN 10
+#define SPLIT_SHIFT_MAX 20
+#define SPLIT_ZSTD 0x80000000u	/* plane table entry: the piece is a zstd frame */
+_Static_assert(((size_t)1 << SPLIT_SHIFT) <= SAMPLE_SIZE, "split pieces compress into sample_out");
+#define SPLIT_MIN_PIECE 256	/* shorter slices stay raw: a frame's overhead eats the gain */
+
+struct mfs_codec_ctx {
+	ZSTD_CCtx *cctx;
+	ZSTD_DCtx *dctx;
+	uint8_t *planes;	/* MFS_CHUNK_MAX, on first use: byte planes, both directions */
+	uint8_t *part;		/* MFS_CHUNK_MAX, on first use: partial decodes */
+	uint8_t *sample;	/* SAMPLE_SIZE: the slices auto-selection tries */
+	uint8_t *sample_out;	/* ZSTD_compressBound(SAMPLE_SIZE) */
+	size_t sample_out_cap;
+};
+
+/* The planes buffer (MFS_CHUNK_MAX), allocated on first use; NULL if out of memory. */
+uint8_t *mfs_codec_planes(struct mfs_codec_ctx *ctx);
+/* A zstd error as a negative errno (-ENOBUFS: output too small). */
+int mfs_codec_zstd_errno(size_t r);
+/* Bytes per word of codec: 2 or 4 for the byte-grouped and split codecs, else 1. */
+unsigned mfs_codec_width(int codec);
+
+/* ---- codec_split.c ---- */
+
+/* raw[0..len) as split payload of w-byte words into out[0..cap): its size, or -errno. */
+ssize_t mfs_split_encode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *raw, size_t len,
+			 uint8_t *out, size_t cap);
+/* Estimated split2 (est[0]) and split4 (est[1]) payloads of the sample s[0..n). */
+void mfs_split_estimate(const uint8_t *s, size_t n, size_t est[2]);
+/*
+ * Bytes [off, off + len) of the split payload p[0..plen) into out; with
+ * st, each piece goes through XXH64 before it is decoded.  len or -errno.
+ */
+ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p, size_t plen,
+			 size_t raw_len, size_t off, size_t len, uint8_t *out,
+			 struct mfs_xxh64_state *st);
+/* A whole split record checked and decoded in one pass: raw_len, or -1 (see the file). */
+ssize_t mfs_split_decode_checked(struct mfs_codec_ctx *ctx, const uint8_t *rec,
+				 const struct mfs_chunk_info *info, uint8_t *out);
+
+#endif

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Ingest: turns the bytes of a staged file into stored chunks and a stored
+ * manifest.  Chunks already in the store are not encoded again (dedup).
+ * New chunk records skip the WAL and are durable (pack fdatasync, or a flush) before
+ * this returns; the manifest goes through the WAL unsynced.  Nothing is
+ * published here: the caller publishes the manifest id with mfs_ns_publish(),
+ * whose synced write makes the manifest durable too.
+ */
+#ifndef MFS_INGEST_H
+#define MFS_INGEST_H
+
+#include <stdint.h>
+
+#include "store/base/hash.h"
+
+struct mfs_db;
+
+struct mfs_ingest_stats {
+	uint64_t bytes;        /* file bytes read */
+	uint64_t chunks;       /* chunks in the manifest */
+	uint64_t new_chunks;   /* chunks this ingest stored */
+	uint64_t new_stored;   /* record bytes this ingest stored */
+};
+
+/*
+ * Ingests fd[0..size).  On success *has_manifest says whether *id names a
+ * manifest (0 for an empty file).  threads: encoder threads (>= 1).
+ */
+int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct mfs_hash *id,
+		  int *has_manifest, struct mfs_ingest_stats *st);
+
+/*
+ * An ingest in steps, for a file still being written (write-behind): the
+ * chunks of its first bytes are stored while later bytes arrive, and the
+ * commit at close only does the rest.  The caller guarantees that bytes
+ * already fed never change (or drops the ingest with mfs_ingest_abandon).
+ * Calls on one ingest are serialized by the caller; feeds may run outside
+ * gc's refs lock: mfs_ingest_finish checks again, under it, that the chunks
+ * found stored still are.
+ */
+struct mfs_ingest;
+
+int mfs_ingest_begin(struct mfs_db *db, int threads, struct mfs_ingest **out);
+/*
+ * Stores the chunks of fd[..upto) whose cuts are final (MFS_CHUNK_MAX bytes
+ * after a cut decide it).  Returns early, between windows, once *stop is
+ * set (stop may be NULL).  0 or -errno; after an error, abandon.
+ */
+int mfs_ingest_feed(struct mfs_ingest *s, int fd, uint64_t upto, const int *stop);
+/* The file offset up to which chunks are cut. */
+uint64_t mfs_ingest_offset(const struct mfs_ingest *s);
+/*
+ * Ingests the rest of fd[0..size) and stores the manifest, as
+ * mfs_ingest_fd.  Frees s.  -ESTALE: a chunk found stored earlier is gone
+ * (gc), or the file is shorter than what was fed; what this ingest stored
+ * is kept and indexed, so ingesting again from scratch dedups against it.
+ */
+int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_hash *id,
+		      int *has_manifest, struct mfs_ingest_stats *st);
+/*
+ * Ends s without a manifest; frees it.  The chunks it stored get their
+ * index entries: a later ingest dedups against them, and gc reclaims them
+ * if nothing does.  NULL is a no-op.
+ */
+int mfs_ingest_abandon(struct mfs_ingest *s);
+
+#endif

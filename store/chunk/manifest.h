@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A manifest is one immutable file version: its size and the ordered list of
+ * chunks (hash, raw length) that make it up.  Manifests are stored in the
+ * manifests CF keyed by the SHA-256 of their encoding, so identical files
+ * share one.  In memory a manifest also carries each chunk's start offset
+ * for binary search, and a reference count: open files keep the version
+ * they opened alive after the path moves on to a newer one.
+ */
+#ifndef MFS_MANIFEST_H
+#define MFS_MANIFEST_H
+
+#include <stdint.h>
+
+#include "store/base/bytes.h"
+#include "store/base/hash.h"
+
+struct mfs_db;
+
+#define MFS_MANIFEST_VERSION 1
+/* 2^22 chunks of at least 256 KiB: files up to 1 TiB. */
+#define MFS_MANIFEST_MAX_CHUNKS (1u << 22)
+
+struct mfs_manifest_entry {
+	struct mfs_hash hash;
+	uint32_t len;
+};
+
+struct mfs_manifest {
+	uint64_t size;
+	uint32_t count, cap;
+	struct mfs_manifest_entry *e;
+	uint64_t *off;   /* off[i] = file offset of chunk i; off[count] = size */
+	int refs;        /* atomic */
+	/* The live list (decoded manifests only); protected by its lock in manifest.c. */
+	struct mfs_manifest *live_prev, *live_next;
+};
+
+/* An empty manifest with one reference; NULL on allocation failure. */
+struct mfs_manifest *mfs_manifest_new(void);
+struct mfs_manifest *mfs_manifest_ref(struct mfs_manifest *m);
+/* Drops a reference; frees on the last.  NULL is a no-op. */
+void mfs_manifest_unref(struct mfs_manifest *m);
+
+int mfs_manifest_append(struct mfs_manifest *m, const struct mfs_hash *h, uint32_t len);
+
+/* Index of the chunk holding byte off (off < size). */
+uint32_t mfs_manifest_find(const struct mfs_manifest *m, uint64_t off);
+
+void mfs_manifest_encode(const struct mfs_manifest *m, struct mfs_wr *w);
+/* Validates everything (version, count, lengths sum to size).  MFS_EFORMAT on bad input. */
+int mfs_manifest_decode(const void *p, size_t n, struct mfs_manifest **out);
+
+struct mfs_batch;
+/* Adds m to batch b (idempotent: the key is its hash) and returns the key in id. */
+int mfs_manifest_stage(struct mfs_batch *b, const struct mfs_manifest *m, struct mfs_hash *id);
+/* Loads the manifest id; -ENOENT / MFS_EFORMAT / db errors. */
+int mfs_manifest_load(struct mfs_db *db, const struct mfs_hash *id, struct mfs_manifest **out);
+
+/*
+ * Calls fn for every manifest this process holds that came from
+ * mfs_manifest_decode() (so every version loaded from the store and still
+ * referenced: open files, writers' bases, caches) until fn returns
+ * non-zero, which is returned.  gc keeps the chunks these name (store/maint/gc.h).
+ * Manifests being built (ingest) are not listed: they are complete and
+ * immutable only once decoded.  fn runs under the list's lock: it must not
+ * ref, unref or load manifests.
+ */
+int mfs_manifest_live_each(int (*fn)(void *arg, const struct mfs_manifest *m), void *arg);
+
+#endif

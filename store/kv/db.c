@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The front of the key-value store: the mfs_db_* calls the rest of store/
+ * makes, passed to the backend's table of operations (db_internal.h).  What
+ * every backend would otherwise repeat lives here: the upper bound of a
+ * prefix iteration, the iterator's sticky error, exists() on top of get(),
+ * the test-only MODELFS_FAULT wrapping at open, small NOWAL batches through
+ * the WAL, and group commit (mfs_db_sync; state in db_internal.h).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_internal.h"
+#include "pack.h"
+#include "store/base/log.h"
+
+#define LOG_COMPONENT "db"
+
+int mfs_db_open(const char *dir, mfs_db_attach_fn attach, struct mfs_db **out)
+{
+	const char *env = getenv("MODELFS_FAULT");
+	struct mfs_fault_spec spec;
+	struct mfs_db *db = NULL;
+	int rc;
+
+	*out = NULL;
+	if (env && *env && mfs_fault_spec_parse(env, &spec)) {
+		log_error("MODELFS_FAULT=%s: not a fault spec (see store/kv/db.h)", env);
+		return -EINVAL;
+	}
+	if ((rc = mfs_db_rocks_open(dir, &db)))
+		return rc;
+	if (attach && (rc = attach(db, dir))) {
+		mfs_db_close(db);
+		return rc;
+	}
+	if (env && *env) {
+		log_warn("MODELFS_FAULT=%s: injecting store faults (test only)", env);
+		if ((rc = mfs_db_fault_wrap(db, &spec, MFS_FAULT_OWN, out)))
+			mfs_db_close(db);
+		return rc;
+	}
+	*out = db;
+	return 0;
+}
+
+void mfs_db_init_base(struct mfs_db *db, const struct mfs_kv_ops *ops)
+{
+	db->ops = ops;
+	pthread_mutex_init(&db->sync_lock, NULL);
+	pthread_cond_init(&db->sync_done, NULL);
+}
+
+void mfs_db_close(struct mfs_db *db)
+{
+	struct mfs_packs *packs;
+
+	if (!db)
+		return;
+	packs = db->owns_packs ? db->packs : NULL;
+	db->ops->close(db);
+	mfs_packs_close(packs);
+}
+
+struct mfs_packs *mfs_db_packs(struct mfs_db *db)
+{
+	return db->packs;
+}
+
+void mfs_db_set_packs(struct mfs_db *db, struct mfs_packs *packs, int owned)
+{
+	db->packs = packs;
+	db->owns_packs = owned;
+}
+
+void mfs_batch_need_packs(struct mfs_batch *b, uint64_t ticket)
+{
+	if (ticket > b->pack_ticket)
+		b->pack_ticket = ticket;
+}
+
+void mfs_batch_note_packed(struct mfs_batch *b)
+{
+	b->packed = 1;
+	b->cfs |= 1u << MFS_CF_CHUNKS;
+}
+
+void mfs_batch_fail(struct mfs_batch *b, int rc)
+{
+	if (!b->err)
+		b->err = rc;
+}
+
+void mfs_val_release(struct mfs_val *v)
+{
+	if (v->release)
+		v->release(v->pin);
+	*v = (struct mfs_val){ 0 };
+}
+
+int mfs_db_get(struct mfs_db *db, enum mfs_cf cf, const void *key, size_t klen,
+	       struct mfs_val *v, int verify)
+{
+	*v = (struct mfs_val){ 0 };
+	return db->ops->get(db, cf, key, klen, v, verify);
+}
+
+int mfs_db_exists(struct mfs_db *db, enum mfs_cf cf, const void *key, size_t klen)
+{
+	struct mfs_val v;
+	int rc = mfs_db_get(db, cf, key, klen, &v, 0);
+
+	mfs_val_release(&v);
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+}
+
+struct mfs_batch *mfs_batch_new(struct mfs_db *db)
+{
+	return db->ops->batch_new(db);
+}
+
+void mfs_batch_free(struct mfs_batch *b)
+{
+	if (b)
+		b->db->ops->batch_free(b);
+}
+
+void mfs_batch_put(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl,
+		   const void *v, size_t vl)
+{
+	b->bytes += kl + vl;
+	b->cfs |= 1u << cf;
+	b->db->ops->batch_put(b, cf, k, kl, v, vl);
+}
+
+void mfs_batch_delete(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl)
+{
+	b->bytes += kl;
+	b->cfs |= 1u << cf;
+	b->db->ops->batch_delete(b, cf, k, kl);
+}
+
+struct mfs_db *mfs_batch_db(struct mfs_batch *b)
+{
+	return b->db;
+}
+
+size_t mfs_batch_count(struct mfs_batch *b)
+{
+	return b->db->ops->batch_count(b);
+}
+
+int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mode)
+{
+	uint64_t before = __atomic_load_n(&db->written, __ATOMIC_ACQUIRE);
+	int rc;
+
+	assert(b->db == db);
+	if (b->err)
+		return b->err;
+	/* The commit protocol: pack records before the index entries naming them. */
+	if (b->pack_ticket && (rc = mfs_packs_sync(db->packs, b->pack_ticket)))
+		return rc;
+	if (mode == MFS_WRITE_NOWAL && b->bytes <= MFS_DB_SMALL_NOWAL && !b->packed)
+		mode = MFS_WRITE_ASYNC;
+	if ((rc = db->ops->write(db, b, mode)))
+		return rc;
+	switch (mode) {
+	case MFS_WRITE_ASYNC:
+		/* In the WAL now (the OS has it): the ticket of a later sync. */
+		__atomic_add_fetch(&db->written, 1, __ATOMIC_RELEASE);
+		break;
+	case MFS_WRITE_SYNC:
+		/* Made every write that landed before it durable too. */
+		pthread_mutex_lock(&db->sync_lock);
+		if (before > db->synced)
+			db->synced = before;
+		pthread_mutex_unlock(&db->sync_lock);
+		break;
+	case MFS_WRITE_NOWAL:
+		for (int cf = 0; cf < MFS_CF_COUNT; cf++)
+			if (b->cfs & 1u << cf)
+				__atomic_add_fetch(&db->nowal_gen[cf], 1, __ATOMIC_RELEASE);
+		break;
+	}
+	return 0;
+}
+
+int mfs_db_sync(struct mfs_db *db)
+{
+	uint64_t want = __atomic_load_n(&db->written, __ATOMIC_ACQUIRE);
+	int rc = 0;
+
+	pthread_mutex_lock(&db->sync_lock);
+	while (db->synced < want) {
+		uint64_t upto;
+
+		if (db->syncing) {
+			/* A leader is at it; it may or may not cover want. */
+			pthread_cond_wait(&db->sync_done, &db->sync_lock);
+			continue;
+		}
+		db->syncing = 1;
+		upto = __atomic_load_n(&db->written, __ATOMIC_ACQUIRE);
+		pthread_mutex_unlock(&db->sync_lock);
+		rc = db->ops->sync(db);
+		pthread_mutex_lock(&db->sync_lock);
+		db->syncing = 0;
+		if (!rc && upto > db->synced)
+			db->synced = upto;
+		pthread_cond_broadcast(&db->sync_done);
+		if (rc)
+			break;
+	}
+	pthread_mutex_unlock(&db->sync_lock);
+	return rc;
+}
+
+int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf)
+{
+	uint64_t gen = __atomic_load_n(&db->nowal_gen[cf], __ATOMIC_ACQUIRE);
+	uint64_t done = __atomic_load_n(&db->flushed_gen[cf], __ATOMIC_ACQUIRE);
+	int rc;
+
+	if (cf == MFS_CF_CHUNKS && db->packs && (rc = mfs_packs_sync(db->packs, 0)))
+		return rc;
+	/* Every NOWAL write that returned before gen was read is in memtables
+	 * a flush that began after an equal read persisted. */
+	if (gen == done)
+		return 0;
+	if ((rc = db->ops->flush(db, cf)))
+		return rc;
+	while (done < gen && !__atomic_compare_exchange_n(&db->flushed_gen[cf], &done, gen, 0,
+							  __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
+		;
+	return 0;
+}
+
+struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen)
+{
+	uint8_t small[64], *upper = small;
+	struct mfs_iter *it = NULL;
+	size_t ulen = plen;
+
+	/*
+	 * Upper bound = prefix + 1 (carrying); all-0xff prefixes need none.
+	 * Without its bound an iterator would run into the next prefix (the
+	 * next directory, another origin's ops), so no bound, no iterator.
+	 */
+	if (plen > sizeof(small) && !(upper = malloc(plen)))
+		return NULL;
+	if (plen)
+		memcpy(upper, prefix, plen);
+	while (ulen > 0 && ++upper[ulen - 1] == 0)
+		ulen--;
+	it = db->ops->iter_new(db, cf, prefix, plen, upper, ulen);
+	if (upper != small)
+		free(upper);
+	assert(!it || (it->db == db && !it->err));
+	return it;
+}
+
+void mfs_iter_seek(struct mfs_iter *it, const void *key, size_t klen)
+{
+	if (!it->err)
+		it->db->ops->iter_seek(it, key, klen);
+}
+
+int mfs_iter_valid(struct mfs_iter *it)
+{
+	int rc;
+
+	if (it->err)
+		return 0;
+	rc = it->db->ops->iter_valid(it);
+	if (rc < 0) {
+		it->err = rc;
+		return 0;
+	}
+	return rc;
+}
+
+void mfs_iter_next(struct mfs_iter *it)
+{
+	it->db->ops->iter_next(it);
+}
+
+const uint8_t *mfs_iter_key(struct mfs_iter *it, size_t *len)
+{
+	return it->db->ops->iter_key(it, len);
+}
+
+const uint8_t *mfs_iter_value(struct mfs_iter *it, size_t *len)
+{
+	return it->db->ops->iter_value(it, len);
+}
+
+int mfs_iter_error(struct mfs_iter *it)
+{
+	return it->err;
+}
+
+void mfs_iter_free(struct mfs_iter *it)
+{
+	if (it)
+		it->db->ops->iter_free(it);
+}
+
+int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate)
+{
+	return db->ops->reclaim(db, cf, relocate);
+}
+
+uint64_t mfs_db_disk_bytes(struct mfs_db *db)
+{
+	return db->ops->disk_bytes(db) + (db->owns_packs ? mfs_packs_disk_bytes(db->packs) : 0);
+}

@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fsck (report.h).  Three steps:
+ *  1. Walk the files (below the roots, if given) and gather every chunk
+ *     reference: the chunk, its length, the file, the version's writer (the
+ *     node id in the inode number) and the file's replication factor.
+ *  2. Sort the references by chunk and ask every node for its copy of each
+ *     distinct chunk, BATCH at a time (the cluster's check callback; this
+ *     store alone without one).  Each chunk's answers become findings:
+ *     corrupt copies, no copy, fewer good copies than the factor, copies on
+ *     nodes that are neither owners nor a writer of it.  Without roots,
+ *     chunks stored here that no file uses are reported as orphans.
+ *  3. With MFS_COPY_REPAIR: ask every node to fix what it can (fetch what
+ *     it owns and lacks, replace bad copies), re-check the problem chunks
+ *     once a second until they are whole or the wait is over, and report
+ *     each as repaired or as it still stands.
+ * Findings are reported at the end, once per file that uses the chunk.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "report.h"
+#include "store/base/bytes.h"
+#include "store/base/errors.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "store/ns/inode.h"
+#include "store/ns/inode_walk.h"
+#include "store/ns/namespace.h"
+
+#define BATCH 1024
+#define MAX_OWNERS 16
+#define DETAIL_LEN 96
+
+const char *mfs_fsck_problem_name(enum mfs_fsck_problem kind)
+{
+	switch (kind) {
+	case MFS_FSCK_CORRUPT: return "corrupt";
+	case MFS_FSCK_MISSING: return "missing";
+	case MFS_FSCK_BADMETA: return "badmeta";
+	case MFS_FSCK_UNDER: return "under";
+	case MFS_FSCK_OVER: return "over";
+	case MFS_FSCK_ORPHAN: return "orphan";
+	case MFS_FSCK_REPAIRED: return "repaired";
+	}
+	return "?";
+}
+
+int mfs_fsck_is_problem(enum mfs_fsck_problem kind)
+{
+	return kind <= MFS_FSCK_UNDER;
+}
+
+/* One use of a chunk by a file. */
+struct ref {
+	struct mfs_hash h;
+	uint32_t raw_len;
+	uint32_t file;      /* index into fsck.paths */
+	uint16_t origin;    /* the node that wrote this version */
+	uint8_t repl;
+};
+
+struct finding {
+	struct mfs_hash h;
+	size_t first, n;    /* its chunk's refs (n = 0: no file uses it) */
+	uint8_t kind;
+	uint8_t fixable;    /* --repair may fix it */
+	char detail[DETAIL_LEN];
+};
+
+struct findings {
+	struct finding *f;
+	size_t n, cap;
+};
+
+struct fsck {
+	struct mfs_ns *ns;
+	struct mfs_db *db;
+	const struct mfs_fsck_opts *o;
+	const struct mfs_fsck_cluster *cl;
+	int judge;          /* replication is judged (not for a store seen alone) */
+	struct mfs_fsck_result *res;
+	mfs_fsck_fn fn;
+	void *arg;
+	char **roots;
+	size_t nroots;
+	char **paths;
+	size_t npaths, cap_paths;
+	struct ref *refs;
+	size_t nrefs, cap_refs;
+	struct findings found;
+};
+
+/* ---- this store alone ------------------------------------------------------ */
+
+struct alone {
+	struct mfs_db *db;
+	uint16_t self;
+};
+
+static int local_check(void *arg, const struct mfs_copy_query *q, size_t n, unsigned flags,
+		       uint8_t *st)
+{
+	const struct alone *a = arg;
+
+	for (size_t i = 0; i < n; i++) {
+		int s = mfs_copy_state_local(a->db, &q[i].h, q[i].raw_len, flags);
+
+		if (s < 0)
+			return s;
+		st[i] = (uint8_t)s;
+	}
+	return 0;
+}
+
+static int local_owners(void *arg, const struct mfs_hash *h, int repl, uint16_t *ids, int cap)
+{
+	const struct alone *a = arg;
+
+	(void)h;
+	(void)repl;
+	if (cap < 1)
+		return 0;
+	ids[0] = a->self;
+	return 1;
+}
+
+/* ---- step 1: the files ------------------------------------------------------ */
+
+static int under_roots(const struct fsck *c, const char *path)
+{
+	if (!c->nroots)
+		return 1;
+	for (size_t i = 0; i < c->nroots; i++) {
+		size_t l = strlen(c->roots[i]);
+
+		if (!strcmp(c->roots[i], "/") ||
+		    (!strncmp(path, c->roots[i], l) && (path[l] == 0 || path[l] == '/')))
+			return 1;
+	}
+	return 0;
+}
+
+static void report_file(struct fsck *c, enum mfs_fsck_problem kind, const struct mfs_hash *h,
+			const char *path)
+{
+	char hex[MFS_HASH_HEX_LEN + 1] = "";
+
+	if (h)
+		mfs_hash_to_hex(h, hex);
+	if (kind == MFS_FSCK_BADMETA)
+		c->res->badmeta++;
+	else
+		c->res->missing++;
+	c->res->found++;
+	c->fn(c->arg, kind, hex, h ? "manifest" : "-", path);
+}
+
+static int add_file(struct fsck *c, const struct mfs_inode *in)
+{
+	struct mfs_manifest *m = NULL;
+	char *path = mfs_ns_path(c->ns, in->ino);
+	int rc;
+
+	if (!path)
+		return -ENOMEM;
+	if (!under_roots(c, path)) {
+		free(path);
+		return 0;
+	}
+	c->res->files_checked++;
+	if (!in->has_manifest) {
+		free(path);
+		return 0;
+	}
+	rc = mfs_manifest_load(c->db, &in->manifest, &m);
+	if (rc == -ENOMEM) {
+		free(path);
+		return rc;
+	}
+	if (rc || m->size != in->size) {
+		report_file(c, rc == -ENOENT ? MFS_FSCK_MISSING : MFS_FSCK_BADMETA, &in->manifest,
+			    path);
+		mfs_manifest_unref(m);
+		free(path);
+		return 0;
+	}
+	if (mfs_grow(&c->paths, &c->cap_paths, c->npaths, sizeof(*c->paths))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	c->paths[c->npaths] = path;
+	path = NULL;
+	for (uint32_t i = 0; i < m->count; i++) {
+		struct ref *r;
+
+		if (mfs_grow(&c->refs, &c->cap_refs, c->nrefs, sizeof(*c->refs))) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		r = &c->refs[c->nrefs++];
+		r->h = m->e[i].hash;
+		r->raw_len = m->e[i].len;
+		r->file = (uint32_t)c->npaths;
+		r->origin = (uint16_t)(in->ino >> 48);
+		r->repl = in->repl ? in->repl : MFS_DEFAULT_REPL;
+	}
+	c->npaths++;
+	rc = 0;
+out:
+	free(path);
+	mfs_manifest_unref(m);
+	return rc;
+}
+
+static int walk_file(void *arg, const struct mfs_inode *in)
+{
+	return S_ISREG(in->mode) ? add_file(arg, in) : 0;
+}
+
+/* A record that does not decode is a finding of the whole-store check (not of a subtree's). */
+static int walk_bad(void *arg, uint64_t ino)
+{
+	struct fsck *c = arg;
+
+	(void)ino;
+	if (!c->nroots)
+		report_file(c, MFS_FSCK_BADMETA, NULL, NULL);
+	return 0;
+}
+
+static int walk_files(struct fsck *c)
+{
+	struct mfs_inode_walk w = { .fn = walk_file, .bad = walk_bad, .arg = c };
+
+	return mfs_inode_walk(c->db, NULL, &w);
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const struct ref *x = a, *y = b;
+	int d = memcmp(x->h.b, y->h.b, MFS_HASH_LEN);
+
+	return d ? d : (x->file > y->file) - (x->file < y->file);
+}
+
+/* First ref of h, or nrefs when no file uses it. */
+static size_t ref_find(const struct fsck *c, const struct mfs_hash *h)
+{
+	size_t lo = 0, hi = c->nrefs;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (memcmp(c->refs[mid].h.b, h->b, MFS_HASH_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->nrefs && !memcmp(c->refs[lo].h.b, h->b, MFS_HASH_LEN) ? lo : c->nrefs;
+}
+
+/* ---- step 2: copies into findings ------------------------------------------ */
+
+static int add_finding(struct findings *fs, const struct mfs_hash *h, size_t first, size_t n,
+		       enum mfs_fsck_problem kind, int fixable, const char *detail)
+{
+	struct finding *f;
+
+	if (mfs_grow(&fs->f, &fs->cap, fs->n, sizeof(*fs->f)))
+		return -ENOMEM;
+	f = &fs->f[fs->n++];
+	f->h = *h;
+	f->first = first;
+	f->n = n;
+	f->kind = (uint8_t)kind;
+	f->fixable = (uint8_t)fixable;
+	snprintf(f->detail, sizeof(f->detail), "%s", detail);
+	return 0;
+}
+
+/* Appends ",KEY=id+id+..." of the nodes k with st[k] == state (and keep[k], if given). */
+static void list_nodes(char *d, size_t len, const char *key, const struct fsck *c,
+		       const uint8_t *st, uint8_t state, const uint8_t *keep)
+{
+	size_t used = strlen(d);
+	const char *sep = "";
+
+	for (int k = 0; k < c->cl->nnodes; k++) {
+		if (st[k] != state || (keep && !keep[k]) || used + 8 >= len)
+			continue;
+		used += (size_t)snprintf(d + used, len - used, "%s%s%s%04x", *sep ? "" : ",",
+					 *sep ? "" : key, sep, c->cl->nodes[k]);
+		sep = "+";
+	}
+}
+
+static int is_origin(const struct fsck *c, size_t first, size_t n, uint16_t id)
+{
+	for (size_t i = first; i < first + n; i++)
+		if (c->refs[i].origin == id)
+			return 1;
+	return 0;
+}
+
+/* Sorts one chunk's answers (st[0..nnodes)) into findings. */
+static int classify(struct fsck *c, const struct mfs_copy_query *q, size_t first, size_t n,
+		    const uint8_t *st, struct findings *out)
+{
+	const struct mfs_fsck_cluster *cl = c->cl;
+	uint16_t own[MAX_OWNERS];
+	uint8_t extra[MFS_MAX_NODES] = { 0 };
+	int good = 0, bad = 0, cached = 0, unknown = 0, nextra = 0, nown, rc = 0;
+	char d[DETAIL_LEN] = "";
+
+	for (int k = 0; k < cl->nnodes; k++) {
+		good += st[k] == MFS_COPY_STORED;
+		bad += st[k] == MFS_COPY_CORRUPT;
+		cached += st[k] == MFS_COPY_CACHED;
+		unknown += st[k] == MFS_COPY_UNKNOWN;
+	}
+	if (bad) {
+		list_nodes(d, sizeof(d), "nodes=", c, st, MFS_COPY_CORRUPT, NULL);
+		rc = add_finding(out, &q->h, first, n, MFS_FSCK_CORRUPT, good > 0, d + 1);
+	}
+	if (rc || (!c->judge && good))
+		return rc;
+	if (!c->judge || (!good && !cached)) {
+		snprintf(d, sizeof(d), "copies=0/%u", c->judge ? q->repl : 1);
+		if (unknown)
+			snprintf(d + strlen(d), sizeof(d) - strlen(d), ",unknown=%d", unknown);
+		return bad ? 0 : add_finding(out, &q->h, first, n, MFS_FSCK_MISSING, 0, d);
+	}
+	if (good < q->repl) {
+		snprintf(d, sizeof(d), "copies=%d/%u", good, q->repl);
+		list_nodes(d, sizeof(d), "on=", c, st, MFS_COPY_STORED, NULL);
+		if (cached)
+			list_nodes(d, sizeof(d), "cached=", c, st, MFS_COPY_CACHED, NULL);
+		/* Fewer nodes than copies asked for: no repair can help. */
+		return add_finding(out, &q->h, first, n, MFS_FSCK_UNDER, cl->nnodes >= q->repl, d);
+	}
+	nown = cl->owners(cl->arg, &q->h, q->repl, own, MAX_OWNERS);
+	for (int k = 0; k < cl->nnodes && k < MFS_MAX_NODES; k++) {
+		int expected = is_origin(c, first, n, cl->nodes[k]);
+
+		for (int j = 0; j < nown && !expected; j++)
+			expected = own[j] == cl->nodes[k];
+		extra[k] = !expected && st[k] == MFS_COPY_STORED;
+		nextra += extra[k];
+	}
+	if (!nextra || good <= q->repl)
+		return 0;
+	snprintf(d, sizeof(d), "copies=%d/%u", good, q->repl);
+	list_nodes(d, sizeof(d), "extra=", c, st, MFS_COPY_STORED, extra);
+	return add_finding(out, &q->h, first, n, MFS_FSCK_OVER, 0, d);
+}
+
+/* The query for the chunk whose refs start at first; *n gets how many refs it has. */
+static void query_of(const struct fsck *c, size_t first, struct mfs_copy_query *q, size_t *n)
+{
+	size_t e = first;
+
+	q->h = c->refs[first].h;
+	q->raw_len = c->refs[first].raw_len;
+	q->origin = c->refs[first].origin;
+	q->repl = 0;
+	for (; e < c->nrefs && !memcmp(c->refs[e].h.b, q->h.b, MFS_HASH_LEN); e++)
+		if (c->refs[e].repl > q->repl)
+			q->repl = c->refs[e].repl;
+	*n = e - first;
+}
+
+/* Asks the nodes about q[0..n) and classifies the answers into out. */
+static int check_batch(struct fsck *c, const struct mfs_copy_query *q, const size_t *first,
+		       const size_t *nref, size_t n, unsigned flags, uint8_t *st,
+		       struct findings *out)
+{
+	int rc = c->cl->check(c->cl->arg, q, n, flags, st);
+
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = classify(c, &q[i], first[i], nref[i], st + i * (size_t)c->cl->nnodes, out);
+	return rc;
+}
+
+struct batch {
+	struct mfs_copy_query q[BATCH];
+	size_t first[BATCH], nref[BATCH];
+	uint8_t *st;
+};
+
+static void progress(const struct fsck *c, const char *phase, uint64_t done, uint64_t total)
+{
+	if (c->o->progress)
+		c->o->progress(c->o->progress_arg, phase, done, total);
+}
+
+static int check_all(struct fsck *c, struct batch *b)
+{
+	size_t n = 0, total = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < c->nrefs; i++)
+		total += !i || memcmp(c->refs[i].h.b, c->refs[i - 1].h.b, MFS_HASH_LEN);
+	for (size_t i = 0; i < c->nrefs && !rc;) {
+		query_of(c, i, &b->q[n], &b->nref[n]);
+		b->first[n] = i;
+		i += b->nref[n];
+		c->res->chunks_checked++;
+		c->res->bytes_checked += b->q[n].raw_len;
+		if (++n == BATCH || i == c->nrefs) {
+			rc = check_batch(c, b->q, b->first, b->nref, n, c->o->flags & MFS_COPY_DEEP,
+					 b->st, &c->found);
+			n = 0;
+			progress(c, "check", c->res->chunks_checked, total);
+		}
+	}
+	return rc;
+}
+
+/* Chunks stored here that no file uses (only when every file was walked). */
+static int check_orphans(struct fsck *c)
+{
+	struct mfs_iter *it = mfs_iter_new(c->db, MFS_CF_CHUNK_INDEX, NULL, 0);
+	int rc = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
+		size_t kl;
+		const uint8_t *k = mfs_iter_key(it, &kl);
+		struct mfs_hash h;
+		int s;
+
+		if (kl != MFS_HASH_LEN) {
+			report_file(c, MFS_FSCK_BADMETA, NULL, NULL);
+			continue;
+		}
+		memcpy(h.b, k, MFS_HASH_LEN);
+		if (ref_find(c, &h) < c->nrefs)
+			continue;
+		c->res->chunks_checked++;
+		if ((s = mfs_copy_state_local(c->db, &h, 0, c->o->flags & MFS_COPY_DEEP)) < 0) {
+			rc = s;
+			break;
+		}
+		rc = add_finding(&c->found, &h, 0, 0,
+				 s == MFS_COPY_CORRUPT ? MFS_FSCK_CORRUPT : MFS_FSCK_ORPHAN, 0,
+				 s == MFS_COPY_CORRUPT ? "orphan" : "-");
+	}
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+/* ---- step 3: repair --------------------------------------------------------- */
+
+static int finding_cmp(const void *a, const void *b)
+{
+	const struct finding *x = a, *y = b;
+	int d = memcmp(x->h.b, y->h.b, MFS_HASH_LEN);
+
+	return d ? d : x->kind - y->kind;
+}
+
+static int has_problem(const struct findings *fs, const struct mfs_hash *h)
+{
+	for (size_t i = 0; i < fs->n; i++)
+		if (!memcmp(fs->f[i].h.b, h->b, MFS_HASH_LEN) && mfs_fsck_is_problem(fs->f[i].kind))
+			return 1;
+	return 0;
+}
+
+/*
+ * The problem chunks --repair can act on, as a batch: fixable findings of
+ * chunks files use.  Returns how many (at most BATCH per round: a tree
+ * with more problem chunks than that is repaired by running fsck again).
+ */
+static size_t repair_targets(struct fsck *c, struct batch *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->found.n && n < BATCH; i++) {
+		const struct finding *f = &c->found.f[i];
+
+		if (!f->fixable || !f->n || (n && !memcmp(b->q[n - 1].h.b, f->h.b, MFS_HASH_LEN)))
+			continue;
+		query_of(c, f->first, &b->q[n], &b->nref[n]);
+		b->first[n++] = f->first;
+	}
+	return n;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static int repair(struct fsck *c, struct batch *b)
+{
+	unsigned deep = c->o->flags & MFS_COPY_DEEP;
+	struct findings now = { 0 }, kept = { 0 };
+	size_t n = repair_targets(c, b);
+	int wait_s = c->o->repair_wait_s >= 0 ? c->o->repair_wait_s : 60;
+	time_t start = time(NULL), until = start + wait_s;
+	int rc, whole;
+
+	if (!n)
+		return 0;
+	if ((rc = c->cl->check(c->cl->arg, b->q, n, deep | MFS_COPY_REPAIR, b->st)))
+		return rc;
+	for (;;) {
+		sleep_ms(1000);
+		now.n = 0;
+		if ((rc = check_batch(c, b->q, b->first, b->nref, n, deep, b->st, &now)))
+			goto out;
+		whole = 1;
+		for (size_t i = 0; i < now.n && whole; i++)
+			whole = !mfs_fsck_is_problem(now.f[i].kind);
+		if (whole || time(NULL) >= until)
+			break;
+		progress(c, "repair", (uint64_t)(time(NULL) - start), (uint64_t)wait_s);
+	}
+	/* Findings of the targets are replaced by their state now. */
+	for (size_t i = 0; i < c->found.n && !rc; i++) {
+		const struct finding *f = &c->found.f[i];
+		int target = 0;
+
+		for (size_t t = 0; t < n && !target; t++)
+			target = !memcmp(b->q[t].h.b, f->h.b, MFS_HASH_LEN);
+		if (!target)
+			rc = add_finding(&kept, &f->h, f->first, f->n, f->kind, 0, f->detail);
+	}
+	for (size_t t = 0; t < n && !rc; t++) {
+		char was[DETAIL_LEN] = "was=";
+
+		if (has_problem(&now, &b->q[t].h))
+			continue;
+		for (size_t i = 0; i < c->found.n; i++)
+			if (!memcmp(c->found.f[i].h.b, b->q[t].h.b, MFS_HASH_LEN) &&
+			    strlen(was) + 10 < sizeof(was))
+				snprintf(was + strlen(was), sizeof(was) - strlen(was), "%s%s",
+					 strlen(was) > 4 ? "+" : "",
+					 mfs_fsck_problem_name(c->found.f[i].kind));
+		rc = add_finding(&kept, &b->q[t].h, b->first[t], b->nref[t], MFS_FSCK_REPAIRED, 0,
+				 was);
+		c->res->repaired++;
+	}
+	for (size_t i = 0; i < now.n && !rc; i++)
+		rc = add_finding(&kept, &now.f[i].h, now.f[i].first, now.f[i].n, now.f[i].kind, 0,
+				 now.f[i].detail);
+	if (!rc) {
+		free(c->found.f);
+		c->found = kept;
+		kept.f = NULL;
+	}
+out:
+	free(now.f);
+	free(kept.f);
+	return rc;
+}
+
+/* ---- reporting -------------------------------------------------------------- */
+
+static void count_and_report(struct fsck *c, int before_repair)
+{
+	if (c->found.n > 1)
+		qsort(c->found.f, c->found.n, sizeof(*c->found.f), finding_cmp);
+	for (size_t i = 0; i < c->found.n; i++) {
+		const struct finding *f = &c->found.f[i];
+		char hex[MFS_HASH_HEX_LEN + 1];
+		uint64_t *count[] = { &c->res->corrupt, &c->res->missing, &c->res->badmeta,
+				      &c->res->under, &c->res->over, &c->res->orphan, NULL };
+		int same_chunk = i && !memcmp(c->found.f[i - 1].h.b, f->h.b, MFS_HASH_LEN);
+
+		if (before_repair) {
+			/* Only counts problem chunks, before repair changes them. */
+			c->res->found += mfs_fsck_is_problem(f->kind) &&
+					 !(same_chunk && mfs_fsck_is_problem(c->found.f[i - 1].kind));
+			continue;
+		}
+		if (count[f->kind])
+			(*count[f->kind])++;
+		mfs_hash_to_hex(&f->h, hex);
+		if (!f->n)
+			c->fn(c->arg, f->kind, hex, f->detail, NULL);
+		for (size_t r = f->first; r < f->first + f->n; r++)
+			if (r == f->first || c->refs[r].file != c->refs[r - 1].file)
+				c->fn(c->arg, f->kind, hex, f->detail, c->paths[c->refs[r].file]);
+	}
+}
+
+/* ---- the whole ------------------------------------------------------------------ */
+
+static int resolve_roots(struct fsck *c)
+{
+	if (!c->o->nroots)
+		return 0;
+	if (!(c->roots = calloc(c->o->nroots, sizeof(*c->roots))))
+		return -ENOMEM;
+	for (size_t i = 0; i < c->o->nroots; i++) {
+		if (!(c->roots[i] = mfs_ns_path(c->ns, c->o->roots[i])))
+			return -ENOMEM;
+		c->nroots++;
+	}
+	return 0;
+}
+
+int mfs_fsck(struct mfs_ns *ns, const struct mfs_fsck_opts *o, mfs_fsck_fn fn, void *arg,
+	     struct mfs_fsck_result *res)
+{
+	struct alone a = { mfs_ns_db(ns), mfs_ns_node_id(ns) };
+	struct mfs_fsck_cluster alone = { 1, &a.self, local_check, local_owners, &a };
+	struct fsck c = { .ns = ns, .db = a.db, .o = o, .res = res, .fn = fn, .arg = arg };
+	struct batch *b = calloc(1, sizeof(*b));
+	int rc = -ENOMEM;
+
+	memset(res, 0, sizeof(*res));
+	c.cl = o->cluster ? o->cluster : &alone;
+	/* A store seen offline cannot tell how many copies other nodes hold. */
+	c.judge = o->cluster || o->single_node;
+	if (!b || c.cl->nnodes < 1 || c.cl->nnodes > MFS_MAX_NODES ||
+	    !(b->st = malloc((size_t)BATCH * (size_t)c.cl->nnodes)))
+		goto out;
+	if ((rc = resolve_roots(&c)) || (rc = walk_files(&c)))
+		goto out;
+	if (c.nrefs > 1)
+		qsort(c.refs, c.nrefs, sizeof(*c.refs), ref_cmp);
+	if ((rc = check_all(&c, b)) || (!c.nroots && (rc = check_orphans(&c))))
+		goto out;
+	count_and_report(&c, 1);
+	if ((o->flags & MFS_COPY_REPAIR) && (rc = repair(&c, b)))
+		goto out;
+	count_and_report(&c, 0);
+out:
+	if (b)
+		free(b->st);
+	free(b);
+	for (size_t i = 0; i < c.nroots; i++)
+		free(c.roots[i]);
+	free(c.roots);
+	for (size_t i = 0; i < c.npaths; i++)
+		free(c.paths[i]);
+	free(c.paths);
+	free(c.refs);
+	free(c.found.f);
+	return rc;
+}

@@ -1,0 +1,658 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Namespace operations over the inodes and dirents column families.
+ *
+ * Keys (doc/format.md):
+ *   inodes:  ino (u64 BE)                   -> inode record (inode.c)
+ *   dirents: parent ino (u64 BE) + name     -> u64 child ino, u32 mode (LE)
+ *   meta:    "format", "node_id" (a 16-bit id), "next_ino" -> u64 (LE)
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "namespace.h"
+#include "ns_internal.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/kv/db.h"
+
+#define LOG_COMPONENT "namespace"
+
+/* ------------------------------------------------------------------------ */
+/* keys and small helpers                                                    */
+
+int dirent_key(uint64_t parent, const char *name, struct dirent_key *k)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > MFS_NAME_MAX)
+		return -ENAMETOOLONG;
+	put_be64(k->b, parent);
+	memcpy(k->b + 8, name, n);
+	k->len = 8 + n;
+	return 0;
+}
+
+void now(struct timespec *t)
+{
+	clock_gettime(CLOCK_REALTIME, t);
+}
+
+/*
+ * An entry whose inode is gone is not listed, and its name counts as free.  Only replication makes such
+ * entries: a peer renamed a file while another unlinked it, and the unlink
+ * was later, so the inode's deletion won and the rename's new name did not
+ * meet any competitor.  Every node holds the same dangling entry and hides
+ * it the same way, so the trees still agree.
+ */
+static int child_exists(struct mfs_ns *ns, uint64_t ino)
+{
+	uint8_t key[8];
+
+	mfs_ino_key(ino, key);
+	return mfs_db_exists(ns->db, MFS_CF_INODES, key, 8) != 0;
+}
+
+/* The stored dirent, dangling or not: 0 with *ino, -ENOENT, or an error. */
+static int read_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino)
+{
+	struct mfs_val v;
+	int rc = mfs_db_get(ns->db, MFS_CF_DIRENTS, k->b, k->len, &v, 1);
+
+	if (rc)
+		return rc;
+	rc = v.len == 12 ? 0 : MFS_EFORMAT;
+	if (!rc)
+		*ino = get_le64(v.p);
+	mfs_val_release(&v);
+	return rc;
+}
+
+/* Reads a dirent: 0 with *ino, -ENOENT (also when dangling: the name is free), or an error. */
+int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino)
+{
+	int rc = read_dirent(ns, k, ino);
+
+	if (!rc && !child_exists(ns, *ino))
+		rc = -ENOENT;
+	return rc;
+}
+
+int meta_get_u64(struct mfs_ns *ns, const char *key, uint64_t *out)
+{
+	struct mfs_val v;
+	int rc = mfs_db_get(ns->db, MFS_CF_META, key, strlen(key), &v, 1);
+
+	if (rc)
+		return rc;
+	if (v.len == 8)
+		*out = get_le64(v.p);
+	else if (v.len == 4)
+		*out = get_le32(v.p);
+	else if (v.len == 2)
+		*out = get_le16(v.p);
+	else
+		rc = MFS_EFORMAT;
+	mfs_val_release(&v);
+	return rc;
+}
+
+void meta_put_u64(struct mfs_batch *b, const char *key, uint64_t v)
+{
+	uint8_t buf[8];
+
+	put_le64(buf, v);
+	mfs_batch_put(b, MFS_CF_META, key, strlen(key), buf, 8);
+}
+
+static uint64_t alloc_ino(struct mfs_ns *ns, struct mfs_batch *b)
+{
+	uint64_t ino = (uint64_t)ns->node_id << 48 | ns->next_counter++;
+
+	meta_put_u64(b, "next_ino", ns->next_counter);
+	return ino;
+}
+
+/* ------------------------------------------------------------------------ */
+/* reads                                                                     */
+
+int mfs_ns_get(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out)
+{
+	struct mfs_val v;
+	uint8_t key[8];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	mfs_ino_key(ino, key);
+	if ((rc = mfs_db_get(ns->db, MFS_CF_INODES, key, 8, &v, 1)))
+		return rc;
+	rc = mfs_inode_decode(ino, v.p, v.len, out);
+	mfs_val_release(&v);
+	if (rc == MFS_EFORMAT)
+		log_error("inode %016llx: malformed record", (unsigned long long)ino);
+	return rc;
+}
+
+int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct mfs_inode *out)
+{
+	struct dirent_key k;
+	uint64_t ino;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = dirent_key(parent, name, &k)))
+		return rc;
+	/* A dangling entry's inode read gives -ENOENT: no need to check it twice. */
+	if ((rc = read_dirent(ns, &k, &ino)))
+		return rc;
+	return mfs_ns_get(ns, ino, out);
+}
+
+int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, const char *after, uint64_t skip,
+		   mfs_dirent_fn fn, void *arg)
+{
+	struct dirent_key from;
+	uint8_t prefix[8];
+	struct mfs_iter *it;
+	int rc = 0;
+
+	put_be64(prefix, dir);
+	if (!(it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, prefix, 8)))
+		return -ENOMEM;
+	if (after && !dirent_key(dir, after, &from)) {
+		mfs_iter_seek(it, from.b, from.len);
+		skip = 0;
+		if (mfs_iter_valid(it)) {
+			size_t kl;
+			const uint8_t *k = mfs_iter_key(it, &kl);
+
+			if (kl == from.len && !memcmp(k, from.b, kl))
+				mfs_iter_next(it); /* `after` itself was listed already */
+		}
+	}
+	/* Skipping by count is O(n), for seekdir() only; listings resume by name. */
+	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		char name[MFS_NAME_MAX + 1];
+
+		if (skip) {
+			skip--;
+			continue;
+		}
+		if (kl <= 8 || kl > 8 + MFS_NAME_MAX || vl != 12) {
+			log_error("directory %016llx: malformed entry", (unsigned long long)dir);
+			continue;
+		}
+		memcpy(name, k + 8, kl - 8);
+		name[kl - 8] = 0;
+		if (!child_exists(ns, get_le64(v)))
+			continue;
+		if ((rc = fn(arg, name, get_le64(v), get_le32(v + 8))))
+			break;
+	}
+	if (rc > 0)
+		rc = 0;
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+static int count_one(void *arg, const char *name, uint64_t ino, uint32_t mode)
+{
+	(*(int *)arg)++;
+	return 1; /* one is enough to know it is not empty */
+}
+
+int ns_dir_is_empty(struct mfs_ns *ns, uint64_t dir)
+{
+	int n = 0, rc = mfs_ns_readdir(ns, dir, NULL, 0, count_one, &n);
+
+	return rc ? rc : n == 0;
+}
+
+char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino)
+{
+	char *path = strdup(""), *next;
+	int depth = 0;
+
+	while (path && ino != MFS_ROOT_INO && depth++ < 4096) {
+		struct mfs_inode in;
+
+		if (mfs_ns_get(ns, ino, &in)) {
+			next = NULL;
+			if (asprintf(&next, "<%016llx>%s", (unsigned long long)ino, path) < 0)
+				next = NULL;
+			free(path);
+			return next;
+		}
+		if (asprintf(&next, "/%s%s", in.name ? in.name : "?", path) < 0)
+			next = NULL;
+		free(path);
+		path = next;
+		ino = in.parent;
+		mfs_inode_release(&in);
+	}
+	if (path && !*path) {
+		free(path);
+		path = strdup("/");
+	}
+	return path;
+}
+
+/* ------------------------------------------------------------------------ */
+/* writes                                                                    */
+
+/*
+ * Ends a write operation: unlocks ns and, if it succeeded, waits until its
+ * op (and every op before it) is durable.  The op was written to the WAL
+ * unsynced under the lock (txn_commit); the sync runs outside it, so the
+ * operations of concurrent requests share one (group commit, mfs_db_sync)
+ * while the next operation already runs.  The caller replies only after.
+ * lazy: no wait, for a file created pending, or a change of a pending
+ * file's own record: a power loss that loses it leaves what recovery would
+ * have left (it removes pending files), and the publish at close, or any
+ * later synced op, makes it durable.
+ */
+int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy)
+{
+	uint64_t upto = ns->seq;
+
+	pthread_mutex_unlock(&ns->lock);
+	if (rc || lazy)
+		return rc;
+	return ns_wait_durable(ns, upto);
+}
+
+/* Parent must exist and be a directory; returns its record in *dir. */
+int ns_get_dir(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *dir)
+{
+	int rc = mfs_ns_get(ns, ino, dir);
+
+	if (!rc && !S_ISDIR(dir->mode)) {
+		mfs_inode_release(dir);
+		rc = -ENOTDIR;
+	}
+	return rc;
+}
+
+int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
+		  const struct mfs_ns_new *nw, struct mfs_inode *out)
+{
+	struct mfs_inode dir = { 0 }, in = { 0 };
+	struct ns_txn t = { 0 };
+	struct dirent_key k;
+	uint64_t existing;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = dirent_key(parent, name, &k)))
+		return rc;
+	pthread_mutex_lock(&ns->lock);
+	if ((rc = ns_get_dir(ns, parent, &dir)))
+		goto out;
+	rc = get_dirent(ns, &k, &existing);
+	if (rc != -ENOENT) {
+		rc = rc ? rc : -EEXIST;
+		goto out;
+	}
+	rc = -ENOMEM;
+	if (txn_begin(ns, &t))
+		goto out;
+	in.ino = alloc_ino(ns, t.b);
+	in.parent = parent;
+	in.mode = nw->mode;
+	in.uid = nw->uid;
+	in.gid = nw->gid;
+	in.flags = nw->flags;
+	in.repl = dir.repl ? dir.repl : MFS_DEFAULT_REPL;
+	in.nlink = S_ISDIR(nw->mode) ? 2 : 1;
+	if (S_ISCHR(nw->mode) || S_ISBLK(nw->mode))
+		in.rdev = nw->rdev;
+	now(&in.mtime);
+	in.atime = in.ctime = in.mtime;
+	if (!(in.name = strdup(name)))
+		goto out;
+	if (nw->symlink) {
+		if (!(in.symlink = strdup(nw->symlink)))
+			goto out;
+		in.size = strlen(nw->symlink);
+	}
+	if (S_ISDIR(nw->mode))
+		dir.nlink++;
+	dir.mtime = dir.ctime = in.mtime;
+	if ((rc = txn_put_inode(&t, &in)) || (rc = txn_touch_dir(&t, &dir)))
+		goto out;
+	txn_put_dirent(&t, &k, in.ino, in.mode);
+	if ((rc = txn_commit(ns, &t)))
+		goto out;
+	*out = in;
+	memset(&in, 0, sizeof(in));
+out:
+	rc = ns_unlock_durable(ns, rc, nw->flags & MFS_I_PENDING);
+	if (rc)
+		mfs_inode_release(out);
+	txn_free(&t);
+	mfs_inode_release(&in);
+	mfs_inode_release(&dir);
+	return rc;
+}
+
+/* Deletes in's names other than parent/name that still lead to it, touching their directories. */
+static int del_other_names(struct mfs_ns *ns, struct ns_txn *t, const struct mfs_inode *in,
+			   uint64_t parent, const char *name, const struct timespec *tm)
+{
+	for (uint32_t i = 0; i <= in->nlinks; i++) {
+		uint64_t p = i ? in->links[i - 1].parent : in->parent, cur;
+		const char *nm = i ? in->links[i - 1].name : in->name;
+		struct mfs_inode dir;
+		struct dirent_key k;
+		int rc;
+
+		if (!nm || (p == parent && !strcmp(nm, name)) || dirent_key(p, nm, &k))
+			continue;
+		rc = get_dirent(ns, &k, &cur);
+		if (rc == -ENOENT || (!rc && cur != in->ino))
+			continue;
+		if (rc)
+			return rc;
+		txn_del_dirent(t, &k);
+		if (p == parent || ns_get_dir(ns, p, &dir))
+			continue;
+		dir.mtime = dir.ctime = *tm;
+		rc = txn_touch_dir(t, &dir);
+		mfs_inode_release(&dir);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir_wanted,
+		     uint64_t expect, uint64_t *removed_ino)
+{
+	struct mfs_inode dir = { 0 }, in = { 0 };
+	struct ns_txn t = { 0 };
+	struct dirent_key k;
+	uint64_t ino;
+	int rc;
+
+	if ((rc = dirent_key(parent, name, &k)))
+		return rc;
+	pthread_mutex_lock(&ns->lock);
+	if ((rc = ns_get_dir(ns, parent, &dir)) || (rc = get_dirent(ns, &k, &ino)))
+		goto out;
+	if (expect && ino != expect) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if ((rc = mfs_ns_get(ns, ino, &in)))
+		goto out;
+	if (dir_wanted && !S_ISDIR(in.mode)) {
+		rc = -ENOTDIR;
+		goto out;
+	}
+	if (!dir_wanted && S_ISDIR(in.mode)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (dir_wanted && (rc = ns_dir_is_empty(ns, ino)) != 1) {
+		rc = rc ? rc : -ENOTEMPTY;
+		goto out;
+	}
+	rc = -ENOMEM;
+	if (txn_begin(ns, &t))
+		goto out;
+	if (dir_wanted)
+		dir.nlink--;
+	now(&dir.mtime);
+	dir.ctime = dir.mtime;
+	if ((rc = txn_touch_dir(&t, &dir)))
+		goto out;
+	txn_del_dirent(&t, &k);
+	if (expect && in.nlinks) {
+		/* A file never published goes whole, with every name. */
+		if ((rc = del_other_names(ns, &t, &in, parent, name, &dir.mtime)))
+			goto out;
+		txn_del_inode(&t, ino);
+	} else if (!dir_wanted && in.nlinks) {
+		/* One name of several: the file lives on (namespace.h, "Hard links"). */
+		if ((rc = mfs_inode_name_remove(&in, parent, name)) && rc != -ENOENT)
+			goto out;
+		in.nlink = 1 + in.nlinks;
+		in.ctime = dir.mtime;
+		if ((rc = txn_put_inode(&t, &in)))
+			goto out;
+	} else {
+		txn_del_inode(&t, ino);
+	}
+	if ((rc = txn_commit(ns, &t)))
+		goto out;
+	if (removed_ino)
+		*removed_ino = ino;
+out:
+	rc = ns_unlock_durable(ns, rc, 0);
+	txn_free(&t);
+	mfs_inode_release(&in);
+	mfs_inode_release(&dir);
+	return rc;
+}
+
+int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
+		  uint64_t *removed_ino)
+{
+	return ns_remove(ns, parent, name, dir, 0, removed_ino);
+}
+
+int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
+{
+	return ns_remove(ns, parent, name, 0, ino, NULL);
+}
+
+int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
+		struct mfs_inode *out)
+{
+	struct mfs_inode dir = { 0 }, in = { 0 };
+	struct ns_txn t = { 0 };
+	struct dirent_key k;
+	uint64_t existing;
+	int rc;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if ((rc = dirent_key(newparent, newname, &k)))
+		return rc;
+	pthread_mutex_lock(&ns->lock);
+	if ((rc = ns_get_dir(ns, newparent, &dir)) || (rc = mfs_ns_get(ns, ino, &in)))
+		goto out;
+	if (S_ISDIR(in.mode)) {
+		rc = -EPERM;
+		goto out;
+	}
+	rc = get_dirent(ns, &k, &existing);
+	if (rc != -ENOENT) {
+		rc = rc ? rc : -EEXIST;
+		goto out;
+	}
+	if ((rc = mfs_inode_name_add(&in, newparent, newname)))
+		goto out;
+	in.nlink = 1 + in.nlinks;
+	now(&in.ctime);
+	dir.mtime = dir.ctime = in.ctime;
+	rc = -ENOMEM;
+	if (txn_begin(ns, &t))
+		goto out;
+	if ((rc = txn_put_inode(&t, &in)) || (rc = txn_touch_dir(&t, &dir)))
+		goto out;
+	txn_put_dirent(&t, &k, ino, in.mode);
+	if ((rc = txn_commit(ns, &t)))
+		goto out;
+	if (out) {
+		*out = in;
+		memset(&in, 0, sizeof(in));
+	}
+out:
+	rc = ns_unlock_durable(ns, rc, 0);
+	if (rc && out)
+		mfs_inode_release(out);
+	txn_free(&t);
+	mfs_inode_release(&in);
+	mfs_inode_release(&dir);
+	return rc;
+}
+
+/* Copies src's xattrs over dst's.  0 or -ENOMEM (dst unchanged then). */
+static int copy_xattrs(struct mfs_inode *dst, const struct mfs_inode *src)
+{
+	struct mfs_inode tmp = { 0 };
+
+	for (uint32_t i = 0; i < src->nxattr; i++) {
+		if (mfs_inode_xattr_set(&tmp, src->xattr[i].name, src->xattr[i].value,
+					src->xattr[i].len)) {
+			mfs_inode_release(&tmp);
+			return -ENOMEM;
+		}
+	}
+	for (uint32_t i = 0; i < dst->nxattr; i++) {
+		free(dst->xattr[i].name);
+		free(dst->xattr[i].value);
+	}
+	free(dst->xattr);
+	dst->xattr = tmp.xattr;
+	dst->nxattr = tmp.nxattr;
+	return 0;
+}
+
+int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src, unsigned mask,
+		   struct mfs_inode *out)
+{
+	struct mfs_inode in = { 0 };
+	struct ns_txn t = { 0 };
+	int rc, pending = 0;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&ns->lock);
+	if ((rc = mfs_ns_get(ns, ino, &in)))
+		goto out;
+	/* cp -a sets times, owner, mode and xattrs before close: on a file
+	 * still pending these need no sync of their own (ns_unlock_durable). */
+	pending = !!(in.flags & MFS_I_PENDING);
+	if (mask & MFS_ATTR_MODE)
+		in.mode = (in.mode & S_IFMT) | (src->mode & 07777);
+	if (mask & MFS_ATTR_UID)
+		in.uid = src->uid;
+	if (mask & MFS_ATTR_GID)
+		in.gid = src->gid;
+	if (mask & MFS_ATTR_ATIME)
+		in.atime = src->atime;
+	if (mask & MFS_ATTR_MTIME)
+		in.mtime = src->mtime;
+	if (mask & MFS_ATTR_CTIME)
+		in.ctime = src->ctime;
+	if (mask & MFS_ATTR_REPL)
+		in.repl = src->repl;
+	if ((mask & MFS_ATTR_XATTR) && (rc = copy_xattrs(&in, src)))
+		goto out;
+	rc = -ENOMEM;
+	if (txn_begin(ns, &t))
+		goto out;
+	if ((rc = txn_put_inode(&t, &in)) || (rc = txn_commit(ns, &t)))
+		goto out;
+	if (out) {
+		*out = in;
+		memset(&in, 0, sizeof(in));
+	}
+out:
+	rc = ns_unlock_durable(ns, rc, pending);
+	if (rc && out)
+		mfs_inode_release(out);
+	txn_free(&t);
+	mfs_inode_release(&in);
+	return rc;
+}
+
+int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
+		   uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
+		   struct mfs_inode *out)
+{
+	struct mfs_inode in = { 0 };
+	struct ns_txn t = { 0 };
+	struct dirent_key k;
+	uint64_t cur;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&ns->lock);
+	if ((rc = mfs_ns_get(ns, ino, &in)))
+		goto out;
+	if (!S_ISREG(in.mode)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((rc = dirent_key(in.parent, in.name ? in.name : "", &k)) || (rc = get_dirent(ns, &k, &cur)))
+		goto out;
+	if (cur != ino) {
+		rc = -ENOENT;
+		goto out;
+	}
+	rc = -ENOMEM;
+	if (txn_begin(ns, &t))
+		goto out;
+	if (!(in.flags & MFS_I_PENDING)) {
+		/* A new version of a published file: new inode (see namespace.h). */
+		txn_del_inode(&t, ino);
+		in.ino = alloc_ino(ns, t.b);
+		txn_put_dirent(&t, &k, in.ino, in.mode);
+		/* Every other name moves with it, in this batch ("Hard links", 2). */
+		for (uint32_t i = 0; i < in.nlinks; i++) {
+			struct dirent_key kl;
+			int lrc = dirent_key(in.links[i].parent, in.links[i].name, &kl);
+
+			if (!lrc)
+				lrc = get_dirent(ns, &kl, &cur);
+			if (lrc && lrc != -ENOENT && lrc != -ENAMETOOLONG) {
+				rc = lrc;
+				goto out;
+			}
+			if (lrc || cur != ino)
+				continue; /* a name peers took elsewhere meanwhile */
+			txn_put_dirent(&t, &kl, in.ino, in.mode);
+		}
+	}
+	in.flags &= ~MFS_I_PENDING;
+	in.size = size;
+	in.version++;
+	in.has_manifest = manifest != NULL;
+	if (manifest)
+		in.manifest = *manifest;
+	else
+		memset(&in.manifest, 0, sizeof(in.manifest));
+	{
+		struct timespec tnow;
+
+		now(&tnow);
+		in.mtime = mtime ? *mtime : tnow;
+		if (!ctime)
+			in.ctime = tnow;
+		else if (mfs_ts_after(ctime, &in.ctime))
+			in.ctime = *ctime;
+	}
+	if ((manifest && (rc = txn_put_manifest(&t, manifest))) ||
+	    (rc = txn_put_inode(&t, &in)) || (rc = txn_commit(ns, &t)))
+		goto out;
+	*out = in;
+	memset(&in, 0, sizeof(in));
+out:
+	rc = ns_unlock_durable(ns, rc, 0);
+	if (rc)
+		mfs_inode_release(out);
+	txn_free(&t);
+	mfs_inode_release(&in);
+	return rc;
+}

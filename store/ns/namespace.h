@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The namespace: directories, files, symlinks and special files (FIFOs,
+ * sockets, devices: a record with an rdev and no bytes), stored as inode records
+ * (inodes CF) and directory entries (dirents CF), on top of struct mfs_db.
+ * Every operation is one atomic RocksDB batch, synced before the call returns
+ * (group commit: ns_internal.h; a file created pending is synced by its
+ * publish or the next op), so a crash leaves the
+ * tree as it was before or after the operation, never in between.
+ *
+ * Versions.  A file's bytes are immutable once published.  Publishing new
+ * bytes for a path that already had published bytes gives the path a new
+ * inode number and deletes the old record; the old inode lives on only in
+ * the memory of whoever still has it open (the FUSE layer), so readers keep
+ * the version they opened and the kernel never mixes two versions in one
+ * inode's page cache.  A file that was created but never published is
+ * MFS_I_PENDING and is published in place; pending files left by a crash are
+ * removed when the namespace is opened.
+ *
+ * Hard links.  A file (anything but a directory) may have several names.
+ * Its record lists them all: the first in (parent, name), the others in
+ * links[], and nlink is their count; each name is an ordinary dirent.
+ *  1. link adds a dirent and a name to the record, unlink removes one of
+ *     each and deletes the record with its last name; rename moves one name
+ *     in the record.  Each also sets the file's ctime, in the same batch.
+ *  2. A publish that gives a file a new inode moves every name: the old
+ *     record is deleted, the new one carries the same names, and every
+ *     dirent is rewritten to the new inode, all in one synced batch (one
+ *     op: peers get the 'I' and all 'D' entries together).
+ *  3. Renaming one name over another name of the same inode does nothing
+ *     (POSIX).  Directories have exactly one name (link answers -EPERM).
+ *  4. Peers apply the op's entries last writer wins, like any other op, so
+ *     every node ends with the same entries; but the record's list and
+ *     nlink are the winning op's, not a merge.  A link on one node racing a
+ *     rewrite of the same file on another can leave the new name on the old
+ *     version (its record kept by the link's later stamp), and a rename
+ *     racing an unlink can leave a dirent the record does not list; such a
+ *     dirent still works, and a later rewrite moves only the names whose
+ *     entries still lead to the file.  NEEDSWORK: merge name lists on apply.
+ *
+
+ * Thread safety: all functions may be called from any thread; one mutex
+ * serialises the read-check-write sequences.
+ */
+#ifndef MFS_NAMESPACE_H
+#define MFS_NAMESPACE_H
+
+#include <stdint.h>
+
+#include "inode.h"
+
+struct mfs_db;
+struct mfs_ns;
+
+/* 2: chunk index entries may name pack records (doc/format.md); 1 is upgraded at open. */
+#define MFS_FORMAT_VERSION 2
+#define MFS_FORMAT_OLDEST 1
+
+int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out);
+void mfs_ns_close(struct mfs_ns *ns);
+/* Borrowed: lives as long as ns. */
+struct mfs_db *mfs_ns_db(struct mfs_ns *ns);
+uint16_t mfs_ns_node_id(struct mfs_ns *ns);
+
+/* Record of ino into *out (caller releases with mfs_inode_release). */
+int mfs_ns_get(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out);
+/* -ENOENT, -ENOTDIR, -ENAMETOOLONG or 0 with the child's record. */
+int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct mfs_inode *out);
+
+struct mfs_ns_new {
+	uint32_t mode;          /* with S_IFMT: any of S_IFREG, S_IFDIR, S_IFLNK,
+				 * S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK */
+	uint64_t rdev;          /* S_IFCHR and S_IFBLK only */
+	uint32_t uid, gid;
+	const char *symlink;    /* target, symlinks only */
+	uint32_t flags;         /* MFS_I_PENDING for files being written */
+};
+/* Creates name in parent; -EEXIST if taken.  Inherits parent's repl. */
+int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
+		  const struct mfs_ns_new *nw, struct mfs_inode *out);
+
+/*
+ * A new name newparent/newname for ino (not a directory: -EPERM).  -EEXIST
+ * if the name is taken, -EMLINK past MFS_LINK_MAX names, -ENOENT if ino is
+ * gone.  *out (if not NULL) gets ino's record as written.
+ */
+int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
+		struct mfs_inode *out);
+
+/*
+ * unlink (dir=0) or rmdir (dir=1).  *removed_ino (if not NULL) gets the ino
+ * whose name went; the record itself goes with its last name only.
+ */
+int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
+		  uint64_t *removed_ino);
+
+/*
+ * Removes file ino, which was never published, with every name it has
+ * (hard links), if name still leads to it; -ENOENT otherwise.
+ */
+int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
+
+enum mfs_rename_flags {
+	MFS_RENAME_NOREPLACE = 1 << 0,
+	MFS_RENAME_EXCHANGE = 1 << 1,   /* swap the two entries; both must exist */
+};
+/*
+ * POSIX rename; *replaced (if not NULL) gets the ino whose name it replaced
+ * or 0 (that ino keeps its record if it has other names).
+ */
+int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+		  const char *newname, unsigned flags, uint64_t *replaced);
+
+/* Fields of an inode that setattr and the xattr calls change. */
+enum mfs_attr_mask {
+	MFS_ATTR_MODE = 1 << 0,   /* permission bits; the type never changes */
+	MFS_ATTR_UID = 1 << 1,
+	MFS_ATTR_GID = 1 << 2,
+	MFS_ATTR_ATIME = 1 << 3,
+	MFS_ATTR_MTIME = 1 << 4,
+	MFS_ATTR_CTIME = 1 << 5,
+	MFS_ATTR_XATTR = 1 << 6,  /* the whole xattr list */
+	MFS_ATTR_REPL = 1 << 7,   /* replication factor */
+};
+
+/*
+ * Copies the fields in mask from src onto ino's stored record (read, change,
+ * write under the namespace lock, so fields changed meanwhile by other
+ * operations, such as a directory's mtime and nlink, are kept).  *out (if
+ * not NULL) gets the record as written.  0 or -ENOENT.
+ */
+int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src, unsigned mask,
+		   struct mfs_inode *out);
+
+/*
+ * Publishes a new version of ino: manifest id (NULL for an empty file) and
+ * size.  The chunks and the manifest must already be durable or written
+ * before this (the sync here covers them).  *out gets the record now at the
+ * path: same ino if ino was pending, a new ino otherwise.  -ENOENT when ino
+ * was unlinked or replaced meanwhile: the bytes are not published.  mtime
+ * (NULL: now) is the version's modification time: the last write, or what
+ * the writer set (cp -p); ctime (NULL: now) its last change, kept if the
+ * stored record's is later.
+ */
+int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
+		   uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
+		   struct mfs_inode *out);
+
+/* Called for each entry in name order; a non-zero return stops the walk. */
+typedef int (*mfs_dirent_fn)(void *arg, const char *name, uint64_t ino, uint32_t mode);
+/*
+ * Walks dir's entries in name order, starting after the name `after` if
+ * given (a resumed listing: stable when entries before it are removed),
+ * else after skipping `skip` entries.
+ */
+int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, const char *after, uint64_t skip,
+		   mfs_dirent_fn fn, void *arg);
+
+/* Path of ino from the root ("/a/b"), for reports.  Caller frees. */
+char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino);
+
+/* ------------------------------------------------------------------------ */
+/* Replication (ns_apply.c): every operation above also appends an op to
+ * this node's op log (store/ns/oplog.h); other nodes' ops are applied here. */
+
+/* What an applied remote op changed, for the FUSE layer's cache invalidation. */
+struct mfs_ns_change {
+	enum { MFS_CHANGE_INODE, MFS_CHANGE_DIRENT } kind;
+	uint64_t ino;           /* INODE */
+	uint64_t parent;        /* DIRENT */
+	const char *name;       /* DIRENT */
+};
+typedef void (*mfs_ns_change_fn)(void *arg, const struct mfs_ns_change *c);
+
+/*
+ * Applies op number seq of node origin (its encoding: oplog.h).  Ops of one
+ * origin apply in sequence: a seq already applied returns 0 and does
+ * nothing, a gap returns -EAGAIN.  fn (may be NULL) is called for every key
+ * that changed, after the write and without locks.  MFS_EFORMAT for a
+ * malformed op (nothing applied).
+ */
+int mfs_ns_apply(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *op,
+		 size_t len, mfs_ns_change_fn fn, void *arg);
+
+/* The version vector: for each origin known here, the last seq held.  Returns the count (at most cap). */
+int mfs_ns_vv(struct mfs_ns *ns, uint16_t *origins, uint64_t *seqs, int cap);
+
+/* Called for each op; non-zero stops. */
+typedef int (*mfs_op_fn)(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len);
+/* Walks origin's ops after seq `after`, in order, until fn stops it. */
+int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_fn fn, void *arg);
+
+/* Remote ops applied since open. */
+uint64_t mfs_ns_applied(struct mfs_ns *ns);
+/* Ops this node originated. */
+uint64_t mfs_ns_seq(struct mfs_ns *ns);
+
+#endif

@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Applying other nodes' namespace ops, and reading the op log for peers.
+ *
+ * An op is checked whole before anything is written (it comes from the
+ * network).  Its 'I' and 'D' entries are applied where their stamp beats
+ * the stamp held for the key (last writer wins; store/ns/oplog.h), 'M' entries
+ * are stored if missing.  Then, in a second batch, the derived state of the
+ * directories involved is brought up to date: mtime merges by max, nlink is
+ * counted from the directory's entries.  The op itself and the version
+ * vector go in that second batch: a crash between the two batches re-applies
+ * the op, which changes nothing the second time.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "namespace.h"
+#include "ns_internal.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+
+#define LOG_COMPONENT "namespace"
+
+struct changes {
+	struct mfs_ns_change *c;
+	size_t n, cap;
+	uint64_t *dirs;         /* directories whose derived state may change */
+	uint8_t *recount;       /* per dirs[]: its subdirectories may have changed */
+	size_t ndirs, dircap, recap;
+	int oom;
+};
+
+static void note_change(struct changes *cs, int kind, uint64_t ino, uint64_t parent,
+			const uint8_t *name, size_t nlen)
+{
+	struct mfs_ns_change *c;
+
+	if (mfs_grow(&cs->c, &cs->cap, cs->n, sizeof(*cs->c))) {
+		cs->oom = 1;
+		return;
+	}
+	c = &cs->c[cs->n];
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	c->ino = ino;
+	c->parent = parent;
+	if (name && !(c->name = strndup((const char *)name, nlen))) {
+		cs->oom = 1;
+		return;
+	}
+	cs->n++;
+}
+
+/*
+ * recount: the directory's nlink must be counted again from its entries (a
+ * subdirectory entry came or went, or its record was replaced).  Counting
+ * reads every entry of the directory, so an op that adds a file to a large
+ * directory must not ask for it: applying a tree of n files would cost n^2.
+ */
+static void note_dir(struct changes *cs, uint64_t ino, int recount)
+{
+	for (size_t i = 0; i < cs->ndirs; i++)
+		if (cs->dirs[i] == ino) {
+			cs->recount[i] |= recount;
+			return;
+		}
+	if (mfs_grow(&cs->dirs, &cs->dircap, cs->ndirs, sizeof(*cs->dirs)) ||
+	    mfs_grow(&cs->recount, &cs->recap, cs->ndirs, sizeof(*cs->recount))) {
+		cs->oom = 1;
+		return;
+	}
+	cs->recount[cs->ndirs] = !!recount;
+	cs->dirs[cs->ndirs++] = ino;
+}
+
+/* Does dirent entry e (a put or a delete) change its parent's subdirectory count? */
+static int dirent_moves_nlink(struct mfs_ns *ns, const struct mfs_op_entry *e)
+{
+	struct mfs_val v;
+	int rc;
+
+	if (!e->deleted && S_ISDIR(get_le32(e->val + 8)))
+		return 1;
+	/* A file's entry: only if it replaces (or deletes) a subdirectory's. */
+	rc = mfs_db_get(ns->db, MFS_CF_DIRENTS, e->key, e->klen, &v, 1);
+	if (rc == -ENOENT)
+		return e->deleted; /* a retry after a crash may have deleted it */
+	if (rc)
+		return 1;
+	rc = v.len != 12 || S_ISDIR(get_le32(v.p + 8));
+	mfs_val_release(&v);
+	return rc;
+}
+
+static void changes_release(struct changes *cs)
+{
+	for (size_t i = 0; i < cs->n; i++)
+		free((char *)cs->c[i].name);
+	free(cs->c);
+	free(cs->dirs);
+	free(cs->recount);
+}
+
+/* A child that is not the root, not inode 0, and of a type an inode record may have. */
+static int dirent_value_ok(const uint8_t *v)
+{
+	uint64_t ino = get_le64(v);
+
+	if (ino == 0 || ino == MFS_ROOT_INO)
+		return 0;
+	switch (get_le32(v + 8) & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK:
+	case S_IFIFO: case S_IFSOCK: case S_IFCHR: case S_IFBLK:
+		return 1;
+	}
+	return 0;
+}
+
+/* Everything a peer could get wrong, checked before the first write. */
+static int validate(const struct mfs_op *op)
+{
+	for (uint32_t i = 0; i < op->n; i++) {
+		const struct mfs_op_entry *e = &op->e[i];
+		struct mfs_inode in;
+		struct mfs_manifest *m;
+		struct mfs_hash h;
+
+		switch (e->kind) {
+		case MFS_OP_INODE:
+			if (e->deleted)
+				break;
+			if (mfs_inode_decode(get_be64(e->key), e->val, e->vlen, &in))
+				return MFS_EFORMAT;
+			mfs_inode_release(&in);
+			break;
+		case MFS_OP_DIRENT:
+			if (memchr(e->key + 8, '/', e->klen - 8) || memchr(e->key + 8, 0, e->klen - 8))
+				return MFS_EFORMAT;
+			if (!e->deleted && !dirent_value_ok(e->val))
+				return MFS_EFORMAT;
+			break;
+		case MFS_OP_MANIFEST:
+			/* Our allocation failing is no fault of the peer's. */
+			if (mfs_sha256(e->val, e->vlen, &h))
+				return -ENOMEM;
+			if (memcmp(h.b, e->key, MFS_HASH_LEN) || mfs_manifest_decode(e->val, e->vlen, &m))
+				return MFS_EFORMAT;
+			mfs_manifest_unref(m);
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Is stamp st newer than the one held for the entry?  1, 0 or an error. */
+static int wins(struct mfs_ns *ns, const uint8_t *skey, size_t sklen, const struct mfs_stamp *st)
+{
+	struct mfs_stamp old;
+	struct mfs_val v;
+	int rc = mfs_db_get(ns->db, MFS_CF_STAMPS, skey, sklen, &v, 1);
+
+	if (rc == -ENOENT)
+		return 1;
+	if (rc)
+		return rc;
+	rc = mfs_stamp_decode(v.p, v.len, &old);
+	mfs_val_release(&v);
+	return rc ? rc : mfs_stamp_cmp(st, &old) > 0;
+}
+
+static enum mfs_cf entry_cf(uint8_t kind)
+{
+	return kind == MFS_OP_INODE ? MFS_CF_INODES : MFS_CF_DIRENTS;
+}
+
+/*
+ * A winning inode record.  A directory's mtime merges by max with the one
+ * held (raised meanwhile by 'T' entries of creates inside it), so the order
+ * in which a chmod and a create arrive does not matter; the price is that a
+ * directory's mtime never moves back through a peer's utimens.
+ */
+static int put_record_keep_dir_mtime(struct mfs_ns *ns, struct mfs_batch *b,
+				     const struct mfs_op_entry *e)
+{
+	uint64_t ino = get_be64(e->key);
+	struct mfs_inode in, held;
+	int rc;
+
+	if (mfs_inode_decode(ino, e->val, e->vlen, &in))
+		return MFS_EFORMAT;
+	if (!S_ISDIR(in.mode) || mfs_ns_get(ns, ino, &held)) {
+		mfs_inode_release(&in);
+		mfs_batch_put(b, MFS_CF_INODES, e->key, e->klen, e->val, e->vlen);
+		return 0;
+	}
+	if (mfs_ts_after(&held.mtime, &in.mtime))
+		in.mtime = held.mtime;
+	if (mfs_ts_after(&held.ctime, &in.ctime))
+		in.ctime = held.ctime;
+	mfs_inode_release(&held);
+	rc = ns_put_inode_raw(b, &in);
+	mfs_inode_release(&in);
+	return rc;
+}
+
+/* First batch: the entries that win. */
+static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struct mfs_stamp *st,
+			 struct changes *cs)
+{
+	struct mfs_batch *b = mfs_batch_new(ns->db);
+	uint8_t skey[STAMP_KEY_MAX], sval[MFS_STAMP_LEN];
+	int rc = 0;
+
+	if (!b)
+		return -ENOMEM;
+	mfs_stamp_encode(st, sval);
+	for (uint32_t i = 0; i < op->n && !rc; i++) {
+		const struct mfs_op_entry *e = &op->e[i];
+		size_t sklen;
+
+		if (e->kind == MFS_OP_MANIFEST) {
+			rc = mfs_db_exists(ns->db, MFS_CF_MANIFESTS, e->key, e->klen);
+			if (rc == 0)
+				mfs_batch_put(b, MFS_CF_MANIFESTS, e->key, e->klen, e->val, e->vlen);
+			rc = rc < 0 ? rc : 0;
+			continue;
+		}
+		if (e->kind == MFS_OP_TOUCH) {
+			note_dir(cs, get_be64(e->key), 0);
+			continue;
+		}
+		/* Derived state is refreshed whether the entry wins or not: this
+		 * may be a second attempt after a crash between the two batches.
+		 * The inode (a directory's record carries the peer's nlink), or the
+		 * dirent's parent. */
+		note_dir(cs, get_be64(e->key),
+			 e->kind == MFS_OP_INODE || dirent_moves_nlink(ns, e));
+		sklen = stamp_key(e->kind, e->key, e->klen, skey);
+		if ((rc = wins(ns, skey, sklen, st)) <= 0)
+			continue;
+		rc = 0;
+		if (e->deleted)
+			mfs_batch_delete(b, entry_cf(e->kind), e->key, e->klen);
+		else if (e->kind == MFS_OP_INODE)
+			rc = put_record_keep_dir_mtime(ns, b, e);
+		else
+			mfs_batch_put(b, entry_cf(e->kind), e->key, e->klen, e->val, e->vlen);
+		if (rc)
+			break;
+		mfs_batch_put(b, MFS_CF_STAMPS, skey, sklen, sval, sizeof(sval));
+		if (e->kind == MFS_OP_INODE) {
+			uint64_t ino = get_be64(e->key);
+
+			note_change(cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
+		} else {
+			uint64_t parent = get_be64(e->key);
+
+			note_change(cs, MFS_CHANGE_DIRENT, 0, parent, e->key + 8, e->klen - 8);
+		}
+	}
+	if (!rc && cs->oom)
+		rc = -ENOMEM;
+	if (!rc)
+		rc = mfs_db_write(ns->db, b, MFS_WRITE_ASYNC);
+	mfs_batch_free(b);
+	return rc;
+}
+
+static int count_subdir(void *arg, const char *name, uint64_t ino, uint32_t mode)
+{
+	(void)name;
+	(void)ino;
+	if (S_ISDIR(mode))
+		(*(uint32_t *)arg)++;
+	return 0;
+}
+
+
+/* A directory's mtime (at least t, if given) and, if recount, nlink, into b if they changed. */
+static int refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
+		       const struct timespec *t, int recount, struct changes *cs)
+{
+	struct mfs_inode in;
+	uint32_t subdirs = 0;
+	int rc = mfs_ns_get(ns, ino, &in), changed = 0;
+
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	if (!S_ISDIR(in.mode))
+		goto out;
+	if (recount && (rc = mfs_ns_readdir(ns, ino, NULL, 0, count_subdir, &subdirs)))
+		goto out;
+	if (recount && in.nlink != 2 + subdirs) {
+		in.nlink = 2 + subdirs;
+		changed = 1;
+	}
+	if (t && mfs_ts_after(t, &in.mtime)) {
+		in.mtime = *t;
+		if (mfs_ts_after(t, &in.ctime))
+			in.ctime = *t;
+		changed = 1;
+	}
+	if (changed && !(rc = ns_put_inode_raw(b, &in)))
+		note_change(cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
+out:
+	mfs_inode_release(&in);
+	return rc;
+}
+
+/* Second batch: directories' derived state, the op, the version vector. */
+static int apply_derived(struct mfs_ns *ns, const struct mfs_op *op, uint16_t origin,
+			 uint64_t seq, const uint8_t *raw, size_t len, struct changes *cs)
+{
+	struct mfs_batch *b = mfs_batch_new(ns->db);
+	uint8_t okey[MFS_OPLOG_KEY_LEN];
+	int rc = 0;
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t d = 0; d < cs->ndirs && !rc; d++) {
+		struct timespec t = { 0 }, *tp = NULL;
+
+		for (uint32_t i = 0; i < op->n; i++) {
+			const struct mfs_op_entry *e = &op->e[i];
+
+			if (e->kind == MFS_OP_TOUCH && get_be64(e->key) == cs->dirs[d]) {
+				t.tv_sec = (time_t)get_le64(e->val);
+				t.tv_nsec = get_le32(e->val + 8) % 1000000000;
+				tp = &t;
+			}
+		}
+		rc = refresh_dir(ns, b, cs->dirs[d], tp, cs->recount[d], cs);
+	}
+	mfs_oplog_key(origin, seq, okey);
+	mfs_batch_put(b, MFS_CF_OPLOG, okey, sizeof(okey), raw, len);
+	vv_put(b, origin, seq);
+	if (op->lamport > ns->lamport)
+		meta_put_u64(b, "lamport", op->lamport);
+	if (!rc && cs->oom)
+		rc = -ENOMEM;
+	if (!rc)
+		rc = mfs_db_write(ns->db, b, MFS_WRITE_ASYNC);
+	if (!rc && op->lamport > ns->lamport)
+		ns->lamport = op->lamport;
+	mfs_batch_free(b);
+	return rc;
+}
+
+static int apply_op(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *raw,
+		    size_t len, mfs_ns_change_fn fn, void *arg);
+
+/* An op may publish a version that names chunks gc is about to delete: hold gc off. */
+int mfs_ns_apply(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *raw,
+		 size_t len, mfs_ns_change_fn fn, void *arg)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&ns->refs_lock);
+	rc = apply_op(ns, origin, seq, raw, len, fn, arg);
+	pthread_rwlock_unlock(&ns->refs_lock);
+	return rc;
+}
+
+static int apply_op(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *raw,
+		    size_t len, mfs_ns_change_fn fn, void *arg)
+{
+	struct changes cs = { 0 };
+	struct mfs_op op;
+	struct mfs_stamp st;
+	uint64_t cur;
+	int rc, entries_done = 0;
+
+	if (origin == ns->node_id || origin == 0 || seq == 0)
+		return 0; /* our own op, relayed back: we have it */
+	if ((rc = mfs_op_decode(raw, len, &op)))
+		return rc;
+	if ((rc = validate(&op))) {
+		mfs_op_free_entries(&op);
+		return rc;
+	}
+	st.lamport = op.lamport;
+	st.node = origin;
+	pthread_mutex_lock(&ns->lock);
+	if ((rc = vv_get(ns, origin, &cur)) || seq <= cur)
+		goto out;
+	if (seq != cur + 1) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	if (!(rc = apply_entries(ns, &op, &st, &cs))) {
+		entries_done = 1;
+		rc = apply_derived(ns, &op, origin, seq, raw, len, &cs);
+	}
+	if (!rc)
+		__atomic_add_fetch(&ns->applied, 1, __ATOMIC_RELAXED);
+out:
+	pthread_mutex_unlock(&ns->lock);
+	mfs_op_free_entries(&op);
+	/* Entries written are reported even if the second batch failed: a retry
+	 * finds them stamped and would not report them again. */
+	for (size_t i = 0; (!rc || entries_done) && fn && i < cs.n; i++)
+		fn(arg, &cs.c[i]);
+	changes_release(&cs);
+	return rc;
+}
+
+int mfs_ns_vv(struct mfs_ns *ns, uint16_t *origins, uint64_t *seqs, int cap)
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_META, "vv", 2);
+	int n = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && n < cap; mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		if (kl != VV_KEY_LEN || vl != 8)
+			continue;
+		origins[n] = (uint16_t)(k[2] << 8 | k[3]);
+		seqs[n++] = get_le64(v);
+	}
+	mfs_iter_free(it);
+	return n;
+}
+
+int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_fn fn, void *arg)
+{
+	uint8_t prefix[2] = { origin >> 8, origin & 0xff }, from[MFS_OPLOG_KEY_LEN];
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_OPLOG, prefix, 2);
+	uint64_t last = UINT64_MAX;
+	int rc = 0;
+
+	if (!it)
+		return -ENOMEM;
+	if (origin == ns->node_id) {
+		/* Own ops go out durable only (ns_internal.h): sync what is not. */
+		pthread_mutex_lock(&ns->lock);
+		last = ns->seq;
+		pthread_mutex_unlock(&ns->lock);
+		if ((rc = ns_wait_durable(ns, last))) {
+			mfs_iter_free(it);
+			return rc;
+		}
+	}
+	mfs_oplog_key(origin, after + 1, from);
+	for (mfs_iter_seek(it, from, sizeof(from)); mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		if (kl != MFS_OPLOG_KEY_LEN)
+			continue;
+		if (get_be64(k + 2) > last)
+			break; /* written after the sync above: not known durable */
+		if ((rc = fn(arg, origin, get_be64(k + 2), v, vl)))
+			break;
+	}
+	if (rc > 0)
+		rc = 0;
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+uint64_t mfs_ns_applied(struct mfs_ns *ns)
+{
+	return __atomic_load_n(&ns->applied, __ATOMIC_RELAXED);
+}
+
+uint64_t mfs_ns_seq(struct mfs_ns *ns)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&ns->lock);
+	s = ns->seq;
+	pthread_mutex_unlock(&ns->lock);
+	return s;
+}

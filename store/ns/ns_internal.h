@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Private to the namespace files: namespace.c (the operations), ns_txn.c
+ * (how an operation's writes become one batch and one op-log entry) and
+ * ns_apply.c (applying other nodes' ops).
+ */
+#ifndef MFS_NS_INTERNAL_H
+#define MFS_NS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "inode.h"
+#include "oplog.h"
+
+struct mfs_db;
+struct mfs_batch;
+
+struct mfs_ns {
+	struct mfs_db *db;
+	pthread_mutex_t lock;
+	uint16_t node_id;
+	uint64_t next_counter;  /* protected by lock */
+	uint64_t lamport;       /* Lamport clock; lock */
+	uint64_t seq;           /* ops this node originated; lock */
+	/*
+	 * Own ops known durable (<= seq; atomic).  Ops are written unsynced
+	 * under lock and synced after it (ns_wait_durable), so for a moment
+	 * one is visible and not yet durable; peers get only durable ones
+	 * (mfs_ns_ops_since): a power loss then drops only ops no peer holds,
+	 * and their sequence numbers can be given again.
+	 */
+	uint64_t durable_seq;
+	uint64_t applied;       /* remote ops applied since open (atomic) */
+	/*
+	 * gc's lock (store/maint/gc.h): shared while references to chunks may be
+	 * added (a commit from its dedup check to its publish, a remote op's
+	 * apply), exclusive for gc's recheck and delete.  glibc's default
+	 * rwlock prefers readers, so shared holders never wait on each other.
+	 */
+	pthread_rwlock_t refs_lock;
+};
+
+struct dirent_key {
+	uint8_t b[8 + MFS_NAME_MAX];
+	size_t len;
+};
+
+int dirent_key(uint64_t parent, const char *name, struct dirent_key *k);
+/* Reads a dirent: 0 with *ino, -ENOENT, or an error. */
+int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino);
+int meta_get_u64(struct mfs_ns *ns, const char *key, uint64_t *out);
+void meta_put_u64(struct mfs_batch *b, const char *key, uint64_t v);
+void now(struct timespec *t);
+/* namespace.c: ends a write op (unlocks; waits until durable unless lazy or rc). */
+int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy);
+/* Parent must exist and be a directory; its record in *dir. */
+int ns_get_dir(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *dir);
+/* 1 if dir has no entries, 0 if it has, or -errno. */
+int ns_dir_is_empty(struct mfs_ns *ns, uint64_t dir);
+
+/*
+ * One local namespace operation in the making: its writes to the inodes,
+ * dirents and manifests CFs go into a batch and, as entries, into an op.
+ * txn_commit stamps the op (next Lamport time, next sequence number of this
+ * node), stores the entries' stamps, the op in the oplog CF, and writes it
+ * all in one batch: the change and its log entry are one.  The batch is
+ * synced after the namespace lock is released (ns_wait_durable).
+ */
+struct ns_txn {
+	struct mfs_batch *b;
+	struct mfs_op_builder op;
+};
+
+int txn_begin(struct mfs_ns *ns, struct ns_txn *t);
+int txn_put_inode(struct ns_txn *t, const struct mfs_inode *in);
+void txn_del_inode(struct ns_txn *t, uint64_t ino);
+void txn_put_dirent(struct ns_txn *t, const struct dirent_key *k, uint64_t ino, uint32_t mode);
+void txn_del_dirent(struct ns_txn *t, const struct dirent_key *k);
+/* A parent directory changed by an entry below it: stored whole here, sent
+ * to peers as a 'T' entry (mtime only; nlink is derived on each node). */
+int txn_touch_dir(struct ns_txn *t, const struct mfs_inode *dir);
+/* Adds the stored manifest id to the op, so peers get it with the publish. */
+int txn_put_manifest(struct ns_txn *t, const struct mfs_hash *id);
+/* Writes the batch to the WAL, unsynced: the caller unlocks ns, then calls
+ * ns_wait_durable before it tells anyone the operation happened. */
+int txn_commit(struct mfs_ns *ns, struct ns_txn *t);
+/* Waits until this node's ops up to seq upto are durable (group commit). */
+int ns_wait_durable(struct mfs_ns *ns, uint64_t upto);
+void txn_free(struct ns_txn *t);
+
+/* An inode record into a batch, outside any op (the root of a new store). */
+int ns_put_inode_raw(struct mfs_batch *b, const struct mfs_inode *in);
+/* Loads the Lamport clock and this node's op sequence at open. */
+int ns_load_clock(struct mfs_ns *ns);
+
+/* stamps CF key of an entry: kind byte + entry key. */
+#define STAMP_KEY_MAX (1 + MFS_OP_KEY_MAX)
+size_t stamp_key(uint8_t kind, const uint8_t *key, size_t klen, uint8_t out[STAMP_KEY_MAX]);
+/* meta CF key of the version vector entry of origin: "vv" + u16 BE. */
+#define VV_KEY_LEN 4
+void vv_key(uint16_t origin, uint8_t out[VV_KEY_LEN]);
+/* Highest seq of origin applied here (0 if none). */
+int vv_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq);
+void vv_put(struct mfs_batch *b, uint16_t origin, uint64_t seq);
+
+#endif

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Opening a namespace: a fresh store's root and node id, the format
+ * upgrade of an older store, and the recovery of files a crash left
+ * pending (created, never published).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "inode_walk.h"
+#include "namespace.h"
+#include "ns_internal.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/kv/db.h"
+
+#define LOG_COMPONENT "namespace"
+
+static int ns_init_fresh(struct mfs_ns *ns)
+{
+	struct mfs_inode root = {
+		.ino = MFS_ROOT_INO, .parent = MFS_ROOT_INO, .mode = S_IFDIR | 0755,
+		.nlink = 2, .repl = MFS_DEFAULT_REPL,
+	};
+	struct mfs_batch *b = mfs_batch_new(ns->db);
+	uint16_t id = 0;
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	while (id == 0)
+		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+			id = (uint16_t)(time(NULL) ^ getpid());
+	ns->node_id = id;
+	ns->next_counter = 1;
+	now(&root.mtime);
+	root.atime = root.ctime = root.mtime;
+	meta_put_u64(b, "format", MFS_FORMAT_VERSION);
+	meta_put_u64(b, "node_id", id);
+	meta_put_u64(b, "next_ino", ns->next_counter);
+	rc = ns_put_inode_raw(b, &root);
+	if (!rc)
+		rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
+	mfs_batch_free(b);
+	if (!rc)
+		log_info("created a new store, node id %04x", id);
+	return rc;
+}
+
+struct recovery {
+	struct mfs_ns *ns;
+	int removed;
+};
+
+static int recover_inode(void *arg, const struct mfs_inode *in)
+{
+	struct recovery *r = arg;
+	int gone;
+
+	/* Only this node's writers: another node's pending file is its to finish. */
+	if (!(in->flags & MFS_I_PENDING) || in->ino >> 48 != r->ns->node_id)
+		return 0;
+	gone = in->name ? mfs_ns_remove_if(r->ns, in->parent, in->name, in->ino) : -ENOENT;
+	if (!gone)
+		r->removed++;
+	else if (gone == -ENOENT)
+		log_warn("pending inode %016llx has no entry", (unsigned long long)in->ino);
+	else /* the next open tries again */
+		log_warn("pending inode %016llx not removed: %s", (unsigned long long)in->ino,
+			 mfs_strerror(gone));
+	return 0;
+}
+
+/* Removes files a crash left pending (created, never published). */
+static int ns_recover(struct mfs_ns *ns)
+{
+	struct recovery r = { ns, 0 };
+	struct mfs_inode_walk w = { .fn = recover_inode, .arg = &r };
+	int rc = mfs_inode_walk(ns->db, NULL, &w);
+
+	if (r.removed)
+		log_info("recovery removed %d file(s) whose writer did not finish", r.removed);
+	return rc;
+}
+
+/*
+ * An older store is marked with this build's format before anything new is
+ * written to it: once chunk index entries of version 2 (pack records) may
+ * exist, a build that cannot read them refuses the whole store at open
+ * rather than failing chunk by chunk.  Formats 1 and 2 differ only there.
+ */
+static int format_upgrade(struct mfs_ns *ns, uint64_t from)
+{
+	struct mfs_batch *b = mfs_batch_new(ns->db);
+	int rc;
+
+	if (!b)
+		return -ENOMEM;
+	meta_put_u64(b, "format", MFS_FORMAT_VERSION);
+	rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
+	mfs_batch_free(b);
+	if (!rc)
+		log_info("store format %llu upgraded to %d", (unsigned long long)from,
+			 MFS_FORMAT_VERSION);
+	return rc;
+}
+
+int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out)
+{
+	struct mfs_ns *ns = calloc(1, sizeof(*ns));
+	uint64_t v;
+	int rc;
+
+	*out = NULL;
+	if (!ns)
+		return -ENOMEM;
+	ns->db = db;
+	pthread_mutex_init(&ns->lock, NULL);
+	pthread_rwlock_init(&ns->refs_lock, NULL);
+	rc = meta_get_u64(ns, "format", &v);
+	if (rc == -ENOENT) {
+		rc = ns_init_fresh(ns);
+	} else if (!rc && (v < MFS_FORMAT_OLDEST || v > MFS_FORMAT_VERSION)) {
+		log_error("store format %llu is not supported (this build reads %d to %d)",
+			  (unsigned long long)v, MFS_FORMAT_OLDEST, MFS_FORMAT_VERSION);
+		rc = MFS_EFORMAT;
+	} else if (!rc) {
+		if (v < MFS_FORMAT_VERSION)
+			rc = format_upgrade(ns, v);
+		if (!rc)
+			rc = meta_get_u64(ns, "node_id", &v);
+		ns->node_id = v;
+		if (!rc)
+			rc = meta_get_u64(ns, "next_ino", &ns->next_counter);
+		if (!rc)
+			rc = ns_load_clock(ns);
+		if (!rc)
+			rc = ns_recover(ns);
+	}
+	if (rc) {
+		mfs_ns_close(ns);
+		return rc;
+	}
+	*out = ns;
+	return 0;
+}
+
+void mfs_ns_close(struct mfs_ns *ns)
+{
+	if (!ns)
+		return;
+	pthread_mutex_destroy(&ns->lock);
+	pthread_rwlock_destroy(&ns->refs_lock);
+	free(ns);
+}
+
+struct mfs_db *mfs_ns_db(struct mfs_ns *ns) { return ns->db; }
+uint16_t mfs_ns_node_id(struct mfs_ns *ns) { return ns->node_id; }
