@@ -35,6 +35,7 @@
 #include "store/base/histo.h"
 #include "store/chunk/cache.h"
 #include "store/chunk/manifest.h"
+#include "store/maint/report.h"
 #include "store/ns/inode.h"
 
 struct mfs_db;
@@ -147,6 +148,7 @@ struct mfs_fs {
 	/* READs answered (fs_op_read): counters, atomic; reported by status. */
 	uint64_t read_requests, read_bytes;
 	struct mfs_histo read_latency;
+	struct mfs_stats_cache stats; /* store totals for status (store/maint/report.h) */
 	pthread_mutex_t views_lock;
 	struct mfs_view *views;  /* view.c; views_lock */
 	int nviews;              /* atomic: length of views */

@@ -44,7 +44,7 @@ static int status_lines(struct mfs_control *c, FILE *f)
 	struct mfs_cache_stats cs;
 	struct statvfs vfs;
 	struct timespec now;
-	int rc = mfs_store_stats(c->fs->db, &st);
+	int rc = mfs_store_stats_cached(c->fs->db, &c->fs->stats, &st);
 
 	if (!rc) {
 		mfs_cache_stats(c->fs->cache, &cs);

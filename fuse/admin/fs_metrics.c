@@ -5,8 +5,11 @@
  * format (fuse/admin/prom.h) for node_exporter's textfile collector.  Written to
  * a temporary file beside it and renamed over it, so the collector never
  * reads half a file.  A status that fails leaves the previous file, whose
- * age then shows (node_textfile_mtime_seconds).  Status walks the whole
- * namespace (store/maint/stats.c): on a large store keep the interval long.
+ * age then shows (node_textfile_mtime_seconds).  The store totals in the
+ * status come from a walk of the whole namespace, made again only after a
+ * write changed it (store/maint/report.h, mfs_stats_cache): an idle node
+ * writes its metrics for nothing; on a large store that is written to all
+ * the time, keep the interval long.
  */
 #include <errno.h>
 #include <fcntl.h>

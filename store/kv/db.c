@@ -167,6 +167,9 @@ int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mod
 		mode = MFS_WRITE_ASYNC;
 	if ((rc = db->ops->write(db, b, mode)))
 		return rc;
+	for (int cf = 0; cf < MFS_CF_COUNT; cf++)
+		if (b->cfs & 1u << cf)
+			__atomic_add_fetch(&db->changes[cf], 1, __ATOMIC_RELEASE);
 	switch (mode) {
 	case MFS_WRITE_ASYNC:
 		/* In the WAL now (the OS has it): the ticket of a later sync. */
@@ -311,6 +314,16 @@ void mfs_iter_free(struct mfs_iter *it)
 int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate)
 {
 	return db->ops->reclaim(db, cf, relocate);
+}
+
+uint64_t mfs_db_changes(struct mfs_db *db, unsigned cfs)
+{
+	uint64_t sum = 0;
+
+	for (int cf = 0; cf < MFS_CF_COUNT; cf++)
+		if (cfs & 1u << cf)
+			sum += __atomic_load_n(&db->changes[cf], __ATOMIC_ACQUIRE);
+	return sum;
 }
 
 uint64_t mfs_db_disk_bytes(struct mfs_db *db)

@@ -188,6 +188,13 @@ int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate);
 
 /* Approximate on-disk size of the live DB files (for statfs and status). */
 uint64_t mfs_db_disk_bytes(struct mfs_db *db);
+/*
+ * A count that grows with every write landed in this process that touched
+ * one of the column families of cfs (a bit per enum mfs_cf): equal counts
+ * mean those families are as they were (what derives from them can be
+ * reused: store/maint/stats.c).
+ */
+uint64_t mfs_db_changes(struct mfs_db *db, unsigned cfs);
 
 /*
  * Fault injection (tests only).  A spec is one or more comma-separated

@@ -78,6 +78,8 @@ struct mfs_db {
 	/* NOWAL writes that bypassed the WAL, per CF, and how many of them the
 	 * last completed flush covers (mfs_db_flush skips when equal); atomic. */
 	uint64_t nowal_gen[MFS_CF_COUNT], flushed_gen[MFS_CF_COUNT];
+	/* Writes that landed, per CF they touched (mfs_db_changes); atomic. */
+	uint64_t changes[MFS_CF_COUNT];
 	/* The chunk records kept outside the backend (pack.h); NULL in memory.
 	 * A fault wrapper borrows its inner database's. */
 	struct mfs_packs *packs;

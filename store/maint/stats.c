@@ -105,3 +105,27 @@ int mfs_store_stats(struct mfs_db *db, struct mfs_store_stats *st)
 	st->compression_ratio = st->stored_bytes ? (double)st->chunk_bytes / st->stored_bytes : 1.0;
 	return 0;
 }
+
+int mfs_store_stats_cached(struct mfs_db *db, struct mfs_stats_cache *c, struct mfs_store_stats *st)
+{
+	const unsigned cfs = 1u << MFS_CF_INODES | 1u << MFS_CF_MANIFESTS | 1u << MFS_CF_CHUNK_INDEX;
+	uint64_t changes;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	/* Read before the walk: a write that lands during it makes the next call walk again. */
+	changes = mfs_db_changes(db, cfs);
+	if (!c->valid || c->changes != changes) {
+		c->valid = 0;
+		if (!(rc = mfs_store_stats(db, &c->st))) {
+			c->changes = changes;
+			c->valid = 1;
+		}
+	}
+	if (!rc) {
+		*st = c->st;
+		st->disk_bytes = mfs_db_disk_bytes(db);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}

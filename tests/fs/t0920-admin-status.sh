@@ -83,4 +83,24 @@ identity() {
 }
 check "status names version, uptime and the effective options" identity
 
+# The daemon keeps its last totals while nothing they come from changed
+# (store/maint/stats.c): every change must show in the next status, and a
+# status with no change between gives the same totals.
+follows_changes() {
+	local f0 f1
+	expect_status 0 admin status --json "$M" && f0=$(json_get files <"$WORK/.cmd.out") &&
+	expect_status 0 admin status --json "$M" &&
+	expect_eq "$(json_get files <"$WORK/.cmd.out")" "$f0" "files, twice" &&
+	head -c 100000 /dev/urandom >"$M/added" &&
+	expect_status 0 admin status --json "$M" && f1=$(json_get files <"$WORK/.cmd.out") &&
+	expect_eq "$f1" $((f0 + 1)) "files after a create" &&
+	rm "$M/added" &&
+	expect_status 0 admin status --json "$M" &&
+	expect_eq "$(json_get files <"$WORK/.cmd.out")" "$f0" "files after the unlink" &&
+	mkdir "$M/newdir" && ln -s x "$M/newdir/l" &&
+	expect_status 0 admin status --json "$M" &&
+	expect_eq "$(json_get symlinks <"$WORK/.cmd.out")" 1 "symlinks after ln -s"
+}
+check "status follows every change, and repeats itself without one" follows_changes
+
 mfs_done
