@@ -56,8 +56,12 @@ static void test_table(void)
 	}
 	is_int(id_of(mfs_lru_find(&t, &it[3].node.key)), 3, "find in a shared chain");
 	is_int(id_of(mfs_lru_oldest(&t)), 0, "oldest is the first pushed");
+	mfs_lru_push(&t, &it[4].node, 0);
+	is_int(id_of(mfs_lru_oldest(&t)), 0, "a push of the newest keeps it newest");
 	mfs_lru_push(&t, &it[0].node, 0);
 	is_int(id_of(mfs_lru_oldest(&t)), 1, "a push refreshes: 1 is oldest now");
+	mfs_lru_push(&t, &it[1].node, 1);
+	is_int(id_of(mfs_lru_oldest(&t)), 1, "a cold push of the oldest keeps it oldest");
 	mfs_lru_push(&t, &it[4].node, 1);
 	is_int(id_of(mfs_lru_oldest(&t)), 4, "a cold push goes to the evicting end");
 	mfs_lru_unlink(&it[4].node);
@@ -117,6 +121,8 @@ static void test_diskcache(void)
 		ok(!mfs_diskcache_put(dc, &h[i], rec, len[i]), "put %d", i);
 	}
 	ok(!mfs_diskcache_get(dc, &h[0], &got, &got_len) && got_len == len[0], "get 0 (now newest)");
+	free(got);
+	ok(!mfs_diskcache_get(dc, &h[0], &got, &got_len), "get 0 again (the newest already)");
 	free(got);
 	record(ctx, 3, rec, cap, &h[3]);
 	ok(!mfs_diskcache_put(dc, &h[3], rec, len[3]), "put 3: over the limit");
