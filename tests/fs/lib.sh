@@ -446,11 +446,14 @@ _watchdog_start() {
 }
 
 _on_term() {
+	exec 1>&9
 	if [ -e "$WORK/.timed_out" ]; then
 		not_ok "watchdog: the test did not finish within ${MFS_TEST_TIMEOUT}s"
 	else
 		not_ok "interrupted"
 	fi
+	# What the check under way had printed when it was stopped.
+	[ -s "$WORK/.check.out" ] && tail -n 40 "$WORK/.check.out" | sed 's/^/#   /'
 	echo "1..$_tap_n"
 	_done=1
 	exit 1
@@ -541,6 +544,9 @@ mfs_init() {
 	# Daemons detach stderr once mounted: sanitizer reports go to files instead.
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$WORK/san"
 	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_path=$WORK/san"
+	# The TAP stream, kept: a check runs with its output in a file, and the
+	# TERM trap may run inside one.
+	exec 9>&1
 	trap _on_exit EXIT
 	trap _on_term TERM INT
 	_watchdog_start
