@@ -321,6 +321,9 @@ struct fs_gc;
 int fs_gc_start(struct mfs_fs *fs, struct fs_gc **out);
 void fs_gc_stop(struct fs_gc *g);
 
+/* fs_lost.c: moves unreachable entries into /lost+found; how many moved. */
+uint64_t fs_adopt_orphans(struct mfs_fs *fs);
+
 /* fs_remote.c: the replica's on_change hook (arg: struct mfs_fs). */
 void fs_remote_change(void *arg, const struct mfs_ns_change *c);
 

@@ -29,17 +29,19 @@ enum { EX_CLEAN = 0, EX_PROBLEMS = 4, EX_ERROR = 8, EX_USAGE = 16 };
 #define MAX_PATHS 256
 
 static const char *const kinds[] = { "corrupt", "missing", "badmeta", "under", "over",
-				     "orphan", "repaired" };
+				     "orphan", "repaired", "unreachable" };
 /* A file's count of each kind in JSON, in the same order. */
 static const char *const file_keys[] = { "corrupt", "missing", "badmeta", "under_replicated",
 					 "over_replicated", "orphan", "repaired" };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+#define NFILE_KINDS (sizeof(file_keys) / sizeof(file_keys[0]))
 /* The node's totals and their JSON names (distinct chunks; files for badmeta). */
 static const char *const totals[][2] = {
 	{ "corrupt", "corrupt_chunks" }, { "missing", "missing_chunks" },
 	{ "badmeta", "badmeta" }, { "under_replicated", "under_replicated_chunks" },
 	{ "over_replicated", "over_replicated_chunks" }, { "orphan", "orphan_chunks" },
 	{ "found", "found" }, { "repaired", "repaired" },
+	{ "unreachable", "unreachable_entries" },
 	{ "files_with_problems", "files_with_problems" },
 };
 
@@ -143,13 +145,13 @@ static void free_findings(struct findings *fs)
 
 static int is_problem(int kind)
 {
-	return kind >= 0 && kind <= 3;
+	return (kind >= 0 && kind <= 3) || kind == 7;
 }
 
 /* A "file" line of the node: "REPL CHUNKS GOOD N0 .. N6 NODES PATH". */
 struct file_row {
 	unsigned repl, good;
-	unsigned long long chunks, count[NKINDS];
+	unsigned long long chunks, count[NFILE_KINDS];
 	char nodes[2048];
 	char *path;
 	int state;            /* the worst kind it has, index into kinds[] */
@@ -164,8 +166,8 @@ static int parse_file(const char *v, struct file_row *f)
 		   &f->count[4], &f->count[5], &f->count[6], f->nodes, &n) < 11 || !n ||
 	    !(f->path = unescape(v + n)))
 		return -1;
-	f->state = (int)NKINDS - 1;
-	for (int k = (int)NKINDS - 1; k >= 0; k--)
+	f->state = (int)NFILE_KINDS - 1;
+	for (int k = (int)NFILE_KINDS - 1; k >= 0; k--)
 		if (f->count[k])
 			f->state = k;
 	return 0;
@@ -212,7 +214,7 @@ static void json_file(struct json *j, const struct file_row *f)
 	json_u64(j, "factor", f->repl);
 	json_u64(j, "chunks", f->chunks);
 	json_u64(j, "good_copies", f->good);
-	for (size_t k = 0; k < NKINDS; k++)
+	for (size_t k = 0; k < NFILE_KINDS; k++)
 		if (k != 5) /* orphans belong to no file */
 			json_u64(j, file_keys[k], f->count[k]);
 	json_open(j, "nodes", '[');
@@ -309,10 +311,10 @@ static void print_human(const struct admin_report *r, const struct file_rows *fr
 	       admin_human_str(get(r, "bytes_checked"), b, sizeof(b)), get(r, "files_checked"));
 	if (admin_report_get(r, "nodes_checked"))
 		printf(" on %s nodes (%s down)", get(r, "nodes_checked"), get(r, "nodes_down"));
-	printf(": %s corrupt, %s missing, %s under-replicated, %s bad metadata; "
-	       "%s over-replicated, %s orphan\n", get(r, "corrupt"), get(r, "missing"),
-	       get(r, "under_replicated"), get(r, "badmeta"), get(r, "over_replicated"),
-	       get(r, "orphan"));
+	printf(": %s corrupt, %s missing, %s under-replicated, %s bad metadata, "
+	       "%s unreachable entries; %s over-replicated, %s orphan\n", get(r, "corrupt"),
+	       get(r, "missing"), get(r, "under_replicated"), get(r, "badmeta"),
+	       get(r, "unreachable"), get(r, "over_replicated"), get(r, "orphan"));
 	if (repair)
 		printf("repaired %s of %s problem chunks\n", get(r, "repaired"), get(r, "found"));
 	printf("%s files with problems; %s\n", get(r, "files_with_problems"),
@@ -386,6 +388,7 @@ static int offline(const char *data, unsigned flags, int verbose, struct admin_r
 		add_u64(r, "orphan", res.orphan);
 		add_u64(r, "found", res.found);
 		add_u64(r, "files_with_problems", res.files_with_problems);
+		add_u64(r, "unreachable", res.unreachable);
 	}
 	admin_close_store(db, ns);
 	return rc;
@@ -593,6 +596,7 @@ int admin_cmd_fsck(int argc, char **argv)
 	/* The totals say it, whether or not the lines of each chunk came. */
 	for (size_t i = 0; i < 4; i++)
 		problems |= strcmp(get(&r, totals[i][0]), "0") != 0;
+	problems |= strcmp(get(&r, "unreachable"), "0") != 0;
 	for (size_t i = 0; i < fs.n; i++)
 		problems |= is_problem(fs.f[i].kind);
 	if (a.json)

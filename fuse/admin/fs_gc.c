@@ -88,10 +88,11 @@ static const char *peer_state_name(const struct mfs_gc_peer *p, int held)
 
 /* Both halves (the file's notes) with o; *trim is zero without peers. */
 static int run(struct mfs_fs *fs, struct mfs_gc_opts *o, struct mfs_gc_result *res,
-	       struct mfs_gc_trim_result *trim, uint64_t *disk_before)
+	       struct mfs_gc_trim_result *trim, uint64_t *disk_before, uint64_t *adopted)
 {
 	int rc = 0;
 
+	*adopted = 0;
 	memset(trim, 0, sizeof(*trim));
 	*disk_before = mfs_db_disk_bytes(fs->db);
 	pthread_mutex_lock(&gc_run_lock);
@@ -103,6 +104,9 @@ static int run(struct mfs_fs *fs, struct mfs_gc_opts *o, struct mfs_gc_result *r
 	}
 	if (!rc)
 		rc = mfs_gc_run(fs->ns, o, res);
+	/* Entries left unreachable by concurrent directory operations: into lost+found. */
+	if (!rc && o->apply && !fs->cfg->ro)
+		*adopted = fs_adopt_orphans(fs);
 	pthread_mutex_unlock(&gc_run_lock);
 	return rc;
 }
@@ -130,7 +134,7 @@ void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f)
 				 .now = (uint64_t)time(NULL) };
 	struct mfs_gc_trim_result trim;
 	struct mfs_gc_result res;
-	uint64_t before;
+	uint64_t before, adopted;
 	int rc = parse_args(args, &o);
 
 	if (rc) {
@@ -139,7 +143,7 @@ void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f)
 	}
 	log_info("gc requested (%s, grace %llu s)", o.apply ? "apply" : "dry run",
 		 (unsigned long long)o.grace_s);
-	if ((rc = run(fs, &o, &res, &trim, &before)))
+	if ((rc = run(fs, &o, &res, &trim, &before, &adopted)))
 		goto out;
 	KV("apply", o.apply);
 	KV("grace_s", o.grace_s);
@@ -162,6 +166,7 @@ void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f)
 	KV("cache_freed_bytes", res.cache_freed_bytes);
 	KV("marks", res.marks);
 	put_trim(&trim, f);
+	KV("lost_found_moved", adopted);
 	KV("disk_bytes_before", before);
 	KV("disk_bytes_after", res.disk_after);
 	for (int i = 0; i < o.npeers; i++)
@@ -181,8 +186,8 @@ static void timed_run(struct mfs_fs *fs)
 				 .now = (uint64_t)time(NULL) };
 	struct mfs_gc_trim_result trim;
 	struct mfs_gc_result res;
-	uint64_t before;
-	int rc = run(fs, &o, &res, &trim, &before);
+	uint64_t before, adopted;
+	int rc = run(fs, &o, &res, &trim, &before, &adopted);
 
 	free(o.peers);
 	if (rc)

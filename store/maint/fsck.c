@@ -49,6 +49,7 @@ const char *mfs_fsck_problem_name(enum mfs_fsck_problem kind)
 	case MFS_FSCK_OVER: return "over";
 	case MFS_FSCK_ORPHAN: return "orphan";
 	case MFS_FSCK_REPAIRED: return "repaired";
+	case MFS_FSCK_UNREACHABLE: return "unreachable";
 	}
 	return "?";
 }
@@ -70,8 +71,9 @@ void mfs_fsck_file_words(const struct mfs_fsck_file *f, char *buf, size_t len)
 
 int mfs_fsck_is_problem(enum mfs_fsck_problem kind)
 {
-	return kind <= MFS_FSCK_UNDER;
+	return kind <= MFS_FSCK_UNDER || kind == MFS_FSCK_UNREACHABLE;
 }
+
 
 /* One use of a chunk by a file. */
 struct ref {
@@ -723,6 +725,25 @@ static int count_and_report(struct fsck *c, int before_repair)
 	return rc;
 }
 
+/* An orphaned entry (store/ns_orphan.c): a problem until gc moves it to lost+found. */
+static int report_orphan(void *arg, uint64_t parent, const char *name, uint64_t ino,
+			 uint32_t mode)
+{
+	struct fsck *c = arg;
+	char detail[64], *path;
+
+	(void)mode;
+	snprintf(detail, sizeof(detail), "dir=%016llx,ino=%016llx", (unsigned long long)parent,
+		 (unsigned long long)ino);
+	if (asprintf(&path, "(deleted directory)/%s", name) < 0)
+		return -ENOMEM;
+	c->res->unreachable++;
+	c->res->found++;
+	c->fn(c->arg, MFS_FSCK_UNREACHABLE, "", detail, path);
+	free(path);
+	return 0;
+}
+
 /* ---- the whole ------------------------------------------------------------------ */
 
 static int resolve_roots(struct fsck *c)
@@ -759,7 +780,8 @@ int mfs_fsck(struct mfs_ns *ns, const struct mfs_fsck_opts *o, mfs_fsck_fn fn, v
 		goto out;
 	if (c.nrefs > 1)
 		qsort(c.refs, c.nrefs, sizeof(*c.refs), ref_cmp);
-	if ((rc = check_all(&c, b)) || (!c.nroots && (rc = check_orphans(&c))))
+	if ((rc = check_all(&c, b)) || (!c.nroots && (rc = check_orphans(&c))) ||
+	    (!c.nroots && (rc = mfs_ns_orphans(ns, report_orphan, &c))))
 		goto out;
 	count_and_report(&c, 1);
 	if ((o->flags & MFS_COPY_REPAIR) && (rc = repair(&c, b)))

@@ -59,7 +59,10 @@ enum mfs_fsck_problem {
 	MFS_FSCK_OVER,      /* more copies than the factor, on nodes that need not keep one */
 	MFS_FSCK_ORPHAN,    /* stored here, used by no file (old versions: gc frees them) */
 	MFS_FSCK_REPAIRED,  /* was a problem, and --repair fixed it */
+	/* An entry whose directory was deleted concurrently (gc moves it to lost+found). */
+	MFS_FSCK_UNREACHABLE,
 };
+/* The kinds a file's summary counts (not unreachable: an entry, not a chunk). */
 #define MFS_FSCK_KINDS (MFS_FSCK_REPAIRED + 1)
 
 /* 1 for the kinds that make a tree unhealthy (fsck exits 4), 0 for notes. */
@@ -140,6 +143,7 @@ struct mfs_fsck_result {
 	/* distinct chunks (files, for badmeta) in each state at the end */
 	uint64_t corrupt, missing, badmeta, under, over, orphan;
 	uint64_t repaired;              /* chunks --repair fixed */
+	uint64_t unreachable;           /* entries of deleted directories (whole-store check) */
 	uint64_t found;                 /* problem chunks before any repair */
 	uint64_t files_with_problems;   /* files with a problem finding at the end */
 	uint64_t files_reported;        /* files handed to file_fn (problems or notes) */
