@@ -162,7 +162,9 @@ int mfs_wire_check_decode(const uint8_t *p, size_t n, uint8_t *flags, struct mfs
 
 	*flags = mfs_rd_u8(&r);
 	*count = mfs_rd_u16(&r);
-	if (r.bad || (*flags & ~(MFS_COPY_DEEP | MFS_COPY_REPAIR | MFS_COPY_QUICK | MFS_COPY_OWNED)) || *count == 0 ||
+	if (r.bad ||
+	    (*flags & ~(MFS_COPY_DEEP | MFS_COPY_REPAIR | MFS_COPY_QUICK | MFS_COPY_OWNED)) ||
+	    *count == 0 ||
 	    *count > MFS_WIRE_MAX_CHECK || r.left != (size_t)*count * MFS_WIRE_CHECK_ITEM_LEN)
 		return MFS_EFORMAT;
 	for (uint16_t i = 0; i < *count; i++) {
