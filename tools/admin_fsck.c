@@ -274,30 +274,43 @@ static void print_json(const struct admin_report *r, const struct file_rows *fr,
 	json_end(&j);
 }
 
-static void print_files(const struct file_rows *fr)
+/*
+ * One row per file with findings; files whose only finding is copies beyond
+ * their factor (common for an hour after a write: the writer's copies, until
+ * gc drops them) are counted, and listed only when verbose.
+ */
+static void print_files(const struct file_rows *fr, int verbose)
 {
-	if (!fr->n)
-		return;
-	printf("%-8s %6s %4s %7s %7s %7s %7s %7s %-14s %s\n", "STATE", "FACTOR", "GOOD", "CHUNKS",
-	       "CORRUPT", "MISSING", "UNDER", "OVER", "NODES", "PATH");
+	size_t over_only = 0, header = 0;
+
 	for (size_t i = 0; i < fr->n; i++) {
 		const struct file_row *f = &fr->f[i];
 
+		if (f->state == 4 && !verbose) {
+			over_only++;
+			continue;
+		}
+		if (!header++)
+			printf("%-8s %6s %4s %7s %7s %7s %7s %7s %-14s %s\n", "STATE", "FACTOR",
+			       "GOOD", "CHUNKS", "CORRUPT", "MISSING", "UNDER", "OVER", "NODES", "PATH");
 		printf("%-8s %6u %4u %7llu %7llu %7llu %7llu %7llu %-14s %s\n", kinds[f->state],
 		       f->repl, f->good, f->chunks, f->count[0], f->count[1], f->count[3],
 		       f->count[4], f->nodes, f->path);
 	}
+	if (over_only)
+		printf("%zu files hold only copies beyond their factor, which gc drops "
+		       "(--verbose lists them)\n", over_only);
 }
 
 static void print_human(const struct admin_report *r, const struct file_rows *fr,
-			const struct findings *fs, int problems, int repair)
+			const struct findings *fs, int problems, int repair, int verbose)
 {
 	char b[32];
 
 	for (size_t i = 0; i < r->nkv; i++)
 		if (!strcmp(r->kv[i].key, "node") && strstr(r->kv[i].value, " down"))
 			printf("warning: node %s: its copies are not counted\n", r->kv[i].value);
-	print_files(fr);
+	print_files(fr, verbose);
 	for (size_t i = 0; i < fs->n; i++) {
 		const struct finding *f = &fs->f[i];
 		int hash = strcmp(f->hash, "-"), detail = strcmp(f->detail, "-");
@@ -602,7 +615,7 @@ int admin_cmd_fsck(int argc, char **argv)
 	if (a.json)
 		print_json(&r, &fr, &fs, problems);
 	else
-		print_human(&r, &fr, &fs, problems, !!(a.flags & MFS_COPY_REPAIR));
+		print_human(&r, &fr, &fs, problems, !!(a.flags & MFS_COPY_REPAIR), a.verbose);
 	rc = problems ? EX_PROBLEMS : EX_CLEAN;
 out:
 	free_findings(&fs);
