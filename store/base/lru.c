@@ -47,9 +47,11 @@ void mfs_lru_remove(struct mfs_lru *t, struct mfs_lru_node *n)
 
 void mfs_lru_push(struct mfs_lru *t, struct mfs_lru_node *n, int cold)
 {
-	struct mfs_lru_node *after = cold ? &t->list : t->list.prev;
+	struct mfs_lru_node *after;
 
+	/* Unlinked first: n may be the newest, the node it would go after. */
 	mfs_lru_unlink(n);
+	after = cold ? &t->list : t->list.prev;
 	n->prev = after;
 	n->next = after->next;
 	after->next->prev = n;

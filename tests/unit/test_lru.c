@@ -58,6 +58,9 @@ static void test_table(void)
 	is_int(id_of(mfs_lru_oldest(&t)), 0, "oldest is the first pushed");
 	mfs_lru_push(&t, &it[0].node, 0);
 	is_int(id_of(mfs_lru_oldest(&t)), 1, "a push refreshes: 1 is oldest now");
+	mfs_lru_push(&t, &it[0].node, 0);
+	ok(id_of(mfs_lru_oldest(&t)) == 1 && t.list.prev == &it[0].node,
+	   "pushing the newest again keeps it newest (a disk cache hit twice in a row)");
 	mfs_lru_push(&t, &it[4].node, 1);
 	is_int(id_of(mfs_lru_oldest(&t)), 4, "a cold push goes to the evicting end");
 	mfs_lru_unlink(&it[4].node);
