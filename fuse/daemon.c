@@ -172,13 +172,16 @@ static int start_replica(struct mfs_fs *fs)
 	return err;
 }
 
-/* The metrics file (fs_metrics.c), if asked for: a node runs on without it. */
-static void start_metrics(struct mfs_fs *fs)
+/* The metrics file (fs_metrics.c), if asked for, and the gc timer: a node runs on without them. */
+static void start_timers(struct mfs_fs *fs)
 {
 	int rc = fs_metrics_start(fs, &fs->metrics);
 
 	if (rc)
 		log_warn("no metrics file: %s", strerror(-rc));
+	/* The gc timer too: a node runs on without it (gc on request still works). */
+	if ((rc = fs_gc_start(fs, &fs->gc)))
+		log_warn("no gc timer: %s", strerror(-rc));
 }
 
 static void write_pid(const char *path)
@@ -207,7 +210,7 @@ static int serve_only(struct mfs_fs *fs, const char *pid_path, int *ready_fd)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (mfs_control_start(fs, fs->control_path, &fs->control))
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
-	start_metrics(fs);
+	start_timers(fs);
 	write_pid(pid_path);
 	log_info("serving %s as a storage peer (node %04x)", fs->cfg->data_dir,
 		 mfs_ns_node_id(fs->ns));
@@ -310,7 +313,7 @@ static int serve_mount(struct daemon *d, struct mfs_config *cfg, int *ready_fd)
 	d->mounted = 1;
 	if (mfs_control_start(fs, fs->control_path, &fs->control))
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
-	start_metrics(fs);
+	start_timers(fs);
 	write_pid(d->pid_path);
 	if (fuse_set_signal_handlers(fs->se))
 		return MFS_EXIT_SYSTEM;
@@ -342,6 +345,7 @@ static void close_node(struct daemon *d, struct mfs_config *cfg)
 
 	if (d->loop)
 		fuse_loop_cfg_destroy(d->loop);
+	fs_gc_stop(fs->gc);
 	fs_metrics_stop(fs->metrics);
 	mfs_control_stop(fs->control);
 	/* Before the session goes: the replica's threads notify the kernel through it. */

@@ -143,6 +143,7 @@ struct mfs_fs {
 	uint64_t staging_mem_limit; /* above it, staging spills to DATA/staging */
 	char *control_path;
 	struct fs_metrics *metrics;  /* NULL without metrics_file */
+	struct fs_gc *gc;            /* the gc timer; NULL with gc_interval_s=0 */
 	double timeout;          /* attr/entry cache seconds */
 	struct timespec started; /* CLOCK_MONOTONIC at start: status's uptime */
 	/* READs answered (fs_op_read): counters, atomic; reported by status. */
@@ -315,6 +316,13 @@ void fs_metrics_stop(struct fs_metrics *m);
 struct mfs_manifest *fs_node_release_old(struct mfs_fs *fs, struct mfs_node *n);
 /* Answers a control request "gc [apply] [relocate] [grace=N]" (args after "gc"). */
 void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f);
+/* Runs gc (apply, grace gc_grace_s) every gc_interval_s until stopped; *out NULL when off. */
+struct fs_gc;
+int fs_gc_start(struct mfs_fs *fs, struct fs_gc **out);
+void fs_gc_stop(struct fs_gc *g);
+
+/* fs_lost.c: moves unreachable entries into /lost+found; how many moved. */
+uint64_t fs_adopt_orphans(struct mfs_fs *fs);
 
 /* fs_remote.c: the replica's on_change hook (arg: struct mfs_fs). */
 void fs_remote_change(void *arg, const struct mfs_ns_change *c);

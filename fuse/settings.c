@@ -48,6 +48,14 @@ int mfs_config_init(struct mfs_config *c)
 	c->fetch_threads = 8;
 	c->staging_mem_mb = -1;
 	c->metrics_interval_s = 15;
+	/*
+	 * gc on a timer (fs_gc.c): a run reads the small column families and
+	 * asks the peers about the copies it may drop, a fraction of a second
+	 * for a repository of ~100,000 chunks.  The grace (an hour) is what
+	 * bounds how soon space comes back; ten minutes adds at most a sixth.
+	 */
+	c->gc_interval_s = 600;
+	c->gc_grace_s = 3600;
 	if (geteuid() == 0)
 		n = asprintf(&c->data_dir, "%s", MFS_ROOT_DATA_DIR);
 	else if (xdg && *xdg)
@@ -150,6 +158,8 @@ static const struct { const char *name; long long lo, hi; size_t at; int kind; }
 	{ "disk_cache_mb", 0, 1ll << 30, AT(disk_cache_mb), NUM_SIZE },
 	{ "fetch_threads", 1, 32, AT(fetch_threads), NUM_INT },
 	{ "metrics_interval_s", 1, 3600, AT(metrics_interval_s), NUM_INT },
+	{ "gc_interval_s", 0, 7 * 86400, AT(gc_interval_s), NUM_INT },
+	{ "gc_grace_s", 0, 30 * 86400, AT(gc_grace_s), NUM_INT },
 };
 
 static const struct { const char *name; size_t at; } flags[] = {

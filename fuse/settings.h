@@ -38,6 +38,8 @@ struct mfs_config {
 	int serve;             /* storage-only peer: no mountpoint */
 	char *metrics_file;    /* Prometheus text file, rewritten periodically; NULL: none */
 	int metrics_interval_s;
+	int gc_interval_s;     /* gc runs (with apply) this often; 0: only when asked */
+	int gc_grace_s;        /* the timer's grace (store/gc.h), for both kinds of garbage */
 };
 
 /* Fills in defaults (the data dir depends on whether we run as root). */

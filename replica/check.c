@@ -25,6 +25,9 @@
 int check_local(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n, unsigned flags,
 		uint8_t *st)
 {
+	uint16_t ids[MFS_MAX_NODES];
+	int nids = (flags & MFS_COPY_OWNED) ? placement_nodes(r, ids, MFS_MAX_NODES) : 0;
+
 	for (size_t i = 0; i < n; i++) {
 		int s = mfs_copy_state_local(r->db, &q[i].h, q[i].raw_len,
 					     flags & (MFS_COPY_DEEP | MFS_COPY_QUICK));
@@ -33,6 +36,10 @@ int check_local(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
 			return s;
 		if (s == MFS_COPY_ABSENT && mfs_diskcache_has(r->dc, &q[i].h))
 			s = MFS_COPY_CACHED;
+		/* Asked by a node about to drop its copy: count only copies kept here. */
+		if (s == MFS_COPY_STORED && (flags & MFS_COPY_OWNED) &&
+		    !place_owns(&q[i].h, r->self, ids, nids, q[i].repl))
+			s = MFS_COPY_LOOSE;
 		st[i] = (uint8_t)s;
 	}
 	if (flags & MFS_COPY_REPAIR)

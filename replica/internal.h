@@ -10,6 +10,8 @@
  *   repair.c    the wanted queue: chunks this node owns and lacks; disk cache
  *   check.c     which node holds which chunk (CHECK/HAVE): fsck, info
  *   keep.c      records fetched for reads written off the reader's path
+ *   gc_peers.c  what gc needs of the peers (their pulled version vectors)
+ *   trim.c      gc's copies beyond a factor: candidates, owners' confirmation
  *
  * Threads: one server thread owns the ROUTER; server workers, the sync
  * thread, repair workers and the cache's loaders all act as clients, each

@@ -86,6 +86,16 @@ struct mfs_diskcache;
  * (caller frees) gets *n entries.  0 or -ENOMEM.
  */
 int mfs_replica_gc_peers(struct mfs_replica *r, struct mfs_gc_peer **out, int *n);
+struct mfs_gc_trim_result;
+/*
+ * Drops this node's stored copies of chunks it does not own once they have
+ * been held beyond their factor for grace_s and enough other nodes confirm
+ * they keep theirs (replica/trim.c; the rules in store/gc.h).  apply 0:
+ * counts only (marks are still recorded).  0 (res filled; res->skipped
+ * when the peers' ids are not all known yet) or the error that stopped it.
+ */
+int mfs_replica_trim(struct mfs_replica *r, int apply, uint64_t grace_s, uint64_t now,
+		     struct mfs_gc_trim_result *res);
 /* The disk cache of peers' chunks; borrowed, lives as long as r. */
 struct mfs_diskcache *mfs_replica_diskcache(struct mfs_replica *r);
 

@@ -162,7 +162,9 @@ int mfs_wire_check_decode(const uint8_t *p, size_t n, uint8_t *flags, struct mfs
 
 	*flags = mfs_rd_u8(&r);
 	*count = mfs_rd_u16(&r);
-	if (r.bad || (*flags & ~(MFS_COPY_DEEP | MFS_COPY_REPAIR | MFS_COPY_QUICK)) || *count == 0 ||
+	if (r.bad ||
+	    (*flags & ~(MFS_COPY_DEEP | MFS_COPY_REPAIR | MFS_COPY_QUICK | MFS_COPY_OWNED)) ||
+	    *count == 0 ||
 	    *count > MFS_WIRE_MAX_CHECK || r.left != (size_t)*count * MFS_WIRE_CHECK_ITEM_LEN)
 		return MFS_EFORMAT;
 	for (uint16_t i = 0; i < *count; i++) {
@@ -187,7 +189,7 @@ int mfs_wire_have_decode(const uint8_t *p, size_t n, uint16_t expect, const uint
 	if (n < 2 || get_le16(p) != expect || n != 2 + (size_t)expect)
 		return MFS_EFORMAT;
 	for (size_t i = 0; i < expect; i++)
-		if (p[2 + i] > MFS_COPY_CACHED)
+		if (p[2 + i] > MFS_COPY_LOOSE)
 			return MFS_EFORMAT;
 	*states = p + 2;
 	return 0;

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * modelfs-admin fsck [--json] [--deep] [--repair [--wait S]] (PATH... | --data DIR)
+ * modelfs-admin fsck [--json] [--verbose] [--deep] [--repair [--wait S]] (PATH... | --data DIR)
  *
  * Asks the node behind the PATHs (one mount) to check every copy of the
  * chunks of the files below them against the files' replication factors,
  * on every node of the cluster (store/maint/fsck.c through the control socket),
  * or checks a stopped node's store alone (--data, when no node answers
- * there).  Exit status as fsck(8): 0 healthy, 4 problems left, 8
- * operational error, 16 usage.
+ * there).  The report is per file (one line per file with findings, then
+ * the totals), per chunk too with --verbose.  Exit status as fsck(8): 0
+ * healthy, 4 problems left, 8 operational error, 16 usage.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,27 +29,39 @@ enum { EX_CLEAN = 0, EX_PROBLEMS = 4, EX_ERROR = 8, EX_USAGE = 16 };
 #define MAX_PATHS 256
 
 static const char *const kinds[] = { "corrupt", "missing", "badmeta", "under", "over",
-				     "orphan", "repaired" };
-/*
- * JSON list names of the kinds, in the same order.  The repaired list is
- * not "repaired": that key is the count, beside "found".
- */
-static const char *const lists[] = { "corrupt", "missing", "badmeta", "under_replicated",
-				     "over_replicated", "orphan", "repaired_chunks" };
+				     "orphan", "repaired", "unreachable" };
+/* A file's count of each kind in JSON, in the same order. */
+static const char *const file_keys[] = { "corrupt", "missing", "badmeta", "under_replicated",
+					 "over_replicated", "orphan", "repaired" };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+#define NFILE_KINDS (sizeof(file_keys) / sizeof(file_keys[0]))
+/* The node's totals and their JSON names (distinct chunks; files for badmeta). */
+static const char *const totals[][2] = {
+	{ "corrupt", "corrupt_chunks" }, { "missing", "missing_chunks" },
+	{ "badmeta", "badmeta" }, { "under_replicated", "under_replicated_chunks" },
+	{ "over_replicated", "over_replicated_chunks" }, { "orphan", "orphan_chunks" },
+	{ "found", "found" }, { "repaired", "repaired" },
+	{ "unreachable", "unreachable_entries" },
+	{ "files_with_problems", "files_with_problems" },
+};
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: modelfs-admin fsck [--json] [--deep] [--repair [--wait SECONDS]] PATH...\n"
-		"       modelfs-admin fsck [--json] [--deep] --data DIR\n"
+		"usage: modelfs-admin fsck [--json] [--verbose] [--deep] [--repair [--wait SECONDS]]\n"
+		"                          PATH...\n"
+		"       modelfs-admin fsck [--json] [--verbose] [--deep] --data DIR\n"
 		"\n"
 		"Checks every copy of the chunks of the files below each PATH (all in one\n"
 		"mount; the mount's root checks everything and lists orphan chunks) on\n"
 		"every node, against the files' replication factors.  Reports corrupt\n"
 		"copies, missing chunks, under- and over-replicated chunks, chunks no file\n"
-		"uses (orphans), and bad metadata, each with the files that use it.\n"
+		"uses (orphans), and bad metadata.  One line per file with findings: its\n"
+		"factor, the fewest good copies of a chunk, how many of its chunks are\n"
+		"corrupt, missing, under- or over-replicated, and the nodes concerned; then\n"
+		"the totals.\n"
 		"\n"
+		"  --verbose     also one line per chunk and file (and every orphan chunk)\n"
 		"  --deep        decode and re-hash (SHA-256) every copy; without it, each\n"
 		"                copy's record checksum (XXH64) is checked\n"
 		"  --repair      ask the nodes to fetch the copies they should hold and to\n"
@@ -132,31 +145,55 @@ static void free_findings(struct findings *fs)
 
 static int is_problem(int kind)
 {
-	return kind >= 0 && kind <= 3;
+	return (kind >= 0 && kind <= 3) || kind == 7;
 }
 
-static int hash_cmp(const void *a, const void *b)
+/* A "file" line of the node: "REPL CHUNKS GOOD N0 .. N6 NODES PATH". */
+struct file_row {
+	unsigned repl, good;
+	unsigned long long chunks, count[NFILE_KINDS];
+	char nodes[2048];
+	char *path;
+	int state;            /* the worst kind it has, index into kinds[] */
+};
+
+static int parse_file(const char *v, struct file_row *f)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	int n = 0;
+
+	if (sscanf(v, "%u %llu %u %llu %llu %llu %llu %llu %llu %llu %2047s %n", &f->repl,
+		   &f->chunks, &f->good, &f->count[0], &f->count[1], &f->count[2], &f->count[3],
+		   &f->count[4], &f->count[5], &f->count[6], f->nodes, &n) < 11 || !n ||
+	    !(f->path = unescape(v + n)))
+		return -1;
+	f->state = (int)NFILE_KINDS - 1;
+	for (int k = (int)NFILE_KINDS - 1; k >= 0; k--)
+		if (f->count[k])
+			f->state = k;
+	return 0;
 }
 
-/* The distinct chunk hashes of one kind, as a JSON list (sorted). */
-static void json_hash_list(struct json *j, const char *key, const struct findings *fs, int kind)
-{
-	const char **h = calloc(fs->n ? fs->n : 1, sizeof(*h));
-	size_t n = 0;
+struct file_rows {
+	struct file_row *f;
+	size_t n;
+};
 
-	for (size_t i = 0; h && i < fs->n; i++)
-		if (fs->f[i].kind == kind && strcmp(fs->f[i].hash, "-"))
-			h[n++] = fs->f[i].hash;
-	if (n)
-		qsort(h, n, sizeof(*h), hash_cmp);
-	json_open(j, key, '[');
-	for (size_t i = 0; i < n; i++)
-		if (!i || strcmp(h[i], h[i - 1]))
-			json_str(j, NULL, h[i]);
-	json_close(j);
-	free(h);
+static int parse_files(const struct admin_report *r, struct file_rows *fr)
+{
+	fr->n = 0;
+	if (!(fr->f = calloc(r->nkv ? r->nkv : 1, sizeof(*fr->f))))
+		return -1;
+	for (size_t i = 0; i < r->nkv; i++)
+		if (!strcmp(r->kv[i].key, "file") && !parse_file(r->kv[i].value, &fr->f[fr->n]))
+			fr->n++;
+	return 0;
+}
+
+static void free_files(struct file_rows *fr)
+{
+	for (size_t i = 0; i < fr->n; i++)
+		free(fr->f[i].path);
+	free(fr->f);
 }
 
 static const char *get(const struct admin_report *r, const char *k)
@@ -166,10 +203,33 @@ static const char *get(const struct admin_report *r, const char *k)
 	return v ? v : "0";
 }
 
-static void print_json(const struct admin_report *r, const struct findings *fs, int problems)
+static void json_file(struct json *j, const struct file_row *f)
+{
+	char ids[sizeof(f->nodes)], *save = NULL;
+
+	json_open(j, NULL, '{');
+	json_str(j, "path", f->path);
+	json_str(j, "state", kinds[f->state]);
+	json_bool(j, "problem", is_problem(f->state));
+	json_u64(j, "factor", f->repl);
+	json_u64(j, "chunks", f->chunks);
+	json_u64(j, "good_copies", f->good);
+	for (size_t k = 0; k < NFILE_KINDS; k++)
+		if (k != 5) /* orphans belong to no file */
+			json_u64(j, file_keys[k], f->count[k]);
+	json_open(j, "nodes", '[');
+	snprintf(ids, sizeof(ids), "%s", f->nodes);
+	for (char *t = strtok_r(ids, "+", &save); t && strcmp(t, "-"); t = strtok_r(NULL, "+", &save))
+		json_str(j, NULL, t);
+	json_close(j);
+	json_close(j);
+}
+
+static void print_json(const struct admin_report *r, const struct file_rows *fr,
+		       const struct findings *fs, int problems)
 {
 	static const char *const counts[] = { "chunks_checked", "files_checked", "bytes_checked",
-		"nodes_checked", "nodes_down", "found", "repaired" };
+		"nodes_checked", "nodes_down" };
 	struct json j;
 
 	json_init(&j, stdout);
@@ -177,6 +237,8 @@ static void print_json(const struct admin_report *r, const struct findings *fs, 
 	json_bool(&j, "ok", !problems);
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
 		json_auto(&j, counts[i], get(r, counts[i]));
+	for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++)
+		json_auto(&j, totals[i][1], get(r, totals[i][0]));
 	json_open(&j, "nodes", '[');
 	for (size_t i = 0; i < r->nkv; i++) {
 		char id[16], ep[300], state[16];
@@ -191,9 +253,12 @@ static void print_json(const struct admin_report *r, const struct findings *fs, 
 		json_close(&j);
 	}
 	json_close(&j);
-	for (size_t k = 0; k < NKINDS; k++)
-		json_hash_list(&j, lists[k], fs, (int)k);
-	json_open(&j, "findings", '[');
+	json_open(&j, "files", '[');
+	for (size_t i = 0; i < fr->n; i++)
+		json_file(&j, &fr->f[i]);
+	json_close(&j);
+	/* Per chunk: with --verbose; without, only what belongs to no file (bad records). */
+	json_open(&j, "chunks", '[');
 	for (size_t i = 0; i < fs->n; i++) {
 		const struct finding *f = &fs->f[i];
 
@@ -205,17 +270,47 @@ static void print_json(const struct admin_report *r, const struct findings *fs, 
 		json_str_or_null(&j, "path", f->path);
 		json_close(&j);
 	}
+	json_close(&j);
 	json_end(&j);
 }
 
-static void print_human(const struct admin_report *r, const struct findings *fs, int problems,
-			int repair)
+/*
+ * One row per file with findings; files whose only finding is copies beyond
+ * their factor (common for an hour after a write: the writer's copies, until
+ * gc drops them) are counted, and listed only when verbose.
+ */
+static void print_files(const struct file_rows *fr, int verbose)
+{
+	size_t over_only = 0, header = 0;
+
+	for (size_t i = 0; i < fr->n; i++) {
+		const struct file_row *f = &fr->f[i];
+
+		if (f->state == 4 && !verbose) {
+			over_only++;
+			continue;
+		}
+		if (!header++)
+			printf("%-8s %6s %4s %7s %7s %7s %7s %7s %-14s %s\n", "STATE", "FACTOR",
+			       "GOOD", "CHUNKS", "CORRUPT", "MISSING", "UNDER", "OVER", "NODES", "PATH");
+		printf("%-8s %6u %4u %7llu %7llu %7llu %7llu %7llu %-14s %s\n", kinds[f->state],
+		       f->repl, f->good, f->chunks, f->count[0], f->count[1], f->count[3],
+		       f->count[4], f->nodes, f->path);
+	}
+	if (over_only)
+		printf("%zu files hold only copies beyond their factor, which gc drops "
+		       "(--verbose lists them)\n", over_only);
+}
+
+static void print_human(const struct admin_report *r, const struct file_rows *fr,
+			const struct findings *fs, int problems, int repair, int verbose)
 {
 	char b[32];
 
 	for (size_t i = 0; i < r->nkv; i++)
 		if (!strcmp(r->kv[i].key, "node") && strstr(r->kv[i].value, " down"))
 			printf("warning: node %s: its copies are not counted\n", r->kv[i].value);
+	print_files(fr, verbose);
 	for (size_t i = 0; i < fs->n; i++) {
 		const struct finding *f = &fs->f[i];
 		int hash = strcmp(f->hash, "-"), detail = strcmp(f->detail, "-");
@@ -229,32 +324,50 @@ static void print_human(const struct admin_report *r, const struct findings *fs,
 	       admin_human_str(get(r, "bytes_checked"), b, sizeof(b)), get(r, "files_checked"));
 	if (admin_report_get(r, "nodes_checked"))
 		printf(" on %s nodes (%s down)", get(r, "nodes_checked"), get(r, "nodes_down"));
-	printf(": %s corrupt, %s missing, %s under-replicated, %s bad metadata; "
-	       "%s over-replicated, %s orphan\n", get(r, "corrupt"), get(r, "missing"),
-	       get(r, "under_replicated"), get(r, "badmeta"), get(r, "over_replicated"),
-	       get(r, "orphan"));
+	printf(": %s corrupt, %s missing, %s under-replicated, %s bad metadata, "
+	       "%s unreachable entries; %s over-replicated, %s orphan\n", get(r, "corrupt"),
+	       get(r, "missing"), get(r, "under_replicated"), get(r, "badmeta"),
+	       get(r, "unreachable"), get(r, "over_replicated"), get(r, "orphan"));
 	if (repair)
 		printf("repaired %s of %s problem chunks\n", get(r, "repaired"), get(r, "found"));
-	printf("%s\n", problems ? "problems found" : "healthy");
+	printf("%s files with problems; %s\n", get(r, "files_with_problems"),
+	       problems ? "problems found" : "healthy");
 }
 
 /* ---- offline: a stopped node's store ---------------------------------------- */
 
-static void offline_finding(void *arg, enum mfs_fsck_problem kind, const char *hash,
-			    const char *detail, const char *path)
+/* head + path, escaped as the node escapes it, so that one parser reads both. */
+static void escaped_line(char *line, size_t len, const char *head, const char *path)
 {
-	char line[8400];
-	int n = snprintf(line, sizeof(line), "%s %s %s ", mfs_fsck_problem_name(kind),
-			 *hash ? hash : "-", detail);
+	int n = snprintf(line, len, "%s", head);
 
-	/* Escaped as the node escapes it, so that one parser reads both. */
-	for (path = path ? path : "-"; *path && n < (int)sizeof(line) - 3; path++) {
+	for (path = path ? path : "-"; *path && n < (int)len - 3; path++) {
 		if (*path == '\n' || *path == '\\')
 			line[n++] = '\\';
 		line[n++] = *path == '\n' ? 'n' : *path;
 	}
 	line[n] = 0;
+}
+
+static void offline_finding(void *arg, enum mfs_fsck_problem kind, const char *hash,
+			    const char *detail, const char *path)
+{
+	char head[400], line[8400];
+
+	snprintf(head, sizeof(head), "%s %s %s ", mfs_fsck_problem_name(kind), *hash ? hash : "-",
+		 detail);
+	escaped_line(line, sizeof(line), head, path);
 	admin_report_add_problem(arg, line);
+}
+
+static void offline_file(void *arg, const struct mfs_fsck_file *f)
+{
+	char head[1600], line[9600];
+
+	mfs_fsck_file_words(f, head, sizeof(head) - 1);
+	strcat(head, " ");
+	escaped_line(line, sizeof(line), head, f->path);
+	admin_report_add(arg, "file", line);
 }
 
 static void add_u64(struct admin_report *r, const char *key, uint64_t v)
@@ -265,9 +378,9 @@ static void add_u64(struct admin_report *r, const char *key, uint64_t v)
 	admin_report_add(r, key, buf);
 }
 
-static int offline(const char *data, unsigned flags, struct admin_report *r)
+static int offline(const char *data, unsigned flags, int verbose, struct admin_report *r)
 {
-	struct mfs_fsck_opts o = { .flags = flags };
+	struct mfs_fsck_opts o = { .flags = flags, .file_fn = offline_file, .verbose = verbose };
 	struct mfs_fsck_result res;
 	struct mfs_db *db = NULL;
 	struct mfs_ns *ns = NULL;
@@ -287,6 +400,8 @@ static int offline(const char *data, unsigned flags, struct admin_report *r)
 		add_u64(r, "badmeta", res.badmeta);
 		add_u64(r, "orphan", res.orphan);
 		add_u64(r, "found", res.found);
+		add_u64(r, "files_with_problems", res.files_with_problems);
+		add_u64(r, "unreachable", res.unreachable);
 	}
 	admin_close_store(db, ns);
 	return rc;
@@ -295,11 +410,12 @@ static int offline(const char *data, unsigned flags, struct admin_report *r)
 /* ---- online ------------------------------------------------------------------ */
 
 /* The request for the paths: their inode numbers, none for a mount's root. */
-static int build_request(char **paths, int npaths, unsigned flags, int wait_s, char *req,
-			 size_t len)
+static int build_request(char **paths, int npaths, unsigned flags, int verbose, int wait_s,
+			 char *req, size_t len)
 {
-	size_t used = (size_t)snprintf(req, len, "fsck%s%s", flags & MFS_COPY_DEEP ? " deep" : "",
-				       flags & MFS_COPY_REPAIR ? " repair" : "");
+	size_t used = (size_t)snprintf(req, len, "fsck%s%s%s", flags & MFS_COPY_DEEP ? " deep" : "",
+				       flags & MFS_COPY_REPAIR ? " repair" : "",
+				       verbose ? " verbose" : "");
 	int whole = 0;
 
 	if (wait_s >= 0)
@@ -382,7 +498,7 @@ static int ask(const char *sock, const char *req, const char *where, struct admi
 
 struct fsck_args {
 	char *paths[MAX_PATHS];
-	int npaths, json;
+	int npaths, json, verbose;
 	const char *data;
 	unsigned flags;
 	long wait_s;
@@ -393,6 +509,7 @@ static int parse(int argc, char **argv, struct fsck_args *a)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, 'J' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "deep", no_argument, NULL, 'D' }, { "repair", no_argument, NULL, 'R' },
 		{ "wait", required_argument, NULL, 'W' }, { "data", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
@@ -401,12 +518,14 @@ static int parse(int argc, char **argv, struct fsck_args *a)
 
 	a->wait_s = -1;
 	argc--, argv++;
-	while ((c = admin_getopt(argc, argv, "h", longopts)) != -1) {
+	while ((c = admin_getopt(argc, argv, "hv", longopts)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			return -1;
 		} else if (c == 'J') {
 			a->json = 1;
+		} else if (c == 'v') {
+			a->verbose = 1;
 		} else if (c == 'D') {
 			a->flags |= MFS_COPY_DEEP;
 		} else if (c == 'R') {
@@ -447,6 +566,7 @@ int admin_cmd_fsck(int argc, char **argv)
 	char sock[4096], req[16384];
 	struct admin_report r = { 0 };
 	struct findings fs = { 0 };
+	struct file_rows fr = { 0 };
 	int problems = 0, rc = parse(argc, argv, &a);
 
 	if (rc)
@@ -457,7 +577,7 @@ int admin_cmd_fsck(int argc, char **argv)
 
 		if (snprintf(sock, sizeof(sock), "%s/control.sock", a.data) >= (int)sizeof(sock))
 			return EX_ERROR;
-		build_request(NULL, 0, a.flags, (int)a.wait_s, req, sizeof(req));
+		build_request(NULL, 0, a.flags, a.verbose, (int)a.wait_s, req, sizeof(req));
 		asked = admin_request_watch(sock, req, &r,
 					    isatty(STDERR_FILENO) ? progress_draw : NULL, NULL);
 		progress_clear();
@@ -468,7 +588,7 @@ int admin_cmd_fsck(int argc, char **argv)
 					"%s\n", a.data);
 				goto out;
 			}
-			if (offline(a.data, a.flags, &r))
+			if (offline(a.data, a.flags, a.verbose, &r))
 				goto out;
 		} else if (asked || r.rc) {
 			fprintf(stderr, "modelfs-admin: node at %s: %s\n", sock,
@@ -477,23 +597,29 @@ int admin_cmd_fsck(int argc, char **argv)
 		}
 	} else {
 		if (socket_of(a.paths, a.npaths, sock, sizeof(sock)) ||
-		    build_request(a.paths, a.npaths, a.flags, (int)a.wait_s, req, sizeof(req)) ||
+		    build_request(a.paths, a.npaths, a.flags, a.verbose, (int)a.wait_s, req,
+				  sizeof(req)) ||
 		    ask(sock, req, a.paths[0], &r))
 			goto out;
 	}
-	if (parse_findings(&r, &fs)) {
+	if (parse_findings(&r, &fs) || parse_files(&r, &fr)) {
 		fprintf(stderr, "modelfs-admin: %s\n", strerror(ENOMEM));
 		goto out;
 	}
+	/* The totals say it, whether or not the lines of each chunk came. */
+	for (size_t i = 0; i < 4; i++)
+		problems |= strcmp(get(&r, totals[i][0]), "0") != 0;
+	problems |= strcmp(get(&r, "unreachable"), "0") != 0;
 	for (size_t i = 0; i < fs.n; i++)
 		problems |= is_problem(fs.f[i].kind);
 	if (a.json)
-		print_json(&r, &fs, problems);
+		print_json(&r, &fr, &fs, problems);
 	else
-		print_human(&r, &fs, problems, !!(a.flags & MFS_COPY_REPAIR));
+		print_human(&r, &fr, &fs, problems, !!(a.flags & MFS_COPY_REPAIR), a.verbose);
 	rc = problems ? EX_PROBLEMS : EX_CLEAN;
 out:
 	free_findings(&fs);
+	free_files(&fr);
 	admin_report_release(&r);
 	return rc;
 }

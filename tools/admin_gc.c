@@ -27,10 +27,13 @@ static void gc_usage(FILE *f)
 		"Reclaims the chunks that no file version references, on the node that\n"
 		"serves PATH's mount (or runs on the store in DIR).  Without --apply it only\n"
 		"reports what it would free now and what it holds back, and why: a version\n"
-		"open on this node, the grace period (default 3600 s since the chunk was\n"
-		"first seen unreferenced, by any gc run), or a peer that has not yet pulled\n"
-		"this node's namespace state.  --relocate also rewrites the blob files that\n"
-		"hold freed chunks next to live ones (copies every live chunk once).\n"
+		"open on this node, the grace period (gc_grace_s, default 3600 s since the\n"
+		"chunk was first seen unreferenced, by any gc run), or a peer that has not\n"
+		"yet pulled this node's namespace state.  It also drops this node's copies\n"
+		"of chunks beyond their files' factors (other nodes own them) once they\n"
+		"have been so for the grace period and enough owners confirm a good copy.\n"
+		"--relocate also rewrites the blob files that hold freed chunks next to\n"
+		"live ones (copies every live chunk once).\n"
 		"Exit status: 0 ok, 1 error, 2 usage.\n");
 }
 
@@ -73,6 +76,19 @@ static void print_human(const struct admin_report *r)
 		if (held)
 			printf(", holds back %llu chunks", held);
 		printf("\n");
+	}
+	if (admin_report_get(r, "trim_candidates")) {
+		printf("beyond factor  %s copies (%s) held here that other nodes own",
+		       G("trim_candidates"), admin_human_str(G("trim_candidate_bytes"), b1, sizeof(b1)));
+		if (apply)
+			printf(": %s dropped (%s)", G("trim_dropped_chunks"),
+			       admin_human_str(G("trim_dropped_bytes"), b2, sizeof(b2)));
+		else
+			printf(": %s would go now", G("trim_confirmed"));
+		printf("; held back %s in their grace period, %s not confirmed kept elsewhere, "
+		       "%s open here%s\n", G("trim_held_grace"), G("trim_unconfirmed"),
+		       G("trim_held_open"),
+		       strcmp(G("trim_skipped"), "0") ? " (not looked at: a peer's id is unknown)" : "");
 	}
 	if (strcmp(G("referenced_again"), "0"))
 		printf("kept           %s chunks referenced again when rechecked\n",

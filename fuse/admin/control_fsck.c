@@ -2,10 +2,11 @@
 /*
  * The control endpoint's fsck request (doc/format.md):
  *
- *   fsck [deep] [repair] [wait=SECONDS] [ino=N]...
+ *   fsck [deep] [repair] [verbose] [wait=SECONDS] [ino=N]...
  *
  * runs store/maint/fsck.c over this node and, with peers, every peer (the
- * replica layer answers for the cluster), and writes `problem` lines and
+ * replica layer answers for the cluster), and writes a `file` line per
+ * file with findings, `problem` lines (per chunk only when verbose) and
  * the counts.
  */
 #include <errno.h>
@@ -30,6 +31,17 @@ static void report_problem(void *arg, enum mfs_fsck_problem kind, const char *ha
 {
 	fprintf(arg, "problem %s %s %s ", mfs_fsck_problem_name(kind), *hash ? hash : "-", detail);
 	control_put_escaped(arg, path ? path : "-");
+	putc('\n', arg);
+}
+
+/* A `file` line (mfs_fsck_file_words), the path escaped, last. */
+static void report_file(void *arg, const struct mfs_fsck_file *fl)
+{
+	char words[MFS_MAX_NODES * 5 + 256];
+
+	mfs_fsck_file_words(fl, words, sizeof(words));
+	fprintf(arg, "file %s ", words);
+	control_put_escaped(arg, fl->path);
 	putc('\n', arg);
 }
 
@@ -63,6 +75,8 @@ static int parse(char *args, struct mfs_fsck_opts *o, uint64_t *roots)
 			o->flags |= MFS_COPY_DEEP;
 		} else if (!strcmp(w, "repair")) {
 			o->flags |= MFS_COPY_REPAIR;
+		} else if (!strcmp(w, "verbose")) {
+			o->verbose = 1;
 		} else if (!strncmp(w, "wait=", 5)) {
 			long v = strtol(w + 5, &end, 10);
 
@@ -118,6 +132,7 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 	o.roots = roots;
 	o.progress = report_progress;
 	o.progress_arg = f;
+	o.file_fn = report_file;
 	if (fs->replica) {
 		cl.nnodes = mfs_replica_nodes(fs->replica, ids, up, MFS_MAX_NODES);
 		cl.nodes = ids;
@@ -137,6 +152,8 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 	if (!rc) {
 		fprintf(f, "chunks_checked %" PRIu64 "\n", r.chunks_checked);
 		fprintf(f, "files_checked %" PRIu64 "\n", r.files_checked);
+		fprintf(f, "files_with_problems %" PRIu64 "\n", r.files_with_problems);
+		fprintf(f, "files_reported %" PRIu64 "\n", r.files_reported);
 		fprintf(f, "bytes_checked %" PRIu64 "\n", r.bytes_checked);
 		fprintf(f, "corrupt %" PRIu64 "\n", r.corrupt);
 		fprintf(f, "missing %" PRIu64 "\n", r.missing);
@@ -146,6 +163,7 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 		fprintf(f, "orphan %" PRIu64 "\n", r.orphan);
 		fprintf(f, "found %" PRIu64 "\n", r.found);
 		fprintf(f, "repaired %" PRIu64 "\n", r.repaired);
+		fprintf(f, "unreachable %" PRIu64 "\n", r.unreachable);
 		log_info("fsck: %" PRIu64 " chunks, %" PRIu64 " problems found, %" PRIu64
 			 " repaired", r.chunks_checked, r.found, r.repaired);
 	}

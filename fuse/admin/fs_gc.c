@@ -7,8 +7,14 @@
  * their manifest (fs_internal.h note 3); every manifest the process holds
  * counts as a reference (mfs_manifest_live_each), so no version that is
  * open here ever loses a chunk.
+ *
+ * A run has two halves: the copies this node holds beyond their files'
+ * factors (replica/trim.c, with peers only), then the chunks no version
+ * references (store/gc.c).  It runs on request and, with gc_interval_s,
+ * on a timer with apply; one run at a time (gc_run_lock).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +24,21 @@
 #include "replica/replica.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/kv/db.h"
 #include "store/maint/gc.h"
 
 #define LOG_COMPONENT "gc"
+
+/* One gc run at a time, by request or timer (one daemon per process). */
+static pthread_mutex_t gc_run_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct fs_gc {
+	struct mfs_fs *fs;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stopping;            /* lock */
+};
 
 struct mfs_manifest *fs_node_release_old(struct mfs_fs *fs, struct mfs_node *n)
 {
@@ -68,26 +86,64 @@ static const char *peer_state_name(const struct mfs_gc_peer *p, int held)
 	return held ? "behind" : "reached";
 }
 
+/* Both halves (the file's notes) with o; *trim is zero without peers. */
+static int run(struct mfs_fs *fs, struct mfs_gc_opts *o, struct mfs_gc_result *res,
+	       struct mfs_gc_trim_result *trim, uint64_t *disk_before, uint64_t *adopted)
+{
+	int rc = 0;
+
+	*adopted = 0;
+	memset(trim, 0, sizeof(*trim));
+	*disk_before = mfs_db_disk_bytes(fs->db);
+	pthread_mutex_lock(&gc_run_lock);
+	if (fs->replica) {
+		if (!(rc = mfs_replica_gc_peers(fs->replica, &o->peers, &o->npeers))) {
+			o->dc = mfs_replica_diskcache(fs->replica);
+			rc = mfs_replica_trim(fs->replica, o->apply, o->grace_s, o->now, trim);
+		}
+	}
+	if (!rc)
+		rc = mfs_gc_run(fs->ns, o, res);
+	/* Entries left unreachable by concurrent directory operations: into lost+found. */
+	if (!rc && o->apply && !fs->cfg->ro)
+		*adopted = fs_adopt_orphans(fs);
+	pthread_mutex_unlock(&gc_run_lock);
+	return rc;
+}
+
 #define KV(k, v) fprintf(f, "%s %llu\n", k, (unsigned long long)(v))
+
+static void put_trim(const struct mfs_gc_trim_result *t, FILE *f)
+{
+	KV("trim_skipped", t->skipped);
+	KV("trim_candidates", t->candidates);
+	KV("trim_candidate_bytes", t->candidate_bytes);
+	KV("trim_held_grace", t->held_grace);
+	KV("trim_held_grace_bytes", t->held_grace_bytes);
+	KV("trim_unconfirmed", t->unconfirmed);
+	KV("trim_unconfirmed_bytes", t->unconfirmed_bytes);
+	KV("trim_held_open", t->held_open);
+	KV("trim_confirmed", t->confirmed);
+	KV("trim_dropped_chunks", t->dropped);
+	KV("trim_dropped_bytes", t->dropped_bytes);
+}
 
 void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f)
 {
-	struct mfs_gc_opts o = { .grace_s = MFS_GC_DEFAULT_GRACE_S, .now = (uint64_t)time(NULL) };
+	struct mfs_gc_opts o = { .grace_s = (uint64_t)fs->cfg->gc_grace_s,
+				 .now = (uint64_t)time(NULL) };
+	struct mfs_gc_trim_result trim;
 	struct mfs_gc_result res;
+	uint64_t before, adopted;
 	int rc = parse_args(args, &o);
 
 	if (rc) {
 		fprintf(f, "end %d bad gc request: %s\n", rc, args);
 		return;
 	}
-	if (fs->replica) {
-		if ((rc = mfs_replica_gc_peers(fs->replica, &o.peers, &o.npeers)))
-			goto out;
-		o.dc = mfs_replica_diskcache(fs->replica);
-	}
 	log_info("gc requested (%s, grace %llu s)", o.apply ? "apply" : "dry run",
 		 (unsigned long long)o.grace_s);
-	if ((rc = mfs_gc_run(fs->ns, &o, &res)))
+	if ((rc = run(fs, &o, &res, &trim, &before, &adopted)))
 		goto out;
 	KV("apply", o.apply);
 	KV("grace_s", o.grace_s);
@@ -109,7 +165,9 @@ void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f)
 	KV("cache_freed_chunks", res.cache_freed_chunks);
 	KV("cache_freed_bytes", res.cache_freed_bytes);
 	KV("marks", res.marks);
-	KV("disk_bytes_before", res.disk_before);
+	put_trim(&trim, f);
+	KV("lost_found_moved", adopted);
+	KV("disk_bytes_before", before);
 	KV("disk_bytes_after", res.disk_after);
 	for (int i = 0; i < o.npeers; i++)
 		fprintf(f, "gc_peer %s %04x %s %llu\n", o.peers[i].name, o.peers[i].id,
@@ -118,4 +176,90 @@ void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f)
 out:
 	free(o.peers);
 	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
+}
+
+/* ---- the timer ----------------------------------------------------------- */
+
+static void timed_run(struct mfs_fs *fs)
+{
+	struct mfs_gc_opts o = { .apply = 1, .grace_s = (uint64_t)fs->cfg->gc_grace_s,
+				 .now = (uint64_t)time(NULL) };
+	struct mfs_gc_trim_result trim;
+	struct mfs_gc_result res;
+	uint64_t before, adopted;
+	int rc = run(fs, &o, &res, &trim, &before, &adopted);
+
+	free(o.peers);
+	if (rc)
+		log_warn("timed gc stopped: %s", mfs_strerror(rc));
+	else if (res.freed_chunks || trim.dropped)
+		log_info("timed gc: %llu unreferenced chunks and %llu copies beyond their factor "
+			 "freed; disk %llu -> %llu bytes",
+			 (unsigned long long)res.freed_chunks, (unsigned long long)trim.dropped,
+			 (unsigned long long)before, (unsigned long long)res.disk_after);
+}
+
+static void *gc_thread(void *arg)
+{
+	struct fs_gc *g = arg;
+	int interval = g->fs->cfg->gc_interval_s;
+
+	pthread_setname_np(pthread_self(), "mfs-gc");
+	pthread_mutex_lock(&g->lock);
+	while (!g->stopping) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += interval;
+		while (!g->stopping && pthread_cond_timedwait(&g->wake, &g->lock, &until) != ETIMEDOUT)
+			;
+		if (g->stopping)
+			break;
+		pthread_mutex_unlock(&g->lock);
+		timed_run(g->fs);
+		pthread_mutex_lock(&g->lock);
+	}
+	pthread_mutex_unlock(&g->lock);
+	return NULL;
+}
+
+int fs_gc_start(struct mfs_fs *fs, struct fs_gc **out)
+{
+	struct fs_gc *g;
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	if (!fs->cfg->gc_interval_s || fs->cfg->ro)
+		return 0;
+	if (!(g = calloc(1, sizeof(*g))))
+		return -ENOMEM;
+	g->fs = fs;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((rc = -pthread_create(&g->thread, NULL, gc_thread, g))) {
+		pthread_mutex_destroy(&g->lock);
+		pthread_cond_destroy(&g->wake);
+		free(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+void fs_gc_stop(struct fs_gc *g)
+{
+	if (!g)
+		return;
+	pthread_mutex_lock(&g->lock);
+	g->stopping = 1;
+	pthread_cond_signal(&g->wake);
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(g->thread, NULL);
+	pthread_mutex_destroy(&g->lock);
+	pthread_cond_destroy(&g->wake);
+	free(g);
 }

@@ -31,6 +31,9 @@ enum mfs_copy_state {
 	MFS_COPY_STORED = 1,   /* in the node's store, and it verified */
 	MFS_COPY_CORRUPT = 2,  /* in the store, and it failed verification */
 	MFS_COPY_CACHED = 3,   /* only in the node's disk cache (evictable) */
+	/* Stored and verified, but the node does not own it at the asked factor (only
+	 * with MFS_COPY_OWNED): its gc may drop it, so it does not count as kept. */
+	MFS_COPY_LOOSE = 4,
 	MFS_COPY_UNKNOWN = 255 /* the node did not answer (never on the wire) */
 };
 
@@ -38,6 +41,7 @@ enum mfs_copy_flags {
 	MFS_COPY_DEEP = 1 << 0,   /* decode and re-hash (SHA-256), not only the checksum */
 	MFS_COPY_REPAIR = 1 << 1, /* and queue a fetch of what the node owns and lacks */
 	MFS_COPY_QUICK = 1 << 2,  /* presence in the index only: no record is read (info) */
+	MFS_COPY_OWNED = 1 << 3,  /* a stored copy the node does not own is LOOSE (gc trim) */
 };
 
 /*

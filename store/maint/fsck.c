@@ -14,7 +14,8 @@
  *     it owns and lacks, replace bad copies), re-check the problem chunks
  *     once a second until they are whole or the wait is over, and report
  *     each as repaired or as it still stands.
- * Findings are reported at the end, once per file that uses the chunk.
+ * Findings are reported at the end: a summary per file with any (the
+ * default report), and, when verbose, each chunk's once per file using it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 #define BATCH 1024
 #define MAX_OWNERS 16
 #define DETAIL_LEN 96
+#define NODE_BITS (MFS_MAX_NODES / 8)
 
 const char *mfs_fsck_problem_name(enum mfs_fsck_problem kind)
 {
@@ -47,14 +49,31 @@ const char *mfs_fsck_problem_name(enum mfs_fsck_problem kind)
 	case MFS_FSCK_OVER: return "over";
 	case MFS_FSCK_ORPHAN: return "orphan";
 	case MFS_FSCK_REPAIRED: return "repaired";
+	case MFS_FSCK_UNREACHABLE: return "unreachable";
 	}
 	return "?";
 }
 
+void mfs_fsck_file_words(const struct mfs_fsck_file *f, char *buf, size_t len)
+{
+	size_t used = (size_t)snprintf(buf, len, "%u %llu %u", f->repl,
+				       (unsigned long long)f->chunks, f->good_min);
+
+	for (int k = 0; k < MFS_FSCK_KINDS && used < len; k++)
+		used += (size_t)snprintf(buf + used, len - used, " %llu",
+					 (unsigned long long)f->count[k]);
+	for (int k = 0; k < f->nnodes && used + 6 < len; k++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%04x", k ? "+" : " ",
+					 f->nodes[k]);
+	if (!f->nnodes && used + 3 < len)
+		snprintf(buf + used, len - used, " -");
+}
+
 int mfs_fsck_is_problem(enum mfs_fsck_problem kind)
 {
-	return kind <= MFS_FSCK_UNDER;
+	return kind <= MFS_FSCK_UNDER || kind == MFS_FSCK_UNREACHABLE;
 }
+
 
 /* One use of a chunk by a file. */
 struct ref {
@@ -70,6 +89,8 @@ struct finding {
 	size_t first, n;    /* its chunk's refs (n = 0: no file uses it) */
 	uint8_t kind;
 	uint8_t fixable;    /* --repair may fix it */
+	uint16_t good;      /* good stored copies */
+	uint8_t nodes[NODE_BITS]; /* indexes into the cluster's nodes of the copies concerned */
 	char detail[DETAIL_LEN];
 };
 
@@ -147,7 +168,7 @@ static int under_roots(const struct fsck *c, const char *path)
 }
 
 static void report_file(struct fsck *c, enum mfs_fsck_problem kind, const struct mfs_hash *h,
-			const char *path)
+			const char *path, unsigned repl)
 {
 	char hex[MFS_HASH_HEX_LEN + 1] = "";
 
@@ -158,7 +179,16 @@ static void report_file(struct fsck *c, enum mfs_fsck_problem kind, const struct
 	else
 		c->res->missing++;
 	c->res->found++;
-	c->fn(c->arg, kind, hex, h ? "manifest" : "-", path);
+	if (path && c->o->file_fn) {
+		struct mfs_fsck_file f = { .path = path, .repl = repl };
+
+		f.count[kind] = 1;
+		c->res->files_with_problems++;
+		c->res->files_reported++;
+		c->o->file_fn(c->arg, &f);
+	}
+	if (!path || !c->o->file_fn || c->o->verbose)
+		c->fn(c->arg, kind, hex, h ? "manifest" : "-", path);
 }
 
 static int add_file(struct fsck *c, const struct mfs_inode *in)
@@ -185,7 +215,7 @@ static int add_file(struct fsck *c, const struct mfs_inode *in)
 	}
 	if (rc || m->size != in->size) {
 		report_file(c, rc == -ENOENT ? MFS_FSCK_MISSING : MFS_FSCK_BADMETA, &in->manifest,
-			    path);
+			    path, in->repl ? in->repl : MFS_DEFAULT_REPL);
 		mfs_manifest_unref(m);
 		free(path);
 		return 0;
@@ -230,7 +260,7 @@ static int walk_bad(void *arg, uint64_t ino)
 
 	(void)ino;
 	if (!c->nroots)
-		report_file(c, MFS_FSCK_BADMETA, NULL, NULL);
+		report_file(c, MFS_FSCK_BADMETA, NULL, NULL, 0);
 	return 0;
 }
 
@@ -267,45 +297,48 @@ static size_t ref_find(const struct fsck *c, const struct mfs_hash *h)
 
 /* ---- step 2: copies into findings ------------------------------------------ */
 
-static int add_finding(struct findings *fs, const struct mfs_hash *h, size_t first, size_t n,
-		       enum mfs_fsck_problem kind, int fixable, const char *detail)
+static int copy_finding(struct findings *fs, const struct finding *f)
 {
-	struct finding *f;
-
 	if (mfs_grow(&fs->f, &fs->cap, fs->n, sizeof(*fs->f)))
 		return -ENOMEM;
-	f = &fs->f[fs->n++];
-	f->h = *h;
-	f->first = first;
-	f->n = n;
-	f->kind = (uint8_t)kind;
-	f->fixable = (uint8_t)fixable;
-	snprintf(f->detail, sizeof(f->detail), "%s", detail);
+	fs->f[fs->n++] = *f;
 	return 0;
 }
 
-/* Appends ",KEY=id+id+..." of the nodes k with st[k] == state (and keep[k], if given). */
+/* good: good stored copies; nodes: the copies concerned (NULL: none). */
+static int add_finding(struct findings *fs, const struct mfs_hash *h, size_t first, size_t n,
+		       enum mfs_fsck_problem kind, int fixable, const char *detail, int good,
+		       const uint8_t *nodes)
+{
+	struct finding f = { .h = *h, .first = first, .n = n, .kind = (uint8_t)kind,
+			     .fixable = (uint8_t)fixable, .good = (uint16_t)good };
+
+	if (nodes)
+		memcpy(f.nodes, nodes, NODE_BITS);
+	snprintf(f.detail, sizeof(f.detail), "%s", detail);
+	return copy_finding(fs, &f);
+}
+
+/*
+ * Appends ",KEY=id+id+..." of the nodes k with st[k] == state (and keep[k],
+ * if given), and sets their bits in bits.
+ */
 static void list_nodes(char *d, size_t len, const char *key, const struct fsck *c,
-		       const uint8_t *st, uint8_t state, const uint8_t *keep)
+		       const uint8_t *st, uint8_t state, const uint8_t *keep, uint8_t *bits)
 {
 	size_t used = strlen(d);
 	const char *sep = "";
 
 	for (int k = 0; k < c->cl->nnodes; k++) {
-		if (st[k] != state || (keep && !keep[k]) || used + 8 >= len)
+		if (st[k] != state || (keep && !keep[k]))
+			continue;
+		bits[k / 8] |= (uint8_t)(1u << (k % 8));
+		if (used + 8 >= len)
 			continue;
 		used += (size_t)snprintf(d + used, len - used, "%s%s%s%04x", *sep ? "" : ",",
 					 *sep ? "" : key, sep, c->cl->nodes[k]);
 		sep = "+";
 	}
-}
-
-static int is_origin(const struct fsck *c, size_t first, size_t n, uint16_t id)
-{
-	for (size_t i = first; i < first + n; i++)
-		if (c->refs[i].origin == id)
-			return 1;
-	return 0;
 }
 
 /* Sorts one chunk's answers (st[0..nnodes)) into findings. */
@@ -316,6 +349,7 @@ static int classify(struct fsck *c, const struct mfs_copy_query *q, size_t first
 	uint16_t own[MAX_OWNERS];
 	uint8_t extra[MFS_MAX_NODES] = { 0 };
 	int good = 0, bad = 0, cached = 0, unknown = 0, nextra = 0, nown, rc = 0;
+	uint8_t bits[NODE_BITS] = { 0 };
 	char d[DETAIL_LEN] = "";
 
 	for (int k = 0; k < cl->nnodes; k++) {
@@ -325,8 +359,9 @@ static int classify(struct fsck *c, const struct mfs_copy_query *q, size_t first
 		unknown += st[k] == MFS_COPY_UNKNOWN;
 	}
 	if (bad) {
-		list_nodes(d, sizeof(d), "nodes=", c, st, MFS_COPY_CORRUPT, NULL);
-		rc = add_finding(out, &q->h, first, n, MFS_FSCK_CORRUPT, good > 0, d + 1);
+		list_nodes(d, sizeof(d), "nodes=", c, st, MFS_COPY_CORRUPT, NULL, bits);
+		rc = add_finding(out, &q->h, first, n, MFS_FSCK_CORRUPT, good > 0, d + 1, good, bits);
+		memset(bits, 0, sizeof(bits));
 	}
 	if (rc || (!c->judge && good))
 		return rc;
@@ -334,19 +369,24 @@ static int classify(struct fsck *c, const struct mfs_copy_query *q, size_t first
 		snprintf(d, sizeof(d), "copies=0/%u", c->judge ? q->repl : 1);
 		if (unknown)
 			snprintf(d + strlen(d), sizeof(d) - strlen(d), ",unknown=%d", unknown);
-		return bad ? 0 : add_finding(out, &q->h, first, n, MFS_FSCK_MISSING, 0, d);
+		return bad ? 0 : add_finding(out, &q->h, first, n, MFS_FSCK_MISSING, 0, d, 0, NULL);
 	}
 	if (good < q->repl) {
 		snprintf(d, sizeof(d), "copies=%d/%u", good, q->repl);
-		list_nodes(d, sizeof(d), "on=", c, st, MFS_COPY_STORED, NULL);
+		list_nodes(d, sizeof(d), "on=", c, st, MFS_COPY_STORED, NULL, bits);
 		if (cached)
-			list_nodes(d, sizeof(d), "cached=", c, st, MFS_COPY_CACHED, NULL);
+			list_nodes(d, sizeof(d), "cached=", c, st, MFS_COPY_CACHED, NULL, bits);
 		/* Fewer nodes than copies asked for: no repair can help. */
-		return add_finding(out, &q->h, first, n, MFS_FSCK_UNDER, cl->nnodes >= q->repl, d);
+		return add_finding(out, &q->h, first, n, MFS_FSCK_UNDER, cl->nnodes >= q->repl, d,
+				   good, bits);
 	}
+	/*
+	 * Copies on nodes that are not owners are extra, the writer's too: gc
+	 * drops them once the owners hold theirs (store/gc.h, trim notes).
+	 */
 	nown = cl->owners(cl->arg, &q->h, q->repl, own, MAX_OWNERS);
 	for (int k = 0; k < cl->nnodes && k < MFS_MAX_NODES; k++) {
-		int expected = is_origin(c, first, n, cl->nodes[k]);
+		int expected = 0;
 
 		for (int j = 0; j < nown && !expected; j++)
 			expected = own[j] == cl->nodes[k];
@@ -356,8 +396,8 @@ static int classify(struct fsck *c, const struct mfs_copy_query *q, size_t first
 	if (!nextra || good <= q->repl)
 		return 0;
 	snprintf(d, sizeof(d), "copies=%d/%u", good, q->repl);
-	list_nodes(d, sizeof(d), "extra=", c, st, MFS_COPY_STORED, extra);
-	return add_finding(out, &q->h, first, n, MFS_FSCK_OVER, 0, d);
+	list_nodes(d, sizeof(d), "extra=", c, st, MFS_COPY_STORED, extra, bits);
+	return add_finding(out, &q->h, first, n, MFS_FSCK_OVER, 0, d, good, bits);
 }
 
 /* The query for the chunk whose refs start at first; *n gets how many refs it has. */
@@ -437,7 +477,7 @@ static int check_orphans(struct fsck *c)
 		int s;
 
 		if (kl != MFS_HASH_LEN) {
-			report_file(c, MFS_FSCK_BADMETA, NULL, NULL);
+			report_file(c, MFS_FSCK_BADMETA, NULL, NULL, 0);
 			continue;
 		}
 		memcpy(h.b, k, MFS_HASH_LEN);
@@ -450,7 +490,7 @@ static int check_orphans(struct fsck *c)
 		}
 		rc = add_finding(&c->found, &h, 0, 0,
 				 s == MFS_COPY_CORRUPT ? MFS_FSCK_CORRUPT : MFS_FSCK_ORPHAN, 0,
-				 s == MFS_COPY_CORRUPT ? "orphan" : "-");
+				 s == MFS_COPY_CORRUPT ? "orphan" : "-", s == MFS_COPY_STORED, NULL);
 	}
 	if (!rc)
 		rc = mfs_iter_error(it);
@@ -537,7 +577,7 @@ static int repair(struct fsck *c, struct batch *b)
 		for (size_t t = 0; t < n && !target; t++)
 			target = !memcmp(b->q[t].h.b, f->h.b, MFS_HASH_LEN);
 		if (!target)
-			rc = add_finding(&kept, &f->h, f->first, f->n, f->kind, 0, f->detail);
+			rc = copy_finding(&kept, f);
 	}
 	for (size_t t = 0; t < n && !rc; t++) {
 		char was[DETAIL_LEN] = "was=";
@@ -551,12 +591,13 @@ static int repair(struct fsck *c, struct batch *b)
 					 strlen(was) > 4 ? "+" : "",
 					 mfs_fsck_problem_name(c->found.f[i].kind));
 		rc = add_finding(&kept, &b->q[t].h, b->first[t], b->nref[t], MFS_FSCK_REPAIRED, 0,
-				 was);
+				 was, b->q[t].repl, NULL);
 		c->res->repaired++;
 	}
-	for (size_t i = 0; i < now.n && !rc; i++)
-		rc = add_finding(&kept, &now.f[i].h, now.f[i].first, now.f[i].n, now.f[i].kind, 0,
-				 now.f[i].detail);
+	for (size_t i = 0; i < now.n && !rc; i++) {
+		now.f[i].fixable = 0;
+		rc = copy_finding(&kept, &now.f[i]);
+	}
 	if (!rc) {
 		free(c->found.f);
 		c->found = kept;
@@ -570,10 +611,88 @@ out:
 
 /* ---- reporting -------------------------------------------------------------- */
 
-static void count_and_report(struct fsck *c, int before_repair)
+/* A file's findings, summed (struct mfs_fsck_file). */
+struct fsum {
+	unsigned repl, good_min;
+	uint64_t chunks, count[MFS_FSCK_KINDS];
+	uint8_t nodes[NODE_BITS];
+	int any, problem;
+};
+
+static void sum_finding(struct fsck *c, struct fsum *sums, const struct finding *f)
 {
+	for (size_t r = f->first; r < f->first + f->n; r++) {
+		struct fsum *s;
+
+		if (r != f->first && c->refs[r].file == c->refs[r - 1].file)
+			continue;
+		s = &sums[c->refs[r].file];
+		if (!s->any || f->good < s->good_min)
+			s->good_min = f->good;
+		s->any = 1;
+		s->problem |= mfs_fsck_is_problem(f->kind);
+		s->count[f->kind]++;
+		for (int k = 0; k < NODE_BITS; k++)
+			s->nodes[k] |= f->nodes[k];
+	}
+}
+
+static int path_cmp(const void *a, const void *b, void *arg)
+{
+	char **paths = arg;
+
+	return strcmp(paths[*(const uint32_t *)a], paths[*(const uint32_t *)b]);
+}
+
+/* Hands every file with findings to file_fn, in path order. */
+static int report_files(struct fsck *c, struct fsum *sums)
+{
+	uint32_t *order = malloc((c->npaths ? c->npaths : 1) * sizeof(*order));
+	uint16_t ids[MFS_MAX_NODES];
+	size_t n = 0;
+
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nrefs; i++) {
+		const struct ref *r = &c->refs[i];
+
+		sums[r->file].repl = r->repl;
+		if (!i || r->file != c->refs[i - 1].file ||
+		    memcmp(r->h.b, c->refs[i - 1].h.b, MFS_HASH_LEN))
+			sums[r->file].chunks++;
+	}
+	for (uint32_t i = 0; i < c->npaths; i++)
+		if (sums[i].any)
+			order[n++] = i;
+	qsort_r(order, n, sizeof(*order), path_cmp, c->paths);
+	for (size_t i = 0; i < n; i++) {
+		const struct fsum *s = &sums[order[i]];
+		struct mfs_fsck_file f = { .path = c->paths[order[i]], .repl = s->repl,
+					   .chunks = s->chunks, .good_min = s->good_min, .nodes = ids };
+
+		memcpy(f.count, s->count, sizeof(f.count));
+		for (int k = 0; k < c->cl->nnodes; k++)
+			if (s->nodes[k / 8] & (1u << (k % 8)))
+				ids[f.nnodes++] = c->cl->nodes[k];
+		c->res->files_with_problems += (uint64_t)s->problem;
+		c->res->files_reported++;
+		c->o->file_fn(c->arg, &f);
+	}
+	free(order);
+	return 0;
+}
+
+/* The counts, and (final) the findings: per chunk when verbose, per file always. */
+static int count_and_report(struct fsck *c, int before_repair)
+{
+	struct fsum *sums = NULL;
+	int rc = 0;
+
 	if (c->found.n > 1)
 		qsort(c->found.f, c->found.n, sizeof(*c->found.f), finding_cmp);
+	if (!before_repair && c->o->file_fn &&
+	    !(sums = calloc(c->npaths ? c->npaths : 1, sizeof(*sums))))
+		return -ENOMEM;
 	for (size_t i = 0; i < c->found.n; i++) {
 		const struct finding *f = &c->found.f[i];
 		char hex[MFS_HASH_HEX_LEN + 1];
@@ -589,6 +708,10 @@ static void count_and_report(struct fsck *c, int before_repair)
 		}
 		if (count[f->kind])
 			(*count[f->kind])++;
+		if (sums)
+			sum_finding(c, sums, f);
+		if (sums && !c->o->verbose)
+			continue;
 		mfs_hash_to_hex(&f->h, hex);
 		if (!f->n)
 			c->fn(c->arg, f->kind, hex, f->detail, NULL);
@@ -596,6 +719,29 @@ static void count_and_report(struct fsck *c, int before_repair)
 			if (r == f->first || c->refs[r].file != c->refs[r - 1].file)
 				c->fn(c->arg, f->kind, hex, f->detail, c->paths[c->refs[r].file]);
 	}
+	if (sums)
+		rc = report_files(c, sums);
+	free(sums);
+	return rc;
+}
+
+/* An orphaned entry (store/ns_orphan.c): a problem until gc moves it to lost+found. */
+static int report_orphan(void *arg, uint64_t parent, const char *name, uint64_t ino,
+			 uint32_t mode)
+{
+	struct fsck *c = arg;
+	char detail[64], *path;
+
+	(void)mode;
+	snprintf(detail, sizeof(detail), "dir=%016llx,ino=%016llx", (unsigned long long)parent,
+		 (unsigned long long)ino);
+	if (asprintf(&path, "(deleted directory)/%s", name) < 0)
+		return -ENOMEM;
+	c->res->unreachable++;
+	c->res->found++;
+	c->fn(c->arg, MFS_FSCK_UNREACHABLE, "", detail, path);
+	free(path);
+	return 0;
 }
 
 /* ---- the whole ------------------------------------------------------------------ */
@@ -634,12 +780,13 @@ int mfs_fsck(struct mfs_ns *ns, const struct mfs_fsck_opts *o, mfs_fsck_fn fn, v
 		goto out;
 	if (c.nrefs > 1)
 		qsort(c.refs, c.nrefs, sizeof(*c.refs), ref_cmp);
-	if ((rc = check_all(&c, b)) || (!c.nroots && (rc = check_orphans(&c))))
+	if ((rc = check_all(&c, b)) || (!c.nroots && (rc = check_orphans(&c))) ||
+	    (!c.nroots && (rc = mfs_ns_orphans(ns, report_orphan, &c))))
 		goto out;
 	count_and_report(&c, 1);
 	if ((o->flags & MFS_COPY_REPAIR) && (rc = repair(&c, b)))
 		goto out;
-	count_and_report(&c, 0);
+	rc = count_and_report(&c, 0);
 out:
 	if (b)
 		free(b->st);

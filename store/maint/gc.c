@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "gc.h"
+#include "gc_internal.h"
 #include "store/base/bytes.h"
 #include "store/base/errors.h"
 #include "store/base/hashset.h"
@@ -105,7 +106,7 @@ static int add_live(void *arg, const struct mfs_manifest *m)
 }
 
 /* Chunks of the versions this process holds in memory (open files, bases). */
-static int collect_pins(struct mfs_hashset *pins)
+int gc_collect_pins(struct mfs_hashset *pins)
 {
 	int rc = mfs_manifest_live_each(add_live, pins);
 
@@ -591,19 +592,13 @@ static int first_pass(struct run *r)
 		return rc;
 	}
 	free(snap);
-	if ((rc = collect_refs(r->db, it, &r->refs)) || (rc = collect_pins(&r->pins)) ||
+	if ((rc = collect_refs(r->db, it, &r->refs)) || (rc = gc_collect_pins(&r->pins)) ||
 	    (rc = gather(r)) || (rc = settle(r)))
 		return rc;
 	return prune_marks(r);
 }
 
-/* Pack records of the chunks in the delete batch being built. */
-struct freed {
-	struct mfs_chunk_summary *v;
-	size_t n, cap;
-};
-
-static int freed_add(struct freed *f, const struct mfs_chunk_summary *s)
+int gc_freed_add(struct gc_freed *f, const struct mfs_chunk_summary *s)
 {
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? 2 * f->cap : 64;
@@ -624,7 +619,7 @@ static int freed_add(struct freed *f, const struct mfs_chunk_summary *s)
  * index entry naming a hole.  After a failed write the entries may still
  * be there, and the records stay.
  */
-static void freed_punch(struct mfs_db *db, struct freed *f, int write_rc)
+void gc_freed_punch(struct mfs_db *db, struct gc_freed *f, int write_rc)
 {
 	for (size_t i = 0; !write_rc && i < f->n; i++) {
 		int rc = mfs_chunk_free_space(db, &f->v[i]);
@@ -640,7 +635,7 @@ static int delete_due(struct run *r, size_t ndue)
 {
 	struct mfs_hashset refs = { 0 }, pins = { 0 }, due = { 0 };
 	struct hits hits = { 0 };
-	struct freed freed = { 0 };
+	struct gc_freed freed = { 0 };
 	struct mfs_batch *b = NULL;
 	int rc = 0;
 
@@ -652,7 +647,7 @@ static int delete_due(struct run *r, size_t ndue)
 	mfs_hashset_finish(&due);
 	pthread_rwlock_wrlock(&r->ns->refs_lock);
 	if ((rc = collect_refs(r->db, mfs_iter_new(r->db, MFS_CF_INODES, NULL, 0), &refs)) ||
-	    (rc = collect_pins(&pins)) || (rc = scan_ops(r->ns, r->scan_from, &due, &hits)))
+	    (rc = gc_collect_pins(&pins)) || (rc = scan_ops(r->ns, r->scan_from, &due, &hits)))
 		goto out;
 	for (size_t i = 0; i < r->nc && !rc; i++) {
 		const struct cand *c = &r->c[i];
@@ -679,7 +674,7 @@ static int delete_due(struct run *r, size_t ndue)
 
 			/* Where its record is, to free it once the delete is durable. */
 			if (!mfs_chunk_summary_get(r->db, &c->h, &s) && s.pack &&
-			    (rc = freed_add(&freed, &s)))
+			    (rc = gc_freed_add(&freed, &s)))
 				break;
 			mfs_chunk_stage_delete(b, &c->h);
 			r->res->freed_chunks++;
@@ -693,12 +688,12 @@ static int delete_due(struct run *r, size_t ndue)
 			rc = mfs_db_write(r->db, b, MFS_WRITE_SYNC);
 			mfs_batch_free(b);
 			b = NULL;
-			freed_punch(r->db, &freed, rc);
+			gc_freed_punch(r->db, &freed, rc);
 		}
 	}
 	if (!rc && b && mfs_batch_count(b))
 		rc = mfs_db_write(r->db, b, MFS_WRITE_SYNC);
-	freed_punch(r->db, &freed, rc);
+	gc_freed_punch(r->db, &freed, rc);
 out:
 	pthread_rwlock_unlock(&r->ns->refs_lock);
 	mfs_batch_free(b);

@@ -125,4 +125,49 @@ struct mfs_gc_mark {
 };
 int mfs_gc_mark_decode(const uint8_t *p, size_t len, struct mfs_gc_mark *m);
 
+/*
+ * Copies beyond a file's factor (gc_trim.c).  A node holds a chunk in its
+ * store as an owner (the first R nodes of the chunk's ranking, R the
+ * largest factor of the files that use it) or because it wrote it, read it
+ * as an owner earlier, or owned it before a factor or placement change.
+ * The replica layer finds the chunks held here that this node does not own
+ * (candidates) and confirms, by asking the nodes, that at least R others
+ * hold a verified copy and own it in their own view (so will keep it).
+ * The store side keeps the grace and does the delete:
+ *  1. A candidate is dropped only after it was a candidate continuously
+ *     for grace seconds (the mark "gt:" + hash, doc/format.md, written when
+ *     first seen, removed as soon as a run no longer finds it a candidate):
+ *     a factor raised back, a node back from a reboot, or a flapping view
+ *     stops the clock.  A reader elsewhere that still asks this node for
+ *     the chunk is answered MISS and moves on to the owners.
+ *  2. Never while a version open here names it (pins), and never while a
+ *     local commit may be deduplicating against it (refs lock, exclusive).
+ */
+struct mfs_gc_trim_result {
+	uint64_t candidates, candidate_bytes;   /* held here, not owned */
+	uint64_t held_grace, held_grace_bytes;  /* candidates for less than grace */
+	uint64_t unconfirmed, unconfirmed_bytes;/* too few other good copies confirmed */
+	uint64_t held_open;                     /* a version open here names it */
+	uint64_t confirmed;                     /* due and confirmed elsewhere (dry run: not deleted) */
+	uint64_t dropped, dropped_bytes;        /* deleted (apply) */
+	uint64_t skipped;                       /* 1 when the run did not look (why: logged) */
+};
+
+/*
+ * Records that the chunks c[0..n) (record bytes in bytes[]) are candidates
+ * now, forgets the marks of every chunk not among them, and sets due[i] to 1
+ * for those that have been candidates for grace_s or more.  Counts held_grace.
+ */
+int mfs_gc_trim_marks(struct mfs_ns *ns, const struct mfs_hash *c, const uint64_t *bytes,
+		      size_t n, uint64_t now, uint64_t grace_s, uint8_t *due,
+		      struct mfs_gc_trim_result *res);
+
+/*
+ * Deletes this node's stored copies of h[0..n) (confirmed elsewhere by the
+ * caller), except those an open version names, under the refs lock
+ * exclusive; hands the space back.  Counts dropped and held_open.
+ */
+int mfs_gc_drop_copies(struct mfs_ns *ns, const struct mfs_hash *h, size_t n,
+		       struct mfs_gc_trim_result *res);
+
 #endif

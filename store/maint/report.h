@@ -59,7 +59,11 @@ enum mfs_fsck_problem {
 	MFS_FSCK_OVER,      /* more copies than the factor, on nodes that need not keep one */
 	MFS_FSCK_ORPHAN,    /* stored here, used by no file (old versions: gc frees them) */
 	MFS_FSCK_REPAIRED,  /* was a problem, and --repair fixed it */
+	/* An entry whose directory was deleted concurrently (gc moves it to lost+found). */
+	MFS_FSCK_UNREACHABLE,
 };
+/* The kinds a file's summary counts (not unreachable: an entry, not a chunk). */
+#define MFS_FSCK_KINDS (MFS_FSCK_REPAIRED + 1)
 
 /* 1 for the kinds that make a tree unhealthy (fsck exits 4), 0 for notes. */
 int mfs_fsck_is_problem(enum mfs_fsck_problem kind);
@@ -71,6 +75,33 @@ int mfs_fsck_is_problem(enum mfs_fsck_problem kind);
  */
 typedef void (*mfs_fsck_fn)(void *arg, enum mfs_fsck_problem kind, const char *hash_hex,
 			    const char *detail, const char *path);
+
+/*
+ * One file with findings, once at the end (in path order): the report a
+ * person reads.  count[kind] is how many of its distinct chunks have a
+ * finding of that kind (badmeta and missing also count an unreadable or
+ * absent manifest, as 1).  good_min is the fewest good stored copies of
+ * any of its chunks with a finding.  nodes: the nodes holding the copies
+ * concerned (corrupt, extra, or the only good ones), ids, sorted.
+ */
+struct mfs_fsck_file {
+	const char *path;
+	unsigned repl;
+	uint64_t chunks;              /* its distinct chunks */
+	unsigned good_min;
+	uint64_t count[MFS_FSCK_KINDS];
+	const uint16_t *nodes;
+	int nnodes;
+};
+typedef void (*mfs_fsck_file_fn)(void *arg, const struct mfs_fsck_file *f);
+
+/*
+ * f as the words of a `file` line (doc/format.md), without the path:
+ * "REPL CHUNKS GOOD_MIN N0 .. N6 NODES", the counts in the order of enum
+ * mfs_fsck_problem, NODES "id+id..." (4 hex digits each) or "-".  Into buf
+ * (len >= 64); cut short at a node boundary if the list does not fit.
+ */
+void mfs_fsck_file_words(const struct mfs_fsck_file *f, char *buf, size_t len);
 
 /*
  * The nodes a check covers and how to ask them (the daemon's replica
@@ -94,6 +125,14 @@ struct mfs_fsck_opts {
 	const struct mfs_fsck_cluster *cluster;  /* NULL: this store only ... */
 	int single_node;                /* ... and it is the whole cluster (judge factors) */
 	int repair_wait_s;              /* --repair: how long to wait for new copies (< 0: 60 s) */
+	/*
+	 * Per file: file_fn (may be NULL) gets every file with findings.  The
+	 * per-chunk fn gets the findings of the chunks files use only when
+	 * verbose; findings no file owns (orphans) too only when verbose, bad
+	 * records and manifests always.
+	 */
+	mfs_fsck_file_fn file_fn;
+	int verbose;
 	/* Called now and then: phase "check" (chunks done of total), "repair" (seconds). */
 	void (*progress)(void *arg, const char *phase, uint64_t done, uint64_t total);
 	void *progress_arg;
@@ -104,7 +143,10 @@ struct mfs_fsck_result {
 	/* distinct chunks (files, for badmeta) in each state at the end */
 	uint64_t corrupt, missing, badmeta, under, over, orphan;
 	uint64_t repaired;              /* chunks --repair fixed */
+	uint64_t unreachable;           /* entries of deleted directories (whole-store check) */
 	uint64_t found;                 /* problem chunks before any repair */
+	uint64_t files_with_problems;   /* files with a problem finding at the end */
+	uint64_t files_reported;        /* files handed to file_fn (problems or notes) */
 };
 
 /*

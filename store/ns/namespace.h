@@ -159,6 +159,28 @@ int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, const char *after, uint64_t 
 /* Path of ino from the root ("/a/b"), for reports.  Caller frees. */
 char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino);
 
+/*
+ * lost+found (ns_orphan.c): entries left unreachable by concurrent
+ * directory operations, and where they go.  The directory has a fixed
+ * inode number (origin 0: no node allocates it) and name.
+ */
+#define MFS_LOST_INO 2
+#define MFS_LOST_NAME "lost+found"
+/* An entry (parent, name) -> ino of mode whose parent was deleted; non-zero stops. */
+typedef int (*mfs_orphan_fn)(void *arg, uint64_t parent, const char *name, uint64_t ino,
+			     uint32_t mode);
+/* Calls fn for every orphaned entry (parent deleted by an op, the child alive). */
+int mfs_ns_orphans(struct mfs_ns *ns, mfs_orphan_fn fn, void *arg);
+/* Its name in lost+found: "%016llx-NAME" of the deleted parent (cut to the name limit). */
+void mfs_ns_lost_name(uint64_t parent, const char *name, char out[MFS_NAME_MAX + 1]);
+/*
+ * Moves the orphaned entry (parent, name) -> ino into lost+found (made if
+ * missing), as an op like a rename.  -ESTALE when it is no longer an orphan
+ * (a peer's adoption came first), -EEXIST when the root's "lost+found" is
+ * something else.
+ */
+int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
+
 /* ------------------------------------------------------------------------ */
 /* Replication (ns_apply.c): every operation above also appends an op to
  * this node's op log (store/ns/oplog.h); other nodes' ops are applied here. */

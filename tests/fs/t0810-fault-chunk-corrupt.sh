@@ -53,19 +53,27 @@ check "reading by 64 KiB blocks: some EIO, never a wrong byte" blocks
 check "the small file reads back" expect_eq "$(cat "$M/small")" "small file" "content of small"
 
 fsck_reports() { # fsck arguments
-	local hashes
-	expect_status 4 admin fsck --json "$@" || return 1
-	hashes=$(json_get corrupt <"$WORK/.cmd.out") || { cat "$WORK/.cmd.out" >&2; return 1; }
+	expect_status 4 admin fsck --json --verbose "$@" || return 1
 	"$PY" -c 'import json, re, sys
-c = json.loads(sys.argv[1])
-if not (isinstance(c, list) and c and all(isinstance(h, str) and re.fullmatch("[0-9a-f]{64}", h) for h in c)):
-    sys.exit("\"corrupt\" should list SHA-256 chunk hashes: %r" % (c,))' "$hashes" || return 1
+d = json.load(open(sys.argv[1]))
+c = sorted({f["hash"] for f in d["chunks"] if f["kind"] == "corrupt"})
+if not (c and all(isinstance(h, str) and re.fullmatch("[0-9a-f]{64}", h) for h in c)):
+    sys.exit("the corrupt chunks should be SHA-256 chunk hashes: %r" % (c,))' "$WORK/.cmd.out" || return 1
 	expect_eq "$(json_get ok <"$WORK/.cmd.out")" false '"ok"' &&
-	expect_eq "$(json_get missing <"$WORK/.cmd.out")" "[]" '"missing"' &&
+	expect_eq "$(json_get missing_chunks <"$WORK/.cmd.out")" 0 '"missing_chunks"' &&
 	expect_eq "$("$PY" -c 'import json, sys
 d = json.load(open(sys.argv[1]))
-print(sorted({f["path"] for f in d["findings"] if f["kind"] == "corrupt"}) == ["/big", "/" + sys.argv[2]])' \
-		"$WORK/.cmd.out" "$EVIL")" True "both files named, the newline one intact"
+print(sorted({f["path"] for f in d["chunks"] if f["kind"] == "corrupt"}) == ["/big", "/" + sys.argv[2]])' \
+		"$WORK/.cmd.out" "$EVIL")" True "both files named, the newline one intact" &&
+	fsck_files "$@"
+}
+# fsck_files ARGS: the default report, per file: the two files, corrupt, nothing per chunk.
+fsck_files() {
+	expect_status 4 admin fsck --json "$@" || return 1
+	expect_eq "$("$PY" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print(sorted((f["path"], f["state"], f["corrupt"] > 0, f["missing"]) for f in d["files"]) == sorted([("/big", "corrupt", True, 0), ("/" + sys.argv[2], "corrupt", True, 0)]) and d["chunks"] == [] and d["files_with_problems"] == 2)' \
+		"$WORK/.cmd.out" "$EVIL")" True "per file: both files corrupt, the newline one intact; no per-chunk entries"
 }
 check "online fsck --json: exit 4, the corrupt chunk listed, ok false" fsck_reports "$M"
 check "online fsck --deep --json: exit 4, the corrupt chunk listed" fsck_reports --deep "$M"

@@ -17,6 +17,8 @@
 #    more) once node 2 has pulled them while node 3 is down, 3 of every
 #    chunk on every node once node 3 caught up.
 #  - fsck of one path only checks that path; bad arguments exit 16.
+#  - The report is per file by default (each file's factor, good copies,
+#    counts per kind, nodes); per chunk only with --verbose.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -47,6 +49,8 @@ def unique(pairs):  # a key twice in one object is a bug in the emitter
 	assert len(keys) == len(set(keys)), "duplicate JSON keys: %r" % keys
 	return dict(pairs)
 d = json.load(open(sys.argv[1]), object_pairs_hook=unique)
+def hashes(kind):  # the distinct chunks of one kind (--verbose)
+	return sorted({c["hash"] for c in d["chunks"] if c["kind"] == kind})
 print(eval(sys.argv[2]))' "$1" "$2"
 }
 
@@ -74,13 +78,17 @@ check "setrepl -r 3 /d on node 1" expect_status 0 admin setrepl -r 3 "$M1/d"
 
 under_all() {
 	local rc
-	rc=$(fsck_json under.json "$M1")
+	rc=$(fsck_json under.json --verbose "$M1")
 	expect_eq "$rc" 4 "fsck exit status" &&
 	expect_eq "$(json_get nodes_down <"$WORK/under.json")" 1 nodes_down &&
-	expect_eq "$(jq_py "$WORK/under.json" 'len(d["under_replicated"]) > 0 and len(d["under_replicated"]) == d["chunks_checked"]')" True \
+	expect_eq "$(jq_py "$WORK/under.json" 'len(hashes("under")) > 0 and len(hashes("under")) == d["chunks_checked"] == d["under_replicated_chunks"]')" True \
 		"every chunk under-replicated" &&
-	expect_eq "$(jq_py "$WORK/under.json" 'all(f["path"].startswith("/d/") and f["detail"].startswith("copies=") and int(f["detail"][7]) < 3 for f in d["findings"] if f["kind"] == "under")')" True \
-		"each with its file and fewer than 3 copies"
+	expect_eq "$(jq_py "$WORK/under.json" 'all(f["path"].startswith("/d/") and f["detail"].startswith("copies=") and int(f["detail"][7]) < 3 for f in d["chunks"] if f["kind"] == "under")')" True \
+		"each with its file and fewer than 3 copies" &&
+	expect_eq "$(jq_py "$WORK/under.json" '[(f["path"], f["state"], f["problem"], f["factor"], f["good_copies"] < 3, f["under_replicated"] == f["chunks"] > 0) for f in d["files"]]')" \
+		"[('/d/a', 'under', True, 3, True, True), ('/d/b', 'under', True, 3, True, True), ('/d/c', 'under', True, 3, True, True)]" \
+		"one entry per file: factor 3, fewer good copies, every chunk under" &&
+	expect_eq "$(json_get files_with_problems <"$WORK/under.json")" 3 files_with_problems
 }
 check "node 3 down, factor 3: every chunk under-replicated, node 3 down" under_all
 
@@ -112,7 +120,7 @@ info_down() {
 check "info of d/a with node 3 down: 2 copies at most, every chunk under the factor" info_down
 
 # The chunks of each file, from the findings above.
-chunk_of() { jq_py "$WORK/under.json" "sorted(f['hash'] for f in d['findings'] if f['path'] == '/d/$1')[0]"; }
+chunk_of() { jq_py "$WORK/under.json" "sorted(f['hash'] for f in d['chunks'] if f['path'] == '/d/$1')[0]"; }
 A=$(chunk_of a) B=$(chunk_of b) C=$(chunk_of c)
 note "chunks: a $A, b $B, c $C"
 
@@ -149,31 +157,54 @@ ID2=$(cl_get 2 node_id)
 
 finds_both() { # fsck options
 	local rc
-	rc=$(fsck_json found.json "$@" "$M1")
+	rc=$(fsck_json found.json --verbose "$@" "$M1")
 	expect_eq "$rc" 4 "fsck exit status" &&
-	expect_eq "$(json_get corrupt <"$WORK/found.json")" "[\"$A\"]" '"corrupt"' &&
-	expect_eq "$(jq_py "$WORK/found.json" '[(f["detail"], f["path"]) for f in d["findings"] if f["kind"] == "corrupt"]')" \
+	expect_eq "$(jq_py "$WORK/found.json" 'hashes("corrupt")')" "['$A']" '"corrupt" chunks' &&
+	expect_eq "$(jq_py "$WORK/found.json" '[(f["detail"], f["path"]) for f in d["chunks"] if f["kind"] == "corrupt"]')" \
 		"[('nodes=$ID2', '/d/a')]" "corrupt finding" &&
-	expect_eq "$(jq_py "$WORK/found.json" 'sorted(d["missing"])')" "$(jq_py /dev/stdin 'sorted(d)' <<<"[\"$B\", \"$C\"]")" '"missing"' &&
-	expect_eq "$(jq_py "$WORK/found.json" 'sorted(f["path"] for f in d["findings"] if f["kind"] == "missing")')" \
-		"['/d/b', '/d/c']" "missing chunks' files"
+	expect_eq "$(jq_py "$WORK/found.json" 'hashes("missing")')" "$(jq_py /dev/stdin 'sorted(d)' <<<"[\"$B\", \"$C\"]")" '"missing" chunks' &&
+	expect_eq "$(jq_py "$WORK/found.json" 'sorted(f["path"] for f in d["chunks"] if f["kind"] == "missing")')" \
+		"['/d/b', '/d/c']" "missing chunks' files" &&
+	per_file found.json
 }
-check "fsck --deep: the corrupt copy on node 2 and both lost chunks, with their files" finds_both --deep
-check "fsck (record checksums): the same" finds_both
+# per_file OUT: the files of the damage above, one entry each.
+per_file() {
+	# Node 3 is down: the other chunks are under-replicated too, on nodes 1 and 2.
+	expect_eq "$(jq_py "$WORK/$1" '[(f["path"], f["state"], f["corrupt"], f["missing"], "'"$ID2"'" in f["nodes"], f["under_replicated"] == f["chunks"] - f["missing"]) for f in d["files"] if f["problem"]]')" \
+		"[('/d/a', 'corrupt', 1, 0, True, True), ('/d/b', 'missing', 0, 1, True, True), ('/d/c', 'missing', 0, 1, True, True)]" \
+		"per file: a's corrupt copy on node 2, b and c one chunk missing each, the rest under" &&
+	expect_eq "$(jq_py "$WORK/$1" '(d["corrupt_chunks"], d["missing_chunks"], d["files_with_problems"])')" \
+		"(1, 2, 3)" "totals: corrupt_chunks, missing_chunks, files_with_problems"
+}
+check "fsck --deep --verbose: the corrupt copy on node 2 and both lost chunks, with their files" finds_both --deep
+check "fsck --verbose (record checksums): the same" finds_both
+per_file_default() {
+	local rc
+	rc=$(fsck_json files.json "$M1")
+	expect_eq "$rc" 4 "fsck exit status" &&
+	per_file files.json &&
+	expect_eq "$(jq_py "$WORK/files.json" 'd["chunks"]')" "[]" "no per-chunk entries without --verbose" &&
+	{ admin fsck "$M1" >"$WORK/files.txt"; expect_eq "$?" 4 "exit status of the human report"; } &&
+	expect_eq "$(grep -c ' /d/[abc]$' "$WORK/files.txt")" 3 "human report: one line per damaged file" &&
+	! grep -q "^corrupt *chunk " "$WORK/files.txt" || { echo "per-chunk lines without --verbose" >&2; return 1; }
+}
+check "fsck (default): per file, the same findings, no per-chunk lines" per_file_default
 
 check "start node 3" cl_restart 3
 check "cluster formed" cl_wait_formed
 
 repaired() {
 	local rc
-	rc=$(fsck_json repair.json --deep --repair --wait 120 "$M1")
+	rc=$(fsck_json repair.json --verbose --deep --repair --wait 120 "$M1")
 	expect_eq "$rc" 4 "fsck --repair exit status (c's chunk is lost)" &&
-	expect_eq "$(json_get corrupt <"$WORK/repair.json")" "[]" '"corrupt" after repair' &&
-	expect_eq "$(json_get under_replicated <"$WORK/repair.json")" "[]" '"under_replicated" after repair' &&
-	expect_eq "$(json_get missing <"$WORK/repair.json")" "[\"$C\"]" '"missing" after repair' &&
-	expect_eq "$(jq_py "$WORK/repair.json" '[f["path"] for f in d["findings"] if f["kind"] == "missing"]')" \
+	expect_eq "$(jq_py "$WORK/repair.json" 'hashes("corrupt")')" "[]" '"corrupt" after repair' &&
+	expect_eq "$(jq_py "$WORK/repair.json" 'hashes("under")')" "[]" '"under" after repair' &&
+	expect_eq "$(jq_py "$WORK/repair.json" 'hashes("missing")')" "['$C']" '"missing" after repair' &&
+	expect_eq "$(jq_py "$WORK/repair.json" '[f["path"] for f in d["chunks"] if f["kind"] == "missing"]')" \
 		"['/d/c']" "the lost chunk's file" &&
-	expect_eq "$(jq_py "$WORK/repair.json" '"'"$A"'" in d["repaired_chunks"]')" True "a's chunk repaired"
+	expect_eq "$(jq_py "$WORK/repair.json" '"'"$A"'" in hashes("repaired")')" True "a's chunk repaired" &&
+	expect_eq "$(jq_py "$WORK/repair.json" '[(f["path"], f["state"]) for f in d["files"]]')" \
+		"[('/d/a', 'repaired'), ('/d/b', 'repaired'), ('/d/c', 'missing')]" "per file after repair"
 }
 check "fsck --deep --repair: corrupt copy replaced, b whole again; c's chunk reported lost (exit 4)" repaired
 
@@ -197,8 +228,10 @@ after() {
 	local rc
 	rc=$(fsck_json after.json --deep "$M1")
 	expect_eq "$rc" 4 "exit status" &&
-	expect_eq "$(jq_py "$WORK/after.json" '(d["corrupt"], d["under_replicated"], d["missing"])')" \
-		"([], [], ['$C'])" "only c's chunk is a problem"
+	expect_eq "$(jq_py "$WORK/after.json" '(d["corrupt_chunks"], d["under_replicated_chunks"], d["missing_chunks"])')" \
+		"(0, 0, 1)" "only one chunk is a problem" &&
+	expect_eq "$(jq_py "$WORK/after.json" '[(f["path"], f["missing"], f["chunks"] > 1) for f in d["files"] if f["problem"]]')" \
+		"[('/d/c', 1, True)]" "it is c's"
 }
 check "fsck --deep again: only c's chunk is missing" after
 
@@ -207,7 +240,7 @@ only_a() {
 	rc=$(fsck_json a.json "$M1/d/a" "${CL_M[1]}/d/b")
 	expect_eq "$rc" 0 "exit status of fsck d/a d/b" &&
 	expect_eq "$(json_get files_checked <"$WORK/a.json")" 2 files_checked &&
-	expect_eq "$(json_get orphan <"$WORK/a.json")" "[]" "no orphans listed for a subtree"
+	expect_eq "$(json_get orphan_chunks <"$WORK/a.json")" 0 "no orphans counted for a subtree"
 }
 check "fsck of d/a and d/b only: healthy, 2 files" only_a
 

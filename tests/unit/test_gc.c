@@ -5,7 +5,8 @@
  * keeps its chunks; the grace period counts from the first sight, recorded
  * in a mark that survives a reopen; a peer that never pulled, or pulled a
  * version vector older than the mark's, holds gc back, and one that caught
- * up does not; a malformed mark is refused by its decoder.
+ * up does not; a malformed mark is refused by its decoder.  Copies beyond
+ * the factor: their grace, its restart, and an open version keeps them.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -191,6 +192,68 @@ int main(void)
 	is_int(mfs_gc_run(ns, &o, &res), 0, "apply again");
 	is_int(res.unreferenced_chunks, 0, "nothing left to free");
 	(void)ida;
+
+	/*
+	 * Copies beyond the factor (gc_trim.c): b's chunks, as if other nodes
+	 * owned them.  The grace counts from the first sight, stops when they
+	 * are no longer candidates, and an open version keeps them.
+	 */
+	{
+		struct mfs_gc_trim_result tr = { 0 };
+		struct mfs_manifest *m;
+		struct mfs_hash *hs;
+		uint64_t *bytes, t = o.now + 1000;
+		uint8_t *due;
+		uint32_t nb;
+		int ndue = 0;
+
+		if (mfs_manifest_load(db, &idb, &m))
+			tap_bail("no manifest of b");
+		nb = m->count;
+		hs = calloc(nb, sizeof(*hs));
+		bytes = calloc(nb, sizeof(*bytes));
+		due = calloc(nb, 1);
+		if (!hs || !bytes || !due)
+			tap_bail("oom");
+		for (uint32_t i = 0; i < nb; i++) {
+			hs[i] = m->e[i].hash;
+			bytes[i] = m->e[i].len;
+		}
+		mfs_manifest_unref(m); /* held, it would pin b's chunks */
+		is_int(mfs_gc_trim_marks(ns, hs, bytes, nb, t, 100, due, &tr), 0, "trim: first sight at t");
+		is_int(tr.held_grace, nb, "every copy held by the grace");
+		memset(&tr, 0, sizeof(tr));
+		is_int(mfs_gc_trim_marks(ns, hs, bytes, nb, t + 60, 100, due, &tr), 0, "t+60");
+		is_int(tr.held_grace, nb, "still held");
+		is_int(mfs_gc_trim_marks(ns, NULL, NULL, 0, t + 70, 100, due, &tr), 0,
+		       "t+70: no longer candidates (the factor raised back)");
+		memset(&tr, 0, sizeof(tr));
+		is_int(mfs_gc_trim_marks(ns, hs, bytes, nb, t + 120, 100, due, &tr), 0,
+		       "t+120: candidates again");
+		is_int(tr.held_grace, nb, "the grace started again (not due at t+120)");
+		memset(&tr, 0, sizeof(tr));
+		is_int(mfs_gc_trim_marks(ns, hs, bytes, nb, t + 220, 100, due, &tr), 0, "t+220");
+		for (uint32_t i = 0; i < nb; i++)
+			ndue += due[i];
+		is_int(ndue, nb, "all due 100 s after the second first sight");
+		is_int(mfs_manifest_load(db, &idb, &held), 0, "hold b's manifest (a reader)");
+		memset(&tr, 0, sizeof(tr));
+		is_int(mfs_gc_drop_copies(ns, hs, nb, &tr), 0, "drop while open");
+		ok(tr.held_open == nb && tr.dropped == 0 && all_stored(db, &idb), "b kept: it is open");
+		mfs_manifest_unref(held);
+		is_int(mfs_gc_drop_copies(ns, hs, nb, &tr), 0, "drop after the release");
+		ok(tr.dropped == nb && tr.dropped_bytes > 0, "b's copies dropped (%llu bytes)",
+		   (unsigned long long)tr.dropped_bytes);
+		for (uint32_t i = 0; i < nb; i++)
+			ndue -= mfs_chunk_exists(db, &hs[i]) == 0;
+		is_int(ndue, 0, "none left in the store");
+		memset(&tr, 0, sizeof(tr));
+		is_int(mfs_gc_trim_marks(ns, NULL, NULL, 0, t + 230, 100, due, &tr), 0,
+		       "no candidates: the marks go");
+		free(hs);
+		free(bytes);
+		free(due);
+	}
 
 	{
 		struct mfs_gc_mark *m = calloc(1, sizeof(*m));

@@ -286,7 +286,10 @@ static void test_check_have(void)
 	for (size_t k = 0; k < w.len; k++)
 		bad += mfs_wire_check_decode(w.buf, k, &flags, g, &n) != MFS_EFORMAT;
 	is_int(bad, 0, "every truncation of a CHECK is refused");
-	w.buf[0] = 0x08;
+	w.buf[0] = MFS_COPY_OWNED;
+	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), 0, "CHECK with OWNED decodes");
+	ok(flags == MFS_COPY_OWNED, "... and keeps the flag");
+	w.buf[0] = 0x10;
 	is_int(mfs_wire_check_decode(w.buf, w.len, &flags, g, &n), MFS_EFORMAT, "an unknown CHECK flag");
 	w.buf[0] = 0;
 	put_le32(w.buf + 3 + MFS_HASH_LEN, 0);
@@ -321,6 +324,10 @@ static void test_check_have(void)
 	for (size_t k = 0; k < w.len; k++)
 		bad += mfs_wire_have_decode(w.buf, k, 4, &got) != MFS_EFORMAT;
 	is_int(bad, 0, "every truncation of a HAVE is refused");
+	w.buf[2 + 3] = MFS_COPY_LOOSE;
+	is_int(mfs_wire_have_decode(w.buf, w.len, 4, &got), 0, "state 4 (stored, not owned) decodes");
+	w.buf[2 + 3] = MFS_COPY_LOOSE + 1;
+	is_int(mfs_wire_have_decode(w.buf, w.len, 4, &got), MFS_EFORMAT, "the state after 4");
 	w.buf[2 + 3] = MFS_COPY_UNKNOWN;
 	is_int(mfs_wire_have_decode(w.buf, w.len, 4, &got), MFS_EFORMAT, "an unknown copy state");
 	mfs_wr_release(&w);

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon's side of lost+found (store/ns_orphan.c): finds the entries
+ * concurrent directory operations left unreachable and moves each into
+ * /lost+found, then tells the kernel what moved, as for a peer's change
+ * (fs_remote.c).  Run by gc (on its timer, and by `gc --apply`).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_internal.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/ns/namespace.h"
+
+#define LOG_COMPONENT "namespace"
+#define MAX_PER_RUN 100000      /* the rest wait for the next run */
+
+struct orphan {
+	uint64_t parent, ino;
+	char *name;
+};
+
+struct orphans {
+	struct orphan *v;
+	size_t n, cap;
+};
+
+static int collect(void *arg, uint64_t parent, const char *name, uint64_t ino, uint32_t mode)
+{
+	struct orphans *o = arg;
+
+	(void)mode;
+	if (o->n == MAX_PER_RUN)
+		return 1;
+	if (mfs_grow(&o->v, &o->cap, o->n, sizeof(*o->v)))
+		return -ENOMEM;
+	o->v[o->n] = (struct orphan){ parent, ino, strdup(name) };
+	return o->v[o->n++].name ? 0 : -ENOMEM;
+}
+
+static void tell_kernel(struct mfs_fs *fs, const struct orphan *o)
+{
+	char newname[MFS_NAME_MAX + 1];
+	struct mfs_ns_change c[] = {
+		{ .kind = MFS_CHANGE_DIRENT, .parent = o->parent, .name = o->name },
+		{ .kind = MFS_CHANGE_DIRENT, .parent = MFS_LOST_INO, .name = newname },
+		{ .kind = MFS_CHANGE_DIRENT, .parent = MFS_ROOT_INO, .name = MFS_LOST_NAME },
+		{ .kind = MFS_CHANGE_INODE, .ino = o->ino },
+		{ .kind = MFS_CHANGE_INODE, .ino = MFS_LOST_INO },
+		{ .kind = MFS_CHANGE_INODE, .ino = MFS_ROOT_INO },
+	};
+
+	mfs_ns_lost_name(o->parent, o->name, newname);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		fs_remote_change(fs, &c[i]);
+}
+
+uint64_t fs_adopt_orphans(struct mfs_fs *fs)
+{
+	struct orphans o = { 0 };
+	uint64_t moved = 0;
+	int rc = mfs_ns_orphans(fs->ns, collect, &o);
+
+	if (rc)
+		log_warn("looking for unreachable entries: %s", mfs_strerror(rc));
+	for (size_t i = 0; i < o.n; i++) {
+		int rc2 = rc ? rc : mfs_ns_adopt(fs->ns, o.v[i].parent, o.v[i].name, o.v[i].ino);
+
+		if (!rc2) {
+			moved++;
+			tell_kernel(fs, &o.v[i]);
+		} else if (rc2 == -EEXIST) {
+			rc = rc2; /* logged once by the store; the others would fail alike */
+		} else if (rc2 != -ESTALE && !rc) {
+			log_warn("unreachable entry %s not moved to /%s: %s", o.v[i].name,
+				 MFS_LOST_NAME, mfs_strerror(rc2));
+		}
+		free(o.v[i].name);
+	}
+	free(o.v);
+	return moved;
+}

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * lost+found: entries that concurrent directory operations left
+ * unreachable, re-attached where a person can find them.
+ *
+ * Notes on the design:
+ *  1. An orphan is a directory entry (P, name) -> X whose parent P was
+ *     deleted (no inode record, but a stamp: an op deleted it) while X still
+ *     exists: node A created X in P while node B removed the empty P, and
+ *     every node ended with both ops.  A parent never seen (no stamp) is not
+ *     an orphan's: its creating op may still be on its way from another
+ *     origin, and moving its entries would race it.
+ *  2. Every node finds the same orphans (same ops, same state) and may
+ *     adopt them: the adoption is an ordinary op (rename of (P, name) to
+ *     (MFS_LOST_INO, "%016llx-NAME" of P)), whose entries are the same
+ *     whichever node makes it, so concurrent adoptions converge by last
+ *     writer wins like any other op.
+ *  3. The lost+found directory has a fixed inode number (origin 0, which
+ *     no node allocates) and a fixed name in the root: any node creates it
+ *     with the same entries.  If the root holds another "lost+found", no
+ *     orphan is adopted (logged), and fsck keeps reporting them.
+ *  4. Not handled: directories that concurrent moves made into a cycle
+ *     (each inside the other) are unreachable but have live parents;
+ *     NEEDSWORK.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "namespace.h"
+#include "ns_internal.h"
+#include "oplog.h"
+#include "store/base/bytes.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/kv/db.h"
+
+#define LOG_COMPONENT "namespace"
+
+static int inode_exists(struct mfs_ns *ns, uint64_t ino)
+{
+	uint8_t key[8];
+
+	mfs_ino_key(ino, key);
+	return mfs_db_exists(ns->db, MFS_CF_INODES, key, 8);
+}
+
+/* Was ino deleted by an op (no record, a stamp)?  1, 0 or an error (note 1). */
+static int inode_deleted(struct mfs_ns *ns, uint64_t ino)
+{
+	uint8_t key[8], skey[STAMP_KEY_MAX];
+	size_t sl;
+	int rc = inode_exists(ns, ino);
+
+	if (rc)
+		return rc < 0 ? rc : 0;
+	mfs_ino_key(ino, key);
+	sl = stamp_key(MFS_OP_INODE, key, 8, skey);
+	return mfs_db_exists(ns->db, MFS_CF_STAMPS, skey, sl);
+}
+
+int mfs_ns_orphans(struct mfs_ns *ns, mfs_orphan_fn fn, void *arg)
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
+	uint64_t cur = 0;
+	int gone = 0, rc = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		char name[MFS_NAME_MAX + 1];
+		uint64_t parent, child;
+
+		if (kl < 9 || kl > 8 + MFS_NAME_MAX || vl != 12)
+			continue;
+		parent = get_be64(k);
+		if (parent != cur || !cur) {
+			cur = parent;
+			gone = parent != MFS_ROOT_INO ? inode_deleted(ns, parent) : 0;
+			if (gone < 0) {
+				rc = gone;
+				break;
+			}
+		}
+		child = get_le64(v);
+		if (!gone || (rc = inode_exists(ns, child)) <= 0)
+			continue;
+		memcpy(name, k + 8, kl - 8);
+		name[kl - 8] = 0;
+		rc = fn(arg, parent, name, child, get_le32(v + 8));
+	}
+	if (rc > 0)
+		rc = 0;
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+void mfs_ns_lost_name(uint64_t parent, const char *name, char out[MFS_NAME_MAX + 1])
+{
+	/* 16 hex digits, '-', the name cut to fit: unique per (parent, name). */
+	snprintf(out, MFS_NAME_MAX + 1, "%016llx-%s", (unsigned long long)parent, name);
+}
+
+/* The lost+found directory in *lf, made in t if it is not there (note 3). */
+static int lost_dir(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *lf)
+{
+	struct mfs_inode root = { 0 };
+	struct dirent_key k;
+	uint64_t ino;
+	int rc = ns_get_dir(ns, MFS_LOST_INO, lf);
+
+	if (rc != -ENOENT)
+		return rc;
+	if ((rc = dirent_key(MFS_ROOT_INO, MFS_LOST_NAME, &k)))
+		return rc;
+	rc = get_dirent(ns, &k, &ino);
+	if (!rc) {
+		log_warn("/%s is not the lost+found directory: unreachable entries stay so",
+			 MFS_LOST_NAME);
+		return -EEXIST;
+	}
+	if (rc != -ENOENT || (rc = ns_get_dir(ns, MFS_ROOT_INO, &root)))
+		return rc;
+	*lf = (struct mfs_inode){ .ino = MFS_LOST_INO, .parent = MFS_ROOT_INO,
+				  .mode = S_IFDIR | 0700, .nlink = 2, .repl = root.repl,
+				  .fid = MFS_LOST_INO };
+	if (!(lf->name = strdup(MFS_LOST_NAME))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	now(&lf->mtime);
+	lf->atime = lf->ctime = lf->mtime;
+	root.nlink++;
+	root.mtime = root.ctime = lf->mtime;
+	txn_put_dirent(t, &k, MFS_LOST_INO, lf->mode);
+	if (!(rc = txn_put_inode(t, lf)))
+		rc = txn_touch_dir(t, &root);
+out:
+	mfs_inode_release(&root);
+	return rc;
+}
+
+int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
+{
+	struct mfs_inode src = { 0 }, lf = { 0 };
+	char newname[MFS_NAME_MAX + 1];
+	struct dirent_key ks, kd;
+	struct ns_txn t = { 0 };
+	uint64_t now_ino;
+	int rc;
+
+	mfs_ns_lost_name(parent, name, newname);
+	if ((rc = dirent_key(parent, name, &ks)) || (rc = dirent_key(MFS_LOST_INO, newname, &kd)))
+		return rc;
+	pthread_mutex_lock(&ns->lock);
+	/* Still an orphan, under the lock: a peer's adoption may have come first. */
+	if ((rc = get_dirent(ns, &ks, &now_ino)) || now_ino != ino ||
+	    (rc = inode_deleted(ns, parent)) != 1 || (rc = mfs_ns_get(ns, ino, &src))) {
+		rc = rc == 1 || rc == 0 || rc == -ENOENT ? -ESTALE : rc;
+		goto out;
+	}
+	if ((rc = txn_begin(ns, &t)) || (rc = lost_dir(ns, &t, &lf)))
+		goto out;
+	if ((rc = mfs_inode_name_move(&src, parent, name, MFS_LOST_INO, newname)) == -ENOENT) {
+		free(src.name);
+		rc = (src.name = strdup(newname)) ? 0 : -ENOMEM;
+		src.parent = MFS_LOST_INO;
+	}
+	if (rc)
+		goto out;
+	if (S_ISDIR(src.mode))
+		lf.nlink++;
+	lf.mtime = lf.ctime = src.ctime;
+	txn_del_dirent(&t, &ks);
+	txn_put_dirent(&t, &kd, ino, src.mode);
+	if ((rc = txn_put_inode(&t, &src)) || (rc = txn_touch_dir(&t, &lf)))
+		goto out;
+	rc = txn_commit(ns, &t);
+	if (!rc)
+		log_info("unreachable entry %s of deleted directory %016llx moved to /%s/%s", name,
+			 (unsigned long long)parent, MFS_LOST_NAME, newname);
+out:
+	rc = ns_unlock_durable(ns, rc, 0);
+	txn_free(&t);
+	mfs_inode_release(&src);
+	mfs_inode_release(&lf);
+	return rc;
+}
