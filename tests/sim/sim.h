@@ -58,7 +58,7 @@ struct sim_place_result {
 	int empty_nodes;                     /* nodes owning no chunk at R = 1, at the end */
 	int nodes_end;
 	double wall_s, cpu_s;
-	double us_per_chunk;                 /* one owner-set computation at N nodes */
+	double us_per_chunk;                 /* CPU of one owner-set computation at N nodes */
 };
 
 int sim_place_run(const struct sim_place_opts *o, struct sim_place_result *res);
@@ -67,7 +67,7 @@ int sim_place_run(const struct sim_place_opts *o, struct sim_place_result *res);
 
 struct sim_ns_opts {
 	int nodes;          /* initial cluster */
-	int fanout;         /* peers each node pulls from per round */
+	int fanout;         /* peers each node pulls from per round; 0: all */
 	int writers;        /* nodes that write before churn */
 	int ops;            /* namespace ops written before churn */
 	int churn_rounds;   /* rounds with churn */
@@ -83,6 +83,7 @@ struct sim_phase {
 	uint64_t pulls;     /* PULL round trips */
 	uint64_t applied;   /* ops applied */
 	uint64_t bytes;     /* OPS reply bytes */
+	uint64_t req_bytes; /* PULL request bytes (version vectors) */
 };
 
 struct sim_ns_result {

@@ -25,7 +25,7 @@ static void track_joiners(struct sim *s, int round)
 	for (size_t i = 0; i < s->n; i++) {
 		struct snode *n = s->nodes[i];
 
-		if (n->live && n->joined >= 0 && n->caught_up < 0 && sim_caught_up(n)) {
+		if (n->live && n->joined >= 0 && n->caught_up < 0 && sim_caught_up(s, n)) {
 			n->caught_up = round - n->joined + 1;
 			if (n->caught_up > s->res->join_rounds_max)
 				s->res->join_rounds_max = n->caught_up;
@@ -134,7 +134,7 @@ int sim_ns_run(const struct sim_ns_opts *o, struct sim_ns_result *res)
 	int rc, round = 0;
 
 	memset(res, 0, sizeof(*res));
-	if (o->nodes < 2 || o->fanout < 1 || o->writers < 1 || o->writers > o->nodes)
+	if (o->nodes < 2 || o->fanout < 0 || o->writers < 1 || o->writers > o->nodes)
 		return -EINVAL;
 	if ((rc = sim_init(&s, o, res)))
 		goto out;

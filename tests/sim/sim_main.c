@@ -54,7 +54,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: modelfs-sim [--smoke] [--no-place] [--no-ns] [--seed S]\n"
 		"  placement: [--nodes N] [--chunks C] [--events E]\n"
-		"  namespace: [--ns-nodes N] [--fanout K] [--writers W] [--ops O]\n"
+		"  namespace: [--ns-nodes N] [--fanout K|all] [--writers W] [--ops O]\n"
 		"             [--churn-rounds R] [--joins J] [--leaves L] [--churn-ops O]\n"
 		"             [--max-rounds M]\n"
 		"Defaults: 1,000 nodes, 100,000 chunks, 10 joins and 10 leaves; --smoke:\n"
@@ -100,7 +100,7 @@ static void parse(int argc, char **argv, struct sim_opts *o)
 		case 'c': o->place.chunks = num("chunks", optarg, 1); break;
 		case 'e': o->place.events = num("events", optarg, 1); break;
 		case 'N': o->ns.nodes = num("ns-nodes", optarg, 2); break;
-		case 'k': o->ns.fanout = num("fanout", optarg, 1); break;
+		case 'k': o->ns.fanout = strcmp(optarg, "all") ? num("fanout", optarg, 1) : 0; break;
 		case 'w': o->ns.writers = num("writers", optarg, 1); break;
 		case 'o': o->ns.ops = num("ops", optarg, 0); break;
 		case 'r': o->ns.churn_rounds = num("churn-rounds", optarg, 0); break;
@@ -112,10 +112,9 @@ static void parse(int argc, char **argv, struct sim_opts *o)
 		default: usage(stderr); exit(2);
 		}
 	}
-	if (optind < argc || o->place.nodes + o->place.events > 65000 || o->ns.fanout > 64 ||
+	if (optind < argc || o->place.nodes + o->place.events > 65000 || 
 	    o->ns.writers > o->ns.nodes || o->ns.nodes + o->ns.churn_rounds * o->ns.joins > 60000) {
-		fprintf(stderr, "modelfs-sim: sizes out of range (ids are 16-bit; fanout <= 64; "
-			"writers <= ns-nodes)\n");
+		fprintf(stderr, "modelfs-sim: sizes out of range (ids are 16-bit; writers <= ns-nodes)\n");
 		usage(stderr);
 		exit(2);
 	}

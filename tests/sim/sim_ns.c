@@ -84,9 +84,14 @@ static int list_live(struct sim *s)
 	s->nlive = 0;
 	if (s->n > s->livecap) {
 		free(s->live);
+		free(s->pick);
 		s->livecap = s->n;
-		if (!(s->live = malloc(sizeof(*s->live) * s->livecap)))
+		s->live = malloc(sizeof(*s->live) * s->livecap);
+		s->pick = malloc(sizeof(*s->pick) * s->livecap);
+		if (!s->live || !s->pick) {
+			s->livecap = 0;
 			return -ENOMEM;
+		}
 	}
 	for (size_t i = 0; i < s->n; i++)
 		if (s->nodes[i]->live)
@@ -189,6 +194,7 @@ static int pull_once(struct sim *s, struct snode *to, struct snode *from)
 	vv->n = n < 0 ? 0 : (uint16_t)n;
 	mfs_wire_pull_encode(vv, &w);
 	free(vv);
+	s->phase->req_bytes += w.len;
 	rc = w.oom ? -ENOMEM : serve_pull(from, to->id, w.buf, w.len, &a);
 	mfs_wr_release(&w);
 	if (!rc) {
@@ -211,7 +217,27 @@ static int pull(struct sim *s, struct snode *to, struct snode *from)
 	return rc < 0 && rc != -EAGAIN ? rc : 0;
 }
 
-/* One heartbeat: every live node pulls from fanout distinct random live peers. */
+/* Puts the live node indexes but i into s->pick, first k of them at random. */
+static void pick_peers(struct sim *s, size_t i, int k)
+{
+	size_t m = 0;
+
+	for (size_t j = 0; j < s->nlive; j++)
+		if (j != i)
+			s->pick[m++] = j;
+	for (int p = 0; p < k; p++) {
+		size_t j = (size_t)p + sim_below(&s->rng, m - (size_t)p), t = s->pick[p];
+
+		s->pick[p] = s->pick[j];
+		s->pick[j] = t;
+	}
+}
+
+/*
+ * One heartbeat: every live node, in random order, pulls from fanout
+ * distinct random live peers (fanout 0: from every one, as sync.c does
+ * with every configured peer).
+ */
 int sim_round(struct sim *s)
 {
 	int rc = list_live(s);
@@ -224,42 +250,38 @@ int sim_round(struct sim *s)
 		s->live[j] = t;
 	}
 	for (size_t i = 0; !rc && i < s->nlive; i++) {
-		struct snode *to = s->live[i];
-		int k = s->o->fanout < (int)s->nlive - 1 ? s->o->fanout : (int)s->nlive - 1;
-		size_t picked[64];
+		int k = (int)s->nlive - 1;
 
-		for (int p = 0; p < k && p < 64 && !rc; p++) {
-			size_t j;
-			int again;
-
-			do {
-				j = sim_below(&s->rng, s->nlive);
-				again = j == i;
-				for (int q = 0; q < p; q++)
-					again |= picked[q] == j;
-			} while (again);
-			picked[p] = j;
-			rc = pull(s, to, s->live[j]);
-		}
+		if (s->o->fanout > 0 && s->o->fanout < k)
+			k = s->o->fanout;
+		pick_peers(s, i, k);
+		for (int p = 0; p < k && !rc; p++)
+			rc = pull(s, s->live[i], s->live[s->pick[p]]);
 	}
 	return rc;
 }
 
 /* ---- convergence ------------------------------------------------------------ */
 
+/*
+ * The checks read whole version vectors (SIM_VV_ALL origins), not the
+ * MFS_WIRE_MAX_VV that a PULL carries: they are the oracle, and must see
+ * what the protocol may miss.
+ */
+#define SIM_VV_ALL 65536
+
 /* The highest seq per origin over live nodes, into s->maxseq; returns their sum. */
 static uint64_t union_vv(struct sim *s)
 {
-	uint16_t o[MFS_WIRE_MAX_VV];
-	uint64_t q[MFS_WIRE_MAX_VV], sum = 0;
+	uint64_t sum = 0;
 
 	memset(s->maxseq, 0, sizeof(*s->maxseq) * 65536);
 	for (size_t i = 0; i < s->nlive; i++) {
-		int k = mfs_ns_vv(s->live[i]->ns, o, q, MFS_WIRE_MAX_VV);
+		int k = mfs_ns_vv(s->live[i]->ns, s->vo, s->vs, SIM_VV_ALL);
 
 		for (int j = 0; j < k; j++)
-			if (q[j] > s->maxseq[o[j]])
-				s->maxseq[o[j]] = q[j];
+			if (s->vs[j] > s->maxseq[s->vo[j]])
+				s->maxseq[s->vo[j]] = s->vs[j];
 	}
 	s->norigins = 0;
 	for (int i = 0; i < 65536; i++) {
@@ -270,14 +292,13 @@ static uint64_t union_vv(struct sim *s)
 	return sum;
 }
 
-static uint64_t vv_sum(struct snode *n)
+static uint64_t vv_sum(struct sim *s, struct snode *n)
 {
-	uint16_t o[MFS_WIRE_MAX_VV];
-	uint64_t q[MFS_WIRE_MAX_VV], sum = 0;
-	int k = mfs_ns_vv(n->ns, o, q, MFS_WIRE_MAX_VV);
+	uint64_t sum = 0;
+	int k = mfs_ns_vv(n->ns, s->vo, s->vs, SIM_VV_ALL);
 
 	for (int j = 0; j < k; j++)
-		sum += q[j];
+		sum += s->vs[j];
 	return sum;
 }
 
@@ -294,7 +315,7 @@ int sim_converged(struct sim *s)
 		return 0;
 	want = union_vv(s);
 	for (size_t i = 0; i < s->nlive; i++)
-		if (vv_sum(s->live[i]) != want)
+		if (vv_sum(s, s->live[i]) != want)
 			return 0;
 	return 1;
 }
@@ -320,19 +341,15 @@ int sim_set_target(struct sim *s, struct snode *n)
 
 /* Has joiner n caught up with its target?  (Ops of departed nodes count too:
  * someone live still held them when it joined.) */
-int sim_caught_up(struct snode *n)
+int sim_caught_up(struct sim *s, struct snode *n)
 {
-	uint16_t o[MFS_WIRE_MAX_VV];
-	uint64_t q[MFS_WIRE_MAX_VV];
-	int k = mfs_ns_vv(n->ns, o, q, MFS_WIRE_MAX_VV);
+	int k = mfs_ns_vv(n->ns, s->vo, s->vs, SIM_VV_ALL), j = 0;
 
+	/* Both lists ascend by origin. */
 	for (size_t t = 0; t < n->ntarget; t++) {
-		uint64_t have = 0;
-
-		for (int j = 0; j < k; j++)
-			if (o[j] == n->target_o[t])
-				have = q[j];
-		if (have < n->target_s[t])
+		while (j < k && s->vo[j] < n->target_o[t])
+			j++;
+		if (j == k || s->vo[j] != n->target_o[t] || s->vs[j] < n->target_s[t])
 			return 0;
 	}
 	return 1;
@@ -367,8 +384,11 @@ void sim_free(struct sim *s)
 		node_free(s->nodes[i]);
 	free(s->nodes);
 	free(s->live);
+	free(s->pick);
 	free(s->ids_used);
 	free(s->maxseq);
+	free(s->vo);
+	free(s->vs);
 }
 
 int sim_init(struct sim *s, const struct sim_ns_opts *o, struct sim_ns_result *res)
@@ -379,7 +399,9 @@ int sim_init(struct sim *s, const struct sim_ns_opts *o, struct sim_ns_result *r
 	s->rng = o->seed | 1;
 	s->ids_used = calloc(65536, 1);
 	s->maxseq = calloc(65536, sizeof(*s->maxseq));
-	if (!s->ids_used || !s->maxseq)
+	s->vo = malloc(sizeof(*s->vo) * SIM_VV_ALL);
+	s->vs = malloc(sizeof(*s->vs) * SIM_VV_ALL);
+	if (!s->ids_used || !s->maxseq || !s->vo || !s->vs)
 		return -ENOMEM;
 	s->ids_used[0] = 1;
 	for (int i = 0; i < o->nodes; i++) {

@@ -39,10 +39,13 @@ struct sim {
 	size_t n, cap;
 	struct snode **live;         /* the live ones (list_live) */
 	size_t nlive, livecap;
+	size_t *pick;                /* peers to pull from (scratch, livecap) */
 	uint8_t *ids_used;           /* 65536 */
 	uint64_t *maxseq;            /* 65536: union version vector (scratch) */
 	int norigins;                /* origins in it */
 	uint64_t total;              /* ops in it */
+	uint16_t *vo;                /* 65536: one node's version vector (scratch) */
+	uint64_t *vs;
 };
 
 int sim_init(struct sim *s, const struct sim_ns_opts *o, struct sim_ns_result *res);
@@ -52,7 +55,7 @@ int sim_converged(struct sim *s);
 int sim_join(struct sim *s, struct snode **out);
 void sim_leave(struct sim *s, struct snode *n);
 int sim_set_target(struct sim *s, struct snode *n);
-int sim_caught_up(struct snode *n);
+int sim_caught_up(struct sim *s, struct snode *n);
 
 /* sim_work.c: one namespace operation on n, chosen by the run's generator. */
 int sim_write(struct sim *s, struct snode *n);

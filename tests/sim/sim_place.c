@@ -31,14 +31,14 @@ struct place_state {
 	uint8_t *used;               /* 65536: ids ever given out */
 	uint16_t *own, *nxt;         /* chunks x SIM_MAX_R owners, best first */
 	uint64_t rng;
-	double place_s;              /* wall time in the placement calls */
+	double place_s;              /* CPU time in the placement calls */
 	uint64_t placed;             /* owner sets computed */
 };
 
 /* The owners of every chunk at factor SIM_MAX_R (the first of them: R = 1). */
 static void place_all(struct place_state *s, uint16_t *out)
 {
-	double t0 = sim_now();
+	double t0 = sim_cpu();
 	int r = s->n < SIM_MAX_R ? s->n : SIM_MAX_R;
 
 	for (int c = 0; c < s->o->chunks; c++) {
@@ -47,7 +47,7 @@ static void place_all(struct place_state *s, uint16_t *out)
 		memset(o, 0, SIM_MAX_R * sizeof(*o));
 		place_top(&s->h[c], s->ids, s->n, o, r);
 	}
-	s->place_s += sim_now() - t0;
+	s->place_s += sim_cpu() - t0;
 	s->placed += (uint64_t)s->o->chunks;
 }
 
