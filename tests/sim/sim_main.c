@@ -17,9 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "errors.h"
-#include "log.h"
 #include "sim.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
 
 double sim_now(void)
 {

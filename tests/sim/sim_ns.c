@@ -23,14 +23,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "db.h"
-#include "errors.h"
-#include "log.h"
-#include "manifest.h"
-#include "namespace.h"
+#include "replica/wire.h"
 #include "sim.h"
 #include "sim_ns.h"
-#include "wire.h"
+#include "store/base/errors.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "store/ns/namespace.h"
 
 /* ---- nodes --------------------------------------------------------------- */
 

@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-#include "internal.h"
+#include "replica/internal.h"
 #include "sim.h"
+#include "store/base/hash.h"
 
 struct place_state {
 	const struct sim_place_opts *o;

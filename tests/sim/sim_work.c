@@ -13,11 +13,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "db.h"
-#include "hash.h"
-#include "manifest.h"
-#include "namespace.h"
 #include "sim_ns.h"
+#include "store/base/hash.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "store/ns/namespace.h"
 
 static uint64_t lookup(struct snode *n, uint64_t parent, const char *name)
 {
