@@ -33,7 +33,7 @@ static void track_joiners(struct sim *s, int round)
 	}
 }
 
-/* Rounds until converged (ph->rounds, -1 if max_rounds passed), counted from round0. */
+/* Rounds until converged (ph->rounds, -1 past max_rounds); *round counts every round run. */
 static int converge(struct sim *s, struct sim_phase *ph, int *round)
 {
 	double t0 = sim_now(), c0 = sim_cpu();

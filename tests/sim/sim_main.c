@@ -61,7 +61,7 @@ static void usage(FILE *f)
 		"50 nodes, 4,000 chunks, TAP output (make check).\n");
 }
 
-/* A positive int option, or exit 2 with a clear message. */
+/* An int option of at least min, or exit 2 with a clear message. */
 static int num(const char *name, const char *v, int min)
 {
 	char *end;

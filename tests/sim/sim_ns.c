@@ -131,10 +131,12 @@ static int serve_pull(struct snode *srv, uint16_t from, const uint8_t *body, siz
 
 	if (!theirs)
 		return -ENOMEM;
-	if ((rc = mfs_wire_pull_decode(body, blen, theirs)) ||
-	    (n = rc = mfs_ns_vv(srv->ns, origins, seqs, MFS_WIRE_MAX_VV)) < 0)
+	if ((rc = mfs_wire_pull_decode(body, blen, theirs)))
 		goto out;
-	rc = 0;
+	if ((n = mfs_ns_vv(srv->ns, origins, seqs, MFS_WIRE_MAX_VV)) < 0) {
+		rc = n;
+		goto out;
+	}
 	mfs_wire_ops_begin(&a->w);
 	for (int i = 0; i < n && !a->more && !rc; i++) {
 		uint64_t have = 0;
