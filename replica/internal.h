@@ -128,9 +128,14 @@ void *sync_main(void *arg);
 /* Node ids that count for placement now: self, and peers up or down for less than grace. */
 int placement_nodes(struct mfs_replica *r, uint16_t *ids, int cap);
 
-/* placement.c: ids sorted by rendezvous score for h, best first (in place). */
+/* placement.c: ids sorted by rendezvous score for h, best first (in place), any n. */
 void place_rank(const struct mfs_hash *h, uint16_t *ids, int n);
-/* Is self among the first repl nodes of the ranking? */
+/*
+ * The first min(r, n) of that ranking into out (room for r), without
+ * ranking the rest: O(n).  Returns how many.
+ */
+int place_top(const struct mfs_hash *h, const uint16_t *ids, int n, uint16_t *out, int r);
+/* Is self among the first repl nodes of the ranking?  O(n), any n. */
 int place_owns(const struct mfs_hash *h, uint16_t self, const uint16_t *ids, int n, int repl);
 
 /* fetch.c */

@@ -3,7 +3,11 @@
  * Rendezvous placement (replica/placement.c): the ranking of nodes for a
  * chunk is deterministic, a permutation of the nodes given, independent of
  * their order; raising R only adds owners; a node leaving moves only the
- * chunks it ranked first; and the first places are spread evenly.
+ * chunks it ranked first; and the first places are spread evenly.  The same
+ * holds past MFS_MAX_NODES nodes, place_top and place_owns agree with the
+ * ranking, and golden rankings pin the scores: every node of every build
+ * must place a chunk on the same nodes.  (Movement under churn at scale:
+ * tests/sim/.)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +69,78 @@ static void shuffle(uint16_t *ids, int n)
 		ids[i] = ids[j];
 		ids[j] = t;
 	}
+}
+
+/* Rankings computed by the first release of placement.c: never change them. */
+static void test_golden(void)
+{
+	static const uint16_t nodes[8] = { 0x1a2b, 7, 0xffff, 1, 0x8000, 0x0100, 42, 0x3c3c };
+	static const uint16_t want[2][8] = {
+		{ 0xffff, 0x0001, 0x0007, 0x1a2b, 0x8000, 0x002a, 0x0100, 0x3c3c },
+		{ 0x002a, 0xffff, 0x0001, 0x8000, 0x0100, 0x1a2b, 0x3c3c, 0x0007 },
+	};
+	struct mfs_hash h;
+
+	for (int k = 0; k < 2; k++) {
+		uint16_t r[8], top[3];
+
+		for (int i = 0; i < MFS_HASH_LEN; i++)
+			h.b[i] = k ? 0xab : (uint8_t)(i * 7 + 1);
+		memcpy(r, nodes, sizeof(r));
+		place_rank(&h, r, 8);
+		ok(!memcmp(r, want[k], sizeof(r)), "golden ranking %d", k);
+		is_int(place_top(&h, nodes, 8, top, 3), 3, "place_top keeps 3 of 8");
+		ok(!memcmp(top, want[k], sizeof(top)), "... the golden first 3");
+	}
+}
+
+/* Past MFS_MAX_NODES: every id ranked, whatever the order; place_top and place_owns agree. */
+static void test_many(void)
+{
+	enum { N = 1000 };
+	static uint16_t nodes[N], a[N], b[N];
+	static uint8_t seen[65536];
+	int order_dep = 0, not_perm = 0, top_wrong = 0, owns_wrong = 0, late_first = 0;
+	struct mfs_hash h;
+
+	for (int i = 0; i < N;) {
+		uint16_t id = (uint16_t)next();
+
+		if (id && !seen[id]++)
+			nodes[i++] = id;
+	}
+	for (int round = 0; round < 200; round++) {
+		uint16_t top[8], cnt[65536 / 16] = { 0 };
+
+		random_hash(&h);
+		memcpy(a, nodes, sizeof(a));
+		memcpy(b, nodes, sizeof(b));
+		shuffle(b, N);
+		place_rank(&h, a, N);
+		place_rank(&h, b, N);
+		order_dep += memcmp(a, b, sizeof(a)) != 0;
+		for (int i = 0; i < N; i++)
+			cnt[a[i] / 16] += 1;
+		for (int i = 0; i < N; i++)
+			cnt[nodes[i] / 16] -= 1;
+		for (int i = 0; i < 65536 / 16; i++)
+			not_perm += cnt[i] != 0;
+		for (int r = 0; r <= 8; r++) {
+			int got = place_top(&h, nodes, N, top, r);
+
+			top_wrong += got != r || memcmp(top, a, (size_t)r * sizeof(*top)) != 0;
+		}
+		for (int i = 0; i < N; i += 37)
+			owns_wrong += place_owns(&h, nodes[i], nodes, N, 3) != in_first(a, 3, nodes[i]);
+		late_first += !in_first(nodes, MFS_MAX_NODES, a[0]);
+	}
+	is_int(order_dep, 0, "1000 nodes: the ranking does not depend on their order");
+	is_int(not_perm, 0, "1000 nodes: the ranking is a permutation");
+	is_int(top_wrong, 0, "place_top(r) is the first r of place_rank");
+	is_int(owns_wrong, 0, "place_owns agrees with place_rank at 1000 nodes");
+	/* About 3/4 of the chunks belong to nodes listed after the 256th. */
+	ok(late_first > 200 / 2, "nodes listed past the %dth own chunks too (%d of 200)",
+	   MFS_MAX_NODES, late_first);
 }
 
 int main(void)
@@ -182,5 +258,7 @@ int main(void)
 		ok(lo >= 1700 && hi <= 2300, "each of 5 nodes is first for 20%% +- 3%% (%d %d %d %d %d)",
 		   first[0], first[1], first[2], first[3], first[4]);
 	}
+	test_golden();
+	test_many();
 	return done_testing();
 }
