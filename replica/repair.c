@@ -338,6 +338,7 @@ static void *worker_main(void *arg)
 {
 	struct mfs_repair *rp = arg;
 
+	pthread_setname_np(pthread_self(), "mfs-repl"); /* for perf and top -H */
 	pthread_mutex_lock(&rp->lock);
 	while (!rp->stopping) {
 		if (rp->next >= rp->nbatch) {
@@ -435,6 +436,8 @@ static void *repair_main(void *arg)
 	struct mfs_repair *rp = arg;
 	struct mfs_replica *r = rp->r;
 	uint64_t next_scan = mfs_now_ms() + 1000;
+
+	pthread_setname_np(pthread_self(), "mfs-repl-main");
 
 	/*
 	 * Placement needs the peers' ids, learned from their first replies: a

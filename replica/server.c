@@ -318,7 +318,8 @@ static void *worker_main(void *arg)
 {
 	struct mfs_server *s = arg;
 	void *push = zmq_socket(s->r->zctx, ZMQ_PUSH);
-	int zero = 0;
+
+	pthread_setname_np(pthread_self(), "mfs-serve"); /* for perf and top -H */	int zero = 0;
 
 	in_worker = 1;
 	if (!push || zmq_setsockopt(push, ZMQ_LINGER, &zero, sizeof(zero)) ||
@@ -466,6 +467,8 @@ static void *server_main(void *arg)
 		{ .socket = s->pull, .events = ZMQ_POLLIN },
 		{ .socket = s->stop_pair[1], .events = ZMQ_POLLIN },
 	};
+
+	pthread_setname_np(pthread_self(), "mfs-router");
 
 	for (;;) {
 		if (zmq_poll(items, 3, -1) < 0) {
