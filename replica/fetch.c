@@ -31,28 +31,35 @@
 /*
  * Decodes and checks a record from a peer.  0 with out filled, MFS_EBADHASH /
  * MFS_ECORRUPT (the copy is bad), or -ENOMEM (ours, not the peer's fault).
+ *
+ * One check: the SHA-256 of the decoded bytes, which is the chunk's name.
+ * The record's XXH64 is not computed here (it was a second pass over every
+ * fetched byte): it guards against bits going bad on a disk, and the peer
+ * checked it when it loaded the record to send it (server.c load_record).
+ * A record kept here whose XXH64 were wrong all the same would fail its
+ * local check at the next read and be fetched again (KEEP_REPLACE), never
+ * served.  Decoders bound what they read, so unverified input is safe.
  */
 static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t *rec,
 		      size_t reclen, struct mfs_chunk_info *info, struct mfs_chunk_bytes *out)
 {
+	struct mfs_codec_ctx *codec = mfs_codec_ctx_thread();
 	struct mfs_hash got;
 	ssize_t n;
 	int rc;
 
-	struct mfs_codec_ctx *codec = mfs_codec_ctx_thread();
-
+	memset(out, 0, sizeof(*out));
 	if (!codec)
 		return -ENOMEM;
-	/* Header only: decoding checks the record's checksum once. */
 	if (mfs_chunk_peek(rec, reclen, info) || info->raw_len != raw_len)
 		return MFS_ECORRUPT;
-	memset(out, 0, sizeof(*out));
-	if (!(out->owned = malloc(raw_len ? raw_len : 1)))
+	/* From the pool local loads use: no fresh pages faulted in per chunk. */
+	if (mfs_chunk_bytes_alloc(out, raw_len))
 		return -ENOMEM;
-	n = mfs_chunk_decode(codec, rec, reclen, out->owned, raw_len);
+	n = mfs_chunk_decode_unchecked(codec, rec, reclen, out->owned, raw_len);
 	if (n != (ssize_t)raw_len) {
 		mfs_chunk_bytes_release(out);
-		return MFS_ECORRUPT;
+		return n == -ENOMEM ? -ENOMEM : MFS_ECORRUPT;
 	}
 	if ((rc = mfs_sha256(out->owned, raw_len, &got)) ||
 	    (rc = memcmp(got.b, h->b, MFS_HASH_LEN) ? MFS_EBADHASH : 0)) {
@@ -236,9 +243,10 @@ int fetch_from_diskcache(struct mfs_replica *r, const struct mfs_hash *h, uint32
 	}
 	rc = -EIO;
 	memset(out, 0, sizeof(*out));
+	/* mfs_diskcache_get checked the record's XXH64: decode without a second pass. */
 	if (!mfs_chunk_peek(rec, reclen, &info) && info.raw_len == raw_len &&
-	    (out->owned = malloc(raw_len ? raw_len : 1)) &&
-	    mfs_chunk_decode(codec, rec, reclen, out->owned, raw_len) == (ssize_t)raw_len) {
+	    !mfs_chunk_bytes_alloc(out, raw_len) &&
+	    mfs_chunk_decode_verified(codec, rec, &info, out->owned, raw_len) == (ssize_t)raw_len) {
 		out->p = out->owned;
 		out->len = raw_len;
 		rc = 0;

@@ -318,6 +318,11 @@ static int owned_alloc(struct mfs_chunk_bytes *b, size_t len)
 	return 0;
 }
 
+int mfs_chunk_bytes_alloc(struct mfs_chunk_bytes *b, size_t len)
+{
+	return owned_alloc(b, len);
+}
+
 void mfs_chunk_bytes_release(struct mfs_chunk_bytes *b)
 {
 	owned_free(b);

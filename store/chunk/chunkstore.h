@@ -125,6 +125,13 @@ struct mfs_chunk_bytes {
 int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
 		   struct mfs_chunk_bytes *out, int deep);
 void mfs_chunk_bytes_release(struct mfs_chunk_bytes *b);
+/*
+ * b->owned := a buffer of at least len bytes from the chunk buffer pool (the
+ * huge-page arena local loads decode into: no fresh pages to fault in per
+ * chunk), freed by mfs_chunk_bytes_release().  b must be released or zeroed.
+ * 0 or -ENOMEM.
+ */
+int mfs_chunk_bytes_alloc(struct mfs_chunk_bytes *b, size_t len);
 
 /*
  * Bytes [off, off + len) of the locally stored chunk h into out, for a

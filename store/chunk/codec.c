@@ -510,6 +510,17 @@ ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,
 	return decode_range(ctx, rec, *info, 0, info->raw_len, out);
 }
 
+ssize_t mfs_chunk_decode_unchecked(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+				   void *out, size_t cap)
+{
+	struct mfs_chunk_info info;
+	int rc;
+
+	if ((rc = check_header(rec, reclen, &info)))
+		return rc;
+	return mfs_chunk_decode_verified(ctx, rec, &info, out, cap);
+}
+
 ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
 			       size_t off, void *out, size_t len)
 {

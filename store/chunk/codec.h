@@ -111,6 +111,16 @@ ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,
 				  const struct mfs_chunk_info *info, void *out, size_t cap);
 
 /*
+ * mfs_chunk_decode without the XXH64 pass, for a record whose decoded bytes
+ * the caller checks against their SHA-256 (a record from a peer: one check,
+ * not two).  The header is validated and every decoder bounds what it reads
+ * and writes, so any bytes are safe to decode; only the caller's hash makes
+ * the output good.  Returns raw_len, -ENOBUFS, MFS_ECORRUPT, MFS_EFORMAT.
+ */
+ssize_t mfs_chunk_decode_unchecked(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+				   void *out, size_t cap);
+
+/*
  * Like mfs_chunk_decode, but only bytes [off, off + len) of the chunk, into
  * out[0..len): for a page fault that needs 4 KiB of a 1 MiB chunk.  The
  * checksum still covers the whole record (XXH64: ~0.1 ms per MiB); split
