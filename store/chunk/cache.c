@@ -6,8 +6,11 @@
  *  1. One mutex (c->lock) protects the hash table, the LRU list, every
  *     entry's state/refs and the counters.  Decoding runs outside it.
  *  2. Entry states: LOADING -> READY, or LOADING -> removed (load failed).
- *     Waiters sleep on c->loaded and re-check; a failed load wakes them with
- *     the error in e->rc, and the last of them frees the entry.
+ *     Waiters sleep on the entry's own condition (e->done) and re-check; a
+ *     failed load wakes them with the error in e->rc, and the last of them
+ *     frees the entry.  One condition per entry, not one for the cache: a
+ *     streaming read has several READs waiting on different chunks, and a
+ *     shared one woke all of them at every load.
  *  3. Only READY entries with refs == 0 are on the LRU list and evictable.
  *     A sequential reader that has read a chunk to its end releases it
  *     cold, at the evicting end: the kernel's page cache holds those bytes
@@ -43,6 +46,7 @@ struct entry {
 	enum entry_state state;
 	int refs;
 	int rc;                       /* load error when FAILED */
+	pthread_cond_t done;          /* broadcast when state leaves LOADING */
 	struct entry *next_victim;    /* out of the table, to be freed */
 };
 
@@ -58,7 +62,7 @@ struct mfs_cache {
 	void *remote_arg;             /* lock */
 	int remote_calls;             /* calls of remote under way; lock */
 	pthread_mutex_t lock;
-	pthread_cond_t loaded;
+	pthread_cond_t unset;         /* remote_calls reached 0 (mfs_cache_set_remote waits) */
 	struct mfs_lru table;         /* every entry by hash; unused ones on its LRU */
 	size_t bytes, capacity;
 	struct mfs_cache_stats st;
@@ -85,6 +89,7 @@ static struct entry *find(struct mfs_cache *c, const struct mfs_hash *h)
 static void entry_free(struct entry *e)
 {
 	mfs_chunk_bytes_release(&e->bytes);
+	pthread_cond_destroy(&e->done);
 	free(e);
 }
 
@@ -109,6 +114,7 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
 	struct entry *victims = NULL;
 	int rc = ctx ? mfs_chunk_load(c->db, ctx, &e->node.key, &e->bytes, 0) : -ENOMEM;
+	int counted = 0;              /* this load is one of c->remote_calls */
 
 	if (!rc && e->bytes.len != len) {
 		char hex[MFS_HASH_HEX_LEN + 1];
@@ -127,18 +133,18 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 		remote = c->remote;
 		arg = c->remote_arg;
 		/* Counted in while the lock is held, so a stop that clears `remote` waits for it. */
-		if (remote)
-			c->remote_calls++;
-		pthread_mutex_unlock(&c->lock);
 		if (remote) {
-			rc = remote(arg, &e->node.key, len, origin, &e->bytes);
-			pthread_mutex_lock(&c->lock);
-			c->remote_calls--;
-			pthread_cond_broadcast(&c->loaded);
-			pthread_mutex_unlock(&c->lock);
+			c->remote_calls++;
+			counted = 1;
 		}
+		pthread_mutex_unlock(&c->lock);
+		if (remote)
+			rc = remote(arg, &e->node.key, len, origin, &e->bytes);
 	}
+	/* One lock for the count and the state, so a load wakes its waiters once. */
 	pthread_mutex_lock(&c->lock);
+	if (counted && --c->remote_calls == 0)
+		pthread_cond_broadcast(&c->unset);
 	if (rc) {
 		e->state = FAILED;
 		e->rc = rc;
@@ -151,7 +157,7 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 		c->st.entries++;
 		evict(c, &victims);
 	}
-	pthread_cond_broadcast(&c->loaded);
+	pthread_cond_broadcast(&e->done);
 	pthread_mutex_unlock(&c->lock);
 	while (victims) {
 		struct entry *next = victims->next_victim;
@@ -194,7 +200,7 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 		if (e->state == LOADING) {
 			c->st.waits++;
 			while (e->state == LOADING)
-				pthread_cond_wait(&c->loaded, &c->lock);
+				pthread_cond_wait(&e->done, &c->lock);
 		} else {
 			c->st.hits++;
 		}
@@ -218,6 +224,7 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 		return -ENOMEM;
 	}
 	e->node.key = *h;
+	pthread_cond_init(&e->done, NULL);
 	e->state = LOADING;
 	e->refs = 1;
 	mfs_lru_insert(&c->table, &e->node);
@@ -295,6 +302,13 @@ static void *prefetch_thread(void *arg)
 		r = c->queue[c->qhead];
 		c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
 		c->qlen--;
+		/*
+		 * Loaded or loading since it was queued (a READ got there first):
+		 * nothing to do, and waiting on it would idle this thread while
+		 * the chunks after it wait in the queue.
+		 */
+		if (find(c, &r.hash))
+			continue;
 		c->st.prefetches++;
 		pthread_mutex_unlock(&c->lock);
 		if (!mfs_cache_get(c, &r.hash, r.len, r.origin, &e))
@@ -312,7 +326,7 @@ void mfs_cache_set_remote(struct mfs_cache *c, mfs_cache_remote_fn fn, void *arg
 	c->remote_arg = arg;
 	/* Whoever unsets the source may free it once this returns. */
 	while (c->remote_calls)
-		pthread_cond_wait(&c->loaded, &c->lock);
+		pthread_cond_wait(&c->unset, &c->lock);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -327,7 +341,7 @@ int mfs_cache_new(struct mfs_db *db, size_t capacity, int threads, struct mfs_ca
 	c->capacity = capacity;
 	mfs_lru_init(&c->table);
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->loaded, NULL);
+	pthread_cond_init(&c->unset, NULL);
 	pthread_cond_init(&c->work, NULL);
 	if (threads > MAX_PREFETCH_THREADS)
 		threads = MAX_PREFETCH_THREADS;
@@ -355,7 +369,7 @@ void mfs_cache_free(struct mfs_cache *c)
 		entry_free(entry_of(n));
 	}
 	pthread_mutex_destroy(&c->lock);
-	pthread_cond_destroy(&c->loaded);
+	pthread_cond_destroy(&c->unset);
 	pthread_cond_destroy(&c->work);
 	free(c);
 }
