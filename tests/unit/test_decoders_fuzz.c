@@ -133,6 +133,10 @@ static void decode_all(const uint8_t *p, size_t n)
 		got = mfs_chunk_decode(ctx, p, n, out, MFS_CHUNK_MAX);
 		if (got >= 0)
 			inconsistent += (size_t)got != info.raw_len;
+		/* A peer's record: no checksum stops a mutation before the decoders. */
+		got = mfs_chunk_decode_unchecked(ctx, p, n, out, MFS_CHUNK_MAX);
+		if (got >= 0)
+			inconsistent += (size_t)got != info.raw_len;
 	}
 	decode_replication(p, n);
 }
