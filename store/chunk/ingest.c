@@ -293,6 +293,7 @@ struct writer {
 	unsigned n;
 	int rc;
 	int running;
+	int inline_only;        /* one window in all: nothing to overlap, no thread */
 	pthread_t tid;
 };
 
@@ -336,7 +337,11 @@ static void writer_start(struct writer *wr, struct rec_job *v, unsigned n)
 		wr->v = NULL;
 		return;
 	}
-	if (pthread_create(&wr->tid, NULL, write_records, wr))
+	/*
+	 * A session of one window (every small file) has no next window to
+	 * overlap: a thread per file cost a clone and a join per commit.
+	 */
+	if (wr->inline_only || pthread_create(&wr->tid, NULL, write_records, wr))
 		write_records(wr);
 	else
 		wr->running = 1;
@@ -403,6 +408,41 @@ static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_li
 	return rc;
 }
 
+/*
+ * Codec contexts of ended sessions, kept for the next ones: a context is
+ * two zstd contexts and two buffers, and a small file's commit made and
+ * freed one per file (issue 10: ZSTD_createDCtx alone was 1.6% of the
+ * daemon's CPU in the small-files run).  At most CTX_POOL are kept.
+ */
+#define CTX_POOL 4
+static struct mfs_codec_ctx *ctx_pool[CTX_POOL];
+static unsigned ctx_pooled;
+static pthread_mutex_t ctx_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct mfs_codec_ctx *ctx_get(void)
+{
+	struct mfs_codec_ctx *c = NULL;
+
+	pthread_mutex_lock(&ctx_pool_lock);
+	if (ctx_pooled)
+		c = ctx_pool[--ctx_pooled];
+	pthread_mutex_unlock(&ctx_pool_lock);
+	return c ? c : mfs_codec_ctx_new();
+}
+
+static void ctx_put(struct mfs_codec_ctx *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&ctx_pool_lock);
+	if (ctx_pooled < CTX_POOL) {
+		ctx_pool[ctx_pooled++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&ctx_pool_lock);
+	mfs_codec_ctx_free(c);
+}
+
 static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 {
 	while (len) {
@@ -463,7 +503,7 @@ static void ingest_free(struct mfs_ingest *s)
 	free(s->arena[0]);
 	free(s->arena[1]);
 	for (int t = 0; t < s->threads; t++)
-		mfs_codec_ctx_free(s->w.ctx[t]);
+		ctx_put(s->w.ctx[t]);
 	free(s->w.chunks);
 	free(s->buf);
 	free(s->fresh.v);
@@ -493,7 +533,7 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 	    !(s->w.chunks = calloc(max_chunks(cap), sizeof(*s->w.chunks))))
 		goto fail;
 	for (int t = 0; t < s->threads; t++)
-		if (!(s->w.ctx[t] = mfs_codec_ctx_new()))
+		if (!(s->w.ctx[t] = ctx_get()))
 			goto fail;
 	*out = s;
 	return 0;
@@ -663,5 +703,6 @@ int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct 
 		log_warn("ingest of %llu bytes failed: %s", (unsigned long long)size, mfs_strerror(rc));
 		return rc;
 	}
+	s->wr.inline_only = size <= WINDOW;
 	return mfs_ingest_finish(s, fd, size, id, has_manifest, st);
 }
