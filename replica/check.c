@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diskcache.h"
 #include "internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
-#include "store/chunk/diskcache.h"
 
 #define LOG_COMPONENT "check"
 /* A deep check decodes and re-hashes every chunk: smaller batches, longer waits. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diskcache.h"
 #include "internal.h"
 #include "store/maint/gc.h"
 
@@ -61,7 +62,34 @@ int mfs_replica_gc_peers(struct mfs_replica *r, struct mfs_gc_peer **out, int *n
 	return 0;
 }
 
-struct mfs_diskcache *mfs_replica_diskcache(struct mfs_replica *r)
+/* gc's view of the disk cache (store/maint/gc.h): the cache's calls, adapted. */
+static int cache_each(void *arg, int (*fn)(void *fnarg, const struct mfs_hash *h, uint64_t size),
+		      void *fnarg)
 {
-	return r->dc;
+	struct mfs_diskcache_entry *v = NULL;
+	size_t n = 0;
+	int rc = mfs_diskcache_list(arg, &v, &n);
+
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = fn(fnarg, &v[i].h, v[i].size);
+	free(v);
+	return rc;
+}
+
+static int cache_has(void *arg, const struct mfs_hash *h)
+{
+	return mfs_diskcache_has(arg, h);
+}
+
+static void cache_remove(void *arg, const struct mfs_hash *h)
+{
+	mfs_diskcache_remove(arg, h);
+}
+
+const struct mfs_gc_cache *mfs_replica_gc_cache(struct mfs_replica *r)
+{
+	if (!r->dc)
+		return NULL;
+	r->gc_cache = (struct mfs_gc_cache){ cache_each, cache_has, cache_remove, r->dc };
+	return &r->gc_cache;
 }

@@ -29,6 +29,7 @@
 #include "replica.h"
 #include "store/base/hash.h"
 #include "store/base/histo.h"
+#include "store/maint/gc.h"
 #include "wire.h"
 
 struct mfs_db;
@@ -73,6 +74,7 @@ struct mfs_replica {
 	int sync_started;
 	struct mfs_repair *repair;
 	struct mfs_diskcache *dc;    /* peers' chunks this node does not own */
+	struct mfs_gc_cache gc_cache; /* dc as gc sees it (gc_peers.c) */
 	struct mfs_keep *keep;       /* writes of what reads fetched (keep.c) */
 	uint64_t read_fetch_ms;      /* when a read last fetched from a peer (atomic) */
 

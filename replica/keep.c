@@ -17,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diskcache.h"
 #include "internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
-#include "store/chunk/diskcache.h"
 #include "store/kv/db.h"
 
 #define LOG_COMPONENT "keep"

@@ -7,8 +7,8 @@
  */
 #include <errno.h>
 
+#include "diskcache.h"
 #include "internal.h"
-#include "store/chunk/diskcache.h"
 
 int mfs_replica_cached(struct mfs_replica *r, const struct mfs_hash *h, struct mfs_chunk_info *info,
 		       uint64_t *reclen)

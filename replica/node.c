@@ -5,11 +5,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "diskcache.h"
 #include "internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/cache.h"
-#include "store/chunk/diskcache.h"
 #include "store/kv/db.h"
 #include "store/ns/namespace.h"
 

@@ -10,7 +10,7 @@
  * namespace at start and every SCAN_INTERVAL (placement changes when a peer
  * has been down longer than the grace period, and a factor may change).
  *
- * Chunks fetched for reads live in the disk cache (store/chunk/diskcache.h),
+ * Chunks fetched for reads live in the disk cache (replica/diskcache.h),
  * which evicts them; a chunk this node owns moves from there into the store,
  * where nothing evicts it.
  */
@@ -18,12 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diskcache.h"
 #include "internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
-#include "store/chunk/diskcache.h"
 #include "store/chunk/manifest.h"
 #include "store/kv/db.h"
 #include "store/ns/inode_walk.h"

@@ -79,6 +79,7 @@ int mfs_replica_cached(struct mfs_replica *r, const struct mfs_hash *h, struct m
 /* Drops h from the disk cache (never from the store); the bytes freed, 0 if absent. */
 uint64_t mfs_replica_uncache(struct mfs_replica *r, const struct mfs_hash *h);
 struct mfs_gc_peer;
+struct mfs_gc_cache;
 struct mfs_diskcache;
 /*
  * gc's view of the peers (store/maint/gc.h): one entry per configured peer, with
@@ -96,8 +97,9 @@ struct mfs_gc_trim_result;
  */
 int mfs_replica_trim(struct mfs_replica *r, int apply, uint64_t grace_s, uint64_t now,
 		     struct mfs_gc_trim_result *res);
-/* The disk cache of peers' chunks; borrowed, lives as long as r. */
-struct mfs_diskcache *mfs_replica_diskcache(struct mfs_replica *r);
+/* The disk cache of peers' chunks as gc sees it (store/maint/gc.h), or NULL
+ * without one; lives as long as r. */
+const struct mfs_gc_cache *mfs_replica_gc_cache(struct mfs_replica *r);
 
 /* "key value" lines for the control endpoint's status report. */
 void mfs_replica_status(struct mfs_replica *r, FILE *f);

@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diskcache.h"
 #include "internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/cache.h"
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
-#include "store/chunk/diskcache.h"
 #include "store/kv/db.h"
 #include "store/ns/namespace.h"
 

@@ -98,7 +98,7 @@ static int run(struct mfs_fs *fs, struct mfs_gc_opts *o, struct mfs_gc_result *r
 	pthread_mutex_lock(&gc_run_lock);
 	if (fs->replica) {
 		if (!(rc = mfs_replica_gc_peers(fs->replica, &o->peers, &o->npeers))) {
-			o->dc = mfs_replica_diskcache(fs->replica);
+			o->cache = mfs_replica_gc_cache(fs->replica);
 			rc = mfs_replica_trim(fs->replica, o->apply, o->grace_s, o->now, trim);
 		}
 	}

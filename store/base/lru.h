@@ -2,7 +2,7 @@
 /*
  * An intrusive table of chunks by hash with a least-recently-used list: the
  * one mechanism behind the chunk cache (store/chunk/cache.c) and the peers'
- * disk cache (store/chunk/diskcache.c).  The caller embeds a struct
+ * disk cache (replica/diskcache.c).  The caller embeds a struct
  * mfs_lru_node in its entry, owns the memory and the lock, and keeps its
  * own byte counts: a node can be in the table and off the list (the chunk
  * cache takes entries that are in use off the list, so they are never

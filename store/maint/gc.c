@@ -18,7 +18,6 @@
 #include "store/base/hashset.h"
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
-#include "store/chunk/diskcache.h"
 #include "store/chunk/manifest.h"
 #include "store/kv/db.h"
 #include "store/ns/inode.h"
@@ -371,12 +370,27 @@ static int add_cand(struct run *r, struct mfs_gc_mark *scratch, const struct mfs
 	return 0;
 }
 
+struct cached_cand {
+	struct run *r;
+	struct mfs_gc_mark *scratch;
+};
+
+/* A file of the disk cache: a candidate when no version names it. */
+static int add_cached(void *arg, const struct mfs_hash *h, uint64_t size)
+{
+	struct cached_cand *cc = arg;
+
+	if (mfs_hashset_has(&cc->r->refs, h->b))
+		return 0;
+	cc->r->res->cache_unreferenced++;
+	return add_cand(cc->r, cc->scratch, h, size, IN_CACHE);
+}
+
 static int gather(struct run *r)
 {
 	struct mfs_gc_mark *scratch = malloc(sizeof(*scratch));
 	struct mfs_iter *it = mfs_iter_new(r->db, MFS_CF_CHUNK_INDEX, NULL, 0);
-	struct mfs_diskcache_entry *dv = NULL;
-	size_t dn = 0;
+	const struct mfs_gc_cache *cache = r->o->cache;
 	int rc = 0;
 
 	if (!scratch || !it) {
@@ -400,18 +414,14 @@ static int gather(struct run *r)
 	}
 	if (!rc)
 		rc = mfs_iter_error(it);
-	if (!rc && r->o->dc)
-		rc = mfs_diskcache_list(r->o->dc, &dv, &dn);
-	for (size_t i = 0; i < dn && !rc; i++) {
-		if (mfs_hashset_has(&r->refs, dv[i].h.b))
-			continue;
-		r->res->cache_unreferenced++;
-		rc = add_cand(r, scratch, &dv[i].h, dv[i].size, IN_CACHE);
+	if (!rc && cache) {
+		struct cached_cand cc = { r, scratch };
+
+		rc = cache->each(cache->arg, add_cached, &cc);
 	}
 	if (!rc)
 		mfs_hashset_finish(&r->cands);
 out:
-	free(dv);
 	mfs_iter_free(it);
 	free(scratch);
 	return rc;
@@ -550,8 +560,8 @@ static int prune_marks(struct run *r)
 			rc = held;
 			break;
 		}
-		if (!held && r->o->dc)
-			held = mfs_diskcache_has(r->o->dc, &h);
+		if (!held && r->o->cache)
+			held = r->o->cache->has(r->o->cache->arg, &h);
 		if (held && !mfs_hashset_has(&r->refs, h.b))
 			r->res->marks++;
 		else
@@ -680,7 +690,7 @@ static int delete_due(struct run *r, size_t ndue)
 			r->res->freed_chunks++;
 			r->res->freed_bytes += c->bytes;
 		} else {
-			mfs_diskcache_remove(r->o->dc, &c->h);
+			r->o->cache->remove(r->o->cache->arg, &c->h);
 			r->res->cache_freed_chunks++;
 			r->res->cache_freed_bytes += c->bytes;
 		}

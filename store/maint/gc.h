@@ -50,7 +50,6 @@
 #include "store/base/hash.h"
 
 struct mfs_ns;
-struct mfs_diskcache;
 
 #define MFS_GC_MARK_VERSION 1
 #define MFS_GC_MAX_VV 1024      /* as the wire's PULL (MFS_WIRE_MAX_VV) */
@@ -76,6 +75,20 @@ struct mfs_gc_peer {
 	uint64_t held_chunks;
 };
 
+/*
+ * A cache of peers' chunks kept beside the store (replica/diskcache.c,
+ * through mfs_replica_gc_cache): gc frees its files that no version names,
+ * as it frees chunks in the store.  Filled by the replica layer.
+ */
+struct mfs_gc_cache {
+	/* Calls fn for every cached chunk and its size; fn's error stops it. */
+	int (*each)(void *arg, int (*fn)(void *fnarg, const struct mfs_hash *h, uint64_t size),
+		    void *fnarg);
+	int (*has)(void *arg, const struct mfs_hash *h);
+	void (*remove)(void *arg, const struct mfs_hash *h);
+	void *arg;
+};
+
 struct mfs_gc_opts {
 	int apply;             /* 0: dry run (marks are still recorded) */
 	int relocate;          /* after deleting, rewrite partly dead blob files too */
@@ -83,7 +96,7 @@ struct mfs_gc_opts {
 	uint64_t now;          /* unix seconds */
 	struct mfs_gc_peer *peers;  /* NULL/0: a node without peers */
 	int npeers;
-	struct mfs_diskcache *dc;   /* the disk cache of peers' chunks, or NULL */
+	const struct mfs_gc_cache *cache; /* the disk cache of peers' chunks, or NULL */
 };
 
 struct mfs_gc_result {

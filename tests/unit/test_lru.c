@@ -14,7 +14,7 @@
 #include "store/base/hash.h"
 #include "store/base/lru.h"
 #include "store/chunk/codec.h"
-#include "store/chunk/diskcache.h"
+#include "replica/diskcache.h"
 #include "tap.h"
 
 #define LEN 4096

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "codec.h"
+#include "store/chunk/codec.h"
 #include "store/base/hash.h"
 
 struct mfs_diskcache;

@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "codec.h"
 #include "diskcache.h"
 #include "store/base/bytes.h"
 #include "store/base/log.h"
 #include "store/base/lru.h"
+#include "store/chunk/codec.h"
 
 #define LOG_COMPONENT "diskcache"
 struct dentry {
