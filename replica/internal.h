@@ -12,6 +12,7 @@
  *   keep.c      records fetched for reads written off the reader's path
  *   gc_peers.c  what gc needs of the peers (their pulled version vectors)
  *   trim.c      gc's copies beyond a factor: candidates, owners' confirmation
+ *   snap.c      the op log's bound (dropping ops) and snapshot bootstrap
  *
  * Threads: one server thread owns the ROUTER; server workers, the sync
  * thread, repair workers and the cache's loaders all act as clients, each

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Private to the namespace files: namespace.c (the operations), ns_txn.c
- * (how an operation's writes become one batch and one op-log entry) and
- * ns_apply.c (applying other nodes' ops).
+ * (how an operation's writes become one batch and one op-log entry),
+ * ns_apply.c (applying other nodes' ops), ns_trim.c (dropping ops every
+ * peer holds) and ns_snap.c (snapshots of the namespace, and merging one).
  */
 #ifndef MFS_NS_INTERNAL_H
 #define MFS_NS_INTERNAL_H
