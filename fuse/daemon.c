@@ -161,6 +161,8 @@ static int start_replica(struct mfs_fs *fs)
 		.disk_cache_mb = cfg->disk_cache_mb,
 		.cache_dir = cache_dir,
 		.fetch_threads = cfg->fetch_threads,
+		.snapshot_lag_ops = cfg->snapshot_lag_ops,
+		.snapshot_throttle_ms = cfg->snapshot_throttle_ms,
 		.on_change = fs_remote_change,
 		.on_change_arg = fs,
 	};

@@ -46,6 +46,7 @@ int mfs_config_init(struct mfs_config *c)
 	c->grace_s = 600;
 	c->disk_cache_mb = 10240;
 	c->fetch_threads = 8;
+	c->snapshot_lag_ops = 10000;
 	c->staging_mem_mb = -1;
 	c->metrics_interval_s = 15;
 	/*
@@ -157,6 +158,8 @@ static const struct { const char *name; long long lo, hi; size_t at; int kind; }
 	{ "grace_s", 0, 30 * 86400, AT(grace_s), NUM_INT },
 	{ "disk_cache_mb", 0, 1ll << 30, AT(disk_cache_mb), NUM_SIZE },
 	{ "fetch_threads", 1, 32, AT(fetch_threads), NUM_INT },
+	{ "snapshot_lag_ops", 0, 1000000000, AT(snapshot_lag_ops), NUM_INT },
+	{ "snapshot_throttle_ms", 0, 10000, AT(snapshot_throttle_ms), NUM_INT },
 	{ "metrics_interval_s", 1, 3600, AT(metrics_interval_s), NUM_INT },
 	{ "gc_interval_s", 0, 7 * 86400, AT(gc_interval_s), NUM_INT },
 	{ "gc_grace_s", 0, 30 * 86400, AT(gc_grace_s), NUM_INT },

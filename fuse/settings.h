@@ -34,6 +34,8 @@ struct mfs_config {
 	int npeers;
 	char *curve_key, *authorized_keys;
 	int heartbeat_ms, peer_timeout_ms, grace_s, fetch_threads, prefetch_open;
+	int snapshot_lag_ops;        /* a puller this far behind gets a snapshot */
+	int snapshot_throttle_ms;    /* tests only: slows serving snapshots */
 	size_t disk_cache_mb;
 	int serve;             /* storage-only peer: no mountpoint */
 	char *metrics_file;    /* Prometheus text file, rewritten periodically; NULL: none */

@@ -12,6 +12,7 @@
  *   keep.c      records fetched for reads written off the reader's path
  *   gc_peers.c  what gc needs of the peers (their pulled version vectors)
  *   trim.c      gc's copies beyond a factor: candidates, owners' confirmation
+ *   snap.c      the op log's bound (dropping ops) and snapshot bootstrap
  *
  * Threads: one server thread owns the ROUTER; server workers, the sync
  * thread, repair workers and the cache's loaders all act as clients, each
@@ -23,6 +24,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <zmq.h>
 
 #include "curve.h"
@@ -76,12 +78,14 @@ struct mfs_replica {
 	struct mfs_diskcache *dc;    /* peers' chunks this node does not own */
 	struct mfs_gc_cache gc_cache; /* dc as gc sees it (gc_peers.c) */
 	struct mfs_keep *keep;       /* writes of what reads fetched (keep.c) */
+	struct mfs_snap *snap;       /* op-log trimming, snapshots (snap.c) */
 	uint64_t read_fetch_ms;      /* when a read last fetched from a peer (atomic) */
 
 	/* counters (atomic) */
 	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
 	uint64_t fetch_failures, bad_from_peers, malformed;
 	uint64_t read_kept, repl_fetched, repl_deferred;
+	uint64_t oplog_trimmed, snapshots_served, snapshots_applied, snapshot_failures;
 	struct mfs_histo fetch_latency;  /* successful GETs: request to verified copy */
 };
 
@@ -127,6 +131,25 @@ void peer_pulled(struct mfs_replica *r, uint16_t node, const struct mfs_wire_vv 
 /* sync.c */
 /* Thread body: pulls ops from one peer (arg) until stopping. */
 void *sync_main(void *arg);
+/* Sleeps ms milliseconds, or less when the replica stops meanwhile. */
+void sync_nap(struct mfs_replica *r, int ms);
+
+/* snap.c: the op log's bound, snapshots (start after the server, stop after the syncs) */
+struct mfs_snap;
+int snap_start(struct mfs_replica *r);
+void snap_stop(struct mfs_replica *r);
+/* Should a PULL with theirs get OPS `more` = SNAPSHOT rather than ops? 1 or 0. */
+int snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs, uint16_t requester,
+		int nosnap);
+/* The SNAPDATA body answering a SNAP body; MFS_EFORMAT for a malformed request. */
+int snap_serve(struct mfs_replica *r, const uint8_t *body, size_t blen, struct mfs_wr *out);
+/* Bootstraps from first (then any other peer up), unless a bootstrap ended
+ * since generation gen was read.  0, or the last peer's error. */
+int snap_bootstrap(struct mfs_replica *r, struct mfs_peer *first, uint64_t gen);
+uint64_t snap_generation(struct mfs_replica *r);
+/* 1 for a while after a failed bootstrap: pulls then ask for ops (PULL NOSNAP). */
+int snap_recently_failed(struct mfs_replica *r);
+void snap_status(struct mfs_replica *r, FILE *f);
 /* Node ids that count for placement now: self, and peers up or down for less than grace. */
 int placement_nodes(struct mfs_replica *r, uint16_t *ids, int cap);
 

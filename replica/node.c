@@ -213,7 +213,7 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 	if ((rc = keep_start(r)))
 		goto fail;
 	mfs_cache_set_remote(cache, fetch_for_cache, r);
-	if ((rc = repair_start(r, &r->repair)))
+	if ((rc = repair_start(r, &r->repair)) || (rc = snap_start(r)))
 		goto fail;
 	for (int i = 0; i < r->npeers; i++)
 		pthread_create(&r->peers[i].sync_thread, NULL, sync_main, &r->peers[i]);
@@ -239,6 +239,7 @@ void mfs_replica_stop(struct mfs_replica *r)
 			pthread_join(r->peers[i].sync_thread, NULL);
 	repair_stop(r->repair);
 	server_stop(r->server);
+	snap_stop(r); /* after the server: its workers serve images */
 	keep_stop(r); /* after every fetcher: writes what waits */
 	for (int i = 0; r->peers && i < r->npeers; i++) {
 		rpc_pool_drain(&r->peers[i]);
@@ -290,6 +291,8 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 	fprintf(f, "repl_deferred %llu\n", (unsigned long long)r->repl_deferred);
 	fprintf(f, "ops_applied %llu\n", (unsigned long long)mfs_ns_applied(r->ns));
 	fprintf(f, "oplog_seq %llu\n", (unsigned long long)mfs_ns_seq(r->ns));
+	if (r->snap)
+		snap_status(r, f);
 	if (r->dc) {
 		struct mfs_diskcache_stats ds;
 

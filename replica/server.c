@@ -174,8 +174,12 @@ static void handle_pull(struct mfs_server *s, void *push, struct job *j)
 		return;
 	}
 	peer_pulled(r, j->h.node, theirs);
-	n = mfs_ns_vv(r->ns, origins, seqs, MFS_WIRE_MAX_VV);
 	mfs_wire_ops_begin(&a.w);
+	if (snap_needed(r, theirs, j->h.node, j->h.flags & MFS_PULL_NOSNAP)) {
+		mfs_wire_ops_finish(&a.w, 0, MFS_OPS_SNAPSHOT);
+		goto send;
+	}
+	n = mfs_ns_vv(r->ns, origins, seqs, MFS_WIRE_MAX_VV);
 	for (int i = 0; i < n && !a.more; i++) {
 		uint64_t have = 0;
 
@@ -186,6 +190,7 @@ static void handle_pull(struct mfs_server *s, void *push, struct job *j)
 			mfs_ns_ops_since(r->ns, origins[i], have, add_op, &a);
 	}
 	mfs_wire_ops_finish(&a.w, a.count, a.more);
+send:
 	if (!a.w.oom)
 		reply(r, push, j, MFS_MSG_OPS, a.w.buf, a.w.len);
 	mfs_wr_release(&a.w);
@@ -307,6 +312,18 @@ static void handle_check(struct mfs_server *s, void *push, struct job *j)
 	free(q);
 }
 
+static void handle_snap(struct mfs_server *s, void *push, struct job *j)
+{
+	struct mfs_wr w = { 0 };
+	int rc = snap_serve(s->r, j->body, j->blen, &w);
+
+	if (rc == MFS_EFORMAT)
+		malformed(s->r, "SNAP");
+	else if (!rc)
+		reply(s->r, push, j, MFS_MSG_SNAPDATA, w.buf, w.len);
+	mfs_wr_release(&w);
+}
+
 static void job_free(struct job *j)
 {
 	zmq_msg_close(&j->id);
@@ -345,6 +362,8 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		if (j->h.type == MFS_MSG_CHECK)
 			handle_check(s, push, j);
+		else if (j->h.type == MFS_MSG_SNAP)
+			handle_snap(s, push, j);
 		else
 			handle_get(s, push, j);
 		job_free(j);
@@ -413,7 +432,7 @@ static void take_request(struct mfs_server *s)
 	if (n != 3 || mfs_wire_header_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
 					     &j->h) ||
 	    (j->h.type != MFS_MSG_PULL && j->h.type != MFS_MSG_GET &&
-	     j->h.type != MFS_MSG_CHECK)) {
+	     j->h.type != MFS_MSG_CHECK && j->h.type != MFS_MSG_SNAP)) {
 		malformed(r, n != 3 ? "frame count" : "header");
 		goto drop;
 	}

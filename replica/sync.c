@@ -42,7 +42,8 @@ static void consider_op(struct mfs_replica *r, const uint8_t *raw, size_t len)
 	mfs_op_free_entries(&op);
 }
 
-/* One PULL round trip.  1 if the peer has more, 0 if done, or an error. */
+/* One PULL round trip.  1 if the peer has more, 0 if done, 2 if this node
+ * must bootstrap from a snapshot first, or an error. */
 static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
 {
 	struct mfs_wire_vv *vv = malloc(sizeof(*vv));
@@ -59,7 +60,8 @@ static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
 	free(vv);
 	if (w.oom)
 		return -ENOMEM;
-	rc = rpc_call(r, p, MFS_MSG_PULL, 0, w.buf, w.len, r->cfg.peer_timeout_ms, &rr);
+	rc = rpc_call(r, p, MFS_MSG_PULL, snap_recently_failed(r) ? MFS_PULL_NOSNAP : 0, w.buf,
+		      w.len, r->cfg.peer_timeout_ms, &rr);
 	mfs_wr_release(&w);
 	if (rc)
 		return rc;
@@ -96,8 +98,7 @@ static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
 	return rc;
 }
 
-/* Sleeps ms milliseconds, or less when the replica stops meanwhile. */
-static void nap(struct mfs_replica *r, int ms)
+void sync_nap(struct mfs_replica *r, int ms)
 {
 	while (ms > 0 && !r->stopping) {
 		int step = ms < 50 ? ms : 50;
@@ -114,12 +115,15 @@ void *sync_main(void *arg)
 	struct mfs_replica *r = p->r;
 
 	while (!r->stopping) {
+		uint64_t gen = snap_generation(r);
 		int rc, rounds = 0;
 
 		do
 			rc = pull_once(r, p);
 		while (rc == 1 && !r->stopping && ++rounds < 1000);
-		nap(r, r->cfg.heartbeat_ms);
+		if (rc == MFS_OPS_SNAPSHOT && !snap_bootstrap(r, p, gen))
+			continue; /* pull the tail at once */
+		sync_nap(r, r->cfg.heartbeat_ms);
 	}
 	return NULL;
 }

@@ -72,7 +72,7 @@ void mfs_wire_ops_finish(struct mfs_wr *w, uint32_t count, int more)
 {
 	if (w->oom)
 		return;
-	w->buf[0] = more ? 1 : 0;
+	w->buf[0] = (uint8_t)more;
 	put_le32(w->buf + 1, count);
 }
 
@@ -83,7 +83,8 @@ int mfs_wire_ops_decode(const uint8_t *p, size_t n, struct mfs_wire_ops *it)
 
 	memset(it, 0, sizeof(*it));
 	it->count = mfs_rd_u32(&r);
-	if (r.bad || more > 1 || it->count > r.left / 14)
+	if (r.bad || more > MFS_OPS_SNAPSHOT || it->count > r.left / 14 ||
+	    (more == MFS_OPS_SNAPSHOT && it->count))
 		return MFS_EFORMAT;
 	it->more = more;
 	it->p = r.p;
@@ -192,5 +193,58 @@ int mfs_wire_have_decode(const uint8_t *p, size_t n, uint16_t expect, const uint
 		if (p[2 + i] > MFS_COPY_LOOSE)
 			return MFS_EFORMAT;
 	*states = p + 2;
+	return 0;
+}
+
+void mfs_wire_snapreq_encode(uint64_t id, uint64_t offset, uint8_t out[MFS_WIRE_SNAP_REQ_LEN])
+{
+	put_le64(out, id);
+	put_le64(out + 8, offset);
+}
+
+int mfs_wire_snapreq_decode(const uint8_t *p, size_t n, uint64_t *id, uint64_t *offset)
+{
+	if (n != MFS_WIRE_SNAP_REQ_LEN)
+		return MFS_EFORMAT;
+	*id = get_le64(p);
+	*offset = get_le64(p + 8);
+	/* A new image is read from its start. */
+	if ((*id == 0 && *offset) || *offset >= MFS_WIRE_SNAP_MAX)
+		return MFS_EFORMAT;
+	return 0;
+}
+
+void mfs_wire_snapdata_encode(const struct mfs_wire_snapdata *d, struct mfs_wr *w)
+{
+	mfs_wr_u8(w, d->status);
+	mfs_wr_u64(w, d->id);
+	mfs_wr_u64(w, d->total);
+	mfs_wr_u64(w, d->offset);
+	mfs_wr_put(w, d->sha.b, MFS_HASH_LEN);
+	if (d->len)
+		mfs_wr_put(w, d->data, d->len);
+}
+
+int mfs_wire_snapdata_decode(const uint8_t *p, size_t n, struct mfs_wire_snapdata *d)
+{
+	struct mfs_rd r = { .p = p, .left = n };
+	const uint8_t *sha;
+
+	memset(d, 0, sizeof(*d));
+	d->status = mfs_rd_u8(&r);
+	d->id = mfs_rd_u64(&r);
+	d->total = mfs_rd_u64(&r);
+	d->offset = mfs_rd_u64(&r);
+	sha = mfs_rd_take(&r, MFS_HASH_LEN);
+	if (r.bad || d->status > MFS_SNAP_FAILED)
+		return MFS_EFORMAT;
+	memcpy(d->sha.b, sha, MFS_HASH_LEN);
+	d->data = r.p;
+	d->len = r.left;
+	if (d->status != MFS_SNAP_OK)
+		return d->len ? MFS_EFORMAT : 0;
+	if (d->id == 0 || d->total == 0 || d->total > MFS_WIRE_SNAP_MAX || d->len == 0 ||
+	    d->len > MFS_WIRE_SNAP_CHUNK || d->offset >= d->total || d->len > d->total - d->offset)
+		return MFS_EFORMAT;
 	return 0;
 }

@@ -41,8 +41,15 @@ enum mfs_msg_type {
 	MFS_MSG_MISS = 5,   /* body: hash, reason */
 	MFS_MSG_CHECK = 6,  /* body: flags, chunks -> HAVE (fsck, info) */
 	MFS_MSG_HAVE = 7,   /* body: one copy state per chunk asked */
-	MFS_MSG_TYPE_MAX = 7,
+	MFS_MSG_SNAP = 8,   /* body: image id, offset -> SNAPDATA (snapshot bootstrap) */
+	MFS_MSG_SNAPDATA = 9, /* body: status, image id, total, offset, SHA-256, bytes */
+	MFS_MSG_TYPE_MAX = 9,
 };
+
+/* PULL header flags */
+enum { MFS_PULL_NOSNAP = 1 << 0 };  /* send ops if you hold them, even if far behind */
+/* OPS `more` values */
+enum { MFS_OPS_DONE = 0, MFS_OPS_MORE = 1, MFS_OPS_SNAPSHOT = 2 };
 
 /* GET flags */
 enum { MFS_GET_PROXY = 1 << 0 };   /* fetch it from peers if you lack it */
@@ -106,6 +113,30 @@ int mfs_wire_check_decode(const uint8_t *p, size_t n, uint8_t *flags, struct mfs
 void mfs_wire_have_encode(const uint8_t *states, uint16_t n, struct mfs_wr *w);
 /* The states of a HAVE that answers a CHECK of `expect` chunks (borrowed from p). */
 int mfs_wire_have_decode(const uint8_t *p, size_t n, uint16_t expect, const uint8_t **states);
+
+/*
+ * SNAP: u64 image id (0: a new image), u64 offset.
+ * SNAPDATA: u8 status, u64 image id, u64 total length, u64 offset,
+ *           SHA-256 of the whole image (32), then the image's bytes from
+ *           offset (1 .. MFS_WIRE_SNAP_CHUNK of them; none unless status OK).
+ */
+#define MFS_WIRE_SNAP_REQ_LEN 16
+#define MFS_WIRE_SNAPDATA_HEAD (1 + 8 + 8 + 8 + MFS_HASH_LEN)
+#define MFS_WIRE_SNAP_CHUNK (1u << 20)
+/* Largest image a node accepts (about 50 million records). */
+#define MFS_WIRE_SNAP_MAX (16ull << 30)
+enum { MFS_SNAP_OK = 0, MFS_SNAP_GONE = 1, MFS_SNAP_FAILED = 2 };
+struct mfs_wire_snapdata {
+	uint8_t status;
+	uint64_t id, total, offset;
+	struct mfs_hash sha;
+	const uint8_t *data;    /* borrowed from the body */
+	size_t len;
+};
+void mfs_wire_snapreq_encode(uint64_t id, uint64_t offset, uint8_t out[MFS_WIRE_SNAP_REQ_LEN]);
+int mfs_wire_snapreq_decode(const uint8_t *p, size_t n, uint64_t *id, uint64_t *offset);
+void mfs_wire_snapdata_encode(const struct mfs_wire_snapdata *d, struct mfs_wr *w);
+int mfs_wire_snapdata_decode(const uint8_t *p, size_t n, struct mfs_wire_snapdata *d);
 
 /* CHUNK body: hash.  MISS body: hash, u8 reason. */
 int mfs_wire_hash_decode(const uint8_t *p, size_t n, struct mfs_hash *h, uint8_t *reason);

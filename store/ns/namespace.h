@@ -212,6 +212,56 @@ typedef int (*mfs_op_fn)(void *arg, uint16_t origin, uint64_t seq, const uint8_t
 /* Walks origin's ops after seq `after`, in order, until fn stops it. */
 int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_fn fn, void *arg);
 
+/* Origins a version vector holds at most (the wire's PULL carries as many). */
+#define MFS_NS_MAX_ORIGINS 1024
+
+/*
+ * The op log's bound (ns_trim.c).  The log base of an origin: its ops up to
+ * there are folded into the namespace records and no longer held (a puller
+ * lacking one must bootstrap from a snapshot).  mfs_ns_log_base lists the
+ * bases set (count, at most cap).  mfs_ns_trim drops origins[i]'s ops up to
+ * upto[i] (at most 65536 per origin per call; never an op a gc mark still
+ * needs: the caller lowers upto with mfs_gc_marks_floor); *dropped says how
+ * many.  mfs_ns_log_held: ops held, and ops
+ * folded (the sum of the bases).
+ */
+int mfs_ns_log_base(struct mfs_ns *ns, uint16_t *origins, uint64_t *seqs, int cap);
+int mfs_ns_trim(struct mfs_ns *ns, const uint16_t *origins, const uint64_t *upto, int n,
+		uint64_t *dropped);
+int mfs_ns_log_held(struct mfs_ns *ns, uint64_t *held, uint64_t *folded);
+
+/*
+ * Namespace snapshots (ns_snap.c; the image format is doc/format.md,
+ * "Namespace snapshot"): every inode, dirent and manifest record with its
+ * stamp, tombstones included, and the version vector and Lamport time they
+ * are the state of, read at one point in time.
+ */
+struct mfs_wr;
+struct mfs_snap_info {
+	uint64_t records;       /* records in the image */
+	uint64_t won;           /* records that changed something here (apply) */
+	uint64_t lamport;
+	int nvv;                /* origins in its version vector */
+};
+/* Builds the image into w (empty on entry).  Only durable own ops are in it. */
+int mfs_ns_snap_build(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info);
+/* The version vector in an image's header: count (at most cap), or MFS_EFORMAT. */
+int mfs_ns_snap_vv(const uint8_t *p, size_t n, uint16_t *origins, uint64_t *seqs, int cap);
+/* Checks an image whole (info may be NULL): 0 or MFS_EFORMAT; nothing written. */
+int mfs_ns_snap_check(const uint8_t *p, size_t n, struct mfs_snap_info *info);
+/*
+ * Merges a checked image into the namespace as applying its ops would:
+ * each record where its stamp wins, directories' mtime by max and nlink
+ * recounted, then the version vector raised to the image's, the log base of
+ * each origin raised with it (the ops in between are not held) and the
+ * Lamport clock.  Checks it first (MFS_EFORMAT: nothing written).  Two
+ * synced batches, records then vector: a crash between leaves the vector
+ * behind, and merging the image again changes nothing more.  fn as in
+ * mfs_ns_apply.
+ */
+int mfs_ns_snap_apply(struct mfs_ns *ns, const uint8_t *p, size_t n, mfs_ns_change_fn fn,
+		      void *arg, struct mfs_snap_info *info);
+
 /* Remote ops applied since open. */
 uint64_t mfs_ns_applied(struct mfs_ns *ns);
 /* Ops this node originated. */

@@ -25,17 +25,8 @@
 
 #define LOG_COMPONENT "namespace"
 
-struct changes {
-	struct mfs_ns_change *c;
-	size_t n, cap;
-	uint64_t *dirs;         /* directories whose derived state may change */
-	uint8_t *recount;       /* per dirs[]: its subdirectories may have changed */
-	size_t ndirs, dircap, recap;
-	int oom;
-};
-
-static void note_change(struct changes *cs, int kind, uint64_t ino, uint64_t parent,
-			const uint8_t *name, size_t nlen)
+void ns_note_change(struct changes *cs, int kind, uint64_t ino, uint64_t parent,
+		    const uint8_t *name, size_t nlen)
 {
 	struct mfs_ns_change *c;
 
@@ -96,7 +87,7 @@ static int dirent_moves_nlink(struct mfs_ns *ns, const struct mfs_op_entry *e)
 	return rc;
 }
 
-static void changes_release(struct changes *cs)
+void ns_changes_release(struct changes *cs)
 {
 	for (size_t i = 0; i < cs->n; i++)
 		free((char *)cs->c[i].name);
@@ -106,7 +97,7 @@ static void changes_release(struct changes *cs)
 }
 
 /* A child that is not the root, not inode 0, and of a type an inode record may have. */
-static int dirent_value_ok(const uint8_t *v)
+int ns_dirent_value_ok(const uint8_t *v)
 {
 	uint64_t ino = get_le64(v);
 
@@ -120,44 +111,52 @@ static int dirent_value_ok(const uint8_t *v)
 	return 0;
 }
 
-/* Everything a peer could get wrong, checked before the first write. */
-static int validate(const struct mfs_op *op)
+/* One entry's content, everything a peer could get wrong in it (its shape is the decoder's). */
+int ns_entry_valid(const struct mfs_op_entry *e)
 {
-	for (uint32_t i = 0; i < op->n; i++) {
-		const struct mfs_op_entry *e = &op->e[i];
-		struct mfs_inode in;
-		struct mfs_manifest *m;
-		struct mfs_hash h;
+	struct mfs_inode in;
+	struct mfs_manifest *m;
+	struct mfs_hash h;
 
-		switch (e->kind) {
-		case MFS_OP_INODE:
-			if (e->deleted)
-				break;
-			if (mfs_inode_decode(get_be64(e->key), e->val, e->vlen, &in))
-				return MFS_EFORMAT;
-			mfs_inode_release(&in);
+	switch (e->kind) {
+	case MFS_OP_INODE:
+		if (e->deleted)
 			break;
-		case MFS_OP_DIRENT:
-			if (memchr(e->key + 8, '/', e->klen - 8) || memchr(e->key + 8, 0, e->klen - 8))
-				return MFS_EFORMAT;
-			if (!e->deleted && !dirent_value_ok(e->val))
-				return MFS_EFORMAT;
-			break;
-		case MFS_OP_MANIFEST:
-			/* Our allocation failing is no fault of the peer's. */
-			if (mfs_sha256(e->val, e->vlen, &h))
-				return -ENOMEM;
-			if (memcmp(h.b, e->key, MFS_HASH_LEN) || mfs_manifest_decode(e->val, e->vlen, &m))
-				return MFS_EFORMAT;
-			mfs_manifest_unref(m);
-			break;
-		}
+		if (mfs_inode_decode(get_be64(e->key), e->val, e->vlen, &in))
+			return MFS_EFORMAT;
+		mfs_inode_release(&in);
+		break;
+	case MFS_OP_DIRENT:
+		if (memchr(e->key + 8, '/', e->klen - 8) || memchr(e->key + 8, 0, e->klen - 8))
+			return MFS_EFORMAT;
+		if (!e->deleted && !ns_dirent_value_ok(e->val))
+			return MFS_EFORMAT;
+		break;
+	case MFS_OP_MANIFEST:
+		/* Our allocation failing is no fault of the peer's. */
+		if (mfs_sha256(e->val, e->vlen, &h))
+			return -ENOMEM;
+		if (memcmp(h.b, e->key, MFS_HASH_LEN) || mfs_manifest_decode(e->val, e->vlen, &m))
+			return MFS_EFORMAT;
+		mfs_manifest_unref(m);
+		break;
 	}
 	return 0;
 }
 
+/* Everything a peer could get wrong, checked before the first write. */
+static int validate(const struct mfs_op *op)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < op->n && !rc; i++)
+		rc = ns_entry_valid(&op->e[i]);
+	return rc;
+}
+
 /* Is stamp st newer than the one held for the entry?  1, 0 or an error. */
-static int wins(struct mfs_ns *ns, const uint8_t *skey, size_t sklen, const struct mfs_stamp *st)
+int ns_stamp_wins(struct mfs_ns *ns, const uint8_t *skey, size_t sklen,
+		  const struct mfs_stamp *st)
 {
 	struct mfs_stamp old;
 	struct mfs_val v;
@@ -183,8 +182,7 @@ static enum mfs_cf entry_cf(uint8_t kind)
  * in which a chmod and a create arrive does not matter; the price is that a
  * directory's mtime never moves back through a peer's utimens.
  */
-static int put_record_keep_dir_mtime(struct mfs_ns *ns, struct mfs_batch *b,
-				     const struct mfs_op_entry *e)
+int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e)
 {
 	uint64_t ino = get_be64(e->key);
 	struct mfs_inode in, held;
@@ -240,13 +238,13 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 		note_dir(cs, get_be64(e->key),
 			 e->kind == MFS_OP_INODE || dirent_moves_nlink(ns, e));
 		sklen = stamp_key(e->kind, e->key, e->klen, skey);
-		if ((rc = wins(ns, skey, sklen, st)) <= 0)
+		if ((rc = ns_stamp_wins(ns, skey, sklen, st)) <= 0)
 			continue;
 		rc = 0;
 		if (e->deleted)
 			mfs_batch_delete(b, entry_cf(e->kind), e->key, e->klen);
 		else if (e->kind == MFS_OP_INODE)
-			rc = put_record_keep_dir_mtime(ns, b, e);
+			rc = ns_put_record_merged(ns, b, e);
 		else
 			mfs_batch_put(b, entry_cf(e->kind), e->key, e->klen, e->val, e->vlen);
 		if (rc)
@@ -255,11 +253,11 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 		if (e->kind == MFS_OP_INODE) {
 			uint64_t ino = get_be64(e->key);
 
-			note_change(cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
+			ns_note_change(cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
 		} else {
 			uint64_t parent = get_be64(e->key);
 
-			note_change(cs, MFS_CHANGE_DIRENT, 0, parent, e->key + 8, e->klen - 8);
+			ns_note_change(cs, MFS_CHANGE_DIRENT, 0, parent, e->key + 8, e->klen - 8);
 		}
 	}
 	if (!rc && cs->oom)
@@ -281,8 +279,8 @@ static int count_subdir(void *arg, const char *name, uint64_t ino, uint32_t mode
 
 
 /* A directory's mtime (at least t, if given) and, if recount, nlink, into b if they changed. */
-static int refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
-		       const struct timespec *t, int recount, struct changes *cs)
+int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
+		   const struct timespec *t, int recount, struct changes *cs)
 {
 	struct mfs_inode in;
 	uint32_t subdirs = 0;
@@ -305,7 +303,7 @@ static int refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
 		changed = 1;
 	}
 	if (changed && !(rc = ns_put_inode_raw(b, &in)))
-		note_change(cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
+		ns_note_change(cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
 out:
 	mfs_inode_release(&in);
 	return rc;
@@ -333,7 +331,7 @@ static int apply_derived(struct mfs_ns *ns, const struct mfs_op *op, uint16_t or
 				tp = &t;
 			}
 		}
-		rc = refresh_dir(ns, b, cs->dirs[d], tp, cs->recount[d], cs);
+		rc = ns_refresh_dir(ns, b, cs->dirs[d], tp, cs->recount[d], cs);
 	}
 	mfs_oplog_key(origin, seq, okey);
 	mfs_batch_put(b, MFS_CF_OPLOG, okey, sizeof(okey), raw, len);
@@ -404,28 +402,13 @@ out:
 	 * finds them stamped and would not report them again. */
 	for (size_t i = 0; (!rc || entries_done) && fn && i < cs.n; i++)
 		fn(arg, &cs.c[i]);
-	changes_release(&cs);
+	ns_changes_release(&cs);
 	return rc;
 }
 
 int mfs_ns_vv(struct mfs_ns *ns, uint16_t *origins, uint64_t *seqs, int cap)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_META, "vv", 2);
-	int n = 0;
-
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it) && n < cap; mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-
-		if (kl != VV_KEY_LEN || vl != 8)
-			continue;
-		origins[n] = (uint16_t)(k[2] << 8 | k[3]);
-		seqs[n++] = get_le64(v);
-	}
-	mfs_iter_free(it);
-	return n;
+	return ns_vec_list(ns, "vv", origins, seqs, cap);
 }
 
 int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_fn fn, void *arg)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Private to the namespace files: namespace.c (the operations), ns_txn.c
- * (how an operation's writes become one batch and one op-log entry) and
- * ns_apply.c (applying other nodes' ops).
+ * (how an operation's writes become one batch and one op-log entry),
+ * ns_apply.c (applying other nodes' ops), ns_trim.c (dropping ops every
+ * peer holds) and ns_snap.c (snapshots of the namespace, and merging one).
  */
 #ifndef MFS_NS_INTERNAL_H
 #define MFS_NS_INTERNAL_H
@@ -12,6 +13,7 @@
 #include <time.h>
 
 #include "inode.h"
+#include "namespace.h"
 #include "oplog.h"
 
 struct mfs_db;
@@ -95,6 +97,43 @@ int ns_put_inode_raw(struct mfs_batch *b, const struct mfs_inode *in);
 /* Loads the Lamport clock and this node's op sequence at open. */
 int ns_load_clock(struct mfs_ns *ns);
 
+/*
+ * What applying remote state changed (ns_apply.c, ns_snap.c): the keys to
+ * report to the caller's change function, and the directories whose derived
+ * state (mtime, nlink) must be brought up to date.
+ */
+struct changes {
+	struct mfs_ns_change *c;
+	size_t n, cap;
+	uint64_t *dirs;         /* directories whose derived state may change */
+	uint8_t *recount;       /* per dirs[]: its subdirectories may have changed */
+	size_t ndirs, dircap, recap;
+	int oom;
+};
+void ns_note_change(struct changes *cs, int kind, uint64_t ino, uint64_t parent,
+		    const uint8_t *name, size_t nlen);
+void ns_changes_release(struct changes *cs);
+/* An entry's content from a peer (records decode, names are names): 0 or MFS_EFORMAT. */
+int ns_entry_valid(const struct mfs_op_entry *e);
+/* 1 if a dirent value names a child a dirent may name. */
+int ns_dirent_value_ok(const uint8_t *v);
+/* Is stamp st newer than the one held for the stamps key?  1, 0 or an error. */
+int ns_stamp_wins(struct mfs_ns *ns, const uint8_t *skey, size_t sklen,
+		  const struct mfs_stamp *st);
+/* A winning inode record into b; a directory's mtime and ctime merge by max with the held one. */
+int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e);
+/* A directory's mtime (at least *t, if given) and, if recount, nlink, into b if they changed. */
+int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
+		   const struct timespec *t, int recount, struct changes *cs);
+
+/* meta CF key of the log base of origin: "lb" + u16 BE; value u64 (ops <= it dropped). */
+#define LB_KEY_LEN 4
+int lb_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq);
+void lb_put(struct mfs_batch *b, uint16_t origin, uint64_t seq);
+/* Deletes origin's ops in (from, upto] from the oplog CF, into b. */
+int oplog_drop(struct mfs_ns *ns, struct mfs_batch *b, uint16_t origin, uint64_t from,
+	       uint64_t upto);
+
 /* stamps CF key of an entry: kind byte + entry key. */
 #define STAMP_KEY_MAX (1 + MFS_OP_KEY_MAX)
 size_t stamp_key(uint8_t kind, const uint8_t *key, size_t klen, uint8_t out[STAMP_KEY_MAX]);
@@ -104,5 +143,7 @@ void vv_key(uint16_t origin, uint8_t out[VV_KEY_LEN]);
 /* Highest seq of origin applied here (0 if none). */
 int vv_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq);
 void vv_put(struct mfs_batch *b, uint16_t origin, uint64_t seq);
+/* The entries of a per-origin vector ("vv" or "lb"): count (at most cap) or an error. */
+int ns_vec_list(struct mfs_ns *ns, const char *tag, uint16_t *origins, uint64_t *seqs, int cap);
 
 #endif

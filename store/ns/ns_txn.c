@@ -21,21 +21,27 @@ size_t stamp_key(uint8_t kind, const uint8_t *key, size_t klen, uint8_t out[STAM
 	return 1 + klen;
 }
 
-void vv_key(uint16_t origin, uint8_t out[VV_KEY_LEN])
+/* A per-origin vector entry in meta: two tag letters ("vv", "lb") + origin (u16 BE). */
+static void vec_key(const char *tag, uint16_t origin, uint8_t out[VV_KEY_LEN])
 {
-	out[0] = 'v';
-	out[1] = 'v';
+	out[0] = (uint8_t)tag[0];
+	out[1] = (uint8_t)tag[1];
 	out[2] = origin >> 8;
 	out[3] = origin & 0xff;
 }
 
-int vv_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq)
+void vv_key(uint16_t origin, uint8_t out[VV_KEY_LEN])
+{
+	vec_key("vv", origin, out);
+}
+
+static int vec_get(struct mfs_ns *ns, const char *tag, uint16_t origin, uint64_t *seq)
 {
 	uint8_t k[VV_KEY_LEN];
 	struct mfs_val v;
 	int rc;
 
-	vv_key(origin, k);
+	vec_key(tag, origin, k);
 	*seq = 0;
 	rc = mfs_db_get(ns->db, MFS_CF_META, k, sizeof(k), &v, 1);
 	if (rc == -ENOENT)
@@ -49,13 +55,55 @@ int vv_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq)
 	return rc;
 }
 
-void vv_put(struct mfs_batch *b, uint16_t origin, uint64_t seq)
+static void vec_put(struct mfs_batch *b, const char *tag, uint16_t origin, uint64_t seq)
 {
 	uint8_t k[VV_KEY_LEN], v[8];
 
-	vv_key(origin, k);
+	vec_key(tag, origin, k);
 	put_le64(v, seq);
 	mfs_batch_put(b, MFS_CF_META, k, sizeof(k), v, sizeof(v));
+}
+
+int vv_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq)
+{
+	return vec_get(ns, "vv", origin, seq);
+}
+
+void vv_put(struct mfs_batch *b, uint16_t origin, uint64_t seq)
+{
+	vec_put(b, "vv", origin, seq);
+}
+
+int lb_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq)
+{
+	return vec_get(ns, "lb", origin, seq);
+}
+
+void lb_put(struct mfs_batch *b, uint16_t origin, uint64_t seq)
+{
+	vec_put(b, "lb", origin, seq);
+}
+
+int ns_vec_list(struct mfs_ns *ns, const char *tag, uint16_t *origins, uint64_t *seqs, int cap)
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_META, tag, 2);
+	int n = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && n < cap; mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		if (kl != VV_KEY_LEN || vl != 8)
+			continue;
+		origins[n] = (uint16_t)(k[2] << 8 | k[3]);
+		seqs[n++] = get_le64(v);
+	}
+	if (!mfs_iter_valid(it) && mfs_iter_error(it))
+		n = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return n;
 }
 
 int ns_load_clock(struct mfs_ns *ns)

@@ -48,8 +48,7 @@ void mfs_op_release(struct mfs_op_builder *b)
 	b->n = 0;
 }
 
-/* Key lengths each kind allows. */
-static int key_ok(uint8_t kind, int deleted, uint16_t klen, uint32_t vlen)
+int mfs_op_entry_shape_ok(uint8_t kind, int deleted, uint16_t klen, uint32_t vlen)
 {
 	switch (kind) {
 	case MFS_OP_INODE:
@@ -88,7 +87,7 @@ int mfs_op_decode(const uint8_t *p, size_t n, struct mfs_op *out)
 		e->key = mfs_rd_take(&r, e->klen);
 		e->vlen = mfs_rd_u32(&r);
 		e->val = mfs_rd_take(&r, e->vlen);
-		if (r.bad || e->deleted > 1 || !key_ok(e->kind, e->deleted, e->klen, e->vlen))
+		if (r.bad || e->deleted > 1 || !mfs_op_entry_shape_ok(e->kind, e->deleted, e->klen, e->vlen))
 			goto bad;
 	}
 	if (r.left == 0)

@@ -69,6 +69,8 @@ struct mfs_op {
 	struct mfs_op_entry *e;  /* owned; free with mfs_op_free_entries */
 };
 
+/* Whether a kind allows these key and value lengths (and deletion): 1 or 0. */
+int mfs_op_entry_shape_ok(uint8_t kind, int deleted, uint16_t klen, uint32_t vlen);
 /* Validates kinds, key lengths per kind, bounds.  MFS_EFORMAT on bad input. */
 int mfs_op_decode(const uint8_t *p, size_t n, struct mfs_op *out);
 void mfs_op_free_entries(struct mfs_op *op);

@@ -2,7 +2,8 @@
 /*
  * Fuzzing of every decoder of stored or received bytes: inode records,
  * manifests, chunk index entries, chunk records, gc marks, namespace ops
- * (store/ns/oplog.h) and the peer wire messages (replica/wire.h).  In make
+ * (store/ns/oplog.h), namespace snapshot images (store/ns/ns_snap.c) and the
+ * peer wire messages (replica/wire.h).  In make
  * check, mutated real ops are also applied to a store with mfs_ns_apply,
  * which must refuse them or leave a store that still reads.
  *
@@ -43,6 +44,23 @@ static long accepted, rejected, inconsistent;
 static int inside(const uint8_t *p, size_t n, const uint8_t *q, size_t qn)
 {
 	return qn == 0 || (q && q >= p && qn <= n && q <= p + n - qn);
+}
+
+/* Snapshot transfer: SNAP, SNAPDATA, and the image they carry. */
+static void decode_snapshot(const uint8_t *p, size_t n)
+{
+	struct mfs_wire_snapdata d;
+	struct mfs_snap_info info;
+	uint64_t id, off;
+
+	if (mfs_wire_snapreq_decode(p, n, &id, &off) == 0)
+		inconsistent += n != MFS_WIRE_SNAP_REQ_LEN || (id == 0 && off);
+	if (mfs_wire_snapdata_decode(p, n, &d) == 0)
+		inconsistent += d.status == MFS_SNAP_OK ?
+			!inside(p, n, d.data, d.len) || d.len == 0 || d.offset + d.len > d.total ||
+			d.len > MFS_WIRE_SNAP_CHUNK : d.len != 0;
+	if (mfs_ns_snap_check(p, n, &info) == 0)
+		inconsistent += info.records > n / 8 || info.nvv > MFS_NS_MAX_ORIGINS;
 }
 
 /* The decoders of what peers send: namespace ops and wire messages. */
@@ -96,6 +114,7 @@ static void decode_replication(const uint8_t *p, size_t n)
 	}
 	(void)mfs_wire_hash_decode(p, n, &hash, NULL);
 	(void)mfs_wire_hash_decode(p, n, &hash, &reason);
+	decode_snapshot(p, n);
 }
 
 /* Feeds one input to every decoder. */
@@ -213,6 +232,7 @@ struct ops {
 	uint8_t *op[16];
 	size_t len[16];
 	int n;
+	struct mfs_wr image;     /* a snapshot of the store the ops were made on */
 };
 
 static int keep_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
@@ -274,6 +294,8 @@ static void real_ops(struct ops *o)
 	mfs_ns_rename(ns, d.ino, "f", MFS_ROOT_INO, "g", 0, NULL);
 	mfs_ns_remove(ns, d.ino, "l", 0, NULL);
 	mfs_ns_ops_since(ns, mfs_ns_node_id(ns), 0, keep_op, o);
+	if (mfs_ns_snap_build(ns, &o->image, NULL))
+		tap_bail("snapshot of the scratch store");
 	mfs_inode_release(&d);
 	mfs_inode_release(&f);
 	mfs_batch_free(b);
@@ -463,9 +485,22 @@ int main(void)
 			fuzz_seed("wire HAVE", w.buf, w.len, 2000);
 			mfs_wr_release(&w);
 		}
+		{
+			struct mfs_wire_snapdata sd = { .status = MFS_SNAP_OK, .id = 77, .total = o.image.len,
+							.offset = 0, .data = o.image.buf, .len = o.image.len };
+			uint8_t req[MFS_WIRE_SNAP_REQ_LEN];
+
+			fuzz_seed("snapshot image", o.image.buf, o.image.len, 4000);
+			mfs_wire_snapreq_encode(77, 4096, req);
+			fuzz_seed("wire SNAP", req, sizeof(req), 2000);
+			mfs_wire_snapdata_encode(&sd, &w);
+			fuzz_seed("wire SNAPDATA", w.buf, w.len, 3000);
+			mfs_wr_release(&w);
+		}
 		fuzz_apply(&o, 4000);
 		for (int i = 0; i < o.n; i++)
 			free(o.op[i]);
+		mfs_wr_release(&o.image);
 	}
 	printf("# %ld inputs accepted by the inode decoder, %ld refused\n", accepted, rejected);
 	free(rec);

@@ -172,7 +172,10 @@ static void test_ops(void)
 	is_int(ops_walk(w.buf, w.len, NULL), MFS_EFORMAT, "a trailing byte after the last op");
 	w.len--;
 	w.buf[0] = 2;
-	is_int(mfs_wire_ops_decode(w.buf, w.len, &it), MFS_EFORMAT, "a more flag of 2");
+	is_int(mfs_wire_ops_decode(w.buf, w.len, &it), MFS_EFORMAT,
+	       "a more flag of 2 (SNAPSHOT) with ops: it comes alone");
+	w.buf[0] = 3;
+	is_int(mfs_wire_ops_decode(w.buf, w.len, &it), MFS_EFORMAT, "a more flag of 3");
 	w.buf[0] = 0;
 	is_int(ops_walk(w.buf, w.len, &more), 3, "more = 0 decodes");
 	is_int(more, 0, "... as 0");
@@ -192,6 +195,11 @@ static void test_ops(void)
 	mfs_wire_ops_finish(&w, 0, 0);
 	is_int(w.len, 5, "an empty OPS body is 5 bytes");
 	is_int(ops_walk(w.buf, w.len, &more), 0, "an empty OPS decodes to no ops");
+	mfs_wr_release(&w);
+	mfs_wire_ops_begin(&w);
+	mfs_wire_ops_finish(&w, 0, MFS_OPS_SNAPSHOT);
+	is_int(ops_walk(w.buf, w.len, &more), 0, "an OPS that asks for a snapshot decodes...");
+	is_int(more, MFS_OPS_SNAPSHOT, "... with more = 2");
 	mfs_wr_release(&w);
 
 	/* Op length 0, and lengths past the end or huge. */
@@ -333,6 +341,67 @@ static void test_check_have(void)
 	mfs_wr_release(&w);
 }
 
+static void test_snap(void)
+{
+	uint8_t req[MFS_WIRE_SNAP_REQ_LEN], data[100];
+	struct mfs_wire_snapdata d = { .status = MFS_SNAP_OK, .id = 9, .total = 1000, .offset = 900,
+				       .data = data, .len = sizeof(data) }, got;
+	struct mfs_wr w = { 0 };
+	uint64_t id, off;
+	int bad = 0;
+
+	mfs_wire_snapreq_encode(9, 900, req);
+	ok(mfs_wire_snapreq_decode(req, sizeof(req), &id, &off) == 0 && id == 9 && off == 900,
+	   "SNAP round trips");
+	is_int(mfs_wire_snapreq_decode(req, sizeof(req) - 1, &id, &off), MFS_EFORMAT, "a short SNAP");
+	mfs_wire_snapreq_encode(0, 0, req);
+	is_int(mfs_wire_snapreq_decode(req, sizeof(req), &id, &off), 0, "SNAP for a new image");
+	mfs_wire_snapreq_encode(0, 5, req);
+	is_int(mfs_wire_snapreq_decode(req, sizeof(req), &id, &off), MFS_EFORMAT,
+	       "a new image asked from an offset other than 0");
+
+	memset(data, 0x33, sizeof(data));
+	memset(d.sha.b, 0x44, MFS_HASH_LEN);
+	mfs_wire_snapdata_encode(&d, &w);
+	ok(mfs_wire_snapdata_decode(w.buf, w.len, &got) == 0 && got.id == 9 && got.total == 1000 &&
+	   got.offset == 900 && got.len == 100 && !memcmp(got.data, data, 100) &&
+	   !memcmp(got.sha.b, d.sha.b, MFS_HASH_LEN), "SNAPDATA round trips");
+	/* The bytes are the rest of the frame: fewer of them are a shorter chunk (the
+	 * requester asks for the next offset; the SHA-256 covers the whole image). */
+	for (size_t n = 0; n < w.len; n++)
+		bad += (mfs_wire_snapdata_decode(w.buf, n, &got) == 0) !=
+		       (n > MFS_WIRE_SNAPDATA_HEAD && got.len == n - MFS_WIRE_SNAPDATA_HEAD);
+	is_int(bad, 0, "a SNAPDATA cut in its head is refused, cut in its bytes carries fewer");
+	mfs_wr_u8(&w, 0);
+	is_int(mfs_wire_snapdata_decode(w.buf, w.len, &got), MFS_EFORMAT, "bytes past the image's end");
+	mfs_wr_release(&w);
+	d.offset = 1000;
+	d.len = 0;
+	mfs_wire_snapdata_encode(&d, &w);
+	is_int(mfs_wire_snapdata_decode(w.buf, w.len, &got), MFS_EFORMAT, "an OK chunk with no bytes");
+	mfs_wr_release(&w);
+	d.status = MFS_SNAP_GONE;
+	mfs_wire_snapdata_encode(&d, &w);
+	ok(mfs_wire_snapdata_decode(w.buf, w.len, &got) == 0 && got.status == MFS_SNAP_GONE,
+	   "GONE carries no bytes");
+	mfs_wr_u8(&w, 0);
+	is_int(mfs_wire_snapdata_decode(w.buf, w.len, &got), MFS_EFORMAT, "GONE with bytes");
+	w.len--;
+	w.buf[0] = 3;
+	is_int(mfs_wire_snapdata_decode(w.buf, w.len, &got), MFS_EFORMAT, "an unknown status");
+	mfs_wr_release(&w);
+	d = (struct mfs_wire_snapdata){ .status = MFS_SNAP_OK, .id = 0, .total = 10, .data = data,
+					.len = 10 };
+	mfs_wire_snapdata_encode(&d, &w);
+	is_int(mfs_wire_snapdata_decode(w.buf, w.len, &got), MFS_EFORMAT, "image id 0");
+	mfs_wr_release(&w);
+	d.id = 1;
+	d.total = MFS_WIRE_SNAP_MAX + 1;
+	mfs_wire_snapdata_encode(&d, &w);
+	is_int(mfs_wire_snapdata_decode(w.buf, w.len, &got), MFS_EFORMAT, "an image over 16 GiB");
+	mfs_wr_release(&w);
+}
+
 int main(void)
 {
 	test_header();
@@ -340,5 +409,6 @@ int main(void)
 	test_ops();
 	test_get_hash();
 	test_check_have();
+	test_snap();
 	return done_testing();
 }

@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Namespace snapshots: the state a set of ops left, instead of the ops.
+ *
+ * The namespace is a map of last-writer-wins entries (store/ns/oplog.h): each
+ * inode and dirent key holds the value of the write with the highest stamp
+ * among the ops applied, a deletion included (its stamp stays as a
+ * tombstone).  Merging two such maps key by key, highest stamp wins, gives
+ * the map of the union of their ops, in any order.  So an image of every
+ * record with its stamp, plus the version vector it covers, stands for all
+ * those ops: a node merges it as it would apply them, then pulls only the
+ * ops after the vector.  Manifests are content addressed (a union); the
+ * derived state of directories (mtime by max, nlink counted) is refreshed
+ * as ns_apply.c does for ops.
+ *
+ * The image is read under the namespace lock, which every local commit and
+ * every remote apply hold for all their writes: it is one point in time.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "namespace.h"
+#include "ns_internal.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/kv/db.h"
+
+#define LOG_COMPONENT "namespace"
+#define SNAP_MAGIC "MFNS"
+#define SNAP_VERSION 1
+#define SNAP_HEADER_LEN (4 + 1 + 1 + 2 + 8 + 8)
+enum { REC_DELETED = 1 << 0, REC_STAMPED = 1 << 1 };
+
+struct snap_header {
+	uint64_t lamport, records;
+	uint16_t nvv;
+	const uint8_t *vv;      /* nvv x (u16 origin, u64 seq) */
+};
+
+struct snap_rec {
+	struct mfs_op_entry e;
+	int stamped;
+	struct mfs_stamp st;
+};
+
+/* ---- building -------------------------------------------------------------- */
+
+static void put_rec(struct mfs_wr *w, uint8_t kind, int deleted, const uint8_t *stamp,
+		    const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	mfs_wr_u8(w, kind);
+	mfs_wr_u8(w, (deleted ? REC_DELETED : 0) | (stamp ? REC_STAMPED : 0));
+	mfs_wr_u16(w, (uint16_t)kl);
+	mfs_wr_put(w, k, kl);
+	if (stamp)
+		mfs_wr_put(w, stamp, MFS_STAMP_LEN);
+	mfs_wr_u32(w, (uint32_t)vl);
+	if (vl)
+		mfs_wr_put(w, v, vl);
+}
+
+/* Bytewise order, as RocksDB's default comparator. */
+static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	return c ? c : (al > bl) - (al < bl);
+}
+
+/*
+ * The records of cf joined with their stamps (stamps CF, prefix kind): a
+ * stamp without a record is a tombstone.  Both are in key order.
+ */
+static int emit_cf(struct mfs_ns *ns, struct mfs_wr *w, enum mfs_cf cf, uint8_t kind,
+		   uint64_t *count)
+{
+	struct mfs_iter *a = mfs_iter_new(ns->db, cf, NULL, 0);
+	struct mfs_iter *s = mfs_iter_new(ns->db, MFS_CF_STAMPS, &kind, 1);
+	int rc = 0;
+
+	if (!a || !s) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	while (!rc && (mfs_iter_valid(a) || mfs_iter_valid(s))) {
+		size_t al = 0, sl = 0, avl = 0, svl = 0;
+		const uint8_t *ak = mfs_iter_valid(a) ? mfs_iter_key(a, &al) : NULL;
+		const uint8_t *sk = mfs_iter_valid(s) ? mfs_iter_key(s, &sl) : NULL;
+		const uint8_t *av = ak ? mfs_iter_value(a, &avl) : NULL;
+		const uint8_t *sv = sk ? mfs_iter_value(s, &svl) : NULL;
+		int c = !ak ? 1 : !sk ? -1 : key_cmp(ak, al, sk + 1, sl - 1);
+
+		if (sk && svl != MFS_STAMP_LEN) {
+			rc = MFS_EFORMAT;
+			break;
+		}
+		if (c < 0)
+			put_rec(w, kind, 0, NULL, ak, al, av, avl);
+		else if (c > 0)
+			put_rec(w, kind, 1, sv, sk + 1, sl - 1, NULL, 0);
+		else
+			put_rec(w, kind, 0, sv, ak, al, av, avl);
+		if (c <= 0)
+			mfs_iter_next(a);
+		if (c >= 0)
+			mfs_iter_next(s);
+		(*count)++;
+	}
+	if (!rc)
+		rc = mfs_iter_error(a) ? mfs_iter_error(a) : mfs_iter_error(s);
+out:
+	mfs_iter_free(a);
+	mfs_iter_free(s);
+	return rc;
+}
+
+static int emit_manifests(struct mfs_ns *ns, struct mfs_wr *w, uint64_t *count)
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_MANIFESTS, NULL, 0);
+	int rc;
+
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		put_rec(w, MFS_OP_MANIFEST, 0, NULL, k, kl, v, vl);
+		(*count)++;
+	}
+	rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+static int emit_header(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info)
+{
+	uint16_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o));
+	uint64_t *s = malloc(MFS_NS_MAX_ORIGINS * sizeof(*s));
+	int n = o && s ? mfs_ns_vv(ns, o, s, MFS_NS_MAX_ORIGINS) : -ENOMEM;
+
+	if (n >= 0) {
+		mfs_wr_put(w, SNAP_MAGIC, 4);
+		mfs_wr_u8(w, SNAP_VERSION);
+		mfs_wr_u8(w, 0);
+		mfs_wr_u16(w, (uint16_t)n);
+		mfs_wr_u64(w, ns->lamport);
+		mfs_wr_u64(w, 0); /* the record count, filled in at the end */
+		for (int i = 0; i < n; i++) {
+			mfs_wr_u16(w, o[i]);
+			mfs_wr_u64(w, s[i]);
+		}
+		info->nvv = n;
+		info->lamport = ns->lamport;
+	}
+	free(o);
+	free(s);
+	return n < 0 ? n : 0;
+}
+
+int mfs_ns_snap_build(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info)
+{
+	struct mfs_snap_info dummy;
+	uint64_t own;
+	int rc;
+
+	if (!info)
+		info = &dummy;
+	memset(info, 0, sizeof(*info));
+	pthread_mutex_lock(&ns->lock);
+	own = ns->seq;
+	rc = emit_header(ns, w, info);
+	if (!rc)
+		rc = emit_cf(ns, w, MFS_CF_INODES, MFS_OP_INODE, &info->records);
+	if (!rc)
+		rc = emit_cf(ns, w, MFS_CF_DIRENTS, MFS_OP_DIRENT, &info->records);
+	if (!rc)
+		rc = emit_manifests(ns, w, &info->records);
+	pthread_mutex_unlock(&ns->lock);
+	if (!rc && w->oom)
+		rc = -ENOMEM;
+	if (!rc)
+		put_le64(w->buf + 16, info->records);
+	/* As for ops (mfs_ns_ops_since): only durable own ops leave the node. */
+	if (!rc)
+		rc = ns_wait_durable(ns, own);
+	return rc;
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+static int parse_header(struct mfs_rd *r, struct snap_header *h)
+{
+	const uint8_t *magic = mfs_rd_take(r, 4);
+	uint8_t version = mfs_rd_u8(r), zero = mfs_rd_u8(r);
+
+	h->nvv = mfs_rd_u16(r);
+	h->lamport = mfs_rd_u64(r);
+	h->records = mfs_rd_u64(r);
+	if (r->bad || memcmp(magic, SNAP_MAGIC, 4) || version != SNAP_VERSION || zero ||
+	    h->nvv > MFS_NS_MAX_ORIGINS)
+		return MFS_EFORMAT;
+	h->vv = mfs_rd_take(r, (size_t)h->nvv * 10);
+	if (!h->vv)
+		return MFS_EFORMAT;
+	for (uint16_t i = 0; i < h->nvv; i++)
+		if (get_le16(h->vv + i * 10) == 0)
+			return MFS_EFORMAT;
+	return 0;
+}
+
+/* The next record's shape: 0 or MFS_EFORMAT. */
+static int next_rec(struct mfs_rd *r, struct snap_rec *x)
+{
+	uint8_t flags;
+	const uint8_t *st = NULL;
+
+	memset(x, 0, sizeof(*x));
+	x->e.kind = mfs_rd_u8(r);
+	flags = mfs_rd_u8(r);
+	x->e.klen = mfs_rd_u16(r);
+	x->e.key = mfs_rd_take(r, x->e.klen);
+	if (flags & REC_STAMPED)
+		st = mfs_rd_take(r, MFS_STAMP_LEN);
+	x->e.vlen = mfs_rd_u32(r);
+	x->e.val = mfs_rd_take(r, x->e.vlen);
+	x->e.deleted = flags & REC_DELETED;
+	x->stamped = !!(flags & REC_STAMPED);
+	if (r->bad || !x->e.key || (x->e.vlen && !x->e.val) || (flags & ~3) ||
+	    (x->e.kind != MFS_OP_INODE && x->e.kind != MFS_OP_DIRENT && x->e.kind != MFS_OP_MANIFEST) ||
+	    (x->e.kind == MFS_OP_MANIFEST && flags) || (x->e.deleted && !x->stamped) ||
+	    !mfs_op_entry_shape_ok(x->e.kind, x->e.deleted, x->e.klen, x->e.vlen))
+		return MFS_EFORMAT;
+	if (st && (mfs_stamp_decode(st, MFS_STAMP_LEN, &x->st) || x->st.node == 0))
+		return MFS_EFORMAT;
+	return 0;
+}
+
+int mfs_ns_snap_vv(const uint8_t *p, size_t n, uint16_t *origins, uint64_t *seqs, int cap)
+{
+	struct mfs_rd r = { .p = p, .left = n };
+	struct snap_header h;
+	int k = 0;
+
+	if (parse_header(&r, &h))
+		return MFS_EFORMAT;
+	for (; k < h.nvv && k < cap; k++) {
+		origins[k] = get_le16(h.vv + k * 10);
+		seqs[k] = get_le64(h.vv + k * 10 + 2);
+	}
+	return k;
+}
+
+int mfs_ns_snap_check(const uint8_t *p, size_t n, struct mfs_snap_info *info)
+{
+	struct mfs_rd r = { .p = p, .left = n };
+	struct snap_header h;
+	struct snap_rec x;
+	int rc;
+
+	if ((rc = parse_header(&r, &h)))
+		return rc;
+	/* Each record takes at least 8 bytes: a count beyond that is a lie. */
+	if (h.records > r.left / 8)
+		return MFS_EFORMAT;
+	for (uint64_t i = 0; i < h.records; i++)
+		if ((rc = next_rec(&r, &x)) || (rc = ns_entry_valid(&x.e)))
+			return rc;
+	if (r.left)
+		return MFS_EFORMAT;
+	if (info) {
+		memset(info, 0, sizeof(*info));
+		info->records = h.records;
+		info->lamport = h.lamport;
+		info->nvv = h.nvv;
+	}
+	return 0;
+}
+
+/* ---- merging ----------------------------------------------------------------- */
+
+struct merge {
+	struct mfs_ns *ns;
+	struct mfs_batch *b;
+	struct changes cs;
+	uint64_t *dirs;         /* to recount (nlink), with repeats */
+	size_t ndirs, dircap;
+	uint64_t won;
+};
+
+static void recount_later(struct merge *m, uint64_t ino)
+{
+	if (m->ndirs && m->dirs[m->ndirs - 1] == ino)
+		return; /* dirents come grouped by parent */
+	if (mfs_grow(&m->dirs, &m->dircap, m->ndirs, sizeof(*m->dirs)))
+		m->cs.oom = 1;
+	else
+		m->dirs[m->ndirs++] = ino;
+}
+
+/* A directory record that lost still carries the mtime its peer merged by max. */
+static int merge_dir_mtime(struct merge *m, const struct snap_rec *x)
+{
+	struct mfs_inode in;
+	uint64_t ino = get_be64(x->e.key);
+	int rc;
+
+	if (x->e.deleted)
+		return 0;
+	if ((rc = mfs_inode_decode(ino, x->e.val, x->e.vlen, &in)))
+		return rc;
+	if (S_ISDIR(in.mode))
+		rc = ns_refresh_dir(m->ns, m->b, ino, &in.mtime, 0, &m->cs);
+	mfs_inode_release(&in);
+	return rc;
+}
+
+/* Does x win over what is held for its key?  1, 0 or an error. */
+static int rec_wins(struct merge *m, const struct snap_rec *x, const uint8_t *skey, size_t sklen)
+{
+	int rc;
+
+	if (x->stamped)
+		return ns_stamp_wins(m->ns, skey, sklen, &x->st);
+	/* Unstamped (the root, written at creation): only fills in what is absent. */
+	if ((rc = mfs_db_exists(m->ns->db, MFS_CF_STAMPS, skey, sklen)) != 0)
+		return rc < 0 ? rc : 0;
+	rc = mfs_db_exists(m->ns->db, x->e.kind == MFS_OP_INODE ? MFS_CF_INODES : MFS_CF_DIRENTS,
+			   x->e.key, x->e.klen);
+	return rc < 0 ? rc : !rc;
+}
+
+static int merge_rec(struct merge *m, const struct snap_rec *x)
+{
+	const struct mfs_op_entry *e = &x->e;
+	enum mfs_cf cf = e->kind == MFS_OP_INODE ? MFS_CF_INODES : MFS_CF_DIRENTS;
+	uint8_t skey[STAMP_KEY_MAX], sval[MFS_STAMP_LEN];
+	size_t sklen;
+	int rc;
+
+	if (e->kind == MFS_OP_MANIFEST) {
+		rc = mfs_db_exists(m->ns->db, MFS_CF_MANIFESTS, e->key, e->klen);
+		if (rc == 0)
+			mfs_batch_put(m->b, MFS_CF_MANIFESTS, e->key, e->klen, e->val, e->vlen);
+		return rc < 0 ? rc : 0;
+	}
+	sklen = stamp_key(e->kind, e->key, e->klen, skey);
+	if ((rc = rec_wins(m, x, skey, sklen)) < 0)
+		return rc;
+	if (!rc)
+		return e->kind == MFS_OP_INODE ? merge_dir_mtime(m, x) : 0;
+	if (e->deleted)
+		mfs_batch_delete(m->b, cf, e->key, e->klen);
+	else if (e->kind == MFS_OP_INODE && (rc = ns_put_record_merged(m->ns, m->b, e)))
+		return rc;
+	else if (e->kind == MFS_OP_DIRENT)
+		mfs_batch_put(m->b, cf, e->key, e->klen, e->val, e->vlen);
+	if (x->stamped) {
+		mfs_stamp_encode(&x->st, sval);
+		mfs_batch_put(m->b, MFS_CF_STAMPS, skey, sklen, sval, sizeof(sval));
+	}
+	m->won++;
+	if (e->kind == MFS_OP_INODE) {
+		ns_note_change(&m->cs, MFS_CHANGE_INODE, get_be64(e->key), 0, NULL, 0);
+		/* A directory's record carries its peer's nlink: count here.  The
+		 * mode sits at offset 4 of every inode record version (checked). */
+		if (!e->deleted && S_ISDIR(get_le32(e->val + 4)))
+			recount_later(m, get_be64(e->key));
+	} else {
+		ns_note_change(&m->cs, MFS_CHANGE_DIRENT, 0, get_be64(e->key), e->key + 8, e->klen - 8);
+		recount_later(m, get_be64(e->key));
+	}
+	return 0;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Second batch: nlink of the directories touched, then the version vector,
+ * the log bases (ops below the image's vector that this node does not hold
+ * now never will be: they are folded in) and the clock.
+ */
+static int merge_derived(struct merge *m, const struct snap_header *h, uint64_t *own_seq)
+{
+	struct mfs_ns *ns = m->ns;
+	int rc = 0;
+
+	qsort(m->dirs, m->ndirs, sizeof(*m->dirs), u64_cmp);
+	for (size_t i = 0; i < m->ndirs && !rc; i++)
+		if (!i || m->dirs[i] != m->dirs[i - 1])
+			rc = ns_refresh_dir(ns, m->b, m->dirs[i], NULL, 1, &m->cs);
+	*own_seq = 0;
+	for (uint16_t i = 0; i < h->nvv && !rc; i++) {
+		uint16_t o = get_le16(h->vv + i * 10);
+		uint64_t s = get_le64(h->vv + i * 10 + 2), held, base;
+
+		if ((rc = vv_get(ns, o, &held)) || (rc = lb_get(ns, o, &base)) || s <= held)
+			continue;
+		if (held > base && (rc = oplog_drop(ns, m->b, o, base, held)))
+			break;
+		vv_put(m->b, o, s);
+		lb_put(m->b, o, s);
+		if (o == ns->node_id)
+			*own_seq = s; /* ours, from before a lost store: never reuse the numbers */
+	}
+	if (!rc && h->lamport > ns->lamport)
+		meta_put_u64(m->b, "lamport", h->lamport);
+	return rc;
+}
+
+/* Under both locks: the two batches. */
+static int merge_all(struct merge *m, struct mfs_rd *r, const struct snap_header *h)
+{
+	struct mfs_ns *ns = m->ns;
+	struct snap_rec x;
+	uint64_t own_seq;
+	int rc = 0;
+
+	for (uint64_t i = 0; i < h->records && !rc; i++)
+		if (!(rc = next_rec(r, &x)))
+			rc = merge_rec(m, &x);
+	if (!rc && m->cs.oom)
+		rc = -ENOMEM;
+	if (rc || (rc = mfs_db_write(ns->db, m->b, MFS_WRITE_SYNC)))
+		return rc;
+	mfs_batch_free(m->b);
+	if (!(m->b = mfs_batch_new(ns->db)))
+		return -ENOMEM;
+	if ((rc = merge_derived(m, h, &own_seq)))
+		return rc;
+	if (m->cs.oom)
+		return -ENOMEM;
+	if ((rc = mfs_db_write(ns->db, m->b, MFS_WRITE_SYNC)))
+		return rc;
+	if (h->lamport > ns->lamport)
+		ns->lamport = h->lamport;
+	if (own_seq > ns->seq)
+		ns->seq = ns->durable_seq = own_seq;
+	return 0;
+}
+
+int mfs_ns_snap_apply(struct mfs_ns *ns, const uint8_t *p, size_t n, mfs_ns_change_fn fn,
+		      void *arg, struct mfs_snap_info *info)
+{
+	struct mfs_rd r = { .p = p, .left = n };
+	struct merge m = { .ns = ns };
+	struct snap_header h;
+	int rc;
+
+	if ((rc = mfs_ns_snap_check(p, n, info)) || (rc = parse_header(&r, &h)))
+		return rc;
+	if (!(m.b = mfs_batch_new(ns->db)))
+		return -ENOMEM;
+	/* A record may name chunks gc is about to delete: hold gc off, as an op's apply does. */
+	pthread_rwlock_rdlock(&ns->refs_lock);
+	pthread_mutex_lock(&ns->lock);
+	rc = merge_all(&m, &r, &h);
+	pthread_mutex_unlock(&ns->lock);
+	pthread_rwlock_unlock(&ns->refs_lock);
+	if (!rc && info)
+		info->won = m.won;
+	for (size_t i = 0; !rc && fn && i < m.cs.n; i++)
+		fn(arg, &m.cs.c[i]);
+	mfs_batch_free(m.b);
+	free(m.dirs);
+	ns_changes_release(&m.cs);
+	return rc;
+}

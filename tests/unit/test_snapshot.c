@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Namespace snapshots and the op log's bound (store/ns/ns_snap.c,
+ * store/ns/ns_trim.c), on in-memory stores.
+ *
+ * A snapshot stands for the ops it covers: a fresh node that merges one
+ * holds byte for byte the namespace of the node that made it; a node with
+ * concurrent changes of its own that merges one holds what a node that
+ * applied both nodes' ops holds; merging again changes nothing; the ops
+ * after the snapshot then apply on top.  Trimming drops exactly the ops
+ * asked for, never past a gc mark's vector, and the log keeps working.
+ * Damaged images (every truncation, random byte changes) are refused with
+ * nothing written, or, where the damage still makes a well-formed image,
+ * merged without harm.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/base/bytes.h"
+#include "store/base/errors.h"
+#include "store/base/hash.h"
+#include "store/base/log.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "store/maint/gc_marks.h"
+#include "store/ns/inode.h"
+#include "store/ns/namespace.h"
+#include "tap.h"
+
+struct node {
+	struct mfs_db *db;
+	struct mfs_ns *ns;
+	uint16_t id;
+};
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void node_open(struct node *n, const struct node *other)
+{
+	do {
+		if (n->ns)
+			mfs_ns_close(n->ns);
+		if (n->db)
+			mfs_db_close(n->db);
+		if (mfs_db_open_mem(&n->db) || mfs_ns_open(n->db, &n->ns))
+			tap_bail("open a store");
+		n->id = mfs_ns_node_id(n->ns);
+	} while (other && other->id == n->id);
+}
+
+static void node_close(struct node *n)
+{
+	mfs_ns_close(n->ns);
+	mfs_db_close(n->db);
+	memset(n, 0, sizeof(*n));
+}
+
+/*
+ * A directory's record as it should agree between nodes.  A directory's
+ * ctime is not convergent even through ops alone: a record that loses by
+ * stamp brings nothing, so the ctime of a chmod that lost depends on
+ * whether it arrived before or after the winner (put_record_merged takes
+ * the max with what is held).  The root's record is written by each store
+ * at its creation, unstamped, with that moment's times.
+ */
+static void hash_dir_record(struct mfs_xxh64_state *st, const uint8_t *k, const uint8_t *v,
+			    size_t vl)
+{
+	struct mfs_wr w = { 0 };
+	struct mfs_inode in;
+
+	if (mfs_inode_decode(get_be64(k), v, vl, &in))
+		tap_bail("a stored directory record does not decode");
+	in.ctime.tv_sec = in.ctime.tv_nsec = 0;
+	if (in.ino == MFS_ROOT_INO)
+		in.mtime = in.atime = in.ctime;
+	mfs_inode_encode(&in, &w);
+	mfs_xxh64_update(st, w.buf, w.len);
+	mfs_wr_release(&w);
+	mfs_inode_release(&in);
+}
+
+/* A fingerprint of the namespace: inodes, dirents, stamps, manifests. */
+static uint64_t ns_hash(struct node *n)
+{
+	static const enum mfs_cf cfs[] = { MFS_CF_INODES, MFS_CF_DIRENTS, MFS_CF_STAMPS,
+					   MFS_CF_MANIFESTS };
+	struct mfs_xxh64_state st;
+
+	mfs_xxh64_init(&st, 0);
+	for (size_t c = 0; c < sizeof(cfs) / sizeof(cfs[0]); c++) {
+		struct mfs_iter *it = mfs_iter_new(n->db, cfs[c], NULL, 0);
+
+		if (!it)
+			tap_bail("iter");
+		for (; mfs_iter_valid(it); mfs_iter_next(it)) {
+			size_t kl, vl;
+			const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+			uint64_t lens[3] = { (uint64_t)cfs[c], kl, vl };
+
+			mfs_xxh64_update(&st, lens, sizeof(lens));
+			mfs_xxh64_update(&st, k, kl);
+			if (cfs[c] == MFS_CF_INODES && vl >= 8 && S_ISDIR(get_le32(v + 4)))
+				hash_dir_record(&st, k, v, vl);
+			else
+				mfs_xxh64_update(&st, v, vl);
+		}
+		mfs_iter_free(it);
+	}
+	return mfs_xxh64_digest(&st);
+}
+
+/* ---- a random workload --------------------------------------------------------- */
+
+#define MAX_NAMES 512
+struct names {
+	uint64_t parent[MAX_NAMES];
+	char name[MAX_NAMES][16];
+	int dir[MAX_NAMES];
+	int n;
+};
+
+static void remember(struct names *w, uint64_t parent, const char *name, int dir)
+{
+	if (w->n == MAX_NAMES)
+		return;
+	w->parent[w->n] = parent;
+	snprintf(w->name[w->n], sizeof(w->name[0]), "%s", name);
+	w->dir[w->n++] = dir;
+}
+
+/* A directory to work in: the root or one remembered (it may be gone: calls then fail). */
+static uint64_t some_dir(struct node *n, struct names *w)
+{
+	struct mfs_inode in;
+	uint64_t ino = MFS_ROOT_INO;
+	int k = w->n ? (int)(next_rand() % (uint64_t)w->n) : 0;
+
+	if (w->n && w->dir[k] && !mfs_ns_lookup(n->ns, w->parent[k], w->name[k], &in)) {
+		ino = in.ino;
+		mfs_inode_release(&in);
+	}
+	return ino;
+}
+
+static void publish(struct node *n, uint64_t parent, const char *name, int seed)
+{
+	struct mfs_ns_new nw = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_manifest *m = mfs_manifest_new();
+	struct mfs_batch *b = mfs_batch_new(n->db);
+	struct mfs_inode in, out;
+	struct mfs_hash id, h;
+
+	if (!m || !b)
+		tap_bail("alloc");
+	memset(h.b, seed, sizeof(h.b));
+	mfs_manifest_append(m, &h, 100 + (uint32_t)seed);
+	if (mfs_manifest_stage(b, m, &id) || mfs_db_write(n->db, b, MFS_WRITE_SYNC))
+		tap_bail("store a manifest");
+	if (!mfs_ns_create(n->ns, parent, name, &nw, &in)) {
+		if (!mfs_ns_publish(n->ns, in.ino, &id, m->size, NULL, NULL, &out))
+			mfs_inode_release(&out);
+		mfs_inode_release(&in);
+	}
+	mfs_batch_free(b);
+	mfs_manifest_unref(m);
+}
+
+/* count namespace operations of every kind, most of which succeed. */
+static void workload(struct node *n, struct names *w, int count, const char *tag)
+{
+	for (int i = 0; i < count; i++) {
+		uint64_t d = some_dir(n, w), k = next_rand();
+		int j = w->n ? (int)(k % (uint64_t)w->n) : 0;
+		struct mfs_ns_new nw = { .mode = S_IFDIR | 0755 };
+		struct mfs_inode in = { 0 };
+		char name[16];
+
+		snprintf(name, sizeof(name), "%s%d", tag, i);
+		switch (k % 7) {
+		case 0:
+			if (!mfs_ns_create(n->ns, d, name, &nw, &in)) {
+				remember(w, d, name, 1);
+				mfs_inode_release(&in);
+			}
+			break;
+		case 1: case 2:
+			publish(n, d, name, (int)(k % 200));
+			remember(w, d, name, 0);
+			break;
+		case 3:
+			if (w->n)
+				mfs_ns_rename(n->ns, w->parent[j], w->name[j], d, name, 0, NULL);
+			break;
+		case 4:
+			if (w->n)
+				mfs_ns_remove(n->ns, w->parent[j], w->name[j], w->dir[j], NULL);
+			break;
+		case 5:
+			in.mode = 0700 | (uint32_t)(k % 8);
+			mfs_ns_setattr(n->ns, d, &in, MFS_ATTR_MODE, NULL);
+			break;
+		default:
+			nw.mode = S_IFLNK | 0777;
+			nw.symlink = "somewhere";
+			if (!mfs_ns_create(n->ns, d, name, &nw, &in))
+				mfs_inode_release(&in);
+		}
+	}
+}
+
+/* ---- moving state ---------------------------------------------------------------- */
+
+static int apply_errors;
+
+static int apply_to(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+{
+	struct node *to = arg;
+
+	if (mfs_ns_apply(to->ns, origin, seq, op, len, NULL, NULL)) {
+		apply_errors++;
+		return 1;
+	}
+	return 0;
+}
+
+static uint64_t vv_of(struct node *n, uint16_t origin)
+{
+	uint16_t o[64];
+	uint64_t s[64];
+	int k = mfs_ns_vv(n->ns, o, s, 64);
+
+	for (int i = 0; i < k; i++)
+		if (o[i] == origin)
+			return s[i];
+	return 0;
+}
+
+/* to pulls from `from` every op of every origin it lacks. */
+static void pull(struct node *to, struct node *from)
+{
+	uint16_t o[64];
+	uint64_t s[64];
+	int k = mfs_ns_vv(from->ns, o, s, 64);
+
+	for (int i = 0; i < k; i++)
+		if (mfs_ns_ops_since(from->ns, o[i], vv_of(to, o[i]), apply_to, to))
+			apply_errors++;
+}
+
+static void image_of(struct node *n, struct mfs_wr *w)
+{
+	memset(w, 0, sizeof(*w));
+	if (mfs_ns_snap_build(n->ns, w, NULL))
+		tap_bail("build a snapshot");
+}
+
+static int same_vv(struct node *a, struct node *b)
+{
+	uint16_t o[64];
+	uint64_t s[64];
+	int k = mfs_ns_vv(a->ns, o, s, 64), same = k == mfs_ns_vv(b->ns, o, s, 64);
+
+	for (int i = 0; i < k && same; i++)
+		same = vv_of(b, o[i]) == s[i];
+	return same;
+}
+
+static int count_ops(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+{
+	(void)origin, (void)seq, (void)op, (void)len;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int ops_held(struct node *n, uint16_t origin)
+{
+	int c = 0;
+
+	mfs_ns_ops_since(n->ns, origin, 0, count_ops, &c);
+	return c;
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void test_fresh_and_merge(void)
+{
+	struct node a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+	struct names wa = { 0 }, wb = { 0 };
+	struct mfs_snap_info info;
+	struct mfs_wr img;
+	uint64_t held, folded;
+
+	node_open(&a, NULL);
+	node_open(&b, &a);
+	workload(&a, &wa, 300, "a");
+	pull(&b, &a);
+	/* Concurrent changes on both, many to the same directories. */
+	wb = wa;
+	workload(&a, &wa, 300, "x");
+	workload(&b, &wb, 300, "y");
+
+	node_open(&c, NULL);
+	image_of(&a, &img);
+	is_int(mfs_ns_snap_check(img.buf, img.len, &info), 0, "a's image checks");
+	ok(info.records > 600, "it holds the records (%llu)", (unsigned long long)info.records);
+	is_int(mfs_ns_snap_apply(c.ns, img.buf, img.len, NULL, NULL, &info), 0,
+	       "a fresh node merges it");
+	ok(ns_hash(&c) == ns_hash(&a), "the fresh node's namespace is a's (byte for byte but directories' ctime)");
+	ok(same_vv(&a, &c), "with a's version vector");
+	mfs_ns_log_held(c.ns, &held, &folded);
+	ok(held == 0 && folded == vv_of(&a, a.id) + vv_of(&a, b.id),
+	   "it holds no ops; its log base is the image's vector (%llu folded)",
+	   (unsigned long long)folded);
+	is_int(mfs_ns_snap_apply(c.ns, img.buf, img.len, NULL, NULL, &info), 0, "merging it again...");
+	ok(info.won == 0 && ns_hash(&c) == ns_hash(&a), "... changes nothing");
+
+	/* b has ops a lacks: merging a's image must equal applying a's ops. */
+	node_open(&d, NULL);
+	pull(&d, &a);
+	pull(&d, &b);
+	is_int(mfs_ns_snap_apply(b.ns, img.buf, img.len, NULL, NULL, &info), 0,
+	       "b, with concurrent changes of its own, merges a's image");
+	ok(ns_hash(&b) == ns_hash(&d), "b now holds what a node with every op of both holds");
+	ok(same_vv(&b, &d), "and the same version vector");
+	ok(ops_held(&b, a.id) == 0 && ops_held(&b, b.id) == (int)vv_of(&b, b.id),
+	   "b holds none of a's ops below the image, all of its own");
+	mfs_wr_release(&img);
+
+	/* The tail after the image arrives as ops. */
+	workload(&a, &wa, 100, "z");
+	workload(&b, &wb, 100, "w");
+	pull(&b, &a);
+	pull(&c, &a);
+	pull(&c, &b);
+	pull(&d, &a);
+	pull(&d, &b);
+	pull(&a, &b);
+	is_int(apply_errors, 0, "the ops after the image apply on every node");
+	ok(ns_hash(&a) == ns_hash(&d) && ns_hash(&b) == ns_hash(&d) && ns_hash(&c) == ns_hash(&d),
+	   "all four converge");
+	node_close(&a);
+	node_close(&b);
+	node_close(&c);
+	node_close(&d);
+}
+
+/* A gc mark (doc/format.md) for a chunk, with a one-origin vector. */
+static void put_mark(struct node *n, uint16_t origin, uint64_t seq)
+{
+	uint8_t key[3 + MFS_HASH_LEN] = "gc:", v[4 + 8 + 10];
+	struct mfs_batch *b = mfs_batch_new(n->db);
+
+	memset(key + 3, 0xab, MFS_HASH_LEN);
+	v[0] = 1, v[1] = 0;
+	put_le16(v + 2, 1);
+	put_le64(v + 4, 1);
+	put_le16(v + 12, origin);
+	put_le64(v + 14, seq);
+	mfs_batch_put(b, MFS_CF_META, key, sizeof(key), v, sizeof(v));
+	if (mfs_db_write(n->db, b, MFS_WRITE_SYNC))
+		tap_bail("write a mark");
+	mfs_batch_free(b);
+}
+
+static void test_trim(void)
+{
+	struct node a = { 0 }, b = { 0 };
+	struct names wa = { 0 };
+	uint64_t dropped, held, folded, all;
+	uint16_t o;
+	uint64_t upto;
+
+	node_open(&a, NULL);
+	node_open(&b, &a);
+	workload(&a, &wa, 200, "a");
+	all = vv_of(&a, a.id);
+	o = a.id;
+	put_mark(&a, a.id, 50);
+	upto = all;
+	is_int(mfs_gc_marks_floor(a.db, &o, &upto, 1), 0, "the gc marks' floor...");
+	is_int((int)upto, 50, "... is the mark's vector");
+	is_int(mfs_ns_trim(a.ns, &o, &upto, 1, &dropped), 0, "trim to it");
+	is_int((int)dropped, 50, "it drops the ops up to the mark's vector only");
+	is_int(ops_held(&a, a.id), (int)(all - 50), "the others are held");
+	{
+		struct mfs_batch *bt = mfs_batch_new(a.db);
+		uint8_t key[3 + MFS_HASH_LEN] = "gc:";
+
+		memset(key + 3, 0xab, MFS_HASH_LEN);
+		mfs_batch_delete(bt, MFS_CF_META, key, sizeof(key));
+		mfs_db_write(a.db, bt, MFS_WRITE_SYNC);
+		mfs_batch_free(bt);
+	}
+	upto = all - 10;
+	is_int(mfs_ns_trim(a.ns, &o, &upto, 1, &dropped), 0, "without the mark");
+	ok(dropped == all - 60 && ops_held(&a, a.id) == 10, "the log keeps exactly the last 10");
+	mfs_ns_log_held(a.ns, &held, &folded);
+	ok(held == 10 && folded == all - 10, "log_held says so (%llu held, %llu folded)",
+	   (unsigned long long)held, (unsigned long long)folded);
+	upto = all + 100;
+	is_int(mfs_ns_trim(a.ns, &o, &upto, 1, &dropped), 0, "trimming past the vector...");
+	ok(dropped == 10 && ops_held(&a, a.id) == 0, "... stops at what is held");
+	workload(&a, &wa, 20, "n");
+	ok(ops_held(&a, a.id) == (int)(vv_of(&a, a.id) - all), "new ops go on from there");
+	/* b lacks the dropped ops: it needs a's image, then the tail. */
+	{
+		struct mfs_wr img;
+
+		uint8_t key[3 + MFS_HASH_LEN] = "gc:";
+
+		memset(key + 3, 0xab, MFS_HASH_LEN);
+		uint16_t io[8];
+		uint64_t is[8];
+		int k;
+
+		put_mark(&b, a.id, 3);
+		image_of(&a, &img);
+		is_int(mfs_ns_snap_apply(b.ns, img.buf, img.len, NULL, NULL, NULL), 0, "b merges a's image");
+		k = mfs_ns_snap_vv(img.buf, img.len, io, is, 8);
+		ok(k == 1 && io[0] == a.id && is[0] == vv_of(&a, a.id), "the image's vector");
+		is_int(mfs_gc_marks_drop_below(b.db, io, is, k), 0, "marks below it dropped");
+		is_int(mfs_db_exists(b.db, MFS_CF_META, key, sizeof(key)), 0,
+		       "b's gc mark below the new log base is gone (its ops cannot be rescanned)");
+		mfs_wr_release(&img);
+	}
+	workload(&a, &wa, 20, "m");
+	pull(&b, &a);
+	is_int(apply_errors, 0, "then pulls the tail");
+	ok(ns_hash(&a) == ns_hash(&b), "and holds a's namespace");
+	node_close(&a);
+	node_close(&b);
+}
+
+/* Damaged images: refused with nothing written, or merged as well-formed input. */
+static void test_damage(void)
+{
+	struct node a = { 0 }, t = { 0 };
+	struct names wa = { 0 }, wt = { 0 };
+	struct mfs_wr img;
+	uint64_t before;
+	int refused = 0, accepted = 0, wrote = 0, bad_trunc = 0;
+
+	node_open(&a, NULL);
+	node_open(&t, &a);
+	workload(&a, &wa, 60, "a");
+	workload(&t, &wt, 20, "t");
+	image_of(&a, &img);
+	before = ns_hash(&t);
+	for (size_t len = 0; len < img.len; len += 1 + len / 64) {
+		if (mfs_ns_snap_apply(t.ns, img.buf, len, NULL, NULL, NULL) != MFS_EFORMAT)
+			bad_trunc++;
+	}
+	is_int(bad_trunc, 0, "every truncation of a %zu-byte image is refused (MFS_EFORMAT)", img.len);
+	ok(ns_hash(&t) == before, "and nothing was written");
+	for (int i = 0; i < 3000; i++) {
+		uint8_t *p = malloc(img.len);
+		size_t at = next_rand() % img.len;
+		int rc;
+
+		memcpy(p, img.buf, img.len);
+		p[at] ^= (uint8_t)(1 + next_rand() % 255);
+		rc = mfs_ns_snap_apply(t.ns, p, img.len, NULL, NULL, NULL);
+		if (rc) {
+			refused++;
+			wrote += ns_hash(&t) != before;
+		} else {
+			/* Well formed after all (a mode bit, a name byte): start over. */
+			accepted++;
+			node_open(&t, &a);
+			workload(&t, &wt, 0, "t");
+			before = ns_hash(&t);
+		}
+		free(p);
+	}
+	ok(refused > 0, "changed bytes: %d images refused, %d still well formed", refused, accepted);
+	is_int(wrote, 0, "a refused image writes nothing");
+	mfs_wr_release(&img);
+	node_close(&a);
+	node_close(&t);
+}
+
+int main(void)
+{
+	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
+	test_fresh_and_merge();
+	test_trim();
+	test_damage();
+	return done_testing();
+}
