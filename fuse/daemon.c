@@ -155,6 +155,7 @@ static int start_replica(struct mfs_fs *fs)
 		.npeers = cfg->npeers,
 		.curve_key = cfg->curve_key,
 		.authorized_keys = cfg->authorized_keys,
+		.insecure = cfg->insecure,
 		.heartbeat_ms = cfg->heartbeat_ms,
 		.peer_timeout_ms = cfg->peer_timeout_ms,
 		.grace_s = cfg->grace_s,

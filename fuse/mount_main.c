@@ -36,8 +36,10 @@ static void usage(FILE *f)
 		"  -o readahead_kb=N   kernel readahead for the mount (default 4096)\n"
 		"  -o threads=N        FUSE worker threads (default 32)\n"
 		"  -o ro, allow_other, debug, log=FILE, ingest_threads=N, prefetch_chunks=N,\n     staging_mem_mb=N, write_behind_mb=N\n"
-		"  -o listen=HOST:PORT  serve peers here;  -o peer=HOST:PORT  a peer (repeat)\n"
+		"  -o listen=HOST:PORT  serve peers here;  -o peer=HOST:PORT  a seed: any member\n"
+		"     of the cluster (repeat for more seeds)\n"
 		"  -o curve_key=FILE,authorized_keys=FILE  encrypt and authenticate peers\n"
+		"     (required when listen is not loopback, unless -o insecure)\n"
 		"  -o heartbeat_ms=N, peer_timeout_ms=N, grace_s=N, disk_cache_mb=N,\n"
 		"     fetch_threads=N, prefetch_open\n"
 		"  --serve             a storage-only peer: no mountpoint\n"
@@ -158,6 +160,7 @@ static int absolutize(char **path, int must_exist)
 static int check_peer_options(struct mfs_config *cfg)
 {
 	char **files[] = { &cfg->curve_key, &cfg->authorized_keys };
+	char why[512];
 
 	if (cfg->serve && !cfg->listen)
 		return fail_usage("--serve needs -o listen=HOST:PORT");
@@ -165,6 +168,8 @@ static int check_peer_options(struct mfs_config *cfg)
 		return fail_usage("curve_key needs authorized_keys (the peers allowed in)");
 	if (cfg->authorized_keys && !cfg->curve_key)
 		return fail_usage("authorized_keys needs curve_key (this node's secret key)");
+	if (mfs_config_insecure_refused(cfg, why, sizeof(why)))
+		return fail_usage(why);
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (!*files[i])
 			continue;

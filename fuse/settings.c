@@ -168,6 +168,7 @@ static const struct { const char *name; long long lo, hi; size_t at; int kind; }
 static const struct { const char *name; size_t at; } flags[] = {
 	{ "ro", AT(ro) }, { "allow_other", AT(allow_other) },
 	{ "debug", AT(debug) }, { "prefetch_open", AT(prefetch_open) },
+	{ "insecure", AT(insecure) },
 };
 
 static const struct { const char *name; size_t at; } strs[] = {
@@ -309,7 +310,7 @@ int mfs_config_load_file(struct mfs_config *c, const char *path, char *err, size
 		if (!*s)
 			continue;
 		if (!strcmp(s, "ro") || !strcmp(s, "allow_other") || !strcmp(s, "debug") ||
-		    !strcmp(s, "prefetch_open")) {
+		    !strcmp(s, "prefetch_open") || !strcmp(s, "insecure")) {
 			rc = set_option(c, s, NULL, err, errlen);
 			continue;
 		}
@@ -328,4 +329,19 @@ int mfs_config_load_file(struct mfs_config *c, const char *path, char *err, size
 	}
 	fclose(f);
 	return rc;
+}
+
+int mfs_config_insecure_refused(const struct mfs_config *c, char *err, size_t errlen)
+{
+	/* Secure by default: an open port on a network serves the whole
+	 * repository, and takes ops, from anyone who reaches it. */
+	if (!c->listen || c->curve_key || c->insecure || mfs_endpoint_is_loopback(c->listen))
+		return 0;
+	snprintf(err, errlen,
+		 "listen=%s is not a loopback address and there is no curve_key: anyone who "
+		 "reaches it could read and change every file.  Make a key with `modelfs-admin "
+		 "keygen FILE` and set curve_key=FILE,authorized_keys=FILE (see "
+		 "mount.modelfs(8)), or add the option insecure on a network you trust",
+		 c->listen);
+	return 1;
 }

@@ -33,6 +33,7 @@ struct mfs_config {
 	char **peers;          /* "tcp://host:port" each */
 	int npeers;
 	char *curve_key, *authorized_keys;
+	int insecure;          /* serve a non-loopback listen without CURVE (warned) */
 	int heartbeat_ms, peer_timeout_ms, grace_s, fetch_threads, prefetch_open;
 	int snapshot_lag_ops;        /* a puller this far behind gets a snapshot */
 	int snapshot_throttle_ms;    /* tests only: slows serving snapshots */
@@ -63,5 +64,11 @@ void mfs_config_format(const struct mfs_config *c, FILE *f);
 
 /* Reads `key = value` lines (# comments).  -errno or -EINVAL with err set. */
 int mfs_config_load_file(struct mfs_config *c, const char *path, char *err, size_t errlen);
+
+/*
+ * 1 with the reason in err when the peer service would listen on a network
+ * (not loopback) in clear text without the explicit insecure option.
+ */
+int mfs_config_insecure_refused(const struct mfs_config *c, char *err, size_t errlen);
 
 #endif

@@ -253,6 +253,21 @@ int mfs_endpoint_normalise(const char *in, char *out, size_t outlen)
 	return 0;
 }
 
+int mfs_endpoint_is_loopback(const char *ep)
+{
+	char n[300];
+	const char *host = n + 6;
+
+	if (mfs_endpoint_normalise(ep, n, sizeof(n)))
+		return 0;
+	/* Only what cannot be reached from another machine: 127/8, ::1 and
+	 * "localhost".  Any other name may resolve anywhere: not loopback. */
+	if (!strncmp(host, "127.", 4) || !strncmp(host, "localhost:", 10) ||
+	    !strncmp(host, "[::1]:", 6))
+		return 1;
+	return 0;
+}
+
 /* ---- authorized_keys ------------------------------------------------------- */
 
 /* An endpoint of "tcp://" + a DNS name + ":65535" fits with room to spare. */

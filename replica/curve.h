@@ -60,6 +60,13 @@ int mfs_curve_load_secret(const char *path, struct mfs_curve_keys *out, char *er
  */
 int mfs_endpoint_normalise(const char *in, char *out, size_t outlen);
 
+/*
+ * 1 if endpoint (either form) can be reached only from this machine:
+ * 127.0.0.0/8, [::1] or localhost.  0 for anything else, "*" and other
+ * names included, and for a malformed endpoint.
+ */
+int mfs_endpoint_is_loopback(const char *endpoint);
+
 struct mfs_authkey {
 	char public_z85[MFS_CURVE_Z85_LEN + 1];
 	uint8_t public_raw[MFS_CURVE_KEY_LEN];

@@ -149,8 +149,13 @@ static int setup_curve(struct mfs_replica *r)
 	char err[512];
 	int rc;
 
-	if (!r->cfg.curve_key)
+	if (!r->cfg.curve_key) {
+		if (r->cfg.listen && !mfs_endpoint_is_loopback(r->cfg.listen))
+			log_warn("INSECURE: %s serves peers in clear text without authentication "
+				 "(option insecure): anyone who reaches it can read and change "
+				 "every file; see modelfs-admin keygen", r->cfg.listen);
 		return 0;
+	}
 	if (!r->cfg.authorized_keys) {
 		log_error("curve_key is set but authorized_keys is not: refusing to run open");
 		return -EINVAL;
@@ -263,11 +268,22 @@ static const char *state_name(enum peer_state s)
 	return s == PEER_UP ? "up" : s == PEER_DOWN ? "down" : "unknown";
 }
 
+/* How peers reach this node: what status says, and what an operator must know. */
+static const char *security_name(const struct mfs_replica *r)
+{
+	if (r->curve)
+		return "curve";
+	if (!r->cfg.listen || mfs_endpoint_is_loopback(r->cfg.listen))
+		return "loopback";
+	return "insecure";
+}
+
 void mfs_replica_status(struct mfs_replica *r, FILE *f)
 {
 	int up = 0;
 
 	fprintf(f, "listen %s\n", r->cfg.listen ? r->cfg.listen : "");
+	fprintf(f, "peer_security %s\n", security_name(r));
 	for (int i = 0; i < r->npeers; i++) {
 		struct mfs_peer *p = &r->peers[i];
 

@@ -24,6 +24,7 @@ struct mfs_replica_config {
 	int npeers;
 	const char *curve_key;       /* secret key file, or NULL: no CURVE */
 	const char *authorized_keys; /* required with curve_key */
+	int insecure;                /* plain TCP on a non-loopback listen, by choice */
 	int heartbeat_ms;            /* op-log pull period */
 	int peer_timeout_ms;         /* silent this long: down */
 	int grace_s;                 /* down this long: out of placement */

@@ -215,6 +215,10 @@ static void print_status(const struct admin_report *r)
 	if (!admin_report_get(r, "peers_up"))
 		return;
 	printf("listen         %s\n", *G("listen") ? G("listen") : "(none)");
+	if (admin_report_get(r, "peer_security"))
+		printf("peer security  %s%s\n", G("peer_security"),
+		       strcmp(G("peer_security"), "insecure") ? "" :
+		       " (plain TCP on a network: anyone who reaches it can read and write)");
 	for (size_t i = 0; i < r->nkv; i++)
 		if (!strcmp(r->kv[i].key, "peer"))
 			printf("peer           %s\n", r->kv[i].value);

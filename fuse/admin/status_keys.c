@@ -52,6 +52,7 @@ static const struct mfs_status_key keys[] = {
 	{ "read_latency_us", HISTO, US, "modelfs_read_latency_seconds", NULL, "Time from a READ request to its reply." },
 	/* peers (replica/node.c) */
 	{ "listen", TEXT, N, NULL, "listen", "The peer service's endpoint (empty: none)." },
+	{ "peer_security", TEXT, N, NULL, "peer_security", "How peers reach this node: curve (encrypted, authorized keys only), loopback (plain, this machine only) or insecure (plain TCP on a network, option insecure)." },
 	{ "peer", MFS_STATUS_PEER, N, "modelfs_peer_up", NULL, "Whether the peer at endpoint (node id node) answers now (0: down or not yet seen)." },
 	{ "peers_up", GAUGE, N, "modelfs_peers_up", NULL, "Peers answering now." },
 	{ "repl_backlog", GAUGE, N, "modelfs_repl_backlog_chunks", NULL, "Chunks this node should fetch (owned, or to warm)." },

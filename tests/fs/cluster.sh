@@ -82,7 +82,8 @@ PYEOF
 cl_init() {
 	local n=$1 mode=${2:-} i ips=()
 	CL_N=$n
-	[ "$mode" = netns ] && CL_NETNS=1
+	# A bridge is a network: plain TCP there needs the explicit option.
+	[ "$mode" = netns ] && CL_NETNS=1 && CL_COMMON+=,insecure
 	trap _cl_on_exit EXIT
 	for ((i = 1; i <= n; i++)); do
 		if [ "$CL_NETNS" = 1 ]; then
