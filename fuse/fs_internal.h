@@ -309,9 +309,11 @@ int fs_metrics_start(struct mfs_fs *fs, struct fs_metrics **out);
 void fs_metrics_stop(struct fs_metrics *m);
 
 /*
- * fs_gc.c.  The node's manifest if n is an old version (unlinked, or its
- * path moved on) that no handle has open: detached for the caller to unref
- * once unlocked, so gc can free its chunks.  NULL otherwise.  n->lock held.
+ * fs_gc.c.  The node's manifest if no handle has n open (an old version,
+ * or the current one, whose manifest is then only a cache): detached for the
+ * caller to unref once unlocked, so that gc can free an old version's
+ * chunks and trim the extra copies of a current one.  NULL otherwise.
+ * n->lock held.
  */
 struct mfs_manifest *fs_node_release_old(struct mfs_fs *fs, struct mfs_node *n);
 /* Answers a control request "gc [apply] [relocate] [grace=N]" (args after "gc"). */

@@ -250,8 +250,6 @@ int snap_serve(struct mfs_replica *r, const uint8_t *body, size_t blen, struct m
 		d.data = sn->img + off;
 		d.len = sn->len - off < chunk ? sn->len - off : chunk;
 		sn->used_ms = now;
-		if (!off)
-			__atomic_add_fetch(&r->snapshots_served, 1, __ATOMIC_RELAXED);
 	}
 	mfs_wire_snapdata_encode(&d, out);
 	pthread_mutex_unlock(&sn->lock);
@@ -261,6 +259,10 @@ int snap_serve(struct mfs_replica *r, const uint8_t *body, size_t blen, struct m
 
 		nanosleep(&ts, NULL);
 	}
+	/* Counted as the first chunk leaves, not before the throttle's wait:
+	 * a status that shows it means the joiner is being sent bytes (t1180). */
+	if (d.status == MFS_SNAP_OK && !off)
+		__atomic_add_fetch(&r->snapshots_served, 1, __ATOMIC_RELAXED);
 	return out->oom ? -ENOMEM : 0;
 }
 

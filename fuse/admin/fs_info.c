@@ -124,10 +124,21 @@ static int info_load(struct mfs_fs *fs, uint64_t ino, struct fs_info *in)
 	if (n) {
 		pthread_mutex_lock(&n->lock);
 		rc = mfs_inode_copy(&in->rec, &n->rec);
-		if (!rc && S_ISREG(in->rec.mode) && !(rc = fs_node_manifest(fs, n)))
+		/*
+		 * The node's manifest if it has one; else a private load, not
+		 * kept on the node: a decoded manifest is live (gc.h) and holds
+		 * back the trim of the file's extra copies while it is kept.
+		 */
+		if (!rc && S_ISREG(in->rec.mode) && n->manifest)
 			in->m = mfs_manifest_ref(n->manifest);
 		pthread_mutex_unlock(&n->lock);
 		itable_put(fs, n, 0, 1);
+		if (!rc && S_ISREG(in->rec.mode) && !in->m) {
+			if (in->rec.has_manifest)
+				rc = mfs_manifest_load(fs->db, &in->rec.manifest, &in->m);
+			else if (!(in->m = mfs_manifest_new()))
+				rc = -ENOMEM;
+		}
 	} else if (!(rc = mfs_ns_get(fs->ns, ino, &in->rec)) && S_ISREG(in->rec.mode)) {
 		if (in->rec.has_manifest)
 			rc = mfs_manifest_load(fs->db, &in->rec.manifest, &in->m);
