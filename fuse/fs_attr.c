@@ -207,6 +207,14 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		}
 	}
 	pthread_mutex_lock(&n->lock);
+	if (n->stg)
+		/*
+		 * A utimensat of the path since the writer's last sync set the
+		 * times of its view (fs_internal.h): they are the file's now, and this
+		 * change (a chmod through the writer's descriptor, say) must not
+		 * put the last write's mtime back when it refreshes the view.
+		 */
+		view_take_times(fs, n->stg);
 	mask = apply_attrs(req, n, attr, to_set);
 	/*
 	 * chown(f, -1, -1) changes nothing but the ctime: the kernel sends it
