@@ -92,18 +92,23 @@ static void *ask_peer(void *arg)
 	return NULL;
 }
 
-int mfs_replica_check(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
+int mfs_replica_check(struct mfs_replica *r, int nodes, const struct mfs_copy_query *q, size_t n,
 		      unsigned flags, uint8_t *st)
 {
-	size_t stride = (size_t)r->npeers + 1;
-	struct peer_job *jobs = calloc((size_t)r->npeers + 1, sizeof(*jobs));
-	uint8_t *mine = malloc(n ? n : 1);
+	int np = nodes - 1;
+	size_t stride = (size_t)nodes;
+	struct peer_job *jobs;
+	uint8_t *mine;
 	int rc = -ENOMEM;
 
+	if (nodes < 1 || np > peer_count(r))
+		return -EINVAL;
+	jobs = calloc((size_t)nodes, sizeof(*jobs));
+	mine = malloc(n ? n : 1);
 	if (!jobs || !mine)
 		goto out;
 	memset(st, MFS_COPY_UNKNOWN, n * stride);
-	for (int k = 0; k < r->npeers; k++) {
+	for (int k = 0; k < np; k++) {
 		jobs[k] = (struct peer_job){ r, &r->peers[k], q, n, flags, st + k + 1, stride, 0 };
 		if (pthread_create(&jobs[k].thread, NULL, ask_peer, &jobs[k]))
 			jobs[k].thread = 0;
@@ -111,7 +116,7 @@ int mfs_replica_check(struct mfs_replica *r, const struct mfs_copy_query *q, siz
 	rc = check_local(r, q, n, flags, mine);
 	for (size_t i = 0; !rc && i < n; i++)
 		st[i * stride] = mine[i];
-	for (int k = 0; k < r->npeers; k++)
+	for (int k = 0; k < np; k++)
 		if (jobs[k].thread)
 			pthread_join(jobs[k].thread, NULL);
 out:
@@ -128,7 +133,7 @@ int mfs_replica_nodes(struct mfs_replica *r, uint16_t *ids, uint8_t *up, int cap
 		return 0;
 	ids[n] = r->self;
 	up[n++] = 1;
-	for (int k = 0; k < r->npeers && n < cap; k++, n++) {
+	for (int k = 0, np = peer_count(r); k < np && n < cap; k++, n++) {
 		struct mfs_peer *p = &r->peers[k];
 
 		pthread_mutex_lock(&p->lock);
