@@ -92,6 +92,32 @@ static void *ask_peer(void *arg)
 	return NULL;
 }
 
+/*
+ * Copies on a draining or removed node are on their way out: like disk
+ * cache copies they are there but do not count (fsck is clean after a drain
+ * only once the next owners hold every chunk).
+ */
+static void leaving_copies_cached(struct mfs_replica *r, int np, uint8_t *st, size_t n,
+				  size_t stride)
+{
+	for (int k = 0; k <= np; k++) {
+		uint8_t m;
+
+		if (k == 0) {
+			m = __atomic_load_n(&r->self_member, __ATOMIC_RELAXED);
+		} else {
+			pthread_mutex_lock(&r->peers[k - 1].lock);
+			m = r->peers[k - 1].member;
+			pthread_mutex_unlock(&r->peers[k - 1].lock);
+		}
+		if (member_placed(m))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (st[i * stride + (size_t)k] == MFS_COPY_STORED)
+				st[i * stride + (size_t)k] = MFS_COPY_CACHED;
+	}
+}
+
 int mfs_replica_check(struct mfs_replica *r, int nodes, const struct mfs_copy_query *q, size_t n,
 		      unsigned flags, uint8_t *st)
 {
@@ -119,6 +145,8 @@ int mfs_replica_check(struct mfs_replica *r, int nodes, const struct mfs_copy_qu
 	for (int k = 0; k < np; k++)
 		if (jobs[k].thread)
 			pthread_join(jobs[k].thread, NULL);
+	if (!rc)
+		leaving_copies_cached(r, np, st, n, stride);
 out:
 	free(jobs);
 	free(mine);
