@@ -52,7 +52,8 @@ struct mfs_peer {
 	pthread_mutex_t lock;        /* the fields below */
 	uint16_t id;                 /* learned from its replies or its member record; 0 until then */
 	uint8_t member;              /* enum mfs_member_state (store/ns/member.h) */
-	int hello_ok;                /* it answered our HELLO since it last went down */
+	uint64_t hello_ms;           /* when it last answered our HELLO; 0: say it again */
+	int retired;                 /* replaced by an entry at the node's new endpoint */
 	enum peer_state state;
 	uint64_t last_ok_ms;         /* last reply */
 	uint64_t down_since_ms;      /* when it stopped answering (or our start) */

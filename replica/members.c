@@ -81,6 +81,26 @@ static struct mfs_peer *add_peer_locked(struct mfs_replica *r, const char *endpo
 	return p;
 }
 
+/*
+ * Node id is heard of at endpoint, and p is the entry we reach it by,
+ * elsewhere (members_lock held).  While p answers it stays (a seed spelled
+ * otherwise, or an address this node reaches and others do not); once it
+ * does not, the node moved: a new entry at endpoint takes p's place.
+ */
+static struct mfs_peer *maybe_moved_locked(struct mfs_replica *r, struct mfs_peer *p,
+					   const char *endpoint, uint16_t id, const char *key)
+{
+	struct mfs_peer *np;
+
+	if (peer_is_up(p) || !(np = add_peer_locked(r, endpoint, id, key)))
+		return p;
+	pthread_mutex_lock(&p->lock);
+	p->retired = 1;
+	pthread_mutex_unlock(&p->lock);
+	log_info("member %04x: now reached at %s (%s does not answer)", id, endpoint, p->endpoint);
+	return np;
+}
+
 /* Brings one member record into the peers table (members_lock held). */
 static void apply_member_locked(struct mfs_replica *r, const struct mfs_member *m)
 {
@@ -92,7 +112,10 @@ static void apply_member_locked(struct mfs_replica *r, const struct mfs_member *
 	}
 	if (!strcmp(m->endpoint, r->advertise))
 		return;
-	if (!(p = peer_by_endpoint(r, m->endpoint)) && !(p = peer_by_id(r, m->id))) {
+	if (!(p = peer_by_endpoint(r, m->endpoint)) && (p = peer_by_id(r, m->id)) &&
+	    m->state != MFS_MEMBER_GONE)
+		p = maybe_moved_locked(r, p, m->endpoint, m->id, m->key);
+	if (!p) {
 		if (m->state == MFS_MEMBER_GONE)
 			return;
 		if (!(p = add_peer_locked(r, m->endpoint, m->id, m->key)))
@@ -202,9 +225,15 @@ void members_hello(struct mfs_replica *r, uint16_t id, const char *endpoint, con
 	if (!mfs_ns_member_get(r->ns, id, &m) && m.state == MFS_MEMBER_GONE)
 		return;
 	pthread_mutex_lock(&r->members_lock);
-	if (!peer_by_endpoint(r, ep) && !peer_by_id(r, id)) {
-		log_info("node %04x at %s said hello: pulling from it", id, ep);
-		add_peer_locked(r, ep, id, key);
+	if (!peer_by_endpoint(r, ep)) {
+		struct mfs_peer *p = peer_by_id(r, id);
+
+		if (p) {
+			maybe_moved_locked(r, p, ep, id, key);
+		} else {
+			log_info("node %04x at %s said hello: pulling from it", id, ep);
+			add_peer_locked(r, ep, id, key);
+		}
 	}
 	pthread_mutex_unlock(&r->members_lock);
 }

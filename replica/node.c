@@ -86,11 +86,13 @@ struct mfs_peer *peer_by_id(struct mfs_replica *r, uint16_t id)
 	for (int i = 0; id && i < n; i++) {
 		struct mfs_peer *p = &r->peers[i];
 		uint16_t pid;
+		int retired;
 
 		pthread_mutex_lock(&p->lock);
 		pid = p->id;
+		retired = p->retired;
 		pthread_mutex_unlock(&p->lock);
-		if (pid == id)
+		if (pid == id && !retired)
 			return p;
 	}
 	return NULL;
@@ -129,7 +131,7 @@ void peer_failed(struct mfs_replica *r, struct mfs_peer *p)
 	pthread_mutex_lock(&p->lock);
 	if (p->state != PEER_DOWN && now - p->last_ok_ms >= (uint64_t)r->cfg.peer_timeout_ms) {
 		went_down = p->state == PEER_UP;
-		p->hello_ok = 0; /* it may come back with an empty store: say hello again */
+		p->hello_ms = 0; /* it may come back with an empty store: say hello again */
 		p->state = PEER_DOWN;
 		p->down_since_ms = now;
 	}
@@ -144,7 +146,7 @@ int peer_is_up(struct mfs_peer *p)
 	int up;
 
 	pthread_mutex_lock(&p->lock);
-	up = p->state == PEER_UP && p->member != MFS_MEMBER_GONE;
+	up = p->state == PEER_UP && p->member != MFS_MEMBER_GONE && !p->retired;
 	pthread_mutex_unlock(&p->lock);
 	return up;
 }
@@ -154,7 +156,7 @@ int peer_is_gone(struct mfs_peer *p)
 	int gone;
 
 	pthread_mutex_lock(&p->lock);
-	gone = p->member == MFS_MEMBER_GONE;
+	gone = p->member == MFS_MEMBER_GONE || p->retired;
 	pthread_mutex_unlock(&p->lock);
 	return gone;
 }
@@ -181,7 +183,8 @@ int placement_nodes(struct mfs_replica *r, uint16_t *ids, int cap)
 
 		pthread_mutex_lock(&p->lock);
 		/* One node may be known by two endpoints (a seed's spelling, its own). */
-		if (p->id && p->id != r->self && member_placed(p->member) && !listed(ids, n, p->id) &&
+		if (p->id && p->id != r->self && member_placed(p->member) && !p->retired &&
+		    !listed(ids, n, p->id) &&
 		    (p->state == PEER_UP || now - p->down_since_ms < grace))
 			ids[n++] = p->id;
 		pthread_mutex_unlock(&p->lock);
@@ -344,7 +347,7 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 		struct mfs_peer *p = &r->peers[i];
 
 		pthread_mutex_lock(&p->lock);
-		if (p->member != MFS_MEMBER_GONE) {
+		if (p->member != MFS_MEMBER_GONE && !p->retired) {
 			fprintf(f, "peer %s %04x %s\n", p->endpoint, p->id, state_name(p->state));
 			up += p->state == PEER_UP;
 		}

@@ -103,23 +103,27 @@ static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
 
 /*
  * Tells p where this node is reached, so that a seed that never heard of us
- * pulls from us (members.c).  Once per peer, again after it was down.
+ * pulls from us (members.c).  Again after p was down, and every
+ * HELLO_EVERY_MS: a node that knew us at an endpoint we left takes the new
+ * one only once the old one stops answering.
  */
+#define HELLO_EVERY_MS 10000
 static void hello(struct mfs_replica *r, struct mfs_peer *p)
 {
+	uint64_t now = mfs_now_ms(), last;
 	struct mfs_wr w = { 0 };
 	struct rpc_reply rr;
-	int done;
 
 	pthread_mutex_lock(&p->lock);
-	done = p->hello_ok;
+	last = p->hello_ms;
 	pthread_mutex_unlock(&p->lock);
-	if (done || !r->advertise[0])
+	if ((last && now - last < HELLO_EVERY_MS) || !r->advertise[0])
 		return;
 	mfs_wire_hello_encode(r->advertise, &w);
 	if (!w.oom && !rpc_call(r, p, MFS_MSG_HELLO, 0, w.buf, w.len, r->cfg.peer_timeout_ms, &rr)) {
 		pthread_mutex_lock(&p->lock);
-		p->hello_ok = rr.h.type == MFS_MSG_HELLO;
+		if (rr.h.type == MFS_MSG_HELLO)
+			p->hello_ms = now;
 		pthread_mutex_unlock(&p->lock);
 		rpc_reply_release(&rr);
 	}

@@ -8,6 +8,7 @@
 # node 2, and fsck on node 2 is clean (every node holds every chunk).  Node
 # 2 restarted alone (nodes 1 and 3 stopped) still lists node 3: the member
 # table is in its store.  With nodes 1 and 3 back, node 2 sees node 3 up.
+# Node 3 restarted at another address is reached there by nodes 1 and 2.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -105,5 +106,20 @@ back() {
 	expect_sha "${CL_M[3]}/d/w.bin" "$sum"
 }
 check "nodes 1 and 3 back: node 2 sees node 3 up" back
+
+# Node 3 moves: restarted listening on another address (its seed is still
+# node 1).  Its old endpoint stops answering; nodes 1 and 2 take the new one
+# from its HELLO and its member record.
+NEW3=127.0.0.5:$CL_PORT
+moved() {
+	cl_stop 3 && cl_start 3 "listen=$NEW3" &&
+	wait_for "$CL_TRIES" sees 2 "$NEW3" && wait_for "$CL_TRIES" sees 1 "$NEW3" ||
+		{ _cl_report peers 1 2; return 1; }
+	wait_for "$CL_TRIES" eval 'admin node list "${CL_M[1]}" | grep -q "tcp://$NEW3"' &&
+	echo moved >"${CL_M[3]}/d/after-move" &&
+	cl_wait_converged meta &&
+	expect_eq "$(cat "${CL_M[2]}/d/after-move")" moved "after-move on node 2"
+}
+check "node 3 restarted at a new address: nodes 1 and 2 reach it there" moved
 
 cl_done
