@@ -251,6 +251,8 @@ void repair_stop(struct mfs_repair *rp);
 void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *manifest, int repl,
 			      uint16_t origin);
 uint64_t repair_backlog(struct mfs_replica *r);
+/* Every peer that is not gone has told us its id: placement is over the whole cluster. */
+int peers_all_known(struct mfs_replica *r);
 /* Asks the workers to look at the queue now. */
 void repair_kick(struct mfs_replica *r);
 /*

@@ -426,7 +426,7 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 }
 
 /* Every peer that is not gone has told us its id (or its member record did). */
-static int peers_known(struct mfs_replica *r)
+int peers_all_known(struct mfs_replica *r)
 {
 	for (int i = 0, n = peer_count(r); i < n; i++) {
 		struct mfs_peer *p = &r->peers[i];
@@ -455,7 +455,7 @@ static void *repair_main(void *arg)
 	 * chunks that are not its own.  Wait for them, or for the time a
 	 * silent peer takes to count as down.
 	 */
-	while (!r->stopping && !peers_known(r) &&
+	while (!r->stopping && !peers_all_known(r) &&
 	       mfs_now_ms() - r->started_ms < 2 * (uint64_t)r->cfg.peer_timeout_ms)
 		nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
 	while (!r->stopping) {
