@@ -214,9 +214,9 @@ int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mf
 }
 
 /* A member record that wins goes to the meta CF (member.h); the replica
- * layer reads the table again after a pull that carried one. */
-static int apply_member(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,
-			const struct mfs_stamp *st, uint8_t *skey, const uint8_t *sval)
+ * layer reads the table again after a pull or a snapshot that carried one. */
+int ns_apply_member(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,
+		    const struct mfs_stamp *st, uint8_t *skey, const uint8_t *sval)
 {
 	uint8_t mk[MEMBER_KEY_LEN];
 	size_t sklen = stamp_key(e->kind, e->key, e->klen, skey);
@@ -227,7 +227,7 @@ static int apply_member(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs
 	member_key((uint16_t)(e->key[0] << 8 | e->key[1]), mk);
 	mfs_batch_put(b, MFS_CF_META, mk, sizeof(mk), e->val, e->vlen);
 	mfs_batch_put(b, MFS_CF_STAMPS, skey, sklen, sval, MFS_STAMP_LEN);
-	return 0;
+	return 1;
 }
 
 /* First batch: the entries that win. */
@@ -257,7 +257,8 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 			continue;
 		}
 		if (e->kind == MFS_OP_NODE) {
-			rc = apply_member(ns, b, e, st, skey, sval);
+			rc = ns_apply_member(ns, b, e, st, skey, sval);
+			rc = rc < 0 ? rc : 0;
 			continue;
 		}
 		/* Derived state is refreshed whether the entry wins or not: this
