@@ -93,29 +93,50 @@ static void *ask_peer(void *arg)
 }
 
 /*
- * Copies on a draining or removed node are on their way out: like disk
- * cache copies they are there but do not count (fsck is clean after a drain
- * only once the next owners hold every chunk).
+ * Each node's copies count once, and not at all while it leaves.  One node
+ * may be known by two endpoints (a seed's spelling, its own; placement
+ * counts it once, node.c): it answers under both, and gc's trim must not
+ * take one holder for two confirming owners.  A later column's answer fills
+ * in the first one's if that has none, then is unknown.  Copies on a
+ * draining or removed node (by any of its entries: an entry's state is
+ * "active" until a record says otherwise) are on their way out: like disk
+ * cache copies they are there but do not count (fsck is clean after a
+ * drain only once the next owners hold every chunk).
  */
-static void leaving_copies_cached(struct mfs_replica *r, int np, uint8_t *st, size_t n,
-				  size_t stride)
+static void count_nodes_once(struct mfs_replica *r, int np, uint8_t *st, size_t n, size_t stride)
 {
-	for (int k = 0; k <= np; k++) {
-		uint8_t m;
+	uint16_t ids[MFS_MAX_NODES];
+	uint8_t placed[MFS_MAX_NODES];
 
-		if (k == 0) {
-			m = __atomic_load_n(&r->self_member, __ATOMIC_RELAXED);
-		} else {
-			pthread_mutex_lock(&r->peers[k - 1].lock);
-			m = r->peers[k - 1].member;
-			pthread_mutex_unlock(&r->peers[k - 1].lock);
-		}
-		if (member_placed(m))
+	ids[0] = r->self;
+	placed[0] = member_placed(__atomic_load_n(&r->self_member, __ATOMIC_RELAXED));
+	for (int k = 1; k <= np; k++) {
+		pthread_mutex_lock(&r->peers[k - 1].lock);
+		ids[k] = r->peers[k - 1].id;
+		placed[k] = member_placed(r->peers[k - 1].member);
+		pthread_mutex_unlock(&r->peers[k - 1].lock);
+	}
+	for (int k = 1; k <= np; k++) {
+		int j = 0;
+
+		while (j < k && (!ids[k] || ids[j] != ids[k]))
+			j++;
+		if (j == k)
 			continue;
-		for (size_t i = 0; i < n; i++)
+		placed[j] &= placed[k];
+		placed[k] = 1; /* its answers go to column j */
+		for (size_t i = 0; i < n; i++) {
+			uint8_t *first = &st[i * stride + (size_t)j], *dup = &st[i * stride + (size_t)k];
+
+			if (*first == MFS_COPY_UNKNOWN)
+				*first = *dup;
+			*dup = MFS_COPY_UNKNOWN;
+		}
+	}
+	for (int k = 0; k <= np; k++)
+		for (size_t i = 0; !placed[k] && i < n; i++)
 			if (st[i * stride + (size_t)k] == MFS_COPY_STORED)
 				st[i * stride + (size_t)k] = MFS_COPY_CACHED;
-	}
 }
 
 int mfs_replica_check(struct mfs_replica *r, int nodes, const struct mfs_copy_query *q, size_t n,
@@ -146,7 +167,7 @@ int mfs_replica_check(struct mfs_replica *r, int nodes, const struct mfs_copy_qu
 		if (jobs[k].thread)
 			pthread_join(jobs[k].thread, NULL);
 	if (!rc)
-		leaving_copies_cached(r, np, st, n, stride);
+		count_nodes_once(r, np, st, n, stride);
 out:
 	free(jobs);
 	free(mine);

@@ -160,7 +160,6 @@ static int confirm(struct mfs_replica *r, const struct mfs_copy_query *q, size_t
 	return rc;
 }
 
-
 /* Due candidates, ASK_BATCH at a time: confirmed elsewhere, then (apply) dropped. */
 static int settle(struct mfs_replica *r, const struct trefs *t, const uint64_t *bytes,
 		  const uint8_t *due, int apply, struct mfs_gc_trim_result *res)
