@@ -7,7 +7,9 @@
 # copies not counted (they are on their way out), i.e. nodes 1 and 2 hold
 # every chunk.  Node 3 then stops and `node remove ID3` (on node 2): node 3
 # is gone in every list, out of node 2's peers, fsck is still clean and
-# every file reads right on nodes 1 and 2.  Bad arguments exit 2 or 1.
+# every file reads right on nodes 1 and 2.  A write after the remove: nodes
+# 1 and 2 drop their ops at once (node 3, removed, is not waited for, though
+# down for less than grace_s).  Bad arguments exit 2 or 1.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -78,5 +80,14 @@ after() {
 	expect_sha "${CL_M[2]}/v" "$(file_sha "$S/v")"
 }
 check "without node 3: fsck clean, every file reads right on nodes 1 and 2" after
+
+log_empty() { [ "$(cl_get 1 oplog_ops)" = 0 ] && [ "$(cl_get 2 oplog_ops)" = 0 ]; }
+trimmed() {
+	echo after >"${CL_M[1]}/after-remove" && cl_wait_converged meta 1 2 &&
+	wait_for "$CL_TRIES" log_empty && return 0
+	_cl_report oplog_ops 1 2
+	return 1
+}
+check "a write after the remove: nodes 1 and 2 drop every op (node 3 not waited for)" trimmed
 
 cl_done
