@@ -415,6 +415,26 @@ static void forward_reply(struct mfs_server *s)
 }
 
 /* Reads one request off the ROUTER; queues it or drops it. */
+/* Hands j to the worker pool, or drops it if the queue is full. */
+static void enqueue(struct mfs_server *s, struct job *j)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->qlen >= QUEUE_MAX) {
+		pthread_mutex_unlock(&s->lock);
+		log_warn("request queue full: a request from node %04x dropped", j->h.node);
+		job_free(j);
+		return;
+	}
+	if (s->tail)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	s->qlen++;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void take_request(struct mfs_server *s)
 {
 	struct mfs_replica *r = s->r;
@@ -486,21 +506,7 @@ static void take_request(struct mfs_server *s)
 		job_free(j);
 		return;
 	}
-	pthread_mutex_lock(&s->lock);
-	if (s->qlen >= QUEUE_MAX) {
-		pthread_mutex_unlock(&s->lock);
-		log_warn("request queue full: a request from node %04x dropped", j->h.node);
-		job_free(j);
-		return;
-	}
-	if (s->tail)
-		s->tail->next = j;
-	else
-		s->head = j;
-	s->tail = j;
-	s->qlen++;
-	pthread_cond_signal(&s->work);
-	pthread_mutex_unlock(&s->lock);
+	enqueue(s, j);
 	return;
 drop:
 	for (int i = 0; i < (n < 3 ? n : 3); i++)
