@@ -151,6 +151,7 @@ static int start_replica(struct mfs_fs *fs)
 	char *cache_dir = join(cfg->data_dir, "cache");
 	struct mfs_replica_config rc = {
 		.listen = cfg->listen,
+		.advertise = cfg->advertise,
 		.peers = cfg->peers,
 		.npeers = cfg->npeers,
 		.curve_key = cfg->curve_key,

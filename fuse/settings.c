@@ -74,6 +74,7 @@ void mfs_config_release(struct mfs_config *c)
 	free(c->config_file);
 	free(c->log_file);
 	free(c->listen);
+	free(c->advertise);
 	free(c->curve_key);
 	free(c->authorized_keys);
 	free(c->metrics_file);
@@ -107,7 +108,7 @@ static int parse_num(const char *v, long long lo, long long hi, long long *out)
 	return 0;
 }
 
-/* listen=HOST:PORT, or one more peer=HOST:PORT (the option repeats). */
+/* listen= or advertise=HOST:PORT, or one more peer=HOST:PORT (the option repeats). */
 static int set_endpoint(struct mfs_config *c, const char *key, const char *val, char *err,
 			size_t errlen)
 {
@@ -121,6 +122,8 @@ static int set_endpoint(struct mfs_config *c, const char *key, const char *val, 
 	}
 	if (!strcmp(key, "listen"))
 		return set_str(&c->listen, ep);
+	if (!strcmp(key, "advertise"))
+		return set_str(&c->advertise, ep);
 	for (int i = 0; i < c->npeers; i++)
 		if (!strcmp(c->peers[i], ep))
 			return 0;
@@ -198,7 +201,7 @@ static int set_option(struct mfs_config *c, const char *key, const char *val, ch
 		*FIELD(c, flags[i].at, int) = !val || !strcmp(val, "1") || !strcmp(val, "true");
 		return 0;
 	}
-	if (!strcmp(key, "listen") || !strcmp(key, "peer"))
+	if (!strcmp(key, "listen") || !strcmp(key, "peer") || !strcmp(key, "advertise"))
 		return set_endpoint(c, key, val, err, errlen);
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		if (strcmp(key, strs[i].name))
@@ -255,6 +258,8 @@ void mfs_config_format(const struct mfs_config *c, FILE *f)
 			fprintf(f, ",%s", flags[i].name);
 	if (c->listen)
 		fprintf(f, ",listen=%s", c->listen);
+	if (c->advertise)
+		fprintf(f, ",advertise=%s", c->advertise);
 	for (int i = 0; i < c->npeers; i++)
 		fprintf(f, ",peer=%s", c->peers[i]);
 }

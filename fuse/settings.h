@@ -30,7 +30,8 @@ struct mfs_config {
 	int ro, allow_other, foreground, debug;
 	/* peers (replica/replica.h) */
 	char *listen;          /* "tcp://host:port"; NULL: no peer service */
-	char **peers;          /* "tcp://host:port" each */
+	char *advertise;       /* where peers reach this node, if not listen (NULL) */
+	char **peers;          /* seeds, "tcp://host:port" each: members learn the rest */
 	int npeers;
 	char *curve_key, *authorized_keys;
 	int insecure;          /* serve a non-loopback listen without CURVE (warned) */

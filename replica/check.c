@@ -92,18 +92,70 @@ static void *ask_peer(void *arg)
 	return NULL;
 }
 
-int mfs_replica_check(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
+/*
+ * Each node's copies count once, and not at all while it leaves.  One node
+ * may be known by two endpoints (a seed's spelling, its own; placement
+ * counts it once, node.c): it answers under both, and gc's trim must not
+ * take one holder for two confirming owners.  A later column's answer fills
+ * in the first one's if that has none, then is unknown.  Copies on a
+ * draining or removed node (by any of its entries: an entry's state is
+ * "active" until a record says otherwise) are on their way out: like disk
+ * cache copies they are there but do not count (fsck is clean after a
+ * drain only once the next owners hold every chunk).
+ */
+static void count_nodes_once(struct mfs_replica *r, int np, uint8_t *st, size_t n, size_t stride)
+{
+	uint16_t ids[MFS_MAX_NODES];
+	uint8_t placed[MFS_MAX_NODES];
+
+	ids[0] = r->self;
+	placed[0] = member_placed(__atomic_load_n(&r->self_member, __ATOMIC_RELAXED));
+	for (int k = 1; k <= np; k++) {
+		pthread_mutex_lock(&r->peers[k - 1].lock);
+		ids[k] = r->peers[k - 1].id;
+		placed[k] = member_placed(r->peers[k - 1].member);
+		pthread_mutex_unlock(&r->peers[k - 1].lock);
+	}
+	for (int k = 1; k <= np; k++) {
+		int j = 0;
+
+		while (j < k && (!ids[k] || ids[j] != ids[k]))
+			j++;
+		if (j == k)
+			continue;
+		placed[j] &= placed[k];
+		placed[k] = 1; /* its answers go to column j */
+		for (size_t i = 0; i < n; i++) {
+			uint8_t *first = &st[i * stride + (size_t)j], *dup = &st[i * stride + (size_t)k];
+
+			if (*first == MFS_COPY_UNKNOWN)
+				*first = *dup;
+			*dup = MFS_COPY_UNKNOWN;
+		}
+	}
+	for (int k = 0; k <= np; k++)
+		for (size_t i = 0; !placed[k] && i < n; i++)
+			if (st[i * stride + (size_t)k] == MFS_COPY_STORED)
+				st[i * stride + (size_t)k] = MFS_COPY_CACHED;
+}
+
+int mfs_replica_check(struct mfs_replica *r, int nodes, const struct mfs_copy_query *q, size_t n,
 		      unsigned flags, uint8_t *st)
 {
-	size_t stride = (size_t)r->npeers + 1;
-	struct peer_job *jobs = calloc((size_t)r->npeers + 1, sizeof(*jobs));
-	uint8_t *mine = malloc(n ? n : 1);
+	int np = nodes - 1;
+	size_t stride = (size_t)nodes;
+	struct peer_job *jobs;
+	uint8_t *mine;
 	int rc = -ENOMEM;
 
+	if (nodes < 1 || np > peer_count(r))
+		return -EINVAL;
+	jobs = calloc((size_t)nodes, sizeof(*jobs));
+	mine = malloc(n ? n : 1);
 	if (!jobs || !mine)
 		goto out;
 	memset(st, MFS_COPY_UNKNOWN, n * stride);
-	for (int k = 0; k < r->npeers; k++) {
+	for (int k = 0; k < np; k++) {
 		jobs[k] = (struct peer_job){ r, &r->peers[k], q, n, flags, st + k + 1, stride, 0 };
 		if (pthread_create(&jobs[k].thread, NULL, ask_peer, &jobs[k]))
 			jobs[k].thread = 0;
@@ -111,9 +163,11 @@ int mfs_replica_check(struct mfs_replica *r, const struct mfs_copy_query *q, siz
 	rc = check_local(r, q, n, flags, mine);
 	for (size_t i = 0; !rc && i < n; i++)
 		st[i * stride] = mine[i];
-	for (int k = 0; k < r->npeers; k++)
+	for (int k = 0; k < np; k++)
 		if (jobs[k].thread)
 			pthread_join(jobs[k].thread, NULL);
+	if (!rc)
+		count_nodes_once(r, np, st, n, stride);
 out:
 	free(jobs);
 	free(mine);
@@ -128,7 +182,7 @@ int mfs_replica_nodes(struct mfs_replica *r, uint16_t *ids, uint8_t *up, int cap
 		return 0;
 	ids[n] = r->self;
 	up[n++] = 1;
-	for (int k = 0; k < r->npeers && n < cap; k++, n++) {
+	for (int k = 0, np = peer_count(r); k < np && n < cap; k++, n++) {
 		struct mfs_peer *p = &r->peers[k];
 
 		pthread_mutex_lock(&p->lock);

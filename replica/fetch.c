@@ -202,7 +202,7 @@ static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_l
 		if (ids[i] != r->self)
 			add_candidate(list, &n, peer_by_id(r, ids[i]));
 	add_candidate(list, &n, peer_by_id(r, origin));
-	for (int i = 0; i < r->npeers; i++)
+	for (int i = 0, np = peer_count(r); i < np; i++)
 		add_candidate(list, &n, &r->peers[i]);
 	for (int i = 0; i < n && !r->stopping; i++)
 		if (!(rc = ask(r, list[i], h, raw_len, 0, as_cache, st, out)))

@@ -32,16 +32,21 @@ void peer_pulled(struct mfs_replica *r, uint16_t node, const struct mfs_wire_vv 
 
 int mfs_replica_gc_peers(struct mfs_replica *r, struct mfs_gc_peer **out, int *n)
 {
-	struct mfs_gc_peer *v = calloc(r->npeers ? r->npeers : 1, sizeof(*v));
+	int np = peer_count(r), k = 0;
+	struct mfs_gc_peer *v = calloc(np ? np : 1, sizeof(*v));
 
 	*out = NULL;
 	*n = 0;
 	if (!v)
 		return -ENOMEM;
-	for (int i = 0; i < r->npeers; i++) {
+	for (int i = 0; i < np; i++) {
 		struct mfs_peer *p = &r->peers[i];
-		struct mfs_gc_peer *g = &v[i];
+		struct mfs_gc_peer *g = &v[k];
 
+		/* A removed node holds nothing back: it will never pull again. */
+		if (peer_is_gone(p))
+			continue;
+		k++;
 		snprintf(g->name, sizeof(g->name), "%s", p->endpoint);
 		pthread_mutex_lock(&p->lock);
 		g->id = p->id;
@@ -58,7 +63,7 @@ int mfs_replica_gc_peers(struct mfs_replica *r, struct mfs_gc_peer **out, int *n
 		pthread_mutex_unlock(&p->lock);
 	}
 	*out = v;
-	*n = r->npeers;
+	*n = k;
 	return 0;
 }
 

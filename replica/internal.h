@@ -2,6 +2,7 @@
 /*
  * Private state of the replica layer, shared by its files:
  *   node.c      start/stop, peers table, status
+ *   members.c   membership as data: member records, joining, HELLO, node list
  *   client.c    request/reply to one peer (pooled DEALER sockets)
  *   server.c    the ROUTER that answers peers, with a worker pool
  *   sync.c      op-log pulls from every peer: namespace sync and heartbeat
@@ -46,8 +47,13 @@ struct mfs_peer {
 	pthread_t sync_thread;       /* pulls its ops (sync.c) */
 	char endpoint[256];
 	const char *server_key;      /* Z85, from authorized_keys; NULL without CURVE */
+	char key_buf[MFS_CURVE_Z85_LEN + 1]; /* server_key when it came from a member record */
+	int configured;              /* named by peer= (a seed), not learned */
 	pthread_mutex_t lock;        /* the fields below */
-	uint16_t id;                 /* learned from its replies; 0 until then */
+	uint16_t id;                 /* learned from its replies or its member record; 0 until then */
+	uint8_t member;              /* enum mfs_member_state (store/ns/member.h) */
+	uint64_t hello_ms;           /* when it last answered our HELLO; 0: say it again */
+	int retired;                 /* replaced by an entry at the node's new endpoint */
 	enum peer_state state;
 	uint64_t last_ok_ms;         /* last reply */
 	uint64_t down_since_ms;      /* when it stopped answering (or our start) */
@@ -67,8 +73,19 @@ struct mfs_replica {
 	int curve;
 	struct mfs_authkeys *authkeys;
 	struct mfs_zap *zap;
+	/*
+	 * Room for MFS_MAX_NODES - 1 peers, allocated once: members.c appends
+	 * under members_lock and publishes npeers after the entry is whole, so
+	 * readers iterate without a lock (peer_count()).  Entries never move
+	 * nor go away (a removed member is marked gone).
+	 */
 	struct mfs_peer *peers;
 	int npeers;
+	pthread_mutex_t members_lock;  /* adding peers, writing member records */
+	int members_closed;            /* members_lock: stopping, add no peer */
+	int members_dirty;             /* atomic: a pull applied a member record */
+	uint8_t self_member;           /* atomic: this node's own member state */
+	char advertise[256];           /* the endpoint peers reach us at ("" if none) */
 	uint64_t started_ms;
 	volatile int stopping;
 
@@ -91,14 +108,40 @@ struct mfs_replica {
 
 uint64_t mfs_now_ms(void);
 
+/* How many entries of r->peers are in use (grows while running). */
+static inline int peer_count(struct mfs_replica *r)
+{
+	return __atomic_load_n(&r->npeers, __ATOMIC_ACQUIRE);
+}
+
+/* members.c */
+/* After the configured peers exist: loads the member table, announces this node. */
+int members_start(struct mfs_replica *r);
+/* Reads the member table again: peers for new members, states of known ones. */
+void members_refresh(struct mfs_replica *r);
+/* A HELLO from node id, reachable at endpoint (key: its CURVE key or NULL). */
+void members_hello(struct mfs_replica *r, uint16_t id, const char *endpoint, const char *key);
+/* A pull from a peer succeeded: a joining node is now active. */
+void members_pulled(struct mfs_replica *r);
+/* Stops adding peers (before the sync threads are joined). */
+void members_close(struct mfs_replica *r);
+/* Counts in placement: its member state is neither draining nor gone. */
+int member_placed(uint8_t state);
+
 /* peers (node.c) */
 /* The peer with node id `id`, or NULL. */
 struct mfs_peer *peer_by_id(struct mfs_replica *r, uint16_t id);
+/* The peer at endpoint (normalised form), or NULL. */
+struct mfs_peer *peer_by_endpoint(struct mfs_replica *r, const char *endpoint);
+/* Sets up entry r->peers[r->npeers] (not yet published): node.c and members.c. */
+void peer_init(struct mfs_replica *r, struct mfs_peer *p, const char *endpoint);
 /* A reply arrived from p, sent by node `id`. */
 void peer_seen(struct mfs_replica *r, struct mfs_peer *p, uint16_t id);
 /* A request to p got no reply in time. */
 void peer_failed(struct mfs_replica *r, struct mfs_peer *p);
 int peer_is_up(struct mfs_peer *p);
+/* Removed from the cluster (member state gone): not contacted. */
+int peer_is_gone(struct mfs_peer *p);
 
 /* client.c */
 struct rpc_reply {
@@ -208,6 +251,8 @@ void repair_stop(struct mfs_repair *rp);
 void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *manifest, int repl,
 			      uint16_t origin);
 uint64_t repair_backlog(struct mfs_replica *r);
+/* Every peer that is not gone has told us its id: placement is over the whole cluster. */
+int peers_all_known(struct mfs_replica *r);
 /* Asks the workers to look at the queue now. */
 void repair_kick(struct mfs_replica *r);
 /*

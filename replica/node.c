@@ -11,6 +11,7 @@
 #include "store/base/log.h"
 #include "store/chunk/cache.h"
 #include "store/kv/db.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "replica"
@@ -57,16 +58,41 @@ static uint16_t peer_id_load(struct mfs_replica *r, const struct mfs_peer *p)
 	return id;
 }
 
+struct mfs_peer *peer_by_endpoint(struct mfs_replica *r, const char *endpoint)
+{
+	int n = peer_count(r);
+
+	for (int i = 0; i < n; i++)
+		if (!strcmp(r->peers[i].endpoint, endpoint))
+			return &r->peers[i];
+	return NULL;
+}
+
+void peer_init(struct mfs_replica *r, struct mfs_peer *p, const char *endpoint)
+{
+	p->r = r;
+	pthread_mutex_init(&p->lock, NULL);
+	snprintf(p->endpoint, sizeof(p->endpoint), "%s", endpoint);
+	p->id = peer_id_load(r, p);
+	p->state = PEER_UNKNOWN;
+	p->member = MFS_MEMBER_ACTIVE; /* until its record says otherwise */
+	p->down_since_ms = mfs_now_ms();
+}
+
 struct mfs_peer *peer_by_id(struct mfs_replica *r, uint16_t id)
 {
-	for (int i = 0; id && i < r->npeers; i++) {
+	int n = peer_count(r);
+
+	for (int i = 0; id && i < n; i++) {
 		struct mfs_peer *p = &r->peers[i];
 		uint16_t pid;
+		int retired;
 
 		pthread_mutex_lock(&p->lock);
 		pid = p->id;
+		retired = p->retired;
 		pthread_mutex_unlock(&p->lock);
-		if (pid == id)
+		if (pid == id && !retired)
 			return p;
 	}
 	return NULL;
@@ -105,6 +131,7 @@ void peer_failed(struct mfs_replica *r, struct mfs_peer *p)
 	pthread_mutex_lock(&p->lock);
 	if (p->state != PEER_DOWN && now - p->last_ok_ms >= (uint64_t)r->cfg.peer_timeout_ms) {
 		went_down = p->state == PEER_UP;
+		p->hello_ms = 0; /* it may come back with an empty store: say hello again */
 		p->state = PEER_DOWN;
 		p->down_since_ms = now;
 	}
@@ -119,22 +146,45 @@ int peer_is_up(struct mfs_peer *p)
 	int up;
 
 	pthread_mutex_lock(&p->lock);
-	up = p->state == PEER_UP;
+	up = p->state == PEER_UP && p->member != MFS_MEMBER_GONE && !p->retired;
 	pthread_mutex_unlock(&p->lock);
 	return up;
+}
+
+int peer_is_gone(struct mfs_peer *p)
+{
+	int gone;
+
+	pthread_mutex_lock(&p->lock);
+	gone = p->member == MFS_MEMBER_GONE || p->retired;
+	pthread_mutex_unlock(&p->lock);
+	return gone;
+}
+
+/* Whether id is among ids[0..n). */
+static int listed(const uint16_t *ids, int n, uint16_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (ids[i] == id)
+			return 1;
+	return 0;
 }
 
 int placement_nodes(struct mfs_replica *r, uint16_t *ids, int cap)
 {
 	uint64_t now = mfs_now_ms(), grace = (uint64_t)r->cfg.grace_s * 1000;
-	int n = 0;
+	int n = 0, np = peer_count(r);
 
-	ids[n++] = r->self;
-	for (int i = 0; i < r->npeers && n < cap; i++) {
+	/* A draining or removed node owns nothing: its chunks go to the next owners. */
+	if (member_placed(__atomic_load_n(&r->self_member, __ATOMIC_RELAXED)))
+		ids[n++] = r->self;
+	for (int i = 0; i < np && n < cap; i++) {
 		struct mfs_peer *p = &r->peers[i];
 
 		pthread_mutex_lock(&p->lock);
-		if (p->id && p->id != r->self &&
+		/* One node may be known by two endpoints (a seed's spelling, its own). */
+		if (p->id && p->id != r->self && member_placed(p->member) && !p->retired &&
+		    !listed(ids, n, p->id) &&
 		    (p->state == PEER_UP || now - p->down_since_ms < grace))
 			ids[n++] = p->id;
 		pthread_mutex_unlock(&p->lock);
@@ -195,35 +245,39 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 	r->cache = cache;
 	r->self = mfs_ns_node_id(ns);
 	r->started_ms = mfs_now_ms();
-	r->npeers = cfg->npeers;
+	pthread_mutex_init(&r->members_lock, NULL);
+	if (cfg->npeers > MFS_MAX_NODES - 1) {
+		rc = -EINVAL;
+		goto fail;
+	}
 	if (!(r->zctx = zmq_ctx_new()) ||
-	    !(r->peers = calloc(r->npeers ? r->npeers : 1, sizeof(*r->peers)))) {
+	    !(r->peers = calloc(MFS_MAX_NODES - 1, sizeof(*r->peers)))) {
 		rc = -ENOMEM;
 		goto fail;
 	}
 	zmq_ctx_set(r->zctx, ZMQ_IO_THREADS, 2);
-	for (int i = 0; i < r->npeers; i++) {
-		struct mfs_peer *p = &r->peers[i];
-
-		p->r = r;
-		pthread_mutex_init(&p->lock, NULL);
-		snprintf(p->endpoint, sizeof(p->endpoint), "%s", cfg->peers[i]);
-		p->id = peer_id_load(r, p);
-		p->state = PEER_UNKNOWN;
-		p->down_since_ms = r->started_ms;
+	for (int i = 0; i < cfg->npeers; i++) {
+		peer_init(r, &r->peers[i], cfg->peers[i]);
+		r->peers[i].configured = 1;
 	}
+	r->npeers = cfg->npeers;
 	if ((rc = mfs_diskcache_open(cfg->cache_dir, (uint64_t)cfg->disk_cache_mb << 20, &r->dc)) ||
-	    (rc = setup_curve(r)) || (cfg->listen && (rc = server_start(r, &r->server))))
+	    (rc = setup_curve(r)) || (cfg->listen && (rc = server_start(r, &r->server))) ||
+	    (rc = members_start(r)))
 		goto fail;
 	if ((rc = keep_start(r)))
 		goto fail;
 	mfs_cache_set_remote(cache, fetch_for_cache, r);
 	if ((rc = repair_start(r, &r->repair)) || (rc = snap_start(r)))
 		goto fail;
+	/* Under members_lock: a peer added meanwhile gets its thread from members.c. */
+	pthread_mutex_lock(&r->members_lock);
 	for (int i = 0; i < r->npeers; i++)
 		pthread_create(&r->peers[i].sync_thread, NULL, sync_main, &r->peers[i]);
 	r->sync_started = 1;
-	log_info("node %04x: %d peer(s), grace %d s", r->self, r->npeers, cfg->grace_s);
+	pthread_mutex_unlock(&r->members_lock);
+	log_info("node %04x: %d seed(s), %d peer(s), grace %d s", r->self, cfg->npeers,
+		 peer_count(r), cfg->grace_s);
 	*out = r;
 	return 0;
 fail:
@@ -239,9 +293,11 @@ void mfs_replica_stop(struct mfs_replica *r)
 	/* No new calls from the chunk cache; returns once those under way are done. */
 	if (r->cache)
 		mfs_cache_set_remote(r->cache, NULL, NULL);
+	members_close(r); /* no peer added from here on */
 	if (r->sync_started)
 		for (int i = 0; i < r->npeers; i++)
-			pthread_join(r->peers[i].sync_thread, NULL);
+			if (r->peers[i].sync_thread)
+				pthread_join(r->peers[i].sync_thread, NULL);
 	repair_stop(r->repair);
 	server_stop(r->server);
 	snap_stop(r); /* after the server: its workers serve images */
@@ -257,6 +313,7 @@ void mfs_replica_stop(struct mfs_replica *r)
 		zmq_ctx_term(r->zctx);
 	mfs_authkeys_free(r->authkeys);
 	explicit_bzero(&r->keys, sizeof(r->keys));
+	pthread_mutex_destroy(&r->members_lock);
 	free(r->peers);
 	free(r);
 }
@@ -284,12 +341,16 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 
 	fprintf(f, "listen %s\n", r->cfg.listen ? r->cfg.listen : "");
 	fprintf(f, "peer_security %s\n", security_name(r));
-	for (int i = 0; i < r->npeers; i++) {
+	fprintf(f, "member_state %s\n",
+		mfs_member_state_name(__atomic_load_n(&r->self_member, __ATOMIC_RELAXED)));
+	for (int i = 0, n = peer_count(r); i < n; i++) {
 		struct mfs_peer *p = &r->peers[i];
 
 		pthread_mutex_lock(&p->lock);
-		fprintf(f, "peer %s %04x %s\n", p->endpoint, p->id, state_name(p->state));
-		up += p->state == PEER_UP;
+		if (p->member != MFS_MEMBER_GONE && !p->retired) {
+			fprintf(f, "peer %s %04x %s\n", p->endpoint, p->id, state_name(p->state));
+			up += p->state == PEER_UP;
+		}
 		pthread_mutex_unlock(&p->lock);
 	}
 	fprintf(f, "peers_up %d\n", up);

@@ -27,6 +27,7 @@
 #include "store/chunk/manifest.h"
 #include "store/kv/db.h"
 #include "store/ns/inode_walk.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "repair"
@@ -424,11 +425,20 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 	mfs_batch_free(b);
 }
 
-static int peers_known(struct mfs_replica *r)
+/* Every peer that is not gone has told us its id (or its member record did). */
+int peers_all_known(struct mfs_replica *r)
 {
-	uint16_t ids[MFS_MAX_NODES];
+	for (int i = 0, n = peer_count(r); i < n; i++) {
+		struct mfs_peer *p = &r->peers[i];
+		int known;
 
-	return placement_nodes(r, ids, MFS_MAX_NODES) == r->npeers + 1;
+		pthread_mutex_lock(&p->lock);
+		known = p->id != 0 || p->member == MFS_MEMBER_GONE;
+		pthread_mutex_unlock(&p->lock);
+		if (!known)
+			return 0;
+	}
+	return 1;
 }
 
 static void *repair_main(void *arg)
@@ -445,7 +455,7 @@ static void *repair_main(void *arg)
 	 * chunks that are not its own.  Wait for them, or for the time a
 	 * silent peer takes to count as down.
 	 */
-	while (!r->stopping && !peers_known(r) &&
+	while (!r->stopping && !peers_all_known(r) &&
 	       mfs_now_ms() - r->started_ms < 2 * (uint64_t)r->cfg.peer_timeout_ms)
 		nanosleep(&(struct timespec){ 0, 50 * 1000000L }, NULL);
 	while (!r->stopping) {

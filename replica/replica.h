@@ -20,7 +20,8 @@ struct mfs_replica;
 
 struct mfs_replica_config {
 	const char *listen;          /* "tcp://host:port" */
-	char **peers;                /* "tcp://host:port" each */
+	const char *advertise;       /* where peers reach us, if not listen (NULL) */
+	char **peers;                /* seeds: "tcp://host:port" each */
 	int npeers;
 	const char *curve_key;       /* secret key file, or NULL: no CURVE */
 	const char *authorized_keys; /* required with curve_key */
@@ -56,13 +57,14 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 void mfs_replica_rescan(struct mfs_replica *r);
 
 /*
- * Copies of chunks q[0..n) on every node (store/maint/copies.h): st[i * (npeers
- * + 1) + k] for node k in mfs_replica_nodes() order, MFS_COPY_UNKNOWN where
+ * Copies of chunks q[0..n) on every node (store/maint/copies.h): st[i * nodes +
+ * k] for node k in mfs_replica_nodes() order (nodes: what it returned; the
+ * peers table may have grown since), MFS_COPY_UNKNOWN where
  * a peer is down or did not answer.  flags: MFS_COPY_DEEP re-hashes every
  * copy; MFS_COPY_REPAIR also makes each node queue what it owns and lacks
  * and replace its bad copies.  0 or an error of this node's store.
  */
-int mfs_replica_check(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
+int mfs_replica_check(struct mfs_replica *r, int nodes, const struct mfs_copy_query *q, size_t n,
 		      unsigned flags, uint8_t *st);
 /* This node (k = 0), then every configured peer: ids (0 until heard from), up or not. */
 int mfs_replica_nodes(struct mfs_replica *r, uint16_t *ids, uint8_t *up, int cap);
@@ -104,6 +106,15 @@ int mfs_replica_trim(struct mfs_replica *r, int apply, uint64_t grace_s, uint64_
 /* The disk cache of peers' chunks as gc sees it (store/maint/gc.h), or NULL
  * without one; lives as long as r. */
 const struct mfs_gc_cache *mfs_replica_gc_cache(struct mfs_replica *r);
+
+/*
+ * Sets node id's member state (store/ns/member.h: drain, remove) as a
+ * namespace op: every node applies it.  0, -ENOENT (no such member), or an
+ * error.
+ */
+int mfs_replica_member_set(struct mfs_replica *r, uint16_t id, uint8_t state);
+/* "member ID STATE ENDPOINT KEY|- self|up|down|none" lines, one per member record. */
+void mfs_replica_members_write(struct mfs_replica *r, FILE *f);
 
 /* "key value" lines for the control endpoint's status report. */
 void mfs_replica_status(struct mfs_replica *r, FILE *f);

@@ -28,6 +28,7 @@
 
 struct job {
 	zmq_msg_t id;
+	char key[MFS_CURVE_Z85_LEN + 1]; /* the sender's CURVE key ("" without CURVE) */
 	struct mfs_wire_header h;
 	uint8_t *body;
 	size_t blen;
@@ -195,6 +196,24 @@ send:
 		reply(r, push, j, MFS_MSG_OPS, a.w.buf, a.w.len);
 	mfs_wr_release(&a.w);
 	free(theirs);
+}
+
+/* A node says where it is reached: pull from it if it is new (members.c). */
+static void handle_hello(struct mfs_server *s, void *sock, struct job *j)
+{
+	struct mfs_replica *r = s->r;
+	char ep[MFS_WIRE_ENDPOINT_MAX + 1];
+	struct mfs_wr w = { 0 };
+
+	if (mfs_wire_hello_decode(j->body, j->blen, ep)) {
+		malformed(r, "HELLO");
+		return;
+	}
+	members_hello(r, j->h.node, ep, j->key[0] ? j->key : NULL);
+	mfs_wire_hello_encode(r->advertise, &w);
+	if (!w.oom)
+		reply(r, sock, j, MFS_MSG_HELLO, w.buf, w.len);
+	mfs_wr_release(&w);
 }
 
 static void miss(struct mfs_replica *r, void *push, struct job *j, const struct mfs_hash *h, uint8_t reason)
@@ -396,6 +415,26 @@ static void forward_reply(struct mfs_server *s)
 }
 
 /* Reads one request off the ROUTER; queues it or drops it. */
+/* Hands j to the worker pool, or drops it if the queue is full. */
+static void enqueue(struct mfs_server *s, struct job *j)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->qlen >= QUEUE_MAX) {
+		pthread_mutex_unlock(&s->lock);
+		log_warn("request queue full: a request from node %04x dropped", j->h.node);
+		job_free(j);
+		return;
+	}
+	if (s->tail)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	s->qlen++;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void take_request(struct mfs_server *s)
 {
 	struct mfs_replica *r = s->r;
@@ -432,9 +471,17 @@ static void take_request(struct mfs_server *s)
 	if (n != 3 || mfs_wire_header_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
 					     &j->h) ||
 	    (j->h.type != MFS_MSG_PULL && j->h.type != MFS_MSG_GET &&
-	     j->h.type != MFS_MSG_CHECK && j->h.type != MFS_MSG_SNAP)) {
+	     j->h.type != MFS_MSG_CHECK && j->h.type != MFS_MSG_SNAP &&
+	     j->h.type != MFS_MSG_HELLO)) {
 		malformed(r, n != 3 ? "frame count" : "header");
 		goto drop;
+	}
+	if (r->curve) {
+		/* Set by the ZAP handler: the key it admitted (curve.h). */
+		const char *uid = zmq_msg_gets(&parts[1], "User-Id");
+
+		if (uid && strlen(uid) == MFS_CURVE_Z85_LEN)
+			memcpy(j->key, uid, MFS_CURVE_Z85_LEN + 1);
 	}
 	j->blen = zmq_msg_size(&parts[2]);
 	if (!(j->body = malloc(j->blen ? j->blen : 1)))
@@ -450,26 +497,16 @@ static void take_request(struct mfs_server *s)
 	 * proxied fetches (which may wait seconds on other peers) a busy node
 	 * would look dead.  Reading a megabyte of ops takes milliseconds.
 	 */
-	if (j->h.type == MFS_MSG_PULL) {
-		handle_pull(s, s->router, j); /* the ROUTER never blocks: it drops or fails */
+	if (j->h.type == MFS_MSG_PULL || j->h.type == MFS_MSG_HELLO) {
+		/* the ROUTER never blocks: it drops or fails */
+		if (j->h.type == MFS_MSG_PULL)
+			handle_pull(s, s->router, j);
+		else
+			handle_hello(s, s->router, j);
 		job_free(j);
 		return;
 	}
-	pthread_mutex_lock(&s->lock);
-	if (s->qlen >= QUEUE_MAX) {
-		pthread_mutex_unlock(&s->lock);
-		log_warn("request queue full: a request from node %04x dropped", j->h.node);
-		job_free(j);
-		return;
-	}
-	if (s->tail)
-		s->tail->next = j;
-	else
-		s->head = j;
-	s->tail = j;
-	s->qlen++;
-	pthread_cond_signal(&s->work);
-	pthread_mutex_unlock(&s->lock);
+	enqueue(s, j);
 	return;
 drop:
 	for (int i = 0; i < (n < 3 ? n : 3); i++)

@@ -33,6 +33,7 @@
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/maint/gc_marks.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "snapshot"
@@ -70,8 +71,11 @@ static int clamp_by_peer(struct mfs_replica *r, struct mfs_peer *p, const uint16
 	int rc = 0;
 
 	pthread_mutex_lock(&p->lock);
-	if (!p->id || p->id == r->self || (p->state != PEER_UP && now - p->down_since_ms >= grace))
-		goto out; /* not a member placement counts: it will bootstrap */
+	/* Not a member placement counts (a removed one is not contacted: its last
+	 * pull would hold the log back for ever): it will bootstrap. */
+	if (!p->id || p->id == r->self || p->member == MFS_MEMBER_GONE || p->retired ||
+	    (p->state != PEER_UP && now - p->down_since_ms >= grace))
+		goto out;
 	if (!p->pulled) {
 		rc = -EAGAIN;
 		goto out;
@@ -96,7 +100,7 @@ static void trim_once(struct mfs_replica *r)
 	uint64_t *s = malloc(MFS_NS_MAX_ORIGINS * sizeof(*s)), now = mfs_now_ms(), dropped = 0;
 	int n = o && s ? mfs_ns_vv(r->ns, o, s, MFS_NS_MAX_ORIGINS) : -ENOMEM, rc = 0;
 
-	for (int i = 0; i < r->npeers && n > 0 && !rc; i++)
+	for (int i = 0, np = peer_count(r); i < np && n > 0 && !rc; i++)
 		rc = clamp_by_peer(r, &r->peers[i], o, s, n, now);
 	/* A mark made meanwhile holds the vv of its moment: never below these. */
 	if (n > 0 && !rc && !(rc = mfs_gc_marks_floor(r->db, o, s, n)) &&
@@ -410,7 +414,7 @@ int snap_bootstrap(struct mfs_replica *r, struct mfs_peer *first, uint64_t gen)
 		return -EAGAIN;
 	}
 	/* The peer that said so first, then every other peer that answers. */
-	for (int i = -1; i < r->npeers && rc && !r->stopping; i++) {
+	for (int i = -1, np = peer_count(r); i < np && rc && !r->stopping; i++) {
 		struct mfs_peer *p = i < 0 ? first : &r->peers[i];
 
 		if (i >= 0 && (p == first || !peer_is_up(p)))

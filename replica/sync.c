@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 #include "store/ns/oplog.h"
 
@@ -31,6 +32,8 @@ static void consider_op(struct mfs_replica *r, const uint8_t *raw, size_t len)
 		const struct mfs_op_entry *e = &op.e[i];
 		struct mfs_inode in;
 
+		if (e->kind == MFS_OP_NODE)
+			__atomic_store_n(&r->members_dirty, 1, __ATOMIC_RELAXED);
 		if (e->kind != MFS_OP_INODE || e->deleted)
 			continue;
 		if (mfs_inode_decode(get_be64(e->key), e->val, e->vlen, &in))
@@ -98,6 +101,35 @@ static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
 	return rc;
 }
 
+/*
+ * Tells p where this node is reached, so that a seed that never heard of us
+ * pulls from us (members.c).  Again after p was down, and every
+ * HELLO_EVERY_MS: a node that knew us at an endpoint we left takes the new
+ * one only once the old one stops answering.
+ */
+#define HELLO_EVERY_MS 10000
+static void hello(struct mfs_replica *r, struct mfs_peer *p)
+{
+	uint64_t now = mfs_now_ms(), last;
+	struct mfs_wr w = { 0 };
+	struct rpc_reply rr;
+
+	pthread_mutex_lock(&p->lock);
+	last = p->hello_ms;
+	pthread_mutex_unlock(&p->lock);
+	if ((last && now - last < HELLO_EVERY_MS) || !r->advertise[0])
+		return;
+	mfs_wire_hello_encode(r->advertise, &w);
+	if (!w.oom && !rpc_call(r, p, MFS_MSG_HELLO, 0, w.buf, w.len, r->cfg.peer_timeout_ms, &rr)) {
+		pthread_mutex_lock(&p->lock);
+		if (rr.h.type == MFS_MSG_HELLO)
+			p->hello_ms = now;
+		pthread_mutex_unlock(&p->lock);
+		rpc_reply_release(&rr);
+	}
+	mfs_wr_release(&w);
+}
+
 void sync_nap(struct mfs_replica *r, int ms)
 {
 	while (ms > 0 && !r->stopping) {
@@ -118,11 +150,23 @@ void *sync_main(void *arg)
 		uint64_t gen = snap_generation(r);
 		int rc, rounds = 0;
 
+		if (peer_is_gone(p)) {
+			sync_nap(r, r->cfg.heartbeat_ms);
+			continue;
+		}
+		hello(r, p);
 		do
 			rc = pull_once(r, p);
 		while (rc == 1 && !r->stopping && ++rounds < 1000);
-		if (rc == MFS_OPS_SNAPSHOT && !snap_bootstrap(r, p, gen))
+		if (rc == MFS_OPS_SNAPSHOT && !snap_bootstrap(r, p, gen)) {
+			/* The image may hold member records no op brought. */
+			__atomic_store_n(&r->members_dirty, 1, __ATOMIC_RELAXED);
 			continue; /* pull the tail at once */
+		}
+		if (__atomic_load_n(&r->members_dirty, __ATOMIC_RELAXED))
+			members_refresh(r);
+		if (rc == 0)
+			members_pulled(r);
 		sync_nap(r, r->cfg.heartbeat_ms);
 	}
 	return NULL;

@@ -135,13 +135,14 @@ static int confirm(struct mfs_replica *r, const struct mfs_copy_query *q, size_t
 		   const uint64_t *bytes, struct mfs_hash *drop, size_t *ndrop,
 		   struct mfs_gc_trim_result *res)
 {
-	size_t stride = (size_t)r->npeers + 1;
+	int nodes = peer_count(r) + 1; /* the peers table may grow meanwhile (members.c) */
+	size_t stride = (size_t)nodes;
 	uint8_t *st = malloc(n * stride);
 	int rc;
 
 	if (!st)
 		return -ENOMEM;
-	if (!(rc = mfs_replica_check(r, q, n, MFS_COPY_OWNED, st))) {
+	if (!(rc = mfs_replica_check(r, nodes, q, n, MFS_COPY_OWNED, st))) {
 		for (size_t i = 0; i < n; i++) {
 			int kept = 0;
 
@@ -157,13 +158,6 @@ static int confirm(struct mfs_replica *r, const struct mfs_copy_query *q, size_t
 	}
 	free(st);
 	return rc;
-}
-
-static int peers_known(struct mfs_replica *r)
-{
-	uint16_t ids[MFS_MAX_NODES];
-
-	return placement_nodes(r, ids, MFS_MAX_NODES) == r->npeers + 1;
 }
 
 /* Due candidates, ASK_BATCH at a time: confirmed elsewhere, then (apply) dropped. */
@@ -213,7 +207,7 @@ int mfs_replica_trim(struct mfs_replica *r, int apply, uint64_t grace_s, uint64_
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	if (!peers_known(r)) {
+	if (!peers_all_known(r)) {
 		/* Marks stay as they are: the clock neither starts nor stops. */
 		log_info("over-replicated copies not looked at: a peer's node id is not known yet");
 		res->skipped = 1;

@@ -248,3 +248,26 @@ int mfs_wire_snapdata_decode(const uint8_t *p, size_t n, struct mfs_wire_snapdat
 		return MFS_EFORMAT;
 	return 0;
 }
+
+void mfs_wire_hello_encode(const char *endpoint, struct mfs_wr *w)
+{
+	size_t n = endpoint ? strlen(endpoint) : 0;
+
+	if (n > MFS_WIRE_ENDPOINT_MAX)
+		n = 0;
+	mfs_wr_u8(w, (uint8_t)n);
+	if (n)
+		mfs_wr_put(w, endpoint, n);
+}
+
+int mfs_wire_hello_decode(const uint8_t *p, size_t n, char out[MFS_WIRE_ENDPOINT_MAX + 1])
+{
+	if (n < 1 || n != 1 + (size_t)p[0])
+		return MFS_EFORMAT;
+	for (size_t i = 1; i < n; i++)
+		if (p[i] <= ' ' || p[i] > '~')
+			return MFS_EFORMAT;
+	memcpy(out, p + 1, n - 1);
+	out[n - 1] = 0;
+	return 0;
+}

@@ -43,7 +43,8 @@ enum mfs_msg_type {
 	MFS_MSG_HAVE = 7,   /* body: one copy state per chunk asked */
 	MFS_MSG_SNAP = 8,   /* body: image id, offset -> SNAPDATA (snapshot bootstrap) */
 	MFS_MSG_SNAPDATA = 9, /* body: status, image id, total, offset, SHA-256, bytes */
-	MFS_MSG_TYPE_MAX = 9,
+	MFS_MSG_HELLO = 10, /* body: the sender's endpoint -> HELLO with the receiver's */
+	MFS_MSG_TYPE_MAX = 10,
 };
 
 /* PULL header flags */
@@ -137,6 +138,16 @@ void mfs_wire_snapreq_encode(uint64_t id, uint64_t offset, uint8_t out[MFS_WIRE_
 int mfs_wire_snapreq_decode(const uint8_t *p, size_t n, uint64_t *id, uint64_t *offset);
 void mfs_wire_snapdata_encode(const struct mfs_wire_snapdata *d, struct mfs_wr *w);
 int mfs_wire_snapdata_decode(const uint8_t *p, size_t n, struct mfs_wire_snapdata *d);
+
+/*
+ * HELLO: u8 length, the endpoint the sender's peers reach it at (printable
+ * ASCII, no spaces; length 0: it has none).  A node that receives one from a
+ * node it does not know starts pulling from it (membership, members.c).
+ */
+#define MFS_WIRE_ENDPOINT_MAX 255
+void mfs_wire_hello_encode(const char *endpoint, struct mfs_wr *w);
+/* out gets the endpoint, NUL-terminated ("" for none). */
+int mfs_wire_hello_decode(const uint8_t *p, size_t n, char out[MFS_WIRE_ENDPOINT_MAX + 1]);
 
 /* CHUNK body: hash.  MISS body: hash, u8 reason. */
 int mfs_wire_hash_decode(const uint8_t *p, size_t n, struct mfs_hash *h, uint8_t *reason);

@@ -40,6 +40,7 @@ struct admin_report;
 /* status --prometheus (admin_prom.c): r in the Prometheus text format on stdout.  0 or -1. */
 int admin_print_prometheus(const struct admin_report *r);
 int admin_cmd_gc(int argc, char **argv);      /* admin_gc.c (control socket) */
+int admin_cmd_node(int argc, char **argv);    /* admin_node.c (control socket) */
 
 /* s as a decimal in [min, max]: 0, or -1 if it is anything else. */
 int admin_parse_long(const char *s, long min, long max, long *out);

@@ -74,6 +74,9 @@ static void usage(FILE *f)
 		"                          how much of it this node holds\n"
 		"  evict [--json] PATH...  drop this node's cached copies (disk cache, memory,\n"
 		"                          page cache) of the files below each PATH\n"
+		"  node list [--json] PATH | node drain|remove|activate ID PATH\n"
+		"                          the cluster's members; take one out of placement\n"
+		"                          (drain) or out of the cluster (remove)\n"
 		"  gc [--apply] [--grace SECONDS] [--relocate] [--json] PATH\n"
 		"                          free chunks no file version references (a dry run\n"
 		"                          without --apply)\n"
@@ -488,6 +491,7 @@ static const struct command {
 	{ "info", admin_cmd_info },
 	{ "evict", admin_cmd_evict },
 	{ "gc", admin_cmd_gc },
+	{ "node", admin_cmd_node },
 };
 
 int main(int argc, char **argv)

@@ -25,6 +25,7 @@
 #include "store/base/log.h"
 #include "store/chunk/cache.h"
 #include "store/maint/report.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "control"
@@ -124,6 +125,36 @@ static void do_inode_request(struct mfs_control *c, FILE *f, const char *arg, in
 	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
 }
 
+/*
+ * `nodes`: the member table, one `member` line per node (replica.h).
+ * `node-state ID STATE`: an admin's drain or remove (member.h states).
+ */
+static void do_nodes(struct mfs_control *c, FILE *f, const char *arg)
+{
+	unsigned long id = 0;
+	uint8_t state = 0;
+	char name[16] = "", *end;
+	int rc = 0;
+
+	if (!c->fs->replica) {
+		rc = -ENOTCONN; /* no peer service: no cluster to be a member of */
+	} else if (!arg) {
+		mfs_replica_members_write(c->fs->replica, f);
+	} else {
+		errno = 0;
+		id = strtoul(arg, &end, 16);
+		if (errno || end == arg || *end != ' ' || !id || id > 0xffff ||
+		    sscanf(end, " %15s", name) != 1 || mfs_member_state_parse(name, &state) ||
+		    (state != MFS_MEMBER_DRAINING && state != MFS_MEMBER_GONE &&
+		     state != MFS_MEMBER_ACTIVE))
+			rc = -EINVAL;
+		else
+			rc = mfs_replica_member_set(c->fs->replica, (uint16_t)id, state);
+	}
+	fprintf(f, "end %d %s\n", rc, rc == -ENOTCONN ? "this node has no peer service (listen=)" :
+		rc == -ENOENT ? "no such node in the member table" : rc ? mfs_strerror(rc) : "ok");
+}
+
 static void serve(struct mfs_control *c, int fd)
 {
 	char line[8192];
@@ -146,6 +177,10 @@ static void serve(struct mfs_control *c, int fd)
 		do_inode_request(c, f, strchr(line, ' ') + 1, line[0] == 'e');
 	else if (!strcmp(line, "gc") || !strncmp(line, "gc ", 3))
 		fs_gc_control(c->fs, line + 2, f);
+	else if (!strcmp(line, "nodes"))
+		do_nodes(c, f, NULL);
+	else if (!strncmp(line, "node-state ", 11))
+		do_nodes(c, f, line + 11);
 	else
 		fprintf(f, "end %d unknown request\n", -EINVAL);
 	fclose(f);

@@ -52,15 +52,23 @@ static void report_progress(void *arg, const char *phase, uint64_t done, uint64_
 	fflush(arg);
 }
 
+/* The nodes a check covers: the peers table may grow during it (members.c). */
+struct cluster_arg {
+	struct mfs_replica *r;
+	int nodes;
+};
+
 static int cluster_check(void *arg, const struct mfs_copy_query *q, size_t n, unsigned flags,
 			 uint8_t *st)
 {
-	return mfs_replica_check(arg, q, n, flags, st);
+	struct cluster_arg *a = arg;
+
+	return mfs_replica_check(a->r, a->nodes, q, n, flags, st);
 }
 
 static int cluster_owners(void *arg, const struct mfs_hash *h, int repl, uint16_t *ids, int cap)
 {
-	return mfs_replica_owners(arg, h, repl, ids, cap);
+	return mfs_replica_owners(((struct cluster_arg *)arg)->r, h, repl, ids, cap);
 }
 
 /* Parses the request's words into o; -EINVAL for one it does not know. */
@@ -119,6 +127,7 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 {
 	struct mfs_fsck_opts o = { .repair_wait_s = -1 };
 	struct mfs_fsck_cluster cl = { 0 };
+	struct cluster_arg ca = { fs->replica, 0 };
 	struct mfs_fsck_result r;
 	uint64_t *roots = calloc(MAX_ROOTS, sizeof(*roots));
 	uint16_t ids[MFS_MAX_NODES];
@@ -135,10 +144,11 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 	o.file_fn = report_file;
 	if (fs->replica) {
 		cl.nnodes = mfs_replica_nodes(fs->replica, ids, up, MFS_MAX_NODES);
+		ca.nodes = cl.nnodes;
 		cl.nodes = ids;
 		cl.check = cluster_check;
 		cl.owners = cluster_owners;
-		cl.arg = fs->replica;
+		cl.arg = &ca;
 		o.cluster = &cl;
 	} else {
 		o.single_node = 1;   /* no peers: this node is the whole cluster */

@@ -284,7 +284,7 @@ static int count_replicas(struct mfs_fs *fs, const struct mfs_copy_query *q, siz
 	*nodes = mfs_replica_nodes(fs->replica, ids, up, MFS_MAX_NODES);
 	if (!(st = malloc(n * (size_t)*nodes)))
 		return -ENOMEM;
-	rc = mfs_replica_check(fs->replica, q, n, MFS_COPY_QUICK, st);
+	rc = mfs_replica_check(fs->replica, *nodes, q, n, MFS_COPY_QUICK, st);
 	for (size_t i = 0; !rc && i < n; i++) {
 		copies[i] = 0;
 		for (int k = 0; k < *nodes; k++)

@@ -53,6 +53,7 @@ static const struct mfs_status_key keys[] = {
 	/* peers (replica/node.c) */
 	{ "listen", TEXT, N, NULL, "listen", "The peer service's endpoint (empty: none)." },
 	{ "peer_security", TEXT, N, NULL, "peer_security", "How peers reach this node: curve (encrypted, authorized keys only), loopback (plain, this machine only) or insecure (plain TCP on a network, option insecure)." },
+	{ "member_state", TEXT, N, NULL, "member_state", "This node's state in the member table: joining, active, draining or gone." },
 	{ "peer", MFS_STATUS_PEER, N, "modelfs_peer_up", NULL, "Whether the peer at endpoint (node id node) answers now (0: down or not yet seen)." },
 	{ "peers_up", GAUGE, N, "modelfs_peers_up", NULL, "Peers answering now." },
 	{ "repl_backlog", GAUGE, N, "modelfs_repl_backlog_chunks", NULL, "Chunks this node should fetch (owned, or to warm)." },

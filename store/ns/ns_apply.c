@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "member.h"
 #include "namespace.h"
 #include "ns_internal.h"
 #include "store/base/errors.h"
@@ -132,6 +133,13 @@ int ns_entry_valid(const struct mfs_op_entry *e)
 		if (!e->deleted && !ns_dirent_value_ok(e->val))
 			return MFS_EFORMAT;
 		break;
+	case MFS_OP_NODE: {
+		struct mfs_member mb;
+
+		if (mfs_member_decode((uint16_t)(e->key[0] << 8 | e->key[1]), e->val, e->vlen, &mb))
+			return MFS_EFORMAT;
+		break;
+	}
 	case MFS_OP_MANIFEST:
 		/* Our allocation failing is no fault of the peer's. */
 		if (mfs_sha256(e->val, e->vlen, &h))
@@ -205,6 +213,23 @@ int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mf
 	return rc;
 }
 
+/* A member record that wins goes to the meta CF (member.h); the replica
+ * layer reads the table again after a pull or a snapshot that carried one. */
+int ns_apply_member(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,
+		    const struct mfs_stamp *st, uint8_t *skey, const uint8_t *sval)
+{
+	uint8_t mk[MEMBER_KEY_LEN];
+	size_t sklen = stamp_key(e->kind, e->key, e->klen, skey);
+	int rc = ns_stamp_wins(ns, skey, sklen, st);
+
+	if (rc <= 0)
+		return rc;
+	member_key((uint16_t)(e->key[0] << 8 | e->key[1]), mk);
+	mfs_batch_put(b, MFS_CF_META, mk, sizeof(mk), e->val, e->vlen);
+	mfs_batch_put(b, MFS_CF_STAMPS, skey, sklen, sval, MFS_STAMP_LEN);
+	return 1;
+}
+
 /* First batch: the entries that win. */
 static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struct mfs_stamp *st,
 			 struct changes *cs)
@@ -229,6 +254,11 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 		}
 		if (e->kind == MFS_OP_TOUCH) {
 			note_dir(cs, get_be64(e->key), 0);
+			continue;
+		}
+		if (e->kind == MFS_OP_NODE) {
+			rc = ns_apply_member(ns, b, e, st, skey, sval);
+			rc = rc < 0 ? rc : 0;
 			continue;
 		}
 		/* Derived state is refreshed whether the entry wins or not: this

@@ -145,5 +145,12 @@ int vv_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq);
 void vv_put(struct mfs_batch *b, uint16_t origin, uint64_t seq);
 /* The entries of a per-origin vector ("vv" or "lb"): count (at most cap) or an error. */
 int ns_vec_list(struct mfs_ns *ns, const char *tag, uint16_t *origins, uint64_t *seqs, int cap);
+/* meta CF key of a member record (member.c): "mb" + u16 BE node id. */
+#define MEMBER_KEY_LEN 4
+void member_key(uint16_t id, uint8_t out[MEMBER_KEY_LEN]);
+/* An 'N' entry stamped st (sval encoded) into b if it wins (ns_apply.c): 1, 0 or an error.
+ * skey has room for STAMP_KEY_MAX bytes. */
+int ns_apply_member(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,
+		    const struct mfs_stamp *st, uint8_t *skey, const uint8_t *sval);
 
 #endif

@@ -11,7 +11,9 @@
  * those ops: a node merges it as it would apply them, then pulls only the
  * ops after the vector.  Manifests are content addressed (a union); the
  * derived state of directories (mtime by max, nlink counted) is refreshed
- * as ns_apply.c does for ops.
+ * as ns_apply.c does for ops.  Member records (member.h) are entries of the
+ * same map, keyed by node id: a node that bootstraps learns the cluster's
+ * members from the image.
  *
  * The image is read under the namespace lock, which every local commit and
  * every remote apply hold for all their writes: it is one point in time.
@@ -135,6 +137,42 @@ static int emit_manifests(struct mfs_ns *ns, struct mfs_wr *w, uint64_t *count)
 	return rc;
 }
 
+/* The member records (meta "mb" + id), each with its stamp: never deleted, always stamped. */
+static int emit_members(struct mfs_ns *ns, struct mfs_wr *w, uint64_t *count)
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_META, "mb", 2);
+	int rc = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		uint8_t skey[STAMP_KEY_MAX];
+		struct mfs_val st;
+
+		if (kl != MEMBER_KEY_LEN)
+			continue;
+		rc = mfs_db_get(ns->db, MFS_CF_STAMPS, skey, stamp_key(MFS_OP_NODE, k + 2, 2, skey),
+				&st, 1);
+		if (rc == -ENOENT) {
+			rc = 0; /* cannot be merged by stamp: the member's own node sends it again */
+			continue;
+		}
+		if (rc)
+			break;
+		if (st.len == MFS_STAMP_LEN) {
+			put_rec(w, MFS_OP_NODE, 0, st.p, k + 2, 2, v, vl);
+			(*count)++;
+		}
+		mfs_val_release(&st);
+	}
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
 static int emit_header(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info)
 {
 	uint16_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o));
@@ -178,6 +216,8 @@ int mfs_ns_snap_build(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info 
 		rc = emit_cf(ns, w, MFS_CF_DIRENTS, MFS_OP_DIRENT, &info->records);
 	if (!rc)
 		rc = emit_manifests(ns, w, &info->records);
+	if (!rc)
+		rc = emit_members(ns, w, &info->records);
 	pthread_mutex_unlock(&ns->lock);
 	if (!rc && w->oom)
 		rc = -ENOMEM;
@@ -229,8 +269,10 @@ static int next_rec(struct mfs_rd *r, struct snap_rec *x)
 	x->e.deleted = flags & REC_DELETED;
 	x->stamped = !!(flags & REC_STAMPED);
 	if (r->bad || !x->e.key || (x->e.vlen && !x->e.val) || (flags & ~3) ||
-	    (x->e.kind != MFS_OP_INODE && x->e.kind != MFS_OP_DIRENT && x->e.kind != MFS_OP_MANIFEST) ||
+	    (x->e.kind != MFS_OP_INODE && x->e.kind != MFS_OP_DIRENT && x->e.kind != MFS_OP_MANIFEST &&
+	     x->e.kind != MFS_OP_NODE) ||
 	    (x->e.kind == MFS_OP_MANIFEST && flags) || (x->e.deleted && !x->stamped) ||
+	    (x->e.kind == MFS_OP_NODE && !x->stamped) ||
 	    !mfs_op_entry_shape_ok(x->e.kind, x->e.deleted, x->e.klen, x->e.vlen))
 		return MFS_EFORMAT;
 	if (st && (mfs_stamp_decode(st, MFS_STAMP_LEN, &x->st) || x->st.node == 0))
@@ -344,6 +386,12 @@ static int merge_rec(struct merge *m, const struct snap_rec *x)
 		rc = mfs_db_exists(m->ns->db, MFS_CF_MANIFESTS, e->key, e->klen);
 		if (rc == 0)
 			mfs_batch_put(m->b, MFS_CF_MANIFESTS, e->key, e->klen, e->val, e->vlen);
+		return rc < 0 ? rc : 0;
+	}
+	if (e->kind == MFS_OP_NODE) {
+		mfs_stamp_encode(&x->st, sval);
+		rc = ns_apply_member(m->ns, m->b, e, &x->st, skey, sval);
+		m->won += rc > 0;
 		return rc < 0 ? rc : 0;
 	}
 	sklen = stamp_key(e->kind, e->key, e->klen, skey);

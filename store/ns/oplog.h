@@ -9,6 +9,7 @@
  *   'T' ino (u64 BE)            -> a directory's mtime moved to at least this
  *                                  (u64 sec, u32 nsec); merges by max
  *   'M' manifest hash (32 B)    -> manifest bytes (content addressed: idempotent)
+ *   'N' node id (u16 BE)        -> member record (store/ns/member.h): last writer wins
  * Ops carry a Lamport time; an entry's stamp is (lamport, origin node).  A
  * node applies an 'I' or 'D' entry only if its stamp is newer than the one it
  * holds for that key (tombstones keep their stamp), so every node that has
@@ -38,6 +39,7 @@ enum mfs_op_kind {
 	MFS_OP_DIRENT = 'D',
 	MFS_OP_TOUCH = 'T',
 	MFS_OP_MANIFEST = 'M',
+	MFS_OP_NODE = 'N',
 };
 
 struct mfs_op_entry {

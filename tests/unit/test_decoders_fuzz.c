@@ -33,6 +33,7 @@
 #include "store/kv/db.h"
 #include "store/maint/gc.h"
 #include "store/ns/inode.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 #include "store/ns/oplog.h"
 #include "tap.h"
@@ -115,6 +116,16 @@ static void decode_replication(const uint8_t *p, size_t n)
 	(void)mfs_wire_hash_decode(p, n, &hash, NULL);
 	(void)mfs_wire_hash_decode(p, n, &hash, &reason);
 	decode_snapshot(p, n);
+	{
+		char ep[MFS_WIRE_ENDPOINT_MAX + 1];
+		struct mfs_member m;
+
+		if (mfs_wire_hello_decode(p, n, ep) == 0)
+			inconsistent += strlen(ep) != n - 1;
+		if (mfs_member_decode(7, p, n, &m) == 0)
+			inconsistent += m.id != 7 || m.state >= MFS_MEMBER_STATES || !m.endpoint[0] ||
+					(m.key[0] && strlen(m.key) != MFS_MEMBER_KEY_LEN);
+	}
 }
 
 /* Feeds one input to every decoder. */
@@ -473,6 +484,19 @@ int main(void)
 		memcpy(miss, h.b, MFS_HASH_LEN);
 		miss[MFS_HASH_LEN] = MFS_MISS_CORRUPT;
 		fuzz_seed("wire MISS", miss, sizeof(miss), 2000);
+		mfs_wire_hello_encode("tcp://127.0.0.2:7070", &w);
+		fuzz_seed("wire HELLO", w.buf, w.len, 2000);
+		mfs_wr_release(&w);
+		{
+			struct mfs_member mem = { .id = 7, .state = MFS_MEMBER_ACTIVE,
+						.endpoint = "tcp://10.0.0.7:7070",
+						.key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7" };
+			uint8_t mb[MFS_MEMBER_MAX_LEN];
+			int ml = mfs_member_encode(&mem, mb);
+
+			ok(ml > 0, "a member record encodes");
+			fuzz_seed("member record", mb, (size_t)ml, 2000);
+		}
 		{
 			struct mfs_copy_query q[3] = { { h, 1u << 20, 0x1234, 3 }, { h, 7, 0, 1 },
 						       { h, 4u << 20, 0xffff, 16 } };

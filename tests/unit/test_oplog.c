@@ -23,6 +23,7 @@
 #include "store/base/log.h"
 #include "store/chunk/manifest.h"
 #include "store/kv/db.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 #include "store/ns/oplog.h"
 #include "tap.h"
@@ -1107,6 +1108,46 @@ static void scenario_dir_mtime(void)
 	close_all(2);
 }
 
+/*
+ * Member records (store/member.h) as namespace data: a node's own record
+ * reaches a peer with a pull; an admin's later change on the peer wins on
+ * both (last writer wins by stamp, in any order of arrival); a malformed
+ * record is refused whole.
+ */
+static void scenario_members(void)
+{
+	struct mfs_member a = { .state = MFS_MEMBER_JOINING, .endpoint = "tcp://127.0.0.2:7000" }, got;
+	struct mfs_member *v;
+	struct mfs_op_builder b;
+	uint8_t key[2] = { 0, 9 }, bad[] = { 1, 7, 1, 'x', 0 };
+	uint64_t seq;
+	int n;
+
+	open_pair();
+	a.id = nodes[0].id;
+	is_int(mfs_ns_member_put(nodes[0].ns, &a), 0, "node A writes its member record");
+	pull(&nodes[1], &nodes[0], 0);
+	is_int(mfs_ns_member_get(nodes[1].ns, a.id, &got), 0, "B holds A's record after a pull");
+	ok(got.state == MFS_MEMBER_JOINING && !strcmp(got.endpoint, a.endpoint), "... as written");
+	got.state = MFS_MEMBER_DRAINING;
+	is_int(mfs_ns_member_put(nodes[1].ns, &got), 0, "an admin on B drains A");
+	pull(&nodes[0], &nodes[1], 0);
+	is_int(mfs_ns_member_get(nodes[0].ns, a.id, &got), 0, "A holds its record");
+	is_int(got.state, MFS_MEMBER_DRAINING, "B's later change wins on A");
+	is_int(mfs_ns_members(nodes[0].ns, &v, &n), 0, "A lists its member table");
+	is_int(n, 1, "one member");
+	free(v);
+	mfs_op_begin(&b);
+	mfs_op_add(&b, MFS_OP_NODE, 0, key, sizeof(key), bad, sizeof(bad));
+	mfs_op_finish(&b, 999);
+	vv_of(&nodes[1], nodes[0].id, &seq);
+	is_int(mfs_ns_apply(nodes[1].ns, nodes[0].id, seq + 1, b.w.buf, b.w.len, NULL, NULL),
+	       MFS_EFORMAT, "a member record with state 7 is refused");
+	mfs_op_release(&b);
+	is_int(mfs_ns_member_get(nodes[1].ns, 9, &got), -ENOENT, "... and nothing of it stored");
+	close_all(2);
+}
+
 int main(void)
 {
 	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
@@ -1123,5 +1164,6 @@ int main(void)
 	scenario_rmdir_create(0);
 	scenario_rmdir_create(1);
 	scenario_dir_mtime();
+	scenario_members();
 	return done_testing();
 }

@@ -27,6 +27,7 @@
 #include "store/kv/db.h"
 #include "store/maint/gc_marks.h"
 #include "store/ns/inode.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 #include "tap.h"
 
@@ -443,6 +444,91 @@ static void test_trim(void)
 	node_close(&b);
 }
 
+static void put_member(struct node *n, uint16_t id, uint8_t state, const char *ep)
+{
+	struct mfs_member m = { .id = id, .state = state };
+
+	snprintf(m.endpoint, sizeof(m.endpoint), "%s", ep);
+	if (mfs_ns_member_put(n->ns, &m))
+		tap_bail("put a member record");
+}
+
+#define is_str(got, want, ...) do { \
+	const char *got_ = (got); \
+	if (!ok(!strcmp(got_, want), __VA_ARGS__)) \
+		printf("#   got '%s', want '%s'\n", got_, want); \
+} while (0)
+
+/* n's member record for id, as "state endpoint" ("" if none). */
+static const char *member_of(struct node *n, uint16_t id)
+{
+	static char out[300];
+	struct mfs_member m;
+
+	out[0] = 0;
+	if (!mfs_ns_member_get(n->ns, id, &m))
+		snprintf(out, sizeof(out), "%s %s", mfs_member_state_name(m.state), m.endpoint);
+	return out;
+}
+
+static int member_count(struct node *n)
+{
+	struct mfs_member *v;
+	int k;
+
+	if (mfs_ns_members(n->ns, &v, &k))
+		return -1;
+	free(v);
+	return k;
+}
+
+/* The member table travels in the image and merges by stamp, as its ops would. */
+static void test_members(void)
+{
+	struct node a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_snap_info info;
+	struct mfs_wr img;
+
+	node_open(&a, NULL);
+	node_open(&b, &a);
+	put_member(&a, a.id, MFS_MEMBER_ACTIVE, "tcp://10.0.0.1:7700");
+	put_member(&a, 0x1234, MFS_MEMBER_DRAINING, "tcp://10.0.0.9:7700");
+	pull(&b, &a);
+	put_member(&b, 0x1234, MFS_MEMBER_ACTIVE, "tcp://10.0.0.9:7700"); /* later: wins */
+	put_member(&b, b.id, MFS_MEMBER_JOINING, "tcp://10.0.0.2:7700");
+	put_member(&a, a.id, MFS_MEMBER_ACTIVE, "tcp://10.0.0.11:7700"); /* a moved */
+
+	node_open(&c, &a);
+	image_of(&a, &img);
+	is_int(mfs_ns_snap_apply(c.ns, img.buf, img.len, NULL, NULL, &info), 0,
+	       "a fresh node merges an image with member records");
+	is_int(member_count(&c), 2, "it holds a's two members");
+	is_str(member_of(&c, a.id), "active tcp://10.0.0.11:7700", "a's own, at its new endpoint");
+	is_str(member_of(&c, 0x1234), "draining tcp://10.0.0.9:7700", "and the one a drains");
+	is_int(mfs_ns_snap_apply(b.ns, img.buf, img.len, NULL, NULL, &info), 0,
+	       "b, with member records of its own, merges it");
+	is_str(member_of(&b, a.id), "active tcp://10.0.0.11:7700", "b takes a's newer record of a");
+	is_str(member_of(&b, 0x1234), "active tcp://10.0.0.9:7700",
+	       "b keeps its later record of 0x1234 (the stamp decides)");
+	is_str(member_of(&b, b.id), "joining tcp://10.0.0.2:7700", "and its own");
+	mfs_wr_release(&img);
+
+	/* A node that got the image serves it on: the records keep their stamps. */
+	image_of(&c, &img);
+	node_close(&c);
+	node_open(&c, &a);
+	is_int(mfs_ns_snap_apply(c.ns, img.buf, img.len, NULL, NULL, &info), 0,
+	       "an image made by that node merges on another");
+	is_str(member_of(&c, 0x1234), "draining tcp://10.0.0.9:7700", "with the same records");
+	pull(&c, &b);
+	is_int(apply_errors, 0, "b's ops apply after it");
+	is_str(member_of(&c, 0x1234), "active tcp://10.0.0.9:7700", "and b's later record wins");
+	mfs_wr_release(&img);
+	node_close(&a);
+	node_close(&b);
+	node_close(&c);
+}
+
 /* Damaged images: refused with nothing written, or merged as well-formed input. */
 static void test_damage(void)
 {
@@ -455,6 +541,7 @@ static void test_damage(void)
 	node_open(&a, NULL);
 	node_open(&t, &a);
 	workload(&a, &wa, 60, "a");
+	put_member(&a, a.id, MFS_MEMBER_ACTIVE, "tcp://10.0.0.1:7700");
 	workload(&t, &wt, 20, "t");
 	image_of(&a, &img);
 	before = ns_hash(&t);
@@ -496,6 +583,7 @@ int main(void)
 	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
 	test_fresh_and_merge();
 	test_trim();
+	test_members();
 	test_damage();
 	return done_testing();
 }

@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Membership as data (doc/replication.md, "Membership").  The member table
+ * is namespace data (store/ns/member.h): 'N' entries of ops, so it converges
+ * and persists with the namespace, and reaches every node through any
+ * member.  This file turns it into peers: every member this node does not
+ * talk to yet gets a peers entry and a sync thread.
+ *
+ * One thing the op log cannot do is tell a seed about a newcomer: a node
+ * pulls only from nodes it knows.  So a node says HELLO, with the endpoint
+ * it is reached at, to each peer it pulls from; a node that hears HELLO
+ * from an endpoint it does not know starts pulling from it, gets its member
+ * record with its ops, and passes that on to everyone else.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/ns/member.h"
+
+#define LOG_COMPONENT "members"
+
+int member_placed(uint8_t state)
+{
+	return state == MFS_MEMBER_JOINING || state == MFS_MEMBER_ACTIVE;
+}
+
+/*
+ * The CURVE server key to reach a member at: its authorized_keys line by
+ * endpoint, else its own key if authorized_keys lists that key.  NULL: we
+ * may not talk to it (an unlisted key is not admitted either way).
+ */
+static const char *member_server_key(struct mfs_replica *r, const char *endpoint,
+				     const char *key)
+{
+	const char *k = mfs_authkeys_for_endpoint(r->authkeys, endpoint);
+
+	if (k)
+		return k;
+	for (size_t i = 0; key && *key && i < r->authkeys->n; i++)
+		if (!strcmp(r->authkeys->keys[i].public_z85, key))
+			return r->authkeys->keys[i].public_z85;
+	return NULL;
+}
+
+/*
+ * Adds a peer at endpoint (members_lock held).  With CURVE, only one whose
+ * key we can name.  Starts its sync thread once the threads run.
+ */
+static struct mfs_peer *add_peer_locked(struct mfs_replica *r, const char *endpoint,
+					uint16_t id, const char *key)
+{
+	struct mfs_peer *p;
+	const char *skey = NULL;
+	int n = r->npeers;
+
+	if (r->members_closed || n >= MFS_MAX_NODES - 1)
+		return NULL;
+	if (r->curve && !(skey = member_server_key(r, endpoint, key))) {
+		log_warn("member %04x at %s: its key is not in authorized_keys, not contacted",
+			 id, endpoint);
+		return NULL;
+	}
+	p = &r->peers[n];
+	peer_init(r, p, endpoint);
+	if (skey) {
+		snprintf(p->key_buf, sizeof(p->key_buf), "%s", skey);
+		p->server_key = p->key_buf;
+	}
+	if (id)
+		p->id = id;
+	__atomic_store_n(&r->npeers, n + 1, __ATOMIC_RELEASE);
+	if (r->sync_started && pthread_create(&p->sync_thread, NULL, sync_main, p)) {
+		log_error("member %04x at %s: no sync thread", id, endpoint);
+		p->member = MFS_MEMBER_GONE; /* never contacted, never joined */
+	}
+	log_info("member %04x at %s: now a peer", id, endpoint);
+	return p;
+}
+
+/*
+ * Node id is heard of at endpoint, and p is the entry we reach it by,
+ * elsewhere (members_lock held).  While p answers it stays (a seed spelled
+ * otherwise, or an address this node reaches and others do not); once it
+ * does not, the node moved: a new entry at endpoint takes p's place.
+ */
+static struct mfs_peer *maybe_moved_locked(struct mfs_replica *r, struct mfs_peer *p,
+					   const char *endpoint, uint16_t id, const char *key)
+{
+	struct mfs_peer *np;
+
+	if (peer_is_up(p) || !(np = add_peer_locked(r, endpoint, id, key)))
+		return p;
+	pthread_mutex_lock(&p->lock);
+	p->retired = 1;
+	pthread_mutex_unlock(&p->lock);
+	log_info("member %04x: now reached at %s (%s does not answer)", id, endpoint, p->endpoint);
+	return np;
+}
+
+/* Brings one member record into the peers table (members_lock held). */
+static void apply_member_locked(struct mfs_replica *r, const struct mfs_member *m)
+{
+	struct mfs_peer *p;
+
+	if (m->id == r->self) {
+		__atomic_store_n(&r->self_member, m->state, __ATOMIC_RELAXED);
+		return;
+	}
+	if (!strcmp(m->endpoint, r->advertise))
+		return;
+	if (!(p = peer_by_endpoint(r, m->endpoint)) && (p = peer_by_id(r, m->id)) &&
+	    m->state != MFS_MEMBER_GONE)
+		p = maybe_moved_locked(r, p, m->endpoint, m->id, m->key);
+	if (!p) {
+		if (m->state == MFS_MEMBER_GONE)
+			return;
+		if (!(p = add_peer_locked(r, m->endpoint, m->id, m->key)))
+			return;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (p->member != m->state)
+		log_info("member %04x at %s: %s", m->id, m->endpoint,
+			 mfs_member_state_name(m->state));
+	p->member = m->state;
+	if (!p->id)
+		p->id = m->id;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void members_refresh(struct mfs_replica *r)
+{
+	struct mfs_member *v;
+	int n, rc;
+
+	__atomic_store_n(&r->members_dirty, 0, __ATOMIC_RELAXED);
+	if ((rc = mfs_ns_members(r->ns, &v, &n))) {
+		log_warn("cannot read the member table: %s", mfs_strerror(rc));
+		__atomic_store_n(&r->members_dirty, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	pthread_mutex_lock(&r->members_lock);
+	for (int i = 0; i < n; i++)
+		apply_member_locked(r, &v[i]);
+	pthread_mutex_unlock(&r->members_lock);
+	free(v);
+	/* Placement may have changed: recompute what this node owns. */
+	mfs_replica_rescan(r);
+}
+
+/* Writes this node's record if it is new or its endpoint or key changed (members_lock held). */
+static int announce_locked(struct mfs_replica *r)
+{
+	struct mfs_member m = { .id = r->self }, old;
+	int rc = mfs_ns_member_get(r->ns, r->self, &old);
+
+	if (rc && rc != -ENOENT)
+		return rc;
+	snprintf(m.endpoint, sizeof(m.endpoint), "%s", r->advertise);
+	if (r->curve)
+		snprintf(m.key, sizeof(m.key), "%s", r->keys.public_z85);
+	if (!rc) {
+		m.state = old.state;
+		if (old.state == MFS_MEMBER_GONE)
+			log_warn("this node was removed from the cluster (node remove): it is out of "
+				 "placement and its peers do not contact it");
+		if (!strcmp(old.endpoint, m.endpoint) && !strcmp(old.key, m.key))
+			goto out;
+	} else {
+		m.state = r->npeers ? MFS_MEMBER_JOINING : MFS_MEMBER_ACTIVE;
+	}
+	if ((rc = mfs_ns_member_put(r->ns, &m)))
+		return rc;
+	log_info("member record: node %04x at %s, %s", m.id, m.endpoint,
+		 mfs_member_state_name(m.state));
+out:
+	__atomic_store_n(&r->self_member, m.state, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* "*", 0.0.0.0 and [::] are for bind(), not an address a peer can connect to. */
+static int wildcard(const char *endpoint)
+{
+	const char *h = endpoint + 6;
+
+	return !strncmp(h, "*:", 2) || !strncmp(h, "0.0.0.0:", 8) || !strncmp(h, "[::]:", 5);
+}
+
+int members_start(struct mfs_replica *r)
+{
+	const char *ep = r->cfg.advertise ? r->cfg.advertise : r->cfg.listen;
+	int rc = 0;
+
+	__atomic_store_n(&r->self_member, MFS_MEMBER_ACTIVE, __ATOMIC_RELAXED);
+	if (ep && !wildcard(ep))
+		snprintf(r->advertise, sizeof(r->advertise), "%s", ep);
+	else if (ep)
+		log_warn("listen=%s is no address peers can connect to: set advertise=HOST:PORT "
+			 "so that they learn this node (until then it reaches them, they do "
+			 "not reach it)", ep);
+	pthread_mutex_lock(&r->members_lock);
+	if (r->advertise[0])
+		rc = announce_locked(r);
+	pthread_mutex_unlock(&r->members_lock);
+	if (rc) {
+		log_error("cannot write this node's member record: %s", mfs_strerror(rc));
+		return rc;
+	}
+	members_refresh(r);
+	return 0;
+}
+
+void members_hello(struct mfs_replica *r, uint16_t id, const char *endpoint, const char *key)
+{
+	char ep[256];
+	struct mfs_member m;
+
+	if (id == r->self || !*endpoint || mfs_endpoint_normalise(endpoint, ep, sizeof(ep)) ||
+	    !strcmp(ep, r->advertise) || wildcard(ep))
+		return;
+	/* A removed node does not come back by saying hello. */
+	if (!mfs_ns_member_get(r->ns, id, &m) && m.state == MFS_MEMBER_GONE)
+		return;
+	pthread_mutex_lock(&r->members_lock);
+	if (!peer_by_endpoint(r, ep)) {
+		struct mfs_peer *p = peer_by_id(r, id);
+
+		if (p) {
+			maybe_moved_locked(r, p, ep, id, key);
+		} else {
+			log_info("node %04x at %s said hello: pulling from it", id, ep);
+			add_peer_locked(r, ep, id, key);
+		}
+	}
+	pthread_mutex_unlock(&r->members_lock);
+}
+
+void members_pulled(struct mfs_replica *r)
+{
+	struct mfs_member m;
+	int rc;
+
+	if (__atomic_load_n(&r->self_member, __ATOMIC_RELAXED) != MFS_MEMBER_JOINING)
+		return;
+	pthread_mutex_lock(&r->members_lock);
+	if (!mfs_ns_member_get(r->ns, r->self, &m) && m.state == MFS_MEMBER_JOINING) {
+		m.state = MFS_MEMBER_ACTIVE;
+		if ((rc = mfs_ns_member_put(r->ns, &m)))
+			log_warn("cannot mark this node active: %s", mfs_strerror(rc));
+		else
+			log_info("joined: node %04x is active", r->self);
+	}
+	if (!mfs_ns_member_get(r->ns, r->self, &m))
+		__atomic_store_n(&r->self_member, m.state, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&r->members_lock);
+}
+
+void members_close(struct mfs_replica *r)
+{
+	pthread_mutex_lock(&r->members_lock);
+	r->members_closed = 1;
+	pthread_mutex_unlock(&r->members_lock);
+}
+
+/* ---- the admin's view and changes ------------------------------------------ */
+
+int mfs_replica_member_set(struct mfs_replica *r, uint16_t id, uint8_t state)
+{
+	struct mfs_member m;
+	int rc;
+
+	if (state >= MFS_MEMBER_STATES)
+		return -EINVAL;
+	pthread_mutex_lock(&r->members_lock);
+	if (!(rc = mfs_ns_member_get(r->ns, id, &m)) && m.state != state) {
+		m.state = state;
+		rc = mfs_ns_member_put(r->ns, &m);
+	}
+	pthread_mutex_unlock(&r->members_lock);
+	if (!rc) {
+		log_info("node %04x set %s by the admin", id, mfs_member_state_name(state));
+		members_refresh(r);
+	}
+	return rc;
+}
+
+void mfs_replica_members_write(struct mfs_replica *r, FILE *f)
+{
+	struct mfs_member *v;
+	int n;
+
+	if (mfs_ns_members(r->ns, &v, &n))
+		return;
+	for (int i = 0; i < n; i++) {
+		struct mfs_peer *p = v[i].id == r->self ? NULL : peer_by_id(r, v[i].id);
+		const char *conn = v[i].id == r->self ? "self" : !p ? "none" :
+				   peer_is_up(p) ? "up" : "down";
+
+		fprintf(f, "member %04x %s %s %s %s\n", v[i].id, mfs_member_state_name(v[i].state),
+			v[i].endpoint, v[i].key[0] ? v[i].key : "-", conn);
+	}
+	free(v);
+}
