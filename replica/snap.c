@@ -221,7 +221,12 @@ static int build_image(struct mfs_replica *r, struct mfs_snap *sn)
 	struct mfs_snap_info info;
 	struct mfs_ns_snap_job job;
 	uint64_t t0 = mfs_now_ms(), during = 0;
-	int rc = mfs_ns_snap_begin(r->ns, &w, &info, &job);
+	int rc;
+
+	/* The last image's size and a margin: one allocation, most times. */
+	if (sn->len)
+		mfs_wr_reserve(&w, sn->len + sn->len / 8);
+	rc = mfs_ns_snap_begin(r->ns, &w, &info, &job);
 
 	if (!rc) {
 		__atomic_store_n(&r->snapshot_lock_us, info.locked_us, __ATOMIC_RELAXED);
@@ -322,8 +327,12 @@ static int fetch_chunk_of(struct mfs_replica *r, struct mfs_peer *p, struct mfs_
 			 (unsigned long long)d.offset, img->len);
 		rc = MFS_EFORMAT;
 	} else {
-		if (!first->id)
+		if (!first->id) {
 			*first = d;
+			/* The whole image in one allocation (a peer that lies about
+			 * its size fails here, or at the size check in fetch_image). */
+			mfs_wr_reserve(img, d.total);
+		}
 		mfs_wr_put(img, d.data, d.len);
 		rc = img->oom ? -ENOMEM : 0;
 	}
