@@ -80,6 +80,16 @@ st() {
 try: print(json.load(sys.stdin).get(sys.argv[1], ""))
 except Exception: print("")' "$2"
 }
+# stm N KEY...: several status values of node N from one status call, tab-separated
+stm() {
+	local n=$1
+	shift
+	timeout 120 "$admin_bin" status --json "$(node_mnt "$n")" 2>/dev/null |
+		"$python" -c 'import json,sys
+try: d = json.load(sys.stdin)
+except Exception: d = {}
+print("\t".join(str(d.get(k, "")) for k in sys.argv[1:]))' "$@"
+}
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 writers=8
@@ -208,8 +218,10 @@ samples=$work/oplog.tsv
 t0=$(now)
 while :; do
 	t=$(secs "$t0" "$(now)")
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$(st 1 oplog_seq)" "$(st 1 oplog_ops)" "$(st 2 oplog_ops)" \
-		"$(st 4 oplog_ops)" "$(st 1 oplog_trimmed)" >>"$samples"
+	# One status per node per sample: each walks the whole store.
+	IFS=$'\t' read -r seq1 ops1 trim1 < <(stm 1 oplog_seq oplog_ops oplog_trimmed)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$seq1" "$ops1" "$(st 2 oplog_ops)" \
+		"$(st 4 oplog_ops)" "$trim1" >>"$samples"
 	[ "$(echo "$t" | cut -d. -f1)" -ge $((write_s + 10)) ] && break
 	sleep 5
 done
