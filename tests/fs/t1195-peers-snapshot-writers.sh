@@ -19,7 +19,7 @@ mfs_init
 [ -x "$ADMIN_BIN" ] || skip_all "no $ADMIN_BIN"
 cl_init 2
 
-M1=${CL_M[1]} M2=${CL_M[2]}
+M1=${CL_M[1]}
 for i in 1 2; do mfs_log_allow "${CL_D[$i]}" 'timed out|not answer|down|unreachable'; done
 
 check "start node 1 (serving snapshots slowly)" cl_start 1 "snapshot_throttle_ms=100" ||
