@@ -12,7 +12,8 @@
 #include "fs_internal.h"
 #include "store/ns/namespace.h"
 
-static void refresh_node(struct mfs_fs *fs, uint64_t ino)
+/* 1 if the kernel knows ino (the node is in memory), 0 if it does not. */
+static int refresh_node(struct mfs_fs *fs, uint64_t ino)
 {
 	struct mfs_node *n = itable_hold(fs, ino);
 	struct mfs_manifest *old = NULL;
@@ -20,7 +21,7 @@ static void refresh_node(struct mfs_fs *fs, uint64_t ino)
 	int rc;
 
 	if (!n)
-		return;
+		return 0;
 	/* Read under the node lock: a local change must not be overwritten by an older record. */
 	pthread_mutex_lock(&n->lock);
 	rc = mfs_ns_get(fs->ns, ino, &rec);
@@ -42,17 +43,25 @@ static void refresh_node(struct mfs_fs *fs, uint64_t ino)
 	pthread_mutex_unlock(&n->lock);
 	mfs_manifest_unref(old);
 	itable_put(fs, n, 0, 1);
+	return 1;
 }
 
+/*
+ * The kernel caches only what it looked up: an inode it holds lookups on
+ * has a node in memory (fs_internal.h, note 1), and a dentry, positive or
+ * negative, lives in a directory whose inode it holds.  So a change to an
+ * inode without a node, or to a name in a directory without one, has
+ * nothing to invalidate: no call into the kernel (a joiner merging a
+ * snapshot of a million files would otherwise make two million).
+ */
 void fs_remote_change(void *arg, const struct mfs_ns_change *c)
 {
 	struct mfs_fs *fs = arg;
 
 	if (c->kind == MFS_CHANGE_INODE) {
-		refresh_node(fs, c->ino);
-		if (fs->se)
+		if (refresh_node(fs, c->ino) && fs->se)
 			fuse_lowlevel_notify_inval_inode(fs->se, c->ino, 0, 0);
-	} else if (fs->se) {
+	} else if (fs->se && itable_peek(fs, c->parent)) {
 		fuse_lowlevel_notify_inval_entry(fs->se, c->parent, c->name, strlen(c->name));
 	}
 }

@@ -103,6 +103,7 @@ struct mfs_replica {
 	uint64_t fetch_failures, bad_from_peers, malformed;
 	uint64_t read_kept, repl_fetched, repl_deferred;
 	uint64_t oplog_trimmed, snapshots_served, snapshots_applied, snapshot_failures;
+	uint64_t snapshot_lock_us;   /* the last image build's namespace lock hold (atomic) */
 	struct mfs_histo fetch_latency;  /* successful GETs: request to verified copy */
 };
 

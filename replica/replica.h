@@ -34,7 +34,7 @@ struct mfs_replica_config {
 	int fetch_threads;           /* replication workers */
 	int snapshot_lag_ops;        /* a puller this many ops behind gets a snapshot
 				      * (0: only one that lacks ops no longer held) */
-	int snapshot_throttle_ms;    /* tests: pause per snapshot chunk served (0: none) */
+	int snapshot_throttle_ms;    /* tests: pause per snapshot chunk served, 10x in a build (0: none) */
 	/* Called for every namespace key a remote op changed (any thread). */
 	mfs_ns_change_fn on_change;
 	void *on_change_arg;

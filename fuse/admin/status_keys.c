@@ -74,6 +74,7 @@ static const struct mfs_status_key keys[] = {
 	{ "oplog_folded", GAUGE, N, "modelfs_oplog_folded_ops", NULL, "Namespace ops folded into the records and no longer held." },
 	{ "oplog_trimmed", COUNTER, N, "modelfs_oplog_trimmed_total", NULL, "Ops dropped from the op log since start (every peer had them)." },
 	{ "snapshots_served", COUNTER, N, "modelfs_snapshots_served_total", NULL, "Namespace snapshots streamed to peers." },
+	{ "snapshot_lock_us", GAUGE, US, "modelfs_snapshot_lock_seconds", NULL, "Namespace lock hold of the last snapshot image built (writers wait that long)." },
 	{ "snapshots_applied", COUNTER, N, "modelfs_snapshots_applied_total", NULL, "Namespace snapshots this node bootstrapped from." },
 	{ "snapshot_failures", COUNTER, N, "modelfs_snapshot_failures_total", NULL, "Snapshot bootstraps that failed (nothing applied)." },
 	{ "disk_cache_chunks", GAUGE, N, "modelfs_disk_cache_chunks", NULL, "Peers' chunks in the disk cache." },

@@ -5,6 +5,20 @@
 
 #include "bytes.h"
 
+void mfs_wr_reserve(struct mfs_wr *w, size_t n)
+{
+	uint8_t *nb;
+
+	if (w->oom || w->len + n <= w->cap)
+		return;
+	if (n > SIZE_MAX - w->len || !(nb = realloc(w->buf, w->len + n))) {
+		w->oom = 1;
+		return;
+	}
+	w->buf = nb;
+	w->cap = w->len + n;
+}
+
 void mfs_wr_put(struct mfs_wr *w, const void *p, size_t n)
 {
 	if (w->oom)

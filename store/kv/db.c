@@ -241,7 +241,27 @@ int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf)
 	return 0;
 }
 
+struct mfs_db_view *mfs_db_view_new(struct mfs_db *db)
+{
+	struct mfs_db_view *v = db->ops->view_new(db);
+
+	assert(!v || v->db == db);
+	return v;
+}
+
+void mfs_db_view_free(struct mfs_db_view *v)
+{
+	if (v)
+		v->db->ops->view_free(v);
+}
+
 struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen)
+{
+	return mfs_iter_new_at(db, NULL, cf, prefix, plen);
+}
+
+struct mfs_iter *mfs_iter_new_at(struct mfs_db *db, const struct mfs_db_view *view,
+				 enum mfs_cf cf, const void *prefix, size_t plen)
 {
 	uint8_t small[64], *upper = small;
 	struct mfs_iter *it = NULL;
@@ -258,7 +278,8 @@ struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *pre
 		memcpy(upper, prefix, plen);
 	while (ulen > 0 && ++upper[ulen - 1] == 0)
 		ulen--;
-	it = db->ops->iter_new(db, cf, prefix, plen, upper, ulen);
+	assert(!view || view->db == db);
+	it = db->ops->iter_new(db, view, cf, prefix, plen, upper, ulen);
 	if (upper != small)
 		free(upper);
 	assert(!it || (it->db == db && !it->err));

@@ -164,6 +164,24 @@ int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf);
  */
 struct mfs_iter;
 struct mfs_iter *mfs_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen);
+
+/*
+ * A read view of the whole store at one point in time: iterators made at
+ * it (mfs_iter_new_at) see every column family as it was when it was taken,
+ * whatever is written meanwhile, so several iterations, one after another,
+ * read one consistent state.  A caller that takes it while holding the lock
+ * its writers hold sees a state between two of their batches, and can let
+ * them go on at once.  It pins what it sees (RocksDB keeps the overwritten
+ * versions until it is freed): hold it for a bounded job only.  NULL when
+ * memory is short.  mfs_db_view_free(NULL) is a no-op; free a view before
+ * closing its database.
+ */
+struct mfs_db_view;
+struct mfs_db_view *mfs_db_view_new(struct mfs_db *db);
+void mfs_db_view_free(struct mfs_db_view *v);
+/* mfs_iter_new, reading at view (which must belong to db), or now if view is NULL. */
+struct mfs_iter *mfs_iter_new_at(struct mfs_db *db, const struct mfs_db_view *view,
+				 enum mfs_cf cf, const void *prefix, size_t plen);
 /* Moves to the first key >= key (still within the prefix given at creation). */
 void mfs_iter_seek(struct mfs_iter *it, const void *key, size_t klen);
 int mfs_iter_valid(struct mfs_iter *it);

@@ -288,8 +288,35 @@ static int fault_sync(struct mfs_db *db)
 	return rc ? rc : f->inner->ops->sync(f->inner);
 }
 
-static struct mfs_iter *fault_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *lower,
-				       size_t llen, const void *upper, size_t ulen)
+/* Views are not counted: taking one cannot fail but for memory. */
+struct fault_view {
+	struct mfs_db_view base;
+	struct mfs_db_view *inner;
+};
+
+static struct mfs_db_view *fault_view_new(struct mfs_db *db)
+{
+	struct fault_view *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->base.db = db;
+	if (!(v->inner = mfs_db_view_new(F(db)->inner))) {
+		free(v);
+		return NULL;
+	}
+	return &v->base;
+}
+
+static void fault_view_free(struct mfs_db_view *v)
+{
+	mfs_db_view_free(((struct fault_view *)v)->inner);
+	free(v);
+}
+
+static struct mfs_iter *fault_iter_new(struct mfs_db *db, const struct mfs_db_view *view,
+				       enum mfs_cf cf, const void *lower, size_t llen,
+				       const void *upper, size_t ulen)
 {
 	struct fault *f = F(db);
 	int rc = count(f, 0, "iterate");
@@ -300,7 +327,8 @@ static struct mfs_iter *fault_iter_new(struct mfs_db *db, enum mfs_cf cf, const 
 	it->base.db = db;
 	/* A failed iteration ends at once with its error, as RocksDB's do. */
 	it->err = rc;
-	if (!rc && !(it->inner = f->inner->ops->iter_new(f->inner, cf, lower, llen, upper, ulen))) {
+	if (!rc && !(it->inner = f->inner->ops->iter_new(f->inner,
+			view ? ((const struct fault_view *)view)->inner : NULL, cf, lower, llen, upper, ulen))) {
 		free(it);
 		return NULL;
 	}
@@ -375,6 +403,8 @@ static const struct mfs_kv_ops fault_ops = {
 	.write = fault_write,
 	.flush = fault_flush,
 	.sync = fault_sync,
+	.view_new = fault_view_new,
+	.view_free = fault_view_free,
 	.iter_new = fault_iter_new,
 	.iter_seek = fault_iter_seek,
 	.iter_valid = fault_iter_valid,

@@ -38,13 +38,20 @@ struct mfs_kv_ops {
 	/* Makes every WAL write made so far durable (as a SYNC write would). */
 	int (*sync)(struct mfs_db *db);
 
+	/* A read view (db.h); the backend sets its base (db).  NULL on allocation failure. */
+	struct mfs_db_view *(*view_new)(struct mfs_db *db);
+	void (*view_free)(struct mfs_db_view *v);
+
 	/*
 	 * An iterator over [lower, upper) of cf positioned at lower (the first
-	 * key when llen is 0); no upper bound when ulen is 0.  The backend
-	 * copies both and sets the base (db, err = 0).  NULL on allocation failure.
+	 * key when llen is 0); no upper bound when ulen is 0; reading at view,
+	 * one of this backend's, or the store now when view is NULL.  The
+	 * backend copies both bounds and sets the base (db, err = 0).  NULL on
+	 * allocation failure.
 	 */
-	struct mfs_iter *(*iter_new)(struct mfs_db *db, enum mfs_cf cf, const void *lower,
-				     size_t llen, const void *upper, size_t ulen);
+	struct mfs_iter *(*iter_new)(struct mfs_db *db, const struct mfs_db_view *view,
+				     enum mfs_cf cf, const void *lower, size_t llen,
+				     const void *upper, size_t ulen);
 	void (*iter_seek)(struct mfs_iter *it, const void *key, size_t klen);
 	/* 1 on a key, 0 at the end, or a negative error that ended it. */
 	int (*iter_valid)(struct mfs_iter *it);
@@ -99,6 +106,10 @@ struct mfs_batch {
 
 /* Sets db->ops and the front's state; for the backends' constructors. */
 void mfs_db_init_base(struct mfs_db *db, const struct mfs_kv_ops *ops);
+
+struct mfs_db_view {
+	struct mfs_db *db;	/* the database (front) it was taken of */
+};
 
 struct mfs_iter {
 	struct mfs_db *db;

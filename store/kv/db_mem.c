@@ -4,7 +4,8 @@
  * that need a store and not a disk: a sorted array of entries per column
  * family under one rwlock.  It keeps the guarantees callers rely on from
  * RocksDB: a batch lands whole or not at all, an iterator sees the store as
- * it was when created (a snapshot), and a value read stays valid until
+ * it was when created (a snapshot), or as it was when a view (db.h) was
+ * taken (a copy of every table's references), and a value read stays valid until
  * released even if the key is overwritten or deleted meanwhile.
  *
  * It also keeps what a power loss would leave, as RocksDB's write modes
@@ -58,6 +59,11 @@ struct mem_batch {
 	struct op *ops;
 	size_t n, cap;
 	int oom;		/* a put or delete could not be recorded */
+};
+
+struct mem_view {
+	struct mfs_db_view base;
+	struct table t[MFS_CF_COUNT];	/* one reference per entry */
 };
 
 struct mem_iter {
@@ -151,6 +157,17 @@ static void table_clear(struct table *t)
 		ent_unref(t->e[i]);
 	free(t->e);
 	memset(t, 0, sizeof(*t));
+}
+
+/* dst (empty) takes a reference to each entry of src.  0 or -ENOMEM. */
+static int table_copy(struct table *dst, const struct table *src)
+{
+	if (src->n && !(dst->e = malloc(src->n * sizeof(*dst->e))))
+		return -ENOMEM;
+	for (size_t i = 0; i < src->n; i++)
+		dst->e[dst->n++] = ent_ref(src->e[i]);
+	dst->cap = dst->n;
+	return 0;
 }
 
 static void mem_close(struct mfs_db *db)
@@ -403,13 +420,8 @@ int mfs_db_mem_power_loss(struct mfs_db *db)
 	if (db->ops != &mem_ops)
 		return -EINVAL;
 	pthread_rwlock_wrlock(&m->lock);
-	for (int c = 0; c < MFS_CF_COUNT && !rc; c++) {
-		if (m->d[c].n && !(t[c].e = malloc(m->d[c].n * sizeof(*t[c].e))))
-			rc = -ENOMEM;
-		for (size_t i = 0; !rc && i < m->d[c].n; i++)
-			t[c].e[t[c].n++] = ent_ref(m->d[c].e[i]);
-		t[c].cap = t[c].n;
-	}
+	for (int c = 0; c < MFS_CF_COUNT && !rc; c++)
+		rc = table_copy(&t[c], &m->d[c]);
 	if (rc) {
 		for (int c = 0; c < MFS_CF_COUNT; c++)
 			table_clear(&t[c]);
@@ -430,12 +442,45 @@ out:
 	return rc;
 }
 
-static struct mfs_iter *mem_iter_new(struct mfs_db *db, enum mfs_cf cf, const void *lower,
-				     size_t llen, const void *upper, size_t ulen)
+static struct mfs_db_view *mem_view_new(struct mfs_db *db)
+{
+	struct mem_view *v = calloc(1, sizeof(*v));
+	struct mem *m = M(db);
+	int rc = 0;
+
+	if (!v)
+		return NULL;
+	v->base.db = db;
+	pthread_rwlock_rdlock(&m->lock);
+	for (int c = 0; c < MFS_CF_COUNT && !rc; c++)
+		rc = table_copy(&v->t[c], &m->t[c]);
+	pthread_rwlock_unlock(&m->lock);
+	if (rc) {
+		for (int c = 0; c < MFS_CF_COUNT; c++)
+			table_clear(&v->t[c]);
+		free(v);
+		return NULL;
+	}
+	return &v->base;
+}
+
+static void mem_view_free(struct mfs_db_view *base)
+{
+	struct mem_view *v = (struct mem_view *)base;
+
+	for (int c = 0; c < MFS_CF_COUNT; c++)
+		table_clear(&v->t[c]);
+	free(v);
+}
+
+static struct mfs_iter *mem_iter_new(struct mfs_db *db, const struct mfs_db_view *view,
+				     enum mfs_cf cf, const void *lower, size_t llen,
+				     const void *upper, size_t ulen)
 {
 	struct mem_iter *it = calloc(1, sizeof(*it));
 	struct mem *m = M(db);
-	struct table *t = &m->t[cf];
+	/* A view's tables never change: no lock needed to read them. */
+	const struct table *t = view ? &((const struct mem_view *)view)->t[cf] : &m->t[cf];
 	size_t lo, hi;
 
 	if (!it)
@@ -536,6 +581,8 @@ static const struct mfs_kv_ops mem_ops = {
 	.write = mem_write,
 	.flush = mem_flush,
 	.sync = mem_sync,
+	.view_new = mem_view_new,
+	.view_free = mem_view_free,
 	.iter_new = mem_iter_new,
 	.iter_seek = mem_iter_seek,
 	.iter_valid = mem_iter_valid,

@@ -50,6 +50,11 @@ struct rocks_batch {
 	rocksdb_writebatch_t *wb;
 };
 
+struct rocks_view {
+	struct mfs_db_view base;
+	const rocksdb_snapshot_t *snap;
+};
+
 struct rocks_iter {
 	struct mfs_iter base;
 	rocksdb_iterator_t *it;
@@ -326,8 +331,28 @@ static int rocks_sync(struct mfs_db *base)
 	return db_error(err, "sync wal");
 }
 
-static struct mfs_iter *rocks_iter_new(struct mfs_db *base, enum mfs_cf cf, const void *lower,
-				       size_t llen, const void *upper, size_t ulen)
+static struct mfs_db_view *rocks_view_new(struct mfs_db *base)
+{
+	struct rocks_view *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	v->base.db = base;
+	v->snap = rocksdb_create_snapshot(R(base)->db);
+	return &v->base;
+}
+
+static void rocks_view_free(struct mfs_db_view *base)
+{
+	struct rocks_view *v = (struct rocks_view *)base;
+
+	rocksdb_release_snapshot(R(base->db)->db, v->snap);
+	free(v);
+}
+
+static struct mfs_iter *rocks_iter_new(struct mfs_db *base, const struct mfs_db_view *view,
+				       enum mfs_cf cf, const void *lower, size_t llen,
+				       const void *upper, size_t ulen)
 {
 	struct rocks *db = R(base);
 	struct rocks_iter *it = calloc(1, sizeof(*it) + ulen);
@@ -338,6 +363,8 @@ static struct mfs_iter *rocks_iter_new(struct mfs_db *base, enum mfs_cf cf, cons
 	it->ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_verify_checksums(it->ro, 0);
 	rocksdb_readoptions_set_fill_cache(it->ro, 0);
+	if (view)
+		rocksdb_readoptions_set_snapshot(it->ro, ((const struct rocks_view *)view)->snap);
 	if (ulen) {
 		memcpy(it->upper, upper, ulen);
 		it->ulen = ulen;
@@ -447,6 +474,8 @@ static const struct mfs_kv_ops rocks_ops = {
 	.write = rocks_write,
 	.flush = rocks_flush,
 	.sync = rocks_sync,
+	.view_new = rocks_view_new,
+	.view_free = rocks_view_free,
 	.iter_new = rocks_iter_new,
 	.iter_seek = rocks_iter_seek,
 	.iter_valid = rocks_iter_valid,

@@ -216,6 +216,31 @@ int ns_dir_is_empty(struct mfs_ns *ns, uint64_t dir)
 	return rc ? rc : n == 0;
 }
 
+int ns_count_subdirs(struct mfs_ns *ns, uint64_t dir, uint32_t *n)
+{
+	uint8_t prefix[8];
+	struct mfs_iter *it;
+	int rc;
+
+	*n = 0;
+	put_be64(prefix, dir);
+	if (!(it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, prefix, 8)))
+		return -ENOMEM;
+	/* The entry's mode first: only a directory's inode is looked up. */
+	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *v = mfs_iter_value(it, &vl);
+
+		mfs_iter_key(it, &kl);
+		if (kl > 8 && kl <= 8 + MFS_NAME_MAX && vl == 12 && S_ISDIR(get_le32(v + 8)) &&
+		    child_exists(ns, get_le64(v)))
+			(*n)++;
+	}
+	rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
 char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino)
 {
 	char *path = strdup(""), *next;

@@ -242,9 +242,28 @@ struct mfs_snap_info {
 	uint64_t won;           /* records that changed something here (apply) */
 	uint64_t lamport;
 	int nvv;                /* origins in its version vector */
+	uint64_t locked_us;     /* build: how long it held the namespace lock */
 };
 /* Builds the image into w (empty on entry).  Only durable own ops are in it. */
 int mfs_ns_snap_build(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info);
+/*
+ * The same in two steps.  _begin, under the namespace lock for a moment
+ * only, takes a read view of the store (kv/db.h) and writes the image's
+ * header (the version vector, the clock) of that same point; _end reads the
+ * records at the view, lock-free, while commits and applies go on (their
+ * ops are after the image's vector: a puller gets them as ops), then waits
+ * for the own ops in the image to be durable.  _end always releases job,
+ * so a caller calls it once _begin returned 0 (w and info as for build).
+ */
+struct mfs_db_view;
+struct mfs_ns_snap_job {
+	struct mfs_db_view *view;
+	uint64_t own;           /* own ops in the image: durable before it leaves */
+};
+int mfs_ns_snap_begin(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info,
+		      struct mfs_ns_snap_job *job);
+int mfs_ns_snap_end(struct mfs_ns *ns, struct mfs_ns_snap_job *job, struct mfs_wr *w,
+		    struct mfs_snap_info *info);
 /* The version vector in an image's header: count (at most cap), or MFS_EFORMAT. */
 int mfs_ns_snap_vv(const uint8_t *p, size_t n, uint16_t *origins, uint64_t *seqs, int cap);
 /* Checks an image whole (info may be NULL): 0 or MFS_EFORMAT; nothing written. */

@@ -298,15 +298,6 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 	return rc;
 }
 
-static int count_subdir(void *arg, const char *name, uint64_t ino, uint32_t mode)
-{
-	(void)name;
-	(void)ino;
-	if (S_ISDIR(mode))
-		(*(uint32_t *)arg)++;
-	return 0;
-}
-
 
 /* A directory's mtime (at least t, if given) and, if recount, nlink, into b if they changed. */
 int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
@@ -320,7 +311,7 @@ int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
 		return rc == -ENOENT ? 0 : rc;
 	if (!S_ISDIR(in.mode))
 		goto out;
-	if (recount && (rc = mfs_ns_readdir(ns, ino, NULL, 0, count_subdir, &subdirs)))
+	if (recount && (rc = ns_count_subdirs(ns, ino, &subdirs)))
 		goto out;
 	if (recount && in.nlink != 2 + subdirs) {
 		in.nlink = 2 + subdirs;

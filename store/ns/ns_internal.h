@@ -61,6 +61,12 @@ int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy);
 int ns_get_dir(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *dir);
 /* 1 if dir has no entries, 0 if it has, or -errno. */
 int ns_dir_is_empty(struct mfs_ns *ns, uint64_t dir);
+/*
+ * The directories listed in dir, as mfs_ns_readdir lists them (dangling
+ * names not counted), without looking up the other entries' inodes: a
+ * directory's nlink is 2 + this.  0 or an error.
+ */
+int ns_count_subdirs(struct mfs_ns *ns, uint64_t dir, uint32_t *n);
 
 /*
  * One local namespace operation in the making: its writes to the inodes,

@@ -15,13 +15,18 @@
  * same map, keyed by node id: a node that bootstraps learns the cluster's
  * members from the image.
  *
- * The image is read under the namespace lock, which every local commit and
- * every remote apply hold for all their writes: it is one point in time.
+ * The image is one point in time: the read view it is read at (kv/db.h) and
+ * its header (version vector, clock) are taken together under the namespace
+ * lock, which every local commit and every remote apply hold for all their
+ * writes.  Only that moment holds the lock; the records are read after it,
+ * at the view, while writers go on: their ops are after the image's
+ * vector, and the puller gets them as ops.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "namespace.h"
 #include "ns_internal.h"
@@ -75,11 +80,11 @@ static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
  * The records of cf joined with their stamps (stamps CF, prefix kind): a
  * stamp without a record is a tombstone.  Both are in key order.
  */
-static int emit_cf(struct mfs_ns *ns, struct mfs_wr *w, enum mfs_cf cf, uint8_t kind,
-		   uint64_t *count)
+static int emit_cf(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs_wr *w,
+		   enum mfs_cf cf, uint8_t kind, uint64_t *count)
 {
-	struct mfs_iter *a = mfs_iter_new(ns->db, cf, NULL, 0);
-	struct mfs_iter *s = mfs_iter_new(ns->db, MFS_CF_STAMPS, &kind, 1);
+	struct mfs_iter *a = mfs_iter_new_at(ns->db, view, cf, NULL, 0);
+	struct mfs_iter *s = mfs_iter_new_at(ns->db, view, MFS_CF_STAMPS, &kind, 1);
 	int rc = 0;
 
 	if (!a || !s) {
@@ -118,9 +123,10 @@ out:
 	return rc;
 }
 
-static int emit_manifests(struct mfs_ns *ns, struct mfs_wr *w, uint64_t *count)
+static int emit_manifests(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs_wr *w,
+			  uint64_t *count)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_MANIFESTS, NULL, 0);
+	struct mfs_iter *it = mfs_iter_new_at(ns->db, view, MFS_CF_MANIFESTS, NULL, 0);
 	int rc;
 
 	if (!it)
@@ -137,10 +143,37 @@ static int emit_manifests(struct mfs_ns *ns, struct mfs_wr *w, uint64_t *count)
 	return rc;
 }
 
-/* The member records (meta "mb" + id), each with its stamp: never deleted, always stamped. */
-static int emit_members(struct mfs_ns *ns, struct mfs_wr *w, uint64_t *count)
+/*
+ * The stamp of skey as of view, copied to st (MFS_STAMP_LEN bytes): 0,
+ * -ENOENT or an error.  Through an iterator: point reads have no view.
+ */
+static int stamp_at(struct mfs_ns *ns, const struct mfs_db_view *view, const uint8_t *skey,
+		    size_t sklen, uint8_t *st)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_META, "mb", 2);
+	struct mfs_iter *it = mfs_iter_new_at(ns->db, view, MFS_CF_STAMPS, skey, sklen);
+	int rc = -ENOENT;
+
+	if (!it)
+		return -ENOMEM;
+	for (; rc == -ENOENT && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *v = mfs_iter_value(it, &vl);
+
+		mfs_iter_key(it, &kl);
+		if (kl == sklen)
+			rc = vl == MFS_STAMP_LEN ? (memcpy(st, v, vl), 0) : MFS_EFORMAT;
+	}
+	if (rc == -ENOENT && mfs_iter_error(it))
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+/* The member records (meta "mb" + id), each with its stamp: never deleted, always stamped. */
+static int emit_members(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs_wr *w,
+			uint64_t *count)
+{
+	struct mfs_iter *it = mfs_iter_new_at(ns->db, view, MFS_CF_META, "mb", 2);
 	int rc = 0;
 
 	if (!it)
@@ -148,24 +181,23 @@ static int emit_members(struct mfs_ns *ns, struct mfs_wr *w, uint64_t *count)
 	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
 		size_t kl, vl;
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		uint8_t skey[STAMP_KEY_MAX];
-		struct mfs_val st;
+		uint8_t skey[STAMP_KEY_MAX], st[MFS_STAMP_LEN];
 
 		if (kl != MEMBER_KEY_LEN)
 			continue;
-		rc = mfs_db_get(ns->db, MFS_CF_STAMPS, skey, stamp_key(MFS_OP_NODE, k + 2, 2, skey),
-				&st, 1);
+		rc = stamp_at(ns, view, skey, stamp_key(MFS_OP_NODE, k + 2, 2, skey), st);
 		if (rc == -ENOENT) {
 			rc = 0; /* cannot be merged by stamp: the member's own node sends it again */
 			continue;
 		}
+		if (rc == MFS_EFORMAT) {
+			rc = 0; /* as before: a malformed stamp is not sent */
+			continue;
+		}
 		if (rc)
 			break;
-		if (st.len == MFS_STAMP_LEN) {
-			put_rec(w, MFS_OP_NODE, 0, st.p, k + 2, 2, v, vl);
-			(*count)++;
-		}
-		mfs_val_release(&st);
+		put_rec(w, MFS_OP_NODE, 0, st, k + 2, 2, v, vl);
+		(*count)++;
 	}
 	if (!rc)
 		rc = mfs_iter_error(it);
@@ -198,35 +230,70 @@ static int emit_header(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info
 	return n < 0 ? n : 0;
 }
 
-int mfs_ns_snap_build(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info)
+static uint64_t now_us(void)
 {
-	struct mfs_snap_info dummy;
-	uint64_t own;
-	int rc;
+	struct timespec ts;
 
-	if (!info)
-		info = &dummy;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+int mfs_ns_snap_begin(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info,
+		      struct mfs_ns_snap_job *job)
+{
+	uint64_t t0;
+	int rc = -ENOMEM;
+
 	memset(info, 0, sizeof(*info));
+	memset(job, 0, sizeof(*job));
 	pthread_mutex_lock(&ns->lock);
-	own = ns->seq;
-	rc = emit_header(ns, w, info);
-	if (!rc)
-		rc = emit_cf(ns, w, MFS_CF_INODES, MFS_OP_INODE, &info->records);
-	if (!rc)
-		rc = emit_cf(ns, w, MFS_CF_DIRENTS, MFS_OP_DIRENT, &info->records);
-	if (!rc)
-		rc = emit_manifests(ns, w, &info->records);
-	if (!rc)
-		rc = emit_members(ns, w, &info->records);
+	t0 = now_us();
+	job->own = ns->seq;
+	if ((job->view = mfs_db_view_new(ns->db)))
+		rc = emit_header(ns, w, info);
+	info->locked_us = now_us() - t0;
 	pthread_mutex_unlock(&ns->lock);
+	if (rc) {
+		mfs_db_view_free(job->view);
+		job->view = NULL;
+	}
+	return rc;
+}
+
+int mfs_ns_snap_end(struct mfs_ns *ns, struct mfs_ns_snap_job *job, struct mfs_wr *w,
+		    struct mfs_snap_info *info)
+{
+	int rc = emit_cf(ns, job->view, w, MFS_CF_INODES, MFS_OP_INODE, &info->records);
+
+	if (!rc)
+		rc = emit_cf(ns, job->view, w, MFS_CF_DIRENTS, MFS_OP_DIRENT, &info->records);
+	if (!rc)
+		rc = emit_manifests(ns, job->view, w, &info->records);
+	if (!rc)
+		rc = emit_members(ns, job->view, w, &info->records);
+	mfs_db_view_free(job->view);
+	job->view = NULL;
 	if (!rc && w->oom)
 		rc = -ENOMEM;
 	if (!rc)
 		put_le64(w->buf + 16, info->records);
 	/* As for ops (mfs_ns_ops_since): only durable own ops leave the node. */
 	if (!rc)
-		rc = ns_wait_durable(ns, own);
+		rc = ns_wait_durable(ns, job->own);
 	return rc;
+}
+
+int mfs_ns_snap_build(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info)
+{
+	struct mfs_snap_info dummy;
+	struct mfs_ns_snap_job job;
+	int rc;
+
+	if (!info)
+		info = &dummy;
+	if ((rc = mfs_ns_snap_begin(ns, w, info, &job)))
+		return rc;
+	return mfs_ns_snap_end(ns, &job, w, info);
 }
 
 /* ---- reading ----------------------------------------------------------------- */

@@ -11,9 +11,11 @@
 #      node 2, known to node 1 but stopped, holds node 1's log whole.
 #   B. op replay: fresh node 3 joins while node 1 hands out ops only
 #      (snapshot_lag_ops=0): the time until node 3's status counts N files.
-#      Skipped above 200,000 files unless MFS_JOIN_OPS=1 (about 650 ops/s).
+#      Skipped above 200,000 files unless MFS_JOIN_OPS=1 (about 650 ops/s),
+#      and always with MFS_JOIN_OPS=0.
 #   C. snapshot: node 1 restarts with the defaults (grace_s=10 so that the
 #      stopped nodes stop holding its log); fresh node 4 joins: same clock.
+#      With MFS_JOIN_PERF=1, perf records both daemons meanwhile.
 #   D. op log size: nodes 2 and 4 pull from node 1 while a writer on node 1
 #      creates files for MFS_JOIN_WRITE_S seconds (default 60); oplog_ops of
 #      the three nodes every 5 s (a status walks the whole store), and 10 s
@@ -78,6 +80,16 @@ st() {
 try: print(json.load(sys.stdin).get(sys.argv[1], ""))
 except Exception: print("")' "$2"
 }
+# stm N KEY...: several status values of node N from one status call, tab-separated
+stm() {
+	local n=$1
+	shift
+	timeout 120 "$admin_bin" status --json "$(node_mnt "$n")" 2>/dev/null |
+		"$python" -c 'import json,sys
+try: d = json.load(sys.stdin)
+except Exception: d = {}
+print("\t".join(str(d.get(k, "")) for k in sys.argv[1:]))' "$@"
+}
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 writers=8
@@ -119,6 +131,27 @@ wait_seen() {
 	done
 }
 
+# perf_start N M: with MFS_JOIN_PERF=1, records nodes N and M (call graphs)
+perf_start() {
+	[ "${MFS_JOIN_PERF:-0}" = 1 ] || return 0
+	perf record -g -F 499 -o "$work/perf.data" \
+		-p "$(cat "$(node_data "$1")/modelfs.pid"),$(cat "$(node_data "$2")/modelfs.pid")" \
+		>"$work/perf.out" 2>&1 &
+	perf_pid=$!
+}
+# perf_stop N M: ends the recording; the top of each node's profile to stderr
+perf_stop() {
+	local i
+	[ -n "${perf_pid:-}" ] || return 0
+	kill -INT "$perf_pid" && wait "$perf_pid"
+	perf_pid=
+	for i in "$@"; do
+		log "profile of node $i (perf report --no-children):"
+		perf report -i "$work/perf.data" --no-children --pid "$(cat "$(node_data "$i")/modelfs.pid")" \
+			--stdio -g none --percent-limit 0.7 2>/dev/null | grep -v '^$' | head -80 >&2
+	done
+}
+
 load0=$(cut -d ' ' -f 1-3 /proc/loadavg)
 log "work dir $work, N=$n, load $load0"
 build_tool smallfiles || die "cannot build smallfiles"
@@ -144,7 +177,8 @@ log "node 1: $n files written in $fill_s s; oplog_ops $(st 1 oplog_ops)"
 
 # ---- B: join by op replay ------------------------------------------------------------------
 ops_s=skipped ops_cpu=- ops_srv=- ops_seen=-
-if [ "$n" -le 200000 ] || [ "${MFS_JOIN_OPS:-0}" = 1 ]; then
+join_ops=${MFS_JOIN_OPS:-auto}
+if [ "$join_ops" = 1 ] || { [ "$join_ops" = auto ] && [ "$n" -le 200000 ]; }; then
 	c1=$(daemon_cpu "$(node_data 1)")
 	t0=$(now)
 	node_start 3 "1"
@@ -162,8 +196,10 @@ node_start 1 "2 3 4" "grace_s=10"
 c1=$(daemon_cpu "$(node_data 1)")
 t0=$(now)
 node_start 4 "1"
+perf_start 1 4
 wait_seen 4 3600 || log "node 4 did not see $n files"
 snap_s=$(secs "$t0" "$(now)")
+perf_stop 1 4
 snap_cpu=$(daemon_cpu "$(node_data 4)") snap_srv=$(delta "$c1" "$(daemon_cpu "$(node_data 1)")")
 seen=$(find "$(node_mnt 4)/tree" -type f | wc -l)
 log "snapshot: node 4 sees $n files after $snap_s s; find counts $seen"
@@ -182,8 +218,10 @@ samples=$work/oplog.tsv
 t0=$(now)
 while :; do
 	t=$(secs "$t0" "$(now)")
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$(st 1 oplog_seq)" "$(st 1 oplog_ops)" "$(st 2 oplog_ops)" \
-		"$(st 4 oplog_ops)" "$(st 1 oplog_trimmed)" >>"$samples"
+	# One status per node per sample: each walks the whole store.
+	IFS=$'\t' read -r seq1 ops1 trim1 < <(stm 1 oplog_seq oplog_ops oplog_trimmed)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$seq1" "$ops1" "$(st 2 oplog_ops)" \
+		"$(st 4 oplog_ops)" "$trim1" >>"$samples"
 	[ "$(echo "$t" | cut -d. -f1)" -ge $((write_s + 10)) ] && break
 	sleep 5
 done

@@ -357,6 +357,78 @@ static void test_fresh_and_merge(void)
 	node_close(&d);
 }
 
+struct tail {
+	struct node *to;
+	int n;
+};
+
+static int count_applied(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+{
+	struct tail *t = arg;
+
+	t->n++;
+	return apply_to(t->to, origin, seq, op, len);
+}
+
+/*
+ * The image is read at a view taken under the lock, and writers go on
+ * meanwhile (mfs_ns_snap_begin/_end): their commits and the ops they apply
+ * during the build are neither in the image nor lost; the node that merges
+ * it gets exactly them as the tail, and then holds the source's namespace.
+ */
+static void test_built_under_writes(void)
+{
+	struct node a = { 0 }, b = { 0 }, c = { 0 }, e = { 0 };
+	struct names wa = { 0 }, wb = { 0 };
+	struct mfs_snap_info info;
+	struct mfs_ns_snap_job job;
+	struct mfs_wr img = { 0 };
+	uint64_t at_begin, a_seq0, b_seq0;
+	struct tail tail = { &c, 0 };
+	uint16_t o[64];
+	uint64_t sq[64];
+	int k;
+
+	node_open(&a, NULL);
+	node_open(&b, &a);
+	workload(&a, &wa, 300, "a");
+	workload(&b, &wb, 100, "b");
+	pull(&a, &b);
+	at_begin = ns_hash(&a);
+	a_seq0 = vv_of(&a, a.id);
+	b_seq0 = vv_of(&a, b.id);
+	is_int(mfs_ns_snap_begin(a.ns, &img, &info, &job), 0, "an image's point in time is taken");
+	/* Meanwhile: local commits, and remote ops applied. */
+	workload(&a, &wa, 300, "m");
+	workload(&b, &wb, 100, "n");
+	pull(&a, &b);
+	ok(ns_hash(&a) != at_begin, "a's namespace changed during the build");
+	is_int(mfs_ns_snap_end(a.ns, &job, &img, &info), 0, "the image is read after them");
+	ok(mfs_ns_snap_vv(img.buf, img.len, o, sq, 64) == 2, "its vector names both origins");
+
+	node_open(&e, &a);
+	is_int(mfs_ns_snap_apply(e.ns, img.buf, img.len, NULL, NULL, NULL), 0, "a fresh node merges it");
+	ok(ns_hash(&e) == at_begin && vv_of(&e, a.id) == a_seq0 && vv_of(&e, b.id) == b_seq0,
+	   "it is the namespace and the vector of the moment it was begun, nothing after");
+
+	node_open(&c, &a);
+	is_int(mfs_ns_snap_apply(c.ns, img.buf, img.len, NULL, NULL, NULL), 0, "a joiner merges it");
+	k = mfs_ns_vv(a.ns, o, sq, 64);
+	for (int i = 0; i < k; i++)
+		if (mfs_ns_ops_since(a.ns, o[i], vv_of(&c, o[i]), count_applied, &tail))
+			apply_errors++;
+	is_int(apply_errors, 0, "then pulls the tail from the source");
+	is_int(tail.n, (int)(vv_of(&a, a.id) - a_seq0 + vv_of(&a, b.id) - b_seq0),
+	       "the tail is exactly the ops made and applied during the build");
+	ok(ns_hash(&c) == ns_hash(&a) && same_vv(&c, &a),
+	   "image + tail = the source's namespace and vector");
+	mfs_wr_release(&img);
+	node_close(&a);
+	node_close(&b);
+	node_close(&c);
+	node_close(&e);
+}
+
 /* A gc mark (doc/format.md) for a chunk, with a one-origin vector. */
 static void put_mark(struct node *n, uint16_t origin, uint64_t seq)
 {
@@ -582,6 +654,7 @@ int main(void)
 {
 	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
 	test_fresh_and_merge();
+	test_built_under_writes();
 	test_trim();
 	test_members();
 	test_damage();

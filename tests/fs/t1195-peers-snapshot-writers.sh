@@ -1,0 +1,72 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# A snapshot is built while writers go on (doc/replication.md, "Op log
+# bound and snapshots"): the namespace lock is held only to take the image's
+# point in time, and the ops committed after it reach the joiner as the
+# tail.  Node 1 writes 300 files and drops its whole op log (node 2, in its
+# peer list, has never run: it does not hold the log back).  Node 1 serves
+# snapshots slowly (snapshot_throttle_ms: the build pauses 1 s between
+# taking its view and reading it, then 16 KiB chunks).  While fresh node 2
+# bootstraps from it, a writer on node 1 creates, overwrites, renames and
+# deletes files and directories nonstop.  Node 1 logs that ops were
+# committed during the build (the writer was not blocked); after the writer
+# stops, node 2's tree is exactly node 1's (names, modes, sizes, contents,
+# xattrs): nothing the writer did during the build is lost, undone or doubled.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cluster.sh"
+mfs_init
+[ -x "$ADMIN_BIN" ] || skip_all "no $ADMIN_BIN"
+cl_init 2
+
+M1=${CL_M[1]}
+for i in 1 2; do mfs_log_allow "${CL_D[$i]}" 'timed out|not answer|down|unreachable'; done
+
+check "start node 1 (serving snapshots slowly)" cl_start 1 "snapshot_throttle_ms=100" ||
+	mfs_abort "no node"
+tree0() {
+	local d i
+	for d in a b c; do
+		mkdir -p "$M1/$d" || return 1
+		for ((i = 0; i < 100; i++)); do echo "$d $i" >"$M1/$d/f$i" || return 1; done
+	done
+}
+check "node 1 writes 300 files" tree0
+trimmed() { [ "$(cl_get 1 oplog_ops)" = 0 ] && [ "$(cl_get 1 oplog_folded)" -gt 300 ]; }
+check "node 1 drops its whole op log" wait_for "$CL_TRIES" trimmed
+
+# writer: until $WORK/stop exists, rounds of every kind of namespace change
+writer() {
+	local r=0
+	while [ ! -e "$WORK/stop" ]; do
+		mkdir "$M1/w$r" && echo "new $r" >"$M1/w$r/x" &&
+		echo "over $r" >"$M1/a/f$((r % 100))" &&
+		mv "$M1/b/f$((r % 100))" "$M1/c/moved$r" 2>/dev/null
+		rm -f "$M1/c/f$((r % 100))"
+		[ $((r % 3)) = 0 ] && [ "$r" -gt 0 ] && rm -r "$M1/w$((r - 1))"
+		setfattr -n user.round -v "$r" "$M1/a/f0"
+		r=$((r + 1))
+	done
+	echo "$r" >"$WORK/rounds"
+}
+writer &
+wpid=$!
+applied() { [ "$(cl_get 2 snapshots_applied)" -ge 1 ]; }
+check "fresh node 2 bootstraps from node 1 while the writer runs" \
+	eval 'cl_start 2 && wait_for "$CL_TRIES" applied'
+touch "$WORK/stop"
+wait "$wpid"
+say "the writer made $(cat "$WORK/rounds") rounds"
+during() {
+	local n
+	n=$(grep -oE 'namespace locked [0-9]+ us; [0-9]+ ops committed here meanwhile' \
+		"${CL_D[1]}/modelfs.log" | tail -n 1) || { echo "no snapshot build logged" >&2; return 1; }
+	say "node 1: $n"
+	n=${n#*us; }
+	[ "${n%% *}" -gt 0 ] || { echo "no op was committed during the build" >&2; return 1; }
+}
+check "node 1 committed ops while it built the image" during
+check "node 2 holds exactly node 1's tree (image + tail)" cl_wait_converged 1 2
+check "node 2 needed one snapshot" expect_eq "$(cl_get 2 snapshots_applied)" 1 snapshots_applied
+
+cl_done
