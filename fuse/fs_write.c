@@ -7,7 +7,8 @@
  * (or a truncation, or the creation of the file), so close() reports ENOSPC
  * or EIO to the writer; a commit that failed is not retried behind its back.  Order: ingest (chunks
  * durable in packs or blob files, manifest in the WAL) -> mfs_ns_publish (one synced
- * batch, so chunks are durable before the entry that points to them) ->
+ * batch, so chunks are durable before the entry that points to them; a small
+ * file's chunk records, index entries and manifest ride in that batch) ->
  * kernel dentry invalidation when the path got a new inode.  A large file's
  * ingest starts while it is written (writebehind.c); the commit finishes it.
  */
@@ -24,6 +25,8 @@
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/ingest.h"
+#include "store/base/bytes.h"
+#include "store/kv/db.h"
 #include "store/maint/gc.h"
 #include "store/ns/namespace.h"
 
@@ -50,9 +53,38 @@ int fs_check_space(struct mfs_fs *fs, uint64_t size)
 	return 0;
 }
 
+/*
+ * Stores the staged bytes' chunks and manifest.  A small file's are staged
+ * into *with (mfs_ingest_small) for the publish to write in its own batch:
+ * its whole commit is then one WAL append and one sync, where writing
+ * them first cost two more appends (issue 10).  A larger one's are stored
+ * here (its records in packs or blob files, durable before the publish).
+ */
+static int ingest(struct mfs_fs *fs, struct mfs_staging *stg, struct mfs_hash *id,
+		  int *has_manifest, struct mfs_ingest_stats *ist, struct mfs_ns_with *with,
+		  struct mfs_wr *mrec)
+{
+	int rc = wb_finish(stg, id, has_manifest, ist);
+
+	if (rc != -EAGAIN)
+		return rc;
+	if (stg->size <= MFS_INGEST_SMALL_MAX) {
+		if (!(with->b = mfs_batch_new(fs->db)))
+			return -ENOMEM;
+		rc = mfs_ingest_small(fs->db, stg->fd, stg->size, with->b, mrec, id, has_manifest, ist);
+		with->manifest = mrec->buf;
+		with->manifest_len = mrec->len;
+		return rc;
+	}
+	return mfs_ingest_fd(fs->db, stg->fd, stg->size, fs->cfg->ingest_threads, id, has_manifest,
+			     ist);
+}
+
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent, char **name)
 {
 	struct mfs_ingest_stats ist;
+	struct mfs_ns_with with = { 0 };
+	struct mfs_wr mrec = { 0 };
 	struct mfs_inode rec;
 	struct mfs_hash id;
 	uint64_t target = fs_node_target(fs, n);
@@ -70,14 +102,14 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/maint/gc.h). */
 	mfs_gc_refs_hold(fs->ns);
-	rc = wb_finish(n->stg, &id, &has_manifest, &ist);
-	if (rc == -EAGAIN)
-		rc = mfs_ingest_fd(fs->db, n->stg->fd, n->stg->size, fs->cfg->ingest_threads, &id,
-				   &has_manifest, &ist);
+	rc = ingest(fs, n->stg, &id, &has_manifest, &ist, &with, &mrec);
 	if (!rc)
-		rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size,
-				    &n->stg->mtime, &n->stg->ctime, &rec);
+		rc = mfs_ns_publish_with(fs->ns, target, has_manifest ? &id : NULL, n->stg->size,
+					 &n->stg->mtime, &n->stg->ctime, with.b ? &with : NULL, &rec);
+	else
+		mfs_batch_free(with.b);
 	mfs_gc_refs_release(fs->ns);
+	mfs_wr_release(&mrec);
 	if (rc == -ENOENT) {
 		/*
 		 * The path was unlinked or renamed over since (successor links
