@@ -34,6 +34,39 @@
 
 /* Room RocksDB needs beyond the data itself (flush SSTs, MANIFEST, WAL, logs). */
 #define SPACE_MARGIN (32ull << 20)
+/* A small commit trusts a statvfs this recent ... */
+#define SPACE_RECHECK_NS 1000000000ull
+/* ... while this much more than it needs was free (what other writers may take meanwhile). */
+#define SPACE_SLACK (1ull << 30)
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A small commit's check without a statfs (one syscall of the ~23 a small
+ * file cost the daemon): the last statvfs, at most SPACE_RECHECK_NS old,
+ * less what small commits took since, still leaves SPACE_SLACK beyond the
+ * margin.  1: room; 0: ask statvfs.
+ */
+static int space_cached(struct mfs_fs *fs, uint64_t size)
+{
+	uint64_t at = __atomic_load_n(&fs->space_at, __ATOMIC_ACQUIRE);
+	uint64_t left = __atomic_load_n(&fs->space_left, __ATOMIC_RELAXED);
+
+	if (size > MFS_INGEST_SMALL_MAX || !at || mono_ns() - at > SPACE_RECHECK_NS)
+		return 0;
+	do {
+		if (left < size + SPACE_MARGIN + SPACE_SLACK)
+			return 0;
+	} while (!__atomic_compare_exchange_n(&fs->space_left, &left, left - size, 0,
+					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return 1;
+}
 
 /*
  * Refuses a commit that cannot fit, before RocksDB runs out of space in a
@@ -45,10 +78,16 @@
 int fs_check_space(struct mfs_fs *fs, uint64_t size)
 {
 	struct statvfs st;
+	uint64_t avail;
 
+	if (space_cached(fs, size))
+		return 0;
 	if (statvfs(fs->cfg->data_dir, &st))
 		return 0;
-	if ((uint64_t)st.f_bavail * st.f_frsize < size + SPACE_MARGIN)
+	avail = (uint64_t)st.f_bavail * st.f_frsize;
+	__atomic_store_n(&fs->space_left, avail, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->space_at, mono_ns(), __ATOMIC_RELEASE);
+	if (avail < size + SPACE_MARGIN)
 		return -ENOSPC;
 	return 0;
 }
