@@ -49,6 +49,7 @@ struct mfs_staging {
 	uint64_t size;
 	uint64_t charged;       /* bytes of fs->staging_mem_used this memfd holds */
 	int in_memory;
+	int fallocated;         /* fallocate ran: pages may lie past size; fd not reused */
 	/*
 	 * The version the writer opened, not yet copied in: copied on the first
 	 * write, truncate to non-zero size or read, dropped by a truncate to 0
