@@ -49,6 +49,7 @@ struct mfs_staging {
 	uint64_t size;
 	uint64_t charged;       /* bytes of fs->staging_mem_used this memfd holds */
 	int in_memory;
+	int fallocated;         /* fallocate ran: pages may lie past size; fd not reused */
 	/*
 	 * The version the writer opened, not yet copied in: copied on the first
 	 * write, truncate to non-zero size or read, dropped by a truncate to 0
@@ -141,6 +142,9 @@ struct mfs_fs {
 	char *staging_dir;
 	uint64_t staging_mem_used;  /* atomic: bytes staged in memfds */
 	uint64_t staging_mem_limit; /* above it, staging spills to DATA/staging */
+	/* fs_check_space's last statvfs: bytes free then, less what small
+	 * commits took since, and when (CLOCK_MONOTONIC ns; 0: never); atomic */
+	uint64_t space_left, space_at;
 	char *control_path;
 	struct fs_metrics *metrics;  /* NULL without metrics_file */
 	struct fs_gc *gc;            /* the gc timer; NULL with gc_interval_s=0 */

@@ -7,7 +7,8 @@
  * (or a truncation, or the creation of the file), so close() reports ENOSPC
  * or EIO to the writer; a commit that failed is not retried behind its back.  Order: ingest (chunks
  * durable in packs or blob files, manifest in the WAL) -> mfs_ns_publish (one synced
- * batch, so chunks are durable before the entry that points to them) ->
+ * batch, so chunks are durable before the entry that points to them; a small
+ * file's chunk records, index entries and manifest ride in that batch) ->
  * kernel dentry invalidation when the path got a new inode.  A large file's
  * ingest starts while it is written (writebehind.c); the commit finishes it.
  */
@@ -24,6 +25,8 @@
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/ingest.h"
+#include "store/base/bytes.h"
+#include "store/kv/db.h"
 #include "store/maint/gc.h"
 #include "store/ns/namespace.h"
 
@@ -31,6 +34,39 @@
 
 /* Room RocksDB needs beyond the data itself (flush SSTs, MANIFEST, WAL, logs). */
 #define SPACE_MARGIN (32ull << 20)
+/* A small commit trusts a statvfs this recent ... */
+#define SPACE_RECHECK_NS 1000000000ull
+/* ... while this much more than it needs was free (what other writers may take meanwhile). */
+#define SPACE_SLACK (1ull << 30)
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A small commit's check without a statfs (one syscall of the ~23 a small
+ * file cost the daemon): the last statvfs, at most SPACE_RECHECK_NS old,
+ * less what small commits took since, still leaves SPACE_SLACK beyond the
+ * margin.  1: room; 0: ask statvfs.
+ */
+static int space_cached(struct mfs_fs *fs, uint64_t size)
+{
+	uint64_t at = __atomic_load_n(&fs->space_at, __ATOMIC_ACQUIRE);
+	uint64_t left = __atomic_load_n(&fs->space_left, __ATOMIC_RELAXED);
+
+	if (size > MFS_INGEST_SMALL_MAX || !at || mono_ns() - at > SPACE_RECHECK_NS)
+		return 0;
+	do {
+		if (left < size + SPACE_MARGIN + SPACE_SLACK)
+			return 0;
+	} while (!__atomic_compare_exchange_n(&fs->space_left, &left, left - size, 0,
+					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return 1;
+}
 
 /*
  * Refuses a commit that cannot fit, before RocksDB runs out of space in a
@@ -42,17 +78,52 @@
 int fs_check_space(struct mfs_fs *fs, uint64_t size)
 {
 	struct statvfs st;
+	uint64_t avail;
 
+	if (space_cached(fs, size))
+		return 0;
 	if (statvfs(fs->cfg->data_dir, &st))
 		return 0;
-	if ((uint64_t)st.f_bavail * st.f_frsize < size + SPACE_MARGIN)
+	avail = (uint64_t)st.f_bavail * st.f_frsize;
+	__atomic_store_n(&fs->space_left, avail, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->space_at, mono_ns(), __ATOMIC_RELEASE);
+	if (avail < size + SPACE_MARGIN)
 		return -ENOSPC;
 	return 0;
+}
+
+/*
+ * Stores the staged bytes' chunks and manifest.  A small file's are staged
+ * into *with (mfs_ingest_small) for the publish to write in its own batch:
+ * its whole commit is then one WAL append and one sync, where writing
+ * them first cost two more appends (issue 10).  A larger one's are stored
+ * here (its records in packs or blob files, durable before the publish).
+ */
+static int ingest(struct mfs_fs *fs, struct mfs_staging *stg, struct mfs_hash *id,
+		  int *has_manifest, struct mfs_ingest_stats *ist, struct mfs_ns_with *with,
+		  struct mfs_wr *mrec)
+{
+	int rc = wb_finish(stg, id, has_manifest, ist);
+
+	if (rc != -EAGAIN)
+		return rc;
+	if (stg->size <= MFS_INGEST_SMALL_MAX) {
+		if (!(with->b = mfs_batch_new(fs->db)))
+			return -ENOMEM;
+		rc = mfs_ingest_small(fs->db, stg->fd, stg->size, with->b, mrec, id, has_manifest, ist);
+		with->manifest = mrec->buf;
+		with->manifest_len = mrec->len;
+		return rc;
+	}
+	return mfs_ingest_fd(fs->db, stg->fd, stg->size, fs->cfg->ingest_threads, id, has_manifest,
+			     ist);
 }
 
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent, char **name)
 {
 	struct mfs_ingest_stats ist;
+	struct mfs_ns_with with = { 0 };
+	struct mfs_wr mrec = { 0 };
 	struct mfs_inode rec;
 	struct mfs_hash id;
 	uint64_t target = fs_node_target(fs, n);
@@ -70,14 +141,14 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/maint/gc.h). */
 	mfs_gc_refs_hold(fs->ns);
-	rc = wb_finish(n->stg, &id, &has_manifest, &ist);
-	if (rc == -EAGAIN)
-		rc = mfs_ingest_fd(fs->db, n->stg->fd, n->stg->size, fs->cfg->ingest_threads, &id,
-				   &has_manifest, &ist);
+	rc = ingest(fs, n->stg, &id, &has_manifest, &ist, &with, &mrec);
 	if (!rc)
-		rc = mfs_ns_publish(fs->ns, target, has_manifest ? &id : NULL, n->stg->size,
-				    &n->stg->mtime, &n->stg->ctime, &rec);
+		rc = mfs_ns_publish_with(fs->ns, target, has_manifest ? &id : NULL, n->stg->size,
+					 &n->stg->mtime, &n->stg->ctime, with.b ? &with : NULL, &rec);
+	else
+		mfs_batch_free(with.b);
 	mfs_gc_refs_release(fs->ns);
+	mfs_wr_release(&mrec);
 	if (rc == -ENOENT) {
 		/*
 		 * The path was unlinked or renamed over since (successor links

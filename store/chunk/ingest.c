@@ -40,6 +40,9 @@
 #define LOG_COMPONENT "ingest"
 
 #define WINDOW (32u << 20)
+/* A small ingest's record (at most a header more than its bytes) stays out of packs. */
+_Static_assert(MFS_INGEST_SMALL_MAX + MFS_CHUNK_HDR_SIZE < MFS_CHUNK_PACK_MIN,
+	       "mfs_ingest_small must never append to a pack");
 #define MAX_THREADS 8
 
 struct pending_chunk {
@@ -294,22 +297,27 @@ struct writer {
 	int rc;
 	int running;
 	int inline_only;        /* one window in all: nothing to overlap, no thread */
+	struct mfs_batch *into; /* not NULL: records staged here, not written (inline only) */
+	struct mfs_wr *mrec;    /* with into: gets the manifest record's bytes */
 	pthread_t tid;
 };
 
 static void *write_records(void *arg)
 {
 	struct writer *wr = arg;
-	struct mfs_batch *b = mfs_batch_new(wr->db);
+	struct mfs_batch *b = wr->into ? wr->into : mfs_batch_new(wr->db);
 
 	if (!b) {
 		wr->rc = -ENOMEM;
 	} else {
 		for (unsigned i = 0; i < wr->n; i++)
 			mfs_chunk_stage_record(b, &wr->v[i].hash, wr->v[i].rec, wr->v[i].len);
-		/* Even when every record went to a pack: the write says if an append failed. */
-		wr->rc = mfs_db_write(wr->db, b, MFS_WRITE_NOWAL);
-		mfs_batch_free(b);
+		/* With into, the caller's publish writes them, in its one WAL append. */
+		if (!wr->into) {
+			/* Even when every record went to a pack: the write says if an append failed. */
+			wr->rc = mfs_db_write(wr->db, b, MFS_WRITE_NOWAL);
+			mfs_batch_free(b);
+		}
 	}
 	free(wr->v);
 	wr->v = NULL;
@@ -388,19 +396,23 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
 /*
  * Records durable first, then their index entries and the manifest (none
  * when m is NULL: an abandoned ingest whose chunks stay for reuse or gc).
+ * With into, the index entries and the manifest join the records staged
+ * there, for the caller to write in the same batch: durable together.
  */
 static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_list *fresh,
-		  struct mfs_hash *id)
+		  const struct writer *into, struct mfs_hash *id)
 {
-	struct mfs_batch *b;
+	struct mfs_batch *b = into ? into->into : NULL;
 	int rc;
 
-	if (fresh->n && (rc = mfs_db_flush(db, MFS_CF_CHUNKS)))
+	if (!into && fresh->n && (rc = mfs_db_flush(db, MFS_CF_CHUNKS)))
 		return rc;
-	if (!(b = mfs_batch_new(db)))
+	if (!b && !(b = mfs_batch_new(db)))
 		return -ENOMEM;
 	for (size_t i = 0; i < fresh->n; i++)
 		mfs_chunk_stage_index(b, &fresh->v[i].hash, &fresh->v[i].info, fresh->v[i].record_len);
+	if (into)
+		return m ? mfs_manifest_stage_keep(b, m, id, into->mrec) : 0;
 	rc = m ? mfs_manifest_stage(b, m, id) : 0;
 	if (!rc && mfs_batch_count(b))
 		rc = mfs_db_write(db, b, MFS_WRITE_ASYNC);
@@ -647,13 +659,13 @@ int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_ha
 	if (!rc && s->early)
 		rc = still_stored(s);
 	if (!rc && size)
-		rc = finish(s->db, s->m, &s->fresh, id);
+		rc = finish(s->db, s->m, &s->fresh, s->wr.into ? &s->wr : NULL, id);
 	if (!rc)
 		*has_manifest = size > 0;
 	*st = s->st;
 	if (rc == -ESTALE && !s->failed) {
 		/* Keep what was stored: the caller's next ingest dedups against it. */
-		finish(s->db, NULL, &s->fresh, NULL);
+		finish(s->db, NULL, &s->fresh, NULL, NULL);
 	} else if (rc) {
 		log_warn("ingest of %llu bytes failed: %s", (unsigned long long)size, mfs_strerror(rc));
 	}
@@ -674,7 +686,7 @@ int mfs_ingest_abandon(struct mfs_ingest *s)
 	 * index entries must not be written, and which ones is not known here.
 	 * Their stored records are unindexed space, as after a crash.
 	 */
-	rc = s->failed ? -EIO : finish(s->db, NULL, &s->fresh, NULL);
+	rc = s->failed ? -EIO : finish(s->db, NULL, &s->fresh, NULL, NULL);
 	if (rc)
 		log_warn("abandoned ingest: index entries of %zu stored chunks not written: %s",
 			 s->fresh.n, mfs_strerror(rc));
@@ -682,8 +694,9 @@ int mfs_ingest_abandon(struct mfs_ingest *s)
 	return rc;
 }
 
-int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct mfs_hash *id,
-		  int *has_manifest, struct mfs_ingest_stats *st)
+static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, int threads,
+			struct mfs_batch *into, struct mfs_wr *mrec, struct mfs_hash *id,
+			int *has_manifest, struct mfs_ingest_stats *st)
 {
 	struct mfs_ingest *s;
 	int rc;
@@ -704,5 +717,22 @@ int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct 
 		return rc;
 	}
 	s->wr.inline_only = size <= WINDOW;
+	s->wr.into = into;
+	s->wr.mrec = mrec;
 	return mfs_ingest_finish(s, fd, size, id, has_manifest, st);
+}
+
+int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct mfs_hash *id,
+		  int *has_manifest, struct mfs_ingest_stats *st)
+{
+	return ingest_whole(db, fd, size, threads, NULL, NULL, id, has_manifest, st);
+}
+
+int mfs_ingest_small(struct mfs_db *db, int fd, uint64_t size, struct mfs_batch *into,
+		     struct mfs_wr *manifest, struct mfs_hash *id, int *has_manifest,
+		     struct mfs_ingest_stats *st)
+{
+	if (size > MFS_INGEST_SMALL_MAX)
+		return -EINVAL;
+	return ingest_whole(db, fd, size, 1, into, manifest, id, has_manifest, st);
 }

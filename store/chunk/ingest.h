@@ -14,7 +14,9 @@
 
 #include "store/base/hash.h"
 
+struct mfs_batch;
 struct mfs_db;
+struct mfs_wr;
 
 struct mfs_ingest_stats {
 	uint64_t bytes;        /* file bytes read */
@@ -29,6 +31,23 @@ struct mfs_ingest_stats {
  */
 int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct mfs_hash *id,
 		  int *has_manifest, struct mfs_ingest_stats *st);
+
+/*
+ * A small file's ingest that writes nothing: its new chunk records, their
+ * index entries and its manifest are staged into `into`, a batch of the
+ * same database, which the caller writes (mfs_ns_publish_with) or frees;
+ * the manifest record's bytes also go to *manifest (the publish's op log
+ * carries them; the caller releases it).
+ * The file's whole commit is then one WAL append and one synced write.
+ * size at most MFS_INGEST_SMALL_MAX (-EINVAL otherwise): every record
+ * stays below MFS_CHUNK_PACK_MIN, so none goes to a pack (whose fdatasync
+ * would then run in the publish, under the namespace lock), and the batch
+ * stays small.  On failure `into` may hold part of the records: free it.
+ */
+#define MFS_INGEST_SMALL_MAX (60u << 10)
+int mfs_ingest_small(struct mfs_db *db, int fd, uint64_t size, struct mfs_batch *into,
+		     struct mfs_wr *manifest, struct mfs_hash *id, int *has_manifest,
+		     struct mfs_ingest_stats *st);
 
 /*
  * An ingest in steps, for a file still being written (write-behind): the

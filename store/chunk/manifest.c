@@ -193,14 +193,22 @@ out:
 int mfs_manifest_stage(struct mfs_batch *b, const struct mfs_manifest *m, struct mfs_hash *id)
 {
 	struct mfs_wr w = { 0 };
+	int rc = mfs_manifest_stage_keep(b, m, id, &w);
+
+	mfs_wr_release(&w);
+	return rc;
+}
+
+int mfs_manifest_stage_keep(struct mfs_batch *b, const struct mfs_manifest *m, struct mfs_hash *id,
+			    struct mfs_wr *w)
+{
 	int rc;
 
-	mfs_manifest_encode(m, &w);
-	if (w.oom)
+	mfs_manifest_encode(m, w);
+	if (w->oom)
 		return -ENOMEM;
-	if (!(rc = mfs_sha256(w.buf, w.len, id)))
-		mfs_batch_put(b, MFS_CF_MANIFESTS, id->b, MFS_HASH_LEN, w.buf, w.len);
-	mfs_wr_release(&w);
+	if (!(rc = mfs_sha256(w->buf, w->len, id)))
+		mfs_batch_put(b, MFS_CF_MANIFESTS, id->b, MFS_HASH_LEN, w->buf, w->len);
 	return rc;
 }
 

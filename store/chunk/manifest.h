@@ -54,6 +54,9 @@ int mfs_manifest_decode(const void *p, size_t n, struct mfs_manifest **out);
 struct mfs_batch;
 /* Adds m to batch b (idempotent: the key is its hash) and returns the key in id. */
 int mfs_manifest_stage(struct mfs_batch *b, const struct mfs_manifest *m, struct mfs_hash *id);
+/* As mfs_manifest_stage, leaving the record's bytes in *w (the caller releases it). */
+int mfs_manifest_stage_keep(struct mfs_batch *b, const struct mfs_manifest *m, struct mfs_hash *id,
+			    struct mfs_wr *w);
 /* Loads the manifest id; -ENOENT / MFS_EFORMAT / db errors. */
 int mfs_manifest_load(struct mfs_db *db, const struct mfs_hash *id, struct mfs_manifest **out);
 

@@ -606,6 +606,13 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		   uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
 		   struct mfs_inode *out)
 {
+	return mfs_ns_publish_with(ns, ino, manifest, size, mtime, ctime, NULL, out);
+}
+
+int mfs_ns_publish_with(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
+			uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
+			const struct mfs_ns_with *with, struct mfs_inode *out)
+{
 	struct mfs_inode in = { 0 };
 	struct ns_txn t = { 0 };
 	struct dirent_key k;
@@ -613,6 +620,9 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	/* The publish's records join `with`'s, so one write makes all durable. */
+	if ((rc = txn_begin_with(ns, &t, with ? with->b : NULL)))
+		return rc;
 	pthread_mutex_lock(&ns->lock);
 	if ((rc = mfs_ns_get(ns, ino, &in)))
 		goto out;
@@ -626,9 +636,6 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		rc = -ENOENT;
 		goto out;
 	}
-	rc = -ENOMEM;
-	if (txn_begin(ns, &t))
-		goto out;
 	if (!(in.flags & MFS_I_PENDING)) {
 		/* A new version of a published file: new inode (see namespace.h). */
 		txn_del_inode(&t, ino);
@@ -668,8 +675,11 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 		else if (mfs_ts_after(ctime, &in.ctime))
 			in.ctime = *ctime;
 	}
-	if ((manifest && (rc = txn_put_manifest(&t, manifest))) ||
-	    (rc = txn_put_inode(&t, &in)) || (rc = txn_commit(ns, &t)))
+	if (manifest && with && with->manifest)
+		txn_put_manifest_bytes(&t, manifest, with->manifest, with->manifest_len);
+	else if (manifest && (rc = txn_put_manifest(&t, manifest)))
+		goto out;
+	if ((rc = txn_put_inode(&t, &in)) || (rc = txn_commit(ns, &t)))
 		goto out;
 	*out = in;
 	memset(&in, 0, sizeof(in));

@@ -49,6 +49,7 @@
 
 #include "inode.h"
 
+struct mfs_batch;
 struct mfs_db;
 struct mfs_ns;
 
@@ -145,6 +146,22 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
 		   uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
 		   struct mfs_inode *out);
+/*
+ * A small file's stored bytes (mfs_ingest_small), written in the publish's
+ * own batch: the commit is then one WAL append and its sync.
+ */
+struct mfs_ns_with {
+	struct mfs_batch *b;    /* chunk records, index entries, manifest */
+	const void *manifest;   /* the manifest record staged in b (the op carries it) */
+	size_t manifest_len;
+};
+/*
+ * As mfs_ns_publish, in one batch with what with->b holds.  Takes with->b:
+ * freed on every return.  NULL is mfs_ns_publish.
+ */
+int mfs_ns_publish_with(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
+			uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
+			const struct mfs_ns_with *with, struct mfs_inode *out);
 
 /* Called for each entry in name order; a non-zero return stops the walk. */
 typedef int (*mfs_dirent_fn)(void *arg, const char *name, uint64_t ino, uint32_t mode);

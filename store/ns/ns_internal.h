@@ -82,6 +82,8 @@ struct ns_txn {
 };
 
 int txn_begin(struct mfs_ns *ns, struct ns_txn *t);
+/* As txn_begin, the txn's writes going into `with` (taken: txn_free frees it). */
+int txn_begin_with(struct mfs_ns *ns, struct ns_txn *t, struct mfs_batch *with);
 int txn_put_inode(struct ns_txn *t, const struct mfs_inode *in);
 void txn_del_inode(struct ns_txn *t, uint64_t ino);
 void txn_put_dirent(struct ns_txn *t, const struct dirent_key *k, uint64_t ino, uint32_t mode);
@@ -91,6 +93,8 @@ void txn_del_dirent(struct ns_txn *t, const struct dirent_key *k);
 int txn_touch_dir(struct ns_txn *t, const struct mfs_inode *dir);
 /* Adds the stored manifest id to the op, so peers get it with the publish. */
 int txn_put_manifest(struct ns_txn *t, const struct mfs_hash *id);
+/* As txn_put_manifest, for a manifest staged in t's batch, not yet stored. */
+void txn_put_manifest_bytes(struct ns_txn *t, const struct mfs_hash *id, const void *p, size_t n);
 /* Writes the batch to the WAL, unsynced: the caller unlocks ns, then calls
  * ns_wait_durable before it tells anyone the operation happened. */
 int txn_commit(struct mfs_ns *ns, struct ns_txn *t);

@@ -123,8 +123,13 @@ int ns_load_clock(struct mfs_ns *ns)
 
 int txn_begin(struct mfs_ns *ns, struct ns_txn *t)
 {
+	return txn_begin_with(ns, t, NULL);
+}
+
+int txn_begin_with(struct mfs_ns *ns, struct ns_txn *t, struct mfs_batch *with)
+{
 	memset(t, 0, sizeof(*t));
-	if (!(t->b = mfs_batch_new(ns->db)))
+	if (!(t->b = with ? with : mfs_batch_new(ns->db)))
 		return -ENOMEM;
 	mfs_op_begin(&t->op);
 	return 0;
@@ -211,9 +216,14 @@ int txn_put_manifest(struct ns_txn *t, const struct mfs_hash *id)
 
 	if (rc)
 		return rc;
-	mfs_op_add(&t->op, MFS_OP_MANIFEST, 0, id->b, MFS_HASH_LEN, v.p, v.len);
+	txn_put_manifest_bytes(t, id, v.p, v.len);
 	mfs_val_release(&v);
 	return 0;
+}
+
+void txn_put_manifest_bytes(struct ns_txn *t, const struct mfs_hash *id, const void *p, size_t n)
+{
+	mfs_op_add(&t->op, MFS_OP_MANIFEST, 0, id->b, MFS_HASH_LEN, p, n);
 }
 
 int txn_commit(struct mfs_ns *ns, struct ns_txn *t)

@@ -20,6 +20,8 @@
 #   MFS_BENCH_REPS=3               runs of rows 1, 2 and 4 (the median is shown)
 #   MFS_BENCH_SMALL_N=10000        row 7: small files created
 #   MFS_BENCH_SMALL_BYTES=4096     row 7: bytes per small file
+#   MFS_BENCH_SMALL_JOBS=4         row 7: writers at once in its second line
+#                                  (smallfiles -j: concurrent closes), 1: none
 #   MFS_BENCH_SMALL_MAX_S=300      row 7: stop after this many seconds (the
 #                                  row then says how many files were made)
 #   MFS_BENCH_STREAM_MIB=SIZE_MIB  row 8: MiB streamed in and out for the
@@ -53,6 +55,7 @@ reps=${MFS_BENCH_REPS:-3}
 small_n=${MFS_BENCH_SMALL_N:-10000}
 small_bytes=${MFS_BENCH_SMALL_BYTES:-4096}
 small_max_s=${MFS_BENCH_SMALL_MAX_S:-300}
+small_jobs=${MFS_BENCH_SMALL_JOBS:-4}
 stream_mib=${MFS_BENCH_STREAM_MIB:-$size_mib}
 skip=" ${MFS_BENCH_SKIP:-} "
 mount_opts=${MFS_BENCH_MOUNT_OPTS:-}
@@ -355,41 +358,44 @@ check_bytes() {
 
 # ---- row 7: small files --------------------------------------------------------
 
-# section_small: $small_n files of $small_bytes, created, written and closed
-# in a fresh store, against native create + write + fsync + close (modelfs's
-# close is durable: it returns once the file is published)
+# section_small JOBS: $small_n files of $small_bytes, created, written and
+# closed by JOBS writers at once (smallfiles -j) in a fresh store, against
+# native create + write + fsync + close with as many writers (modelfs's close
+# is durable: it returns once the file is published)
 section_small() {
-	local out nat nat_cpu m=n/a dc=n/a cc=n/a d0 bytes=$((small_n * small_bytes)) r got made
-	log "row 7: $small_n small files"
+	local jobs=$1 out nat nat_cpu m=n/a dc=n/a cc=n/a d0 bytes=$((small_n * small_bytes)) r got made
+	local what="$small_n small files ($small_bytes B) create+write+close" tag="row 7"
+	[ "$jobs" = 1 ] || { what="$what, $jobs writers"; tag="row 7 ($jobs writers)"; }
+	log "$tag: $small_n small files"
 	mkdir -p "$work/small-native"
 	drop_caches
-	run_timed "$work/smallfiles" -f -s "$small_bytes" "$work/small-native" "$small_n" >"$work/small.out"
+	run_timed "$work/smallfiles" -f -j "$jobs" -s "$small_bytes" "$work/small-native" "$small_n" >"$work/small.out"
 	nat=$(field "$(cat "$work/small.out")" files_per_s)
 	nat_cpu=$(per_gib "$run_cpu" "$bytes")
-	notes+=("row 7 native (-f): $(cat "$work/small.out"), CPU $run_cpu s")
+	notes+=("$tag native (-f): $(cat "$work/small.out"), CPU $run_cpu s, load $(cut -d' ' -f1-3 /proc/loadavg)")
 	rm -rf "$work/small-native"
 	if [ $have_mount = 1 ]; then
 		fresh_mount "$mnt" "$data"
 		mkdir "$mnt/small"
 		drop_caches
 		d0=$(daemon_cpu "$data")
-		if run_timed "$work/smallfiles" -t "$small_max_s" -s "$small_bytes" "$mnt/small" "$small_n" >"$work/small.out"; then
+		if run_timed "$work/smallfiles" -j "$jobs" -t "$small_max_s" -s "$small_bytes" "$mnt/small" "$small_n" >"$work/small.out"; then
 			m=$(field "$(cat "$work/small.out")" files_per_s)
 			made=$(field "$(cat "$work/small.out")" bytes)
 			dc=$(per_gib "$(delta "$d0" "$(daemon_cpu "$data")")" "$made")
 			cc=$(per_gib "$run_cpu" "$made")
 			[ "$(field "$(cat "$work/small.out")" stopped)" = 0 ] ||
-				notes+=("row 7: STOPPED after $small_max_s s (MFS_BENCH_SMALL_MAX_S) with $(field "$(cat "$work/small.out")" files) of $small_n files made: the modelfs figures are of those")
+				notes+=("$tag: STOPPED after $small_max_s s (MFS_BENCH_SMALL_MAX_S) with $(field "$(cat "$work/small.out")" files) of $small_n files made: the modelfs figures are of those")
 			got=$(find "$mnt/small" -type f | wc -l)
-			notes+=("row 7 modelfs: $(cat "$work/small.out"); daemon $(delta "$d0" "$(daemon_cpu "$data")") CPU-s in all; $got files listed after")
+			notes+=("$tag modelfs: $(cat "$work/small.out"); daemon $(delta "$d0" "$(daemon_cpu "$data")") CPU-s in all; $got files listed after; load $(cut -d' ' -f1-3 /proc/loadavg)")
 		else
-			notes+=("row 7: smallfiles into the mount failed: $(cat "$work/small.out")")
+			notes+=("$tag: smallfiles into the mount failed: $(cat "$work/small.out")")
 		fi
 	fi
 	r=$(ratio "$m" "$nat")
-	add_row 7 "$small_n small files ($small_bytes B) create+write+close, files/s" "$m" "$dc" "$cc" "$nat" "$nat_cpu" \
+	add_row 7 "$what, files/s" "$m" "$dc" "$cc" "$nat" "$nat_cpu" \
 		"$r" ">=0.80x" "$(judge ratio '>=' 0.8 "$r")" \
-		"baseline: native create+write+fsync+close; fresh store; CPU per GiB of file bytes ($((bytes >> 20)) MiB)"
+		"baseline: native create+write+fsync+close, $jobs writer(s); fresh store; CPU per GiB of file bytes ($((bytes >> 20)) MiB)"
 }
 
 # ---- row 8: the daemon's memory while streaming --------------------------------
@@ -443,7 +449,8 @@ for c in "${contents[@]}"; do
 	fi
 	rm -f "$src"
 done
-! wants small || section_small
+! wants small || section_small 1
+! wants small || [ "$small_jobs" = 1 ] || section_small "$small_jobs"
 ! wants stream || section_stream
 if [ $have_mount = 1 ]; then
 	mfs_umount "$mnt" "$data"

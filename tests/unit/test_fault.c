@@ -151,7 +151,8 @@ static void make_files(int big)
 		     !(G = malloc(max))))
 		tap_bail("oom");
 	OLD_LEN = NEW2_LEN = big ? max : 200000;
-	NEW1_LEN = big ? 300 << 10 : 100000;
+	/* Small, NEW1 commits as the daemon commits a small file (mfs_ingest_small). */
+	NEW1_LEN = big ? 300 << 10 : 20000;
 	G_LEN = 70000;
 	fill(OLD, OLD_LEN);
 	fill(NEW1, NEW1_LEN);
@@ -174,6 +175,33 @@ static int ingest(struct mfs_db *db, const uint8_t *p, size_t n, struct mfs_hash
 	return rc;
 }
 
+/*
+ * A small file's: its records and manifest staged into the publish's batch
+ * (mfs_ingest_small, mfs_ns_publish_with).
+ */
+static int commit_small(struct mfs_ns *ns, uint64_t ino, const uint8_t *p, size_t n,
+			struct mfs_inode *out)
+{
+	struct mfs_ingest_stats st;
+	struct mfs_ns_with with = { .b = mfs_batch_new(mfs_ns_db(ns)) };
+	struct mfs_wr mrec = { 0 };
+	struct mfs_hash id;
+	int fd = memfd_create("mfs-fault", MFD_CLOEXEC), has = 0, rc;
+
+	if (fd < 0 || write(fd, p, n) != (ssize_t)n || !with.b)
+		tap_bail("memfd");
+	rc = mfs_ingest_small(mfs_ns_db(ns), fd, n, with.b, &mrec, &id, &has, &st);
+	close(fd);
+	with.manifest = mrec.buf;
+	with.manifest_len = mrec.len;
+	if (!rc)
+		rc = mfs_ns_publish_with(ns, ino, has ? &id : NULL, n, NULL, NULL, &with, out);
+	else
+		mfs_batch_free(with.b);
+	mfs_wr_release(&mrec);
+	return rc;
+}
+
 /* The daemon's commit (fuse/fs_write.c): ingest, then publish, gc held off. */
 static int commit(struct mfs_ns *ns, uint64_t ino, const uint8_t *p, size_t n)
 {
@@ -182,9 +210,13 @@ static int commit(struct mfs_ns *ns, uint64_t ino, const uint8_t *p, size_t n)
 	int has = 0, rc;
 
 	mfs_gc_refs_hold(ns);
-	rc = ingest(mfs_ns_db(ns), p, n, &id, &has);
-	if (!rc)
-		rc = mfs_ns_publish(ns, ino, has ? &id : NULL, n, NULL, NULL, &out);
+	if (n <= MFS_INGEST_SMALL_MAX) {
+		rc = commit_small(ns, ino, p, n, &out);
+	} else {
+		rc = ingest(mfs_ns_db(ns), p, n, &id, &has);
+		if (!rc)
+			rc = mfs_ns_publish(ns, ino, has ? &id : NULL, n, NULL, NULL, &out);
+	}
 	mfs_gc_refs_release(ns);
 	mfs_inode_release(&out);
 	return rc;
@@ -1153,6 +1185,8 @@ int main(void)
 	if (!env || strcmp(env, "0"))
 		pr = run_commit(1, "commit (rocksdb)", &kinds[2], 1);
 	make_files(0);
+	/* The new file small: its commit is the publish's one batch. */
+	pc += run_commit(0, "commit small (mem)", kinds, sizeof(kinds) / sizeof(*kinds));
 	pa = run_apply();
 	pg = run_gc();
 	pd = run_read();
