@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Turns a perf profile of a daemon into CPU-seconds per GiB by function group.
+
+Issue 10 asks for profile tables per GiB (SHA-256, decode, FUSE copy, ZeroMQ,
+RocksDB, disk cache, locks, page faults...) beside the bench figures, so that
+a change is judged by where the CPU goes, not by a wall clock that the load
+of a shared machine moves by 30 %.  Usage, while the daemon reads:
+
+    perf record -F 1999 -g -o P.data -p "$(cat DATA/modelfs.pid)" &  # then the read
+    perf script -i P.data -F comm,ip,sym,dso | perf_groups.py CPU_S_PER_GIB
+
+CPU_S_PER_GIB is the daemon's measured CPU-seconds per GiB read (user+sys
+from /proc/PID/stat, as the benches print it; perf's own overhead inflates
+it, so measure it in a run without perf).  Each sample goes to the group of
+the first frame, from the leaf up, that a rule names: a kernel memcpy under
+fuse_copy_folio is "FUSE reply copy", a scheduler frame under a futex wait
+is "sched/ctx switch" (on a paravirtualised VM, irq-enable and reschedule
+IPIs cost more there than the switch itself).  Prints a Markdown table and
+each thread's share; --leaves lists the commonest unmatched leaves.
+"""
+import collections
+import re
+import sys
+
+RULES = [
+    ("SHA-256", r"sha256|SHA256|mfs_sha256|EVP_Digest|libcrypto"),
+    ("XXH64", r"acc_stripes|xxh64|XXH64"),
+    ("decode: split planes", r"mfs_planes_"),
+    ("decode: zstd", r"ZSTD_|HUF_|FSE_|libzstd"),
+    ("FUSE reply copy (kernel)", r"fuse_copy_|fuse_dev_do_write|fuse_dev_splice"),
+    ("FUSE request read (kernel)", r"fuse_dev_do_read|fuse_dev_read"),
+    ("page faults/zeroing", r"clear_page|exc_page_fault|folio_zero|do_huge_pmd|handle_mm_fault"),
+    ("memcpy (user)", r"__memmove|__memcpy|memcpy@"),
+    ("disk read", r"iomap_dio|ext4_file_read_iter|filemap_read|blkdev|virtio"),
+    ("disk write", r"ext4_file_write_iter|iomap_file_buffered_write|generic_perform_write|"
+                   r"ext4_sync_file|file_write_and_wait|fdatasync"),
+    ("disk cache", r"mfs_diskcache"),
+    ("RocksDB", r"rocksdb"),
+    ("zmq/TCP", r"libzmq|zmq::|tcp_|inet_|sock_|__sys_sendto|__sys_recvfrom|skb_|ip_|"
+                r"__x64_sys_sendmsg|__x64_sys_recvfrom|__netif"),
+    ("locks/futex", r"futex|pthread_mutex|pthread_cond|__lll_lock"),
+    ("sched/ctx switch", r"finish_task_switch|schedule|pvm_irq_enable|irqentry_exit"),
+    ("malloc/free", r"malloc|free|_int_|munmap|mmap"),
+]
+RULES = [(name, re.compile(pat)) for name, pat in RULES]
+
+
+def samples(lines):
+    """Yields (comm, [frames leaf first]) from `perf script` output."""
+    comm, frames = None, []
+    for line in lines:
+        if not line.strip():
+            if comm is not None:
+                yield comm, frames
+            comm, frames = None, []
+        elif not line.startswith((" ", "\t")):
+            if comm is not None:
+                yield comm, frames
+            comm, frames = line.split()[0], []
+        else:
+            parts = line.strip().split(None, 1)
+            if len(parts) == 2:
+                frames.append(parts[1])
+    if comm is not None:
+        yield comm, frames
+
+
+def group_of(frames):
+    for f in frames:
+        for name, rule in RULES:
+            if rule.search(f):
+                return name
+    return None
+
+
+def main(argv):
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    if len(args) != 1:
+        sys.exit("usage: perf script -F comm,ip,sym,dso | perf_groups.py CPU_S_PER_GIB [--leaves]")
+    per_gib = float(args[0])
+    groups, threads, leaves = collections.Counter(), collections.Counter(), collections.Counter()
+    total = 0
+    for comm, frames in samples(sys.stdin):
+        total += 1
+        threads[comm] += 1
+        g = group_of(frames)
+        if g is None:
+            g = "other"
+            leaves[frames[0] if frames else "?"] += 1
+        groups[g] += 1
+    if not total:
+        sys.exit("perf_groups: no samples on stdin")
+    print(f"{total} samples; {per_gib:.2f} CPU-s/GiB in all\n")
+    print("| group | share | CPU-s/GiB |\n|---|---:|---:|")
+    for g, n in groups.most_common():
+        print(f"| {g} | {100 * n / total:.1f} % | {per_gib * n / total:.2f} |")
+    print("\nthreads: " + ", ".join(f"{t} {100 * n / total:.0f} %" for t, n in threads.most_common(8)))
+    if "--leaves" in argv:
+        for leaf, n in leaves.most_common(15):
+            print(f"  other: {100 * n / total:.1f} % {leaf}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

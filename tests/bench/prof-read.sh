@@ -1,0 +1,126 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Where a cold read's CPU goes, per GiB and per thread (issue 10): one cold
+# read of FILE through a modelfs mount, under perf, turned into a table of
+# CPU-seconds per GiB by function group (perf_groups.py), for each daemon.
+#
+#   prof-read.sh local FILE     a fresh node: cp FILE in, remount, drop
+#                               caches, dd bs=1M of it
+#   prof-read.sh peer FILE      node 1 holds FILE, node 2 (fresh) reads it
+#                               with dd bs=16M; node 2 may own some chunks
+#                               and hold them already (the status deltas
+#                               say how many were fetched)
+#
+# Knobs: MFS_BUILD (build dir, default .), MFS_PROF_PERF=0 (no perf: the
+# CPU figures without perf's overhead, and threads' context switches),
+# MFS_PROF_OPTS (extra -o options for every node), MFS_PROF_OUT (where the
+# perf data go, default the work dir, removed at the end).
+# A measurement, not a test: prints figures, checks only that the bytes read
+# are the file's.  Needs root, perf, python3.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+B=${MFS_BUILD:-$PWD}
+mode=${1:-} src=${2:-}
+case $mode in local | peer) ;; *) echo "usage: prof-read.sh local|peer FILE" >&2; exit 2 ;; esac
+[ -f "$src" ] || { echo "prof-read: no file $src" >&2; exit 2; }
+[ -x "$B/mount.modelfs" ] || { echo "prof-read: no $B/mount.modelfs (set MFS_BUILD)" >&2; exit 2; }
+perf_on=${MFS_PROF_PERF:-1}
+opts=${MFS_PROF_OPTS:-}
+W=$(mktemp -d /var/tmp/mfs-prof.XXXXXX)
+out=${MFS_PROF_OUT:-$W}
+port=$((27000 + RANDOM % 2000))
+mkdir -p "$W/m1" "$W/m2" "$W/d1" "$W/d2" "$out"
+
+pid_of() { cat "$W/d$1/modelfs.pid"; }
+stop() { # N: unmount node N and wait for its daemon to exit
+	local p
+	p=$(pid_of "$1" 2>/dev/null) || return 0
+	umount "$W/m$1" 2>/dev/null || umount -l "$W/m$1"
+	for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+}
+cleanup() {
+	set +e
+	stop 2
+	stop 1
+	rm -rf "$W/d1" "$W/d2" "$W/m1" "$W/m2"
+	[ "$out" != "$W" ] || rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() { # N [peer options]
+	"$B/mount.modelfs" "$W/m$1" -o "data=$W/d$1${2:+,$2}${opts:+,$opts}"
+}
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"; }
+# threads PID -> "name voluntary involuntary ticks" summed per thread name
+threads() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		printf '%s %s %s\n' "$(tr ' ' _ <"$t/comm")" \
+			"$(awk '/^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { n = $2 } END { print v, n }' "$t/status")" \
+			"$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "$t/stat")"
+	done | awk '{ v[$1] += $2; n[$1] += $3; c[$1] += $4 } END { for (k in v) print k, v[k], n[k], c[k] }' | sort
+}
+status() { "$B/modelfs-admin" status --json "$W/m$1" 2>/dev/null || echo '{}'; }
+
+size=$(stat -c %s "$src")
+cat "$src" >/dev/null
+if [ "$mode" = local ]; then
+	start 1
+	cp "$src" "$W/m1/f"
+	stop 1
+	start 1
+	nodes="1" reader=1 bs=1M
+else
+	start 1 "listen=127.0.0.2:$port,peer=127.0.0.3:$port"
+	cp "$src" "$W/m1/f"
+	start 2 "listen=127.0.0.3:$port,peer=127.0.0.2:$port"
+	for _ in $(seq 600); do [ "$(stat -c %s "$W/m2/f" 2>/dev/null)" = "$size" ] && break; sleep 0.1; done
+	nodes="2 1" reader=2 bs=16M
+fi
+sync
+echo 3 >/proc/sys/vm/drop_caches
+perfs=()
+for n in $nodes; do
+	threads "$(pid_of "$n")" >"$W/t$n.0"
+	cpu "$(pid_of "$n")" >"$W/c$n.0"
+	if [ "$perf_on" = 1 ]; then
+		perf record -F 1999 -g -o "$out/perf-$mode-node$n.data" -p "$(pid_of "$n")" 2>/dev/null &
+		perfs+=($!)
+	fi
+done
+[ ${#perfs[@]} = 0 ] || sleep 0.3
+status "$reader" >"$W/s0.json"
+load=$(cut -d ' ' -f 1-3 /proc/loadavg)
+t0=$(date +%s%N)
+dd if="$W/m$reader/f" of=/dev/null bs=$bs status=none
+t1=$(date +%s%N)
+status "$reader" >"$W/s1.json"
+for n in $nodes; do
+	cpu "$(pid_of "$n")" >"$W/c$n.1"
+	threads "$(pid_of "$n")" >"$W/t$n.1"
+done
+[ ${#perfs[@]} = 0 ] || { kill -INT "${perfs[@]}" 2>/dev/null || true; wait "${perfs[@]}" || true; }
+cmp "$src" "$W/m$reader/f" || { echo "prof-read: the bytes read differ from $src" >&2; exit 1; }
+
+gib=$(awk -v b="$size" 'BEGIN { print b / 1073741824 }')
+echo "prof-read $mode: $(awk -v b="$size" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f MB/s, %.2f s", b * 1000 / ns, ns / 1e9 }'); load $load -> $(cut -d ' ' -f 1-3 /proc/loadavg)${perfs:+ (under perf)}"
+python3 - "$W/s0.json" "$W/s1.json" <<'EOF'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+keys = ("read_requests", "cache_hits", "cache_misses", "cache_waits", "fetched_chunks",
+        "fetched_bytes", "disk_cache_chunks", "read_kept")
+print("reader status deltas: " + ", ".join(
+    f"{k} {b[k] - a.get(k, 0)}" for k in keys if isinstance(b.get(k), int)))
+EOF
+for n in $nodes; do
+	per=$(awk -v a="$(cat "$W/c$n.0")" -v b="$(cat "$W/c$n.1")" -v g="$gib" 'BEGIN { printf "%.2f", (b - a) / g }')
+	echo
+	echo "node $n$([ "$n" = "$reader" ] && echo " (reader)"): $per CPU-s/GiB"
+	echo "thread: voluntary / involuntary context switches, CPU ticks, during the read"
+	join "$W/t$n.0" "$W/t$n.1" | awk '$5 - $2 + $6 - $3 + $7 - $4 > 0 { printf "  %-16s %6d %6d %5d\n", $1, $5 - $2, $6 - $3, $7 - $4 }'
+	[ "$perf_on" = 1 ] || continue
+	perf script -i "$out/perf-$mode-node$n.data" -F comm,ip,sym,dso 2>/dev/null | "$here/perf_groups.py" "$per"
+done
