@@ -303,8 +303,10 @@ static int offline(const char *data, struct admin_report *r)
 	if ((rc = admin_open_store(data, &db, &ns)))
 		return rc;
 	if (!(rc = mfs_store_stats(db, &st))) {
-		snprintf(buf, sizeof(buf), "%04x", mfs_ns_node_id(ns));
+		snprintf(buf, sizeof(buf), MFS_NODE_FMT, MFS_NODE_ARG(mfs_ns_node_id(ns)));
 		admin_report_add(r, "node_id", buf);
+		snprintf(buf, sizeof(buf), "%04x", mfs_ns_space(ns));
+		admin_report_add(r, "ino_space", buf);
 		admin_report_add(r, "data_dir", data);
 		add_u64(r, "files", st.files);
 		add_u64(r, "dirs", st.dirs);

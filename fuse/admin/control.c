@@ -50,7 +50,8 @@ static int status_lines(struct mfs_control *c, FILE *f)
 	if (!rc) {
 		mfs_cache_stats(c->fs->cache, &cs);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		fprintf(f, "node_id %04x\n", mfs_ns_node_id(c->fs->ns));
+		fprintf(f, "node_id " MFS_NODE_FMT "\n", MFS_NODE_ARG(mfs_ns_node_id(c->fs->ns)));
+		fprintf(f, "ino_space %04x\n", mfs_ns_space(c->fs->ns));
 		fprintf(f, "version %s\n", PACKAGE_VERSION);
 		fprintf(f, "uptime_s %lld\n", (long long)(now.tv_sec - c->fs->started.tv_sec));
 		fprintf(f, "options ");
