@@ -96,6 +96,33 @@ static void test_golden(void)
 	}
 }
 
+/*
+ * Rankings of 64-bit ids (format 3 and later), pinned when they came: the
+ * seed is the id, so 0x1a2b and 42 rank among them as they rank above.
+ */
+static void test_golden_wide(void)
+{
+	static const mfs_node_t nodes[6] = { 0x630dcd2966c43366ull, 0x1a2b, 0xffffffffffffffffull,
+					     0x10000, 0x8000000000000001ull, 42 };
+	static const mfs_node_t want[2][6] = {
+		{ 0xffffffffffffffffull, 0x630dcd2966c43366ull, 0x10000ull, 0x1a2bull, 0x2aull,
+		  0x8000000000000001ull },
+		{ 0x2aull, 0x8000000000000001ull, 0x630dcd2966c43366ull, 0x1a2bull,
+		  0xffffffffffffffffull, 0x10000ull },
+	};
+	struct mfs_hash h;
+
+	for (int k = 0; k < 2; k++) {
+		mfs_node_t r[6];
+
+		for (int i = 0; i < MFS_HASH_LEN; i++)
+			h.b[i] = k ? 0xab : (uint8_t)(i * 7 + 1);
+		memcpy(r, nodes, sizeof(r));
+		place_rank(&h, r, 6);
+		ok(!memcmp(r, want[k], sizeof(r)), "golden ranking of 64-bit ids %d", k);
+	}
+}
+
 /* Past MFS_MAX_NODES: every id ranked, whatever the order; place_top and place_owns agree. */
 static void test_many(void)
 {
@@ -261,6 +288,7 @@ int main(void)
 		   first[0], first[1], first[2], first[3], first[4]);
 	}
 	test_golden();
+	test_golden_wide();
 	test_many();
 	return done_testing();
 }
