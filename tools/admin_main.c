@@ -37,6 +37,7 @@
 #include "replica/curve.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/base/node.h"
 #include "store/chunk/chunkstore.h"
 #include "store/kv/db.h"
 #include "store/maint/report.h"
@@ -105,10 +106,10 @@ static void json_peers(struct json *j, const struct admin_report *r)
 {
 	json_open(j, "peers", '[');
 	for (size_t i = 0; i < r->nkv; i++) {
-		char ep[300], id[16], state[16];
+		char ep[300], id[MFS_NODE_HEX_LEN + 1], state[16];
 
 		if (strcmp(r->kv[i].key, "peer") ||
-		    sscanf(r->kv[i].value, "%299s %15s %15s", ep, id, state) != 3)
+		    sscanf(r->kv[i].value, "%299s %16s %15s", ep, id, state) != 3)
 			continue;
 		json_open(j, NULL, '{');
 		json_str(j, "endpoint", ep);

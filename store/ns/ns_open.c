@@ -162,14 +162,11 @@ void mfs_ns_close(struct mfs_ns *ns)
 struct mfs_db *mfs_ns_db(struct mfs_ns *ns) { return ns->db; }
 mfs_node_t mfs_ns_node_id(struct mfs_ns *ns) { return ns->node_id; }
 
+/* Atomic, not under the lock: every peer message reads it, and a snapshot
+ * build holds the lock for seconds. */
 uint16_t mfs_ns_space(struct mfs_ns *ns)
 {
-	uint16_t s;
-
-	pthread_mutex_lock(&ns->lock);
-	s = ns->space;
-	pthread_mutex_unlock(&ns->lock);
-	return s;
+	return __atomic_load_n(&ns->space, __ATOMIC_RELAXED);
 }
 
 /* Writes meta key = v, synced, under the namespace lock: 0 or an error. */
@@ -215,7 +212,7 @@ int mfs_ns_set_space(struct mfs_ns *ns, uint16_t space)
 		return -EINVAL;
 	pthread_mutex_lock(&ns->lock);
 	if (space != ns->space && !(rc = meta_set_locked(ns, "ino_space", space)))
-		ns->space = space;
+		__atomic_store_n(&ns->space, space, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&ns->lock);
 	return rc;
 }
