@@ -439,7 +439,6 @@ int mfs_curve_client_setup(void *sock, const struct mfs_curve_keys *k,
 struct zap_key {
 	uint8_t raw[MFS_CURVE_KEY_LEN];
 	char z85[MFS_CURVE_Z85_LEN + 1];
-	char user[MFS_NODE_HEX_LEN + 1];    /* the key's node id: the User-Id */
 };
 
 struct zap_logged {
@@ -526,12 +525,12 @@ static int zap_well_formed(zmq_msg_t *f, size_t n)
 	return 1;
 }
 
-/* The User-Id of key (its node id in hex) if it is listed, else NULL. */
+/* The Z85 form of key if it is listed, else NULL. */
 static const char *zap_listed(const struct mfs_zap *z, const uint8_t *key)
 {
 	for (size_t i = 0; i < z->nkeys; i++)
 		if (!memcmp(z->keys[i].raw, key, MFS_CURVE_KEY_LEN))
-			return z->keys[i].user;
+			return z->keys[i].z85;
 	return NULL;
 }
 
@@ -671,13 +670,8 @@ int mfs_zap_start(void *zmq_ctx, const struct mfs_authkeys *k, struct mfs_zap **
 		goto out;
 	}
 	for (size_t i = 0; i < k->n; i++) {
-		mfs_node_t id;
-
 		memcpy(z->keys[i].raw, k->keys[i].public_raw, MFS_CURVE_KEY_LEN);
 		memcpy(z->keys[i].z85, k->keys[i].public_z85, sizeof(z->keys[i].z85));
-		if ((rc = mfs_node_from_key(z->keys[i].raw, &id)))
-			goto out;
-		snprintf(z->keys[i].user, sizeof(z->keys[i].user), MFS_NODE_FMT, MFS_NODE_ARG(id));
 	}
 	z->nkeys = k->n;
 	if (pipe2(z->stop_pipe, O_CLOEXEC)) {
@@ -725,11 +719,16 @@ void mfs_zap_stop(struct mfs_zap *z)
 	free(z);
 }
 
-int mfs_curve_node_id(const struct mfs_curve_keys *k, mfs_node_t *id)
+int mfs_curve_z85_node_id(const char *public_z85, mfs_node_t *id)
 {
 	uint8_t raw[MFS_CURVE_KEY_LEN];
 
-	if (z85_key_decode(k->public_z85, raw))
+	if (z85_key_decode(public_z85, raw))
 		return -EINVAL;
 	return mfs_node_from_key(raw, id);
+}
+
+int mfs_curve_node_id(const struct mfs_curve_keys *k, mfs_node_t *id)
+{
+	return mfs_curve_z85_node_id(k->public_z85, id);
 }

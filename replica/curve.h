@@ -101,10 +101,9 @@ const char *mfs_authkeys_for_endpoint(const struct mfs_authkeys *k, const char *
 /*
  * The ZAP handler: a thread with a REP socket bound to
  * inproc://zeromq.zap.01 in zmq_ctx.  It answers 200 to CURVE clients of
- * domain MFS_ZAP_DOMAIN whose key is in k, with the key's node id as
- * User-Id (16 hex digits, MFS_NODE_FMT: zmq_msg_gets(msg, "User-Id") on
- * every message from that peer, which the server checks against the id
- * the message claims), and 400
+ * domain MFS_ZAP_DOMAIN whose key is in k, with the Z85 key as User-Id
+ * (zmq_msg_gets(msg, "User-Id") on every message from that peer; the server
+ * checks the id a message claims against the key's, mfs_curve_z85_node_id), and 400
  * to everything else, logging a warning that names the key and the peer
  * address at most once a minute per key.  The keys are copied: k may be
  * freed after the call.
@@ -129,5 +128,7 @@ int mfs_curve_client_setup(void *sock, const struct mfs_curve_keys *k,
 
 /* The node id of a key pair (its public key's: mfs_node_from_key).  0 or -EINVAL. */
 int mfs_curve_node_id(const struct mfs_curve_keys *k, mfs_node_t *id);
+/* The node id of a Z85 public key.  0 or -EINVAL. */
+int mfs_curve_z85_node_id(const char *public_z85, mfs_node_t *id);
 
 #endif

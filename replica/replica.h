@@ -112,7 +112,7 @@ const struct mfs_gc_cache *mfs_replica_gc_cache(struct mfs_replica *r);
  * namespace op: every node applies it.  0, -ENOENT (no such member), or an
  * error.
  */
-int mfs_replica_member_set(struct mfs_replica *r, uint16_t id, uint8_t state);
+int mfs_replica_member_set(struct mfs_replica *r, mfs_node_t id, uint8_t state);
 /* "member ID STATE ENDPOINT KEY|- self|up|down|none" lines, one per member record. */
 void mfs_replica_members_write(struct mfs_replica *r, FILE *f);
 

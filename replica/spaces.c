@@ -74,6 +74,9 @@ void spaces_heard(struct mfs_replica *r, mfs_node_t id, uint16_t space)
 		rc = now ? mfs_ns_set_space(r->ns, now) : -ENOSPC;
 		if (!rc) {
 			r->space_changes++;
+			/* members_refresh writes our record again, with the new space. */
+			__atomic_store_n(&r->space_moved, 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&r->members_dirty, 1, __ATOMIC_RELAXED);
 			log_warn("node " MFS_NODE_FMT " numbers its inodes in space %04x too and its "
 				 "id is lower: new inodes here are numbered in space %04x",
 				 MFS_NODE_ARG(id), was, now);

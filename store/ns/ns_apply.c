@@ -136,7 +136,7 @@ int ns_entry_valid(const struct mfs_op_entry *e)
 	case MFS_OP_NODE: {
 		struct mfs_member mb;
 
-		if (mfs_member_decode((uint16_t)(e->key[0] << 8 | e->key[1]), e->val, e->vlen, &mb))
+		if (mfs_member_decode(get_be64(e->key), e->val, e->vlen, &mb))
 			return MFS_EFORMAT;
 		break;
 	}
@@ -224,7 +224,7 @@ int ns_apply_member(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_
 
 	if (rc <= 0)
 		return rc;
-	member_key((uint16_t)(e->key[0] << 8 | e->key[1]), mk);
+	member_key(get_be64(e->key), mk);
 	mfs_batch_put(b, MFS_CF_META, mk, sizeof(mk), e->val, e->vlen);
 	mfs_batch_put(b, MFS_CF_STAMPS, skey, sklen, sval, MFS_STAMP_LEN);
 	return 1;

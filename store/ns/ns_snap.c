@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "member.h"
 #include "namespace.h"
 #include "ns_internal.h"
 #include "store/base/errors.h"
@@ -186,7 +187,7 @@ static int emit_members(struct mfs_ns *ns, const struct mfs_db_view *view, struc
 
 		if (kl != MEMBER_KEY_LEN)
 			continue;
-		rc = stamp_at(ns, view, skey, stamp_key(MFS_OP_NODE, k + 2, 2, skey), st);
+		rc = stamp_at(ns, view, skey, stamp_key(MFS_OP_NODE, k + 2, MFS_MEMBER_ID_LEN, skey), st);
 		if (rc == -ENOENT) {
 			rc = 0; /* cannot be merged by stamp: the member's own node sends it again */
 			continue;
@@ -197,7 +198,7 @@ static int emit_members(struct mfs_ns *ns, const struct mfs_db_view *view, struc
 		}
 		if (rc)
 			break;
-		put_rec(w, MFS_OP_NODE, 0, st, k + 2, 2, v, vl);
+		put_rec(w, MFS_OP_NODE, 0, st, k + 2, MFS_MEMBER_ID_LEN, v, vl);
 		(*count)++;
 	}
 	if (!rc)

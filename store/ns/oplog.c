@@ -60,7 +60,7 @@ int mfs_op_entry_shape_ok(uint8_t kind, int deleted, uint16_t klen, uint32_t vle
 	case MFS_OP_MANIFEST:
 		return klen == MFS_HASH_LEN && !deleted && vlen > 0;
 	case MFS_OP_NODE:
-		return klen == 2 && !deleted && vlen > 0 && vlen <= 512;
+		return klen == 8 && !deleted && vlen > 0 && vlen <= 512;
 	}
 	return 0;
 }

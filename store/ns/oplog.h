@@ -9,7 +9,7 @@
  *   'T' ino (u64 BE)            -> a directory's mtime moved to at least this
  *                                  (u64 sec, u32 nsec); merges by max
  *   'M' manifest hash (32 B)    -> manifest bytes (content addressed: idempotent)
- *   'N' node id (u16 BE)        -> member record (store/ns/member.h): last writer wins
+ *   'N' node id (u64 BE)        -> member record (store/ns/member.h): last writer wins
  * Ops carry a Lamport time; an entry's stamp is (lamport, origin node).  A
  * node applies an 'I' or 'D' entry only if its stamp is newer than the one it
  * holds for that key (tombstones keep their stamp), so every node that has

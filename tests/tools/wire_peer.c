@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Test fixture for node ids on the wire (tests/fs/t1290-peers-upgrade.sh):
+ * Test fixture for node ids on the wire (tests/fs/t1300-peers-upgrade-ids.sh):
  * a client that sends a real node PULLs it must refuse and PULLs it must
  * answer.
  *

@@ -488,7 +488,7 @@ int main(void)
 		fuzz_seed("wire HELLO", w.buf, w.len, 2000);
 		mfs_wr_release(&w);
 		{
-			struct mfs_member mem = { .id = 7, .state = MFS_MEMBER_ACTIVE,
+			struct mfs_member mem = { .id = 7, .state = MFS_MEMBER_ACTIVE, .space = 0x1a2b,
 						.endpoint = "tcp://10.0.0.7:7070",
 						.key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7" };
 			uint8_t mb[MFS_MEMBER_MAX_LEN];

@@ -1125,10 +1125,11 @@ static void scenario_dir_mtime(void)
  */
 static void scenario_members(void)
 {
-	struct mfs_member a = { .state = MFS_MEMBER_JOINING, .endpoint = "tcp://127.0.0.2:7000" }, got;
+	struct mfs_member a = { .state = MFS_MEMBER_JOINING, .space = 0x4242,
+				.endpoint = "tcp://127.0.0.2:7000" }, got;
 	struct mfs_member *v;
 	struct mfs_op_builder b;
-	uint8_t key[2] = { 0, 9 }, bad[] = { 1, 7, 1, 'x', 0 };
+	uint8_t key[8] = { 0, 0, 0, 0, 0, 0, 0, 9 }, bad[] = { 1, 7, 0x42, 0x42, 1, 'x', 0 };
 	uint64_t seq;
 	int n;
 
@@ -1137,7 +1138,8 @@ static void scenario_members(void)
 	is_int(mfs_ns_member_put(nodes[0].ns, &a), 0, "node A writes its member record");
 	pull(&nodes[1], &nodes[0], 0);
 	is_int(mfs_ns_member_get(nodes[1].ns, a.id, &got), 0, "B holds A's record after a pull");
-	ok(got.state == MFS_MEMBER_JOINING && !strcmp(got.endpoint, a.endpoint), "... as written");
+	ok(got.state == MFS_MEMBER_JOINING && !strcmp(got.endpoint, a.endpoint) &&
+	   got.space == 0x4242, "... as written, with its inode space");
 	got.state = MFS_MEMBER_DRAINING;
 	is_int(mfs_ns_member_put(nodes[1].ns, &got), 0, "an admin on B drains A");
 	pull(&nodes[0], &nodes[1], 0);

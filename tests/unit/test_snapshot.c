@@ -516,9 +516,9 @@ static void test_trim(void)
 	node_close(&b);
 }
 
-static void put_member(struct node *n, uint16_t id, uint8_t state, const char *ep)
+static void put_member(struct node *n, mfs_node_t id, uint8_t state, const char *ep)
 {
-	struct mfs_member m = { .id = id, .state = state };
+	struct mfs_member m = { .id = id, .state = state, .space = 0x0101 };
 
 	snprintf(m.endpoint, sizeof(m.endpoint), "%s", ep);
 	if (mfs_ns_member_put(n->ns, &m))
@@ -532,7 +532,7 @@ static void put_member(struct node *n, uint16_t id, uint8_t state, const char *e
 } while (0)
 
 /* n's member record for id, as "state endpoint" ("" if none). */
-static const char *member_of(struct node *n, uint16_t id)
+static const char *member_of(struct node *n, mfs_node_t id)
 {
 	static char out[300];
 	struct mfs_member m;
