@@ -362,7 +362,7 @@ struct tail {
 	int n;
 };
 
-static int count_applied(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int count_applied(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	struct tail *t = arg;
 
@@ -385,7 +385,7 @@ static void test_built_under_writes(void)
 	struct mfs_wr img = { 0 };
 	uint64_t at_begin, a_seq0, b_seq0;
 	struct tail tail = { &c, 0 };
-	uint16_t o[64];
+	mfs_node_t o[64];
 	uint64_t sq[64];
 	int k;
 
