@@ -216,8 +216,8 @@ static int serve_only(struct mfs_fs *fs, const char *pid_path, int *ready_fd)
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
 	start_timers(fs);
 	write_pid(pid_path);
-	log_info("serving %s as a storage peer (node %04x)", fs->cfg->data_dir,
-		 mfs_ns_node_id(fs->ns));
+	log_info("serving %s as a storage peer (node " MFS_NODE_FMT ")", fs->cfg->data_dir,
+		 MFS_NODE_ARG(mfs_ns_node_id(fs->ns)));
 	signal_ready(ready_fd, 0);
 	if (!fs->cfg->foreground) {
 		detach_stdio();
@@ -321,8 +321,8 @@ static int serve_mount(struct daemon *d, struct mfs_config *cfg, int *ready_fd)
 	write_pid(d->pid_path);
 	if (fuse_set_signal_handlers(fs->se))
 		return MFS_EXIT_SYSTEM;
-	log_info("mounted %s on %s (node %04x)", cfg->data_dir, cfg->mountpoint,
-		 mfs_ns_node_id(fs->ns));
+	log_info("mounted %s on %s (node " MFS_NODE_FMT ")", cfg->data_dir, cfg->mountpoint,
+		 MFS_NODE_ARG(mfs_ns_node_id(fs->ns)));
 	signal_ready(ready_fd, 0);
 	if (!cfg->foreground) {
 		detach_stdio();

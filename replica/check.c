@@ -25,7 +25,7 @@
 int check_local(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n, unsigned flags,
 		uint8_t *st)
 {
-	uint16_t ids[MFS_MAX_NODES];
+	mfs_node_t ids[MFS_MAX_NODES];
 	int nids = (flags & MFS_COPY_OWNED) ? placement_nodes(r, ids, MFS_MAX_NODES) : 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -174,7 +174,7 @@ out:
 	return rc;
 }
 
-int mfs_replica_nodes(struct mfs_replica *r, uint16_t *ids, uint8_t *up, int cap)
+int mfs_replica_nodes(struct mfs_replica *r, mfs_node_t *ids, uint8_t *up, int cap)
 {
 	int n = 0;
 
@@ -198,10 +198,10 @@ const char *mfs_replica_endpoint(struct mfs_replica *r, int k)
 	return k == 0 ? r->cfg.listen : r->peers[k - 1].endpoint;
 }
 
-int mfs_replica_owners(struct mfs_replica *r, const struct mfs_hash *h, int repl, uint16_t *ids,
+int mfs_replica_owners(struct mfs_replica *r, const struct mfs_hash *h, int repl, mfs_node_t *ids,
 		       int cap)
 {
-	uint16_t all[MFS_MAX_NODES];
+	mfs_node_t all[MFS_MAX_NODES];
 	int n = placement_nodes(r, all, MFS_MAX_NODES);
 
 	place_rank(h, all, n);

@@ -127,9 +127,15 @@ static int read_reply(struct mfs_replica *r, struct mfs_peer *p, void *s, uint64
 		nframes++;
 	} while (more);
 	out->has_payload = nframes == 3;
-	if (bad || nframes < 2 ||
-	    mfs_wire_header_decode(zmq_msg_data(&hdr), zmq_msg_size(&hdr), &out->h) ||
-	    out->h.req != req) {
+	rc = bad || nframes < 2 ? MFS_EFORMAT :
+	     mfs_wire_header_decode(zmq_msg_data(&hdr), zmq_msg_size(&hdr), &out->h);
+	if (rc == -EPROTO) {
+		__atomic_add_fetch(&r->wire_refused, 1, __ATOMIC_RELAXED);
+		log_error("%s answers in wire version %u; this build speaks %d only: upgrade "
+			  "every node to the same build", p->endpoint, out->h.version, MFS_WIRE_VERSION);
+		goto fail;
+	}
+	if (rc || out->h.req != req) {
 		__atomic_add_fetch(&r->malformed, 1, __ATOMIC_RELAXED);
 		log_warn("%s: malformed reply (%d frames), dropped", p->endpoint, nframes);
 		rc = MFS_EFORMAT;
@@ -148,7 +154,7 @@ int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t fl
 {
 	static uint64_t next_req;
 	struct mfs_wire_header h = {
-		.type = type, .flags = flags, .node = r->self,
+		.type = type, .flags = flags, .node = r->self, .space = mfs_ns_space(r->ns),
 		.req = __atomic_add_fetch(&next_req, 1, __ATOMIC_RELAXED),
 	};
 	uint8_t hb[MFS_WIRE_HEADER_LEN];
@@ -172,7 +178,7 @@ int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t fl
 	if ((rc = read_reply(r, p, s, h.req, out)))
 		goto drop;
 	sock_put(p, s);
-	peer_seen(r, p, out->h.node);
+	peer_seen(r, p, out->h.node, out->h.space);
 	return 0;
 drop:
 	zmq_close(s);

@@ -20,6 +20,7 @@
 #include <zmq.h>
 
 #include "curve.h"
+#include "store/base/node.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 
@@ -716,4 +717,18 @@ void mfs_zap_stop(struct mfs_zap *z)
 	close(z->stop_pipe[1]);
 	free(z->keys);
 	free(z);
+}
+
+int mfs_curve_z85_node_id(const char *public_z85, mfs_node_t *id)
+{
+	uint8_t raw[MFS_CURVE_KEY_LEN];
+
+	if (z85_key_decode(public_z85, raw))
+		return -EINVAL;
+	return mfs_node_from_key(raw, id);
+}
+
+int mfs_curve_node_id(const struct mfs_curve_keys *k, mfs_node_t *id)
+{
+	return mfs_curve_z85_node_id(k->public_z85, id);
 }

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/base/node.h"
+
 #define MFS_CURVE_Z85_LEN 40    /* a 32-byte key in Z85 */
 #define MFS_CURVE_KEY_LEN 32
 #define MFS_ZAP_DOMAIN "modelfs" /* ZMQ_ZAP_DOMAIN of every server socket */
@@ -100,7 +102,8 @@ const char *mfs_authkeys_for_endpoint(const struct mfs_authkeys *k, const char *
  * The ZAP handler: a thread with a REP socket bound to
  * inproc://zeromq.zap.01 in zmq_ctx.  It answers 200 to CURVE clients of
  * domain MFS_ZAP_DOMAIN whose key is in k, with the Z85 key as User-Id
- * (zmq_msg_gets(msg, "User-Id") on every message from that peer), and 400
+ * (zmq_msg_gets(msg, "User-Id") on every message from that peer; the server
+ * checks the id a message claims against the key's, mfs_curve_z85_node_id), and 400
  * to everything else, logging a warning that names the key and the peer
  * address at most once a minute per key.  The keys are copied: k may be
  * freed after the call.
@@ -122,5 +125,10 @@ void mfs_zap_stop(struct mfs_zap *z);   /* NULL: no-op */
 int mfs_curve_server_setup(void *sock, const struct mfs_curve_keys *k);
 int mfs_curve_client_setup(void *sock, const struct mfs_curve_keys *k,
 			   const char *server_public_z85);
+
+/* The node id of a key pair (its public key's: mfs_node_from_key).  0 or -EINVAL. */
+int mfs_curve_node_id(const struct mfs_curve_keys *k, mfs_node_t *id);
+/* The node id of a Z85 public key.  0 or -EINVAL. */
+int mfs_curve_z85_node_id(const char *public_z85, mfs_node_t *id);
 
 #endif

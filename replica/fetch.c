@@ -179,14 +179,19 @@ static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_l
 		 uint16_t origin, int allow_proxy, int as_cache, struct mfs_stored *st,
 		 struct mfs_chunk_bytes *out)
 {
-	struct mfs_peer *list[MAX_CANDIDATES];
-	uint16_t ids[MAX_CANDIDATES];
+	struct mfs_peer *list[MAX_CANDIDATES], *writer = peer_by_space(r, origin);
+	mfs_node_t ids[MAX_CANDIDATES], writer_id = 0;
 	int n = 0, nids = placement_nodes(r, ids, MAX_CANDIDATES), rc = -ENOENT;
 
+	if (writer) {
+		pthread_mutex_lock(&writer->lock);
+		writer_id = writer->id;
+		pthread_mutex_unlock(&writer->lock);
+	}
 	place_rank(h, ids, nids);
 	if (allow_proxy && !server_in_worker()) {
 		for (int i = 0; i < nids; i++) {
-			if (ids[i] == origin)
+			if (ids[i] == writer_id)
 				continue;
 			if (ids[i] != r->self) {
 				struct mfs_peer *p = peer_by_id(r, ids[i]);
@@ -201,7 +206,7 @@ static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_l
 	for (int i = 0; i < nids; i++)
 		if (ids[i] != r->self)
 			add_candidate(list, &n, peer_by_id(r, ids[i]));
-	add_candidate(list, &n, peer_by_id(r, origin));
+	add_candidate(list, &n, writer);
 	for (int i = 0, np = peer_count(r); i < np; i++)
 		add_candidate(list, &n, &r->peers[i]);
 	for (int i = 0; i < n && !r->stopping; i++)

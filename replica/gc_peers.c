@@ -15,7 +15,7 @@
 #include "internal.h"
 #include "store/maint/gc.h"
 
-void peer_pulled(struct mfs_replica *r, uint16_t node, const struct mfs_wire_vv *vv)
+void peer_pulled(struct mfs_replica *r, mfs_node_t node, const struct mfs_wire_vv *vv)
 {
 	struct mfs_peer *p = peer_by_id(r, node);
 

@@ -50,7 +50,8 @@ struct mfs_peer {
 	char key_buf[MFS_CURVE_Z85_LEN + 1]; /* server_key when it came from a member record */
 	int configured;              /* named by peer= (a seed), not learned */
 	pthread_mutex_t lock;        /* the fields below */
-	uint16_t id;                 /* learned from its replies or its member record; 0 until then */
+	mfs_node_t id;               /* learned from its replies or its member record; 0 until then */
+	uint16_t space;              /* its inode space, from the same (0: not known) */
 	uint8_t member;              /* enum mfs_member_state (store/ns/member.h) */
 	uint64_t hello_ms;           /* when it last answered our HELLO; 0: say it again */
 	int retired;                 /* replaced by an entry at the node's new endpoint */
@@ -67,7 +68,7 @@ struct mfs_replica {
 	struct mfs_ns *ns;
 	struct mfs_db *db;
 	struct mfs_cache *cache;
-	uint16_t self;
+	mfs_node_t self;
 	void *zctx;
 	struct mfs_curve_keys keys;
 	int curve;
@@ -101,6 +102,12 @@ struct mfs_replica {
 	/* counters (atomic) */
 	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
 	uint64_t fetch_failures, bad_from_peers, malformed;
+	uint64_t wire_refused;       /* messages of another wire version (server.c) */
+	uint64_t id_mismatch;        /* CURVE messages whose id is not their key's */
+	pthread_mutex_t space_lock;  /* a change of inode space (spaces.c) */
+	uint64_t space_changes;      /* since open */
+	mfs_node_t space_noted;      /* a higher id in our space, logged once */
+	int space_moved;             /* our space moved: members_refresh re-announces (atomic) */
 	uint64_t read_kept, repl_fetched, repl_deferred;
 	uint64_t oplog_trimmed, snapshots_served, snapshots_applied, snapshot_failures;
 	uint64_t snapshot_lock_us;   /* the last image build's namespace lock hold (atomic) */
@@ -108,6 +115,14 @@ struct mfs_replica {
 };
 
 uint64_t mfs_now_ms(void);
+
+/*
+ * Inode spaces (spaces.c): node id heard of (a reply, a request or a member
+ * record) numbering its inodes in space.  If that is this node's space and
+ * id is lower, this node moves to a fresh space for its new inodes (the
+ * lower id keeps it).
+ */
+void spaces_heard(struct mfs_replica *r, mfs_node_t id, uint16_t space);
 
 /* How many entries of r->peers are in use (grows while running). */
 static inline int peer_count(struct mfs_replica *r)
@@ -121,7 +136,7 @@ int members_start(struct mfs_replica *r);
 /* Reads the member table again: peers for new members, states of known ones. */
 void members_refresh(struct mfs_replica *r);
 /* A HELLO from node id, reachable at endpoint (key: its CURVE key or NULL). */
-void members_hello(struct mfs_replica *r, uint16_t id, const char *endpoint, const char *key);
+void members_hello(struct mfs_replica *r, mfs_node_t id, const char *endpoint, const char *key);
 /* A pull from a peer succeeded: a joining node is now active. */
 void members_pulled(struct mfs_replica *r);
 /* Stops adding peers (before the sync threads are joined). */
@@ -131,13 +146,15 @@ int member_placed(uint8_t state);
 
 /* peers (node.c) */
 /* The peer with node id `id`, or NULL. */
-struct mfs_peer *peer_by_id(struct mfs_replica *r, uint16_t id);
+struct mfs_peer *peer_by_id(struct mfs_replica *r, mfs_node_t id);
+/* The peer whose inode space is `space` (a hint: the writer of those inodes), or NULL. */
+struct mfs_peer *peer_by_space(struct mfs_replica *r, uint16_t space);
 /* The peer at endpoint (normalised form), or NULL. */
 struct mfs_peer *peer_by_endpoint(struct mfs_replica *r, const char *endpoint);
 /* Sets up entry r->peers[r->npeers] (not yet published): node.c and members.c. */
 void peer_init(struct mfs_replica *r, struct mfs_peer *p, const char *endpoint);
 /* A reply arrived from p, sent by node `id`. */
-void peer_seen(struct mfs_replica *r, struct mfs_peer *p, uint16_t id);
+void peer_seen(struct mfs_replica *r, struct mfs_peer *p, mfs_node_t id, uint16_t space);
 /* A request to p got no reply in time. */
 void peer_failed(struct mfs_replica *r, struct mfs_peer *p);
 int peer_is_up(struct mfs_peer *p);
@@ -170,7 +187,7 @@ void server_stop(struct mfs_server *s);
 int server_in_worker(void);
 
 /* gc_peers.c: node `node` pulled with version vector vv (server thread). */
-void peer_pulled(struct mfs_replica *r, uint16_t node, const struct mfs_wire_vv *vv);
+void peer_pulled(struct mfs_replica *r, mfs_node_t node, const struct mfs_wire_vv *vv);
 
 /* sync.c */
 /* Thread body: pulls ops from one peer (arg) until stopping. */
@@ -183,7 +200,7 @@ struct mfs_snap;
 int snap_start(struct mfs_replica *r);
 void snap_stop(struct mfs_replica *r);
 /* Should a PULL with theirs get OPS `more` = SNAPSHOT rather than ops? 1 or 0. */
-int snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs, uint16_t requester,
+int snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs, mfs_node_t requester,
 		int nosnap);
 /* The SNAPDATA body answering a SNAP body; MFS_EFORMAT for a malformed request. */
 int snap_serve(struct mfs_replica *r, const uint8_t *body, size_t blen, struct mfs_wr *out);
@@ -195,17 +212,17 @@ uint64_t snap_generation(struct mfs_replica *r);
 int snap_recently_failed(struct mfs_replica *r);
 void snap_status(struct mfs_replica *r, FILE *f);
 /* Node ids that count for placement now: self, and peers up or down for less than grace. */
-int placement_nodes(struct mfs_replica *r, uint16_t *ids, int cap);
+int placement_nodes(struct mfs_replica *r, mfs_node_t *ids, int cap);
 
 /* placement.c: ids sorted by rendezvous score for h, best first (in place), any n. */
-void place_rank(const struct mfs_hash *h, uint16_t *ids, int n);
+void place_rank(const struct mfs_hash *h, mfs_node_t *ids, int n);
 /*
  * The first min(r, n) of that ranking into out (room for r), without
  * ranking the rest: O(n).  Returns how many.
  */
-int place_top(const struct mfs_hash *h, const uint16_t *ids, int n, uint16_t *out, int r);
+int place_top(const struct mfs_hash *h, const mfs_node_t *ids, int n, mfs_node_t *out, int r);
 /* Is self among the first repl nodes of the ranking?  O(n), any n. */
-int place_owns(const struct mfs_hash *h, uint16_t self, const uint16_t *ids, int n, int repl);
+int place_owns(const struct mfs_hash *h, mfs_node_t self, const mfs_node_t *ids, int n, int repl);
 
 /* fetch.c */
 /*
@@ -223,7 +240,8 @@ struct mfs_stored {
 };
 /*
  * Gets chunk h (raw_len bytes) from peers: through the proxy peer first when
- * allowed, then owners in placement order, the origin, then every other
+ * allowed, then owners in placement order, the origin (the peer whose inode
+ * space is `origin`: the writer of the file), then every other
  * live peer.  The first copy whose SHA-256 matches is stored here (as owned
  * or as cache) and returned in *out.  -ENOENT when no peer has a good copy.
  */

@@ -51,7 +51,7 @@ static const char *member_server_key(struct mfs_replica *r, const char *endpoint
  * key we can name.  Starts its sync thread once the threads run.
  */
 static struct mfs_peer *add_peer_locked(struct mfs_replica *r, const char *endpoint,
-					uint16_t id, const char *key)
+					mfs_node_t id, const char *key)
 {
 	struct mfs_peer *p;
 	const char *skey = NULL;
@@ -60,8 +60,8 @@ static struct mfs_peer *add_peer_locked(struct mfs_replica *r, const char *endpo
 	if (r->members_closed || n >= MFS_MAX_NODES - 1)
 		return NULL;
 	if (r->curve && !(skey = member_server_key(r, endpoint, key))) {
-		log_warn("member %04x at %s: its key is not in authorized_keys, not contacted",
-			 id, endpoint);
+		log_warn("member " MFS_NODE_FMT " at %s: its key is not in authorized_keys, not contacted",
+			 MFS_NODE_ARG(id), endpoint);
 		return NULL;
 	}
 	p = &r->peers[n];
@@ -74,10 +74,10 @@ static struct mfs_peer *add_peer_locked(struct mfs_replica *r, const char *endpo
 		p->id = id;
 	__atomic_store_n(&r->npeers, n + 1, __ATOMIC_RELEASE);
 	if (r->sync_started && pthread_create(&p->sync_thread, NULL, sync_main, p)) {
-		log_error("member %04x at %s: no sync thread", id, endpoint);
+		log_error("member " MFS_NODE_FMT " at %s: no sync thread", MFS_NODE_ARG(id), endpoint);
 		p->member = MFS_MEMBER_GONE; /* never contacted, never joined */
 	}
-	log_info("member %04x at %s: now a peer", id, endpoint);
+	log_info("member " MFS_NODE_FMT " at %s: now a peer", MFS_NODE_ARG(id), endpoint);
 	return p;
 }
 
@@ -88,7 +88,7 @@ static struct mfs_peer *add_peer_locked(struct mfs_replica *r, const char *endpo
  * does not, the node moved: a new entry at endpoint takes p's place.
  */
 static struct mfs_peer *maybe_moved_locked(struct mfs_replica *r, struct mfs_peer *p,
-					   const char *endpoint, uint16_t id, const char *key)
+					   const char *endpoint, mfs_node_t id, const char *key)
 {
 	struct mfs_peer *np;
 
@@ -97,7 +97,8 @@ static struct mfs_peer *maybe_moved_locked(struct mfs_replica *r, struct mfs_pee
 	pthread_mutex_lock(&p->lock);
 	p->retired = 1;
 	pthread_mutex_unlock(&p->lock);
-	log_info("member %04x: now reached at %s (%s does not answer)", id, endpoint, p->endpoint);
+	log_info("member " MFS_NODE_FMT ": now reached at %s (%s does not answer)", MFS_NODE_ARG(id),
+		 endpoint, p->endpoint);
 	return np;
 }
 
@@ -110,6 +111,7 @@ static void apply_member_locked(struct mfs_replica *r, const struct mfs_member *
 		__atomic_store_n(&r->self_member, m->state, __ATOMIC_RELAXED);
 		return;
 	}
+	spaces_heard(r, m->id, m->space);
 	if (!strcmp(m->endpoint, r->advertise))
 		return;
 	if (!(p = peer_by_endpoint(r, m->endpoint)) && (p = peer_by_id(r, m->id)) &&
@@ -123,13 +125,17 @@ static void apply_member_locked(struct mfs_replica *r, const struct mfs_member *
 	}
 	pthread_mutex_lock(&p->lock);
 	if (p->member != m->state)
-		log_info("member %04x at %s: %s", m->id, m->endpoint,
+		log_info("member " MFS_NODE_FMT " at %s: %s", MFS_NODE_ARG(m->id), m->endpoint,
 			 mfs_member_state_name(m->state));
 	p->member = m->state;
 	if (!p->id)
 		p->id = m->id;
+	if (p->id == m->id)
+		p->space = m->space;
 	pthread_mutex_unlock(&p->lock);
 }
+
+static int announce_locked(struct mfs_replica *r);
 
 void members_refresh(struct mfs_replica *r)
 {
@@ -137,6 +143,13 @@ void members_refresh(struct mfs_replica *r)
 	int n, rc;
 
 	__atomic_store_n(&r->members_dirty, 0, __ATOMIC_RELAXED);
+	if (__atomic_exchange_n(&r->space_moved, 0, __ATOMIC_RELAXED) && r->advertise[0]) {
+		/* Our record names our inode space: peers and joiners avoid it. */
+		pthread_mutex_lock(&r->members_lock);
+		if ((rc = announce_locked(r)))
+			log_warn("cannot write this node's member record: %s", mfs_strerror(rc));
+		pthread_mutex_unlock(&r->members_lock);
+	}
 	if ((rc = mfs_ns_members(r->ns, &v, &n))) {
 		log_warn("cannot read the member table: %s", mfs_strerror(rc));
 		__atomic_store_n(&r->members_dirty, 1, __ATOMIC_RELAXED);
@@ -151,7 +164,8 @@ void members_refresh(struct mfs_replica *r)
 	mfs_replica_rescan(r);
 }
 
-/* Writes this node's record if it is new or its endpoint or key changed (members_lock held). */
+/* Writes this node's record if it is new or its endpoint, key or inode space changed
+ * (members_lock held). */
 static int announce_locked(struct mfs_replica *r)
 {
 	struct mfs_member m = { .id = r->self }, old;
@@ -160,6 +174,7 @@ static int announce_locked(struct mfs_replica *r)
 	if (rc && rc != -ENOENT)
 		return rc;
 	snprintf(m.endpoint, sizeof(m.endpoint), "%s", r->advertise);
+	m.space = mfs_ns_space(r->ns);
 	if (r->curve)
 		snprintf(m.key, sizeof(m.key), "%s", r->keys.public_z85);
 	if (!rc) {
@@ -167,14 +182,16 @@ static int announce_locked(struct mfs_replica *r)
 		if (old.state == MFS_MEMBER_GONE)
 			log_warn("this node was removed from the cluster (node remove): it is out of "
 				 "placement and its peers do not contact it");
-		if (!strcmp(old.endpoint, m.endpoint) && !strcmp(old.key, m.key))
+		if (!strcmp(old.endpoint, m.endpoint) && !strcmp(old.key, m.key) &&
+		    old.space == m.space)
 			goto out;
 	} else {
 		m.state = r->npeers ? MFS_MEMBER_JOINING : MFS_MEMBER_ACTIVE;
 	}
 	if ((rc = mfs_ns_member_put(r->ns, &m)))
 		return rc;
-	log_info("member record: node %04x at %s, %s", m.id, m.endpoint,
+	log_info("member record: node " MFS_NODE_FMT " at %s, inode space %04x, %s",
+		 MFS_NODE_ARG(m.id), m.endpoint, m.space,
 		 mfs_member_state_name(m.state));
 out:
 	__atomic_store_n(&r->self_member, m.state, __ATOMIC_RELAXED);
@@ -213,7 +230,7 @@ int members_start(struct mfs_replica *r)
 	return 0;
 }
 
-void members_hello(struct mfs_replica *r, uint16_t id, const char *endpoint, const char *key)
+void members_hello(struct mfs_replica *r, mfs_node_t id, const char *endpoint, const char *key)
 {
 	char ep[256];
 	struct mfs_member m;
@@ -231,7 +248,7 @@ void members_hello(struct mfs_replica *r, uint16_t id, const char *endpoint, con
 		if (p) {
 			maybe_moved_locked(r, p, ep, id, key);
 		} else {
-			log_info("node %04x at %s said hello: pulling from it", id, ep);
+			log_info("node " MFS_NODE_FMT " at %s said hello: pulling from it", MFS_NODE_ARG(id), ep);
 			add_peer_locked(r, ep, id, key);
 		}
 	}
@@ -251,7 +268,7 @@ void members_pulled(struct mfs_replica *r)
 		if ((rc = mfs_ns_member_put(r->ns, &m)))
 			log_warn("cannot mark this node active: %s", mfs_strerror(rc));
 		else
-			log_info("joined: node %04x is active", r->self);
+			log_info("joined: node " MFS_NODE_FMT " is active", MFS_NODE_ARG(r->self));
 	}
 	if (!mfs_ns_member_get(r->ns, r->self, &m))
 		__atomic_store_n(&r->self_member, m.state, __ATOMIC_RELAXED);
@@ -267,7 +284,7 @@ void members_close(struct mfs_replica *r)
 
 /* ---- the admin's view and changes ------------------------------------------ */
 
-int mfs_replica_member_set(struct mfs_replica *r, uint16_t id, uint8_t state)
+int mfs_replica_member_set(struct mfs_replica *r, mfs_node_t id, uint8_t state)
 {
 	struct mfs_member m;
 	int rc;
@@ -281,7 +298,8 @@ int mfs_replica_member_set(struct mfs_replica *r, uint16_t id, uint8_t state)
 	}
 	pthread_mutex_unlock(&r->members_lock);
 	if (!rc) {
-		log_info("node %04x set %s by the admin", id, mfs_member_state_name(state));
+		log_info("node " MFS_NODE_FMT " set %s by the admin", MFS_NODE_ARG(id),
+			 mfs_member_state_name(state));
 		members_refresh(r);
 	}
 	return rc;
@@ -299,7 +317,8 @@ void mfs_replica_members_write(struct mfs_replica *r, FILE *f)
 		const char *conn = v[i].id == r->self ? "self" : !p ? "none" :
 				   peer_is_up(p) ? "up" : "down";
 
-		fprintf(f, "member %04x %s %s %s %s\n", v[i].id, mfs_member_state_name(v[i].state),
+		fprintf(f, "member " MFS_NODE_FMT " %s %s %s %s\n", MFS_NODE_ARG(v[i].id),
+			mfs_member_state_name(v[i].state),
 			v[i].endpoint, v[i].key[0] ? v[i].key : "-", conn);
 	}
 	free(v);

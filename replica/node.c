@@ -26,36 +26,39 @@ uint64_t mfs_now_ms(void)
 
 /* ---- peers ------------------------------------------------------------------ */
 
-/* meta CF "peer:" + endpoint -> u16 node id: placement counts peers known
- * before, even when they are down at our start. */
-static void peer_id_save(struct mfs_replica *r, const struct mfs_peer *p, uint16_t id)
+/* meta CF "peer:" + endpoint -> u64 node id, u16 inode space (MFS_PEER_REC_LEN):
+ * placement counts peers known before, even when they are down at our start,
+ * and a node choosing an inode space avoids theirs. */
+static void peer_id_save(struct mfs_replica *r, const struct mfs_peer *p, mfs_node_t id,
+			 uint16_t space)
 {
 	struct mfs_batch *b = mfs_batch_new(r->db);
 	char key[300];
-	uint8_t v[2];
+	uint8_t v[MFS_PEER_REC_LEN];
 	int n = snprintf(key, sizeof(key), "peer:%s", p->endpoint);
 
 	if (!b)
 		return;
-	put_le16(v, id);
+	put_le64(v, id);
+	put_le16(v + 8, space);
 	mfs_batch_put(b, MFS_CF_META, key, (size_t)n, v, sizeof(v));
 	mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
 	mfs_batch_free(b);
 }
 
-static uint16_t peer_id_load(struct mfs_replica *r, const struct mfs_peer *p)
+static void peer_id_load(struct mfs_replica *r, struct mfs_peer *p)
 {
 	char key[300];
 	int n = snprintf(key, sizeof(key), "peer:%s", p->endpoint);
 	struct mfs_val v;
-	uint16_t id = 0;
 
 	if (!mfs_db_get(r->db, MFS_CF_META, key, (size_t)n, &v, 1)) {
-		if (v.len == 2)
-			id = get_le16(v.p);
+		if (v.len == MFS_PEER_REC_LEN) {
+			p->id = get_le64(v.p);
+			p->space = get_le16(v.p + 8);
+		}
 		mfs_val_release(&v);
 	}
-	return id;
 }
 
 struct mfs_peer *peer_by_endpoint(struct mfs_replica *r, const char *endpoint)
@@ -73,19 +76,19 @@ void peer_init(struct mfs_replica *r, struct mfs_peer *p, const char *endpoint)
 	p->r = r;
 	pthread_mutex_init(&p->lock, NULL);
 	snprintf(p->endpoint, sizeof(p->endpoint), "%s", endpoint);
-	p->id = peer_id_load(r, p);
+	peer_id_load(r, p);
 	p->state = PEER_UNKNOWN;
 	p->member = MFS_MEMBER_ACTIVE; /* until its record says otherwise */
 	p->down_since_ms = mfs_now_ms();
 }
 
-struct mfs_peer *peer_by_id(struct mfs_replica *r, uint16_t id)
+struct mfs_peer *peer_by_id(struct mfs_replica *r, mfs_node_t id)
 {
 	int n = peer_count(r);
 
 	for (int i = 0; id && i < n; i++) {
 		struct mfs_peer *p = &r->peers[i];
-		uint16_t pid;
+		mfs_node_t pid;
 		int retired;
 
 		pthread_mutex_lock(&p->lock);
@@ -98,26 +101,45 @@ struct mfs_peer *peer_by_id(struct mfs_replica *r, uint16_t id)
 	return NULL;
 }
 
-void peer_seen(struct mfs_replica *r, struct mfs_peer *p, uint16_t id)
+struct mfs_peer *peer_by_space(struct mfs_replica *r, uint16_t space)
+{
+	for (int i = 0; space && i < r->npeers; i++) {
+		struct mfs_peer *p = &r->peers[i];
+		uint16_t ps;
+
+		pthread_mutex_lock(&p->lock);
+		ps = p->space;
+		pthread_mutex_unlock(&p->lock);
+		if (ps == space)
+			return p;
+	}
+	return NULL;
+}
+
+void peer_seen(struct mfs_replica *r, struct mfs_peer *p, mfs_node_t id, uint16_t space)
 {
 	int was_up, new_id = 0;
 
 	pthread_mutex_lock(&p->lock);
 	was_up = p->state == PEER_UP;
-	if (id != p->id) {
+	if (id != p->id || space != p->space) {
 		new_id = 1;
 		p->id = id;
+		p->space = space;
 	}
 	p->state = PEER_UP;
 	p->last_ok_ms = mfs_now_ms();
 	pthread_mutex_unlock(&p->lock);
 	if (id == r->self)
-		log_error("%s has our node id %04x: ids must be unique (remove one store's meta)",
-			  p->endpoint, id);
-	if (new_id)
-		peer_id_save(r, p, id);
+		log_error("%s has our node id " MFS_NODE_FMT ": ids must be unique (a copied "
+			  "store or key: give one node a new key, or remove its meta)", p->endpoint,
+			  MFS_NODE_ARG(id));
+	if (new_id) {
+		peer_id_save(r, p, id, space);
+		spaces_heard(r, id, space);
+	}
 	if (!was_up) {
-		log_info("peer %s (node %04x) is up", p->endpoint, id);
+		log_info("peer %s (node " MFS_NODE_FMT ") is up", p->endpoint, MFS_NODE_ARG(id));
 		repair_kick(r);
 	}
 }
@@ -126,7 +148,7 @@ void peer_failed(struct mfs_replica *r, struct mfs_peer *p)
 {
 	uint64_t now = mfs_now_ms();
 	int went_down = 0;
-	uint16_t id;
+	mfs_node_t id;
 
 	pthread_mutex_lock(&p->lock);
 	if (p->state != PEER_DOWN && now - p->last_ok_ms >= (uint64_t)r->cfg.peer_timeout_ms) {
@@ -138,7 +160,7 @@ void peer_failed(struct mfs_replica *r, struct mfs_peer *p)
 	id = p->id;
 	pthread_mutex_unlock(&p->lock);
 	if (went_down)
-		log_warn("peer %s (node %04x) is down", p->endpoint, id);
+		log_warn("peer %s (node " MFS_NODE_FMT ") is down", p->endpoint, MFS_NODE_ARG(id));
 }
 
 int peer_is_up(struct mfs_peer *p)
@@ -162,7 +184,7 @@ int peer_is_gone(struct mfs_peer *p)
 }
 
 /* Whether id is among ids[0..n). */
-static int listed(const uint16_t *ids, int n, uint16_t id)
+static int listed(const mfs_node_t *ids, int n, mfs_node_t id)
 {
 	for (int i = 0; i < n; i++)
 		if (ids[i] == id)
@@ -170,7 +192,7 @@ static int listed(const uint16_t *ids, int n, uint16_t id)
 	return 0;
 }
 
-int placement_nodes(struct mfs_replica *r, uint16_t *ids, int cap)
+int placement_nodes(struct mfs_replica *r, mfs_node_t *ids, int cap)
 {
 	uint64_t now = mfs_now_ms(), grace = (uint64_t)r->cfg.grace_s * 1000;
 	int n = 0, np = peer_count(r);
@@ -197,6 +219,7 @@ int placement_nodes(struct mfs_replica *r, uint16_t *ids, int cap)
 static int setup_curve(struct mfs_replica *r)
 {
 	char err[512];
+	mfs_node_t id;
 	int rc;
 
 	if (!r->cfg.curve_key) {
@@ -223,6 +246,13 @@ static int setup_curve(struct mfs_replica *r)
 			return -EINVAL;
 		}
 	}
+	/* One id per key: the node's id is its key's, and peers check every
+	 * message's id against the key that sent it (server.c). */
+	if ((rc = mfs_curve_node_id(&r->keys, &id)) || (rc = mfs_ns_set_node_id(r->ns, id))) {
+		log_error("cannot take the node id of %s: %s", r->cfg.curve_key, mfs_strerror(rc));
+		return rc;
+	}
+	r->self = id;
 	/* The ZAP handler must be bound before the server socket exists. */
 	if ((rc = mfs_zap_start(r->zctx, r->authkeys, &r->zap)))
 		return rc;
@@ -245,6 +275,7 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 	r->cache = cache;
 	r->self = mfs_ns_node_id(ns);
 	r->started_ms = mfs_now_ms();
+	pthread_mutex_init(&r->space_lock, NULL);
 	pthread_mutex_init(&r->members_lock, NULL);
 	if (cfg->npeers > MFS_MAX_NODES - 1) {
 		rc = -EINVAL;
@@ -276,8 +307,8 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 		pthread_create(&r->peers[i].sync_thread, NULL, sync_main, &r->peers[i]);
 	r->sync_started = 1;
 	pthread_mutex_unlock(&r->members_lock);
-	log_info("node %04x: %d seed(s), %d peer(s), grace %d s", r->self, cfg->npeers,
-		 peer_count(r), cfg->grace_s);
+	log_info("node " MFS_NODE_FMT ", inode space %04x: %d seed(s), %d peer(s), grace %d s",
+		 MFS_NODE_ARG(r->self), mfs_ns_space(ns), cfg->npeers, peer_count(r), cfg->grace_s);
 	*out = r;
 	return 0;
 fail:
@@ -313,6 +344,7 @@ void mfs_replica_stop(struct mfs_replica *r)
 		zmq_ctx_term(r->zctx);
 	mfs_authkeys_free(r->authkeys);
 	explicit_bzero(&r->keys, sizeof(r->keys));
+	pthread_mutex_destroy(&r->space_lock);
 	pthread_mutex_destroy(&r->members_lock);
 	free(r->peers);
 	free(r);
@@ -348,7 +380,8 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 
 		pthread_mutex_lock(&p->lock);
 		if (p->member != MFS_MEMBER_GONE && !p->retired) {
-			fprintf(f, "peer %s %04x %s\n", p->endpoint, p->id, state_name(p->state));
+			fprintf(f, "peer %s " MFS_NODE_FMT " %s\n", p->endpoint, MFS_NODE_ARG(p->id),
+				state_name(p->state));
 			up += p->state == PEER_UP;
 		}
 		pthread_mutex_unlock(&p->lock);
@@ -363,6 +396,9 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 	fprintf(f, "fetch_failures %llu\n", (unsigned long long)r->fetch_failures);
 	fprintf(f, "bad_copies_from_peers %llu\n", (unsigned long long)r->bad_from_peers);
 	fprintf(f, "malformed_messages %llu\n", (unsigned long long)r->malformed);
+	fprintf(f, "wire_version_refused %llu\n", (unsigned long long)r->wire_refused);
+	fprintf(f, "node_id_mismatches %llu\n", (unsigned long long)r->id_mismatch);
+	fprintf(f, "ino_space_changes %llu\n", (unsigned long long)r->space_changes);
 	fprintf(f, "read_kept_chunks %llu\n", (unsigned long long)r->read_kept);
 	fprintf(f, "repl_fetched_chunks %llu\n", (unsigned long long)r->repl_fetched);
 	fprintf(f, "repl_deferred %llu\n", (unsigned long long)r->repl_deferred);

@@ -8,6 +8,9 @@
  * the same set of node ids, in any order and of any size (the scale
  * simulator, tests/sim/, measures both: doc/replication.md).
  *
+ * Ids are 64 bits; one that fits in 16 bits (every id before format 3) seeds
+ * XXH64 with the same value as it did, so those rank as they always did.
+ *
  * The scores and their order (score descending, then id ascending) decide
  * where every chunk lives: changing either moves data on every running
  * cluster, and nodes of two builds would disagree.  tests/unit/
@@ -19,16 +22,16 @@
 
 struct scored {
 	uint64_t score;
-	uint16_t id;
+	mfs_node_t id;
 };
 
-static uint64_t score(const struct mfs_hash *h, uint16_t id)
+static uint64_t score(const struct mfs_hash *h, mfs_node_t id)
 {
 	return mfs_xxh64(h->b, MFS_HASH_LEN, id);
 }
 
 /* Does (sa, a) rank before (sb, b)? */
-static int before(uint64_t sa, uint16_t a, uint64_t sb, uint16_t b)
+static int before(uint64_t sa, mfs_node_t a, uint64_t sb, mfs_node_t b)
 {
 	return sa != sb ? sa > sb : a < b;
 }
@@ -45,14 +48,14 @@ static int by_score_desc(const void *a, const void *b)
 /* The same order, scoring as it compares: slower, but needs no memory. */
 static int by_hash_score_desc(const void *a, const void *b, void *arg)
 {
-	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+	mfs_node_t x = *(const mfs_node_t *)a, y = *(const mfs_node_t *)b;
 
 	if (x == y)
 		return 0;
 	return before(score(arg, x), x, score(arg, y), y) ? -1 : 1;
 }
 
-void place_rank(const struct mfs_hash *h, uint16_t *ids, int n)
+void place_rank(const struct mfs_hash *h, mfs_node_t *ids, int n)
 {
 	struct scored stack[MFS_MAX_NODES], *s = stack;
 
@@ -75,7 +78,7 @@ void place_rank(const struct mfs_hash *h, uint16_t *ids, int n)
 		free(s);
 }
 
-int place_top(const struct mfs_hash *h, const uint16_t *ids, int n, uint16_t *out, int r)
+int place_top(const struct mfs_hash *h, const mfs_node_t *ids, int n, mfs_node_t *out, int r)
 {
 	uint64_t sc[MFS_MAX_NODES];
 	int kept = 0;
@@ -103,7 +106,7 @@ int place_top(const struct mfs_hash *h, const uint16_t *ids, int n, uint16_t *ou
 	return kept;
 }
 
-int place_owns(const struct mfs_hash *h, uint16_t self, const uint16_t *ids, int n, int repl)
+int place_owns(const struct mfs_hash *h, mfs_node_t self, const mfs_node_t *ids, int n, int repl)
 {
 	uint64_t mine = score(h, self);
 	int present = 0, ahead = 0;

@@ -96,7 +96,7 @@ static void want_encode(uint8_t kind, uint8_t repl, uint32_t raw_len, uint16_t o
 void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, int repl,
 			      uint16_t origin)
 {
-	uint16_t ids[MFS_MAX_NODES];
+	mfs_node_t ids[MFS_MAX_NODES];
 	int nids = placement_nodes(r, ids, MFS_MAX_NODES), queued = 0;
 	struct mfs_manifest *m;
 	struct mfs_batch *b;
@@ -184,7 +184,7 @@ static int reading(struct mfs_replica *r)
 void repair_queue_checked(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n,
 			  const uint8_t *st)
 {
-	uint16_t ids[MFS_MAX_NODES];
+	mfs_node_t ids[MFS_MAX_NODES];
 	int nids = placement_nodes(r, ids, MFS_MAX_NODES), queued = 0;
 	struct mfs_batch *b = mfs_batch_new(r->db);
 	uint8_t v[WANTED_LEN];
@@ -306,7 +306,7 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 		return;
 	}
 	if (w->kind == WANT_OWNED || w->kind == WANT_CHECKED) {
-		uint16_t ids[MFS_MAX_NODES];
+		mfs_node_t ids[MFS_MAX_NODES];
 		int n = placement_nodes(r, ids, MFS_MAX_NODES);
 
 		/* Placement may have moved since it was queued (a peer's id learned, a

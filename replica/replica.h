@@ -67,11 +67,11 @@ void mfs_replica_rescan(struct mfs_replica *r);
 int mfs_replica_check(struct mfs_replica *r, int nodes, const struct mfs_copy_query *q, size_t n,
 		      unsigned flags, uint8_t *st);
 /* This node (k = 0), then every configured peer: ids (0 until heard from), up or not. */
-int mfs_replica_nodes(struct mfs_replica *r, uint16_t *ids, uint8_t *up, int cap);
+int mfs_replica_nodes(struct mfs_replica *r, mfs_node_t *ids, uint8_t *up, int cap);
 /* The endpoint of node k of mfs_replica_nodes(). */
 const char *mfs_replica_endpoint(struct mfs_replica *r, int k);
 /* The nodes that own h at factor repl (placement now), best first; how many. */
-int mfs_replica_owners(struct mfs_replica *r, const struct mfs_hash *h, int repl, uint16_t *ids,
+int mfs_replica_owners(struct mfs_replica *r, const struct mfs_hash *h, int repl, mfs_node_t *ids,
 		       int cap);
 struct mfs_hash;
 struct mfs_chunk_info;
@@ -112,7 +112,7 @@ const struct mfs_gc_cache *mfs_replica_gc_cache(struct mfs_replica *r);
  * namespace op: every node applies it.  0, -ENOENT (no such member), or an
  * error.
  */
-int mfs_replica_member_set(struct mfs_replica *r, uint16_t id, uint8_t state);
+int mfs_replica_member_set(struct mfs_replica *r, mfs_node_t id, uint8_t state);
 /* "member ID STATE ENDPOINT KEY|- self|up|down|none" lines, one per member record. */
 void mfs_replica_members_write(struct mfs_replica *r, FILE *f);
 

@@ -53,14 +53,57 @@ int server_in_worker(void)
 	return in_worker;
 }
 
+/* Logs the first 10 of a kind, then every 1000th. */
+static int worth_logging(uint64_t n)
+{
+	return n <= 10 || n % 1000 == 0;
+}
+
 /* Logs malformed input, but not a flood of it. */
 static void malformed(struct mfs_replica *r, const char *what)
 {
 	uint64_t n = __atomic_add_fetch(&r->malformed, 1, __ATOMIC_RELAXED);
 
-	if (n <= 10 || n % 1000 == 0)
+	if (worth_logging(n))
 		log_warn("malformed message from a peer (%s), dropped (%llu so far)", what,
 			 (unsigned long long)n);
+}
+
+/*
+ * A header this build cannot take: a peer of another wire version (an
+ * older build: it must be upgraded), or a CURVE peer claiming an id that is
+ * not its key's.  0 if h may be served.
+ */
+static int header_refused(struct mfs_replica *r, int rc, const struct mfs_wire_header *h,
+			  zmq_msg_t *frame)
+{
+	const char *user;
+	mfs_node_t kid = 0;
+	uint64_t n;
+
+	if (rc == -EPROTO) {
+		n = __atomic_add_fetch(&r->wire_refused, 1, __ATOMIC_RELAXED);
+		if (worth_logging(n))
+			log_error("a peer (node %04llx) speaks wire version %u; this build speaks %d "
+				  "only: upgrade every node to the same build (%llu messages refused)",
+				  (unsigned long long)h->node, h->version, MFS_WIRE_VERSION,
+				  (unsigned long long)n);
+		return 1;
+	}
+	if (rc)
+		return rc;
+	if (!r->curve)
+		return 0;
+	/* The ZAP handler set User-Id to the key it admitted (curve.h). */
+	user = zmq_msg_gets(frame, "User-Id");
+	if (user && !mfs_curve_z85_node_id(user, &kid) && kid == h->node)
+		return 0;
+	n = __atomic_add_fetch(&r->id_mismatch, 1, __ATOMIC_RELAXED);
+	if (worth_logging(n))
+		log_error("a peer whose key has node id " MFS_NODE_FMT " claims node id " MFS_NODE_FMT
+			  ": refused (%llu so far)", MFS_NODE_ARG(kid), MFS_NODE_ARG(h->node),
+			  (unsigned long long)n);
+	return 1;
 }
 
 /* ---- worker side ---------------------------------------------------------- */
@@ -73,7 +116,8 @@ static void malformed(struct mfs_replica *r, const char *what)
 static void reply_msg(struct mfs_replica *r, void *push, struct job *j, uint8_t type,
 		      const void *body, size_t blen, zmq_msg_t *payload)
 {
-	struct mfs_wire_header h = { .type = type, .node = r->self, .req = j->h.req };
+	struct mfs_wire_header h = { .type = type, .node = r->self, .space = mfs_ns_space(r->ns),
+				     .req = j->h.req };
 	uint8_t hb[MFS_WIRE_HEADER_LEN];
 	zmq_msg_t id;
 
@@ -145,7 +189,7 @@ struct ops_acc {
 	int more;
 };
 
-static int add_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int add_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	struct ops_acc *a = arg;
 
@@ -162,7 +206,7 @@ static void handle_pull(struct mfs_server *s, void *push, struct job *j)
 {
 	struct mfs_replica *r = s->r;
 	struct mfs_wire_vv *theirs = malloc(sizeof(*theirs));
-	uint16_t origins[MFS_WIRE_MAX_VV];
+	mfs_node_t origins[MFS_WIRE_MAX_VV];
 	uint64_t seqs[MFS_WIRE_MAX_VV];
 	struct ops_acc a = { .budget = MFS_WIRE_OPS_BUDGET };
 	int n;
@@ -414,14 +458,38 @@ static void forward_reply(struct mfs_server *s)
 	} while (more);
 }
 
-/* Reads one request off the ROUTER; queues it or drops it. */
+/* Decodes a request's header frame into *h: 1 if it may be served, 0 if dropped (logged, counted). */
+static int request_header(struct mfs_replica *r, zmq_msg_t *frame, struct job *j)
+{
+	struct mfs_wire_header *h = &j->h;
+	int rc = mfs_wire_header_decode(zmq_msg_data(frame), zmq_msg_size(frame), h);
+
+	if ((rc = header_refused(r, rc, h, frame)) > 0)
+		return 0;
+	if (rc || (h->type != MFS_MSG_PULL && h->type != MFS_MSG_GET && h->type != MFS_MSG_CHECK &&
+		   h->type != MFS_MSG_SNAP && h->type != MFS_MSG_HELLO)) {
+		malformed(r, "header");
+		return 0;
+	}
+	if (r->curve) {
+		/* Set by the ZAP handler: the key it admitted (curve.h). */
+		const char *uid = zmq_msg_gets(frame, "User-Id");
+
+		if (uid && strlen(uid) == MFS_CURVE_Z85_LEN)
+			memcpy(j->key, uid, MFS_CURVE_Z85_LEN + 1);
+	}
+	spaces_heard(r, h->node, h->space);
+	return 1;
+}
+
 /* Hands j to the worker pool, or drops it if the queue is full. */
 static void enqueue(struct mfs_server *s, struct job *j)
 {
 	pthread_mutex_lock(&s->lock);
 	if (s->qlen >= QUEUE_MAX) {
 		pthread_mutex_unlock(&s->lock);
-		log_warn("request queue full: a request from node %04x dropped", j->h.node);
+		log_warn("request queue full: a request from node " MFS_NODE_FMT " dropped",
+			 MFS_NODE_ARG(j->h.node));
 		job_free(j);
 		return;
 	}
@@ -435,6 +503,7 @@ static void enqueue(struct mfs_server *s, struct job *j)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Reads one request off the ROUTER; queues it or drops it. */
 static void take_request(struct mfs_server *s)
 {
 	struct mfs_replica *r = s->r;
@@ -468,21 +537,12 @@ static void take_request(struct mfs_server *s)
 		free(j);
 		return;
 	}
-	if (n != 3 || mfs_wire_header_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]),
-					     &j->h) ||
-	    (j->h.type != MFS_MSG_PULL && j->h.type != MFS_MSG_GET &&
-	     j->h.type != MFS_MSG_CHECK && j->h.type != MFS_MSG_SNAP &&
-	     j->h.type != MFS_MSG_HELLO)) {
-		malformed(r, n != 3 ? "frame count" : "header");
+	if (n != 3) {
+		malformed(r, "frame count");
 		goto drop;
 	}
-	if (r->curve) {
-		/* Set by the ZAP handler: the key it admitted (curve.h). */
-		const char *uid = zmq_msg_gets(&parts[1], "User-Id");
-
-		if (uid && strlen(uid) == MFS_CURVE_Z85_LEN)
-			memcpy(j->key, uid, MFS_CURVE_Z85_LEN + 1);
-	}
+	if (!request_header(r, &parts[1], j))
+		goto drop;
 	j->blen = zmq_msg_size(&parts[2]);
 	if (!(j->body = malloc(j->blen ? j->blen : 1)))
 		goto drop;

@@ -64,7 +64,7 @@ struct mfs_snap {
 /* ---- trimming ------------------------------------------------------------------ */
 
 /* Lowers s[] to what p's last PULL held.  -EAGAIN if p counts and has not pulled. */
-static int clamp_by_peer(struct mfs_replica *r, struct mfs_peer *p, const uint16_t *o,
+static int clamp_by_peer(struct mfs_replica *r, struct mfs_peer *p, const mfs_node_t *o,
 			 uint64_t *s, int n, uint64_t now)
 {
 	uint64_t grace = (uint64_t)r->cfg.grace_s * 1000;
@@ -96,7 +96,7 @@ out:
 
 static void trim_once(struct mfs_replica *r)
 {
-	uint16_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o));
+	mfs_node_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o));
 	uint64_t *s = malloc(MFS_NS_MAX_ORIGINS * sizeof(*s)), now = mfs_now_ms(), dropped = 0;
 	int n = o && s ? mfs_ns_vv(r->ns, o, s, MFS_NS_MAX_ORIGINS) : -ENOMEM, rc = 0;
 
@@ -171,10 +171,10 @@ void snap_stop(struct mfs_replica *r)
 
 /* ---- serving --------------------------------------------------------------------- */
 
-int snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs, uint16_t requester,
+int snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs, mfs_node_t requester,
 		int nosnap)
 {
-	uint16_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o)), *bo = malloc(MFS_NS_MAX_ORIGINS * sizeof(*bo));
+	mfs_node_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o)), *bo = malloc(MFS_NS_MAX_ORIGINS * sizeof(*bo));
 	uint64_t *s = malloc(MFS_NS_MAX_ORIGINS * sizeof(*s)), *bs = malloc(MFS_NS_MAX_ORIGINS * sizeof(*bs));
 	uint64_t lag = 0;
 	int n = 0, nb = 0, behind = 0;
@@ -371,7 +371,7 @@ static int fetch_image(struct mfs_replica *r, struct mfs_peer *p, struct mfs_wr 
  */
 static int drop_stale_marks(struct mfs_replica *r, const struct mfs_wr *img)
 {
-	uint16_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o));
+	mfs_node_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o));
 	uint64_t *s = malloc(MFS_NS_MAX_ORIGINS * sizeof(*s));
 	int n = o && s ? mfs_ns_snap_vv(img->buf, img->len, o, s, MFS_NS_MAX_ORIGINS) : -ENOMEM;
 

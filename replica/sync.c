@@ -75,7 +75,7 @@ static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
 		return MFS_EFORMAT;
 	}
 	for (;;) {
-		uint16_t origin;
+		mfs_node_t origin;
 		uint64_t seq;
 		const uint8_t *op;
 		size_t len;
@@ -85,7 +85,7 @@ static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
 			break;
 		rc = mfs_ns_apply(r->ns, origin, seq, op, len, r->cfg.on_change, r->cfg.on_change_arg);
 		if (rc == MFS_EFORMAT) {
-			log_warn("%s: malformed op %04x/%llu, dropped", p->endpoint, origin,
+			log_warn("%s: malformed op " MFS_NODE_FMT "/%llu, dropped", p->endpoint, MFS_NODE_ARG(origin),
 				 (unsigned long long)seq);
 			break;
 		}

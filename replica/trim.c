@@ -108,7 +108,7 @@ static int collect(struct mfs_replica *r, struct trefs *t)
 /* The chunks stored here that this node does not own, in place at the front of t (note 2). */
 static int candidates(struct mfs_replica *r, struct trefs *t, uint64_t *bytes)
 {
-	uint16_t ids[MFS_MAX_NODES];
+	mfs_node_t ids[MFS_MAX_NODES];
 	int nids = placement_nodes(r, ids, MFS_MAX_NODES);
 	size_t out = 0;
 

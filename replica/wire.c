@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Peer message encoding and strict decoding (wire.h). */
+#include <errno.h>
 #include <string.h>
 
 #include "store/base/errors.h"
@@ -12,19 +13,31 @@ void mfs_wire_header_encode(const struct mfs_wire_header *h, uint8_t out[MFS_WIR
 	out[3] = MFS_WIRE_VERSION;
 	out[4] = h->type;
 	out[5] = h->flags;
-	put_le16(out + 6, h->node);
-	put_le64(out + 8, h->req);
+	put_le16(out + 6, h->space);
+	put_le64(out + 8, h->node);
+	put_le64(out + 16, h->req);
 }
 
 int mfs_wire_header_decode(const uint8_t *p, size_t n, struct mfs_wire_header *h)
 {
-	if (n != MFS_WIRE_HEADER_LEN || memcmp(p, "MFW", 3) || p[3] != MFS_WIRE_VERSION)
+	memset(h, 0, sizeof(*h));
+	if (n < 4 || memcmp(p, "MFW", 3))
+		return MFS_EFORMAT;
+	h->version = p[3];
+	if (h->version != MFS_WIRE_VERSION) {
+		/* Version 1: "MFW" 1 type flags u16 node u64 req (16 bytes). */
+		if (h->version == 1 && n == 16)
+			h->node = get_le16(p + 6);
+		return -EPROTO;
+	}
+	if (n != MFS_WIRE_HEADER_LEN)
 		return MFS_EFORMAT;
 	h->type = p[4];
 	h->flags = p[5];
-	h->node = get_le16(p + 6);
-	h->req = get_le64(p + 8);
-	if (h->type == 0 || h->type > MFS_MSG_TYPE_MAX || h->node == 0)
+	h->space = get_le16(p + 6);
+	h->node = get_le64(p + 8);
+	h->req = get_le64(p + 16);
+	if (h->type == 0 || h->type > MFS_MSG_TYPE_MAX || h->node == 0 || h->space == 0)
 		return MFS_EFORMAT;
 	return 0;
 }
@@ -33,7 +46,7 @@ void mfs_wire_pull_encode(const struct mfs_wire_vv *vv, struct mfs_wr *w)
 {
 	mfs_wr_u16(w, vv->n);
 	for (uint16_t i = 0; i < vv->n; i++) {
-		mfs_wr_u16(w, vv->origin[i]);
+		mfs_wr_u64(w, vv->origin[i]);
 		mfs_wr_u64(w, vv->seq[i]);
 	}
 }
@@ -43,10 +56,10 @@ int mfs_wire_pull_decode(const uint8_t *p, size_t n, struct mfs_wire_vv *vv)
 	struct mfs_rd r = { .p = p, .left = n };
 
 	vv->n = mfs_rd_u16(&r);
-	if (r.bad || vv->n > MFS_WIRE_MAX_VV || r.left != (size_t)vv->n * 10)
+	if (r.bad || vv->n > MFS_WIRE_MAX_VV || r.left != (size_t)vv->n * 16)
 		return MFS_EFORMAT;
 	for (uint16_t i = 0; i < vv->n; i++) {
-		vv->origin[i] = mfs_rd_u16(&r);
+		vv->origin[i] = mfs_rd_u64(&r);
 		vv->seq[i] = mfs_rd_u64(&r);
 	}
 	return 0;
@@ -59,10 +72,10 @@ void mfs_wire_ops_begin(struct mfs_wr *w)
 	mfs_wr_put(w, zero, sizeof(zero));
 }
 
-void mfs_wire_ops_add(struct mfs_wr *w, uint16_t origin, uint64_t seq, const uint8_t *op,
+void mfs_wire_ops_add(struct mfs_wr *w, mfs_node_t origin, uint64_t seq, const uint8_t *op,
 		      size_t len)
 {
-	mfs_wr_u16(w, origin);
+	mfs_wr_u64(w, origin);
 	mfs_wr_u64(w, seq);
 	mfs_wr_u32(w, (uint32_t)len);
 	mfs_wr_put(w, op, len);
@@ -83,7 +96,7 @@ int mfs_wire_ops_decode(const uint8_t *p, size_t n, struct mfs_wire_ops *it)
 
 	memset(it, 0, sizeof(*it));
 	it->count = mfs_rd_u32(&r);
-	if (r.bad || more > MFS_OPS_SNAPSHOT || it->count > r.left / 14 ||
+	if (r.bad || more > MFS_OPS_SNAPSHOT || it->count > r.left / 20 ||
 	    (more == MFS_OPS_SNAPSHOT && it->count))
 		return MFS_EFORMAT;
 	it->more = more;
@@ -92,14 +105,14 @@ int mfs_wire_ops_decode(const uint8_t *p, size_t n, struct mfs_wire_ops *it)
 	return 0;
 }
 
-int mfs_wire_ops_next(struct mfs_wire_ops *it, uint16_t *origin, uint64_t *seq,
+int mfs_wire_ops_next(struct mfs_wire_ops *it, mfs_node_t *origin, uint64_t *seq,
 		      const uint8_t **op, size_t *len)
 {
 	struct mfs_rd r = { .p = it->p, .left = it->left };
 
 	if (it->next == it->count)
 		return it->left == 0 ? 0 : MFS_EFORMAT;
-	*origin = mfs_rd_u16(&r);
+	*origin = mfs_rd_u64(&r);
 	*seq = mfs_rd_u64(&r);
 	*len = mfs_rd_u32(&r);
 	if (r.bad || *len == 0 || *len > MFS_OP_MAX_BYTES)

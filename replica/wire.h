@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The peer wire protocol, version 1 (doc/format.md, "Peer protocol").
+ * The peer wire protocol, version 2 (doc/format.md, "Peer protocol").
  *
  * A message is ZeroMQ multipart: a 16-byte header frame, a body frame, and
  * for CHUNK a payload frame (the chunk record as stored, store/chunk/codec.h).
@@ -8,8 +8,10 @@
  * Everything received is untrusted: the decoders check frame counts,
  * lengths and types and return MFS_EFORMAT on anything else.
  *
- * Header: "MFW" u8 version | u8 type | u8 flags | u16 sender node id |
- *         u64 request id            (little endian)
+ * Header: "MFW" u8 version | u8 type | u8 flags | u16 sender's inode space |
+ *         u64 sender node id | u64 request id            (little endian)
+ * Version 1 (16-bit node ids, a 16-byte header) is refused by name:
+ * mfs_wire_header_decode says which version a peer speaks.
  */
 #ifndef MFS_WIRE_H
 #define MFS_WIRE_H
@@ -19,10 +21,11 @@
 
 #include "store/base/bytes.h"
 #include "store/base/hash.h"
+#include "store/base/node.h"
 #include "store/maint/copies.h"
 
-#define MFS_WIRE_VERSION 1
-#define MFS_WIRE_HEADER_LEN 16
+#define MFS_WIRE_VERSION 2
+#define MFS_WIRE_HEADER_LEN 24
 /* Largest chunk record a GET may ask for or a CHUNK carry: a 4 MiB chunk and room. */
 #define MFS_WIRE_MAX_FRAME ((4u << 20) + 65536)
 /* ZMQ_MAXMSGSIZE of the server: requests are small (a PULL of 1024 origins is 10 KiB). */
@@ -59,25 +62,31 @@ enum { MFS_MISS_ABSENT = 0, MFS_MISS_CORRUPT = 1, MFS_MISS_BUSY = 2 };
 
 struct mfs_wire_header {
 	uint8_t type, flags;
-	uint16_t node;
+	uint16_t space;         /* the sender's inode space (never 0) */
+	mfs_node_t node;        /* the sender (never 0) */
 	uint64_t req;
+	uint8_t version;        /* decode: the version the sender speaks */
 };
 
 void mfs_wire_header_encode(const struct mfs_wire_header *h, uint8_t out[MFS_WIRE_HEADER_LEN]);
+/*
+ * 0, MFS_EFORMAT, or -EPROTO for a modelfs header of another version
+ * (h->version says which; for version 1, h->node is the sender's 16-bit id).
+ */
 int mfs_wire_header_decode(const uint8_t *p, size_t n, struct mfs_wire_header *h);
 
-/* PULL: u16 count, count x (u16 origin, u64 seq). */
+/* PULL: u16 count, count x (u64 origin, u64 seq). */
 struct mfs_wire_vv {
 	uint16_t n;
-	uint16_t origin[MFS_WIRE_MAX_VV];
+	mfs_node_t origin[MFS_WIRE_MAX_VV];
 	uint64_t seq[MFS_WIRE_MAX_VV];
 };
 void mfs_wire_pull_encode(const struct mfs_wire_vv *vv, struct mfs_wr *w);
 int mfs_wire_pull_decode(const uint8_t *p, size_t n, struct mfs_wire_vv *vv);
 
-/* OPS: u8 more, u32 count, count x (u16 origin, u64 seq, u32 len, op bytes). */
+/* OPS: u8 more, u32 count, count x (u64 origin, u64 seq, u32 len, op bytes). */
 void mfs_wire_ops_begin(struct mfs_wr *w);
-void mfs_wire_ops_add(struct mfs_wr *w, uint16_t origin, uint64_t seq, const uint8_t *op,
+void mfs_wire_ops_add(struct mfs_wr *w, mfs_node_t origin, uint64_t seq, const uint8_t *op,
 		      size_t len);
 void mfs_wire_ops_finish(struct mfs_wr *w, uint32_t count, int more);
 struct mfs_wire_ops {
@@ -88,7 +97,7 @@ struct mfs_wire_ops {
 };
 int mfs_wire_ops_decode(const uint8_t *p, size_t n, struct mfs_wire_ops *it);
 /* Next op: 1 with fields set, 0 at the end, MFS_EFORMAT if malformed. */
-int mfs_wire_ops_next(struct mfs_wire_ops *it, uint16_t *origin, uint64_t *seq,
+int mfs_wire_ops_next(struct mfs_wire_ops *it, mfs_node_t *origin, uint64_t *seq,
 		      const uint8_t **op, size_t *len);
 
 /* GET: hash, u32 raw length, u8 flags. */
@@ -100,7 +109,8 @@ int mfs_wire_get_decode(const uint8_t *p, size_t n, struct mfs_hash *h, uint32_t
 
 /*
  * CHECK: u8 flags (enum mfs_copy_flags), u16 n (1..MFS_WIRE_MAX_CHECK),
- *        n x (hash, u32 raw length (>= 1), u16 origin, u8 repl (>= 1)).
+ *        n x (hash, u32 raw length (>= 1), u16 origin (an inode space),
+ *        u8 repl (>= 1)).
  * HAVE:  u16 n, n x u8 state (enum mfs_copy_state, < MFS_COPY_UNKNOWN), in
  *        the order asked.
  */

@@ -23,6 +23,7 @@
 #include "admin_cmds.h"
 #include "json.h"
 #include "store/base/errors.h"
+#include "store/base/node.h"
 #include "store/maint/report.h"
 
 enum { EX_CLEAN = 0, EX_PROBLEMS = 4, EX_ERROR = 8, EX_USAGE = 16 };
@@ -152,7 +153,7 @@ static int is_problem(int kind)
 struct file_row {
 	unsigned repl, good;
 	unsigned long long chunks, count[NFILE_KINDS];
-	char nodes[2048];
+	char nodes[4608];          /* up to 256 ids of 16 hex digits, joined by + */
 	char *path;
 	int state;            /* the worst kind it has, index into kinds[] */
 };
@@ -161,7 +162,7 @@ static int parse_file(const char *v, struct file_row *f)
 {
 	int n = 0;
 
-	if (sscanf(v, "%u %llu %u %llu %llu %llu %llu %llu %llu %llu %2047s %n", &f->repl,
+	if (sscanf(v, "%u %llu %u %llu %llu %llu %llu %llu %llu %llu %4607s %n", &f->repl,
 		   &f->chunks, &f->good, &f->count[0], &f->count[1], &f->count[2], &f->count[3],
 		   &f->count[4], &f->count[5], &f->count[6], f->nodes, &n) < 11 || !n ||
 	    !(f->path = unescape(v + n)))
@@ -241,10 +242,10 @@ static void print_json(const struct admin_report *r, const struct file_rows *fr,
 		json_auto(&j, totals[i][1], get(r, totals[i][0]));
 	json_open(&j, "nodes", '[');
 	for (size_t i = 0; i < r->nkv; i++) {
-		char id[16], ep[300], state[16];
+		char id[MFS_NODE_HEX_LEN + 1], ep[300], state[16];
 
 		if (strcmp(r->kv[i].key, "node") ||
-		    sscanf(r->kv[i].value, "%15s %299s %15s", id, ep, state) != 3)
+		    sscanf(r->kv[i].value, "%16s %299s %15s", id, ep, state) != 3)
 			continue;
 		json_open(&j, NULL, '{');
 		json_str(&j, "node_id", id);

@@ -16,6 +16,7 @@
 #include "admin.h"
 #include "admin_cmds.h"
 #include "json.h"
+#include "store/base/node.h"
 #include "store/maint/gc.h"
 
 static void gc_usage(FILE *f)
@@ -62,11 +63,11 @@ static void print_human(const struct admin_report *r)
 	printf(", %s (%s) waiting for peers\n", G("held_peers_chunks"),
 	       admin_human_str(G("held_peers_bytes"), b3, sizeof(b3)));
 	for (size_t i = 0; i < r->nkv; i++) {
-		char ep[300], id[16], state[16];
+		char ep[300], id[MFS_NODE_HEX_LEN + 1], state[16];
 		unsigned long long held;
 
 		if (strcmp(r->kv[i].key, "gc_peer") ||
-		    sscanf(r->kv[i].value, "%299s %15s %15s %llu", ep, id, state, &held) != 4)
+		    sscanf(r->kv[i].value, "%299s %16s %15s %llu", ep, id, state, &held) != 4)
 			continue;
 		printf("peer           %s (node %s): %s", ep, id,
 		       !strcmp(state, "unknown")  ? "never answered" :
@@ -109,11 +110,11 @@ static void print_json(const struct admin_report *r)
 	admin_json_report(&j, r, NULL, "gc_peer");
 	json_open(&j, "peers", '[');
 	for (size_t i = 0; i < r->nkv; i++) {
-		char ep[300], id[16], state[16];
+		char ep[300], id[MFS_NODE_HEX_LEN + 1], state[16];
 		unsigned long long held;
 
 		if (strcmp(r->kv[i].key, "gc_peer") ||
-		    sscanf(r->kv[i].value, "%299s %15s %15s %llu", ep, id, state, &held) != 4)
+		    sscanf(r->kv[i].value, "%299s %16s %15s %llu", ep, id, state, &held) != 4)
 			continue;
 		json_open(&j, NULL, '{');
 		json_str(&j, "endpoint", ep);

@@ -37,6 +37,7 @@
 #include "replica/curve.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/base/node.h"
 #include "store/chunk/chunkstore.h"
 #include "store/kv/db.h"
 #include "store/maint/report.h"
@@ -105,10 +106,10 @@ static void json_peers(struct json *j, const struct admin_report *r)
 {
 	json_open(j, "peers", '[');
 	for (size_t i = 0; i < r->nkv; i++) {
-		char ep[300], id[16], state[16];
+		char ep[300], id[MFS_NODE_HEX_LEN + 1], state[16];
 
 		if (strcmp(r->kv[i].key, "peer") ||
-		    sscanf(r->kv[i].value, "%299s %15s %15s", ep, id, state) != 3)
+		    sscanf(r->kv[i].value, "%299s %16s %15s", ep, id, state) != 3)
 			continue;
 		json_open(j, NULL, '{');
 		json_str(j, "endpoint", ep);
@@ -303,8 +304,10 @@ static int offline(const char *data, struct admin_report *r)
 	if ((rc = admin_open_store(data, &db, &ns)))
 		return rc;
 	if (!(rc = mfs_store_stats(db, &st))) {
-		snprintf(buf, sizeof(buf), "%04x", mfs_ns_node_id(ns));
+		snprintf(buf, sizeof(buf), MFS_NODE_FMT, MFS_NODE_ARG(mfs_ns_node_id(ns)));
 		admin_report_add(r, "node_id", buf);
+		snprintf(buf, sizeof(buf), "%04x", mfs_ns_space(ns));
+		admin_report_add(r, "ino_space", buf);
 		admin_report_add(r, "data_dir", data);
 		add_u64(r, "files", st.files);
 		add_u64(r, "dirs", st.dirs);

@@ -14,6 +14,7 @@
 #include "admin.h"
 #include "admin_cmds.h"
 #include "json.h"
+#include "store/base/node.h"
 
 static void node_usage(FILE *f)
 {
@@ -71,7 +72,7 @@ static int parse(int argc, char **argv, struct node_args *a)
 	if (optind < argc)
 		a->path = argv[optind++];
 	want = strcmp(a->verb, "list") ? 1 : 0;
-	if (optind < argc || (want && (!a->id || strlen(a->id) > 4 || !*a->id ||
+	if (optind < argc || (want && (!a->id || strlen(a->id) > MFS_NODE_HEX_LEN || !*a->id ||
 				       strspn(a->id, "0123456789abcdefABCDEF") != strlen(a->id)))) {
 		fprintf(stderr, "modelfs-admin: node %s takes %sone PATH\n", a->verb,
 			want ? "a node ID (hex, as node list shows it) and " : "");
@@ -87,15 +88,15 @@ static int parse(int argc, char **argv, struct node_args *a)
 }
 
 /* "member ID STATE ENDPOINT KEY CONN" values split; 0 or -1. */
-static int split(const char *v, char id[8], char state[16], char ep[300], char key[64],
-		 char conn[16])
+static int split(const char *v, char id[MFS_NODE_HEX_LEN + 1], char state[16], char ep[300],
+		 char key[64], char conn[16])
 {
-	return sscanf(v, "%7s %15s %299s %63s %15s", id, state, ep, key, conn) == 5 ? 0 : -1;
+	return sscanf(v, "%16s %15s %299s %63s %15s", id, state, ep, key, conn) == 5 ? 0 : -1;
 }
 
 static void print_list(const struct admin_report *r, int as_json)
 {
-	char id[8], state[16], ep[300], key[64], conn[16];
+	char id[MFS_NODE_HEX_LEN + 1], state[16], ep[300], key[64], conn[16];
 	struct json j;
 
 	if (as_json) {
@@ -103,14 +104,14 @@ static void print_list(const struct admin_report *r, int as_json)
 		json_open(&j, NULL, '{');
 		json_open(&j, "nodes", '[');
 	} else {
-		printf("%-6s %-9s %-6s %-30s %s\n", "NODE", "STATE", "LINK", "ENDPOINT", "KEY");
+		printf("%-16s %-9s %-6s %-30s %s\n", "NODE", "STATE", "LINK", "ENDPOINT", "KEY");
 	}
 	for (size_t i = 0; i < r->nkv; i++) {
 		if (strcmp(r->kv[i].key, "member") ||
 		    split(r->kv[i].value, id, state, ep, key, conn))
 			continue;
 		if (!as_json) {
-			printf("%-6s %-9s %-6s %-30s %s\n", id, state, conn, ep, key);
+			printf("%-16s %-9s %-6s %-30s %s\n", id, state, conn, ep, key);
 			continue;
 		}
 		json_open(&j, NULL, '{');

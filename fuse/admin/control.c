@@ -50,7 +50,8 @@ static int status_lines(struct mfs_control *c, FILE *f)
 	if (!rc) {
 		mfs_cache_stats(c->fs->cache, &cs);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		fprintf(f, "node_id %04x\n", mfs_ns_node_id(c->fs->ns));
+		fprintf(f, "node_id " MFS_NODE_FMT "\n", MFS_NODE_ARG(mfs_ns_node_id(c->fs->ns)));
+		fprintf(f, "ino_space %04x\n", mfs_ns_space(c->fs->ns));
 		fprintf(f, "version %s\n", PACKAGE_VERSION);
 		fprintf(f, "uptime_s %lld\n", (long long)(now.tv_sec - c->fs->started.tv_sec));
 		fprintf(f, "options ");
@@ -131,7 +132,7 @@ static void do_inode_request(struct mfs_control *c, FILE *f, const char *arg, in
  */
 static void do_nodes(struct mfs_control *c, FILE *f, const char *arg)
 {
-	unsigned long id = 0;
+	unsigned long long id = 0;
 	uint8_t state = 0;
 	char name[16] = "", *end;
 	int rc = 0;
@@ -142,14 +143,14 @@ static void do_nodes(struct mfs_control *c, FILE *f, const char *arg)
 		mfs_replica_members_write(c->fs->replica, f);
 	} else {
 		errno = 0;
-		id = strtoul(arg, &end, 16);
-		if (errno || end == arg || *end != ' ' || !id || id > 0xffff ||
+		id = strtoull(arg, &end, 16);
+		if (errno || end == arg || end - arg > MFS_NODE_HEX_LEN || *end != ' ' || !id ||
 		    sscanf(end, " %15s", name) != 1 || mfs_member_state_parse(name, &state) ||
 		    (state != MFS_MEMBER_DRAINING && state != MFS_MEMBER_GONE &&
 		     state != MFS_MEMBER_ACTIVE))
 			rc = -EINVAL;
 		else
-			rc = mfs_replica_member_set(c->fs->replica, (uint16_t)id, state);
+			rc = mfs_replica_member_set(c->fs->replica, (mfs_node_t)id, state);
 	}
 	fprintf(f, "end %d %s\n", rc, rc == -ENOTCONN ? "this node has no peer service (listen=)" :
 		rc == -ENOENT ? "no such node in the member table" : rc ? mfs_strerror(rc) : "ok");

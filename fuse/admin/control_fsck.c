@@ -37,7 +37,7 @@ static void report_problem(void *arg, enum mfs_fsck_problem kind, const char *ha
 /* A `file` line (mfs_fsck_file_words), the path escaped, last. */
 static void report_file(void *arg, const struct mfs_fsck_file *fl)
 {
-	char words[MFS_MAX_NODES * 5 + 256];
+	char words[MFS_MAX_NODES * (MFS_NODE_HEX_LEN + 1) + 256];
 
 	mfs_fsck_file_words(fl, words, sizeof(words));
 	fprintf(arg, "file %s ", words);
@@ -66,7 +66,7 @@ static int cluster_check(void *arg, const struct mfs_copy_query *q, size_t n, un
 	return mfs_replica_check(a->r, a->nodes, q, n, flags, st);
 }
 
-static int cluster_owners(void *arg, const struct mfs_hash *h, int repl, uint16_t *ids, int cap)
+static int cluster_owners(void *arg, const struct mfs_hash *h, int repl, mfs_node_t *ids, int cap)
 {
 	return mfs_replica_owners(((struct cluster_arg *)arg)->r, h, repl, ids, cap);
 }
@@ -110,13 +110,13 @@ static int parse(char *args, struct mfs_fsck_opts *o, uint64_t *roots)
  */
 static void list_nodes(struct mfs_replica *r, int n, FILE *f)
 {
-	uint16_t now[MFS_MAX_NODES];
+	mfs_node_t now[MFS_MAX_NODES];
 	uint8_t up[MFS_MAX_NODES];
 	int down = 0;
 
 	n = mfs_replica_nodes(r, now, up, n);
 	for (int k = 0; k < n; k++) {
-		fprintf(f, "node %04x %s %s\n", now[k], mfs_replica_endpoint(r, k),
+		fprintf(f, "node " MFS_NODE_FMT " %s %s\n", MFS_NODE_ARG(now[k]), mfs_replica_endpoint(r, k),
 			up[k] ? "up" : "down");
 		down += !up[k];
 	}
@@ -130,7 +130,7 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 	struct cluster_arg ca = { fs->replica, 0 };
 	struct mfs_fsck_result r;
 	uint64_t *roots = calloc(MAX_ROOTS, sizeof(*roots));
-	uint16_t ids[MFS_MAX_NODES];
+	mfs_node_t ids[MFS_MAX_NODES];
 	uint8_t up[MFS_MAX_NODES];
 	int rc = -ENOMEM;
 
@@ -152,7 +152,8 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 		o.cluster = &cl;
 	} else {
 		o.single_node = 1;   /* no peers: this node is the whole cluster */
-		fprintf(f, "node %04x - up\nnodes_checked 1\nnodes_down 0\n", mfs_ns_node_id(fs->ns));
+		fprintf(f, "node " MFS_NODE_FMT " - up\nnodes_checked 1\nnodes_down 0\n",
+			MFS_NODE_ARG(mfs_ns_node_id(fs->ns)));
 	}
 	log_info("fsck requested%s%s", o.flags & MFS_COPY_DEEP ? " (deep)" : "",
 		 o.flags & MFS_COPY_REPAIR ? " (repair)" : "");

@@ -176,7 +176,7 @@ void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f)
 	KV("disk_bytes_before", before);
 	KV("disk_bytes_after", res.disk_after);
 	for (int i = 0; i < o.npeers; i++)
-		fprintf(f, "gc_peer %s %04x %s %llu\n", o.peers[i].name, o.peers[i].id,
+		fprintf(f, "gc_peer %s " MFS_NODE_FMT " %s %llu\n", o.peers[i].name, MFS_NODE_ARG(o.peers[i].id),
 			peer_state_name(&o.peers[i], o.peers[i].held_chunks != 0),
 			(unsigned long long)o.peers[i].held_chunks);
 out:

@@ -191,7 +191,8 @@ static int info_inode(struct fs_info *in, FILE *f)
 
 	fprintf(f, "type %s\n", type);
 	fprintf(f, "ino %llu\n", (unsigned long long)r->ino);
-	/* Inode numbers are node_id << 48 | counter (doc/format.md); the root is every node's. */
+	/* Inode numbers are space << 48 | counter (doc/format.md): the writer's inode
+	 * space, 4 hex digits; the root is every node's. */
 	fprintf(f, "origin_node %04x\n", r->ino == MFS_ROOT_INO ? 0 : (unsigned)(r->ino >> 48));
 	fprintf(f, "repl %u\n", r->repl ? r->repl : MFS_DEFAULT_REPL);
 	if (S_ISREG(r->mode)) {
@@ -269,7 +270,7 @@ static int info_chunks(struct fs_info *in, FILE *f)
 static int count_replicas(struct mfs_fs *fs, const struct mfs_copy_query *q, size_t n,
 			  uint8_t *copies, int *nodes, int *down)
 {
-	uint16_t ids[MFS_MAX_NODES];
+	mfs_node_t ids[MFS_MAX_NODES];
 	uint8_t up[MFS_MAX_NODES], *st;
 	int rc;
 
@@ -325,7 +326,7 @@ int info_put_replicas(struct mfs_fs *fs, const struct info_chunks *s, FILE *f)
 	if (s->n && (rc = count_replicas(fs, q, s->n, copies, &nodes, &down)))
 		goto out;
 	if (!s->n) {
-		uint16_t ids[MFS_MAX_NODES];
+		mfs_node_t ids[MFS_MAX_NODES];
 		uint8_t up[MFS_MAX_NODES];
 
 		nodes = fs->replica ? mfs_replica_nodes(fs->replica, ids, up, MFS_MAX_NODES) : 1;

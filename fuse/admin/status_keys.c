@@ -20,7 +20,8 @@
 
 static const struct mfs_status_key keys[] = {
 	/* the node (fuse/admin/control.c) */
-	{ "node_id", TEXT, N, NULL, "node_id", "The node's id, 4 hex digits." },
+	{ "node_id", TEXT, N, NULL, "node_id", "The node's id, 16 hex digits." },
+	{ "ino_space", TEXT, N, NULL, NULL, "The inode space new inodes are numbered in, 4 hex digits." },
 	{ "version", TEXT, N, NULL, "version", "The modelfs version the daemon runs." },
 	{ "uptime_s", GAUGE, S, "modelfs_uptime_seconds", NULL, "Seconds since the daemon started." },
 	{ "options", TEXT, N, NULL, NULL, "The effective options, as one -o list." },
@@ -65,6 +66,9 @@ static const struct mfs_status_key keys[] = {
 	{ "fetch_failures", COUNTER, N, "modelfs_fetch_failures_total", NULL, "Chunk reads no peer could serve." },
 	{ "bad_copies_from_peers", COUNTER, N, "modelfs_bad_copies_from_peers_total", NULL, "Chunks from peers that failed verification." },
 	{ "malformed_messages", COUNTER, N, "modelfs_malformed_messages_total", NULL, "Malformed peer messages dropped." },
+	{ "wire_version_refused", COUNTER, N, "modelfs_wire_version_refused_total", NULL, "Peer messages of another wire version (an older or newer build) refused." },
+	{ "node_id_mismatches", COUNTER, N, "modelfs_node_id_mismatches_total", NULL, "Peer messages refused because their node id is not the id of the CURVE key that sent them." },
+	{ "ino_space_changes", COUNTER, N, "modelfs_ino_space_changes_total", NULL, "Times this node moved to a fresh inode space since start (a lower node id used its space)." },
 	{ "read_kept_chunks", COUNTER, N, "modelfs_read_kept_chunks_total", NULL, "Owned chunks a read fetched and handed to the store." },
 	{ "repl_fetched_chunks", COUNTER, N, "modelfs_repl_fetched_chunks_total", NULL, "Chunks replication fetched." },
 	{ "repl_deferred", COUNTER, N, "modelfs_repl_deferred_total", NULL, "Replication pulls put off because reads were fetching." },

@@ -18,7 +18,8 @@ struct mfs_db;
 struct mfs_copy_query {
 	struct mfs_hash h;
 	uint32_t raw_len;
-	uint16_t origin;       /* a node that wrote a version using it (0: unknown) */
+	uint16_t origin;       /* inode space of a node that wrote a version using it (0: unknown);
+				* the peer announcing it is asked first (ino >> 48) */
 	uint8_t repl;          /* the largest factor of the files using it */
 };
 

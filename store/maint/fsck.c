@@ -36,7 +36,7 @@
 
 #define BATCH 1024
 #define MAX_OWNERS 16
-#define DETAIL_LEN 96
+#define DETAIL_LEN 240
 #define NODE_BITS (MFS_MAX_NODES / 8)
 
 const char *mfs_fsck_problem_name(enum mfs_fsck_problem kind)
@@ -62,9 +62,9 @@ void mfs_fsck_file_words(const struct mfs_fsck_file *f, char *buf, size_t len)
 	for (int k = 0; k < MFS_FSCK_KINDS && used < len; k++)
 		used += (size_t)snprintf(buf + used, len - used, " %llu",
 					 (unsigned long long)f->count[k]);
-	for (int k = 0; k < f->nnodes && used + 6 < len; k++)
-		used += (size_t)snprintf(buf + used, len - used, "%s%04x", k ? "+" : " ",
-					 f->nodes[k]);
+	for (int k = 0; k < f->nnodes && used + MFS_NODE_HEX_LEN + 2 < len; k++)
+		used += (size_t)snprintf(buf + used, len - used, "%s" MFS_NODE_FMT, k ? "+" : " ",
+					 MFS_NODE_ARG(f->nodes[k]));
 	if (!f->nnodes && used + 3 < len)
 		snprintf(buf + used, len - used, " -");
 }
@@ -80,7 +80,7 @@ struct ref {
 	struct mfs_hash h;
 	uint32_t raw_len;
 	uint32_t file;      /* index into fsck.paths */
-	uint16_t origin;    /* the node that wrote this version */
+	uint16_t origin;    /* the inode space of the node that wrote this version */
 	uint8_t repl;
 };
 
@@ -121,7 +121,7 @@ struct fsck {
 
 struct alone {
 	struct mfs_db *db;
-	uint16_t self;
+	mfs_node_t self;
 };
 
 static int local_check(void *arg, const struct mfs_copy_query *q, size_t n, unsigned flags,
@@ -139,7 +139,7 @@ static int local_check(void *arg, const struct mfs_copy_query *q, size_t n, unsi
 	return 0;
 }
 
-static int local_owners(void *arg, const struct mfs_hash *h, int repl, uint16_t *ids, int cap)
+static int local_owners(void *arg, const struct mfs_hash *h, int repl, mfs_node_t *ids, int cap)
 {
 	const struct alone *a = arg;
 
@@ -333,10 +333,10 @@ static void list_nodes(char *d, size_t len, const char *key, const struct fsck *
 		if (st[k] != state || (keep && !keep[k]))
 			continue;
 		bits[k / 8] |= (uint8_t)(1u << (k % 8));
-		if (used + 8 >= len)
+		if (used + MFS_NODE_HEX_LEN + 4 + strlen(key) >= len)
 			continue;
-		used += (size_t)snprintf(d + used, len - used, "%s%s%s%04x", *sep ? "" : ",",
-					 *sep ? "" : key, sep, c->cl->nodes[k]);
+		used += (size_t)snprintf(d + used, len - used, "%s%s%s" MFS_NODE_FMT, *sep ? "" : ",",
+					 *sep ? "" : key, sep, MFS_NODE_ARG(c->cl->nodes[k]));
 		sep = "+";
 	}
 }
@@ -346,7 +346,7 @@ static int classify(struct fsck *c, const struct mfs_copy_query *q, size_t first
 		    const uint8_t *st, struct findings *out)
 {
 	const struct mfs_fsck_cluster *cl = c->cl;
-	uint16_t own[MAX_OWNERS];
+	mfs_node_t own[MAX_OWNERS];
 	uint8_t extra[MFS_MAX_NODES] = { 0 };
 	int good = 0, bad = 0, cached = 0, unknown = 0, nextra = 0, nown, rc = 0;
 	uint8_t bits[NODE_BITS] = { 0 };
@@ -648,7 +648,7 @@ static int path_cmp(const void *a, const void *b, void *arg)
 static int report_files(struct fsck *c, struct fsum *sums)
 {
 	uint32_t *order = malloc((c->npaths ? c->npaths : 1) * sizeof(*order));
-	uint16_t ids[MFS_MAX_NODES];
+	mfs_node_t ids[MFS_MAX_NODES];
 	size_t n = 0;
 
 	if (!order)

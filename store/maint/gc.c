@@ -122,7 +122,7 @@ static void mark_key(const struct mfs_hash *h, uint8_t key[MARK_KEY_LEN])
 	memcpy(key + MARK_PREFIX_LEN, h->b, MFS_HASH_LEN);
 }
 
-/* u8 version, u8 0, u16 n, u64 first_seen, n x (u16 origin, u64 seq) */
+/* u8 version, u8 0, u16 n, u64 first_seen, n x (u64 origin, u64 seq) */
 static void mark_encode(const struct mfs_gc_mark *m, struct mfs_wr *w)
 {
 	mfs_wr_u8(w, MFS_GC_MARK_VERSION);
@@ -130,7 +130,7 @@ static void mark_encode(const struct mfs_gc_mark *m, struct mfs_wr *w)
 	mfs_wr_u16(w, (uint16_t)m->n);
 	mfs_wr_u64(w, m->first_seen);
 	for (int i = 0; i < m->n; i++) {
-		mfs_wr_u16(w, m->origin[i]);
+		mfs_wr_u64(w, m->origin[i]);
 		mfs_wr_u64(w, m->seq[i]);
 	}
 }
@@ -145,17 +145,17 @@ int mfs_gc_mark_decode(const uint8_t *p, size_t len, struct mfs_gc_mark *m)
 	mfs_rd_u8(&r);
 	n = mfs_rd_u16(&r);
 	m->first_seen = mfs_rd_u64(&r);
-	if (r.bad || n > MFS_GC_MAX_VV || r.left != n * 10u)
+	if (r.bad || n > MFS_GC_MAX_VV || r.left != n * 16u)
 		return MFS_EFORMAT;
 	m->n = (int)n;
 	for (unsigned i = 0; i < n; i++) {
-		m->origin[i] = mfs_rd_u16(&r);
+		m->origin[i] = mfs_rd_u64(&r);
 		m->seq[i] = mfs_rd_u64(&r);
 	}
 	return r.bad ? MFS_EFORMAT : 0;
 }
 
-static uint64_t vv_seq(const struct mfs_gc_mark *v, uint16_t origin)
+static uint64_t vv_seq(const struct mfs_gc_mark *v, mfs_node_t origin)
 {
 	for (int i = 0; i < v->n; i++)
 		if (v->origin[i] == origin)
@@ -193,7 +193,7 @@ static int peer_reached(const struct mfs_gc_peer *p, const struct mfs_gc_mark *m
 /* "An op after a mark's vv names chunk h": the mark may be stale (gc.h, note 4). */
 struct hit {
 	struct mfs_hash h;
-	uint16_t origin;
+	mfs_node_t origin;
 	uint64_t seq;
 };
 
@@ -208,7 +208,7 @@ struct op_scan {
 	struct hits *out;
 };
 
-static int scan_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *raw, size_t len)
+static int scan_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *raw, size_t len)
 {
 	struct op_scan *sc = arg;
 	struct mfs_op op;
@@ -241,7 +241,7 @@ static int scan_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *raw,
 	}
 	mfs_op_free_entries(&op);
 	if (rc)
-		log_error("op %04x/%llu cannot be read (%s): gc stopped", origin,
+		log_error("op " MFS_NODE_FMT "/%llu cannot be read (%s): gc stopped", MFS_NODE_ARG(origin),
 			  (unsigned long long)seq, mfs_strerror(rc));
 	return rc;
 }

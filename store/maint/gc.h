@@ -48,10 +48,11 @@
 #include <stdint.h>
 
 #include "store/base/hash.h"
+#include "store/base/node.h"
 
 struct mfs_ns;
 
-#define MFS_GC_MARK_VERSION 1
+#define MFS_GC_MARK_VERSION 2     /* 1: 16-bit origins (converted at open, ns_migrate.c) */
 #define MFS_GC_MAX_VV 1024      /* as the wire's PULL (MFS_WIRE_MAX_VV) */
 #define MFS_GC_DEFAULT_GRACE_S 3600
 /* Ten years: a longer grace is a mistake, refused rather than risk a wrap. */
@@ -66,10 +67,10 @@ enum mfs_gc_peer_state {
 
 struct mfs_gc_peer {
 	char name[256];        /* endpoint, for the report */
-	uint16_t id;
+	mfs_node_t id;
 	enum mfs_gc_peer_state state;
 	int n;
-	uint16_t origin[MFS_GC_MAX_VV];
+	mfs_node_t origin[MFS_GC_MAX_VV];
 	uint64_t seq[MFS_GC_MAX_VV];
 	/* out: chunks this peer holds back (alone or with others) */
 	uint64_t held_chunks;
@@ -133,7 +134,7 @@ void mfs_gc_refs_release(struct mfs_ns *ns);
 struct mfs_gc_mark {
 	uint64_t first_seen;   /* unix seconds */
 	int n;
-	uint16_t origin[MFS_GC_MAX_VV];
+	mfs_node_t origin[MFS_GC_MAX_VV];
 	uint64_t seq[MFS_GC_MAX_VV];
 };
 int mfs_gc_mark_decode(const uint8_t *p, size_t len, struct mfs_gc_mark *m);

@@ -34,7 +34,7 @@ static int each_mark(struct mfs_db *db, int (*fn)(void *, const uint8_t *, size_
 	return rc;
 }
 
-static uint64_t mark_seq(const struct mfs_gc_mark *m, uint16_t origin)
+static uint64_t mark_seq(const struct mfs_gc_mark *m, mfs_node_t origin)
 {
 	for (int i = 0; i < m->n; i++)
 		if (m->origin[i] == origin)
@@ -43,7 +43,7 @@ static uint64_t mark_seq(const struct mfs_gc_mark *m, uint16_t origin)
 }
 
 struct floor_arg {
-	const uint16_t *origins;
+	const mfs_node_t *origins;
 	uint64_t *upto;
 	int n;
 };
@@ -62,7 +62,7 @@ static int lower(void *arg, const uint8_t *k, size_t kl, const struct mfs_gc_mar
 	return 0;
 }
 
-int mfs_gc_marks_floor(struct mfs_db *db, const uint16_t *origins, uint64_t *upto, int n)
+int mfs_gc_marks_floor(struct mfs_db *db, const mfs_node_t *origins, uint64_t *upto, int n)
 {
 	struct floor_arg a = { origins, upto, n };
 
@@ -70,7 +70,7 @@ int mfs_gc_marks_floor(struct mfs_db *db, const uint16_t *origins, uint64_t *upt
 }
 
 struct drop_arg {
-	const uint16_t *origins;
+	const mfs_node_t *origins;
 	const uint64_t *base;
 	int n;
 	struct mfs_batch *b;
@@ -90,7 +90,7 @@ static int drop(void *arg, const uint8_t *k, size_t kl, const struct mfs_gc_mark
 	return 0;
 }
 
-int mfs_gc_marks_drop_below(struct mfs_db *db, const uint16_t *origins, const uint64_t *base,
+int mfs_gc_marks_drop_below(struct mfs_db *db, const mfs_node_t *origins, const uint64_t *base,
 			    int n)
 {
 	struct drop_arg a = { origins, base, n, mfs_batch_new(db), 0 };

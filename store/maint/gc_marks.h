@@ -11,12 +11,14 @@
 
 #include <stdint.h>
 
+#include "store/base/node.h"
+
 struct mfs_db;
 
 /* Lowers upto[i] to the smallest seq of origins[i] any mark holds (0 where one lacks it). */
-int mfs_gc_marks_floor(struct mfs_db *db, const uint16_t *origins, uint64_t *upto, int n);
+int mfs_gc_marks_floor(struct mfs_db *db, const mfs_node_t *origins, uint64_t *upto, int n);
 /* Deletes every mark holding less than base[i] of some origins[i]. */
-int mfs_gc_marks_drop_below(struct mfs_db *db, const uint16_t *origins, const uint64_t *base,
+int mfs_gc_marks_drop_below(struct mfs_db *db, const mfs_node_t *origins, const uint64_t *base,
 			    int n);
 
 #endif

@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "store/base/node.h"
+
 #include "copies.h"
 #include "store/chunk/codec.h"
 
@@ -90,7 +92,7 @@ struct mfs_fsck_file {
 	uint64_t chunks;              /* its distinct chunks */
 	unsigned good_min;
 	uint64_t count[MFS_FSCK_KINDS];
-	const uint16_t *nodes;
+	const mfs_node_t *nodes;
 	int nnodes;
 };
 typedef void (*mfs_fsck_file_fn)(void *arg, const struct mfs_fsck_file *f);
@@ -98,7 +100,7 @@ typedef void (*mfs_fsck_file_fn)(void *arg, const struct mfs_fsck_file *f);
 /*
  * f as the words of a `file` line (doc/format.md), without the path:
  * "REPL CHUNKS GOOD_MIN N0 .. N6 NODES", the counts in the order of enum
- * mfs_fsck_problem, NODES "id+id..." (4 hex digits each) or "-".  Into buf
+ * mfs_fsck_problem, NODES "id+id..." (16 hex digits each) or "-".  Into buf
  * (len >= 64); cut short at a node boundary if the list does not fit.
  */
 void mfs_fsck_file_words(const struct mfs_fsck_file *f, char *buf, size_t len);
@@ -109,12 +111,12 @@ void mfs_fsck_file_words(const struct mfs_fsck_file *f, char *buf, size_t len);
  */
 struct mfs_fsck_cluster {
 	int nnodes;                 /* this node is nodes[0] */
-	const uint16_t *nodes;      /* their ids; 0 for a peer not heard from yet */
+	const mfs_node_t *nodes;      /* their ids; 0 for a peer not heard from yet */
 	/* States (enum mfs_copy_state) of q[0..n) on every node: st[i * nnodes + k]. */
 	int (*check)(void *arg, const struct mfs_copy_query *q, size_t n, unsigned flags,
 		     uint8_t *st);
 	/* The nodes that own h at factor repl, best first; returns how many. */
-	int (*owners)(void *arg, const struct mfs_hash *h, int repl, uint16_t *ids, int cap);
+	int (*owners)(void *arg, const struct mfs_hash *h, int repl, mfs_node_t *ids, int cap);
 	void *arg;
 };
 

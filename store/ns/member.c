@@ -42,11 +42,13 @@ int mfs_member_encode(const struct mfs_member *m, uint8_t out[MFS_MEMBER_MAX_LEN
 	size_t el = strlen(m->endpoint), kl = strlen(m->key);
 	size_t n = 0;
 
-	if (m->state >= MFS_MEMBER_STATES || el == 0 || el > 255 ||
+	if (m->state >= MFS_MEMBER_STATES || m->space == 0 || el == 0 || el > 255 ||
 	    (kl != 0 && kl != MFS_MEMBER_KEY_LEN))
 		return -EINVAL;
 	out[n++] = MFS_MEMBER_VERSION;
 	out[n++] = m->state;
+	put_le16(out + n, m->space);
+	n += 2;
 	out[n++] = (uint8_t)el;
 	memcpy(out + n, m->endpoint, el);
 	n += el;
@@ -55,7 +57,7 @@ int mfs_member_encode(const struct mfs_member *m, uint8_t out[MFS_MEMBER_MAX_LEN
 	return (int)(n + kl);
 }
 
-int mfs_member_decode(uint16_t id, const uint8_t *p, size_t n, struct mfs_member *m)
+int mfs_member_decode(mfs_node_t id, const uint8_t *p, size_t n, struct mfs_member *m)
 {
 	struct mfs_rd r = { .p = p, .left = n };
 	const uint8_t *ep, *key;
@@ -64,12 +66,13 @@ int mfs_member_decode(uint16_t id, const uint8_t *p, size_t n, struct mfs_member
 	memset(m, 0, sizeof(*m));
 	version = mfs_rd_u8(&r);
 	m->state = mfs_rd_u8(&r);
+	m->space = mfs_rd_u16(&r);
 	el = mfs_rd_u8(&r);
 	ep = mfs_rd_take(&r, el);
 	kl = mfs_rd_u8(&r);
 	key = mfs_rd_take(&r, kl);
 	if (r.bad || r.left || id == 0 || version != MFS_MEMBER_VERSION ||
-	    m->state >= MFS_MEMBER_STATES || el == 0 || !text_ok(ep, el) ||
+	    m->state >= MFS_MEMBER_STATES || m->space == 0 || el == 0 || !text_ok(ep, el) ||
 	    (kl != 0 && kl != MFS_MEMBER_KEY_LEN) || !text_ok(key, kl))
 		return MFS_EFORMAT;
 	m->id = id;
@@ -78,23 +81,23 @@ int mfs_member_decode(uint16_t id, const uint8_t *p, size_t n, struct mfs_member
 	return 0;
 }
 
-/* meta CF key of node id's record: "mb" + u16 BE (ns_internal.h). */
-void member_key(uint16_t id, uint8_t out[MEMBER_KEY_LEN])
+/* meta CF key of node id's record: "mb" + u64 BE (ns_internal.h). */
+void member_key(mfs_node_t id, uint8_t out[MEMBER_KEY_LEN])
 {
 	out[0] = 'm';
 	out[1] = 'b';
-	out[2] = id >> 8;
-	out[3] = id & 0xff;
+	put_be64(out + 2, id);
 }
 
 int mfs_ns_member_put(struct mfs_ns *ns, const struct mfs_member *m)
 {
-	uint8_t val[MFS_MEMBER_MAX_LEN], idk[2] = { m->id >> 8, m->id & 0xff }, mk[MEMBER_KEY_LEN];
+	uint8_t val[MFS_MEMBER_MAX_LEN], idk[MFS_MEMBER_ID_LEN], mk[MEMBER_KEY_LEN];
 	struct ns_txn t;
 	int len = mfs_member_encode(m, val), rc;
 
 	if (len < 0 || !m->id)
 		return -EINVAL;
+	put_be64(idk, m->id);
 	member_key(m->id, mk);
 	pthread_mutex_lock(&ns->lock);
 	if (!(rc = txn_begin(ns, &t))) {
@@ -107,7 +110,7 @@ int mfs_ns_member_put(struct mfs_ns *ns, const struct mfs_member *m)
 	return rc;
 }
 
-int mfs_ns_member_get(struct mfs_ns *ns, uint16_t id, struct mfs_member *m)
+int mfs_ns_member_get(struct mfs_ns *ns, mfs_node_t id, struct mfs_member *m)
 {
 	uint8_t mk[MEMBER_KEY_LEN];
 	struct mfs_val v;
@@ -143,7 +146,7 @@ int mfs_ns_members(struct mfs_ns *ns, struct mfs_member **out, int *n)
 			break;
 		}
 		/* Checked when applied; a record that does not decode now is skipped. */
-		if (!mfs_member_decode((uint16_t)(k[2] << 8 | k[3]), val, vl, &v[cnt]))
+		if (!mfs_member_decode(get_be64(k + 2), val, vl, &v[cnt]))
 			cnt++;
 	}
 	if (!rc)

@@ -5,7 +5,7 @@
  * Keys (doc/format.md):
  *   inodes:  ino (u64 BE)                   -> inode record (inode.c)
  *   dirents: parent ino (u64 BE) + name     -> u64 child ino, u32 mode (LE)
- *   meta:    "format", "node_id" (a 16-bit id), "next_ino" -> u64 (LE)
+ *   meta:    "format", "node_id" (a 64-bit id), "ino_space" (16 bits), "next_ino" -> u64 (LE)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -111,7 +111,7 @@ void meta_put_u64(struct mfs_batch *b, const char *key, uint64_t v)
 
 static uint64_t alloc_ino(struct mfs_ns *ns, struct mfs_batch *b)
 {
-	uint64_t ino = (uint64_t)ns->node_id << 48 | ns->next_counter++;
+	uint64_t ino = (uint64_t)ns->space << 48 | ns->next_counter++;
 
 	meta_put_u64(b, "next_ino", ns->next_counter);
 	return ino;

@@ -48,20 +48,39 @@
 #include <stdint.h>
 
 #include "inode.h"
+#include "store/base/node.h"
 
 struct mfs_batch;
 struct mfs_db;
 struct mfs_ns;
 
-/* 2: chunk index entries may name pack records (doc/format.md); 1 is upgraded at open. */
-#define MFS_FORMAT_VERSION 2
+/*
+ * 3: 64-bit node ids in op-log keys, stamps, vectors and gc marks; 2: chunk
+ * index entries may name pack records (doc/format.md).  1 and 2 are
+ * converted at open (ns_migrate.c).
+ */
+#define MFS_FORMAT_VERSION 3
 #define MFS_FORMAT_OLDEST 1
+/* meta "peer:" + endpoint: u64 node id, u16 inode space (replica/node.c). */
+#define MFS_PEER_REC_LEN 10
 
 int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out);
 void mfs_ns_close(struct mfs_ns *ns);
 /* Borrowed: lives as long as ns. */
 struct mfs_db *mfs_ns_db(struct mfs_ns *ns);
-uint16_t mfs_ns_node_id(struct mfs_ns *ns);
+mfs_node_t mfs_ns_node_id(struct mfs_ns *ns);
+/*
+ * Makes id this node's id from now on (persisted): a node with a CURVE key
+ * takes its key's id at start, before any op (replica/node.c).  Its ops
+ * under the id it had stay in the log under that origin.  0 or an error.
+ */
+int mfs_ns_set_node_id(struct mfs_ns *ns, mfs_node_t id);
+/* The inode space: new inode numbers are space << 48 | counter (never 0). */
+uint16_t mfs_ns_space(struct mfs_ns *ns);
+/* Numbers new inodes in space from now on (persisted).  0 or an error. */
+int mfs_ns_set_space(struct mfs_ns *ns, uint16_t space);
+/* Inode spaces in use by inodes held here: bit s of used (65536 bits) set.  0 or an error. */
+int mfs_ns_spaces_used(struct mfs_ns *ns, uint8_t used[8192]);
 
 /* Record of ino into *out (caller releases with mfs_inode_release). */
 int mfs_ns_get(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out);
@@ -218,16 +237,16 @@ typedef void (*mfs_ns_change_fn)(void *arg, const struct mfs_ns_change *c);
  * that changed, after the write and without locks.  MFS_EFORMAT for a
  * malformed op (nothing applied).
  */
-int mfs_ns_apply(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *op,
+int mfs_ns_apply(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const uint8_t *op,
 		 size_t len, mfs_ns_change_fn fn, void *arg);
 
 /* The version vector: for each origin known here, the last seq held.  Returns the count (at most cap). */
-int mfs_ns_vv(struct mfs_ns *ns, uint16_t *origins, uint64_t *seqs, int cap);
+int mfs_ns_vv(struct mfs_ns *ns, mfs_node_t *origins, uint64_t *seqs, int cap);
 
 /* Called for each op; non-zero stops. */
-typedef int (*mfs_op_fn)(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len);
+typedef int (*mfs_op_fn)(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len);
 /* Walks origin's ops after seq `after`, in order, until fn stops it. */
-int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_fn fn, void *arg);
+int mfs_ns_ops_since(struct mfs_ns *ns, mfs_node_t origin, uint64_t after, mfs_op_fn fn, void *arg);
 
 /* Origins a version vector holds at most (the wire's PULL carries as many). */
 #define MFS_NS_MAX_ORIGINS 1024
@@ -242,8 +261,8 @@ int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_
  * many.  mfs_ns_log_held: ops held, and ops
  * folded (the sum of the bases).
  */
-int mfs_ns_log_base(struct mfs_ns *ns, uint16_t *origins, uint64_t *seqs, int cap);
-int mfs_ns_trim(struct mfs_ns *ns, const uint16_t *origins, const uint64_t *upto, int n,
+int mfs_ns_log_base(struct mfs_ns *ns, mfs_node_t *origins, uint64_t *seqs, int cap);
+int mfs_ns_trim(struct mfs_ns *ns, const mfs_node_t *origins, const uint64_t *upto, int n,
 		uint64_t *dropped);
 int mfs_ns_log_held(struct mfs_ns *ns, uint64_t *held, uint64_t *folded);
 
@@ -282,7 +301,7 @@ int mfs_ns_snap_begin(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info 
 int mfs_ns_snap_end(struct mfs_ns *ns, struct mfs_ns_snap_job *job, struct mfs_wr *w,
 		    struct mfs_snap_info *info);
 /* The version vector in an image's header: count (at most cap), or MFS_EFORMAT. */
-int mfs_ns_snap_vv(const uint8_t *p, size_t n, uint16_t *origins, uint64_t *seqs, int cap);
+int mfs_ns_snap_vv(const uint8_t *p, size_t n, mfs_node_t *origins, uint64_t *seqs, int cap);
 /* Checks an image whole (info may be NULL): 0 or MFS_EFORMAT; nothing written. */
 int mfs_ns_snap_check(const uint8_t *p, size_t n, struct mfs_snap_info *info);
 /*

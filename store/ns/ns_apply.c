@@ -136,7 +136,7 @@ int ns_entry_valid(const struct mfs_op_entry *e)
 	case MFS_OP_NODE: {
 		struct mfs_member mb;
 
-		if (mfs_member_decode((uint16_t)(e->key[0] << 8 | e->key[1]), e->val, e->vlen, &mb))
+		if (mfs_member_decode(get_be64(e->key), e->val, e->vlen, &mb))
 			return MFS_EFORMAT;
 		break;
 	}
@@ -224,7 +224,7 @@ int ns_apply_member(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_
 
 	if (rc <= 0)
 		return rc;
-	member_key((uint16_t)(e->key[0] << 8 | e->key[1]), mk);
+	member_key(get_be64(e->key), mk);
 	mfs_batch_put(b, MFS_CF_META, mk, sizeof(mk), e->val, e->vlen);
 	mfs_batch_put(b, MFS_CF_STAMPS, skey, sklen, sval, MFS_STAMP_LEN);
 	return 1;
@@ -331,7 +331,7 @@ out:
 }
 
 /* Second batch: directories' derived state, the op, the version vector. */
-static int apply_derived(struct mfs_ns *ns, const struct mfs_op *op, uint16_t origin,
+static int apply_derived(struct mfs_ns *ns, const struct mfs_op *op, mfs_node_t origin,
 			 uint64_t seq, const uint8_t *raw, size_t len, struct changes *cs)
 {
 	struct mfs_batch *b = mfs_batch_new(ns->db);
@@ -369,11 +369,11 @@ static int apply_derived(struct mfs_ns *ns, const struct mfs_op *op, uint16_t or
 	return rc;
 }
 
-static int apply_op(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *raw,
+static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const uint8_t *raw,
 		    size_t len, mfs_ns_change_fn fn, void *arg);
 
 /* An op may publish a version that names chunks gc is about to delete: hold gc off. */
-int mfs_ns_apply(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *raw,
+int mfs_ns_apply(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const uint8_t *raw,
 		 size_t len, mfs_ns_change_fn fn, void *arg)
 {
 	int rc;
@@ -384,7 +384,7 @@ int mfs_ns_apply(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t
 	return rc;
 }
 
-static int apply_op(struct mfs_ns *ns, uint16_t origin, uint64_t seq, const uint8_t *raw,
+static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const uint8_t *raw,
 		    size_t len, mfs_ns_change_fn fn, void *arg)
 {
 	struct changes cs = { 0 };
@@ -427,19 +427,20 @@ out:
 	return rc;
 }
 
-int mfs_ns_vv(struct mfs_ns *ns, uint16_t *origins, uint64_t *seqs, int cap)
+int mfs_ns_vv(struct mfs_ns *ns, mfs_node_t *origins, uint64_t *seqs, int cap)
 {
 	return ns_vec_list(ns, "vv", origins, seqs, cap);
 }
 
-int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_fn fn, void *arg)
+int mfs_ns_ops_since(struct mfs_ns *ns, mfs_node_t origin, uint64_t after, mfs_op_fn fn, void *arg)
 {
-	uint8_t prefix[2] = { origin >> 8, origin & 0xff }, from[MFS_OPLOG_KEY_LEN];
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_OPLOG, prefix, 2);
+	uint8_t prefix[8], from[MFS_OPLOG_KEY_LEN];
+	struct mfs_iter *it;
 	uint64_t last = UINT64_MAX;
 	int rc = 0;
 
-	if (!it)
+	put_be64(prefix, origin);
+	if (!(it = mfs_iter_new(ns->db, MFS_CF_OPLOG, prefix, sizeof(prefix))))
 		return -ENOMEM;
 	if (origin == ns->node_id) {
 		/* Own ops go out durable only (ns_internal.h): sync what is not. */
@@ -458,9 +459,9 @@ int mfs_ns_ops_since(struct mfs_ns *ns, uint16_t origin, uint64_t after, mfs_op_
 
 		if (kl != MFS_OPLOG_KEY_LEN)
 			continue;
-		if (get_be64(k + 2) > last)
+		if (get_be64(k + 8) > last)
 			break; /* written after the sync above: not known durable */
-		if ((rc = fn(arg, origin, get_be64(k + 2), v, vl)))
+		if ((rc = fn(arg, origin, get_be64(k + 8), v, vl)))
 			break;
 	}
 	if (rc > 0)

@@ -22,7 +22,9 @@ struct mfs_batch;
 struct mfs_ns {
 	struct mfs_db *db;
 	pthread_mutex_t lock;
-	uint16_t node_id;
+	mfs_node_t node_id;
+	uint16_t space;         /* inode space: new inode numbers are space << 48 | counter;
+				 * written under lock, read atomically (mfs_ns_space) */
 	uint64_t next_counter;  /* protected by lock */
 	uint64_t lamport;       /* Lamport clock; lock */
 	uint64_t seq;           /* ops this node originated; lock */
@@ -104,6 +106,8 @@ void txn_free(struct ns_txn *t);
 
 /* An inode record into a batch, outside any op (the root of a new store). */
 int ns_put_inode_raw(struct mfs_batch *b, const struct mfs_inode *in);
+/* Converts a format 1 or 2 store to format 3 (ns_migrate.c). */
+int ns_migrate_wide_ids(struct mfs_ns *ns, uint64_t from);
 /* Loads the Lamport clock and this node's op sequence at open. */
 int ns_load_clock(struct mfs_ns *ns);
 
@@ -136,28 +140,28 @@ int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mf
 int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
 		   const struct timespec *t, int recount, struct changes *cs);
 
-/* meta CF key of the log base of origin: "lb" + u16 BE; value u64 (ops <= it dropped). */
-#define LB_KEY_LEN 4
-int lb_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq);
-void lb_put(struct mfs_batch *b, uint16_t origin, uint64_t seq);
+/* meta CF key of the log base of origin: "lb" + u64 BE; value u64 (ops <= it dropped). */
+#define LB_KEY_LEN 10
+int lb_get(struct mfs_ns *ns, mfs_node_t origin, uint64_t *seq);
+void lb_put(struct mfs_batch *b, mfs_node_t origin, uint64_t seq);
 /* Deletes origin's ops in (from, upto] from the oplog CF, into b. */
-int oplog_drop(struct mfs_ns *ns, struct mfs_batch *b, uint16_t origin, uint64_t from,
+int oplog_drop(struct mfs_ns *ns, struct mfs_batch *b, mfs_node_t origin, uint64_t from,
 	       uint64_t upto);
 
 /* stamps CF key of an entry: kind byte + entry key. */
 #define STAMP_KEY_MAX (1 + MFS_OP_KEY_MAX)
 size_t stamp_key(uint8_t kind, const uint8_t *key, size_t klen, uint8_t out[STAMP_KEY_MAX]);
-/* meta CF key of the version vector entry of origin: "vv" + u16 BE. */
-#define VV_KEY_LEN 4
-void vv_key(uint16_t origin, uint8_t out[VV_KEY_LEN]);
+/* meta CF key of the version vector entry of origin: "vv" + u64 BE. */
+#define VV_KEY_LEN 10
+void vv_key(mfs_node_t origin, uint8_t out[VV_KEY_LEN]);
 /* Highest seq of origin applied here (0 if none). */
-int vv_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq);
-void vv_put(struct mfs_batch *b, uint16_t origin, uint64_t seq);
+int vv_get(struct mfs_ns *ns, mfs_node_t origin, uint64_t *seq);
+void vv_put(struct mfs_batch *b, mfs_node_t origin, uint64_t seq);
 /* The entries of a per-origin vector ("vv" or "lb"): count (at most cap) or an error. */
-int ns_vec_list(struct mfs_ns *ns, const char *tag, uint16_t *origins, uint64_t *seqs, int cap);
-/* meta CF key of a member record (member.c): "mb" + u16 BE node id. */
-#define MEMBER_KEY_LEN 4
-void member_key(uint16_t id, uint8_t out[MEMBER_KEY_LEN]);
+int ns_vec_list(struct mfs_ns *ns, const char *tag, mfs_node_t *origins, uint64_t *seqs, int cap);
+/* meta CF key of a member record (member.c): "mb" + u64 BE node id. */
+#define MEMBER_KEY_LEN 10
+void member_key(mfs_node_t id, uint8_t out[MEMBER_KEY_LEN]);
 /* An 'N' entry stamped st (sval encoded) into b if it wins (ns_apply.c): 1, 0 or an error.
  * skey has room for STAMP_KEY_MAX bytes. */
 int ns_apply_member(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "member.h"
 #include "namespace.h"
 #include "ns_internal.h"
 #include "store/base/errors.h"
@@ -36,14 +37,15 @@
 
 #define LOG_COMPONENT "namespace"
 #define SNAP_MAGIC "MFNS"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2          /* 1: 16-bit node ids (not read) */
+#define SNAP_VV_ENTRY 16        /* u64 origin, u64 seq */
 #define SNAP_HEADER_LEN (4 + 1 + 1 + 2 + 8 + 8)
 enum { REC_DELETED = 1 << 0, REC_STAMPED = 1 << 1 };
 
 struct snap_header {
 	uint64_t lamport, records;
 	uint16_t nvv;
-	const uint8_t *vv;      /* nvv x (u16 origin, u64 seq) */
+	const uint8_t *vv;      /* nvv x (u64 origin, u64 seq) */
 };
 
 struct snap_rec {
@@ -185,7 +187,7 @@ static int emit_members(struct mfs_ns *ns, const struct mfs_db_view *view, struc
 
 		if (kl != MEMBER_KEY_LEN)
 			continue;
-		rc = stamp_at(ns, view, skey, stamp_key(MFS_OP_NODE, k + 2, 2, skey), st);
+		rc = stamp_at(ns, view, skey, stamp_key(MFS_OP_NODE, k + 2, MFS_MEMBER_ID_LEN, skey), st);
 		if (rc == -ENOENT) {
 			rc = 0; /* cannot be merged by stamp: the member's own node sends it again */
 			continue;
@@ -196,7 +198,7 @@ static int emit_members(struct mfs_ns *ns, const struct mfs_db_view *view, struc
 		}
 		if (rc)
 			break;
-		put_rec(w, MFS_OP_NODE, 0, st, k + 2, 2, v, vl);
+		put_rec(w, MFS_OP_NODE, 0, st, k + 2, MFS_MEMBER_ID_LEN, v, vl);
 		(*count)++;
 	}
 	if (!rc)
@@ -207,7 +209,7 @@ static int emit_members(struct mfs_ns *ns, const struct mfs_db_view *view, struc
 
 static int emit_header(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info)
 {
-	uint16_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o));
+	mfs_node_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o));
 	uint64_t *s = malloc(MFS_NS_MAX_ORIGINS * sizeof(*s));
 	int n = o && s ? mfs_ns_vv(ns, o, s, MFS_NS_MAX_ORIGINS) : -ENOMEM;
 
@@ -219,7 +221,7 @@ static int emit_header(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info
 		mfs_wr_u64(w, ns->lamport);
 		mfs_wr_u64(w, 0); /* the record count, filled in at the end */
 		for (int i = 0; i < n; i++) {
-			mfs_wr_u16(w, o[i]);
+			mfs_wr_u64(w, o[i]);
 			mfs_wr_u64(w, s[i]);
 		}
 		info->nvv = n;
@@ -309,11 +311,11 @@ static int parse_header(struct mfs_rd *r, struct snap_header *h)
 	if (r->bad || memcmp(magic, SNAP_MAGIC, 4) || version != SNAP_VERSION || zero ||
 	    h->nvv > MFS_NS_MAX_ORIGINS)
 		return MFS_EFORMAT;
-	h->vv = mfs_rd_take(r, (size_t)h->nvv * 10);
+	h->vv = mfs_rd_take(r, (size_t)h->nvv * SNAP_VV_ENTRY);
 	if (!h->vv)
 		return MFS_EFORMAT;
 	for (uint16_t i = 0; i < h->nvv; i++)
-		if (get_le16(h->vv + i * 10) == 0)
+		if (get_le64(h->vv + i * SNAP_VV_ENTRY) == 0)
 			return MFS_EFORMAT;
 	return 0;
 }
@@ -347,7 +349,7 @@ static int next_rec(struct mfs_rd *r, struct snap_rec *x)
 	return 0;
 }
 
-int mfs_ns_snap_vv(const uint8_t *p, size_t n, uint16_t *origins, uint64_t *seqs, int cap)
+int mfs_ns_snap_vv(const uint8_t *p, size_t n, mfs_node_t *origins, uint64_t *seqs, int cap)
 {
 	struct mfs_rd r = { .p = p, .left = n };
 	struct snap_header h;
@@ -356,8 +358,8 @@ int mfs_ns_snap_vv(const uint8_t *p, size_t n, uint16_t *origins, uint64_t *seqs
 	if (parse_header(&r, &h))
 		return MFS_EFORMAT;
 	for (; k < h.nvv && k < cap; k++) {
-		origins[k] = get_le16(h.vv + k * 10);
-		seqs[k] = get_le64(h.vv + k * 10 + 2);
+		origins[k] = get_le64(h.vv + k * SNAP_VV_ENTRY);
+		seqs[k] = get_le64(h.vv + k * SNAP_VV_ENTRY + 8);
 	}
 	return k;
 }
@@ -513,8 +515,8 @@ static int merge_derived(struct merge *m, const struct snap_header *h, uint64_t 
 			rc = ns_refresh_dir(ns, m->b, m->dirs[i], NULL, 1, &m->cs);
 	*own_seq = 0;
 	for (uint16_t i = 0; i < h->nvv && !rc; i++) {
-		uint16_t o = get_le16(h->vv + i * 10);
-		uint64_t s = get_le64(h->vv + i * 10 + 2), held, base;
+		mfs_node_t o = get_le64(h->vv + i * SNAP_VV_ENTRY);
+		uint64_t s = get_le64(h->vv + i * SNAP_VV_ENTRY + 8), held, base;
 
 		if ((rc = vv_get(ns, o, &held)) || (rc = lb_get(ns, o, &base)) || s <= held)
 			continue;

@@ -25,14 +25,14 @@
 /* Ops dropped per origin per call: bounds the time the namespace lock is held. */
 #define TRIM_MAX_OPS 65536
 
-int mfs_ns_log_base(struct mfs_ns *ns, uint16_t *origins, uint64_t *seqs, int cap)
+int mfs_ns_log_base(struct mfs_ns *ns, mfs_node_t *origins, uint64_t *seqs, int cap)
 {
 	return ns_vec_list(ns, "lb", origins, seqs, cap);
 }
 
 int mfs_ns_log_held(struct mfs_ns *ns, uint64_t *held, uint64_t *folded)
 {
-	uint16_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o));
+	mfs_node_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o));
 	uint64_t *s = malloc(MFS_NS_MAX_ORIGINS * sizeof(*s)), base;
 	int n, rc = 0;
 
@@ -57,21 +57,22 @@ out:
 	return rc;
 }
 
-int oplog_drop(struct mfs_ns *ns, struct mfs_batch *b, uint16_t origin, uint64_t from,
+int oplog_drop(struct mfs_ns *ns, struct mfs_batch *b, mfs_node_t origin, uint64_t from,
 	       uint64_t upto)
 {
-	uint8_t prefix[2] = { origin >> 8, origin & 0xff }, k0[MFS_OPLOG_KEY_LEN];
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_OPLOG, prefix, 2);
+	uint8_t prefix[8], k0[MFS_OPLOG_KEY_LEN];
+	struct mfs_iter *it;
 	int rc;
 
-	if (!it)
+	put_be64(prefix, origin);
+	if (!(it = mfs_iter_new(ns->db, MFS_CF_OPLOG, prefix, sizeof(prefix))))
 		return -ENOMEM;
 	mfs_oplog_key(origin, from + 1, k0);
 	for (mfs_iter_seek(it, k0, sizeof(k0)); mfs_iter_valid(it); mfs_iter_next(it)) {
 		size_t kl;
 		const uint8_t *k = mfs_iter_key(it, &kl);
 
-		if (kl != MFS_OPLOG_KEY_LEN || get_be64(k + 2) > upto)
+		if (kl != MFS_OPLOG_KEY_LEN || get_be64(k + 8) > upto)
 			break;
 		mfs_batch_delete(b, MFS_CF_OPLOG, k, kl);
 	}
@@ -81,7 +82,7 @@ int oplog_drop(struct mfs_ns *ns, struct mfs_batch *b, uint16_t origin, uint64_t
 }
 
 /* One origin's ops up to upto into b, and its new base; how many in *n. */
-static int trim_origin(struct mfs_ns *ns, struct mfs_batch *b, uint16_t origin, uint64_t upto,
+static int trim_origin(struct mfs_ns *ns, struct mfs_batch *b, mfs_node_t origin, uint64_t upto,
 		       uint64_t *n)
 {
 	uint64_t base, held;
@@ -103,7 +104,7 @@ static int trim_origin(struct mfs_ns *ns, struct mfs_batch *b, uint16_t origin, 
 	return 0;
 }
 
-int mfs_ns_trim(struct mfs_ns *ns, const uint16_t *origins, const uint64_t *upto, int n,
+int mfs_ns_trim(struct mfs_ns *ns, const mfs_node_t *origins, const uint64_t *upto, int n,
 		uint64_t *dropped)
 {
 	struct mfs_batch *b = mfs_batch_new(ns->db);

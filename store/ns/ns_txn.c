@@ -21,21 +21,20 @@ size_t stamp_key(uint8_t kind, const uint8_t *key, size_t klen, uint8_t out[STAM
 	return 1 + klen;
 }
 
-/* A per-origin vector entry in meta: two tag letters ("vv", "lb") + origin (u16 BE). */
-static void vec_key(const char *tag, uint16_t origin, uint8_t out[VV_KEY_LEN])
+/* A per-origin vector entry in meta: two tag letters ("vv", "lb") + origin (u64 BE). */
+static void vec_key(const char *tag, mfs_node_t origin, uint8_t out[VV_KEY_LEN])
 {
 	out[0] = (uint8_t)tag[0];
 	out[1] = (uint8_t)tag[1];
-	out[2] = origin >> 8;
-	out[3] = origin & 0xff;
+	put_be64(out + 2, origin);
 }
 
-void vv_key(uint16_t origin, uint8_t out[VV_KEY_LEN])
+void vv_key(mfs_node_t origin, uint8_t out[VV_KEY_LEN])
 {
 	vec_key("vv", origin, out);
 }
 
-static int vec_get(struct mfs_ns *ns, const char *tag, uint16_t origin, uint64_t *seq)
+static int vec_get(struct mfs_ns *ns, const char *tag, mfs_node_t origin, uint64_t *seq)
 {
 	uint8_t k[VV_KEY_LEN];
 	struct mfs_val v;
@@ -55,7 +54,7 @@ static int vec_get(struct mfs_ns *ns, const char *tag, uint16_t origin, uint64_t
 	return rc;
 }
 
-static void vec_put(struct mfs_batch *b, const char *tag, uint16_t origin, uint64_t seq)
+static void vec_put(struct mfs_batch *b, const char *tag, mfs_node_t origin, uint64_t seq)
 {
 	uint8_t k[VV_KEY_LEN], v[8];
 
@@ -64,27 +63,27 @@ static void vec_put(struct mfs_batch *b, const char *tag, uint16_t origin, uint6
 	mfs_batch_put(b, MFS_CF_META, k, sizeof(k), v, sizeof(v));
 }
 
-int vv_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq)
+int vv_get(struct mfs_ns *ns, mfs_node_t origin, uint64_t *seq)
 {
 	return vec_get(ns, "vv", origin, seq);
 }
 
-void vv_put(struct mfs_batch *b, uint16_t origin, uint64_t seq)
+void vv_put(struct mfs_batch *b, mfs_node_t origin, uint64_t seq)
 {
 	vec_put(b, "vv", origin, seq);
 }
 
-int lb_get(struct mfs_ns *ns, uint16_t origin, uint64_t *seq)
+int lb_get(struct mfs_ns *ns, mfs_node_t origin, uint64_t *seq)
 {
 	return vec_get(ns, "lb", origin, seq);
 }
 
-void lb_put(struct mfs_batch *b, uint16_t origin, uint64_t seq)
+void lb_put(struct mfs_batch *b, mfs_node_t origin, uint64_t seq)
 {
 	vec_put(b, "lb", origin, seq);
 }
 
-int ns_vec_list(struct mfs_ns *ns, const char *tag, uint16_t *origins, uint64_t *seqs, int cap)
+int ns_vec_list(struct mfs_ns *ns, const char *tag, mfs_node_t *origins, uint64_t *seqs, int cap)
 {
 	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_META, tag, 2);
 	int n = 0;
@@ -97,7 +96,7 @@ int ns_vec_list(struct mfs_ns *ns, const char *tag, uint16_t *origins, uint64_t 
 
 		if (kl != VV_KEY_LEN || vl != 8)
 			continue;
-		origins[n] = (uint16_t)(k[2] << 8 | k[3]);
+		origins[n] = get_be64(k + 2);
 		seqs[n++] = get_le64(v);
 	}
 	if (!mfs_iter_valid(it) && mfs_iter_error(it))

@@ -60,7 +60,7 @@ int mfs_op_entry_shape_ok(uint8_t kind, int deleted, uint16_t klen, uint32_t vle
 	case MFS_OP_MANIFEST:
 		return klen == MFS_HASH_LEN && !deleted && vlen > 0;
 	case MFS_OP_NODE:
-		return klen == 2 && !deleted && vlen > 0 && vlen <= 512;
+		return klen == 8 && !deleted && vlen > 0 && vlen <= 512;
 	}
 	return 0;
 }
@@ -109,7 +109,7 @@ void mfs_op_free_entries(struct mfs_op *op)
 void mfs_stamp_encode(const struct mfs_stamp *s, uint8_t out[MFS_STAMP_LEN])
 {
 	put_le64(out, s->lamport);
-	put_le16(out + 8, s->node);
+	put_le64(out + 8, s->node);
 }
 
 int mfs_stamp_decode(const uint8_t *p, size_t n, struct mfs_stamp *s)
@@ -117,7 +117,7 @@ int mfs_stamp_decode(const uint8_t *p, size_t n, struct mfs_stamp *s)
 	if (n != MFS_STAMP_LEN)
 		return MFS_EFORMAT;
 	s->lamport = get_le64(p);
-	s->node = get_le16(p + 8);
+	s->node = get_le64(p + 8);
 	return 0;
 }
 
@@ -130,9 +130,8 @@ int mfs_stamp_cmp(const struct mfs_stamp *a, const struct mfs_stamp *b)
 	return 0;
 }
 
-void mfs_oplog_key(uint16_t origin, uint64_t seq, uint8_t key[MFS_OPLOG_KEY_LEN])
+void mfs_oplog_key(mfs_node_t origin, uint64_t seq, uint8_t key[MFS_OPLOG_KEY_LEN])
 {
-	key[0] = origin >> 8;
-	key[1] = origin & 0xff;
-	put_be64(key + 2, seq);
+	put_be64(key, origin);
+	put_be64(key + 8, seq);
 }

@@ -9,7 +9,7 @@
  *   'T' ino (u64 BE)            -> a directory's mtime moved to at least this
  *                                  (u64 sec, u32 nsec); merges by max
  *   'M' manifest hash (32 B)    -> manifest bytes (content addressed: idempotent)
- *   'N' node id (u16 BE)        -> member record (store/ns/member.h): last writer wins
+ *   'N' node id (u64 BE)        -> member record (store/ns/member.h): last writer wins
  * Ops carry a Lamport time; an entry's stamp is (lamport, origin node).  A
  * node applies an 'I' or 'D' entry only if its stamp is newer than the one it
  * holds for that key (tombstones keep their stamp), so every node that has
@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "store/base/bytes.h"
+#include "store/base/node.h"
 
 #define MFS_OP_VERSION 1
 /* Bounds for untrusted ops: a manifest of 2^22 chunks is 36 bytes each. */
@@ -80,15 +81,15 @@ void mfs_op_free_entries(struct mfs_op *op);
 /* A Lamport stamp; compare with mfs_stamp_cmp (lamport first, then node). */
 struct mfs_stamp {
 	uint64_t lamport;
-	uint16_t node;
+	mfs_node_t node;
 };
-#define MFS_STAMP_LEN 10
+#define MFS_STAMP_LEN 16
 void mfs_stamp_encode(const struct mfs_stamp *s, uint8_t out[MFS_STAMP_LEN]);
 int mfs_stamp_decode(const uint8_t *p, size_t n, struct mfs_stamp *s);
 int mfs_stamp_cmp(const struct mfs_stamp *a, const struct mfs_stamp *b);
 
-/* oplog CF key: origin (u16 BE) + seq (u64 BE). */
-#define MFS_OPLOG_KEY_LEN 10
-void mfs_oplog_key(uint16_t origin, uint64_t seq, uint8_t key[MFS_OPLOG_KEY_LEN]);
+/* oplog CF key: origin (u64 BE) + seq (u64 BE). */
+#define MFS_OPLOG_KEY_LEN 16
+void mfs_oplog_key(mfs_node_t origin, uint64_t seq, uint8_t key[MFS_OPLOG_KEY_LEN]);
 
 #endif

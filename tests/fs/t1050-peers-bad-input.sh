@@ -23,7 +23,7 @@ sum=
 BAD_RE='malformed|invalid|bad|garbage|decod|protocol|unknown|truncat|short|too (long|large|big)|drop'
 REFUSED_RE='refus|denied|unauthori[sz]ed|not authori[sz]ed|not listed|unknown key'
 REFUSE_RE="$REFUSED_RE|ZAP|auth|curve|handshake"
-mfs_log_allow "${CL_D[1]}" "$BAD_RE"
+mfs_log_allow "${CL_D[1]}" "$BAD_RE|speaks wire version"
 
 cl_set_peers 1 2
 cl_set_peers 2 1
@@ -79,21 +79,23 @@ def message(req):
     return b"".join(frame(p, more=(i < len(parts) - 1)) for i, p in enumerate(parts))
 
 def mfw(req):
-    """A message shaped like the peer protocol: a 16-byte header frame
-    ("MFW", version 1, type, flags, node, request id) and a body frame.
+    """A message shaped like the peer protocol: a 24-byte header frame
+    ("MFW", version 2, type, flags, inode space, node, request id) and a body frame.
     Mostly a valid header for a request type (PULL, GET, CHECK) with a body whose
     counts and lengths lie, so that the body decoders see it; else a bad
     header (version, type, length) or a bad frame count."""
     valid = rnd.random() < 0.75
     typ = rnd.choice([1, 3, 6]) if valid else rnd.choice([0, 2, 4, 5, 7, 8, 255])
-    ver = 1 if valid or rnd.random() < 0.5 else rnd.choice([0, 2, 255])
-    hdr = b"MFW" + bytes([ver, typ, rnd.getrandbits(8)]) + struct.pack("<HQ", rnd.getrandbits(16), rnd.getrandbits(64))
+    ver = 2 if valid or rnd.random() < 0.5 else rnd.choice([0, 1, 3, 255])
+    hdr = b"MFW" + bytes([ver, typ, rnd.getrandbits(8)]) + struct.pack("<HQQ", rnd.getrandbits(16), rnd.getrandbits(64), rnd.getrandbits(64))
+    if ver == 1 and rnd.random() < 0.5:  # the build before: a 16-byte header
+        hdr = hdr[:6] + struct.pack("<HQ", rnd.getrandbits(16), rnd.getrandbits(64))
     if not valid and rnd.random() < 0.3:
-        hdr = hdr[:rnd.randint(0, 15)] if rnd.random() < 0.5 else hdr + rbytes(rnd.randint(1, 8))
+        hdr = hdr[:rnd.randint(0, 23)] if rnd.random() < 0.5 else hdr + rbytes(rnd.randint(1, 8))
     kind = rnd.random()
     if typ == 1 and kind < 0.8:    # PULL: version vectors whose count lies
         n = rnd.choice([0, 1, 2, 1024, 1025, 65535])
-        body = struct.pack("<H", n) + b"".join(struct.pack("<HQ", rnd.getrandbits(16), rnd.getrandbits(64))
+        body = struct.pack("<H", n) + b"".join(struct.pack("<QQ", rnd.getrandbits(64), rnd.getrandbits(64))
                                                for _ in range(min(n, rnd.choice([0, 1, 3])))) + rbytes(rnd.choice([0, 0, 1, 7]))
     elif typ == 3 and kind < 0.8:  # GET: a random hash, raw lengths from 0 to absurd, any flags, cut short
         body = rbytes(32) + struct.pack("<IB", rnd.choice([0, 1, 1 << 20, 0xFFFFFFFF]), rnd.getrandbits(8))

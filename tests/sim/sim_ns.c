@@ -34,6 +34,37 @@
 /* ---- nodes --------------------------------------------------------------- */
 
 /* A fresh node whose id no node of this run had (ops of departed nodes live on). */
+/* Where id is in s->ids (ascending), or -1. */
+static long id_index(const struct sim *s, mfs_node_t id)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->n && s->ids[lo] == id ? (long)lo : -1;
+}
+
+/* Adds id to s->ids in order, before the node joins s->nodes (s->n counts both). */
+static int id_add(struct sim *s, mfs_node_t id)
+{
+	size_t at = 0;
+
+	if (mfs_grow(&s->ids, &s->idcap, s->n, sizeof(*s->ids)))
+		return -ENOMEM;
+	while (at < s->n && s->ids[at] < id)
+		at++;
+	memmove(s->ids + at + 1, s->ids + at, (s->n - at) * sizeof(*s->ids));
+	s->ids[at] = id;
+	free(s->maxseq);
+	return (s->maxseq = calloc(s->idcap, sizeof(*s->maxseq))) ? 0 : -ENOMEM;
+}
+
 static int node_new(struct sim *s, struct snode **out)
 {
 	struct snode *n;
@@ -43,6 +74,7 @@ static int node_new(struct sim *s, struct snode **out)
 	    !(n = calloc(1, sizeof(*n))))
 		return -ENOMEM;
 	for (int tries = 0; tries < 1000; tries++) {
+		uint16_t sp;
 		int rc;
 
 		if ((rc = mfs_db_open_mem(&n->db)) || (rc = mfs_ns_open(n->db, &n->ns))) {
@@ -51,8 +83,16 @@ static int node_new(struct sim *s, struct snode **out)
 			return rc;
 		}
 		n->id = mfs_ns_node_id(n->ns);
-		if (!s->ids_used[n->id]) {
-			s->ids_used[n->id] = 1;
+		/* Spaces too: the sim has no messages to settle a shared one (replica/spaces.c). */
+		sp = mfs_ns_space(n->ns);
+		if (id_index(s, n->id) < 0 && !(s->spaces_used[sp / 8] & (1u << (sp % 8)))) {
+			s->spaces_used[sp / 8] |= (uint8_t)(1u << (sp % 8));
+			if ((rc = id_add(s, n->id))) {
+				mfs_ns_close(n->ns);
+				mfs_db_close(n->db);
+				free(n);
+				return rc;
+			}
 			n->live = 1;
 			n->caught_up = -1;
 			s->nodes[s->n++] = n;
@@ -107,7 +147,7 @@ struct ops_acc {
 	int more;
 };
 
-static int add_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int add_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	struct ops_acc *a = arg;
 
@@ -121,11 +161,11 @@ static int add_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, s
 }
 
 /* What server.c's handle_pull answers to a PULL body from node `from`. */
-static int serve_pull(struct snode *srv, uint16_t from, const uint8_t *body, size_t blen,
+static int serve_pull(struct snode *srv, mfs_node_t from, const uint8_t *body, size_t blen,
 		      struct ops_acc *a)
 {
 	struct mfs_wire_vv *theirs = malloc(sizeof(*theirs));
-	uint16_t origins[MFS_WIRE_MAX_VV];
+	mfs_node_t origins[MFS_WIRE_MAX_VV];
 	uint64_t seqs[MFS_WIRE_MAX_VV];
 	int n, rc = 0;
 
@@ -164,7 +204,7 @@ static int apply_reply(struct sim *s, struct snode *to, const uint8_t *p, size_t
 	if ((rc = mfs_wire_ops_decode(p, len, &it)))
 		return rc;
 	for (;;) {
-		uint16_t origin;
+		mfs_node_t origin;
 		uint64_t seq;
 		const uint8_t *op;
 		size_t oplen;
@@ -267,7 +307,8 @@ int sim_round(struct sim *s)
 /*
  * The checks read whole version vectors (SIM_VV_ALL origins), not the
  * MFS_WIRE_MAX_VV that a PULL carries: they are the oracle, and must see
- * what the protocol may miss.
+ * what the protocol may miss.  Origins are node ids (64 bits): s->maxseq is
+ * indexed by their place in s->ids.
  */
 #define SIM_VV_ALL 65536
 
@@ -276,16 +317,19 @@ static uint64_t union_vv(struct sim *s)
 {
 	uint64_t sum = 0;
 
-	memset(s->maxseq, 0, sizeof(*s->maxseq) * 65536);
+	memset(s->maxseq, 0, sizeof(*s->maxseq) * s->n);
 	for (size_t i = 0; i < s->nlive; i++) {
 		int k = mfs_ns_vv(s->live[i]->ns, s->vo, s->vs, SIM_VV_ALL);
 
-		for (int j = 0; j < k; j++)
-			if (s->vs[j] > s->maxseq[s->vo[j]])
-				s->maxseq[s->vo[j]] = s->vs[j];
+		for (int j = 0; j < k; j++) {
+			long x = id_index(s, s->vo[j]);
+
+			if (x >= 0 && s->vs[j] > s->maxseq[x])
+				s->maxseq[x] = s->vs[j];
+		}
 	}
 	s->norigins = 0;
-	for (int i = 0; i < 65536; i++) {
+	for (size_t i = 0; i < s->n; i++) {
 		sum += s->maxseq[i];
 		s->norigins += s->maxseq[i] > 0;
 	}
@@ -332,9 +376,9 @@ int sim_set_target(struct sim *s, struct snode *n)
 	n->target_s = malloc(sizeof(*n->target_s) * (s->norigins + 1));
 	if (!n->target_o || !n->target_s)
 		return -ENOMEM;
-	for (int i = 0; i < 65536; i++)
+	for (size_t i = 0; i < s->n; i++)
 		if (s->maxseq[i]) {
-			n->target_o[n->ntarget] = (uint16_t)i;
+			n->target_o[n->ntarget] = s->ids[i];
 			n->target_s[n->ntarget++] = s->maxseq[i];
 		}
 	return 0;
@@ -365,7 +409,7 @@ void sim_leave(struct sim *s, struct snode *n)
 	if (list_live(s))
 		return;
 	union_vv(s);
-	best = s->maxseq[n->id];
+	best = id_index(s, n->id) >= 0 ? s->maxseq[id_index(s, n->id)] : 0;
 	if (mine > best)
 		s->res->ops_lost += mine - best;
 	mfs_ns_close(n->ns);
@@ -386,7 +430,7 @@ void sim_free(struct sim *s)
 	free(s->nodes);
 	free(s->live);
 	free(s->pick);
-	free(s->ids_used);
+	free(s->ids);
 	free(s->maxseq);
 	free(s->vo);
 	free(s->vs);
@@ -398,13 +442,10 @@ int sim_init(struct sim *s, const struct sim_ns_opts *o, struct sim_ns_result *r
 	s->o = o;
 	s->res = res;
 	s->rng = o->seed | 1;
-	s->ids_used = calloc(65536, 1);
-	s->maxseq = calloc(65536, sizeof(*s->maxseq));
 	s->vo = malloc(sizeof(*s->vo) * SIM_VV_ALL);
 	s->vs = malloc(sizeof(*s->vs) * SIM_VV_ALL);
-	if (!s->ids_used || !s->maxseq || !s->vo || !s->vs)
+	if (!s->vo || !s->vs)
 		return -ENOMEM;
-	s->ids_used[0] = 1;
 	for (int i = 0; i < o->nodes; i++) {
 		struct snode *n;
 		int rc = node_new(s, &n);

@@ -13,17 +13,19 @@
 
 #include "sim.h"
 
+#include "store/base/node.h"
+
 struct mfs_db;
 struct mfs_ns;
 
 struct snode {
 	struct mfs_db *db;           /* NULL once it left */
 	struct mfs_ns *ns;
-	uint16_t id;
+	mfs_node_t id;
 	int live;
 	int joined;                  /* churn round it joined in, or -1 */
 	int caught_up;               /* rounds it took to hold its target; -1 not yet */
-	uint16_t *target_o;          /* what it must hold to have caught up */
+	mfs_node_t *target_o;        /* what it must hold to have caught up */
 	uint64_t *target_s;
 	size_t ntarget;
 	uint64_t dir;                /* its own directory, 0 until made */
@@ -40,11 +42,13 @@ struct sim {
 	struct snode **live;         /* the live ones (list_live) */
 	size_t nlive, livecap;
 	size_t *pick;                /* peers to pull from (scratch, livecap) */
-	uint8_t *ids_used;           /* 65536 */
-	uint64_t *maxseq;            /* 65536: union version vector (scratch) */
+	mfs_node_t *ids;             /* every id given out, ascending (n of them) */
+	uint64_t *maxseq;            /* per ids[]: union version vector (scratch, idcap) */
+	size_t idcap;
+	uint8_t spaces_used[8192];   /* inode spaces given out */
 	int norigins;                /* origins in it */
 	uint64_t total;              /* ops in it */
-	uint16_t *vo;                /* 65536: one node's version vector (scratch) */
+	mfs_node_t *vo;              /* SIM_VV_ALL: one node's version vector (scratch) */
 	uint64_t *vs;
 };
 

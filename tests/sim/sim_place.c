@@ -26,23 +26,24 @@
 struct place_state {
 	const struct sim_place_opts *o;
 	struct mfs_hash *h;          /* chunks */
-	uint16_t *ids;               /* members now */
+	mfs_node_t *ids;             /* members now */
 	int n, cap;
-	uint8_t *used;               /* 65536: ids ever given out */
-	uint16_t *own, *nxt;         /* chunks x SIM_MAX_R owners, best first */
+	mfs_node_t *given;           /* ids ever given out (ngiven, cap of them) */
+	int ngiven;
+	mfs_node_t *own, *nxt;       /* chunks x SIM_MAX_R owners, best first */
 	uint64_t rng;
 	double place_s;              /* CPU time in the placement calls */
 	uint64_t placed;             /* owner sets computed */
 };
 
 /* The owners of every chunk at factor SIM_MAX_R (the first of them: R = 1). */
-static void place_all(struct place_state *s, uint16_t *out)
+static void place_all(struct place_state *s, mfs_node_t *out)
 {
 	double t0 = sim_cpu();
 	int r = s->n < SIM_MAX_R ? s->n : SIM_MAX_R;
 
 	for (int c = 0; c < s->o->chunks; c++) {
-		uint16_t *o = out + (size_t)c * SIM_MAX_R;
+		mfs_node_t *o = out + (size_t)c * SIM_MAX_R;
 
 		memset(o, 0, SIM_MAX_R * sizeof(*o));
 		place_top(&s->h[c], s->ids, s->n, o, r);
@@ -51,7 +52,7 @@ static void place_all(struct place_state *s, uint16_t *out)
 	s->placed += (uint64_t)s->o->chunks;
 }
 
-static int in_set(const uint16_t *set, int r, uint16_t id)
+static int in_set(const mfs_node_t *set, int r, mfs_node_t id)
 {
 	for (int i = 0; i < r; i++)
 		if (set[i] == id)
@@ -60,7 +61,7 @@ static int in_set(const uint16_t *set, int r, uint16_t id)
 }
 
 /* Compares own (before) with nxt (after) for one event of node `id`. */
-static void tally(struct place_state *s, struct sim_move *mv, int join, uint16_t id, int n_big)
+static void tally(struct place_state *s, struct sim_move *mv, int join, mfs_node_t id, int n_big)
 {
 	for (int k = 0; k < 2; k++) {
 		int r = k ? SIM_MAX_R : 1;
@@ -70,8 +71,8 @@ static void tally(struct place_state *s, struct sim_move *mv, int join, uint16_t
 		if (r > n_big - 1)
 			r = n_big - 1; /* both sizes must hold r owners to compare */
 		for (int c = 0; c < s->o->chunks; c++) {
-			const uint16_t *old = s->own + (size_t)c * SIM_MAX_R;
-			const uint16_t *new = s->nxt + (size_t)c * SIM_MAX_R;
+			const mfs_node_t *old = s->own + (size_t)c * SIM_MAX_R;
+			const mfs_node_t *new = s->nxt + (size_t)c * SIM_MAX_R;
 			uint64_t m = 0;
 
 			for (int i = 0; i < r; i++)
@@ -94,14 +95,14 @@ static void tally(struct place_state *s, struct sim_move *mv, int join, uint16_t
 	}
 }
 
-/* A node id never used before in this run (ids are 16-bit; 0 means none). */
-static uint16_t fresh_id(struct place_state *s)
+/* A node id never used before in this run (64 bits, as keys give them; 0 means none). */
+static mfs_node_t fresh_id(struct place_state *s)
 {
 	for (;;) {
-		uint16_t id = (uint16_t)sim_rand(&s->rng);
+		mfs_node_t id = sim_rand(&s->rng);
 
-		if (id && !s->used[id]) {
-			s->used[id] = 1;
+		if (id && !in_set(s->given, s->ngiven, id)) {
+			s->given[s->ngiven++] = id;
 			return id;
 		}
 	}
@@ -109,7 +110,7 @@ static uint16_t fresh_id(struct place_state *s)
 
 static void swap_owners(struct place_state *s)
 {
-	uint16_t *t = s->own;
+	mfs_node_t *t = s->own;
 
 	s->own = s->nxt;
 	s->nxt = t;
@@ -119,14 +120,14 @@ static void churn(struct place_state *s, struct sim_place_result *res)
 {
 	for (int e = 0; e < 2 * s->o->events; e++) {
 		if (e % 2 == 0) {
-			uint16_t id = fresh_id(s);
+			mfs_node_t id = fresh_id(s);
 
 			s->ids[s->n++] = id;
 			place_all(s, s->nxt);
 			tally(s, res->join, 1, id, s->n);
 		} else {
 			int i = (int)sim_below(&s->rng, (uint64_t)s->n);
-			uint16_t id = s->ids[i];
+			mfs_node_t id = s->ids[i];
 
 			/* Any order: placement must not depend on it. */
 			s->ids[i] = s->ids[--s->n];
@@ -137,23 +138,36 @@ static void churn(struct place_state *s, struct sim_place_result *res)
 	}
 }
 
+/* Where id is among the members (s->n of them), or -1. */
+static int member_index(const struct place_state *s, mfs_node_t id)
+{
+	for (int j = 0; j < s->n; j++)
+		if (s->ids[j] == id)
+			return j;
+	return -1;
+}
+
 /* Per-node copy counts over the mean, at R = 1 and R = SIM_MAX_R. */
 static int measure_load(struct place_state *s, struct sim_place_result *res)
 {
-	uint32_t *cnt = calloc(65536, sizeof(*cnt) * 2);
+	uint32_t *cnt = calloc((size_t)s->n * 2, sizeof(*cnt));
 
 	if (!cnt)
 		return -ENOMEM;
 	for (int c = 0; c < s->o->chunks; c++)
-		for (int i = 0; i < SIM_MAX_R && i < s->n; i++)
-			cnt[65536 * (i > 0) + s->own[(size_t)c * SIM_MAX_R + i]]++;
+		for (int i = 0; i < SIM_MAX_R && i < s->n; i++) {
+			int j = member_index(s, s->own[(size_t)c * SIM_MAX_R + i]);
+
+			if (j >= 0)
+				cnt[(size_t)s->n * (i > 0) + (size_t)j]++;
+		}
 	for (int k = 0; k < 2; k++) {
 		int r = k ? SIM_MAX_R : 1;
 		double mean = (double)s->o->chunks * (r < s->n ? r : s->n) / s->n;
 		uint32_t lo = UINT32_MAX, hi = 0;
 
 		for (int j = 0; j < s->n; j++) {
-			uint32_t v = cnt[s->ids[j]] + (k ? cnt[65536 + s->ids[j]] : 0);
+			uint32_t v = cnt[j] + (k ? cnt[(size_t)s->n + (size_t)j] : 0);
 
 			lo = v < lo ? v : lo;
 			hi = v > hi ? v : hi;
@@ -190,10 +204,10 @@ int sim_place_run(const struct sim_place_opts *o, struct sim_place_result *res)
 	s.cap = o->nodes + o->events;
 	s.h = malloc(sizeof(*s.h) * (size_t)o->chunks);
 	s.ids = malloc(sizeof(*s.ids) * (size_t)s.cap);
-	s.used = calloc(65536, 1);
+	s.given = malloc(sizeof(*s.given) * (size_t)s.cap);
 	s.own = malloc(sizeof(*s.own) * nown);
 	s.nxt = malloc(sizeof(*s.nxt) * nown);
-	if (!s.h || !s.ids || !s.used || !s.own || !s.nxt || make_hashes(&s))
+	if (!s.h || !s.ids || !s.given || !s.own || !s.nxt || make_hashes(&s))
 		goto out;
 	while (s.n < o->nodes)
 		s.ids[s.n++] = fresh_id(&s);
@@ -208,7 +222,7 @@ int sim_place_run(const struct sim_place_opts *o, struct sim_place_result *res)
 out:
 	free(s.h);
 	free(s.ids);
-	free(s.used);
+	free(s.given);
 	free(s.own);
 	free(s.nxt);
 	return rc;

@@ -96,7 +96,7 @@ static uint64_t own_file(struct sim *s, struct snode *n, char *name, size_t len)
 
 static int shared_create(struct sim *s, struct snode *n)
 {
-	struct mfs_ns_new nw = { .mode = S_IFREG | 0600, .uid = n->id };
+	struct mfs_ns_new nw = { .mode = S_IFREG | 0600, .uid = (uint32_t)n->id };
 	struct mfs_inode in;
 	uint64_t dir;
 	char name[32];
@@ -114,11 +114,11 @@ static int shared_create(struct sim *s, struct snode *n)
 int sim_write(struct sim *s, struct snode *n)
 {
 	unsigned pick = (unsigned)sim_below(&s->rng, 100);
-	char name[32], dname[16];
+	char name[32], dname[24];
 	int rc;
 
 	if (!n->dir) {
-		snprintf(dname, sizeof(dname), "d%04x", n->id);
+		snprintf(dname, sizeof(dname), "d" MFS_NODE_FMT, MFS_NODE_ARG(n->id));
 		return dir_at_root(n, dname, &n->dir);
 	}
 	if (pick >= 90)

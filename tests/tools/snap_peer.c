@@ -59,7 +59,7 @@ static void make_image(struct mfs_wr *img)
 static void send_msg(void *s, zmq_msg_t *id, uint8_t type, uint64_t req, const void *body,
 		     size_t blen)
 {
-	struct mfs_wire_header h = { .type = type, .node = FAKE_NODE, .req = req };
+	struct mfs_wire_header h = { .type = type, .node = FAKE_NODE, .space = FAKE_NODE, .req = req };
 	uint8_t hb[MFS_WIRE_HEADER_LEN];
 
 	mfs_wire_header_encode(&h, hb);
@@ -146,7 +146,7 @@ static int serve(const char *endpoint, const char *mode)
 static int call(void *s, uint8_t type, const void *body, size_t blen, int timeout_ms, zmq_msg_t *out)
 {
 	static uint64_t req = 100;
-	struct mfs_wire_header h = { .type = type, .node = FAKE_NODE, .req = ++req }, rh;
+	struct mfs_wire_header h = { .type = type, .node = FAKE_NODE, .space = FAKE_NODE, .req = ++req }, rh;
 	uint8_t hb[MFS_WIRE_HEADER_LEN];
 	zmq_pollitem_t it = { .socket = s, .events = ZMQ_POLLIN };
 	zmq_msg_t hdr;

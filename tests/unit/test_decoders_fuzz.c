@@ -82,11 +82,11 @@ static void decode_replication(const uint8_t *p, size_t n)
 		mfs_op_free_entries(&op);
 	}
 	if (mfs_wire_header_decode(p, n, &h) == 0)
-		inconsistent += h.type == 0 || h.type > MFS_MSG_TYPE_MAX || h.node == 0;
+		inconsistent += h.type == 0 || h.type > MFS_MSG_TYPE_MAX || h.node == 0 || h.space == 0;
 	if (mfs_wire_pull_decode(p, n, &vv) == 0)
-		inconsistent += vv.n > MFS_WIRE_MAX_VV || n != 2 + (size_t)vv.n * 10;
+		inconsistent += vv.n > MFS_WIRE_MAX_VV || n != 2 + (size_t)vv.n * 16;
 	if (mfs_wire_ops_decode(p, n, &it) == 0) {
-		uint16_t origin;
+		mfs_node_t origin;
 		uint64_t seq;
 		const uint8_t *opp;
 		size_t len;
@@ -157,7 +157,7 @@ static void decode_all(const uint8_t *p, size_t n)
 
 		if (mfs_gc_mark_decode(p, n, &mark) == 0)
 			inconsistent += mark.n < 0 || mark.n > MFS_GC_MAX_VV ||
-					n != 12 + 10 * (size_t)mark.n;
+					n != 12 + 16 * (size_t)mark.n;
 	}
 	if (mfs_chunk_peek(p, n, &info) == 0) {
 		got = mfs_chunk_decode(ctx, p, n, out, MFS_CHUNK_MAX);
@@ -246,7 +246,7 @@ struct ops {
 	struct mfs_wr image;     /* a snapshot of the store the ops were made on */
 };
 
-static int keep_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int keep_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	struct ops *o = arg;
 
@@ -351,7 +351,7 @@ static void fuzz_apply(const struct ops *o, int rounds)
 	uint8_t *buf;
 	struct mfs_db *db;
 	struct mfs_ns *ns;
-	uint16_t origin = 0x7777;
+	mfs_node_t origin = 0x7777;
 	uint64_t seq = 1;
 	long applied = 0, refused = 0, other = 0, unreadable = 0;
 
@@ -439,15 +439,15 @@ int main(void)
 		snprintf(what, sizeof(what), "chunk record (%s)", mfs_codec_name(codec));
 		fuzz_seed(what, rec, n, 4000);
 	}
-	/* A gc mark: version 1, two vv entries. */
+	/* A gc mark: version 2, two vv entries. */
 	{
-		uint8_t mark[12 + 2 * 10] = { 1, 0, 2, 0 };
+		uint8_t mark[12 + 2 * 16] = { 2, 0, 2, 0 };
 
 		put_le64(mark + 4, 1764400000);
-		put_le16(mark + 12, 0x1234);
-		put_le64(mark + 14, 17);
-		put_le16(mark + 22, 0xbeef);
-		put_le64(mark + 24, 3);
+		put_le64(mark + 12, 0x1234);
+		put_le64(mark + 20, 17);
+		put_le64(mark + 28, 0xbeef0000cafeull);
+		put_le64(mark + 36, 3);
 		fuzz_seed("gc mark", mark, sizeof(mark), 3000);
 	}
 	/* Replication: real ops, and wire messages carrying them. */
@@ -488,7 +488,7 @@ int main(void)
 		fuzz_seed("wire HELLO", w.buf, w.len, 2000);
 		mfs_wr_release(&w);
 		{
-			struct mfs_member mem = { .id = 7, .state = MFS_MEMBER_ACTIVE,
+			struct mfs_member mem = { .id = 7, .state = MFS_MEMBER_ACTIVE, .space = 0x1a2b,
 						.endpoint = "tcp://10.0.0.7:7070",
 						.key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7" };
 			uint8_t mb[MFS_MEMBER_MAX_LEN];

@@ -393,13 +393,13 @@ static char *tree_of(struct mfs_ns *ns)
 
 struct oplist {
 	uint64_t n, cap;
-	uint16_t origin;
+	mfs_node_t origin;
 	uint64_t *seq;
 	uint8_t **op;
 	size_t *len;
 };
 
-static int collect_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int collect_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	struct oplist *l = arg;
 

@@ -257,10 +257,13 @@ int main(void)
 
 	{
 		struct mfs_gc_mark *m = calloc(1, sizeof(*m));
-		uint8_t bad[12] = { 2 };
+		uint8_t bad[12] = { 3 };
 
 		is_int(mfs_gc_mark_decode(bad, sizeof(bad), m), MFS_EFORMAT, "mark: unknown version");
 		bad[0] = 1;
+		is_int(mfs_gc_mark_decode(bad, sizeof(bad), m), MFS_EFORMAT,
+		       "mark: version 1 (16-bit origins, converted at open) is not read");
+		bad[0] = 2;
 		bad[2] = 1;      /* one vv entry announced, none there */
 		is_int(mfs_gc_mark_decode(bad, sizeof(bad), m), MFS_EFORMAT, "mark: short");
 		bad[2] = 0;

@@ -90,7 +90,7 @@ static void power_loss(void)
 		tap_bail("power loss");
 }
 
-static int count_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int count_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	(*(uint64_t *)arg)++;
 	return 0;

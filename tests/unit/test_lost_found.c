@@ -35,7 +35,7 @@ static uint64_t mk(struct mfs_ns *ns, uint64_t parent, const char *name, uint32_
 	return ino;
 }
 
-static int apply_cb(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int apply_cb(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	return mfs_ns_apply(arg, origin, seq, op, len, NULL, NULL) ? -1 : 0;
 }

@@ -92,7 +92,7 @@ static int dump_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
 	return 0;
 }
 
-static int apply_cb(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int apply_cb(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	return mfs_ns_apply(arg, origin, seq, op, len, NULL, NULL) ? -1 : 0;
 }
@@ -140,7 +140,7 @@ int main(void)
 	f = mk(d, "a.bin", S_IFREG | 0644, 0);
 	g = mk(d, "b.bin", S_IFREG | 0644, 0);
 	ok(d && f && g && f != g, "create a directory and two files");
-	ok((f >> 48) == mfs_ns_node_id(ns), "inode numbers carry the node id");
+	ok((f >> 48) == mfs_ns_space(ns) && mfs_ns_space(ns) != 0, "inode numbers carry the inode space");
 	is_int(mk(d, "a.bin", S_IFREG, 0), 0, "a taken name is refused");
 	is_int(ino_of(d, "a.bin"), f, "lookup");
 	mfs_ns_readdir(ns, d, NULL, 0, collect, names);
@@ -397,6 +397,8 @@ int main(void)
 			mfs_ns_close(ns);
 			b = mfs_batch_new(db);
 			meta_put_u64(b, "format", fmt[k]);
+			if (k == 0) /* format 1 had 16-bit node ids */
+				meta_put_u64(b, "node_id", 0x1234);
 			if (mfs_db_write(db, b, MFS_WRITE_SYNC))
 				tap_bail("write format");
 			mfs_batch_free(b);
@@ -407,6 +409,8 @@ int main(void)
 				ok(v.len == 8 && get_le64(v.p) == MFS_FORMAT_VERSION,
 				   "and is marked format %d", MFS_FORMAT_VERSION);
 				mfs_val_release(&v);
+				ok(mfs_ns_node_id(ns) == 0x1234 && mfs_ns_space(ns) == 0x1234,
+				   "its 16-bit id stays its id and becomes its inode space");
 			} else {
 				is_int(mfs_ns_open(db, &ns), MFS_EFORMAT, "a newer format is refused");
 				ok(ns == NULL, "and no namespace is handed out");

@@ -34,7 +34,7 @@ struct node {
 	char dir[64];
 	struct mfs_db *db;
 	struct mfs_ns *ns;
-	uint16_t id;
+	mfs_node_t id;
 };
 
 static struct node nodes[MAX_NODES];
@@ -68,7 +68,8 @@ static void node_open(struct node *n)
 			tap_bail("open a store");
 		n->id = mfs_ns_node_id(n->ns);
 		for (int i = 0; i < MAX_NODES; i++)
-			clash |= &nodes[i] != n && nodes[i].ns && nodes[i].id == n->id;
+			clash |= &nodes[i] != n && nodes[i].ns && (nodes[i].id == n->id ||
+				 mfs_ns_space(nodes[i].ns) == mfs_ns_space(n->ns));
 		if (!clash)
 			return;
 		node_close(n);
@@ -164,9 +165,9 @@ static uint64_t store_hash(struct node *n)
 /* ------------------------------------------------------------------------ */
 /* exchanging logs                                                           */
 
-static int vv_of(struct node *n, uint16_t origin, uint64_t *seq)
+static int vv_of(struct node *n, mfs_node_t origin, uint64_t *seq)
 {
-	uint16_t o[256];
+	mfs_node_t o[256];
 	uint64_t s[256];
 	int k = mfs_ns_vv(n->ns, o, s, 256);
 
@@ -179,13 +180,13 @@ static int vv_of(struct node *n, uint16_t origin, uint64_t *seq)
 	return 0;
 }
 
-static int apply_to(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int apply_to(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	struct node *to = arg;
 	int rc = mfs_ns_apply(to->ns, origin, seq, op, len, NULL, NULL);
 
 	if (rc) {
-		printf("# apply of %04x:%llu on %04x: %d\n", origin, (unsigned long long)seq, to->id, rc);
+		printf("# apply of " MFS_NODE_FMT ":%llu on " MFS_NODE_FMT ": %d\n", MFS_NODE_ARG(origin), (unsigned long long)seq, MFS_NODE_ARG(to->id), rc);
 		apply_errors++;
 		return 1;
 	}
@@ -195,7 +196,7 @@ static int apply_to(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op,
 /* to pulls everything from from; with dup, from seq 0 (everything again). */
 static void pull(struct node *to, struct node *from, int dup)
 {
-	uint16_t o[256];
+	mfs_node_t o[256];
 	uint64_t s[256], have;
 	int k = mfs_ns_vv(from->ns, o, s, 256);
 
@@ -354,7 +355,7 @@ static int same_trees(int nn, int dirmtime, int *broken)
 
 		if (strcmp(t0, t)) {
 			same = 0;
-			printf("# node %04x:\n%s# node %04x:\n%s", nodes[0].id, t0, nodes[i].id, t);
+			printf("# node " MFS_NODE_FMT ":\n%s# node " MFS_NODE_FMT ":\n%s", MFS_NODE_ARG(nodes[0].id), t0, MFS_NODE_ARG(nodes[i].id), t);
 		}
 		free(t);
 	}
@@ -365,7 +366,7 @@ static int same_trees(int nn, int dirmtime, int *broken)
 static int same_vv(int nn)
 {
 	for (int i = 1; i < nn; i++) {
-		uint16_t o0[256], o[256];
+		mfs_node_t o0[256], o[256];
 		uint64_t s0[256], s[256];
 		int k0 = mfs_ns_vv(nodes[0].ns, o0, s0, 256), k = mfs_ns_vv(nodes[i].ns, o, s, 256);
 
@@ -498,7 +499,8 @@ static void test_encoding(void)
 
 	/* Stamps: lamport first, then node; encoding round trip. */
 	{
-		struct mfs_stamp a = { 5, 0xffff }, c = { 6, 1 }, d = { 6, 2 }, e = { 6, 2 }, g;
+		struct mfs_stamp a = { 5, 0xfedcba9876543210ull }, c = { 6, 1 }, d = { 6, 2 }, e = { 6, 2 }, g;
+		struct mfs_stamp w1 = { 6, 0xffff }, w2 = { 6, 0x10000 };
 		uint8_t enc[MFS_STAMP_LEN];
 		uint8_t k1[MFS_OPLOG_KEY_LEN], k2[MFS_OPLOG_KEY_LEN], k3[MFS_OPLOG_KEY_LEN];
 
@@ -507,7 +509,9 @@ static void test_encoding(void)
 		is_int(mfs_stamp_cmp(&d, &e), 0, "equal stamps");
 		mfs_stamp_encode(&a, enc);
 		is_int(mfs_stamp_decode(enc, sizeof(enc), &g), 0, "stamp decodes");
-		ok(g.lamport == 5 && g.node == 0xffff, "stamp round trip");
+		ok(g.lamport == 5 && g.node == 0xfedcba9876543210ull, "stamp round trip (64-bit node)");
+		ok(sizeof(enc) == 16, "a stamp is 16 bytes");
+		ok(mfs_stamp_cmp(&w1, &w2) < 0, "node ids compare as 64-bit numbers");
 		is_int(mfs_stamp_decode(enc, sizeof(enc) - 1, &g), MFS_EFORMAT, "a short stamp is refused");
 		is_int(mfs_stamp_decode(enc, sizeof(enc) + 1, &g), MFS_EFORMAT, "a long stamp is refused");
 		mfs_oplog_key(0x0102, 255, k1);
@@ -515,6 +519,11 @@ static void test_encoding(void)
 		mfs_oplog_key(0x0103, 1, k3);
 		ok(memcmp(k1, k2, sizeof(k1)) < 0 && memcmp(k2, k3, sizeof(k1)) < 0,
 		   "op-log keys sort by origin, then seq");
+		mfs_oplog_key(0xffff, 9, k1);
+		mfs_oplog_key(0x10000, 1, k2);
+		mfs_oplog_key(0x0100000000000000ull, 1, k3);
+		ok(memcmp(k1, k2, sizeof(k1)) < 0 && memcmp(k2, k3, sizeof(k1)) < 0,
+		   "... with 64-bit origins");
 	}
 }
 
@@ -522,14 +531,14 @@ static void test_encoding(void)
 /* corrupted real ops against a real store                                   */
 
 struct oplist {
-	uint16_t origin[64];
+	mfs_node_t origin[64];
 	uint64_t seq[64];
 	uint8_t *op[64];
 	size_t len[64];
 	int n;
 };
 
-static int keep_op(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int keep_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	struct oplist *l = arg;
 
@@ -808,7 +817,7 @@ static void test_sequence(void)
 static int fresh_replay_matches(struct node *src, int nn_src, unsigned seed)
 {
 	struct node *fr = &nodes[MAX_NODES - 1];
-	uint16_t o[256];
+	mfs_node_t o[256];
 	uint64_t s[256], cur[256] = { 0 };
 	int k = mfs_ns_vv(src->ns, o, s, 256), left = 0, same;
 	uint64_t rng = 0x9E3779B97F4A7C15ull ^ seed;
@@ -1116,10 +1125,11 @@ static void scenario_dir_mtime(void)
  */
 static void scenario_members(void)
 {
-	struct mfs_member a = { .state = MFS_MEMBER_JOINING, .endpoint = "tcp://127.0.0.2:7000" }, got;
+	struct mfs_member a = { .state = MFS_MEMBER_JOINING, .space = 0x4242,
+				.endpoint = "tcp://127.0.0.2:7000" }, got;
 	struct mfs_member *v;
 	struct mfs_op_builder b;
-	uint8_t key[2] = { 0, 9 }, bad[] = { 1, 7, 1, 'x', 0 };
+	uint8_t key[8] = { 0, 0, 0, 0, 0, 0, 0, 9 }, bad[] = { 1, 7, 0x42, 0x42, 1, 'x', 0 };
 	uint64_t seq;
 	int n;
 
@@ -1128,7 +1138,8 @@ static void scenario_members(void)
 	is_int(mfs_ns_member_put(nodes[0].ns, &a), 0, "node A writes its member record");
 	pull(&nodes[1], &nodes[0], 0);
 	is_int(mfs_ns_member_get(nodes[1].ns, a.id, &got), 0, "B holds A's record after a pull");
-	ok(got.state == MFS_MEMBER_JOINING && !strcmp(got.endpoint, a.endpoint), "... as written");
+	ok(got.state == MFS_MEMBER_JOINING && !strcmp(got.endpoint, a.endpoint) &&
+	   got.space == 0x4242, "... as written, with its inode space");
 	got.state = MFS_MEMBER_DRAINING;
 	is_int(mfs_ns_member_put(nodes[1].ns, &got), 0, "an admin on B drains A");
 	pull(&nodes[0], &nodes[1], 0);

@@ -34,25 +34,27 @@ static void random_hash(struct mfs_hash *h)
 	}
 }
 
-static int cmp_u16(const void *a, const void *b)
+static int cmp_id(const void *a, const void *b)
 {
-	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+	mfs_node_t x = *(const mfs_node_t *)a, y = *(const mfs_node_t *)b;
+
+	return (x > y) - (x < y);
 }
 
 /* Is r a permutation of ids (n each)? */
-static int is_permutation(const uint16_t *ids, const uint16_t *r, int n)
+static int is_permutation(const mfs_node_t *ids, const mfs_node_t *r, int n)
 {
-	uint16_t a[256], b[256];
+	mfs_node_t a[256], b[256];
 
 	memcpy(a, ids, n * sizeof(*a));
 	memcpy(b, r, n * sizeof(*b));
-	qsort(a, n, sizeof(*a), cmp_u16);
-	qsort(b, n, sizeof(*b), cmp_u16);
+	qsort(a, n, sizeof(*a), cmp_id);
+	qsort(b, n, sizeof(*b), cmp_id);
 	return !memcmp(a, b, n * sizeof(*a));
 }
 
 /* Is id among the first k of ranked? */
-static int in_first(const uint16_t *ranked, int k, uint16_t id)
+static int in_first(const mfs_node_t *ranked, int k, mfs_node_t id)
 {
 	for (int i = 0; i < k; i++)
 		if (ranked[i] == id)
@@ -60,11 +62,11 @@ static int in_first(const uint16_t *ranked, int k, uint16_t id)
 	return 0;
 }
 
-static void shuffle(uint16_t *ids, int n)
+static void shuffle(mfs_node_t *ids, int n)
 {
 	for (int i = n - 1; i > 0; i--) {
 		int j = (int)(next() % (uint64_t)(i + 1));
-		uint16_t t = ids[i];
+		mfs_node_t t = ids[i];
 
 		ids[i] = ids[j];
 		ids[j] = t;
@@ -74,15 +76,15 @@ static void shuffle(uint16_t *ids, int n)
 /* Rankings computed by the first release of placement.c: never change them. */
 static void test_golden(void)
 {
-	static const uint16_t nodes[8] = { 0x1a2b, 7, 0xffff, 1, 0x8000, 0x0100, 42, 0x3c3c };
-	static const uint16_t want[2][8] = {
+	static const mfs_node_t nodes[8] = { 0x1a2b, 7, 0xffff, 1, 0x8000, 0x0100, 42, 0x3c3c };
+	static const mfs_node_t want[2][8] = {
 		{ 0xffff, 0x0001, 0x0007, 0x1a2b, 0x8000, 0x002a, 0x0100, 0x3c3c },
 		{ 0x002a, 0xffff, 0x0001, 0x8000, 0x0100, 0x1a2b, 0x3c3c, 0x0007 },
 	};
 	struct mfs_hash h;
 
 	for (int k = 0; k < 2; k++) {
-		uint16_t r[8], top[3];
+		mfs_node_t r[8], top[3];
 
 		for (int i = 0; i < MFS_HASH_LEN; i++)
 			h.b[i] = k ? 0xab : (uint8_t)(i * 7 + 1);
@@ -94,23 +96,50 @@ static void test_golden(void)
 	}
 }
 
+/*
+ * Rankings of 64-bit ids (format 3 and later), pinned when they came: the
+ * seed is the id, so 0x1a2b and 42 rank among them as they rank above.
+ */
+static void test_golden_wide(void)
+{
+	static const mfs_node_t nodes[6] = { 0x630dcd2966c43366ull, 0x1a2b, 0xffffffffffffffffull,
+					     0x10000, 0x8000000000000001ull, 42 };
+	static const mfs_node_t want[2][6] = {
+		{ 0xffffffffffffffffull, 0x630dcd2966c43366ull, 0x10000ull, 0x1a2bull, 0x2aull,
+		  0x8000000000000001ull },
+		{ 0x2aull, 0x8000000000000001ull, 0x630dcd2966c43366ull, 0x1a2bull,
+		  0xffffffffffffffffull, 0x10000ull },
+	};
+	struct mfs_hash h;
+
+	for (int k = 0; k < 2; k++) {
+		mfs_node_t r[6];
+
+		for (int i = 0; i < MFS_HASH_LEN; i++)
+			h.b[i] = k ? 0xab : (uint8_t)(i * 7 + 1);
+		memcpy(r, nodes, sizeof(r));
+		place_rank(&h, r, 6);
+		ok(!memcmp(r, want[k], sizeof(r)), "golden ranking of 64-bit ids %d", k);
+	}
+}
+
 /* Past MFS_MAX_NODES: every id ranked, whatever the order; place_top and place_owns agree. */
 static void test_many(void)
 {
 	enum { N = 1000 };
-	static uint16_t nodes[N], a[N], b[N];
+	static mfs_node_t nodes[N], a[N], b[N];
 	static uint8_t seen[65536];
 	int order_dep = 0, not_perm = 0, top_wrong = 0, owns_wrong = 0, late_first = 0;
 	struct mfs_hash h;
 
 	for (int i = 0; i < N;) {
-		uint16_t id = (uint16_t)next();
+		mfs_node_t id = (uint16_t)next();
 
 		if (id && !seen[id]++)
 			nodes[i++] = id;
 	}
 	for (int round = 0; round < 200; round++) {
-		uint16_t top[8], cnt[65536 / 16] = { 0 };
+		mfs_node_t top[8], cnt[65536 / 16] = { 0 };
 
 		random_hash(&h);
 		memcpy(a, nodes, sizeof(a));
@@ -145,7 +174,7 @@ static void test_many(void)
 
 int main(void)
 {
-	static const uint16_t nodes[] = { 0x1a2b, 7, 0xffff, 1, 0x8000, 0x0100, 42, 0x3c3c };
+	static const mfs_node_t nodes[] = { 0x1a2b, 7, 0xffff, 1, 0x8000, 0x0100, 42, 0x3c3c };
 	const int N = (int)(sizeof(nodes) / sizeof(nodes[0]));
 	int not_det = 0, not_perm = 0, order_dep = 0, not_prefix = 0, moved_wrong = 0,
 	    owns_wrong = 0, first_moved = 0;
@@ -153,7 +182,7 @@ int main(void)
 	struct mfs_hash h;
 
 	for (int round = 0; round < 2000; round++) {
-		uint16_t a[8], b[8], c[8], without[7], drop;
+		mfs_node_t a[8], b[8], c[8], without[7], drop;
 		int k = 0;
 
 		random_hash(&h);
@@ -206,7 +235,7 @@ int main(void)
 		int moved_elsewhere = 0, moved_to_new = 0;
 
 		for (int round = 0; round < 2000; round++) {
-			uint16_t a[7], b[8];
+			mfs_node_t a[7], b[8];
 
 			random_hash(&h);
 			memcpy(a, nodes, sizeof(a));
@@ -225,7 +254,7 @@ int main(void)
 
 	/* Edge sizes. */
 	{
-		uint16_t one[1] = { 5 }, none[1] = { 9 };
+		mfs_node_t one[1] = { 5 }, none[1] = { 9 };
 
 		random_hash(&h);
 		place_rank(&h, one, 1);
@@ -239,11 +268,11 @@ int main(void)
 
 	/* Balance: 10,000 hashes over 5 nodes, each first for 20% +- 3%. */
 	{
-		const uint16_t five[5] = { 0x0001, 0x0002, 0x0003, 0x9c41, 0xe0e0 };
+		const mfs_node_t five[5] = { 0x0001, 0x0002, 0x0003, 0x9c41, 0xe0e0 };
 		int lo = 10000, hi = 0;
 
 		for (int round = 0; round < 10000; round++) {
-			uint16_t r[5];
+			mfs_node_t r[5];
 
 			random_hash(&h);
 			memcpy(r, five, sizeof(r));
@@ -259,6 +288,7 @@ int main(void)
 		   first[0], first[1], first[2], first[3], first[4]);
 	}
 	test_golden();
+	test_golden_wide();
 	test_many();
 	return done_testing();
 }

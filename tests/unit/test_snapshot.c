@@ -34,7 +34,7 @@
 struct node {
 	struct mfs_db *db;
 	struct mfs_ns *ns;
-	uint16_t id;
+	mfs_node_t id;
 };
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
@@ -57,7 +57,7 @@ static void node_open(struct node *n, const struct node *other)
 		if (mfs_db_open_mem(&n->db) || mfs_ns_open(n->db, &n->ns))
 			tap_bail("open a store");
 		n->id = mfs_ns_node_id(n->ns);
-	} while (other && other->id == n->id);
+	} while (other && (other->id == n->id || mfs_ns_space(other->ns) == mfs_ns_space(n->ns)));
 }
 
 static void node_close(struct node *n)
@@ -225,7 +225,7 @@ static void workload(struct node *n, struct names *w, int count, const char *tag
 
 static int apply_errors;
 
-static int apply_to(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int apply_to(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	struct node *to = arg;
 
@@ -236,9 +236,9 @@ static int apply_to(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op,
 	return 0;
 }
 
-static uint64_t vv_of(struct node *n, uint16_t origin)
+static uint64_t vv_of(struct node *n, mfs_node_t origin)
 {
-	uint16_t o[64];
+	mfs_node_t o[64];
 	uint64_t s[64];
 	int k = mfs_ns_vv(n->ns, o, s, 64);
 
@@ -251,7 +251,7 @@ static uint64_t vv_of(struct node *n, uint16_t origin)
 /* to pulls from `from` every op of every origin it lacks. */
 static void pull(struct node *to, struct node *from)
 {
-	uint16_t o[64];
+	mfs_node_t o[64];
 	uint64_t s[64];
 	int k = mfs_ns_vv(from->ns, o, s, 64);
 
@@ -269,7 +269,7 @@ static void image_of(struct node *n, struct mfs_wr *w)
 
 static int same_vv(struct node *a, struct node *b)
 {
-	uint16_t o[64];
+	mfs_node_t o[64];
 	uint64_t s[64];
 	int k = mfs_ns_vv(a->ns, o, s, 64), same = k == mfs_ns_vv(b->ns, o, s, 64);
 
@@ -278,14 +278,14 @@ static int same_vv(struct node *a, struct node *b)
 	return same;
 }
 
-static int count_ops(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int count_ops(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	(void)origin, (void)seq, (void)op, (void)len;
 	(*(int *)arg)++;
 	return 0;
 }
 
-static int ops_held(struct node *n, uint16_t origin)
+static int ops_held(struct node *n, mfs_node_t origin)
 {
 	int c = 0;
 
@@ -362,7 +362,7 @@ struct tail {
 	int n;
 };
 
-static int count_applied(void *arg, uint16_t origin, uint64_t seq, const uint8_t *op, size_t len)
+static int count_applied(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
 	struct tail *t = arg;
 
@@ -385,7 +385,7 @@ static void test_built_under_writes(void)
 	struct mfs_wr img = { 0 };
 	uint64_t at_begin, a_seq0, b_seq0;
 	struct tail tail = { &c, 0 };
-	uint16_t o[64];
+	mfs_node_t o[64];
 	uint64_t sq[64];
 	int k;
 
@@ -430,17 +430,17 @@ static void test_built_under_writes(void)
 }
 
 /* A gc mark (doc/format.md) for a chunk, with a one-origin vector. */
-static void put_mark(struct node *n, uint16_t origin, uint64_t seq)
+static void put_mark(struct node *n, mfs_node_t origin, uint64_t seq)
 {
-	uint8_t key[3 + MFS_HASH_LEN] = "gc:", v[4 + 8 + 10];
+	uint8_t key[3 + MFS_HASH_LEN] = "gc:", v[4 + 8 + 16];
 	struct mfs_batch *b = mfs_batch_new(n->db);
 
 	memset(key + 3, 0xab, MFS_HASH_LEN);
-	v[0] = 1, v[1] = 0;
+	v[0] = 2, v[1] = 0;
 	put_le16(v + 2, 1);
 	put_le64(v + 4, 1);
-	put_le16(v + 12, origin);
-	put_le64(v + 14, seq);
+	put_le64(v + 12, origin);
+	put_le64(v + 20, seq);
 	mfs_batch_put(b, MFS_CF_META, key, sizeof(key), v, sizeof(v));
 	if (mfs_db_write(n->db, b, MFS_WRITE_SYNC))
 		tap_bail("write a mark");
@@ -452,7 +452,7 @@ static void test_trim(void)
 	struct node a = { 0 }, b = { 0 };
 	struct names wa = { 0 };
 	uint64_t dropped, held, folded, all;
-	uint16_t o;
+	mfs_node_t o;
 	uint64_t upto;
 
 	node_open(&a, NULL);
@@ -494,7 +494,7 @@ static void test_trim(void)
 		uint8_t key[3 + MFS_HASH_LEN] = "gc:";
 
 		memset(key + 3, 0xab, MFS_HASH_LEN);
-		uint16_t io[8];
+		mfs_node_t io[8];
 		uint64_t is[8];
 		int k;
 
@@ -516,9 +516,9 @@ static void test_trim(void)
 	node_close(&b);
 }
 
-static void put_member(struct node *n, uint16_t id, uint8_t state, const char *ep)
+static void put_member(struct node *n, mfs_node_t id, uint8_t state, const char *ep)
 {
-	struct mfs_member m = { .id = id, .state = state };
+	struct mfs_member m = { .id = id, .state = state, .space = 0x0101 };
 
 	snprintf(m.endpoint, sizeof(m.endpoint), "%s", ep);
 	if (mfs_ns_member_put(n->ns, &m))
@@ -532,7 +532,7 @@ static void put_member(struct node *n, uint16_t id, uint8_t state, const char *e
 } while (0)
 
 /* n's member record for id, as "state endpoint" ("" if none). */
-static const char *member_of(struct node *n, uint16_t id)
+static const char *member_of(struct node *n, mfs_node_t id)
 {
 	static char out[300];
 	struct mfs_member m;

@@ -6,6 +6,7 @@
  * bytes hold, and op lengths of 0 or past the end.
  */
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "replica/wire.h"
@@ -15,16 +16,17 @@
 
 static void test_header(void)
 {
-	struct mfs_wire_header h = { .type = MFS_MSG_OPS, .flags = 0xa5, .node = 0xbeef,
-				     .req = 0x0102030405060708ull }, g;
+	struct mfs_wire_header h = { .type = MFS_MSG_OPS, .flags = 0xa5, .node = 0xfedcba987654beefull,
+				     .space = 0x1a2b, .req = 0x0102030405060708ull }, g;
 	uint8_t b[MFS_WIRE_HEADER_LEN], c[MFS_WIRE_HEADER_LEN + 1];
 	int bad = 0;
 
 	mfs_wire_header_encode(&h, b);
-	ok(!memcmp(b, "MFW\x01", 4), "header starts with magic and version");
+	ok(!memcmp(b, "MFW\x02", 4), "header starts with magic and version 2");
+	is_int(MFS_WIRE_HEADER_LEN, 24, "a header is 24 bytes");
 	is_int(mfs_wire_header_decode(b, sizeof(b), &g), 0, "header decodes");
-	ok(g.type == h.type && g.flags == h.flags && g.node == h.node && g.req == h.req,
-	   "header round trip");
+	ok(g.type == h.type && g.flags == h.flags && g.node == h.node && g.req == h.req &&
+	   g.space == h.space, "header round trip (64-bit node id, inode space)");
 	for (uint8_t t = 1; t <= MFS_MSG_TYPE_MAX; t++) {
 		h.type = t;
 		mfs_wire_header_encode(&h, b);
@@ -45,9 +47,18 @@ static void test_header(void)
 	is_int(bad, 0, "a bad magic is refused");
 	memcpy(c, b, sizeof(b));
 	c[3] = MFS_WIRE_VERSION + 1;
-	is_int(mfs_wire_header_decode(c, sizeof(b), &g), MFS_EFORMAT, "version 2 is refused");
+	is_int(mfs_wire_header_decode(c, sizeof(b), &g), -EPROTO, "version 3 is refused as another version");
+	is_int(g.version, 3, "... which it names");
 	c[3] = 0;
-	is_int(mfs_wire_header_decode(c, sizeof(b), &g), MFS_EFORMAT, "version 0 is refused");
+	is_int(mfs_wire_header_decode(c, sizeof(b), &g), -EPROTO, "version 0 is refused");
+	{
+		/* A version 1 header (the build before 64-bit ids): named, with its 16-bit id. */
+		static const uint8_t v1[16] = { 'M', 'F', 'W', 1, MFS_MSG_PULL, 0, 0x2b, 0x1a,
+						1, 0, 0, 0, 0, 0, 0, 0 };
+
+		is_int(mfs_wire_header_decode(v1, sizeof(v1), &g), -EPROTO, "a version 1 header is refused");
+		ok(g.version == 1 && g.node == 0x1a2b, "... naming version 1 and the sender's old id");
+	}
 	memcpy(c, b, sizeof(b));
 	c[4] = 0;
 	is_int(mfs_wire_header_decode(c, sizeof(b), &g), MFS_EFORMAT, "type 0 is refused");
@@ -56,11 +67,13 @@ static void test_header(void)
 	c[4] = 0xff;
 	is_int(mfs_wire_header_decode(c, sizeof(b), &g), MFS_EFORMAT, "type 255 is refused");
 	memcpy(c, b, sizeof(b));
-	c[6] = c[7] = 0;
+	memset(c + 8, 0, 8);
 	is_int(mfs_wire_header_decode(c, sizeof(b), &g), MFS_EFORMAT, "sender node 0 is refused");
-	c[6] = 1;
+	c[8] = 1;
 	is_int(mfs_wire_header_decode(c, sizeof(b), &g), 0, "sender node 1 is fine");
-	is_int(g.node, 1, "node id is little endian");
+	ok(g.node == 1, "node id is little endian");
+	c[6] = c[7] = 0;
+	is_int(mfs_wire_header_decode(c, sizeof(b), &g), MFS_EFORMAT, "inode space 0 is refused");
 }
 
 static void test_pull(void)
@@ -72,9 +85,9 @@ static void test_pull(void)
 	vv.n = 3;
 	vv.origin[0] = 1, vv.seq[0] = 0;
 	vv.origin[1] = 0x1234, vv.seq[1] = 99;
-	vv.origin[2] = 0xffff, vv.seq[2] = UINT64_MAX;
+	vv.origin[2] = 0xfedcba9876543210ull, vv.seq[2] = UINT64_MAX;
 	mfs_wire_pull_encode(&vv, &w);
-	is_int(w.len, 2 + 3 * 10, "PULL body size");
+	is_int(w.len, 2 + 3 * 16, "PULL body size");
 	is_int(mfs_wire_pull_decode(w.buf, w.len, &got), 0, "PULL decodes");
 	ok(got.n == 3 && !memcmp(got.origin, vv.origin, 3 * sizeof(vv.origin[0])) &&
 	   !memcmp(got.seq, vv.seq, 3 * sizeof(vv.seq[0])), "PULL round trip");
@@ -93,22 +106,22 @@ static void test_pull(void)
 
 	vv.n = MFS_WIRE_MAX_VV;
 	for (int i = 0; i < MFS_WIRE_MAX_VV; i++)
-		vv.origin[i] = (uint16_t)(i + 1), vv.seq[i] = (uint64_t)i * 7919;
+		vv.origin[i] = (mfs_node_t)(i + 1) << 40 | 7, vv.seq[i] = (uint64_t)i * 7919;
 	mfs_wire_pull_encode(&vv, &w);
 	is_int(mfs_wire_pull_decode(w.buf, w.len, &got), 0, "the largest version vector");
-	ok(got.n == MFS_WIRE_MAX_VV && got.origin[MFS_WIRE_MAX_VV - 1] == MFS_WIRE_MAX_VV &&
+	ok(got.n == MFS_WIRE_MAX_VV && got.origin[MFS_WIRE_MAX_VV - 1] == ((mfs_node_t)MFS_WIRE_MAX_VV << 40 | 7) &&
 	   got.seq[MFS_WIRE_MAX_VV - 1] == (uint64_t)(MFS_WIRE_MAX_VV - 1) * 7919, "... round trips");
 	mfs_wr_release(&w);
 	/* One entry past the limit, by hand: the struct has no room for it. */
 	mfs_wr_u16(&w, MFS_WIRE_MAX_VV + 1);
 	for (int i = 0; i <= MFS_WIRE_MAX_VV; i++) {
-		mfs_wr_u16(&w, (uint16_t)(i + 1));
+		mfs_wr_u64(&w, (uint64_t)(i + 1));
 		mfs_wr_u64(&w, 0);
 	}
 	is_int(mfs_wire_pull_decode(w.buf, w.len, &got), MFS_EFORMAT, "more than MFS_WIRE_MAX_VV entries");
 	mfs_wr_release(&w);
 	mfs_wr_u16(&w, 5);
-	mfs_wr_u16(&w, 1);
+	mfs_wr_u64(&w, 1);
 	mfs_wr_u64(&w, 1);
 	is_int(mfs_wire_pull_decode(w.buf, w.len, &got), MFS_EFORMAT, "a count larger than the bytes");
 	mfs_wr_release(&w);
@@ -118,7 +131,7 @@ static void test_pull(void)
 static int ops_walk(const uint8_t *p, size_t n, int *more)
 {
 	struct mfs_wire_ops it;
-	uint16_t origin;
+	mfs_node_t origin;
 	uint64_t seq;
 	const uint8_t *op;
 	size_t len;
@@ -142,7 +155,7 @@ static void test_ops(void)
 	uint8_t big[300];
 	struct mfs_wr w = { 0 };
 	struct mfs_wire_ops it;
-	uint16_t origin;
+	mfs_node_t origin;
 	uint64_t seq;
 	const uint8_t *op;
 	size_t len;
@@ -151,7 +164,7 @@ static void test_ops(void)
 	memset(big, 0x5a, sizeof(big));
 	mfs_wire_ops_begin(&w);
 	mfs_wire_ops_add(&w, 0x0102, 1, op1, sizeof(op1));
-	mfs_wire_ops_add(&w, 0xfffe, UINT64_MAX, op2, sizeof(op2));
+	mfs_wire_ops_add(&w, 0xfffe00000000abcdull, UINT64_MAX, op2, sizeof(op2));
 	mfs_wire_ops_add(&w, 7, 42, big, sizeof(big));
 	mfs_wire_ops_finish(&w, 3, 1);
 	is_int(mfs_wire_ops_decode(w.buf, w.len, &it), 0, "OPS decodes");
@@ -159,7 +172,8 @@ static void test_ops(void)
 	is_int(mfs_wire_ops_next(&it, &origin, &seq, &op, &len), 1, "first op");
 	ok(origin == 0x0102 && seq == 1 && len == sizeof(op1) && !memcmp(op, op1, len), "first op round trips");
 	is_int(mfs_wire_ops_next(&it, &origin, &seq, &op, &len), 1, "second op");
-	ok(origin == 0xfffe && seq == UINT64_MAX && len == 1 && op[0] == 0xff, "second op round trips");
+	ok(origin == 0xfffe00000000abcdull && seq == UINT64_MAX && len == 1 && op[0] == 0xff,
+	   "second op round trips (a 64-bit origin)");
 	is_int(mfs_wire_ops_next(&it, &origin, &seq, &op, &len), 1, "third op");
 	ok(origin == 7 && seq == 42 && len == sizeof(big) && !memcmp(op, big, len), "third op round trips");
 	is_int(mfs_wire_ops_next(&it, &origin, &seq, &op, &len), 0, "then the end");
@@ -208,13 +222,13 @@ static void test_ops(void)
 	mfs_wr_put(&w, big, 20); /* so the count check in decode passes */
 	mfs_wire_ops_finish(&w, 1, 0);
 	is_int(ops_walk(w.buf, w.len, NULL), MFS_EFORMAT, "an op of length 0 is refused");
-	put_le32(w.buf + 5 + 10, 21);
+	put_le32(w.buf + 5 + 16, 21);
 	is_int(ops_walk(w.buf, w.len, NULL), MFS_EFORMAT, "an op one byte longer than the body");
-	put_le32(w.buf + 5 + 10, 20);
+	put_le32(w.buf + 5 + 16, 20);
 	is_int(ops_walk(w.buf, w.len, NULL), 1, "the same op with its true length");
-	put_le32(w.buf + 5 + 10, UINT32_MAX);
+	put_le32(w.buf + 5 + 16, UINT32_MAX);
 	is_int(ops_walk(w.buf, w.len, NULL), MFS_EFORMAT, "an op of length 2^32-1");
-	put_le32(w.buf + 5 + 10, MFS_OP_MAX_BYTES + 1);
+	put_le32(w.buf + 5 + 16, MFS_OP_MAX_BYTES + 1);
 	is_int(ops_walk(w.buf, w.len, NULL), MFS_EFORMAT, "an op longer than MFS_OP_MAX_BYTES");
 	mfs_wr_release(&w);
 }
