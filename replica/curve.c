@@ -40,8 +40,7 @@ static int fail(int rc, char *err, size_t errlen, const char *fmt, ...)
 	return rc;
 }
 
-/* 0 if s is 40 characters of Z85; raw (may be NULL) gets the 32 bytes. */
-static int z85_key_decode(const char *s, uint8_t raw[MFS_CURVE_KEY_LEN])
+int mfs_curve_key_decode(const char *s, uint8_t raw[MFS_CURVE_KEY_LEN])
 {
 	uint8_t scratch[MFS_CURVE_KEY_LEN];
 
@@ -49,6 +48,11 @@ static int z85_key_decode(const char *s, uint8_t raw[MFS_CURVE_KEY_LEN])
 	if (strlen(s) != MFS_CURVE_Z85_LEN)
 		return -EINVAL;
 	return zmq_z85_decode(raw ? raw : scratch, s) ? 0 : -EINVAL;
+}
+
+void mfs_curve_key_encode(const uint8_t raw[MFS_CURVE_KEY_LEN], char z85[MFS_CURVE_Z85_LEN + 1])
+{
+	zmq_z85_encode(z85, raw, MFS_CURVE_KEY_LEN);
 }
 
 /* ---- key files ------------------------------------------------------------ */
@@ -181,7 +185,7 @@ int mfs_curve_load_secret(const char *path, struct mfs_curve_keys *out, char *er
 	if (key_len + strspn(buf + key_len, " \t\r\n") != len)
 		key_len = 0;
 	buf[key_len] = 0;
-	if (len == sizeof(buf) - 1 || z85_key_decode(buf, NULL)) {
+	if (len == sizeof(buf) - 1 || mfs_curve_key_decode(buf, NULL)) {
 		rc = fail(MFS_EFORMAT, err, errlen, "%s: not a CURVE secret key (want one line "
 			  "of %d Z85 characters, as modelfs-admin keygen writes)", path,
 			  MFS_CURVE_Z85_LEN);
@@ -322,7 +326,7 @@ static int authkeys_line(struct mfs_authkeys *k, size_t *cap, char *line, const 
 	}
 	a = &k->keys[k->n];
 	memset(a, 0, sizeof(*a));
-	if (z85_key_decode(key, a->public_raw))
+	if (mfs_curve_key_decode(key, a->public_raw))
 		return fail(MFS_EFORMAT, err, errlen, "%s:%u: public key is not valid Z85", path,
 			    lineno);
 	memcpy(a->public_z85, key, sizeof(a->public_z85));
@@ -411,7 +415,7 @@ int mfs_curve_server_setup(void *sock, const struct mfs_curve_keys *k)
 int mfs_curve_client_setup(void *sock, const struct mfs_curve_keys *k,
 			   const char *server_public_z85)
 {
-	if (z85_key_decode(server_public_z85, NULL))
+	if (mfs_curve_key_decode(server_public_z85, NULL))
 		return -EINVAL;
 	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_public_z85, MFS_CURVE_Z85_LEN) ||
 	    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, k->public_z85, MFS_CURVE_Z85_LEN) ||
@@ -455,6 +459,8 @@ struct mfs_zap {
 	struct zap_key *keys;               /* immutable while the thread runs */
 	size_t nkeys;
 	struct zap_logged logged[ZAP_LOG_SLOTS]; /* the thread's alone */
+	struct mfs_zap_allow allowed;       /* fn NULL: the file's keys only */
+	char user[MFS_CURVE_Z85_LEN + 1];   /* the thread's: User-Id of a key allowed */
 };
 
 /*
@@ -525,12 +531,16 @@ static int zap_well_formed(zmq_msg_t *f, size_t n)
 	return 1;
 }
 
-/* The Z85 form of key if it is listed, else NULL. */
-static const char *zap_listed(const struct mfs_zap *z, const uint8_t *key)
+/* The Z85 form of key if it is listed or allowed, else NULL. */
+static const char *zap_listed(struct mfs_zap *z, const uint8_t *key)
 {
 	for (size_t i = 0; i < z->nkeys; i++)
 		if (!memcmp(z->keys[i].raw, key, MFS_CURVE_KEY_LEN))
 			return z->keys[i].z85;
+	if (z->allowed.fn && z->allowed.fn(z->allowed.arg, key) == 1) {
+		zmq_z85_encode(z->user, key, MFS_CURVE_KEY_LEN);
+		return z->user;
+	}
 	return NULL;
 }
 
@@ -563,7 +573,7 @@ static void zap_judge(struct mfs_zap *z, zmq_msg_t *f, size_t n, const char **st
 			return;
 		} else {
 			*user = "";
-			*text = "key not in authorized_keys";
+			*text = "key not in authorized_keys nor allowed by the cluster";
 		}
 	}
 	if (!zap_should_log(z, key, *text))
@@ -656,7 +666,8 @@ static void *zap_thread(void *arg)
 	return NULL;
 }
 
-int mfs_zap_start(void *zmq_ctx, const struct mfs_authkeys *k, struct mfs_zap **out)
+int mfs_zap_start(void *zmq_ctx, const struct mfs_authkeys *k, const struct mfs_zap_allow *allowed,
+		  struct mfs_zap **out)
 {
 	struct mfs_zap *z;
 	int linger = 0, rc;
@@ -665,6 +676,8 @@ int mfs_zap_start(void *zmq_ctx, const struct mfs_authkeys *k, struct mfs_zap **
 	if (!(z = calloc(1, sizeof(*z))))
 		return -ENOMEM;
 	z->stop_pipe[0] = z->stop_pipe[1] = -1;
+	if (allowed)
+		z->allowed = *allowed;
 	if (k->n && !(z->keys = calloc(k->n, sizeof(*z->keys)))) {
 		rc = -ENOMEM;
 		goto out;
@@ -723,7 +736,7 @@ int mfs_curve_z85_node_id(const char *public_z85, mfs_node_t *id)
 {
 	uint8_t raw[MFS_CURVE_KEY_LEN];
 
-	if (z85_key_decode(public_z85, raw))
+	if (mfs_curve_key_decode(public_z85, raw))
 		return -EINVAL;
 	return mfs_node_from_key(raw, id);
 }

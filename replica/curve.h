@@ -54,6 +54,12 @@ int mfs_curve_keygen(const char *path, char public_z85[MFS_CURVE_Z85_LEN + 1]);
  */
 int mfs_curve_load_secret(const char *path, struct mfs_curve_keys *out, char *err, size_t errlen);
 
+/* 0 if s is 40 characters of Z85 (a public key); raw (may be NULL) gets the
+ * 32 bytes.  -EINVAL otherwise. */
+int mfs_curve_key_decode(const char *s, uint8_t raw[MFS_CURVE_KEY_LEN]);
+/* The Z85 form of a 32-byte key. */
+void mfs_curve_key_encode(const uint8_t raw[MFS_CURVE_KEY_LEN], char z85[MFS_CURVE_Z85_LEN + 1]);
+
 /*
  * Endpoints are compared in one form, "tcp://host:port": the scheme added
  * if missing, the host lower-cased, the port without leading zeros.
@@ -106,7 +112,9 @@ const char *mfs_authkeys_for_endpoint(const struct mfs_authkeys *k, const char *
  * checks the id a message claims against the key's, mfs_curve_z85_node_id), and 400
  * to everything else, logging a warning that names the key and the peer
  * address at most once a minute per key.  The keys are copied: k may be
- * freed after the call.
+ * freed after the call.  A key k does not list is still admitted if
+ * allowed (may be NULL) answers 1 for it: the cluster's replicated
+ * allow-list (store/ns/allow.h), asked from the handler's thread.
  *
  * Start it before any server socket binds.  Returns -EADDRINUSE if the
  * context already has a ZAP handler.  Stop it with mfs_zap_stop() before
@@ -114,7 +122,12 @@ const char *mfs_authkeys_for_endpoint(const struct mfs_authkeys *k, const char *
  * socket and ends, and mfs_zap_stop() then only frees.
  */
 struct mfs_zap;
-int mfs_zap_start(void *zmq_ctx, const struct mfs_authkeys *k, struct mfs_zap **out);
+struct mfs_zap_allow {
+	int (*fn)(void *arg, const uint8_t key[MFS_CURVE_KEY_LEN]); /* 1 admits */
+	void *arg;
+};
+int mfs_zap_start(void *zmq_ctx, const struct mfs_authkeys *k, const struct mfs_zap_allow *allowed,
+		  struct mfs_zap **out);
 void mfs_zap_stop(struct mfs_zap *z);   /* NULL: no-op */
 
 /*

@@ -101,7 +101,7 @@ struct mfs_replica {
 
 	/* counters (atomic) */
 	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
-	uint64_t fetch_failures, bad_from_peers, malformed;
+	uint64_t fetch_failures, bad_from_peers, malformed, refused;
 	uint64_t wire_refused;       /* messages of another wire version (server.c) */
 	uint64_t id_mismatch;        /* CURVE messages whose id is not their key's */
 	pthread_mutex_t space_lock;  /* a change of inode space (spaces.c) */
@@ -141,6 +141,12 @@ void members_hello(struct mfs_replica *r, mfs_node_t id, const char *endpoint, c
 void members_pulled(struct mfs_replica *r);
 /* Stops adding peers (before the sync threads are joined). */
 void members_close(struct mfs_replica *r);
+
+/* admit.c: 1 if the Z85 key may talk to this node (authorized_keys or the
+ * cluster's allow-list), else 0. */
+int admit_key(struct mfs_replica *r, const char *z85);
+/* The ZAP handler's question for keys authorized_keys does not list. */
+int admit_by_cluster(void *arg, const uint8_t key[32]);
 /* Counts in placement: its member state is neither draining nor gone. */
 int member_placed(uint8_t state);
 

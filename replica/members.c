@@ -30,8 +30,9 @@ int member_placed(uint8_t state)
 
 /*
  * The CURVE server key to reach a member at: its authorized_keys line by
- * endpoint, else its own key if authorized_keys lists that key.  NULL: we
- * may not talk to it (an unlisted key is not admitted either way).
+ * endpoint, else its own key if authorized_keys lists it or the cluster
+ * allows it (admit.c).  NULL: we may not talk to it (a key not admitted
+ * would be refused by our server either way).
  */
 static const char *member_server_key(struct mfs_replica *r, const char *endpoint,
 				     const char *key)
@@ -40,10 +41,7 @@ static const char *member_server_key(struct mfs_replica *r, const char *endpoint
 
 	if (k)
 		return k;
-	for (size_t i = 0; key && *key && i < r->authkeys->n; i++)
-		if (!strcmp(r->authkeys->keys[i].public_z85, key))
-			return r->authkeys->keys[i].public_z85;
-	return NULL;
+	return key && *key && admit_key(r, key) ? key : NULL;
 }
 
 /*
@@ -60,7 +58,8 @@ static struct mfs_peer *add_peer_locked(struct mfs_replica *r, const char *endpo
 	if (r->members_closed || n >= MFS_MAX_NODES - 1)
 		return NULL;
 	if (r->curve && !(skey = member_server_key(r, endpoint, key))) {
-		log_warn("member " MFS_NODE_FMT " at %s: its key is not in authorized_keys, not contacted",
+		log_warn("member " MFS_NODE_FMT " at %s: its key is neither in authorized_keys "
+			 "nor allowed (modelfs-admin node allow), not contacted",
 			 MFS_NODE_ARG(id), endpoint);
 		return NULL;
 	}

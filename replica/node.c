@@ -254,7 +254,9 @@ static int setup_curve(struct mfs_replica *r)
 	}
 	r->self = id;
 	/* The ZAP handler must be bound before the server socket exists. */
-	if ((rc = mfs_zap_start(r->zctx, r->authkeys, &r->zap)))
+	struct mfs_zap_allow allowed = { admit_by_cluster, r };
+
+	if ((rc = mfs_zap_start(r->zctx, r->authkeys, &allowed, &r->zap)))
 		return rc;
 	r->curve = 1;
 	return 0;
@@ -399,6 +401,7 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 	fprintf(f, "wire_version_refused %llu\n", (unsigned long long)r->wire_refused);
 	fprintf(f, "node_id_mismatches %llu\n", (unsigned long long)r->id_mismatch);
 	fprintf(f, "ino_space_changes %llu\n", (unsigned long long)r->space_changes);
+	fprintf(f, "refused_requests %llu\n", (unsigned long long)r->refused);
 	fprintf(f, "read_kept_chunks %llu\n", (unsigned long long)r->read_kept);
 	fprintf(f, "repl_fetched_chunks %llu\n", (unsigned long long)r->repl_fetched);
 	fprintf(f, "repl_deferred %llu\n", (unsigned long long)r->repl_deferred);

@@ -106,6 +106,16 @@ static int header_refused(struct mfs_replica *r, int rc, const struct mfs_wire_h
 	return 1;
 }
 
+/* A request from a key no longer admitted: dropped, logged now and then. */
+static void refused(struct mfs_replica *r, const char *key)
+{
+	uint64_t n = __atomic_add_fetch(&r->refused, 1, __ATOMIC_RELAXED);
+
+	if (worth_logging(n))
+		log_warn("request from key %s refused: neither in authorized_keys nor allowed "
+			 "by the cluster (%llu so far)", key[0] ? key : "-", (unsigned long long)n);
+}
+
 /* ---- worker side ---------------------------------------------------------- */
 
 /*
@@ -477,6 +487,11 @@ static int request_header(struct mfs_replica *r, zmq_msg_t *frame, struct job *j
 
 		if (uid && strlen(uid) == MFS_CURVE_Z85_LEN)
 			memcpy(j->key, uid, MFS_CURVE_Z85_LEN + 1);
+		/* Admitted at the handshake, perhaps revoked since (admit.c). */
+		if (!admit_key(r, j->key)) {
+			refused(r, j->key);
+			return 0;
+		}
 	}
 	spaces_heard(r, h->node, h->space);
 	return 1;

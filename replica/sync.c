@@ -32,7 +32,8 @@ static void consider_op(struct mfs_replica *r, const uint8_t *raw, size_t len)
 		const struct mfs_op_entry *e = &op.e[i];
 		struct mfs_inode in;
 
-		if (e->kind == MFS_OP_NODE)
+		/* A key allowed may let a member known already be contacted. */
+		if (e->kind == MFS_OP_NODE || e->kind == MFS_OP_ALLOW)
 			__atomic_store_n(&r->members_dirty, 1, __ATOMIC_RELAXED);
 		if (e->kind != MFS_OP_INODE || e->deleted)
 			continue;

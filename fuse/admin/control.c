@@ -20,11 +20,13 @@
 #include "config.h"     /* autoconf: PACKAGE_VERSION */
 #include "control.h"
 #include "fuse/fs_internal.h"
+#include "replica/curve.h"
 #include "replica/replica.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/cache.h"
 #include "store/maint/report.h"
+#include "store/ns/allow.h"
 #include "store/ns/member.h"
 #include "store/ns/namespace.h"
 
@@ -126,8 +128,19 @@ static void do_inode_request(struct mfs_control *c, FILE *f, const char *arg, in
 	fprintf(f, "end %d %s\n", rc, rc ? mfs_strerror(rc) : "ok");
 }
 
+/* One `allowed KEY yes|revoked` line. */
+static int write_allowed(void *arg, const uint8_t key[MFS_ALLOW_KEY_LEN], int allowed)
+{
+	char z85[MFS_CURVE_Z85_LEN + 1];
+
+	mfs_curve_key_encode(key, z85);
+	fprintf(arg, "allowed %s %s\n", z85, allowed ? "yes" : "revoked");
+	return 0;
+}
+
 /*
- * `nodes`: the member table, one `member` line per node (replica.h).
+ * `nodes`: the member table, one `member` line per node (replica.h), then
+ * the cluster's allow-list (`allowed` lines).
  * `node-state ID STATE`: an admin's drain or remove (member.h states).
  */
 static void do_nodes(struct mfs_control *c, FILE *f, const char *arg)
@@ -141,6 +154,7 @@ static void do_nodes(struct mfs_control *c, FILE *f, const char *arg)
 		rc = -ENOTCONN; /* no peer service: no cluster to be a member of */
 	} else if (!arg) {
 		mfs_replica_members_write(c->fs->replica, f);
+		rc = mfs_ns_allow_each(c->fs->ns, write_allowed, f);
 	} else {
 		errno = 0;
 		id = strtoull(arg, &end, 16);
@@ -154,6 +168,25 @@ static void do_nodes(struct mfs_control *c, FILE *f, const char *arg)
 	}
 	fprintf(f, "end %d %s\n", rc, rc == -ENOTCONN ? "this node has no peer service (listen=)" :
 		rc == -ENOENT ? "no such node in the member table" : rc ? mfs_strerror(rc) : "ok");
+}
+
+/*
+ * `allow KEY` / `revoke KEY`: an admin's change to the cluster's allow-list
+ * (store/ns/allow.h), a namespace op every member applies.
+ */
+static void do_allow(struct mfs_control *c, FILE *f, const char *key, int allowed)
+{
+	uint8_t raw[MFS_CURVE_KEY_LEN];
+	int rc;
+
+	if (c->fs->cfg->ro)
+		rc = -EROFS;
+	else if (mfs_curve_key_decode(key, raw))
+		rc = -EINVAL;
+	else
+		rc = mfs_ns_allow_put(c->fs->ns, raw, allowed);
+	fprintf(f, "end %d %s\n", rc, rc == -EINVAL ? "not a public key (40 characters of Z85)" :
+		rc ? mfs_strerror(rc) : "ok");
 }
 
 static void serve(struct mfs_control *c, int fd)
@@ -182,6 +215,8 @@ static void serve(struct mfs_control *c, int fd)
 		do_nodes(c, f, NULL);
 	else if (!strncmp(line, "node-state ", 11))
 		do_nodes(c, f, line + 11);
+	else if (!strncmp(line, "allow ", 6) || !strncmp(line, "revoke ", 7))
+		do_allow(c, f, strchr(line, ' ') + 1, line[0] == 'a');
 	else
 		fprintf(f, "end %d unknown request\n", -EINVAL);
 	fclose(f);

@@ -69,6 +69,7 @@ static const struct mfs_status_key keys[] = {
 	{ "wire_version_refused", COUNTER, N, "modelfs_wire_version_refused_total", NULL, "Peer messages of another wire version (an older or newer build) refused." },
 	{ "node_id_mismatches", COUNTER, N, "modelfs_node_id_mismatches_total", NULL, "Peer messages refused because their node id is not the id of the CURVE key that sent them." },
 	{ "ino_space_changes", COUNTER, N, "modelfs_ino_space_changes_total", NULL, "Times this node moved to a fresh inode space since start (a lower node id used its space)." },
+	{ "refused_requests", COUNTER, N, "modelfs_refused_requests_total", NULL, "Peer requests dropped: the key is no longer admitted." },
 	{ "read_kept_chunks", COUNTER, N, "modelfs_read_kept_chunks_total", NULL, "Owned chunks a read fetched and handed to the store." },
 	{ "repl_fetched_chunks", COUNTER, N, "modelfs_repl_fetched_chunks_total", NULL, "Chunks replication fetched." },
 	{ "repl_deferred", COUNTER, N, "modelfs_repl_deferred_total", NULL, "Replication pulls put off because reads were fetching." },

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "allow.h"
 #include "member.h"
 #include "namespace.h"
 #include "ns_internal.h"
@@ -140,6 +141,13 @@ int ns_entry_valid(const struct mfs_op_entry *e)
 			return MFS_EFORMAT;
 		break;
 	}
+	case MFS_OP_ALLOW: {
+		int allowed;
+
+		if (mfs_allow_decode(e->val, e->vlen, &allowed))
+			return MFS_EFORMAT;
+		break;
+	}
 	case MFS_OP_MANIFEST:
 		/* Our allocation failing is no fault of the peer's. */
 		if (mfs_sha256(e->val, e->vlen, &h))
@@ -213,19 +221,31 @@ int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mf
 	return rc;
 }
 
-/* A member record that wins goes to the meta CF (member.h); the replica
- * layer reads the table again after a pull or a snapshot that carried one. */
-int ns_apply_member(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,
-		    const struct mfs_stamp *st, uint8_t *skey, const uint8_t *sval)
+int ns_is_meta_record(uint8_t kind)
 {
-	uint8_t mk[MEMBER_KEY_LEN];
-	size_t sklen = stamp_key(e->kind, e->key, e->klen, skey);
+	return kind == MFS_OP_NODE || kind == MFS_OP_ALLOW;
+}
+
+/* A member record or allow-list entry that wins goes to the meta CF (member.h,
+ * allow.h); the replica layer reads the member table again after a pull or a
+ * snapshot that carried one, and asks for a key's entry at each handshake. */
+int ns_apply_meta_record(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,
+			 const struct mfs_stamp *st, uint8_t *skey, const uint8_t *sval)
+{
+	uint8_t mk[ALLOW_KEY_LEN > MEMBER_KEY_LEN ? ALLOW_KEY_LEN : MEMBER_KEY_LEN];
+	size_t sklen = stamp_key(e->kind, e->key, e->klen, skey), mklen;
 	int rc = ns_stamp_wins(ns, skey, sklen, st);
 
 	if (rc <= 0)
 		return rc;
-	member_key(get_be64(e->key), mk);
-	mfs_batch_put(b, MFS_CF_META, mk, sizeof(mk), e->val, e->vlen);
+	if (e->kind == MFS_OP_ALLOW) {
+		allow_key(e->key, mk);
+		mklen = ALLOW_KEY_LEN;
+	} else {
+		member_key(get_be64(e->key), mk);
+		mklen = MEMBER_KEY_LEN;
+	}
+	mfs_batch_put(b, MFS_CF_META, mk, mklen, e->val, e->vlen);
 	mfs_batch_put(b, MFS_CF_STAMPS, skey, sklen, sval, MFS_STAMP_LEN);
 	return 1;
 }
@@ -256,8 +276,8 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 			note_dir(cs, get_be64(e->key), 0);
 			continue;
 		}
-		if (e->kind == MFS_OP_NODE) {
-			rc = ns_apply_member(ns, b, e, st, skey, sval);
+		if (ns_is_meta_record(e->kind)) {
+			rc = ns_apply_meta_record(ns, b, e, st, skey, sval);
 			rc = rc < 0 ? rc : 0;
 			continue;
 		}

@@ -162,9 +162,17 @@ int ns_vec_list(struct mfs_ns *ns, const char *tag, mfs_node_t *origins, uint64_
 /* meta CF key of a member record (member.c): "mb" + u64 BE node id. */
 #define MEMBER_KEY_LEN 10
 void member_key(mfs_node_t id, uint8_t out[MEMBER_KEY_LEN]);
-/* An 'N' entry stamped st (sval encoded) into b if it wins (ns_apply.c): 1, 0 or an error.
- * skey has room for STAMP_KEY_MAX bytes. */
-int ns_apply_member(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,
-		    const struct mfs_stamp *st, uint8_t *skey, const uint8_t *sval);
+/* meta CF key of an allow-list entry (allow.c): "ak" + the 32-byte key. */
+#define ALLOW_KEY_LEN 34
+void allow_key(const uint8_t *key, uint8_t out[ALLOW_KEY_LEN]);
+/*
+ * Meta records: 'N' (member) and 'A' (allow-list) entries, kept in the meta
+ * CF, last writer wins by stamp, never deleted.  1 if kind is one of them.
+ */
+int ns_is_meta_record(uint8_t kind);
+/* An 'N' or 'A' entry stamped st (sval encoded) into b if it wins (ns_apply.c): 1, 0 or an
+ * error.  skey has room for STAMP_KEY_MAX bytes. */
+int ns_apply_meta_record(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,
+			 const struct mfs_stamp *st, uint8_t *skey, const uint8_t *sval);
 
 #endif

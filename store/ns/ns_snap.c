@@ -171,11 +171,16 @@ static int stamp_at(struct mfs_ns *ns, const struct mfs_db_view *view, const uin
 	return rc;
 }
 
-/* The member records (meta "mb" + id), each with its stamp: never deleted, always stamped. */
-static int emit_members(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs_wr *w,
-			uint64_t *count)
+/*
+ * The meta records of kind (member records: meta "mb" + id; allow-list
+ * entries: "ak" + key), each with its stamp: never deleted, always stamped.
+ */
+static int emit_meta_records(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs_wr *w,
+			     uint8_t kind, uint64_t *count)
 {
-	struct mfs_iter *it = mfs_iter_new_at(ns->db, view, MFS_CF_META, "mb", 2);
+	const char *prefix = kind == MFS_OP_ALLOW ? "ak" : "mb";
+	size_t mklen = kind == MFS_OP_ALLOW ? ALLOW_KEY_LEN : MEMBER_KEY_LEN;
+	struct mfs_iter *it = mfs_iter_new_at(ns->db, view, MFS_CF_META, prefix, 2);
 	int rc = 0;
 
 	if (!it)
@@ -185,11 +190,11 @@ static int emit_members(struct mfs_ns *ns, const struct mfs_db_view *view, struc
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
 		uint8_t skey[STAMP_KEY_MAX], st[MFS_STAMP_LEN];
 
-		if (kl != MEMBER_KEY_LEN)
+		if (kl != mklen)
 			continue;
-		rc = stamp_at(ns, view, skey, stamp_key(MFS_OP_NODE, k + 2, MFS_MEMBER_ID_LEN, skey), st);
+		rc = stamp_at(ns, view, skey, stamp_key(kind, k + 2, kl - 2, skey), st);
 		if (rc == -ENOENT) {
-			rc = 0; /* cannot be merged by stamp: the member's own node sends it again */
+			rc = 0; /* cannot be merged by stamp: its writer sends it again */
 			continue;
 		}
 		if (rc == MFS_EFORMAT) {
@@ -198,7 +203,7 @@ static int emit_members(struct mfs_ns *ns, const struct mfs_db_view *view, struc
 		}
 		if (rc)
 			break;
-		put_rec(w, MFS_OP_NODE, 0, st, k + 2, MFS_MEMBER_ID_LEN, v, vl);
+		put_rec(w, kind, 0, st, k + 2, kl - 2, v, vl);
 		(*count)++;
 	}
 	if (!rc)
@@ -272,7 +277,9 @@ int mfs_ns_snap_end(struct mfs_ns *ns, struct mfs_ns_snap_job *job, struct mfs_w
 	if (!rc)
 		rc = emit_manifests(ns, job->view, w, &info->records);
 	if (!rc)
-		rc = emit_members(ns, job->view, w, &info->records);
+		rc = emit_meta_records(ns, job->view, w, MFS_OP_NODE, &info->records);
+	if (!rc)
+		rc = emit_meta_records(ns, job->view, w, MFS_OP_ALLOW, &info->records);
 	mfs_db_view_free(job->view);
 	job->view = NULL;
 	if (!rc && w->oom)
@@ -339,9 +346,9 @@ static int next_rec(struct mfs_rd *r, struct snap_rec *x)
 	x->stamped = !!(flags & REC_STAMPED);
 	if (r->bad || !x->e.key || (x->e.vlen && !x->e.val) || (flags & ~3) ||
 	    (x->e.kind != MFS_OP_INODE && x->e.kind != MFS_OP_DIRENT && x->e.kind != MFS_OP_MANIFEST &&
-	     x->e.kind != MFS_OP_NODE) ||
+	     !ns_is_meta_record(x->e.kind)) ||
 	    (x->e.kind == MFS_OP_MANIFEST && flags) || (x->e.deleted && !x->stamped) ||
-	    (x->e.kind == MFS_OP_NODE && !x->stamped) ||
+	    (ns_is_meta_record(x->e.kind) && !x->stamped) ||
 	    !mfs_op_entry_shape_ok(x->e.kind, x->e.deleted, x->e.klen, x->e.vlen))
 		return MFS_EFORMAT;
 	if (st && (mfs_stamp_decode(st, MFS_STAMP_LEN, &x->st) || x->st.node == 0))
@@ -457,9 +464,9 @@ static int merge_rec(struct merge *m, const struct snap_rec *x)
 			mfs_batch_put(m->b, MFS_CF_MANIFESTS, e->key, e->klen, e->val, e->vlen);
 		return rc < 0 ? rc : 0;
 	}
-	if (e->kind == MFS_OP_NODE) {
+	if (ns_is_meta_record(e->kind)) {
 		mfs_stamp_encode(&x->st, sval);
-		rc = ns_apply_member(m->ns, m->b, e, &x->st, skey, sval);
+		rc = ns_apply_meta_record(m->ns, m->b, e, &x->st, skey, sval);
 		m->won += rc > 0;
 		return rc < 0 ? rc : 0;
 	}

@@ -242,7 +242,8 @@ int txn_commit(struct mfs_ns *ns, struct ns_txn *t)
 	for (uint32_t i = 0; i < op.n; i++) {
 		const struct mfs_op_entry *e = &op.e[i];
 
-		if (e->kind == MFS_OP_INODE || e->kind == MFS_OP_DIRENT || e->kind == MFS_OP_NODE)
+		if (e->kind == MFS_OP_INODE || e->kind == MFS_OP_DIRENT ||
+		    ns_is_meta_record(e->kind))
 			mfs_batch_put(t->b, MFS_CF_STAMPS, skey,
 				      stamp_key(e->kind, e->key, e->klen, skey), sval, sizeof(sval));
 	}

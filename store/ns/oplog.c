@@ -61,6 +61,8 @@ int mfs_op_entry_shape_ok(uint8_t kind, int deleted, uint16_t klen, uint32_t vle
 		return klen == MFS_HASH_LEN && !deleted && vlen > 0;
 	case MFS_OP_NODE:
 		return klen == 8 && !deleted && vlen > 0 && vlen <= 512;
+	case MFS_OP_ALLOW:
+		return klen == 32 && !deleted && vlen == 2;
 	}
 	return 0;
 }

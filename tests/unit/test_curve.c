@@ -331,8 +331,8 @@ static void test_zap(void)
 	if (mfs_authkeys_load(at("allowed"), &ak, err, sizeof(err)))
 		tap_bail("authorized_keys: %s", err);
 
-	is_int(mfs_zap_start(ctx, ak, &zap), 0, "ZAP handler starts");
-	is_int(mfs_zap_start(ctx, ak, &zap2), -EADDRINUSE, "a second one: EADDRINUSE");
+	is_int(mfs_zap_start(ctx, ak, NULL, &zap), 0, "ZAP handler starts");
+	is_int(mfs_zap_start(ctx, ak, NULL, &zap2), -EADDRINUSE, "a second one: EADDRINUSE");
 	mfs_authkeys_free(ak);  /* the handler keeps its own copy */
 
 	router = zmq_socket(ctx, ZMQ_ROUTER);
@@ -416,7 +416,7 @@ static void test_zap(void)
 	/* The other order: the context goes first, the handler's thread lets it. */
 	ctx = zmq_ctx_new();
 	write_file(at("empty"), "", 0644);
-	if (mfs_authkeys_load(at("empty"), &ak, err, sizeof(err)) || mfs_zap_start(ctx, ak, &zap))
+	if (mfs_authkeys_load(at("empty"), &ak, err, sizeof(err)) || mfs_zap_start(ctx, ak, NULL, &zap))
 		tap_bail("second handler");
 	ok(zmq_ctx_term(ctx) == 0, "context terminates with the handler running");
 	mfs_zap_stop(zap);
@@ -497,7 +497,7 @@ static void test_zap_malformed(void)
 	if (mfs_curve_load_secret(at("good"), &good, err, sizeof(err)) ||
 	    mfs_curve_load_secret(at("bad"), &bad, err, sizeof(err)) ||
 	    mfs_authkeys_load(at("allowed"), &ak, err, sizeof(err)) ||
-	    mfs_zap_start(ctx, ak, &zap))
+	    mfs_zap_start(ctx, ak, NULL, &zap))
 		tap_bail("malformed: %s", err);
 	zmq_z85_decode(good_raw, good.public_z85);
 	zmq_z85_decode(bad_raw, bad.public_z85);

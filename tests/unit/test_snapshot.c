@@ -27,6 +27,7 @@
 #include "store/kv/db.h"
 #include "store/maint/gc_marks.h"
 #include "store/ns/inode.h"
+#include "store/ns/allow.h"
 #include "store/ns/member.h"
 #include "store/ns/namespace.h"
 #include "tap.h"
@@ -601,6 +602,68 @@ static void test_members(void)
 	node_close(&c);
 }
 
+static const uint8_t key_x[MFS_ALLOW_KEY_LEN] = { 1, 2, 3 }, key_y[MFS_ALLOW_KEY_LEN] = { 9 };
+
+static void put_allow(struct node *n, const uint8_t *key, int allowed)
+{
+	if (mfs_ns_allow_put(n->ns, key, allowed))
+		tap_bail("put an allow-list entry");
+}
+
+static int count_entry(void *arg, const uint8_t key[MFS_ALLOW_KEY_LEN], int allowed)
+{
+	(void)key;
+	(void)allowed;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int allow_count(struct node *n)
+{
+	int k = 0;
+
+	if (mfs_ns_allow_each(n->ns, count_entry, &k))
+		tap_bail("list the allow-list");
+	return k;
+}
+
+/* The allow-list travels in ops and images and merges by stamp, as member records do. */
+static void test_allow(void)
+{
+	struct node a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_snap_info info;
+	struct mfs_wr img;
+
+	node_open(&a, NULL);
+	node_open(&b, &a);
+	is_int(mfs_ns_allowed(a.ns, key_x), 0, "a key never listed is not allowed");
+	put_allow(&a, key_x, 1);
+	put_allow(&a, key_y, 1);
+	is_int(mfs_ns_allowed(a.ns, key_x), 1, "allowed where it was written");
+	pull(&b, &a);
+	is_int(apply_errors, 0, "a's ops apply on b");
+	is_int(mfs_ns_allowed(b.ns, key_x), 1, "and allowed on b");
+	put_allow(&b, key_y, 0); /* later: the revocation wins */
+	pull(&a, &b);
+	is_int(mfs_ns_allowed(a.ns, key_y), 0, "b's later revocation wins on a");
+	is_int(mfs_ns_allowed(a.ns, key_x), 1, "the other key stays allowed");
+
+	node_open(&c, &a);
+	image_of(&a, &img);
+	is_int(mfs_ns_snap_apply(c.ns, img.buf, img.len, NULL, NULL, &info), 0,
+	       "a fresh node merges an image with allow-list entries");
+	is_int(allow_count(&c), 2, "it holds both entries");
+	is_int(mfs_ns_allowed(c.ns, key_x), 1, "one allowed");
+	is_int(mfs_ns_allowed(c.ns, key_y), 0, "one revoked");
+	mfs_wr_release(&img);
+	put_allow(&a, key_y, 1); /* allowed again, after the image */
+	pull(&c, &a);
+	is_int(mfs_ns_allowed(c.ns, key_y), 1, "the tail after the image allows it again");
+	node_close(&a);
+	node_close(&b);
+	node_close(&c);
+}
+
 /* Damaged images: refused with nothing written, or merged as well-formed input. */
 static void test_damage(void)
 {
@@ -614,6 +677,7 @@ static void test_damage(void)
 	node_open(&t, &a);
 	workload(&a, &wa, 60, "a");
 	put_member(&a, a.id, MFS_MEMBER_ACTIVE, "tcp://10.0.0.1:7700");
+	put_allow(&a, key_x, 1);
 	workload(&t, &wt, 20, "t");
 	image_of(&a, &img);
 	before = ns_hash(&t);
@@ -657,6 +721,7 @@ int main(void)
 	test_built_under_writes();
 	test_trim();
 	test_members();
+	test_allow();
 	test_damage();
 	return done_testing();
 }
