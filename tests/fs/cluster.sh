@@ -324,6 +324,15 @@ cl_status() {
 	fi
 }
 
+# cl_sees I ENDPOINT: node I has a peer at ENDPOINT (host:port) that is up.
+cl_sees() {
+	cl_status "$1" 2>/dev/null | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(p["endpoint"].endswith(sys.argv[1]) and p["state"] == "up"
+                  for p in d.get("peers", [])) else 1)' "$2"
+}
+
 # cl_get I KEY: a top-level value of node I's status.
 cl_get() {
 	local js

@@ -26,17 +26,9 @@ check "start nodes 1 and 2, each naming the other" \
 opts1=$(cl_get 1 options)
 opts2=$(cl_get 2 options)
 
-# sees I EP: node I's status lists the peer at EP, up.
-sees() {
-	cl_status "$1" 2>/dev/null | "$PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-sys.exit(0 if any(p["endpoint"].endswith(sys.argv[1]) and p["state"] == "up"
-                  for p in d.get("peers", [])) else 1)' "$2"
-}
 join() {
 	cl_start 3 || return 1
-	wait_for "$CL_TRIES" sees 2 "$(cl_endpoint 3)" && wait_for "$CL_TRIES" sees 3 "$(cl_endpoint 2)" &&
+	wait_for "$CL_TRIES" cl_sees 2 "$(cl_endpoint 3)" && wait_for "$CL_TRIES" cl_sees 3 "$(cl_endpoint 2)" &&
 		return 0
 	echo "node 2 does not see node 3 up (or node 3 node 2):" >&2
 	_cl_report peers 2 3
@@ -102,7 +94,7 @@ check "node 2 restarted alone, no node 3 in its config: still lists node 3" pers
 
 back() {
 	cl_start 1 && cl_start 3 &&
-	wait_for "$CL_TRIES" sees 2 "$(cl_endpoint 3)" &&
+	wait_for "$CL_TRIES" cl_sees 2 "$(cl_endpoint 3)" &&
 	expect_sha "${CL_M[3]}/d/w.bin" "$sum"
 }
 check "nodes 1 and 3 back: node 2 sees node 3 up" back
@@ -113,7 +105,7 @@ check "nodes 1 and 3 back: node 2 sees node 3 up" back
 NEW3=127.0.0.5:$CL_PORT
 moved() {
 	cl_stop 3 && cl_start 3 "listen=$NEW3" &&
-	wait_for "$CL_TRIES" sees 2 "$NEW3" && wait_for "$CL_TRIES" sees 1 "$NEW3" ||
+	wait_for "$CL_TRIES" cl_sees 2 "$NEW3" && wait_for "$CL_TRIES" cl_sees 1 "$NEW3" ||
 		{ _cl_report peers 1 2; return 1; }
 	wait_for "$CL_TRIES" eval 'admin node list "${CL_M[1]}" | grep -q "tcp://$NEW3"' &&
 	echo moved >"${CL_M[3]}/d/after-move" &&

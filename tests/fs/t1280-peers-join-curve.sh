@@ -48,16 +48,9 @@ members() {
 import json, sys
 print(" ".join(sorted(n["node_id"] for n in json.load(sys.stdin)["nodes"])))'
 }
-sees() {
-	cl_status "$1" 2>/dev/null | "$PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-sys.exit(0 if any(p["endpoint"].endswith(sys.argv[1]) and p["state"] == "up"
-                  for p in d.get("peers", [])) else 1)' "$2"
-}
 join3() {
 	cl_start 3 "curve_key=$WORK/key3,authorized_keys=$AK" &&
-	wait_for "$CL_TRIES" sees 2 "$(cl_endpoint 3)" && return 0
+	wait_for "$CL_TRIES" cl_sees 2 "$(cl_endpoint 3)" && return 0
 	_cl_report peers 2 3
 	tail -n 5 "${CL_D[2]}/modelfs.log" >&2
 	return 1

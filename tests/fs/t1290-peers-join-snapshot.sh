@@ -53,15 +53,7 @@ node3_lists() {
 check "node 3 lists 3 active members, node 2 among them" node3_lists
 check "node 3 converges with nodes 1 and 2" cl_wait_converged 1 2 3
 
-# sees I EP: node I's status lists the peer at EP, up.
-sees() {
-	cl_status "$1" 2>/dev/null | "$PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-sys.exit(0 if any(p["endpoint"].endswith(sys.argv[1]) and p["state"] == "up"
-                  for p in d.get("peers", [])) else 1)' "$2"
-}
-check "node 3 sees node 2 up" wait_for "$CL_TRIES" sees 3 "$(cl_endpoint 2)"
+check "node 3 sees node 2 up" wait_for "$CL_TRIES" cl_sees 3 "$(cl_endpoint 2)"
 check "nodes 1 and 2 list node 3" eval 'wait_for "$CL_TRIES" lists 1 3 && wait_for "$CL_TRIES" lists 2 3'
 check "node 3 needed one snapshot" expect_eq "$(cl_get 3 snapshots_applied)" 1 "snapshots_applied"
 

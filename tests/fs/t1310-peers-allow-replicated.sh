@@ -57,18 +57,11 @@ key = open(sys.argv[1]).read().split()[0]
 sys.exit(0 if any(a["key"] == key and a["state"] == "yes"
                   for a in json.load(sys.stdin)["allowed"]) else 1)' "$2"
 }
-sees() {
-	cl_status "$1" 2>/dev/null | "$PY" -c '
-import json, sys
-d = json.load(sys.stdin)
-sys.exit(0 if any(p["endpoint"].endswith(sys.argv[1]) and p["state"] == "up"
-                  for p in d.get("peers", [])) else 1)' "$2"
-}
 allow3() {
 	admin node allow "$WORK/key3.pub" "${CL_M[1]}" >/dev/null &&
 	allowed 1 "$WORK/key3.pub" &&
 	wait_for "$CL_TRIES" allowed 2 "$WORK/key3.pub" || { echo "node 2 never got the key" >&2; return 1; }
-	wait_for "$CL_TRIES" sees 2 "$(cl_endpoint 3)" || { _cl_report peers 2 3; return 1; }
+	wait_for "$CL_TRIES" cl_sees 2 "$(cl_endpoint 3)" || { _cl_report peers 2 3; return 1; }
 	expect_eq "$(sha256sum <"$AK")" "$AK_SUM" "authorized_keys of nodes 1 and 2 (untouched)"
 }
 check "node allow on node 1 only: node 2 learns the key and contacts node 3" allow3
