@@ -14,6 +14,12 @@
  *   gc_peers.c  what gc needs of the peers (their pulled version vectors)
  *   trim.c      gc's copies beyond a factor: candidates, owners' confirmation
  *   snap.c      the op log's bound (dropping ops) and snapshot bootstrap
+ *   spaces.c    this node's inode space: moved when a lower id uses it
+ *   admit.c     which CURVE keys may talk to us: authorized_keys, node allow
+ *   curve.c     keys, authorized_keys and the ZAP handler (curve.h)
+ *   wire.c      message encodings (wire.h)
+ *   diskcache.c peers' chunks kept on disk (diskcache.h)
+ *   local.c     what this node holds of a chunk outside its store (info, evict)
  *
  * Threads: one server thread owns the ROUTER; server workers, the sync
  * thread, repair workers and the cache's loaders all act as clients, each
