@@ -192,33 +192,13 @@ static void reply_chunk_val(struct mfs_replica *r, void *push, struct job *j,
 	reply_msg(r, push, j, MFS_MSG_CHUNK, h->b, MFS_HASH_LEN, &m);
 }
 
-struct ops_acc {
-	struct mfs_wr w;
-	uint32_t count;
-	size_t budget;
-	int more;
-};
-
-static int add_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
-{
-	struct ops_acc *a = arg;
-
-	if (a->count && a->w.len + len > a->budget) {
-		a->more = 1;
-		return 1;
-	}
-	mfs_wire_ops_add(&a->w, origin, seq, op, len);
-	a->count++;
-	return 0;
-}
-
 static void handle_pull(struct mfs_server *s, void *push, struct job *j)
 {
 	struct mfs_replica *r = s->r;
 	struct mfs_wire_vv *theirs = malloc(sizeof(*theirs));
 	mfs_node_t origins[MFS_WIRE_MAX_VV];
 	uint64_t seqs[MFS_WIRE_MAX_VV];
-	struct ops_acc a = { .budget = MFS_WIRE_OPS_BUDGET };
+	struct mfs_wire_ops_acc a = { .budget = MFS_WIRE_OPS_BUDGET };
 	int n;
 
 	if (!theirs)
@@ -242,7 +222,7 @@ static void handle_pull(struct mfs_server *s, void *push, struct job *j)
 			if (theirs->origin[k] == origins[i])
 				have = theirs->seq[k];
 		if (origins[i] != j->h.node && seqs[i] > have)
-			mfs_ns_ops_since(r->ns, origins[i], have, add_op, &a);
+			mfs_ns_ops_since(r->ns, origins[i], have, mfs_wire_ops_acc_add, &a);
 	}
 	mfs_wire_ops_finish(&a.w, a.count, a.more);
 send:

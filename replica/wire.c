@@ -89,6 +89,20 @@ void mfs_wire_ops_finish(struct mfs_wr *w, uint32_t count, int more)
 	put_le32(w->buf + 1, count);
 }
 
+int mfs_wire_ops_acc_add(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op,
+			 size_t len)
+{
+	struct mfs_wire_ops_acc *a = arg;
+
+	if (a->count && a->w.len + len > a->budget) {
+		a->more = 1;
+		return 1;
+	}
+	mfs_wire_ops_add(&a->w, origin, seq, op, len);
+	a->count++;
+	return 0;
+}
+
 int mfs_wire_ops_decode(const uint8_t *p, size_t n, struct mfs_wire_ops *it)
 {
 	struct mfs_rd r = { .p = p, .left = n };

@@ -89,6 +89,20 @@ void mfs_wire_ops_begin(struct mfs_wr *w);
 void mfs_wire_ops_add(struct mfs_wr *w, mfs_node_t origin, uint64_t seq, const uint8_t *op,
 		      size_t len);
 void mfs_wire_ops_finish(struct mfs_wr *w, uint32_t count, int more);
+/*
+ * An OPS body filled op by op up to a byte budget (the answer to a PULL):
+ * mfs_wire_ops_acc_add is an mfs_op_fn (store/ns/namespace.h) that takes
+ * ops while they fit, always the first, and then stops the walk with more
+ * set.
+ */
+struct mfs_wire_ops_acc {
+	struct mfs_wr w;
+	uint32_t count;
+	size_t budget;
+	int more;
+};
+int mfs_wire_ops_acc_add(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op,
+			 size_t len);
 struct mfs_wire_ops {
 	const uint8_t *p;
 	size_t left;

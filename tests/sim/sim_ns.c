@@ -140,29 +140,9 @@ static int list_live(struct sim *s)
 
 /* ---- the PULL exchange ------------------------------------------------------ */
 
-struct ops_acc {
-	struct mfs_wr w;
-	uint32_t count;
-	size_t budget;
-	int more;
-};
-
-static int add_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
-{
-	struct ops_acc *a = arg;
-
-	if (a->count && a->w.len + len > a->budget) {
-		a->more = 1;
-		return 1;
-	}
-	mfs_wire_ops_add(&a->w, origin, seq, op, len);
-	a->count++;
-	return 0;
-}
-
 /* What server.c's handle_pull answers to a PULL body from node `from`. */
 static int serve_pull(struct snode *srv, mfs_node_t from, const uint8_t *body, size_t blen,
-		      struct ops_acc *a)
+		      struct mfs_wire_ops_acc *a)
 {
 	struct mfs_wire_vv *theirs = malloc(sizeof(*theirs));
 	mfs_node_t origins[MFS_WIRE_MAX_VV];
@@ -185,7 +165,7 @@ static int serve_pull(struct snode *srv, mfs_node_t from, const uint8_t *body, s
 			if (theirs->origin[k] == origins[i])
 				have = theirs->seq[k];
 		if (origins[i] != from && seqs[i] > have)
-			rc = mfs_ns_ops_since(srv->ns, origins[i], have, add_op, a);
+			rc = mfs_ns_ops_since(srv->ns, origins[i], have, mfs_wire_ops_acc_add, a);
 	}
 	mfs_wire_ops_finish(&a->w, a->count, a->more);
 	if (!rc && a->w.oom)
@@ -225,7 +205,7 @@ static int apply_reply(struct sim *s, struct snode *to, const uint8_t *p, size_t
 static int pull_once(struct sim *s, struct snode *to, struct snode *from)
 {
 	struct mfs_wire_vv *vv = malloc(sizeof(*vv));
-	struct ops_acc a = { .budget = MFS_WIRE_OPS_BUDGET };
+	struct mfs_wire_ops_acc a = { .budget = MFS_WIRE_OPS_BUDGET };
 	struct mfs_wr w = { 0 };
 	int rc, n;
 
