@@ -108,6 +108,27 @@ static void set_time(struct timespec *dst, const struct timespec *src, int now_f
 }
 
 /*
+ * Without writeback cache the kernel places an O_APPEND write at its own
+ * i_size of the inode and never asks for it, so after a path truncate
+ * grew the writer's staged bytes, the writer's descriptor would land short
+ * of the end.  Storing the new last byte (a zero: the file grew past it)
+ * is the one notification that sets a larger i_size; the page it fills is
+ * not marked up to date, so reads still come here.
+ */
+static void grow_kernel_size(struct mfs_fs *fs, uint64_t ino, uint64_t size)
+{
+	char zero = 0;
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(1);
+	int rc;
+
+	buf.buf[0].mem = &zero;
+	rc = fuse_lowlevel_notify_store(fs->se, ino, size - 1, &buf, 0);
+	if (rc && rc != -ENOENT)
+		log_warn("inode %016llx: size %llu not told to the kernel: %s",
+			 (unsigned long long)ino, (unsigned long long)size, strerror(-rc));
+}
+
+/*
  * truncate(2) of a path whose writer synced and writes on through an older
  * inode (view.c) cuts the writer's staged bytes, as it would cut the one
  * file on a local filesystem; its next commit publishes them.
@@ -115,13 +136,13 @@ static void set_time(struct timespec *dst, const struct timespec *src, int now_f
 static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 			 struct fuse_file_info *fi)
 {
-	uint64_t writer = fi ? 0 : view_writer(fs, n->ino);
+	uint64_t writer = fi ? 0 : view_writer(fs, n->ino), old = 0;
 	struct mfs_node *w = writer ? itable_hold(fs, writer) : NULL;
 	int rc;
 
 	if (!w)
 		return fs_truncate(fs, n, size, fi);
-	rc = fs_truncate_staged(fs, w, size);
+	rc = fs_truncate_staged(fs, w, size, &old);
 	itable_put(fs, w, 0, 1);
 	/*
 	 * The kernel's size and pages of the writer's inode (written through,
@@ -129,6 +150,8 @@ static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	 */
 	if (!rc)
 		fuse_lowlevel_notify_inval_inode(fs->se, writer, 0, 0);
+	if (!rc && size > old)
+		grow_kernel_size(fs, writer, size);
 	/* The writer closed meanwhile: the path's own version it is. */
 	return rc == -ESTALE ? fs_truncate(fs, n, size, fi) : rc;
 }

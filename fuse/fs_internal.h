@@ -348,8 +348,11 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		     struct fuse_file_info *fi);
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi);
-/* fs_truncate of n's staged bytes only: -ESTALE if n has none (its writer closed). */
-int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size);
+/*
+ * fs_truncate of n's staged bytes only: -ESTALE if n has none (its writer
+ * closed); *old gets their size before the cut.
+ */
+int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, uint64_t *old);
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags);
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);

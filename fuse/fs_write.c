@@ -418,8 +418,12 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 	fuse_reply_err(req, mfs_errno(rc));
 }
 
+/*
+ * staged_old non-NULL: only a writer's staged bytes may be cut (-ESTALE
+ * without one), and *staged_old gets their size before the cut.
+ */
 static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
-			 struct fuse_file_info *fi, int staged_only)
+			 struct fuse_file_info *fi, uint64_t *staged_old)
 {
 	uint64_t parent = 0, moved_to = 0, inval = 0, moved = 0;
 	char *name = NULL;
@@ -430,9 +434,12 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		rc = S_ISDIR(n->rec.mode) ? -EISDIR : -EINVAL;
 		goto out;
 	}
-	if (!n->stg && staged_only) {
-		rc = -ESTALE;
-		goto out;
+	if (staged_old) {
+		if (!n->stg) {
+			rc = -ESTALE;
+			goto out;
+		}
+		*staged_old = n->stg->size;
 	}
 	if (!n->stg) {
 		/* truncate(2) with no writer open: stage, cut, commit now. */
@@ -490,10 +497,10 @@ out:
 
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi)
 {
-	return truncate_node(fs, n, size, fi, 0);
+	return truncate_node(fs, n, size, fi, NULL);
 }
 
-int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size)
+int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, uint64_t *old)
 {
-	return truncate_node(fs, n, size, NULL, 1);
+	return truncate_node(fs, n, size, NULL, old);
 }

@@ -267,6 +267,34 @@ PYEOF
 }
 check "300 rounds of truncate, O_APPEND write, read by the writer" append_after_cut_rounds
 
+# Found by make check-diff-long (seed 33001): a truncate of the path that
+# grew the writer's file left the kernel's size of the writer's inode
+# behind, and the next O_APPEND write set the descriptor's offset from it.
+synced_writer_grown() {
+	"$PY" - "$M" <<'PYEOF'
+import os, sys
+os.chdir(sys.argv[1])
+for cut in (600, 5000, 70000):
+    with open("gr", "wb") as f:
+        f.write(b"0")
+    w = os.open("gr", os.O_RDWR | os.O_APPEND)
+    os.write(w, b"a" * 488)
+    os.fdatasync(w)
+    os.truncate("gr", cut)
+    os.write(w, b"c" * 5)
+    pos = os.lseek(w, 0, os.SEEK_CUR)
+    got = os.pread(w, cut + 100, 0)
+    os.close(w)
+    want = b"0" + b"a" * 488 + bytes(cut - 489) + b"c" * 5
+    if pos != cut + 5:
+        sys.exit("grown to %d: the writer's offset after O_APPEND is %d, want %d" % (cut, pos, cut + 5))
+    if got != want or open("gr", "rb").read() != want:
+        sys.exit("grown to %d: the bytes differ" % cut)
+os.unlink("gr")
+PYEOF
+}
+check "truncate of the path grows a synced writer: O_APPEND offset, bytes" synced_writer_grown
+
 old_version_fd() {
 	"$PY" - "$M" <<'PYEOF'
 import os, sys
