@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/chunk/cache.h"
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
 #include "store/chunk/manifest.h"
@@ -62,6 +63,7 @@ struct want {
 	uint8_t kind, repl;
 	int ok;
 	int deferred;            /* left for later, as it was (a read is fetching) */
+	int handed;              /* the keeper writes it and ends its entry (keep.c) */
 	int staged;              /* record written here, index after the flush */
 	struct mfs_stored st;
 };
@@ -101,6 +103,11 @@ void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, 
 	struct mfs_manifest *m;
 	struct mfs_batch *b;
 
+	/* The likely holders of a chunk a read fetches (fetch.c note 1). */
+	for (int cur = __atomic_load_n(&r->max_repl, __ATOMIC_RELAXED); cur < repl;)
+		if (__atomic_compare_exchange_n(&r->max_repl, &cur, repl, 0, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			break;
 	if (mfs_manifest_load(r->db, id, &m))
 		return;
 	if (!(b = mfs_batch_new(r->db))) {
@@ -284,6 +291,38 @@ static int promote(struct mfs_replica *r, struct want *w)
 	return rc;
 }
 
+/*
+ * Fetches w through the chunk cache, the engine reads use (fetch.c notes 1
+ * and 5): a read of the same chunk meanwhile waits on this one fetch, and
+ * this one waits on a read's.  The record goes to the keeper: an owned one
+ * into the store (its index and the end of its wanted entry are the
+ * keeper's), a warm one into the disk cache.  1 if that is done or the
+ * fetch failed (w->ok says which), 0 when the cache had the bytes and
+ * nothing was kept: the caller fetches the record itself.
+ */
+static int fetch_shared(struct mfs_replica *r, struct want *w)
+{
+	const struct mfs_cache_entry *e;
+	int rc, handed;
+
+	if (!r->cache)
+		return 0;
+	fetch_as_replication(1);
+	rc = mfs_cache_get(r->cache, &w->h, w->raw_len, w->origin, &e);
+	handed = fetch_handed_off();
+	fetch_as_replication(0);
+	if (rc)
+		return 1;
+	/* Replication's bytes: the first the cache drops. */
+	mfs_cache_release_cold(r->cache, e, 1);
+	if (!handed)
+		return 0;
+	w->ok = 1;
+	w->handed = w->kind != WANT_WARM;
+	__atomic_add_fetch(&r->repl_fetched, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
 static void work_one(struct mfs_repair *rp, struct want *w)
 {
 	struct mfs_replica *r = rp->r;
@@ -326,6 +365,8 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 		__atomic_add_fetch(&r->repl_deferred, 1, __ATOMIC_RELAXED);
 		return;
 	}
+	if (fetch_shared(r, w))
+		return;
 	w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, w->kind == WANT_WARM,
 			     w->kind == WANT_WARM, &w->st, &bytes);
 	w->staged = w->ok && w->kind != WANT_WARM;
@@ -378,6 +419,7 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 		rp->batch[n].attempts = get_le32(v + 15);
 		rp->batch[n].repl = v[19];
 		rp->batch[n].ok = rp->batch[n].staged = rp->batch[n].deferred = 0;
+		rp->batch[n].handed = 0;
 		n++;
 	}
 	mfs_iter_free(it);
@@ -403,7 +445,7 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 		uint8_t v[WANTED_LEN];
 		uint64_t delay = 1000ull << (w->attempts < 8 ? w->attempts : 8);
 
-		if (w->deferred)
+		if (w->deferred || w->handed)
 			continue;
 		if (w->ok) {
 			if (w->staged)
