@@ -296,9 +296,10 @@ static int promote(struct mfs_replica *r, struct want *w)
  * and 5): a read of the same chunk meanwhile waits on this one fetch, and
  * this one waits on a read's.  The record goes to the keeper: an owned one
  * into the store (its index and the end of its wanted entry are the
- * keeper's), a warm one into the disk cache.  1 if that is done or the
- * fetch failed (w->ok says which), 0 when the cache had the bytes and
- * nothing was kept: the caller fetches the record itself.
+ * keeper's), a warm one into the disk cache.  1 if that is done, the
+ * fetch failed (w->ok says which) or a read's fetch is keeping it (w->deferred),
+ * 0 when the cache had the bytes and nothing kept them: the caller fetches
+ * the record itself.
  */
 static int fetch_shared(struct mfs_replica *r, struct want *w)
 {
@@ -315,12 +316,23 @@ static int fetch_shared(struct mfs_replica *r, struct want *w)
 		return 1;
 	/* Replication's bytes: the first the cache drops. */
 	mfs_cache_release_cold(r->cache, e, 1);
-	if (!handed)
-		return 0;
-	w->ok = 1;
-	w->handed = w->kind != WANT_WARM;
-	__atomic_add_fetch(&r->repl_fetched, 1, __ATOMIC_RELAXED);
-	return 1;
+	if (handed) {
+		w->ok = 1;
+		w->handed = w->kind != WANT_WARM;
+		__atomic_add_fetch(&r->repl_fetched, 1, __ATOMIC_RELAXED);
+		return 1;
+	}
+	/* Another fetch got the bytes (a read's, which this one waited on). */
+	if (keep_busy(r, &w->h)) {
+		w->deferred = 1; /* its record is on its way to the keeper */
+		return 1;
+	}
+	if (mfs_chunk_exists(r->db, &w->h) == 1 ||
+	    (w->kind == WANT_WARM && mfs_diskcache_has(r->dc, &w->h))) {
+		w->ok = 1; /* kept already */
+		return 1;
+	}
+	return 0;
 }
 
 static void work_one(struct mfs_repair *rp, struct want *w)
