@@ -8,9 +8,9 @@
  *     likely holder with the fewest requests under way from this node
  *     (struct mfs_peer.inflight): the owners of the chunk at the largest
  *     factor this node has seen (max_repl; every node before its first
- *     scan), and the version's origin.  The
- *     cache's loaders (fuse read-ahead and prefetch, replication, warmup:
- *     one engine) keep fetch_threads requests going, which this spreads
+ *     scan), or the version's origin when none of them is up.  The cache's
+ *     loaders (fuse read-ahead and prefetch, replication, warmup: one
+ *     engine) keep fetch_threads requests going, which this spreads
  *     over every holder, so each link carries its share and none idles
  *     while another queues.  Ties go by the chunk's hash, so a quiet node
  *     still spreads its chunks.
@@ -224,7 +224,13 @@ static struct mfs_peer *least_busy_holder(struct mfs_replica *r, const struct mf
 	for (int i = 0; i < nids && (!repl || i < repl); i++)
 		if (ids[i] != r->self)
 			add_candidate(set, &n, peer_by_id(r, ids[i]));
-	add_candidate(set, &n, writer);
+	/*
+	 * The writer only when no other owner is up: an owner that lacks the
+	 * chunk fetches it once for every reader (note 2), where readers that
+	 * asked the writer directly would each take a copy from its link.
+	 */
+	if (!n)
+		add_candidate(set, &n, writer);
 	/* From a place the hash picks: equal loads do not all go to the first owner. */
 	for (int k = 0, start = n ? h->b[1] % n : 0; k < n; k++) {
 		struct mfs_peer *p = set[(start + k) % n];
