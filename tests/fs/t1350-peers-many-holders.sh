@@ -1,13 +1,15 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# Loads from many peers.  Nodes 1, 2 and 3 hold two files under factor 3
-# (64 MiB and 96 MiB of random bytes); a fresh node 4, which names node 1
-# only, joins and reads the first: the bytes are exact, every holder served
-# a share of it (served_bytes on each, over the read), and node 4 fetched
-# about the file once (a read and the replication of the same chunk share
-# one fetch).  Then node 4 reads the second file while node 2 is killed
-# with SIGKILL a quarter of the way in: the read completes with the right
-# bytes from nodes 1 and 3.
+# Loads from many peers.  Nodes 1, 2 and 3 hold a 64 MiB file of random
+# bytes under factor 3; a fresh node 4, which names node 1 only, joins and
+# reads it at once, while its replication pulls the chunks it now owns: the
+# bytes are exact, and once node 4's replication is done every holder has
+# served a share (served_bytes, from before node 4 started) and node 4 has
+# fetched the file about once (a read and the replication of one chunk
+# share one fetch).  Then node 1 writes a 96 MiB file, which node 4 reads at
+# once while its replication pulls it too; node 2 is killed with SIGKILL a
+# quarter of the way into the read: the read completes with the right bytes,
+# and node 4's replication completes from nodes 1 and 3.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -29,9 +31,9 @@ write_files() {
 	mkdir "${CL_M[1]}/d" && setfattr -n user.modelfs.repl -v 3 "${CL_M[1]}/d" &&
 	randfile "$S/w1" "$size1" && sum1=$(file_sha "$S/w1") &&
 	randfile "$S/w2" "$size2" && sum2=$(file_sha "$S/w2") &&
-	cp "$S/w1" "${CL_M[1]}/d/w1.bin" && cp "$S/w2" "${CL_M[1]}/d/w2.bin"
+	cp "$S/w1" "${CL_M[1]}/d/w1.bin"
 }
-check "node 1 writes 64 MiB and 96 MiB under factor 3" write_files || mfs_abort "no data"
+check "node 1 writes 64 MiB under factor 3" write_files || mfs_abort "no data"
 check "nodes 2 and 3 hold every chunk (repl_backlog 0)" \
 	eval 'cl_wait_converged meta 1 2 3 && cl_wait_backlog0 1 2 3'
 
@@ -41,7 +43,7 @@ served_before() {
 	for i in 1 2 3; do
 		before[$i]=$(cl_get "$i" served_bytes) || return 1
 	done
-	before[4]=$(cl_get 4 fetched_bytes) || return 1
+	before[4]=0 # a fresh node
 }
 
 # (cl_wait_formed counts configured peers: nodes 1-3 learn node 4 instead.)
@@ -53,20 +55,20 @@ join4() {
 		wait_for "$CL_TRIES" cl_sees "$i" "$(cl_endpoint 4)" ||
 		{ echo "node $i and node 4 do not see each other up" >&2; return 1; }
 	done
-	wait_for "$CL_TRIES" test -f "${CL_M[4]}/d/w2.bin"
 }
-check "a fresh node 4 joins through node 1 and sees the files" join4 || mfs_abort "no node 4"
+check "counters before node 4 starts" served_before
+check "a fresh node 4 joins through node 1 and sees the others" join4 || mfs_abort "no node 4"
+check "node 4 reads the 64 MiB file at once: exact bytes" \
+	eval 'wait_for "$CL_TRIES" test -f "${CL_M[4]}/d/w1.bin" && expect_sha "${CL_M[4]}/d/w1.bin" "$sum1"'
+check "node 4's replication is done (repl_backlog 0)" cl_wait_backlog0 4
 
-check "counters before the read" served_before
-check "node 4 reads the 64 MiB file: exact bytes" expect_sha "${CL_M[4]}/d/w1.bin" "$sum1"
-
-# Each holder served at least an eighth of the file during the read (a
-# third each when the spread is even; all of it from one holder before).
+# Each holder served at least an eighth of the file to node 4's read and
+# replication (a third each when the spread is even).
 shares() {
 	local i d bad=0 got
 	for i in 1 2 3; do
 		d=$(($(cl_get "$i" served_bytes) - before[$i]))
-		note "node $i served $d bytes of the $size1-byte file to node 4's read"
+		note "node $i served $d bytes of the $size1-byte file to node 4"
 		echo "node $i served $d bytes" >&2
 		[ "$d" -ge $((size1 / 8)) ] || bad=1
 	done
@@ -78,6 +80,7 @@ shares() {
 	return $bad
 }
 check "every holder served a share; node 4 fetched the file once" shares
+check "node 1 writes 96 MiB under factor 3" cp "$S/w2" "${CL_M[1]}/d/w2.bin"
 
 # A reader that reads 1 MiB at a time and says how far it got.
 slow_read() {
@@ -102,17 +105,20 @@ progress_past() { [ "$(cat "$WORK/progress" 2>/dev/null || echo 0)" -ge "$1" ]; 
 
 kill_mid_read() {
 	local pid
+	wait_for "$CL_TRIES" test -s "${CL_M[4]}/d/w2.bin" || return 1
 	slow_read "${CL_M[4]}/d/w2.bin" &
 	pid=$!
 	wait_for "$CL_TRIES" progress_past $((size2 / 4)) || { kill "$pid"; return 1; }
+	at=$(cat "$WORK/progress")
 	progress_past "$size2" && { echo "the read ended before the kill" >&2; return 1; }
 	cl_kill9 2 || return 1
-	note "node 2 killed at byte $(cat "$WORK/progress") of $size2"
+	note "node 2 killed after node 4 read ${at:-?} of $size2 bytes"
 	wait "$pid" || return 1
 	expect_eq "$(cat "$WORK/read2")" "$sum2" "SHA-256 of the 96 MiB file read on node 4"
 }
 # A dead peer is logged as a warning by the others, not an error.
 check "node 2 killed mid-read: node 4 reads the 96 MiB file exactly" kill_mid_read
+check "node 4's replication completes from nodes 1 and 3" cl_wait_backlog0 1 3 4
 check "node 4 reads it again, exactly" expect_sha "${CL_M[4]}/d/w2.bin" "$sum2"
 
 cl_done
