@@ -20,11 +20,12 @@
 #              node 1 in a directory with user.modelfs.repl=3; once nodes 2
 #              and 3 hold it, a fresh node 4 naming node 1 joins (it owns
 #              about 3/4 of the chunks).
-# In each: time to first tensor (tests/bench/first_tensor.py) on node 4 right
-# after it joins, then `modelfs-admin evict` of the file there and a cold
-# sequential read of it all (dd bs=16M); bytes node 4 fetched over that read
-# against the file's size; bytes each holder served; CPU-seconds per GiB of
-# every daemon over the read (user+sys from /proc/PID/stat).
+# Each is set up twice: once for the time to first tensor on node 4 right
+# after it joins (tests/bench/first_tensor.py), once for a cold sequential
+# read of the whole file on node 4 right after it joins (dd bs=16M), with
+# the bytes node 4 fetched over that read against the file's size, the
+# bytes each holder served, and CPU-seconds per GiB of every daemon over
+# the read (user+sys from /proc/PID/stat).
 # Knobs (environment):
 #   MFS_BENCH_SIZE_MIB=256      model size
 #   MFS_BENCH_RATE=400mbit      each holder's egress limit (tc tbf rate)
@@ -69,17 +70,18 @@ limit() { # NODE: its egress to RATE
 		burst 256kb latency 50ms
 }
 
-joined() { # I: nodes I and 4 see each other up
-	cl_sees 4 "$(cl_endpoint "$1")" && cl_sees "$1" "$(cl_endpoint 4)"
-}
 
 rows=()
 base_mbs=
-phase() { # HOLDERS
-	local k=$1 i f=${CL_M[1]}/d/model.safetensors r=${CL_M[4]}/d/model.safetensors
-	local j t0 t1 secs mbs ttft fetched0 fetched cpu_r cpu_h="" all=0 c shares=""
-	local -A cpu0=() served0=()
+declare -A ttft=()
 
+# setup HOLDERS: empty stores; nodes 1..HOLDERS hold the model (factor
+# HOLDERS), their egress limited.  join: a fresh node 4 naming node 1
+# starts; it returns once node 4 shows the file (namespace from node 1;
+# its peers it learns from the member table).
+setup() {
+	local k=$1 i j f=${CL_M[1]}/d/model.safetensors
+	for i in $(cl_live); do cl_stop "$i" || return 1; done
 	for ((i = 1; i <= 4; i++)); do
 		rm -rf "${CL_D[$i]}"
 		CL_PEERS[$i]=
@@ -94,25 +96,43 @@ phase() { # HOLDERS
 		cp "$src" "$f" || return 1
 	[ "$k" = 1 ] || cl_wait_backlog0 $(seq 1 "$k") || return 1
 	for ((i = 1; i <= k; i++)); do limit "$i" || return 1; done
-
-	cl_start 4 || return 1
-	for ((i = 1; i <= k; i++)); do wait_for "$CL_TRIES" joined "$i" || return 1; done
-	wait_for "$CL_TRIES" test -f "$r" || return 1
-	ttft=$("$python" "$here/first_tensor.py" "$r" | "$python" -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["total_s"])')
-	admin evict "$r" >/dev/null || return 1
 	sync && echo 3 >/proc/sys/vm/drop_caches
-	for ((i = 1; i <= 4; i++)); do cpu0[$i]=$(daemon_cpu "${CL_D[$i]}"); done
+}
+join() {
+	cl_start 4 && wait_for "$CL_TRIES" test -f "${CL_M[4]}/d/model.safetensors"
+}
+
+# first_tensor HOLDERS: time to first tensor on node 4, right after it joined.
+first_tensor() {
+	setup "$1" && join || return 1
+	ttft[$1]=$("$python" "$here/first_tensor.py" "${CL_M[4]}/d/model.safetensors" |
+		"$python" -c 'import json,sys; print("%.2f" % json.load(sys.stdin)["total_s"])')
+}
+
+# cold_read HOLDERS: node 4 reads the whole model right after it joined
+# (its replication of the chunks it now owns yields to the read, and shares
+# its fetches).  Its bytes fetched and every daemon's CPU are counted from
+# before it started; the holders' served bytes too.
+cold_read() {
+	local k=$1 i r=${CL_M[4]}/d/model.safetensors
+	local t0 t1 secs mbs fetched0 fetched cpu_r cpu_h="" all=0 c shares=""
+	local -A cpu0=() served0=()
+
+	setup "$k" || return 1
+	for i in $(cl_live); do cpu0[$i]=$(daemon_cpu "${CL_D[$i]}"); done
+	cpu0[4]=0
 	for ((i = 1; i <= k; i++)); do served0[$i]=$(cl_get "$i" served_bytes); done
-	fetched0=$(cl_get 4 fetched_bytes)
+	fetched0=0
+	join || return 1
 	t0=$(date +%s%N)
 	dd if="$r" of=/dev/null bs=16M status=none || return 1
 	t1=$(date +%s%N)
 	fetched=$(($(cl_get 4 fetched_bytes) - fetched0))
-	for ((i = 1; i <= 4; i++)); do
+	for i in $(cl_live); do
 		c=$(delta "${cpu0[$i]}" "$(daemon_cpu "${CL_D[$i]}")")
 		all=$(add "$all" "$c")
 		if [ "$i" = 4 ]; then cpu_r=$(per_gib "$c" "$size")
-		elif [ "$i" -le "$k" ]; then cpu_h+="${cpu_h:+ / }$(per_gib "$c" "$size")"; fi
+		else cpu_h+="${cpu_h:+ / }$(per_gib "$c" "$size")"; fi
 	done
 	for ((i = 1; i <= k; i++)); do
 		shares+="${shares:+ / }$(awk -v a="$(($(cl_get "$i" served_bytes) - served0[$i]))" -v s="$size" 'BEGIN { printf "%.2f", a / s }')"
@@ -121,18 +141,22 @@ phase() { # HOLDERS
 	mbs=$(awk -v b="$size" -v n=$((t1 - t0)) 'BEGIN { printf "%.0f", b / (n / 1e9) / 1e6 }')
 	[ -n "$base_mbs" ] || base_mbs=$mbs
 	cmp "$src" "$r" || { echo "node 4 read other bytes than written" >&2; return 1; }
-	rows+=("| $k | $secs | $mbs | $(awk -v a="$mbs" -v b="$base_mbs" 'BEGIN { printf "%.2fx", a / b }') | $ttft | $(awk -v a="$fetched" -v s="$size" 'BEGIN { printf "%.2f", a / s }') | $shares | $cpu_r | $cpu_h | $(per_gib "$all" "$size") | $(cut -d ' ' -f 1-3 /proc/loadavg) |")
-	for ((i = 1; i <= 4; i++)); do cl_stop "$i" || return 1; done
+	rows+=("| $k | $secs | $mbs | $(awk -v a="$mbs" -v b="$base_mbs" 'BEGIN { printf "%.2fx", a / b }') | ${ttft[$k]:-n/a} | $(awk -v a="$fetched" -v s="$size" 'BEGIN { printf "%.2f", a / s }') | $shares | $cpu_r | $cpu_h | $(per_gib "$all" "$size") | $(cut -d ' ' -f 1-3 /proc/loadavg) |")
 }
 
-check "1 holder: node 4 reads the model cold" phase 1
-check "3 holders: node 4 reads the model cold" phase 3
+check "1 holder: time to first tensor on a fresh node" first_tensor 1
+check "3 holders: time to first tensor on a fresh node" first_tensor 3
+check "1 holder: a fresh node reads the model cold" cold_read 1
+check "3 holders: a fresh node reads the model cold" cold_read 3
+for i in $(cl_live); do check "stop node $i" cl_stop "$i"; done
 
 cat <<EOF
 # bench-manypeer: $size bytes (make_model.py --seed 7, real FP16 weights), holders' egress tbf $rate
 # command: $0${*:+ $*}; load average at start $load_start
+# read s: dd of the whole file from when node 4 shows it; fetched, served and CPU: from
+# before node 4 started until the read ended (node 4's replication included)
 
-| holders | read s | MB/s | vs 1 holder (target 3: >= 2.5x) | first tensor s | fetched / size | served / size per holder | reader CPU-s/GiB | holders CPU-s/GiB | all CPU-s/GiB | load avg after |
+| holders | read s | MB/s | vs 1 holder (target 3: >= 2.5x) | first tensor s | node 4 fetched / size | served / size per holder | reader CPU-s/GiB | holders CPU-s/GiB | all CPU-s/GiB | load avg after |
 |---|---|---|---|---|---|---|---|---|---|---|
 EOF
 printf '%s\n' "${rows[@]}"
