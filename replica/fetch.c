@@ -27,7 +27,9 @@
  *  5. Replication fetches through the chunk cache too (repair.c), so a
  *     read and the replication of one chunk wait on one fetch (the cache's
  *     single-flight); only a read's fetch stamps read_fetch_ms, which
- *     replication yields to.
+ *     replication yields to.  Replication's worker keeps what it fetched
+ *     itself (staged for its batch's index, or in the disk cache): its
+ *     records never queue at the keeper ahead of a read's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -46,18 +48,21 @@
 
 /* This thread's cache loads are replication's (fetch_as_replication). */
 static __thread int tl_repl;
-/* Since fetch_as_replication(), a fetch_for_cache here handed its record to the keeper. */
-static __thread int tl_handed;
+/* Since fetch_as_replication(), a fetch_for_cache here kept its record (how: tl_how). */
+static __thread int tl_kept, tl_how;
+static __thread struct mfs_stored tl_st;
 
 void fetch_as_replication(int on)
 {
 	tl_repl = on;
-	tl_handed = 0;
+	tl_kept = 0;
 }
 
-int fetch_handed_off(void)
+int fetch_kept(struct mfs_stored *st)
 {
-	return tl_handed;
+	if (tl_kept && tl_how == KEEP_STORE)
+		*st = tl_st;
+	return tl_kept ? (tl_how == KEEP_STORE ? KEEP_STORE : KEEP_CACHE) : -1;
 }
 
 /*
@@ -190,8 +195,10 @@ static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash 
 		if (as_cache == KEEP_REPLACE)
 			rc = replace_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload),
 					    &info, p);
-		else if (as_cache == KEEP_CACHE || as_cache == KEEP_HANDOFF)
+		else if ((as_cache == KEEP_CACHE && !tl_repl) || as_cache == KEEP_HANDOFF)
 			keep_record(r, h, &rr.payload, &info, as_cache == KEEP_HANDOFF);
+		else if (as_cache == KEEP_CACHE) /* on replication's thread: no hand-off */
+			mfs_diskcache_put(r->dc, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload));
 		else if ((rc = stage_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload))))
 			mfs_chunk_bytes_release(out);
 	}
@@ -336,12 +343,18 @@ int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t 
 	 */
 	if (mfs_chunk_exists(r->db, h) == 1)
 		keep = KEEP_REPLACE;
+	else if (!repair_wanted_owned(r, h))
+		keep = KEEP_CACHE;
 	else
-		keep = repair_wanted_owned(r, h) ? KEEP_HANDOFF : KEEP_CACHE;
+		/* Replication's own worker stages it and indexes it with its batch. */
+		keep = tl_repl ? KEEP_STORE : KEEP_HANDOFF;
 	keep_fetch_begin(r, h, !tl_repl);
-	rc = fetch(r, h, len, origin, 1, keep, NULL, out);
+	rc = fetch(r, h, len, origin, 1, keep, keep == KEEP_STORE ? &tl_st : NULL, out);
 	keep_fetch_end(r, h, !tl_repl);
-	tl_handed |= !rc && (keep == KEEP_HANDOFF || keep == KEEP_CACHE);
+	if (!rc && keep != KEEP_REPLACE) {
+		tl_kept = 1;
+		tl_how = keep;
+	}
 
 	if (rc) {
 		__atomic_add_fetch(&r->fetch_failures, 1, __ATOMIC_RELAXED);

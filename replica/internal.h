@@ -275,8 +275,7 @@ int fetch_from_diskcache(struct mfs_replica *r, const struct mfs_hash *h, uint32
 /*
  * The cache's remote source (store/chunk/cache.h).  On a replication
  * worker (fetch_as_replication) it fetches as replication: no read is
- * stamped, and whether the record went to the keeper is told by
- * fetch_handed_off().
+ * stamped, the worker keeps the record itself, and fetch_kept() tells how.
  */
 int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
 		    struct mfs_chunk_bytes *out);
@@ -284,10 +283,12 @@ int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t 
 /* Marks this thread's cache loads as replication's (1) or reads' (0). */
 void fetch_as_replication(int on);
 /*
- * 1 if, since this thread's fetch_as_replication(), a fetch_for_cache here
- * handed its record to the keeper (for the store, or the disk cache).
+ * Since this thread's fetch_as_replication(1), did a fetch_for_cache here
+ * keep the record?  KEEP_STORE (staged, not indexed: *st filled), KEEP_CACHE
+ * (disk cache, or handed to the keeper: a chunk not owned), or -1 (nothing
+ * kept: the bytes came from another fetch, or from this node's store).
  */
-int fetch_handed_off(void);
+int fetch_kept(struct mfs_stored *st);
 
 /* repair.c */
 struct mfs_repair;

@@ -63,7 +63,6 @@ struct want {
 	uint8_t kind, repl;
 	int ok;
 	int deferred;            /* left for later, as it was (a read is fetching) */
-	int handed;              /* the keeper writes it and ends its entry (keep.c) */
 	int staged;              /* record written here, index after the flush */
 	struct mfs_stored st;
 };
@@ -294,31 +293,30 @@ static int promote(struct mfs_replica *r, struct want *w)
 /*
  * Fetches w through the chunk cache, the engine reads use (fetch.c notes 1
  * and 5): a read of the same chunk meanwhile waits on this one fetch, and
- * this one waits on a read's.  The record goes to the keeper: an owned one
- * into the store (its index and the end of its wanted entry are the
- * keeper's), a warm one into the disk cache.  1 if that is done, the
- * fetch failed (w->ok says which) or a read's fetch is keeping it (w->deferred),
- * 0 when the cache had the bytes and nothing kept them: the caller fetches
- * the record itself.
+ * this one waits on a read's.  An owned record is staged here, to be
+ * indexed with the batch (settle); a warm one goes to the disk cache.  1 if
+ * that is done, the fetch failed (w->ok says which), or a read's fetch is
+ * keeping it (w->deferred); 0 when the cache had the bytes and nothing kept
+ * them: the caller fetches the record itself.
  */
 static int fetch_shared(struct mfs_replica *r, struct want *w)
 {
 	const struct mfs_cache_entry *e;
-	int rc, handed;
+	int rc, kept;
 
 	if (!r->cache)
 		return 0;
 	fetch_as_replication(1);
 	rc = mfs_cache_get(r->cache, &w->h, w->raw_len, w->origin, &e);
-	handed = fetch_handed_off();
+	kept = fetch_kept(&w->st);
 	fetch_as_replication(0);
 	if (rc)
 		return 1;
 	/* Replication's bytes: the first the cache drops. */
 	mfs_cache_release_cold(r->cache, e, 1);
-	if (handed) {
+	if (kept >= 0) {
 		w->ok = 1;
-		w->handed = w->kind != WANT_WARM;
+		w->staged = kept == KEEP_STORE;
 		__atomic_add_fetch(&r->repl_fetched, 1, __ATOMIC_RELAXED);
 		return 1;
 	}
@@ -431,7 +429,6 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 		rp->batch[n].attempts = get_le32(v + 15);
 		rp->batch[n].repl = v[19];
 		rp->batch[n].ok = rp->batch[n].staged = rp->batch[n].deferred = 0;
-		rp->batch[n].handed = 0;
 		n++;
 	}
 	mfs_iter_free(it);
@@ -457,7 +454,7 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 		uint8_t v[WANTED_LEN];
 		uint64_t delay = 1000ull << (w->attempts < 8 ? w->attempts : 8);
 
-		if (w->deferred || w->handed)
+		if (w->deferred)
 			continue;
 		if (w->ok) {
 			if (w->staged)
