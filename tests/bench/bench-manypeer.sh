@@ -31,6 +31,7 @@
 #   MFS_BENCH_RATE=400mbit      each holder's egress limit (tc tbf rate)
 #   MFS_BENCH_MOUNT_OPTS=       extra -o options for every node
 #   MFS_WEIGHTS_DIR=/var/tmp/modelfs-weights   real weights (fetch_weights.sh)
+#   MFS_BENCH_PERF=FILE         perf record -g of node 4 over each read, to FILE.1, FILE.3
 # Needs root, network namespaces, tc with sch_tbf.
 # SPDX-License-Identifier: Apache-2.0
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -43,6 +44,7 @@ size_mib=${MFS_BENCH_SIZE_MIB:-256}
 rate=${MFS_BENCH_RATE:-400mbit}
 python=/usr/bin/python3
 weights_dir=${MFS_WEIGHTS_DIR:-/var/tmp/modelfs-weights}
+perf_out=${MFS_BENCH_PERF:-}
 
 # shellcheck source=tests/fs/lib.sh
 . "$MFS_SRC/tests/fs/lib.sh"
@@ -124,9 +126,11 @@ cold_read() {
 	for ((i = 1; i <= k; i++)); do served0[$i]=$(cl_get "$i" served_bytes); done
 	fetched0=0
 	join || return 1
+	[ -z "$perf_out" ] || { perf record -g -q -o "$perf_out.$k" -p "$(cat "${CL_D[4]}/modelfs.pid")" & }
 	t0=$(date +%s%N)
 	dd if="$r" of=/dev/null bs=16M status=none || return 1
 	t1=$(date +%s%N)
+	[ -z "$perf_out" ] || { kill -INT $! && wait $!; }
 	fetched=$(($(cl_get 4 fetched_bytes) - fetched0))
 	for i in $(cl_live); do
 		c=$(delta "${cpu0[$i]}" "$(daemon_cpu "${CL_D[$i]}")")
