@@ -1,16 +1,35 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Getting a chunk from peers.  Order of asking:
- *  1. for a read (not on behalf of another peer), the chunk's proxy: the
- *     best-ranked node other than the version's origin.  It fetches the
- *     chunk once and serves every reader after that, so N nodes loading a
- *     new model do not pull N copies from the node that wrote it;
- *  2. the other nodes in placement order (owners first), then the origin,
- *     then every other peer that is up;
- *  3. the same peers again, asked to fetch it for us: the holders may be
- *     nodes this one is not connected to.
- * Peers that are down are skipped.  A reply is used only if its SHA-256 is
- * the chunk's name; a bad copy is logged and the next peer asked.
+ * Getting a chunk from peers.
+ *
+ * Notes on the design:
+ *  1. Many holders, one link each.  On real networks the link to one holder
+ *     is the limit, not the CPU, so a chunk's first request goes to the
+ *     likely holder with the fewest requests under way from this node
+ *     (struct mfs_peer.inflight): the owners of the chunk at the largest
+ *     factor this node has seen (max_repl; every node before its first
+ *     scan), or the version's origin when none of them is up.  The cache's
+ *     loaders (fuse read-ahead and prefetch, replication, warmup: one
+ *     engine) keep fetch_threads requests going, which this spreads
+ *     over every holder, so each link carries its share and none idles
+ *     while another queues.  Ties go by the chunk's hash, so a quiet node
+ *     still spreads its chunks.
+ *  2. For a read (not on behalf of another peer) that first request asks
+ *     with PROXY: a holder answers at once; an owner that lacks the chunk
+ *     fetches it once (its own single-flight) and serves every reader
+ *     after that, so N nodes loading a new model do not pull N copies from
+ *     the node that wrote it.
+ *  3. Then the other nodes in placement order (owners first), the origin,
+ *     every other peer that is up; then the same peers again, asked to
+ *     fetch it for us: the holders may be nodes this one is not connected to.
+ *  4. Peers that are down are skipped.  A reply is used only if its SHA-256
+ *     is the chunk's name; a bad copy is logged and the next peer asked.
+ *  5. Replication fetches through the chunk cache too (repair.c), so a
+ *     read and the replication of one chunk wait on one fetch (the cache's
+ *     single-flight); only a read's fetch stamps read_fetch_ms, which
+ *     replication yields to.  Replication's worker keeps what it fetched
+ *     itself (staged for its batch's index, or in the disk cache): its
+ *     records never queue at the keeper ahead of a read's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,6 +46,24 @@
 #define LOG_COMPONENT "fetch"
 #define MAX_CANDIDATES MFS_MAX_NODES
 
+/* This thread's cache loads are replication's (fetch_as_replication). */
+static __thread int tl_repl;
+/* Since fetch_as_replication(), a fetch_for_cache here kept its record (how: tl_how). */
+static __thread int tl_kept, tl_how;
+static __thread struct mfs_stored tl_st;
+
+void fetch_as_replication(int on)
+{
+	tl_repl = on;
+	tl_kept = 0;
+}
+
+int fetch_kept(struct mfs_stored *st)
+{
+	if (tl_kept && tl_how == KEEP_STORE)
+		*st = tl_st;
+	return tl_kept ? (tl_how == KEEP_STORE ? KEEP_STORE : KEEP_CACHE) : -1;
+}
 
 /*
  * Decodes and checks a record from a peer.  0 with out filled, MFS_EBADHASH /
@@ -122,7 +159,10 @@ static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash 
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	mfs_wire_get_encode(h, raw_len, flags, body);
-	if ((rc = rpc_call(r, p, MFS_MSG_GET, 0, body, sizeof(body), timeout, &rr)))
+	__atomic_add_fetch(&p->inflight, 1, __ATOMIC_RELAXED);
+	rc = rpc_call(r, p, MFS_MSG_GET, 0, body, sizeof(body), timeout, &rr);
+	__atomic_sub_fetch(&p->inflight, 1, __ATOMIC_RELAXED);
+	if (rc)
 		return rc;
 	if (rr.h.type == MFS_MSG_MISS) {
 		rpc_reply_release(&rr);
@@ -155,8 +195,10 @@ static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash 
 		if (as_cache == KEEP_REPLACE)
 			rc = replace_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload),
 					    &info, p);
-		else if (as_cache == KEEP_CACHE || as_cache == KEEP_HANDOFF)
+		else if ((as_cache == KEEP_CACHE && !tl_repl) || as_cache == KEEP_HANDOFF)
 			keep_record(r, h, &rr.payload, &info, as_cache == KEEP_HANDOFF);
+		else if (as_cache == KEEP_CACHE) /* on replication's thread: no hand-off */
+			mfs_diskcache_put(r->dc, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload));
 		else if ((rc = stage_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload))))
 			mfs_chunk_bytes_release(out);
 	}
@@ -175,34 +217,53 @@ static void add_candidate(struct mfs_peer **list, int *n, struct mfs_peer *p)
 		list[(*n)++] = p;
 }
 
+/*
+ * Of the likely holders of h (ids: the placement set, ranked for h), the
+ * peer with the fewest requests under way (note 1), or NULL if none is up.
+ */
+static struct mfs_peer *least_busy_holder(struct mfs_replica *r, const struct mfs_hash *h,
+					  const mfs_node_t *ids, int nids, struct mfs_peer *writer)
+{
+	struct mfs_peer *set[MAX_CANDIDATES], *best = NULL;
+	int n = 0, repl = __atomic_load_n(&r->max_repl, __ATOMIC_RELAXED), best_load = 0;
+
+	/* No factor seen yet (the first scan has not run): any node may hold it. */
+	for (int i = 0; i < nids && (!repl || i < repl); i++)
+		if (ids[i] != r->self)
+			add_candidate(set, &n, peer_by_id(r, ids[i]));
+	/*
+	 * The writer only when no other owner is up: an owner that lacks the
+	 * chunk fetches it once for every reader (note 2), where readers that
+	 * asked the writer directly would each take a copy from its link.
+	 */
+	if (!n)
+		add_candidate(set, &n, writer);
+	/* From a place the hash picks: equal loads do not all go to the first owner. */
+	for (int k = 0, start = n ? h->b[1] % n : 0; k < n; k++) {
+		struct mfs_peer *p = set[(start + k) % n];
+		int load = __atomic_load_n(&p->inflight, __ATOMIC_RELAXED);
+
+		if (!best || load < best_load) {
+			best = p;
+			best_load = load;
+		}
+	}
+	return best;
+}
+
 static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
 		 uint16_t origin, int allow_proxy, int as_cache, struct mfs_stored *st,
 		 struct mfs_chunk_bytes *out)
 {
-	struct mfs_peer *list[MAX_CANDIDATES], *writer = peer_by_space(r, origin);
-	mfs_node_t ids[MAX_CANDIDATES], writer_id = 0;
+	struct mfs_peer *list[MAX_CANDIDATES], *writer = peer_by_space(r, origin), *first;
+	mfs_node_t ids[MAX_CANDIDATES];
 	int n = 0, nids = placement_nodes(r, ids, MAX_CANDIDATES), rc = -ENOENT;
+	int proxy = allow_proxy && !server_in_worker();
 
-	if (writer) {
-		pthread_mutex_lock(&writer->lock);
-		writer_id = writer->id;
-		pthread_mutex_unlock(&writer->lock);
-	}
 	place_rank(h, ids, nids);
-	if (allow_proxy && !server_in_worker()) {
-		for (int i = 0; i < nids; i++) {
-			if (ids[i] == writer_id)
-				continue;
-			if (ids[i] != r->self) {
-				struct mfs_peer *p = peer_by_id(r, ids[i]);
-
-				if (p && peer_is_up(p) &&
-				    !(rc = ask(r, p, h, raw_len, MFS_GET_PROXY, as_cache, st, out)))
-					return 0;
-			}
-			break; /* the proxy is this node, or it failed: ask directly */
-		}
-	}
+	if ((first = least_busy_holder(r, h, ids, nids, writer)) &&
+	    !(rc = ask(r, first, h, raw_len, proxy ? MFS_GET_PROXY : 0, as_cache, st, out)))
+		return 0;
 	for (int i = 0; i < nids; i++)
 		if (ids[i] != r->self)
 			add_candidate(list, &n, peer_by_id(r, ids[i]));
@@ -210,7 +271,7 @@ static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_l
 	for (int i = 0, np = peer_count(r); i < np; i++)
 		add_candidate(list, &n, &r->peers[i]);
 	for (int i = 0; i < n && !r->stopping; i++)
-		if (!(rc = ask(r, list[i], h, raw_len, 0, as_cache, st, out)))
+		if (list[i] != first && !(rc = ask(r, list[i], h, raw_len, 0, as_cache, st, out)))
 			return 0;
 	/*
 	 * Nobody we reach holds it: the holders may be nodes we are not
@@ -282,11 +343,18 @@ int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t 
 	 */
 	if (mfs_chunk_exists(r->db, h) == 1)
 		keep = KEEP_REPLACE;
+	else if (!repair_wanted_owned(r, h))
+		keep = KEEP_CACHE;
 	else
-		keep = repair_wanted_owned(r, h) ? KEEP_HANDOFF : KEEP_CACHE;
-	keep_fetch_begin(r, h);
-	rc = fetch(r, h, len, origin, 1, keep, NULL, out);
-	keep_fetch_end(r, h);
+		/* Replication's own worker stages it and indexes it with its batch. */
+		keep = tl_repl ? KEEP_STORE : KEEP_HANDOFF;
+	keep_fetch_begin(r, h, !tl_repl);
+	rc = fetch(r, h, len, origin, 1, keep, keep == KEEP_STORE ? &tl_st : NULL, out);
+	keep_fetch_end(r, h, !tl_repl);
+	if (!rc && keep != KEEP_REPLACE) {
+		tl_kept = 1;
+		tl_how = keep;
+	}
 
 	if (rc) {
 		__atomic_add_fetch(&r->fetch_failures, 1, __ATOMIC_RELAXED);

@@ -67,6 +67,7 @@ struct mfs_peer {
 	void *idle[16];              /* pooled DEALER sockets */
 	int nidle;
 	struct mfs_wire_vv *pulled;  /* its last PULL's version vector, NULL before (gc) */
+	int inflight;                /* atomic: chunk requests to it under way (fetch.c) */
 };
 
 struct mfs_replica {
@@ -104,6 +105,7 @@ struct mfs_replica {
 	struct mfs_keep *keep;       /* writes of what reads fetched (keep.c) */
 	struct mfs_snap *snap;       /* op-log trimming, snapshots (snap.c) */
 	uint64_t read_fetch_ms;      /* when a read last fetched from a peer (atomic) */
+	int max_repl;                /* atomic: the largest factor of a file seen (repair.c) */
 
 	/* counters (atomic) */
 	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
@@ -270,9 +272,23 @@ int stage_record(struct mfs_replica *r, const struct mfs_hash *h, const uint8_t 
 /* A chunk from the disk cache, decoded and checked: 0, -ENOENT or -ENOMEM. */
 int fetch_from_diskcache(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
 			 struct mfs_chunk_bytes *out);
-/* The cache's remote source (store/chunk/cache.h). */
+/*
+ * The cache's remote source (store/chunk/cache.h).  On a replication
+ * worker (fetch_as_replication) it fetches as replication: no read is
+ * stamped, the worker keeps the record itself, and fetch_kept() tells how.
+ */
 int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
 		    struct mfs_chunk_bytes *out);
+
+/* Marks this thread's cache loads as replication's (1) or reads' (0). */
+void fetch_as_replication(int on);
+/*
+ * Since this thread's fetch_as_replication(1), did a fetch_for_cache here
+ * keep the record?  KEEP_STORE (staged, not indexed: *st filled), KEEP_CACHE
+ * (disk cache, or handed to the keeper: a chunk not owned), or -1 (nothing
+ * kept: the bytes came from another fetch, or from this node's store).
+ */
+int fetch_kept(struct mfs_stored *st);
 
 /* repair.c */
 struct mfs_repair;
@@ -310,9 +326,12 @@ void keep_record(struct mfs_replica *r, const struct mfs_hash *h, zmq_msg_t *rec
 		 const struct mfs_chunk_info *info, int owned);
 /* Waits until every record handed over so far is written (what reads fetched is then seen). */
 void keep_drain(struct mfs_replica *r);
-/* A read starts / ends fetching h (and the time of the last read's fetch). */
-int keep_fetch_begin(struct mfs_replica *r, const struct mfs_hash *h);
-void keep_fetch_end(struct mfs_replica *r, const struct mfs_hash *h);
+/*
+ * A fetch of h for the cache starts / ends: replication does not fetch it
+ * meanwhile.  A read's (read != 0) also stamps the time reads last fetched.
+ */
+int keep_fetch_begin(struct mfs_replica *r, const struct mfs_hash *h, int read);
+void keep_fetch_end(struct mfs_replica *r, const struct mfs_hash *h, int read);
 uint64_t keep_last_read_ms(struct mfs_replica *r);
 /* 1 while a read is fetching h or its record waits to be written. */
 int keep_busy(struct mfs_replica *r, const struct mfs_hash *h);

@@ -67,12 +67,13 @@ uint64_t keep_last_read_ms(struct mfs_replica *r)
 	return __atomic_load_n(&r->read_fetch_ms, __ATOMIC_RELAXED);
 }
 
-int keep_fetch_begin(struct mfs_replica *r, const struct mfs_hash *h)
+int keep_fetch_begin(struct mfs_replica *r, const struct mfs_hash *h, int read)
 {
 	struct mfs_keep *k = r->keep;
 	int slot = -1;
 
-	__atomic_store_n(&r->read_fetch_ms, mfs_now_ms(), __ATOMIC_RELAXED);
+	if (read)
+		__atomic_store_n(&r->read_fetch_ms, mfs_now_ms(), __ATOMIC_RELAXED);
 	if (!k)
 		return -1;
 	pthread_mutex_lock(&k->lock);
@@ -84,11 +85,12 @@ int keep_fetch_begin(struct mfs_replica *r, const struct mfs_hash *h)
 	return slot;
 }
 
-void keep_fetch_end(struct mfs_replica *r, const struct mfs_hash *h)
+void keep_fetch_end(struct mfs_replica *r, const struct mfs_hash *h, int read)
 {
 	struct mfs_keep *k = r->keep;
 
-	__atomic_store_n(&r->read_fetch_ms, mfs_now_ms(), __ATOMIC_RELAXED);
+	if (read)
+		__atomic_store_n(&r->read_fetch_ms, mfs_now_ms(), __ATOMIC_RELAXED);
 	if (!k)
 		return;
 	pthread_mutex_lock(&k->lock);

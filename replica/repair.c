@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/chunk/cache.h"
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
 #include "store/chunk/manifest.h"
@@ -101,6 +102,11 @@ void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, 
 	struct mfs_manifest *m;
 	struct mfs_batch *b;
 
+	/* The likely holders of a chunk a read fetches (fetch.c note 1). */
+	for (int cur = __atomic_load_n(&r->max_repl, __ATOMIC_RELAXED); cur < repl;)
+		if (__atomic_compare_exchange_n(&r->max_repl, &cur, repl, 0, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			break;
 	if (mfs_manifest_load(r->db, id, &m))
 		return;
 	if (!(b = mfs_batch_new(r->db))) {
@@ -284,6 +290,49 @@ static int promote(struct mfs_replica *r, struct want *w)
 	return rc;
 }
 
+/*
+ * Fetches w through the chunk cache, the engine reads use (fetch.c notes 1
+ * and 5): a read of the same chunk meanwhile waits on this one fetch, and
+ * this one waits on a read's.  An owned record is staged here, to be
+ * indexed with the batch (settle); a warm one goes to the disk cache.  1 if
+ * that is done, the fetch failed (w->ok says which), or a read's fetch is
+ * keeping it (w->deferred); 0 when the cache had the bytes and nothing kept
+ * them: the caller fetches the record itself.
+ */
+static int fetch_shared(struct mfs_replica *r, struct want *w)
+{
+	const struct mfs_cache_entry *e;
+	int rc, kept;
+
+	if (!r->cache)
+		return 0;
+	fetch_as_replication(1);
+	rc = mfs_cache_get(r->cache, &w->h, w->raw_len, w->origin, &e);
+	kept = fetch_kept(&w->st);
+	fetch_as_replication(0);
+	if (rc)
+		return 1;
+	/* Replication's bytes: the first the cache drops. */
+	mfs_cache_release_cold(r->cache, e, 1);
+	if (kept >= 0) {
+		w->ok = 1;
+		w->staged = kept == KEEP_STORE;
+		__atomic_add_fetch(&r->repl_fetched, 1, __ATOMIC_RELAXED);
+		return 1;
+	}
+	/* Another fetch got the bytes (a read's, which this one waited on). */
+	if (keep_busy(r, &w->h)) {
+		w->deferred = 1; /* its record is on its way to the keeper */
+		return 1;
+	}
+	if (mfs_chunk_exists(r->db, &w->h) == 1 ||
+	    (w->kind == WANT_WARM && mfs_diskcache_has(r->dc, &w->h))) {
+		w->ok = 1; /* kept already */
+		return 1;
+	}
+	return 0;
+}
+
 static void work_one(struct mfs_repair *rp, struct want *w)
 {
 	struct mfs_replica *r = rp->r;
@@ -326,6 +375,8 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 		__atomic_add_fetch(&r->repl_deferred, 1, __ATOMIC_RELAXED);
 		return;
 	}
+	if (fetch_shared(r, w))
+		return;
 	w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, w->kind == WANT_WARM,
 			     w->kind == WANT_WARM, &w->st, &bytes);
 	w->staged = w->ok && w->kind != WANT_WARM;
