@@ -218,7 +218,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	if (fs->cfg->ro) {
+	if (fs->cfg->ro || mfs_rev_is_ino(ino)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}

@@ -37,6 +37,7 @@
 #include "store/chunk/manifest.h"
 #include "store/maint/report.h"
 #include "store/ns/inode.h"
+#include "store/ns/rev.h"
 
 struct mfs_db;
 struct mfs_ns;

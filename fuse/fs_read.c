@@ -67,7 +67,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		}
 		return 0;
 	}
-	if (fs->cfg->ro)
+	if (fs->cfg->ro || mfs_rev_is_ino(n->ino))
 		return -EROFS;
 	if (!n->stg) {
 		if ((rc = staging_new(fs, &n->rec, &n->stg)))

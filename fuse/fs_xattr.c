@@ -159,9 +159,9 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 }
 
 /* Only user.* is stored, and user.modelfs.* is the daemon's. */
-static int check_settable(struct mfs_fs *fs, const char *name)
+static int check_settable(struct mfs_fs *fs, uint64_t ino, const char *name)
 {
-	if (fs->cfg->ro)
+	if (fs->cfg->ro || mfs_rev_is_ino(ino))
 		return EROFS;
 	if (!strncmp(name, RESERVED_PREFIX, strlen(RESERVED_PREFIX)))
 		return EPERM;
@@ -183,7 +183,7 @@ static void set_repl(fuse_req_t req, fuse_ino_t ino, const char *value, size_t s
 	long r;
 	int rc;
 
-	if (fs->cfg->ro) {
+	if (fs->cfg->ro || mfs_rev_is_ino(ino)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -219,7 +219,7 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 	struct mfs_fs *fs = req_fs(req);
 	uint64_t moved_to = 0;
 	struct mfs_node *n;
-	int rc = check_settable(fs, name);
+	int rc = check_settable(fs, ino, name);
 	int other;
 
 	if (rc) {

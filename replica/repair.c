@@ -263,7 +263,8 @@ static int scan_inode(void *arg, const struct mfs_inode *in)
 /* 0, or the error that cut the scan short (the files after it were not considered). */
 static int scan(struct mfs_replica *r)
 {
-	struct mfs_inode_walk w = { .fn = scan_inode, .arg = r, .stop = &r->stopping };
+	struct mfs_inode_walk w = { .fn = scan_inode, .arg = r, .stop = &r->stopping,
+				    .revisions = 1 };
 
 	return mfs_inode_walk(r->db, NULL, &w);
 }

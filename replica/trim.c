@@ -86,7 +86,8 @@ static int tref_cmp(const void *a, const void *b)
 /* Every referenced chunk once, with the largest factor of its files (note 1). */
 static int collect(struct mfs_replica *r, struct trefs *t)
 {
-	struct mfs_inode_walk w = { .fn = add_file, .bad = bad_record, .arg = t, .stop = &r->stopping };
+	struct mfs_inode_walk w = { .fn = add_file, .bad = bad_record, .arg = t, .stop = &r->stopping,
+				    .revisions = 1 };
 	size_t out = 0;
 	int rc = mfs_inode_walk(r->db, NULL, &w);
 

@@ -41,6 +41,7 @@ struct admin_report;
 int admin_print_prometheus(const struct admin_report *r);
 int admin_cmd_gc(int argc, char **argv);      /* admin_gc.c (control socket) */
 int admin_cmd_node(int argc, char **argv);    /* admin_node.c (control socket) */
+int admin_cmd_snapshot(int argc, char **argv); /* admin_snapshot.c (control socket) */
 
 /* s as a decimal in [min, max]: 0, or -1 if it is anything else. */
 int admin_parse_long(const char *s, long min, long max, long *out);

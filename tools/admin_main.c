@@ -78,6 +78,8 @@ static void usage(FILE *f)
 		"  node list [--json] PATH | node drain|remove|activate ID PATH\n"
 		"                          the cluster's members; take one out of placement\n"
 		"                          (drain) or out of the cluster (remove)\n"
+		"  snapshot create DIR NAME | snapshot list [PATH] | snapshot delete NAME [PATH]\n"
+		"                          read-only snapshots of a tree, at MOUNT/.snapshots/NAME\n"
 		"  gc [--apply] [--grace SECONDS] [--relocate] [--json] PATH\n"
 		"                          free chunks no file version references (a dry run\n"
 		"                          without --apply)\n"
@@ -495,6 +497,7 @@ static const struct command {
 	{ "evict", admin_cmd_evict },
 	{ "gc", admin_cmd_gc },
 	{ "node", admin_cmd_node },
+	{ "snapshot", admin_cmd_snapshot },
 };
 
 int main(int argc, char **argv)

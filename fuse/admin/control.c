@@ -217,6 +217,9 @@ static void serve(struct mfs_control *c, int fd)
 		do_nodes(c, f, line + 11);
 	else if (!strncmp(line, "allow ", 6) || !strncmp(line, "revoke ", 7))
 		do_allow(c, f, strchr(line, ' ') + 1, line[0] == 'a');
+	else if (!strcmp(line, "revs") || !strncmp(line, "rev-create ", 11) ||
+		 !strncmp(line, "rev-delete ", 11))
+		control_rev(c->fs, line, f);
 	else
 		fprintf(f, "end %d unknown request\n", -EINVAL);
 	fclose(f);

@@ -29,5 +29,7 @@ void control_put_escaped(FILE *f, const char *s);
 #include <stdio.h>
 /* "fsck [deep] [repair] [wait=S] [ino=N]...": args is what follows "fsck". */
 void control_fsck(struct mfs_fs *fs, char *args, FILE *f);
+/* "revs", "rev-create INO NAME", "rev-delete NAME" (control_rev.c): the whole line. */
+void control_rev(struct mfs_fs *fs, const char *line, FILE *f);
 
 #endif

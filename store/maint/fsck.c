@@ -32,6 +32,7 @@
 #include "store/kv/db.h"
 #include "store/ns/inode.h"
 #include "store/ns/inode_walk.h"
+#include "store/ns/rev.h"
 #include "store/ns/namespace.h"
 
 #define BATCH 1024
@@ -191,10 +192,10 @@ static void report_file(struct fsck *c, enum mfs_fsck_problem kind, const struct
 		c->fn(c->arg, kind, hex, h ? "manifest" : "-", path);
 }
 
-static int add_file(struct fsck *c, const struct mfs_inode *in)
+/* A file at path (taken: freed here), a live one or one of a revision. */
+static int add_file_at(struct fsck *c, const struct mfs_inode *in, char *path)
 {
 	struct mfs_manifest *m = NULL;
-	char *path = mfs_ns_path(c->ns, in->ino);
 	int rc;
 
 	if (!path)
@@ -250,7 +251,25 @@ out:
 
 static int walk_file(void *arg, const struct mfs_inode *in)
 {
-	return S_ISREG(in->mode) ? add_file(arg, in) : 0;
+	struct fsck *c = arg;
+
+	return S_ISREG(in->mode) ? add_file_at(c, in, mfs_ns_path(c->ns, in->ino)) : 0;
+}
+
+/* A revision's file (store/ns/rev.h): its chunks are checked like a live file's. */
+static int walk_rev_file(void *arg, const char *path, const struct mfs_inode *in)
+{
+	return add_file_at(arg, in, strdup(path));
+}
+
+static int walk_rev_bad(void *arg, const char *name)
+{
+	struct fsck *c = arg;
+
+	(void)name;
+	if (!c->nroots)
+		report_file(c, MFS_FSCK_BADMETA, NULL, NULL, 0);
+	return 0;
 }
 
 /* A record that does not decode is a finding of the whole-store check (not of a subtree's). */
@@ -267,8 +286,9 @@ static int walk_bad(void *arg, uint64_t ino)
 static int walk_files(struct fsck *c)
 {
 	struct mfs_inode_walk w = { .fn = walk_file, .bad = walk_bad, .arg = c };
+	int rc = mfs_inode_walk(c->db, NULL, &w);
 
-	return mfs_inode_walk(c->db, NULL, &w);
+	return rc ? rc : mfs_rev_each_file(c->db, walk_rev_file, walk_rev_bad, c);
 }
 
 static int ref_cmp(const void *a, const void *b)

@@ -25,6 +25,7 @@
 #include "store/ns/namespace.h"
 #include "store/ns/ns_internal.h"
 #include "store/ns/oplog.h"
+#include "store/ns/rev.h"
 
 #define LOG_COMPONENT "gc"
 
@@ -72,8 +73,11 @@ static int add_refs(void *arg, const struct mfs_inode *in)
 static int refs_bad(void *arg, uint64_t ino)
 {
 	(void)arg;
-	log_error("inode record %016llx cannot be read: gc stopped (run fsck)",
-		  (unsigned long long)ino);
+	if (ino)
+		log_error("inode record %016llx cannot be read: gc stopped (run fsck)",
+			  (unsigned long long)ino);
+	else
+		log_error("an inode or revision record cannot be read: gc stopped (run fsck)");
 	return MFS_EFORMAT;
 }
 
@@ -86,7 +90,7 @@ static int refs_bad(void *arg, uint64_t ino)
 static int collect_refs(struct mfs_db *db, struct mfs_iter *it, struct mfs_hashset *refs)
 {
 	struct refs_walk rw = { db, refs };
-	struct mfs_inode_walk w = { .fn = add_refs, .bad = refs_bad, .arg = &rw };
+	struct mfs_inode_walk w = { .fn = add_refs, .bad = refs_bad, .arg = &rw, .revisions = 1 };
 	int rc;
 
 	if (!it)
@@ -208,9 +212,46 @@ struct op_scan {
 	struct hits *out;
 };
 
+/* The chunks of manifest id that are candidates, as named by op origin/seq, into sc->out. */
+static int scan_manifest(struct op_scan *sc, const struct mfs_hash *id, mfs_node_t origin,
+			 uint64_t seq)
+{
+	struct mfs_manifest *m;
+	int rc = mfs_manifest_load(sc->db, id, &m);
+
+	if (rc)
+		return rc;
+	for (uint32_t k = 0; k < m->count && !rc; k++) {
+		if (!mfs_hashset_has(sc->cands, m->e[k].hash.b))
+			continue;
+		if (mfs_grow(&sc->out->v, &sc->out->cap, sc->out->n, sizeof(*sc->out->v)))
+			rc = -ENOMEM;
+		else
+			sc->out->v[sc->out->n++] = (struct hit){ m->e[k].hash, origin, seq };
+	}
+	mfs_manifest_unref(m);
+	return rc;
+}
+
+/* A revision's files, as an op names them ('R' entries). */
+struct rev_scan {
+	struct op_scan *sc;
+	mfs_node_t origin;
+	uint64_t seq;
+};
+
+static int scan_rev_file(void *arg, const char *path, const struct mfs_inode *in)
+{
+	struct rev_scan *rs = arg;
+
+	(void)path;
+	return scan_manifest(rs->sc, &in->manifest, rs->origin, rs->seq);
+}
+
 static int scan_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *raw, size_t len)
 {
 	struct op_scan *sc = arg;
+	struct rev_scan rs = { sc, origin, seq };
 	struct mfs_op op;
 	int rc;
 
@@ -218,25 +259,18 @@ static int scan_op(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *ra
 		return rc;
 	for (uint32_t i = 0; i < op.n && !rc; i++) {
 		const struct mfs_op_entry *e = &op.e[i];
-		struct mfs_manifest *m;
 		struct mfs_inode in;
 
+		if (e->kind == MFS_OP_REV) {
+			rc = mfs_rev_files_of(e->val, e->vlen, "", scan_rev_file, &rs);
+			continue;
+		}
 		if (e->kind != MFS_OP_INODE || e->deleted || e->klen != 8)
 			continue;
 		if ((rc = mfs_inode_decode(get_be64(e->key), e->val, e->vlen, &in)))
 			break;
-		if (S_ISREG(in.mode) && in.has_manifest &&
-		    !(rc = mfs_manifest_load(sc->db, &in.manifest, &m))) {
-			for (uint32_t k = 0; k < m->count && !rc; k++) {
-				if (!mfs_hashset_has(sc->cands, m->e[k].hash.b))
-					continue;
-				if (mfs_grow(&sc->out->v, &sc->out->cap, sc->out->n, sizeof(*sc->out->v)))
-					rc = -ENOMEM;
-				else
-					sc->out->v[sc->out->n++] = (struct hit){ m->e[k].hash, origin, seq };
-			}
-			mfs_manifest_unref(m);
-		}
+		if (S_ISREG(in.mode) && in.has_manifest)
+			rc = scan_manifest(sc, &in.manifest, origin, seq);
 		mfs_inode_release(&in);
 	}
 	mfs_op_free_entries(&op);

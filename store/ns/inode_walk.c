@@ -4,8 +4,34 @@
 
 #include "inode.h"
 #include "inode_walk.h"
+#include "rev.h"
 #include "store/base/bytes.h"
 #include "store/kv/db.h"
+
+struct rev_pass {
+	const struct mfs_inode_walk *w;
+	int stopped;
+};
+
+static int rev_file(void *arg, const char *path, const struct mfs_inode *in)
+{
+	struct rev_pass *p = arg;
+
+	(void)path;
+	if (p->w->stop && *p->w->stop) {
+		p->stopped = 1;
+		return 1;
+	}
+	return p->w->fn(p->w->arg, in);
+}
+
+static int rev_bad(void *arg, const char *name)
+{
+	struct rev_pass *p = arg;
+
+	(void)name;
+	return p->w->bad ? p->w->bad(p->w->arg, 0) : 0;
+}
 
 int mfs_inode_walk(struct mfs_db *db, struct mfs_iter *it, const struct mfs_inode_walk *w)
 {
@@ -29,5 +55,12 @@ int mfs_inode_walk(struct mfs_db *db, struct mfs_iter *it, const struct mfs_inod
 	if (!rc)
 		rc = mfs_iter_error(it);
 	mfs_iter_free(it);
+	if (!rc && w->revisions && !(w->stop && *w->stop)) {
+		struct rev_pass p = { w, 0 };
+
+		rc = mfs_rev_each_file(db, rev_file, rev_bad, &p);
+		if (p.stopped)
+			rc = 0;
+	}
 	return rc;
 }

@@ -27,6 +27,14 @@ struct mfs_inode_walk {
 	int (*bad)(void *arg, uint64_t ino);   /* may be NULL: pass over */
 	void *arg;
 	const volatile int *stop;              /* may be NULL: when it becomes nonzero, the walk ends (0) */
+	/*
+	 * Also each file of every live revision (store/ns/rev.h), after the
+	 * inode records and read then: a record built for the call, its ino the
+	 * live file's when the revision was taken (mfs_rev_each_file).  A
+	 * revision record that does not check goes to bad with ino 0.  Set by
+	 * the passes that must see every referenced chunk: gc, repair, trim.
+	 */
+	int revisions;
 };
 
 /*

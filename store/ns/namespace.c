@@ -16,6 +16,7 @@
 
 #include "namespace.h"
 #include "ns_internal.h"
+#include "rev_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/kv/db.h"
@@ -126,6 +127,8 @@ int mfs_ns_get(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out)
 	uint8_t key[8];
 	int rc;
 
+	if (mfs_rev_is_ino(ino))
+		return rev_get(ns, ino, out);
 	memset(out, 0, sizeof(*out));
 	mfs_ino_key(ino, key);
 	if ((rc = mfs_db_get(ns->db, MFS_CF_INODES, key, 8, &v, 1)))
@@ -143,6 +146,10 @@ int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct m
 	uint64_t ino;
 	int rc;
 
+	if (mfs_rev_is_ino(parent))
+		return rev_lookup(ns, parent, name, out);
+	if (parent == MFS_ROOT_INO && !strcmp(name, MFS_REVS_NAME))
+		return rev_get(ns, MFS_REVS_INO, out);
 	memset(out, 0, sizeof(*out));
 	if ((rc = dirent_key(parent, name, &k)))
 		return rc;
@@ -160,6 +167,10 @@ int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, const char *after, uint64_t 
 	struct mfs_iter *it;
 	int rc = 0;
 
+	/* /.snapshots is not listed in the root (rev.h): `cp -a`, du and find of
+	 * the whole mount see each file once. */
+	if (mfs_rev_is_ino(dir))
+		return rev_readdir(ns, dir, after, skip, fn, arg);
 	put_be64(prefix, dir);
 	if (!(it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, prefix, 8)))
 		return -ENOMEM;
@@ -316,6 +327,8 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (mfs_rev_is_name(parent, name))
+		return mfs_rev_is_ino(parent) ? -EROFS : -EEXIST;
 	if ((rc = dirent_key(parent, name, &k)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
@@ -407,6 +420,8 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 	uint64_t ino;
 	int rc;
 
+	if (mfs_rev_is_name(parent, name))
+		return -EROFS;
 	if ((rc = dirent_key(parent, name, &k)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
@@ -490,6 +505,10 @@ int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 
 	if (out)
 		memset(out, 0, sizeof(*out));
+	if (mfs_rev_is_ino(ino) || mfs_rev_is_ino(newparent))
+		return -EROFS;
+	if (mfs_rev_is_name(newparent, newname))
+		return -EEXIST;
 	if ((rc = dirent_key(newparent, newname, &k)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
@@ -562,6 +581,8 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 
 	if (out)
 		memset(out, 0, sizeof(*out));
+	if (mfs_rev_is_ino(ino))
+		return -EROFS;
 	pthread_mutex_lock(&ns->lock);
 	if ((rc = mfs_ns_get(ns, ino, &in)))
 		goto out;
@@ -620,6 +641,11 @@ int mfs_ns_publish_with(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (mfs_rev_is_ino(ino)) {
+		if (with)
+			mfs_batch_free(with->b);
+		return -EROFS;
+	}
 	/* The publish's records join `with`'s, so one write makes all durable. */
 	if ((rc = txn_begin_with(ns, &t, with ? with->b : NULL)))
 		return rc;

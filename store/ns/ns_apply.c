@@ -20,6 +20,7 @@
 #include "member.h"
 #include "namespace.h"
 #include "ns_internal.h"
+#include "rev.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/manifest.h"
@@ -103,7 +104,7 @@ int ns_dirent_value_ok(const uint8_t *v)
 {
 	uint64_t ino = get_le64(v);
 
-	if (ino == 0 || ino == MFS_ROOT_INO)
+	if (ino == 0 || ino == MFS_ROOT_INO || mfs_rev_is_ino(ino))
 		return 0;
 	switch (get_le32(v + 8) & S_IFMT) {
 	case S_IFREG: case S_IFDIR: case S_IFLNK:
@@ -122,6 +123,8 @@ int ns_entry_valid(const struct mfs_op_entry *e)
 
 	switch (e->kind) {
 	case MFS_OP_INODE:
+		if (mfs_rev_is_ino(get_be64(e->key)))
+			return MFS_EFORMAT; /* no node allocates these (rev.h, note 4) */
 		if (e->deleted)
 			break;
 		if (mfs_inode_decode(get_be64(e->key), e->val, e->vlen, &in))
@@ -147,6 +150,15 @@ int ns_entry_valid(const struct mfs_op_entry *e)
 		if (mfs_allow_decode(e->val, e->vlen, &allowed))
 			return MFS_EFORMAT;
 		break;
+	}
+	case MFS_OP_REV: {
+		char name[MFS_NAME_MAX + 1];
+
+		memcpy(name, e->key, e->klen);
+		name[e->klen] = 0;
+		if (!mfs_rev_name_ok(name) || strlen(name) != e->klen)
+			return MFS_EFORMAT;
+		return mfs_rev_check(e->val, e->vlen);
 	}
 	case MFS_OP_MANIFEST:
 		/* Our allocation failing is no fault of the peer's. */
@@ -223,29 +235,43 @@ int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mf
 
 int ns_is_meta_record(uint8_t kind)
 {
-	return kind == MFS_OP_NODE || kind == MFS_OP_ALLOW;
+	return kind == MFS_OP_NODE || kind == MFS_OP_ALLOW || kind == MFS_OP_REV;
 }
 
-/* A member record or allow-list entry that wins goes to the meta CF (member.h,
- * allow.h); the replica layer reads the member table again after a pull or a
- * snapshot that carried one, and asks for a key's entry at each handshake. */
+const char *ns_meta_prefix(uint8_t kind)
+{
+	return kind == MFS_OP_ALLOW ? "ak" : kind == MFS_OP_REV ? "rv" : "mb";
+}
+
+int ns_meta_key_ok(uint8_t kind, size_t mklen)
+{
+	if (kind == MFS_OP_REV)
+		return mklen > 2 && mklen <= 2 + MFS_NAME_MAX;
+	return mklen == (kind == MFS_OP_ALLOW ? ALLOW_KEY_LEN : MEMBER_KEY_LEN);
+}
+
+size_t ns_meta_key(uint8_t kind, const uint8_t *key, size_t klen, uint8_t out[META_REC_KEY_MAX])
+{
+	memcpy(out, ns_meta_prefix(kind), 2);
+	memcpy(out + 2, key, klen);
+	return 2 + klen;
+}
+
+/* A member record, allow-list entry or revision that wins goes to the meta CF
+ * (member.h, allow.h, rev.h); the replica layer reads the member table again
+ * after a pull or a snapshot that carried one, and asks for a key's entry at
+ * each handshake. */
 int ns_apply_meta_record(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,
 			 const struct mfs_stamp *st, uint8_t *skey, const uint8_t *sval)
 {
-	uint8_t mk[ALLOW_KEY_LEN > MEMBER_KEY_LEN ? ALLOW_KEY_LEN : MEMBER_KEY_LEN];
-	size_t sklen = stamp_key(e->kind, e->key, e->klen, skey), mklen;
+	uint8_t mk[META_REC_KEY_MAX];
+	size_t sklen = stamp_key(e->kind, e->key, e->klen, skey);
 	int rc = ns_stamp_wins(ns, skey, sklen, st);
 
 	if (rc <= 0)
 		return rc;
-	if (e->kind == MFS_OP_ALLOW) {
-		allow_key(e->key, mk);
-		mklen = ALLOW_KEY_LEN;
-	} else {
-		member_key(get_be64(e->key), mk);
-		mklen = MEMBER_KEY_LEN;
-	}
-	mfs_batch_put(b, MFS_CF_META, mk, mklen, e->val, e->vlen);
+	mfs_batch_put(b, MFS_CF_META, mk, ns_meta_key(e->kind, e->key, e->klen, mk), e->val,
+		      e->vlen);
 	mfs_batch_put(b, MFS_CF_STAMPS, skey, sklen, sval, MFS_STAMP_LEN);
 	return 1;
 }
@@ -278,6 +304,9 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 		}
 		if (ns_is_meta_record(e->kind)) {
 			rc = ns_apply_meta_record(ns, b, e, st, skey, sval);
+			/* A revision came or went: the kernel's entry of its name goes. */
+			if (rc > 0 && e->kind == MFS_OP_REV)
+				ns_note_change(cs, MFS_CHANGE_DIRENT, 0, MFS_REVS_INO, e->key, e->klen);
 			rc = rc < 0 ? rc : 0;
 			continue;
 		}

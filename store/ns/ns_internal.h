@@ -18,6 +18,7 @@
 
 struct mfs_db;
 struct mfs_batch;
+struct rev_cache;
 
 struct mfs_ns {
 	struct mfs_db *db;
@@ -44,6 +45,7 @@ struct mfs_ns {
 	 * rwlock prefers readers, so shared holders never wait on each other.
 	 */
 	pthread_rwlock_t refs_lock;
+	struct rev_cache *revs;  /* revisions read (rev_tree.c); its own lock */
 };
 
 struct dirent_key {
@@ -166,11 +168,18 @@ void member_key(mfs_node_t id, uint8_t out[MEMBER_KEY_LEN]);
 #define ALLOW_KEY_LEN 34
 void allow_key(const uint8_t *key, uint8_t out[ALLOW_KEY_LEN]);
 /*
- * Meta records: 'N' (member) and 'A' (allow-list) entries, kept in the meta
- * CF, last writer wins by stamp, never deleted.  1 if kind is one of them.
+ * Meta records: 'N' (member), 'A' (allow-list) and 'R' (revision) entries,
+ * kept in the meta CF, last writer wins by stamp, never deleted (a deleted
+ * revision is a tombstone record).  1 if kind is one of them.
  */
 int ns_is_meta_record(uint8_t kind);
-/* An 'N' or 'A' entry stamped st (sval encoded) into b if it wins (ns_apply.c): 1, 0 or an
+/* The meta CF key of one (its prefix + the entry's key): its length. */
+#define META_REC_KEY_MAX (2 + 255)
+size_t ns_meta_key(uint8_t kind, const uint8_t *key, size_t klen, uint8_t out[META_REC_KEY_MAX]);
+/* The meta CF prefix of kind's records ("mb", "ak", "rv"), and whether a meta key is one. */
+const char *ns_meta_prefix(uint8_t kind);
+int ns_meta_key_ok(uint8_t kind, size_t mklen);
+/* An 'N', 'A' or 'R' entry stamped st (sval encoded) into b if it wins (ns_apply.c): 1, 0 or an
  * error.  skey has room for STAMP_KEY_MAX bytes. */
 int ns_apply_meta_record(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e,
 			 const struct mfs_stamp *st, uint8_t *skey, const uint8_t *sval);

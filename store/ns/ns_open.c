@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "inode_walk.h"
+#include "rev_internal.h"
 #include "namespace.h"
 #include "ns_internal.h"
 #include "store/base/errors.h"
@@ -117,6 +118,10 @@ int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out)
 	ns->db = db;
 	pthread_mutex_init(&ns->lock, NULL);
 	pthread_rwlock_init(&ns->refs_lock, NULL);
+	if ((rc = rev_cache_init(&ns->revs))) {
+		mfs_ns_close(ns);
+		return rc;
+	}
 	rc = meta_get_u64(ns, "format", &v);
 	if (rc == -ENOENT) {
 		rc = ns_init_fresh(ns);
@@ -156,6 +161,7 @@ void mfs_ns_close(struct mfs_ns *ns)
 		return;
 	pthread_mutex_destroy(&ns->lock);
 	pthread_rwlock_destroy(&ns->refs_lock);
+	rev_cache_free(ns->revs);
 	free(ns);
 }
 

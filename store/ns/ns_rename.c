@@ -8,6 +8,7 @@
 
 #include "namespace.h"
 #include "ns_internal.h"
+#include "rev.h"
 #include "store/base/errors.h"
 #include "store/kv/db.h"
 
@@ -135,6 +136,8 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 
 	if (replaced)
 		*replaced = 0;
+	if (mfs_rev_is_name(parent, name) || mfs_rev_is_name(newparent, newname))
+		return -EROFS;
 	if ((rc = dirent_key(parent, name, &ks)) || (rc = dirent_key(newparent, newname, &kd)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);

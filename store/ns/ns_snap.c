@@ -173,14 +173,13 @@ static int stamp_at(struct mfs_ns *ns, const struct mfs_db_view *view, const uin
 
 /*
  * The meta records of kind (member records: meta "mb" + id; allow-list
- * entries: "ak" + key), each with its stamp: never deleted, always stamped.
+ * entries: "ak" + key; revisions: "rv" + name), each with its stamp: never
+ * deleted, always stamped.
  */
 static int emit_meta_records(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs_wr *w,
 			     uint8_t kind, uint64_t *count)
 {
-	const char *prefix = kind == MFS_OP_ALLOW ? "ak" : "mb";
-	size_t mklen = kind == MFS_OP_ALLOW ? ALLOW_KEY_LEN : MEMBER_KEY_LEN;
-	struct mfs_iter *it = mfs_iter_new_at(ns->db, view, MFS_CF_META, prefix, 2);
+	struct mfs_iter *it = mfs_iter_new_at(ns->db, view, MFS_CF_META, ns_meta_prefix(kind), 2);
 	int rc = 0;
 
 	if (!it)
@@ -190,7 +189,7 @@ static int emit_meta_records(struct mfs_ns *ns, const struct mfs_db_view *view, 
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
 		uint8_t skey[STAMP_KEY_MAX], st[MFS_STAMP_LEN];
 
-		if (kl != mklen)
+		if (!ns_meta_key_ok(kind, kl))
 			continue;
 		rc = stamp_at(ns, view, skey, stamp_key(kind, k + 2, kl - 2, skey), st);
 		if (rc == -ENOENT) {
@@ -280,6 +279,8 @@ int mfs_ns_snap_end(struct mfs_ns *ns, struct mfs_ns_snap_job *job, struct mfs_w
 		rc = emit_meta_records(ns, job->view, w, MFS_OP_NODE, &info->records);
 	if (!rc)
 		rc = emit_meta_records(ns, job->view, w, MFS_OP_ALLOW, &info->records);
+	if (!rc)
+		rc = emit_meta_records(ns, job->view, w, MFS_OP_REV, &info->records);
 	mfs_db_view_free(job->view);
 	job->view = NULL;
 	if (!rc && w->oom)

@@ -63,6 +63,8 @@ int mfs_op_entry_shape_ok(uint8_t kind, int deleted, uint16_t klen, uint32_t vle
 		return klen == 8 && !deleted && vlen > 0 && vlen <= 512;
 	case MFS_OP_ALLOW:
 		return klen == 32 && !deleted && vlen == 2;
+	case MFS_OP_REV:
+		return klen >= 1 && klen <= MFS_OP_KEY_MAX - 8 && !deleted && vlen >= 20;
 	}
 	return 0;
 }

@@ -11,6 +11,7 @@
  *   'M' manifest hash (32 B)    -> manifest bytes (content addressed: idempotent)
  *   'N' node id (u64 BE)        -> member record (store/ns/member.h): last writer wins
  *   'A' CURVE public key (32 B) -> allow-list entry (store/ns/allow.h): last writer wins
+ *   'R' revision name (1..255 B) -> revision record (store/ns/rev.h): last writer wins
  * Ops carry a Lamport time; an entry's stamp is (lamport, origin node).  A
  * node applies an 'I' or 'D' entry only if its stamp is newer than the one it
  * holds for that key (tombstones keep their stamp), so every node that has
@@ -43,6 +44,7 @@ enum mfs_op_kind {
 	MFS_OP_MANIFEST = 'M',
 	MFS_OP_NODE = 'N',
 	MFS_OP_ALLOW = 'A',
+	MFS_OP_REV = 'R',
 };
 
 struct mfs_op_entry {

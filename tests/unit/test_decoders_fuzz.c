@@ -37,6 +37,7 @@
 #include "store/ns/member.h"
 #include "store/ns/namespace.h"
 #include "store/ns/oplog.h"
+#include "store/ns/rev.h"
 #include "tap.h"
 
 static struct mfs_codec_ctx *ctx;
@@ -186,6 +187,7 @@ static void decode_all(const uint8_t *p, size_t n)
 		mfs_manifest_unref(m);
 	}
 	(void)mfs_chunk_summary_decode(p, n, &sum);
+	(void)mfs_rev_check(p, n);
 	{
 		static struct mfs_gc_mark mark;
 
@@ -339,6 +341,8 @@ static void real_ops(struct ops *o)
 	mfs_inode_release(&x);
 	mfs_ns_rename(ns, d.ino, "f", MFS_ROOT_INO, "g", 0, NULL);
 	mfs_ns_remove(ns, d.ino, "l", 0, NULL);
+	if (mfs_ns_rev_create(ns, MFS_ROOT_INO, "rev", NULL))
+		tap_bail("revision of the scratch store");
 	mfs_ns_ops_since(ns, mfs_ns_node_id(ns), 0, keep_op, o);
 	if (mfs_ns_snap_build(ns, &o->image, NULL))
 		tap_bail("snapshot of the scratch store");
@@ -372,6 +376,16 @@ static int store_reads(struct mfs_ns *ns)
 	if (mfs_ns_readdir(ns, MFS_ROOT_INO, NULL, 0, count_entry, &n))
 		return 0;
 	free(mfs_ns_path(ns, MFS_ROOT_INO));
+	/* Revisions applied (store/ns/rev.h): listed, and each one's top read. */
+	if (mfs_ns_readdir(ns, MFS_REVS_INO, NULL, 0, count_entry, &n))
+		return 0;
+	if (!mfs_ns_lookup(ns, MFS_REVS_INO, "rev", &in)) {
+		int rc = mfs_ns_readdir(ns, in.ino, NULL, 0, count_entry, &n);
+
+		mfs_inode_release(&in);
+		if (rc)
+			return 0;
+	}
 	return 1;
 }
 
