@@ -298,7 +298,8 @@ static int by_start(const void *a, const void *b)
 /* Sorted, no two overlap; data_end. */
 static int check_layout(struct mfs_tensors *t)
 {
-	qsort(t->v, t->n, sizeof(*t->v), by_start);
+	if (t->n) /* qsort(NULL, 0) is undefined (UBSan, make fuzz) */
+		qsort(t->v, t->n, sizeof(*t->v), by_start);
 	for (uint32_t i = 0; i < t->n; i++) {
 		if (t->v[i].start < t->data_start || t->v[i].end < t->v[i].start)
 			return MFS_EFORMAT;
