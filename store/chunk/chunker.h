@@ -28,4 +28,37 @@
  */
 size_t mfs_chunker_cut(const uint8_t *buf, size_t len);
 
+/*
+ * Tensor-aware cuts (chunking version 2, doc/format.md).  In a safetensors
+ * or GGUF file (store/chunk/tensors.h) chunks never cross a boundary of
+ * the plan: the end of the header, the start of every tensor of at least
+ * MFS_CHUNK_MIN bytes, the start of every run of smaller tensors (packed
+ * together, so a file of many tiny tensors still gets chunks of about
+ * MFS_CHUNK_AVG), and the end of the tensor data.  Between boundaries the
+ * cuts are content-defined as above, starting afresh at each boundary.  A
+ * tensor's bytes then chunk the same wherever the tensor sits, whatever
+ * its neighbours hold and however long the header grew.  Alignment padding
+ * goes with the tensor before it.
+ */
+struct mfs_tensors;
+
+struct mfs_cutplan {
+	uint64_t *b;            /* boundaries, strictly increasing; owned */
+	size_t n;
+	uint64_t data_end;      /* the file must be this long for the plan to hold */
+};
+
+/* The plan of a parsed header.  0 or -ENOMEM; release with mfs_cutplan_release. */
+int mfs_cutplan_build(const struct mfs_tensors *t, struct mfs_cutplan *out);
+void mfs_cutplan_release(struct mfs_cutplan *p);
+
+/*
+ * The chunk that starts at file offset off, buf[0..len) being the bytes
+ * from there, under plan p (NULL: plain content-defined chunking): its
+ * length, or 0 while the cut is not final (fewer than MFS_CHUNK_MAX bytes
+ * and no boundary in buf, and eof is 0: buf does not reach the file's end).
+ */
+size_t mfs_chunker_cut_at(const struct mfs_cutplan *p, uint64_t off, const uint8_t *buf,
+			  size_t len, int eof);
+
 #endif

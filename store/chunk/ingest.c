@@ -20,6 +20,16 @@
  * A session (struct mfs_ingest) can be fed the file's first bytes while it
  * is still being written (write-behind, fuse/writebehind.c); its finish
  * does the rest.  mfs_ingest_fd is a session fed all at once.
+ *
+ * Model files are cut at their tensors' boundaries (chunker.h, tensors.h).
+ * Whether a file is one, and its plan, are decided once, from its first
+ * bytes, before any cut: the session waits for the whole header (at most
+ * MFS_TENSORS_HDR_MAX, less than a window).  Fed bytes never change (or
+ * the caller drops the session), so the plan is a function of the file's
+ * bytes alone, however and wherever it was written.  The one thing a
+ * header cannot say before the file ends is whether its tensors fit: a
+ * plan whose data runs past the end makes the finish return -ESTALE, and
+ * the ingest from scratch then knows the size and cuts the file plainly.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -36,6 +46,7 @@
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/kv/db.h"
+#include "tensors.h"
 
 #define LOG_COMPONENT "ingest"
 
@@ -473,6 +484,9 @@ static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+/* How a session cuts: decided once, before its first cut. */
+enum cuts { CUTS_UNDECIDED, CUTS_PLAIN, CUTS_PLAN };
+
 /* An ingest in steps; see ingest.h. */
 struct mfs_ingest {
 	struct mfs_db *db;
@@ -491,12 +505,22 @@ struct mfs_ingest {
 	uint8_t *arena[2];      /* record slots of a window: encoding, writing */
 	size_t arena_cap;
 	int cur;                /* the arena the next window encodes into */
+	enum cuts cuts;
+	size_t tried;           /* bytes the last undecided parse had */
+	struct mfs_cutplan plan; /* with CUTS_PLAN */
+	uint64_t size;          /* the file's size, once known (size_known) */
+	int size_known;
 };
 
-/* A window of up to cap bytes has at most this many chunks. */
+/*
+ * A window of up to cap bytes has at most this many chunks: those of
+ * MFS_CHUNK_MIN or more, and one short chunk per region end of a cut plan
+ * (two per large tensor at most, chunker_plan.c).  feed() also stops a
+ * window there, so a wrong bound costs a window, never a cut.
+ */
 static size_t max_chunks(size_t cap)
 {
-	return cap / MFS_CHUNK_MIN + 2;
+	return 3 * (cap / MFS_CHUNK_MIN) + 8;
 }
 
 /* Record slots start on 4 KiB: a pack append writes their whole blocks without a copy (pack.c). */
@@ -521,7 +545,53 @@ static void ingest_free(struct mfs_ingest *s)
 	free(s->fresh.v);
 	free(s->fresh.slot);
 	mfs_manifest_unref(s->m);
+	mfs_cutplan_release(&s->plan);
 	free(s);
+}
+
+/*
+ * MODELFS_CUTS=plain: every file cut plainly, as chunking version 1 did.
+ * For benchmarks that compare the two in one run; never on a node of a
+ * cluster (its chunks would not dedup against the others').
+ */
+static int plain_cuts_only(void)
+{
+	const char *v = getenv("MODELFS_CUTS");
+
+	return v && !strcmp(v, "plain");
+}
+
+/*
+ * Decides how the session cuts, from the file's first bytes (buf holds
+ * them: nothing is cut before).  1: decided; 0: the header goes on past
+ * the bytes fed, wait for more; -ENOMEM.  A header still incomplete at
+ * the file's end or in a full buffer is no header.
+ */
+static int decide(struct mfs_ingest *s, int at_eof)
+{
+	struct mfs_tensors t;
+	int rc;
+
+	if (s->cuts != CUTS_UNDECIDED)
+		return 1;
+	/* A GGUF header is parsed from its start each time: not for every small feed. */
+	if (!at_eof && s->have < s->cap && s->have < 2 * s->tried)
+		return 0;
+	s->tried = s->have;
+	rc = mfs_tensors_parse(s->buf, s->have, &t);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc == -EAGAIN && !at_eof && s->have < s->cap)
+		return 0;
+	s->cuts = CUTS_PLAIN;
+	if (rc)
+		return 1;
+	if (!(s->size_known && t.data_end > s->size)) {
+		if ((rc = mfs_cutplan_build(&t, &s->plan)) == 0)
+			s->cuts = CUTS_PLAN;
+	}
+	mfs_tensors_release(&t);
+	return rc ? rc : 1;
 }
 
 /* A session whose windows hold up to cap bytes, with threads encoders. */
@@ -536,6 +606,7 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 	s->w.fresh = &s->fresh;
 	s->threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
 	s->cap = cap;
+	s->cuts = plain_cuts_only() ? CUTS_PLAIN : CUTS_UNDECIDED;
 	pthread_mutex_init(&s->w.mu, NULL);
 	pthread_cond_init(&s->w.more, NULL);
 	pthread_cond_init(&s->w.idle, NULL);
@@ -581,11 +652,15 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 			s->arena[s->cur] = NULL;
 			return -ENOMEM;
 		}
+		if ((rc = decide(s, at_eof)) < 0)
+			return rc;
 		window_start(&s->w, s->threads);
-		for (size_t slot = 0;
-		     pos < s->have && (at_eof || s->have - pos >= MFS_CHUNK_MAX);) {
-			size_t n = mfs_chunker_cut(s->buf + pos, s->have - pos);
+		for (size_t slot = 0; rc && pos < s->have && s->w.count < max_chunks(s->cap);) {
+			size_t n = mfs_chunker_cut_at(s->cuts == CUTS_PLAN ? &s->plan : NULL,
+						      s->off + pos, s->buf + pos, s->have - pos, at_eof);
 
+			if (!n)
+				break; /* not final yet */
 			s->w.chunks[s->w.count] = (struct pending_chunk){
 				.p = s->buf + pos, .len = n, .rec = s->arena[s->cur] + slot,
 				.rec_cap = MFS_CHUNK_HDR_SIZE + n,
@@ -648,7 +723,15 @@ uint64_t mfs_ingest_offset(const struct mfs_ingest *s)
 int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_hash *id,
 		      int *has_manifest, struct mfs_ingest_stats *st)
 {
-	int rc = size < s->off + s->have ? -ESTALE : feed(s, fd, size, 1, NULL);
+	int rc;
+
+	s->size = size;
+	s->size_known = 1;
+	/* Fed bytes past the end, or a plan whose tensors do not fit: from scratch. */
+	if (size < s->off + s->have || (s->cuts == CUTS_PLAN && s->plan.data_end > size))
+		rc = -ESTALE;
+	else
+		rc = feed(s, fd, size, 1, NULL);
 
 	/* The last window's records are written before anything is indexed. */
 	if (writer_wait(&s->wr) && !rc) {
@@ -717,6 +800,8 @@ static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, int threads,
 		return rc;
 	}
 	s->wr.inline_only = size <= WINDOW;
+	s->size = size;
+	s->size_known = 1;
 	s->wr.into = into;
 	s->wr.mrec = mrec;
 	return mfs_ingest_finish(s, fd, size, id, has_manifest, st);

@@ -2,8 +2,9 @@
 /*
  * Fuzzing of every decoder of stored or received bytes: inode records,
  * manifests, chunk index entries, chunk records, gc marks, namespace ops
- * (store/ns/oplog.h), namespace snapshot images (store/ns/ns_snap.c) and the
- * peer wire messages (replica/wire.h).  In make
+ * (store/ns/oplog.h), namespace snapshot images (store/ns/ns_snap.c), the
+ * peer wire messages (replica/wire.h) and the model file headers the
+ * chunker reads (store/chunk/tensors.h: safetensors, GGUF).  In make
  * check, mutated real ops are also applied to a store with mfs_ns_apply,
  * which must refuse them or leave a store that still reads.
  *
@@ -17,7 +18,8 @@
  * Properties checked: no crash; a decoder that accepts its input returns a
  * consistent result (a chunk decodes to exactly raw_len bytes; a manifest's
  * lengths add up to its size; an op's entries and the wire iterator's ops
- * lie inside the input).
+ * lie inside the input; a model header's tensors are sorted, apart, with
+ * names inside the input, and its cut plan strictly increasing).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
 #include "store/chunk/manifest.h"
+#include "store/chunk/tensors.h"
 #include "store/kv/db.h"
 #include "store/maint/gc.h"
 #include "store/ns/inode.h"
@@ -38,6 +41,7 @@
 #include "store/ns/namespace.h"
 #include "store/ns/oplog.h"
 #include "store/ns/rev.h"
+#include "model_files.h"
 #include "tap.h"
 
 static struct mfs_codec_ctx *ctx;
@@ -163,6 +167,30 @@ static void decode_ranges(const uint8_t *p, size_t n, const struct mfs_chunk_inf
 	}
 }
 
+/* A model header, as the chunker reads it from a file's first bytes. */
+static void decode_tensors(const uint8_t *p, size_t n)
+{
+	struct mfs_tensors t;
+	struct mfs_cutplan plan;
+
+	if (mfs_tensors_parse(p, n, &t))
+		return;
+	for (uint32_t i = 0; i < t.n; i++) {
+		const struct mfs_tensor *x = &t.v[i];
+
+		inconsistent += x->start < t.data_start || x->end < x->start || x->end > t.data_end ||
+				(i && x->start < t.v[i - 1].end) ||
+				!inside(p, n, p + x->name_off, x->name_len);
+	}
+	if (mfs_cutplan_build(&t, &plan) == 0) {
+		for (size_t i = 1; i < plan.n; i++)
+			inconsistent += plan.b[i] <= plan.b[i - 1];
+		inconsistent += plan.n > (size_t)t.n + 2;
+		mfs_cutplan_release(&plan);
+	}
+	mfs_tensors_release(&t);
+}
+
 /* Feeds one input to every decoder. */
 static void decode_all(const uint8_t *p, size_t n)
 {
@@ -206,6 +234,7 @@ static void decode_all(const uint8_t *p, size_t n)
 		decode_ranges(p, n, &info);
 	}
 	decode_replication(p, n);
+	decode_tensors(p, n);
 }
 
 #ifdef MFS_LIBFUZZER
@@ -574,6 +603,17 @@ int main(void)
 		for (int i = 0; i < o.n; i++)
 			free(o.op[i]);
 		mfs_wr_release(&o.image);
+	}
+	/* Model headers over a few bytes of tensor data. */
+	{
+		static const struct mf_tensor ts[] = { { 64, 1, 0 }, { 34 * 2, 2, 1 }, { 6, 3, 0 }, { 0, 4, 0 } };
+		struct mf_buf mb = { 0 };
+
+		mf_safetensors(&mb, ts, 4, 3);
+		fuzz_seed("safetensors header", mb.p, mb.len, 6000);
+		mf_gguf(&mb, ts, 4, 5);
+		fuzz_seed("gguf header", mb.p, mb.len, 6000);
+		free(mb.p);
 	}
 	printf("# %ld inputs accepted by the inode decoder, %ld refused\n", accepted, rejected);
 	free(rec);
