@@ -360,7 +360,7 @@ static void writer_start(struct writer *wr, struct rec_job *v, unsigned n)
  * records to the writer (no WAL), after the previous window's are written.
  */
 static int commit_window(struct window *w, struct mfs_manifest *m, struct new_list *fresh,
-			 struct mfs_ingest_stats *st, struct writer *wr)
+			 struct mfs_ingest_stats *st, struct writer *wr, uint64_t *dedup_from)
 {
 	struct rec_job *v = calloc(w->count ? w->count : 1, sizeof(*v));
 	unsigned n = 0;
@@ -371,6 +371,9 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
 
 		if ((rc = c->rc))
 			break;
+		/* Stored before this ingest: gc may take it until the commit's check. */
+		if (c->exists && *dedup_from == UINT64_MAX && !new_list_has(fresh, &c->hash))
+			*dedup_from = m->size;
 		if ((rc = mfs_manifest_append(m, &c->hash, c->len)))
 			break;
 		st->chunks++;
@@ -485,6 +488,8 @@ struct mfs_ingest {
 	size_t cap;             /* buf's size */
 	size_t have;            /* bytes in buf, from file offset off */
 	uint64_t off;           /* the file offset where the next chunk starts */
+	uint64_t confirmed;     /* records of the chunks before it are written */
+	uint64_t dedup_from;    /* the first chunk found already stored, or UINT64_MAX */
 	int early;              /* fed before its finish: outside gc's refs lock */
 	int failed;             /* a window's records were not all stored */
 	struct writer wr;       /* the last window's records, being written */
@@ -534,6 +539,7 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 		return -ENOMEM;
 	s->db = s->w.db = s->wr.db = db;
 	s->w.fresh = &s->fresh;
+	s->dedup_from = UINT64_MAX;
 	s->threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
 	s->cap = cap;
 	pthread_mutex_init(&s->w.mu, NULL);
@@ -597,10 +603,12 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 		if (!s->w.count)
 			break; /* no final cut yet: wait for more bytes */
 		window_finish(&s->w);
-		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st, &s->wr))) {
+		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st, &s->wr, &s->dedup_from))) {
 			s->failed = 1;
 			return rc;
 		}
+		/* Every window before this one is written (commit_window waited). */
+		s->confirmed = s->off;
 		/* The writer has this window's arena now; the other one is free. */
 		s->cur ^= 1;
 		memmove(s->buf, s->buf + pos, s->have - pos);
@@ -643,6 +651,13 @@ int mfs_ingest_feed(struct mfs_ingest *s, int fd, uint64_t upto, const int *stop
 uint64_t mfs_ingest_offset(const struct mfs_ingest *s)
 {
 	return s->off;
+}
+
+uint64_t mfs_ingest_stored(const struct mfs_ingest *s)
+{
+	if (s->failed)
+		return 0;
+	return s->confirmed < s->dedup_from ? s->confirmed : s->dedup_from;
 }
 
 int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_hash *id,
@@ -692,6 +707,11 @@ int mfs_ingest_abandon(struct mfs_ingest *s)
 			 s->fresh.n, mfs_strerror(rc));
 	ingest_free(s);
 	return rc;
+}
+
+struct mfs_manifest *mfs_ingest_manifest(struct mfs_ingest *s)
+{
+	return mfs_manifest_ref(s->m);
 }
 
 static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, int threads,
