@@ -172,4 +172,27 @@ check "after remount the files past the budget are the same" \
 	eval 'mfs_remount "$M" && same dseq && same dpatch && same dread && same dtrunc && same dsync && same dtwo1 && same dtwo2'
 check "fsck after the budget runs: no problem" expect_status 0 admin fsck "$M"
 
+# Store writes failing from the Nth on (MODELFS_FAULT, test only) while bytes
+# are dropped: the writer may hear of it (EIO), but the file is then never
+# published with a hole, and after a clean remount it is absent or whole.
+mfs_log_allow "$D" 'cannot be put back|Input/output error|I/O error|EIO'
+faulted() {
+	local n=$1 rc
+	mfs_umount "$M" && MODELFS_FAULT=write:$n:crash mfs_mount "$M" "$D" write_behind_mb=8,staging_mem_mb=16 ||
+		return 1
+	ops "fault$n" w48 p100 w4 2>"$WORK/fault.err"
+	rc=$?
+	note "write:$n:crash: writer exit $rc: $(tail -n 1 "$WORK/fault.err")"
+	mfs_remount "$M" || return 1
+	if [ "$rc" = 0 ]; then
+		same "fault$n"
+	else
+		[ ! -e "$M/fault$n" ]
+	fi
+}
+for n in 4 8 12; do
+	check "store writes crash from the ${n}th on while bytes are dropped: absent or whole" faulted "$n"
+done
+check "fsck after the faults: no problem" expect_status 0 admin fsck "$M"
+
 mfs_done
