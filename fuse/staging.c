@@ -195,14 +195,15 @@ static int reserve(struct mfs_fs *fs, struct mfs_staging *s, uint64_t end)
 	 * Over budget: first drop what the write-behind stored (waiting for
 	 * its feed), then, if that was not enough, move to disk.
 	 */
-	for (int drop = 1;; drop = 0) {
+	for (;;) {
 		if (__atomic_add_fetch(&fs->staging_mem_used, more, __ATOMIC_RELAXED) <=
 		    fs->staging_mem_limit) {
 			s->charged += more;
 			return 0;
 		}
 		__atomic_sub_fetch(&fs->staging_mem_used, more, __ATOMIC_RELAXED);
-		if (!drop || !wb_drop_stored(fs, s))
+		/* Each round drops more (s->punched grows) or spills. */
+		if (!wb_drop_stored(fs, s))
 			return spill(fs, s);
 	}
 }

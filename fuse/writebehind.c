@@ -50,6 +50,7 @@ struct mfs_writebehind {
 	int stop;               /* atomic: return at the next window */
 	int broken;             /* bytes below claimed changed, or a feed failed */
 	int fd;                 /* the thread's own descriptor of the staging */
+	unsigned feeds;         /* feeds started (mfs_ingest_wait_stored) */
 	uint64_t claimed;       /* the thread may read [0, claimed) */
 	int rc;                 /* the last feed's result */
 };
@@ -144,10 +145,12 @@ uint64_t wb_drop_stored(struct mfs_fs *fs, struct mfs_staging *s)
 
 	if (!wb || wb->broken)
 		return 0;
-	join(wb);
-	if (wb->broken)
-		return 0;
-	upto = mfs_ingest_stored(wb->ing) / page * page;
+	/*
+	 * Waits for the running feed to store one more window, not for the
+	 * whole feed (which may hold all the bytes written while it ran): the
+	 * writer and the feed keep overlapping.  A failed feed says 0.
+	 */
+	upto = mfs_ingest_wait_stored(wb->ing, s->punched + page - 1, wb->feeds) / page * page;
 	if (upto <= s->punched ||
 	    fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)s->punched,
 		      (off_t)(upto - s->punched)))
@@ -204,7 +207,9 @@ void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 	if ((wb->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return;
 	wb->claimed = s->size;
+	wb->feeds++;
 	if (pthread_create(&wb->thread, NULL, feed_thread, wb)) {
+		wb->feeds--;
 		close(wb->fd);
 		wb->fd = -1;
 		return;

@@ -488,8 +488,16 @@ struct mfs_ingest {
 	size_t cap;             /* buf's size */
 	size_t have;            /* bytes in buf, from file offset off */
 	uint64_t off;           /* the file offset where the next chunk starts */
-	uint64_t confirmed;     /* records of the chunks before it are written */
 	uint64_t dedup_from;    /* the first chunk found already stored, or UINT64_MAX */
+	/*
+	 * What a writer sees of a feed running in another thread, under pmu
+	 * (mfs_ingest_wait_stored): signalled after each window and at the
+	 * end of each feed, so the writer waits for one window, not the feed.
+	 */
+	pthread_mutex_t pmu;
+	pthread_cond_t progress;
+	uint64_t stored;        /* see mfs_ingest_wait_stored */
+	unsigned feeds_done;    /* mfs_ingest_feed calls that returned */
 	int early;              /* fed before its finish: outside gc's refs lock */
 	int failed;             /* a window's records were not all stored */
 	struct writer wr;       /* the last window's records, being written */
@@ -517,6 +525,8 @@ static void ingest_free(struct mfs_ingest *s)
 	pthread_mutex_destroy(&s->w.mu);
 	pthread_cond_destroy(&s->w.more);
 	pthread_cond_destroy(&s->w.idle);
+	pthread_mutex_destroy(&s->pmu);
+	pthread_cond_destroy(&s->progress);
 	free(s->arena[0]);
 	free(s->arena[1]);
 	for (int t = 0; t < s->threads; t++)
@@ -545,6 +555,8 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 	pthread_mutex_init(&s->w.mu, NULL);
 	pthread_cond_init(&s->w.more, NULL);
 	pthread_cond_init(&s->w.idle, NULL);
+	pthread_mutex_init(&s->pmu, NULL);
+	pthread_cond_init(&s->progress, NULL);
 	/* Every chunk of a window in its own slot, even one that needs none (it exists). */
 	s->arena_cap = cap + max_chunks(cap) * (MFS_CHUNK_HDR_SIZE + 4095);
 	if (!(s->m = mfs_manifest_new()) || !(s->buf = malloc(cap)) ||
@@ -558,6 +570,15 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 fail:
 	ingest_free(s);
 	return -ENOMEM;
+}
+
+/* Tells a waiting writer how far the bytes may be dropped (0 after a failure: none). */
+static void publish_stored(struct mfs_ingest *s, uint64_t stored)
+{
+	pthread_mutex_lock(&s->pmu);
+	s->stored = stored;
+	pthread_cond_broadcast(&s->progress);
+	pthread_mutex_unlock(&s->pmu);
 }
 
 /*
@@ -605,10 +626,11 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 		window_finish(&s->w);
 		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st, &s->wr, &s->dedup_from))) {
 			s->failed = 1;
+			publish_stored(s, 0);
 			return rc;
 		}
 		/* Every window before this one is written (commit_window waited). */
-		s->confirmed = s->off;
+		publish_stored(s, s->off < s->dedup_from ? s->off : s->dedup_from);
 		/* The writer has this window's arena now; the other one is free. */
 		s->cur ^= 1;
 		memmove(s->buf, s->buf + pos, s->have - pos);
@@ -644,8 +666,15 @@ int mfs_ingest_begin(struct mfs_db *db, int threads, struct mfs_ingest **out)
 
 int mfs_ingest_feed(struct mfs_ingest *s, int fd, uint64_t upto, const int *stop)
 {
+	int rc;
+
 	s->early = 1;
-	return feed(s, fd, upto, 0, stop);
+	rc = feed(s, fd, upto, 0, stop);
+	pthread_mutex_lock(&s->pmu);
+	s->feeds_done++;
+	pthread_cond_broadcast(&s->progress);
+	pthread_mutex_unlock(&s->pmu);
+	return rc;
 }
 
 uint64_t mfs_ingest_offset(const struct mfs_ingest *s)
@@ -653,11 +682,16 @@ uint64_t mfs_ingest_offset(const struct mfs_ingest *s)
 	return s->off;
 }
 
-uint64_t mfs_ingest_stored(const struct mfs_ingest *s)
+uint64_t mfs_ingest_wait_stored(struct mfs_ingest *s, uint64_t above, unsigned feeds)
 {
-	if (s->failed)
-		return 0;
-	return s->confirmed < s->dedup_from ? s->confirmed : s->dedup_from;
+	uint64_t v;
+
+	pthread_mutex_lock(&s->pmu);
+	while (s->stored <= above && s->feeds_done < feeds)
+		pthread_cond_wait(&s->progress, &s->pmu);
+	v = s->stored;
+	pthread_mutex_unlock(&s->pmu);
+	return v;
 }
 
 int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_hash *id,

@@ -73,10 +73,12 @@ uint64_t mfs_ingest_offset(const struct mfs_ingest *s);
  * The file offset up to which the chunks' records are written (not yet
  * indexed), and none was found stored before (gc could delete such a one
  * until the commit): the caller may drop those bytes of its staging, and
- * read them back after the ingest ends (mfs_ingest_manifest).  Not while
- * a feed runs.
+ * read them back after the ingest ends (mfs_ingest_manifest).  0 after a
+ * failed feed.  Safe while a feed runs in another thread: waits until that
+ * offset passes `above` (a window's progress) or `feeds` calls of
+ * mfs_ingest_feed have returned, and returns it.
  */
-uint64_t mfs_ingest_stored(const struct mfs_ingest *s);
+uint64_t mfs_ingest_wait_stored(struct mfs_ingest *s, uint64_t above, unsigned feeds);
 /*
  * Ingests the rest of fd[0..size) and stores the manifest, as
  * mfs_ingest_fd.  Frees s.  -ESTALE: a chunk found stored earlier is gone
