@@ -40,6 +40,13 @@
 #define LOG_COMPONENT "ingest"
 
 #define WINDOW (32u << 20)
+/*
+ * A write-behind session's window (mfs_ingest_begin): its buffer and two
+ * record arenas are the session's fresh memory, which on issue 10's VM
+ * costs more to fault in than to fill (a huge page zeroed per 2 MiB, the
+ * balloon having given free ones back to the host).
+ */
+#define FEED_WINDOW (16u << 20)
 /* A small ingest's record (at most a header more than its bytes) stays out of packs. */
 _Static_assert(MFS_INGEST_SMALL_MAX + MFS_CHUNK_HDR_SIZE < MFS_CHUNK_PACK_MIN,
 	       "mfs_ingest_small must never append to a pack");
@@ -661,7 +668,7 @@ static int still_stored(struct mfs_ingest *s)
 
 int mfs_ingest_begin(struct mfs_db *db, int threads, struct mfs_ingest **out)
 {
-	return ingest_new(db, threads, WINDOW, out);
+	return ingest_new(db, threads, FEED_WINDOW, out);
 }
 
 int mfs_ingest_feed(struct mfs_ingest *s, int fd, uint64_t upto, const int *stop)
