@@ -48,9 +48,15 @@ struct mfs_ns_change;
 struct mfs_staging {
 	int fd;                 /* memfd, or unlinked temporary file in DATA/staging */
 	uint64_t size;
-	uint64_t charged;       /* bytes of fs->staging_mem_used this memfd holds */
+	uint64_t charged;       /* the memfd's end charged to fs->staging_mem_used */
 	int in_memory;
 	int fallocated;         /* fallocate ran: pages may lie past size; fd not reused */
+	/*
+	 * Bytes [0, punched) are out of the staging file (a hole): their
+	 * chunks were stored by the write-behind, which can put them back
+	 * (wb_restore).  `dropped` of the charge went with them.
+	 */
+	uint64_t punched, dropped;
 	/*
 	 * The version the writer opened, not yet copied in: copied on the first
 	 * write, truncate to non-zero size or read, dropped by a truncate to 0
@@ -190,8 +196,15 @@ void staging_touch(struct mfs_staging *s);
 void staging_free(struct mfs_fs *fs, struct mfs_staging *s);
 /* Starts s as the bytes of m (an existing file opened for writing), lazily. */
 void staging_set_base(struct mfs_staging *s, struct mfs_manifest *m);
-/* Copies the base version in, if still pending.  0 or -errno. */
+/*
+ * Makes every staged byte readable from s->fd: copies the base version in,
+ * if still pending, and puts back bytes the write-behind dropped.
+ */
 int staging_materialize(struct mfs_fs *fs, struct mfs_staging *s);
+/* The base version only (a commit: it does not need dropped bytes back). */
+int staging_materialize_base(struct mfs_fs *fs, struct mfs_staging *s);
+/* Writes the chunks of m that start below s->punched back into s->fd. */
+int staging_restore(struct mfs_fs *fs, struct mfs_staging *s, const struct mfs_manifest *m);
 /* pwrite/ftruncate of the staged bytes; may move them from memory to disk. */
 ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
 		      uint64_t off);
@@ -205,7 +218,9 @@ int staging_clear_dir(const char *dir);
  * writebehind.c: the commit of a large file runs while it is written.  All
  * with the node's lock held.  wb_after_write after bytes were added;
  * wb_changed when bytes from `off` on changed (write, truncate, fallocate):
- * below what the feed has read, the early ingest is dropped.  wb_finish
+ * below what the feed has read, the early ingest is dropped (bytes it let
+ * the staging drop come back first).  wb_drop_stored, when the staging
+ * budget is used up, frees the staged bytes whose chunks are stored.  wb_finish
  * ingests the rest and stores the manifest (as mfs_ingest_fd), or returns
  * -EAGAIN when there is no usable early ingest: ingest from scratch then.
  * wb_end drops it (the staging goes without a commit).
@@ -215,8 +230,10 @@ struct mfs_ingest_stats;
 /* fs_write.c: -ENOSPC unless the store's filesystem can take size more bytes. */
 int fs_check_space(struct mfs_fs *fs, uint64_t size);
 void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s);
-void wb_changed(struct mfs_staging *s, uint64_t off);
-int wb_finish(struct mfs_staging *s, struct mfs_hash *id, int *has_manifest,
+int wb_changed(struct mfs_fs *fs, struct mfs_staging *s, uint64_t off);
+uint64_t wb_drop_stored(struct mfs_fs *fs, struct mfs_staging *s);
+int wb_restore(struct mfs_fs *fs, struct mfs_staging *s);
+int wb_finish(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_hash *id, int *has_manifest,
 	      struct mfs_ingest_stats *st);
 void wb_end(struct mfs_staging *s);
 

@@ -103,10 +103,13 @@ static int ingest(struct mfs_fs *fs, struct mfs_staging *stg, struct mfs_hash *i
 		  int *has_manifest, struct mfs_ingest_stats *ist, struct mfs_ns_with *with,
 		  struct mfs_wr *mrec)
 {
-	int rc = wb_finish(stg, id, has_manifest, ist);
+	int rc = wb_finish(fs, stg, id, has_manifest, ist);
 
 	if (rc != -EAGAIN)
 		return rc;
+	/* Never from scratch over a hole (writebehind.c): that would store zeros. */
+	if (stg->punched)
+		return -EIO;
 	if (stg->size <= MFS_INGEST_SMALL_MAX) {
 		if (!(with->b = mfs_batch_new(fs->db)))
 			return -ENOMEM;
@@ -137,7 +140,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		return 0;
 	}
 	view_take_times(fs, n->stg);
-	if ((rc = staging_materialize(fs, n->stg)) || (rc = fs_check_space(fs, n->stg->size)))
+	if ((rc = staging_materialize_base(fs, n->stg)) || (rc = fs_check_space(fs, n->stg->size)))
 		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/maint/gc.h). */
 	mfs_gc_refs_hold(fs->ns);

@@ -100,6 +100,13 @@ static void uncharge(struct mfs_fs *fs, struct mfs_staging *s, uint64_t bytes)
 	s->charged -= bytes;
 }
 
+/* Gives back all of s's charge (what dropped bytes took went already). */
+static void uncharge_all(struct mfs_fs *fs, struct mfs_staging *s)
+{
+	uncharge(fs, s, s->charged - s->dropped);
+	s->charged = s->dropped = 0;
+}
+
 void staging_free(struct mfs_fs *fs, struct mfs_staging *s)
 {
 	if (!s)
@@ -107,16 +114,32 @@ void staging_free(struct mfs_fs *fs, struct mfs_staging *s)
 	view_end(fs, s);
 	wb_end(s);
 	mfs_manifest_unref(s->base);
-	uncharge(fs, s, s->charged);
+	uncharge_all(fs, s);
 	memfd_put(s);
 	free(s);
 }
 
-/* Copies all of from[0..len) to to, from the start.  0 or -errno. */
-static int copy_all(int from, int to, uint64_t len)
+/* pwrite of all of buf, or as much as went before an error: the bytes written or -errno. */
+static ssize_t pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, len - done, off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return done ? (ssize_t)done : -errno;
+		done += n;
+	}
+	return done;
+}
+
+/* Copies from[off..len) to to, at the same offsets.  0 or -errno. */
+static int copy_all(int from, int to, uint64_t off, uint64_t len)
 {
 	char *buf = malloc(1 << 20);
-	uint64_t off = 0;
 	int rc = 0;
 
 	if (!buf)
@@ -129,35 +152,32 @@ static int copy_all(int from, int to, uint64_t len)
 			rc = n < 0 ? -errno : -EIO;
 			break;
 		}
-		for (ssize_t done = 0; done < n && !rc;) {
-			ssize_t w = pwrite(to, buf + done, n - done, off + done);
+		ssize_t w = pwrite_all(to, buf, n, off);
 
-			if (w < 0 && errno != EINTR)
-				rc = -errno;
-			if (w > 0)
-				done += w;
-		}
+		if (w < n)
+			rc = w < 0 ? (int)w : -EIO;
 		off += n;
 	}
 	free(buf);
 	return rc;
 }
 
-/* Moves the staged bytes from the memfd to a file on disk. */
+/* Moves the staged bytes from the memfd to a file on disk (a hole where they were dropped). */
 static int spill(struct mfs_fs *fs, struct mfs_staging *s)
 {
 	int fd = open(fs->staging_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), rc;
 
 	if (fd < 0)
 		return -errno;
-	if ((rc = copy_all(s->fd, fd, s->size)) || (ftruncate(fd, s->size) && (rc = -errno))) {
+	if ((rc = copy_all(s->fd, fd, s->punched, s->size)) ||
+	    (ftruncate(fd, s->size) && (rc = -errno))) {
 		close(fd);
 		return rc;
 	}
 	close(s->fd);
 	s->fd = fd;
 	s->in_memory = 0;
-	uncharge(fs, s, s->charged);
+	uncharge_all(fs, s);
 	log_debug("staging of %llu bytes moved to disk (memory budget used)",
 		  (unsigned long long)s->size);
 	return 0;
@@ -171,34 +191,33 @@ static int reserve(struct mfs_fs *fs, struct mfs_staging *s, uint64_t end)
 	if (!s->in_memory || end <= s->charged)
 		return 0;
 	more = end - s->charged;
-	if (__atomic_add_fetch(&fs->staging_mem_used, more, __ATOMIC_RELAXED) <= fs->staging_mem_limit) {
-		s->charged += more;
-		return 0;
+	/*
+	 * Over budget: first drop what the write-behind stored (waiting for
+	 * its feed), then, if that was not enough, move to disk.
+	 */
+	for (;;) {
+		if (__atomic_add_fetch(&fs->staging_mem_used, more, __ATOMIC_RELAXED) <=
+		    fs->staging_mem_limit) {
+			s->charged += more;
+			return 0;
+		}
+		__atomic_sub_fetch(&fs->staging_mem_used, more, __ATOMIC_RELAXED);
+		/* Each round drops more (s->punched grows) or spills. */
+		if (!wb_drop_stored(fs, s))
+			return spill(fs, s);
 	}
-	__atomic_sub_fetch(&fs->staging_mem_used, more, __ATOMIC_RELAXED);
-	return spill(fs, s);
 }
 
 static ssize_t write_bytes(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
 			   uint64_t off)
 {
-	size_t done = 0;
+	ssize_t done;
 	int rc = reserve(fs, s, off + len);
 
 	if (rc)
 		return rc;
-	while (done < len) {
-		ssize_t n = pwrite(s->fd, (const char *)buf + done, len - done, off + done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			if (!done)
-				return -errno;
-			break;
-		}
-		done += n;
-	}
+	if ((done = pwrite_all(s->fd, buf, len, off)) < 0)
+		return done;
 	if (off + done > s->size)
 		s->size = off + done;
 	return done;
@@ -207,12 +226,11 @@ static ssize_t write_bytes(struct mfs_fs *fs, struct mfs_staging *s, const void 
 ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
 		      uint64_t off)
 {
-	int rc = staging_materialize(fs, s);
+	int rc = staging_materialize_base(fs, s);
 	ssize_t n;
 
-	if (rc)
+	if (rc || (rc = wb_changed(fs, s, off)))
 		return rc;
-	wb_changed(s, off);
 	if ((n = write_bytes(fs, s, buf, len, off)) > 0)
 		wb_after_write(fs, s);
 	return n;
@@ -222,13 +240,14 @@ int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size)
 {
 	int rc;
 
-	wb_changed(s, size);
+	if ((rc = wb_changed(fs, s, size)))
+		return rc;
 	if (size == 0 && s->base) {
 		mfs_manifest_unref(s->base);
 		s->base = NULL;
 		s->size = 0;
 	}
-	if ((rc = staging_materialize(fs, s)) || (rc = reserve(fs, s, size)))
+	if ((rc = staging_materialize_base(fs, s)) || (rc = reserve(fs, s, size)))
 		return rc;
 	if (ftruncate(s->fd, size))
 		return -errno;
@@ -247,9 +266,9 @@ int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64
 	if (off + len < off)
 		return -EFBIG;
 	s->fallocated = 1;
-	if ((rc = staging_materialize(fs, s)) || (rc = reserve(fs, s, off + len)))
+	if ((rc = staging_materialize_base(fs, s)) || (rc = reserve(fs, s, off + len)) ||
+	    (rc = wb_changed(fs, s, off)))
 		return rc;
-	wb_changed(s, off);
 	/*
 	 * The staged file is a memfd or a file on the store's filesystem: it
 	 * allocates, punches and zeroes as the kernel's own filesystems do, and
@@ -269,29 +288,65 @@ void staging_set_base(struct mfs_staging *s, struct mfs_manifest *m)
 	s->size = m->size;
 }
 
-int staging_materialize(struct mfs_fs *fs, struct mfs_staging *s)
+/*
+ * Writes the chunks of m that start below `below` into s at their
+ * offsets: through the budget (write_bytes), or straight into the file.
+ */
+static int copy_chunks(struct mfs_fs *fs, struct mfs_staging *s, const struct mfs_manifest *m,
+		       uint64_t below, int direct)
 {
-	struct mfs_manifest *m = s->base;
-
-	if (!m)
-		return 0;
-	s->size = 0;
-	for (uint32_t i = 0; i < m->count; i++) {
+	for (uint32_t i = 0; i < m->count && m->off[i] < below; i++) {
 		const struct mfs_cache_entry *e;
 		ssize_t n;
 		int rc = mfs_cache_get(fs->cache, &m->e[i].hash, m->e[i].len, 0, &e);
 
 		if (rc)
 			return rc;
-		n = write_bytes(fs, s, e->data, e->len, m->off[i]);
+		n = direct ? pwrite_all(s->fd, e->data, e->len, m->off[i])
+			   : write_bytes(fs, s, e->data, e->len, m->off[i]);
 		mfs_cache_release(fs->cache, e);
 		if (n < 0)
 			return (int)n;
 		if ((size_t)n != m->e[i].len)
 			return -EIO;
 	}
+	return 0;
+}
+
+int staging_materialize_base(struct mfs_fs *fs, struct mfs_staging *s)
+{
+	struct mfs_manifest *m = s->base;
+	int rc;
+
+	if (!m)
+		return 0;
+	s->size = 0;
+	if ((rc = copy_chunks(fs, s, m, UINT64_MAX, 0)))
+		return rc;
 	s->base = NULL;
 	mfs_manifest_unref(m);
+	return 0;
+}
+
+int staging_materialize(struct mfs_fs *fs, struct mfs_staging *s)
+{
+	int rc = wb_restore(fs, s);
+
+	return rc ? rc : staging_materialize_base(fs, s);
+}
+
+int staging_restore(struct mfs_fs *fs, struct mfs_staging *s, const struct mfs_manifest *m)
+{
+	int rc;
+
+	if (m->size < s->punched)
+		return -EIO; /* a caller's bug: these chunks do not cover the hole */
+	/* Straight into the file: the hole is within the charged size already. */
+	if ((rc = copy_chunks(fs, s, m, s->punched, 1)))
+		return rc;
+	if (s->in_memory)
+		__atomic_add_fetch(&fs->staging_mem_used, s->dropped, __ATOMIC_RELAXED);
+	s->punched = s->dropped = 0;
 	return 0;
 }
 

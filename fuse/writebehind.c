@@ -15,6 +15,14 @@
  * sequentially and never looks back gets the overlap; one that seeks back
  * to patch a header pays a second pass of hashing, not of encoding.
  *
+ * Bytes whose chunks are stored need not stay staged (wb_drop_stored):
+ * they are punched out of the staging file, so a file larger than the
+ * staging budget stays in memory, its writer waiting on the feed once the
+ * budget is used up (as the kernel's writers wait on writeback), and a
+ * file staged on disk is not written there as well as to the packs.  A
+ * change below the hole, or a read of it, puts the bytes back first
+ * (wb_restore): the ingest is dropped, its chunks indexed and read back.
+ *
  * Every function here runs with the node's lock held; the thread never
  * takes it, so joining the thread under the lock cannot deadlock.
  */
@@ -28,6 +36,7 @@
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/ingest.h"
+#include "store/maint/gc.h"
 
 #define LOG_COMPONENT "writebehind"
 
@@ -41,6 +50,7 @@ struct mfs_writebehind {
 	int stop;               /* atomic: return at the next window */
 	int broken;             /* bytes below claimed changed, or a feed failed */
 	int fd;                 /* the thread's own descriptor of the staging */
+	unsigned feeds;         /* feeds started (mfs_ingest_wait_stored) */
 	uint64_t claimed;       /* the thread may read [0, claimed) */
 	int rc;                 /* the last feed's result */
 };
@@ -75,12 +85,83 @@ static void join(struct mfs_writebehind *wb)
 	reaped(wb);
 }
 
-void wb_changed(struct mfs_staging *s, uint64_t off)
+/*
+ * Ends wb's ingest (its chunks indexed) and writes the dropped bytes back
+ * from its chunks; gc's refs lock held.  Sticky on failure: with the
+ * ingest gone, nothing can put them back, and every later use says EIO.
+ */
+static int restore_held(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_writebehind *wb)
 {
+	struct mfs_manifest *m;
+	int rc = -EIO;
+
+	if (wb && wb->ing) {
+		__atomic_store_n(&wb->stop, 1, __ATOMIC_RELAXED);
+		join(wb);
+		wb->broken = 1;
+		m = mfs_ingest_manifest(wb->ing);
+		rc = mfs_ingest_abandon(wb->ing);
+		wb->ing = NULL;
+		if (!rc)
+			rc = staging_restore(fs, s, m);
+		mfs_manifest_unref(m);
+	}
+	if (rc)
+		log_error("staged bytes [0, %llu) of a file being written cannot be put back: %s",
+			  (unsigned long long)s->punched, mfs_strerror(rc));
+	else
+		log_info("dropped staged bytes put back from their chunks (a change or read below them)");
+	return rc;
+}
+
+int wb_restore(struct mfs_fs *fs, struct mfs_staging *s)
+{
+	int rc;
+
+	if (!s->punched)
+		return 0;
+	/* From indexing the chunks to reading them back, gc must not delete one. */
+	mfs_gc_refs_hold(fs->ns);
+	rc = restore_held(fs, s, s->wb);
+	mfs_gc_refs_release(fs->ns);
+	return rc;
+}
+
+int wb_changed(struct mfs_fs *fs, struct mfs_staging *s, uint64_t off)
+{
+	int rc = off < s->punched ? wb_restore(fs, s) : 0;
+
 	if (s->wb && off < s->wb->claimed) {
 		s->wb->broken = 1;
 		__atomic_store_n(&s->wb->stop, 1, __ATOMIC_RELAXED);
 	}
+	return rc;
+}
+
+uint64_t wb_drop_stored(struct mfs_fs *fs, struct mfs_staging *s)
+{
+	struct mfs_writebehind *wb = s->wb;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), upto, freed;
+
+	if (!wb || wb->broken)
+		return 0;
+	/*
+	 * Waits for the running feed to store one more window, not for the
+	 * whole feed (which may hold all the bytes written while it ran): the
+	 * writer and the feed keep overlapping.  A failed feed says 0.
+	 */
+	upto = mfs_ingest_wait_stored(wb->ing, s->punched + page - 1, wb->feeds) / page * page;
+	if (upto <= s->punched ||
+	    fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)s->punched,
+		      (off_t)(upto - s->punched)))
+		return 0;
+	freed = upto - s->punched;
+	s->punched = upto;
+	if (s->in_memory) {
+		__atomic_sub_fetch(&fs->staging_mem_used, freed, __ATOMIC_RELAXED);
+		s->dropped += freed;
+	}
+	return freed;
 }
 
 void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
@@ -97,6 +178,9 @@ void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 		reaped(wb);
 		if (wb->broken)
 			return;
+		/* On disk, stored bytes go before the kernel writes them back for nothing. */
+		if (!s->in_memory)
+			wb_drop_stored(fs, s);
 	}
 	if (!wb) {
 		if (!(wb = calloc(1, sizeof(*wb))))
@@ -123,7 +207,9 @@ void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 	if ((wb->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return;
 	wb->claimed = s->size;
+	wb->feeds++;
 	if (pthread_create(&wb->thread, NULL, feed_thread, wb)) {
+		wb->feeds--;
 		close(wb->fd);
 		wb->fd = -1;
 		return;
@@ -131,7 +217,46 @@ void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 	wb->running = 1;
 }
 
-int wb_finish(struct mfs_staging *s, struct mfs_hash *id, int *has_manifest,
+/*
+ * After a commit through the write-behind, a staging with a hole goes on
+ * from the version just stored, as one opened on it would: copied in at
+ * the next change (a writer that syncs, then writes on).
+ */
+static int base_after_commit(struct mfs_fs *fs, struct mfs_staging *s, const struct mfs_hash *id)
+{
+	struct mfs_manifest *m;
+	int rc = mfs_manifest_load(fs->db, id, &m);
+
+	if (rc)
+		return rc;
+	staging_set_base(s, m);
+	mfs_manifest_unref(m);
+	if (s->in_memory)
+		__atomic_add_fetch(&fs->staging_mem_used, s->dropped, __ATOMIC_RELAXED);
+	s->punched = s->dropped = 0;
+	return 0;
+}
+
+/*
+ * The end of an ingest whose staging has a hole (gc's refs lock held, as
+ * by the commit): -ESTALE (a chunk it found stored is gone) indexed what
+ * it stored, which then comes back for the ingest from scratch.
+ */
+static int finish_holed(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_ingest *ing,
+			struct mfs_hash *id, int *has_manifest, struct mfs_ingest_stats *st)
+{
+	struct mfs_manifest *m = mfs_ingest_manifest(ing);
+	int rc = mfs_ingest_finish(ing, s->fd, s->size, id, has_manifest, st);
+
+	if (rc == -ESTALE && !(rc = staging_restore(fs, s, m)))
+		rc = -EAGAIN;
+	mfs_manifest_unref(m);
+	if (!rc && *has_manifest)
+		rc = base_after_commit(fs, s, id);
+	return rc;
+}
+
+int wb_finish(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_hash *id, int *has_manifest,
 	      struct mfs_ingest_stats *st)
 {
 	struct mfs_writebehind *wb = s->wb;
@@ -139,14 +264,20 @@ int wb_finish(struct mfs_staging *s, struct mfs_hash *id, int *has_manifest,
 
 	if (!wb)
 		return -EAGAIN;
-	s->wb = NULL;
 	join(wb);
-	log_info("write-behind at commit: %s, %llu of %llu bytes cut before close",
-		 wb->broken ? "broken" : "usable", (unsigned long long)mfs_ingest_offset(wb->ing),
-		 (unsigned long long)s->size);
+	log_info("write-behind at commit: %s, %llu of %llu bytes cut before close, %llu dropped",
+		 wb->broken ? "broken" : "usable",
+		 (unsigned long long)(wb->ing ? mfs_ingest_offset(wb->ing) : 0),
+		 (unsigned long long)s->size, (unsigned long long)s->punched);
+	/* From scratch needs every byte back (a feed failed after bytes were dropped). */
+	if (wb->broken && s->punched && (rc = restore_held(fs, s, wb)))
+		return rc;
+	s->wb = NULL;
 	if (wb->broken) {
 		mfs_ingest_abandon(wb->ing);
 		rc = -EAGAIN;
+	} else if (s->punched) {
+		rc = finish_holed(fs, s, wb->ing, id, has_manifest, st);
 	} else {
 		rc = mfs_ingest_finish(wb->ing, s->fd, s->size, id, has_manifest, st);
 		if (rc == -ESTALE)

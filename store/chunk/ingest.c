@@ -51,6 +51,13 @@
 #define LOG_COMPONENT "ingest"
 
 #define WINDOW (32u << 20)
+/*
+ * A write-behind session's window (mfs_ingest_begin): its buffer and two
+ * record arenas are the session's fresh memory, which on issue 10's VM
+ * costs more to fault in than to fill (a huge page zeroed per 2 MiB, the
+ * balloon having given free ones back to the host).
+ */
+#define FEED_WINDOW (16u << 20)
 /* A small ingest's record (at most a header more than its bytes) stays out of packs. */
 _Static_assert(MFS_INGEST_SMALL_MAX + MFS_CHUNK_HDR_SIZE < MFS_CHUNK_PACK_MIN,
 	       "mfs_ingest_small must never append to a pack");
@@ -371,7 +378,7 @@ static void writer_start(struct writer *wr, struct rec_job *v, unsigned n)
  * records to the writer (no WAL), after the previous window's are written.
  */
 static int commit_window(struct window *w, struct mfs_manifest *m, struct new_list *fresh,
-			 struct mfs_ingest_stats *st, struct writer *wr)
+			 struct mfs_ingest_stats *st, struct writer *wr, uint64_t *dedup_from)
 {
 	struct rec_job *v = calloc(w->count ? w->count : 1, sizeof(*v));
 	unsigned n = 0;
@@ -382,6 +389,9 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
 
 		if ((rc = c->rc))
 			break;
+		/* Stored before this ingest: gc may take it until the commit's check. */
+		if (c->exists && *dedup_from == UINT64_MAX && !new_list_has(fresh, &c->hash))
+			*dedup_from = m->size;
 		if ((rc = mfs_manifest_append(m, &c->hash, c->len)))
 			break;
 		st->chunks++;
@@ -499,6 +509,16 @@ struct mfs_ingest {
 	size_t cap;             /* buf's size */
 	size_t have;            /* bytes in buf, from file offset off */
 	uint64_t off;           /* the file offset where the next chunk starts */
+	uint64_t dedup_from;    /* the first chunk found already stored, or UINT64_MAX */
+	/*
+	 * What a writer sees of a feed running in another thread, under pmu
+	 * (mfs_ingest_wait_stored): signalled after each window and at the
+	 * end of each feed, so the writer waits for one window, not the feed.
+	 */
+	pthread_mutex_t pmu;
+	pthread_cond_t progress;
+	uint64_t stored;        /* see mfs_ingest_wait_stored */
+	unsigned feeds_done;    /* mfs_ingest_feed calls that returned */
 	int early;              /* fed before its finish: outside gc's refs lock */
 	int failed;             /* a window's records were not all stored */
 	struct writer wr;       /* the last window's records, being written */
@@ -536,6 +556,8 @@ static void ingest_free(struct mfs_ingest *s)
 	pthread_mutex_destroy(&s->w.mu);
 	pthread_cond_destroy(&s->w.more);
 	pthread_cond_destroy(&s->w.idle);
+	pthread_mutex_destroy(&s->pmu);
+	pthread_cond_destroy(&s->progress);
 	free(s->arena[0]);
 	free(s->arena[1]);
 	for (int t = 0; t < s->threads; t++)
@@ -604,12 +626,15 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 		return -ENOMEM;
 	s->db = s->w.db = s->wr.db = db;
 	s->w.fresh = &s->fresh;
+	s->dedup_from = UINT64_MAX;
 	s->threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
 	s->cap = cap;
 	s->cuts = plain_cuts_only() ? CUTS_PLAIN : CUTS_UNDECIDED;
 	pthread_mutex_init(&s->w.mu, NULL);
 	pthread_cond_init(&s->w.more, NULL);
 	pthread_cond_init(&s->w.idle, NULL);
+	pthread_mutex_init(&s->pmu, NULL);
+	pthread_cond_init(&s->progress, NULL);
 	/* Every chunk of a window in its own slot, even one that needs none (it exists). */
 	s->arena_cap = cap + max_chunks(cap) * (MFS_CHUNK_HDR_SIZE + 4095);
 	if (!(s->m = mfs_manifest_new()) || !(s->buf = malloc(cap)) ||
@@ -623,6 +648,15 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 fail:
 	ingest_free(s);
 	return -ENOMEM;
+}
+
+/* Tells a waiting writer how far the bytes may be dropped (0 after a failure: none). */
+static void publish_stored(struct mfs_ingest *s, uint64_t stored)
+{
+	pthread_mutex_lock(&s->pmu);
+	s->stored = stored;
+	pthread_cond_broadcast(&s->progress);
+	pthread_mutex_unlock(&s->pmu);
 }
 
 /*
@@ -672,10 +706,13 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 		if (!s->w.count)
 			break; /* no final cut yet: wait for more bytes */
 		window_finish(&s->w);
-		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st, &s->wr))) {
+		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st, &s->wr, &s->dedup_from))) {
 			s->failed = 1;
+			publish_stored(s, 0);
 			return rc;
 		}
+		/* Every window before this one is written (commit_window waited). */
+		publish_stored(s, s->off < s->dedup_from ? s->off : s->dedup_from);
 		/* The writer has this window's arena now; the other one is free. */
 		s->cur ^= 1;
 		memmove(s->buf, s->buf + pos, s->have - pos);
@@ -706,18 +743,37 @@ static int still_stored(struct mfs_ingest *s)
 
 int mfs_ingest_begin(struct mfs_db *db, int threads, struct mfs_ingest **out)
 {
-	return ingest_new(db, threads, WINDOW, out);
+	return ingest_new(db, threads, FEED_WINDOW, out);
 }
 
 int mfs_ingest_feed(struct mfs_ingest *s, int fd, uint64_t upto, const int *stop)
 {
+	int rc;
+
 	s->early = 1;
-	return feed(s, fd, upto, 0, stop);
+	rc = feed(s, fd, upto, 0, stop);
+	pthread_mutex_lock(&s->pmu);
+	s->feeds_done++;
+	pthread_cond_broadcast(&s->progress);
+	pthread_mutex_unlock(&s->pmu);
+	return rc;
 }
 
 uint64_t mfs_ingest_offset(const struct mfs_ingest *s)
 {
 	return s->off;
+}
+
+uint64_t mfs_ingest_wait_stored(struct mfs_ingest *s, uint64_t above, unsigned feeds)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&s->pmu);
+	while (s->stored <= above && s->feeds_done < feeds)
+		pthread_cond_wait(&s->progress, &s->pmu);
+	v = s->stored;
+	pthread_mutex_unlock(&s->pmu);
+	return v;
 }
 
 int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_hash *id,
@@ -775,6 +831,11 @@ int mfs_ingest_abandon(struct mfs_ingest *s)
 			 s->fresh.n, mfs_strerror(rc));
 	ingest_free(s);
 	return rc;
+}
+
+struct mfs_manifest *mfs_ingest_manifest(struct mfs_ingest *s)
+{
+	return mfs_manifest_ref(s->m);
 }
 
 static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, int threads,

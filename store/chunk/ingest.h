@@ -70,6 +70,16 @@ int mfs_ingest_feed(struct mfs_ingest *s, int fd, uint64_t upto, const int *stop
 /* The file offset up to which chunks are cut. */
 uint64_t mfs_ingest_offset(const struct mfs_ingest *s);
 /*
+ * The file offset up to which the chunks' records are written (not yet
+ * indexed), and none was found stored before (gc could delete such a one
+ * until the commit): the caller may drop those bytes of its staging, and
+ * read them back after the ingest ends (mfs_ingest_manifest).  0 after a
+ * failed feed.  Safe while a feed runs in another thread: waits until that
+ * offset passes `above` (a window's progress) or `feeds` calls of
+ * mfs_ingest_feed have returned, and returns it.
+ */
+uint64_t mfs_ingest_wait_stored(struct mfs_ingest *s, uint64_t above, unsigned feeds);
+/*
  * Ingests the rest of fd[0..size) and stores the manifest, as
  * mfs_ingest_fd.  Frees s.  -ESTALE: a chunk found stored earlier is gone
  * (gc), or the file is shorter than what was fed; what this ingest stored
@@ -83,5 +93,12 @@ int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_ha
  * if nothing does.  NULL is a no-op.
  */
 int mfs_ingest_abandon(struct mfs_ingest *s);
+/*
+ * A reference to the manifest of the chunks fed so far (its size: where
+ * they end).  Their records can be read once they are indexed: after
+ * mfs_ingest_abandon, or an mfs_ingest_finish that returned -ESTALE.
+ */
+struct mfs_manifest;
+struct mfs_manifest *mfs_ingest_manifest(struct mfs_ingest *s);
 
 #endif
