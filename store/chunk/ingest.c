@@ -41,6 +41,7 @@
 #include "chunkstore.h"
 #include "codec.h"
 #include "ingest.h"
+#include "ingest_window.h"
 #include "manifest.h"
 #include "store/base/bytes.h"
 #include "store/base/errors.h"
@@ -61,239 +62,6 @@
 /* A small ingest's record (at most a header more than its bytes) stays out of packs. */
 _Static_assert(MFS_INGEST_SMALL_MAX + MFS_CHUNK_HDR_SIZE < MFS_CHUNK_PACK_MIN,
 	       "mfs_ingest_small must never append to a pack");
-#define MAX_THREADS 8
-
-struct pending_chunk {
-	const uint8_t *p;
-	uint32_t len;
-	struct mfs_hash hash;
-	int exists;
-	uint8_t *rec;          /* its slot in the window's arena */
-	size_t rec_cap;        /* the slot's size */
-	size_t rec_len;        /* encoded length; 0 when the chunk exists */
-	struct mfs_chunk_info info;
-	int rc;
-};
-
-/*
- * The chunks of the window being encoded.  The feeding thread cuts them
- * and publishes each (cut); the encoder threads, and the feeding thread
- * once it has cut them all, claim them in order (next).  All three
- * counters are under mu; a chunk's fields are the claimer's until busy
- * drops back to 0.
- */
-struct window {
-	struct mfs_db *db;
-	const struct new_list *fresh;   /* read-only while encoders run */
-	struct pending_chunk *chunks;
-	unsigned count;         /* chunks cut (the feeding thread's copy of cut) */
-	pthread_mutex_t mu;
-	pthread_cond_t more;    /* to encoders: a chunk to claim, or quit */
-	pthread_cond_t idle;    /* to the feeder: busy dropped to 0 */
-	unsigned cut;           /* chunks published */
-	unsigned next;          /* next chunk to claim */
-	unsigned busy;          /* claimed, not yet encoded */
-	int quit;
-	int workers;            /* encoder threads running: tid[1..workers] */
-	pthread_t tid[MAX_THREADS];
-	struct mfs_codec_ctx *ctx[MAX_THREADS];
-};
-
-/* What the index needs of a chunk this ingest stored. */
-struct new_chunk {
-	struct mfs_hash hash;
-	struct mfs_chunk_info info;
-	uint32_t record_len;
-};
-
-/*
- * The chunks this ingest stored, in order, with an open-addressing table
- * over them: a chunk that repeats within the file (zeroed regions, tied
- * weights) is neither encoded nor written again, though the store's index
- * does not name it until finish().  The table is changed only between
- * windows (commit_window), and read by the encoders while they run.
- */
-struct new_list {
-	struct new_chunk *v;
-	size_t n, cap;
-	uint32_t *slot;         /* index + 1 into v; 0 = empty */
-	size_t nslots;          /* a power of two, at least twice n */
-};
-
-static size_t slot_of(const struct new_list *l, const struct mfs_hash *h)
-{
-	uint64_t k;
-
-	memcpy(&k, h->b, sizeof(k)); /* SHA-256 bytes: already uniform */
-	return (size_t)k & (l->nslots - 1);
-}
-
-static int new_list_has(const struct new_list *l, const struct mfs_hash *h)
-{
-	if (!l->nslots)
-		return 0;
-	for (size_t i = slot_of(l, h);; i = (i + 1) & (l->nslots - 1)) {
-		uint32_t s = l->slot[i];
-
-		if (!s)
-			return 0;
-		if (!memcmp(l->v[s - 1].hash.b, h->b, MFS_HASH_LEN))
-			return 1;
-	}
-}
-
-static void new_list_index(struct new_list *l, size_t idx)
-{
-	size_t i = slot_of(l, &l->v[idx].hash);
-
-	while (l->slot[i])
-		i = (i + 1) & (l->nslots - 1);
-	l->slot[i] = (uint32_t)idx + 1;
-}
-
-static int new_list_add(struct new_list *l, const struct pending_chunk *c)
-{
-	if (2 * (l->n + 1) > l->nslots) {
-		size_t want = l->nslots ? 2 * l->nslots : 1024;
-		uint32_t *s = calloc(want, sizeof(*s));
-
-		if (!s)
-			return -ENOMEM;
-		free(l->slot);
-		l->slot = s;
-		l->nslots = want;
-		for (size_t i = 0; i < l->n; i++)
-			new_list_index(l, i);
-	}
-	if (mfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v)))
-		return -ENOMEM;
-	l->v[l->n] = (struct new_chunk){ c->hash, c->info, (uint32_t)c->rec_len };
-	new_list_index(l, l->n++);
-	return 0;
-}
-
-/* Hashes and (if new) encodes chunk c with codec context ctx. */
-static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_codec_ctx *ctx)
-{
-	ssize_t n;
-	int ex;
-
-	if ((c->rc = mfs_sha256(c->p, c->len, &c->hash)))
-		return;
-	ex = new_list_has(w->fresh, &c->hash) ? 1 : mfs_chunk_exists(w->db, &c->hash);
-	if (ex < 0) {
-		c->rc = ex;
-		return;
-	}
-	c->exists = ex;
-	if (ex)
-		return;
-	/*
-	 * The slot holds the header and the raw bytes: the automatic codec
-	 * never stores more (an encoding that would not fit is stored raw).
-	 */
-	n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap, -1);
-	if (n < 0) {
-		c->rc = (int)n;
-		return;
-	}
-	c->rec_len = n;
-	c->rc = mfs_chunk_peek(c->rec, n, &c->info);
-}
-
-/* Encodes published chunks until none is left to claim; mu held, and held again on return. */
-static void claim_chunks(struct window *w, struct mfs_codec_ctx *ctx)
-{
-	while (w->next < w->cut) {
-		struct pending_chunk *c = &w->chunks[w->next++];
-
-		w->busy++;
-		pthread_mutex_unlock(&w->mu);
-		encode_chunk(w, c, ctx);
-		pthread_mutex_lock(&w->mu);
-		if (!--w->busy)
-			pthread_cond_signal(&w->idle);
-	}
-}
-
-struct worker_arg {
-	struct window *w;
-	int id;
-};
-
-/* An encoder thread: claims chunks as they are published, until quit. */
-static void *encode_worker(void *arg)
-{
-	struct window *w = ((struct worker_arg *)arg)->w;
-	struct mfs_codec_ctx *ctx = w->ctx[((struct worker_arg *)arg)->id];
-
-	free(arg);
-	pthread_mutex_lock(&w->mu);
-	while (!w->quit) {
-		claim_chunks(w, ctx);
-		if (!w->quit)
-			pthread_cond_wait(&w->more, &w->mu);
-	}
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
-}
-
-/* A new window: no chunk published; starts the encoders the first time. */
-static void window_start(struct window *w, int threads)
-{
-	pthread_mutex_lock(&w->mu);
-	w->cut = w->next = 0;
-	pthread_mutex_unlock(&w->mu);
-	w->count = 0;
-	while (w->workers + 1 < threads && w->workers >= 0) {
-		struct worker_arg *a = malloc(sizeof(*a));
-		int t = w->workers + 1;
-
-		if (!a)
-			break;
-		*a = (struct worker_arg){ w, t };
-		if (pthread_create(&w->tid[t], NULL, encode_worker, a)) {
-			free(a);
-			w->workers = -w->workers - 1; /* no more tries: -(started + 1) */
-			break;
-		}
-		w->workers = t;
-	}
-}
-
-/* Publishes the chunk just cut (w->chunks[w->count]) to the encoders. */
-static void window_publish(struct window *w)
-{
-	w->count++;
-	pthread_mutex_lock(&w->mu);
-	w->cut = w->count;
-	pthread_cond_signal(&w->more);
-	pthread_mutex_unlock(&w->mu);
-}
-
-/* All chunks cut: encodes what is left with the encoders, and waits for them. */
-static void window_finish(struct window *w)
-{
-	pthread_mutex_lock(&w->mu);
-	claim_chunks(w, w->ctx[0]);
-	while (w->busy)
-		pthread_cond_wait(&w->idle, &w->mu);
-	pthread_mutex_unlock(&w->mu);
-}
-
-/* Stops and joins the encoder threads. */
-static void window_stop(struct window *w)
-{
-	int n = w->workers < 0 ? -w->workers - 1 : w->workers;
-
-	pthread_mutex_lock(&w->mu);
-	w->quit = 1;
-	pthread_cond_broadcast(&w->more);
-	pthread_mutex_unlock(&w->mu);
-	for (int t = 1; t <= n; t++)
-		pthread_join(w->tid[t], NULL);
-	w->workers = 0;
-}
 
 /*
  * The records of one window, written by a thread of their own while the
@@ -390,15 +158,15 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
 		if ((rc = c->rc))
 			break;
 		/* Stored before this ingest: gc may take it until the commit's check. */
-		if (c->exists && *dedup_from == UINT64_MAX && !new_list_has(fresh, &c->hash))
+		if (c->exists && *dedup_from == UINT64_MAX && !mfs_new_list_has(fresh, &c->hash))
 			*dedup_from = m->size;
 		if ((rc = mfs_manifest_append(m, &c->hash, c->len)))
 			break;
 		st->chunks++;
 		/* Also a repeat of a chunk earlier in this window. */
-		if (c->exists || new_list_has(fresh, &c->hash))
+		if (c->exists || mfs_new_list_has(fresh, &c->hash))
 			continue;
-		if ((rc = new_list_add(fresh, c)))
+		if ((rc = mfs_new_list_add(fresh, c)))
 			break;
 		v[n++] = (struct rec_job){ c->hash, c->rec, c->rec_len };
 		st->new_chunks++;
@@ -552,7 +320,7 @@ static size_t slot_size(size_t len)
 static void ingest_free(struct mfs_ingest *s)
 {
 	writer_wait(&s->wr);
-	window_stop(&s->w);
+	mfs_window_stop(&s->w);
 	pthread_mutex_destroy(&s->w.mu);
 	pthread_cond_destroy(&s->w.more);
 	pthread_cond_destroy(&s->w.idle);
@@ -688,7 +456,7 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 		}
 		if ((rc = decide(s, at_eof)) < 0)
 			return rc;
-		window_start(&s->w, s->threads);
+		mfs_window_start(&s->w, s->threads);
 		for (size_t slot = 0; rc && pos < s->have && s->w.count < max_chunks(s->cap);) {
 			size_t n = mfs_chunker_cut_at(s->cuts == CUTS_PLAN ? &s->plan : NULL,
 						      s->off + pos, s->buf + pos, s->have - pos, at_eof);
@@ -699,13 +467,13 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 				.p = s->buf + pos, .len = n, .rec = s->arena[s->cur] + slot,
 				.rec_cap = MFS_CHUNK_HDR_SIZE + n,
 			};
-			window_publish(&s->w);
+			mfs_window_publish(&s->w);
 			slot += slot_size(n);
 			pos += n;
 		}
 		if (!s->w.count)
 			break; /* no final cut yet: wait for more bytes */
-		window_finish(&s->w);
+		mfs_window_finish(&s->w);
 		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st, &s->wr, &s->dedup_from))) {
 			s->failed = 1;
 			publish_stored(s, 0);
@@ -733,7 +501,7 @@ static int still_stored(struct mfs_ingest *s)
 	for (uint32_t i = 0; i < s->m->count; i++) {
 		int rc;
 
-		if (new_list_has(&s->fresh, &s->m->e[i].hash))
+		if (mfs_new_list_has(&s->fresh, &s->m->e[i].hash))
 			continue;
 		if ((rc = mfs_chunk_exists(s->db, &s->m->e[i].hash)) <= 0)
 			return rc < 0 ? rc : -ESTALE;

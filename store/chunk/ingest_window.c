@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Ingest's encoder window and its list of stored chunks (ingest_window.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunkstore.h"
+#include "ingest_window.h"
+#include "store/base/bytes.h"
+#include "store/base/errors.h"
+
+static size_t slot_of(const struct new_list *l, const struct mfs_hash *h)
+{
+	uint64_t k;
+
+	memcpy(&k, h->b, sizeof(k)); /* SHA-256 bytes: already uniform */
+	return (size_t)k & (l->nslots - 1);
+}
+
+int mfs_new_list_has(const struct new_list *l, const struct mfs_hash *h)
+{
+	if (!l->nslots)
+		return 0;
+	for (size_t i = slot_of(l, h);; i = (i + 1) & (l->nslots - 1)) {
+		uint32_t s = l->slot[i];
+
+		if (!s)
+			return 0;
+		if (!memcmp(l->v[s - 1].hash.b, h->b, MFS_HASH_LEN))
+			return 1;
+	}
+}
+
+static void new_list_index(struct new_list *l, size_t idx)
+{
+	size_t i = slot_of(l, &l->v[idx].hash);
+
+	while (l->slot[i])
+		i = (i + 1) & (l->nslots - 1);
+	l->slot[i] = (uint32_t)idx + 1;
+}
+
+int mfs_new_list_add(struct new_list *l, const struct pending_chunk *c)
+{
+	if (2 * (l->n + 1) > l->nslots) {
+		size_t want = l->nslots ? 2 * l->nslots : 1024;
+		uint32_t *s = calloc(want, sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		free(l->slot);
+		l->slot = s;
+		l->nslots = want;
+		for (size_t i = 0; i < l->n; i++)
+			new_list_index(l, i);
+	}
+	if (mfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -ENOMEM;
+	l->v[l->n] = (struct new_chunk){ c->hash, c->info, (uint32_t)c->rec_len };
+	new_list_index(l, l->n++);
+	return 0;
+}
+
+/* Hashes and (if new) encodes chunk c with codec context ctx. */
+static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_codec_ctx *ctx)
+{
+	ssize_t n;
+	int ex;
+
+	if ((c->rc = mfs_sha256(c->p, c->len, &c->hash)))
+		return;
+	ex = mfs_new_list_has(w->fresh, &c->hash) ? 1 : mfs_chunk_exists(w->db, &c->hash);
+	if (ex < 0) {
+		c->rc = ex;
+		return;
+	}
+	c->exists = ex;
+	if (ex)
+		return;
+	/*
+	 * The slot holds the header and the raw bytes: the automatic codec
+	 * never stores more (an encoding that would not fit is stored raw).
+	 */
+	n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap, -1);
+	if (n < 0) {
+		c->rc = (int)n;
+		return;
+	}
+	c->rec_len = n;
+	c->rc = mfs_chunk_peek(c->rec, n, &c->info);
+}
+
+/* Encodes published chunks until none is left to claim; mu held, and held again on return. */
+static void claim_chunks(struct window *w, struct mfs_codec_ctx *ctx)
+{
+	while (w->next < w->cut) {
+		struct pending_chunk *c = &w->chunks[w->next++];
+
+		w->busy++;
+		pthread_mutex_unlock(&w->mu);
+		encode_chunk(w, c, ctx);
+		pthread_mutex_lock(&w->mu);
+		if (!--w->busy)
+			pthread_cond_signal(&w->idle);
+	}
+}
+
+struct worker_arg {
+	struct window *w;
+	int id;
+};
+
+/* An encoder thread: claims chunks as they are published, until quit. */
+static void *encode_worker(void *arg)
+{
+	struct window *w = ((struct worker_arg *)arg)->w;
+	struct mfs_codec_ctx *ctx = w->ctx[((struct worker_arg *)arg)->id];
+
+	free(arg);
+	pthread_mutex_lock(&w->mu);
+	while (!w->quit) {
+		claim_chunks(w, ctx);
+		if (!w->quit)
+			pthread_cond_wait(&w->more, &w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* A new window: no chunk published; starts the encoders the first time. */
+void mfs_window_start(struct window *w, int threads)
+{
+	pthread_mutex_lock(&w->mu);
+	w->cut = w->next = 0;
+	pthread_mutex_unlock(&w->mu);
+	w->count = 0;
+	while (w->workers + 1 < threads && w->workers >= 0) {
+		struct worker_arg *a = malloc(sizeof(*a));
+		int t = w->workers + 1;
+
+		if (!a)
+			break;
+		*a = (struct worker_arg){ w, t };
+		if (pthread_create(&w->tid[t], NULL, encode_worker, a)) {
+			free(a);
+			w->workers = -w->workers - 1; /* no more tries: -(started + 1) */
+			break;
+		}
+		w->workers = t;
+	}
+}
+
+/* Publishes the chunk just cut (w->chunks[w->count]) to the encoders. */
+void mfs_window_publish(struct window *w)
+{
+	w->count++;
+	pthread_mutex_lock(&w->mu);
+	w->cut = w->count;
+	pthread_cond_signal(&w->more);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* All chunks cut: encodes what is left with the encoders, and waits for them. */
+void mfs_window_finish(struct window *w)
+{
+	pthread_mutex_lock(&w->mu);
+	claim_chunks(w, w->ctx[0]);
+	while (w->busy)
+		pthread_cond_wait(&w->idle, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Stops and joins the encoder threads. */
+void mfs_window_stop(struct window *w)
+{
+	int n = w->workers < 0 ? -w->workers - 1 : w->workers;
+
+	pthread_mutex_lock(&w->mu);
+	w->quit = 1;
+	pthread_cond_broadcast(&w->more);
+	pthread_mutex_unlock(&w->mu);
+	for (int t = 1; t <= n; t++)
+		pthread_join(w->tid[t], NULL);
+	w->workers = 0;
+}
