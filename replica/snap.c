@@ -15,7 +15,7 @@
  * offset; the requester asks for each chunk in turn (flow control is the
  * request/reply itself).  One image at a time; dropped a minute after its
  * last request.  An image younger than REUSE_MS is given to the next
- * requester too.
+ * requester too, unless a taker of it would still be behind.
  *
  * Bootstrapping: a PULL answered with OPS `more` = SNAPSHOT (this node lacks
  * ops the peer no longer holds, or is snapshot_lag_ops or more behind, where
@@ -254,6 +254,26 @@ static int build_image(struct mfs_replica *r, struct mfs_snap *sn)
 	return 0;
 }
 
+/*
+ * Whether the kept image (sn locked) would still bring its next taker far
+ * enough: a joiner that merged it and still needed a snapshot (its vector
+ * below this node's log base, trimmed meanwhile, or snapshot_lag_ops
+ * behind) would only be given the same image again until REUSE_MS ran out
+ * (t1195 under load: the same image applied 7 times in 5 s).
+ */
+static int image_still_helps(struct mfs_replica *r, const struct mfs_snap *sn)
+{
+	struct mfs_wire_vv *vv = malloc(sizeof(*vv));
+	int n, helps = 0;
+
+	if (vv && (n = mfs_ns_snap_vv(sn->img, sn->len, vv->origin, vv->seq, MFS_WIRE_MAX_VV)) >= 0) {
+		vv->n = (uint16_t)n;
+		helps = !snap_needed(r, vv, 0, 0);
+	}
+	free(vv);
+	return helps;
+}
+
 int snap_serve(struct mfs_replica *r, const uint8_t *body, size_t blen, struct mfs_wr *out)
 {
 	struct mfs_snap *sn = r->snap;
@@ -264,7 +284,8 @@ int snap_serve(struct mfs_replica *r, const uint8_t *body, size_t blen, struct m
 	if (mfs_wire_snapreq_decode(body, blen, &id, &off))
 		return MFS_EFORMAT;
 	pthread_mutex_lock(&sn->lock);
-	if (id == 0 && (!sn->img || now - sn->built_ms > REUSE_MS) && build_image(r, sn))
+	if (id == 0 && (!sn->img || now - sn->built_ms > REUSE_MS || !image_still_helps(r, sn)) &&
+	    build_image(r, sn))
 		d.status = MFS_SNAP_FAILED;
 	else if (!sn->img || (id && id != sn->id) || off >= sn->len)
 		d.status = MFS_SNAP_GONE;
