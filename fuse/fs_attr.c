@@ -204,6 +204,33 @@ static unsigned apply_attrs(fuse_req_t req, struct mfs_node *n, const struct sta
 	return mask;
 }
 
+/*
+ * A setattr through an older version's descriptor set the times of the
+ * current version, ino.  A writer staging ino publishes (and stat shows)
+ * its staging's times, which would put its last write's mtime back:
+ * they take the record's, as they do for a setattr of ino itself
+ * (fsdiff seed 42002, op 8062: futimens of a reader after a writer's
+ * pwrite).
+ */
+static void writer_takes_times(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_node *m = itable_hold(fs, ino);
+	uint64_t inval = 0;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (m->stg) {
+		m->stg->mtime = m->rec.mtime;
+		if (mfs_ts_after(&m->rec.ctime, &m->stg->ctime))
+			m->stg->ctime = m->rec.ctime;
+		inval = view_update(fs, m->stg);
+	}
+	pthread_mutex_unlock(&m->lock);
+	itable_put(fs, m, 0, 1);
+	view_inval(fs, inval);
+}
+
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
@@ -264,6 +291,8 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	if (moved_to) {
 		/* The current version's node and the kernel's attributes of it. */
 		fs_refresh(fs, moved_to);
+		if (mask & MFS_ATTR_MTIME)
+			writer_takes_times(fs, moved_to);
 		fuse_lowlevel_notify_inval_inode(fs->se, moved_to, -1, 0);
 	}
 	if (inval != moved_to)

@@ -295,6 +295,31 @@ PYEOF
 }
 check "truncate of the path grows a synced writer: O_APPEND offset, bytes" synced_writer_grown
 
+# Found by make check-diff-long (seed 42002): futimens through an older
+# version's descriptor set the current version's times, but its writer's
+# staging kept the last write's mtime, and stat and the commit showed it.
+old_fd_times_writer() {
+	"$PY" - "$M" <<'PYEOF'
+import os, sys
+os.chdir(sys.argv[1])
+T = 1_000_064_423_243_056_076
+with open("ow", "wb") as f:
+    f.write(b"x" * 100)
+r = os.open("ow", os.O_RDONLY | os.O_TRUNC)   # r keeps the version before the cut
+w = os.open("ow", os.O_RDWR)
+os.pwrite(w, b"y" * 10, 50)
+os.utime(r, ns=(T, T))
+if os.stat("ow").st_mtime_ns != T:
+    sys.exit("mtime after futimens of the old version's fd: %d, want %d" % (os.stat("ow").st_mtime_ns, T))
+os.close(w)
+os.close(r)
+if os.stat("ow").st_mtime_ns != T:
+    sys.exit("mtime after the writer's close: %d, want %d" % (os.stat("ow").st_mtime_ns, T))
+os.unlink("ow")
+PYEOF
+}
+check "futimens through an old version's fd while a writer stages: times stay" old_fd_times_writer
+
 old_version_fd() {
 	"$PY" - "$M" <<'PYEOF'
 import os, sys
