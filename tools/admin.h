@@ -37,6 +37,8 @@ const char *admin_report_get(const struct admin_report *r, const char *key);
 int admin_find_socket(const char *path, char *out, size_t outlen);
 /* The same, saying why on stderr when there is none ("not inside a modelfs mount"): 0 or -1. */
 int admin_socket_of(const char *path, char *out, size_t outlen);
+/* The control socket of the node whose store is data (--data), or else of path's mount: 0 or -1 (said why). */
+int admin_socket_for(const char *data, const char *path, char *out, size_t outlen);
 /*
  * The node's inode number of path, whose stat is st: what control requests
  * name.  Not st_ino: a rewritten file keeps its st_ino (its file id) while

@@ -99,6 +99,17 @@ int admin_socket_of(const char *path, char *out, size_t outlen)
 	return -1;
 }
 
+int admin_socket_for(const char *data, const char *path, char *out, size_t outlen)
+{
+	if (!data)
+		return admin_socket_of(path, out, outlen);
+	if (snprintf(out, outlen, "%s/control.sock", data) >= (int)outlen) {
+		fprintf(stderr, "modelfs-admin: %s: path too long\n", data);
+		return -1;
+	}
+	return 0;
+}
+
 int admin_request(const char *socket_path, const char *request, struct admin_report *r)
 {
 	return admin_request_watch(socket_path, request, r, NULL, NULL);

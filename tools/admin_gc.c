@@ -200,14 +200,8 @@ static int ask(const struct gc_args *a, struct admin_report *r)
 	const char *where;
 	int rc;
 
-	if (a->data) {
-		if (snprintf(sock, sizeof(sock), "%s/control.sock", a->data) >= (int)sizeof(sock)) {
-			fprintf(stderr, "modelfs-admin: %s: path too long\n", a->data);
-			return -1;
-		}
-	} else if (admin_socket_of(a->path, sock, sizeof(sock))) {
+	if (admin_socket_for(a->data, a->path, sock, sizeof(sock)))
 		return -1;
-	}
 	where = a->data ? sock : a->path;
 	snprintf(req, sizeof(req), "gc%s%s", a->apply ? " apply" : "", a->relocate ? " relocate" : "");
 	if (a->grace >= 0)

@@ -207,14 +207,8 @@ int admin_cmd_node(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (a.data) {
-		if (snprintf(sock, sizeof(sock), "%s/control.sock", a.data) >= (int)sizeof(sock)) {
-			fprintf(stderr, "modelfs-admin: %s: path too long\n", a.data);
-			return 1;
-		}
-	} else if (admin_socket_of(a.path, sock, sizeof(sock))) {
+	if (admin_socket_for(a.data, a.path, sock, sizeof(sock)))
 		return 1;
-	}
 	if (!strcmp(a.verb, "list"))
 		snprintf(req, sizeof(req), "nodes");
 	else if (is_verb(a.verb, key_verbs))

@@ -220,14 +220,8 @@ int admin_cmd_snapshot(int argc, char **argv)
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	if (a.data) {
-		if (snprintf(sock, sizeof(sock), "%s/control.sock", a.data) >= (int)sizeof(sock)) {
-			fprintf(stderr, "modelfs-admin: %s: path too long\n", a.data);
-			return 1;
-		}
-	} else if (admin_socket_of(a.path, sock, sizeof(sock))) {
+	if (admin_socket_for(a.data, a.path, sock, sizeof(sock)))
 		return 1;
-	}
 	if ((rc = make_request(&a, req, sizeof(req))))
 		return rc;
 	rc = admin_request(sock, req, &r);
