@@ -55,13 +55,18 @@ static int add_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
 		n = fuse_add_direntry_plus(c->req, NULL, 0, name, &e, 0);
 		if (n > c->size - c->used)
 			return 1;
+		struct mfs_manifest *old;
+		uint64_t gen = fs_remote_gen(c->fs);
+
 		if (!(node = itable_get(c->fs, ino, NULL, 1, 0, &rc))) {
 			c->err = rc;
 			return 1;
 		}
 		pthread_mutex_lock(&node->lock);
+		old = fs_node_catch_up(c->fs, node, gen);
 		fs_fill_stat(c->fs, node, &e.attr);
 		pthread_mutex_unlock(&node->lock);
+		mfs_manifest_unref(old);
 		e.ino = ino;
 		e.attr_timeout = e.entry_timeout = c->fs->timeout;
 		n = fuse_add_direntry_plus(c->req, c->buf + c->used, c->size - c->used, name, &e, c->next);

@@ -156,6 +156,12 @@ struct mfs_fs {
 	struct fs_metrics *metrics;  /* NULL without metrics_file */
 	struct fs_gc *gc;            /* the gc timer; NULL with gc_interval_s=0 */
 	double timeout;          /* attr/entry cache seconds */
+	/*
+	 * Peers' namespace changes applied so far (atomic; fs_remote.c).  A
+	 * lookup reads a record before it has a node that a change could
+	 * refresh: it compares this before and after (fs_node_catch_up).
+	 */
+	uint64_t remote_gen;
 	struct timespec started; /* CLOCK_MONOTONIC at start: status's uptime */
 	/* READs answered (fs_op_read): counters, atomic; reported by status. */
 	uint64_t read_requests, read_bytes;
@@ -263,6 +269,8 @@ void view_apply(struct mfs_fs *fs, uint64_t ino, struct stat *st);
 /* fs_ops.c */
 void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st);
 void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec);
+/* fs_reply_entry of a record read when fs->remote_gen was gen (a lookup). */
+void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec, uint64_t gen);
 /*
  * Stores the fields in mask (enum mfs_attr_mask) of n->rec, as the caller
  * changed them, with n->lock held.  For an old version they go to the path's
@@ -350,6 +358,15 @@ uint64_t fs_adopt_orphans(struct mfs_fs *fs);
 
 /* fs_remote.c: the replica's on_change hook (arg: struct mfs_fs). */
 void fs_remote_change(void *arg, const struct mfs_ns_change *c);
+/* fs->remote_gen now. */
+uint64_t fs_remote_gen(struct mfs_fs *fs);
+/*
+ * n was made from a record read when fs->remote_gen was gen: if a peer's
+ * change landed since, its refresh may have found no node to refresh, so
+ * n's record is read again.  n->lock held.  Returns a manifest for the
+ * caller to unref once n->lock is released (NULL mostly).
+ */
+struct mfs_manifest *fs_node_catch_up(struct mfs_fs *fs, struct mfs_node *n, uint64_t gen);
 
 extern const struct fuse_lowlevel_ops mfs_fs_ops;
 

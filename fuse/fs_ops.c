@@ -120,10 +120,12 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 	}
 }
 
-void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec)
+void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec, uint64_t gen)
 {
 	struct fuse_entry_param e = { 0 };
+	struct mfs_manifest *old;
 	struct mfs_node *n;
+	uint64_t filled;
 	int rc;
 
 	rec_to_stat(rec, &e.attr);
@@ -133,12 +135,28 @@ void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec)
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
+	filled = fs_remote_gen(fs);
+	old = fs_node_catch_up(fs, n, gen);
 	fs_fill_stat(fs, n, &e.attr);
 	pthread_mutex_unlock(&n->lock);
+	mfs_manifest_unref(old);
 	e.ino = n->ino;
 	e.attr_timeout = e.entry_timeout = fs->timeout;
-	if (fuse_reply_entry(req, &e))
+	if (fuse_reply_entry(req, &e)) {
 		itable_put(fs, n, 1, 0); /* the kernel did not take the lookup */
+		return;
+	}
+	/*
+	 * A peer's change since the stat was filled: its invalidation may
+	 * have reached the kernel before this reply made the inode known.
+	 */
+	if (fs_remote_gen(fs) != filled && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, e.ino, -1, 0);
+}
+
+void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec)
+{
+	fs_reply_entry_gen(fs, req, rec, fs_remote_gen(fs));
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -170,6 +188,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mfs_fs *fs = req_fs(req);
 	struct mfs_inode rec;
+	uint64_t gen = fs_remote_gen(fs);
 	int rc = mfs_ns_lookup(fs->ns, parent, name, &rec);
 
 	if (rc == -ENOENT) {
@@ -183,7 +202,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	fs_reply_entry(fs, req, &rec);
+	fs_reply_entry_gen(fs, req, &rec, gen);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

@@ -12,22 +12,15 @@
 #include "fs_internal.h"
 #include "store/ns/namespace.h"
 
-/* 1 if the kernel knows ino (the node is in memory), 0 if it does not. */
-static int refresh_node(struct mfs_fs *fs, uint64_t ino)
+/* Reloads n's record (n->lock held); the old manifest to drop, if any, in *old. */
+static void reload_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_manifest **old)
 {
-	struct mfs_node *n = itable_hold(fs, ino);
-	struct mfs_manifest *old = NULL;
 	struct mfs_inode rec;
-	int rc;
+	int rc = mfs_ns_get(fs->ns, n->ino, &rec);
 
-	if (!n)
-		return 0;
-	/* Read under the node lock: a local change must not be overwritten by an older record. */
-	pthread_mutex_lock(&n->lock);
-	rc = mfs_ns_get(fs->ns, ino, &rec);
 	if (rc == -ENOENT) {
 		n->gone = 1;  /* deleted by a peer: open handles keep their version */
-		old = fs_node_release_old(fs, n);
+		*old = fs_node_release_old(fs, n);
 	} else if (!rc) {
 		int moved = rec.has_manifest != n->rec.has_manifest || rec.size != n->rec.size ||
 			    memcmp(&rec.manifest, &n->rec.manifest, sizeof(rec.manifest));
@@ -40,10 +33,37 @@ static int refresh_node(struct mfs_fs *fs, uint64_t ino)
 		mfs_inode_release(&n->rec);
 		n->rec = rec;
 	}
+}
+
+/* 1 if the kernel knows ino (the node is in memory), 0 if it does not. */
+static int refresh_node(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_node *n = itable_hold(fs, ino);
+	struct mfs_manifest *old = NULL;
+
+	if (!n)
+		return 0;
+	/* Read under the node lock: a local change must not be overwritten by an older record. */
+	pthread_mutex_lock(&n->lock);
+	reload_locked(fs, n, &old);
 	pthread_mutex_unlock(&n->lock);
 	mfs_manifest_unref(old);
 	itable_put(fs, n, 0, 1);
 	return 1;
+}
+
+uint64_t fs_remote_gen(struct mfs_fs *fs)
+{
+	return __atomic_load_n(&fs->remote_gen, __ATOMIC_ACQUIRE);
+}
+
+struct mfs_manifest *fs_node_catch_up(struct mfs_fs *fs, struct mfs_node *n, uint64_t gen)
+{
+	struct mfs_manifest *old = NULL;
+
+	if (fs_remote_gen(fs) != gen && !n->gone)
+		reload_locked(fs, n, &old);
+	return old;
 }
 
 /*
@@ -58,6 +78,8 @@ void fs_remote_change(void *arg, const struct mfs_ns_change *c)
 {
 	struct mfs_fs *fs = arg;
 
+	/* Before the refresh: a lookup that read the old record sees it moved. */
+	__atomic_add_fetch(&fs->remote_gen, 1, __ATOMIC_ACQ_REL);
 	if (c->kind == MFS_CHANGE_INODE) {
 		if (refresh_node(fs, c->ino) && fs->se)
 			fuse_lowlevel_notify_inval_inode(fs->se, c->ino, 0, 0);
