@@ -67,7 +67,8 @@ void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
 	put_le32(idx + 2, info->raw_len);
 	put_le32(idx + 6, (uint32_t)record_len);
 	if (packs) {
-		if (mfs_packs_pending_take(packs, h->b, &loc, &ticket) || loc.len != record_len) {
+		if (record_len > UINT32_MAX ||
+		    mfs_packs_pending_take(packs, h->b, (uint32_t)record_len, &loc, &ticket)) {
 			char hex[MFS_HASH_HEX_LEN + 1];
 
 			/* A caller's bug: never index a record we cannot point at. */

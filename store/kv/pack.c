@@ -628,14 +628,14 @@ int mfs_packs_pending_put(struct mfs_packs *p, const uint8_t key[32], const stru
 	return 0;
 }
 
-int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], struct mfs_pack_loc *loc,
-			   uint64_t *ticket)
+int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
+			   struct mfs_pack_loc *loc, uint64_t *ticket)
 {
 	struct pend **pp, *e = NULL;
 
 	pthread_mutex_lock(&p->pend_lock);
 	for (pp = &p->pend[bucket(key)]; *pp; pp = &(*pp)->next)
-		if (!memcmp((*pp)->key, key, 32)) {
+		if (!memcmp((*pp)->key, key, 32) && (*pp)->loc.len == len) {
 			e = *pp;
 			*pp = e->next;
 			break;

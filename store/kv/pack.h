@@ -105,12 +105,16 @@ uint64_t mfs_packs_disk_bytes(struct mfs_packs *p);
  * The chunk records appended but not indexed yet: chunkstore.c puts one at
  * append time and takes it when it stages the index entry, which may be in
  * another batch, after mfs_db_flush().  A hash may be in flight more than
- * once (two writers storing the same chunk): each take returns one of them.
+ * once (two writers storing the same chunk, e.g. the keeper and replication),
+ * and its records need not be alike: a peer may send one as stored and
+ * another as raw bytes (server.c).  So a take names the record length it
+ * indexes and gets an entry of that length; of two alike, either serves.
  */
 int mfs_packs_pending_put(struct mfs_packs *p, const uint8_t key[32], const struct mfs_pack_loc *loc,
 			  uint64_t ticket);
-/* 0 with *loc and *ticket, or -ENOENT. */
-int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], struct mfs_pack_loc *loc,
+/* 0 with *loc (loc->len == len) and *ticket, or -ENOENT. */
+int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
+			   struct mfs_pack_loc *loc,
 			   uint64_t *ticket);
 
 /* Tests: the next mfs_packs_sync() that has something to sync fails with rc. */

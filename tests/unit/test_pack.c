@@ -135,7 +135,7 @@ int main(void)
 {
 	char dir[] = "/tmp/mfs-test-pack-XXXXXX", dbdir[256], pack1[300], pack2[300], path[300];
 	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
-	struct chunk c[NCHUNK], extra[3], small;
+	struct chunk c[NCHUNK], extra[3], small, twin;
 	struct mfs_db *db = NULL;
 	uint8_t hdr[MFS_PACK_HDR_LEN];
 	long long before;
@@ -152,6 +152,7 @@ int main(void)
 	for (int i = 0; i < 3; i++)
 		make_chunk(ctx, &extra[i], 200u << 10, 0);
 	make_chunk(ctx, &small, 5000, 0);
+	make_chunk(ctx, &twin, 400u << 10, 1);
 
 	is_int(mfs_store_open(dbdir, &db), 0, "open a new store");
 	ok(mfs_db_packs(db) != NULL, "a RocksDB store has packs");
@@ -191,6 +192,42 @@ int main(void)
 		is_int(mfs_db_write(db, b, MFS_WRITE_ASYNC), 0, "record and index in one batch");
 		mfs_batch_free(b);
 		ok(pack_of(db, &extra[0]) == 1 && reads_back(db, ctx, &extra[0]), "and it reads back");
+	}
+
+	/*
+	 * Two writers stage the same chunk with different records (the keeper
+	 * got it raw from a proxy, replication as stored), then index in the
+	 * other order: each index entry points at a record of its own length.
+	 */
+	{
+		struct chunk raw = twin;
+		struct mfs_batch *b = mfs_batch_new(db), *b2 = mfs_batch_new(db);
+		ssize_t n;
+
+		raw.rec = malloc(mfs_chunk_record_bound(twin.len));
+		n = mfs_chunk_encode(ctx, twin.raw, twin.len, raw.rec, mfs_chunk_record_bound(twin.len),
+				     MFS_CODEC_RAW);
+		if (n < 0 || mfs_chunk_peek(raw.rec, (size_t)n, &raw.info))
+			tap_bail("cannot make a raw record");
+		raw.reclen = (size_t)n;
+		mfs_chunk_stage_record(b, &twin.h, twin.rec, twin.reclen);
+		mfs_chunk_stage_record(b2, &raw.h, raw.rec, raw.reclen);
+		ok(!mfs_db_write(db, b, MFS_WRITE_NOWAL) && !mfs_db_write(db, b2, MFS_WRITE_NOWAL) &&
+		   !mfs_db_flush(db, MFS_CF_CHUNKS), "one chunk staged twice, coded (%zu) and raw (%zu)",
+		   twin.reclen, raw.reclen);
+		mfs_batch_free(b);
+		mfs_batch_free(b2);
+		b = mfs_batch_new(db);
+		mfs_chunk_stage_index(b, &twin.h, &twin.info, twin.reclen);
+		is_int(mfs_db_write(db, b, MFS_WRITE_SYNC), 0, "the coded one is indexed first");
+		mfs_batch_free(b);
+		ok(reads_back(db, ctx, &twin), "and reads back");
+		b = mfs_batch_new(db);
+		mfs_chunk_stage_index(b, &raw.h, &raw.info, raw.reclen);
+		is_int(mfs_db_write(db, b, MFS_WRITE_SYNC), 0, "then the raw one, staged last");
+		mfs_batch_free(b);
+		ok(reads_back(db, ctx, &raw), "and that one reads back");
+		free(raw.rec);
 	}
 
 	/* The pack's fdatasync fails: the index entry is not written. */
@@ -273,6 +310,7 @@ int main(void)
 	delete_chunk(db, &c[3]);
 	ok(access(pack1, F_OK) == 0, "pack 1 still holds a live record");
 	delete_chunk(db, &extra[0]);
+	delete_chunk(db, &twin);
 	ok(access(pack1, F_OK) != 0, "a sealed pack with nothing live is unlinked");
 	ok(reads_back(db, ctx, &extra[1]) && reads_back(db, ctx, &small), "the rest reads back");
 	mfs_db_close(db);
@@ -314,6 +352,8 @@ int main(void)
 	}
 	free(small.raw);
 	free(small.rec);
+	free(twin.raw);
+	free(twin.rec);
 	mfs_codec_ctx_free(ctx);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
 	if (system(path))
