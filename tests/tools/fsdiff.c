@@ -795,7 +795,8 @@ static void run(struct side *s, const struct op *o, struct res *r)
 		default:
 			rc = fgetxattr(fd, o->xname, r->buf, o->len);
 		}
-		if ((o->sub == 1 || o->sub == 6) && rc > 0)
+		/* A size query (len 0) writes no bytes: compare its length only. */
+		if ((o->sub == 1 || o->sub == 6) && rc > 0 && o->len)
 			r->n = rc;
 		break;
 	case K_MMAP:
