@@ -289,31 +289,30 @@ static int summarize(const uint8_t *p, size_t n, struct mfs_rev_info *ri)
 	return rc;
 }
 
+struct rev_each {
+	mfs_rev_fn fn;
+	void *arg;
+};
+
+static int rev_each_live(void *arg, const char *name, const uint8_t *v, size_t vl)
+{
+	struct rev_each *re = arg;
+	struct mfs_rev_info ri = { 0 };
+
+	if (vl < 2 || v[1] != MFS_REV_LIVE)
+		return 0;
+	snprintf(ri.name, sizeof(ri.name), "%s", name);
+	if (summarize(v, vl, &ri)) {
+		log_error("revision %s: malformed record (run fsck)", ri.name);
+		return 0;
+	}
+	return re->fn(re->arg, &ri);
+}
+
 int mfs_ns_rev_each(struct mfs_ns *ns, mfs_rev_fn fn, void *arg)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_META, "rv", 2);
-	int rc = 0;
+	struct rev_each re = { fn, arg };
+	int rc = rev_scan(ns->db, rev_each_live, &re);
 
-	if (!it)
-		return -ENOMEM;
-	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		struct mfs_rev_info ri = { 0 };
-
-		if (kl < 3 || kl > REV_KEY_MAX || vl < 2 || v[1] != MFS_REV_LIVE)
-			continue;
-		snprintf(ri.name, sizeof(ri.name), "%.*s", (int)(kl - 2), (const char *)k + 2);
-		if (summarize(v, vl, &ri)) {
-			log_error("revision %s: malformed record (run fsck)", ri.name);
-			continue;
-		}
-		rc = fn(arg, &ri);
-	}
-	if (rc > 0)
-		rc = 0;
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return rc > 0 ? 0 : rc;
 }

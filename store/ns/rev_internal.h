@@ -34,6 +34,14 @@
 #define REV_KEY_MAX (2 + MFS_NAME_MAX)
 size_t rev_key(const uint8_t *name, size_t nlen, uint8_t out[REV_KEY_MAX]);
 
+/*
+ * Every `rv` record in name order, well-formed keys only, to fn(arg, name,
+ * value, value length).  Stops at fn's first nonzero return and returns it
+ * (so a positive one means "stopped"), else the iterator's error or 0.
+ */
+typedef int (*rev_scan_fn)(void *arg, const char *name, const uint8_t *v, size_t vl);
+int rev_scan(struct mfs_db *db, rev_scan_fn fn, void *arg);
+
 struct rev_hdr {
 	uint8_t state;
 	struct timespec created;

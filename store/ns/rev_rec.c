@@ -327,8 +327,7 @@ int mfs_rev_files_of(const uint8_t *p, size_t n, const char *name, mfs_rev_file_
 	return rc;
 }
 
-int mfs_rev_each_file(struct mfs_db *db, mfs_rev_file_fn fn,
-		      int (*bad)(void *arg, const char *name), void *arg)
+int rev_scan(struct mfs_db *db, rev_scan_fn fn, void *arg)
 {
 	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_META, "rv", 2);
 	int rc = 0;
@@ -344,16 +343,35 @@ int mfs_rev_each_file(struct mfs_db *db, mfs_rev_file_fn fn,
 			continue;
 		memcpy(name, k + 2, kl - 2);
 		name[kl - 2] = 0;
-		/* Checked when applied; one that does not check now is a finding. */
-		if ((rc = mfs_rev_check(v, vl)) == MFS_EFORMAT) {
-			rc = bad ? bad(arg, name) : 0;
-			continue;
-		}
-		if (!rc)
-			rc = mfs_rev_files_of(v, vl, name, fn, arg);
+		rc = fn(arg, name, v, vl);
 	}
 	if (!rc)
 		rc = mfs_iter_error(it);
 	mfs_iter_free(it);
 	return rc;
+}
+
+struct each_file {
+	mfs_rev_file_fn fn;
+	int (*bad)(void *arg, const char *name);
+	void *arg;
+};
+
+static int each_file_of(void *arg, const char *name, const uint8_t *v, size_t vl)
+{
+	struct each_file *ef = arg;
+	int rc;
+
+	/* Checked when applied; one that does not check now is a finding. */
+	if ((rc = mfs_rev_check(v, vl)) == MFS_EFORMAT)
+		return ef->bad ? ef->bad(ef->arg, name) : 0;
+	return rc ? rc : mfs_rev_files_of(v, vl, name, ef->fn, ef->arg);
+}
+
+int mfs_rev_each_file(struct mfs_db *db, mfs_rev_file_fn fn,
+		      int (*bad)(void *arg, const char *name), void *arg)
+{
+	struct each_file ef = { fn, bad, arg };
+
+	return rev_scan(db, each_file_of, &ef);
 }

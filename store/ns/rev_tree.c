@@ -397,44 +397,41 @@ int rev_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct mfs_
 	return rc;
 }
 
+struct revs_list {
+	struct mfs_ns *ns;
+	const char *after;
+	uint64_t skip;
+	mfs_dirent_fn fn;
+	void *arg;
+};
+
+static int revs_list_one(void *arg, const char *name, const uint8_t *v, size_t vl)
+{
+	struct revs_list *l = arg;
+	struct rev_tree *t;
+	int rc;
+
+	if (vl < 2 || v[1] != MFS_REV_LIVE || (l->after && strcmp(name, l->after) <= 0))
+		return 0;
+	if (!l->after && l->skip) {
+		l->skip--;
+		return 0;
+	}
+	if ((rc = tree_by_name(l->ns, name, &t)))
+		return rc == -ENOENT ? 0 : rc; /* deleted meanwhile */
+	rc = l->fn(l->arg, name, ent_ino(t, 0), S_IFDIR);
+	tree_put(l->ns->revs, t);
+	return rc;
+}
+
 /* Lists /.snapshots: the live records in name order. */
 static int revs_readdir(struct mfs_ns *ns, const char *after, uint64_t skip, mfs_dirent_fn fn,
 			void *arg)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_META, "rv", 2);
-	int rc = 0;
+	struct revs_list l = { ns, after, skip, fn, arg };
+	int rc = rev_scan(ns->db, revs_list_one, &l);
 
-	if (!it)
-		return -ENOMEM;
-	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		char name[MFS_NAME_MAX + 1];
-		struct rev_tree *t;
-
-		if (kl < 3 || kl > REV_KEY_MAX || vl < 2 || v[1] != MFS_REV_LIVE)
-			continue;
-		memcpy(name, k + 2, kl - 2);
-		name[kl - 2] = 0;
-		if (after && strcmp(name, after) <= 0)
-			continue;
-		if (!after && skip) {
-			skip--;
-			continue;
-		}
-		if ((rc = tree_by_name(ns, name, &t))) {
-			rc = rc == -ENOENT ? 0 : rc; /* deleted meanwhile */
-			continue;
-		}
-		rc = fn(arg, name, ent_ino(t, 0), S_IFDIR);
-		tree_put(ns->revs, t);
-	}
-	if (rc > 0)
-		rc = 0;
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return rc > 0 ? 0 : rc;
 }
 
 int rev_readdir(struct mfs_ns *ns, uint64_t dir, const char *after, uint64_t skip,
