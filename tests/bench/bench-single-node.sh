@@ -26,8 +26,10 @@
 #                                  row then says how many files were made)
 #   MFS_BENCH_STREAM_MIB=SIZE_MIB  row 8: MiB streamed in and out for the
 #                                  daemon's peak RSS (the target is at 10240)
+#   MFS_BENCH_SNAP_N=10000         row 9: small files beside the big one in
+#                                  the snapshot
 #   MFS_BENCH_SKIP=                sections not to run, space-separated among:
-#                                  write seq mmap small stream codec dedup
+#                                  write seq mmap snap small stream codec dedup
 #   MFS_BENCH_MOUNT_OPTS=          extra -o options, e.g. readahead_kb=8192
 #   MFS_BENCH_TMPDIR=/var/tmp      where the work dir (and the store) goes
 #   MFS_WEIGHTS_DIR=/var/tmp/modelfs-weights   weights cache (kept)
@@ -57,6 +59,7 @@ small_bytes=${MFS_BENCH_SMALL_BYTES:-4096}
 small_max_s=${MFS_BENCH_SMALL_MAX_S:-300}
 small_jobs=${MFS_BENCH_SMALL_JOBS:-4}
 stream_mib=${MFS_BENCH_STREAM_MIB:-$size_mib}
+snap_n=${MFS_BENCH_SNAP_N:-10000}
 skip=" ${MFS_BENCH_SKIP:-} "
 mount_opts=${MFS_BENCH_MOUNT_OPTS:-}
 python=${MFS_PYTHON:-/usr/bin/python3}
@@ -356,6 +359,72 @@ check_bytes() {
 	fi
 }
 
+# ---- row 9: snapshots by path ------------------------------------------------------
+
+json_num() { # JSON-TEXT KEY: the first value of KEY at any depth, or n/a
+	printf '%s' "$1" | "$python" -c 'import json, sys
+def find(d, k):
+    if isinstance(d, dict):
+        if k in d:
+            return d[k]
+        d = list(d.values())
+    if isinstance(d, list):
+        for v in d:
+            r = find(v, k)
+            if r is not None:
+                return r
+    return None
+r = find(json.load(sys.stdin), sys.argv[1])
+print("n/a" if r is None else r)' "$2" 2>/dev/null || echo n/a
+}
+
+# section_snap CONTENT SRC: with big-CONTENT in the mount and $snap_n small
+# files beside it, times `modelfs-admin snapshot create` of the root (the
+# walk and the namespace-lock hold from its --json), then reads the big
+# file cold through /.snapshots and through its live path (median of
+# $reps each; daemon restarted and page cache dropped before every read).
+# Then the live file is overwritten and the snapshot's bytes are compared
+# with the source.
+section_snap() {
+	local c=$1 src=$2 out ms live=() snap=() ld=() sd=() lc=() sc=() r s=bench-r1 f
+	log "row 9 ($c): snapshot of $snap_n files + the $size_label file, reads through it"
+	mkdir -p "$mnt/tree"
+	"$work/smallfiles" -s "$small_bytes" "$mnt/tree" "$snap_n" >/dev/null ||
+		{ notes+=("row 9: smallfiles into the mount failed"); return; }
+	run_timed "$admin_bin" snapshot create --json "$mnt" "$s" >"$work/snap.json" ||
+		{ add_row 9 "snapshot create, ms" n/a - - - - - "-" n/a "create failed: $(head -c 200 "$work/snap.json")"; return; }
+	out=$(cat "$work/snap.json")
+	ms=$((run_ns / 1000000))
+	add_row 9 "snapshot create of $(json_num "$out" entries) entries, ms" "$ms" - - - - "-" "-" "-" \
+		"walk $(($(json_num "$out" walk_us) / 1000)) ms, namespace lock held $(($(json_num "$out" locked_us) / 1000)) ms, metadata $(json_num "$out" metadata_bytes) B; $snap_n files of $small_bytes B + the $size_label $c file; no chunk copied"
+	for _ in $(seq "$reps"); do
+		for f in "$mnt/.snapshots/$s/big-$c" "$mnt/big-$c"; do
+			cold_remount "$mnt" "$data"
+			d_data=$data
+			timed_dd "$f"
+			d_data=""
+			if [ "$f" = "$mnt/big-$c" ]; then
+				live+=("$t_mbps") ld+=("$t_dcpu") lc+=("$t_cpu")
+			else
+				snap+=("$t_mbps") sd+=("$t_dcpu") sc+=("$t_cpu")
+			fi
+		done
+	done
+	r=$(ratio "$(median "${snap[@]}")" "$(median "${live[@]}")")
+	add_row 9 "seq read $size_label $c via /.snapshots, cold, MB/s" "$(median "${snap[@]}")" "$(median "${sd[@]}")" \
+		"$(median "${sc[@]}")" "$(median "${live[@]}")" "$(median "${ld[@]}")" "$r" ">=0.90x" \
+		"$(judge ratio '>=' 0.9 "$r")" \
+		"baseline: the live path of the same file, same daemon setup (b-cpu = daemon); median of $reps (snapshot $(spread "${snap[@]}"), live $(spread "${live[@]}")); the bench's own target: a snapshot read costs what a live read costs"
+	dd if=/dev/zero of="$mnt/big-$c" bs=1M count=16 conv=notrunc status=none
+	if cmp -s "$src" "$mnt/.snapshots/$s/big-$c"; then
+		notes+=("row 9: after the live file was overwritten, the snapshot's bytes still match the source")
+	else
+		notes+=("row 9: THE SNAPSHOT'S BYTES DIFFER FROM THE SOURCE after the live file was overwritten")
+	fi
+	"$admin_bin" snapshot delete "$s" "$mnt" >/dev/null || notes+=("row 9: snapshot delete failed")
+	rm -rf "$mnt/tree"
+}
+
 # ---- row 7: small files --------------------------------------------------------
 
 # section_small JOBS: $small_n files of $small_bytes, created, written and
@@ -434,7 +503,7 @@ section_stream() {
 # ---- rows 1-4 per content, then 7 and 8 ----------------------------------------
 
 for c in "${contents[@]}"; do
-	wants write || wants seq || wants mmap || continue
+	wants write || wants seq || wants mmap || wants snap || continue
 	src=$(make_input "$c")
 	if [ $have_mount = 1 ] && ! wants write; then
 		fresh_mount "$mnt" "$data"
@@ -445,6 +514,8 @@ for c in "${contents[@]}"; do
 	! wants mmap || section_mmap "$c" "$src"
 	if [ $have_mount = 1 ]; then
 		check_bytes "$c" "$src"
+		# row 9 once, on the first content (it overwrites the live file)
+		[ "$c" != "${contents[0]}" ] || ! wants snap || section_snap "$c" "$src"
 		rm -f "$mnt/big-$c"
 	fi
 	rm -f "$src"
