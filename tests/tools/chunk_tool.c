@@ -7,10 +7,12 @@
  *   chunk_tool DATA drop HASH    removes its record, index entry and any
  *                                disk-cache copy (DATA/cache/HASH)
  *   chunk_tool DATA corrupt HASH flips one byte in the middle of its record
- *   chunk_tool DATA drop-all     drops every chunk (a node that lost its disk)
+ *   chunk_tool DATA drop-all     drops every chunk and every disk-cache copy
+ *                                (a node that lost its disk)
  * Records are wherever they live: the chunks CF (small ones, old stores) or
  * a pack file (DATA/db/packs/), whose bytes are then punched or flipped in place.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,7 +26,26 @@
 #include "store/chunk/chunkstore.h"
 #include "store/kv/db.h"
 
-static int drop_all(struct mfs_db *db)
+/* Every DATA/cache/HASH file: a copy fsck and readers would still find. */
+static int drop_disk_cache(const char *data)
+{
+	char path[4096];
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/cache", data);
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d)))
+		if (strlen(e->d_name) == MFS_HASH_HEX_LEN &&
+		    unlinkat(dirfd(d), e->d_name, 0) && errno != ENOENT)
+			rc = -errno;
+	closedir(d);
+	return rc;
+}
+
+static int drop_all(struct mfs_db *db, const char *data)
 {
 	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
 	struct mfs_batch *b = mfs_batch_new(db);
@@ -49,6 +70,8 @@ static int drop_all(struct mfs_db *db)
 		rc = mfs_db_write(db, b, MFS_WRITE_SYNC);
 	for (size_t i = 0; !rc && i < npacked; i++)
 		mfs_chunk_free_space(db, &packed[i]);
+	if (!rc)
+		rc = drop_disk_cache(data);
 	free(packed);
 	mfs_batch_free(b);
 	mfs_iter_free(it);
@@ -171,7 +194,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[2], "list"))
 		rc = list(db);
 	else if (!strcmp(argv[2], "drop-all"))
-		rc = drop_all(db);
+		rc = drop_all(db, argv[1]);
 	else
 		rc = drop(db, argv[1], argv[3], !strcmp(argv[2], "corrupt"));
 	mfs_db_close(db);
