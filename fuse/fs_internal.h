@@ -258,6 +258,8 @@ struct mfs_view;
 void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t writer, uint64_t ino);
 /* The inode of the writer whose view is on ino, or 0. */
 uint64_t view_writer(struct mfs_fs *fs, uint64_t ino);
+/* The inode the writer of s shows its view on (its path's), or 0; its node lock held. */
+uint64_t view_path_ino(const struct mfs_staging *s);
 uint64_t view_update(struct mfs_fs *fs, struct mfs_staging *s);
 void view_inval(struct mfs_fs *fs, uint64_t ino);
 void view_end(struct mfs_fs *fs, struct mfs_staging *s);

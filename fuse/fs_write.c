@@ -307,6 +307,34 @@ static void drop_setid(struct mfs_fs *fs, struct mfs_node *n, mode_t drop, uint6
 			 (unsigned long long)n->ino, mfs_strerror(rc));
 }
 
+/*
+ * The same for the path's inode when the writer writes on through an older
+ * one (view.c): a chmod of the path set the bits on the path's record,
+ * which the kernel never showed on the writer's inode, so it asked for no
+ * drop (fsdiff seed 45001, op 99).  The writer's next commit publishes the
+ * path's mode.  No node lock held.
+ */
+static void drop_setid_of_path(fuse_req_t req, uint64_t ino)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_node *m = itable_hold(fs, ino);
+	uint64_t moved_to = 0;
+	mode_t drop;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if ((drop = fs_setid_to_drop(req, &m->rec, 0)))
+		drop_setid(fs, m, drop, &moved_to);
+	pthread_mutex_unlock(&m->lock);
+	itable_put(fs, m, 0, 1);
+	if (!drop)
+		return;
+	if (moved_to)
+		fs_refresh(fs, moved_to);
+	fuse_lowlevel_notify_inval_inode(fs->se, moved_to ? moved_to : ino, -1, 0);
+}
+
 /* Does [off, off + size) hold a whole page of the kernel's page cache? */
 static int covers_whole_page(off_t off, size_t size)
 {
@@ -322,7 +350,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
 	struct mfs_fs *fs = req_fs(req);
 	struct mfs_node *n = h->node;
-	uint64_t inval = 0, moved_to = 0, node_ino = n->ino;
+	uint64_t inval = 0, moved_to = 0, node_ino = n->ino, path_ino = 0;
 	int misplaced = 0;
 	mode_t drop = 0;
 	ssize_t w;
@@ -356,9 +384,12 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		inval = view_update(req_fs(req), n->stg);
 		if ((drop = fs_setid_to_drop(req, &n->rec, 0)))
 			drop_setid(req_fs(req), n, drop, &moved_to);
+		path_ino = view_path_ino(n->stg);
 	}
 	pthread_mutex_unlock(&n->lock);
 	view_inval(req_fs(req), inval);
+	if (path_ino)
+		drop_setid_of_path(req, path_ino);
 	if (drop) {
 		/* The kernel caches the mode it had: it asks again. */
 		if (moved_to)

@@ -129,6 +129,11 @@ uint64_t view_writer(struct mfs_fs *fs, uint64_t ino)
 	return writer;
 }
 
+uint64_t view_path_ino(const struct mfs_staging *s)
+{
+	return s->view ? s->view->ino : 0; /* set at view_start, never changed */
+}
+
 void view_inval(struct mfs_fs *fs, uint64_t ino)
 {
 	int rc;

@@ -371,6 +371,38 @@ PYEOF
 }
 check "an old version's descriptor and set-ID bits follow the file" old_version_fd
 
+# Found by make check-diff-long (seed 45001, op 99): a writer that synced
+# writes on through its older inode; a chmod of the path set set-ID bits the
+# kernel never saw on that inode, so another user's write through it did not
+# drop them.
+synced_writer_setid() {
+	"$PY" - "$M" <<'PYEOF'
+import os, sys
+os.chdir(sys.argv[1])
+with open("sw", "wb") as f:
+    f.write(b"y" * 100000)
+fd = os.open("sw", os.O_RDWR | os.O_TRUNC)
+os.fdatasync(fd)                                    # the path moves to a new inode
+os.chmod("sw", 0o2755)
+pid = os.fork()
+if pid == 0:
+    os.setresgid(4242, 4242, 4242)
+    os.setresuid(4242, 4242, 4242)
+    os.pwrite(fd, b"x" * 1725, 38861)
+    os._exit(0)
+os.waitpid(pid, 0)
+got = os.stat("sw").st_mode & 0o7777
+if got != 0o755:
+    sys.exit("mode after another user's write: %o, want 755" % got)
+os.close(fd)
+got = os.stat("sw").st_mode & 0o7777
+if got != 0o755:
+    sys.exit("mode after the writer's close: %o, want 755" % got)
+os.unlink("sw")
+PYEOF
+}
+check "another user's write through a synced writer drops the path's set-ID bits" synced_writer_setid
+
 sgid_dir() {
 	mkdir "$M/sg" && chown :4343 "$M/sg" && chmod 02775 "$M/sg" &&
 	mkdir "$M/sg/sub" && touch "$M/sg/f" && mkfifo "$M/sg/p" &&
