@@ -67,7 +67,7 @@ stream() {
 	[ "$used" -le 192 ] || { echo "$name: $used MiB staged after $mib MiB written" >&2; rc=1; }
 	echo go >"$WORK/go"
 	wait "$p" || rc=1
-	return $rc
+	return "$rc"
 }
 last_commit() { grep "write-behind at commit" "$D/modelfs.log" | tail -n 1; }
 dropped() { last_commit | grep -v " 0 dropped" | grep -q usable; }
