@@ -9,6 +9,7 @@
 
 #include "chunker.h"
 #include "chunkstore.h"
+#include "delta.h"
 #include "store/base/bytes.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
@@ -389,11 +390,35 @@ static uint8_t *scratch_get(size_t len)
 }
 
 /*
+ * A delta record rec (verified by the decode) into a buffer out owns,
+ * rebuilt from its bases (delta.h).  rec may be the thread's pack read
+ * buffer.  The rebuilt bytes are always checked against the key: see
+ * mfs_chunk_load.
+ */
+static int load_delta(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		      const uint8_t *rec, size_t reclen, uint32_t raw_len,
+		      struct mfs_chunk_bytes *out)
+{
+	struct mfs_chunk_bytes dst = { 0 };
+	int rc;
+
+	if (owned_alloc(&dst, raw_len))
+		return -ENOMEM;
+	rc = mfs_delta_decode(db, ctx, rec, reclen, 0, raw_len, dst.owned);
+	owned_free(out);
+	out->owned = dst.owned;
+	out->pooled = dst.pooled;
+	out->p = out->owned;
+	out->len = raw_len;
+	return rc ? rc : check_sha256(h, out->p, out->len);
+}
+
+/*
  * A pack record into out: a raw one is read into a buffer out owns and
  * served from there (the only copy is the kernel's); a compressed one is
  * read into the thread's scratch buffer and decoded into out's.
  */
-static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx,
+static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
 		       const struct mfs_chunk_summary *s, struct mfs_chunk_bytes *out)
 {
 	struct mfs_chunk_info info;
@@ -418,6 +443,8 @@ static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx,
 	 */
 	if (mfs_chunk_peek(rec, s->record_len, &info))
 		return mfs_chunk_verify(rec, s->record_len, &info);
+	if (info.codec == MFS_CODEC_DELTA)
+		return load_delta(db, ctx, h, rec, s->record_len, info.raw_len, out);
 	if (info.codec == MFS_CODEC_RAW && (rc = mfs_chunk_verify(rec, s->record_len, &info)))
 		return rc;
 	if (info.codec == MFS_CODEC_RAW && rec == out->owned) {
@@ -458,7 +485,7 @@ int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mf
 	memset(out, 0, sizeof(*out));
 	rc = mfs_chunk_summary_get(db, h, &s);
 	if (!rc && s.pack) {
-		rc = load_packed(db, ctx, &s, out);
+		rc = load_packed(db, ctx, h, &s, out);
 		goto checked;
 	}
 	/* Version 1, or not indexed (a staged record): the chunks CF. */
@@ -467,7 +494,13 @@ int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mf
 	if ((rc = mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, &out->pin, 0)))
 		return rc;
 	rc = mfs_chunk_verify(out->pin.p, out->pin.len, &info);
-	if (!rc && info.codec == MFS_CODEC_RAW) {
+	if (!rc && info.codec == MFS_CODEC_DELTA) {
+		struct mfs_val pin = out->pin;
+
+		out->pin = (struct mfs_val){ 0 };
+		rc = load_delta(db, ctx, h, pin.p, pin.len, info.raw_len, out);
+		mfs_val_release(&pin);
+	} else if (!rc && info.codec == MFS_CODEC_RAW) {
 		out->p = out->pin.p + MFS_CHUNK_HDR_SIZE;
 		out->len = info.raw_len;
 	} else if (!rc) {
@@ -518,6 +551,10 @@ int mfs_chunk_read_range(struct mfs_db *db, struct mfs_codec_ctx *ctx, const str
 			return rc;
 		rec = v.p;
 		reclen = v.len;
+	}
+	if (s.codec == MFS_CODEC_DELTA) {
+		rc = mfs_delta_decode(db, ctx, rec, reclen, off, len, out);
+		goto out;
 	}
 	n = mfs_chunk_decode_range(ctx, rec, reclen, off, out, len);
 	rc = n < 0 ? (int)n : n == (ssize_t)len ? 0 : MFS_ECORRUPT;

@@ -149,6 +149,8 @@ const char *mfs_codec_name(int codec)
 		return "split2";
 	case MFS_CODEC_SPLIT4:
 		return "split4";
+	case MFS_CODEC_DELTA:
+		return "delta";
 	}
 	return "?";
 }
@@ -202,6 +204,11 @@ static void put_header(uint8_t *rec, int codec, size_t raw_len, size_t stored_le
 	put_le32(rec + 8, raw_len);
 	put_le32(rec + 12, stored_len);
 	put_le64(rec + 16, record_checksum(rec, rec + MFS_CHUNK_HDR_SIZE, stored_len));
+}
+
+void mfs_chunk_seal(void *rec, int codec, size_t raw_len, size_t stored_len)
+{
+	put_header(rec, codec, raw_len, stored_len);
 }
 
 int mfs_codec_zstd_errno(size_t r)
@@ -355,7 +362,7 @@ ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
 	uint8_t *rec = out, *payload = rec + MFS_CHUNK_HDR_SIZE;
 	ssize_t stored = 0;
 
-	if (len > MFS_CHUNK_MAX || codec >= MFS_CODEC_COUNT)
+	if (len > MFS_CHUNK_MAX || codec >= MFS_CODEC_PLAIN_COUNT)
 		return -EINVAL;
 	if (cap < MFS_CHUNK_HDR_SIZE)
 		return -ENOBUFS;
@@ -448,6 +455,8 @@ static ssize_t decode_range(struct mfs_codec_ctx *ctx, const void *rec,
 		memcpy(out, payload + off, len);
 		return len;
 	}
+	if (info.codec == MFS_CODEC_DELTA)
+		return MFS_EFORMAT; /* needs its bases: the chunk store decodes it (delta.h) */
 	w = mfs_codec_width(info.codec);
 	if (is_split(info.codec))
 		return mfs_split_decode(ctx, w, payload, info.stored_len, info.raw_len, off, len, out,

@@ -56,8 +56,16 @@ enum mfs_codec {
 	MFS_CODEC_ZSTD_BG4 = 3,
 	MFS_CODEC_SPLIT2 = 4,
 	MFS_CODEC_SPLIT4 = 5,
+	/*
+	 * A fine-tune chunk as the XOR with base chunks (store/chunk/delta.h):
+	 * decoded by the chunk store, which has the bases; the codec functions
+	 * here refuse it (MFS_EFORMAT), and never pick it.
+	 */
+	MFS_CODEC_DELTA = 6,
 	MFS_CODEC_COUNT
 };
+/* The codecs a record can be decoded with alone: 0 .. MFS_CODEC_PLAIN_COUNT - 1. */
+#define MFS_CODEC_PLAIN_COUNT MFS_CODEC_DELTA
 
 struct mfs_chunk_info {
 	enum mfs_codec codec;
@@ -138,7 +146,14 @@ ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_
  */
 int mfs_chunk_verify(const void *rec, size_t reclen, struct mfs_chunk_info *info);
 
-/* "raw", "zstd", "zstd-bg2", "zstd-bg4", "split2", "split4", or "?" */
+/*
+ * Writes the header of the record at rec whose payload (stored_len bytes)
+ * is already at rec + MFS_CHUNK_HDR_SIZE: magic, version, lengths and the
+ * checksum over both.  For records built elsewhere (delta.c).
+ */
+void mfs_chunk_seal(void *rec, int codec, size_t raw_len, size_t stored_len);
+
+/* "raw", "zstd", "zstd-bg2", "zstd-bg4", "split2", "split4", "delta", or "?" */
 const char *mfs_codec_name(int codec);
 
 #endif

@@ -40,6 +40,7 @@
 #include "chunker.h"
 #include "chunkstore.h"
 #include "codec.h"
+#include "delta.h"
 #include "ingest.h"
 #include "ingest_window.h"
 #include "manifest.h"
@@ -298,6 +299,8 @@ struct mfs_ingest {
 	struct mfs_cutplan plan; /* with CUTS_PLAN */
 	uint64_t size;          /* the file's size, once known (size_known) */
 	int size_known;
+	mfs_ingest_base_fn base_fn; /* asked for a base once the header is parsed */
+	void *base_arg;
 };
 
 /*
@@ -336,6 +339,7 @@ static void ingest_free(struct mfs_ingest *s)
 	free(s->fresh.slot);
 	mfs_manifest_unref(s->m);
 	mfs_cutplan_release(&s->plan);
+	mfs_delta_base_free(s->w.delta);
 	free(s);
 }
 
@@ -349,6 +353,29 @@ static int plain_cuts_only(void)
 	const char *v = getenv("MODELFS_CUTS");
 
 	return v && !strcmp(v, "plain");
+}
+
+/*
+ * A model file's base, if the caller names one whose tensors match (delta.h).
+ * Only -ENOMEM fails the ingest: without a base the file is stored plainly.
+ */
+static int find_base(struct mfs_ingest *s, const struct mfs_tensors *t)
+{
+	struct mfs_hash id;
+	int rc;
+
+	if (!s->base_fn || s->base_fn(s->base_arg, &id) != 1)
+		return 0;
+	rc = mfs_delta_base_new(s->db, &id, t, s->buf, &s->w.delta);
+	if (rc && rc != -ENOMEM)
+		log_warn("fine-tune base not usable, stored plainly: %s", mfs_strerror(rc));
+	return rc == -ENOMEM ? rc : 0;
+}
+
+void mfs_ingest_set_base(struct mfs_ingest *s, mfs_ingest_base_fn fn, void *arg)
+{
+	s->base_fn = fn;
+	s->base_arg = arg;
 }
 
 /*
@@ -380,6 +407,8 @@ static int decide(struct mfs_ingest *s, int at_eof)
 		if ((rc = mfs_cutplan_build(&t, &s->plan)) == 0)
 			s->cuts = CUTS_PLAN;
 	}
+	if (!rc && s->cuts == CUTS_PLAN)
+		rc = find_base(s, &t);
 	mfs_tensors_release(&t);
 	return rc ? rc : 1;
 }
@@ -464,7 +493,8 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 			if (!n)
 				break; /* not final yet */
 			s->w.chunks[s->w.count] = (struct pending_chunk){
-				.p = s->buf + pos, .len = n, .rec = s->arena[s->cur] + slot,
+				.p = s->buf + pos, .len = n, .off = s->off + pos,
+				.rec = s->arena[s->cur] + slot,
 				.rec_cap = MFS_CHUNK_HDR_SIZE + n,
 			};
 			mfs_window_publish(&s->w);
@@ -492,6 +522,21 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 	return 0;
 }
 
+/* The base chunks this ingest's deltas name are still stored (gc may have run meanwhile). */
+static int bases_stored(struct mfs_ingest *s)
+{
+	size_t n;
+	const struct mfs_hash *h = mfs_delta_base_used(s->w.delta, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		int rc = mfs_chunk_exists(s->db, &h[i]);
+
+		if (rc <= 0)
+			return rc < 0 ? rc : -ESTALE;
+	}
+	return 0;
+}
+
 /*
  * The chunks an early feed found already stored were checked outside gc's
  * refs lock: gc may have deleted one since.  Checked again now, under it.
@@ -506,7 +551,7 @@ static int still_stored(struct mfs_ingest *s)
 		if ((rc = mfs_chunk_exists(s->db, &s->m->e[i].hash)) <= 0)
 			return rc < 0 ? rc : -ESTALE;
 	}
-	return 0;
+	return bases_stored(s);
 }
 
 int mfs_ingest_begin(struct mfs_db *db, int threads, struct mfs_ingest **out)
@@ -607,8 +652,8 @@ struct mfs_manifest *mfs_ingest_manifest(struct mfs_ingest *s)
 }
 
 static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, int threads,
-			struct mfs_batch *into, struct mfs_wr *mrec, struct mfs_hash *id,
-			int *has_manifest, struct mfs_ingest_stats *st)
+			struct mfs_batch *into, struct mfs_wr *mrec, mfs_ingest_base_fn fn, void *arg,
+			struct mfs_hash *id, int *has_manifest, struct mfs_ingest_stats *st)
 {
 	struct mfs_ingest *s;
 	int rc;
@@ -633,13 +678,21 @@ static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, int threads,
 	s->size_known = 1;
 	s->wr.into = into;
 	s->wr.mrec = mrec;
+	mfs_ingest_set_base(s, fn, arg);
 	return mfs_ingest_finish(s, fd, size, id, has_manifest, st);
 }
 
 int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct mfs_hash *id,
 		  int *has_manifest, struct mfs_ingest_stats *st)
 {
-	return ingest_whole(db, fd, size, threads, NULL, NULL, id, has_manifest, st);
+	return ingest_whole(db, fd, size, threads, NULL, NULL, NULL, NULL, id, has_manifest, st);
+}
+
+int mfs_ingest_fd_base(struct mfs_db *db, int fd, uint64_t size, int threads,
+		       mfs_ingest_base_fn fn, void *arg, struct mfs_hash *id, int *has_manifest,
+		       struct mfs_ingest_stats *st)
+{
+	return ingest_whole(db, fd, size, threads, NULL, NULL, fn, arg, id, has_manifest, st);
 }
 
 int mfs_ingest_small(struct mfs_db *db, int fd, uint64_t size, struct mfs_batch *into,
@@ -648,5 +701,5 @@ int mfs_ingest_small(struct mfs_db *db, int fd, uint64_t size, struct mfs_batch 
 {
 	if (size > MFS_INGEST_SMALL_MAX)
 		return -EINVAL;
-	return ingest_whole(db, fd, size, 1, into, manifest, id, has_manifest, st);
+	return ingest_whole(db, fd, size, 1, into, manifest, NULL, NULL, id, has_manifest, st);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "chunkstore.h"
+#include "delta.h"
 #include "ingest_window.h"
 #include "store/base/bytes.h"
 #include "store/base/errors.h"
@@ -88,6 +89,18 @@ static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_c
 	if (n < 0) {
 		c->rc = (int)n;
 		return;
+	}
+	/* A fine-tune's chunk: the delta against its base if that is clearly smaller. */
+	if (w->delta) {
+		ssize_t d = mfs_delta_encode(w->delta, ctx, c->off, c->p, c->len, n, c->rec,
+					     c->rec_cap);
+
+		if (d < 0) {
+			c->rc = (int)d;
+			return;
+		}
+		if (d > 0)
+			n = d;
 	}
 	c->rec_len = n;
 	c->rc = mfs_chunk_peek(c->rec, n, &c->info);

@@ -17,12 +17,14 @@
 #include "store/base/hash.h"
 
 struct mfs_db;
+struct mfs_delta_base;
 
 #define MAX_THREADS 8
 
 struct pending_chunk {
 	const uint8_t *p;
 	uint32_t len;
+	uint64_t off;          /* its file offset */
 	struct mfs_hash hash;
 	int exists;
 	uint8_t *rec;          /* its slot in the window's arena */
@@ -42,6 +44,7 @@ struct pending_chunk {
 struct window {
 	struct mfs_db *db;
 	const struct new_list *fresh;   /* read-only while encoders run */
+	struct mfs_delta_base *delta;   /* the base to try deltas against, or NULL */
 	struct pending_chunk *chunks;
 	unsigned count;         /* chunks cut (the feeding thread's copy of cut) */
 	pthread_mutex_t mu;

@@ -137,7 +137,7 @@ static int run(const char *spec, size_t min_bytes, struct mfs_codec_ctx *ctx)
 		if (!(recs[i] = malloc(cap)))
 			goto nomem;
 
-	for (int codec = -1; codec < MFS_CODEC_COUNT; codec++) {
+	for (int codec = -1; codec < MFS_CODEC_PLAIN_COUNT; codec++) {
 		unsigned long long stored = 0, mix[MFS_CODEC_COUNT] = { 0 };
 		size_t done = 0;
 		double t0, enc, dec, fault;
@@ -215,7 +215,7 @@ static int run(const char *spec, size_t min_bytes, struct mfs_codec_ctx *ctx)
 		       codec < 0 ? "auto" : mfs_codec_name(codec), (double)len / stored, enc, dec,
 		       fault);
 		if (codec < 0)
-			for (int c = 0; c < MFS_CODEC_COUNT; c++)
+			for (int c = 0; c < MFS_CODEC_PLAIN_COUNT; c++)
 				if (mix[c])
 					printf("  %s %llu", mfs_codec_name(c), mix[c]);
 		printf("\n");

@@ -508,7 +508,7 @@ int main(void)
 		raw[i] = (uint8_t)next();
 		raw[i + 1] = 0x3c + (next() % 4);
 	}
-	for (int codec = 0; codec < MFS_CODEC_COUNT; codec++) {
+	for (int codec = 0; codec < MFS_CODEC_PLAIN_COUNT; codec++) {
 		char what[64];
 
 		n = mfs_chunk_encode(ctx, raw, sizeof(raw), rec, mfs_chunk_record_bound(sizeof(raw)), codec);

@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fine-tune deltas (delta.h): the delta record's refs, its decode against
+ * the base chunks in the store, and its encode at ingest against a base
+ * file whose tensors match the new file's.  chunkstore.c calls the decode
+ * for every local read of a delta record; ingest_window.c calls the encode
+ * for every new chunk of a file that has a base.
+ *
+ * Notes on the design:
+ *
+ * 1. Why XOR against the same range of the base tensor: a fine-tune moves
+ *    each weight by a small step, so the XOR of a weight with its base
+ *    value is zero in the sign, the exponent and the high mantissa bits;
+ *    the split codecs (codec_split.c) then code those planes to a few bits
+ *    and keep the low mantissa planes raw.  Chunks of the new file are cut
+ *    by content, so a chunk's range maps to one range of the base tensor
+ *    that usually spans two base chunks: the refs name each piece.
+ *
+ * 2. Decode reads each base chunk's span once (mfs_chunk_read_range: the
+ *    base record's XXH64, then only the split groups the span touches), so
+ *    a delta chunk costs its own decode plus about one plain decode of the
+ *    same size, not of two whole base chunks.
+ *
+ * 3. Only what the refs place is XORed; header bytes, padding and tensors
+ *    without a match are XORed with zero, i.e. stored as they are in the
+ *    inner record.  A chunk less than half covered by matched tensors is
+ *    not tried.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunker.h"
+#include "chunkstore.h"
+#include "codec.h"
+#include "delta.h"
+#include "manifest.h"
+#include "store/base/bytes.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "tensors.h"
+
+#define LOG_COMPONENT "delta"
+
+/* ---- per-thread scratch ---------------------------------------------------- */
+
+/* Two buffers per thread: the XOR bytes, and base spans / the record being built. */
+struct scratch {
+	uint8_t *x;     /* MFS_CHUNK_MAX */
+	uint8_t *y;     /* mfs_chunk_record_bound(MFS_CHUNK_MAX) */
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+	struct scratch *s = p;
+
+	if (s) {
+		free(s->x);
+		free(s->y);
+		free(s);
+	}
+}
+
+static void scratch_init(void)
+{
+	pthread_key_create(&scratch_key, scratch_free);
+}
+
+/* This thread's scratch, made on first use; NULL on ENOMEM. */
+static struct scratch *scratch_get(void)
+{
+	struct scratch *s;
+
+	pthread_once(&scratch_once, scratch_init);
+	if ((s = pthread_getspecific(scratch_key)))
+		return s;
+	if (!(s = calloc(1, sizeof(*s))) || !(s->x = malloc(MFS_CHUNK_MAX)) ||
+	    !(s->y = malloc(mfs_chunk_record_bound(MFS_CHUNK_MAX))) ||
+	    pthread_setspecific(scratch_key, s)) {
+		scratch_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- the record ------------------------------------------------------------ */
+
+/* The inner record of a checked delta payload p[0..n) with nrefs refs. */
+static const uint8_t *inner_of(const uint8_t *p, uint32_t nrefs)
+{
+	return p + MFS_DELTA_HEAD + (size_t)nrefs * MFS_DELTA_REF_SIZE;
+}
+
+int mfs_delta_refs(const void *rec, size_t reclen, struct mfs_delta_ref **refs, uint32_t *n)
+{
+	const uint8_t *p = (const uint8_t *)rec + MFS_CHUNK_HDR_SIZE;
+	struct mfs_chunk_info info, inner;
+	struct mfs_delta_ref *v;
+	uint32_t nrefs, end = 0;
+	size_t head;
+
+	*refs = NULL;
+	*n = 0;
+	if (mfs_chunk_peek(rec, reclen, &info) || info.codec != MFS_CODEC_DELTA ||
+	    info.stored_len < MFS_DELTA_HEAD || p[0] != MFS_DELTA_VERSION || p[1])
+		return MFS_ECORRUPT;
+	nrefs = get_le16(p + 2);
+	head = MFS_DELTA_HEAD + (size_t)nrefs * MFS_DELTA_REF_SIZE;
+	if (!nrefs || nrefs > MFS_DELTA_MAX_REFS || info.stored_len < head ||
+	    mfs_chunk_peek(inner_of(p, nrefs), info.stored_len - head, &inner) ||
+	    inner.codec == MFS_CODEC_DELTA || inner.raw_len != info.raw_len)
+		return MFS_ECORRUPT;
+	if (!(v = malloc(nrefs * sizeof(*v))))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < nrefs; i++) {
+		const uint8_t *r = p + MFS_DELTA_HEAD + (size_t)i * MFS_DELTA_REF_SIZE;
+
+		memcpy(v[i].base.b, r, MFS_HASH_LEN);
+		v[i].base_off = get_le32(r + 32);
+		v[i].dst_off = get_le32(r + 36);
+		v[i].len = get_le32(r + 40);
+		/* Sorted, disjoint, inside the chunk and inside a possible base chunk. */
+		if (!v[i].len || v[i].dst_off < end || v[i].len > info.raw_len - v[i].dst_off ||
+		    v[i].dst_off > info.raw_len || v[i].base_off > MFS_CHUNK_MAX ||
+		    v[i].len > MFS_CHUNK_MAX - v[i].base_off) {
+			free(v);
+			return MFS_ECORRUPT;
+		}
+		end = v[i].dst_off + v[i].len;
+	}
+	*refs = v;
+	*n = nrefs;
+	return 0;
+}
+
+static void xor_into(uint8_t *restrict dst, const uint8_t *restrict src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		dst[i] ^= src[i];
+}
+
+/* A base chunk's bytes [off, +len) into buf: never a delta itself (depth 1). */
+static int base_read(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		     uint32_t off, uint32_t len, uint8_t *buf)
+{
+	struct mfs_chunk_summary s;
+	int rc = mfs_chunk_summary_get(db, h, &s);
+
+	if (rc)
+		return rc;
+	if (s.codec == MFS_CODEC_DELTA)
+		return MFS_ECORRUPT;
+	return mfs_chunk_read_range(db, ctx, h, off, len, buf);
+}
+
+/*
+ * XORs into out (bytes [off, off + len) of the chunk) what refs v[0..n)
+ * place there: each run of refs to one base chunk reads the span it needs
+ * once, into buf.
+ */
+static int apply_bases(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_delta_ref *v,
+		       uint32_t n, size_t off, size_t len, uint8_t *out, uint8_t *buf)
+{
+	size_t end = off + len;
+
+	for (uint32_t i = 0, j; i < n; i = j) {
+		uint32_t lo = UINT32_MAX, hi = 0;
+		int rc;
+
+		/* The run of refs to v[i].base that meet the range, and their span of it. */
+		for (j = i; j < n && !memcmp(v[j].base.b, v[i].base.b, MFS_HASH_LEN); j++) {
+			size_t a = v[j].dst_off > off ? v[j].dst_off : off;
+			size_t b = v[j].dst_off + v[j].len < end ? v[j].dst_off + v[j].len : end;
+
+			if (a >= b)
+				continue;
+			if (v[j].base_off + (a - v[j].dst_off) < lo)
+				lo = v[j].base_off + (uint32_t)(a - v[j].dst_off);
+			if (v[j].base_off + (b - v[j].dst_off) > hi)
+				hi = v[j].base_off + (uint32_t)(b - v[j].dst_off);
+		}
+		if (lo >= hi)
+			continue;
+		if ((rc = base_read(db, ctx, &v[i].base, lo, hi - lo, buf)))
+			return rc;
+		for (uint32_t k = i; k < j; k++) {
+			size_t a = v[k].dst_off > off ? v[k].dst_off : off;
+			size_t b = v[k].dst_off + v[k].len < end ? v[k].dst_off + v[k].len : end;
+
+			if (a < b)
+				xor_into(out + (a - off), buf + v[k].base_off + (a - v[k].dst_off) - lo,
+					 b - a);
+		}
+	}
+	return 0;
+}
+
+int mfs_delta_decode(struct mfs_db *db, struct mfs_codec_ctx *ctx, const void *rec,
+		     size_t reclen, size_t off, size_t len, uint8_t *out)
+{
+	struct mfs_chunk_info info;
+	struct mfs_delta_ref *v = NULL;
+	struct scratch *s = scratch_get();
+	const uint8_t *inner;
+	uint32_t n = 0;
+	ssize_t got;
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	if ((rc = mfs_chunk_verify(rec, reclen, &info)))
+		return rc;
+	if (info.codec != MFS_CODEC_DELTA)
+		return MFS_EFORMAT;
+	if (off > info.raw_len || len > info.raw_len - off)
+		return -EINVAL;
+	if ((rc = mfs_delta_refs(rec, reclen, &v, &n)))
+		return rc;
+	inner = inner_of((const uint8_t *)rec + MFS_CHUNK_HDR_SIZE, n);
+	/* rec may be the pack read buffer the base reads reuse: done with it after this. */
+	got = mfs_chunk_decode_range(ctx, inner, reclen - (size_t)(inner - (const uint8_t *)rec),
+				     off, out, len);
+	if (got < 0)
+		rc = (int)got;
+	else if ((size_t)got != len)
+		rc = MFS_ECORRUPT;
+	else
+		rc = apply_bases(db, ctx, v, n, off, len, out, s->y);
+	free(v);
+	return rc;
+}
+
+/* ---- the encoder's base ------------------------------------------------------- */
+
+/* A tensor of the new file and where its match starts in the base file. */
+struct mapped {
+	uint64_t start, end, base_start;
+};
+
+struct mfs_delta_base {
+	struct mfs_db *db;
+	struct mfs_manifest *m;         /* the base file's */
+	struct mapped *v;               /* sorted by start */
+	uint32_t n;
+	pthread_mutex_t mu;
+	struct mfs_hash *used;          /* protected by mu */
+	size_t nused, capused;          /* protected by mu */
+};
+
+struct named {
+	const uint8_t *name;
+	uint32_t len;
+	const struct mfs_tensor *t;
+};
+
+static int named_cmp(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	int c = memcmp(x->name, y->name, x->len < y->len ? x->len : y->len);
+
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int same_layout(const struct mfs_tensor *a, const struct mfs_tensor *b)
+{
+	if (a->dtype != b->dtype || a->raw_type != b->raw_type || a->ndim != b->ndim ||
+	    a->end - a->start != b->end - b->start)
+		return 0;
+	for (uint32_t d = 0; d < a->ndim; d++)
+		if (a->shape[d] != b->shape[d])
+			return 0;
+	return 1;
+}
+
+/* The base file's first bytes until its header parses (at most MFS_TENSORS_HDR_MAX). */
+static int base_header(struct mfs_db *db, const struct mfs_manifest *m, uint8_t **hdr,
+		       struct mfs_tensors *t)
+{
+	uint8_t *buf = NULL;
+	size_t have = 0;
+	int rc = -ENOENT;
+
+	*hdr = NULL;
+	for (uint32_t i = 0; i < m->count && have < MFS_TENSORS_HDR_MAX + MFS_CHUNK_MAX; i++) {
+		struct mfs_chunk_bytes cb;
+		uint8_t *nb = realloc(buf, have + m->e[i].len);
+
+		if (!nb) {
+			rc = -ENOMEM;
+			break;
+		}
+		buf = nb;
+		if ((rc = mfs_chunk_load(db, mfs_codec_ctx_thread(), &m->e[i].hash, &cb, 0)))
+			break;
+		memcpy(buf + have, cb.p, cb.len);
+		have += cb.len;
+		mfs_chunk_bytes_release(&cb);
+		if ((rc = mfs_tensors_parse(buf, have, t)) != -EAGAIN)
+			break;
+	}
+	if (rc) {
+		free(buf);
+		return rc == -EAGAIN ? -ENOENT : rc;
+	}
+	*hdr = buf;
+	return 0;
+}
+
+/* Maps each tensor of t (names in hdr) to the base tensor bt (names in bhdr) it matches. */
+static int match(struct mfs_delta_base *b, const struct mfs_tensors *t, const uint8_t *hdr,
+		 const struct mfs_tensors *bt, const uint8_t *bhdr)
+{
+	struct named *idx = malloc((bt->n ? bt->n : 1) * sizeof(*idx));
+
+	if (!idx || !(b->v = malloc((t->n ? t->n : 1) * sizeof(*b->v)))) {
+		free(idx);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < bt->n; i++)
+		idx[i] = (struct named){ bhdr + bt->v[i].name_off, bt->v[i].name_len, &bt->v[i] };
+	qsort(idx, bt->n, sizeof(*idx), named_cmp);
+	for (uint32_t i = 0; i < t->n; i++) {
+		struct named key = { hdr + t->v[i].name_off, t->v[i].name_len, NULL };
+		struct named *hit = bsearch(&key, idx, bt->n, sizeof(*idx), named_cmp);
+
+		if (hit && t->v[i].end > t->v[i].start && same_layout(&t->v[i], hit->t))
+			b->v[b->n++] = (struct mapped){ t->v[i].start, t->v[i].end, hit->t->start };
+	}
+	free(idx);
+	return 0;
+}
+
+int mfs_delta_base_new(struct mfs_db *db, const struct mfs_hash *base_id,
+		       const struct mfs_tensors *t, const uint8_t *hdr,
+		       struct mfs_delta_base **out)
+{
+	struct mfs_delta_base *b = calloc(1, sizeof(*b));
+	struct mfs_tensors bt = { 0 };
+	uint8_t *bhdr = NULL;
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!b)
+		goto out;
+	b->db = db;
+	pthread_mutex_init(&b->mu, NULL);
+	if ((rc = mfs_manifest_load(db, base_id, &b->m)) || (rc = base_header(db, b->m, &bhdr, &bt)))
+		goto out;
+	if (bt.data_end > b->m->size) {
+		rc = 0; /* the base's tensors do not fit in it: nothing to match */
+		goto out;
+	}
+	if ((rc = match(b, t, hdr, &bt, bhdr)) || !b->n)
+		goto out;
+	*out = b;
+	b = NULL;
+out:
+	if (rc == -ENOENT || rc == MFS_EFORMAT)
+		rc = 0; /* the base is no model file: store plainly */
+	mfs_tensors_release(&bt);
+	free(bhdr);
+	mfs_delta_base_free(b);
+	return rc;
+}
+
+void mfs_delta_base_free(struct mfs_delta_base *b)
+{
+	if (!b)
+		return;
+	mfs_manifest_unref(b->m);
+	pthread_mutex_destroy(&b->mu);
+	free(b->v);
+	free(b->used);
+	free(b);
+}
+
+const struct mfs_hash *mfs_delta_base_used(const struct mfs_delta_base *b, size_t *n)
+{
+	*n = b ? b->nused : 0;
+	return b ? b->used : NULL;
+}
+
+/* ---- encode --------------------------------------------------------------------- */
+
+/* The refs a chunk's encode builds. */
+struct refs {
+	struct mfs_delta_ref v[MFS_DELTA_MAX_REFS];
+	uint32_t n;
+	size_t covered;
+};
+
+/* Adds a piece, merged into the last ref when both ranges continue it. */
+static int add_ref(struct refs *r, const struct mfs_hash *h, uint32_t base_off, uint32_t dst_off,
+		   uint32_t len)
+{
+	struct mfs_delta_ref *last = r->n ? &r->v[r->n - 1] : NULL;
+
+	r->covered += len;
+	if (last && !memcmp(last->base.b, h->b, MFS_HASH_LEN) &&
+	    last->dst_off + last->len == dst_off && last->base_off + last->len == base_off) {
+		last->len += len;
+		return 0;
+	}
+	if (r->n == MFS_DELTA_MAX_REFS)
+		return -E2BIG;
+	r->v[r->n++] = (struct mfs_delta_ref){ *h, base_off, dst_off, len };
+	return 0;
+}
+
+/* Whether base chunk h may be a base: stored, and not a delta itself (depth 1). */
+static int usable_base(struct mfs_db *db, const struct mfs_hash *h)
+{
+	struct mfs_chunk_summary s;
+
+	return !mfs_chunk_summary_get(db, h, &s) && s.codec != MFS_CODEC_DELTA;
+}
+
+/* The base file's bytes [bf, bf + n) as refs at dst_off of the chunk. */
+static int map_range(const struct mfs_delta_base *b, struct refs *r, uint64_t bf, uint32_t dst_off,
+		     uint64_t n)
+{
+	const struct mfs_manifest *m = b->m;
+
+	if (bf + n > m->size)
+		return 0;
+	for (uint32_t i = mfs_manifest_find(m, bf); n; i++) {
+		uint64_t in = bf - m->off[i], take = m->off[i + 1] - bf;
+		int rc;
+
+		if (take > n)
+			take = n;
+		if (usable_base(b->db, &m->e[i].hash) &&
+		    (rc = add_ref(r, &m->e[i].hash, (uint32_t)in, dst_off, (uint32_t)take)))
+			return rc;
+		bf += take;
+		dst_off += take;
+		n -= take;
+	}
+	return 0;
+}
+
+/* The refs of the chunk at file range [off, off + len). */
+static int build_refs(const struct mfs_delta_base *b, struct refs *r, uint64_t off, size_t len)
+{
+	uint32_t lo = 0, hi = b->n;
+
+	while (lo < hi) { /* the first tensor that ends after off */
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (b->v[mid].end <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (uint32_t i = lo; i < b->n && b->v[i].start < off + len; i++) {
+		uint64_t a = b->v[i].start > off ? b->v[i].start : off;
+		uint64_t e = b->v[i].end < off + len ? b->v[i].end : off + len;
+		int rc = map_range(b, r, b->v[i].base_start + (a - b->v[i].start),
+				   (uint32_t)(a - off), e - a);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void note_used(struct mfs_delta_base *b, const struct refs *r)
+{
+	pthread_mutex_lock(&b->mu);
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (b->nused && !memcmp(b->used[b->nused - 1].b, r->v[i].base.b, MFS_HASH_LEN))
+			continue;
+		if (mfs_grow(&b->used, &b->capused, b->nused, sizeof(*b->used)))
+			break; /* the commit's check then misses one: gc still keeps it (gc_marks.c) */
+		b->used[b->nused++] = r->v[i].base;
+	}
+	pthread_mutex_unlock(&b->mu);
+}
+
+ssize_t mfs_delta_encode(struct mfs_delta_base *b, struct mfs_codec_ctx *ctx, uint64_t off,
+			 const uint8_t *raw, size_t len, size_t plain_len, uint8_t *out, size_t cap)
+{
+	struct scratch *s = scratch_get();
+	struct refs *r = NULL;
+	size_t head, total;
+	ssize_t inner;
+	uint8_t *p;
+	int rc = 0;
+
+	if (!s || !(r = calloc(1, sizeof(*r))))
+		goto nomem;
+	if ((rc = build_refs(b, r, off, len)) || r->covered < len / 2)
+		goto plain; /* -E2BIG: too scattered to pay */
+	memcpy(s->x, raw, len);
+	if ((rc = apply_bases(b->db, ctx, r->v, r->n, 0, len, s->x, s->y)))
+		goto plain; /* a base went bad or away: the plain record is right anyway */
+	head = MFS_CHUNK_HDR_SIZE + MFS_DELTA_HEAD + (size_t)r->n * MFS_DELTA_REF_SIZE;
+	if (head >= plain_len)
+		goto plain;
+	p = s->y;
+	inner = mfs_chunk_encode(ctx, s->x, len, p + head, mfs_chunk_record_bound(MFS_CHUNK_MAX) - head,
+				 -1);
+	if (inner < 0) {
+		rc = (int)inner;
+		goto plain;
+	}
+	total = head + (size_t)inner;
+	if (total > plain_len - plain_len / 8 || total > cap)
+		goto plain;
+	p[MFS_CHUNK_HDR_SIZE] = MFS_DELTA_VERSION;
+	p[MFS_CHUNK_HDR_SIZE + 1] = 0;
+	put_le16(p + MFS_CHUNK_HDR_SIZE + 2, (uint16_t)r->n);
+	for (uint32_t i = 0; i < r->n; i++) {
+		uint8_t *e = p + MFS_CHUNK_HDR_SIZE + MFS_DELTA_HEAD + (size_t)i * MFS_DELTA_REF_SIZE;
+
+		memcpy(e, r->v[i].base.b, MFS_HASH_LEN);
+		put_le32(e + 32, r->v[i].base_off);
+		put_le32(e + 36, r->v[i].dst_off);
+		put_le32(e + 40, r->v[i].len);
+	}
+	mfs_chunk_seal(p, MFS_CODEC_DELTA, len, total - MFS_CHUNK_HDR_SIZE);
+	memcpy(out, p, total);
+	note_used(b, r);
+	free(r);
+	return (ssize_t)total;
+plain:
+	if (rc && rc != -E2BIG && rc != -ENOBUFS)
+		log_debug("chunk at %llu stored plainly: %s", (unsigned long long)off, mfs_strerror(rc));
+	free(r);
+	return rc == -ENOMEM ? rc : 0;
+nomem:
+	free(r);
+	return -ENOMEM;
+}

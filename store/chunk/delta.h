@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fine-tune deltas: a chunk of a model file stored as the XOR of its bytes
+ * with the same bytes of a base file's matching tensors (same name, dtype
+ * and shape), the XOR then coded like any chunk (split planes: the sign,
+ * exponent and high mantissa bytes of a fine-tune's XOR are mostly zero).
+ *
+ * A delta record is a chunk record (codec.h) with codec MFS_CODEC_DELTA,
+ * whose payload is:
+ *
+ *   u8 version (1), u8 reserved 0, u16 nrefs,
+ *   nrefs * 44 bytes: base chunk hash[32], u32 base_off, u32 dst_off, u32 len
+ *     (bytes [base_off, +len) of that base chunk are XORed into bytes
+ *     [dst_off, +len) of this chunk; sorted by dst_off, not overlapping),
+ *   an inner chunk record (any codec but delta) of the XOR bytes, raw_len
+ *     long: the chunk's bytes XOR the base bytes the refs place (zero where
+ *     no ref does).
+ *
+ * Invariants (doc/format.md, "Delta records"):
+ * 1. Depth 1: a base chunk is never itself a delta record (the encoder
+ *    skips such ranges, the decoder refuses them): no chains, no cycles.
+ * 2. The record's key is still the SHA-256 of the plain bytes; the outer
+ *    XXH64 covers the refs and the inner record.  A base read checks the
+ *    base record's XXH64 as any local read does; with deep, the rebuilt
+ *    bytes are checked against the key too (fsck --deep).
+ * 3. Delta records are local to the node that made them: a peer asking for
+ *    the chunk gets it re-encoded with a plain codec (replica/server.c), so
+ *    the wire and every receiver stay as they were.
+ * 4. gc keeps every base chunk a live delta record names (gc_marks.c);
+ *    fsck reports a delta whose bases are missing or bad.
+ */
+#ifndef MFS_DELTA_H
+#define MFS_DELTA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store/base/hash.h"
+
+struct mfs_codec_ctx;
+struct mfs_db;
+struct mfs_manifest;
+struct mfs_tensors;
+
+#define MFS_DELTA_VERSION 1
+#define MFS_DELTA_REF_SIZE 44
+#define MFS_DELTA_HEAD 4
+/* A chunk never needs more refs than this (runs of tiny tensors merge). */
+#define MFS_DELTA_MAX_REFS 4096
+
+struct mfs_delta_ref {
+	struct mfs_hash base;
+	uint32_t base_off, dst_off, len;
+};
+
+/*
+ * The refs of the delta record rec[0..reclen) (header checked, not its
+ * checksum: gc and fsck read refs of records they verify themselves).
+ * *refs is malloc'd (caller frees).  0, MFS_ECORRUPT, -ENOMEM.
+ */
+int mfs_delta_refs(const void *rec, size_t reclen, struct mfs_delta_ref **refs, uint32_t *n);
+
+/*
+ * Bytes [off, off + len) of the delta chunk whose record is rec[0..reclen)
+ * into out: checks the record's XXH64, decodes the XOR bytes, then XORs in
+ * the bases' bytes read from db (each base record's XXH64 checked).  rec
+ * may be the thread's pack read buffer: it is not touched once the XOR
+ * bytes are decoded.  Returns 0, -ENOENT (a base is not stored here: the
+ * caller fetches the chunk from a peer), MFS_ECORRUPT (the record or a
+ * base is damaged, or a base is itself a delta), MFS_EFORMAT, -ENOMEM.
+ */
+int mfs_delta_decode(struct mfs_db *db, struct mfs_codec_ctx *ctx, const void *rec,
+		     size_t reclen, size_t off, size_t len, uint8_t *out);
+
+/*
+ * The encoder's view of a base: the base file's manifest and tensors,
+ * matched against the new file's.  Built once per ingest (when the new
+ * file's header is parsed), then shared read-only by the encoder threads.
+ */
+struct mfs_delta_base;
+
+/*
+ * The base whose manifest is base_id, matched against the new file's
+ * tensors t (parsed from hdr, the new file's first bytes).  *out is NULL
+ * when nothing matches (not an error).  0, -ENOMEM, or a read error of the
+ * base's header (the caller then stores the file plainly).
+ */
+int mfs_delta_base_new(struct mfs_db *db, const struct mfs_hash *base_id,
+		       const struct mfs_tensors *t, const uint8_t *hdr,
+		       struct mfs_delta_base **out);
+void mfs_delta_base_free(struct mfs_delta_base *b);
+
+/*
+ * raw[0..len), the file's bytes at file offset off, as a delta record into
+ * out[0..cap) if that is smaller than plain_len (the plain record's size)
+ * by at least plain_len / 8: decoding a delta costs about twice a plain
+ * chunk.  Returns the record's length, 0 to keep the plain record, or a
+ * negative errno.  Thread safe (ctx is the thread's).
+ */
+ssize_t mfs_delta_encode(struct mfs_delta_base *b, struct mfs_codec_ctx *ctx, uint64_t off,
+			 const uint8_t *raw, size_t len, size_t plain_len, uint8_t *out, size_t cap);
+
+/*
+ * The base chunks the delta records encoded so far name, for the commit's
+ * check that they are still stored (gc).  Borrowed until the next encode.
+ */
+const struct mfs_hash *mfs_delta_base_used(const struct mfs_delta_base *b, size_t *n);
+
+#endif

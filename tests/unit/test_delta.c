@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Fine-tune deltas (store/chunk/delta.h) on a real RocksDB store and a real
+ * fine-tune: a base of real trained weights and the same tensors after a
+ * few Adam steps (tests/bench/make_finetune.py, run here if the pair is
+ * not in $MFS_DELTA_DIR yet; skipped without python3 + torch or the weights
+ * pool).  The fine-tune, ingested with the base, is stored as deltas at
+ * most 0.6x its size (FP32), reads back exact (whole chunks and ranges),
+ * and every damage gives an error, never wrong bytes: a flipped bit in a
+ * delta record, a missing base, a wrong base (a valid record of other
+ * bytes under the base's key), a base that is itself a delta.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
+#include "store/chunk/delta.h"
+#include "store/chunk/ingest.h"
+#include "store/chunk/manifest.h"
+#include "store/kv/db.h"
+#include "tap.h"
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *p;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || fstat(fd, &st) || !(p = malloc(st.st_size ? st.st_size : 1)) ||
+	    pread(fd, p, st.st_size, 0) != st.st_size)
+		tap_bail("cannot read %s", path);
+	close(fd);
+	*len = st.st_size;
+	return p;
+}
+
+static int give_base(void *arg, struct mfs_hash *id)
+{
+	*id = *(struct mfs_hash *)arg;
+	return 1;
+}
+
+static int ingest(struct mfs_db *db, const char *path, struct mfs_hash *base, struct mfs_hash *id,
+		  struct mfs_ingest_stats *st)
+{
+	int fd = open(path, O_RDONLY), has, rc;
+	struct stat sb;
+
+	if (fd < 0 || fstat(fd, &sb))
+		tap_bail("open %s", path);
+	rc = mfs_ingest_fd_base(db, fd, sb.st_size, 2, base ? give_base : NULL, base, id, &has, st);
+	close(fd);
+	return rc;
+}
+
+/* Puts rec[0..len) under h's key, as a damaged or forged copy would sit there. */
+static void put_record(struct mfs_db *db, const struct mfs_hash *h, const uint8_t *rec, size_t len)
+{
+	struct mfs_batch *b = mfs_batch_new(db);
+	struct mfs_chunk_info info;
+
+	if (mfs_chunk_peek(rec, len, &info))
+		info = (struct mfs_chunk_info){ .codec = rec[5], .raw_len = 0, .stored_len = len - 24 };
+	mfs_chunk_stage_record(b, h, rec, len);
+	if (mfs_db_write(db, b, MFS_WRITE_NOWAL) || mfs_db_flush(db, MFS_CF_CHUNKS))
+		tap_bail("put record");
+	mfs_batch_free(b);
+	b = mfs_batch_new(db);
+	mfs_chunk_stage_index(b, h, &info, len);
+	if (mfs_db_write(db, b, MFS_WRITE_SYNC))
+		tap_bail("put index");
+	mfs_batch_free(b);
+}
+
+static uint8_t *record_copy(struct mfs_db *db, const struct mfs_hash *h, size_t *len)
+{
+	struct mfs_val v;
+	uint8_t *p;
+
+	if (mfs_chunk_record_get(db, h, &v) || !(p = malloc(v.len)))
+		tap_bail("record get");
+	memcpy(p, v.p, v.len);
+	*len = v.len;
+	mfs_val_release(&v);
+	return p;
+}
+
+/* Every chunk of m loads (deep) as the file's bytes; a few ranges too. */
+static int reads_back(struct mfs_db *db, const struct mfs_manifest *m, const uint8_t *file)
+{
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
+	uint8_t buf[8192];
+
+	for (uint32_t i = 0; i < m->count; i++) {
+		struct mfs_chunk_bytes cb;
+		uint32_t len = m->e[i].len, off = len / 3, n = len - off < 8192 ? len - off : 8192;
+
+		if (mfs_chunk_load(db, ctx, &m->e[i].hash, &cb, 1))
+			return 0;
+		if (cb.len != len || memcmp(cb.p, file + m->off[i], len)) {
+			mfs_chunk_bytes_release(&cb);
+			return 0;
+		}
+		mfs_chunk_bytes_release(&cb);
+		if (mfs_chunk_read_range(db, ctx, &m->e[i].hash, off, n, buf) ||
+		    memcmp(buf, file + m->off[i] + off, n))
+			return 0;
+	}
+	return 1;
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/mfs-test-delta-XXXXXX", dbdir[300], base[300], tune[300], cmd[1200];
+	const char *dd = getenv("MFS_DELTA_DIR"), *src = getenv("MFS_SRC");
+	struct mfs_ingest_stats sb, st;
+	struct mfs_hash bid, tid, tid2;
+	struct mfs_manifest *bm, *tm;
+	struct mfs_chunk_summary s;
+	struct mfs_db *db;
+	uint8_t *tfile, *rec, *brec;
+	size_t tlen, reclen, breclen;
+	uint32_t deltas = 0, di = 0, nrefs;
+	struct mfs_delta_ref *refs;
+
+	mfs_log_open(NULL, MFS_LOG_ERROR + 1, MFS_LOG_ERROR + 1);
+	if (!dd)
+		dd = "/var/tmp/mfs-delta-ft";
+	snprintf(base, sizeof(base), "%s/unit-base-f32.st", dd);
+	snprintf(tune, sizeof(tune), "%s/unit-tune-f32.st", dd);
+	if (access(tune, R_OK)) {
+		snprintf(cmd, sizeof(cmd),
+			 "mkdir -p %s && /usr/bin/python3 %s/tests/bench/make_finetune.py --pool "
+			 "/var/tmp/modelfs-weights/pool --base %s --tune %s --dtype f32 --layers 24 "
+			 ">/dev/null 2>&1", dd, src ? src : ".", base, tune);
+		if (system(cmd) || access(tune, R_OK)) {
+			printf("1..0 # SKIP no fine-tune pair (python3 + torch and the weights pool)\n");
+			return 0;
+		}
+	}
+	tfile = slurp(tune, &tlen);
+	if (!mkdtemp(dir))
+		tap_bail("mkdtemp");
+	snprintf(dbdir, sizeof(dbdir), "%s/db", dir);
+	if (mfs_store_open(dbdir, &db))
+		tap_bail("store open");
+
+	is_int(ingest(db, base, NULL, &bid, &sb), 0, "base ingested");
+	is_int(ingest(db, tune, &bid, &tid, &st), 0, "fine-tune ingested with its base");
+	ok(st.new_stored <= tlen * 6 / 10, "fine-tune stored at %.3fx its size (<= 0.6x; base %.3fx)",
+	   (double)st.new_stored / tlen, (double)sb.new_stored / sb.bytes);
+	if (mfs_manifest_load(db, &bid, &bm) || mfs_manifest_load(db, &tid, &tm))
+		tap_bail("manifests");
+	for (uint32_t i = 0; i < tm->count; i++)
+		if (!mfs_chunk_summary_get(db, &tm->e[i].hash, &s) && s.codec == MFS_CODEC_DELTA &&
+		    !deltas++)
+			di = i;
+	ok(deltas >= tm->count * 9 / 10, "%u of %u chunks are deltas", deltas, tm->count);
+	ok(reads_back(db, tm, tfile), "every chunk and range reads back exact");
+	is_int(ingest(db, tune, &bid, &tid2, &st), 0, "ingested again");
+	ok(!memcmp(tid.b, tid2.b, MFS_HASH_LEN) && st.new_chunks == 0, "dedups against the deltas");
+
+	/* Damage, one case at a time, each undone after. */
+	rec = record_copy(db, &tm->e[di].hash, &reclen);
+	is_int(mfs_delta_refs(rec, reclen, &refs, &nrefs), 0, "the refs of a delta parse");
+	ok(nrefs >= 1 && nrefs <= 4, "a delta chunk names %u base range(s)", nrefs);
+	{
+		struct mfs_chunk_bytes cb;
+		uint8_t *bad = malloc(reclen);
+
+		memcpy(bad, rec, reclen);
+		bad[reclen / 2] ^= 0x10;
+		put_record(db, &tm->e[di].hash, bad, reclen);
+		is_int(mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[di].hash, &cb, 0),
+		       MFS_ECORRUPT, "a flipped bit in a delta record: MFS_ECORRUPT");
+		memcpy(bad, rec, reclen);
+		bad[MFS_CHUNK_HDR_SIZE + 4 + 33] ^= 1; /* a ref's base_off, checksum kept wrong */
+		put_record(db, &tm->e[di].hash, bad, reclen);
+		is_int(mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[di].hash, &cb, 0),
+		       MFS_ECORRUPT, "a flipped bit in a ref: MFS_ECORRUPT");
+		put_record(db, &tm->e[di].hash, rec, reclen);
+		free(bad);
+
+		/* Missing base: the delta's first base gone. */
+		brec = record_copy(db, &refs[0].base, &breclen);
+		{
+			struct mfs_batch *b = mfs_batch_new(db);
+
+			mfs_chunk_stage_delete(b, &refs[0].base);
+			mfs_db_write(db, b, MFS_WRITE_SYNC);
+			mfs_batch_free(b);
+		}
+		is_int(mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[di].hash, &cb, 0), -ENOENT,
+		       "a missing base: -ENOENT (the read path fetches the chunk from a peer)");
+		/* Wrong base: a valid record of other bytes under the base's key. */
+		{
+			size_t olen;
+			uint8_t *other = record_copy(db, &bm->e[bm->count - 1].hash, &olen);
+
+			put_record(db, &refs[0].base, other, olen);
+			free(other);
+		}
+		ok(mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[di].hash, &cb, 0) < 0,
+		   "a wrong base: an error, not wrong bytes");
+		/* A base that is itself a delta (no chains). */
+		put_record(db, &refs[0].base, rec, reclen);
+		is_int(mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[di].hash, &cb, 0),
+		       MFS_ECORRUPT, "a base that is a delta: MFS_ECORRUPT");
+		put_record(db, &refs[0].base, brec, breclen);
+		ok(reads_back(db, tm, tfile), "with the base back, it reads back exact again");
+		free(brec);
+	}
+	free(refs);
+	free(rec);
+	mfs_manifest_unref(bm);
+	mfs_manifest_unref(tm);
+	mfs_db_close(db);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		tap_bail("cleanup");
+	free(tfile);
+	return done_testing();
+}
