@@ -45,6 +45,12 @@ struct mfs_control;
 struct mfs_replica;
 struct mfs_ns_change;
 
+/* What fs_delta_base needs to find a committing file's base (fs_delta.c). */
+struct fs_delta_src {
+	struct mfs_fs *fs;
+	uint64_t ino;           /* the inode the staging was made for */
+};
+
 struct mfs_staging {
 	int fd;                 /* memfd, or unlinked temporary file in DATA/staging */
 	uint64_t size;
@@ -87,6 +93,7 @@ struct mfs_staging {
 	struct mfs_view *view;
 	/* The commit started while writing (writebehind.c), or NULL. */
 	struct mfs_writebehind *wb;
+	struct fs_delta_src delta; /* the base finder's argument, for ingest */
 };
 
 struct mfs_node {
@@ -197,6 +204,12 @@ uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino);
 /* staging.c */
 /* New empty staging whose version times start as rec's (the file's). */
 int staging_new(struct mfs_fs *fs, const struct mfs_inode *rec, struct mfs_staging **out);
+/*
+ * fs_delta.c: the manifest of the base the file of arg (a struct
+ * fs_delta_src) is stored against as fine-tune deltas: 1 with *id, or 0
+ * (an mfs_ingest_base_fn, store/chunk/ingest.h).
+ */
+int fs_delta_base(void *arg, struct mfs_hash *id);
 /* The staged bytes changed now: the version's mtime and ctime move. */
 void staging_touch(struct mfs_staging *s);
 void staging_free(struct mfs_fs *fs, struct mfs_staging *s);

@@ -118,8 +118,8 @@ static int ingest(struct mfs_fs *fs, struct mfs_staging *stg, struct mfs_hash *i
 		with->manifest_len = mrec->len;
 		return rc;
 	}
-	return mfs_ingest_fd(fs->db, stg->fd, stg->size, fs->cfg->ingest_threads, id, has_manifest,
-			     ist);
+	return mfs_ingest_fd_base(fs->db, stg->fd, stg->size, fs->cfg->ingest_threads,
+				  fs_delta_base, &stg->delta, id, has_manifest, ist);
 }
 
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent, char **name)

@@ -5,7 +5,9 @@
  * only); user.modelfs.control tells modelfs-admin where this mount's
  * control socket is, from any path inside the mount; user.modelfs.info and
  * user.modelfs.KEY are the per-file report (fs_info.c).  Like the
- * control and repl attributes, they are not listed by listxattr.
+ * control and repl attributes, they are not listed by listxattr.  One
+ * exception is stored like any user attribute: user.modelfs.base, the
+ * path of the base a fine-tune is stored against (fs_delta.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +24,13 @@
 #define CONTROL_XATTR "user.modelfs.control"
 #define REPL_XATTR "user.modelfs.repl"
 #define REPL_MAX 16
+#define BASE_XATTR "user.modelfs.base"
+
+/* A daemon's attribute: user.modelfs.* but the stored user.modelfs.base. */
+static int is_reserved(const char *name)
+{
+	return !strncmp(name, RESERVED_PREFIX, strlen(RESERVED_PREFIX)) && strcmp(name, BASE_XATTR);
+}
 
 static struct mfs_node *xnode(fuse_req_t req, fuse_ino_t ino)
 {
@@ -97,7 +106,7 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		reply_value(req, v, strlen(v), size);
 		return;
 	}
-	if (!strncmp(name, RESERVED_PREFIX, strlen(RESERVED_PREFIX))) {
+	if (is_reserved(name)) {
 		int rc = fs_info_xattr(fs, ino, name + strlen(RESERVED_PREFIX), (char **)&copy, &len);
 
 		if (rc)
@@ -163,7 +172,7 @@ static int check_settable(struct mfs_fs *fs, uint64_t ino, const char *name)
 {
 	if (fs->cfg->ro || mfs_rev_is_ino(ino))
 		return EROFS;
-	if (!strncmp(name, RESERVED_PREFIX, strlen(RESERVED_PREFIX)))
+	if (is_reserved(name))
 		return EPERM;
 	if (strncmp(name, "user.", 5))
 		return EOPNOTSUPP;

@@ -74,6 +74,7 @@ int staging_new(struct mfs_fs *fs, const struct mfs_inode *rec, struct mfs_stagi
 		return -ENOMEM;
 	s->mtime = rec->mtime;
 	s->ctime = rec->ctime;
+	s->delta = (struct fs_delta_src){ fs, rec->ino };
 	s->fd = fs->staging_mem_limit ? memfd_get() : -1;
 	s->in_memory = s->fd >= 0;
 	if (s->fd < 0)

@@ -190,6 +190,7 @@ void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 			free(wb);
 			return;
 		}
+		mfs_ingest_set_base(wb->ing, fs_delta_base, &s->delta);
 		s->wb = wb;
 	}
 	if (s->size - wb->claimed < (start < STEP ? start : STEP))

@@ -259,6 +259,41 @@ static void miss(struct mfs_replica *r, void *push, struct job *j, const struct 
 	reply(r, push, j, MFS_MSG_MISS, b, sizeof(b));
 }
 
+static void free_rec(void *p)
+{
+	free(p);
+}
+
+/*
+ * A fine-tune delta record (store/chunk/delta.h) goes out re-encoded with
+ * a plain codec: the receiver may lack its bases, and the wire, the disk
+ * cache and every peer's decoder stay as they were (doc/format.md, "Delta
+ * records").  Costs an encode on this node per chunk served.
+ */
+static int plain_record(struct mfs_replica *r, const struct mfs_hash *h, struct mfs_val *v)
+{
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
+	struct mfs_chunk_bytes b;
+	uint8_t *rec = NULL;
+	ssize_t n = -ENOMEM;
+	int rc;
+
+	mfs_val_release(v);
+	if (!ctx)
+		return -ENOMEM;
+	if ((rc = mfs_chunk_load(r->db, ctx, h, &b, 0)))
+		return rc;
+	if ((rec = malloc(mfs_chunk_record_bound(b.len))))
+		n = mfs_chunk_encode(ctx, b.p, b.len, rec, mfs_chunk_record_bound(b.len), -1);
+	mfs_chunk_bytes_release(&b);
+	if (n < 0) {
+		free(rec);
+		return (int)n;
+	}
+	*v = (struct mfs_val){ .p = rec, .len = (size_t)n, .pin = rec, .release = free_rec };
+	return 0;
+}
+
 /* The stored record of h if it is whole: 0, -ENOENT, or MFS_ECORRUPT and friends. */
 static int load_record(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
 		       struct mfs_val *v)
@@ -271,6 +306,8 @@ static int load_record(struct mfs_replica *r, const struct mfs_hash *h, uint32_t
 	rc = mfs_chunk_verify(v->p, v->len, &info);
 	if (!rc && info.raw_len != raw_len)
 		rc = MFS_ECORRUPT;
+	if (!rc && info.codec == MFS_CODEC_DELTA)
+		return plain_record(r, h, v); /* released v */
 	if (rc)
 		mfs_val_release(v);
 	return rc;

@@ -36,6 +36,7 @@
 #include "codec.h"
 #include "delta.h"
 #include "manifest.h"
+#include "store/base/hashset.h"
 #include "store/base/bytes.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
@@ -535,4 +536,124 @@ plain:
 nomem:
 	free(r);
 	return -ENOMEM;
+}
+
+/* ---- liveness ----------------------------------------------------------------------- */
+
+/* The refs of stored delta record h: 0, or an error (MFS_ECORRUPT: they do not parse). */
+static int stored_refs(struct mfs_db *db, const struct mfs_hash *h, struct mfs_delta_ref **v,
+		       uint32_t *n)
+{
+	struct mfs_val rec;
+	int rc = mfs_chunk_record_get(db, h, &rec);
+
+	if (rc)
+		return rc;
+	rc = mfs_delta_refs(rec.p, rec.len, v, n);
+	mfs_val_release(&rec);
+	return rc;
+}
+
+int mfs_delta_keep_bases(struct mfs_db *db, const struct mfs_hashset *live,
+			 struct mfs_hashset *out)
+{
+	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
+	struct mfs_hash *add = NULL;
+	size_t nadd = 0, cap = 0;
+	int rc = it ? 0 : -ENOMEM;
+
+	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *val = mfs_iter_value(it, &vl);
+		struct mfs_chunk_summary s;
+		struct mfs_delta_ref *v;
+		struct mfs_hash h;
+		uint32_t n;
+
+		if (kl != MFS_HASH_LEN || mfs_chunk_summary_decode(val, vl, &s) ||
+		    s.codec != MFS_CODEC_DELTA || (live && !mfs_hashset_has(live, k)))
+			continue;
+		memcpy(h.b, k, MFS_HASH_LEN);
+		if ((rc = stored_refs(db, &h, &v, &n))) {
+			char hex[MFS_HASH_HEX_LEN + 1];
+
+			mfs_hash_to_hex(&h, hex);
+			log_warn("delta chunk %s: refs unreadable (%s), its bases unknown", hex,
+				 mfs_strerror(rc));
+			rc = rc == -ENOMEM ? rc : 0;
+			continue;
+		}
+		for (uint32_t i = 0; i < n && !rc; i++) {
+			if ((rc = mfs_grow(&add, &cap, nadd, sizeof(*add))))
+				break;
+			add[nadd++] = v[i].base;
+		}
+		free(v);
+	}
+	if (!rc && it)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	for (size_t i = 0; i < nadd && !rc; i++)
+		rc = mfs_hashset_add(out, &add[i]);
+	free(add);
+	if (!rc)
+		mfs_hashset_finish(out);
+	return rc;
+}
+
+int mfs_delta_usable(struct mfs_db *db, const struct mfs_hash *h)
+{
+	struct mfs_chunk_summary s;
+	struct mfs_delta_ref *v;
+	uint32_t n;
+	int rc = mfs_chunk_summary_get(db, h, &s);
+
+	if (rc == -ENOENT)
+		return mfs_chunk_exists(db, h); /* a record not indexed yet (staged) */
+	if (rc)
+		return rc;
+	if (s.codec != MFS_CODEC_DELTA)
+		return 1;
+	if ((rc = stored_refs(db, h, &v, &n)))
+		return rc == -ENOMEM ? rc : 0;
+	rc = 1;
+	for (uint32_t i = 0; i < n && rc == 1; i++)
+		if (i == 0 || memcmp(v[i].base.b, v[i - 1].base.b, MFS_HASH_LEN))
+			rc = usable_base(db, &v[i].base);
+	free(v);
+	return rc;
+}
+
+int mfs_delta_check_bases(struct mfs_db *db, const void *rec, size_t reclen)
+{
+	struct mfs_delta_ref *v;
+	uint32_t n;
+	int rc = mfs_delta_refs(rec, reclen, &v, &n);
+
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		struct mfs_chunk_summary s;
+		struct mfs_chunk_info info;
+		struct mfs_val b;
+
+		if (i && !memcmp(v[i].base.b, v[i - 1].base.b, MFS_HASH_LEN))
+			continue;
+		if (!(rc = mfs_chunk_summary_get(db, &v[i].base, &s)) && s.codec == MFS_CODEC_DELTA)
+			rc = MFS_ECORRUPT;
+		if (!rc && !(rc = mfs_chunk_record_get(db, &v[i].base, &b))) {
+			rc = mfs_chunk_verify(b.p, b.len, &info);
+			if (!rc && (info.codec == MFS_CODEC_DELTA ||
+				    info.raw_len < v[i].base_off + v[i].len))
+				rc = MFS_ECORRUPT;
+			mfs_val_release(&b);
+		}
+		if (rc) {
+			char hex[MFS_HASH_HEX_LEN + 1];
+
+			mfs_hash_to_hex(&v[i].base, hex);
+			log_error("base chunk %s of a delta: %s", hex,
+				  rc == -ENOENT ? "missing" : mfs_strerror(rc));
+		}
+	}
+	free(v);
+	return rc;
 }

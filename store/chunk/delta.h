@@ -74,6 +74,31 @@ int mfs_delta_decode(struct mfs_db *db, struct mfs_codec_ctx *ctx, const void *r
 		     size_t reclen, size_t off, size_t len, uint8_t *out);
 
 /*
+ * Adds to out the base chunks named by the delta records stored here
+ * whose key is in live (every delta record if live is NULL), then
+ * finishes out (live may be out).  A delta record whose refs do not parse
+ * is skipped (logged: fsck reports it).  Reads each delta record (the
+ * index does not hold the refs).  0, -ENOMEM or a read error.
+ */
+struct mfs_hashset;
+int mfs_delta_keep_bases(struct mfs_db *db, const struct mfs_hashset *live,
+			 struct mfs_hashset *out);
+
+/*
+ * Checks that every base the verified delta record rec[0..reclen) names
+ * is stored, is no delta, and its record's checksum holds (fsck; copies.c).
+ * 0, or -ENOENT / MFS_ECORRUPT with the base logged, or another error.
+ */
+int mfs_delta_check_bases(struct mfs_db *db, const void *rec, size_t reclen);
+
+/*
+ * Whether chunk h is stored and whole as far as the index tells: 1 if it
+ * is, and if it is a delta record, its bases are stored and none is a
+ * delta; 0 if not (a dedup hit on it must not be trusted); or an error.
+ */
+int mfs_delta_usable(struct mfs_db *db, const struct mfs_hash *h);
+
+/*
  * The encoder's view of a base: the base file's manifest and tensors,
  * matched against the new file's.  Built once per ingest (when the new
  * file's header is parsed), then shared read-only by the encoder threads.

@@ -548,7 +548,7 @@ static int still_stored(struct mfs_ingest *s)
 
 		if (mfs_new_list_has(&s->fresh, &s->m->e[i].hash))
 			continue;
-		if ((rc = mfs_chunk_exists(s->db, &s->m->e[i].hash)) <= 0)
+		if ((rc = mfs_delta_usable(s->db, &s->m->e[i].hash)) <= 0)
 			return rc < 0 ? rc : -ESTALE;
 	}
 	return bases_stored(s);

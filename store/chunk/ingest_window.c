@@ -73,7 +73,8 @@ static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_c
 
 	if ((c->rc = mfs_sha256(c->p, c->len, &c->hash)))
 		return;
-	ex = mfs_new_list_has(w->fresh, &c->hash) ? 1 : mfs_chunk_exists(w->db, &c->hash);
+	/* A stored delta whose bases are gone is no dedup hit: stored again. */
+	ex = mfs_new_list_has(w->fresh, &c->hash) ? 1 : mfs_delta_usable(w->db, &c->hash);
 	if (ex < 0) {
 		c->rc = ex;
 		return;

@@ -6,6 +6,7 @@
 #include "store/base/errors.h"
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
+#include "store/chunk/delta.h"
 #include "store/kv/db.h"
 
 static int is_bad_bytes(int rc)
@@ -41,6 +42,9 @@ int mfs_copy_state_local(struct mfs_db *db, const struct mfs_hash *h, uint32_t r
 		rc = mfs_chunk_record_get(db, h, &v);
 		if (!rc) {
 			rc = mfs_chunk_verify(v.p, v.len, &info);
+			/* A delta is whole only with its bases (store/chunk/delta.h). */
+			if (!rc && info.codec == MFS_CODEC_DELTA)
+				rc = mfs_delta_check_bases(db, v.p, v.len);
 			mfs_val_release(&v);
 			if (!rc)
 				return !raw_len || info.raw_len == raw_len ? MFS_COPY_STORED : MFS_COPY_CORRUPT;

@@ -28,7 +28,9 @@
 #include "report.h"
 #include "store/base/bytes.h"
 #include "store/base/errors.h"
+#include "store/base/hashset.h"
 #include "store/chunk/chunkstore.h"
+#include "store/chunk/delta.h"
 #include "store/chunk/manifest.h"
 #include "store/kv/db.h"
 #include "store/ns/inode.h"
@@ -407,10 +409,18 @@ static int check_all(struct fsck *c, struct batch *b)
 static int check_orphans(struct fsck *c)
 {
 	struct mfs_iter *it = mfs_iter_new(c->db, MFS_CF_CHUNK_INDEX, NULL, 0);
+	struct mfs_hashset used = { 0 }, bases = { 0 };
 	int rc = 0;
 
 	if (!it)
 		return -ENOMEM;
+	/* The bases of the files' fine-tune deltas are used too (store/chunk/delta.h). */
+	for (size_t i = 0; i < c->nrefs && !rc; i++)
+		rc = mfs_hashset_add(&used, &c->refs[i].h);
+	if (!rc) {
+		mfs_hashset_finish(&used);
+		rc = mfs_delta_keep_bases(c->db, &used, &bases);
+	}
 	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
 		size_t kl;
 		const uint8_t *k = mfs_iter_key(it, &kl);
@@ -422,7 +432,7 @@ static int check_orphans(struct fsck *c)
 			continue;
 		}
 		memcpy(h.b, k, MFS_HASH_LEN);
-		if (ref_find(c, &h) < c->nrefs)
+		if (ref_find(c, &h) < c->nrefs || mfs_hashset_has(&bases, h.b))
 			continue;
 		c->res->chunks_checked++;
 		if ((s = mfs_copy_state_local(c->db, &h, 0, c->o->flags & MFS_COPY_DEEP)) < 0) {
@@ -436,6 +446,8 @@ static int check_orphans(struct fsck *c)
 	if (!rc)
 		rc = mfs_iter_error(it);
 	mfs_iter_free(it);
+	mfs_hashset_clear(&used);
+	mfs_hashset_clear(&bases);
 	return rc;
 }
 

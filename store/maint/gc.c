@@ -18,6 +18,7 @@
 #include "store/base/hashset.h"
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
+#include "store/chunk/delta.h"
 #include "store/chunk/manifest.h"
 #include "store/kv/db.h"
 #include "store/ns/inode.h"
@@ -97,6 +98,9 @@ static int collect_refs(struct mfs_db *db, struct mfs_iter *it, struct mfs_hashs
 		return -ENOMEM;
 	if (!(rc = mfs_inode_walk(db, it, &w)))
 		mfs_hashset_finish(refs);
+	/* The base chunks of referenced fine-tune deltas are referenced too (delta.h). */
+	if (!rc)
+		rc = mfs_delta_keep_bases(db, refs, refs);
 	return rc;
 }
 
@@ -637,6 +641,7 @@ static int first_pass(struct run *r)
 	}
 	free(snap);
 	if ((rc = collect_refs(r->db, it, &r->refs)) || (rc = gc_collect_pins(&r->pins)) ||
+	    (rc = mfs_delta_keep_bases(r->db, &r->pins, &r->pins)) ||
 	    (rc = gather(r)) || (rc = settle(r)))
 		return rc;
 	return prune_marks(r);
@@ -691,7 +696,8 @@ static int delete_due(struct run *r, size_t ndue)
 	mfs_hashset_finish(&due);
 	pthread_rwlock_wrlock(&r->ns->refs_lock);
 	if ((rc = collect_refs(r->db, mfs_iter_new(r->db, MFS_CF_INODES, NULL, 0), &refs)) ||
-	    (rc = gc_collect_pins(&pins)) || (rc = scan_ops(r->ns, r->scan_from, &due, &hits)))
+	    (rc = gc_collect_pins(&pins)) || (rc = mfs_delta_keep_bases(r->db, &pins, &pins)) ||
+	    (rc = scan_ops(r->ns, r->scan_from, &due, &hits)))
 		goto out;
 	for (size_t i = 0; i < r->nc && !rc; i++) {
 		const struct cand *c = &r->c[i];

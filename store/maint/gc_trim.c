@@ -17,6 +17,7 @@
 #include "store/base/hashset.h"
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
+#include "store/chunk/delta.h"
 #include "store/kv/db.h"
 #include "store/ns/namespace.h"
 #include "store/ns/ns_internal.h"
@@ -151,7 +152,8 @@ int mfs_gc_drop_copies(struct mfs_ns *ns, const struct mfs_hash *h, size_t n,
 		return 0;
 	/* No commit between its dedup check and its publish may see its chunk go (gc.h note 3). */
 	pthread_rwlock_wrlock(&ns->refs_lock);
-	if ((rc = gc_collect_pins(&pins)))
+	/* Nor a base chunk a delta record here needs (store/chunk/delta.h). */
+	if ((rc = gc_collect_pins(&pins)) || (rc = mfs_delta_keep_bases(db, NULL, &pins)))
 		goto out;
 	for (size_t i = 0; i < n && !rc; i++) {
 		uint64_t bytes = 0;

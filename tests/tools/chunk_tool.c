@@ -9,6 +9,8 @@
  *   chunk_tool DATA corrupt HASH flips one byte in the middle of its record
  *   chunk_tool DATA drop-all     drops every chunk and every disk-cache copy
  *                                (a node that lost its disk)
+ *   chunk_tool DATA bases        every fine-tune delta record's bases:
+ *                                "HASH BASE_HASH", a line per base range
  * Records are wherever they live: the chunks CF (small ones, old stores) or
  * a pack file (DATA/db/packs/), whose bytes are then punched or flipped in place.
  */
@@ -24,6 +26,7 @@
 #include "store/base/hash.h"
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
+#include "store/chunk/delta.h"
 #include "store/kv/db.h"
 
 /* Every DATA/cache/HASH file: a copy fsck and readers would still find. */
@@ -80,7 +83,28 @@ static int drop_all(struct mfs_db *db, const char *data)
 	return rc ? 1 : 0;
 }
 
-static int list(struct mfs_db *db)
+/* The bases delta record h names, as "HASH BASE" lines. */
+static void print_bases(struct mfs_db *db, const struct mfs_hash *h, const char *hex)
+{
+	struct mfs_delta_ref *v;
+	struct mfs_val rec;
+	uint32_t n = 0;
+
+	if (mfs_chunk_record_get(db, h, &rec))
+		return;
+	if (!mfs_delta_refs(rec.p, rec.len, &v, &n)) {
+		for (uint32_t i = 0; i < n; i++) {
+			char b[MFS_HASH_HEX_LEN + 1];
+
+			mfs_hash_to_hex(&v[i].base, b);
+			printf("%s %s\n", hex, b);
+		}
+		free(v);
+	}
+	mfs_val_release(&rec);
+}
+
+static int list(struct mfs_db *db, int bases)
 {
 	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
 
@@ -95,7 +119,10 @@ static int list(struct mfs_db *db)
 			continue;
 		memcpy(h.b, k, MFS_HASH_LEN);
 		mfs_hash_to_hex(&h, hex);
-		printf("%s %u\n", hex, s.raw_len);
+		if (!bases)
+			printf("%s %u\n", hex, s.raw_len);
+		else if (s.codec == MFS_CODEC_DELTA)
+			print_bases(db, &h, hex);
 	}
 	mfs_iter_free(it);
 	return it ? 0 : 1;
@@ -181,8 +208,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	if (argc < 3 || (strcmp(argv[2], "list") && strcmp(argv[2], "drop-all") &&
+			 strcmp(argv[2], "bases") &&
 			 ((strcmp(argv[2], "drop") && strcmp(argv[2], "corrupt")) || argc != 4))) {
-		fprintf(stderr, "usage: chunk_tool DATA list|drop-all | chunk_tool DATA drop|corrupt HASH\n");
+		fprintf(stderr, "usage: chunk_tool DATA list|bases|drop-all | chunk_tool DATA drop|corrupt HASH\n");
 		return 2;
 	}
 	mfs_log_open(NULL, MFS_LOG_WARN, MFS_LOG_WARN);
@@ -191,8 +219,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chunk_tool: %s: %s\n", dir, mfs_strerror(rc));
 		return 1;
 	}
-	if (!strcmp(argv[2], "list"))
-		rc = list(db);
+	if (!strcmp(argv[2], "list") || !strcmp(argv[2], "bases"))
+		rc = list(db, !strcmp(argv[2], "bases"));
 	else if (!strcmp(argv[2], "drop-all"))
 		rc = drop_all(db, argv[1]);
 	else
