@@ -391,12 +391,10 @@ static uint8_t *scratch_get(size_t len)
 
 /*
  * A delta record rec (verified by the decode) into a buffer out owns,
- * rebuilt from its bases (delta.h).  rec may be the thread's pack read
- * buffer.  The rebuilt bytes are always checked against the key: see
- * mfs_chunk_load.
+ * rebuilt from its bases and checked against the plain bytes' XXH64
+ * (delta.h, note 2).  rec may be the thread's pack read buffer.
  */
-static int load_delta(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
-		      const uint8_t *rec, size_t reclen, uint32_t raw_len,
+static int load_delta(struct mfs_db *db, struct mfs_codec_ctx *ctx, const uint8_t *rec, size_t reclen, uint32_t raw_len,
 		      struct mfs_chunk_bytes *out)
 {
 	struct mfs_chunk_bytes dst = { 0 };
@@ -410,7 +408,7 @@ static int load_delta(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct
 	out->pooled = dst.pooled;
 	out->p = out->owned;
 	out->len = raw_len;
-	return rc ? rc : check_sha256(h, out->p, out->len);
+	return rc;
 }
 
 /*
@@ -418,7 +416,7 @@ static int load_delta(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct
  * served from there (the only copy is the kernel's); a compressed one is
  * read into the thread's scratch buffer and decoded into out's.
  */
-static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx,
 		       const struct mfs_chunk_summary *s, struct mfs_chunk_bytes *out)
 {
 	struct mfs_chunk_info info;
@@ -444,7 +442,7 @@ static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struc
 	if (mfs_chunk_peek(rec, s->record_len, &info))
 		return mfs_chunk_verify(rec, s->record_len, &info);
 	if (info.codec == MFS_CODEC_DELTA)
-		return load_delta(db, ctx, h, rec, s->record_len, info.raw_len, out);
+		return load_delta(db, ctx, rec, s->record_len, info.raw_len, out);
 	if (info.codec == MFS_CODEC_RAW && (rc = mfs_chunk_verify(rec, s->record_len, &info)))
 		return rc;
 	if (info.codec == MFS_CODEC_RAW && rec == out->owned) {
@@ -485,7 +483,7 @@ int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mf
 	memset(out, 0, sizeof(*out));
 	rc = mfs_chunk_summary_get(db, h, &s);
 	if (!rc && s.pack) {
-		rc = load_packed(db, ctx, h, &s, out);
+		rc = load_packed(db, ctx, &s, out);
 		goto checked;
 	}
 	/* Version 1, or not indexed (a staged record): the chunks CF. */
@@ -498,7 +496,7 @@ int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mf
 		struct mfs_val pin = out->pin;
 
 		out->pin = (struct mfs_val){ 0 };
-		rc = load_delta(db, ctx, h, pin.p, pin.len, info.raw_len, out);
+		rc = load_delta(db, ctx, pin.p, pin.len, info.raw_len, out);
 		mfs_val_release(&pin);
 	} else if (!rc && info.codec == MFS_CODEC_RAW) {
 		out->p = out->pin.p + MFS_CHUNK_HDR_SIZE;

@@ -8,7 +8,8 @@
  * A delta record is a chunk record (codec.h) with codec MFS_CODEC_DELTA,
  * whose payload is:
  *
- *   u8 version (1), u8 reserved 0, u16 nrefs,
+ *   u8 version (1), u8 reserved 0, u16 nrefs, u64 XXH64 (seed 0) of the
+ *     chunk's plain bytes (checked after every whole rebuild),
  *   nrefs * 44 bytes: base chunk hash[32], u32 base_off, u32 dst_off, u32 len
  *     (bytes [base_off, +len) of that base chunk are XORed into bytes
  *     [dst_off, +len) of this chunk; sorted by dst_off, not overlapping),
@@ -21,8 +22,13 @@
  *    skips such ranges, the decoder refuses them): no chains, no cycles.
  * 2. The record's key is still the SHA-256 of the plain bytes; the outer
  *    XXH64 covers the refs and the inner record.  A base read checks the
- *    base record's XXH64 as any local read does; with deep, the rebuilt
- *    bytes are checked against the key too (fsck --deep).
+ *    base record's XXH64 as any local read does, and a whole rebuild is
+ *    checked against the plain bytes' XXH64 in the record: a wrong base
+ *    (a good record of other bytes under its key), a wrong range or a
+ *    decoder bug gives MFS_EBADHASH, never wrong bytes, for a tenth of
+ *    SHA-256's cost.  With deep (fsck --deep) the rebuilt bytes are checked
+ *    against the key (SHA-256) too.  A range read checks its inputs only,
+ *    as a range read of a plain chunk does.
  * 3. Delta records are local to the node that made them: a peer asking for
  *    the chunk gets it re-encoded with a plain codec (replica/server.c), so
  *    the wire and every receiver stay as they were.
@@ -45,7 +51,7 @@ struct mfs_tensors;
 
 #define MFS_DELTA_VERSION 1
 #define MFS_DELTA_REF_SIZE 44
-#define MFS_DELTA_HEAD 4
+#define MFS_DELTA_HEAD 12
 /* A chunk never needs more refs than this (runs of tiny tensors merge). */
 #define MFS_DELTA_MAX_REFS 4096
 

@@ -30,6 +30,8 @@
 #                                  the snapshot
 #   MFS_BENCH_SKIP=                sections not to run, space-separated among:
 #                                  write seq mmap snap small stream codec dedup
+#                                  delta
+#   MFS_BENCH_DELTA_REPS=5         row 10: cold reads of each fine-tune
 #   MFS_BENCH_MOUNT_OPTS=          extra -o options, e.g. readahead_kb=8192
 #   MFS_BENCH_TMPDIR=/var/tmp      where the work dir (and the store) goes
 #   MFS_WEIGHTS_DIR=/var/tmp/modelfs-weights   weights cache (kept)
@@ -686,6 +688,12 @@ section_dedup() {
 
 ! wants codec || section_codec
 ! wants dedup || section_dedup
+# shellcheck source=tests/bench/bench-delta.sh
+. "$here/bench-delta.sh"
+! wants delta || section_delta
+# shellcheck source=tests/bench/bench-delta.sh
+. "$here/bench-delta.sh"
+! wants delta || section_delta
 
 # ---- the table ------------------------------------------------------------------
 

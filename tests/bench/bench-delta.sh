@@ -1,0 +1,76 @@
+# Row 10 of bench-single-node.sh (sourced from it): fine-tunes stored as
+# deltas against their base (store/chunk/delta.h).  For each of FP32, BF16
+# and FP16, a real pair from make_finetune.py (the weights pool as a base,
+# then 3 Adam steps on a real loss: every tensor changes), and two fresh
+# stores: in one the fine-tune alone (plain codecs, the baseline), in the
+# other the base first and the fine-tune named against it by the xattr
+# user.modelfs.base.  Each row gives the fine-tune's stored bytes (admin
+# info) over its size, and the daemon's CPU-s per GiB over $delta_reps cold
+# reads (remount + drop caches before each: every chunk decoded, its bases
+# read from the store).
+# SPDX-License-Identifier: Apache-2.0
+
+delta_reps=${MFS_BENCH_DELTA_REPS:-5}
+
+# file_stored FILE -> stored_bytes of the file's distinct chunks (admin info)
+file_stored() {
+	"$admin_bin" info --json "$1" 2>/dev/null |
+		"$python" -c 'import json, sys; print(json.load(sys.stdin)[0]["stored_bytes"])' 2>/dev/null ||
+		echo n/a
+}
+
+# delta_pass MODE DT: sets dl[MODE.stored] and dl[MODE.cpu] (daemon CPU-s/GiB, cold reads)
+declare -A dl=()
+delta_pass() {
+	local mode=$1 dt=$2 m9=$work/mnt9 d9=$work/store9 f i c0 cpu=0 bytes=0
+	rm -rf "$d9"
+	mfs_mount "$m9" "$d9"
+	f=$m9/tune.st
+	if [ "$mode" = delta ]; then
+		cp "$work/ft-base-$dt.st" "$m9/base.st" && touch "$f" &&
+		setfattr -n user.modelfs.base -v /base.st "$f" || die "row 10: cannot set the base"
+	fi
+	cp "$work/ft-tune-$dt.st" "$f"
+	dl[$mode.stored]=$(file_stored "$f")
+	dl[$mode.codecs]=$("$admin_bin" info "$f" 2>/dev/null | awk '/^codec_chunks\./ && $2 > 0 { sub("codec_chunks.", "", $1); printf " %s=%s", $1, $2 }')
+	for ((i = 0; i < delta_reps; i++)); do
+		cold_remount "$m9" "$d9"
+		c0=$(daemon_cpu "$d9")
+		dd if="$f" of=/dev/null bs=1M status=none
+		cmp -s "$f" "$work/ft-tune-$dt.st" || die "row 10: $mode $dt fine-tune does not read back"
+		cpu=$(add "$cpu" "$(delta "$c0" "$(daemon_cpu "$d9")")")
+		bytes=$((bytes + $(stat -c %s "$f")))
+	done
+	dl[$mode.cpu]=$(per_gib "$cpu" "$bytes")
+	mfs_umount "$m9" "$d9"
+	rm -rf "$d9"
+}
+
+section_delta() {
+	local dt lr size line xd xp
+	if [ $have_mount = 0 ] || ! "$python" -c 'import torch' 2>/dev/null || ! command -v setfattr >/dev/null; then
+		notes+=("row 10: needs the mount, torch for $python and setfattr: skipped")
+		return
+	fi
+	for dt in f32 bf16 f16; do
+		lr=1e-4
+		[ $dt != f32 ] || lr=1e-5
+		log "row 10: a real $dt fine-tune pair (make_finetune.py, Adam lr $lr, 3 steps)"
+		line=$("$python" "$here/make_finetune.py" --pool "$pool" --base "$work/ft-base-$dt.st" \
+			--tune "$work/ft-tune-$dt.st" --dtype $dt --lr $lr | tail -n 1) || die "row 10: make_finetune.py failed"
+		log "$line"
+		size=$(stat -c %s "$work/ft-tune-$dt.st")
+		delta_pass plain $dt
+		delta_pass delta $dt
+		xd=$(ratio "${dl[delta.stored]}" "$size")
+		xp=$(ratio "${dl[plain.stored]}" "$size")
+		add_row 10 "fine-tune $dt $(mib "$size") MiB stored, x its size" "$xd" - - "$xp" - \
+			"$(ratio "${dl[plain.stored]}" "${dl[delta.stored]}")" "<=0.60x" "$(judge stored '<=' 0.60 "$xd")" \
+			"modelfs = deltas against the base (xattr), baseline = the same file alone (plain codecs); ${line#make_finetune: }; chunks:${dl[delta.codecs]} (alone:${dl[plain.codecs]})"
+		add_row 10 "fine-tune $dt cold read, daemon CPU-s/GiB" "${dl[delta.cpu]}" "${dl[delta.cpu]}" - \
+			"${dl[plain.cpu]}" "${dl[plain.cpu]}" "$(ratio "${dl[delta.cpu]}" "${dl[plain.cpu]}")" "<=1.50x" \
+			"$(judge cpu '<=' 1.50 "$(ratio "${dl[delta.cpu]}" "${dl[plain.cpu]}")")" \
+			"dd bs=1M after remount + drop_caches, $delta_reps reads; ratio = delta/plain CPU (lower is better here)"
+		rm -f "$work/ft-base-$dt.st" "$work/ft-tune-$dt.st"
+	done
+}

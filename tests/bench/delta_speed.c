@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Decode cost of fine-tune deltas against plain chunks, in one stopped
+ * node's store (store/chunk/delta.h): every chunk is loaded (as a read
+ * does: checksum, decode, and for a delta its bases' ranges and the
+ * rebuilt bytes' XXH64) `reps` times, and the CPU time per GiB of raw
+ * bytes is printed for delta chunks and for plain (split/zstd/raw) ones.
+ * With a base and its fine-tune in the store, the plain chunks are the
+ * base's: the same tensors, coded plainly.  The page cache is warm after
+ * the first rep: this is decode CPU, not I/O.
+ *   delta_speed DATA [reps]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/base/log.h"
+#include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
+#include "store/kv/db.h"
+
+static double cpu_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
+	int reps = argc > 2 ? atoi(argv[2]) : 5;
+	double cpu[2] = { 0, 0 };
+	unsigned long long bytes[2] = { 0, 0 }, n[2] = { 0, 0 };
+	struct mfs_db *db;
+	char dir[4096];
+
+	if (argc < 2 || !ctx) {
+		fprintf(stderr, "usage: delta_speed DATA [reps]\n");
+		return 2;
+	}
+	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
+	snprintf(dir, sizeof(dir), "%s/db", argv[1]);
+	if (mfs_store_open(dir, &db))
+		return 1;
+	for (int r = 0; r <= reps; r++) {
+		struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
+
+		for (; it && mfs_iter_valid(it); mfs_iter_next(it)) {
+			size_t kl, vl;
+			const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+			struct mfs_chunk_summary s;
+			struct mfs_chunk_bytes b;
+			struct mfs_hash h;
+			double t0;
+			int d;
+
+			if (kl != MFS_HASH_LEN || mfs_chunk_summary_decode(v, vl, &s))
+				continue;
+			memcpy(h.b, k, MFS_HASH_LEN);
+			d = s.codec == MFS_CODEC_DELTA;
+			t0 = cpu_now();
+			if (mfs_chunk_load(db, ctx, &h, &b, 0)) {
+				fprintf(stderr, "a chunk does not load\n");
+				return 1;
+			}
+			if (r) { /* rep 0 warms the page cache */
+				cpu[d] += cpu_now() - t0;
+				bytes[d] += b.len;
+				n[d]++;
+			}
+			mfs_chunk_bytes_release(&b);
+		}
+		mfs_iter_free(it);
+	}
+	for (int d = 0; d < 2; d++)
+		printf("%s: %llu chunk loads, %.1f MiB, %.3f CPU-s/GiB\n", d ? "delta" : "plain", n[d],
+		       bytes[d] / 1048576.0, bytes[d] ? cpu[d] * 1073741824.0 / bytes[d] : 0);
+	if (bytes[0] && bytes[1])
+		printf("delta/plain: %.2fx\n", (cpu[1] / bytes[1]) / (cpu[0] / bytes[0]));
+	mfs_db_close(db);
+	mfs_codec_ctx_free(ctx);
+	return 0;
+}
