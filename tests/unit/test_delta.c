@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/base/bytes.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
@@ -116,6 +117,61 @@ static int reads_back(struct mfs_db *db, const struct mfs_manifest *m, const uin
 	return 1;
 }
 
+/*
+ * Fuzz of the delta decoder: n mutations of the record rec (bit flips,
+ * random bytes, truncations; half of them forged, the outer checksum made
+ * to match again, so the refs, the inner record and the base reads are
+ * exercised) must each decode to exactly `want` or be refused.
+ */
+static int fuzz(struct mfs_db *db, const uint8_t *rec, size_t reclen, const uint8_t *want,
+		size_t wlen, int n, int *refused)
+{
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
+	uint8_t *m = malloc(reclen), *out = malloc(wlen);
+	uint64_t x = 0x243f6a8885a308d3ull;
+
+	*refused = 0;
+	for (int i = 0; i < n; i++) {
+		size_t len = reclen, k;
+		int rc;
+
+		memcpy(m, rec, reclen);
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		k = x % 4;
+		/* Most flips near the front: the refs and the inner header. */
+		size_t at = (x >> 8) % (x & 1 ? 600 : reclen);
+
+		if (at >= reclen)
+			at = reclen - 1;
+		if (k == 0)
+			m[at] ^= 1u << ((x >> 40) % 8);
+		else if (k == 1)
+			m[at] = (uint8_t)(x >> 48);
+		else if (k == 2)
+			len = at > MFS_CHUNK_HDR_SIZE ? at : MFS_CHUNK_HDR_SIZE;
+		else
+			put_le32(m + MFS_CHUNK_HDR_SIZE + 4 + 8 + 32 + 4 * ((x >> 20) % 3),
+				 (uint32_t)(x >> 32));
+		if ((x >> 60) & 1) /* forged: a checksum that matches */
+			mfs_chunk_seal(m, m[5], get_le32(m + 8), len - MFS_CHUNK_HDR_SIZE);
+		rc = mfs_delta_decode(db, ctx, m, len, 0, wlen, out);
+		if (rc)
+			++*refused;
+		else if (memcmp(out, want, wlen))
+			break;
+		if (!rc && len != reclen)
+			break;
+		if (i == n - 1) {
+			free(m);
+			free(out);
+			return 1;
+		}
+	}
+	free(m);
+	free(out);
+	return 0;
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/mfs-test-delta-XXXXXX", dbdir[300], base[300], tune[300], cmd[1200];
@@ -169,6 +225,14 @@ int main(void)
 
 	/* Damage, one case at a time, each undone after. */
 	rec = record_copy(db, &tm->e[di].hash, &reclen);
+	{
+		int refused = 0, good = fuzz(db, rec, reclen, tfile + tm->off[di], tm->e[di].len, 3000,
+					     &refused);
+
+		ok(good,
+		   "delta decoder fuzz: 3000 mutations (half forged) decoded exactly or refused (%d)",
+		   refused);
+	}
 	is_int(mfs_delta_refs(rec, reclen, &refs, &nrefs), 0, "the refs of a delta parse");
 	ok(nrefs >= 1 && nrefs <= 4, "a delta chunk names %u base range(s)", nrefs);
 	{
