@@ -55,11 +55,13 @@ struct mfs_db;
 struct mfs_ns;
 
 /*
- * 3: 64-bit node ids in op-log keys, stamps, vectors and gc marks; 2: chunk
- * index entries may name pack records (doc/format.md).  1 and 2 are
- * converted at open (ns_migrate.c).
+ * 4: chunk records may be fine-tune deltas (codec 6, store/chunk/delta.h),
+ * whose bases only a build that knows them keeps from gc; 3: 64-bit node
+ * ids in op-log keys, stamps, vectors and gc marks; 2: chunk index entries
+ * may name pack records (doc/format.md).  1 and 2 are converted at open
+ * (ns_migrate.c), 3 is marked 4 (nothing to convert).
  */
-#define MFS_FORMAT_VERSION 3
+#define MFS_FORMAT_VERSION 4
 #define MFS_FORMAT_OLDEST 1
 /* meta "peer:" + endpoint: u64 node id, u16 inode space (replica/node.c). */
 #define MFS_PEER_REC_LEN 10

@@ -103,7 +103,21 @@ static int ns_recover(struct mfs_ns *ns)
  */
 static int format_upgrade(struct mfs_ns *ns, uint64_t from)
 {
-	return ns_migrate_wide_ids(ns, from);
+	struct mfs_batch *b;
+	int rc;
+
+	if (from < 3)
+		return ns_migrate_wide_ids(ns, from);
+	/* 3 to 4: nothing to convert; an older build must now refuse the store (delta bases). */
+	if (!(b = mfs_batch_new(ns->db)))
+		return -ENOMEM;
+	meta_put_u64(b, "format", MFS_FORMAT_VERSION);
+	rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
+	mfs_batch_free(b);
+	if (!rc)
+		log_info("store format %llu marked %d (fine-tune delta records)",
+			 (unsigned long long)from, MFS_FORMAT_VERSION);
+	return rc;
 }
 
 int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out)
