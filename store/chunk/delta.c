@@ -322,11 +322,14 @@ static int same_layout(const struct mfs_tensor *a, const struct mfs_tensor *b)
 static int base_header(struct mfs_db *db, const struct mfs_manifest *m, uint8_t **hdr,
 		       struct mfs_tensors *t)
 {
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
 	uint8_t *buf = NULL;
 	size_t have = 0;
 	int rc = -ENOENT;
 
 	*hdr = NULL;
+	if (!ctx)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < m->count && have < MFS_TENSORS_HDR_MAX + MFS_CHUNK_MAX; i++) {
 		struct mfs_chunk_bytes cb;
 		uint8_t *nb = realloc(buf, have + m->e[i].len);
@@ -336,7 +339,7 @@ static int base_header(struct mfs_db *db, const struct mfs_manifest *m, uint8_t 
 			break;
 		}
 		buf = nb;
-		if ((rc = mfs_chunk_load(db, mfs_codec_ctx_thread(), &m->e[i].hash, &cb, 0)))
+		if ((rc = mfs_chunk_load(db, ctx, &m->e[i].hash, &cb, 0)))
 			break;
 		memcpy(buf + have, cb.p, cb.len);
 		have += cb.len;

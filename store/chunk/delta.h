@@ -85,6 +85,8 @@ int mfs_delta_decode(struct mfs_db *db, struct mfs_codec_ctx *ctx, const void *r
  * finishes out (live may be out).  A delta record whose refs do not parse
  * is skipped (logged: fsck reports it).  Reads each delta record (the
  * index does not hold the refs).  0, -ENOMEM or a read error.
+ * NEEDSWORK: a store of many fine-tunes reads all their records at every
+ * gc; the refs could live in the chunk index entry (a version 3 entry).
  */
 struct mfs_hashset;
 int mfs_delta_keep_bases(struct mfs_db *db, const struct mfs_hashset *live,

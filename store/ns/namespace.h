@@ -62,6 +62,8 @@ struct mfs_ns;
  * (ns_migrate.c), 3 is marked 4 (nothing to convert).
  */
 #define MFS_FORMAT_VERSION 4
+/* The format ns_migrate_wide_ids() converts 1 and 2 to; then 3 is marked 4. */
+#define MFS_FORMAT_WIDE_IDS 3
 #define MFS_FORMAT_OLDEST 1
 /* meta "peer:" + endpoint: u64 node id, u16 inode space (replica/node.c). */
 #define MFS_PEER_REC_LEN 10

@@ -162,21 +162,21 @@ int ns_migrate_wide_ids(struct mfs_ns *ns, uint64_t from)
 	    !(rc = each(ns->db, MFS_CF_META, "gc:", mig_mark, &m))) {
 		meta_put_u64(m.b, "node_id", id);
 		meta_put_u64(m.b, "ino_space", id);
-		meta_put_u64(m.b, "format", MFS_FORMAT_VERSION);
+		meta_put_u64(m.b, "format", MFS_FORMAT_WIDE_IDS);
 		rc = mfs_db_write(ns->db, m.b, MFS_WRITE_SYNC);
 	}
 	if (!rc)
 		log_info("store format %llu converted to %d (64-bit node ids): node id " MFS_NODE_FMT
 			 ", inode space %04llx; %llu ops, %llu stamps, %llu vector entries, "
 			 "%llu peers, %llu gc marks rewritten", (unsigned long long)from,
-			 MFS_FORMAT_VERSION, MFS_NODE_ARG(id), (unsigned long long)id,
+			 MFS_FORMAT_WIDE_IDS, MFS_NODE_ARG(id), (unsigned long long)id,
 			 (unsigned long long)m.oplog, (unsigned long long)m.stamps,
 			 (unsigned long long)m.vecs, (unsigned long long)m.peers,
 			 (unsigned long long)m.marks);
 	else
 		log_error("store format %llu not converted to %d: %s (nothing changed; "
 			  "the next start tries again)", (unsigned long long)from,
-			  MFS_FORMAT_VERSION, mfs_strerror(rc));
+			  MFS_FORMAT_WIDE_IDS, mfs_strerror(rc));
 out:
 	mfs_batch_free(m.b);
 	return rc;

@@ -106,8 +106,10 @@ static int format_upgrade(struct mfs_ns *ns, uint64_t from)
 	struct mfs_batch *b;
 	int rc;
 
-	if (from < 3)
-		return ns_migrate_wide_ids(ns, from);
+	if (from < MFS_FORMAT_WIDE_IDS && (rc = ns_migrate_wide_ids(ns, from)))
+		return rc;
+	if (from < MFS_FORMAT_WIDE_IDS)
+		from = MFS_FORMAT_WIDE_IDS;
 	/* 3 to 4: nothing to convert; an older build must now refuse the store (delta bases). */
 	if (!(b = mfs_batch_new(ns->db)))
 		return -ENOMEM;

@@ -78,7 +78,7 @@ if not 1 <= nd <= n:
 if not size // (4 << 20) <= n <= size // (256 << 10) + 1:
     bad.append("%d chunks for %d bytes" % (n, size))
 codecs = d.get("codec_chunks", {})
-if sorted(codecs) != ["raw", "split2", "split4", "zstd", "zstd-bg2", "zstd-bg4"] or sum(codecs.values()) != nd:
+if sorted(codecs) != ["delta", "raw", "split2", "split4", "zstd", "zstd-bg2", "zstd-bg4"] or sum(codecs.values()) != nd:
     bad.append("codec_chunks %r do not add up to %d distinct chunks" % (codecs, nd))
 if bad:
     print("\n".join(bad), file=sys.stderr)
