@@ -691,9 +691,6 @@ section_dedup() {
 # shellcheck source=tests/bench/bench-delta.sh
 . "$here/bench-delta.sh"
 ! wants delta || section_delta
-# shellcheck source=tests/bench/bench-delta.sh
-. "$here/bench-delta.sh"
-! wants delta || section_delta
 
 # ---- the table ------------------------------------------------------------------
 
