@@ -32,7 +32,9 @@ delta_pass() {
 	fi
 	cp "$work/ft-tune-$dt.st" "$f"
 	dl[$mode.stored]=$(file_stored "$f")
-	dl[$mode.codecs]=$("$admin_bin" info "$f" 2>/dev/null | awk '/^codec_chunks\./ && $2 > 0 { sub("codec_chunks.", "", $1); printf " %s=%s", $1, $2 }')
+	dl[$mode.codecs]=$("$admin_bin" info --json "$f" 2>/dev/null | "$python" -c 'import json, sys
+c = json.load(sys.stdin)[0]["codec_chunks"]
+print("".join(" %s=%d" % (k, v) for k, v in c.items() if v))' 2>/dev/null)
 	for ((i = 0; i < delta_reps; i++)); do
 		cold_remount "$m9" "$d9"
 		c0=$(daemon_cpu "$d9")
