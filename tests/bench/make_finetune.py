@@ -13,6 +13,8 @@
 #     full fine-tune does.
 # --dtype f32|f16|bf16 casts both files the same way after training (the
 # training runs in fp32 from the base's values as stored in that dtype).
+# Without the pool's files, a synthetic Gaussian base stands in (tests only:
+# the benchmarks' figures always come from the real pool).
 # Output is a pure function of the pool and the arguments (torch's CPU
 # kernels are deterministic with one thread).  Run with /usr/bin/python3:
 #   make_finetune.py --pool DIR --base OUT --tune OUT [--dtype f32] [--lr 1e-5]
@@ -31,8 +33,22 @@ DT = {"f32": (torch.float32, "F32"), "f16": (torch.float16, "F16"),
       "bf16": (torch.bfloat16, "BF16")}
 
 
-def load_pool(pool_dir):
-    parts = [np.fromfile(os.path.join(pool_dir, "weights-fp32.bin"), dtype="<f4")]
+def synthetic_pool(n):
+    # Without the pool (a fresh CI machine has no npm): Gaussian values at a
+    # 1/sqrt(fan-in) scale, as an untrained layer starts.  Enough for the
+    # tests' round trips and corruption cases; never for a figure.
+    g = np.random.default_rng(7)
+    return (g.standard_normal(n) / np.sqrt(COLS)).astype("<f4")
+
+
+def load_pool(pool_dir, layers):
+    fp32 = os.path.join(pool_dir, "weights-fp32.bin")
+    if not os.path.exists(fp32):
+        if not layers:
+            raise SystemExit("make_finetune: no %s, and --layers 0 needs it" % fp32)
+        print("make_finetune: no weights pool in %s: synthetic Gaussian base (tests only)" % pool_dir)
+        return synthetic_pool(layers * (ROWS * COLS + ROWS) + 65 * COLS)
+    parts = [np.fromfile(fp32, dtype="<f4")]
     native = os.path.join(pool_dir, "weights-fp16-native.bin")
     if os.path.exists(native):
         parts.append(np.fromfile(native, dtype="<f2").astype("<f4"))
@@ -72,7 +88,7 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(1)
     tdt, dtname = DT[a.dtype]
-    pool = load_pool(a.pool)
+    pool = load_pool(a.pool, a.layers)
     per = ROWS * COLS + ROWS
     n = a.layers or pool.size // per
     vals = torch.from_numpy(pool[:n * per].copy()).to(tdt).float()  # the base as stored

@@ -3,7 +3,8 @@
 # Fine-tune deltas across two nodes (doc/format.md "Delta records": delta
 # records are local, a peer gets a chunk as a plain record).  Node 1 writes
 # a real base and its fine-tune (tests/bench/make_finetune.py; skipped
-# without python3 + torch and the weights pool), the fine-tune stored as
+# without python3 + torch; a synthetic base without the weights pool), the
+# fine-tune stored as
 # deltas against the base.  Node 2 reads the fine-tune exact, and what it
 # holds of it is plain records (no delta).  Then node 1 loses a base chunk
 # (dropped from its store while stopped): its read of the fine-tune still
@@ -14,13 +15,12 @@
 mfs_init
 [ -x "$CHUNK_TOOL" ] || skip_all "no $CHUNK_TOOL (make check builds it)"
 "$PY" -c 'import torch' 2>/dev/null || skip_all "no torch for $PY"
-[ -s /var/tmp/modelfs-weights/pool/weights-fp32.bin ] || skip_all "no weights pool (tests/bench/fetch_weights.sh)"
 cl_init 2
 
 S=$WORK/src
 mkdir -p "$S"
 check "a real FP32 fine-tune pair" "$PY" "$MFS_SRC/tests/bench/make_finetune.py" \
-	--pool /var/tmp/modelfs-weights/pool --base "$S/base.st" --tune "$S/tune.st" --layers 8 ||
+	--pool "${MFS_WEIGHTS_DIR:-/var/tmp/modelfs-weights}/pool" --base "$S/base.st" --tune "$S/tune.st" --layers 8 ||
 	mfs_abort "no pair"
 sum=$(file_sha "$S/tune.st")
 check "start 2 nodes" cl_start_all || mfs_abort "no cluster"
