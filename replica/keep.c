@@ -293,6 +293,7 @@ void keep_record(struct mfs_replica *r, const struct mfs_hash *h, zmq_msg_t *rec
 {
 	struct mfs_keep *k = r->keep;
 	struct kjob *j = k ? calloc(1, sizeof(*j)) : NULL;
+	int wake;
 
 	if (!j) {
 		if (!owned)
@@ -313,9 +314,11 @@ void keep_record(struct mfs_replica *r, const struct mfs_hash *h, zmq_msg_t *rec
 		k->head = j;
 	k->tail = j;
 	/* The first record starts the keeper's linger clock; a full batch wakes it. */
-	if (++k->qlen == 1 || k->qlen >= KEEP_BATCH)
-		pthread_cond_signal(&k->work);
+	wake = ++k->qlen == 1 || k->qlen >= KEEP_BATCH;
 	pthread_mutex_unlock(&k->lock);
+	/* After unlocking: the keeper woken does not block on the lock at once. */
+	if (wake)
+		pthread_cond_signal(&k->work);
 }
 
 int keep_start(struct mfs_replica *r)
