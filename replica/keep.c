@@ -30,6 +30,8 @@
 #define STAGE_MAX 64            /* owned records staged, not yet indexed */
 #define STAGE_FLUSH 32          /* index them once this many are staged */
 #define STAGE_IDLE_MS 300       /* or once no record came for this long */
+#define KEEP_BATCH 8            /* records woken for at once (one wakeup, not one each) */
+#define KEEP_LINGER_MS 50       /* or once the first of them waited this long */
 
 struct staged {
 	struct mfs_hash h;
@@ -189,6 +191,50 @@ static void write_jobs(struct mfs_keep *k, struct kjob *list)
 	}
 }
 
+/* Whether the keeper has enough to do to wake (lock held); *linger: the first record waited long. */
+static int keep_ready(const struct mfs_keep *k, int linger)
+{
+	if (k->stopping || (k->npend && k->drain))
+		return 1;
+	return k->head && (k->qlen >= KEEP_BATCH || k->drain || linger);
+}
+
+/*
+ * Sleeps until there is work (lock held).  Records are written KEEP_BATCH at
+ * a time: a wakeup per ~1 MiB record was a context switch and an IPI on the
+ * reading node for every chunk it fetched.  Queued records count as busy
+ * (keep_busy), so replication never fetches them meanwhile; a few linger
+ * for KEEP_LINGER_MS at most.  *timed_out: staged records saw no new ones
+ * for STAGE_IDLE_MS, index them.
+ */
+static void keep_wait(struct mfs_keep *k, int *timed_out)
+{
+	int linger = 0;
+
+	while (!keep_ready(k, linger)) {
+		struct timespec ts;
+		int ms = k->head ? KEEP_LINGER_MS : STAGE_IDLE_MS, rc;
+
+		if (!k->head && !k->npend) {
+			pthread_cond_wait(&k->work, &k->lock);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += ms * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		rc = pthread_cond_timedwait(&k->work, &k->lock, &ts);
+		if (rc == ETIMEDOUT && k->head)
+			linger = 1;
+		else if (rc == ETIMEDOUT) {
+			*timed_out = 1;
+			return;
+		}
+	}
+}
+
 static void *keep_main(void *arg)
 {
 	struct mfs_keep *k = arg;
@@ -199,21 +245,7 @@ static void *keep_main(void *arg)
 		struct kjob *list;
 		int n = 0, timed_out = 0;
 
-		while (!k->head && !k->stopping && !timed_out && !(k->npend && k->drain)) {
-			if (!k->npend) {
-				pthread_cond_wait(&k->work, &k->lock);
-				continue;
-			}
-			struct timespec ts;
-
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += STAGE_IDLE_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			timed_out = pthread_cond_timedwait(&k->work, &k->lock, &ts) == ETIMEDOUT;
-		}
+		keep_wait(k, &timed_out);
 		if (!k->head && !k->npend && k->stopping)
 			break;
 		list = k->head;
@@ -261,6 +293,7 @@ void keep_record(struct mfs_replica *r, const struct mfs_hash *h, zmq_msg_t *rec
 {
 	struct mfs_keep *k = r->keep;
 	struct kjob *j = k ? calloc(1, sizeof(*j)) : NULL;
+	int wake;
 
 	if (!j) {
 		if (!owned)
@@ -280,9 +313,12 @@ void keep_record(struct mfs_replica *r, const struct mfs_hash *h, zmq_msg_t *rec
 	else
 		k->head = j;
 	k->tail = j;
-	k->qlen++;
-	pthread_cond_signal(&k->work);
+	/* The first record starts the keeper's linger clock; a full batch wakes it. */
+	wake = ++k->qlen == 1 || k->qlen >= KEEP_BATCH;
 	pthread_mutex_unlock(&k->lock);
+	/* After unlocking: the keeper woken does not block on the lock at once. */
+	if (wake)
+		pthread_cond_signal(&k->work);
 }
 
 int keep_start(struct mfs_replica *r)

@@ -288,7 +288,7 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 		rc = -ENOMEM;
 		goto fail;
 	}
-	zmq_ctx_set(r->zctx, ZMQ_IO_THREADS, 2);
+	zmq_ctx_set(r->zctx, ZMQ_IO_THREADS, 1);
 	for (int i = 0; i < cfg->npeers; i++) {
 		peer_init(r, &r->peers[i], cfg->peers[i]);
 		r->peers[i].configured = 1;

@@ -157,8 +157,13 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 		c->st.entries++;
 		evict(c, &victims);
 	}
-	pthread_cond_broadcast(&e->done);
 	pthread_mutex_unlock(&c->lock);
+	/*
+	 * After unlocking: a waiter woken under the lock blocked on it at once,
+	 * a second context switch per waiter and chunk.  e stays alive: the
+	 * caller holds a reference until load() returns.
+	 */
+	pthread_cond_broadcast(&e->done);
 	while (victims) {
 		struct entry *next = victims->next_victim;
 
@@ -269,6 +274,8 @@ void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *e)
 void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len,
 			uint16_t origin)
 {
+	int queued = 0;
+
 	if (!c->nthreads)
 		return;
 	pthread_mutex_lock(&c->lock);
@@ -279,10 +286,13 @@ void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t 
 			dup = !memcmp(c->queue[(c->qhead + i) % PREFETCH_QUEUE].hash.b, h->b, MFS_HASH_LEN);
 		if (!dup) {
 			c->queue[(c->qhead + c->qlen++) % PREFETCH_QUEUE] = (struct prefetch_req){ *h, len, origin };
-			pthread_cond_signal(&c->work);
+			queued = 1;
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	/* Unlocked first, so the thread woken does not block on the lock at once. */
+	if (queued)
+		pthread_cond_signal(&c->work);
 }
 
 static void *prefetch_thread(void *arg)
