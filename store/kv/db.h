@@ -135,7 +135,10 @@ void mfs_batch_fail(struct mfs_batch *b, int rc);
  * call durable.  Concurrent callers share one sync of the WAL (group
  * commit, db_internal.h), so an ASYNC write then mfs_db_sync() outside any
  * lock costs a writer what a SYNC write would, and N writers about two
- * syncs instead of N.  0 or an error (then nothing is known about them).
+ * syncs instead of N (one, when they keep closing in a loop: a leader
+ * waits briefly for as many as came last time).  0 or an error (then
+ * nothing is known about them): a failed sync fails every caller whose
+ * writes it was to cover, those that waited for it included.
  */
 int mfs_db_sync(struct mfs_db *db);
 

@@ -74,6 +74,24 @@ struct mfs_kv_ops {
  * ticket taken before its start; callers arriving meanwhile wait for it and,
  * if it did not cover them, one of them leads the next round.  So N
  * concurrent commits cost about two syncs, not N.
+ *
+ * Notes on the design:
+ * 1. A round covers the tickets taken before its leader read `written`;
+ *    synced only grows, and only after the backend's sync returned 0.
+ * 2. A round that failed fails every caller waiting on it whose writes it
+ *    was to cover (want <= its upto): none of them hears success from it,
+ *    nor from a later round it did not wait for (fail_gen, fail_upto).
+ *    Callers that arrive after the failure start a round of their own.
+ * 3. Group forming.  Without it, N writers that close in a loop settle
+ *    into two cohorts taking turns: those a round covers come back while
+ *    the next round, with the others, runs, and wait for the one after.
+ *    Every sync then covers N/2 closes, one sync at a time, where N
+ *    native fsyncs of N files run side by side on the device.  So a leader
+ *    first waits until as many callers have arrived as the last round saw
+ *    (its cohort plus those who came while it ran: `expect`), at most as
+ *    long as the last sync took (and GROUP_WAIT_MAX_NS): the cohorts merge
+ *    and one sync covers all N.  Alone, a caller never waits (expect 1);
+ *    when fewer come than expected, the round after expects fewer.
  */
 struct mfs_db {
 	const struct mfs_kv_ops *ops;
@@ -82,6 +100,16 @@ struct mfs_db {
 	uint64_t written;	/* WAL writes landed (tickets); atomic */
 	uint64_t synced;	/* every ticket <= this is durable; sync_lock */
 	int syncing;		/* a leader runs the backend's sync; sync_lock */
+	int waiters;		/* callers waiting on a leader's round; sync_lock */
+	uint64_t fail_gen;	/* rounds that failed; sync_lock */
+	uint64_t fail_upto;	/* the upto of the last of them; sync_lock */
+	int fail_rc;		/* and its error; sync_lock */
+	/* Group forming (note 3), all sync_lock: callers that came to sync
+	 * since the last round read `written`, how many a leader waits for,
+	 * how long the last sync took, and the longest wait (0: never). */
+	unsigned arrived, expect;
+	uint64_t last_sync_ns, group_wait_max_ns;
+	pthread_cond_t arrival;	/* arrived reached expect (monotonic clock) */
 	/* NOWAL writes that bypassed the WAL, per CF, and how many of them the
 	 * last completed flush covers (mfs_db_flush skips when equal); atomic. */
 	uint64_t nowal_gen[MFS_CF_COUNT], flushed_gen[MFS_CF_COUNT];
