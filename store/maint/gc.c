@@ -104,24 +104,6 @@ static int collect_refs(struct mfs_db *db, struct mfs_iter *it, struct mfs_hashs
 	return rc;
 }
 
-static int add_live(void *arg, const struct mfs_manifest *m)
-{
-	for (uint32_t i = 0; i < m->count; i++)
-		if (mfs_hashset_add(arg, &m->e[i].hash))
-			return -ENOMEM;
-	return 0;
-}
-
-/* Chunks of the versions this process holds in memory (open files, bases). */
-int gc_collect_pins(struct mfs_hashset *pins)
-{
-	int rc = mfs_manifest_live_each(add_live, pins);
-
-	if (!rc)
-		mfs_hashset_finish(pins);
-	return rc;
-}
-
 /* ---- marks ------------------------------------------------------------------------ */
 
 static void mark_key(const struct mfs_hash *h, uint8_t key[MARK_KEY_LEN])

@@ -18,6 +18,7 @@
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/delta.h"
+#include "store/chunk/manifest.h"
 #include "store/kv/db.h"
 #include "store/ns/namespace.h"
 #include "store/ns/ns_internal.h"
@@ -30,6 +31,24 @@
 #define TRIM_MARK_VERSION 1
 #define TRIM_MARK_LEN 10        /* u8 version, u8 0, u64 first seen (unix s) */
 #define DELETE_BATCH 4096
+
+static int add_live(void *arg, const struct mfs_manifest *m)
+{
+	for (uint32_t i = 0; i < m->count; i++)
+		if (mfs_hashset_add(arg, &m->e[i].hash))
+			return -ENOMEM;
+	return 0;
+}
+
+/* Chunks of the versions this process holds in memory (open files, bases). */
+int gc_collect_pins(struct mfs_hashset *pins)
+{
+	int rc = mfs_manifest_live_each(add_live, pins);
+
+	if (!rc)
+		mfs_hashset_finish(pins);
+	return rc;
+}
 
 static void trim_key(const struct mfs_hash *h, uint8_t key[TRIM_KEY_LEN])
 {
