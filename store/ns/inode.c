@@ -52,6 +52,39 @@ static char *dup_or_null(const char *s, int *oom)
 	return d;
 }
 
+/* Adds (name, value) as a new attribute, no checks.  The array grows by doubling,
+ * its capacity implied by nxattr: it is reallocated whenever nxattr reaches a power
+ * of two (removal swaps the last into the hole and never shrinks it). */
+static int xattr_append(struct mfs_inode *in, const char *name, size_t nl, const void *v,
+			size_t len)
+{
+	uint32_t n = in->nxattr;
+	struct mfs_xattr *x;
+	char *nm = strndup(name, nl);
+	uint8_t *copy = malloc(len ? len : 1);
+
+	if (nm && copy && (n & (n - 1)) == 0) {
+		struct mfs_xattr *grown = realloc(in->xattr, (n ? 2 * n : 1) * sizeof(*grown));
+
+		if (grown)
+			in->xattr = grown;
+		else
+			n = UINT32_MAX;
+	}
+	if (!nm || !copy || n == UINT32_MAX) {
+		free(nm);
+		free(copy);
+		return -ENOMEM;
+	}
+	if (len)
+		memcpy(copy, v, len);
+	x = &in->xattr[in->nxattr++];
+	x->name = nm;
+	x->value = copy;
+	x->len = len;
+	return 0;
+}
+
 int mfs_inode_copy(struct mfs_inode *dst, const struct mfs_inode *src)
 {
 	int oom = 0;
@@ -63,9 +96,8 @@ int mfs_inode_copy(struct mfs_inode *dst, const struct mfs_inode *src)
 	dst->nxattr = 0;
 	dst->links = NULL;
 	dst->nlinks = 0;
-	for (uint32_t i = 0; i < src->nxattr && !oom; i++)
-		if (mfs_inode_xattr_set(dst, src->xattr[i].name, src->xattr[i].value, src->xattr[i].len))
-			oom = 1;
+	if (!oom && mfs_inode_xattrs_copy(dst, src))
+		oom = 1;
 	for (uint32_t i = 0; i < src->nlinks && !oom; i++)
 		if (mfs_inode_name_add(dst, src->links[i].parent, src->links[i].name))
 			oom = 1;
@@ -153,20 +185,56 @@ static char *get_str(struct mfs_rd *r, size_t n, int *oom)
 	return s;
 }
 
-/* nx extended attributes into in; r->bad or *oom on failure. */
+/* Orders xattr names for the duplicate check. */
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Does in hold two attributes of one name?  Sorting keeps a decode of n attributes
+ * O(n log n): a set-by-set decode was O(n^2), and a file with a few thousand
+ * attributes made every lookup of it cost tens of milliseconds. */
+static int has_dup_names(const struct mfs_inode *in, int *oom)
+{
+	const char **names;
+	int dup = 0;
+
+	if (in->nxattr < 2)
+		return 0;
+	if (!(names = malloc(in->nxattr * sizeof(*names)))) {
+		*oom = 1;
+		return 0;
+	}
+	for (uint32_t i = 0; i < in->nxattr; i++)
+		names[i] = in->xattr[i].name;
+	qsort(names, in->nxattr, sizeof(*names), name_cmp);
+	for (uint32_t i = 1; i < in->nxattr && !dup; i++)
+		dup = !strcmp(names[i - 1], names[i]);
+	free(names);
+	return dup;
+}
+
+/* nx extended attributes into in; r->bad or *oom on failure.  Limits are those of
+ * mfs_inode_xattr_set, checked once for the whole list. */
 static void get_xattrs(struct mfs_rd *r, uint32_t nx, struct mfs_inode *in, int *oom)
 {
+	size_t total = 0;
+
 	for (uint32_t i = 0; i < nx && !r->bad && !*oom; i++) {
-		char *name = get_str(r, mfs_rd_u8(r), oom);
+		size_t nl = mfs_rd_u8(r);
+		const uint8_t *name = mfs_rd_take(r, nl);
 		uint32_t len = mfs_rd_u32(r);
 		const uint8_t *v = len <= MFS_XATTR_VALUE_MAX ? mfs_rd_take(r, len) : NULL;
 
-		if (!name || (!v && len) || len > MFS_XATTR_VALUE_MAX)
+		total += nl + len;
+		if (!name || !nl || memchr(name, 0, nl) || (!v && len) ||
+		    len > MFS_XATTR_VALUE_MAX || total > MFS_XATTR_TOTAL_MAX)
 			r->bad = 1;
-		else if (mfs_inode_xattr_set(in, name, v, len))
+		else if (xattr_append(in, (const char *)name, nl, v, len))
 			*oom = 1;
-		free(name);
 	}
+	if (!r->bad && !*oom && has_dup_names(in, oom))
+		r->bad = 1;
 }
 
 /* Version 2: the file's other names (hard links) into in; r->bad or *oom on failure. */
@@ -282,31 +350,39 @@ int mfs_inode_xattr_set(struct mfs_inode *in, const char *name, const void *v, s
 		return -ERANGE;
 	if (len > MFS_XATTR_VALUE_MAX)
 		return -E2BIG;
-	if (xattr_total(in) - (x ? x->len : 0) + len + strlen(name) > MFS_XATTR_TOTAL_MAX)
+	if (xattr_total(in) - (x ? x->len : 0) + len + (x ? 0 : strlen(name)) > MFS_XATTR_TOTAL_MAX)
 		return -ENOSPC;
+	if (!x)
+		return xattr_append(in, name, strlen(name), v, len);
 	if (!(copy = malloc(len ? len : 1)))
 		return -ENOMEM;
 	if (len)
 		memcpy(copy, v, len);
-	if (!x) {
-		struct mfs_xattr *nx = realloc(in->xattr, (in->nxattr + 1) * sizeof(*nx));
-		char *nm = strdup(name);
-
-		if (!nx || !nm) {
-			if (nx)
-				in->xattr = nx;
-			free(nm);
-			free(copy);
-			return -ENOMEM;
-		}
-		in->xattr = nx;
-		x = &in->xattr[in->nxattr++];
-		x->name = nm;
-		x->value = NULL;
-	}
 	free(x->value);
 	x->value = copy;
 	x->len = len;
+	return 0;
+}
+
+int mfs_inode_xattrs_copy(struct mfs_inode *dst, const struct mfs_inode *src)
+{
+	struct mfs_inode tmp = { 0 };
+
+	for (uint32_t i = 0; i < src->nxattr; i++) {
+		const struct mfs_xattr *x = &src->xattr[i];
+
+		if (xattr_append(&tmp, x->name, strlen(x->name), x->value, x->len)) {
+			mfs_inode_release(&tmp);
+			return -ENOMEM;
+		}
+	}
+	for (uint32_t i = 0; i < dst->nxattr; i++) {
+		free(dst->xattr[i].name);
+		free(dst->xattr[i].value);
+	}
+	free(dst->xattr);
+	dst->xattr = tmp.xattr;
+	dst->nxattr = tmp.nxattr;
 	return 0;
 }
 

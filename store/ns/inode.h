@@ -97,6 +97,8 @@ int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *ou
 const struct mfs_xattr *mfs_inode_xattr_get(const struct mfs_inode *in, const char *name);
 /* Sets or replaces; -ENOSPC past MFS_XATTR_TOTAL_MAX, -ERANGE for big values. */
 int mfs_inode_xattr_set(struct mfs_inode *in, const char *name, const void *v, size_t len);
+/* Replaces dst's xattrs by copies of src's, in one pass.  0 or -ENOMEM (dst unchanged). */
+int mfs_inode_xattrs_copy(struct mfs_inode *dst, const struct mfs_inode *src);
 /* 0 or -ENODATA. */
 int mfs_inode_xattr_remove(struct mfs_inode *in, const char *name);
 

@@ -550,28 +550,6 @@ out:
 	return rc;
 }
 
-/* Copies src's xattrs over dst's.  0 or -ENOMEM (dst unchanged then). */
-static int copy_xattrs(struct mfs_inode *dst, const struct mfs_inode *src)
-{
-	struct mfs_inode tmp = { 0 };
-
-	for (uint32_t i = 0; i < src->nxattr; i++) {
-		if (mfs_inode_xattr_set(&tmp, src->xattr[i].name, src->xattr[i].value,
-					src->xattr[i].len)) {
-			mfs_inode_release(&tmp);
-			return -ENOMEM;
-		}
-	}
-	for (uint32_t i = 0; i < dst->nxattr; i++) {
-		free(dst->xattr[i].name);
-		free(dst->xattr[i].value);
-	}
-	free(dst->xattr);
-	dst->xattr = tmp.xattr;
-	dst->nxattr = tmp.nxattr;
-	return 0;
-}
-
 int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src, unsigned mask,
 		   struct mfs_inode *out)
 {
@@ -603,7 +581,7 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 		in.ctime = src->ctime;
 	if (mask & MFS_ATTR_REPL)
 		in.repl = src->repl;
-	if ((mask & MFS_ATTR_XATTR) && (rc = copy_xattrs(&in, src)))
+	if ((mask & MFS_ATTR_XATTR) && (rc = mfs_inode_xattrs_copy(&in, src)))
 		goto out;
 	rc = -ENOMEM;
 	if (txn_begin(ns, &t))

@@ -1,15 +1,86 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Inode records: round trip with xattrs, special files and hard links;
- * version 1 records still decode; malformed input rejected; the name list.
+ * version 1 records still decode; malformed input rejected; the name list;
+ * thousands of attributes on one file.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "store/base/errors.h"
 #include "store/ns/inode.h"
 #include "tap.h"
+
+/* Thousands of attributes: sets, removals and re-adds keep every value; a record
+ * that names one attribute twice, or exceeds the total, is rejected. */
+static void many_xattrs(void)
+{
+	struct mfs_inode in = { .ino = 9, .parent = 1, .mode = S_IFREG | 0600, .nlink = 1 }, out;
+	struct mfs_wr w = { 0 };
+	char name[32], val[32];
+	int bad = 0;
+	uint8_t *p;
+
+	for (int i = 0; i < 3000 && !bad; i++) {
+		snprintf(name, sizeof(name), "user.k%d", i);
+		snprintf(val, sizeof(val), "v%d", i * 7);
+		bad = mfs_inode_xattr_set(&in, name, val, strlen(val)) != 0;
+	}
+	for (int i = 0; i < 3000 && !bad; i += 3) {
+		snprintf(name, sizeof(name), "user.k%d", i);
+		bad = mfs_inode_xattr_remove(&in, name) != 0;
+	}
+	for (int i = 3000; i < 3100 && !bad; i++) {
+		snprintf(name, sizeof(name), "user.k%d", i);
+		snprintf(val, sizeof(val), "v%d", i * 7);
+		bad = mfs_inode_xattr_set(&in, name, val, strlen(val)) != 0;
+	}
+	ok(!bad && in.nxattr == 2100, "3,100 attributes set, 1,000 removed");
+	mfs_inode_encode(&in, &w);
+	is_int(mfs_inode_decode(9, w.buf, w.len, &out), 0, "a record of 2,100 attributes decodes");
+	for (int i = 0; i < 3100 && !bad; i++) {
+		const struct mfs_xattr *x;
+
+		snprintf(name, sizeof(name), "user.k%d", i);
+		snprintf(val, sizeof(val), "v%d", i * 7);
+		x = mfs_inode_xattr_get(&out, name);
+		bad = (i < 3000 && i % 3 == 0) ? x != NULL :
+		      !x || x->len != strlen(val) || memcmp(x->value, val, x->len);
+	}
+	ok(!bad && out.nxattr == 2100, "every attribute survives, no removed one returns");
+	mfs_inode_release(&out);
+	mfs_wr_release(&w);
+	mfs_inode_release(&in);
+
+	in = (struct mfs_inode){ .ino = 9, .parent = 1, .mode = S_IFREG | 0600, .nlink = 1 };
+	mfs_inode_xattr_set(&in, "user.aa", "1", 1);
+	mfs_inode_xattr_set(&in, "user.ab", "2", 1);
+	mfs_inode_encode(&in, &w);
+	p = memmem(w.buf, w.len, "user.ab", 7);
+	p[6] = 'a';
+	is_int(mfs_inode_decode(9, w.buf, w.len, &out), MFS_EFORMAT, "a name stored twice is rejected");
+	mfs_wr_release(&w);
+	mfs_inode_release(&in);
+
+	/* Built past the total behind mfs_inode_xattr_set's back, as a peer could send it. */
+	in = (struct mfs_inode){ .ino = 9, .parent = 1, .mode = S_IFREG | 0600, .nlink = 1 };
+	in.nxattr = MFS_XATTR_TOTAL_MAX / MFS_XATTR_VALUE_MAX + 1;
+	in.xattr = calloc(in.nxattr, sizeof(*in.xattr));
+	for (uint32_t i = 0; i < in.nxattr; i++) {
+		snprintf(name, sizeof(name), "user.big%u", i);
+		in.xattr[i].name = strdup(name);
+		in.xattr[i].value = calloc(1, MFS_XATTR_VALUE_MAX);
+		in.xattr[i].len = MFS_XATTR_VALUE_MAX;
+	}
+	mfs_inode_encode(&in, &w);
+	is_int(mfs_inode_decode(9, w.buf, w.len, &out), MFS_EFORMAT,
+	       "attributes past the total are rejected");
+	mfs_wr_release(&w);
+	mfs_inode_release(&in);
+}
 
 int main(void)
 {
@@ -112,5 +183,6 @@ int main(void)
 	is_int(mfs_inode_decode(42, w.buf, w.len, &out), MFS_EFORMAT, "an unknown type rejected");
 	mfs_wr_release(&w);
 	mfs_inode_release(&in);
+	many_xattrs();
 	return done_testing();
 }
