@@ -72,7 +72,7 @@ check "FP16 fine-tune written over its base: stored as deltas, reads back" over_
 
 gc_keeps() {
 	rm "$M/base.st" &&
-	expect_status 0 admin gc --grace 0 "$M" &&
+	expect_status 0 admin gc --grace 0 --apply "$M" &&
 	mfs_remount "$M" &&
 	expect_sha "$M/tune.st" "$(file_sha "$S/tune-f32.st")" &&
 	expect_sha "$M/over.st" "$(file_sha "$S/tune-f16.st")" &&
