@@ -10,9 +10,13 @@
  *    written (or before close, when the file is committed at once);
  * 2. the version of the same path that this write replaces: a fine-tune
  *    written over its base (a snapshot keeps the base reachable; gc keeps
- *    the base chunks a live delta needs in any case).
+ *    the base chunks a live delta needs in any case);
+ * 3. with delta_auto (the default), the last file committed on this node
+ *    without deltas whose tensors have the same names, dtypes and shapes
+ *    (store/chunk/delta_hint.h): a fine-tune copied in beside its base.
  *
- * Either way the base is used only if its tensors match (delta.c).
+ * An empty user.modelfs.base asks for none: the file is stored plainly.
+ * Any base is used only if its tensors match (delta.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,6 +26,7 @@
 #include "fs_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/chunk/ingest.h"
 #include "store/ns/inode.h"
 #include "store/ns/namespace.h"
 
@@ -73,11 +78,14 @@ int fs_delta_base(void *arg, struct mfs_hash *id)
 	struct fs_delta_src *src = arg;
 	struct mfs_inode rec = { 0 }, base = { 0 };
 	const struct mfs_xattr *x;
-	int found = 0, rc;
+	int found, rc;
 
 	if (mfs_ns_get(src->fs->ns, src->ino, &rec))
-		return 0;
-	if ((x = mfs_inode_xattr_get(&rec, BASE_XATTR))) {
+		return MFS_BASE_NONE;
+	found = src->fs->cfg->delta_auto ? 0 : MFS_BASE_NONE;
+	if ((x = mfs_inode_xattr_get(&rec, BASE_XATTR)) && !x->len) {
+		found = MFS_BASE_NONE;
+	} else if (x) {
 		rc = walk(src->fs, (const char *)x->value, x->len, &base);
 		if (!rc && S_ISREG(base.mode) && base.has_manifest) {
 			*id = base.manifest;

@@ -40,6 +40,7 @@ int mfs_config_init(struct mfs_config *c)
 	c->threads = 32;
 	c->ingest_threads = 2;
 	c->write_behind_mb = 64;
+	c->delta_auto = 1;
 	c->prefetch_chunks = 16;
 	c->heartbeat_ms = 500;
 	c->peer_timeout_ms = 3000;
@@ -156,6 +157,7 @@ static const struct { const char *name; long long lo, hi; size_t at; int kind; }
 	{ "write_behind_mb", 0, 1 << 24, AT(write_behind_mb), NUM_INT },
 	{ "prefetch_chunks", 0, 64, AT(prefetch_chunks), NUM_INT },
 	{ "staging_mem_mb", 0, 1 << 24, AT(staging_mem_mb), NUM_LONG },
+	{ "delta_auto", 0, 1, AT(delta_auto), NUM_INT },
 	{ "heartbeat_ms", 10, 60000, AT(heartbeat_ms), NUM_INT },
 	{ "peer_timeout_ms", 100, 600000, AT(peer_timeout_ms), NUM_INT },
 	{ "grace_s", 0, 30 * 86400, AT(grace_s), NUM_INT },

@@ -27,6 +27,7 @@ struct mfs_config {
 	int write_behind_mb;   /* files this large start committing while written; 0 off */
 	int prefetch_chunks;   /* chunks fetched ahead of a sequential reader */
 	long staging_mem_mb;   /* memory for files being written; -1: RAM/8, at most 4 GiB */
+	int delta_auto;        /* a model file's base found by its tensor layout (fs_delta.c) */
 	int ro, allow_other, foreground, debug;
 	/* peers (replica/replica.h) */
 	char *listen;          /* "tcp://host:port"; NULL: no peer service */

@@ -41,6 +41,7 @@
 #include "chunkstore.h"
 #include "codec.h"
 #include "delta.h"
+#include "delta_hint.h"
 #include "ingest.h"
 #include "ingest_window.h"
 #include "manifest.h"
@@ -190,7 +191,7 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
  * there, for the caller to write in the same batch: durable together.
  */
 static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_list *fresh,
-		  const struct writer *into, struct mfs_hash *id)
+		  const struct writer *into, struct mfs_hash *id, const struct mfs_hash *hint)
 {
 	struct mfs_batch *b = into ? into->into : NULL;
 	int rc;
@@ -201,9 +202,16 @@ static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_li
 		return -ENOMEM;
 	for (size_t i = 0; i < fresh->n; i++)
 		mfs_chunk_stage_index(b, &fresh->v[i].hash, &fresh->v[i].info, fresh->v[i].record_len);
+	if (!m)
+		rc = 0;
+	else if (into)
+		rc = mfs_manifest_stage_keep(b, m, id, into->mrec);
+	else
+		rc = mfs_manifest_stage(b, m, id);
+	if (!rc && m && hint)
+		mfs_delta_hint_stage(b, hint, id);
 	if (into)
-		return m ? mfs_manifest_stage_keep(b, m, id, into->mrec) : 0;
-	rc = m ? mfs_manifest_stage(b, m, id) : 0;
+		return rc;
 	if (!rc && mfs_batch_count(b))
 		rc = mfs_db_write(db, b, MFS_WRITE_ASYNC);
 	mfs_batch_free(b);
@@ -301,6 +309,8 @@ struct mfs_ingest {
 	int size_known;
 	mfs_ingest_base_fn base_fn; /* asked for a base once the header is parsed */
 	void *base_arg;
+	struct mfs_hash layout; /* a model file's tensor layout (has_layout) */
+	int has_layout;
 };
 
 /*
@@ -356,18 +366,26 @@ static int plain_cuts_only(void)
 }
 
 /*
- * A model file's base, if the caller names one whose tensors match (delta.h).
+ * A model file's base: the one the caller names, else the last plain file
+ * of its layout (delta_hint.h), used only if the tensors match (delta.h).
  * Only -ENOMEM fails the ingest: without a base the file is stored plainly.
  */
 static int find_base(struct mfs_ingest *s, const struct mfs_tensors *t)
 {
 	struct mfs_hash id;
-	int rc;
+	int named = 0, rc;
 
-	if (!s->base_fn || s->base_fn(s->base_arg, &id) != 1)
+	if (mfs_delta_layout_id(t, s->buf, &s->layout) == 0)
+		s->has_layout = 1;
+	if (!s->base_fn)
+		return 0;
+	if ((rc = s->base_fn(s->base_arg, &id)) == 1)
+		named = 1;
+	else if (rc != 0 || !s->has_layout || mfs_delta_hint_get(s->db, &s->layout, &id) != 1)
 		return 0;
 	rc = mfs_delta_base_new(s->db, &id, t, s->buf, &s->w.delta);
-	if (rc && rc != -ENOMEM)
+	/* A hint may name a file gc has removed since: not worth a warning. */
+	if (rc && rc != -ENOMEM && named)
 		log_warn("fine-tune base not usable, stored plainly: %s", mfs_strerror(rc));
 	return rc == -ENOMEM ? rc : 0;
 }
@@ -589,6 +607,23 @@ uint64_t mfs_ingest_wait_stored(struct mfs_ingest *s, uint64_t above, unsigned f
 	return v;
 }
 
+/*
+ * The layout to remember this file by as a future base (delta_hint.h): a
+ * model file that stored chunks of its own, none of them a delta record.
+ * A file made only of stored chunks is a copy: of the current hint, or of
+ * a fine-tune whose deltas could not serve as a base (delta.h 1).
+ */
+static const struct mfs_hash *plain_layout(struct mfs_ingest *s)
+{
+	size_t n = 0;
+
+	if (!s->has_layout || !s->base_fn || !s->fresh.n)
+		return NULL;
+	if (s->w.delta)
+		mfs_delta_base_used(s->w.delta, &n);
+	return n ? NULL : &s->layout;
+}
+
 int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_hash *id,
 		      int *has_manifest, struct mfs_ingest_stats *st)
 {
@@ -611,13 +646,13 @@ int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_ha
 	if (!rc && s->early)
 		rc = still_stored(s);
 	if (!rc && size)
-		rc = finish(s->db, s->m, &s->fresh, s->wr.into ? &s->wr : NULL, id);
+		rc = finish(s->db, s->m, &s->fresh, s->wr.into ? &s->wr : NULL, id, plain_layout(s));
 	if (!rc)
 		*has_manifest = size > 0;
 	*st = s->st;
 	if (rc == -ESTALE && !s->failed) {
 		/* Keep what was stored: the caller's next ingest dedups against it. */
-		finish(s->db, NULL, &s->fresh, NULL, NULL);
+		finish(s->db, NULL, &s->fresh, NULL, NULL, NULL);
 	} else if (rc) {
 		log_warn("ingest of %llu bytes failed: %s", (unsigned long long)size, mfs_strerror(rc));
 	}
@@ -638,7 +673,7 @@ int mfs_ingest_abandon(struct mfs_ingest *s)
 	 * index entries must not be written, and which ones is not known here.
 	 * Their stored records are unindexed space, as after a crash.
 	 */
-	rc = s->failed ? -EIO : finish(s->db, NULL, &s->fresh, NULL, NULL);
+	rc = s->failed ? -EIO : finish(s->db, NULL, &s->fresh, NULL, NULL, NULL);
 	if (rc)
 		log_warn("abandoned ingest: index entries of %zu stored chunks not written: %s",
 			 s->fresh.n, mfs_strerror(rc));

@@ -105,10 +105,13 @@ struct mfs_manifest *mfs_ingest_manifest(struct mfs_ingest *s);
  * Fine-tune deltas (store/chunk/delta.h): fn is asked, once, when the
  * file turns out to be a safetensors or GGUF file (its header parsed,
  * before its first chunk is cut), for the manifest of the file to store
- * its chunks as deltas against: 1 with *id set, 0 for none, or an error
- * (then none; the file is stored plainly).  Set before the first feed;
- * fn runs in the thread that feeds, with none of the ingest's locks.
+ * its chunks as deltas against: 1 with *id set; 0 for none named, and
+ * then the last plain file of the same tensor layout is the base, if any
+ * (delta_hint.h); MFS_BASE_NONE or an error for none at all (the file is
+ * stored plainly).  Set before the first feed; fn runs in the thread that
+ * feeds, with none of the ingest's locks.  Without fn, no base is used.
  */
+#define MFS_BASE_NONE (-1)
 typedef int (*mfs_ingest_base_fn)(void *arg, struct mfs_hash *id);
 void mfs_ingest_set_base(struct mfs_ingest *s, mfs_ingest_base_fn fn, void *arg);
 /* mfs_ingest_fd with a base as mfs_ingest_set_base (fn may be NULL). */

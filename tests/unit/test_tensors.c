@@ -8,7 +8,8 @@
  * every other tensor's chunks, a header grown by a few bytes shares every
  * tensor's chunks, an ingest in steps cuts as one of the whole file (also
  * when the header is longer than a step), and a header whose tensors run
- * past the file's end makes the file cut as any file.
+ * past the file's end makes the file cut as any file.  Last, the layout id
+ * that finds a fine-tune's base (store/chunk/delta_hint.h) and its hint.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "store/base/log.h"
 #include "store/chunk/chunker.h"
 #include "store/chunk/chunkstore.h"
+#include "store/chunk/delta_hint.h"
 #include "store/chunk/ingest.h"
 #include "store/chunk/manifest.h"
 #include "store/chunk/tensors.h"
@@ -509,6 +511,70 @@ static void lying(void)
 	free(b.p);
 }
 
+/* The layout id of a safetensors file of tensors t[0..n) with `extra` metadata bytes. */
+static int layout_of(const struct mf_tensor *t, int n, size_t extra, int gguf, struct mfs_hash *id)
+{
+	struct mf_buf b = { 0 };
+	struct mfs_tensors ts;
+	int rc;
+
+	if (gguf)
+		mf_gguf(&b, t, n, (int)extra);
+	else
+		mf_safetensors(&b, t, n, extra);
+	if (!(rc = mfs_tensors_parse(b.p, b.len, &ts))) {
+		rc = mfs_delta_layout_id(&ts, b.p, id);
+		mfs_tensors_release(&ts);
+	}
+	free(b.p);
+	return rc;
+}
+
+/*
+ * A fine-tune keeps its base's layout id whatever its bytes and metadata;
+ * another shape, dtype, name set or format is another layout.  The hint
+ * round-trips through the store, and a hint of another version is none.
+ */
+static void layout_ids(void)
+{
+	struct mf_tensor v[NT], shorter[NT];
+	struct mfs_hash a, b, m = { { 0 } }, got;
+	struct mfs_batch *bt;
+	uint8_t key[3 + MFS_HASH_LEN], val[1 + MFS_HASH_LEN];
+
+	memcpy(v, model, sizeof(v));
+	memcpy(shorter, model, sizeof(shorter));
+	for (int i = 0; i < NT; i++)
+		v[i].seed += 100;
+	shorter[3].bytes -= 2;
+	is_int(layout_of(model, NT, 5, 0, &a), 0, "layout id of a safetensors file");
+	is_int(layout_of(v, NT, 40, 0, &b), 0, "and of a fine-tune with longer metadata");
+	ok(!memcmp(a.b, b.b, MFS_HASH_LEN), "a fine-tune has its base's layout");
+	layout_of(shorter, NT, 5, 0, &b);
+	ok(memcmp(a.b, b.b, MFS_HASH_LEN) != 0, "one tensor one element shorter: another layout");
+	layout_of(model, NT - 1, 5, 0, &b);
+	ok(memcmp(a.b, b.b, MFS_HASH_LEN) != 0, "one tensor fewer: another layout");
+	is_int(layout_of(model, NT, 3, 1, &b), 0, "layout id of a GGUF file");
+	ok(memcmp(a.b, b.b, MFS_HASH_LEN) != 0, "the same tensors in GGUF: another layout");
+
+	is_int(mfs_delta_hint_get(db, &a, &got), 0, "no hint before one is written");
+	memset(m.b, 0x5a, sizeof(m.b));
+	bt = mfs_batch_new(db);
+	mfs_delta_hint_stage(bt, &a, &m);
+	is_int(mfs_db_write(db, bt, MFS_WRITE_SYNC), 0, "hint written");
+	mfs_batch_free(bt);
+	ok(mfs_delta_hint_get(db, &a, &got) == 1 && !memcmp(got.b, m.b, MFS_HASH_LEN), "the hint reads back");
+	memcpy(key, "tl:", 3);
+	memcpy(key + 3, a.b, MFS_HASH_LEN);
+	val[0] = 2;
+	memcpy(val + 1, m.b, MFS_HASH_LEN);
+	bt = mfs_batch_new(db);
+	mfs_batch_put(bt, MFS_CF_META, key, sizeof(key), val, sizeof(val));
+	mfs_db_write(db, bt, MFS_WRITE_SYNC);
+	mfs_batch_free(bt);
+	is_int(mfs_delta_hint_get(db, &a, &got), 0, "a hint of an unknown version is no hint");
+}
+
 int main(void)
 {
 	char dbdir[300];
@@ -530,6 +596,7 @@ int main(void)
 	steps();
 	gguf_variants();
 	lying();
+	layout_ids();
 	mfs_db_close(db);
 	{
 		char cmd[340];
