@@ -16,6 +16,8 @@
 # MFS_STRESS_LONG=1 (make check-stress-long) runs each stressor longer with
 # two workers, and fio on bigger files.
 # shellcheck source-path=SCRIPTDIR
+# A hang guard only: at a load of 15 the run (--xattr most of it) outlasts 300 s.
+MFS_TEST_TIMEOUT=${MFS_TEST_TIMEOUT:-900}
 . "$(dirname "$0")/lib.sh"
 mfs_init
 command -v stress-ng >/dev/null || skip_all "no stress-ng"
