@@ -160,13 +160,30 @@ static int build_tree(struct build *b, uint64_t dir)
 	return rc;
 }
 
-/* Writes the record at name as a local op (ns->lock held).  -EEXIST if want_live says so. */
-static int put_record(struct mfs_ns *ns, const char *name, const struct mfs_wr *w, int create)
+/*
+ * The op that writes record w at name, built before ns->lock is taken: a
+ * revision of many files is megabytes, and copying it into the op and the
+ * batch under the lock stalled every namespace change.  0 or -ENOMEM.
+ */
+static int prepare_record(struct mfs_ns *ns, const char *name, const struct mfs_wr *w,
+			  struct ns_txn *t)
 {
 	uint8_t key[REV_KEY_MAX];
 	size_t nl = strlen(name), kl = rev_key((const uint8_t *)name, nl, key);
-	struct ns_txn t = { 0 };
-	int rc = rev_is_live(ns, key, kl);
+	int rc;
+
+	if ((rc = txn_begin(ns, t)))
+		return rc;
+	mfs_op_add(&t->op, MFS_OP_REV, 0, name, nl, w->buf, w->len);
+	mfs_batch_put(t->b, MFS_CF_META, key, kl, w->buf, w->len);
+	return 0;
+}
+
+/* Commits t as a local op (ns->lock held).  -EEXIST / -ENOENT if the record is / is not live. */
+static int commit_record(struct mfs_ns *ns, const char *name, struct ns_txn *t, int create)
+{
+	uint8_t key[REV_KEY_MAX];
+	int rc = rev_is_live(ns, key, rev_key((const uint8_t *)name, strlen(name), key));
 
 	if (rc < 0)
 		return rc;
@@ -174,13 +191,7 @@ static int put_record(struct mfs_ns *ns, const char *name, const struct mfs_wr *
 		return -EEXIST;
 	if (!create && !rc)
 		return -ENOENT;
-	if ((rc = txn_begin(ns, &t)))
-		return rc;
-	mfs_op_add(&t.op, MFS_OP_REV, 0, name, nl, w->buf, w->len);
-	mfs_batch_put(t.b, MFS_CF_META, key, kl, w->buf, w->len);
-	rc = txn_commit(ns, &t);
-	txn_free(&t);
-	return rc;
+	return txn_commit(ns, t);
 }
 
 int mfs_ns_rev_create(struct mfs_ns *ns, uint64_t dir, const char *name,
@@ -188,6 +199,7 @@ int mfs_ns_rev_create(struct mfs_ns *ns, uint64_t dir, const char *name,
 {
 	struct mfs_rev_info local;
 	struct build b = { .db = ns->db };
+	struct ns_txn t = { 0 };
 	uint8_t key[REV_KEY_MAX];
 	uint64_t t0, t1;
 	char *path = NULL;
@@ -224,13 +236,14 @@ int mfs_ns_rev_create(struct mfs_ns *ns, uint64_t dir, const char *name,
 	mfs_db_view_free(b.view);
 	if (!rc && b.w.oom)
 		rc = -ENOMEM;
-	if (!rc) {
+	if (!rc && !(rc = prepare_record(ns, name, &b.w, &t))) {
 		pthread_mutex_lock(&ns->lock);
 		t0 = now_us();
-		rc = put_record(ns, name, &b.w, 1);
+		rc = commit_record(ns, name, &t, 1);
 		b.info->locked_us += now_us() - t0;
 		rc = ns_unlock_durable(ns, rc, 0);
 	}
+	txn_free(&t);
 	pthread_rwlock_unlock(&ns->refs_lock);
 	b.info->live = !rc;
 	b.info->entries = b.n;
@@ -245,6 +258,7 @@ int mfs_ns_rev_create(struct mfs_ns *ns, uint64_t dir, const char *name,
 int mfs_ns_rev_delete(struct mfs_ns *ns, const char *name)
 {
 	struct mfs_wr w = { 0 };
+	struct ns_txn t = { 0 };
 	int rc;
 
 	if (!mfs_rev_name_ok(name))
@@ -254,9 +268,12 @@ int mfs_ns_rev_delete(struct mfs_ns *ns, const char *name)
 		mfs_wr_release(&w);
 		return -ENOMEM;
 	}
-	pthread_mutex_lock(&ns->lock);
-	rc = put_record(ns, name, &w, 0);
-	rc = ns_unlock_durable(ns, rc, 0);
+	if (!(rc = prepare_record(ns, name, &w, &t))) {
+		pthread_mutex_lock(&ns->lock);
+		rc = commit_record(ns, name, &t, 0);
+		rc = ns_unlock_durable(ns, rc, 0);
+	}
+	txn_free(&t);
 	mfs_wr_release(&w);
 	return rc;
 }
