@@ -60,6 +60,39 @@ int mfs_recode_count(struct mfs_db *db, uint64_t limit, uint64_t *n)
 	return rc;
 }
 
+int mfs_recode_check(struct mfs_db *db, uint64_t *queued, uint64_t *stale)
+{
+	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_META, MFS_RECODE_PREFIX, MFS_RECODE_PREFIX_LEN);
+	int rc = 0;
+
+	*queued = *stale = 0;
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
+		struct mfs_chunk_summary s;
+		struct mfs_hash h;
+		size_t kl;
+		const uint8_t *k = mfs_iter_key(it, &kl);
+
+		if (kl != MFS_RECODE_KEY_LEN) {
+			(*stale)++;
+			continue;
+		}
+		memcpy(h.b, k + MFS_RECODE_PREFIX_LEN, MFS_HASH_LEN);
+		rc = mfs_chunk_summary_get(db, &h, &s);
+		if (!rc && s.codec == MFS_CODEC_RAW)
+			(*queued)++;
+		else if (!rc || rc == -ENOENT || rc == MFS_EFORMAT)
+			(*stale)++;
+		if (rc == -ENOENT || rc == MFS_EFORMAT)
+			rc = 0; /* a bad index entry is the chunk check's to report */
+	}
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
 /* Drops h's queue entry (synced: a dropped entry is not redone after a crash, nothing more). */
 static int drop_entry(struct mfs_db *db, const struct mfs_hash *h)
 {

@@ -46,6 +46,12 @@ int mfs_recode_next(struct mfs_db *db, const struct mfs_hash *after, struct mfs_
 /* Queue entries, counted up to limit (0: all) into *n.  0 or an error. */
 int mfs_recode_count(struct mfs_db *db, uint64_t limit, uint64_t *n);
 
+/*
+ * For fsck: queue entries naming an indexed RAW chunk (*queued), and the
+ * others (*stale: the chunk is gone or encoded; the pass drops them).
+ */
+int mfs_recode_check(struct mfs_db *db, uint64_t *queued, uint64_t *stale);
+
 struct mfs_recode_one {
 	int swapped;                   /* 1: the index names the new record */
 	struct mfs_chunk_summary old;  /* with swapped: the raw record, to free */
