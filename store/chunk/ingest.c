@@ -416,6 +416,9 @@ static int find_base(struct mfs_ingest *s, const struct mfs_tensors *t)
 	else if (rc != 0 || !s->has_layout || mfs_delta_hint_get(s->db, &s->layout, &id) != 1)
 		return 0;
 	rc = mfs_delta_base_new(s->db, &id, t, s->buf, &s->w.delta);
+	/* Decided before the first cut: a fine-tune's chunks are all encoded now, none queued. */
+	if (s->w.delta)
+		s->w.defer = 0;
 	/* A hint may name a file gc has removed since: not worth a warning. */
 	if (rc && rc != -ENOMEM && named)
 		log_warn("fine-tune base not usable, stored plainly: %s", mfs_strerror(rc));
