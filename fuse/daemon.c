@@ -25,6 +25,7 @@
 #include "store/base/log.h"
 #include "store/chunk/chunker.h"
 #include "store/chunk/chunkstore.h"
+#include "store/chunk/ingest.h"
 #include "store/kv/db.h"
 #include "store/ns/namespace.h"
 
@@ -186,6 +187,10 @@ static void start_timers(struct mfs_fs *fs)
 	/* The gc timer too: a node runs on without it (gc on request still works). */
 	if ((rc = fs_gc_start(fs, &fs->gc)))
 		log_warn("no gc timer: %s", strerror(-rc));
+	mfs_ingest_defer_encode(fs->cfg->recode != 0);
+	/* Without the pass, deferred chunks stay raw (readable) until a mount that runs it. */
+	if ((rc = fs_recode_start(fs, &fs->recode)))
+		log_warn("no recode pass: %s", strerror(-rc));
 }
 
 static void write_pid(const char *path)
@@ -349,6 +354,7 @@ static void close_node(struct daemon *d, struct mfs_config *cfg)
 
 	if (d->loop)
 		fuse_loop_cfg_destroy(d->loop);
+	fs_recode_stop(fs->recode);
 	fs_gc_stop(fs->gc);
 	fs_metrics_stop(fs->metrics);
 	mfs_control_stop(fs->control);

@@ -162,6 +162,7 @@ struct mfs_fs {
 	char *control_path;
 	struct fs_metrics *metrics;  /* NULL without metrics_file */
 	struct fs_gc *gc;            /* the gc timer; NULL with gc_interval_s=0 */
+	struct fs_recode *recode;    /* the recode thread; NULL unless recode=1 */
 	double timeout;          /* attr/entry cache seconds */
 	/*
 	 * Peers' namespace changes applied so far (atomic; fs_remote.c).  A
@@ -367,6 +368,12 @@ void fs_gc_control(struct mfs_fs *fs, const char *args, FILE *f);
 struct fs_gc;
 int fs_gc_start(struct mfs_fs *fs, struct fs_gc **out);
 void fs_gc_stop(struct fs_gc *g);
+/* fs_recode.c: the background encoding of deferred raw chunks (recode=1); *out NULL when off. */
+struct fs_recode;
+int fs_recode_start(struct mfs_fs *fs, struct fs_recode **out);
+void fs_recode_stop(struct fs_recode *r);
+/* Status lines: recode_queue, and the thread's counters when it runs. */
+void fs_recode_status(struct mfs_fs *fs, FILE *f);
 
 /* fs_lost.c: moves unreachable entries into /lost+found; how many moved. */
 uint64_t fs_adopt_orphans(struct mfs_fs *fs);

@@ -57,6 +57,7 @@ int mfs_config_init(struct mfs_config *c)
 	 * bounds how soon space comes back; ten minutes adds at most a sixth.
 	 */
 	c->gc_interval_s = 600;
+	c->recode = 1;
 	c->gc_grace_s = 3600;
 	if (geteuid() == 0)
 		n = asprintf(&c->data_dir, "%s", MFS_ROOT_DATA_DIR);
@@ -168,6 +169,7 @@ static const struct { const char *name; long long lo, hi; size_t at; int kind; }
 	{ "metrics_interval_s", 1, 3600, AT(metrics_interval_s), NUM_INT },
 	{ "gc_interval_s", 0, 7 * 86400, AT(gc_interval_s), NUM_INT },
 	{ "gc_grace_s", 0, 30 * 86400, AT(gc_grace_s), NUM_INT },
+	{ "recode", 0, 2, AT(recode), NUM_INT },
 };
 
 static const struct { const char *name; size_t at; } flags[] = {

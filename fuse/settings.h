@@ -45,6 +45,12 @@ struct mfs_config {
 	int metrics_interval_s;
 	int gc_interval_s;     /* gc runs (with apply) this often; 0: only when asked */
 	int gc_grace_s;        /* the timer's grace (store/gc.h), for both kinds of garbage */
+	/*
+	 * Codec of big files' chunks (store/maint/recode.h): 0 encoded at
+	 * the commit; 1 stored raw, encoded by a background pass; 2 stored
+	 * raw and queued, no pass (tests: the queue waits for a mount with 1).
+	 */
+	int recode;
 };
 
 /* Fills in defaults (the data dir depends on whether we run as root). */

@@ -44,6 +44,7 @@ static const char *const totals[][2] = {
 	{ "found", "found" }, { "repaired", "repaired" },
 	{ "unreachable", "unreachable_entries" },
 	{ "files_with_problems", "files_with_problems" },
+	{ "recode_queued", "recode_queued_chunks" },
 };
 
 static void usage(FILE *f)
@@ -331,6 +332,9 @@ static void print_human(const struct admin_report *r, const struct file_rows *fr
 	       get(r, "unreachable"), get(r, "over_replicated"), get(r, "orphan"));
 	if (repair)
 		printf("repaired %s of %s problem chunks\n", get(r, "repaired"), get(r, "found"));
+	if (strcmp(get(r, "recode_queued"), "0"))
+		printf("%s chunks stored raw wait for their background encoding (option recode)\n",
+		       get(r, "recode_queued"));
 	printf("%s files with problems; %s\n", get(r, "files_with_problems"),
 	       problems ? "problems found" : "healthy");
 }
@@ -403,6 +407,7 @@ static int offline(const char *data, unsigned flags, int verbose, struct admin_r
 		add_u64(r, "found", res.found);
 		add_u64(r, "files_with_problems", res.files_with_problems);
 		add_u64(r, "unreachable", res.unreachable);
+		add_u64(r, "recode_queued", res.recode_queued);
 	}
 	admin_close_store(db, ns);
 	return rc;

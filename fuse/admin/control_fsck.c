@@ -175,6 +175,7 @@ void control_fsck(struct mfs_fs *fs, char *args, FILE *f)
 		fprintf(f, "found %" PRIu64 "\n", r.found);
 		fprintf(f, "repaired %" PRIu64 "\n", r.repaired);
 		fprintf(f, "unreachable %" PRIu64 "\n", r.unreachable);
+		fprintf(f, "recode_queued %" PRIu64 "\n", r.recode_queued);
 		log_info("fsck: %" PRIu64 " chunks, %" PRIu64 " problems found, %" PRIu64
 			 " repaired", r.chunks_checked, r.found, r.repaired);
 	}

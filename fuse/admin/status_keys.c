@@ -43,6 +43,10 @@ static const struct mfs_status_key keys[] = {
 	{ "dedup_ratio", GAUGE, N, "modelfs_dedup_ratio", NULL, "Logical bytes over distinct chunk bytes." },
 	{ "compression_ratio", GAUGE, N, "modelfs_compression_ratio", NULL, "Chunk bytes over stored bytes." },
 	{ "codec_chunks", GROUP, N, "modelfs_codec_chunks", "codec", "Stored chunks referenced by files, by codec." },
+	{ "recode_queue", GAUGE, N, "modelfs_recode_queue_chunks", NULL, "Chunks stored raw whose encoding the background pass has still to do (option recode)." },
+	{ "recoded_chunks", COUNTER, N, "modelfs_recoded_chunks_total", NULL, "Chunks the background pass encoded since start." },
+	{ "recode_saved_bytes", COUNTER, B, "modelfs_recode_saved_bytes_total", NULL, "Record bytes the background pass saved since start." },
+	{ "recode_failures", COUNTER, N, "modelfs_recode_failures_total", NULL, "Background encodings that failed and wait for a retry." },
 	/* the memory cache and reads through the mount */
 	{ "cache_hits", COUNTER, N, "modelfs_cache_hits_total", NULL, "Chunk reads served by the memory cache." },
 	{ "cache_misses", COUNTER, N, "modelfs_cache_misses_total", NULL, "Chunk reads the memory cache missed." },

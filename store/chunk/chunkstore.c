@@ -87,10 +87,29 @@ void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
 	mfs_batch_put(b, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, idx, n);
 }
 
+void mfs_recode_key(const struct mfs_hash *h, uint8_t key[MFS_RECODE_KEY_LEN])
+{
+	memcpy(key, MFS_RECODE_PREFIX, MFS_RECODE_PREFIX_LEN);
+	memcpy(key + MFS_RECODE_PREFIX_LEN, h->b, MFS_HASH_LEN);
+}
+
+void mfs_chunk_stage_recode(struct mfs_batch *b, const struct mfs_hash *h)
+{
+	uint8_t key[MFS_RECODE_KEY_LEN];
+
+	mfs_recode_key(h, key);
+	mfs_batch_put(b, MFS_CF_META, key, sizeof(key), "", 0);
+}
+
 void mfs_chunk_stage_delete(struct mfs_batch *b, const struct mfs_hash *h)
 {
+	uint8_t key[MFS_RECODE_KEY_LEN];
+
+	mfs_recode_key(h, key);
 	mfs_batch_delete(b, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN);
 	mfs_batch_delete(b, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN);
+	/* A queue entry for a chunk gone would only make the pass look it up. */
+	mfs_batch_delete(b, MFS_CF_META, key, sizeof(key));
 }
 
 static void summary_loc(const struct mfs_chunk_summary *s, struct mfs_pack_loc *loc)
@@ -340,21 +359,41 @@ static uint8_t *record_buf(size_t len)
 	return posix_memalign(&p, MFS_PACK_ALIGN, mfs_packs_read_cap(len ? len : 1)) ? NULL : p;
 }
 
+static int pack_read_at(struct mfs_packs *packs, const struct mfs_chunk_summary *s, void *buf)
+{
+	struct mfs_pack_loc loc;
+	int rc;
+
+	summary_loc(s, &loc);
+	rc = mfs_packs_read(packs, &loc, buf, mfs_packs_read_cap(loc.len));
+	return rc == -ENOENT ? MFS_ECORRUPT : rc;
+}
+
 /*
- * A pack record, read into buf (from record_buf).  A pack that lost it:
- * MFS_ECORRUPT.
+ * A pack record, read into buf (from record_buf, sized for s->record_len).
+ * A pack that lost it: MFS_ECORRUPT.  The recode pass (store/maint/recode.c)
+ * may have moved h to a smaller record and punched the old one out after
+ * this reader took s: a record whose magic is gone (a punched block reads
+ * as zeros) is read again where the index now says, and *s updated.  The
+ * pass punches only seconds after the swap, so a read that began before
+ * it sees whole bytes; the checksum the caller checks still decides.
  */
-static int pack_read(struct mfs_db *db, const struct mfs_chunk_summary *s, void *buf)
+static int pack_read(struct mfs_db *db, const struct mfs_hash *h, struct mfs_chunk_summary *s,
+		     void *buf)
 {
 	struct mfs_packs *packs = mfs_db_packs(db);
-	struct mfs_pack_loc loc;
+	struct mfs_chunk_summary now;
 	int rc;
 
 	if (!packs)
 		return MFS_EFORMAT; /* a version 2 entry in a store without packs */
-	summary_loc(s, &loc);
-	rc = mfs_packs_read(packs, &loc, buf, mfs_packs_read_cap(loc.len));
-	return rc == -ENOENT ? MFS_ECORRUPT : rc;
+	if ((rc = pack_read_at(packs, s, buf)) || !memcmp(buf, "MFC1", 4))
+		return rc;
+	if (mfs_chunk_summary_get(db, h, &now) || !now.pack || now.record_len > s->record_len ||
+	    (now.pack == s->pack && now.off == s->off))
+		return 0; /* not moved: the caller's check reports the damage */
+	*s = now;
+	return pack_read_at(packs, s, buf);
 }
 
 static void free_pin(void *p)
@@ -375,7 +414,7 @@ int mfs_chunk_record_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs
 		return rc;
 	if (!(buf = record_buf(s.record_len)))
 		return -ENOMEM;
-	if ((rc = pack_read(db, &s, buf))) {
+	if ((rc = pack_read(db, h, &s, buf))) {
 		free(buf);
 		return rc;
 	}
@@ -416,8 +455,8 @@ static int load_delta(struct mfs_db *db, struct mfs_codec_ctx *ctx, const uint8_
  * served from there (the only copy is the kernel's); a compressed one is
  * read into the thread's scratch buffer and decoded into out's.
  */
-static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx,
-		       const struct mfs_chunk_summary *s, struct mfs_chunk_bytes *out)
+static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		       struct mfs_chunk_summary *s, struct mfs_chunk_bytes *out)
 {
 	struct mfs_chunk_info info;
 	uint8_t *rec;
@@ -431,7 +470,7 @@ static int load_packed(struct mfs_db *db, struct mfs_codec_ctx *ctx,
 	} else if (!(rec = scratch_get(s->record_len))) {
 		return -ENOMEM;
 	}
-	if ((rc = pack_read(db, s, rec)))
+	if ((rc = pack_read(db, h, s, rec)))
 		return rc;
 	/*
 	 * The header, unchecked, picks the path; each path checks the XXH64
@@ -483,7 +522,7 @@ int mfs_chunk_load(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mf
 	memset(out, 0, sizeof(*out));
 	rc = mfs_chunk_summary_get(db, h, &s);
 	if (!rc && s.pack) {
-		rc = load_packed(db, ctx, &s, out);
+		rc = load_packed(db, ctx, h, &s, out);
 		goto checked;
 	}
 	/* Version 1, or not indexed (a staged record): the chunks CF. */
@@ -540,7 +579,7 @@ int mfs_chunk_read_range(struct mfs_db *db, struct mfs_codec_ctx *ctx, const str
 
 		if (!buf)
 			return -ENOMEM;
-		if ((rc = pack_read(db, &s, buf)))
+		if ((rc = pack_read(db, h, &s, buf)))
 			goto out;
 		rec = buf;
 		reclen = s.record_len;

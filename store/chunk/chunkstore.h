@@ -69,8 +69,21 @@ void mfs_chunk_stage_record(struct mfs_batch *b, const struct mfs_hash *h, const
  */
 void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
 			   const struct mfs_chunk_info *info, size_t record_len);
-/* Adds the deletion of h's index entry and chunks CF record to b (gc; write it synced). */
+/*
+ * Adds the deletion of h's index entry, chunks CF record and recode queue
+ * entry to b (gc; write it synced).
+ */
 void mfs_chunk_stage_delete(struct mfs_batch *b, const struct mfs_hash *h);
+/*
+ * The recode queue (store/maint/recode.h): meta CF key MFS_RECODE_PREFIX +
+ * hash, empty value, for a chunk indexed RAW whose codec was deferred.
+ */
+#define MFS_RECODE_PREFIX "rq:"
+#define MFS_RECODE_PREFIX_LEN 3
+#define MFS_RECODE_KEY_LEN (MFS_RECODE_PREFIX_LEN + MFS_HASH_LEN)
+void mfs_recode_key(const struct mfs_hash *h, uint8_t key[MFS_RECODE_KEY_LEN]);
+/* Adds h's recode queue entry to b, beside its index entry. */
+void mfs_chunk_stage_recode(struct mfs_batch *b, const struct mfs_hash *h);
 /*
  * Gives back the space of a record whose index entry s was, once its
  * deletion is durable (a pack record's blocks are punched out; a chunks CF

@@ -191,7 +191,8 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
  * there, for the caller to write in the same batch: durable together.
  */
 static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_list *fresh,
-		  const struct writer *into, struct mfs_hash *id, const struct mfs_hash *hint)
+		  const struct writer *into, int deferred, struct mfs_hash *id,
+		  const struct mfs_hash *hint)
 {
 	struct mfs_batch *b = into ? into->into : NULL;
 	int rc;
@@ -200,8 +201,18 @@ static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_li
 		return rc;
 	if (!b && !(b = mfs_batch_new(db)))
 		return -ENOMEM;
-	for (size_t i = 0; i < fresh->n; i++)
-		mfs_chunk_stage_index(b, &fresh->v[i].hash, &fresh->v[i].info, fresh->v[i].record_len);
+	for (size_t i = 0; i < fresh->n; i++) {
+		const struct new_chunk *c = &fresh->v[i];
+
+		mfs_chunk_stage_index(b, &c->hash, &c->info, c->record_len);
+		/*
+		 * Raw records of a deferred session: queued in the batch of
+		 * their index entries, so no raw chunk is indexed without its
+		 * entry.  An incompressible one is queued too; the pass drops it.
+		 */
+		if (deferred && c->info.codec == MFS_CODEC_RAW && c->record_len >= MFS_CHUNK_PACK_MIN)
+			mfs_chunk_stage_recode(b, &c->hash);
+	}
 	if (!m)
 		rc = 0;
 	else if (into)
@@ -330,8 +341,29 @@ static size_t slot_size(size_t len)
 	return (MFS_CHUNK_HDR_SIZE + len + 4095) & ~(size_t)4095;
 }
 
+/* See mfs_ingest_defer_encode / mfs_ingest_active (atomics). */
+static int defer_encode;
+static unsigned active;
+static uint64_t progress;
+
+void mfs_ingest_defer_encode(int on)
+{
+	__atomic_store_n(&defer_encode, !!on, __ATOMIC_RELAXED);
+}
+
+unsigned mfs_ingest_active(void)
+{
+	return __atomic_load_n(&active, __ATOMIC_RELAXED);
+}
+
+uint64_t mfs_ingest_progress(void)
+{
+	return __atomic_load_n(&progress, __ATOMIC_RELAXED);
+}
+
 static void ingest_free(struct mfs_ingest *s)
 {
+	__atomic_sub_fetch(&active, 1, __ATOMIC_RELAXED);
 	writer_wait(&s->wr);
 	mfs_window_stop(&s->w);
 	pthread_mutex_destroy(&s->w.mu);
@@ -384,6 +416,9 @@ static int find_base(struct mfs_ingest *s, const struct mfs_tensors *t)
 	else if (rc != 0 || !s->has_layout || mfs_delta_hint_get(s->db, &s->layout, &id) != 1)
 		return 0;
 	rc = mfs_delta_base_new(s->db, &id, t, s->buf, &s->w.delta);
+	/* Decided before the first cut: a fine-tune's chunks are all encoded now, none queued. */
+	if (s->w.delta)
+		s->w.defer = 0;
 	/* A hint may name a file gc has removed since: not worth a warning. */
 	if (rc && rc != -ENOMEM && named)
 		log_warn("fine-tune base not usable, stored plainly: %s", mfs_strerror(rc));
@@ -445,6 +480,9 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 	s->threads = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
 	s->cap = cap;
 	s->cuts = plain_cuts_only() ? CUTS_PLAIN : CUTS_UNDECIDED;
+	/* Only records that go to packs are deferred: a store without packs has none. */
+	s->w.defer = __atomic_load_n(&defer_encode, __ATOMIC_RELAXED) && mfs_db_packs(db);
+	__atomic_add_fetch(&active, 1, __ATOMIC_RELAXED);
 	pthread_mutex_init(&s->w.mu, NULL);
 	pthread_cond_init(&s->w.more, NULL);
 	pthread_cond_init(&s->w.idle, NULL);
@@ -527,6 +565,7 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 			publish_stored(s, 0);
 			return rc;
 		}
+		__atomic_add_fetch(&progress, 1, __ATOMIC_RELAXED);
 		/* Every window before this one is written (commit_window waited). */
 		publish_stored(s, s->off < s->dedup_from ? s->off : s->dedup_from);
 		/* The writer has this window's arena now; the other one is free. */
@@ -646,13 +685,14 @@ int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_ha
 	if (!rc && s->early)
 		rc = still_stored(s);
 	if (!rc && size)
-		rc = finish(s->db, s->m, &s->fresh, s->wr.into ? &s->wr : NULL, id, plain_layout(s));
+		rc = finish(s->db, s->m, &s->fresh, s->wr.into ? &s->wr : NULL, s->w.defer, id,
+			    plain_layout(s));
 	if (!rc)
 		*has_manifest = size > 0;
 	*st = s->st;
 	if (rc == -ESTALE && !s->failed) {
 		/* Keep what was stored: the caller's next ingest dedups against it. */
-		finish(s->db, NULL, &s->fresh, NULL, NULL, NULL);
+		finish(s->db, NULL, &s->fresh, NULL, s->w.defer, NULL, NULL);
 	} else if (rc) {
 		log_warn("ingest of %llu bytes failed: %s", (unsigned long long)size, mfs_strerror(rc));
 	}
@@ -673,7 +713,7 @@ int mfs_ingest_abandon(struct mfs_ingest *s)
 	 * index entries must not be written, and which ones is not known here.
 	 * Their stored records are unindexed space, as after a crash.
 	 */
-	rc = s->failed ? -EIO : finish(s->db, NULL, &s->fresh, NULL, NULL, NULL);
+	rc = s->failed ? -EIO : finish(s->db, NULL, &s->fresh, NULL, s->w.defer, NULL, NULL);
 	if (rc)
 		log_warn("abandoned ingest: index entries of %zu stored chunks not written: %s",
 			 s->fresh.n, mfs_strerror(rc));
@@ -713,6 +753,8 @@ static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, int threads,
 	s->size_known = 1;
 	s->wr.into = into;
 	s->wr.mrec = mrec;
+	if (into)
+		s->w.defer = 0; /* a small file's records never reach a pack */
 	mfs_ingest_set_base(s, fn, arg);
 	return mfs_ingest_finish(s, fd, size, id, has_manifest, st);
 }

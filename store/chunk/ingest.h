@@ -114,6 +114,22 @@ struct mfs_manifest *mfs_ingest_manifest(struct mfs_ingest *s);
 #define MFS_BASE_NONE (-1)
 typedef int (*mfs_ingest_base_fn)(void *arg, struct mfs_hash *id);
 void mfs_ingest_set_base(struct mfs_ingest *s, mfs_ingest_base_fn fn, void *arg);
+/*
+ * Deferred encoding (issue 10, store/maint/recode.h): with on, ingests
+ * store every new chunk whose record goes to a pack RAW (hashed and cut as
+ * always, not compressed) and put it on the recode queue (meta CF "rq:" +
+ * hash, doc/format.md) in the batch of its index entry; a background pass
+ * encodes it later.  A fine-tune's chunks (a delta base) and small files
+ * are encoded as before.  Process-wide; off by default (unit tests, tools).
+ */
+void mfs_ingest_defer_encode(int on);
+/*
+ * Ingest sessions running now, and a count bumped by each window stored:
+ * the recode pass yields while they move (foreground writes first).
+ */
+unsigned mfs_ingest_active(void);
+uint64_t mfs_ingest_progress(void);
+
 /* mfs_ingest_fd with a base as mfs_ingest_set_base (fn may be NULL). */
 int mfs_ingest_fd_base(struct mfs_db *db, int fd, uint64_t size, int threads,
 		       mfs_ingest_base_fn fn, void *arg, struct mfs_hash *id, int *has_manifest,

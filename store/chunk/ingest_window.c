@@ -65,6 +65,16 @@ int mfs_new_list_add(struct new_list *l, const struct pending_chunk *c)
 	return 0;
 }
 
+/*
+ * Whether chunk c is stored raw for the recode pass: only a record that
+ * goes to a pack (the pass swaps pack records only), and never a
+ * fine-tune's chunk, whose delta is tried now against the raw encoding.
+ */
+static int defer_chunk(const struct window *w, const struct pending_chunk *c)
+{
+	return w->defer && !w->delta && MFS_CHUNK_HDR_SIZE + (size_t)c->len >= MFS_CHUNK_PACK_MIN;
+}
+
 /* Hashes and (if new) encodes chunk c with codec context ctx. */
 static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_codec_ctx *ctx)
 {
@@ -85,8 +95,11 @@ static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_c
 	/*
 	 * The slot holds the header and the raw bytes: the automatic codec
 	 * never stores more (an encoding that would not fit is stored raw).
+	 * Deferred: raw now (a copy and an XXH64), the codec choice and the
+	 * compression later, by the recode pass, off the writer's clock.
 	 */
-	n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap, -1);
+	n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap,
+			     defer_chunk(w, c) ? MFS_CODEC_RAW : -1);
 	if (n < 0) {
 		c->rc = (int)n;
 		return;

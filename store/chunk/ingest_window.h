@@ -45,6 +45,7 @@ struct window {
 	struct mfs_db *db;
 	const struct new_list *fresh;   /* read-only while encoders run */
 	struct mfs_delta_base *delta;   /* the base to try deltas against, or NULL */
+	int defer;              /* store pack-sized records raw, for the recode pass */
 	struct pending_chunk *chunks;
 	unsigned count;         /* chunks cut (the feeding thread's copy of cut) */
 	pthread_mutex_t mu;

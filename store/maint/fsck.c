@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "fsck_internal.h"
+#include "recode.h"
 #include "report.h"
 #include "store/base/bytes.h"
 #include "store/base/errors.h"
@@ -613,7 +614,8 @@ int mfs_fsck(struct mfs_ns *ns, const struct mfs_fsck_opts *o, mfs_fsck_fn fn, v
 	if (c.nrefs > 1)
 		qsort(c.refs, c.nrefs, sizeof(*c.refs), ref_cmp);
 	if ((rc = check_all(&c, b)) || (!c.nroots && (rc = check_orphans(&c))) ||
-	    (!c.nroots && (rc = mfs_ns_orphans(ns, report_orphan, &c))))
+	    (!c.nroots && (rc = mfs_ns_orphans(ns, report_orphan, &c))) ||
+	    (!c.nroots && (rc = mfs_recode_check(c.db, &res->recode_queued, &res->recode_stale))))
 		goto out;
 	mfs_fsck_count_and_report(&c, 1);
 	if ((o->flags & MFS_COPY_REPAIR) && (rc = repair(&c, b)))

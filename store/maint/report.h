@@ -149,6 +149,12 @@ struct mfs_fsck_result {
 	uint64_t found;                 /* problem chunks before any repair */
 	uint64_t files_with_problems;   /* files with a problem finding at the end */
 	uint64_t files_reported;        /* files handed to file_fn (problems or notes) */
+	/*
+	 * Whole-store checks: chunks stored raw on the recode queue (recode.h;
+	 * not a problem: readable, encoded later), and queue entries whose
+	 * chunk is gone or already encoded (not a problem: the pass drops them).
+	 */
+	uint64_t recode_queued, recode_stale;
 };
 
 /*

@@ -346,12 +346,29 @@ corrupt_largest_blob() {
 	[ -n "$blob" ] || { echo "no *.blob or *.pack file in $1/db" >&2; return 1; }
 	size=$(stat -c %s "$blob")
 	off=$((size / 2))
-	case $blob in *.pack) off=$((off / 4096 * 4096)) ;; esac
+	# A pack's freed records are holes (gc, the recode pass): the first block
+	# of data from the middle on, which a live record holds.
+	case $blob in *.pack)
+		off=$("$PY" -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print(os.lseek(fd, int(sys.argv[2]), os.SEEK_DATA) // 4096 * 4096)' "$blob" "$off") || return 1
+		;;
+	esac
 	note "corrupting 64 bytes at offset $off of $blob ($size bytes)"
 	[ "$size" -gt $((4 * MiB)) ] || { echo "$blob has only $size bytes" >&2; return 1; }
 	cp "$blob" "$WORK/blob.orig" &&
 	head -c 64 /dev/urandom | dd of="$blob" bs=1 seek=$off conv=notrunc status=none &&
 	! cmp -s "$blob" "$WORK/blob.orig"
+}
+
+# mfs_recode_wait MNT: waits until the background pass (option recode) has
+# encoded every chunk a commit stored raw: the store's figures are final.
+_recode_queue_empty() {
+	[ "$("$ADMIN_BIN" status --json "$1" 2>/dev/null | json_get recode_queue)" = 0 ]
+}
+mfs_recode_wait() {
+	wait_for 3000 _recode_queue_empty "$1" ||
+		{ echo "recode queue of $1 not empty after 300 s" >&2; return 1; }
 }
 
 # mfs_log_allow DATA ERE: ERROR lines matching ERE are expected in DATA's log.

@@ -21,6 +21,8 @@ populate() {
 	head -c $((4 * MiB)) /dev/zero >"$M/zeros"
 }
 check "two copies of 8 MiB random, 4 MiB of zeros" populate || mfs_abort "no files"
+# The zeros are stored raw at the commit, encoded by the background pass.
+check "the background encoding is done" mfs_recode_wait "$M"
 
 check "status of the root: exit 0" expect_status 0 admin status "$M"
 check "status of a directory inside: exit 0" expect_status 0 admin status "$M/sub/deeper"

@@ -27,6 +27,9 @@ populate() {
 	head -c $((2 * MiB)) /dev/zero >"$M/z"
 }
 check "write two files" populate || mfs_abort "no files"
+# The zeros are stored raw at the commit and encoded by the background pass:
+# done first, so that the two views compared below see one state.
+check "the background encoding is done" mfs_recode_wait "$M"
 
 # check_exposition FILE: FILE follows the Prometheus text format, version 0.0.4.
 check_exposition() {

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon's recode thread (store/maint/recode.h): encodes the chunks a
+ * commit stored raw with their codec deferred (setting recode=1), in the
+ * background, at the lowest CPU priority, and only while no ingest has
+ * moved for IDLE_MS and no READ arrived in that time: the foreground's
+ * writes and reads come first, the pass uses the gaps.
+ *
+ * A swapped chunk's old raw record is punched out PUNCH_DELAY_MS later,
+ * not at once: a reader that looked up the old index entry just before the
+ * swap is then long done with it (and one that was not is sent to the new
+ * record, chunkstore.c).  A record waiting here at a kill -9 stays as
+ * unindexed bytes in its pack (space only, chunkstore.h).
+ *
+ * A chunk that fails (ENOSPC, EIO, a bad record) keeps its queue entry;
+ * the pass moves on, and after a round with failures waits RETRY_MS
+ * before it starts over.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fuse/fs_internal.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/codec.h"
+#include "store/chunk/ingest.h"
+#include "store/maint/recode.h"
+
+#define LOG_COMPONENT "recode"
+
+#define IDLE_MS 1000
+#define PUNCH_DELAY_MS 5000
+#define RETRY_MS 10000
+#define EMPTY_MS 1000      /* how often an empty queue is looked at again */
+#define MAX_HELD 1024      /* raw records waiting for their punch (then punched sooner) */
+
+struct held {
+	struct mfs_recode_one r;
+	uint64_t due_ms;
+};
+
+struct fs_recode {
+	struct mfs_fs *fs;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stopping;            /* lock */
+	struct held held[MAX_HELD]; /* a ring, oldest first (thread only) */
+	unsigned held_first, held_n;
+	uint64_t recoded, failed, saved; /* atomics, for status */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* Sleeps up to ms, or until stopped; whether to go on. */
+static int nap(struct fs_recode *r, uint64_t ms)
+{
+	struct timespec t;
+	int go;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += (time_t)(ms / 1000);
+	t.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&r->lock);
+	if (!r->stopping)
+		pthread_cond_timedwait(&r->wake, &r->lock, &t);
+	go = !r->stopping;
+	pthread_mutex_unlock(&r->lock);
+	return go;
+}
+
+/* Punches the held records that are due (all of them with all). */
+static void punch_due(struct fs_recode *r, int all)
+{
+	uint64_t now = now_ms();
+
+	while (r->held_n) {
+		struct held *h = &r->held[r->held_first];
+
+		if (!all && h->due_ms > now && r->held_n < MAX_HELD)
+			break;
+		(void)mfs_recode_free(r->fs->db, &h->r);
+		r->held_first = (r->held_first + 1) % MAX_HELD;
+		r->held_n--;
+	}
+}
+
+/* Whether the foreground moved (an ingest window, a READ) in the last IDLE_MS. */
+static int busy(struct fs_recode *r, uint64_t *seen, uint64_t *quiet_since)
+{
+	uint64_t v = mfs_ingest_progress() +
+		     __atomic_load_n(&r->fs->read_requests, __ATOMIC_RELAXED);
+	uint64_t now = now_ms();
+
+	if (v != *seen || mfs_ingest_active()) {
+		*seen = v;
+		*quiet_since = now;
+	}
+	return now - *quiet_since < IDLE_MS;
+}
+
+/* One chunk: 1 done (or nothing to do), 0 failed (logged once a round), -ENOENT end of round. */
+static int step(struct fs_recode *r, struct mfs_codec_ctx *ctx, struct mfs_hash *cursor,
+		int *have_cursor, int *logged)
+{
+	struct mfs_recode_one one;
+	struct mfs_hash h;
+	int rc = mfs_recode_next(r->fs->db, *have_cursor ? cursor : NULL, &h);
+
+	if (rc)
+		return rc == -ENOENT ? rc : 0;
+	*cursor = h;
+	*have_cursor = 1;
+	if ((rc = mfs_recode_chunk(r->fs->ns, ctx, &h, &one))) {
+		__atomic_add_fetch(&r->failed, 1, __ATOMIC_RELAXED);
+		if (!(*logged)++)
+			log_warn("recode of a chunk failed, retried later: %s", mfs_strerror(rc));
+		return 0;
+	}
+	if (one.swapped) {
+		__atomic_add_fetch(&r->recoded, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&r->saved, one.old.record_len - one.new_len, __ATOMIC_RELAXED);
+		if (r->held_n == MAX_HELD)
+			punch_due(r, 0);
+		r->held[(r->held_first + r->held_n++) % MAX_HELD] =
+			(struct held){ one, now_ms() + PUNCH_DELAY_MS };
+	}
+	return 1;
+}
+
+static void *recode_thread(void *arg)
+{
+	struct fs_recode *r = arg;
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
+	uint64_t seen = 0, quiet_since = 0, wait;
+	struct mfs_hash cursor;
+	int have_cursor = 0, logged = 0, rc;
+
+	/* This thread only (Linux): the foreground's threads keep their priority. */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+	if (!ctx) {
+		log_error("no recode pass: %s", mfs_strerror(-ENOMEM));
+		return NULL;
+	}
+	for (wait = 0; nap(r, wait);) {
+		punch_due(r, 0);
+		wait = 200;
+		if (busy(r, &seen, &quiet_since))
+			continue;
+		rc = step(r, ctx, &cursor, &have_cursor, &logged);
+		if (rc == -ENOENT) {
+			/* A round ended: again from the start, at once if it did anything. */
+			wait = logged ? RETRY_MS : have_cursor ? 0 : EMPTY_MS;
+			have_cursor = logged = 0;
+		} else {
+			wait = 0;
+		}
+	}
+	punch_due(r, 1);
+	mfs_codec_ctx_free(ctx);
+	return NULL;
+}
+
+int fs_recode_start(struct mfs_fs *fs, struct fs_recode **out)
+{
+	struct fs_recode *r;
+	pthread_condattr_t ca;
+	int rc;
+
+	*out = NULL;
+	if (fs->cfg->recode != 1 || fs->cfg->ro)
+		return 0;
+	if (!(r = calloc(1, sizeof(*r))))
+		return -ENOMEM;
+	r->fs = fs;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((rc = -pthread_create(&r->thread, NULL, recode_thread, r))) {
+		pthread_mutex_destroy(&r->lock);
+		pthread_cond_destroy(&r->wake);
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void fs_recode_stop(struct fs_recode *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stopping = 1;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	pthread_join(r->thread, NULL);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->wake);
+	free(r);
+}
+
+void fs_recode_status(struct mfs_fs *fs, FILE *f)
+{
+	struct fs_recode *r = fs->recode;
+	uint64_t n = 0;
+
+	if (!mfs_recode_count(fs->db, 0, &n))
+		fprintf(f, "recode_queue %llu\n", (unsigned long long)n);
+	if (!r)
+		return;
+	fprintf(f, "recoded_chunks %llu\n",
+		(unsigned long long)__atomic_load_n(&r->recoded, __ATOMIC_RELAXED));
+	fprintf(f, "recode_saved_bytes %llu\n",
+		(unsigned long long)__atomic_load_n(&r->saved, __ATOMIC_RELAXED));
+	fprintf(f, "recode_failures %llu\n",
+		(unsigned long long)__atomic_load_n(&r->failed, __ATOMIC_RELAXED));
+}
