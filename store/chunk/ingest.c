@@ -200,8 +200,15 @@ static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_li
 		return rc;
 	if (!b && !(b = mfs_batch_new(db)))
 		return -ENOMEM;
-	for (size_t i = 0; i < fresh->n; i++)
-		mfs_chunk_stage_index(b, &fresh->v[i].hash, &fresh->v[i].info, fresh->v[i].record_len);
+	for (size_t i = 0; i < fresh->n; i++) {
+		const struct new_chunk *c = &fresh->v[i];
+
+		if (c->nbases)
+			mfs_chunk_stage_index_bases(b, &c->hash, &c->info, c->record_len,
+						    fresh->bases + c->base_at, c->nbases);
+		else
+			mfs_chunk_stage_index(b, &c->hash, &c->info, c->record_len);
+	}
 	if (!m)
 		rc = 0;
 	else if (into)
@@ -347,6 +354,7 @@ static void ingest_free(struct mfs_ingest *s)
 	free(s->buf);
 	free(s->fresh.v);
 	free(s->fresh.slot);
+	free(s->fresh.bases);
 	mfs_manifest_unref(s->m);
 	mfs_cutplan_release(&s->plan);
 	mfs_delta_base_free(s->w.delta);

@@ -60,7 +60,23 @@ int mfs_new_list_add(struct new_list *l, const struct pending_chunk *c)
 	}
 	if (mfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v)))
 		return -ENOMEM;
-	l->v[l->n] = (struct new_chunk){ c->hash, c->info, (uint32_t)c->rec_len };
+	l->v[l->n] = (struct new_chunk){ c->hash, c->info, (uint32_t)c->rec_len, 0, 0 };
+	if (c->info.codec == MFS_CODEC_DELTA) {
+		struct mfs_hash *b;
+		uint32_t nb;
+		int rc = mfs_delta_bases(c->rec, c->rec_len, &b, &nb);
+
+		for (uint32_t i = 0; i < nb && !rc; i++)
+			rc = mfs_grow(&l->bases, &l->capbases, l->nbases + i, sizeof(*l->bases));
+		if (!rc)
+			memcpy(l->bases + l->nbases, b, nb * sizeof(*b));
+		free(b);
+		if (rc)
+			return rc;
+		l->v[l->n].base_at = (uint32_t)l->nbases;
+		l->v[l->n].nbases = nb;
+		l->nbases += nb;
+	}
 	new_list_index(l, l->n++);
 	return 0;
 }
