@@ -54,37 +54,68 @@ void mfs_chunk_stage_record(struct mfs_batch *b, const struct mfs_hash *h, const
 		mfs_batch_fail(b, rc);
 }
 
-void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
-			   const struct mfs_chunk_info *info, size_t record_len)
+/* The version 1 or 2 fields of h's index entry into idx; its length, or 0 (b failed). */
+static size_t index_fields(struct mfs_batch *b, const struct mfs_hash *h,
+			   const struct mfs_chunk_info *info, size_t record_len, uint8_t *idx)
 {
 	struct mfs_packs *packs = packs_for(b, record_len);
-	uint8_t idx[MFS_CHUNK_INDEX_V2_LEN];
 	struct mfs_pack_loc loc;
 	uint64_t ticket;
-	size_t n = MFS_CHUNK_INDEX_LEN;
 
 	idx[0] = MFS_CHUNK_INDEX_VERSION;
 	idx[1] = info->codec;
 	put_le32(idx + 2, info->raw_len);
 	put_le32(idx + 6, (uint32_t)record_len);
-	if (packs) {
-		if (record_len > UINT32_MAX ||
-		    mfs_packs_pending_take(packs, h->b, (uint32_t)record_len, &loc, &ticket)) {
-			char hex[MFS_HASH_HEX_LEN + 1];
+	if (!packs)
+		return MFS_CHUNK_INDEX_LEN;
+	if (record_len > UINT32_MAX ||
+	    mfs_packs_pending_take(packs, h->b, (uint32_t)record_len, &loc, &ticket)) {
+		char hex[MFS_HASH_HEX_LEN + 1];
 
-			/* A caller's bug: never index a record we cannot point at. */
-			mfs_hash_to_hex(h, hex);
-			log_error("chunk %s: index staged without its record", hex);
-			mfs_batch_fail(b, -EIO);
-			return;
-		}
-		idx[0] = MFS_CHUNK_INDEX_V2;
-		put_le32(idx + 10, loc.pack);
-		put_le64(idx + 14, loc.off);
-		n = MFS_CHUNK_INDEX_V2_LEN;
-		mfs_batch_need_packs(b, ticket);
+		/* A caller's bug: never index a record we cannot point at. */
+		mfs_hash_to_hex(h, hex);
+		log_error("chunk %s: index staged without its record", hex);
+		mfs_batch_fail(b, -EIO);
+		return 0;
 	}
-	mfs_batch_put(b, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, idx, n);
+	idx[0] = MFS_CHUNK_INDEX_V2;
+	put_le32(idx + 10, loc.pack);
+	put_le64(idx + 14, loc.off);
+	mfs_batch_need_packs(b, ticket);
+	return MFS_CHUNK_INDEX_V2_LEN;
+}
+
+void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
+			   const struct mfs_chunk_info *info, size_t record_len)
+{
+	uint8_t idx[MFS_CHUNK_INDEX_V2_LEN];
+	size_t n = index_fields(b, h, info, record_len, idx);
+
+	if (n)
+		mfs_batch_put(b, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, idx, n);
+}
+
+void mfs_chunk_stage_index_bases(struct mfs_batch *b, const struct mfs_hash *h,
+				 const struct mfs_chunk_info *info, size_t record_len,
+				 const struct mfs_hash *bases, uint32_t nbases)
+{
+	size_t len = MFS_CHUNK_INDEX_V3_HEAD + (size_t)nbases * MFS_HASH_LEN;
+	uint8_t *idx = calloc(1, len);
+
+	if (!idx || !nbases || nbases > UINT16_MAX) {
+		free(idx);
+		mfs_batch_fail(b, idx ? -EINVAL : -ENOMEM);
+		return;
+	}
+	if (index_fields(b, h, info, record_len, idx)) {
+		idx[0] = MFS_CHUNK_INDEX_V3; /* pack and offset stay 0 for a chunks CF record */
+		put_le16(idx + 22, (uint16_t)nbases);
+		for (uint32_t i = 0; i < nbases; i++)
+			memcpy(idx + MFS_CHUNK_INDEX_V3_HEAD + (size_t)i * MFS_HASH_LEN, bases[i].b,
+			       MFS_HASH_LEN);
+		mfs_batch_put(b, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, idx, len);
+	}
+	free(idx);
 }
 
 void mfs_recode_key(const struct mfs_hash *h, uint8_t key[MFS_RECODE_KEY_LEN])
@@ -128,6 +159,13 @@ int mfs_chunk_free_space(struct mfs_db *db, const struct mfs_chunk_summary *s)
 	return mfs_packs_punch(packs, &loc);
 }
 
+/* Whether p[0..n) is a whole version 3 value: a delta's, with 1 or more bases. */
+static int index_v3_ok(const uint8_t *p, size_t n)
+{
+	return n >= MFS_CHUNK_INDEX_V3_HEAD && p[1] == MFS_CODEC_DELTA && get_le16(p + 22) &&
+	       n == MFS_CHUNK_INDEX_V3_HEAD + (size_t)get_le16(p + 22) * MFS_HASH_LEN;
+}
+
 int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summary *s)
 {
 	if (n < 2 || p[1] >= MFS_CODEC_COUNT)
@@ -140,12 +178,33 @@ int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summar
 		s->off = get_le64(p + 14);
 		if (!s->pack)
 			return MFS_EFORMAT;
+	} else if (p[0] == MFS_CHUNK_INDEX_V3 && index_v3_ok(p, n)) {
+		s->pack = get_le32(p + 10);
+		s->off = get_le64(p + 14);
+		if (!s->pack && s->off)
+			return MFS_EFORMAT;
 	} else {
 		return MFS_EFORMAT;
 	}
 	s->codec = p[1];
 	s->raw_len = get_le32(p + 2);
 	s->record_len = get_le32(p + 6);
+	return 0;
+}
+
+int mfs_chunk_index_bases(const uint8_t *p, size_t n, const uint8_t **bases, uint32_t *nbases)
+{
+	struct mfs_chunk_summary s;
+	int rc = mfs_chunk_summary_decode(p, n, &s);
+
+	*bases = NULL;
+	*nbases = 0;
+	if (rc)
+		return rc;
+	if (p[0] != MFS_CHUNK_INDEX_V3)
+		return -ENOENT;
+	*bases = p + MFS_CHUNK_INDEX_V3_HEAD;
+	*nbases = get_le16(p + 22);
 	return 0;
 }
 

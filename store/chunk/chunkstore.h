@@ -35,12 +35,18 @@ struct mfs_batch;
 /*
  * chunk_index value, version 1 (record in the chunks CF):
  *   u8 version, u8 codec, u32 raw_len, u32 record_len;
- * version 2 (record in a pack): the same, then u32 pack, u64 offset.
+ * version 2 (record in a pack): the same, then u32 pack, u64 offset;
+ * version 3 (a delta record, codec MFS_CODEC_DELTA): the fields of version
+ * 2 (pack 0: the record is in the chunks CF, offset 0), then u16 nbases
+ * and the keys of the record's distinct base chunks, so that gc and fsck
+ * learn a delta's bases from the index alone (delta.h).
  */
 #define MFS_CHUNK_INDEX_VERSION 1
 #define MFS_CHUNK_INDEX_LEN 10
 #define MFS_CHUNK_INDEX_V2 2
 #define MFS_CHUNK_INDEX_V2_LEN 22
+#define MFS_CHUNK_INDEX_V3 3
+#define MFS_CHUNK_INDEX_V3_HEAD 24
 /* Records this long or longer go to packs (when the store has them). */
 #define MFS_CHUNK_PACK_MIN (64u << 10)
 
@@ -69,6 +75,13 @@ void mfs_chunk_stage_record(struct mfs_batch *b, const struct mfs_hash *h, const
  */
 void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
 			   const struct mfs_chunk_info *info, size_t record_len);
+/*
+ * The same for a delta record whose distinct base chunks are
+ * bases[0..nbases) (1..MFS_DELTA_MAX_REFS): a version 3 entry.
+ */
+void mfs_chunk_stage_index_bases(struct mfs_batch *b, const struct mfs_hash *h,
+				 const struct mfs_chunk_info *info, size_t record_len,
+				 const struct mfs_hash *bases, uint32_t nbases);
 /*
  * Adds the deletion of h's index entry, chunks CF record and recode queue
  * entry to b (gc; write it synced).
@@ -106,6 +119,12 @@ int mfs_chunk_record_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs
 int mfs_store_open(const char *dir, struct mfs_db **out);
 
 int mfs_chunk_summary_decode(const uint8_t *p, size_t n, struct mfs_chunk_summary *s);
+/*
+ * The base keys a version 3 index value p[0..n) lists: *bases points into
+ * p (nbases * MFS_HASH_LEN bytes).  0; -ENOENT for a version 1 or 2 value
+ * (the record says: an older delta); MFS_EFORMAT if p does not decode.
+ */
+int mfs_chunk_index_bases(const uint8_t *p, size_t n, const uint8_t **bases, uint32_t *nbases);
 /* The index entry of h (no blob read): 0, -ENOENT, MFS_EFORMAT or a db error. */
 int mfs_chunk_summary_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs_chunk_summary *s);
 

@@ -356,6 +356,21 @@ static int choose_codec(struct mfs_codec_ctx *ctx, const uint8_t *raw, size_t le
 	return best;
 }
 
+size_t mfs_chunk_estimate(struct mfs_codec_ctx *ctx, const void *raw, size_t len)
+{
+	size_t n, est[2], best;
+	const uint8_t *sample;
+
+	if (!len || len > MFS_CHUNK_MAX)
+		return MFS_CHUNK_HDR_SIZE + len;
+	sample = take_sample(ctx, raw, len, &n);
+	mfs_split_estimate(sample, n, est);
+	best = est[0] < est[1] ? est[0] : est[1];
+	if (best > n)
+		best = n;
+	return MFS_CHUNK_HDR_SIZE + (size_t)((uint64_t)best * len / n);
+}
+
 ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
 			 void *out, size_t cap, int codec)
 {

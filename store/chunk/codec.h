@@ -86,6 +86,15 @@ struct mfs_codec_ctx *mfs_codec_ctx_thread(void);
 size_t mfs_chunk_record_bound(size_t raw_len);
 
 /*
+ * About the record mfs_chunk_encode (automatic codec) makes of raw[0..len),
+ * from the byte planes' entropy in its sample (histograms; nothing is
+ * compressed): a split codec comes within a few percent of it, and no
+ * record is longer than the raw one.  For weighing another record (a
+ * delta, delta.c) without making the plain one.
+ */
+size_t mfs_chunk_estimate(struct mfs_codec_ctx *ctx, const void *raw, size_t len);
+
+/*
  * Encodes raw[0..len) (len <= MFS_CHUNK_MAX) into a record in out[0..cap).
  * codec < 0 picks the best codec automatically; otherwise that codec is used
  * (tests and benchmarks).  Returns the record length or a negative errno.

@@ -599,6 +599,73 @@ static int stored_refs(struct mfs_db *db, const struct mfs_hash *h, struct mfs_d
 	return rc;
 }
 
+int mfs_delta_bases(const void *rec, size_t reclen, struct mfs_hash **bases, uint32_t *n)
+{
+	struct mfs_delta_ref *v;
+	struct mfs_hash *out;
+	uint32_t nrefs, k = 0;
+	int rc = mfs_delta_refs(rec, reclen, &v, &nrefs);
+
+	*bases = NULL;
+	*n = 0;
+	if (rc)
+		return rc;
+	if (!(out = malloc(nrefs * sizeof(*out)))) {
+		free(v);
+		return -ENOMEM;
+	}
+	/* Refs are sorted by dst_off: a base may come back after another (a few refs: quadratic is fine). */
+	for (uint32_t i = 0; i < nrefs; i++) {
+		uint32_t j = 0;
+
+		while (j < k && memcmp(out[j].b, v[i].base.b, MFS_HASH_LEN))
+			j++;
+		if (j == k)
+			out[k++] = v[i].base;
+	}
+	free(v);
+	*bases = out;
+	*n = k;
+	return 0;
+}
+
+/*
+ * Adds the bases of delta chunk k (index value val[0..vl)) to add: from
+ * the index (a version 3 entry), else from its record (written before
+ * version 3).  0, -ENOMEM, or MFS_ECORRUPT / a read error (logged).
+ */
+static int add_bases(struct mfs_db *db, const uint8_t *k, const uint8_t *val, size_t vl,
+		     struct mfs_hash **add, size_t *nadd, size_t *cap)
+{
+	struct mfs_delta_ref *v = NULL;
+	const uint8_t *listed;
+	struct mfs_hash h;
+	uint32_t n;
+	int rc = mfs_chunk_index_bases(val, vl, &listed, &n);
+
+	memcpy(h.b, k, MFS_HASH_LEN);
+	if (rc == -ENOENT)
+		rc = stored_refs(db, &h, &v, &n);
+	if (rc) {
+		char hex[MFS_HASH_HEX_LEN + 1];
+
+		mfs_hash_to_hex(&h, hex);
+		log_warn("delta chunk %s: refs unreadable (%s), its bases unknown", hex,
+			 mfs_strerror(rc));
+		return rc == -ENOMEM ? rc : 0;
+	}
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		if ((rc = mfs_grow(add, cap, *nadd, sizeof(**add))))
+			break;
+		if (v)
+			(*add)[(*nadd)++] = v[i].base;
+		else
+			memcpy((*add)[(*nadd)++].b, listed + (size_t)i * MFS_HASH_LEN, MFS_HASH_LEN);
+	}
+	free(v);
+	return rc;
+}
+
 int mfs_delta_keep_bases(struct mfs_db *db, const struct mfs_hashset *live,
 			 struct mfs_hashset *out)
 {
@@ -611,29 +678,11 @@ int mfs_delta_keep_bases(struct mfs_db *db, const struct mfs_hashset *live,
 		size_t kl, vl;
 		const uint8_t *k = mfs_iter_key(it, &kl), *val = mfs_iter_value(it, &vl);
 		struct mfs_chunk_summary s;
-		struct mfs_delta_ref *v;
-		struct mfs_hash h;
-		uint32_t n;
 
 		if (kl != MFS_HASH_LEN || mfs_chunk_summary_decode(val, vl, &s) ||
 		    s.codec != MFS_CODEC_DELTA || (live && !mfs_hashset_has(live, k)))
 			continue;
-		memcpy(h.b, k, MFS_HASH_LEN);
-		if ((rc = stored_refs(db, &h, &v, &n))) {
-			char hex[MFS_HASH_HEX_LEN + 1];
-
-			mfs_hash_to_hex(&h, hex);
-			log_warn("delta chunk %s: refs unreadable (%s), its bases unknown", hex,
-				 mfs_strerror(rc));
-			rc = rc == -ENOMEM ? rc : 0;
-			continue;
-		}
-		for (uint32_t i = 0; i < n && !rc; i++) {
-			if ((rc = mfs_grow(&add, &cap, nadd, sizeof(*add))))
-				break;
-			add[nadd++] = v[i].base;
-		}
-		free(v);
+		rc = add_bases(db, k, val, vl, &add, &nadd, &cap);
 	}
 	if (!rc && it)
 		rc = mfs_iter_error(it);
@@ -669,11 +718,54 @@ int mfs_delta_usable(struct mfs_db *db, const struct mfs_hash *h)
 	return rc;
 }
 
-int mfs_delta_check_bases(struct mfs_db *db, const void *rec, size_t reclen)
+/*
+ * Whether h's index entry, if it lists bases (version 3), lists exactly
+ * the distinct bases of its record rec: gc trusts the list, so a list that
+ * lacks one would let gc delete a base the record needs.  0 or MFS_ECORRUPT.
+ */
+static int index_lists_bases(struct mfs_db *db, const struct mfs_hash *h, const void *rec,
+			     size_t reclen)
+{
+	const uint8_t *listed;
+	struct mfs_hash *bases = NULL;
+	struct mfs_val val;
+	uint32_t nl, nb;
+	int rc = mfs_db_get(db, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, &val, 1);
+
+	if (rc)
+		return rc;
+	rc = mfs_chunk_index_bases(val.p, val.len, &listed, &nl);
+	if (rc == -ENOENT) {
+		rc = 0; /* indexed before version 3: gc reads the record */
+	} else if (!rc && !(rc = mfs_delta_bases(rec, reclen, &bases, &nb))) {
+		if (nl != nb)
+			rc = MFS_ECORRUPT;
+		for (uint32_t i = 0; i < nb && !rc; i++)
+			if (memcmp(listed + (size_t)i * MFS_HASH_LEN, bases[i].b, MFS_HASH_LEN))
+				rc = MFS_ECORRUPT;
+		if (rc) {
+			char hex[MFS_HASH_HEX_LEN + 1];
+
+			mfs_hash_to_hex(h, hex);
+			log_error("delta chunk %s: its index entry lists other bases than its record",
+				  hex);
+		}
+	}
+	free(bases);
+	mfs_val_release(&val);
+	return rc;
+}
+
+int mfs_delta_check_bases(struct mfs_db *db, const struct mfs_hash *h, const void *rec,
+			  size_t reclen)
 {
 	struct mfs_delta_ref *v;
 	uint32_t n;
-	int rc = mfs_delta_refs(rec, reclen, &v, &n);
+	int rc = index_lists_bases(db, h, rec, reclen);
+
+	if (rc)
+		return rc;
+	rc = mfs_delta_refs(rec, reclen, &v, &n);
 
 	for (uint32_t i = 0; i < n && !rc; i++) {
 		struct mfs_chunk_summary s;

@@ -32,8 +32,10 @@
  * 3. Delta records are local to the node that made them: a peer asking for
  *    the chunk gets it re-encoded with a plain codec (replica/server.c), so
  *    the wire and every receiver stay as they were.
- * 4. gc keeps every base chunk a live delta record names (gc_marks.c);
- *    fsck reports a delta whose bases are missing or bad.
+ * 4. gc keeps every base chunk a live delta record names (gc_marks.c),
+ *    learning them from the chunk index entry (version 3), which lists a
+ *    delta's distinct bases; fsck reports a delta whose bases are missing
+ *    or bad, or whose index entry lists other bases than its record.
  */
 #ifndef MFS_DELTA_H
 #define MFS_DELTA_H
@@ -82,22 +84,31 @@ int mfs_delta_decode(struct mfs_db *db, struct mfs_codec_ctx *ctx, const void *r
 /*
  * Adds to out the base chunks named by the delta records stored here
  * whose key is in live (every delta record if live is NULL), then
- * finishes out (live may be out).  A delta record whose refs do not parse
- * is skipped (logged: fsck reports it).  Reads each delta record (the
- * index does not hold the refs).  0, -ENOMEM or a read error.
- * NEEDSWORK: a store of many fine-tunes reads all their records at every
- * gc; the refs could live in the chunk index entry (a version 3 entry).
+ * finishes out (live may be out).  The bases come from the chunk index
+ * (a version 3 entry lists them: chunkstore.h), so gc and fsck read no
+ * delta record; only a delta indexed before version 3 has its record read.
+ * A delta record whose refs do not parse is skipped (logged: fsck reports
+ * it).  0, -ENOMEM or a read error.
  */
 struct mfs_hashset;
 int mfs_delta_keep_bases(struct mfs_db *db, const struct mfs_hashset *live,
 			 struct mfs_hashset *out);
 
 /*
- * Checks that every base the verified delta record rec[0..reclen) names
- * is stored, is no delta, and its record's checksum holds (fsck; copies.c).
- * 0, or -ENOENT / MFS_ECORRUPT with the base logged, or another error.
+ * The distinct base chunks the delta record rec[0..reclen) names, in the
+ * order first named (for its version 3 index entry); *bases is malloc'd.
+ * 0, MFS_ECORRUPT (refs do not parse), -ENOMEM.
  */
-int mfs_delta_check_bases(struct mfs_db *db, const void *rec, size_t reclen);
+int mfs_delta_bases(const void *rec, size_t reclen, struct mfs_hash **bases, uint32_t *n);
+
+/*
+ * Checks that every base the verified delta record rec[0..reclen) of chunk
+ * h names is stored, is no delta, and its record's checksum holds, and
+ * that h's index entry lists exactly those bases if it lists any (fsck;
+ * copies.c).  0, or -ENOENT / MFS_ECORRUPT logged, or another error.
+ */
+int mfs_delta_check_bases(struct mfs_db *db, const struct mfs_hash *h, const void *rec,
+			  size_t reclen);
 
 /*
  * Whether chunk h is stored and whole as far as the index tells: 1 if it
@@ -126,9 +137,9 @@ void mfs_delta_base_free(struct mfs_delta_base *b);
 
 /*
  * raw[0..len), the file's bytes at file offset off, as a delta record into
- * out[0..cap) if that is smaller than plain_len (the plain record's size)
- * by at least plain_len / 8: decoding a delta costs about twice a plain
- * chunk.  Returns the record's length, 0 to keep the plain record, or a
+ * out[0..cap) if that is smaller than plain_len (the plain record's size,
+ * or a bound from its estimate: ingest_window.c) by at least plain_len / 8:
+ * decoding a delta costs about twice a plain chunk.  Returns the record's length, 0 to keep the plain record, or a
  * negative errno.  Thread safe (ctx is the thread's).
  */
 ssize_t mfs_delta_encode(struct mfs_delta_base *b, struct mfs_codec_ctx *ctx, uint64_t off,

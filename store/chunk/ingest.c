@@ -204,7 +204,11 @@ static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_li
 	for (size_t i = 0; i < fresh->n; i++) {
 		const struct new_chunk *c = &fresh->v[i];
 
-		mfs_chunk_stage_index(b, &c->hash, &c->info, c->record_len);
+		if (c->nbases)
+			mfs_chunk_stage_index_bases(b, &c->hash, &c->info, c->record_len,
+						    fresh->bases + c->base_at, c->nbases);
+		else
+			mfs_chunk_stage_index(b, &c->hash, &c->info, c->record_len);
 		/*
 		 * Raw records of a deferred session: queued in the batch of
 		 * their index entries, so no raw chunk is indexed without its
@@ -379,6 +383,7 @@ static void ingest_free(struct mfs_ingest *s)
 	free(s->buf);
 	free(s->fresh.v);
 	free(s->fresh.slot);
+	free(s->fresh.bases);
 	mfs_manifest_unref(s->m);
 	mfs_cutplan_release(&s->plan);
 	mfs_delta_base_free(s->w.delta);

@@ -60,7 +60,23 @@ int mfs_new_list_add(struct new_list *l, const struct pending_chunk *c)
 	}
 	if (mfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v)))
 		return -ENOMEM;
-	l->v[l->n] = (struct new_chunk){ c->hash, c->info, (uint32_t)c->rec_len };
+	l->v[l->n] = (struct new_chunk){ c->hash, c->info, (uint32_t)c->rec_len, 0, 0 };
+	if (c->info.codec == MFS_CODEC_DELTA) {
+		struct mfs_hash *b;
+		uint32_t nb;
+		int rc = mfs_delta_bases(c->rec, c->rec_len, &b, &nb);
+
+		for (uint32_t i = 0; i < nb && !rc; i++)
+			rc = mfs_grow(&l->bases, &l->capbases, l->nbases + i, sizeof(*l->bases));
+		if (!rc)
+			memcpy(l->bases + l->nbases, b, nb * sizeof(*b));
+		free(b);
+		if (rc)
+			return rc;
+		l->v[l->n].base_at = (uint32_t)l->nbases;
+		l->v[l->n].nbases = nb;
+		l->nbases += nb;
+	}
 	new_list_index(l, l->n++);
 	return 0;
 }
@@ -73,6 +89,31 @@ int mfs_new_list_add(struct new_list *l, const struct pending_chunk *c)
 static int defer_chunk(const struct window *w, const struct pending_chunk *c)
 {
 	return w->defer && !w->delta && MFS_CHUNK_HDR_SIZE + (size_t)c->len >= MFS_CHUNK_PACK_MIN;
+}
+
+/*
+ * A fine-tune's chunk c as a delta against its base into c->rec, if that
+ * is clearly smaller than the plain record: under 3/4 of the plain
+ * record's estimate, so that the plain encode is skipped (it was a third
+ * of a fine-tune's ingest CPU); else under 7/8 of the plain record, made
+ * to compare.  Returns the record's length, 0 (c->rec is free for the
+ * plain record), or -errno.
+ */
+static ssize_t encode_delta(struct window *w, struct pending_chunk *c, struct mfs_codec_ctx *ctx)
+{
+	size_t est = mfs_chunk_estimate(ctx, c->p, c->len);
+	ssize_t n, d;
+
+	/* mfs_delta_encode keeps a delta 1/8 under its plain_len: 7/8 of 6/7 is 3/4. */
+	d = mfs_delta_encode(w->delta, ctx, c->off, c->p, c->len, est * 6 / 7, c->rec, c->rec_cap);
+	if (d)
+		return d;
+	n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap, -1);
+	if (n <= 0)
+		return n;
+	/* Not clearly smaller: the plain record stays unless the delta beats it by 1/8. */
+	d = mfs_delta_encode(w->delta, ctx, c->off, c->p, c->len, n, c->rec, c->rec_cap);
+	return d ? d : n;
 }
 
 /* Hashes and (if new) encodes chunk c with codec context ctx. */
@@ -92,29 +133,19 @@ static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_c
 	c->exists = ex;
 	if (ex)
 		return;
+	n = w->delta ? encode_delta(w, c, ctx) : 0;
 	/*
 	 * The slot holds the header and the raw bytes: the automatic codec
 	 * never stores more (an encoding that would not fit is stored raw).
 	 * Deferred: raw now (a copy and an XXH64), the codec choice and the
 	 * compression later, by the recode pass, off the writer's clock.
 	 */
-	n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap,
-			     defer_chunk(w, c) ? MFS_CODEC_RAW : -1);
+	if (!n)
+		n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap,
+				     defer_chunk(w, c) ? MFS_CODEC_RAW : -1);
 	if (n < 0) {
 		c->rc = (int)n;
 		return;
-	}
-	/* A fine-tune's chunk: the delta against its base if that is clearly smaller. */
-	if (w->delta) {
-		ssize_t d = mfs_delta_encode(w->delta, ctx, c->off, c->p, c->len, n, c->rec,
-					     c->rec_cap);
-
-		if (d < 0) {
-			c->rc = (int)d;
-			return;
-		}
-		if (d > 0)
-			n = d;
 	}
 	c->rec_len = n;
 	c->rc = mfs_chunk_peek(c->rec, n, &c->info);

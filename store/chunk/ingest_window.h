@@ -65,6 +65,7 @@ struct new_chunk {
 	struct mfs_hash hash;
 	struct mfs_chunk_info info;
 	uint32_t record_len;
+	uint32_t base_at, nbases;       /* a delta's bases: new_list.bases[base_at, +nbases) */
 };
 
 /*
@@ -79,11 +80,13 @@ struct new_list {
 	size_t n, cap;
 	uint32_t *slot;         /* index + 1 into v; 0 = empty */
 	size_t nslots;          /* a power of two, at least twice n */
+	struct mfs_hash *bases; /* the delta chunks' distinct bases, for their index entries */
+	size_t nbases, capbases;
 };
 
 /* Whether this ingest already stored the chunk h. */
 int mfs_new_list_has(const struct new_list *l, const struct mfs_hash *h);
-/* Adds the stored chunk c; -ENOMEM. */
+/* Adds the stored chunk c (a delta's bases from its record); -ENOMEM, MFS_ECORRUPT. */
 int mfs_new_list_add(struct new_list *l, const struct pending_chunk *c);
 
 /* A new window: no chunk published; starts the encoders the first time. */

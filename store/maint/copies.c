@@ -44,7 +44,7 @@ int mfs_copy_state_local(struct mfs_db *db, const struct mfs_hash *h, uint32_t r
 			rc = mfs_chunk_verify(v.p, v.len, &info);
 			/* A delta is whole only with its bases (store/chunk/delta.h). */
 			if (!rc && info.codec == MFS_CODEC_DELTA)
-				rc = mfs_delta_check_bases(db, v.p, v.len);
+				rc = mfs_delta_check_bases(db, h, v.p, v.len);
 			mfs_val_release(&v);
 			if (!rc)
 				return !raw_len || info.raw_len == raw_len ? MFS_COPY_STORED : MFS_COPY_CORRUPT;

@@ -110,14 +110,17 @@ static int format_upgrade(struct mfs_ns *ns, uint64_t from)
 		return rc;
 	if (from < MFS_FORMAT_WIDE_IDS)
 		from = MFS_FORMAT_WIDE_IDS;
-	/* 3 to 4: nothing to convert; an older build must now refuse the store (delta bases). */
+	/*
+	 * 3 or 4 to 5: nothing to convert; an older build must now refuse the
+	 * store (delta records and their version 3 index entries).
+	 */
 	if (!(b = mfs_batch_new(ns->db)))
 		return -ENOMEM;
 	meta_put_u64(b, "format", MFS_FORMAT_VERSION);
 	rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
 	mfs_batch_free(b);
 	if (!rc)
-		log_info("store format %llu marked %d (fine-tune delta records)",
+		log_info("store format %llu marked %d (fine-tune delta records, bases indexed)",
 			 (unsigned long long)from, MFS_FORMAT_VERSION);
 	return rc;
 }

@@ -7,7 +7,10 @@
  * bytes is printed for delta chunks and for plain (split/zstd/raw) ones.
  * With a base and its fine-tune in the store, the plain chunks are the
  * base's: the same tensors, coded plainly.  The page cache is warm after
- * the first rep: this is decode CPU, not I/O.
+ * the first rep: this is decode CPU, not I/O.  Chunks are loaded in the
+ * order of their records in the packs, i.e. in the order the files were
+ * written, as a sequential read of each file loads them (a delta's
+ * neighbours share base chunks: delta_cache.c).
  *   delta_speed DATA [reps]
  */
 #include <stdio.h>
@@ -19,6 +22,44 @@
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
 #include "store/kv/db.h"
+
+struct item {
+	struct mfs_hash h;
+	struct mfs_chunk_summary s;
+};
+
+static int by_place(const void *a, const void *b)
+{
+	const struct mfs_chunk_summary *x = &((const struct item *)a)->s;
+	const struct mfs_chunk_summary *y = &((const struct item *)b)->s;
+
+	if (x->pack != y->pack)
+		return x->pack < y->pack ? -1 : 1;
+	return (x->off > y->off) - (x->off < y->off);
+}
+
+/* Every indexed chunk, in pack order. */
+static struct item *chunks(struct mfs_db *db, size_t *n)
+{
+	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
+	struct item *v = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	for (; it && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *val = mfs_iter_value(it, &vl);
+
+		if (*n == cap && !(v = realloc(v, (cap = cap ? 2 * cap : 256) * sizeof(*v))))
+			exit(1);
+		if (kl != MFS_HASH_LEN || mfs_chunk_summary_decode(val, vl, &v[*n].s))
+			continue;
+		memcpy(v[(*n)++].h.b, k, MFS_HASH_LEN);
+	}
+	mfs_iter_free(it);
+	qsort(v, *n, sizeof(*v), by_place);
+	return v;
+}
 
 static double cpu_now(void)
 {
@@ -35,6 +76,8 @@ int main(int argc, char **argv)
 	double cpu[2] = { 0, 0 };
 	unsigned long long bytes[2] = { 0, 0 }, n[2] = { 0, 0 };
 	struct mfs_db *db;
+	struct item *items;
+	size_t nitems;
 	char dir[4096];
 
 	if (argc < 2 || !ctx) {
@@ -45,24 +88,14 @@ int main(int argc, char **argv)
 	snprintf(dir, sizeof(dir), "%s/db", argv[1]);
 	if (mfs_store_open(dir, &db))
 		return 1;
+	items = chunks(db, &nitems);
 	for (int r = 0; r <= reps; r++) {
-		struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
-
-		for (; it && mfs_iter_valid(it); mfs_iter_next(it)) {
-			size_t kl, vl;
-			const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-			struct mfs_chunk_summary s;
+		for (size_t i = 0; i < nitems; i++) {
 			struct mfs_chunk_bytes b;
-			struct mfs_hash h;
-			double t0;
-			int d;
+			int d = items[i].s.codec == MFS_CODEC_DELTA;
+			double t0 = cpu_now();
 
-			if (kl != MFS_HASH_LEN || mfs_chunk_summary_decode(v, vl, &s))
-				continue;
-			memcpy(h.b, k, MFS_HASH_LEN);
-			d = s.codec == MFS_CODEC_DELTA;
-			t0 = cpu_now();
-			if (mfs_chunk_load(db, ctx, &h, &b, 0)) {
+			if (mfs_chunk_load(db, ctx, &items[i].h, &b, 0)) {
 				fprintf(stderr, "a chunk does not load\n");
 				return 1;
 			}
@@ -73,8 +106,8 @@ int main(int argc, char **argv)
 			}
 			mfs_chunk_bytes_release(&b);
 		}
-		mfs_iter_free(it);
 	}
+	free(items);
 	for (int d = 0; d < 2; d++)
 		printf("%s: %llu chunk loads, %.1f MiB, %.3f CPU-s/GiB\n", d ? "delta" : "plain", n[d],
 		       bytes[d] / 1048576.0, bytes[d] ? cpu[d] * 1073741824.0 / bytes[d] : 0);

@@ -25,7 +25,9 @@
 #include "store/chunk/delta.h"
 #include "store/chunk/ingest.h"
 #include "store/chunk/manifest.h"
+#include "store/base/hashset.h"
 #include "store/kv/db.h"
+#include "store/maint/copies.h"
 #include "tap.h"
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -78,6 +80,124 @@ static void put_record(struct mfs_db *db, const struct mfs_hash *h, const uint8_
 	if (mfs_db_write(db, b, MFS_WRITE_SYNC))
 		tap_bail("put index");
 	mfs_batch_free(b);
+}
+
+/* rec under h, its index entry (version 3) listing bases[0..nb) as its bases. */
+static void put_record_bases(struct mfs_db *db, const struct mfs_hash *h, const uint8_t *rec,
+			     size_t len, const struct mfs_hash *bases, uint32_t nb)
+{
+	struct mfs_batch *b = mfs_batch_new(db);
+	struct mfs_chunk_info info = { .codec = MFS_CODEC_DELTA, .raw_len = 0, .stored_len = 0 };
+
+	(void)mfs_chunk_peek(rec, len, &info);
+	info.codec = MFS_CODEC_DELTA;
+	mfs_chunk_stage_record(b, h, rec, len);
+	if (mfs_db_write(db, b, MFS_WRITE_NOWAL) || mfs_db_flush(db, MFS_CF_CHUNKS))
+		tap_bail("put record");
+	mfs_batch_free(b);
+	b = mfs_batch_new(db);
+	mfs_chunk_stage_index_bases(b, h, &info, len, bases, nb);
+	if (mfs_db_write(db, b, MFS_WRITE_SYNC))
+		tap_bail("put index");
+	mfs_batch_free(b);
+}
+
+/* The bases h's index entry lists, into out[0..*n) (at most max); 0 or an error. */
+static int listed_bases(struct mfs_db *db, const struct mfs_hash *h, struct mfs_hash *out,
+			uint32_t max, uint32_t *n)
+{
+	const uint8_t *p;
+	struct mfs_val v;
+	int rc = mfs_db_get(db, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, &v, 1);
+
+	*n = 0;
+	if (rc)
+		return rc;
+	if (!(rc = mfs_chunk_index_bases(v.p, v.len, &p, n)))
+		for (uint32_t i = 0; i < *n && i < max; i++)
+			memcpy(out[i].b, p + (size_t)i * MFS_HASH_LEN, MFS_HASH_LEN);
+	mfs_val_release(&v);
+	return rc;
+}
+
+/*
+ * gc and fsck learn a delta's bases from its index entry (version 3): the
+ * list matches the record; gc keeps bases an index entry lists even when
+ * the record cannot be read (no record is read); fsck reports an entry
+ * whose list differs from its record's refs.
+ */
+static void index_bases(struct mfs_db *db, const struct mfs_hash *h, const uint8_t *rec,
+			size_t reclen)
+{
+	struct mfs_hash listed[8], *bases = NULL, fake, fb[2];
+	struct mfs_hashset keep = { 0 };
+	uint32_t nl = 0, nb = 0;
+	uint8_t junk[300];
+	int same;
+
+	if (mfs_delta_bases(rec, reclen, &bases, &nb))
+		tap_bail("delta bases");
+	is_int(listed_bases(db, h, listed, 8, &nl), 0, "a delta's index entry lists its bases");
+	same = nl == nb && nb <= 8;
+	for (uint32_t i = 0; same && i < nb; i++)
+		same = !memcmp(listed[i].b, bases[i].b, MFS_HASH_LEN);
+	ok(same, "the index lists the record's %u distinct base(s)", nb);
+
+	/* A delta whose record does not parse: its listed bases are kept all the same. */
+	memset(junk, 0xa5, sizeof(junk));
+	memset(fake.b, 0x5a, MFS_HASH_LEN);
+	memset(fb[0].b, 0x11, MFS_HASH_LEN);
+	memset(fb[1].b, 0x22, MFS_HASH_LEN);
+	put_record_bases(db, &fake, junk, sizeof(junk), fb, 2);
+	is_int(mfs_delta_keep_bases(db, NULL, &keep), 0, "gc's walk of the deltas' bases");
+	ok(mfs_hashset_has(&keep, fb[0].b) && mfs_hashset_has(&keep, fb[1].b),
+	   "bases are kept from the index alone (the record is not read)");
+	ok(mfs_hashset_has(&keep, bases[0].b), "and the real delta's bases too");
+	mfs_hashset_clear(&keep);
+	{
+		struct mfs_batch *b = mfs_batch_new(db);
+
+		mfs_chunk_stage_delete(b, &fake);
+		mfs_db_write(db, b, MFS_WRITE_SYNC);
+		mfs_batch_free(b);
+	}
+
+	/* An index entry that lists another base than its record names: fsck says corrupt. */
+	is_int(mfs_copy_state_local(db, h, 0, 0), MFS_COPY_STORED, "fsck: the delta is whole");
+	put_record_bases(db, h, rec, reclen, fb, 1);
+	is_int(mfs_copy_state_local(db, h, 0, 0), MFS_COPY_CORRUPT,
+	       "fsck: an index entry listing other bases is corrupt");
+	put_record_bases(db, h, rec, reclen, bases, nb);
+	is_int(mfs_copy_state_local(db, h, 0, 0), MFS_COPY_STORED, "fsck: whole again");
+	free(bases);
+}
+
+/* Version 3 index values that do not add up are refused, never half read. */
+static void index_v3_malformed(void)
+{
+	uint8_t v[24 + 2 * 32] = { MFS_CHUNK_INDEX_V3, MFS_CODEC_DELTA };
+	struct mfs_chunk_summary s;
+	const uint8_t *p;
+	uint32_t n;
+	int good, bad = 0;
+
+	put_le32(v + 10, 1);
+	put_le16(v + 22, 2);
+	good = !mfs_chunk_summary_decode(v, sizeof(v), &s) &&
+	       !mfs_chunk_index_bases(v, sizeof(v), &p, &n) && n == 2 && p == v + 24;
+	bad += mfs_chunk_summary_decode(v, sizeof(v) - 1, &s) == MFS_EFORMAT;
+	put_le16(v + 22, 0);
+	bad += mfs_chunk_summary_decode(v, 24, &s) == MFS_EFORMAT;
+	put_le16(v + 22, 3);
+	bad += mfs_chunk_summary_decode(v, sizeof(v), &s) == MFS_EFORMAT;
+	put_le16(v + 22, 2);
+	v[1] = MFS_CODEC_ZSTD;
+	bad += mfs_chunk_summary_decode(v, sizeof(v), &s) == MFS_EFORMAT;
+	v[1] = MFS_CODEC_DELTA;
+	put_le32(v + 10, 0);
+	put_le64(v + 14, 9);
+	bad += mfs_chunk_index_bases(v, sizeof(v), &p, &n) == MFS_EFORMAT;
+	ok(good && bad == 5, "index version 3: a good value reads, 5 bad ones are refused (%d)", bad);
 }
 
 static uint8_t *record_copy(struct mfs_db *db, const struct mfs_hash *h, size_t *len)
@@ -226,6 +346,8 @@ int main(void)
 
 	/* Damage, one case at a time, each undone after. */
 	rec = record_copy(db, &tm->e[di].hash, &reclen);
+	index_bases(db, &tm->e[di].hash, rec, reclen);
+	index_v3_malformed();
 	{
 		int refused = 0, good = fuzz(db, rec, reclen, tfile + tm->off[di], tm->e[di].len, 3000,
 					     &refused);
@@ -280,6 +402,14 @@ int main(void)
 		       MFS_ECORRUPT, "a base that is a delta: MFS_ECORRUPT");
 		put_record(db, &refs[0].base, brec, breclen);
 		ok(reads_back(db, tm, tfile), "with the base back, it reads back exact again");
+		{
+			struct mfs_hashset keep = { 0 };
+
+			/* put_record wrote a version 2 entry: as a delta stored before version 3. */
+			ok(!mfs_delta_keep_bases(db, NULL, &keep) && mfs_hashset_has(&keep, refs[0].base.b),
+			   "a delta indexed before version 3 keeps its bases (from its record)");
+			mfs_hashset_clear(&keep);
+		}
 		free(brec);
 	}
 	free(refs);
