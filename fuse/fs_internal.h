@@ -304,10 +304,13 @@ void fs_inherit_sgid(struct mfs_fs *fs, uint64_t parent, struct mfs_ns_new *nw);
  * The set-user-ID and set-group-ID bits of the file rec that the
  * caller of req drops by a write or truncate (chown 0) or by a chown
  * (chown 1), as the kernel's setattr_should_drop_suidgid() decides for its
- * own filesystems: with FUSE_CAP_HANDLE_KILLPRIV, libfuse's default, the
- * kernel leaves it to the filesystem.  A chown drops them whoever makes it;
- * a write or truncate only when the caller lacks CAP_FSETID (here: is not
- * root).
+ * own filesystems.  libfuse 3.14 documents FUSE_CAP_HANDLE_KILLPRIV as its
+ * default but never sends it (its INIT reply lacks the flag), so the kernel
+ * drops the bits itself (a GETATTR, then a SETATTR of the mode) before a
+ * write through the page cache; not before a direct-I/O write, whose kill
+ * flag libfuse 3.14 does not pass on: there only this drop does it.  A chown drops them whoever
+ * makes it; a write or truncate only when the caller lacks CAP_FSETID (here:
+ * is not root).
  */
 mode_t fs_setid_to_drop(fuse_req_t req, const struct mfs_inode *rec, int chown);
 /* Re-reads ino's record into its in-memory node (no locks held). */

@@ -634,7 +634,12 @@ int mfs_ns_publish_with(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *
 		rc = -EINVAL;
 		goto out;
 	}
-	if ((rc = dirent_key(in.parent, in.name ? in.name : "", &k)) || (rc = get_dirent(ns, &k, &cur)))
+	/*
+	 * The name must still lead to ino.  read_dirent, not get_dirent: ino's
+	 * record was just read under this lock, so an entry naming it is not
+	 * dangling, and one naming another inode fails alike (a Get per commit).
+	 */
+	if ((rc = dirent_key(in.parent, in.name ? in.name : "", &k)) || (rc = read_dirent(ns, &k, &cur)))
 		goto out;
 	if (cur != ino) {
 		rc = -ENOENT;

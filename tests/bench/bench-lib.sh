@@ -39,6 +39,53 @@ daemon_cpu() {
 	proc_cpu "$pid"
 }
 
+# daemon_csw DATA -> context switches (voluntary and not) of that daemon so
+# far, all its threads; n/a if gone.  A FUSE request costs the daemon at
+# least one (its thread sleeps in read until the next), so per-request costs
+# show here where CPU-seconds hide them in the kernel.
+daemon_csw() {
+	local pid
+	pid=$(cat "$1/modelfs.pid" 2>/dev/null) || { echo n/a; return; }
+	cat "/proc/$pid/task/"*/status 2>/dev/null | awk '/ctxt_switches:/ { s += $2; f = 1 } END { if (f) print s; else print "n/a" }'
+}
+
+# fuse_count_start MNT: counts the FUSE requests the kernel sends to MNT's
+# daemon, by opcode, from the fuse_request_send tracepoint (recent kernels) in
+# a private tracefs instance (other tracers and other mounts untouched).
+# Quietly does nothing without tracefs or that event; fuse_count_stop FILES
+# then prints n/a.
+fuse_trace=""
+fuse_count_start() {
+	local t=/sys/kernel/tracing dev conn
+	[ -d "$t/events/fuse/fuse_request_send" ] && [ -d "$t/instances" ] || return 0
+	dev=$(mountpoint -d "$1" 2>/dev/null) || return 0
+	conn=$(((${dev%%:*} << 20) | ${dev##*:})) # the kernel's dev_t
+	fuse_trace=$t/instances/modelfs-bench-$$
+	mkdir "$fuse_trace" 2>/dev/null || { fuse_trace=""; return 0; }
+	echo 16384 >"$fuse_trace/buffer_size_kb"
+	if ! echo "connection == $conn" >"$fuse_trace/events/fuse/fuse_request_send/filter" ||
+		! echo 1 >"$fuse_trace/events/fuse/fuse_request_send/enable"; then
+		fuse_count_end
+	fi
+}
+# fuse_count_stop FILES -> "7.02 per file (GETATTR 1.00, LOOKUP 1.01, ...)",
+# with "; N events lost" when the trace buffer overflowed; n/a without a trace
+fuse_count_stop() {
+	local lost
+	[ -n "$fuse_trace" ] || { echo n/a; return; }
+	echo 0 >"$fuse_trace/events/fuse/fuse_request_send/enable"
+	lost=$(cat "$fuse_trace/per_cpu/"cpu*/stats 2>/dev/null | awk '/^overrun:/ { s += $2 } END { print s + 0 }')
+	sed -n 's/.*fuse_request_send: .* opcode [0-9]* (FUSE_\([A-Z_0-9]*\)).*/\1/p' "$fuse_trace/trace" |
+		sort | uniq -c | sort -rn | awk -v n="$1" -v lost="$lost" '
+			{ t += $1; s = s (s ? ", " : "") sprintf("%s %.2f", $2, $1 / n) }
+			END { printf "%.2f per file (%s)%s\n", t / n, s, lost ? "; " lost " events lost" : "" }'
+	fuse_count_end
+}
+fuse_count_end() {
+	[ -z "$fuse_trace" ] || rmdir "$fuse_trace" 2>/dev/null
+	fuse_trace=""
+}
+
 # daemon_hwm DATA -> peak resident set (VmHWM) of that daemon, MiB
 daemon_hwm() {
 	local pid
@@ -62,6 +109,23 @@ add() {
 per_gib() {
 	if is_num "$1" && is_num "$2" && [ "$2" != 0 ]; then
 		awk -v c="$1" -v b="$2" 'BEGIN { printf "%.2f", c * 1073741824 / b }'
+	else
+		echo n/a
+	fi
+}
+
+# per_k CPU_S N -> CPU-seconds per 1000 of N (files), n/a when unknown
+per_k() {
+	if is_num "$1" && is_num "$2" && [ "$2" != 0 ]; then
+		awk -v c="$1" -v n="$2" 'BEGIN { printf "%.3f", c * 1000 / n }'
+	else
+		echo n/a
+	fi
+}
+# per_file COUNT N -> COUNT / N with one decimal, n/a when unknown
+per_file() {
+	if is_num "$1" && is_num "$2" && [ "$2" != 0 ]; then
+		awk -v c="$1" -v n="$2" 'BEGIN { printf "%.1f", c / n }'
 	else
 		echo n/a
 	fi

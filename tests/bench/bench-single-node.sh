@@ -93,6 +93,7 @@ cleanup() {
 		is_mounted "$m" && { umount "$m" 2>/dev/null || umount -l "$m"; }
 	done
 	for m in "${mounted[@]}"; do store_free "${m#* }" 2>/dev/null; done
+	fuse_count_end
 	if [ "${MFS_BENCH_KEEP:-0}" = 1 ]; then
 		log "kept $work"
 	else
@@ -434,7 +435,7 @@ section_snap() {
 # native create + write + fsync + close with as many writers (modelfs's close
 # is durable: it returns once the file is published)
 section_small() {
-	local jobs=$1 out nat nat_cpu m=n/a dc=n/a cc=n/a d0 bytes=$((small_n * small_bytes)) r got made
+	local jobs=$1 out nat nat_cpu m=n/a dc=n/a cc=n/a d0 dcpu s0 reqs bytes=$((small_n * small_bytes)) r got made
 	local what="$small_n small files ($small_bytes B) create+write+close" tag="row 7"
 	[ "$jobs" = 1 ] || { what="$what, $jobs writers"; tag="row 7 ($jobs writers)"; }
 	log "$tag: $small_n small files"
@@ -449,17 +450,21 @@ section_small() {
 		fresh_mount "$mnt" "$data"
 		mkdir "$mnt/small"
 		drop_caches
-		d0=$(daemon_cpu "$data")
+		d0=$(daemon_cpu "$data") s0=$(daemon_csw "$data")
+		fuse_count_start "$mnt"
 		if run_timed "$work/smallfiles" -j "$jobs" -t "$small_max_s" -s "$small_bytes" "$mnt/small" "$small_n" >"$work/small.out"; then
+			reqs=$(fuse_count_stop "$(field "$(cat "$work/small.out")" files)")
 			m=$(field "$(cat "$work/small.out")" files_per_s)
 			made=$(field "$(cat "$work/small.out")" bytes)
-			dc=$(per_gib "$(delta "$d0" "$(daemon_cpu "$data")")" "$made")
+			dcpu=$(delta "$d0" "$(daemon_cpu "$data")")
+			dc=$(per_gib "$dcpu" "$made")
 			cc=$(per_gib "$run_cpu" "$made")
 			[ "$(field "$(cat "$work/small.out")" stopped)" = 0 ] ||
 				notes+=("$tag: STOPPED after $small_max_s s (MFS_BENCH_SMALL_MAX_S) with $(field "$(cat "$work/small.out")" files) of $small_n files made: the modelfs figures are of those")
 			got=$(find "$mnt/small" -type f | wc -l)
-			notes+=("$tag modelfs: $(cat "$work/small.out"); daemon $(delta "$d0" "$(daemon_cpu "$data")") CPU-s in all; $got files listed after; load $(cut -d' ' -f1-3 /proc/loadavg)")
+			notes+=("$tag modelfs: $(cat "$work/small.out"); daemon $dcpu CPU-s in all, $(per_k "$dcpu" "$(field "$(cat "$work/small.out")" files)") per 1000 files, $(per_file "$(delta "$s0" "$(daemon_csw "$data")")" "$(field "$(cat "$work/small.out")" files)") context switches per file; FUSE requests $reqs; $got files listed after; load $(cut -d' ' -f1-3 /proc/loadavg)")
 		else
+			fuse_count_end
 			notes+=("$tag: smallfiles into the mount failed: $(cat "$work/small.out")")
 		fi
 	fi
