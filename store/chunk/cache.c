@@ -19,6 +19,15 @@
  *     windows serves any number of streaming readers without reloading.
  *  4. Each thread keeps its own codec context (pthread key), so decoding
  *     needs no lock and no allocation per request.
+ *  5. With a window set (the replica's pipelined fetch), a prefetch thread
+ *     does not load one queued chunk at a time: it runs the window, which
+ *     takes the queued chunks (mfs_cache_job_next: those in the store are
+ *     loaded there and then), keeps many of them asked of peers at once,
+ *     and completes each as its reply comes, taking newly queued chunks
+ *     meanwhile.  Queuing wakes no thread while WINDOW_RUNS runs go on,
+ *     and a run handles every reply that has arrived per wakeup: not a
+ *     hand-off and a wakeup per chunk.  Two runs, so decoding and
+ *     verifying use both cores.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,6 +44,7 @@
 #define LOG_COMPONENT "cache"
 #define PREFETCH_QUEUE 64
 #define MAX_PREFETCH_THREADS 32
+#define WINDOW_RUNS 2           /* prefetch threads running the window at once (note 5) */
 
 /* DROPPED: taken out by mfs_cache_drop() while referenced; freed at the last release. */
 enum entry_state { LOADING, READY, FAILED, DROPPED };
@@ -60,7 +70,10 @@ struct mfs_cache {
 	struct mfs_db *db;
 	mfs_cache_remote_fn remote;   /* lock */
 	void *remote_arg;             /* lock */
-	int remote_calls;             /* calls of remote under way; lock */
+	mfs_cache_window_fn window;   /* lock */
+	void *window_arg;             /* lock */
+	int windows;                  /* window runs under way; lock */
+	int remote_calls;             /* calls of remote or window under way; lock */
 	pthread_mutex_t lock;
 	pthread_cond_t unset;         /* remote_calls reached 0 (mfs_cache_set_remote waits) */
 	struct mfs_lru table;         /* every entry by hash; unused ones on its LRU */
@@ -108,13 +121,11 @@ static void evict(struct mfs_cache *c, struct entry **victims)
 }
 
 
-/* Loads e (state LOADING, referenced by the caller) outside the lock. */
-static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
+/* e's copy in this node's store (e LOADING, referenced by the caller), checked. */
+static int load_local(struct mfs_cache *c, struct entry *e, uint32_t len)
 {
 	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
-	struct entry *victims = NULL;
 	int rc = ctx ? mfs_chunk_load(c->db, ctx, &e->node.key, &e->bytes, 0) : -ENOMEM;
-	int counted = 0;              /* this load is one of c->remote_calls */
 
 	if (!rc && e->bytes.len != len) {
 		char hex[MFS_HASH_HEX_LEN + 1];
@@ -124,23 +135,23 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 		mfs_chunk_bytes_release(&e->bytes);
 		rc = MFS_ECORRUPT;
 	}
-	/* Not here, or our copy is bad: another node's copy, verified there. */
-	if (rc == -ENOENT || rc == MFS_ECORRUPT || rc == MFS_EBADHASH || rc == MFS_EFORMAT) {
-		mfs_cache_remote_fn remote;
-		void *arg;
+	return rc;
+}
 
-		pthread_mutex_lock(&c->lock);
-		remote = c->remote;
-		arg = c->remote_arg;
-		/* Counted in while the lock is held, so a stop that clears `remote` waits for it. */
-		if (remote) {
-			c->remote_calls++;
-			counted = 1;
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (remote)
-			rc = remote(arg, &e->node.key, len, origin, &e->bytes);
-	}
+/* Not here, or our copy is bad: another node's copy, verified there. */
+static int wants_remote(int rc)
+{
+	return rc == -ENOENT || rc == MFS_ECORRUPT || rc == MFS_EBADHASH || rc == MFS_EFORMAT;
+}
+
+/*
+ * Ends e's load with rc (0: e->bytes hold it) and wakes its waiters.
+ * counted: the load was one of c->remote_calls.
+ */
+static void finish(struct mfs_cache *c, struct entry *e, uint32_t len, int rc, int counted)
+{
+	struct entry *victims = NULL;
+
 	/* One lock for the count and the state, so a load wakes its waiters once. */
 	pthread_mutex_lock(&c->lock);
 	if (counted && --c->remote_calls == 0)
@@ -161,7 +172,7 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 	/*
 	 * After unlocking: a waiter woken under the lock blocked on it at once,
 	 * a second context switch per waiter and chunk.  e stays alive: the
-	 * caller holds a reference until load() returns.
+	 * caller holds a reference until this returns.
 	 */
 	pthread_cond_broadcast(&e->done);
 	while (victims) {
@@ -170,6 +181,31 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 		entry_free(victims);
 		victims = next;
 	}
+}
+
+/* Loads e (state LOADING, referenced by the caller) outside the lock. */
+static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
+{
+	int rc = load_local(c, e, len);
+	int counted = 0;              /* this load is one of c->remote_calls */
+
+	if (wants_remote(rc)) {
+		mfs_cache_remote_fn remote;
+		void *arg;
+
+		pthread_mutex_lock(&c->lock);
+		remote = c->remote;
+		arg = c->remote_arg;
+		/* Counted in while the lock is held, so a stop that clears `remote` waits for it. */
+		if (remote) {
+			c->remote_calls++;
+			counted = 1;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (remote)
+			rc = remote(arg, &e->node.key, len, origin, &e->bytes);
+	}
+	finish(c, e, len, rc, counted);
 	return rc;
 }
 
@@ -274,7 +310,7 @@ void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *e)
 void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len,
 			uint16_t origin)
 {
-	int queued = 0;
+	int queued = 0, wake;
 
 	if (!c->nthreads)
 		return;
@@ -289,10 +325,94 @@ void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t 
 			queued = 1;
 		}
 	}
+	/*
+	 * A window run takes what is queued as its replies come (note 5): no
+	 * thread to wake per chunk unless fewer than WINDOW_RUNS run.
+	 */
+	wake = queued && (!c->window || c->windows < WINDOW_RUNS);
 	pthread_mutex_unlock(&c->lock);
 	/* Unlocked first, so the thread woken does not block on the lock at once. */
-	if (queued)
+	if (wake)
 		pthread_cond_signal(&c->work);
+}
+
+/* Runs the window once (lock held, dropped meanwhile): it drains the queue. */
+static void run_window(struct mfs_cache *c)
+{
+	mfs_cache_window_fn fn = c->window;
+	void *arg = c->window_arg;
+
+	c->windows++;
+	c->remote_calls++;
+	pthread_mutex_unlock(&c->lock);
+	fn(arg, c);
+	pthread_mutex_lock(&c->lock);
+	c->windows--;
+	if (--c->remote_calls == 0)
+		pthread_cond_broadcast(&c->unset);
+}
+
+int mfs_cache_job_next(struct mfs_cache *c, struct mfs_cache_job *j)
+{
+	for (;;) {
+		struct prefetch_req q;
+		struct entry *e;
+		int rc;
+
+		pthread_mutex_lock(&c->lock);
+		/* Loaded or loading since it was queued: nothing to do. */
+		while (c->qlen && find(c, &c->queue[c->qhead].hash)) {
+			c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
+			c->qlen--;
+		}
+		if (!c->qlen || c->stopping || !(e = calloc(1, sizeof(*e)))) {
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		q = c->queue[c->qhead];
+		c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
+		c->qlen--;
+		c->st.prefetches++;
+		c->st.misses++;
+		e->node.key = q.hash;
+		pthread_cond_init(&e->done, NULL);
+		e->state = LOADING;
+		e->refs = 1;                  /* the job's, dropped by mfs_cache_job_done */
+		mfs_lru_insert(&c->table, &e->node);
+		pthread_mutex_unlock(&c->lock);
+		*j = (struct mfs_cache_job){ .hash = q.hash, .len = q.len, .origin = q.origin, .priv = e };
+		if (wants_remote(rc = load_local(c, e, q.len)))
+			return 1;
+		mfs_cache_job_done(c, j, rc, NULL);
+	}
+}
+
+void mfs_cache_job_done(struct mfs_cache *c, struct mfs_cache_job *j, int rc,
+			struct mfs_chunk_bytes *bytes)
+{
+	struct entry *e = j->priv, *dead;
+
+	if (!rc && bytes) {
+		e->bytes = *bytes;        /* taken over */
+		memset(bytes, 0, sizeof(*bytes));
+	}
+	finish(c, e, j->len, rc, 0);
+	pthread_mutex_lock(&c->lock);
+	dead = unref_locked(c, e, 0);
+	pthread_mutex_unlock(&c->lock);
+	if (dead)
+		entry_free(dead);
+}
+
+void mfs_cache_set_window(struct mfs_cache *c, mfs_cache_window_fn fn, void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	c->window = fn;
+	c->window_arg = arg;
+	/* Whoever unsets it may free its argument once this returns. */
+	while (c->remote_calls)
+		pthread_cond_wait(&c->unset, &c->lock);
+	pthread_mutex_unlock(&c->lock);
 }
 
 static void *prefetch_thread(void *arg)
@@ -305,10 +425,15 @@ static void *prefetch_thread(void *arg)
 		struct prefetch_req r;
 		const struct mfs_cache_entry *e;
 
-		while (!c->qlen && !c->stopping)
+		/* The runs under way take what is queued: no third one (note 5). */
+		while ((!c->qlen || (c->window && c->windows >= WINDOW_RUNS)) && !c->stopping)
 			pthread_cond_wait(&c->work, &c->lock);
 		if (c->stopping)
 			break;
+		if (c->window) {
+			run_window(c);
+			continue;
+		}
 		r = c->queue[c->qhead];
 		c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
 		c->qlen--;

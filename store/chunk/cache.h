@@ -60,6 +60,27 @@ typedef int (*mfs_cache_remote_fn)(void *arg, const struct mfs_hash *h, uint32_t
 				   uint16_t origin, struct mfs_chunk_bytes *out);
 void mfs_cache_set_remote(struct mfs_cache *c, mfs_cache_remote_fn fn, void *arg);
 /* (Setting NULL waits for the calls under way: the old source may then be freed.) */
+
+/*
+ * A pipelined loader for prefetches (cache.c note 5): set, the prefetch
+ * threads run it instead of loading queued chunks one by one.  It takes
+ * jobs with mfs_cache_job_next (1: *j is a chunk neither cached nor in the
+ * store, its entry loading until mfs_cache_job_done; 0: none queued), and
+ * returns once it has none in flight and none is queued.  done: rc 0 with
+ * *bytes (verified, taken over: zeroed), else the error its waiters get.
+ * Setting NULL waits for the runs under way (as mfs_cache_set_remote).
+ */
+struct mfs_cache_job {
+	struct mfs_hash hash;
+	uint32_t len;
+	uint16_t origin;
+	void *priv;            /* the cache's */
+};
+typedef void (*mfs_cache_window_fn)(void *arg, struct mfs_cache *c);
+void mfs_cache_set_window(struct mfs_cache *c, mfs_cache_window_fn fn, void *arg);
+int mfs_cache_job_next(struct mfs_cache *c, struct mfs_cache_job *j);
+void mfs_cache_job_done(struct mfs_cache *c, struct mfs_cache_job *j, int rc,
+			struct mfs_chunk_bytes *bytes);
 /* 1 if h is cached (loaded), else 0. */
 int mfs_cache_has(struct mfs_cache *c, const struct mfs_hash *h);
 /*
