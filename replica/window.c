@@ -163,12 +163,12 @@ static void slot_ask(struct run *w, struct slot *s)
 	s->state = ASKED;
 }
 
-/* Takes queued chunks into free slots while none waits for room; 1 if it took any. */
+/* Takes queued chunks (reads' first) into free slots; 1 if it took any. */
 static int fill(struct run *w)
 {
 	int took = 0;
 
-	for (int k = 0; k < RUN_SLOTS && !w->waiting; k++) {
+	for (int k = 0; k < RUN_SLOTS; k++) {
 		struct slot *s = &w->slot[k];
 		struct mfs_chunk_bytes out = { 0 };
 		int rc;
@@ -239,6 +239,8 @@ static int drain(struct run *w, int i)
 			slot_done(w, &w->slot[k], rc, &out);
 		else
 			slot_retry(w, &w->slot[k]);
+		/* A read queued meanwhile is asked now, not after every reply here is decoded. */
+		fill(w);
 	}
 	return 0;
 }
@@ -273,8 +275,10 @@ static void wait_replies(struct run *w)
 	}
 	if (!n)
 		return;
-	/* Wakes for new queued chunks only at replies: a run with chunks asked gets them soon. */
-	rc = zmq_poll(it, n, timeout);
+	/* A read's chunk queued wakes it too; new prefetches wait for the next reply. */
+	it[n] = (zmq_pollitem_t){ .fd = mfs_cache_window_fd(w->c), .events = ZMQ_POLLIN };
+	idx[n] = -1;
+	rc = zmq_poll(it, n + 1, timeout);
 	for (int k = 0; rc > 0 && k < n; k++)
 		if ((it[k].revents & ZMQ_POLLIN) && (rc = drain(w, idx[k])) < 0)
 			conn_drop(w, idx[k], rc);
@@ -289,10 +293,11 @@ void window_run(void *arg, struct mfs_cache *c)
 		if (!w.used)
 			break;
 		wait_replies(&w);
-		/* Room freed on the peers: the waiting chunks first, then new ones. */
-		for (int k = 0; k < RUN_SLOTS && w.waiting; k++)
-			if (w.slot[k].state == WAITING)
-				slot_ask(&w, &w.slot[k]);
+		/* Room freed on the peers: the waiting chunks, reads' first, then new ones. */
+		for (int pass = 1; pass >= 0; pass--)
+			for (int k = 0; k < RUN_SLOTS && w.waiting; k++)
+				if (w.slot[k].state == WAITING && w.slot[k].job.read == pass)
+					slot_ask(&w, &w.slot[k]);
 		/* Nothing asked yet all waiting: another run holds the room; let it answer. */
 		if (w.waiting == w.used)
 			sync_nap(w.r, 2);

@@ -26,13 +26,19 @@
  *     and completes each as its reply comes, taking newly queued chunks
  *     meanwhile.  Queuing wakes no thread while WINDOW_RUNS runs go on,
  *     and a run handles every reply that has arrived per wakeup: not a
- *     hand-off and a wakeup per chunk.  Two runs, so decoding and
- *     verifying use both cores.
+ *     hand-off and a wakeup per chunk.  Several runs, so decoding and
+ *     verifying use both cores, also on a busy machine.  A read's miss (mfs_cache_get_read) that
+ *     is not in the store goes to the runs too, ahead of the prefetches,
+ *     waking one through an eventfd it polls with its sockets: the kernel's
+ *     readahead sends many READs at once, and each fetching its own chunk
+ *     was most of the fetching, one request per thread.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "chunkstore.h"
@@ -44,7 +50,7 @@
 #define LOG_COMPONENT "cache"
 #define PREFETCH_QUEUE 64
 #define MAX_PREFETCH_THREADS 32
-#define WINDOW_RUNS 2           /* prefetch threads running the window at once (note 5) */
+#define WINDOW_RUNS 4           /* prefetch threads running the window at once (note 5) */
 
 /* DROPPED: taken out by mfs_cache_drop() while referenced; freed at the last release. */
 enum entry_state { LOADING, READY, FAILED, DROPPED };
@@ -58,6 +64,9 @@ struct entry {
 	int rc;                       /* load error when FAILED */
 	pthread_cond_t done;          /* broadcast when state leaves LOADING */
 	struct entry *next_victim;    /* out of the table, to be freed */
+	struct entry *fg_next;        /* a read's, queued for the window (lock) */
+	uint32_t fg_len;
+	uint16_t fg_origin;
 };
 
 struct prefetch_req {
@@ -73,6 +82,8 @@ struct mfs_cache {
 	mfs_cache_window_fn window;   /* lock */
 	void *window_arg;             /* lock */
 	int windows;                  /* window runs under way; lock */
+	struct entry *fg_head, *fg_tail; /* reads' chunks for the window, first (lock) */
+	int kick_fd;                  /* eventfd: wakes the runs for a read's chunk */
 	int remote_calls;             /* calls of remote or window under way; lock */
 	pthread_mutex_t lock;
 	pthread_cond_t unset;         /* remote_calls reached 0 (mfs_cache_set_remote waits) */
@@ -183,10 +194,10 @@ static void finish(struct mfs_cache *c, struct entry *e, uint32_t len, int rc, i
 	}
 }
 
-/* Loads e (state LOADING, referenced by the caller) outside the lock. */
-static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
+/* After load_local gave rc: from the remote source if it wants one, then finished. */
+static int load_remote(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin,
+		       int rc)
 {
-	int rc = load_local(c, e, len);
 	int counted = 0;              /* this load is one of c->remote_calls */
 
 	if (wants_remote(rc)) {
@@ -209,6 +220,12 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 	return rc;
 }
 
+/* Loads e (state LOADING, referenced by the caller) outside the lock. */
+static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
+{
+	return load_remote(c, e, len, origin, load_local(c, e, len));
+}
+
 /*
  * Drops a reference; called with lock held.  Returns the entry if it must be
  * freed.  cold: the entry goes to the evicting end of the LRU (note 3).
@@ -226,8 +243,58 @@ static struct entry *unref_locked(struct mfs_cache *c, struct entry *e, int cold
 	return NULL;
 }
 
-int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len, uint16_t origin,
-		  const struct mfs_cache_entry **out)
+/*
+ * Waits for referenced e to load (lock held, and dropped); its result for
+ * a reader of expect_len bytes.  The reference stays with *out on success.
+ */
+static int wait_entry(struct mfs_cache *c, struct entry *e, uint32_t expect_len,
+		      const struct mfs_cache_entry **out)
+{
+	struct entry *dead = NULL;
+	int rc = 0;
+
+	while (e->state == LOADING)
+		pthread_cond_wait(&e->done, &c->lock);
+	if (e->state == FAILED) {
+		rc = e->rc;
+		dead = unref_locked(c, e, 0);
+	} else if (e->pub.len != expect_len) {
+		rc = MFS_ECORRUPT;
+		dead = unref_locked(c, e, 0);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (dead)
+		entry_free(dead);
+	if (!rc)
+		*out = &e->pub;
+	return rc;
+}
+
+/*
+ * Hands loading e (not in the store) to the window runs (note 5), lock held:
+ * a run under way is woken through the kick fd, else a prefetch thread.
+ */
+static void to_window(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
+{
+	uint64_t one = 1;
+
+	e->refs++;                    /* the job's, dropped by mfs_cache_job_done */
+	e->fg_len = len;
+	e->fg_origin = origin;
+	e->fg_next = NULL;
+	if (c->fg_tail)
+		c->fg_tail->fg_next = e;
+	else
+		c->fg_head = e;
+	c->fg_tail = e;
+	if (c->windows && write(c->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("cannot wake the window: %s", strerror(errno));
+	if (!c->windows)
+		pthread_cond_signal(&c->work);
+}
+
+static int get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len,
+	       uint16_t origin, int windowed, const struct mfs_cache_entry **out)
 {
 	struct entry *e, *dead = NULL;
 	int rc = 0;
@@ -238,26 +305,11 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 	if (e) {
 		e->refs++;
 		mfs_lru_unlink(&e->node);
-		if (e->state == LOADING) {
+		if (e->state == LOADING)
 			c->st.waits++;
-			while (e->state == LOADING)
-				pthread_cond_wait(&e->done, &c->lock);
-		} else {
+		else
 			c->st.hits++;
-		}
-		if (e->state == FAILED) {
-			rc = e->rc;
-			dead = unref_locked(c, e, 0);
-		} else if (e->pub.len != expect_len) {
-			rc = MFS_ECORRUPT;
-			dead = unref_locked(c, e, 0);
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (dead)
-			entry_free(dead);
-		if (!rc)
-			*out = &e->pub;
-		return rc;
+		return wait_entry(c, e, expect_len, out);
 	}
 	c->st.misses++;
 	if (!(e = calloc(1, sizeof(*e)))) {
@@ -271,7 +323,18 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 	mfs_lru_insert(&c->table, &e->node);
 	pthread_mutex_unlock(&c->lock);
 
-	rc = load(c, e, expect_len, origin);
+	if (windowed && c->kick_fd >= 0) {
+		rc = load_local(c, e, expect_len);
+		pthread_mutex_lock(&c->lock);
+		if (wants_remote(rc) && c->window) {
+			to_window(c, e, expect_len, origin);
+			return wait_entry(c, e, expect_len, out);
+		}
+		pthread_mutex_unlock(&c->lock);
+		rc = load_remote(c, e, expect_len, origin, rc);
+	} else {
+		rc = load(c, e, expect_len, origin);
+	}
 	if (rc) {
 		pthread_mutex_lock(&c->lock);
 		dead = unref_locked(c, e, 0);
@@ -282,6 +345,18 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 	}
 	*out = &e->pub;
 	return 0;
+}
+
+int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len, uint16_t origin,
+		  const struct mfs_cache_entry **out)
+{
+	return get(c, h, expect_len, origin, 0, out);
+}
+
+int mfs_cache_get_read(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len,
+		       uint16_t origin, const struct mfs_cache_entry **out)
+{
+	return get(c, h, expect_len, origin, 1, out);
 }
 
 void mfs_cache_release_cold(struct mfs_cache *c, const struct mfs_cache_entry *pub, int cold)
@@ -360,6 +435,16 @@ int mfs_cache_job_next(struct mfs_cache *c, struct mfs_cache_job *j)
 		int rc;
 
 		pthread_mutex_lock(&c->lock);
+		/* A read waits for these: before any prefetch. */
+		if ((e = c->fg_head)) {
+			if (!(c->fg_head = e->fg_next))
+				c->fg_tail = NULL;
+			*j = (struct mfs_cache_job){ .hash = e->node.key, .len = e->fg_len,
+						     .origin = e->fg_origin, .read = 1,
+						     .priv = e };
+			pthread_mutex_unlock(&c->lock);
+			return 1;
+		}
 		/* Loaded or loading since it was queued: nothing to do. */
 		while (c->qlen && find(c, &c->queue[c->qhead].hash)) {
 			c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
@@ -407,12 +492,35 @@ void mfs_cache_job_done(struct mfs_cache *c, struct mfs_cache_job *j, int rc,
 void mfs_cache_set_window(struct mfs_cache *c, mfs_cache_window_fn fn, void *arg)
 {
 	pthread_mutex_lock(&c->lock);
+	struct entry *fg;
+
 	c->window = fn;
 	c->window_arg = arg;
 	/* Whoever unsets it may free its argument once this returns. */
 	while (c->remote_calls)
 		pthread_cond_wait(&c->unset, &c->lock);
+	/* No run took these, and none will: their readers get an error, as without a source. */
+	fg = fn ? NULL : c->fg_head;
+	if (!fn)
+		c->fg_head = c->fg_tail = NULL;
 	pthread_mutex_unlock(&c->lock);
+	while (fg) {
+		struct entry *next = fg->fg_next;
+		struct mfs_cache_job j = { .hash = fg->node.key, .len = fg->fg_len, .priv = fg };
+
+		mfs_cache_job_done(c, &j, -EIO, NULL);
+		fg = next;
+	}
+}
+
+int mfs_cache_window_fd(struct mfs_cache *c)
+{
+	uint64_t n;
+
+	/* Read: the next kick wakes a poll again (nonblocking: another run may have read it). */
+	if (read(c->kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("window kick: %s", strerror(errno));
+	return c->kick_fd;
 }
 
 static void *prefetch_thread(void *arg)
@@ -426,7 +534,8 @@ static void *prefetch_thread(void *arg)
 		const struct mfs_cache_entry *e;
 
 		/* The runs under way take what is queued: no third one (note 5). */
-		while ((!c->qlen || (c->window && c->windows >= WINDOW_RUNS)) && !c->stopping)
+		while (((!c->qlen && !c->fg_head) || (c->window && c->windows >= WINDOW_RUNS)) &&
+		       !c->stopping)
 			pthread_cond_wait(&c->work, &c->lock);
 		if (c->stopping)
 			break;
@@ -434,6 +543,8 @@ static void *prefetch_thread(void *arg)
 			run_window(c);
 			continue;
 		}
+		if (!c->qlen)
+			continue;
 		r = c->queue[c->qhead];
 		c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
 		c->qlen--;
@@ -474,6 +585,8 @@ int mfs_cache_new(struct mfs_db *db, size_t capacity, int threads, struct mfs_ca
 		return -ENOMEM;
 	c->db = db;
 	c->capacity = capacity;
+	/* Without it reads load as before, on their own thread. */
+	c->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	mfs_lru_init(&c->table);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->unset, NULL);
@@ -506,6 +619,8 @@ void mfs_cache_free(struct mfs_cache *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->unset);
 	pthread_cond_destroy(&c->work);
+	if (c->kick_fd >= 0)
+		close(c->kick_fd);
 	free(c);
 }
 
