@@ -119,8 +119,12 @@ static void conn_drop(struct run *w, int i, int rc)
 {
 	struct conn *cn = &w->conn[i];
 
-	log_warn("%s: %d chunk request(s) unanswered (%s): asked of other holders",
-		 cn->p->endpoint, cn->asked, mfs_strerror(rc));
+	if (cn->asked)
+		log_warn("%s: %d chunk request(s) unanswered (%s): asked of other holders",
+			 cn->p->endpoint, cn->asked, mfs_strerror(rc));
+	else
+		log_warn("%s: cannot ask for chunks (%s): asked of other holders", cn->p->endpoint,
+			 mfs_strerror(rc));
 	zmq_close(cn->s);
 	cn->s = NULL;
 	if (rc == -ETIMEDOUT)
@@ -135,7 +139,7 @@ static void slot_ask(struct run *w, struct slot *s)
 {
 	struct mfs_replica *r = w->r;
 	uint8_t body[MFS_WIRE_GET_LEN];
-	int capped, i, proxy = !server_in_worker();
+	int capped, i, rc, proxy = !server_in_worker();
 	struct mfs_peer *p = fetch_pick(r, &s->job.hash, s->job.origin, WINDOW_BYTES, &capped);
 
 	if (!p && capped)
@@ -149,9 +153,9 @@ static void slot_ask(struct run *w, struct slot *s)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &s->t0);
 	mfs_wire_get_encode(&s->job.hash, s->job.len, proxy ? MFS_GET_PROXY : 0, body);
-	if (rpc_send(r, w->conn[i].s, MFS_MSG_GET, 0, body, sizeof(body), r->cfg.peer_timeout_ms,
-		     &s->req)) {
-		conn_drop(w, i, -EIO);
+	if ((rc = rpc_send(r, w->conn[i].s, MFS_MSG_GET, 0, body, sizeof(body),
+			   r->cfg.peer_timeout_ms, &s->req))) {
+		conn_drop(w, i, rc);
 		slot_retry(w, s);
 		return;
 	}
