@@ -13,10 +13,11 @@
  *     wakeup handles every reply that has arrived, and tops the window
  *     up with what the reader queued meanwhile.  No new message: an old
  *     peer serves a pipelined DEALER as it serves several sockets.
- *  2. Per peer, windows ask at most WINDOW_BYTES unanswered (~8 chunks:
+ *  2. Per peer, windows ask at most WINDOW_BYTES unanswered (~4 chunks:
  *     enough to keep a link busy over a round trip, little enough that a
  *     read's own request does not queue long behind prefetches on the
- *     peer's link).  Each chunk goes to the least busy likely holder
+ *     peer's link; 8 MiB measured no faster, and its replies waiting in
+ *     memory grew the heap: more page faults on the reader).  Each chunk goes to the least busy likely holder
  *     under that bound (fetch.c note 1), so a read-ahead spreads over
  *     every holder; a chunk whose holders are all full waits here, not on
  *     the wire.
@@ -43,7 +44,7 @@
 #include "store/chunk/chunkstore.h"
 
 #define LOG_COMPONENT "window"
-#define WINDOW_BYTES (8 << 20)   /* asked of one peer by all windows, unanswered (note 2) */
+#define WINDOW_BYTES (4 << 20)   /* asked of one peer by all windows, unanswered (note 2) */
 #define RUN_SLOTS 32             /* chunks one run holds (asked or waiting) */
 #define RUN_CONNS 16             /* peers one run asks at once */
 
