@@ -240,7 +240,7 @@ static int drain(struct run *w, int i)
 		}
 		rc = fetch_take_reply(w->r, cn->p, &w->slot[k].job.hash, w->slot[k].job.len,
 				      w->slot[k].keep, NULL, &rr, &w->slot[k].t0, &out);
-		if (rc == -ENOMEM || !rc)
+		if (!rc)
 			slot_done(w, &w->slot[k], rc, &out);
 		else
 			slot_retry(w, &w->slot[k]);
@@ -304,7 +304,7 @@ void window_run(void *arg, struct mfs_cache *c)
 				if (w.slot[k].state == WAITING && w.slot[k].job.read == pass)
 					slot_ask(&w, &w.slot[k]);
 		/* Nothing asked yet all waiting: another run holds the room; let it answer. */
-		if (w.waiting == w.used)
+		if (w.used && w.waiting == w.used)
 			sync_nap(w.r, 2);
 	}
 	for (int i = 0; i < w.nconn; i++)

@@ -323,7 +323,8 @@ static int get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_le
 	mfs_lru_insert(&c->table, &e->node);
 	pthread_mutex_unlock(&c->lock);
 
-	if (windowed && c->kick_fd >= 0) {
+	/* A window needs a prefetch thread to run it. */
+	if (windowed && c->kick_fd >= 0 && c->nthreads) {
 		rc = load_local(c, e, expect_len);
 		pthread_mutex_lock(&c->lock);
 		if (wants_remote(rc) && c->window) {
