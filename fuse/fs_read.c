@@ -272,8 +272,8 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 			log_error("read of %zu bytes spans more than %d chunks", size, MAX_IOV);
 			break;
 		}
-		if ((rc = mfs_cache_get(fs->cache, &m->e[i].hash, m->e[i].len,
-					(uint16_t)(h->node->ino >> 48), &ents[n])))
+		if ((rc = mfs_cache_get_read(fs->cache, &m->e[i].hash, m->e[i].len,
+					    (uint16_t)(h->node->ino >> 48), &ents[n])))
 			break;
 		if (len > end - pos)
 			len = end - pos;

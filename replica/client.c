@@ -48,7 +48,7 @@ static void *sock_open(struct mfs_replica *r, struct mfs_peer *p)
 	return s;
 }
 
-static void *sock_get(struct mfs_replica *r, struct mfs_peer *p)
+void *rpc_sock_get(struct mfs_replica *r, struct mfs_peer *p)
 {
 	void *s = NULL;
 
@@ -59,7 +59,7 @@ static void *sock_get(struct mfs_replica *r, struct mfs_peer *p)
 	return s ? s : sock_open(r, p);
 }
 
-static void sock_put(struct mfs_peer *p, void *s)
+void rpc_sock_put(struct mfs_peer *p, void *s)
 {
 	pthread_mutex_lock(&p->lock);
 	if (p->nidle < (int)(sizeof(p->idle) / sizeof(p->idle[0]))) {
@@ -96,9 +96,13 @@ static int wait_readable(void *s, int timeout_ms)
 	return rc < 0 ? -errno : rc;
 }
 
-/* Reads one whole message: header, body, optional payload.  Extra frames are malformed. */
-static int read_reply(struct mfs_replica *r, struct mfs_peer *p, void *s, uint64_t req,
-		      struct rpc_reply *out)
+/*
+ * Reads one whole message: header, body, optional payload.  Extra frames are
+ * malformed, and so is a reply to another request than req (0: any, the
+ * caller matches it: a pipelined window).
+ */
+int rpc_recv(struct mfs_replica *r, struct mfs_peer *p, void *s, uint64_t req,
+	     struct rpc_reply *out)
 {
 	zmq_msg_t hdr;
 	int rc, more, nframes = 0, bad = 0;
@@ -135,7 +139,7 @@ static int read_reply(struct mfs_replica *r, struct mfs_peer *p, void *s, uint64
 			  "every node to the same build", p->endpoint, out->h.version, MFS_WIRE_VERSION);
 		goto fail;
 	}
-	if (rc || out->h.req != req) {
+	if (rc || (req && out->h.req != req)) {
 		__atomic_add_fetch(&r->malformed, 1, __ATOMIC_RELAXED);
 		log_warn("%s: malformed reply (%d frames), dropped", p->endpoint, nframes);
 		rc = MFS_EFORMAT;
@@ -149,8 +153,8 @@ fail:
 	return rc;
 }
 
-int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t flags,
-	     const void *body, size_t blen, int timeout_ms, struct rpc_reply *out)
+int rpc_send(struct mfs_replica *r, void *s, uint8_t type, uint8_t flags, const void *body,
+	     size_t blen, int timeout_ms, uint64_t *req)
 {
 	static uint64_t next_req;
 	struct mfs_wire_header h = {
@@ -158,26 +162,35 @@ int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t fl
 		.req = __atomic_add_fetch(&next_req, 1, __ATOMIC_RELAXED),
 	};
 	uint8_t hb[MFS_WIRE_HEADER_LEN];
-	void *s = sock_get(r, p);
+
+	*req = h.req;
+	zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
+	mfs_wire_header_encode(&h, hb);
+	if (zmq_send(s, hb, sizeof(hb), ZMQ_SNDMORE) < 0 || zmq_send(s, body, blen, 0) < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	return 0;
+}
+
+int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t flags,
+	     const void *body, size_t blen, int timeout_ms, struct rpc_reply *out)
+{
+	void *s = rpc_sock_get(r, p);
+	uint64_t req;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!s)
 		return -ENOMEM;
-	zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
-	mfs_wire_header_encode(&h, hb);
-	if (zmq_send(s, hb, sizeof(hb), ZMQ_SNDMORE) < 0 || zmq_send(s, body, blen, 0) < 0) {
-		rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+	if ((rc = rpc_send(r, s, type, flags, body, blen, timeout_ms, &req)))
 		goto drop;
-	}
 	rc = wait_readable(s, timeout_ms);
 	if (rc <= 0) {
 		rc = rc ? rc : -ETIMEDOUT;
 		goto drop;
 	}
-	if ((rc = read_reply(r, p, s, h.req, out)))
+	if ((rc = rpc_recv(r, p, s, req, out)))
 		goto drop;
-	sock_put(p, s);
+	rpc_sock_put(p, s);
 	peer_seen(r, p, out->h.node, out->h.space);
 	return 0;
 drop:

@@ -143,16 +143,81 @@ static int replace_record(struct mfs_replica *r, const struct mfs_hash *h, const
 	return rc;
 }
 
+/* A verified copy in rr's payload: counted, and kept as as_cache says. */
+static int keep_copy(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash *h,
+		     struct rpc_reply *rr, const struct mfs_chunk_info *info, int as_cache,
+		     struct mfs_stored *st, const struct timespec *t0, struct mfs_chunk_bytes *out)
+{
+	const uint8_t *rec = zmq_msg_data(&rr->payload);
+	size_t reclen = zmq_msg_size(&rr->payload);
+	int rc = 0;
+
+	__atomic_add_fetch(&r->fetched_chunks, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&r->fetched_bytes, reclen, __ATOMIC_RELAXED);
+	mfs_histo_add(&r->fetch_latency, mfs_histo_since_us(t0));
+	if (st) {
+		st->info = *info;
+		st->reclen = reclen;
+	}
+	if (as_cache == KEEP_REPLACE)
+		rc = replace_record(r, h, rec, reclen, info, p);
+	else if ((as_cache == KEEP_CACHE && !tl_repl) || as_cache == KEEP_HANDOFF)
+		keep_record(r, h, &rr->payload, info, as_cache == KEEP_HANDOFF);
+	else if (as_cache == KEEP_CACHE) /* on replication's thread: no hand-off */
+		mfs_diskcache_put(r->dc, h, rec, reclen);
+	else if ((rc = stage_record(r, h, rec, reclen)))
+		mfs_chunk_bytes_release(out);
+	return rc;
+}
+
+/*
+ * p's reply rr to a GET of h (released here): 0 with *out (and the chunk
+ * kept here as as_cache says), -ENOENT (MISS), or an error.  t0: when it
+ * was asked.
+ */
+int fetch_take_reply(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash *h,
+		     uint32_t raw_len, int as_cache, struct mfs_stored *st, struct rpc_reply *rr,
+		     const struct timespec *t0, struct mfs_chunk_bytes *out)
+{
+	struct mfs_chunk_info info;
+	struct mfs_hash got;
+	char hex[MFS_HASH_HEX_LEN + 1];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (rr->h.type == MFS_MSG_MISS) {
+		rpc_reply_release(rr);
+		return -ENOENT;
+	}
+	if (rr->h.type != MFS_MSG_CHUNK || !rr->has_payload ||
+	    mfs_wire_hash_decode(zmq_msg_data(&rr->body), zmq_msg_size(&rr->body), &got, NULL) ||
+	    memcmp(got.b, h->b, MFS_HASH_LEN)) {
+		__atomic_add_fetch(&r->malformed, 1, __ATOMIC_RELAXED);
+		log_warn("%s: malformed reply to GET, dropped", p->endpoint);
+		rpc_reply_release(rr);
+		return MFS_EFORMAT;
+	}
+	rc = check_copy(h, raw_len, zmq_msg_data(&rr->payload), zmq_msg_size(&rr->payload), &info,
+			out);
+	if (rc == MFS_ECORRUPT || rc == MFS_EBADHASH) {
+		__atomic_add_fetch(&r->bad_from_peers, 1, __ATOMIC_RELAXED);
+		mfs_hash_to_hex(h, hex);
+		log_warn("chunk %s from %s does not verify (%s): not used", hex, p->endpoint,
+			 mfs_strerror(rc));
+	}
+	if (!rc)
+		rc = keep_copy(r, p, h, rr, &info, as_cache, st, t0, out);
+	rpc_reply_release(rr);
+	return rc;
+}
+
 /* Asks p for h.  0 with *out (and the chunk kept here), or an error. */
 static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash *h,
 	       uint32_t raw_len, uint8_t flags, int as_cache, struct mfs_stored *st,
 	       struct mfs_chunk_bytes *out)
 {
 	uint8_t body[MFS_WIRE_GET_LEN];
-	struct mfs_chunk_info info;
 	struct rpc_reply rr;
-	struct mfs_hash got;
-	char hex[MFS_HASH_HEX_LEN + 1];
 	int timeout = r->cfg.peer_timeout_ms * ((flags & MFS_GET_PROXY) ? 3 : 1);
 	struct timespec t0;
 	int rc;
@@ -164,46 +229,7 @@ static int ask(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash 
 	__atomic_sub_fetch(&p->inflight, 1, __ATOMIC_RELAXED);
 	if (rc)
 		return rc;
-	if (rr.h.type == MFS_MSG_MISS) {
-		rpc_reply_release(&rr);
-		return -ENOENT;
-	}
-	if (rr.h.type != MFS_MSG_CHUNK || !rr.has_payload ||
-	    mfs_wire_hash_decode(zmq_msg_data(&rr.body), zmq_msg_size(&rr.body), &got, NULL) ||
-	    memcmp(got.b, h->b, MFS_HASH_LEN)) {
-		__atomic_add_fetch(&r->malformed, 1, __ATOMIC_RELAXED);
-		log_warn("%s: malformed reply to GET, dropped", p->endpoint);
-		rpc_reply_release(&rr);
-		return MFS_EFORMAT;
-	}
-	rc = check_copy(h, raw_len, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload), &info,
-			out);
-	if (rc == MFS_ECORRUPT || rc == MFS_EBADHASH) {
-		__atomic_add_fetch(&r->bad_from_peers, 1, __ATOMIC_RELAXED);
-		mfs_hash_to_hex(h, hex);
-		log_warn("chunk %s from %s does not verify (%s): not used", hex, p->endpoint,
-			 mfs_strerror(rc));
-	}
-	if (!rc) {
-		__atomic_add_fetch(&r->fetched_chunks, 1, __ATOMIC_RELAXED);
-		__atomic_add_fetch(&r->fetched_bytes, zmq_msg_size(&rr.payload), __ATOMIC_RELAXED);
-		mfs_histo_add(&r->fetch_latency, mfs_histo_since_us(&t0));
-		if (st) {
-			st->info = info;
-			st->reclen = zmq_msg_size(&rr.payload);
-		}
-		if (as_cache == KEEP_REPLACE)
-			rc = replace_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload),
-					    &info, p);
-		else if ((as_cache == KEEP_CACHE && !tl_repl) || as_cache == KEEP_HANDOFF)
-			keep_record(r, h, &rr.payload, &info, as_cache == KEEP_HANDOFF);
-		else if (as_cache == KEEP_CACHE) /* on replication's thread: no hand-off */
-			mfs_diskcache_put(r->dc, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload));
-		else if ((rc = stage_record(r, h, zmq_msg_data(&rr.payload), zmq_msg_size(&rr.payload))))
-			mfs_chunk_bytes_release(out);
-	}
-	rpc_reply_release(&rr);
-	return rc;
+	return fetch_take_reply(r, p, h, raw_len, as_cache, st, &rr, &t0, out);
 }
 
 static void add_candidate(struct mfs_peer **list, int *n, struct mfs_peer *p)
@@ -220,9 +246,12 @@ static void add_candidate(struct mfs_peer **list, int *n, struct mfs_peer *p)
 /*
  * Of the likely holders of h (ids: the placement set, ranked for h), the
  * peer with the fewest requests under way (note 1), or NULL if none is up.
+ * cap: only peers with fewer bytes than that asked of them by windows
+ * (window.c; 0: any); *capped set if one was up but full.
  */
 static struct mfs_peer *least_busy_holder(struct mfs_replica *r, const struct mfs_hash *h,
-					  const mfs_node_t *ids, int nids, struct mfs_peer *writer)
+					  const mfs_node_t *ids, int nids, struct mfs_peer *writer,
+					  int64_t cap, int *capped)
 {
 	struct mfs_peer *set[MAX_CANDIDATES], *best = NULL;
 	int n = 0, repl = __atomic_load_n(&r->max_repl, __ATOMIC_RELAXED), best_load = 0;
@@ -243,6 +272,10 @@ static struct mfs_peer *least_busy_holder(struct mfs_replica *r, const struct mf
 		struct mfs_peer *p = set[(start + k) % n];
 		int load = __atomic_load_n(&p->inflight, __ATOMIC_RELAXED);
 
+		if (cap && __atomic_load_n(&p->wbytes, __ATOMIC_RELAXED) >= cap) {
+			*capped = 1;
+			continue;
+		}
 		if (!best || load < best_load) {
 			best = p;
 			best_load = load;
@@ -261,7 +294,7 @@ static int fetch(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_l
 	int proxy = allow_proxy && !server_in_worker();
 
 	place_rank(h, ids, nids);
-	if ((first = least_busy_holder(r, h, ids, nids, writer)) &&
+	if ((first = least_busy_holder(r, h, ids, nids, writer, 0, NULL)) &&
 	    !(rc = ask(r, first, h, raw_len, proxy ? MFS_GET_PROXY : 0, as_cache, st, out)))
 		return 0;
 	for (int i = 0; i < nids; i++)
@@ -326,14 +359,22 @@ int fetch_from_diskcache(struct mfs_replica *r, const struct mfs_hash *h, uint32
 	return rc;
 }
 
-int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
-		    struct mfs_chunk_bytes *out)
+struct mfs_peer *fetch_pick(struct mfs_replica *r, const struct mfs_hash *h, uint16_t origin,
+			    int64_t cap, int *capped)
 {
-	struct mfs_replica *r = arg;
-	char hex[MFS_HASH_HEX_LEN + 1];
-	int rc, keep;
+	mfs_node_t ids[MAX_CANDIDATES];
+	int nids = placement_nodes(r, ids, MAX_CANDIDATES);
 
-	rc = fetch_from_diskcache(r, h, len, out);
+	*capped = 0;
+	place_rank(h, ids, nids);
+	return least_busy_holder(r, h, ids, nids, peer_by_space(r, origin), cap, capped);
+}
+
+int fetch_prepare(struct mfs_replica *r, const struct mfs_hash *h, uint32_t len,
+		  struct mfs_chunk_bytes *out, int *keep)
+{
+	int rc = fetch_from_diskcache(r, h, len, out);
+
 	if (rc == 0 || rc == -ENOMEM)
 		return rc;
 	/*
@@ -342,20 +383,23 @@ int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t 
 	 * the read's fetch is the only one.
 	 */
 	if (mfs_chunk_exists(r->db, h) == 1)
-		keep = KEEP_REPLACE;
+		*keep = KEEP_REPLACE;
 	else if (!repair_wanted_owned(r, h))
-		keep = KEEP_CACHE;
+		*keep = KEEP_CACHE;
 	else
 		/* Replication's own worker stages it and indexes it with its batch. */
-		keep = tl_repl ? KEEP_STORE : KEEP_HANDOFF;
-	keep_fetch_begin(r, h, !tl_repl);
-	rc = fetch(r, h, len, origin, 1, keep, keep == KEEP_STORE ? &tl_st : NULL, out);
-	keep_fetch_end(r, h, !tl_repl);
+		*keep = tl_repl ? KEEP_STORE : KEEP_HANDOFF;
+	return 1;
+}
+
+int fetch_finish(struct mfs_replica *r, const struct mfs_hash *h, int keep, int rc)
+{
+	char hex[MFS_HASH_HEX_LEN + 1];
+
 	if (!rc && keep != KEEP_REPLACE) {
 		tl_kept = 1;
 		tl_how = keep;
 	}
-
 	if (rc) {
 		__atomic_add_fetch(&r->fetch_failures, 1, __ATOMIC_RELAXED);
 		mfs_hash_to_hex(h, hex);
@@ -363,4 +407,24 @@ int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t 
 		rc = -EIO;
 	}
 	return rc;
+}
+
+int fetch_retry(struct mfs_replica *r, const struct mfs_hash *h, uint32_t len, uint16_t origin,
+		int keep, struct mfs_chunk_bytes *out)
+{
+	return fetch(r, h, len, origin, 1, keep, NULL, out);
+}
+
+int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
+		    struct mfs_chunk_bytes *out)
+{
+	struct mfs_replica *r = arg;
+	int rc, keep;
+
+	if ((rc = fetch_prepare(r, h, len, out, &keep)) <= 0)
+		return rc;
+	keep_fetch_begin(r, h, !tl_repl);
+	rc = fetch(r, h, len, origin, 1, keep, keep == KEEP_STORE ? &tl_st : NULL, out);
+	keep_fetch_end(r, h, !tl_repl);
+	return fetch_finish(r, h, keep, rc);
 }

@@ -68,6 +68,7 @@ struct mfs_peer {
 	int nidle;
 	struct mfs_wire_vv *pulled;  /* its last PULL's version vector, NULL before (gc) */
 	int inflight;                /* atomic: chunk requests to it under way (fetch.c) */
+	int64_t wbytes;              /* atomic: bytes windows asked of it, unanswered (window.c) */
 };
 
 struct mfs_replica {
@@ -189,6 +190,19 @@ struct rpc_reply {
 int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t flags,
 	     const void *body, size_t blen, int timeout_ms, struct rpc_reply *out);
 void rpc_reply_release(struct rpc_reply *rr);
+/*
+ * The pieces of rpc_call, for a window of requests on one socket
+ * (window.c): a DEALER from p's pool (or a new one; NULL if none opens),
+ * back to the pool only with no request on it unanswered; one request sent
+ * (*req: its id); one reply read, to request req (0: any, the caller
+ * matches h.req).  Errors as rpc_call's.
+ */
+void *rpc_sock_get(struct mfs_replica *r, struct mfs_peer *p);
+void rpc_sock_put(struct mfs_peer *p, void *s);
+int rpc_send(struct mfs_replica *r, void *s, uint8_t type, uint8_t flags, const void *body,
+	     size_t blen, int timeout_ms, uint64_t *req);
+int rpc_recv(struct mfs_replica *r, struct mfs_peer *p, void *s, uint64_t req,
+	     struct rpc_reply *out);
 void rpc_pool_drain(struct mfs_peer *p);
 /* Applies the common options (message size limit, linger, keepalives) to a new socket. */
 int sock_common_setup(struct mfs_replica *r, void *s, int64_t maxmsg);
@@ -279,6 +293,28 @@ int fetch_from_diskcache(struct mfs_replica *r, const struct mfs_hash *h, uint32
  */
 int fetch_for_cache(void *arg, const struct mfs_hash *h, uint32_t len, uint16_t origin,
 		    struct mfs_chunk_bytes *out);
+/*
+ * fetch_for_cache in pieces, for the window (window.c).  prepare: 0 with
+ * *out from the disk cache, -ENOMEM, or 1: to fetch, kept as *keep says.
+ * pick: the holder to ask first (fetch.c note 1) among peers asked for
+ * fewer than cap bytes by windows (0: any); NULL if none is up, or
+ * *capped if those up are full.  take_reply: p's reply to a GET of h
+ * (rr released): 0 with *out verified and kept, -ENOENT, or an error.
+ * retry: every other way fetch_for_cache has (other holders, proxies).
+ * finish: after the fetch's rc, counts and logs a failure (-EIO then).
+ */
+int fetch_prepare(struct mfs_replica *r, const struct mfs_hash *h, uint32_t len,
+		  struct mfs_chunk_bytes *out, int *keep);
+struct mfs_peer *fetch_pick(struct mfs_replica *r, const struct mfs_hash *h, uint16_t origin,
+			    int64_t cap, int *capped);
+int fetch_take_reply(struct mfs_replica *r, struct mfs_peer *p, const struct mfs_hash *h,
+		     uint32_t raw_len, int as_cache, struct mfs_stored *st, struct rpc_reply *rr,
+		     const struct timespec *t0, struct mfs_chunk_bytes *out);
+int fetch_retry(struct mfs_replica *r, const struct mfs_hash *h, uint32_t len, uint16_t origin,
+		int keep, struct mfs_chunk_bytes *out);
+int fetch_finish(struct mfs_replica *r, const struct mfs_hash *h, int keep, int rc);
+/* The cache's window (store/chunk/cache.h): prefetches pipelined per peer. */
+void window_run(void *arg, struct mfs_cache *c);
 
 /* Marks this thread's cache loads as replication's (1) or reads' (0). */
 void fetch_as_replication(int on);

@@ -301,6 +301,7 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 	if ((rc = keep_start(r)))
 		goto fail;
 	mfs_cache_set_remote(cache, fetch_for_cache, r);
+	mfs_cache_set_window(cache, window_run, r);
 	if ((rc = repair_start(r, &r->repair)) || (rc = snap_start(r)))
 		goto fail;
 	/* Under members_lock: a peer added meanwhile gets its thread from members.c. */
@@ -324,8 +325,10 @@ void mfs_replica_stop(struct mfs_replica *r)
 		return;
 	r->stopping = 1;
 	/* No new calls from the chunk cache; returns once those under way are done. */
-	if (r->cache)
+	if (r->cache) {
+		mfs_cache_set_window(r->cache, NULL, NULL);
 		mfs_cache_set_remote(r->cache, NULL, NULL);
+	}
 	members_close(r); /* no peer added from here on */
 	if (r->sync_started)
 		for (int i = 0; i < r->npeers; i++)

@@ -19,11 +19,26 @@
  *     windows serves any number of streaming readers without reloading.
  *  4. Each thread keeps its own codec context (pthread key), so decoding
  *     needs no lock and no allocation per request.
+ *  5. With a window set (the replica's pipelined fetch), a prefetch thread
+ *     does not load one queued chunk at a time: it runs the window, which
+ *     takes the queued chunks (mfs_cache_job_next: those in the store are
+ *     loaded there and then), keeps many of them asked of peers at once,
+ *     and completes each as its reply comes, taking newly queued chunks
+ *     meanwhile.  Queuing wakes no thread while WINDOW_RUNS runs go on,
+ *     and a run handles every reply that has arrived per wakeup: not a
+ *     hand-off and a wakeup per chunk.  Several runs, so decoding and
+ *     verifying use both cores, also on a busy machine.  A read's miss (mfs_cache_get_read) that
+ *     is not in the store goes to the runs too, ahead of the prefetches,
+ *     waking one through an eventfd it polls with its sockets: the kernel's
+ *     readahead sends many READs at once, and each fetching its own chunk
+ *     was most of the fetching, one request per thread.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "chunkstore.h"
@@ -35,6 +50,7 @@
 #define LOG_COMPONENT "cache"
 #define PREFETCH_QUEUE 64
 #define MAX_PREFETCH_THREADS 32
+#define WINDOW_RUNS 4           /* prefetch threads running the window at once (note 5) */
 
 /* DROPPED: taken out by mfs_cache_drop() while referenced; freed at the last release. */
 enum entry_state { LOADING, READY, FAILED, DROPPED };
@@ -48,6 +64,9 @@ struct entry {
 	int rc;                       /* load error when FAILED */
 	pthread_cond_t done;          /* broadcast when state leaves LOADING */
 	struct entry *next_victim;    /* out of the table, to be freed */
+	struct entry *fg_next;        /* a read's, queued for the window (lock) */
+	uint32_t fg_len;
+	uint16_t fg_origin;
 };
 
 struct prefetch_req {
@@ -60,7 +79,12 @@ struct mfs_cache {
 	struct mfs_db *db;
 	mfs_cache_remote_fn remote;   /* lock */
 	void *remote_arg;             /* lock */
-	int remote_calls;             /* calls of remote under way; lock */
+	mfs_cache_window_fn window;   /* lock */
+	void *window_arg;             /* lock */
+	int windows;                  /* window runs under way; lock */
+	struct entry *fg_head, *fg_tail; /* reads' chunks for the window, first (lock) */
+	int kick_fd;                  /* eventfd: wakes the runs for a read's chunk */
+	int remote_calls;             /* calls of remote or window under way; lock */
 	pthread_mutex_t lock;
 	pthread_cond_t unset;         /* remote_calls reached 0 (mfs_cache_set_remote waits) */
 	struct mfs_lru table;         /* every entry by hash; unused ones on its LRU */
@@ -108,13 +132,11 @@ static void evict(struct mfs_cache *c, struct entry **victims)
 }
 
 
-/* Loads e (state LOADING, referenced by the caller) outside the lock. */
-static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
+/* e's copy in this node's store (e LOADING, referenced by the caller), checked. */
+static int load_local(struct mfs_cache *c, struct entry *e, uint32_t len)
 {
 	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
-	struct entry *victims = NULL;
 	int rc = ctx ? mfs_chunk_load(c->db, ctx, &e->node.key, &e->bytes, 0) : -ENOMEM;
-	int counted = 0;              /* this load is one of c->remote_calls */
 
 	if (!rc && e->bytes.len != len) {
 		char hex[MFS_HASH_HEX_LEN + 1];
@@ -124,23 +146,23 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 		mfs_chunk_bytes_release(&e->bytes);
 		rc = MFS_ECORRUPT;
 	}
-	/* Not here, or our copy is bad: another node's copy, verified there. */
-	if (rc == -ENOENT || rc == MFS_ECORRUPT || rc == MFS_EBADHASH || rc == MFS_EFORMAT) {
-		mfs_cache_remote_fn remote;
-		void *arg;
+	return rc;
+}
 
-		pthread_mutex_lock(&c->lock);
-		remote = c->remote;
-		arg = c->remote_arg;
-		/* Counted in while the lock is held, so a stop that clears `remote` waits for it. */
-		if (remote) {
-			c->remote_calls++;
-			counted = 1;
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (remote)
-			rc = remote(arg, &e->node.key, len, origin, &e->bytes);
-	}
+/* Not here, or our copy is bad: another node's copy, verified there. */
+static int wants_remote(int rc)
+{
+	return rc == -ENOENT || rc == MFS_ECORRUPT || rc == MFS_EBADHASH || rc == MFS_EFORMAT;
+}
+
+/*
+ * Ends e's load with rc (0: e->bytes hold it) and wakes its waiters.
+ * counted: the load was one of c->remote_calls.
+ */
+static void finish(struct mfs_cache *c, struct entry *e, uint32_t len, int rc, int counted)
+{
+	struct entry *victims = NULL;
+
 	/* One lock for the count and the state, so a load wakes its waiters once. */
 	pthread_mutex_lock(&c->lock);
 	if (counted && --c->remote_calls == 0)
@@ -161,7 +183,7 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 	/*
 	 * After unlocking: a waiter woken under the lock blocked on it at once,
 	 * a second context switch per waiter and chunk.  e stays alive: the
-	 * caller holds a reference until load() returns.
+	 * caller holds a reference until this returns.
 	 */
 	pthread_cond_broadcast(&e->done);
 	while (victims) {
@@ -170,7 +192,38 @@ static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t ori
 		entry_free(victims);
 		victims = next;
 	}
+}
+
+/* After load_local gave rc: from the remote source if it wants one, then finished. */
+static int load_remote(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin,
+		       int rc)
+{
+	int counted = 0;              /* this load is one of c->remote_calls */
+
+	if (wants_remote(rc)) {
+		mfs_cache_remote_fn remote;
+		void *arg;
+
+		pthread_mutex_lock(&c->lock);
+		remote = c->remote;
+		arg = c->remote_arg;
+		/* Counted in while the lock is held, so a stop that clears `remote` waits for it. */
+		if (remote) {
+			c->remote_calls++;
+			counted = 1;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (remote)
+			rc = remote(arg, &e->node.key, len, origin, &e->bytes);
+	}
+	finish(c, e, len, rc, counted);
 	return rc;
+}
+
+/* Loads e (state LOADING, referenced by the caller) outside the lock. */
+static int load(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
+{
+	return load_remote(c, e, len, origin, load_local(c, e, len));
 }
 
 /*
@@ -190,8 +243,58 @@ static struct entry *unref_locked(struct mfs_cache *c, struct entry *e, int cold
 	return NULL;
 }
 
-int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len, uint16_t origin,
-		  const struct mfs_cache_entry **out)
+/*
+ * Waits for referenced e to load (lock held, and dropped); its result for
+ * a reader of expect_len bytes.  The reference stays with *out on success.
+ */
+static int wait_entry(struct mfs_cache *c, struct entry *e, uint32_t expect_len,
+		      const struct mfs_cache_entry **out)
+{
+	struct entry *dead = NULL;
+	int rc = 0;
+
+	while (e->state == LOADING)
+		pthread_cond_wait(&e->done, &c->lock);
+	if (e->state == FAILED) {
+		rc = e->rc;
+		dead = unref_locked(c, e, 0);
+	} else if (e->pub.len != expect_len) {
+		rc = MFS_ECORRUPT;
+		dead = unref_locked(c, e, 0);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (dead)
+		entry_free(dead);
+	if (!rc)
+		*out = &e->pub;
+	return rc;
+}
+
+/*
+ * Hands loading e (not in the store) to the window runs (note 5), lock held:
+ * a run under way is woken through the kick fd, else a prefetch thread.
+ */
+static void to_window(struct mfs_cache *c, struct entry *e, uint32_t len, uint16_t origin)
+{
+	uint64_t one = 1;
+
+	e->refs++;                    /* the job's, dropped by mfs_cache_job_done */
+	e->fg_len = len;
+	e->fg_origin = origin;
+	e->fg_next = NULL;
+	if (c->fg_tail)
+		c->fg_tail->fg_next = e;
+	else
+		c->fg_head = e;
+	c->fg_tail = e;
+	if (c->windows && write(c->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("cannot wake the window: %s", strerror(errno));
+	if (!c->windows)
+		pthread_cond_signal(&c->work);
+}
+
+static int get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len,
+	       uint16_t origin, int windowed, const struct mfs_cache_entry **out)
 {
 	struct entry *e, *dead = NULL;
 	int rc = 0;
@@ -202,26 +305,11 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 	if (e) {
 		e->refs++;
 		mfs_lru_unlink(&e->node);
-		if (e->state == LOADING) {
+		if (e->state == LOADING)
 			c->st.waits++;
-			while (e->state == LOADING)
-				pthread_cond_wait(&e->done, &c->lock);
-		} else {
+		else
 			c->st.hits++;
-		}
-		if (e->state == FAILED) {
-			rc = e->rc;
-			dead = unref_locked(c, e, 0);
-		} else if (e->pub.len != expect_len) {
-			rc = MFS_ECORRUPT;
-			dead = unref_locked(c, e, 0);
-		}
-		pthread_mutex_unlock(&c->lock);
-		if (dead)
-			entry_free(dead);
-		if (!rc)
-			*out = &e->pub;
-		return rc;
+		return wait_entry(c, e, expect_len, out);
 	}
 	c->st.misses++;
 	if (!(e = calloc(1, sizeof(*e)))) {
@@ -235,7 +323,19 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 	mfs_lru_insert(&c->table, &e->node);
 	pthread_mutex_unlock(&c->lock);
 
-	rc = load(c, e, expect_len, origin);
+	/* A window needs a prefetch thread to run it. */
+	if (windowed && c->kick_fd >= 0 && c->nthreads) {
+		rc = load_local(c, e, expect_len);
+		pthread_mutex_lock(&c->lock);
+		if (wants_remote(rc) && c->window) {
+			to_window(c, e, expect_len, origin);
+			return wait_entry(c, e, expect_len, out);
+		}
+		pthread_mutex_unlock(&c->lock);
+		rc = load_remote(c, e, expect_len, origin, rc);
+	} else {
+		rc = load(c, e, expect_len, origin);
+	}
 	if (rc) {
 		pthread_mutex_lock(&c->lock);
 		dead = unref_locked(c, e, 0);
@@ -246,6 +346,18 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 	}
 	*out = &e->pub;
 	return 0;
+}
+
+int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len, uint16_t origin,
+		  const struct mfs_cache_entry **out)
+{
+	return get(c, h, expect_len, origin, 0, out);
+}
+
+int mfs_cache_get_read(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len,
+		       uint16_t origin, const struct mfs_cache_entry **out)
+{
+	return get(c, h, expect_len, origin, 1, out);
 }
 
 void mfs_cache_release_cold(struct mfs_cache *c, const struct mfs_cache_entry *pub, int cold)
@@ -274,7 +386,7 @@ void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *e)
 void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len,
 			uint16_t origin)
 {
-	int queued = 0;
+	int queued = 0, wake;
 
 	if (!c->nthreads)
 		return;
@@ -289,10 +401,127 @@ void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t 
 			queued = 1;
 		}
 	}
+	/*
+	 * A window run takes what is queued as its replies come (note 5): no
+	 * thread to wake per chunk unless fewer than WINDOW_RUNS run.
+	 */
+	wake = queued && (!c->window || c->windows < WINDOW_RUNS);
 	pthread_mutex_unlock(&c->lock);
 	/* Unlocked first, so the thread woken does not block on the lock at once. */
-	if (queued)
+	if (wake)
 		pthread_cond_signal(&c->work);
+}
+
+/* Runs the window once (lock held, dropped meanwhile): it drains the queue. */
+static void run_window(struct mfs_cache *c)
+{
+	mfs_cache_window_fn fn = c->window;
+	void *arg = c->window_arg;
+
+	c->windows++;
+	c->remote_calls++;
+	pthread_mutex_unlock(&c->lock);
+	fn(arg, c);
+	pthread_mutex_lock(&c->lock);
+	c->windows--;
+	if (--c->remote_calls == 0)
+		pthread_cond_broadcast(&c->unset);
+}
+
+int mfs_cache_job_next(struct mfs_cache *c, struct mfs_cache_job *j)
+{
+	for (;;) {
+		struct prefetch_req q;
+		struct entry *e;
+		int rc;
+
+		pthread_mutex_lock(&c->lock);
+		/* A read waits for these: before any prefetch. */
+		if ((e = c->fg_head)) {
+			if (!(c->fg_head = e->fg_next))
+				c->fg_tail = NULL;
+			*j = (struct mfs_cache_job){ .hash = e->node.key, .len = e->fg_len,
+						     .origin = e->fg_origin, .read = 1,
+						     .priv = e };
+			pthread_mutex_unlock(&c->lock);
+			return 1;
+		}
+		/* Loaded or loading since it was queued: nothing to do. */
+		while (c->qlen && find(c, &c->queue[c->qhead].hash)) {
+			c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
+			c->qlen--;
+		}
+		if (!c->qlen || c->stopping || !(e = calloc(1, sizeof(*e)))) {
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		q = c->queue[c->qhead];
+		c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
+		c->qlen--;
+		c->st.prefetches++;
+		c->st.misses++;
+		e->node.key = q.hash;
+		pthread_cond_init(&e->done, NULL);
+		e->state = LOADING;
+		e->refs = 1;                  /* the job's, dropped by mfs_cache_job_done */
+		mfs_lru_insert(&c->table, &e->node);
+		pthread_mutex_unlock(&c->lock);
+		*j = (struct mfs_cache_job){ .hash = q.hash, .len = q.len, .origin = q.origin, .priv = e };
+		if (wants_remote(rc = load_local(c, e, q.len)))
+			return 1;
+		mfs_cache_job_done(c, j, rc, NULL);
+	}
+}
+
+void mfs_cache_job_done(struct mfs_cache *c, struct mfs_cache_job *j, int rc,
+			struct mfs_chunk_bytes *bytes)
+{
+	struct entry *e = j->priv, *dead;
+
+	if (!rc && bytes) {
+		e->bytes = *bytes;        /* taken over */
+		memset(bytes, 0, sizeof(*bytes));
+	}
+	finish(c, e, j->len, rc, 0);
+	pthread_mutex_lock(&c->lock);
+	dead = unref_locked(c, e, 0);
+	pthread_mutex_unlock(&c->lock);
+	if (dead)
+		entry_free(dead);
+}
+
+void mfs_cache_set_window(struct mfs_cache *c, mfs_cache_window_fn fn, void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	struct entry *fg;
+
+	c->window = fn;
+	c->window_arg = arg;
+	/* Whoever unsets it may free its argument once this returns. */
+	while (c->remote_calls)
+		pthread_cond_wait(&c->unset, &c->lock);
+	/* No run took these, and none will: their readers get an error, as without a source. */
+	fg = fn ? NULL : c->fg_head;
+	if (!fn)
+		c->fg_head = c->fg_tail = NULL;
+	pthread_mutex_unlock(&c->lock);
+	while (fg) {
+		struct entry *next = fg->fg_next;
+		struct mfs_cache_job j = { .hash = fg->node.key, .len = fg->fg_len, .priv = fg };
+
+		mfs_cache_job_done(c, &j, -EIO, NULL);
+		fg = next;
+	}
+}
+
+int mfs_cache_window_fd(struct mfs_cache *c)
+{
+	uint64_t n;
+
+	/* Read: the next kick wakes a poll again (nonblocking: another run may have read it). */
+	if (read(c->kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("window kick: %s", strerror(errno));
+	return c->kick_fd;
 }
 
 static void *prefetch_thread(void *arg)
@@ -305,10 +534,18 @@ static void *prefetch_thread(void *arg)
 		struct prefetch_req r;
 		const struct mfs_cache_entry *e;
 
-		while (!c->qlen && !c->stopping)
+		/* The runs under way take what is queued: no third one (note 5). */
+		while (((!c->qlen && !c->fg_head) || (c->window && c->windows >= WINDOW_RUNS)) &&
+		       !c->stopping)
 			pthread_cond_wait(&c->work, &c->lock);
 		if (c->stopping)
 			break;
+		if (c->window) {
+			run_window(c);
+			continue;
+		}
+		if (!c->qlen)
+			continue;
 		r = c->queue[c->qhead];
 		c->qhead = (c->qhead + 1) % PREFETCH_QUEUE;
 		c->qlen--;
@@ -349,6 +586,8 @@ int mfs_cache_new(struct mfs_db *db, size_t capacity, int threads, struct mfs_ca
 		return -ENOMEM;
 	c->db = db;
 	c->capacity = capacity;
+	/* Without it reads load as before, on their own thread. */
+	c->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	mfs_lru_init(&c->table);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->unset, NULL);
@@ -381,6 +620,8 @@ void mfs_cache_free(struct mfs_cache *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->unset);
 	pthread_cond_destroy(&c->work);
+	if (c->kick_fd >= 0)
+		close(c->kick_fd);
 	free(c);
 }
 

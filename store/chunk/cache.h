@@ -41,6 +41,12 @@ int mfs_cache_get(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect
 		  const struct mfs_cache_entry **out);
 void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *e);
 /*
+ * The same for a reader (FUSE READ): a chunk neither cached nor in the
+ * store goes to the window, if one is set, ahead of the prefetches.
+ */
+int mfs_cache_get_read(struct mfs_cache *c, const struct mfs_hash *h, uint32_t expect_len,
+		       uint16_t origin, const struct mfs_cache_entry **out);
+/*
  * The same; with cold != 0 the entry is the first to go once unreferenced:
  * its reader is done with it (read to its end) and will not come back.
  */
@@ -60,6 +66,33 @@ typedef int (*mfs_cache_remote_fn)(void *arg, const struct mfs_hash *h, uint32_t
 				   uint16_t origin, struct mfs_chunk_bytes *out);
 void mfs_cache_set_remote(struct mfs_cache *c, mfs_cache_remote_fn fn, void *arg);
 /* (Setting NULL waits for the calls under way: the old source may then be freed.) */
+
+/*
+ * A pipelined loader for prefetches (cache.c note 5): set, the prefetch
+ * threads run it instead of loading queued chunks one by one.  It takes
+ * jobs with mfs_cache_job_next (1: *j is a chunk neither cached nor in the
+ * store, its entry loading until mfs_cache_job_done; 0: none queued), and
+ * returns once it has none in flight and none is queued.  done: rc 0 with
+ * *bytes (verified, taken over: zeroed), else the error its waiters get.
+ * Setting NULL waits for the runs under way (as mfs_cache_set_remote).
+ */
+struct mfs_cache_job {
+	struct mfs_hash hash;
+	uint32_t len;
+	uint16_t origin;
+	int read;              /* a reader waits for it (mfs_cache_get_read) */
+	void *priv;            /* the cache's */
+};
+typedef void (*mfs_cache_window_fn)(void *arg, struct mfs_cache *c);
+void mfs_cache_set_window(struct mfs_cache *c, mfs_cache_window_fn fn, void *arg);
+int mfs_cache_job_next(struct mfs_cache *c, struct mfs_cache_job *j);
+void mfs_cache_job_done(struct mfs_cache *c, struct mfs_cache_job *j, int rc,
+			struct mfs_chunk_bytes *bytes);
+/*
+ * A file descriptor a run polls with its sockets: readable when a read's
+ * chunk is queued for it.  Each call also resets it.
+ */
+int mfs_cache_window_fd(struct mfs_cache *c);
 /* 1 if h is cached (loaded), else 0. */
 int mfs_cache_has(struct mfs_cache *c, const struct mfs_hash *h);
 /*

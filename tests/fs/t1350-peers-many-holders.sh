@@ -9,7 +9,11 @@
 # share one fetch).  Then node 1 writes a 96 MiB file, which node 4 reads at
 # once while its replication pulls it too; node 2 is killed with SIGKILL a
 # quarter of the way into the read: the read completes with the right bytes,
-# and node 4's replication completes from nodes 1 and 3.
+# and node 4's replication completes from nodes 1 and 3.  Before that, node
+# 2 is frozen (SIGSTOP: its connections stay open, no reply comes) while
+# node 4 reads a new 32 MiB file with dd bs=16M, whose read-ahead the
+# window (replica/window.c) asks of every holder at once: the chunks asked
+# of node 2 are asked of the others, and the bytes are exact.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -80,6 +84,23 @@ shares() {
 	return $bad
 }
 check "every holder served a share; node 4 fetched the file once" shares
+
+frozen_read() {
+	local pid rc=0
+	randfile "$S/w3" $((32 * MiB)) && cp "$S/w3" "${CL_M[1]}/d/w3.bin" &&
+		cl_wait_backlog0 1 2 3 || return 1
+	pid=$(cat "${CL_D[2]}/modelfs.pid") && kill -STOP "$pid" || return 1
+	wait_for "$CL_TRIES" test -f "${CL_M[4]}/d/w3.bin" &&
+		dd if="${CL_M[4]}/d/w3.bin" of="$WORK/r3" bs=16M status=none &&
+		expect_eq "$(file_sha "$WORK/r3")" "$(file_sha "$S/w3")" "SHA-256 of w3 read on node 4" ||
+		rc=1
+	kill -CONT "$pid"
+	# The window gave up on node 2's requests, not a read's own timeout.
+	grep -q "unanswered.*asked of other holders" "${CL_D[4]}/modelfs.log" ||
+		{ echo "node 4 never asked node 2's chunks of the others" >&2; rc=1; }
+	return $rc
+}
+check "node 2 frozen: node 4 reads a 32 MiB file with dd bs=16M, exactly" frozen_read
 check "node 1 writes 96 MiB under factor 3" cp "$S/w2" "${CL_M[1]}/d/w2.bin"
 
 # A reader that reads 1 MiB at a time and says how far it got.
