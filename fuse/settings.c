@@ -57,7 +57,7 @@ int mfs_config_init(struct mfs_config *c)
 	 * bounds how soon space comes back; ten minutes adds at most a sixth.
 	 */
 	c->gc_interval_s = 600;
-	c->recode = 1;
+	c->recode = 0;
 	c->gc_grace_s = 3600;
 	if (geteuid() == 0)
 		n = asprintf(&c->data_dir, "%s", MFS_ROOT_DATA_DIR);
