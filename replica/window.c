@@ -17,10 +17,10 @@
  *     enough to keep a link busy over a round trip, little enough that a
  *     read's own request does not queue long behind prefetches on the
  *     peer's link; 8 MiB measured no faster, and its replies waiting in
- *     memory grew the heap: more page faults on the reader).  Each chunk goes to the least busy likely holder
- *     under that bound (fetch.c note 1), so a read-ahead spreads over
- *     every holder; a chunk whose holders are all full waits here, not on
- *     the wire.
+ *     memory grew the heap: more page faults on the reader).  Each chunk
+ *     goes to the least busy likely holder under that bound (fetch.c
+ *     note 1), so a read-ahead spreads over every holder; a chunk whose
+ *     holders are all full waits here, not on the wire.
  *  3. A reply is decoded and verified (fetch_take_reply: the SHA-256 is
  *     the chunk's name; a copy that does not verify is never served) on
  *     the thread that received it, and completes the cache entry at once.
@@ -29,9 +29,9 @@
  *     chunk down fetch_for_cache's own path on this thread (fetch_retry:
  *     every other holder, then proxies).  A peer that died mid-transfer
  *     (down by its heartbeat, or silent for 3 x peer_timeout_ms, as a
- *     proxied GET may be) thus has all its chunks asked of the others.  A socket given up on
- *     is closed, never pooled: its late replies must not answer another
- *     request.
+ *     proxied GET may be) thus has all its chunks asked of the others.
+ *     A socket given up on is closed, never pooled: its late replies must
+ *     not answer another request.
  */
 #include <errno.h>
 #include <string.h>
