@@ -133,7 +133,7 @@ static int replace_record(struct mfs_replica *r, const struct mfs_hash *h, const
 	if (!b)
 		return -ENOMEM;
 	mfs_chunk_stage_record(b, h, rec, reclen);
-	mfs_chunk_stage_index(b, h, info, reclen);
+	mfs_chunk_stage_index_received(b, h, info, reclen);
 	rc = mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
 	mfs_batch_free(b);
 	mfs_hash_to_hex(h, hex);

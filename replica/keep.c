@@ -144,9 +144,11 @@ static void index_staged(struct mfs_keep *k)
 	if (!(rc = mfs_db_flush(r->db, MFS_CF_CHUNKS)) && !(b = mfs_batch_new(r->db)))
 		rc = -ENOMEM;
 	for (int i = 0; !rc && i < n; i++) {
-		mfs_chunk_stage_index(b, &k->pend[i].h, &k->pend[i].info, k->pend[i].reclen);
+		const struct staged *p = &k->pend[i];
+
+		mfs_chunk_stage_index_received(b, &p->h, &p->info, p->reclen);
 		/* Replication's work for it is done (queued again if placement moves). */
-		mfs_batch_delete(b, MFS_CF_WANTED, k->pend[i].h.b, MFS_HASH_LEN);
+		mfs_batch_delete(b, MFS_CF_WANTED, p->h.b, MFS_HASH_LEN);
 	}
 	if (!rc && !(rc = mfs_db_write(r->db, b, MFS_WRITE_ASYNC)))
 		__atomic_add_fetch(&r->read_kept, (uint64_t)n, __ATOMIC_RELAXED);

@@ -459,7 +459,7 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 			continue;
 		if (w->ok) {
 			if (w->staged)
-				mfs_chunk_stage_index(b, &w->h, &w->st.info, w->st.reclen);
+				mfs_chunk_stage_index_received(b, &w->h, &w->st.info, w->st.reclen);
 			mfs_batch_delete(b, MFS_CF_WANTED, w->h.b, MFS_HASH_LEN);
 			continue;
 		}

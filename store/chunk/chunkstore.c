@@ -95,6 +95,14 @@ void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
 		mfs_batch_put(b, MFS_CF_CHUNK_INDEX, h->b, MFS_HASH_LEN, idx, n);
 }
 
+void mfs_chunk_stage_index_received(struct mfs_batch *b, const struct mfs_hash *h,
+				    const struct mfs_chunk_info *info, size_t record_len)
+{
+	mfs_chunk_stage_index(b, h, info, record_len);
+	if (info->codec == MFS_CODEC_RAW && record_len >= MFS_CHUNK_PACK_MIN)
+		mfs_chunk_stage_recode(b, h);
+}
+
 void mfs_chunk_stage_index_bases(struct mfs_batch *b, const struct mfs_hash *h,
 				 const struct mfs_chunk_info *info, size_t record_len,
 				 const struct mfs_hash *bases, uint32_t nbases)

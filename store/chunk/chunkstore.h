@@ -76,6 +76,17 @@ void mfs_chunk_stage_record(struct mfs_batch *b, const struct mfs_hash *h, const
 void mfs_chunk_stage_index(struct mfs_batch *b, const struct mfs_hash *h,
 			   const struct mfs_chunk_info *info, size_t record_len);
 /*
+ * mfs_chunk_stage_index for a record a peer sent (replication, a read that
+ * keeps what it fetched, a repair): a pack-sized RAW record is queued for
+ * the recode pass too (store/maint/recode.h).  Its sender may have stored
+ * it raw with the codec deferred (option recode=1), and a copy made before
+ * the sender's own pass ran would stay raw here for good.  A chunk that is
+ * raw because it does not compress costs the pass one codec choice here,
+ * as it cost the writer.
+ */
+void mfs_chunk_stage_index_received(struct mfs_batch *b, const struct mfs_hash *h,
+				    const struct mfs_chunk_info *info, size_t record_len);
+/*
  * The same for a delta record whose distinct base chunks are
  * bases[0..nbases) (1..MFS_DELTA_MAX_REFS): a version 3 entry.
  */

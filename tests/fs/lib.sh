@@ -421,6 +421,16 @@ for k in sys.argv[1].split("."):  # "a.b": member b of object a
 print(json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else v)' "$1"
 }
 
+# mfs_finfo FILE KEY: a key of `modelfs-admin info --json FILE` ("a.b": member
+# b of object a; stored_bytes: the file's distinct chunks' records).
+mfs_finfo() {
+	"$ADMIN_BIN" info --json "$1" | "$PY" -c 'import json, sys
+v = json.load(sys.stdin)[0]
+for k in sys.argv[1].split("."):
+	v = v[k]
+print(v)' "$2"
+}
+
 # ---- lifecycle --------------------------------------------------------------
 
 # _descendants PID: every process below PID, deepest first.
