@@ -608,6 +608,57 @@ int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manif
 	return mfs_ns_publish_with(ns, ino, manifest, size, mtime, ctime, NULL, out);
 }
 
+/*
+ * A new version of a published file gets a new inode (see namespace.h):
+ * in (read under ns->lock, named by k) is renumbered in t, and its every
+ * name that still leads to it moves with it, in the same batch ("Hard
+ * links", 2).
+ */
+static int publish_new_inode(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *in,
+			     const struct dirent_key *k)
+{
+	uint64_t ino = in->ino, cur;
+
+	txn_del_inode(t, ino);
+	in->ino = alloc_ino(ns, t->b);
+	txn_put_dirent(t, k, in->ino, in->mode);
+	for (uint32_t i = 0; i < in->nlinks; i++) {
+		struct dirent_key kl;
+		int rc = dirent_key(in->links[i].parent, in->links[i].name, &kl);
+
+		if (!rc)
+			rc = get_dirent(ns, &kl, &cur);
+		if (rc && rc != -ENOENT && rc != -ENAMETOOLONG)
+			return rc;
+		if (rc || cur != ino)
+			continue; /* a name peers took elsewhere meanwhile */
+		txn_put_dirent(t, &kl, in->ino, in->mode);
+	}
+	return 0;
+}
+
+/* The published version's size, manifest and times (now where not given; ctime never goes back). */
+static void publish_fields(struct mfs_inode *in, const struct mfs_hash *manifest, uint64_t size,
+			   const struct timespec *mtime, const struct timespec *ctime)
+{
+	struct timespec tnow;
+
+	in->flags &= ~MFS_I_PENDING;
+	in->size = size;
+	in->version++;
+	in->has_manifest = manifest != NULL;
+	if (manifest)
+		in->manifest = *manifest;
+	else
+		memset(&in->manifest, 0, sizeof(in->manifest));
+	now(&tnow);
+	in->mtime = mtime ? *mtime : tnow;
+	if (!ctime)
+		in->ctime = tnow;
+	else if (mfs_ts_after(ctime, &in->ctime))
+		in->ctime = *ctime;
+}
+
 int mfs_ns_publish_with(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
 			uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
 			const struct mfs_ns_with *with, struct mfs_inode *out)
@@ -645,45 +696,9 @@ int mfs_ns_publish_with(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *
 		rc = -ENOENT;
 		goto out;
 	}
-	if (!(in.flags & MFS_I_PENDING)) {
-		/* A new version of a published file: new inode (see namespace.h). */
-		txn_del_inode(&t, ino);
-		in.ino = alloc_ino(ns, t.b);
-		txn_put_dirent(&t, &k, in.ino, in.mode);
-		/* Every other name moves with it, in this batch ("Hard links", 2). */
-		for (uint32_t i = 0; i < in.nlinks; i++) {
-			struct dirent_key kl;
-			int lrc = dirent_key(in.links[i].parent, in.links[i].name, &kl);
-
-			if (!lrc)
-				lrc = get_dirent(ns, &kl, &cur);
-			if (lrc && lrc != -ENOENT && lrc != -ENAMETOOLONG) {
-				rc = lrc;
-				goto out;
-			}
-			if (lrc || cur != ino)
-				continue; /* a name peers took elsewhere meanwhile */
-			txn_put_dirent(&t, &kl, in.ino, in.mode);
-		}
-	}
-	in.flags &= ~MFS_I_PENDING;
-	in.size = size;
-	in.version++;
-	in.has_manifest = manifest != NULL;
-	if (manifest)
-		in.manifest = *manifest;
-	else
-		memset(&in.manifest, 0, sizeof(in.manifest));
-	{
-		struct timespec tnow;
-
-		now(&tnow);
-		in.mtime = mtime ? *mtime : tnow;
-		if (!ctime)
-			in.ctime = tnow;
-		else if (mfs_ts_after(ctime, &in.ctime))
-			in.ctime = *ctime;
-	}
+	if (!(in.flags & MFS_I_PENDING) && (rc = publish_new_inode(ns, &t, &in, &k)))
+		goto out;
+	publish_fields(&in, manifest, size, mtime, ctime);
 	if (manifest && with && with->manifest)
 		txn_put_manifest_bytes(&t, manifest, with->manifest, with->manifest_len);
 	else if (manifest && (rc = txn_put_manifest(&t, manifest)))
