@@ -124,6 +124,26 @@ static int check_target(struct mfs_ns *ns, const struct mfs_inode *src, uint64_t
 	return 0;
 }
 
+/*
+ * The inode whose name newparent/newname a rename replaces: dropped, or,
+ * when that name was one of several (hard links), kept with the others.
+ */
+static int stage_replaced(struct ns_txn *t, struct mfs_inode *dst, uint64_t newparent,
+			  const char *newname, const struct timespec *tm)
+{
+	int rc;
+
+	if (S_ISDIR(dst->mode) || !dst->nlinks) {
+		txn_del_inode(t, dst->ino);
+		return 0;
+	}
+	if ((rc = mfs_inode_name_remove(dst, newparent, newname)) && rc != -ENOENT)
+		return rc;
+	dst->nlink = 1 + dst->nlinks;
+	dst->ctime = *tm;
+	return txn_put_inode(t, dst);
+}
+
 int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
 		  const char *newname, unsigned flags, uint64_t *replaced)
 {
@@ -180,18 +200,8 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	pdir.mtime = pdir.ctime = np->mtime = np->ctime = tm;
 	txn_del_dirent(&t, &ks);
 	txn_put_dirent(&t, &kd, sino, src.mode);
-	if (dst.ino && !S_ISDIR(dst.mode) && dst.nlinks) {
-		/* The replaced name was one of several: the file keeps the others. */
-		if ((rc = mfs_inode_name_remove(&dst, newparent, newname)) && rc != -ENOENT)
-			goto out;
-		dst.nlink = 1 + dst.nlinks;
-		dst.ctime = tm;
-		if ((rc = txn_put_inode(&t, &dst)))
-			goto out;
-	} else if (dst.ino) {
-		txn_del_inode(&t, dst.ino);
-	}
-	if ((rc = txn_put_inode(&t, &src)) || (rc = txn_touch_dir(&t, &pdir)) ||
+	if ((dst.ino && (rc = stage_replaced(&t, &dst, newparent, newname, &tm))) ||
+	    (rc = txn_put_inode(&t, &src)) || (rc = txn_touch_dir(&t, &pdir)) ||
 	    (!same_dir && (rc = txn_touch_dir(&t, &ndir))))
 		goto out;
 	if ((rc = txn_commit(ns, &t)))
