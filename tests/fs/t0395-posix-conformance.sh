@@ -1,9 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # POSIX behaviours of open, mkdir, rmdir, unlink, rename, truncate,
-# ftruncate, chmod, chown and utimensat on a mount, grouped as the
-# pjdfstest suite groups them (the issue asks that suite's ten directories
-# to pass; the checks are ours, in tests/tools/posix_conf.py).  Non-root
+# ftruncate, chmod, chown, utimensat, link, symlink, mknod/mkfifo and
+# posix_fallocate on a mount, grouped as the pjdfstest suite groups them
+# (the checks are ours, in tests/tools/posix_conf.py).  Non-root
 # callers need allow_other; the mount has default_permissions, so EACCES and
 # EPERM come from the kernel, and what is checked of the daemon is the rest:
 # times and ctime, nlink, rename rules, name limits, setuid clearing.

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """POSIX behaviours of open, mkdir, rmdir, unlink, rename, truncate,
-ftruncate, chmod, chown and utimensat, checked in a directory (run by
+ftruncate, chmod, chown, utimensat, link, symlink, mknod/mkfifo and
+posix_fallocate, checked in a directory (run by
 tests/fs/t0395-posix-conformance.sh on a modelfs mount, and on a tmpfs as
 the reference the expectations are checked against).
 
-The groups of checks follow the ten directories of the pjdfstest suite,
-which the issue asks to pass; they are written here from what those tests
-check, not copied.  Calls as another user run in a forked child that drops
+The groups of checks follow the directories of the pjdfstest suite (the
+ten the issue asked to pass, then link, symlink, mkfifo, mknod and
+posix_fallocate); they are written here from what those tests check, not
+copied.  Calls as another user run in a forked child that drops
 to that uid/gid/groups (setresuid), so the mount must have allow_other;
 permission checks are the kernel's (default_permissions), what the daemon
 must do is the rest: times, ctime, nlink, rename rules, names.
@@ -1501,6 +1503,211 @@ def g_utimensat(d):
     remove(n)
 
 
+# ---- link, symlink, mkfifo and mknod, posix_fallocate ---------------------
+
+def g_link(d):
+    """link/00: every non-directory type gets a second name: one inode,
+    nlink 2 on both names, its ctime and the target directory's times
+    move; the names keep sharing attributes; unlink of one leaves 1."""
+    n, m, sub = d + "/n", d + "/m", d + "/sub"
+    os.mkdir(sub, 0o755)
+    for kind in NONDIR:
+        if not make(kind, n):
+            continue
+        to_past(sub)
+        c0, cs = ctime(n), ctime(sub)
+        if expect(0, call(os.link, n, sub + "/x"), "link of a " + kind):
+            expect(lst(n, "type,ino,nlink"), lst(sub + "/x", "type,ino,nlink"),
+                   "the two names of a " + kind)
+            expect("2", lst(n, "nlink"), "nlink after link of a " + kind)
+            ctime_moved(n, c0, "link of a " + kind)
+            mtime_moved(sub, "link of a %s (target directory)" % kind)
+            ctime_moved(sub, cs, "link of a %s (target directory)" % kind)
+            if kind != "symlink":
+                os.chmod(n, 0o601)
+                os.chown(n, 65533, 65532)
+                expect("0601,65533,65532", lst(sub + "/x", "mode,uid,gid"),
+                       "mode and owner through the other name of a " + kind)
+            expect(0, call(os.unlink, n), "unlink of the first name of a " + kind)
+            expect("1", lst(sub + "/x", "nlink"), "nlink of the name left of a " + kind)
+        remove(sub + "/x")
+        remove(n)
+    # Three names, then each removed in turn.
+    if make("regular", n):
+        for i in range(3):
+            os.link(n, "%s%d" % (m, i))
+        expect("4", lst(n, "nlink"), "nlink of a file with four names")
+        for i in range(3):
+            os.unlink("%s%d" % (m, i))
+            expect(str(3 - i), lst(n, "nlink"), "nlink after removing name %d" % i)
+        remove(n)
+    os.rmdir(sub)
+
+
+def g_link_errnos(d):
+    """link/01-17: limits and ENOENT/ENOTDIR/ELOOP on either name, EEXIST
+    for every type, EPERM for a directory, EACCES, a symlink linked
+    itself (not its target), EFAULT."""
+    src = d + "/src"
+    make("regular", src)
+    common_errnos("link (new name)", d + "/c", lambda p: call(os.link, src, p),
+                  lambda p: call(os.link, src, p))
+    common_errnos("link (old name)", d + "/o", lambda p: call(os.link, p, d + "/new"), None)
+    remove(d + "/new")
+    for kind in ALL_TYPES:
+        if make(kind, d + "/e"):
+            expect("EEXIST", call(os.link, src, d + "/e"), "link over a " + kind)
+            remove(d + "/e")
+    os.mkdir(d + "/dir")
+    expect("EPERM", call(os.link, d + "/dir", d + "/dir2"), "link of a directory")
+    expect("ENOENT", lst(d + "/dir2", "type"), "no name after a refused link of a directory")
+    os.rmdir(d + "/dir")
+    expect("ENOENT", call(os.link, d + "/missing", d + "/new"), "link of a missing name")
+    os.symlink("src", d + "/sl")
+    # link(2) itself, which does not follow (os.link's default does).
+    expect(0, call(lambda a, b: os.link(a, b, follow_symlinks=False), d + "/sl", d + "/sl2"),
+           "link of a symlink")
+    expect("symlink,2", lst(d + "/sl2", "type,nlink"), "link of a symlink links the symlink")
+    expect("1", lst(src, "nlink"), "the symlink's target keeps one name")
+    remove(d + "/sl2")
+    remove(d + "/sl")
+    w = d + "/w"
+    os.mkdir(w, 0o755)
+    os.chown(w, NOBODY, NOBODY)
+    os.chown(src, NOBODY, NOBODY)  # fs.protected_hardlinks: a file of the caller's own
+    expect(0, u(NOBODY)(os.link, src, w + "/x"), "link into a directory the caller owns")
+    remove(w + "/x")
+    os.chmod(w, 0o555)
+    expect("EACCES", u(NOBODY)(os.link, src, w + "/x"), "link into a directory without write permission")
+    os.chmod(w, 0o755)
+    os.rmdir(w)
+    os.chown(src, 0, 0)
+    expect("1", lst(src, "nlink"), "nlink after the refused links")
+    efault("link", "link", "BAD", (d + "/x").encode())
+    efault("link", "link", src.encode(), "BAD")
+    remove(src)
+
+
+def g_symlink(d):
+    """symlink/00: type, target, size, owner of a new symlink; the
+    directory's times move; a target of PATH_MAX-1 bytes is kept whole."""
+    n = d + "/n"
+    to_past(d)
+    c0 = ctime(d)
+    expect(0, call(os.symlink, "some/target", n), "symlink")
+    expect("symlink,11,0,0,1", lst(n, "type,size,uid,gid,nlink"), "a new symlink")
+    expect("some/target", os.readlink(n), "readlink of a new symlink")
+    mtime_moved(d, "symlink (parent)")
+    ctime_moved(d, c0, "symlink (parent)")
+    os.unlink(n)
+    os.chmod(d, 0o777)
+    expect(0, u(65533, 65532)(os.symlink, "t", n), "symlink as 65533:65532")
+    expect("65533,65532", lst(n, "uid,gid"), "owner of a symlink 65533:65532 made")
+    os.unlink(n)
+    os.chmod(d, 0o755)
+    for tlen in (1, 255, 256, 1023, 4095):
+        target = ("t" * 200 + "/") * (tlen // 201) + "u" * (tlen % 201)
+        target = target[:tlen]
+        if expect(0, call(os.symlink, target, n), "symlink to a %d-byte target" % tlen):
+            expect(target, os.readlink(n), "readlink of a %d-byte target" % tlen)
+            expect(str(tlen), lst(n, "size"), "size of a symlink to a %d-byte target" % tlen)
+            os.unlink(n)
+    expect("ENOENT", call(os.symlink, "", n), "symlink to an empty target")
+    os.symlink("n", n)
+    expect("ELOOP", call(os.stat, n), "stat through a symlink to itself")
+    os.unlink(n)
+
+
+def g_symlink_errnos(d):
+    """symlink/01-12: limits and errnos of the new name, EEXIST for every
+    type, EACCES, ENAMETOOLONG for a target of PATH_MAX bytes, EFAULT."""
+    common_errnos("symlink", d + "/c", lambda p: call(os.symlink, "t", p),
+                  lambda p: call(os.symlink, "t", p))
+    for kind in ALL_TYPES:
+        if make(kind, d + "/e"):
+            expect("EEXIST", call(os.symlink, "t", d + "/e"), "symlink over a " + kind)
+            remove(d + "/e")
+    expect("ENAMETOOLONG", call(os.symlink, "t" * 4096, d + "/n"), "symlink to a 4096-byte target")
+    w = d + "/w"
+    os.mkdir(w, 0o755)
+    os.chown(w, NOBODY, NOBODY)
+    os.chmod(w, 0o555)
+    expect("EACCES", u(NOBODY)(os.symlink, "t", w + "/x"), "symlink in a directory without write permission")
+    os.rmdir(w)
+    efault("symlink", "symlink", "BAD", (d + "/x").encode())
+    efault("symlink", "symlink", b"t", "BAD")
+
+
+def g_mknod(d):
+    """mkfifo/00, mknod/00, 11: mode under the umask, owner, device
+    numbers, times of the new node and its directory; EEXIST; limits."""
+    n = d + "/n"
+    for kind, fmt in (("fifo", stat.S_IFIFO), ("char", stat.S_IFCHR), ("block", stat.S_IFBLK)):
+        for mode, umask, want in ((0o755, 0, "0755"), (0o151, 0o077, "0100"), (0o345, 0o501, "0244")):
+            expect(0, as_user(None, None, os.mknod, n, fmt | mode, os.makedev(3, 7), umask=umask),
+                   "mknod %s 0%o umask 0%o" % (kind, mode, umask))
+            expect(kind + "," + want, lst(n, "type,mode"), "mode of a %s 0%o umask 0%o" % (kind, mode, umask))
+            if kind != "fifo":
+                expect(os.makedev(3, 7), os.lstat(n).st_rdev, "device numbers of a " + kind)
+            os.unlink(n)
+        to_past(d)
+        c0 = ctime(d)
+        expect(0, call(os.mknod, n, fmt | 0o644, os.makedev(5, 9)), "mknod of a " + kind)
+        a, m, c = times(n)
+        if not (a > c0 and m > c0 and c > c0):
+            fail("times of a new %s (%d %d %d) not after the parent's old ctime %d" % (kind, a, m, c, c0))
+        mtime_moved(d, "mknod of a %s (parent)" % kind)
+        ctime_moved(d, c0, "mknod of a %s (parent)" % kind)
+        for other in ALL_TYPES:
+            if make(other, d + "/e"):
+                expect("EEXIST", call(os.mknod, d + "/e", fmt | 0o644, 0), "mknod of a %s over a %s" % (kind, other))
+                remove(d + "/e")
+        os.unlink(n)
+    os.chmod(d, 0o777)
+    expect(0, u(65533, 65532)(os.mkfifo, n, 0o644), "mkfifo as 65533:65532")
+    expect("fifo,65533,65532", lst(n, "type,uid,gid"), "owner of a fifo 65533:65532 made")
+    os.unlink(n)
+    expect("EPERM", u(65533, 65532)(os.mknod, n, stat.S_IFCHR | 0o644, os.makedev(1, 3)),
+           "mknod of a char device as 65533")
+    os.chmod(d, 0o755)
+    common_errnos("mkfifo", d + "/c", lambda p: call(os.mkfifo, p, 0o644),
+                  lambda p: call(os.mkfifo, p, 0o644))
+
+
+def g_fallocate(d):
+    """posix_fallocate/00: the size grows to off + len and never shrinks,
+    the new bytes read as zeros and the old ones are kept, ctime moves;
+    EINVAL for len 0 and negative offsets, EBADF for a read-only handle."""
+    n = d + "/f"
+    with open(n, "wb") as f:
+        f.write(b"abc" * 1000)
+    fd = os.open(n, os.O_RDWR)
+    try:
+        c0 = ctime(n)
+        expect(0, call(os.posix_fallocate, fd, 0, 10000), "posix_fallocate to 10000")
+        expect("10000", lst(n, "size"), "size after posix_fallocate to 10000")
+        ctime_moved(n, c0, "posix_fallocate that grows")
+        expect(0, call(os.posix_fallocate, fd, 100, 200), "posix_fallocate inside the file")
+        expect("10000", lst(n, "size"), "size after posix_fallocate inside the file")
+        expect(0, call(os.posix_fallocate, fd, 20000, 5000), "posix_fallocate past the end")
+        expect("25000", lst(n, "size"), "size after posix_fallocate past the end")
+        expect("EINVAL", call(os.posix_fallocate, fd, 0, 0), "posix_fallocate of length 0")
+        expect("EINVAL", call(os.posix_fallocate, fd, -1, 10), "posix_fallocate at offset -1")
+    finally:
+        os.close(fd)
+    with open(n, "rb") as f:
+        data = f.read()
+    expect(True, data[:3000] == b"abc" * 1000, "bytes kept by posix_fallocate")
+    expect(True, data[3000:] == bytes(22000), "bytes added by posix_fallocate are zeros")
+    fd = os.open(n, os.O_RDONLY)
+    try:
+        expect("EBADF", call(os.posix_fallocate, fd, 0, 30000), "posix_fallocate of a read-only handle")
+    finally:
+        os.close(fd)
+    expect("25000", lst(n, "size"), "size after the refused posix_fallocate")
+    os.unlink(n)
+
+
 # ---- read-only mount -----------------------------------------------------
 
 def erofs(d):
@@ -1555,6 +1762,12 @@ GROUPS = [
     ("chown", g_chown, "chown: root, owners and groups, -1, setuid/setgid clearing, ctime"),
     ("chown-errnos", g_chown_errnos, "chown: limits, EPERM for non-owners and foreign groups"),
     ("utimensat", g_utimensat, "utimensat: UTIME_NOW/OMIT, symlinks, precision, 2038, permissions"),
+    ("link", g_link, "link: every type, one inode, nlink, ctime, target directory times"),
+    ("link-errnos", g_link_errnos, "link: limits ENOENT ENOTDIR ELOOP EEXIST EPERM EACCES EFAULT"),
+    ("symlink", g_symlink, "symlink: type, target, size, owner, times, long targets"),
+    ("symlink-errnos", g_symlink_errnos, "symlink: limits EEXIST EACCES ENAMETOOLONG EFAULT"),
+    ("mknod", g_mknod, "mknod and mkfifo: modes, owners, device numbers, times, EEXIST EPERM"),
+    ("fallocate", g_fallocate, "posix_fallocate: size, zeros, ctime, EINVAL EBADF"),
 ]
 
 
