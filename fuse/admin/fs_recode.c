@@ -12,7 +12,7 @@
  * not at once: a reader that looked up the old index entry just before the
  * swap is then long done with it (and one that was not is sent to the new
  * record, chunkstore.c).  A record waiting here at a kill -9 stays as
- * unindexed bytes in its pack (space only, chunkstore.h).
+ * unindexed bytes in its pack until the next open punches it (pack.h).
  *
  * A chunk that fails (ENOSPC, EIO, a bad record) keeps its queue entry;
  * the pass moves on, and after a round with failures waits RETRY_MS

@@ -669,6 +669,93 @@ out:
 	return rc;
 }
 
+/* The pack records the index names in the packs which[] marks, sorted by pack. */
+static int leftover_live(struct mfs_db *db, const uint8_t *which, uint32_t n,
+			 struct mfs_pack_loc **out, size_t *nout)
+{
+	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_CHUNK_INDEX, NULL, 0);
+	struct mfs_pack_loc *v = NULL;
+	size_t len = 0, cap = 0;
+	int rc = it ? 0 : -ENOMEM;
+
+	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *val = mfs_iter_value(it, &vl);
+		struct mfs_chunk_summary s;
+
+		(void)mfs_iter_key(it, &kl);
+		if (mfs_chunk_summary_decode(val, vl, &s) || !s.pack || s.pack >= n || !which[s.pack])
+			continue;
+		if (len == cap) {
+			struct mfs_pack_loc *nv = realloc(v, (cap = cap ? 2 * cap : 1024) * sizeof(*v));
+
+			if (!nv) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		summary_loc(&s, &v[len++]);
+	}
+	if (!rc && it)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*nout = len;
+	return 0;
+}
+
+static int loc_by_pack(const void *a, const void *b)
+{
+	const struct mfs_pack_loc *x = a, *y = b;
+
+	return x->pack < y->pack ? -1 : x->pack > y->pack;
+}
+
+/*
+ * A crash leaves records appended but never indexed (a commit cut before
+ * its index batch, a recoded chunk's raw record before its punch); the
+ * live count at open does not see them, and no later gc would: their
+ * blocks are punched out here, once, for the packs whose blocks on disk
+ * exceed what the index names.  Space only: a failure is logged.
+ */
+static void reclaim_leftovers(struct mfs_db *db, struct mfs_packs *packs)
+{
+	struct mfs_pack_loc *live = NULL;
+	uint64_t total = 0, freed;
+	uint8_t *which = NULL;
+	size_t nlive = 0, i = 0, j;
+	uint32_t n;
+	int rc = 0, suspects = mfs_packs_leftovers(packs, &which, &n);
+
+	if (suspects <= 0 || (rc = leftover_live(db, which, n, &live, &nlive))) {
+		if (suspects > 0)
+			log_warn("leftovers of a crash in %d pack(s) not freed: %s", suspects,
+				 mfs_strerror(rc));
+		free(which);
+		return;
+	}
+	qsort(live, nlive, sizeof(*live), loc_by_pack);
+	for (uint32_t pk = 1; pk < n; pk++) {
+		if (!which[pk])
+			continue;
+		for (j = i; j < nlive && live[j].pack == pk; j++)
+			;
+		if ((rc = mfs_packs_reclaim(packs, pk, live + i, j - i, &freed)))
+			log_warn("pack %08u: leftovers of a crash not freed: %s", pk, mfs_strerror(rc));
+		total += freed;
+		i = j;
+	}
+	log_info("%llu bytes no index entry names (a crash's leftovers) freed in %d pack(s)",
+		 (unsigned long long)total, suspects);
+	free(live);
+	free(which);
+}
+
 static int packs_attach(struct mfs_db *db, const char *dir)
 {
 	struct mfs_packs *packs = NULL;
@@ -707,6 +794,7 @@ static int packs_attach(struct mfs_db *db, const char *dir)
 		log_error("%llu indexed chunk(s) name a pack that is missing (fsck reports them)",
 			  (unsigned long long)lost);
 	mfs_packs_drop_unused(packs);
+	reclaim_leftovers(db, packs);
 	mfs_db_set_packs(db, packs, 1);
 	packs = NULL;
 out:

@@ -28,6 +28,7 @@ struct pack {
 	uint64_t end;		/* next append offset; append_lock */
 	uint64_t live;		/* bytes of records counted live; atomic */
 	uint64_t disk;		/* bytes it takes on disk (approximate); atomic */
+	uint64_t counted;	/* blocks' bytes of the records counted at open; atomic */
 };
 
 struct pend {
@@ -58,6 +59,12 @@ struct mfs_packs {
 	pthread_mutex_t pend_lock;
 	struct pend *pend[PEND_BUCKETS];
 };
+
+/* The bytes a record of len takes in its pack: it starts and ends on a block. */
+static uint64_t span_of(uint64_t len)
+{
+	return (len + MFS_PACK_ALIGN - 1) & ~(uint64_t)(MFS_PACK_ALIGN - 1);
+}
 
 static void pack_path(const struct mfs_packs *p, uint32_t n, char *buf, size_t cap)
 {
@@ -286,6 +293,7 @@ int mfs_packs_add_live(struct mfs_packs *p, const struct mfs_pack_loc *loc)
 	pthread_rwlock_rdlock(&p->table_lock);
 	if (loc->pack < p->n && p->v[loc->pack]) {
 		__atomic_add_fetch(&p->v[loc->pack]->live, loc->len, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&p->v[loc->pack]->counted, span_of(loc->len), __ATOMIC_RELAXED);
 		rc = 0;
 	}
 	pthread_rwlock_unlock(&p->table_lock);
@@ -332,6 +340,93 @@ void mfs_packs_drop_unused(struct mfs_packs *p)
 		if (dead)
 			unlink_pack(p, i);
 	}
+}
+
+/*
+ * A pack's blocks past its counted records, before it is called one with
+ * leftovers: the filesystem's own metadata blocks (an extent tree grows
+ * as holes are punched) are counted in st_blocks too.
+ */
+#define LEFTOVER_SLACK (256u << 10)
+
+int mfs_packs_leftovers(struct mfs_packs *p, uint8_t **which, uint32_t *n)
+{
+	int count = 0;
+
+	pthread_rwlock_rdlock(&p->table_lock);
+	*n = p->n;
+	if (!(*which = calloc(p->n ? p->n : 1, 1))) {
+		pthread_rwlock_unlock(&p->table_lock);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 1; i < p->n; i++) {
+		struct pack *k = p->v[i];
+
+		if (k && k->sealed &&
+		    k->disk > MFS_PACK_ALIGN + __atomic_load_n(&k->counted, __ATOMIC_RELAXED) +
+				      LEFTOVER_SLACK) {
+			(*which)[i] = 1;
+			count++;
+		}
+	}
+	pthread_rwlock_unlock(&p->table_lock);
+	return count;
+}
+
+static int loc_cmp(const void *a, const void *b)
+{
+	const struct mfs_pack_loc *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Punches [from, to) of fd where it holds data (holes are skipped: most gaps are gc's). */
+static int punch_gap(int fd, uint64_t from, uint64_t to)
+{
+	off_t d;
+
+	if (from >= to)
+		return 0;
+	if ((d = lseek(fd, (off_t)from, SEEK_DATA)) < 0)
+		return errno == ENXIO ? 0 : -errno;
+	if ((uint64_t)d >= to)
+		return 0;
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, d, (off_t)(to - (uint64_t)d)))
+		return -errno;
+	return 0;
+}
+
+int mfs_packs_reclaim(struct mfs_packs *p, uint32_t n, struct mfs_pack_loc *live, size_t nlive,
+		      uint64_t *freed)
+{
+	uint64_t at = MFS_PACK_ALIGN; /* the header's block stays */
+	struct stat st;
+	struct pack *k;
+	int rc = 0;
+
+	*freed = 0;
+	pthread_rwlock_rdlock(&p->table_lock);
+	k = n < p->n ? p->v[n] : NULL;
+	if (!k || !k->sealed) {
+		pthread_rwlock_unlock(&p->table_lock);
+		return -ENOENT;
+	}
+	qsort(live, nlive, sizeof(*live), loc_cmp);
+	for (size_t i = 0; !rc && i <= nlive; i++) {
+		uint64_t next = i < nlive ? live[i].off : k->end;
+
+		rc = punch_gap(k->fd, at, next);
+		if (i < nlive && live[i].off + span_of(live[i].len) > at)
+			at = live[i].off + span_of(live[i].len);
+	}
+	if (!fstat(k->fd, &st)) {
+		uint64_t now = (uint64_t)st.st_blocks * 512, was = __atomic_load_n(&k->disk, __ATOMIC_RELAXED);
+
+		*freed = was > now ? was - now : 0;
+		__atomic_store_n(&k->disk, now, __ATOMIC_RELAXED);
+	}
+	pthread_rwlock_unlock(&p->table_lock);
+	return rc == -EOPNOTSUPP ? 0 : rc;
 }
 
 static int write_full(int fd, const void *buf, size_t len, uint64_t off)
@@ -427,7 +522,7 @@ fail:
 int mfs_packs_append(struct mfs_packs *p, const void *rec, size_t len, struct mfs_pack_loc *loc,
 		     uint64_t *ticket)
 {
-	uint64_t span = ((uint64_t)len + MFS_PACK_ALIGN - 1) & ~(uint64_t)(MFS_PACK_ALIGN - 1);
+	uint64_t span = span_of(len);
 	struct pack *k;
 	int rc = 0;
 
@@ -559,7 +654,7 @@ out:
 
 int mfs_packs_punch(struct mfs_packs *p, const struct mfs_pack_loc *loc)
 {
-	uint64_t span = ((uint64_t)loc->len + MFS_PACK_ALIGN - 1) & ~(uint64_t)(MFS_PACK_ALIGN - 1);
+	uint64_t span = span_of(loc->len);
 	static int warned;
 	struct pack *k;
 	int rc = 0, dead;

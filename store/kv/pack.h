@@ -15,7 +15,8 @@
  * appends after bytes a crash may have left half written.  Live bytes per
  * pack are counted in memory (rebuilt from the index at open); gc punches
  * a deleted record's range out of its pack, and a sealed pack with no live
- * bytes left is unlinked.
+ * bytes left is unlinked.  What a crash left appended but unindexed is
+ * punched out at the next open (mfs_packs_leftovers, mfs_packs_reclaim).
  */
 #ifndef MFS_PACK_H
 #define MFS_PACK_H
@@ -52,6 +53,23 @@ void mfs_packs_close(struct mfs_packs *p);
 int mfs_packs_add_live(struct mfs_packs *p, const struct mfs_pack_loc *loc);
 /* After the index was counted: unlinks the packs nothing names (a crash's leftovers). */
 void mfs_packs_drop_unused(struct mfs_packs *p);
+/*
+ * After the index was counted: which sealed packs take more blocks on disk
+ * than the records counted in them explain, that is, hold a crash's
+ * leftovers (records appended and never indexed; a recoded chunk's raw
+ * record not yet punched).  *which (malloc'd, *n entries, indexed by pack
+ * number) is 1 for those.  Returns how many, or -ENOMEM.
+ */
+int mfs_packs_leftovers(struct mfs_packs *p, uint8_t **which, uint32_t *n);
+/*
+ * Punches out of sealed pack n every range no record of live[0..nlive)
+ * (all the records the index names in it, any order; sorted here) takes,
+ * past the header block: a crash's leftovers.  Only at open, before any
+ * append.  *freed: bytes the pack's blocks shrank by.  0 or an error
+ * (space only).
+ */
+int mfs_packs_reclaim(struct mfs_packs *p, uint32_t n, struct mfs_pack_loc *live, size_t nlive,
+		      uint64_t *freed);
 
 /*
  * Appends a record: *loc says where, and *ticket what to give

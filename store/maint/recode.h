@@ -20,10 +20,10 @@
  * The hash never changes, so the swap is idempotent: a kill -9 anywhere
  * leaves the raw record indexed (and queued: restart redoes it) or the new
  * one (queue entry gone), each readable; a crash between 3 and 4 leaves
- * the raw record's bytes unindexed (space only, as any crash's leftovers:
- * chunkstore.h).  Readers that took the old index entry just before the
- * swap re-read where the new one says if the old bytes were punched
- * (chunkstore.c, pack_read).  Peers may be served either record: both
+ * the raw record's bytes unindexed (space only, punched at the next open
+ * as any crash's leftovers: pack.h).  Readers that took the old index
+ * entry just before the swap re-read where the new one says if the old
+ * bytes were punched (chunkstore.c, pack_read).  Peers may be served either record: both
  * decode to the bytes their hash names.
  */
 #ifndef MFS_RECODE_H
