@@ -18,8 +18,11 @@
  * stored data).  tests/unit/test_chunker.c pins the boundaries of a fixed
  * input; a change there means a new chunking version in doc/format.md.
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "chunker.h"
 
@@ -146,9 +149,45 @@ static inline size_t scan(const uint8_t *buf, size_t i, size_t end, uint64_t *fp
 	return 0;
 }
 
+static size_t cut_scan(const uint8_t *buf, size_t n);
+
+/*
+ * Where a run of MFS_CHUNK_MAX zero bytes is cut (a sparse file's holes, a
+ * model's zero padding): found once by the scan itself, so the cuts stay
+ * byte for byte those of the scan; a zero run then costs a memcmp instead
+ * of a scan (30 % of a `truncate -s 4G`'s commit).
+ */
+static size_t zero_cut;
+static pthread_once_t zero_cut_once = PTHREAD_ONCE_INIT;
+
+static void zero_cut_find(void)
+{
+	uint8_t *z = calloc(1, MFS_CHUNK_MAX);
+
+	zero_cut = z ? cut_scan(z, MFS_CHUNK_MAX) : 0;
+	free(z);
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+	return n && !p[0] && !memcmp(p, p + 1, n - 1);
+}
+
 size_t mfs_chunker_cut(const uint8_t *buf, size_t len)
 {
 	size_t n = len < MFS_CHUNK_MAX ? len : MFS_CHUNK_MAX;
+
+	if (n == MFS_CHUNK_MAX && !buf[0] && !buf[MFS_CHUNK_MIN]) {
+		pthread_once(&zero_cut_once, zero_cut_find);
+		if (zero_cut && all_zero(buf, zero_cut))
+			return zero_cut;
+	}
+	return cut_scan(buf, n);
+}
+
+/* The cut of buf[0..n), n <= MFS_CHUNK_MAX, by the scan. */
+static size_t cut_scan(const uint8_t *buf, size_t n)
+{
 	size_t normal = n < MFS_CHUNK_AVG ? n : MFS_CHUNK_AVG;
 	size_t i = MFS_CHUNK_MIN - WINDOW, cut;
 	uint64_t fp = 0;

@@ -298,6 +298,19 @@ int main(void)
 
 	memset(data, 0, DATA_LEN);
 	test_run(data, "", 1, "zeros");
+	/* A zero run's cut is remembered, not scanned: the same as the reference, */
+	is_int(mfs_chunker_cut(data, DATA_LEN), ref_cut(data, DATA_LEN), "zeros cut as the reference does");
+	/* and a run that is not all zero up to that cut is scanned. */
+	{
+		size_t bad = 0, tried = 0;
+
+		for (size_t at = 1; at < MFS_CHUNK_MAX; at = at * 3 + 1, tried++) {
+			data[at] = 0x5a;
+			bad += mfs_chunker_cut(data, DATA_LEN) != ref_cut(data, DATA_LEN);
+			data[at] = 0;
+		}
+		is_int(bad, 0, "one byte set in a zero run (%zu places): cut as the reference does", tried);
+	}
 	test_run(data, "\xff", 1, "0xff");
 	test_run(data, &one, sizeof(one), "1.0f");
 	test_run(data, "modelfs!", 8, "an 8-byte string");

@@ -50,6 +50,40 @@ static const struct {
 	{ 1000, 0x9e3779b185ebca87ULL, 0x68a87fd83b705678ULL },
 };
 
+/* Runs of zeros are hashed once per length (hash.c): the same digests, and only for zeros. */
+static void test_sha256_zeros(void)
+{
+	/* sha256sum of head -c N /dev/zero */
+	static const char *z64k = "de2f256064a0af797747c2b97505dc0b9f3df0de4f489eac731c23ae9ca9cc31";
+	static const char *z4m = "bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8";
+	uint8_t *buf = calloc(1, 4u << 20);
+	char hex[MFS_HASH_HEX_LEN + 1];
+	struct mfs_hash h, first;
+	int same = 1;
+
+	if (!buf)
+		tap_bail("out of memory");
+	for (int round = 0; round < 2; round++) {
+		ok(!mfs_sha256(buf, 64u << 10, &h), "sha256 of 64 KiB of zeros (round %d)", round);
+		mfs_hash_to_hex(&h, hex);
+		ok(!strcmp(hex, z64k), "= %s", hex);
+		ok(!mfs_sha256(buf, 4u << 20, &h), "sha256 of 4 MiB of zeros (round %d)", round);
+		mfs_hash_to_hex(&h, hex);
+		ok(!strcmp(hex, z4m), "= %s", hex);
+	}
+	/* One byte that is not zero, anywhere: hashed, never the zeros' digest. */
+	same = !mfs_sha256(buf, 4u << 20, &first);
+	for (size_t at = 0; at < (4u << 20); at = at * 2 + 1) {
+		buf[at] = 1;
+		same &= !mfs_sha256(buf, 4u << 20, &h) && memcmp(h.b, first.b, MFS_HASH_LEN);
+		buf[at] = 0;
+	}
+	buf[(4u << 20) - 1] = 1;
+	same &= !mfs_sha256(buf, 4u << 20, &h) && memcmp(h.b, first.b, MFS_HASH_LEN);
+	ok(same, "4 MiB with one byte set (23 places, the last too) does not hash as zeros");
+	free(buf);
+}
+
 static void test_sha256(void)
 {
 	static const char *abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
@@ -63,6 +97,7 @@ static void test_sha256(void)
 	ok(!mfs_sha256("", 0, &h), "sha256 of nothing returns 0");
 	mfs_hash_to_hex(&h, hex);
 	ok(!strcmp(hex, empty), "sha256(\"\") = %s", hex);
+	test_sha256_zeros();
 }
 
 static void test_xxh64(const uint8_t *pat)
