@@ -686,15 +686,8 @@ static int leftover_live(struct mfs_db *db, const uint8_t *which, uint32_t n,
 		(void)mfs_iter_key(it, &kl);
 		if (mfs_chunk_summary_decode(val, vl, &s) || !s.pack || s.pack >= n || !which[s.pack])
 			continue;
-		if (len == cap) {
-			struct mfs_pack_loc *nv = realloc(v, (cap = cap ? 2 * cap : 1024) * sizeof(*v));
-
-			if (!nv) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
+		if ((rc = mfs_grow(&v, &cap, len, sizeof(*v))))
+			break;
 		summary_loc(&s, &v[len++]);
 	}
 	if (!rc && it)
