@@ -137,17 +137,48 @@ static ssize_t pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 	return done;
 }
 
-/* Copies from[off..len) to to, at the same offsets.  0 or -errno. */
+/*
+ * The next range of from's data at or after *off, before len: [*off, *end).
+ * 0 when there is none (holes to len).  Without SEEK_DATA, all is data.
+ */
+static int next_data(int from, uint64_t *off, uint64_t len, uint64_t *end)
+{
+	off_t d = lseek(from, (off_t)*off, SEEK_DATA), h;
+
+	if (d < 0 && errno == ENXIO)
+		return 0;
+	if (d < 0) {
+		*end = len;
+		return 1;
+	}
+	if ((uint64_t)d >= len)
+		return 0;
+	h = lseek(from, d, SEEK_HOLE);
+	*off = (uint64_t)d;
+	*end = h < 0 || (uint64_t)h > len ? len : (uint64_t)h;
+	return 1;
+}
+
+/*
+ * Copies from[off..len) to to, at the same offsets; holes stay holes (a
+ * sparse file spilled to disk is not written out as zeros).  0 or -errno.
+ */
 static int copy_all(int from, int to, uint64_t off, uint64_t len)
 {
 	char *buf = malloc(1 << 20);
+	uint64_t end = 0;
 	int rc = 0;
 
 	if (!buf)
 		return -ENOMEM;
 	while (!rc && off < len) {
-		size_t want = len - off < (1 << 20) ? len - off : (1 << 20);
-		ssize_t n = pread(from, buf, want, off);
+		size_t want;
+		ssize_t n;
+
+		if (off >= end && !next_data(from, &off, len, &end))
+			break;
+		want = end - off < (1 << 20) ? end - off : (1 << 20);
+		n = pread(from, buf, want, off);
 
 		if (n <= 0) {
 			rc = n < 0 ? -errno : -EIO;
@@ -308,15 +339,31 @@ void staging_set_base(struct mfs_staging *s, struct mfs_manifest *m)
  * Writes the chunks of m that start below `below` into s at their
  * offsets: through the budget (write_bytes), or straight into the file.
  */
+/*
+ * Whether chunk e is a run of zeros a copy may leave as a hole (a sparse
+ * file's: rewriting 300 MiB at the end of a 6 GiB sparse file copied 6 GiB
+ * of zeros into the staged file first).  Short chunks are copied.
+ */
+static int zero_chunk(const struct mfs_manifest_entry *e)
+{
+	struct mfs_hash z;
+
+	return e->len >= MFS_CHUNK_MIN && !mfs_sha256_zeros(e->len, &z) &&
+	       !memcmp(z.b, e->hash.b, MFS_HASH_LEN);
+}
+
 static int copy_chunks(struct mfs_fs *fs, struct mfs_staging *s, const struct mfs_manifest *m,
 		       uint64_t below, int direct)
 {
 	for (uint32_t i = 0; i < m->count && m->off[i] < below; i++) {
 		const struct mfs_cache_entry *e;
 		ssize_t n;
-		int rc = mfs_cache_get(fs->cache, &m->e[i].hash, m->e[i].len, 0, &e);
+		int rc;
 
-		if (rc)
+		/* Left a hole: the caller makes the file reach past it (or it is one). */
+		if (zero_chunk(&m->e[i]))
+			continue;
+		if ((rc = mfs_cache_get(fs->cache, &m->e[i].hash, m->e[i].len, 0, &e)))
 			return rc;
 		n = direct ? pwrite_all(s->fd, e->data, e->len, m->off[i])
 			   : write_bytes(fs, s, e->data, e->len, m->off[i]);
@@ -339,6 +386,14 @@ int staging_materialize_base(struct mfs_fs *fs, struct mfs_staging *s)
 	s->size = 0;
 	if ((rc = copy_chunks(fs, s, m, UINT64_MAX, 0)))
 		return rc;
+	/* Zero chunks at the end were left out: the file still ends where m does. */
+	if (s->size < m->size) {
+		if ((rc = reserve(fs, s, m->size)))
+			return rc;
+		if (ftruncate(s->fd, (off_t)m->size))
+			return -errno;
+		s->size = m->size;
+	}
 	s->base = NULL;
 	mfs_manifest_unref(m);
 	return 0;

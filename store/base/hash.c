@@ -88,6 +88,26 @@ int mfs_sha256(const void *p, size_t n, struct mfs_hash *out)
 	return sha256_digest(p, n, out);
 }
 
+int mfs_sha256_zeros(size_t n, struct mfs_hash *out)
+{
+	uint8_t *z;
+	int rc;
+
+	pthread_mutex_lock(&zero_lock);
+	for (unsigned i = 0; i < ZERO_SLOTS; i++)
+		if (n >= ZERO_MIN && zero_slot[i].len == n) {
+			*out = zero_slot[i].h;
+			pthread_mutex_unlock(&zero_lock);
+			return 0;
+		}
+	pthread_mutex_unlock(&zero_lock);
+	if (!(z = calloc(1, n ? n : 1)))
+		return -ENOMEM;
+	rc = mfs_sha256(z, n, out); /* remembers it, from ZERO_MIN on */
+	free(z);
+	return rc;
+}
+
 static int sha256_digest(const void *p, size_t n, struct mfs_hash *out)
 {
 	const EVP_MD *md;

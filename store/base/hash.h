@@ -25,6 +25,13 @@ struct mfs_hash {
 __attribute__((warn_unused_result))
 int mfs_sha256(const void *p, size_t n, struct mfs_hash *out);
 
+/*
+ * The SHA-256 of n zero bytes, remembered per length for the few lengths
+ * asked most (runs of zeros are hashed this way too: hash.c).  0 or -ENOMEM.
+ */
+__attribute__((warn_unused_result))
+int mfs_sha256_zeros(size_t n, struct mfs_hash *out);
+
 /* XXH64 (the published algorithm, implemented here) of p[0..n). */
 uint64_t mfs_xxh64(const void *p, size_t n, uint64_t seed);
 

@@ -71,6 +71,13 @@ static void test_sha256_zeros(void)
 		mfs_hash_to_hex(&h, hex);
 		ok(!strcmp(hex, z4m), "= %s", hex);
 	}
+	ok(!mfs_sha256_zeros(4u << 20, &h), "mfs_sha256_zeros(4 MiB)");
+	mfs_hash_to_hex(&h, hex);
+	ok(!strcmp(hex, z4m), "= %s", hex);
+	ok(!mfs_sha256_zeros(3u << 20, &h) && !mfs_sha256(buf, 3u << 20, &first) &&
+	   !memcmp(h.b, first.b, MFS_HASH_LEN), "mfs_sha256_zeros(3 MiB), a length not seen yet");
+	ok(!mfs_sha256_zeros(100, &h) && !mfs_sha256(buf, 100, &first) &&
+	   !memcmp(h.b, first.b, MFS_HASH_LEN), "mfs_sha256_zeros(100), under the remembered sizes");
 	/* One byte that is not zero, anywhere: hashed, never the zeros' digest. */
 	same = !mfs_sha256(buf, 4u << 20, &first);
 	for (size_t at = 0; at < (4u << 20); at = at * 2 + 1) {
