@@ -233,6 +233,11 @@ int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size);
 int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64_t off,
 		      uint64_t len);
 int staging_clear_dir(const char *dir);
+/*
+ * The staged bytes that hold data (its holes left out: a sparse file
+ * needs no room for them), for the space check before a commit.
+ */
+uint64_t staging_data_bytes(const struct mfs_staging *s);
 
 /*
  * writebehind.c: the commit of a large file runs while it is written.  All

@@ -140,7 +140,8 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		return 0;
 	}
 	view_take_times(fs, n->stg);
-	if ((rc = staging_materialize_base(fs, n->stg)) || (rc = fs_check_space(fs, n->stg->size)))
+	if ((rc = staging_materialize_base(fs, n->stg)) ||
+	    (rc = fs_check_space(fs, staging_data_bytes(n->stg))))
 		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/maint/gc.h). */
 	mfs_gc_refs_hold(fs->ns);

@@ -421,6 +421,17 @@ int staging_restore(struct mfs_fs *fs, struct mfs_staging *s, const struct mfs_m
 	return 0;
 }
 
+uint64_t staging_data_bytes(const struct mfs_staging *s)
+{
+	struct stat st;
+	uint64_t blocks;
+
+	if (fstat(s->fd, &st))
+		return s->size;
+	blocks = (uint64_t)st.st_blocks * 512;
+	return blocks < s->size ? blocks : s->size;
+}
+
 int staging_clear_dir(const char *dir)
 {
 	DIR *d = opendir(dir);

@@ -200,7 +200,8 @@ void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 	 * of it (fs_check_space); so does each feed.  Then the commit at
 	 * close reports ENOSPC to the writer.
 	 */
-	if (fs_check_space(fs, s->size - wb->claimed)) {
+	if (fs_check_space(fs, s->size - wb->claimed < staging_data_bytes(s) ?
+				       s->size - wb->claimed : staging_data_bytes(s))) {
 		wb->broken = 1;
 		return;
 	}

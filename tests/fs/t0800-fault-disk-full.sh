@@ -4,7 +4,8 @@
 # but whose chunks may not is stored whole or fails with ENOSPC at write()
 # or close(); a file bigger than the disk fails (cp exits non-zero, "No
 # space left on device"); the files stored before stay byte-identical, also after a
-# remount; after the failed file is deleted a small new file is accepted.
+# remount; after the failed file is deleted a small new file is accepted; a
+# sparse file larger than the disk is accepted (only its data takes room).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -66,9 +67,23 @@ intact2() { intact && expect_sha "$M/small" "${sum[small]}"; }
 check "the stored files are intact" intact2
 check "after deleting the failed file, another small file is accepted" small_after small2
 
+# A sparse file larger than the disk needs room only for its data: the
+# space check counts the staged file's blocks, not its size.
+sparse_big() {
+	local want
+	truncate -s 2G "$M/sparse" &&
+	head -c 100000 "$S/small" | dd of="$M/sparse" bs=1 seek=$((1536 * MiB)) conv=notrunc status=none &&
+	expect_eq "$(stat -c %s "$M/sparse")" $((2048 * MiB)) "size" || return 1
+	want=$({ head -c $((1536 * MiB)) /dev/zero; head -c 100000 "$S/small";
+		head -c $((512 * MiB - 100000)) /dev/zero; } | sha256sum | cut -d' ' -f1)
+	expect_sha "$M/sparse" "$want"
+}
+check "a 2 GiB sparse file with 100 kB of data fits on the 96 MiB disk" sparse_big
+check "the stored files are intact after it" intact2
+
 persisted() {
 	intact && expect_sha "$M/small" "${sum[small]}" && expect_sha "$M/small2" "${sum[small2]}" &&
-	expect_listing "$M" keep small small2
+	expect_listing "$M" keep small small2 sparse
 }
 check "umount, mount" mfs_remount "$M"
 check "after remount every stored file is byte-identical" persisted
