@@ -7,14 +7,18 @@
 #   prof-read.sh local FILE     a fresh node: cp FILE in, remount, drop
 #                               caches, dd bs=1M of it
 #   prof-read.sh peer FILE      node 1 holds FILE, node 2 (fresh) reads it
-#                               with dd bs=16M; node 2 may own some chunks
-#                               and hold them already (the status deltas
-#                               say how many were fetched)
+#                               with dd bs=16M as soon as it sees the file,
+#                               as bench-peers phase O does: node 2 owns
+#                               about half the chunks and pulls them during
+#                               the read (the status deltas say how many
+#                               were fetched)
 #
 # Knobs: MFS_BUILD (build dir, default .), MFS_PROF_PERF=0 (no perf: the
 # CPU figures without perf's overhead, and threads' context switches),
 # MFS_PROF_OPTS (extra -o options for every node), MFS_PROF_OUT (where the
-# perf data go, default the work dir, removed at the end).
+# perf data go, default the work dir, removed at the end), MFS_PROF_AFTER=S
+# (peer: node 2's CPU in the S seconds after its work is done, to see that
+# nothing the read left behind, a flush say, escapes the figures).
 # A measurement, not a test: prints figures, checks only that the bytes read
 # are the file's.  Needs root, perf, python3.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -45,7 +49,7 @@ cleanup() {
 	stop 2
 	stop 1
 	rm -rf "$W/d1" "$W/d2" "$W/m1" "$W/m2"
-	[ "$out" != "$W" ] || rm -rf "$W"
+	rm -rf "$W" # with the perf data when MFS_PROF_OUT is unset
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -54,14 +58,17 @@ start() { # N [peer options]
 	"$B/mount.modelfs" "$W/m$1" -o "data=$W/d$1${2:+,$2}${opts:+,$opts}"
 }
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"; }
-# threads PID -> "name voluntary involuntary ticks" summed per thread name
+# threads PID -> "name voluntary involuntary ticks" summed per thread name.
+# One awk over every thread's files: forking per thread took seconds under
+# load, while the reader's replication pulled chunks before the clock ran.
 threads() {
-	local t
-	for t in /proc/"$1"/task/*; do
-		printf '%s %s %s\n' "$(tr ' ' _ <"$t/comm")" \
-			"$(awk '/^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { n = $2 } END { print v, n }' "$t/status")" \
-			"$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "$t/stat")"
-	done | awk '{ v[$1] += $2; n[$1] += $3; c[$1] += $4 } END { for (k in v) print k, v[k], n[k], c[k] }' | sort
+	local t f=()
+	for t in /proc/"$1"/task/*; do f+=("$t/comm" "$t/status" "$t/stat"); done
+	awk 'FILENAME ~ /comm$/ { k = $0; gsub(/ /, "_", k); next }
+	     FILENAME ~ /status$/ { if ($1 == "voluntary_ctxt_switches:") v[k] += $2
+	                            if ($1 == "nonvoluntary_ctxt_switches:") n[k] += $2; next }
+	     { sub(/.*\) /, ""); c[k] += $12 + $13 }
+	     END { for (k in v) print k, v[k], n[k], c[k] }' "${f[@]}" 2>/dev/null | sort
 }
 status() { "$B/modelfs-admin" status --json "$W/m$1" 2>/dev/null || echo '{}'; }
 
@@ -76,12 +83,22 @@ if [ "$mode" = local ]; then
 else
 	start 1 "listen=127.0.0.2:$port,peer=127.0.0.3:$port"
 	cp "$src" "$W/m1/f"
+	# As bench-peers phase O: node 1's writes are flushed before node 2
+	# starts, so node 2 reads at once and fetches what it owns during the
+	# read (a sync here after it started let its replication pull its half
+	# first, outside the figures: 1.3 against the bench's 2.3 CPU-s/GiB).
+	sync
+	c1_join=$(cpu "$(pid_of 1)")
 	start 2 "listen=127.0.0.3:$port,peer=127.0.0.2:$port"
 	for _ in $(seq 600); do [ "$(stat -c %s "$W/m2/f" 2>/dev/null)" = "$size" ] && break; sleep 0.1; done
 	nodes="2 1" reader=2 bs=16M
 fi
 sync
 echo 3 >/proc/sys/vm/drop_caches
+# The status first: modelfs-admin status can take seconds on a busy node,
+# and the reader's replication works meanwhile; not inside the window.
+status "$reader" >"$W/s0.json"
+[ "$mode" = local ] || echo "reader before the read: chunks $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("chunks"), "repl_backlog", d.get("repl_backlog"), "fetched_chunks", d.get("fetched_chunks"))' "$W/s0.json")"
 perfs=()
 for n in $nodes; do
 	threads "$(pid_of "$n")" >"$W/t$n.0"
@@ -92,10 +109,10 @@ for n in $nodes; do
 	fi
 done
 [ ${#perfs[@]} = 0 ] || sleep 0.3
-status "$reader" >"$W/s0.json"
 load=$(cut -d ' ' -f 1-3 /proc/loadavg)
 t0=$(date +%s%N)
-dd if="$W/m$reader/f" of=/dev/null bs=$bs status=none
+TIMEFORMAT='%3U %3S'
+{ time dd if="$W/m$reader/f" of=/dev/null bs=$bs status=none 2>&4; } 4>&2 2>"$W/dd.time"
 t1=$(date +%s%N)
 status "$reader" >"$W/s1.json"
 for n in $nodes; do
@@ -111,16 +128,38 @@ python3 - "$W/s0.json" "$W/s1.json" <<'EOF'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 keys = ("read_requests", "cache_hits", "cache_misses", "cache_waits", "fetched_chunks",
-        "fetched_bytes", "disk_cache_chunks", "read_kept")
+        "fetched_bytes", "disk_cache_chunks", "read_kept", "chunks", "repl_fetched_chunks", "repl_deferred")
 print("reader status deltas: " + ", ".join(
     f"{k} {b[k] - a.get(k, 0)}" for k in keys if isinstance(b.get(k), int)))
 EOF
+dd_s=$(awk 'NF == 2 { printf "%.2f", $1 + $2 }' "$W/dd.time")
+all=$(awk -v c="$dd_s" -v g="$gib" 'BEGIN { printf "%.2f", c / g }')
+echo "the reading dd: $dd_s CPU-s ($(awk -v c="$dd_s" -v g="$gib" 'BEGIN { printf "%.2f", c / g }') CPU-s/GiB; bench-peers counts it in the reader's figure)"
 for n in $nodes; do
 	per=$(awk -v a="$(cat "$W/c$n.0")" -v b="$(cat "$W/c$n.1")" -v g="$gib" 'BEGIN { printf "%.2f", (b - a) / g }')
 	echo
 	echo "node $n$([ "$n" = "$reader" ] && echo " (reader)"): $per CPU-s/GiB"
 	echo "thread: voluntary / involuntary context switches, CPU ticks, during the read"
 	join "$W/t$n.0" "$W/t$n.1" | awk '$5 - $2 + $6 - $3 + $7 - $4 > 0 { printf "  %-16s %6d %6d %5d\n", $1, $5 - $2, $6 - $3, $7 - $4 }'
+	all=$(awk -v a="$all" -v b="$per" 'BEGIN { printf "%.2f", a + b }')
 	[ "$perf_on" = 1 ] || continue
 	perf script -i "$out/perf-$mode-node$n.data" -F comm,ip,sym,dso 2>/dev/null | "$here/perf_groups.py" "$per"
 done
+echo
+echo "all: $all CPU-s/GiB (every node's daemon and the reading dd)"
+# The window above moves with how much the reader's replication pulled
+# before the read began (it starts with the node): 1.3 to 2.5 CPU-s/GiB
+# on one build.  Whole: from node 2's start until its replication backlog
+# is 0, everything node 2 did to have the file (its owned half in its
+# store, the rest read through); steady across runs, for A/B.
+if [ "$mode" = peer ]; then
+	for _ in $(seq 600); do
+		[ "$(status 2 | python3 -c 'import json, sys; print(json.load(sys.stdin).get("repl_backlog"))')" = 0 ] && break
+		sleep 0.1
+	done
+	awk -v r="$(cpu "$(pid_of 2)")" -v d="$dd_s" -v h0="$c1_join" -v h1="$(cpu "$(pid_of 1)")" -v g="$gib" \
+		'BEGIN { printf "whole (node 2 from its start to repl_backlog 0, with the dd): reader %.2f / holder %.2f / all %.2f CPU-s/GiB\n", (r + d) / g, (h1 - h0) / g, (r + d + h1 - h0) / g }'
+	r1=$(cpu "$(pid_of 2)")
+	sleep "${MFS_PROF_AFTER:-0}"
+	[ "${MFS_PROF_AFTER:-0}" = 0 ] || echo "node 2 in the ${MFS_PROF_AFTER} s after that: $(awk -v a="$r1" -v b="$(cpu "$(pid_of 2)")" 'BEGIN { printf "%.2f", b - a }') CPU-s"
+fi
