@@ -10,8 +10,9 @@
  * the first rep: this is decode CPU, not I/O.  Chunks are loaded in the
  * order of their records in the packs, i.e. in the order the files were
  * written, as a sequential read of each file loads them (a delta's
- * neighbours share base chunks: delta_cache.c).
- *   delta_speed DATA [reps]
+ * neighbours share base chunks).  With ONLY (delta or plain) only those
+ * chunks are loaded, so that a profile (perf record) sees one kind.
+ *   delta_speed DATA [reps [ONLY]]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@ int main(int argc, char **argv)
 {
 	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
 	int reps = argc > 2 ? atoi(argv[2]) : 5;
+	int only = argc > 3 ? !strcmp(argv[3], "delta") : -1;
 	double cpu[2] = { 0, 0 };
 	unsigned long long bytes[2] = { 0, 0 }, n[2] = { 0, 0 };
 	struct mfs_db *db;
@@ -81,7 +83,7 @@ int main(int argc, char **argv)
 	char dir[4096];
 
 	if (argc < 2 || !ctx) {
-		fprintf(stderr, "usage: delta_speed DATA [reps]\n");
+		fprintf(stderr, "usage: delta_speed DATA [reps [delta|plain]]\n");
 		return 2;
 	}
 	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
@@ -93,7 +95,11 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < nitems; i++) {
 			struct mfs_chunk_bytes b;
 			int d = items[i].s.codec == MFS_CODEC_DELTA;
-			double t0 = cpu_now();
+			double t0;
+
+			if (only >= 0 && d != only)
+				continue;
+			t0 = cpu_now();
 
 			if (mfs_chunk_load(db, ctx, &items[i].h, &b, 0)) {
 				fprintf(stderr, "a chunk does not load\n");
