@@ -30,16 +30,17 @@
  *    inner record.  A chunk less than half covered by matched tensors is
  *    not tried.
  *
- * 4. What a whole read costs (issue 13; tests/bench/delta_speed, callgrind
- *    instruction counts, the FP32 pair of bench row 10): 23 instructions a
- *    byte before this path (three XXH64 passes, two joins, an XOR pass),
- *    20 with it, a plain chunk 8.5.  Of the 20, 16 are zstd's Huffman
- *    decode of the delta's coded planes (the sign, exponent and high
- *    mantissa planes of the XOR) and of the base's (its exponent plane):
- *    a delta read Huffman-decodes about 2.5 times the bytes a plain read
- *    does, and the delta's coded planes are where its size is won (FP32:
- *    entropy 7.1, 2.1 and 0.6 bits a byte), so no join or check order
- *    reaches 1.5x a plain read: that needs a cheaper entropy code.
+ * 4. What a whole read costs (issue 13; tests/bench/delta_speed under
+ *    callgrind, the pairs of bench row 10, instructions per byte read):
+ *    FP32 11.0 before this path (three XXH64 passes, two joins, an XOR
+ *    pass), 9.6 with it, a plain chunk 4.1; BF16 13.8, 12.1, 4.7; FP16
+ *    14.3, 12.3, 5.7.  zstd's Huffman decode of the delta's coded planes
+ *    (sign, exponent and high mantissa of the XOR) and of the base's is
+ *    7.8 (FP32), 10.8, 10.9 of those, against 3.2, 3.8, 4.7 for a plain
+ *    chunk: that alone is 1.9-2.3x a plain read, and those planes are
+ *    where the delta's size is won (FP32 XOR planes: 7.1, 2.1 and 0.6
+ *    bits of entropy a byte), so no join or check order reaches 1.5x; a
+ *    cheaper entropy code for them would.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -461,6 +462,24 @@ static int xor_ref_bytes(struct lazy *d, struct lazy *b, struct scratch *s,
 }
 
 /*
+ * The same for a base decoded whole into base[0..blen) (a base coded
+ * other than split): the delta's words the ref covers joined alone, then
+ * the base's bytes XORed in.  0 or MFS_ECORRUPT (the ref leaves the base).
+ */
+static int xor_ref_whole(struct lazy *d, const uint8_t *base, size_t blen,
+			 const struct mfs_delta_ref *r, size_t *cur, uint8_t *out)
+{
+	int rc;
+
+	if (r->base_off > blen || r->len > blen - r->base_off)
+		return MFS_ECORRUPT;
+	if ((rc = joined_to(d, cur, (r->dst_off + r->len + d->v.w - 1) / d->v.w, out)))
+		return rc;
+	xor_into(out + r->dst_off, base + r->base_off, r->len);
+	return 0;
+}
+
+/*
  * XORs the base bytes ref r places into out, whose delta words before
  * *cur are joined: whole words as the planes are joined, the bytes of a
  * word the ref shares with a gap or another ref one by one, after that
@@ -501,10 +520,11 @@ static int xor_ref(struct lazy *d, struct lazy *b, struct scratch *sc,
  * failure reads the chunk again the checked way, which says what is
  * damaged (delta.h, invariant 2).  Before, the delta record and each base
  * record had an XXH64 pass of their own, both were joined, and the XOR
- * was one more pass over the chunk: 2.8x a plain read's CPU (issue 13).
+ * was one more pass over the chunk (note 4).
  * The decoders bound what they read and write whatever the bytes.
- * MFS_EFORMAT when a record is not split or the widths differ; else 0
- * or an error.
+ * A base coded other than split is decoded whole and XORed in as bytes.
+ * MFS_EFORMAT when the delta's inner record is not split; else 0 or an
+ * error.
  */
 static int rebuild_planes(struct mfs_db *db, struct mfs_codec_ctx *ctx, struct scratch *s,
 			  const uint8_t *rec, size_t reclen, const struct mfs_delta_ref *v,
@@ -521,24 +541,32 @@ static int rebuild_planes(struct mfs_db *db, struct mfs_codec_ctx *ctx, struct s
 		return MFS_ECORRUPT;
 	lazy_init(&d, ctx, s, 0);
 	memcpy(out + d.v.m * d.v.w, d.v.tail, d.v.t); /* first: refs may XOR into it */
-	for (uint32_t i = 0, j; i < n; i = j) {
+	for (uint32_t i = 0, j; i < n && !rc; i = j) {
+		struct mfs_val pin;
 		const uint8_t *brec;
 		size_t blen;
+		ssize_t got;
 
 		for (j = i; j < n && !memcmp(v[j].base.b, v[i].base.b, MFS_HASH_LEN); j++)
 			;
 		/* rec (maybe the read buffer) stays: a base goes to a buffer of its own. */
-		if ((rc = mfs_chunk_record_base(db, &v[i].base, &brec, &blen)) ||
-		    (rc = mfs_chunk_planes(brec, blen, s->gb, NG, &b.v)))
-			return rc == -ENOBUFS ? MFS_EFORMAT : rc;
-		if (b.v.w != d.v.w)
-			return MFS_EFORMAT;
-		lazy_init(&b, ctx, s, 2);
-		for (uint32_t k = i; k < j; k++)
-			if ((rc = xor_ref(&d, &b, s, &v[k], &cur, out)))
-				return rc;
+		if ((rc = mfs_chunk_record_base(db, &v[i].base, &pin, &brec, &blen)))
+			return rc;
+		rc = mfs_chunk_planes(brec, blen, s->gb, NG, &b.v);
+		if (!rc && b.v.w == d.v.w) {
+			lazy_init(&b, ctx, s, 2);
+			for (uint32_t k = i; k < j && !rc; k++)
+				rc = xor_ref(&d, &b, s, &v[k], &cur, out);
+		} else if (!rc || rc == MFS_EFORMAT || rc == -ENOBUFS) {
+			/* Another codec or width: the base whole, XORed in as bytes. */
+			got = mfs_chunk_decode_unchecked(ctx, brec, blen, s->y, MFS_CHUNK_MAX);
+			rc = got < 0 ? (int)got : 0;
+			for (uint32_t k = i; k < j && !rc; k++)
+				rc = xor_ref_whole(&d, s->y, (size_t)got, &v[k], &cur, out);
+		}
+		mfs_val_release(&pin);
 	}
-	return joined_to(&d, &cur, d.v.m, out);
+	return rc ? rc : joined_to(&d, &cur, d.v.m, out);
 }
 
 /* Whole reads served by rebuild_planes, and by the checked path (atomic). */

@@ -22,6 +22,7 @@
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
+#include "store/chunk/delta.h"
 #include "store/kv/db.h"
 
 struct item {
@@ -119,6 +120,13 @@ int main(int argc, char **argv)
 		       bytes[d] / 1048576.0, bytes[d] ? cpu[d] * 1073741824.0 / bytes[d] : 0);
 	if (bytes[0] && bytes[1])
 		printf("delta/plain: %.2fx\n", (cpu[1] / bytes[1]) / (cpu[0] / bytes[0]));
+	{
+		uint64_t planes, checked;
+
+		mfs_delta_read_counts(&planes, &checked);
+		printf("whole delta reads: %llu by planes, %llu checked\n",
+		       (unsigned long long)planes, (unsigned long long)checked);
+	}
 	mfs_db_close(db);
 	mfs_codec_ctx_free(ctx);
 	return 0;
