@@ -629,6 +629,36 @@ checked:
 	return rc;
 }
 
+int mfs_chunk_record_base(struct mfs_db *db, const struct mfs_hash *h, struct mfs_val *pin,
+			  const uint8_t **rec, size_t *len)
+{
+	struct mfs_chunk_summary s;
+	uint8_t *buf;
+	int rc = mfs_chunk_summary_get(db, h, &s);
+
+	memset(pin, 0, sizeof(*pin));
+	if (rc == -ENOENT || (!rc && !s.pack)) { /* a small record, in the chunks CF */
+		if ((rc = mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, pin, 0)))
+			return rc;
+		*rec = pin->p;
+		*len = pin->len;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (s.codec == MFS_CODEC_DELTA)
+		return MFS_ECORRUPT; /* depth 1 (delta.h, invariant 1) */
+	if (!(buf = mfs_packs_thread_buf(MFS_PACK_BUF_BASE, mfs_packs_read_cap(s.record_len))))
+		return -ENOMEM;
+	if ((rc = pack_read(db, h, &s, buf))) {
+		log_bad_chunk(h, rc);
+		return rc;
+	}
+	*rec = buf;
+	*len = s.record_len;
+	return 0;
+}
+
 int mfs_chunk_read_range(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
 			 uint32_t off, uint32_t len, void *out)
 {

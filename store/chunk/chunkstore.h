@@ -177,6 +177,18 @@ void mfs_chunk_bytes_release(struct mfs_chunk_bytes *b);
 int mfs_chunk_bytes_alloc(struct mfs_chunk_bytes *b, size_t len);
 
 /*
+ * The record of a delta's base chunk h, unchecked, *rec[0..*len): a packed
+ * one in this thread's base buffer (MFS_PACK_BUF_BASE: the delta's own
+ * record may sit in the read buffer meanwhile), valid until the thread's
+ * next call; a small one in the chunks CF pinned in *pin (release it).
+ * Its XXH64 is the caller's to check or cover (delta.c).  0, -ENOENT,
+ * MFS_ECORRUPT (a delta by its index entry: depth 1; or its pack lost
+ * it), -ENOMEM or a read error.
+ */
+int mfs_chunk_record_base(struct mfs_db *db, const struct mfs_hash *h, struct mfs_val *pin,
+			  const uint8_t **rec, size_t *len);
+
+/*
  * Bytes [off, off + len) of the locally stored chunk h into out, for a
  * random read that needs a few KiB of a ~1 MiB chunk: the record's XXH64
  * is checked over all of it, then only the codec groups the range touches

@@ -558,6 +558,27 @@ ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_
 	return decode_range(ctx, rec, info, off, len, out);
 }
 
+int mfs_chunk_planes(const void *rec, size_t reclen, uint32_t *gpos, size_t ngmax,
+		     struct mfs_chunk_planes *v)
+{
+	struct mfs_chunk_info info;
+	int rc;
+
+	if ((rc = check_header(rec, reclen, &info)))
+		return rc;
+	if (!is_split(info.codec))
+		return MFS_EFORMAT;
+	return mfs_split_planes_open(mfs_codec_width(info.codec),
+				     (const uint8_t *)rec + MFS_CHUNK_HDR_SIZE, info.stored_len,
+				     info.raw_len, gpos, ngmax, v);
+}
+
+int mfs_chunk_planes_group(struct mfs_codec_ctx *ctx, const struct mfs_chunk_planes *v, size_t g,
+			   uint8_t *scratch, const uint8_t *pl[4])
+{
+	return mfs_split_planes_group(ctx, v, g, scratch, pl);
+}
+
 static pthread_key_t codec_key;
 static pthread_once_t codec_once = PTHREAD_ONCE_INIT;
 

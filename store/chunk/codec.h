@@ -150,6 +150,40 @@ ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_
 			       size_t off, void *out, size_t len);
 
 /*
+ * A split record opened for decoding its byte planes group by group,
+ * unjoined (mfs_chunk_planes): for delta.c, which XORs a delta's planes
+ * with its base's as it joins them, once, group by group while they are
+ * in cache.  Groups hold 1 << shift words (the last one fewer); group g's
+ * pieces are p[gpos[g], gpos[g + 1]), the bytes before gpos[0] are the
+ * payload's head.  The checksum is the caller's to check (it hashes the
+ * header's first 16 bytes, the head and each group's pieces, in order):
+ * nothing decoded is good before it holds.
+ */
+struct mfs_chunk_planes {
+	unsigned w, shift;
+	size_t m, t, ng;        /* whole words; trailing bytes (raw_len % w); groups */
+	const uint8_t *p;       /* the payload */
+	const uint32_t *gpos;   /* ng + 1 entries, the caller's */
+	const uint8_t *tail;    /* the t trailing bytes */
+};
+
+/*
+ * Opens the split2/split4 record rec[0..reclen) into v; its table is
+ * checked whole (gpos[0..ngmax) the caller's: MFS_CHUNK_MAX / 1024 + 2
+ * entries always do).  0, MFS_EFORMAT (not a split record: decode it
+ * whole instead), MFS_ECORRUPT, -ENOBUFS.
+ */
+int mfs_chunk_planes(const void *rec, size_t reclen, uint32_t *gpos, size_t ngmax,
+		     struct mfs_chunk_planes *v);
+/*
+ * Group g's planes: pl[k] points into the record (a raw piece) or into
+ * scratch (w << shift bytes, MFS_CHUNK_MAX always do), where a coded
+ * piece is decoded.  0, MFS_ECORRUPT, -ENOMEM.
+ */
+int mfs_chunk_planes_group(struct mfs_codec_ctx *ctx, const struct mfs_chunk_planes *v, size_t g,
+			   uint8_t *scratch, const uint8_t *pl[4]);
+
+/*
  * Checks the header and the checksum of rec without decoding, for readers
  * that use a raw record's payload in place.  0, MFS_ECORRUPT or MFS_EFORMAT.
  */

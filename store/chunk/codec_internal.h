@@ -64,6 +64,11 @@ void mfs_split_estimate(const uint8_t *s, size_t n, size_t est[2]);
 ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p, size_t plen,
 			 size_t raw_len, size_t off, size_t len, uint8_t *out,
 			 struct mfs_xxh64_state *st);
+/* A split payload opened for decoding group by group, unjoined (codec.h: mfs_chunk_planes). */
+int mfs_split_planes_open(unsigned w, const uint8_t *p, size_t plen, size_t raw_len,
+			  uint32_t *gpos, size_t ngmax, struct mfs_chunk_planes *v);
+int mfs_split_planes_group(struct mfs_codec_ctx *ctx, const struct mfs_chunk_planes *v, size_t g,
+			   uint8_t *scratch, const uint8_t *pl[4]);
 /* A whole split record checked and decoded in one pass: raw_len, or -1 (see the file). */
 ssize_t mfs_split_decode_checked(struct mfs_codec_ctx *ctx, const uint8_t *rec,
 				 const struct mfs_chunk_info *info, uint8_t *out);

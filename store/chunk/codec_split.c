@@ -350,3 +350,74 @@ ssize_t mfs_split_decode_checked(struct mfs_codec_ctx *ctx, const uint8_t *rec,
 		return -1;
 	return n;
 }
+
+/*
+ * The split payload p[0..plen) (w-byte words, raw_len bytes) opened for
+ * group by group decoding without a join (codec.h, mfs_chunk_planes):
+ * the table is checked whole, as mfs_split_decode() checks it, and
+ * gpos[g] := where group g's pieces start (gpos[ng] = plen).  0,
+ * MFS_ECORRUPT, -ENOBUFS (more than ngmax groups).
+ */
+int mfs_split_planes_open(unsigned w, const uint8_t *p, size_t plen, size_t raw_len,
+			  uint32_t *gpos, size_t ngmax, struct mfs_chunk_planes *v)
+{
+	size_t m = raw_len / w, per, ng, head, pos;
+
+	if (plen < 2 || p[0] < SPLIT_SHIFT_MIN || p[0] > SPLIT_SHIFT_MAX || p[1])
+		return MFS_ECORRUPT;
+	per = (size_t)1 << p[0];
+	ng = split_groups(m, p[0]);
+	head = split_head(raw_len, w, p[0]);
+	if (plen < head)
+		return MFS_ECORRUPT;
+	if (ng + 1 > ngmax)
+		return -ENOBUFS;
+	pos = head;
+	for (size_t i = 0; i < ng * w; i++) {
+		uint32_t e = get_le32(p + 2 + 4 * i);
+		size_t g = i / w, words = m - g * per < per ? m - g * per : per;
+		size_t n = e & ~SPLIT_ZSTD;
+
+		if (i % w == 0)
+			gpos[g] = (uint32_t)pos;
+		if ((!(e & SPLIT_ZSTD) && n != words) || n > plen - pos)
+			return MFS_ECORRUPT;
+		pos += n;
+	}
+	if (pos != plen)
+		return MFS_ECORRUPT;
+	gpos[ng] = (uint32_t)plen;
+	*v = (struct mfs_chunk_planes){ .w = w, .shift = p[0], .m = m, .t = raw_len % w, .ng = ng,
+					.p = p, .gpos = gpos, .tail = p + head - raw_len % w };
+	return 0;
+}
+
+/*
+ * Group g of the opened payload v: pl[k] := its plane k, in the payload
+ * for a raw piece, decoded into scratch (w << shift bytes, or the group's
+ * words times w) for a zstd one.  0, MFS_ECORRUPT, -ENOMEM.
+ */
+int mfs_split_planes_group(struct mfs_codec_ctx *ctx, const struct mfs_chunk_planes *v, size_t g,
+			   uint8_t *scratch, const uint8_t *pl[4])
+{
+	size_t per = (size_t)1 << v->shift, words = v->m - g * per < per ? v->m - g * per : per;
+	size_t pos = v->gpos[g];
+
+	for (unsigned k = 0; k < v->w; k++) {
+		uint32_t e = get_le32(v->p + 2 + 4 * (g * v->w + k));
+		size_t n = e & ~SPLIT_ZSTD, d;
+
+		pl[k] = v->p + pos;
+		if (e & SPLIT_ZSTD) {
+			d = ZSTD_decompressDCtx(ctx->dctx, scratch + k * words, words, v->p + pos, n);
+			if (ZSTD_isError(d))
+				return ZSTD_getErrorCode(d) == ZSTD_error_memory_allocation ? -ENOMEM :
+											MFS_ECORRUPT;
+			if (d != words)
+				return MFS_ECORRUPT;
+			pl[k] = scratch + k * words;
+		}
+		pos += n;
+	}
+	return 0;
+}

@@ -21,12 +21,16 @@
  * 1. Depth 1: a base chunk is never itself a delta record (the encoder
  *    skips such ranges, the decoder refuses them): no chains, no cycles.
  * 2. The record's key is still the SHA-256 of the plain bytes; the outer
- *    XXH64 covers the refs and the inner record.  A base read checks the
- *    base record's XXH64 as any local read does, and a whole rebuild is
- *    checked against the plain bytes' XXH64 in the record: a wrong base
- *    (a good record of other bytes under its key), a wrong range or a
- *    decoder bug gives MFS_EBADHASH, never wrong bytes, for a tenth of
- *    SHA-256's cost.  With deep (fsck --deep) the rebuilt bytes are checked
+ *    XXH64 covers the refs and the inner record.  A whole rebuild is
+ *    checked against the plain bytes' XXH64 in the record, which covers
+ *    every input it used (refs, inner record, base bytes) and the decoders:
+ *    a wrong base (a good record of other bytes under its key), a wrong
+ *    range, a damaged input or a decoder bug never gives wrong bytes, for
+ *    a tenth of SHA-256's cost.  So a whole read checks no input's own
+ *    XXH64 first; if the rebuild fails, it is done again the checked way
+ *    (the outer XXH64, each base record's), which reports the damaged
+ *    record (MFS_ECORRUPT: the caller fetches the chunk from a peer), else
+ *    MFS_EBADHASH.  With deep (fsck --deep) the rebuilt bytes are checked
  *    against the key (SHA-256) too.  A range read checks its inputs only,
  *    as a range read of a plain chunk does.
  * 3. Delta records are local to the node that made them: a peer asking for
@@ -80,6 +84,14 @@ int mfs_delta_refs(const void *rec, size_t reclen, struct mfs_delta_ref **refs, 
  */
 int mfs_delta_decode(struct mfs_db *db, struct mfs_codec_ctx *ctx, const void *rec,
 		     size_t reclen, size_t off, size_t len, uint8_t *out);
+
+/*
+ * Whole delta reads so far in this process: *planes served by the planes
+ * path (delta.c, rebuild_planes), *checked by the checked path (a record
+ * that is not split, or a rebuild that failed: it then says why).  For
+ * tests and benchmarks.
+ */
+void mfs_delta_read_counts(uint64_t *planes, uint64_t *checked);
 
 /*
  * Adds to out the base chunks named by the delta records stored here

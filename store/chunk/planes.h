@@ -18,5 +18,8 @@ void mfs_planes_split(const uint8_t *in, size_t len, uint8_t *out, unsigned w);
 void mfs_planes_join(const uint8_t *in, size_t len, uint8_t *out, unsigned w);
 /* m words from the w planes at plane[0..w) (each m bytes, anywhere) into out[0..m * w). */
 void mfs_planes_gather(const uint8_t *const plane[], size_t m, uint8_t *out, unsigned w);
+/* The same for word i := a[k][i] ^ b[k][i] (k < w): two records' planes XORed as joined. */
+void mfs_planes_gather_xor(const uint8_t *const a[], const uint8_t *const b[], size_t m,
+			   uint8_t *out, unsigned w);
 
 #endif

@@ -10,8 +10,9 @@
  * the first rep: this is decode CPU, not I/O.  Chunks are loaded in the
  * order of their records in the packs, i.e. in the order the files were
  * written, as a sequential read of each file loads them (a delta's
- * neighbours share base chunks: delta_cache.c).
- *   delta_speed DATA [reps]
+ * neighbours share base chunks).  With ONLY (delta or plain) only those
+ * chunks are loaded, so that a profile (perf record) sees one kind.
+ *   delta_speed DATA [reps [ONLY]]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
+#include "store/chunk/delta.h"
 #include "store/kv/db.h"
 
 struct item {
@@ -73,6 +75,7 @@ int main(int argc, char **argv)
 {
 	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
 	int reps = argc > 2 ? atoi(argv[2]) : 5;
+	int only = argc > 3 ? !strcmp(argv[3], "delta") : -1;
 	double cpu[2] = { 0, 0 };
 	unsigned long long bytes[2] = { 0, 0 }, n[2] = { 0, 0 };
 	struct mfs_db *db;
@@ -81,7 +84,7 @@ int main(int argc, char **argv)
 	char dir[4096];
 
 	if (argc < 2 || !ctx) {
-		fprintf(stderr, "usage: delta_speed DATA [reps]\n");
+		fprintf(stderr, "usage: delta_speed DATA [reps [delta|plain]]\n");
 		return 2;
 	}
 	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
@@ -93,7 +96,11 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < nitems; i++) {
 			struct mfs_chunk_bytes b;
 			int d = items[i].s.codec == MFS_CODEC_DELTA;
-			double t0 = cpu_now();
+			double t0;
+
+			if (only >= 0 && d != only)
+				continue;
+			t0 = cpu_now();
 
 			if (mfs_chunk_load(db, ctx, &items[i].h, &b, 0)) {
 				fprintf(stderr, "a chunk does not load\n");
@@ -113,6 +120,13 @@ int main(int argc, char **argv)
 		       bytes[d] / 1048576.0, bytes[d] ? cpu[d] * 1073741824.0 / bytes[d] : 0);
 	if (bytes[0] && bytes[1])
 		printf("delta/plain: %.2fx\n", (cpu[1] / bytes[1]) / (cpu[0] / bytes[0]));
+	{
+		uint64_t planes, checked;
+
+		mfs_delta_read_counts(&planes, &checked);
+		printf("whole delta reads: %llu by planes, %llu checked\n",
+		       (unsigned long long)planes, (unsigned long long)checked);
+	}
 	mfs_db_close(db);
 	mfs_codec_ctx_free(ctx);
 	return 0;

@@ -33,6 +33,7 @@
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
 #include "store/chunk/manifest.h"
+#include "store/chunk/planes.h"
 #include "store/chunk/tensors.h"
 #include "store/kv/db.h"
 #include "store/maint/gc.h"
@@ -167,6 +168,44 @@ static void decode_ranges(const uint8_t *p, size_t n, const struct mfs_chunk_inf
 	}
 }
 
+/*
+ * A split record opened plane by plane, as a delta's whole read decodes it
+ * and its base (store/chunk/delta.c): every plane lies in the record or in
+ * the scratch, and when the one-pass decoder accepts the record too, the
+ * planes joined are its bytes.
+ */
+static void decode_planes(const uint8_t *p, size_t n)
+{
+	static uint32_t gpos[MFS_CHUNK_MAX / 1024 + 2];
+	static uint8_t *scratch, *joined;
+	struct mfs_chunk_planes v;
+	size_t per;
+	ssize_t got;
+
+	if ((!scratch && !(scratch = malloc(MFS_CHUNK_MAX))) ||
+	    (!joined && !(joined = malloc(MFS_CHUNK_MAX))))
+		return;
+	if (mfs_chunk_planes(p, n, gpos, sizeof(gpos) / sizeof(gpos[0]), &v))
+		return;
+	per = (size_t)1 << v.shift;
+	inconsistent += !inside(p, n, v.tail, v.t) || v.m * v.w + v.t > MFS_CHUNK_MAX;
+	for (size_t g = 0; g < v.ng; g++) {
+		size_t words = v.m - g * per < per ? v.m - g * per : per;
+		const uint8_t *pl[4];
+
+		if (mfs_chunk_planes_group(ctx, &v, g, scratch, pl))
+			return;
+		for (unsigned k = 0; k < v.w; k++)
+			inconsistent += !inside(p, n, pl[k], words) &&
+					!inside(scratch, MFS_CHUNK_MAX, pl[k], words);
+		mfs_planes_gather(pl, words, joined + g * per * v.w, v.w);
+	}
+	memcpy(joined + v.m * v.w, v.tail, v.t);
+	got = mfs_chunk_decode_unchecked(ctx, p, n, out, MFS_CHUNK_MAX);
+	if (got >= 0)
+		inconsistent += (size_t)got != v.m * v.w + v.t || memcmp(out, joined, (size_t)got);
+}
+
 /* A model header, as the chunker reads it from a file's first bytes. */
 static void decode_tensors(const uint8_t *p, size_t n)
 {
@@ -232,6 +271,7 @@ static void decode_all(const uint8_t *p, size_t n)
 		if (got >= 0)
 			inconsistent += (size_t)got != info.raw_len;
 		decode_ranges(p, n, &info);
+		decode_planes(p, n);
 	}
 	decode_replication(p, n);
 	decode_tensors(p, n);

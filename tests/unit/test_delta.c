@@ -20,9 +20,11 @@
 #include "store/base/bytes.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/chunk/chunker.h"
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
 #include "store/chunk/delta.h"
+#include "store/chunk/planes.h"
 #include "store/chunk/ingest.h"
 #include "store/chunk/manifest.h"
 #include "store/base/hashset.h"
@@ -292,6 +294,33 @@ static int fuzz(struct mfs_db *db, const uint8_t *rec, size_t reclen, const uint
 	return 0;
 }
 
+/* The fused XOR and join against a byte loop, both widths, odd lengths and offsets. */
+static void planes_xor(void)
+{
+	uint8_t a[4][300], b[4][300], got[1200], want[1200];
+	uint64_t x = 88172645463325252ull;
+	int bad = 0;
+
+	for (int k = 0; k < 4; k++)
+		for (int i = 0; i < 300; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			a[k][i] = (uint8_t)x;
+			b[k][i] = (uint8_t)(x >> 8);
+		}
+	for (unsigned w = 2; w <= 4; w += 2)
+		for (size_t m = 0; m < 70; m += 7) {
+			const uint8_t *pa[4] = { a[0] + 3, a[1] + 1, a[2], a[3] + 5 };
+			const uint8_t *pb[4] = { b[0], b[1] + 2, b[2] + 7, b[3] + 1 };
+
+			for (size_t i = 0; i < m; i++)
+				for (unsigned k = 0; k < w; k++)
+					want[i * w + k] = pa[k][i] ^ pb[k][i];
+			mfs_planes_gather_xor(pa, pb, m, got, w);
+			bad += memcmp(got, want, m * w) != 0;
+		}
+	ok(!bad, "planes XORed as joined: as a byte loop, split2 and split4");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/mfs-test-delta-XXXXXX", dbdir[300], base[300], tune[300], cmd[1200];
@@ -340,7 +369,18 @@ int main(void)
 		    !deltas++)
 			di = i;
 	ok(deltas >= tm->count * 9 / 10, "%u of %u chunks are deltas", deltas, tm->count);
-	ok(reads_back(db, tm, tfile), "every chunk and range reads back exact");
+	{
+		uint64_t p0, c0, p1, c1;
+
+		mfs_delta_read_counts(&p0, &c0);
+		ok(reads_back(db, tm, tfile), "every chunk and range reads back exact");
+		mfs_delta_read_counts(&p1, &c1);
+		/* A planes path that fails would still read back, through the checked path. */
+		ok(p1 - p0 == deltas && c1 == c0,
+		   "whole delta reads take the planes path (%llu of %u, %llu checked)",
+		   (unsigned long long)(p1 - p0), deltas, (unsigned long long)(c1 - c0));
+	}
+	planes_xor();
 	is_int(ingest(db, tune, &bid, &tid2, &st), 0, "ingested again");
 	ok(!memcmp(tid.b, tid2.b, MFS_HASH_LEN) && st.new_chunks == 0, "dedups against the deltas");
 
@@ -400,6 +440,55 @@ int main(void)
 		put_record(db, &refs[0].base, rec, reclen);
 		is_int(mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[di].hash, &cb, 0),
 		       MFS_ECORRUPT, "a base that is a delta: MFS_ECORRUPT");
+		/*
+		 * A damaged base record (its index entry as it was): the planes
+		 * path checks no input's checksum, only the rebuilt bytes; the
+		 * checked path it falls back to must say which input is bad.
+		 */
+		{
+			uint8_t *dmg = malloc(breclen);
+			uint64_t p0, c0, p1, c1;
+
+			memcpy(dmg, brec, breclen);
+			dmg[breclen - breclen / 3] ^= 0x04;
+			put_record(db, &refs[0].base, dmg, breclen);
+			mfs_delta_read_counts(&p0, &c0);
+			is_int(mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[di].hash, &cb, 0),
+			       MFS_ECORRUPT, "a flipped bit in a base record: MFS_ECORRUPT");
+			mfs_delta_read_counts(&p1, &c1);
+			ok(p1 == p0 && c1 == c0 + 1, "... found by the rebuild's check, said by the checked path");
+			/* The same damage under a checksum made to match: only the rebuild's check sees it. */
+			mfs_chunk_seal(dmg, dmg[5], get_le32(dmg + 8), breclen - MFS_CHUNK_HDR_SIZE);
+			put_record(db, &refs[0].base, dmg, breclen);
+			is_int(mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[di].hash, &cb, 0),
+			       MFS_EBADHASH, "a base damaged under a good checksum: MFS_EBADHASH");
+			free(dmg);
+		}
+		/* The base recoded with zstd (no planes): decoded whole, XORed in as bytes. */
+		{
+			struct mfs_chunk_bytes plain;
+			uint8_t *z = malloc(mfs_chunk_record_bound(MFS_CHUNK_MAX));
+			uint64_t p0, c0, p1, c1;
+			ssize_t zl;
+
+			put_record(db, &refs[0].base, brec, breclen);
+			if (!z || mfs_chunk_load(db, mfs_codec_ctx_thread(), &refs[0].base, &plain, 0))
+				tap_bail("base load");
+			zl = mfs_chunk_encode(mfs_codec_ctx_thread(), plain.p, plain.len, z,
+					      mfs_chunk_record_bound(MFS_CHUNK_MAX), MFS_CODEC_ZSTD);
+			mfs_chunk_bytes_release(&plain);
+			if (zl < 0)
+				tap_bail("zstd encode");
+			put_record(db, &refs[0].base, z, (size_t)zl);
+			mfs_delta_read_counts(&p0, &c0);
+			ok(!mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[di].hash, &cb, 1) &&
+			   cb.len == tm->e[di].len && !memcmp(cb.p, tfile + tm->off[di], cb.len),
+			   "a base coded with zstd: the delta reads back exact");
+			mfs_chunk_bytes_release(&cb);
+			mfs_delta_read_counts(&p1, &c1);
+			ok(p1 == p0 + 1 && c1 == c0, "... by the planes path");
+			free(z);
+		}
 		put_record(db, &refs[0].base, brec, breclen);
 		ok(reads_back(db, tm, tfile), "with the base back, it reads back exact again");
 		{
