@@ -32,14 +32,6 @@ check "a real fine-tune pair, FP32 and FP16" eval 'pair f32 1e-5 && pair f16 1e-
 	mfs_abort "no pair"
 check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
 
-# finfo FILE KEY: a key of the file's info (stored_bytes: its distinct chunks' records).
-finfo() {
-	admin info --json "$1" | "$PY" -c 'import json, sys
-v = json.load(sys.stdin)[0]
-for k in sys.argv[1].split("."):
-	v = v[k]
-print(v)' "$2"
-}
 
 with_xattr() {
 	local st size
@@ -47,9 +39,9 @@ with_xattr() {
 	touch "$M/tune.st" && setfattr -n user.modelfs.base -v /base.st "$M/tune.st" &&
 	expect_eq "$(getfattr --absolute-names --only-values -n user.modelfs.base "$M/tune.st")" \
 		/base.st "xattr" &&
-	cp "$S/tune-f32.st" "$M/tune.st" && st=$(finfo "$M/tune.st" stored_bytes) || return 1
+	cp "$S/tune-f32.st" "$M/tune.st" && st=$(mfs_finfo "$M/tune.st" stored_bytes) || return 1
 	size=$(stat -c %s "$S/tune-f32.st")
-	note "fp32 fine-tune: $st stored bytes for $size, $(finfo "$M/tune.st" codec_chunks.delta) delta chunks"
+	note "fp32 fine-tune: $st stored bytes for $size, $(mfs_finfo "$M/tune.st" codec_chunks.delta) delta chunks"
 	[ "$st" -le $((size * 6 / 10)) ] ||
 		{ echo "fine-tune stored $st bytes for $size, want <= 0.6x" >&2; return 1; }
 	expect_sha "$M/tune.st" "$(file_sha "$S/tune-f32.st")"
@@ -58,11 +50,11 @@ check "FP32 fine-tune named its base by xattr: stored at <= 0.6x, reads back" wi
 
 over_base() {
 	local base st size
-	cp "$S/base-f16.st" "$M/over.st" && base=$(finfo "$M/over.st" stored_bytes) &&
-	cp "$S/tune-f16.st" "$M/over.st" && st=$(finfo "$M/over.st" stored_bytes) || return 1
+	cp "$S/base-f16.st" "$M/over.st" && base=$(mfs_finfo "$M/over.st" stored_bytes) &&
+	cp "$S/tune-f16.st" "$M/over.st" && st=$(mfs_finfo "$M/over.st" stored_bytes) || return 1
 	size=$(stat -c %s "$S/tune-f16.st")
 	note "fp16 fine-tune over its base: $st stored bytes for $size (base: $base), $(
-		finfo "$M/over.st" codec_chunks.delta) delta chunks"
+		mfs_finfo "$M/over.st" codec_chunks.delta) delta chunks"
 	# Deltas must beat the plain codecs on the base by a real margin.
 	[ "$st" -le $((base * 7 / 8)) ] ||
 		{ echo "fine-tune over its base stored $st bytes, its base $base" >&2; return 1; }

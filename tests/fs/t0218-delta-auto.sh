@@ -40,19 +40,12 @@ PY
 check "variants 1-4 of the fine-tune" eval 'variant 1 && variant 2 && variant 3 && variant 4'
 check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
 
-finfo() { # FILE KEY
-	admin info --json "$1" | "$PY" -c 'import json, sys
-v = json.load(sys.stdin)[0]
-for k in sys.argv[1].split("."):
-	v = v[k]
-print(v)' "$2"
-}
-deltas() { finfo "$1" codec_chunks.delta; }
+deltas() { mfs_finfo "$1" codec_chunks.delta; }
 
 found() {
 	local base st
-	cp "$S/base.st" "$M/base.st" && base=$(finfo "$M/base.st" stored_bytes) &&
-	cp "$S/tune.st" "$M/tune.st" && st=$(finfo "$M/tune.st" stored_bytes) || return 1
+	cp "$S/base.st" "$M/base.st" && base=$(mfs_finfo "$M/base.st" stored_bytes) &&
+	cp "$S/tune.st" "$M/tune.st" && st=$(mfs_finfo "$M/tune.st" stored_bytes) || return 1
 	note "fine-tune beside its base: $st stored bytes (base: $base), $(deltas "$M/tune.st") delta chunks"
 	[ "$(deltas "$M/tune.st")" -gt 0 ] && [ "$st" -le $((base * 7 / 8)) ] ||
 		{ echo "fine-tune stored $st bytes, $(deltas "$M/tune.st") deltas; base $base" >&2; return 1; }
