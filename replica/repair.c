@@ -556,12 +556,7 @@ static void *repair_main(void *arg)
 		if (!rp->kicked && !rp->stopping) {
 			struct timespec ts;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 500 * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			mono_deadline(&ts, 500);
 			pthread_cond_timedwait(&rp->kick, &rp->lock, &ts);
 		}
 		rp->kicked = 0;
@@ -579,7 +574,7 @@ int repair_start(struct mfs_replica *r, struct mfs_repair **out)
 		return -ENOMEM;
 	rp->r = r;
 	pthread_mutex_init(&rp->lock, NULL);
-	pthread_cond_init(&rp->kick, NULL);
+	mono_cond_init(&rp->kick); /* its naps are timed */
 	pthread_cond_init(&rp->work, NULL);
 	pthread_cond_init(&rp->done, NULL);
 	rp->nworkers = r->cfg.fetch_threads < 1 ? 1 : r->cfg.fetch_threads;
