@@ -43,8 +43,9 @@ write_1() {
 check "node 1 writes 16 MiB; replicated" write_1 || mfs_abort "no data"
 
 backlog_2() { local b; b=$(cl_get 2 repl_backlog) && [ "$b" -gt 0 ]; }
+none_up_2() { [ "$(cl_get 2 peers_up)" = 0 ]; }
 queue_and_fail() {
-	cl_stop 1 && wait_for "$CL_TRIES" eval '[ "$(cl_get 2 peers_up)" = 0 ]' &&
+	cl_stop 1 && wait_for "$CL_TRIES" none_up_2 &&
 	"$PY" -c 'import sys; open(sys.argv[1], "rb").close()' "${CL_M[2]}/a.bin" &&
 	wait_for "$CL_TRIES" backlog_2 || return 1
 	note "node 2: repl_backlog $(cl_get 2 repl_backlog) with node 1 down"
