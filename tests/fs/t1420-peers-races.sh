@@ -8,6 +8,8 @@
 #  - Node 3 is unmounted (umount, a clean stop) while node 2 reads a file
 #    whose chunks node 3 holds: the read ends with the exact bytes or EIO,
 #    node 3 stops, and node 2's next read after node 3 is back is exact.
+#  - Node 3 is killed (SIGKILL) while node 2 reads that file: factor 2
+#    means node 1 holds what node 2 lacks, so the read is exact, no EIO.
 #  - Node 3 is stopped cleanly, then killed with SIGKILL, each time while
 #    it replicates a 64 MiB file; restarted, it completes the replication
 #    and fsck is clean.
@@ -68,6 +70,23 @@ umount_mid_read() {
 }
 check "node 3 unmounted while node 2 reads r.bin: EIO or exact, never wrong" umount_mid_read
 back_3() { cl_restart 3 && cl_wait_formed && expect_sha "${CL_M[2]}/d/r.bin" "$sum"; }
+check "node 3 back: r.bin reads exact on node 2" back_3
+
+# Factor 2: whatever node 2 lacks of r.bin node 1 holds too, so a holder
+# killed mid-read costs nothing: every byte exact, no EIO.
+kill_mid_read() {
+	local out rp
+	sync && echo 3 >/proc/sys/vm/drop_caches
+	"$PY" "$HELPER" blockcheck "${CL_M[2]}/d/r.bin" "$S/r" $((1 * MiB)) >"$WORK/k9.out" 2>&1 &
+	rp=$!
+	cl_kill9 3 || return 1
+	wait_for 1800 pid_gone "$rp" || { echo "node 2's read did not end in 180 s" >&2; return 1; }
+	wait "$rp"
+	out=$(tail -n 1 "$WORK/k9.out")
+	note "node 2's read while node 3 was killed: $out"
+	expect_eq "$out" "eio=0 bad=0 other=0" "blockcheck of r.bin on node 2"
+}
+check "node 3 killed (SIGKILL) while node 2 reads r.bin: exact, no EIO" kill_mid_read
 check "node 3 back: r.bin reads exact on node 2" back_3
 
 # ---- restarts while replicating ---------------------------------------------
