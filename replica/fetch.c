@@ -32,6 +32,7 @@
  *     records never queue at the keeper ahead of a read's.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -392,9 +393,48 @@ int fetch_prepare(struct mfs_replica *r, const struct mfs_hash *h, uint32_t len,
 	return 1;
 }
 
+/*
+ * A reader of a file whose only holder is gone gets EIO, and the kernel
+ * asks again page by page: about 150 failed fetches of one chunk a second
+ * were seen, and a loader reading on makes thousands.  One WARN line each
+ * would flood the log (on the data dir's disk).  So at most FAIL_LOG_PER_S
+ * lines a second; the others are counted (status fetch_failures counts
+ * them all) and the next line logged says how many were not.
+ */
+#define FAIL_LOG_PER_S 10
+
+static pthread_mutex_t fail_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t fail_log_since;   /* start of the current second, monotonic ms (fail_log_lock) */
+static unsigned fail_log_n;       /* lines logged in it (fail_log_lock) */
+static uint64_t fail_log_skipped; /* failures not logged since the last line (fail_log_lock) */
+
+/* Whether to log this failure; *skipped: how many were not, before it. */
+static int fail_log_ok(uint64_t *skipped)
+{
+	uint64_t now = mfs_now_ms();
+	int ok;
+
+	pthread_mutex_lock(&fail_log_lock);
+	if (now - fail_log_since >= 1000) {
+		fail_log_since = now;
+		fail_log_n = 0;
+	}
+	ok = fail_log_n < FAIL_LOG_PER_S;
+	if (ok) {
+		fail_log_n++;
+		*skipped = fail_log_skipped;
+		fail_log_skipped = 0;
+	} else {
+		fail_log_skipped++;
+	}
+	pthread_mutex_unlock(&fail_log_lock);
+	return ok;
+}
+
 int fetch_finish(struct mfs_replica *r, const struct mfs_hash *h, int keep, int rc)
 {
 	char hex[MFS_HASH_HEX_LEN + 1];
+	uint64_t skipped;
 
 	if (!rc && keep != KEEP_REPLACE) {
 		tl_kept = 1;
@@ -402,8 +442,15 @@ int fetch_finish(struct mfs_replica *r, const struct mfs_hash *h, int keep, int 
 	}
 	if (rc) {
 		__atomic_add_fetch(&r->fetch_failures, 1, __ATOMIC_RELAXED);
-		mfs_hash_to_hex(h, hex);
-		log_warn("chunk %s: no peer has a good copy (%s)", hex, mfs_strerror(rc));
+		if (fail_log_ok(&skipped)) {
+			mfs_hash_to_hex(h, hex);
+			if (skipped)
+				log_warn("chunk %s: no peer has a good copy (%s); %llu more failed "
+					 "fetches not logged", hex, mfs_strerror(rc),
+					 (unsigned long long)skipped);
+			else
+				log_warn("chunk %s: no peer has a good copy (%s)", hex, mfs_strerror(rc));
+		}
 		rc = -EIO;
 	}
 	return rc;

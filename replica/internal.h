@@ -126,6 +126,16 @@ struct mfs_replica {
 uint64_t mfs_now_ms(void);
 
 /*
+ * Timed waits run on CLOCK_MONOTONIC: a deadline on the wall clock moves
+ * with it, so a wait begun before the clock is stepped back (NTP, a VM's
+ * resume) would last as long as the step.  mono_cond_init makes a condition
+ * variable whose timed waits take such deadlines; mono_deadline gives the
+ * one ms from now.
+ */
+void mono_cond_init(pthread_cond_t *c);
+void mono_deadline(struct timespec *ts, long ms);
+
+/*
  * Inode spaces (spaces.c): node id heard of (a reply, a request or a member
  * record) numbering its inodes in space.  If that is this node's space and
  * id is lower, this node moves to a fresh space for its new inodes (the

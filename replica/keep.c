@@ -221,12 +221,7 @@ static void keep_wait(struct mfs_keep *k, int *timed_out)
 			pthread_cond_wait(&k->work, &k->lock);
 			continue;
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += ms * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		mono_deadline(&ts, ms);
 		rc = pthread_cond_timedwait(&k->work, &k->lock, &ts);
 		if (rc == ETIMEDOUT && k->head)
 			linger = 1;
@@ -331,7 +326,7 @@ int keep_start(struct mfs_replica *r)
 		return -ENOMEM;
 	k->r = r;
 	pthread_mutex_init(&k->lock, NULL);
-	pthread_cond_init(&k->work, NULL);
+	mono_cond_init(&k->work); /* the linger and the idle wait are timed */
 	pthread_cond_init(&k->room, NULL);
 	pthread_cond_init(&k->idle, NULL);
 	if (pthread_create(&k->thread, NULL, keep_main, k)) {

@@ -46,6 +46,9 @@
  * the namespace scan queues again, as owned, what this node really owns.
  */
 #define REPAIR_TRIES 8
+/* A failed entry is retried after 1 s, 2 s, 4 s ... at most 256 s (settle). */
+#define BACKOFF_MS(attempts) (1000ull << ((attempts) < 8 ? (attempts) : 8))
+#define BACKOFF_MAX_MS BACKOFF_MS(8)
 /*
  * Replication yields to reads: while a read fetched from a peer less than
  * YIELD_MS ago, no pull starts (a read of a chunk this node owns hands its
@@ -410,6 +413,19 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Whether an entry retried not before nb (monotonic ms) is due.  The
+ * monotonic clock starts again near 0 when the machine boots, and nb was
+ * stored under the clock of the boot that set it: a time further ahead
+ * than the longest backoff is another boot's, and due now (else an entry
+ * that failed on a machine up for a month would wait a month after a
+ * reboot).
+ */
+static int due(uint64_t nb, uint64_t now)
+{
+	return nb <= now || nb - now > BACKOFF_MAX_MS;
+}
+
 /* Up to BATCH due entries of the wanted CF. */
 static int collect(struct mfs_repair *rp, uint64_t now)
 {
@@ -421,7 +437,7 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
 
 		if (kl != MFS_HASH_LEN || vl != WANTED_LEN || v[0] < WANT_OWNED || v[0] > WANT_CHECKED ||
-		    get_le64(v + 7) > now)
+		    !due(get_le64(v + 7), now))
 			continue;
 		rp->batch[n].kind = v[0];
 		memcpy(rp->batch[n].h.b, k, MFS_HASH_LEN);
@@ -436,7 +452,7 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 	return n;
 }
 
-/* Done entries leave the queue; failed ones come back later (1 s, 2 s, ... 5 min). */
+/* Done entries leave the queue; failed ones come back later (1 s, 2 s, ... 256 s). */
 static void settle(struct mfs_repair *rp, uint64_t now)
 {
 	struct mfs_batch *b = mfs_batch_new(rp->r->db);
@@ -453,7 +469,7 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 	for (int i = 0; b && i < rp->nbatch; i++) {
 		struct want *w = &rp->batch[i];
 		uint8_t v[WANTED_LEN];
-		uint64_t delay = 1000ull << (w->attempts < 8 ? w->attempts : 8);
+		uint64_t delay = BACKOFF_MS(w->attempts);
 
 		if (w->deferred)
 			continue;
@@ -556,12 +572,7 @@ static void *repair_main(void *arg)
 		if (!rp->kicked && !rp->stopping) {
 			struct timespec ts;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 500 * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			mono_deadline(&ts, 500);
 			pthread_cond_timedwait(&rp->kick, &rp->lock, &ts);
 		}
 		rp->kicked = 0;
@@ -579,7 +590,7 @@ int repair_start(struct mfs_replica *r, struct mfs_repair **out)
 		return -ENOMEM;
 	rp->r = r;
 	pthread_mutex_init(&rp->lock, NULL);
-	pthread_cond_init(&rp->kick, NULL);
+	mono_cond_init(&rp->kick); /* its naps are timed */
 	pthread_cond_init(&rp->work, NULL);
 	pthread_cond_init(&rp->done, NULL);
 	rp->nworkers = r->cfg.fetch_threads < 1 ? 1 : r->cfg.fetch_threads;

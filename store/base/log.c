@@ -2,7 +2,10 @@
 /*
  * The log sink.  Each line is formatted into a stack buffer and written with
  * one write(2) on an O_APPEND descriptor, so lines from different threads
- * never interleave and no lock is needed.
+ * never interleave and no lock is needed.  A write cut short (the disk
+ * full, a file size limit) leaves part of a line without its newline: the
+ * next line that gets through starts with one, so it is not glued to the
+ * fragment (where a test or an operator would no longer find its level).
  */
 #include <errno.h>
 #include <execinfo.h>
@@ -18,6 +21,7 @@
 #include "log.h"
 
 static int log_fd = -1;
+static int log_torn;            /* the last write to log_fd was cut short (atomic) */
 static int log_stderr = MFS_LOG_WARN;
 static enum mfs_log_level log_level = MFS_LOG_INFO;
 
@@ -48,7 +52,7 @@ void mfs_log_close(void)
 
 void mfs_log(enum mfs_log_level level, const char *component, const char *fmt, ...)
 {
-	char line[1024];
+	char buf[1025], *line = buf + 1;  /* buf[0]: a newline after a torn line */
 	struct tm tm;
 	time_t now;
 	size_t n;
@@ -61,17 +65,28 @@ void mfs_log(enum mfs_log_level level, const char *component, const char *fmt, .
 		return;
 	now = time(NULL);
 	gmtime_r(&now, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
-	n += snprintf(line + n, sizeof(line) - n, "%s %s: ", level_names[level], component);
+	n = strftime(line, sizeof(buf) - 1, "%Y-%m-%dT%H:%M:%SZ ", &tm);
+	n += snprintf(line + n, sizeof(buf) - 1 - n, "%s %s: ", level_names[level], component);
 	va_start(ap, fmt);
-	if (n < sizeof(line))
-		n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	if (n < sizeof(buf) - 1)
+		n += vsnprintf(line + n, sizeof(buf) - 1 - n, fmt, ap);
 	va_end(ap);
-	if (n >= sizeof(line) - 1)
-		n = sizeof(line) - 2;
+	if (n >= sizeof(buf) - 2)
+		n = sizeof(buf) - 3;
 	line[n++] = '\n';
 	/* A failed log write has nowhere left to be reported. */
-	if (level <= log_level && log_fd >= 0 && write(log_fd, line, n) < 0) {
+	if (level <= log_level && log_fd >= 0) {
+		int torn = __atomic_load_n(&log_torn, __ATOMIC_RELAXED);
+		char *p = torn ? buf : line;
+		size_t len = n + (torn ? 1 : 0);
+		ssize_t w;
+
+		buf[0] = '\n';
+		w = write(log_fd, p, len);
+		if (w != (ssize_t)len)
+			__atomic_store_n(&log_torn, w > 0 || torn, __ATOMIC_RELAXED);
+		else if (torn)
+			__atomic_store_n(&log_torn, 0, __ATOMIC_RELAXED);
 	}
 	if ((int)level <= to_stderr && write(STDERR_FILENO, line, n) < 0) {
 	}
