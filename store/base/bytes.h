@@ -31,6 +31,12 @@ static inline uint64_t get_be64(const uint8_t *p)
 	return v;
 }
 
+/* Whether p[0..n) are all zero (n > 0): a memcmp at memory speed, stopping at the first other byte. */
+static inline int mfs_all_zero(const uint8_t *p, size_t n)
+{
+	return n && !p[0] && !memcmp(p, p + 1, n - 1);
+}
+
 /* A growable output buffer; on allocation failure it sets oom and stops growing. */
 struct mfs_wr {
 	uint8_t *buf;

@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 
+#include "bytes.h"
 #include "hash.h"
 #include "log.h"
 
@@ -47,11 +48,6 @@ static struct {
 static unsigned zero_next;        /* zero_lock: the slot to replace */
 static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int all_zero(const uint8_t *p, size_t n)
-{
-	return n && !p[0] && !memcmp(p, p + 1, n - 1);
-}
-
 static int sha256_digest(const void *p, size_t n, struct mfs_hash *out);
 
 /* 1 with *out the SHA-256 of p[0..n) if those are all zero; 0 to hash them. */
@@ -59,7 +55,7 @@ static int zero_hash(const uint8_t *p, size_t n, struct mfs_hash *out)
 {
 	int found = 0;
 
-	if (n < ZERO_MIN || !all_zero(p, n))
+	if (n < ZERO_MIN || !mfs_all_zero(p, n))
 		return 0;
 	pthread_mutex_lock(&zero_lock);
 	for (unsigned i = 0; i < ZERO_SLOTS && !found; i++)

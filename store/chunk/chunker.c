@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "chunker.h"
+#include "store/base/bytes.h"
 
 /*
  * The masks select the top bits of fp, the ones with the longest memory.
@@ -168,18 +169,13 @@ static void zero_cut_find(void)
 	free(z);
 }
 
-static int all_zero(const uint8_t *p, size_t n)
-{
-	return n && !p[0] && !memcmp(p, p + 1, n - 1);
-}
-
 size_t mfs_chunker_cut(const uint8_t *buf, size_t len)
 {
 	size_t n = len < MFS_CHUNK_MAX ? len : MFS_CHUNK_MAX;
 
 	if (n == MFS_CHUNK_MAX && !buf[0] && !buf[MFS_CHUNK_MIN]) {
 		pthread_once(&zero_cut_once, zero_cut_find);
-		if (zero_cut && all_zero(buf, zero_cut))
+		if (zero_cut && mfs_all_zero(buf, zero_cut))
 			return zero_cut;
 	}
 	return cut_scan(buf, n);
