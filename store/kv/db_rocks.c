@@ -173,6 +173,15 @@ int mfs_db_rocks_open(const char *dir, struct mfs_db **out)
 	rocksdb_options_set_wal_recovery_mode(db->opts, 2 /* point in time */);
 	rocksdb_options_set_keep_log_file_num(db->opts, 3);
 	/*
+	 * RocksDB's own info LOG lives on the store's disk.  Debian's librocksdb
+	 * 7.8 is built with assertions: once a LOG append failed on a full disk,
+	 * the next one aborts the process (WritableFileWriter,
+	 * sync_without_flush_called_), and a manual flush logs at INFO.  Our
+	 * own log reports every error RocksDB returns; its LOG keeps the fatal
+	 * ones only.
+	 */
+	rocksdb_options_set_info_log_level(db->opts, 4 /* FATAL_LEVEL */);
+	/*
 	 * Chunks of a file sit in file order in the blob files (ingest writes
 	 * them so), so the kernel's readahead on blob files is what makes a cold
 	 * sequential read fast.  RocksDB's default FADV_RANDOM turns it off.
