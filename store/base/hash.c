@@ -50,13 +50,11 @@ static pthread_mutex_t zero_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int sha256_digest(const void *p, size_t n, struct mfs_hash *out);
 
-/* 1 with *out the SHA-256 of p[0..n) if those are all zero; 0 to hash them. */
-static int zero_hash(const uint8_t *p, size_t n, struct mfs_hash *out)
+/* 1 with *out the remembered SHA-256 of n zero bytes, or 0. */
+static int zero_known(size_t n, struct mfs_hash *out)
 {
 	int found = 0;
 
-	if (n < ZERO_MIN || !mfs_all_zero(p, n))
-		return 0;
 	pthread_mutex_lock(&zero_lock);
 	for (unsigned i = 0; i < ZERO_SLOTS && !found; i++)
 		if (zero_slot[i].len == n) {
@@ -64,7 +62,15 @@ static int zero_hash(const uint8_t *p, size_t n, struct mfs_hash *out)
 			found = 1;
 		}
 	pthread_mutex_unlock(&zero_lock);
-	if (found)
+	return found;
+}
+
+/* 1 with *out the SHA-256 of p[0..n) if those are all zero; 0 to hash them. */
+static int zero_hash(const uint8_t *p, size_t n, struct mfs_hash *out)
+{
+	if (n < ZERO_MIN || !mfs_all_zero(p, n))
+		return 0;
+	if (zero_known(n, out))
 		return 1;
 	/* The first run of zeros of this length: hashed, then remembered. */
 	if (sha256_digest(p, n, out))
@@ -89,14 +95,8 @@ int mfs_sha256_zeros(size_t n, struct mfs_hash *out)
 	uint8_t *z;
 	int rc;
 
-	pthread_mutex_lock(&zero_lock);
-	for (unsigned i = 0; i < ZERO_SLOTS; i++)
-		if (n >= ZERO_MIN && zero_slot[i].len == n) {
-			*out = zero_slot[i].h;
-			pthread_mutex_unlock(&zero_lock);
-			return 0;
-		}
-	pthread_mutex_unlock(&zero_lock);
+	if (n >= ZERO_MIN && zero_known(n, out))
+		return 0;
 	if (!(z = calloc(1, n ? n : 1)))
 		return -ENOMEM;
 	rc = mfs_sha256(z, n, out); /* remembers it, from ZERO_MIN on */
