@@ -191,6 +191,9 @@ static void start_timers(struct mfs_fs *fs)
 	/* Without the pass, deferred chunks stay raw (readable) until a mount that runs it. */
 	if ((rc = fs_recode_start(fs, &fs->recode)))
 		log_warn("no recode pass: %s", strerror(-rc));
+	/* Without the timer, every namespace change is synced before it returns. */
+	if ((rc = fs_sync_start(fs, &fs->sync)))
+		log_warn("namespace changes synced one by one: %s", strerror(-rc));
 }
 
 static void write_pid(const char *path)
@@ -355,6 +358,7 @@ static void close_node(struct daemon *d, struct mfs_config *cfg)
 	if (d->loop)
 		fuse_loop_cfg_destroy(d->loop);
 	fs_recode_stop(fs->recode);
+	fs_sync_stop(fs->sync);
 	fs_gc_stop(fs->gc);
 	fs_metrics_stop(fs->metrics);
 	mfs_control_stop(fs->control);

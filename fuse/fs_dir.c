@@ -158,6 +158,13 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
+/* The entries' creates, renames and removes may wait for the periodic sync
+ * (fs_sync.c); a program that fsyncs the directory gets them durable now. */
+void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, mfs_errno(mfs_ns_sync(req_fs(req)->ns)));
+}
+
 void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;

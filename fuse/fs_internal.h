@@ -163,6 +163,7 @@ struct mfs_fs {
 	struct fs_metrics *metrics;  /* NULL without metrics_file */
 	struct fs_gc *gc;            /* the gc timer; NULL with gc_interval_s=0 */
 	struct fs_recode *recode;    /* the recode thread; NULL unless recode=1 */
+	struct fs_sync *sync;        /* the meta_sync_ms timer; NULL with 0 */
 	double timeout;          /* attr/entry cache seconds */
 	/*
 	 * Peers' namespace changes applied so far (atomic; fs_remote.c).  A
@@ -382,6 +383,14 @@ int fs_recode_start(struct mfs_fs *fs, struct fs_recode **out);
 void fs_recode_stop(struct fs_recode *r);
 /* Status lines: recode_queue, and the thread's counters when it runs. */
 void fs_recode_status(struct mfs_fs *fs, FILE *f);
+/*
+ * fs_sync.c: with meta_sync_ms > 0, defers the sync of namespace changes
+ * other than publishes (mfs_ns_defer_syncs) and syncs them every
+ * meta_sync_ms; *out NULL when off.  Stop syncs what is left.
+ */
+struct fs_sync;
+int fs_sync_start(struct mfs_fs *fs, struct fs_sync **out);
+void fs_sync_stop(struct fs_sync *s);
 
 /* fs_lost.c: moves unreachable entries into /lost+found; how many moved. */
 uint64_t fs_adopt_orphans(struct mfs_fs *fs);
@@ -433,6 +442,7 @@ void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi);
 void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi);
+void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 /* The node the kernel refers to by ino (it looked it up): NULL and *rc -ESTALE if none. */
 struct mfs_node *fs_node_of(struct mfs_fs *fs, fuse_ino_t ino, int *rc);

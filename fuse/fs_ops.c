@@ -539,6 +539,7 @@ const struct fuse_lowlevel_ops mfs_fs_ops = {
 	.fsync = fs_op_fsync,
 	.fallocate = fs_op_fallocate,
 	.opendir = fs_op_opendir,
+	.fsyncdir = fs_op_fsyncdir,
 	.releasedir = fs_op_releasedir,
 	.readdir = fs_op_readdir,
 	.readdirplus = fs_op_readdirplus,

@@ -413,9 +413,20 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, mfs_errno(rc));
 }
 
+/*
+ * A commit syncs the file's publish; a change of its names or attributes
+ * may still wait for the periodic sync (fs_sync.c), and fsync is where
+ * POSIX asks for them too: every namespace op so far is synced.
+ */
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fs_op_flush(req, ino, fi);
+	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
+	struct mfs_fs *fs = req_fs(req);
+	int rc = h->writable ? commit_if_dirty(fs, h->node) : 0;
+
+	if (!rc)
+		rc = mfs_ns_sync(fs->ns);
+	fuse_reply_err(req, mfs_errno(rc));
 }
 
 static int fallocate_refusal_logged;

@@ -35,7 +35,7 @@ static void usage(FILE *f)
 		"  -o cache_mb=N       chunk cache size (default 64)\n"
 		"  -o readahead_kb=N   kernel readahead for the mount (default 4096)\n"
 		"  -o threads=N        FUSE worker threads (default 32)\n"
-		"  -o ro, allow_other, debug, log=FILE, ingest_threads=N, prefetch_chunks=N,\n     staging_mem_mb=N, write_behind_mb=N, recode=0|1|2\n"
+		"  -o ro, allow_other, debug, log=FILE, ingest_threads=N, prefetch_chunks=N,\n     staging_mem_mb=N, write_behind_mb=N, recode=0|1|2,\n     meta_sync_ms=N\n"
 		"  -o listen=HOST:PORT  serve peers here;  -o peer=HOST:PORT  a seed: any member\n"
 		"     of the cluster (repeat for more seeds)\n"
 		"  -o curve_key=FILE,authorized_keys=FILE  encrypt and authenticate peers\n"

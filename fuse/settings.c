@@ -59,6 +59,8 @@ int mfs_config_init(struct mfs_config *c)
 	c->gc_interval_s = 600;
 	c->recode = 0;
 	c->gc_grace_s = 3600;
+	/* A local filesystem's bound on unsynced metadata is seconds (ext4: 5). */
+	c->meta_sync_ms = 1000;
 	if (geteuid() == 0)
 		n = asprintf(&c->data_dir, "%s", MFS_ROOT_DATA_DIR);
 	else if (xdg && *xdg)
@@ -170,6 +172,7 @@ static const struct { const char *name; long long lo, hi; size_t at; int kind; }
 	{ "gc_interval_s", 0, 7 * 86400, AT(gc_interval_s), NUM_INT },
 	{ "gc_grace_s", 0, 30 * 86400, AT(gc_grace_s), NUM_INT },
 	{ "recode", 0, 2, AT(recode), NUM_INT },
+	{ "meta_sync_ms", 0, 60000, AT(meta_sync_ms), NUM_INT },
 };
 
 static const struct { const char *name; size_t at; } flags[] = {

@@ -45,6 +45,7 @@ struct mfs_config {
 	int metrics_interval_s;
 	int gc_interval_s;     /* gc runs (with apply) this often; 0: only when asked */
 	int gc_grace_s;        /* the timer's grace (store/gc.h), for both kinds of garbage */
+	int meta_sync_ms;      /* namespace changes synced within this (fs_sync.c); 0: each at once */
 	/*
 	 * Codec of big files' chunks (store/maint/recode.h): 0 encoded at
 	 * the commit; 1 stored raw, encoded by a background pass; 2 stored

@@ -93,6 +93,8 @@ static int status_lines(struct mfs_control *c, FILE *f)
 			(unsigned long long)__atomic_load_n(&c->fs->read_bytes, __ATOMIC_RELAXED));
 		mfs_histo_write(&c->fs->read_latency, "read_latency_us", f);
 		fs_recode_status(c->fs, f);
+		fprintf(f, "ns_unsynced_ops %llu\n",
+			(unsigned long long)mfs_ns_unsynced(c->fs->ns));
 		if (c->fs->replica)
 			mfs_replica_status(c->fs->replica, f);
 	}

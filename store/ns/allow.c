@@ -37,7 +37,7 @@ int mfs_ns_allow_put(struct mfs_ns *ns, const uint8_t key[MFS_ALLOW_KEY_LEN], in
 		mfs_batch_put(t.b, MFS_CF_META, mk, sizeof(mk), val, sizeof(val));
 		rc = txn_commit(ns, &t);
 	}
-	rc = ns_unlock_durable(ns, rc, 0);
+	rc = ns_unlock_durable(ns, rc, NS_SYNC_NOW);
 	txn_free(&t);
 	return rc;
 }

@@ -105,7 +105,7 @@ int mfs_ns_member_put(struct mfs_ns *ns, const struct mfs_member *m)
 		mfs_batch_put(t.b, MFS_CF_META, mk, sizeof(mk), val, (size_t)len);
 		rc = txn_commit(ns, &t);
 	}
-	rc = ns_unlock_durable(ns, rc, 0);
+	rc = ns_unlock_durable(ns, rc, NS_SYNC_NOW);
 	txn_free(&t);
 	return rc;
 }

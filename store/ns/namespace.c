@@ -286,23 +286,41 @@ char *mfs_ns_path(struct mfs_ns *ns, uint64_t ino)
 
 /*
  * Ends a write operation: unlocks ns and, if it succeeded, waits until its
- * op (and every op before it) is durable.  The op was written to the WAL
- * unsynced under the lock (txn_commit); the sync runs outside it, so the
- * operations of concurrent requests share one (group commit, mfs_db_sync)
- * while the next operation already runs.  The caller replies only after.
- * lazy: no wait, for a file created pending, or a change of a pending
- * file's own record: a power loss that loses it leaves what recovery would
- * have left (it removes pending files), and the publish at close, or any
- * later synced op, makes it durable.
+ * op (and every op before it) is durable, unless `when` lets it wait for a
+ * later sync (ns_internal.h).  The op was written to the WAL unsynced under
+ * the lock (txn_commit), so it already survives a kill of the process; the
+ * sync runs outside the lock, so the operations of concurrent requests share
+ * one (group commit, mfs_db_sync) while the next operation already runs.
+ * The caller replies only after.  An op left unsynced is made durable by the
+ * next synced one (the WAL is one ordered log), by mfs_ns_sync (fsync, the
+ * daemon's periodic sync), or before it is served to a peer.
  */
-int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy)
+int ns_unlock_durable(struct mfs_ns *ns, int rc, enum ns_sync when)
 {
 	uint64_t upto = ns->seq;
 
 	pthread_mutex_unlock(&ns->lock);
-	if (rc || lazy)
+	if (rc || when == NS_SYNC_LATER ||
+	    (when == NS_SYNC_DEFER && __atomic_load_n(&ns->defer_syncs, __ATOMIC_RELAXED)))
 		return rc;
 	return ns_wait_durable(ns, upto);
+}
+
+void mfs_ns_defer_syncs(struct mfs_ns *ns, int on)
+{
+	__atomic_store_n(&ns->defer_syncs, !!on, __ATOMIC_RELAXED);
+}
+
+int mfs_ns_sync(struct mfs_ns *ns)
+{
+	return ns_wait_durable(ns, mfs_ns_seq(ns));
+}
+
+uint64_t mfs_ns_unsynced(struct mfs_ns *ns)
+{
+	uint64_t seq = mfs_ns_seq(ns), durable = __atomic_load_n(&ns->durable_seq, __ATOMIC_ACQUIRE);
+
+	return seq > durable ? seq - durable : 0;
 }
 
 /* Parent must exist and be a directory; returns its record in *dir. */
@@ -372,7 +390,7 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 	*out = in;
 	memset(&in, 0, sizeof(in));
 out:
-	rc = ns_unlock_durable(ns, rc, nw->flags & MFS_I_PENDING);
+	rc = ns_unlock_durable(ns, rc, nw->flags & MFS_I_PENDING ? NS_SYNC_LATER : NS_SYNC_DEFER);
 	if (rc)
 		mfs_inode_release(out);
 	txn_free(&t);
@@ -476,7 +494,7 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 	if (removed_ino)
 		*removed_ino = ino;
 out:
-	rc = ns_unlock_durable(ns, rc, 0);
+	rc = ns_unlock_durable(ns, rc, NS_SYNC_DEFER);
 	txn_free(&t);
 	mfs_inode_release(&in);
 	mfs_inode_release(&dir);
@@ -541,7 +559,7 @@ int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 		memset(&in, 0, sizeof(in));
 	}
 out:
-	rc = ns_unlock_durable(ns, rc, 0);
+	rc = ns_unlock_durable(ns, rc, NS_SYNC_DEFER);
 	if (rc && out)
 		mfs_inode_release(out);
 	txn_free(&t);
@@ -593,7 +611,7 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 		memset(&in, 0, sizeof(in));
 	}
 out:
-	rc = ns_unlock_durable(ns, rc, pending);
+	rc = ns_unlock_durable(ns, rc, pending ? NS_SYNC_LATER : NS_SYNC_DEFER);
 	if (rc && out)
 		mfs_inode_release(out);
 	txn_free(&t);
@@ -708,7 +726,7 @@ int mfs_ns_publish_with(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *
 	*out = in;
 	memset(&in, 0, sizeof(in));
 out:
-	rc = ns_unlock_durable(ns, rc, 0);
+	rc = ns_unlock_durable(ns, rc, NS_SYNC_NOW);
 	if (rc)
 		mfs_inode_release(out);
 	txn_free(&t);

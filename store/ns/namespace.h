@@ -328,4 +328,19 @@ uint64_t mfs_ns_applied(struct mfs_ns *ns);
 /* Ops this node originated. */
 uint64_t mfs_ns_seq(struct mfs_ns *ns);
 
+/*
+ * Durability of namespace changes.  Every op is in the WAL before it
+ * returns, so a kill of the process loses none.  A publish is also synced
+ * before it returns, always.  Other changes (create, mkdir, link, unlink,
+ * rename, setattr, xattrs) are synced before they return unless deferred
+ * syncs are on: then, as on a local filesystem, mfs_ns_sync (fsync, or the
+ * daemon's periodic sync), any later synced op, or serving own ops to a peer
+ * makes them durable, and a power loss before that loses them, newest first.
+ */
+void mfs_ns_defer_syncs(struct mfs_ns *ns, int on);
+/* Makes every op written so far durable. */
+int mfs_ns_sync(struct mfs_ns *ns);
+/* Own ops written and not yet known durable. */
+uint64_t mfs_ns_unsynced(struct mfs_ns *ns);
+
 #endif

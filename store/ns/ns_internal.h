@@ -37,6 +37,7 @@ struct mfs_ns {
 	 * and their sequence numbers can be given again.
 	 */
 	uint64_t durable_seq;
+	int defer_syncs;        /* NS_SYNC_DEFER ops left unsynced (atomic) */
 	uint64_t applied;       /* remote ops applied since open (atomic) */
 	/*
 	 * gc's lock (store/maint/gc.h): shared while references to chunks may be
@@ -59,8 +60,17 @@ int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino);
 int meta_get_u64(struct mfs_ns *ns, const char *key, uint64_t *out);
 void meta_put_u64(struct mfs_batch *b, const char *key, uint64_t v);
 void now(struct timespec *t);
-/* namespace.c: ends a write op (unlocks; waits until durable unless lazy or rc). */
-int ns_unlock_durable(struct mfs_ns *ns, int rc, int lazy);
+/*
+ * When a write op must be durable before it returns (ns_unlock_durable):
+ * NS_SYNC_NOW always (a publish: close(2) promises the file; admin records);
+ * NS_SYNC_DEFER unless deferred syncs are on (mfs_ns_defer_syncs): a change
+ * of names or attributes, which POSIX makes durable only by fsync;
+ * NS_SYNC_LATER never (the create of a pending file, or a change of its own
+ * record: recovery removes pending files, and its publish syncs).
+ */
+enum ns_sync { NS_SYNC_NOW, NS_SYNC_DEFER, NS_SYNC_LATER };
+/* namespace.c: ends a write op (unlocks; then, unless rc, syncs as when says). */
+int ns_unlock_durable(struct mfs_ns *ns, int rc, enum ns_sync when);
 /* Parent must exist and be a directory; its record in *dir. */
 int ns_get_dir(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *dir);
 /* 1 if dir has no entries, 0 if it has, or -errno. */

@@ -186,7 +186,7 @@ int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t 
 		log_info("unreachable entry %s of deleted directory %016llx moved to /%s/%s", name,
 			 (unsigned long long)parent, MFS_LOST_NAME, newname);
 out:
-	rc = ns_unlock_durable(ns, rc, 0);
+	rc = ns_unlock_durable(ns, rc, NS_SYNC_NOW);
 	txn_free(&t);
 	mfs_inode_release(&src);
 	mfs_inode_release(&lf);

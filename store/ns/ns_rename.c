@@ -209,7 +209,7 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	if (replaced)
 		*replaced = dst.ino;
 out:
-	rc = ns_unlock_durable(ns, rc, 0);
+	rc = ns_unlock_durable(ns, rc, NS_SYNC_DEFER);
 	txn_free(&t);
 	mfs_inode_release(&src);
 	mfs_inode_release(&dst);

@@ -241,7 +241,7 @@ int mfs_ns_rev_create(struct mfs_ns *ns, uint64_t dir, const char *name,
 		t0 = now_us();
 		rc = commit_record(ns, name, &t, 1);
 		b.info->locked_us += now_us() - t0;
-		rc = ns_unlock_durable(ns, rc, 0);
+		rc = ns_unlock_durable(ns, rc, NS_SYNC_NOW);
 	}
 	txn_free(&t);
 	pthread_rwlock_unlock(&ns->refs_lock);
@@ -271,7 +271,7 @@ int mfs_ns_rev_delete(struct mfs_ns *ns, const char *name)
 	if (!(rc = prepare_record(ns, name, &w, &t))) {
 		pthread_mutex_lock(&ns->lock);
 		rc = commit_record(ns, name, &t, 0);
-		rc = ns_unlock_durable(ns, rc, 0);
+		rc = ns_unlock_durable(ns, rc, NS_SYNC_NOW);
 	}
 	txn_free(&t);
 	mfs_wr_release(&w);

@@ -29,8 +29,9 @@
 #   MFS_BENCH_SNAP_N=10000         row 9: small files beside the big one in
 #                                  the snapshot
 #   MFS_BENCH_SKIP=                sections not to run, space-separated among:
-#                                  write seq mmap snap small stream codec dedup
-#                                  delta
+#                                  write seq mmap snap small meta stream codec
+#                                  dedup delta
+#   MFS_BENCH_META_N=2000          row 7m: namespace ops of each kind
 #   MFS_BENCH_DELTA_REPS=5         row 10: cold reads of each fine-tune
 #   MFS_BENCH_MOUNT_OPTS=          extra -o options, e.g. readahead_kb=8192
 #   MFS_BENCH_TMPDIR=/var/tmp      where the work dir (and the store) goes
@@ -60,6 +61,7 @@ small_n=${MFS_BENCH_SMALL_N:-10000}
 small_bytes=${MFS_BENCH_SMALL_BYTES:-4096}
 small_max_s=${MFS_BENCH_SMALL_MAX_S:-300}
 small_jobs=${MFS_BENCH_SMALL_JOBS:-4}
+meta_n=${MFS_BENCH_META_N:-2000}
 stream_mib=${MFS_BENCH_STREAM_MIB:-$size_mib}
 snap_n=${MFS_BENCH_SNAP_N:-10000}
 skip=" ${MFS_BENCH_SKIP:-} "
@@ -474,6 +476,34 @@ section_small() {
 		"baseline: native create+write+fsync+close, $jobs writer(s); fresh store; CPU per GiB of file bytes ($((bytes >> 20)) MiB)"
 }
 
+# ---- row 7m: namespace operations -----------------------------------------------
+
+# section_meta: metaops.py runs $meta_n of each namespace op (setxattr, chmod,
+# utime, mkdir, rename, rmdir, symlink, link, unlink, stat), one call at a
+# time, in the mount and in a directory of the native filesystem under the
+# work dir (where the store is); the row is the geometric mean of the ratios,
+# the notes have each op.  The daemon's CPU is per 1000 ops.
+section_meta() {
+	local out gm dcpu d0 r
+	[ $have_mount = 1 ] || return 0
+	log "row 7m: namespace ops"
+	fresh_mount "$mnt" "$data"
+	mkdir -p "$work/meta-native"
+	d0=$(daemon_cpu "$data")
+	if ! out=$("$python" "$here/metaops.py" -n "$meta_n" "$mnt" "$work/meta-native" 2>&1); then
+		notes+=("row 7m: metaops.py failed: $out")
+		return 0
+	fi
+	dcpu=$(delta "$d0" "$(daemon_cpu "$data")")
+	rm -rf "$work/meta-native"
+	gm=$(printf '%s\n' "$out" | awk -F'|' 'NR > 2 { v = $5; sub(/x.*/, "", v); s += log(v); n++ }
+		END { if (n) printf "%.3f", exp(s / n) }')
+	notes+=("row 7m: $meta_n of each op, one at a time; daemon $dcpu CPU-s in all; load $(cut -d' ' -f1-3 /proc/loadavg); options ${MFS_BENCH_MOUNT_OPTS:-defaults}")
+	while IFS= read -r r; do notes+=("row 7m $r"); done <<<"$out"
+	add_row 7m "namespace ops (10 kinds), geometric mean of ops/s ratios" "${gm}x" - - "1.00x" - \
+		"${gm}x" - - "baseline: the same ops on the native filesystem of the work dir; each op in the notes"
+}
+
 # ---- row 8: the daemon's memory while streaming --------------------------------
 
 # section_stream: a fresh daemon with the default options (plus
@@ -529,6 +559,7 @@ for c in "${contents[@]}"; do
 done
 ! wants small || section_small 1
 ! wants small || [ "$small_jobs" = 1 ] || section_small "$small_jobs"
+! wants meta || section_meta
 ! wants stream || section_stream
 if [ $have_mount = 1 ]; then
 	mfs_umount "$mnt" "$data"
