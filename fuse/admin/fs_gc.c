@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fuse/admin/ticker.h"
 #include "fuse/fs_internal.h"
 #include "replica/replica.h"
 #include "store/base/errors.h"
@@ -34,10 +35,7 @@ static pthread_mutex_t gc_run_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct fs_gc {
 	struct mfs_fs *fs;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	int stopping;            /* lock */
+	struct fs_ticker ticker;
 };
 
 struct mfs_manifest *fs_node_release_old(struct mfs_fs *fs, struct mfs_node *n)
@@ -208,31 +206,15 @@ static void timed_run(struct mfs_fs *fs)
 static void *gc_thread(void *arg)
 {
 	struct fs_gc *g = arg;
-	int interval = g->fs->cfg->gc_interval_s;
 
-	pthread_setname_np(pthread_self(), "mfs-gc");
-	pthread_mutex_lock(&g->lock);
-	while (!g->stopping) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += interval;
-		while (!g->stopping && pthread_cond_timedwait(&g->wake, &g->lock, &until) != ETIMEDOUT)
-			;
-		if (g->stopping)
-			break;
-		pthread_mutex_unlock(&g->lock);
+	while (fs_ticker_nap(&g->ticker, (uint64_t)g->fs->cfg->gc_interval_s * 1000))
 		timed_run(g->fs);
-		pthread_mutex_lock(&g->lock);
-	}
-	pthread_mutex_unlock(&g->lock);
 	return NULL;
 }
 
 int fs_gc_start(struct mfs_fs *fs, struct fs_gc **out)
 {
 	struct fs_gc *g;
-	pthread_condattr_t ca;
 	int rc;
 
 	*out = NULL;
@@ -241,14 +223,7 @@ int fs_gc_start(struct mfs_fs *fs, struct fs_gc **out)
 	if (!(g = calloc(1, sizeof(*g))))
 		return -ENOMEM;
 	g->fs = fs;
-	pthread_mutex_init(&g->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if ((rc = -pthread_create(&g->thread, NULL, gc_thread, g))) {
-		pthread_mutex_destroy(&g->lock);
-		pthread_cond_destroy(&g->wake);
+	if ((rc = fs_ticker_start(&g->ticker, "mfs-gc", gc_thread, g))) {
 		free(g);
 		return rc;
 	}
@@ -260,12 +235,6 @@ void fs_gc_stop(struct fs_gc *g)
 {
 	if (!g)
 		return;
-	pthread_mutex_lock(&g->lock);
-	g->stopping = 1;
-	pthread_cond_signal(&g->wake);
-	pthread_mutex_unlock(&g->lock);
-	pthread_join(g->thread, NULL);
-	pthread_mutex_destroy(&g->lock);
-	pthread_cond_destroy(&g->wake);
+	fs_ticker_stop(&g->ticker);
 	free(g);
 }

@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "fuse/admin/ticker.h"
 #include "fuse/fs_internal.h"
 #include "prom.h"
 #include "store/base/log.h"
@@ -30,10 +30,7 @@
 
 struct fs_metrics {
 	struct mfs_fs *fs;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	int stopping;           /* lock */
+	struct fs_ticker ticker;
 	int failing;            /* the last write failed (logged once per streak) */
 	char *tmp;              /* PATH.tmp */
 };
@@ -100,35 +97,22 @@ out:
 static void *metrics_thread(void *arg)
 {
 	struct fs_metrics *m = arg;
-	int interval = m->fs->cfg->metrics_interval_s;
 
-	pthread_mutex_lock(&m->lock);
-	while (!m->stopping) {
-		struct timespec until;
-		int rc;
+	do {
+		int rc = write_file(m);
 
-		pthread_mutex_unlock(&m->lock);
-		rc = write_file(m);
 		if (rc && !m->failing)
 			log_warn("cannot write %s: %s", m->fs->cfg->metrics_file, strerror(-rc));
 		else if (!rc && m->failing)
 			log_info("writing %s again", m->fs->cfg->metrics_file);
 		m->failing = rc != 0;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += interval;
-		pthread_mutex_lock(&m->lock);
-		while (!m->stopping &&
-		       pthread_cond_timedwait(&m->wake, &m->lock, &until) != ETIMEDOUT)
-			;
-	}
-	pthread_mutex_unlock(&m->lock);
+	} while (fs_ticker_nap(&m->ticker, (uint64_t)m->fs->cfg->metrics_interval_s * 1000));
 	return NULL;
 }
 
 int fs_metrics_start(struct mfs_fs *fs, struct fs_metrics **out)
 {
 	struct fs_metrics *m;
-	pthread_condattr_t ca;
 	int rc;
 
 	*out = NULL;
@@ -141,14 +125,7 @@ int fs_metrics_start(struct mfs_fs *fs, struct fs_metrics **out)
 		free(m);
 		return -ENOMEM;
 	}
-	pthread_mutex_init(&m->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&m->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if ((rc = -pthread_create(&m->thread, NULL, metrics_thread, m))) {
-		pthread_mutex_destroy(&m->lock);
-		pthread_cond_destroy(&m->wake);
+	if ((rc = fs_ticker_start(&m->ticker, "mfs-metrics", metrics_thread, m))) {
 		free(m->tmp);
 		free(m);
 		return rc;
@@ -161,15 +138,9 @@ void fs_metrics_stop(struct fs_metrics *m)
 {
 	if (!m)
 		return;
-	pthread_mutex_lock(&m->lock);
-	m->stopping = 1;
-	pthread_cond_signal(&m->wake);
-	pthread_mutex_unlock(&m->lock);
-	pthread_join(m->thread, NULL);
+	fs_ticker_stop(&m->ticker);
 	/* A stopped node exports nothing rather than its last numbers forever. */
 	unlink(m->fs->cfg->metrics_file);
-	pthread_mutex_destroy(&m->lock);
-	pthread_cond_destroy(&m->wake);
 	free(m->tmp);
 	free(m);
 }

@@ -19,7 +19,6 @@
  * before it starts over.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -27,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fuse/admin/ticker.h"
 #include "fuse/fs_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
@@ -49,10 +49,7 @@ struct held {
 
 struct fs_recode {
 	struct mfs_fs *fs;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	int stopping;            /* lock */
+	struct fs_ticker ticker;
 	struct held held[MAX_HELD]; /* a ring, oldest first (thread only) */
 	unsigned held_first, held_n;
 	uint64_t recoded, failed, saved; /* atomics, for status */
@@ -64,27 +61,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
-/* Sleeps up to ms, or until stopped; whether to go on. */
-static int nap(struct fs_recode *r, uint64_t ms)
-{
-	struct timespec t;
-	int go;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += (time_t)(ms / 1000);
-	t.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (t.tv_nsec >= 1000000000) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&r->lock);
-	if (!r->stopping)
-		pthread_cond_timedwait(&r->wake, &r->lock, &t);
-	go = !r->stopping;
-	pthread_mutex_unlock(&r->lock);
-	return go;
 }
 
 /* Punches the held records that are due (all of them with all). */
@@ -160,7 +136,7 @@ static void *recode_thread(void *arg)
 		log_error("no recode pass: %s", mfs_strerror(-ENOMEM));
 		return NULL;
 	}
-	for (wait = 0; nap(r, wait);) {
+	for (wait = 0; fs_ticker_nap(&r->ticker, wait);) {
 		punch_due(r, 0);
 		wait = 200;
 		if (busy(r, &seen, &quiet_since))
@@ -182,7 +158,6 @@ static void *recode_thread(void *arg)
 int fs_recode_start(struct mfs_fs *fs, struct fs_recode **out)
 {
 	struct fs_recode *r;
-	pthread_condattr_t ca;
 	int rc;
 
 	*out = NULL;
@@ -192,14 +167,7 @@ int fs_recode_start(struct mfs_fs *fs, struct fs_recode **out)
 	if (!(r = calloc(1, sizeof(*r))))
 		return -ENOMEM;
 	r->fs = fs;
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if ((rc = -pthread_create(&r->thread, NULL, recode_thread, r))) {
-		pthread_mutex_destroy(&r->lock);
-		pthread_cond_destroy(&r->wake);
+	if ((rc = fs_ticker_start(&r->ticker, "mfs-recode", recode_thread, r))) {
 		free(r);
 		return rc;
 	}
@@ -211,13 +179,7 @@ void fs_recode_stop(struct fs_recode *r)
 {
 	if (!r)
 		return;
-	pthread_mutex_lock(&r->lock);
-	r->stopping = 1;
-	pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
-	pthread_join(r->thread, NULL);
-	pthread_mutex_destroy(&r->lock);
-	pthread_cond_destroy(&r->wake);
+	fs_ticker_stop(&r->ticker);
 	free(r);
 }
 

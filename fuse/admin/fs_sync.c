@@ -13,11 +13,10 @@
  * before they return, and so do a node's own ops before a peer gets them.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "fuse/admin/ticker.h"
 #include "fuse/fs_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
@@ -27,10 +26,7 @@
 
 struct fs_sync {
 	struct mfs_fs *fs;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	int stopping;  /* protected by lock */
+	struct fs_ticker ticker;
 	int failing;   /* the last sync failed (logged once until one succeeds) */
 };
 
@@ -51,34 +47,15 @@ static void sync_once(struct fs_sync *s)
 static void *sync_thread(void *arg)
 {
 	struct fs_sync *s = arg;
-	long ms = s->fs->cfg->meta_sync_ms;
 
-	pthread_mutex_lock(&s->lock);
-	while (!s->stopping) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += ms / 1000;
-		until.tv_nsec += (ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!s->stopping &&
-		       pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
-			;
-		pthread_mutex_unlock(&s->lock);
+	while (fs_ticker_nap(&s->ticker, (uint64_t)s->fs->cfg->meta_sync_ms))
 		sync_once(s);
-		pthread_mutex_lock(&s->lock);
-	}
-	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
 int fs_sync_start(struct mfs_fs *fs, struct fs_sync **out)
 {
 	struct fs_sync *s;
-	pthread_condattr_t ca;
 	int rc;
 
 	*out = NULL;
@@ -87,14 +64,7 @@ int fs_sync_start(struct mfs_fs *fs, struct fs_sync **out)
 	if (!(s = calloc(1, sizeof(*s))))
 		return -ENOMEM;
 	s->fs = fs;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if ((rc = -pthread_create(&s->thread, NULL, sync_thread, s))) {
-		pthread_mutex_destroy(&s->lock);
-		pthread_cond_destroy(&s->wake);
+	if ((rc = fs_ticker_start(&s->ticker, "mfs-sync", sync_thread, s))) {
 		free(s);
 		return rc;
 	}
@@ -109,14 +79,8 @@ void fs_sync_stop(struct fs_sync *s)
 	if (!s)
 		return;
 	mfs_ns_defer_syncs(s->fs->ns, 0);
-	pthread_mutex_lock(&s->lock);
-	s->stopping = 1;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
-	pthread_join(s->thread, NULL);
+	fs_ticker_stop(&s->ticker);
 	/* What the last period left: an unmount makes every change durable. */
 	sync_once(s);
-	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->wake);
 	free(s);
 }
