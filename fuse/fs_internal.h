@@ -110,6 +110,8 @@ struct mfs_node {
 	int cached_writers;                 /* of those, not direct_io; lock */
 	int readers;                        /* open read-only handles; lock */
 	int cached_readers;                 /* of those, reading through the page cache; lock */
+	int closing_readers;                /* of readers, those closed and not read since
+					     * (FLUSH): their RELEASE is on its way; atomic */
 	int gone;                           /* unlinked or replaced; lock */
 };
 
@@ -121,6 +123,7 @@ struct mfs_handle {
 	int append;              /* opened O_APPEND: every write goes to the staged end */
 	uint64_t next_off;       /* where a sequential reader goes next */
 	int window;              /* chunks prefetched ahead (adaptive) */
+	int flushed;             /* a reader's, counted in closing_readers; atomic */
 };
 
 /* "The path of inode `from` moved on to inode `to`" (one per moved publish). */
@@ -418,6 +421,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		 struct fuse_file_info *fi);
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* FLUSH as the table sends it: a reader's close marks it closing, a writer's is fs_op_flush. */
+void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		     struct fuse_file_info *fi);

@@ -26,6 +26,16 @@
 #define REPL_MAX 16
 #define BASE_XATTR "user.modelfs.base"
 
+/*
+ * "user." alone names no attribute: the kernel's own filesystems refuse it
+ * with EINVAL (the VFS finds the handler, and its name is empty), and FUSE
+ * passes it through, so the daemon says so itself.
+ */
+static int is_empty_user(const char *name)
+{
+	return !strcmp(name, "user.");
+}
+
 /* A daemon's attribute: user.modelfs.* but the stored user.modelfs.base. */
 static int is_reserved(const char *name)
 {
@@ -95,6 +105,10 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	 */
 	if (strncmp(name, "user.", 5)) {
 		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (is_empty_user(name)) {
+		fuse_reply_err(req, EINVAL);
 		return;
 	}
 	if (!(n = xnode(req, ino)))
@@ -178,6 +192,8 @@ static int check_settable(struct mfs_fs *fs, uint64_t ino, const char *name)
 		return EPERM;
 	if (strncmp(name, "user.", 5))
 		return EOPNOTSUPP;
+	if (is_empty_user(name))
+		return EINVAL;
 	return 0;
 }
 

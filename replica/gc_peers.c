@@ -25,8 +25,10 @@ void peer_pulled(struct mfs_replica *r, mfs_node_t node, const struct mfs_wire_v
 	pthread_mutex_lock(&p->lock);
 	if (!p->pulled)
 		p->pulled = malloc(sizeof(*p->pulled));
-	if (p->pulled)
+	if (p->pulled) {
 		*p->pulled = *vv;
+		p->pulled_ms = mfs_now_ms();
+	}
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -67,6 +67,7 @@ struct mfs_peer {
 	void *idle[16];              /* pooled DEALER sockets */
 	int nidle;
 	struct mfs_wire_vv *pulled;  /* its last PULL's version vector, NULL before (gc) */
+	uint64_t pulled_ms;          /* when that PULL came (trimming: it is alive) */
 	int inflight;                /* atomic: chunk requests to it under way (fetch.c) */
 	int64_t wbytes;              /* atomic: bytes windows asked of it, unanswered (window.c) */
 };

@@ -233,6 +233,7 @@ void members_hello(struct mfs_replica *r, mfs_node_t id, const char *endpoint, c
 {
 	char ep[256];
 	struct mfs_member m;
+	struct mfs_peer *known;
 
 	if (id == r->self || !*endpoint || mfs_endpoint_normalise(endpoint, ep, sizeof(ep)) ||
 	    !strcmp(ep, r->advertise) || wildcard(ep))
@@ -241,15 +242,21 @@ void members_hello(struct mfs_replica *r, mfs_node_t id, const char *endpoint, c
 	if (!mfs_ns_member_get(r->ns, id, &m) && m.state == MFS_MEMBER_GONE)
 		return;
 	pthread_mutex_lock(&r->members_lock);
-	if (!peer_by_endpoint(r, ep)) {
-		struct mfs_peer *p = peer_by_id(r, id);
-
-		if (p) {
-			maybe_moved_locked(r, p, ep, id, key);
-		} else {
-			log_info("node " MFS_NODE_FMT " at %s said hello: pulling from it", MFS_NODE_ARG(id), ep);
-			add_peer_locked(r, ep, id, key);
-		}
+	if ((known = peer_by_endpoint(r, ep))) {
+		/* A peer listed by address and not reached yet: its id from now on, so
+		 * that the PULLs it sends next count (trimming waits for them; else
+		 * the log is dropped under it and it bootstraps again and again,
+		 * t1195).  Its own reply, when this node reaches it, has the last word
+		 * (peer_seen). */
+		pthread_mutex_lock(&known->lock);
+		if (!known->id && !known->retired)
+			known->id = id;
+		pthread_mutex_unlock(&known->lock);
+	} else if ((known = peer_by_id(r, id))) {
+		maybe_moved_locked(r, known, ep, id, key);
+	} else {
+		log_info("node " MFS_NODE_FMT " at %s said hello: pulling from it", MFS_NODE_ARG(id), ep);
+		add_peer_locked(r, ep, id, key);
 	}
 	pthread_mutex_unlock(&r->members_lock);
 }

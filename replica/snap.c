@@ -5,10 +5,11 @@
  *
  * Trimming: once a second this node drops the ops that it and every peer
  * that counts (placement's view: a known id, up or down for less than
- * grace_s) hold, as their PULLs said (gc_peers.c keeps the last one).  A
- * peer that counts but has not pulled since this node started holds
- * everything back.  A peer gone past grace no longer counts: when it comes
- * back it is behind the log base and bootstraps from a snapshot.
+ * grace_s; and any peer that pulled within grace_s) hold, as their PULLs
+ * said (gc_peers.c keeps the last one).  A peer that counts but has not
+ * pulled since this node started holds everything back.  A peer gone past
+ * grace no longer counts: when it comes back it is behind the log base and
+ * bootstraps from a snapshot, and counts again from its first PULL on.
  *
  * Serving: a SNAP with id 0 makes an image (store/ns/ns_snap.c) of the
  * namespace now, kept in memory with its SHA-256 and handed out in chunks by
@@ -72,9 +73,13 @@ static int clamp_by_peer(struct mfs_replica *r, struct mfs_peer *p, const mfs_no
 
 	pthread_mutex_lock(&p->lock);
 	/* Not a member placement counts (a removed one is not contacted: its last
-	 * pull would hold the log back for ever): it will bootstrap. */
+	 * pull would hold the log back for ever): it will bootstrap.  Nor one
+	 * down past grace, unless it pulled since: back, and not reached by this
+	 * node yet, it would have the ops it is pulling dropped under it and
+	 * bootstrap again and again while writes go on (t1195). */
 	if (!p->id || p->id == r->self || p->member == MFS_MEMBER_GONE || p->retired ||
-	    (p->state != PEER_UP && now - p->down_since_ms >= grace))
+	    (p->state != PEER_UP && now - p->down_since_ms >= grace &&
+	     (!p->pulled || now - p->pulled_ms >= grace)))
 		goto out;
 	if (!p->pulled) {
 		rc = -EAGAIN;

@@ -1708,6 +1708,32 @@ def g_fallocate(d):
     os.unlink(n)
 
 
+# ---- extended attribute names ---------------------------------------------
+
+def g_xattr_names(d):
+    """user.* names at their limits: "user." alone is EINVAL for set, get and
+    remove (the VFS finds the handler, the name is empty); 255 bytes is the
+    longest name (ERANGE past it); the size probe and a short buffer."""
+    f = d + "/f"
+    make("regular", f)
+    for what, fn in (("setxattr", lambda: os.setxattr(f, "user.", b"v")),
+                     ("getxattr", lambda: os.getxattr(f, "user.")),
+                     ("removexattr", lambda: os.removexattr(f, "user."))):
+        expect("EINVAL", call(fn), what + " of user. (empty name)")
+    expect(0, call(os.setxattr, f, "user." + "n" * 250, b"1"), "setxattr, name of 255 bytes")
+    expect("ERANGE", call(os.setxattr, f, "user." + "n" * 251, b"1"), "setxattr, name of 256 bytes")
+    expect(0, call(os.setxattr, f, "user.a", b"12345"), "setxattr user.a")
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(2)
+    n = libc.getxattr(f.encode(), b"user.a", None, ctypes.c_size_t(0))
+    expect(5, n, "getxattr size probe")
+    n = libc.getxattr(f.encode(), b"user.a", buf, ctypes.c_size_t(2))
+    expect("ERANGE", ename(ctypes.get_errno()) if n < 0 else n, "getxattr into 2 bytes")
+    names = [x for x in os.listxattr(f) if x.startswith("user.")]
+    expect(True, "user." not in names and "user.a" in names, "listxattr names")
+    os.unlink(f)
+
+
 # ---- read-only mount -----------------------------------------------------
 
 def erofs(d):
@@ -1768,6 +1794,7 @@ GROUPS = [
     ("symlink-errnos", g_symlink_errnos, "symlink: limits EEXIST EACCES ENAMETOOLONG EFAULT"),
     ("mknod", g_mknod, "mknod and mkfifo: modes, owners, device numbers, times, EEXIST EPERM"),
     ("fallocate", g_fallocate, "posix_fallocate: size, zeros, ctime, EINVAL EBADF"),
+    ("xattr-names", g_xattr_names, "user.* names: empty EINVAL, 255 bytes, ERANGE, size probe"),
 ]
 
 
