@@ -234,8 +234,14 @@ void *sync_main(void *arg);
 /* Sleeps ms milliseconds, or less when the replica stops meanwhile. */
 void sync_nap(struct mfs_replica *r, int ms);
 
-/* snap.c: the op log's bound, snapshots (start after the server, stop after the syncs) */
+/* snap.c: the op log's bound, snapshots (stop after the server and the syncs) */
 struct mfs_snap;
+/*
+ * snap_init before the server starts: a SNAP request may come at once, and
+ * finds the image state there (no image yet: it builds one).  snap_start
+ * starts the trimmer, once the members are known.
+ */
+int snap_init(struct mfs_replica *r);
 int snap_start(struct mfs_replica *r);
 void snap_stop(struct mfs_replica *r);
 /* Should a PULL with theirs get OPS `more` = SNAPSHOT rather than ops? 1 or 0. */

@@ -316,7 +316,8 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 	}
 	r->npeers = cfg->npeers;
 	if ((rc = mfs_diskcache_open(cfg->cache_dir, (uint64_t)cfg->disk_cache_mb << 20, &r->dc)) ||
-	    (rc = setup_curve(r)) || (cfg->listen && (rc = server_start(r, &r->server))) ||
+	    (rc = setup_curve(r)) || (rc = snap_init(r)) ||
+	    (cfg->listen && (rc = server_start(r, &r->server))) ||
 	    (rc = members_start(r)))
 		goto fail;
 	if ((rc = keep_start(r)))

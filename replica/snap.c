@@ -143,7 +143,7 @@ static void *trim_main(void *arg)
 	return NULL;
 }
 
-int snap_start(struct mfs_replica *r)
+int snap_init(struct mfs_replica *r)
 {
 	struct mfs_snap *sn = calloc(1, sizeof(*sn));
 
@@ -152,9 +152,14 @@ int snap_start(struct mfs_replica *r)
 	pthread_mutex_init(&sn->lock, NULL);
 	pthread_mutex_init(&sn->boot, NULL);
 	r->snap = sn;
-	if (pthread_create(&sn->trimmer, NULL, trim_main, r))
+	return 0;
+}
+
+int snap_start(struct mfs_replica *r)
+{
+	if (pthread_create(&r->snap->trimmer, NULL, trim_main, r))
 		return -EAGAIN;
-	sn->started = 1;
+	r->snap->started = 1;
 	return 0;
 }
 
