@@ -20,13 +20,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "fuse/admin/ticker.h"
 #include "fuse/fs_internal.h"
 #include "replica/replica.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/kv/db.h"
 #include "store/maint/gc.h"
+#include "ticker.h"
 
 #define LOG_COMPONENT "gc"
 

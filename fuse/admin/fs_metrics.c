@@ -21,10 +21,10 @@
 #include <unistd.h>
 
 #include "control.h"
-#include "fuse/admin/ticker.h"
 #include "fuse/fs_internal.h"
 #include "prom.h"
 #include "store/base/log.h"
+#include "ticker.h"
 
 #define LOG_COMPONENT "metrics"
 

@@ -26,13 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fuse/admin/ticker.h"
 #include "fuse/fs_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/codec.h"
 #include "store/chunk/ingest.h"
 #include "store/maint/recode.h"
+#include "ticker.h"
 
 #define LOG_COMPONENT "recode"
 

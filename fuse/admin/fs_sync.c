@@ -16,11 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuse/admin/ticker.h"
 #include "fuse/fs_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/ns/namespace.h"
+#include "ticker.h"
 
 #define LOG_COMPONENT "sync"
 
