@@ -123,10 +123,12 @@ int mfs_chunk_free_space(struct mfs_db *db, const struct mfs_chunk_summary *s);
  */
 int mfs_chunk_record_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs_val *v);
 /*
- * A record of reclen bytes that mfs_chunk_stage_record() wrote and whose
- * index entry is not staged yet, unverified, as mfs_chunk_record_get gives
- * it.  0, -ENOENT (not staged, or indexed since: ask mfs_chunk_record_get)
- * or an error.
+ * A record of reclen bytes (0: of any length) that mfs_chunk_stage_record()
+ * wrote and whose index entry is not staged yet, unverified, as
+ * mfs_chunk_record_get gives it; with reclen 0 also a record the chunks CF
+ * holds unindexed (a crash's leftover: check what it decodes to).  0,
+ * -ENOENT (not staged, or indexed since: ask mfs_chunk_record_get) or an
+ * error.
  */
 int mfs_chunk_staged_get(struct mfs_db *db, const struct mfs_hash *h, size_t reclen,
 			 struct mfs_val *v);

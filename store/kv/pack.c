@@ -730,7 +730,7 @@ int mfs_packs_pending_peek(struct mfs_packs *p, const uint8_t key[32], uint32_t 
 
 	pthread_mutex_lock(&p->pend_lock);
 	for (struct pend *e = p->pend[bucket(key)]; e; e = e->next)
-		if (!memcmp(e->key, key, 32) && e->loc.len == len) {
+		if (!memcmp(e->key, key, 32) && (!len || e->loc.len == len)) {
 			*loc = e->loc;
 			rc = 0;
 			break;

@@ -7,7 +7,8 @@
 # read-ahead (prefetch_chunks=64), so chunks leave the cache before they are
 # read, and are asked for again while the first fetch's record still waits
 # at the keeper to be written (to the disk cache, or to the store for the
-# chunks node 2 owns).  That second load must use the record, not fetch the
+# chunks node 2 owns), or is staged in the store by replication, which
+# indexes its records a batch at a time.  That second load must use the record, not fetch the
 # chunk again: once node 2's replication is done it has fetched exactly as
 # many chunks as the file has (node 1 holds only this file's), and holds
 # each of them in its store or its disk cache.  Then node 2 reads the file
@@ -49,7 +50,7 @@ fetched_once() {
 	f=$(cl_get 2 fetched_chunks) && c=$(cl_get 2 chunks) && d=$(cl_get 2 disk_cache_chunks) ||
 		return 1
 	u=$(cl_get 2 fetch_reused_chunks) || u='?'
-	note "node 2 fetched $f chunks, reused $u records its keeper held; holds $c in its store," \
+	note "node 2 fetched $f chunks, reused $u records not kept yet; holds $c in its store," \
 		"$d in its disk cache; the file has $held"
 	expect_eq "$f" "$held" "chunks node 2 fetched" &&
 		expect_eq "$((c + d))" "$held" "chunks node 2 holds (store + disk cache)"

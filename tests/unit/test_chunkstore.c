@@ -168,6 +168,10 @@ int main(void)
 		is_int(mfs_chunk_staged_get(db, &h, rl, &v), 0, "%zu bytes: read as staged", rl);
 		ok(v.len == rl && !memcmp(v.p, rec, rl), "%zu bytes: the record staged", rl);
 		mfs_val_release(&v);
+		is_int(mfs_chunk_staged_get(db, &h, 0, &v), 0, "%zu bytes: read as staged, any length",
+		       rl);
+		ok(v.len == rl && !memcmp(v.p, rec, rl), "%zu bytes: the same record", rl);
+		mfs_val_release(&v);
 		b = mfs_batch_new(db);
 		mfs_chunk_stage_index(b, &h, &info, rl);
 		is_int(mfs_db_write(db, b, MFS_WRITE_SYNC), 0, "%zu bytes: indexed", rl);
