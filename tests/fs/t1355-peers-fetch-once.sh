@@ -39,7 +39,7 @@ write_read() {
 	wait "$pid" || rc=1
 	held=$(cl_get 1 chunks) || rc=1
 	note "node 1 holds $held chunks"
-	return $rc
+	return "$rc"
 }
 check "node 1 writes 128 MiB, node 2 reads it at once: exact bytes" write_read ||
 	mfs_abort "no read"
