@@ -371,11 +371,52 @@ struct mfs_peer *fetch_pick(struct mfs_replica *r, const struct mfs_hash *h, uin
 	return least_busy_holder(r, h, ids, nids, peer_by_space(r, origin), cap, capped);
 }
 
+/*
+ * A chunk whose record this node fetched and has not finished keeping:
+ * queued at the keeper or being written (keep.c), or staged in the store
+ * without its index yet (by the keeper, or by a replication worker, which
+ * indexes its batch of 64 after one flush).  Decoded from that record, not
+ * fetched again: the chunk cache dropped the bytes before a reader got
+ * there.  The record verified when it came; it is checked again here all
+ * the same (SHA-256), as any copy that is served.  0 with *out, -ENOENT,
+ * or -ENOMEM.
+ */
+static int fetch_from_unkept(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
+			     struct mfs_chunk_bytes *out)
+{
+	struct mfs_chunk_info info;
+	struct mfs_val v = { 0 };
+	size_t reclen = 0;
+	zmq_msg_t m;
+	int held = keep_held(r, h, &m, &reclen), rc;
+
+	if (held == -ENOMEM)
+		return held;
+	if (held == 0) {
+		rc = check_copy(h, raw_len, zmq_msg_data(&m), zmq_msg_size(&m), &info, out);
+		zmq_msg_close(&m);
+	} else {
+		/* Not the keeper's: staged by replication, of whatever length (or by no one). */
+		rc = mfs_chunk_staged_get(r->db, h, held == 1 ? reclen : 0, &v);
+		/* The keeper's, indexed since keep_held looked: where the index says. */
+		if (rc == -ENOENT && held == 1)
+			rc = mfs_chunk_record_get(r->db, h, &v);
+		if (!rc)
+			rc = check_copy(h, raw_len, v.p, v.len, &info, out);
+		mfs_val_release(&v);
+	}
+	if (!rc)
+		__atomic_add_fetch(&r->fetch_reused, 1, __ATOMIC_RELAXED);
+	return rc == -ENOMEM ? rc : rc ? -ENOENT : 0;
+}
+
 int fetch_prepare(struct mfs_replica *r, const struct mfs_hash *h, uint32_t len,
 		  struct mfs_chunk_bytes *out, int *keep)
 {
-	int rc = fetch_from_diskcache(r, h, len, out);
+	int rc = fetch_from_unkept(r, h, len, out);
 
+	if (rc == -ENOENT)
+		rc = fetch_from_diskcache(r, h, len, out);
 	if (rc == 0 || rc == -ENOMEM)
 		return rc;
 	/*

@@ -119,6 +119,7 @@ struct mfs_replica {
 	mfs_node_t space_noted;      /* a higher id in our space, logged once */
 	int space_moved;             /* our space moved: members_refresh re-announces (atomic) */
 	uint64_t read_kept, repl_fetched, repl_deferred;
+	uint64_t fetch_reused;        /* loads served from a record still at the keeper */
 	uint64_t oplog_trimmed, snapshots_served, snapshots_applied, snapshot_failures;
 	uint64_t snapshot_lock_us;   /* the last image build's namespace lock hold (atomic) */
 	struct mfs_histo fetch_latency;  /* successful GETs: request to verified copy */
@@ -388,6 +389,14 @@ void keep_fetch_end(struct mfs_replica *r, const struct mfs_hash *h, int read);
 uint64_t keep_last_read_ms(struct mfs_replica *r);
 /* 1 while a read is fetching h or its record waits to be written. */
 int keep_busy(struct mfs_replica *r, const struct mfs_hash *h);
+/*
+ * Whether h's record is still the keeper's: 0 if queued or being written
+ * (*rec, unless rec is NULL, a message sharing its bytes: the caller
+ * closes it), 1 if staged in the store and not indexed yet (*reclen bytes:
+ * mfs_chunk_staged_get), -ENOENT if neither (written, or never handed
+ * over), or -ENOMEM.
+ */
+int keep_held(struct mfs_replica *r, const struct mfs_hash *h, zmq_msg_t *rec, size_t *reclen);
 
 /* check.c: this node's states of q[0..n) (and repairs, with MFS_COPY_REPAIR). */
 int check_local(struct mfs_replica *r, const struct mfs_copy_query *q, size_t n, unsigned flags,

@@ -10,7 +10,11 @@
  *
  * It also tracks the chunks being fetched for reads or waiting here to be
  * written, and when a read last fetched, so that replication yields to
- * reads and never fetches what a read is fetching (repair.c).
+ * reads and never fetches what a read is fetching (repair.c).  A chunk
+ * asked for again while its record waits here (the chunk cache dropped the
+ * bytes a read had not reached yet, or a read-ahead asks for a chunk a read
+ * had just fetched) is decoded from that record (keep_held), not fetched a
+ * second time: about 1 % of a cold read's chunks were.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -54,11 +58,11 @@ struct mfs_keep {
 	pthread_cond_t work, room, idle;
 	struct kjob *head, *tail;
 	int qlen, stopping, writing;
-	/* chunks being fetched for reads, and those of the batch being written (lock) */
+	/* chunks being fetched for reads (lock) */
 	struct mfs_hash busy[BUSY_MAX];
 	int nbusy;
-	struct mfs_hash *wbusy;
-	int nwbusy;
+	/* the batch being written: the keeper's until it clears this (lock) */
+	struct kjob *wlist;
 	struct staged pend[STAGE_MAX];  /* staged, index after the next flush (lock) */
 	int npend;
 	int drain;                      /* keep_drain callers waiting (lock) */
@@ -114,14 +118,48 @@ int keep_busy(struct mfs_replica *r, const struct mfs_hash *h)
 	pthread_mutex_lock(&k->lock);
 	for (int i = 0; !busy && i < k->nbusy; i++)
 		busy = !memcmp(k->busy[i].b, h->b, MFS_HASH_LEN);
-	for (struct kjob *j = k->head; !busy && j; j = j->next)
-		busy = !memcmp(j->h.b, h->b, MFS_HASH_LEN);
-	for (int i = 0; !busy && i < k->nwbusy; i++)
-		busy = !memcmp(k->wbusy[i].b, h->b, MFS_HASH_LEN);
-	for (int i = 0; !busy && i < k->npend; i++)
-		busy = !memcmp(k->pend[i].h.b, h->b, MFS_HASH_LEN);
 	pthread_mutex_unlock(&k->lock);
-	return busy;
+	return busy || keep_held(r, h, NULL, NULL) >= 0;
+}
+
+/* The job of h in list, or NULL. */
+static struct kjob *job_of(struct kjob *list, const struct mfs_hash *h)
+{
+	for (; list; list = list->next)
+		if (!memcmp(list->h.b, h->b, MFS_HASH_LEN))
+			return list;
+	return NULL;
+}
+
+int keep_held(struct mfs_replica *r, const struct mfs_hash *h, zmq_msg_t *rec, size_t *reclen)
+{
+	struct mfs_keep *k = r->keep;
+	struct kjob *j;
+	int rc = -ENOENT;
+
+	if (!k)
+		return rc;
+	pthread_mutex_lock(&k->lock);
+	if ((j = job_of(k->head, h)) || (j = job_of(k->wlist, h))) {
+		rc = 0;
+		/*
+		 * Under the lock, which the keeper holds to take a job out of
+		 * sight before it closes its message: the copy shares the
+		 * bytes (a reference, no copy) and outlives that close.
+		 */
+		if (rec && zmq_msg_init(rec) == 0 && zmq_msg_copy(rec, &j->rec)) {
+			zmq_msg_close(rec);
+			rc = -ENOMEM;
+		}
+	}
+	for (int i = 0; rc == -ENOENT && i < k->npend; i++)
+		if (!memcmp(k->pend[i].h.b, h->b, MFS_HASH_LEN)) {
+			if (reclen)
+				*reclen = k->pend[i].reclen;
+			rc = 1;
+		}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
 }
 
 /*
@@ -251,17 +289,18 @@ static void *keep_main(void *arg)
 			n++;
 		k->qlen = 0;
 		k->writing = 1;
-		/* Still "busy" until written: replication must not fetch them meanwhile. */
-		k->wbusy = n ? malloc((size_t)n * sizeof(*k->wbusy)) : NULL;
-		k->nwbusy = 0;
-		for (struct kjob *j = list; k->wbusy && j; j = j->next)
-			k->wbusy[k->nwbusy++] = j->h;
+		/* Still held until written: replication must not fetch them meanwhile. */
+		k->wlist = list;
 		pthread_cond_broadcast(&k->room);
 		pthread_mutex_unlock(&k->lock);
 		/* Room for the list's owned records among the staged ones: index those first. */
 		if (k->npend + n > STAGE_MAX)
 			index_staged(k);
 		write_jobs(k, list);
+		/* Written: in the disk cache, or staged (pend); out of keep_held's sight first. */
+		pthread_mutex_lock(&k->lock);
+		k->wlist = NULL;
+		pthread_mutex_unlock(&k->lock);
 		while (list) {
 			struct kjob *next = list->next;
 
@@ -275,9 +314,6 @@ static void *keep_main(void *arg)
 			index_staged(k);
 			pthread_mutex_lock(&k->lock);
 		}
-		free(k->wbusy);
-		k->wbusy = NULL;
-		k->nwbusy = 0;
 		k->writing = 0;
 		pthread_cond_broadcast(&k->idle);
 	}

@@ -334,6 +334,11 @@ static int fetch_shared(struct mfs_replica *r, struct want *w)
 		w->ok = 1; /* kept already */
 		return 1;
 	}
+	/* A read's fetch kept it in the disk cache (it was not wanted yet then). */
+	if (w->kind != WANT_WARM && !promote(r, w)) {
+		w->ok = w->staged = 1;
+		return 1;
+	}
 	return 0;
 }
 

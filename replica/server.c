@@ -1,15 +1,35 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The peer server: one thread owns the ROUTER socket; requests that pass
- * the checks go to a bounded queue served by worker threads, whose replies
- * come back to the server thread over an inproc PUSH/PULL pipe (only the
- * owner thread may send on the ROUTER).  A full queue drops the request
- * (logged) rather than growing: a flood of requests cannot exhaust memory,
- * and the requester, hearing nothing, times out and tries another copy.
+ * The peer server: one thread takes the requests off the ROUTER socket;
+ * those that pass the checks go to a bounded queue served by worker
+ * threads.  A full queue drops the request (logged) rather than growing: a
+ * flood of requests cannot exhaust memory, and the requester, hearing
+ * nothing, times out and tries another copy.
+ *
+ * Notes on the design:
+ *  1. A worker sends its reply on the ROUTER itself, under s->rlock, which
+ *     every use of the socket takes (a ZeroMQ socket may move between
+ *     threads behind a full memory barrier; the lock is one).  Replies
+ *     used to come back to the server thread over an inproc pipe, which
+ *     forwarded them: a hand-off and a wakeup per chunk served, and the
+ *     server thread's share of the holder's CPU (issue 10).
+ *  2. So the server thread does not sleep in zmq_poll on the socket (the
+ *     workers could not send meanwhile): it sleeps in poll(2) on the
+ *     socket's ZMQ_FD and an eventfd, and takes what ZMQ_EVENTS says is
+ *     there under the lock.  ZMQ_FD only says "look again", and any use of
+ *     the socket may consume that signal: a worker that sends therefore
+ *     looks at ZMQ_EVENTS after its send, and if a request is waiting
+ *     wakes the server thread through the eventfd.
+ *  3. Pulls (the heartbeat) and HELLOs are answered by the server thread
+ *     at once; chunks, CHECKs and SNAPs by the workers, so a slow disk
+ *     delays only them.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "diskcache.h"
 #include "internal.h"
@@ -24,7 +44,7 @@
 #define LOG_COMPONENT "peer"
 #define QUEUE_MAX 256
 #define MAX_WORKERS 32
-#define REPLY_PIPE "inproc://modelfs-replies"
+#define TAKE_BURST 64           /* requests taken per hold of rlock (note 2) */
 
 struct job {
 	zmq_msg_t id;
@@ -37,7 +57,11 @@ struct job {
 
 struct mfs_server {
 	struct mfs_replica *r;
-	void *router, *pull, *stop_pair[2];
+	void *router;                 /* rlock (note 1) */
+	pthread_mutex_t rlock;
+	int router_fd;                /* its ZMQ_FD (note 2) */
+	int wake_fd;                  /* eventfd: a request waits, or stop */
+	int stop;                     /* the server thread ends (atomic) */
 	pthread_t thread, workers[MAX_WORKERS];
 	int nworkers;
 	pthread_mutex_t lock;
@@ -119,37 +143,62 @@ static void refused(struct mfs_replica *r, const char *key)
 /* ---- worker side ---------------------------------------------------------- */
 
 /*
- * Sends a reply through the worker's pipe; the server thread forwards it.
- * A payload is a message of its own (taken: sent or closed here), so a
- * record goes out without a copy.
+ * Wakes the server thread if a request waits (rlock held): this thread's
+ * use of the socket may have consumed the ZMQ_FD signal (note 2).
  */
-static void reply_msg(struct mfs_replica *r, void *push, struct job *j, uint8_t type,
+static void kick_if_pending(struct mfs_server *s)
+{
+	int events = 0;
+	size_t sz = sizeof(events);
+	uint64_t one = 1;
+
+	if (!zmq_getsockopt(s->router, ZMQ_EVENTS, &events, &sz) && (events & ZMQ_POLLIN) &&
+	    write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("cannot wake the server thread: %s", strerror(errno));
+}
+
+/*
+ * Sends a reply on the ROUTER (a worker takes rlock; the server thread
+ * holds it already).  A payload is a message of its own (taken: sent or
+ * closed here), so a record goes out without a copy.  A requester gone
+ * meanwhile fails the first frame (ROUTER_MANDATORY): nothing to do.
+ */
+static void reply_msg(struct mfs_server *s, struct job *j, uint8_t type,
 		      const void *body, size_t blen, zmq_msg_t *payload)
 {
+	struct mfs_replica *r = s->r;
 	struct mfs_wire_header h = { .type = type, .node = r->self, .space = mfs_ns_space(r->ns),
 				     .req = j->h.req };
 	uint8_t hb[MFS_WIRE_HEADER_LEN];
+	int locked = in_worker;
 	zmq_msg_t id;
 
 	zmq_msg_init(&id);
 	zmq_msg_copy(&id, &j->id);
 	mfs_wire_header_encode(&h, hb);
-	if (zmq_msg_send(&id, push, ZMQ_SNDMORE) < 0) {
+	if (locked)
+		pthread_mutex_lock(&s->rlock);
+	if (zmq_msg_send(&id, s->router, ZMQ_SNDMORE) < 0) {
 		zmq_msg_close(&id);
 		if (payload)
 			zmq_msg_close(payload);
-		return;
+		goto out;
 	}
-	zmq_send(push, hb, sizeof(hb), ZMQ_SNDMORE);
-	zmq_send(push, body, blen, payload ? ZMQ_SNDMORE : 0);
-	if (payload && zmq_msg_send(payload, push, 0) < 0)
+	zmq_send(s->router, hb, sizeof(hb), ZMQ_SNDMORE);
+	zmq_send(s->router, body, blen, payload ? ZMQ_SNDMORE : 0);
+	if (payload && zmq_msg_send(payload, s->router, 0) < 0)
 		zmq_msg_close(payload);
+out:
+	if (locked) {
+		kick_if_pending(s);
+		pthread_mutex_unlock(&s->rlock);
+	}
 }
 
-static void reply(struct mfs_replica *r, void *push, struct job *j, uint8_t type,
+static void reply(struct mfs_server *s, struct job *j, uint8_t type,
 		  const void *body, size_t blen)
 {
-	reply_msg(r, push, j, type, body, blen, NULL);
+	reply_msg(s, j, type, body, blen, NULL);
 }
 
 /* ZeroMQ is done with a record sent from the store: unpin it. */
@@ -171,7 +220,7 @@ static void release_buf(void *data, void *hint)
  * store until ZeroMQ has sent it): the record is never copied in user space.
  * Takes v (released here or after the send).
  */
-static void reply_chunk_val(struct mfs_replica *r, void *push, struct job *j,
+static void reply_chunk_val(struct mfs_server *s, struct job *j,
 			    const struct mfs_hash *h, struct mfs_val *v)
 {
 	struct mfs_val *held = malloc(sizeof(*held));
@@ -189,10 +238,10 @@ static void reply_chunk_val(struct mfs_replica *r, void *push, struct job *j,
 	} else {
 		*held = *v;
 	}
-	reply_msg(r, push, j, MFS_MSG_CHUNK, h->b, MFS_HASH_LEN, &m);
+	reply_msg(s, j, MFS_MSG_CHUNK, h->b, MFS_HASH_LEN, &m);
 }
 
-static void handle_pull(struct mfs_server *s, void *push, struct job *j)
+static void handle_pull(struct mfs_server *s, struct job *j)
 {
 	struct mfs_replica *r = s->r;
 	struct mfs_wire_vv *theirs = malloc(sizeof(*theirs));
@@ -227,13 +276,13 @@ static void handle_pull(struct mfs_server *s, void *push, struct job *j)
 	mfs_wire_ops_finish(&a.w, a.count, a.more);
 send:
 	if (!a.w.oom)
-		reply(r, push, j, MFS_MSG_OPS, a.w.buf, a.w.len);
+		reply(s, j, MFS_MSG_OPS, a.w.buf, a.w.len);
 	mfs_wr_release(&a.w);
 	free(theirs);
 }
 
 /* A node says where it is reached: pull from it if it is new (members.c). */
-static void handle_hello(struct mfs_server *s, void *sock, struct job *j)
+static void handle_hello(struct mfs_server *s, struct job *j)
 {
 	struct mfs_replica *r = s->r;
 	char ep[MFS_WIRE_ENDPOINT_MAX + 1];
@@ -246,17 +295,17 @@ static void handle_hello(struct mfs_server *s, void *sock, struct job *j)
 	members_hello(r, j->h.node, ep, j->key[0] ? j->key : NULL);
 	mfs_wire_hello_encode(r->advertise, &w);
 	if (!w.oom)
-		reply(r, sock, j, MFS_MSG_HELLO, w.buf, w.len);
+		reply(s, j, MFS_MSG_HELLO, w.buf, w.len);
 	mfs_wr_release(&w);
 }
 
-static void miss(struct mfs_replica *r, void *push, struct job *j, const struct mfs_hash *h, uint8_t reason)
+static void miss(struct mfs_server *s, struct job *j, const struct mfs_hash *h, uint8_t reason)
 {
 	uint8_t b[MFS_HASH_LEN + 1];
 
 	memcpy(b, h->b, MFS_HASH_LEN);
 	b[MFS_HASH_LEN] = reason;
-	reply(r, push, j, MFS_MSG_MISS, b, sizeof(b));
+	reply(s, j, MFS_MSG_MISS, b, sizeof(b));
 }
 
 static void free_rec(void *p)
@@ -314,25 +363,27 @@ static int load_record(struct mfs_replica *r, const struct mfs_hash *h, uint32_t
 }
 
 /* Sends rec[0..len) (malloc'ed; taken in every case) as h's CHUNK reply. */
-static int send_record(struct mfs_replica *r, void *push, struct job *j, const struct mfs_hash *h,
+static int send_record(struct mfs_server *s, struct job *j, const struct mfs_hash *h,
 		       uint8_t *rec, size_t len)
 {
+	struct mfs_replica *r = s->r;
 	zmq_msg_t m;
 
 	if (zmq_msg_init_data(&m, rec, len, release_buf, NULL)) {
 		free(rec);
 		return -ENOMEM;
 	}
-	reply_msg(r, push, j, MFS_MSG_CHUNK, h->b, MFS_HASH_LEN, &m);
+	reply_msg(s, j, MFS_MSG_CHUNK, h->b, MFS_HASH_LEN, &m);
 	__atomic_add_fetch(&r->served_chunks, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&r->served_bytes, len, __ATOMIC_RELAXED);
 	return 0;
 }
 
 /* A copy held only in the disk cache (a proxy often has nothing else). */
-static int serve_cached(struct mfs_replica *r, void *push, struct job *j, const struct mfs_hash *h,
+static int serve_cached(struct mfs_server *s, struct job *j, const struct mfs_hash *h,
 			uint32_t raw_len)
 {
+	struct mfs_replica *r = s->r;
 	struct mfs_chunk_info info;
 	uint8_t *rec;
 	size_t len;
@@ -343,7 +394,7 @@ static int serve_cached(struct mfs_replica *r, void *push, struct job *j, const 
 		free(rec);
 		return -ENOENT;
 	}
-	return send_record(r, push, j, h, rec, len);
+	return send_record(s, j, h, rec, len);
 }
 
 /*
@@ -353,7 +404,7 @@ static int serve_cached(struct mfs_replica *r, void *push, struct job *j, const 
  * The decoded bytes go out as a raw record; the requester checks their
  * SHA-256 as it does any copy's.
  */
-static int serve_decoded(struct mfs_replica *r, void *push, struct job *j,
+static int serve_decoded(struct mfs_server *s, struct job *j,
 			 const struct mfs_hash *h, const struct mfs_cache_entry *e)
 {
 	size_t cap = mfs_chunk_record_bound(e->len);
@@ -366,10 +417,10 @@ static int serve_decoded(struct mfs_replica *r, void *push, struct job *j,
 		free(rec);
 		return (int)n;
 	}
-	return send_record(r, push, j, h, rec, (size_t)n);
+	return send_record(s, j, h, rec, (size_t)n);
 }
 
-static void handle_get(struct mfs_server *s, void *push, struct job *j)
+static void handle_get(struct mfs_server *s, struct job *j)
 {
 	struct mfs_replica *r = s->r;
 	struct mfs_hash h;
@@ -389,7 +440,7 @@ static void handle_get(struct mfs_server *s, void *push, struct job *j)
 		mfs_hash_to_hex(&h, hex);
 		log_warn("chunk %s: local copy is bad (%s), not sent", hex, mfs_strerror(rc));
 	}
-	if (rc && !serve_cached(r, push, j, &h, raw_len))
+	if (rc && !serve_cached(s, j, &h, raw_len))
 		return;
 	if (rc && (flags & MFS_GET_PROXY)) {
 		/* Fetch it for the requester (and keep it): one fetch serves many readers. */
@@ -397,8 +448,8 @@ static void handle_get(struct mfs_server *s, void *push, struct job *j)
 
 		if (!mfs_cache_get(r->cache, &h, raw_len, 0, &e)) {
 			rc = load_record(r, &h, raw_len, &v);
-			if (rc && (!serve_cached(r, push, j, &h, raw_len) ||
-				   !serve_decoded(r, push, j, &h, e))) {
+			if (rc && (!serve_cached(s, j, &h, raw_len) ||
+				   !serve_decoded(s, j, &h, e))) {
 				mfs_cache_release(r->cache, e);
 				return;
 			}
@@ -406,15 +457,15 @@ static void handle_get(struct mfs_server *s, void *push, struct job *j)
 		}
 	}
 	if (rc) {
-		miss(r, push, j, &h, rc == -ENOENT ? MFS_MISS_ABSENT : MFS_MISS_CORRUPT);
+		miss(s, j, &h, rc == -ENOENT ? MFS_MISS_ABSENT : MFS_MISS_CORRUPT);
 		return;
 	}
 	__atomic_add_fetch(&r->served_chunks, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&r->served_bytes, v.len, __ATOMIC_RELAXED);
-	reply_chunk_val(r, push, j, &h, &v);
+	reply_chunk_val(s, j, &h, &v);
 }
 
-static void handle_check(struct mfs_server *s, void *push, struct job *j)
+static void handle_check(struct mfs_server *s, struct job *j)
 {
 	struct mfs_replica *r = s->r;
 	struct mfs_copy_query *q = malloc(MFS_WIRE_MAX_CHECK * sizeof(*q));
@@ -429,13 +480,13 @@ static void handle_check(struct mfs_server *s, void *push, struct job *j)
 	} else if (!check_local(r, q, n, flags, st)) {
 		mfs_wire_have_encode(st, n, &w);
 		if (!w.oom)
-			reply(r, push, j, MFS_MSG_HAVE, w.buf, w.len);
+			reply(s, j, MFS_MSG_HAVE, w.buf, w.len);
 	}
 	mfs_wr_release(&w);
 	free(q);
 }
 
-static void handle_snap(struct mfs_server *s, void *push, struct job *j)
+static void handle_snap(struct mfs_server *s, struct job *j)
 {
 	struct mfs_wr w = { 0 };
 	int rc = snap_serve(s->r, j->body, j->blen, &w);
@@ -443,7 +494,7 @@ static void handle_snap(struct mfs_server *s, void *push, struct job *j)
 	if (rc == MFS_EFORMAT)
 		malformed(s->r, "SNAP");
 	else if (!rc)
-		reply(s->r, push, j, MFS_MSG_SNAPDATA, w.buf, w.len);
+		reply(s, j, MFS_MSG_SNAPDATA, w.buf, w.len);
 	mfs_wr_release(&w);
 }
 
@@ -457,18 +508,9 @@ static void job_free(struct job *j)
 static void *worker_main(void *arg)
 {
 	struct mfs_server *s = arg;
-	void *push = zmq_socket(s->r->zctx, ZMQ_PUSH);
 
-	pthread_setname_np(pthread_self(), "mfs-serve"); /* for perf and top -H */	int zero = 0;
-
+	pthread_setname_np(pthread_self(), "mfs-serve"); /* for perf and top -H */
 	in_worker = 1;
-	if (!push || zmq_setsockopt(push, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_connect(push, REPLY_PIPE)) {
-		log_error("server worker: cannot open the reply pipe: %s", zmq_strerror(errno));
-		if (push)
-			zmq_close(push);
-		return NULL;
-	}
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		struct job *j;
@@ -484,39 +526,19 @@ static void *worker_main(void *arg)
 		s->qlen--;
 		pthread_mutex_unlock(&s->lock);
 		if (j->h.type == MFS_MSG_CHECK)
-			handle_check(s, push, j);
+			handle_check(s, j);
 		else if (j->h.type == MFS_MSG_SNAP)
-			handle_snap(s, push, j);
+			handle_snap(s, j);
 		else
-			handle_get(s, push, j);
+			handle_get(s, j);
 		job_free(j);
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
-	zmq_close(push);
 	return NULL;
 }
 
 /* ---- server thread -------------------------------------------------------- */
-
-static void forward_reply(struct mfs_server *s)
-{
-	int more;
-
-	do {
-		zmq_msg_t m;
-
-		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, s->pull, 0) < 0) {
-			zmq_msg_close(&m);
-			return;
-		}
-		more = zmq_msg_more(&m);
-		/* ROUTER_MANDATORY: a peer gone meanwhile fails here; nothing to do. */
-		if (zmq_msg_send(&m, s->router, more ? ZMQ_SNDMORE : 0) < 0)
-			zmq_msg_close(&m);
-	} while (more);
-}
 
 /* Decodes a request's header frame into *h: 1 if it may be served, 0 if dropped (logged, counted). */
 static int request_header(struct mfs_replica *r, zmq_msg_t *frame, struct job *j)
@@ -625,9 +647,9 @@ static void take_request(struct mfs_server *s)
 	if (j->h.type == MFS_MSG_PULL || j->h.type == MFS_MSG_HELLO) {
 		/* the ROUTER never blocks: it drops or fails */
 		if (j->h.type == MFS_MSG_PULL)
-			handle_pull(s, s->router, j);
+			handle_pull(s, j);
 		else
-			handle_hello(s, s->router, j);
+			handle_hello(s, j);
 		job_free(j);
 		return;
 	}
@@ -640,29 +662,47 @@ drop:
 	free(j);
 }
 
+/*
+ * The requests waiting on the ROUTER, at most TAKE_BURST (rlock held):
+ * 1 if more may wait.
+ */
+static int take_requests(struct mfs_server *s)
+{
+	for (int n = 0; n < TAKE_BURST; n++) {
+		int events = 0;
+		size_t sz = sizeof(events);
+
+		if (zmq_getsockopt(s->router, ZMQ_EVENTS, &events, &sz) || !(events & ZMQ_POLLIN))
+			return 0;
+		take_request(s);
+	}
+	return 1;
+}
+
 static void *server_main(void *arg)
 {
 	struct mfs_server *s = arg;
-	zmq_pollitem_t items[3] = {
-		{ .socket = s->router, .events = ZMQ_POLLIN },
-		{ .socket = s->pull, .events = ZMQ_POLLIN },
-		{ .socket = s->stop_pair[1], .events = ZMQ_POLLIN },
+	struct pollfd fds[2] = {
+		{ .fd = s->router_fd, .events = POLLIN },
+		{ .fd = s->wake_fd, .events = POLLIN },
 	};
 
 	pthread_setname_np(pthread_self(), "mfs-router");
 
-	for (;;) {
-		if (zmq_poll(items, 3, -1) < 0) {
-			if (errno == EINTR)
-				continue;
+	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t n;
+		int more;
+
+		pthread_mutex_lock(&s->rlock);
+		more = take_requests(s);
+		pthread_mutex_unlock(&s->rlock);
+		/* A burst: let the workers send between two, but sleep not. */
+		if (more)
+			continue;
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
 			break;
-		}
-		if (items[2].revents & ZMQ_POLLIN)
-			break;
-		if (items[1].revents & ZMQ_POLLIN)
-			forward_reply(s);
-		if (items[0].revents & ZMQ_POLLIN)
-			take_request(s);
+		if ((fds[1].revents & POLLIN) && read(s->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+			log_warn("server wakeup: %s", strerror(errno));
 	}
 	return NULL;
 }
@@ -670,27 +710,24 @@ static void *server_main(void *arg)
 int server_start(struct mfs_replica *r, struct mfs_server **out)
 {
 	struct mfs_server *s = calloc(1, sizeof(*s));
-	int one = 1, zero = 0, hwm = 64, rc;
+	int one = 1, hwm = 64, rc;
+	size_t sz = sizeof(int);
 
 	*out = NULL;
 	if (!s)
 		return -ENOMEM;
 	s->r = r;
+	s->wake_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->rlock, NULL);
 	pthread_cond_init(&s->work, NULL);
 	s->router = zmq_socket(r->zctx, ZMQ_ROUTER);
-	s->pull = zmq_socket(r->zctx, ZMQ_PULL);
-	s->stop_pair[0] = zmq_socket(r->zctx, ZMQ_PAIR);
-	s->stop_pair[1] = zmq_socket(r->zctx, ZMQ_PAIR);
-	if (!s->router || !s->pull || !s->stop_pair[0] || !s->stop_pair[1] ||
+	if ((s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 || !s->router ||
 	    sock_common_setup(r, s->router, MFS_WIRE_MAX_REQUEST) ||
 	    zmq_setsockopt(s->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) ||
 	    zmq_setsockopt(s->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
 	    (r->curve && mfs_curve_server_setup(s->router, &r->keys)) ||
-	    zmq_setsockopt(s->pull, ZMQ_LINGER, &zero, sizeof(zero)) ||
-	    zmq_bind(s->pull, REPLY_PIPE) ||
-	    zmq_bind(s->stop_pair[1], "inproc://modelfs-server-stop") ||
-	    zmq_connect(s->stop_pair[0], "inproc://modelfs-server-stop")) {
+	    zmq_getsockopt(s->router, ZMQ_FD, &s->router_fd, &sz)) {
 		rc = -errno;
 		log_error("cannot set up the peer server: %s", zmq_strerror(errno));
 		goto fail;
@@ -721,7 +758,11 @@ void server_stop(struct mfs_server *s)
 	if (!s)
 		return;
 	if (s->thread) {
-		zmq_send(s->stop_pair[0], "", 0, 0);
+		uint64_t one = 1;
+
+		__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+		if (write(s->wake_fd, &one, sizeof(one)) < 0)
+			log_warn("cannot stop the server thread: %s", strerror(errno));
 		pthread_join(s->thread, NULL);
 	}
 	pthread_mutex_lock(&s->lock);
@@ -736,14 +777,12 @@ void server_stop(struct mfs_server *s)
 		s->head = j->next;
 		job_free(j);
 	}
-	for (int i = 0; i < 2; i++)
-		if (s->stop_pair[i])
-			zmq_close(s->stop_pair[i]);
-	if (s->pull)
-		zmq_close(s->pull);
 	if (s->router)
 		zmq_close(s->router);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->rlock);
 	pthread_cond_destroy(&s->work);
 	free(s);
 }

@@ -489,6 +489,31 @@ int mfs_chunk_record_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs
 	return 0;
 }
 
+int mfs_chunk_staged_get(struct mfs_db *db, const struct mfs_hash *h, size_t reclen,
+			 struct mfs_val *v)
+{
+	struct mfs_packs *packs = !reclen || reclen >= MFS_CHUNK_PACK_MIN ? mfs_db_packs(db) : NULL;
+	struct mfs_pack_loc loc;
+	uint8_t *buf;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (!packs || (rc = mfs_packs_pending_peek(packs, h->b, (uint32_t)reclen, &loc)) == -ENOENT)
+		/* where mfs_chunk_stage_record puts a small one */
+		return reclen >= MFS_CHUNK_PACK_MIN ? -ENOENT :
+		       mfs_db_get(db, MFS_CF_CHUNKS, h->b, MFS_HASH_LEN, v, 0);
+	if (rc)
+		return rc;
+	if (!(buf = record_buf(loc.len)))
+		return -ENOMEM;
+	if ((rc = mfs_packs_read(packs, &loc, buf, mfs_packs_read_cap(loc.len)))) {
+		free(buf);
+		return rc;
+	}
+	*v = (struct mfs_val){ .p = buf, .len = loc.len, .pin = buf, .release = free_pin };
+	return 0;
+}
+
 /* The thread's buffer for a compressed pack record, read then decoded out of. */
 static uint8_t *scratch_get(size_t len)
 {

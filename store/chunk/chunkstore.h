@@ -122,6 +122,16 @@ int mfs_chunk_free_space(struct mfs_db *db, const struct mfs_chunk_summary *s);
  * a staged one).  0, -ENOENT, MFS_ECORRUPT (its pack lacks it) or an error.
  */
 int mfs_chunk_record_get(struct mfs_db *db, const struct mfs_hash *h, struct mfs_val *v);
+/*
+ * A record of reclen bytes (0: of any length) that mfs_chunk_stage_record()
+ * wrote and whose index entry is not staged yet, unverified, as
+ * mfs_chunk_record_get gives it; with reclen 0 also a record the chunks CF
+ * holds unindexed (a crash's leftover: check what it decodes to).  0,
+ * -ENOENT (not staged, or indexed since: ask mfs_chunk_record_get) or an
+ * error.
+ */
+int mfs_chunk_staged_get(struct mfs_db *db, const struct mfs_hash *h, size_t reclen,
+			 struct mfs_val *v);
 
 /*
  * Opens the node's store in dir: the database (mfs_db_open) with its pack

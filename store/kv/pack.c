@@ -723,6 +723,22 @@ int mfs_packs_pending_put(struct mfs_packs *p, const uint8_t key[32], const stru
 	return 0;
 }
 
+int mfs_packs_pending_peek(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
+			   struct mfs_pack_loc *loc)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&p->pend_lock);
+	for (struct pend *e = p->pend[bucket(key)]; e; e = e->next)
+		if (!memcmp(e->key, key, 32) && (!len || e->loc.len == len)) {
+			*loc = e->loc;
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&p->pend_lock);
+	return rc;
+}
+
 int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
 			   struct mfs_pack_loc *loc, uint64_t *ticket)
 {

@@ -135,6 +135,9 @@ int mfs_packs_pending_put(struct mfs_packs *p, const uint8_t key[32], const stru
 int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
 			   struct mfs_pack_loc *loc,
 			   uint64_t *ticket);
+/* As take, but the entry stays (len 0: of any length): 0 with *loc, or -ENOENT. */
+int mfs_packs_pending_peek(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
+			   struct mfs_pack_loc *loc);
 
 /* Tests: the next mfs_packs_sync() that has something to sync fails with rc. */
 void mfs_packs_fail_next_sync(struct mfs_packs *p, int rc);

@@ -88,6 +88,7 @@ else
 	# read (a sync here after it started let its replication pull its half
 	# first, outside the figures: 1.3 against the bench's 2.3 CPU-s/GiB).
 	sync
+	served0=$(status 1 | python3 -c 'import json, sys; print(json.load(sys.stdin).get("served_bytes", 0))')
 	c1_join=$(cpu "$(pid_of 1)")
 	start 2 "listen=127.0.0.3:$port,peer=127.0.0.2:$port"
 	for _ in $(seq 600); do [ "$(stat -c %s "$W/m2/f" 2>/dev/null)" = "$size" ] && break; sleep 0.1; done
@@ -159,6 +160,11 @@ if [ "$mode" = peer ]; then
 	done
 	awk -v r="$(cpu "$(pid_of 2)")" -v d="$dd_s" -v h0="$c1_join" -v h1="$(cpu "$(pid_of 1)")" -v g="$gib" \
 		'BEGIN { printf "whole (node 2 from its start to repl_backlog 0, with the dd): reader %.2f / holder %.2f / all %.2f CPU-s/GiB\n", (r + d) / g, (h1 - h0) / g, (r + d + h1 - h0) / g }'
+	# The holder's CPU per GiB it served (its wire bytes: records as stored),
+	# which does not move with how much the reader happened to fetch twice.
+	served1=$(status 1 | python3 -c 'import json, sys; print(json.load(sys.stdin).get("served_bytes", 0))')
+	awk -v s="$((served1 - served0))" -v h0="$c1_join" -v h1="$(cpu "$(pid_of 1)")" -v f="$(status 2 | python3 -c 'import json, sys; print(json.load(sys.stdin).get("fetched_chunks"))')" \
+		'BEGIN { printf "holder served %.0f MB: %.2f CPU-s/GiB served; reader fetched %s chunks in all\n", s / 1e6, (h1 - h0) / (s / 1073741824), f }'
 	r1=$(cpu "$(pid_of 2)")
 	sleep "${MFS_PROF_AFTER:-0}"
 	[ "${MFS_PROF_AFTER:-0}" = 0 ] || echo "node 2 in the ${MFS_PROF_AFTER} s after that: $(awk -v a="$r1" -v b="$(cpu "$(pid_of 2)")" 'BEGIN { printf "%.2f", b - a }') CPU-s"
