@@ -47,6 +47,7 @@ static const struct mfs_status_key keys[] = {
 	{ "recoded_chunks", COUNTER, N, "modelfs_recoded_chunks_total", NULL, "Chunks the background pass encoded since start." },
 	{ "recode_saved_bytes", COUNTER, B, "modelfs_recode_saved_bytes_total", NULL, "Record bytes the background pass saved since start." },
 	{ "recode_failures", COUNTER, N, "modelfs_recode_failures_total", NULL, "Background encodings that failed and wait for a retry." },
+	{ "ns_unsynced_ops", GAUGE, N, "modelfs_ns_unsynced_ops", NULL, "Namespace changes in the WAL not yet synced (option meta_sync_ms): a power loss would lose them." },
 	/* the memory cache and reads through the mount */
 	{ "cache_hits", COUNTER, N, "modelfs_cache_hits_total", NULL, "Chunk reads served by the memory cache." },
 	{ "cache_misses", COUNTER, N, "modelfs_cache_misses_total", NULL, "Chunk reads the memory cache missed." },
@@ -78,7 +79,6 @@ static const struct mfs_status_key keys[] = {
 	{ "repl_fetched_chunks", COUNTER, N, "modelfs_repl_fetched_chunks_total", NULL, "Chunks replication fetched." },
 	{ "repl_deferred", COUNTER, N, "modelfs_repl_deferred_total", NULL, "Replication pulls put off because reads were fetching." },
 	{ "fetch_reused_chunks", COUNTER, N, "modelfs_fetch_reused_chunks_total", NULL, "Chunks asked for again while the record of their fetch waited to be kept: decoded from it, not fetched again." },
-	{ "ns_unsynced_ops", GAUGE, N, "modelfs_ns_unsynced_ops", NULL, "Namespace changes in the WAL not yet synced (option meta_sync_ms): a power loss would lose them." },
 	{ "ops_applied", COUNTER, N, "modelfs_ops_applied_total", NULL, "Namespace ops applied from peers." },
 	{ "oplog_seq", GAUGE, N, "modelfs_oplog_seq", NULL, "Namespace ops originated on this node." },
 	{ "oplog_ops", GAUGE, N, "modelfs_oplog_ops", NULL, "Namespace ops held in the op log." },

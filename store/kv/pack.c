@@ -705,6 +705,19 @@ static unsigned bucket(const uint8_t key[32])
 	return key[0] % PEND_BUCKETS; /* a SHA-256: any byte is uniform */
 }
 
+/*
+ * Where key's pending entry of len bytes (0: of any length) is linked, or
+ * the bucket's final NULL link.  pend_lock held.
+ */
+static struct pend **pend_slot(struct mfs_packs *p, const uint8_t key[32], uint32_t len)
+{
+	struct pend **pp = &p->pend[bucket(key)];
+
+	while (*pp && (memcmp((*pp)->key, key, 32) || (len && (*pp)->loc.len != len)))
+		pp = &(*pp)->next;
+	return pp;
+}
+
 int mfs_packs_pending_put(struct mfs_packs *p, const uint8_t key[32], const struct mfs_pack_loc *loc,
 			  uint64_t ticket)
 {
@@ -726,31 +739,24 @@ int mfs_packs_pending_put(struct mfs_packs *p, const uint8_t key[32], const stru
 int mfs_packs_pending_peek(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
 			   struct mfs_pack_loc *loc)
 {
-	int rc = -ENOENT;
+	struct pend *e;
 
 	pthread_mutex_lock(&p->pend_lock);
-	for (struct pend *e = p->pend[bucket(key)]; e; e = e->next)
-		if (!memcmp(e->key, key, 32) && (!len || e->loc.len == len)) {
-			*loc = e->loc;
-			rc = 0;
-			break;
-		}
+	if ((e = *pend_slot(p, key, len)))
+		*loc = e->loc;
 	pthread_mutex_unlock(&p->pend_lock);
-	return rc;
+	return e ? 0 : -ENOENT;
 }
 
 int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
 			   struct mfs_pack_loc *loc, uint64_t *ticket)
 {
-	struct pend **pp, *e = NULL;
+	struct pend **pp, *e;
 
 	pthread_mutex_lock(&p->pend_lock);
-	for (pp = &p->pend[bucket(key)]; *pp; pp = &(*pp)->next)
-		if (!memcmp((*pp)->key, key, 32) && (*pp)->loc.len == len) {
-			e = *pp;
-			*pp = e->next;
-			break;
-		}
+	pp = pend_slot(p, key, len);
+	if ((e = *pp))
+		*pp = e->next;
 	pthread_mutex_unlock(&p->pend_lock);
 	if (!e)
 		return -ENOENT;
