@@ -8,7 +8,10 @@
 # read, and are asked for again while the first fetch's record still waits
 # at the keeper to be written (to the disk cache, or to the store for the
 # chunks node 2 owns), or is staged in the store by replication, which
-# indexes its records a batch at a time.  That second load must use the record, not fetch the
+# indexes its records a batch at a time, or indexed by then: after the
+# cache's store lookup missed, while the chunk waited in the window's queue
+# (that was taken for a bad local copy and fetched again: 1 run in 20-50
+# under load).  That second load must use the record, not fetch the
 # chunk again: once node 2's replication is done it has fetched exactly as
 # many chunks as the file has (node 1 holds only this file's), and holds
 # each of them in its store or its disk cache.  Then node 2 reads the file
