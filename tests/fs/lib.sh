@@ -518,6 +518,9 @@ _teardown_mounts() {
 		fi
 		umount "${_tmpfs[$i]}" 2>/dev/null || umount -l "${_tmpfs[$i]}" 2>/dev/null
 	done
+	# Once: a cluster test's exit trap runs this twice, and a second pass
+	# would overwrite the saved du.txt with the empty directory below.
+	_tmpfs=()
 }
 
 _on_exit() {
