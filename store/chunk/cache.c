@@ -405,14 +405,16 @@ int mfs_cache_get_read(struct mfs_cache *c, const struct mfs_hash *h, uint32_t e
 
 void mfs_cache_release_cold(struct mfs_cache *c, const struct mfs_cache_entry *pub, int cold)
 {
-	struct entry *e = (struct entry *)pub, *victims = NULL;
+	struct entry *e = (struct entry *)pub, *victims = NULL, *dead;
 
 	if (!pub)
 		return;
 	pthread_mutex_lock(&c->lock);
-	unref_locked(c, e, cold);
+	dead = unref_locked(c, e, cold); /* dropped while held: the last holder frees it */
 	evict(c, &victims);
 	pthread_mutex_unlock(&c->lock);
+	if (dead)
+		entry_free(dead);
 	while (victims) {
 		struct entry *next = victims->next_victim;
 
