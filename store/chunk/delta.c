@@ -45,8 +45,8 @@
  *    the base, then reads its fine-tune) is XORed in from there
  *    (mfs_delta_src_set, cache.c note 6): no base record read or decoded,
  *    only the delta's own planes.  Daemon CPU-s/GiB of the fine-tune read
- *    after the base's, cache_mb=256 (issue 13, s25 notes): 1.42-1.51x a
- *    plain read against 1.80-2.08x decoding the bases.  A cold read, and
+ *    after the base's, cache_mb=256 (issue 13, s25 notes): 1.15-1.53x a
+ *    plain read against 1.64-2.08x decoding the bases.  A cold read, and
  *    one whose bases the cache has evicted (a sequential reader's chunks
  *    go first: cache_mb must hold the base), costs what note 4 says.
  */
@@ -517,23 +517,6 @@ static int xor_ref(struct lazy *d, struct lazy *b, struct scratch *sc,
 	return 0;
 }
 
-/*
- * A whole rebuild of the delta chunk whose record rec[0..reclen) has
- * payload p and refs v[0..n), into out[0..raw_len), group by group while
- * the groups are in cache: the XOR bytes' planes and the base planes the
- * refs place are decoded a group at a time and XORed as they are joined.
- * No record's checksum is checked here: the caller checks the rebuilt
- * bytes' XXH64, which covers every input this rebuild used (the refs, the
- * inner record, the bases' bytes) and the decoders too, and on any
- * failure reads the chunk again the checked way, which says what is
- * damaged (delta.h, invariant 2).  Before, the delta record and each base
- * record had an XXH64 pass of their own, both were joined, and the XOR
- * was one more pass over the chunk (note 4).
- * The decoders bound what they read and write whatever the bytes.
- * A base coded other than split is decoded whole and XORed in as bytes.
- * MFS_EFORMAT when the delta's inner record is not split; else 0 or an
- * error.
- */
 /* The calling thread's source of decoded bases (mfs_delta_src_set), and its hits. */
 static __thread const struct mfs_delta_src *tsrc;
 static uint64_t n_src_hits;
@@ -570,6 +553,24 @@ static int xor_from_src(struct lazy *d, const struct mfs_delta_ref *v, uint32_t 
 	return 1;
 }
 
+/*
+ * A whole rebuild of the delta chunk whose record rec[0..reclen) has
+ * payload p and refs v[0..n), into out[0..raw_len), group by group while
+ * the groups are in cache: the XOR bytes' planes and the base planes the
+ * refs place are decoded a group at a time and XORed as they are joined.
+ * No record's checksum is checked here: the caller checks the rebuilt
+ * bytes' XXH64, which covers every input this rebuild used (the refs, the
+ * inner record, the bases' bytes) and the decoders too, and on any
+ * failure reads the chunk again the checked way, which says what is
+ * damaged (delta.h, invariant 2).  Before, the delta record and each base
+ * record had an XXH64 pass of their own, both were joined, and the XOR
+ * was one more pass over the chunk (note 4).
+ * The decoders bound what they read and write whatever the bytes.
+ * A base coded other than split is decoded whole and XORed in as bytes,
+ * as is a base the thread's source has decoded already (note 5).
+ * MFS_EFORMAT when the delta's inner record is not split; else 0 or an
+ * error.
+ */
 static int rebuild_planes(struct mfs_db *db, struct mfs_codec_ctx *ctx, struct scratch *s,
 			  const uint8_t *rec, size_t reclen, const struct mfs_delta_ref *v,
 			  uint32_t n, size_t raw_len, uint8_t *out)
