@@ -25,6 +25,7 @@
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/cache.h"
+#include "store/chunk/delta.h"
 #include "store/maint/report.h"
 #include "store/ns/allow.h"
 #include "store/ns/member.h"
@@ -87,6 +88,7 @@ static int status_lines(struct mfs_control *c, FILE *f)
 		fprintf(f, "cache_misses %llu\n", (unsigned long long)cs.misses);
 		fprintf(f, "cache_bytes %llu\n", (unsigned long long)cs.bytes);
 		fprintf(f, "cache_capacity %llu\n", (unsigned long long)cs.capacity);
+		fprintf(f, "cache_delta_bases %llu\n", (unsigned long long)mfs_delta_src_hits());
 		fprintf(f, "read_requests %llu\n",
 			(unsigned long long)__atomic_load_n(&c->fs->read_requests, __ATOMIC_RELAXED));
 		fprintf(f, "read_bytes %llu\n",

@@ -53,6 +53,7 @@ static const struct mfs_status_key keys[] = {
 	{ "cache_misses", COUNTER, N, "modelfs_cache_misses_total", NULL, "Chunk reads the memory cache missed." },
 	{ "cache_bytes", GAUGE, B, "modelfs_cache_bytes", NULL, "Bytes in the memory chunk cache." },
 	{ "cache_capacity", GAUGE, B, "modelfs_cache_capacity_bytes", NULL, "Capacity of the memory chunk cache." },
+	{ "cache_delta_bases", COUNTER, N, "modelfs_cache_delta_bases_total", NULL, "Base chunks that delta reads took decoded from the memory cache instead of decoding them again." },
 	{ "read_requests", COUNTER, N, "modelfs_read_requests_total", NULL, "READ requests the kernel sent the daemon." },
 	{ "read_bytes", COUNTER, B, "modelfs_read_bytes_total", NULL, "Bytes the daemon returned to READ requests." },
 	{ "read_latency_us", HISTO, US, "modelfs_read_latency_seconds", NULL, "Time from a READ request to its reply." },

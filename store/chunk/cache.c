@@ -32,6 +32,14 @@
  *     waking one through an eventfd it polls with its sockets: the kernel's
  *     readahead sends many READs at once, and each fetching its own chunk
  *     was most of the fetching, one request per thread.
+ *  6. A delta record's load (delta.h) takes its bases' bytes from here
+ *     when they are loaded (mfs_delta_src_set around each load): a server
+ *     that reads a base, then its fine-tune, decodes the base once, and
+ *     the fine-tune's read costs 1.2-1.5x a plain file's, not 1.6-2.1x.
+ *     Only READY entries, referenced while used, and never a load from
+ *     here: a load that waited for another could wait for itself (a base
+ *     that is the chunk being loaded), and a cold read is no dearer than
+ *     without it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -43,6 +51,7 @@
 #include "cache.h"
 #include "chunkstore.h"
 #include "codec.h"
+#include "delta.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/base/lru.h"
@@ -132,11 +141,46 @@ static void evict(struct mfs_cache *c, struct entry **victims)
 }
 
 
+/*
+ * A delta's base, if cached and loaded (note 6): referenced, never loaded
+ * here.  Called by a load outside the lock.
+ */
+static const uint8_t *base_get(void *arg, const struct mfs_hash *h, size_t *len, const void **ref)
+{
+	struct mfs_cache *c = arg;
+	struct entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = find(c, h);
+	if (!e || e->state != READY) {
+		pthread_mutex_unlock(&c->lock);
+		return NULL;
+	}
+	e->refs++;
+	mfs_lru_unlink(&e->node);
+	pthread_mutex_unlock(&c->lock);
+	*len = e->pub.len;
+	*ref = e;
+	return e->pub.data;
+}
+
+static void base_put(void *arg, const void *ref)
+{
+	mfs_cache_release(arg, ref);
+}
+
 /* e's copy in this node's store (e LOADING, referenced by the caller), checked. */
 static int load_local(struct mfs_cache *c, struct entry *e, uint32_t len)
 {
 	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
-	int rc = ctx ? mfs_chunk_load(c->db, ctx, &e->node.key, &e->bytes, 0) : -ENOMEM;
+	const struct mfs_delta_src src = { base_get, base_put, c };
+	int rc = -ENOMEM;
+
+	if (ctx) {
+		mfs_delta_src_set(&src);
+		rc = mfs_chunk_load(c->db, ctx, &e->node.key, &e->bytes, 0);
+		mfs_delta_src_set(NULL);
+	}
 
 	if (!rc && e->bytes.len != len) {
 		char hex[MFS_HASH_HEX_LEN + 1];
@@ -362,14 +406,16 @@ int mfs_cache_get_read(struct mfs_cache *c, const struct mfs_hash *h, uint32_t e
 
 void mfs_cache_release_cold(struct mfs_cache *c, const struct mfs_cache_entry *pub, int cold)
 {
-	struct entry *e = (struct entry *)pub, *victims = NULL;
+	struct entry *e = (struct entry *)pub, *victims = NULL, *dead;
 
 	if (!pub)
 		return;
 	pthread_mutex_lock(&c->lock);
-	unref_locked(c, e, cold);
+	dead = unref_locked(c, e, cold); /* dropped while held: the last holder frees it */
 	evict(c, &victims);
 	pthread_mutex_unlock(&c->lock);
+	if (dead)
+		entry_free(dead);
 	while (victims) {
 		struct entry *next = victims->next_victim;
 

@@ -94,6 +94,33 @@ int mfs_delta_decode(struct mfs_db *db, struct mfs_codec_ctx *ctx, const void *r
 void mfs_delta_read_counts(uint64_t *planes, uint64_t *checked);
 
 /*
+ * Where a whole read may find a base chunk's bytes already decoded: the
+ * chunk cache, when the base was read recently (a server that loads a
+ * base, then its fine-tune).  get gives base chunk h's plain bytes, which
+ * its source has verified, with a reference in *ref that put drops, or
+ * NULL when it has none at hand (it never loads: a cold read decodes the
+ * base's record as before).  The rebuilt bytes are checked as always
+ * (invariant 2), so bytes that are not the base's never get through:
+ * such a rebuild fails its check and is done again from the store.
+ */
+struct mfs_delta_src {
+	const uint8_t *(*get)(void *arg, const struct mfs_hash *h, size_t *len, const void **ref);
+	void (*put)(void *arg, const void *ref);
+	void *arg;
+};
+
+/*
+ * Sets the calling thread's source (NULL: none) for the loads it runs
+ * until the next call; cache.c sets it around its loads.  A thread-local,
+ * so mfs_chunk_load keeps its signature and callers without a cache (gc,
+ * fsck, the replica server) read as before.
+ */
+void mfs_delta_src_set(const struct mfs_delta_src *src);
+
+/* Runs of refs to one base that whole reads took from a source so far (tests, benches). */
+uint64_t mfs_delta_src_hits(void);
+
+/*
  * Adds to out the base chunks named by the delta records stored here
  * whose key is in live (every delta record if live is NULL), then
  * finishes out (live may be out).  The bases come from the chunk index

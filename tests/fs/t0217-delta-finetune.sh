@@ -48,6 +48,21 @@ with_xattr() {
 }
 check "FP32 fine-tune named its base by xattr: stored at <= 0.6x, reads back" with_xattr
 
+# The base read first (a fresh daemon: nothing cached), then the fine-tune:
+# its deltas take the base chunks decoded in the memory cache (cache.c note
+# 6) and still read back exact.
+base_cached() {
+	local n0 n1
+	mfs_remount "$M" && cat "$M/base.st" >/dev/null &&
+	expect_status 0 admin status --json "$M" && n0=$(json_get cache_delta_bases <"$WORK/.cmd.out") &&
+	expect_sha "$M/tune.st" "$(file_sha "$S/tune-f32.st")" &&
+	expect_status 0 admin status --json "$M" && n1=$(json_get cache_delta_bases <"$WORK/.cmd.out") ||
+		return 1
+	note "bases from the cache: $n0 before the fine-tune's read, $n1 after"
+	[ "$n0" = 0 ] && [ "$n1" -gt 0 ]
+}
+check "base read, then its fine-tune: bases taken from the memory cache, reads exact" base_cached
+
 over_base() {
 	local base st size
 	cp "$S/base-f16.st" "$M/over.st" && base=$(mfs_finfo "$M/over.st" stored_bytes) &&

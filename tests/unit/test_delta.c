@@ -21,6 +21,7 @@
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/chunker.h"
+#include "store/chunk/cache.h"
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
 #include "store/chunk/delta.h"
@@ -295,6 +296,148 @@ static int fuzz(struct mfs_db *db, const uint8_t *rec, size_t reclen, const uint
 }
 
 /* The fused XOR and join against a byte loop, both widths, odd lengths and offsets. */
+/*
+ * A base source (delta.h, mfs_delta_src: the chunk cache in the daemon)
+ * holding copies of the base file's chunks, decoded.
+ */
+struct src_tab {
+	const struct mfs_manifest *m;
+	uint8_t **b;            /* the base file's chunk i, copied */
+	size_t *len;
+	long gets, puts;
+};
+
+static const uint8_t *src_get(void *arg, const struct mfs_hash *h, size_t *len, const void **ref)
+{
+	struct src_tab *t = arg;
+
+	for (uint32_t i = 0; i < t->m->count; i++)
+		if (!memcmp(t->m->e[i].hash.b, h->b, MFS_HASH_LEN)) {
+			t->gets++;
+			*len = t->len[i];
+			*ref = t->b[i];
+			return t->b[i];
+		}
+	return NULL;
+}
+
+static void src_put(void *arg, const void *ref)
+{
+	struct src_tab *t = arg;
+
+	t->puts += ref != NULL;
+}
+
+/* Every delta chunk of tm, loaded whole with the thread's source set to t: all exact? */
+static int whole_with_src(struct mfs_db *db, const struct mfs_manifest *tm, const uint8_t *file,
+			  struct src_tab *t)
+{
+	const struct mfs_delta_src src = { src_get, src_put, t };
+	int good = 1;
+
+	mfs_delta_src_set(&src);
+	for (uint32_t i = 0; i < tm->count && good; i++) {
+		struct mfs_chunk_bytes cb;
+
+		if (mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[i].hash, &cb, 0))
+			good = 0;
+		else if (cb.len != tm->e[i].len || memcmp(cb.p, file + tm->off[i], cb.len))
+			good = 0;
+		if (good)
+			mfs_chunk_bytes_release(&cb);
+	}
+	mfs_delta_src_set(NULL);
+	return good;
+}
+
+/*
+ * Bases taken from a source (the chunk cache, when the base was read
+ * recently): exact, no base record read; and a source whose bytes are
+ * wrong never yields wrong bytes: the rebuild fails its check and the
+ * chunk is read again from the store.
+ */
+static void bases_from_src(struct mfs_db *db, const struct mfs_manifest *bm,
+			   const struct mfs_manifest *tm, const uint8_t *file, uint32_t deltas)
+{
+	struct src_tab t = { .m = bm };
+	uint64_t p0, c0, p1, c1, h0 = mfs_delta_src_hits();
+
+	if (!(t.b = calloc(bm->count, sizeof(*t.b))) || !(t.len = calloc(bm->count, sizeof(*t.len))))
+		tap_bail("calloc");
+	for (uint32_t i = 0; i < bm->count; i++) {
+		struct mfs_chunk_bytes cb;
+
+		if (mfs_chunk_load(db, mfs_codec_ctx_thread(), &bm->e[i].hash, &cb, 0) ||
+		    !(t.b[i] = malloc(cb.len)))
+			tap_bail("base chunk load");
+		memcpy(t.b[i], cb.p, cb.len);
+		t.len[i] = cb.len;
+		mfs_chunk_bytes_release(&cb);
+	}
+	mfs_delta_read_counts(&p0, &c0);
+	ok(whole_with_src(db, tm, file, &t), "bases from a source: every chunk reads back exact");
+	mfs_delta_read_counts(&p1, &c1);
+	ok(p1 - p0 == deltas && c1 == c0 && mfs_delta_src_hits() - h0 >= deltas &&
+	   t.gets == t.puts && t.gets >= deltas,
+	   "... by the planes path, every base from the source (%ld taken, %ld given back)",
+	   t.gets, t.puts);
+	for (uint32_t i = 0; i < bm->count; i++) /* a source gone bad: every byte a ref places */
+		for (size_t k = 0; k < t.len[i]; k++)
+			t.b[i][k] ^= 0x40;
+	t.gets = t.puts = 0;
+	mfs_delta_read_counts(&p0, &c0);
+	ok(whole_with_src(db, tm, file, &t), "a source with wrong bytes: still exact, from the store");
+	mfs_delta_read_counts(&p1, &c1);
+	ok(c1 - c0 == deltas && t.gets == t.puts,
+	   "... each rebuild failed its check and went the checked way (%llu of %u)",
+	   (unsigned long long)(c1 - c0), deltas);
+	for (uint32_t i = 0; i < bm->count; i++)
+		free(t.b[i]);
+	free(t.b);
+	free(t.len);
+}
+
+/*
+ * Through the chunk cache (cache.c note 6): the base file's chunks loaded
+ * and held, then the fine-tune's chunks are loaded with their bases taken
+ * from the cache, exact.  The cache holds 1 byte: once everything is
+ * released, every entry must have been evicted, which it is only if each
+ * base the loads took was given back (a release too many is a BUG).
+ */
+static void bases_from_cache(struct mfs_db *db, const struct mfs_manifest *bm,
+			     const struct mfs_manifest *tm, const uint8_t *file, uint32_t deltas)
+{
+	const struct mfs_cache_entry **held = calloc(bm->count, sizeof(*held)), *e;
+	struct mfs_cache_stats st;
+	struct mfs_cache *c;
+	uint64_t h0 = mfs_delta_src_hits(), p0, c0, p1, c1;
+	int good = 1;
+
+	if (!held || mfs_cache_new(db, 1, 0, &c))
+		tap_bail("cache");
+	for (uint32_t i = 0; i < bm->count && good; i++)
+		good = !mfs_cache_get(c, &bm->e[i].hash, bm->e[i].len, 0, &held[i]);
+	mfs_delta_read_counts(&p0, &c0);
+	for (uint32_t i = 0; i < tm->count && good; i++) {
+		good = !mfs_cache_get(c, &tm->e[i].hash, tm->e[i].len, 0, &e) &&
+		       !memcmp(e->data, file + tm->off[i], e->len);
+		mfs_cache_release(c, e);
+	}
+	mfs_delta_read_counts(&p1, &c1);
+	ok(good && p1 - p0 == deltas && c1 == c0,
+	   "the base read through the chunk cache, then the fine-tune: exact, by the planes path");
+	ok(mfs_delta_src_hits() - h0 >= deltas, "... every delta's bases from the cache (%llu)",
+	   (unsigned long long)(mfs_delta_src_hits() - h0));
+	for (uint32_t i = 0; i < bm->count; i++)
+		mfs_cache_release(c, held[i]);
+	mfs_cache_stats(c, &st);
+	ok(st.entries == 0 && st.bytes == 0,
+	   "... and every base given back: all evicted (%llu entries left)",
+	   (unsigned long long)st.entries);
+	mfs_cache_free(c);
+	free(held);
+}
+
 static void planes_xor(void)
 {
 	uint8_t a[4][300], b[4][300], got[1200], want[1200];
@@ -381,6 +524,8 @@ int main(void)
 		   (unsigned long long)(p1 - p0), deltas, (unsigned long long)(c1 - c0));
 	}
 	planes_xor();
+	bases_from_src(db, bm, tm, tfile, deltas);
+	bases_from_cache(db, bm, tm, tfile, deltas);
 	is_int(ingest(db, tune, &bid, &tid2, &st), 0, "ingested again");
 	ok(!memcmp(tid.b, tid2.b, MFS_HASH_LEN) && st.new_chunks == 0, "dedups against the deltas");
 
