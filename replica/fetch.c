@@ -67,19 +67,22 @@ int fetch_kept(struct mfs_stored *st)
 }
 
 /*
- * Decodes and checks a record from a peer.  0 with out filled, MFS_EBADHASH /
+ * Decodes and checks a chunk record.  0 with out filled, MFS_EBADHASH /
  * MFS_ECORRUPT (the copy is bad), or -ENOMEM (ours, not the peer's fault).
  *
- * One check: the SHA-256 of the decoded bytes, which is the chunk's name.
- * The record's XXH64 is not computed here (it was a second pass over every
- * fetched byte): it guards against bits going bad on a disk, and the peer
- * checked it when it loaded the record to send it (server.c load_record).
- * A record kept here whose XXH64 were wrong all the same would fail its
- * local check at the next read and be fetched again (KEEP_REPLACE), never
- * served.  Decoders bound what they read, so unverified input is safe.
+ * A copy from a peer (from_peer) is checked twice, as it will be kept:
+ * the record's XXH64, fused with the decode (one pass), and the SHA-256 of
+ * the decoded bytes, which is the chunk's name.  A record whose bytes hash
+ * right but whose XXH64 field is wrong would otherwise be kept, counted as
+ * a copy toward the file's factor, yet fail its check at every read here
+ * and be refused to every peer (t1480).  A copy already here (held for the
+ * keeper, staged, stored) passed both when it came: the SHA-256 alone
+ * proves it before it is served.  Decoders bound what they read, so
+ * unverified input is safe to decode.
  */
 static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t *rec,
-		      size_t reclen, struct mfs_chunk_info *info, struct mfs_chunk_bytes *out)
+		      size_t reclen, int from_peer, struct mfs_chunk_info *info,
+		      struct mfs_chunk_bytes *out)
 {
 	struct mfs_codec_ctx *codec = mfs_codec_ctx_thread();
 	struct mfs_hash got;
@@ -94,7 +97,8 @@ static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t 
 	/* From the pool local loads use: no fresh pages faulted in per chunk. */
 	if (mfs_chunk_bytes_alloc(out, raw_len))
 		return -ENOMEM;
-	n = mfs_chunk_decode_unchecked(codec, rec, reclen, out->owned, raw_len);
+	n = from_peer ? mfs_chunk_decode(codec, rec, reclen, out->owned, raw_len)
+		      : mfs_chunk_decode_unchecked(codec, rec, reclen, out->owned, raw_len);
 	if (n != (ssize_t)raw_len) {
 		mfs_chunk_bytes_release(out);
 		return n == -ENOMEM ? -ENOMEM : MFS_ECORRUPT;
@@ -198,8 +202,8 @@ int fetch_take_reply(struct mfs_replica *r, struct mfs_peer *p, const struct mfs
 		rpc_reply_release(rr);
 		return MFS_EFORMAT;
 	}
-	rc = check_copy(h, raw_len, zmq_msg_data(&rr->payload), zmq_msg_size(&rr->payload), &info,
-			out);
+	rc = check_copy(h, raw_len, zmq_msg_data(&rr->payload), zmq_msg_size(&rr->payload), 1,
+			&info, out);
 	if (rc == MFS_ECORRUPT || rc == MFS_EBADHASH) {
 		__atomic_add_fetch(&r->bad_from_peers, 1, __ATOMIC_RELAXED);
 		mfs_hash_to_hex(h, hex);
@@ -393,13 +397,13 @@ static int fetch_from_unkept(struct mfs_replica *r, const struct mfs_hash *h, ui
 	if (held == -ENOMEM)
 		return held;
 	if (held == 0) {
-		rc = check_copy(h, raw_len, zmq_msg_data(&m), zmq_msg_size(&m), &info, out);
+		rc = check_copy(h, raw_len, zmq_msg_data(&m), zmq_msg_size(&m), 0, &info, out);
 		zmq_msg_close(&m);
 	} else {
 		/* Not the keeper's: staged by replication, of whatever length (or by no one). */
 		rc = mfs_chunk_staged_get(r->db, h, held == 1 ? reclen : 0, &v);
 		if (!rc)
-			rc = check_copy(h, raw_len, v.p, v.len, &info, out);
+			rc = check_copy(h, raw_len, v.p, v.len, 0, &info, out);
 		mfs_val_release(&v);
 	}
 	if (!rc)
@@ -426,7 +430,7 @@ static int fetch_from_store(struct mfs_replica *r, const struct mfs_hash *h, uin
 	int rc = mfs_chunk_record_get(r->db, h, &v);
 
 	if (!rc)
-		rc = check_copy(h, raw_len, v.p, v.len, &info, out);
+		rc = check_copy(h, raw_len, v.p, v.len, 0, &info, out);
 	mfs_val_release(&v);
 	if (!rc)
 		__atomic_add_fetch(&r->fetch_reused, 1, __ATOMIC_RELAXED);

@@ -22,11 +22,6 @@ FLIP=$MFS_BUILD/tests/tools/flip_proxy
 [ -x "$FLIP" ] || skip_all "no $FLIP (make check builds it)"
 cl_init 2
 
-# The open bug this test shows: replica/fetch.c's check_copy decodes a
-# peer's record without its checksum (the SHA-256 of the bytes is checked)
-# and keeps the record as it came.
-TODO="fetch.c keeps a peer's record whose XXH64 fails (notes/s25/flakes.md)"
-
 S=$WORK/src
 PX=127.0.0.9:$CL_PORT
 # Node 1's replies through the proxy are damaged: expected on node 2.
@@ -70,14 +65,14 @@ no_corrupt_on_2() {
 	expect_eq "$(json_get corrupt_chunks <"$WORK/fsck1.json")" 0 "corrupt copies (fsck on node 2)" &&
 	expect_eq "$(cl_get 2 fetched_chunks)" 0 "chunks node 2 took from the proxy"
 }
-check_todo "$TODO" "node 2 keeps no flipped copy: fsck finds no corrupt one" no_corrupt_on_2
+check "node 2 keeps no flipped copy: fsck finds no corrupt one" no_corrupt_on_2
 
 check "the proxy stops flipping" kill -USR1 "$flip"
 healed() {
 	cl_wait_backlog0 &&
 	expect_status 0 "$ADMIN_BIN" fsck "${CL_M[2]}"
 }
-check_todo "$TODO" "node 2's replication completes; fsck on node 2 is clean" healed
+check "node 2's replication completes; fsck on node 2 is clean" healed
 reads_2() {
 	local i
 	expect_sha "${CL_M[2]}/d/w.bin" "$sum" || return 1
