@@ -163,6 +163,7 @@ static int start_replica(struct mfs_fs *fs)
 		.grace_s = cfg->grace_s,
 		.disk_cache_mb = cfg->disk_cache_mb,
 		.cache_dir = cache_dir,
+		.data_dir = cfg->data_dir,
 		.fetch_threads = cfg->fetch_threads,
 		.snapshot_lag_ops = cfg->snapshot_lag_ops,
 		.snapshot_throttle_ms = cfg->snapshot_throttle_ms,

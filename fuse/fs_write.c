@@ -32,8 +32,6 @@
 
 #define LOG_COMPONENT "fuse"
 
-/* Room RocksDB needs beyond the data itself (flush SSTs, MANIFEST, WAL, logs). */
-#define SPACE_MARGIN (32ull << 20)
 /* A small commit trusts a statvfs this recent ... */
 #define SPACE_RECHECK_NS 1000000000ull
 /* ... while this much more than it needs was free (what other writers may take meanwhile). */
@@ -61,7 +59,7 @@ static int space_cached(struct mfs_fs *fs, uint64_t size)
 	if (size > MFS_INGEST_SMALL_MAX || !at || mono_ns() - at > SPACE_RECHECK_NS)
 		return 0;
 	do {
-		if (left < size + SPACE_MARGIN + SPACE_SLACK)
+		if (left < size + MFS_SPACE_MARGIN + SPACE_SLACK)
 			return 0;
 	} while (!__atomic_compare_exchange_n(&fs->space_left, &left, left - size, 0,
 					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
@@ -87,7 +85,7 @@ int fs_check_space(struct mfs_fs *fs, uint64_t size)
 	avail = (uint64_t)st.f_bavail * st.f_frsize;
 	__atomic_store_n(&fs->space_left, avail, __ATOMIC_RELAXED);
 	__atomic_store_n(&fs->space_at, mono_ns(), __ATOMIC_RELEASE);
-	if (avail < size + SPACE_MARGIN)
+	if (avail < size + MFS_SPACE_MARGIN)
 		return -ENOSPC;
 	return 0;
 }

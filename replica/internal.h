@@ -120,12 +120,21 @@ struct mfs_replica {
 	int space_moved;             /* our space moved: members_refresh re-announces (atomic) */
 	uint64_t read_kept, repl_fetched, repl_deferred;
 	uint64_t fetch_reused;        /* loads served from a record still at the keeper */
+	int room_low;                /* atomic: the disk is at the margin, replication waits (room.c) */
+	uint64_t room_waits;         /* chunks not kept for lack of room (room.c) */
 	uint64_t oplog_trimmed, snapshots_served, snapshots_applied, snapshot_failures;
 	uint64_t snapshot_lock_us;   /* the last image build's namespace lock hold (atomic) */
 	struct mfs_histo fetch_latency;  /* successful GETs: request to verified copy */
 };
 
 uint64_t mfs_now_ms(void);
+
+/*
+ * Whether the store's disk has room for need more bytes of replicated or
+ * cached records beyond MFS_SPACE_MARGIN (room.c).  0: keep nothing now;
+ * logged once as it pauses and once as it goes on.
+ */
+int repl_room(struct mfs_replica *r, uint64_t need);
 
 /*
  * Timed waits run on CLOCK_MONOTONIC: a deadline on the wall clock moves

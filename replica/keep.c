@@ -212,6 +212,12 @@ static void write_jobs(struct mfs_keep *k, struct kjob *list)
 	for (struct kjob *j = list; j; j = j->next) {
 		int rc;
 
+		/*
+		 * The disk at its margin: the read had its bytes, an owned chunk
+		 * is fetched again by replication once there is room (room.c).
+		 */
+		if (!repl_room(r, zmq_msg_size(&j->rec)))
+			continue;
 		if (!j->owned) {
 			/* A cache copy that cannot be written costs a refetch later, nothing more. */
 			mfs_diskcache_put(r->dc, &j->h, zmq_msg_data(&j->rec), zmq_msg_size(&j->rec));

@@ -430,6 +430,8 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 	fprintf(f, "read_kept_chunks %llu\n", (unsigned long long)r->read_kept);
 	fprintf(f, "repl_fetched_chunks %llu\n", (unsigned long long)r->repl_fetched);
 	fprintf(f, "repl_deferred %llu\n", (unsigned long long)r->repl_deferred);
+	fprintf(f, "repl_disk_full %d\n", __atomic_load_n(&r->room_low, __ATOMIC_RELAXED));
+	fprintf(f, "repl_room_waits %llu\n", (unsigned long long)r->room_waits);
 	fprintf(f, "fetch_reused_chunks %llu\n", (unsigned long long)r->fetch_reused);
 	fprintf(f, "ops_applied %llu\n", (unsigned long long)mfs_ns_applied(r->ns));
 	fprintf(f, "oplog_seq %llu\n", (unsigned long long)mfs_ns_seq(r->ns));

@@ -66,6 +66,7 @@ struct want {
 	uint8_t kind, repl;
 	int ok;
 	int deferred;            /* left for later, as it was (a read is fetching) */
+	int nospace;             /* left for later, as it was: the disk is at its margin (room.c) */
 	int staged;              /* record written here, index after the flush */
 	struct mfs_stored st;
 };
@@ -353,6 +354,10 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 			w->ok = 1;
 			return;
 		}
+		if (!repl_room(r, w->raw_len)) {
+			w->nospace = 1;
+			return;
+		}
 		w->ok = !fetch_chunk(r, &w->h, w->raw_len, w->origin, 1, KEEP_REPLACE, NULL, &bytes);
 		if (w->ok)
 			mfs_chunk_bytes_release(&bytes);
@@ -373,6 +378,11 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 			w->ok = 1;
 			return;
 		}
+	}
+	/* The disk at its margin: later, as it was, once there is room (room.c). */
+	if (!repl_room(r, w->raw_len)) {
+		w->nospace = 1;
+		return;
 	}
 	if (w->kind != WANT_WARM && !promote(r, w)) {
 		w->ok = w->staged = 1;
@@ -451,6 +461,7 @@ static int collect(struct mfs_repair *rp, uint64_t now)
 		rp->batch[n].attempts = get_le32(v + 15);
 		rp->batch[n].repl = v[19];
 		rp->batch[n].ok = rp->batch[n].staged = rp->batch[n].deferred = 0;
+		rp->batch[n].nospace = 0;
 		n++;
 	}
 	mfs_iter_free(it);
@@ -476,7 +487,7 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 		uint8_t v[WANTED_LEN];
 		uint64_t delay = BACKOFF_MS(w->attempts);
 
-		if (w->deferred)
+		if (w->deferred || w->nospace)
 			continue;
 		if (w->ok) {
 			if (w->staged)
@@ -496,6 +507,29 @@ static void settle(struct mfs_repair *rp, uint64_t now)
 	if (b)
 		mfs_db_write(rp->r->db, b, MFS_WRITE_ASYNC);
 	mfs_batch_free(b);
+}
+
+/* Sleeps up to ms, or until kicked or stopping. */
+static void nap(struct mfs_repair *rp, int ms)
+{
+	pthread_mutex_lock(&rp->lock);
+	if (!rp->kicked && !rp->stopping) {
+		struct timespec ts;
+
+		mono_deadline(&ts, ms);
+		pthread_cond_timedwait(&rp->kick, &rp->lock, &ts);
+	}
+	rp->kicked = 0;
+	pthread_mutex_unlock(&rp->lock);
+}
+
+/* Whether the batch just settled waited for room: then it naps before the next. */
+static int batch_short_of_room(const struct mfs_repair *rp)
+{
+	for (int i = 0; i < rp->nbatch; i++)
+		if (rp->batch[i].nospace)
+			return 1;
+	return 0;
 }
 
 /* Every peer that is not gone has told us its id (or its member record did). */
@@ -571,17 +605,12 @@ static void *repair_main(void *arg)
 				pthread_cond_wait(&rp->done, &rp->lock);
 			pthread_mutex_unlock(&rp->lock);
 			settle(rp, mfs_now_ms());
+			/* The disk is at its margin: look again in a second, not at once. */
+			if (batch_short_of_room(rp))
+				nap(rp, 1000);
 			continue;
 		}
-		pthread_mutex_lock(&rp->lock);
-		if (!rp->kicked && !rp->stopping) {
-			struct timespec ts;
-
-			mono_deadline(&ts, 500);
-			pthread_cond_timedwait(&rp->kick, &rp->lock, &ts);
-		}
-		rp->kicked = 0;
-		pthread_mutex_unlock(&rp->lock);
+		nap(rp, 500);
 	}
 	return NULL;
 }

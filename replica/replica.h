@@ -31,6 +31,7 @@ struct mfs_replica_config {
 	int grace_s;                 /* down this long: out of placement */
 	size_t disk_cache_mb;        /* fetched chunks this node does not own */
 	const char *cache_dir;       /* where they are kept (DATA/cache) */
+	const char *data_dir;        /* the store's disk, for room (room.c); outlives the replica */
 	int fetch_threads;           /* replication workers */
 	int snapshot_lag_ops;        /* a puller this many ops behind gets a snapshot
 				      * (0: only one that lacks ops no longer held) */

@@ -79,6 +79,8 @@ static const struct mfs_status_key keys[] = {
 	{ "read_kept_chunks", COUNTER, N, "modelfs_read_kept_chunks_total", NULL, "Owned chunks a read fetched and handed to the store." },
 	{ "repl_fetched_chunks", COUNTER, N, "modelfs_repl_fetched_chunks_total", NULL, "Chunks replication fetched." },
 	{ "repl_deferred", COUNTER, N, "modelfs_repl_deferred_total", NULL, "Replication pulls put off because reads were fetching." },
+	{ "repl_disk_full", GAUGE, N, "modelfs_repl_disk_full", NULL, "1 while replication and read caching wait for room: the store's disk is at the 32 MiB it keeps free." },
+	{ "repl_room_waits", COUNTER, N, "modelfs_repl_room_waits_total", NULL, "Chunks replication or a read did not keep because the store's disk was at its margin." },
 	{ "fetch_reused_chunks", COUNTER, N, "modelfs_fetch_reused_chunks_total", NULL, "Chunks asked for again while the record of their fetch waited to be kept, or was kept since the read looked: decoded from it, not fetched again." },
 	{ "ops_applied", COUNTER, N, "modelfs_ops_applied_total", NULL, "Namespace ops applied from peers." },
 	{ "oplog_seq", GAUGE, N, "modelfs_oplog_seq", NULL, "Namespace ops originated on this node." },

@@ -17,6 +17,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Room the store's disk keeps beyond the data written to it: RocksDB's
+ * flushes, MANIFEST, WAL and logs need it.  A RocksDB flush that runs out
+ * of space leaves the store taking no writes (7.8's C API cannot resume),
+ * so every writer of chunk records checks it first: a local commit
+ * (fuse/fs_write.c) and replication (replica/room.c).
+ */
+#define MFS_SPACE_MARGIN (32ull << 20)
+
 /* Column families.  Their names are on disk (see db_rocks.c): never rename. */
 enum mfs_cf {
 	MFS_CF_META,        /* format version, node id, counters */

@@ -374,25 +374,6 @@ mfs_recode_wait() {
 # mfs_log_allow DATA ERE: ERROR lines matching ERE are expected in DATA's log.
 mfs_log_allow() { _log_allow[$1]=$2; }
 
-# torn_re TEXT: an ERE for TEXT cut short anywhere, at the end of a line:
-# a log on a full disk keeps part of a line (store/base/log.c), and the
-# next line that gets through starts on a line of its own.  A digit in
-# TEXT stands for any hex digit (pack numbers, ids).
-torn_re() {
-	local t=$1 i c re='' alts=('')
-	for ((i = 0; i < ${#t} - 1; i++)); do
-		c=${t:i:1}
-		case $c in
-		[0-9]) c='[0-9a-f]' ;;
-		[].[\\*+?{}\(\)\|^\$]) c="\\$c" ;;
-		esac
-		re+=$c
-		alts+=("$re")
-	done
-	local IFS='|'
-	echo "(${alts[*]})\$"
-}
-
 # log_errors DATA [ERE]: prints the unexpected ERROR lines of DATA's log.
 log_errors() {
 	local log=$1/modelfs.log allow=${2:-${_log_allow[$1]:-}}
