@@ -137,6 +137,13 @@ uint64_t mfs_now_ms(void);
 int repl_room(struct mfs_replica *r, uint64_t need);
 
 /*
+ * For a wildcard listen endpoint (no advertise=): "tcp://ADDR:PORT" in out,
+ * ADDR the source address toward the first seed that resolves, or of the
+ * default route (selfaddr.c).  0, or -EHOSTUNREACH / -EINVAL.
+ */
+int self_endpoint(const struct mfs_replica *r, const char *listen, char *out, size_t cap);
+
+/*
  * Timed waits run on CLOCK_MONOTONIC: a deadline on the wall clock moves
  * with it, so a wait begun before the clock is stepped back (NTP, a VM's
  * resume) would last as long as the step.  mono_cond_init makes a condition

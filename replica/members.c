@@ -213,10 +213,14 @@ int members_start(struct mfs_replica *r)
 	__atomic_store_n(&r->self_member, MFS_MEMBER_ACTIVE, __ATOMIC_RELAXED);
 	if (ep && !wildcard(ep))
 		snprintf(r->advertise, sizeof(r->advertise), "%s", ep);
+	else if (ep && !self_endpoint(r, ep, r->advertise, sizeof(r->advertise)))
+		log_info("listen=%s is a wildcard: this node advertises %s, its address toward "
+			 "%s (advertise=HOST:PORT sets another)", ep, r->advertise,
+			 r->cfg.npeers ? "its seeds" : "its default route");
 	else if (ep)
-		log_warn("listen=%s is no address peers can connect to: set advertise=HOST:PORT "
-			 "so that they learn this node (until then it reaches them, they do "
-			 "not reach it)", ep);
+		log_warn("listen=%s is no address peers can connect to, and no route tells "
+			 "this node's own: set advertise=HOST:PORT so that they learn this node "
+			 "(until then it reaches them, they do not reach it)", ep);
 	pthread_mutex_lock(&r->members_lock);
 	if (r->advertise[0])
 		rc = announce_locked(r);
