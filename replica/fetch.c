@@ -375,6 +375,14 @@ struct mfs_peer *fetch_pick(struct mfs_replica *r, const struct mfs_hash *h, uin
 	return least_busy_holder(r, h, ids, nids, peer_by_space(r, origin), cap, capped);
 }
 
+/* A copy already here, checked (rc): counted, or -ENOENT when it failed. */
+static int reused(struct mfs_replica *r, int rc)
+{
+	if (!rc)
+		__atomic_add_fetch(&r->fetch_reused, 1, __ATOMIC_RELAXED);
+	return rc == -ENOMEM ? rc : rc ? -ENOENT : 0;
+}
+
 /*
  * A chunk whose record this node fetched and has not finished keeping:
  * queued at the keeper or being written (keep.c), or staged in the store
@@ -406,9 +414,7 @@ static int fetch_from_unkept(struct mfs_replica *r, const struct mfs_hash *h, ui
 			rc = check_copy(h, raw_len, v.p, v.len, 0, &info, out);
 		mfs_val_release(&v);
 	}
-	if (!rc)
-		__atomic_add_fetch(&r->fetch_reused, 1, __ATOMIC_RELAXED);
-	return rc == -ENOMEM ? rc : rc ? -ENOENT : 0;
+	return reused(r, rc);
 }
 
 /*
@@ -432,9 +438,7 @@ static int fetch_from_store(struct mfs_replica *r, const struct mfs_hash *h, uin
 	if (!rc)
 		rc = check_copy(h, raw_len, v.p, v.len, 0, &info, out);
 	mfs_val_release(&v);
-	if (!rc)
-		__atomic_add_fetch(&r->fetch_reused, 1, __ATOMIC_RELAXED);
-	return rc == -ENOMEM ? rc : rc ? -ENOENT : 0;
+	return reused(r, rc);
 }
 
 int fetch_prepare(struct mfs_replica *r, const struct mfs_hash *h, uint32_t len,

@@ -12,9 +12,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 mfs_init
-command -v ip >/dev/null || skip_all "no ip(8)"
-command -v nsenter >/dev/null || skip_all "no nsenter"
-ip netns list >/dev/null 2>&1 || skip_all "no network namespaces"
 cl_init 3 netns
 
 S=$WORK/src

@@ -12,10 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 mfs_init
-command -v ip >/dev/null || skip_all "no ip(8)"
-command -v nsenter >/dev/null || skip_all "no nsenter"
 command -v tc >/dev/null || skip_all "no tc"
-ip netns list >/dev/null 2>&1 || skip_all "no network namespaces"
 RATE=${RATE:-16mbit}
 CL_COMMON=
 cl_init 2 netns
