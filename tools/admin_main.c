@@ -228,9 +228,11 @@ static void print_status(const struct admin_report *r)
 	for (size_t i = 0; i < r->nkv; i++)
 		if (!strcmp(r->kv[i].key, "peer"))
 			printf("peer           %s\n", r->kv[i].value);
-	printf("replication    %s chunks to fetch; %s chunks (%s) fetched, %s (%s) served\n",
+	printf("replication    %s chunks to fetch; %s chunks (%s) fetched, %s (%s) served%s\n",
 	       G("repl_backlog"), G("fetched_chunks"), admin_human_str(G("fetched_bytes"), b1, sizeof(b1)),
-	       G("served_chunks"), admin_human_str(G("served_bytes"), b2, sizeof(b2)));
+	       G("served_chunks"), admin_human_str(G("served_bytes"), b2, sizeof(b2)),
+	       !strcmp(G("repl_disk_full"), "1") ?
+	       "; PAUSED: the store's disk is at the 32 MiB it keeps free" : "");
 	printf("fetch latency  median %s, p99 %s\n", quantile(r, "fetch_latency_us", 0.5, b1, sizeof(b1)),
 	       quantile(r, "fetch_latency_us", 0.99, b2, sizeof(b2)));
 	printf("disk cache     %s of peers' chunks\n", admin_human_str(G("disk_cache_bytes"), b1, sizeof(b1)));

@@ -45,6 +45,8 @@ kept_free() { [ "$(df --output=avail -k "${CL_D[2]}" | tail -n 1)" -ge $((16 * 1
 check "node 2's disk keeps at least 16 MiB free" kept_free
 backlog_2() { local b; b=$(cl_get 2 repl_backlog) && note "node 2: repl_backlog $b" && [ "$b" -gt 0 ]; }
 check "node 2 answers status; its backlog is not 0" backlog_2
+says_paused() { "$ADMIN_BIN" status "${CL_M[2]}" | grep "^replication .*PAUSED: the store's disk is at"; }
+check "modelfs-admin status on node 2 says replication is paused" says_paused
 check "node 2 reads w.bin exact while its disk is full" expect_sha "${CL_M[2]}/d/w.bin" "$sum"
 
 write_on_full() {
