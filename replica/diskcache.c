@@ -76,14 +76,14 @@ static void untrack(struct mfs_diskcache *dc, const struct mfs_hash *h)
 	free(e);
 }
 
-/* Removes least recently used files until under the limit; lock held. */
-static void evict(struct mfs_diskcache *dc)
+/* Removes least recently used files until at most target bytes are left; lock held. */
+static void evict_to(struct mfs_diskcache *dc, uint64_t target)
 {
 	char path[4096];
 
 	struct mfs_lru_node *oldest;
 
-	while (dc->bytes > dc->limit && (oldest = mfs_lru_oldest(&dc->table))) {
+	while (dc->bytes > target && (oldest = mfs_lru_oldest(&dc->table))) {
 		struct mfs_hash h = oldest->key;
 
 		path_of(dc, &h, path, sizeof(path));
@@ -91,6 +91,18 @@ static void evict(struct mfs_diskcache *dc)
 		untrack(dc, &h);
 		dc->evicted++;
 	}
+}
+
+uint64_t mfs_diskcache_shrink(struct mfs_diskcache *dc, uint64_t bytes)
+{
+	uint64_t before;
+
+	pthread_mutex_lock(&dc->lock);
+	before = dc->bytes;
+	evict_to(dc, bytes < before ? before - bytes : 0);
+	before -= dc->bytes;
+	pthread_mutex_unlock(&dc->lock);
+	return before;
 }
 
 static int is_hex_name(const char *s)
@@ -152,7 +164,7 @@ static int scan(struct mfs_diskcache *dc)
 	for (size_t i = 0; i < n; i++)
 		track(dc, &all[i].h, all[i].size);
 	free(all);
-	evict(dc);
+	evict_to(dc, dc->limit);
 	return 0;
 }
 
@@ -231,7 +243,7 @@ int mfs_diskcache_put(struct mfs_diskcache *dc, const struct mfs_hash *h, const 
 	}
 	pthread_mutex_lock(&dc->lock);
 	track(dc, h, len);
-	evict(dc);
+	evict_to(dc, dc->limit);
 	pthread_mutex_unlock(&dc->lock);
 	return 0;
 }

@@ -43,6 +43,12 @@ int mfs_diskcache_has(struct mfs_diskcache *dc, const struct mfs_hash *h);
  */
 int mfs_diskcache_peek(struct mfs_diskcache *dc, const struct mfs_hash *h,
 		       struct mfs_chunk_info *info, uint64_t *reclen);
+/*
+ * Evicts least recently used files until bytes are freed or nothing is
+ * left (the store's disk needs the room, replica/room.c).  Returns the
+ * bytes freed.
+ */
+uint64_t mfs_diskcache_shrink(struct mfs_diskcache *dc, uint64_t bytes);
 /* Removes h if cached (modelfs-admin evict); returns the bytes it took, 0 if absent. */
 uint64_t mfs_diskcache_drop(struct mfs_diskcache *dc, const struct mfs_hash *h);
 

@@ -10,6 +10,12 @@
  * the disk is that full, and goes on within a second of space coming back,
  * its entries untouched (no attempt counted, no backoff).
  *
+ * The disk cache (peers' chunks this node does not own, up to
+ * disk_cache_mb) gives way first: an owned copy counts toward a file's
+ * factor, a cached one is only a faster read.  At the margin the cache
+ * evicts its oldest files for the room needed and ROOM_SLACK more, so
+ * replication does not wait on a cache that could make room (t1415).
+ *
  * A local commit needs its size beyond the same margin, so a disk that
  * replication filled takes no new local file until space is freed
  * (modelfs-admin gc, evict, or a lower factor): the store itself stays
@@ -17,22 +23,39 @@
  */
 #include <sys/statvfs.h>
 
+#include "diskcache.h"
 #include "internal.h"
 #include "store/base/log.h"
 #include "store/kv/db.h"
 
 #define LOG_COMPONENT "replica"
+/* Beyond what the chunk at hand needs, what the cache frees at once: not a file per chunk. */
+#define ROOM_SLACK (16ull << 20)
+
+static uint64_t avail_bytes(const char *dir, int *ok)
+{
+	struct statvfs st;
+
+	*ok = !statvfs(dir, &st);
+	return *ok ? (uint64_t)st.f_bavail * st.f_frsize : 0;
+}
 
 int repl_room(struct mfs_replica *r, uint64_t need)
 {
-	struct statvfs st;
 	uint64_t avail;
-	int low, was;
+	int low, was, ok;
 
-	if (!r->cfg.data_dir || statvfs(r->cfg.data_dir, &st))
+	if (!r->cfg.data_dir)
 		return 1; /* nothing to check against: RocksDB's own errors tell */
-	avail = (uint64_t)st.f_bavail * st.f_frsize;
+	avail = avail_bytes(r->cfg.data_dir, &ok);
+	if (!ok)
+		return 1;
 	low = avail < need + MFS_SPACE_MARGIN;
+	if (low && r->dc &&
+	    mfs_diskcache_shrink(r->dc, need + MFS_SPACE_MARGIN - avail + ROOM_SLACK)) {
+		avail = avail_bytes(r->cfg.data_dir, &ok);
+		low = ok && avail < need + MFS_SPACE_MARGIN;
+	}
 	was = __atomic_exchange_n(&r->room_low, low, __ATOMIC_RELAXED);
 	if (low && !was)
 		log_warn("replication paused: %llu MiB free on %s, the store keeps %llu MiB; "
