@@ -379,9 +379,15 @@ static void work_one(struct mfs_repair *rp, struct want *w)
 			return;
 		}
 	}
-	/* The disk at its margin: later, as it was, once there is room (room.c). */
+	/*
+	 * The disk at its margin: an owned chunk later, as it was, once there
+	 * is room (room.c); a warm one, best effort, not at all.
+	 */
 	if (!repl_room(r, w->raw_len)) {
-		w->nospace = 1;
+		if (w->kind == WANT_WARM)
+			w->ok = 1;
+		else
+			w->nospace = 1;
 		return;
 	}
 	if (w->kind != WANT_WARM && !promote(r, w)) {
