@@ -129,8 +129,9 @@ ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,
 
 /*
  * mfs_chunk_decode without the XXH64 pass, for a record whose decoded bytes
- * the caller checks against their SHA-256 (a record from a peer: one check,
- * not two).  The header is validated and every decoder bounds what it reads
+ * the caller checks against their SHA-256 and that passed both checks when
+ * it came (a peer's copy held here; a record from a peer itself is decoded
+ * checked, as it will be kept: replica/fetch.c check_copy).  The header is validated and every decoder bounds what it reads
  * and writes, so any bytes are safe to decode; only the caller's hash makes
  * the output good.  Returns raw_len, -ENOBUFS, MFS_ECORRUPT, MFS_EFORMAT.
  */
