@@ -52,17 +52,17 @@ struct rocks {
 	 * AssertFalseAndGetStatusForPrevError), whether by a sync (SyncWAL),
 	 * by a write once RocksDB accepts writes again, or by the memtable
 	 * switch a flush or a write makes.  RocksDB's own recovery, once space
-	 * is back, flushes every memtable and drops the failed WAL file, but
-	 * only when that WAL had taken a record; if the failed append was its
-	 * first, recovery keeps it, and the next write aborts (the open gives
-	 * its WAL a first record for that reason).  So the failed file is a
-	 * gate (wal_gate): while it exists, every write, sync and flush fails
-	 * with the error at once, without reaching RocksDB; once it is gone,
-	 * the writer went with it.
-	 * NEEDSWORK: a WAL made by a memtable switch whose first append fails
-	 * is kept by recovery, and the store then takes no writes until the
-	 * daemon restarts (no crash, reads go on); only a disk that fills
-	 * between the floor's check and that write gets there.
+	 * is back, flushes the memtables and drops the failed WAL file; but
+	 * when the failed append was the first write since the open (every
+	 * memtable empty, nothing to flush), it kept that WAL, and the next
+	 * write aborted (so the open now writes a first record).  So the
+	 * failed file is a gate (wal_gate): while it exists, every write, sync
+	 * and flush fails with the error at once, without reaching RocksDB;
+	 * once it is gone, the writer went with it.
+	 * NEEDSWORK: recovery kept the failed WAL in another case too (once,
+	 * in 3 runs of setxattrs racing dd on a 1.5 GiB tmpfs, decisions.md):
+	 * the store then takes no writes until the daemon restarts (no crash,
+	 * reads go on).  A reopen of the database in place would end that.
 	 */
 	pthread_mutex_t wal_lock;
 	int wal_gated;			/* atomic; set and cleared under wal_lock */
@@ -245,11 +245,11 @@ int mfs_db_rocks_open(const char *dir, struct mfs_db **out)
 	rocksdb_flushoptions_set_wait(db->flush, 1);
 	/*
 	 * Every open starts a new WAL file, whose space RocksDB allocates (a
-	 * block of max_total_wal_size) at its first append; a WAL whose first
-	 * append failed for space is one RocksDB's recovery keeps (wal_gate).
-	 * So it takes its first record now, while the open has just found
-	 * room for its MANIFEST: the deletion of a key that never exists
-	 * (doc/format.md, the default column family).
+	 * block of max_total_wal_size) at its first append; when the first
+	 * write after an open failed for space, RocksDB's recovery kept that
+	 * WAL (wal_gate).  So it takes a first record now, while the open has
+	 * just found room for its MANIFEST: the deletion of a key that never
+	 * exists (doc/format.md, the default column family).
 	 */
 	rocksdb_delete(db->db, db->wo[MFS_WRITE_ASYNC], "wal", 3, &err);
 	if (err)
