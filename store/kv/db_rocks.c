@@ -410,8 +410,8 @@ static void wal_close_gate(struct rocks *db, const char *name, int rc)
 		db->wal_rc = rc;
 		__atomic_store_n(&db->wal_gated, 1, __ATOMIC_RELEASE);
 		log_warn("an append to %s failed: the store takes no writes, syncs or flushes "
-			 "until RocksDB, once space is back, has dropped that file",
-			 db->wal_failed);
+			 "until RocksDB, once space is back, has dropped that file (if it stays, "
+			 "a restart of the daemon ends this)", db->wal_failed);
 	}
 	pthread_mutex_unlock(&db->wal_lock);
 }
