@@ -5,7 +5,8 @@
  * every backend would otherwise repeat lives here: the upper bound of a
  * prefix iteration, the iterator's sticky error, exists() on top of get(),
  * the test-only MODELFS_FAULT wrapping at open, small NOWAL batches through
- * the WAL, and group commit (mfs_db_sync; state in db_internal.h).
+ * the WAL, group commit (mfs_db_sync; state in db_internal.h), and the
+ * floor of free space kept for RocksDB (db_space.c).
  */
 #include <assert.h>
 #include <errno.h>
@@ -40,7 +41,8 @@ int mfs_db_open(const char *dir, mfs_db_attach_fn attach, struct mfs_db **out)
 	}
 	if ((rc = mfs_db_rocks_open(dir, &db)))
 		return rc;
-	if (attach && (rc = attach(db, dir))) {
+	/* On the inner database: a fault wrapper's calls reach it through its front. */
+	if ((rc = db_space_watch(db, dir)) || (attach && (rc = attach(db, dir)))) {
 		mfs_db_close(db);
 		return rc;
 	}
@@ -76,6 +78,7 @@ void mfs_db_close(struct mfs_db *db)
 	if (!db)
 		return;
 	packs = db->owns_packs ? db->packs : NULL;
+	free(db->space_dir);
 	db->ops->close(db);
 	mfs_packs_close(packs);
 }
@@ -176,6 +179,8 @@ int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mod
 	assert(b->db == db);
 	if (b->err)
 		return b->err;
+	if ((rc = db_space_check(db, b->bytes)))
+		return rc;
 	/* The commit protocol: pack records before the index entries naming them. */
 	if (b->pack_ticket && (rc = mfs_packs_sync(db->packs, b->pack_ticket)))
 		return rc;
@@ -310,7 +315,7 @@ int mfs_db_flush(struct mfs_db *db, enum mfs_cf cf)
 	 * a flush that began after an equal read persisted. */
 	if (gen == done)
 		return 0;
-	if ((rc = db->ops->flush(db, cf)))
+	if ((rc = db_space_check(db, 0)) || (rc = db->ops->flush(db, cf)))
 		return rc;
 	while (done < gen && !__atomic_compare_exchange_n(&db->flushed_gen[cf], &done, gen, 0,
 							  __ATOMIC_RELEASE, __ATOMIC_ACQUIRE))
@@ -411,7 +416,9 @@ void mfs_iter_free(struct mfs_iter *it)
 
 int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate)
 {
-	return db->ops->reclaim(db, cf, relocate);
+	int rc = db_space_check(db, 0);
+
+	return rc ? rc : db->ops->reclaim(db, cf, relocate);
 }
 
 uint64_t mfs_db_changes(struct mfs_db *db, unsigned cfs)

@@ -25,6 +25,17 @@
  * (fuse/fs_write.c) and replication (replica/room.c).
  */
 #define MFS_SPACE_MARGIN (32ull << 20)
+/*
+ * Room kept for RocksDB itself, below the margin: while less is free on
+ * the store's disk (another program may fill it), mfs_db_write,
+ * mfs_db_flush and mfs_db_reclaim fail with -ENOSPC before RocksDB sees
+ * them: after a WAL append fails for space, RocksDB 7.8 aborts the
+ * process at the next use of that WAL (db_space.c).  Syncs go on.
+ * 16 MiB: a new WAL block or file (max_total_wal_size, 8 MiB, db_rocks.c)
+ * and the flush of the namespace records rolling the WAL starts (at most
+ * that much again).
+ */
+#define MFS_SPACE_FLOOR (16ull << 20)
 
 /* Column families.  Their names are on disk (see db_rocks.c): never rename. */
 enum mfs_cf {
@@ -44,7 +55,8 @@ struct mfs_db;
 struct mfs_packs;
 
 /*
- * Opens (creating if needed) the RocksDB database in dir.  Returns 0, -EBUSY
+ * Opens (creating if needed) the RocksDB database in dir, whose disk's
+ * floor (MFS_SPACE_FLOOR) it keeps.  Returns 0, -EBUSY
  * when another process holds it, -ENOSPC, or MFS_EDB.  attach (or NULL) runs
  * on the opened database before anything else uses it: the layer above
  * hooks what it keeps beside the database (chunk/'s pack files, through
@@ -55,6 +67,8 @@ struct mfs_packs;
  * mfs_db_fault_wrap), the database is wrapped with the fault injector, so a
  * test can make a real daemon's Nth store call fail.  A malformed spec fails
  * the open with -EINVAL.  Never set it on a node that holds data you need.
+ * Likewise MODELFS_SPACE_FLOOR=BYTES moves the floor (0: none), so that a
+ * test can make RocksDB itself meet a full disk.
  */
 typedef int (*mfs_db_attach_fn)(struct mfs_db *db, const char *dir);
 int mfs_db_open(const char *dir, mfs_db_attach_fn attach, struct mfs_db **out);

@@ -119,6 +119,14 @@ struct mfs_db {
 	 * A fault wrapper borrows its inner database's. */
 	struct mfs_packs *packs;
 	int owns_packs;
+	/* The floor's watch (db_space.c): the directory whose filesystem it
+	 * reads (NULL: none, in memory), set at open; then, atomic: the last
+	 * statvfs's free bytes less what writes took since, when it ran
+	 * (CLOCK_MONOTONIC ns; 0: never), and whether it was under the floor. */
+	char *space_dir;
+	uint64_t space_floor;	/* MFS_SPACE_FLOOR, unless a test moved it; set at open */
+	uint64_t space_left, space_at;
+	int space_low;
 };
 
 struct mfs_batch {
@@ -134,6 +142,16 @@ struct mfs_batch {
 
 /* Sets db->ops and the front's state; for the backends' constructors. */
 void mfs_db_init_base(struct mfs_db *db, const struct mfs_kv_ops *ops);
+
+/*
+ * db_space.c: the floor (MFS_SPACE_FLOOR).  db_space_watch makes db check
+ * dir's filesystem (NULL: never refuse); 0, -ENOMEM, or -EINVAL for a
+ * malformed MODELFS_SPACE_FLOOR (test only, db_space.c).  db_space_check:
+ * -ENOSPC when writing need more bytes would leave less than the floor
+ * free (logged once as it starts, and when it ends), else 0.
+ */
+int db_space_watch(struct mfs_db *db, const char *dir);
+int db_space_check(struct mfs_db *db, uint64_t need);
 
 struct mfs_db_view {
 	struct mfs_db *db;	/* the database (front) it was taken of */
