@@ -207,6 +207,8 @@ static void print_status(const struct admin_report *r)
 	if (admin_report_get(r, "fs_avail_bytes"))
 		printf("; %s free of %s on the file system", admin_human_str(G("fs_avail_bytes"), b2,
 		       sizeof(b2)), admin_human_str(G("fs_size_bytes"), b3, sizeof(b3)));
+	if (!strcmp(G("store_disk_full"), "1"))
+		printf("; FULL: under the 16 MiB the store keeps, its writes get ENOSPC");
 	printf("\n");
 	if (admin_report_get(r, "cache_hits"))
 		printf("cache          %s of %s, hit rate %.1f%%\n",

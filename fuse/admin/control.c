@@ -79,6 +79,7 @@ static int status_lines(struct mfs_control *c, FILE *f)
 			fprintf(f, "fs_avail_bytes %llu\n",
 				(unsigned long long)vfs.f_bavail * vfs.f_frsize);
 		}
+		fprintf(f, "store_disk_full %d\n", mfs_db_space_low(c->fs->db));
 		fprintf(f, "dedup_ratio %.4f\n", st.dedup_ratio);
 		fprintf(f, "compression_ratio %.4f\n", st.compression_ratio);
 		for (int k = 0; k < MFS_CODEC_COUNT; k++)

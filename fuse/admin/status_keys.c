@@ -40,6 +40,7 @@ static const struct mfs_status_key keys[] = {
 	{ "disk_bytes", GAUGE, B, "modelfs_disk_bytes", NULL, "Size of the store on disk: RocksDB files and pack files." },
 	{ "fs_size_bytes", GAUGE, B, "modelfs_fs_size_bytes", NULL, "Size of the file system under the store." },
 	{ "fs_avail_bytes", GAUGE, B, "modelfs_fs_avail_bytes", NULL, "Space left on the file system under the store." },
+	{ "store_disk_full", GAUGE, N, "modelfs_store_disk_full", NULL, "1 while the store's disk has less than the 16 MiB it keeps free: its writes, namespace changes included, fail with ENOSPC." },
 	{ "dedup_ratio", GAUGE, N, "modelfs_dedup_ratio", NULL, "Logical bytes over distinct chunk bytes." },
 	{ "compression_ratio", GAUGE, N, "modelfs_compression_ratio", NULL, "Chunk bytes over stored bytes." },
 	{ "codec_chunks", GROUP, N, "modelfs_codec_chunks", "codec", "Stored chunks referenced by files, by codec." },

@@ -241,6 +241,13 @@ uint64_t mfs_db_disk_bytes(struct mfs_db *db);
 uint64_t mfs_db_changes(struct mfs_db *db, unsigned cfs);
 
 /*
+ * 1 while the store's disk has less than MFS_SPACE_FLOOR free (its writes
+ * fail with ENOSPC), else 0: the last write's look, or a fresh one when
+ * that found it low.
+ */
+int mfs_db_space_low(struct mfs_db *db);
+
+/*
  * Fault injection (tests only).  A spec is one or more comma-separated
  * rules "CLASS:N:KIND":
  *   CLASS  which calls are counted: "any" (get and exists, write, flush,

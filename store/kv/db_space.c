@@ -120,3 +120,11 @@ int db_space_check(struct mfs_db *db, uint64_t need)
 			 (unsigned long long)(avail >> 20), db->space_dir);
 	return low ? -ENOSPC : 0;
 }
+
+int mfs_db_space_low(struct mfs_db *db)
+{
+	/* Low at the last write: look again, space may be back since. */
+	if (__atomic_load_n(&db->space_low, __ATOMIC_RELAXED))
+		db_space_check(db, 0);
+	return __atomic_load_n(&db->space_low, __ATOMIC_RELAXED);
+}

@@ -235,8 +235,21 @@ check "another process fills the store's disk" fill
 check "on the full disk every namespace op succeeds or fails with ENOSPC" full_ops full
 check "the files stored before read back whole" intact
 check "sync and a walk of the tree on the full disk" synced_walk
+# status_full WANT: store_disk_full in status --json, and FULL in the report when 1.
+status_full() {
+	local got
+	got=$(admin status --json "$M" | json_get store_disk_full) &&
+		expect_eq "$got" "$1" "store_disk_full" || return 1
+	if [ "$1" = 1 ]; then
+		admin status "$M" | grep "^disk .*FULL: under the 16 MiB the store keeps"
+	else
+		! admin status "$M" | grep FULL
+	fi
+}
+check "status says the store's disk is full (store_disk_full 1, FULL)" status_full 1
 check "the other process frees its space" unfill
 check "once space is back, a mkdir works without a restart" writable after
+check "status says it no longer is (store_disk_full 0)" status_full 0
 check "after space came back: more ops, and a new file is stored" after_ops after after
 check "umount, mount" mfs_remount "$M"
 check "every op acknowledged on the full disk holds after a remount" journal_holds
