@@ -33,6 +33,7 @@
 
 #include "settings.h"
 #include "store/base/histo.h"
+#include "store/base/space.h"
 #include "store/chunk/cache.h"
 #include "store/chunk/manifest.h"
 #include "store/maint/report.h"
@@ -159,9 +160,8 @@ struct mfs_fs {
 	char *staging_dir;
 	uint64_t staging_mem_used;  /* atomic: bytes staged in memfds */
 	uint64_t staging_mem_limit; /* above it, staging spills to DATA/staging */
-	/* fs_check_space's last statvfs: bytes free then, less what small
-	 * commits took since, and when (CLOCK_MONOTONIC ns; 0: never); atomic */
-	uint64_t space_left, space_at;
+	/* fs_check_space's last statvfs, shared by small commits (space.h) */
+	struct mfs_space_reading space;
 	char *control_path;
 	struct fs_metrics *metrics;  /* NULL without metrics_file */
 	struct fs_gc *gc;            /* the gc timer; NULL with gc_interval_s=0 */

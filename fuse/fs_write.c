@@ -37,14 +37,6 @@
 /* ... while this much more than it needs was free (what other writers may take meanwhile). */
 #define SPACE_SLACK (1ull << 30)
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * A small commit's check without a statfs (one syscall of the ~23 a small
  * file cost the daemon): the last statvfs, at most SPACE_RECHECK_NS old,
@@ -53,17 +45,9 @@ static uint64_t mono_ns(void)
  */
 static int space_cached(struct mfs_fs *fs, uint64_t size)
 {
-	uint64_t at = __atomic_load_n(&fs->space_at, __ATOMIC_ACQUIRE);
-	uint64_t left = __atomic_load_n(&fs->space_left, __ATOMIC_RELAXED);
-
-	if (size > MFS_INGEST_SMALL_MAX || !at || mono_ns() - at > SPACE_RECHECK_NS)
-		return 0;
-	do {
-		if (left < size + MFS_SPACE_MARGIN + SPACE_SLACK)
-			return 0;
-	} while (!__atomic_compare_exchange_n(&fs->space_left, &left, left - size, 0,
-					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-	return 1;
+	return size <= MFS_INGEST_SMALL_MAX &&
+	       mfs_space_reading_take(&fs->space, size, MFS_SPACE_MARGIN + SPACE_SLACK,
+				      SPACE_RECHECK_NS);
 }
 
 /*
@@ -83,8 +67,7 @@ int fs_check_space(struct mfs_fs *fs, uint64_t size)
 	if (statvfs(fs->cfg->data_dir, &st))
 		return 0;
 	avail = (uint64_t)st.f_bavail * st.f_frsize;
-	__atomic_store_n(&fs->space_left, avail, __ATOMIC_RELAXED);
-	__atomic_store_n(&fs->space_at, mono_ns(), __ATOMIC_RELEASE);
+	mfs_space_reading_set(&fs->space, avail);
 	if (avail < size + MFS_SPACE_MARGIN)
 		return -ENOSPC;
 	return 0;

@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "db.h"
+#include "store/base/space.h"
 
 struct mfs_kv_ops {
 	const char *name;
@@ -120,12 +121,11 @@ struct mfs_db {
 	struct mfs_packs *packs;
 	int owns_packs;
 	/* The floor's watch (db_space.c): the directory whose filesystem it
-	 * reads (NULL: none, in memory), set at open; then, atomic: the last
-	 * statvfs's free bytes less what writes took since, when it ran
-	 * (CLOCK_MONOTONIC ns; 0: never), and whether it was under the floor. */
+	 * reads (NULL: none, in memory), set at open; then the last statvfs,
+	 * shared by writes (space.h), and whether it was under the floor (atomic). */
 	char *space_dir;
 	uint64_t space_floor;	/* MFS_SPACE_FLOOR, unless a test moved it; set at open */
-	uint64_t space_left, space_at;
+	struct mfs_space_reading space;
 	int space_low;
 };
 

@@ -38,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
-#include <time.h>
 
 #include "db_internal.h"
 #include "store/base/log.h"
@@ -47,14 +46,6 @@
 
 #define RECHECK_NS 10000000ull
 #define SLACK (1ull << 30)
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int db_space_watch(struct mfs_db *db, const char *dir)
 {
@@ -79,35 +70,19 @@ int db_space_watch(struct mfs_db *db, const char *dir)
 	return 0;
 }
 
-/* 1 when the last reading still vouches for need more bytes (and takes them from it). */
-static int space_cached(struct mfs_db *db, uint64_t need)
-{
-	uint64_t at = __atomic_load_n(&db->space_at, __ATOMIC_ACQUIRE);
-	uint64_t left = __atomic_load_n(&db->space_left, __ATOMIC_RELAXED);
-
-	if (!at || mono_ns() - at > RECHECK_NS)
-		return 0;
-	do {
-		if (left < need + db->space_floor + SLACK)
-			return 0;
-	} while (!__atomic_compare_exchange_n(&db->space_left, &left, left - need, 0,
-					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-	return 1;
-}
-
 int db_space_check(struct mfs_db *db, uint64_t need)
 {
 	struct statvfs st;
 	uint64_t avail;
 	int low, was;
 
-	if (!db->space_dir || space_cached(db, need))
+	if (!db->space_dir ||
+	    mfs_space_reading_take(&db->space, need, db->space_floor + SLACK, RECHECK_NS))
 		return 0;
 	if (statvfs(db->space_dir, &st))
 		return 0; /* nothing to check against: RocksDB's own errors tell */
 	avail = (uint64_t)st.f_bavail * st.f_frsize;
-	__atomic_store_n(&db->space_left, avail, __ATOMIC_RELAXED);
-	__atomic_store_n(&db->space_at, mono_ns(), __ATOMIC_RELEASE);
+	mfs_space_reading_set(&db->space, avail);
 	low = avail < need + db->space_floor;
 	was = __atomic_exchange_n(&db->space_low, low, __ATOMIC_RELAXED);
 	if (low && !was)
