@@ -215,8 +215,8 @@ int members_start(struct mfs_replica *r)
 		snprintf(r->advertise, sizeof(r->advertise), "%s", ep);
 	else if (ep && !self_endpoint(r, ep, r->advertise, sizeof(r->advertise)))
 		log_info("listen=%s is a wildcard: this node advertises %s, its address toward "
-			 "%s (advertise=HOST:PORT sets another)", ep, r->advertise,
-			 r->cfg.npeers ? "its seeds" : "its default route");
+			 "its first seed that resolves, else along its default route "
+			 "(advertise=HOST:PORT sets another)", ep, r->advertise);
 	else if (ep)
 		log_warn("listen=%s is no address peers can connect to, and no route tells "
 			 "this node's own: set advertise=HOST:PORT so that they learn this node "
