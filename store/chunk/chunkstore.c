@@ -59,6 +59,7 @@ static size_t index_fields(struct mfs_batch *b, const struct mfs_hash *h,
 			   const struct mfs_chunk_info *info, size_t record_len, uint8_t *idx)
 {
 	struct mfs_packs *packs = packs_for(b, record_len);
+	struct mfs_pack_pend *claim;
 	struct mfs_pack_loc loc;
 	uint64_t ticket;
 
@@ -69,13 +70,19 @@ static size_t index_fields(struct mfs_batch *b, const struct mfs_hash *h,
 	if (!packs)
 		return MFS_CHUNK_INDEX_LEN;
 	if (record_len > UINT32_MAX ||
-	    mfs_packs_pending_take(packs, h->b, (uint32_t)record_len, &loc, &ticket)) {
+	    mfs_packs_pending_claim(packs, h->b, (uint32_t)record_len, &loc, &ticket, &claim)) {
 		char hex[MFS_HASH_HEX_LEN + 1];
 
 		/* A caller's bug: never index a record we cannot point at. */
 		mfs_hash_to_hex(h, hex);
 		log_error("chunk %s: index staged without its record", hex);
 		mfs_batch_fail(b, -EIO);
+		return 0;
+	}
+	/* Staged, in sight, until b is written: fetch.c looks here, then at the index. */
+	if (mfs_batch_hold_pending(b, claim)) {
+		mfs_packs_pending_drop(packs, claim);
+		mfs_batch_fail(b, -ENOMEM);
 		return 0;
 	}
 	idx[0] = MFS_CHUNK_INDEX_V2;

@@ -100,6 +100,29 @@ void mfs_batch_need_packs(struct mfs_batch *b, uint64_t ticket)
 		b->pack_ticket = ticket;
 }
 
+int mfs_batch_hold_pending(struct mfs_batch *b, struct mfs_pack_pend *claim)
+{
+	if (b->nclaims == b->claims_cap) {
+		unsigned cap = b->claims_cap ? 2 * b->claims_cap : 16;
+		struct mfs_pack_pend **v = realloc(b->claims, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		b->claims = v;
+		b->claims_cap = cap;
+	}
+	b->claims[b->nclaims++] = claim;
+	return 0;
+}
+
+/* The pending entries b claimed leave the table: its index entries are written (or never will be). */
+static void drop_claims(struct mfs_batch *b)
+{
+	for (unsigned i = 0; i < b->nclaims; i++)
+		mfs_packs_pending_drop(b->db->packs, b->claims[i]);
+	b->nclaims = 0;
+}
+
 void mfs_batch_note_packed(struct mfs_batch *b)
 {
 	b->packed = 1;
@@ -142,8 +165,11 @@ struct mfs_batch *mfs_batch_new(struct mfs_db *db)
 
 void mfs_batch_free(struct mfs_batch *b)
 {
-	if (b)
-		b->db->ops->batch_free(b);
+	if (!b)
+		return;
+	drop_claims(b);
+	free(b->claims);
+	b->db->ops->batch_free(b);
 }
 
 void mfs_batch_put(struct mfs_batch *b, enum mfs_cf cf, const void *k, size_t kl,
@@ -186,7 +212,10 @@ int mfs_db_write(struct mfs_db *db, struct mfs_batch *b, enum mfs_write_mode mod
 		return rc;
 	if (mode == MFS_WRITE_NOWAL && b->bytes <= MFS_DB_SMALL_NOWAL && !b->packed)
 		mode = MFS_WRITE_ASYNC;
-	if ((rc = db->ops->write(db, b, mode)))
+	rc = db->ops->write(db, b, mode);
+	/* Readers see the index entries now: the pending ones are not needed. */
+	drop_claims(b);
+	if (rc)
 		return rc;
 	for (int cf = 0; cf < MFS_CF_COUNT; cf++)
 		if (b->cfs & 1u << cf)

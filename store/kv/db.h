@@ -143,6 +143,14 @@ void mfs_db_set_packs(struct mfs_db *db, struct mfs_packs *packs, int owned);
 /* b names pack appends up to ticket: mfs_db_write syncs them before writing b. */
 void mfs_batch_need_packs(struct mfs_batch *b, uint64_t ticket);
 /*
+ * b writes the index entry of a pending record claimed for it
+ * (mfs_packs_pending_claim): the entry is dropped once b is written, or
+ * freed unwritten, so that the record is never out of sight of both.
+ * -ENOMEM (nothing held: the caller drops the claim and fails b).
+ */
+struct mfs_pack_pend;
+int mfs_batch_hold_pending(struct mfs_batch *b, struct mfs_pack_pend *claim);
+/*
  * b stands for chunk records appended to packs (chunkstore.c): written
  * NOWAL, it stays a step of the commit as the records' own batch was
  * (mfs_db_flush(MFS_CF_CHUNKS) then does its part, and a fault wrapper

@@ -138,6 +138,10 @@ struct mfs_batch {
 	uint64_t pack_ticket;
 	int err;		/* a staging step failed: the write fails with it */
 	int packed;		/* records went to packs (mfs_batch_note_packed) */
+	/* Pending pack records whose index entries it writes: dropped from
+	 * the pending table once it is written (mfs_batch_hold_pending) */
+	struct mfs_pack_pend **claims;
+	unsigned nclaims, claims_cap;
 };
 
 /* Sets db->ops and the front's state; for the backends' constructors. */

@@ -31,11 +31,12 @@ struct pack {
 	uint64_t counted;	/* blocks' bytes of the records counted at open; atomic */
 };
 
-struct pend {
-	struct pend *next;
+struct mfs_pack_pend {
+	struct mfs_pack_pend *next;
 	uint8_t key[32];
 	struct mfs_pack_loc loc;
 	uint64_t ticket;
+	int claimed;		/* an index entry naming it is being written; pend_lock */
 };
 
 struct mfs_packs {
@@ -57,7 +58,7 @@ struct mfs_packs {
 	uint64_t synced;	/* sync_lock */
 	int fail_sync;		/* tests; sync_lock */
 	pthread_mutex_t pend_lock;
-	struct pend *pend[PEND_BUCKETS];
+	struct mfs_pack_pend *pend[PEND_BUCKETS];
 };
 
 /* The bytes a record of len takes in its pack: it starts and ends on a block. */
@@ -270,7 +271,7 @@ void mfs_packs_close(struct mfs_packs *p)
 	}
 	for (int i = 0; i < PEND_BUCKETS; i++)
 		while (p->pend[i]) {
-			struct pend *e = p->pend[i];
+			struct mfs_pack_pend *e = p->pend[i];
 
 			p->pend[i] = e->next;
 			free(e);
@@ -706,14 +707,16 @@ static unsigned bucket(const uint8_t key[32])
 }
 
 /*
- * Where key's pending entry of len bytes (0: of any length) is linked, or
- * the bucket's final NULL link.  pend_lock held.
+ * Where key's pending entry of len bytes (0: of any length; unclaimed: not
+ * claimed) is linked, or the bucket's final NULL link.  pend_lock held.
  */
-static struct pend **pend_slot(struct mfs_packs *p, const uint8_t key[32], uint32_t len)
+static struct mfs_pack_pend **pend_slot(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
+					  int unclaimed)
 {
-	struct pend **pp = &p->pend[bucket(key)];
+	struct mfs_pack_pend **pp = &p->pend[bucket(key)];
 
-	while (*pp && (memcmp((*pp)->key, key, 32) || (len && (*pp)->loc.len != len)))
+	while (*pp && (memcmp((*pp)->key, key, 32) || (len && (*pp)->loc.len != len) ||
+		       (unclaimed && (*pp)->claimed)))
 		pp = &(*pp)->next;
 	return pp;
 }
@@ -721,7 +724,7 @@ static struct pend **pend_slot(struct mfs_packs *p, const uint8_t key[32], uint3
 int mfs_packs_pending_put(struct mfs_packs *p, const uint8_t key[32], const struct mfs_pack_loc *loc,
 			  uint64_t ticket)
 {
-	struct pend *e = malloc(sizeof(*e));
+	struct mfs_pack_pend *e = malloc(sizeof(*e));
 	unsigned b = bucket(key);
 
 	if (!e)
@@ -729,6 +732,7 @@ int mfs_packs_pending_put(struct mfs_packs *p, const uint8_t key[32], const stru
 	memcpy(e->key, key, 32);
 	e->loc = *loc;
 	e->ticket = ticket;
+	e->claimed = 0;
 	pthread_mutex_lock(&p->pend_lock);
 	e->next = p->pend[b];
 	p->pend[b] = e;
@@ -739,29 +743,52 @@ int mfs_packs_pending_put(struct mfs_packs *p, const uint8_t key[32], const stru
 int mfs_packs_pending_peek(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
 			   struct mfs_pack_loc *loc)
 {
-	struct pend *e;
+	struct mfs_pack_pend *e;
 
 	pthread_mutex_lock(&p->pend_lock);
-	if ((e = *pend_slot(p, key, len)))
+	if ((e = *pend_slot(p, key, len, 0)))
 		*loc = e->loc;
 	pthread_mutex_unlock(&p->pend_lock);
 	return e ? 0 : -ENOENT;
 }
 
-int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
-			   struct mfs_pack_loc *loc, uint64_t *ticket)
+int mfs_packs_pending_claim(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
+			    struct mfs_pack_loc *loc, uint64_t *ticket, struct mfs_pack_pend **claim)
 {
-	struct pend **pp, *e;
+	struct mfs_pack_pend *e;
 
 	pthread_mutex_lock(&p->pend_lock);
-	pp = pend_slot(p, key, len);
-	if ((e = *pp))
-		*pp = e->next;
+	if ((e = *pend_slot(p, key, len, 1)))
+		e->claimed = 1;
 	pthread_mutex_unlock(&p->pend_lock);
 	if (!e)
 		return -ENOENT;
 	*loc = e->loc;
 	*ticket = e->ticket;
-	free(e);
+	*claim = e;
 	return 0;
+}
+
+void mfs_packs_pending_drop(struct mfs_packs *p, struct mfs_pack_pend *claim)
+{
+	struct mfs_pack_pend **pp;
+
+	pthread_mutex_lock(&p->pend_lock);
+	for (pp = &p->pend[bucket(claim->key)]; *pp && *pp != claim; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = claim->next;
+	pthread_mutex_unlock(&p->pend_lock);
+	free(claim);
+}
+
+int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
+			   struct mfs_pack_loc *loc, uint64_t *ticket)
+{
+	struct mfs_pack_pend *e;
+	int rc = mfs_packs_pending_claim(p, key, len, loc, ticket, &e);
+
+	if (!rc)
+		mfs_packs_pending_drop(p, e);
+	return rc;
 }

@@ -138,6 +138,17 @@ int mfs_packs_pending_take(struct mfs_packs *p, const uint8_t key[32], uint32_t 
 /* As take, but the entry stays (len 0: of any length): 0 with *loc, or -ENOENT. */
 int mfs_packs_pending_peek(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
 			   struct mfs_pack_loc *loc);
+/*
+ * As take, but the entry stays in peeks' sight until mfs_packs_pending_drop
+ * (claim): the caller is writing the index entry that names the record,
+ * and a reader that looks here, then at the index, must find it in one of
+ * the two (mfs_batch_hold_pending drops it once the batch is written).
+ * A claimed entry is not claimed or taken again.
+ */
+struct mfs_pack_pend;
+int mfs_packs_pending_claim(struct mfs_packs *p, const uint8_t key[32], uint32_t len,
+			    struct mfs_pack_loc *loc, uint64_t *ticket, struct mfs_pack_pend **claim);
+void mfs_packs_pending_drop(struct mfs_packs *p, struct mfs_pack_pend *claim);
 
 /* Tests: the next mfs_packs_sync() that has something to sync fails with rc. */
 void mfs_packs_fail_next_sync(struct mfs_packs *p, int rc);

@@ -136,7 +136,7 @@ int main(void)
 {
 	char dir[] = "/tmp/mfs-test-pack-XXXXXX", dbdir[256], pack1[300], pack2[300], path[300];
 	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
-	struct chunk c[NCHUNK], extra[3], small, twin;
+	struct chunk c[NCHUNK], extra[4], small, twin;
 	struct mfs_db *db = NULL;
 	uint8_t hdr[MFS_PACK_HDR_LEN];
 	long long before;
@@ -150,7 +150,7 @@ int main(void)
 	snprintf(pack2, sizeof(pack2), "%s/packs/00000002.pack", dbdir);
 	for (int i = 0; i < NCHUNK; i++)
 		make_chunk(ctx, &c[i], (300u << 10) + 4097u * (unsigned)i, i == 1);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		make_chunk(ctx, &extra[i], 200u << 10, 0);
 	make_chunk(ctx, &small, 5000, 0);
 	make_chunk(ctx, &twin, 400u << 10, 1);
@@ -193,6 +193,33 @@ int main(void)
 		is_int(mfs_db_write(db, b, MFS_WRITE_ASYNC), 0, "record and index in one batch");
 		mfs_batch_free(b);
 		ok(pack_of(db, &extra[0]) == 1 && reads_back(db, ctx, &extra[0]), "and it reads back");
+	}
+
+	/*
+	 * A record whose index entry is being written stays in sight of
+	 * mfs_chunk_staged_get until that write: a reader that looks there,
+	 * then at the index, finds it in one (t1355 fetched it twice).
+	 */
+	{
+		struct mfs_batch *b = mfs_batch_new(db);
+		struct mfs_val v = { 0 };
+
+		mfs_chunk_stage_record(b, &extra[3].h, extra[3].rec, extra[3].reclen);
+		ok(!mfs_db_write(db, b, MFS_WRITE_NOWAL) && !mfs_db_flush(db, MFS_CF_CHUNKS),
+		   "a record staged");
+		mfs_batch_free(b);
+		b = mfs_batch_new(db);
+		mfs_chunk_stage_index(b, &extra[3].h, &extra[3].info, extra[3].reclen);
+		ok(!mfs_chunk_staged_get(db, &extra[3].h, 0, &v) && v.len == extra[3].reclen &&
+		   !memcmp(v.p, extra[3].rec, v.len) && mfs_chunk_exists(db, &extra[3].h) == 0,
+		   "its index entry staged, not written: the staged record is still found");
+		mfs_val_release(&v);
+		is_int(mfs_db_write(db, b, MFS_WRITE_SYNC), 0, "the index entry written");
+		mfs_batch_free(b);
+		ok(mfs_chunk_exists(db, &extra[3].h) == 1 &&
+		   mfs_chunk_staged_get(db, &extra[3].h, 0, &v) == -ENOENT,
+		   "then the index has it, and it is no longer pending");
+		mfs_val_release(&v);
 	}
 
 	/*
@@ -316,6 +343,7 @@ int main(void)
 	delete_chunk(db, &c[3]);
 	ok(access(pack1, F_OK) == 0, "pack 1 still holds a live record");
 	delete_chunk(db, &extra[0]);
+	delete_chunk(db, &extra[3]);
 	delete_chunk(db, &twin);
 	ok(access(pack1, F_OK) != 0, "a sealed pack with nothing live is unlinked");
 	ok(reads_back(db, ctx, &extra[1]) && reads_back(db, ctx, &small), "the rest reads back");
@@ -352,7 +380,7 @@ int main(void)
 		free(c[i].raw);
 		free(c[i].rec);
 	}
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		free(extra[i].raw);
 		free(extra[i].rec);
 	}
