@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "fdlimit.h"
 #include "fs_internal.h"
 #include "fuse/admin/control.h"
 #include "replica/replica.h"
@@ -267,6 +268,8 @@ static int open_node(struct daemon *d, struct mfs_config *cfg)
 	d->log_path = cfg->log_file ? strdup(cfg->log_file) : join(cfg->data_dir, "modelfs.log");
 	if (!d->db_dir || !fs->staging_dir || !fs->control_path || !d->pid_path || !d->log_path)
 		return MFS_EXIT_SYSTEM;
+	/* Before the store opens its packs (fdlimit.c). */
+	fdlimit_raise();
 	/* Until we own the store, its log file belongs to whoever does. */
 	level = cfg->debug ? MFS_LOG_DEBUG : MFS_LOG_INFO;
 	mfs_log_open(NULL, cfg->foreground ? (int)level : MFS_LOG_WARN, level);
@@ -286,6 +289,7 @@ static int open_node(struct daemon *d, struct mfs_config *cfg)
 	if (!rc && mfs_log_open(d->log_path, cfg->foreground ? (int)level : MFS_LOG_WARN, level))
 		fprintf(stderr, "mount.modelfs: cannot open log %s: %s\n", d->log_path, strerror(errno));
 	mfs_log_catch_fatal();
+	fdlimit_report();
 	if (rc || (rc = mfs_ns_open(fs->db, &fs->ns))) {
 		log_error("cannot open store %s: %s", cfg->data_dir, mfs_strerror(rc));
 		return MFS_EXIT_MOUNT_FAILED;
