@@ -134,14 +134,14 @@ static void grow_kernel_size(struct mfs_fs *fs, uint64_t ino, uint64_t size)
  * file on a local filesystem; its next commit publishes them.
  */
 static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
-			 struct fuse_file_info *fi)
+			 struct fuse_file_info *fi, struct fs_moved *mv)
 {
 	uint64_t writer = fi ? 0 : view_writer(fs, n->ino), old = 0;
 	struct mfs_node *w = writer ? itable_hold(fs, writer) : NULL;
 	int rc;
 
 	if (!w)
-		return fs_truncate(fs, n, size, fi);
+		return fs_truncate(fs, n, size, fi, mv);
 	rc = fs_truncate_staged(fs, w, size, &old);
 	itable_put(fs, w, 0, 1);
 	/*
@@ -153,7 +153,7 @@ static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	if (!rc && size > old)
 		grow_kernel_size(fs, writer, size);
 	/* The writer closed meanwhile: the path's own version it is. */
-	return rc == -ESTALE ? fs_truncate(fs, n, size, fi) : rc;
+	return rc == -ESTALE ? fs_truncate(fs, n, size, fi, mv) : rc;
 }
 
 /*
@@ -236,6 +236,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 {
 	struct mfs_fs *fs = req_fs(req);
 	uint64_t moved_to = 0, inval = 0;
+	struct fs_moved mv = { 0 };
 	unsigned mask;
 	struct stat st;
 	int rc;
@@ -250,9 +251,16 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		return;
 	}
 	log_debug("setattr %016llx: valid %#x%s", (unsigned long long)ino, to_set, fi ? " (fh)" : "");
+	/*
+	 * A truncate that published a new version: the kernel holds the file's
+	 * inode lock until the reply, so its dentries go after it (fs_moved_inode).
+	 */
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if ((rc = truncate_path(fs, n, attr->st_size, fi))) {
+		rc = truncate_path(fs, n, attr->st_size, fi, &mv);
+		fs_moved_inode(fs, &mv);
+		if (rc) {
 			fuse_reply_err(req, mfs_errno(rc));
+			fs_moved_entry(fs, &mv);
 			return;
 		}
 	}
@@ -301,6 +309,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		fuse_reply_err(req, mfs_errno(rc));
 	else
 		reply_attr(fs, req, ino, &st);
+	fs_moved_entry(fs, &mv);
 }
 
 /* Whether the caller of req is in group gid (its supplementary groups too). */
