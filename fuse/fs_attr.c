@@ -204,6 +204,28 @@ static unsigned apply_attrs(fuse_req_t req, struct mfs_node *n, const struct sta
 	return mask;
 }
 
+/* n's attributes before a setattr, for restore_attrs. */
+struct attrs_before {
+	uint32_t mode, uid, gid;
+	struct timespec atime, mtime, ctime;
+	struct timespec stg_mtime, stg_ctime;
+};
+
+/* Puts back what apply_attrs changed when storing it failed; n->lock held. */
+static void restore_attrs(struct mfs_node *n, const struct attrs_before *b)
+{
+	n->rec.mode = b->mode;
+	n->rec.uid = b->uid;
+	n->rec.gid = b->gid;
+	n->rec.atime = b->atime;
+	n->rec.mtime = b->mtime;
+	n->rec.ctime = b->ctime;
+	if (n->stg) {
+		n->stg->mtime = b->stg_mtime;
+		n->stg->ctime = b->stg_ctime;
+	}
+}
+
 /*
  * A setattr through an older version's descriptor set the times of the
  * current version, ino.  A writer staging ino publishes (and stat shows)
@@ -273,6 +295,13 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		 * put the last write's mtime back when it refreshes the view.
 		 */
 		view_take_times(fs, n->stg);
+	/* What a failed store write puts back: stat must not show it (see below). */
+	struct attrs_before before = {
+		.mode = n->rec.mode, .uid = n->rec.uid, .gid = n->rec.gid, .atime = n->rec.atime,
+		.mtime = n->rec.mtime, .ctime = n->rec.ctime,
+		.stg_mtime = n->stg ? n->stg->mtime : n->rec.mtime,
+		.stg_ctime = n->stg ? n->stg->ctime : n->rec.ctime,
+	};
 	mask = apply_attrs(req, n, attr, to_set);
 	/*
 	 * chown(f, -1, -1) changes nothing but the ctime: the kernel sends it
@@ -293,6 +322,14 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 			view_set_times(fs, fs_node_target(fs, n), &n->rec.mtime, &n->rec.ctime);
 		}
 		rc = fs_save_attrs(fs, n, mask | MFS_ATTR_CTIME, &moved_to);
+		/*
+		 * The caller is told the change failed, and the store does not
+		 * have it: nor may the node, or the next stat shows it until a
+		 * restart loses it (a chmod that failed with EIO, then any
+		 * setattr, then stat showed the new mode).
+		 */
+		if (rc)
+			restore_attrs(n, &before);
 	}
 	fs_fill_stat(fs, n, &st);
 	pthread_mutex_unlock(&n->lock);
