@@ -134,14 +134,14 @@ static void grow_kernel_size(struct mfs_fs *fs, uint64_t ino, uint64_t size)
  * file on a local filesystem; its next commit publishes them.
  */
 static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
-			 struct fuse_file_info *fi)
+			 struct fuse_file_info *fi, struct fs_moved *mv)
 {
 	uint64_t writer = fi ? 0 : view_writer(fs, n->ino), old = 0;
 	struct mfs_node *w = writer ? itable_hold(fs, writer) : NULL;
 	int rc;
 
 	if (!w)
-		return fs_truncate(fs, n, size, fi);
+		return fs_truncate(fs, n, size, fi, mv);
 	rc = fs_truncate_staged(fs, w, size, &old);
 	itable_put(fs, w, 0, 1);
 	/*
@@ -153,7 +153,7 @@ static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	if (!rc && size > old)
 		grow_kernel_size(fs, writer, size);
 	/* The writer closed meanwhile: the path's own version it is. */
-	return rc == -ESTALE ? fs_truncate(fs, n, size, fi) : rc;
+	return rc == -ESTALE ? fs_truncate(fs, n, size, fi, mv) : rc;
 }
 
 /*
@@ -204,6 +204,28 @@ static unsigned apply_attrs(fuse_req_t req, struct mfs_node *n, const struct sta
 	return mask;
 }
 
+/* n's attributes before a setattr, for restore_attrs. */
+struct attrs_before {
+	uint32_t mode, uid, gid;
+	struct timespec atime, mtime, ctime;
+	struct timespec stg_mtime, stg_ctime;
+};
+
+/* Puts back what apply_attrs changed when storing it failed; n->lock held. */
+static void restore_attrs(struct mfs_node *n, const struct attrs_before *b)
+{
+	n->rec.mode = b->mode;
+	n->rec.uid = b->uid;
+	n->rec.gid = b->gid;
+	n->rec.atime = b->atime;
+	n->rec.mtime = b->mtime;
+	n->rec.ctime = b->ctime;
+	if (n->stg) {
+		n->stg->mtime = b->stg_mtime;
+		n->stg->ctime = b->stg_ctime;
+	}
+}
+
 /*
  * A setattr through an older version's descriptor set the times of the
  * current version, ino.  A writer staging ino publishes (and stat shows)
@@ -236,6 +258,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 {
 	struct mfs_fs *fs = req_fs(req);
 	uint64_t moved_to = 0, inval = 0;
+	struct fs_moved mv = { 0 };
 	unsigned mask;
 	struct stat st;
 	int rc;
@@ -250,9 +273,16 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		return;
 	}
 	log_debug("setattr %016llx: valid %#x%s", (unsigned long long)ino, to_set, fi ? " (fh)" : "");
+	/*
+	 * A truncate that published a new version: the kernel holds the file's
+	 * inode lock until the reply, so its dentries go after it (fs_moved_inode).
+	 */
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if ((rc = truncate_path(fs, n, attr->st_size, fi))) {
+		rc = truncate_path(fs, n, attr->st_size, fi, &mv);
+		fs_moved_inode(fs, &mv);
+		if (rc) {
 			fuse_reply_err(req, mfs_errno(rc));
+			fs_moved_entry(fs, &mv);
 			return;
 		}
 	}
@@ -265,6 +295,13 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		 * put the last write's mtime back when it refreshes the view.
 		 */
 		view_take_times(fs, n->stg);
+	/* What a failed store write puts back: stat must not show it (see below). */
+	struct attrs_before before = {
+		.mode = n->rec.mode, .uid = n->rec.uid, .gid = n->rec.gid, .atime = n->rec.atime,
+		.mtime = n->rec.mtime, .ctime = n->rec.ctime,
+		.stg_mtime = n->stg ? n->stg->mtime : n->rec.mtime,
+		.stg_ctime = n->stg ? n->stg->ctime : n->rec.ctime,
+	};
 	mask = apply_attrs(req, n, attr, to_set);
 	/*
 	 * chown(f, -1, -1) changes nothing but the ctime: the kernel sends it
@@ -285,6 +322,14 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 			view_set_times(fs, fs_node_target(fs, n), &n->rec.mtime, &n->rec.ctime);
 		}
 		rc = fs_save_attrs(fs, n, mask | MFS_ATTR_CTIME, &moved_to);
+		/*
+		 * The caller is told the change failed, and the store does not
+		 * have it: nor may the node, or the next stat shows it until a
+		 * restart loses it (a chmod that failed with EIO, then any
+		 * setattr, then stat showed the new mode).
+		 */
+		if (rc)
+			restore_attrs(n, &before);
 	}
 	fs_fill_stat(fs, n, &st);
 	pthread_mutex_unlock(&n->lock);
@@ -301,6 +346,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		fuse_reply_err(req, mfs_errno(rc));
 	else
 		reply_attr(fs, req, ino, &st);
+	fs_moved_entry(fs, &mv);
 }
 
 /* Whether the caller of req is in group gid (its supplementary groups too). */

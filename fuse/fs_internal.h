@@ -114,6 +114,13 @@ struct mfs_node {
 	int closing_readers;                /* of readers, those closed and not read since
 					     * (FLUSH): their RELEASE is on its way; atomic */
 	int gone;                           /* unlinked or replaced; lock */
+	/*
+	 * A commit superseded this inode and the kernel's dentries of its
+	 * path still lead here until the reply that let go of the kernel's
+	 * inode lock (fs_moved_entry); atomic.  An OPEN meanwhile came through
+	 * such a dentry: it gets ESTALE, and the kernel looks the path up again.
+	 */
+	int entry_stale;
 };
 
 struct mfs_handle {
@@ -348,6 +355,21 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 	      char **name);
 /* Notifies the kernel after a commit that moved the path (no locks held). */
 void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name);
+/*
+ * The same in two halves, for requests the kernel sends holding the file's
+ * inode lock (FSYNC, SETATTR): the dentries of the path can only be dropped
+ * with the parent directory's lock, which an unlink or rename of the file
+ * holds while it waits for the file's (the VFS takes the parent first), so
+ * dropping them before the reply deadlocks.  fs_moved_inode before the
+ * reply (the attributes: no lock), fs_moved_entry after it (frees name).
+ */
+struct fs_moved {
+	uint64_t ino, parent;   /* ino 0: nothing moved */
+	char *name;
+	struct mfs_node *held;  /* ino's node, entry_stale set, until the entry half */
+};
+void fs_moved_inode(struct mfs_fs *fs, struct fs_moved *mv);
+void fs_moved_entry(struct mfs_fs *fs, struct fs_moved *mv);
 
 /*
  * fs_info.c: per-file reports.  fs_info_write writes ino's info as "key
@@ -426,7 +448,8 @@ void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		     struct fuse_file_info *fi);
-int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi);
+int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi,
+		struct fs_moved *mv);
 /*
  * fs_truncate of n's staged bytes only: -ESTALE if n has none (its writer
  * closed); *old gets their size before the cut.

@@ -171,6 +171,16 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
+	/*
+	 * Through a dentry a commit has just superseded, whose invalidation
+	 * waits for the kernel to let go of the file (fs_moved_entry): the
+	 * kernel walks the path again, looking it up afresh, on ESTALE.
+	 */
+	if (__atomic_load_n(&n->entry_stale, __ATOMIC_ACQUIRE)) {
+		itable_put(fs, n, 0, 1);
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
 	if ((rc = fs_open_node(fs, n, fi, 0))) {
 		itable_put(fs, n, 0, 1);
 		fuse_reply_err(req, mfs_errno(rc));

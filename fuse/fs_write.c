@@ -12,6 +12,7 @@
  * kernel dentry invalidation when the path got a new inode.  A large file's
  * ingest starts while it is written (writebehind.c); the commit finishes it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -185,39 +186,56 @@ failed:
 	return rc;
 }
 
-void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name)
+void fs_moved_inode(struct mfs_fs *fs, struct fs_moved *mv)
 {
-	if (moved) {
-		/*
-		 * Descriptors still open on the superseded inode ask again: the
-		 * file's mode, owner and times are now the new inode's
-		 * (op_getattr), and permission checks use them.
-		 */
-		fuse_lowlevel_notify_inval_inode(fs->se, moved, -1, 0);
-	}
-	if (moved && name) {
-		/* Drop the kernel's dentry so the next open looks up the new inode. */
-		int rc = fuse_lowlevel_notify_inval_entry(fs->se, parent, name, strlen(name));
-
-		if (rc && rc != -ENOENT)
-			log_warn("invalidating %s: %s", name, strerror(-rc));
-		fs_inval_links(fs, parent, name);
-	}
-	free(name);
+	if (!mv->ino)
+		return;
+	/*
+	 * Descriptors still open on the superseded inode ask again: the
+	 * file's mode, owner and times are now the new inode's (op_getattr),
+	 * and permission checks use them.  No inode lock: safe under any.
+	 */
+	fuse_lowlevel_notify_inval_inode(fs->se, mv->ino, -1, 0);
+	if (mv->name && (mv->held = itable_hold(fs, mv->ino)))
+		__atomic_store_n(&mv->held->entry_stale, 1, __ATOMIC_RELEASE);
 }
 
-/* Commits n if it has unpublished writes; replies nothing. */
-static int commit_if_dirty(struct mfs_fs *fs, struct mfs_node *n)
+void fs_moved_entry(struct mfs_fs *fs, struct fs_moved *mv)
 {
-	uint64_t parent = 0, moved = 0;
-	char *name = NULL;
+	if (mv->ino && mv->name) {
+		/* Drop the kernel's dentry so the next open looks up the new inode. */
+		int rc = fuse_lowlevel_notify_inval_entry(fs->se, mv->parent, mv->name,
+							  strlen(mv->name));
+
+		if (rc && rc != -ENOENT)
+			log_warn("invalidating %s: %s", mv->name, strerror(-rc));
+		fs_inval_links(fs, mv->parent, mv->name);
+	}
+	if (mv->held) {
+		__atomic_store_n(&mv->held->entry_stale, 0, __ATOMIC_RELEASE);
+		itable_put(fs, mv->held, 0, 1);
+	}
+	free(mv->name);
+	*mv = (struct fs_moved){ 0 };
+}
+
+void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name)
+{
+	struct fs_moved mv = { moved, parent, name, NULL };
+
+	fs_moved_inode(fs, &mv);
+	fs_moved_entry(fs, &mv);
+}
+
+/* Commits n if it has unpublished writes; replies nothing.  *mv: see fs_moved_inode. */
+static int commit_if_dirty(struct mfs_fs *fs, struct mfs_node *n, struct fs_moved *mv)
+{
 	int rc = 0;
 
 	pthread_mutex_lock(&n->lock);
 	if (n->stg && (n->stg->dirty || n->stg->publish_at_release))
-		rc = fs_commit(fs, n, &moved, &parent, &name);
+		rc = fs_commit(fs, n, &mv->ino, &mv->parent, &mv->name);
 	pthread_mutex_unlock(&n->lock);
-	fs_after_commit(fs, moved, parent, name);
 	return rc;
 }
 
@@ -389,8 +407,12 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
-	int rc = h->writable ? commit_if_dirty(req_fs(req), h->node) : 0;
+	struct fs_moved mv = { 0 };
+	int rc = h->writable ? commit_if_dirty(req_fs(req), h->node, &mv) : 0;
 
+	/* The kernel holds no lock of the file while it flushes. */
+	fs_moved_inode(req_fs(req), &mv);
+	fs_moved_entry(req_fs(req), &mv);
 	fuse_reply_err(req, mfs_errno(rc));
 }
 
@@ -403,11 +425,15 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
 	struct mfs_fs *fs = req_fs(req);
-	int rc = h->writable ? commit_if_dirty(fs, h->node) : 0;
+	struct fs_moved mv = { 0 };
+	int rc = h->writable ? commit_if_dirty(fs, h->node, &mv) : 0;
 
 	if (!rc)
 		rc = mfs_ns_sync(fs->ns);
+	/* The kernel holds the file's inode lock until this reply (fs_moved_inode). */
+	fs_moved_inode(fs, &mv);
 	fuse_reply_err(req, mfs_errno(rc));
+	fs_moved_entry(fs, &mv);
 }
 
 static int fallocate_refusal_logged;
@@ -450,10 +476,9 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
  * without one), and *staged_old gets their size before the cut.
  */
 static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
-			 struct fuse_file_info *fi, uint64_t *staged_old)
+			 struct fuse_file_info *fi, uint64_t *staged_old, struct fs_moved *mv)
 {
-	uint64_t parent = 0, moved_to = 0, inval = 0, moved = 0;
-	char *name = NULL;
+	uint64_t moved_to = 0, inval = 0;
 	int rc = 0, temporary = 0;
 
 	pthread_mutex_lock(&n->lock);
@@ -508,7 +533,7 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		n->stg->publish_at_release = 1;
 	inval = view_update(fs, n->stg);
 	if (temporary)
-		rc = fs_commit(fs, n, &moved, &parent, &name);
+		rc = fs_commit(fs, n, &mv->ino, &mv->parent, &mv->name);
 out:
 	if (temporary) {
 		staging_free(fs, n->stg);
@@ -518,16 +543,21 @@ out:
 	if (moved_to)
 		fs_refresh(fs, moved_to);
 	view_inval(fs, inval);
-	fs_after_commit(fs, moved, parent, name);
 	return rc;
 }
 
-int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi)
+int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi,
+		struct fs_moved *mv)
 {
-	return truncate_node(fs, n, size, fi, NULL);
+	return truncate_node(fs, n, size, fi, NULL, mv);
 }
 
 int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, uint64_t *old)
 {
-	return truncate_node(fs, n, size, NULL, old);
+	/* Never commits: it cuts a writer's staging, which the writer publishes. */
+	struct fs_moved mv = { 0 };
+	int rc = truncate_node(fs, n, size, NULL, old, &mv);
+
+	assert(!mv.ino);
+	return rc;
 }

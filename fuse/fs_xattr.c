@@ -232,6 +232,8 @@ static void set_repl(fuse_req_t req, fuse_ino_t ino, const char *value, size_t s
 	clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
 	rc = fs_save_attrs(fs, n, MFS_ATTR_REPL | MFS_ATTR_CTIME, &moved_to);
 	pthread_mutex_unlock(&n->lock);
+	if (rc)
+		fs_refresh(fs, n->ino); /* the factor stored, not the one refused */
 	/* Peers re-place when the op reaches them; this node does it now. */
 	if (!rc && fs->replica)
 		mfs_replica_rescan(fs->replica);
@@ -278,6 +280,13 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		rc = fs_save_attrs(fs, n, MFS_ATTR_XATTR | MFS_ATTR_CTIME, &moved_to);
 	}
 	pthread_mutex_unlock(&n->lock);
+	/*
+	 * A store write that failed: the node drops the change it made (and
+	 * getxattr no longer shows it) by reading the stored record again.
+	 * A name refused (EEXIST, ENODATA) changed nothing.
+	 */
+	if (rc && rc != -EEXIST && rc != -ENODATA)
+		fs_refresh(fs, n->ino);
 	/* The kernel moves the ctime of the inode it asked about, not the current one's. */
 	if (!rc && other)
 		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
