@@ -109,7 +109,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 	struct mfs_ingest_stats ist;
 	struct mfs_ns_with with = { 0 };
 	struct mfs_wr mrec = { 0 };
-	struct mfs_inode rec;
+	struct mfs_inode rec = { 0 };
 	struct mfs_hash id;
 	uint64_t target = fs_node_target(fs, n);
 	int has_manifest = 0, rc;
@@ -147,8 +147,16 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 			 (unsigned long long)target);
 		return 0;
 	}
-	if (rc)
+	if (rc && !rec.ino)
 		goto failed;
+	/*
+	 * Published, though its sync may have failed (rc): readers and peers
+	 * see the version and a restart finds it (t0824), so this node shows
+	 * it too; the writer hears that its durability is not assured.
+	 */
+	if (rc)
+		log_warn("inode %016llx: published, but its sync failed (%s): a power loss may lose it",
+			 (unsigned long long)target, mfs_strerror(rc));
 	n->stg->dirty = n->stg->publish_at_release = 0;
 	log_debug("published %016llx: %llu bytes, %llu chunks (%llu new)",
 		  (unsigned long long)rec.ino, (unsigned long long)ist.bytes,
@@ -160,7 +168,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		n->rec = rec;
 		mfs_manifest_unref(n->manifest);
 		n->manifest = NULL;
-		return 0;
+		return rc;
 	}
 	/* The path has a new inode; n keeps describing the old version. */
 	if (itable_set_successor(fs, target, rec.ino))
@@ -172,7 +180,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 	*name = rec.name;
 	rec.name = NULL;
 	mfs_inode_release(&rec);
-	return 0;
+	return rc;
 failed:
 	/*
 	 * The writer hears of it (close or fsync fails): this version must not

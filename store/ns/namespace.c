@@ -726,8 +726,9 @@ int mfs_ns_publish_with(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *
 	*out = in;
 	memset(&in, 0, sizeof(in));
 out:
+	/* Applied (out filled): an error now is the sync's, and *out stays (namespace.h). */
 	rc = ns_unlock_durable(ns, rc, NS_SYNC_NOW);
-	if (rc)
+	if (rc && !out->ino)
 		mfs_inode_release(out);
 	txn_free(&t);
 	mfs_inode_release(&in);

@@ -166,7 +166,10 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
  * was unlinked or replaced meanwhile: the bytes are not published.  mtime
  * (NULL: now) is the version's modification time: the last write, or what
  * the writer set (cp -p); ctime (NULL: now) its last change, kept if the
- * stored record's is later.
+ * stored record's is later.  An error with out->ino set is the sync's: the
+ * version is published (readers see it, peers pull it, a restart finds it
+ * unless the machine lost power), only its durability is not assured; the
+ * caller owns *out then too.
  */
 int mfs_ns_publish(struct mfs_ns *ns, uint64_t ino, const struct mfs_hash *manifest,
 		   uint64_t size, const struct timespec *mtime, const struct timespec *ctime,
