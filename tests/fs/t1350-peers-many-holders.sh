@@ -13,7 +13,9 @@
 # 2 is frozen (SIGSTOP: its connections stay open, no reply comes) while
 # node 4 reads a new 32 MiB file with dd bs=16M, whose read-ahead the
 # window (replica/window.c) asks of every holder at once: the chunks asked
-# of node 2 are asked of the others, and the bytes are exact.
+# of node 2 are asked of the others, and the bytes are exact.  (A try in
+# which node 4 saw node 2 down before its window asked it is made again
+# with a new file.)
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -85,20 +87,53 @@ shares() {
 }
 check "every holder served a share; node 4 fetched the file once" shares
 
-frozen_read() {
-	local pid rc=0
-	randfile "$S/w3" $((32 * MiB)) && cp "$S/w3" "${CL_M[1]}/d/w3.bin" &&
+# freeze_and_read K: node 1 writes w3.K (32 MiB); node 2 is frozen while
+# node 4 reads it with dd bs=16M.  0 if the bytes are exact and node 4's
+# window asked node 2, gave up on it and asked the others (its line naming
+# node 2 among what node 4 logged meanwhile); 2 if no window line names
+# node 2 but node 4 saw it down: peer_timeout_ms (1 s) passed without a
+# heartbeat from the frozen node before the window asked it (a stall of
+# the machine between the SIGSTOP and the read's first chunks does that),
+# so that the window had nothing to give up on; 1 on a failure.
+freeze_and_read() {
+	local k=$1 pid rc=0 from log=${CL_D[4]}/modelfs.log e2
+	e2=$(cl_endpoint 2)
+	randfile "$S/w3.$k" $((32 * MiB)) && cp "$S/w3.$k" "${CL_M[1]}/d/w3.$k.bin" &&
 		cl_wait_backlog0 1 2 3 || return 1
+	from=$(($(wc -l <"$log") + 1))
 	pid=$(cat "${CL_D[2]}/modelfs.pid") && kill -STOP "$pid" || return 1
-	wait_for "$CL_TRIES" test -f "${CL_M[4]}/d/w3.bin" &&
-		dd if="${CL_M[4]}/d/w3.bin" of="$WORK/r3" bs=16M status=none &&
-		expect_eq "$(file_sha "$WORK/r3")" "$(file_sha "$S/w3")" "SHA-256 of w3 read on node 4" ||
+	wait_for "$CL_TRIES" test -f "${CL_M[4]}/d/w3.$k.bin" &&
+		dd if="${CL_M[4]}/d/w3.$k.bin" of="$WORK/r3" bs=16M status=none &&
+		expect_eq "$(file_sha "$WORK/r3")" "$(file_sha "$S/w3.$k")" "SHA-256 of w3.$k read on node 4" ||
 		rc=1
 	kill -CONT "$pid"
-	# The window gave up on node 2's requests, not a read's own timeout.
-	grep -q "unanswered.*asked of other holders" "${CL_D[4]}/modelfs.log" ||
-		{ echo "node 4 never asked node 2's chunks of the others" >&2; rc=1; }
-	return $rc
+	[ "$rc" = 0 ] || return 1
+	# The window gave up on node 2, not a read's own timeout: "unanswered"
+	# when node 2 did not answer what it had sent, "cannot ask" when a
+	# connection opened after the freeze (none idle in the pool) could not
+	# send (its handshake with a stopped process never completes).
+	tail -n "+$from" "$log" | grep -F " WARN window: tcp://$e2: " |
+		grep -qE ": (.* unanswered|cannot ask for chunks) \(.*\): asked of other holders$" && return 0
+	tail -n "+$from" "$log" | grep -F "peer tcp://$e2 " | grep -q ' is down$' && return 2
+	echo "node 4 never asked node 2's chunks of the others; its log meanwhile:" >&2
+	tail -n "+$from" "$log" | tail -n 20 >&2
+	return 1
+}
+# Until the window met the frozen node once: a try in which node 4 saw node
+# 2 down first did not test it, and the next waits until node 4 sees node 2
+# up again.  A window that never asks a frozen peer fails every try, so all
+# 5 failing so is a failure.
+frozen_read() {
+	local k rc
+	for k in 1 2 3 4 5; do
+		freeze_and_read "$k"
+		rc=$?
+		[ "$rc" = 2 ] || return "$rc"
+		note "try $k: node 4 saw node 2 down before its window asked it; again"
+		wait_for "$CL_TRIES" cl_sees 4 "$(cl_endpoint 2)" || return 1
+	done
+	echo "in 5 tries node 4 saw node 2 down before its window asked it" >&2
+	return 1
 }
 check "node 2 frozen: node 4 reads a 32 MiB file with dd bs=16M, exactly" frozen_read
 check "node 1 writes 96 MiB under factor 3" cp "$S/w2" "${CL_M[1]}/d/w2.bin"
