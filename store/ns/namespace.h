@@ -225,6 +225,16 @@ void mfs_ns_lost_name(uint64_t parent, const char *name, char out[MFS_NAME_MAX +
  * something else.
  */
 int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
+/*
+ * Repairs this node's directories that lost their name to another node's op
+ * (store/ns/ns_merge.c): each is merged into the directory that won the
+ * name, given its name back, or moved to lost+found.  Applying ops does it
+ * as they come; this pass catches what a crash left.  Calls fn (may be
+ * NULL) for every key changed.  The count repaired, or an error.
+ */
+struct mfs_ns_change;
+typedef void (*mfs_ns_change_fn)(void *arg, const struct mfs_ns_change *c);
+int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Replication (ns_apply.c): every operation above also appends an op to
@@ -237,7 +247,6 @@ struct mfs_ns_change {
 	uint64_t parent;        /* DIRENT */
 	const char *name;       /* DIRENT */
 };
-typedef void (*mfs_ns_change_fn)(void *arg, const struct mfs_ns_change *c);
 
 /*
  * Applies op number seq of node origin (its encoding: oplog.h).  Ops of one

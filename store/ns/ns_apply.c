@@ -71,23 +71,63 @@ static void note_dir(struct changes *cs, uint64_t ino, int recount)
 	cs->dirs[cs->ndirs++] = ino;
 }
 
-/* Does dirent entry e (a put or a delete) change its parent's subdirectory count? */
-static int dirent_moves_nlink(struct mfs_ns *ns, const struct mfs_op_entry *e)
-{
-	struct mfs_val v;
-	int rc;
+/* The dirent held for entry e's key: its value's child and mode (0 if none or unreadable). */
+struct held_dirent {
+	int rc;                 /* 0, -ENOENT, or an error (then nothing is known) */
+	uint64_t ino;
+	uint32_t mode;
+};
 
+static struct held_dirent held_dirent(struct mfs_ns *ns, const struct mfs_op_entry *e)
+{
+	struct held_dirent h = { 0 };
+	struct mfs_val v;
+
+	if ((h.rc = mfs_db_get(ns->db, MFS_CF_DIRENTS, e->key, e->klen, &v, 1)))
+		return h;
+	if (v.len == 12) {
+		h.ino = get_le64(v.p);
+		h.mode = get_le32(v.p + 8);
+	} else {
+		h.rc = MFS_EFORMAT;
+	}
+	mfs_val_release(&v);
+	return h;
+}
+
+/* Does dirent entry e (a put or a delete) over h change its parent's subdirectory count? */
+static int dirent_moves_nlink(const struct mfs_op_entry *e, const struct held_dirent *h)
+{
 	if (!e->deleted && S_ISDIR(get_le32(e->val + 8)))
 		return 1;
 	/* A file's entry: only if it replaces (or deletes) a subdirectory's. */
-	rc = mfs_db_get(ns->db, MFS_CF_DIRENTS, e->key, e->klen, &v, 1);
-	if (rc == -ENOENT)
+	if (h->rc == -ENOENT)
 		return e->deleted; /* a retry after a crash may have deleted it */
-	if (rc)
-		return 1;
-	rc = v.len != 12 || S_ISDIR(get_le32(v.p + 8));
-	mfs_val_release(&v);
-	return rc;
+	return h->rc || S_ISDIR(h->mode);
+}
+
+/*
+ * A winning entry e that replaces or removes the name of one of this node's
+ * directories, or gives a file's name to a directory: after the op, that
+ * directory may have to be merged into the winner or given its name back,
+ * the file moved to lost+found (ns_merge.c).
+ */
+static void note_dead_candidate(struct mfs_ns *ns, struct changes *cs,
+				const struct mfs_op_entry *e, const struct held_dirent *h)
+{
+	if (h->rc || (uint16_t)(h->ino >> 48) != ns->space)
+		return;
+	if (!e->deleted && get_le64(e->val) == h->ino)
+		return;
+	/* A file that loses its name to a file is the last writer's (README);
+	 * to a directory, it is kept (ns_merge.c, note 1). */
+	if (!S_ISDIR(h->mode) && (e->deleted || !S_ISDIR(get_le32(e->val + 8))))
+		return;
+	if (mfs_grow(&cs->dead, &cs->deadcap, cs->ndead, sizeof(*cs->dead))) {
+		cs->oom = 1;
+		return;
+	}
+	cs->dead[cs->ndead++] = h->ino;
 }
 
 void ns_changes_release(struct changes *cs)
@@ -97,6 +137,7 @@ void ns_changes_release(struct changes *cs)
 	free(cs->c);
 	free(cs->dirs);
 	free(cs->recount);
+	free(cs->dead);
 }
 
 /* A child that is not the root, not inode 0, and of a type an inode record may have. */
@@ -205,30 +246,105 @@ static enum mfs_cf entry_cf(uint8_t kind)
 }
 
 /*
+ * Orders two records of one regular file by their bytes, the same way on
+ * every node: the later published version (version counts publishes), then
+ * published over pending, then by manifest id and size.  > 0 if a's bytes
+ * are the later.
+ */
+static int content_cmp(const struct mfs_inode *a, const struct mfs_inode *b)
+{
+	int pa = !(a->flags & MFS_I_PENDING), pb = !(b->flags & MFS_I_PENDING), c;
+
+	if (a->version != b->version)
+		return a->version > b->version ? 1 : -1;
+	if (pa != pb)
+		return pa - pb;
+	if (a->has_manifest != b->has_manifest)
+		return a->has_manifest - b->has_manifest;
+	if ((c = memcmp(a->manifest.b, b->manifest.b, MFS_HASH_LEN)))
+		return c;
+	return a->size == b->size ? 0 : a->size > b->size ? 1 : -1;
+}
+
+/* dst takes src's bytes: what a publish sets (namespace.c publish_fields). */
+static void take_content(struct mfs_inode *dst, const struct mfs_inode *src)
+{
+	dst->flags = (dst->flags & ~MFS_I_PENDING) | (src->flags & MFS_I_PENDING);
+	dst->size = src->size;
+	dst->version = src->version;
+	dst->has_manifest = src->has_manifest;
+	dst->manifest = src->manifest;
+	dst->mtime = src->mtime;
+	if (mfs_ts_after(&src->ctime, &dst->ctime))
+		dst->ctime = src->ctime;
+}
+
+/*
  * A winning inode record.  A directory's mtime merges by max with the one
  * held (raised meanwhile by 'T' entries of creates inside it), so the order
  * in which a chmod and a create arrive does not matter; the price is that a
- * directory's mtime never moves back through a peer's utimens.
+ * directory's mtime never moves back through a peer's utimens.  A regular
+ * file keeps the later bytes of the two (content_cmp): a rename on one node
+ * of a file another node was still writing carries the record as the
+ * renaming node knew it, empty and pending, and must not undo the
+ * writer's publish, which may have come first (in place: the same inode).
  */
 int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e)
 {
 	uint64_t ino = get_be64(e->key);
 	struct mfs_inode in, held;
-	int rc;
+	int rc, merged = 0;
 
 	if (mfs_inode_decode(ino, e->val, e->vlen, &in))
 		return MFS_EFORMAT;
-	if (!S_ISDIR(in.mode) || mfs_ns_get(ns, ino, &held)) {
+	if ((!S_ISDIR(in.mode) && !S_ISREG(in.mode)) || mfs_ns_get(ns, ino, &held)) {
 		mfs_inode_release(&in);
 		mfs_batch_put(b, MFS_CF_INODES, e->key, e->klen, e->val, e->vlen);
 		return 0;
 	}
-	if (mfs_ts_after(&held.mtime, &in.mtime))
-		in.mtime = held.mtime;
-	if (mfs_ts_after(&held.ctime, &in.ctime))
-		in.ctime = held.ctime;
+	if (S_ISDIR(in.mode)) {
+		if (mfs_ts_after(&held.mtime, &in.mtime))
+			in.mtime = held.mtime;
+		if (mfs_ts_after(&held.ctime, &in.ctime))
+			in.ctime = held.ctime;
+		merged = 1;
+	} else if (S_ISREG(held.mode) && content_cmp(&held, &in) > 0) {
+		take_content(&in, &held);
+		merged = 1;
+	}
 	mfs_inode_release(&held);
-	rc = ns_put_inode_raw(b, &in);
+	rc = 0;
+	if (merged)
+		rc = ns_put_inode_raw(b, &in);
+	else
+		mfs_batch_put(b, MFS_CF_INODES, e->key, e->klen, e->val, e->vlen);
+	mfs_inode_release(&in);
+	return rc;
+}
+
+/*
+ * A losing inode record of a regular file whose bytes are the later ones
+ * (ns_put_record_merged, the other order): the held record takes them.
+ * 1 if it did, 0 if not, or an error.
+ */
+static int put_later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e)
+{
+	uint64_t ino = get_be64(e->key);
+	struct mfs_inode in, held;
+	int rc = 0;
+
+	if (mfs_inode_decode(ino, e->val, e->vlen, &in))
+		return MFS_EFORMAT;
+	if (!S_ISREG(in.mode) || mfs_ns_get(ns, ino, &held)) {
+		mfs_inode_release(&in);
+		return 0; /* not a file's, or deleted by a later op: nothing to keep */
+	}
+	if (S_ISREG(held.mode) && content_cmp(&in, &held) > 0) {
+		take_content(&held, &in);
+		rc = ns_put_inode_raw(b, &held);
+		rc = rc ? rc : 1;
+	}
+	mfs_inode_release(&held);
 	mfs_inode_release(&in);
 	return rc;
 }
@@ -289,6 +405,7 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 	mfs_stamp_encode(st, sval);
 	for (uint32_t i = 0; i < op->n && !rc; i++) {
 		const struct mfs_op_entry *e = &op->e[i];
+		struct held_dirent held = { 0 };
 		size_t sklen;
 
 		if (e->kind == MFS_OP_MANIFEST) {
@@ -310,16 +427,25 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 			rc = rc < 0 ? rc : 0;
 			continue;
 		}
+		if (e->kind == MFS_OP_DIRENT)
+			held = held_dirent(ns, e);
 		/* Derived state is refreshed whether the entry wins or not: this
 		 * may be a second attempt after a crash between the two batches.
 		 * The inode (a directory's record carries the peer's nlink), or the
 		 * dirent's parent. */
 		note_dir(cs, get_be64(e->key),
-			 e->kind == MFS_OP_INODE || dirent_moves_nlink(ns, e));
+			 e->kind == MFS_OP_INODE || dirent_moves_nlink(e, &held));
 		sklen = stamp_key(e->kind, e->key, e->klen, skey);
-		if ((rc = ns_stamp_wins(ns, skey, sklen, st)) <= 0)
+		if ((rc = ns_stamp_wins(ns, skey, sklen, st)) == 0 && e->kind == MFS_OP_INODE &&
+		    !e->deleted && (rc = put_later_content(ns, b, e)) > 0) {
+			ns_note_change(cs, MFS_CHANGE_INODE, get_be64(e->key), 0, NULL, 0);
+			rc = 0;
+		}
+		if (rc <= 0)
 			continue;
 		rc = 0;
+		if (e->kind == MFS_OP_DIRENT)
+			note_dead_candidate(ns, cs, e, &held);
 		if (e->deleted)
 			mfs_batch_delete(b, entry_cf(e->kind), e->key, e->klen);
 		else if (e->kind == MFS_OP_INODE)
@@ -463,6 +589,11 @@ static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const ui
 		entries_done = 1;
 		rc = apply_derived(ns, &op, origin, seq, raw, len, &cs);
 	}
+	/* Before the kernel hears of the change: a lookup must find the
+	 * merged directory, not an empty winner (ns_merge.c, note 2).  A
+	 * repair that fails is logged, and gc's pass tries again. */
+	for (size_t i = 0; !rc && i < cs.ndead; i++)
+		ns_repair_name(ns, cs.dead[i], &cs);
 	if (!rc)
 		__atomic_add_fetch(&ns->applied, 1, __ATOMIC_RELAXED);
 out:

@@ -118,6 +118,13 @@ void txn_free(struct ns_txn *t);
 
 /* An inode record into a batch, outside any op (the root of a new store). */
 int ns_put_inode_raw(struct mfs_batch *b, const struct mfs_inode *in);
+/* Is `ancestor` on the path from `ino` up to the root? (rename's loop check; ns_rename.c) */
+int ns_is_ancestor(struct mfs_ns *ns, uint64_t ancestor, uint64_t ino);
+/* Moves one name of rec; a record that lost track of its names (peers) takes the new one. */
+int ns_move_name(struct mfs_inode *rec, uint64_t parent, const char *name, uint64_t newparent,
+		 const char *newname);
+/* The lost+found directory in *lf, made in t if it is not there (ns_orphan.c, note 3). */
+int ns_lost_dir(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *lf);
 /* Converts a format 1 or 2 store to format 3 (ns_migrate.c). */
 int ns_migrate_wide_ids(struct mfs_ns *ns, uint64_t from);
 /* Loads the Lamport clock and this node's op sequence at open. */
@@ -134,11 +141,20 @@ struct changes {
 	uint64_t *dirs;         /* directories whose derived state may change */
 	uint8_t *recount;       /* per dirs[]: its subdirectories may have changed */
 	size_t ndirs, dircap, recap;
+	uint64_t *dead;         /* own directories whose name an entry replaced or removed */
+	size_t ndead, deadcap;
 	int oom;
 };
 void ns_note_change(struct changes *cs, int kind, uint64_t ino, uint64_t parent,
 		    const uint8_t *name, size_t nlen);
 void ns_changes_release(struct changes *cs);
+/*
+ * Repairs this node's directory ino if it lost its name to another node's
+ * op, or its file if a directory took the file's name (ns_merge.c): 1 if
+ * it did, 0 if there was nothing to repair, or an error.  Called with
+ * ns->lock held; its ops are unsynced.
+ */
+int ns_repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
 /* An entry's content from a peer (records decode, names are names): 0 or MFS_EFORMAT. */
 int ns_entry_valid(const struct mfs_op_entry *e);
 /* 1 if a dirent value names a child a dirent may name. */

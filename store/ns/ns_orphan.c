@@ -107,8 +107,7 @@ void mfs_ns_lost_name(uint64_t parent, const char *name, char out[MFS_NAME_MAX +
 	snprintf(out, MFS_NAME_MAX + 1, "%016llx-%s", (unsigned long long)parent, name);
 }
 
-/* The lost+found directory in *lf, made in t if it is not there (note 3). */
-static int lost_dir(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *lf)
+int ns_lost_dir(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *lf)
 {
 	struct mfs_inode root = { 0 };
 	struct dirent_key k;
@@ -165,14 +164,9 @@ int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t 
 		rc = rc == 1 || rc == 0 || rc == -ENOENT ? -ESTALE : rc;
 		goto out;
 	}
-	if ((rc = txn_begin(ns, &t)) || (rc = lost_dir(ns, &t, &lf)))
+	if ((rc = txn_begin(ns, &t)) || (rc = ns_lost_dir(ns, &t, &lf)))
 		goto out;
-	if ((rc = mfs_inode_name_move(&src, parent, name, MFS_LOST_INO, newname)) == -ENOENT) {
-		free(src.name);
-		rc = (src.name = strdup(newname)) ? 0 : -ENOMEM;
-		src.parent = MFS_LOST_INO;
-	}
-	if (rc)
+	if ((rc = ns_move_name(&src, parent, name, MFS_LOST_INO, newname)))
 		goto out;
 	if (S_ISDIR(src.mode))
 		lf.nlink++;

@@ -12,8 +12,7 @@
 #include "store/base/errors.h"
 #include "store/kv/db.h"
 
-/* Is `ancestor` on the path from `ino` up to the root? (rename loop check) */
-static int is_ancestor(struct mfs_ns *ns, uint64_t ancestor, uint64_t ino)
+int ns_is_ancestor(struct mfs_ns *ns, uint64_t ancestor, uint64_t ino)
 {
 	for (int depth = 0; depth < 4096; depth++) {
 		struct mfs_inode in;
@@ -30,8 +29,7 @@ static int is_ancestor(struct mfs_ns *ns, uint64_t ancestor, uint64_t ino)
 	return 1; /* deeper than any sane tree: refuse */
 }
 
-/* Moves one name of rec; a record that lost track of its names (peers) takes the new one. */
-static int move_name(struct mfs_inode *rec, uint64_t parent, const char *name, uint64_t newparent,
+int ns_move_name(struct mfs_inode *rec, uint64_t parent, const char *name, uint64_t newparent,
 		     const char *newname)
 {
 	int rc = mfs_inode_name_move(rec, parent, name, newparent, newname);
@@ -66,13 +64,13 @@ static int exchange_locked(struct mfs_ns *ns, struct mfs_inode *src, struct mfs_
 		goto out;
 	if (dino == src->ino)
 		goto out; /* two names of one file: nothing changes */
-	if ((S_ISDIR(src->mode) && is_ancestor(ns, src->ino, ndir->ino)) ||
-	    (S_ISDIR(dst.mode) && is_ancestor(ns, dst.ino, pdir->ino))) {
+	if ((S_ISDIR(src->mode) && ns_is_ancestor(ns, src->ino, ndir->ino)) ||
+	    (S_ISDIR(dst.mode) && ns_is_ancestor(ns, dst.ino, pdir->ino))) {
 		rc = -EINVAL;
 		goto out;
 	}
-	if ((rc = move_name(src, pdir->ino, name, ndir->ino, newname)) ||
-	    (rc = move_name(&dst, ndir->ino, newname, pdir->ino, name)))
+	if ((rc = ns_move_name(src, pdir->ino, name, ndir->ino, newname)) ||
+	    (rc = ns_move_name(&dst, ndir->ino, newname, pdir->ino, name)))
 		goto out;
 	rc = -ENOMEM;
 	if (txn_begin(ns, &t))
@@ -109,7 +107,7 @@ static int check_target(struct mfs_ns *ns, const struct mfs_inode *src, uint64_t
 {
 	int rc;
 
-	if (S_ISDIR(src->mode) && is_ancestor(ns, src->ino, newparent))
+	if (S_ISDIR(src->mode) && ns_is_ancestor(ns, src->ino, newparent))
 		return -EINVAL;
 	if (!dino)
 		return 0;
@@ -187,7 +185,7 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		goto out;
 	now(&tm);
 	/* Moves the name renamed, which is not always the first (hard links). */
-	if ((rc = move_name(&src, parent, name, newparent, newname)))
+	if ((rc = ns_move_name(&src, parent, name, newparent, newname)))
 		goto out;
 	src.ctime = tm;
 	np = same_dir ? &pdir : &ndir; /* one record when both are the same dir */

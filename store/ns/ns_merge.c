@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Directories that lost their name to another node's op: merged into the
+ * directory that won it, given their name back, or moved to lost+found, so
+ * that nothing put in them goes out of view.
+ *
+ * Notes on the design:
+ *  1. Two nodes that make the same directory at once (two `mkdir -p` of one
+ *     path: two downloads of one model into a shared cache) make two inodes
+ *     under one name.  The name goes to the last writer (oplog.h), and the
+ *     loser, with everything put in it, would be out of view on every node.
+ *     A directory is dead when its record lives but the entry its record
+ *     names does not lead to it.  Its repair, by what that entry is now:
+ *       - another directory: the dead one merges into it.  Each entry
+ *         moves there; an entry whose name is taken there merges in turn
+ *         if both are directories, else it moves to lost+found (two files
+ *         made under one name: neither is lost);
+ *       - a non-directory: the dead directory moves to lost+found;
+ *       - nothing (an op removed the name for another inode: a node that
+ *         saw only its own directory of that name renamed or removed it):
+ *         the name is put back, or the directory moves to lost+found if
+ *         its parent is gone.
+ *     A merged directory's record is deleted.  A file (of one name) whose
+ *     name a directory took moves to lost+found too; a file whose name
+ *     another file took stays the last writer's (README), as before.  So
+ *     does a file met by a merge only after it moved: a merge moves what
+ *     the merging node holds, and the winner's creator may add an entry of
+ *     the same name before it hears of the merge.
+ *  2. Only the node that made the directory (its inode space) repairs it.
+ *     It holds the directory's entries first, it applies the winner's op in
+ *     time, and one repairer makes one outcome.  The repairs are ordinary
+ *     ops, rename-like, which peers apply like any other.  The node finds
+ *     its dead directories when it applies an op that replaced or removed
+ *     one's name (ns_apply.c), under the same lock, before the kernel is
+ *     told of the change; and, after a crash in between, in gc's pass
+ *     (mfs_ns_fix_dead_dirs).
+ *  3. One op moves at most MERGE_BATCH entries: a directory of 100,000
+ *     entries merges through many ops, each leaving every entry in one of
+ *     the two directories.
+ *  4. Entries another node adds to a dead directory after its merge find
+ *     its record gone: they are orphans, moved to lost+found by gc
+ *     (ns_orphan.c).  A process whose working directory was the merged one
+ *     sees it deleted, as after an rmdir.
+ *  5. A directory made by a node that left the cluster is repaired by no
+ *     one; fsck counts its entries as unreachable.  NEEDSWORK.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "namespace.h"
+#include "ns_internal.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/kv/db.h"
+
+#define LOG_COMPONENT "namespace"
+
+#define MERGE_BATCH 256
+/* Deeper than any tree a repair can meet (is_ancestor's bound too). */
+#define MERGE_DEPTH_MAX 4096
+
+struct child {
+	char *name;
+	uint64_t ino;
+	uint32_t mode;
+};
+
+struct children {
+	struct child *v;
+	size_t n, cap;
+};
+
+static void children_release(struct children *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].name);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+/* The first MERGE_BATCH entries of dir, dangling ones included. */
+static int list_children(struct mfs_ns *ns, uint64_t dir, struct children *c)
+{
+	uint8_t prefix[8];
+	struct mfs_iter *it;
+	int rc = 0;
+
+	put_be64(prefix, dir);
+	if (!(it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, prefix, 8)))
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && c->n < MERGE_BATCH; mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		if (kl <= 8 || kl > 8 + MFS_NAME_MAX || vl != 12)
+			continue;
+		if (mfs_grow(&c->v, &c->cap, c->n, sizeof(*c->v)) ||
+		    !(c->v[c->n].name = strndup((const char *)k + 8, kl - 8))) {
+			rc = -ENOMEM;
+			break;
+		}
+		c->v[c->n].ino = get_le64(v);
+		c->v[c->n++].mode = get_le32(v + 8);
+	}
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+/* A free name in lost+found for (parent, name) -> ino: by parent, else by ino. */
+static int lost_name_free(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino,
+			  char out[MFS_NAME_MAX + 1], struct dirent_key *k)
+{
+	uint64_t held;
+	int rc;
+
+	mfs_ns_lost_name(parent, name, out);
+	if ((rc = dirent_key(MFS_LOST_INO, out, k)))
+		return rc;
+	rc = get_dirent(ns, k, &held);
+	if (rc == -ENOENT || (!rc && held == ino))
+		return 0;
+	if (rc)
+		return rc;
+	mfs_ns_lost_name(ino, name, out);
+	return dirent_key(MFS_LOST_INO, out, k);
+}
+
+/*
+ * Moves the name (parent, name) of rec to (newparent, newname) in t: the
+ * old entry (unless it leads elsewhere now), the new one, the record.
+ */
+static int move_entry(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *rec,
+		      uint64_t parent, const char *name, uint64_t newparent, const char *newname,
+		      struct changes *cs)
+{
+	struct dirent_key ks, kd;
+	uint64_t held;
+	int rc;
+
+	if ((rc = dirent_key(parent, name, &ks)) || (rc = dirent_key(newparent, newname, &kd)))
+		return rc;
+	rc = get_dirent(ns, &ks, &held);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (!rc && held == rec->ino)
+		txn_del_dirent(t, &ks);
+	if ((rc = ns_move_name(rec, parent, name, newparent, newname)))
+		return rc;
+	now(&rec->ctime);
+	txn_put_dirent(t, &kd, rec->ino, rec->mode);
+	if ((rc = txn_put_inode(t, rec)))
+		return rc;
+	ns_note_change(cs, MFS_CHANGE_DIRENT, 0, parent, (const uint8_t *)name, strlen(name));
+	ns_note_change(cs, MFS_CHANGE_DIRENT, 0, newparent, (const uint8_t *)newname,
+		       strlen(newname));
+	ns_note_change(cs, MFS_CHANGE_INODE, rec->ino, 0, NULL, 0);
+	return 0;
+}
+
+/* Moves (parent, name) of rec into lost+found, in t; lf is read or made on first use. */
+static int move_to_lost(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *rec,
+			uint64_t parent, const char *name, struct mfs_inode *lf, struct changes *cs)
+{
+	char lname[MFS_NAME_MAX + 1];
+	struct dirent_key k;
+	int rc;
+
+	if (!lf->ino && (rc = ns_lost_dir(ns, t, lf)))
+		return rc;
+	if ((rc = lost_name_free(ns, parent, name, rec->ino, lname, &k)) ||
+	    (rc = move_entry(ns, t, rec, parent, name, MFS_LOST_INO, lname, cs)))
+		return rc;
+	if (S_ISDIR(rec->mode))
+		lf->nlink++;
+	lf->mtime = lf->ctime = rec->ctime;
+	log_info("%s in directory %016llx moved to /%s/%s: another node's entry took its place",
+		 name, (unsigned long long)parent, MFS_LOST_NAME, lname);
+	return 0;
+}
+
+struct pair {
+	uint64_t from, into;
+};
+
+static int merge_dir(struct mfs_ns *ns, struct mfs_inode *from, uint64_t into,
+		     struct changes *cs, int depth);
+
+/*
+ * One entry of `from` into dir `into` (or lost+found), in t.  A directory
+ * meeting a directory of its name is left for a merge of its own (*later).
+ */
+static int merge_one(struct mfs_ns *ns, struct ns_txn *t, uint64_t from, const struct child *c,
+		     struct mfs_inode *into, struct mfs_inode *lf, struct pair *later, int *moved,
+		     struct changes *cs)
+{
+	struct mfs_inode rec = { 0 };
+	struct dirent_key k;
+	uint64_t held;
+	int rc;
+
+	if ((rc = dirent_key(into->ino, c->name, &k)))
+		return rc;
+	rc = mfs_ns_get(ns, c->ino, &rec);
+	if (rc == -ENOENT) {
+		/* A dangling entry, hidden on every node: it goes. */
+		struct dirent_key ks;
+
+		if ((rc = dirent_key(from, c->name, &ks)))
+			return rc;
+		txn_del_dirent(t, &ks);
+		*moved = 1;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	rc = get_dirent(ns, &k, &held);
+	if (!rc && held == rec.ino) {
+		/* Two names of one file, one in each directory: one is enough. */
+		struct dirent_key ks;
+
+		if (!(rc = dirent_key(from, c->name, &ks))) {
+			rc = mfs_inode_name_remove(&rec, from, c->name);
+			if (rc == -EMLINK) /* its record knew only that one */
+				rc = ns_move_name(&rec, from, c->name, into->ino, c->name);
+			rc = rc == -ENOENT ? 0 : rc;
+			if (!S_ISDIR(rec.mode))
+				rec.nlink = 1 + rec.nlinks;
+		}
+		if (!rc && !(rc = txn_put_inode(t, &rec))) {
+			txn_del_dirent(t, &ks);
+			*moved = 1;
+		}
+	} else if (rc == -ENOENT) {
+		if (!(rc = move_entry(ns, t, &rec, from, c->name, into->ino, c->name, cs))) {
+			into->nlink += !!S_ISDIR(rec.mode);
+			into->mtime = into->ctime = rec.ctime;
+			*moved = 1;
+		}
+	} else if (!rc) {
+		uint32_t held_mode = 0;
+		struct mfs_inode h;
+
+		if (!(rc = mfs_ns_get(ns, held, &h))) {
+			held_mode = h.mode;
+			mfs_inode_release(&h);
+		}
+		if (!rc && S_ISDIR(rec.mode) && S_ISDIR(held_mode)) {
+			*later = (struct pair){ rec.ino, held };
+		} else if (!rc && !(rc = move_to_lost(ns, t, &rec, from, c->name, lf, cs))) {
+			*moved = 1;
+		}
+	}
+	mfs_inode_release(&rec);
+	return rc;
+}
+
+/* The merged directory `from` is empty: its record goes, and its entry if it still leads to it. */
+static int drop_merged(struct mfs_ns *ns, struct mfs_inode *from, struct changes *cs)
+{
+	struct ns_txn t = { 0 };
+	struct dirent_key k;
+	uint64_t held;
+	int rc;
+
+	if ((rc = txn_begin(ns, &t)))
+		return rc;
+	if (from->name && !(rc = dirent_key(from->parent, from->name, &k))) {
+		rc = get_dirent(ns, &k, &held);
+		if (!rc && held == from->ino) {
+			txn_del_dirent(&t, &k);
+			ns_note_change(cs, MFS_CHANGE_DIRENT, 0, from->parent,
+				       (const uint8_t *)from->name, strlen(from->name));
+		}
+		rc = rc == -ENOENT ? 0 : rc;
+	}
+	txn_del_inode(&t, from->ino);
+	ns_note_change(cs, MFS_CHANGE_INODE, from->ino, 0, NULL, 0);
+	if (!rc)
+		rc = txn_commit(ns, &t);
+	txn_free(&t);
+	return rc;
+}
+
+/* One op's worth of `from`'s entries into `into`; the directory pairs left, in later[]. */
+static int merge_batch(struct mfs_ns *ns, uint64_t from, const struct children *c,
+		       uint64_t into_ino, struct pair *later, size_t *nlater, int *moved,
+		       struct changes *cs)
+{
+	struct mfs_inode into = { 0 }, lf = { 0 };
+	struct ns_txn t = { 0 };
+	int rc;
+
+	if ((rc = ns_get_dir(ns, into_ino, &into)) || (rc = txn_begin(ns, &t)))
+		goto out;
+	for (size_t i = 0; i < c->n && !rc; i++) {
+		struct pair p = { 0 };
+
+		rc = merge_one(ns, &t, from, &c->v[i], &into, &lf, &p, moved, cs);
+		if (!rc && p.from)
+			later[(*nlater)++] = p;
+	}
+	if (rc || !*moved)
+		goto out;
+	if ((rc = txn_touch_dir(&t, &into)) || (lf.ino && (rc = txn_touch_dir(&t, &lf))))
+		goto out;
+	ns_note_change(cs, MFS_CHANGE_INODE, into.ino, 0, NULL, 0);
+	if (lf.ino)
+		ns_note_change(cs, MFS_CHANGE_INODE, lf.ino, 0, NULL, 0);
+	rc = txn_commit(ns, &t);
+out:
+	txn_free(&t);
+	mfs_inode_release(&into);
+	mfs_inode_release(&lf);
+	return rc;
+}
+
+/* Merges directory `from` into directory `into` (note 1), batch by batch (note 3). */
+static int merge_dir(struct mfs_ns *ns, struct mfs_inode *from, uint64_t into,
+		     struct changes *cs, int depth)
+{
+	struct pair *later = NULL;
+	int rc = 0;
+
+	if (depth > MERGE_DEPTH_MAX)
+		return -ELOOP;
+	if (!(later = calloc(MERGE_BATCH, sizeof(*later))))
+		return -ENOMEM;
+	for (;;) {
+		struct children c = { 0 };
+		size_t nlater = 0;
+		int moved = 0;
+
+		if ((rc = list_children(ns, from->ino, &c)) || !c.n) {
+			children_release(&c);
+			break;
+		}
+		rc = merge_batch(ns, from->ino, &c, into, later, &nlater, &moved, cs);
+		children_release(&c);
+		for (size_t i = 0; i < nlater && !rc; i++) {
+			struct mfs_inode sub;
+
+			if (!(rc = mfs_ns_get(ns, later[i].from, &sub))) {
+				rc = merge_dir(ns, &sub, later[i].into, cs, depth + 1);
+				mfs_inode_release(&sub);
+				moved = 1;
+			}
+		}
+		if (rc)
+			break;
+		if (!moved) {
+			rc = -EIO; /* no entry could move: do not spin */
+			break;
+		}
+	}
+	free(later);
+	if (!rc)
+		rc = drop_merged(ns, from, cs);
+	if (!rc && !depth)
+		log_info("directory %016llx, which lost its name to another node's %016llx, merged into it",
+			 (unsigned long long)from->ino, (unsigned long long)into);
+	return rc;
+}
+
+/* Puts the dead directory d back under its name (note 1), or into lost+found if its parent is gone. */
+static int restore_name(struct mfs_ns *ns, struct mfs_inode *d, const struct dirent_key *k,
+			struct changes *cs)
+{
+	struct mfs_inode parent = { 0 }, lf = { 0 };
+	struct ns_txn t = { 0 };
+	int rc;
+
+	if ((rc = txn_begin(ns, &t)))
+		return rc;
+	rc = ns_get_dir(ns, d->parent, &parent);
+	if (rc == -ENOENT || rc == -ENOTDIR) {
+		if (!(rc = move_to_lost(ns, &t, d, d->parent, d->name, &lf, cs)))
+			rc = txn_touch_dir(&t, &lf);
+	} else if (!rc) {
+		txn_put_dirent(&t, k, d->ino, d->mode);
+		parent.nlink++;
+		now(&parent.mtime);
+		parent.ctime = parent.mtime;
+		rc = txn_touch_dir(&t, &parent);
+		ns_note_change(cs, MFS_CHANGE_DIRENT, 0, d->parent, (const uint8_t *)d->name,
+			       strlen(d->name));
+		ns_note_change(cs, MFS_CHANGE_INODE, parent.ino, 0, NULL, 0);
+		log_info("directory %016llx lost its name %s to another node's op: given back",
+			 (unsigned long long)d->ino, d->name);
+	}
+	if (!rc)
+		rc = txn_commit(ns, &t);
+	txn_free(&t);
+	mfs_inode_release(&parent);
+	mfs_inode_release(&lf);
+	return rc;
+}
+
+/* Moves d, whose name another type of entry holds, to lost+found. */
+static int lose_entry(struct mfs_ns *ns, struct mfs_inode *d, struct changes *cs)
+{
+	struct mfs_inode lf = { 0 };
+	struct ns_txn t = { 0 };
+	int rc;
+
+	if (!(rc = txn_begin(ns, &t)) &&
+	    !(rc = move_to_lost(ns, &t, d, d->parent, d->name, &lf, cs)) &&
+	    !(rc = txn_touch_dir(&t, &lf)))
+		rc = txn_commit(ns, &t);
+	txn_free(&t);
+	mfs_inode_release(&lf);
+	return rc;
+}
+
+/* A file of one name that a directory took (note 1): to lost+found.  1 if moved, 0 or an error. */
+static int fix_lost_file(struct mfs_ns *ns, struct mfs_inode *f, const struct dirent_key *k,
+			 struct changes *cs)
+{
+	struct mfs_inode h;
+	uint64_t held;
+	int rc, dir;
+
+	if (f->nlinks || (rc = get_dirent(ns, k, &held)) || held == f->ino)
+		return 0;
+	if ((rc = mfs_ns_get(ns, held, &h)))
+		return rc == -ENOENT ? 0 : rc;
+	dir = S_ISDIR(h.mode);
+	mfs_inode_release(&h);
+	if (!dir)
+		return 0;
+	rc = lose_entry(ns, f, cs);
+	return rc ? rc : 1;
+}
+
+int ns_repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
+{
+	struct mfs_inode d, held_rec;
+	struct dirent_key k;
+	uint64_t held;
+	int rc;
+
+	if ((uint16_t)(ino >> 48) != ns->space || ino == MFS_ROOT_INO || ino == MFS_LOST_INO)
+		return 0; /* note 2 */
+	if ((rc = mfs_ns_get(ns, ino, &d)))
+		return rc == -ENOENT ? 0 : rc;
+	if (!d.name || (rc = dirent_key(d.parent, d.name, &k)))
+		goto out;
+	if (!S_ISDIR(d.mode)) {
+		rc = fix_lost_file(ns, &d, &k, cs);
+		goto out;
+	}
+	rc = get_dirent(ns, &k, &held);
+	if (!rc && held == ino)
+		goto out; /* alive */
+	if (rc == -ENOENT)
+		rc = restore_name(ns, &d, &k, cs);
+	else if (!rc && !(rc = mfs_ns_get(ns, held, &held_rec))) {
+		int dir = S_ISDIR(held_rec.mode);
+
+		mfs_inode_release(&held_rec);
+		/* Not into its own subtree: that would make a cycle. */
+		if (dir && ns_is_ancestor(ns, ino, held))
+			dir = 0;
+		rc = dir ? merge_dir(ns, &d, held, cs, 0) : lose_entry(ns, &d, cs);
+	}
+	if (!rc)
+		rc = 1;
+	else
+		log_warn("directory %016llx lost its name %s to another node's op; not repaired: %s",
+			 (unsigned long long)ino, d.name, mfs_strerror(rc));
+	/* (A file's failure is not logged: gc's pass looks at directories only.) */
+out:
+	mfs_inode_release(&d);
+	return rc;
+}
+
+int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+{
+	uint64_t *dirs = NULL;
+	size_t n = 0, cap = 0;
+	uint8_t prefix[2];
+	struct mfs_iter *it;
+	int rc = 0, fixed = 0;
+
+	prefix[0] = (uint8_t)(mfs_ns_space(ns) >> 8); /* inode keys are big-endian */
+	prefix[1] = (uint8_t)mfs_ns_space(ns);
+	if (!(it = mfs_iter_new(ns->db, MFS_CF_INODES, prefix, sizeof(prefix))))
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		struct mfs_inode in;
+
+		if (kl != 8 || mfs_inode_decode(get_be64(k), v, vl, &in))
+			continue;
+		if (S_ISDIR(in.mode) && !mfs_grow(&dirs, &cap, n, sizeof(*dirs)))
+			dirs[n++] = in.ino;
+		else if (S_ISDIR(in.mode))
+			rc = -ENOMEM;
+		mfs_inode_release(&in);
+	}
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct changes cs = { 0 };
+		int r, s;
+
+		pthread_mutex_lock(&ns->lock);
+		r = ns_repair_name(ns, dirs[i], &cs);
+		s = ns_unlock_durable(ns, r < 0 ? r : 0, NS_SYNC_DEFER);
+		/* A repair that failed is logged and the others go on; a sync that failed ends it. */
+		if (r >= 0 && s)
+			rc = s;
+		fixed += r > 0;
+		for (size_t j = 0; fn && j < cs.n; j++)
+			fn(arg, &cs.c[j]);
+		ns_changes_release(&cs);
+	}
+	free(dirs);
+	return rc ? rc : fixed;
+}

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Two stores that change the same names while apart, then exchange their
+ * ops (store/ns/ns_merge.c, ns_apply.c):
+ *  - both make one directory path and fill it: one directory on both, with
+ *    everything either put in it; a name taken twice keeps one entry and
+ *    the other goes to lost+found; a directory of more entries than one
+ *    merge op moves;
+ *  - one renames its directory away while the other makes a new one under
+ *    the old name: the new one gets its name back;
+ *  - one renames a file the other is still writing: the writer's publish
+ *    is kept, in whichever order the ops arrive.
+ * Each case runs in both orders of exchange, and the trees must agree.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/base/log.h"
+#include "store/kv/db.h"
+#include "store/ns/namespace.h"
+#include "tap.h"
+
+#define BIG 600 /* more than one merge op moves (MERGE_BATCH) */
+
+struct node {
+	char dir[32];
+	struct mfs_db *db;
+	struct mfs_ns *ns;
+};
+
+static void node_open(struct node *n)
+{
+	strcpy(n->dir, "/tmp/mfs-merge-XXXXXX");
+	if (!mkdtemp(n->dir) || mfs_db_open(n->dir, NULL, &n->db) || mfs_ns_open(n->db, &n->ns))
+		tap_bail("open a store");
+}
+
+static void node_close(struct node *n)
+{
+	char cmd[64];
+
+	mfs_ns_close(n->ns);
+	mfs_db_close(n->db);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", n->dir);
+	if (system(cmd))
+		tap_bail("rm");
+}
+
+static int apply_cb(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
+{
+	return mfs_ns_apply(arg, origin, seq, op, len, NULL, NULL) ? -1 : 0;
+}
+
+/* from's own ops into to: 0 or -1. */
+static int send(struct node *from, struct node *to)
+{
+	return mfs_ns_ops_since(from->ns, mfs_ns_node_id(from->ns), 0, apply_cb, to->ns) ? -1 : 0;
+}
+
+/* Until neither has an op the other lacks (repairs make new ops); first a to b, or b to a. */
+static int exchange(struct node *a, struct node *b, int b_first)
+{
+	for (int round = 0; round < 8; round++) {
+		uint64_t sa = mfs_ns_seq(a->ns), sb = mfs_ns_seq(b->ns);
+
+		if (b_first ? send(b, a) || send(a, b) : send(a, b) || send(b, a))
+			return -1;
+		if (mfs_ns_seq(a->ns) == sa && mfs_ns_seq(b->ns) == sb && round)
+			return 0;
+	}
+	return -1;
+}
+
+static uint64_t mk(struct node *n, uint64_t parent, const char *name, uint32_t mode,
+		   uint32_t flags)
+{
+	struct mfs_ns_new nw = { .mode = mode, .flags = flags };
+	struct mfs_inode in;
+	uint64_t ino;
+
+	if (mfs_ns_create(n->ns, parent, name, &nw, &in))
+		return 0;
+	ino = in.ino;
+	mfs_inode_release(&in);
+	return ino;
+}
+
+/* n ops on n: its Lamport clock moves ahead of the other store's. */
+static void bump(struct node *n, uint64_t dir, int count)
+{
+	char name[16];
+
+	for (int i = 0; i < count; i++) {
+		snprintf(name, sizeof(name), "t%d", i);
+		if (!mk(n, dir, name, S_IFREG | 0644, 0))
+			tap_bail("bump");
+	}
+}
+
+/* A published file of size bytes (no manifest: the size tells the versions apart). */
+static uint64_t mkfile(struct node *n, uint64_t parent, const char *name, uint64_t size)
+{
+	struct mfs_inode in;
+	uint64_t ino = mk(n, parent, name, S_IFREG | 0644, MFS_I_PENDING);
+
+	if (!ino || mfs_ns_publish(n->ns, ino, NULL, size, NULL, NULL, &in))
+		return 0;
+	ino = in.ino;
+	mfs_inode_release(&in);
+	return ino;
+}
+
+static uint64_t walk(struct node *n, const char *path)
+{
+	char buf[256], *save = NULL;
+	uint64_t ino = MFS_ROOT_INO;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = strtok_r(buf, "/", &save); p && ino; p = strtok_r(NULL, "/", &save)) {
+		struct mfs_inode in;
+		uint64_t parent = ino;
+
+		ino = 0;
+		if (!mfs_ns_lookup(n->ns, parent, p, &in)) {
+			ino = in.ino;
+			mfs_inode_release(&in);
+		}
+	}
+	return ino;
+}
+
+static uint64_t size_of(struct node *n, const char *path)
+{
+	struct mfs_inode in;
+	uint64_t ino = walk(n, path), size;
+
+	if (!ino || mfs_ns_get(n->ns, ino, &in))
+		return UINT64_MAX;
+	size = in.size;
+	mfs_inode_release(&in);
+	return size;
+}
+
+/* The tree as text: path, type, size, nlink; every directory's record must name its entry. */
+struct dump {
+	struct mfs_ns *ns;
+	char path[512];
+	uint64_t dir;
+	char *buf;
+	size_t len, cap;
+	int bad;
+};
+
+static int dump_entry(void *arg, const char *name, uint64_t ino, uint32_t mode);
+
+static void dump_dir(struct dump *d, uint64_t dir)
+{
+	uint64_t saved = d->dir;
+
+	d->dir = dir;
+	mfs_ns_readdir(d->ns, dir, NULL, 0, dump_entry, d);
+	d->dir = saved;
+}
+
+static int dump_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
+{
+	struct dump *d = arg;
+	struct mfs_inode in;
+	size_t plen = strlen(d->path);
+	int n;
+
+	if (mfs_ns_get(d->ns, ino, &in))
+		return 0;
+	if (S_ISDIR(in.mode) && (in.parent != d->dir || strcmp(in.name, name)))
+		d->bad = 1;
+	if (d->cap - d->len < 1024 && !(d->buf = realloc(d->buf, d->cap += 65536)))
+		tap_bail("oom");
+	n = snprintf(d->buf + d->len, d->cap - d->len, "%s/%s %o %llu %u\n", d->path, name,
+		     in.mode & S_IFMT, (unsigned long long)in.size, in.nlink);
+	d->len += (size_t)n;
+	mfs_inode_release(&in);
+	if (S_ISDIR(mode)) {
+		snprintf(d->path + plen, sizeof(d->path) - plen, "/%s", name);
+		dump_dir(d, ino);
+		d->path[plen] = 0;
+	}
+	return 0;
+}
+
+static char *dump(struct node *n, int *bad)
+{
+	struct dump d = { .ns = n->ns };
+
+	d.buf = calloc(1, d.cap = 65536);
+	dump_dir(&d, MFS_ROOT_INO);
+	*bad |= d.bad;
+	return d.buf;
+}
+
+static int same_trees(struct node *a, struct node *b)
+{
+	int bad = 0;
+	char *x = dump(a, &bad), *y = dump(b, &bad);
+	int same = !strcmp(x, y) && !bad;
+
+	if (!same)
+		printf("# a:\n%s# b:\n%s# directories naming their entry: %s\n", x, y,
+		       bad ? "no" : "yes");
+	free(x);
+	free(y);
+	return same;
+}
+
+/* How many entries of lost+found are files of size n. */
+static int lost_files_of_size(struct node *n, uint64_t size)
+{
+	int bad = 0, count = 0;
+	char *t = dump(n, &bad), *p = t, want[64];
+
+	snprintf(want, sizeof(want), " %o %llu ", S_IFREG, (unsigned long long)size);
+	while ((p = strstr(p, "/lost+found/"))) {
+		char *eol = strchr(p, '\n');
+
+		if (eol && strstr(p, want) && strstr(p, want) < eol)
+			count++;
+		p = eol ? eol : p + 1;
+	}
+	free(t);
+	return count;
+}
+
+static void same_dir_both(int b_first)
+{
+	struct node a, b;
+	uint64_t da, db, wa, wb, big;
+	char name[32];
+
+	node_open(&a);
+	node_open(&b);
+	da = mk(&a, MFS_ROOT_INO, "D", S_IFDIR | 0755, 0);
+	wa = mk(&a, da, "w", S_IFDIR | 0755, 0);
+	db = mk(&b, MFS_ROOT_INO, "D", S_IFDIR | 0755, 0);
+	wb = mk(&b, db, "w", S_IFDIR | 0755, 0);
+	mkfile(&a, wa, "f1", 11);
+	mkfile(&b, wb, "f2", 22);
+	mkfile(&a, wa, "same", 100);
+	mkfile(&b, wb, "same", 200);
+	mkfile(&a, da, "x", 1);
+	mkfile(&b, mk(&b, db, "x", S_IFDIR | 0755, 0), "in", 2);
+	big = mk(&b, db, "big", S_IFDIR | 0755, 0);
+	for (int i = 0; i < BIG; i++) {
+		snprintf(name, sizeof(name), "e%04d", i);
+		mkfile(&b, big, name, 3);
+	}
+	mk(&a, mk(&a, da, "big", S_IFDIR | 0755, 0), "e0000", S_IFDIR | 0755, 0);
+	is_int(exchange(&a, &b, b_first), 0, "same directory made on both (%s first): ops exchanged",
+	       b_first ? "b" : "a");
+	ok(same_trees(&a, &b), "the trees agree, every directory named by its entry");
+	ok(size_of(&a, "D/w/f1") == 11 && size_of(&a, "D/w/f2") == 22,
+	   "D/w holds what each store put in it");
+	ok(size_of(&a, "D/w/same") == 100 ? lost_files_of_size(&a, 200) == 1 :
+	   size_of(&a, "D/w/same") == 200 && lost_files_of_size(&a, 100) == 1,
+	   "D/w/same is one store's file, the other's is in lost+found");
+	ok(size_of(&a, "D/x") == 1 ? lost_files_of_size(&a, 2) == 1 :
+	   size_of(&a, "D/x/in") == 2 && lost_files_of_size(&a, 1) == 1,
+	   "D/x: the file or the directory keeps the name, the other is in lost+found");
+	ok(size_of(&a, "D/big/e0599") == 3 && size_of(&a, "D/big/e0001") == 3,
+	   "a directory of %d entries merges whole", BIG);
+	node_close(&a);
+	node_close(&b);
+}
+
+static void name_given_back(int b_first)
+{
+	struct node a, b;
+	uint64_t da;
+
+	node_open(&a);
+	node_open(&b);
+	/* a's ops come later (Lamport): its rename's delete of the name D wins. */
+	mk(&b, MFS_ROOT_INO, "spacer", S_IFREG | 0644, 0);
+	mkfile(&b, mk(&b, MFS_ROOT_INO, "D", S_IFDIR | 0755, 0), "fb", 5);
+	da = mk(&a, MFS_ROOT_INO, "D", S_IFDIR | 0755, 0);
+	bump(&a, da, 8);
+	mfs_ns_rename(a.ns, MFS_ROOT_INO, "D", MFS_ROOT_INO, "E", 0, NULL);
+	is_int(exchange(&a, &b, b_first), 0, "a renames its D to E while b makes a D (%s first)",
+	       b_first ? "b" : "a");
+	ok(same_trees(&a, &b), "the trees agree");
+	ok(size_of(&a, "D/fb") == 5 && walk(&a, "E") == da, "b's D keeps its name, a's is E");
+	node_close(&a);
+	node_close(&b);
+}
+
+static void rename_while_written(int b_first)
+{
+	struct node a, b;
+	struct mfs_inode in;
+	uint64_t p;
+
+	node_open(&a);
+	node_open(&b);
+	p = mk(&a, MFS_ROOT_INO, "part", S_IFREG | 0644, MFS_I_PENDING);
+	is_int(send(&a, &b), 0, "a makes a pending file; b sees it");
+	bump(&b, MFS_ROOT_INO, 8); /* b's rename comes later (Lamport) */
+	is_int(mfs_ns_rename(b.ns, MFS_ROOT_INO, "part", MFS_ROOT_INO, "final", 0, NULL), 0,
+	       "b renames it");
+	is_int(mfs_ns_publish(a.ns, p, NULL, 4096, NULL, NULL, &in), 0, "a publishes it in place");
+	mfs_inode_release(&in);
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	ok(same_trees(&a, &b), "the trees agree");
+	ok(size_of(&a, "final") == 4096 && size_of(&b, "final") == 4096 && !walk(&a, "part"),
+	   "the file is at b's name with a's bytes");
+	node_close(&a);
+	node_close(&b);
+}
+
+int main(void)
+{
+	mfs_log_set_stderr_level(MFS_LOG_ERROR);
+	for (int b_first = 0; b_first < 2; b_first++) {
+		same_dir_both(b_first);
+		name_given_back(b_first);
+		rename_while_written(b_first);
+	}
+	return done_testing();
+}
