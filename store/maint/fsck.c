@@ -577,6 +577,26 @@ static int report_orphan(void *arg, uint64_t parent, const char *name, uint64_t 
 	return 0;
 }
 
+/*
+ * A directory that lost its name to another node's (store/ns/ns_merge.c):
+ * a problem until the node that made it merges it or gives its name back.
+ */
+static int report_dead_dir(void *arg, uint64_t ino, uint64_t parent, const char *name)
+{
+	struct fsck *c = arg;
+	char detail[64], *path;
+
+	snprintf(detail, sizeof(detail), "dir=%016llx,ino=%016llx", (unsigned long long)parent,
+		 (unsigned long long)ino);
+	if (asprintf(&path, "(directory that lost its name)/%s", name) < 0)
+		return -ENOMEM;
+	c->res->unreachable++;
+	c->res->found++;
+	c->fn(c->arg, MFS_FSCK_UNREACHABLE, "", detail, path);
+	free(path);
+	return 0;
+}
+
 /* ---- the whole ------------------------------------------------------------------ */
 
 static int resolve_roots(struct fsck *c)
@@ -615,6 +635,7 @@ int mfs_fsck(struct mfs_ns *ns, const struct mfs_fsck_opts *o, mfs_fsck_fn fn, v
 		qsort(c.refs, c.nrefs, sizeof(*c.refs), ref_cmp);
 	if ((rc = check_all(&c, b)) || (!c.nroots && (rc = check_orphans(&c))) ||
 	    (!c.nroots && (rc = mfs_ns_orphans(ns, report_orphan, &c))) ||
+	    (!c.nroots && (rc = mfs_ns_dead_dirs(ns, report_dead_dir, &c))) ||
 	    (!c.nroots && (rc = mfs_recode_check(c.db, &res->recode_queued, &res->recode_stale))))
 		goto out;
 	mfs_fsck_count_and_report(&c, 1);

@@ -235,6 +235,14 @@ int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t 
 struct mfs_ns_change;
 typedef void (*mfs_ns_change_fn)(void *arg, const struct mfs_ns_change *c);
 int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
+/*
+ * Calls fn for every directory, of any node, whose record lives and holds
+ * entries but whose name does not lead to it (fsck: those entries are out
+ * of view until the node that made it repairs it).  Non-zero from fn stops
+ * the walk.
+ */
+typedef int (*mfs_dead_dir_fn)(void *arg, uint64_t ino, uint64_t parent, const char *name);
+int mfs_ns_dead_dirs(struct mfs_ns *ns, mfs_dead_dir_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Replication (ns_apply.c): every operation above also appends an op to

@@ -42,7 +42,8 @@
  *     (ns_orphan.c).  A process whose working directory was the merged one
  *     sees it deleted, as after an rmdir.
  *  5. A directory made by a node that left the cluster is repaired by no
- *     one; fsck counts its entries as unreachable.  NEEDSWORK.
+ *     one; fsck reports it as unreachable (mfs_ns_dead_dirs).  NEEDSWORK:
+ *     a live node could adopt the dead directories of departed members.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -477,17 +478,17 @@ out:
 	return rc;
 }
 
-int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+/* Directory records under an inode-key prefix (none: all): their numbers, in *out. */
+static int list_dirs(struct mfs_ns *ns, const uint8_t *prefix, size_t plen, uint64_t **out,
+		     size_t *n)
 {
-	uint64_t *dirs = NULL;
-	size_t n = 0, cap = 0;
-	uint8_t prefix[2];
-	struct mfs_iter *it;
-	int rc = 0, fixed = 0;
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_INODES, prefix, plen);
+	size_t cap = 0;
+	int rc = 0;
 
-	prefix[0] = (uint8_t)(mfs_ns_space(ns) >> 8); /* inode keys are big-endian */
-	prefix[1] = (uint8_t)mfs_ns_space(ns);
-	if (!(it = mfs_iter_new(ns->db, MFS_CF_INODES, prefix, sizeof(prefix))))
+	*out = NULL;
+	*n = 0;
+	if (!it)
 		return -ENOMEM;
 	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
 		size_t kl, vl;
@@ -496,15 +497,28 @@ int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
 
 		if (kl != 8 || mfs_inode_decode(get_be64(k), v, vl, &in))
 			continue;
-		if (S_ISDIR(in.mode) && !mfs_grow(&dirs, &cap, n, sizeof(*dirs)))
-			dirs[n++] = in.ino;
-		else if (S_ISDIR(in.mode))
-			rc = -ENOMEM;
+		if (S_ISDIR(in.mode) && in.name) {
+			if (mfs_grow(out, &cap, *n, sizeof(**out)))
+				rc = -ENOMEM;
+			else
+				(*out)[(*n)++] = in.ino;
+		}
 		mfs_inode_release(&in);
 	}
 	if (!rc)
 		rc = mfs_iter_error(it);
 	mfs_iter_free(it);
+	return rc;
+}
+
+int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+{
+	uint16_t space = mfs_ns_space(ns);
+	uint8_t prefix[2] = { (uint8_t)(space >> 8), (uint8_t)space }; /* keys are big-endian */
+	uint64_t *dirs;
+	size_t n;
+	int rc = list_dirs(ns, prefix, sizeof(prefix), &dirs, &n), fixed = 0;
+
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct changes cs = { 0 };
 		int r, s;
@@ -522,4 +536,34 @@ int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
 	}
 	free(dirs);
 	return rc ? rc : fixed;
+}
+
+int mfs_ns_dead_dirs(struct mfs_ns *ns, mfs_dead_dir_fn fn, void *arg)
+{
+	uint64_t *dirs;
+	size_t n;
+	int rc = list_dirs(ns, NULL, 0, &dirs, &n);
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct mfs_inode d;
+		struct dirent_key k;
+		uint64_t held;
+		int r;
+
+		if ((r = mfs_ns_get(ns, dirs[i], &d)))
+			continue; /* deleted since */
+		if (!(rc = dirent_key(d.parent, d.name, &k))) {
+			r = get_dirent(ns, &k, &held);
+			/* An empty one hides nothing: it is the last op of a merge
+			 * on its way (drop_merged), or garbage. */
+			if (r == -ENOENT || (!r && held != d.ino))
+				r = ns_dir_is_empty(ns, d.ino);
+			else if (!r)
+				r = 1;
+			rc = r < 0 ? r : r ? 0 : fn(arg, d.ino, d.parent, d.name);
+		}
+		mfs_inode_release(&d);
+	}
+	free(dirs);
+	return rc > 0 ? 0 : rc;
 }

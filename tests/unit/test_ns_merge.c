@@ -272,6 +272,39 @@ static void same_dir_both(int b_first)
 	node_close(&b);
 }
 
+static int count_dead(void *arg, uint64_t ino, uint64_t parent, const char *name)
+{
+	(void)ino, (void)parent, (void)name;
+	++*(int *)arg;
+	return 0;
+}
+
+/* b's D, seen on a where a's later D won the name, is dead there until b repairs it. */
+static void dead_until_repaired(void)
+{
+	struct node a, b;
+	int dead = 0;
+
+	node_open(&a);
+	node_open(&b);
+	mkfile(&b, mk(&b, MFS_ROOT_INO, "D", S_IFDIR | 0755, 0), "fb", 5);
+	bump(&a, MFS_ROOT_INO, 8);
+	mkfile(&a, mk(&a, MFS_ROOT_INO, "D", S_IFDIR | 0755, 0), "fa", 6);
+	is_int(send(&b, &a), 0, "b's ops reach a, a's not yet b");
+	is_int(mfs_ns_dead_dirs(a.ns, count_dead, &dead), 0, "a lists dead directories");
+	is_int(dead, 1, "b's D is one (fsck reports it), and a does not repair b's");
+	ok(size_of(&a, "D/fa") == 6 && size_of(&a, "D/fb") == UINT64_MAX, "D on a is a's alone");
+	is_int(exchange(&a, &b, 0), 0, "then the ops are exchanged");
+	dead = 0;
+	is_int(mfs_ns_dead_dirs(a.ns, count_dead, &dead) | mfs_ns_dead_dirs(b.ns, count_dead, &dead),
+	       0, "both list dead directories");
+	is_int(dead, 0, "none is left: b merged its D into a's");
+	ok(size_of(&a, "D/fb") == 5 && size_of(&b, "D/fa") == 6 && same_trees(&a, &b),
+	   "D holds both files on both");
+	node_close(&a);
+	node_close(&b);
+}
+
 static void name_given_back(int b_first)
 {
 	struct node a, b;
@@ -324,5 +357,6 @@ int main(void)
 		name_given_back(b_first);
 		rename_while_written(b_first);
 	}
+	dead_until_repaired();
 	return done_testing();
 }
