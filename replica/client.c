@@ -35,8 +35,10 @@ static void *sock_open(struct mfs_replica *r, struct mfs_peer *p)
 	void *s = zmq_socket(r->zctx, ZMQ_DEALER);
 	int one = 1;
 
-	if (!s)
+	if (!s) {
+		log_warn("%s: cannot open a socket: %s", p->endpoint, zmq_strerror(errno));
 		return NULL;
+	}
 	if (sock_common_setup(r, s, MFS_WIRE_MAX_REPLY) ||
 	    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) ||
 	    (r->curve && mfs_curve_client_setup(s, &r->keys, p->server_key)) ||

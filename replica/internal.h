@@ -48,6 +48,9 @@ struct mfs_diskcache;
 
 enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
 
+/* Idle DEALER sockets kept per peer (more may be open while in use). */
+#define MFS_PEER_POOL 16
+
 struct mfs_peer {
 	struct mfs_replica *r;
 	pthread_t sync_thread;       /* pulls its ops (sync.c) */
@@ -64,7 +67,7 @@ struct mfs_peer {
 	enum peer_state state;
 	uint64_t last_ok_ms;         /* last reply */
 	uint64_t down_since_ms;      /* when it stopped answering (or our start) */
-	void *idle[16];              /* pooled DEALER sockets */
+	void *idle[MFS_PEER_POOL];   /* pooled DEALER sockets */
 	int nidle;
 	struct mfs_wire_vv *pulled;  /* its last PULL's version vector, NULL before (gc) */
 	uint64_t pulled_ms;          /* when that PULL came (trimming: it is alive) */

@@ -310,6 +310,15 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 		goto fail;
 	}
 	zmq_ctx_set(r->zctx, ZMQ_IO_THREADS, 1);
+	/*
+	 * ZeroMQ's default of 1,023 sockets per context is reached by a node
+	 * with a few hundred peers reading from many at once (a pool of up to
+	 * 16 DEALERs each, plus its own); then every new socket fails.  The
+	 * descriptors they need are there: the daemon raises its limit at
+	 * start (fuse/fdlimit.c).
+	 */
+	if (zmq_ctx_set(r->zctx, ZMQ_MAX_SOCKETS, MFS_MAX_NODES * (MFS_PEER_POOL + 4) + 64))
+		log_warn("cannot raise the number of ZeroMQ sockets: %s", zmq_strerror(errno));
 	for (int i = 0; i < cfg->npeers; i++) {
 		peer_init(r, &r->peers[i], cfg->peers[i]);
 		r->peers[i].configured = 1;
