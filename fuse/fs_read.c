@@ -172,11 +172,15 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	/*
-	 * Through a dentry a commit has just superseded, whose invalidation
-	 * waits for the kernel to let go of the file (fs_moved_entry): the
-	 * kernel walks the path again, looking it up afresh, on ESTALE.
+	 * Through a dentry a commit has superseded: the kernel walks the path
+	 * again, looking it up afresh, on ESTALE.  Not only while its
+	 * invalidation waits for the kernel to let go of the file
+	 * (fs_moved_entry): a truncate(2) that returned has had its reply, and
+	 * the caller's next open may have found the old dentry before the
+	 * invalidation dropped it, and reach here after; it must not open the
+	 * old version (t0395 read the bytes from before the truncate).
 	 */
-	if (__atomic_load_n(&n->entry_stale, __ATOMIC_ACQUIRE)) {
+	if (__atomic_load_n(&n->entry_stale, __ATOMIC_ACQUIRE) || itable_follow(fs, ino) != ino) {
 		itable_put(fs, n, 0, 1);
 		fuse_reply_err(req, ESTALE);
 		return;
