@@ -12,7 +12,9 @@
 #   ab-write.sh stream MIB BUILD...  MIB of keystream piped in (row 8)
 #
 # Knobs: MFS_AB_REPS (3), MFS_AB_OPTS (extra -o options), MFS_AB_PERF=DIR
-# (perf record -g of each daemon into DIR/BUILDNAME-REP.data).  Prints one
+# (perf record -g of each daemon into DIR/BUILDNAME-REP.data; perf script
+# -F comm,ip,sym,dso of one into perf_groups.py CPU-S/GIB --write gives
+# its table by stage of the commit).  Prints one
 # line per run: MB/s (or files/s), native, ratio, daemon CPU-s/GiB, peak
 # RSS, load average.  A measurement, not a test.  Needs root.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi

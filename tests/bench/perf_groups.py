@@ -17,7 +17,8 @@ the first frame, from the leaf up, that a rule names: a kernel memcpy under
 fuse_copy_folio is "FUSE reply copy", a scheduler frame under a futex wait
 is "sched/ctx switch" (on a paravirtualised VM, irq-enable and reschedule
 IPIs cost more there than the switch itself).  Prints a Markdown table and
-each thread's share; --leaves lists the commonest unmatched leaves.
+each thread's share; --leaves lists the commonest unmatched leaves; --write
+groups a commit's profile (cp into the mount) by its stages first.
 """
 import collections
 import re
@@ -43,7 +44,25 @@ RULES = [
     ("sched/ctx switch", r"finish_task_switch|schedule|pvm_irq_enable|irqentry_exit"),
     ("malloc/free", r"malloc|free|_int_|munmap|mmap"),
 ]
+# With --write (a profile of a commit: cp into the mount), tried first
+# (SHA-256, zstd and the rest of RULES are leaves anyway):
+# where a written byte's CPU goes on its way from the FUSE request to a pack.
+WRITE_RULES = [
+    ("CDC cut (gear scan)", r"^scan |cut_scan|mfs_chunker"),
+    ("codec: choose (probe, estimate)", r"choose_codec|mfs_split_estimate|entropy_bits|"
+                                        r"mfs_chunk_estimate|take_sample"),
+    ("codec: split encode", r"mfs_split_encode|worth_coding|mfs_planes_split|split_"),
+    ("codec: zstd/huffman", r"ZSTD_|HUF_|FSE_|libzstd"),
+    ("XXH64 (record checksum)", r"acc_stripes|xxh64|XXH64"),
+    ("FUSE request copy (kernel)", r"fuse_copy_|fuse_dev_do_read|fuse_dev_read|fuse_dev_splice"),
+    ("staging write (memfd)", r"shmem_file_write_iter|staging_write"),
+    ("staging read (memfd)", r"shmem_file_read_iter|read_staged|read_full"),
+    ("staging punch (memfd)", r"shmem_fallocate|shmem_undo_range|wb_drop_stored"),
+    ("pack write (O_DIRECT)", r"iomap_dio|ext4_file_write_iter|mfs_pack|pack_append"),
+]
 RULES = [(name, re.compile(pat)) for name, pat in RULES]
+WRITE_RULES = [(name, re.compile(pat)) for name, pat in WRITE_RULES]
+SCHED_RULES = [r for r in RULES if r[0] == "sched/ctx switch"]
 
 
 def samples(lines):
@@ -66,25 +85,38 @@ def samples(lines):
         yield comm, frames
 
 
-def group_of(frames):
+def first_match(frames, rules):
     for f in frames:
-        for name, rule in RULES:
+        for name, rule in rules:
             if rule.search(f):
                 return name
     return None
 
 
+def group_of(frames, write):
+    """The general rules, leaf first; with write, a stage of the commit
+    named anywhere in the stack wins over them (the kernel's copy under a
+    memfd write is the staging's cost, not "disk write"), except for a
+    scheduler leaf (an IPI taken in any stage)."""
+    if write and first_match(frames[:3], SCHED_RULES) is None:
+        g = first_match(frames, WRITE_RULES)
+        if g is not None:
+            return g
+    return first_match(frames, RULES)
+
+
 def main(argv):
     args = [a for a in argv[1:] if not a.startswith("--")]
     if len(args) != 1:
-        sys.exit("usage: perf script -F comm,ip,sym,dso | perf_groups.py CPU_S_PER_GIB [--leaves]")
+        sys.exit("usage: perf script -F comm,ip,sym,dso | perf_groups.py CPU_S_PER_GIB [--leaves] [--write]")
     per_gib = float(args[0])
+    write = "--write" in argv
     groups, threads, leaves = collections.Counter(), collections.Counter(), collections.Counter()
     total = 0
     for comm, frames in samples(sys.stdin):
         total += 1
         threads[comm] += 1
-        g = group_of(frames)
+        g = group_of(frames, write)
         if g is None:
             g = "other"
             leaves[frames[0] if frames else "?"] += 1
