@@ -380,23 +380,23 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 /*
  * A name of ino went.  If that was its last (the record is gone), mark its
  * node so it is not saved; if other names still lead to it (hard links),
- * its node takes the stored nlink and ctime instead.
+ * its node takes the stored nlink and ctime instead, and 1 is returned.
  */
-static void mark_gone(struct mfs_fs *fs, uint64_t ino)
+static int mark_gone(struct mfs_fs *fs, uint64_t ino)
 {
 	struct mfs_manifest *old;
 	struct mfs_inode rec;
 	struct mfs_node *n;
 
 	if (!ino)
-		return;
+		return 0;
 	if (!mfs_ns_get(fs->ns, ino, &rec)) {
 		mfs_inode_release(&rec);
 		fs_refresh(fs, ino);
-		return;
+		return 1;
 	}
 	if (!(n = itable_hold(fs, ino)))
-		return;
+		return 0;
 	pthread_mutex_lock(&n->lock);
 	n->gone = 1;
 	n->rec.nlink = 0;
@@ -404,13 +404,26 @@ static void mark_gone(struct mfs_fs *fs, uint64_t ino)
 	pthread_mutex_unlock(&n->lock);
 	mfs_manifest_unref(old);
 	itable_put(fs, n, 0, 1);
+	return 0;
+}
+
+/*
+ * After the reply to an unlink or a rename that took one name of ino while
+ * others remain: the kernel counts the file's nlink down by one in its
+ * cached attributes, but the store may have dropped more names than that
+ * (a stale name a peer's op left in the record, ns_drop_name): make the
+ * kernel ask.  Attributes only, and after the reply: no lock is held.
+ */
+static void inval_nlink(struct mfs_fs *fs, uint64_t ino)
+{
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 {
 	struct mfs_fs *fs = req_fs(req);
 	uint64_t ino = 0;
-	int rc;
+	int rc, lives = 0;
 
 	if (fs->cfg->ro) {
 		fuse_reply_err(req, EROFS);
@@ -418,10 +431,12 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, in
 	}
 	rc = mfs_ns_remove(fs->ns, parent, name, dir, &ino);
 	if (!rc) {
-		mark_gone(fs, ino);
+		lives = mark_gone(fs, ino);
 		fs_refresh(fs, parent);
 	}
 	fuse_reply_err(req, mfs_errno(rc));
+	if (lives)
+		inval_nlink(fs, ino);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -472,7 +487,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct mfs_fs *fs = req_fs(req);
 	uint64_t replaced = 0;
 	unsigned mflags = 0;
-	int rc;
+	int rc, lives = 0;
 
 	if (fs->cfg->ro) {
 		fuse_reply_err(req, EROFS);
@@ -491,7 +506,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		mflags |= MFS_RENAME_EXCHANGE;
 	rc = mfs_ns_rename(fs->ns, parent, name, newparent, newname, mflags, &replaced);
 	if (!rc) {
-		mark_gone(fs, replaced);
+		lives = mark_gone(fs, replaced);
 		fs_refresh(fs, parent);
 		if (newparent != parent)
 			fs_refresh(fs, newparent);
@@ -500,6 +515,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			sync_names(fs, parent, name);
 	}
 	fuse_reply_err(req, mfs_errno(rc));
+	if (lives)
+		inval_nlink(fs, replaced);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -429,6 +429,77 @@ static int del_other_names(struct mfs_ns *ns, struct ns_txn *t, const struct mfs
 	return 0;
 }
 
+/* Does the entry parent/name still lead to ino?  1, 0, or an error. */
+static int name_leads_to(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
+{
+	struct dirent_key k;
+	uint64_t cur;
+	int rc;
+
+	if (!name || dirent_key(parent, name, &k))
+		return 0;
+	rc = get_dirent(ns, &k, &cur);
+	if (rc == -ENOENT)
+		return 0;
+	return rc ? rc : cur == ino;
+}
+
+/* in's i-th name: 0 is (parent, name), the others links[i - 1]. */
+static void nth_name(const struct mfs_inode *in, uint32_t i, uint64_t *parent, const char **name)
+{
+	*parent = i ? in->links[i - 1].parent : in->parent;
+	*name = i ? in->links[i - 1].name : in->name;
+}
+
+/*
+ * The file in (not a directory) loses its name parent/name, in t: its
+ * record is deleted if none of its other names still leads to it, else
+ * rewritten without that name and without the names that no longer lead
+ * to it.  A record can list such names (namespace.h, "Hard links", 4): a
+ * peer's unlink of one name raced a link of another and the link's record
+ * won.  Counted as names, they kept the record after its last working
+ * name went: a file that no path shows and no unlink can reach, whose
+ * chunks gc never frees, and that fsck counts as healthy.
+ */
+int ns_drop_name(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *in, uint64_t parent,
+		 const char *name, const struct timespec *tm)
+{
+	uint32_t i, others = 0;
+	const char *nm;
+	uint64_t p;
+	int rc;
+
+	for (i = 0; i <= in->nlinks; i++) {
+		nth_name(in, i, &p, &nm);
+		if (nm && p == parent && !strcmp(nm, name))
+			continue;
+		if ((rc = name_leads_to(ns, p, nm, in->ino)) < 0)
+			return rc;
+		others += rc;
+	}
+	if (!others) {
+		txn_del_inode(t, in->ino);
+		return 0;
+	}
+	/* A name that stays leads to in, so the last one is never removed. */
+	for (i = 0; i <= in->nlinks;) {
+		nth_name(in, i, &p, &nm);
+		rc = nm && p == parent && !strcmp(nm, name) ? 0 : name_leads_to(ns, p, nm, in->ino);
+		if (rc < 0)
+			return rc;
+		if (rc || !nm) {
+			i++;
+			continue;
+		}
+		/* The last extra name takes this one's place: look at i again. */
+		if ((rc = mfs_inode_name_remove(in, p, nm)))
+			return rc;
+	}
+	in->nlink = 1 + in->nlinks;
+	in->ctime = *tm;
+	return txn_put_inode(t, in);
+}
+
 static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir_wanted,
 		     uint64_t expect, uint64_t *removed_ino)
 {
@@ -478,13 +549,9 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 		if ((rc = del_other_names(ns, &t, &in, parent, name, &dir.mtime)))
 			goto out;
 		txn_del_inode(&t, ino);
-	} else if (!dir_wanted && in.nlinks) {
-		/* One name of several: the file lives on (namespace.h, "Hard links"). */
-		if ((rc = mfs_inode_name_remove(&in, parent, name)) && rc != -ENOENT)
-			goto out;
-		in.nlink = 1 + in.nlinks;
-		in.ctime = dir.mtime;
-		if ((rc = txn_put_inode(&t, &in)))
+	} else if (!dir_wanted) {
+		/* It lives on while another name leads to it (namespace.h, "Hard links"). */
+		if ((rc = ns_drop_name(ns, &t, &in, parent, name, &dir.mtime)))
 			goto out;
 	} else {
 		txn_del_inode(&t, ino);

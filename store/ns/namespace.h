@@ -36,7 +36,10 @@
  *     version (its record kept by the link's later stamp), and a rename
  *     racing an unlink can leave a dirent the record does not list; such a
  *     dirent still works, and a later rewrite moves only the names whose
- *     entries still lead to the file.  NEEDSWORK: merge name lists on apply.
+ *     entries still lead to the file.  Likewise an unlink, or a rename over
+ *     a name, counts only those names: the record goes with the last of
+ *     them, and loses the others it lists (ns_drop_name), so nlink is right
+ *     again after it.  NEEDSWORK: merge name lists on apply.
  *
 
  * Thread safety: all functions may be called from any thread; one mutex

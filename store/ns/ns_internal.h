@@ -115,6 +115,13 @@ int txn_commit(struct mfs_ns *ns, struct ns_txn *t);
 /* Waits until this node's ops up to seq upto are durable (group commit). */
 int ns_wait_durable(struct mfs_ns *ns, uint64_t upto);
 void txn_free(struct ns_txn *t);
+/*
+ * The file in loses its name parent/name, in t: deleted if no other name
+ * of its record still leads to it, else rewritten without that name (nor
+ * any that leads elsewhere), with nlink and ctime (tm).  Under ns->lock.
+ */
+int ns_drop_name(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *in, uint64_t parent,
+		 const char *name, const struct timespec *tm);
 
 /* An inode record into a batch, outside any op (the root of a new store). */
 int ns_put_inode_raw(struct mfs_batch *b, const struct mfs_inode *in);

@@ -126,20 +126,14 @@ static int check_target(struct mfs_ns *ns, const struct mfs_inode *src, uint64_t
  * The inode whose name newparent/newname a rename replaces: dropped, or,
  * when that name was one of several (hard links), kept with the others.
  */
-static int stage_replaced(struct ns_txn *t, struct mfs_inode *dst, uint64_t newparent,
-			  const char *newname, const struct timespec *tm)
+static int stage_replaced(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *dst,
+			  uint64_t newparent, const char *newname, const struct timespec *tm)
 {
-	int rc;
-
-	if (S_ISDIR(dst->mode) || !dst->nlinks) {
+	if (S_ISDIR(dst->mode)) {
 		txn_del_inode(t, dst->ino);
 		return 0;
 	}
-	if ((rc = mfs_inode_name_remove(dst, newparent, newname)) && rc != -ENOENT)
-		return rc;
-	dst->nlink = 1 + dst->nlinks;
-	dst->ctime = *tm;
-	return txn_put_inode(t, dst);
+	return ns_drop_name(ns, t, dst, newparent, newname, tm);
 }
 
 int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
@@ -198,7 +192,7 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	pdir.mtime = pdir.ctime = np->mtime = np->ctime = tm;
 	txn_del_dirent(&t, &ks);
 	txn_put_dirent(&t, &kd, sino, src.mode);
-	if ((dst.ino && (rc = stage_replaced(&t, &dst, newparent, newname, &tm))) ||
+	if ((dst.ino && (rc = stage_replaced(ns, &t, &dst, newparent, newname, &tm))) ||
 	    (rc = txn_put_inode(&t, &src)) || (rc = txn_touch_dir(&t, &pdir)) ||
 	    (!same_dir && (rc = txn_touch_dir(&t, &ndir))))
 		goto out;
