@@ -439,6 +439,11 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	 */
 	signal(SIGPIPE, SIG_IGN);
 	tune_malloc();
+	if (getenv("MODELFS_TEST_LOOKUP_DELAY_MS")) {
+		d.fs.lookup_delay_ms = (unsigned)atoi(getenv("MODELFS_TEST_LOOKUP_DELAY_MS"));
+		log_warn("MODELFS_TEST_LOOKUP_DELAY_MS=%u: lookups pause (test only)",
+			 d.fs.lookup_delay_ms);
+	}
 	if (!(code = open_node(&d, cfg)))
 		code = cfg->serve ? serve_only(&d.fs, d.pid_path, &ready_fd)
 				  : serve_mount(&d, cfg, &ready_fd);

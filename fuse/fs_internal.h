@@ -175,8 +175,13 @@ struct mfs_fs {
 	struct fs_recode *recode;    /* the recode thread; NULL unless recode=1 */
 	struct fs_sync *sync;        /* the meta_sync_ms timer; NULL with 0 */
 	double timeout;          /* attr/entry cache seconds */
+	/* Test only (MODELFS_TEST_LOOKUP_DELAY_MS): a lookup's pause between
+	 * reading its record and making its node, to widen that race. */
+	unsigned lookup_delay_ms;
 	/*
-	 * Peers' namespace changes applied so far (atomic; fs_remote.c).  A
+	 * Changes a lookup's record may have missed (atomic; fs_remote.c):
+	 * peers' namespace changes applied, and nodes freed (a change saved
+	 * through a node that is gone is in the store only; itable_put).  A
 	 * lookup reads a record before it has a node that a change could
 	 * refresh: it compares this before and after (fs_node_catch_up).
 	 */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -202,6 +203,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
+	if (fs->lookup_delay_ms)
+		usleep(fs->lookup_delay_ms * 1000u);
 	fs_reply_entry_gen(fs, req, &rec, gen);
 }
 

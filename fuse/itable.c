@@ -239,6 +239,13 @@ void itable_put(struct mfs_fs *fs, struct mfs_node *n, uint64_t lookups, int ope
 			*pp = n->hnext;
 			t->count--;
 			dead = 1;
+			/*
+			 * A change saved through n (an fsetxattr through an old
+			 * version's descriptor, on a node of the new version made
+			 * for it) is now in the store and in no node: a lookup that
+			 * read the record before it must read it again.
+			 */
+			__atomic_add_fetch(&fs->remote_gen, 1, __ATOMIC_ACQ_REL);
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
