@@ -558,17 +558,15 @@ out:
 /* ---- reporting -------------------------------------------------------------- */
 
 /* A file's findings, summed (struct mfs_fsck_file). */
-/* An orphaned entry (store/ns_orphan.c): a problem until gc moves it to lost+found. */
-static int report_orphan(void *arg, uint64_t parent, const char *name, uint64_t ino,
-			 uint32_t mode)
+/* One unreachable entry, found under parent as ino, reported as path (prefix/name). */
+static int report_unreachable(struct fsck *c, uint64_t parent, uint64_t ino, const char *prefix,
+			      const char *name)
 {
-	struct fsck *c = arg;
 	char detail[64], *path;
 
-	(void)mode;
 	snprintf(detail, sizeof(detail), "dir=%016llx,ino=%016llx", (unsigned long long)parent,
 		 (unsigned long long)ino);
-	if (asprintf(&path, "(deleted directory)/%s", name) < 0)
+	if (asprintf(&path, "%s/%s", prefix, name) < 0)
 		return -ENOMEM;
 	c->res->unreachable++;
 	c->res->found++;
@@ -577,24 +575,21 @@ static int report_orphan(void *arg, uint64_t parent, const char *name, uint64_t 
 	return 0;
 }
 
+/* An orphaned entry (store/ns_orphan.c): a problem until gc moves it to lost+found. */
+static int report_orphan(void *arg, uint64_t parent, const char *name, uint64_t ino,
+			 uint32_t mode)
+{
+	(void)mode;
+	return report_unreachable(arg, parent, ino, "(deleted directory)", name);
+}
+
 /*
  * A directory that lost its name to another node's (store/ns/ns_merge.c):
  * a problem until the node that made it merges it or gives its name back.
  */
 static int report_dead_dir(void *arg, uint64_t ino, uint64_t parent, const char *name)
 {
-	struct fsck *c = arg;
-	char detail[64], *path;
-
-	snprintf(detail, sizeof(detail), "dir=%016llx,ino=%016llx", (unsigned long long)parent,
-		 (unsigned long long)ino);
-	if (asprintf(&path, "(directory that lost its name)/%s", name) < 0)
-		return -ENOMEM;
-	c->res->unreachable++;
-	c->res->found++;
-	c->fn(c->arg, MFS_FSCK_UNREACHABLE, "", detail, path);
-	free(path);
-	return 0;
+	return report_unreachable(arg, parent, ino, "(directory that lost its name)", name);
 }
 
 /* ---- the whole ------------------------------------------------------------------ */
