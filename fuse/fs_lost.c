@@ -68,6 +68,9 @@ uint64_t fs_adopt_orphans(struct mfs_fs *fs)
 	 * merged, not orphaned. */
 	if (rc < 0)
 		log_warn("looking for directories that lost their name: %s", mfs_strerror(rc));
+	/* And own file records a race left with no name (ns_nameless.c). */
+	if ((rc = mfs_ns_drop_nameless(fs->ns, fs_remote_change, fs)) < 0)
+		log_warn("looking for files with no name: %s", mfs_strerror(rc));
 	rc = mfs_ns_orphans(fs->ns, collect, &o);
 
 	if (rc)

@@ -12,6 +12,7 @@
  *    is kept, in whichever order the ops arrive.
  * Each case runs in both orders of exchange, and the trees must agree.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,46 @@ static void dead_until_repaired(void)
 	node_close(&b);
 }
 
+static int count_nameless(void *arg, uint64_t ino)
+{
+	(void)ino;
+	++*(int *)arg;
+	return 0;
+}
+
+/* A chmod on a, later by the clock than b's unlink, puts the record back with no name. */
+static void attr_change_after_unlink(int b_first)
+{
+	struct node a, b;
+	struct mfs_inode in = { 0 };
+	int na = 0, nb = 0;
+	uint64_t x;
+
+	node_open(&a);
+	node_open(&b);
+	x = mkfile(&a, MFS_ROOT_INO, "x", 7);
+	is_int(send(&a, &b), 0, "a makes x; b sees it");
+	is_int(mfs_ns_remove(b.ns, MFS_ROOT_INO, "x", 0, NULL), 0, "b unlinks x");
+	bump(&a, MFS_ROOT_INO, 8);
+	mfs_ns_get(a.ns, x, &in);
+	in.mode = S_IFREG | 0600;
+	is_int(mfs_ns_setattr(a.ns, x, &in, MFS_ATTR_MODE, NULL), 0, "a chmods x, later");
+	mfs_inode_release(&in);
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	mfs_ns_nameless(a.ns, count_nameless, &na);
+	mfs_ns_nameless(b.ns, count_nameless, &nb);
+	ok(walk(&a, "x") == 0 && walk(&b, "x") == 0 && na + nb >= 1,
+	   "x is gone from both trees, its record left with no name (fsck lists it)");
+	is_int(mfs_ns_drop_nameless(b.ns, NULL, NULL), 0, "b drops nothing: x is a's");
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), na, "a drops its nameless record");
+	na = nb = 0;
+	is_int(exchange(&a, &b, 0) | mfs_ns_nameless(a.ns, count_nameless, &na) |
+	       mfs_ns_nameless(b.ns, count_nameless, &nb), 0, "exchanged again");
+	ok(na == 0 && nb == 0 && mfs_ns_get(b.ns, x, &in) == -ENOENT, "no record is left on either");
+	node_close(&a);
+	node_close(&b);
+}
+
 static void name_given_back(int b_first)
 {
 	struct node a, b;
@@ -356,6 +397,7 @@ int main(void)
 		same_dir_both(b_first);
 		name_given_back(b_first);
 		rename_while_written(b_first);
+		attr_change_after_unlink(b_first);
 	}
 	dead_until_repaired();
 	return done_testing();

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * File records that no directory entry leads to.
+ *
+ * Notes on the design:
+ *  1. A record and its entry travel in one op, and a local unlink of a
+ *     file's last name deletes its record (open descriptors keep the bytes
+ *     in memory), so a record no entry leads to is left only by a race:
+ *     a chmod, setxattr or utimens on one node, later by the clock than an
+ *     unlink on another, puts the whole record back after the unlink took
+ *     its name.  No path shows it, nothing can remove it, gc never frees
+ *     its chunks, and status counts it.
+ *  2. The entries are read whole (a set of the inode numbers they name),
+ *     not the names a record lists: a rename racing an unlink can leave an
+ *     entry its record does not list (namespace.h, "Hard links", 4).
+ *  3. Only the node that made the file (its inode space) deletes it, by
+ *     an op, as the repairs of ns_merge.c: one deleter, one outcome.  Under
+ *     the lock it checks again that none of the record's names leads to
+ *     it, since an op applied after the read of the entries may have named
+ *     it (a link carries the record with its new name).
+ *  4. Directories are not swept: ns_merge.c repairs those.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "namespace.h"
+#include "ns_internal.h"
+#include "rev.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/kv/db.h"
+
+#define LOG_COMPONENT "namespace"
+
+/* A set of inode numbers (open addressing; 0 is the empty slot: no entry names inode 0). */
+struct ino_set {
+	uint64_t *v;
+	size_t cap, n;
+};
+
+static size_t slot_of(const struct ino_set *s, uint64_t ino)
+{
+	size_t i = (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 17) & (s->cap - 1);
+
+	while (s->v[i] && s->v[i] != ino)
+		i = (i + 1) & (s->cap - 1);
+	return i;
+}
+
+static void set_put(struct ino_set *s, uint64_t ino)
+{
+	size_t i = slot_of(s, ino);
+
+	if (!s->v[i]) {
+		s->v[i] = ino;
+		s->n++;
+	}
+}
+
+static int set_add(struct ino_set *s, uint64_t ino)
+{
+	if (2 * (s->n + 1) > s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 1024;
+		struct ino_set g = { calloc(cap, sizeof(uint64_t)), cap, 0 };
+
+		if (!g.v)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->v[i])
+				set_put(&g, s->v[i]);
+		free(s->v);
+		*s = g;
+	}
+	set_put(s, ino);
+	return 0;
+}
+
+static int set_has(const struct ino_set *s, uint64_t ino)
+{
+	return s->cap && s->v[slot_of(s, ino)] == ino;
+}
+
+/* Every inode number an entry names. */
+static int named_inodes(struct mfs_ns *ns, struct ino_set *s)
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
+	int rc = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
+		size_t vl;
+		const uint8_t *v = mfs_iter_value(it, &vl);
+
+		if (vl == 12 && get_le64(v))
+			rc = set_add(s, get_le64(v));
+	}
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+/* The non-directory records under an inode-key prefix that no entry names: their numbers. */
+static int nameless(struct mfs_ns *ns, const uint8_t *prefix, size_t plen, uint64_t **out,
+		    size_t *n)
+{
+	struct ino_set named = { 0 };
+	struct mfs_iter *it;
+	size_t cap = 0;
+	int rc = named_inodes(ns, &named);
+
+	*out = NULL;
+	*n = 0;
+	if (rc || !(it = mfs_iter_new(ns->db, MFS_CF_INODES, prefix, plen))) {
+		free(named.v);
+		return rc ? rc : -ENOMEM;
+	}
+	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		uint64_t ino;
+		struct mfs_inode in;
+
+		if (kl != 8 || set_has(&named, (ino = get_be64(k))) || ino == MFS_ROOT_INO ||
+		    mfs_rev_is_ino(ino) || mfs_inode_decode(ino, v, vl, &in))
+			continue;
+		if (!S_ISDIR(in.mode)) {
+			if (mfs_grow(out, &cap, *n, sizeof(**out)))
+				rc = -ENOMEM;
+			else
+				(*out)[(*n)++] = ino;
+		}
+		mfs_inode_release(&in);
+	}
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	free(named.v);
+	return rc;
+}
+
+int mfs_ns_nameless(struct mfs_ns *ns, mfs_nameless_fn fn, void *arg)
+{
+	uint64_t *v;
+	size_t n;
+	int rc = nameless(ns, NULL, 0, &v, &n);
+
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = fn(arg, v[i]);
+	free(v);
+	return rc > 0 ? 0 : rc;
+}
+
+/* Does one of in's names lead to it?  1, 0 or an error. */
+static int has_name(struct mfs_ns *ns, const struct mfs_inode *in)
+{
+	for (uint32_t i = 0; i <= in->nlinks; i++) {
+		uint64_t parent = i ? in->links[i - 1].parent : in->parent;
+		const char *name = i ? in->links[i - 1].name : in->name;
+		struct dirent_key k;
+		uint64_t held;
+		int rc;
+
+		if (!name || dirent_key(parent, name, &k))
+			continue;
+		rc = get_dirent(ns, &k, &held);
+		if (!rc && held == in->ino)
+			return 1;
+		if (rc && rc != -ENOENT)
+			return rc;
+	}
+	return 0;
+}
+
+/* Deletes own record ino if it still has no name (note 3): 1 if deleted, 0, or an error. */
+static int drop_nameless(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
+{
+	struct mfs_inode in;
+	struct ns_txn t = { 0 };
+	int rc = mfs_ns_get(ns, ino, &in);
+
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;
+	if (S_ISDIR(in.mode))
+		goto out;
+	if ((rc = has_name(ns, &in))) {
+		rc = rc < 0 ? rc : 0;
+		goto out;
+	}
+	if (!(rc = txn_begin(ns, &t))) {
+		txn_del_inode(&t, ino);
+		rc = txn_commit(ns, &t);
+	}
+	txn_free(&t);
+	if (!rc) {
+		ns_note_change(cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
+		log_info("file %016llx (%s) had no name left after a race with an unlink: removed",
+			 (unsigned long long)ino, in.name ? in.name : "");
+		rc = 1;
+	}
+out:
+	mfs_inode_release(&in);
+	return rc;
+}
+
+int mfs_ns_drop_nameless(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+{
+	uint16_t space = mfs_ns_space(ns);
+	uint8_t prefix[2] = { (uint8_t)(space >> 8), (uint8_t)space }; /* keys are big-endian */
+	uint64_t *v;
+	size_t n;
+	int rc = nameless(ns, prefix, sizeof(prefix), &v, &n), dropped = 0;
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct changes cs = { 0 };
+		int r, s;
+
+		pthread_mutex_lock(&ns->lock);
+		r = drop_nameless(ns, v[i], &cs);
+		s = ns_unlock_durable(ns, r < 0 ? r : 0, NS_SYNC_DEFER);
+		if (r < 0)
+			log_warn("file %016llx has no name; not removed: %s", (unsigned long long)v[i],
+				 mfs_strerror(r));
+		else if (s)
+			rc = s; /* the store cannot sync: stop */
+		dropped += r > 0;
+		for (size_t j = 0; fn && j < cs.n; j++)
+			fn(arg, &cs.c[j]);
+		ns_changes_release(&cs);
+	}
+	free(v);
+	return rc ? rc : dropped;
+}
