@@ -592,15 +592,6 @@ static int report_dead_dir(void *arg, uint64_t ino, uint64_t parent, const char 
 	return report_unreachable(arg, parent, ino, "(directory that lost its name)", name);
 }
 
-/* A file record no entry names (store/ns/ns_nameless.c): a problem until gc on its node drops it. */
-static int report_nameless(void *arg, uint64_t ino)
-{
-	char name[24];
-
-	snprintf(name, sizeof(name), "%016llx", (unsigned long long)ino);
-	return report_unreachable(arg, 0, ino, "(file with no name)", name);
-}
-
 /* ---- the whole ------------------------------------------------------------------ */
 
 static int resolve_roots(struct fsck *c)
@@ -640,7 +631,6 @@ int mfs_fsck(struct mfs_ns *ns, const struct mfs_fsck_opts *o, mfs_fsck_fn fn, v
 	if ((rc = check_all(&c, b)) || (!c.nroots && (rc = check_orphans(&c))) ||
 	    (!c.nroots && (rc = mfs_ns_orphans(ns, report_orphan, &c))) ||
 	    (!c.nroots && (rc = mfs_ns_dead_dirs(ns, report_dead_dir, &c))) ||
-	    (!c.nroots && (rc = mfs_ns_nameless(ns, report_nameless, &c))) ||
 	    (!c.nroots && (rc = mfs_recode_check(c.db, &res->recode_queued, &res->recode_stale))))
 		goto out;
 	mfs_fsck_count_and_report(&c, 1);

@@ -247,13 +247,11 @@ int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
 typedef int (*mfs_dead_dir_fn)(void *arg, uint64_t ino, uint64_t parent, const char *name);
 int mfs_ns_dead_dirs(struct mfs_ns *ns, mfs_dead_dir_fn fn, void *arg);
 /*
- * File records, of any node, that no directory entry names
- * (store/ns/ns_nameless.c: an attribute change that raced an unlink put
- * one back).  Non-zero from fn stops the walk.
+ * Deletes this node's file records that no directory entry names, each by
+ * an op (store/ns/ns_nameless.c: the loser of two concurrent writes of one
+ * path, or a file an attribute change put back after a concurrent unlink).
+ * fn as for mfs_ns_fix_dead_dirs.  The count, or an error.
  */
-typedef int (*mfs_nameless_fn)(void *arg, uint64_t ino);
-int mfs_ns_nameless(struct mfs_ns *ns, mfs_nameless_fn fn, void *arg);
-/* Deletes this node's such records, each by an op; fn as for mfs_ns_fix_dead_dirs.  The count, or an error. */
 int mfs_ns_drop_nameless(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */

@@ -46,6 +46,7 @@
  *     a live node could adopt the dead directories of departed members.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -149,13 +150,14 @@ static int move_entry(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *rec
 		return rc;
 	if (!rc && held == rec->ino)
 		txn_del_dirent(t, &ks);
+	/* Before the move: name may be rec's own, which the move frees. */
+	ns_note_change(cs, MFS_CHANGE_DIRENT, 0, parent, (const uint8_t *)name, strlen(name));
 	if ((rc = ns_move_name(rec, parent, name, newparent, newname)))
 		return rc;
 	now(&rec->ctime);
 	txn_put_dirent(t, &kd, rec->ino, rec->mode);
 	if ((rc = txn_put_inode(t, rec)))
 		return rc;
-	ns_note_change(cs, MFS_CHANGE_DIRENT, 0, parent, (const uint8_t *)name, strlen(name));
 	ns_note_change(cs, MFS_CHANGE_DIRENT, 0, newparent, (const uint8_t *)newname,
 		       strlen(newname));
 	ns_note_change(cs, MFS_CHANGE_INODE, rec->ino, 0, NULL, 0);
@@ -164,11 +166,15 @@ static int move_entry(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *rec
 
 /* Moves (parent, name) of rec into lost+found, in t; lf is read or made on first use. */
 static int move_to_lost(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *rec,
-			uint64_t parent, const char *name, struct mfs_inode *lf, struct changes *cs)
+			uint64_t parent, const char *rec_name, struct mfs_inode *lf,
+			struct changes *cs)
 {
-	char lname[MFS_NAME_MAX + 1];
+	char lname[MFS_NAME_MAX + 1], name[MFS_NAME_MAX + 1];
 	struct dirent_key k;
 	int rc;
+
+	/* A copy: rec_name may be rec's own, which the move frees. */
+	snprintf(name, sizeof(name), "%s", rec_name);
 
 	if (!lf->ino && (rc = ns_lost_dir(ns, t, lf)))
 		return rc;

@@ -19,6 +19,8 @@
  *     it, since an op applied after the read of the entries may have named
  *     it (a link carries the record with its new name).
  *  4. Directories are not swept: ns_merge.c repairs those.
+ *  5. fsck does not report them: the loser of two concurrent writes of one
+ *     path is such a record too, until gc runs, and that is no fault.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -140,18 +142,6 @@ static int nameless(struct mfs_ns *ns, const uint8_t *prefix, size_t plen, uint6
 	mfs_iter_free(it);
 	free(named.v);
 	return rc;
-}
-
-int mfs_ns_nameless(struct mfs_ns *ns, mfs_nameless_fn fn, void *arg)
-{
-	uint64_t *v;
-	size_t n;
-	int rc = nameless(ns, NULL, 0, &v, &n);
-
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = fn(arg, v[i]);
-	free(v);
-	return rc > 0 ? 0 : rc;
 }
 
 /* Does one of in's names lead to it?  1, 0 or an error. */
