@@ -2,9 +2,11 @@
 /*
  * The daemon's side of lost+found (store/ns_orphan.c): finds the entries
  * concurrent directory operations left unreachable and moves each into
- * /lost+found (after repairing this node's directories that lost their name
- * to another node's: store/ns/ns_merge.c), then tells the kernel what moved, as for a peer's change
- * (fs_remote.c).  Run by gc (on its timer, and by `gc --apply`).
+ * /lost+found, then tells the kernel what moved, as for a peer's change
+ * (fs_remote.c).  Before that, it repairs this node's directories that lost
+ * their name to another node's (store/ns/ns_merge.c) and deletes its file
+ * records that no entry names (store/ns/ns_nameless.c).  Run by gc (on its
+ * timer, and by `gc --apply`).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -62,10 +64,10 @@ uint64_t fs_adopt_orphans(struct mfs_fs *fs)
 {
 	struct orphans o = { 0 };
 	uint64_t moved = 0;
+	/* Own directories that lost their name first: what they hold is then
+	 * merged, not orphaned. */
 	int rc = mfs_ns_fix_dead_dirs(fs->ns, fs_remote_change, fs);
 
-	/* Own directories that lost their name first: what they held is then
-	 * merged, not orphaned. */
 	if (rc < 0)
 		log_warn("looking for directories that lost their name: %s", mfs_strerror(rc));
 	/* And own file records a race left with no name (ns_nameless.c). */
