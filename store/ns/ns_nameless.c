@@ -5,11 +5,12 @@
  * Notes on the design:
  *  1. A record and its entry travel in one op, and a local unlink of a
  *     file's last name deletes its record (open descriptors keep the bytes
- *     in memory), so a record no entry leads to is left only by a race:
- *     a chmod, setxattr or utimens on one node, later by the clock than an
- *     unlink on another, puts the whole record back after the unlink took
- *     its name.  No path shows it, nothing can remove it, gc never frees
- *     its chunks, and status counts it.
+ *     in memory), so a record no entry leads to is left only by races: the
+ *     loser of two concurrent writes of one path (the name went to the
+ *     other's version), or a chmod, setxattr or utimens on one node, later
+ *     by the clock than an unlink on another, which puts the whole record
+ *     back after the unlink took its name.  No path shows it, nothing can
+ *     remove it, gc never frees its chunks, and status counts it.
  *  2. The entries are read whole (a set of the inode numbers they name),
  *     not the names a record lists: a rename racing an unlink can leave an
  *     entry its record does not list (namespace.h, "Hard links", 4).
