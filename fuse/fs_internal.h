@@ -114,13 +114,6 @@ struct mfs_node {
 	int closing_readers;                /* of readers, those closed and not read since
 					     * (FLUSH): their RELEASE is on its way; atomic */
 	int gone;                           /* unlinked or replaced; lock */
-	/*
-	 * A commit superseded this inode and the kernel's dentries of its
-	 * path still lead here until the reply that let go of the kernel's
-	 * inode lock (fs_moved_entry); atomic.  An OPEN meanwhile came through
-	 * such a dentry: it gets ESTALE, and the kernel looks the path up again.
-	 */
-	int entry_stale;
 };
 
 struct mfs_handle {
@@ -371,7 +364,6 @@ void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *n
 struct fs_moved {
 	uint64_t ino, parent;   /* ino 0: nothing moved */
 	char *name;
-	struct mfs_node *held;  /* ino's node, entry_stale set, until the entry half */
 };
 void fs_moved_inode(struct mfs_fs *fs, struct fs_moved *mv);
 void fs_moved_entry(struct mfs_fs *fs, struct fs_moved *mv);

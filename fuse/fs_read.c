@@ -172,15 +172,14 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	/*
-	 * Through a dentry a commit has superseded: the kernel walks the path
-	 * again, looking it up afresh, on ESTALE.  Not only while its
-	 * invalidation waits for the kernel to let go of the file
-	 * (fs_moved_entry): a truncate(2) that returned has had its reply, and
-	 * the caller's next open may have found the old dentry before the
-	 * invalidation dropped it, and reach here after; it must not open the
+	 * Through a dentry of a path a commit has moved to a new inode (it has
+	 * a successor): the kernel walks the path again, looking it up afresh,
+	 * on ESTALE.  The dentry is dropped only after the commit's reply
+	 * (fs_moved_entry), and a caller whose truncate(2) has returned may
+	 * find it before the drop and reach here after: it must not open the
 	 * old version (t0395 read the bytes from before the truncate).
 	 */
-	if (__atomic_load_n(&n->entry_stale, __ATOMIC_ACQUIRE) || itable_follow(fs, ino) != ino) {
+	if (itable_follow(fs, ino) != ino) {
 		itable_put(fs, n, 0, 1);
 		fuse_reply_err(req, ESTALE);
 		return;

@@ -204,8 +204,6 @@ void fs_moved_inode(struct mfs_fs *fs, struct fs_moved *mv)
 	 * and permission checks use them.  No inode lock: safe under any.
 	 */
 	fuse_lowlevel_notify_inval_inode(fs->se, mv->ino, -1, 0);
-	if (mv->name && (mv->held = itable_hold(fs, mv->ino)))
-		__atomic_store_n(&mv->held->entry_stale, 1, __ATOMIC_RELEASE);
 }
 
 void fs_moved_entry(struct mfs_fs *fs, struct fs_moved *mv)
@@ -219,17 +217,13 @@ void fs_moved_entry(struct mfs_fs *fs, struct fs_moved *mv)
 			log_warn("invalidating %s: %s", mv->name, strerror(-rc));
 		fs_inval_links(fs, mv->parent, mv->name);
 	}
-	if (mv->held) {
-		__atomic_store_n(&mv->held->entry_stale, 0, __ATOMIC_RELEASE);
-		itable_put(fs, mv->held, 0, 1);
-	}
 	free(mv->name);
 	*mv = (struct fs_moved){ 0 };
 }
 
 void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name)
 {
-	struct fs_moved mv = { moved, parent, name, NULL };
+	struct fs_moved mv = { moved, parent, name };
 
 	fs_moved_inode(fs, &mv);
 	fs_moved_entry(fs, &mv);

@@ -162,6 +162,17 @@ void ns_changes_release(struct changes *cs);
  * ns->lock held; its ops are unsynced.
  */
 int ns_repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
+/*
+ * gc's repair passes over this node's records (ns_merge.c, ns_nameless.c):
+ * one is called for each of this node's directories (dirs) or other
+ * records, with ns->lock held, as a write op of its own; it returns 1 if
+ * it repaired, 0, or an error it has logged (the pass goes on).  The
+ * changes go to fn.  The count repaired, or an error that ended the pass
+ * (a sync that failed).
+ */
+typedef int (*ns_repair_fn)(struct mfs_ns *ns, uint64_t ino, void *ctx, struct changes *cs);
+int ns_repair_own(struct mfs_ns *ns, int dirs, ns_repair_fn one, void *ctx,
+		  mfs_ns_change_fn fn, void *arg);
 /* An entry's content from a peer (records decode, names are names): 0 or MFS_EFORMAT. */
 int ns_entry_valid(const struct mfs_op_entry *e);
 /* 1 if a dirent value names a child a dirent may name. */

@@ -52,6 +52,7 @@
 #include <sys/stat.h>
 
 #include "namespace.h"
+#include "inode_walk.h"
 #include "ns_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
@@ -484,92 +485,101 @@ out:
 	return rc;
 }
 
-/* Directory records under an inode-key prefix (none: all): their numbers, in *out. */
-static int list_dirs(struct mfs_ns *ns, const uint8_t *prefix, size_t plen, uint64_t **out,
-		     size_t *n)
+/* ---- gc's repair passes (ns_internal.h: ns_repair_own) -------------------------- */
+
+struct own_list {
+	int dirs;
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int collect_own(void *arg, const struct mfs_inode *in)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_INODES, prefix, plen);
-	size_t cap = 0;
-	int rc = 0;
+	struct own_list *l = arg;
 
-	*out = NULL;
-	*n = 0;
-	if (!it)
+	if (!S_ISDIR(in->mode) != !l->dirs)
+		return 0;
+	if (mfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v)))
 		return -ENOMEM;
-	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		struct mfs_inode in;
-
-		if (kl != 8 || mfs_inode_decode(get_be64(k), v, vl, &in))
-			continue;
-		if (S_ISDIR(in.mode) && in.name) {
-			if (mfs_grow(out, &cap, *n, sizeof(**out)))
-				rc = -ENOMEM;
-			else
-				(*out)[(*n)++] = in.ino;
-		}
-		mfs_inode_release(&in);
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	l->v[l->n++] = in->ino;
+	return 0;
 }
 
-int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+int ns_repair_own(struct mfs_ns *ns, int dirs, ns_repair_fn one, void *ctx,
+		  mfs_ns_change_fn fn, void *arg)
 {
 	uint16_t space = mfs_ns_space(ns);
 	uint8_t prefix[2] = { (uint8_t)(space >> 8), (uint8_t)space }; /* keys are big-endian */
-	uint64_t *dirs;
-	size_t n;
-	int rc = list_dirs(ns, prefix, sizeof(prefix), &dirs, &n), fixed = 0;
+	struct mfs_inode_walk w = { .fn = collect_own };
+	struct own_list l = { .dirs = dirs };
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_INODES, prefix, sizeof(prefix));
+	int rc, done = 0;
 
-	for (size_t i = 0; i < n && !rc; i++) {
+	w.arg = &l;
+	rc = it ? mfs_inode_walk(ns->db, it, &w) : -ENOMEM;
+	for (size_t i = 0; i < l.n && !rc; i++) {
 		struct changes cs = { 0 };
 		int r, s;
 
 		pthread_mutex_lock(&ns->lock);
-		r = ns_repair_name(ns, dirs[i], &cs);
+		r = one(ns, l.v[i], ctx, &cs);
 		s = ns_unlock_durable(ns, r < 0 ? r : 0, NS_SYNC_DEFER);
-		/* A repair that failed is logged and the others go on; a sync that failed ends it. */
+		/* A repair that failed is logged by one and the others go on; a sync that failed ends it. */
 		if (r >= 0 && s)
 			rc = s;
-		fixed += r > 0;
+		done += r > 0;
 		for (size_t j = 0; fn && j < cs.n; j++)
 			fn(arg, &cs.c[j]);
 		ns_changes_release(&cs);
 	}
-	free(dirs);
-	return rc ? rc : fixed;
+	free(l.v);
+	return rc ? rc : done;
+}
+
+static int repair_one(struct mfs_ns *ns, uint64_t ino, void *ctx, struct changes *cs)
+{
+	(void)ctx;
+	return ns_repair_name(ns, ino, cs);
+}
+
+int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+{
+	return ns_repair_own(ns, 1, repair_one, NULL, fn, arg);
+}
+
+struct dead_walk {
+	struct mfs_ns *ns;
+	mfs_dead_dir_fn fn;
+	void *arg;
+};
+
+/* A directory whose name leads elsewhere and that holds entries goes to fn. */
+static int dead_if(void *arg, const struct mfs_inode *d)
+{
+	struct dead_walk *w = arg;
+	struct dirent_key k;
+	uint64_t held;
+	int r;
+
+	if (!S_ISDIR(d->mode) || !d->name || dirent_key(d->parent, d->name, &k))
+		return 0;
+	r = get_dirent(w->ns, &k, &held);
+	if (!r && held == d->ino)
+		return 0; /* alive */
+	if (r && r != -ENOENT)
+		return r;
+	/* An empty one hides nothing: it is the last op of a merge on its way
+	 * (drop_merged), or garbage. */
+	if ((r = ns_dir_is_empty(w->ns, d->ino)))
+		return r < 0 ? r : 0;
+	return w->fn(w->arg, d->ino, d->parent, d->name);
 }
 
 int mfs_ns_dead_dirs(struct mfs_ns *ns, mfs_dead_dir_fn fn, void *arg)
 {
-	uint64_t *dirs;
-	size_t n;
-	int rc = list_dirs(ns, NULL, 0, &dirs, &n);
+	struct dead_walk dw = { ns, fn, arg };
+	struct mfs_inode_walk w = { .fn = dead_if, .arg = &dw };
+	int rc = mfs_inode_walk(ns->db, NULL, &w);
 
-	for (size_t i = 0; i < n && !rc; i++) {
-		struct mfs_inode d;
-		struct dirent_key k;
-		uint64_t held;
-		int r;
-
-		if ((r = mfs_ns_get(ns, dirs[i], &d)))
-			continue; /* deleted since */
-		if (!(rc = dirent_key(d.parent, d.name, &k))) {
-			r = get_dirent(ns, &k, &held);
-			/* An empty one hides nothing: it is the last op of a merge
-			 * on its way (drop_merged), or garbage. */
-			if (r == -ENOENT || (!r && held != d.ino))
-				r = ns_dir_is_empty(ns, d.ino);
-			else if (!r)
-				r = 1;
-			rc = r < 0 ? r : r ? 0 : fn(arg, d.ino, d.parent, d.name);
-		}
-		mfs_inode_release(&d);
-	}
-	free(dirs);
 	return rc > 0 ? 0 : rc;
 }

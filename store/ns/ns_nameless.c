@@ -106,45 +106,6 @@ static int named_inodes(struct mfs_ns *ns, struct ino_set *s)
 	return rc;
 }
 
-/* The non-directory records under an inode-key prefix that no entry names: their numbers. */
-static int nameless(struct mfs_ns *ns, const uint8_t *prefix, size_t plen, uint64_t **out,
-		    size_t *n)
-{
-	struct ino_set named = { 0 };
-	struct mfs_iter *it;
-	size_t cap = 0;
-	int rc = named_inodes(ns, &named);
-
-	*out = NULL;
-	*n = 0;
-	if (rc || !(it = mfs_iter_new(ns->db, MFS_CF_INODES, prefix, plen))) {
-		free(named.v);
-		return rc ? rc : -ENOMEM;
-	}
-	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		uint64_t ino;
-		struct mfs_inode in;
-
-		if (kl != 8 || set_has(&named, (ino = get_be64(k))) || ino == MFS_ROOT_INO ||
-		    mfs_rev_is_ino(ino) || mfs_inode_decode(ino, v, vl, &in))
-			continue;
-		if (!S_ISDIR(in.mode)) {
-			if (mfs_grow(out, &cap, *n, sizeof(**out)))
-				rc = -ENOMEM;
-			else
-				(*out)[(*n)++] = ino;
-		}
-		mfs_inode_release(&in);
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	free(named.v);
-	return rc;
-}
-
 /* Does one of in's names lead to it?  1, 0 or an error. */
 static int has_name(struct mfs_ns *ns, const struct mfs_inode *in)
 {
@@ -166,17 +127,21 @@ static int has_name(struct mfs_ns *ns, const struct mfs_inode *in)
 	return 0;
 }
 
-/* Deletes own record ino if it still has no name (note 3): 1 if deleted, 0, or an error. */
-static int drop_nameless(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
+/*
+ * Deletes own file record ino if no entry names it (the set `named`, read
+ * before the pass) and, checked again under the lock, none of its names
+ * leads to it (note 3): 1 if deleted, 0, or an error (logged).
+ */
+static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *named, struct changes *cs)
 {
 	struct mfs_inode in;
 	struct ns_txn t = { 0 };
-	int rc = mfs_ns_get(ns, ino, &in);
+	int rc;
 
-	if (rc)
+	if (set_has(named, ino) || mfs_rev_is_ino(ino))
+		return 0;
+	if ((rc = mfs_ns_get(ns, ino, &in)))
 		return rc == -ENOENT ? 0 : rc;
-	if (S_ISDIR(in.mode))
-		goto out;
 	if ((rc = has_name(ns, &in))) {
 		rc = rc < 0 ? rc : 0;
 		goto out;
@@ -193,35 +158,20 @@ static int drop_nameless(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
 		rc = 1;
 	}
 out:
+	if (rc < 0)
+		log_warn("file %016llx has no name; not removed: %s", (unsigned long long)ino,
+			 mfs_strerror(rc));
 	mfs_inode_release(&in);
 	return rc;
 }
 
 int mfs_ns_drop_nameless(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
 {
-	uint16_t space = mfs_ns_space(ns);
-	uint8_t prefix[2] = { (uint8_t)(space >> 8), (uint8_t)space }; /* keys are big-endian */
-	uint64_t *v;
-	size_t n;
-	int rc = nameless(ns, prefix, sizeof(prefix), &v, &n), dropped = 0;
+	struct ino_set named = { 0 };
+	int rc = named_inodes(ns, &named);
 
-	for (size_t i = 0; i < n && !rc; i++) {
-		struct changes cs = { 0 };
-		int r, s;
-
-		pthread_mutex_lock(&ns->lock);
-		r = drop_nameless(ns, v[i], &cs);
-		s = ns_unlock_durable(ns, r < 0 ? r : 0, NS_SYNC_DEFER);
-		if (r < 0)
-			log_warn("file %016llx has no name; not removed: %s", (unsigned long long)v[i],
-				 mfs_strerror(r));
-		else if (s)
-			rc = s; /* the store cannot sync: stop */
-		dropped += r > 0;
-		for (size_t j = 0; fn && j < cs.n; j++)
-			fn(arg, &cs.c[j]);
-		ns_changes_release(&cs);
-	}
-	free(v);
-	return rc ? rc : dropped;
+	if (!rc)
+		rc = ns_repair_own(ns, 0, drop_nameless, &named, fn, arg);
+	free(named.v);
+	return rc;
 }
