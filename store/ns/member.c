@@ -160,3 +160,39 @@ int mfs_ns_members(struct mfs_ns *ns, struct mfs_member **out, int *n)
 	*n = (int)cnt;
 	return 0;
 }
+
+/* Whether a member of state s stands for an inode space no one else repairs. */
+static int left(uint8_t s)
+{
+	return s == MFS_MEMBER_GONE;
+}
+
+int ns_adopted_spaces(struct mfs_ns *ns, uint16_t **out, int *n)
+{
+	struct mfs_member *v;
+	mfs_node_t lowest = 0;
+	int cnt, rc, k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = mfs_ns_members(ns, &v, &cnt)))
+		return rc;
+	for (int i = 0; i < cnt; i++)
+		if (v[i].state == MFS_MEMBER_ACTIVE && (!lowest || v[i].id < lowest))
+			lowest = v[i].id;
+	if (lowest != ns->node_id || !(*out = calloc(cnt, sizeof(**out))))
+		goto out;
+	for (int i = 0; i < cnt; i++) {
+		int taken = !left(v[i].state) || v[i].space == ns->space;
+
+		/* A space a member still uses (a node back under another id) stays its own. */
+		for (int j = 0; j < cnt && !taken; j++)
+			taken = !left(v[j].state) && v[j].space == v[i].space;
+		if (!taken)
+			(*out)[k++] = v[i].space;
+	}
+	*n = k;
+out:
+	free(v);
+	return rc;
+}

@@ -163,10 +163,11 @@ void ns_changes_release(struct changes *cs);
  */
 int ns_repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
 /*
- * gc's repair passes over this node's records (ns_merge.c, ns_nameless.c):
- * one is called for each of this node's directories (dirs) or other
- * records, with ns->lock held, as a write op of its own; it returns 1 if
- * it repaired, 0, or an error it has logged (the pass goes on).  The
+ * gc's repair passes over this node's records (ns_merge.c, ns_nameless.c),
+ * and those of removed members it adopts (ns_adopted_spaces): one is
+ * called for each such directory (dirs) or other record, with ns->lock
+ * held, as a write op of its own; it returns 1 if it repaired, 0, or an
+ * error it has logged (the pass goes on).  The
  * changes go to fn.  The count repaired, or an error that ended the pass
  * (a sync that failed).
  */
@@ -208,6 +209,13 @@ int ns_vec_list(struct mfs_ns *ns, const char *tag, mfs_node_t *origins, uint64_
 /* meta CF key of a member record (member.c): "mb" + u64 BE node id. */
 #define MEMBER_KEY_LEN 10
 void member_key(mfs_node_t id, uint8_t out[MEMBER_KEY_LEN]);
+/*
+ * The inode spaces of members removed from the cluster (GONE), whose
+ * records gc's repair passes take over here (ns_merge.c note 5): all of
+ * them on the active member of lowest node id, none elsewhere.  *out is
+ * the caller's to free.  0 or an error.
+ */
+int ns_adopted_spaces(struct mfs_ns *ns, uint16_t **out, int *n);
 /* meta CF key of an allow-list entry (allow.c): "ak" + the 32-byte key. */
 #define ALLOW_KEY_LEN 34
 void allow_key(const uint8_t *key, uint8_t out[ALLOW_KEY_LEN]);

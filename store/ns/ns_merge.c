@@ -41,9 +41,14 @@
  *     its record gone: they are orphans, moved to lost+found by gc
  *     (ns_orphan.c).  A process whose working directory was the merged one
  *     sees it deleted, as after an rmdir.
- *  5. A directory made by a node that left the cluster is repaired by no
- *     one; fsck reports it as unreachable (mfs_ns_dead_dirs).  NEEDSWORK:
- *     a live node could adopt the dead directories of departed members.
+ *  5. A node that left the cluster (removed: GONE) repairs nothing, so
+ *     the active member of lowest node id adopts its inode space in gc's
+ *     passes (member.c, ns_adopted_spaces): its dead directories, and its
+ *     file records with no name (ns_nameless.c).  Not at apply time: that
+ *     would need the member table under ns->lock for each op.  Until that
+ *     gc, fsck reports such a directory as unreachable (mfs_ns_dead_dirs).
+ *     A removed node that comes back repairs its own space again, and the
+ *     adopter stops, at the next member record each applies.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -443,15 +448,16 @@ static int fix_lost_file(struct mfs_ns *ns, struct mfs_inode *f, const struct di
 	return rc ? rc : 1;
 }
 
-int ns_repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
+/* ns_repair_name for a directory of any inode space: gc's pass chose it (note 5). */
+static int repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
 {
 	struct mfs_inode d, held_rec;
 	struct dirent_key k;
 	uint64_t held;
 	int rc;
 
-	if ((uint16_t)(ino >> 48) != ns->space || ino == MFS_ROOT_INO || ino == MFS_LOST_INO)
-		return 0; /* note 2 */
+	if (ino == MFS_ROOT_INO || ino == MFS_LOST_INO)
+		return 0;
 	if ((rc = mfs_ns_get(ns, ino, &d)))
 		return rc == -ENOENT ? 0 : rc;
 	if (!d.name || (rc = dirent_key(d.parent, d.name, &k)))
@@ -485,6 +491,13 @@ out:
 	return rc;
 }
 
+int ns_repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
+{
+	if ((uint16_t)(ino >> 48) != ns->space)
+		return 0; /* note 2 */
+	return repair_name(ns, ino, cs);
+}
+
 /* ---- gc's repair passes (ns_internal.h: ns_repair_own) -------------------------- */
 
 struct own_list {
@@ -505,18 +518,29 @@ static int collect_own(void *arg, const struct mfs_inode *in)
 	return 0;
 }
 
+/* The records of inode space `space` of kind dirs into l. */
+static int collect_space(struct mfs_ns *ns, uint16_t space, struct own_list *l)
+{
+	uint8_t prefix[2] = { (uint8_t)(space >> 8), (uint8_t)space }; /* keys are big-endian */
+	struct mfs_inode_walk w = { .fn = collect_own, .arg = l };
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_INODES, prefix, sizeof(prefix));
+
+	return it ? mfs_inode_walk(ns->db, it, &w) : -ENOMEM;
+}
+
 int ns_repair_own(struct mfs_ns *ns, int dirs, ns_repair_fn one, void *ctx,
 		  mfs_ns_change_fn fn, void *arg)
 {
-	uint16_t space = mfs_ns_space(ns);
-	uint8_t prefix[2] = { (uint8_t)(space >> 8), (uint8_t)space }; /* keys are big-endian */
-	struct mfs_inode_walk w = { .fn = collect_own };
 	struct own_list l = { .dirs = dirs };
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_INODES, prefix, sizeof(prefix));
-	int rc, done = 0;
+	uint16_t *adopted = NULL;
+	int rc, n = 0, done = 0;
 
-	w.arg = &l;
-	rc = it ? mfs_inode_walk(ns->db, it, &w) : -ENOMEM;
+	rc = collect_space(ns, mfs_ns_space(ns), &l);
+	if (!rc)
+		rc = ns_adopted_spaces(ns, &adopted, &n);
+	for (int i = 0; i < n && !rc; i++)
+		rc = collect_space(ns, adopted[i], &l);
+	free(adopted);
 	for (size_t i = 0; i < l.n && !rc; i++) {
 		struct changes cs = { 0 };
 		int r, s;
@@ -539,7 +563,7 @@ int ns_repair_own(struct mfs_ns *ns, int dirs, ns_repair_fn one, void *ctx,
 static int repair_one(struct mfs_ns *ns, uint64_t ino, void *ctx, struct changes *cs)
 {
 	(void)ctx;
-	return ns_repair_name(ns, ino, cs);
+	return repair_name(ns, ino, cs);
 }
 
 int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)

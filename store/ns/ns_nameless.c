@@ -15,7 +15,9 @@
  *     not the names a record lists: a rename racing an unlink can leave an
  *     entry its record does not list (namespace.h, "Hard links", 4).
  *  3. Only the node that made the file (its inode space) deletes it, by
- *     an op, as the repairs of ns_merge.c: one deleter, one outcome.  Under
+ *     an op, as the repairs of ns_merge.c: one deleter, one outcome (for a
+ *     node removed from the cluster, the member that adopts its space:
+ *     ns_merge.c note 5).  Under
  *     the lock it checks again that none of the record's names leads to
  *     it, since an op applied after the read of the entries may have named
  *     it (a link carries the record with its new name).

@@ -20,6 +20,7 @@
 
 #include "store/base/log.h"
 #include "store/kv/db.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 #include "tap.h"
 
@@ -384,6 +385,59 @@ static void rename_while_written(int b_first)
 	node_close(&b);
 }
 
+/* n's member record for the node of store m, in state st. */
+static int put_member(struct node *n, struct node *m, uint8_t st)
+{
+	struct mfs_member r = { .id = mfs_ns_node_id(m->ns), .state = st,
+				.space = mfs_ns_space(m->ns) };
+
+	snprintf(r.endpoint, sizeof(r.endpoint), "tcp://127.0.0.%d:7000", m == n ? 1 : 2);
+	return mfs_ns_member_put(n->ns, &r);
+}
+
+/*
+ * b's dead D and b's file record with no name, on a, once b has left the
+ * cluster: a, the only active member, repairs them in gc's passes.
+ */
+static void adopted_when_removed(void)
+{
+	struct node a, b;
+	struct mfs_inode in = { 0 };
+	int dead = 0;
+	uint64_t y;
+
+	node_open(&a);
+	node_open(&b);
+	bump(&a, mk(&a, MFS_ROOT_INO, "spacer", S_IFDIR | 0755, 0), 16);
+	mkfile(&a, mk(&a, MFS_ROOT_INO, "D", S_IFDIR | 0755, 0), "fa", 6);
+	mkfile(&b, mk(&b, MFS_ROOT_INO, "D", S_IFDIR | 0755, 0), "fb", 5);
+	y = mkfile(&b, MFS_ROOT_INO, "y", 9);
+	is_int(send(&b, &a), 0, "b's D/fb and y reach a, whose later D keeps the name");
+	is_int(mfs_ns_remove(a.ns, MFS_ROOT_INO, "y", 0, NULL), 0, "a unlinks y");
+	bump(&b, MFS_ROOT_INO, 32);
+	mfs_ns_get(b.ns, y, &in);
+	in.mode = S_IFREG | 0600;
+	is_int(mfs_ns_setattr(b.ns, y, &in, MFS_ATTR_MODE, NULL), 0, "b chmods y, later");
+	mfs_inode_release(&in);
+	is_int(send(&b, &a), 0, "which reaches a: y's record is back with no name");
+	is_int(put_member(&a, &a, MFS_MEMBER_ACTIVE) | put_member(&a, &b, MFS_MEMBER_ACTIVE), 0,
+	       "a and b are active members (on a)");
+	is_int(mfs_ns_dead_dirs(a.ns, count_dead, &dead), 0, "a lists dead directories");
+	is_int(dead, 1, "b's D is one");
+	is_int(mfs_ns_fix_dead_dirs(a.ns, NULL, NULL), 0, "a's gc leaves b's dead D to b");
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "and b's nameless y");
+	is_int(put_member(&a, &b, MFS_MEMBER_GONE), 0, "b is removed from the cluster");
+	is_int(mfs_ns_fix_dead_dirs(a.ns, NULL, NULL), 1, "a's gc merges b's dead D");
+	dead = 0;
+	is_int(mfs_ns_dead_dirs(a.ns, count_dead, &dead), 0, "a lists dead directories again");
+	is_int(dead, 0, "none is left");
+	ok(size_of(&a, "D/fa") == 6 && size_of(&a, "D/fb") == 5, "D holds both files");
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 1, "a's gc drops b's nameless y");
+	is_int(mfs_ns_get(a.ns, y, &in), -ENOENT, "y's record is gone");
+	node_close(&a);
+	node_close(&b);
+}
+
 int main(void)
 {
 	mfs_log_set_stderr_level(MFS_LOG_ERROR);
@@ -394,5 +448,6 @@ int main(void)
 		attr_change_after_unlink(b_first);
 	}
 	dead_until_repaired();
+	adopted_when_removed();
 	return done_testing();
 }
