@@ -132,7 +132,13 @@ static void cookies_merge(struct dir_handle *dh, off_t from, struct readdir_ctx 
 	c->ngot = 0;
 }
 
-/* The stat a readdirplus entry carries; takes a lookup of ino.  0 or -errno. */
+/*
+ * The stat a readdirplus entry carries; takes a lookup of ino.  0 or -errno.
+ * A node whose lock is held is committing (fs_commit holds it while it
+ * chunks the bytes, seconds for a large file): the entry then goes without
+ * attributes (ino 0, which the kernel takes as "look it up when asked"), so
+ * that a listing (ls, find) of its directory does not wait for the commit.
+ */
 static int plus_attr(struct mfs_fs *fs, uint64_t ino, struct fuse_entry_param *e)
 {
 	struct mfs_manifest *old;
@@ -142,7 +148,10 @@ static int plus_attr(struct mfs_fs *fs, uint64_t ino, struct fuse_entry_param *e
 
 	if (!(node = itable_get(fs, ino, NULL, 1, 0, &rc)))
 		return rc;
-	pthread_mutex_lock(&node->lock);
+	if (pthread_mutex_trylock(&node->lock)) {
+		itable_put(fs, node, 1, 0);
+		return 0;
+	}
 	old = fs_node_catch_up(fs, node, gen);
 	fs_fill_stat(fs, node, &e->attr);
 	pthread_mutex_unlock(&node->lock);
