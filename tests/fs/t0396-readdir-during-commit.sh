@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # A listing of a directory does not wait for the commit of a file in it.
 # A commit holds its file's node locked while it chunks the bytes (seconds
-# for a large file: a 64 GiB sparse file took 9 s, `truncate -s 8T` ten
-# minutes), and readdirplus used to wait for that lock to give the entry
-# its attributes: `ls` of a download directory hung until the download's
-# close was done.  Here the commit is held for the test
+# for a large file; in a sanitizer build a 64 GiB sparse file took 9 s and
+# `truncate -s 8T` ten minutes), and readdirplus used to wait for that lock
+# to give the entry its attributes: `ls` of a download directory hung until
+# the download's close was done.  Here the commit is held for the test
 # (MODELFS_TEST_COMMIT_HOLD) and the listings must finish while it is:
 # readdirplus sends such an entry without attributes instead.
 # shellcheck source-path=SCRIPTDIR
