@@ -444,6 +444,9 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		log_warn("MODELFS_TEST_LOOKUP_DELAY_MS=%u: lookups pause (test only)",
 			 d.fs.lookup_delay_ms);
 	}
+	if ((d.fs.commit_hold = getenv("MODELFS_TEST_COMMIT_HOLD")))
+		log_warn("MODELFS_TEST_COMMIT_HOLD=%s: commits wait for it (test only)",
+			 d.fs.commit_hold);
 	if (!(code = open_node(&d, cfg)))
 		code = cfg->serve ? serve_only(&d.fs, d.pid_path, &ready_fd)
 				  : serve_mount(&d, cfg, &ready_fd);

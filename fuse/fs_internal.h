@@ -171,6 +171,9 @@ struct mfs_fs {
 	/* Test only (MODELFS_TEST_LOOKUP_DELAY_MS): a lookup's pause between
 	 * reading its record and making its node, to widen that race. */
 	unsigned lookup_delay_ms;
+	/* Test only (MODELFS_TEST_COMMIT_HOLD=PATH): a commit, its node locked,
+	 * makes PATH.held and waits (60 s at most) until PATH exists. */
+	const char *commit_hold;
 	/*
 	 * Changes a lookup's record may have missed (atomic; fs_remote.c):
 	 * peers' namespace changes applied, and nodes freed (a change saved

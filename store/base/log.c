@@ -93,6 +93,8 @@ void mfs_log(enum mfs_log_level level, const char *component, const char *fmt, .
 	errno = saved;
 }
 
+/* The sanitizers catch these signals themselves, with better reports. */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 /* Only async-signal-safe calls: write(2), backtrace_symbols_fd(3), raise(3). */
 static void on_fatal(int sig)
 {
@@ -109,6 +111,7 @@ out:
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
+#endif
 
 void mfs_log_catch_fatal(void)
 {

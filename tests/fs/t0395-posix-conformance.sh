@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # POSIX behaviours of open, mkdir, rmdir, unlink, rename, truncate,
-# ftruncate, chmod, chown, utimensat, link, symlink, mknod/mkfifo and
+# ftruncate, chmod, chown, utimensat, link, symlink, mknod/mkfifo, readdir and
 # posix_fallocate on a mount, grouped as the pjdfstest suite groups them
 # (the checks are ours, in tests/tools/posix_conf.py).  Non-root
 # callers need allow_other; the mount has default_permissions, so EACCES and

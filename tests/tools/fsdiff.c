@@ -1952,6 +1952,8 @@ static int run_minimize(const char *ref, const char *mnt, uint64_t seed, long co
 		_exit(run_proc(ref, mnt, idx, 0, n, kept));
 	}
 	waitpid(pid, &st, 0);
+	free(kept);
+	free(cand);
 	return 1;
 }
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """POSIX behaviours of open, mkdir, rmdir, unlink, rename, truncate,
-ftruncate, chmod, chown, utimensat, link, symlink, mknod/mkfifo and
+ftruncate, chmod, chown, utimensat, link, symlink, mknod/mkfifo, readdir and
 posix_fallocate, checked in a directory (run by
 tests/fs/t0395-posix-conformance.sh on a modelfs mount, and on a tmpfs as
 the reference the expectations are checked against).
@@ -1708,6 +1708,108 @@ def g_fallocate(d):
     os.unlink(n)
 
 
+# ---- readdir ----------------------------------------------------------------
+
+SYS_GETDENTS64 = 217  # x86_64
+
+
+def getdents(fd, size):
+    """One getdents64 call with a buffer of size bytes: its names, or an errno name."""
+    buf = ctypes.create_string_buffer(size)
+    n = libc.syscall(SYS_GETDENTS64, fd, buf, size)
+    if n < 0:
+        return ename(ctypes.get_errno())
+    names, off = [], 0
+    while off < n:
+        reclen = struct.unpack_from("<H", buf.raw, off + 16)[0]
+        names.append(buf.raw[off + 19:off + reclen].split(b"\0")[0].decode())
+        off += reclen
+    return names
+
+
+def fill_dir(n, count):
+    os.mkdir(n)
+    names = ["%04d-%s" % (i, "n" * (i % 40)) for i in range(count)]
+    for name in names:
+        os.close(os.open(n + "/" + name, os.O_CREAT | os.O_WRONLY, 0o644))
+    return names
+
+
+def dirstream_fns():
+    for fn, res, args in (("opendir", ctypes.c_void_p, [ctypes.c_char_p]),
+                          ("readdir", ctypes.c_void_p, [ctypes.c_void_p]),
+                          ("telldir", ctypes.c_long, [ctypes.c_void_p]),
+                          ("seekdir", None, [ctypes.c_void_p, ctypes.c_long]),
+                          ("closedir", ctypes.c_int, [ctypes.c_void_p])):
+        getattr(libc, fn).restype = res
+        getattr(libc, fn).argtypes = args
+
+
+def dirstream_name(dp):
+    e = libc.readdir(dp)
+    return ctypes.string_at(e + 19).decode() if e else None
+
+
+def g_readdir(d):
+    """Not in pjdfstest: a listing whose caller removes what it has read
+    (rm -rf) sees every entry once, whatever its buffer size (musl's
+    readdir reads 2 KiB at a time); a buffer that takes one entry lists
+    "." and ".." once; seekdir to a telldir position after earlier entries
+    were removed resumes at the entry it was at."""
+    for size in (256, 2048):
+        n = d + "/rm%d" % size
+        names = fill_dir(n, 400)
+        fd = os.open(n, os.O_RDONLY | os.O_DIRECTORY)
+        seen = []
+        try:
+            while True:
+                got = getdents(fd, size)
+                if not isinstance(got, list) or not got:
+                    break
+                for name in got:
+                    if name not in (".", ".."):
+                        seen.append(name)
+                        os.unlink(n + "/" + name)
+        finally:
+            os.close(fd)
+        expect(len(names), len(seen), "entries listed while removing them, %d-byte getdents" % size)
+        expect(len(seen), len(set(seen)), "entries listed twice while removing them, %d-byte getdents" % size)
+        expect(0, len(os.listdir(n)), "entries left after removing each one listed, %d-byte getdents" % size)
+        rm_tree(n)
+    n = d + "/one"
+    names = [chr(ord("a") + i) for i in range(26)]
+    os.mkdir(n)
+    for name in names:
+        os.mkdir(n + "/" + name)
+    fd = os.open(n, os.O_RDONLY | os.O_DIRECTORY)
+    seen = []
+    try:
+        for _ in range(100):
+            got = getdents(fd, 32)
+            if not isinstance(got, list) or not got:
+                break
+            seen += got
+    finally:
+        os.close(fd)
+    expect(sorted(names + [".", ".."]), sorted(seen), "a listing by 32-byte getdents, one entry a call")
+    rm_tree(n)
+    names = fill_dir(n, 30)
+    dirstream_fns()
+    dp = libc.opendir(n.encode())
+    try:
+        first = [dirstream_name(dp) for _ in range(12)]
+        pos = libc.telldir(dp)
+        at = dirstream_name(dp)
+        for name in first:
+            if name not in (".", ".."):
+                os.unlink(n + "/" + name)
+        libc.seekdir(dp, pos)
+        expect(at, dirstream_name(dp), "seekdir to a telldir position after the entries before it were removed")
+    finally:
+        libc.closedir(dp)
+    rm_tree(n)
+
+
 # ---- extended attribute names ---------------------------------------------
 
 def g_xattr_names(d):
@@ -1794,6 +1896,7 @@ GROUPS = [
     ("symlink-errnos", g_symlink_errnos, "symlink: limits EEXIST EACCES ENAMETOOLONG EFAULT"),
     ("mknod", g_mknod, "mknod and mkfifo: modes, owners, device numbers, times, EEXIST EPERM"),
     ("fallocate", g_fallocate, "posix_fallocate: size, zeros, ctime, EINVAL EBADF"),
+    ("readdir", g_readdir, "readdir: removals while listing, small getdents buffers, seekdir"),
     ("xattr-names", g_xattr_names, "user.* names: empty EINVAL, 255 bytes, ERANGE, size probe"),
 ]
 
