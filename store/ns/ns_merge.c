@@ -49,6 +49,18 @@
  *     gc, fsck reports such a directory as unreachable (mfs_ns_dead_dirs).
  *     A removed node that comes back repairs its own space again, and the
  *     adopter stops, at the next member record each applies.
+ *  6. A directory can also lose its record's name while an entry elsewhere
+ *     leads to it: a rename on one node, and a chmod or utimens of the
+ *     directory on another, later by the clock, whose record still holds
+ *     the old name (an attribute change puts the whole record).  The
+ *     rename's entry is then the directory's name, and the record takes it;
+ *     giving the old name back instead made two entries of one directory,
+ *     and when the rename had moved it below a directory that another
+ *     node's rename had meanwhile moved into it, a cycle (the kernel then
+ *     answers ELOOP for that entry, and nothing can remove it).  If the
+ *     entry's name is inside the directory's own subtree, the directory
+ *     goes to lost+found, which ends the cycle.  Found by the cluster
+ *     torture test (t1495).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -448,13 +460,81 @@ static int fix_lost_file(struct mfs_ns *ns, struct mfs_inode *f, const struct di
 	return rc ? rc : 1;
 }
 
+/*
+ * Another entry than k that leads to directory ino: *parent and name get
+ * it (note 6).  0, -ENOENT if there is none, or an error.  Reads every
+ * entry: it runs only for a directory whose record's name is lost.
+ */
+static int other_entry(struct mfs_ns *ns, uint64_t ino, const struct dirent_key *k,
+		       uint64_t *parent, char name[MFS_NAME_MAX + 1])
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
+	int rc = -ENOENT;
+
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *key = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		if (kl <= 8 || kl > 8 + MFS_NAME_MAX || vl != 12 || get_le64(v) != ino ||
+		    (kl == k->len && !memcmp(key, k->b, kl)))
+			continue;
+		*parent = get_be64(key);
+		memcpy(name, key + 8, kl - 8);
+		name[kl - 8] = 0;
+		rc = 0;
+		break;
+	}
+	if (rc == -ENOENT && mfs_iter_error(it))
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+/*
+ * d's record takes the name (parent, name) that an entry gives it (note
+ * 6); into lost+found if that name is inside d's own subtree.
+ */
+static int take_entry_name(struct mfs_ns *ns, struct mfs_inode *d, uint64_t parent,
+			   const char *name, struct changes *cs)
+{
+	struct mfs_inode pdir = { 0 }, lf = { 0 };
+	struct ns_txn t = { 0 };
+	int rc;
+
+	if ((rc = ns_move_name(d, d->parent, d->name, parent, name)) || (rc = txn_begin(ns, &t)))
+		return rc;
+	if (!ns_is_ancestor(ns, d->ino, parent)) {
+		rc = txn_put_inode(&t, d);
+	} else if (!(rc = ns_get_dir(ns, parent, &pdir)) &&
+		   !(rc = move_to_lost(ns, &t, d, parent, name, &lf, cs)) &&
+		   !(rc = txn_touch_dir(&t, &lf))) {
+		/* Peers count the entry that went from pdir; here it is done by hand. */
+		pdir.nlink -= pdir.nlink > 2;
+		rc = txn_touch_dir(&t, &pdir);
+		ns_note_change(cs, MFS_CHANGE_INODE, pdir.ino, 0, NULL, 0);
+	}
+	if (!rc)
+		rc = txn_commit(ns, &t);
+	txn_free(&t);
+	mfs_inode_release(&pdir);
+	mfs_inode_release(&lf);
+	ns_note_change(cs, MFS_CHANGE_INODE, d->ino, 0, NULL, 0);
+	if (!rc)
+		log_info("directory %016llx: its record takes the name %s that its entry has",
+			 (unsigned long long)d->ino, name);
+	return rc;
+}
+
 /* ns_repair_name for a directory of any inode space: gc's pass chose it (note 5). */
 static int repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
 {
+	char oname[MFS_NAME_MAX + 1];
 	struct mfs_inode d, held_rec;
 	struct dirent_key k;
-	uint64_t held;
-	int rc;
+	uint64_t held, other = 0;
+	int rc, rc2;
 
 	if (ino == MFS_ROOT_INO || ino == MFS_LOST_INO)
 		return 0;
@@ -469,9 +549,12 @@ static int repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
 	rc = get_dirent(ns, &k, &held);
 	if (!rc && held == ino)
 		goto out; /* alive */
-	if (rc == -ENOENT)
+	if ((rc == -ENOENT || !rc) &&
+	    (rc2 = other_entry(ns, ino, &k, &other, oname)) != -ENOENT) {
+		rc = rc2 ? rc2 : take_entry_name(ns, &d, other, oname, cs);
+	} else if (rc == -ENOENT) {
 		rc = restore_name(ns, &d, &k, cs);
-	else if (!rc && !(rc = mfs_ns_get(ns, held, &held_rec))) {
+	} else if (!rc && !(rc = mfs_ns_get(ns, held, &held_rec))) {
 		int dir = S_ISDIR(held_rec.mode);
 
 		mfs_inode_release(&held_rec);

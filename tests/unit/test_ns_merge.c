@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "store/base/bytes.h"
 #include "store/base/log.h"
 #include "store/kv/db.h"
 #include "store/ns/member.h"
@@ -438,6 +439,64 @@ static void adopted_when_removed(void)
 	node_close(&b);
 }
 
+/* The entries that lead to ino, in the whole namespace of n. */
+static int entries_of(struct node *n, uint64_t ino)
+{
+	struct mfs_iter *it = mfs_iter_new(n->db, MFS_CF_DIRENTS, NULL, 0);
+	int count = 0;
+
+	for (; it && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t vl;
+		const uint8_t *v = mfs_iter_value(it, &vl);
+
+		count += vl == 12 && get_le64(v) == ino;
+	}
+	mfs_iter_free(it);
+	return count;
+}
+
+/*
+ * b moves C into F while a moves F into C and then, later by the clock,
+ * chmods C, whose record on a still names R/c: C must end with one entry,
+ * and no cycle: C (in lost+found) and F inside it are reachable.
+ */
+static void rename_chmod_cycle(int b_first)
+{
+	struct node a, b;
+	struct mfs_inode in = { 0 };
+	uint64_t r, c, f;
+	int bad = 0;
+	char *t;
+
+	node_open(&a);
+	node_open(&b);
+	r = mk(&a, MFS_ROOT_INO, "R", S_IFDIR | 0755, 0);
+	c = mk(&a, r, "c", S_IFDIR | 0755, 0);
+	f = mk(&a, r, "f", S_IFDIR | 0755, 0);
+	mkfile(&a, f, "in-f", 7);
+	mkfile(&a, c, "in-c", 8);
+	is_int(send(&a, &b), 0, "a makes R/c and R/f; b sees them");
+	is_int(mfs_ns_rename(b.ns, r, "c", f, "b", 0, NULL), 0, "b moves R/c to R/f/b");
+	is_int(mfs_ns_rename(a.ns, r, "f", c, "f", 0, NULL), 0, "a moves R/f to R/c/f");
+	bump(&a, MFS_ROOT_INO, 8);
+	mfs_ns_get(a.ns, c, &in);
+	in.mode = S_IFDIR | 0700;
+	is_int(mfs_ns_setattr(a.ns, c, &in, MFS_ATTR_MODE, NULL), 0, "a chmods C, later");
+	mfs_inode_release(&in);
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	ok(same_trees(&a, &b), "the trees agree");
+	is_int(entries_of(&a, c), 1, "C has one entry on a");
+	is_int(entries_of(&b, c), 1, "C has one entry on b");
+	t = dump(&a, &bad);
+	ok(strstr(t, "/in-c ") && strstr(t, "/in-f ") && !bad,
+	   "both files are reachable from the root, every directory named by its entry");
+	if (!strstr(t, "/in-c ") || !strstr(t, "/in-f "))
+		printf("# a:\n%s", t);
+	free(t);
+	node_close(&a);
+	node_close(&b);
+}
+
 int main(void)
 {
 	mfs_log_set_stderr_level(MFS_LOG_ERROR);
@@ -446,6 +505,7 @@ int main(void)
 		name_given_back(b_first);
 		rename_while_written(b_first);
 		attr_change_after_unlink(b_first);
+		rename_chmod_cycle(b_first);
 	}
 	dead_until_repaired();
 	adopted_when_removed();
