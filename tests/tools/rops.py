@@ -1,0 +1,178 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Random namespace and data operations on one tree, for the cluster torture
+test (tests/fs/t1495-peers-random-ops.sh): run one of these on each node's
+mount at once, over the same few names, so that the nodes' ops race on the
+same paths; then the test checks that the trees converge and fsck is clean.
+
+    rops.py ROOT SEED COUNT [LOG]
+
+Each op picks paths in ROOT from a small set of names (depth 1-3), mostly
+among the entries that exist, and does one of: mkdir, create and write,
+append, overwrite in place, truncate, rename (files and directories), link,
+symlink, unlink, rmdir, chmod, utime, setxattr, removexattr, or a read of a
+whole file.  An op that fails the way a race on shared names may make it
+fail (ENOENT, EEXIST, ENOTEMPTY, ENOTDIR, EISDIR, EINVAL, EXDEV, EMLINK,
+ENODATA, ESTALE, ELOOP, ENAMETOOLONG) is counted and passed over.  Any
+other error (EIO, ENOTCONN when a daemon died, ENOSPC, ...) ends the run
+with status 1 and the op that met it.  The run is a function of SEED and
+of what the other node did meanwhile.  LOG gets one line per op.
+"""
+import errno
+import os
+import random
+import sys
+
+NAMES = ["a", "b", "c", "d", "e", "f"]
+EXPECTED = {errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR,
+            errno.EINVAL, errno.EXDEV, errno.EMLINK, errno.ENODATA, errno.ESTALE,
+            errno.ELOOP, errno.ENAMETOOLONG, errno.EBUSY}
+
+
+class Run:
+    def __init__(self, root, seed, log):
+        self.root = root
+        self.r = random.Random(seed)
+        self.log = log
+        self.passed = 0
+
+    def existing(self):
+        """A path that exists now, walked down from ROOT, or None."""
+        d = self.root
+        for _ in range(self.r.randint(1, 3)):
+            try:
+                names = sorted(os.listdir(d))
+            except OSError:
+                return None
+            if not names:
+                return None
+            p = os.path.join(d, self.r.choice(names))
+            if not os.path.isdir(p) or os.path.islink(p) or self.r.random() < 0.4:
+                return p
+            d = p
+        return d if d != self.root else None
+
+    def fresh(self):
+        """A path of random names (depth 1-3), which may or may not exist."""
+        parts = [self.r.choice(NAMES) for _ in range(self.r.randint(1, 3))]
+        return os.path.join(self.root, *parts)
+
+    def path(self, exist=0.7):
+        p = self.existing() if self.r.random() < exist else None
+        return p or self.fresh()
+
+    def data(self):
+        n = self.r.choice([0, 1, 100, 4096, 65536, self.r.randint(1, 300000)])
+        return self.r.randbytes(n)
+
+    # ---- the ops ----
+    def op_mkdir(self):
+        os.mkdir(self.fresh())
+
+    def op_write(self):
+        with open(self.path(0.5), "wb") as f:
+            f.write(self.data())
+
+    def op_append(self):
+        with open(self.path(), "ab") as f:
+            f.write(self.data()[:8192])
+
+    def op_overwrite(self):
+        fd = os.open(self.path(), os.O_WRONLY)
+        try:
+            os.pwrite(fd, self.r.randbytes(self.r.randint(1, 5000)), self.r.randint(0, 70000))
+        finally:
+            os.close(fd)
+
+    def op_truncate(self):
+        os.truncate(self.path(), self.r.choice([0, 1, 4096, self.r.randint(0, 200000)]))
+
+    def op_rename(self):
+        os.rename(self.path(), self.fresh() if self.r.random() < 0.7 else self.path())
+
+    def op_link(self):
+        src = self.path()
+        try:
+            os.link(src, self.fresh())
+        except PermissionError:
+            if not os.path.isdir(src):   # link(2) of a directory: EPERM
+                raise
+            raise OSError(errno.EISDIR, "a directory") from None
+
+    def op_symlink(self):
+        os.symlink(self.r.choice(NAMES), self.fresh())
+
+    def op_unlink(self):
+        os.unlink(self.path())
+
+    def op_rmdir(self):
+        os.rmdir(self.path())
+
+    def op_chmod(self):
+        os.chmod(self.path(), self.r.choice([0o600, 0o644, 0o755, 0o700]))
+
+    def op_utime(self):
+        t = self.r.randint(1_000_000_000, 1_900_000_000)
+        os.utime(self.path(), (t, t), follow_symlinks=False)
+
+    def xattr(self, remove):
+        p, name = self.path(), "user." + self.r.choice(NAMES)
+        try:
+            if remove:
+                os.removexattr(p, name, follow_symlinks=False)
+            else:
+                os.setxattr(p, name, self.r.randbytes(self.r.randint(0, 64)),
+                            follow_symlinks=False)
+        except PermissionError:
+            if not os.path.islink(p):   # user.* on a symlink: EPERM
+                raise
+            raise OSError(errno.EINVAL, "a symlink") from None
+
+    def op_setxattr(self):
+        self.xattr(False)
+
+    def op_removexattr(self):
+        self.xattr(True)
+
+    def op_read(self):
+        p = self.path(0.9)
+        if os.path.isfile(p):
+            with open(p, "rb") as f:
+                while f.read(1 << 20):
+                    pass
+
+    OPS = [("mkdir", 8), ("write", 14), ("append", 5), ("overwrite", 5), ("truncate", 4),
+           ("rename", 12), ("link", 3), ("symlink", 3), ("unlink", 8), ("rmdir", 5),
+           ("chmod", 3), ("utime", 2), ("setxattr", 3), ("removexattr", 2), ("read", 6)]
+
+    def one(self, i):
+        names = [n for n, _ in self.OPS]
+        name = self.r.choices(names, weights=[w for _, w in self.OPS])[0]
+        try:
+            getattr(self, "op_" + name)()
+            res = "ok"
+        except IsADirectoryError:
+            res = "EISDIR"
+        except OSError as e:
+            if e.errno not in EXPECTED:
+                print("rops: op %d (%s) failed: %s" % (i, name, e), file=sys.stderr)
+                raise SystemExit(1)
+            res = errno.errorcode.get(e.errno, str(e.errno))
+            self.passed += 1
+        if self.log:
+            self.log.write("%d %s %s\n" % (i, name, res))
+
+
+def main():
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    root, seed, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    log = open(sys.argv[4], "w") if len(sys.argv) > 4 else None
+    run = Run(root, seed, log)
+    for i in range(count):
+        run.one(i)
+    print("rops: %d ops, %d failed as races may" % (count, run.passed))
+
+
+if __name__ == "__main__":
+    main()
