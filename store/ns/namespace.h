@@ -31,15 +31,19 @@
  *     (POSIX).  Directories have exactly one name (link answers -EPERM).
  *  4. Peers apply the op's entries last writer wins, like any other op, so
  *     every node ends with the same entries; but the record's list and
- *     nlink are the winning op's, not a merge.  A link on one node racing a
- *     rewrite of the same file on another can leave the new name on the old
- *     version (its record kept by the link's later stamp), and a rename
- *     racing an unlink can leave a dirent the record does not list; such a
- *     dirent still works, and a later rewrite moves only the names whose
- *     entries still lead to the file.  Likewise an unlink, or a rename over
- *     a name, counts only those names: the record goes with the last of
- *     them, and loses the others it lists (ns_drop_name), so nlink is right
- *     again after it.  NEEDSWORK: merge name lists on apply.
+ *     nlink are the winning op's, not a merge.  A rename racing an unlink
+ *     can leave a dirent the record does not list; such a dirent still
+ *     works, and a later rewrite moves only the names whose entries still
+ *     lead to the file.  Likewise an unlink, or a rename over a name,
+ *     counts only those names: the record goes with the last of them, and
+ *     loses the others it lists (ns_drop_name), so nlink is right again
+ *     after it.  A rename or a link racing a rewrite of the same file, and
+ *     the later by the clock, puts the old version's record back beside
+ *     the new one, with the renamed or linked name: the node that made the
+ *     new version then gives it every name of the old one, whose record
+ *     goes (ns_version.c).  The rewrite being the later, the other op's new
+ *     name is left on no record, hidden.  NEEDSWORK: merge name lists on
+ *     apply.
  *
 
  * Thread safety: all functions may be called from any thread; one mutex

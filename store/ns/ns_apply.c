@@ -138,6 +138,7 @@ void ns_changes_release(struct changes *cs)
 	free(cs->dirs);
 	free(cs->recount);
 	free(cs->dead);
+	free(cs->ver);
 }
 
 /* A child that is not the root, not inode 0, and of a type an inode record may have. */
@@ -427,8 +428,11 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 			rc = rc < 0 ? rc : 0;
 			continue;
 		}
-		if (e->kind == MFS_OP_DIRENT)
+		if (e->kind == MFS_OP_DIRENT) {
 			held = held_dirent(ns, e);
+			if (!held.rc)
+				ns_note_version(cs, held.ino, held.mode, ns->space);
+		}
 		/* Derived state is refreshed whether the entry wins or not: this
 		 * may be a second attempt after a crash between the two batches.
 		 * The inode (a directory's record carries the peer's nlink), or the
@@ -594,6 +598,9 @@ static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const ui
 	 * repair that fails is logged, and gc's pass tries again. */
 	for (size_t i = 0; !rc && i < cs.ndead; i++)
 		ns_repair_name(ns, cs.dead[i], &cs);
+	/* Likewise an older version of a file put back beside its later one. */
+	if (!rc)
+		ns_repair_versions(ns, &op, &cs);
 	if (!rc)
 		__atomic_add_fetch(&ns->applied, 1, __ATOMIC_RELAXED);
 out:
