@@ -132,6 +132,15 @@ int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
  * (hard links), if name still leads to it; -ENOENT otherwise.
  */
 int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
+/*
+ * Deletes the record of file ino, never published, that no name leads to
+ * any more: another node's op took its name while it was being written
+ * (two nodes downloading one file into a shared cache), so neither its
+ * commit nor mfs_ns_remove_if, which go by name, can remove it.  As an op:
+ * peers hold it too.  0, -ENOENT if gone, -EBUSY if published, -EEXIST if
+ * a name still leads to it.
+ */
+int mfs_ns_drop_pending(struct mfs_ns *ns, uint64_t ino);
 
 enum mfs_rename_flags {
 	MFS_RENAME_NOREPLACE = 1 << 0,
