@@ -139,6 +139,7 @@ void ns_changes_release(struct changes *cs)
 	free(cs->recount);
 	free(cs->dead);
 	free(cs->ver);
+	free(cs->revived);
 }
 
 /* A child that is not the root, not inode 0, and of a type an inode record may have. */
@@ -450,12 +451,14 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 		rc = 0;
 		if (e->kind == MFS_OP_DIRENT)
 			note_dead_candidate(ns, cs, e, &held);
-		if (e->deleted)
+		if (e->deleted) {
 			mfs_batch_delete(b, entry_cf(e->kind), e->key, e->klen);
-		else if (e->kind == MFS_OP_INODE)
+		} else if (e->kind == MFS_OP_INODE) {
+			ns_note_revived(ns, cs, e);
 			rc = ns_put_record_merged(ns, b, e);
-		else
+		} else {
 			mfs_batch_put(b, entry_cf(e->kind), e->key, e->klen, e->val, e->vlen);
+		}
 		if (rc)
 			break;
 		mfs_batch_put(b, MFS_CF_STAMPS, skey, sklen, sval, sizeof(sval));
@@ -600,7 +603,7 @@ static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const ui
 		ns_repair_name(ns, cs.dead[i], &cs);
 	/* Likewise an older version of a file put back beside its later one. */
 	if (!rc)
-		ns_repair_versions(ns, &op, &cs);
+		ns_repair_versions(ns, &cs);
 	if (!rc)
 		__atomic_add_fetch(&ns->applied, 1, __ATOMIC_RELAXED);
 out:

@@ -153,6 +153,8 @@ struct changes {
 	uint64_t *ver;          /* own files that may be the later version of a record the
 				 * op put back (ns_version.c, note 4) */
 	size_t nver, vercap;
+	uint64_t *revived;      /* records the op put back after a deletion (ns_version.c) */
+	size_t nrevived, revcap;
 	int oom;
 };
 void ns_note_change(struct changes *cs, int kind, uint64_t ino, uint64_t parent,
@@ -167,12 +169,15 @@ void ns_changes_release(struct changes *cs);
 int ns_repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
 /* ino (of mode) joins cs's candidates if it is one of this node's files (ns_version.c). */
 void ns_note_version(struct changes *cs, uint64_t ino, uint32_t mode, uint16_t space);
+/* Before winning entry e is written: notes it if it puts back a deleted record. */
+void ns_note_revived(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e);
 /*
- * After op: each file record it put that lives gives its names to this
- * node's later version of the same file, if there is one (ns_version.c).
- * Called with ns->lock held; its ops are unsynced; failures are logged.
+ * After the op: each file record it put back that lives gives its names to
+ * this node's later version of the same file, if there is one
+ * (ns_version.c).  Called with ns->lock held; its ops are unsynced;
+ * failures are logged.
  */
-void ns_repair_versions(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs);
+void ns_repair_versions(struct mfs_ns *ns, struct changes *cs);
 /*
  * gc's repair passes over this node's records (ns_merge.c, ns_nameless.c),
  * and those of removed members it adopts (ns_adopted_spaces): one is

@@ -28,7 +28,11 @@
  *     before it was applied (a rename's removed name led to Y) and the ones
  *     the names of X's record lead to after it (a link's record lists the
  *     name that the rewrite moved to Y).  Candidates for X are the op's
- *     file records that are alive after it.
+ *     file records that it put back: deleted here before (no record, a
+ *     stamp), alive after.  A record never seen before is no older
+ *     version: two nodes that rewrite one file at once make two versions
+ *     of one file id, and the name stays the last writer's (README), not
+ *     the one with more versions.
  *  5. Not repaired: the rewrite being the later, its deletion of X wins and
  *     the other op's new name is left on no record, hidden on every node
  *     (a dangling entry, namespace.c): the name is lost, the bytes are not.
@@ -41,6 +45,7 @@
 #include <sys/stat.h>
 
 #include "namespace.h"
+#include "store/kv/db.h"
 #include "ns_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
@@ -59,6 +64,24 @@ void ns_note_version(struct changes *cs, uint64_t ino, uint32_t mode, uint16_t s
 		return;
 	}
 	cs->ver[cs->nver++] = ino;
+}
+
+void ns_note_revived(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e)
+{
+	uint8_t skey[STAMP_KEY_MAX];
+	size_t sl;
+
+	if (e->kind != MFS_OP_INODE || e->deleted ||
+	    mfs_db_exists(ns->db, MFS_CF_INODES, e->key, e->klen) != 0)
+		return;
+	sl = stamp_key(MFS_OP_INODE, e->key, e->klen, skey);
+	if (mfs_db_exists(ns->db, MFS_CF_STAMPS, skey, sl) != 1)
+		return; /* never seen here: a new file, no older version of anything */
+	if (mfs_grow(&cs->revived, &cs->revcap, cs->nrevived, sizeof(*cs->revived))) {
+		cs->oom = 1;
+		return;
+	}
+	cs->revived[cs->nrevived++] = get_be64(e->key);
 }
 
 /* in's i-th name: 0 is (parent, name), the others links[i - 1]. */
@@ -200,16 +223,13 @@ static int repair_older(struct mfs_ns *ns, const struct mfs_inode *x, struct cha
 	return 0;
 }
 
-void ns_repair_versions(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs)
+void ns_repair_versions(struct mfs_ns *ns, struct changes *cs)
 {
-	for (uint32_t i = 0; i < op->n; i++) {
-		const struct mfs_op_entry *e = &op->e[i];
+	for (size_t i = 0; i < cs->nrevived; i++) {
 		struct mfs_inode x;
 		int rc;
 
-		if (e->kind != MFS_OP_INODE || e->deleted)
-			continue;
-		if (mfs_ns_get(ns, get_be64(e->key), &x))
+		if (mfs_ns_get(ns, cs->revived[i], &x))
 			continue;
 		rc = S_ISREG(x.mode) ? repair_older(ns, &x, cs) : 0;
 		if (rc < 0)
