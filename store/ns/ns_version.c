@@ -33,7 +33,11 @@
  *     version: two nodes that rewrite one file at once make two versions
  *     of one file id, and the name stays the last writer's (README), not
  *     the one with more versions.
- *  5. Not repaired: the rewrite being the later, its deletion of X wins and
+ *  5. When no later version of X is alive here any more (the rewriting
+ *     node has since renamed or removed it), X simply lives again at the
+ *     other op's name, with its bytes, as the later op wants; the daemon
+ *     drops its successor link (fuse/fs_remote.c).
+ *  6. Not repaired: the rewrite being the later, its deletion of X wins and
  *     the other op's new name is left on no record, hidden on every node
  *     (a dangling entry, namespace.c): the name is lost, the bytes are not.
  *     A crash between the op and its repair leaves X; gc's nameless pass
