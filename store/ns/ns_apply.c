@@ -139,7 +139,8 @@ void ns_changes_release(struct changes *cs)
 	free(cs->recount);
 	free(cs->dead);
 	free(cs->ver);
-	free(cs->revived);
+	free(cs->puts);
+	free(cs->was_gone);
 }
 
 /* A child that is not the root, not inode 0, and of a type an inode record may have. */
@@ -454,7 +455,7 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 		if (e->deleted) {
 			mfs_batch_delete(b, entry_cf(e->kind), e->key, e->klen);
 		} else if (e->kind == MFS_OP_INODE) {
-			ns_note_revived(ns, cs, e);
+			ns_note_put(ns, cs, e);
 			rc = ns_put_record_merged(ns, b, e);
 		} else {
 			mfs_batch_put(b, entry_cf(e->kind), e->key, e->klen, e->val, e->vlen);
@@ -603,7 +604,7 @@ static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const ui
 		ns_repair_name(ns, cs.dead[i], &cs);
 	/* Likewise an older version of a file put back beside its later one. */
 	if (!rc)
-		ns_repair_versions(ns, &cs);
+		ns_repair_versions(ns, &st, &cs);
 	if (!rc)
 		__atomic_add_fetch(&ns->applied, 1, __ATOMIC_RELAXED);
 out:

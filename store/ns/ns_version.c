@@ -33,11 +33,21 @@
  *     version: two nodes that rewrite one file at once make two versions
  *     of one file id, and the name stays the last writer's (README), not
  *     the one with more versions.
- *  5. When no later version of X is alive here any more (the rewriting
+ *  5. The op that put X back may have changed X's attributes (a chmod, a
+ *     chown or a setxattr on a node that had not seen the rewrite): its
+ *     record wins as a whole over the deletion, and then, no name leading
+ *     to it, waits for gc, with the change lost to every node.  If the op
+ *     is also later than Y's record, Y takes X's mode, owner and extended
+ *     attributes, as a whole record would win over an older one.  X's
+ *     record stays, nameless, for gc's nameless pass: that node's next op
+ *     on X (a setxattr after the chmod) must win over a record, as the
+ *     first did, not lose to a deletion stamped by this repair.  Such a
+ *     record is a candidate for X too.
+ *  6. When no later version of X is alive here any more (the rewriting
  *     node has since renamed or removed it), X simply lives again at the
  *     other op's name, with its bytes, as the later op wants; the daemon
  *     drops its successor link (fuse/fs_remote.c).
- *  6. Not repaired: the rewrite being the later, its deletion of X wins and
+ *  7. Not repaired: the rewrite being the later, its deletion of X wins and
  *     the other op's new name is left on no record, hidden on every node
  *     (a dangling entry, namespace.c): the name is lost, the bytes are not.
  *     A crash between the op and its repair leaves X; gc's nameless pass
@@ -49,10 +59,10 @@
 #include <sys/stat.h>
 
 #include "namespace.h"
-#include "store/kv/db.h"
 #include "ns_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/kv/db.h"
 
 #define LOG_COMPONENT "namespace"
 
@@ -70,22 +80,28 @@ void ns_note_version(struct changes *cs, uint64_t ino, uint32_t mode, uint16_t s
 	cs->ver[cs->nver++] = ino;
 }
 
-void ns_note_revived(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e)
+void ns_note_put(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e)
 {
 	uint8_t skey[STAMP_KEY_MAX];
 	size_t sl;
+	int gone = 0;
 
-	if (e->kind != MFS_OP_INODE || e->deleted ||
-	    mfs_db_exists(ns->db, MFS_CF_INODES, e->key, e->klen) != 0)
+	if (e->kind != MFS_OP_INODE || e->deleted)
 		return;
-	sl = stamp_key(MFS_OP_INODE, e->key, e->klen, skey);
-	if (mfs_db_exists(ns->db, MFS_CF_STAMPS, skey, sl) != 1)
-		return; /* never seen here: a new file, no older version of anything */
-	if (mfs_grow(&cs->revived, &cs->revcap, cs->nrevived, sizeof(*cs->revived))) {
+	if (mfs_db_exists(ns->db, MFS_CF_INODES, e->key, e->klen) == 0) {
+		sl = stamp_key(MFS_OP_INODE, e->key, e->klen, skey);
+		/* Never seen here: a new file, no older version of anything. */
+		if (mfs_db_exists(ns->db, MFS_CF_STAMPS, skey, sl) != 1)
+			return;
+		gone = 1;
+	}
+	if (mfs_grow(&cs->puts, &cs->putcap, cs->nputs, sizeof(*cs->puts)) ||
+	    mfs_grow(&cs->was_gone, &cs->gonecap, cs->nputs, sizeof(*cs->was_gone))) {
 		cs->oom = 1;
 		return;
 	}
-	cs->revived[cs->nrevived++] = get_be64(e->key);
+	cs->was_gone[cs->nputs] = (uint8_t)gone;
+	cs->puts[cs->nputs++] = get_be64(e->key);
 }
 
 /* in's i-th name: 0 is (parent, name), the others links[i - 1]. */
@@ -145,9 +161,12 @@ static int take_names(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *y,
 	return 0;
 }
 
-/* Y (own, the later version) takes the names of x, whose record goes (note 2). */
+/*
+ * Y (own, the later version) takes the names of x, whose record goes (note
+ * 2), and, with attrs, x's mode, owner and extended attributes (note 5).
+ */
 static int supersede(struct mfs_ns *ns, const struct mfs_inode *x, const struct mfs_inode *y,
-		     struct changes *cs)
+		     int attrs, struct changes *cs)
 {
 	struct mfs_inode nw = { 0 };
 	struct ns_txn t = { 0 };
@@ -165,11 +184,28 @@ static int supersede(struct mfs_ns *ns, const struct mfs_inode *x, const struct 
 	if ((rc = txn_begin(ns, &t)) || (rc = take_names(ns, &t, &nw, y, &taken)))
 		goto out;
 	own = taken;
-	if ((rc = take_names(ns, &t, &nw, x, &taken)) || taken == own)
-		goto out; /* no name leads to X: nothing to take (ns_nameless.c's) */
+	if ((rc = take_names(ns, &t, &nw, x, &taken)))
+		goto out;
+	/* No name leads to either (the nameless pass's), or nothing to take. */
+	if (taken == 0 || (taken == own && !attrs))
+		goto out;
+	if (attrs) {
+		nw.mode = (nw.mode & S_IFMT) | (x->mode & ~(uint32_t)S_IFMT);
+		nw.uid = x->uid;
+		nw.gid = x->gid;
+		if ((rc = mfs_inode_xattrs_copy(&nw, x)))
+			goto out;
+	}
 	nw.nlink = 1 + nw.nlinks;
 	now(&nw.ctime);
-	txn_del_inode(&t, x->ino);
+	/*
+	 * X's record goes with its names.  One left with none stays for gc's
+	 * nameless pass: the next op of its node on it, still unaware of the
+	 * rewrite, then wins over that record, not over a deletion by this
+	 * repair, whose stamp may be the later (note 5).
+	 */
+	if (taken > own)
+		txn_del_inode(&t, x->ino);
 	if ((rc = txn_put_inode(&t, &nw)) || (rc = txn_commit(ns, &t)))
 		goto out;
 	ns_note_change(cs, MFS_CHANGE_INODE, x->ino, 0, NULL, 0);
@@ -183,8 +219,9 @@ static int supersede(struct mfs_ns *ns, const struct mfs_inode *x, const struct 
 			ns_note_change(cs, MFS_CHANGE_DIRENT, 0, p, (const uint8_t *)nm, strlen(nm));
 	}
 	log_info("file %016llx (%s): an older version %016llx that another node's op put back "
-		 "gave its names to it", (unsigned long long)y->ino, nw.name ? nw.name : "",
-		 (unsigned long long)x->ino);
+		 "gave its %s to it", (unsigned long long)y->ino, nw.name ? nw.name : "",
+		 (unsigned long long)x->ino,
+		 taken > own ? (attrs ? "names and attributes" : "names") : "attributes");
 	rc = 1;
 out:
 	txn_free(&t);
@@ -199,12 +236,35 @@ static int later_version(const struct mfs_inode *x, const struct mfs_inode *y)
 	       !(y->flags & MFS_I_PENDING) && x->fid == y->fid && y->version > x->version;
 }
 
-/* X, alive after the op: one of the candidates, or a file its names lead to, is its later version. */
-static int repair_older(struct mfs_ns *ns, const struct mfs_inode *x, struct changes *cs)
+/*
+ * Is the op stamped st the later, as against y's record?  1, 0 or an
+ * error.  A tie of Lamport times counts for the op: a repair here that
+ * gave y an earlier op's attributes is stamped right after that op, and
+ * the next op of the same node, its clock one step on, must win it too.
+ */
+static int op_is_later(struct mfs_ns *ns, uint64_t y, const struct mfs_stamp *st)
 {
+	uint8_t key[8], skey[STAMP_KEY_MAX];
+	struct mfs_stamp held;
+	struct mfs_val v;
 	int rc;
 
-	/* Candidates from X's names (a link's record: note 4). */
+	mfs_ino_key(y, key);
+	rc = mfs_db_get(ns->db, MFS_CF_STAMPS, skey, stamp_key(MFS_OP_INODE, key, 8, skey), &v, 1);
+	if (rc)
+		return rc == -ENOENT ? 1 : rc;
+	rc = mfs_stamp_decode(v.p, v.len, &held);
+	mfs_val_release(&v);
+	return rc ? rc : st->lamport >= held.lamport;
+}
+
+/* X, alive after the op: one of the candidates, or a file its names lead to, is its later version. */
+static int repair_older(struct mfs_ns *ns, const struct mfs_inode *x, const struct mfs_stamp *st,
+			struct changes *cs)
+{
+	int rc = 0;
+
+	/* Candidates from X's names (a link's record, an attribute change's: note 4). */
 	for (uint32_t i = 0; i <= x->nlinks; i++) {
 		struct dirent_key k;
 		const char *nm;
@@ -214,28 +274,45 @@ static int repair_older(struct mfs_ns *ns, const struct mfs_inode *x, struct cha
 		if (nm && !dirent_key(p, nm, &k) && !get_dirent(ns, &k, &cur))
 			ns_note_version(cs, cur, S_IFREG, ns->space);
 	}
-	for (size_t i = 0; i < cs->nver; i++) {
+	for (size_t i = 0; i < cs->nver && !rc; i++) {
 		struct mfs_inode y;
 
 		if (mfs_ns_get(ns, cs->ver[i], &y))
 			continue;
-		rc = later_version(x, &y) ? supersede(ns, x, &y, cs) : 0;
+		if (later_version(x, &y) && (rc = op_is_later(ns, y.ino, st)) >= 0)
+			rc = supersede(ns, x, &y, rc, cs);
 		mfs_inode_release(&y);
-		if (rc)
-			return rc;
 	}
-	return 0;
+	return rc;
 }
 
-void ns_repair_versions(struct mfs_ns *ns, struct changes *cs)
+/* Does a name of x lead to it?  1, 0 or an error. */
+static int named(struct mfs_ns *ns, const struct mfs_inode *x)
 {
-	for (size_t i = 0; i < cs->nrevived; i++) {
-		struct mfs_inode x;
-		int rc;
+	int rc = 0;
 
-		if (mfs_ns_get(ns, cs->revived[i], &x))
+	for (uint32_t i = 0; i <= x->nlinks && !rc; i++) {
+		const char *nm;
+		uint64_t p;
+
+		nth_name(x, i, &p, &nm);
+		rc = leads_to(ns, p, nm, x->ino);
+	}
+	return rc;
+}
+
+void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct changes *cs)
+{
+	for (size_t i = 0; i < cs->nputs; i++) {
+		struct mfs_inode x;
+		int rc = 0;
+
+		if (mfs_ns_get(ns, cs->puts[i], &x))
 			continue;
-		rc = S_ISREG(x.mode) ? repair_older(ns, &x, cs) : 0;
+		/* Put back, or living on without a name after an earlier
+		 * repair (supersede): an older version, perhaps. */
+		if (S_ISREG(x.mode) && (cs->was_gone[i] || !(rc = named(ns, &x))))
+			rc = repair_older(ns, &x, st, cs);
 		if (rc < 0)
 			log_warn("file %016llx: an older version put back by another node's op; "
 				 "not repaired: %s", (unsigned long long)x.ino, mfs_strerror(rc));
