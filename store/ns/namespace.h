@@ -41,9 +41,10 @@
  *     the later by the clock, puts the old version's record back beside
  *     the new one, with the renamed or linked name: the node that made the
  *     new version then gives it every name of the old one, whose record
- *     goes (ns_version.c).  The rewrite being the later, the other op's new
- *     name is left on no record, hidden.  NEEDSWORK: merge name lists on
- *     apply.
+ *     goes (ns_version.c); a chmod, chown or setxattr so racing gives the
+ *     new version its attributes.  The rewrite being the later, the other
+ *     op's new name is left on no record, hidden.  NEEDSWORK: merge name
+ *     lists on apply.
  *
 
  * Thread safety: all functions may be called from any thread; one mutex

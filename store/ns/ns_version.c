@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * An older version of a file that another node's op put back beside its
- * later version: the later version takes its names.
+ * later version: the later version takes its names and, the op being the
+ * later, its attributes.
  *
  * Notes on the design:
  *  1. A rewrite publishes a new inode Y and deletes the old record X, moving
