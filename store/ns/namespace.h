@@ -31,7 +31,9 @@
  *     (POSIX).  Directories have exactly one name (link answers -EPERM).
  *  4. Peers apply the op's entries last writer wins, like any other op, so
  *     every node ends with the same entries; but the record's list and
- *     nlink are the winning op's, not a merge.  A rename racing an unlink
+ *     nlink are the winning op's, not a merge, until the node that made
+ *     the file lists again the names that lead to it, by an op, after each
+ *     op that touched them (ns_version.c, note 7).  A rename racing an unlink
  *     can leave a dirent the record does not list; such a dirent still
  *     works, and a later rewrite moves only the names whose entries still
  *     lead to the file.  Likewise an unlink, or a rename over a name,
@@ -43,8 +45,9 @@
  *     new version then gives it every name of the old one, whose record
  *     goes (ns_version.c); a chmod, chown or setxattr so racing gives the
  *     new version its attributes.  The rewrite being the later, the other
- *     op's new name is left on no record, hidden.  NEEDSWORK: merge name
- *     lists on apply.
+ *     op's new name is left on no record, hidden.  NEEDSWORK: the files
+ *     of a node that left the cluster keep their lists as they are (as
+ *     ns_merge.c, note 5).
  *
 
  * Thread safety: all functions may be called from any thread; one mutex

@@ -606,6 +606,8 @@ static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const ui
 	if (!rc)
 		ns_repair_versions(ns, &st, &cs);
 	if (!rc)
+		ns_fix_name_lists(ns, &op, &cs);
+	if (!rc)
 		__atomic_add_fetch(&ns->applied, 1, __ATOMIC_RELAXED);
 out:
 	pthread_mutex_unlock(&ns->lock);

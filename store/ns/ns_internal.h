@@ -180,6 +180,12 @@ void ns_note_put(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entr
  */
 void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct changes *cs);
 /*
+ * After op: this node's files whose entries or record it touched list the
+ * names that lead to them, nlink their count (ns_version.c, note 7).
+ * Called with ns->lock held; its ops are unsynced; failures are logged.
+ */
+void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs);
+/*
  * gc's repair passes over this node's records (ns_merge.c, ns_nameless.c),
  * and those of removed members it adopts (ns_adopted_spaces): one is
  * called for each such directory (dirs) or other record, with ns->lock

@@ -48,7 +48,17 @@
  *     node has since renamed or removed it), X simply lives again at the
  *     other op's name, with its bytes, as the later op wants; the daemon
  *     drops its successor link (fuse/fs_remote.c).
- *  7. Not repaired: the rewrite being the later, its deletion of X wins and
+ *  7. Name lists.  A record lists its names, and nlink counts them, as the
+ *     winning op knew them (namespace.h, "Hard links", 4): a link on one
+ *     node racing an unlink of another name on another, the link the
+ *     later, leaves a name the record lists but no entry keeps, and stat
+ *     showed nlink 3 for a file of two names.  After each op, the node
+ *     that made a file whose entries or record the op touched lists again
+ *     the names that lead to it: those of its list, then the op's entries
+ *     that lead to it, and writes the record by an op if that changed it
+ *     (ns_fix_name_lists).  A file no name leads to is left to gc's
+ *     nameless pass.
+ *  8. Not repaired: the rewrite being the later, its deletion of X wins and
  *     the other op's new name is left on no record, hidden on every node
  *     (a dangling entry, namespace.c): the name is lost, the bytes are not.
  *     A crash between the op and its repair leaves X; gc's nameless pass
@@ -318,5 +328,108 @@ void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct ch
 			log_warn("file %016llx: an older version put back by another node's op; "
 				 "not repaired: %s", (unsigned long long)x.ino, mfs_strerror(rc));
 		mfs_inode_release(&x);
+	}
+}
+
+/* Adds to z every name of an entry of op that leads to z and is not listed yet. */
+static int add_entry_names(struct mfs_ns *ns, const struct mfs_op *op, struct mfs_inode *z,
+			   uint32_t *taken)
+{
+	for (uint32_t i = 0; i < op->n; i++) {
+		const struct mfs_op_entry *e = &op->e[i];
+		char name[MFS_NAME_MAX + 1];
+		uint64_t p;
+		int rc;
+
+		if (e->kind != MFS_OP_DIRENT || e->deleted || get_le64(e->val) != z->ino ||
+		    e->klen <= 8 || e->klen > 8 + MFS_NAME_MAX)
+			continue;
+		p = get_be64(e->key);
+		memcpy(name, e->key + 8, e->klen - 8);
+		name[e->klen - 8] = 0;
+		if (*taken && mfs_inode_has_name(z, p, name))
+			continue;
+		if ((rc = leads_to(ns, p, name, z->ino)) <= 0) {
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (*taken == 0) {
+			char *copy = strdup(name);
+
+			if (!copy)
+				return -ENOMEM;
+			free(z->name);
+			z->name = copy;
+			z->parent = p;
+		} else if ((rc = mfs_inode_name_add(z, p, name))) {
+			return rc;
+		}
+		(*taken)++;
+	}
+	return 0;
+}
+
+/* Own file zino's list of names, as its entries have them (note 7): 1 if rewritten, 0, or an error. */
+static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zino,
+			 struct changes *cs)
+{
+	struct mfs_inode z = { 0 }, nw = { 0 };
+	struct ns_txn t = { 0 };
+	uint32_t taken = 0, kept, listed;
+	int rc;
+
+	if ((rc = mfs_ns_get(ns, zino, &z)))
+		return rc == -ENOENT ? 0 : rc;
+	if (S_ISDIR(z.mode) || (rc = mfs_inode_copy(&nw, &z)))
+		goto out;
+	listed = 1 + z.nlinks;
+	for (uint32_t i = 0; i < nw.nlinks; i++)
+		free(nw.links[i].name);
+	free(nw.links);
+	nw.links = NULL;
+	nw.nlinks = 0;
+	/* z's own names: take_names writes no entry (t unused). */
+	if ((rc = take_names(ns, &t, &nw, &z, &taken)))
+		goto out;
+	kept = taken;
+	if ((rc = add_entry_names(ns, op, &nw, &taken)))
+		goto out;
+	/* No name: the nameless pass's (ns_nameless.c).  Or nothing changed. */
+	if (taken == 0 || (kept == listed && taken == kept && z.nlink == listed))
+		goto out;
+	if ((rc = txn_begin(ns, &t)))
+		goto out;
+	nw.nlink = 1 + nw.nlinks;
+	if ((rc = txn_put_inode(&t, &nw)) || (rc = txn_commit(ns, &t)))
+		goto out;
+	ns_note_change(cs, MFS_CHANGE_INODE, zino, 0, NULL, 0);
+	log_info("file %016llx (%s): %u names listed, %u lead to it: list made right",
+		 (unsigned long long)zino, nw.name ? nw.name : "", listed, 1 + nw.nlinks);
+	rc = 1;
+out:
+	txn_free(&t);
+	mfs_inode_release(&nw);
+	mfs_inode_release(&z);
+	return rc;
+}
+
+void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs)
+{
+	for (uint32_t i = 0; i < op->n; i++) {
+		const struct mfs_op_entry *e = &op->e[i];
+
+		/* Files an entry of the op now names, and own records it put. */
+		if (e->kind == MFS_OP_DIRENT && !e->deleted)
+			ns_note_version(cs, get_le64(e->val), get_le32(e->val + 8), ns->space);
+		else if (e->kind == MFS_OP_INODE && !e->deleted)
+			ns_note_version(cs, get_be64(e->key), S_IFREG, ns->space);
+	}
+	for (size_t i = 0; i < cs->nver; i++) {
+		int rc = fix_name_list(ns, op, cs->ver[i], cs);
+
+		if (rc < 0)
+			log_warn("file %016llx: its list of names not made right: %s",
+				 (unsigned long long)cs->ver[i], mfs_strerror(rc));
 	}
 }
