@@ -269,7 +269,7 @@ static int op_is_later(struct mfs_ns *ns, uint64_t y, const struct mfs_stamp *st
 	return rc ? rc : st->lamport >= held.lamport;
 }
 
-/* X, alive after the op: one of the candidates, or a file its names lead to, is its later version. */
+/* X, alive after the op: is a candidate, or a file its names lead to, its later version? */
 static int repair_older(struct mfs_ns *ns, const struct mfs_inode *x, const struct mfs_stamp *st,
 			struct changes *cs)
 {
@@ -370,7 +370,7 @@ static int add_entry_names(struct mfs_ns *ns, const struct mfs_op *op, struct mf
 	return 0;
 }
 
-/* Own file zino's list of names, as its entries have them (note 7): 1 if rewritten, 0, or an error. */
+/* Own file zino lists the names its entries give it (note 7): 1 if rewritten, 0, or an error. */
 static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zino,
 			 struct changes *cs)
 {
