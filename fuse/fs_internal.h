@@ -211,6 +211,8 @@ struct mfs_node *itable_peek(struct mfs_fs *fs, uint64_t ino);
 struct mfs_node *itable_hold(struct mfs_fs *fs, uint64_t ino);
 /* Records that the path of `from` now has inode `to`.  -ENOMEM or 0. */
 int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to);
+/* from has no successor any more (its record is a live version again: fs_remote.c). */
+void itable_drop_successor(struct mfs_fs *fs, uint64_t from);
 /* The newest inode reached from ino through successor links (ino if none). */
 uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino);
 

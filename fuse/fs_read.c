@@ -373,10 +373,16 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
  */
 static void drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint64_t ino)
 {
-	if (!mfs_ns_remove_if(fs->ns, parent, name, ino)) {
+	int rc = mfs_ns_remove_if(fs->ns, parent, name, ino);
+
+	if (!rc) {
 		log_warn("removed %s: its writer closed it without a successful commit", name);
 		fs_refresh(fs, parent);
 		fuse_lowlevel_notify_delete(fs->se, parent, ino, name, strlen(name));
+	} else if (rc == -ENOENT && !mfs_ns_drop_pending(fs->ns, ino)) {
+		/* Another node's op took the name: the record alone was left. */
+		log_info("inode %016llx: removed, its name %s went to another file while it was written",
+			 (unsigned long long)ino, name);
 	}
 	free(name);
 }

@@ -67,6 +67,23 @@ struct mfs_manifest *fs_node_catch_up(struct mfs_fs *fs, struct mfs_node *n, uin
 }
 
 /*
+ * A peer's op put back the record of a version a commit here had
+ * superseded (a rename or a link on another node, later by the clock than
+ * the rewrite, that the rewrite's new version could not take over:
+ * store/ns/ns_version.c).  The record lives at a name again, so its
+ * successor link, which made every open of it answer ESTALE, goes.
+ */
+static void revived(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_inode rec;
+
+	if (itable_follow(fs, ino) == ino || mfs_ns_get(fs->ns, ino, &rec))
+		return;
+	mfs_inode_release(&rec);
+	itable_drop_successor(fs, ino);
+}
+
+/*
  * The kernel caches only what it looked up: an inode it holds lookups on
  * has a node in memory (fs_internal.h, note 1), and a dentry, positive or
  * negative, lives in a directory whose inode it holds.  So a change to an
@@ -81,6 +98,7 @@ void fs_remote_change(void *arg, const struct mfs_ns_change *c)
 	/* Before the refresh: a lookup that read the old record sees it moved. */
 	__atomic_add_fetch(&fs->remote_gen, 1, __ATOMIC_ACQ_REL);
 	if (c->kind == MFS_CHANGE_INODE) {
+		revived(fs, c->ino);
 		if (refresh_node(fs, c->ino) && fs->se)
 			fuse_lowlevel_notify_inval_inode(fs->se, c->ino, 0, 0);
 	} else if (fs->se && itable_peek(fs, c->parent)) {

@@ -86,6 +86,20 @@ int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to)
 	return rc;
 }
 
+void itable_drop_successor(struct mfs_fs *fs, uint64_t from)
+{
+	struct mfs_itable *t = &fs->itable;
+	struct mfs_succ **pp, *l;
+
+	pthread_mutex_lock(&t->lock);
+	pp = succ_slot(t, from);
+	l = *pp;
+	if (l)
+		*pp = l->next;
+	pthread_mutex_unlock(&t->lock);
+	free(l);
+}
+
 uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino)
 {
 	struct mfs_itable *t = &fs->itable;

@@ -579,6 +579,42 @@ int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint6
 	return ns_remove(ns, parent, name, 0, ino, NULL);
 }
 
+int mfs_ns_drop_pending(struct mfs_ns *ns, uint64_t ino)
+{
+	struct mfs_inode in = { 0 };
+	struct ns_txn t = { 0 };
+	int rc;
+
+	if (mfs_rev_is_ino(ino))
+		return -EROFS;
+	pthread_mutex_lock(&ns->lock);
+	if ((rc = mfs_ns_get(ns, ino, &in)))
+		goto out;
+	if (!(in.flags & MFS_I_PENDING) || S_ISDIR(in.mode)) {
+		rc = -EBUSY;
+		goto out;
+	}
+	for (uint32_t i = 0; i <= in.nlinks; i++) {
+		uint64_t p;
+		const char *nm;
+
+		nth_name(&in, i, &p, &nm);
+		if ((rc = name_leads_to(ns, p, nm, ino))) {
+			rc = rc < 0 ? rc : -EEXIST;
+			goto out;
+		}
+	}
+	if ((rc = txn_begin(ns, &t)))
+		goto out;
+	txn_del_inode(&t, ino);
+	rc = txn_commit(ns, &t);
+out:
+	rc = ns_unlock_durable(ns, rc, NS_SYNC_LATER);
+	txn_free(&t);
+	mfs_inode_release(&in);
+	return rc;
+}
+
 int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char *newname,
 		struct mfs_inode *out)
 {

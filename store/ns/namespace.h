@@ -31,15 +31,23 @@
  *     (POSIX).  Directories have exactly one name (link answers -EPERM).
  *  4. Peers apply the op's entries last writer wins, like any other op, so
  *     every node ends with the same entries; but the record's list and
- *     nlink are the winning op's, not a merge.  A link on one node racing a
- *     rewrite of the same file on another can leave the new name on the old
- *     version (its record kept by the link's later stamp), and a rename
- *     racing an unlink can leave a dirent the record does not list; such a
- *     dirent still works, and a later rewrite moves only the names whose
- *     entries still lead to the file.  Likewise an unlink, or a rename over
- *     a name, counts only those names: the record goes with the last of
- *     them, and loses the others it lists (ns_drop_name), so nlink is right
- *     again after it.  NEEDSWORK: merge name lists on apply.
+ *     nlink are the winning op's, not a merge, until the node that made
+ *     the file lists again the names that lead to it, by an op, after each
+ *     op that touched them (ns_version.c, note 7).  A rename racing an unlink
+ *     can leave a dirent the record does not list; such a dirent still
+ *     works, and a later rewrite moves only the names whose entries still
+ *     lead to the file.  Likewise an unlink, or a rename over a name,
+ *     counts only those names: the record goes with the last of them, and
+ *     loses the others it lists (ns_drop_name), so nlink is right again
+ *     after it.  A rename or a link racing a rewrite of the same file, and
+ *     the later by the clock, puts the old version's record back beside
+ *     the new one, with the renamed or linked name: the node that made the
+ *     new version then gives it every name of the old one, whose record
+ *     goes (ns_version.c); a chmod, chown or setxattr so racing gives the
+ *     new version its attributes.  The rewrite being the later, the other
+ *     op's new name is left on no record, hidden.  NEEDSWORK: the files
+ *     of a node that left the cluster keep their lists as they are (as
+ *     ns_merge.c, note 5).
  *
 
  * Thread safety: all functions may be called from any thread; one mutex
@@ -128,6 +136,15 @@ int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
  * (hard links), if name still leads to it; -ENOENT otherwise.
  */
 int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
+/*
+ * Deletes the record of file ino, never published, that no name leads to
+ * any more: another node's op took its name while it was being written
+ * (two nodes downloading one file into a shared cache), so neither its
+ * commit nor mfs_ns_remove_if, which go by name, can remove it.  As an op:
+ * peers hold it too.  0, -ENOENT if gone, -EBUSY if published, -EEXIST if
+ * a name still leads to it.
+ */
+int mfs_ns_drop_pending(struct mfs_ns *ns, uint64_t ino);
 
 enum mfs_rename_flags {
 	MFS_RENAME_NOREPLACE = 1 << 0,

@@ -138,6 +138,9 @@ void ns_changes_release(struct changes *cs)
 	free(cs->dirs);
 	free(cs->recount);
 	free(cs->dead);
+	free(cs->ver);
+	free(cs->puts);
+	free(cs->was_gone);
 }
 
 /* A child that is not the root, not inode 0, and of a type an inode record may have. */
@@ -427,8 +430,11 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 			rc = rc < 0 ? rc : 0;
 			continue;
 		}
-		if (e->kind == MFS_OP_DIRENT)
+		if (e->kind == MFS_OP_DIRENT) {
 			held = held_dirent(ns, e);
+			if (!held.rc)
+				ns_note_version(cs, held.ino, held.mode, ns->space);
+		}
 		/* Derived state is refreshed whether the entry wins or not: this
 		 * may be a second attempt after a crash between the two batches.
 		 * The inode (a directory's record carries the peer's nlink), or the
@@ -446,12 +452,14 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 		rc = 0;
 		if (e->kind == MFS_OP_DIRENT)
 			note_dead_candidate(ns, cs, e, &held);
-		if (e->deleted)
+		if (e->deleted) {
 			mfs_batch_delete(b, entry_cf(e->kind), e->key, e->klen);
-		else if (e->kind == MFS_OP_INODE)
+		} else if (e->kind == MFS_OP_INODE) {
+			ns_note_put(ns, cs, e);
 			rc = ns_put_record_merged(ns, b, e);
-		else
+		} else {
 			mfs_batch_put(b, entry_cf(e->kind), e->key, e->klen, e->val, e->vlen);
+		}
 		if (rc)
 			break;
 		mfs_batch_put(b, MFS_CF_STAMPS, skey, sklen, sval, sizeof(sval));
@@ -594,6 +602,11 @@ static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const ui
 	 * repair that fails is logged, and gc's pass tries again. */
 	for (size_t i = 0; !rc && i < cs.ndead; i++)
 		ns_repair_name(ns, cs.dead[i], &cs);
+	/* Likewise an older version of a file put back beside its later one. */
+	if (!rc)
+		ns_repair_versions(ns, &st, &cs);
+	if (!rc)
+		ns_fix_name_lists(ns, &op, &cs);
 	if (!rc)
 		__atomic_add_fetch(&ns->applied, 1, __ATOMIC_RELAXED);
 out:

@@ -150,6 +150,12 @@ struct changes {
 	size_t ndirs, dircap, recap;
 	uint64_t *dead;         /* own directories whose name an entry replaced or removed */
 	size_t ndead, deadcap;
+	uint64_t *ver;          /* own files that may be the later version of a record the
+				 * op put back (ns_version.c, note 4) */
+	size_t nver, vercap;
+	uint64_t *puts;         /* file records the op put (ns_version.c) */
+	uint8_t *was_gone;      /* per puts[]: deleted here before the op */
+	size_t nputs, putcap, gonecap;
 	int oom;
 };
 void ns_note_change(struct changes *cs, int kind, uint64_t ino, uint64_t parent,
@@ -162,6 +168,23 @@ void ns_changes_release(struct changes *cs);
  * ns->lock held; its ops are unsynced.
  */
 int ns_repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
+/* ino (of mode) joins cs's candidates if it is one of this node's files (ns_version.c). */
+void ns_note_version(struct changes *cs, uint64_t ino, uint32_t mode, uint16_t space);
+/* Before winning entry e is written: notes a record it puts, and whether it puts one back. */
+void ns_note_put(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e);
+/*
+ * After the op stamped st: each file record it put back that lives gives
+ * its names (and, st being the later, its attributes) to this node's later
+ * version of the same file, if there is one (ns_version.c).  Called with
+ * ns->lock held; its ops are unsynced; failures are logged.
+ */
+void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct changes *cs);
+/*
+ * After op: this node's files whose entries or record it touched list the
+ * names that lead to them, nlink their count (ns_version.c, note 7).
+ * Called with ns->lock held; its ops are unsynced; failures are logged.
+ */
+void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs);
 /*
  * gc's repair passes over this node's records (ns_merge.c, ns_nameless.c),
  * and those of removed members it adopts (ns_adopted_spaces): one is

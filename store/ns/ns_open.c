@@ -71,10 +71,14 @@ static int recover_inode(void *arg, const struct mfs_inode *in)
 	if (!(in->flags & MFS_I_PENDING) || in->ino >> 48 != r->ns->space)
 		return 0;
 	gone = in->name ? mfs_ns_remove_if(r->ns, in->parent, in->name, in->ino) : -ENOENT;
+	/* Its name was taken by another node's op while it was written. */
+	if (gone == -ENOENT)
+		gone = mfs_ns_drop_pending(r->ns, in->ino);
 	if (!gone)
 		r->removed++;
-	else if (gone == -ENOENT)
-		log_warn("pending inode %016llx has no entry", (unsigned long long)in->ino);
+	else if (gone == -EEXIST)
+		log_warn("pending inode %016llx: its first name leads elsewhere, not removed",
+			 (unsigned long long)in->ino);
 	else /* the next open tries again */
 		log_warn("pending inode %016llx not removed: %s", (unsigned long long)in->ino,
 			 mfs_strerror(gone));

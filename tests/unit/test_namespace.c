@@ -370,10 +370,16 @@ int main(void)
 			is_int(mfs_ns_ops_since(ns, mfs_ns_node_id(ns), 0, apply_cb, ns2) |
 			       mfs_ns_ops_since(ns2, mfs_ns_node_id(ns2), 0, apply_cb, ns), 0,
 			       "each applies the other's ops");
+			/* The repairs a store made as it applied them are ops too
+			 * (here: chr's list of names, ns_version.c, note 7). */
+			is_int(mfs_ns_ops_since(ns, mfs_ns_node_id(ns), 0, apply_cb, ns2) |
+			       mfs_ns_ops_since(ns2, mfs_ns_node_id(ns2), 0, apply_cb, ns), 0,
+			       "each applies the other's repairs");
 			a.buf[0] = b.buf[0] = 0;
 			dump_dir(&a, MFS_ROOT_INO);
 			dump_dir(&b, MFS_ROOT_INO);
-			if (!ok(!strcmp(a.buf, b.buf) && strstr(a.buf, "chr9:") && !strstr(a.buf, "chr2:"),
+			if (!ok(!strcmp(a.buf, b.buf) && strstr(a.buf, "chr9:") && !strstr(a.buf, "chr2:") &&
+				!strstr(a.buf, ":?"),
 				"concurrent link, unlink, rewrite and rename: the same tree on both"))
 				printf("# here:  %s\n# there: %s\n", a.buf, b.buf);
 		}

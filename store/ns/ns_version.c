@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * An older version of a file that another node's op put back beside its
+ * later version: the later version takes its names and, the op being the
+ * later, its attributes.
+ *
+ * Notes on the design:
+ *  1. A rewrite publishes a new inode Y and deletes the old record X, moving
+ *     every name of X to Y in one op (namespace.h, "Hard links", 2).  A
+ *     rename or a link of the same file on another node, which never saw
+ *     the rewrite, carries X's record with its names.  When that op is the
+ *     later by the clock, its record wins over the rewrite's deletion: X
+ *     lives again, at the renamed or linked name, with the old bytes, and Y
+ *     keeps only the names the other op did not touch (none, after a
+ *     rename: a nameless record that gc then drops).  Every node agreed,
+ *     but on the old bytes: the committed rewrite was lost, and the
+ *     rewriting node's kernel, which knew X as replaced by Y, answered
+ *     ESTALE at every open of the renamed name.
+ *  2. The repair is what the rewrite would have done had it come after the
+ *     other op: Y takes every name of X that leads to X, and X's record
+ *     goes, in one op that peers apply like any other.  X and Y are
+ *     versions of one file when their file ids (fid, kept by every version)
+ *     are equal; Y is the later when its version count is higher.
+ *  3. Only the node that made Y (its inode space) repairs, as ns_merge.c
+ *     repairs directories: it holds Y before the racing op reaches it (Y is
+ *     its own publish), so it meets the race when it applies that op, under
+ *     the same lock, before the kernel hears of the change.
+ *  4. Candidates for Y are this node's files that the op's entries named
+ *     before it was applied (a rename's removed name led to Y) and the ones
+ *     the names of X's record lead to after it (a link's record lists the
+ *     name that the rewrite moved to Y).  Candidates for X are the op's
+ *     file records that it put back: deleted here before (no record, a
+ *     stamp), alive after.  A record never seen before is no older
+ *     version: two nodes that rewrite one file at once make two versions
+ *     of one file id, and the name stays the last writer's (README), not
+ *     the one with more versions.
+ *  5. The op that put X back may have changed X's attributes (a chmod, a
+ *     chown or a setxattr on a node that had not seen the rewrite): its
+ *     record wins as a whole over the deletion, and then, no name leading
+ *     to it, waits for gc, with the change lost to every node.  If the op
+ *     is also later than Y's record, Y takes X's mode, owner and extended
+ *     attributes, as a whole record would win over an older one.  X's
+ *     record stays, nameless, for gc's nameless pass: that node's next op
+ *     on X (a setxattr after the chmod) must win over a record, as the
+ *     first did, not lose to a deletion stamped by this repair.  Such a
+ *     record is a candidate for X too.
+ *  6. When no later version of X is alive here any more (the rewriting
+ *     node has since renamed or removed it), X simply lives again at the
+ *     other op's name, with its bytes, as the later op wants; the daemon
+ *     drops its successor link (fuse/fs_remote.c).
+ *  7. Name lists.  A record lists its names, and nlink counts them, as the
+ *     winning op knew them (namespace.h, "Hard links", 4): a link on one
+ *     node racing an unlink of another name on another, the link the
+ *     later, leaves a name the record lists but no entry keeps, and stat
+ *     showed nlink 3 for a file of two names.  After each op, the node
+ *     that made a file whose entries or record the op touched lists again
+ *     the names that lead to it: those of its list, then the op's entries
+ *     that lead to it, and writes the record by an op if that changed it
+ *     (ns_fix_name_lists).  A file no name leads to is left to gc's
+ *     nameless pass.
+ *  8. Not repaired: the rewrite being the later, its deletion of X wins and
+ *     the other op's new name is left on no record, hidden on every node
+ *     (a dangling entry, namespace.c): the name is lost, the bytes are not.
+ *     A crash between the op and its repair leaves X; gc's nameless pass
+ *     then drops Y.  NEEDSWORK: gc's pass could look for older versions too.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "namespace.h"
+#include "ns_internal.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/kv/db.h"
+
+#define LOG_COMPONENT "namespace"
+
+void ns_note_version(struct changes *cs, uint64_t ino, uint32_t mode, uint16_t space)
+{
+	if (!S_ISREG(mode) || (uint16_t)(ino >> 48) != space)
+		return;
+	for (size_t i = 0; i < cs->nver; i++)
+		if (cs->ver[i] == ino)
+			return;
+	if (mfs_grow(&cs->ver, &cs->vercap, cs->nver, sizeof(*cs->ver))) {
+		cs->oom = 1;
+		return;
+	}
+	cs->ver[cs->nver++] = ino;
+}
+
+void ns_note_put(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e)
+{
+	uint8_t skey[STAMP_KEY_MAX];
+	size_t sl;
+	int gone = 0;
+
+	if (e->kind != MFS_OP_INODE || e->deleted)
+		return;
+	if (mfs_db_exists(ns->db, MFS_CF_INODES, e->key, e->klen) == 0) {
+		sl = stamp_key(MFS_OP_INODE, e->key, e->klen, skey);
+		/* Never seen here: a new file, no older version of anything. */
+		if (mfs_db_exists(ns->db, MFS_CF_STAMPS, skey, sl) != 1)
+			return;
+		gone = 1;
+	}
+	if (mfs_grow(&cs->puts, &cs->putcap, cs->nputs, sizeof(*cs->puts)) ||
+	    mfs_grow(&cs->was_gone, &cs->gonecap, cs->nputs, sizeof(*cs->was_gone))) {
+		cs->oom = 1;
+		return;
+	}
+	cs->was_gone[cs->nputs] = (uint8_t)gone;
+	cs->puts[cs->nputs++] = get_be64(e->key);
+}
+
+/* in's i-th name: 0 is (parent, name), the others links[i - 1]. */
+static void nth_name(const struct mfs_inode *in, uint32_t i, uint64_t *parent, const char **name)
+{
+	*parent = i ? in->links[i - 1].parent : in->parent;
+	*name = i ? in->links[i - 1].name : in->name;
+}
+
+/* Does parent/name lead to ino?  1, 0, or an error. */
+static int leads_to(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
+{
+	struct dirent_key k;
+	uint64_t cur;
+	int rc;
+
+	if (!name || dirent_key(parent, name, &k))
+		return 0;
+	rc = get_dirent(ns, &k, &cur);
+	if (rc == -ENOENT)
+		return 0;
+	return rc ? rc : cur == ino;
+}
+
+/* Adds to y the names of in that lead to in's ino (in may be y itself), their entries to t. */
+static int take_names(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *y,
+		      const struct mfs_inode *in, uint32_t *taken)
+{
+	for (uint32_t i = 0; i <= in->nlinks; i++) {
+		struct dirent_key k;
+		const char *nm;
+		uint64_t p;
+		int rc;
+
+		nth_name(in, i, &p, &nm);
+		if ((rc = leads_to(ns, p, nm, in->ino)) <= 0) {
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (*taken == 0) {
+			/* The first name taken is the record's first name. */
+			char *copy = strdup(nm);
+
+			if (!copy)
+				return -ENOMEM;
+			free(y->name);
+			y->name = copy;
+			y->parent = p;
+		} else if ((rc = mfs_inode_name_add(y, p, nm))) {
+			return rc;
+		}
+		(*taken)++;
+		if (in->ino != y->ino && !dirent_key(p, nm, &k))
+			txn_put_dirent(t, &k, y->ino, y->mode);
+	}
+	return 0;
+}
+
+/*
+ * Y (own, the later version) takes the names of x, whose record goes (note
+ * 2), and, with attrs, x's mode, owner and extended attributes (note 5).
+ */
+static int supersede(struct mfs_ns *ns, const struct mfs_inode *x, const struct mfs_inode *y,
+		     int attrs, struct changes *cs)
+{
+	struct mfs_inode nw = { 0 };
+	struct ns_txn t = { 0 };
+	uint32_t taken = 0, own;
+	int rc;
+
+	if ((rc = mfs_inode_copy(&nw, y)))
+		return rc;
+	/* The names are rebuilt: Y's own that still lead to it, then X's. */
+	for (uint32_t i = 0; i < nw.nlinks; i++)
+		free(nw.links[i].name);
+	free(nw.links);
+	nw.links = NULL;
+	nw.nlinks = 0;
+	if ((rc = txn_begin(ns, &t)) || (rc = take_names(ns, &t, &nw, y, &taken)))
+		goto out;
+	own = taken;
+	if ((rc = take_names(ns, &t, &nw, x, &taken)))
+		goto out;
+	/* No name leads to either (the nameless pass's), or nothing to take. */
+	if (taken == 0 || (taken == own && !attrs))
+		goto out;
+	if (attrs) {
+		nw.mode = (nw.mode & S_IFMT) | (x->mode & ~(uint32_t)S_IFMT);
+		nw.uid = x->uid;
+		nw.gid = x->gid;
+		if ((rc = mfs_inode_xattrs_copy(&nw, x)))
+			goto out;
+	}
+	nw.nlink = 1 + nw.nlinks;
+	now(&nw.ctime);
+	/*
+	 * X's record goes with its names.  One left with none stays for gc's
+	 * nameless pass: the next op of its node on it, still unaware of the
+	 * rewrite, then wins over that record, not over a deletion by this
+	 * repair, whose stamp may be the later (note 5).
+	 */
+	if (taken > own)
+		txn_del_inode(&t, x->ino);
+	if ((rc = txn_put_inode(&t, &nw)) || (rc = txn_commit(ns, &t)))
+		goto out;
+	ns_note_change(cs, MFS_CHANGE_INODE, x->ino, 0, NULL, 0);
+	ns_note_change(cs, MFS_CHANGE_INODE, y->ino, 0, NULL, 0);
+	for (uint32_t i = 0; i <= x->nlinks; i++) {
+		const char *nm;
+		uint64_t p;
+
+		nth_name(x, i, &p, &nm);
+		if (nm)
+			ns_note_change(cs, MFS_CHANGE_DIRENT, 0, p, (const uint8_t *)nm, strlen(nm));
+	}
+	log_info("file %016llx (%s): an older version %016llx that another node's op put back "
+		 "gave its %s to it", (unsigned long long)y->ino, nw.name ? nw.name : "",
+		 (unsigned long long)x->ino,
+		 taken > own ? (attrs ? "names and attributes" : "names") : "attributes");
+	rc = 1;
+out:
+	txn_free(&t);
+	mfs_inode_release(&nw);
+	return rc;
+}
+
+/* Is y (own) the later version of x?  Both regular and published, one file id. */
+static int later_version(const struct mfs_inode *x, const struct mfs_inode *y)
+{
+	return x->ino != y->ino && S_ISREG(x->mode) && S_ISREG(y->mode) &&
+	       !(y->flags & MFS_I_PENDING) && x->fid == y->fid && y->version > x->version;
+}
+
+/*
+ * Is the op stamped st the later, as against y's record?  1, 0 or an
+ * error.  A tie of Lamport times counts for the op: a repair here that
+ * gave y an earlier op's attributes is stamped right after that op, and
+ * the next op of the same node, its clock one step on, must win it too.
+ */
+static int op_is_later(struct mfs_ns *ns, uint64_t y, const struct mfs_stamp *st)
+{
+	uint8_t key[8], skey[STAMP_KEY_MAX];
+	struct mfs_stamp held;
+	struct mfs_val v;
+	int rc;
+
+	mfs_ino_key(y, key);
+	rc = mfs_db_get(ns->db, MFS_CF_STAMPS, skey, stamp_key(MFS_OP_INODE, key, 8, skey), &v, 1);
+	if (rc)
+		return rc == -ENOENT ? 1 : rc;
+	rc = mfs_stamp_decode(v.p, v.len, &held);
+	mfs_val_release(&v);
+	return rc ? rc : st->lamport >= held.lamport;
+}
+
+/* X, alive after the op: is a candidate, or a file its names lead to, its later version? */
+static int repair_older(struct mfs_ns *ns, const struct mfs_inode *x, const struct mfs_stamp *st,
+			struct changes *cs)
+{
+	int rc = 0;
+
+	/* Candidates from X's names (a link's record, an attribute change's: note 4). */
+	for (uint32_t i = 0; i <= x->nlinks; i++) {
+		struct dirent_key k;
+		const char *nm;
+		uint64_t p, cur;
+
+		nth_name(x, i, &p, &nm);
+		if (nm && !dirent_key(p, nm, &k) && !get_dirent(ns, &k, &cur))
+			ns_note_version(cs, cur, S_IFREG, ns->space);
+	}
+	for (size_t i = 0; i < cs->nver && !rc; i++) {
+		struct mfs_inode y;
+
+		if (mfs_ns_get(ns, cs->ver[i], &y))
+			continue;
+		if (later_version(x, &y) && (rc = op_is_later(ns, y.ino, st)) >= 0)
+			rc = supersede(ns, x, &y, rc, cs);
+		mfs_inode_release(&y);
+	}
+	return rc;
+}
+
+/* Does a name of x lead to it?  1, 0 or an error. */
+static int named(struct mfs_ns *ns, const struct mfs_inode *x)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i <= x->nlinks && !rc; i++) {
+		const char *nm;
+		uint64_t p;
+
+		nth_name(x, i, &p, &nm);
+		rc = leads_to(ns, p, nm, x->ino);
+	}
+	return rc;
+}
+
+void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct changes *cs)
+{
+	for (size_t i = 0; i < cs->nputs; i++) {
+		struct mfs_inode x;
+		int rc = 0;
+
+		if (mfs_ns_get(ns, cs->puts[i], &x))
+			continue;
+		/* Put back, or living on without a name after an earlier
+		 * repair (supersede): an older version, perhaps. */
+		if (S_ISREG(x.mode) && (cs->was_gone[i] || !(rc = named(ns, &x))))
+			rc = repair_older(ns, &x, st, cs);
+		if (rc < 0)
+			log_warn("file %016llx: an older version put back by another node's op; "
+				 "not repaired: %s", (unsigned long long)x.ino, mfs_strerror(rc));
+		mfs_inode_release(&x);
+	}
+}
+
+/* Adds to z every name of an entry of op that leads to z and is not listed yet. */
+static int add_entry_names(struct mfs_ns *ns, const struct mfs_op *op, struct mfs_inode *z,
+			   uint32_t *taken)
+{
+	for (uint32_t i = 0; i < op->n; i++) {
+		const struct mfs_op_entry *e = &op->e[i];
+		char name[MFS_NAME_MAX + 1];
+		uint64_t p;
+		int rc;
+
+		if (e->kind != MFS_OP_DIRENT || e->deleted || get_le64(e->val) != z->ino ||
+		    e->klen <= 8 || e->klen > 8 + MFS_NAME_MAX)
+			continue;
+		p = get_be64(e->key);
+		memcpy(name, e->key + 8, e->klen - 8);
+		name[e->klen - 8] = 0;
+		if (*taken && mfs_inode_has_name(z, p, name))
+			continue;
+		if ((rc = leads_to(ns, p, name, z->ino)) <= 0) {
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (*taken == 0) {
+			char *copy = strdup(name);
+
+			if (!copy)
+				return -ENOMEM;
+			free(z->name);
+			z->name = copy;
+			z->parent = p;
+		} else if ((rc = mfs_inode_name_add(z, p, name))) {
+			return rc;
+		}
+		(*taken)++;
+	}
+	return 0;
+}
+
+/* Own file zino lists the names its entries give it (note 7): 1 if rewritten, 0, or an error. */
+static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zino,
+			 struct changes *cs)
+{
+	struct mfs_inode z = { 0 }, nw = { 0 };
+	struct ns_txn t = { 0 };
+	uint32_t taken = 0, kept, listed;
+	int rc;
+
+	if ((rc = mfs_ns_get(ns, zino, &z)))
+		return rc == -ENOENT ? 0 : rc;
+	if (S_ISDIR(z.mode) || (rc = mfs_inode_copy(&nw, &z)))
+		goto out;
+	listed = 1 + z.nlinks;
+	for (uint32_t i = 0; i < nw.nlinks; i++)
+		free(nw.links[i].name);
+	free(nw.links);
+	nw.links = NULL;
+	nw.nlinks = 0;
+	/* z's own names: take_names writes no entry (t unused). */
+	if ((rc = take_names(ns, &t, &nw, &z, &taken)))
+		goto out;
+	kept = taken;
+	if ((rc = add_entry_names(ns, op, &nw, &taken)))
+		goto out;
+	/* No name: the nameless pass's (ns_nameless.c).  Or nothing changed. */
+	if (taken == 0 || (kept == listed && taken == kept && z.nlink == listed))
+		goto out;
+	if ((rc = txn_begin(ns, &t)))
+		goto out;
+	nw.nlink = 1 + nw.nlinks;
+	if ((rc = txn_put_inode(&t, &nw)) || (rc = txn_commit(ns, &t)))
+		goto out;
+	ns_note_change(cs, MFS_CHANGE_INODE, zino, 0, NULL, 0);
+	log_info("file %016llx (%s): %u names listed, %u lead to it: list made right",
+		 (unsigned long long)zino, nw.name ? nw.name : "", listed, 1 + nw.nlinks);
+	rc = 1;
+out:
+	txn_free(&t);
+	mfs_inode_release(&nw);
+	mfs_inode_release(&z);
+	return rc;
+}
+
+void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs)
+{
+	for (uint32_t i = 0; i < op->n; i++) {
+		const struct mfs_op_entry *e = &op->e[i];
+
+		/* Files an entry of the op now names, and own records it put. */
+		if (e->kind == MFS_OP_DIRENT && !e->deleted)
+			ns_note_version(cs, get_le64(e->val), get_le32(e->val + 8), ns->space);
+		else if (e->kind == MFS_OP_INODE && !e->deleted)
+			ns_note_version(cs, get_be64(e->key), S_IFREG, ns->space);
+	}
+	for (size_t i = 0; i < cs->nver; i++) {
+		int rc = fix_name_list(ns, op, cs->ver[i], cs);
+
+		if (rc < 0)
+			log_warn("file %016llx: its list of names not made right: %s",
+				 (unsigned long long)cs->ver[i], mfs_strerror(rc));
+	}
+}
