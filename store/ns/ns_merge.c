@@ -61,6 +61,12 @@
  *     entry's name is inside the directory's own subtree, the directory
  *     goes to lost+found, which ends the cycle.  Found by the cluster
  *     torture test (t1495).
+ *  7. gc's pass also ends what other races leave (t1495 found more): an
+ *     entry of a directory other than its record's name (a second entry
+ *     of one directory) is removed, and a directory whose parents lead
+ *     back to it (two directories each renamed into the other on two
+ *     nodes: a cycle no path from the root reaches) moves to lost+found.
+ *     Both by the node that made the directory, as note 2.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -493,33 +499,48 @@ static int other_entry(struct mfs_ns *ns, uint64_t ino, const struct dirent_key 
 }
 
 /*
+ * Moves directory d from its entry, which leads to it, into lost+found.
+ * Peers count the entry gone from its parent; here it is done by hand.
+ */
+static int lose_dir(struct mfs_ns *ns, struct mfs_inode *d, struct changes *cs)
+{
+	struct mfs_inode pdir = { 0 }, lf = { 0 };
+	struct ns_txn t = { 0 };
+	uint64_t parent = d->parent;
+	int rc;
+
+	if (!(rc = txn_begin(ns, &t)) && !(rc = ns_get_dir(ns, parent, &pdir)) &&
+	    !(rc = move_to_lost(ns, &t, d, parent, d->name, &lf, cs)) &&
+	    !(rc = txn_touch_dir(&t, &lf))) {
+		pdir.nlink -= pdir.nlink > 2;
+		if (!(rc = txn_touch_dir(&t, &pdir)))
+			rc = txn_commit(ns, &t);
+		ns_note_change(cs, MFS_CHANGE_INODE, parent, 0, NULL, 0);
+	}
+	txn_free(&t);
+	mfs_inode_release(&pdir);
+	mfs_inode_release(&lf);
+	return rc;
+}
+
+/*
  * d's record takes the name (parent, name) that an entry gives it (note
  * 6); into lost+found if that name is inside d's own subtree.
  */
 static int take_entry_name(struct mfs_ns *ns, struct mfs_inode *d, uint64_t parent,
 			   const char *name, struct changes *cs)
 {
-	struct mfs_inode pdir = { 0 }, lf = { 0 };
 	struct ns_txn t = { 0 };
 	int rc;
 
-	if ((rc = ns_move_name(d, d->parent, d->name, parent, name)) || (rc = txn_begin(ns, &t)))
+	if ((rc = ns_move_name(d, d->parent, d->name, parent, name)))
 		return rc;
-	if (!ns_is_ancestor(ns, d->ino, parent)) {
-		rc = txn_put_inode(&t, d);
-	} else if (!(rc = ns_get_dir(ns, parent, &pdir)) &&
-		   !(rc = move_to_lost(ns, &t, d, parent, name, &lf, cs)) &&
-		   !(rc = txn_touch_dir(&t, &lf))) {
-		/* Peers count the entry that went from pdir; here it is done by hand. */
-		pdir.nlink -= pdir.nlink > 2;
-		rc = txn_touch_dir(&t, &pdir);
-		ns_note_change(cs, MFS_CHANGE_INODE, pdir.ino, 0, NULL, 0);
-	}
-	if (!rc)
+	if (ns_is_ancestor(ns, d->ino, parent)) {
+		rc = lose_dir(ns, d, cs);
+	} else if (!(rc = txn_begin(ns, &t)) && !(rc = txn_put_inode(&t, d))) {
 		rc = txn_commit(ns, &t);
+	}
 	txn_free(&t);
-	mfs_inode_release(&pdir);
-	mfs_inode_release(&lf);
 	ns_note_change(cs, MFS_CHANGE_INODE, d->ino, 0, NULL, 0);
 	if (!rc)
 		log_info("directory %016llx: its record takes the name %s that its entry has",
@@ -643,15 +664,164 @@ int ns_repair_own(struct mfs_ns *ns, int dirs, ns_repair_fn one, void *ctx,
 	return rc ? rc : done;
 }
 
+/* ---- note 7: entries of a directory other than its name, and cycles ---- */
+
+/* An entry that leads to a directory. */
+struct dir_entry {
+	uint64_t ino, parent;
+	char *name;
+};
+
+struct dir_entries {
+	struct dir_entry *v;
+	size_t n, cap;
+};
+
+static int by_ino(const void *x, const void *y)
+{
+	const struct dir_entry *a = x, *b = y;
+
+	return a->ino < b->ino ? -1 : a->ino > b->ino;
+}
+
+/* Every entry that leads to a directory, sorted by the directory. */
+static int read_dir_entries(struct mfs_ns *ns, struct dir_entries *e)
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
+	int rc = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		if (kl <= 8 || kl > 8 + MFS_NAME_MAX || vl != 12 || !S_ISDIR(get_le32(v + 8)))
+			continue;
+		if (mfs_grow(&e->v, &e->cap, e->n, sizeof(*e->v)) ||
+		    !(e->v[e->n].name = strndup((const char *)k + 8, kl - 8))) {
+			rc = -ENOMEM;
+			break;
+		}
+		e->v[e->n].ino = get_le64(v);
+		e->v[e->n++].parent = get_be64(k);
+	}
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	if (!rc && e->n)
+		qsort(e->v, e->n, sizeof(*e->v), by_ino);
+	return rc;
+}
+
+/* Removes the entry (parent, name) of directory d, which is not its name. */
+static int drop_stray(struct mfs_ns *ns, const struct mfs_inode *d, uint64_t parent,
+		      const char *name, struct changes *cs)
+{
+	struct mfs_inode pdir = { 0 };
+	struct ns_txn t = { 0 };
+	struct dirent_key k;
+	uint64_t held;
+	int rc;
+
+	if ((rc = dirent_key(parent, name, &k)) || (rc = get_dirent(ns, &k, &held)))
+		return rc == -ENOENT ? 0 : rc;
+	if (held != d->ino || (rc = txn_begin(ns, &t)))
+		return rc;
+	txn_del_dirent(&t, &k);
+	if (!(rc = ns_get_dir(ns, parent, &pdir))) {
+		pdir.nlink -= pdir.nlink > 2;
+		now(&pdir.mtime);
+		pdir.ctime = pdir.mtime;
+		rc = txn_touch_dir(&t, &pdir);
+	}
+	rc = rc == -ENOENT || rc == -ENOTDIR ? 0 : rc;
+	if (!rc)
+		rc = txn_commit(ns, &t);
+	txn_free(&t);
+	mfs_inode_release(&pdir);
+	if (rc)
+		return rc;
+	ns_note_change(cs, MFS_CHANGE_DIRENT, 0, parent, (const uint8_t *)name, strlen(name));
+	ns_note_change(cs, MFS_CHANGE_INODE, parent, 0, NULL, 0);
+	log_info("directory %016llx had a second entry %s in %016llx: removed",
+		 (unsigned long long)d->ino, name, (unsigned long long)parent);
+	return 1;
+}
+
+/* 1 if the entry d's record names leads to d. */
+static int named_by(struct mfs_ns *ns, const struct mfs_inode *d)
+{
+	struct dirent_key k;
+	uint64_t held;
+
+	return !dirent_key(d->parent, d->name, &k) && !get_dirent(ns, &k, &held) &&
+	       held == d->ino;
+}
+
+/* 1 if d's parents lead back to d rather than to the root (a cycle). */
+static int in_cycle(struct mfs_ns *ns, const struct mfs_inode *d)
+{
+	uint64_t ino = d->parent;
+
+	for (int depth = 0; depth < MERGE_DEPTH_MAX; depth++) {
+		struct mfs_inode in;
+
+		if (ino == d->ino)
+			return 1;
+		if (ino == MFS_ROOT_INO || mfs_ns_get(ns, ino, &in))
+			return 0; /* the root, or an orphan: ns_orphan.c's */
+		ino = in.parent;
+		mfs_inode_release(&in);
+	}
+	return 0;
+}
+
 static int repair_one(struct mfs_ns *ns, uint64_t ino, void *ctx, struct changes *cs)
 {
-	(void)ctx;
-	return repair_name(ns, ino, cs);
+	const struct dir_entries *e = ctx;
+	struct dir_entry key = { .ino = ino }, *first;
+	struct mfs_inode d;
+	int rc = repair_name(ns, ino, cs), done = rc > 0;
+
+	if (rc < 0 || !e->n || !(first = bsearch(&key, e->v, e->n, sizeof(*e->v), by_ino)))
+		return rc;
+	while (first > e->v && first[-1].ino == ino)
+		first--;
+	if ((rc = mfs_ns_get(ns, ino, &d)))
+		return rc == -ENOENT ? done : rc;
+	/* After repair_name, d's own name leads to it: any other entry is a stray. */
+	if (!d.name || !named_by(ns, &d)) {
+		mfs_inode_release(&d);
+		return done;
+	}
+	for (; first < e->v + e->n && first->ino == ino && rc >= 0; first++)
+		if ((first->parent != d.parent || strcmp(first->name, d.name)) &&
+		    (rc = drop_stray(ns, &d, first->parent, first->name, cs)) > 0)
+			done = 1;
+	if (rc >= 0 && in_cycle(ns, &d)) {
+		rc = lose_dir(ns, &d, cs);
+		if (!rc) {
+			log_info("directory %016llx was in a cycle of directories: moved to /%s",
+				 (unsigned long long)ino, MFS_LOST_NAME);
+			done = 1;
+		}
+	}
+	mfs_inode_release(&d);
+	return rc < 0 ? rc : done;
 }
 
 int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
 {
-	return ns_repair_own(ns, 1, repair_one, NULL, fn, arg);
+	struct dir_entries e = { 0 };
+	int rc = read_dir_entries(ns, &e);
+
+	if (!rc)
+		rc = ns_repair_own(ns, 1, repair_one, &e, fn, arg);
+	for (size_t i = 0; i < e.n; i++)
+		free(e.v[i].name);
+	free(e.v);
+	return rc;
 }
 
 struct dead_walk {

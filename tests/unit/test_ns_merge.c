@@ -497,6 +497,43 @@ static void rename_chmod_cycle(int b_first)
 	node_close(&b);
 }
 
+/*
+ * a moves R/A into R/B while b moves R/B into R/A: each op alone is
+ * right, together they make a cycle no path from the root reaches.  gc's
+ * pass on a (which made both) moves one to lost+found.
+ */
+static void cross_rename_cycle(int b_first)
+{
+	struct node a, b;
+	uint64_t r, da, dbb;
+	int bad = 0;
+	char *t;
+
+	node_open(&a);
+	node_open(&b);
+	r = mk(&a, MFS_ROOT_INO, "R", S_IFDIR | 0755, 0);
+	da = mk(&a, r, "A", S_IFDIR | 0755, 0);
+	dbb = mk(&a, r, "B", S_IFDIR | 0755, 0);
+	mkfile(&a, da, "in-a", 3);
+	mkfile(&a, dbb, "in-b", 4);
+	is_int(send(&a, &b), 0, "a makes R/A and R/B; b sees them");
+	is_int(mfs_ns_rename(a.ns, r, "A", dbb, "A", 0, NULL), 0, "a moves R/A into R/B");
+	is_int(mfs_ns_rename(b.ns, r, "B", da, "B", 0, NULL), 0, "b moves R/B into R/A");
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	t = dump(&a, &bad);
+	ok(!strstr(t, "/in-a ") && !strstr(t, "/in-b "), "A and B are out of reach: a cycle");
+	free(t);
+	ok(mfs_ns_fix_dead_dirs(a.ns, NULL, NULL) > 0, "a's gc pass breaks the cycle");
+	is_int(exchange(&a, &b, 0), 0, "exchanged again");
+	ok(same_trees(&a, &b), "the trees agree");
+	t = dump(&a, &bad);
+	ok(strstr(t, "/in-a ") && strstr(t, "/in-b ") && strstr(t, "/lost+found/"),
+	   "both files are reachable again, through lost+found");
+	free(t);
+	node_close(&a);
+	node_close(&b);
+}
+
 int main(void)
 {
 	mfs_log_set_stderr_level(MFS_LOG_ERROR);
@@ -506,6 +543,7 @@ int main(void)
 		rename_while_written(b_first);
 		attr_change_after_unlink(b_first);
 		rename_chmod_cycle(b_first);
+		cross_rename_cycle(b_first);
 	}
 	dead_until_repaired();
 	adopted_when_removed();
