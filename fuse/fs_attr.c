@@ -57,6 +57,46 @@ static void reply_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t ino, struct s
 	fuse_reply_attr(req, st, fs->timeout);
 }
 
+/*
+ * A setattr that moved the path to a new version (a truncate(2) commits
+ * one) replies with that version's attributes, cached for the usual time:
+ * the kernel drops the path's dentry only after the reply (fs_moved_entry),
+ * and a stat(2) by the caller in between went to the old inode and read
+ * the old size (t0395: 0 after a truncate to 1234567, under load).  So
+ * the old inode's attributes are not dropped (moved_after_reply): dropped
+ * before the reply, they made the kernel set the reply's aside as older
+ * than the drop, and after it, ask the old inode again; descriptors open
+ * on it see the new version's mode, owner and times, as the drop was
+ * for, and its own size after the attribute timeout.  1 if it replied.
+ */
+static int reply_moved_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t moved)
+{
+	struct mfs_node *m = NULL;
+	struct stat st;
+	int rc;
+
+	if (!moved || !(m = itable_get(fs, itable_follow(fs, moved), NULL, 0, 1, &rc)))
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	fs_fill_stat(fs, m, &st);
+	pthread_mutex_unlock(&m->lock);
+	itable_put(fs, m, 0, 1);
+	fuse_reply_attr(req, &st, fs->timeout);
+	return 1;
+}
+
+/*
+ * After the reply: the path's dentry; and the superseded inode's
+ * attributes unless the reply gave it the new version's (attrs_given).
+ */
+static void moved_after_reply(struct mfs_fs *fs, struct fs_moved *mv, int attrs_given)
+{
+	struct fs_moved old = { .ino = attrs_given ? 0 : mv->ino };
+
+	fs_moved_entry(fs, mv);
+	fs_moved_inode(fs, &old);
+}
+
 void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
@@ -261,7 +301,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	struct fs_moved mv = { 0 };
 	unsigned mask;
 	struct stat st;
-	int rc;
+	int rc, given = 0;
 	struct mfs_node *n = fs_node_of(fs, ino, &rc);
 
 	if (!n) {
@@ -279,10 +319,9 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	 */
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		rc = truncate_path(fs, n, attr->st_size, fi, &mv);
-		fs_moved_inode(fs, &mv);
 		if (rc) {
 			fuse_reply_err(req, mfs_errno(rc));
-			fs_moved_entry(fs, &mv);
+			moved_after_reply(fs, &mv, 0);
 			return;
 		}
 	}
@@ -344,9 +383,9 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		view_inval(fs, inval);
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
-	else
+	else if ((given = reply_moved_attr(fs, req, mv.ino ? mv.ino : moved_to)) == 0)
 		reply_attr(fs, req, ino, &st);
-	fs_moved_entry(fs, &mv);
+	moved_after_reply(fs, &mv, given);
 }
 
 /* Whether the caller of req is in group gid (its supplementary groups too). */
