@@ -141,6 +141,9 @@ void ns_changes_release(struct changes *cs)
 	free(cs->ver);
 	free(cs->puts);
 	free(cs->was_gone);
+	for (size_t i = 0; i < cs->nnames; i++)
+		free(cs->names[i].name);
+	free(cs->names);
 }
 
 /* A child that is not the root, not inode 0, and of a type an inode record may have. */
@@ -456,8 +459,10 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 			mfs_batch_delete(b, entry_cf(e->kind), e->key, e->klen);
 		} else if (e->kind == MFS_OP_INODE) {
 			ns_note_put(ns, cs, e);
+			ns_note_dir_names(ns, cs, e);
 			rc = ns_put_record_merged(ns, b, e);
 		} else {
+			ns_note_dir_names(ns, cs, e);
 			mfs_batch_put(b, entry_cf(e->kind), e->key, e->klen, e->val, e->vlen);
 		}
 		if (rc)
@@ -607,6 +612,8 @@ static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const ui
 		ns_repair_versions(ns, &st, &cs);
 	if (!rc)
 		ns_fix_name_lists(ns, &op, &cs);
+	if (!rc)
+		ns_fix_second_names(ns, &cs);
 	if (!rc)
 		__atomic_add_fetch(&ns->applied, 1, __ATOMIC_RELAXED);
 out:

@@ -156,7 +156,13 @@ struct changes {
 	uint64_t *puts;         /* file records the op put (ns_version.c) */
 	uint8_t *was_gone;      /* per puts[]: deleted here before the op */
 	size_t nputs, putcap, gonecap;
+	struct dir_name *names; /* entries an own directory may have twice (ns_merge.c, note 8) */
+	size_t nnames, namecap;
 	int oom;
+};
+struct dir_name {
+	uint64_t ino, parent;
+	char *name;
 };
 void ns_note_change(struct changes *cs, int kind, uint64_t ino, uint64_t parent,
 		    const uint8_t *name, size_t nlen);
@@ -172,6 +178,14 @@ int ns_repair_name(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
 void ns_note_version(struct changes *cs, uint64_t ino, uint32_t mode, uint16_t space);
 /* Before winning entry e is written: notes a record it puts, and whether it puts one back. */
 void ns_note_put(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e);
+/*
+ * Before winning entry e is written: notes the names an own directory may
+ * now have besides its record's (an entry that leads to it, or the name
+ * its record had), for ns_fix_second_names after the op (ns_merge.c).
+ */
+void ns_note_dir_names(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e);
+/* After an op: removes what ns_note_dir_names noted that is a second entry. */
+void ns_fix_second_names(struct mfs_ns *ns, struct changes *cs);
 /*
  * After the op stamped st: each file record it put back that lives gives
  * its names (and, st being the later, its attributes) to this node's later

@@ -67,6 +67,13 @@
  *     back to it (two directories each renamed into the other on two
  *     nodes: a cycle no path from the root reaches) moves to lost+found.
  *     Both by the node that made the directory, as note 2.
+ *  8. And at apply time, for the names an op touched (ns_note_dir_names):
+ *     an entry it puts that leads to an own directory, and the name the
+ *     directory's record had before it; after the op, such a name that is
+ *     not the record's and still leads to it goes, and a directory the op
+ *     put in a cycle moves to lost+found.  Two renames of one directory on
+ *     two nodes at once (to two places) leave two entries of it otherwise,
+ *     and the kernel answers ELOOP where one is inside its subtree.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -809,6 +816,64 @@ static int repair_one(struct mfs_ns *ns, uint64_t ino, void *ctx, struct changes
 	}
 	mfs_inode_release(&d);
 	return rc < 0 ? rc : done;
+}
+
+/* ---- note 8: the same at apply time ---- */
+
+static void note_name(struct changes *cs, uint64_t ino, uint64_t parent, const char *name,
+		      size_t len)
+{
+	char *copy;
+
+	if (mfs_grow(&cs->names, &cs->namecap, cs->nnames, sizeof(*cs->names)) ||
+	    !(copy = strndup(name, len))) {
+		cs->oom = 1;
+		return;
+	}
+	cs->names[cs->nnames++] = (struct dir_name){ ino, parent, copy };
+}
+
+void ns_note_dir_names(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e)
+{
+	if (e->kind == MFS_OP_DIRENT && !e->deleted) {
+		uint64_t ino;
+
+		if (e->vlen != 12 || e->klen <= 8 || !S_ISDIR(get_le32(e->val + 8)))
+			return;
+		ino = get_le64(e->val);
+		if ((uint16_t)(ino >> 48) == ns->space)
+			note_name(cs, ino, get_be64(e->key), (const char *)e->key + 8, e->klen - 8);
+	} else if (e->kind == MFS_OP_INODE && !e->deleted && e->klen == 8) {
+		uint64_t ino = get_be64(e->key);
+		struct mfs_inode held;
+
+		if ((uint16_t)(ino >> 48) != ns->space || mfs_ns_get(ns, ino, &held))
+			return;
+		if (S_ISDIR(held.mode) && held.name)
+			note_name(cs, ino, held.parent, held.name, strlen(held.name));
+		mfs_inode_release(&held);
+	}
+}
+
+void ns_fix_second_names(struct mfs_ns *ns, struct changes *cs)
+{
+	for (size_t i = 0; i < cs->nnames; i++) {
+		const struct dir_name *c = &cs->names[i];
+		struct mfs_inode d;
+
+		if (mfs_ns_get(ns, c->ino, &d))
+			continue;
+		if (S_ISDIR(d.mode) && d.name && named_by(ns, &d)) {
+			if ((c->parent != d.parent || strcmp(c->name, d.name)) &&
+			    drop_stray(ns, &d, c->parent, c->name, cs) < 0)
+				log_warn("directory %016llx: its second entry %s not removed",
+					 (unsigned long long)d.ino, c->name);
+			if (in_cycle(ns, &d) && !lose_dir(ns, &d, cs))
+				log_info("directory %016llx was in a cycle of directories: moved to /%s",
+					 (unsigned long long)d.ino, MFS_LOST_NAME);
+		}
+		mfs_inode_release(&d);
+	}
 }
 
 int mfs_ns_fix_dead_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
