@@ -429,8 +429,7 @@ static int del_other_names(struct mfs_ns *ns, struct ns_txn *t, const struct mfs
 	return 0;
 }
 
-/* Does the entry parent/name still lead to ino?  1, 0, or an error. */
-static int name_leads_to(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
+int ns_name_leads_to(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
 {
 	struct dirent_key k;
 	uint64_t cur;
@@ -473,7 +472,7 @@ int ns_drop_name(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *in, uint
 		nth_name(in, i, &p, &nm);
 		if (nm && p == parent && !strcmp(nm, name))
 			continue;
-		if ((rc = name_leads_to(ns, p, nm, in->ino)) < 0)
+		if ((rc = ns_name_leads_to(ns, p, nm, in->ino)) < 0)
 			return rc;
 		others += rc;
 	}
@@ -484,7 +483,7 @@ int ns_drop_name(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *in, uint
 	/* A name that stays leads to in, so the last one is never removed. */
 	for (i = 0; i <= in->nlinks;) {
 		nth_name(in, i, &p, &nm);
-		rc = nm && p == parent && !strcmp(nm, name) ? 0 : name_leads_to(ns, p, nm, in->ino);
+		rc = nm && p == parent && !strcmp(nm, name) ? 0 : ns_name_leads_to(ns, p, nm, in->ino);
 		if (rc < 0)
 			return rc;
 		if (rc || !nm) {
@@ -599,7 +598,7 @@ int mfs_ns_drop_pending(struct mfs_ns *ns, uint64_t ino)
 		const char *nm;
 
 		nth_name(&in, i, &p, &nm);
-		if ((rc = name_leads_to(ns, p, nm, ino))) {
+		if ((rc = ns_name_leads_to(ns, p, nm, ino))) {
 			rc = rc < 0 ? rc : -EEXIST;
 			goto out;
 		}

@@ -759,11 +759,7 @@ static int drop_stray(struct mfs_ns *ns, const struct mfs_inode *d, uint64_t par
 /* 1 if the entry d's record names leads to d. */
 static int named_by(struct mfs_ns *ns, const struct mfs_inode *d)
 {
-	struct dirent_key k;
-	uint64_t held;
-
-	return !dirent_key(d->parent, d->name, &k) && !get_dirent(ns, &k, &held) &&
-	       held == d->ino;
+	return ns_name_leads_to(ns, d->parent, d->name, d->ino) == 1;
 }
 
 /* 1 if d's parents lead back to d rather than to the root (a cycle). */

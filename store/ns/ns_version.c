@@ -122,21 +122,6 @@ static void nth_name(const struct mfs_inode *in, uint32_t i, uint64_t *parent, c
 	*name = i ? in->links[i - 1].name : in->name;
 }
 
-/* Does parent/name lead to ino?  1, 0, or an error. */
-static int leads_to(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
-{
-	struct dirent_key k;
-	uint64_t cur;
-	int rc;
-
-	if (!name || dirent_key(parent, name, &k))
-		return 0;
-	rc = get_dirent(ns, &k, &cur);
-	if (rc == -ENOENT)
-		return 0;
-	return rc ? rc : cur == ino;
-}
-
 /* Adds to y the names of in that lead to in's ino (in may be y itself), their entries to t. */
 static int take_names(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *y,
 		      const struct mfs_inode *in, uint32_t *taken)
@@ -148,7 +133,7 @@ static int take_names(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *y,
 		int rc;
 
 		nth_name(in, i, &p, &nm);
-		if ((rc = leads_to(ns, p, nm, in->ino)) <= 0) {
+		if ((rc = ns_name_leads_to(ns, p, nm, in->ino)) <= 0) {
 			if (rc)
 				return rc;
 			continue;
@@ -307,7 +292,7 @@ static int named(struct mfs_ns *ns, const struct mfs_inode *x)
 		uint64_t p;
 
 		nth_name(x, i, &p, &nm);
-		rc = leads_to(ns, p, nm, x->ino);
+		rc = ns_name_leads_to(ns, p, nm, x->ino);
 	}
 	return rc;
 }
@@ -349,7 +334,7 @@ static int add_entry_names(struct mfs_ns *ns, const struct mfs_op *op, struct mf
 		name[e->klen - 8] = 0;
 		if (*taken && mfs_inode_has_name(z, p, name))
 			continue;
-		if ((rc = leads_to(ns, p, name, z->ino)) <= 0) {
+		if ((rc = ns_name_leads_to(ns, p, name, z->ino)) <= 0) {
 			if (rc)
 				return rc;
 			continue;
