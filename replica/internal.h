@@ -245,7 +245,7 @@ void server_stop(struct mfs_server *s);
 /* 1 on the server's worker threads (a proxied GET must not proxy again). */
 int server_in_worker(void);
 
-/* gc_peers.c: node `node` pulled with version vector vv (server thread). */
+/* gc_peers.c: node `node` pulled, or is fetching an image of, version vector vv. */
 void peer_pulled(struct mfs_replica *r, mfs_node_t node, const struct mfs_wire_vv *vv);
 
 /* sync.c */
@@ -267,8 +267,12 @@ void snap_stop(struct mfs_replica *r);
 /* Should a PULL with theirs get OPS `more` = SNAPSHOT rather than ops? 1 or 0. */
 int snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs, mfs_node_t requester,
 		int nosnap);
-/* The SNAPDATA body answering a SNAP body; MFS_EFORMAT for a malformed request. */
-int snap_serve(struct mfs_replica *r, const uint8_t *body, size_t blen, struct mfs_wr *out);
+/*
+ * The SNAPDATA body answering a SNAP body from node `requester`;
+ * MFS_EFORMAT for a malformed request.
+ */
+int snap_serve(struct mfs_replica *r, mfs_node_t requester, const uint8_t *body, size_t blen,
+	       struct mfs_wr *out);
 /* Bootstraps from first (then any other peer up), unless a bootstrap ended
  * since generation gen was read.  0, or the last peer's error. */
 int snap_bootstrap(struct mfs_replica *r, struct mfs_peer *first, uint64_t gen);

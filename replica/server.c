@@ -489,7 +489,7 @@ static void handle_check(struct mfs_server *s, struct job *j)
 static void handle_snap(struct mfs_server *s, struct job *j)
 {
 	struct mfs_wr w = { 0 };
-	int rc = snap_serve(s->r, j->body, j->blen, &w);
+	int rc = snap_serve(s->r, j->h.node, j->body, j->blen, &w);
 
 	if (rc == MFS_EFORMAT)
 		malformed(s->r, "SNAP");

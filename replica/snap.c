@@ -284,7 +284,28 @@ static int image_still_helps(struct mfs_replica *r, const struct mfs_snap *sn)
 	return helps;
 }
 
-int snap_serve(struct mfs_replica *r, const uint8_t *body, size_t blen, struct mfs_wr *out)
+/*
+ * A joiner fetching an image counts for trimming as if it had pulled the
+ * image's vector: it does not PULL until it has merged the image, and a
+ * fetch longer than grace_s made this node stop counting it and drop the
+ * ops after the image, so that it needed image after image while writes
+ * went on (t1195: 5 snapshots under load).  sn locked.
+ */
+static void joiner_holds_image(struct mfs_replica *r, const struct mfs_snap *sn,
+			       mfs_node_t requester)
+{
+	struct mfs_wire_vv *vv = malloc(sizeof(*vv));
+	int n;
+
+	if (vv && (n = mfs_ns_snap_vv(sn->img, sn->len, vv->origin, vv->seq, MFS_WIRE_MAX_VV)) >= 0) {
+		vv->n = (uint16_t)n;
+		peer_pulled(r, requester, vv);
+	}
+	free(vv);
+}
+
+int snap_serve(struct mfs_replica *r, mfs_node_t requester, const uint8_t *body, size_t blen,
+	       struct mfs_wr *out)
 {
 	struct mfs_snap *sn = r->snap;
 	struct mfs_wire_snapdata d = { .status = MFS_SNAP_OK };
@@ -307,6 +328,7 @@ int snap_serve(struct mfs_replica *r, const uint8_t *body, size_t blen, struct m
 		d.data = sn->img + off;
 		d.len = sn->len - off < chunk ? sn->len - off : chunk;
 		sn->used_ms = now;
+		joiner_holds_image(r, sn, requester);
 	}
 	mfs_wire_snapdata_encode(&d, out);
 	pthread_mutex_unlock(&sn->lock);

@@ -84,10 +84,14 @@ check "node 2 needed one snapshot" expect_eq "$(cl_get 2 snapshots_applied)" 1 s
 # writer runs.  Node 1 reaches it only at its next pull, about 20 s after its
 # start; node 2's own PULLs make it count from the first one on: one image,
 # then ops.  Before the fix node 1 dropped the ops node 2 was pulling until
-# it reached node 2 itself, and node 2 fetched image after image.
+# it reached node 2 itself, and node 2 fetched image after image.  The
+# image's chunks come 400 ms apart, so that its fetch outlasts grace_s: a
+# joiner fetching an image counts as holding it (it does not PULL until it
+# has merged it); before that fix node 2 needed 4 images here, and 5 in a
+# CI run whose fetches were slow.
 rm -f "$WORK/stop"
 check "node 2 stops; node 1 restarts with grace_s=2" eval \
-	'cl_stop 2 && cl_stop 1 && cl_start 1 "snapshot_throttle_ms=100,heartbeat_ms=20000,grace_s=2"'
+	'cl_stop 2 && cl_stop 1 && cl_start 1 "snapshot_throttle_ms=400,heartbeat_ms=20000,grace_s=2"'
 check "node 1 drops its whole op log (node 2 is past grace)" \
 	eval 'echo more >"$M1/b/f0" && wait_for "$CL_TRIES" trimmed'
 writer &
