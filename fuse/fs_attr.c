@@ -58,16 +58,18 @@ static void reply_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t ino, struct s
 }
 
 /*
- * A setattr that moved the path to a new version (a truncate(2) commits
- * one) replies with that version's attributes, cached for the usual time:
+ * A truncate(2) that moved the path to a new version (it commits one)
+ * replies with that version's attributes, cached for the usual time:
  * the kernel drops the path's dentry only after the reply (fs_moved_entry),
  * and a stat(2) by the caller in between went to the old inode and read
  * the old size (t0395: 0 after a truncate to 1234567, under load).  So
  * the old inode's attributes are not dropped (moved_after_reply): dropped
  * before the reply, they made the kernel set the reply's aside as older
  * than the drop, and after it, ask the old inode again; descriptors open
- * on it see the new version's mode, owner and times, as the drop was
- * for, and its own size after the attribute timeout.  1 if it replied.
+ * on it see the new version's attributes, as the drop was for (a
+ * truncate cuts the file for them too).  Not for a chmod through an old
+ * descriptor that went to the current version: readers of the old one
+ * must keep its size.  1 if it replied.
  */
 static int reply_moved_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t moved)
 {
@@ -383,7 +385,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		view_inval(fs, inval);
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
-	else if ((given = reply_moved_attr(fs, req, mv.ino ? mv.ino : moved_to)) == 0)
+	else if (!(given = mv.ino && reply_moved_attr(fs, req, mv.ino)))
 		reply_attr(fs, req, ino, &st);
 	moved_after_reply(fs, &mv, given);
 }
