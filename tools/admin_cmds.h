@@ -49,10 +49,13 @@ int admin_parse_long(const char *s, long min, long max, long *out);
 /*
  * Called for a path given on the command line (top set; st from stat(2),
  * so a symlink there is followed) and, when recursing, for every entry
- * below it but symlinks and other mounts (st from lstat(2)).  Returns 0,
- * or -1 after saying why on stderr.
+ * below it but symlinks and other mounts (st from lstat(2)).  path names
+ * the entry in messages; at names it for system calls during the call
+ * (path itself, unless that is PATH_MAX or longer).  Returns 0, or -1
+ * after saying why on stderr.
  */
-typedef int (*admin_walk_fn)(void *arg, const char *path, const struct stat *st, int top);
+typedef int (*admin_walk_fn)(void *arg, const char *path, const char *at, const struct stat *st,
+			     int top);
 
 /*
  * Checks that path is inside a modelfs mount, then calls fn for it and,
@@ -61,5 +64,8 @@ typedef int (*admin_walk_fn)(void *arg, const char *path, const struct stat *st,
  * reported on stderr).
  */
 size_t admin_walk(const char *path, int recurse, admin_walk_fn fn, void *arg);
+
+/* open(2) of a path of any length (a walk's path may pass PATH_MAX); errno set on -1. */
+int admin_open_long(const char *path, int flags);
 
 #endif

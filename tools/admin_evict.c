@@ -55,7 +55,7 @@ static unsigned long long get_u64(const struct admin_report *r, const char *k)
 	return v ? strtoull(v, NULL, 10) : 0;
 }
 
-static int evict_one(void *arg, const char *path, const struct stat *st, int top)
+static int evict_one(void *arg, const char *path, const char *at, const struct stat *st, int top)
 {
 	struct evict *e = arg;
 	struct admin_report r = { 0 };
@@ -65,9 +65,9 @@ static int evict_one(void *arg, const char *path, const struct stat *st, int top
 	(void)top;
 	if (!S_ISREG(st->st_mode))
 		return 0;
-	if (admin_socket_of(path, sock, sizeof(sock)))
+	if (admin_socket_of(at, sock, sizeof(sock)))
 		return -1;
-	snprintf(req, sizeof(req), "evict %llu", admin_ino_of(path, st));
+	snprintf(req, sizeof(req), "evict %llu", admin_ino_of(at, st));
 	rc = admin_request(sock, req, &r);
 	if (rc || r.rc) {
 		fprintf(stderr, "modelfs-admin: cannot evict %s: %s\n", path,

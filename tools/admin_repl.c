@@ -81,14 +81,14 @@ static int parse(int argc, char **argv, struct repl_args *a, void (*usage)(FILE 
 
 /* ---- setrepl ---------------------------------------------------------------- */
 
-static int set_one(void *arg, const char *path, const struct stat *st, int top)
+static int set_one(void *arg, const char *path, const char *at, const struct stat *st, int top)
 {
 	const char *value = arg;
 
 	/* below the top: what has a factor (no devices, fifos or sockets) */
 	if (!top && !S_ISDIR(st->st_mode) && !S_ISREG(st->st_mode))
 		return 0;
-	if (setxattr(path, ADMIN_REPL_XATTR, value, strlen(value), 0)) {
+	if (setxattr(at, ADMIN_REPL_XATTR, value, strlen(value), 0)) {
 		fprintf(stderr, "modelfs-admin: cannot set the replication factor of %s: %s\n",
 			path, strerror(errno));
 		return -1;
@@ -130,7 +130,7 @@ struct get_state {
 	struct json j;
 };
 
-static int get_one(void *arg, const char *path, const struct stat *st, int top)
+static int get_one(void *arg, const char *path, const char *at, const struct stat *st, int top)
 {
 	struct get_state *g = arg;
 	char v[16];
@@ -138,7 +138,7 @@ static int get_one(void *arg, const char *path, const struct stat *st, int top)
 
 	if (!top && !S_ISDIR(st->st_mode) && !S_ISREG(st->st_mode))
 		return 0;
-	if ((len = getxattr(path, ADMIN_REPL_XATTR, v, sizeof(v) - 1)) < 0) {
+	if ((len = getxattr(at, ADMIN_REPL_XATTR, v, sizeof(v) - 1)) < 0) {
 		fprintf(stderr, "modelfs-admin: cannot read the replication factor of %s: %s\n",
 			path, strerror(errno));
 		return -1;

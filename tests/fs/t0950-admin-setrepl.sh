@@ -141,6 +141,37 @@ warm() {
 }
 check "warmup of the tree: 5 files, the right byte count (not through the symlink)" warm
 
+# A tree deeper than PATH_MAX (24 levels of 200-byte names, about 4.8 KiB):
+# the kernel takes no such path whole, so the walk goes from directory to
+# directory, and warmup opens such a file the same way.
+deep() {
+	"$PY" - "$M/deep" <<'PYEOF' || return 1
+import os, sys
+top, comp = sys.argv[1], "d" * 200
+os.mkdir(top)
+fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+for i in range(24):
+    os.mkdir(comp, dir_fd=fd)
+    nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+    os.close(fd)
+    fd = nfd
+with os.fdopen(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+    f.write(b"deep\n" * 1000)
+os.close(fd)
+PYEOF
+	expect_status 0 admin setrepl -r 2 "$M/deep" &&
+	expect_status 0 admin getrepl -r "$M/deep" &&
+	expect_eq "$(grep -c '^2 ' "$WORK/.cmd.out")" 26 "getrepl -r lines with factor 2" &&
+	saw .cmd.out "^2 $M/deep(/d{200}){24}/f$" &&
+	expect_status 0 admin warmup --json "$M/deep" &&
+	expect_eq "$(json_get files <"$WORK/.cmd.out")" 1 "warmup files" &&
+	expect_eq "$(json_get bytes <"$WORK/.cmd.out")" 5000 "warmup bytes" &&
+	expect_status 0 admin evict "$M/deep" &&
+	saw .cmd.out "^evicted 1 file" &&
+	rm -rf "$M/deep"
+}
+check "setrepl -r, getrepl -r, warmup, evict of a tree deeper than PATH_MAX" deep
+
 # A damaged chunk: warmup names the file it cannot read, reads the others
 # and exits 1.
 mfs_log_allow "$D" 'checksum|corrupt|mismatch|EIO|Input/output|verif'
