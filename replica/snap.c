@@ -264,6 +264,20 @@ static int build_image(struct mfs_replica *r, struct mfs_snap *sn)
 	return 0;
 }
 
+/* The kept image's version vector (sn locked), to free; NULL if it cannot be had. */
+static struct mfs_wire_vv *image_vv(const struct mfs_snap *sn)
+{
+	struct mfs_wire_vv *vv = malloc(sizeof(*vv));
+	int n = vv ? mfs_ns_snap_vv(sn->img, sn->len, vv->origin, vv->seq, MFS_WIRE_MAX_VV) : -1;
+
+	if (n < 0) {
+		free(vv);
+		return NULL;
+	}
+	vv->n = (uint16_t)n;
+	return vv;
+}
+
 /*
  * Whether the kept image (sn locked) would still bring its next taker far
  * enough: a joiner that merged it and still needed a snapshot (its vector
@@ -273,13 +287,9 @@ static int build_image(struct mfs_replica *r, struct mfs_snap *sn)
  */
 static int image_still_helps(struct mfs_replica *r, const struct mfs_snap *sn)
 {
-	struct mfs_wire_vv *vv = malloc(sizeof(*vv));
-	int n, helps = 0;
+	struct mfs_wire_vv *vv = image_vv(sn);
+	int helps = vv && !snap_needed(r, vv, 0, 0);
 
-	if (vv && (n = mfs_ns_snap_vv(sn->img, sn->len, vv->origin, vv->seq, MFS_WIRE_MAX_VV)) >= 0) {
-		vv->n = (uint16_t)n;
-		helps = !snap_needed(r, vv, 0, 0);
-	}
 	free(vv);
 	return helps;
 }
@@ -294,13 +304,10 @@ static int image_still_helps(struct mfs_replica *r, const struct mfs_snap *sn)
 static void joiner_holds_image(struct mfs_replica *r, const struct mfs_snap *sn,
 			       mfs_node_t requester)
 {
-	struct mfs_wire_vv *vv = malloc(sizeof(*vv));
-	int n;
+	struct mfs_wire_vv *vv = image_vv(sn);
 
-	if (vv && (n = mfs_ns_snap_vv(sn->img, sn->len, vv->origin, vv->seq, MFS_WIRE_MAX_VV)) >= 0) {
-		vv->n = (uint16_t)n;
+	if (vv)
 		peer_pulled(r, requester, vv);
-	}
 	free(vv);
 }
 
