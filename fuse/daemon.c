@@ -444,6 +444,11 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		log_warn("MODELFS_TEST_LOOKUP_DELAY_MS=%u: lookups pause (test only)",
 			 d.fs.lookup_delay_ms);
 	}
+	if (getenv("MODELFS_TEST_RELEASE_DELAY_MS")) {
+		d.fs.release_delay_ms = (unsigned)atoi(getenv("MODELFS_TEST_RELEASE_DELAY_MS"));
+		log_warn("MODELFS_TEST_RELEASE_DELAY_MS=%u: writers' releases pause (test only)",
+			 d.fs.release_delay_ms);
+	}
 	if ((d.fs.commit_hold = getenv("MODELFS_TEST_COMMIT_HOLD")))
 		log_warn("MODELFS_TEST_COMMIT_HOLD=%s: commits wait for it (test only)",
 			 d.fs.commit_hold);

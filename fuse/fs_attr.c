@@ -21,11 +21,18 @@
  * A superseded version is still the same file to descriptors open on it:
  * its mode, owner, link count and ctime are the current version's (a chmod of the path
  * governs them, and the kernel checks their permissions by them), its size,
- * bytes and mtime its own.  1 if st was updated.
+ * bytes and mtime its own.  With no descriptor open on it (unopened), the
+ * kernel asks through a dentry of the path it has not dropped yet (the
+ * drop follows the reply to the op that made the new version), and the
+ * path's file is the current version, size and mtime too: a stat right
+ * after two truncates showed the first one's size, when a lookup's late
+ * invalidation (fs_reply_entry_gen) made the kernel ask again (1 in 1,000
+ * rounds of t0330's restat).  1 if st was updated.
  */
-static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st)
+static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st, int unopened)
 {
 	struct mfs_node *m;
+	struct stat cur;
 	int rc;
 
 	if (!(m = itable_get(fs, itable_follow(fs, ino), NULL, 0, 1, &rc))) {
@@ -35,6 +42,12 @@ static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st)
 		return rc == -ENOENT;
 	}
 	pthread_mutex_lock(&m->lock);
+	if (unopened) {
+		fs_fill_stat(fs, m, &cur);
+		st->st_size = cur.st_size;
+		st->st_blocks = cur.st_blocks;
+		st->st_mtim = cur.st_mtim;
+	}
 	st->st_mode = (st->st_mode & S_IFMT) | (m->rec.mode & 07777);
 	st->st_uid = m->rec.uid;
 	st->st_gid = m->rec.gid;
@@ -46,10 +59,11 @@ static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st)
 	return 1;
 }
 
-/* Replies with ino's attributes st (no locks held). */
-static void reply_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t ino, struct stat *st)
+/* Replies with ino's attributes st (no locks held; unopened: see current_attrs). */
+static void reply_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t ino, struct stat *st,
+		       int unopened)
 {
-	if (itable_follow(fs, ino) != ino && current_attrs(fs, ino, st)) {
+	if (itable_follow(fs, ino) != ino && current_attrs(fs, ino, st, unopened)) {
 		/* Not cached: the current version's may change again. */
 		fuse_reply_attr(req, st, 0);
 		return;
@@ -103,7 +117,7 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
 	struct stat st;
-	int rc;
+	int rc, unopened;
 	struct mfs_node *n = fs_node_of(fs, ino, &rc);
 
 	if (!n) {
@@ -112,8 +126,9 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	pthread_mutex_lock(&n->lock);
 	fs_fill_stat(fs, n, &st);
+	unopened = !n->readers && !n->writers;
 	pthread_mutex_unlock(&n->lock);
-	reply_attr(fs, req, n->ino, &st);
+	reply_attr(fs, req, n->ino, &st, unopened);
 }
 
 int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t *moved_to)
@@ -173,7 +188,8 @@ static void grow_kernel_size(struct mfs_fs *fs, uint64_t ino, uint64_t size)
 /*
  * truncate(2) of a path whose writer synced and writes on through an older
  * inode (view.c) cuts the writer's staged bytes, as it would cut the one
- * file on a local filesystem; its next commit publishes them.
+ * file on a local filesystem; its next commit publishes them, or this
+ * truncate's if the writer was closed already (fs_write.c, truncate_node).
  */
 static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 			 struct fuse_file_info *fi, struct fs_moved *mv)
@@ -184,7 +200,7 @@ static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 
 	if (!w)
 		return fs_truncate(fs, n, size, fi, mv);
-	rc = fs_truncate_staged(fs, w, size, &old);
+	rc = fs_truncate_staged(fs, w, size, &old, mv);
 	itable_put(fs, w, 0, 1);
 	/*
 	 * The kernel's size and pages of the writer's inode (written through,
@@ -386,7 +402,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
 	else if (!(given = mv.ino && reply_moved_attr(fs, req, mv.ino)))
-		reply_attr(fs, req, ino, &st);
+		reply_attr(fs, req, ino, &st, 0);
 	moved_after_reply(fs, &mv, given);
 }
 

@@ -113,6 +113,8 @@ struct mfs_node {
 	int cached_readers;                 /* of those, reading through the page cache; lock */
 	int closing_readers;                /* of readers, those closed and not read since
 					     * (FLUSH): their RELEASE is on its way; atomic */
+	int closing_writers;                /* of writers, those closed and not written
+					     * since (fs_writers_closed); atomic */
 	int gone;                           /* unlinked or replaced; lock */
 };
 
@@ -124,7 +126,7 @@ struct mfs_handle {
 	int append;              /* opened O_APPEND: every write goes to the staged end */
 	uint64_t next_off;       /* where a sequential reader goes next */
 	int window;              /* chunks prefetched ahead (adaptive) */
-	int flushed;             /* a reader's, counted in closing_readers; atomic */
+	int flushed;             /* counted in closing_readers or closing_writers; atomic */
 };
 
 /* "The path of inode `from` moved on to inode `to`" (one per moved publish). */
@@ -171,6 +173,7 @@ struct mfs_fs {
 	/* Test only (MODELFS_TEST_LOOKUP_DELAY_MS): a lookup's pause between
 	 * reading its record and making its node, to widen that race. */
 	unsigned lookup_delay_ms;
+	unsigned release_delay_ms;      /* MODELFS_TEST_RELEASE_DELAY_MS: test only */
 	/* Test only (MODELFS_TEST_COMMIT_HOLD=PATH): a commit, its node locked,
 	 * makes PATH.held and waits (60 s at most) until PATH exists. */
 	const char *commit_hold;
@@ -447,6 +450,8 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 /* FLUSH as the table sends it: a reader's close marks it closing, a writer's is fs_op_flush. */
 void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* A writer's handle wrote again after a close(2) of one of its descriptors: not closing. */
+void fs_writer_active(struct mfs_handle *h);
 void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 		     struct fuse_file_info *fi);
@@ -454,9 +459,11 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 		struct fs_moved *mv);
 /*
  * fs_truncate of n's staged bytes only: -ESTALE if n has none (its writer
- * closed); *old gets their size before the cut.
+ * released it); *old gets their size before the cut.  Commits them (*mv)
+ * when every writer was closed already, else the writer publishes them.
  */
-int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, uint64_t *old);
+int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, uint64_t *old,
+		       struct fs_moved *mv);
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags);
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);

@@ -398,6 +398,7 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 
 	pthread_mutex_lock(&n->lock);
 	if (h->writable) {
+		fs_writer_active(h); /* out of the closing count */
 		if (n->stg && (n->stg->dirty || (n->writers == 1 && n->stg->publish_at_release)))
 			rc = fs_commit(fs, n, &moved, &parent, &name);
 		n->cached_writers -= h->cached;
@@ -446,6 +447,9 @@ void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
 
 	if (h->writable) {
+		/* Before the commit: a path truncate after close(2) returned must see it. */
+		if (!__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
+			__atomic_add_fetch(&h->node->closing_writers, 1, __ATOMIC_RELAXED);
 		fs_op_flush(req, ino, fi); /* the commit (fs_write.c) */
 		return;
 	}
@@ -458,6 +462,12 @@ void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fs_handle_close(req_fs(req), (struct mfs_handle *)(uintptr_t)fi->fh);
+	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
+	struct mfs_fs *fs = req_fs(req);
+
+	/* The kernel sends RELEASE in the background, after close(2) returned: late, for a test. */
+	if (fs->release_delay_ms && h->writable)
+		usleep(fs->release_delay_ms * 1000u);
+	fs_handle_close(fs, h);
 	fuse_reply_err(req, 0);
 }
