@@ -114,6 +114,10 @@ struct mfs_node {
 	int closing_readers;                /* of readers, those closed and not read since
 					     * (FLUSH): their RELEASE is on its way; atomic */
 	int gone;                           /* unlinked or replaced; lock */
+	/* The holes of manifest holes_of (fs_fill_stat's st_blocks); lock. */
+	struct mfs_hash holes_of;
+	uint64_t holes;
+	int holes_known;
 };
 
 struct mfs_handle {

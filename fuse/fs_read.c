@@ -238,7 +238,9 @@ static void prefetch_after(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_m
 	if (!sequential)
 		return;
 	for (int k = 0; k < w && next + k < m->count; k++)
-		mfs_cache_prefetch(fs->cache, &m->e[next + k].hash, m->e[next + k].len, origin);
+		if (!mfs_manifest_is_hole(&m->e[next + k]))
+			mfs_cache_prefetch(fs->cache, &m->e[next + k].hash, m->e[next + k].len,
+					   origin);
 }
 
 /*
@@ -268,7 +270,7 @@ static int read_range(struct mfs_fs *fs, fuse_req_t req, struct mfs_handle *h, u
 	if (len > RANGE_READ_MAX || in_chunk + len > m->e[i].len ||
 	    __atomic_load_n(&h->next_off, __ATOMIC_RELAXED) == off ||
 	    __atomic_load_n(&h->window, __ATOMIC_RELAXED) > 1 ||
-	    mfs_cache_has(fs->cache, &m->e[i].hash))
+	    mfs_manifest_is_hole(&m->e[i]) || mfs_cache_has(fs->cache, &m->e[i].hash))
 		return 0;
 	if (!(ctx = mfs_codec_ctx_thread()) || !(buf = malloc(len)))
 		return 0;
@@ -283,6 +285,14 @@ static int read_range(struct mfs_fs *fs, fuse_req_t req, struct mfs_handle *h, u
 	free(buf);
 	return 1;
 }
+
+/*
+ * The bytes of a manifest's holes (manifest.h): never written, so every
+ * page of it is the kernel's zero page.  A hole longer than this takes
+ * several iovecs of one READ.
+ */
+#define ZEROS_LEN (1u << 20)
+static uint8_t zeros[ZEROS_LEN];
 
 /* Answers a READ; returns the bytes replied, or the -errno replied. */
 static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
@@ -316,6 +326,22 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 			log_error("read of %zu bytes spans more than %d chunks", size, MAX_IOV);
 			break;
 		}
+		if (mfs_manifest_is_hole(&m->e[i])) {
+			if (len > end - pos)
+				len = end - pos;
+			if (len > ZEROS_LEN)
+				len = ZEROS_LEN;
+			ents[n] = NULL;
+			iov[n].iov_base = zeros;
+			iov[n].iov_len = len;
+			ends[n] = 0;
+			n++;
+			pos += len;
+			/* The rest of a long hole: the same entry again. */
+			if (pos < end && pos < m->off[i + 1])
+				i--;
+			continue;
+		}
 		if ((rc = mfs_cache_get_read(fs->cache, &m->e[i].hash, m->e[i].len,
 					    (uint16_t)(h->node->ino >> 48), &ents[n])))
 			break;
@@ -342,7 +368,8 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	 * the chunks prefetched ahead, so a small cache serves streaming.
 	 */
 	while (n--)
-		mfs_cache_release_cold(fs->cache, ents[n], sequential && ends[n]);
+		if (ents[n])
+			mfs_cache_release_cold(fs->cache, ents[n], sequential && ends[n]);
 	return rc ? rc : (ssize_t)(end - off);
 }
 

@@ -342,12 +342,15 @@ void staging_set_base(struct mfs_staging *s, struct mfs_manifest *m)
 /*
  * Whether chunk e is a run of zeros a copy may leave as a hole (a sparse
  * file's: rewriting 300 MiB at the end of a 6 GiB sparse file copied 6 GiB
- * of zeros into the staged file first).  Short chunks are copied.
+ * of zeros into the staged file first): a manifest's hole, or a stored
+ * chunk of zeros (a manifest written before holes).  Short chunks are copied.
  */
 static int zero_chunk(const struct mfs_manifest_entry *e)
 {
 	struct mfs_hash z;
 
+	if (mfs_manifest_is_hole(e))
+		return 1;
 	return e->len >= MFS_CHUNK_MIN && !mfs_sha256_zeros(e->len, &z) &&
 	       !memcmp(z.b, e->hash.b, MFS_HASH_LEN);
 }
