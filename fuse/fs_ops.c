@@ -596,6 +596,7 @@ const struct fuse_lowlevel_ops mfs_fs_ops = {
 	.link = op_link,
 	.open = fs_op_open,
 	.read = fs_op_read,
+	.lseek = fs_op_lseek,
 	.write = fs_op_write,
 	.flush = fs_op_close_flush,
 	.release = fs_op_release,

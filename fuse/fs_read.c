@@ -395,6 +395,53 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 }
 
 /*
+ * SEEK_DATA / SEEK_HOLE in a version: data is every chunk, a hole every
+ * hole entry (manifest.h), and the end of the file a hole.  -ENXIO when
+ * off is at or past the end, or no data follows it.
+ */
+static off_t seek_version(const struct mfs_manifest *m, uint64_t off, int whence)
+{
+	if (off >= m->size)
+		return -ENXIO;
+	for (uint32_t i = mfs_manifest_find(m, off); i < m->count; i++)
+		if (mfs_manifest_is_hole(&m->e[i]) == (whence == SEEK_HOLE))
+			return (off_t)(m->off[i] > off ? m->off[i] : off);
+	return whence == SEEK_HOLE ? (off_t)m->size : -ENXIO;
+}
+
+/*
+ * lseek's SEEK_DATA and SEEK_HOLE (the kernel answers the other kinds):
+ * cp --sparse=auto, tar --sparse and rsync skip a sparse file's holes by
+ * them instead of reading its zeros.  A writer asks its staged file.
+ */
+void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		 struct fuse_file_info *fi)
+{
+	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
+	struct mfs_node *n = h->node;
+	off_t r;
+
+	(void)ino;
+	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!h->writable) {
+		r = seek_version(h->m, (uint64_t)off, whence);
+	} else {
+		pthread_mutex_lock(&n->lock);
+		r = n->stg ? staging_materialize(req_fs(req), n->stg) : -EBADF;
+		if (!r && (r = lseek(n->stg->fd, off, whence)) < 0)
+			r = -errno;
+		pthread_mutex_unlock(&n->lock);
+	}
+	if (r < 0)
+		fuse_reply_err(req, mfs_errno((int)r));
+	else
+		fuse_reply_lseek(req, r);
+}
+
+/*
  * A new file whose last writer leaves without a successful commit was
  * never published: remove it, so a failed copy leaves no file behind.
  */
