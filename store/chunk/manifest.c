@@ -131,7 +131,9 @@ int mfs_manifest_append_hole(struct mfs_manifest *m, uint64_t len)
 	static const struct mfs_hash zero;
 	int rc;
 
-	if (len && m->count && mfs_manifest_is_hole(&m->e[m->count - 1])) {
+	/* A decoded manifest's hole may be longer (other writers): only a shorter one grows. */
+	if (len && m->count && mfs_manifest_is_hole(&m->e[m->count - 1]) &&
+	    m->e[m->count - 1].len < MFS_MANIFEST_HOLE_MAX) {
 		uint32_t *last = &m->e[m->count - 1].len;
 		uint64_t take = MFS_MANIFEST_HOLE_MAX - *last;
 
