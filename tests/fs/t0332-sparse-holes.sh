@@ -8,8 +8,9 @@
 #    and in its holes read back exact, lseek SEEK_DATA / SEEK_HOLE find the
 #    data extents, st_blocks counts about the data; rewritten at 300 GiB
 #    through r+b (the old version's holes are not copied in);
-#  - 64 MiB of written zeros, fallocate -l 8G, cp --sparse=auto of a sparse
-#    file off the mount (which finds its data by SEEK_DATA);
+#  - 64 MiB of written zeros, fallocate -l 8G and of 60% of the free space
+#    (it allocates nothing), cp --sparse=auto of a sparse file off the mount
+#    (which finds its data by SEEK_DATA);
 #  - the store holds a few chunks and a few MiB for all of it; after a
 #    remount, fsck and gc, everything reads back the same.
 # No timings: the store's counts and st_blocks say the holes were skipped,
@@ -88,6 +89,20 @@ zeros_fallocate() {
 	blocks_at_most "$M/fa" 0
 }
 check "64 MiB of written zeros and fallocate -l 8G: holes too" zeros_fallocate
+
+# fallocate allocates nothing in the staged file: its zeros are holes.  When
+# it allocated them on disk, the commit's space check counted them again:
+# more than half the free space failed with ENOSPC (fallocate -l 64G, 76 GiB free).
+fallocate_big() {
+	local avail len
+	avail=$(df -B1 --output=avail "$D" | tail -n 1) || return 1
+	len=$((avail * 6 / 10 / MiB * MiB))
+	fallocate -l "$len" "$M/fa_big" &&
+	expect_eq "$(stat -c %s "$M/fa_big")" "$len" "size" &&
+	blocks_at_most "$M/fa_big" 0 &&
+	rm "$M/fa_big"
+}
+check "fallocate of 60% of the store's free space: no ENOSPC" fallocate_big
 
 cp_sparse() {
 	truncate -s 2G "$M/two" &&
