@@ -116,6 +116,10 @@ struct mfs_node {
 	int closing_writers;                /* of writers, those closed and not written
 					     * since (fs_writers_closed); atomic */
 	int gone;                           /* unlinked or replaced; lock */
+	/* The holes of manifest holes_of (fs_fill_stat's st_blocks); lock. */
+	struct mfs_hash holes_of;
+	uint64_t holes;
+	int holes_known;
 };
 
 struct mfs_handle {
@@ -441,6 +445,8 @@ extern const struct fuse_lowlevel_ops mfs_fs_ops;
 
 /* Operation handlers split over fs_*.c, gathered in fs_ops.c. */
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		 struct fuse_file_info *fi);
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

@@ -17,6 +17,7 @@
 #include "fs_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/chunk/chunker.h"
 #include "store/maint/gc.h"
 #include "store/ns/namespace.h"
 
@@ -95,10 +96,51 @@ static void rec_to_stat(const struct mfs_inode *r, struct stat *st)
 	st->st_rdev = r->rdev;
 }
 
-/* Called with n->lock held. */
+/*
+ * The bytes of n's current version that are holes (manifest.h), from its
+ * manifest record's header, read once per version.  A file shorter than a
+ * hole has none; an unreadable manifest counts none (reads report it).
+ */
+static uint64_t node_holes(struct mfs_fs *fs, struct mfs_node *n)
+{
+	const struct mfs_inode *r = &n->rec;
+
+	if (!S_ISREG(r->mode) || !r->has_manifest || r->size < MFS_CHUNK_MIN)
+		return 0;
+	if (!n->holes_known || memcmp(n->holes_of.b, r->manifest.b, MFS_HASH_LEN)) {
+		if (mfs_manifest_hole_bytes(fs->db, &r->manifest, &n->holes))
+			n->holes = 0;
+		n->holes_of = r->manifest;
+		n->holes_known = 1;
+	}
+	return n->holes <= r->size ? n->holes : 0;
+}
+
+/*
+ * The bytes a staged file holds: what its file has allocated, its base's
+ * data not yet copied in, and what the write-behind dropped (stored already).
+ */
+static uint64_t staged_bytes(const struct mfs_staging *s)
+{
+	struct stat fst;
+	uint64_t b = s->punched;
+
+	if (!fstat(s->fd, &fst))
+		b += (uint64_t)fst.st_blocks * 512;
+	if (s->base)
+		b += mfs_manifest_data_bytes(s->base);
+	return b;
+}
+
+/*
+ * Called with n->lock held.  st_blocks counts the bytes stored, not the
+ * size: a sparse file's holes count none, as on a local filesystem, so
+ * du and ls -s show what it costs and cp --sparse=auto sees it is sparse.
+ */
 void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 {
 	rec_to_stat(&n->rec, st);
+	st->st_blocks = (n->rec.size - node_holes(fs, n) + 511) / 512;
 	if (n->stg) {
 		view_take_times(fs, n->stg);
 		/*
@@ -106,12 +148,13 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 		 * reader of the old version must not be clipped by it (the kernel
 		 * cuts reads at i_size), so with readers open report the larger.
 		 */
-		uint64_t sz = n->stg->size;
+		uint64_t sz = n->stg->size, held;
 
 		if (n->cached_readers && n->rec.size > sz)
 			sz = n->rec.size;
 		st->st_size = sz;
-		st->st_blocks = (sz + 511) / 512;
+		held = staged_bytes(n->stg);
+		st->st_blocks = ((held < sz ? held : sz) + 511) / 512;
 		st->st_mtim = n->stg->mtime;
 		if (mfs_ts_after(&n->stg->ctime, &st->st_ctim))
 			st->st_ctim = n->stg->ctime;
@@ -553,6 +596,7 @@ const struct fuse_lowlevel_ops mfs_fs_ops = {
 	.link = op_link,
 	.open = fs_op_open,
 	.read = fs_op_read,
+	.lseek = fs_op_lseek,
 	.write = fs_op_write,
 	.flush = fs_op_close_flush,
 	.release = fs_op_release,

@@ -238,7 +238,9 @@ static void prefetch_after(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_m
 	if (!sequential)
 		return;
 	for (int k = 0; k < w && next + k < m->count; k++)
-		mfs_cache_prefetch(fs->cache, &m->e[next + k].hash, m->e[next + k].len, origin);
+		if (!mfs_manifest_is_hole(&m->e[next + k]))
+			mfs_cache_prefetch(fs->cache, &m->e[next + k].hash, m->e[next + k].len,
+					   origin);
 }
 
 /*
@@ -268,7 +270,7 @@ static int read_range(struct mfs_fs *fs, fuse_req_t req, struct mfs_handle *h, u
 	if (len > RANGE_READ_MAX || in_chunk + len > m->e[i].len ||
 	    __atomic_load_n(&h->next_off, __ATOMIC_RELAXED) == off ||
 	    __atomic_load_n(&h->window, __ATOMIC_RELAXED) > 1 ||
-	    mfs_cache_has(fs->cache, &m->e[i].hash))
+	    mfs_manifest_is_hole(&m->e[i]) || mfs_cache_has(fs->cache, &m->e[i].hash))
 		return 0;
 	if (!(ctx = mfs_codec_ctx_thread()) || !(buf = malloc(len)))
 		return 0;
@@ -283,6 +285,14 @@ static int read_range(struct mfs_fs *fs, fuse_req_t req, struct mfs_handle *h, u
 	free(buf);
 	return 1;
 }
+
+/*
+ * The bytes of a manifest's holes (manifest.h): never written, so every
+ * page of it is the kernel's zero page.  A hole longer than this takes
+ * several iovecs of one READ.
+ */
+#define ZEROS_LEN (1u << 20)
+static uint8_t zeros[ZEROS_LEN];
 
 /* Answers a READ; returns the bytes replied, or the -errno replied. */
 static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
@@ -316,6 +326,22 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 			log_error("read of %zu bytes spans more than %d chunks", size, MAX_IOV);
 			break;
 		}
+		if (mfs_manifest_is_hole(&m->e[i])) {
+			if (len > end - pos)
+				len = end - pos;
+			if (len > ZEROS_LEN)
+				len = ZEROS_LEN;
+			ents[n] = NULL;
+			iov[n].iov_base = zeros;
+			iov[n].iov_len = len;
+			ends[n] = 0;
+			n++;
+			pos += len;
+			/* The rest of a long hole: the same entry again. */
+			if (pos < end && pos < m->off[i + 1])
+				i--;
+			continue;
+		}
 		if ((rc = mfs_cache_get_read(fs->cache, &m->e[i].hash, m->e[i].len,
 					    (uint16_t)(h->node->ino >> 48), &ents[n])))
 			break;
@@ -342,7 +368,8 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	 * the chunks prefetched ahead, so a small cache serves streaming.
 	 */
 	while (n--)
-		mfs_cache_release_cold(fs->cache, ents[n], sequential && ends[n]);
+		if (ents[n])
+			mfs_cache_release_cold(fs->cache, ents[n], sequential && ends[n]);
 	return rc ? rc : (ssize_t)(end - off);
 }
 
@@ -365,6 +392,53 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	if (got > 0)
 		__atomic_add_fetch(&fs->read_bytes, (uint64_t)got, __ATOMIC_RELAXED);
 	mfs_histo_add(&fs->read_latency, mfs_histo_since_us(&t0));
+}
+
+/*
+ * SEEK_DATA / SEEK_HOLE in a version: data is every chunk, a hole every
+ * hole entry (manifest.h), and the end of the file a hole.  -ENXIO when
+ * off is at or past the end, or no data follows it.
+ */
+static off_t seek_version(const struct mfs_manifest *m, uint64_t off, int whence)
+{
+	if (off >= m->size)
+		return -ENXIO;
+	for (uint32_t i = mfs_manifest_find(m, off); i < m->count; i++)
+		if (mfs_manifest_is_hole(&m->e[i]) == (whence == SEEK_HOLE))
+			return (off_t)(m->off[i] > off ? m->off[i] : off);
+	return whence == SEEK_HOLE ? (off_t)m->size : -ENXIO;
+}
+
+/*
+ * lseek's SEEK_DATA and SEEK_HOLE (the kernel answers the other kinds):
+ * cp --sparse=auto, tar --sparse and rsync skip a sparse file's holes by
+ * them instead of reading its zeros.  A writer asks its staged file.
+ */
+void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		 struct fuse_file_info *fi)
+{
+	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
+	struct mfs_node *n = h->node;
+	off_t r;
+
+	(void)ino;
+	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!h->writable) {
+		r = seek_version(h->m, (uint64_t)off, whence);
+	} else {
+		pthread_mutex_lock(&n->lock);
+		r = n->stg ? staging_materialize(req_fs(req), n->stg) : -EBADF;
+		if (!r && (r = lseek(n->stg->fd, off, whence)) < 0)
+			r = -errno;
+		pthread_mutex_unlock(&n->lock);
+	}
+	if (r < 0)
+		fuse_reply_err(req, mfs_errno((int)r));
+	else
+		fuse_reply_lseek(req, r);
 }
 
 /*

@@ -174,9 +174,10 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		log_warn("inode %016llx: published, but its sync failed (%s): a power loss may lose it",
 			 (unsigned long long)target, mfs_strerror(rc));
 	n->stg->dirty = n->stg->publish_at_release = 0;
-	log_debug("published %016llx: %llu bytes, %llu chunks (%llu new)",
+	log_debug("published %016llx: %llu bytes read, %llu chunks (%llu new), %llu bytes of holes",
 		  (unsigned long long)rec.ino, (unsigned long long)ist.bytes,
-		  (unsigned long long)ist.chunks, (unsigned long long)ist.new_chunks);
+		  (unsigned long long)ist.chunks, (unsigned long long)ist.new_chunks,
+		  (unsigned long long)ist.holes);
 	if (rec.ino == n->ino) {
 		/* Published in place (the file was new): n is the current version. */
 		view_end(fs, n->stg);

@@ -317,12 +317,25 @@ int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64
 	    (rc = wb_changed(fs, s, off)))
 		return rc;
 	/*
-	 * The staged file is a memfd or a file on the store's filesystem: it
-	 * allocates, punches and zeroes as the kernel's own filesystems do, and
-	 * refuses (EOPNOTSUPP) what they refuse.
+	 * Allocation alone (mode 0, KEEP_SIZE) changes no byte: the staged file
+	 * only grows to off + len, as by a truncate, once the store's disk could
+	 * hold len (as the kernel's filesystems refuse what they cannot hold).
+	 * Allocated zeros would be stored as holes (manifest.h) all the same,
+	 * but a memfd held them in memory, and on disk they counted against
+	 * the commit's space check: `fallocate -l 64G` failed with ENOSPC with
+	 * 76 GiB free.  Else the staged file, a memfd or a file on the store's
+	 * filesystem, punches and zeroes as the kernel's own filesystems do,
+	 * and refuses (EOPNOTSUPP) what they refuse.
 	 */
-	if (fallocate(s->fd, mode, off, len))
+	if (!(mode & ~FALLOC_FL_KEEP_SIZE)) {
+		if ((rc = fs_check_space(fs, len)))
+			return rc;
+		if (!(mode & FALLOC_FL_KEEP_SIZE) && off + len > s->size &&
+		    ftruncate(s->fd, (off_t)(off + len)))
+			return -errno;
+	} else if (fallocate(s->fd, mode, off, len)) {
 		return -errno;
+	}
 	if (fstat(s->fd, &st))
 		return -errno;
 	s->size = st.st_size;
@@ -342,12 +355,15 @@ void staging_set_base(struct mfs_staging *s, struct mfs_manifest *m)
 /*
  * Whether chunk e is a run of zeros a copy may leave as a hole (a sparse
  * file's: rewriting 300 MiB at the end of a 6 GiB sparse file copied 6 GiB
- * of zeros into the staged file first).  Short chunks are copied.
+ * of zeros into the staged file first): a manifest's hole, or a stored
+ * chunk of zeros (a manifest written before holes).  Short chunks are copied.
  */
 static int zero_chunk(const struct mfs_manifest_entry *e)
 {
 	struct mfs_hash z;
 
+	if (mfs_manifest_is_hole(e))
+		return 1;
 	return e->len >= MFS_CHUNK_MIN && !mfs_sha256_zeros(e->len, &z) &&
 	       !memcmp(z.b, e->hash.b, MFS_HASH_LEN);
 }

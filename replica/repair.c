@@ -121,6 +121,9 @@ void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, 
 		const struct mfs_hash *h = &m->e[i].hash;
 		uint8_t v[WANTED_LEN];
 
+		/* A hole has no chunk to hold, here or anywhere (manifest.h). */
+		if (mfs_manifest_is_hole(&m->e[i]))
+			continue;
 		if (!place_owns(h, r->self, ids, nids, repl ? repl : 1))
 			continue;
 		if (mfs_chunk_exists(r->db, h) == 1)
@@ -146,7 +149,7 @@ void mfs_replica_warm(struct mfs_replica *r, const struct mfs_manifest *m, uint1
 	for (uint32_t i = 0; b && i < m->count; i++) {
 		const struct mfs_hash *h = &m->e[i].hash;
 
-		if (mfs_chunk_exists(r->db, h) == 1 ||
+		if (mfs_manifest_is_hole(&m->e[i]) || mfs_chunk_exists(r->db, h) == 1 ||
 		    mfs_db_exists(r->db, MFS_CF_WANTED, h->b, MFS_HASH_LEN) == 1)
 			continue;
 		want_encode(WANT_WARM, 0, m->e[i].len, origin, 0, 0, v);

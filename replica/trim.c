@@ -59,6 +59,8 @@ static int add_file(void *arg, const struct mfs_inode *in)
 	if ((rc = mfs_manifest_load(t->db, &in->manifest, &m)))
 		return rc == -ENOENT ? 0 : rc; /* no manifest, no chunk of it here either */
 	for (uint32_t i = 0; i < m->count && !rc; i++) {
+		if (mfs_manifest_is_hole(&m->e[i]))
+			continue;
 		if (mfs_grow(&t->v, &t->cap, t->n, sizeof(*t->v))) {
 			rc = -ENOMEM;
 			break;

@@ -157,7 +157,7 @@ static void print_json(struct json *j, const char *path, const struct admin_repo
 static void print_human(const char *path, const struct admin_report *r)
 {
 	static const char *const shown[] = {
-		"type", "ino", "origin_node", "version", "repl", "size", "target", "chunks",
+		"type", "ino", "origin_node", "version", "repl", "size", "target", "chunks", "hole_bytes",
 		"distinct_chunks", "raw_bytes", "stored_bytes", "compression_ratio",
 		"local_percent", "local_store_percent", "local_cache_percent",
 		"memory_cache_chunks", "remote_chunks", "local_store_chunks", "local_cache_chunks",
@@ -176,8 +176,13 @@ static void print_human(const char *path, const struct admin_report *r)
 	if (admin_report_get(r, "repl"))
 		printf("  replication   %s\n", G("repl"));
 	if (file) {
-		printf("  size          %s (%s bytes)\n",
+		printf("  size          %s (%s bytes)",
 		       admin_human_bytes(strtod(G("size"), NULL), b1, sizeof(b1)), G("size"));
+		/* Sparse: zeros in holes, which no chunk stores (a node older than holes: "?"). */
+		if (strtod(G("hole_bytes"), NULL) > 0)
+			printf(", %s in holes",
+			       admin_human_bytes(strtod(G("hole_bytes"), NULL), b2, sizeof(b2)));
+		printf("\n");
 		printf("  chunks        %s (%s distinct): %s raw, %s stored, compression %.2fx\n",
 		       G("chunks"), G("distinct_chunks"),
 		       admin_human_bytes(strtod(G("raw_bytes"), NULL), b1, sizeof(b1)),
@@ -224,14 +229,18 @@ static void print_tree(const char *path, const struct admin_report *r)
 {
 	char b1[32], b2[32], b3[32];
 	double logical = strtod(G("logical_bytes"), NULL), raw = strtod(G("raw_bytes"), NULL);
+	double holes = strtod(G("hole_bytes"), NULL);
 
 	printf("%s (totals below it)\n", path);
 	printf("  files         %s (%s directories, %s symlinks)\n", G("files"), G("dirs"),
 	       G("symlinks"));
-	printf("  logical size  %s\n", admin_human_bytes(logical, b1, sizeof(b1)));
+	printf("  logical size  %s", admin_human_bytes(logical, b1, sizeof(b1)));
+	if (holes > 0)
+		printf(", %s in holes", admin_human_bytes(holes, b2, sizeof(b2)));
+	printf("\n");
 	printf("  chunks        %s distinct of %s: %s raw (dedup %.2fx), %s stored, compression "
 	       "%.2fx\n", G("distinct_chunks"), G("chunks"), admin_human_bytes(raw, b1, sizeof(b1)),
-	       raw ? logical / raw : 1.0,
+	       raw ? (logical - (holes > 0 ? holes : 0)) / raw : 1.0,
 	       admin_human_bytes(strtod(G("stored_bytes"), NULL), b2, sizeof(b2)),
 	       strtod(G("compression_ratio"), NULL));
 	printf("  only here     %s chunks, %s raw, %s stored: no file outside this tree uses them\n",

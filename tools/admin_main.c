@@ -188,7 +188,11 @@ static void print_status(const struct admin_report *r)
 	       up / 3600 % 24, up / 60 % 60, up % 60);
 	printf("options        %s\n", G("options"));
 	printf("files          %s (%s directories, %s symlinks)\n", G("files"), G("dirs"), G("symlinks"));
-	printf("logical size   %s\n", admin_human_str(G("logical_bytes"), b1, sizeof(b1)));
+	printf("logical size   %s", admin_human_str(G("logical_bytes"), b1, sizeof(b1)));
+	/* A node older than holes has no such key. */
+	if (strtoull(G("hole_bytes"), NULL, 10))
+		printf(" (%s in holes)", admin_human_str(G("hole_bytes"), b2, sizeof(b2)));
+	printf("\n");
 	printf("stored         %s in %s chunks (%s before compression)\n",
 	       admin_human_str(G("stored_bytes"), b2, sizeof(b2)), G("chunks"),
 	       admin_human_str(G("chunk_bytes"), b3, sizeof(b3)));
@@ -319,6 +323,7 @@ static int offline(const char *data, struct admin_report *r)
 		add_u64(r, "dirs", st.dirs);
 		add_u64(r, "symlinks", st.symlinks);
 		add_u64(r, "logical_bytes", st.logical_bytes);
+		add_u64(r, "hole_bytes", st.hole_bytes);
 		add_u64(r, "chunks", st.chunks);
 		add_u64(r, "chunk_bytes", st.chunk_bytes);
 		add_u64(r, "stored_bytes", st.stored_bytes);

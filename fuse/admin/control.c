@@ -66,6 +66,7 @@ static int status_lines(struct mfs_control *c, FILE *f)
 		fprintf(f, "dirs %llu\n", (unsigned long long)st.dirs);
 		fprintf(f, "symlinks %llu\n", (unsigned long long)st.symlinks);
 		fprintf(f, "logical_bytes %llu\n", (unsigned long long)st.logical_bytes);
+		fprintf(f, "hole_bytes %llu\n", (unsigned long long)st.hole_bytes);
 		fprintf(f, "chunks %llu\n", (unsigned long long)st.chunks);
 		fprintf(f, "chunk_bytes %llu\n", (unsigned long long)st.chunk_bytes);
 		fprintf(f, "stored_bytes %llu\n", (unsigned long long)st.stored_bytes);

@@ -68,15 +68,19 @@ int info_chunks_add(struct info_chunks *s, const struct mfs_manifest *m, uint16_
 		s->cap = (uint32_t)cap;
 	}
 	for (uint32_t i = 0; i < m->count; i++) {
-		struct info_chunk *c = &s->c[s->n++];
+		struct info_chunk *c;
 
+		if (mfs_manifest_is_hole(&m->e[i]))
+			continue;
+		c = &s->c[s->n++];
 		c->hash = m->e[i].hash;
 		c->len = m->e[i].len;
 		c->origin = origin;
 		c->repl = (uint8_t)(repl ? repl : MFS_DEFAULT_REPL);
 		c->shared = 0;
+		s->total++;
 	}
-	s->total += m->count;
+	s->hole_bytes += m->hole_bytes;
 	return 0;
 }
 
@@ -244,6 +248,7 @@ int info_put_chunks(struct mfs_fs *fs, const struct info_chunks *s, FILE *f)
 		}
 	}
 	fprintf(f, "chunks %llu\n", (unsigned long long)s->total);
+	fprintf(f, "hole_bytes %llu\n", (unsigned long long)s->hole_bytes);
 	fprintf(f, "distinct_chunks %u\n", s->n);
 	fprintf(f, "raw_bytes %llu\n", (unsigned long long)raw);
 	fprintf(f, "stored_bytes %llu\n", (unsigned long long)stored);

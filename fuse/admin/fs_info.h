@@ -28,9 +28,10 @@ struct info_chunks {
 	struct info_chunk *c;
 	uint32_t n, cap;        /* distinct after info_chunks_finish */
 	uint64_t total;         /* chunk references, repeats counted */
+	uint64_t hole_bytes;    /* the files' holes: zeros no chunk holds (manifest.h) */
 };
 
-/* Adds m's chunks: 0 or -ENOMEM. */
+/* Adds m's chunks (its holes to hole_bytes): 0 or -ENOMEM. */
 int info_chunks_add(struct info_chunks *s, const struct mfs_manifest *m, uint16_t origin,
 		    unsigned repl);
 /* Sorts by hash and keeps each chunk once (the highest factor of its users). */

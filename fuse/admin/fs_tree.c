@@ -142,9 +142,11 @@ static int mark_inode(void *arg, const struct mfs_inode *in)
 	    mfs_manifest_load(t->fs->db, &in->manifest, &m))
 		return 0;
 	for (uint32_t i = 0; i < m->count; i++) {
-		struct info_chunk *c = info_chunks_find(&t->chunks, &m->e[i].hash);
+		struct info_chunk *c;
 
-		if (c)
+		if (mfs_manifest_is_hole(&m->e[i]))
+			continue;
+		if ((c = info_chunks_find(&t->chunks, &m->e[i].hash)))
 			c->shared = 1;
 	}
 	mfs_manifest_unref(m);

@@ -169,6 +169,12 @@ static void zero_cut_find(void)
 	free(z);
 }
 
+size_t mfs_chunker_zero_cut(void)
+{
+	pthread_once(&zero_cut_once, zero_cut_find);
+	return zero_cut;
+}
+
 size_t mfs_chunker_cut(const uint8_t *buf, size_t len)
 {
 	size_t n = len < MFS_CHUNK_MAX ? len : MFS_CHUNK_MAX;

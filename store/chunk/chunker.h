@@ -29,6 +29,20 @@
 size_t mfs_chunker_cut(const uint8_t *buf, size_t len);
 
 /*
+ * The length of the chunk cut at the start of MFS_CHUNK_MAX or more zero
+ * bytes: a long run of zeros is cut into chunks of this length (0 if it
+ * could not be found: out of memory).  Ingest skips a sparse file's holes
+ * by this, without reading them (ingest.c, skip_hole).
+ */
+size_t mfs_chunker_zero_cut(void);
+
+/*
+ * The first boundary of plan p after off, or UINT64_MAX (none, or p NULL).
+ */
+struct mfs_cutplan;
+uint64_t mfs_cutplan_next(const struct mfs_cutplan *p, uint64_t off);
+
+/*
  * Tensor-aware cuts (chunking version 2, doc/format.md).  In a safetensors
  * or GGUF file (store/chunk/tensors.h) chunks never cross a boundary of
  * the plan: the end of the header, the start of every tensor of at least

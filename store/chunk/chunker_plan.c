@@ -81,6 +81,11 @@ static uint64_t next_boundary(const struct mfs_cutplan *p, uint64_t off)
 	return p && lo < p->n ? p->b[lo] : UINT64_MAX;
 }
 
+uint64_t mfs_cutplan_next(const struct mfs_cutplan *p, uint64_t off)
+{
+	return next_boundary(p, off);
+}
+
 size_t mfs_chunker_cut_at(const struct mfs_cutplan *p, uint64_t off, const uint8_t *buf,
 			  size_t len, int eof)
 {

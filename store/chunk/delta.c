@@ -750,9 +750,14 @@ static int base_header(struct mfs_db *db, const struct mfs_manifest *m, uint8_t 
 		return -ENOMEM;
 	for (uint32_t i = 0; i < m->count && have < MFS_TENSORS_HDR_MAX + MFS_CHUNK_MAX; i++) {
 		struct mfs_chunk_bytes cb;
-		uint8_t *nb = realloc(buf, have + m->e[i].len);
+		uint8_t *nb;
 
-		if (!nb) {
+		/* A header has no hole (a run of 256 KiB of zeros): not a model file. */
+		if (mfs_manifest_is_hole(&m->e[i])) {
+			rc = -ENOENT;
+			break;
+		}
+		if (!(nb = realloc(buf, have + m->e[i].len))) {
 			rc = -ENOMEM;
 			break;
 		}
@@ -896,7 +901,8 @@ static int map_range(const struct mfs_delta_base *b, struct refs *r, uint64_t bf
 
 		if (take > n)
 			take = n;
-		if (usable_base(b->db, &m->e[i].hash) &&
+		/* A hole has no chunk to name: the delta stores those zeros itself. */
+		if (!mfs_manifest_is_hole(&m->e[i]) && usable_base(b->db, &m->e[i].hash) &&
 		    (rc = add_ref(r, &m->e[i].hash, (uint32_t)in, dst_off, (uint32_t)take)))
 			return rc;
 		bf += take;

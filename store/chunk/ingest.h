@@ -23,6 +23,7 @@ struct mfs_ingest_stats {
 	uint64_t chunks;       /* chunks in the manifest */
 	uint64_t new_chunks;   /* chunks this ingest stored */
 	uint64_t new_stored;   /* record bytes this ingest stored */
+	uint64_t holes;        /* bytes left as holes (no chunk: manifest.h) */
 };
 
 /*

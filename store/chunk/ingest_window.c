@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunker.h"
 #include "chunkstore.h"
 #include "delta.h"
 #include "ingest_window.h"
@@ -122,6 +123,11 @@ static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_c
 	ssize_t n;
 	int ex;
 
+	/* A run of zeros (a sparse file's hole, written zeros alike) is no chunk (manifest.h). */
+	if (c->len >= MFS_CHUNK_MIN && mfs_all_zero(c->p, c->len)) {
+		c->hole = 1;
+		return;
+	}
 	if ((c->rc = mfs_sha256(c->p, c->len, &c->hash)))
 		return;
 	/* A stored delta whose bases are gone is no dedup hit: stored again. */

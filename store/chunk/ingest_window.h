@@ -27,6 +27,7 @@ struct pending_chunk {
 	uint64_t off;          /* its file offset */
 	struct mfs_hash hash;
 	int exists;
+	int hole;              /* MFS_CHUNK_MIN or more zero bytes: a manifest hole, no record */
 	uint8_t *rec;          /* its slot in the window's arena */
 	size_t rec_cap;        /* the slot's size */
 	size_t rec_len;        /* encoded length; 0 when the chunk exists */

@@ -3,6 +3,11 @@
  * Manifest encoding (doc/format.md, "manifests"):
  *   u8 version=1, u8 0, u16 0, u32 count, u64 size,
  *   count x { u8 hash[32], u32 raw_len }
+ * and, for a manifest with holes (entries whose hash is all zero bytes),
+ *   u8 version=2, u8 0, u16 0, u32 count, u64 size, u64 hole_bytes,
+ *   count x { u8 hash[32], u32 raw_len }
+ * A manifest without holes stays version 1, byte for byte as before holes
+ * existed: its id, and every node that reads it, are unchanged.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -113,9 +118,40 @@ int mfs_manifest_append(struct mfs_manifest *m, const struct mfs_hash *h, uint32
 	m->e[m->count].hash = *h;
 	m->e[m->count].len = len;
 	m->off[m->count] = m->size;
+	if (mfs_manifest_is_hole(&m->e[m->count]))
+		m->hole_bytes += len;
 	m->count++;
 	m->size += len;
 	m->off[m->count] = m->size;
+	return 0;
+}
+
+int mfs_manifest_append_hole(struct mfs_manifest *m, uint64_t len)
+{
+	static const struct mfs_hash zero;
+	int rc;
+
+	/* A decoded manifest's hole may be longer (other writers): only a shorter one grows. */
+	if (len && m->count && mfs_manifest_is_hole(&m->e[m->count - 1]) &&
+	    m->e[m->count - 1].len < MFS_MANIFEST_HOLE_MAX) {
+		uint32_t *last = &m->e[m->count - 1].len;
+		uint64_t take = MFS_MANIFEST_HOLE_MAX - *last;
+
+		if (take > len)
+			take = len;
+		*last += (uint32_t)take;
+		m->size += take;
+		m->hole_bytes += take;
+		m->off[m->count] = m->size;
+		len -= take;
+	}
+	while (len) {
+		uint32_t take = len < MFS_MANIFEST_HOLE_MAX ? (uint32_t)len : MFS_MANIFEST_HOLE_MAX;
+
+		if ((rc = mfs_manifest_append(m, &zero, take)))
+			return rc;
+		len -= take;
+	}
 	return 0;
 }
 
@@ -136,11 +172,13 @@ uint32_t mfs_manifest_find(const struct mfs_manifest *m, uint64_t off)
 
 void mfs_manifest_encode(const struct mfs_manifest *m, struct mfs_wr *w)
 {
-	mfs_wr_u8(w, MFS_MANIFEST_VERSION);
+	mfs_wr_u8(w, m->hole_bytes ? MFS_MANIFEST_VERSION_HOLES : MFS_MANIFEST_VERSION);
 	mfs_wr_u8(w, 0);
 	mfs_wr_u16(w, 0);
 	mfs_wr_u32(w, m->count);
 	mfs_wr_u64(w, m->size);
+	if (m->hole_bytes)
+		mfs_wr_u64(w, m->hole_bytes);
 	for (uint32_t i = 0; i < m->count; i++) {
 		mfs_wr_put(w, m->e[i].hash.b, MFS_HASH_LEN);
 		mfs_wr_u32(w, m->e[i].len);
@@ -152,15 +190,19 @@ int mfs_manifest_decode(const void *p, size_t n, struct mfs_manifest **out)
 	struct mfs_rd r = { p, n, 0 };
 	struct mfs_manifest *m = NULL;
 	uint32_t count;
-	uint64_t size;
+	uint64_t size, holes = 0;
+	uint8_t version;
 	int rc = MFS_EFORMAT;
 
 	*out = NULL;
-	if (mfs_rd_u8(&r) != MFS_MANIFEST_VERSION)
+	version = mfs_rd_u8(&r);
+	if (version != MFS_MANIFEST_VERSION && version != MFS_MANIFEST_VERSION_HOLES)
 		goto out;
 	mfs_rd_take(&r, 3);
 	count = mfs_rd_u32(&r);
 	size = mfs_rd_u64(&r);
+	if (version == MFS_MANIFEST_VERSION_HOLES)
+		holes = mfs_rd_u64(&r);
 	if (r.bad || count > MFS_MANIFEST_MAX_CHUNKS || r.left != (size_t)count * (MFS_HASH_LEN + 4))
 		goto out;
 	rc = -ENOMEM;
@@ -179,7 +221,9 @@ int mfs_manifest_decode(const void *p, size_t n, struct mfs_manifest **out)
 		if ((rc = mfs_manifest_append(m, &h, len)))
 			goto out;
 	}
-	rc = m->size == size ? 0 : MFS_EFORMAT;
+	/* Version 2 exactly when there are holes: one encoding, so one id, per manifest. */
+	rc = m->size == size && m->hole_bytes == holes &&
+	     (version == MFS_MANIFEST_VERSION_HOLES) == (holes > 0) ? 0 : MFS_EFORMAT;
 out:
 	if (rc) {
 		mfs_manifest_unref(m);
@@ -221,6 +265,29 @@ int mfs_manifest_load(struct mfs_db *db, const struct mfs_hash *id, struct mfs_m
 	if (rc)
 		return rc;
 	rc = mfs_manifest_decode(v.p, v.len, out);
+	mfs_val_release(&v);
+	return rc;
+}
+
+int mfs_manifest_hole_bytes(struct mfs_db *db, const struct mfs_hash *id, uint64_t *out)
+{
+	struct mfs_val v;
+	struct mfs_rd r;
+	uint8_t version;
+	int rc = mfs_db_get(db, MFS_CF_MANIFESTS, id->b, MFS_HASH_LEN, &v, 0);
+
+	*out = 0;
+	if (rc)
+		return rc;
+	r = (struct mfs_rd){ v.p, v.len, 0 };
+	version = mfs_rd_u8(&r);
+	mfs_rd_take(&r, 15);
+	if (version == MFS_MANIFEST_VERSION_HOLES)
+		*out = mfs_rd_u64(&r);
+	else if (version != MFS_MANIFEST_VERSION)
+		rc = MFS_EFORMAT;
+	if (r.bad)
+		rc = MFS_EFORMAT;
 	mfs_val_release(&v);
 	return rc;
 }

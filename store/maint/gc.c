@@ -66,7 +66,8 @@ static int add_refs(void *arg, const struct mfs_inode *in)
 		return rc;
 	}
 	for (uint32_t i = 0; i < m->count && !rc; i++)
-		rc = mfs_hashset_add(w->refs, &m->e[i].hash);
+		if (!mfs_manifest_is_hole(&m->e[i]))
+			rc = mfs_hashset_add(w->refs, &m->e[i].hash);
 	mfs_manifest_unref(m);
 	return rc;
 }

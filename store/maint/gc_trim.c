@@ -35,7 +35,7 @@
 static int add_live(void *arg, const struct mfs_manifest *m)
 {
 	for (uint32_t i = 0; i < m->count; i++)
-		if (mfs_hashset_add(arg, &m->e[i].hash))
+		if (!mfs_manifest_is_hole(&m->e[i]) && mfs_hashset_add(arg, &m->e[i].hash))
 			return -ENOMEM;
 	return 0;
 }

@@ -21,6 +21,7 @@ struct mfs_ns;
 struct mfs_store_stats {
 	uint64_t files, dirs, symlinks;
 	uint64_t logical_bytes;     /* sum of file sizes */
+	uint64_t hole_bytes;        /* of those, the bytes of holes (manifest.h): no chunk */
 	uint64_t chunks;            /* distinct chunks the files reference */
 	uint64_t chunk_bytes;       /* their raw bytes */
 	uint64_t stored_bytes;      /* their record bytes (what disk holds for them) */
@@ -28,7 +29,7 @@ struct mfs_store_stats {
 	uint64_t orphan_chunks;     /* stored, referenced by no file (old versions; gc) */
 	uint64_t orphan_bytes;      /* their record bytes */
 	uint64_t disk_bytes;        /* RocksDB files, all column families */
-	double dedup_ratio;         /* logical / chunk_bytes */
+	double dedup_ratio;         /* (logical - holes) / chunk_bytes */
 	double compression_ratio;   /* chunk_bytes / stored_bytes */
 };
 

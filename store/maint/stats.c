@@ -37,8 +37,10 @@ static int count_inode(void *arg, const struct mfs_inode *in)
 		s->st->files++;
 		s->st->logical_bytes += in->size;
 		if (in->has_manifest && !mfs_manifest_load(s->db, &in->manifest, &m)) {
+			s->st->hole_bytes += m->hole_bytes;
 			for (uint32_t i = 0; i < m->count && !rc; i++)
-				rc = mfs_hashset_add(s->refs, &m->e[i].hash);
+				if (!mfs_manifest_is_hole(&m->e[i]))
+					rc = mfs_hashset_add(s->refs, &m->e[i].hash);
 			mfs_manifest_unref(m);
 		}
 	} else if (S_ISDIR(in->mode)) {
@@ -59,7 +61,8 @@ static int ref_rev_file(void *arg, const char *path, const struct mfs_inode *in)
 	(void)path;
 	if (!mfs_manifest_load(s->db, &in->manifest, &m)) {
 		for (uint32_t i = 0; i < m->count && !rc; i++)
-			rc = mfs_hashset_add(s->refs, &m->e[i].hash);
+			if (!mfs_manifest_is_hole(&m->e[i]))
+				rc = mfs_hashset_add(s->refs, &m->e[i].hash);
 		mfs_manifest_unref(m);
 	}
 	return rc;
@@ -119,7 +122,9 @@ int mfs_store_stats(struct mfs_db *db, struct mfs_store_stats *st)
 	if (rc)
 		return rc;
 	st->disk_bytes = mfs_db_disk_bytes(db);
-	st->dedup_ratio = st->chunk_bytes ? (double)st->logical_bytes / st->chunk_bytes : 1.0;
+	/* Holes are no data: a sparse file is not deduplicated, only small. */
+	st->dedup_ratio = st->chunk_bytes ?
+		(double)(st->logical_bytes - st->hole_bytes) / st->chunk_bytes : 1.0;
 	st->compression_ratio = st->stored_bytes ? (double)st->chunk_bytes / st->stored_bytes : 1.0;
 	return 0;
 }

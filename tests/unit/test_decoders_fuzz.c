@@ -393,6 +393,7 @@ static void real_ops(struct ops *o)
 		tap_bail("scratch store");
 	memset(h.b, 3, sizeof(h.b));
 	mfs_manifest_append(m, &h, 4096);
+	mfs_manifest_append_hole(m, 1u << 20); /* the op carries a manifest version 2 */
 	mfs_manifest_append(m, &h, 100);
 	if (mfs_manifest_stage(b, m, &id) || mfs_db_write(db, b, MFS_WRITE_SYNC) ||
 	    mfs_ns_create(ns, MFS_ROOT_INO, "d", &nd, &d) || mfs_ns_create(ns, d.ino, "f", &nf, &f))
@@ -533,11 +534,18 @@ int main(void)
 	for (int i = 0; i < 5; i++) {
 		struct mfs_hash h;
 
-		memset(h.b, i, sizeof(h.b));
+		memset(h.b, i + 1, sizeof(h.b)); /* all zero would be a hole */
 		mfs_manifest_append(m, &h, 600000 + i);
 	}
 	mfs_manifest_encode(m, &w);
 	fuzz_seed("manifest", w.buf, w.len, 20000);
+	mfs_wr_release(&w);
+	/* Version 2: with holes between the chunks (manifest.h). */
+	mfs_manifest_append_hole(m, 3ull << 30);
+	mfs_manifest_append(m, &m->e[0].hash, 4096);
+	mfs_manifest_append_hole(m, 1);
+	mfs_manifest_encode(m, &w);
+	fuzz_seed("manifest with holes", w.buf, w.len, 20000);
 	mfs_wr_release(&w);
 	mfs_manifest_unref(m);
 

@@ -6,7 +6,9 @@
  * caught (-ESTALE) and what was stored is kept for the retry; an abandoned
  * ingest leaves its chunks indexed, so the retry stores nothing again.
  * A staged memfd with holes, some punched after a feed saw data there,
- * stores what a file with those zeros written out stores.
+ * stores what a file with those zeros written out stores.  A sparse file
+ * (plain or a model file, whole or in steps) gets the manifest of its
+ * zeros written out, with holes for them, without reading its holes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include "store/chunk/ingest.h"
 #include "store/chunk/manifest.h"
 #include "store/kv/db.h"
+#include "model_files.h"
 #include "tap.h"
 #include "testdata.h"
 
@@ -114,6 +117,97 @@ static void holes(struct mfs_db *db, uint8_t *data, size_t len)
 	free(dense);
 }
 
+/*
+ * img[0..len) staged twice: written out whole, and as a sparse memfd of
+ * that size where only ranges r[0..nr) (offset, length) were written.
+ * Both store one manifest, whole or fed in steps, with holes for zeros,
+ * and the sparse ingest reads less.
+ */
+static void sparse_vs_dense(struct mfs_db *db, const uint8_t *img, size_t len,
+			    const uint64_t (*r)[2], int nr, const char *what)
+{
+	int dfd = memfd_of(img, len), sfd = memfd_create("test-sparse", MFD_CLOEXEC), has, rc;
+	struct mfs_ingest_stats sd, ss, st;
+	struct mfs_hash want, id, id2;
+
+	if (sfd < 0 || ftruncate(sfd, (off_t)len))
+		tap_bail("memfd");
+	for (int i = 0; i < nr; i++)
+		if (pwrite(sfd, img + r[i][0], r[i][1], (off_t)r[i][0]) != (ssize_t)r[i][1])
+			tap_bail("pwrite");
+	rc = mfs_ingest_fd(db, dfd, len, 2, &want, &has, &sd);
+	if (!rc)
+		rc = mfs_ingest_fd(db, sfd, len, 2, &id, &has, &ss);
+	if (!rc)
+		rc = in_steps(db, sfd, len, (5u << 20) + 3, &id2, &st);
+	ok(!rc && !memcmp(id.b, want.b, MFS_HASH_LEN) && !memcmp(id2.b, want.b, MFS_HASH_LEN),
+	   "%s: sparse, whole or in steps, stores the manifest of its zeros written out (rc %d)",
+	   what, rc);
+	ok(!rc && ss.holes == sd.holes && ss.holes > len / 2 && ss.bytes < sd.bytes,
+	   "%s: %llu of %zu bytes are holes; %llu bytes read of the sparse one", what,
+	   (unsigned long long)ss.holes, len, (unsigned long long)ss.bytes);
+	close(dfd);
+	close(sfd);
+}
+
+static void sparse(struct mfs_db *db)
+{
+	size_t len = 72u << 20;
+	uint8_t *img = calloc(1, len);
+	const uint64_t plain[][2] = {
+		{ 0, 1u << 20 }, { (17u << 20) + 123, 2u << 20 }, { (40u << 20) - 5, 10 },
+		{ (60u << 20) + 1, 4097 },
+	};
+	struct mf_tensor t[] = { { 1u << 20, 1, 0 }, { 30u << 20, 2, 0 }, { 3u << 20, 3, 0 },
+				 { 48u << 20, 4, 0 } };
+	struct mf_buf b = { 0 };
+	uint64_t hdr, model[2][2];
+	struct mfs_ingest_stats st;
+	struct mfs_manifest *m;
+	struct mfs_hash id;
+	int fd, has;
+
+	if (!img)
+		tap_bail("no memory");
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		for (uint64_t k = 0; k < plain[i][1]; k++)
+			img[plain[i][0] + k] = (uint8_t)(next() | 1);
+	sparse_vs_dense(db, img, len, plain, 4, "plain file");
+	free(img);
+
+	/* A model file whose second and last tensors are zeros: holes within its cut plan. */
+	mf_safetensors(&b, t, 4, 0);
+	memcpy(&hdr, b.p, 8);
+	hdr += 8;
+	memset(b.p + hdr + t[0].bytes, 0, t[1].bytes);
+	memset(b.p + b.len - t[3].bytes, 0, t[3].bytes);
+	model[0][0] = 0;
+	model[0][1] = hdr + t[0].bytes;
+	model[1][0] = hdr + t[0].bytes + t[1].bytes;
+	model[1][1] = t[2].bytes;
+	sparse_vs_dense(db, b.p, b.len, model, 2, "safetensors file");
+	free(b.p);
+
+	/* 64 GiB with 1 MiB written at 40 GiB: read about that much, not 64 GiB. */
+	if ((fd = memfd_create("test-sparse", MFD_CLOEXEC)) < 0 || ftruncate(fd, 64ll << 30))
+		tap_bail("memfd");
+	img = malloc(1u << 20);
+	for (size_t k = 0; img && k < (1u << 20); k++)
+		img[k] = (uint8_t)next();
+	if (!img || pwrite(fd, img, 1u << 20, (40ll << 30) + 7) != 1 << 20)
+		tap_bail("pwrite");
+	is_int(mfs_ingest_fd(db, fd, 64ull << 30, 2, &id, &has, &st), 0, "ingest a 64 GiB sparse file");
+	ok(st.bytes < (128u << 20) && st.new_chunks <= 4,
+	   "it read %llu bytes and stored %llu chunks", (unsigned long long)st.bytes,
+	   (unsigned long long)st.new_chunks);
+	is_int(mfs_manifest_load(db, &id, &m), 0, "load its manifest");
+	ok(m && m->size == 64ull << 30 && mfs_manifest_data_bytes(m) < (16u << 20),
+	   "%llu of its bytes are data", m ? (unsigned long long)mfs_manifest_data_bytes(m) : 0);
+	mfs_manifest_unref(m);
+	free(img);
+	close(fd);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/mfs-test-XXXXXX", path[256], dbdir[256];
@@ -159,6 +253,7 @@ int main(void)
 	}
 
 	holes(db, data, len);
+	sparse(db);
 
 	/* Feeding less than a chunk's worth cuts nothing yet. */
 	is_int(mfs_ingest_begin(db, 1, &s), 0, "begin");
