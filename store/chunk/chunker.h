@@ -29,6 +29,13 @@
 size_t mfs_chunker_cut(const uint8_t *buf, size_t len);
 
 /*
+ * Whether the scan runs in AVX-512 lanes (chunker.c; the same cuts): on
+ * where the CPU has it.  0 makes it serial, 1 lanes if the CPU can; returns
+ * whether lanes are used now.  For tests, which compare both ways.
+ */
+int mfs_chunker_lanes(int on);
+
+/*
  * Tensor-aware cuts (chunking version 2, doc/format.md).  In a safetensors
  * or GGUF file (store/chunk/tensors.h) chunks never cross a boundary of
  * the plan: the end of the header, the start of every tensor of at least
