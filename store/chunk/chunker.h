@@ -43,6 +43,13 @@ struct mfs_cutplan;
 uint64_t mfs_cutplan_next(const struct mfs_cutplan *p, uint64_t off);
 
 /*
+ * Whether the scan runs in AVX-512 lanes (chunker.c; the same cuts): on
+ * where the CPU has it.  0 makes it serial, 1 lanes if the CPU can; returns
+ * whether lanes are used now.  For tests, which compare both ways.
+ */
+int mfs_chunker_lanes(int on);
+
+/*
  * Tensor-aware cuts (chunking version 2, doc/format.md).  In a safetensors
  * or GGUF file (store/chunk/tensors.h) chunks never cross a boundary of
  * the plan: the end of the header, the start of every tensor of at least

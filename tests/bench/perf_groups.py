@@ -48,7 +48,7 @@ RULES = [
 # (SHA-256, zstd and the rest of RULES are leaves anyway):
 # where a written byte's CPU goes on its way from the FUSE request to a pack.
 WRITE_RULES = [
-    ("CDC cut (gear scan)", r"^scan |cut_scan|mfs_chunker"),
+    ("CDC cut (gear scan)", r"^scan |cut_scan|scan_from|lanes_hit|mfs_chunker"),
     ("codec: choose (probe, estimate)", r"choose_codec|mfs_split_estimate|entropy_bits|"
                                         r"mfs_chunk_estimate|take_sample"),
     ("codec: split encode", r"mfs_split_encode|worth_coding|mfs_planes_split|split_"),

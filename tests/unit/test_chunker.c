@@ -261,6 +261,30 @@ static void test_reference(const uint8_t *data)
 	is_int(bad, 0, "cuts equal the byte-at-a-time reference (%zu random spans)", tried);
 }
 
+/*
+ * The scan runs in AVX-512 lanes where the CPU has them (chunker.c), and
+ * serially elsewhere: both must cut the same.  The tests above ran the
+ * default way; the serial scan is checked here against it and against
+ * the reference.
+ */
+static void test_serial(const uint8_t *data, const struct chunk_list *l)
+{
+	int lanes = mfs_chunker_lanes(1);
+	struct chunk_list ser;
+	size_t same = 0;
+
+	printf("# scan in lanes: %s\n", lanes ? "yes (AVX-512)" : "no, serial only");
+	mfs_chunker_lanes(0);
+	ser = chunk_all(data, DATA_LEN);
+	for (size_t i = 0; i < ser.n && i < l->n; i++)
+		same += ser.v[i].len == l->v[i].len;
+	is_int(same == l->n && ser.n == l->n, 1, "the serial scan cuts as the default one (%zu chunks)",
+	       ser.n);
+	test_reference(data);
+	mfs_chunker_lanes(1);
+	free(ser.v);
+}
+
 static void report_speed(const uint8_t *data)
 {
 	struct timespec t0, t1;
@@ -294,6 +318,7 @@ int main(void)
 	test_insert(data, &l, 1000, "offset 1000");
 	test_insert(data, &l, DATA_LEN / 2 + 12345, "the middle");
 	test_reference(data);
+	test_serial(data, &l);
 	report_speed(data);
 
 	memset(data, 0, DATA_LEN);
