@@ -95,12 +95,14 @@ int ns_count_subdirs(struct mfs_ns *ns, uint64_t dir, uint32_t *n);
 struct ns_txn {
 	struct mfs_batch *b;
 	struct mfs_op_builder op;
+	int err;                /* a staging step that failed (txn_del_inode): commit fails */
 };
 
 int txn_begin(struct mfs_ns *ns, struct ns_txn *t);
 /* As txn_begin, the txn's writes going into `with` (taken: txn_free frees it). */
 int txn_begin_with(struct mfs_ns *ns, struct ns_txn *t, struct mfs_batch *with);
 int txn_put_inode(struct ns_txn *t, const struct mfs_inode *in);
+/* Deletes ino's record; a file's bytes are kept for it (ns_keep_deleted). */
 void txn_del_inode(struct ns_txn *t, uint64_t ino);
 void txn_put_dirent(struct ns_txn *t, const struct dirent_key *k, uint64_t ino, uint32_t mode);
 void txn_del_dirent(struct ns_txn *t, const struct dirent_key *k);
@@ -220,8 +222,18 @@ int ns_dirent_value_ok(const uint8_t *v);
 /* Is stamp st newer than the one held for the stamps key?  1, 0 or an error. */
 int ns_stamp_wins(struct mfs_ns *ns, const uint8_t *skey, size_t sklen,
 		  const struct mfs_stamp *st);
-/* A winning inode record into b; a directory's mtime and ctime merge by max with the held one. */
+/*
+ * A winning inode record into b; a directory's mtime and ctime merge by max
+ * with the held one, a file keeps the later bytes of the held record's, or
+ * if none is held of those kept for it (ns_apply.c).
+ */
 int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e);
+/* A losing file record e's bytes, if later, go to the held record, or are
+ * kept if it was deleted: 1 if the held record changed, 0, or an error. */
+int ns_put_later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e);
+/* ino's record is about to be deleted in b: a file's bytes are kept for it
+ * (meta "fc:" + ino), in case a later op puts the record back (ns_apply.c). */
+int ns_keep_deleted(struct mfs_db *db, struct mfs_batch *b, uint64_t ino);
 /* A directory's mtime (at least *t, if given) and, if recount, nlink, into b if they changed. */
 int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
 		   const struct timespec *t, int recount, struct changes *cs);

@@ -419,8 +419,11 @@ static void recount_later(struct merge *m, uint64_t ino)
 		m->dirs[m->ndirs++] = ino;
 }
 
-/* A directory record that lost still carries the mtime its peer merged by max. */
-static int merge_dir_mtime(struct merge *m, const struct snap_rec *x)
+/*
+ * An inode record that lost: a directory's still carries the mtime its peer
+ * merged by max, a file's maybe the later bytes (as an op's, ns_apply.c).
+ */
+static int merge_losing_inode(struct merge *m, const struct snap_rec *x)
 {
 	struct mfs_inode in;
 	uint64_t ino = get_be64(x->e.key);
@@ -432,8 +435,10 @@ static int merge_dir_mtime(struct merge *m, const struct snap_rec *x)
 		return rc;
 	if (S_ISDIR(in.mode))
 		rc = ns_refresh_dir(m->ns, m->b, ino, &in.mtime, 0, &m->cs);
+	else if (S_ISREG(in.mode) && (rc = ns_put_later_content(m->ns, m->b, &x->e)) > 0)
+		ns_note_change(&m->cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
 	mfs_inode_release(&in);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 /* Does x win over what is held for its key?  1, 0 or an error. */
@@ -475,7 +480,10 @@ static int merge_rec(struct merge *m, const struct snap_rec *x)
 	if ((rc = rec_wins(m, x, skey, sklen)) < 0)
 		return rc;
 	if (!rc)
-		return e->kind == MFS_OP_INODE ? merge_dir_mtime(m, x) : 0;
+		return e->kind == MFS_OP_INODE ? merge_losing_inode(m, x) : 0;
+	if (e->deleted && e->kind == MFS_OP_INODE &&
+	    (rc = ns_keep_deleted(m->ns->db, m->b, get_be64(e->key))))
+		return rc;
 	if (e->deleted)
 		mfs_batch_delete(m->b, cf, e->key, e->klen);
 	else if (e->kind == MFS_OP_INODE && (rc = ns_put_record_merged(m->ns, m->b, e)))

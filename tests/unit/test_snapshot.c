@@ -362,6 +362,64 @@ static void test_fresh_and_merge(void)
 	node_close(&d);
 }
 
+static uint64_t size_at(struct node *n, const char *name)
+{
+	struct mfs_inode in;
+	uint64_t size;
+
+	if (mfs_ns_lookup(n->ns, MFS_ROOT_INO, name, &in))
+		return UINT64_MAX;
+	size = in.size;
+	mfs_inode_release(&in);
+	return size;
+}
+
+/*
+ * b renames a file a is still writing, later by the clock, and a
+ * publishes it in place; b then merges a's image, where the publish's
+ * record loses to b's rename: the file must hold a's bytes on b as on a,
+ * which gets b's rename as an op (ns_apply.c, the content rule).
+ */
+static void test_image_later_bytes(void)
+{
+	struct node a = { 0 }, b = { 0 };
+	struct mfs_ns_new nw = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_inode in;
+	struct mfs_wr img;
+	uint64_t p;
+
+	node_open(&a, NULL);
+	node_open(&b, &a);
+	if (mfs_ns_create(a.ns, MFS_ROOT_INO, "part", &nw, &in))
+		tap_bail("create");
+	p = in.ino;
+	mfs_inode_release(&in);
+	pull(&b, &a);
+	nw.flags = 0;
+	for (int i = 0; i < 8; i++) { /* b's rename comes later (Lamport) */
+		char name[8];
+
+		snprintf(name, sizeof(name), "t%d", i);
+		if (mfs_ns_create(b.ns, MFS_ROOT_INO, name, &nw, &in))
+			tap_bail("create");
+		mfs_inode_release(&in);
+	}
+	is_int(mfs_ns_rename(b.ns, MFS_ROOT_INO, "part", MFS_ROOT_INO, "final", 0, NULL), 0,
+	       "b renames a's pending file");
+	is_int(mfs_ns_publish(a.ns, p, NULL, 4096, NULL, NULL, &in), 0, "a publishes it in place");
+	mfs_inode_release(&in);
+	image_of(&a, &img);
+	is_int(mfs_ns_snap_apply(b.ns, img.buf, img.len, NULL, NULL, NULL), 0, "b merges a's image");
+	mfs_wr_release(&img);
+	pull(&a, &b);
+	is_int(apply_errors, 0, "a applies b's ops");
+	ok(size_at(&a, "final") == 4096 && size_at(&b, "final") == 4096,
+	   "final holds a's bytes on both: got %llu on a, %llu on b",
+	   (unsigned long long)size_at(&a, "final"), (unsigned long long)size_at(&b, "final"));
+	node_close(&a);
+	node_close(&b);
+}
+
 struct tail {
 	struct node *to;
 	int n;
@@ -723,6 +781,7 @@ int main(void)
 	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
 	test_fresh_and_merge();
 	test_built_under_writes();
+	test_image_later_bytes();
 	test_trim();
 	test_members();
 	test_allow();
