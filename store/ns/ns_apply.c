@@ -357,7 +357,9 @@ static int keep_content(struct mfs_db *db, struct mfs_batch *b, const struct mfs
 	struct mfs_inode kept;
 	int rc;
 
-	if (!S_ISREG(in->mode))
+	/* Bytes no record can be earlier than (never published, empty) need no keeping. */
+	if (!S_ISREG(in->mode) || (!in->version && (in->flags & MFS_I_PENDING) &&
+				   !in->has_manifest && !in->size))
 		return 0;
 	if ((rc = kept_get(db, in->ino, &kept)) < 0 && rc != MFS_EFORMAT)
 		return rc; /* a malformed value is replaced */
