@@ -301,7 +301,7 @@ static void take_content(struct mfs_inode *dst, const struct mfs_inode *src)
  * record comes back (it holds the later bytes then).  They keep no chunk from
  * gc: a record put back after gc freed them (a peer's op that arrived more than
  * the grace after the delete) names chunks that are gone, as a peer that took
- * the bytes would.  Snapshot images do not carry them (doc/format.md).
+ * the bytes would.  Snapshot images carry them with the tombstones (ns_snap.c).
  *
  *   u8 version (1) | u8 flags (bit 0 pending, bit 1 manifest) | u64 version |
  *   u64 size | mtime, ctime (u64 seconds, u32 nanoseconds each) | [manifest id (32)]
@@ -316,24 +316,19 @@ static void kept_key(uint64_t ino, uint8_t k[KEPT_KEY_LEN])
 	put_be64(k + 3, ino);
 }
 
-/* The bytes kept for ino into *kept (a record of content only): 1, 0 if none, or an error. */
-static int kept_get(struct mfs_db *db, uint64_t ino, struct mfs_inode *kept)
+int ns_kept_valid(const uint8_t *p, size_t n)
 {
-	uint8_t k[KEPT_KEY_LEN];
-	struct mfs_val v;
-	const uint8_t *p;
-	int rc;
+	return n >= KEPT_LEN && p[0] == KEPT_VERSION && p[1] <= 3 &&
+	       n == KEPT_LEN + ((p[1] & 2) ? MFS_HASH_LEN : 0) &&
+	       get_le32(p + 26) < 1000000000 && get_le32(p + 38) < 1000000000;
+}
 
+/* Kept bytes p into *kept, a record of content only: 0 or MFS_EFORMAT. */
+static int kept_decode(uint64_t ino, const uint8_t *p, size_t n, struct mfs_inode *kept)
+{
 	memset(kept, 0, sizeof(*kept));
-	kept_key(ino, k);
-	if ((rc = mfs_db_get(db, MFS_CF_META, k, sizeof(k), &v, 1)))
-		return rc == -ENOENT ? 0 : rc;
-	p = v.p;
-	if (v.len < KEPT_LEN || p[0] != KEPT_VERSION ||
-	    v.len != KEPT_LEN + ((p[1] & 2) ? MFS_HASH_LEN : 0)) {
-		mfs_val_release(&v);
+	if (!ns_kept_valid(p, n))
 		return MFS_EFORMAT;
-	}
 	kept->ino = ino;
 	kept->mode = S_IFREG;
 	kept->flags = (p[1] & 1) ? MFS_I_PENDING : 0;
@@ -341,13 +336,28 @@ static int kept_get(struct mfs_db *db, uint64_t ino, struct mfs_inode *kept)
 	kept->version = get_le64(p + 2);
 	kept->size = get_le64(p + 10);
 	kept->mtime.tv_sec = (time_t)get_le64(p + 18);
-	kept->mtime.tv_nsec = get_le32(p + 26) % 1000000000;
+	kept->mtime.tv_nsec = get_le32(p + 26);
 	kept->ctime.tv_sec = (time_t)get_le64(p + 30);
-	kept->ctime.tv_nsec = get_le32(p + 38) % 1000000000;
+	kept->ctime.tv_nsec = get_le32(p + 38);
 	if (kept->has_manifest)
 		memcpy(kept->manifest.b, p + KEPT_LEN, MFS_HASH_LEN);
+	return 0;
+}
+
+/* The bytes kept for ino into *kept: 1, 0 if none, or an error (MFS_EFORMAT: malformed). */
+static int kept_get(struct mfs_db *db, uint64_t ino, struct mfs_inode *kept)
+{
+	uint8_t k[KEPT_KEY_LEN];
+	struct mfs_val v;
+	int rc;
+
+	memset(kept, 0, sizeof(*kept));
+	kept_key(ino, k);
+	if ((rc = mfs_db_get(db, MFS_CF_META, k, sizeof(k), &v, 1)))
+		return rc == -ENOENT ? 0 : rc;
+	rc = kept_decode(ino, v.p, v.len, kept);
 	mfs_val_release(&v);
-	return 1;
+	return rc ? rc : 1;
 }
 
 /* in's bytes are kept for its inode, into b, if later than those kept already. */
@@ -381,21 +391,34 @@ static int keep_content(struct mfs_db *db, struct mfs_batch *b, const struct mfs
 	return 0;
 }
 
-int ns_keep_deleted(struct mfs_db *db, struct mfs_batch *b, uint64_t ino)
+int ns_keep_deleted(struct mfs_db *db, struct mfs_batch *b, uint64_t ino, const uint8_t *kv,
+		    size_t kvlen)
 {
-	struct mfs_inode in;
+	struct mfs_inode in = { 0 }, extra;
 	struct mfs_val v;
 	uint8_t key[8];
-	int rc;
+	int rc, held;
 
 	mfs_ino_key(ino, key);
-	if ((rc = mfs_db_get(db, MFS_CF_INODES, key, 8, &v, 1)))
-		return rc == -ENOENT ? 0 : rc;
-	rc = mfs_inode_decode(ino, v.p, v.len, &in);
-	mfs_val_release(&v);
-	if (rc)
-		return rc == MFS_EFORMAT ? 0 : rc; /* nothing to keep of a malformed record */
-	rc = keep_content(db, b, &in);
+	rc = mfs_db_get(db, MFS_CF_INODES, key, 8, &v, 1);
+	if (rc && rc != -ENOENT)
+		return rc;
+	held = !rc;
+	if (held) {
+		rc = mfs_inode_decode(ino, v.p, v.len, &in);
+		mfs_val_release(&v);
+		if (rc && rc != MFS_EFORMAT)
+			return rc;
+		held = !rc && S_ISREG(in.mode); /* nothing to keep of a malformed record */
+	}
+	/* Another node's kept bytes (an image's tombstone), if the later: one
+	 * write of the latest of the three (keep_content reads the store's). */
+	if (kv && !kept_decode(ino, kv, kvlen, &extra) &&
+	    (!held || content_cmp(&extra, &in) > 0)) {
+		rc = keep_content(db, b, &extra);
+	} else {
+		rc = held ? keep_content(db, b, &in) : 0;
+	}
 	mfs_inode_release(&in);
 	return rc;
 }
@@ -479,36 +502,77 @@ int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mf
 }
 
 /*
- * A losing inode record of a regular file whose bytes are the later ones
- * (ns_put_record_merged, the other order): the held record takes them, or,
- * if a later op deleted it, they are kept for it.  1 if the held record
- * changed, 0 if not, or an error.
+ * A losing record of a regular file (or kept bytes) whose bytes are the
+ * later ones (ns_put_record_merged, the other order): the held record takes
+ * them, or, if a later op deleted it, they are kept for it.  1 if the held
+ * record changed, 0 if not, or an error.
  */
-int ns_put_later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e)
+static int later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_inode *in)
 {
-	uint64_t ino = get_be64(e->key);
-	struct mfs_inode in, held;
-	int rc = 0;
+	struct mfs_inode held;
+	int rc;
 
-	if (mfs_inode_decode(ino, e->val, e->vlen, &in))
-		return MFS_EFORMAT;
-	if (!S_ISREG(in.mode)) {
-		mfs_inode_release(&in);
-		return 0; /* not a file's: nothing to keep */
-	}
-	if ((rc = mfs_ns_get(ns, ino, &held))) {
-		rc = rc == -ENOENT ? keep_content(ns->db, b, &in) : 0;
-		mfs_inode_release(&in);
-		return rc;
-	}
-	if (S_ISREG(held.mode) && content_cmp(&in, &held) > 0) {
-		take_content(&held, &in);
+	if ((rc = mfs_ns_get(ns, in->ino, &held)))
+		return rc == -ENOENT ? keep_content(ns->db, b, in) : 0;
+	rc = 0;
+	if (S_ISREG(held.mode) && content_cmp(in, &held) > 0) {
+		take_content(&held, in);
 		rc = ns_put_inode_raw(b, &held);
 		rc = rc ? rc : 1;
 	}
 	mfs_inode_release(&held);
+	return rc;
+}
+
+int ns_put_later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e)
+{
+	struct mfs_inode in;
+	int rc = 0;
+
+	if (mfs_inode_decode(get_be64(e->key), e->val, e->vlen, &in))
+		return MFS_EFORMAT;
+	if (S_ISREG(in.mode)) /* else not a file's: nothing to keep */
+		rc = later_content(ns, b, &in);
 	mfs_inode_release(&in);
 	return rc;
+}
+
+int ns_put_later_kept(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino, const uint8_t *kv,
+		      size_t kvlen)
+{
+	struct mfs_inode kept;
+
+	if (kept_decode(ino, kv, kvlen, &kept))
+		return MFS_EFORMAT;
+	return later_content(ns, b, &kept);
+}
+
+int ns_kept_iter(struct mfs_db *db, const struct mfs_db_view *view, struct mfs_iter **it)
+{
+	*it = mfs_iter_new_at(db, view, MFS_CF_META, "fc:", 3);
+	return *it ? 0 : -ENOMEM;
+}
+
+int ns_kept_at(struct mfs_iter *it, uint64_t ino, const uint8_t **v, size_t *vlen)
+{
+	uint8_t k[KEPT_KEY_LEN];
+
+	kept_key(ino, k);
+	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl;
+		const uint8_t *ik = mfs_iter_key(it, &kl);
+		int c = memcmp(ik, k, kl < sizeof(k) ? kl : sizeof(k));
+
+		if (!c)
+			c = kl < sizeof(k) ? -1 : kl > sizeof(k);
+		if (c > 0)
+			return 0;
+		if (c == 0) {
+			*v = mfs_iter_value(it, vlen);
+			return ns_kept_valid(*v, *vlen); /* a malformed one is not sent */
+		}
+	}
+	return mfs_iter_error(it);
 }
 
 int ns_is_meta_record(uint8_t kind)
@@ -613,7 +677,7 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 			note_dead_candidate(ns, cs, e, &held);
 		if (e->deleted) {
 			if (e->kind == MFS_OP_INODE)
-				rc = ns_keep_deleted(ns->db, b, get_be64(e->key));
+				rc = ns_keep_deleted(ns->db, b, get_be64(e->key), NULL, 0);
 			mfs_batch_delete(b, entry_cf(e->kind), e->key, e->klen);
 		} else if (e->kind == MFS_OP_INODE) {
 			ns_note_put(ns, cs, e);

@@ -18,6 +18,8 @@
 
 struct mfs_db;
 struct mfs_batch;
+struct mfs_iter;
+struct mfs_db_view;
 struct rev_cache;
 
 struct mfs_ns {
@@ -231,9 +233,25 @@ int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mf
 /* A losing file record e's bytes, if later, go to the held record, or are
  * kept if it was deleted: 1 if the held record changed, 0, or an error. */
 int ns_put_later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e);
-/* ino's record is about to be deleted in b: a file's bytes are kept for it
- * (meta "fc:" + ino), in case a later op puts the record back (ns_apply.c). */
-int ns_keep_deleted(struct mfs_db *db, struct mfs_batch *b, uint64_t ino);
+/*
+ * ino's record is about to be deleted in b: a file's bytes are kept for it
+ * (meta "fc:" + ino), in case a later op puts the record back (ns_apply.c);
+ * kv, if not NULL, are another node's kept bytes for it (an image's
+ * tombstone): the later are kept.
+ */
+int ns_keep_deleted(struct mfs_db *db, struct mfs_batch *b, uint64_t ino, const uint8_t *kv,
+		    size_t kvlen);
+/* Another node's kept bytes for ino, where its tombstone lost: as a losing
+ * file record's bytes (ns_put_later_content).  1, 0 or an error. */
+int ns_put_later_kept(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino, const uint8_t *kv,
+		      size_t kvlen);
+/* Are p, n well-formed kept bytes (doc/format.md)? */
+int ns_kept_valid(const uint8_t *p, size_t n);
+/* An iterator over the kept bytes at view (meta "fc:"), in inode order. */
+int ns_kept_iter(struct mfs_db *db, const struct mfs_db_view *view, struct mfs_iter **it);
+/* Moves it (ns_kept_iter) on to ino, asked in rising order: 1 and the kept
+ * bytes in *v if ino has well-formed ones, 0, or an error. */
+int ns_kept_at(struct mfs_iter *it, uint64_t ino, const uint8_t **v, size_t *vlen);
 /* A directory's mtime (at least *t, if given) and, if recount, nlink, into b if they changed. */
 int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
 		   const struct timespec *t, int recount, struct changes *cs);

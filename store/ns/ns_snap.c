@@ -82,14 +82,29 @@ static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
  * The records of cf joined with their stamps (stamps CF, prefix kind): a
  * stamp without a record is a tombstone.  Both are in key order.
  */
+/* A tombstone; an inode's carries the bytes kept for it, if any (ns_apply.c). */
+static int put_tombstone(struct mfs_wr *w, struct mfs_iter *kept, uint8_t kind,
+			 const uint8_t *stamp, const uint8_t *k, size_t kl)
+{
+	const uint8_t *v = NULL;
+	size_t vl = 0;
+	int rc = 0;
+
+	if (kept && kl == 8 && (rc = ns_kept_at(kept, get_be64(k), &v, &vl)) < 0)
+		return rc;
+	put_rec(w, kind, 1, stamp, k, kl, rc ? v : NULL, rc ? vl : 0);
+	return 0;
+}
+
 static int emit_cf(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs_wr *w,
 		   enum mfs_cf cf, uint8_t kind, uint64_t *count)
 {
 	struct mfs_iter *a = mfs_iter_new_at(ns->db, view, cf, NULL, 0);
 	struct mfs_iter *s = mfs_iter_new_at(ns->db, view, MFS_CF_STAMPS, &kind, 1);
+	struct mfs_iter *kept = NULL;
 	int rc = 0;
 
-	if (!a || !s) {
+	if (!a || !s || (kind == MFS_OP_INODE && ns_kept_iter(ns->db, view, &kept))) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -108,7 +123,7 @@ static int emit_cf(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs
 		if (c < 0)
 			put_rec(w, kind, 0, NULL, ak, al, av, avl);
 		else if (c > 0)
-			put_rec(w, kind, 1, sv, sk + 1, sl - 1, NULL, 0);
+			rc = put_tombstone(w, kept, kind, sv, sk + 1, sl - 1);
 		else
 			put_rec(w, kind, 0, sv, ak, al, av, avl);
 		if (c <= 0)
@@ -122,6 +137,7 @@ static int emit_cf(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs
 out:
 	mfs_iter_free(a);
 	mfs_iter_free(s);
+	mfs_iter_free(kept);
 	return rc;
 }
 
@@ -350,7 +366,9 @@ static int next_rec(struct mfs_rd *r, struct snap_rec *x)
 	     !ns_is_meta_record(x->e.kind)) ||
 	    (x->e.kind == MFS_OP_MANIFEST && flags) || (x->e.deleted && !x->stamped) ||
 	    (ns_is_meta_record(x->e.kind) && !x->stamped) ||
-	    !mfs_op_entry_shape_ok(x->e.kind, x->e.deleted, x->e.klen, x->e.vlen))
+	    !(mfs_op_entry_shape_ok(x->e.kind, x->e.deleted, x->e.klen, x->e.vlen) ||
+	      (x->e.kind == MFS_OP_INODE && x->e.deleted && x->e.klen == 8 &&
+	       ns_kept_valid(x->e.val, x->e.vlen))))
 		return MFS_EFORMAT;
 	if (st && (mfs_stamp_decode(st, MFS_STAMP_LEN, &x->st) || x->st.node == 0))
 		return MFS_EFORMAT;
@@ -421,7 +439,8 @@ static void recount_later(struct merge *m, uint64_t ino)
 
 /*
  * An inode record that lost: a directory's still carries the mtime its peer
- * merged by max, a file's maybe the later bytes (as an op's, ns_apply.c).
+ * merged by max, a file's or a tombstone's kept bytes maybe the later bytes
+ * (as an op's, ns_apply.c).
  */
 static int merge_losing_inode(struct merge *m, const struct snap_rec *x)
 {
@@ -429,8 +448,14 @@ static int merge_losing_inode(struct merge *m, const struct snap_rec *x)
 	uint64_t ino = get_be64(x->e.key);
 	int rc;
 
-	if (x->e.deleted)
+	if (x->e.deleted && !x->e.vlen)
 		return 0;
+	if (x->e.deleted) {
+		rc = ns_put_later_kept(m->ns, m->b, ino, x->e.val, x->e.vlen);
+		if (rc > 0)
+			ns_note_change(&m->cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
+		return rc < 0 ? rc : 0;
+	}
 	if ((rc = mfs_inode_decode(ino, x->e.val, x->e.vlen, &in)))
 		return rc;
 	if (S_ISDIR(in.mode))
@@ -482,7 +507,8 @@ static int merge_rec(struct merge *m, const struct snap_rec *x)
 	if (!rc)
 		return e->kind == MFS_OP_INODE ? merge_losing_inode(m, x) : 0;
 	if (e->deleted && e->kind == MFS_OP_INODE &&
-	    (rc = ns_keep_deleted(m->ns->db, m->b, get_be64(e->key))))
+	    (rc = ns_keep_deleted(m->ns->db, m->b, get_be64(e->key), e->vlen ? e->val : NULL,
+				  e->vlen)))
 		return rc;
 	if (e->deleted)
 		mfs_batch_delete(m->b, cf, e->key, e->klen);

@@ -173,7 +173,7 @@ void txn_del_inode(struct ns_txn *t, uint64_t ino)
 	uint8_t key[8];
 
 	if (!t->err)
-		t->err = ns_keep_deleted(mfs_batch_db(t->b), t->b, ino);
+		t->err = ns_keep_deleted(mfs_batch_db(t->b), t->b, ino, NULL, 0);
 	mfs_ino_key(ino, key);
 	mfs_batch_delete(t->b, MFS_CF_INODES, key, 8);
 	mfs_op_add(&t->op, MFS_OP_INODE, 1, key, 8, NULL, 0);

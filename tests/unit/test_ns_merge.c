@@ -9,7 +9,9 @@
  *  - one renames its directory away while the other makes a new one under
  *    the old name: the new one gets its name back;
  *  - one renames a file the other is still writing: the writer's publish
- *    is kept, in whichever order the ops arrive.
+ *    is kept, in whichever order the ops arrive; so too where the writer
+ *    unlinked or rewrote the file after its publish, and the later rename
+ *    or chmod puts the old record back.
  * Each case runs in both orders of exchange, and the trees must agree.
  */
 #include <errno.h>
