@@ -78,10 +78,6 @@ static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
-/*
- * The records of cf joined with their stamps (stamps CF, prefix kind): a
- * stamp without a record is a tombstone.  Both are in key order.
- */
 /* A tombstone; an inode's carries the bytes kept for it, if any (ns_apply.c). */
 static int put_tombstone(struct mfs_wr *w, struct mfs_iter *kept, uint8_t kind,
 			 const uint8_t *stamp, const uint8_t *k, size_t kl)
@@ -96,6 +92,10 @@ static int put_tombstone(struct mfs_wr *w, struct mfs_iter *kept, uint8_t kind,
 	return 0;
 }
 
+/*
+ * The records of cf joined with their stamps (stamps CF, prefix kind): a
+ * stamp without a record is a tombstone.  Both are in key order.
+ */
 static int emit_cf(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs_wr *w,
 		   enum mfs_cf cf, uint8_t kind, uint64_t *count)
 {
