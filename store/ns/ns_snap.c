@@ -11,9 +11,10 @@
  * those ops: a node merges it as it would apply them, then pulls only the
  * ops after the vector.  Manifests are content addressed (a union); the
  * derived state of directories (mtime by max, nlink counted) is refreshed
- * as ns_apply.c does for ops.  Member records (member.h) are entries of the
- * same map, keyed by node id: a node that bootstraps learns the cluster's
- * members from the image.
+ * as ns_apply.c does for ops, and an inode's tombstone carries the bytes
+ * kept for the deleted file (ns_apply.c).  Member records (member.h) are
+ * entries of the same map, keyed by node id: a node that bootstraps learns
+ * the cluster's members from the image.
  *
  * The image is one point in time: the read view it is read at (kv/db.h) and
  * its header (version vector, clock) are taken together under the namespace
