@@ -136,6 +136,9 @@ int ns_is_ancestor(struct mfs_ns *ns, uint64_t ancestor, uint64_t ino);
 /* Moves one name of rec; a record that lost track of its names (peers) takes the new one. */
 int ns_move_name(struct mfs_inode *rec, uint64_t parent, const char *name, uint64_t newparent,
 		 const char *newname);
+/* A free name in lost+found for (parent, name) -> ino, *k its key: by parent, else by ino. */
+int ns_lost_name_free(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino,
+		      char out[MFS_NAME_MAX + 1], struct dirent_key *k);
 /* The lost+found directory in *lf, made in t if it is not there (ns_orphan.c, note 3). */
 int ns_lost_dir(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *lf);
 /* Converts a format 1 or 2 store to format 3 (ns_migrate.c). */
