@@ -18,6 +18,8 @@
 
 struct mfs_db;
 struct mfs_batch;
+struct mfs_iter;
+struct mfs_db_view;
 struct rev_cache;
 
 struct mfs_ns {
@@ -95,12 +97,14 @@ int ns_count_subdirs(struct mfs_ns *ns, uint64_t dir, uint32_t *n);
 struct ns_txn {
 	struct mfs_batch *b;
 	struct mfs_op_builder op;
+	int err;                /* a staging step that failed (txn_del_inode): commit fails */
 };
 
 int txn_begin(struct mfs_ns *ns, struct ns_txn *t);
 /* As txn_begin, the txn's writes going into `with` (taken: txn_free frees it). */
 int txn_begin_with(struct mfs_ns *ns, struct ns_txn *t, struct mfs_batch *with);
 int txn_put_inode(struct ns_txn *t, const struct mfs_inode *in);
+/* Deletes ino's record; a file's bytes are kept for it (ns_keep_deleted). */
 void txn_del_inode(struct ns_txn *t, uint64_t ino);
 void txn_put_dirent(struct ns_txn *t, const struct dirent_key *k, uint64_t ino, uint32_t mode);
 void txn_del_dirent(struct ns_txn *t, const struct dirent_key *k);
@@ -132,6 +136,9 @@ int ns_is_ancestor(struct mfs_ns *ns, uint64_t ancestor, uint64_t ino);
 /* Moves one name of rec; a record that lost track of its names (peers) takes the new one. */
 int ns_move_name(struct mfs_inode *rec, uint64_t parent, const char *name, uint64_t newparent,
 		 const char *newname);
+/* A free name in lost+found for (parent, name) -> ino, *k its key: by parent, else by ino. */
+int ns_lost_name_free(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino,
+		      char out[MFS_NAME_MAX + 1], struct dirent_key *k);
 /* The lost+found directory in *lf, made in t if it is not there (ns_orphan.c, note 3). */
 int ns_lost_dir(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *lf);
 /* Converts a format 1 or 2 store to format 3 (ns_migrate.c). */
@@ -220,8 +227,34 @@ int ns_dirent_value_ok(const uint8_t *v);
 /* Is stamp st newer than the one held for the stamps key?  1, 0 or an error. */
 int ns_stamp_wins(struct mfs_ns *ns, const uint8_t *skey, size_t sklen,
 		  const struct mfs_stamp *st);
-/* A winning inode record into b; a directory's mtime and ctime merge by max with the held one. */
+/*
+ * A winning inode record into b; a directory's mtime and ctime merge by max
+ * with the held one, a file keeps the later bytes of the held record's, or
+ * if none is held of those kept for it (ns_apply.c).
+ */
 int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e);
+/* A losing file record e's bytes, if later, go to the held record, or are
+ * kept if it was deleted: 1 if the held record changed, 0, or an error. */
+int ns_put_later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e);
+/*
+ * ino's record is about to be deleted in b: a file's bytes are kept for it
+ * (meta "fc:" + ino), in case a later op puts the record back (ns_apply.c);
+ * kv, if not NULL, are another node's kept bytes for it (an image's
+ * tombstone): the later are kept.
+ */
+int ns_keep_deleted(struct mfs_db *db, struct mfs_batch *b, uint64_t ino, const uint8_t *kv,
+		    size_t kvlen);
+/* Another node's kept bytes for ino, where its tombstone lost: as a losing
+ * file record's bytes (ns_put_later_content).  1, 0 or an error. */
+int ns_put_later_kept(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino, const uint8_t *kv,
+		      size_t kvlen);
+/* Are p, n well-formed kept bytes (doc/format.md)? */
+int ns_kept_valid(const uint8_t *p, size_t n);
+/* An iterator over the kept bytes at view (meta "fc:"), in inode order. */
+int ns_kept_iter(struct mfs_db *db, const struct mfs_db_view *view, struct mfs_iter **it);
+/* Moves it (ns_kept_iter) on to ino, asked in rising order: 1 and the kept
+ * bytes in *v if ino has well-formed ones, 0, or an error. */
+int ns_kept_at(struct mfs_iter *it, uint64_t ino, const uint8_t **v, size_t *vlen);
 /* A directory's mtime (at least *t, if given) and, if recount, nlink, into b if they changed. */
 int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
 		   const struct timespec *t, int recount, struct changes *cs);

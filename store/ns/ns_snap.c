@@ -11,9 +11,10 @@
  * those ops: a node merges it as it would apply them, then pulls only the
  * ops after the vector.  Manifests are content addressed (a union); the
  * derived state of directories (mtime by max, nlink counted) is refreshed
- * as ns_apply.c does for ops.  Member records (member.h) are entries of the
- * same map, keyed by node id: a node that bootstraps learns the cluster's
- * members from the image.
+ * as ns_apply.c does for ops, and an inode's tombstone carries the bytes
+ * kept for the deleted file (ns_apply.c).  Member records (member.h) are
+ * entries of the same map, keyed by node id: a node that bootstraps learns
+ * the cluster's members from the image.
  *
  * The image is one point in time: the read view it is read at (kv/db.h) and
  * its header (version vector, clock) are taken together under the namespace
@@ -78,6 +79,20 @@ static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
+/* A tombstone; an inode's carries the bytes kept for it, if any (ns_apply.c). */
+static int put_tombstone(struct mfs_wr *w, struct mfs_iter *kept, uint8_t kind,
+			 const uint8_t *stamp, const uint8_t *k, size_t kl)
+{
+	const uint8_t *v = NULL;
+	size_t vl = 0;
+	int rc = 0;
+
+	if (kept && kl == 8 && (rc = ns_kept_at(kept, get_be64(k), &v, &vl)) < 0)
+		return rc;
+	put_rec(w, kind, 1, stamp, k, kl, rc ? v : NULL, rc ? vl : 0);
+	return 0;
+}
+
 /*
  * The records of cf joined with their stamps (stamps CF, prefix kind): a
  * stamp without a record is a tombstone.  Both are in key order.
@@ -87,9 +102,10 @@ static int emit_cf(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs
 {
 	struct mfs_iter *a = mfs_iter_new_at(ns->db, view, cf, NULL, 0);
 	struct mfs_iter *s = mfs_iter_new_at(ns->db, view, MFS_CF_STAMPS, &kind, 1);
+	struct mfs_iter *kept = NULL;
 	int rc = 0;
 
-	if (!a || !s) {
+	if (!a || !s || (kind == MFS_OP_INODE && ns_kept_iter(ns->db, view, &kept))) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -108,7 +124,7 @@ static int emit_cf(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs
 		if (c < 0)
 			put_rec(w, kind, 0, NULL, ak, al, av, avl);
 		else if (c > 0)
-			put_rec(w, kind, 1, sv, sk + 1, sl - 1, NULL, 0);
+			rc = put_tombstone(w, kept, kind, sv, sk + 1, sl - 1);
 		else
 			put_rec(w, kind, 0, sv, ak, al, av, avl);
 		if (c <= 0)
@@ -122,6 +138,7 @@ static int emit_cf(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs
 out:
 	mfs_iter_free(a);
 	mfs_iter_free(s);
+	mfs_iter_free(kept);
 	return rc;
 }
 
@@ -350,7 +367,9 @@ static int next_rec(struct mfs_rd *r, struct snap_rec *x)
 	     !ns_is_meta_record(x->e.kind)) ||
 	    (x->e.kind == MFS_OP_MANIFEST && flags) || (x->e.deleted && !x->stamped) ||
 	    (ns_is_meta_record(x->e.kind) && !x->stamped) ||
-	    !mfs_op_entry_shape_ok(x->e.kind, x->e.deleted, x->e.klen, x->e.vlen))
+	    !(mfs_op_entry_shape_ok(x->e.kind, x->e.deleted, x->e.klen, x->e.vlen) ||
+	      (x->e.kind == MFS_OP_INODE && x->e.deleted && x->e.klen == 8 &&
+	       ns_kept_valid(x->e.val, x->e.vlen))))
 		return MFS_EFORMAT;
 	if (st && (mfs_stamp_decode(st, MFS_STAMP_LEN, &x->st) || x->st.node == 0))
 		return MFS_EFORMAT;
@@ -419,21 +438,33 @@ static void recount_later(struct merge *m, uint64_t ino)
 		m->dirs[m->ndirs++] = ino;
 }
 
-/* A directory record that lost still carries the mtime its peer merged by max. */
-static int merge_dir_mtime(struct merge *m, const struct snap_rec *x)
+/*
+ * An inode record that lost: a directory's still carries the mtime its peer
+ * merged by max, a file's or a tombstone's kept bytes maybe the later bytes
+ * (as an op's, ns_apply.c).
+ */
+static int merge_losing_inode(struct merge *m, const struct snap_rec *x)
 {
 	struct mfs_inode in;
 	uint64_t ino = get_be64(x->e.key);
 	int rc;
 
-	if (x->e.deleted)
+	if (x->e.deleted && !x->e.vlen)
 		return 0;
+	if (x->e.deleted) {
+		rc = ns_put_later_kept(m->ns, m->b, ino, x->e.val, x->e.vlen);
+		if (rc > 0)
+			ns_note_change(&m->cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
+		return rc < 0 ? rc : 0;
+	}
 	if ((rc = mfs_inode_decode(ino, x->e.val, x->e.vlen, &in)))
 		return rc;
 	if (S_ISDIR(in.mode))
 		rc = ns_refresh_dir(m->ns, m->b, ino, &in.mtime, 0, &m->cs);
+	else if (S_ISREG(in.mode) && (rc = ns_put_later_content(m->ns, m->b, &x->e)) > 0)
+		ns_note_change(&m->cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
 	mfs_inode_release(&in);
-	return rc;
+	return rc < 0 ? rc : 0;
 }
 
 /* Does x win over what is held for its key?  1, 0 or an error. */
@@ -475,7 +506,11 @@ static int merge_rec(struct merge *m, const struct snap_rec *x)
 	if ((rc = rec_wins(m, x, skey, sklen)) < 0)
 		return rc;
 	if (!rc)
-		return e->kind == MFS_OP_INODE ? merge_dir_mtime(m, x) : 0;
+		return e->kind == MFS_OP_INODE ? merge_losing_inode(m, x) : 0;
+	if (e->deleted && e->kind == MFS_OP_INODE &&
+	    (rc = ns_keep_deleted(m->ns->db, m->b, get_be64(e->key), e->vlen ? e->val : NULL,
+				  e->vlen)))
+		return rc;
 	if (e->deleted)
 		mfs_batch_delete(m->b, cf, e->key, e->klen);
 	else if (e->kind == MFS_OP_INODE && (rc = ns_put_record_merged(m->ns, m->b, e)))

@@ -172,6 +172,8 @@ void txn_del_inode(struct ns_txn *t, uint64_t ino)
 {
 	uint8_t key[8];
 
+	if (!t->err)
+		t->err = ns_keep_deleted(mfs_batch_db(t->b), t->b, ino, NULL, 0);
 	mfs_ino_key(ino, key);
 	mfs_batch_delete(t->b, MFS_CF_INODES, key, 8);
 	mfs_op_add(&t->op, MFS_OP_INODE, 1, key, 8, NULL, 0);
@@ -232,6 +234,8 @@ int txn_commit(struct mfs_ns *ns, struct ns_txn *t)
 	struct mfs_op op;
 	int rc;
 
+	if (t->err)
+		return t->err;
 	if ((rc = mfs_op_finish(&t->op, st.lamport)))
 		return rc;
 	if ((rc = mfs_op_decode(t->op.w.buf, t->op.w.len, &op))) {

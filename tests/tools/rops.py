@@ -95,7 +95,9 @@ class Run:
         try:
             os.link(src, self.fresh())
         except PermissionError:
-            if not os.path.isdir(src):   # link(2) of a directory: EPERM
+            # link(2) of a directory: EPERM.  The other node may have removed
+            # the directory since (the name now leads nowhere): a race too.
+            if os.path.lexists(src) and not os.path.isdir(src):
                 raise
             raise OSError(errno.EISDIR, "a directory") from None
 

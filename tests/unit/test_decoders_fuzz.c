@@ -376,7 +376,7 @@ static void rm_rf(const char *dir)
 		tap_bail("rm -rf %s", dir);
 }
 
-/* Every kind of op a node logs: create, publish with a manifest, setattr, rename, remove. */
+/* Every kind of op a node logs: create, publish with a manifest, setattr, rename, rewrite, remove. */
 static void real_ops(struct ops *o)
 {
 	char dir[] = "/tmp/mfs-fuzz-XXXXXX";
@@ -410,6 +410,10 @@ static void real_ops(struct ops *o)
 	mfs_ns_create(ns, d.ino, "l", &nl, &x);
 	mfs_inode_release(&x);
 	mfs_ns_rename(ns, d.ino, "f", MFS_ROOT_INO, "g", 0, NULL);
+	/* A rewrite: the image's tombstone of f's inode carries its kept bytes. */
+	if (mfs_ns_publish(ns, f.ino, &id, m->size, NULL, NULL, &x))
+		tap_bail("rewrite");
+	mfs_inode_release(&x);
 	mfs_ns_remove(ns, d.ino, "l", 0, NULL);
 	if (mfs_ns_rev_create(ns, MFS_ROOT_INO, "rev", NULL))
 		tap_bail("revision of the scratch store");

@@ -5,7 +5,8 @@
  * both hold every op, both see the same two orphans; both adopt them at
  * once (the worst case: the same moves made twice), exchange again, and
  * hold the same tree with the entries in /lost+found and no orphan left.
- * A parent that was never seen is not an orphan's.
+ * A parent that was never seen is not an orphan's.  An orphan whose name in
+ * lost+found another entry holds takes its own inode's name.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -183,6 +184,35 @@ int main(void)
 		mfs_inode_release(&in);
 		mfs_ns_close(c.ns);
 		mfs_db_close(c.db);
+	}
+	/*
+	 * An orphan's name in lost+found already taken by another entry (a
+	 * merge moved a file away from the same parent and name, ns_merge.c):
+	 * the orphan goes to its own inode's name, the file keeps its entry.
+	 */
+	{
+		uint64_t d2, s2, y;
+		char *path;
+
+		d2 = mk(a.ns, MFS_ROOT_INO, "D2", S_IFDIR | 0755);
+		ok(d2 && !exchange(&a, &b), "A makes D2; B gets it");
+		s2 = mk(a.ns, d2, "s", S_IFDIR | 0755);
+		is_int(mfs_ns_remove(b.ns, MFS_ROOT_INO, "D2", 1, NULL), 0,
+		       "A makes D2/s while B removes D2");
+		y = mk(a.ns, MFS_ROOT_INO, "y", S_IFREG | 0644);
+		mfs_ns_lost_name(d2, "s", lost);
+		is_int(mfs_ns_rename(a.ns, MFS_ROOT_INO, "y", MFS_LOST_INO, lost, 0, NULL), 0,
+		       "a file y takes lost+found/<D2>-s");
+		is_int(exchange(&a, &b), 0, "they exchange their ops");
+		is_int(mfs_ns_adopt(a.ns, d2, "s", s2), 0, "A moves the orphan D2/s to lost+found");
+		is_int(exchange(&a, &b), 0, "and B gets the move");
+		ok(mfs_ns_lookup(b.ns, MFS_LOST_INO, lost, &in) == 0 && in.ino == y,
+		   "y keeps its entry lost+found/<D2>-s");
+		mfs_inode_release(&in);
+		path = mfs_ns_path(b.ns, s2);
+		ok(path && !strncmp(path, "/lost+found/", 12), "s is in lost+found too (%s)",
+		   path ? path : "no path");
+		free(path);
 	}
 	mfs_ns_close(a.ns);
 	mfs_db_close(a.db);

@@ -9,7 +9,9 @@
  *  - one renames its directory away while the other makes a new one under
  *    the old name: the new one gets its name back;
  *  - one renames a file the other is still writing: the writer's publish
- *    is kept, in whichever order the ops arrive.
+ *    is kept, in whichever order the ops arrive; so too where the writer
+ *    unlinked or rewrote the file after its publish, and the later rename
+ *    or chmod puts the old record back.
  * Each case runs in both orders of exchange, and the trees must agree.
  */
 #include <errno.h>
@@ -386,6 +388,88 @@ static void rename_while_written(int b_first)
 	node_close(&b);
 }
 
+/* ino's record: absent on both, or on both with the same version and size. */
+static int same_record(struct node *a, struct node *b, uint64_t ino)
+{
+	struct mfs_inode x = { 0 }, y = { 0 };
+	int ra = mfs_ns_get(a->ns, ino, &x), rb = mfs_ns_get(b->ns, ino, &y);
+	int same = ra == rb && (ra || (x.version == y.version && x.size == y.size));
+
+	if (!same)
+		printf("# inode %016llx: a %d v%llu size %llu, b %d v%llu size %llu\n",
+		       (unsigned long long)ino, ra, (unsigned long long)x.version,
+		       (unsigned long long)x.size, rb, (unsigned long long)y.version,
+		       (unsigned long long)y.size);
+	mfs_inode_release(&x);
+	mfs_inode_release(&y);
+	return same;
+}
+
+/*
+ * a publishes a pending file and unlinks it while b, later by the clock,
+ * renames it as b knew it, empty: b's rename puts the record back over a's
+ * delete, and the file must hold a's bytes on both stores, though on a the
+ * publish's record was gone when the rename's came.
+ */
+static void rename_after_publish_unlink(int b_first)
+{
+	struct node a, b;
+	struct mfs_inode in;
+	uint64_t p;
+
+	node_open(&a);
+	node_open(&b);
+	p = mk(&a, MFS_ROOT_INO, "part", S_IFREG | 0644, MFS_I_PENDING);
+	is_int(send(&a, &b), 0, "a makes a pending file; b sees it");
+	is_int(mfs_ns_publish(a.ns, p, NULL, 4096, NULL, NULL, &in), 0, "a publishes it in place");
+	mfs_inode_release(&in);
+	is_int(mfs_ns_remove(a.ns, MFS_ROOT_INO, "part", 0, NULL), 0, "a unlinks it");
+	bump(&b, MFS_ROOT_INO, 8); /* b's rename comes later (Lamport) */
+	is_int(mfs_ns_rename(b.ns, MFS_ROOT_INO, "part", MFS_ROOT_INO, "final", 0, NULL), 0,
+	       "b renames it, later");
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	ok(same_trees(&a, &b), "the trees agree");
+	ok(size_of(&a, "final") == 4096 && size_of(&b, "final") == 4096,
+	   "final holds a's bytes on both: got %llu on a, %llu on b",
+	   (unsigned long long)size_of(&a, "final"), (unsigned long long)size_of(&b, "final"));
+	node_close(&a);
+	node_close(&b);
+}
+
+/*
+ * As above, but a rewrites the file after its publish (a new inode, the
+ * old one's record deleted) while b, later by the clock, chmods it as b
+ * knew it: whichever version keeps the name, both stores agree on it.
+ */
+static void chmod_after_publish_rewrite(int b_first)
+{
+	struct node a, b;
+	struct mfs_inode in = { 0 };
+	uint64_t p;
+
+	node_open(&a);
+	node_open(&b);
+	p = mk(&a, MFS_ROOT_INO, "part", S_IFREG | 0644, MFS_I_PENDING);
+	is_int(send(&a, &b), 0, "a makes a pending file; b sees it");
+	is_int(mfs_ns_publish(a.ns, p, NULL, 4096, NULL, NULL, &in), 0, "a publishes it in place");
+	mfs_inode_release(&in);
+	is_int(mfs_ns_publish(a.ns, p, NULL, 8192, NULL, NULL, &in), 0,
+	       "a rewrites it (a new inode)");
+	mfs_inode_release(&in);
+	bump(&b, MFS_ROOT_INO, 8);
+	mfs_ns_get(b.ns, p, &in);
+	in.mode = S_IFREG | 0600;
+	is_int(mfs_ns_setattr(b.ns, p, &in, MFS_ATTR_MODE, NULL), 0, "b chmods it, later");
+	mfs_inode_release(&in);
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	ok(same_trees(&a, &b), "the trees agree");
+	ok(size_of(&a, "part") == 8192, "part holds the rewrite: got %llu",
+	   (unsigned long long)size_of(&a, "part"));
+	ok(same_record(&a, &b, p), "the old inode's record is the same on both, if kept");
+	node_close(&a);
+	node_close(&b);
+}
+
 /* n's member record for the node of store m, in state st. */
 static int put_member(struct node *n, struct node *m, uint8_t st)
 {
@@ -568,6 +652,8 @@ int main(void)
 		rename_chmod_cycle(b_first);
 		cross_rename_cycle(b_first);
 		two_renames(b_first);
+		rename_after_publish_unlink(b_first);
+		chmod_after_publish_rewrite(b_first);
 	}
 	dead_until_repaired();
 	adopted_when_removed();

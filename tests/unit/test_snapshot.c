@@ -11,7 +11,8 @@
  * asked for, never past a gc mark's vector, and the log keeps working.
  * Damaged images (every truncation, random byte changes) are refused with
  * nothing written, or, where the damage still makes a well-formed image,
- * merged without harm.
+ * merged without harm.  A file record put back over a tombstone takes the
+ * bytes kept for it, from an image as from ops.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -360,6 +361,119 @@ static void test_fresh_and_merge(void)
 	node_close(&b);
 	node_close(&c);
 	node_close(&d);
+}
+
+static uint64_t size_at(struct node *n, const char *name)
+{
+	struct mfs_inode in;
+	uint64_t size;
+
+	if (mfs_ns_lookup(n->ns, MFS_ROOT_INO, name, &in))
+		return UINT64_MAX;
+	size = in.size;
+	mfs_inode_release(&in);
+	return size;
+}
+
+/*
+ * b renames a file a is still writing, later by the clock, and a
+ * publishes it in place; b then merges a's image, where the publish's
+ * record loses to b's rename: the file must hold a's bytes on b as on a,
+ * which gets b's rename as an op (ns_apply.c, the content rule).
+ */
+static void test_image_later_bytes(void)
+{
+	struct node a = { 0 }, b = { 0 };
+	struct mfs_ns_new nw = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_inode in;
+	struct mfs_wr img;
+	uint64_t p;
+
+	node_open(&a, NULL);
+	node_open(&b, &a);
+	if (mfs_ns_create(a.ns, MFS_ROOT_INO, "part", &nw, &in))
+		tap_bail("create");
+	p = in.ino;
+	mfs_inode_release(&in);
+	pull(&b, &a);
+	nw.flags = 0;
+	for (int i = 0; i < 8; i++) { /* b's rename comes later (Lamport) */
+		char name[8];
+
+		snprintf(name, sizeof(name), "t%d", i);
+		if (mfs_ns_create(b.ns, MFS_ROOT_INO, name, &nw, &in))
+			tap_bail("create");
+		mfs_inode_release(&in);
+	}
+	is_int(mfs_ns_rename(b.ns, MFS_ROOT_INO, "part", MFS_ROOT_INO, "final", 0, NULL), 0,
+	       "b renames a's pending file");
+	is_int(mfs_ns_publish(a.ns, p, NULL, 4096, NULL, NULL, &in), 0, "a publishes it in place");
+	mfs_inode_release(&in);
+	image_of(&a, &img);
+	is_int(mfs_ns_snap_apply(b.ns, img.buf, img.len, NULL, NULL, NULL), 0, "b merges a's image");
+	mfs_wr_release(&img);
+	pull(&a, &b);
+	is_int(apply_errors, 0, "a applies b's ops");
+	ok(size_at(&a, "final") == 4096 && size_at(&b, "final") == 4096,
+	   "final holds a's bytes on both: got %llu on a, %llu on b",
+	   (unsigned long long)size_at(&a, "final"), (unsigned long long)size_at(&b, "final"));
+	node_close(&a);
+	node_close(&b);
+}
+
+/*
+ * a publishes a pending file and unlinks it while b, later by the clock,
+ * renames it as b knew it: b's rename puts the record back with a's bytes
+ * on every node (ns_apply.c, kept bytes), on b that merges a's image where
+ * the file is a tombstone, and on a fresh node c that merges it first and
+ * then gets b's rename as an op.
+ */
+static void test_image_kept_bytes(void)
+{
+	struct node a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_ns_new nw = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_inode in;
+	struct mfs_wr img;
+	uint64_t p;
+
+	node_open(&a, NULL);
+	node_open(&b, &a);
+	node_open(&c, &b);
+	if (mfs_ns_create(a.ns, MFS_ROOT_INO, "part", &nw, &in))
+		tap_bail("create");
+	p = in.ino;
+	mfs_inode_release(&in);
+	pull(&b, &a);
+	nw.flags = 0;
+	for (int i = 0; i < 8; i++) { /* b's rename comes later (Lamport) */
+		char name[8];
+
+		snprintf(name, sizeof(name), "t%d", i);
+		if (mfs_ns_create(b.ns, MFS_ROOT_INO, name, &nw, &in))
+			tap_bail("create");
+		mfs_inode_release(&in);
+	}
+	is_int(mfs_ns_rename(b.ns, MFS_ROOT_INO, "part", MFS_ROOT_INO, "final", 0, NULL), 0,
+	       "b renames a's pending file");
+	is_int(mfs_ns_publish(a.ns, p, NULL, 4096, NULL, NULL, &in), 0, "a publishes it in place");
+	mfs_inode_release(&in);
+	is_int(mfs_ns_remove(a.ns, MFS_ROOT_INO, "part", 0, NULL), 0, "a unlinks it");
+	image_of(&a, &img);
+	is_int(mfs_ns_snap_apply(b.ns, img.buf, img.len, NULL, NULL, NULL), 0, "b merges a's image");
+	is_int(mfs_ns_snap_apply(c.ns, img.buf, img.len, NULL, NULL, NULL), 0, "so does c");
+	mfs_wr_release(&img);
+	pull(&a, &b);
+	pull(&c, &b);
+	is_int(apply_errors, 0, "a and c apply b's ops");
+	ok(size_at(&a, "final") == 4096 && size_at(&b, "final") == 4096 &&
+	   size_at(&c, "final") == 4096,
+	   "final holds a's bytes on all three: got %llu on a, %llu on b, %llu on c",
+	   (unsigned long long)size_at(&a, "final"), (unsigned long long)size_at(&b, "final"),
+	   (unsigned long long)size_at(&c, "final"));
+	ok(ns_hash(&a) == ns_hash(&b) && ns_hash(&b) == ns_hash(&c), "the three namespaces agree");
+	node_close(&a);
+	node_close(&b);
+	node_close(&c);
 }
 
 struct tail {
@@ -723,6 +837,8 @@ int main(void)
 	mfs_log_open(NULL, MFS_LOG_ERROR, MFS_LOG_ERROR);
 	test_fresh_and_merge();
 	test_built_under_writes();
+	test_image_later_bytes();
+	test_image_kept_bytes();
 	test_trim();
 	test_members();
 	test_allow();
