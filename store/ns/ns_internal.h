@@ -134,6 +134,13 @@ int ns_move_name(struct mfs_inode *rec, uint64_t parent, const char *name, uint6
 		 const char *newname);
 /* The lost+found directory in *lf, made in t if it is not there (ns_orphan.c, note 3). */
 int ns_lost_dir(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *lf);
+/*
+ * A name in lost+found for the entry (parent, name) -> ino, in out and *k:
+ * by parent (mfs_ns_lost_name), else, when that name leads to another
+ * inode, by ino (ns_orphan.c, note 5).
+ */
+int ns_lost_name_free(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino,
+		      char out[MFS_NAME_MAX + 1], struct dirent_key *k);
 /* Converts a format 1 or 2 store to format 3 (ns_migrate.c). */
 int ns_migrate_wide_ids(struct mfs_ns *ns, uint64_t from);
 /* Loads the Lamport clock and this node's op sequence at open. */

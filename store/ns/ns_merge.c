@@ -143,25 +143,6 @@ static int list_children(struct mfs_ns *ns, uint64_t dir, struct children *c)
 	return rc;
 }
 
-/* A free name in lost+found for (parent, name) -> ino: by parent, else by ino. */
-static int lost_name_free(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino,
-			  char out[MFS_NAME_MAX + 1], struct dirent_key *k)
-{
-	uint64_t held;
-	int rc;
-
-	mfs_ns_lost_name(parent, name, out);
-	if ((rc = dirent_key(MFS_LOST_INO, out, k)))
-		return rc;
-	rc = get_dirent(ns, k, &held);
-	if (rc == -ENOENT || (!rc && held == ino))
-		return 0;
-	if (rc)
-		return rc;
-	mfs_ns_lost_name(ino, name, out);
-	return dirent_key(MFS_LOST_INO, out, k);
-}
-
 /*
  * Moves the name (parent, name) of rec to (newparent, newname) in t: the
  * old entry (unless it leads elsewhere now), the new one, the record.
@@ -209,7 +190,7 @@ static int move_to_lost(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *r
 
 	if (!lf->ino && (rc = ns_lost_dir(ns, t, lf)))
 		return rc;
-	if ((rc = lost_name_free(ns, parent, name, rec->ino, lname, &k)) ||
+	if ((rc = ns_lost_name_free(ns, parent, name, rec->ino, lname, &k)) ||
 	    (rc = move_entry(ns, t, rec, parent, name, MFS_LOST_INO, lname, cs)))
 		return rc;
 	if (S_ISDIR(rec->mode))

@@ -22,6 +22,14 @@
  *  4. Not handled: directories that concurrent moves made into a cycle
  *     (each inside the other) are unreachable but have live parents;
  *     NEEDSWORK.
+ *  5. One (parent, name) may lose its place more than once: a repair of
+ *     ns_merge.c moves P/name to lost+found, and a later op of a node that
+ *     had not seen P go names P/name again, an orphan.  Its adoption must
+ *     not take the first one's name in lost+found: that entry would lead
+ *     to the second file, and the first one's record, left with no entry,
+ *     would be dropped by gc with its bytes.  When "P-name" leads to
+ *     another inode, the name is "INO-name" of the moved inode instead
+ *     (as ns_merge.c does), the same on every node that adopts it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -145,17 +153,34 @@ out:
 	return rc;
 }
 
-int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
+int ns_lost_name_free(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino,
+		      char out[MFS_NAME_MAX + 1], struct dirent_key *k)
+{
+	uint64_t held;
+	int rc;
+
+	mfs_ns_lost_name(parent, name, out);
+	if ((rc = dirent_key(MFS_LOST_INO, out, k)))
+		return rc;
+	rc = get_dirent(ns, k, &held);
+	if (rc == -ENOENT || (!rc && held == ino))
+		return 0;
+	if (rc)
+		return rc;
+	mfs_ns_lost_name(ino, name, out);
+	return dirent_key(MFS_LOST_INO, out, k);
+}
+
+int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino,
+		 char newname[MFS_NAME_MAX + 1])
 {
 	struct mfs_inode src = { 0 }, lf = { 0 };
-	char newname[MFS_NAME_MAX + 1];
 	struct dirent_key ks, kd;
 	struct ns_txn t = { 0 };
 	uint64_t now_ino;
 	int rc;
 
-	mfs_ns_lost_name(parent, name, newname);
-	if ((rc = dirent_key(parent, name, &ks)) || (rc = dirent_key(MFS_LOST_INO, newname, &kd)))
+	if ((rc = dirent_key(parent, name, &ks)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
 	/* Still an orphan, under the lock: a peer's adoption may have come first. */
@@ -164,6 +189,9 @@ int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t 
 		rc = rc == 1 || rc == 0 || rc == -ENOENT ? -ESTALE : rc;
 		goto out;
 	}
+	/* Under the lock too: the name may be another file's by now (note 5). */
+	if ((rc = ns_lost_name_free(ns, parent, name, ino, newname, &kd)))
+		goto out;
 	if ((rc = txn_begin(ns, &t)) || (rc = ns_lost_dir(ns, &t, &lf)))
 		goto out;
 	if ((rc = ns_move_name(&src, parent, name, MFS_LOST_INO, newname)))
