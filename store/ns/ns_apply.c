@@ -95,6 +95,36 @@ static struct held_dirent held_dirent(struct mfs_ns *ns, const struct mfs_op_ent
 	return h;
 }
 
+/*
+ * A winning inode entry e that makes a directory's record come or go: its
+ * parent counts it as a subdirectory only while an entry leads to a live
+ * record (ns_count_subdirs), so the parent must be counted again even if
+ * the op holds no entry of it.  A chmod on a node that never saw an rmdir
+ * puts back the record of a directory that a rename elsewhere had given a
+ * new entry: that entry leads somewhere again.  The parent is the one the
+ * record names, the held one's for a deletion, the op's for a put.
+ */
+static void note_dir_comes_or_goes(struct mfs_ns *ns, struct changes *cs,
+				   const struct mfs_op_entry *e)
+{
+	struct mfs_inode in;
+	uint64_t ino = get_be64(e->key);
+	int rc;
+
+	if (e->deleted) {
+		if (mfs_ns_get(ns, ino, &in))
+			return;
+	} else {
+		if ((rc = mfs_db_exists(ns->db, MFS_CF_INODES, e->key, e->klen)) != 0)
+			return; /* held already (or unreadable): no subdirectory came */
+		if (mfs_inode_decode(ino, e->val, e->vlen, &in))
+			return;
+	}
+	if (S_ISDIR(in.mode) && in.parent && in.parent != ino)
+		note_dir(cs, in.parent, 1);
+	mfs_inode_release(&in);
+}
+
 /* Does dirent entry e (a put or a delete) over h change its parent's subdirectory count? */
 static int dirent_moves_nlink(const struct mfs_op_entry *e, const struct held_dirent *h)
 {
@@ -455,6 +485,8 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 		rc = 0;
 		if (e->kind == MFS_OP_DIRENT)
 			note_dead_candidate(ns, cs, e, &held);
+		else if (e->kind == MFS_OP_INODE)
+			note_dir_comes_or_goes(ns, cs, e);
 		if (e->deleted) {
 			mfs_batch_delete(b, entry_cf(e->kind), e->key, e->klen);
 		} else if (e->kind == MFS_OP_INODE) {

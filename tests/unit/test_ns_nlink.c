@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A directory's link count counts the subdirectories whose entries lead
+ * to a live record (namespace.c, ns_count_subdirs), so a subdirectory's
+ * record that comes back to life changes its parent's count as much as an
+ * entry does.  Three in-memory stores: A renames D to E while B removes D
+ * (later by the clock) and C, later still, chmods D, which never saw
+ * either.  On A, B's rmdir deletes D's record (E then leads nowhere and the
+ * root counts one subdirectory less) and C's chmod puts the record back:
+ * E leads to D again, and the root's nlink must count it again, on every
+ * node whatever order they applied the ops in.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/kv/db.h"
+#include "store/ns/namespace.h"
+#include "tap.h"
+
+struct side {
+	struct mfs_db *db;
+	struct mfs_ns *ns;
+};
+
+static uint64_t mk(struct mfs_ns *ns, uint64_t parent, const char *name, uint32_t mode)
+{
+	struct mfs_ns_new nw = { .mode = mode };
+	struct mfs_inode in;
+	uint64_t ino;
+
+	if (mfs_ns_create(ns, parent, name, &nw, &in))
+		return 0;
+	ino = in.ino;
+	mfs_inode_release(&in);
+	return ino;
+}
+
+static int apply_cb(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
+{
+	return mfs_ns_apply(arg, origin, seq, op, len, NULL, NULL) ? -1 : 0;
+}
+
+/* to applies every op of from's own (already applied ones are skipped). */
+static int send(struct side *from, struct side *to)
+{
+	return mfs_ns_ops_since(from->ns, mfs_ns_node_id(from->ns), 0, apply_cb, to->ns);
+}
+
+/* n file creations and removals: s's clock moves on, its tree does not change. */
+static int tick(struct side *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!mk(s->ns, MFS_ROOT_INO, "tick", S_IFREG | 0644) ||
+		    mfs_ns_remove(s->ns, MFS_ROOT_INO, "tick", 0, NULL))
+			return -1;
+	return 0;
+}
+
+struct count {
+	struct mfs_ns *ns;
+	uint32_t subdirs;
+};
+
+static int count_dir(void *arg, const char *name, uint64_t ino, uint32_t mode)
+{
+	struct count *c = arg;
+
+	(void)name;
+	(void)ino;
+	c->subdirs += S_ISDIR(mode) != 0;
+	return 0;
+}
+
+/* The root's nlink on s is 2 + the subdirectories readdir lists. */
+static void root_nlink_ok(struct side *s, const char *who)
+{
+	struct count c = { s->ns, 0 };
+	struct mfs_inode root;
+
+	mfs_ns_readdir(s->ns, MFS_ROOT_INO, NULL, 0, count_dir, &c);
+	if (mfs_ns_get(s->ns, MFS_ROOT_INO, &root)) {
+		ok(0, "%s: the root's record", who);
+		return;
+	}
+	if (!ok(root.nlink == 2 + c.subdirs, "%s: the root's nlink counts its subdirectories", who))
+		printf("# nlink %u, %u subdirectories listed\n", root.nlink, c.subdirs);
+	mfs_inode_release(&root);
+}
+
+int main(void)
+{
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_inode attr = { .mode = S_IFDIR | 0700 }, in;
+	uint64_t d;
+
+	if (mfs_db_open_mem(&a.db) || mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) ||
+	    mfs_ns_open(b.db, &b.ns) || mfs_db_open_mem(&c.db) || mfs_ns_open(c.db, &c.ns))
+		tap_bail("three stores");
+	d = mk(a.ns, MFS_ROOT_INO, "D", S_IFDIR | 0755);
+	ok(d && !send(&a, &b) && !send(&a, &c), "A makes D; B and C get it");
+	is_int(mfs_ns_rename(a.ns, MFS_ROOT_INO, "D", MFS_ROOT_INO, "E", 0, NULL), 0,
+	       "A renames D to E");
+	ok(!tick(&b, 10) && !mfs_ns_remove(b.ns, MFS_ROOT_INO, "D", 1, NULL),
+	   "B, later by the clock, removes D (it has not seen the rename)");
+	ok(!tick(&c, 20) && !mfs_ns_setattr(c.ns, d, &attr, MFS_ATTR_MODE, NULL),
+	   "C, later still, chmods D (it has seen neither)");
+	is_int(send(&b, &a), 0, "A applies B's rmdir");
+	is_int(mfs_ns_lookup(a.ns, MFS_ROOT_INO, "E", &in), -ENOENT, "A: E leads nowhere for now");
+	root_nlink_ok(&a, "A, after B's rmdir");
+	is_int(send(&c, &a), 0, "A applies C's chmod");
+	ok(mfs_ns_lookup(a.ns, MFS_ROOT_INO, "E", &in) == 0 && in.ino == d &&
+	   (in.mode & 0777) == 0700, "A: E is D again, with C's mode");
+	mfs_inode_release(&in);
+	root_nlink_ok(&a, "A, after C's chmod");
+	is_int(send(&c, &b) | send(&a, &b), 0, "B applies C's and A's ops");
+	root_nlink_ok(&b, "B");
+	is_int(send(&a, &c) | send(&b, &c), 0, "C applies A's and B's ops");
+	root_nlink_ok(&c, "C");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+	return done_testing();
+}
