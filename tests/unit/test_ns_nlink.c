@@ -9,6 +9,13 @@
  * root counts one subdirectory less) and C's chmod puts the record back:
  * E leads to D again, and the root's nlink must count it again, on every
  * node whatever order they applied the ops in.
+ *
+ * And a file's count after a repair that did not happen: A's file f has a
+ * second name g, which B unlinks while A, later by the clock, links f as
+ * k.  A, the file's maker, lists f's names again as it applies B's unlink
+ * (A's record, the later, still lists g); that write fails here (as if A
+ * had been killed between the op and its repair), so f lists g, nlink 3.
+ * gc's nameless pass on A makes it right.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -90,6 +97,52 @@ static void root_nlink_ok(struct side *s, const char *who)
 	mfs_inode_release(&root);
 }
 
+static uint32_t nlink_of(struct mfs_ns *ns, uint64_t ino)
+{
+	struct mfs_inode in;
+	uint32_t n;
+
+	if (mfs_ns_get(ns, ino, &in))
+		return 0;
+	n = in.nlink;
+	mfs_inode_release(&in);
+	return n;
+}
+
+/* The second case: a repair of the name list that a failure skipped. */
+static void name_list_left(void)
+{
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_db *base;
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	uint64_t f;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	f = mk(a.ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
+	ok(f && !mfs_ns_link(a.ns, f, MFS_ROOT_INO, "g", NULL) && !send(&a, &b),
+	   "A makes f and links it as g; B gets both");
+	is_int(mfs_ns_remove(b.ns, MFS_ROOT_INO, "g", 0, NULL), 0, "B unlinks g");
+	ok(!tick(&a, 10) && !mfs_ns_link(a.ns, f, MFS_ROOT_INO, "k", NULL),
+	   "A, later by the clock, links f as k (it has not seen the unlink)");
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&b, &a), 0, "A applies the unlink, its third write (the name list's repair) failing");
+	if (!ok(mfs_db_fault_fired(a.db) == 1 && nlink_of(a.ns, f) == 3,
+	   "A: f still lists g, nlink 3 (the state a kill there leaves)"))
+		printf("# fired %d, nlink %u, writes %llu\n", mfs_db_fault_fired(a.db), nlink_of(a.ns, f), (unsigned long long)mfs_db_fault_calls(a.db, MFS_FAULT_WRITE));
+	mfs_db_fault_arm(a.db, NULL);
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 0, "gc's nameless pass on A");
+	is_int(nlink_of(a.ns, f), 2, "A: f lists its two names f and k, nlink 2");
+	is_int(send(&a, &b), 0, "B applies A's link and repair");
+	is_int(nlink_of(b.ns, f), 2, "B: f's nlink 2");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
 int main(void)
 {
 	struct side a = { 0 }, b = { 0 }, c = { 0 };
@@ -125,5 +178,6 @@ int main(void)
 	mfs_db_close(b.db);
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
+	name_list_left();
 	return done_testing();
 }
