@@ -525,7 +525,10 @@ static int take_entry_name(struct mfs_ns *ns, struct mfs_inode *d, uint64_t pare
 		return rc;
 	if (ns_is_ancestor(ns, d->ino, parent)) {
 		rc = lose_dir(ns, d, cs);
-	} else if (!(rc = txn_begin(ns, &t)) && !(rc = txn_put_inode(&t, d))) {
+	} else if (!(rc = txn_begin(ns, &t)) && !(rc = txn_put_inode(&t, d)) &&
+		   /* The entry may have led nowhere when parent was last counted
+		    * (d's record came back later): count it here as peers do. */
+		   !(rc = ns_refresh_dir(ns, t.b, parent, NULL, 1, cs))) {
 		rc = txn_commit(ns, &t);
 	}
 	txn_free(&t);

@@ -109,6 +109,59 @@ static uint32_t nlink_of(struct mfs_ns *ns, uint64_t ino)
 	return n;
 }
 
+/* P's nlink on s is 2 + the subdirectories readdir lists in P. */
+static void dir_nlink_ok(struct side *s, uint64_t p, const char *who)
+{
+	struct count c = { s->ns, 0 };
+	struct mfs_inode d;
+
+	mfs_ns_readdir(s->ns, p, NULL, 0, count_dir, &c);
+	if (mfs_ns_get(s->ns, p, &d)) {
+		ok(0, "%s: P's record", who);
+		return;
+	}
+	if (!ok(d.nlink == 2 + c.subdirs, "%s: P's nlink counts its subdirectories", who))
+		printf("# nlink %u, %u subdirectories listed\n", d.nlink, c.subdirs);
+	mfs_inode_release(&d);
+}
+
+/*
+ * The same with the new entry in another directory P: the record C puts
+ * back names the root, not P, as D's parent.  A, which made D, gives the
+ * record P/E (ns_merge.c, note 6); P must count D on every node.
+ */
+static void moved_elsewhere(void)
+{
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_inode attr = { .mode = S_IFDIR | 0700 }, in;
+	uint64_t d, p;
+
+	if (mfs_db_open_mem(&a.db) || mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) ||
+	    mfs_ns_open(b.db, &b.ns) || mfs_db_open_mem(&c.db) || mfs_ns_open(c.db, &c.ns))
+		tap_bail("three stores");
+	p = mk(a.ns, MFS_ROOT_INO, "P", S_IFDIR | 0755);
+	d = mk(a.ns, MFS_ROOT_INO, "D", S_IFDIR | 0755);
+	ok(p && d && !send(&a, &b) && !send(&a, &c), "A makes P and D; B and C get them");
+	is_int(mfs_ns_rename(a.ns, MFS_ROOT_INO, "D", p, "E", 0, NULL), 0, "A renames D to P/E");
+	ok(!tick(&b, 10) && !mfs_ns_remove(b.ns, MFS_ROOT_INO, "D", 1, NULL), "B, later, removes D");
+	ok(!tick(&c, 20) && !mfs_ns_setattr(c.ns, d, &attr, MFS_ATTR_MODE, NULL),
+	   "C, later still, chmods D");
+	is_int(send(&b, &a) | send(&c, &a), 0, "A applies B's rmdir and C's chmod");
+	ok(mfs_ns_lookup(a.ns, p, "E", &in) == 0 && in.ino == d, "A: P/E is D");
+	mfs_inode_release(&in);
+	dir_nlink_ok(&a, p, "A");
+	is_int(send(&c, &b) | send(&a, &b), 0, "B applies C's and A's ops");
+	dir_nlink_ok(&b, p, "B");
+	is_int(send(&a, &c) | send(&b, &c), 0, "C applies A's and B's ops");
+	dir_nlink_ok(&c, p, "C");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
 /* The second case: a repair of the name list that a failure skipped. */
 static void name_list_left(void)
 {
@@ -178,6 +231,7 @@ int main(void)
 	mfs_db_close(b.db);
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
+	moved_elsewhere();
 	name_list_left();
 	return done_testing();
 }
