@@ -92,5 +92,8 @@ uint64_t fs_adopt_orphans(struct mfs_fs *fs)
 		free(o.v[i].name);
 	}
 	free(o.v);
+	/* Last: the moves above keep the counts right, a kill may not have. */
+	if ((rc = mfs_ns_recount_dirs(fs->ns, fs_remote_change, fs)) < 0)
+		log_warn("counting directories' links again: %s", mfs_strerror(rc));
 	return moved;
 }

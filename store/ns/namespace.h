@@ -272,6 +272,14 @@ int mfs_ns_dead_dirs(struct mfs_ns *ns, mfs_dead_dir_fn fn, void *arg);
  * fn as for mfs_ns_fix_dead_dirs.  The count, or an error.
  */
 int mfs_ns_drop_nameless(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
+/*
+ * gc: counts every directory's nlink again from its entries (derived state,
+ * written here only, no op).  Applying ops keeps it right; a repair that a
+ * kill cut short, or an entry that led nowhere when its parent was last
+ * counted and somewhere since, may leave it off by one, on one node.  fn
+ * as for mfs_ns_fix_dead_dirs.  The count of directories fixed, or an error.
+ */
+int mfs_ns_recount_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Replication (ns_apply.c): every operation above also appends an op to
