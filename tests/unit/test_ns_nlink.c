@@ -162,7 +162,48 @@ static void moved_elsewhere(void)
 	mfs_db_close(c.db);
 }
 
-/* The second case: a repair of the name list that a failure skipped. */
+/*
+ * moved_elsewhere with the maker's repair failing (as if killed before
+ * it): A's P stays one short until gc counts every directory again.
+ */
+static void recount_left(void)
+{
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_inode attr = { .mode = S_IFDIR | 0700 };
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 0, MFS_FAULT_EIO } } };
+	struct mfs_db *base;
+	uint64_t d, p;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns) ||
+	    mfs_db_open_mem(&c.db) || mfs_ns_open(c.db, &c.ns))
+		tap_bail("three stores");
+	p = mk(a.ns, MFS_ROOT_INO, "P", S_IFDIR | 0755);
+	d = mk(a.ns, MFS_ROOT_INO, "D", S_IFDIR | 0755);
+	ok(p && d && !send(&a, &b) && !send(&a, &c) &&
+	   !mfs_ns_rename(a.ns, MFS_ROOT_INO, "D", p, "E", 0, NULL) &&
+	   !tick(&b, 10) && !mfs_ns_remove(b.ns, MFS_ROOT_INO, "D", 1, NULL) &&
+	   !tick(&c, 20) && !mfs_ns_setattr(c.ns, d, &attr, MFS_ATTR_MODE, NULL) &&
+	   !send(&b, &a), "as above: A renames D to P/E, B removes D, C chmods it; A gets B's");
+	/* C's 41 ops take two writes each; the repair after the last is the next. */
+	sp.r[0].nth = 2 * 41 + 1;
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&c, &a), 0, "A applies C's ops, the repair's write failing");
+	ok(mfs_db_fault_fired(a.db) == 1 && nlink_of(a.ns, p) == 2,
+	   "A: P's nlink 2 for its one subdirectory (the state a kill there leaves)");
+	mfs_db_fault_arm(a.db, NULL);
+	ok(mfs_ns_recount_dirs(a.ns, NULL, NULL) >= 1, "gc counts A's directories again");
+	dir_nlink_ok(&a, p, "A after gc");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
+/* A repair of the name list that a failure skipped. */
 static void name_list_left(void)
 {
 	struct side a = { 0 }, b = { 0 };
@@ -232,6 +273,7 @@ int main(void)
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
 	moved_elsewhere();
+	recount_left();
 	name_list_left();
 	return done_testing();
 }
