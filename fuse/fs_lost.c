@@ -43,9 +43,8 @@ static int collect(void *arg, uint64_t parent, const char *name, uint64_t ino, u
 	return o->v[o->n++].name ? 0 : -ENOMEM;
 }
 
-static void tell_kernel(struct mfs_fs *fs, const struct orphan *o)
+static void tell_kernel(struct mfs_fs *fs, const struct orphan *o, const char *newname)
 {
-	char newname[MFS_NAME_MAX + 1];
 	struct mfs_ns_change c[] = {
 		{ .kind = MFS_CHANGE_DIRENT, .parent = o->parent, .name = o->name },
 		{ .kind = MFS_CHANGE_DIRENT, .parent = MFS_LOST_INO, .name = newname },
@@ -55,7 +54,6 @@ static void tell_kernel(struct mfs_fs *fs, const struct orphan *o)
 		{ .kind = MFS_CHANGE_INODE, .ino = MFS_ROOT_INO },
 	};
 
-	mfs_ns_lost_name(o->parent, o->name, newname);
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
 		fs_remote_change(fs, &c[i]);
 }
@@ -78,11 +76,13 @@ uint64_t fs_adopt_orphans(struct mfs_fs *fs)
 	if (rc)
 		log_warn("looking for unreachable entries: %s", mfs_strerror(rc));
 	for (size_t i = 0; i < o.n; i++) {
-		int rc2 = rc ? rc : mfs_ns_adopt(fs->ns, o.v[i].parent, o.v[i].name, o.v[i].ino);
+		char newname[MFS_NAME_MAX + 1];
+		int rc2 = rc ? rc : mfs_ns_adopt(fs->ns, o.v[i].parent, o.v[i].name, o.v[i].ino,
+						 newname);
 
 		if (!rc2) {
 			moved++;
-			tell_kernel(fs, &o.v[i]);
+			tell_kernel(fs, &o.v[i], newname);
 		} else if (rc2 == -EEXIST) {
 			rc = rc2; /* logged once by the store; the others would fail alike */
 		} else if (rc2 != -ESTALE && !rc) {
@@ -92,5 +92,8 @@ uint64_t fs_adopt_orphans(struct mfs_fs *fs)
 		free(o.v[i].name);
 	}
 	free(o.v);
+	/* Last: the moves above keep the counts right, a kill may not have. */
+	if ((rc = mfs_ns_recount_dirs(fs->ns, fs_remote_change, fs)) < 0)
+		log_warn("counting directories' links again: %s", mfs_strerror(rc));
 	return moved;
 }

@@ -240,11 +240,13 @@ int mfs_ns_orphans(struct mfs_ns *ns, mfs_orphan_fn fn, void *arg);
 void mfs_ns_lost_name(uint64_t parent, const char *name, char out[MFS_NAME_MAX + 1]);
 /*
  * Moves the orphaned entry (parent, name) -> ino into lost+found (made if
- * missing), as an op like a rename.  -ESTALE when it is no longer an orphan
- * (a peer's adoption came first), -EEXIST when the root's "lost+found" is
- * something else.
+ * missing), as an op like a rename, under the name it puts in newname:
+ * mfs_ns_lost_name's, or "%016llx-NAME" of ino if that one leads to another
+ * inode.  -ESTALE when it is no longer an orphan (a peer's adoption came
+ * first), -EEXIST when the root's "lost+found" is something else.
  */
-int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
+int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino,
+		 char newname[MFS_NAME_MAX + 1]);
 /*
  * Repairs this node's directories that lost their name to another node's op
  * (store/ns/ns_merge.c): each is merged into the directory that won the
@@ -270,6 +272,14 @@ int mfs_ns_dead_dirs(struct mfs_ns *ns, mfs_dead_dir_fn fn, void *arg);
  * fn as for mfs_ns_fix_dead_dirs.  The count, or an error.
  */
 int mfs_ns_drop_nameless(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
+/*
+ * gc: counts every directory's nlink again from its entries (derived state,
+ * written here only, no op).  Applying ops keeps it right; a repair that a
+ * kill cut short, or an entry that led nowhere when its parent was last
+ * counted and somewhere since, may leave it off by one, on one node.  fn
+ * as for mfs_ns_fix_dead_dirs.  The count of directories fixed, or an error.
+ */
+int mfs_ns_recount_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Replication (ns_apply.c): every operation above also appends an op to

@@ -95,6 +95,55 @@ static struct held_dirent held_dirent(struct mfs_ns *ns, const struct mfs_op_ent
 	return h;
 }
 
+static void note_dead(struct changes *cs, uint64_t ino)
+{
+	for (size_t i = 0; i < cs->ndead; i++)
+		if (cs->dead[i] == ino)
+			return;
+	if (mfs_grow(&cs->dead, &cs->deadcap, cs->ndead, sizeof(*cs->dead))) {
+		cs->oom = 1;
+		return;
+	}
+	cs->dead[cs->ndead++] = ino;
+}
+
+/*
+ * A winning inode entry e that makes a directory's record come or go, or
+ * name another parent: a directory counts a subdirectory only while an
+ * entry leads to a live record (ns_count_subdirs), so the parents the
+ * record names, held and new, are counted again even if the op holds no
+ * entry of theirs.  A chmod on a node that never saw an rmdir puts back
+ * the record of a directory that a rename elsewhere had given a new entry:
+ * that entry leads somewhere again.  The record may still name the old
+ * parent: for its own directory this node then runs the repair that gives
+ * the record the entry's name (ns_merge.c, note 6), which counts the new
+ * parent, and peers count that one as they apply the repair.
+ */
+static void note_dir_parents(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e)
+{
+	struct mfs_inode held = { 0 }, nw = { 0 };
+	uint64_t ino = get_be64(e->key);
+	int hrc;
+
+	/* A file's record (the common case) costs a decode, no read. */
+	if (!e->deleted && (mfs_inode_decode(ino, e->val, e->vlen, &nw) || !S_ISDIR(nw.mode)))
+		goto out;
+	hrc = mfs_ns_get(ns, ino, &held);
+	if (hrc && hrc != -ENOENT)
+		goto out;
+	if (!hrc && S_ISDIR(held.mode) && held.parent != ino &&
+	    (e->deleted || held.parent != nw.parent))
+		note_dir(cs, held.parent, 1);
+	if (!e->deleted && nw.parent != ino && (hrc || held.parent != nw.parent))
+		note_dir(cs, nw.parent, 1);
+	/* Back to life, own: its entry may be elsewhere than its record says. */
+	if (!e->deleted && hrc == -ENOENT && (uint16_t)(ino >> 48) == ns->space)
+		note_dead(cs, ino);
+out:
+	mfs_inode_release(&nw);
+	mfs_inode_release(&held);
+}
+
 /* Does dirent entry e (a put or a delete) over h change its parent's subdirectory count? */
 static int dirent_moves_nlink(const struct mfs_op_entry *e, const struct held_dirent *h)
 {
@@ -112,6 +161,7 @@ static int dirent_moves_nlink(const struct mfs_op_entry *e, const struct held_di
  * directory may have to be merged into the winner or given its name back,
  * the file moved to lost+found (ns_merge.c).
  */
+
 static void note_dead_candidate(struct mfs_ns *ns, struct changes *cs,
 				const struct mfs_op_entry *e, const struct held_dirent *h)
 {
@@ -123,11 +173,7 @@ static void note_dead_candidate(struct mfs_ns *ns, struct changes *cs,
 	 * to a directory, it is kept (ns_merge.c, note 1). */
 	if (!S_ISDIR(h->mode) && (e->deleted || !S_ISDIR(get_le32(e->val + 8))))
 		return;
-	if (mfs_grow(&cs->dead, &cs->deadcap, cs->ndead, sizeof(*cs->dead))) {
-		cs->oom = 1;
-		return;
-	}
-	cs->dead[cs->ndead++] = h->ino;
+	note_dead(cs, h->ino);
 }
 
 void ns_changes_release(struct changes *cs)
@@ -675,6 +721,8 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 		rc = 0;
 		if (e->kind == MFS_OP_DIRENT)
 			note_dead_candidate(ns, cs, e, &held);
+		else if (e->kind == MFS_OP_INODE)
+			note_dir_parents(ns, cs, e);
 		if (e->deleted) {
 			if (e->kind == MFS_OP_INODE)
 				rc = ns_keep_deleted(ns->db, b, get_be64(e->key), NULL, 0);

@@ -209,6 +209,12 @@ void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct ch
  */
 void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs);
 /*
+ * gc's pass over own file ino, which an entry names: its list of names is
+ * made right (ns_version.c, note 7) if a crash or a failure left a name
+ * that leads elsewhere.  1 if rewritten, 0, or an error (logged).
+ */
+int ns_fix_name_list_left(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
+/*
  * gc's repair passes over this node's records (ns_merge.c, ns_nameless.c),
  * and those of removed members it adopts (ns_adopted_spaces): one is
  * called for each such directory (dirs) or other record, with ns->lock

@@ -525,7 +525,10 @@ static int take_entry_name(struct mfs_ns *ns, struct mfs_inode *d, uint64_t pare
 		return rc;
 	if (ns_is_ancestor(ns, d->ino, parent)) {
 		rc = lose_dir(ns, d, cs);
-	} else if (!(rc = txn_begin(ns, &t)) && !(rc = txn_put_inode(&t, d))) {
+	} else if (!(rc = txn_begin(ns, &t)) && !(rc = txn_put_inode(&t, d)) &&
+		   /* The entry may have led nowhere when parent was last counted
+		    * (d's record came back later): count it here as peers do. */
+		   !(rc = ns_refresh_dir(ns, t.b, parent, NULL, 1, cs))) {
 		rc = txn_commit(ns, &t);
 	}
 	txn_free(&t);
@@ -901,4 +904,50 @@ int mfs_ns_dead_dirs(struct mfs_ns *ns, mfs_dead_dir_fn fn, void *arg)
 	int rc = mfs_inode_walk(ns->db, NULL, &w);
 
 	return rc > 0 ? 0 : rc;
+}
+
+/* ---- gc: every directory's nlink counted again ---- */
+
+static int collect_dir(void *arg, const struct mfs_inode *in)
+{
+	struct own_list *l = arg;
+
+	if (!S_ISDIR(in->mode))
+		return 0;
+	if (mfs_grow(&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -ENOMEM;
+	l->v[l->n++] = in->ino;
+	return 0;
+}
+
+int mfs_ns_recount_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+{
+	struct own_list l = { .dirs = 1 };
+	struct mfs_inode_walk w = { .fn = collect_dir, .arg = &l };
+	int rc = mfs_inode_walk(ns->db, NULL, &w), done = 0;
+
+	for (size_t i = 0; i < l.n && !rc; i++) {
+		struct changes cs = { 0 };
+		struct mfs_batch *b = mfs_batch_new(ns->db);
+
+		if (!b) {
+			rc = -ENOMEM;
+			break;
+		}
+		pthread_mutex_lock(&ns->lock);
+		rc = ns_refresh_dir(ns, b, l.v[i], NULL, 1, &cs);
+		if (!rc && cs.n)
+			rc = mfs_db_write(ns->db, b, MFS_WRITE_ASYNC);
+		pthread_mutex_unlock(&ns->lock);
+		mfs_batch_free(b);
+		if (!rc && cs.n) {
+			done++;
+			log_info("directory %016llx: nlink counted again", (unsigned long long)l.v[i]);
+		}
+		for (size_t j = 0; fn && j < cs.n; j++)
+			fn(arg, &cs.c[j]);
+		ns_changes_release(&cs);
+	}
+	free(l.v);
+	return rc ? rc : done;
 }

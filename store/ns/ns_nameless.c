@@ -24,6 +24,10 @@
  *  4. Directories are not swept: ns_merge.c repairs those.
  *  5. fsck does not report them: the loser of two concurrent writes of one
  *     path is such a record too, until gc runs, and that is no fault.
+ *  6. The same pass lists again the names of the own files that are named
+ *     (ns_version.c, note 7): a node killed between applying an op and
+ *     that repair left a listed name that leads elsewhere, and nlink (and
+ *     status, counting a file of two names as two halves) one too high.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -140,8 +144,13 @@ static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *named, struct ch
 	struct ns_txn t = { 0 };
 	int rc;
 
-	if (set_has(named, ino) || mfs_rev_is_ino(ino))
+	if (mfs_rev_is_ino(ino))
 		return 0;
+	/* Named: its list of names may still hold one that leads elsewhere (note 6). */
+	if (set_has(named, ino)) {
+		ns_fix_name_list_left(ns, ino, cs);
+		return 0;
+	}
 	if ((rc = mfs_ns_get(ns, ino, &in)))
 		return rc == -ENOENT ? 0 : rc;
 	if ((rc = has_name(ns, &in))) {

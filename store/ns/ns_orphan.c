@@ -169,10 +169,10 @@ out:
 	return rc;
 }
 
-int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
+int mfs_ns_adopt(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino,
+		 char newname[MFS_NAME_MAX + 1])
 {
 	struct mfs_inode src = { 0 }, lf = { 0 };
-	char newname[MFS_NAME_MAX + 1];
 	struct dirent_key ks, kd;
 	struct ns_txn t = { 0 };
 	uint64_t now_ino;

@@ -58,6 +58,11 @@
  *     that lead to it, and writes the record by an op if that changed it
  *     (ns_fix_name_lists).  A file no name leads to is left to gc's
  *     nameless pass.
+ *     A crash between an op and this repair, or a repair that failed,
+ *     leaves a name listed that leads elsewhere (nlink too high, status
+ *     counting a file the tree does not show): gc's nameless pass lists
+ *     again the names of every own file that some entry names
+ *     (ns_nameless.c).
  *  8. Not repaired: the rewrite being the later, its deletion of X wins and
  *     the other op's new name is left on no record, hidden on every node
  *     (a dangling entry, namespace.c): the name is lost, the bytes are not.
@@ -320,7 +325,7 @@ void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct ch
 static int add_entry_names(struct mfs_ns *ns, const struct mfs_op *op, struct mfs_inode *z,
 			   uint32_t *taken)
 {
-	for (uint32_t i = 0; i < op->n; i++) {
+	for (uint32_t i = 0; op && i < op->n; i++) {
 		const struct mfs_op_entry *e = &op->e[i];
 		char name[MFS_NAME_MAX + 1];
 		uint64_t p;
@@ -355,7 +360,10 @@ static int add_entry_names(struct mfs_ns *ns, const struct mfs_op *op, struct mf
 	return 0;
 }
 
-/* Own file zino lists the names its entries give it (note 7): 1 if rewritten, 0, or an error. */
+/*
+ * Own file zino lists the names its entries give it (note 7), those of op
+ * too if op is not NULL: 1 if rewritten, 0, or an error.
+ */
 static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zino,
 			 struct changes *cs)
 {
@@ -396,6 +404,16 @@ out:
 	txn_free(&t);
 	mfs_inode_release(&nw);
 	mfs_inode_release(&z);
+	return rc;
+}
+
+int ns_fix_name_list_left(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
+{
+	int rc = fix_name_list(ns, NULL, ino, cs);
+
+	if (rc < 0)
+		log_warn("file %016llx: its list of names not made right: %s",
+			 (unsigned long long)ino, mfs_strerror(rc));
 	return rc;
 }
 

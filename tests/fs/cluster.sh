@@ -415,12 +415,15 @@ cl_wait_backlog0() {
 
 # cl_snapshot ROOT [meta]: one line per entry below ROOT: relative path,
 # type, size, mode, owner, symlink target, user xattrs (but user.modelfs.*)
-# and, unless meta, the SHA-256 of regular files.  Not times.  An entry
+# and, unless meta, the SHA-256 of regular files; with CL_SNAP_NLINK=1 in
+# the environment, link counts too (=files: of all but directories).  Not
+# times.  An entry
 # that vanishes or fails while walked gives an ERR line.
 cl_snapshot() {
 	"$PY" - "$1" "${2:-}" <<'PYEOF'
 import hashlib, os, stat, sys
 root, meta = sys.argv[1], sys.argv[2] == "meta"
+nlink = os.environ.get("CL_SNAP_NLINK", "")
 out = []
 def walk(d):
     try:
@@ -449,8 +452,9 @@ def walk(d):
                             break
                         hh.update(b)
                 h = hh.hexdigest()
-            out.append("%s %o %d %d:%d %s %s %s" % (rel, st.st_mode, st.st_size if not stat.S_ISDIR(st.st_mode) else 0,
-                                                  st.st_uid, st.st_gid, h, link, xs))
+            nl = " n%d" % st.st_nlink if nlink == "1" or (nlink == "files" and not stat.S_ISDIR(st.st_mode)) else ""
+            out.append("%s %o %d %d:%d %s %s %s%s" % (rel, st.st_mode, st.st_size if not stat.S_ISDIR(st.st_mode) else 0,
+                                                    st.st_uid, st.st_gid, h, link, xs, nl))
         except OSError as e:
             out.append("ERR %s %s" % (rel, e.strerror))
             continue

@@ -17,16 +17,33 @@ ENODATA, ESTALE, ELOOP, ENAMETOOLONG) is counted and passed over.  Any
 other error (EIO, ENOTCONN when a daemon died, ENOSPC, ...) ends the run
 with status 1 and the op that met it.  The run is a function of SEED and
 of what the other node did meanwhile.  LOG gets one line per op.
+
+For the fault torture test (tests/fs/t1496-peers-fault-torture.sh):
+ROPS_DEAD_OK=1 takes ENOTCONN or ECONNABORTED, or ENOENT with ROOT gone, as
+this node's daemon killed: the run waits for the mount to be back (2
+minutes at most, then it ends with status 0) and goes on; ROPS_UNAVAIL_OK=1 counts EIO, ETIMEDOUT and
+EHOSTUNREACH as "unavailable" and goes on (the only holder of some bytes
+is killed or cut off: a read of them cannot succeed until it is back).
 """
 import errno
 import os
 import random
+import stat
 import sys
+import time
 
 NAMES = ["a", "b", "c", "d", "e", "f"]
 EXPECTED = {errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR,
             errno.EINVAL, errno.EXDEV, errno.EMLINK, errno.ENODATA, errno.ESTALE,
             errno.ELOOP, errno.ENAMETOOLONG, errno.EBUSY}
+DEAD = {errno.ENOTCONN, errno.ECONNABORTED}
+UNAVAIL = {errno.EIO, errno.ETIMEDOUT, errno.EHOSTUNREACH}
+DEAD_OK = os.environ.get("ROPS_DEAD_OK") == "1"
+UNAVAIL_OK = os.environ.get("ROPS_UNAVAIL_OK") == "1"
+
+
+class MountGone(Exception):
+    pass
 
 
 class Run:
@@ -35,6 +52,8 @@ class Run:
         self.r = random.Random(seed)
         self.log = log
         self.passed = 0
+        self.unavail = 0
+        self.gone = 0
 
     def existing(self):
         """A path that exists now, walked down from ROOT, or None."""
@@ -64,6 +83,15 @@ class Run:
     def data(self):
         n = self.r.choice([0, 1, 100, 4096, 65536, self.r.randint(1, 300000)])
         return self.r.randbytes(n)
+
+    def wait_back(self, i):
+        """The daemon died: wait for ROOT on its next mount (2 min at most)."""
+        self.gone += 1
+        for _ in range(1200):
+            if os.path.isdir(self.root):
+                return
+            time.sleep(0.1)
+        raise MountGone(i)
 
     # ---- the ops ----
     def op_mkdir(self):
@@ -97,7 +125,13 @@ class Run:
         except PermissionError:
             # link(2) of a directory: EPERM.  The other node may have removed
             # the directory since (the name now leads nowhere): a race too.
-            if os.path.lexists(src) and not os.path.isdir(src):
+            # lstat, not isdir: a mount that died meanwhile must show as
+            # ENOTCONN, not as EPERM.
+            try:
+                st = os.lstat(src)
+            except FileNotFoundError:
+                st = None
+            if st is not None and not stat.S_ISDIR(st.st_mode):
                 raise
             raise OSError(errno.EISDIR, "a directory") from None
 
@@ -126,7 +160,7 @@ class Run:
                 os.setxattr(p, name, self.r.randbytes(self.r.randint(0, 64)),
                             follow_symlinks=False)
         except PermissionError:
-            if not os.path.islink(p):   # user.* on a symlink: EPERM
+            if not stat.S_ISLNK(os.lstat(p).st_mode):   # user.* on a symlink: EPERM
                 raise
             raise OSError(errno.EINVAL, "a symlink") from None
 
@@ -156,6 +190,20 @@ class Run:
         except IsADirectoryError:
             res = "EISDIR"
         except OSError as e:
+            # A killed daemon's mount is cleared at once (umount -l): ROOT
+            # is then gone, and every op fails with ENOENT until the restart.
+            if DEAD_OK and (e.errno in DEAD or (e.errno == errno.ENOENT and
+                                                not os.path.isdir(self.root))):
+                if self.log:
+                    self.log.write("%d %s %s: mount gone\n" % (i, name, errno.errorcode[e.errno]))
+                self.wait_back(i)
+                return
+            if UNAVAIL_OK and e.errno in UNAVAIL:
+                self.unavail += 1
+                res = "unavailable " + errno.errorcode[e.errno]
+                if self.log:
+                    self.log.write("%d %s %s\n" % (i, name, res))
+                return
             if e.errno not in EXPECTED:
                 print("rops: op %d (%s) failed: %s" % (i, name, e), file=sys.stderr)
                 raise SystemExit(1)
@@ -171,9 +219,16 @@ def main():
     root, seed, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     log = open(sys.argv[4], "w") if len(sys.argv) > 4 else None
     run = Run(root, seed, log)
-    for i in range(count):
-        run.one(i)
-    print("rops: %d ops, %d failed as races may" % (count, run.passed))
+    try:
+        for i in range(count):
+            run.one(i)
+    except MountGone as g:
+        print("rops: the mount is gone at op %d and not back (%d failed as races may, %d unavailable)"
+              % (g.args[0], run.passed, run.unavail))
+        return
+    print("rops: %d ops, %d failed as races may%s%s" % (count, run.passed,
+          ", %d unavailable" % run.unavail if UNAVAIL_OK else "",
+          ", the mount died %d times" % run.gone if DEAD_OK else ""))
 
 
 if __name__ == "__main__":

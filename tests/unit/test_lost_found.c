@@ -6,7 +6,8 @@
  * once (the worst case: the same moves made twice), exchange again, and
  * hold the same tree with the entries in /lost+found and no orphan left.
  * A parent that was never seen is not an orphan's.  An orphan whose name in
- * lost+found another entry holds takes its own inode's name.
+ * lost+found another entry holds takes its own inode's name; so does a
+ * second orphan of the same name, from a node that had not seen D go.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -100,7 +101,7 @@ static int dump_entry(void *arg, const char *name, uint64_t ino, uint32_t mode)
 
 int main(void)
 {
-	struct side a = { 0 }, b = { 0 };
+	struct side a = { 0 }, b = { 0 }, late = { 0 };
 	static struct found fa, fb;
 	static struct dump da, db;
 	char lost[MFS_NAME_MAX + 1];
@@ -110,8 +111,12 @@ int main(void)
 	if (mfs_db_open_mem(&a.db) || mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) ||
 	    mfs_ns_open(b.db, &b.ns) || mfs_ns_node_id(a.ns) == mfs_ns_node_id(b.ns))
 		tap_bail("two stores");
+	if (mfs_db_open_mem(&late.db) || mfs_ns_open(late.db, &late.ns))
+		tap_bail("a late store");
 	d = mk(a.ns, MFS_ROOT_INO, "D", S_IFDIR | 0755);
 	ok(d && !exchange(&a, &b), "A makes D; B gets it");
+	is_int(mfs_ns_ops_since(a.ns, mfs_ns_node_id(a.ns), 0, apply_cb, late.ns), 0,
+	       "a third node, L, gets D and nothing after");
 	f = mk(a.ns, d, "f", S_IFREG | 0644);
 	sub = mk(a.ns, d, "sub", S_IFDIR | 0755);
 	ok(f && sub, "A creates D/f and D/sub (B does not know yet)");
@@ -129,10 +134,10 @@ int main(void)
 
 	/* Both adopt at once, as two daemons' gc runs would. */
 	for (int i = 0; i < 2; i++) {
-		is_int(mfs_ns_adopt(a.ns, d, fa.name[i], fa.ino[i]), 0, "A moves one into lost+found");
-		is_int(mfs_ns_adopt(b.ns, d, fb.name[i], fb.ino[i]), 0, "B moves it too");
+		is_int(mfs_ns_adopt(a.ns, d, fa.name[i], fa.ino[i], lost), 0, "A moves one into lost+found");
+		is_int(mfs_ns_adopt(b.ns, d, fb.name[i], fb.ino[i], lost), 0, "B moves it too");
 	}
-	is_int(mfs_ns_adopt(a.ns, d, "f", f), -ESTALE, "moving it again: no longer an orphan");
+	is_int(mfs_ns_adopt(a.ns, d, "f", f, lost), -ESTALE, "moving it again: no longer an orphan");
 	is_int(exchange(&a, &b), 0, "they exchange the moves");
 	da.ns = a.ns;
 	db.ns = b.ns;
@@ -157,6 +162,45 @@ int main(void)
 	mfs_ns_orphans(a.ns, note, &fa);
 	mfs_ns_orphans(b.ns, note, &fb);
 	ok(fa.n == 0 && fb.n == 0, "no orphan left on either");
+
+	/* L, which never saw D go, creates D/f: another orphan of the same name (note 5). */
+	{
+		static struct found fl;
+		char lost2[MFS_NAME_MAX + 1];
+		uint64_t g;
+		int bad = 0;
+
+		/* Later by the clock than A's moves: L's own ops move its clock on. */
+		for (int i = 0; i < 40; i++)
+			bad |= !mk(late.ns, MFS_ROOT_INO, "t", S_IFREG | 0644) ||
+			       mfs_ns_remove(late.ns, MFS_ROOT_INO, "t", 0, NULL);
+		g = mk(late.ns, d, "f", S_IFREG | 0644);
+		ok(!bad && g && g != f, "L creates D/f, a new file, later than A's moves");
+		is_int(mfs_ns_ops_since(late.ns, mfs_ns_node_id(late.ns), 0, apply_cb, a.ns), 0,
+		       "A applies L's op");
+		fl.ns = a.ns;
+		mfs_ns_orphans(a.ns, note, &fl);
+		if (!ok(fl.n == 1 && fl.ino[0] == g, "A finds L's D/f an orphan"))
+			printf("# %d orphans, D/f on A: %d, D: %d\n", fl.n, mfs_ns_lookup(a.ns, d, "f", &in), mfs_ns_get(a.ns, d, &in));
+		is_int(mfs_ns_adopt(a.ns, d, "f", g, lost2), 0, "A moves it into lost+found");
+		mfs_ns_lost_name(d, "f", lost);
+		ok(mfs_ns_lookup(a.ns, MFS_LOST_INO, lost, &in) == 0 && in.ino == f,
+		   "the first f keeps its name in lost+found");
+		mfs_inode_release(&in);
+		ok(strcmp(lost2, lost) && mfs_ns_lookup(a.ns, MFS_LOST_INO, lost2, &in) == 0 &&
+		   in.ino == g, "the second gets another");
+		mfs_inode_release(&in);
+		is_int(exchange(&a, &b) |
+		       mfs_ns_ops_since(late.ns, mfs_ns_node_id(late.ns), 0, apply_cb, b.ns), 0,
+		       "A and B exchange, B gets L's op");
+		da.buf[0] = db.buf[0] = 0;
+		dump_dir(&da, MFS_ROOT_INO);
+		dump_dir(&db, MFS_ROOT_INO);
+		if (!ok(!strcmp(da.buf, db.buf), "the same tree on both"))
+			printf("# A: %s\n# B: %s\n", da.buf, db.buf);
+		mfs_ns_close(late.ns);
+		mfs_db_close(late.db);
+	}
 
 	/* An entry whose parent was never seen here (its creation not applied yet): note 1. */
 	{
@@ -191,6 +235,7 @@ int main(void)
 	 * the orphan goes to its own inode's name, the file keeps its entry.
 	 */
 	{
+		char lost2[MFS_NAME_MAX + 1];
 		uint64_t d2, s2, y;
 		char *path;
 
@@ -204,7 +249,8 @@ int main(void)
 		is_int(mfs_ns_rename(a.ns, MFS_ROOT_INO, "y", MFS_LOST_INO, lost, 0, NULL), 0,
 		       "a file y takes lost+found/<D2>-s");
 		is_int(exchange(&a, &b), 0, "they exchange their ops");
-		is_int(mfs_ns_adopt(a.ns, d2, "s", s2), 0, "A moves the orphan D2/s to lost+found");
+		is_int(mfs_ns_adopt(a.ns, d2, "s", s2, lost2), 0, "A moves the orphan D2/s to lost+found");
+		ok(strcmp(lost2, lost) != 0, "under a name of its own (%s)", lost2);
 		is_int(exchange(&a, &b), 0, "and B gets the move");
 		ok(mfs_ns_lookup(b.ns, MFS_LOST_INO, lost, &in) == 0 && in.ino == y,
 		   "y keeps its entry lost+found/<D2>-s");

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A directory's link count counts the subdirectories whose entries lead
+ * to a live record (namespace.c, ns_count_subdirs), so a subdirectory's
+ * record that comes back to life changes its parent's count as much as an
+ * entry does.  Three in-memory stores: A renames D to E while B removes D
+ * (later by the clock) and C, later still, chmods D, which never saw
+ * either.  On A, B's rmdir deletes D's record (E then leads nowhere and the
+ * root counts one subdirectory less) and C's chmod puts the record back:
+ * E leads to D again, and the root's nlink must count it again, on every
+ * node whatever order they applied the ops in.
+ *
+ * And a file's count after a repair that did not happen: A's file f has a
+ * second name g, which B unlinks while A, later by the clock, links f as
+ * k.  A, the file's maker, lists f's names again as it applies B's unlink
+ * (A's record, the later, still lists g); that write fails here (as if A
+ * had been killed between the op and its repair), so f lists g, nlink 3.
+ * gc's nameless pass on A makes it right.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/kv/db.h"
+#include "store/ns/namespace.h"
+#include "tap.h"
+
+struct side {
+	struct mfs_db *db;
+	struct mfs_ns *ns;
+};
+
+static uint64_t mk(struct mfs_ns *ns, uint64_t parent, const char *name, uint32_t mode)
+{
+	struct mfs_ns_new nw = { .mode = mode };
+	struct mfs_inode in;
+	uint64_t ino;
+
+	if (mfs_ns_create(ns, parent, name, &nw, &in))
+		return 0;
+	ino = in.ino;
+	mfs_inode_release(&in);
+	return ino;
+}
+
+static int apply_cb(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
+{
+	return mfs_ns_apply(arg, origin, seq, op, len, NULL, NULL) ? -1 : 0;
+}
+
+/* to applies every op of from's own (already applied ones are skipped). */
+static int send(struct side *from, struct side *to)
+{
+	return mfs_ns_ops_since(from->ns, mfs_ns_node_id(from->ns), 0, apply_cb, to->ns);
+}
+
+/* n file creations and removals: s's clock moves on, its tree does not change. */
+static int tick(struct side *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!mk(s->ns, MFS_ROOT_INO, "tick", S_IFREG | 0644) ||
+		    mfs_ns_remove(s->ns, MFS_ROOT_INO, "tick", 0, NULL))
+			return -1;
+	return 0;
+}
+
+struct count {
+	struct mfs_ns *ns;
+	uint32_t subdirs;
+};
+
+static int count_dir(void *arg, const char *name, uint64_t ino, uint32_t mode)
+{
+	struct count *c = arg;
+
+	(void)name;
+	(void)ino;
+	c->subdirs += S_ISDIR(mode) != 0;
+	return 0;
+}
+
+/* The root's nlink on s is 2 + the subdirectories readdir lists. */
+static void root_nlink_ok(struct side *s, const char *who)
+{
+	struct count c = { s->ns, 0 };
+	struct mfs_inode root;
+
+	mfs_ns_readdir(s->ns, MFS_ROOT_INO, NULL, 0, count_dir, &c);
+	if (mfs_ns_get(s->ns, MFS_ROOT_INO, &root)) {
+		ok(0, "%s: the root's record", who);
+		return;
+	}
+	if (!ok(root.nlink == 2 + c.subdirs, "%s: the root's nlink counts its subdirectories", who))
+		printf("# nlink %u, %u subdirectories listed\n", root.nlink, c.subdirs);
+	mfs_inode_release(&root);
+}
+
+static uint32_t nlink_of(struct mfs_ns *ns, uint64_t ino)
+{
+	struct mfs_inode in;
+	uint32_t n;
+
+	if (mfs_ns_get(ns, ino, &in))
+		return 0;
+	n = in.nlink;
+	mfs_inode_release(&in);
+	return n;
+}
+
+/* P's nlink on s is 2 + the subdirectories readdir lists in P. */
+static void dir_nlink_ok(struct side *s, uint64_t p, const char *who)
+{
+	struct count c = { s->ns, 0 };
+	struct mfs_inode d;
+
+	mfs_ns_readdir(s->ns, p, NULL, 0, count_dir, &c);
+	if (mfs_ns_get(s->ns, p, &d)) {
+		ok(0, "%s: P's record", who);
+		return;
+	}
+	if (!ok(d.nlink == 2 + c.subdirs, "%s: P's nlink counts its subdirectories", who))
+		printf("# nlink %u, %u subdirectories listed\n", d.nlink, c.subdirs);
+	mfs_inode_release(&d);
+}
+
+/*
+ * The same with the new entry in another directory P: the record C puts
+ * back names the root, not P, as D's parent.  A, which made D, gives the
+ * record P/E (ns_merge.c, note 6); P must count D on every node.
+ */
+static void moved_elsewhere(void)
+{
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_inode attr = { .mode = S_IFDIR | 0700 }, in;
+	uint64_t d, p;
+
+	if (mfs_db_open_mem(&a.db) || mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) ||
+	    mfs_ns_open(b.db, &b.ns) || mfs_db_open_mem(&c.db) || mfs_ns_open(c.db, &c.ns))
+		tap_bail("three stores");
+	p = mk(a.ns, MFS_ROOT_INO, "P", S_IFDIR | 0755);
+	d = mk(a.ns, MFS_ROOT_INO, "D", S_IFDIR | 0755);
+	ok(p && d && !send(&a, &b) && !send(&a, &c), "A makes P and D; B and C get them");
+	is_int(mfs_ns_rename(a.ns, MFS_ROOT_INO, "D", p, "E", 0, NULL), 0, "A renames D to P/E");
+	ok(!tick(&b, 10) && !mfs_ns_remove(b.ns, MFS_ROOT_INO, "D", 1, NULL), "B, later, removes D");
+	ok(!tick(&c, 20) && !mfs_ns_setattr(c.ns, d, &attr, MFS_ATTR_MODE, NULL),
+	   "C, later still, chmods D");
+	is_int(send(&b, &a) | send(&c, &a), 0, "A applies B's rmdir and C's chmod");
+	ok(mfs_ns_lookup(a.ns, p, "E", &in) == 0 && in.ino == d, "A: P/E is D");
+	mfs_inode_release(&in);
+	dir_nlink_ok(&a, p, "A");
+	is_int(send(&c, &b) | send(&a, &b), 0, "B applies C's and A's ops");
+	dir_nlink_ok(&b, p, "B");
+	is_int(send(&a, &c) | send(&b, &c), 0, "C applies A's and B's ops");
+	dir_nlink_ok(&c, p, "C");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
+/*
+ * moved_elsewhere with the maker's repair failing (as if killed before
+ * it): A's P stays one short until gc counts every directory again.
+ */
+static void recount_left(void)
+{
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_inode attr = { .mode = S_IFDIR | 0700 };
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 0, MFS_FAULT_EIO } } };
+	struct mfs_db *base;
+	uint64_t d, p;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns) ||
+	    mfs_db_open_mem(&c.db) || mfs_ns_open(c.db, &c.ns))
+		tap_bail("three stores");
+	p = mk(a.ns, MFS_ROOT_INO, "P", S_IFDIR | 0755);
+	d = mk(a.ns, MFS_ROOT_INO, "D", S_IFDIR | 0755);
+	ok(p && d && !send(&a, &b) && !send(&a, &c) &&
+	   !mfs_ns_rename(a.ns, MFS_ROOT_INO, "D", p, "E", 0, NULL) &&
+	   !tick(&b, 10) && !mfs_ns_remove(b.ns, MFS_ROOT_INO, "D", 1, NULL) &&
+	   !tick(&c, 20) && !mfs_ns_setattr(c.ns, d, &attr, MFS_ATTR_MODE, NULL) &&
+	   !send(&b, &a), "as above: A renames D to P/E, B removes D, C chmods it; A gets B's");
+	/* C's 41 ops take two writes each; the repair after the last is the next. */
+	sp.r[0].nth = 2 * 41 + 1;
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&c, &a), 0, "A applies C's ops, the repair's write failing");
+	ok(mfs_db_fault_fired(a.db) == 1 && nlink_of(a.ns, p) == 2,
+	   "A: P's nlink 2 for its one subdirectory (the state a kill there leaves)");
+	mfs_db_fault_arm(a.db, NULL);
+	ok(mfs_ns_recount_dirs(a.ns, NULL, NULL) >= 1, "gc counts A's directories again");
+	dir_nlink_ok(&a, p, "A after gc");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
+/* A repair of the name list that a failure skipped. */
+static void name_list_left(void)
+{
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_db *base;
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	uint64_t f;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	f = mk(a.ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
+	ok(f && !mfs_ns_link(a.ns, f, MFS_ROOT_INO, "g", NULL) && !send(&a, &b),
+	   "A makes f and links it as g; B gets both");
+	is_int(mfs_ns_remove(b.ns, MFS_ROOT_INO, "g", 0, NULL), 0, "B unlinks g");
+	ok(!tick(&a, 10) && !mfs_ns_link(a.ns, f, MFS_ROOT_INO, "k", NULL),
+	   "A, later by the clock, links f as k (it has not seen the unlink)");
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&b, &a), 0, "A applies the unlink, its third write (the name list's repair) failing");
+	if (!ok(mfs_db_fault_fired(a.db) == 1 && nlink_of(a.ns, f) == 3,
+	   "A: f still lists g, nlink 3 (the state a kill there leaves)"))
+		printf("# fired %d, nlink %u, writes %llu\n", mfs_db_fault_fired(a.db), nlink_of(a.ns, f), (unsigned long long)mfs_db_fault_calls(a.db, MFS_FAULT_WRITE));
+	mfs_db_fault_arm(a.db, NULL);
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 0, "gc's nameless pass on A");
+	is_int(nlink_of(a.ns, f), 2, "A: f lists its two names f and k, nlink 2");
+	is_int(send(&a, &b), 0, "B applies A's link and repair");
+	is_int(nlink_of(b.ns, f), 2, "B: f's nlink 2");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
+int main(void)
+{
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_inode attr = { .mode = S_IFDIR | 0700 }, in;
+	uint64_t d;
+
+	if (mfs_db_open_mem(&a.db) || mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) ||
+	    mfs_ns_open(b.db, &b.ns) || mfs_db_open_mem(&c.db) || mfs_ns_open(c.db, &c.ns))
+		tap_bail("three stores");
+	d = mk(a.ns, MFS_ROOT_INO, "D", S_IFDIR | 0755);
+	ok(d && !send(&a, &b) && !send(&a, &c), "A makes D; B and C get it");
+	is_int(mfs_ns_rename(a.ns, MFS_ROOT_INO, "D", MFS_ROOT_INO, "E", 0, NULL), 0,
+	       "A renames D to E");
+	ok(!tick(&b, 10) && !mfs_ns_remove(b.ns, MFS_ROOT_INO, "D", 1, NULL),
+	   "B, later by the clock, removes D (it has not seen the rename)");
+	ok(!tick(&c, 20) && !mfs_ns_setattr(c.ns, d, &attr, MFS_ATTR_MODE, NULL),
+	   "C, later still, chmods D (it has seen neither)");
+	is_int(send(&b, &a), 0, "A applies B's rmdir");
+	is_int(mfs_ns_lookup(a.ns, MFS_ROOT_INO, "E", &in), -ENOENT, "A: E leads nowhere for now");
+	root_nlink_ok(&a, "A, after B's rmdir");
+	is_int(send(&c, &a), 0, "A applies C's chmod");
+	ok(mfs_ns_lookup(a.ns, MFS_ROOT_INO, "E", &in) == 0 && in.ino == d &&
+	   (in.mode & 0777) == 0700, "A: E is D again, with C's mode");
+	mfs_inode_release(&in);
+	root_nlink_ok(&a, "A, after C's chmod");
+	is_int(send(&c, &b) | send(&a, &b), 0, "B applies C's and A's ops");
+	root_nlink_ok(&b, "B");
+	is_int(send(&a, &c) | send(&b, &c), 0, "C applies A's and B's ops");
+	root_nlink_ok(&c, "C");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+	moved_elsewhere();
+	recount_left();
+	name_list_left();
+	return done_testing();
+}
