@@ -859,6 +859,13 @@ void ns_fix_second_names(struct mfs_ns *ns, struct changes *cs)
 
 		if (mfs_ns_get(ns, c->ino, &d))
 			continue;
+		/* The op left its name leading elsewhere: an attribute change
+		 * carrying an older name, after the rename (note 6). */
+		if (S_ISDIR(d.mode) && d.name && !named_by(ns, &d)) {
+			mfs_inode_release(&d);
+			if (repair_name(ns, c->ino, cs) < 0 || mfs_ns_get(ns, c->ino, &d))
+				continue;
+		}
 		if (S_ISDIR(d.mode) && d.name && named_by(ns, &d)) {
 			if ((c->parent != d.parent || strcmp(c->name, d.name)) &&
 			    drop_stray(ns, &d, c->parent, c->name, cs) < 0)

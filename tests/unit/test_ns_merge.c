@@ -557,6 +557,46 @@ static void two_renames(int b_first)
 	node_close(&b);
 }
 
+/*
+ * a moves its directory R/x to R/p/x while b, later by the clock, chmods
+ * x, whose record on b still names R/x.  a, which made x, must leave its
+ * record naming the entry that leads to it, in both orders of arrival:
+ * where the chmod came last, a applied it and left x with a name that
+ * led nowhere, until gc.
+ */
+static void rename_then_old_chmod(int b_first)
+{
+	struct node a, b;
+	struct mfs_inode in = { 0 };
+	uint64_t r, x, p;
+	int bad = 0;
+	char *t;
+
+	node_open(&a);
+	node_open(&b);
+	r = mk(&a, MFS_ROOT_INO, "R", S_IFDIR | 0755, 0);
+	x = mk(&a, r, "x", S_IFDIR | 0755, 0);
+	p = mk(&a, r, "p", S_IFDIR | 0755, 0);
+	mkfile(&a, x, "in-x", 6);
+	is_int(send(&a, &b), 0, "a makes R/x and R/p; b sees them");
+	is_int(mfs_ns_rename(a.ns, r, "x", p, "x", 0, NULL), 0, "a moves R/x to R/p/x");
+	bump(&b, MFS_ROOT_INO, 8);
+	mfs_ns_get(b.ns, x, &in);
+	in.mode = S_IFDIR | 0700;
+	is_int(mfs_ns_setattr(b.ns, x, &in, MFS_ATTR_MODE, NULL), 0, "b chmods x, later");
+	mfs_inode_release(&in);
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	ok(same_trees(&a, &b), "the trees agree, x named by its entry");
+	is_int(entries_of(&a, x), 1, "x has one entry on a");
+	t = dump(&a, &bad);
+	ok(strstr(t, "/R/p/x/in-x ") && !bad, "x is at R/p/x, its record names it");
+	if (!strstr(t, "/R/p/x/in-x ") || bad)
+		printf("# a:\n%s", t);
+	free(t);
+	node_close(&a);
+	node_close(&b);
+}
+
 int main(void)
 {
 	mfs_log_set_stderr_level(MFS_LOG_ERROR);
@@ -568,6 +608,7 @@ int main(void)
 		rename_chmod_cycle(b_first);
 		cross_rename_cycle(b_first);
 		two_renames(b_first);
+		rename_then_old_chmod(b_first);
 	}
 	dead_until_repaired();
 	adopted_when_removed();
