@@ -53,8 +53,12 @@
  *     leads to it: a rename on one node, and a chmod or utimens of the
  *     directory on another, later by the clock, whose record still holds
  *     the old name (an attribute change puts the whole record).  The
- *     rename's entry is then the directory's name, and the record takes it;
- *     giving the old name back instead made two entries of one directory,
+ *     rename's entry is then the directory's name, and the record takes it,
+ *     in either order of arrival: as the maker applies the rename (which
+ *     removed the record's name), or the attribute change (the record's
+ *     name then leads nowhere though no op removed it: note 8 finds that;
+ *     missed, the other node's next rename of it left it two entries).
+ *     Giving the old name back instead made two entries of one directory,
  *     and when the rename had moved it below a directory that another
  *     node's rename had meanwhile moved into it, a cycle (the kernel then
  *     answers ELOOP for that entry, and nothing can remove it).  If the
@@ -69,9 +73,10 @@
  *     Both by the node that made the directory, as note 2.
  *  8. And at apply time, for the names an op touched (ns_note_dir_names):
  *     an entry it puts that leads to an own directory, and the name the
- *     directory's record had before it; after the op, such a name that is
- *     not the record's and still leads to it goes, and a directory the op
- *     put in a cycle moves to lost+found.  Two renames of one directory on
+ *     directory's record had before it; after the op, a directory whose
+ *     record's name leads elsewhere is repaired first (notes 1 and 6),
+ *     then such a name that is not the record's and still leads to it
+ *     goes, and a directory the op put in a cycle moves to lost+found.  Two renames of one directory on
  *     two nodes at once (to two places) leave two entries of it otherwise,
  *     and the kernel answers ELOOP where one is inside its subtree.
  */
@@ -843,6 +848,13 @@ void ns_fix_second_names(struct mfs_ns *ns, struct changes *cs)
 
 		if (mfs_ns_get(ns, c->ino, &d))
 			continue;
+		/* The op left its name leading elsewhere: an attribute change
+		 * carrying an older name, after the rename (note 6). */
+		if (S_ISDIR(d.mode) && d.name && !named_by(ns, &d)) {
+			mfs_inode_release(&d);
+			if (repair_name(ns, c->ino, cs) < 0 || mfs_ns_get(ns, c->ino, &d))
+				continue;
+		}
 		if (S_ISDIR(d.mode) && d.name && named_by(ns, &d)) {
 			if ((c->parent != d.parent || strcmp(c->name, d.name)) &&
 			    drop_stray(ns, &d, c->parent, c->name, cs) < 0)

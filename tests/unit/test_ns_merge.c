@@ -641,6 +641,92 @@ static void two_renames(int b_first)
 	node_close(&b);
 }
 
+/*
+ * a moves its directory R/x to R/p/x while b, later by the clock, chmods
+ * x, whose record on b still names R/x.  a, which made x, must leave its
+ * record naming the entry that leads to it, in both orders of arrival:
+ * where the chmod came last, a applied it and left x with a name that
+ * led nowhere, until gc.
+ */
+static void rename_then_old_chmod(int b_first)
+{
+	struct node a, b;
+	struct mfs_inode in = { 0 };
+	uint64_t r, x, p;
+	int bad = 0;
+	char *t;
+
+	node_open(&a);
+	node_open(&b);
+	r = mk(&a, MFS_ROOT_INO, "R", S_IFDIR | 0755, 0);
+	x = mk(&a, r, "x", S_IFDIR | 0755, 0);
+	p = mk(&a, r, "p", S_IFDIR | 0755, 0);
+	mkfile(&a, x, "in-x", 6);
+	is_int(send(&a, &b), 0, "a makes R/x and R/p; b sees them");
+	is_int(mfs_ns_rename(a.ns, r, "x", p, "x", 0, NULL), 0, "a moves R/x to R/p/x");
+	bump(&b, MFS_ROOT_INO, 8);
+	mfs_ns_get(b.ns, x, &in);
+	in.mode = S_IFDIR | 0700;
+	is_int(mfs_ns_setattr(b.ns, x, &in, MFS_ATTR_MODE, NULL), 0, "b chmods x, later");
+	mfs_inode_release(&in);
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	ok(same_trees(&a, &b), "the trees agree, x named by its entry");
+	is_int(entries_of(&a, x), 1, "x has one entry on a");
+	t = dump(&a, &bad);
+	ok(strstr(t, "/R/p/x/in-x ") && !bad, "x is at R/p/x, its record names it");
+	if (!strstr(t, "/R/p/x/in-x ") || bad)
+		printf("# a:\n%s", t);
+	free(t);
+	node_close(&a);
+	node_close(&b);
+}
+
+/*
+ * As above, and b, after its chmod, moves x into R/q while a moves R/q
+ * into x: where a applied the chmod without repair, b's rename then left
+ * x two entries, R/p/x and R/q/x, each inside the other's subtree (the
+ * kernel answers ELOOP for R/p/x/q/x: t1495, "Too many levels of
+ * symbolic links").
+ */
+static void old_chmod_then_cycle(int b_first)
+{
+	struct node a, b;
+	struct mfs_inode in = { 0 };
+	uint64_t r, x, p, q;
+	int bad = 0;
+	char *t;
+
+	node_open(&a);
+	node_open(&b);
+	r = mk(&a, MFS_ROOT_INO, "R", S_IFDIR | 0755, 0);
+	x = mk(&a, r, "x", S_IFDIR | 0755, 0);
+	p = mk(&a, r, "p", S_IFDIR | 0755, 0);
+	q = mk(&a, r, "q", S_IFDIR | 0755, 0);
+	mkfile(&a, x, "in-x", 6);
+	mkfile(&a, q, "in-q", 7);
+	is_int(send(&a, &b), 0, "a makes R/x, R/p and R/q; b sees them");
+	is_int(mfs_ns_rename(a.ns, r, "x", p, "x", 0, NULL), 0, "a moves R/x to R/p/x");
+	is_int(mfs_ns_rename(a.ns, r, "q", x, "q", 0, NULL), 0, "a moves R/q to R/p/x/q");
+	bump(&b, MFS_ROOT_INO, 8);
+	mfs_ns_get(b.ns, x, &in);
+	in.mode = S_IFDIR | 0700;
+	is_int(mfs_ns_setattr(b.ns, x, &in, MFS_ATTR_MODE, NULL), 0, "b chmods x, later");
+	mfs_inode_release(&in);
+	is_int(mfs_ns_rename(b.ns, r, "x", q, "x", 0, NULL), 0, "b moves R/x to R/q/x");
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	ok(same_trees(&a, &b), "the trees agree");
+	is_int(entries_of(&a, x), 1, "x has one entry on a");
+	is_int(entries_of(&b, x), 1, "x has one entry on b");
+	t = dump(&a, &bad);
+	ok(strstr(t, "/in-x ") && strstr(t, "/in-q ") && !bad,
+	   "both files are reachable from the root, every directory named by its entry");
+	if (!strstr(t, "/in-x ") || !strstr(t, "/in-q ") || bad)
+		printf("# a:\n%s", t);
+	free(t);
+	node_close(&a);
+	node_close(&b);
+}
+
 int main(void)
 {
 	mfs_log_set_stderr_level(MFS_LOG_ERROR);
@@ -654,6 +740,8 @@ int main(void)
 		two_renames(b_first);
 		rename_after_publish_unlink(b_first);
 		chmod_after_publish_rewrite(b_first);
+		rename_then_old_chmod(b_first);
+		old_chmod_then_cycle(b_first);
 	}
 	dead_until_repaired();
 	adopted_when_removed();
