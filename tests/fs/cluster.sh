@@ -513,6 +513,31 @@ cl_wait_converged() {
 	return 1
 }
 
+# cl_files_counted [I...]: every file record node I counts (status files)
+# has a name: as many as the regular files its tree shows, each of n names
+# counted 1/n (two versions that parted in a race may show one st_ino, so
+# inode numbers cannot tell links apart).  Every mounted node by default.
+cl_files_counted() {
+	local i want got
+	# shellcheck disable=SC2046 # node numbers
+	[ $# -gt 0 ] || set -- $(cl_mounts)
+	for i in "$@"; do
+		want=$("$PY" - "${CL_M[$i]}" <<'PYEOF'
+import os, sys
+n = 0.0
+for d, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        st = os.lstat(os.path.join(d, f))
+        if (st.st_mode & 0o170000) == 0o100000:
+            n += 1.0 / max(st.st_nlink, 1)
+print(round(n))
+PYEOF
+)
+		got=$(cl_get "$i" files)
+		[ "$got" = "$want" ] || { echo "node $i: status files $got, tree shows $want" >&2; return 1; }
+	done
+}
+
 # cl_wait_sha I PATH SHA: polls until PATH (relative to the mounts) reads as SHA on node I.
 _cl_sha_is() { [ "$(file_sha "$1" 2>/dev/null)" = "$2" ]; }
 cl_wait_sha() {

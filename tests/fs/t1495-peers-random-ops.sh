@@ -69,27 +69,6 @@ clean() {
 check "fsck clean on node 1" clean 1
 check "fsck clean on node 2" clean 2
 
-# Every file record a node counts has a name: as many as the regular files
-# the tree shows, each of n names counted 1/n (two versions that parted in
-# a race may show one st_ino, so inode numbers cannot tell links apart).
-counted() {
-	local i want got
-	for i in 1 2; do
-		want=$("$PY" - "${CL_M[$i]}" <<'PYEOF'
-import os, sys
-n = 0.0
-for d, _, files in os.walk(sys.argv[1]):
-    for f in files:
-        st = os.lstat(os.path.join(d, f))
-        if (st.st_mode & 0o170000) == 0o100000:
-            n += 1.0 / max(st.st_nlink, 1)
-print(round(n))
-PYEOF
-)
-		got=$(cl_get "$i" files)
-		[ "$got" = "$want" ] || { echo "node $i: status files $got, tree shows $want" >&2; return 1; }
-	done
-}
-check "status files is what the tree shows, on both nodes" wait_for "$CL_TRIES" counted
+check "status files is what the tree shows, on both nodes" wait_for "$CL_TRIES" cl_files_counted
 
 cl_done

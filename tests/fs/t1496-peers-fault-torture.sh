@@ -168,25 +168,6 @@ for i in $(seq 1 "$N"); do
 	check "fsck clean on node $i" clean "$i"
 done
 
-# As in t1495: status counts as many files as the tree shows.
-counted() {
-	local i want got
-	for i in $(seq 1 "$N"); do
-		want=$("$PY" - "${CL_M[$i]}" <<'PYEOF'
-import os, sys
-n = 0.0
-for d, _, files in os.walk(sys.argv[1]):
-    for f in files:
-        st = os.lstat(os.path.join(d, f))
-        if (st.st_mode & 0o170000) == 0o100000:
-            n += 1.0 / max(st.st_nlink, 1)
-print(round(n))
-PYEOF
-)
-		got=$(cl_get "$i" files)
-		[ "$got" = "$want" ] || { echo "node $i: status files $got, tree shows $want" >&2; return 1; }
-	done
-}
-check "status files is what the tree shows, on every node" wait_for "$CL_TRIES" counted
+check "status files is what the tree shows, on every node" wait_for "$CL_TRIES" cl_files_counted
 
 cl_done
