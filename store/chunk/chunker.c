@@ -240,6 +240,7 @@ int mfs_chunker_lanes(int on)
 #else
 int mfs_chunker_lanes(int on)
 {
+	(void)on;
 	return 0;
 }
 #endif
