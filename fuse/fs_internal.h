@@ -189,6 +189,11 @@ struct mfs_fs {
 	 * refresh: it compares this before and after (fs_node_catch_up).
 	 */
 	uint64_t remote_gen;
+	/*
+	 * Changes told to the kernel (fs_remote_change) only, not node frees:
+	 * what a lookup's reply may have crossed (fs_reply_entry_gen).
+	 */
+	uint64_t told_gen;
 	struct timespec started; /* CLOCK_MONOTONIC at start: status's uptime */
 	/* READs answered (fs_op_read): counters, atomic; reported by status. */
 	uint64_t read_requests, read_bytes;

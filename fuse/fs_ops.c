@@ -179,7 +179,7 @@ void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec
 		return;
 	}
 	pthread_mutex_lock(&n->lock);
-	filled = fs_remote_gen(fs);
+	filled = __atomic_load_n(&fs->told_gen, __ATOMIC_ACQUIRE);
 	old = fs_node_catch_up(fs, n, gen);
 	fs_fill_stat(fs, n, &e.attr);
 	pthread_mutex_unlock(&n->lock);
@@ -193,8 +193,11 @@ void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec
 	/*
 	 * A peer's change since the stat was filled: its invalidation may
 	 * have reached the kernel before this reply made the inode known.
+	 * Not a node freed meanwhile (remote_gen counts those too, for the
+	 * catch-up above): nothing was told to the kernel then, and a needless
+	 * invalidation here can land after a later truncate's reply (t0330).
 	 */
-	if (fs_remote_gen(fs) != filled && fs->se)
+	if (__atomic_load_n(&fs->told_gen, __ATOMIC_ACQUIRE) != filled && fs->se)
 		fuse_lowlevel_notify_inval_inode(fs->se, e.ino, -1, 0);
 }
 

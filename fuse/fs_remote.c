@@ -97,6 +97,7 @@ void fs_remote_change(void *arg, const struct mfs_ns_change *c)
 
 	/* Before the refresh: a lookup that read the old record sees it moved. */
 	__atomic_add_fetch(&fs->remote_gen, 1, __ATOMIC_ACQ_REL);
+	__atomic_add_fetch(&fs->told_gen, 1, __ATOMIC_ACQ_REL);
 	if (c->kind == MFS_CHANGE_INODE) {
 		revived(fs, c->ino);
 		if (refresh_node(fs, c->ino) && fs->se)
