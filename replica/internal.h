@@ -279,6 +279,10 @@ int snap_bootstrap(struct mfs_replica *r, struct mfs_peer *first, uint64_t gen);
 uint64_t snap_generation(struct mfs_replica *r);
 /* 1 for a while after a failed bootstrap: pulls then ask for ops (PULL NOSNAP). */
 int snap_recently_failed(struct mfs_replica *r);
+/* 1 from a merged image until a PULL comes back with nothing more: pulls ask for
+ * the tail as ops (PULL NOSNAP), not another image; snap_tail_pulled ends it. */
+int snap_tail_pending(struct mfs_replica *r);
+void snap_tail_pulled(struct mfs_replica *r);
 void snap_status(struct mfs_replica *r, FILE *f);
 /* Node ids that count for placement now: self, and peers up or down for less than grace. */
 int placement_nodes(struct mfs_replica *r, mfs_node_t *ids, int cap);

@@ -64,7 +64,8 @@ static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
 	free(vv);
 	if (w.oom)
 		return -ENOMEM;
-	rc = rpc_call(r, p, MFS_MSG_PULL, snap_recently_failed(r) ? MFS_PULL_NOSNAP : 0, w.buf,
+	rc = rpc_call(r, p, MFS_MSG_PULL,
+		      snap_recently_failed(r) || snap_tail_pending(r) ? MFS_PULL_NOSNAP : 0, w.buf,
 		      w.len, r->cfg.peer_timeout_ms, &rr);
 	mfs_wr_release(&w);
 	if (rc)
@@ -98,6 +99,9 @@ static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
 		__atomic_add_fetch(&r->malformed, 1, __ATOMIC_RELAXED);
 	if (!rc)
 		rc = it.more;
+	/* Caught up with this peer: the image's tail is in. */
+	if (!rc)
+		snap_tail_pulled(r);
 	rpc_reply_release(&rr);
 	return rc;
 }

@@ -88,10 +88,16 @@ check "node 2 needed one snapshot" expect_eq "$(cl_get 2 snapshots_applied)" 1 s
 # image's chunks come 400 ms apart, so that its fetch outlasts grace_s: a
 # joiner fetching an image counts as holding it (it does not PULL until it
 # has merged it); before that fix node 2 needed 4 images here, and 5 in a
-# CI run whose fetches were slow.
+# CI run whose fetches were slow.  And node 1 answers a puller 1,000 ops
+# behind with a snapshot (snapshot_lag_ops), far fewer than the writer
+# makes during the fetch, while node 2 pulls every 200 ms: the image's tail
+# must come as ops all the same; before that fix every image's tail was
+# longer than the lag, and node 2 fetched ever bigger images (4 in a run
+# under load, 3,515 to 120,170 records, and never caught up).
 rm -f "$WORK/stop"
 check "node 2 stops; node 1 restarts with grace_s=2" eval \
-	'cl_stop 2 && cl_stop 1 && cl_start 1 "snapshot_throttle_ms=400,heartbeat_ms=20000,grace_s=2"'
+	'cl_stop 2 && cl_stop 1 &&
+	cl_start 1 "snapshot_throttle_ms=400,heartbeat_ms=20000,grace_s=2,snapshot_lag_ops=1000"'
 check "node 1 drops its whole op log (node 2 is past grace)" \
 	eval 'echo more >"$M1/b/f0" && wait_for "$CL_TRIES" trimmed'
 writer &
@@ -100,7 +106,7 @@ round() { getfattr --only-values -n user.round "$1/a/f0" 2>/dev/null; }
 # Some rounds after the bootstrap reach node 2 as ops before the writer stops.
 tail_pulled() { local r; r=$(round "${CL_M[2]}") && [ -n "$r" ] && [ "$r" -ge "$1" ]; }
 back() {
-	cl_start 2 && wait_for "$CL_TRIES" applied &&
+	cl_start 2 heartbeat_ms=200 && wait_for "$CL_TRIES" applied &&
 	wait_for "$CL_TRIES" tail_pulled $(($(round "$M1") + 10))
 }
 check "node 2 comes back while the writer runs, bootstraps, pulls 10 rounds" back
