@@ -12,7 +12,7 @@
  * ops after the vector.  Manifests are content addressed (a union); the
  * derived state of directories (mtime by max, nlink counted) is refreshed
  * as ns_apply.c does for ops, and an inode's tombstone carries the bytes
- * kept for the deleted file (ns_apply.c).  Member records (member.h) are
+ * kept for the deleted file (ns_content.c).  Member records (member.h) are
  * entries of the same map, keyed by node id: a node that bootstraps learns
  * the cluster's members from the image.
  *
@@ -79,7 +79,7 @@ static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
-/* A tombstone; an inode's carries the bytes kept for it, if any (ns_apply.c). */
+/* A tombstone; an inode's carries the bytes kept for it, if any (ns_content.c). */
 static int put_tombstone(struct mfs_wr *w, struct mfs_iter *kept, uint8_t kind,
 			 const uint8_t *stamp, const uint8_t *k, size_t kl)
 {
