@@ -162,7 +162,6 @@ static int dirent_moves_nlink(const struct mfs_op_entry *e, const struct held_di
  * directory may have to be merged into the winner or given its name back,
  * the file moved to lost+found (ns_merge.c).
  */
-
 static void note_dead_candidate(struct mfs_ns *ns, struct changes *cs,
 				const struct mfs_op_entry *e, const struct held_dirent *h)
 {
