@@ -15,14 +15,16 @@
 #include "internal.h"
 #include "store/maint/gc.h"
 
-void peer_pulled(struct mfs_replica *r, mfs_node_t node, const struct mfs_wire_vv *vv)
+uint64_t peer_pulled(struct mfs_replica *r, mfs_node_t node, const struct mfs_wire_vv *vv)
 {
 	struct mfs_peer *p = peer_by_id(r, node);
+	uint64_t prev;
 
 	/* Only configured peers count (and bound the memory kept). */
 	if (!p)
-		return;
+		return 0;
 	pthread_mutex_lock(&p->lock);
+	prev = p->pulled ? p->pulled_ms : 0;
 	if (!p->pulled)
 		p->pulled = malloc(sizeof(*p->pulled));
 	if (p->pulled) {
@@ -30,6 +32,7 @@ void peer_pulled(struct mfs_replica *r, mfs_node_t node, const struct mfs_wire_v
 		p->pulled_ms = mfs_now_ms();
 	}
 	pthread_mutex_unlock(&p->lock);
+	return prev;
 }
 
 int mfs_replica_gc_peers(struct mfs_replica *r, struct mfs_gc_peer **out, int *n)

@@ -246,7 +246,8 @@ void server_stop(struct mfs_server *s);
 int server_in_worker(void);
 
 /* gc_peers.c: node `node` pulled, or is fetching an image of, version vector vv. */
-void peer_pulled(struct mfs_replica *r, mfs_node_t node, const struct mfs_wire_vv *vv);
+/* Keeps node's PULL vector; returns when it pulled before (ms), 0 if never. */
+uint64_t peer_pulled(struct mfs_replica *r, mfs_node_t node, const struct mfs_wire_vv *vv);
 
 /* sync.c */
 /* Thread body: pulls ops from one peer (arg) until stopping. */
@@ -264,9 +265,23 @@ struct mfs_snap;
 int snap_init(struct mfs_replica *r);
 int snap_start(struct mfs_replica *r);
 void snap_stop(struct mfs_replica *r);
-/* Should a PULL with theirs get OPS `more` = SNAPSHOT rather than ops? 1 or 0. */
-int snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs, mfs_node_t requester,
-		int nosnap);
+/* Why a PULL gets OPS `more` = SNAPSHOT rather than ops. */
+enum snap_why {
+	SNAP_NOT_NEEDED = 0,
+	SNAP_BEHIND,                 /* it lacks ops at or below this node's log base */
+	SNAP_LAGGING,                /* snapshot_lag_ops behind, and not following */
+};
+/*
+ * Should a PULL with theirs get an image?  ops_wanted: the puller asked for
+ * ops (PULL NOSNAP) or follows this node (snap_follower): only a log trimmed
+ * past it gets it an image.  *lag: the ops it lacks (may be NULL).
+ */
+enum snap_why snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs,
+			  mfs_node_t requester, int ops_wanted, uint64_t *lag);
+/* Whether a puller whose previous PULL came at prev_ms (0: never) follows this node. */
+int snap_follower(uint64_t prev_ms);
+/* Logs why node is sent an image, at most every few seconds. */
+void snap_log_why(struct mfs_replica *r, mfs_node_t node, enum snap_why why, uint64_t lag);
 /*
  * The SNAPDATA body answering a SNAP body from node `requester`;
  * MFS_EFORMAT for a malformed request.

@@ -248,7 +248,9 @@ static void handle_pull(struct mfs_server *s, struct job *j)
 	mfs_node_t origins[MFS_WIRE_MAX_VV];
 	uint64_t seqs[MFS_WIRE_MAX_VV];
 	struct mfs_wire_ops_acc a = { .budget = MFS_WIRE_OPS_BUDGET };
-	int n;
+	enum snap_why why;
+	uint64_t lag = 0;
+	int n, following;
 
 	if (!theirs)
 		return;
@@ -257,9 +259,11 @@ static void handle_pull(struct mfs_server *s, struct job *j)
 		free(theirs);
 		return;
 	}
-	peer_pulled(r, j->h.node, theirs);
+	following = snap_follower(peer_pulled(r, j->h.node, theirs));
 	mfs_wire_ops_begin(&a.w);
-	if (snap_needed(r, theirs, j->h.node, j->h.flags & MFS_PULL_NOSNAP)) {
+	why = snap_needed(r, theirs, j->h.node, following || (j->h.flags & MFS_PULL_NOSNAP), &lag);
+	if (why) {
+		snap_log_why(r, j->h.node, why, lag);
 		mfs_wire_ops_finish(&a.w, 0, MFS_OPS_SNAPSHOT);
 		goto send;
 	}

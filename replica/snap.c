@@ -59,6 +59,7 @@ struct mfs_snap {
 	uint64_t gen;                /* bootstraps done (atomic) */
 	uint64_t failed_ms;          /* last failed bootstrap (atomic) */
 	int tail_pending;            /* an image merged, its tail not pulled yet (atomic) */
+	uint64_t why_logged_ms;      /* snap_log_why's last line (atomic) */
 	pthread_t trimmer;
 	int started;
 };
@@ -182,8 +183,39 @@ void snap_stop(struct mfs_replica *r)
 
 /* ---- serving --------------------------------------------------------------------- */
 
-int snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs, mfs_node_t requester,
-		int nosnap)
+/*
+ * A puller that pulled within FOLLOW_MS follows this node's writes: when a
+ * burst of writes outruns it by snapshot_lag_ops, it pulls them as ops.  An
+ * image then would be worse: it holds the whole namespace, however few the
+ * ops, and writes during its fetch make its tail longer again (t1197; t1195
+ * in CI: a follower 1,000 ops behind for a moment was sent a 21,242-record
+ * image that took 49 s to fetch).  The lag rule is for a node back from a
+ * long silence, or new.
+ */
+#define FOLLOW_MS 60000
+
+int snap_follower(uint64_t prev_ms)
+{
+	return prev_ms && mfs_now_ms() - prev_ms < FOLLOW_MS;
+}
+
+/* A joiner that cannot fetch an image pulls again every heartbeat. */
+#define WHY_LOG_EVERY_MS 10000
+
+void snap_log_why(struct mfs_replica *r, mfs_node_t node, enum snap_why why, uint64_t lag)
+{
+	uint64_t now = mfs_now_ms(), last = __atomic_load_n(&r->snap->why_logged_ms, __ATOMIC_RELAXED);
+
+	if (last && now - last < WHY_LOG_EVERY_MS)
+		return;
+	__atomic_store_n(&r->snap->why_logged_ms, now, __ATOMIC_RELAXED);
+	log_info("node " MFS_NODE_FMT " is %llu ops behind%s: answered with a snapshot",
+		 MFS_NODE_ARG(node), (unsigned long long)lag,
+		 why == SNAP_BEHIND ? ", some below the log base" : " and not following");
+}
+
+enum snap_why snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs,
+			  mfs_node_t requester, int ops_wanted, uint64_t *lag_out)
 {
 	mfs_node_t *o = malloc(MFS_NS_MAX_ORIGINS * sizeof(*o)), *bo = malloc(MFS_NS_MAX_ORIGINS * sizeof(*bo));
 	uint64_t *s = malloc(MFS_NS_MAX_ORIGINS * sizeof(*s)), *bs = malloc(MFS_NS_MAX_ORIGINS * sizeof(*bs));
@@ -213,8 +245,13 @@ int snap_needed(struct mfs_replica *r, const struct mfs_wire_vv *theirs, mfs_nod
 	free(s);
 	free(bo);
 	free(bs);
-	return behind || (!nosnap && r->cfg.snapshot_lag_ops &&
-			  lag >= (uint64_t)r->cfg.snapshot_lag_ops);
+	if (lag_out)
+		*lag_out = lag;
+	if (behind)
+		return SNAP_BEHIND;
+	if (!ops_wanted && r->cfg.snapshot_lag_ops && lag >= (uint64_t)r->cfg.snapshot_lag_ops)
+		return SNAP_LAGGING;
+	return SNAP_NOT_NEEDED;
 }
 
 /* Tests (snapshot_throttle_ms): the build pauses this many times the throttle
@@ -282,14 +319,15 @@ static struct mfs_wire_vv *image_vv(const struct mfs_snap *sn)
 /*
  * Whether the kept image (sn locked) would still bring its next taker far
  * enough: a joiner that merged it and still needed a snapshot (its vector
- * below this node's log base, trimmed meanwhile, or snapshot_lag_ops
- * behind) would only be given the same image again until REUSE_MS ran out
+ * below this node's log base, trimmed meanwhile) would only be given the
+ * same image again until REUSE_MS ran out
  * (t1195 under load: the same image applied 7 times in 5 s).
  */
 static int image_still_helps(struct mfs_replica *r, const struct mfs_snap *sn)
 {
 	struct mfs_wire_vv *vv = image_vv(sn);
-	int helps = vv && !snap_needed(r, vv, 0, 0);
+	/* Its taker follows this node from then on (joiner_holds_image). */
+	int helps = vv && !snap_needed(r, vv, 0, 1, NULL);
 
 	free(vv);
 	return helps;
