@@ -515,6 +515,47 @@ static void test_corruption(uint8_t *buf)
 #define GROUP 32768	/* words per group, as store/chunk/codec.c writes them */
 
 /* Lengths around every edge of the split layout, for w = 2 and 4. */
+/*
+ * mfs_chunk_decode_sha hashes a split record group by group as it joins
+ * it: the digest must be the SHA-256 of the whole chunk, in order, for
+ * every codec (the others hash after the decode), with one group or many
+ * and every tail length; and a damaged record must not decode.
+ */
+static void test_decode_sha(uint8_t *buf)
+{
+	static const size_t lens[] = { 1, 3, 255, 4096 + 1, 4096 + 3, 200001, 1 << 20 };
+	int bad = 0;
+
+	for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+		for (int c = MFS_CODEC_RAW; c <= MFS_CODEC_SPLIT4; c++) {
+			size_t len = lens[li];
+			struct mfs_hash want, got;
+			ssize_t n;
+
+			fill_fp16(buf, len);
+			if (len % 2)
+				buf[len - 1] = (uint8_t)rng();
+			n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap, c);
+			if (n < 0 || mfs_sha256(buf, len, &want)) {
+				printf("#   codec %d, %zu bytes: encode or hash failed\n", c, len);
+				bad++;
+				continue;
+			}
+			memset(&got, 0, sizeof(got));
+			if (mfs_chunk_decode_sha(ctx, rec, n, out, len, &got) != (ssize_t)len ||
+			    memcmp(out, buf, len) || memcmp(got.b, want.b, MFS_HASH_LEN)) {
+				printf("#   codec %d, %zu bytes: wrong bytes or digest\n", c, len);
+				bad++;
+			}
+			rec[n - 1] ^= 1; /* in the last piece: found only once all is hashed */
+			if (mfs_chunk_decode_sha(ctx, rec, n, out, len, &got) >= 0) {
+				printf("#   codec %d, %zu bytes: damaged record decoded\n", c, len);
+				bad++;
+			}
+		}
+	is_int(bad, 0, "decode with SHA-256: the chunk's digest for every codec, damage refused");
+}
+
 static void test_split_lengths(uint8_t *buf)
 {
 	static const size_t base[] = { 0, 1, 2, 3, 4, 5, 7, 255, 256 * 2 - 1, 256 * 4 + 3,
@@ -872,6 +913,7 @@ int main(void)
 	test_adversarial(buf);
 	test_corruption(buf);
 	test_split_lengths(buf);
+	test_decode_sha(buf);
 	test_split_layout(buf);
 	test_split_corruption(buf);
 	test_decode_range(buf);
