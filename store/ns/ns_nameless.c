@@ -329,6 +329,9 @@ static int list_unlisted(struct mfs_ns *ns, const struct pass *p, mfs_ns_change_
 		pthread_mutex_lock(&ns->lock);
 		r = ns_fix_name_list_left(ns, &one, ino, &cs);
 		s = ns_unlock_durable(ns, r < 0 ? r : 0, NS_SYNC_DEFER);
+		if (r > 0)
+			log_info("file %016llx had an entry its record did not list: listed",
+				 (unsigned long long)ino);
 		if (r >= 0 && s)
 			rc = s;
 		done += r > 0;
