@@ -171,7 +171,7 @@ static int has_name(struct mfs_ns *ns, const struct mfs_inode *in)
 	return 0;
 }
 
-/* The pass's state: the entries' count per inode, and own files that have more entries than names. */
+/* The pass's state: entries per inode, and own files with more entries than names. */
 struct pass {
 	struct ino_set named;
 	uint64_t *unlisted;     /* own files an entry names that their record does not list */
