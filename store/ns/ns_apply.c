@@ -190,6 +190,9 @@ void ns_changes_release(struct changes *cs)
 	for (size_t i = 0; i < cs->nnames; i++)
 		free(cs->names[i].name);
 	free(cs->names);
+	for (size_t i = 0; i < cs->nheld; i++)
+		free(cs->held[i].name);
+	free(cs->held);
 }
 
 /* A child that is not the root, not inode 0, and of a type an inode record may have. */
@@ -406,6 +409,7 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 		} else if (e->kind == MFS_OP_INODE) {
 			ns_note_put(ns, cs, e);
 			ns_note_dir_names(ns, cs, e);
+			ns_note_held_names(ns, cs, e);
 			rc = ns_put_record_merged(ns, b, e);
 		} else {
 			ns_note_dir_names(ns, cs, e);

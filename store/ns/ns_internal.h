@@ -186,6 +186,9 @@ struct changes {
 	size_t nputs, putcap, gonecap;
 	struct dir_name *names; /* entries an own directory may have twice (ns_merge.c, note 8) */
 	size_t nnames, namecap;
+	struct dir_name *held;  /* names an own file's record listed before the op replaced
+				 * it (ns_version.c, note 7) */
+	size_t nheld, heldcap;
 	int oom;
 };
 struct dir_name {
@@ -228,11 +231,21 @@ void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct ch
  */
 void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs);
 /*
+ * Before winning entry e is written: if it replaces the record of one of
+ * this node's files, notes the names the held record lists, which
+ * ns_fix_name_lists keeps where they still lead to the file (ns_version.c,
+ * note 7).
+ */
+void ns_note_held_names(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e);
+/*
  * gc's pass over own file ino, which an entry names: its list of names is
  * made right (ns_version.c, note 7) if a crash or a failure left a name
- * that leads elsewhere.  1 if rewritten, 0, or an error (logged).
+ * that leads elsewhere, or left unlisted one of the entries of `entries`
+ * (dirent entries, as an op's; may be NULL) that leads to it.  1 if
+ * rewritten, 0, or an error (logged).
  */
-int ns_fix_name_list_left(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
+int ns_fix_name_list_left(struct mfs_ns *ns, const struct mfs_op *entries, uint64_t ino,
+			  struct changes *cs);
 /*
  * gc's repair passes over this node's records (ns_merge.c, ns_nameless.c),
  * and those of removed members it adopts (ns_adopted_spaces): one is

@@ -81,6 +81,17 @@
  *     goes, and a directory the op put in a cycle moves to lost+found.  Two renames of one directory on
  *     two nodes at once (to two places) leave two entries of it otherwise,
  *     and the kernel answers ELOOP where one is inside its subtree.
+ *  9. A merge can meet, among the entries of the directory it merges, an
+ *     entry that leads to the winner itself: a rename of the winner into
+ *     the loser on one node, and on another, later, a rename of the winner
+ *     to the loser's name.  That entry is a second entry of the winner,
+ *     and it goes.  Moved to lost+found as a name taken in the winner, it
+ *     gave the winner's record that name in the op, while the merging
+ *     node, writing the winner's record (read before the move) whole for
+ *     its mtime (txn_touch_dir), kept the old name: the records of one
+ *     stamp differed between nodes, the winner's maker then removed the
+ *     old name as a second entry, and the merging node was left with a
+ *     directory whose name led nowhere, for good (t1496).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -230,6 +241,24 @@ static int merge_one(struct mfs_ns *ns, struct ns_txn *t, uint64_t from, const s
 
 	if ((rc = dirent_key(into->ino, c->name, &k)))
 		return rc;
+	if (c->ino == into->ino) {
+		/*
+		 * A second entry of `into` itself, which has from's name now:
+		 * it goes.  Moved into `into` it would be a loop; moved to
+		 * lost+found, `into`'s record would take that name (and the
+		 * raw write of `into` by txn_touch_dir would then keep the old
+		 * one here while peers got the new: note 9).
+		 */
+		struct dirent_key ks;
+
+		if ((rc = dirent_key(from, c->name, &ks)))
+			return rc;
+		txn_del_dirent(t, &ks);
+		ns_note_change(cs, MFS_CHANGE_DIRENT, 0, from, (const uint8_t *)c->name,
+			       strlen(c->name));
+		*moved = 1;
+		return 0;
+	}
 	rc = mfs_ns_get(ns, c->ino, &rec);
 	if (rc == -ENOENT) {
 		/* A dangling entry, hidden on every node: it goes. */

@@ -28,6 +28,22 @@
  *     (ns_version.c, note 7): a node killed between applying an op and
  *     that repair left a listed name that leads elsewhere, and nlink (and
  *     status, counting a file of two names as two halves) one too high.
+ *  7. And the names such a kill left unlisted: a link on one node and a
+ *     chmod of the same file, later by the clock, on another leave an
+ *     entry that the winning record does not list, which the maker adds as
+ *     it applies the link (ns_version.c, note 7).  Killed before that, the
+ *     file has two entries and nlink 1 on every node, and status counts
+ *     one file less than the tree shows.  No index leads from a file to its
+ *     entries: the read of the entries counts those that name each inode,
+ *     and an own file with more entries than its record lists names has
+ *     its entries found by a second read (of those files' only) and listed.
+ *     The entry stays and the record takes the name, not the other way
+ *     round: the entry won its key by its stamp on every node, as the
+ *     maker's repair at apply time would have listed it, and the repair is
+ *     the maker's op that carries the whole record, so every node ends with
+ *     the same record whatever it held.  Dropping the entry instead would
+ *     remove a name that users of every node see, by a deletion that could
+ *     lose to a later op on that key anyway.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -43,9 +59,13 @@
 
 #define LOG_COMPONENT "namespace"
 
-/* A set of inode numbers (open addressing; 0 is the empty slot: no entry names inode 0). */
+/*
+ * A set of inode numbers, each with the count of entries that name it
+ * (open addressing; 0 is the empty slot: no entry names inode 0).
+ */
 struct ino_set {
 	uint64_t *v;
+	uint32_t *cnt;          /* per v[]: entries that name it */
 	size_t cap, n;
 };
 
@@ -58,7 +78,7 @@ static size_t slot_of(const struct ino_set *s, uint64_t ino)
 	return i;
 }
 
-static void set_put(struct ino_set *s, uint64_t ino)
+static void set_put(struct ino_set *s, uint64_t ino, uint32_t n)
 {
 	size_t i = slot_of(s, ino);
 
@@ -66,29 +86,47 @@ static void set_put(struct ino_set *s, uint64_t ino)
 		s->v[i] = ino;
 		s->n++;
 	}
+	s->cnt[i] += n;
 }
 
 static int set_add(struct ino_set *s, uint64_t ino)
 {
 	if (2 * (s->n + 1) > s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 1024;
-		struct ino_set g = { calloc(cap, sizeof(uint64_t)), cap, 0 };
+		struct ino_set g = { calloc(cap, sizeof(uint64_t)), calloc(cap, sizeof(uint32_t)),
+				     cap, 0 };
 
-		if (!g.v)
+		if (!g.v || !g.cnt) {
+			free(g.v);
+			free(g.cnt);
 			return -ENOMEM;
+		}
 		for (size_t i = 0; i < s->cap; i++)
 			if (s->v[i])
-				set_put(&g, s->v[i]);
+				set_put(&g, s->v[i], s->cnt[i]);
 		free(s->v);
+		free(s->cnt);
 		*s = g;
 	}
-	set_put(s, ino);
+	set_put(s, ino, 1);
 	return 0;
 }
 
-static int set_has(const struct ino_set *s, uint64_t ino)
+/* The number of entries that name ino (0: not in the set). */
+static uint32_t set_count(const struct ino_set *s, uint64_t ino)
 {
-	return s->cap && s->v[slot_of(s, ino)] == ino;
+	size_t i;
+
+	if (!s->cap)
+		return 0;
+	i = slot_of(s, ino);
+	return s->v[i] == ino ? s->cnt[i] : 0;
+}
+
+static void set_free(struct ino_set *s)
+{
+	free(s->v);
+	free(s->cnt);
 }
 
 /* Every inode number an entry names. */
@@ -133,23 +171,46 @@ static int has_name(struct mfs_ns *ns, const struct mfs_inode *in)
 	return 0;
 }
 
+/* The pass's state: entries per inode, and own files with more entries than names. */
+struct pass {
+	struct ino_set named;
+	uint64_t *unlisted;     /* own files an entry names that their record does not list */
+	size_t nunlisted, unlistedcap;
+};
+
+/* After the list's repair: does ino have entries its record does not list (note 7)? */
+static void note_unlisted(struct mfs_ns *ns, uint64_t ino, struct pass *p)
+{
+	struct mfs_inode in;
+
+	if (mfs_ns_get(ns, ino, &in))
+		return;
+	if (!S_ISDIR(in.mode) && set_count(&p->named, ino) > 1 + in.nlinks &&
+	    !mfs_grow(&p->unlisted, &p->unlistedcap, p->nunlisted, sizeof(*p->unlisted)))
+		p->unlisted[p->nunlisted++] = ino;
+	mfs_inode_release(&in);
+}
+
 /*
  * Deletes own file record ino if no entry names it (the set `named`, read
  * before the pass) and, checked again under the lock, none of its names
  * leads to it (note 3): 1 if deleted, 0, or an error (logged).
  */
-static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *named, struct changes *cs)
+static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct changes *cs)
 {
+	struct pass *p = ctx;
 	struct mfs_inode in;
 	struct ns_txn t = { 0 };
 	int rc;
 
 	if (mfs_rev_is_ino(ino))
 		return 0;
-	/* Named: its list of names may still hold one that leads elsewhere (note 6). */
-	if (set_has(named, ino)) {
-		ns_fix_name_list_left(ns, ino, cs);
-		return 0;
+	/* Named: its list of names may still hold one that leads elsewhere
+	 * (note 6), or miss one that leads to it (note 7). */
+	if (set_count(&p->named, ino)) {
+		rc = ns_fix_name_list_left(ns, NULL, ino, cs);
+		note_unlisted(ns, ino, p);
+		return rc > 0; /* a failure is logged; the pass goes on */
 	}
 	if ((rc = mfs_ns_get(ns, ino, &in)))
 		return rc == -ENOENT ? 0 : rc;
@@ -176,13 +237,125 @@ out:
 	return rc;
 }
 
+/* The entries that name the inodes of set s, copied (keys and values), as op entries. */
+struct found {
+	struct mfs_op_entry *e;
+	size_t n, cap;
+};
+
+static void found_release(struct found *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		free((void *)f->e[i].key);
+		free((void *)f->e[i].val);
+	}
+	free(f->e);
+}
+
+static int entries_of(struct mfs_ns *ns, const struct ino_set *s, struct found *f)
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
+	int rc = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		struct mfs_op_entry *e;
+
+		if (vl != 12 || kl <= 8 || kl > 8 + MFS_NAME_MAX || !set_count(s, get_le64(v)))
+			continue;
+		if (mfs_grow(&f->e, &f->cap, f->n, sizeof(*f->e))) {
+			rc = -ENOMEM;
+			break;
+		}
+		e = &f->e[f->n];
+		*e = (struct mfs_op_entry){ .kind = MFS_OP_DIRENT, .klen = (uint16_t)kl, .vlen = 12 };
+		e->key = malloc(kl);
+		e->val = malloc(vl);
+		if (!e->key || !e->val) {
+			free((void *)e->key);
+			free((void *)e->val);
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy((void *)e->key, k, kl);
+		memcpy((void *)e->val, v, vl);
+		f->n++;
+	}
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+static int by_child(const void *x, const void *y)
+{
+	uint64_t a = get_le64(((const struct mfs_op_entry *)x)->val);
+	uint64_t b = get_le64(((const struct mfs_op_entry *)y)->val);
+
+	return (a > b) - (a < b);
+}
+
+/*
+ * The own files that have entries their record does not list (note 7)
+ * take those names: a second read of the entries, for these files only,
+ * then each file's repair under the lock as a write op of its own.  The
+ * count repaired, or an error.
+ */
+static int list_unlisted(struct mfs_ns *ns, const struct pass *p, mfs_ns_change_fn fn, void *arg)
+{
+	struct ino_set want = { 0 };
+	struct found f = { 0 };
+	int rc = 0, done = 0;
+
+	for (size_t i = 0; i < p->nunlisted && !rc; i++)
+		rc = set_add(&want, p->unlisted[i]);
+	if (!rc)
+		rc = entries_of(ns, &want, &f);
+	if (!rc)
+		qsort(f.e, f.n, sizeof(*f.e), by_child);
+	for (size_t i = 0, j; i < f.n && !rc; i = j) {
+		uint64_t ino = get_le64(f.e[i].val);
+		struct mfs_op one = { 0 };
+		struct changes cs = { 0 };
+		int r, s;
+
+		for (j = i; j < f.n && get_le64(f.e[j].val) == ino; j++)
+			;
+		one.n = (uint32_t)(j - i);
+		one.e = &f.e[i];
+		pthread_mutex_lock(&ns->lock);
+		r = ns_fix_name_list_left(ns, &one, ino, &cs);
+		s = ns_unlock_durable(ns, r < 0 ? r : 0, NS_SYNC_DEFER);
+		if (r > 0)
+			log_info("file %016llx had an entry its record did not list: listed",
+				 (unsigned long long)ino);
+		if (r >= 0 && s)
+			rc = s;
+		done += r > 0;
+		for (size_t c = 0; fn && c < cs.n; c++)
+			fn(arg, &cs.c[c]);
+		ns_changes_release(&cs);
+	}
+	found_release(&f);
+	set_free(&want);
+	return rc ? rc : done;
+}
+
 int mfs_ns_drop_nameless(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
 {
-	struct ino_set named = { 0 };
-	int rc = named_inodes(ns, &named);
+	struct pass p = { 0 };
+	int rc = named_inodes(ns, &p.named), listed;
 
 	if (!rc)
-		rc = ns_repair_own(ns, 0, drop_nameless, &named, fn, arg);
-	free(named.v);
+		rc = ns_repair_own(ns, 0, drop_nameless, &p, fn, arg);
+	if (rc >= 0 && p.nunlisted) {
+		listed = list_unlisted(ns, &p, fn, arg);
+		rc = listed < 0 ? listed : rc + listed;
+	}
+	set_free(&p.named);
+	free(p.unlisted);
 	return rc;
 }

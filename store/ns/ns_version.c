@@ -58,11 +58,19 @@
  *     that lead to it, and writes the record by an op if that changed it
  *     (ns_fix_name_lists).  A file no name leads to is left to gc's
  *     nameless pass.
+ *     The op's record may also drop a name that leads to the file: a link
+ *     on one node, a chmod on another, later by the clock, whose record
+ *     lists only the old name.  The maker adds the link's entry as it
+ *     applies either op (it is the op's entry, or its record listed it).
+ *     But a third op of the chmodding node, later than that repair and
+ *     not aware of it, carries the short list again: the names the held
+ *     record listed before an op replaced it are candidates too
+ *     (ns_note_held_names), or the entry would stay unlisted for good.
  *     A crash between an op and this repair, or a repair that failed,
  *     leaves a name listed that leads elsewhere (nlink too high, status
  *     counting a file the tree does not show): gc's nameless pass lists
- *     again the names of every own file that some entry names
- *     (ns_nameless.c).
+ *     again the names of every own file that some entry names, and adds
+ *     the entries a record does not list (ns_nameless.c, notes 6 and 7).
  *  8. Not repaired: the rewrite being the later, its deletion of X wins and
  *     the other op's new name is left on no record, hidden on every node
  *     (a dangling entry, namespace.c): the name is lost, the bytes are not.
@@ -321,48 +329,99 @@ void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct ch
 	}
 }
 
+/* Adds parent/name to z if it leads to z and is not listed yet (*taken: names so far). */
+static int add_name(struct mfs_ns *ns, struct mfs_inode *z, uint64_t p, const char *name,
+		    uint32_t *taken)
+{
+	int rc;
+
+	if (*taken && mfs_inode_has_name(z, p, name))
+		return 0;
+	if ((rc = ns_name_leads_to(ns, p, name, z->ino)) <= 0)
+		return rc;
+	if (*taken == 0) {
+		char *copy = strdup(name);
+
+		if (!copy)
+			return -ENOMEM;
+		free(z->name);
+		z->name = copy;
+		z->parent = p;
+	} else if ((rc = mfs_inode_name_add(z, p, name))) {
+		return rc;
+	}
+	(*taken)++;
+	return 0;
+}
+
 /* Adds to z every name of an entry of op that leads to z and is not listed yet. */
 static int add_entry_names(struct mfs_ns *ns, const struct mfs_op *op, struct mfs_inode *z,
 			   uint32_t *taken)
 {
-	for (uint32_t i = 0; op && i < op->n; i++) {
+	int rc = 0;
+
+	for (uint32_t i = 0; op && i < op->n && !rc; i++) {
 		const struct mfs_op_entry *e = &op->e[i];
 		char name[MFS_NAME_MAX + 1];
-		uint64_t p;
-		int rc;
 
-		if (e->kind != MFS_OP_DIRENT || e->deleted || get_le64(e->val) != z->ino ||
-		    e->klen <= 8 || e->klen > 8 + MFS_NAME_MAX)
+		if (e->kind != MFS_OP_DIRENT || e->deleted || e->vlen != 12 ||
+		    get_le64(e->val) != z->ino || e->klen <= 8 || e->klen > 8 + MFS_NAME_MAX)
 			continue;
-		p = get_be64(e->key);
 		memcpy(name, e->key + 8, e->klen - 8);
 		name[e->klen - 8] = 0;
-		if (*taken && mfs_inode_has_name(z, p, name))
-			continue;
-		if ((rc = ns_name_leads_to(ns, p, name, z->ino)) <= 0) {
-			if (rc)
-				return rc;
-			continue;
-		}
-		if (*taken == 0) {
-			char *copy = strdup(name);
-
-			if (!copy)
-				return -ENOMEM;
-			free(z->name);
-			z->name = copy;
-			z->parent = p;
-		} else if ((rc = mfs_inode_name_add(z, p, name))) {
-			return rc;
-		}
-		(*taken)++;
+		rc = add_name(ns, z, get_be64(e->key), name, taken);
 	}
-	return 0;
+	return rc;
+}
+
+/* Adds to z the names its record had before the op replaced it (note 7) that lead to it. */
+static int add_held_names(struct mfs_ns *ns, const struct changes *cs, struct mfs_inode *z,
+			  uint32_t *taken)
+{
+	int rc = 0;
+
+	for (size_t i = 0; cs && i < cs->nheld && !rc; i++)
+		if (cs->held[i].ino == z->ino)
+			rc = add_name(ns, z, cs->held[i].parent, cs->held[i].name, taken);
+	return rc;
+}
+
+void ns_note_held_names(struct mfs_ns *ns, struct changes *cs, const struct mfs_op_entry *e)
+{
+	struct mfs_inode held;
+	uint64_t ino;
+
+	if (e->kind != MFS_OP_INODE || e->deleted || e->klen != 8)
+		return;
+	ino = get_be64(e->key);
+	if ((uint16_t)(ino >> 48) != ns->space || mfs_ns_get(ns, ino, &held))
+		return;
+	for (uint32_t i = 0; !S_ISDIR(held.mode) && i <= held.nlinks && !cs->oom; i++) {
+		struct dir_name *d;
+		const char *nm;
+		uint64_t p;
+
+		nth_name(&held, i, &p, &nm);
+		if (!nm)
+			continue;
+		if (mfs_grow(&cs->held, &cs->heldcap, cs->nheld, sizeof(*cs->held))) {
+			cs->oom = 1;
+			break;
+		}
+		d = &cs->held[cs->nheld];
+		*d = (struct dir_name){ ino, p, strdup(nm) };
+		if (!d->name)
+			cs->oom = 1;
+		else
+			cs->nheld++;
+	}
+	mfs_inode_release(&held);
 }
 
 /*
  * Own file zino lists the names its entries give it (note 7), those of op
- * too if op is not NULL: 1 if rewritten, 0, or an error.
+ * (or gc's entries) too if op is not NULL, and those its record listed
+ * before the op (cs->held): 1 if rewritten, 0, or an error.
  */
 static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zino,
 			 struct changes *cs)
@@ -386,7 +445,7 @@ static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zi
 	if ((rc = take_names(ns, &t, &nw, &z, &taken)))
 		goto out;
 	kept = taken;
-	if ((rc = add_entry_names(ns, op, &nw, &taken)))
+	if ((rc = add_entry_names(ns, op, &nw, &taken)) || (rc = add_held_names(ns, cs, &nw, &taken)))
 		goto out;
 	/* No name: the nameless pass's (ns_nameless.c).  Or nothing changed. */
 	if (taken == 0 || (kept == listed && taken == kept && z.nlink == listed))
@@ -407,9 +466,10 @@ out:
 	return rc;
 }
 
-int ns_fix_name_list_left(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
+int ns_fix_name_list_left(struct mfs_ns *ns, const struct mfs_op *entries, uint64_t ino,
+			  struct changes *cs)
 {
-	int rc = fix_name_list(ns, NULL, ino, cs);
+	int rc = fix_name_list(ns, entries, ino, cs);
 
 	if (rc < 0)
 		log_warn("file %016llx: its list of names not made right: %s",

@@ -11,7 +11,9 @@
  *  - one renames a file the other is still writing: the writer's publish
  *    is kept, in whichever order the ops arrive; so too where the writer
  *    unlinked or rewrote the file after its publish, and the later rename
- *    or chmod puts the old record back.
+ *    or chmod puts the old record back;
+ *  - the directory a merge empties holds an entry of the winner itself:
+ *    that second entry goes, and both stores keep one record of the winner.
  * Each case runs in both orders of exchange, and the trees must agree.
  */
 #include <errno.h>
@@ -727,6 +729,75 @@ static void old_chmod_then_cycle(int b_first)
 	node_close(&b);
 }
 
+static int count_dead(void *arg, uint64_t ino, uint64_t parent, const char *name);
+
+/* Do a and b hold one record of directory ino, of one name? */
+static int same_name(struct node *a, struct node *b, uint64_t ino)
+{
+	struct mfs_inode x = { 0 }, y = { 0 };
+	int ra = mfs_ns_get(a->ns, ino, &x), rb = mfs_ns_get(b->ns, ino, &y);
+	int same = ra == rb && (ra || (x.parent == y.parent && x.name && y.name &&
+					!strcmp(x.name, y.name)));
+
+	if (!same)
+		printf("# inode %016llx: a %d %016llx/%s, b %d %016llx/%s\n",
+		       (unsigned long long)ino, ra, (unsigned long long)x.parent,
+		       x.name ? x.name : "-", rb, (unsigned long long)y.parent,
+		       y.name ? y.name : "-");
+	mfs_inode_release(&x);
+	mfs_inode_release(&y);
+	return same;
+}
+
+/*
+ * b makes R/x (D), with a file D/d; a makes R/y (Y) and moves D into it
+ * as R/y/d while b, later by the clock, renames R/x to R/y.  Y loses its
+ * name to D, and a merges Y into D: Y's entry d leads to D itself, a
+ * second entry of D, and D/d is taken.  a's record of D must be the one
+ * the merge op sends (t1496, seed 293917454: a's record kept the name
+ * R/y while b's named the entry in lost+found the merge made, and fsck on
+ * a reported D as a directory that lost its name, for good).
+ */
+static void merged_into_its_entry(int b_first)
+{
+	struct node a, b;
+	uint64_t r, d, y;
+	int dead_a = 0, dead_b = 0, bad = 0;
+	char *t;
+
+	node_open(&a);
+	node_open(&b);
+	r = mk(&a, MFS_ROOT_INO, "R", S_IFDIR | 0755, 0);
+	is_int(send(&a, &b), 0, "a makes R; b sees it");
+	d = mk(&b, r, "x", S_IFDIR | 0755, 0);
+	mkfile(&b, d, "in-d", 3);
+	mkfile(&b, d, "d", 5);
+	is_int(send(&b, &a), 0, "b makes R/x (D) with a file d in it; a sees it");
+	y = mk(&a, r, "y", S_IFDIR | 0755, 0);
+	mkfile(&a, y, "in-y", 4);
+	is_int(mfs_ns_rename(a.ns, r, "x", y, "d", 0, NULL), 0, "a makes R/y and moves D to R/y/d");
+	bump(&b, MFS_ROOT_INO, 8);
+	is_int(mfs_ns_rename(b.ns, r, "x", r, "y", 0, NULL), 0, "b, later, renames R/x to R/y");
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	ok(same_name(&a, &b, d), "a and b hold one name for D");
+	ok(walk(&a, "R/y") == d && walk(&b, "R/y") == d, "D is R/y, b's later rename, on both");
+	is_int(entries_of(&a, d), 1, "D has one entry on a");
+	is_int(entries_of(&b, d), 1, "D has one entry on b");
+	mfs_ns_dead_dirs(a.ns, count_dead, &dead_a);
+	mfs_ns_dead_dirs(b.ns, count_dead, &dead_b);
+	ok(dead_a == 0 && dead_b == 0, "no directory's name leads elsewhere (a %d, b %d)", dead_a,
+	   dead_b);
+	ok(same_trees(&a, &b), "the trees agree");
+	t = dump(&a, &bad);
+	ok(strstr(t, "/in-d ") && strstr(t, "/in-y ") && !bad,
+	   "both files are reachable from the root, every directory named by its entry");
+	if (!strstr(t, "/in-d ") || !strstr(t, "/in-y ") || bad)
+		printf("# a:\n%s", t);
+	free(t);
+	node_close(&a);
+	node_close(&b);
+}
+
 int main(void)
 {
 	mfs_log_set_stderr_level(MFS_LOG_ERROR);
@@ -742,6 +813,7 @@ int main(void)
 		chmod_after_publish_rewrite(b_first);
 		rename_then_old_chmod(b_first);
 		old_chmod_then_cycle(b_first);
+		merged_into_its_entry(b_first);
 	}
 	dead_until_repaired();
 	adopted_when_removed();

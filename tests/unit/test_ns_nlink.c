@@ -16,6 +16,14 @@
  * (A's record, the later, still lists g); that write fails here (as if A
  * had been killed between the op and its repair), so f lists g, nlink 3.
  * gc's nameless pass on A makes it right.
+ *
+ * And the other way round, a name its record does not list (the "case C"
+ * of t1496): B links A's file f as k while A, later by the clock, chmods
+ * f.  A's record wins everywhere and lists only f; A, the maker, adds k
+ * as it applies B's link.  If that repair is lost (a kill), or a later op
+ * of B's that never saw it carries the record without k again, f has two
+ * entries and nlink 1 on every node, and status counts one file less than
+ * the tree shows.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -237,6 +245,122 @@ static void name_list_left(void)
 	mfs_db_close(b.db);
 }
 
+struct upto {
+	struct mfs_ns *ns;
+	uint64_t last;
+};
+
+static int apply_upto(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
+{
+	struct upto *u = arg;
+
+	if (seq > u->last)
+		return 1;
+	return mfs_ns_apply(u->ns, origin, seq, op, len, NULL, NULL) ? -1 : 0;
+}
+
+/* to applies from's own ops up to seq last. */
+static int send_upto(struct side *from, struct side *to, uint64_t last)
+{
+	struct upto u = { to->ns, last };
+
+	return mfs_ns_ops_since(from->ns, mfs_ns_node_id(from->ns), 0, apply_upto, &u);
+}
+
+/* Do f (on s) and its entry k lead to each other: entries f and k, the record lists both? */
+static void lists_k(struct side *s, uint64_t f, const char *who)
+{
+	struct mfs_inode in;
+
+	if (mfs_ns_get(s->ns, f, &in)) {
+		ok(0, "%s: f's record", who);
+		return;
+	}
+	if (!ok(in.nlink == 2 && in.nlinks == 1 &&
+		mfs_inode_has_name(&in, MFS_ROOT_INO, "f") &&
+		mfs_inode_has_name(&in, MFS_ROOT_INO, "k"),
+		"%s: f's record lists f and k, nlink 2", who))
+		printf("# nlink %u, %u names listed\n", in.nlink, 1 + in.nlinks);
+	mfs_inode_release(&in);
+}
+
+/* B links f as k, A, later, chmods f: A's record (f only) wins on both. */
+static int link_chmod_race(struct side *a, struct side *b, uint64_t *f)
+{
+	struct mfs_inode attr = { .mode = S_IFREG | 0600 };
+
+	*f = mk(a->ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
+	return !*f || send(a, b) || mfs_ns_link(b->ns, *f, MFS_ROOT_INO, "k", NULL) ||
+	       tick(a, 10) || mfs_ns_setattr(a->ns, *f, &attr, MFS_ATTR_MODE, NULL);
+}
+
+/* A's repair after B's link fails (a kill there): gc's nameless pass finds k by the entries. */
+static void unlisted_left(void)
+{
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_db *base;
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	struct mfs_inode in;
+	uint64_t f;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	ok(!link_chmod_race(&a, &b, &f), "B links A's f as k; A, later by the clock, chmods f");
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&b, &a), 0, "A applies the link, its third write (the list's repair) failing");
+	ok(mfs_db_fault_fired(a.db) == 1 && nlink_of(a.ns, f) == 1 &&
+	   !mfs_ns_lookup(a.ns, MFS_ROOT_INO, "k", &in) && in.ino == f,
+	   "A: k leads to f, which lists only f, nlink 1 (the state a kill there leaves)");
+	mfs_inode_release(&in);
+	mfs_db_fault_arm(a.db, NULL);
+	is_int(send(&a, &b), 0, "B applies A's chmod");
+	is_int(nlink_of(b.ns, f), 1, "B: f's nlink 1 too");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "gc's nameless pass on A repairs f");
+	lists_k(&a, f, "A after gc");
+	is_int(send(&a, &b), 0, "B applies A's repair");
+	lists_k(&b, f, "B");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) == 0, "A's next gc finds nothing to repair");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
+/*
+ * No failure: A's repair lists k, but B, which has A's chmod and not the
+ * repair, chmods f again, later by the clock than the repair.  Its record
+ * (f only) wins over the repair's; A keeps the names its held record
+ * listed that still lead to f.
+ */
+static void unlisted_by_later_op(void)
+{
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_inode attr = { .mode = S_IFREG | 0640 };
+	uint64_t f, chmod_seq;
+
+	if (mfs_db_open_mem(&a.db) || mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) ||
+	    mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	ok(!link_chmod_race(&a, &b, &f), "B links A's f as k; A, later by the clock, chmods f");
+	chmod_seq = mfs_ns_seq(a.ns);
+	is_int(send(&b, &a), 0, "A applies the link");
+	lists_k(&a, f, "A, its repair done");
+	ok(mfs_ns_seq(a.ns) > chmod_seq, "A's repair is an op");
+	ok(!send_upto(&a, &b, chmod_seq) && !tick(&b, 20) &&
+	   !mfs_ns_setattr(b.ns, f, &attr, MFS_ATTR_MODE, NULL),
+	   "B gets A's ops up to the chmod, not the repair, and chmods f, later by the clock");
+	is_int(send(&b, &a), 0, "A applies B's chmod");
+	lists_k(&a, f, "A");
+	is_int(send(&a, &b), 0, "B applies A's repairs");
+	lists_k(&b, f, "B");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
 int main(void)
 {
 	struct side a = { 0 }, b = { 0 }, c = { 0 };
@@ -275,5 +399,7 @@ int main(void)
 	moved_elsewhere();
 	recount_left();
 	name_list_left();
+	unlisted_left();
+	unlisted_by_later_op();
 	return done_testing();
 }
