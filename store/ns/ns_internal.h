@@ -225,6 +225,14 @@ void ns_fix_second_names(struct mfs_ns *ns, struct changes *cs);
  */
 void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct changes *cs);
 /*
+ * gc's pass over y, an own published file no entry names: if it is the
+ * later version of a file whose older version lives on with names (a kill
+ * between the op that put that one back and its repair at apply time,
+ * ns_version.c note 8), y takes those names.  1 if repaired, 0, or an
+ * error.  Called with ns->lock held.
+ */
+int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs);
+/*
  * After op: this node's files whose entries or record it touched list the
  * names that lead to them, nlink their count (ns_version.c, note 7).
  * Called with ns->lock held; its ops are unsynced; failures are logged.

@@ -44,6 +44,10 @@
  *     the same record whatever it held.  Dropping the entry instead would
  *     remove a name that users of every node see, by a deletion that could
  *     lose to a later op on that key anyway.
+ *  8. A nameless rewrite (version 2 or more) may be the later version of a
+ *     file whose older version a kill left with the names (ns_version.c
+ *     note 8): it takes them instead of being dropped.  Finding the older
+ *     one reads every record; only such rewrites pay for it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -218,6 +222,9 @@ static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct chan
 		rc = rc < 0 ? rc : 0;
 		goto out;
 	}
+	/* The rewrite of a file whose older version a kill left named (ns_version.c note 8). */
+	if ((rc = ns_repair_version_left(ns, &in, cs)))
+		goto out;
 	if (!(rc = txn_begin(ns, &t))) {
 		txn_del_inode(&t, ino);
 		rc = txn_commit(ns, &t);

@@ -74,8 +74,13 @@
  *  8. Not repaired: the rewrite being the later, its deletion of X wins and
  *     the other op's new name is left on no record, hidden on every node
  *     (a dangling entry, namespace.c): the name is lost, the bytes are not.
- *     A crash between the op and its repair leaves X; gc's nameless pass
- *     then drops Y.  NEEDSWORK: gc's pass could look for older versions too.
+ *     A kill between the op and its repair leaves X alive with the names
+ *     and Y with none; gc's nameless pass, before it drops a nameless Y
+ *     that is a rewrite (version 2 or more), looks through every record
+ *     for an older version of its file that has names, and gives them to
+ *     Y as the repair would have (ns_repair_version_left; the attributes
+ *     stay Y's: the op's stamp is not known any more).  Without that, gc
+ *     dropped the committed rewrite and the old bytes stayed.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -83,6 +88,7 @@
 #include <sys/stat.h>
 
 #include "namespace.h"
+#include "inode_walk.h"
 #include "ns_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
@@ -495,4 +501,44 @@ void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct change
 			log_warn("file %016llx: its list of names not made right: %s",
 				 (unsigned long long)cs->ver[i], mfs_strerror(rc));
 	}
+}
+
+/* The walk for ns_repair_version_left: the first older version of y with a name. */
+struct older_walk {
+	struct mfs_ns *ns;
+	const struct mfs_inode *y;
+	struct mfs_inode x;
+	int found;
+};
+
+static int older_named(void *arg, const struct mfs_inode *in)
+{
+	struct older_walk *w = arg;
+	int rc;
+
+	if (!later_version(in, w->y))
+		return 0;
+	if ((rc = named(w->ns, in)) <= 0)
+		return rc;
+	if ((rc = mfs_inode_copy(&w->x, in)))
+		return rc;
+	w->found = 1;
+	return 1; /* ends the walk */
+}
+
+int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs)
+{
+	struct older_walk w = { .ns = ns, .y = y };
+	struct mfs_inode_walk iw = { .fn = older_named, .arg = &w };
+	int rc;
+
+	/* A first version has no older one: the losers of two creates of one path. */
+	if (!S_ISREG(y->mode) || y->version < 2 || (y->flags & MFS_I_PENDING))
+		return 0;
+	rc = mfs_inode_walk(ns->db, NULL, &iw);
+	if (rc < 0 || !w.found)
+		return rc < 0 ? rc : 0;
+	rc = supersede(ns, &w.x, y, 0, cs);
+	mfs_inode_release(&w.x);
+	return rc;
 }

@@ -24,6 +24,10 @@
  * of B's that never saw it carries the record without k again, f has two
  * entries and nlink 1 on every node, and status counts one file less than
  * the tree shows.
+ *
+ * And a rewrite that lost its name to an older version another node put
+ * back, whose repair a kill lost (ns_version.c note 8): gc gives the
+ * rewrite the names, not drop it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -361,6 +365,78 @@ static void unlisted_by_later_op(void)
 	mfs_db_close(b.db);
 }
 
+/* The inode an entry of s's root leads to, or 0. */
+static uint64_t entry_of(struct side *s, const char *name)
+{
+	struct mfs_inode in;
+	uint64_t ino;
+
+	if (mfs_ns_lookup(s->ns, MFS_ROOT_INO, name, &in))
+		return 0;
+	ino = in.ino;
+	mfs_inode_release(&in);
+	return ino;
+}
+
+/*
+ * A rewrite whose repair a kill lost (ns_version.c note 8): A rewrites its
+ * file f (Y, version 2) while B, which never saw the rewrite and is later
+ * by the clock, renames f to g; B's op puts A's old record X back at g and
+ * removes f.  A, Y's maker, gives Y the name g as it applies the rename;
+ * that write fails here, as if A had been killed in between.  X then
+ * lives at g with the old bytes and Y has no name: gc's nameless pass
+ * dropped Y, the committed rewrite.  It now gives Y the name g.
+ */
+static void version_left(void)
+{
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_db *base;
+	/* The third write of the rename's apply is Y's repair. */
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	struct mfs_ns_new pending = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_inode in;
+	uint64_t x = 0, y = 0, ticked = 0;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	/* A file as a writer makes it: pending, then published (version 1). */
+	if (!mfs_ns_create(a.ns, MFS_ROOT_INO, "f", &pending, &in)) {
+		x = in.ino;
+		mfs_inode_release(&in);
+	}
+	if (x && !mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in)) {
+		ok(in.ino == x && in.version == 1, "A writes f: X, version 1");
+		mfs_inode_release(&in);
+	}
+	ok(x && !send(&a, &b), "A makes f; B has it");
+	ok(!tick(&b, 20) && (ticked = mfs_ns_seq(b.ns)) &&
+	   !mfs_ns_rename(b.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
+	   "B, later by the clock, renames f to g");
+	if (!mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in)) {
+		y = in.ino;
+		mfs_inode_release(&in);
+	}
+	ok(y && y != x && entry_of(&a, "f") == y, "A rewrites f: Y, version 2");
+	is_int(send_upto(&b, &a, ticked), 0, "A applies B's ops before the rename");
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&b, &a), 0, "A applies the rename, its repair's write failing");
+	ok(mfs_db_fault_fired(a.db) == 1 && entry_of(&a, "g") == x && !entry_of(&a, "f"),
+	   "A: g leads to X, the old version, and Y has no name (the state a kill there leaves)");
+	mfs_db_fault_arm(a.db, NULL);
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "gc's nameless pass on A repairs Y");
+	ok(entry_of(&a, "g") == y && mfs_ns_get(a.ns, x, &in) == -ENOENT, "A: g leads to Y; X is gone");
+	is_int(send(&a, &b), 0, "B applies A's ops");
+	ok(entry_of(&b, "g") == y && !entry_of(&b, "f") && mfs_ns_get(b.ns, x, &in) == -ENOENT,
+	   "B: g leads to Y; X is gone");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) == 0, "A's next gc finds nothing to repair");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
 int main(void)
 {
 	struct side a = { 0 }, b = { 0 }, c = { 0 };
@@ -401,5 +477,6 @@ int main(void)
 	name_list_left();
 	unlisted_left();
 	unlisted_by_later_op();
+	version_left();
 	return done_testing();
 }
