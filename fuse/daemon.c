@@ -232,6 +232,7 @@ static int serve_only(struct mfs_fs *fs, const char *pid_path, int *ready_fd)
 	if (!fs->cfg->foreground) {
 		detach_stdio();
 		mfs_log_set_stderr_level(-1);
+		mfs_log_stderr_to_file();
 	}
 	sigwait(&set, &sig);
 	log_info("signal %d: stopping the storage peer", sig);
@@ -339,7 +340,8 @@ static int serve_mount(struct daemon *d, struct mfs_config *cfg, int *ready_fd)
 	signal_ready(ready_fd, 0);
 	if (!cfg->foreground) {
 		detach_stdio();
-		mfs_log_set_stderr_level(-1); /* stderr is /dev/null now */
+		mfs_log_set_stderr_level(-1);
+		mfs_log_stderr_to_file(); /* library messages: the log file */
 	} else if (cfg->readahead_kb) {
 		pthread_t t;
 

@@ -43,6 +43,12 @@ void mfs_log_set_stderr_level(int stderr_level)
 	__atomic_store_n(&log_stderr, stderr_level, __ATOMIC_RELAXED);
 }
 
+void mfs_log_stderr_to_file(void)
+{
+	if (log_fd >= 0)
+		dup2(log_fd, STDERR_FILENO);
+}
+
 void mfs_log_close(void)
 {
 	if (log_fd >= 0)

@@ -19,6 +19,13 @@ enum mfs_log_level { MFS_LOG_ERROR, MFS_LOG_WARN, MFS_LOG_INFO, MFS_LOG_DEBUG };
 int mfs_log_open(const char *path, int stderr_level, enum mfs_log_level level);
 /* Changes only where lines go to stderr; safe while other threads log. */
 void mfs_log_set_stderr_level(int stderr_level);
+/*
+ * For a daemon that let go of its terminal: what the libraries write to
+ * stderr (a RocksDB or ZeroMQ assertion before it aborts, glibc's heap
+ * checks, libfuse) goes to the log file, if there is one, not /dev/null.
+ * Call with mfs_log_set_stderr_level(-1), so that no line goes there twice.
+ */
+void mfs_log_stderr_to_file(void);
 void mfs_log_close(void);
 /*
  * On a fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) writes one

@@ -33,6 +33,18 @@ fresh_root() {
 }
 check "the root of a fresh store is an empty directory on a fuse mount" fresh_root
 
+# What a library writes to stderr before it aborts (a RocksDB or ZeroMQ
+# assertion, glibc's heap checks) reaches the log, not /dev/null: a daemon
+# that dies must say why.  Its standard input and output are /dev/null.
+stdio_of_daemon() {
+	local pid
+	pid=$(mfs_daemon_pid "$M") &&
+	expect_eq "$(readlink "/proc/$pid/fd/0")" /dev/null "stdin" &&
+	expect_eq "$(readlink "/proc/$pid/fd/1")" /dev/null "stdout" &&
+	expect_eq "$(readlink -f "/proc/$pid/fd/2")" "$(readlink -f "$D/modelfs.log")" "stderr"
+}
+check "the daemon's stderr is its log file; stdin and stdout are /dev/null" stdio_of_daemon
+
 statfs_works() {
 	local blocks bsize
 	read -r blocks bsize < <(stat -f -c '%b %S' "$M") &&
