@@ -323,13 +323,20 @@ int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64
 	 * Allocated zeros would be stored as holes (manifest.h) all the same,
 	 * but a memfd held them in memory, and on disk they counted against
 	 * the commit's space check: `fallocate -l 64G` failed with ENOSPC with
-	 * 76 GiB free.  Else the staged file, a memfd or a file on the store's
-	 * filesystem, punches and zeroes as the kernel's own filesystems do,
-	 * and refuses (EOPNOTSUPP) what they refuse.
+	 * 76 GiB free.  Zeroing a range (ZERO_RANGE) is the same allocation
+	 * over a punched hole: the memfd refuses ZERO_RANGE, as tmpfs does,
+	 * but ext4 and xfs take it, and `fallocate -z` and disk-image tools
+	 * use it.  Else the staged file, a memfd or a file on the store's
+	 * filesystem, punches as the kernel's own filesystems do, and refuses
+	 * (EOPNOTSUPP) what they refuse (COLLAPSE_RANGE, INSERT_RANGE).
 	 */
-	if (!(mode & ~FALLOC_FL_KEEP_SIZE)) {
+	if (!(mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE))) {
 		if ((rc = fs_check_space(fs, len)))
 			return rc;
+		if ((mode & FALLOC_FL_ZERO_RANGE) && off < s->size &&
+		    fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+			      (off_t)(off + len < s->size ? len : s->size - off)))
+			return -errno;
 		if (!(mode & FALLOC_FL_KEEP_SIZE) && off + len > s->size &&
 		    ftruncate(s->fd, (off_t)(off + len)))
 			return -errno;

@@ -97,13 +97,14 @@ static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t 
 	/* From the pool local loads use: no fresh pages faulted in per chunk. */
 	if (mfs_chunk_bytes_alloc(out, raw_len))
 		return -ENOMEM;
-	n = from_peer ? mfs_chunk_decode(codec, rec, reclen, out->owned, raw_len)
+	/* A peer's copy: its SHA-256 taken group by group during the decode (codec.h). */
+	n = from_peer ? mfs_chunk_decode_sha(codec, rec, reclen, out->owned, raw_len, &got)
 		      : mfs_chunk_decode_unchecked(codec, rec, reclen, out->owned, raw_len);
 	if (n != (ssize_t)raw_len) {
 		mfs_chunk_bytes_release(out);
 		return n == -ENOMEM ? -ENOMEM : MFS_ECORRUPT;
 	}
-	if ((rc = mfs_sha256(out->owned, raw_len, &got)) ||
+	if ((!from_peer && (rc = mfs_sha256(out->owned, raw_len, &got))) ||
 	    (rc = memcmp(got.b, h->b, MFS_HASH_LEN) ? MFS_EBADHASH : 0)) {
 		mfs_chunk_bytes_release(out);
 		return rc;

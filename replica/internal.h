@@ -245,8 +245,8 @@ void server_stop(struct mfs_server *s);
 /* 1 on the server's worker threads (a proxied GET must not proxy again). */
 int server_in_worker(void);
 
-/* gc_peers.c: node `node` pulled, or is fetching an image of, version vector vv. */
-/* Keeps node's PULL vector; returns when it pulled before (ms), 0 if never. */
+/* gc_peers.c: node `node` pulled, or is fetching an image of, version vector vv.
+ * Returns when it pulled before (ms), 0 if never (snap_follower). */
 uint64_t peer_pulled(struct mfs_replica *r, mfs_node_t node, const struct mfs_wire_vv *vv);
 
 /* sync.c */

@@ -123,6 +123,43 @@ static int sha256_digest(const void *p, size_t n, struct mfs_hash *out)
 	return 0;
 }
 
+int mfs_sha256_begin(struct mfs_sha256_state *st)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	pthread_once(&sha256_once, sha256_fetch);
+	st->md = md;
+	st->failed = 0;
+	if (!md)
+		return -ENOMEM;
+	if (!EVP_DigestInit_ex(md, sha256_md ? sha256_md : EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(md);
+		st->md = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void mfs_sha256_update(struct mfs_sha256_state *st, const void *p, size_t n)
+{
+	if (!st->failed && !EVP_DigestUpdate(st->md, p, n))
+		st->failed = 1;
+}
+
+int mfs_sha256_end(struct mfs_sha256_state *st, struct mfs_hash *out)
+{
+	unsigned int len = 0;
+	int rc = 0;
+
+	if (st->failed || !EVP_DigestFinal_ex(st->md, out->b, &len))
+		rc = -ENOMEM;
+	else if (len != MFS_HASH_LEN)
+		BUG("SHA-256 of %u bytes from libcrypto", len);
+	EVP_MD_CTX_free(st->md);
+	st->md = NULL;
+	return rc;
+}
+
 void mfs_hash_to_hex(const struct mfs_hash *h, char hex[MFS_HASH_HEX_LEN + 1])
 {
 	static const char digits[] = "0123456789abcdef";

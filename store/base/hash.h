@@ -26,6 +26,25 @@ __attribute__((warn_unused_result))
 int mfs_sha256(const void *p, size_t n, struct mfs_hash *out);
 
 /*
+ * SHA-256 fed piece by piece, for bytes hashed as they are produced (a
+ * fetched chunk group by group as it is decoded, while each group is in
+ * cache: codec.h, mfs_chunk_decode_sha).  begin: 0 or -ENOMEM; updates in
+ * order; end frees the state and gives the digest of everything updated:
+ * 0, or -ENOMEM (an update could not run, libcrypto's only failure).
+ * A state begun is ended exactly once.
+ */
+struct mfs_sha256_state {
+	void *md;		/* libcrypto's EVP_MD_CTX */
+	int failed;
+};
+
+__attribute__((warn_unused_result))
+int mfs_sha256_begin(struct mfs_sha256_state *st);
+void mfs_sha256_update(struct mfs_sha256_state *st, const void *p, size_t n);
+__attribute__((warn_unused_result))
+int mfs_sha256_end(struct mfs_sha256_state *st, struct mfs_hash *out);
+
+/*
  * The SHA-256 of n zero bytes, remembered per length for the few lengths
  * asked most (runs of zeros are hashed this way too: hash.c).  0 or -ENOMEM.
  */

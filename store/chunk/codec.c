@@ -480,7 +480,7 @@ static ssize_t decode_range(struct mfs_codec_ctx *ctx, const void *rec,
 	w = mfs_codec_width(info.codec);
 	if (is_split(info.codec))
 		return mfs_split_decode(ctx, w, payload, info.stored_len, info.raw_len, off, len, out,
-				    NULL);
+				    NULL, NULL);
 	/*
 	 * One frame for the whole chunk: a range needs it all (the planes of
 	 * bg2/bg4 run through it), so whole decodes into the caller's buffer
@@ -522,13 +522,52 @@ ssize_t mfs_chunk_decode(struct mfs_codec_ctx *ctx, const void *rec, size_t recl
 
 	/* The header's own checks need no checksum (nothing is decoded on them alone). */
 	if (!check_header(rec, reclen, &info) && is_split(info.codec) && cap >= info.raw_len &&
-	    (n = mfs_split_decode_checked(ctx, rec, &info, out)) >= 0)
+	    (n = mfs_split_decode_checked(ctx, rec, &info, out, NULL)) >= 0)
 		return n;
 	if ((rc = mfs_chunk_verify(rec, reclen, &info)))
 		return rc;
 	if (cap < info.raw_len)
 		return -ENOBUFS;
 	return decode_range(ctx, rec, info, 0, info.raw_len, out);
+}
+
+/*
+ * A split record's one pass with its SHA-256: raw_len, or -1 to take the
+ * other path (any failure: a damaged record, whose error that path names;
+ * -ENOMEM from libcrypto, which it meets again).
+ */
+static ssize_t split_decode_sha(struct mfs_codec_ctx *ctx, const void *rec,
+				const struct mfs_chunk_info *info, void *out, struct mfs_hash *sha)
+{
+	struct mfs_sha256_state st;
+	ssize_t n;
+
+	if (mfs_sha256_begin(&st))
+		return -1;
+	n = mfs_split_decode_checked(ctx, rec, info, out, &st);
+	if (mfs_sha256_end(&st, sha))
+		return -1;
+	return n;
+}
+
+ssize_t mfs_chunk_decode_sha(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			     void *out, size_t cap, struct mfs_hash *sha)
+{
+	struct mfs_chunk_info info;
+	ssize_t n;
+	int rc;
+
+	if (!check_header(rec, reclen, &info) && is_split(info.codec) && cap >= info.raw_len &&
+	    (n = split_decode_sha(ctx, rec, &info, out, sha)) >= 0)
+		return n;
+	if ((rc = mfs_chunk_verify(rec, reclen, &info)))
+		return rc;
+	if (cap < info.raw_len)
+		return -ENOBUFS;
+	n = decode_range(ctx, rec, info, 0, info.raw_len, out);
+	if (n >= 0 && (rc = mfs_sha256(out, (size_t)n, sha)))
+		return rc;
+	return n;
 }
 
 ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,

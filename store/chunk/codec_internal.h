@@ -60,18 +60,24 @@ ssize_t mfs_split_encode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *r
 void mfs_split_estimate(const uint8_t *s, size_t n, size_t est[2]);
 /*
  * Bytes [off, off + len) of the split payload p[0..plen) into out; with
- * st, each piece goes through XXH64 before it is decoded.  len or -errno.
+ * st, each piece goes through XXH64 before it is decoded; with sha (a
+ * whole decode only), the bytes of out through SHA-256 as each group is
+ * joined.  len or -errno.
  */
 ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p, size_t plen,
 			 size_t raw_len, size_t off, size_t len, uint8_t *out,
-			 struct mfs_xxh64_state *st);
+			 struct mfs_xxh64_state *st, struct mfs_sha256_state *sha);
 /* A split payload opened for decoding group by group, unjoined (codec.h: mfs_chunk_planes). */
 int mfs_split_planes_open(unsigned w, const uint8_t *p, size_t plen, size_t raw_len,
 			  uint32_t *gpos, size_t ngmax, struct mfs_chunk_planes *v);
 int mfs_split_planes_group(struct mfs_codec_ctx *ctx, const struct mfs_chunk_planes *v, size_t g,
 			   uint8_t *scratch, const uint8_t *pl[4]);
-/* A whole split record checked and decoded in one pass: raw_len, or -1 (see the file). */
+/*
+ * A whole split record checked and decoded in one pass (its bytes through
+ * sha too, if not NULL): raw_len, or -1 (see the file).
+ */
 ssize_t mfs_split_decode_checked(struct mfs_codec_ctx *ctx, const uint8_t *rec,
-				 const struct mfs_chunk_info *info, uint8_t *out);
+				 const struct mfs_chunk_info *info, uint8_t *out,
+				 struct mfs_sha256_state *sha);
 
 #endif

@@ -289,11 +289,13 @@ void mfs_split_estimate(const uint8_t *s, size_t n, size_t est[2])
  */
 ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p,
 			    size_t plen, size_t raw_len, size_t off, size_t len, uint8_t *out,
-			    struct mfs_xxh64_state *st)
+			    struct mfs_xxh64_state *st, struct mfs_sha256_state *sha)
 {
 	size_t m = raw_len / w, t = raw_len % w, per, ng, head, pos, end = off + len;
 	unsigned shift;
 
+	if (sha && (off || len != raw_len))
+		return -EINVAL; /* the digest covers the whole chunk, in order */
 	if (plen < 2)
 		return MFS_ECORRUPT;
 	shift = p[0];
@@ -358,6 +360,9 @@ ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p
 		}
 		if (gs >= off && ge <= end) {
 			mfs_planes_gather(plane, words, out + (gs - off), w);
+			/* While the group is in cache: the pass after the decode read it from memory. */
+			if (sha)
+				mfs_sha256_update(sha, out + (gs - off), ge - gs);
 		} else {
 			size_t a = gs > off ? gs : off, b = ge < end ? ge : end;
 
@@ -371,6 +376,8 @@ ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p
 		size_t a = off > m * w ? off : m * w;
 
 		memcpy(out + (a - off), p + head - t + (a - m * w), end - a);
+		if (sha)
+			mfs_sha256_update(sha, out + (a - off), end - a);
 	}
 	return len;
 }
@@ -386,7 +393,8 @@ ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p
  * two-pass path below, which says which.  Returns raw_len or -1.
  */
 ssize_t mfs_split_decode_checked(struct mfs_codec_ctx *ctx, const uint8_t *rec,
-				    const struct mfs_chunk_info *info, uint8_t *out)
+				    const struct mfs_chunk_info *info, uint8_t *out,
+				    struct mfs_sha256_state *sha)
 {
 	struct mfs_xxh64_state st;
 	ssize_t n;
@@ -394,7 +402,7 @@ ssize_t mfs_split_decode_checked(struct mfs_codec_ctx *ctx, const uint8_t *rec,
 	mfs_xxh64_init(&st, 0);
 	mfs_xxh64_update(&st, rec, 16);
 	n = mfs_split_decode(ctx, mfs_codec_width(info->codec), rec + MFS_CHUNK_HDR_SIZE,
-			 info->stored_len, info->raw_len, 0, info->raw_len, out, &st);
+			 info->stored_len, info->raw_len, 0, info->raw_len, out, &st, sha);
 	if (n != (ssize_t)info->raw_len || mfs_xxh64_digest(&st) != get_le64(rec + 16))
 		return -1;
 	return n;

@@ -143,7 +143,7 @@ int mfs_ns_get(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out)
 int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct mfs_inode *out)
 {
 	struct dirent_key k;
-	uint64_t ino;
+	uint64_t ino, to;
 	int rc;
 
 	if (mfs_rev_is_ino(parent))
@@ -154,7 +154,10 @@ int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct m
 	if ((rc = dirent_key(parent, name, &k)))
 		return rc;
 	/* A dangling entry's inode read gives -ENOENT: no need to check it twice. */
-	if ((rc = read_dirent(ns, &k, &ino)))
+	rc = read_dirent(ns, &k, &ino);
+	if (rc == -ENOENT && (to = ns_forward_dir(ns, parent)) && !dirent_key(to, name, &k))
+		rc = read_dirent(ns, &k, &ino); /* a directory merged away */
+	if (rc)
 		return rc;
 	return mfs_ns_get(ns, ino, out);
 }
@@ -335,6 +338,26 @@ int ns_get_dir(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *dir)
 	return rc;
 }
 
+/*
+ * ns_get_dir of *parent, or, for a directory merged away, of the one its
+ * entries went to (ns_forward.c): *parent and k (the entry name's key,
+ * unless NULL) then follow it.
+ */
+int ns_get_dir_fwd(struct mfs_ns *ns, uint64_t *parent, const char *name, struct dirent_key *k,
+		   struct mfs_inode *dir)
+{
+	int rc = ns_get_dir(ns, *parent, dir);
+	uint64_t to;
+
+	if (rc != -ENOENT || !(to = ns_forward_dir(ns, *parent)))
+		return rc;
+	if (k && (rc = dirent_key(to, name, k)))
+		return rc;
+	if (!(rc = ns_get_dir(ns, to, dir)))
+		*parent = to;
+	return rc;
+}
+
 int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 		  const struct mfs_ns_new *nw, struct mfs_inode *out)
 {
@@ -350,7 +373,7 @@ int mfs_ns_create(struct mfs_ns *ns, uint64_t parent, const char *name,
 	if ((rc = dirent_key(parent, name, &k)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
-	if ((rc = ns_get_dir(ns, parent, &dir)))
+	if ((rc = ns_get_dir_fwd(ns, &parent, name, &k, &dir)))
 		goto out;
 	rc = get_dirent(ns, &k, &existing);
 	if (rc != -ENOENT) {
@@ -513,7 +536,7 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 	if ((rc = dirent_key(parent, name, &k)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
-	if ((rc = ns_get_dir(ns, parent, &dir)) || (rc = get_dirent(ns, &k, &ino)))
+	if ((rc = ns_get_dir_fwd(ns, &parent, name, &k, &dir)) || (rc = get_dirent(ns, &k, &ino)))
 		goto out;
 	if (expect && ino != expect) {
 		rc = -ENOENT;
@@ -632,7 +655,7 @@ int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 	if ((rc = dirent_key(newparent, newname, &k)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
-	if ((rc = ns_get_dir(ns, newparent, &dir)) || (rc = mfs_ns_get(ns, ino, &in)))
+	if ((rc = ns_get_dir_fwd(ns, &newparent, newname, &k, &dir)) || (rc = mfs_ns_get(ns, ino, &in)))
 		goto out;
 	if (S_ISDIR(in.mode)) {
 		rc = -EPERM;

@@ -22,6 +22,17 @@ struct mfs_iter;
 struct mfs_db_view;
 struct rev_cache;
 
+/* Recent merged directories and where their entries went (ns_forward.c). */
+#define NS_FORWARD_MAX 64
+struct ns_forward {
+	uint64_t from, into;
+};
+struct ns_forwards {
+	pthread_mutex_t lock;
+	struct ns_forward v[NS_FORWARD_MAX];
+	unsigned next;
+};
+
 struct mfs_ns {
 	struct mfs_db *db;
 	pthread_mutex_t lock;
@@ -49,6 +60,7 @@ struct mfs_ns {
 	 */
 	pthread_rwlock_t refs_lock;
 	struct rev_cache *revs;  /* revisions read (rev_tree.c); its own lock */
+	struct ns_forwards forwards; /* its own lock */
 };
 
 struct dirent_key {
@@ -57,6 +69,10 @@ struct dirent_key {
 };
 
 int dirent_key(uint64_t parent, const char *name, struct dirent_key *k);
+/* Notes that directory from merged into into; into may merge on in turn. */
+void ns_forward_note(struct mfs_ns *ns, uint64_t from, uint64_t into);
+/* The directory a merged directory's entries went to (last of a chain), or 0. */
+uint64_t ns_forward_dir(struct mfs_ns *ns, uint64_t dir);
 /* Reads a dirent: 0 with *ino, -ENOENT, or an error. */
 int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino);
 /* Does the entry parent/name (name may be NULL: no) lead to ino?  1, 0, or an error. */
@@ -77,6 +93,9 @@ enum ns_sync { NS_SYNC_NOW, NS_SYNC_DEFER, NS_SYNC_LATER };
 int ns_unlock_durable(struct mfs_ns *ns, int rc, enum ns_sync when);
 /* Parent must exist and be a directory; its record in *dir. */
 int ns_get_dir(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *dir);
+/* Likewise, following a directory merged away (ns_forward.c): *parent and k may change. */
+int ns_get_dir_fwd(struct mfs_ns *ns, uint64_t *parent, const char *name, struct dirent_key *k,
+		   struct mfs_inode *dir);
 /* 1 if dir has no entries, 0 if it has, or -errno. */
 int ns_dir_is_empty(struct mfs_ns *ns, uint64_t dir);
 /*

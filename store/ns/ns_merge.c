@@ -39,8 +39,10 @@
  *     the two directories.
  *  4. Entries another node adds to a dead directory after its merge find
  *     its record gone: they are orphans, moved to lost+found by gc
- *     (ns_orphan.c).  A process whose working directory was the merged one
- *     sees it deleted, as after an rmdir.
+ *     (ns_orphan.c).  On the merging node, calls that still name the merged
+ *     directory (a process that had made it, or holds it open, or works in
+ *     it) go to the directory it merged into (ns_forward.c); elsewhere
+ *     such a process sees it deleted, as after an rmdir.
  *  5. A node that left the cluster (removed: GONE) repairs nothing, so
  *     the active member of lowest node id adopts its inode space in gc's
  *     passes (member.c, ns_adopted_spaces): its dead directories, and its
@@ -383,6 +385,8 @@ static int merge_dir(struct mfs_ns *ns, struct mfs_inode *from, uint64_t into,
 	free(later);
 	if (!rc)
 		rc = drop_merged(ns, from, cs);
+	if (!rc)
+		ns_forward_note(ns, from->ino, into);
 	if (!rc && !depth)
 		log_info("directory %016llx, which lost its name to another node's %016llx, merged into it",
 			 (unsigned long long)from->ino, (unsigned long long)into);

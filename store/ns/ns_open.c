@@ -140,6 +140,7 @@ int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out)
 		return -ENOMEM;
 	ns->db = db;
 	pthread_mutex_init(&ns->lock, NULL);
+	pthread_mutex_init(&ns->forwards.lock, NULL);
 	pthread_rwlock_init(&ns->refs_lock, NULL);
 	if ((rc = rev_cache_init(&ns->revs))) {
 		mfs_ns_close(ns);
@@ -183,6 +184,7 @@ void mfs_ns_close(struct mfs_ns *ns)
 	if (!ns)
 		return;
 	pthread_mutex_destroy(&ns->lock);
+	pthread_mutex_destroy(&ns->forwards.lock);
 	pthread_rwlock_destroy(&ns->refs_lock);
 	rev_cache_free(ns->revs);
 	free(ns);

@@ -153,9 +153,11 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	if ((rc = dirent_key(parent, name, &ks)) || (rc = dirent_key(newparent, newname, &kd)))
 		return rc;
 	pthread_mutex_lock(&ns->lock);
-	if ((rc = ns_get_dir(ns, parent, &pdir)) || (rc = ns_get_dir(ns, newparent, &ndir)) ||
+	if ((rc = ns_get_dir_fwd(ns, &parent, name, &ks, &pdir)) ||
+	    (rc = ns_get_dir_fwd(ns, &newparent, newname, &kd, &ndir)) ||
 	    (rc = get_dirent(ns, &ks, &sino)) || (rc = mfs_ns_get(ns, sino, &src)))
 		goto out;
+	same_dir = parent == newparent;
 	if (flags & MFS_RENAME_EXCHANGE) {
 		rc = exchange_locked(ns, &src, &pdir, &ndir, &ks, name, &kd, newname);
 		goto out;

@@ -27,7 +27,7 @@ import sys
 RULES = [
     ("SHA-256", r"sha256|SHA256|mfs_sha256|EVP_Digest|libcrypto"),
     ("XXH64", r"acc_stripes|xxh64|XXH64"),
-    ("decode: split planes", r"mfs_planes_"),
+    ("decode: split planes", r"mfs_planes_|join[24]_avx2"),
     ("decode: zstd", r"ZSTD_|HUF_|FSE_|libzstd"),
     ("FUSE reply copy (kernel)", r"fuse_copy_|fuse_dev_do_write|fuse_dev_splice"),
     ("FUSE request read (kernel)", r"fuse_dev_do_read|fuse_dev_read"),

@@ -17,6 +17,7 @@
 #include "store/base/hash.h"
 #include "store/chunk/chunker.h"
 #include "store/chunk/codec.h"
+#include "store/chunk/planes.h"
 #include "tap.h"
 
 #define BIG_FILE "/usr/lib/x86_64-linux-gnu/librocksdb.so.7.8"
@@ -268,6 +269,50 @@ static void test_golden(void)
 }
 
 /*
+ * The vector joins (SSE2, and AVX2 where the CPU has it; run with
+ * MODELFS_TEST_NO_AVX2=1 for the SSE2 path) against the scalar definition:
+ * word counts around the 16- and 32-word steps, planes at odd addresses,
+ * and split then join giving the bytes back with the len % w tail.
+ */
+static void test_planes_join(void)
+{
+	static const size_t ms[] = { 0, 1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 95, 127, 1000, 4099 };
+	static uint8_t src[4 * 4099 + 8], got[4 * 4099 + 8], want[4 * 4099 + 8], sp[4 * 4099 + 8];
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)rng();
+	for (unsigned w = 2; w <= 4; w += 2)
+		for (size_t mi = 0; mi < sizeof(ms) / sizeof(ms[0]); mi++) {
+			size_t m = ms[mi];
+			const uint8_t *plane[4];
+
+			for (unsigned k = 0; k < w; k++)
+				plane[k] = src + 1 + k * (m + 3); /* odd, apart */
+			for (size_t i = 0; i < m; i++)
+				for (unsigned k = 0; k < w; k++)
+					want[i * w + k] = plane[k][i];
+			memset(got, 0xa5, sizeof(got));
+			mfs_planes_gather(plane, m, got + 1, w);
+			if (memcmp(got + 1, want, m * w) || got[0] != 0xa5 || got[1 + m * w] != 0xa5) {
+				printf("#   gather w=%u m=%zu: wrong bytes\n", w, m);
+				bad++;
+			}
+			for (size_t t = 0; t < w; t++) {
+				size_t len = m * w + t;
+
+				mfs_planes_split(src + 3, len, sp, w);
+				mfs_planes_join(sp, len, got, w);
+				if (memcmp(got, src + 3, len)) {
+					printf("#   split/join w=%u len=%zu: not the bytes\n", w, len);
+					bad++;
+				}
+			}
+		}
+	is_int(bad, 0, "plane joins match the scalar definition and invert the split");
+}
+
+/*
  * The plane layout is a format: decompress the payload with plain zstd and
  * compare with planes built the slow way.  Lengths cover the vector loop,
  * the scalar rest and the len % w tail.
@@ -470,6 +515,47 @@ static void test_corruption(uint8_t *buf)
 #define GROUP 32768	/* words per group, as store/chunk/codec.c writes them */
 
 /* Lengths around every edge of the split layout, for w = 2 and 4. */
+/*
+ * mfs_chunk_decode_sha hashes a split record group by group as it joins
+ * it: the digest must be the SHA-256 of the whole chunk, in order, for
+ * every codec (the others hash after the decode), with one group or many
+ * and every tail length; and a damaged record must not decode.
+ */
+static void test_decode_sha(uint8_t *buf)
+{
+	static const size_t lens[] = { 1, 3, 255, 4096 + 1, 4096 + 3, 200001, 1 << 20 };
+	int bad = 0;
+
+	for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+		for (int c = MFS_CODEC_RAW; c <= MFS_CODEC_SPLIT4; c++) {
+			size_t len = lens[li];
+			struct mfs_hash want, got;
+			ssize_t n;
+
+			fill_fp16(buf, len);
+			if (len % 2)
+				buf[len - 1] = (uint8_t)rng();
+			n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap, c);
+			if (n < 0 || mfs_sha256(buf, len, &want)) {
+				printf("#   codec %d, %zu bytes: encode or hash failed\n", c, len);
+				bad++;
+				continue;
+			}
+			memset(&got, 0, sizeof(got));
+			if (mfs_chunk_decode_sha(ctx, rec, n, out, len, &got) != (ssize_t)len ||
+			    memcmp(out, buf, len) || memcmp(got.b, want.b, MFS_HASH_LEN)) {
+				printf("#   codec %d, %zu bytes: wrong bytes or digest\n", c, len);
+				bad++;
+			}
+			rec[n - 1] ^= 1; /* in the last piece: found only once all is hashed */
+			if (mfs_chunk_decode_sha(ctx, rec, n, out, len, &got) >= 0) {
+				printf("#   codec %d, %zu bytes: damaged record decoded\n", c, len);
+				bad++;
+			}
+		}
+	is_int(bad, 0, "decode with SHA-256: the chunk's digest for every codec, damage refused");
+}
+
 static void test_split_lengths(uint8_t *buf)
 {
 	static const size_t base[] = { 0, 1, 2, 3, 4, 5, 7, 255, 256 * 2 - 1, 256 * 4 + 3,
@@ -821,11 +907,13 @@ int main(void)
 
 	test_golden();
 	test_plane_layout();
+	test_planes_join();
 	test_real_data(buf);
 	test_floats(buf);
 	test_adversarial(buf);
 	test_corruption(buf);
 	test_split_lengths(buf);
+	test_decode_sha(buf);
 	test_split_layout(buf);
 	test_split_corruption(buf);
 	test_decode_range(buf);
