@@ -188,9 +188,9 @@ int mfs_chunk_bytes_alloc(struct mfs_chunk_bytes *b, size_t len);
 
 /*
  * The record of a delta's base chunk h, unchecked, *rec[0..*len): a packed
- * one in this thread's base buffer (MFS_PACK_BUF_BASE: the delta's own
- * record may sit in the read buffer meanwhile), valid until the thread's
- * next call; a small one in the chunks CF pinned in *pin (release it).
+ * one in a chunk buffer of its own (the delta's own record may sit in the
+ * thread's read buffer meanwhile), a small one in the chunks CF; either
+ * held by *pin until it is released (always release it).
  * Its XXH64 is the caller's to check or cover (delta.c).  0, -ENOENT,
  * MFS_ECORRUPT (a delta by its index entry: depth 1; or its pack lost
  * it), -ENOMEM or a read error.

@@ -103,6 +103,11 @@ uint8_t *mfs_codec_planes(struct mfs_codec_ctx *ctx)
 	return ctx->planes;
 }
 
+void mfs_codec_set_xor(struct mfs_codec_ctx *ctx, int on)
+{
+	ctx->xor_planes = on;
+}
+
 struct mfs_codec_ctx *mfs_codec_ctx_new(void)
 {
 	struct mfs_codec_ctx *ctx = calloc(1, sizeof(*ctx));

@@ -83,6 +83,13 @@ struct mfs_codec_ctx *mfs_codec_ctx_new(void);
 void mfs_codec_ctx_free(struct mfs_codec_ctx *ctx);
 /* This thread's context, made on first use, freed when the thread exits; NULL on ENOMEM. */
 struct mfs_codec_ctx *mfs_codec_ctx_thread(void);
+/*
+ * Whether ctx's next encodes are of a delta's XOR bytes, which every read
+ * of the delta decodes whole: split records then get larger groups and
+ * match-coded zero planes (codec_split.c note 1).  Only what is written
+ * changes; every decoder reads both.
+ */
+void mfs_codec_set_xor(struct mfs_codec_ctx *ctx, int on);
 
 /* Upper bound of a record for raw_len bytes, for sizing `out`. */
 size_t mfs_chunk_record_bound(size_t raw_len);

@@ -41,6 +41,7 @@ struct mfs_codec_ctx {
 	uint8_t *sample;	/* SAMPLE_SIZE: the slices auto-selection tries */
 	uint8_t *sample_out;	/* ZSTD_compressBound(SAMPLE_SIZE) */
 	size_t sample_out_cap;
+	int xor_planes;		/* encoding a delta's XOR bytes (codec_split.c note 1) */
 };
 
 /* The planes buffer (MFS_CHUNK_MAX), allocated on first use; NULL if out of memory. */

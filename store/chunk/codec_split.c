@@ -31,7 +31,31 @@
  * joined straight from the record, and each group is decoded into scratch
  * that stays in the L2 cache and joined from there.  Groups also bound
  * what a partial decode would have to touch.
+ *
+ * Note 1, a delta's XOR bytes (ctx->xor_planes, delta.c): every group of
+ * them is decoded on every whole read, beside the base's planes, so their
+ * decode speed is what a fine-tune's read costs over a plain file's
+ * (issue 13).  Two choices differ from a plain chunk's, both only in
+ * what the encoder writes (any zstd frame is decoded):
+ * - a piece is Huffman coded only if that saves a fifth of it
+ *   (XOR_MIN_GAIN), not a 32nd: the XOR's mid mantissa planes (FP32
+ *   byte 1, 6.7 bits a byte; FP16 byte 0, 6.3) save 15-21%, and their
+ *   decode is the costliest of a delta read;
+ * - a piece whose literals frame is under a quarter of it (the sign and
+ *   exponent planes: mostly zero, 0.3-1 bit a byte) is tried as a
+ *   level-1 zstd frame with matches too, and kept if under two thirds
+ *   of it: Huffman spends at least a bit a byte, while zero runs become
+ *   repeat matches that decode as copies.  Per 32 KiB piece of the
+ *   weights pool's pairs (bench row 10): FP32 sign/exponent plane 0.146
+ *   -> 0.045 of its bytes, decoded 1.25-1.7x as fast; BF16 high byte
+ *   0.155 -> 0.076, 1.3x; but FP16 high byte 0.192 -> 0.172 decoded 0.7x
+ *   as fast (more short runs): a small gain is not worth that.
+ * Groups of 2^17 words (fewer Huffman tables to build) decoded a whole
+ * delta 0-9% faster, but a 4 KiB random read of a fine-tune (fs_read.c
+ * read_range) then decodes a 4x larger group: its daemon CPU rose
+ * 10-45%.  Not kept.
  */
+#define XOR_MIN_GAIN 5
 
 static size_t split_groups(size_t m, unsigned shift)
 {
@@ -138,6 +162,22 @@ static ssize_t literals_frame(ZSTD_CCtx *cctx, const uint8_t *src, size_t n, uin
 }
 
 /*
+ * src[0..n) as a level-1 zstd frame with matches into ctx->sample_out, for
+ * a piece of XOR bytes (note 1); its size, or -1 if it fails or is not
+ * under max bytes.
+ */
+static ssize_t matches_frame(struct mfs_codec_ctx *ctx, const uint8_t *src, size_t n, size_t max)
+{
+	size_t r = ZSTD_CCtx_reset(ctx->cctx, ZSTD_reset_session_and_parameters);
+
+	if (!ZSTD_isError(r))
+		r = ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_compressionLevel, 1);
+	if (!ZSTD_isError(r))
+		r = ZSTD_compress2(ctx->cctx, ctx->sample_out, ctx->sample_out_cap, src, n);
+	return ZSTD_isError(r) || r >= max ? -1 : (ssize_t)r;
+}
+
+/*
  * raw[0..len) as split with w-byte words into out[0..cap): each group's
  * plane slice is tried as a literals frame when its entropy says it can
  * save 1/32 (a histogram costs a third of a Huffman encode, and the slices
@@ -179,10 +219,19 @@ ssize_t mfs_split_encode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *r
 				r = literals_frame(ctx->cctx, src, n, dst, ZSTD_compressBound(n));
 				if (r == -ENOMEM)
 					return r;
-				if (r >= 0 && ((size_t)r >= n - n / 32 || (size_t)r > cap - pos))
+				if (r >= 0 && ((size_t)r >= n - n / (ctx->xor_planes ? XOR_MIN_GAIN : 32) ||
+					       (size_t)r > cap - pos))
 					r = -1;
 				else if (r > 0 && !direct)
 					memcpy(out + pos, dst, r);
+				if (r > 0 && ctx->xor_planes && (size_t)r < n / 4) {
+					ssize_t z = matches_frame(ctx, src, n, (size_t)r * 2 / 3);
+
+					if (z > 0) {
+						memcpy(out + pos, ctx->sample_out, z);
+						r = z;
+					}
+				}
 			}
 			if (r > 0) {
 				entry = (uint32_t)r | SPLIT_ZSTD;

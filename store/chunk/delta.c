@@ -971,8 +971,10 @@ ssize_t mfs_delta_encode(struct mfs_delta_base *b, struct mfs_codec_ctx *ctx, ui
 	if (head >= plain_len)
 		goto plain;
 	p = s->y;
+	mfs_codec_set_xor(ctx, 1); /* coded for decode speed too (codec_split.c note 1) */
 	inner = mfs_chunk_encode(ctx, s->x, len, p + head, mfs_chunk_record_bound(MFS_CHUNK_MAX) - head,
 				 -1);
+	mfs_codec_set_xor(ctx, 0);
 	if (inner < 0) {
 		rc = (int)inner;
 		goto plain;

@@ -153,7 +153,7 @@ uint8_t *mfs_packs_thread_buf(enum mfs_pack_buf which, size_t len)
 		 * pin and one TLB entry per 2 MiB instead of per 4 KiB (see the
 		 * chunk buffers in chunkstore.c).
 		 */
-		if (which == MFS_PACK_BUF_READ || which == MFS_PACK_BUF_BASE) {
+		if (which == MFS_PACK_BUF_READ) {
 			len = (len + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
 			if (posix_memalign(&p, HUGE_PAGE, len))
 				return NULL;

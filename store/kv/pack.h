@@ -105,7 +105,6 @@ size_t mfs_packs_read_cap(size_t len);
 enum mfs_pack_buf {
 	MFS_PACK_BUF_READ,      /* compressed records read, then decoded (chunkstore.c) */
 	MFS_PACK_BUF_APPEND,    /* the unaligned tail of an appended record */
-	MFS_PACK_BUF_BASE,      /* a delta's base record, read while the delta's is held */
 	MFS_PACK_BUF_COUNT
 };
 uint8_t *mfs_packs_thread_buf(enum mfs_pack_buf which, size_t len);

@@ -544,6 +544,21 @@ int main(void)
 	is_int(mfs_delta_refs(rec, reclen, &refs, &nrefs), 0, "the refs of a delta parse");
 	ok(nrefs >= 1 && nrefs <= 4, "a delta chunk names %u base range(s)", nrefs);
 	{
+		/*
+		 * Its XOR bytes are coded for a whole read's speed too (codec_split.c
+		 * note 1): the mostly zero top plane as a frame with matches, which
+		 * alone gets under the bit a byte that Huffman spends at least.
+		 */
+		const uint8_t *in = rec + MFS_CHUNK_HDR_SIZE + MFS_DELTA_HEAD +
+				    (size_t)nrefs * MFS_DELTA_REF_SIZE, *sp = in + MFS_CHUNK_HDR_SIZE;
+		size_t m = get_le32(in + 8) / 4, words = m < ((size_t)1 << sp[0]) ? m : (size_t)1 << sp[0];
+		uint32_t e = get_le32(sp + 2 + 4 * 3);
+
+		ok(in[5] == MFS_CODEC_SPLIT4 && (e & 0x80000000u) && (e & 0x7fffffffu) < words / 8,
+		   "the FP32 delta's XOR top plane: a zstd frame of %u bytes for %zu (matches)",
+		   e & 0x7fffffffu, words);
+	}
+	{
 		struct mfs_chunk_bytes cb;
 		uint8_t *bad = malloc(reclen);
 
