@@ -5,13 +5,14 @@
 # stores: in one the fine-tune alone (plain codecs, the baseline), in the
 # other the base first and the fine-tune named against it by the xattr
 # user.modelfs.base.  Each row gives the fine-tune's stored bytes (admin
-# info) over its size, and the daemon's CPU-s per GiB over $delta_reps cold
-# reads (remount + drop caches before each: every chunk decoded, its bases
-# read from the store), and over $delta_reps reads of the fine-tune right
-# after its base's in one daemon whose memory cache holds the base.
+# info) over its size, and the daemon's CPU-s per GiB: the median of
+# $delta_reps cold reads from each store, taken in turn (remount + drop
+# caches before each: every chunk decoded, its bases read from the store),
+# and over $delta_reps reads of the fine-tune right after its base's in one
+# daemon whose memory cache holds the base.
 # SPDX-License-Identifier: Apache-2.0
 
-delta_reps=${MFS_BENCH_DELTA_REPS:-5}
+delta_reps=${MFS_BENCH_DELTA_REPS:-7}
 
 # file_stored FILE -> stored_bytes of the file's distinct chunks (admin info)
 file_stored() {
@@ -20,15 +21,17 @@ file_stored() {
 		echo n/a
 }
 
-# delta_pass MODE DT: sets dl[MODE.stored] and dl[MODE.cpu] (daemon CPU-s/GiB, cold reads)
+# delta_store MODE DT: a fresh store for MODE (plain: the fine-tune alone;
+# delta: the base, then the fine-tune named against it) on $work/mnt9-MODE,
+# left mounted; sets dl[MODE.stored] and dl[MODE.codecs]
 declare -A dl=()
-delta_pass() {
-	local mode=$1 dt=$2 m9=$work/mnt9 d9=$work/store9 f i c0 cpu=0 bytes=0
-	rm -rf "$d9"
-	mfs_mount "$m9" "$d9"
-	f=$m9/tune.st
+delta_store() {
+	local mode=$1 dt=$2 m=$work/mnt9-$1 d=$work/store9-$1 f
+	rm -rf "$d"
+	mfs_mount "$m" "$d"
+	f=$m/tune.st
 	if [ "$mode" = delta ]; then
-		cp "$work/ft-base-$dt.st" "$m9/base.st" && touch "$f" &&
+		cp "$work/ft-base-$dt.st" "$m/base.st" && touch "$f" &&
 		setfattr -n user.modelfs.base -v /base.st "$f" || die "row 10: cannot set the base"
 	fi
 	cp "$work/ft-tune-$dt.st" "$f"
@@ -36,18 +39,46 @@ delta_pass() {
 	dl[$mode.codecs]=$("$admin_bin" info --json "$f" 2>/dev/null | "$python" -c 'import json, sys
 c = json.load(sys.stdin)[0]["codec_chunks"]
 print("".join(" %s=%d" % (k, v) for k, v in c.items() if v))' 2>/dev/null)
+}
+
+# delta_cold_read MODE DT -> the daemon's CPU-s/GiB for one cold read of
+# MODE's fine-tune (restart + drop caches: every chunk decoded, its bases
+# read from the store), counted from the daemon's start of the read to its
+# end: the check that it reads back comes after, uncounted
+delta_cold_read() {
+	local m=$work/mnt9-$1 d=$work/store9-$1 t0 t1 size
+	cold_remount "$m" "$d"
+	size=$(stat -c %s "$m/tune.st")
+	t0=$(daemon_ns "$d")
+	dd if="$m/tune.st" of=/dev/null bs=1M status=none
+	t1=$(daemon_ns "$d")
+	cmp -s "$m/tune.st" "$work/ft-tune-$2.st" || die "row 10: $1 $2 fine-tune does not read back"
+	per_gib "$(awk -v n="$((t1 - t0))" 'BEGIN { printf "%.4f", n / 1e9 }')" "$size"
+}
+
+# delta_pass DT: both stores, then $delta_reps rounds of one cold read of
+# each, the order alternating (a shared, noisy machine moves both alike);
+# sets dl[plain.cpu] and dl[delta.cpu] to the medians, dl[*.range] to the
+# lowest and highest, then the read after the base (delta_after_base)
+delta_pass() {
+	local dt=$1 i mode
+	local -a cp=() cd=()
+	delta_store plain "$dt"
+	delta_store delta "$dt"
 	for ((i = 0; i < delta_reps; i++)); do
-		cold_remount "$m9" "$d9"
-		c0=$(daemon_cpu "$d9")
-		dd if="$f" of=/dev/null bs=1M status=none
-		cmp -s "$f" "$work/ft-tune-$dt.st" || die "row 10: $mode $dt fine-tune does not read back"
-		cpu=$(add "$cpu" "$(delta "$c0" "$(daemon_cpu "$d9")")")
-		bytes=$((bytes + $(stat -c %s "$f")))
+		for mode in $([ $((i % 2)) = 0 ] && echo plain delta || echo delta plain); do
+			if [ "$mode" = plain ]; then cp+=("$(delta_cold_read plain "$dt")"); else cd+=("$(delta_cold_read delta "$dt")"); fi
+		done
 	done
-	dl[$mode.cpu]=$(per_gib "$cpu" "$bytes")
-	[ "$mode" != delta ] || delta_after_base
-	mfs_umount "$m9" "$d9"
-	rm -rf "$d9"
+	dl[plain.cpu]=$(median "${cp[@]}")
+	dl[delta.cpu]=$(median "${cd[@]}")
+	dl[plain.range]=$(printf '%s\n' "${cp[@]}" | sort -n | sed -n '1p;$p' | paste -sd-)
+	dl[delta.range]=$(printf '%s\n' "${cd[@]}" | sort -n | sed -n '1p;$p' | paste -sd-)
+	mfs_umount "$work/mnt9-plain" "$work/store9-plain"
+	rm -rf "$work/store9-plain"
+	m9=$work/mnt9-delta d9=$work/store9-delta f=$work/mnt9-delta/tune.st delta_after_base
+	mfs_umount "$work/mnt9-delta" "$work/store9-delta"
+	rm -rf "$work/store9-delta"
 }
 
 # daemon_ns DATA -> CPU nanoseconds of the daemon's threads (schedstat: finer
@@ -105,8 +136,7 @@ section_delta() {
 			--tune "$work/ft-tune-$dt.st" --dtype $dt --lr $lr | tail -n 1) || die "row 10: make_finetune.py failed"
 		log "$line"
 		size=$(stat -c %s "$work/ft-tune-$dt.st")
-		delta_pass plain $dt
-		delta_pass delta $dt
+		delta_pass $dt
 		xd=$(ratio "${dl[delta.stored]}" "$size")
 		xp=$(ratio "${dl[plain.stored]}" "$size")
 		add_row 10 "fine-tune $dt $(mib "$size") MiB stored, x its size" "$xd" - - "$xp" - \
@@ -115,7 +145,7 @@ section_delta() {
 		add_row 10 "fine-tune $dt cold read, daemon CPU-s/GiB" "${dl[delta.cpu]}" "${dl[delta.cpu]}" - \
 			"${dl[plain.cpu]}" "${dl[plain.cpu]}" "$(ratio "${dl[delta.cpu]}" "${dl[plain.cpu]}")" "<=1.50x" \
 			"$(judge cpu '<=' 1.50 "$(ratio "${dl[delta.cpu]}" "${dl[plain.cpu]}")")" \
-			"dd bs=1M after remount + drop_caches, $delta_reps reads; ratio = delta/plain CPU (lower is better here)"
+			"dd bs=1M after remount + drop_caches, $delta_reps reads of each alternating, medians (ranges: fine-tune ${dl[delta.range]}, alone ${dl[plain.range]}); ratio = delta/plain CPU (lower is better here)"
 		add_row 10 "fine-tune $dt read after its base, daemon CPU-s/GiB" "${dl[after.cpu]}" \
 			"${dl[after.cpu]}" - "${dl[after.plain]}" "${dl[after.plain]}" \
 			"$(ratio "${dl[after.cpu]}" "${dl[after.plain]}")" - - \

@@ -32,7 +32,7 @@
 #                                  write seq mmap snap small meta stream codec
 #                                  dedup delta
 #   MFS_BENCH_META_N=2000          row 7m: namespace ops of each kind
-#   MFS_BENCH_DELTA_REPS=5         row 10: cold reads of each fine-tune (and
+#   MFS_BENCH_DELTA_REPS=7         row 10: cold reads of each fine-tune (and
 #                                  reads right after its base)
 #   MFS_BENCH_MOUNT_OPTS=          extra -o options, e.g. readahead_kb=8192
 #   MFS_BENCH_TMPDIR=/var/tmp      where the work dir (and the store) goes
