@@ -98,8 +98,12 @@ man_pages() {
 	for page in 8/mount.modelfs 8/modelfs-admin 5/modelfs.conf; do
 		f=/usr/share/man/man${page%%/*}/${page#*/}.${page%%/*}.gz
 		[ -f "$f" ] || { echo "$f is not installed" >&2; return 1; }
+		# In the system's man tree: a `make install` (packaging/quickstart.sh,
+		# the README's first command) put pages in /usr/local/man, which man
+		# finds first, and rightly so.
 		if command -v man >/dev/null; then
-			expect_eq "$(MANPATH='' man -w "${page%%/*}" "${page#*/}")" "$f" "man -w ${page#*/}" || return 1
+			expect_eq "$(man -M /usr/share/man -w "${page%%/*}" "${page#*/}")" "$f" \
+				"man -M /usr/share/man -w ${page#*/}" || return 1
 		fi
 	done
 }
