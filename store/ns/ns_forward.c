@@ -26,7 +26,7 @@ void ns_forward_note(struct mfs_ns *ns, uint64_t from, uint64_t into)
 
 	pthread_mutex_lock(&f->lock);
 	f->v[f->next % NS_FORWARD_MAX] = (struct ns_forward){ .from = from, .into = into };
-	f->next++;
+	__atomic_store_n(&f->next, f->next + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -43,7 +43,8 @@ uint64_t ns_forward_dir(struct mfs_ns *ns, uint64_t dir)
 	struct ns_forwards *f = &ns->forwards;
 	uint64_t to = 0, next;
 
-	if (!dir)
+	/* Every lookup of a name that is not there asks: most nodes never merged. */
+	if (!dir || !__atomic_load_n(&f->next, __ATOMIC_ACQUIRE))
 		return 0;
 	pthread_mutex_lock(&f->lock);
 	/* A chain (a merged parent's subdirectory merged in turn), never a loop. */

@@ -30,7 +30,7 @@ struct ns_forward {
 struct ns_forwards {
 	pthread_mutex_t lock;
 	struct ns_forward v[NS_FORWARD_MAX];
-	unsigned next;
+	unsigned next;          /* merges noted; written under lock, read atomically */
 };
 
 struct mfs_ns {

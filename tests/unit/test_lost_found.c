@@ -17,30 +17,8 @@
 
 #include "store/kv/db.h"
 #include "store/ns/namespace.h"
+#include "ns_sides.h"
 #include "tap.h"
-
-struct side {
-	struct mfs_db *db;
-	struct mfs_ns *ns;
-};
-
-static uint64_t mk(struct mfs_ns *ns, uint64_t parent, const char *name, uint32_t mode)
-{
-	struct mfs_ns_new nw = { .mode = mode };
-	struct mfs_inode in;
-	uint64_t ino;
-
-	if (mfs_ns_create(ns, parent, name, &nw, &in))
-		return 0;
-	ino = in.ino;
-	mfs_inode_release(&in);
-	return ino;
-}
-
-static int apply_cb(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
-{
-	return mfs_ns_apply(arg, origin, seq, op, len, NULL, NULL) ? -1 : 0;
-}
 
 /* Each side applies every op of the other (already applied ones are skipped). */
 static int exchange(struct side *a, struct side *b)

@@ -37,30 +37,8 @@
 
 #include "store/kv/db.h"
 #include "store/ns/namespace.h"
+#include "ns_sides.h"
 #include "tap.h"
-
-struct side {
-	struct mfs_db *db;
-	struct mfs_ns *ns;
-};
-
-static uint64_t mk(struct mfs_ns *ns, uint64_t parent, const char *name, uint32_t mode)
-{
-	struct mfs_ns_new nw = { .mode = mode };
-	struct mfs_inode in;
-	uint64_t ino;
-
-	if (mfs_ns_create(ns, parent, name, &nw, &in))
-		return 0;
-	ino = in.ino;
-	mfs_inode_release(&in);
-	return ino;
-}
-
-static int apply_cb(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
-{
-	return mfs_ns_apply(arg, origin, seq, op, len, NULL, NULL) ? -1 : 0;
-}
 
 /* to applies every op of from's own (already applied ones are skipped). */
 static int send(struct side *from, struct side *to)
@@ -93,22 +71,6 @@ static int count_dir(void *arg, const char *name, uint64_t ino, uint32_t mode)
 	return 0;
 }
 
-/* The root's nlink on s is 2 + the subdirectories readdir lists. */
-static void root_nlink_ok(struct side *s, const char *who)
-{
-	struct count c = { s->ns, 0 };
-	struct mfs_inode root;
-
-	mfs_ns_readdir(s->ns, MFS_ROOT_INO, NULL, 0, count_dir, &c);
-	if (mfs_ns_get(s->ns, MFS_ROOT_INO, &root)) {
-		ok(0, "%s: the root's record", who);
-		return;
-	}
-	if (!ok(root.nlink == 2 + c.subdirs, "%s: the root's nlink counts its subdirectories", who))
-		printf("# nlink %u, %u subdirectories listed\n", root.nlink, c.subdirs);
-	mfs_inode_release(&root);
-}
-
 static uint32_t nlink_of(struct mfs_ns *ns, uint64_t ino)
 {
 	struct mfs_inode in;
@@ -121,18 +83,18 @@ static uint32_t nlink_of(struct mfs_ns *ns, uint64_t ino)
 	return n;
 }
 
-/* P's nlink on s is 2 + the subdirectories readdir lists in P. */
-static void dir_nlink_ok(struct side *s, uint64_t p, const char *who)
+/* Directory dir's (called what) nlink on s is 2 + the subdirectories readdir lists in it. */
+static void dir_nlink_ok(struct side *s, uint64_t dir, const char *what, const char *who)
 {
 	struct count c = { s->ns, 0 };
 	struct mfs_inode d;
 
-	mfs_ns_readdir(s->ns, p, NULL, 0, count_dir, &c);
-	if (mfs_ns_get(s->ns, p, &d)) {
-		ok(0, "%s: P's record", who);
+	mfs_ns_readdir(s->ns, dir, NULL, 0, count_dir, &c);
+	if (mfs_ns_get(s->ns, dir, &d)) {
+		ok(0, "%s: %s's record", who, what);
 		return;
 	}
-	if (!ok(d.nlink == 2 + c.subdirs, "%s: P's nlink counts its subdirectories", who))
+	if (!ok(d.nlink == 2 + c.subdirs, "%s: %s's nlink counts its subdirectories", who, what))
 		printf("# nlink %u, %u subdirectories listed\n", d.nlink, c.subdirs);
 	mfs_inode_release(&d);
 }
@@ -161,11 +123,11 @@ static void moved_elsewhere(void)
 	is_int(send(&b, &a) | send(&c, &a), 0, "A applies B's rmdir and C's chmod");
 	ok(mfs_ns_lookup(a.ns, p, "E", &in) == 0 && in.ino == d, "A: P/E is D");
 	mfs_inode_release(&in);
-	dir_nlink_ok(&a, p, "A");
+	dir_nlink_ok(&a, p, "P", "A");
 	is_int(send(&c, &b) | send(&a, &b), 0, "B applies C's and A's ops");
-	dir_nlink_ok(&b, p, "B");
+	dir_nlink_ok(&b, p, "P", "B");
 	is_int(send(&a, &c) | send(&b, &c), 0, "C applies A's and B's ops");
-	dir_nlink_ok(&c, p, "C");
+	dir_nlink_ok(&c, p, "P", "C");
 	mfs_ns_close(a.ns);
 	mfs_db_close(a.db);
 	mfs_ns_close(b.ns);
@@ -206,7 +168,7 @@ static void recount_left(void)
 	   "A: P's nlink 2 for its one subdirectory (the state a kill there leaves)");
 	mfs_db_fault_arm(a.db, NULL);
 	ok(mfs_ns_recount_dirs(a.ns, NULL, NULL) >= 1, "gc counts A's directories again");
-	dir_nlink_ok(&a, p, "A after gc");
+	dir_nlink_ok(&a, p, "P", "A after gc");
 	mfs_ns_close(a.ns);
 	mfs_db_close(a.db);
 	mfs_ns_close(b.ns);
@@ -456,16 +418,16 @@ int main(void)
 	   "C, later still, chmods D (it has seen neither)");
 	is_int(send(&b, &a), 0, "A applies B's rmdir");
 	is_int(mfs_ns_lookup(a.ns, MFS_ROOT_INO, "E", &in), -ENOENT, "A: E leads nowhere for now");
-	root_nlink_ok(&a, "A, after B's rmdir");
+	dir_nlink_ok(&a, MFS_ROOT_INO, "the root", "A, after B's rmdir");
 	is_int(send(&c, &a), 0, "A applies C's chmod");
 	ok(mfs_ns_lookup(a.ns, MFS_ROOT_INO, "E", &in) == 0 && in.ino == d &&
 	   (in.mode & 0777) == 0700, "A: E is D again, with C's mode");
 	mfs_inode_release(&in);
-	root_nlink_ok(&a, "A, after C's chmod");
+	dir_nlink_ok(&a, MFS_ROOT_INO, "the root", "A, after C's chmod");
 	is_int(send(&c, &b) | send(&a, &b), 0, "B applies C's and A's ops");
-	root_nlink_ok(&b, "B");
+	dir_nlink_ok(&b, MFS_ROOT_INO, "the root", "B");
 	is_int(send(&a, &c) | send(&b, &c), 0, "C applies A's and B's ops");
-	root_nlink_ok(&c, "C");
+	dir_nlink_ok(&c, MFS_ROOT_INO, "the root", "C");
 	mfs_ns_close(a.ns);
 	mfs_db_close(a.db);
 	mfs_ns_close(b.ns);

@@ -376,6 +376,37 @@ static uint64_t size_at(struct node *n, const char *name)
 }
 
 /*
+ * a creates a pending file "part", which b pulls; b, later by the clock
+ * (8 files first), renames it to "final" while a publishes it in place
+ * with 4096 bytes.  Neither has the other's op yet.
+ */
+static void rename_races_publish(struct node *a, struct node *b)
+{
+	struct mfs_ns_new nw = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_inode in;
+	uint64_t p;
+
+	if (mfs_ns_create(a->ns, MFS_ROOT_INO, "part", &nw, &in))
+		tap_bail("create");
+	p = in.ino;
+	mfs_inode_release(&in);
+	pull(b, a);
+	nw.flags = 0;
+	for (int i = 0; i < 8; i++) { /* b's rename comes later (Lamport) */
+		char name[8];
+
+		snprintf(name, sizeof(name), "t%d", i);
+		if (mfs_ns_create(b->ns, MFS_ROOT_INO, name, &nw, &in))
+			tap_bail("create");
+		mfs_inode_release(&in);
+	}
+	is_int(mfs_ns_rename(b->ns, MFS_ROOT_INO, "part", MFS_ROOT_INO, "final", 0, NULL), 0,
+	       "b renames a's pending file");
+	is_int(mfs_ns_publish(a->ns, p, NULL, 4096, NULL, NULL, &in), 0, "a publishes it in place");
+	mfs_inode_release(&in);
+}
+
+/*
  * b renames a file a is still writing, later by the clock, and a
  * publishes it in place; b then merges a's image, where the publish's
  * record loses to b's rename: the file must hold a's bytes on b as on a,
@@ -384,31 +415,11 @@ static uint64_t size_at(struct node *n, const char *name)
 static void test_image_later_bytes(void)
 {
 	struct node a = { 0 }, b = { 0 };
-	struct mfs_ns_new nw = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
-	struct mfs_inode in;
 	struct mfs_wr img;
-	uint64_t p;
 
 	node_open(&a, NULL);
 	node_open(&b, &a);
-	if (mfs_ns_create(a.ns, MFS_ROOT_INO, "part", &nw, &in))
-		tap_bail("create");
-	p = in.ino;
-	mfs_inode_release(&in);
-	pull(&b, &a);
-	nw.flags = 0;
-	for (int i = 0; i < 8; i++) { /* b's rename comes later (Lamport) */
-		char name[8];
-
-		snprintf(name, sizeof(name), "t%d", i);
-		if (mfs_ns_create(b.ns, MFS_ROOT_INO, name, &nw, &in))
-			tap_bail("create");
-		mfs_inode_release(&in);
-	}
-	is_int(mfs_ns_rename(b.ns, MFS_ROOT_INO, "part", MFS_ROOT_INO, "final", 0, NULL), 0,
-	       "b renames a's pending file");
-	is_int(mfs_ns_publish(a.ns, p, NULL, 4096, NULL, NULL, &in), 0, "a publishes it in place");
-	mfs_inode_release(&in);
+	rename_races_publish(&a, &b);
 	image_of(&a, &img);
 	is_int(mfs_ns_snap_apply(b.ns, img.buf, img.len, NULL, NULL, NULL), 0, "b merges a's image");
 	mfs_wr_release(&img);
@@ -431,32 +442,12 @@ static void test_image_later_bytes(void)
 static void test_image_kept_bytes(void)
 {
 	struct node a = { 0 }, b = { 0 }, c = { 0 };
-	struct mfs_ns_new nw = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
-	struct mfs_inode in;
 	struct mfs_wr img;
-	uint64_t p;
 
 	node_open(&a, NULL);
 	node_open(&b, &a);
 	node_open(&c, &b);
-	if (mfs_ns_create(a.ns, MFS_ROOT_INO, "part", &nw, &in))
-		tap_bail("create");
-	p = in.ino;
-	mfs_inode_release(&in);
-	pull(&b, &a);
-	nw.flags = 0;
-	for (int i = 0; i < 8; i++) { /* b's rename comes later (Lamport) */
-		char name[8];
-
-		snprintf(name, sizeof(name), "t%d", i);
-		if (mfs_ns_create(b.ns, MFS_ROOT_INO, name, &nw, &in))
-			tap_bail("create");
-		mfs_inode_release(&in);
-	}
-	is_int(mfs_ns_rename(b.ns, MFS_ROOT_INO, "part", MFS_ROOT_INO, "final", 0, NULL), 0,
-	       "b renames a's pending file");
-	is_int(mfs_ns_publish(a.ns, p, NULL, 4096, NULL, NULL, &in), 0, "a publishes it in place");
-	mfs_inode_release(&in);
+	rename_races_publish(&a, &b);
 	is_int(mfs_ns_remove(a.ns, MFS_ROOT_INO, "part", 0, NULL), 0, "a unlinks it");
 	image_of(&a, &img);
 	is_int(mfs_ns_snap_apply(b.ns, img.buf, img.len, NULL, NULL, NULL), 0, "b merges a's image");
