@@ -181,6 +181,9 @@ struct mfs_fs {
 	/* Test only (MODELFS_TEST_COMMIT_HOLD=PATH): a commit, its node locked,
 	 * makes PATH.held and waits (60 s at most) until PATH exists. */
 	const char *commit_hold;
+	/* Test only (MODELFS_TEST_READ_HOLD=PATH): a READ, before it reads
+	 * anything, makes PATH.held and waits the same way. */
+	const char *read_hold;
 	/*
 	 * Changes a lookup's record may have missed (atomic; fs_remote.c):
 	 * peers' namespace changes applied, and nodes freed (a change saved
@@ -499,5 +502,11 @@ static inline struct mfs_fs *req_fs(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
+
+/*
+ * Test only (MODELFS_TEST_COMMIT_HOLD, MODELFS_TEST_READ_HOLD; test_hold.c):
+ * makes PATH.held, then waits until PATH exists, 60 s at most.
+ */
+void fs_test_hold(const char *path);
 
 #endif
