@@ -245,6 +245,11 @@ static int commit_if_dirty(struct mfs_fs *fs, struct mfs_node *n, struct fs_move
 	return rc;
 }
 
+/*
+ * A new file written once costs seven requests, three of them the kernel's
+ * for reasons no reply of ours moves: doc/decisions.md, "Seven FUSE
+ * requests per new small file".
+ */
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		  struct fuse_file_info *fi)
 {
