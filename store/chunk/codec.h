@@ -91,6 +91,18 @@ struct mfs_codec_ctx *mfs_codec_ctx_thread(void);
  */
 void mfs_codec_set_xor(struct mfs_codec_ctx *ctx, int on);
 
+/*
+ * Whether ctx's next whole, checked decodes of split records
+ * (mfs_chunk_decode) write their output with streaming stores, to memory
+ * and not through the cache: for a buffer nothing reads soon but the
+ * kernel's copy of a FUSE reply (the chunk cache's loads, cache.c).  The
+ * join then writes each line without reading it in first (a cold buffer's
+ * every store was a miss): 1 GiB of FP16 weights joined and then copied
+ * as a reply is, 0.23-0.25 CPU-s against 0.28-0.32 (store/chunk/planes.c).
+ * Other decodes, whose caller reads the bytes next, are not affected.
+ */
+void mfs_codec_set_stream_out(struct mfs_codec_ctx *ctx, int on);
+
 /* Upper bound of a record for raw_len bytes, for sizing `out`. */
 size_t mfs_chunk_record_bound(size_t raw_len);
 
