@@ -96,10 +96,13 @@ void mfs_codec_set_xor(struct mfs_codec_ctx *ctx, int on);
  * (mfs_chunk_decode) write their output with streaming stores, to memory
  * and not through the cache: for a buffer nothing reads soon but the
  * kernel's copy of a FUSE reply (the chunk cache's loads, cache.c).  The
- * join then writes each line without reading it in first (a cold buffer's
- * every store was a miss): 1 GiB of FP16 weights joined and then copied
- * as a reply is, 0.23-0.25 CPU-s against 0.28-0.32 (store/chunk/planes.c).
- * Other decodes, whose caller reads the bytes next, are not affected.
+ * join then writes each line without reading it in first (every store to
+ * a cold buffer missed): split records of 1 MiB of the bench's FP16
+ * model decoded into cold buffers, each then copied into tmpfs pages as
+ * a reply is copied into the page cache, 0.95-1.03 CPU-s/GiB with plain
+ * stores, 0.90-0.95 with streaming ones (the join's saving, less a
+ * slower copy from memory; 4 interleaved pairs).  Other decodes, whose
+ * caller reads the bytes next, are not affected.
  */
 void mfs_codec_set_stream_out(struct mfs_codec_ctx *ctx, int on);
 
