@@ -106,6 +106,12 @@ uint8_t *mfs_codec_planes(struct mfs_codec_ctx *ctx)
 void mfs_codec_set_xor(struct mfs_codec_ctx *ctx, int on)
 {
 	ctx->xor_planes = on;
+	ctx->sparse_pieces = 0;
+}
+
+unsigned mfs_codec_sparse_pieces(const struct mfs_codec_ctx *ctx)
+{
+	return ctx->sparse_pieces;
 }
 
 void mfs_codec_set_stream_out(struct mfs_codec_ctx *ctx, int on)

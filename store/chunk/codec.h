@@ -85,11 +85,17 @@ void mfs_codec_ctx_free(struct mfs_codec_ctx *ctx);
 struct mfs_codec_ctx *mfs_codec_ctx_thread(void);
 /*
  * Whether ctx's next encodes are of a delta's XOR bytes, which every read
- * of the delta decodes whole: split records then get larger groups and
- * match-coded zero planes (codec_split.c note 1).  Only what is written
- * changes; every decoder reads both.
+ * of the delta decodes whole: split records then get match-coded and
+ * sparse zero planes (codec_split.c notes 1 and 2).  Only what is written
+ * changes; every decoder reads it.  Resets the count below.
  */
 void mfs_codec_set_xor(struct mfs_codec_ctx *ctx, int on);
+/*
+ * Sparse pieces ctx wrote since mfs_codec_set_xor(): a record holding one
+ * must be named by a version 2 delta record (delta.h), which builds
+ * without the piece refuse.
+ */
+unsigned mfs_codec_sparse_pieces(const struct mfs_codec_ctx *ctx);
 
 /*
  * Whether ctx's next whole, checked decodes of split records

@@ -30,6 +30,8 @@
 #define SPLIT_SHIFT_MIN 10
 #define SPLIT_SHIFT_MAX 20
 #define SPLIT_ZSTD 0x80000000u	/* plane table entry: the piece is a zstd frame */
+#define SPLIT_SPARSE 0x40000000u /* ... a sparse piece (codec_split.c note 2); never both */
+#define SPLIT_LEN 0x3fffffffu	/* ... the piece's length */
 _Static_assert(((size_t)1 << SPLIT_SHIFT) <= SAMPLE_SIZE, "split pieces compress into sample_out");
 #define SPLIT_MIN_PIECE 256	/* shorter slices stay raw: a frame's overhead eats the gain */
 
@@ -42,6 +44,7 @@ struct mfs_codec_ctx {
 	uint8_t *sample_out;	/* ZSTD_compressBound(SAMPLE_SIZE) */
 	size_t sample_out_cap;
 	int xor_planes;		/* encoding a delta's XOR bytes (codec_split.c note 1) */
+	unsigned sparse_pieces;	/* sparse pieces written since mfs_codec_set_xor() */
 	int stream_out;		/* whole split decodes join with streaming stores (codec.h) */
 };
 

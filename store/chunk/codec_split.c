@@ -22,8 +22,9 @@
  * groups of 1 << shift words, the last one shorter):
  *
  *   u8 shift, u8 0, then for each group and each plane of it a u32 entry:
- *   bit 31 set: the piece is a zstd frame of the plane's slice; bits 0-30
- *   the piece's length (a raw piece is exactly the slice, one byte a word);
+ *   bit 31 set: the piece is a zstd frame of the plane's slice; bit 30
+ *   set: a sparse piece (note 2; never both); bits 0-29 the piece's
+ *   length (a raw piece is exactly the slice, one byte a word);
  *   then the raw_len % w trailing bytes; then the pieces in table order.
  *
  * Only planes that gain are entropy coded (the mantissa planes of weights
@@ -54,8 +55,37 @@
  * delta 0-9% faster, but a 4 KiB random read of a fine-tune (fs_read.c
  * read_range) then decodes a 4x larger group: its daemon CPU rose
  * 10-45%.  Not kept.
+ *
+ * Note 2, sparse pieces (entry bit 30; format 6, only in the inner record
+ * of a version 2 delta record): what is left of a fine-tune's read cost
+ * over a plain file's is zstd decoding its mostly zero XOR planes (the
+ * sign and exponent bytes), 0.55-0.65 s per GiB of plane however low
+ * their entropy: Huffman emits a symbol or two per lookup, and match
+ * frames of short zero runs are no faster (s32 decode.md).  A sparse
+ * piece lists the nonzero bytes instead:
+ *   u32 ntok, u8 tok[ntok], u8 val[the rest]
+ * Each token < 255 skips that many zero bytes then places the next value;
+ * 255 skips 255 zeros and places none; the slice ends in zeros.  Decoding
+ * is a memset and a store per nonzero byte: its cost follows the nonzero
+ * bytes (a few percent of a plane), not the slice.  The encoder writes one
+ * where it is at most a 16th of the slice (half a bit a byte) larger than
+ * the zstd piece it would replace; mid mantissa planes (a nonzero byte in
+ * most words) never qualify.  On the weights pool's pairs (bench row 10),
+ * the XOR records' decode CPU-s/GiB, zstd pieces only -> with sparse ones
+ * (thread CPU, all records, best of 4), and the XOR records' size:
+ *   FP32 0.44 -> 0.34, 0.5597 -> 0.5616 of the bytes;
+ *   BF16 0.71 -> 0.47, 0.2902 -> 0.2904;
+ *   FP16 0.63 -> 0.41, 0.5135 -> 0.5161.
+ * As a share of the zstd piece instead (sparse if at most 1.25x / 2x of
+ * it): FP32 0.39 / 0.30 at 0.5603 / 0.5855; BF16 0.51 / 0.46 at 0.2890 /
+ * 0.3098; FP16 0.47 / 0.38 at 0.5136 / 0.5262.  A share starves the
+ * small pieces, where a sparse one costs few bytes, and feeds the large.
+ * Reads of every sparse piece are bounded by a first pass over the
+ * tokens (values counted, the slice's length not passed).
  */
 #define XOR_MIN_GAIN 5
+#define SPARSE_EXTRA 16	/* a sparse piece may be n / SPARSE_EXTRA larger (note 2) */
+#define SPARSE_SKIP 255 /* the token that skips 255 zeros and places no value */
 
 static size_t split_groups(size_t m, unsigned shift)
 {
@@ -177,6 +207,147 @@ static ssize_t matches_frame(struct mfs_codec_ctx *ctx, const uint8_t *src, size
 	return ZSTD_isError(r) || r >= max ? -1 : (ssize_t)r;
 }
 
+/* Tokens and values of src[0..n) as a sparse piece (note 2): *nv := the values. */
+static size_t sparse_count(const uint8_t *src, size_t n, size_t *nv)
+{
+	size_t ntok = 0, last = 0, i = 0;
+
+	*nv = 0;
+	while (i < n) {
+		if (i + 8 <= n && !get_le64(src + i)) { /* zero words: most of the slice */
+			i += 8;
+			continue;
+		}
+		if (src[i]) {
+			ntok += (i - last) / SPARSE_SKIP + 1;
+			(*nv)++;
+			last = i + 1;
+		}
+		i++;
+	}
+	return ntok;
+}
+
+/* src[0..n) as a sparse piece into dst[0..cap): its length, or -1 if over cap. */
+static ssize_t sparse_encode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
+{
+	size_t nv, ntok = sparse_count(src, n, &nv), last = 0, i = 0;
+	uint8_t *tok = dst + 4, *val;
+
+	if (4 + ntok + nv > cap || ntok > UINT32_MAX)
+		return -1;
+	put_le32(dst, (uint32_t)ntok);
+	val = tok + ntok;
+	while (i < n) {
+		if (i + 8 <= n && !get_le64(src + i)) {
+			i += 8;
+			continue;
+		}
+		if (src[i]) {
+			size_t gap = i - last;
+
+			for (; gap >= SPARSE_SKIP; gap -= SPARSE_SKIP)
+				*tok++ = SPARSE_SKIP;
+			*tok++ = (uint8_t)gap;
+			*val++ = src[i];
+			last = i + 1;
+		}
+		i++;
+	}
+	return (ssize_t)(4 + ntok + nv);
+}
+
+/*
+ * The sparse piece p[0..len) into dst[0..n): 0, or MFS_ECORRUPT when it
+ * does not decode to exactly n bytes.  The tokens are checked first (what
+ * they skip and place must fit in n, one value each), so the scatter after
+ * needs no check per byte.
+ */
+static int sparse_decode(const uint8_t *p, size_t len, uint8_t *dst, size_t n)
+{
+	const uint8_t *tok = p + 4, *val;
+	size_t ntok, nv, placed = 0;
+	uint64_t skip = 0;
+	uint8_t *o = dst;
+
+	if (len < 4 || (ntok = get_le32(p)) > len - 4)
+		return MFS_ECORRUPT;
+	nv = len - 4 - ntok;
+	val = tok + ntok;
+	for (size_t i = 0; i < ntok; i++) {
+		skip += tok[i];
+		placed += tok[i] != SPARSE_SKIP;
+	}
+	if (placed != nv || skip > n || nv > n - skip)
+		return MFS_ECORRUPT;
+	memset(dst, 0, n);
+	for (size_t i = 0; i < ntok; i++) {
+		o += tok[i];
+		if (tok[i] != SPARSE_SKIP)
+			*o++ = *val++;
+	}
+	return 0;
+}
+
+/*
+ * A plane table entry e for a piece of a slice of words bytes: its length,
+ * or SIZE_MAX if e is malformed (both kinds, or a raw piece that is not
+ * exactly the slice).
+ */
+static size_t piece_len(uint32_t e, size_t words)
+{
+	size_t n = e & SPLIT_LEN;
+
+	if ((e & SPLIT_ZSTD) && (e & SPLIT_SPARSE))
+		return SIZE_MAX;
+	if (!(e & (SPLIT_ZSTD | SPLIT_SPARSE)) && n != words)
+		return SIZE_MAX;
+	return n;
+}
+
+/*
+ * The piece p[0..n) of table entry e, not raw, decoded into dst[0..words):
+ * 0, MFS_ECORRUPT, -ENOMEM.
+ */
+static int piece_decode(struct mfs_codec_ctx *ctx, uint32_t e, const uint8_t *p, size_t n,
+			uint8_t *dst, size_t words)
+{
+	size_t d;
+
+	if (e & SPLIT_SPARSE)
+		return sparse_decode(p, n, dst, words);
+	d = ZSTD_decompressDCtx(ctx->dctx, dst, words, p, n);
+	if (ZSTD_isError(d))
+		return ZSTD_getErrorCode(d) == ZSTD_error_memory_allocation ? -ENOMEM : MFS_ECORRUPT;
+	return d == words ? 0 : MFS_ECORRUPT;
+}
+
+/*
+ * For a delta's XOR bytes, src[0..n) as a sparse piece into out[0..cap)
+ * when it is at most n / SPARSE_EXTRA larger than the zstd piece of zlen
+ * bytes (<= 0: none) it would replace (note 2): its length, else -1.
+ */
+static ssize_t sparse_piece(struct mfs_codec_ctx *ctx, const uint8_t *src, size_t n,
+			    ssize_t zlen, uint8_t *out, size_t cap)
+{
+	size_t max;
+	ssize_t z;
+
+	if (!ctx->xor_planes || zlen <= 0)
+		return -1;
+	max = (size_t)zlen + n / SPARSE_EXTRA;
+	if (max > cap)
+		max = cap;
+	/* Into scratch: out holds the zstd piece until this one wins. */
+	if (max > ctx->sample_out_cap)
+		max = ctx->sample_out_cap;
+	if ((z = sparse_encode(src, n, ctx->sample_out, max)) > 0) {
+		memcpy(out, ctx->sample_out, z);
+		ctx->sparse_pieces++;
+	}
+	return z;
+}
+
 /*
  * raw[0..len) as split with w-byte words into out[0..cap): each group's
  * plane slice is tried as a literals frame when its entropy says it can
@@ -205,7 +376,7 @@ ssize_t mfs_split_encode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *r
 		for (unsigned k = 0; k < w; k++) {
 			const uint8_t *src = ctx->planes + k * m + off;
 			uint32_t entry;
-			ssize_t r = -1;
+			ssize_t r = -1, z;
 
 			if (n >= SPLIT_MIN_PIECE && worth_coding(src, n)) {
 				/*
@@ -225,15 +396,17 @@ ssize_t mfs_split_encode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *r
 				else if (r > 0 && !direct)
 					memcpy(out + pos, dst, r);
 				if (r > 0 && ctx->xor_planes && (size_t)r < n / 4) {
-					ssize_t z = matches_frame(ctx, src, n, (size_t)r * 2 / 3);
-
+					z = matches_frame(ctx, src, n, (size_t)r * 2 / 3);
 					if (z > 0) {
 						memcpy(out + pos, ctx->sample_out, z);
 						r = z;
 					}
 				}
 			}
-			if (r > 0) {
+			if ((z = sparse_piece(ctx, src, n, r, out + pos, cap - pos)) > 0) {
+				entry = (uint32_t)z | SPLIT_SPARSE;
+				r = z;
+			} else if (r > 0) {
 				entry = (uint32_t)r | SPLIT_ZSTD;
 			} else {
 				if (cap - pos < n)
@@ -310,9 +483,9 @@ ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p
 	for (size_t i = 0; i < ng * w; i++) {
 		uint32_t e = get_le32(p + 2 + 4 * i);
 		size_t g = i / w, words = m - g * per < per ? m - g * per : per;
-		size_t n = e & ~SPLIT_ZSTD;
+		size_t n = piece_len(e, words);
 
-		if ((!(e & SPLIT_ZSTD) && n != words) || n > plen - pos)
+		if (n == SIZE_MAX || n > plen - pos)
 			return MFS_ECORRUPT;
 		pos += n;
 	}
@@ -328,7 +501,7 @@ ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p
 		const uint8_t *plane[4];
 
 		for (unsigned k = 0; k < w; k++)
-			gbytes += get_le32(p + 2 + 4 * (g * w + k)) & ~SPLIT_ZSTD;
+			gbytes += get_le32(p + 2 + 4 * (g * w + k)) & SPLIT_LEN;
 		/* The group's pieces are hashed just before they are decoded: read once, from cache. */
 		if (st)
 			mfs_xxh64_update(st, p + pos, gbytes);
@@ -338,22 +511,18 @@ ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p
 		}
 		for (unsigned k = 0; k < w; k++) {
 			uint32_t e = get_le32(p + 2 + 4 * (g * w + k));
-			size_t n = e & ~SPLIT_ZSTD, d;
+			size_t n = e & SPLIT_LEN;
 
 			plane[k] = p + pos;
-			if (e & SPLIT_ZSTD) {
+			if (e & (SPLIT_ZSTD | SPLIT_SPARSE)) {
 				uint8_t *dst;
+				int rc;
 
 				if (!mfs_codec_planes(ctx))
 					return -ENOMEM;
 				dst = ctx->planes + k * per;
-
-				d = ZSTD_decompressDCtx(ctx->dctx, dst, words, p + pos, n);
-				if (ZSTD_isError(d))
-					return ZSTD_getErrorCode(d) == ZSTD_error_memory_allocation ?
-						       -ENOMEM : MFS_ECORRUPT;
-				if (d != words)
-					return MFS_ECORRUPT;
+				if ((rc = piece_decode(ctx, e, p + pos, n, dst, words)))
+					return rc;
 				plane[k] = dst;
 			}
 			pos += n;
@@ -437,11 +606,11 @@ int mfs_split_planes_open(unsigned w, const uint8_t *p, size_t plen, size_t raw_
 	for (size_t i = 0; i < ng * w; i++) {
 		uint32_t e = get_le32(p + 2 + 4 * i);
 		size_t g = i / w, words = m - g * per < per ? m - g * per : per;
-		size_t n = e & ~SPLIT_ZSTD;
+		size_t n = piece_len(e, words);
 
 		if (i % w == 0)
 			gpos[g] = (uint32_t)pos;
-		if ((!(e & SPLIT_ZSTD) && n != words) || n > plen - pos)
+		if (n == SIZE_MAX || n > plen - pos)
 			return MFS_ECORRUPT;
 		pos += n;
 	}
@@ -466,16 +635,13 @@ int mfs_split_planes_group(struct mfs_codec_ctx *ctx, const struct mfs_chunk_pla
 
 	for (unsigned k = 0; k < v->w; k++) {
 		uint32_t e = get_le32(v->p + 2 + 4 * (g * v->w + k));
-		size_t n = e & ~SPLIT_ZSTD, d;
+		size_t n = e & SPLIT_LEN;
+		int rc;
 
 		pl[k] = v->p + pos;
-		if (e & SPLIT_ZSTD) {
-			d = ZSTD_decompressDCtx(ctx->dctx, scratch + k * words, words, v->p + pos, n);
-			if (ZSTD_isError(d))
-				return ZSTD_getErrorCode(d) == ZSTD_error_memory_allocation ? -ENOMEM :
-											MFS_ECORRUPT;
-			if (d != words)
-				return MFS_ECORRUPT;
+		if (e & (SPLIT_ZSTD | SPLIT_SPARSE)) {
+			if ((rc = piece_decode(ctx, e, v->p + pos, n, scratch + k * words, words)))
+				return rc;
 			pl[k] = scratch + k * words;
 		}
 		pos += n;

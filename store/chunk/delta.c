@@ -171,7 +171,8 @@ int mfs_delta_refs(const void *rec, size_t reclen, struct mfs_delta_ref **refs, 
 	*refs = NULL;
 	*n = 0;
 	if (mfs_chunk_peek(rec, reclen, &info) || info.codec != MFS_CODEC_DELTA ||
-	    info.stored_len < MFS_DELTA_HEAD || p[0] != MFS_DELTA_VERSION || p[1])
+	    info.stored_len < MFS_DELTA_HEAD ||
+	    (p[0] != MFS_DELTA_VERSION && p[0] != MFS_DELTA_VERSION_SPARSE) || p[1])
 		return MFS_ECORRUPT;
 	nrefs = get_le16(p + 2);
 	head = MFS_DELTA_HEAD + (size_t)nrefs * MFS_DELTA_REF_SIZE;
@@ -956,6 +957,7 @@ ssize_t mfs_delta_encode(struct mfs_delta_base *b, struct mfs_codec_ctx *ctx, ui
 	struct scratch *s = scratch_get_enc();
 	struct refs *r = NULL;
 	size_t head, total;
+	unsigned sparse;
 	ssize_t inner;
 	uint8_t *p;
 	int rc = 0;
@@ -974,6 +976,7 @@ ssize_t mfs_delta_encode(struct mfs_delta_base *b, struct mfs_codec_ctx *ctx, ui
 	mfs_codec_set_xor(ctx, 1); /* coded for decode speed too (codec_split.c note 1) */
 	inner = mfs_chunk_encode(ctx, s->x, len, p + head, mfs_chunk_record_bound(MFS_CHUNK_MAX) - head,
 				 -1);
+	sparse = mfs_codec_sparse_pieces(ctx);
 	mfs_codec_set_xor(ctx, 0);
 	if (inner < 0) {
 		rc = (int)inner;
@@ -982,7 +985,7 @@ ssize_t mfs_delta_encode(struct mfs_delta_base *b, struct mfs_codec_ctx *ctx, ui
 	total = head + (size_t)inner;
 	if (total > plain_len - plain_len / 8 || total > cap)
 		goto plain;
-	p[MFS_CHUNK_HDR_SIZE] = MFS_DELTA_VERSION;
+	p[MFS_CHUNK_HDR_SIZE] = sparse ? MFS_DELTA_VERSION_SPARSE : MFS_DELTA_VERSION;
 	p[MFS_CHUNK_HDR_SIZE + 1] = 0;
 	put_le16(p + MFS_CHUNK_HDR_SIZE + 2, (uint16_t)r->n);
 	put_le64(p + MFS_CHUNK_HDR_SIZE + 4, mfs_xxh64(raw, len, 0));

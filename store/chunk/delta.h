@@ -56,6 +56,12 @@ struct mfs_manifest;
 struct mfs_tensors;
 
 #define MFS_DELTA_VERSION 1
+/*
+ * A delta whose inner record holds sparse split pieces (codec_split.c
+ * note 2, format 6): builds before it refuse the record (MFS_ECORRUPT)
+ * instead of misreading the piece table.  Otherwise the same as 1.
+ */
+#define MFS_DELTA_VERSION_SPARSE 2
 #define MFS_DELTA_REF_SIZE 44
 #define MFS_DELTA_HEAD 12
 /* A chunk never needs more refs than this (runs of tiny tensors merge). */

@@ -115,8 +115,9 @@ static int format_upgrade(struct mfs_ns *ns, uint64_t from)
 	if (from < MFS_FORMAT_WIDE_IDS)
 		from = MFS_FORMAT_WIDE_IDS;
 	/*
-	 * 3 or 4 to 5: nothing to convert; an older build must now refuse the
-	 * store (delta records and their version 3 index entries).
+	 * 3, 4 or 5 to 6: nothing to convert; an older build must now refuse
+	 * the store (delta records, their version 3 index entries, version 2
+	 * delta records with sparse pieces).
 	 */
 	if (!(b = mfs_batch_new(ns->db)))
 		return -ENOMEM;
@@ -124,7 +125,7 @@ static int format_upgrade(struct mfs_ns *ns, uint64_t from)
 	rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
 	mfs_batch_free(b);
 	if (!rc)
-		log_info("store format %llu marked %d (fine-tune delta records, bases indexed)",
+		log_info("store format %llu marked %d (fine-tune delta records, bases indexed, sparse)",
 			 (unsigned long long)from, MFS_FORMAT_VERSION);
 	return rc;
 }

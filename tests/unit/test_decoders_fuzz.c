@@ -569,6 +569,26 @@ int main(void)
 		snprintf(what, sizeof(what), "chunk record (%s)", mfs_codec_name(codec));
 		fuzz_seed(what, rec, n, 4000);
 	}
+	/*
+	 * A delta's XOR bytes (codec_split.c note 2): a mostly zero high plane,
+	 * with a zero run longer than a token, written as a sparse piece.
+	 */
+	{
+		unsigned sp;
+
+		for (size_t i = 0; i < sizeof(raw); i += 2) {
+			raw[i] = (uint8_t)next();
+			raw[i + 1] = next() % 16 || (i > 6000 && i < 8000) ? 0 : (uint8_t)(1 + next() % 3);
+		}
+		mfs_codec_set_xor(ctx, 1);
+		n = mfs_chunk_encode(ctx, raw, sizeof(raw), rec, mfs_chunk_record_bound(sizeof(raw)),
+				     MFS_CODEC_SPLIT2);
+		sp = mfs_codec_sparse_pieces(ctx);
+		mfs_codec_set_xor(ctx, 0);
+		ok(n > 0 && sp == 1, "a split record of XOR bytes holds a sparse piece (%u)", sp);
+		if (n > 0)
+			fuzz_seed("chunk record (split2, a sparse piece)", rec, n, 8000);
+	}
 	/* A gc mark: version 2, two vv entries. */
 	{
 		uint8_t mark[12 + 2 * 16] = { 2, 0, 2, 0 };

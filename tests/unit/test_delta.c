@@ -295,6 +295,96 @@ static int fuzz(struct mfs_db *db, const uint8_t *rec, size_t reclen, const uint
 	return 0;
 }
 
+/*
+ * Where the first sparse piece of the delta record rec's inner split record
+ * is: *entry := the offset of its table entry, *piece := of its bytes, *len
+ * := its length; *count := the sparse pieces in all.  0 if there is none.
+ */
+static int sparse_piece_at(const uint8_t *rec, uint32_t nrefs, size_t *entry, size_t *piece,
+			   size_t *len, unsigned *count)
+{
+	size_t in = MFS_CHUNK_HDR_SIZE + MFS_DELTA_HEAD + (size_t)nrefs * MFS_DELTA_REF_SIZE;
+	size_t sp = in + MFS_CHUNK_HDR_SIZE, raw_len = get_le32(rec + in + 8), w, m, ng, pos;
+
+	*count = 0;
+	*entry = 0;
+	if (rec[in + 5] != MFS_CODEC_SPLIT2 && rec[in + 5] != MFS_CODEC_SPLIT4)
+		return 0;
+	w = rec[in + 5] == MFS_CODEC_SPLIT2 ? 2 : 4;
+	m = raw_len / w;
+	ng = (m + ((size_t)1 << rec[sp]) - 1) >> rec[sp];
+	pos = sp + 2 + ng * w * 4 + raw_len % w;
+	for (size_t i = 0; i < ng * w; i++) {
+		uint32_t e = get_le32(rec + sp + 2 + 4 * i);
+
+		if ((e & 0x40000000u) && !(*count)++) {
+			*entry = sp + 2 + 4 * i;
+			*piece = pos;
+			*len = e & 0x3fffffffu;
+		}
+		pos += e & 0x3fffffffu;
+	}
+	return *count > 0;
+}
+
+/*
+ * Sparse pieces (codec_split.c note 2): the delta is version 2 and holds
+ * some; damaged ones, under a checksum made to match, are refused by a
+ * whole read: the decoder's own checks (counts, skips past the slice, a
+ * malformed entry) or the rebuilt bytes' XXH64 (a token moved within the
+ * slice), never wrong bytes.
+ */
+static void sparse_cases(struct mfs_db *db, const uint8_t *rec, size_t reclen, uint32_t nrefs,
+			 const uint8_t *want, size_t wlen)
+{
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_thread();
+	uint8_t *m = malloc(reclen), *out = malloc(wlen);
+	size_t entry = 0, piece = 0, len = 0;
+	unsigned count, refused = 0, cases = 0;
+	int rc;
+
+	if (!sparse_piece_at(rec, nrefs, &entry, &piece, &len, &count)) {
+		ok(0, "the delta holds a sparse piece");
+		free(m);
+		free(out);
+		return;
+	}
+	ok(rec[MFS_CHUNK_HDR_SIZE] == MFS_DELTA_VERSION_SPARSE && len > 5,
+	   "the delta is version %u, with %u sparse piece(s) (the first %zu bytes)",
+	   rec[MFS_CHUNK_HDR_SIZE], count, len);
+	for (int k = 0; k < 8; k++) {
+		uint32_t ntok = get_le32(rec + piece);
+		size_t t = piece + 4; /* its first token that places a value */
+
+		while (t < piece + 4 + ntok - 1 && rec[t] == 255)
+			t++;
+
+		memcpy(m, rec, reclen);
+		switch (k) {
+		case 0: put_le32(m + piece, ntok + 1); break;		/* a value short */
+		case 1: put_le32(m + piece, 0xffffffffu); break;	/* past the piece */
+		case 2: put_le32(m + piece, ntok - 1); break;		/* a value over */
+		case 3: m[t] = 255; break;				/* a skip, no value */
+		case 4: memset(m + piece + 4, 254, ntok); break;	/* skips past the slice */
+		case 5: put_le32(m + entry, get_le32(m + entry) | 0x80000000u); break; /* both kinds */
+		case 6: put_le32(m + entry, get_le32(m + entry) & ~0x40000000u); break; /* raw */
+		case 7: m[t] ^= 1; break;				/* a value moved */
+		}
+		mfs_chunk_seal(m, MFS_CODEC_DELTA, get_le32(m + 8), reclen - MFS_CHUNK_HDR_SIZE);
+		rc = mfs_delta_decode(db, ctx, m, reclen, 0, wlen, out);
+		cases++;
+		refused += rc == (k == 7 ? MFS_EBADHASH : MFS_ECORRUPT);
+		if (!rc && memcmp(out, want, wlen))
+			break;
+	}
+	ok(refused == cases, "damaged sparse pieces, checksum forged: %u of %u refused", refused,
+	   cases);
+	rc = mfs_delta_decode(db, ctx, rec, reclen, 0, wlen, out);
+	ok(!rc && !memcmp(out, want, wlen), "and the good record still reads exact");
+	free(m);
+	free(out);
+}
+
 /* The fused XOR and join against a byte loop, both widths, odd lengths and offsets. */
 /*
  * A base source (delta.h, mfs_delta_src: the chunk cache in the daemon)
@@ -554,10 +644,11 @@ int main(void)
 		size_t m = get_le32(in + 8) / 4, words = m < ((size_t)1 << sp[0]) ? m : (size_t)1 << sp[0];
 		uint32_t e = get_le32(sp + 2 + 4 * 3);
 
-		ok(in[5] == MFS_CODEC_SPLIT4 && (e & 0x80000000u) && (e & 0x7fffffffu) < words / 8,
-		   "the FP32 delta's XOR top plane: a zstd frame of %u bytes for %zu (matches)",
-		   e & 0x7fffffffu, words);
+		ok(in[5] == MFS_CODEC_SPLIT4 && (e & 0xc0000000u) && (e & 0x3fffffffu) < words / 8,
+		   "the FP32 delta's XOR top plane: a %s piece of %u bytes for %zu",
+		   e & 0x40000000u ? "sparse" : "zstd (matches)", e & 0x3fffffffu, words);
 	}
+	sparse_cases(db, rec, reclen, nrefs, tfile + tm->off[di], tm->e[di].len);
 	{
 		struct mfs_chunk_bytes cb;
 		uint8_t *bad = malloc(reclen);
