@@ -29,6 +29,7 @@ RULES = [
     ("XXH64", r"acc_stripes|xxh64|XXH64"),
     ("decode: split planes", r"mfs_planes_|join[24]_avx2"),
     ("decode: zstd", r"ZSTD_|HUF_|FSE_|libzstd"),
+    ("decode: sparse pieces", r"sparse_decode"),
     ("FUSE reply copy (kernel)", r"fuse_copy_|fuse_dev_do_write|fuse_dev_splice"),
     ("FUSE request read (kernel)", r"fuse_dev_do_read|fuse_dev_read"),
     ("page faults/zeroing", r"clear_page|exc_page_fault|folio_zero|do_huge_pmd|handle_mm_fault"),
