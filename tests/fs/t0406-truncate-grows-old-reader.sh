@@ -8,7 +8,9 @@
 # end of file.  Where its version has bytes it keeps reading them.  A
 # rewrite (other bytes) keeps the per-open rule: the old reader reads its
 # version, never the rewrite's bytes (README).  fsdiff --minimize cut seeds
-# 44 and 42000 of make check-diff-long to the first and third cases.
+# 44 and 42000 of make check-diff-long to the first and third cases.  Two
+# truncates at once: the second must not cut the version the first
+# superseded and publish it over the first's.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -84,6 +86,33 @@ elif case == "cut":
     os.truncate(p, 300)
     expect("read(2) through the reader", read_all(r), b"A" * 300)
     expect("mmap through the reader", mapped(r)[1], b"A" * 300)
+elif case == "race":
+    # Two truncate(2)s at once: each commits a new inode, and the second
+    # may reach the first's old inode through the path's dentry before
+    # the kernel drops it.  tmpfs gives 100 bytes of A, or 100 of A and
+    # 4900 zeros; the bytes the first cut must never come back.
+    seen = {}
+    for i in range(300):
+        with open(p, "wb") as f:
+            f.write(b"A" * 8192)
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(wfd)
+            os.read(rfd, 1)
+            os.truncate(p, 100)
+            os._exit(0)
+        os.close(rfd)
+        os.write(wfd, b"x")
+        os.close(wfd)
+        os.truncate(p, 5000)
+        os.waitpid(pid, 0)
+        d = open(p, "rb").read()
+        key = (len(d), d.count(b"A"))
+        seen[key] = seen.get(key, 0) + 1
+    bad = {k: v for k, v in seen.items() if k not in ((100, 100), (5000, 100))}
+    if bad:
+        sys.exit("(size, bytes of A): rounds %s" % seen)
 elif case == "data":
     with open(p, "wb") as f:
         f.write(b"A" * 5000)
@@ -131,5 +160,6 @@ check "5000 bytes, reader open, truncate(2) grows it: its bytes, then zeros" py 
 check "O_RDONLY|O_TRUNC reader, truncate(2) grows the file: zeros, no SIGBUS" py rdonly_trunc
 check "a rewrite with other bytes: the old reader never reads them" py rewrite
 check "truncate(2) cuts the file: the reader reads up to the cut" py cut
+check "two truncate(2)s at once: no cut bytes come back (300 rounds)" py race
 
 mfs_done
