@@ -7,10 +7,11 @@
 # reader must read zeros there (mmap and read(2)), not SIGBUS or an early
 # end of file.  Where its version has bytes it keeps reading them.  A
 # rewrite (other bytes) keeps the per-open rule: the old reader reads its
-# version, never the rewrite's bytes (README).  fsdiff --minimize cut seeds
-# 44 and 42000 of make check-diff-long to the first and third cases.  Two
-# truncates at once: the second must not cut the version the first
-# superseded and publish it over the first's.
+# version, never the rewrite's bytes (README).  A cut holds for the reader
+# too, and a later stat must not give it the old size back.  fsdiff
+# --minimize cut seeds 44 and 42000 of make check-diff-long to the first and
+# third cases.  Two truncates at once: the second must not cut the version
+# the first superseded and publish it over the first's.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
