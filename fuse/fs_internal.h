@@ -116,6 +116,17 @@ struct mfs_node {
 	int closing_writers;                /* of writers, those closed and not written
 					     * since (fs_writers_closed); atomic */
 	int gone;                           /* unlinked or replaced; lock */
+	/*
+	 * A truncate(2) of the path with no writer open published a new inode
+	 * while descriptors had this one open, and its reply gave the kernel
+	 * the new size for this inode too (fs_attr.c, reply_moved_attr): as on
+	 * tmpfs, the cut or the growth holds for readers of n->manifest.  They
+	 * read their version up to trunc_to, zeros from its end up to trunc_to,
+	 * and stat shows trunc_to (fs_truncated_end).  Cleared when n->manifest
+	 * goes.  lock; serve_read loads `truncated` atomically before it locks.
+	 */
+	int truncated;
+	uint64_t trunc_to;
 	/* The holes of manifest holes_of (fs_fill_stat's st_blocks); lock. */
 	struct mfs_hash holes_of;
 	uint64_t holes;
@@ -353,6 +364,8 @@ void fs_refresh(struct mfs_fs *fs, uint64_t ino);
 void fs_inval_links(struct mfs_fs *fs, uint64_t parent, const char *name);
 /* Loads n->manifest if needed; called with n->lock held. */
 int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n);
+/* Forgets n->truncated (its manifest goes); n->lock held. */
+void fs_node_untruncate(struct mfs_node *n);
 /* The ino the node's path now has (follows successors). Caller holds n->lock. */
 uint64_t fs_node_target(struct mfs_fs *fs, struct mfs_node *n);
 

@@ -172,6 +172,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		n->rec = rec;
 		mfs_manifest_unref(n->manifest);
 		n->manifest = NULL;
+		fs_node_untruncate(n);
 		return rc;
 	}
 	/* The path has a new inode; n keeps describing the old version. */
@@ -502,6 +503,25 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 }
 
 /*
+ * A truncate(2) with no writer open published the version n's readers
+ * read, cut or grown to size, under a new inode, and the reply gives the
+ * kernel that size for n too (fs_attr.c).  Grown, their version ends
+ * sooner, and what lies between is zeros in the new version as on tmpfs:
+ * they read zeros there (serve_read), where a short reply made the kernel
+ * SIGBUS a mapping and end read(2) early.  Cut, a later stat must not
+ * give them the old size back.  Only then: a writer's staged bytes are
+ * another version's, which old readers must not see (README).  n->lock
+ * held.
+ */
+static void truncated_for_readers(struct mfs_node *n, uint64_t size)
+{
+	if (!n->manifest)
+		return; /* nobody has it open */
+	n->trunc_to = size;
+	__atomic_store_n(&n->truncated, 1, __ATOMIC_RELEASE);
+}
+
+/*
  * staged_old non-NULL: only a writer's staged bytes may be cut (-ESTALE
  * without one), and *staged_old gets their size before the cut.
  */
@@ -522,6 +542,19 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 			goto out;
 		}
 		*staged_old = n->stg->size;
+	}
+	if (!n->stg && fs_node_target(fs, n) != n->ino) {
+		/*
+		 * A version a commit superseded: the kernel drops the path's
+		 * dentry only after that commit's reply, and a truncate(2) or
+		 * open(O_TRUNC) racing with it still finds this inode.  Cut
+		 * from this version's bytes, it published them over the newer
+		 * one: truncate(100) and truncate(5000) at once left 5000 of
+		 * the old bytes, the first cut undone (1 time in 3, t0406).
+		 * On ESTALE the kernel looks the path up again and retries.
+		 */
+		rc = -ESTALE;
+		goto out;
 	}
 	if (!n->stg) {
 		/* truncate(2) with no writer open: stage, cut, commit now. */
@@ -569,6 +602,8 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	inval = view_update(fs, n->stg);
 	if (temporary || now)
 		rc = fs_commit(fs, n, &mv->ino, &mv->parent, &mv->name);
+	if (temporary && !rc && mv->ino == n->ino)
+		truncated_for_readers(n, size);
 out:
 	if (temporary) {
 		staging_free(fs, n->stg);
