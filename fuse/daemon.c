@@ -168,6 +168,8 @@ static int start_replica(struct mfs_fs *fs)
 		.fetch_threads = cfg->fetch_threads,
 		.snapshot_lag_ops = cfg->snapshot_lag_ops,
 		.snapshot_throttle_ms = cfg->snapshot_throttle_ms,
+		/* recode=2 leaves the queue to tests: raw records go out raw. */
+		.recode_served = cfg->recode != 2,
 		.on_change = fs_remote_change,
 		.on_change_arg = fs,
 	};

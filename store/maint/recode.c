@@ -45,6 +45,14 @@ int mfs_recode_next(struct mfs_db *db, const struct mfs_hash *after, struct mfs_
 	return rc;
 }
 
+int mfs_recode_queued(struct mfs_db *db, const struct mfs_hash *h)
+{
+	uint8_t key[MFS_RECODE_KEY_LEN];
+
+	mfs_recode_key(h, key);
+	return mfs_db_exists(db, MFS_CF_META, key, sizeof(key));
+}
+
 int mfs_recode_count(struct mfs_db *db, uint64_t limit, uint64_t *n)
 {
 	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_META, MFS_RECODE_PREFIX, MFS_RECODE_PREFIX_LEN);

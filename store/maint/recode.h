@@ -43,6 +43,8 @@ struct mfs_ns;
  * into *h: 0, -ENOENT (none), or an error.
  */
 int mfs_recode_next(struct mfs_db *db, const struct mfs_hash *after, struct mfs_hash *h);
+/* Whether chunk h has a queue entry: 1, 0, or an error. */
+int mfs_recode_queued(struct mfs_db *db, const struct mfs_hash *h);
 /* Queue entries, counted up to limit (0: all) into *n.  0 or an error. */
 int mfs_recode_count(struct mfs_db *db, uint64_t limit, uint64_t *n);
 
