@@ -67,6 +67,14 @@ struct mfs_recode_one {
  */
 int mfs_recode_chunk(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
 		     struct mfs_recode_one *res);
+/*
+ * Recodes queued chunks h[0..n) as a batch: steps 1-2 for each, then their
+ * records appended together and one synced batch for every swap and every
+ * dropped entry.  rc[i] and res[i] per chunk, as mfs_recode_chunk's.
+ * Returns how many failed, or -ENOMEM (nothing done).
+ */
+int mfs_recode_chunks(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		      unsigned n, struct mfs_recode_one *res, int *rc);
 /* Step 4: the raw record's space, once no reader can be in it.  0 or an error (space only). */
 int mfs_recode_free(struct mfs_db *db, const struct mfs_recode_one *res);
 
