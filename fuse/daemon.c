@@ -453,6 +453,11 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		log_warn("MODELFS_TEST_RELEASE_DELAY_MS=%u: writers' releases pause (test only)",
 			 d.fs.release_delay_ms);
 	}
+	if (getenv("MODELFS_TEST_STAGING_EIO_AT")) {
+		d.fs.staging_eio_at = strtoull(getenv("MODELFS_TEST_STAGING_EIO_AT"), NULL, 10) + 1;
+		log_warn("MODELFS_TEST_STAGING_EIO_AT=%llu: a staged write there fails (test only)",
+			 (unsigned long long)d.fs.staging_eio_at - 1);
+	}
 	if ((d.fs.commit_hold = getenv("MODELFS_TEST_COMMIT_HOLD")))
 		log_warn("MODELFS_TEST_COMMIT_HOLD=%s: commits wait for it (test only)",
 			 d.fs.commit_hold);

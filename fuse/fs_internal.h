@@ -182,6 +182,9 @@ struct mfs_fs {
 	/* Test only (MODELFS_TEST_COMMIT_HOLD=PATH): a commit, its node locked,
 	 * makes PATH.held and waits (60 s at most) until PATH exists. */
 	const char *commit_hold;
+	/* Test only (MODELFS_TEST_STAGING_EIO_AT=N): a staged write covering
+	 * byte N fails with EIO (staging_write_end), held as N + 1; 0: none. */
+	uint64_t staging_eio_at;
 	/*
 	 * Changes a lookup's record may have missed (atomic; fs_remote.c):
 	 * peers' namespace changes applied, and nodes freed (a change saved

@@ -283,7 +283,9 @@ int staging_write_begin(struct mfs_fs *fs, struct mfs_staging *s, size_t len, ui
 ssize_t staging_write_end(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
 			  uint64_t off, int answered)
 {
-	ssize_t done = pwrite_all(s->fd, buf, len, off);
+	uint64_t eio = fs->staging_eio_at;
+	ssize_t done = eio && eio - 1 >= off && eio - 1 < off + len ? -EIO
+								   : pwrite_all(s->fd, buf, len, off);
 	/* An answered writer was told len bytes: the size says so, whatever went. */
 	uint64_t end = answered ? off + len : done > 0 ? off + (uint64_t)done : 0;
 
