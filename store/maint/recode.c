@@ -143,7 +143,7 @@ struct job {
  * error (the entry stays, nothing changed).
  */
 static int prepare(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
-		   struct mfs_recode_one *res, struct job *j)
+		   const struct mfs_val *have, struct mfs_recode_one *res, struct job *j)
 {
 	struct mfs_chunk_info in;
 	struct mfs_val v = { 0 };
@@ -157,9 +157,16 @@ static int prepare(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mf
 		j->drop = 1;
 		return 0;
 	}
-	if (rc || (rc = mfs_chunk_record_get(db, h, &v)))
+	if (rc)
 		return rc;
-	if ((rc = mfs_chunk_verify(v.p, v.len, &in)))
+	/* A record the caller read and verified is the indexed one if its length is. */
+	if (have)
+		rc = mfs_chunk_peek(have->p, have->len, &in);
+	else if (!(rc = mfs_chunk_record_get(db, h, &v)))
+		rc = mfs_chunk_verify(v.p, v.len, &in);
+	if (have)
+		v = (struct mfs_val){ .p = have->p, .len = have->len };
+	if (rc)
 		goto out;
 	if (in.codec != MFS_CODEC_RAW || v.len != res->old.record_len) {
 		rc = MFS_ECORRUPT; /* the index and its record disagree: fsck's to report */
@@ -184,7 +191,8 @@ static int prepare(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mf
 		j->rec = NULL;
 	}
 out:
-	mfs_val_release(&v);
+	if (!have)
+		mfs_val_release(&v);
 	return rc;
 }
 
@@ -266,7 +274,7 @@ int mfs_recode_chunks(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct
 	if (!j)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++)
-		rc[i] = prepare(mfs_ns_db(ns), ctx, &h[i], &res[i], &j[i]);
+		rc[i] = prepare(mfs_ns_db(ns), ctx, &h[i], NULL, &res[i], &j[i]);
 	swap_in(ns, h, j, n, res, rc);
 	for (unsigned i = 0; i < n; i++) {
 		free(j[i].rec);
@@ -282,6 +290,25 @@ int mfs_recode_chunk(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct 
 	int rc, failed = mfs_recode_chunks(ns, ctx, h, 1, res, &rc);
 
 	return failed < 0 ? failed : rc;
+}
+
+int mfs_recode_served(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		      const struct mfs_val *raw, struct mfs_recode_one *res, uint8_t **rec,
+		      size_t *len)
+{
+	struct job j = { 0 };
+	int rc = prepare(mfs_ns_db(ns), ctx, h, raw, res, &j);
+
+	*rec = NULL;
+	*len = 0;
+	swap_in(ns, h, &j, 1, res, &rc);
+	if (!rc && res->swapped) {
+		*rec = j.rec;
+		*len = j.n;
+	} else {
+		free(j.rec);
+	}
+	return rc;
 }
 
 int mfs_recode_free(struct mfs_db *db, const struct mfs_recode_one *res)

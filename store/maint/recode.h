@@ -35,6 +35,7 @@
 #include "store/chunk/chunkstore.h"
 
 struct mfs_codec_ctx;
+struct mfs_val;
 struct mfs_db;
 struct mfs_ns;
 
@@ -75,6 +76,15 @@ int mfs_recode_chunk(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct 
  */
 int mfs_recode_chunks(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
 		      unsigned n, struct mfs_recode_one *res, int *rc);
+/*
+ * mfs_recode_chunk for a peer's request (replica/server.c): raw[0..len) is
+ * h's record as the caller read and verified it, so it is not read again;
+ * with res->swapped, *rec (aligned; caller frees) is the new record, ready
+ * to send.
+ */
+int mfs_recode_served(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		      const struct mfs_val *raw, struct mfs_recode_one *res, uint8_t **rec,
+		      size_t *len);
 /* Step 4: the raw record's space, once no reader can be in it.  0 or an error (space only). */
 int mfs_recode_free(struct mfs_db *db, const struct mfs_recode_one *res);
 
