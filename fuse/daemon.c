@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "fdlimit.h"
 #include "fs_internal.h"
+#include "wedged.h"
 #include "fuse/admin/control.h"
 #include "replica/replica.h"
 #include "store/base/errors.h"
@@ -334,6 +335,7 @@ static int serve_mount(struct daemon *d, struct mfs_config *cfg, int *ready_fd)
 	if (mfs_control_start(fs, fs->control_path, &fs->control))
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
 	start_timers(fs);
+	mfs_wedged_note(cfg->data_dir, cfg->mountpoint);
 	write_pid(d->pid_path);
 	if (fuse_set_signal_handlers(fs->se))
 		return MFS_EXIT_SYSTEM;
@@ -386,6 +388,8 @@ static void close_node(struct daemon *d, struct mfs_config *cfg)
 	mfs_db_close(fs->db);
 	if (d->pid_path && (d->mounted || cfg->serve))
 		unlink(d->pid_path);
+	if (d->mounted)
+		mfs_wedged_forget(cfg->data_dir);
 	free(d->db_dir);
 	free(fs->staging_dir);
 	free(fs->control_path);
@@ -461,6 +465,8 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	if ((d.fs.commit_hold = getenv("MODELFS_TEST_COMMIT_HOLD")))
 		log_warn("MODELFS_TEST_COMMIT_HOLD=%s: commits wait for it (test only)",
 			 d.fs.commit_hold);
+	if ((d.fs.read_hold = getenv("MODELFS_TEST_READ_HOLD")))
+		log_warn("MODELFS_TEST_READ_HOLD=%s: reads wait for it (test only)", d.fs.read_hold);
 	if (!(code = open_node(&d, cfg)))
 		code = cfg->serve ? serve_only(&d.fs, d.pid_path, &ready_fd)
 				  : serve_mount(&d, cfg, &ready_fd);

@@ -182,6 +182,9 @@ struct mfs_fs {
 	/* Test only (MODELFS_TEST_COMMIT_HOLD=PATH): a commit, its node locked,
 	 * makes PATH.held and waits (60 s at most) until PATH exists. */
 	const char *commit_hold;
+	/* Test only (MODELFS_TEST_READ_HOLD=PATH): a READ, before it reads
+	 * anything, makes PATH.held and waits the same way. */
+	const char *read_hold;
 	/* Test only (MODELFS_TEST_STAGING_EIO_AT=N): a staged write covering
 	 * byte N fails with EIO (staging_write_end), held as N + 1; 0: none. */
 	uint64_t staging_eio_at;
@@ -515,5 +518,11 @@ static inline struct mfs_fs *req_fs(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
+
+/*
+ * Test only (MODELFS_TEST_COMMIT_HOLD, MODELFS_TEST_READ_HOLD; test_hold.c):
+ * makes PATH.held, then waits until PATH exists, 60 s at most.
+ */
+void fs_test_hold(const char *path);
 
 #endif

@@ -381,6 +381,8 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	ssize_t got;
 
 	(void)ino;
+	if (fs->read_hold)
+		fs_test_hold(fs->read_hold);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* A reader closed in one descriptor reads on through another: not closing. */
 	if (__atomic_load_n(&h->flushed, __ATOMIC_RELAXED) &&

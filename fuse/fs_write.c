@@ -105,19 +105,6 @@ static int ingest(struct mfs_fs *fs, struct mfs_staging *stg, struct mfs_hash *i
 				  fs_delta_base, &stg->delta, id, has_manifest, ist);
 }
 
-/* MODELFS_TEST_COMMIT_HOLD: says it holds n's lock, then waits for the file. */
-static void commit_hold(const char *path)
-{
-	char held[PATH_MAX];
-	int fd;
-
-	snprintf(held, sizeof(held), "%s.held", path);
-	if ((fd = open(held, O_WRONLY | O_CREAT, 0644)) >= 0)
-		close(fd);
-	for (int i = 0; i < 6000 && access(path, F_OK); i++)
-		usleep(10000);
-}
-
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent, char **name)
 {
 	struct mfs_ingest_stats ist;
@@ -136,7 +123,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		return 0;
 	}
 	if (fs->commit_hold)
-		commit_hold(fs->commit_hold);
+		fs_test_hold(fs->commit_hold); /* says it holds n's lock, then waits */
 	view_take_times(fs, n->stg);
 	/* Bytes of an answered write are missing (answer_first): never published. */
 	if ((rc = n->stg->werr) || (rc = staging_materialize_base(fs, n->stg)) ||
@@ -259,6 +246,11 @@ static int commit_if_dirty(struct mfs_fs *fs, struct mfs_node *n, struct fs_move
 	return rc;
 }
 
+/*
+ * A new file written once costs seven requests, three of them the kernel's
+ * for reasons no reply of ours moves: doc/decisions.md, "Seven FUSE
+ * requests per new small file".
+ */
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		  struct fuse_file_info *fi)
 {

@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "mountpoint.h"
 #include "settings.h"
+#include "wedged.h"
 
 #define MFS_DEFAULT_CONFIG "/etc/modelfs/modelfs.conf"
 
@@ -253,6 +254,9 @@ int main(int argc, char **argv)
 		goto out;
 	if ((code = check_peer_options(&cfg)) >= 0)
 		goto out;
+	/* Before the mountpoint: a stat of a wedged mount would hang. */
+	if (!cfg.serve)
+		mfs_wedged_recover(cfg.data_dir);
 	if (!cfg.serve && (code = check_mountpoint(&cfg)) >= 0)
 		goto out;
 	if (absolutize(&cfg.data_dir, 0) || (cfg.metrics_file && absolutize(&cfg.metrics_file, 0))) {

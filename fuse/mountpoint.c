@@ -38,9 +38,10 @@ static void unescape(char *s)
 
 /*
  * The fstype of the topmost mount on path (the last line naming it), in
- * fstype[0..cap); 1 if found, 0 if nothing is mounted there, -errno.
+ * fstype[0..cap), and its device's major:minor in *dev (may be NULL); 1 if
+ * found, 0 if nothing is mounted there, -errno.
  */
-static int top_mount(const char *path, char *fstype, size_t cap)
+static int top_mount(const char *path, char *fstype, size_t cap, unsigned dev[2])
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
@@ -51,22 +52,26 @@ static int top_mount(const char *path, char *fstype, size_t cap)
 		return -errno;
 	while (getline(&line, &n, f) > 0) {
 		/* id parent major:minor root MOUNTPOINT opts... - FSTYPE source super */
-		char *save = NULL, *mp = NULL, *tok, *dash = strstr(line, " - ");
+		char *save = NULL, *mp = NULL, *mm = NULL, *tok, *dash = strstr(line, " - ");
 		int field = 0;
 
 		if (!dash)
 			continue;
 		*dash = '\0';
 		for (tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
-			if (++field == 5)
+			if (++field == 3)
+				mm = tok;
+			else if (field == 5)
 				mp = tok;
-		if (!mp)
+		if (!mp || !mm)
 			continue;
 		unescape(mp);
 		if (strcmp(mp, path))
 			continue;
 		tok = strtok_r(dash + 3, " ", &save);
 		snprintf(fstype, cap, "%s", tok ? tok : "");
+		if (dev && sscanf(mm, "%u:%u", &dev[0], &dev[1]) != 2)
+			dev[0] = dev[1] = 0;
 		found = 1;
 	}
 	free(line);
@@ -79,7 +84,7 @@ static int clear_one(const char *path)
 {
 	char fstype[64];
 	struct statfs sf;
-	int rc = top_mount(path, fstype, sizeof(fstype));
+	int rc = top_mount(path, fstype, sizeof(fstype), NULL);
 
 	if (rc < 0) {
 		/* No /proc: nothing to learn; the mount itself still checks. */
@@ -121,4 +126,19 @@ int mfs_mountpoint_prepare(const char *path)
 		if ((rc = clear_one(path)) <= 0)
 			return rc;
 	return -ELOOP;
+}
+
+int mfs_mountpoint_conn(const char *path, unsigned *conn)
+{
+	char fstype[64];
+	unsigned dev[2];
+	int rc = top_mount(path, fstype, sizeof(fstype), dev);
+
+	if (rc <= 0)
+		return rc < 0 ? rc : -ENOENT;
+	/* A FUSE superblock's device is anonymous (major 0): its minor names the connection. */
+	if (strncmp(fstype, "fuse", 4) || dev[0] != 0)
+		return -ENODEV;
+	*conn = dev[1];
+	return 0;
 }

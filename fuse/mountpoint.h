@@ -10,4 +10,10 @@
  */
 int mfs_mountpoint_prepare(const char *path);
 
+/*
+ * The number of the FUSE connection mounted topmost on path (its directory
+ * in /sys/fs/fuse/connections): 0, or -errno (-ENOENT: nothing mounted).
+ */
+int mfs_mountpoint_conn(const char *path, unsigned *conn);
+
 #endif

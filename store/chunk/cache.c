@@ -178,7 +178,10 @@ static int load_local(struct mfs_cache *c, struct entry *e, uint32_t len)
 
 	if (ctx) {
 		mfs_delta_src_set(&src);
+		/* e->bytes are read next by the kernel's copy of a reply: not cached (codec.h). */
+		mfs_codec_set_stream_out(ctx, 1);
 		rc = mfs_chunk_load(c->db, ctx, &e->node.key, &e->bytes, 0);
+		mfs_codec_set_stream_out(ctx, 0);
 		mfs_delta_src_set(NULL);
 	}
 

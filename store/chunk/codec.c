@@ -108,6 +108,11 @@ void mfs_codec_set_xor(struct mfs_codec_ctx *ctx, int on)
 	ctx->xor_planes = on;
 }
 
+void mfs_codec_set_stream_out(struct mfs_codec_ctx *ctx, int on)
+{
+	ctx->stream_out = on;
+}
+
 struct mfs_codec_ctx *mfs_codec_ctx_new(void)
 {
 	struct mfs_codec_ctx *ctx = calloc(1, sizeof(*ctx));

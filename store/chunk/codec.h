@@ -91,6 +91,21 @@ struct mfs_codec_ctx *mfs_codec_ctx_thread(void);
  */
 void mfs_codec_set_xor(struct mfs_codec_ctx *ctx, int on);
 
+/*
+ * Whether ctx's next whole, checked decodes of split records
+ * (mfs_chunk_decode) write their output with streaming stores, to memory
+ * and not through the cache: for a buffer nothing reads soon but the
+ * kernel's copy of a FUSE reply (the chunk cache's loads, cache.c).  The
+ * join then writes each line without reading it in first (every store to
+ * a cold buffer missed): split records of 1 MiB of the bench's FP16
+ * model decoded into cold buffers, each then copied into tmpfs pages as
+ * a reply is copied into the page cache, 0.95-1.03 CPU-s/GiB with plain
+ * stores, 0.90-0.95 with streaming ones (the join's saving, less a
+ * slower copy from memory; 4 interleaved pairs).  Other decodes, whose
+ * caller reads the bytes next, are not affected.
+ */
+void mfs_codec_set_stream_out(struct mfs_codec_ctx *ctx, int on);
+
 /* Upper bound of a record for raw_len bytes, for sizing `out`. */
 size_t mfs_chunk_record_bound(size_t raw_len);
 

@@ -42,6 +42,7 @@ struct mfs_codec_ctx {
 	uint8_t *sample_out;	/* ZSTD_compressBound(SAMPLE_SIZE) */
 	size_t sample_out_cap;
 	int xor_planes;		/* encoding a delta's XOR bytes (codec_split.c note 1) */
+	int stream_out;		/* whole split decodes join with streaming stores (codec.h) */
 };
 
 /* The planes buffer (MFS_CHUNK_MAX), allocated on first use; NULL if out of memory. */

@@ -359,7 +359,11 @@ ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p
 			pos += n;
 		}
 		if (gs >= off && ge <= end) {
-			mfs_planes_gather(plane, words, out + (gs - off), w);
+			/* A checked whole decode for the chunk cache (st: mfs_split_decode_checked). */
+			if (ctx->stream_out && st && !sha)
+				mfs_planes_gather_nt(plane, words, out + (gs - off), w);
+			else
+				mfs_planes_gather(plane, words, out + (gs - off), w);
 			/* While the group is in cache: the pass after the decode read it from memory. */
 			if (sha)
 				mfs_sha256_update(sha, out + (gs - off), ge - gs);

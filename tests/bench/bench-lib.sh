@@ -50,35 +50,73 @@ daemon_csw() {
 }
 
 # fuse_count_start MNT: counts the FUSE requests the kernel sends to MNT's
-# daemon, by opcode, from the fuse_request_send tracepoint (recent kernels) in
-# a private tracefs instance (other tracers and other mounts untouched).
-# Quietly does nothing without tracefs or that event; fuse_count_stop FILES
+# daemon, by opcode, and times each from its send to its end (the reply), from
+# the fuse_request_send and fuse_request_end tracepoints (recent kernels) in a
+# private tracefs instance (other tracers and other mounts untouched).
+# Quietly does nothing without tracefs or those events; fuse_count_stop FILES
 # then prints n/a.
 fuse_trace=""
 fuse_count_start() {
-	local t=/sys/kernel/tracing dev conn
+	local t=/sys/kernel/tracing dev conn ev
 	[ -d "$t/events/fuse/fuse_request_send" ] && [ -d "$t/instances" ] || return 0
 	dev=$(mountpoint -d "$1" 2>/dev/null) || return 0
 	conn=$(((${dev%%:*} << 20) | ${dev##*:})) # the kernel's dev_t
 	fuse_trace=$t/instances/modelfs-bench-$$
 	mkdir "$fuse_trace" 2>/dev/null || { fuse_trace=""; return 0; }
 	echo 16384 >"$fuse_trace/buffer_size_kb"
-	if ! echo "connection == $conn" >"$fuse_trace/events/fuse/fuse_request_send/filter" ||
-		! echo 1 >"$fuse_trace/events/fuse/fuse_request_send/enable"; then
-		fuse_count_end
-	fi
+	for ev in fuse_request_send fuse_request_end; do
+		[ -d "$fuse_trace/events/fuse/$ev" ] || continue
+		if ! echo "connection == $conn" >"$fuse_trace/events/fuse/$ev/filter" ||
+			! echo 1 >"$fuse_trace/events/fuse/$ev/enable"; then
+			fuse_count_end
+			return 0
+		fi
+	done
 }
-# fuse_count_stop FILES -> "7.02 per file (GETATTR 1.00, LOOKUP 1.01, ...)",
-# with "; N events lost" when the trace buffer overflowed; n/a without a trace
+# fuse_count_stop FILES -> "7.02 per file (GETATTR 1.00, LOOKUP 1.01, ...);
+# median us from send to reply: FLUSH 419, CREATE 59, ...; 795 us of
+# requests per file", with "; N events lost" when the trace buffer overflowed;
+# n/a without a trace.  The medians say which requests a file's wall time goes
+# to (a serial writer waits for each in turn; RELEASE is sent in the
+# background, after close(2) returned); the sum counts every request's whole
+# time, so it exceeds the wall time when requests overlap (several writers).
 fuse_count_stop() {
-	local lost
+	local lost ev counts lats
 	[ -n "$fuse_trace" ] || { echo n/a; return; }
-	echo 0 >"$fuse_trace/events/fuse/fuse_request_send/enable"
+	for ev in fuse_request_send fuse_request_end; do
+		[ ! -d "$fuse_trace/events/fuse/$ev" ] || echo 0 >"$fuse_trace/events/fuse/$ev/enable"
+	done
 	lost=$(cat "$fuse_trace/per_cpu/"cpu*/stats 2>/dev/null | awk '/^overrun:/ { s += $2 } END { print s + 0 }')
-	sed -n 's/.*fuse_request_send: .* opcode [0-9]* (FUSE_\([A-Z_0-9]*\)).*/\1/p' "$fuse_trace/trace" |
-		sort | uniq -c | sort -rn | awk -v n="$1" -v lost="$lost" '
+	counts=$(sed -n 's/.*fuse_request_send: .* opcode [0-9]* (FUSE_\([A-Z_0-9]*\)).*/\1/p' "$fuse_trace/trace" |
+		sort | uniq -c | sort -rn | awk -v n="$1" '
 			{ t += $1; s = s (s ? ", " : "") sprintf("%s %.2f", $2, $1 / n) }
-			END { printf "%.2f per file (%s)%s\n", t / n, s, lost ? "; " lost " events lost" : "" }'
+			END { printf "%.2f per file (%s)", t / n, s }')
+	# "OP MICROSECONDS" per request that ended, by opcode then time: the
+	# medians, the opcodes ordered by their total time, and that total per file.
+	lats=$(awk '
+		match($0, /[0-9]+\.[0-9]+: fuse_request_(send|end): connection [0-9]+ req [0-9]+/) {
+			split(substr($0, RSTART, RLENGTH), f, / /)
+			ts = substr(f[1], 1, length(f[1]) - 1) + 0; req = f[6]
+			if (f[2] == "fuse_request_send:") {
+				op = $0; sub(/.*\(FUSE_/, "", op); sub(/\).*/, "", op)
+				t0[req] = ts; op_of[req] = op
+			} else if (req in t0) {
+				printf "%s %.1f\n", op_of[req], (ts - t0[req]) * 1e6
+				delete t0[req]; delete op_of[req]
+			}
+		}' "$fuse_trace/trace" | sort -k1,1 -k2,2n | awk -v n="$1" '
+			function flush() { if (k) { med[op] = v[int((k + 1) / 2)]; ops[++m] = op } }
+			$1 != op { flush(); op = $1; k = 0 }
+			{ v[++k] = $2; sum[$1] += $2; all += $2 }
+			END {
+				flush()
+				for (i = 2; i <= m; i++)
+					for (j = i; j > 1 && sum[ops[j - 1]] < sum[ops[j]]; j--) { s = ops[j]; ops[j] = ops[j - 1]; ops[j - 1] = s }
+				for (i = 1; i <= m; i++) out = out (out ? ", " : "") sprintf("%s %.0f", ops[i], med[ops[i]])
+				if (m) printf "; median us from send to reply: %s; %.0f us of requests per file", out, all / n
+			}')
+	[ "$lost" = 0 ] || lats="$lats; $lost events lost"
+	echo "$counts$lats"
 	fuse_count_end
 }
 fuse_count_end() {

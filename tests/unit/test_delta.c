@@ -451,7 +451,7 @@ static void planes_xor(void)
 			b[k][i] = (uint8_t)(x >> 8);
 		}
 	for (unsigned w = 2; w <= 4; w += 2)
-		for (size_t m = 0; m < 70; m += 7) {
+		for (size_t m = 0; m < 290; m += m < 70 ? 7 : 31) {
 			const uint8_t *pa[4] = { a[0] + 3, a[1] + 1, a[2], a[3] + 5 };
 			const uint8_t *pb[4] = { b[0], b[1] + 2, b[2] + 7, b[3] + 1 };
 

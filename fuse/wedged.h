@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A daemon killed while the kernel waited on it; see wedged.c. */
+#ifndef MFS_WEDGED_H
+#define MFS_WEDGED_H
+
+/* Once mounted: notes the mount's FUSE connection in DATA/fuse.conn. */
+void mfs_wedged_note(const char *data_dir, const char *mountpoint);
+/* At a clean exit: removes the note. */
+void mfs_wedged_forget(const char *data_dir);
+/*
+ * Before a new daemon touches the store or the mountpoint: if the daemon
+ * that noted its connection still holds the store and cannot finish dying,
+ * aborts that connection (saying so on stderr) and waits for it to go.
+ */
+void mfs_wedged_recover(const char *data_dir);
+
+#endif
