@@ -125,7 +125,8 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 	if (fs->commit_hold)
 		fs_test_hold(fs->commit_hold); /* says it holds n's lock, then waits */
 	view_take_times(fs, n->stg);
-	if ((rc = staging_materialize_base(fs, n->stg)) ||
+	/* Bytes of an answered write are missing (answer_first): never published. */
+	if ((rc = n->stg->werr) || (rc = staging_materialize_base(fs, n->stg)) ||
 	    (rc = fs_check_space(fs, staging_data_bytes(n->stg))))
 		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/maint/gc.h). */
@@ -356,6 +357,53 @@ static int covers_whole_page(off_t off, size_t size)
 	return first + page <= (uint64_t)off + size;
 }
 
+/*
+ * Whether a write to n is answered before its bytes are copied into the
+ * staging (n->lock held): the writer's next write() then overlaps that
+ * copy instead of waiting for it.  A writer such as cp issues one write at
+ * a time, and on issue 10's 2-core VM its chain (its own copy into the
+ * kernel, the request's copy to the daemon, the memfd write) was the
+ * ceiling of a cp into the mount.  Only the plain case: a staging in
+ * memory (a memfd write fails only for want of memory), no view of a
+ * newer inode to update, no setuid bit to drop, no page to drop after.
+ * The bytes are copied with n->lock still held, so no request on n (a
+ * READ, a GETATTR, the next WRITE, a FLUSH) can see the staging without
+ * them; libfuse keeps buf until the handler returns.
+ */
+static int answer_first(fuse_req_t req, struct mfs_node *n, int misplaced)
+{
+	struct mfs_staging *s = n->stg;
+
+	return s && s->in_memory && !s->view && !misplaced && !fs_setid_to_drop(req, &n->rec, 0);
+}
+
+/* The write of answer_first: answered, then stored; unlocks n. */
+static void write_answered(fuse_req_t req, struct mfs_node *n, const char *buf, size_t size,
+			   off_t off)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_staging *s = n->stg;
+	ssize_t w = staging_write_begin(fs, s, size, (uint64_t)off);
+	int first = !w && s->in_memory;
+
+	/* The room made may have moved the staging to disk: then the bytes go first. */
+	if (first)
+		fuse_reply_write(req, size);
+	if (!w)
+		w = staging_write_end(fs, s, buf, size, (uint64_t)off, first);
+	if (w > 0 || first) {
+		s->dirty = 1;
+		staging_touch(s);
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (first)
+		return;
+	if (w < 0)
+		fuse_reply_err(req, mfs_errno((int)w));
+	else
+		fuse_reply_write(req, (size_t)w);
+}
+
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
@@ -389,6 +437,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	if (h->append && n->stg && off != (off_t)n->stg->size) {
 		misplaced = h->cached && covers_whole_page(off, size);
 		off = (off_t)n->stg->size;
+	}
+	if (answer_first(req, n, misplaced)) {
+		write_answered(req, n, buf, size, off);
+		return;
 	}
 	w = n->stg ? staging_write(req_fs(req), n->stg, buf, size, off) : -EBADF;
 	if (w > 0) {
