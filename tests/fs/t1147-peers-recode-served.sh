@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# A writer that deferred its codec (option recode=1, the default) encodes a
+# A writer that deferred its codec (option recode=1) encodes a
 # queued raw chunk when a peer asks for it, before it serves it
 # (replica/server.c, recode_first): the peer stores the encoded record and
 # has nothing to encode again.  Node 2 writes with recode=1 and no
