@@ -169,6 +169,8 @@ static int start_replica(struct mfs_fs *fs)
 		.fetch_threads = cfg->fetch_threads,
 		.snapshot_lag_ops = cfg->snapshot_lag_ops,
 		.snapshot_throttle_ms = cfg->snapshot_throttle_ms,
+		/* recode=2 leaves the queue to tests: raw records go out raw. */
+		.recode_served = cfg->recode != 2,
 		.on_change = fs_remote_change,
 		.on_change_arg = fs,
 	};
@@ -454,6 +456,11 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 		d.fs.release_delay_ms = (unsigned)atoi(getenv("MODELFS_TEST_RELEASE_DELAY_MS"));
 		log_warn("MODELFS_TEST_RELEASE_DELAY_MS=%u: writers' releases pause (test only)",
 			 d.fs.release_delay_ms);
+	}
+	if (getenv("MODELFS_TEST_STAGING_EIO_AT")) {
+		d.fs.staging_eio_at = strtoull(getenv("MODELFS_TEST_STAGING_EIO_AT"), NULL, 10) + 1;
+		log_warn("MODELFS_TEST_STAGING_EIO_AT=%llu: a staged write there fails (test only)",
+			 (unsigned long long)d.fs.staging_eio_at - 1);
 	}
 	if ((d.fs.commit_hold = getenv("MODELFS_TEST_COMMIT_HOLD")))
 		log_warn("MODELFS_TEST_COMMIT_HOLD=%s: commits wait for it (test only)",

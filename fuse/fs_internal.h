@@ -95,6 +95,7 @@ struct mfs_staging {
 	/* The commit started while writing (writebehind.c), or NULL. */
 	struct mfs_writebehind *wb;
 	struct fs_delta_src delta; /* the base finder's argument, for ingest */
+	int werr;               /* a write answered before its bytes failed: every commit fails */
 };
 
 struct mfs_node {
@@ -116,6 +117,17 @@ struct mfs_node {
 	int closing_writers;                /* of writers, those closed and not written
 					     * since (fs_writers_closed); atomic */
 	int gone;                           /* unlinked or replaced; lock */
+	/*
+	 * A truncate(2) of the path with no writer open published a new inode
+	 * while descriptors had this one open, and its reply gave the kernel
+	 * the new size for this inode too (fs_attr.c, reply_moved_attr): as on
+	 * tmpfs, the cut or the growth holds for readers of n->manifest.  They
+	 * read their version up to trunc_to, zeros from its end up to trunc_to,
+	 * and stat shows trunc_to (fs_truncated_end).  Cleared when n->manifest
+	 * goes.  lock; serve_read loads `truncated` atomically before it locks.
+	 */
+	int truncated;
+	uint64_t trunc_to;
 	/* The holes of manifest holes_of (fs_fill_stat's st_blocks); lock. */
 	struct mfs_hash holes_of;
 	uint64_t holes;
@@ -184,6 +196,9 @@ struct mfs_fs {
 	/* Test only (MODELFS_TEST_READ_HOLD=PATH): a READ, before it reads
 	 * anything, makes PATH.held and waits the same way. */
 	const char *read_hold;
+	/* Test only (MODELFS_TEST_STAGING_EIO_AT=N): a staged write covering
+	 * byte N fails with EIO (staging_write_end), held as N + 1; 0: none. */
+	uint64_t staging_eio_at;
 	/*
 	 * Changes a lookup's record may have missed (atomic; fs_remote.c):
 	 * peers' namespace changes applied, and nodes freed (a change saved
@@ -257,6 +272,18 @@ int staging_restore(struct mfs_fs *fs, struct mfs_staging *s, const struct mfs_m
 /* pwrite/ftruncate of the staged bytes; may move them from memory to disk. */
 ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
 		      uint64_t off);
+/*
+ * staging_write in two steps, for a write answered in between (fs_write.c):
+ * begin does all that may refuse the write (the base copied in, the
+ * write-behind told, room made: 0 or -errno); end stores the bytes (the bytes written or
+ * -errno).  With answered (the writer was told it went), a failure there
+ * (a short or failed pwrite) is kept in s->werr for every later commit to
+ * report, as a kernel filesystem reports a failed writeback at fsync and
+ * close.
+ */
+int staging_write_begin(struct mfs_fs *fs, struct mfs_staging *s, size_t len, uint64_t off);
+ssize_t staging_write_end(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
+			  uint64_t off, int answered);
 int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size);
 /* fallocate(2) of the staged bytes (mode as fallocate's).  0 or -errno. */
 int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64_t off,
@@ -353,6 +380,8 @@ void fs_refresh(struct mfs_fs *fs, uint64_t ino);
 void fs_inval_links(struct mfs_fs *fs, uint64_t parent, const char *name);
 /* Loads n->manifest if needed; called with n->lock held. */
 int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n);
+/* Forgets n->truncated (its manifest goes); n->lock held. */
+void fs_node_untruncate(struct mfs_node *n);
 /* The ino the node's path now has (follows successors). Caller holds n->lock. */
 uint64_t fs_node_target(struct mfs_fs *fs, struct mfs_node *n);
 

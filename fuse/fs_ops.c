@@ -28,6 +28,11 @@ uint64_t fs_node_target(struct mfs_fs *fs, struct mfs_node *n)
 	return itable_follow(fs, n->ino);
 }
 
+void fs_node_untruncate(struct mfs_node *n)
+{
+	__atomic_store_n(&n->truncated, 0, __ATOMIC_RELAXED);
+}
+
 int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
 {
 	int rc;
@@ -159,6 +164,12 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 		if (mfs_ts_after(&n->stg->ctime, &st->st_ctim))
 			st->st_ctim = n->stg->ctime;
 	} else {
+		/* A truncate(2) of the path cut or grew the file for its readers. */
+		if (n->truncated) {
+			st->st_size = (off_t)n->trunc_to;
+			if (st->st_blocks > (blkcnt_t)((n->trunc_to + 511) / 512))
+				st->st_blocks = (blkcnt_t)((n->trunc_to + 511) / 512);
+		}
 		/* A writer on an older inode of this path that synced and wrote on. */
 		view_apply(fs, n->ino, st);
 	}

@@ -294,6 +294,62 @@ static int read_range(struct mfs_fs *fs, fuse_req_t req, struct mfs_handle *h, u
 #define ZEROS_LEN (1u << 20)
 static uint8_t zeros[ZEROS_LEN];
 
+/* iovecs for zeros past a version's end (truncated_end): a READ is at most a few MiB. */
+#define PAD_IOV 8
+
+/*
+ * 1 and *to the size a truncate(2) of the path cut or grew h's version to
+ * for it (fs_internal.h, truncated); 0 if none did.  The lock only for
+ * such a node: a commit can hold it long.
+ */
+static int truncated_end(struct mfs_handle *h, uint64_t *to)
+{
+	struct mfs_node *n = h->node;
+	int t;
+
+	if (!__atomic_load_n(&n->truncated, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&n->lock);
+	t = n->truncated && h->m == n->manifest;
+	*to = n->trunc_to;
+	pthread_mutex_unlock(&n->lock);
+	return t;
+}
+
+/*
+ * Adds iovecs of zeros for [from, to) after the n already in iov (at most
+ * max in all); returns the new count, or -1 if they do not fit.
+ */
+static int add_zeros(struct iovec *iov, int n, int max, uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		uint64_t len = to - from < ZEROS_LEN ? to - from : ZEROS_LEN;
+
+		if (n == max)
+			return -1;
+		iov[n].iov_base = zeros;
+		iov[n].iov_len = len;
+		n++;
+		from += len;
+	}
+	return n;
+}
+
+/* A READ wholly past the end of h's version; returns the bytes replied. */
+static ssize_t read_past_end(fuse_req_t req, uint64_t off, size_t size, uint64_t zend)
+{
+	struct iovec iov[PAD_IOV];
+	uint64_t to = off + size < zend ? off + size : zend;
+	int n = off < to ? add_zeros(iov, 0, PAD_IOV, off, to) : 0;
+
+	if (n < 0) {
+		fuse_reply_err(req, EIO);
+		return -EIO;
+	}
+	fuse_reply_iov(req, iov, n);
+	return off < to ? (ssize_t)(to - off) : 0;
+}
+
 /* Answers a READ; returns the bytes replied, or the -errno replied. */
 static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -301,21 +357,27 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
 	struct mfs_manifest *m = h->m;
 	const struct mfs_cache_entry *ents[MAX_IOV];
-	struct iovec iov[MAX_IOV];
+	struct iovec iov[MAX_IOV + PAD_IOV];
 	uint8_t ends[MAX_IOV];         /* the read reaches the chunk's last byte */
-	uint64_t pos, end;
+	uint64_t pos, end, vend, zend = 0, t, replied;
 	uint32_t i;
-	int n = 0, rc = 0, sequential = 0;
+	int n = 0, niov, rc = 0, sequential = 0;
 
 	if (h->writable)
-		return read_staged(req, h->node, size, off);
-	if ((uint64_t)off >= m->size) {
-		fuse_reply_buf(req, NULL, 0);
-		return 0;
+		return read_staged(req, h->node, size, off); /* h->m is NULL */
+	vend = m->size;
+	/* A truncate(2) of the path cut the version for it, or grew it with zeros. */
+	if (truncated_end(h, &t)) {
+		if (t < vend)
+			vend = t;
+		else
+			zend = t;
 	}
-	end = off + size < m->size ? off + size : m->size;
+	if ((uint64_t)off >= vend)
+		return read_past_end(req, (uint64_t)off, size, zend);
+	end = off + size < vend ? off + size : vend;
 	i = mfs_manifest_find(m, off);
-	if (read_range(fs, req, h, i, off, end))
+	if (!zend && read_range(fs, req, h, i, off, end))
 		return (ssize_t)(end - off);
 	for (pos = off; pos < end; i++) {
 		uint64_t in_chunk = pos - m->off[i];
@@ -358,10 +420,24 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 		sequential = __atomic_exchange_n(&h->next_off, end, __ATOMIC_RELAXED) == (uint64_t)off;
 		prefetch_after(fs, h, m, i, sequential);
 	}
+	replied = end - off;
+	niov = n;
+	if (!rc && zend) {
+		/* The rest of the request, up to the grown end, is zeros. */
+		uint64_t to = off + size < zend ? off + size : zend;
+
+		niov = add_zeros(iov, n, MAX_IOV + PAD_IOV, end, to);
+		if (niov < 0) {
+			rc = -EIO;
+			log_error("read of %zu bytes spans too many zero ranges", size);
+		} else {
+			replied = to - off;
+		}
+	}
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
 	else
-		fuse_reply_iov(req, iov, n);
+		fuse_reply_iov(req, iov, niov);
 	/*
 	 * A sequential reader past a chunk's end will not come back for it
 	 * (its bytes are in the page cache now): let the cache drop it before
@@ -370,7 +446,7 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	while (n--)
 		if (ents[n])
 			mfs_cache_release_cold(fs->cache, ents[n], sequential && ends[n]);
-	return rc ? rc : (ssize_t)(end - off);
+	return rc ? rc : (ssize_t)replied;
 }
 
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -412,6 +488,22 @@ static off_t seek_version(const struct mfs_manifest *m, uint64_t off, int whence
 }
 
 /*
+ * seek_version's answer r for a version of `size` bytes that a truncate(2)
+ * of the path cut or grew to t for its reader: nothing at or past t, and
+ * the zeros past the version's end a hole.
+ */
+static off_t seek_truncated(uint64_t size, uint64_t t, off_t off, int whence, off_t r)
+{
+	if ((uint64_t)off >= t)
+		return -ENXIO;
+	if (whence == SEEK_DATA)
+		return r >= 0 && (uint64_t)r >= t ? -ENXIO : r;
+	if ((uint64_t)off >= size)
+		return off; /* in the zeros */
+	return r >= 0 && (uint64_t)r > t ? (off_t)t : r;
+}
+
+/*
  * lseek's SEEK_DATA and SEEK_HOLE (the kernel answers the other kinds):
  * cp --sparse=auto, tar --sparse and rsync skip a sparse file's holes by
  * them instead of reading its zeros.  A writer asks its staged file.
@@ -429,7 +521,11 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		return;
 	}
 	if (!h->writable) {
+		uint64_t t;
+
 		r = seek_version(h->m, (uint64_t)off, whence);
+		if (truncated_end(h, &t))
+			r = seek_truncated(h->m->size, t, off, whence, r);
 	} else {
 		pthread_mutex_lock(&n->lock);
 		r = n->stg ? staging_materialize(req_fs(req), n->stg) : -EBADF;

@@ -29,6 +29,7 @@ static void reload_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_mani
 		if (moved && !n->stg && n->manifest) {
 			mfs_manifest_unref(n->manifest);
 			n->manifest = NULL;
+			fs_node_untruncate(n);
 		}
 		mfs_inode_release(&n->rec);
 		n->rec = rec;

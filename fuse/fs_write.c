@@ -125,7 +125,8 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 	if (fs->commit_hold)
 		fs_test_hold(fs->commit_hold); /* says it holds n's lock, then waits */
 	view_take_times(fs, n->stg);
-	if ((rc = staging_materialize_base(fs, n->stg)) ||
+	/* Bytes of an answered write are missing (answer_first): never published. */
+	if ((rc = n->stg->werr) || (rc = staging_materialize_base(fs, n->stg)) ||
 	    (rc = fs_check_space(fs, staging_data_bytes(n->stg))))
 		goto failed;
 	/* From the dedup checks to the publish, gc must not delete (store/maint/gc.h). */
@@ -172,6 +173,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		n->rec = rec;
 		mfs_manifest_unref(n->manifest);
 		n->manifest = NULL;
+		fs_node_untruncate(n);
 		return rc;
 	}
 	/* The path has a new inode; n keeps describing the old version. */
@@ -355,6 +357,53 @@ static int covers_whole_page(off_t off, size_t size)
 	return first + page <= (uint64_t)off + size;
 }
 
+/*
+ * Whether a write to n is answered before its bytes are copied into the
+ * staging (n->lock held): the writer's next write() then overlaps that
+ * copy instead of waiting for it.  A writer such as cp issues one write at
+ * a time, and on issue 10's 2-core VM its chain (its own copy into the
+ * kernel, the request's copy to the daemon, the memfd write) was the
+ * ceiling of a cp into the mount.  Only the plain case: a staging in
+ * memory (a memfd write fails only for want of memory), no view of a
+ * newer inode to update, no setuid bit to drop, no page to drop after.
+ * The bytes are copied with n->lock still held, so no request on n (a
+ * READ, a GETATTR, the next WRITE, a FLUSH) can see the staging without
+ * them; libfuse keeps buf until the handler returns.
+ */
+static int answer_first(fuse_req_t req, struct mfs_node *n, int misplaced)
+{
+	struct mfs_staging *s = n->stg;
+
+	return s && s->in_memory && !s->view && !misplaced && !fs_setid_to_drop(req, &n->rec, 0);
+}
+
+/* The write of answer_first: answered, then stored; unlocks n. */
+static void write_answered(fuse_req_t req, struct mfs_node *n, const char *buf, size_t size,
+			   off_t off)
+{
+	struct mfs_fs *fs = req_fs(req);
+	struct mfs_staging *s = n->stg;
+	ssize_t w = staging_write_begin(fs, s, size, (uint64_t)off);
+	int first = !w && s->in_memory;
+
+	/* The room made may have moved the staging to disk: then the bytes go first. */
+	if (first)
+		fuse_reply_write(req, size);
+	if (!w)
+		w = staging_write_end(fs, s, buf, size, (uint64_t)off, first);
+	if (w > 0 || first) {
+		s->dirty = 1;
+		staging_touch(s);
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (first)
+		return;
+	if (w < 0)
+		fuse_reply_err(req, mfs_errno((int)w));
+	else
+		fuse_reply_write(req, (size_t)w);
+}
+
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
@@ -388,6 +437,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	if (h->append && n->stg && off != (off_t)n->stg->size) {
 		misplaced = h->cached && covers_whole_page(off, size);
 		off = (off_t)n->stg->size;
+	}
+	if (answer_first(req, n, misplaced)) {
+		write_answered(req, n, buf, size, off);
+		return;
 	}
 	w = n->stg ? staging_write(req_fs(req), n->stg, buf, size, off) : -EBADF;
 	if (w > 0) {
@@ -502,6 +555,25 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 }
 
 /*
+ * A truncate(2) with no writer open published the version n's readers
+ * read, cut or grown to size, under a new inode, and the reply gives the
+ * kernel that size for n too (fs_attr.c).  Grown, their version ends
+ * sooner, and what lies between is zeros in the new version as on tmpfs:
+ * they read zeros there (serve_read), where a short reply made the kernel
+ * SIGBUS a mapping and end read(2) early.  Cut, a later stat must not
+ * give them the old size back.  Only then: a writer's staged bytes are
+ * another version's, which old readers must not see (README).  n->lock
+ * held.
+ */
+static void truncated_for_readers(struct mfs_node *n, uint64_t size)
+{
+	if (!n->manifest)
+		return; /* nobody has it open */
+	n->trunc_to = size;
+	__atomic_store_n(&n->truncated, 1, __ATOMIC_RELEASE);
+}
+
+/*
  * staged_old non-NULL: only a writer's staged bytes may be cut (-ESTALE
  * without one), and *staged_old gets their size before the cut.
  */
@@ -522,6 +594,19 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 			goto out;
 		}
 		*staged_old = n->stg->size;
+	}
+	if (!n->stg && fs_node_target(fs, n) != n->ino) {
+		/*
+		 * A version a commit superseded: the kernel drops the path's
+		 * dentry only after that commit's reply, and a truncate(2) or
+		 * open(O_TRUNC) racing with it still finds this inode.  Cut
+		 * from this version's bytes, it published them over the newer
+		 * one: truncate(100) and truncate(5000) at once left 5000 of
+		 * the old bytes, the first cut undone (1 time in 3, t0406).
+		 * On ESTALE the kernel looks the path up again and retries.
+		 */
+		rc = -ESTALE;
+		goto out;
 	}
 	if (!n->stg) {
 		/* truncate(2) with no writer open: stage, cut, commit now. */
@@ -569,6 +654,8 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	inval = view_update(fs, n->stg);
 	if (temporary || now)
 		rc = fs_commit(fs, n, &mv->ino, &mv->parent, &mv->name);
+	if (temporary && !rc && mv->ino == n->ino)
+		truncated_for_readers(n, size);
 out:
 	if (temporary) {
 		staging_free(fs, n->stg);

@@ -57,6 +57,12 @@ int mfs_config_init(struct mfs_config *c)
 	 * bounds how soon space comes back; ten minutes adds at most a sixth.
 	 */
 	c->gc_interval_s = 600;
+	/*
+	 * The encode at the commit: recode=1 takes about 1 CPU-s per GiB of
+	 * FP16 weights out of a cp's commit window on two cores, but costs
+	 * about 0.9 more in all on one node, 1.5 more on a writer whose peers
+	 * pull as it writes (issue 10, notes s32/cpw.md): cost per byte first.
+	 */
 	c->recode = 0;
 	c->gc_grace_s = 3600;
 	/* A local filesystem's bound on unsynced metadata is seconds (ext4: 5). */

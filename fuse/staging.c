@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "fs_internal.h"
+#include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/chunker.h"
 
@@ -270,17 +271,42 @@ static ssize_t write_bytes(struct mfs_fs *fs, struct mfs_staging *s, const void 
 	return done;
 }
 
-ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
-		      uint64_t off)
+int staging_write_begin(struct mfs_fs *fs, struct mfs_staging *s, size_t len, uint64_t off)
 {
 	int rc = staging_materialize_base(fs, s);
-	ssize_t n;
 
 	if (rc || (rc = wb_changed(fs, s, off)))
 		return rc;
-	if ((n = write_bytes(fs, s, buf, len, off)) > 0)
+	return reserve(fs, s, off + len);
+}
+
+ssize_t staging_write_end(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
+			  uint64_t off, int answered)
+{
+	uint64_t eio = fs->staging_eio_at;
+	ssize_t done = eio && eio - 1 >= off && eio - 1 < off + len ? -EIO
+								   : pwrite_all(s->fd, buf, len, off);
+	/* An answered writer was told len bytes: the size says so, whatever went. */
+	uint64_t end = answered ? off + len : done > 0 ? off + (uint64_t)done : 0;
+
+	if (end > s->size)
+		s->size = end;
+	if (done == (ssize_t)len || (!answered && done > 0))
 		wb_after_write(fs, s);
-	return n;
+	if (done == (ssize_t)len || !answered)
+		return done;
+	s->werr = done < 0 ? (int)done : -EIO;
+	log_error("staged write of %zu bytes at %llu failed after it was answered: %s; "
+		  "the file's commit fails", len, (unsigned long long)off, mfs_strerror(s->werr));
+	return done;
+}
+
+ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
+		      uint64_t off)
+{
+	int rc = staging_write_begin(fs, s, len, off);
+
+	return rc ? rc : staging_write_end(fs, s, buf, len, off, 0);
 }
 
 int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size)
@@ -294,6 +320,8 @@ int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size)
 		s->base = NULL;
 		s->size = 0;
 	}
+	if (size == 0)
+		s->werr = 0; /* the bytes a failed answered write missed are gone */
 	if ((rc = staging_materialize_base(fs, s)) || (rc = reserve(fs, s, size)))
 		return rc;
 	if (ftruncate(s->fd, size))

@@ -114,6 +114,7 @@ struct mfs_replica {
 
 	/* counters (atomic) */
 	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
+	uint64_t recoded_served;     /* raw queued records encoded before serving (server.c) */
 	uint64_t fetch_failures, bad_from_peers, malformed, refused;
 	uint64_t wire_refused;       /* messages of another wire version (server.c) */
 	uint64_t id_mismatch;        /* CURVE messages whose id is not their key's */

@@ -429,6 +429,8 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 	mfs_histo_write(&r->fetch_latency, "fetch_latency_us", f);
 	fprintf(f, "served_chunks %llu\n", (unsigned long long)r->served_chunks);
 	fprintf(f, "served_bytes %llu\n", (unsigned long long)r->served_bytes);
+	fprintf(f, "recoded_served_chunks %llu\n",
+		(unsigned long long)__atomic_load_n(&r->recoded_served, __ATOMIC_RELAXED));
 	fprintf(f, "fetch_failures %llu\n", (unsigned long long)r->fetch_failures);
 	fprintf(f, "bad_copies_from_peers %llu\n", (unsigned long long)r->bad_from_peers);
 	fprintf(f, "malformed_messages %llu\n", (unsigned long long)r->malformed);

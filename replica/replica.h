@@ -36,6 +36,8 @@ struct mfs_replica_config {
 	int snapshot_lag_ops;        /* a puller this many ops behind gets a snapshot
 				      * (0: only one that lacks ops no longer held) */
 	int snapshot_throttle_ms;    /* tests: pause per snapshot chunk served, 10x in a build (0: none) */
+	int recode_served;           /* a raw record on the recode queue is encoded before it is
+				      * served (server.c, recode_first) */
 	/* Called for every namespace key a remote op changed (any thread). */
 	mfs_ns_change_fn on_change;
 	void *on_change_arg;

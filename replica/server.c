@@ -39,6 +39,7 @@
 #include "store/chunk/chunkstore.h"
 #include "store/chunk/codec.h"
 #include "store/kv/db.h"
+#include "store/maint/recode.h"
 #include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "peer"
@@ -347,6 +348,38 @@ static int plain_record(struct mfs_replica *r, const struct mfs_hash *h, struct 
 	return 0;
 }
 
+/*
+ * Raw record v of h, if it waits on the recode queue, encoded here first,
+ * so that the puller gets the encoded record (r->cfg.recode_served): a
+ * writer with the codec deferred (option recode) would otherwise send its
+ * raw records, and each puller would store them raw and encode them again
+ * in its own pass.  The encode is the one this node's pass would do
+ * later; it is done at the first pull instead, once for every puller.
+ * v becomes the new record, made here (not read back).  The raw record is
+ * punched at once: a reader still in it re-reads where the index now
+ * points (chunkstore.c).  Never an error: a failed recode sends the raw
+ * record, which decodes to the same bytes, and its queue entry stays for
+ * the pass.
+ */
+static void recode_first(struct mfs_replica *r, const struct mfs_hash *h, struct mfs_val *v,
+			 const struct mfs_chunk_info *info)
+{
+	struct mfs_codec_ctx *ctx;
+	struct mfs_recode_one one;
+	uint8_t *rec;
+	size_t len;
+
+	if (!r->cfg.recode_served || info->codec != MFS_CODEC_RAW || v->len < MFS_CHUNK_PACK_MIN ||
+	    mfs_recode_queued(r->db, h) != 1 || !(ctx = mfs_codec_ctx_thread()))
+		return;
+	if (mfs_recode_served(r->ns, ctx, h, v, &one, &rec, &len) || !one.swapped)
+		return;
+	mfs_val_release(v);
+	*v = (struct mfs_val){ .p = rec, .len = len, .pin = rec, .release = free_rec };
+	(void)mfs_recode_free(r->db, &one);
+	__atomic_add_fetch(&r->recoded_served, 1, __ATOMIC_RELAXED);
+}
+
 /* The stored record of h if it is whole: 0, -ENOENT, or MFS_ECORRUPT and friends. */
 static int load_record(struct mfs_replica *r, const struct mfs_hash *h, uint32_t raw_len,
 		       struct mfs_val *v)
@@ -361,6 +394,8 @@ static int load_record(struct mfs_replica *r, const struct mfs_hash *h, uint32_t
 		rc = MFS_ECORRUPT;
 	if (!rc && info.codec == MFS_CODEC_DELTA)
 		return plain_record(r, h, v); /* released v */
+	if (!rc)
+		recode_first(r, h, v, &info);
 	if (rc)
 		mfs_val_release(v);
 	return rc;

@@ -51,6 +51,7 @@ struct mfs_manifest *fs_node_release_old(struct mfs_fs *fs, struct mfs_node *n)
 	if (!m || n->readers || n->writers)
 		return NULL;
 	n->manifest = NULL;
+	fs_node_untruncate(n);
 	return m;
 }
 

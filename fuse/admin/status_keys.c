@@ -71,6 +71,7 @@ static const struct mfs_status_key keys[] = {
 	{ "fetch_latency_us", HISTO, US, "modelfs_fetch_latency_seconds", NULL, "Time to fetch one chunk from a peer, successful fetches." },
 	{ "served_chunks", COUNTER, N, "modelfs_served_chunks_total", NULL, "Chunks served to peers." },
 	{ "served_bytes", COUNTER, B, "modelfs_served_bytes_total", NULL, "Record bytes served to peers." },
+	{ "recoded_served_chunks", COUNTER, N, "modelfs_recoded_served_chunks_total", NULL, "Raw chunks on the recode queue encoded at a peer's request, before they were served." },
 	{ "fetch_failures", COUNTER, N, "modelfs_fetch_failures_total", NULL, "Chunk reads no peer could serve." },
 	{ "bad_copies_from_peers", COUNTER, N, "modelfs_bad_copies_from_peers_total", NULL, "Chunks from peers that failed verification." },
 	{ "malformed_messages", COUNTER, N, "modelfs_malformed_messages_total", NULL, "Malformed peer messages dropped." },

@@ -35,6 +35,7 @@
 #include "store/chunk/chunkstore.h"
 
 struct mfs_codec_ctx;
+struct mfs_val;
 struct mfs_db;
 struct mfs_ns;
 
@@ -43,6 +44,8 @@ struct mfs_ns;
  * into *h: 0, -ENOENT (none), or an error.
  */
 int mfs_recode_next(struct mfs_db *db, const struct mfs_hash *after, struct mfs_hash *h);
+/* Whether chunk h has a queue entry: 1, 0, or an error. */
+int mfs_recode_queued(struct mfs_db *db, const struct mfs_hash *h);
 /* Queue entries, counted up to limit (0: all) into *n.  0 or an error. */
 int mfs_recode_count(struct mfs_db *db, uint64_t limit, uint64_t *n);
 
@@ -65,6 +68,23 @@ struct mfs_recode_one {
  */
 int mfs_recode_chunk(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
 		     struct mfs_recode_one *res);
+/*
+ * Recodes queued chunks h[0..n) as a batch: steps 1-2 for each, then their
+ * records appended together and one synced batch for every swap and every
+ * dropped entry.  rc[i] and res[i] per chunk, as mfs_recode_chunk's.
+ * Returns how many failed, or -ENOMEM (nothing done).
+ */
+int mfs_recode_chunks(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		      unsigned n, struct mfs_recode_one *res, int *rc);
+/*
+ * mfs_recode_chunk for a peer's request (replica/server.c): raw[0..len) is
+ * h's record as the caller read and verified it, so it is not read again;
+ * with res->swapped, *rec (aligned; caller frees) is the new record, ready
+ * to send.
+ */
+int mfs_recode_served(struct mfs_ns *ns, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
+		      const struct mfs_val *raw, struct mfs_recode_one *res, uint8_t **rec,
+		      size_t *len);
 /* Step 4: the raw record's space, once no reader can be in it.  0 or an error (space only). */
 int mfs_recode_free(struct mfs_db *db, const struct mfs_recode_one *res);
 

@@ -44,6 +44,9 @@ populate() {
 	ln -s llm/weights.f16 "$M/models/link"
 }
 check "write 12 MiB random and 6 MiB of FP16 weights" populate || mfs_abort "no files"
+# With option recode=1 big chunks are stored raw at the commit and encoded by the
+# background pass: wait for it, whatever the default.
+check "the background encoding is done" mfs_recode_wait "$M"
 
 # info_checks FILE WANT_SIZE: info --json of FILE is consistent with stat and itself.
 info_checks() {
