@@ -87,13 +87,13 @@ struct mfs_codec_ctx *mfs_codec_ctx_thread(void);
  * Whether ctx's next encodes are of a delta's XOR bytes, which every read
  * of the delta decodes whole: split records then get match-coded and
  * sparse zero planes (codec_split.c notes 1 and 2).  Only what is written
- * changes; every decoder reads it.  Resets the count below.
+ * changes; every decoder reads it.
  */
 void mfs_codec_set_xor(struct mfs_codec_ctx *ctx, int on);
 /*
- * Sparse pieces ctx wrote since mfs_codec_set_xor(): a record holding one
- * must be named by a version 2 delta record (delta.h), which builds
- * without the piece refuse.
+ * Sparse pieces in the record ctx's last mfs_chunk_encode() wrote: a
+ * record holding one must be named by a version 2 delta record (delta.h),
+ * which builds without the piece refuse.
  */
 unsigned mfs_codec_sparse_pieces(const struct mfs_codec_ctx *ctx);
 

@@ -44,7 +44,7 @@ struct mfs_codec_ctx {
 	uint8_t *sample_out;	/* ZSTD_compressBound(SAMPLE_SIZE) */
 	size_t sample_out_cap;
 	int xor_planes;		/* encoding a delta's XOR bytes (codec_split.c note 1) */
-	unsigned sparse_pieces;	/* sparse pieces written since mfs_codec_set_xor() */
+	unsigned sparse_pieces;	/* sparse pieces in the record encoded last */
 	int stream_out;		/* whole split decodes join with streaming stores (codec.h) */
 };
 
