@@ -650,6 +650,33 @@ int main(void)
 	}
 	sparse_cases(db, rec, reclen, nrefs, tfile + tm->off[di], tm->e[di].len);
 	{
+		/* Version 2 exactly for the deltas whose inner record holds a sparse piece. */
+		uint32_t v2 = 0, agree = 0, n = 0;
+
+		for (uint32_t i = 0; i < tm->count; i++) {
+			size_t l, e, pc, pl;
+			unsigned cnt;
+			uint8_t *r;
+			struct mfs_delta_ref *rf;
+			uint32_t nr;
+
+			if (mfs_chunk_summary_get(db, &tm->e[i].hash, &s) || s.codec != MFS_CODEC_DELTA)
+				continue;
+			r = record_copy(db, &tm->e[i].hash, &l);
+			if (!mfs_delta_refs(r, l, &rf, &nr)) {
+				int has = sparse_piece_at(r, nr, &e, &pc, &pl, &cnt);
+
+				n++;
+				v2 += r[MFS_CHUNK_HDR_SIZE] == MFS_DELTA_VERSION_SPARSE;
+				agree += has == (r[MFS_CHUNK_HDR_SIZE] == MFS_DELTA_VERSION_SPARSE);
+				free(rf);
+			}
+			free(r);
+		}
+		ok(n == deltas && agree == n,
+		   "%u of %u deltas are version 2, each exactly when it holds a sparse piece", v2, n);
+	}
+	{
 		struct mfs_chunk_bytes cb;
 		uint8_t *bad = malloc(reclen);
 
