@@ -349,6 +349,29 @@ static int plain_record(struct mfs_replica *r, const struct mfs_hash *h, struct 
 }
 
 /*
+ * Two requests for one queued chunk (a pull and a read, a retry) both saw
+ * it queued; the one that lost the swap, or whose recode failed, serves
+ * what the index names now if that is encoded, not the raw record it
+ * read before: peers still receive the chunk encoded.
+ */
+static void reread_encoded(struct mfs_replica *r, const struct mfs_hash *h, struct mfs_val *v,
+			   uint32_t raw_len)
+{
+	struct mfs_chunk_info info;
+	struct mfs_val now;
+
+	if (mfs_chunk_record_get(r->db, h, &now))
+		return;
+	if (mfs_chunk_verify(now.p, now.len, &info) || info.raw_len != raw_len ||
+	    info.codec == MFS_CODEC_RAW || info.codec == MFS_CODEC_DELTA) {
+		mfs_val_release(&now);
+		return;
+	}
+	mfs_val_release(v);
+	*v = now;
+}
+
+/*
  * Raw record v of h, if it waits on the recode queue, encoded here first,
  * so that the puller gets the encoded record (r->cfg.recode_served): a
  * writer with the codec deferred (option recode) would otherwise send its
@@ -372,8 +395,10 @@ static void recode_first(struct mfs_replica *r, const struct mfs_hash *h, struct
 	if (!r->cfg.recode_served || info->codec != MFS_CODEC_RAW || v->len < MFS_CHUNK_PACK_MIN ||
 	    mfs_recode_queued(r->db, h) != 1 || !(ctx = mfs_codec_ctx_thread()))
 		return;
-	if (mfs_recode_served(r->ns, ctx, h, v, &one, &rec, &len) || !one.swapped)
+	if (mfs_recode_served(r->ns, ctx, h, v, &one, &rec, &len) || !one.swapped) {
+		reread_encoded(r, h, v, info->raw_len);
 		return;
+	}
 	mfs_val_release(v);
 	*v = (struct mfs_val){ .p = rec, .len = len, .pin = rec, .release = free_rec };
 	(void)mfs_recode_free(r->db, &one);
