@@ -187,17 +187,24 @@ void mfs_wedged_recover(const char *data_dir)
  *
  * Only while the mount is still ours: after an unmount the kernel has let
  * the connection's number go (a new mount may have it), and nothing waits
- * on an unmounted connection anyway.
+ * on an unmounted connection anyway.  And only as root, who can then
+ * detach the mount: libfuse leaves an aborted connection mounted (its
+ * unmount sees the descriptor's POLLERR and takes the mount for gone),
+ * which a user's daemon could not clear.
  */
 void mfs_wedged_loop_ended(const char *mountpoint, unsigned conn)
 {
 	unsigned now;
 	int rc;
 
-	if (mfs_mountpoint_conn(mountpoint, &now) || now != conn)
+	if (geteuid() != 0 || mfs_mountpoint_conn(mountpoint, &now) || now != conn)
 		return;
-	if ((rc = abort_conn(conn)))
+	if ((rc = abort_conn(conn))) {
 		log_warn("cannot abort FUSE connection %u of %s (%s): a thread waiting in "
 			 "the kernel for an unanswered READ may keep this daemon from exiting",
 			 conn, mountpoint, strerror(-rc));
+		return;
+	}
+	if (umount2(mountpoint, MNT_DETACH))
+		log_warn("cannot unmount %s: %s", mountpoint, strerror(errno));
 }
