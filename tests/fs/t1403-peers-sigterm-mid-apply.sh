@@ -113,13 +113,13 @@ term() {
 			echo "  task ${t##*/} $(cat "$t/comm"): $(grep -o '^[^+]*' "$t/stack" | head -4 | tr '\n' ' ')" >&2
 	done
 	unwedge
-	wait_for 100 eval '! pid_alive "$PID"'
+	wait_for 100 pid_gone "$PID"
 	return 1
 }
 check "SIGTERM to node 2 while a READ is held; g read and rewritten on node 1: it exits, unmounted" term
 
 reader_ends() {
-	wait_for 100 eval '! kill -0 "$READER" 2>/dev/null' || { echo "node 2's reader hangs" >&2; unwedge; return 1; }
+	wait_for 100 pid_gone "$READER" || { echo "node 2's reader hangs" >&2; unwedge; return 1; }
 	note "reader of f: $(cat "$WORK/r.f" 2>/dev/null), of g: $(cat "$WORK/r.g" 2>/dev/null)"
 }
 check "node 2's reader ends" reader_ends
