@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "fdlimit.h"
 #include "fs_internal.h"
+#include "mountpoint.h"
 #include "wedged.h"
 #include "fuse/admin/control.h"
 #include "replica/replica.h"
@@ -249,6 +250,8 @@ struct daemon {
 	struct fuse_loop_config *loop;
 	char *db_dir, *pid_path, *log_path;
 	int mounted;
+	int have_conn;  /* conn is the mount's FUSE connection */
+	unsigned conn;
 };
 
 /*
@@ -336,6 +339,7 @@ static int serve_mount(struct daemon *d, struct mfs_config *cfg, int *ready_fd)
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
 	start_timers(fs);
 	mfs_wedged_note(cfg->data_dir, cfg->mountpoint);
+	d->have_conn = !mfs_mountpoint_conn(cfg->mountpoint, &d->conn);
 	write_pid(d->pid_path);
 	if (fuse_set_signal_handlers(fs->se))
 		return MFS_EXIT_SYSTEM;
@@ -368,6 +372,9 @@ static void close_node(struct daemon *d, struct mfs_config *cfg)
 
 	if (d->loop)
 		fuse_loop_cfg_destroy(d->loop);
+	/* No request is answered from here on: none may keep a thread we join in the kernel. */
+	if (d->mounted && d->have_conn)
+		mfs_wedged_loop_ended(cfg->mountpoint, d->conn);
 	fs_recode_stop(fs->recode);
 	fs_sync_stop(fs->sync);
 	fs_gc_stop(fs->gc);

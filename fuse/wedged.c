@@ -35,8 +35,10 @@
 #include <unistd.h>
 
 #include "mountpoint.h"
+#include "store/base/log.h"
 #include "wedged.h"
 
+#define LOG_COMPONENT "daemon"
 #define CONN_DIR "/sys/fs/fuse/connections"
 
 static char *conn_file(const char *data_dir)
@@ -170,4 +172,39 @@ void mfs_wedged_recover(const char *data_dir)
 	/* Its store lock goes with it; the open of the store waits for that too. */
 	for (int i = 0; i < 50 && proc_state(pid); i++)
 		usleep(100 * 1000);
+}
+
+/*
+ * The same wedge without a kill (SIGTERM, SIGINT): once the FUSE loop has
+ * ended, no request is answered, yet the mount stays until close_node
+ * unmounts it, after it has joined the threads that tell the kernel of
+ * changes (the replica's, the control's).  A READ the kernel sends in
+ * between keeps its page locked, and such a thread invalidating that file
+ * (a peer's change applied, an evict) waits for the page in the kernel:
+ * the join never returned and the daemon never exited (t1403).  Aborting
+ * the connection ends every unanswered request with an error and lets
+ * that thread return.
+ *
+ * Only while the mount is still ours: after an unmount the kernel has let
+ * the connection's number go (a new mount may have it), and nothing waits
+ * on an unmounted connection anyway.  And only as root, who can then
+ * detach the mount: libfuse leaves an aborted connection mounted (its
+ * unmount sees the descriptor's POLLERR and takes the mount for gone),
+ * which a user's daemon could not clear.
+ */
+void mfs_wedged_loop_ended(const char *mountpoint, unsigned conn)
+{
+	unsigned now;
+	int rc;
+
+	if (geteuid() != 0 || mfs_mountpoint_conn(mountpoint, &now) || now != conn)
+		return;
+	if ((rc = abort_conn(conn))) {
+		log_warn("cannot abort FUSE connection %u of %s (%s): a thread waiting in "
+			 "the kernel for an unanswered READ may keep this daemon from exiting",
+			 conn, mountpoint, strerror(-rc));
+		return;
+	}
+	if (umount2(mountpoint, MNT_DETACH))
+		log_warn("cannot unmount %s: %s", mountpoint, strerror(errno));
 }

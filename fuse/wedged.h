@@ -13,5 +13,11 @@ void mfs_wedged_forget(const char *data_dir);
  * aborts that connection (saying so on stderr) and waits for it to go.
  */
 void mfs_wedged_recover(const char *data_dir);
+/*
+ * Once the FUSE loop has ended, before joining the threads that notify the
+ * kernel: aborts the connection (conn, as mounted) if it is still mounted
+ * on mountpoint, so that no thread waits for a READ nobody will answer.
+ */
+void mfs_wedged_loop_ended(const char *mountpoint, unsigned conn);
 
 #endif

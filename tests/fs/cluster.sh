@@ -260,6 +260,11 @@ cl_kill9() {
 		wait_for 100 pid_gone "$pid" || { echo "node $i: $pid survived SIGKILL" >&2; return 1; }
 		_cl_spid[$i]=
 	else
+		# The daemon's own pid file, not the pid recorded at its start: a
+		# restart in a subshell (t1496's faults run in one per round) left
+		# the caller's record stale, and mfs_kill9 took that dead pid for
+		# this daemon killed and only detached its mount, a clean stop.
+		_cl_pid_ok "${CL_D[$i]}" && _mnt_pid[${CL_M[$i]}]=$(cat "${CL_D[$i]}/modelfs.pid")
 		mfs_kill9 "${CL_M[$i]}" || return 1
 	fi
 	_cl_up[$i]=0

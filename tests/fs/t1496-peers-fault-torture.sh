@@ -22,7 +22,9 @@
 #
 # MFS_FAULT_NODES (2) nodes; MFS_ROPS_ROUNDS (6) rounds of MFS_ROPS_COUNT
 # (1500) ops per node; MFS_ROPS_SEED fixes the seeds of the ops and of the
-# faults (printed; the timing of the nodes aside).  MFS_FAULT_NLINK=1
+# faults (printed; the timing of the nodes aside).  MFS_FAULT_TERM=1 makes
+# a third of the faults a SIGTERM (the daemon must exit within 60 s) and a
+# restart.  MFS_FAULT_NLINK=1
 # compares directories' link counts too after gc (see agree_nlink).  `make
 # check-torture-long` runs it longer.
 # shellcheck source-path=SCRIPTDIR
@@ -55,12 +57,26 @@ rand_s() {
 	printf '%d.%03d' $((ms / 1000)) $((ms % 1000))
 }
 
+# term_restart V: SIGTERM to node V's daemon (a clean stop, as systemd's),
+# which must exit within 60 s, and a restart after a while.
+term_restart() {
+	local pid
+	pid=$(cat "${CL_D[$1]}/modelfs.pid") && kill -TERM "$pid" || return 1
+	wait_for 600 pid_gone "$pid" || { echo "node $1: $pid still runs 60 s after SIGTERM" >&2; return 1; }
+	_cl_up[$1]=0
+	sleep "$(rand_s 100 2000)"
+	cl_restart "$1"
+}
+
 # one_fault: one node is killed with SIGKILL and restarted after a while, or
 # its link is cut and joined again after a while (kind and node at random);
 # prints what it did.
 one_fault() {
 	local v=$((1 + RANDOM % N))
-	if [ $((RANDOM % 3)) -lt 2 ]; then
+	if [ "${MFS_FAULT_TERM:-0}" = 1 ] && [ $((RANDOM % 3)) = 0 ]; then
+		echo "term $v"
+		term_restart "$v"
+	elif [ $((RANDOM % 3)) -lt 2 ]; then
 		echo "kill $v"
 		cl_kill9 "$v" || return 1
 		sleep "$(rand_s 100 2000)"
@@ -173,5 +189,22 @@ done
 # name left a file with an entry its record does not list (nlink 1, two
 # names lead to it): gc's nameless pass now lists it (ns_nameless.c note 7).
 check "status files is what the tree shows, on every node" wait_for "$CL_TRIES" cl_files_counted
+
+# Each kill was a SIGKILL, not a clean stop: a daemon logs "unmounting"
+# only when it stops cleanly, so for SIGTERMs alone until cl_done.  (The
+# faults of a round run in a subshell, and a kill once took the stale pid
+# of a node restarted in an earlier round for the daemon: it only
+# detached the mount, and the daemon stopped cleanly.)
+only_sigterms_clean() {
+	local i n want
+	for i in $(seq 1 "$N"); do
+		n=$(grep -c ' INFO daemon: unmounting ' "${CL_D[$i]}/modelfs.log")
+		want=$(cat "$WORK"/fault.? "$WORK"/fault.?? 2>/dev/null | grep -c "^term $i\$")
+		[ "$n" = "$want" ] && continue
+		echo "node $i stopped cleanly $n times, for $want SIGTERMs: a kill did not kill" >&2
+		return 1
+	done
+}
+check "every kill was a SIGKILL: no clean stop but the SIGTERMs'" only_sigterms_clean
 
 cl_done
