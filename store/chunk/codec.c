@@ -392,7 +392,8 @@ ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
 	uint8_t *rec = out, *payload = rec + MFS_CHUNK_HDR_SIZE;
 	ssize_t stored = 0;
 
-	ctx->sparse_pieces = 0;
+	if (ctx)
+		ctx->sparse_pieces = 0;
 	if (len > MFS_CHUNK_MAX || codec >= MFS_CODEC_PLAIN_COUNT)
 		return -EINVAL;
 	if (cap < MFS_CHUNK_HDR_SIZE)
@@ -420,7 +421,8 @@ ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
 			return stored;
 	}
 	if (codec == MFS_CODEC_RAW) {
-		ctx->sparse_pieces = 0; /* a split encode's, given up */
+		if (ctx)
+			ctx->sparse_pieces = 0; /* a split encode's, given up */
 		if (cap < len)
 			return -ENOBUFS;
 		memcpy(payload, raw, len);

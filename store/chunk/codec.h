@@ -127,7 +127,9 @@ size_t mfs_chunk_estimate(struct mfs_codec_ctx *ctx, const void *raw, size_t len
 /*
  * Encodes raw[0..len) (len <= MFS_CHUNK_MAX) into a record in out[0..cap).
  * codec < 0 picks the best codec automatically; otherwise that codec is used
- * (tests and benchmarks).  Returns the record length or a negative errno.
+ * (tests and benchmarks).  ctx may be NULL with MFS_CODEC_RAW (a proxy's
+ * decoded bytes, replica/server.c).  Returns the record length or a
+ * negative errno.
  */
 ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
 			 void *out, size_t cap, int codec);

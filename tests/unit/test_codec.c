@@ -264,6 +264,10 @@ static void test_golden(void)
 
 	n = mfs_chunk_encode(ctx, "hello", 5, r, sizeof(r), MFS_CODEC_RAW);
 	ok(n == sizeof(want) && !memcmp(r, want, sizeof(want)), "raw record of \"hello\" is byte exact");
+	/* A proxy serving decoded bytes has no context (replica/server.c, serve_decoded). */
+	memset(r, 0, sizeof(r));
+	n = mfs_chunk_encode(NULL, "hello", 5, r, sizeof(r), MFS_CODEC_RAW);
+	ok(n == sizeof(want) && !memcmp(r, want, sizeof(want)), "a raw record needs no context");
 	is_int(mfs_chunk_decode(ctx, want, sizeof(want), got, sizeof(got)), 5, "golden record decodes");
 	ok(!strcmp(got, "hello"), "golden record decodes to hello");
 }
