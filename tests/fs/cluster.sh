@@ -416,6 +416,41 @@ cl_wait_backlog0() {
 	return 1
 }
 
+# cl_start_reader FILE TAG: in the background, reads 8 MiB of FILE, makes
+# $WORK/TAG.ready, waits for $WORK/TAG.go, reads on to the end in blocks of
+# 1 MiB, and writes "ok N SHA" or "err ERRNO at OFF" to $WORK/TAG.out: a
+# reader caught mid-file by a fault the test makes between ready and go.
+cl_start_reader() { # FILE TAG
+	rm -f "$WORK/$2".*
+	"$PY" - "$1" "$WORK/$2.ready" "$WORK/$2.go" "$WORK/$2.out" <<'PYEOF' &
+import errno, hashlib, os, sys, time
+path, ready, go, out = sys.argv[1:]
+def put(s):
+    with open(out + ".tmp", "w") as f:
+        f.write(s)
+    os.rename(out + ".tmp", out)
+h, n = hashlib.sha256(), 0
+try:
+    fd = os.open(path, os.O_RDONLY)
+    while n < 8 << 20:
+        b = os.read(fd, 1 << 20)
+        h.update(b)
+        n += len(b)
+    open(ready, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.05)
+    while True:
+        b = os.read(fd, 1 << 20)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    put("ok %d %s" % (n, h.hexdigest()))
+except OSError as e:
+    put("err %s at %d" % (errno.errorcode.get(e.errno, e.errno), n))
+PYEOF
+}
+
 # ---- trees ------------------------------------------------------------------
 
 # cl_snapshot ROOT [meta]: one line per entry below ROOT: relative path,

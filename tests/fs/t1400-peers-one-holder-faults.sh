@@ -31,40 +31,6 @@ write_file() { # NAME
 	cl_wait_converged meta && cl_wait_backlog0
 }
 
-# reader FILE READY GO OUT: reads 8 MiB, signals READY, waits for GO, reads
-# on to the end in blocks of 1 MiB; writes "ok N SHA" or "err ERRNO at OFF"
-# to OUT.
-start_reader() { # FILE TAG
-	rm -f "$WORK/$2".*
-	"$PY" - "$1" "$WORK/$2.ready" "$WORK/$2.go" "$WORK/$2.out" <<'PYEOF' &
-import errno, hashlib, os, sys, time
-path, ready, go, out = sys.argv[1:]
-def put(s):
-    with open(out + ".tmp", "w") as f:
-        f.write(s)
-    os.rename(out + ".tmp", out)
-h, n = hashlib.sha256(), 0
-try:
-    fd = os.open(path, os.O_RDONLY)
-    while n < 8 << 20:
-        b = os.read(fd, 1 << 20)
-        h.update(b)
-        n += len(b)
-    open(ready, "w").close()
-    while not os.path.exists(go):
-        time.sleep(0.05)
-    while True:
-        b = os.read(fd, 1 << 20)
-        if not b:
-            break
-        h.update(b)
-        n += len(b)
-    put("ok %d %s" % (n, h.hexdigest()))
-except OSError as e:
-    put("err %s at %d" % (errno.errorcode.get(e.errno, e.errno), n))
-PYEOF
-}
-
 # The read ends: EIO, or every byte right.  A hang is caught here, far
 # beyond any timeout of the fetch path (3 x peer_timeout_ms per holder).
 read_ends_eio_or_exact() { # TAG NAME
@@ -91,7 +57,7 @@ daemons_alive() {
 check "node 1 writes a.bin (96 MiB, factor 1); replicated" write_file a.bin || mfs_abort "no data"
 pid1=
 freeze_mid_read() {
-	start_reader "${CL_M[2]}/a.bin" stop &&
+	cl_start_reader "${CL_M[2]}/a.bin" stop &&
 	wait_for 1200 test -e "$WORK/stop.ready" &&
 	pid1=$(mfs_daemon_pid "${CL_M[1]}") && kill -STOP "$pid1" &&
 	touch "$WORK/stop.go"
@@ -105,7 +71,7 @@ check "node 1 thawed (SIGCONT): a.bin reads exact on node 2" thaw
 # ---- SIGKILL ----------------------------------------------------------------
 check "node 1 writes b.bin (96 MiB, factor 1); replicated" write_file b.bin || mfs_abort "no data"
 kill_mid_read() {
-	start_reader "${CL_M[2]}/b.bin" kill &&
+	cl_start_reader "${CL_M[2]}/b.bin" kill &&
 	wait_for 1200 test -e "$WORK/kill.ready" &&
 	cl_kill9 1 &&
 	touch "$WORK/kill.go"

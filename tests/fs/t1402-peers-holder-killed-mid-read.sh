@@ -35,39 +35,6 @@ write_file() { # NAME
 	cl_wait_converged meta && cl_wait_backlog0
 }
 
-# start_reader FILE TAG: reads 8 MiB, signals TAG.ready, waits for TAG.go,
-# reads on to the end; writes "ok N SHA" or "err ERRNO at OFF" to TAG.out.
-start_reader() {
-	rm -f "$WORK/$2".*
-	"$PY" - "$1" "$WORK/$2.ready" "$WORK/$2.go" "$WORK/$2.out" <<'PYEOF' &
-import errno, hashlib, os, sys, time
-path, ready, go, out = sys.argv[1:]
-def put(s):
-    with open(out + ".tmp", "w") as f:
-        f.write(s)
-    os.rename(out + ".tmp", out)
-h, n = hashlib.sha256(), 0
-try:
-    fd = os.open(path, os.O_RDONLY)
-    while n < 8 << 20:
-        b = os.read(fd, 1 << 20)
-        h.update(b)
-        n += len(b)
-    open(ready, "w").close()
-    while not os.path.exists(go):
-        time.sleep(0.05)
-    while True:
-        b = os.read(fd, 1 << 20)
-        if not b:
-            break
-        h.update(b)
-        n += len(b)
-    put("ok %d %s" % (n, h.hexdigest()))
-except OSError as e:
-    put("err %s at %d" % (errno.errorcode.get(e.errno, e.errno), n))
-PYEOF
-}
-
 # Another holder lives: the read ends with every byte right, not EIO.  A
 # hang is caught far beyond any timeout of the fetch path.
 read_exact() { # TAG NAME
@@ -91,7 +58,7 @@ daemons_alive() {
 # ---- SIGKILL ----------------------------------------------------------------
 check "node 1 writes a.bin (96 MiB, factor 2); replicated" write_file a.bin || mfs_abort "no data"
 kill_mid_read() {
-	start_reader "${CL_M[3]}/D/a.bin" kill &&
+	cl_start_reader "${CL_M[3]}/D/a.bin" kill &&
 	wait_for 1200 test -e "$WORK/kill.ready" &&
 	cl_kill9 1 &&
 	touch "$WORK/kill.go"
@@ -105,7 +72,7 @@ check "node 1 restarted; the cluster forms" eval 'cl_restart 1 && cl_wait_formed
 check "node 1 writes b.bin (96 MiB, factor 2); replicated" write_file b.bin || mfs_abort "no data"
 pid1=
 freeze_mid_read() {
-	start_reader "${CL_M[3]}/D/b.bin" stop &&
+	cl_start_reader "${CL_M[3]}/D/b.bin" stop &&
 	wait_for 1200 test -e "$WORK/stop.ready" &&
 	pid1=$(mfs_daemon_pid "${CL_M[1]}") && kill -STOP "$pid1" &&
 	touch "$WORK/stop.go"
