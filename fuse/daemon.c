@@ -338,8 +338,9 @@ static int serve_mount(struct daemon *d, struct mfs_config *cfg, int *ready_fd)
 	if (mfs_control_start(fs, fs->control_path, &fs->control))
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
 	start_timers(fs);
-	mfs_wedged_note(cfg->data_dir, cfg->mountpoint);
-	d->have_conn = !mfs_mountpoint_conn(cfg->mountpoint, &d->conn);
+	/* Without /proc or on an odd mount there is no number: nothing to abort later. */
+	if ((d->have_conn = !mfs_mountpoint_conn(cfg->mountpoint, &d->conn)))
+		mfs_wedged_note(cfg->data_dir, d->conn);
 	write_pid(d->pid_path);
 	if (fuse_set_signal_handlers(fs->se))
 		return MFS_EXIT_SYSTEM;

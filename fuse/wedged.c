@@ -27,7 +27,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,17 +47,15 @@ static char *conn_file(const char *data_dir)
 	return asprintf(&p, "%s/fuse.conn", data_dir) < 0 ? NULL : p;
 }
 
-void mfs_wedged_note(const char *data_dir, const char *mountpoint)
+void mfs_wedged_note(const char *data_dir, unsigned conn)
 {
 	char *path = conn_file(data_dir), tmp[4096];
-	unsigned conn;
 	FILE *f;
 
 	if (!path)
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	/* Without /proc or on an odd mount there is nothing to note: a restart cannot help then. */
-	if (!mfs_mountpoint_conn(mountpoint, &conn) && (f = fopen(tmp, "we"))) {
+	if ((f = fopen(tmp, "we"))) {
 		int bad = fprintf(f, "%u %d\n", conn, (int)getpid()) < 0;
 
 		if (fclose(f) || bad || rename(tmp, path))

@@ -3,8 +3,8 @@
 #ifndef MFS_WEDGED_H
 #define MFS_WEDGED_H
 
-/* Once mounted: notes the mount's FUSE connection in DATA/fuse.conn. */
-void mfs_wedged_note(const char *data_dir, const char *mountpoint);
+/* Once mounted: notes the mount's FUSE connection conn in DATA/fuse.conn. */
+void mfs_wedged_note(const char *data_dir, unsigned conn);
 /* At a clean exit: removes the note. */
 void mfs_wedged_forget(const char *data_dir);
 /*
