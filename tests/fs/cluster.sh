@@ -303,6 +303,15 @@ cl_live() {
 	echo "${out[*]}"
 }
 
+# cl_daemons_alive N...: each named node's daemon still runs (a fault
+# test's check that the survivors lived through it).
+cl_daemons_alive() {
+	local i
+	for i in "$@"; do
+		pid_alive "$(mfs_daemon_pid "${CL_M[$i]}")" || { echo "node $i's daemon is gone" >&2; return 1; }
+	done
+}
+
 # cl_mounts: the numbers of the running mounted nodes.
 cl_mounts() {
 	local i out=()

@@ -46,13 +46,6 @@ read_ends_eio_or_exact() { # TAG NAME
 	return 1
 }
 
-daemons_alive() {
-	local i
-	for i in "$@"; do
-		pid_alive "$(mfs_daemon_pid "${CL_M[$i]}")" || { echo "node $i's daemon is gone" >&2; return 1; }
-	done
-}
-
 # ---- SIGSTOP ----------------------------------------------------------------
 check "node 1 writes a.bin (96 MiB, factor 1); replicated" write_file a.bin || mfs_abort "no data"
 pid1=
@@ -64,7 +57,7 @@ freeze_mid_read() {
 }
 check "node 2 reads 8 MiB of a.bin; node 1 frozen (SIGSTOP)" freeze_mid_read
 check "node 2's read ends, with EIO or the exact bytes" read_ends_eio_or_exact stop a.bin
-check "node 2's daemon lives" daemons_alive 2
+check "node 2's daemon lives" cl_daemons_alive 2
 thaw() { kill -CONT "$pid1" && cl_wait_formed && cl_wait_sha 2 a.bin "${sums[a.bin]}"; }
 check "node 1 thawed (SIGCONT): a.bin reads exact on node 2" thaw
 
@@ -78,7 +71,7 @@ kill_mid_read() {
 }
 check "node 2 reads 8 MiB of b.bin; node 1 killed (SIGKILL)" kill_mid_read
 check "node 2's read ends, with EIO or the exact bytes" read_ends_eio_or_exact kill b.bin
-check "node 2's daemon lives" daemons_alive 2
+check "node 2's daemon lives" cl_daemons_alive 2
 back_1() {
 	cl_restart 1 && cl_wait_formed &&
 	cl_wait_sha 2 b.bin "${sums[b.bin]}" && cl_wait_sha 2 a.bin "${sums[a.bin]}"

@@ -47,13 +47,6 @@ read_exact() { # TAG NAME
 	return 1
 }
 
-daemons_alive() {
-	local i
-	for i in "$@"; do
-		pid_alive "$(mfs_daemon_pid "${CL_M[$i]}")" || { echo "node $i's daemon is gone" >&2; return 1; }
-	done
-}
-
 
 # ---- SIGKILL ----------------------------------------------------------------
 check "node 1 writes a.bin (96 MiB, factor 2); replicated" write_file a.bin || mfs_abort "no data"
@@ -65,7 +58,7 @@ kill_mid_read() {
 }
 check "node 3 reads 8 MiB of a.bin; node 1 killed (SIGKILL)" kill_mid_read
 check "node 3's read ends with the exact bytes" read_exact kill a.bin
-check "the daemons of nodes 2 and 3 live" daemons_alive 2 3
+check "the daemons of nodes 2 and 3 live" cl_daemons_alive 2 3
 check "node 1 restarted; the cluster forms" eval 'cl_restart 1 && cl_wait_formed'
 
 # ---- SIGSTOP ----------------------------------------------------------------
@@ -79,7 +72,7 @@ freeze_mid_read() {
 }
 check "node 3 reads 8 MiB of b.bin; node 1 frozen (SIGSTOP)" freeze_mid_read
 check "node 3's read ends with the exact bytes" read_exact stop b.bin
-check "the daemons of nodes 2 and 3 live" daemons_alive 2 3
+check "the daemons of nodes 2 and 3 live" cl_daemons_alive 2 3
 thaw() { kill -CONT "$pid1" && cl_wait_formed; }
 check "node 1 thawed (SIGCONT); the cluster forms" thaw
 
