@@ -186,11 +186,12 @@ ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,
 
 /*
  * mfs_chunk_decode without the XXH64 pass, for a record whose decoded bytes
- * the caller checks against their SHA-256 and that passed both checks when
- * it came (a peer's copy held here; a record from a peer itself is decoded
- * checked, as it will be kept: replica/fetch.c check_copy).  The header is validated and every decoder bounds what it reads
- * and writes, so any bytes are safe to decode; only the caller's hash makes
- * the output good.  Returns raw_len, -ENOBUFS, MFS_ECORRUPT, MFS_EFORMAT.
+ * the caller checks itself (a delta's base: delta.c checks the bytes it
+ * rebuilds; a peer's copy goes through mfs_chunk_decode_sha_unchecked or,
+ * to be kept in the store, mfs_chunk_decode_sha: replica/fetch.c).  The
+ * header is validated and every decoder bounds what it reads and writes,
+ * so any bytes are safe to decode; only the caller's hash makes the output
+ * good.  Returns raw_len, -ENOBUFS, MFS_ECORRUPT, MFS_EFORMAT.
  */
 ssize_t mfs_chunk_decode_unchecked(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
 				   void *out, size_t cap);
