@@ -70,24 +70,27 @@ int fetch_kept(struct mfs_stored *st)
  * Decodes and checks a chunk record.  0 with out filled, MFS_EBADHASH /
  * MFS_ECORRUPT (the copy is bad), or -ENOMEM (ours, not the peer's fault).
  *
- * A copy from a peer (from_peer) is checked twice, as it will be kept:
- * the record's XXH64, fused with the decode (one pass), and the SHA-256 of
- * the decoded bytes, which is the chunk's name.  A record whose bytes hash
- * right but whose XXH64 field is wrong would otherwise be kept, counted as
- * a copy toward the file's factor, yet fail its check at every read here
- * and be refused to every peer (t1480).  A copy already here (held for the
- * keeper, staged, stored) passed both when it came: the SHA-256 alone
- * proves it before it is served.  Decoders bound what they read, so
- * unverified input is safe to decode.
+ * The SHA-256 of the decoded bytes, which is the chunk's name, is always
+ * checked, group by group during the decode (codec.h).  A copy from a peer
+ * that is to be kept in the store (kept) is checked for its record's XXH64
+ * too, fused with the decode: a record whose bytes hash right but whose
+ * XXH64 field is wrong would otherwise be kept, counted as a copy toward
+ * the file's factor, yet fail its check at every read here and be refused
+ * to every peer (t1480).  Any other copy is only served, or kept in the
+ * disk cache, which checks the XXH64 whenever it reads a record back (to
+ * serve it, decode it or promote it to the store) and drops one that fails:
+ * the check here would be a second one, 0.05-0.1 CPU-s per GiB read of a
+ * reader's chunks it does not own.  A copy already here (held for the
+ * keeper, staged, stored) passed both when it came.  Decoders bound what
+ * they read, so unverified input is safe to decode.
  */
 static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t *rec,
-		      size_t reclen, int from_peer, struct mfs_chunk_info *info,
+		      size_t reclen, int kept, struct mfs_chunk_info *info,
 		      struct mfs_chunk_bytes *out)
 {
 	struct mfs_codec_ctx *codec = mfs_codec_ctx_thread();
 	struct mfs_hash got;
 	ssize_t n;
-	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (!codec)
@@ -97,17 +100,11 @@ static int check_copy(const struct mfs_hash *h, uint32_t raw_len, const uint8_t 
 	/* From the pool local loads use: no fresh pages faulted in per chunk. */
 	if (mfs_chunk_bytes_alloc(out, raw_len))
 		return -ENOMEM;
-	/* A peer's copy: its SHA-256 taken group by group during the decode (codec.h). */
-	n = from_peer ? mfs_chunk_decode_sha(codec, rec, reclen, out->owned, raw_len, &got)
-		      : mfs_chunk_decode_unchecked(codec, rec, reclen, out->owned, raw_len);
-	if (n != (ssize_t)raw_len) {
+	n = kept ? mfs_chunk_decode_sha(codec, rec, reclen, out->owned, raw_len, &got)
+		 : mfs_chunk_decode_sha_unchecked(codec, rec, reclen, out->owned, raw_len, &got);
+	if (n != (ssize_t)raw_len || memcmp(got.b, h->b, MFS_HASH_LEN)) {
 		mfs_chunk_bytes_release(out);
-		return n == -ENOMEM ? -ENOMEM : MFS_ECORRUPT;
-	}
-	if ((!from_peer && (rc = mfs_sha256(out->owned, raw_len, &got))) ||
-	    (rc = memcmp(got.b, h->b, MFS_HASH_LEN) ? MFS_EBADHASH : 0)) {
-		mfs_chunk_bytes_release(out);
-		return rc;
+		return n == -ENOMEM ? -ENOMEM : n != (ssize_t)raw_len ? MFS_ECORRUPT : MFS_EBADHASH;
 	}
 	out->p = out->owned;
 	out->len = raw_len;
@@ -203,8 +200,9 @@ int fetch_take_reply(struct mfs_replica *r, struct mfs_peer *p, const struct mfs
 		rpc_reply_release(rr);
 		return MFS_EFORMAT;
 	}
-	rc = check_copy(h, raw_len, zmq_msg_data(&rr->payload), zmq_msg_size(&rr->payload), 1,
-			&info, out);
+	/* Its XXH64 only if it goes to the store (check_copy). */
+	rc = check_copy(h, raw_len, zmq_msg_data(&rr->payload), zmq_msg_size(&rr->payload),
+			as_cache != KEEP_CACHE, &info, out);
 	if (rc == MFS_ECORRUPT || rc == MFS_EBADHASH) {
 		__atomic_add_fetch(&r->bad_from_peers, 1, __ATOMIC_RELAXED);
 		mfs_hash_to_hex(h, hex);

@@ -162,6 +162,20 @@ ssize_t mfs_chunk_decode_sha(struct mfs_codec_ctx *ctx, const void *rec, size_t 
 			     void *out, size_t cap, struct mfs_hash *sha);
 
 /*
+ * mfs_chunk_decode_sha without the XXH64 pass: the record's header is
+ * validated and its bytes hashed (SHA-256, fused as there) but its checksum
+ * field is not looked at.  For a peer's copy that is served and never kept
+ * where its checksum is trusted unread (replica/fetch.c check_copy: the disk
+ * cache checks it when it reads the record back), and for a copy held here
+ * that passed both checks when it came.  Returns raw_len (and *sha),
+ * -ENOMEM, -ENOBUFS, MFS_ECORRUPT or MFS_EFORMAT; *sha means nothing unless
+ * raw_len, and only a *sha equal to the chunk's name makes out good.
+ */
+ssize_t mfs_chunk_decode_sha_unchecked(struct mfs_codec_ctx *ctx, const void *rec,
+				       size_t reclen, void *out, size_t cap,
+				       struct mfs_hash *sha);
+
+/*
  * mfs_chunk_decode for a record mfs_chunk_verify() has just accepted, with
  * the info it returned: no second XXH64 pass over the record (a caller
  * that verifies, then decodes, hashes every record twice).  rec must be
@@ -172,11 +186,12 @@ ssize_t mfs_chunk_decode_verified(struct mfs_codec_ctx *ctx, const void *rec,
 
 /*
  * mfs_chunk_decode without the XXH64 pass, for a record whose decoded bytes
- * the caller checks against their SHA-256 and that passed both checks when
- * it came (a peer's copy held here; a record from a peer itself is decoded
- * checked, as it will be kept: replica/fetch.c check_copy).  The header is validated and every decoder bounds what it reads
- * and writes, so any bytes are safe to decode; only the caller's hash makes
- * the output good.  Returns raw_len, -ENOBUFS, MFS_ECORRUPT, MFS_EFORMAT.
+ * the caller checks itself (a delta's base: delta.c checks the bytes it
+ * rebuilds; a peer's copy goes through mfs_chunk_decode_sha_unchecked or,
+ * to be kept in the store, mfs_chunk_decode_sha: replica/fetch.c).  The
+ * header is validated and every decoder bounds what it reads and writes,
+ * so any bytes are safe to decode; only the caller's hash makes the output
+ * good.  Returns raw_len, -ENOBUFS, MFS_ECORRUPT, MFS_EFORMAT.
  */
 ssize_t mfs_chunk_decode_unchecked(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
 				   void *out, size_t cap);

@@ -10,7 +10,9 @@
 # it).  Node 1 writes 8 MiB and 20 small files under factor 2; node 2 must
 # refuse every flipped copy (bad_copies_from_peers), and its fsck must show
 # no corrupt copy.  The proxy then forwards faithfully: node 2's replication
-# completes, fsck is clean, and node 2 reads the files exact.
+# completes, fsck is clean, and node 2 reads the files exact.  Meanwhile
+# node 2 reads chunks it does not own, served and never kept in its store:
+# their bytes' SHA-256 suffices, the flipped checksum must not stop them.
 # (Found by a proxy that damaged 30% of node 1's replies at random: fsck
 # then listed 3 corrupt copies on node 2, all of small files.)
 # shellcheck source-path=SCRIPTDIR
@@ -67,6 +69,29 @@ no_corrupt_on_2() {
 }
 check "node 2 keeps no flipped copy: fsck finds no corrupt one" no_corrupt_on_2
 
+# A chunk node 2 does not own is only served there, and kept at most in its
+# disk cache, which checks a record whenever it reads one back: the SHA-256
+# of the bytes, the chunk's name, is what a read needs, and a flipped record
+# checksum must not stop it (replica/fetch.c check_copy).  Of 24 one-chunk
+# files under factor 1 node 2 owns about half, whose flipped copies it
+# refuses as before (they would be kept in its store); it reads the others.
+read_unowned_2() {
+	local i got ok=0
+	mkdir "${CL_M[1]}/r1" && setfattr -n user.modelfs.repl -v 1 "${CL_M[1]}/r1" || return 1
+	for ((i = 0; i < 24; i++)); do
+		echo "one $i" >"${CL_M[1]}/r1/f$i" || return 1
+	done
+	cl_wait_converged meta || return 1
+	for ((i = 0; i < 24; i++)); do
+		got=$(cat "${CL_M[2]}/r1/f$i" 2>/dev/null) || continue
+		expect_eq "$got" "one $i" "r1/f$i on node 2" || return 1
+		ok=$((ok + 1))
+	done
+	note "node 2 read $ok of 24 factor-1 files through the flipping proxy"
+	[ "$ok" -gt 0 ] || { echo "node 2 read none of the files it does not own" >&2; return 1; }
+}
+check "node 2 reads the chunks it does not own through the flipping proxy" read_unowned_2
+
 check "the proxy stops flipping" kill -USR1 "$flip"
 healed() {
 	cl_wait_backlog0 &&
@@ -81,6 +106,21 @@ reads_2() {
 	done
 }
 check "node 2 reads every file exact" reads_2
+
+# The flipped records of the chunks node 2 read without owning them sit in
+# its disk cache; read back (node 2 restarted: its memory cache is empty),
+# each fails its checksum there, is dropped and fetched again, good now.
+reread_2() {
+	local i dropped
+	cl_stop 2 && cl_restart 2 && wait_for "$CL_TRIES" cl_sees 2 "$PX" || return 1
+	for ((i = 0; i < 24; i++)); do
+		expect_eq "$(cat "${CL_M[2]}/r1/f$i")" "one $i" "r1/f$i on node 2, read again" || return 1
+	done
+	dropped=$(grep -c 'cached chunk .* is damaged: dropped' "${CL_D[2]}/modelfs.log")
+	note "node 2's disk cache dropped $dropped flipped record(s) as it read them back"
+	[ "$dropped" -gt 0 ] || { echo "no flipped record read back from the disk cache" >&2; return 1; }
+}
+check "node 2 drops the flipped records of its disk cache as it reads them back" reread_2
 
 stop_proxy() {
 	kill -TERM "$flip" && wait "$flip"

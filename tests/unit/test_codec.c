@@ -571,6 +571,56 @@ static void test_decode_sha(uint8_t *buf)
 	is_int(bad, 0, "decode with SHA-256: the chunk's digest for every codec, damage refused");
 }
 
+/*
+ * mfs_chunk_decode_sha_unchecked, for a peer's copy that is not kept in the
+ * store (replica/fetch.c): the same bytes and digest as the checked decode,
+ * a record whose XXH64 field alone is wrong decoded to its right bytes and
+ * digest (the checked decode refuses it), and damage in the last piece
+ * never passing for the chunk (an error, or a digest that is not its name).
+ */
+static void test_decode_sha_unchecked(uint8_t *buf)
+{
+	static const size_t lens[] = { 1, 3, 4096 + 3, 200001, 1 << 20 };
+	int bad = 0;
+
+	for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+		for (int c = MFS_CODEC_RAW; c <= MFS_CODEC_SPLIT4; c++) {
+			size_t len = lens[li];
+			struct mfs_hash want, got;
+			ssize_t n;
+
+			fill_fp16(buf, len);
+			n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap, c);
+			if (n < 0 || mfs_sha256(buf, len, &want)) {
+				printf("#   codec %d, %zu bytes: encode or hash failed\n", c, len);
+				bad++;
+				continue;
+			}
+			memset(&got, 0, sizeof(got));
+			if (mfs_chunk_decode_sha_unchecked(ctx, rec, n, out, len, &got) != (ssize_t)len ||
+			    memcmp(out, buf, len) || memcmp(got.b, want.b, MFS_HASH_LEN)) {
+				printf("#   codec %d, %zu bytes: wrong bytes or digest\n", c, len);
+				bad++;
+			}
+			rec[16] ^= 1; /* the XXH64 field */
+			memset(&got, 0, sizeof(got));
+			if (mfs_chunk_decode_sha(ctx, rec, n, out, len, &got) >= 0 ||
+			    mfs_chunk_decode_sha_unchecked(ctx, rec, n, out, len, &got) != (ssize_t)len ||
+			    memcmp(out, buf, len) || memcmp(got.b, want.b, MFS_HASH_LEN)) {
+				printf("#   codec %d, %zu bytes: a flipped XXH64 field\n", c, len);
+				bad++;
+			}
+			rec[16] ^= 1;
+			rec[n - 1] ^= 1; /* in the last piece */
+			if (mfs_chunk_decode_sha_unchecked(ctx, rec, n, out, len, &got) == (ssize_t)len &&
+			    !memcmp(got.b, want.b, MFS_HASH_LEN)) {
+				printf("#   codec %d, %zu bytes: damaged record passed\n", c, len);
+				bad++;
+			}
+		}
+	is_int(bad, 0, "decode with SHA-256 only: the chunk's digest, its XXH64 field not read, damage refused");
+}
+
 static void test_split_lengths(uint8_t *buf)
 {
 	static const size_t base[] = { 0, 1, 2, 3, 4, 5, 7, 255, 256 * 2 - 1, 256 * 4 + 3,
@@ -951,6 +1001,7 @@ int main(void)
 	test_corruption(buf);
 	test_split_lengths(buf);
 	test_decode_sha(buf);
+	test_decode_sha_unchecked(buf);
 	test_split_layout(buf);
 	test_split_corruption(buf);
 	test_decode_range(buf);

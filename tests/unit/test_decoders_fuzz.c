@@ -270,6 +270,16 @@ static void decode_all(const uint8_t *p, size_t n)
 		got = mfs_chunk_decode_unchecked(ctx, p, n, out, MFS_CHUNK_MAX);
 		if (got >= 0)
 			inconsistent += (size_t)got != info.raw_len;
+		/* And hashed as it decodes (a peer's copy not kept in the store, fetch.c). */
+		{
+			struct mfs_hash sha, again;
+
+			got = mfs_chunk_decode_sha_unchecked(ctx, p, n, out, MFS_CHUNK_MAX, &sha);
+			if (got >= 0)
+				inconsistent += (size_t)got != info.raw_len ||
+						mfs_sha256(out, (size_t)got, &again) ||
+						memcmp(sha.b, again.b, MFS_HASH_LEN);
+		}
 		decode_ranges(p, n, &info);
 		decode_planes(p, n);
 	}
