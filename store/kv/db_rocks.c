@@ -166,7 +166,28 @@ static int supports_direct_io(const char *dir)
 
 static void rocks_close(struct mfs_db *base);
 
-int mfs_db_rocks_open(const char *dir, struct mfs_db **out)
+/*
+ * On a disk under the floor, the open replays the WAL into the memtables
+ * and leaves it, instead of flushing what it replayed to SSTs (as large
+ * as the WAL: up to max_total_wal_size) that the disk has no room for
+ * (db_space.c, the reserve).  Not in 7.8's C API but through a string.
+ */
+static int set_low_space(struct rocks *db)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	char *err = NULL;
+
+	rocksdb_get_options_from_string(db->opts, "avoid_flush_during_recovery=true", o, &err);
+	if (err) {
+		rocksdb_options_destroy(o);
+		return db_error(err, "avoid_flush_during_recovery");
+	}
+	rocksdb_options_destroy(db->opts);
+	db->opts = o;
+	return 0;
+}
+
+int mfs_db_rocks_open(const char *dir, int low_space, struct mfs_db **out)
 {
 	struct rocks *db = calloc(1, sizeof(*db));
 	char *err = NULL;
@@ -225,6 +246,8 @@ int mfs_db_rocks_open(const char *dir, struct mfs_db **out)
 	if (supports_direct_io(dir))
 		rocksdb_options_set_use_direct_reads(db->opts, 1);
 
+	if (low_space && (rc = set_low_space(db)))
+		goto out;
 	for (int i = 0; i <= MFS_CF_COUNT; i++)
 		db->cf_opts[i] = cf_options(db, i);
 	db->db = rocksdb_open_column_families(db->opts, dir, MFS_CF_COUNT + 1, cf_names,
