@@ -128,6 +128,7 @@ struct mfs_db {
 	struct mfs_space_reading space;
 	int space_low;
 	int reserve_gone;	/* atomic: 1 while db/space.reserve is to be made */
+	int reserve_warned;	/* atomic: its allocation failed once (logged) */
 };
 
 struct mfs_batch {

@@ -63,6 +63,7 @@
 #include <unistd.h>
 
 #include "db_internal.h"
+#include "store/base/errors.h"
 #include "store/base/log.h"
 
 #define LOG_COMPONENT "db"
@@ -147,7 +148,6 @@ static int reserve_make(const char *dir)
 	close(fd);
 	if (rc) {
 		unlink(path);
-		log_warn("%s: cannot allocate the store's reserve: %s", path, strerror(rc));
 		return -rc;
 	}
 	return 0;
@@ -166,8 +166,13 @@ static uint64_t reserve_check(struct mfs_db *db, uint64_t avail)
 	    !__atomic_exchange_n(&db->reserve_gone, 0, __ATOMIC_ACQ_REL))
 		return avail;
 	rc = reserve_make(db->space_dir);
-	if (rc < 0)
+	if (rc < 0) {
+		/* Tried again at the next check with room: said once. */
+		if (!__atomic_exchange_n(&db->reserve_warned, 1, __ATOMIC_RELAXED))
+			log_warn("%s/" RESERVE_NAME ": cannot allocate the store's reserve: %s",
+				 db->space_dir, mfs_strerror(rc));
 		__atomic_store_n(&db->reserve_gone, 1, __ATOMIC_RELEASE);
+	}
 	if (rc)
 		return avail;
 	avail -= MFS_SPACE_RESERVE;

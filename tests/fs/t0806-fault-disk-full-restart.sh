@@ -8,8 +8,9 @@
 # "No space left on device": RocksDB's open writes an SST of what it
 # replays, a MANIFEST, CURRENT and OPTIONS; store/kv/db_space.c, the
 # reserve), read every file byte-exact, refuse a create and a mkdir with
-# ENOSPC, say FULL in status; then, the filler gone, take writes again
-# without a restart, its reserve made again.  Then the same after a clean
+# ENOSPC, say FULL in status, and start again after a second SIGKILL;
+# then, the filler gone, take writes again without a restart, its reserve
+# made again.  Then the same after a clean
 # unmount on the full disk (RocksDB has less to replay), and fsck of the
 # stopped store is clean.
 # shellcheck source-path=SCRIPTDIR
@@ -109,6 +110,13 @@ check "restart after SIGKILL on the full disk: it mounts" restart || mfs_abort "
 check "every file reads back byte-exact, xattrs too" intact
 check "a create and a mkdir fail with ENOSPC" refused
 check "status says FULL (store_disk_full 1)" status_full 1
+# Killed again with the disk still full (a crash loop): the reserve is gone,
+# the room its release left is what the second open writes into.
+again() {
+	mfs_kill9 "$M" && note "free before the second restart: $(df -k --output=avail "$D" | tail -n 1) KiB" &&
+		restart && intact && refused
+}
+check "killed again on the full disk; the second restart mounts too" again
 check "the other process frees its space" unfill
 check "a create works without a restart; a new file is stored" writable back1
 check "status says it no longer is (store_disk_full 0)" status_full 0
