@@ -62,7 +62,15 @@ struct rocks {
 	 * NEEDSWORK: recovery kept the failed WAL in another case too (once,
 	 * in 3 runs of setxattrs racing dd on a 1.5 GiB tmpfs, decisions.md):
 	 * the store then takes no writes until the daemon restarts (no crash,
-	 * reads go on).  A reopen of the database in place would end that.
+	 * reads go on).  t0807 makes it at will: the failed append was the
+	 * first of a WAL that the write's own SwitchWAL (the WALs alive past
+	 * max_total_wal_size) started after flushing every family, so every
+	 * memtable is empty, recovery's flushes switch nothing, and the failed
+	 * WAL stays the current one.  A write without the WAL after the
+	 * failure, to leave recovery a memtable to flush, aborts (its own
+	 * SwitchWAL meets the broken writer); 7.8's C API has no Resume.  A
+	 * reopen of the database in place would end it, once every iterator,
+	 * view and pinned value (the chunk cache keeps some) is released.
 	 */
 	pthread_mutex_t wal_lock;
 	int wal_gated;			/* atomic; set and cleared under wal_lock */
