@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # A node restarted on a disk filled to the last block while it was down
 # (a reboot, an OOM kill, an upgrade).  The store lives on a 64 MiB tmpfs;
-# files are stored and many namespace changes leave the WAL full of
-# records; the daemon is killed with SIGKILL and another process (dd)
+# files are stored and namespace changes leave more than 8 MiB in the WAL;
+# the daemon is killed with SIGKILL and another process (dd)
 # takes every free block.  The restart must mount (it failed with exit 32,
 # "No space left on device": RocksDB's open writes an SST of what it
 # replays, a MANIFEST, CURRENT and OPTIONS; store/kv/db_space.c, the
@@ -32,8 +32,12 @@ reserve_made() {
 		{ echo "no 1 MiB reserve: $(ls -ls "$D/db/space.reserve" 2>&1)" >&2; return 1; }
 }
 
-# Files, and enough namespace changes (xattrs of 30 kB) that the WAL holds
-# megabytes that RocksDB replays at the next open.
+# Files, and namespace changes (four xattrs of 45 kB: each setxattr a
+# ~180 kB WAL record) until the newest WAL is past max_total_wal_size
+# (8 MiB, store/kv/db_rocks.c): RocksDB replays all of it at the next
+# open, and the open's first write makes it switch WALs and flush.
+last=0
+newest_wal() { stat -c %s "$(ls "$D"/db/*.log | sort | tail -n 1)"; }
 before() {
 	local f i v
 	for f in a:3072 b:100 c:1; do
@@ -41,11 +45,14 @@ before() {
 	done
 	mkdir -p "$M/keep/sub" && cp "$S/a" "$S/b" "$M/keep/" && cp "$S/c" "$M/keep/sub/" &&
 		setfattr -n user.k -v before "$M/keep/a" && : >"$M/x" || return 1
-	v=$(head -c 22500 /dev/urandom | base64 -w0)
-	for i in $(seq 1 60); do
-		setfattr -n user.v -v "$v$i" "$M/x" || return 1
+	v=$(head -c 33750 /dev/urandom | base64 -w0)
+	for i in $(seq 1 100); do
+		setfattr -n "user.v$((i % 4))" -v "$v$i" "$M/x" || return 1
+		last=$i
+		[ "$(newest_wal)" -gt $((8 * MiB)) ] && break
 	done
-	note "WAL files: $(ls -s "$D"/db/*.log | tr '\n' ' ')"
+	note "after $last setxattrs, WAL files: $(ls -s "$D"/db/*.log | tr '\n' ' ')"
+	[ "$(newest_wal)" -gt $((8 * MiB)) ] || { echo "the WAL never passed 8 MiB" >&2; return 1; }
 	expect_sha "$M/keep/a" "${sum[a]}"
 }
 check "files stored, the WAL full of namespace records" before || mfs_abort "no files"
@@ -75,7 +82,8 @@ intact() {
 	expect_sha "$M/keep/a" "${sum[a]}" && expect_sha "$M/keep/b" "${sum[b]}" &&
 		expect_sha "$M/keep/sub/c" "${sum[c]}" &&
 		expect_eq "$(getfattr --only-values -n user.k "$M/keep/a")" before "user.k of keep/a" &&
-		expect_eq "$(getfattr --only-values -n user.v "$M/x" | tail -c 2)" 60 "user.v of x (the last)"
+		expect_eq "$(getfattr --only-values -n "user.v$((last % 4))" "$M/x" | tail -c ${#last})" \
+			"$last" "user.v$((last % 4)) of x (the last setxattr)"
 }
 
 refused() {
