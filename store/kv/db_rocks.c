@@ -7,6 +7,7 @@
  * inline), blob GC stays off (it relocates data even without deletes), and
  * the namespace CFs are small, prefix-iterated SSTs.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -172,6 +173,29 @@ static int supports_direct_io(const char *dir)
 	return 1;
 }
 
+/*
+ * An OPTIONS file that RocksDB 7.8 could not finish (a full disk: it goes
+ * on without) stays as OPTIONS-NNNNNN.dbtmp for good, up to 44 kB each;
+ * once the open holds the LOCK, none is being written.
+ */
+static void drop_options_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (n > 14 && !strncmp(e->d_name, "OPTIONS-", 8) &&
+		    !strcmp(e->d_name + n - 6, ".dbtmp") && !unlinkat(dirfd(d), e->d_name, 0))
+			log_info("removed %s/%s, an OPTIONS file RocksDB did not finish", dir,
+				 e->d_name);
+	}
+	closedir(d);
+}
+
 static void rocks_close(struct mfs_db *base);
 
 /*
@@ -265,6 +289,7 @@ int mfs_db_rocks_open(const char *dir, int low_space, struct mfs_db **out)
 		rc = db_error(err, dir);
 		goto out;
 	}
+	drop_options_tmp(dir);
 	db->ro_verify = rocksdb_readoptions_create();
 	db->ro_fast = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_verify_checksums(db->ro_fast, 0);

@@ -37,7 +37,8 @@
  * SST per column family the WAL's replay filled, and the open's WAL
  * record.  On a tmpfs filled to the last page the open failed at the SST,
  * with 4 KiB free at the MANIFEST, with 8 KiB at CURRENT; 12 KiB opened
- * (without the OPTIONS file: RocksDB 7.8 goes on without it).  No option
+ * (without the OPTIONS file: RocksDB 7.8 goes on without it), and 8 KiB
+ * with the replay kept in memory (below; t0806, without a reserve).  No option
  * of RocksDB's makes an open that writes nothing but a read-only one, and
  * a read-only store could not take writes again without a reopen under
  * every reader.  So the store owns a megabyte that it gives back when it

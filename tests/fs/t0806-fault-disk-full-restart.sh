@@ -81,8 +81,8 @@ restart() {
 intact() {
 	expect_sha "$M/keep/a" "${sum[a]}" && expect_sha "$M/keep/b" "${sum[b]}" &&
 		expect_sha "$M/keep/sub/c" "${sum[c]}" &&
-		expect_eq "$(getfattr --only-values -n user.k "$M/keep/a")" before "user.k of keep/a" &&
-		expect_eq "$(getfattr --only-values -n "user.v$((last % 4))" "$M/x" | tail -c ${#last})" \
+		expect_eq "$(getfattr --absolute-names --only-values -n user.k "$M/keep/a")" before "user.k of keep/a" &&
+		expect_eq "$(getfattr --absolute-names --only-values -n "user.v$((last % 4))" "$M/x" | tail -c ${#last})" \
 			"$last" "user.v$((last % 4)) of x (the last setxattr)"
 }
 
@@ -147,5 +147,34 @@ fsck_clean() {
 		expect_sha "$M/back2.d/a" "${sum[a]}"
 }
 check "fsck of the stopped store is clean; everything is there after a remount" fsck_clean
+
+# Without its reserve (a store made before it): with no page free the
+# open cannot write its MANIFEST, and mount.modelfs says so (exit 32); with
+# two pages free it mounts (MANIFEST and CURRENT; the OPTIONS file it
+# could not finish is removed at the next open, no longer left for good).
+free_kib() { truncate -s $(($(stat -c %s "$D/filler") - $1 * 1024)) "$D/filler"; }
+no_reserve_0() {
+	local rc
+	mfs_umount "$M" && rm -f "$D/db/space.reserve" && fill || return 1
+	"$MOUNT_BIN" "$M" -o "data=$D" >"$WORK/full-mount.out" 2>&1
+	rc=$?
+	expect_eq "$rc" 32 "exit status of mount.modelfs with no reserve and 0 KiB free" &&
+		not_mounted "$M" && grep -q 'No space left on device' "$WORK/full-mount.out"
+}
+check "no reserve, 0 KiB free: mount.modelfs exits 32, saying no space" no_reserve_0
+# With no room for its pid file: the daemon is found by its own data dir.
+restart_nopid() {
+	local pid
+	"$MOUNT_BIN" "$M" -o "data=$D" >"$WORK/full-mount.out" 2>&1 ||
+		{ echo "mount.modelfs: exit $?: $(tail -n 2 "$WORK/full-mount.out")" >&2; return 1; }
+	wait_for 100 is_mounted "$M" && pid=$(pgrep -f -- "data=$D\$") && _register "$M" "$D" &&
+		_mnt_pid[$M]=$pid && echo "$pid $M" >>"$WORK/.daemons"
+}
+no_reserve_8() {
+	free_kib 8 && note "free: $(df -k --output=avail "$D" | tail -n 1) KiB" && restart_nopid &&
+		intact && refused && mfs_umount "$M" && unfill && mfs_mount "$M" "$D" &&
+		! ls "$D"/db/OPTIONS-*.dbtmp 2>/dev/null
+}
+check "no reserve, 8 KiB free: it mounts; no OPTIONS-*.dbtmp is left" no_reserve_8
 
 mfs_done

@@ -83,7 +83,7 @@ writable() {
 check_todo "RocksDB keeps the failed WAL (db_rocks.c NEEDSWORK)" \
 	"once space is back, a mkdir works without a restart" writable
 intact() {
-	cmp "$WORK/small" "$M/small" && [ "$(getfattr --only-values -n user.k0 "$M/x" | wc -c)" -gt 40000 ] &&
+	cmp "$WORK/small" "$M/small" && [ "$(getfattr --absolute-names --only-values -n user.k0 "$M/x" | wc -c)" -gt 40000 ] &&
 		pid_alive "$(mfs_daemon_pid "$M")"
 }
 check "reads go on, and the daemon lives" intact
