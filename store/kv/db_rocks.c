@@ -79,6 +79,7 @@ struct rocks {
 	int wal_rc;			/* the failure's error; wal_lock */
 	char wal_failed[4096];		/* the failed WAL file's path; wal_lock */
 	uint64_t room_since;		/* gated with room since (monotonic ns), 0; wal_lock */
+	int reopen_told;		/* the reopen's wait was logged; wal_lock */
 	/*
 	 * The reopen in place (reopen_stuck): every call into db->db (or its
 	 * column family handles) holds life for reading; the reopen takes it
@@ -517,12 +518,19 @@ static int stuck(struct rocks *db)
 
 static void reopen_stuck(struct rocks *db)
 {
+	unsigned live;
 	int rc;
 
 	if (pthread_rwlock_trywrlock(&db->life))
 		return;
-	if (__atomic_load_n(&db->live, __ATOMIC_ACQUIRE)) {
+	if ((live = __atomic_load_n(&db->live, __ATOMIC_ACQUIRE))) {
 		pthread_rwlock_unlock(&db->life);
+		/* Said once a gate: a scan or a peer's snapshot may take long. */
+		pthread_mutex_lock(&db->wal_lock);
+		if (!db->reopen_told)
+			log_info("the store's reopen waits for %u iterators and views", live);
+		db->reopen_told = 1;
+		pthread_mutex_unlock(&db->wal_lock);
 		return;
 	}
 	log_warn("RocksDB kept %s with space back: reopening the store in place",
@@ -600,6 +608,7 @@ static void wal_close_gate(struct rocks *db, const char *name, int rc)
 		snprintf(db->wal_failed, sizeof(db->wal_failed), "%s/%s", db->dir, name);
 		db->wal_rc = rc;
 		db->room_since = 0;
+		db->reopen_told = 0;
 		__atomic_store_n(&db->wal_gated, 1, __ATOMIC_RELEASE);
 		log_warn("an append to %s failed: the store takes no writes, syncs or flushes "
 			 "until RocksDB, once space is back, has dropped that file (or the store "

@@ -75,6 +75,26 @@ first_append_failed() {
 }
 check "the first append to a fresh WAL fails for space; the daemon lives" first_append_failed
 
+# Readers all along (reads, listings, xattrs), across the reopen: none fails.
+cat >"$WORK/readers.py" <<'EOF'
+import os, sys
+mnt, ref, stop = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
+n = bad = 0
+while not os.path.exists(stop):
+    try:
+        with open(os.path.join(mnt, "small"), "rb") as f:
+            bad += f.read() != ref
+        os.listdir(mnt)
+        os.getxattr(os.path.join(mnt, "x"), "user.k0")
+    except OSError as e:
+        bad += 1
+        print("reader: %s" % e, file=sys.stderr)
+    n += 1
+print("%d rounds, %d failed" % (n, bad))
+sys.exit(1 if bad or not n else 0)
+EOF
+"$PY" "$WORK/readers.py" "$M" "$WORK/small" "$WORK/stop" >"$WORK/readers.out" 2>&1 &
+readers=$!
 unfill() { rm -f "$D/filler" "$D/filler2"; }
 check "the other process frees its space" unfill
 writable() {
@@ -87,6 +107,13 @@ writable() {
 	"$PY" "$WORK/sx.py" "$M/x" 8 | grep -qx 'ok=8' && mkdir "$M/after2" && pid_alive "$pid"
 }
 check "once space is back, a mkdir works without a restart (the store reopens)" writable
+readers_ok() {
+	touch "$WORK/stop" && wait "$readers"
+	local rc=$?
+	note "readers: $(tail -n 3 "$WORK/readers.out" | tr '\n' ' ')"
+	return "$rc"
+}
+check "readers ran all along, across the reopen, and none failed" readers_ok
 intact() {
 	cmp "$WORK/small" "$M/small" && [ "$(getfattr --absolute-names --only-values -n user.k0 "$M/x" | wc -c)" -gt 40000 ] &&
 		pid_alive "$(mfs_daemon_pid "$M")"
