@@ -21,6 +21,8 @@ M=$WORK/mnt
 D=$WORK/data
 S=$WORK/src
 declare -A sum=()
+# wal_files: the WAL files, NAME:BYTES (allocated KiB)
+wal_files() { find "$D/db" -name '*.log' -printf '%f:%s(%kK)\n' | sort | tr '\n' ' '; }
 mfs_log_allow "$D" 'No space left on device|ENOSPC|space'
 
 check "a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || mfs_abort "no tmpfs"
@@ -37,7 +39,7 @@ reserve_made() {
 # (8 MiB, store/kv/db_rocks.c): RocksDB replays all of it at the next
 # open, and the open's first write makes it switch WALs and flush.
 last=0
-newest_wal() { stat -c %s "$(ls "$D"/db/*.log | sort | tail -n 1)"; }
+newest_wal() { find "$D/db" -name '*.log' -printf '%f %s\n' | sort | tail -n 1 | cut -d' ' -f2; }
 before() {
 	local f i v
 	for f in a:3072 b:100 c:1; do
@@ -51,7 +53,7 @@ before() {
 		last=$i
 		[ "$(newest_wal)" -gt $((8 * MiB)) ] && break
 	done
-	note "after $last setxattrs, WAL files: $(ls -s "$D"/db/*.log | tr '\n' ' ')"
+	note "after $last setxattrs, WAL files: $(wal_files)"
 	[ "$(newest_wal)" -gt $((8 * MiB)) ] || { echo "the WAL never passed 8 MiB" >&2; return 1; }
 	expect_sha "$M/keep/a" "${sum[a]}"
 }

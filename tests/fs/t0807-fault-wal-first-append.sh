@@ -22,6 +22,8 @@ mfs_init
 
 M=$WORK/mnt
 D=$WORK/data
+# wal_files: the WAL files, NAME:BYTES (allocated KiB)
+wal_files() { find "$D/db" -name '*.log' -printf '%f:%s(%kK)\n' | sort | tr '\n' ' '; }
 mfs_log_allow "$D" 'No space left on device|ENOSPC|space'
 
 check "a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || mfs_abort "no tmpfs"
@@ -51,7 +53,7 @@ setup() {
 		"$PY" "$WORK/sx.py" "$M/x" 4 >/dev/null &&
 		expect_status 0 admin gc --apply --relocate "$M" &&
 		"$PY" "$WORK/sx.py" "$M/x" 1 >/dev/null &&
-		note "WALs: $(ls -s "$D"/db/*.log | tr '\n' ' ')"
+		note "WALs: $(wal_files)"
 }
 check "xattrs in a first WAL; gc switches to a second" setup
 
@@ -66,7 +68,7 @@ check "another process fills the disk to the last block" fill
 first_append_failed() {
 	local out wal
 	out=$("$PY" "$WORK/sx.py" "$M/x" 60) || return 1
-	note "setxattrs on the full disk: $out; WALs: $(ls -s "$D"/db/*.log | tr '\n' ' ')"
+	note "setxattrs on the full disk: $out; WALs: $(wal_files)"
 	wal=$(grep -o 'WARN db: an append to [^ ]*\.log failed' "$D/modelfs.log" | head -n 1 |
 		sed 's/.*append to \([^ ]*\) failed/\1/')
 	[ -n "$wal" ] || { echo "no WAL append failed" >&2; return 1; }
