@@ -32,17 +32,22 @@ int mfs_db_open(const char *dir, mfs_db_attach_fn attach, struct mfs_db **out)
 	const char *env = getenv("MODELFS_FAULT");
 	struct mfs_fault_spec spec;
 	struct mfs_db *db = NULL;
-	int rc;
+	uint64_t floor;
+	int rc, low;
 
 	*out = NULL;
 	if (env && *env && mfs_fault_spec_parse(env, &spec)) {
 		log_error("MODELFS_FAULT=%s: not a fault spec (see store/kv/db.h)", env);
 		return -EINVAL;
 	}
-	if ((rc = mfs_db_rocks_open(dir, &db)))
+	if ((rc = db_space_floor(&floor)))
+		return rc;
+	/* A disk filled while the node was down: RocksDB's open writes into the reserve. */
+	low = db_space_release(dir, floor);
+	if ((rc = mfs_db_rocks_open(dir, low, &db)))
 		return rc;
 	/* On the inner database: a fault wrapper's calls reach it through its front. */
-	if ((rc = db_space_watch(db, dir)) || (attach && (rc = attach(db, dir)))) {
+	if ((rc = db_space_watch(db, dir, floor, low)) || (attach && (rc = attach(db, dir)))) {
 		mfs_db_close(db);
 		return rc;
 	}

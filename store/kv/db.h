@@ -36,6 +36,15 @@
  * that much again).
  */
 #define MFS_SPACE_FLOOR (16ull << 20)
+/*
+ * A file the store keeps allocated beside its database (db/space.reserve)
+ * and gives back when it opens on a disk with less than the floor and this
+ * free: a RocksDB open writes a new MANIFEST, CURRENT, OPTIONS file and a
+ * WAL record (12 KiB at least, 60 KiB with OPTIONS, measured), so a disk
+ * filled to the last block while the node was down could not start it.
+ * Made again once the floor and this are free (db_space.c).
+ */
+#define MFS_SPACE_RESERVE (1ull << 20)
 
 /* Column families.  Their names are on disk (see db_rocks.c): never rename. */
 enum mfs_cf {
@@ -56,7 +65,11 @@ struct mfs_packs;
 
 /*
  * Opens (creating if needed) the RocksDB database in dir, whose disk's
- * floor (MFS_SPACE_FLOOR) it keeps.  Returns 0, -EBUSY
+ * floor (MFS_SPACE_FLOOR) it keeps.  On a disk under the floor it first
+ * gives back its reserve (MFS_SPACE_RESERVE) and replays the WAL into
+ * memory without writing SSTs, so that a node restarted on a full disk
+ * opens: reads work, writes fail with -ENOSPC until space is freed.
+ * Returns 0, -EBUSY
  * when another process holds it, -ENOSPC, or MFS_EDB.  attach (or NULL) runs
  * on the opened database before anything else uses it: the layer above
  * hooks what it keeps beside the database (chunk/'s pack files, through

@@ -127,6 +127,8 @@ struct mfs_db {
 	uint64_t space_floor;	/* MFS_SPACE_FLOOR, unless a test moved it; set at open */
 	struct mfs_space_reading space;
 	int space_low;
+	int reserve_gone;	/* atomic: 1 while db/space.reserve is to be made */
+	int reserve_warned;	/* atomic: its allocation failed once (logged) */
 };
 
 struct mfs_batch {
@@ -148,13 +150,19 @@ struct mfs_batch {
 void mfs_db_init_base(struct mfs_db *db, const struct mfs_kv_ops *ops);
 
 /*
- * db_space.c: the floor (MFS_SPACE_FLOOR).  db_space_watch makes db check
- * dir's filesystem (NULL: never refuse); 0, -ENOMEM, or -EINVAL for a
- * malformed MODELFS_SPACE_FLOOR (test only, db_space.c).  db_space_check:
- * -ENOSPC when writing need more bytes would leave less than the floor
- * free (logged once as it starts, and when it ends), else 0.
+ * db_space.c: the floor (MFS_SPACE_FLOOR) and the reserve
+ * (MFS_SPACE_RESERVE).  db_space_floor: the floor, MODELFS_SPACE_FLOOR's
+ * if set (test only); 0 or -EINVAL when malformed.  db_space_release,
+ * before the backend opens dir: 1 when less than floor + reserve is free
+ * there (the reserve file, if any, given back), else 0.  db_space_watch
+ * makes db check dir's filesystem (NULL: never refuse) and makes the
+ * reserve when there is room; 0 or -ENOMEM.  db_space_check: -ENOSPC when
+ * writing need more bytes would leave less than the floor free (logged
+ * once as it starts, and when it ends), else 0.
  */
-int db_space_watch(struct mfs_db *db, const char *dir);
+int db_space_floor(uint64_t *floor);
+int db_space_release(const char *dir, uint64_t floor);
+int db_space_watch(struct mfs_db *db, const char *dir, uint64_t floor, int low);
 int db_space_check(struct mfs_db *db, uint64_t need);
 
 struct mfs_db_view {
@@ -167,6 +175,7 @@ struct mfs_iter {
 };
 
 /* The backends' constructors (db.h has the public openers). */
-int mfs_db_rocks_open(const char *dir, struct mfs_db **out);
+/* low_space: the disk is under the floor; replay the WAL without writing SSTs. */
+int mfs_db_rocks_open(const char *dir, int low_space, struct mfs_db **out);
 
 #endif

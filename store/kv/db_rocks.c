@@ -7,6 +7,7 @@
  * inline), blob GC stays off (it relocates data even without deletes), and
  * the namespace CFs are small, prefix-iterated SSTs.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -14,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rocksdb/c.h>
@@ -59,15 +62,33 @@ struct rocks {
 	 * failed file is a gate (wal_gate): while it exists, every write, sync
 	 * and flush fails with the error at once, without reaching RocksDB;
 	 * once it is gone, the writer went with it.
-	 * NEEDSWORK: recovery kept the failed WAL in another case too (once,
-	 * in 3 runs of setxattrs racing dd on a 1.5 GiB tmpfs, decisions.md):
-	 * the store then takes no writes until the daemon restarts (no crash,
-	 * reads go on).  A reopen of the database in place would end that.
+	 * Recovery kept the failed WAL in another case too (once in 3 runs
+	 * of setxattrs racing dd on a 1.5 GiB tmpfs; t0807 makes it at will):
+	 * the failed append was the first of a WAL that the write's own
+	 * SwitchWAL (the WALs alive past max_total_wal_size) started after
+	 * flushing every family, so every memtable was empty, recovery's
+	 * flushes switched nothing, and the failed WAL stayed the current one:
+	 * the store took no writes until a restart.  A write without the WAL
+	 * after the failure, to leave recovery a memtable to flush, aborted
+	 * (its own SwitchWAL met the broken writer), and 7.8's C API has no
+	 * Resume; so once the gate has stayed shut with room on the disk for
+	 * a while, the store reopens the database in place (reopen_stuck).
 	 */
 	pthread_mutex_t wal_lock;
 	int wal_gated;			/* atomic; set and cleared under wal_lock */
 	int wal_rc;			/* the failure's error; wal_lock */
 	char wal_failed[4096];		/* the failed WAL file's path; wal_lock */
+	uint64_t room_since;		/* gated with room since (monotonic ns), 0; wal_lock */
+	int reopen_told;		/* the reopen's wait was logged; wal_lock */
+	/*
+	 * The reopen in place (reopen_stuck): every call into db->db (or its
+	 * column family handles) holds life for reading; the reopen takes it
+	 * for writing, never waiting for it, and only while no iterator or
+	 * view is live.  Values are copied out of RocksDB (rocks_get), so no
+	 * pinned value outlives its call.
+	 */
+	pthread_rwlock_t life;
+	unsigned live;			/* atomic: iterators and views not yet freed */
 };
 
 struct rocks_batch {
@@ -164,12 +185,90 @@ static int supports_direct_io(const char *dir)
 	return 1;
 }
 
+/*
+ * An OPTIONS file that RocksDB 7.8 could not finish (a full disk: it goes
+ * on without) stays as OPTIONS-NNNNNN.dbtmp for good, up to 44 kB each;
+ * once the open holds the LOCK, none is being written.
+ */
+static void drop_options_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (n > 14 && !strncmp(e->d_name, "OPTIONS-", 8) &&
+		    !strcmp(e->d_name + n - 6, ".dbtmp") && !unlinkat(dirfd(d), e->d_name, 0))
+			log_info("removed %s/%s, an OPTIONS file RocksDB did not finish", dir,
+				 e->d_name);
+	}
+	closedir(d);
+}
+
 static void rocks_close(struct mfs_db *base);
 
-int mfs_db_rocks_open(const char *dir, struct mfs_db **out)
+/* Opens db->db and its column family handles, with the options made. */
+static int open_db(struct rocks *db)
+{
+	char *err = NULL;
+
+	db->db = rocksdb_open_column_families(db->opts, db->dir, MFS_CF_COUNT + 1, cf_names,
+					      (const rocksdb_options_t *const *)db->cf_opts,
+					      db->cf, &err);
+	if (err) {
+		db->db = NULL;
+		return db_error(err, db->dir);
+	}
+	drop_options_tmp(db->dir);
+	/*
+	 * Every open starts a new WAL file, whose space RocksDB allocates (a
+	 * block of max_total_wal_size) at its first append; when the first
+	 * write after an open failed for space, RocksDB's recovery kept that
+	 * WAL (wal_gate).  So it takes a first record now, while the open has
+	 * just found room for its MANIFEST: the deletion of a key that never
+	 * exists (doc/format.md, the default column family).
+	 */
+	rocksdb_delete(db->db, db->wo[MFS_WRITE_ASYNC], "wal", 3, &err);
+	return db_error(err, "the WAL's first record");
+}
+
+static void close_db(struct rocks *db)
+{
+	if (!db->db)
+		return;
+	for (int i = 0; i <= MFS_CF_COUNT; i++)
+		rocksdb_column_family_handle_destroy(db->cf[i]);
+	rocksdb_close(db->db);
+	db->db = NULL;
+}
+
+/*
+ * On a disk under the floor, the open replays the WAL into the memtables
+ * and leaves it, instead of flushing what it replayed to SSTs (as large
+ * as the WAL: up to max_total_wal_size) that the disk has no room for
+ * (db_space.c, the reserve).  Not in 7.8's C API but through a string.
+ */
+static int set_low_space(struct rocks *db)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	char *err = NULL;
+
+	rocksdb_get_options_from_string(db->opts, "avoid_flush_during_recovery=true", o, &err);
+	if (err) {
+		rocksdb_options_destroy(o);
+		return db_error(err, "avoid_flush_during_recovery");
+	}
+	rocksdb_options_destroy(db->opts);
+	db->opts = o;
+	return 0;
+}
+
+int mfs_db_rocks_open(const char *dir, int low_space, struct mfs_db **out)
 {
 	struct rocks *db = calloc(1, sizeof(*db));
-	char *err = NULL;
 	int rc = 0;
 
 	*out = NULL;
@@ -177,6 +276,7 @@ int mfs_db_rocks_open(const char *dir, struct mfs_db **out)
 		return -ENOMEM;
 	mfs_db_init_base(&db->base, &rocks_ops);
 	pthread_mutex_init(&db->wal_lock, NULL);
+	pthread_rwlock_init(&db->life, NULL);
 	if (!(db->dir = strdup(dir))) {
 		rc = -ENOMEM;
 		goto out;
@@ -225,15 +325,10 @@ int mfs_db_rocks_open(const char *dir, struct mfs_db **out)
 	if (supports_direct_io(dir))
 		rocksdb_options_set_use_direct_reads(db->opts, 1);
 
+	if (low_space && (rc = set_low_space(db)))
+		goto out;
 	for (int i = 0; i <= MFS_CF_COUNT; i++)
 		db->cf_opts[i] = cf_options(db, i);
-	db->db = rocksdb_open_column_families(db->opts, dir, MFS_CF_COUNT + 1, cf_names,
-					      (const rocksdb_options_t *const *)db->cf_opts,
-					      db->cf, &err);
-	if (err) {
-		rc = db_error(err, dir);
-		goto out;
-	}
 	db->ro_verify = rocksdb_readoptions_create();
 	db->ro_fast = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_verify_checksums(db->ro_fast, 0);
@@ -243,17 +338,7 @@ int mfs_db_rocks_open(const char *dir, struct mfs_db **out)
 	rocksdb_writeoptions_disable_WAL(db->wo[MFS_WRITE_NOWAL], 1);
 	db->flush = rocksdb_flushoptions_create();
 	rocksdb_flushoptions_set_wait(db->flush, 1);
-	/*
-	 * Every open starts a new WAL file, whose space RocksDB allocates (a
-	 * block of max_total_wal_size) at its first append; when the first
-	 * write after an open failed for space, RocksDB's recovery kept that
-	 * WAL (wal_gate).  So it takes a first record now, while the open has
-	 * just found room for its MANIFEST: the deletion of a key that never
-	 * exists (doc/format.md, the default column family).
-	 */
-	rocksdb_delete(db->db, db->wo[MFS_WRITE_ASYNC], "wal", 3, &err);
-	if (err)
-		rc = db_error(err, "the WAL's first record");
+	rc = open_db(db);
 out:
 	if (rc) {
 		rocks_close(&db->base);
@@ -267,11 +352,7 @@ static void rocks_close(struct mfs_db *base)
 {
 	struct rocks *db = R(base);
 
-	if (db->db) {
-		for (int i = 0; i <= MFS_CF_COUNT; i++)
-			rocksdb_column_family_handle_destroy(db->cf[i]);
-		rocksdb_close(db->db);
-	}
+	close_db(db);
 	for (int i = 0; i <= MFS_CF_COUNT; i++)
 		if (db->cf_opts[i])
 			rocksdb_options_destroy(db->cf_opts[i]);
@@ -291,31 +372,56 @@ static void rocks_close(struct mfs_db *base)
 	if (db->cache)
 		rocksdb_cache_destroy(db->cache);
 	pthread_mutex_destroy(&db->wal_lock);
+	pthread_rwlock_destroy(&db->life);
 	free(db->dir);
 	free(db);
 }
 
-static void pin_release(void *pin)
+/* A call into db->db: the reopen waits for none, and none starts during it. */
+static void enter(struct rocks *db)
 {
-	rocksdb_pinnableslice_destroy(pin);
+	pthread_rwlock_rdlock(&db->life);
 }
 
+static void leave(struct rocks *db)
+{
+	pthread_rwlock_unlock(&db->life);
+}
+
+/*
+ * Values are copied out: a pinned value could hold memory of the database
+ * (and the chunk cache keeps chunks' values for as long as it likes), which
+ * a reopen in place (reopen_stuck) would free under it.
+ */
 static int rocks_get(struct mfs_db *base, enum mfs_cf cf, const void *key, size_t klen,
 		     struct mfs_val *v, int verify)
 {
 	struct rocks *db = R(base);
 	char *err = NULL;
 	rocksdb_pinnableslice_t *ps;
+	const char *p;
+	size_t len;
+	void *copy;
 
+	enter(db);
 	ps = rocksdb_get_pinned_cf(db->db, verify ? db->ro_verify : db->ro_fast,
 				   db->cf[cf + 1], key, klen, &err);
+	leave(db);
 	if (err)
 		return db_error(err, "get");
 	if (!ps)
 		return -ENOENT;
-	v->pin = ps;
-	v->release = pin_release;
-	v->p = (const uint8_t *)rocksdb_pinnableslice_value(ps, &v->len);
+	p = rocksdb_pinnableslice_value(ps, &len);
+	copy = malloc(len ? len : 1);
+	if (copy)
+		memcpy(copy, p, len);
+	rocksdb_pinnableslice_destroy(ps);
+	if (!copy)
+		return -ENOMEM;
+	v->pin = copy;
+	v->release = free;
+	v->p = copy;
+	v->len = len;
 	return 0;
 }
 
@@ -339,24 +445,112 @@ static void rocks_batch_free(struct mfs_batch *base)
 	free(b);
 }
 
+/* A batch keeps the family's id; the handle is the open database's. */
 static void rocks_batch_put(struct mfs_batch *base, enum mfs_cf cf, const void *k, size_t kl,
 			    const void *v, size_t vl)
 {
 	struct rocks_batch *b = (struct rocks_batch *)base;
+	struct rocks *db = R(base->db);
 
-	rocksdb_writebatch_put_cf(b->wb, R(base->db)->cf[cf + 1], k, kl, v, vl);
+	enter(db);
+	rocksdb_writebatch_put_cf(b->wb, db->cf[cf + 1], k, kl, v, vl);
+	leave(db);
 }
 
 static void rocks_batch_delete(struct mfs_batch *base, enum mfs_cf cf, const void *k, size_t kl)
 {
 	struct rocks_batch *b = (struct rocks_batch *)base;
+	struct rocks *db = R(base->db);
 
-	rocksdb_writebatch_delete_cf(b->wb, R(base->db)->cf[cf + 1], k, kl);
+	enter(db);
+	rocksdb_writebatch_delete_cf(b->wb, db->cf[cf + 1], k, kl);
+	leave(db);
 }
 
 static size_t rocks_batch_count(struct mfs_batch *base)
 {
 	return rocksdb_writebatch_count(((struct rocks_batch *)base)->wb);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The reopen in place.  RocksDB's recovery, once space is back, drops the
+ * failed WAL within a poll or two (every 5 s) when it has a memtable to
+ * flush; when the failed append was the first of a WAL started after every
+ * memtable was flushed (t0807), it keeps it, and the broken writer with
+ * it.  Any use of that writer aborts, a memtable switch outside recovery
+ * too, and 7.8's C API has no Resume: a close ends it (the close does not
+ * write to the WAL), and the open starts a new WAL.  Everything the
+ * failed WAL's writes told their callers failed is not in it.  After
+ * REOPEN_AFTER_NS with room, at a write, sync or flush that finds no call
+ * in RocksDB and no iterator or view live (it never waits for them: the
+ * next one tries again).
+ */
+#define REOPEN_AFTER_NS (12ull * 1000000000ull)
+#define REOPEN_ROOM (1ull << 20)
+
+/* 1 when the gate has been closed with room on the disk for REOPEN_AFTER_NS. */
+static int stuck(struct rocks *db)
+{
+	struct statvfs st;
+	uint64_t now = mono_ns(), avail;
+	int long_enough;
+
+	if (statvfs(db->dir, &st))
+		return 0;
+	avail = (uint64_t)st.f_bavail * st.f_frsize;
+	pthread_mutex_lock(&db->wal_lock);
+	if (!db->wal_gated || avail < db->base.space_floor + REOPEN_ROOM)
+		db->room_since = 0;
+	else if (!db->room_since)
+		db->room_since = now;
+	long_enough = db->room_since && now - db->room_since >= REOPEN_AFTER_NS;
+	pthread_mutex_unlock(&db->wal_lock);
+	return long_enough;
+}
+
+static void reopen_stuck(struct rocks *db)
+{
+	unsigned live;
+	int rc;
+
+	if (pthread_rwlock_trywrlock(&db->life))
+		return;
+	if ((live = __atomic_load_n(&db->live, __ATOMIC_ACQUIRE))) {
+		pthread_rwlock_unlock(&db->life);
+		/* Said once a gate: a scan or a peer's snapshot may take long. */
+		pthread_mutex_lock(&db->wal_lock);
+		if (!db->reopen_told)
+			log_info("the store's reopen waits for %u iterators and views", live);
+		db->reopen_told = 1;
+		pthread_mutex_unlock(&db->wal_lock);
+		return;
+	}
+	log_warn("RocksDB kept %s with space back: reopening the store in place",
+		 db->wal_failed);
+	close_db(db);
+	/* Another process may take the LOCK meanwhile (an admin tool): a minute. */
+	for (int tries = 0; (rc = open_db(db)) && tries < 600; tries++) {
+		close_db(db);
+		usleep(100000);
+	}
+	if (rc) {
+		log_error("cannot reopen the store %s: %s", db->dir, mfs_strerror(rc));
+		abort(); /* no database left to serve from */
+	}
+	pthread_mutex_lock(&db->wal_lock);
+	__atomic_store_n(&db->wal_gated, 0, __ATOMIC_RELEASE);
+	db->room_since = 0;
+	pthread_mutex_unlock(&db->wal_lock);
+	log_info("the store reopened: it takes writes again");
+	pthread_rwlock_unlock(&db->life);
 }
 
 /* 0, or the error of the failed WAL append while its file is still there. */
@@ -377,6 +571,11 @@ static int wal_gate(struct rocks *db)
 		}
 	}
 	pthread_mutex_unlock(&db->wal_lock);
+	if (rc && stuck(db)) {
+		reopen_stuck(db);
+		if (!__atomic_load_n(&db->wal_gated, __ATOMIC_ACQUIRE))
+			rc = 0;
+	}
 	return rc;
 }
 
@@ -408,10 +607,12 @@ static void wal_close_gate(struct rocks *db, const char *name, int rc)
 	if (!db->wal_gated) {
 		snprintf(db->wal_failed, sizeof(db->wal_failed), "%s/%s", db->dir, name);
 		db->wal_rc = rc;
+		db->room_since = 0;
+		db->reopen_told = 0;
 		__atomic_store_n(&db->wal_gated, 1, __ATOMIC_RELEASE);
 		log_warn("an append to %s failed: the store takes no writes, syncs or flushes "
-			 "until RocksDB, once space is back, has dropped that file (if it stays, "
-			 "a restart of the daemon ends this)", db->wal_failed);
+			 "until RocksDB, once space is back, has dropped that file (or the store "
+			 "reopens, if RocksDB keeps it)", db->wal_failed);
 	}
 	pthread_mutex_unlock(&db->wal_lock);
 }
@@ -424,7 +625,9 @@ static int rocks_write(struct mfs_db *base, struct mfs_batch *b, enum mfs_write_
 
 	if (rc)
 		return rc;
+	enter(db);
 	rocksdb_write(db->db, db->wo[mode], ((struct rocks_batch *)b)->wb, &err);
+	leave(db);
 	if (!err)
 		return 0;
 	gate = wal_file_of(err, wal, sizeof(wal));
@@ -434,7 +637,30 @@ static int rocks_write(struct mfs_db *base, struct mfs_batch *b, enum mfs_write_
 	return rc;
 }
 
+/* Called inside enter()..leave(). */
+static int flush_cf(struct rocks *db, enum mfs_cf cf)
+{
+	char *err = NULL;
+
+	rocksdb_flush_cf(db->db, db->flush, db->cf[cf + 1], &err);
+	return db_error(err, "flush");
+}
+
 static int rocks_flush(struct mfs_db *base, enum mfs_cf cf)
+{
+	struct rocks *db = R(base);
+	int rc = wal_gate(db);
+
+	if (rc)
+		return rc;
+	enter(db);
+	rc = flush_cf(db, cf);
+	leave(db);
+	return rc;
+}
+
+/* SyncWAL: the WAL files' data reach the disk; writes may go on meanwhile. */
+static int rocks_sync(struct mfs_db *base)
 {
 	struct rocks *db = R(base);
 	char *err = NULL;
@@ -442,38 +668,35 @@ static int rocks_flush(struct mfs_db *base, enum mfs_cf cf)
 
 	if (rc)
 		return rc;
-	rocksdb_flush_cf(db->db, db->flush, db->cf[cf + 1], &err);
-	return db_error(err, "flush");
-}
-
-/* SyncWAL: the WAL files' data reach the disk; writes may go on meanwhile. */
-static int rocks_sync(struct mfs_db *base)
-{
-	char *err = NULL;
-	int rc = wal_gate(R(base));
-
-	if (rc)
-		return rc;
-	rocksdb_flush_wal(R(base)->db, 1, &err);
+	enter(db);
+	rocksdb_flush_wal(db->db, 1, &err);
+	leave(db);
 	return db_error(err, "sync wal");
 }
 
+/* Views and iterators are counted live: a reopen waits until none is. */
 static struct mfs_db_view *rocks_view_new(struct mfs_db *base)
 {
 	struct rocks_view *v = calloc(1, sizeof(*v));
+	struct rocks *db = R(base);
 
 	if (!v)
 		return NULL;
 	v->base.db = base;
-	v->snap = rocksdb_create_snapshot(R(base)->db);
+	enter(db);
+	__atomic_add_fetch(&db->live, 1, __ATOMIC_ACQ_REL);
+	v->snap = rocksdb_create_snapshot(db->db);
+	leave(db);
 	return &v->base;
 }
 
 static void rocks_view_free(struct mfs_db_view *base)
 {
 	struct rocks_view *v = (struct rocks_view *)base;
+	struct rocks *db = R(base->db);
 
-	rocksdb_release_snapshot(R(base->db)->db, v->snap);
+	rocksdb_release_snapshot(db->db, v->snap);
+	__atomic_sub_fetch(&db->live, 1, __ATOMIC_ACQ_REL);
 	free(v);
 }
 
@@ -497,7 +720,10 @@ static struct mfs_iter *rocks_iter_new(struct mfs_db *base, const struct mfs_db_
 		it->ulen = ulen;
 		rocksdb_readoptions_set_iterate_upper_bound(it->ro, (char *)it->upper, ulen);
 	}
+	enter(db);
+	__atomic_add_fetch(&db->live, 1, __ATOMIC_ACQ_REL);
 	it->it = rocksdb_create_iterator_cf(db->db, it->ro, db->cf[cf + 1]);
+	leave(db);
 	if (llen)
 		rocksdb_iter_seek(it->it, lower, llen);
 	else
@@ -537,12 +763,15 @@ static const uint8_t *rocks_iter_value(struct mfs_iter *it, size_t *len)
 
 static void rocks_iter_free(struct mfs_iter *it)
 {
+	struct rocks *db = R(it->db);
+
 	rocksdb_iter_destroy(RI(it)->it);
 	rocksdb_readoptions_destroy(RI(it)->ro);
+	__atomic_sub_fetch(&db->live, 1, __ATOMIC_ACQ_REL);
 	free(it);
 }
 
-/* Blob GC on or off for cf (mutable options: no reopen). */
+/* Blob GC on or off for cf (mutable options: no reopen).  Inside enter(). */
 static int set_blob_gc(struct rocks *db, enum mfs_cf cf, int on)
 {
 	const char *keys[] = { "enable_blob_garbage_collection",
@@ -558,12 +787,13 @@ static int rocks_reclaim(struct mfs_db *base, enum mfs_cf cf, int relocate)
 {
 	struct rocks *db = R(base);
 	rocksdb_compactoptions_t *co;
-	int rc;
+	int rc = wal_gate(db);
 
-	if ((rc = rocks_flush(base, cf)))
+	if (rc)
 		return rc;
-	if (relocate && (rc = set_blob_gc(db, cf, 1)))
-		return rc;
+	enter(db);
+	if ((rc = flush_cf(db, cf)) || (relocate && (rc = set_blob_gc(db, cf, 1))))
+		goto out;
 	co = rocksdb_compactoptions_create();
 	/* kForce: the last level too, where the deleted keys' blob references are. */
 	rocksdb_compactoptions_set_bottommost_level_compaction(co, 2);
@@ -572,6 +802,8 @@ static int rocks_reclaim(struct mfs_db *base, enum mfs_cf cf, int relocate)
 	rocksdb_compactoptions_destroy(co);
 	if (relocate)
 		rc = set_blob_gc(db, cf, 0);
+out:
+	leave(db);
 	return rc;
 }
 
@@ -580,12 +812,14 @@ static uint64_t rocks_disk_bytes(struct mfs_db *base)
 	struct rocks *db = R(base);
 	uint64_t total = 0, v;
 
+	enter(db);
 	for (int i = 0; i <= MFS_CF_COUNT; i++) {
 		if (!rocksdb_property_int_cf(db->db, db->cf[i], "rocksdb.total-sst-files-size", &v))
 			total += v;
 		if (!rocksdb_property_int_cf(db->db, db->cf[i], "rocksdb.total-blob-file-size", &v))
 			total += v;
 	}
+	leave(db);
 	return total;
 }
 

@@ -1,0 +1,130 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# A WAL append that fails for space as the first append of a WAL file that
+# RocksDB switched to in that very write, every memtable empty: the case in
+# which RocksDB's recovery keeps the failed WAL (store/kv/db_rocks.c,
+# wal_gate; doc/decisions.md): the store took no writes until a restart.
+# Now it reopens the database in place once the gate has stayed shut with
+# room on the disk (reopen_stuck): writes come back without a restart,
+# the daemon lives, and everything is there after a restart, fsck clean.
+#
+# Made deterministic with the store's floor off (MODELFS_SPACE_FLOOR=0,
+# test only) on a 64 MiB tmpfs: xattrs of 4 x 45 kB make each setxattr a
+# ~180 kB WAL record; gc --relocate flushes the chunks family, so RocksDB
+# starts a second WAL while the first stays alive (its other families are
+# not flushed); one setxattr allocates the second WAL's 8 MiB block; dd
+# fills the disk; setxattrs go on within that block until the WALs alive
+# pass max_total_wal_size (8 MiB), when RocksDB flushes every family they
+# hold and switches to a third WAL in the write, whose first append fails.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+mfs_init
+
+M=$WORK/mnt
+D=$WORK/data
+# wal_files: the WAL files, NAME:BYTES (allocated KiB)
+wal_files() { find "$D/db" -name '*.log' -printf '%f:%s(%kK)\n' | sort | tr '\n' ' '; }
+mfs_log_allow "$D" 'No space left on device|ENOSPC|space'
+
+check "a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || mfs_abort "no tmpfs"
+MODELFS_SPACE_FLOOR=0 check "mount with the floor off (test only)" mfs_mount "$M" "$D" ||
+	mfs_abort "no mount"
+
+cat >"$WORK/sx.py" <<'EOF'
+import errno, os, sys
+p, n = sys.argv[1], int(sys.argv[2])
+big = os.urandom(45000)
+res = {}
+for i in range(n):
+    try:
+        os.setxattr(p, "user.k%d" % (i % 4), big[:45000 - i % 97])
+        r = "ok"
+    except OSError as e:
+        r = errno.errorcode[e.errno]
+        if e.errno != errno.ENOSPC:
+            print("setxattr: %s" % e, file=sys.stderr)
+    res[r] = res.get(r, 0) + 1
+print(" ".join("%s=%d" % kv for kv in sorted(res.items())))
+sys.exit(0 if set(res) <= {"ok", "ENOSPC"} else 1)
+EOF
+
+setup() {
+	: >"$M/x" && head -c 1000 /dev/urandom >"$WORK/small" && cp "$WORK/small" "$M/small" &&
+		"$PY" "$WORK/sx.py" "$M/x" 4 >/dev/null &&
+		expect_status 0 admin gc --apply --relocate "$M" &&
+		"$PY" "$WORK/sx.py" "$M/x" 1 >/dev/null &&
+		note "WALs: $(wal_files)"
+}
+check "xattrs in a first WAL; gc switches to a second" setup
+
+fill() {
+	dd if=/dev/zero of="$D/filler" bs=1M status=none 2>/dev/null
+	dd if=/dev/zero of="$D/filler2" bs=4k status=none 2>/dev/null
+	[ "$(df -k --output=avail "$D" | tail -n 1)" -eq 0 ]
+}
+check "another process fills the disk to the last block" fill
+
+# first_append_failed: setxattrs until one fails; the WAL it failed on is empty.
+first_append_failed() {
+	local out wal
+	out=$("$PY" "$WORK/sx.py" "$M/x" 60) || return 1
+	note "setxattrs on the full disk: $out; WALs: $(wal_files)"
+	wal=$(grep -o 'WARN db: an append to [^ ]*\.log failed' "$D/modelfs.log" | head -n 1 |
+		sed 's/.*append to \([^ ]*\) failed/\1/')
+	[ -n "$wal" ] || { echo "no WAL append failed" >&2; return 1; }
+	expect_eq "$(stat -c %s "$wal")" 0 "size of $wal, whose append failed" &&
+		pid_alive "$(mfs_daemon_pid "$M")"
+}
+check "the first append to a fresh WAL fails for space; the daemon lives" first_append_failed
+
+# Readers all along (reads, listings, xattrs), across the reopen: none fails.
+cat >"$WORK/readers.py" <<'EOF'
+import os, sys
+mnt, ref, stop = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
+n = bad = 0
+while not os.path.exists(stop):
+    try:
+        with open(os.path.join(mnt, "small"), "rb") as f:
+            bad += f.read() != ref
+        os.listdir(mnt)
+        os.getxattr(os.path.join(mnt, "x"), "user.k0")
+    except OSError as e:
+        bad += 1
+        print("reader: %s" % e, file=sys.stderr)
+    n += 1
+print("%d rounds, %d failed" % (n, bad))
+sys.exit(1 if bad or not n else 0)
+EOF
+"$PY" "$WORK/readers.py" "$M" "$WORK/small" "$WORK/stop" >"$WORK/readers.out" 2>&1 &
+readers=$!
+unfill() { rm -f "$D/filler" "$D/filler2"; }
+check "the other process frees its space" unfill
+writable() {
+	local pid
+	pid=$(mfs_daemon_pid "$M")
+	wait_for 600 mkdir "$M/after" 2>/dev/null ||
+		{ echo "no mkdir worked in 60 s: $(tail -n 1 "$D/modelfs.log")" >&2; return 1; }
+	pid_alive "$pid" || { echo "the daemon died" >&2; return 1; }
+	note "$(grep -E 'reopen|dropped' "$D/modelfs.log" | cut -d' ' -f2- | tr '\n' ' ')"
+	"$PY" "$WORK/sx.py" "$M/x" 8 | grep -qx 'ok=8' && mkdir "$M/after2" && pid_alive "$pid"
+}
+check "once space is back, a mkdir works without a restart (the store reopens)" writable
+readers_ok() {
+	touch "$WORK/stop" && wait "$readers"
+	local rc=$?
+	note "readers: $(tail -n 3 "$WORK/readers.out" | tr '\n' ' ')"
+	return "$rc"
+}
+check "readers ran all along, across the reopen, and none failed" readers_ok
+intact() {
+	cmp "$WORK/small" "$M/small" && [ "$(getfattr --absolute-names --only-values -n user.k0 "$M/x" | wc -c)" -gt 40000 ] &&
+		pid_alive "$(mfs_daemon_pid "$M")"
+}
+check "reads go on, and the daemon lives" intact
+restarted() {
+	mfs_umount "$M" && expect_status 0 admin fsck --data "$D" && mfs_mount "$M" "$D" &&
+		[ -d "$M/after" ] && [ -d "$M/after2" ] && intact
+}
+check "unmount, fsck clean; after a restart everything is there" restarted
+
+mfs_done
