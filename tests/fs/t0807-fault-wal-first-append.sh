@@ -7,6 +7,10 @@
 # Now it reopens the database in place once the gate has stayed shut with
 # room on the disk (reopen_stuck): writes come back without a restart,
 # the daemon lives, and everything is there after a restart, fsck clean.
+# Then all of it again with the reopen's first opens failing, as when
+# another process takes the store's LOCK in between (test only,
+# MODELFS_TEST_REOPEN_FAIL): the store is shut, reads that reach it fail
+# with EIO, the daemon lives, and a later try opens it.
 #
 # Made deterministic with the store's floor off (MODELFS_SPACE_FLOOR=0,
 # test only) on a 64 MiB tmpfs: xattrs of 4 x 45 kB make each setxattr a
@@ -20,15 +24,8 @@
 . "$(dirname "$0")/lib.sh"
 mfs_init
 
-M=$WORK/mnt
-D=$WORK/data
 # wal_files: the WAL files, NAME:BYTES (allocated KiB)
 wal_files() { find "$D/db" -name '*.log' -printf '%f:%s(%kK)\n' | sort | tr '\n' ' '; }
-mfs_log_allow "$D" 'No space left on device|ENOSPC|space'
-
-check "a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || mfs_abort "no tmpfs"
-MODELFS_SPACE_FLOOR=0 check "mount with the floor off (test only)" mfs_mount "$M" "$D" ||
-	mfs_abort "no mount"
 
 cat >"$WORK/sx.py" <<'EOF'
 import errno, os, sys
@@ -48,6 +45,29 @@ print(" ".join("%s=%d" % kv for kv in sorted(res.items())))
 sys.exit(0 if set(res) <= {"ok", "ENOSPC"} else 1)
 EOF
 
+# Readers all along (reads, listings, xattrs), across the reopen; a failure
+# other than EIO fails them, and EIO too unless argv[4] allows it.
+cat >"$WORK/readers.py" <<'EOF'
+import errno, os, sys
+mnt, ref, stop = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
+eio_ok = sys.argv[4] != "0"
+n = bad = eio = 0
+while not os.path.exists(stop):
+    try:
+        with open(os.path.join(mnt, "small"), "rb") as f:
+            bad += f.read() != ref
+        os.listdir(mnt)
+        os.getxattr(os.path.join(mnt, "x"), "user.k0")
+    except OSError as e:
+        if eio_ok and e.errno == errno.EIO:
+            eio += 1
+        else:
+            bad += 1
+            print("reader: %s" % e, file=sys.stderr)
+    n += 1
+print("%d rounds, %d failed, %d with EIO" % (n, bad, eio))
+sys.exit(1 if bad or not n else 0)
+EOF
 setup() {
 	: >"$M/x" && head -c 1000 /dev/urandom >"$WORK/small" && cp "$WORK/small" "$M/small" &&
 		"$PY" "$WORK/sx.py" "$M/x" 4 >/dev/null &&
@@ -55,14 +75,12 @@ setup() {
 		"$PY" "$WORK/sx.py" "$M/x" 1 >/dev/null &&
 		note "WALs: $(wal_files)"
 }
-check "xattrs in a first WAL; gc switches to a second" setup
 
 fill() {
 	dd if=/dev/zero of="$D/filler" bs=1M status=none 2>/dev/null
 	dd if=/dev/zero of="$D/filler2" bs=4k status=none 2>/dev/null
 	[ "$(df -k --output=avail "$D" | tail -n 1)" -eq 0 ]
 }
-check "another process fills the disk to the last block" fill
 
 # first_append_failed: setxattrs until one fails; the WAL it failed on is empty.
 first_append_failed() {
@@ -75,30 +93,8 @@ first_append_failed() {
 	expect_eq "$(stat -c %s "$wal")" 0 "size of $wal, whose append failed" &&
 		pid_alive "$(mfs_daemon_pid "$M")"
 }
-check "the first append to a fresh WAL fails for space; the daemon lives" first_append_failed
 
-# Readers all along (reads, listings, xattrs), across the reopen: none fails.
-cat >"$WORK/readers.py" <<'EOF'
-import os, sys
-mnt, ref, stop = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
-n = bad = 0
-while not os.path.exists(stop):
-    try:
-        with open(os.path.join(mnt, "small"), "rb") as f:
-            bad += f.read() != ref
-        os.listdir(mnt)
-        os.getxattr(os.path.join(mnt, "x"), "user.k0")
-    except OSError as e:
-        bad += 1
-        print("reader: %s" % e, file=sys.stderr)
-    n += 1
-print("%d rounds, %d failed" % (n, bad))
-sys.exit(1 if bad or not n else 0)
-EOF
-"$PY" "$WORK/readers.py" "$M" "$WORK/small" "$WORK/stop" >"$WORK/readers.out" 2>&1 &
-readers=$!
 unfill() { rm -f "$D/filler" "$D/filler2"; }
-check "the other process frees its space" unfill
 writable() {
 	local pid
 	pid=$(mfs_daemon_pid "$M")
@@ -108,23 +104,53 @@ writable() {
 	note "$(grep -E 'reopen|dropped' "$D/modelfs.log" | cut -d' ' -f2- | tr '\n' ' ')"
 	"$PY" "$WORK/sx.py" "$M/x" 8 | grep -qx 'ok=8' && mkdir "$M/after2" && pid_alive "$pid"
 }
-check "once space is back, a mkdir works without a restart (the store reopens)" writable
 readers_ok() {
-	touch "$WORK/stop" && wait "$readers"
+	touch "$D/../stop" && wait "$readers"
 	local rc=$?
-	note "readers: $(tail -n 3 "$WORK/readers.out" | tr '\n' ' ')"
+	note "readers: $(tail -n 3 "$D/../readers.out" | tr '\n' ' ')"
 	return "$rc"
 }
-check "readers ran all along, across the reopen, and none failed" readers_ok
 intact() {
 	cmp "$WORK/small" "$M/small" && [ "$(getfattr --absolute-names --only-values -n user.k0 "$M/x" | wc -c)" -gt 40000 ] &&
 		pid_alive "$(mfs_daemon_pid "$M")"
 }
-check "reads go on, and the daemon lives" intact
 restarted() {
 	mfs_umount "$M" && expect_status 0 admin fsck --data "$D" && mfs_mount "$M" "$D" &&
 		[ -d "$M/after" ] && [ -d "$M/after2" ] && intact
 }
-check "unmount, fsck clean; after a restart everything is there" restarted
 
+# one_case TAG FAILS: the whole sequence on a fresh store, the reopen's
+# first FAILS opens failing.
+one_case() {
+	local tag=$1 fails=$2
+	M=$WORK/$tag/mnt D=$WORK/$tag/data
+	mkdir -p "$M" "$D"
+	mfs_log_allow "$D" 'No space left on device|ENOSPC|space|cannot reopen|Input/output'
+	check "$tag: a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || return 1
+	MODELFS_SPACE_FLOOR=0 MODELFS_TEST_REOPEN_FAIL=$fails \
+		check "$tag: mount with the floor off (test only)" mfs_mount "$M" "$D" || return 1
+	check "$tag: xattrs in a first WAL; gc switches to a second" setup
+	check "$tag: another process fills the disk to the last block" fill
+	check "$tag: the first append to a fresh WAL fails for space; the daemon lives" first_append_failed
+	"$PY" "$WORK/readers.py" "$M" "$WORK/small" "$D/../stop" "$fails" >"$WORK/$tag/readers.out" 2>&1 &
+	readers=$!
+	check "$tag: the other process frees its space" unfill
+	check "$tag: once space is back, a mkdir works without a restart (the store reopens)" writable
+	if [ "$fails" = 0 ]; then
+		check "$tag: readers ran all along, across the reopen, and none failed" readers_ok
+	else
+		check "$tag: the failed reopen shut the store, said so, and the daemon lived" shut_said
+		check "$tag: readers ran all along and failed only with EIO, while shut" readers_ok
+	fi
+	check "$tag: reads go on, and the daemon lives" intact
+	check "$tag: unmount, fsck clean; after a restart everything is there" restarted
+}
+shut_said() {
+	grep -q 'cannot reopen the store' "$D/modelfs.log" &&
+		grep -q 'the store reopened' "$D/modelfs.log"
+}
+
+one_case reopen 0
+# 11: every open of the first reopen (its 11 tries), none of the next.
+one_case reopen-fails 11
 mfs_done
