@@ -566,6 +566,39 @@ static int test_reopen_fails(void)
 	return left > 0 ? (left--, 1) : 0;
 }
 
+/*
+ * Still stuck, under the life lock held for writing: another caller that
+ * found it stuck (stuck() is not under that lock) may have reopened the
+ * store since, or failed to and set the next try's time.
+ */
+static int still_stuck(struct rocks *db)
+{
+	int yes;
+
+	pthread_mutex_lock(&db->wal_lock);
+	yes = db->wal_gated && db->room_since && mono_ns() - db->room_since >= REOPEN_AFTER_NS;
+	pthread_mutex_unlock(&db->wal_lock);
+	return yes;
+}
+
+/*
+ * MODELFS_TEST_REOPEN_PAUSE_MS=N (test only, t0809): the k-th caller that
+ * finds the store stuck waits k * N ms before it tries the reopen, so that
+ * a second one tries after the first one's reopen is done.
+ */
+static void test_reopen_pause(void)
+{
+	static long ms = -1;
+	static unsigned calls;
+	const char *env;
+
+	if (__atomic_load_n(&ms, __ATOMIC_RELAXED) < 0)
+		__atomic_store_n(&ms, (env = getenv("MODELFS_TEST_REOPEN_PAUSE_MS")) ?
+				 strtol(env, NULL, 10) : 0, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&ms, __ATOMIC_RELAXED) > 0)
+		usleep((useconds_t)(__atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED) * ms * 1000));
+}
+
 static void reopen_stuck(struct rocks *db)
 {
 	unsigned live;
@@ -573,6 +606,10 @@ static void reopen_stuck(struct rocks *db)
 
 	if (pthread_rwlock_trywrlock(&db->life))
 		return;
+	if (!still_stuck(db)) {
+		pthread_rwlock_unlock(&db->life);
+		return;
+	}
 	if ((live = __atomic_load_n(&db->live, __ATOMIC_ACQUIRE))) {
 		pthread_rwlock_unlock(&db->life);
 		/* Said once a gate: a scan or a peer's snapshot may take long. */
@@ -632,6 +669,7 @@ static int wal_gate(struct rocks *db)
 	}
 	pthread_mutex_unlock(&db->wal_lock);
 	if (rc && stuck(db)) {
+		test_reopen_pause();
 		reopen_stuck(db);
 		if (!__atomic_load_n(&db->wal_gated, __ATOMIC_ACQUIRE))
 			rc = 0;
