@@ -62,8 +62,9 @@ check "the other process frees its space" unfill
 # A listing reaches the store (an iterator); xattrs may be answered from memory.
 readable() { ls "$M" >/dev/null 2>&1 && getfattr -n user.k0 "$M/x" >/dev/null 2>&1; }
 shut() { grep -q 'cannot reopen the store' "$D/modelfs.log"; }
+mkdir_shut() { mkdir "$M/w" 2>/dev/null; shut; }
 shut_by_writes() {
-	wait_for 600 eval 'mkdir "$M/w" 2>/dev/null; shut' ||
+	wait_for 600 mkdir_shut ||
 		{ echo "no failed reopen in 60 s: $(tail -n 1 "$D/modelfs.log")" >&2; return 1; }
 	! readable
 }

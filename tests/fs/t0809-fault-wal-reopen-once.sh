@@ -68,8 +68,9 @@ l1=$!
 lister &
 l2=$!
 reopened() { grep -q 'the store reopened' "$D/modelfs.log"; }
+mkdir_reopened() { mkdir "$M/after" 2>/dev/null; reopened; }
 once() {
-	wait_for 900 eval 'mkdir "$M/after" 2>/dev/null; reopened' ||
+	wait_for 900 mkdir_reopened ||
 		{ echo "not reopened in 90 s: $(tail -n 1 "$D/modelfs.log")" >&2; return 1; }
 	# The callers paused after the one that reopened: 3 s, 6 s... later.
 	sleep 10
