@@ -33,7 +33,7 @@ int mfs_db_open(const char *dir, mfs_db_attach_fn attach, struct mfs_db **out)
 	struct mfs_fault_spec spec;
 	struct mfs_db *db = NULL;
 	uint64_t floor;
-	int rc, low;
+	int rc, low, given;
 
 	*out = NULL;
 	if (env && *env && mfs_fault_spec_parse(env, &spec)) {
@@ -43,9 +43,18 @@ int mfs_db_open(const char *dir, mfs_db_attach_fn attach, struct mfs_db **out)
 	if ((rc = db_space_floor(&floor)))
 		return rc;
 	/* A disk filled while the node was down: RocksDB's open writes into the reserve. */
-	low = db_space_release(dir, floor);
-	if ((rc = mfs_db_rocks_open(dir, low, &db)))
+	low = db_space_release(dir, floor, &given);
+	if ((rc = mfs_db_rocks_open(dir, low, &db))) {
+		/*
+		 * The reserve was given back before RocksDB's LOCK: when another
+		 * process holds the store (-EBUSY: a node running, or one still
+		 * closing at a remount), it is that node's, which would otherwise
+		 * run on, and meet its next start, without one.
+		 */
+		if (given)
+			db_space_restore(dir);
 		return rc;
+	}
 	/* On the inner database: a fault wrapper's calls reach it through its front. */
 	if ((rc = db_space_watch(db, dir, floor, low)) || (attach && (rc = attach(db, dir)))) {
 		mfs_db_close(db);

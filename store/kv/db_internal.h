@@ -154,14 +154,18 @@ void mfs_db_init_base(struct mfs_db *db, const struct mfs_kv_ops *ops);
  * (MFS_SPACE_RESERVE).  db_space_floor: the floor, MODELFS_SPACE_FLOOR's
  * if set (test only); 0 or -EINVAL when malformed.  db_space_release,
  * before the backend opens dir: 1 when less than floor + reserve is free
- * there (the reserve file, if any, given back), else 0.  db_space_watch
+ * there (the reserve file, if any, given back: *given), else 0.
+ * db_space_restore makes the reserve given back again, when the open that
+ * it was for failed (another process holds the store, which keeps it).
+ * db_space_watch
  * makes db check dir's filesystem (NULL: never refuse) and makes the
  * reserve when there is room; 0 or -ENOMEM.  db_space_check: -ENOSPC when
  * writing need more bytes would leave less than the floor free (logged
  * once as it starts, and when it ends), else 0.
  */
 int db_space_floor(uint64_t *floor);
-int db_space_release(const char *dir, uint64_t floor);
+int db_space_release(const char *dir, uint64_t floor, int *given);
+void db_space_restore(const char *dir);
 int db_space_watch(struct mfs_db *db, const char *dir, uint64_t floor, int low);
 int db_space_check(struct mfs_db *db, uint64_t need);
 

@@ -92,8 +92,8 @@ struct rocks {
 	/*
 	 * A reopen whose open failed (another process took the LOCK, the disk
 	 * filled again) leaves db->db NULL: every call then fails with EIO,
-	 * and the next blocked write tries the open again, REOPEN_AFTER_NS
-	 * later.  The daemon lives on, its reads failing, rather than abort.
+	 * and the next blocked write, or read (shut_retry), tries the open
+	 * again, REOPEN_AFTER_NS later.  The daemon lives on, its reads failing, rather than abort.
 	 */
 	int shut;			/* atomic: db->db is closed; set and cleared under life */
 };
@@ -391,6 +391,21 @@ static void enter(struct rocks *db)
 	pthread_rwlock_rdlock(&db->life);
 }
 
+static int wal_gate(struct rocks *db);
+
+/*
+ * A read that finds the store shut tries the open again too (wal_gate:
+ * REOPEN_AFTER_NS after the last try), before its enter().  Writes alone
+ * would not do: a namespace change reads first, and fails with EIO there,
+ * so on a node with nothing left to sync the store stayed shut until a
+ * restart (t0808).
+ */
+static void shut_retry(struct rocks *db)
+{
+	if (__atomic_load_n(&db->shut, __ATOMIC_ACQUIRE))
+		wal_gate(db);
+}
+
 static void leave(struct rocks *db)
 {
 	pthread_rwlock_unlock(&db->life);
@@ -411,6 +426,7 @@ static int rocks_get(struct mfs_db *base, enum mfs_cf cf, const void *key, size_
 	size_t len;
 	void *copy;
 
+	shut_retry(db);
 	enter(db);
 	if (!db->db) {
 		leave(db);
@@ -508,9 +524,9 @@ static uint64_t mono_ns(void)
  * too, and 7.8's C API has no Resume: a close ends it (the close does not
  * write to the WAL), and the open starts a new WAL.  Everything the
  * failed WAL's writes told their callers failed is not in it.  After
- * REOPEN_AFTER_NS with room, at a write, sync or flush that finds no call
- * in RocksDB and no iterator or view live (it never waits for them: the
- * next one tries again).
+ * REOPEN_AFTER_NS with room, at a write, sync or flush (or, the store
+ * shut, a read: shut_retry) that finds no call in RocksDB and no iterator
+ * or view live (it never waits for them: the next one tries again).
  */
 #define REOPEN_AFTER_NS (12ull * 1000000000ull)
 #define REOPEN_ROOM (1ull << 20)
@@ -550,6 +566,39 @@ static int test_reopen_fails(void)
 	return left > 0 ? (left--, 1) : 0;
 }
 
+/*
+ * Still stuck, under the life lock held for writing: another caller that
+ * found it stuck (stuck() is not under that lock) may have reopened the
+ * store since, or failed to and set the next try's time.
+ */
+static int still_stuck(struct rocks *db)
+{
+	int yes;
+
+	pthread_mutex_lock(&db->wal_lock);
+	yes = db->wal_gated && db->room_since && mono_ns() - db->room_since >= REOPEN_AFTER_NS;
+	pthread_mutex_unlock(&db->wal_lock);
+	return yes;
+}
+
+/*
+ * MODELFS_TEST_REOPEN_PAUSE_MS=N (test only, t0809): the k-th caller that
+ * finds the store stuck waits k * N ms before it tries the reopen, so that
+ * a second one tries after the first one's reopen is done.
+ */
+static void test_reopen_pause(void)
+{
+	static long ms = -1;
+	static unsigned calls;
+	const char *env;
+
+	if (__atomic_load_n(&ms, __ATOMIC_RELAXED) < 0)
+		__atomic_store_n(&ms, (env = getenv("MODELFS_TEST_REOPEN_PAUSE_MS")) ?
+				 strtol(env, NULL, 10) : 0, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&ms, __ATOMIC_RELAXED) > 0)
+		usleep((useconds_t)(__atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED) * ms * 1000));
+}
+
 static void reopen_stuck(struct rocks *db)
 {
 	unsigned live;
@@ -557,6 +606,10 @@ static void reopen_stuck(struct rocks *db)
 
 	if (pthread_rwlock_trywrlock(&db->life))
 		return;
+	if (!still_stuck(db)) {
+		pthread_rwlock_unlock(&db->life);
+		return;
+	}
 	if ((live = __atomic_load_n(&db->live, __ATOMIC_ACQUIRE))) {
 		pthread_rwlock_unlock(&db->life);
 		/* Said once a gate: a scan or a peer's snapshot may take long. */
@@ -578,7 +631,7 @@ static void reopen_stuck(struct rocks *db)
 	}
 	pthread_mutex_lock(&db->wal_lock);
 	if (rc) {
-		/* Gated still: the next blocked write tries again, REOPEN_AFTER_NS on. */
+		/* Gated still: the next blocked call tries again, REOPEN_AFTER_NS on. */
 		if (!__atomic_load_n(&db->shut, __ATOMIC_ACQUIRE))
 			log_error("cannot reopen the store %s: %s; reads fail with EIO, and "
 				  "writes as before, until an open works (tried again every %llu s)",
@@ -616,6 +669,7 @@ static int wal_gate(struct rocks *db)
 	}
 	pthread_mutex_unlock(&db->wal_lock);
 	if (rc && stuck(db)) {
+		test_reopen_pause();
 		reopen_stuck(db);
 		if (!__atomic_load_n(&db->wal_gated, __ATOMIC_ACQUIRE))
 			rc = 0;
@@ -735,6 +789,7 @@ static struct mfs_db_view *rocks_view_new(struct mfs_db *base)
 	if (!v)
 		return NULL;
 	v->base.db = base;
+	shut_retry(db);
 	enter(db);
 	__atomic_add_fetch(&db->live, 1, __ATOMIC_ACQ_REL);
 	v->snap = db->db ? rocksdb_create_snapshot(db->db) : NULL; /* shut: its iterators fail */
@@ -774,6 +829,7 @@ static struct mfs_iter *rocks_iter_new(struct mfs_db *base, const struct mfs_db_
 		it->ulen = ulen;
 		rocksdb_readoptions_set_iterate_upper_bound(it->ro, (char *)it->upper, ulen);
 	}
+	shut_retry(db);
 	enter(db);
 	__atomic_add_fetch(&db->live, 1, __ATOMIC_ACQ_REL);
 	it->it = db->db ? rocksdb_create_iterator_cf(db->db, it->ro, db->cf[cf + 1]) : NULL;

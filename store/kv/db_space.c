@@ -107,20 +107,23 @@ static uint64_t avail_of(const char *dir)
 	return (uint64_t)st.f_bavail * st.f_frsize;
 }
 
-int db_space_release(const char *dir, uint64_t floor)
+int db_space_release(const char *dir, uint64_t floor, int *given)
 {
 	uint64_t avail = avail_of(dir);
 	char path[4096];
 
+	*given = 0;
 	if (avail >= floor + MFS_SPACE_RESERVE)
 		return 0;
 	reserve_path(dir, path, sizeof(path));
-	if (unlink(path) == 0)
+	if (unlink(path) == 0) {
+		*given = 1;
 		log_warn("%llu KiB free on %s at open: its reserve (%llu KiB) given back for "
 			 "RocksDB's open", (unsigned long long)(avail >> 10), dir,
 			 (unsigned long long)(MFS_SPACE_RESERVE >> 10));
-	else if (errno != ENOENT)
+	} else if (errno != ENOENT) {
 		log_warn("%s: %s", path, strerror(errno));
+	}
 	return 1;
 }
 
@@ -152,6 +155,15 @@ static int reserve_make(const char *dir)
 		return -rc;
 	}
 	return 0;
+}
+
+void db_space_restore(const char *dir)
+{
+	int rc = reserve_make(dir);
+
+	if (rc < 0)
+		log_warn("%s/" RESERVE_NAME ": cannot allocate the store's reserve again: %s",
+			 dir, mfs_strerror(rc));
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/base/errors.h"
@@ -60,6 +61,14 @@ static int read_back(struct mfs_db *db, const struct mfs_hash *id, const uint8_t
 	}
 	mfs_codec_ctx_free(ctx);
 	return good;
+}
+
+/* The reserve file at path, with its blocks allocated (db_space.c). */
+static int reserve_there(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && (uint64_t)st.st_blocks * 512 >= MFS_SPACE_RESERVE;
 }
 
 int main(void)
@@ -190,8 +199,20 @@ int main(void)
 	ok(read_back(db, &id, data, len), "data survives close and reopen");
 	{
 		struct mfs_db *db2;
+		char reserve[300];
 
 		is_int(mfs_store_open(dbdir, &db2), -EBUSY, "a second open of a store in use is -EBUSY");
+		/*
+		 * The same on a disk under the floor (a test floor above what
+		 * is free): the open gives back the reserve before it meets the
+		 * LOCK, and must not leave the store in use without one.
+		 */
+		snprintf(reserve, sizeof(reserve), "%s/space.reserve", dbdir);
+		ok(reserve_there(reserve), "the store keeps its reserve");
+		setenv("MODELFS_SPACE_FLOOR", "1152921504606846976", 1);
+		is_int(mfs_store_open(dbdir, &db2), -EBUSY, "a second open under the floor is -EBUSY");
+		unsetenv("MODELFS_SPACE_FLOOR");
+		ok(reserve_there(reserve), "the store in use still has its reserve after that open");
 	}
 	mfs_db_close(db);
 	close(fd);

@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The failed WAL that RocksDB's recovery keeps (t0807) is ended by one
+# reopen in place (store/kv/db_rocks.c, reopen_stuck) that works, not one
+# per caller that found the store stuck: a caller that looked (stuck(),
+# not under the life lock) before another's reopen and tried after it
+# closed and opened the healthy store again, and would have left it shut
+# had that open failed.  Readers of a shut store try the open too
+# (shut_retry), so many callers look at once.  MODELFS_TEST_REOPEN_PAUSE_MS
+# (test only) makes the k-th such caller wait k x 3 s before it tries;
+# MODELFS_TEST_REOPEN_FAIL=11 fails the first reopen, so the store is shut
+# and two listers and the mkdirs all look 12 s later; the first of them
+# reopens it, and the others, 3 and 6 s later, must leave it alone.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+mfs_init
+
+M=$WORK/mnt
+D=$WORK/data
+wal_files() { find "$D/db" -name '*.log' -printf '%f:%s(%kK)\n' | sort | tr '\n' ' '; }
+mfs_log_allow "$D" 'No space left on device|ENOSPC|space|cannot reopen|Input/output'
+
+cat >"$WORK/sx.py" <<'PYEOF'
+import errno, os, sys
+p, n = sys.argv[1], int(sys.argv[2])
+big = os.urandom(45000)
+res = {}
+for i in range(n):
+    try:
+        os.setxattr(p, "user.k%d" % (i % 4), big[:45000 - i % 97])
+        r = "ok"
+    except OSError as e:
+        r = errno.errorcode[e.errno]
+    res[r] = res.get(r, 0) + 1
+print(" ".join("%s=%d" % kv for kv in sorted(res.items())))
+PYEOF
+
+check "a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || mfs_abort "no tmpfs"
+MODELFS_SPACE_FLOOR=0 MODELFS_TEST_REOPEN_PAUSE_MS=3000 MODELFS_TEST_REOPEN_FAIL=11 \
+	check "mount with the floor off; reopen tries paused, the first failing (test only)" \
+	mfs_mount "$M" "$D" ||
+	mfs_abort "no mount"
+setup() {
+	: >"$M/x" && head -c 1000 /dev/urandom >"$WORK/small" && cp "$WORK/small" "$M/small" &&
+		"$PY" "$WORK/sx.py" "$M/x" 4 >/dev/null &&
+		expect_status 0 admin gc --apply --relocate "$M" &&
+		"$PY" "$WORK/sx.py" "$M/x" 1 >/dev/null && note "WALs: $(wal_files)"
+}
+check "a file, xattrs in a first WAL; gc switches to a second" setup
+fill() {
+	dd if=/dev/zero of="$D/filler" bs=1M status=none 2>/dev/null
+	dd if=/dev/zero of="$D/filler2" bs=4k status=none 2>/dev/null
+	[ "$(df -k --output=avail "$D" | tail -n 1)" -eq 0 ]
+}
+check "another process fills the disk to the last block" fill
+failed() {
+	note "setxattrs on the full disk: $("$PY" "$WORK/sx.py" "$M/x" 60); WALs: $(wal_files)"
+	grep -q 'an append to .* failed' "$D/modelfs.log" && pid_alive "$(mfs_daemon_pid "$M")"
+}
+check "a WAL append fails for space; the daemon lives" failed
+unfill() { rm -f "$D/filler" "$D/filler2"; }
+check "the other process frees its space" unfill
+# Two listers all along: on the shut store their reads try the open again
+# (shut_retry), each on its own.
+lister() { while [ ! -e "$WORK/stop" ]; do ls "$M" >/dev/null 2>&1; sleep 0.05; done; }
+lister &
+l1=$!
+lister &
+l2=$!
+reopened() { grep -q 'the store reopened' "$D/modelfs.log"; }
+mkdir_reopened() { mkdir "$M/after" 2>/dev/null; reopened; }
+once() {
+	wait_for 900 mkdir_reopened ||
+		{ echo "not reopened in 90 s: $(tail -n 1 "$D/modelfs.log")" >&2; return 1; }
+	# The callers paused after the one that reopened: 3 s, 6 s... later.
+	sleep 10
+	touch "$WORK/stop" && wait "$l1" "$l2"
+	note "$(grep -E 'reopen' "$D/modelfs.log" | cut -d' ' -f2- | tr '\n' ' ')"
+	expect_eq "$(grep -c 'the store reopened' "$D/modelfs.log")" 1 "reopens that worked" &&
+		mkdir -p "$M/after" && mkdir "$M/after2" && pid_alive "$(mfs_daemon_pid "$M")"
+}
+check "once space is back: a failed reopen, then one reopen, and writes work" once
+intact() { cmp "$WORK/small" "$M/small" && [ -d "$M/after" ] && [ -d "$M/after2" ]; }
+restarted() {
+	mfs_umount "$M" && expect_status 0 admin fsck --data "$D" && mfs_mount "$M" "$D" && intact
+}
+check "unmount, fsck clean; after a restart everything is there" restarted
+mfs_done
