@@ -19,6 +19,7 @@
 # The whole table is about 45,000 calls (15 minutes here): make check runs
 # every MFS_MATRIX_SAMPLE-th (N:K, the default 16:0), make check-diff-long
 # all of them (1:0).
+MFS_TEST_TIMEOUT=${MFS_TEST_TIMEOUT:-900}
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init

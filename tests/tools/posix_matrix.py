@@ -19,7 +19,11 @@ bytes, user.* xattrs, which names share an inode, and whether each
 entry's mtime and ctime moved.
 
     posix_matrix.py REF MNT [--only SUBSTR] [--users 0,4242,4243]
+                            [--sample N:K] [--holds r,w,wa] [--peer DIR]
                             [--max-fail N] [--list]
+
+--peer DIR: another node's mount of MNT's tree; after each case its copy
+of the case directory must come to show the same, times included.
 
 Prints each divergence (the case, both results, the differing entries)
 and a last line "N cases, M diverged"; exits 1 if any diverged.  A case
@@ -685,6 +689,33 @@ def run_case(idx, name, call, args, uid, hold, ref_root, mnt_root):
     return res, trees, bases
 
 
+def static_desc(base):
+    """describe() with the times themselves: for a peer's copy of the case."""
+    out = {}
+    for rel, (d, _) in describe({}, snap(base)).items():
+        st = os.lstat(base if rel == "." else os.path.join(base, rel))
+        out[rel] = "%s mtime=%d ctime=%d" % (d, st.st_mtime_ns, st.st_ctime_ns)
+    return out
+
+
+def peer_agrees(mnt_base, peer_base, wait_s=20):
+    """The peer's copy of a case directory, once it has caught up: the
+    differences left after wait_s, or [] once both show the same."""
+    want = static_desc(mnt_base)
+    deadline = time.time() + wait_s
+    while True:
+        try:
+            got = static_desc(peer_base)
+        except OSError as e:
+            got = {"?": "ERR %s" % e}
+        if got == want:
+            return []
+        if time.time() > deadline:
+            return ["    peer %s: node %s | peer %s" % (short(rel), want.get(rel), got.get(rel))
+                    for rel in sorted(set(want) | set(got)) if want.get(rel) != got.get(rel)]
+        time.sleep(0.1)
+
+
 def diff_trees(a, b):
     out = []
     for rel in sorted(set(a) | set(b)):
@@ -700,7 +731,7 @@ def main(argv):
         return 2
     ref, mnt = argv[1], argv[2]
     only, users, max_fail, listing = None, [0, U1, U2], 200, False
-    holds, sample, sample_at = list(HOLDS), 1, 0
+    holds, sample, sample_at, peer = list(HOLDS), 1, 0, None
     i = 3
     while i < len(argv):
         if argv[i] == "--only":
@@ -717,6 +748,9 @@ def main(argv):
             i += 1
         elif argv[i] == "--sample":
             sample, sample_at = [int(x) for x in argv[i + 1].split(":")]
+            i += 1
+        elif argv[i] == "--peer":
+            peer = argv[i + 1]
             i += 1
         elif argv[i] == "--list":
             listing = True
@@ -776,6 +810,13 @@ def main(argv):
                 if diverged >= max_fail:
                     print("stopping after %d divergences" % diverged)
                     break
+        if peer:
+            pd = peer_agrees(bases[1], os.path.join(peer, "matrix", os.path.basename(bases[1])))
+            if pd:
+                diverged += 1
+                print("PEER DIVERGED %s" % full)
+                print("\n".join(pd))
+                sys.stdout.flush()
         for b in bases:
             rm_tree(b)
     stop_workers()
