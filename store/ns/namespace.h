@@ -371,8 +371,8 @@ int mfs_ns_snap_vv(const uint8_t *p, size_t n, mfs_node_t *origins, uint64_t *se
 int mfs_ns_snap_check(const uint8_t *p, size_t n, struct mfs_snap_info *info);
 /*
  * Merges a checked image into the namespace as applying its ops would:
- * each record where its stamp wins, directories' mtime by max and nlink
- * recounted, then the version vector raised to the image's, the log base of
+ * each record where its stamp wins, directories' times by the later ctime
+ * and nlink recounted, then the version vector raised to the image's, the log base of
  * each origin raised with it (the ops in between are not held) and the
  * Lamport clock.  Checks it first (MFS_EFORMAT: nothing written).  Two
  * synced batches, records then vector: a crash between leaves the vector

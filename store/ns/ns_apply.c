@@ -6,8 +6,8 @@
  * network).  Its 'I' and 'D' entries are applied where their stamp beats
  * the stamp held for the key (last writer wins; store/ns/oplog.h), 'M' entries
  * are stored if missing.  Then, in a second batch, the derived state of the
- * directories involved is brought up to date: mtime merges by max, nlink is
- * counted from the directory's entries.  The op itself and the version
+ * directories involved is brought up to date: their times as one register
+ * (ns_dir_times_win), nlink counted from the directory's entries.  The op itself and the version
  * vector go in that second batch: a crash between the two batches re-applies
  * the op, which changes nothing the second time.  A regular file's record
  * keeps the later bytes whichever op wins: ns_content.c.
@@ -437,9 +437,17 @@ static int apply_entries(struct mfs_ns *ns, const struct mfs_op *op, const struc
 }
 
 
-/* A directory's mtime (at least t, if given) and, if recount, nlink, into b if they changed. */
+int ns_dir_times_win(const struct timespec *m1, const struct timespec *c1,
+		     const struct timespec *m2, const struct timespec *c2)
+{
+	if (mfs_ts_after(c1, c2))
+		return 1;
+	return !mfs_ts_after(c2, c1) && mfs_ts_after(m1, m2);
+}
+
 int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
-		   const struct timespec *t, int recount, struct changes *cs)
+		   const struct timespec *mt, const struct timespec *ct, int recount,
+		   struct changes *cs)
 {
 	struct mfs_inode in;
 	uint32_t subdirs = 0;
@@ -455,10 +463,9 @@ int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
 		in.nlink = 2 + subdirs;
 		changed = 1;
 	}
-	if (t && mfs_ts_after(t, &in.mtime)) {
-		in.mtime = *t;
-		if (mfs_ts_after(t, &in.ctime))
-			in.ctime = *t;
+	if (mt && ns_dir_times_win(mt, ct, &in.mtime, &in.ctime)) {
+		in.mtime = *mt;
+		in.ctime = *ct;
 		changed = 1;
 	}
 	if (changed && !(rc = ns_put_inode_raw(b, &in)))
@@ -490,7 +497,8 @@ static int apply_derived(struct mfs_ns *ns, const struct mfs_op *op, mfs_node_t 
 				tp = &t;
 			}
 		}
-		rc = ns_refresh_dir(ns, b, cs->dirs[d], tp, cs->recount[d], cs);
+		/* A create's time is the directory's mtime and ctime alike. */
+		rc = ns_refresh_dir(ns, b, cs->dirs[d], tp, tp, cs->recount[d], cs);
 	}
 	mfs_oplog_key(origin, seq, okey);
 	mfs_batch_put(b, MFS_CF_OPLOG, okey, sizeof(okey), raw, len);

@@ -219,10 +219,10 @@ static int take_kept(struct mfs_db *db, struct mfs_batch *b, struct mfs_inode *i
 static void merge_held(struct mfs_inode *in, const struct mfs_inode *held, int *merged)
 {
 	if (S_ISDIR(in->mode)) {
-		if (mfs_ts_after(&held->mtime, &in->mtime))
+		if (ns_dir_times_win(&held->mtime, &held->ctime, &in->mtime, &in->ctime)) {
 			in->mtime = held->mtime;
-		if (mfs_ts_after(&held->ctime, &in->ctime))
 			in->ctime = held->ctime;
+		}
 		*merged = 1;
 	} else if (S_ISREG(held->mode) && content_cmp(held, in) > 0) {
 		take_content(in, held);
@@ -231,10 +231,11 @@ static void merge_held(struct mfs_inode *in, const struct mfs_inode *held, int *
 }
 
 /*
- * A winning inode record.  A directory's mtime merges by max with the one
- * held (raised meanwhile by 'T' entries of creates inside it), so the order
- * in which a chmod and a create arrive does not matter; the price is that a
- * directory's mtime never moves back through a peer's utimens.  A regular
+ * A winning inode record.  A directory's times merge with the ones held
+ * (moved meanwhile by 'T' entries of creates inside it) as one register,
+ * the later ctime's (ns_dir_times_win), so the order in which a chmod, a
+ * utimens and a create arrive does not matter, and a peer's utimens moves
+ * the mtime back as it did on its node.  A regular
  * file keeps the later bytes of the two (content_cmp): a rename on one node
  * of a file another node was still writing carries the record as the
  * renaming node knew it, empty and pending, and must not undo the
@@ -292,6 +293,30 @@ static int later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mf
 	return rc;
 }
 
+/*
+ * A losing record of a directory: its times count as a change of their own
+ * (ns_dir_times_win), or the nodes that took it before the winner arrived
+ * would keep them and the others not.  1 if the held record changed.
+ */
+static int later_dir_times(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_inode *in)
+{
+	struct mfs_inode held;
+	int rc;
+
+	if ((rc = mfs_ns_get(ns, in->ino, &held)))
+		return rc == -ENOENT ? 0 : rc;
+	rc = 0;
+	if (S_ISDIR(held.mode) &&
+	    ns_dir_times_win(&in->mtime, &in->ctime, &held.mtime, &held.ctime)) {
+		held.mtime = in->mtime;
+		held.ctime = in->ctime;
+		rc = ns_put_inode_raw(b, &held);
+		rc = rc ? rc : 1;
+	}
+	mfs_inode_release(&held);
+	return rc;
+}
+
 int ns_put_later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e)
 {
 	struct mfs_inode in;
@@ -299,8 +324,10 @@ int ns_put_later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mf
 
 	if (mfs_inode_decode(get_be64(e->key), e->val, e->vlen, &in))
 		return MFS_EFORMAT;
-	if (S_ISREG(in.mode)) /* else not a file's: nothing to keep */
+	if (S_ISREG(in.mode))
 		rc = later_content(ns, b, &in);
+	else if (S_ISDIR(in.mode))
+		rc = later_dir_times(ns, b, &in);
 	mfs_inode_release(&in);
 	return rc;
 }

@@ -274,13 +274,15 @@ int ns_dirent_value_ok(const uint8_t *v);
 int ns_stamp_wins(struct mfs_ns *ns, const uint8_t *skey, size_t sklen,
 		  const struct mfs_stamp *st);
 /*
- * A winning inode record into b; a directory's mtime and ctime merge by max
- * with the held one, a file keeps the later bytes of the held record's, or
+ * A winning inode record into b; a directory's times merge with the held
+ * ones as one register (ns_dir_times_win), a file keeps the later bytes of the held record's, or
  * if none is held of those kept for it (ns_apply.c).
  */
 int ns_put_record_merged(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e);
 /* A losing file record e's bytes, if later, go to the held record, or are
- * kept if it was deleted: 1 if the held record changed, 0, or an error. */
+ * kept if it was deleted; a losing directory record's times, if they win
+ * (ns_dir_times_win), go to the held record: 1 if the held record
+ * changed, 0, or an error. */
 int ns_put_later_content(struct mfs_ns *ns, struct mfs_batch *b, const struct mfs_op_entry *e);
 /*
  * ino's record is about to be deleted in b: a file's bytes are kept for it
@@ -301,9 +303,23 @@ int ns_kept_iter(struct mfs_db *db, const struct mfs_db_view *view, struct mfs_i
 /* Moves it (ns_kept_iter) on to ino, asked in rising order: 1 and the kept
  * bytes in *v if ino has well-formed ones, 0, or an error. */
 int ns_kept_at(struct mfs_iter *it, uint64_t ino, const uint8_t **v, size_t *vlen);
-/* A directory's mtime (at least *t, if given) and, if recount, nlink, into b if they changed. */
+/*
+ * A directory's times are one register: (mtime, ctime) of the change with
+ * the later ctime (a tie: the later mtime) win whole, in any order of
+ * arrival.  A create inside it changes both to its time ('T' entries); a
+ * utimens sets mtime, maybe back, at its ctime; a chmod keeps the mtime it
+ * saw.  Merging by the later mtime alone, as before, never let a peer's
+ * utimens move a directory's mtime back: `cp -a`, `tar x` and `rsync -a`
+ * left every directory on the other nodes with the time of the copy.
+ * 1 if (m1, c1) win over (m2, c2).
+ */
+int ns_dir_times_win(const struct timespec *m1, const struct timespec *c1,
+		     const struct timespec *m2, const struct timespec *c2);
+/* A directory's times ((*mt, *ct) if they win, ns_dir_times_win) and, if
+ * recount, nlink, into b if they changed. */
 int ns_refresh_dir(struct mfs_ns *ns, struct mfs_batch *b, uint64_t ino,
-		   const struct timespec *t, int recount, struct changes *cs);
+		   const struct timespec *mt, const struct timespec *ct, int recount,
+		   struct changes *cs);
 
 /* meta CF key of the log base of origin: "lb" + u64 BE; value u64 (ops <= it dropped). */
 #define LB_KEY_LEN 10

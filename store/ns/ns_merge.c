@@ -566,7 +566,7 @@ static int take_entry_name(struct mfs_ns *ns, struct mfs_inode *d, uint64_t pare
 	} else if (!(rc = txn_begin(ns, &t)) && !(rc = txn_put_inode(&t, d)) &&
 		   /* The entry may have led nowhere when parent was last counted
 		    * (d's record came back later): count it here as peers do. */
-		   !(rc = ns_refresh_dir(ns, t.b, parent, NULL, 1, cs))) {
+		   !(rc = ns_refresh_dir(ns, t.b, parent, NULL, NULL, 1, cs))) {
 		rc = txn_commit(ns, &t);
 	}
 	txn_free(&t);
@@ -980,7 +980,7 @@ int mfs_ns_recount_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
 			break;
 		}
 		pthread_mutex_lock(&ns->lock);
-		rc = ns_refresh_dir(ns, b, l.v[i], NULL, 1, &cs);
+		rc = ns_refresh_dir(ns, b, l.v[i], NULL, NULL, 1, &cs);
 		if (!rc && cs.n)
 			rc = mfs_db_write(ns->db, b, MFS_WRITE_ASYNC);
 		pthread_mutex_unlock(&ns->lock);

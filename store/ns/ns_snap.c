@@ -10,7 +10,7 @@
  * record with its stamp, plus the version vector it covers, stands for all
  * those ops: a node merges it as it would apply them, then pulls only the
  * ops after the vector.  Manifests are content addressed (a union); the
- * derived state of directories (mtime by max, nlink counted) is refreshed
+ * derived state of directories (times, nlink counted) is refreshed
  * as ns_apply.c does for ops, and an inode's tombstone carries the bytes
  * kept for the deleted file (ns_content.c).  Member records (member.h) are
  * entries of the same map, keyed by node id: a node that bootstraps learns
@@ -439,8 +439,8 @@ static void recount_later(struct merge *m, uint64_t ino)
 }
 
 /*
- * An inode record that lost: a directory's still carries the mtime its peer
- * merged by max, a file's or a tombstone's kept bytes maybe the later bytes
+ * An inode record that lost: a directory's still carries its times, which
+ * win if their ctime is the later (ns_dir_times_win), a file's or a tombstone's kept bytes maybe the later bytes
  * (as an op's, ns_apply.c).
  */
 static int merge_losing_inode(struct merge *m, const struct snap_rec *x)
@@ -460,7 +460,7 @@ static int merge_losing_inode(struct merge *m, const struct snap_rec *x)
 	if ((rc = mfs_inode_decode(ino, x->e.val, x->e.vlen, &in)))
 		return rc;
 	if (S_ISDIR(in.mode))
-		rc = ns_refresh_dir(m->ns, m->b, ino, &in.mtime, 0, &m->cs);
+		rc = ns_refresh_dir(m->ns, m->b, ino, &in.mtime, &in.ctime, 0, &m->cs);
 	else if (S_ISREG(in.mode) && (rc = ns_put_later_content(m->ns, m->b, &x->e)) > 0)
 		ns_note_change(&m->cs, MFS_CHANGE_INODE, ino, 0, NULL, 0);
 	mfs_inode_release(&in);
@@ -555,7 +555,7 @@ static int merge_derived(struct merge *m, const struct snap_header *h, uint64_t 
 	qsort(m->dirs, m->ndirs, sizeof(*m->dirs), u64_cmp);
 	for (size_t i = 0; i < m->ndirs && !rc; i++)
 		if (!i || m->dirs[i] != m->dirs[i - 1])
-			rc = ns_refresh_dir(ns, m->b, m->dirs[i], NULL, 1, &m->cs);
+			rc = ns_refresh_dir(ns, m->b, m->dirs[i], NULL, NULL, 1, &m->cs);
 	*own_seq = 0;
 	for (uint16_t i = 0; i < h->nvv && !rc; i++) {
 		mfs_node_t o = get_le64(h->vv + i * SNAP_VV_ENTRY);

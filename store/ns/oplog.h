@@ -6,8 +6,9 @@
  * new state of one key (or its deletion):
  *   'I' ino (u64 BE)            -> inode record, or deleted
  *   'D' parent (u64 BE) + name  -> dirent value, or deleted
- *   'T' ino (u64 BE)            -> a directory's mtime moved to at least this
- *                                  (u64 sec, u32 nsec); merges by max
+ *   'T' ino (u64 BE)            -> a directory's mtime and ctime, a create's
+ *                                  time (u64 sec, u32 nsec); taken if later
+ *                                  than the ctime held (ns_dir_times_win)
  *   'M' manifest hash (32 B)    -> manifest bytes (content addressed: idempotent)
  *   'N' node id (u64 BE)        -> member record (store/ns/member.h): last writer wins
  *   'A' CURVE public key (32 B) -> allow-list entry (store/ns/allow.h): last writer wins

@@ -1088,9 +1088,9 @@ static void scenario_rmdir_create(int creator_later)
 
 /*
  * A directory's mtime: local creates store the parent whole, but send only
- * a 'T' entry (merged by max); a setattr of the directory sends its whole
- * record, which then overwrites a newer mtime on the nodes that merged a
- * 'T' first.
+ * a 'T' entry; a setattr of the directory sends its whole record, which
+ * overwrote a newer mtime on the nodes that merged a 'T' first.  The later
+ * ctime's times hold (ns_dir_times_win).
  */
 static void scenario_dir_mtime(void)
 {
@@ -1114,6 +1114,83 @@ static void scenario_dir_mtime(void)
 	sync_all(2, 0, 0);
 	ok(same_trees(2, 0, &broken), "the trees agree without mtimes");
 	ok(same_trees(2, 1, &broken), "directory mtimes agree too");
+	close_all(2);
+}
+
+/* Sets d's mtime on n as a utimensat does: mtime given, ctime now. */
+static int set_dir_mtime(struct node *n, uint64_t d, time_t sec)
+{
+	struct mfs_inode x = { 0 };
+
+	x.mtime.tv_sec = sec;
+	clock_gettime(CLOCK_REALTIME, &x.ctime);
+	return mfs_ns_setattr(n->ns, d, &x, MFS_ATTR_MTIME | MFS_ATTR_CTIME, NULL);
+}
+
+static long long dir_mtime(struct node *n, uint64_t d)
+{
+	struct mfs_inode in;
+	long long s = -1;
+
+	if (mfs_ns_get(n->ns, d, &in) == 0) {
+		s = (long long)in.mtime.tv_sec;
+		mfs_inode_release(&in);
+	}
+	return s;
+}
+
+static void pause_2ms(void)
+{
+	struct timespec ts = { 0, 2000000 };
+
+	nanosleep(&ts, NULL); /* a later clock reading, not a wait for a condition */
+}
+
+/*
+ * A directory's mtime set back (cp -a, tar x and rsync -a set each
+ * directory's after filling it) reaches the peer, which had merged
+ * directory times by the later mtime and kept its own, newer one: the
+ * nodes disagreed for ever.  Then the same with a create inside the
+ * directory on the other node before and after it, in both orders of
+ * arrival: the change with the later ctime gives both times.
+ */
+static void scenario_dir_utimens(void)
+{
+	struct node *lo, *hi;
+	uint64_t d, e;
+	int broken;
+
+	open_pair();
+	lo = &nodes[0], hi = &nodes[1];
+	d = mk(lo, MFS_ROOT_INO, "d", S_IFDIR | 0755);
+	e = mk(lo, MFS_ROOT_INO, "e", S_IFDIR | 0755);
+	ok(mk(lo, d, "f", S_IFREG | 0644) != 0, "a file in d");
+	sync_all(2, 0, 0);
+	is_int(set_dir_mtime(lo, d, 1000000000), 0, "utimensat of d to 2001 on one node");
+	sync_all(2, 0, 0);
+	ok(dir_mtime(lo, d) == 1000000000 && dir_mtime(hi, d) == 1000000000,
+	   "d's mtime is 2001 on both nodes (%lld, %lld)", dir_mtime(lo, d), dir_mtime(hi, d));
+	ok(same_trees(2, 1, &broken), "directory mtimes agree");
+
+	/* A create in e on hi, then a utimens of e on lo, concurrent: the
+	 * utimens is the later change; each node hears the other's last. */
+	ok(mk(hi, e, "early", S_IFREG | 0644) != 0, "create in e on one node");
+	pause_2ms();
+	is_int(set_dir_mtime(lo, e, 1000000000), 0, "then utimensat of e on the other");
+	sync_all(2, 0, 0);
+	ok(dir_mtime(lo, e) == 1000000000 && dir_mtime(hi, e) == 1000000000,
+	   "the later utimens holds on both (%lld, %lld)", dir_mtime(lo, e), dir_mtime(hi, e));
+	ok(same_trees(2, 1, &broken), "directory mtimes agree");
+
+	/* The other way round: the create is the later change. */
+	is_int(set_dir_mtime(lo, e, 1100000000), 0, "utimensat of e on one node");
+	pause_2ms();
+	ok(mk(hi, e, "late", S_IFREG | 0644) != 0, "then a create in e on the other");
+	sync_all(2, 1, 0);
+	ok(dir_mtime(lo, e) > 1100000000 && dir_mtime(lo, e) == dir_mtime(hi, e),
+	   "the later create's time holds on both (%lld, %lld)", dir_mtime(lo, e),
+	   dir_mtime(hi, e));
+	ok(same_trees(2, 1, &broken), "directory mtimes agree");
 	close_all(2);
 }
 
@@ -1175,6 +1252,7 @@ int main(void)
 	scenario_rmdir_create(0);
 	scenario_rmdir_create(1);
 	scenario_dir_mtime();
+	scenario_dir_utimens();
 	scenario_members();
 	return done_testing();
 }
