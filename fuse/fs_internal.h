@@ -122,12 +122,14 @@ struct mfs_node {
 	 * while descriptors had this one open, and its reply gave the kernel
 	 * the new size for this inode too (fs_attr.c, reply_moved_attr): as on
 	 * tmpfs, the cut or the growth holds for readers of n->manifest.  They
-	 * read their version up to trunc_to, zeros from its end up to trunc_to,
-	 * and stat shows trunc_to (fs_truncated_end).  Cleared when n->manifest
-	 * goes.  lock; serve_read loads `truncated` atomically before it locks.
+	 * read their version up to trunc_data, zeros from there up to trunc_to,
+	 * and stat shows trunc_to (fs_truncated_end).  trunc_data is the
+	 * smallest cut since the first: bytes a truncate cut never come back
+	 * when a later one grows the file.  Cleared when n->manifest goes.
+	 * lock; serve_read loads `truncated` atomically before it locks.
 	 */
 	int truncated;
-	uint64_t trunc_to;
+	uint64_t trunc_to, trunc_data;
 	/* The holes of manifest holes_of (fs_fill_stat's st_blocks); lock. */
 	struct mfs_hash holes_of;
 	uint64_t holes;
@@ -500,6 +502,11 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 		     struct fuse_file_info *fi);
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi,
 		struct fs_moved *mv);
+/*
+ * A truncate(2) of the path to size, with no writer open, holds for the
+ * readers of n->manifest (n->truncated, above).  n->lock held.
+ */
+void fs_truncated_for_readers(struct mfs_node *n, uint64_t size);
 /*
  * fs_truncate of n's staged bytes only: -ESTALE if n has none (its writer
  * released it); *old gets their size before the cut.  Commits them (*mv)

@@ -299,10 +299,11 @@ static uint8_t zeros[ZEROS_LEN];
 
 /*
  * 1 and *to the size a truncate(2) of the path cut or grew h's version to
- * for it (fs_internal.h, truncated); 0 if none did.  The lock only for
- * such a node: a commit can hold it long.
+ * for it, *data the bytes of the version no cut took since (fs_internal.h,
+ * truncated); 0 if none did.  The lock only for such a node: a commit can
+ * hold it long.
  */
-static int truncated_end(struct mfs_handle *h, uint64_t *to)
+static int truncated_end(struct mfs_handle *h, uint64_t *data, uint64_t *to)
 {
 	struct mfs_node *n = h->node;
 	int t;
@@ -312,6 +313,7 @@ static int truncated_end(struct mfs_handle *h, uint64_t *to)
 	pthread_mutex_lock(&n->lock);
 	t = n->truncated && h->m == n->manifest;
 	*to = n->trunc_to;
+	*data = n->trunc_data < h->m->size ? n->trunc_data : h->m->size;
 	pthread_mutex_unlock(&n->lock);
 	return t;
 }
@@ -359,7 +361,7 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	const struct mfs_cache_entry *ents[MAX_IOV];
 	struct iovec iov[MAX_IOV + PAD_IOV];
 	uint8_t ends[MAX_IOV];         /* the read reaches the chunk's last byte */
-	uint64_t pos, end, vend, zend = 0, t, replied;
+	uint64_t pos, end, vend, zend = 0, d, t, replied;
 	uint32_t i;
 	int n = 0, niov, rc = 0, sequential = 0;
 
@@ -367,11 +369,9 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 		return read_staged(req, h->node, size, off); /* h->m is NULL */
 	vend = m->size;
 	/* A truncate(2) of the path cut the version for it, or grew it with zeros. */
-	if (truncated_end(h, &t)) {
-		if (t < vend)
-			vend = t;
-		else
-			zend = t;
+	if (truncated_end(h, &d, &t)) {
+		vend = d;
+		zend = t > d ? t : 0;
 	}
 	if ((uint64_t)off >= vend)
 		return read_past_end(req, (uint64_t)off, size, zend);
@@ -488,9 +488,9 @@ static off_t seek_version(const struct mfs_manifest *m, uint64_t off, int whence
 }
 
 /*
- * seek_version's answer r for a version of `size` bytes that a truncate(2)
- * of the path cut or grew to t for its reader: nothing at or past t, and
- * the zeros past the version's end a hole.
+ * seek_version's answer r for a version whose first `size` bytes are left
+ * to its reader after the truncate(2)s of the path that cut or grew it to
+ * t: nothing at or past t, and the zeros past those bytes a hole.
  */
 static off_t seek_truncated(uint64_t size, uint64_t t, off_t off, int whence, off_t r)
 {
@@ -521,11 +521,11 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		return;
 	}
 	if (!h->writable) {
-		uint64_t t;
+		uint64_t d, t;
 
 		r = seek_version(h->m, (uint64_t)off, whence);
-		if (truncated_end(h, &t))
-			r = seek_truncated(h->m->size, t, off, whence, r);
+		if (truncated_end(h, &d, &t))
+			r = seek_truncated(d, t, off, whence, r);
 	} else {
 		pthread_mutex_lock(&n->lock);
 		r = n->stg ? staging_materialize(req_fs(req), n->stg) : -EBADF;

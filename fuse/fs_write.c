@@ -565,10 +565,12 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
  * another version's, which old readers must not see (README).  n->lock
  * held.
  */
-static void truncated_for_readers(struct mfs_node *n, uint64_t size)
+void fs_truncated_for_readers(struct mfs_node *n, uint64_t size)
 {
 	if (!n->manifest)
 		return; /* nobody has it open */
+	if (!n->truncated || size < n->trunc_data)
+		n->trunc_data = size;
 	n->trunc_to = size;
 	__atomic_store_n(&n->truncated, 1, __ATOMIC_RELEASE);
 }
@@ -603,7 +605,8 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		 * from this version's bytes, it published them over the newer
 		 * one: truncate(100) and truncate(5000) at once left 5000 of
 		 * the old bytes, the first cut undone (1 time in 3, t0406).
-		 * On ESTALE the kernel looks the path up again and retries.
+		 * On ESTALE the caller truncates the current version
+		 * (fs_attr.c, truncate_file).
 		 */
 		rc = -ESTALE;
 		goto out;
@@ -655,7 +658,7 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	if (temporary || now)
 		rc = fs_commit(fs, n, &mv->ino, &mv->parent, &mv->name);
 	if (temporary && !rc && mv->ino == n->ino)
-		truncated_for_readers(n, size);
+		fs_truncated_for_readers(n, size);
 out:
 	if (temporary) {
 		staging_free(fs, n->stg);
