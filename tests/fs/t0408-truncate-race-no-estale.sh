@@ -97,6 +97,23 @@ def renamer(data):
     return looping(call)
 
 
+def appender(data):
+    def call():
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    return looping(call)
+
+
+def reader():
+    def call():
+        with open(p, "rb") as f:
+            f.read()
+    return looping(call)
+
+
 def valid(d, byte, sizes):
     """tmpfs's results: a run of `byte`, then zeros, at one of sizes."""
     k = len(d) - len(d.lstrip(byte))
@@ -139,11 +156,18 @@ for rnd in range(ROUNDS):
         if len(got) != size or m[:] != got or not valid(got, b"A", SIZES):
             bad.append((rnd, size, len(got), got.count(b"A")))
         os.close(r)
+    elif case == "append":
+        # O_APPEND writers open without O_TRUNC: their bytes start as the
+        # current version's.  Only the truncaters' A, zeros and C can be there.
+        errs = procs([appender(b"C" * 10)] + [truncater(s) for s in SIZES[:3]])
+        d = open(p, "rb").read()
+        if d.strip(b"AC\0"):
+            bad.append((rnd, len(d), d.count(b"A"), d.count(b"C")))
+    elif case == "read":
+        errs = procs([reader()] + [truncater(s) for s in SIZES[:3]])
     elif case in ("cp", "rename"):
         writer = copier if case == "cp" else renamer
         errs = procs([writer(b"B" * 9000)] + [truncater(s) for s in SIZES[:3]])
-        if case == "cp":
-            errs = {k: v for k, v in errs.items() if k[0]}  # the truncates' only
         d = open(p, "rb").read()
         # The last rewrite's B, cut or grown by truncates after it; no A.
         if not valid(d, b"B", SIZES[:3] + (9000,)):
@@ -165,6 +189,7 @@ check "truncate(2)s of two names of one file at once: no ESTALE, one file (40 ro
 check "a reader open while 5 truncate(2)s run: read, mmap and fstat agree (40 rounds)" \
 	py reader
 check "truncate(2)s racing a cp over the path: no ESTALE, a tmpfs result (40 rounds)" py cp
+check "truncate(2)s racing an O_APPEND writer: no ESTALE (40 rounds)" py append
 check "truncate(2)s racing a rename over the path: no ESTALE, a tmpfs result (40 rounds)" \
 	py rename
 
