@@ -133,7 +133,7 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t *moved_to)
 {
-	uint64_t target = fs_node_target(fs, n);
+	uint64_t target = fs_node_target(fs, n), settled;
 	struct mfs_inode now;
 	int rc;
 
@@ -141,6 +141,15 @@ int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t
 	if (n->gone && target == n->ino)
 		return 0; /* unlinked but open: metadata lives in memory only */
 	rc = mfs_ns_setattr(fs->ns, target, &n->rec, mask, &now);
+	/*
+	 * A commit published the file anew meanwhile (it deleted target's
+	 * record): the change goes to the new version, or a chmod racing a
+	 * truncate(2) of the path was lost (t0409, 2 rounds in 30).
+	 */
+	while (rc == -ENOENT && (settled = itable_follow_settled(fs, n->ino)) != target) {
+		target = settled;
+		rc = mfs_ns_setattr(fs->ns, target, &n->rec, mask, &now);
+	}
 	if (rc == -ENOENT)
 		return 0; /* removed meanwhile: nothing left to change */
 	if (rc)

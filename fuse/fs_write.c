@@ -111,6 +111,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 	struct mfs_ns_with with = { 0 };
 	struct mfs_wr mrec = { 0 };
 	struct mfs_inode rec = { 0 };
+	struct mfs_publishing pub;
 	struct mfs_hash id;
 	uint64_t target = fs_node_target(fs, n);
 	int has_manifest = 0, rc;
@@ -132,13 +133,32 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 	/* From the dedup checks to the publish, gc must not delete (store/maint/gc.h). */
 	mfs_gc_refs_hold(fs->ns);
 	rc = ingest(fs, n->stg, &id, &has_manifest, &ist, &with, &mrec);
-	if (!rc)
-		rc = mfs_ns_publish_with(fs->ns, target, has_manifest ? &id : NULL, n->stg->size,
-					 &n->stg->mtime, &n->stg->ctime, with.b ? &with : NULL, &rec);
-	else
+	if (!rc) {
+		/* No other commit of the file between its publish and its link. */
+		target = itable_publish_begin(fs, n->ino, &pub);
+		if (n->stg->publish_over && target != n->stg->publish_over) {
+			mfs_batch_free(with.b);
+			rc = -ESTALE;
+		} else {
+			rc = mfs_ns_publish_with(fs->ns, target, has_manifest ? &id : NULL,
+						 n->stg->size, &n->stg->mtime, &n->stg->ctime,
+						 with.b ? &with : NULL, &rec);
+			/* The path has a new inode; n keeps describing the old version. */
+			if (rec.ino && rec.ino != target && itable_set_successor(fs, target, rec.ino))
+				log_error("inode %016llx: no memory to record its successor",
+					  (unsigned long long)target);
+		}
+		itable_publish_end(fs, &pub);
+	} else {
 		mfs_batch_free(with.b);
+	}
 	mfs_gc_refs_release(fs->ns);
 	mfs_wr_release(&mrec);
+	if (rc == -ESTALE) {
+		/* A truncate's cut of an older version: it goes to the newer one. */
+		n->stg->dirty = n->stg->publish_at_release = 0;
+		return rc;
+	}
 	if (rc == -ENOENT) {
 		/*
 		 * The path was unlinked or renamed over since (successor links
@@ -176,9 +196,6 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		fs_node_untruncate(n);
 		return rc;
 	}
-	/* The path has a new inode; n keeps describing the old version. */
-	if (itable_set_successor(fs, target, rec.ino))
-		log_error("inode %016llx: no memory to record its successor", (unsigned long long)target);
 	/* Until the next commit, the new inode shows what this writer writes on. */
 	view_start(fs, n->stg, n->ino, rec.ino);
 	*moved = target;
@@ -655,8 +672,12 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	else
 		n->stg->publish_at_release = 1;
 	inval = view_update(fs, n->stg);
-	if (temporary || now)
+	if (temporary || now) {
+		/* Over the version the bytes were cut from, and no newer one. */
+		n->stg->publish_over = temporary ? n->ino : 0;
 		rc = fs_commit(fs, n, &mv->ino, &mv->parent, &mv->name);
+		n->stg->publish_over = 0;
+	}
 	if (temporary && !rc && mv->ino == n->ino)
 		fs_truncated_for_readers(n, size);
 out:
