@@ -599,7 +599,7 @@ void fs_truncated_for_readers(struct mfs_node *n, uint64_t size)
 static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 			 struct fuse_file_info *fi, uint64_t *staged_old, struct fs_moved *mv)
 {
-	uint64_t moved_to = 0, inval = 0;
+	uint64_t moved_to = 0, inval = 0, over = 0;
 	int rc = 0, temporary = 0, now = 0;
 
 	pthread_mutex_lock(&n->lock);
@@ -608,11 +608,28 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		goto out;
 	}
 	if (staged_old) {
-		if (!n->stg) {
+		/*
+		 * The writer's bytes are what the path shows only while the
+		 * inode of its view is the current version.  A writer closed
+		 * before a newer commit (its RELEASE still on its way) keeps its
+		 * view: its bytes cut and published came back over the newer
+		 * version's (t0408: a truncate racing cp left an earlier copy).
+		 */
+		over = n->stg ? view_path_ino(n->stg) : 0;
+		if (!over || itable_follow(fs, over) != over) {
 			rc = -ESTALE;
 			goto out;
 		}
 		*staged_old = n->stg->size;
+	}
+	/*
+	 * Every writer of n closed, its bytes published and superseded since
+	 * (the RELEASEs are still on their way): they are not the path's
+	 * any more, so as with no writer (below).
+	 */
+	if (!fi && !staged_old && n->stg && writers_closed(n) && fs_node_target(fs, n) != n->ino) {
+		rc = -ESTALE;
+		goto out;
 	}
 	if (!n->stg && fs_node_target(fs, n) != n->ino) {
 		/*
@@ -674,7 +691,7 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	inval = view_update(fs, n->stg);
 	if (temporary || now) {
 		/* Over the version the bytes were cut from, and no newer one. */
-		n->stg->publish_over = temporary ? n->ino : 0;
+		n->stg->publish_over = staged_old ? over : n->ino;
 		rc = fs_commit(fs, n, &mv->ino, &mv->parent, &mv->name);
 		n->stg->publish_over = 0;
 	}

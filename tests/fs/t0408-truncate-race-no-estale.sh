@@ -63,9 +63,9 @@ def procs(fns):
 def looping(call):
     def fn():
         errs = {}
-        for _ in range(LOOPS):
+        for i in range(LOOPS):
             try:
-                call()
+                call(i)
             except OSError as e:
                 k = errno.errorcode.get(e.errno, str(e.errno))
                 errs[k] = errs.get(k, 0) + 1
@@ -74,15 +74,20 @@ def looping(call):
 
 
 def truncater(size):
-    return looping(lambda: os.truncate(p, size))
+    return looping(lambda i: os.truncate(p, size))
+
+
+def last(data, i):
+    # The last call writes Z: the file must end with its bytes, not an earlier one's.
+    return data if i < LOOPS - 1 else b"Z" * len(data)
 
 
 def copier(data):
     # What cp does to an existing destination: open(O_WRONLY|O_TRUNC), write, close.
-    def call():
+    def call(i):
         fd = os.open(p, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
         try:
-            os.write(fd, data)
+            os.write(fd, last(data, i))
         finally:
             os.close(fd)
     return looping(call)
@@ -90,15 +95,15 @@ def copier(data):
 
 def renamer(data):
     tmp = p + ".tmp"
-    def call():
+    def call(i):
         with open(tmp, "wb") as f:
-            f.write(data)
+            f.write(last(data, i))
         os.rename(tmp, p)
     return looping(call)
 
 
 def appender(data):
-    def call():
+    def call(i):
         fd = os.open(p, os.O_WRONLY | os.O_APPEND)
         try:
             os.write(fd, data)
@@ -108,7 +113,7 @@ def appender(data):
 
 
 def reader():
-    def call():
+    def call(i):
         with open(p, "rb") as f:
             f.read()
     return looping(call)
@@ -136,7 +141,7 @@ for rnd in range(ROUNDS):
         if rnd == 0:
             os.link(p, q)
         errs = procs([truncater(s) for s in SIZES[:3]] +
-                     [looping(lambda s=s: os.truncate(q, s)) for s in SIZES[3:]])
+                     [looping(lambda i, s=s: os.truncate(q, s)) for s in SIZES[3:]])
         d = open(p, "rb").read()
         if open(q, "rb").read() != d or os.stat(p).st_ino != os.stat(q).st_ino:
             bad.append((rnd, "the names differ"))
@@ -169,15 +174,15 @@ for rnd in range(ROUNDS):
         writer = copier if case == "cp" else renamer
         errs = procs([writer(b"B" * 9000)] + [truncater(s) for s in SIZES[:3]])
         d = open(p, "rb").read()
-        # The last rewrite's B, cut or grown by truncates after it; no A.
-        if not valid(d, b"B", SIZES[:3] + (9000,)):
-            bad.append((rnd, len(d), d.count(b"A"), d.count(b"B")))
+        # The last rewrite's Z, cut or grown by truncates after it; no A, no B.
+        if not valid(d, b"Z", SIZES[:3] + (9000,)):
+            bad.append((rnd, len(d), d.count(b"A"), d.count(b"B"), d.count(b"Z")))
     for k, v in errs.items():
         total[k] = total.get(k, 0) + v
 print("errors (process, errno): %s; rounds with a result tmpfs cannot give: %s"
       % (total, bad or "none"))
 if bad or total:
-    sys.exit("errors (process, errno): %s; bad rounds (round, size, A[, B]): %s"
+    sys.exit("errors (process, errno): %s; bad rounds (round, size, A[, B, Z]): %s"
              % (total, bad))
 PYEOF
 }
