@@ -133,7 +133,7 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t *moved_to)
 {
-	uint64_t target = fs_node_target(fs, n);
+	uint64_t target = fs_node_target(fs, n), settled;
 	struct mfs_inode now;
 	int rc;
 
@@ -141,6 +141,15 @@ int fs_save_attrs(struct mfs_fs *fs, struct mfs_node *n, unsigned mask, uint64_t
 	if (n->gone && target == n->ino)
 		return 0; /* unlinked but open: metadata lives in memory only */
 	rc = mfs_ns_setattr(fs->ns, target, &n->rec, mask, &now);
+	/*
+	 * A commit published the file anew meanwhile (it deleted target's
+	 * record): the change goes to the new version, or a chmod racing a
+	 * truncate(2) of the path was lost (t0409, 2 rounds in 30).
+	 */
+	while (rc == -ENOENT && (settled = itable_follow_settled(fs, n->ino)) != target) {
+		target = settled;
+		rc = mfs_ns_setattr(fs->ns, target, &n->rec, mask, &now);
+	}
 	if (rc == -ENOENT)
 		return 0; /* removed meanwhile: nothing left to change */
 	if (rc)
@@ -212,6 +221,72 @@ static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		grow_kernel_size(fs, writer, size);
 	/* The writer closed meanwhile: the path's own version it is. */
 	return rc == -ESTALE ? fs_truncate(fs, n, size, fi, mv) : rc;
+}
+
+/*
+ * A truncate(2) that reached, through a dentry of the path the kernel had
+ * not dropped yet, a version a commit superseded: truncate_node refuses to
+ * cut that version's bytes (ESTALE: they would be published over the newer
+ * one's).  The kernel retries an ESTALE only once, after a fresh lookup,
+ * and with three truncaters of one path, or one racing a cp over it, the
+ * retry met a superseded version again: the caller saw ESTALE (t0408:
+ * 1 truncate in 3).  So the daemon truncates the file's current version
+ * itself, the one the successor links lead to, and on through any that a
+ * commit supersedes meanwhile.  It is the file the path named when the
+ * kernel looked it up, under every name it has now (hard links, a rename
+ * since), as a local filesystem truncates the inode the path led to.  A
+ * file removed since (renamed over, unlinked) takes the cut with it, as
+ * it takes a writer's bytes (fs_commit).  *to: the version truncated, 0
+ * if n itself.
+ */
+static int truncate_file(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
+			 struct fuse_file_info *fi, struct fs_moved *mv, uint64_t *to)
+{
+	uint64_t tried = n->ino, next;
+	int rc = truncate_path(fs, n, size, fi, mv);
+
+	*to = 0;
+	/* Each turn follows a commit made meanwhile: the links only go forward. */
+	while (rc == -ESTALE && !fi && (next = itable_follow(fs, tried)) != tried) {
+		struct mfs_node *m = itable_get(fs, next, NULL, 0, 1, &rc);
+
+		if (!m)
+			return rc == -ENOENT ? 0 : rc;
+		rc = truncate_path(fs, m, size, fi, mv);
+		itable_put(fs, m, 0, 1);
+		*to = tried = next;
+	}
+	return rc;
+}
+
+/*
+ * Replies to a truncate that truncate_file applied to the newer version
+ * `to` of n: with the current version's attributes, as reply_moved_attr
+ * does, cached.  The kernel cuts or grows n's size by them, for the
+ * descriptors open on n too: so does the daemon for n's readers (as a
+ * truncate on tmpfs holds for every descriptor of the file).  With no
+ * current version (the file was removed since), n's own attributes st.
+ */
+static void reply_truncated_file(struct mfs_fs *fs, fuse_req_t req, struct mfs_node *n,
+				 uint64_t to, struct stat *st)
+{
+	struct mfs_node *m;
+	struct stat cur;
+	int rc;
+
+	if (!(m = itable_get(fs, itable_follow(fs, to), NULL, 0, 1, &rc))) {
+		reply_attr(fs, req, n->ino, st, 0);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	fs_fill_stat(fs, m, &cur);
+	pthread_mutex_unlock(&m->lock);
+	itable_put(fs, m, 0, 1);
+	pthread_mutex_lock(&n->lock);
+	if (!n->stg)
+		fs_truncated_for_readers(n, (uint64_t)cur.st_size);
+	pthread_mutex_unlock(&n->lock);
+	fuse_reply_attr(req, &cur, fs->timeout);
 }
 
 /*
@@ -315,7 +390,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		       struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
-	uint64_t moved_to = 0, inval = 0;
+	uint64_t moved_to = 0, inval = 0, redirected = 0;
 	struct fs_moved mv = { 0 };
 	unsigned mask;
 	struct stat st;
@@ -336,7 +411,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	 * inode lock until the reply, so its dentries go after it (fs_moved_inode).
 	 */
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		rc = truncate_path(fs, n, attr->st_size, fi, &mv);
+		rc = truncate_file(fs, n, attr->st_size, fi, &mv, &redirected);
 		if (rc) {
 			fuse_reply_err(req, mfs_errno(rc));
 			moved_after_reply(fs, &mv, 0);
@@ -401,6 +476,9 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		view_inval(fs, inval);
 	if (rc)
 		fuse_reply_err(req, mfs_errno(rc));
+	else if (redirected)
+		/* For n, not the version that moved on (mv.ino): its attributes go after. */
+		reply_truncated_file(fs, req, n, redirected, &st);
 	else if (!(given = mv.ino && reply_moved_attr(fs, req, mv.ino)))
 		reply_attr(fs, req, ino, &st, 0);
 	moved_after_reply(fs, &mv, given);

@@ -81,6 +81,14 @@ struct mfs_staging {
 	 */
 	int publish_at_release;
 	/*
+	 * The one inode the next commit may publish over, or 0 (any: a
+	 * writer's bytes go to the current version).  A truncate(2) sets it
+	 * when it commits bytes it cut from a version (truncate_node): over a
+	 * newer version, fs_commit answers ESTALE instead, or that version's
+	 * bytes would come back over the newer one's.
+	 */
+	uint64_t publish_over;
+	/*
 	 * The mtime the commit gives the new version: the time of the last
 	 * change to the bytes, or what utimensat/futimens set after it, by any
 	 * handle, before the commit ran.  cp -a, cp -p and tar set times on the
@@ -122,12 +130,14 @@ struct mfs_node {
 	 * while descriptors had this one open, and its reply gave the kernel
 	 * the new size for this inode too (fs_attr.c, reply_moved_attr): as on
 	 * tmpfs, the cut or the growth holds for readers of n->manifest.  They
-	 * read their version up to trunc_to, zeros from its end up to trunc_to,
-	 * and stat shows trunc_to (fs_truncated_end).  Cleared when n->manifest
-	 * goes.  lock; serve_read loads `truncated` atomically before it locks.
+	 * read their version up to trunc_data, zeros from there up to trunc_to,
+	 * and stat shows trunc_to (fs_truncated_end).  trunc_data is the
+	 * smallest cut since the first: bytes a truncate cut never come back
+	 * when a later one grows the file.  Cleared when n->manifest goes.
+	 * lock; serve_read loads `truncated` atomically before it locks.
 	 */
 	int truncated;
-	uint64_t trunc_to;
+	uint64_t trunc_to, trunc_data;
 	/* The holes of manifest holes_of (fs_fill_stat's st_blocks); lock. */
 	struct mfs_hash holes_of;
 	uint64_t holes;
@@ -164,6 +174,19 @@ struct mfs_itable {
 	 * commits came between, even after their nodes were forgotten.
 	 */
 	struct mfs_succ *succ[MFS_SUCC_BUCKETS];
+	/*
+	 * The inodes commits are publishing a new version of now
+	 * (itable_publish_begin), one commit per inode at a time; lock.
+	 * `published` is signalled as each ends.
+	 */
+	struct mfs_publishing *publishing;
+	pthread_cond_t published;
+};
+
+/* One commit's publish, on its stack while it is in itable->publishing. */
+struct mfs_publishing {
+	uint64_t ino;
+	struct mfs_publishing *next;
 };
 
 struct mfs_fs {
@@ -245,6 +268,19 @@ int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to);
 void itable_drop_successor(struct mfs_fs *fs, uint64_t from);
 /* The newest inode reached from ino through successor links (ino if none). */
 uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino);
+/*
+ * A commit publishes a new version of the file of ino: from the store's
+ * publish, which deletes the old record, to itable_set_successor, the old
+ * inode leads nowhere, and a commit, chmod or setxattr sent there lost its
+ * change as if the file had been removed (fs_commit, fs_save_attrs).  So
+ * begin waits until no other commit is publishing the inode ino leads to,
+ * and returns that inode, now the caller's to publish until end (p on the
+ * caller's stack).  Between the two the caller takes no node lock.
+ */
+uint64_t itable_publish_begin(struct mfs_fs *fs, uint64_t ino, struct mfs_publishing *p);
+void itable_publish_end(struct mfs_fs *fs, struct mfs_publishing *p);
+/* itable_follow, once no commit is publishing the inode it leads to. */
+uint64_t itable_follow_settled(struct mfs_fs *fs, uint64_t ino);
 
 /* staging.c */
 /* New empty staging whose version times start as rec's (the file's). */
@@ -500,6 +536,11 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 		     struct fuse_file_info *fi);
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi,
 		struct fs_moved *mv);
+/*
+ * A truncate(2) of the path to size, with no writer open, holds for the
+ * readers of n->manifest (n->truncated, above).  n->lock held.
+ */
+void fs_truncated_for_readers(struct mfs_node *n, uint64_t size);
 /*
  * fs_truncate of n's staged bytes only: -ESTALE if n has none (its writer
  * released it); *old gets their size before the cut.  Commits them (*mv)

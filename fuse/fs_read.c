@@ -27,9 +27,13 @@
 /* A 1 MiB request spans at most 6 chunks of >= 256 KiB; be generous. */
 #define MAX_IOV 64
 
-/* Sets up n for a new handle; n->lock held.  See fs_internal.h note 3. */
+/*
+ * Sets up n for a new handle; n->lock held.  See fs_internal.h note 3.
+ * cur: for a writer of a superseded n (open_superseded), the current
+ * version, which its staging starts from.
+ */
 static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
-		       struct fuse_file_info *fi, int created)
+		       struct fuse_file_info *fi, int created, struct mfs_manifest *cur)
 {
 	int rc;
 
@@ -69,10 +73,15 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	}
 	if (fs->cfg->ro || mfs_rev_is_ino(n->ino))
 		return -EROFS;
-	if (!n->stg) {
+	if (n->stg) {
+		cur = NULL; /* a writer opened it before: this one shares its bytes */
+	} else {
 		if ((rc = staging_new(fs, &n->rec, &n->stg)))
 			return rc;
-		if (!(fi->flags & O_TRUNC) && n->rec.size) {
+		if (cur) {
+			if (cur->size)
+				staging_set_base(n->stg, cur);
+		} else if (!(fi->flags & O_TRUNC) && n->rec.size) {
 			if ((rc = fs_node_manifest(fs, n))) {
 				staging_free(fs, n->stg);
 				n->stg = NULL;
@@ -97,7 +106,11 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	 * writers are never mixed on one inode.
 	 */
 	h->append = !!(fi->flags & O_APPEND);
-	if (!(n->rec.flags & MFS_I_PENDING) && (n->readers || n->writers > n->cached_writers)) {
+	/* n's page cache and size are its own version's, not cur's bytes. */
+	if (cur)
+		fi->direct_io = 1;
+	else if (!(n->rec.flags & MFS_I_PENDING) &&
+		 (n->readers || n->writers > n->cached_writers)) {
 		fi->direct_io = 1;
 		log_info("inode %016llx: rewritten while %d reader(s) hold the old version or "
 			 "another writer writes directly: writes bypass the page cache, "
@@ -138,7 +151,8 @@ static void wait_closing_readers(struct mfs_node *n)
 	}
 }
 
-int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created)
+static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
+		     struct mfs_manifest *cur)
 {
 	struct mfs_handle *h = calloc(1, sizeof(*h));
 	int rc;
@@ -148,7 +162,7 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
 	pthread_mutex_lock(&n->lock);
 	if (created || (fi->flags & O_ACCMODE) != O_RDONLY)
 		wait_closing_readers(n);
-	rc = open_locked(fs, n, h, fi, created);
+	rc = open_locked(fs, n, h, fi, created, cur);
 	pthread_mutex_unlock(&n->lock);
 	if (rc) {
 		free(h);
@@ -161,36 +175,72 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
 	return 0;
 }
 
+int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created)
+{
+	return open_node(fs, n, fi, created, NULL);
+}
+
+/*
+ * An open of inode ino, which a commit superseded, through a dentry of
+ * the path the kernel has not dropped yet (it drops it only after the
+ * commit's reply).  A reader must not read that version (a caller whose
+ * truncate(2) had returned read the bytes from before it, t0395), and its
+ * inode's size and pages are that version's, which a reader goes by: it
+ * gets ESTALE, and the kernel looks the path up again and retries.  Only
+ * once, though, and with truncates of the path committing back to back
+ * the retry met a superseded version again: a cp over the path failed
+ * with ESTALE (t0408, 1 to 3 opens in 100).  A writer needs none of that
+ * version: it opens here, its staged bytes start as the current version's
+ * (the one the successor links lead to), it bypasses the inode's page
+ * cache, and its commit goes to the current version as any writer's
+ * through an old inode does (fs_commit).  A file removed since: ESTALE,
+ * and the kernel finds what the path names now.
+ */
+static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi)
+{
+	struct mfs_manifest *cur = NULL;
+	struct mfs_node *c;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) == O_RDONLY)
+		return -ESTALE;
+	if (!(c = itable_get(fs, itable_follow(fs, n->ino), NULL, 0, 1, &rc)))
+		return rc == -ENOENT ? -ESTALE : rc;
+	pthread_mutex_lock(&c->lock);
+	if (!(rc = fs_node_manifest(fs, c)))
+		cur = mfs_manifest_ref(c->manifest);
+	pthread_mutex_unlock(&c->lock);
+	itable_put(fs, c, 0, 1);
+	if (!rc)
+		rc = open_node(fs, n, fi, 0, cur);
+	mfs_manifest_unref(cur);
+	return rc;
+}
+
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
 	struct mfs_node *n;
-	int rc;
+	int rc, superseded;
 
 	if (!(n = itable_get(fs, ino, NULL, 0, 1, &rc))) {
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	/*
-	 * Through a dentry of a path a commit has moved to a new inode (it has
-	 * a successor): the kernel walks the path again, looking it up afresh,
-	 * on ESTALE.  The dentry is dropped only after the commit's reply
-	 * (fs_moved_entry), and a caller whose truncate(2) has returned may
-	 * find it before the drop and reach here after: it must not open the
-	 * old version (t0395 read the bytes from before the truncate).
-	 */
-	if (itable_follow(fs, ino) != ino) {
-		itable_put(fs, n, 0, 1);
-		fuse_reply_err(req, ESTALE);
-		return;
-	}
-	if ((rc = fs_open_node(fs, n, fi, 0))) {
+	superseded = itable_follow(fs, ino) != ino;
+	rc = superseded ? open_superseded(fs, n, fi) : fs_open_node(fs, n, fi, 0);
+	if (rc) {
 		itable_put(fs, n, 0, 1);
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	if (fuse_reply_open(req, fi)) /* the opener was interrupted */
+	if (fuse_reply_open(req, fi)) { /* the opener was interrupted */
 		fs_handle_close(fs, (struct mfs_handle *)(uintptr_t)fi->fh);
+		return;
+	}
+	/* A writer of a superseded version: its size is the staged one now (attributes only). */
+	if (superseded)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 /*
@@ -299,10 +349,11 @@ static uint8_t zeros[ZEROS_LEN];
 
 /*
  * 1 and *to the size a truncate(2) of the path cut or grew h's version to
- * for it (fs_internal.h, truncated); 0 if none did.  The lock only for
- * such a node: a commit can hold it long.
+ * for it, *data the bytes of the version no cut took since (fs_internal.h,
+ * truncated); 0 if none did.  The lock only for such a node: a commit can
+ * hold it long.
  */
-static int truncated_end(struct mfs_handle *h, uint64_t *to)
+static int truncated_end(struct mfs_handle *h, uint64_t *data, uint64_t *to)
 {
 	struct mfs_node *n = h->node;
 	int t;
@@ -312,6 +363,7 @@ static int truncated_end(struct mfs_handle *h, uint64_t *to)
 	pthread_mutex_lock(&n->lock);
 	t = n->truncated && h->m == n->manifest;
 	*to = n->trunc_to;
+	*data = n->trunc_data < h->m->size ? n->trunc_data : h->m->size;
 	pthread_mutex_unlock(&n->lock);
 	return t;
 }
@@ -359,7 +411,7 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	const struct mfs_cache_entry *ents[MAX_IOV];
 	struct iovec iov[MAX_IOV + PAD_IOV];
 	uint8_t ends[MAX_IOV];         /* the read reaches the chunk's last byte */
-	uint64_t pos, end, vend, zend = 0, t, replied;
+	uint64_t pos, end, vend, zend = 0, d, t, replied;
 	uint32_t i;
 	int n = 0, niov, rc = 0, sequential = 0;
 
@@ -367,11 +419,9 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 		return read_staged(req, h->node, size, off); /* h->m is NULL */
 	vend = m->size;
 	/* A truncate(2) of the path cut the version for it, or grew it with zeros. */
-	if (truncated_end(h, &t)) {
-		if (t < vend)
-			vend = t;
-		else
-			zend = t;
+	if (truncated_end(h, &d, &t)) {
+		vend = d;
+		zend = t > d ? t : 0;
 	}
 	if ((uint64_t)off >= vend)
 		return read_past_end(req, (uint64_t)off, size, zend);
@@ -488,9 +538,9 @@ static off_t seek_version(const struct mfs_manifest *m, uint64_t off, int whence
 }
 
 /*
- * seek_version's answer r for a version of `size` bytes that a truncate(2)
- * of the path cut or grew to t for its reader: nothing at or past t, and
- * the zeros past the version's end a hole.
+ * seek_version's answer r for a version whose first `size` bytes are left
+ * to its reader after the truncate(2)s of the path that cut or grew it to
+ * t: nothing at or past t, and the zeros past those bytes a hole.
  */
 static off_t seek_truncated(uint64_t size, uint64_t t, off_t off, int whence, off_t r)
 {
@@ -521,11 +571,11 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		return;
 	}
 	if (!h->writable) {
-		uint64_t t;
+		uint64_t d, t;
 
 		r = seek_version(h->m, (uint64_t)off, whence);
-		if (truncated_end(h, &t))
-			r = seek_truncated(h->m->size, t, off, whence, r);
+		if (truncated_end(h, &d, &t))
+			r = seek_truncated(d, t, off, whence, r);
 	} else {
 		pthread_mutex_lock(&n->lock);
 		r = n->stg ? staging_materialize(req_fs(req), n->stg) : -EBADF;

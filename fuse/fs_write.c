@@ -111,6 +111,7 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 	struct mfs_ns_with with = { 0 };
 	struct mfs_wr mrec = { 0 };
 	struct mfs_inode rec = { 0 };
+	struct mfs_publishing pub;
 	struct mfs_hash id;
 	uint64_t target = fs_node_target(fs, n);
 	int has_manifest = 0, rc;
@@ -132,13 +133,32 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 	/* From the dedup checks to the publish, gc must not delete (store/maint/gc.h). */
 	mfs_gc_refs_hold(fs->ns);
 	rc = ingest(fs, n->stg, &id, &has_manifest, &ist, &with, &mrec);
-	if (!rc)
-		rc = mfs_ns_publish_with(fs->ns, target, has_manifest ? &id : NULL, n->stg->size,
-					 &n->stg->mtime, &n->stg->ctime, with.b ? &with : NULL, &rec);
-	else
+	if (!rc) {
+		/* No other commit of the file between its publish and its link. */
+		target = itable_publish_begin(fs, n->ino, &pub);
+		if (n->stg->publish_over && target != n->stg->publish_over) {
+			mfs_batch_free(with.b);
+			rc = -ESTALE;
+		} else {
+			rc = mfs_ns_publish_with(fs->ns, target, has_manifest ? &id : NULL,
+						 n->stg->size, &n->stg->mtime, &n->stg->ctime,
+						 with.b ? &with : NULL, &rec);
+			/* The path has a new inode; n keeps describing the old version. */
+			if (rec.ino && rec.ino != target && itable_set_successor(fs, target, rec.ino))
+				log_error("inode %016llx: no memory to record its successor",
+					  (unsigned long long)target);
+		}
+		itable_publish_end(fs, &pub);
+	} else {
 		mfs_batch_free(with.b);
+	}
 	mfs_gc_refs_release(fs->ns);
 	mfs_wr_release(&mrec);
+	if (rc == -ESTALE) {
+		/* A truncate's cut of an older version: it goes to the newer one. */
+		n->stg->dirty = n->stg->publish_at_release = 0;
+		return rc;
+	}
 	if (rc == -ENOENT) {
 		/*
 		 * The path was unlinked or renamed over since (successor links
@@ -176,9 +196,6 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
 		fs_node_untruncate(n);
 		return rc;
 	}
-	/* The path has a new inode; n keeps describing the old version. */
-	if (itable_set_successor(fs, target, rec.ino))
-		log_error("inode %016llx: no memory to record its successor", (unsigned long long)target);
 	/* Until the next commit, the new inode shows what this writer writes on. */
 	view_start(fs, n->stg, n->ino, rec.ino);
 	*moved = target;
@@ -565,10 +582,12 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
  * another version's, which old readers must not see (README).  n->lock
  * held.
  */
-static void truncated_for_readers(struct mfs_node *n, uint64_t size)
+void fs_truncated_for_readers(struct mfs_node *n, uint64_t size)
 {
 	if (!n->manifest)
 		return; /* nobody has it open */
+	if (!n->truncated || size < n->trunc_data)
+		n->trunc_data = size;
 	n->trunc_to = size;
 	__atomic_store_n(&n->truncated, 1, __ATOMIC_RELEASE);
 }
@@ -580,7 +599,7 @@ static void truncated_for_readers(struct mfs_node *n, uint64_t size)
 static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 			 struct fuse_file_info *fi, uint64_t *staged_old, struct fs_moved *mv)
 {
-	uint64_t moved_to = 0, inval = 0;
+	uint64_t moved_to = 0, inval = 0, over = 0;
 	int rc = 0, temporary = 0, now = 0;
 
 	pthread_mutex_lock(&n->lock);
@@ -589,11 +608,28 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		goto out;
 	}
 	if (staged_old) {
-		if (!n->stg) {
+		/*
+		 * The writer's bytes are what the path shows only while the
+		 * inode of its view is the current version.  A writer closed
+		 * before a newer commit (its RELEASE still on its way) keeps its
+		 * view: its bytes cut and published came back over the newer
+		 * version's (t0408: a truncate racing cp left an earlier copy).
+		 */
+		over = n->stg ? view_path_ino(n->stg) : 0;
+		if (!over || itable_follow(fs, over) != over) {
 			rc = -ESTALE;
 			goto out;
 		}
 		*staged_old = n->stg->size;
+	}
+	/*
+	 * Every writer of n closed, its bytes published and superseded since
+	 * (the RELEASEs are still on their way): they are not the path's
+	 * any more, so as with no writer (below).
+	 */
+	if (!fi && !staged_old && n->stg && writers_closed(n) && fs_node_target(fs, n) != n->ino) {
+		rc = -ESTALE;
+		goto out;
 	}
 	if (!n->stg && fs_node_target(fs, n) != n->ino) {
 		/*
@@ -603,7 +639,8 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		 * from this version's bytes, it published them over the newer
 		 * one: truncate(100) and truncate(5000) at once left 5000 of
 		 * the old bytes, the first cut undone (1 time in 3, t0406).
-		 * On ESTALE the kernel looks the path up again and retries.
+		 * On ESTALE the caller truncates the current version
+		 * (fs_attr.c, truncate_file).
 		 */
 		rc = -ESTALE;
 		goto out;
@@ -652,10 +689,14 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	else
 		n->stg->publish_at_release = 1;
 	inval = view_update(fs, n->stg);
-	if (temporary || now)
+	if (temporary || now) {
+		/* Over the version the bytes were cut from, and no newer one. */
+		n->stg->publish_over = staged_old ? over : n->ino;
 		rc = fs_commit(fs, n, &mv->ino, &mv->parent, &mv->name);
+		n->stg->publish_over = 0;
+	}
 	if (temporary && !rc && mv->ino == n->ino)
-		truncated_for_readers(n, size);
+		fs_truncated_for_readers(n, size);
 out:
 	if (temporary) {
 		staging_free(fs, n->stg);

@@ -19,6 +19,7 @@ int itable_init(struct mfs_itable *t)
 {
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->published, NULL);
 	t->nbuckets = INITIAL_BUCKETS;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	return t->buckets ? 0 : -ENOMEM;
@@ -54,6 +55,7 @@ void itable_release(struct mfs_fs *fs)
 			free(l);
 		}
 	}
+	pthread_cond_destroy(&t->published);
 	pthread_mutex_destroy(&t->lock);
 }
 
@@ -100,11 +102,9 @@ void itable_drop_successor(struct mfs_fs *fs, uint64_t from)
 	free(l);
 }
 
-uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino)
+/* itable_follow with t->lock held. */
+static uint64_t follow_locked(struct mfs_itable *t, uint64_t ino)
 {
-	struct mfs_itable *t = &fs->itable;
-
-	pthread_mutex_lock(&t->lock);
 	/* Inode numbers only grow along a chain, so it cannot loop; bound it anyway. */
 	for (int steps = 0; steps < 1 << 20; steps++) {
 		struct mfs_succ *l = *succ_slot(t, ino);
@@ -113,8 +113,71 @@ uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino)
 			break;
 		ino = l->to;
 	}
+	return ino;
+}
+
+uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_itable *t = &fs->itable;
+
+	pthread_mutex_lock(&t->lock);
+	ino = follow_locked(t, ino);
 	pthread_mutex_unlock(&t->lock);
 	return ino;
+}
+
+static int publishing(const struct mfs_itable *t, uint64_t ino)
+{
+	for (const struct mfs_publishing *p = t->publishing; p; p = p->next)
+		if (p->ino == ino)
+			return 1;
+	return 0;
+}
+
+/* Follows ino's links once no commit publishes where they lead; t->lock held. */
+static uint64_t follow_settled_locked(struct mfs_itable *t, uint64_t ino)
+{
+	uint64_t to;
+
+	while (publishing(t, to = follow_locked(t, ino)))
+		pthread_cond_wait(&t->published, &t->lock);
+	return to;
+}
+
+uint64_t itable_follow_settled(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_itable *t = &fs->itable;
+
+	pthread_mutex_lock(&t->lock);
+	ino = follow_settled_locked(t, ino);
+	pthread_mutex_unlock(&t->lock);
+	return ino;
+}
+
+uint64_t itable_publish_begin(struct mfs_fs *fs, uint64_t ino, struct mfs_publishing *p)
+{
+	struct mfs_itable *t = &fs->itable;
+
+	pthread_mutex_lock(&t->lock);
+	p->ino = follow_settled_locked(t, ino);
+	p->next = t->publishing;
+	t->publishing = p;
+	pthread_mutex_unlock(&t->lock);
+	return p->ino;
+}
+
+void itable_publish_end(struct mfs_fs *fs, struct mfs_publishing *p)
+{
+	struct mfs_itable *t = &fs->itable;
+	struct mfs_publishing **pp;
+
+	pthread_mutex_lock(&t->lock);
+	for (pp = &t->publishing; *pp && *pp != p; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = p->next;
+	pthread_cond_broadcast(&t->published);
+	pthread_mutex_unlock(&t->lock);
 }
 
 static struct mfs_node **slot(struct mfs_itable *t, uint64_t ino)

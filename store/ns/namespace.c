@@ -157,9 +157,24 @@ int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct m
 	rc = read_dirent(ns, &k, &ino);
 	if (rc == -ENOENT && (to = ns_forward_dir(ns, parent)) && !dirent_key(to, name, &k))
 		rc = read_dirent(ns, &k, &ino); /* a directory merged away */
+	/*
+	 * The two reads are not one snapshot: a publish (a new inode, the
+	 * old record deleted) or a rename over the name between them left
+	 * the entry read leading nowhere, and a path that never went away
+	 * was not found (a truncate(2) racing a rewrite: ENOENT, t0408; the
+	 * kernel then caches the negative entry).  The name leads on to
+	 * its new inode: read it again while it moves.
+	 */
 	if (rc)
 		return rc;
-	return mfs_ns_get(ns, ino, out);
+	while ((rc = mfs_ns_get(ns, ino, out)) == -ENOENT) {
+		uint64_t again;
+
+		if (read_dirent(ns, &k, &again) || again == ino)
+			break;
+		ino = again;
+	}
+	return rc;
 }
 
 int mfs_ns_readdir(struct mfs_ns *ns, uint64_t dir, const char *after, uint64_t skip,

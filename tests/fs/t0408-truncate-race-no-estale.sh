@@ -1,0 +1,201 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Many truncate(2)s of one path at once, and truncate(2) racing a rewrite
+# (cp over the path) or a rename over it.  Each truncate with no writer
+# open publishes a new version (a new inode); the kernel drops the path's
+# dentry only after the reply, so a truncate racing it reaches a version
+# already superseded.  The kernel retries an ESTALE once, looking the path
+# up again; with three truncaters or more the retry can meet a superseded
+# version again, and the caller saw ESTALE, which no program expects of a
+# local filesystem.  No caller may see it, and the result must be one that
+# tmpfs could give: the file is the smallest cut's bytes and zeros, at one
+# truncater's size (never an older version's bytes back, never a mix).
+# A lookup of the path racing those commits must find it (no ENOENT: the
+# kernel's retry of an ESTALE looks it up while another commit lands).
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+mfs_init
+
+M=$WORK/mnt
+D=$WORK/data
+check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
+
+# py CASE: runs one case of the script below on $M.
+py() {
+	"$PY" - "$M" "$1" <<'PYEOF'
+import errno, mmap, os, sys
+
+top, case = sys.argv[1], sys.argv[2]
+p = os.path.join(top, case)
+SIZES = (100, 700, 3000, 5000, 12000)   # one per truncater
+ROUNDS, LOOPS = 40, 60
+
+
+def procs(fns):
+    """Runs each fn in a child at once (a pipe starts them together);
+    returns the errno counts they saw: {(fn index, errno name): count}."""
+    rfd, wfd = os.pipe()
+    kids = []
+    for i, fn in enumerate(fns):
+        out_r, out_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(wfd)
+            os.read(rfd, 1)
+            errs = fn()
+            os.write(out_w, repr(errs).encode())
+            os._exit(0)
+        os.close(out_w)
+        kids.append((pid, out_r))
+    os.close(rfd)
+    os.write(wfd, b"x" * len(fns))
+    os.close(wfd)
+    seen = {}
+    for i, (pid, out_r) in enumerate(kids):
+        with os.fdopen(out_r, "rb") as r:
+            errs = eval(r.read().decode() or "{}")
+        os.waitpid(pid, 0)
+        for e, c in errs.items():
+            seen[(i, e)] = seen.get((i, e), 0) + c
+    return seen
+
+
+def looping(call):
+    def fn():
+        errs = {}
+        for i in range(LOOPS):
+            try:
+                call(i)
+            except OSError as e:
+                k = errno.errorcode.get(e.errno, str(e.errno))
+                errs[k] = errs.get(k, 0) + 1
+        return errs
+    return fn
+
+
+def truncater(size):
+    return looping(lambda i: os.truncate(p, size))
+
+
+def last(data, i):
+    # The last call writes Z: the file must end with its bytes, not an earlier one's.
+    return data if i < LOOPS - 1 else b"Z" * len(data)
+
+
+def copier(data):
+    # What cp does to an existing destination: open(O_WRONLY|O_TRUNC), write, close.
+    def call(i):
+        fd = os.open(p, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, last(data, i))
+        finally:
+            os.close(fd)
+    return looping(call)
+
+
+def renamer(data):
+    tmp = p + ".tmp"
+    def call(i):
+        with open(tmp, "wb") as f:
+            f.write(last(data, i))
+        os.rename(tmp, p)
+    return looping(call)
+
+
+def appender(data):
+    def call(i):
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    return looping(call)
+
+
+def reader():
+    def call(i):
+        with open(p, "rb") as f:
+            f.read()
+    return looping(call)
+
+
+def valid(d, byte, sizes):
+    """tmpfs's results: a run of `byte`, then zeros, at one of sizes."""
+    k = len(d) - len(d.lstrip(byte))
+    return len(d) in sizes and d[k:] == bytes(len(d) - k)
+
+
+total, bad = {}, []
+for rnd in range(ROUNDS):
+    with open(p, "wb") as f:
+        f.write(b"A" * 8192)
+    if case == "truncaters":
+        errs = procs([truncater(s) for s in SIZES])
+        d = open(p, "rb").read()
+        # Every truncate happened: the smallest cut holds, the last one's size.
+        if len(d) not in SIZES or d != b"A" * min(SIZES) + bytes(len(d) - min(SIZES)):
+            bad.append((rnd, len(d), d.count(b"A")))
+    elif case == "links":
+        # Two names of one file, truncated through both: one file, as on tmpfs.
+        q = p + ".link"
+        if rnd == 0:
+            os.link(p, q)
+        errs = procs([truncater(s) for s in SIZES[:3]] +
+                     [looping(lambda i, s=s: os.truncate(q, s)) for s in SIZES[3:]])
+        d = open(p, "rb").read()
+        if open(q, "rb").read() != d or os.stat(p).st_ino != os.stat(q).st_ino:
+            bad.append((rnd, "the names differ"))
+        elif len(d) not in SIZES or d != b"A" * min(SIZES) + bytes(len(d) - min(SIZES)):
+            bad.append((rnd, len(d), d.count(b"A")))
+    elif case == "reader":
+        # A descriptor open through it all: the truncates that reach its
+        # version hold for it (t0406), also those the daemon takes on to
+        # the current one; read(2) and a mapping agree with its fstat, its
+        # bytes then zeros.  (Truncates through newer versions do not
+        # reach it: README.)
+        r = os.open(p, os.O_RDONLY)
+        errs = procs([truncater(s) for s in SIZES])
+        size = os.fstat(r).st_size
+        got = os.pread(r, 1 << 20, 0)
+        m = mmap.mmap(r, size, mmap.MAP_SHARED, mmap.PROT_READ) if size else b""
+        if len(got) != size or m[:] != got or not valid(got, b"A", SIZES):
+            bad.append((rnd, size, len(got), got.count(b"A")))
+        os.close(r)
+    elif case == "append":
+        # O_APPEND writers open without O_TRUNC: their bytes start as the
+        # current version's.  Only the truncaters' A, zeros and C can be there.
+        errs = procs([appender(b"C" * 10)] + [truncater(s) for s in SIZES[:3]])
+        d = open(p, "rb").read()
+        if d.strip(b"AC\0"):
+            bad.append((rnd, len(d), d.count(b"A"), d.count(b"C")))
+    elif case == "read":
+        errs = procs([reader()] + [truncater(s) for s in SIZES[:3]])
+    elif case in ("cp", "rename"):
+        writer = copier if case == "cp" else renamer
+        errs = procs([writer(b"B" * 9000)] + [truncater(s) for s in SIZES[:3]])
+        d = open(p, "rb").read()
+        # The last rewrite's Z, cut or grown by truncates after it; no A, no B.
+        if not valid(d, b"Z", SIZES[:3] + (9000,)):
+            bad.append((rnd, len(d), d.count(b"A"), d.count(b"B"), d.count(b"Z")))
+    for k, v in errs.items():
+        total[k] = total.get(k, 0) + v
+print("errors (process, errno): %s; rounds with a result tmpfs cannot give: %s"
+      % (total, bad or "none"))
+if bad or total:
+    sys.exit("errors (process, errno): %s; bad rounds (round, size, A[, B, Z]): %s"
+             % (total, bad))
+PYEOF
+}
+
+check "5 truncate(2)s of one path at once, 60 each: no ESTALE, a tmpfs result (40 rounds)" \
+	py truncaters
+check "truncate(2)s of two names of one file at once: no ESTALE, one file (40 rounds)" \
+	py links
+check "a reader open while 5 truncate(2)s run: read, mmap and fstat agree (40 rounds)" \
+	py reader
+check "truncate(2)s racing a cp over the path: no ESTALE, a tmpfs result (40 rounds)" py cp
+check "truncate(2)s racing an O_APPEND writer: no ESTALE (40 rounds)" py append
+check "truncate(2)s racing a rename over the path: no ESTALE, a tmpfs result (40 rounds)" \
+	py rename
+
+mfs_done
