@@ -22,8 +22,12 @@ check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
 
 # py CASE: runs one case of the script below on $M.
 py() {
-	"$PY" - "$M" "$1" <<'PYEOF'
+	"$PY" - "$M" "$1" "$(cd "$(dirname "$0")" && pwd)" <<'PYEOF'
 import errno, mmap, os, sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, sys.argv[3])
+import racers  # noqa: E402 (tests/fs/racers.py)
 
 top, case = sys.argv[1], sys.argv[2]
 p = os.path.join(top, case)
@@ -31,46 +35,8 @@ SIZES = (100, 700, 3000, 5000, 12000)   # one per truncater
 ROUNDS, LOOPS = 40, 60
 
 
-def procs(fns):
-    """Runs each fn in a child at once (a pipe starts them together);
-    returns the errno counts they saw: {(fn index, errno name): count}."""
-    rfd, wfd = os.pipe()
-    kids = []
-    for i, fn in enumerate(fns):
-        out_r, out_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(wfd)
-            os.read(rfd, 1)
-            errs = fn()
-            os.write(out_w, repr(errs).encode())
-            os._exit(0)
-        os.close(out_w)
-        kids.append((pid, out_r))
-    os.close(rfd)
-    os.write(wfd, b"x" * len(fns))
-    os.close(wfd)
-    seen = {}
-    for i, (pid, out_r) in enumerate(kids):
-        with os.fdopen(out_r, "rb") as r:
-            errs = eval(r.read().decode() or "{}")
-        os.waitpid(pid, 0)
-        for e, c in errs.items():
-            seen[(i, e)] = seen.get((i, e), 0) + c
-    return seen
-
-
 def looping(call):
-    def fn():
-        errs = {}
-        for i in range(LOOPS):
-            try:
-                call(i)
-            except OSError as e:
-                k = errno.errorcode.get(e.errno, str(e.errno))
-                errs[k] = errs.get(k, 0) + 1
-        return errs
-    return fn
+    return racers.looping(call, LOOPS)
 
 
 def truncater(size):
@@ -130,7 +96,7 @@ for rnd in range(ROUNDS):
     with open(p, "wb") as f:
         f.write(b"A" * 8192)
     if case == "truncaters":
-        errs = procs([truncater(s) for s in SIZES])
+        errs = racers.procs([truncater(s) for s in SIZES])
         d = open(p, "rb").read()
         # Every truncate happened: the smallest cut holds, the last one's size.
         if len(d) not in SIZES or d != b"A" * min(SIZES) + bytes(len(d) - min(SIZES)):
@@ -140,7 +106,7 @@ for rnd in range(ROUNDS):
         q = p + ".link"
         if rnd == 0:
             os.link(p, q)
-        errs = procs([truncater(s) for s in SIZES[:3]] +
+        errs = racers.procs([truncater(s) for s in SIZES[:3]] +
                      [looping(lambda i, s=s: os.truncate(q, s)) for s in SIZES[3:]])
         d = open(p, "rb").read()
         if open(q, "rb").read() != d or os.stat(p).st_ino != os.stat(q).st_ino:
@@ -154,7 +120,7 @@ for rnd in range(ROUNDS):
         # bytes then zeros.  (Truncates through newer versions do not
         # reach it: README.)
         r = os.open(p, os.O_RDONLY)
-        errs = procs([truncater(s) for s in SIZES])
+        errs = racers.procs([truncater(s) for s in SIZES])
         size = os.fstat(r).st_size
         got = os.pread(r, 1 << 20, 0)
         m = mmap.mmap(r, size, mmap.MAP_SHARED, mmap.PROT_READ) if size else b""
@@ -164,15 +130,15 @@ for rnd in range(ROUNDS):
     elif case == "append":
         # O_APPEND writers open without O_TRUNC: their bytes start as the
         # current version's.  Only the truncaters' A, zeros and C can be there.
-        errs = procs([appender(b"C" * 10)] + [truncater(s) for s in SIZES[:3]])
+        errs = racers.procs([appender(b"C" * 10)] + [truncater(s) for s in SIZES[:3]])
         d = open(p, "rb").read()
         if d.strip(b"AC\0"):
             bad.append((rnd, len(d), d.count(b"A"), d.count(b"C")))
     elif case == "read":
-        errs = procs([reader()] + [truncater(s) for s in SIZES[:3]])
+        errs = racers.procs([reader()] + [truncater(s) for s in SIZES[:3]])
     elif case in ("cp", "rename"):
         writer = copier if case == "cp" else renamer
-        errs = procs([writer(b"B" * 9000)] + [truncater(s) for s in SIZES[:3]])
+        errs = racers.procs([writer(b"B" * 9000)] + [truncater(s) for s in SIZES[:3]])
         d = open(p, "rb").read()
         # The last rewrite's Z, cut or grown by truncates after it; no A, no B.
         if not valid(d, b"Z", SIZES[:3] + (9000,)):

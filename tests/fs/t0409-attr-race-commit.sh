@@ -26,53 +26,20 @@ py() {
 }
 
 py_case() {
-	"$PY" - "$M" "$1" <<'PYEOF'
+	"$PY" - "$M" "$1" "$(cd "$(dirname "$0")" && pwd)" <<'PYEOF'
 import errno, os, sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, sys.argv[3])
+import racers  # noqa: E402 (tests/fs/racers.py)
 
 top, case = sys.argv[1], sys.argv[2]
 p = os.path.join(top, case)
 ROUNDS, LOOPS = 30, 60
 
 
-def procs(fns):
-    """Runs each fn in a child at once; {(fn index, errno name): count}."""
-    rfd, wfd = os.pipe()
-    kids = []
-    for fn in fns:
-        out_r, out_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(wfd)
-            os.read(rfd, 1)
-            errs = fn()
-            os.write(out_w, repr(errs).encode())
-            os._exit(0)
-        os.close(out_w)
-        kids.append((pid, out_r))
-    os.close(rfd)
-    os.write(wfd, b"x" * len(fns))
-    os.close(wfd)
-    seen = {}
-    for i, (pid, out_r) in enumerate(kids):
-        with os.fdopen(out_r, "rb") as r:
-            errs = eval(r.read().decode() or "{}")
-        os.waitpid(pid, 0)
-        for e, c in errs.items():
-            seen[(i, e)] = seen.get((i, e), 0) + c
-    return seen
-
-
 def looping(call):
-    def fn():
-        errs = {}
-        for i in range(LOOPS):
-            try:
-                call(i)
-            except OSError as e:
-                k = errno.errorcode.get(e.errno, str(e.errno))
-                errs[k] = errs.get(k, 0) + 1
-        return errs
-    return fn
+    return racers.looping(call, LOOPS)
 
 
 def truncater(size):
@@ -128,9 +95,9 @@ for rnd in range(ROUNDS):
     with open(p, "wb") as f:
         f.write(b"A" * 8192)
     if case == "ftruncate":
-        errs = procs([ftruncater(), truncater(100), truncater(5000), looping(copier)])
+        errs = racers.procs([ftruncater(), truncater(100), truncater(5000), looping(copier)])
     else:
-        errs = procs([looping(changers[case]), truncater(100), truncater(5000),
+        errs = racers.procs([looping(changers[case]), truncater(100), truncater(5000),
                       looping(copier)])
         st = os.stat(p)
         got = {"chmod": lambda: st.st_mode & 0o7777, "chown": lambda: st.st_uid,

@@ -23,27 +23,7 @@
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
-
-# wal_files: the WAL files, NAME:BYTES (allocated KiB)
-wal_files() { find "$D/db" -name '*.log' -printf '%f:%s(%kK)\n' | sort | tr '\n' ' '; }
-
-cat >"$WORK/sx.py" <<'EOF'
-import errno, os, sys
-p, n = sys.argv[1], int(sys.argv[2])
-big = os.urandom(45000)
-res = {}
-for i in range(n):
-    try:
-        os.setxattr(p, "user.k%d" % (i % 4), big[:45000 - i % 97])
-        r = "ok"
-    except OSError as e:
-        r = errno.errorcode[e.errno]
-        if e.errno != errno.ENOSPC:
-            print("setxattr: %s" % e, file=sys.stderr)
-    res[r] = res.get(r, 0) + 1
-print(" ".join("%s=%d" % kv for kv in sorted(res.items())))
-sys.exit(0 if set(res) <= {"ok", "ENOSPC"} else 1)
-EOF
+. "$(dirname "$0")/walstuck.sh"
 
 # Readers all along (reads, listings, xattrs), across the reopen; a failure
 # other than EIO fails them, and EIO too unless argv[4] allows it.
@@ -68,33 +48,6 @@ while not os.path.exists(stop):
 print("%d rounds, %d failed, %d with EIO" % (n, bad, eio))
 sys.exit(1 if bad or not n else 0)
 EOF
-setup() {
-	: >"$M/x" && head -c 1000 /dev/urandom >"$WORK/small" && cp "$WORK/small" "$M/small" &&
-		"$PY" "$WORK/sx.py" "$M/x" 4 >/dev/null &&
-		expect_status 0 admin gc --apply --relocate "$M" &&
-		"$PY" "$WORK/sx.py" "$M/x" 1 >/dev/null &&
-		note "WALs: $(wal_files)"
-}
-
-fill() {
-	dd if=/dev/zero of="$D/filler" bs=1M status=none 2>/dev/null
-	dd if=/dev/zero of="$D/filler2" bs=4k status=none 2>/dev/null
-	[ "$(df -k --output=avail "$D" | tail -n 1)" -eq 0 ]
-}
-
-# first_append_failed: setxattrs until one fails; the WAL it failed on is empty.
-first_append_failed() {
-	local out wal
-	out=$("$PY" "$WORK/sx.py" "$M/x" 60) || return 1
-	note "setxattrs on the full disk: $out; WALs: $(wal_files)"
-	wal=$(grep -o 'WARN db: an append to [^ ]*\.log failed' "$D/modelfs.log" | head -n 1 |
-		sed 's/.*append to \([^ ]*\) failed/\1/')
-	[ -n "$wal" ] || { echo "no WAL append failed" >&2; return 1; }
-	expect_eq "$(stat -c %s "$wal")" 0 "size of $wal, whose append failed" &&
-		pid_alive "$(mfs_daemon_pid "$M")"
-}
-
-unfill() { rm -f "$D/filler" "$D/filler2"; }
 writable() {
 	local pid
 	pid=$(mfs_daemon_pid "$M")
@@ -129,12 +82,12 @@ one_case() {
 	check "$tag: a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || return 1
 	MODELFS_SPACE_FLOOR=0 MODELFS_TEST_REOPEN_FAIL=$fails \
 		check "$tag: mount with the floor off (test only)" mfs_mount "$M" "$D" || return 1
-	check "$tag: xattrs in a first WAL; gc switches to a second" setup
-	check "$tag: another process fills the disk to the last block" fill
-	check "$tag: the first append to a fresh WAL fails for space; the daemon lives" first_append_failed
+	check "$tag: xattrs in a first WAL; gc switches to a second" wal_setup
+	check "$tag: another process fills the disk to the last block" wal_fill
+	check "$tag: the first append to a fresh WAL fails for space; the daemon lives" wal_first_append_failed
 	"$PY" "$WORK/readers.py" "$M" "$WORK/small" "$D/../stop" "$fails" >"$WORK/$tag/readers.out" 2>&1 &
 	readers=$!
-	check "$tag: the other process frees its space" unfill
+	check "$tag: the other process frees its space" wal_unfill
 	check "$tag: once space is back, a mkdir works without a restart (the store reopens)" writable
 	if [ "$fails" = 0 ]; then
 		check "$tag: readers ran all along, across the reopen, and none failed" readers_ok

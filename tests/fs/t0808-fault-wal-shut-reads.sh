@@ -13,52 +13,21 @@
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
+. "$(dirname "$0")/walstuck.sh"
 
 M=$WORK/mnt
 D=$WORK/data
-wal_files() { find "$D/db" -name '*.log' -printf '%f:%s(%kK)\n' | sort | tr '\n' ' '; }
 mfs_log_allow "$D" 'No space left on device|ENOSPC|space|cannot reopen|Input/output'
-
-cat >"$WORK/sx.py" <<'PYEOF'
-import errno, os, sys
-p, n = sys.argv[1], int(sys.argv[2])
-big = os.urandom(45000)
-res = {}
-for i in range(n):
-    try:
-        os.setxattr(p, "user.k%d" % (i % 4), big[:45000 - i % 97])
-        r = "ok"
-    except OSError as e:
-        r = errno.errorcode[e.errno]
-    res[r] = res.get(r, 0) + 1
-print(" ".join("%s=%d" % kv for kv in sorted(res.items())))
-PYEOF
 
 check "a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || mfs_abort "no tmpfs"
 MODELFS_SPACE_FLOOR=0 MODELFS_TEST_REOPEN_FAIL=11 \
 	check "mount with the floor off, the first reopen failing (test only)" \
 	mfs_mount "$M" "$D" meta_sync_ms=0 ||
 	mfs_abort "no mount"
-setup() {
-	: >"$M/x" && head -c 1000 /dev/urandom >"$WORK/small" && cp "$WORK/small" "$M/small" &&
-		"$PY" "$WORK/sx.py" "$M/x" 4 >/dev/null &&
-		expect_status 0 admin gc --apply --relocate "$M" &&
-		"$PY" "$WORK/sx.py" "$M/x" 1 >/dev/null && note "WALs: $(wal_files)"
-}
-check "a file, xattrs in a first WAL; gc switches to a second" setup
-fill() {
-	dd if=/dev/zero of="$D/filler" bs=1M status=none 2>/dev/null
-	dd if=/dev/zero of="$D/filler2" bs=4k status=none 2>/dev/null
-	[ "$(df -k --output=avail "$D" | tail -n 1)" -eq 0 ]
-}
-check "another process fills the disk to the last block" fill
-failed() {
-	note "setxattrs on the full disk: $("$PY" "$WORK/sx.py" "$M/x" 60); WALs: $(wal_files)"
-	grep -q 'an append to .* failed' "$D/modelfs.log" && pid_alive "$(mfs_daemon_pid "$M")"
-}
-check "a WAL append fails for space; the daemon lives" failed
-unfill() { rm -f "$D/filler" "$D/filler2"; }
-check "the other process frees its space" unfill
+check "a file, xattrs in a first WAL; gc switches to a second" wal_setup
+check "another process fills the disk to the last block" wal_fill
+check "the first append to a fresh WAL fails for space; the daemon lives" wal_first_append_failed
+check "the other process frees its space" wal_unfill
 # A listing reaches the store (an iterator); xattrs may be answered from memory.
 readable() { ls "$M" >/dev/null 2>&1 && getfattr -n user.k0 "$M/x" >/dev/null 2>&1; }
 shut() { grep -q 'cannot reopen the store' "$D/modelfs.log"; }
