@@ -43,13 +43,15 @@ import errno
 import hashlib
 import itertools
 import os
-import pickle
 import signal
 import socket
 import stat
-import struct
 import sys
 import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+# The workers' pipe framing, as posix_conf.py (t0395) frames it.
+from posix_conf import _recv, _send  # noqa: E402
 
 libc = ctypes.CDLL(None, use_errno=True)
 AT_FDCWD = -100
@@ -404,23 +406,6 @@ def p_name(c):
 
 
 # ---- running as a user, in a worker -------------------------------------
-
-def _send(fd, obj):
-    b = pickle.dumps(obj)
-    os.write(fd, struct.pack("<I", len(b)) + b)
-
-
-def _recv(fd):
-    def exact(k):
-        out = b""
-        while len(out) < k:
-            b = os.read(fd, k - len(out))
-            if not b:
-                raise EOFError
-            out += b
-        return out
-    return pickle.loads(exact(struct.unpack("<I", exact(4))[0]))
-
 
 def run_call(call, args, base):
     """Runs one call with its paths under base; its result as a string."""
