@@ -98,9 +98,15 @@ int mfs_inode_copy(struct mfs_inode *dst, const struct mfs_inode *src)
 	dst->nlinks = 0;
 	if (!oom && mfs_inode_xattrs_copy(dst, src))
 		oom = 1;
-	for (uint32_t i = 0; i < src->nlinks && !oom; i++)
-		if (mfs_inode_name_add(dst, src->links[i].parent, src->links[i].name))
-			oom = 1;
+	/* One array for all the names (get_names). */
+	if (!oom && src->nlinks && !(dst->links = malloc(src->nlinks * sizeof(*dst->links))))
+		oom = 1;
+	for (uint32_t i = 0; i < src->nlinks && !oom; i++) {
+		char *nm = dup_or_null(src->links[i].name, &oom);
+
+		if (nm)
+			dst->links[dst->nlinks++] = (struct mfs_name){ src->links[i].parent, nm };
+	}
 	if (oom) {
 		mfs_inode_release(dst);
 		return -ENOMEM;
@@ -237,28 +243,36 @@ static void get_xattrs(struct mfs_rd *r, uint32_t nx, struct mfs_inode *in, int 
 		r->bad = 1;
 }
 
-/* Version 2: the file's other names (hard links) into in; r->bad or *oom on failure. */
+/*
+ * Version 2: the file's other names (hard links) into in; r->bad or *oom on
+ * failure.  One array for all, each name's copy taken as it is read: a
+ * decode is one allocation per name, where a copy and a growing array per
+ * name made the decode of a file of a thousand names, which every link and
+ * unlink of it does, the most of their cost.
+ */
 static void get_names(struct mfs_rd *r, struct mfs_inode *in, int *oom)
 {
 	uint32_t nl = mfs_rd_u16(r);
 
-	if (nl >= MFS_LINK_MAX)
+	if (nl >= MFS_LINK_MAX || r->bad) {
 		r->bad = 1;
+		return;
+	}
+	if (nl && !(in->links = malloc(nl * sizeof(*in->links)))) {
+		*oom = 1;
+		return;
+	}
 	for (uint32_t i = 0; i < nl && !r->bad && !*oom; i++) {
 		uint64_t parent = mfs_rd_u64(r);
 		uint16_t len = mfs_rd_u16(r);
 		char *name = len <= MFS_NAME_MAX ? get_str(r, len, oom) : NULL;
-		int rc;
 
 		if (!name || strchr(name, '/') || !parent) {
 			r->bad = 1;
-		} else if ((rc = mfs_inode_name_add(in, parent, name))) {
-			if (rc == -ENOMEM)
-				*oom = 1;
-			else
-				r->bad = 1;
+			free(name);
+		} else {
+			in->links[in->nlinks++] = (struct mfs_name){ parent, name };
 		}
-		free(name);
 	}
 }
 

@@ -489,6 +489,106 @@ static void nth_name(const struct mfs_inode *in, uint32_t i, uint64_t *parent, c
 }
 
 /*
+ * Lists seen true.  An unlink of one of a file's names must know which of
+ * the others still lead to it (ns_drop_name, below), and reading every
+ * listed name's entry made each unlink cost one read per name: a file of
+ * a thousand hard links (cp -al, rsync --link-dest, stress-ng --link)
+ * took a thousand reads per unlink.  Only a peer's op (or a repair of
+ * one) makes a listed name stale; link, unlink, rename and setattr drop or
+ * move a name only together with the record that lists it.  So once an
+ * unlink has seen that every listed name of a file leads to it, its next
+ * unlinks trust the list, until a commit of any other kind, or any
+ * applied op, forgets every list seen (names_gen moves on).  Kept in
+ * memory: a restart, or a file pushed out of the few slots, costs one
+ * read per name once more.
+ */
+static struct ns_names_ok *names_slot(struct mfs_ns *ns, uint64_t ino)
+{
+	return &ns->names_ok[(ino ^ ino >> 17 ^ ino >> 48) % NS_NAMES_OK_MAX];
+}
+
+int ns_names_known_ok(struct mfs_ns *ns, uint64_t ino)
+{
+	const struct ns_names_ok *s = names_slot(ns, ino);
+
+	return s->ino == ino && s->gen == ns->names_gen;
+}
+
+void ns_names_note_ok(struct mfs_ns *ns, uint64_t ino)
+{
+	*names_slot(ns, ino) = (struct ns_names_ok){ ino, ns->names_gen };
+}
+
+void ns_names_forget(struct mfs_ns *ns)
+{
+	ns->names_gen++;
+}
+
+/*
+ * Does parent/name lead to ino, whose record is held (so ino exists: no
+ * need to look its record up, as ns_name_leads_to does)?  1, 0 or an error.
+ */
+static int leads_to_held(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
+{
+	struct dirent_key k;
+	uint64_t cur;
+	int rc;
+
+	if (!name || dirent_key(parent, name, &k))
+		return 0;
+	rc = read_dirent(ns, &k, &cur);
+	if (rc == -ENOENT)
+		return 0;
+	return rc ? rc : cur == ino;
+}
+
+static int is_name(uint64_t p, const char *nm, uint64_t parent, const char *name)
+{
+	return nm && p == parent && !strcmp(nm, name);
+}
+
+/* in's list is true (ns_names_known_ok): it loses parent/name, or goes if that was its only name. */
+static int drop_trusted(struct ns_txn *t, struct mfs_inode *in, uint64_t parent, const char *name,
+			const struct timespec *tm)
+{
+	int rc = mfs_inode_name_remove(in, parent, name);
+
+	/* -EMLINK: its only name; -ENOENT: an entry it does not list, its names stay. */
+	if (rc == -EMLINK) {
+		txn_del_inode(t, in->ino);
+		return 0;
+	}
+	if (rc && rc != -ENOENT)
+		return rc;
+	in->nlink = 1 + in->nlinks;
+	in->ctime = *tm;
+	t->names_ok = in->ino;
+	return txn_put_inode(t, in);
+}
+
+/* in keeps the names whose keep[i] is set (in nth_name's order; at least one), in that order. */
+static void keep_names(struct mfs_inode *in, const uint8_t *keep)
+{
+	uint32_t n = in->nlinks + 1, k = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t p;
+		const char *nm;
+
+		nth_name(in, i, &p, &nm);
+		if (!keep[i]) {
+			free((char *)nm);
+		} else if (k++ == 0) {
+			in->parent = p;
+			in->name = (char *)nm;
+		} else {
+			in->links[k - 2] = (struct mfs_name){ p, (char *)nm };
+		}
+	}
+	in->nlinks = k - 1;
+}
+
+/*
  * The file in (not a directory) loses its name parent/name, in t: its
  * record is deleted if none of its other names still leads to it, else
  * rewritten without that name and without the names that no longer lead
@@ -496,45 +596,50 @@ static void nth_name(const struct mfs_inode *in, uint32_t i, uint64_t *parent, c
  * peer's unlink of one name raced a link of another and the link's record
  * won.  Counted as names, they kept the record after its last working
  * name went: a file that no path shows and no unlink can reach, whose
- * chunks gc never frees, and that fsck counts as healthy.
+ * chunks gc never frees, and that fsck counts as healthy.  Each listed
+ * name's entry is read once, and not at all when the list was seen true
+ * since the last write that could make it stale (above).
  */
 int ns_drop_name(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *in, uint64_t parent,
 		 const char *name, const struct timespec *tm)
 {
-	uint32_t i, others = 0;
+	uint32_t i, others = 0, n = in->nlinks + 1;
+	uint8_t *leads;
 	const char *nm;
 	uint64_t p;
-	int rc;
+	int rc = 0;
 
-	for (i = 0; i <= in->nlinks; i++) {
+	if (in->name && ns_names_known_ok(ns, in->ino))
+		return drop_trusted(t, in, parent, name, tm);
+	if (!(leads = calloc(n, 1)))
+		return -ENOMEM;
+	for (i = 0; i < n && rc >= 0; i++) {
 		nth_name(in, i, &p, &nm);
-		if (nm && p == parent && !strcmp(nm, name))
+		if (is_name(p, nm, parent, name))
 			continue;
-		if ((rc = ns_name_leads_to(ns, p, nm, in->ino)) < 0)
-			return rc;
-		others += rc;
+		if ((rc = leads_to_held(ns, p, nm, in->ino)) > 0)
+			leads[i] = 1;
+		others += rc > 0;
 	}
+	if (rc < 0)
+		goto out;
+	rc = 0;
 	if (!others) {
 		txn_del_inode(t, in->ino);
-		return 0;
+		goto out;
 	}
-	/* A name that stays leads to in, so the last one is never removed. */
-	for (i = 0; i <= in->nlinks;) {
+	for (i = 0; i < n; i++) {
 		nth_name(in, i, &p, &nm);
-		rc = nm && p == parent && !strcmp(nm, name) ? 0 : ns_name_leads_to(ns, p, nm, in->ino);
-		if (rc < 0)
-			return rc;
-		if (rc || !nm) {
-			i++;
-			continue;
-		}
-		/* The last extra name takes this one's place: look at i again. */
-		if ((rc = mfs_inode_name_remove(in, p, nm)))
-			return rc;
+		leads[i] |= !nm; /* kept as it was */
 	}
+	keep_names(in, leads);
 	in->nlink = 1 + in->nlinks;
 	in->ctime = *tm;
-	return txn_put_inode(t, in);
+	t->names_ok = in->ino;
+	rc = txn_put_inode(t, in);
+out:
+	free(leads);
+	return rc;
 }
 
 static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir_wanted,
@@ -574,6 +679,7 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 	rc = -ENOMEM;
 	if (txn_begin(ns, &t))
 		goto out;
+	t.keeps_names = 1;
 	if (dir_wanted)
 		dir.nlink--;
 	now(&dir.mtime);
@@ -689,6 +795,7 @@ int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 	rc = -ENOMEM;
 	if (txn_begin(ns, &t))
 		goto out;
+	t.keeps_names = 1; /* the name added leads to the file */
 	if ((rc = txn_put_inode(&t, &in)) || (rc = txn_touch_dir(&t, &dir)))
 		goto out;
 	txn_put_dirent(&t, &k, ino, in.mode);
@@ -744,6 +851,7 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 	rc = -ENOMEM;
 	if (txn_begin(ns, &t))
 		goto out;
+	t.keeps_names = 1; /* no name changes */
 	if ((rc = txn_put_inode(&t, &in)) || (rc = txn_commit(ns, &t)))
 		goto out;
 	if (out) {

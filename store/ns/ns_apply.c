@@ -550,6 +550,8 @@ static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const ui
 	st.lamport = op.lamport;
 	st.node = origin;
 	pthread_mutex_lock(&ns->lock);
+	/* Its entries may leave a name listed that leads elsewhere (namespace.c, lists seen true). */
+	ns_names_forget(ns);
 	if ((rc = vv_get(ns, origin, &cur)) || seq <= cur)
 		goto out;
 	if (seq != cur + 1) {

@@ -22,6 +22,9 @@ struct mfs_iter;
 struct mfs_db_view;
 struct rev_cache;
 
+/* Files remembered as having no stale listed name (struct mfs_ns, names_ok). */
+#define NS_NAMES_OK_MAX 64
+
 /* Recent merged directories and where their entries went (ns_forward.c). */
 #define NS_FORWARD_MAX 64
 struct ns_forward {
@@ -61,6 +64,15 @@ struct mfs_ns {
 	pthread_rwlock_t refs_lock;
 	struct rev_cache *revs;  /* revisions read (rev_tree.c); its own lock */
 	struct ns_forwards forwards; /* its own lock */
+	/*
+	 * Files whose every listed name was seen to lead to them (ns_drop_name,
+	 * namespace.c note on ns_names_ok): valid while names_gen is what it
+	 * was then.  In memory only, so a restart starts with none.  lock.
+	 */
+	uint64_t names_gen;
+	struct ns_names_ok {
+		uint64_t ino, gen;
+	} names_ok[NS_NAMES_OK_MAX];
 };
 
 struct dirent_key {
@@ -117,6 +129,14 @@ struct ns_txn {
 	struct mfs_batch *b;
 	struct mfs_op_builder op;
 	int err;                /* a staging step that failed (txn_del_inode): commit fails */
+	/*
+	 * Set by the operations that drop or move a name only together with
+	 * the record that lists it (link, unlink, rename, setattr): their
+	 * commit leaves every file's list of names as true as it was.  Any
+	 * other commit forgets which lists were seen true (ns_names_forget).
+	 */
+	int keeps_names;
+	uint64_t names_ok;      /* a file whose whole list this txn made true, or 0 */
 };
 
 int txn_begin(struct mfs_ns *ns, struct ns_txn *t);
@@ -147,6 +167,16 @@ void txn_free(struct ns_txn *t);
  */
 int ns_drop_name(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *in, uint64_t parent,
 		 const char *name, const struct timespec *tm);
+
+/*
+ * Whether every name ino's record lists was seen to lead to it, with no
+ * write since that could have changed that (namespace.c).  Under ns->lock.
+ */
+int ns_names_known_ok(struct mfs_ns *ns, uint64_t ino);
+/* ino's list was seen true just now.  Under ns->lock. */
+void ns_names_note_ok(struct mfs_ns *ns, uint64_t ino);
+/* A write that may make listed names stale (peers' ops, repairs): forget them all.  Under ns->lock. */
+void ns_names_forget(struct mfs_ns *ns);
 
 /* An inode record into a batch, outside any op (the root of a new store). */
 int ns_put_inode_raw(struct mfs_batch *b, const struct mfs_inode *in);

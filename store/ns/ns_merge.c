@@ -980,6 +980,7 @@ int mfs_ns_recount_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
 			break;
 		}
 		pthread_mutex_lock(&ns->lock);
+		ns_names_forget(ns); /* a write outside any txn (namespace.c, lists seen true) */
 		rc = ns_refresh_dir(ns, b, l.v[i], NULL, NULL, 1, &cs);
 		if (!rc && cs.n)
 			rc = mfs_db_write(ns->db, b, MFS_WRITE_ASYNC);

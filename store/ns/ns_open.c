@@ -140,6 +140,7 @@ int mfs_ns_open(struct mfs_db *db, struct mfs_ns **out)
 	if (!ns)
 		return -ENOMEM;
 	ns->db = db;
+	ns->names_gen = 1; /* names_ok's zeroed slots are of no generation */
 	pthread_mutex_init(&ns->lock, NULL);
 	pthread_mutex_init(&ns->forwards.lock, NULL);
 	pthread_rwlock_init(&ns->refs_lock, NULL);

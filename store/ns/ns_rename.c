@@ -75,6 +75,7 @@ static int exchange_locked(struct mfs_ns *ns, struct mfs_inode *src, struct mfs_
 	rc = -ENOMEM;
 	if (txn_begin(ns, &t))
 		goto out;
+	t.keeps_names = 1; /* each entry's name moves in the record it leads to */
 	now(&tm);
 	src->ctime = dst.ctime = tm;
 	if (np != pdir) {
@@ -179,6 +180,8 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 	rc = -ENOMEM;
 	if (txn_begin(ns, &t))
 		goto out;
+	/* The name moves in its record, the one replaced goes from its own (ns_drop_name). */
+	t.keeps_names = 1;
 	now(&tm);
 	/* Moves the name renamed, which is not always the first (hard links). */
 	if ((rc = ns_move_name(&src, parent, name, newparent, newname)))

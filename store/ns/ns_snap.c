@@ -621,6 +621,7 @@ int mfs_ns_snap_apply(struct mfs_ns *ns, const uint8_t *p, size_t n, mfs_ns_chan
 	/* A record may name chunks gc is about to delete: hold gc off, as an op's apply does. */
 	pthread_rwlock_rdlock(&ns->refs_lock);
 	pthread_mutex_lock(&ns->lock);
+	ns_names_forget(ns); /* as an op's apply (namespace.c, lists seen true) */
 	rc = merge_all(&m, &r, &h);
 	pthread_mutex_unlock(&ns->lock);
 	pthread_rwlock_unlock(&ns->refs_lock);

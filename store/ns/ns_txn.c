@@ -256,10 +256,17 @@ int txn_commit(struct mfs_ns *ns, struct ns_txn *t)
 	mfs_batch_put(t->b, MFS_CF_OPLOG, okey, sizeof(okey), t->op.w.buf, t->op.w.len);
 	vv_put(t->b, ns->node_id, ns->seq + 1);
 	meta_put_u64(t->b, "lamport", st.lamport);
-	if ((rc = mfs_db_write(ns->db, t->b, MFS_WRITE_ASYNC)))
+	/* A failed write may have left anything: forget then too. */
+	if (!t->keeps_names)
+		ns_names_forget(ns);
+	if ((rc = mfs_db_write(ns->db, t->b, MFS_WRITE_ASYNC))) {
+		ns_names_forget(ns);
 		return rc;
+	}
 	ns->lamport = st.lamport;
 	ns->seq++;
+	if (t->names_ok && t->keeps_names)
+		ns_names_note_ok(ns, t->names_ok);
 	return 0;
 }
 
