@@ -220,9 +220,9 @@ static int has_dup_names(const struct mfs_inode *in, int *oom)
 	return dup;
 }
 
-/* nx extended attributes into in; r->bad or *oom on failure.  Limits are those of
- * mfs_inode_xattr_set, checked once for the whole list. */
-static void get_xattrs(struct mfs_rd *r, uint32_t nx, struct mfs_inode *in, int *oom)
+/* nx extended attributes into in (if keep; else only checked); r->bad or *oom on
+ * failure.  Limits are those of mfs_inode_xattr_set, checked once for the whole list. */
+static void get_xattrs(struct mfs_rd *r, uint32_t nx, struct mfs_inode *in, int keep, int *oom)
 {
 	size_t total = 0;
 
@@ -236,7 +236,7 @@ static void get_xattrs(struct mfs_rd *r, uint32_t nx, struct mfs_inode *in, int 
 		if (!name || !nl || memchr(name, 0, nl) || (!v && len) ||
 		    len > MFS_XATTR_VALUE_MAX || total > MFS_XATTR_TOTAL_MAX)
 			r->bad = 1;
-		else if (xattr_append(in, (const char *)name, nl, v, len))
+		else if (keep && xattr_append(in, (const char *)name, nl, v, len))
 			*oom = 1;
 	}
 	if (!r->bad && !*oom && has_dup_names(in, oom))
@@ -276,7 +276,7 @@ static void get_names(struct mfs_rd *r, struct mfs_inode *in, int *oom)
 	}
 }
 
-int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *out)
+static int decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *out, int xattrs)
 {
 	struct mfs_rd r = { p, n, 0 };
 	struct mfs_inode in = { .ino = ino };
@@ -312,7 +312,7 @@ int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *ou
 	}
 	in.name = get_str(&r, mfs_rd_u16(&r), &oom);
 	in.symlink = get_str(&r, mfs_rd_u16(&r), &oom);
-	get_xattrs(&r, nx, &in, &oom);
+	get_xattrs(&r, nx, &in, xattrs, &oom);
 	if (ver >= 2 && !r.bad && !oom) {
 		in.rdev = mfs_rd_u64(&r);
 		in.fid = mfs_rd_u64(&r);
@@ -336,6 +336,16 @@ int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *ou
 	}
 	*out = in;
 	return 0;
+}
+
+int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *out)
+{
+	return decode(ino, p, n, out, 1);
+}
+
+int mfs_inode_decode_no_xattrs(uint64_t ino, const void *p, size_t n, struct mfs_inode *out)
+{
+	return decode(ino, p, n, out, 0);
 }
 
 const struct mfs_xattr *mfs_inode_xattr_get(const struct mfs_inode *in, const char *name)

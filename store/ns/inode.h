@@ -92,6 +92,12 @@ int mfs_inode_copy(struct mfs_inode *dst, const struct mfs_inode *src);
 void mfs_inode_encode(const struct mfs_inode *in, struct mfs_wr *w);
 /* Validates lengths and types; MFS_EFORMAT on malformed bytes. */
 int mfs_inode_decode(uint64_t ino, const void *p, size_t n, struct mfs_inode *out);
+/*
+ * As mfs_inode_decode, with the extended attributes checked but not kept
+ * (none in out): for a caller that replaces them all, which then need not
+ * copy thousands of attributes only to free them.
+ */
+int mfs_inode_decode_no_xattrs(uint64_t ino, const void *p, size_t n, struct mfs_inode *out);
 
 /* Borrowed pointer to the xattr called name, or NULL. */
 const struct mfs_xattr *mfs_inode_xattr_get(const struct mfs_inode *in, const char *name);

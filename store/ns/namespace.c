@@ -121,23 +121,30 @@ static uint64_t alloc_ino(struct mfs_ns *ns, struct mfs_batch *b)
 /* ------------------------------------------------------------------------ */
 /* reads                                                                     */
 
-int mfs_ns_get(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out)
+/* ino's stored record, with its extended attributes if xattrs (else none). */
+static int get_record(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out, int xattrs)
 {
 	struct mfs_val v;
 	uint8_t key[8];
 	int rc;
 
-	if (mfs_rev_is_ino(ino))
-		return rev_get(ns, ino, out);
 	memset(out, 0, sizeof(*out));
 	mfs_ino_key(ino, key);
 	if ((rc = mfs_db_get(ns->db, MFS_CF_INODES, key, 8, &v, 1)))
 		return rc;
-	rc = mfs_inode_decode(ino, v.p, v.len, out);
+	rc = xattrs ? mfs_inode_decode(ino, v.p, v.len, out) :
+		      mfs_inode_decode_no_xattrs(ino, v.p, v.len, out);
 	mfs_val_release(&v);
 	if (rc == MFS_EFORMAT)
 		log_error("inode %016llx: malformed record", (unsigned long long)ino);
 	return rc;
+}
+
+int mfs_ns_get(struct mfs_ns *ns, uint64_t ino, struct mfs_inode *out)
+{
+	if (mfs_rev_is_ino(ino))
+		return rev_get(ns, ino, out);
+	return get_record(ns, ino, out, 1);
 }
 
 int mfs_ns_lookup(struct mfs_ns *ns, uint64_t parent, const char *name, struct mfs_inode *out)
@@ -827,7 +834,8 @@ int mfs_ns_setattr(struct mfs_ns *ns, uint64_t ino, const struct mfs_inode *src,
 	if (mfs_rev_is_ino(ino))
 		return -EROFS;
 	pthread_mutex_lock(&ns->lock);
-	if ((rc = mfs_ns_get(ns, ino, &in)))
+	/* The attributes src brings replace the stored ones whole: not read. */
+	if ((rc = get_record(ns, ino, &in, !(mask & MFS_ATTR_XATTR))))
 		goto out;
 	/* cp -a sets times, owner, mode and xattrs before close: on a file
 	 * still pending these need no sync of their own (ns_unlock_durable). */
