@@ -531,11 +531,7 @@ void ns_names_forget(struct mfs_ns *ns)
 	ns->names_gen++;
 }
 
-/*
- * Does parent/name lead to ino, whose record is held (so ino exists: no
- * need to look its record up, as ns_name_leads_to does)?  1, 0 or an error.
- */
-static int leads_to_held(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
+int ns_name_leads_to_held(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
 {
 	struct dirent_key k;
 	uint64_t cur;
@@ -624,7 +620,7 @@ int ns_drop_name(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *in, uint
 		nth_name(in, i, &p, &nm);
 		if (is_name(p, nm, parent, name))
 			continue;
-		if ((rc = leads_to_held(ns, p, nm, in->ino)) > 0)
+		if ((rc = ns_name_leads_to_held(ns, p, nm, in->ino)) > 0)
 			leads[i] = 1;
 		others += rc > 0;
 	}

@@ -89,6 +89,11 @@ uint64_t ns_forward_dir(struct mfs_ns *ns, uint64_t dir);
 int get_dirent(struct mfs_ns *ns, const struct dirent_key *k, uint64_t *ino);
 /* Does the entry parent/name (name may be NULL: no) lead to ino?  1, 0, or an error. */
 int ns_name_leads_to(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
+/*
+ * As ns_name_leads_to, for an ino whose record the caller read under
+ * ns->lock (so it exists): one read, the entry's, not the inode's too.
+ */
+int ns_name_leads_to_held(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino);
 int meta_get_u64(struct mfs_ns *ns, const char *key, uint64_t *out);
 void meta_put_u64(struct mfs_batch *b, const char *key, uint64_t v);
 void now(struct timespec *t);

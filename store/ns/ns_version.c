@@ -141,9 +141,86 @@ static void nth_name(const struct mfs_inode *in, uint32_t i, uint64_t *parent, c
 	*name = i ? in->links[i - 1].name : in->name;
 }
 
-/* Adds to y the names of in that lead to in's ino (in may be y itself), their entries to t. */
+/*
+ * The names a record being rebuilt lists so far (take_names, add_name):
+ * their count and, for fix_name_list, a hash set of them, so that each
+ * name of the op's and of the held record is checked against the list at
+ * once, not name by name: for a file of a thousand names that was a
+ * million compares per op applied.  A record lists at most MFS_LINK_MAX
+ * names, so the set never fills.
+ */
+#define TAKEN_SLOTS 2048
+struct taken {
+	uint32_t n;
+	struct taken_slot {
+		uint64_t parent;
+		const char *name; /* the rebuilt record's copy; NULL: free slot */
+	} *set;                   /* TAKEN_SLOTS, or NULL: no set (look through the record) */
+};
+
+static struct taken_slot *taken_slot(struct taken *tk, uint64_t parent, const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ parent * 0x9e3779b97f4a7c15ull;
+	uint32_t i;
+
+	for (const char *c = name; *c; c++)
+		h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+	for (i = (uint32_t)(h ^ h >> 32) % TAKEN_SLOTS;; i = (i + 1) % TAKEN_SLOTS) {
+		struct taken_slot *s = &tk->set[i];
+
+		if (!s->name || (s->parent == parent && !strcmp(s->name, name)))
+			return s;
+	}
+}
+
+/* Does y (rebuilt, tk its names) list parent/name already? */
+static int taken_has(struct taken *tk, const struct mfs_inode *y, uint64_t parent, const char *name)
+{
+	if (!tk->n)
+		return 0;
+	if (!tk->set)
+		return mfs_inode_has_name(y, parent, name);
+	return taken_slot(tk, parent, name)->name != NULL;
+}
+
+/* y now lists parent/name, its copy of name being copy: one more taken. */
+static void taken_note(struct taken *tk, uint64_t parent, const char *copy)
+{
+	struct taken_slot *s;
+
+	tk->n++;
+	if (tk->set && tk->n < TAKEN_SLOTS && !(s = taken_slot(tk, parent, copy))->name)
+		*s = (struct taken_slot){ parent, copy };
+}
+
+/* y takes the name parent/name (its first, if none yet): 0 or an error. */
+static int take_name(struct mfs_inode *y, uint64_t p, const char *nm, struct taken *tk)
+{
+	int rc;
+
+	if (tk->n == 0) {
+		/* The first name taken is the record's first name. */
+		char *copy = strdup(nm);
+
+		if (!copy)
+			return -ENOMEM;
+		free(y->name);
+		y->name = copy;
+		y->parent = p;
+	} else if ((rc = mfs_inode_name_add(y, p, nm))) {
+		return rc;
+	}
+	taken_note(tk, p, tk->n == 0 ? y->name : y->links[y->nlinks - 1].name);
+	return 0;
+}
+
+/*
+ * Adds to y the names of in that lead to in's ino (in may be y itself),
+ * their entries to t.  in's record is held (read under the lock): its
+ * inode need not be looked up again for each name.
+ */
 static int take_names(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *y,
-		      const struct mfs_inode *in, uint32_t *taken)
+		      const struct mfs_inode *in, struct taken *tk)
 {
 	for (uint32_t i = 0; i <= in->nlinks; i++) {
 		struct dirent_key k;
@@ -152,24 +229,13 @@ static int take_names(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *y,
 		int rc;
 
 		nth_name(in, i, &p, &nm);
-		if ((rc = ns_name_leads_to(ns, p, nm, in->ino)) <= 0) {
+		if ((rc = ns_name_leads_to_held(ns, p, nm, in->ino)) <= 0) {
 			if (rc)
 				return rc;
 			continue;
 		}
-		if (*taken == 0) {
-			/* The first name taken is the record's first name. */
-			char *copy = strdup(nm);
-
-			if (!copy)
-				return -ENOMEM;
-			free(y->name);
-			y->name = copy;
-			y->parent = p;
-		} else if ((rc = mfs_inode_name_add(y, p, nm))) {
+		if ((rc = take_name(y, p, nm, tk)))
 			return rc;
-		}
-		(*taken)++;
 		if (in->ino != y->ino && !dirent_key(p, nm, &k))
 			txn_put_dirent(t, &k, y->ino, y->mode);
 	}
@@ -185,7 +251,8 @@ static int supersede(struct mfs_ns *ns, const struct mfs_inode *x, const struct 
 {
 	struct mfs_inode nw = { 0 };
 	struct ns_txn t = { 0 };
-	uint32_t taken = 0, own;
+	struct taken tk = { 0 };
+	uint32_t own;
 	int rc;
 
 	if ((rc = mfs_inode_copy(&nw, y)))
@@ -196,13 +263,13 @@ static int supersede(struct mfs_ns *ns, const struct mfs_inode *x, const struct 
 	free(nw.links);
 	nw.links = NULL;
 	nw.nlinks = 0;
-	if ((rc = txn_begin(ns, &t)) || (rc = take_names(ns, &t, &nw, y, &taken)))
+	if ((rc = txn_begin(ns, &t)) || (rc = take_names(ns, &t, &nw, y, &tk)))
 		goto out;
-	own = taken;
-	if ((rc = take_names(ns, &t, &nw, x, &taken)))
+	own = tk.n;
+	if ((rc = take_names(ns, &t, &nw, x, &tk)))
 		goto out;
 	/* No name leads to either (the nameless pass's), or nothing to take. */
-	if (taken == 0 || (taken == own && !attrs))
+	if (tk.n == 0 || (tk.n == own && !attrs))
 		goto out;
 	if (attrs) {
 		nw.mode = (nw.mode & S_IFMT) | (x->mode & ~(uint32_t)S_IFMT);
@@ -219,7 +286,7 @@ static int supersede(struct mfs_ns *ns, const struct mfs_inode *x, const struct 
 	 * rewrite, then wins over that record, not over a deletion by this
 	 * repair, whose stamp may be the later (note 5).
 	 */
-	if (taken > own)
+	if (tk.n > own)
 		txn_del_inode(&t, x->ino);
 	if ((rc = txn_put_inode(&t, &nw)) || (rc = txn_commit(ns, &t)))
 		goto out;
@@ -236,7 +303,7 @@ static int supersede(struct mfs_ns *ns, const struct mfs_inode *x, const struct 
 	log_info("file %016llx (%s): an older version %016llx that another node's op put back "
 		 "gave its %s to it", (unsigned long long)y->ino, nw.name ? nw.name : "",
 		 (unsigned long long)x->ino,
-		 taken > own ? (attrs ? "names and attributes" : "names") : "attributes");
+		 tk.n > own ? (attrs ? "names and attributes" : "names") : "attributes");
 	rc = 1;
 out:
 	txn_free(&t);
@@ -335,34 +402,23 @@ void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct ch
 	}
 }
 
-/* Adds parent/name to z if it leads to z and is not listed yet (*taken: names so far). */
+/* Adds parent/name to z if it leads to z and is not listed yet (tk: names so far). */
 static int add_name(struct mfs_ns *ns, struct mfs_inode *z, uint64_t p, const char *name,
-		    uint32_t *taken)
+		    struct taken *tk)
 {
 	int rc;
 
-	if (*taken && mfs_inode_has_name(z, p, name))
+	if (taken_has(tk, z, p, name))
 		return 0;
-	if ((rc = ns_name_leads_to(ns, p, name, z->ino)) <= 0)
+	/* z's record is held (fix_name_list read it under the lock). */
+	if ((rc = ns_name_leads_to_held(ns, p, name, z->ino)) <= 0)
 		return rc;
-	if (*taken == 0) {
-		char *copy = strdup(name);
-
-		if (!copy)
-			return -ENOMEM;
-		free(z->name);
-		z->name = copy;
-		z->parent = p;
-	} else if ((rc = mfs_inode_name_add(z, p, name))) {
-		return rc;
-	}
-	(*taken)++;
-	return 0;
+	return take_name(z, p, name, tk);
 }
 
 /* Adds to z every name of an entry of op that leads to z and is not listed yet. */
 static int add_entry_names(struct mfs_ns *ns, const struct mfs_op *op, struct mfs_inode *z,
-			   uint32_t *taken)
+			   struct taken *tk)
 {
 	int rc = 0;
 
@@ -375,20 +431,20 @@ static int add_entry_names(struct mfs_ns *ns, const struct mfs_op *op, struct mf
 			continue;
 		memcpy(name, e->key + 8, e->klen - 8);
 		name[e->klen - 8] = 0;
-		rc = add_name(ns, z, get_be64(e->key), name, taken);
+		rc = add_name(ns, z, get_be64(e->key), name, tk);
 	}
 	return rc;
 }
 
 /* Adds to z the names its record had before the op replaced it (note 7) that lead to it. */
 static int add_held_names(struct mfs_ns *ns, const struct changes *cs, struct mfs_inode *z,
-			  uint32_t *taken)
+			  struct taken *tk)
 {
 	int rc = 0;
 
 	for (size_t i = 0; cs && i < cs->nheld && !rc; i++)
 		if (cs->held[i].ino == z->ino)
-			rc = add_name(ns, z, cs->held[i].parent, cs->held[i].name, taken);
+			rc = add_name(ns, z, cs->held[i].parent, cs->held[i].name, tk);
 	return rc;
 }
 
@@ -434,11 +490,16 @@ static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zi
 {
 	struct mfs_inode z = { 0 }, nw = { 0 };
 	struct ns_txn t = { 0 };
-	uint32_t taken = 0, kept, listed;
+	struct taken tk = { 0 };
+	uint32_t kept, listed;
 	int rc;
 
 	if ((rc = mfs_ns_get(ns, zino, &z)))
 		return rc == -ENOENT ? 0 : rc;
+	if (!S_ISDIR(z.mode) && !(tk.set = calloc(TAKEN_SLOTS, sizeof(*tk.set)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	if (S_ISDIR(z.mode) || (rc = mfs_inode_copy(&nw, &z)))
 		goto out;
 	listed = 1 + z.nlinks;
@@ -448,13 +509,13 @@ static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zi
 	nw.links = NULL;
 	nw.nlinks = 0;
 	/* z's own names: take_names writes no entry (t unused). */
-	if ((rc = take_names(ns, &t, &nw, &z, &taken)))
+	if ((rc = take_names(ns, &t, &nw, &z, &tk)))
 		goto out;
-	kept = taken;
-	if ((rc = add_entry_names(ns, op, &nw, &taken)) || (rc = add_held_names(ns, cs, &nw, &taken)))
+	kept = tk.n;
+	if ((rc = add_entry_names(ns, op, &nw, &tk)) || (rc = add_held_names(ns, cs, &nw, &tk)))
 		goto out;
 	/* No name: the nameless pass's (ns_nameless.c).  Or nothing changed. */
-	if (taken == 0 || (kept == listed && taken == kept && z.nlink == listed))
+	if (tk.n == 0 || (kept == listed && tk.n == kept && z.nlink == listed))
 		goto out;
 	if ((rc = txn_begin(ns, &t)))
 		goto out;
@@ -466,6 +527,7 @@ static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zi
 		 (unsigned long long)zino, nw.name ? nw.name : "", listed, 1 + nw.nlinks);
 	rc = 1;
 out:
+	free(tk.set);
 	txn_free(&t);
 	mfs_inode_release(&nw);
 	mfs_inode_release(&z);
