@@ -39,7 +39,11 @@
  *     lead to the file.  Likewise an unlink, or a rename over a name,
  *     counts only those names: the record goes with the last of them, and
  *     loses the others it lists (ns_drop_name), so nlink is right again
- *     after it.  A rename or a link racing a rewrite of the same file, and
+ *     after it.  To know which do, an unlink reads each listed name's
+ *     entry once, and then trusts the list (names_ok, in memory) for the
+ *     unlinks after it, until any write but a link, unlink, rename or
+ *     setattr, or any applied op: a file of many names (cp -al, rsync
+ *     --link-dest) would otherwise pay a read per name per unlink.  A rename or a link racing a rewrite of the same file, and
  *     the later by the clock, puts the old version's record back beside
  *     the new one, with the renamed or linked name: the node that made the
  *     new version then gives it every name of the old one, whose record
