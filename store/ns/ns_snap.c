@@ -552,7 +552,8 @@ static int merge_derived(struct merge *m, const struct snap_header *h, uint64_t 
 	struct mfs_ns *ns = m->ns;
 	int rc = 0;
 
-	qsort(m->dirs, m->ndirs, sizeof(*m->dirs), u64_cmp);
+	if (m->ndirs) /* qsort's pointer may not be NULL, even for no element (UBSan) */
+		qsort(m->dirs, m->ndirs, sizeof(*m->dirs), u64_cmp);
 	for (size_t i = 0; i < m->ndirs && !rc; i++)
 		if (!i || m->dirs[i] != m->dirs[i - 1])
 			rc = ns_refresh_dir(ns, m->b, m->dirs[i], NULL, NULL, 1, &m->cs);
