@@ -117,6 +117,74 @@ static ssize_t encode_delta(struct window *w, struct pending_chunk *c, struct mf
 	return d ? d : n;
 }
 
+static int is_split(int codec)
+{
+	return codec == MFS_CODEC_SPLIT2 || codec == MFS_CODEC_SPLIT4;
+}
+
+/* Makes head c's choice known (once) to the chunks that share it; mu held. */
+static void resolve_locked(struct window *w, struct pending_chunk *c, int choice)
+{
+	if (!c->is_head || c->choice != CHOICE_PENDING)
+		return;
+	c->choice = is_split(choice) ? choice : -1;
+	pthread_cond_broadcast(&w->chosen);
+}
+
+static void resolve(struct window *w, struct pending_chunk *c, int choice)
+{
+	pthread_mutex_lock(&w->mu);
+	resolve_locked(w, c, choice);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/*
+ * The codec chunk c is encoded with: its head's choice once known (the
+ * head was claimed before c, so it is being encoded or done), else its
+ * own (-1: automatic).
+ */
+static int shared_choice(struct window *w, const struct pending_chunk *c)
+{
+	int codec;
+
+	if (!c->head)
+		return c->codec;
+	pthread_mutex_lock(&w->mu);
+	while ((codec = c->head->choice) == CHOICE_PENDING)
+		pthread_cond_wait(&w->chosen, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	return codec;
+}
+
+/*
+ * c into its record with codec (-1: automatic).  A split codec given is
+ * held to the automatic rule: raw unless it saves 1/32 (codec.c note 3),
+ * so a chunk's record is the one the automatic choice makes whenever it
+ * would pick the same codec.
+ */
+static ssize_t encode_as(struct mfs_codec_ctx *ctx, struct pending_chunk *c, int codec)
+{
+	ssize_t n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap, codec);
+
+	if (codec > MFS_CODEC_RAW &&
+	    (n == -ENOBUFS ||
+	     (n >= 0 && (size_t)n - MFS_CHUNK_HDR_SIZE >= c->len - c->len / 32)))
+		n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap, MFS_CODEC_RAW);
+	return n;
+}
+
+/* The codec for new chunk c: a head chooses (and tells), the others share. */
+static int chunk_codec(struct window *w, struct pending_chunk *c, struct mfs_codec_ctx *ctx)
+{
+	int codec;
+
+	if (!c->is_head)
+		return shared_choice(w, c);
+	codec = mfs_chunk_choose(ctx, c->p, c->len);
+	resolve(w, c, codec);
+	return codec < 0 ? -1 : codec; /* an error: the automatic encode says it again */
+}
+
 /* Hashes and (if new) encodes chunk c with codec context ctx. */
 static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_codec_ctx *ctx)
 {
@@ -146,9 +214,13 @@ static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_c
 	 * Deferred: raw now (a copy and an XXH64), the codec choice and the
 	 * compression later, by the recode pass, off the writer's clock.
 	 */
-	if (!n)
-		n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap,
-				     defer_chunk(w, c) ? MFS_CODEC_RAW : -1);
+	if (!n && defer_chunk(w, c)) {
+		n = mfs_chunk_encode(ctx, c->p, c->len, c->rec, c->rec_cap, MFS_CODEC_RAW);
+	} else if (!n) {
+		int codec = chunk_codec(w, c, ctx);
+
+		n = encode_as(ctx, c, codec);
+	}
 	if (n < 0) {
 		c->rc = (int)n;
 		return;
@@ -167,6 +239,8 @@ static void claim_chunks(struct window *w, struct mfs_codec_ctx *ctx)
 		pthread_mutex_unlock(&w->mu);
 		encode_chunk(w, c, ctx);
 		pthread_mutex_lock(&w->mu);
+		/* A head that chose nothing (a hole, a stored chunk, an error): each chooses. */
+		resolve_locked(w, c, -1);
 		if (!--w->busy)
 			pthread_cond_signal(&w->idle);
 	}
