@@ -32,7 +32,9 @@
  * the ingest from scratch then knows the size and cuts the file plainly.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -453,6 +455,27 @@ static int map_ok(struct mfs_ingest *s, int fd, uint64_t off, uint64_t end)
 	return end <= s->data_to;
 }
 
+/*
+ * MODELFS_TEST_FEED_HOLD=PATH (test only): a feed that has just mapped a
+ * window says so (PATH.held) and waits until PATH exists (60 s at most),
+ * so that a test can change the staged file while a feed reads it in
+ * place (tests/fs/t0128-write-behind-in-place.sh).
+ */
+static void test_feed_hold(void)
+{
+	const char *path = getenv("MODELFS_TEST_FEED_HOLD");
+	char held[4096];
+	int fd;
+
+	if (!path)
+		return;
+	snprintf(held, sizeof(held), "%s.held", path);
+	if ((fd = open(held, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) >= 0)
+		close(fd);
+	for (int i = 0; i < 6000 && access(path, F_OK); i++)
+		usleep(10000);
+}
+
 /* buf: a mapping of fd[off, off + len), which replaces the last one. */
 static int map_window(struct mfs_ingest *s, int fd, uint64_t off, size_t len)
 {
@@ -481,8 +504,11 @@ static int window_bytes(struct mfs_ingest *s, int fd, size_t want)
 
 	if (!want)
 		return 0;
-	if (map_ok(s, fd, s->off, from + want) && !map_window(s, fd, s->off, s->have + want))
+	if (map_ok(s, fd, s->off, from + want) && !map_window(s, fd, s->off, s->have + want)) {
+		if (s->early)
+			test_feed_hold();
 		return 0;
+	}
 	if (s->buf != s->own) {
 		memcpy(s->own, s->buf, s->have);
 		s->buf = s->own;
