@@ -13,9 +13,10 @@
  * breaks the ingest, and the commit then ingests from scratch (deduping
  * against what the broken one stored).  Such a change first waits for a
  * running feed to stop (at its next window): the feed reads the staging's
- * pages in place, so they must not change or go under it.  A loader that writes a file
- * sequentially and never looks back gets the overlap; one that seeks back
- * to patch a header pays a second pass of hashing, not of encoding.
+ * pages in place, so they must not change or go under it.  A loader that
+ * writes a file sequentially and never looks back gets the overlap; one
+ * that seeks back to patch a header pays a second pass of hashing, not of
+ * encoding.
  *
  * Bytes whose chunks are stored need not stay staged (wb_drop_stored):
  * they are punched out of the staging file, so a file larger than the

@@ -350,11 +350,6 @@ static int read_staged(int fd, uint8_t *buf, size_t len, uint64_t off, uint64_t 
 }
 
 /* How a session cuts: decided once, before its first cut. */
-struct mfs_ingest;
-static void unmap(struct mfs_ingest *s);
-static void drop_front(struct mfs_ingest *s, size_t n);
-static int window_bytes(struct mfs_ingest *s, int fd, size_t want);
-
 enum cuts { CUTS_UNDECIDED, CUTS_PLAIN, CUTS_PLAN };
 
 /* An ingest in steps; see ingest.h. */
