@@ -11,9 +11,12 @@
  * The thread reads bytes [0, claimed) of the staging; the writer keeps to
  * its side: any change below `claimed` (a write, a truncate, a fallocate)
  * breaks the ingest, and the commit then ingests from scratch (deduping
- * against what the broken one stored).  A loader that writes a file
- * sequentially and never looks back gets the overlap; one that seeks back
- * to patch a header pays a second pass of hashing, not of encoding.
+ * against what the broken one stored).  Such a change first waits for a
+ * running feed to stop (at its next window): the feed reads the staging's
+ * pages in place, so they must not change or go under it.  A loader that
+ * writes a file sequentially and never looks back gets the overlap; one
+ * that seeks back to patch a header pays a second pass of hashing, not of
+ * encoding.
  *
  * Bytes whose chunks are stored need not stay staged (wb_drop_stored):
  * they are punched out of the staging file, so a file larger than the
@@ -134,6 +137,12 @@ int wb_changed(struct mfs_fs *fs, struct mfs_staging *s, uint64_t off)
 	if (s->wb && off < s->wb->claimed) {
 		s->wb->broken = 1;
 		__atomic_store_n(&s->wb->stop, 1, __ATOMIC_RELAXED);
+		/*
+		 * The feed reads the staged file's pages in place (ingest.c,
+		 * map_window): it must be done before a byte it may read changes
+		 * or is truncated away.  It stops at its next window.
+		 */
+		join(s->wb);
 	}
 	return rc;
 }

@@ -386,6 +386,13 @@ size_t mfs_chunk_estimate(struct mfs_codec_ctx *ctx, const void *raw, size_t len
 	return MFS_CHUNK_HDR_SIZE + (size_t)((uint64_t)best * len / n);
 }
 
+int mfs_chunk_choose(struct mfs_codec_ctx *ctx, const void *raw, size_t len)
+{
+	if (len > MFS_CHUNK_MAX)
+		return -EINVAL;
+	return len ? choose_codec(ctx, raw, len) : MFS_CODEC_RAW;
+}
+
 ssize_t mfs_chunk_encode(struct mfs_codec_ctx *ctx, const void *raw, size_t len,
 			 void *out, size_t cap, int codec)
 {

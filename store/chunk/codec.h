@@ -125,6 +125,16 @@ size_t mfs_chunk_record_bound(size_t raw_len);
 size_t mfs_chunk_estimate(struct mfs_codec_ctx *ctx, const void *raw, size_t len);
 
 /*
+ * The codec mfs_chunk_encode's automatic choice (codec < 0) picks for
+ * raw[0..len), from its sample, or a negative errno.  Encoding with it
+ * gives the automatic record, except that a record not under 31/32 of
+ * len must then be made raw by the caller (note 3 of codec.c).  Encode
+ * side only: for ingest, which reuses one chunk's choice for the next
+ * chunks of the same tensor (ingest_window.c).
+ */
+int mfs_chunk_choose(struct mfs_codec_ctx *ctx, const void *raw, size_t len);
+
+/*
  * Encodes raw[0..len) (len <= MFS_CHUNK_MAX) into a record in out[0..cap).
  * codec < 0 picks the best codec automatically; otherwise that codec is used
  * (tests and benchmarks).  ctx may be NULL with MFS_CODEC_RAW (a proxy's

@@ -32,9 +32,12 @@
  * the ingest from scratch then knows the size and cuts the file plainly.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -357,10 +360,14 @@ struct mfs_ingest {
 	struct window w;
 	struct mfs_manifest *m;
 	struct mfs_ingest_stats st;
-	uint8_t *buf;
-	size_t cap;             /* buf's size */
+	uint8_t *buf;           /* the window's bytes: in own, or in map (map_window) */
+	uint8_t *own;           /* cap bytes */
+	size_t cap;             /* a window's size */
 	size_t have;            /* bytes in buf, from file offset off */
 	uint64_t data_to;       /* the staged file has data up to here (read_staged) */
+	uint64_t data_from;     /* ... from here, as a mapping needs to know (map_ok) */
+	uint8_t *map;           /* a mapping of the staged file that buf points into, or NULL */
+	size_t map_len;
 	uint64_t off;           /* the file offset where the next chunk starts */
 	uint64_t dedup_from;    /* the first chunk found already stored, or UINT64_MAX */
 	/*
@@ -387,7 +394,124 @@ struct mfs_ingest {
 	void *base_arg;
 	struct mfs_hash layout; /* a model file's tensor layout (has_layout) */
 	int has_layout;
+	/* share_choice: the region of the plan being cut, and its chunks so far */
+	uint64_t region_end;
+	unsigned region_chunks;
+	struct pending_chunk *head; /* the last head, in the window being cut */
+	int carry;              /* a head's choice from an earlier window, for its group */
 };
+
+/*
+ * A window's bytes are the staged file's own pages, mapped, where they
+ * are known data: no copy into a buffer of the session (the memfd's
+ * read was 0.34 of 3.5 daemon CPU-s/GiB of a 1 GiB cp, issue 10; a
+ * mapping's populate and the reads of its pages cost about half).  The
+ * bytes below what a feed may read never change while it runs (the
+ * write-behind stops and joins it first, writebehind.c wb_changed, and
+ * a commit holds the node), so what is hashed is what is encoded, and a
+ * mapped page is never truncated away under a read.  Holes are not
+ * mapped: a read fault in a memfd's hole allocates a page, so windows
+ * that hold one, or whose extent is not known, are read (read_staged).
+ * A small window is read: a mapping costs more than copying it.
+ */
+#define MAP_MIN (1u << 20)
+
+static void unmap(struct mfs_ingest *s)
+{
+	if (s->map)
+		munmap(s->map, s->map_len);
+	s->map = NULL;
+}
+
+/* The first n bytes of the window are cut (or skipped). */
+static void drop_front(struct mfs_ingest *s, size_t n)
+{
+	if (s->map)
+		s->buf += n;
+	else
+		memmove(s->buf, s->buf + n, s->have - n);
+	s->have -= n;
+}
+
+/* Whether [off, end) of fd is known to be data, asking the file once per data run. */
+static int map_ok(struct mfs_ingest *s, int fd, uint64_t off, uint64_t end)
+{
+	off_t data, hole;
+
+	if (end - off < MAP_MIN)
+		return 0;
+	if (off >= s->data_from && end <= s->data_to)
+		return 1;
+	data = lseek(fd, (off_t)off, SEEK_DATA);
+	if (data < 0 || (uint64_t)data != off || (hole = lseek(fd, (off_t)off, SEEK_HOLE)) < 0)
+		return 0;
+	s->data_from = off;
+	s->data_to = (uint64_t)hole;
+	return end <= s->data_to;
+}
+
+/*
+ * MODELFS_TEST_FEED_HOLD=PATH (test only): a feed that has just mapped a
+ * window says so (PATH.held) and waits until PATH exists (60 s at most),
+ * so that a test can change the staged file while a feed reads it in
+ * place (tests/fs/t0128-write-behind-in-place.sh).
+ */
+static void test_feed_hold(void)
+{
+	const char *path = getenv("MODELFS_TEST_FEED_HOLD");
+	char held[4096];
+	int fd;
+
+	if (!path)
+		return;
+	snprintf(held, sizeof(held), "%s.held", path);
+	if ((fd = open(held, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) >= 0)
+		close(fd);
+	for (int i = 0; i < 6000 && access(path, F_OK); i++)
+		usleep(10000);
+}
+
+/* buf: a mapping of fd[off, off + len), which replaces the last one. */
+static int map_window(struct mfs_ingest *s, int fd, uint64_t off, size_t len)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), at = off / page * page;
+	size_t mlen = (size_t)(off - at) + len;
+	/* Populated at once: a fault per 4 KiB page cost more than the copy it saves. */
+	void *p = mmap(NULL, mlen, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)at);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	unmap(s);
+	s->map = p;
+	s->map_len = mlen;
+	s->buf = (uint8_t *)p + (off - at);
+	return 0;
+}
+
+/*
+ * The next want bytes of the staged file after the window's `have`: the
+ * window mapped whole where it can be, else read into own (the bytes so
+ * far moved there first).
+ */
+static int window_bytes(struct mfs_ingest *s, int fd, size_t want)
+{
+	uint64_t from = s->off + s->have;
+
+	if (!want)
+		return 0;
+	if (map_ok(s, fd, s->off, from + want) && !map_window(s, fd, s->off, s->have + want)) {
+		if (s->early)
+			test_feed_hold();
+		return 0;
+	}
+	if (s->buf != s->own) {
+		memcpy(s->own, s->buf, s->have);
+		s->buf = s->own;
+		unmap(s);
+	}
+	s->data_from = UINT64_MAX; /* read_staged moves data_to alone: ask again before a mapping */
+	return read_staged(fd, s->own + s->have, want, from, &s->data_to);
+}
 
 /*
  * A window of up to cap bytes has at most this many chunks: those of
@@ -434,6 +558,7 @@ static void ingest_free(struct mfs_ingest *s)
 	pthread_mutex_destroy(&s->w.mu);
 	pthread_cond_destroy(&s->w.more);
 	pthread_cond_destroy(&s->w.idle);
+	pthread_cond_destroy(&s->w.chosen);
 	pthread_mutex_destroy(&s->pmu);
 	pthread_cond_destroy(&s->progress);
 	free(s->arena[0]);
@@ -441,7 +566,8 @@ static void ingest_free(struct mfs_ingest *s)
 	for (int t = 0; t < s->threads; t++)
 		ctx_put(s->w.ctx[t]);
 	free(s->w.chunks);
-	free(s->buf);
+	unmap(s);
+	free(s->own);
 	free(s->fresh.v);
 	free(s->fresh.slot);
 	free(s->fresh.bases);
@@ -552,11 +678,12 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 	pthread_mutex_init(&s->w.mu, NULL);
 	pthread_cond_init(&s->w.more, NULL);
 	pthread_cond_init(&s->w.idle, NULL);
+	pthread_cond_init(&s->w.chosen, NULL);
 	pthread_mutex_init(&s->pmu, NULL);
 	pthread_cond_init(&s->progress, NULL);
 	/* Every chunk of a window in its own slot, even one that needs none (it exists). */
 	s->arena_cap = cap + max_chunks(cap) * (MFS_CHUNK_HDR_SIZE + 4095);
-	if (!(s->m = mfs_manifest_new()) || !(s->buf = malloc(cap)) ||
+	if (!(s->m = mfs_manifest_new()) || !(s->buf = s->own = malloc(cap)) ||
 	    !(s->w.chunks = calloc(max_chunks(cap), sizeof(*s->w.chunks))))
 		goto fail;
 	for (int t = 0; t < s->threads; t++)
@@ -614,14 +741,46 @@ static int skip_hole(struct mfs_ingest *s, int fd, uint64_t upto)
 	if ((rc = mfs_manifest_append_hole(s->m, end - c)))
 		return rc;
 	s->st.holes += end - c;
-	if (end - c < s->have) {
-		memmove(s->buf, s->buf + (end - c), s->have - (end - c));
-		s->have -= end - c;
-	} else {
-		s->have = 0;
-	}
+	drop_front(s, end - c < s->have ? end - c : s->have);
 	s->off = end;
 	return 0;
+}
+
+/*
+ * The codec choice of a model file's chunks is shared within a tensor:
+ * the automatic choice (codec.c note 2: a match probe and histograms of
+ * a 128 KiB sample) runs on every CHOOSE_EVERY-th chunk of a region of
+ * the cut plan (a large tensor, or a run of small ones), the head, and
+ * the next ones take its choice when it is a split codec (else each
+ * chooses as before).  The bytes of one tensor are one dtype, and the
+ * choice on FP16 weights was split2 on 219 of 227 chunks of the bench
+ * model: per chunk it cost 0.19 of 1.12 encode CPU-s/GiB
+ * (tests/bench/codec_speed).  Which chunk is a head depends only on the
+ * plan and the cuts, so the records do not depend on thread timing.
+ */
+#define CHOOSE_EVERY 8
+
+static void share_choice(struct mfs_ingest *s, struct pending_chunk *c)
+{
+	c->codec = -1;
+	c->choice = CHOICE_PENDING;
+	/* A fine-tune's chunks weigh deltas; deferred ones are stored raw. */
+	if (s->cuts != CUTS_PLAN || s->w.delta || s->w.defer)
+		return;
+	if (c->off >= s->region_end) {
+		s->region_end = mfs_cutplan_next(&s->plan, c->off);
+		s->region_chunks = 0;
+		s->head = NULL;
+		s->carry = -1;
+	}
+	if (s->region_chunks++ % CHOOSE_EVERY == 0) {
+		c->is_head = 1;
+		s->head = c;
+	} else if (s->head) {
+		c->head = s->head;
+	} else {
+		c->codec = s->carry;
+	}
 }
 
 /*
@@ -644,7 +803,7 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 		want = s->cap - s->have;
 		if (want > upto - (s->off + s->have))
 			want = upto - (s->off + s->have);
-		if ((rc = read_staged(fd, s->buf + s->have, want, s->off + s->have, &s->data_to)))
+		if ((rc = window_bytes(s, fd, want)))
 			return rc;
 		s->have += want;
 		s->st.bytes += want;
@@ -668,6 +827,7 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 				.rec = s->arena[s->cur] + slot,
 				.rec_cap = MFS_CHUNK_HDR_SIZE + n,
 			};
+			share_choice(s, &s->w.chunks[s->w.count]);
 			mfs_window_publish(&s->w);
 			slot += slot_size(n);
 			pos += n;
@@ -675,6 +835,11 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 		if (!s->w.count)
 			break; /* no final cut yet: wait for more bytes */
 		mfs_window_finish(&s->w);
+		/* Every head of the window has chosen: the last one's group may go on. */
+		if (s->head) {
+			s->carry = s->head->choice;
+			s->head = NULL;
+		}
 		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st, &s->wr, &s->dedup_from))) {
 			s->failed = 1;
 			publish_stored(s, 0);
@@ -685,9 +850,8 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 		publish_stored(s, s->off < s->dedup_from ? s->off : s->dedup_from);
 		/* The writer has this window's arena now; the other one is free. */
 		s->cur ^= 1;
-		memmove(s->buf, s->buf + pos, s->have - pos);
+		drop_front(s, pos);
 		s->off += pos;
-		s->have -= pos;
 		if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
 			break;
 	}

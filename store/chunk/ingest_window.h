@@ -33,7 +33,19 @@ struct pending_chunk {
 	size_t rec_len;        /* encoded length; 0 when the chunk exists */
 	struct mfs_chunk_info info;
 	int rc;
+	/*
+	 * Its codec (ingest.c, share_choice).  A head runs the automatic
+	 * choice for itself and the chunks after it in its region of a model
+	 * file; they take its choice (head), or one known from an earlier
+	 * window (codec; -1: each chooses as usual).  choice: a head's, under
+	 * the window's mu: CHOICE_PENDING until known, then -1 or a split codec.
+	 */
+	int is_head;
+	struct pending_chunk *head;
+	int codec;
+	int choice;
 };
+#define CHOICE_PENDING (-2)
 
 /*
  * The chunks of the window being encoded.  The feeding thread cuts them
@@ -52,6 +64,7 @@ struct window {
 	pthread_mutex_t mu;
 	pthread_cond_t more;    /* to encoders: a chunk to claim, or quit */
 	pthread_cond_t idle;    /* to the feeder: busy dropped to 0 */
+	pthread_cond_t chosen;  /* to encoders: a head's choice is known */
 	unsigned cut;           /* chunks published */
 	unsigned next;          /* next chunk to claim */
 	unsigned busy;          /* claimed, not yet encoded */

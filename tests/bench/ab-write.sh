@@ -16,7 +16,7 @@
 # -F comm,ip,sym,dso of one into perf_groups.py CPU-S/GIB --write gives
 # its table by stage of the commit).  Prints one
 # line per run: MB/s (or files/s), native, ratio, daemon CPU-s/GiB, peak
-# RSS, load average.  A measurement, not a test.  Needs root.
+# RSS, the store's compression ratio (raw/stored), load average.  A measurement, not a test.  Needs root.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -eu
 
@@ -99,7 +99,7 @@ stream) bytes=$((arg << 20)) ;;
 *) echo "ab-write: mode cp, small or stream" >&2; exit 2 ;;
 esac
 
-printf '%-4s %-28s %9s %9s %7s %11s %7s  %s\n' rep build mfs native ratio "CPU-s/GiB" "RSS MiB" "load"
+printf '%-4s %-28s %9s %9s %7s %11s %7s %7s  %s\n' rep build mfs native ratio "CPU-s/GiB" "RSS MiB" "stored" "load"
 for rep in $(seq "$reps"); do
 	for b in "$@"; do
 		native_run
@@ -120,6 +120,9 @@ for rep in $(seq "$reps"); do
 		d_cpu=$(delta "$d0" "$(daemon_cpu "$data")")
 		hwm=$(daemon_hwm "$data")
 		perf_stop
+		# raw over stored bytes of the chunks (the codecs' ratio), from the build's own admin tool
+		cr=$("$b/modelfs-admin" status --json "$mnt" 2>/dev/null |
+			python3 -c 'import json, sys; d = json.load(sys.stdin); print("%.4fx" % (d["chunk_bytes"] / d["stored_bytes"]))' 2>/dev/null || true)
 		if [ "$mode" = cp ] && ! cmp -s "$arg" "$mnt/big"; then
 			echo "ab-write: $name: the copy differs from $arg" >&2
 			exit 1
@@ -134,7 +137,7 @@ for rep in $(seq "$reps"); do
 			[ "$n_ns" = 0 ] || nat=$(mbps "$bytes" "$n_ns")
 		fi
 		r=$(awk -v a="$m" -v b="$nat" 'BEGIN { if (b + 0 > 0) printf "%.2fx", a / b; else print "-" }')
-		printf '%-4s %-28s %9s %9s %7s %11s %7s  %s\n' "$rep" "$name" "$m" "$nat" "$r" \
-			"$(per_gib "$d_cpu" "$bytes")" "$hwm" "$(load)"
+		printf '%-4s %-28s %9s %9s %7s %11s %7s %7s  %s\n' "$rep" "$name" "$m" "$nat" "$r" \
+			"$(per_gib "$d_cpu" "$bytes")" "$hwm" "${cr:--}" "$(load)"
 	done
 done

@@ -9,6 +9,9 @@
  * stores what a file with those zeros written out stores.  A sparse file
  * (plain or a model file, whole or in steps) gets the manifest of its
  * zeros written out, with holes for them, without reading its holes.
+ * A model file's chunks share their tensor's codec choice (ingest.c,
+ * share_choice), and still get the records the automatic codec makes,
+ * however many threads encode them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +22,9 @@
 
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/chunk/chunker.h"
 #include "store/chunk/chunkstore.h"
+#include "store/chunk/codec.h"
 #include "store/chunk/ingest.h"
 #include "store/chunk/manifest.h"
 #include "store/kv/db.h"
@@ -208,6 +213,94 @@ static void sparse(struct mfs_db *db)
 	close(fd);
 }
 
+/* FP16-like words: a random low byte, a high byte of a few exponents and a sign. */
+static void fp16_like(uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2) {
+		uint64_t r = next();
+
+		p[i] = (uint8_t)r;
+		p[i + 1] = (uint8_t)(0x1c + (r >> 8) % 3 + (r >> 12) % 3 + ((r >> 16) & 0x80));
+	}
+}
+
+/*
+ * A safetensors file of three tensors: FP16-like words (a head chooses
+ * split2 for the chunks after it), FP16-like words then random bytes
+ * (chunks that share a split choice and must be stored raw as the
+ * automatic codec stores them), and random bytes.  Every chunk's record
+ * has the codec and length mfs_chunk_encode's automatic choice gives; 1
+ * and 4 encoder threads store the same bytes.
+ */
+static void shared_choice(struct mfs_db *db)
+{
+	struct mf_tensor t[] = { { 24u << 20, 11, 0 }, { 20u << 20, 12, 0 }, { 6u << 20, 13, 0 } };
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
+	size_t cap = mfs_chunk_record_bound(MFS_CHUNK_MAX), same = 0, split = 0, raw = 0;
+	uint8_t *rec = malloc(cap);
+	struct mf_buf b = { 0 };
+	struct mfs_ingest_stats st[2];
+	struct mfs_manifest *m = NULL;
+	struct mfs_hash id[2];
+	uint64_t hdr;
+	int fd, has;
+
+	if (!ctx || !rec)
+		tap_bail("no memory");
+	mf_safetensors(&b, t, 3, 0);
+	memcpy(&hdr, b.p, 8);
+	hdr += 8;
+	fp16_like(b.p + hdr, t[0].bytes);
+	fp16_like(b.p + hdr + t[0].bytes, 5u << 20);
+	fd = memfd_of(b.p, b.len);
+	is_int(mfs_ingest_fd(db, fd, b.len, 4, &id[0], &has, &st[0]), 0,
+	       "shared choice: ingest a model file with 4 threads");
+	is_int(mfs_manifest_load(db, &id[0], &m), 0, "shared choice: its manifest");
+	for (uint32_t i = 0; m && i < m->count; i++) {
+		struct mfs_chunk_info info, want;
+		struct mfs_val v;
+		ssize_t n = mfs_chunk_encode(ctx, b.p + m->off[i], m->e[i].len, rec, cap, -1);
+
+		if (n < 0 || mfs_chunk_peek(rec, n, &want) ||
+		    mfs_chunk_record_get(db, &m->e[i].hash, &v))
+			continue;
+		if (!mfs_chunk_peek(v.p, v.len, &info) && info.codec == want.codec &&
+		    v.len == (size_t)n && !memcmp(v.p, rec, n))
+			same++;
+		split += info.codec == MFS_CODEC_SPLIT2 || info.codec == MFS_CODEC_SPLIT4;
+		raw += info.codec == MFS_CODEC_RAW;
+		mfs_val_release(&v);
+	}
+	ok(m && same == m->count && split >= 20 && raw >= 12,
+	   "shared choice: all %u records as the automatic codec makes them (%zu same, %zu split, "
+	   "%zu raw)", m ? m->count : 0, same, split, raw);
+	mfs_manifest_unref(m);
+
+	/* Into a fresh store: the same records, whichever thread encoded which chunk. */
+	{
+		char dir[] = "/tmp/mfs-test-choice-XXXXXX", sub[300], cmd[340];
+		struct mfs_db *db2;
+
+		if (!mkdtemp(dir))
+			tap_bail("mkdtemp");
+		snprintf(sub, sizeof(sub), "%s/db", dir);
+		is_int(mfs_store_open(sub, &db2), 0, "shared choice: a fresh store");
+		is_int(mfs_ingest_fd(db2, fd, b.len, 1, &id[1], &has, &st[1]), 0,
+		       "shared choice: ingest it with 1 thread");
+		ok(!memcmp(id[0].b, id[1].b, MFS_HASH_LEN) && st[0].new_stored == st[1].new_stored,
+		   "shared choice: 1 and 4 threads store the same (%llu and %llu bytes)",
+		   (unsigned long long)st[0].new_stored, (unsigned long long)st[1].new_stored);
+		mfs_db_close(db2);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd))
+			tap_bail("rm");
+	}
+	close(fd);
+	free(b.p);
+	free(rec);
+	mfs_codec_ctx_free(ctx);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/mfs-test-XXXXXX", path[256], dbdir[256];
@@ -254,6 +347,7 @@ int main(void)
 
 	holes(db, data, len);
 	sparse(db);
+	shared_choice(db);
 
 	/* Feeding less than a chunk's worth cuts nothing yet. */
 	is_int(mfs_ingest_begin(db, 1, &s), 0, "begin");
