@@ -70,17 +70,20 @@ static void stream_tests(void)
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		uint64_t off = order[i] * M, before = front;
 
-		all &= mfs_cache_stream_advance(&front, off, off + M, slack);
+		all &= mfs_cache_stream_advance(&front, off, off + M, slack) ==
+		       (off == before ? MFS_STREAM_NEXT : MFS_STREAM_NEAR);
 		forward &= front >= before;
 		old_resets += old_front != off;
 		old_front = off + M;
 	}
 	ok(old_resets == 7, "the old rule took 7 of these 9 READs for jumps");
-	ok(all, "readahead READs answered out of order: one stream");
+	ok(all, "readahead READs answered out of order: one stream, NEXT where in order");
 	ok(forward && front == 9 * M, "its front only moved forward, to the last byte read");
-	ok(mfs_cache_stream_advance(&front, 7 * M, 8 * M, slack) && front == 9 * M,
+	ok(mfs_cache_stream_advance(&front, 7 * M, 8 * M, slack) == MFS_STREAM_NEAR &&
+	   front == 9 * M,
 	   "a READ behind the front, within slack: the stream, the front stays");
-	ok(mfs_cache_stream_advance(&front, 9 * M, 9 * M + 4096, slack) && front == 9 * M + 4096,
+	ok(mfs_cache_stream_advance(&front, 9 * M, 9 * M + 4096, slack) == MFS_STREAM_NEXT &&
+	   front == 9 * M + 4096,
 	   "a small read where the stream is: the stream");
 	ok(!mfs_cache_stream_advance(&front, 12 * M, 12 * M + 4096, slack) &&
 	   front == 12 * M + 4096, "a small read near the front, not at it: a jump (page faults)");
