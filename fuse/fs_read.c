@@ -270,9 +270,10 @@ static ssize_t read_staged(fuse_req_t req, struct mfs_node *n, size_t size, off_
 }
 
 /*
- * Whether a READ of [off, end) continues h's stream (mfs_cache_stream_advance),
- * whose front is h->next_off: 0, MFS_STREAM_NEAR or MFS_STREAM_NEXT.  Slack: the READs the kernel's readahead
- * (readahead_kb, its current window and the next) can have under way.
+ * Whether a READ of [off, end) continues h's stream, whose front is
+ * h->next_off (mfs_cache_stream_advance: 0, MFS_STREAM_NEAR or
+ * MFS_STREAM_NEXT).  Slack: the READs the kernel's readahead (readahead_kb,
+ * its current window and the next) can have under way.
  * Taking only the READ that starts exactly where the last answered one
  * ended for sequential reset the prefetch window at about one READ in ten
  * of a streaming read from a peer (issue 10): the prefetches fell behind
@@ -437,7 +438,7 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	uint8_t ends[MAX_IOV];         /* the read reaches the chunk's last byte */
 	uint64_t pos, end, vend, zend = 0, d, t, replied;
 	uint32_t i;
-	int n = 0, niov, rc = 0, sequential = 0, next = 0;
+	int n = 0, niov, rc = 0, sequential = 0, in_order = 0;
 
 	if (h->writable)
 		return read_staged(req, h->node, size, off); /* h->m is NULL */
@@ -492,7 +493,7 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	/* Concurrent READs on one handle (readahead) race here: atomic. */
 	if (!rc) {
 		sequential = stream_advance(fs, h, (uint64_t)off, end);
-		next = sequential == MFS_STREAM_NEXT;
+		in_order = sequential == MFS_STREAM_NEXT;
 		prefetch_after(fs, h, m, i, sequential);
 	}
 	replied = end - off;
@@ -523,7 +524,7 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	 */
 	while (n--)
 		if (ents[n])
-			mfs_cache_release_cold(fs->cache, ents[n], next && ends[n]);
+			mfs_cache_release_cold(fs->cache, ents[n], in_order && ends[n]);
 	return rc ? rc : (ssize_t)replied;
 }
 
