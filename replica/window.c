@@ -13,17 +13,22 @@
  *     wakeup handles every reply that has arrived, and tops the window
  *     up with what the reader queued meanwhile.  No new message: an old
  *     peer serves a pipelined DEALER as it serves several sockets.
- *  2. Per peer, windows ask at most WINDOW_BYTES unanswered (~4 chunks:
- *     enough to keep a link busy over a round trip, little enough that a
- *     read's own request does not queue long behind prefetches on the
- *     peer's link; 8 MiB measured no faster, and its replies waiting in
- *     memory grew the heap: more page faults on the reader).  Each chunk
- *     goes to the least busy likely holder under that bound (fetch.c
+ *  2. Per peer, windows ask at most WINDOW_BYTES not yet arrived (~4
+ *     chunks: enough to keep a link busy over a round trip, little enough
+ *     that a read's own request does not queue long behind prefetches on
+ *     the peer's link; 8 MiB measured no faster, and its replies waiting
+ *     in memory grew the heap: more page faults on the reader).  Each
+ *     chunk goes to the least busy likely holder under that bound (fetch.c
  *     note 1), so a read-ahead spreads over every holder; a chunk whose
- *     holders are all full waits here, not on the wire.
+ *     holders are all full waits here, not on the wire.  A reply is
+ *     taken off its socket, and its room given to the next chunks, before
+ *     the replies taken earlier are decoded (drain): counting the bytes
+ *     until their decode kept a quarter of the room in replies that had
+ *     arrived and waited for this thread (issue 10).
  *  3. A reply is decoded and verified (fetch_take_reply: the SHA-256 is
  *     the chunk's name; a copy that does not verify is never served) on
- *     the thread that received it, and completes the cache entry at once.
+ *     the thread that received it, reads' first, and completes the cache
+ *     entry at once.
  *  4. Anything else (a MISS, a bad copy, a peer that stops answering for
  *     peer_timeout_ms with requests on it, a socket that fails) sends the
  *     chunk down fetch_for_cache's own path on this thread (fetch_retry:
@@ -48,13 +53,15 @@
 #define RUN_SLOTS 32             /* chunks one run holds (asked or waiting) */
 #define RUN_CONNS 16             /* peers one run asks at once */
 
-enum { FREE, WAITING, ASKED, HELD }; /* HELD: in this thread's hands */
+/* HELD: in this thread's hands; ARRIVED: its reply too, in rr, not yet decoded */
+enum { FREE, WAITING, ASKED, HELD, ARRIVED };
 
 struct slot {
 	struct mfs_cache_job job;
 	int state, keep, conn, begun;  /* begun: keep_fetch_begin'd */
 	uint64_t req;
 	struct timespec t0;
+	struct rpc_reply rr;           /* ARRIVED */
 };
 
 struct conn {
@@ -72,18 +79,24 @@ struct run {
 	int nconn, used, waiting;
 };
 
+/* s's reply came (or never will): s is in this thread's hands, the peer's window freed. */
+static void slot_answered(struct run *w, struct slot *s)
+{
+	struct conn *cn = &w->conn[s->conn];
+
+	__atomic_sub_fetch(&cn->p->wbytes, s->job.len, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&cn->p->inflight, 1, __ATOMIC_RELAXED);
+	cn->asked--;
+	s->state = HELD;
+}
+
 /* The end of s's job: to the cache, and the peer's window freed. */
 static void slot_done(struct run *w, struct slot *s, int rc, struct mfs_chunk_bytes *bytes)
 {
-	if (s->state == ASKED) {
-		struct conn *cn = &w->conn[s->conn];
-
-		__atomic_sub_fetch(&cn->p->wbytes, s->job.len, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&cn->p->inflight, 1, __ATOMIC_RELAXED);
-		cn->asked--;
-	} else if (s->state == WAITING) {
+	if (s->state == ASKED)
+		slot_answered(w, s);
+	else if (s->state == WAITING)
 		w->waiting--;
-	}
 	if (s->begun) {
 		keep_fetch_end(w->r, &s->job.hash, 1);
 		rc = fetch_finish(w->r, &s->job.hash, s->keep, rc);
@@ -209,13 +222,24 @@ static int fill(struct run *w)
 	return took;
 }
 
-/* Every reply waiting on connection i; -errno if the socket failed. */
-static int drain(struct run *w, int i)
+/* Asks for the chunks waiting for room on their peers: reads' first. */
+static void ask_waiting(struct run *w)
+{
+	for (int pass = 1; pass >= 0; pass--)
+		for (int k = 0; k < RUN_SLOTS && w->waiting; k++)
+			if (w->slot[k].state == WAITING && w->slot[k].job.read == pass)
+				slot_ask(w, &w->slot[k]);
+}
+
+/*
+ * Takes every reply that has arrived on connection i off its socket
+ * (ARRIVED), and frees its room on the peer; -errno if the socket failed.
+ */
+static int take_arrived(struct run *w, int i)
 {
 	struct conn *cn = &w->conn[i];
 
 	while (cn->s && cn->asked) {
-		struct mfs_chunk_bytes out = { 0 };
 		struct rpc_reply rr;
 		int events = 0, rc, k;
 		size_t sz = sizeof(events);
@@ -238,16 +262,64 @@ static int drain(struct run *w, int i)
 			rpc_reply_release(&rr);
 			continue;
 		}
-		rc = fetch_take_reply(w->r, cn->p, &w->slot[k].job.hash, w->slot[k].job.len,
-				      w->slot[k].keep, NULL, &rr, &w->slot[k].t0, &out);
-		if (!rc)
-			slot_done(w, &w->slot[k], rc, &out);
-		else
-			slot_retry(w, &w->slot[k]);
-		/* A read queued meanwhile is asked now, not after every reply here is decoded. */
-		fill(w);
+		slot_answered(w, &w->slot[k]);
+		w->slot[k].rr = rr;
+		w->slot[k].state = ARRIVED;
 	}
 	return 0;
+}
+
+/* The ARRIVED slot to decode next, reads' first; NULL if none. */
+static struct slot *next_arrived(struct run *w)
+{
+	struct slot *any = NULL;
+
+	for (int k = 0; k < RUN_SLOTS; k++)
+		if (w->slot[k].state == ARRIVED) {
+			if (w->slot[k].job.read)
+				return &w->slot[k];
+			any = any ? any : &w->slot[k];
+		}
+	return any;
+}
+
+/* s's reply decoded and verified (note 3): to the cache, or every other way. */
+static void slot_decode(struct run *w, struct slot *s)
+{
+	struct mfs_chunk_bytes out = { 0 };
+	int rc;
+
+	s->state = HELD;
+	rc = fetch_take_reply(w->r, w->conn[s->conn].p, &s->job.hash, s->job.len, s->keep, NULL,
+			      &s->rr, &s->t0, &out);
+	if (!rc)
+		slot_done(w, s, rc, &out);
+	else
+		slot_retry(w, s);
+}
+
+/*
+ * Every reply waiting on connection i; -errno if the socket failed.  What
+ * has arrived is taken off the socket before each decode, and its room on
+ * the peer goes to the next chunks at once (note 2): the peer sends them
+ * while this thread decodes, and a read queued meanwhile is asked first.
+ * Freeing the room only after each decode kept a quarter of the window's
+ * bytes in replies that had arrived, waiting for the one being decoded.
+ */
+static int drain(struct run *w, int i)
+{
+	struct slot *s;
+	int err = 0;
+
+	for (;;) {
+		if (!err)
+			err = take_arrived(w, i);
+		fill(w);
+		ask_waiting(w);
+		if (!(s = next_arrived(w)))
+			return err;
+		slot_decode(w, s);
+	}
 }
 
 /* Sleeps until a reply comes or a peer is late; handles what came. */
@@ -299,10 +371,7 @@ void window_run(void *arg, struct mfs_cache *c)
 			break;
 		wait_replies(&w);
 		/* Room freed on the peers: the waiting chunks, reads' first, then new ones. */
-		for (int pass = 1; pass >= 0; pass--)
-			for (int k = 0; k < RUN_SLOTS && w.waiting; k++)
-				if (w.slot[k].state == WAITING && w.slot[k].job.read == pass)
-					slot_ask(&w, &w.slot[k]);
+		ask_waiting(&w);
 		/* Nothing asked yet all waiting: another run holds the room; let it answer. */
 		if (w.used && w.waiting == w.used)
 			sync_nap(w.r, 2);

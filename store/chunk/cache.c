@@ -432,6 +432,24 @@ void mfs_cache_release(struct mfs_cache *c, const struct mfs_cache_entry *e)
 	mfs_cache_release_cold(c, e, 0);
 }
 
+int mfs_cache_stream_advance(uint64_t *front, uint64_t off, uint64_t end, uint64_t slack)
+{
+	uint64_t at = __atomic_load_n(front, __ATOMIC_RELAXED);
+	int in = at == off ? MFS_STREAM_NEXT :
+		 end - off >= MFS_STREAM_READ_MIN && off + slack >= at && off <= at + slack ?
+		 MFS_STREAM_NEAR : 0;
+
+	if (!in) {
+		__atomic_store_n(front, end, __ATOMIC_RELAXED);
+		return 0;
+	}
+	/* Only forward: a READ answered late does not pull the front back. */
+	while (at < end &&
+	       !__atomic_compare_exchange_n(front, &at, end, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+	return in;
+}
+
 void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len,
 			uint16_t origin)
 {

@@ -52,6 +52,21 @@ int mfs_cache_get_read(struct mfs_cache *c, const struct mfs_hash *h, uint32_t e
  */
 void mfs_cache_release_cold(struct mfs_cache *c, const struct mfs_cache_entry *e, int cold);
 
+/*
+ * Whether a read of [off, end) continues a reader's stream, whose front
+ * (where it has read to; updated atomically, concurrent reads race) is
+ * *front: MFS_STREAM_NEXT (it starts at the front) or MFS_STREAM_NEAR, and
+ * the front moved forward to end if it was behind; or 0 and the front
+ * moved to end (a jump).  The kernel's readahead sends several READs at
+ * once, served by several threads, so they are answered out of order: a
+ * read of at least MFS_STREAM_READ_MIN that starts within slack bytes of
+ * the front is the same stream.  A smaller one (a page fault) continues it
+ * only where it ended, so a random reader grows no window.
+ */
+enum { MFS_STREAM_NEAR = 1, MFS_STREAM_NEXT = 2 };
+#define MFS_STREAM_READ_MIN (128u << 10)
+int mfs_cache_stream_advance(uint64_t *front, uint64_t off, uint64_t end, uint64_t slack);
+
 /* Queues a background load of h unless cached, loading or the queue is full. */
 void mfs_cache_prefetch(struct mfs_cache *c, const struct mfs_hash *h, uint32_t len,
 			uint16_t origin);
