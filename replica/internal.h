@@ -50,6 +50,8 @@ enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
 
 /* Idle DEALER sockets kept per peer (more may be open while in use). */
 #define MFS_PEER_POOL 16
+/* A HELLO to each peer again after this long (sync.c, hello). */
+#define HELLO_EVERY_MS 10000
 
 struct mfs_peer {
 	struct mfs_replica *r;
@@ -100,6 +102,7 @@ struct mfs_replica {
 	uint8_t self_member;           /* atomic: this node's own member state */
 	char advertise[256];           /* the endpoint peers reach us at ("" if none) */
 	uint64_t started_ms;
+	uint64_t hello_every_ms;       /* sync.c's HELLO_EVERY_MS, or the test's (set at start) */
 	volatile int stopping;
 
 	struct mfs_server *server;

@@ -298,6 +298,12 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 	r->cache = cache;
 	r->self = mfs_ns_node_id(ns);
 	r->started_ms = mfs_now_ms();
+	/*
+	 * MODELFS_TEST_HELLO_MS=N (test only): a HELLO to each peer every N ms,
+	 * so that a test of a node that moved need not wait 10 s for it (t1260).
+	 */
+	r->hello_every_ms = getenv("MODELFS_TEST_HELLO_MS") ?
+			    strtoull(getenv("MODELFS_TEST_HELLO_MS"), NULL, 10) : HELLO_EVERY_MS;
 	pthread_mutex_init(&r->space_lock, NULL);
 	pthread_mutex_init(&r->members_lock, NULL);
 	if (cfg->npeers > MFS_MAX_NODES - 1) {

@@ -79,6 +79,7 @@ struct mfs_repair {
 	pthread_cond_t kick, work, done;
 	int kicked, stopping;
 	int scan_now;            /* a replication factor changed here: rescan (lock) */
+	uint64_t scan_ms;        /* SCAN_INTERVAL_MS, or the test's (set at start) */
 	int forced;              /* yielded too long: this batch runs (repair_main) */
 	uint64_t yield_since;    /* when it began to yield, 0 if not (repair_main) */
 	/* the current batch, handed out to workers */
@@ -590,7 +591,7 @@ static void *repair_main(void *arg)
 			if (rc)
 				log_warn("scan for chunks to replicate stopped: %s; again in %d s",
 					 mfs_strerror(rc), SCAN_RETRY_MS / 1000);
-			next_scan = now + (rc ? SCAN_RETRY_MS : SCAN_INTERVAL_MS);
+			next_scan = now + (rc ? SCAN_RETRY_MS : rp->scan_ms);
 		}
 		/* Reads first: wait while they fetch, up to YIELD_MAX_MS at a time. */
 		rp->forced = 0;
@@ -632,6 +633,13 @@ int repair_start(struct mfs_replica *r, struct mfs_repair **out)
 	if (!rp)
 		return -ENOMEM;
 	rp->r = r;
+	/*
+	 * MODELFS_TEST_SCAN_MS=N (test only): the periodic scan every N ms, for
+	 * the tests that wait for it to find what a dead peer's chunks left
+	 * this node to own (nothing else tells it: t1440).
+	 */
+	rp->scan_ms = getenv("MODELFS_TEST_SCAN_MS") ? strtoull(getenv("MODELFS_TEST_SCAN_MS"), NULL, 10) :
+		      SCAN_INTERVAL_MS;
 	pthread_mutex_init(&rp->lock, NULL);
 	mono_cond_init(&rp->kick); /* its naps are timed */
 	pthread_cond_init(&rp->work, NULL);

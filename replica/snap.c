@@ -58,6 +58,7 @@ struct mfs_snap {
 	pthread_mutex_t boot;        /* one bootstrap at a time */
 	uint64_t gen;                /* bootstraps done (atomic) */
 	uint64_t failed_ms;          /* last failed bootstrap (atomic) */
+	uint64_t backoff_ms;         /* BACKOFF_MS, or the test's (set at init) */
 	int tail_pending;            /* an image merged, its tail not pulled yet (atomic) */
 	uint64_t why_logged_ms;      /* snap_log_why's last line (atomic) */
 	pthread_t trimmer;
@@ -151,6 +152,12 @@ int snap_init(struct mfs_replica *r)
 
 	if (!sn)
 		return -ENOMEM;
+	/*
+	 * MODELFS_TEST_SNAP_BACKOFF_MS=N (test only): N ms between a failed
+	 * bootstrap and the next, for the tests that make one fail on purpose.
+	 */
+	sn->backoff_ms = getenv("MODELFS_TEST_SNAP_BACKOFF_MS") ?
+			 strtoull(getenv("MODELFS_TEST_SNAP_BACKOFF_MS"), NULL, 10) : BACKOFF_MS;
 	pthread_mutex_init(&sn->lock, NULL);
 	pthread_mutex_init(&sn->boot, NULL);
 	r->snap = sn;
@@ -554,7 +561,7 @@ int snap_bootstrap(struct mfs_replica *r, struct mfs_peer *first, uint64_t gen)
 		pthread_mutex_unlock(&sn->boot);
 		return 0; /* another sync thread bootstrapped meanwhile: pull again */
 	}
-	if (sn->failed_ms && mfs_now_ms() - sn->failed_ms < BACKOFF_MS) {
+	if (sn->failed_ms && mfs_now_ms() - sn->failed_ms < sn->backoff_ms) {
 		pthread_mutex_unlock(&sn->boot);
 		return -EAGAIN;
 	}

@@ -112,7 +112,6 @@ static int pull_once(struct mfs_replica *r, struct mfs_peer *p)
  * HELLO_EVERY_MS: a node that knew us at an endpoint we left takes the new
  * one only once the old one stops answering.
  */
-#define HELLO_EVERY_MS 10000
 static void hello(struct mfs_replica *r, struct mfs_peer *p)
 {
 	uint64_t now = mfs_now_ms(), last;
@@ -122,7 +121,7 @@ static void hello(struct mfs_replica *r, struct mfs_peer *p)
 	pthread_mutex_lock(&p->lock);
 	last = p->hello_ms;
 	pthread_mutex_unlock(&p->lock);
-	if ((last && now - last < HELLO_EVERY_MS) || !r->advertise[0])
+	if ((last && now - last < r->hello_every_ms) || !r->advertise[0])
 		return;
 	mfs_wire_hello_encode(r->advertise, &w);
 	if (!w.oom && !rpc_call(r, p, MFS_MSG_HELLO, 0, w.buf, w.len, r->cfg.peer_timeout_ms, &rr)) {

@@ -50,6 +50,7 @@ struct held {
 struct fs_recode {
 	struct mfs_fs *fs;
 	struct fs_ticker ticker;
+	uint64_t punch_delay_ms, retry_ms; /* the defines, or the tests' (set at start) */
 	struct held held[MAX_HELD]; /* a ring, oldest first (thread only) */
 	unsigned held_first, held_n;
 	uint64_t recoded, failed, saved; /* atomics, for status */
@@ -108,7 +109,7 @@ static void hold(struct fs_recode *r, const struct mfs_recode_one *one)
 	if (r->held_n == MAX_HELD)
 		punch_due(r, 0);
 	r->held[(r->held_first + r->held_n++) % MAX_HELD] =
-		(struct held){ *one, now_ms() + PUNCH_DELAY_MS };
+		(struct held){ *one, now_ms() + r->punch_delay_ms };
 }
 
 /* Up to BATCH chunks: 1 done (failures counted, logged once a round), -ENOENT end of round. */
@@ -163,7 +164,7 @@ static void *recode_thread(void *arg)
 		rc = step(r, ctx, &cursor, &have_cursor, &logged);
 		if (rc == -ENOENT) {
 			/* A round ended: again from the start, at once if it did anything. */
-			wait = logged ? RETRY_MS : have_cursor ? 0 : EMPTY_MS;
+			wait = logged ? r->retry_ms : have_cursor ? 0 : EMPTY_MS;
 			have_cursor = logged = 0;
 		} else {
 			wait = 0;
@@ -172,6 +173,18 @@ static void *recode_thread(void *arg)
 	punch_due(r, 1);
 	mfs_codec_ctx_free(ctx);
 	return NULL;
+}
+
+/*
+ * MODELFS_TEST_RECODE_PUNCH_MS=N and MODELFS_TEST_RECODE_RETRY_MS=N (test
+ * only, t0127): PUNCH_DELAY_MS and RETRY_MS, so that a test does not wait
+ * seconds for a punch or a retry it is not about.
+ */
+static uint64_t test_ms(const char *name, uint64_t dflt)
+{
+	const char *env = getenv(name);
+
+	return env ? strtoull(env, NULL, 10) : dflt;
 }
 
 int fs_recode_start(struct mfs_fs *fs, struct fs_recode **out)
@@ -191,6 +204,8 @@ int fs_recode_start(struct mfs_fs *fs, struct fs_recode **out)
 	if (!(r = calloc(1, sizeof(*r))))
 		return -ENOMEM;
 	r->fs = fs;
+	r->punch_delay_ms = test_ms("MODELFS_TEST_RECODE_PUNCH_MS", PUNCH_DELAY_MS);
+	r->retry_ms = test_ms("MODELFS_TEST_RECODE_RETRY_MS", RETRY_MS);
 	if ((rc = fs_ticker_start(&r->ticker, "mfs-recode", recode_thread, r))) {
 		free(r);
 		return rc;

@@ -79,6 +79,7 @@ struct rocks {
 	int wal_rc;			/* the failure's error; wal_lock */
 	char wal_failed[4096];		/* the failed WAL file's path; wal_lock */
 	uint64_t room_since;		/* gated with room since (monotonic ns), 0; wal_lock */
+	uint64_t reopen_after_ns;	/* REOPEN_AFTER_NS, or the test's; set at open */
 	int reopen_told;		/* the reopen's wait was logged; wal_lock */
 	/*
 	 * The reopen in place (reopen_stuck): every call into db->db (or its
@@ -274,6 +275,8 @@ static int set_low_space(struct rocks *db)
 	return 0;
 }
 
+static uint64_t reopen_after_ns(void);
+
 int mfs_db_rocks_open(const char *dir, int low_space, struct mfs_db **out)
 {
 	struct rocks *db = calloc(1, sizeof(*db));
@@ -285,6 +288,7 @@ int mfs_db_rocks_open(const char *dir, int low_space, struct mfs_db **out)
 	mfs_db_init_base(&db->base, &rocks_ops);
 	pthread_mutex_init(&db->wal_lock, NULL);
 	pthread_rwlock_init(&db->life, NULL);
+	db->reopen_after_ns = reopen_after_ns();
 	if (!(db->dir = strdup(dir))) {
 		rc = -ENOMEM;
 		goto out;
@@ -531,6 +535,18 @@ static uint64_t mono_ns(void)
 #define REOPEN_AFTER_NS (12ull * 1000000000ull)
 #define REOPEN_ROOM (1ull << 20)
 
+/*
+ * MODELFS_TEST_REOPEN_AFTER_MS=N (test only, t0807-t0809): the reopen comes
+ * after N ms instead of REOPEN_AFTER_NS, so that the tests that make a stuck
+ * WAL do not wait 12 s for each reopen.  Read once, at open.
+ */
+static uint64_t reopen_after_ns(void)
+{
+	const char *env = getenv("MODELFS_TEST_REOPEN_AFTER_MS");
+
+	return env ? strtoull(env, NULL, 10) * 1000000ull : REOPEN_AFTER_NS;
+}
+
 /* 1 when the gate has been closed with room on the disk for REOPEN_AFTER_NS. */
 static int stuck(struct rocks *db)
 {
@@ -546,7 +562,7 @@ static int stuck(struct rocks *db)
 		db->room_since = 0;
 	else if (!db->room_since)
 		db->room_since = now;
-	long_enough = db->room_since && now - db->room_since >= REOPEN_AFTER_NS;
+	long_enough = db->room_since && now - db->room_since >= db->reopen_after_ns;
 	pthread_mutex_unlock(&db->wal_lock);
 	return long_enough;
 }
@@ -576,7 +592,7 @@ static int still_stuck(struct rocks *db)
 	int yes;
 
 	pthread_mutex_lock(&db->wal_lock);
-	yes = db->wal_gated && db->room_since && mono_ns() - db->room_since >= REOPEN_AFTER_NS;
+	yes = db->wal_gated && db->room_since && mono_ns() - db->room_since >= db->reopen_after_ns;
 	pthread_mutex_unlock(&db->wal_lock);
 	return yes;
 }
@@ -634,8 +650,8 @@ static void reopen_stuck(struct rocks *db)
 		/* Gated still: the next blocked call tries again, REOPEN_AFTER_NS on. */
 		if (!__atomic_load_n(&db->shut, __ATOMIC_ACQUIRE))
 			log_error("cannot reopen the store %s: %s; reads fail with EIO, and "
-				  "writes as before, until an open works (tried again every %llu s)",
-				  db->dir, mfs_strerror(rc), REOPEN_AFTER_NS / 1000000000ull);
+				  "writes as before, until an open works (tried again every %.3g s)",
+				  db->dir, mfs_strerror(rc), (double)db->reopen_after_ns / 1e9);
 		__atomic_store_n(&db->shut, 1, __ATOMIC_RELEASE);
 		db->room_since = mono_ns();
 	} else {

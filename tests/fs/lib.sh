@@ -167,7 +167,19 @@ pid_alive() {
 	state=$(sed 's/^.*) \(.\).*$/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
 	[ -n "$state" ] && [ "$state" != Z ]
 }
-pid_gone() { ! pid_alive "$1"; }
+# pid_gone PID: not running, and none of its threads either.  After a
+# kill -9 the leader can be a zombie while other threads still finish (one
+# in the middle of a write), and until the last one has, the process's
+# files are open: `admin fsck --data` then connected to the dead daemon's
+# control socket, which closed without an answer ("Protocol error", t0127).
+pid_gone() {
+	local n=0 t
+	pid_alive "$1" && return 1
+	for t in /proc/"$1"/task/*; do
+		[ -e "$t" ] && n=$((n + 1))
+	done
+	[ "$n" -le 1 ]
+}
 # is_mounted DIR: DIR is in the mount table.  Read from mountinfo, not by
 # stat (mountpoint -q), which fails on a mount whose daemon died.
 is_mounted() { awk -v d="$1" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; }

@@ -72,7 +72,8 @@ check "cp'd file: chunks raw and queued, reads exact, fsck counts them" raw_befo
 after_pass() {
 	local q raw disk raw2 disk2
 	read -r q raw disk <"$WORK/before"
-	remount recode=1 || return 1
+	# The punch 500 ms after the swap, not 5 s (test only): the wait below.
+	MODELFS_TEST_RECODE_PUNCH_MS=500 remount recode=1 || return 1
 	wait_for 3000 queue_empty || { echo "queue still $(st recode_queue) after 300 s" >&2; return 1; }
 	raw2=$(st codec_chunks.raw) disk2=$(st disk_bytes)
 	note "after the pass: raw chunks $raw2 (of $raw), recoded $(st recoded_chunks)," \
@@ -131,9 +132,10 @@ faults() {
 	remount recode=2 && cp "$S/f" "$M/f" && n=$(st recode_queue) && mfs_umount "$M" || return 1
 	before=$(injected)
 	# A mount of a store writes nothing itself: the pass's writes are the first
-	# (per chunk: its record, no WAL; then the swap, synced).
-	MODELFS_FAULT=write:1:ENOSPC,write:2:EIO,write:4:EIO mfs_mount "$M" "$D" write_behind_mb=8,recode=1 ||
-		return 1
+	# (per chunk: its record, no WAL; then the swap, synced).  The round
+	# after one with failures starts 1 s later, not 10 s (test only).
+	MODELFS_FAULT=write:1:ENOSPC,write:2:EIO,write:4:EIO MODELFS_TEST_RECODE_RETRY_MS=1000 \
+		mfs_mount "$M" "$D" write_behind_mb=8,recode=1 || return 1
 	pid=$(mfs_daemon_pid "$M")
 	wait_for 3000 at_least recode_failures 3 || { echo "no failures seen" >&2; return 1; }
 	expect_sha "$M/f" "${sum[f]}" || return 1

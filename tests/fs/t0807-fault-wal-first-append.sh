@@ -10,7 +10,8 @@
 # Then all of it again with the reopen's first opens failing, as when
 # another process takes the store's LOCK in between (test only,
 # MODELFS_TEST_REOPEN_FAIL): the store is shut, reads that reach it fail
-# with EIO, the daemon lives, and a later try opens it.
+# with EIO, the daemon lives, and a later try opens it.  The reopen comes
+# 2 s after space is back, not 12 s (MODELFS_TEST_REOPEN_AFTER_MS, test only).
 #
 # Made deterministic with the store's floor off (MODELFS_SPACE_FLOOR=0,
 # test only) on a 64 MiB tmpfs: xattrs of 4 x 45 kB make each setxattr a
@@ -80,7 +81,7 @@ one_case() {
 	mkdir -p "$M" "$D"
 	mfs_log_allow "$D" 'No space left on device|ENOSPC|space|cannot reopen|Input/output'
 	check "$tag: a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || return 1
-	MODELFS_SPACE_FLOOR=0 MODELFS_TEST_REOPEN_FAIL=$fails \
+	MODELFS_SPACE_FLOOR=0 MODELFS_TEST_REOPEN_FAIL=$fails MODELFS_TEST_REOPEN_AFTER_MS=2000 \
 		check "$tag: mount with the floor off (test only)" mfs_mount "$M" "$D" || return 1
 	check "$tag: xattrs in a first WAL; gc switches to a second" wal_setup
 	check "$tag: another process fills the disk to the last block" wal_fill

@@ -10,6 +10,9 @@
 # gc --relocate; dd fills the disk; the first append to a fresh WAL
 # fails), with the reopen's first 11 opens failing (MODELFS_TEST_REOPEN_FAIL,
 # test only): mkdirs until the failed reopen says so, then listings only.
+# The reopen is tried 3 s after space is back and again 3 s after it failed,
+# not 12 s (MODELFS_TEST_REOPEN_AFTER_MS, test only): the listing that must
+# fail comes within milliseconds of the failed reopen's log line.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -20,7 +23,7 @@ D=$WORK/data
 mfs_log_allow "$D" 'No space left on device|ENOSPC|space|cannot reopen|Input/output'
 
 check "a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || mfs_abort "no tmpfs"
-MODELFS_SPACE_FLOOR=0 MODELFS_TEST_REOPEN_FAIL=11 \
+MODELFS_SPACE_FLOOR=0 MODELFS_TEST_REOPEN_FAIL=11 MODELFS_TEST_REOPEN_AFTER_MS=3000 \
 	check "mount with the floor off, the first reopen failing (test only)" \
 	mfs_mount "$M" "$D" meta_sync_ms=0 ||
 	mfs_abort "no mount"

@@ -7,10 +7,12 @@
 # closed and opened the healthy store again, and would have left it shut
 # had that open failed.  Readers of a shut store try the open too
 # (shut_retry), so many callers look at once.  MODELFS_TEST_REOPEN_PAUSE_MS
-# (test only) makes the k-th such caller wait k x 3 s before it tries;
+# (test only) makes the k-th such caller wait k x 1 s before it tries (a
+# reopen of this store takes a few tens of ms);
 # MODELFS_TEST_REOPEN_FAIL=11 fails the first reopen, so the store is shut
-# and two listers and the mkdirs all look 12 s later; the first of them
-# reopens it, and the others, 3 and 6 s later, must leave it alone.
+# and two listers and the mkdirs all look 2 s later (MODELFS_TEST_REOPEN_AFTER_MS,
+# test only; 12 s by default); the first of them reopens it, and the
+# others, 1, 2 and 3 s later, must leave it alone.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -21,7 +23,8 @@ D=$WORK/data
 mfs_log_allow "$D" 'No space left on device|ENOSPC|space|cannot reopen|Input/output'
 
 check "a 64 MiB tmpfs for the store" mfs_tmpfs "$D" 64m || mfs_abort "no tmpfs"
-MODELFS_SPACE_FLOOR=0 MODELFS_TEST_REOPEN_PAUSE_MS=3000 MODELFS_TEST_REOPEN_FAIL=11 \
+MODELFS_SPACE_FLOOR=0 MODELFS_TEST_REOPEN_PAUSE_MS=1000 MODELFS_TEST_REOPEN_FAIL=11 \
+	MODELFS_TEST_REOPEN_AFTER_MS=2000 \
 	check "mount with the floor off; reopen tries paused, the first failing (test only)" \
 	mfs_mount "$M" "$D" ||
 	mfs_abort "no mount"
@@ -41,8 +44,8 @@ mkdir_reopened() { mkdir "$M/after" 2>/dev/null; reopened; }
 once() {
 	wait_for 900 mkdir_reopened ||
 		{ echo "not reopened in 90 s: $(tail -n 1 "$D/modelfs.log")" >&2; return 1; }
-	# The callers paused after the one that reopened: 3 s, 6 s... later.
-	sleep 10
+	# The callers paused after the one that reopened: 1 s, 2 s... later.
+	sleep 4
 	touch "$WORK/stop" && wait "$l1" "$l2"
 	note "$(grep -E 'reopen' "$D/modelfs.log" | cut -d' ' -f2- | tr '\n' ' ')"
 	expect_eq "$(grep -c 'the store reopened' "$D/modelfs.log")" 1 "reopens that worked" &&

@@ -106,8 +106,10 @@ check "nodes 1 and 3 back: node 2 sees node 3 up" back
 # node 1).  Its old endpoint stops answering; nodes 1 and 2 take the new one
 # from its HELLO and its member record.
 NEW3=127.0.0.5:$CL_PORT
+# Node 3 says HELLO every second, not 10 s (test only): nodes 1 and 2 take
+# its new address at the first HELLO after the old one stopped answering.
 moved() {
-	cl_stop 3 && cl_start 3 "listen=$NEW3" &&
+	cl_stop 3 && MODELFS_TEST_HELLO_MS=1000 cl_start 3 "listen=$NEW3" &&
 	wait_for "$CL_TRIES" cl_sees 2 "$NEW3" && wait_for "$CL_TRIES" cl_sees 1 "$NEW3" ||
 		{ _cl_report peers 1 2; return 1; }
 	wait_for "$CL_TRIES" eval 'admin node list "${CL_M[1]}" | grep -q "tcp://$NEW3"' &&
