@@ -89,13 +89,65 @@ void rpc_reply_release(struct rpc_reply *rr)
 	rr->has_payload = 0;
 }
 
-/* Waits for s to be readable; 1, 0 on timeout, or -errno. */
-static int wait_readable(void *s, int timeout_ms)
+/*
+ * A call's waits are cut into slices of STOP_CHECK_MS, so that a node being
+ * stopped leaves a call to a peer that does not answer at once rather than
+ * after the whole timeout: each sync thread stuck in a PULL to a dead peer
+ * held an umount up to peer_timeout_ms (3 s by default).
+ */
+#define STOP_CHECK_MS 50
+
+/* The next slice of a wait of timeout_ms (< 0: no end) begun at t0: 0 once it is over. */
+static int slice_ms(uint64_t t0, int timeout_ms)
+{
+	uint64_t spent = mfs_now_ms() - t0;
+
+	if (timeout_ms < 0)
+		return STOP_CHECK_MS;
+	if (spent >= (uint64_t)timeout_ms)
+		return 0;
+	return timeout_ms - (int)spent < STOP_CHECK_MS ? timeout_ms - (int)spent : STOP_CHECK_MS;
+}
+
+/* Waits for s to be readable; 1, 0 on timeout, -ESHUTDOWN if the node stops, or -errno. */
+static int wait_readable(struct mfs_replica *r, void *s, int timeout_ms)
 {
 	zmq_pollitem_t it = { .socket = s, .events = ZMQ_POLLIN };
-	int rc = zmq_poll(&it, 1, timeout_ms);
+	uint64_t t0 = mfs_now_ms();
 
-	return rc < 0 ? -errno : rc;
+	for (;;) {
+		int step = slice_ms(t0, timeout_ms), rc = zmq_poll(&it, 1, step);
+
+		if (rc)
+			return rc < 0 ? -errno : rc;
+		if (r->stopping)
+			return -ESHUTDOWN;
+		if (!step)
+			return 0;
+	}
+}
+
+/*
+ * Sends the header frame, waiting up to timeout_ms for the peer to take it
+ * (ZMQ_IMMEDIATE: nothing is queued for a peer not connected), in slices.
+ */
+static int send_first(struct mfs_replica *r, void *s, const void *hb, size_t len, int timeout_ms)
+{
+	uint64_t t0 = mfs_now_ms();
+
+	for (;;) {
+		int step = slice_ms(t0, timeout_ms);
+
+		zmq_setsockopt(s, ZMQ_SNDTIMEO, &step, sizeof(step));
+		if (zmq_send(s, hb, len, ZMQ_SNDMORE) >= 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+		if (r->stopping)
+			return -ESHUTDOWN;
+		if (!step)
+			return -ETIMEDOUT;
+	}
 }
 
 /*
@@ -164,11 +216,14 @@ int rpc_send(struct mfs_replica *r, void *s, uint8_t type, uint8_t flags, const 
 		.req = __atomic_add_fetch(&next_req, 1, __ATOMIC_RELAXED),
 	};
 	uint8_t hb[MFS_WIRE_HEADER_LEN];
+	int rc;
 
 	*req = h.req;
-	zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
 	mfs_wire_header_encode(&h, hb);
-	if (zmq_send(s, hb, sizeof(hb), ZMQ_SNDMORE) < 0 || zmq_send(s, body, blen, 0) < 0)
+	if ((rc = send_first(r, s, hb, sizeof(hb), timeout_ms)))
+		return rc;
+	/* The rest of a message the peer took is never refused. */
+	if (zmq_send(s, body, blen, 0) < 0)
 		return errno == EAGAIN ? -ETIMEDOUT : -errno;
 	return 0;
 }
@@ -185,7 +240,7 @@ int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t fl
 		return -ENOMEM;
 	if ((rc = rpc_send(r, s, type, flags, body, blen, timeout_ms, &req)))
 		goto drop;
-	rc = wait_readable(s, timeout_ms);
+	rc = wait_readable(r, s, timeout_ms);
 	if (rc <= 0) {
 		rc = rc ? rc : -ETIMEDOUT;
 		goto drop;
