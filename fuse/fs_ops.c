@@ -253,6 +253,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		/* Negative entry, cached briefly: loaders probe many names. */
 		struct fuse_entry_param e = { .ino = 0, .entry_timeout = 1.0 };
 
+		/* An open(2) being retried ends here: nothing to open. */
+		itable_retry_take(fs, fuse_req_ctx(req)->pid, 0);
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -262,6 +264,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (fs->lookup_delay_ms)
 		usleep(fs->lookup_delay_ms * 1000u);
+	/* Before the reply: the OPEN that follows it may come first. */
+	itable_retry_lookup(fs, fuse_req_ctx(req)->pid, rec.ino);
 	fs_reply_entry_gen(fs, req, &rec, gen);
 }
 

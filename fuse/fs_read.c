@@ -181,6 +181,29 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
 }
 
 /*
+ * An open(2) for reading that got ESTALE, retried by the kernel, whose
+ * fresh lookup of the path gave n, superseded since (itable_retry_take):
+ * n was the path's file during the call, and its reader reads n's version
+ * as one that opened just before the commit does, through n's inode, whose
+ * size is that version's (or the truncates' that reached it), so read(2),
+ * fstat and a mapping agree.  No ESTALE again: the kernel would not retry
+ * (three truncaters of a path: 20 opens in 2,400 failed, t0408).  A
+ * writer that wrote through the page cache left the newer version's bytes
+ * there: with no reader of it left, the kernel drops them first.
+ */
+static int open_retried(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi)
+{
+	int pages;
+
+	pthread_mutex_lock(&n->lock);
+	pages = !n->cached_readers && !n->writers;
+	pthread_mutex_unlock(&n->lock);
+	/* No inode lock is held for an open for reading: safe before the reply. */
+	fuse_lowlevel_notify_inval_inode(fs->se, n->ino, pages ? 0 : -1, 0);
+	return open_node(fs, n, fi, 0, NULL);
+}
+
+/*
  * An open of inode ino, which a commit superseded, through a dentry of
  * the path the kernel has not dropped yet (it drops it only after the
  * commit's reply).  A reader must not read that version (a caller whose
@@ -194,16 +217,18 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
  * (the one the successor links lead to), it bypasses the inode's page
  * cache, and its commit goes to the current version as any writer's
  * through an old inode does (fs_commit).  A file removed since: ESTALE,
- * and the kernel finds what the path names now.
+ * and the kernel finds what the path names now.  A reader in the
+ * kernel's retry (`retried`) reads the version: open_retried.
  */
-static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi)
+static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi,
+			   int retried)
 {
 	struct mfs_manifest *cur = NULL;
 	struct mfs_node *c;
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
-		return -ESTALE;
+		return retried > 0 ? open_retried(fs, n, fi) : -ESTALE;
 	if (!(c = itable_get(fs, itable_follow(fs, n->ino), NULL, 0, 1, &rc)))
 		return rc == -ENOENT ? -ESTALE : rc;
 	pthread_mutex_lock(&c->lock);
@@ -220,17 +245,21 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
+	pid_t tid = fuse_req_ctx(req)->pid;
+	int rc, superseded, retried = itable_retry_take(fs, tid, ino);
 	struct mfs_node *n;
-	int rc, superseded;
 
 	if (!(n = itable_get(fs, ino, NULL, 0, 1, &rc))) {
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
 	superseded = itable_follow(fs, ino) != ino;
-	rc = superseded ? open_superseded(fs, n, fi) : fs_open_node(fs, n, fi, 0);
+	rc = superseded ? open_superseded(fs, n, fi, retried) : fs_open_node(fs, n, fi, 0);
 	if (rc) {
 		itable_put(fs, n, 0, 1);
+		/* Before the reply: the kernel's retry follows it.  It retries once. */
+		if (rc == -ESTALE && retried < 0)
+			itable_retry_begin(fs, tid);
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
