@@ -474,6 +474,15 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h);
  */
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent,
 	      char **name);
+/*
+ * n's staged bytes are published under another inode, every writer of n
+ * has been closed (only their RELEASEs are on their way), and readers hold
+ * n's version: n shows that version (fs_fill_stat), theirs, not the
+ * writer's any more.  (A writer's dup'ed descriptor still open is not
+ * told: n has one size for the kernel, and the readers read by it.)
+ * n->stg set, n->lock held.
+ */
+int fs_staging_left(struct mfs_fs *fs, struct mfs_node *n);
 /* Notifies the kernel after a commit that moved the path (no locks held). */
 void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name);
 /*

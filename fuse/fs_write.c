@@ -510,6 +510,12 @@ static int writers_closed(struct mfs_node *n)
 	return n->writers && __atomic_load_n(&n->closing_writers, __ATOMIC_RELAXED) >= n->writers;
 }
 
+int fs_staging_left(struct mfs_fs *fs, struct mfs_node *n)
+{
+	return n->readers && writers_closed(n) && !n->stg->dirty && !n->stg->publish_at_release &&
+	       fs_node_target(fs, n) != n->ino;
+}
+
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
