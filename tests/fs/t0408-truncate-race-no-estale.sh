@@ -16,7 +16,10 @@
 # answered ESTALE (it came through a dentry from before a commit) is
 # retried by the kernel once, and the retry's fresh lookup may meet a
 # version superseded again; each descriptor must then hold one version
-# whole, by read(2) and by a mapping.
+# whole, by read(2) and by a mapping, also while a cp rewrites the path
+# (a truncate that reached an older version marked its readers with the
+# size a cp's O_TRUNC had just staged: their map read zeros where read(2)
+# had given their bytes).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -109,6 +112,33 @@ def reader(fills, sizes):
     return looping(call)
 
 
+def reader_of_rewrites():
+    # As reader(), while a cp rewrites the path too: the size a reader sees
+    # may be the writer's and its map may fail (ENODEV) while the writer
+    # writes (README), but its bytes are still one version's, by read(2)
+    # and by the map, and past that version's end only zeros.
+    def call(i):
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            got = os.pread(fd, 1 << 20, 0)
+            head = None
+            try:
+                m = mmap.mmap(fd, 64, mmap.MAP_SHARED, mmap.PROT_READ)
+                head = m[:]
+                m.close()
+            except (ValueError, OSError):
+                pass  # smaller than 64 now, or a descriptor with direct I/O
+        finally:
+            os.close(fd)
+        data = got.rstrip(b"\0")
+        if len(set(data)) > 1:
+            raise racers.Wrong("two versions read")
+        n = min(len(got), 64)
+        if head is not None and head[:n] != got[:n]:
+            raise racers.Wrong("map != read")
+    return looping(call)
+
+
 def valid(d, byte, sizes):
     """tmpfs's results: a run of `byte`, then zeros, at one of sizes."""
     k = len(d) - len(d.lstrip(byte))
@@ -162,6 +192,9 @@ for rnd in range(ROUNDS):
         # Every open(2) lands on a version a truncate superseded at times.
         errs = racers.procs([reader((b"A",), SIZES[:3] + (8192,))] * 2 +
                             [truncater(s) for s in SIZES[:3]])
+    elif case == "read-cp":
+        errs = racers.procs([reader_of_rewrites()] * 2 + [copier(b"B" * 9000)] +
+                            [truncater(s) for s in SIZES[:2]])
     elif case in ("cp", "rename"):
         writer = copier if case == "cp" else renamer
         errs = racers.procs([writer(b"B" * 9000)] + [truncater(s) for s in SIZES[:3]])
@@ -191,5 +224,6 @@ check "truncate(2)s racing a rename over the path: no ESTALE, a tmpfs result (40
 	py rename
 check "open(2)s for reading racing truncate(2)s: no ESTALE, one version each (40 rounds)" \
 	py read
+check "open(2)s for reading racing a cp and truncates: one version each (40 rounds)" py read-cp
 
 mfs_done
