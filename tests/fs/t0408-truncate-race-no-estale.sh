@@ -90,7 +90,8 @@ def reader(fills, sizes):
     # open(2) for reading, as a loader does: fstat, read it all, map it.  The
     # descriptor holds one version whole (one writer's bytes, cut by
     # truncates, then zeros), the map the same as read(2).  (Its size moves
-    # with the truncates, as on tmpfs.)
+    # with the truncates, as on tmpfs; one whose open met a superseded
+    # version reads with direct I/O, and its shared map fails: README.)
     def call(i):
         fd = os.open(p, os.O_RDONLY)
         try:
@@ -103,6 +104,9 @@ def reader(fills, sizes):
                 m.close()
             except ValueError:
                 pass  # its size is below 64 now (python's own fstat)
+            except OSError as e:
+                if e.errno != errno.ENODEV:
+                    raise
         finally:
             os.close(fd)
         if not any(valid(got, b, sizes) for b in fills):
@@ -126,8 +130,11 @@ def reader_of_rewrites():
                 m = mmap.mmap(fd, 64, mmap.MAP_SHARED, mmap.PROT_READ)
                 head = m[:]
                 m.close()
-            except (ValueError, OSError):
-                pass  # smaller than 64 now, or a descriptor with direct I/O
+            except ValueError:
+                pass  # smaller than 64 now
+            except OSError as e:
+                if e.errno != errno.ENODEV:  # a descriptor with direct I/O
+                    raise
         finally:
             os.close(fd)
         data = got.rstrip(b"\0")
