@@ -72,6 +72,19 @@ static void reply_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t ino, struct s
 }
 
 /*
+ * The attributes st of the current version, with the size a truncate
+ * gave the file (the one the old version's readers go by).
+ */
+static void reply_clip_size(struct stat *st, uint64_t size)
+{
+	if ((uint64_t)st->st_size == size)
+		return;
+	st->st_size = (off_t)size;
+	if (st->st_blocks > (blkcnt_t)((size + 511) / 512))
+		st->st_blocks = (blkcnt_t)((size + 511) / 512);
+}
+
+/*
  * A truncate(2) that moved the path to a new version (it commits one)
  * replies with that version's attributes, cached for the usual time:
  * the kernel drops the path's dentry only after the reply (fs_moved_entry),
@@ -83,9 +96,12 @@ static void reply_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t ino, struct s
  * on it see the new version's attributes, as the drop was for (a
  * truncate cuts the file for them too).  Not for a chmod through an old
  * descriptor that went to the current version: readers of the old one
- * must keep its size.  1 if it replied.
+ * must keep its size.  The size is the truncate's, `size`, as the old
+ * readers were marked (fs_truncated_for_readers): a newer version the
+ * links lead to by now may show a writer's staged size (reply_clip_size).
+ * 1 if it replied.
  */
-static int reply_moved_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t moved)
+static int reply_moved_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t moved, uint64_t size)
 {
 	struct mfs_node *m = NULL;
 	struct stat st;
@@ -97,6 +113,7 @@ static int reply_moved_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t moved)
 	fs_fill_stat(fs, m, &st);
 	pthread_mutex_unlock(&m->lock);
 	itable_put(fs, m, 0, 1);
+	reply_clip_size(&st, size);
 	fuse_reply_attr(req, &st, fs->timeout);
 	return 1;
 }
@@ -260,15 +277,20 @@ static int truncate_file(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 }
 
 /*
- * Replies to a truncate that truncate_file applied to the newer version
- * `to` of n: with the current version's attributes, as reply_moved_attr
- * does, cached.  The kernel cuts or grows n's size by them, for the
- * descriptors open on n too: so does the daemon for n's readers (as a
- * truncate on tmpfs holds for every descriptor of the file).  With no
- * current version (the file was removed since), n's own attributes st.
+ * Replies to a truncate to `size` that truncate_file applied to the newer
+ * version `to` of n: with the current version's attributes, as
+ * reply_moved_attr does, cached.  The kernel cuts or grows n's size by
+ * them, for the descriptors open on n too: so does the daemon for n's
+ * readers (as a truncate on tmpfs holds for every descriptor of the file).
+ * The size is the truncate's: the current version may have a writer whose
+ * staged size stat shows (a cp's O_TRUNC just after: 0), another
+ * version's, and n's readers marked with it read zeros where their own
+ * bytes were, through a map after read(2) gave them (t0408, read-cp).
+ * With no current version (the file was removed since), n's own
+ * attributes st.
  */
 static void reply_truncated_file(struct mfs_fs *fs, fuse_req_t req, struct mfs_node *n,
-				 uint64_t to, struct stat *st)
+				 uint64_t to, struct stat *st, uint64_t size)
 {
 	struct mfs_node *m;
 	struct stat cur;
@@ -282,9 +304,10 @@ static void reply_truncated_file(struct mfs_fs *fs, fuse_req_t req, struct mfs_n
 	fs_fill_stat(fs, m, &cur);
 	pthread_mutex_unlock(&m->lock);
 	itable_put(fs, m, 0, 1);
+	reply_clip_size(&cur, size);
 	pthread_mutex_lock(&n->lock);
 	if (!n->stg)
-		fs_truncated_for_readers(n, (uint64_t)cur.st_size);
+		fs_truncated_for_readers(n, size);
 	pthread_mutex_unlock(&n->lock);
 	fuse_reply_attr(req, &cur, fs->timeout);
 }
@@ -478,8 +501,8 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		fuse_reply_err(req, mfs_errno(rc));
 	else if (redirected)
 		/* For n, not the version that moved on (mv.ino): its attributes go after. */
-		reply_truncated_file(fs, req, n, redirected, &st);
-	else if (!(given = mv.ino && reply_moved_attr(fs, req, mv.ino)))
+		reply_truncated_file(fs, req, n, redirected, &st, (uint64_t)attr->st_size);
+	else if (!(given = mv.ino && reply_moved_attr(fs, req, mv.ino, (uint64_t)attr->st_size)))
 		reply_attr(fs, req, ino, &st, 0);
 	moved_after_reply(fs, &mv, given);
 }

@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "settings.h"
 #include "store/base/histo.h"
@@ -163,6 +164,18 @@ struct mfs_succ {
 
 #define MFS_SUCC_BUCKETS 1024
 
+/*
+ * An open(2) the daemon answered ESTALE, while the kernel retries it
+ * (itable_retry_*): the thread that opens, and the inode the path's
+ * lookup gave it since (0: none yet).
+ */
+struct mfs_retry {
+	pid_t tid;
+	uint64_t ino;
+};
+
+#define MFS_RETRY_SLOTS 64
+
 struct mfs_itable {
 	pthread_mutex_t lock;
 	struct mfs_node **buckets;
@@ -181,6 +194,14 @@ struct mfs_itable {
 	 */
 	struct mfs_publishing *publishing;
 	pthread_cond_t published;
+	/*
+	 * The open(2)s being retried, a slot per thread (by its id modulo
+	 * the slots; a thread that takes another's slot leaves that one to
+	 * ESTALE, as before); lock.  `retrying` counts the slots in use,
+	 * read without the lock so that lookups and opens skip them.
+	 */
+	struct mfs_retry retry[MFS_RETRY_SLOTS];
+	int retrying;
 };
 
 /* One commit's publish, on its stack while it is in itable->publishing. */
@@ -281,6 +302,23 @@ uint64_t itable_publish_begin(struct mfs_fs *fs, uint64_t ino, struct mfs_publis
 void itable_publish_end(struct mfs_fs *fs, struct mfs_publishing *p);
 /* itable_follow, once no commit is publishing the inode it leads to. */
 uint64_t itable_follow_settled(struct mfs_fs *fs, uint64_t ino);
+/*
+ * An OPEN of a superseded version for reading is answered ESTALE (fs_read.c,
+ * open_superseded), and the kernel retries the open(2) once: it looks the
+ * path up again (LOOKUP_REVAL: every component, the last one too) and opens
+ * the inode the lookup gave, which a commit may have superseded again
+ * meanwhile.  That inode was the path's current version during the call,
+ * so opening its version is an answer tmpfs could give.  These tell that
+ * retry from an open through a dentry left from before a commit returned:
+ * begin as the ESTALE is answered to thread tid, lookup for each inode a
+ * LOOKUP by tid gives, and take at every OPEN by tid (and a lookup that
+ * finds nothing, with ino 0): 1 if the retry's lookup gave ino, 0 if tid
+ * was retrying otherwise, -1 if not; the slot is freed.  Thread id 0 (an
+ * opener outside the daemon's pid namespace) is never recorded.
+ */
+void itable_retry_begin(struct mfs_fs *fs, pid_t tid);
+void itable_retry_lookup(struct mfs_fs *fs, pid_t tid, uint64_t ino);
+int itable_retry_take(struct mfs_fs *fs, pid_t tid, uint64_t ino);
 
 /* staging.c */
 /* New empty staging whose version times start as rec's (the file's). */
@@ -436,6 +474,15 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h);
  */
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent,
 	      char **name);
+/*
+ * n's staged bytes are published under another inode, every writer of n
+ * has been closed (only their RELEASEs are on their way), and readers hold
+ * n's version: n shows that version (fs_fill_stat), theirs, not the
+ * writer's any more.  (A writer's dup'ed descriptor still open is not
+ * told: n has one size for the kernel, and the readers read by it.)
+ * n->stg set, n->lock held.
+ */
+int fs_staging_left(struct mfs_fs *fs, struct mfs_node *n);
 /* Notifies the kernel after a commit that moved the path (no locks held). */
 void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name);
 /*

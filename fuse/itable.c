@@ -126,6 +126,60 @@ uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino)
 	return ino;
 }
 
+static struct mfs_retry *retry_slot(struct mfs_itable *t, pid_t tid)
+{
+	return &t->retry[(unsigned)tid % MFS_RETRY_SLOTS];
+}
+
+void itable_retry_begin(struct mfs_fs *fs, pid_t tid)
+{
+	struct mfs_itable *t = &fs->itable;
+	struct mfs_retry *r;
+
+	if (tid <= 0)
+		return;
+	pthread_mutex_lock(&t->lock);
+	r = retry_slot(t, tid);
+	if (!r->tid)
+		__atomic_add_fetch(&t->retrying, 1, __ATOMIC_RELAXED);
+	*r = (struct mfs_retry){ tid, 0 };
+	pthread_mutex_unlock(&t->lock);
+}
+
+void itable_retry_lookup(struct mfs_fs *fs, pid_t tid, uint64_t ino)
+{
+	struct mfs_itable *t = &fs->itable;
+	struct mfs_retry *r;
+
+	if (tid <= 0 || !__atomic_load_n(&t->retrying, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&t->lock);
+	r = retry_slot(t, tid);
+	/* The walk looks up every component: the last lookup is the file's. */
+	if (r->tid == tid)
+		r->ino = ino;
+	pthread_mutex_unlock(&t->lock);
+}
+
+int itable_retry_take(struct mfs_fs *fs, pid_t tid, uint64_t ino)
+{
+	struct mfs_itable *t = &fs->itable;
+	struct mfs_retry *r;
+	int ok = -1;
+
+	if (tid <= 0 || !__atomic_load_n(&t->retrying, __ATOMIC_RELAXED))
+		return -1;
+	pthread_mutex_lock(&t->lock);
+	r = retry_slot(t, tid);
+	if (r->tid == tid) {
+		ok = r->ino && r->ino == ino;
+		*r = (struct mfs_retry){ 0, 0 };
+		__atomic_sub_fetch(&t->retrying, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return ok;
+}
+
 static int publishing(const struct mfs_itable *t, uint64_t ino)
 {
 	for (const struct mfs_publishing *p = t->publishing; p; p = p->next)

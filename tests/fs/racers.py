@@ -34,8 +34,13 @@ def procs(fns):
     return seen
 
 
+class Wrong(Exception):
+    """A call that returned what no run on tmpfs could give; its str names it."""
+
+
 def looping(call, loops):
-    """A fn for procs: call(i) for i in range(loops), counting errnos."""
+    """A fn for procs: call(i) for i in range(loops), counting errnos and
+    the Wrong results by name."""
     def fn():
         errs = {}
         for i in range(loops):
@@ -44,5 +49,7 @@ def looping(call, loops):
             except OSError as e:
                 k = errno.errorcode.get(e.errno, str(e.errno))
                 errs[k] = errs.get(k, 0) + 1
+            except Wrong as e:
+                errs[str(e)] = errs.get(str(e), 0) + 1
         return errs
     return fn

@@ -12,6 +12,14 @@
 # truncater's size (never an older version's bytes back, never a mix).
 # A lookup of the path racing those commits must find it (no ENOENT: the
 # kernel's retry of an ESTALE looks it up while another commit lands).
+# An open(2) for reading racing them must not fail either: one the daemon
+# answered ESTALE (it came through a dentry from before a commit) is
+# retried by the kernel once, and the retry's fresh lookup may meet a
+# version superseded again; each descriptor must then hold one version
+# whole, by read(2) and by a mapping, also while a cp rewrites the path
+# (a truncate that reached an older version marked its readers with the
+# size a cp's O_TRUNC had just staged: their map read zeros where read(2)
+# had given their bytes).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -78,10 +86,63 @@ def appender(data):
     return looping(call)
 
 
-def reader():
+def reader(fills, sizes):
+    # open(2) for reading, as a loader does: fstat, read it all, map it.  The
+    # descriptor holds one version whole (one writer's bytes, cut by
+    # truncates, then zeros), the map the same as read(2).  (Its size moves
+    # with the truncates, as on tmpfs; one whose open met a superseded
+    # version reads with direct I/O, and its shared map fails: README.)
     def call(i):
-        with open(p, "rb") as f:
-            f.read()
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            got = os.pread(fd, 1 << 20, 0)
+            head = got[:64]
+            try:
+                m = mmap.mmap(fd, 64, mmap.MAP_SHARED, mmap.PROT_READ)
+                head = m[:]
+                m.close()
+            except ValueError:
+                pass  # its size is below 64 now (python's own fstat)
+            except OSError as e:
+                if e.errno != errno.ENODEV:
+                    raise
+        finally:
+            os.close(fd)
+        if not any(valid(got, b, sizes) for b in fills):
+            raise racers.Wrong("not one version")
+        if head != got[:64]:
+            raise racers.Wrong("map != read")
+    return looping(call)
+
+
+def reader_of_rewrites():
+    # As reader(), while a cp rewrites the path too: the size a reader sees
+    # may be the writer's and its map may fail (ENODEV) while the writer
+    # writes (README), but its bytes are still one version's, by read(2)
+    # and by the map, and past that version's end only zeros.
+    def call(i):
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            got = os.pread(fd, 1 << 20, 0)
+            head = None
+            try:
+                m = mmap.mmap(fd, 64, mmap.MAP_SHARED, mmap.PROT_READ)
+                head = m[:]
+                m.close()
+            except ValueError:
+                pass  # smaller than 64 now
+            except OSError as e:
+                if e.errno != errno.ENODEV:  # a descriptor with direct I/O
+                    raise
+        finally:
+            os.close(fd)
+        data = got.rstrip(b"\0")
+        if len(set(data)) > 1:
+            raise racers.Wrong("two versions read")
+        n = min(len(got), 64)
+        if head is not None and head[:n] != got[:n]:
+            raise racers.Wrong("map != read")
     return looping(call)
 
 
@@ -135,7 +196,12 @@ for rnd in range(ROUNDS):
         if d.strip(b"AC\0"):
             bad.append((rnd, len(d), d.count(b"A"), d.count(b"C")))
     elif case == "read":
-        errs = racers.procs([reader()] + [truncater(s) for s in SIZES[:3]])
+        # Every open(2) lands on a version a truncate superseded at times.
+        errs = racers.procs([reader((b"A",), SIZES[:3] + (8192,))] * 2 +
+                            [truncater(s) for s in SIZES[:3]])
+    elif case == "read-cp":
+        errs = racers.procs([reader_of_rewrites()] * 2 + [copier(b"B" * 9000)] +
+                            [truncater(s) for s in SIZES[:2]])
     elif case in ("cp", "rename"):
         writer = copier if case == "cp" else renamer
         errs = racers.procs([writer(b"B" * 9000)] + [truncater(s) for s in SIZES[:3]])
@@ -163,5 +229,8 @@ check "truncate(2)s racing a cp over the path: no ESTALE, a tmpfs result (40 rou
 check "truncate(2)s racing an O_APPEND writer: no ESTALE (40 rounds)" py append
 check "truncate(2)s racing a rename over the path: no ESTALE, a tmpfs result (40 rounds)" \
 	py rename
+check "open(2)s for reading racing truncate(2)s: no ESTALE, one version each (40 rounds)" \
+	py read
+check "open(2)s for reading racing a cp and truncates: one version each (40 rounds)" py read-cp
 
 mfs_done

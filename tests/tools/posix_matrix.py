@@ -601,12 +601,12 @@ def allowed(name, ref, mnt, tref, tmnt):
             call_ref == call_mnt or no_sizes(call_ref) == no_sizes(call_mnt)):
         # "stat of a file being rewritten while readers hold the old
         # version: the larger of the two sizes" (the writer's fstat too)
-        # Only the reader's view differs: it must be its own version whole.
-        # Past its version's end it may read zeros ("its read there may
-        # give zeros (never the writer's bytes)") where the file grew.
+        # Only the reader's view differs: it must be its own version whole,
+        # and end there: the writer closed before it read ("Once the writer
+        # closed, the reader's fstat shows its version's size again and its
+        # read ends there").
         target, got = held_bytes(name), held_read(mnt)
-        if target is not None and got is not None and got.startswith(target) and \
-                not got[len(target):].strip(b"\0"):
+        if target is not None and got == target:
             return "a reader that had the old version open keeps reading it"
     if name.startswith("read:") and name.endswith(":held-w") and not diff:
         target = held_bytes(name)
