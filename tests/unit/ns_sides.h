@@ -31,6 +31,19 @@ static inline uint64_t mk(struct mfs_ns *ns, uint64_t parent, const char *name, 
 	return ino;
 }
 
+/* ino's link count on ns, or 0 if it has no record. */
+static inline uint32_t nlink_of(struct mfs_ns *ns, uint64_t ino)
+{
+	struct mfs_inode in;
+	uint32_t n;
+
+	if (mfs_ns_get(ns, ino, &in))
+		return 0;
+	n = in.nlink;
+	mfs_inode_release(&in);
+	return n;
+}
+
 /* mfs_ns_ops_since's callback: applies an op on the store arg. */
 static inline int apply_cb(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op,
 			   size_t len)

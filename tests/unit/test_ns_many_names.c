@@ -179,18 +179,6 @@ static int churn(struct side *s, uint64_t f, int n)
 	return 0;
 }
 
-static uint32_t nlink_of(struct mfs_ns *ns, uint64_t ino)
-{
-	struct mfs_inode in;
-	uint32_t n;
-
-	if (mfs_ns_get(ns, ino, &in))
-		return 0;
-	n = in.nlink;
-	mfs_inode_release(&in);
-	return n;
-}
-
 static void stale_name_after_trust(void)
 {
 	struct side a = { 0 }, b = { 0 };

@@ -71,18 +71,6 @@ static int count_dir(void *arg, const char *name, uint64_t ino, uint32_t mode)
 	return 0;
 }
 
-static uint32_t nlink_of(struct mfs_ns *ns, uint64_t ino)
-{
-	struct mfs_inode in;
-	uint32_t n;
-
-	if (mfs_ns_get(ns, ino, &in))
-		return 0;
-	n = in.nlink;
-	mfs_inode_release(&in);
-	return n;
-}
-
 /* Directory dir's (called what) nlink on s is 2 + the subdirectories readdir lists in it. */
 static void dir_nlink_ok(struct side *s, uint64_t dir, const char *what, const char *who)
 {
