@@ -314,8 +314,9 @@ static int drain(struct run *w, int i)
 	for (;;) {
 		if (!err)
 			err = take_arrived(w, i);
-		fill(w);
+		/* The room freed goes to the chunks waiting for it, then to new ones (window_run). */
 		ask_waiting(w);
+		fill(w);
 		if (!(s = next_arrived(w)))
 			return err;
 		slot_decode(w, s);
