@@ -276,13 +276,17 @@ static void claim_chunks(struct window *w, struct mfs_codec_ctx *ctx)
 			d = t;
 		}
 		encode_chunk(w, c, ctx);
-		if (d)
+		/*
+		 * A head that chose nothing (a hole, a stored chunk, an error):
+		 * its chunks each choose.  Said before d is encoded, which may
+		 * be one of them, waiting for it (shared_choice).
+		 */
+		resolve(w, c, -1);
+		if (d) {
 			encode_chunk(w, d, ctx);
+			resolve(w, d, -1);
+		}
 		pthread_mutex_lock(&w->mu);
-		/* A head that chose nothing (a hole, a stored chunk, an error): each chooses. */
-		resolve_locked(w, c, -1);
-		if (d)
-			resolve_locked(w, d, -1);
 		w->busy -= d ? 2 : 1;
 		if (!w->busy)
 			pthread_cond_signal(&w->idle);
