@@ -32,8 +32,8 @@
 static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st, int unopened)
 {
 	struct mfs_node *m;
-	struct stat cur;
-	int rc;
+	struct stat cur = { 0 }, own;
+	int rc, locked;
 
 	if (!(m = itable_get(fs, itable_follow(fs, ino), NULL, 0, 1, &rc))) {
 		/* The file was removed (renamed over, unlinked) since. */
@@ -41,20 +41,29 @@ static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st, int u
 			st->st_nlink = 0;
 		return rc == -ENOENT;
 	}
-	pthread_mutex_lock(&m->lock);
+	if ((locked = fs_node_lock_attrs(fs, m))) {
+		if (unopened)
+			fs_fill_stat(fs, m, &cur);
+		own.st_mode = m->rec.mode;
+		own.st_uid = m->rec.uid;
+		own.st_gid = m->rec.gid;
+		own.st_nlink = m->rec.nlink;
+		own.st_ctim = m->rec.ctime;
+	} else {
+		cur = own = m->ca->st; /* its commit's (commit_attrs.c) */
+	}
 	if (unopened) {
-		fs_fill_stat(fs, m, &cur);
 		st->st_size = cur.st_size;
 		st->st_blocks = cur.st_blocks;
 		st->st_mtim = cur.st_mtim;
 	}
-	st->st_mode = (st->st_mode & S_IFMT) | (m->rec.mode & 07777);
-	st->st_uid = m->rec.uid;
-	st->st_gid = m->rec.gid;
-	st->st_nlink = m->rec.nlink;
-	if (mfs_ts_after(&m->rec.ctime, &st->st_ctim))
-		st->st_ctim = m->rec.ctime;
-	pthread_mutex_unlock(&m->lock);
+	st->st_mode = (st->st_mode & S_IFMT) | (own.st_mode & 07777);
+	st->st_uid = own.st_uid;
+	st->st_gid = own.st_gid;
+	st->st_nlink = own.st_nlink;
+	if (mfs_ts_after(&own.st_ctim, &st->st_ctim))
+		st->st_ctim = own.st_ctim;
+	fs_node_unlock_attrs(fs, m, locked);
 	itable_put(fs, m, 0, 1);
 	return 1;
 }
@@ -134,17 +143,20 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
 	struct stat st;
-	int rc, unopened;
+	int rc, unopened = 0, locked;
 	struct mfs_node *n = fs_node_of(fs, ino, &rc);
 
 	if (!n) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	pthread_mutex_lock(&n->lock);
-	fs_fill_stat(fs, n, &st);
-	unopened = !n->readers && !n->writers;
-	pthread_mutex_unlock(&n->lock);
+	if ((locked = fs_node_lock_attrs(fs, n))) {
+		fs_fill_stat(fs, n, &st);
+		unopened = !n->readers && !n->writers;
+	} else {
+		st = n->ca->st; /* a commit's: its writer is not closed yet */
+	}
+	fs_node_unlock_attrs(fs, n, locked);
 	reply_attr(fs, req, n->ino, &st, unopened);
 }
 

@@ -143,6 +143,15 @@ struct mfs_node {
 	struct mfs_hash holes_of;
 	uint64_t holes;
 	int holes_known;
+	/* The attributes its running commit began with, or NULL (commit_attrs.c); fs->ca_lock. */
+	struct fs_commit_attrs *ca;
+};
+
+/* What a file showed when its commit began (commit_attrs.c). */
+struct fs_commit_attrs {
+	struct stat st;         /* fs_fill_stat's */
+	struct mfs_inode rec;   /* its mode, repl and xattrs only */
+	uint64_t target;        /* fs_node_target's */
 };
 
 struct mfs_handle {
@@ -263,6 +272,7 @@ struct mfs_fs {
 	struct mfs_stats_cache stats; /* store totals for status (store/maint/report.h) */
 	pthread_mutex_t views_lock;
 	struct mfs_view *views;  /* view.c; views_lock */
+	pthread_mutex_t ca_lock; /* every node's ca (commit_attrs.c) */
 	int nviews;              /* atomic: length of views */
 };
 
@@ -612,6 +622,16 @@ void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi);
 void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* commit_attrs.c: n->lock held by the commit, at its start and end. */
+void fs_commit_attrs_begin(struct mfs_fs *fs, struct mfs_node *n);
+void fs_commit_attrs_end(struct mfs_fs *fs, struct mfs_node *n);
+/*
+ * For a request that only reads n's attributes or xattrs: locks n and
+ * returns 1, or, while a commit holds n's lock, returns 0 with n->ca to
+ * read instead (fs->ca_lock held).  Either way fs_node_unlock_attrs ends it.
+ */
+int fs_node_lock_attrs(struct mfs_fs *fs, struct mfs_node *n);
+void fs_node_unlock_attrs(struct mfs_fs *fs, struct mfs_node *n, int locked);
 /* The node the kernel refers to by ino (it looked it up): NULL and *rc -ESTALE if none. */
 struct mfs_node *fs_node_of(struct mfs_fs *fs, fuse_ino_t ino, int *rc);
 

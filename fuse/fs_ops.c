@@ -184,10 +184,10 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec, uint64_t gen)
 {
 	struct fuse_entry_param e = { 0 };
-	struct mfs_manifest *old;
+	struct mfs_manifest *old = NULL;
 	struct mfs_node *n;
 	uint64_t filled;
-	int rc;
+	int rc, locked;
 
 	rec_to_stat(rec, &e.attr);
 	n = itable_get(fs, rec->ino, rec, 1, 0, &rc);
@@ -195,11 +195,16 @@ void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	pthread_mutex_lock(&n->lock);
+	locked = fs_node_lock_attrs(fs, n);
 	filled = __atomic_load_n(&fs->told_gen, __ATOMIC_ACQUIRE);
-	old = fs_node_catch_up(fs, n, gen);
-	fs_fill_stat(fs, n, &e.attr);
-	pthread_mutex_unlock(&n->lock);
+	if (locked) {
+		old = fs_node_catch_up(fs, n, gen);
+		fs_fill_stat(fs, n, &e.attr);
+	} else {
+		/* A commit's (commit_attrs.c): a peer's change waits for it, then is told. */
+		e.attr = n->ca->st;
+	}
+	fs_node_unlock_attrs(fs, n, locked);
 	mfs_manifest_unref(old);
 	e.ino = n->ino;
 	e.attr_timeout = e.entry_timeout = fs->timeout;

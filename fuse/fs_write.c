@@ -115,7 +115,8 @@ static int writers_closed(struct mfs_node *n)
 	return n->writers && __atomic_load_n(&n->closing_writers, __ATOMIC_RELAXED) >= n->writers;
 }
 
-int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent, char **name)
+static int commit_locked(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent,
+			 char **name)
 {
 	struct mfs_ingest_stats ist;
 	struct mfs_ns_with with = { 0 };
@@ -237,6 +238,17 @@ failed:
 	n->stg->dirty = n->stg->publish_at_release = 0;
 	log_warn("inode %016llx: commit of %llu bytes failed, not published: %s",
 		 (unsigned long long)target, (unsigned long long)n->stg->size, mfs_strerror(rc));
+	return rc;
+}
+
+/* stat, lookup and getfattr of n answer meanwhile (commit_attrs.c). */
+int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent, char **name)
+{
+	int rc;
+
+	fs_commit_attrs_begin(fs, n);
+	rc = commit_locked(fs, n, moved, parent, name);
+	fs_commit_attrs_end(fs, n);
 	return rc;
 }
 

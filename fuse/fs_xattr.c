@@ -74,9 +74,10 @@ static struct mfs_node *current_of(struct mfs_fs *fs, struct mfs_node *n)
 	uint64_t target;
 	int rc;
 
-	pthread_mutex_lock(&n->lock);
-	target = fs_node_target(fs, n);
-	pthread_mutex_unlock(&n->lock);
+	int locked = fs_node_lock_attrs(fs, n);
+
+	target = locked ? fs_node_target(fs, n) : n->ca->target;
+	fs_node_unlock_attrs(fs, n, locked);
 	if (target != n->ino && (m = itable_get(fs, target, NULL, 0, 1, &rc)))
 		return m;
 	return itable_get(fs, n->ino, NULL, 0, 1, &rc) ? n : NULL;
@@ -89,6 +90,7 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	struct mfs_node *n;
 	void *copy = NULL;
 	size_t len = 0;
+	int locked;
 
 	if (!strcmp(name, CONTROL_XATTR)) {
 		reply_value(req, fs->control_path, strlen(fs->control_path), size);
@@ -116,11 +118,14 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	if (!(n = xnode(req, ino)))
 		return;
 	if (!strcmp(name, REPL_XATTR)) {
+		const struct mfs_inode *r;
 		char v[8];
 
-		pthread_mutex_lock(&n->lock);
-		snprintf(v, sizeof(v), "%u", n->rec.repl ? n->rec.repl : MFS_DEFAULT_REPL);
-		pthread_mutex_unlock(&n->lock);
+		locked = fs_node_lock_attrs(fs, n);
+		r = locked ? &n->rec : &n->ca->rec;
+
+		snprintf(v, sizeof(v), "%u", r->repl ? r->repl : MFS_DEFAULT_REPL);
+		fs_node_unlock_attrs(fs, n, locked);
 		reply_value(req, v, strlen(v), size);
 		return;
 	}
@@ -138,12 +143,13 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	pthread_mutex_lock(&n->lock);
-	if ((x = mfs_inode_xattr_get(&n->rec, name)) && (copy = malloc(x->len ? x->len : 1))) {
+	locked = fs_node_lock_attrs(fs, n);
+	if ((x = mfs_inode_xattr_get(locked ? &n->rec : &n->ca->rec, name)) &&
+	    (copy = malloc(x->len ? x->len : 1))) {
 		memcpy(copy, x->value, x->len);
 		len = x->len;
 	}
-	pthread_mutex_unlock(&n->lock);
+	fs_node_unlock_attrs(fs, n, locked);
 	itable_put(fs, n, 0, 1);
 	if (!x)
 		fuse_reply_err(req, ENODATA);
@@ -158,8 +164,10 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct mfs_fs *fs = req_fs(req);
 	struct mfs_node *n = xnode(req, ino);
+	const struct mfs_inode *r;
 	char *buf = NULL;
 	size_t len = 0;
+	int locked;
 
 	if (!n)
 		return;
@@ -167,16 +175,17 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	pthread_mutex_lock(&n->lock);
-	for (uint32_t i = 0; i < n->rec.nxattr; i++)
-		len += strlen(n->rec.xattr[i].name) + 1;
+	locked = fs_node_lock_attrs(fs, n);
+	r = locked ? &n->rec : &n->ca->rec;
+	for (uint32_t i = 0; i < r->nxattr; i++)
+		len += strlen(r->xattr[i].name) + 1;
 	if ((buf = malloc(len ? len : 1))) {
 		char *p = buf;
 
-		for (uint32_t i = 0; i < n->rec.nxattr; i++)
-			p = stpcpy(p, n->rec.xattr[i].name) + 1;
+		for (uint32_t i = 0; i < r->nxattr; i++)
+			p = stpcpy(p, r->xattr[i].name) + 1;
 	}
-	pthread_mutex_unlock(&n->lock);
+	fs_node_unlock_attrs(fs, n, locked);
 	itable_put(fs, n, 0, 1);
 	if (!buf)
 		fuse_reply_err(req, ENOMEM);
