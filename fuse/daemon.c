@@ -444,7 +444,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 {
 	struct daemon d = {
 		.fs = { .cfg = cfg, .timeout = 3600.0, .views_lock = PTHREAD_MUTEX_INITIALIZER,
-			.ca_lock = PTHREAD_MUTEX_INITIALIZER,
+			.noted_lock = PTHREAD_MUTEX_INITIALIZER,
 			.stats = MFS_STATS_CACHE_INIT },
 		.args = FUSE_ARGS_INIT(0, NULL),
 	};

@@ -50,7 +50,7 @@ static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st, int u
 		own.st_nlink = m->rec.nlink;
 		own.st_ctim = m->rec.ctime;
 	} else {
-		cur = own = m->ca->st; /* its commit's (commit_attrs.c) */
+		cur = own = m->noted->st; /* noted_attrs.c */
 	}
 	if (unopened) {
 		st->st_size = cur.st_size;
@@ -154,7 +154,7 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_fill_stat(fs, n, &st);
 		unopened = !n->readers && !n->writers;
 	} else {
-		st = n->ca->st; /* a commit's: its writer is not closed yet */
+		st = n->noted->st; /* noted by a commit or a write (noted_attrs.c): as if open */
 	}
 	fs_node_unlock_attrs(fs, n, locked);
 	reply_attr(fs, req, n->ino, &st, unopened);

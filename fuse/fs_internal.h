@@ -143,12 +143,12 @@ struct mfs_node {
 	struct mfs_hash holes_of;
 	uint64_t holes;
 	int holes_known;
-	/* The attributes its running commit began with, or NULL (commit_attrs.c); fs->ca_lock. */
-	struct fs_commit_attrs *ca;
+	/* What it showed when a long wait under lock began, or NULL (noted_attrs.c); fs->noted_lock. */
+	struct fs_noted_attrs *noted;
 };
 
-/* What a file showed when its commit began (commit_attrs.c). */
-struct fs_commit_attrs {
+/* What a file showed when a commit, or a write's wait, began (noted_attrs.c). */
+struct fs_noted_attrs {
 	struct stat st;         /* fs_fill_stat's */
 	struct mfs_inode rec;   /* its mode, repl and xattrs only */
 	uint64_t target;        /* fs_node_target's */
@@ -272,7 +272,7 @@ struct mfs_fs {
 	struct mfs_stats_cache stats; /* store totals for status (store/maint/report.h) */
 	pthread_mutex_t views_lock;
 	struct mfs_view *views;  /* view.c; views_lock */
-	pthread_mutex_t ca_lock; /* every node's ca (commit_attrs.c) */
+	pthread_mutex_t noted_lock; /* every node's noted (noted_attrs.c) */
 	int nviews;              /* atomic: length of views */
 };
 
@@ -368,6 +368,8 @@ ssize_t staging_write(struct mfs_fs *fs, struct mfs_staging *s, const void *buf,
 int staging_write_begin(struct mfs_fs *fs, struct mfs_staging *s, size_t len, uint64_t off);
 ssize_t staging_write_end(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
 			  uint64_t off, int answered);
+/* Whether making room for `end` staged bytes may wait for the write-behind. */
+int staging_may_wait(const struct mfs_fs *fs, const struct mfs_staging *s, uint64_t end);
 int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size);
 /* fallocate(2) of the staged bytes (mode as fallocate's).  0 or -errno. */
 int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64_t off,
@@ -622,13 +624,13 @@ void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi);
 void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-/* commit_attrs.c: n->lock held by the commit, at its start and end. */
-void fs_commit_attrs_begin(struct mfs_fs *fs, struct mfs_node *n);
-void fs_commit_attrs_end(struct mfs_fs *fs, struct mfs_node *n);
+/* noted_attrs.c: before and after a long wait under n->lock (a commit, a write's). */
+void fs_attrs_note(struct mfs_fs *fs, struct mfs_node *n);
+void fs_attrs_unnote(struct mfs_fs *fs, struct mfs_node *n);
 /*
  * For a request that only reads n's attributes or xattrs: locks n and
- * returns 1, or, while a commit holds n's lock, returns 0 with n->ca to
- * read instead (fs->ca_lock held).  Either way fs_node_unlock_attrs ends it.
+ * returns 1, or, while a long wait holds n's lock, returns 0 with n->noted to
+ * read instead (fs->noted_lock held).  Either way fs_node_unlock_attrs ends it.
  */
 int fs_node_lock_attrs(struct mfs_fs *fs, struct mfs_node *n);
 void fs_node_unlock_attrs(struct mfs_fs *fs, struct mfs_node *n, int locked);

@@ -201,8 +201,8 @@ void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec
 		old = fs_node_catch_up(fs, n, gen);
 		fs_fill_stat(fs, n, &e.attr);
 	} else {
-		/* A commit's (commit_attrs.c): a peer's change waits for it, then is told. */
-		e.attr = n->ca->st;
+		/* Noted by a wait (noted_attrs.c): a peer's change waits for it, then is told. */
+		e.attr = n->noted->st;
 	}
 	fs_node_unlock_attrs(fs, n, locked);
 	mfs_manifest_unref(old);

@@ -241,14 +241,14 @@ failed:
 	return rc;
 }
 
-/* stat, lookup and getfattr of n answer meanwhile (commit_attrs.c). */
+/* stat, lookup and getfattr of n answer meanwhile (noted_attrs.c). */
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent, char **name)
 {
 	int rc;
 
-	fs_commit_attrs_begin(fs, n);
+	fs_attrs_note(fs, n);
 	rc = commit_locked(fs, n, moved, parent, name);
-	fs_commit_attrs_end(fs, n);
+	fs_attrs_unnote(fs, n);
 	return rc;
 }
 
@@ -429,14 +429,37 @@ static int answer_first(fuse_req_t req, struct mfs_node *n, int misplaced)
 	return s && s->in_memory && !s->view && !misplaced && !fs_setid_to_drop(req, &n->rec, 0);
 }
 
+/*
+ * A write that may wait for the write-behind (staging.c, reserve) notes
+ * what the file shows first, so a stat meanwhile need not wait
+ * (noted_attrs.c).  1 if it did: note_end drops the note.
+ */
+static int note_if_waiting(struct mfs_fs *fs, struct mfs_node *n, size_t size, off_t off)
+{
+	if (!n->stg || !staging_may_wait(fs, n->stg, (uint64_t)off + size))
+		return 0;
+	fs_attrs_note(fs, n);
+	return 1;
+}
+
+static void note_end(struct mfs_fs *fs, struct mfs_node *n, int noted)
+{
+	if (noted)
+		fs_attrs_unnote(fs, n);
+}
+
 /* The write of answer_first: answered, then stored; unlocks n. */
 static void write_answered(fuse_req_t req, struct mfs_node *n, const char *buf, size_t size,
 			   off_t off)
 {
 	struct mfs_fs *fs = req_fs(req);
 	struct mfs_staging *s = n->stg;
+	int noted = note_if_waiting(fs, n, size, off);
 	ssize_t w = staging_write_begin(fs, s, size, (uint64_t)off);
 	int first = !w && s->in_memory;
+
+	/* Before the answer: a stat after it must see this write. */
+	note_end(fs, n, noted);
 
 	/* The room made may have moved the staging to disk: then the bytes go first. */
 	if (first)
@@ -463,7 +486,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	struct mfs_fs *fs = req_fs(req);
 	struct mfs_node *n = h->node;
 	uint64_t inval = 0, moved_to = 0, node_ino = n->ino, path_ino = 0;
-	int misplaced = 0;
+	int misplaced = 0, noted;
 	mode_t drop = 0;
 	ssize_t w;
 
@@ -494,7 +517,9 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		write_answered(req, n, buf, size, off);
 		return;
 	}
-	w = n->stg ? staging_write(req_fs(req), n->stg, buf, size, off) : -EBADF;
+	noted = note_if_waiting(fs, n, size, off);
+	w = n->stg ? staging_write(fs, n->stg, buf, size, off) : -EBADF;
+	note_end(fs, n, noted);
 	if (w > 0) {
 		n->stg->dirty = 1;
 		staging_touch(n->stg);

@@ -76,7 +76,7 @@ static struct mfs_node *current_of(struct mfs_fs *fs, struct mfs_node *n)
 
 	int locked = fs_node_lock_attrs(fs, n);
 
-	target = locked ? fs_node_target(fs, n) : n->ca->target;
+	target = locked ? fs_node_target(fs, n) : n->noted->target;
 	fs_node_unlock_attrs(fs, n, locked);
 	if (target != n->ino && (m = itable_get(fs, target, NULL, 0, 1, &rc)))
 		return m;
@@ -122,7 +122,7 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		char v[8];
 
 		locked = fs_node_lock_attrs(fs, n);
-		r = locked ? &n->rec : &n->ca->rec;
+		r = locked ? &n->rec : &n->noted->rec;
 
 		snprintf(v, sizeof(v), "%u", r->repl ? r->repl : MFS_DEFAULT_REPL);
 		fs_node_unlock_attrs(fs, n, locked);
@@ -144,7 +144,7 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		return;
 	}
 	locked = fs_node_lock_attrs(fs, n);
-	if ((x = mfs_inode_xattr_get(locked ? &n->rec : &n->ca->rec, name)) &&
+	if ((x = mfs_inode_xattr_get(locked ? &n->rec : &n->noted->rec, name)) &&
 	    (copy = malloc(x->len ? x->len : 1))) {
 		memcpy(copy, x->value, x->len);
 		len = x->len;
@@ -176,7 +176,7 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		return;
 	}
 	locked = fs_node_lock_attrs(fs, n);
-	r = locked ? &n->rec : &n->ca->rec;
+	r = locked ? &n->rec : &n->noted->rec;
 	for (uint32_t i = 0; i < r->nxattr; i++)
 		len += strlen(r->xattr[i].name) + 1;
 	if ((buf = malloc(len ? len : 1))) {

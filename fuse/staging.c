@@ -256,6 +256,15 @@ static int reserve(struct mfs_fs *fs, struct mfs_staging *s, uint64_t end)
 	}
 }
 
+int staging_may_wait(const struct mfs_fs *fs, const struct mfs_staging *s, uint64_t end)
+{
+	uint64_t used = __atomic_load_n(&fs->staging_mem_used, __ATOMIC_RELAXED);
+
+	/* reserve's two waits, both on the write-behind (wb_drop_stored). */
+	return s->wb && s->in_memory && end > s->charged &&
+	       (end - s->punched > STREAM_LEAD || used + (end - s->charged) > fs->staging_mem_limit);
+}
+
 static ssize_t write_bytes(struct mfs_fs *fs, struct mfs_staging *s, const void *buf, size_t len,
 			   uint64_t off)
 {

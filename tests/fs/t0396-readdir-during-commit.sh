@@ -10,7 +10,7 @@
 # 1 GiB dd here).  Here the commit is held for the test
 # (MODELFS_TEST_COMMIT_HOLD) and each request must finish while it is:
 # readdirplus sends such an entry without attributes, and the others
-# answer with the attributes the commit began with (fuse/commit_attrs.c).
+# answer with the attributes the commit began with (fuse/noted_attrs.c).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
