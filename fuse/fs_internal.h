@@ -60,6 +60,15 @@ struct mfs_staging {
 	int in_memory;
 	int fallocated;         /* fallocate ran: pages may lie past size; fd not reused */
 	/*
+	 * Bytes [0, size) of fd are all data, each put there by a write that
+	 * started at or below the size then (no hole: no gap, truncate up,
+	 * fallocate, punch or base copy since the staging began): the commit
+	 * reads them without asking the file where its data is, and a small
+	 * file's costs no fstat (issue 10: four syscalls of ~4.5 us per file
+	 * on its VM).
+	 */
+	int dense;
+	/*
 	 * Bytes [0, punched) are out of the staging file (a hole): their
 	 * chunks were stored by the write-behind, which can put them back
 	 * (wb_restore).  `dropped` of the charge went with them.

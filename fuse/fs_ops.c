@@ -130,7 +130,13 @@ static uint64_t staged_bytes(const struct mfs_staging *s)
 	struct stat fst;
 	uint64_t b = s->punched;
 
-	if (!fstat(s->fd, &fst))
+	/*
+	 * A dense one's bytes are all data (never punched): no fstat in a
+	 * CREATE's reply or in the attributes a commit notes first.
+	 */
+	if (s->dense)
+		b += s->size;
+	else if (!fstat(s->fd, &fst))
 		b += (uint64_t)fst.st_blocks * 512;
 	if (s->base)
 		b += mfs_manifest_data_bytes(s->base);

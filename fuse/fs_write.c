@@ -96,7 +96,8 @@ static int ingest(struct mfs_fs *fs, struct mfs_staging *stg, struct mfs_hash *i
 	if (stg->size <= MFS_INGEST_SMALL_MAX) {
 		if (!(with->b = mfs_batch_new(fs->db)))
 			return -ENOMEM;
-		rc = mfs_ingest_small(fs->db, stg->fd, stg->size, with->b, mrec, id, has_manifest, ist);
+		rc = mfs_ingest_small(fs->db, stg->fd, stg->size, stg->dense ? stg->size : 0, with->b,
+				      mrec, id, has_manifest, ist);
 		with->manifest = mrec->buf;
 		with->manifest_len = mrec->len;
 		return rc;

@@ -78,6 +78,7 @@ int staging_new(struct mfs_fs *fs, const struct mfs_inode *rec, struct mfs_stagi
 	s->delta = (struct fs_delta_src){ fs, rec->ino };
 	s->fd = fs->staging_mem_limit ? memfd_get() : -1;
 	s->in_memory = s->fd >= 0;
+	s->dense = 1; /* empty */
 	if (s->fd < 0)
 		s->fd = open(fs->staging_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (s->fd < 0) {
@@ -210,6 +211,7 @@ static int spill(struct mfs_fs *fs, struct mfs_staging *s)
 	close(s->fd);
 	s->fd = fd;
 	s->in_memory = 0;
+	s->dense = 0; /* copy_all left holes where the memfd had them */
 	uncharge_all(fs, s);
 	log_debug("staging of %llu bytes moved to disk (memory budget used)",
 		  (unsigned long long)s->size);
@@ -273,7 +275,11 @@ static ssize_t write_bytes(struct mfs_fs *fs, struct mfs_staging *s, const void 
 
 	if (rc)
 		return rc;
-	if ((done = pwrite_all(s->fd, buf, len, off)) < 0)
+	if (off > s->size)
+		s->dense = 0; /* a gap: a hole */
+	if ((done = pwrite_all(s->fd, buf, len, off)) < 0 || (size_t)done != len)
+		s->dense = 0;
+	if (done < 0)
 		return done;
 	if (off + done > s->size)
 		s->size = off + done;
@@ -298,6 +304,8 @@ ssize_t staging_write_end(struct mfs_fs *fs, struct mfs_staging *s, const void *
 	/* An answered writer was told len bytes: the size says so, whatever went. */
 	uint64_t end = answered ? off + len : done > 0 ? off + (uint64_t)done : 0;
 
+	if (off > s->size || done != (ssize_t)len)
+		s->dense = 0; /* a gap before off, or bytes missing: a hole */
 	if (end > s->size)
 		s->size = end;
 	if (done == (ssize_t)len || (!answered && done > 0))
@@ -335,6 +343,8 @@ int staging_truncate(struct mfs_fs *fs, struct mfs_staging *s, uint64_t size)
 		return rc;
 	if (ftruncate(s->fd, size))
 		return -errno;
+	if (size > s->size)
+		s->dense = 0; /* grown: a hole */
 	s->size = size;
 	if (s->in_memory && size < s->charged)
 		uncharge(fs, s, s->charged - size);
@@ -350,6 +360,7 @@ int staging_fallocate(struct mfs_fs *fs, struct mfs_staging *s, int mode, uint64
 	if (off + len < off)
 		return -EFBIG;
 	s->fallocated = 1;
+	s->dense = 0;
 	if ((rc = staging_materialize_base(fs, s)) || (rc = reserve(fs, s, off + len)) ||
 	    (rc = wb_changed(fs, s, off)))
 		return rc;
@@ -444,6 +455,7 @@ int staging_materialize_base(struct mfs_fs *fs, struct mfs_staging *s)
 	if (!m)
 		return 0;
 	s->size = 0;
+	s->dense = 0; /* zero chunks are left as holes */
 	if ((rc = copy_chunks(fs, s, m, UINT64_MAX, 0)))
 		return rc;
 	/* Zero chunks at the end were left out: the file still ends where m does. */
@@ -486,6 +498,8 @@ uint64_t staging_data_bytes(const struct mfs_staging *s)
 	struct stat st;
 	uint64_t blocks;
 
+	if (s->dense && !s->punched)
+		return s->size; /* all of it is data */
 	if (fstat(s->fd, &st))
 		return s->size;
 	blocks = (uint64_t)st.st_blocks * 512;

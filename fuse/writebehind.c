@@ -166,6 +166,7 @@ uint64_t wb_drop_stored(struct mfs_fs *fs, struct mfs_staging *s)
 		return 0;
 	freed = upto - s->punched;
 	s->punched = upto;
+	s->dense = 0;
 	if (s->in_memory) {
 		__atomic_sub_fetch(&fs->staging_mem_used, freed, __ATOMIC_RELAXED);
 		s->dropped += freed;

@@ -1005,7 +1005,7 @@ struct mfs_manifest *mfs_ingest_manifest(struct mfs_ingest *s)
 	return mfs_manifest_ref(s->m);
 }
 
-static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, int threads,
+static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, uint64_t data_to, int threads,
 			struct mfs_batch *into, struct mfs_wr *mrec, mfs_ingest_base_fn fn, void *arg,
 			struct mfs_hash *id, int *has_manifest, struct mfs_ingest_stats *st)
 {
@@ -1030,6 +1030,7 @@ static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, int threads,
 	s->wr.inline_only = size <= WINDOW;
 	s->size = size;
 	s->size_known = 1;
+	s->data_to = data_to;
 	s->wr.into = into;
 	s->wr.mrec = mrec;
 	if (into)
@@ -1041,21 +1042,22 @@ static int ingest_whole(struct mfs_db *db, int fd, uint64_t size, int threads,
 int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct mfs_hash *id,
 		  int *has_manifest, struct mfs_ingest_stats *st)
 {
-	return ingest_whole(db, fd, size, threads, NULL, NULL, NULL, NULL, id, has_manifest, st);
+	return ingest_whole(db, fd, size, 0, threads, NULL, NULL, NULL, NULL, id, has_manifest, st);
 }
 
 int mfs_ingest_fd_base(struct mfs_db *db, int fd, uint64_t size, int threads,
 		       mfs_ingest_base_fn fn, void *arg, struct mfs_hash *id, int *has_manifest,
 		       struct mfs_ingest_stats *st)
 {
-	return ingest_whole(db, fd, size, threads, NULL, NULL, fn, arg, id, has_manifest, st);
+	return ingest_whole(db, fd, size, 0, threads, NULL, NULL, fn, arg, id, has_manifest, st);
 }
 
-int mfs_ingest_small(struct mfs_db *db, int fd, uint64_t size, struct mfs_batch *into,
-		     struct mfs_wr *manifest, struct mfs_hash *id, int *has_manifest,
-		     struct mfs_ingest_stats *st)
+int mfs_ingest_small(struct mfs_db *db, int fd, uint64_t size, uint64_t data_to,
+		     struct mfs_batch *into, struct mfs_wr *manifest, struct mfs_hash *id,
+		     int *has_manifest, struct mfs_ingest_stats *st)
 {
 	if (size > MFS_INGEST_SMALL_MAX)
 		return -EINVAL;
-	return ingest_whole(db, fd, size, 1, into, manifest, NULL, NULL, id, has_manifest, st);
+	return ingest_whole(db, fd, size, data_to < size ? data_to : size, 1, into, manifest, NULL,
+			    NULL, id, has_manifest, st);
 }

@@ -44,11 +44,13 @@ int mfs_ingest_fd(struct mfs_db *db, int fd, uint64_t size, int threads, struct 
  * stays below MFS_CHUNK_PACK_MIN, so none goes to a pack (whose fdatasync
  * would then run in the publish, under the namespace lock), and the batch
  * stays small.  On failure `into` may hold part of the records: free it.
+ * data_to: the caller knows fd[0, data_to) is all data (no hole), read
+ * without asking the file (SEEK_DATA, SEEK_HOLE); 0 when it does not.
  */
 #define MFS_INGEST_SMALL_MAX (60u << 10)
-int mfs_ingest_small(struct mfs_db *db, int fd, uint64_t size, struct mfs_batch *into,
-		     struct mfs_wr *manifest, struct mfs_hash *id, int *has_manifest,
-		     struct mfs_ingest_stats *st);
+int mfs_ingest_small(struct mfs_db *db, int fd, uint64_t size, uint64_t data_to,
+		     struct mfs_batch *into, struct mfs_wr *manifest, struct mfs_hash *id,
+		     int *has_manifest, struct mfs_ingest_stats *st);
 
 /*
  * An ingest in steps, for a file still being written (write-behind): the

@@ -190,7 +190,7 @@ static int commit_small(struct mfs_ns *ns, uint64_t ino, const uint8_t *p, size_
 
 	if (fd < 0 || write(fd, p, n) != (ssize_t)n || !with.b)
 		tap_bail("memfd");
-	rc = mfs_ingest_small(mfs_ns_db(ns), fd, n, with.b, &mrec, &id, &has, &st);
+	rc = mfs_ingest_small(mfs_ns_db(ns), fd, n, 0, with.b, &mrec, &id, &has, &st);
 	close(fd);
 	with.manifest = mrec.buf;
 	with.manifest_len = mrec.len;
