@@ -244,6 +244,8 @@ void rpc_sock_put(struct mfs_peer *p, struct rpc_sock *k);
 void rpc_sock_close(struct rpc_sock *k);
 /* Reads k's monitor: 1 if its connection dropped since the last look. */
 int rpc_sock_lost(struct rpc_sock *k);
+/* k, or a new socket in its place (k closed) if its connection dropped; NULL if none opens. */
+struct rpc_sock *rpc_sock_renew(struct mfs_replica *r, struct mfs_peer *p, struct rpc_sock *k);
 int rpc_send(struct mfs_replica *r, void *s, uint8_t type, uint8_t flags, const void *body,
 	     size_t blen, int timeout_ms, uint64_t *req);
 int rpc_recv(struct mfs_replica *r, struct mfs_peer *p, void *s, uint64_t req,

@@ -168,10 +168,12 @@ static void slot_ask(struct run *w, struct slot *s)
 		slot_retry(w, s);
 		return;
 	}
+	/* Its connection dropped while nothing was asked on it: a new socket (rpc_sock_get). */
+	if (!w->conn[i].asked && !(w->conn[i].s = rpc_sock_renew(r, p, w->conn[i].s))) {
+		slot_retry(w, s);
+		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &s->t0);
-	/* A drop while nothing was asked on it lost nothing (its monitor is read only then). */
-	if (!w->conn[i].asked)
-		rpc_sock_lost(w->conn[i].s);
 	mfs_wire_get_encode(&s->job.hash, s->job.len, proxy ? MFS_GET_PROXY : 0, body);
 	if ((rc = rpc_send(r, w->conn[i].s->s, MFS_MSG_GET, 0, body, sizeof(body),
 			   r->cfg.peer_timeout_ms, &s->req))) {
