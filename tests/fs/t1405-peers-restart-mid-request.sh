@@ -48,9 +48,12 @@ write_file() { # NAME
 # node 2 holds is asked at once (the chunks before it are node 1's own).
 stop_2_and_read() { # TAG NAME
 	STOPPED=$(mfs_daemon_pid "${CL_M[2]}") && [ -n "$STOPPED" ] && kill -STOP "$STOPPED" &&
-	cl_start_reader "${CL_M[1]}/$2" "$1" && touch "$WORK/$1.go" &&
-	sleep 2 &&
-	[ ! -s "$WORK/$1.out" ] || { echo "the read on node 1 ended with node 2 stopped: $(cat "$WORK/$1.out")" >&2; return 1; }
+	cl_start_reader "${CL_M[1]}/$2" "$1" && touch "$WORK/$1.go" || return 1
+	sleep 2
+	if [ -s "$WORK/$1.out" ]; then
+		echo "the read on node 1 ended with node 2 stopped: $(cat "$WORK/$1.out")" >&2
+		return 1
+	fi
 }
 
 # The read ends with every byte right; 120 s is far below any timeout left.
@@ -94,9 +97,12 @@ check "node 2 stopped (SIGSTOP); node 1 reads b.bin" stop_2_and_read term b.bin
 # only: a stat of the mount is that request.
 term_restart() {
 	local pid=$STOPPED
-	kill -TERM "$pid" && let_go && { timeout 10 stat "${CL_M[2]}" >/dev/null 2>&1; true; } &&
-		wait_for 600 pid_gone "$pid" ||
-		{ echo "node 2's daemon $pid still runs 60 s after SIGTERM" >&2; return 1; }
+	kill -TERM "$pid" && let_go || return 1
+	timeout 10 stat "${CL_M[2]}" >/dev/null 2>&1
+	if ! wait_for 600 pid_gone "$pid"; then
+		echo "node 2's daemon $pid still runs 60 s after SIGTERM" >&2
+		return 1
+	fi
 	wait_for 100 not_mounted "${CL_M[2]}" || { echo "node 2's mount is left" >&2; return 1; }
 	cl_restart 2
 }
@@ -107,10 +113,13 @@ check "node 1's daemon lives" cl_daemons_alive 1
 # ---- fsck's CHECK, then SIGKILL and a start ----------------------------------------
 # fsck asks node 2 for its copies (CHECK, 10 x peer_timeout_ms to answer).
 fsck_stopped() {
-	STOPPED=$(mfs_daemon_pid "${CL_M[2]}") && [ -n "$STOPPED" ] && kill -STOP "$STOPPED" &&
+	STOPPED=$(mfs_daemon_pid "${CL_M[2]}") && [ -n "$STOPPED" ] && kill -STOP "$STOPPED" || return 1
 	{ "$ADMIN_BIN" fsck "${CL_M[1]}" >"$WORK/fsck.out" 2>&1; echo $? >"$WORK/fsck.rc"; } &
 	sleep 2
-	[ ! -s "$WORK/fsck.rc" ] || { echo "fsck on node 1 ended with node 2 stopped: $(cat "$WORK/fsck.out")" >&2; return 1; }
+	if [ -s "$WORK/fsck.rc" ]; then
+		echo "fsck on node 1 ended with node 2 stopped: $(cat "$WORK/fsck.out")" >&2
+		return 1
+	fi
 }
 check "node 2 stopped (SIGSTOP); fsck on node 1" fsck_stopped
 check "node 2 killed (SIGKILL) and started again" kill_restart
