@@ -14,7 +14,8 @@
 # with the exact bytes, and node 1 must pull what node 2 writes next, both
 # long before any timeout (the waits here are the bound).  Then the same
 # with a clean stop (SIGTERM) and a start, and with an fsck on node 1 whose
-# CHECK to node 2 is under way.
+# CHECK to node 2 is under way, and with node 2 only stopped, past the
+# heartbeat's timeout, then let go.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -132,5 +133,25 @@ fsck_ends() {
 }
 check "node 1's fsck ends, clean" fsck_ends
 check "node 1 pulls from node 2 again, and node 2 from node 1" sync_on f
+# ---- stopped past the heartbeat, then let go ----------------------------------------
+# Not restarted: stopped long enough for ZeroMQ's heartbeat (5 s without
+# an answer) to drop node 1's connections, which took the requests on
+# them; then let go.  The requests were sent again at the drop and wait
+# for node 2's handshake, which comes with SIGCONT.
+check "node 2 writes c.bin (32 MiB, factor 1); replicated" write_file c.bin || mfs_abort "no data"
+resent0=
+resent_grew() { [ "$(cl_get 1 requests_resent)" -gt "$resent0" ]; }
+stop_long() {
+	resent0=$(cl_get 1 requests_resent) && stop_2_and_read cont c.bin || return 1
+	# The heartbeat's drop, seen by node 1: a request sent again.
+	if ! wait_for 300 resent_grew; then
+		echo "node 1 sent nothing again in 30 s with node 2 stopped (requests_resent $resent0)" >&2
+		return 1
+	fi
+}
+check "node 2 stopped (SIGSTOP) past the heartbeat's timeout; node 1 reads c.bin" stop_long
+check "node 2 let go (SIGCONT)" let_go
+check "node 1's read ends with the exact bytes" read_exact cont c.bin
+check "node 1 pulls from node 2 again, and node 2 from node 1" sync_on c
 mfs_log_allow "${CL_D[1]}" 'fetch|peer|chunk|window'
 cl_done
