@@ -4,8 +4,22 @@
  * from its pool and returns it after the reply.  A socket whose request
  * timed out is closed, not pooled: its late reply must not be read as the
  * answer to the next request.
+ *
+ * A connection that drops takes the requests on it with it, and ZeroMQ
+ * says nothing: the DEALER connects again (to the peer restarted, say)
+ * and the caller waited out its whole timeout for a reply that could not
+ * come (peer_timeout_ms, raised to minutes for slow links: a restart of
+ * one node stalled the pulls and reads of every other node that long).
+ * So each DEALER has a monitor (ZMQ_EVENT_DISCONNECTED, read from a PAIR
+ * beside it), and a request whose connection drops is sent again at once,
+ * on a new socket that sends it once it has connected (ZMQ_IMMEDIATE),
+ * within what is left of its timeout.  A pooled socket whose connection
+ * dropped while it was idle is replaced too (rpc_sock_get).  Every
+ * request is safe to send twice: PULL, GET, CHECK, HELLO and SNAP change
+ * nothing a second copy would undo.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -30,54 +44,141 @@ int sock_common_setup(struct mfs_replica *r, void *s, int64_t maxmsg)
 	return 0;
 }
 
-static void *sock_open(struct mfs_replica *r, struct mfs_peer *p)
+/* A PAIR reading s's disconnections (NULL if it cannot be had: requests then wait out their timeout). */
+static void *monitor_open(struct mfs_replica *r, void *s)
 {
-	void *s = zmq_socket(r->zctx, ZMQ_DEALER);
+	static uint64_t seq;
+	char ep[64];
+	void *mon;
+	int zero = 0;
+
+	snprintf(ep, sizeof(ep), "inproc://mfs-link-%llu",
+		 (unsigned long long)__atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+	if (zmq_socket_monitor(s, ep, ZMQ_EVENT_DISCONNECTED))
+		return NULL;
+	if (!(mon = zmq_socket(r->zctx, ZMQ_PAIR)))
+		goto fail;
+	if (!zmq_setsockopt(mon, ZMQ_LINGER, &zero, sizeof(zero)) && !zmq_connect(mon, ep))
+		return mon;
+	zmq_close(mon);
+fail:
+	zmq_socket_monitor(s, NULL, 0);
+	return NULL;
+}
+
+void rpc_sock_close(struct rpc_sock *k)
+{
+	if (!k)
+		return;
+	zmq_close(k->s);
+	if (k->mon)
+		zmq_close(k->mon);
+	free(k);
+}
+
+int rpc_sock_lost(struct rpc_sock *k)
+{
+	int lost = 0;
+
+	while (k->mon) {
+		zmq_msg_t m;
+		int more;
+
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, k->mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		/* An event: u16 number, u32 value, then a frame with the endpoint. */
+		more = zmq_msg_more(&m);
+		if (zmq_msg_size(&m) >= 2) {
+			uint16_t ev;
+
+			memcpy(&ev, zmq_msg_data(&m), sizeof(ev));
+			lost |= ev == ZMQ_EVENT_DISCONNECTED;
+		}
+		zmq_msg_close(&m);
+		while (more) {
+			zmq_msg_init(&m);
+			more = zmq_msg_recv(&m, k->mon, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&m);
+			zmq_msg_close(&m);
+		}
+	}
+	return lost;
+}
+
+static struct rpc_sock *sock_open(struct mfs_replica *r, struct mfs_peer *p)
+{
+	struct rpc_sock *k = calloc(1, sizeof(*k));
 	int one = 1;
 
-	if (!s) {
+	if (!k || !(k->s = zmq_socket(r->zctx, ZMQ_DEALER))) {
 		log_warn("%s: cannot open a socket: %s", p->endpoint, zmq_strerror(errno));
+		free(k);
 		return NULL;
 	}
-	if (sock_common_setup(r, s, MFS_WIRE_MAX_REPLY) ||
-	    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) ||
-	    (r->curve && mfs_curve_client_setup(s, &r->keys, p->server_key)) ||
-	    zmq_connect(s, p->endpoint)) {
+	if (!(k->mon = monitor_open(r, k->s)))
+		log_warn("%s: cannot watch a connection (%s): a request it loses waits out "
+			 "peer_timeout_ms", p->endpoint, zmq_strerror(errno));
+	if (sock_common_setup(r, k->s, MFS_WIRE_MAX_REPLY) ||
+	    zmq_setsockopt(k->s, ZMQ_IMMEDIATE, &one, sizeof(one)) ||
+	    (r->curve && mfs_curve_client_setup(k->s, &r->keys, p->server_key)) ||
+	    zmq_connect(k->s, p->endpoint)) {
 		log_warn("%s: cannot open a connection: %s", p->endpoint, zmq_strerror(errno));
-		zmq_close(s);
+		rpc_sock_close(k);
 		return NULL;
 	}
-	return s;
+	return k;
 }
 
-void *rpc_sock_get(struct mfs_replica *r, struct mfs_peer *p)
+/*
+ * A socket whose connection dropped is not used again: its monitor says so
+ * before the socket itself has dropped the connection's pipe, and a
+ * request sent meanwhile went into that pipe, lost (t1405 waited out its
+ * timeout so in 2 runs of 9).  A new socket has no pipe until it has
+ * connected.
+ */
+struct rpc_sock *rpc_sock_get(struct mfs_replica *r, struct mfs_peer *p)
 {
-	void *s = NULL;
+	for (;;) {
+		struct rpc_sock *k = NULL;
 
-	pthread_mutex_lock(&p->lock);
-	if (p->nidle)
-		s = p->idle[--p->nidle];
-	pthread_mutex_unlock(&p->lock);
-	return s ? s : sock_open(r, p);
+		pthread_mutex_lock(&p->lock);
+		if (p->nidle)
+			k = p->idle[--p->nidle];
+		pthread_mutex_unlock(&p->lock);
+		if (!k)
+			return sock_open(r, p);
+		if (!rpc_sock_lost(k))
+			return k;
+		rpc_sock_close(k);
+	}
 }
 
-void rpc_sock_put(struct mfs_peer *p, void *s)
+struct rpc_sock *rpc_sock_renew(struct mfs_replica *r, struct mfs_peer *p, struct rpc_sock *k)
+{
+	if (!rpc_sock_lost(k))
+		return k;
+	rpc_sock_close(k);
+	return sock_open(r, p);
+}
+
+void rpc_sock_put(struct mfs_peer *p, struct rpc_sock *k)
 {
 	pthread_mutex_lock(&p->lock);
 	if (p->nidle < (int)(sizeof(p->idle) / sizeof(p->idle[0]))) {
-		p->idle[p->nidle++] = s;
-		s = NULL;
+		p->idle[p->nidle++] = k;
+		k = NULL;
 	}
 	pthread_mutex_unlock(&p->lock);
-	if (s)
-		zmq_close(s);
+	rpc_sock_close(k);
 }
 
 void rpc_pool_drain(struct mfs_peer *p)
 {
 	pthread_mutex_lock(&p->lock);
 	while (p->nidle)
-		zmq_close(p->idle[--p->nidle]);
+		rpc_sock_close(p->idle[--p->nidle]);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -109,17 +210,25 @@ static int slice_ms(uint64_t t0, int timeout_ms)
 	return timeout_ms - (int)spent < STOP_CHECK_MS ? timeout_ms - (int)spent : STOP_CHECK_MS;
 }
 
-/* Waits for s to be readable; 1, 0 on timeout, -ESHUTDOWN if the node stops, or -errno. */
-static int wait_readable(struct mfs_replica *r, void *s, int timeout_ms)
+/*
+ * Waits for k's socket to be readable; 1, 0 on timeout, -ECONNRESET if its
+ * connection dropped, -ESHUTDOWN if the node stops, or -errno.
+ */
+static int wait_readable(struct mfs_replica *r, struct rpc_sock *k, int timeout_ms)
 {
-	zmq_pollitem_t it = { .socket = s, .events = ZMQ_POLLIN };
+	zmq_pollitem_t it[2] = { { .socket = k->s, .events = ZMQ_POLLIN },
+				 { .socket = k->mon, .events = ZMQ_POLLIN } };
 	uint64_t t0 = mfs_now_ms();
 
 	for (;;) {
-		int step = slice_ms(t0, timeout_ms), rc = zmq_poll(&it, 1, step);
+		int step = slice_ms(t0, timeout_ms), rc = zmq_poll(it, k->mon ? 2 : 1, step);
 
-		if (rc)
-			return rc < 0 ? -errno : rc;
+		if (rc < 0)
+			return -errno;
+		if (it[0].revents & ZMQ_POLLIN)
+			return 1;
+		if (rc && rpc_sock_lost(k))
+			return -ECONNRESET;
 		if (r->stopping)
 			return -ESHUTDOWN;
 		if (!step)
@@ -228,30 +337,72 @@ int rpc_send(struct mfs_replica *r, void *s, uint8_t type, uint8_t flags, const 
 	return 0;
 }
 
+/* Copies of one request rpc_call sends at most (each after a connection dropped). */
+#define MAX_SENDS 16
+
+static const char *request_name(uint8_t type)
+{
+	switch (type) {
+	case MFS_MSG_PULL: return "PULL";
+	case MFS_MSG_GET: return "GET";
+	case MFS_MSG_CHECK: return "CHECK";
+	case MFS_MSG_SNAP: return "SNAP";
+	case MFS_MSG_HELLO: return "HELLO";
+	default: return "request";
+	}
+}
+
+/* What is left of a wait of timeout_ms begun at t0, 0 once it is over. */
+static int left_ms(uint64_t t0, int timeout_ms)
+{
+	uint64_t spent = mfs_now_ms() - t0;
+
+	return spent >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)spent;
+}
+
 int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t flags,
 	     const void *body, size_t blen, int timeout_ms, struct rpc_reply *out)
 {
-	void *s = rpc_sock_get(r, p);
-	uint64_t req;
-	int rc;
+	struct rpc_sock *k = rpc_sock_get(r, p);
+	uint64_t req, t0 = 0;
+	int rc, nsent = 0, left = timeout_ms;
 
 	memset(out, 0, sizeof(*out));
-	if (!s)
+	if (!k)
 		return -ENOMEM;
-	if ((rc = rpc_send(r, s, type, flags, body, blen, timeout_ms, &req)))
-		goto drop;
-	rc = wait_readable(r, s, timeout_ms);
+	for (;;) {
+		if ((rc = rpc_send(r, k->s, type, flags, body, blen, left, &req)))
+			goto drop;
+		nsent++;
+		/* The reply's wait: timeout_ms from the first send, whatever copies follow. */
+		if (!t0)
+			t0 = mfs_now_ms();
+		rc = wait_readable(r, k, left = left_ms(t0, timeout_ms));
+		if (rc != -ECONNRESET || nsent == MAX_SENDS)
+			break;
+		log_info("%s: connection lost with a %s on it (the peer restarted?): sent again",
+			 p->endpoint, request_name(type));
+		__atomic_add_fetch(&r->resent, 1, __ATOMIC_RELAXED);
+		if (!(left = left_ms(t0, timeout_ms))) {
+			rc = -ETIMEDOUT;
+			goto drop;
+		}
+		/* On a new socket: not into the old connection's pipe (rpc_sock_get). */
+		rpc_sock_close(k);
+		if (!(k = sock_open(r, p)))
+			return -ENOMEM;
+	}
 	if (rc <= 0) {
 		rc = rc ? rc : -ETIMEDOUT;
 		goto drop;
 	}
-	if ((rc = rpc_recv(r, p, s, req, out)))
+	if ((rc = rpc_recv(r, p, k->s, req, out)))
 		goto drop;
-	rpc_sock_put(p, s);
+	rpc_sock_put(p, k);
 	peer_seen(r, p, out->h.node, out->h.space);
 	return 0;
 drop:
-	zmq_close(s);
+	rpc_sock_close(k);
 	if (rc == -ETIMEDOUT)
 		peer_failed(r, p);
 	return rc;

@@ -45,6 +45,7 @@ struct mfs_db;
 struct mfs_chunk_bytes;
 #include "store/chunk/codec.h"
 struct mfs_diskcache;
+struct rpc_sock;
 
 enum peer_state { PEER_UNKNOWN, PEER_UP, PEER_DOWN };
 
@@ -69,7 +70,7 @@ struct mfs_peer {
 	enum peer_state state;
 	uint64_t last_ok_ms;         /* last reply */
 	uint64_t down_since_ms;      /* when it stopped answering (or our start) */
-	void *idle[MFS_PEER_POOL];   /* pooled DEALER sockets */
+	struct rpc_sock *idle[MFS_PEER_POOL]; /* pooled DEALER sockets */
 	int nidle;
 	struct mfs_wire_vv *pulled;  /* its last PULL's version vector, NULL before (gc) */
 	uint64_t pulled_ms;          /* when that PULL came (trimming: it is alive) */
@@ -119,6 +120,7 @@ struct mfs_replica {
 	uint64_t fetched_chunks, fetched_bytes, served_chunks, served_bytes;
 	uint64_t recoded_served;     /* raw queued records encoded before serving (server.c) */
 	uint64_t fetch_failures, bad_from_peers, malformed, refused;
+	uint64_t resent;             /* requests sent again after their connection dropped (client.c) */
 	uint64_t wire_refused;       /* messages of another wire version (server.c) */
 	uint64_t id_mismatch;        /* CURVE messages whose id is not their key's */
 	pthread_mutex_t space_lock;  /* a change of inode space (spaces.c) */
@@ -232,8 +234,18 @@ void rpc_reply_release(struct rpc_reply *rr);
  * (*req: its id); one reply read, to request req (0: any, the caller
  * matches h.req).  Errors as rpc_call's.
  */
-void *rpc_sock_get(struct mfs_replica *r, struct mfs_peer *p);
-void rpc_sock_put(struct mfs_peer *p, void *s);
+struct rpc_sock {
+	void *s;                     /* the DEALER */
+	void *mon;                   /* PAIR: its monitor's disconnections (NULL: none) */
+};
+struct rpc_sock *rpc_sock_get(struct mfs_replica *r, struct mfs_peer *p);
+void rpc_sock_put(struct mfs_peer *p, struct rpc_sock *k);
+/* Closes k (NULL: nothing), never pooled: a request on it is given up. */
+void rpc_sock_close(struct rpc_sock *k);
+/* Reads k's monitor: 1 if its connection dropped since the last look. */
+int rpc_sock_lost(struct rpc_sock *k);
+/* k, or a new socket in its place (k closed) if its connection dropped; NULL if none opens. */
+struct rpc_sock *rpc_sock_renew(struct mfs_replica *r, struct mfs_peer *p, struct rpc_sock *k);
 int rpc_send(struct mfs_replica *r, void *s, uint8_t type, uint8_t flags, const void *body,
 	     size_t blen, int timeout_ms, uint64_t *req);
 int rpc_recv(struct mfs_replica *r, struct mfs_peer *p, void *s, uint64_t req,

@@ -319,11 +319,12 @@ int mfs_replica_start(const struct mfs_replica_config *cfg, struct mfs_ns *ns,
 	/*
 	 * ZeroMQ's default of 1,023 sockets per context is reached by a node
 	 * with a few hundred peers reading from many at once (a pool of up to
-	 * 16 DEALERs each, plus its own); then every new socket fails.  The
-	 * descriptors they need are there: the daemon raises its limit at
-	 * start (fuse/fdlimit.c).
+	 * 16 DEALERs each, plus its own); then every new socket fails.  Each
+	 * DEALER comes with two more, its monitor and the PAIR that reads it
+	 * (client.c).  The descriptors they need are there: the daemon raises
+	 * its limit at start (fuse/fdlimit.c).
 	 */
-	if (zmq_ctx_set(r->zctx, ZMQ_MAX_SOCKETS, MFS_MAX_NODES * (MFS_PEER_POOL + 4) + 64))
+	if (zmq_ctx_set(r->zctx, ZMQ_MAX_SOCKETS, 3 * MFS_MAX_NODES * (MFS_PEER_POOL + 4) + 64))
 		log_warn("cannot raise the number of ZeroMQ sockets: %s", zmq_strerror(errno));
 	for (int i = 0; i < cfg->npeers; i++) {
 		peer_init(r, &r->peers[i], cfg->peers[i]);
@@ -440,6 +441,8 @@ void mfs_replica_status(struct mfs_replica *r, FILE *f)
 	fprintf(f, "fetch_failures %llu\n", (unsigned long long)r->fetch_failures);
 	fprintf(f, "bad_copies_from_peers %llu\n", (unsigned long long)r->bad_from_peers);
 	fprintf(f, "malformed_messages %llu\n", (unsigned long long)r->malformed);
+	fprintf(f, "requests_resent %llu\n",
+		(unsigned long long)__atomic_load_n(&r->resent, __ATOMIC_RELAXED));
 	fprintf(f, "wire_version_refused %llu\n", (unsigned long long)r->wire_refused);
 	fprintf(f, "node_id_mismatches %llu\n", (unsigned long long)r->id_mismatch);
 	fprintf(f, "ino_space_changes %llu\n", (unsigned long long)r->space_changes);

@@ -36,7 +36,10 @@
  *     (down by its heartbeat, or silent for 3 x peer_timeout_ms, as a
  *     proxied GET may be) thus has all its chunks asked of the others.
  *     A socket given up on is closed, never pooled: its late replies must
- *     not answer another request.
+ *     not answer another request.  So is one whose connection dropped with
+ *     requests on it (its monitor says so, client.c): those replies went
+ *     with the connection, and the chunks are asked again at once, of the
+ *     peer restarted or another holder, not after 3 x peer_timeout_ms.
  */
 #include <errno.h>
 #include <string.h>
@@ -66,7 +69,7 @@ struct slot {
 
 struct conn {
 	struct mfs_peer *p;
-	void *s;
+	struct rpc_sock *s;
 	int asked;                   /* slots ASKED on s */
 	uint64_t last_ms;            /* last reply, or the first request after none */
 };
@@ -139,7 +142,7 @@ static void conn_drop(struct run *w, int i, int rc)
 	else
 		log_warn("%s: cannot ask for chunks (%s): asked of other holders", cn->p->endpoint,
 			 mfs_strerror(rc));
-	zmq_close(cn->s);
+	rpc_sock_close(cn->s);
 	cn->s = NULL;
 	if (rc == -ETIMEDOUT)
 		peer_failed(w->r, cn->p);
@@ -165,9 +168,14 @@ static void slot_ask(struct run *w, struct slot *s)
 		slot_retry(w, s);
 		return;
 	}
+	/* Its connection dropped while nothing was asked on it: a new socket (rpc_sock_get). */
+	if (!w->conn[i].asked && !(w->conn[i].s = rpc_sock_renew(r, p, w->conn[i].s))) {
+		slot_retry(w, s);
+		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &s->t0);
 	mfs_wire_get_encode(&s->job.hash, s->job.len, proxy ? MFS_GET_PROXY : 0, body);
-	if ((rc = rpc_send(r, w->conn[i].s, MFS_MSG_GET, 0, body, sizeof(body),
+	if ((rc = rpc_send(r, w->conn[i].s->s, MFS_MSG_GET, 0, body, sizeof(body),
 			   r->cfg.peer_timeout_ms, &s->req))) {
 		conn_drop(w, i, rc);
 		slot_retry(w, s);
@@ -244,11 +252,11 @@ static int take_arrived(struct run *w, int i)
 		int events = 0, rc, k;
 		size_t sz = sizeof(events);
 
-		if (zmq_getsockopt(cn->s, ZMQ_EVENTS, &events, &sz))
+		if (zmq_getsockopt(cn->s->s, ZMQ_EVENTS, &events, &sz))
 			return -errno;
 		if (!(events & ZMQ_POLLIN))
 			return 0;
-		if ((rc = rpc_recv(w->r, cn->p, cn->s, 0, &rr)))
+		if ((rc = rpc_recv(w->r, cn->p, cn->s->s, 0, &rr)))
 			return rc;
 		cn->last_ms = mfs_now_ms();
 		peer_seen(w->r, cn->p, rr.h.node, rr.h.space);
@@ -323,12 +331,13 @@ static int drain(struct run *w, int i)
 	}
 }
 
-/* Sleeps until a reply comes or a peer is late; handles what came. */
+/* Sleeps until a reply comes, a peer is late or a connection drops; handles what came. */
 static void wait_replies(struct run *w)
 {
-	zmq_pollitem_t it[RUN_CONNS];
+	zmq_pollitem_t it[2 * RUN_CONNS + 1];
 	/* As a single GET with PROXY: the holder may fetch it from another first. */
 	int late_ms = 3 * w->r->cfg.peer_timeout_ms, idx[RUN_CONNS], n = 0, timeout = late_ms, rc;
+	int midx[RUN_CONNS], nmon = 0;
 	uint64_t now = mfs_now_ms();
 
 	for (int i = 0; i < w->nconn; i++) {
@@ -348,18 +357,32 @@ static void wait_replies(struct run *w)
 			continue;
 		}
 		timeout = left < timeout ? left : timeout;
-		it[n] = (zmq_pollitem_t){ .socket = cn->s, .events = ZMQ_POLLIN };
+		it[n] = (zmq_pollitem_t){ .socket = cn->s->s, .events = ZMQ_POLLIN };
 		idx[n++] = i;
 	}
 	if (!n)
 		return;
+	/* Its connection dropped (the peer restarted, say): its replies will not come (note 4). */
+	for (int k = 0; k < n; k++)
+		if (w->conn[idx[k]].s->mon) {
+			it[n + nmon] = (zmq_pollitem_t){ .socket = w->conn[idx[k]].s->mon,
+							 .events = ZMQ_POLLIN };
+			midx[nmon++] = idx[k];
+		}
 	/* A read's chunk queued wakes it too; new prefetches wait for the next reply. */
-	it[n] = (zmq_pollitem_t){ .fd = mfs_cache_window_fd(w->c), .events = ZMQ_POLLIN };
-	idx[n] = -1;
-	rc = zmq_poll(it, n + 1, timeout);
-	for (int k = 0; rc > 0 && k < n; k++)
+	it[n + nmon] = (zmq_pollitem_t){ .fd = mfs_cache_window_fd(w->c), .events = ZMQ_POLLIN };
+	if (zmq_poll(it, n + nmon + 1, timeout) <= 0)
+		return;
+	for (int k = 0; k < n; k++)
 		if ((it[k].revents & ZMQ_POLLIN) && (rc = drain(w, idx[k])) < 0)
 			conn_drop(w, idx[k], rc);
+	/* What arrived before the drop was taken (above); the rest is lost. */
+	for (int k = 0; k < nmon; k++) {
+		struct conn *cn = &w->conn[midx[k]];
+
+		if ((it[n + k].revents & ZMQ_POLLIN) && cn->s && rpc_sock_lost(cn->s) && cn->asked)
+			conn_drop(w, midx[k], -ECONNRESET);
+	}
 }
 
 void window_run(void *arg, struct mfs_cache *c)

@@ -75,6 +75,7 @@ static const struct mfs_status_key keys[] = {
 	{ "fetch_failures", COUNTER, N, "modelfs_fetch_failures_total", NULL, "Chunk reads no peer could serve." },
 	{ "bad_copies_from_peers", COUNTER, N, "modelfs_bad_copies_from_peers_total", NULL, "Chunks from peers that failed verification." },
 	{ "malformed_messages", COUNTER, N, "modelfs_malformed_messages_total", NULL, "Malformed peer messages dropped." },
+	{ "requests_resent", COUNTER, N, "modelfs_requests_resent_total", NULL, "Requests to peers sent again because their connection dropped (the peer restarted, say)." },
 	{ "wire_version_refused", COUNTER, N, "modelfs_wire_version_refused_total", NULL, "Peer messages of another wire version (an older or newer build) refused." },
 	{ "node_id_mismatches", COUNTER, N, "modelfs_node_id_mismatches_total", NULL, "Peer messages refused because their node id is not the id of the CURVE key that sent them." },
 	{ "ino_space_changes", COUNTER, N, "modelfs_ino_space_changes_total", NULL, "Times this node moved to a fresh inode space since start (a lower node id used its space)." },
