@@ -380,8 +380,19 @@ static void wait_replies(struct run *w)
 	for (int k = 0; k < nmon; k++) {
 		struct conn *cn = &w->conn[midx[k]];
 
-		if ((it[n + k].revents & ZMQ_POLLIN) && cn->s && rpc_sock_lost(cn->s) && cn->asked)
+		if (!(it[n + k].revents & ZMQ_POLLIN) || !cn->s || !rpc_sock_lost(cn->s))
+			continue;
+		if (cn->asked) {
 			conn_drop(w, midx[k], -ECONNRESET);
+		} else {
+			/*
+			 * Its replies all came before the drop: the next ask goes
+			 * on a new socket, not into the old connection's pipe
+			 * (rpc_sock_get), as the drop was read here, not by it.
+			 */
+			rpc_sock_close(cn->s);
+			cn->s = rpc_sock_get(w->r, cn->p);
+		}
 	}
 }
 
