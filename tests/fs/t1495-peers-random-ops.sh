@@ -69,6 +69,11 @@ clean() {
 check "fsck clean on node 1" clean 1
 check "fsck clean on node 2" clean 2
 
-check "status files is what the tree shows, on both nodes" wait_for "$CL_TRIES" cl_files_counted
+files_counted() {
+	wait_for "$CL_TRIES" cl_files_counted && return 0
+	cl_files_explain
+	return 1
+}
+check "status files is what the tree shows, on both nodes" files_counted
 
 cl_done
