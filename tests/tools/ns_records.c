@@ -10,10 +10,10 @@
  * Reads the inodes, dirents and stamps column families only (no namespace
  * open: no recovery, nothing written).  Prints a line per regular file
  * record that no entry names, whose nlink differs from the entries that
- * name it or from the names it lists, that lists a name leading elsewhere,
- * that is pending, or that an entry names from a directory the root does
- * not reach; then the totals: records, and the sum over reachable entries
- * of 1/nlink (what the tree shows).
+ * name it or from the names it lists, that lists a name leading elsewhere
+ * or twice, that is pending, or that an entry names from a directory the
+ * root does not reach; then the totals: records, and the sum over
+ * reachable entries of 1/nlink (what the tree shows).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -171,7 +171,7 @@ struct totals {
 static int check_file(void *arg, const struct mfs_inode *in)
 {
 	struct totals *t = arg;
-	uint32_t named = 0, reached = 0, stale = 0;
+	uint32_t named = 0, reached = 0, stale = 0, twice = 0;
 
 	if (!S_ISREG(in->mode))
 		return 0;
@@ -194,15 +194,19 @@ static int check_file(void *arg, const struct mfs_inode *in)
 			if (ents[j].parent == p && !strcmp(ents[j].name, nm))
 				leads = ents[j].child == in->ino;
 		stale += !leads;
+		for (uint32_t j = 0; nm && j < i; j++)
+			twice += (j ? in->links[j - 1].parent : in->parent) == p &&
+				 (j ? in->links[j - 1].name : in->name) &&
+				 !strcmp(j ? in->links[j - 1].name : in->name, nm);
 	}
-	if (named && named == in->nlink && named == reached && !stale && in->nlink == 1 + in->nlinks &&
-	    !(in->flags & MFS_I_PENDING))
+	if (named && named == in->nlink && named == reached && !stale && !twice &&
+	    in->nlink == 1 + in->nlinks && !(in->flags & MFS_I_PENDING))
 		return 0;
 	t->odd++;
-	printf("file %016llx fid %016llx v%llu nlink %u lists %u (%u lead elsewhere) entries %u "
-	       "(%u reached)%s size %llu",
+	printf("file %016llx fid %016llx v%llu nlink %u lists %u (%u lead elsewhere, %u twice) "
+	       "entries %u (%u reached)%s size %llu",
 	       (unsigned long long)in->ino, (unsigned long long)in->fid,
-	       (unsigned long long)in->version, in->nlink, 1 + in->nlinks, stale, named, reached,
+	       (unsigned long long)in->version, in->nlink, 1 + in->nlinks, stale, twice, named, reached,
 	       (in->flags & MFS_I_PENDING) ? " pending" : "", (unsigned long long)in->size);
 	print_stamp(t->db, in->ino);
 	printf("\n  lists:");
