@@ -604,6 +604,15 @@ if len(sys.argv) > 2:
 PYEOF
 }
 
+# cl_wait_files_counted: cl_files_counted of every mounted node, polled
+# (CL_TRIES); if it never holds, its last complaint and cl_files_explain.
+cl_wait_files_counted() {
+	wait_for "$CL_TRIES" cl_files_counted 2>/dev/null && return 0
+	cl_files_counted
+	cl_files_explain
+	return 1
+}
+
 # cl_files_explain [I...]: after cl_files_counted failed, which files it
 # counts apart, on stderr: the tree's st_inos whose names are not st_nlink,
 # then the file records the store holds that no entry names, or whose
