@@ -488,6 +488,15 @@ int mfs_inode_name_move(struct mfs_inode *in, uint64_t parent, const char *name,
 	uint64_t *pp = NULL;
 	char **np = NULL, *copy;
 
+	/*
+	 * The new name listed already (a stale name: a peer's op took its
+	 * entry, namespace.h "Hard links", 4): the old one just goes, or the
+	 * record would list the new one twice, nlink one too high for good.
+	 */
+	if (mfs_inode_has_name(in, newparent, newname) && mfs_inode_has_name(in, parent, name))
+		return same_name(parent, name, newparent, newname) ?
+			       0 : mfs_inode_name_remove(in, parent, name);
+
 	if (same_name(in->parent, in->name, parent, name)) {
 		pp = &in->parent;
 		np = &in->name;

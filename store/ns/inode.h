@@ -110,14 +110,20 @@ int mfs_inode_xattr_remove(struct mfs_inode *in, const char *name);
 
 /* Is (parent, name) one of in's names? */
 int mfs_inode_has_name(const struct mfs_inode *in, uint64_t parent, const char *name);
-/* Adds a name.  0, -EMLINK past MFS_LINK_MAX names, or -ENOMEM. */
+/*
+ * Adds a name, listed or not (the caller checks: a record lists each name
+ * once).  0, -EMLINK past MFS_LINK_MAX names, or -ENOMEM.
+ */
 int mfs_inode_name_add(struct mfs_inode *in, uint64_t parent, const char *name);
 /*
  * Removes a name; when it is the first one, another takes its place.  0,
  * -ENOENT if in has no such name, -EMLINK if it is the only one.
  */
 int mfs_inode_name_remove(struct mfs_inode *in, uint64_t parent, const char *name);
-/* Renames one of in's names in place.  0, -ENOENT or -ENOMEM. */
+/*
+ * Renames one of in's names in place; if in lists the new name already,
+ * the old one is removed instead.  0, -ENOENT or -ENOMEM.
+ */
 int mfs_inode_name_move(struct mfs_inode *in, uint64_t parent, const char *name,
 			uint64_t newparent, const char *newname);
 

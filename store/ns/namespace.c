@@ -790,7 +790,9 @@ int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
 		rc = rc ? rc : -EEXIST;
 		goto out;
 	}
-	if ((rc = mfs_inode_name_add(&in, newparent, newname)))
+	/* A stale name (namespace.h, "Hard links", 4) may list it already: once is enough. */
+	if (!mfs_inode_has_name(&in, newparent, newname) &&
+	    (rc = mfs_inode_name_add(&in, newparent, newname)))
 		goto out;
 	in.nlink = 1 + in.nlinks;
 	now(&in.ctime);

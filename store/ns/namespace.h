@@ -43,7 +43,14 @@
  *     entry once, and then trusts the list (names_ok, in memory) for the
  *     unlinks after it, until any write but a link, unlink, rename or
  *     setattr, or any applied op: a file of many names (cp -al, rsync
- *     --link-dest) would otherwise pay a read per name per unlink.  A rename or a link racing a rewrite of the same file, and
+ *     --link-dest) would otherwise pay a read per name per unlink.
+ *     A record lists each name once: a link or a rename to a name it
+ *     lists already (a stale one, whose entry a peer's op took) does not
+ *     list it again, and the maker's repair takes a name listed twice
+ *     once (older builds listed it twice, and nlink stayed one too high
+ *     on every node for good: t1496, status counting a file more than
+ *     the tree showed).
+ *     A rename or a link racing a rewrite of the same file, and
  *     the later by the clock, puts the old version's record back beside
  *     the new one, with the renamed or linked name: the node that made the
  *     new version then gives it every name of the old one, whose record

@@ -187,7 +187,11 @@ void ns_names_forget(struct mfs_ns *ns);
 int ns_put_inode_raw(struct mfs_batch *b, const struct mfs_inode *in);
 /* Is `ancestor` on the path from `ino` up to the root? (rename's loop check; ns_rename.c) */
 int ns_is_ancestor(struct mfs_ns *ns, uint64_t ancestor, uint64_t ino);
-/* Moves one name of rec; a record that lost track of its names (peers) takes the new one. */
+/*
+ * Moves one name of rec; a record that lost track of its names (peers)
+ * takes the new one, unless it lists it already.  A file's nlink is then
+ * its count of names.
+ */
 int ns_move_name(struct mfs_inode *rec, uint64_t parent, const char *name, uint64_t newparent,
 		 const char *newname);
 /* A free name in lost+found for (parent, name) -> ino, *k its key: by parent, else by ino. */

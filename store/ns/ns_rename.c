@@ -35,14 +35,20 @@ int ns_move_name(struct mfs_inode *rec, uint64_t parent, const char *name, uint6
 	int rc = mfs_inode_name_move(rec, parent, name, newparent, newname);
 	char *copy;
 
-	if (rc != -ENOENT)
-		return rc;
-	if (!(copy = strdup(newname)))
-		return -ENOMEM;
-	free(rec->name);
-	rec->name = copy;
-	rec->parent = newparent;
-	return 0;
+	if (rc == -ENOENT && !mfs_inode_has_name(rec, newparent, newname)) {
+		if (!(copy = strdup(newname)))
+			return -ENOMEM;
+		free(rec->name);
+		rec->name = copy;
+		rec->parent = newparent;
+		rc = 0;
+	} else if (rc == -ENOENT) {
+		rc = 0; /* listed once is enough (mfs_inode_name_move) */
+	}
+	/* A file's nlink counts its names: one fewer if the new one was listed already. */
+	if (!rc && !S_ISDIR(rec->mode))
+		rec->nlink = 1 + rec->nlinks;
+	return rc;
 }
 
 /*

@@ -229,6 +229,9 @@ static int take_names(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *y,
 		int rc;
 
 		nth_name(in, i, &p, &nm);
+		/* A name listed twice (an older build's link or rename) is taken once. */
+		if (nm && taken_has(tk, y, p, nm))
+			continue;
 		if ((rc = ns_name_leads_to_held(ns, p, nm, in->ino)) <= 0) {
 			if (rc)
 				return rc;
@@ -257,6 +260,10 @@ static int supersede(struct mfs_ns *ns, const struct mfs_inode *x, const struct 
 
 	if ((rc = mfs_inode_copy(&nw, y)))
 		return rc;
+	if (!(tk.set = calloc(TAKEN_SLOTS, sizeof(*tk.set)))) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	/* The names are rebuilt: Y's own that still lead to it, then X's. */
 	for (uint32_t i = 0; i < nw.nlinks; i++)
 		free(nw.links[i].name);
@@ -306,6 +313,7 @@ static int supersede(struct mfs_ns *ns, const struct mfs_inode *x, const struct 
 		 tk.n > own ? (attrs ? "names and attributes" : "names") : "attributes");
 	rc = 1;
 out:
+	free(tk.set);
 	txn_free(&t);
 	mfs_inode_release(&nw);
 	return rc;

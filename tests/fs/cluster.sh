@@ -566,24 +566,71 @@ cl_wait_converged() {
 # has a name: as many as the regular files its tree shows, each of n names
 # counted 1/n (two versions that parted in a race may show one st_ino, so
 # inode numbers cannot tell links apart).  Every mounted node by default.
+# On a mismatch it says the sum before rounding too (a file of nlink 2 with
+# one name left is a half); cl_files_explain says which files.
 cl_files_counted() {
 	local i want got
 	# shellcheck disable=SC2046 # node numbers
 	[ $# -gt 0 ] || set -- $(cl_mounts)
 	for i in "$@"; do
-		want=$("$PY" - "${CL_M[$i]}" <<'PYEOF'
+		want=$(_cl_tree_files "${CL_M[$i]}")
+		got=$(cl_get "$i" files)
+		[ "$got" = "${want%% *}" ] || { echo "node $i: status files $got, tree shows $want" >&2; return 1; }
+	done
+}
+
+# _cl_tree_files DIR [-v]: "N (sum S)", the regular files of the tree under DIR,
+# each name 1/st_nlink; with -v also, on stderr, every st_ino whose names
+# in the tree are not st_nlink, with its paths.
+_cl_tree_files() {
+	"$PY" - "$@" <<'PYEOF'
 import os, sys
 n = 0.0
+by_ino = {}
 for d, _, files in os.walk(sys.argv[1]):
     for f in files:
-        st = os.lstat(os.path.join(d, f))
+        p = os.path.join(d, f)
+        st = os.lstat(p)
         if (st.st_mode & 0o170000) == 0o100000:
             n += 1.0 / max(st.st_nlink, 1)
-print(round(n))
+            by_ino.setdefault(st.st_ino, []).append((p, st.st_nlink, st.st_size))
+print("%d (sum %.2f)" % (round(n), n))
+if len(sys.argv) > 2:
+    for ino, names in sorted(by_ino.items()):
+        if any(nl != len(names) for _, nl, _ in names):
+            for p, nl, size in names:
+                print("  st_ino %016x nlink %d size %d: %s" % (ino, nl, size,
+                      os.path.relpath(p, sys.argv[1])), file=sys.stderr)
 PYEOF
-)
-		got=$(cl_get "$i" files)
-		[ "$got" = "$want" ] || { echo "node $i: status files $got, tree shows $want" >&2; return 1; }
+}
+
+# cl_wait_files_counted: cl_files_counted of every mounted node, polled
+# (CL_TRIES); if it never holds, its last complaint and cl_files_explain.
+cl_wait_files_counted() {
+	wait_for "$CL_TRIES" cl_files_counted 2>/dev/null && return 0
+	cl_files_counted
+	cl_files_explain
+	return 1
+}
+
+# cl_files_explain [I...]: after cl_files_counted failed, which files it
+# counts apart, on stderr: the tree's st_inos whose names are not st_nlink,
+# then the file records the store holds that no entry names, or whose
+# nlink, list of names or entries disagree (tests/tools/ns_records), read
+# after a SIGKILL of the node (its store as it was), which then restarts.
+cl_files_explain() {
+	local i
+	# shellcheck disable=SC2046 # node numbers
+	[ $# -gt 0 ] || set -- $(cl_mounts)
+	for i in "$@"; do
+		echo "node $i: status files $(cl_get "$i" files); the tree: $(_cl_tree_files "${CL_M[$i]}" -v 2>&1)" >&2
+	done
+	[ -x "$MFS_BUILD/tests/tools/ns_records" ] || { echo "(no tests/tools/ns_records: make check builds it)" >&2; return 0; }
+	for i in "$@"; do
+		cl_kill9 "$i" || continue
+		echo "node $i: its file records (ns_records ${CL_D[$i]}):" >&2
+		"$MFS_BUILD/tests/tools/ns_records" "${CL_D[$i]}" >&2
+		cl_restart "$i"
 	done
 }
 

@@ -69,6 +69,6 @@ clean() {
 check "fsck clean on node 1" clean 1
 check "fsck clean on node 2" clean 2
 
-check "status files is what the tree shows, on both nodes" wait_for "$CL_TRIES" cl_files_counted
+check "status files is what the tree shows, on both nodes" cl_wait_files_counted
 
 cl_done

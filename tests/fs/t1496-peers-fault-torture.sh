@@ -188,7 +188,7 @@ done
 # A kill between applying a link and the maker's repair that lists its
 # name left a file with an entry its record does not list (nlink 1, two
 # names lead to it): gc's nameless pass now lists it (ns_nameless.c note 7).
-check "status files is what the tree shows, on every node" wait_for "$CL_TRIES" cl_files_counted
+check "status files is what the tree shows, on every node" cl_wait_files_counted
 
 # Each kill was a SIGKILL, not a clean stop: a daemon logs "unmounting"
 # only when it stops cleanly, so for SIGTERMs alone until cl_done.  (The

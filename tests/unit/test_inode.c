@@ -155,6 +155,13 @@ int main(void)
 	ok(mfs_inode_has_name(&copy, 9, "moved") && !mfs_inode_has_name(&copy, 7, "second") &&
 	   mfs_inode_has_name(&out, 7, "second"), "renamed in the copy only");
 	is_int(mfs_inode_name_remove(&copy, 1, "nope"), -ENOENT, "removing a name it lacks");
+	is_int(mfs_inode_name_move(&out, 7, "second", 8, "third"), 0,
+	       "rename one name to another it lists");
+	ok(out.nlinks == 1 && mfs_inode_has_name(&out, 8, "third") &&
+	   !mfs_inode_has_name(&out, 7, "second") &&
+	   (!strcmp(out.name, "third") || !strcmp(out.links[0].name, "third")) &&
+	   (strcmp(out.name, "third") || strcmp(out.links[0].name, "third")),
+	   "the new name listed once, the old one gone");
 	is_int(mfs_inode_name_remove(&copy, 8, "third"), 0, "remove an extra name");
 	is_int(mfs_inode_name_remove(&copy, copy.parent, copy.name), -EMLINK,
 	       "the only name cannot be removed");

@@ -28,6 +28,13 @@
  * And a rewrite that lost its name to an older version another node put
  * back, whose repair a kill lost (ns_version.c note 8): gc gives the
  * rewrite the names, not drop it.
+ *
+ * And a name listed twice (t1496, "status files 185, tree shows 184"):
+ * B's record of A's file f still lists k, a name A unlinked (B's chmod,
+ * later by the clock, kept its record); B then renames f to k, or links f
+ * as k.  The record must list k once, nlink as many as its entries; a
+ * record that lists a name twice (as such an op made it) is made right by
+ * its maker.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,8 +42,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "store/base/bytes.h"
 #include "store/kv/db.h"
+#include "store/ns/inode.h"
 #include "store/ns/namespace.h"
+#include "store/ns/oplog.h"
 #include "ns_sides.h"
 #include "tap.h"
 
@@ -387,6 +397,163 @@ static void version_left(void)
 	mfs_db_close(b.db);
 }
 
+/* How many times s's record of f lists the root's name nm (-1: no record); its nlink in *nlink. */
+static int times_listed(struct side *s, uint64_t f, const char *nm, uint32_t *nlink)
+{
+	struct mfs_inode in;
+	int n = 0;
+
+	*nlink = 0;
+	if (mfs_ns_get(s->ns, f, &in))
+		return -1;
+	for (uint32_t i = 0; i <= in.nlinks; i++) {
+		uint64_t p = i ? in.links[i - 1].parent : in.parent;
+		const char *name = i ? in.links[i - 1].name : in.name;
+
+		n += p == MFS_ROOT_INO && name && !strcmp(name, nm);
+	}
+	*nlink = in.nlink;
+	mfs_inode_release(&in);
+	return n;
+}
+
+/* s's f lists f (times f) and k (times k), nlink as many. */
+static void listed_once(struct side *s, uint64_t f, int tf, int tk, const char *who)
+{
+	uint32_t nl;
+	int nf = times_listed(s, f, "f", &nl), nk = times_listed(s, f, "k", &nl);
+
+	if (!ok(nf == tf && nk == tk && nl == (uint32_t)(tf + tk),
+		"%s: f lists f %d and k %d time(s), nlink %d", who, tf, tk, tf + tk))
+		printf("# lists f %d and k %d time(s), nlink %u\n", nf, nk, nl);
+}
+
+/*
+ * A makes f and links it as k; B has both.  A unlinks k while B, later by
+ * the clock, chmods f: on B the unlink takes the entry k, and B's record,
+ * the later, still lists k (A, the maker, would make it right on getting
+ * B's chmod).  0 when B is there.
+ */
+static int stale_k(struct side *a, struct side *b, uint64_t *f)
+{
+	struct mfs_inode attr = { .mode = S_IFREG | 0600 }, in;
+	uint32_t nl;
+
+	*f = mk(a->ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
+	if (!*f || mfs_ns_link(a->ns, *f, MFS_ROOT_INO, "k", NULL) || send(a, b) ||
+	    mfs_ns_remove(a->ns, MFS_ROOT_INO, "k", 0, NULL) || tick(b, 10) ||
+	    mfs_ns_setattr(b->ns, *f, &attr, MFS_ATTR_MODE, NULL) || send(a, b))
+		return -1;
+	if (times_listed(b, *f, "k", &nl) != 1)
+		return -1;
+	if (!mfs_ns_lookup(b->ns, MFS_ROOT_INO, "k", &in)) {
+		mfs_inode_release(&in);
+		return -1; /* k leads somewhere */
+	}
+	return 0;
+}
+
+static void open_two(struct side *a, struct side *b)
+{
+	if (mfs_db_open_mem(&a->db) || mfs_ns_open(a->db, &a->ns) || mfs_db_open_mem(&b->db) ||
+	    mfs_ns_open(b->db, &b->ns))
+		tap_bail("two stores");
+}
+
+static void close_two(struct side *a, struct side *b)
+{
+	mfs_ns_close(a->ns);
+	mfs_db_close(a->db);
+	mfs_ns_close(b->ns);
+	mfs_db_close(b->db);
+}
+
+/* B renames f to k, a name its record of f lists already (stale): k once, nlink 1. */
+static void rename_onto_listed(void)
+{
+	struct side a = { 0 }, b = { 0 };
+	uint64_t f;
+
+	open_two(&a, &b);
+	ok(!stale_k(&a, &b, &f), "A unlinks f's second name k; B's record of f, the later, lists k still");
+	is_int(mfs_ns_rename(b.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "k", 0, NULL), 0,
+	       "B renames f to k");
+	listed_once(&b, f, 0, 1, "B");
+	ok(!send(&b, &a) && !send(&a, &b), "A and B exchange their ops");
+	listed_once(&a, f, 0, 1, "A");
+	listed_once(&b, f, 0, 1, "B after A's");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 0 && !send(&a, &b), "gc's pass on A");
+	listed_once(&a, f, 0, 1, "A after gc");
+	listed_once(&b, f, 0, 1, "B after A's gc");
+	close_two(&a, &b);
+}
+
+/* B links f as k, a name its record of f lists already (stale): f and k once each, nlink 2. */
+static void link_as_listed(void)
+{
+	struct side a = { 0 }, b = { 0 };
+	uint64_t f;
+
+	open_two(&a, &b);
+	ok(!stale_k(&a, &b, &f), "as above: B's record of f lists k, which leads nowhere");
+	is_int(mfs_ns_link(b.ns, f, MFS_ROOT_INO, "k", NULL), 0, "B links f as k");
+	listed_once(&b, f, 1, 1, "B");
+	ok(!send(&b, &a) && !send(&a, &b), "A and B exchange their ops");
+	listed_once(&a, f, 1, 1, "A");
+	listed_once(&b, f, 1, 1, "B after A's");
+	/* Two unlinks: the record, listing each name once, goes with the last. */
+	ok(!mfs_ns_remove(b.ns, MFS_ROOT_INO, "k", 0, NULL) &&
+	   !mfs_ns_remove(b.ns, MFS_ROOT_INO, "f", 0, NULL), "B unlinks k, then f");
+	is_int(nlink_of(b.ns, f), 0, "B: f's record went with its last name");
+	close_two(&a, &b);
+}
+
+/*
+ * A record that lists k twice, as the two ops above made it before: an op
+ * of a third node C, later than all, carries it (k -> f, f's entry gone).
+ * A, f's maker, lists k once as it applies it.
+ */
+static void twice_listed_healed(void)
+{
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_op_builder op;
+	struct mfs_inode in = { 0 };
+	struct mfs_wr w = { 0 };
+	uint8_t key[8], kk[9], kf[9], v[12];
+	uint64_t f;
+
+	open_two(&a, &b);
+	f = mk(a.ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
+	ok(f && !send(&a, &b) && !mfs_ns_get(a.ns, f, &in), "A makes f; B has it");
+	free(in.name);
+	in.name = strdup("k");
+	mfs_inode_name_add(&in, MFS_ROOT_INO, "k");
+	in.nlink = 2;
+	mfs_inode_encode(&in, &w);
+	mfs_ino_key(f, key);
+	put_be64(kk, MFS_ROOT_INO);
+	kk[8] = 'k';
+	put_be64(kf, MFS_ROOT_INO);
+	kf[8] = 'f';
+	put_le64(v, f);
+	put_le32(v + 8, in.mode);
+	mfs_op_begin(&op);
+	mfs_op_add(&op, MFS_OP_INODE, 0, key, 8, w.buf, w.len);
+	mfs_op_add(&op, MFS_OP_DIRENT, 1, kf, 9, NULL, 0);
+	mfs_op_add(&op, MFS_OP_DIRENT, 0, kk, 9, v, 12);
+	ok(!w.oom && !mfs_op_finish(&op, 1000) &&
+	   !mfs_ns_apply(a.ns, 0x7777, 1, op.w.buf, op.w.len, NULL, NULL) &&
+	   !mfs_ns_apply(b.ns, 0x7777, 1, op.w.buf, op.w.len, NULL, NULL),
+	   "C's op (f renamed to k, its record listing k twice) reaches A and B");
+	listed_once(&a, f, 0, 1, "A");
+	is_int(send(&a, &b), 0, "B applies A's repair");
+	listed_once(&b, f, 0, 1, "B");
+	mfs_op_release(&op);
+	mfs_wr_release(&w);
+	mfs_inode_release(&in);
+	close_two(&a, &b);
+}
+
 int main(void)
 {
 	struct side a = { 0 }, b = { 0 }, c = { 0 };
@@ -428,5 +595,8 @@ int main(void)
 	unlisted_left();
 	unlisted_by_later_op();
 	version_left();
+	rename_onto_listed();
+	link_as_listed();
+	twice_listed_healed();
 	return done_testing();
 }
