@@ -325,12 +325,30 @@ mfs_remount() {
 }
 
 # mfs_kill9 MNT: kills the daemon with SIGKILL and clears the dead mount.
+# A daemon thread can be in the kernel, not killable, when SIGKILL comes:
+# one telling the kernel to drop a directory entry waits for the
+# directory's lock, which a process holds while it waits for a READDIR
+# that the dying daemon will never answer (t1496 hung so once, seed
+# 757033510).  As an operator would, mfs_kill9 then aborts the mount's
+# FUSE connection (fuse_abort): the READDIR fails, the lock goes, the
+# daemon dies.
+fuse_abort() {
+	local dev
+	dev=$(awk -v d="$1" '$5 == d { print $3; exit }' /proc/self/mountinfo)
+	[ -n "$dev" ] && [ -w "/sys/fs/fuse/connections/${dev#*:}/abort" ] &&
+		echo 1 >"/sys/fs/fuse/connections/${dev#*:}/abort"
+}
+
 mfs_kill9() {
 	local mnt=$1 pid=${_mnt_pid[$1]:-}
 	[ -n "$pid" ] || { echo "no daemon recorded for $mnt" >&2; return 1; }
 	kill -9 "$pid" 2>/dev/null || pid_gone "$pid" || return 1
+	if ! wait_for 50 pid_gone "$pid"; then
+		say "daemon $pid survived SIGKILL for 5 s (a thread stuck in the kernel): its FUSE connection aborted"
+		fuse_abort "$mnt"
+	fi
 	if ! wait_for 100 pid_gone "$pid"; then
-		echo "daemon $pid survived SIGKILL for 10 s" >&2
+		echo "daemon $pid survived SIGKILL for 15 s, and an abort of its connection" >&2
 		return 1
 	fi
 	_mnt_pid[$mnt]=
