@@ -23,9 +23,7 @@
  * only to copy what it answers.  Order: a node's lock, then
  * fs->noted_lock; a request that answers from n->noted holds no node lock.
  */
-#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "fs_internal.h"
@@ -33,9 +31,17 @@
 /* A locked node is looked at again this often while no wait has noted its attributes. */
 #define RETRY_NS 2000000L
 
+static void free_noted(struct fs_noted_attrs *na)
+{
+	if (na) {
+		mfs_inode_release(&na->rec);
+		free(na);
+	}
+}
+
 void fs_attrs_note(struct mfs_fs *fs, struct mfs_node *n)
 {
-	struct fs_noted_attrs *na = calloc(1, sizeof(*na));
+	struct fs_noted_attrs *na = calloc(1, sizeof(*na)), *old;
 
 	/* Without memory, requests wait for the lock. */
 	if (!na)
@@ -49,8 +55,10 @@ void fs_attrs_note(struct mfs_fs *fs, struct mfs_node *n)
 		return;
 	}
 	pthread_mutex_lock(&fs->noted_lock);
+	old = n->noted; /* none: waits under one lock do not nest */
 	n->noted = na;
 	pthread_mutex_unlock(&fs->noted_lock);
+	free_noted(old);
 }
 
 void fs_attrs_unnote(struct mfs_fs *fs, struct mfs_node *n)
@@ -61,10 +69,7 @@ void fs_attrs_unnote(struct mfs_fs *fs, struct mfs_node *n)
 	na = n->noted;
 	n->noted = NULL;
 	pthread_mutex_unlock(&fs->noted_lock);
-	if (na) {
-		mfs_inode_release(&na->rec);
-		free(na);
-	}
+	free_noted(na);
 }
 
 int fs_node_lock_attrs(struct mfs_fs *fs, struct mfs_node *n)
