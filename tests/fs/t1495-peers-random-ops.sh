@@ -56,8 +56,21 @@ for k in $(seq 1 "$rounds"); do
 	check "round $k: the trees converge" cl_wait_converged
 done
 
-check "gc --apply on node 1" expect_status 0 admin gc --apply --json "${CL_M[1]}"
-check "gc --apply on node 2" expect_status 0 admin gc --apply --json "${CL_M[2]}"
+# Twice round the nodes, as in t1496: one node's gc can leave a repair
+# that only the maker makes at its next pass.  ci1 of s35 failed here
+# with one pass each (status 67 files, the tree 66, on both nodes): a
+# rewrite's record listed only /lost+found/<dir>-f, a name that gc's own
+# move of an unreachable entry had just given, and that led elsewhere;
+# no entry reached the record (tests/tools/ns_records).  The maker's next
+# gc pass removed it (run on a copy of that node's store: 67 -> 66).
+gc_both() {
+	local i
+	for i in 1 2; do
+		expect_status 0 admin gc --apply --json "${CL_M[$i]}" || return 1
+	done
+}
+check "gc --apply on node 1, then node 2" gc_both
+check "gc --apply on both again" gc_both
 check "the trees still agree" cl_wait_converged
 
 fsck_clean() { admin fsck --json "${CL_M[$1]}" >"$WORK/fsck$1.json" 2>&1; }
