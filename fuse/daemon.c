@@ -212,6 +212,34 @@ static void write_pid(const char *path)
 	}
 }
 
+/* The signals that stop a node: libfuse's handlers take these four. */
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+}
+
+/*
+ * Blocked from the start, in this thread and so in every thread it makes
+ * (RocksDB's, the replica's, the timers'), and taken only where they are
+ * acted on: sigwait in serve_only, the FUSE loop's thread in serve_mount.
+ * A signal sent to a stopped process (SIGSTOP, a frozen cgroup) goes to
+ * whichever thread runs first at SIGCONT; libfuse's handler, run in any
+ * other thread, only set a flag the loop saw at its next request, and the
+ * node served on (t0010).  Blocked, a stop signal before the handlers are
+ * in place also waits for them instead of killing the node mid-open.
+ */
+static void stop_signals_mask(int how)
+{
+	sigset_t set;
+
+	stop_signals(&set);
+	pthread_sigmask(how, &set, NULL);
+}
+
 /*
  * A storage-only peer: the store, the peer service and the control
  * endpoint, no mount.  Runs until SIGTERM or SIGINT.
@@ -221,11 +249,7 @@ static int serve_only(struct mfs_fs *fs, const char *pid_path, int *ready_fd)
 	sigset_t set;
 	int sig;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	stop_signals(&set);
 	if (mfs_control_start(fs, fs->control_path, &fs->control))
 		log_warn("no control endpoint: modelfs-admin will not reach this node");
 	start_timers(fs);
@@ -360,7 +384,11 @@ static int serve_mount(struct daemon *d, struct mfs_config *cfg, int *ready_fd)
 	d->loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(d->loop, cfg->threads);
 	fuse_loop_cfg_set_idle_threads(d->loop, cfg->threads / 2);
+	/* From here this thread alone takes a stop signal (stop_signals_blocked). */
+	stop_signals_mask(SIG_UNBLOCK);
 	rc = fuse_session_loop_mt(fs->se, d->loop);
+	/* A second SIGTERM while the node closes waits for the exit, unhandled. */
+	stop_signals_mask(SIG_BLOCK);
 	fuse_remove_signal_handlers(fs->se);
 	log_info("unmounting %s", cfg->mountpoint);
 	return rc < 0 ? MFS_EXIT_SYSTEM : MFS_EXIT_OK;
@@ -455,6 +483,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	 * a failed write on its socket, not the node: no SIGPIPE, ever.
 	 */
 	signal(SIGPIPE, SIG_IGN);
+	stop_signals_mask(SIG_BLOCK);
 	tune_malloc();
 	if (getenv("MODELFS_TEST_LOOKUP_DELAY_MS")) {
 		d.fs.lookup_delay_ms = (unsigned)atoi(getenv("MODELFS_TEST_LOOKUP_DELAY_MS"));

@@ -77,6 +77,29 @@ sigterm_stops_daemon() {
 }
 check "SIGTERM to the pid in modelfs.pid unmounts and exits" sigterm_stops_daemon
 
+# A SIGTERM sent while the daemon is stopped (SIGSTOP, a debugger, a frozen
+# cgroup) is pending in every thread at once; on SIGCONT whichever thread
+# runs first takes it.  Only the FUSE loop's own thread acts on it at once:
+# taken by another (a RocksDB or timer thread), the daemon went on serving
+# until the next request woke the loop.  Nothing here touches the mount
+# while it waits (mountinfo and /proc only); a few rounds, since which
+# thread runs first after SIGCONT varies.
+sigterm_while_stopped() {
+	local pid round
+	for round in 1 2 3 4 5; do
+		mfs_mount "$M" "$D" && pid=$(mfs_daemon_pid "$M") && [ -n "$pid" ] &&
+		kill -STOP "$pid" && sleep 0.2 && kill -TERM "$pid" && sleep 0.2 && kill -CONT "$pid" || return 1
+		if ! wait_for 300 pid_gone "$pid"; then
+			echo "round $round: daemon alive 30 s after SIGTERM + SIGCONT" >&2
+			stat "$M" >/dev/null 2>&1 # a request wakes the loop: let it go
+			wait_for 300 pid_gone "$pid"
+			return 1
+		fi
+		wait_for 100 not_mounted "$M" || { echo "round $round: still mounted" >&2; return 1; }
+	done
+}
+check "SIGTERM to a stopped daemon is acted on at SIGCONT, no request needed" sigterm_while_stopped
+
 second_daemon_refused() {
 	mfs_mount "$M" "$D" &&
 	mkdir -p "$M2" &&
