@@ -250,6 +250,21 @@ cl_start_all() {
 	cl_wait_formed
 }
 
+# cl_sigstop I: stops node I's daemon (SIGSTOP: its connections stay up,
+# nothing answers) until cl_let_go; the exit trap lets it go too, since a
+# node left stopped keeps its mount, and the teardown, hung.
+CL_STOPPED=
+cl_sigstop() {
+	CL_STOPPED=$(mfs_daemon_pid "${CL_M[$1]}") && [ -n "$CL_STOPPED" ] &&
+	kill -STOP "$CL_STOPPED"
+}
+# cl_let_go: SIGCONT to the daemon cl_sigstop stopped, if any.
+cl_let_go() {
+	[ -n "$CL_STOPPED" ] && kill -CONT "$CL_STOPPED" 2>/dev/null
+	CL_STOPPED=
+	return 0
+}
+
 # cl_kill9 I: SIGKILL to node I's daemon (a dead mount is cleared).
 cl_kill9() {
 	local i=$1 pid
@@ -660,6 +675,7 @@ _cl_on_exit() {
 	local rc=$? pid skip i
 	if [ "$_cl_cleaned" = 0 ] && [ -n "$WORK" ]; then
 		_cl_cleaned=1
+		cl_let_go
 		# Helpers first (they may hold files in the mounts); not the watchdog.
 		skip=" ${_watchdog:-} $([ -n "${_watchdog:-}" ] && _descendants "$_watchdog" | tr '\n' ' ') "
 		for pid in $(_descendants "$$"); do

@@ -11,15 +11,6 @@
 mfs_init
 cl_init 2
 CL_OPTS=peer_timeout_ms=600000
-STOPPED=
-
-# A node left stopped would keep its mount (and this test's teardown) hung.
-let_go() {
-	[ -n "$STOPPED" ] && kill -CONT "$STOPPED" 2>/dev/null
-	STOPPED=
-	return 0
-}
-trap 'let_go; _cl_on_exit' EXIT
 
 check "start 2 nodes" cl_start_all || mfs_abort "no cluster"
 
@@ -29,15 +20,12 @@ write_f() {
 }
 check "node 1 writes f, node 2 reads it" write_f
 
-hang_2() {
-	STOPPED=$(mfs_daemon_pid "${CL_M[2]}") && [ -n "$STOPPED" ] && kill -STOP "$STOPPED"
-}
-check "node 2's daemon stopped (SIGSTOP)" hang_2
+check "node 2's daemon stopped (SIGSTOP)" cl_sigstop 2
 # Node 1's sync thread PULLs from node 2 every heartbeat (500 ms): within
 # two seconds one PULL is waiting for a reply that will not come.
 sleep 2
 check "node 1 unmounts while its PULL to node 2 waits; its daemon exits" cl_stop 1
-check "node 2 let go (SIGCONT)" let_go
+check "node 2 let go (SIGCONT)" cl_let_go
 
 # Both nodes again with the default timeout (a PULL node 2 had sent to the
 # node 1 that went would wait out the ten minutes).
