@@ -212,14 +212,13 @@ static void write_pid(const char *path)
 	}
 }
 
-/* The signals that stop a node: libfuse's handlers take these four. */
+/* The signals that stop a node: libfuse's handlers take these three. */
 static void stop_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGHUP);
-	sigaddset(set, SIGQUIT);
 }
 
 /*
