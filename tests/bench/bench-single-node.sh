@@ -191,6 +191,7 @@ load_start=$(cut -d ' ' -f 1-3 /proc/loadavg)
 log "work dir $work; build $MFS_BUILD"
 build_tool mmap_randread
 build_tool smallfiles
+build_tool folio_map
 pool=$(bash "$here/fetch_weights.sh" "$weights_dir")
 
 contents=()
@@ -273,10 +274,26 @@ section_write() {
 
 # ---- rows 1-2: sequential reads, cold then warm -----------------------------
 
+# folios FILE -> how the page cache holds FILE (folio_map's line), or n/a
+folios() { "$work/folio_map" "$1" 2>/dev/null || echo n/a; }
+
+# small_folio_fill FILE: drops FILE's page cache and reads it back with
+# readahead off (POSIX_FADV_RANDOM), so the page cache holds it in 4 KiB
+# folios, as FUSE's does on a kernel without large folios for it (6.18)
+small_folio_fill() {
+	"$python" -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+while os.read(fd, 1 << 20):
+	pass' "$1"
+}
+
 # section_seq CONTENT SRC: median of $reps runs (the VM's disk has a cache of
 # its own: single runs vary 2x)
 section_seq() {
 	local c=$1 src=$2 nc=() nw=() ncc=() nwc=() mc=() mw=() mcc=() mwc=() mcd=() mwd=()
+	local n4=() n4c=() fn="" fn4="" fm=""
 	log "rows 1-2 ($c): sequential reads, $reps runs"
 	for _ in $(seq "$reps"); do
 		drop_caches
@@ -285,6 +302,13 @@ section_seq() {
 		nc+=("$t_mbps") ncc+=("$t_cpu")
 		timed_dd "$src"
 		nw+=("$t_mbps") nwc+=("$t_cpu")
+		[ -n "$fn" ] || fn=$(folios "$src")
+		# The same warm re-read with the page cache in 4 KiB folios: what
+		# the page cache itself gives a filesystem without large folios.
+		small_folio_fill "$src"
+		timed_dd "$src"
+		n4+=("$t_mbps") n4c+=("$t_cpu")
+		[ -n "$fn4" ] || fn4=$(folios "$src")
 		[ $have_mount = 1 ] || continue
 		cold_remount "$mnt" "$data"
 		d_data=$data
@@ -293,6 +317,7 @@ section_seq() {
 		timed_dd "$mnt/big-$c"
 		mw+=("$t_mbps") mwc+=("$t_cpu") mwd+=("$t_dcpu")
 		d_data=""
+		[ -n "$fm" ] || fm=$(folios "$mnt/big-$c")
 	done
 	local rc=n/a rw=n/a dc=n/a dw=n/a cc=n/a cw=n/a sp_c="" sp_w="" r
 	if [ $have_mount = 1 ]; then
@@ -308,6 +333,8 @@ section_seq() {
 	add_row 2 "seq re-read $size_label $c, warm, MB/s" "$rw" "$dw" "$cw" "$(median "${nw[@]}")" "$(median "${nwc[@]}")" \
 		"$r" ">=0.90x" "$(judge ratio '>=' 0.9 "$r")" \
 		"median of $reps (${sp_w}native $(spread "${nw[@]}")); page cache warm, new open"
+	notes+=("row 2 ($c): page cache after the warm re-reads: modelfs ${fm:-n/a}; native $fn (folio_map)")
+	notes+=("row 2 ($c): native re-read with its page cache in 4 KiB folios (refilled under POSIX_FADV_RANDOM) $(median "${n4[@]}") MB/s ($(spread "${n4[@]}")), client $(median "${n4c[@]}") CPU-s/GiB: the page cache's own pace in 4 KiB folios, all FUSE gets on Linux 6.18 (fs/fuse sets no folio order on its inodes); modelfs is $(ratio "$rw" "$(median "${n4[@]}")") of it; $fn4")
 }
 
 # ---- row 3: mmap 4 KiB random reads -----------------------------------------
