@@ -12,8 +12,8 @@
  * its side: any change below `claimed` (a write, a truncate, a fallocate)
  * breaks the ingest, and the commit then ingests from scratch (deduping
  * against what the broken one stored).  Such a change first waits for a
- * running feed to stop (at its next window): the feed reads the staging's
- * pages in place, so they must not change or go under it.  A loader that
+ * running feed to stop (at its next window): a window it is reading must
+ * not change or go under it (a torn window, or a short read).  A loader that
  * writes a file sequentially and never looks back gets the overlap; one
  * that seeks back to patch a header pays a second pass of hashing, not of
  * encoding.
@@ -138,9 +138,9 @@ int wb_changed(struct mfs_fs *fs, struct mfs_staging *s, uint64_t off)
 		s->wb->broken = 1;
 		__atomic_store_n(&s->wb->stop, 1, __ATOMIC_RELAXED);
 		/*
-		 * The feed reads the staged file's pages in place (ingest.c,
-		 * map_window): it must be done before a byte it may read changes
-		 * or is truncated away.  It stops at its next window.
+		 * The feed reads the staged file a window at a time (ingest.c,
+		 * window_bytes): it must be done before a byte it may read
+		 * changes or is truncated away.  It stops at its next window.
 		 */
 		join(s->wb);
 	}

@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -360,14 +359,10 @@ struct mfs_ingest {
 	struct window w;
 	struct mfs_manifest *m;
 	struct mfs_ingest_stats st;
-	uint8_t *buf;           /* the window's bytes: in own, or in map (map_window) */
-	uint8_t *own;           /* cap bytes */
+	uint8_t *buf;           /* the window's bytes, cap of them */
 	size_t cap;             /* a window's size */
 	size_t have;            /* bytes in buf, from file offset off */
 	uint64_t data_to;       /* the staged file has data up to here (read_staged) */
-	uint64_t data_from;     /* ... from here, as a mapping needs to know (map_ok) */
-	uint8_t *map;           /* a mapping of the staged file that buf points into, or NULL */
-	size_t map_len;
 	uint64_t off;           /* the file offset where the next chunk starts */
 	uint64_t dedup_from;    /* the first chunk found already stored, or UINT64_MAX */
 	/*
@@ -402,59 +397,32 @@ struct mfs_ingest {
 };
 
 /*
- * A window's bytes are the staged file's own pages, mapped, where they
- * are known data: no copy into a buffer of the session (the memfd's
- * read was 0.34 of 3.5 daemon CPU-s/GiB of a 1 GiB cp, issue 10; a
- * mapping's populate and the reads of its pages cost about half).  The
- * bytes below what a feed may read never change while it runs (the
- * write-behind stops and joins it first, writebehind.c wb_changed, and
- * a commit holds the node), so what is hashed is what is encoded, and a
- * mapped page is never truncated away under a read.  Holes are not
- * mapped: a read fault in a memfd's hole allocates a page, so windows
- * that hold one, or whose extent is not known, are read (read_staged).
- * A small window is read: a mapping costs more than copying it.
+ * A window's bytes are read into the session's own buffer, which every
+ * window reuses.  For a while they were the staged file's pages, mapped
+ * (MAP_POPULATE) and cut, hashed and encoded in place, which saved the
+ * read (0.34 of 3.5 daemon CPU-s/GiB of a 1 GiB cp, issue 10) for 0.09
+ * of mmap and munmap.  But on issue 10's VM a page freshly mapped costs
+ * a trap at its first touch, however populated: the serial CDC scan of
+ * a mapped 16 MiB window took 0.76-0.94 CPU-s/GiB against 0.29-0.37 of
+ * the same bytes read into a buffer, and the read 0.08-0.11
+ * (/tmp microbenchmark in the s36 note, 256 MiB of the bench model); a
+ * cp into the mount went from 3.65-3.97 to 2.96-3.05 daemon CPU-s/GiB.
+ * The write-behind still stops a feed before a change below what it
+ * claimed (writebehind.c), so what is hashed is what the file held.
  */
-#define MAP_MIN (1u << 20)
-
-static void unmap(struct mfs_ingest *s)
-{
-	if (s->map)
-		munmap(s->map, s->map_len);
-	s->map = NULL;
-}
 
 /* The first n bytes of the window are cut (or skipped). */
 static void drop_front(struct mfs_ingest *s, size_t n)
 {
-	if (s->map)
-		s->buf += n;
-	else
-		memmove(s->buf, s->buf + n, s->have - n);
+	memmove(s->buf, s->buf + n, s->have - n);
 	s->have -= n;
 }
 
-/* Whether [off, end) of fd is known to be data, asking the file once per data run. */
-static int map_ok(struct mfs_ingest *s, int fd, uint64_t off, uint64_t end)
-{
-	off_t data, hole;
-
-	if (end - off < MAP_MIN)
-		return 0;
-	if (off >= s->data_from && end <= s->data_to)
-		return 1;
-	data = lseek(fd, (off_t)off, SEEK_DATA);
-	if (data < 0 || (uint64_t)data != off || (hole = lseek(fd, (off_t)off, SEEK_HOLE)) < 0)
-		return 0;
-	s->data_from = off;
-	s->data_to = (uint64_t)hole;
-	return end <= s->data_to;
-}
-
 /*
- * MODELFS_TEST_FEED_HOLD=PATH (test only): a feed that has just mapped a
+ * MODELFS_TEST_FEED_HOLD=PATH (test only): a feed that has just read a
  * window says so (PATH.held) and waits until PATH exists (60 s at most),
- * so that a test can change the staged file while a feed reads it in
- * place (tests/fs/t0128-write-behind-in-place.sh).
+ * so that a test can change the staged file while a feed runs
+ * (tests/fs/t0128-write-behind-in-place.sh).
  */
 static void test_feed_hold(void)
 {
@@ -471,46 +439,17 @@ static void test_feed_hold(void)
 		usleep(10000);
 }
 
-/* buf: a mapping of fd[off, off + len), which replaces the last one. */
-static int map_window(struct mfs_ingest *s, int fd, uint64_t off, size_t len)
-{
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), at = off / page * page;
-	size_t mlen = (size_t)(off - at) + len;
-	/* Populated at once: a fault per 4 KiB page cost more than the copy it saves. */
-	void *p = mmap(NULL, mlen, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)at);
-
-	if (p == MAP_FAILED)
-		return -errno;
-	unmap(s);
-	s->map = p;
-	s->map_len = mlen;
-	s->buf = (uint8_t *)p + (off - at);
-	return 0;
-}
-
-/*
- * The next want bytes of the staged file after the window's `have`: the
- * window mapped whole where it can be, else read into own (the bytes so
- * far moved there first).
- */
+/* The next want bytes of the staged file after the window's `have`, read into buf. */
 static int window_bytes(struct mfs_ingest *s, int fd, size_t want)
 {
-	uint64_t from = s->off + s->have;
+	int rc;
 
 	if (!want)
 		return 0;
-	if (map_ok(s, fd, s->off, from + want) && !map_window(s, fd, s->off, s->have + want)) {
-		if (s->early)
-			test_feed_hold();
-		return 0;
-	}
-	if (s->buf != s->own) {
-		memcpy(s->own, s->buf, s->have);
-		s->buf = s->own;
-		unmap(s);
-	}
-	s->data_from = UINT64_MAX; /* read_staged moves data_to alone: ask again before a mapping */
-	return read_staged(fd, s->own + s->have, want, from, &s->data_to);
+	rc = read_staged(fd, s->buf + s->have, want, s->off + s->have, &s->data_to);
+	if (!rc && s->early)
+		test_feed_hold();
+	return rc;
 }
 
 /*
@@ -566,8 +505,7 @@ static void ingest_free(struct mfs_ingest *s)
 	for (int t = 0; t < s->threads; t++)
 		ctx_put(s->w.ctx[t]);
 	free(s->w.chunks);
-	unmap(s);
-	free(s->own);
+	free(s->buf);
 	free(s->fresh.v);
 	free(s->fresh.slot);
 	free(s->fresh.bases);
@@ -683,7 +621,7 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 	pthread_cond_init(&s->progress, NULL);
 	/* Every chunk of a window in its own slot, even one that needs none (it exists). */
 	s->arena_cap = cap + max_chunks(cap) * (MFS_CHUNK_HDR_SIZE + 4095);
-	if (!(s->m = mfs_manifest_new()) || !(s->buf = s->own = malloc(cap)) ||
+	if (!(s->m = mfs_manifest_new()) || !(s->buf = malloc(cap)) ||
 	    !(s->w.chunks = calloc(max_chunks(cap), sizeof(*s->w.chunks))))
 		goto fail;
 	for (int t = 0; t < s->threads; t++)

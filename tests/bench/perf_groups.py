@@ -59,7 +59,7 @@ WRITE_RULES = [
     ("staging write (memfd)", r"shmem_file_write_iter|staging_write"),
     ("staging read (memfd)", r"shmem_file_read_iter|read_staged|read_full"),
     ("staging punch (memfd)", r"shmem_fallocate|shmem_undo_range|wb_drop_stored"),
-    # the feed's windows mapped in place (ingest.c map_window): mmap, populate, munmap
+    # the feed's windows mapped in place (before s36; ingest.c reads them now)
     ("staging map (mmap/munmap)", r"map_window|__mm_populate|populate_vma_page_range|"
                                   r"__x64_sys_munmap|__vm_munmap|ksys_mmap_pgoff|vm_mmap_pgoff"),
     ("pack write (O_DIRECT)", r"iomap_dio|ext4_file_write_iter|mfs_pack|pack_append"),

@@ -1,11 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# The write-behind's feed reads the staged file's pages in place (mapped,
-# store/chunk/ingest.c map_window): a change below what it claimed must
+# The write-behind's feed reads the staged file a window at a time
+# (store/chunk/ingest.c window_bytes): a change below what it claimed must
 # wait until the feed has stopped (fuse/writebehind.c wb_changed), or the
-# feed would hash bytes that then change, or read pages a truncate took
-# away (SIGBUS: the daemon dies).  MODELFS_TEST_FEED_HOLD (test only)
-# holds the feed right after it mapped a window; the writer's ftruncate
+# feed would hash bytes that then change, or read short where a truncate
+# cut the file.  MODELFS_TEST_FEED_HOLD (test only)
+# holds the feed right after it read a window; the writer's ftruncate
 # below it must not return while the feed is held, and once the feed goes
 # on, the file is whole, as the same operations on a local file make it.
 # shellcheck source-path=SCRIPTDIR
