@@ -306,7 +306,7 @@ static void reply_truncated_file(struct mfs_fs *fs, fuse_req_t req, struct mfs_n
 {
 	struct mfs_node *m;
 	struct stat cur;
-	int rc;
+	int rc, cut = 0;
 
 	if (!(m = itable_get(fs, itable_follow(fs, to), NULL, 0, 1, &rc))) {
 		reply_attr(fs, req, n->ino, st, 0);
@@ -319,8 +319,11 @@ static void reply_truncated_file(struct mfs_fs *fs, fuse_req_t req, struct mfs_n
 	reply_clip_size(&cur, size);
 	pthread_mutex_lock(&n->lock);
 	if (!n->stg)
-		fs_truncated_for_readers(n, size);
+		cut = fs_truncated_for_readers(n, size);
 	pthread_mutex_unlock(&n->lock);
+	/* Before the reply cuts n's pages for a read that may hold them (fs_write.c). */
+	if (cut)
+		fs_truncated_pages(fs, n->ino, size);
 	fuse_reply_attr(req, &cur, fs->timeout);
 }
 

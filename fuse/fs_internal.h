@@ -606,9 +606,13 @@ int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fus
 		struct fs_moved *mv);
 /*
  * A truncate(2) of the path to size, with no writer open, holds for the
- * readers of n->manifest (n->truncated, above).  n->lock held.
+ * readers of n->manifest (n->truncated, above).  n->lock held.  Returns 1
+ * if it cut their version shorter than n showed: the caller then calls
+ * fs_truncated_pages before the reply that gives the kernel that size.
  */
-void fs_truncated_for_readers(struct mfs_node *n, uint64_t size);
+int fs_truncated_for_readers(struct mfs_node *n, uint64_t size);
+/* Drops the kernel's cached pages of ino from size on (no locks held). */
+void fs_truncated_pages(struct mfs_fs *fs, uint64_t ino, uint64_t size);
 /*
  * fs_truncate of n's staged bytes only: -ESTALE if n has none (its writer
  * released it); *old gets their size before the cut.  Commits them (*mv)

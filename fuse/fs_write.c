@@ -639,14 +639,42 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
  * another version's, which old readers must not see (README).  n->lock
  * held.
  */
-void fs_truncated_for_readers(struct mfs_node *n, uint64_t size)
+int fs_truncated_for_readers(struct mfs_node *n, uint64_t size)
 {
+	uint64_t end;
+
 	if (!n->manifest)
-		return; /* nobody has it open */
+		return 0; /* nobody has it open */
+	end = n->truncated ? n->trunc_to : n->manifest->size;
 	if (!n->truncated || size < n->trunc_data)
 		n->trunc_data = size;
 	n->trunc_to = size;
 	__atomic_store_n(&n->truncated, 1, __ATOMIC_RELEASE);
+	return size < end;
+}
+
+/*
+ * The kernel applies a smaller size to an inode's page cache in place: it
+ * zeroes the page the cut falls in from the cut on and removes the pages
+ * after it.  A read(2) of the inode that took those pages and the size
+ * before that (a read does not lock out a truncate) then copied the
+ * zeroed tail and, after it, the removed page's old bytes it still held:
+ * 8192 bytes, A to the cut, zeros to 4096, A again (t0408's readers, 1
+ * open in about 50,000), or zeros from wherever the zeroing overtook its
+ * copy.  So the pages from the cut on go first, once n's readers are
+ * marked (fs_truncated_for_readers): a page read in again from then on
+ * is the cut version's, which the zeroing leaves as it is, and a read
+ * that holds an older page copies that page whole, the version before
+ * the cut.  (This drops the inode's cached attributes too: the kernel
+ * takes the reply's but asks again at the next stat.)
+ */
+void fs_truncated_pages(struct mfs_fs *fs, uint64_t ino, uint64_t size)
+{
+	int rc = fuse_lowlevel_notify_inval_inode(fs->se, ino, (off_t)size, 0);
+
+	if (rc && rc != -ENOENT)
+		log_warn("inode %016llx: its pages past a cut to %llu not dropped: %s",
+			 (unsigned long long)ino, (unsigned long long)size, strerror(-rc));
 }
 
 /*
@@ -657,7 +685,7 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 			 struct fuse_file_info *fi, uint64_t *staged_old, struct fs_moved *mv)
 {
 	uint64_t moved_to = 0, inval = 0, over = 0;
-	int rc = 0, temporary = 0, now = 0;
+	int rc = 0, temporary = 0, now = 0, cut = 0;
 
 	pthread_mutex_lock(&n->lock);
 	if (!S_ISREG(n->rec.mode)) {
@@ -753,13 +781,15 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		n->stg->publish_over = 0;
 	}
 	if (temporary && !rc && mv->ino == n->ino)
-		fs_truncated_for_readers(n, size);
+		cut = fs_truncated_for_readers(n, size);
 out:
 	if (temporary) {
 		staging_free(fs, n->stg);
 		n->stg = NULL;
 	}
 	pthread_mutex_unlock(&n->lock);
+	if (cut)
+		fs_truncated_pages(fs, n->ino, size);
 	if (moved_to)
 		fs_refresh(fs, moved_to);
 	view_inval(fs, inval);

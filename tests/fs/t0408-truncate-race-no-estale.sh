@@ -19,7 +19,10 @@
 # whole, by read(2) and by a mapping, also while a cp rewrites the path
 # (a truncate that reached an older version marked its readers with the
 # size a cp's O_TRUNC had just staged: their map read zeros where read(2)
-# had given their bytes).
+# had given their bytes).  A truncate's reply made the kernel zero, in
+# place, the page a read(2) of that version had taken with the next one:
+# it read 8192 bytes, A to the cut, zeros to 4096, then A (1 open in about
+# 50,000).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -110,14 +113,6 @@ def reader(fills, sizes):
         finally:
             os.close(fd)
         if not any(valid(got, b, sizes) for b in fills):
-            # NEEDSWORK (s35): now and then (1 open in about 50,000 here,
-            # 2453d5d and after) the read gives the uncut size with a cut
-            # page: A to a cut, zeros to the page's end, A after (A 3000,
-            # zeros 1096, A 4096: the kernel's page 0 of a truncate kept
-            # beside page 1 read again of the uncut version).  Shown, not
-            # failed, until its cause is found (README).
-            if len(got) == 8192 and got.endswith(b"A"):
-                raise racers.Wrong("two cuts (known)")
             raise racers.Wrong("not one version")
         if head != got[:64]:
             raise racers.Wrong("map != read")
@@ -219,10 +214,8 @@ for rnd in range(ROUNDS):
             bad.append((rnd, len(d), d.count(b"A"), d.count(b"B"), d.count(b"Z")))
     for k, v in errs.items():
         total[k] = total.get(k, 0) + v
-known = {k: v for k, v in total.items() if k[1] == "two cuts (known)"}
-total = {k: v for k, v in total.items() if k not in known}
-print("errors (process, errno): %s; rounds with a result tmpfs cannot give: %s%s"
-      % (total, bad or "none", "; known, not failed: %s" % known if known else ""))
+print("errors (process, errno): %s; rounds with a result tmpfs cannot give: %s"
+      % (total, bad or "none"))
 if bad or total:
     sys.exit("errors (process, errno): %s; bad rounds (round, size, A[, B, Z]): %s"
              % (total, bad))
