@@ -112,11 +112,21 @@ def reader(fills, sizes):
                     raise
         finally:
             os.close(fd)
-        if not any(valid(got, b, sizes) for b in fills):
+        if not any(valid(got, b, sizes) or straddled(got, b, size) for b in fills):
             raise racers.Wrong("not one version")
         if head != got[:64]:
             raise racers.Wrong("map != read")
     return looping(call)
+
+
+def straddled(d, byte, before):
+    # A read(2) that a cut overtook between two of its pages: it ends at the
+    # page boundary below the size it started with, its version's bytes then
+    # zeros.  tmpfs gives it too (it reads the size again for every page),
+    # about 1 open in 1,000 in this race; a page of one cut beside a page of
+    # another (zeros, then bytes again) is still wrong.
+    k = len(d) - len(d.lstrip(byte))
+    return 0 < len(d) < before and len(d) % 4096 == 0 and d[k:] == bytes(len(d) - k)
 
 
 def reader_of_rewrites():
