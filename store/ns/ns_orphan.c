@@ -212,3 +212,91 @@ out:
 	mfs_inode_release(&lf);
 	return rc;
 }
+
+/* The orphans of one read (mfs_ns_orphans), moved after it one op each. */
+#define ADOPT_PER_PASS 100000   /* the rest wait for the next pass */
+
+struct orphan {
+	uint64_t parent, ino;
+	char *name;
+};
+
+struct orphans {
+	struct orphan *v;
+	size_t n, cap;
+};
+
+static int collect(void *arg, uint64_t parent, const char *name, uint64_t ino, uint32_t mode)
+{
+	struct orphans *o = arg;
+
+	(void)mode;
+	if (o->n == ADOPT_PER_PASS)
+		return 1;
+	if (mfs_grow(&o->v, &o->cap, o->n, sizeof(*o->v)))
+		return -ENOMEM;
+	o->v[o->n] = (struct orphan){ parent, ino, strdup(name) };
+	return o->v[o->n++].name ? 0 : -ENOMEM;
+}
+
+/* What an adoption changed, for fn: both entries, lost+found's, the three records. */
+static void tell_moved(const struct orphan *o, const char *newname, mfs_ns_change_fn fn, void *arg)
+{
+	struct mfs_ns_change c[] = {
+		{ .kind = MFS_CHANGE_DIRENT, .parent = o->parent, .name = o->name },
+		{ .kind = MFS_CHANGE_DIRENT, .parent = MFS_LOST_INO, .name = newname },
+		{ .kind = MFS_CHANGE_DIRENT, .parent = MFS_ROOT_INO, .name = MFS_LOST_NAME },
+		{ .kind = MFS_CHANGE_INODE, .ino = o->ino },
+		{ .kind = MFS_CHANGE_INODE, .ino = MFS_LOST_INO },
+		{ .kind = MFS_CHANGE_INODE, .ino = MFS_ROOT_INO },
+	};
+
+	for (size_t i = 0; fn && i < sizeof(c) / sizeof(c[0]); i++)
+		fn(arg, &c[i]);
+}
+
+int mfs_ns_adopt_orphans(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+{
+	struct orphans o = { 0 };
+	int rc = mfs_ns_orphans(ns, collect, &o), moved = 0;
+
+	for (size_t i = 0; i < o.n; i++) {
+		char newname[MFS_NAME_MAX + 1];
+		int rc2 = rc ? rc : mfs_ns_adopt(ns, o.v[i].parent, o.v[i].name, o.v[i].ino, newname);
+
+		if (!rc2) {
+			moved++;
+			tell_moved(&o.v[i], newname, fn, arg);
+		} else if (rc2 == -EEXIST) {
+			rc = rc2; /* logged once by mfs_ns_adopt; the others would fail alike */
+		} else if (rc2 != -ESTALE && !rc) {
+			log_warn("unreachable entry %s not moved to /%s: %s", o.v[i].name,
+				 MFS_LOST_NAME, mfs_strerror(rc2));
+		}
+		free(o.v[i].name);
+	}
+	free(o.v);
+	return rc && rc != -EEXIST ? rc : moved;
+}
+
+uint64_t mfs_ns_repair_names(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+{
+	/* Own directories that lost their name first: what they hold is then
+	 * merged, not orphaned. */
+	int rc = mfs_ns_fix_dead_dirs(ns, fn, arg), moved = 0;
+
+	if (rc < 0)
+		log_warn("looking for directories that lost their name: %s", mfs_strerror(rc));
+	/* And own file records a race left with no name (ns_nameless.c). */
+	if ((rc = mfs_ns_drop_nameless(ns, fn, arg)) < 0)
+		log_warn("looking for files with no name: %s", mfs_strerror(rc));
+	/* Then the entries left unreachable. */
+	if ((rc = mfs_ns_adopt_orphans(ns, fn, arg)) < 0)
+		log_warn("looking for unreachable entries: %s", mfs_strerror(rc));
+	else
+		moved = rc;
+	/* Last: the moves above keep the counts right, a kill may not have. */
+	if ((rc = mfs_ns_recount_dirs(ns, fn, arg)) < 0)
+		log_warn("counting directories' links again: %s", mfs_strerror(rc));
+	return (uint64_t)moved;
+}
