@@ -28,6 +28,22 @@
  *  5. Not handled: directories that concurrent moves made into a cycle
  *     (each inside the other) are unreachable but have live parents;
  *     NEEDSWORK.
+ *  6. gc's pass over the names (mfs_ns_repair_names) moves the orphans
+ *     before it repairs this node's files (ns_nameless.c), so that the
+ *     moves of every node carry the same record (note 2) whatever the
+ *     other passes repair.  The other way round, a node's repair could
+ *     first change where the orphan leads: a rewrite Y with no name takes
+ *     the names of its older version X (ns_version.c note 8), the orphan
+ *     P/g with them, which then moves to lost+found as Y's, while another
+ *     node, its pass run before that repair reached it, moved P/g to the
+ *     same name as X's, with X's record.  Last writer wins per key: that
+ *     op later than the repair and earlier than the first node's move,
+ *     X's record came back listing only lost+found/<P>-g, which led to Y,
+ *     on every node, until the next pass of X's maker (t1495, ci1 of s35;
+ *     test_ns_nlink, adopted_twice).  Moved first, P/g is X's on every
+ *     node, and the repair after the move gives Y the name in lost+found;
+ *     a move applied after it puts X back, and the maker of Y repairs
+ *     that as it applies the move (ns_version.c note 4).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -287,14 +303,14 @@ uint64_t mfs_ns_repair_names(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
 
 	if (rc < 0)
 		log_warn("looking for directories that lost their name: %s", mfs_strerror(rc));
-	/* And own file records a race left with no name (ns_nameless.c). */
-	if ((rc = mfs_ns_drop_nameless(ns, fn, arg)) < 0)
-		log_warn("looking for files with no name: %s", mfs_strerror(rc));
-	/* Then the entries left unreachable. */
+	/* Then the orphans, before any repair of own files (note 6). */
 	if ((rc = mfs_ns_adopt_orphans(ns, fn, arg)) < 0)
 		log_warn("looking for unreachable entries: %s", mfs_strerror(rc));
 	else
 		moved = rc;
+	/* And own file records a race left with no name (ns_nameless.c). */
+	if ((rc = mfs_ns_drop_nameless(ns, fn, arg)) < 0)
+		log_warn("looking for files with no name: %s", mfs_strerror(rc));
 	/* Last: the moves above keep the counts right, a kill may not have. */
 	if ((rc = mfs_ns_recount_dirs(ns, fn, arg)) < 0)
 		log_warn("counting directories' links again: %s", mfs_strerror(rc));
