@@ -32,7 +32,10 @@
  * And gc's passes on two nodes that move one orphan into lost+found, the
  * second before the first's ops reach it (t1495): the older version a
  * rewrite's repair removed came back, listing only the name in lost+found,
- * which led to the rewrite, until the maker's next pass.
+ * which led to the rewrite, until the maker's next pass.  And two
+ * rewrites of one file on two nodes, both left with no name: each maker's
+ * pass gave its own the names, and the loser listed names leading to the
+ * other until its maker's next pass.
  *
  * And a name listed twice (t1496, "status files 185, tree shows 184"):
  * B's record of A's file f still lists k, a name A unlinked (B's chmod,
@@ -524,6 +527,102 @@ static void adopted_twice(int b_ahead)
 	mfs_db_close(c.db);
 }
 
+/* Does no entry lead to ino on s (1), or is there no record (-1)? */
+static int nameless(struct side *s, uint64_t ino, uint64_t parent, const char *const *names)
+{
+	struct mfs_inode in;
+
+	if (mfs_ns_get(s->ns, ino, &in))
+		return -1;
+	mfs_inode_release(&in);
+	for (; *names; names++)
+		if (entry_in(s, parent, *names) == ino)
+			return 0;
+	return 1;
+}
+
+/*
+ * Two rewrites left with no name (t1495, ci2 of s35; ns_version.c note 9):
+ * A and B rewrite A's file f at once (Y on A, Z on B; Z's name wins), then
+ * C, which saw neither, renames f to g, later than both: the old version X
+ * lives at g.  B, Z's maker, would give Z the name as it applies the
+ * rename; that write fails here (a kill).  gc's pass on A, then on B before
+ * A's ops reach it: each gave its own rewrite X's names, and the loser of
+ * the two ops was left listing g, which led to the other, until its
+ * maker's next pass.  Only Z, the later, may take them; A drops Y.
+ */
+static void two_rewrites_left(void)
+{
+	static const char *const fg[] = { "f", "g", NULL };
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_db *base;
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	struct mfs_ns_new pending = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_inode in;
+	uint64_t x = 0, y = 0, z = 0, ticked = 0;
+
+	if (mfs_db_open_mem(&a.db) || open_as(&a, 0x1111) || mfs_db_open_mem(&base) ||
+	    mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &b.db) || open_as(&b, 0x2222) ||
+	    mfs_db_open_mem(&c.db) || open_as(&c, 0x3333))
+		tap_bail("three stores");
+	if (!mfs_ns_create(a.ns, MFS_ROOT_INO, "f", &pending, &in)) {
+		x = in.ino;
+		mfs_inode_release(&in);
+	}
+	if (x && !mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in))
+		mfs_inode_release(&in);
+	else
+		x = 0;
+	ok(x && !send(&a, &b) && !send(&a, &c), "A writes f (X, version 1); B and C have it");
+	if (!mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in)) {
+		y = in.ino;
+		mfs_inode_release(&in);
+	}
+	if (!mfs_ns_publish(b.ns, x, NULL, 0, NULL, NULL, &in)) {
+		z = in.ino;
+		mfs_inode_release(&in);
+	}
+	ok(y && z && y != z && z > y, "A and B rewrite f at once: Y on A, Z on B (version 2 both)");
+	ok(!send(&a, &b) && !send(&b, &a) && entry_of(&a, "f") == z && entry_of(&b, "f") == z,
+	   "they exchange: f is Z on both (B's, of one clock, wins)");
+	ok(!tick(&c, 40) && (ticked = mfs_ns_seq(c.ns)) &&
+	   !mfs_ns_rename(c.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
+	   "C, which saw neither rewrite, renames f to g, later than both");
+	is_int(send_upto(&c, &b, ticked), 0, "B applies C's ops before the rename");
+	if (mfs_db_fault_arm(b.db, &sp))
+		tap_bail("arm");
+	ok(!send(&c, &a) && !send(&c, &b) && mfs_db_fault_fired(b.db) == 1,
+	   "A and B apply the rename; B's repair's write fails");
+	mfs_db_fault_arm(b.db, NULL);
+	ok(entry_of(&a, "g") == x && entry_of(&b, "g") == x && nameless(&a, y, MFS_ROOT_INO, fg) == 1 &&
+	   nameless(&a, z, MFS_ROOT_INO, fg) == 1 && nameless(&b, y, MFS_ROOT_INO, fg) == 1 &&
+	   nameless(&b, z, MFS_ROOT_INO, fg) == 1,
+	   "on both, g leads to X; Y and Z have no name");
+	mfs_ns_repair_names(a.ns, NULL, NULL);
+	mfs_ns_repair_names(b.ns, NULL, NULL);
+	ok(!send(&a, &b) && !send(&b, &a) && !send(&a, &b),
+	   "gc's pass on A, then on B before A's ops reach it; they exchange");
+	for (int i = 0; i < 2; i++) {
+		struct side *s = i ? &b : &a;
+		const char *who = i ? "B" : "A";
+
+		if (!ok(entry_of(s, "g") == z && nameless(s, x, MFS_ROOT_INO, fg) == -1 &&
+			nameless(s, y, MFS_ROOT_INO, fg) == -1,
+			"%s: g leads to Z; X's and Y's records are gone", who))
+			printf("# g leads to %llx; X %d, Y %d (-1 gone, 1 nameless)\n",
+			       (unsigned long long)entry_of(s, "g"), nameless(s, x, MFS_ROOT_INO, fg),
+			       nameless(s, y, MFS_ROOT_INO, fg));
+		is_int(mfs_ns_drop_nameless(s->ns, NULL, NULL), 0,
+		       "%s: a further nameless pass finds nothing", who);
+	}
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
 /* How many times s's record of f lists the root's name nm (-1: no record); its nlink in *nlink. */
 static int times_listed(struct side *s, uint64_t f, const char *nm, uint32_t *nlink)
 {
@@ -724,6 +823,7 @@ int main(void)
 	version_left();
 	adopted_twice(0);
 	adopted_twice(5);
+	two_rewrites_left();
 	rename_onto_listed();
 	link_as_listed();
 	twice_listed_healed();
