@@ -57,13 +57,14 @@ for k in $(seq 1 "$rounds"); do
 done
 
 # gc once round the nodes, then again, as in t1496.  ci1 and ci2 of s35
-# failed with one pass each (status 67 files, the tree 66, on both
-# nodes): a rewrite's older version listed only /lost+found/<dir>-f, a
-# name gc had just given, that led to the rewrite; no entry reached it.
-# Node 2's pass had run before node 1's ops reached it, and node 1's
-# nameless pass had given the orphan to the rewrite before both moved it
-# to lost+found, as two different ops (store/ns/ns_orphan.c note 6;
-# test_ns_nlink, adopted_twice).  The orphans now move first.  One pass
+# failed with one pass each (status a file more than the tree, on both
+# nodes): a rewrite or its older version listed one name that led to
+# another version of the file; no entry reached it.  Node 2's pass had run
+# before node 1's ops reached it, and the two passes had given the names
+# to different versions: the orphan moved to lost+found after node 1's
+# nameless pass gave it to the rewrite (store/ns/ns_orphan.c note 6), or
+# two nameless rewrites each took the old version's names (ns_version.c
+# note 9); test_ns_nlink adopted_twice and two_rewrites_left.  One pass
 # should now do; whether it did is said (not checked: other races of two
 # nodes' passes may still leave the maker's next pass a repair), and the
 # second pass and the checks below must leave nothing.
