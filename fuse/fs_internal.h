@@ -567,7 +567,7 @@ struct fs_sync;
 int fs_sync_start(struct mfs_fs *fs, struct fs_sync **out);
 void fs_sync_stop(struct fs_sync *s);
 
-/* fs_lost.c: moves unreachable entries into /lost+found; how many moved. */
+/* fs_lost.c: gc's pass over the names (mfs_ns_repair_names); the entries moved into /lost+found. */
 uint64_t fs_adopt_orphans(struct mfs_fs *fs);
 
 /* fs_remote.c: the replica's on_change hook (arg: struct mfs_fs). */

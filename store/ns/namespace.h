@@ -293,6 +293,20 @@ int mfs_ns_drop_nameless(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
  * as for mfs_ns_fix_dead_dirs.  The count of directories fixed, or an error.
  */
 int mfs_ns_recount_dirs(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
+/*
+ * Moves every orphaned entry into lost+found (mfs_ns_adopt), a bounded
+ * number per call.  fn as for mfs_ns_fix_dead_dirs.  The count moved, or
+ * an error.
+ */
+int mfs_ns_adopt_orphans(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
+/*
+ * gc's pass over the names (ns_orphan.c), its parts in this order:
+ * mfs_ns_fix_dead_dirs, mfs_ns_adopt_orphans, mfs_ns_drop_nameless (after
+ * the moves: ns_orphan.c note 6), mfs_ns_recount_dirs.  A part that fails
+ * is logged and the others run.  fn as for mfs_ns_fix_dead_dirs.  The
+ * count of entries moved into lost+found.
+ */
+uint64_t mfs_ns_repair_names(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Replication (ns_apply.c): every operation above also appends an op to

@@ -47,7 +47,9 @@
  *  8. A nameless rewrite (version 2 or more) may be the later version of a
  *     file whose older version a kill left with the names (ns_version.c
  *     note 8): it takes them instead of being dropped.  Finding the older
- *     one reads every record; only such rewrites pay for it.
+ *     one reads every record; only such rewrites pay for it.  Of two
+ *     such rewrites of one file (two nodes rewrote it at once), only the
+ *     later takes them (ns_version.c note 9).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -28,6 +28,22 @@
  *  5. Not handled: directories that concurrent moves made into a cycle
  *     (each inside the other) are unreachable but have live parents;
  *     NEEDSWORK.
+ *  6. gc's pass over the names (mfs_ns_repair_names) moves the orphans
+ *     before it repairs this node's files (ns_nameless.c), so that the
+ *     moves of every node carry the same record (note 2) whatever the
+ *     other passes repair.  The other way round, a node's repair could
+ *     first change where the orphan leads: a rewrite Y with no name takes
+ *     the names of its older version X (ns_version.c note 8), the orphan
+ *     P/g with them, which then moves to lost+found as Y's, while another
+ *     node, its pass run before that repair reached it, moved P/g to the
+ *     same name as X's, with X's record.  Last writer wins per key: that
+ *     op later than the repair and earlier than the first node's move,
+ *     X's record came back listing only lost+found/<P>-g, which led to Y,
+ *     on every node, until the next pass of X's maker (t1495, ci1 of s35;
+ *     test_ns_nlink, adopted_twice).  Moved first, P/g is X's on every
+ *     node, and the repair after the move gives Y the name in lost+found;
+ *     a move applied after it puts X back, and the maker of Y repairs
+ *     that as it applies the move (ns_version.c note 4).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -211,4 +227,92 @@ out:
 	mfs_inode_release(&src);
 	mfs_inode_release(&lf);
 	return rc;
+}
+
+/* The orphans of one read (mfs_ns_orphans), moved after it one op each. */
+#define ADOPT_PER_PASS 100000   /* the rest wait for the next pass */
+
+struct orphan {
+	uint64_t parent, ino;
+	char *name;
+};
+
+struct orphans {
+	struct orphan *v;
+	size_t n, cap;
+};
+
+static int collect(void *arg, uint64_t parent, const char *name, uint64_t ino, uint32_t mode)
+{
+	struct orphans *o = arg;
+
+	(void)mode;
+	if (o->n == ADOPT_PER_PASS)
+		return 1;
+	if (mfs_grow(&o->v, &o->cap, o->n, sizeof(*o->v)))
+		return -ENOMEM;
+	o->v[o->n] = (struct orphan){ parent, ino, strdup(name) };
+	return o->v[o->n++].name ? 0 : -ENOMEM;
+}
+
+/* What an adoption changed, for fn: both entries, lost+found's, the three records. */
+static void tell_moved(const struct orphan *o, const char *newname, mfs_ns_change_fn fn, void *arg)
+{
+	struct mfs_ns_change c[] = {
+		{ .kind = MFS_CHANGE_DIRENT, .parent = o->parent, .name = o->name },
+		{ .kind = MFS_CHANGE_DIRENT, .parent = MFS_LOST_INO, .name = newname },
+		{ .kind = MFS_CHANGE_DIRENT, .parent = MFS_ROOT_INO, .name = MFS_LOST_NAME },
+		{ .kind = MFS_CHANGE_INODE, .ino = o->ino },
+		{ .kind = MFS_CHANGE_INODE, .ino = MFS_LOST_INO },
+		{ .kind = MFS_CHANGE_INODE, .ino = MFS_ROOT_INO },
+	};
+
+	for (size_t i = 0; fn && i < sizeof(c) / sizeof(c[0]); i++)
+		fn(arg, &c[i]);
+}
+
+int mfs_ns_adopt_orphans(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+{
+	struct orphans o = { 0 };
+	int rc = mfs_ns_orphans(ns, collect, &o), moved = 0;
+
+	for (size_t i = 0; i < o.n; i++) {
+		char newname[MFS_NAME_MAX + 1];
+		int rc2 = rc ? rc : mfs_ns_adopt(ns, o.v[i].parent, o.v[i].name, o.v[i].ino, newname);
+
+		if (!rc2) {
+			moved++;
+			tell_moved(&o.v[i], newname, fn, arg);
+		} else if (rc2 == -EEXIST) {
+			rc = rc2; /* logged once by mfs_ns_adopt; the others would fail alike */
+		} else if (rc2 != -ESTALE && !rc) {
+			log_warn("unreachable entry %s not moved to /%s: %s", o.v[i].name,
+				 MFS_LOST_NAME, mfs_strerror(rc2));
+		}
+		free(o.v[i].name);
+	}
+	free(o.v);
+	return rc && rc != -EEXIST ? rc : moved;
+}
+
+uint64_t mfs_ns_repair_names(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
+{
+	/* Own directories that lost their name first: what they hold is then
+	 * merged, not orphaned. */
+	int rc = mfs_ns_fix_dead_dirs(ns, fn, arg), moved = 0;
+
+	if (rc < 0)
+		log_warn("looking for directories that lost their name: %s", mfs_strerror(rc));
+	/* Then the orphans, before any repair of own files (note 6). */
+	if ((rc = mfs_ns_adopt_orphans(ns, fn, arg)) < 0)
+		log_warn("looking for unreachable entries: %s", mfs_strerror(rc));
+	else
+		moved = rc;
+	/* And own file records a race left with no name (ns_nameless.c). */
+	if ((rc = mfs_ns_drop_nameless(ns, fn, arg)) < 0)
+		log_warn("looking for files with no name: %s", mfs_strerror(rc));
+	/* Last: the moves above keep the counts right, a kill may not have. */
+	if ((rc = mfs_ns_recount_dirs(ns, fn, arg)) < 0)
+		log_warn("counting directories' links again: %s", mfs_strerror(rc));
+	return (uint64_t)moved;
 }

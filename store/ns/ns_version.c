@@ -81,6 +81,16 @@
  *     Y as the repair would have (ns_repair_version_left; the attributes
  *     stay Y's: the op's stamp is not known any more).  Without that, gc
  *     dropped the committed rewrite and the old bytes stayed.
+ *  9. Two nodes that rewrote one file at once each made a rewrite (Y on
+ *     one, Z on the other); an older version put back with the names
+ *     leaves both with none.  Each maker's nameless pass gave its own
+ *     rewrite the names, and deleted the older version, by two ops: last
+ *     writer wins gave the names to one, and the other, listing names
+ *     that led to it, waited for its maker's next pass (t1495, ci2 of
+ *     s35: status counting a file more than the tree showed after one gc
+ *     pass round the nodes).  Only the later of the two nameless rewrites
+ *     (version, then inode number: the same on every node) takes the
+ *     names; the other is dropped, as the loser of two writes of one path.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -573,27 +583,44 @@ void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct change
 	}
 }
 
-/* The walk for ns_repair_version_left: the first older version of y with a name. */
+/*
+ * The walk for ns_repair_version_left: the first older version of y with a
+ * name, and whether a later rewrite of y's file has no name either.
+ */
 struct older_walk {
 	struct mfs_ns *ns;
 	const struct mfs_inode *y;
 	struct mfs_inode x;
-	int found;
+	int found, rival;
 };
+
+/* Is r a rewrite of y's file that is later than y, by version, then by inode number? */
+static int later_rewrite(const struct mfs_inode *r, const struct mfs_inode *y)
+{
+	return r->ino != y->ino && S_ISREG(r->mode) && !(r->flags & MFS_I_PENDING) &&
+	       r->fid == y->fid && (r->version > y->version ||
+				    (r->version == y->version && r->ino > y->ino));
+}
 
 static int older_named(void *arg, const struct mfs_inode *in)
 {
 	struct older_walk *w = arg;
 	int rc;
 
-	if (!later_version(in, w->y))
+	if (later_rewrite(in, w->y)) {
+		/* Nameless too: that one takes the names (note 9). */
+		if ((rc = named(w->ns, in)) == 0)
+			w->rival = 1;
+		return rc < 0 ? rc : w->rival;
+	}
+	if (w->found || !later_version(in, w->y))
 		return 0;
 	if ((rc = named(w->ns, in)) <= 0)
 		return rc;
 	if ((rc = mfs_inode_copy(&w->x, in)))
 		return rc;
 	w->found = 1;
-	return 1; /* ends the walk */
+	return 0; /* on: a later rewrite with no name may follow */
 }
 
 int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs)
@@ -606,9 +633,9 @@ int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct 
 	if (!S_ISREG(y->mode) || y->version < 2 || (y->flags & MFS_I_PENDING))
 		return 0;
 	rc = mfs_inode_walk(ns->db, NULL, &iw);
-	if (rc < 0 || !w.found)
-		return rc < 0 ? rc : 0;
-	rc = supersede(ns, &w.x, y, 0, cs);
-	mfs_inode_release(&w.x);
-	return rc;
+	if (rc >= 0 && w.found && !w.rival)
+		rc = supersede(ns, &w.x, y, 0, cs);
+	if (w.found)
+		mfs_inode_release(&w.x);
+	return rc < 0 ? rc : rc > 0 && w.found && !w.rival;
 }

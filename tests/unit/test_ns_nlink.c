@@ -29,6 +29,14 @@
  * back, whose repair a kill lost (ns_version.c note 8): gc gives the
  * rewrite the names, not drop it.
  *
+ * And gc's passes on two nodes that move one orphan into lost+found, the
+ * second before the first's ops reach it (t1495): the older version a
+ * rewrite's repair removed came back, listing only the name in lost+found,
+ * which led to the rewrite, until the maker's next pass.  And two
+ * rewrites of one file on two nodes, both left with no name: each maker's
+ * pass gave its own the names, and the loser listed names leading to the
+ * other until its maker's next pass.
+ *
  * And a name listed twice (t1496, "status files 185, tree shows 184"):
  * B's record of A's file f still lists k, a name A unlinked (B's chmod,
  * later by the clock, kept its record); B then renames f to k, or links f
@@ -397,6 +405,224 @@ static void version_left(void)
 	mfs_db_close(b.db);
 }
 
+/* Opens s with node id and inode space id (fixed: which of two equal clocks wins). */
+static int open_as(struct side *s, mfs_node_t id)
+{
+	return mfs_ns_open(s->db, &s->ns) || mfs_ns_set_node_id(s->ns, id) ||
+	       mfs_ns_set_space(s->ns, (uint16_t)id);
+}
+
+/* The inode (parent, name) leads to on s, or 0. */
+static uint64_t entry_in(struct side *s, uint64_t parent, const char *name)
+{
+	struct mfs_inode in;
+	uint64_t ino;
+
+	if (mfs_ns_lookup(s->ns, parent, name, &in))
+		return 0;
+	ino = in.ino;
+	mfs_inode_release(&in);
+	return ino;
+}
+
+/* s: Y at lost+found/<P>-g, X's record gone, nothing left for gc. */
+static void adopted_once(struct side *s, uint64_t p, uint64_t x, uint64_t y, const char *who)
+{
+	char lost[MFS_NAME_MAX + 1];
+	struct mfs_inode in;
+	uint64_t held;
+	int gone;
+
+	mfs_ns_lost_name(p, "g", lost);
+	held = entry_in(s, MFS_LOST_INO, lost);
+	gone = mfs_ns_get(s->ns, x, &in) == -ENOENT;
+	if (!gone) {
+		if (!ok(0, "%s: /lost+found/%s leads to Y, X's record is gone", who, lost))
+			printf("# X lists %s (parent %llx), nlink %u; the entry leads to %s\n",
+			       in.name ? in.name : "-", (unsigned long long)in.parent, in.nlink,
+			       held == y ? "Y" : held == x ? "X" : "neither");
+		mfs_inode_release(&in);
+	} else if (!ok(held == y, "%s: /lost+found/%s leads to Y, X's record is gone", who, lost)) {
+		printf("# the entry leads to %llx\n", (unsigned long long)held);
+	}
+	is_int(mfs_ns_drop_nameless(s->ns, NULL, NULL), 0, "%s: a further nameless pass finds nothing",
+	       who);
+}
+
+/*
+ * gc's passes over the names on two nodes, one after the other, the second
+ * before the first's ops reached it (t1495, ci1 of s35).  A's rewrite Y of
+ * P/f has no name and the old version X lives at P/g (B's rename, A's repair
+ * lost: as in version_left); C, which had P empty, removed it, so P/g -> X
+ * is an orphan.  A's pass gave Y X's names (ns_version.c note 8), P/g with
+ * them, then moved P/g, Y's now, into lost+found; B's pass, which had seen
+ * neither, moved P/g, X's there, to the same name, with X's record.  B's
+ * op being later than A's repair and earlier than A's move, X's record came
+ * back and the entry stayed Y's: X listed only a name in lost+found that led
+ * to Y, on both nodes, and only A's next pass removed it.  Both passes now
+ * move P/g before any repair of A's changes where it leads: the same op
+ * twice, after which A's repair gives Y the name in lost+found.  With
+ * b_ahead, B's clock has moved on: its move is the later of all, and A, as
+ * it applies it, gives Y the name again (ns_version.c note 4).
+ */
+static void adopted_twice(int b_ahead)
+{
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_db *base;
+	/* The third write of the rename's apply is Y's repair. */
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	struct mfs_ns_new pending = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_inode in;
+	uint64_t p, x = 0, y = 0, ticked = 0;
+
+	/* B's id the higher: of two ops of one clock, B's wins. */
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    open_as(&a, 0x1111) || mfs_db_open_mem(&b.db) || open_as(&b, 0x2222) ||
+	    mfs_db_open_mem(&c.db) || open_as(&c, 0x3333))
+		tap_bail("three stores");
+	p = mk(a.ns, MFS_ROOT_INO, "P", S_IFDIR | 0755);
+	ok(p && !send(&a, &b) && !send(&a, &c), "A makes P; B and C get it");
+	if (!mfs_ns_create(a.ns, p, "f", &pending, &in)) {
+		x = in.ino;
+		mfs_inode_release(&in);
+	}
+	if (x && !mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in))
+		mfs_inode_release(&in);
+	else
+		x = 0;
+	ok(x && !send(&a, &b), "A writes P/f (X, version 1); B has it, C not");
+	ok(!tick(&b, 20) && (ticked = mfs_ns_seq(b.ns)) &&
+	   !mfs_ns_rename(b.ns, p, "f", p, "g", 0, NULL), "B, later by the clock, renames P/f to P/g");
+	if (!mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in)) {
+		y = in.ino;
+		mfs_inode_release(&in);
+	}
+	ok(y && y != x && entry_in(&a, p, "f") == y, "A rewrites P/f: Y, version 2");
+	is_int(send_upto(&b, &a, ticked), 0, "A applies B's ops before the rename");
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&b, &a), 0, "A applies the rename, its repair's write failing");
+	ok(mfs_db_fault_fired(a.db) == 1 && entry_in(&a, p, "g") == x && !entry_in(&a, p, "f"),
+	   "A: P/g leads to X and Y has no name (the state a kill there leaves)");
+	mfs_db_fault_arm(a.db, NULL);
+	ok(!tick(&c, 40) && !mfs_ns_remove(c.ns, MFS_ROOT_INO, "P", 1, NULL),
+	   "C, which has P empty, removes it, later than all");
+	ok(!send(&c, &a) && !send(&c, &b) && !send(&a, &b), "A and B get every op");
+	ok(!mfs_ns_get(b.ns, y, &in) && !entry_in(&b, MFS_ROOT_INO, "P"),
+	   "B too: P is gone, Y has no name");
+	mfs_inode_release(&in);
+	mfs_ns_repair_names(a.ns, NULL, NULL);
+	ok(!tick(&b, b_ahead), "gc's pass on A; B's clock %s", b_ahead ? "moves on" : "stays");
+	mfs_ns_repair_names(b.ns, NULL, NULL);
+	ok(1, "gc's pass on B, which has not got A's ops yet");
+	ok(!send(&a, &b) && !send(&b, &a) && !send(&a, &b),
+	   "A and B exchange the passes' ops (and A's repairs as it applied B's)");
+	adopted_once(&a, p, x, y, "A");
+	adopted_once(&b, p, x, y, "B");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
+/* Does no entry lead to ino on s (1), or is there no record (-1)? */
+static int nameless(struct side *s, uint64_t ino, uint64_t parent, const char *const *names)
+{
+	struct mfs_inode in;
+
+	if (mfs_ns_get(s->ns, ino, &in))
+		return -1;
+	mfs_inode_release(&in);
+	for (; *names; names++)
+		if (entry_in(s, parent, *names) == ino)
+			return 0;
+	return 1;
+}
+
+/*
+ * Two rewrites left with no name (t1495, ci2 of s35; ns_version.c note 9):
+ * A and B rewrite A's file f at once (Y on A, Z on B; Z's name wins), then
+ * C, which saw neither, renames f to g, later than both: the old version X
+ * lives at g.  B, Z's maker, would give Z the name as it applies the
+ * rename; that write fails here (a kill).  gc's pass on A, then on B before
+ * A's ops reach it: each gave its own rewrite X's names, and the loser of
+ * the two ops was left listing g, which led to the other, until its
+ * maker's next pass.  Only Z, the later, may take them; A drops Y.
+ */
+static void two_rewrites_left(void)
+{
+	static const char *const fg[] = { "f", "g", NULL };
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_db *base;
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	struct mfs_ns_new pending = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_inode in;
+	uint64_t x = 0, y = 0, z = 0, ticked = 0;
+
+	if (mfs_db_open_mem(&a.db) || open_as(&a, 0x1111) || mfs_db_open_mem(&base) ||
+	    mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &b.db) || open_as(&b, 0x2222) ||
+	    mfs_db_open_mem(&c.db) || open_as(&c, 0x3333))
+		tap_bail("three stores");
+	if (!mfs_ns_create(a.ns, MFS_ROOT_INO, "f", &pending, &in)) {
+		x = in.ino;
+		mfs_inode_release(&in);
+	}
+	if (x && !mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in))
+		mfs_inode_release(&in);
+	else
+		x = 0;
+	ok(x && !send(&a, &b) && !send(&a, &c), "A writes f (X, version 1); B and C have it");
+	if (!mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in)) {
+		y = in.ino;
+		mfs_inode_release(&in);
+	}
+	if (!mfs_ns_publish(b.ns, x, NULL, 0, NULL, NULL, &in)) {
+		z = in.ino;
+		mfs_inode_release(&in);
+	}
+	ok(y && z && y != z && z > y, "A and B rewrite f at once: Y on A, Z on B (version 2 both)");
+	ok(!send(&a, &b) && !send(&b, &a) && entry_of(&a, "f") == z && entry_of(&b, "f") == z,
+	   "they exchange: f is Z on both (B's, of one clock, wins)");
+	ok(!tick(&c, 40) && (ticked = mfs_ns_seq(c.ns)) &&
+	   !mfs_ns_rename(c.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
+	   "C, which saw neither rewrite, renames f to g, later than both");
+	is_int(send_upto(&c, &b, ticked), 0, "B applies C's ops before the rename");
+	if (mfs_db_fault_arm(b.db, &sp))
+		tap_bail("arm");
+	ok(!send(&c, &a) && !send(&c, &b) && mfs_db_fault_fired(b.db) == 1,
+	   "A and B apply the rename; B's repair's write fails");
+	mfs_db_fault_arm(b.db, NULL);
+	ok(entry_of(&a, "g") == x && entry_of(&b, "g") == x && nameless(&a, y, MFS_ROOT_INO, fg) == 1 &&
+	   nameless(&a, z, MFS_ROOT_INO, fg) == 1 && nameless(&b, y, MFS_ROOT_INO, fg) == 1 &&
+	   nameless(&b, z, MFS_ROOT_INO, fg) == 1,
+	   "on both, g leads to X; Y and Z have no name");
+	mfs_ns_repair_names(a.ns, NULL, NULL);
+	mfs_ns_repair_names(b.ns, NULL, NULL);
+	ok(!send(&a, &b) && !send(&b, &a) && !send(&a, &b),
+	   "gc's pass on A, then on B before A's ops reach it; they exchange");
+	for (int i = 0; i < 2; i++) {
+		struct side *s = i ? &b : &a;
+		const char *who = i ? "B" : "A";
+
+		if (!ok(entry_of(s, "g") == z && nameless(s, x, MFS_ROOT_INO, fg) == -1 &&
+			nameless(s, y, MFS_ROOT_INO, fg) == -1,
+			"%s: g leads to Z; X's and Y's records are gone", who))
+			printf("# g leads to %llx; X %d, Y %d (-1 gone, 1 nameless)\n",
+			       (unsigned long long)entry_of(s, "g"), nameless(s, x, MFS_ROOT_INO, fg),
+			       nameless(s, y, MFS_ROOT_INO, fg));
+		is_int(mfs_ns_drop_nameless(s->ns, NULL, NULL), 0,
+		       "%s: a further nameless pass finds nothing", who);
+	}
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
 /* How many times s's record of f lists the root's name nm (-1: no record); its nlink in *nlink. */
 static int times_listed(struct side *s, uint64_t f, const char *nm, uint32_t *nlink)
 {
@@ -595,6 +821,9 @@ int main(void)
 	unlisted_left();
 	unlisted_by_later_op();
 	version_left();
+	adopted_twice(0);
+	adopted_twice(5);
+	two_rewrites_left();
 	rename_onto_listed();
 	link_as_listed();
 	twice_listed_healed();
