@@ -333,17 +333,53 @@ static void unlisted_by_later_op(void)
 	mfs_db_close(b.db);
 }
 
-/* The inode an entry of s's root leads to, or 0. */
-static uint64_t entry_of(struct side *s, const char *name)
+/* The inode (parent, name) leads to on s, or 0. */
+static uint64_t entry_in(struct side *s, uint64_t parent, const char *name)
 {
 	struct mfs_inode in;
 	uint64_t ino;
 
-	if (mfs_ns_lookup(s->ns, MFS_ROOT_INO, name, &in))
+	if (mfs_ns_lookup(s->ns, parent, name, &in))
 		return 0;
 	ino = in.ino;
 	mfs_inode_release(&in);
 	return ino;
+}
+
+/* The inode an entry of s's root leads to, or 0. */
+static uint64_t entry_of(struct side *s, const char *name)
+{
+	return entry_in(s, MFS_ROOT_INO, name);
+}
+
+/* A file as a writer makes it on ns: pending, then published (version 1); its inode or 0. */
+static uint64_t write_new(struct mfs_ns *ns, uint64_t parent, const char *name)
+{
+	struct mfs_ns_new pending = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
+	struct mfs_inode in;
+	uint64_t x;
+
+	if (mfs_ns_create(ns, parent, name, &pending, &in))
+		return 0;
+	x = in.ino;
+	mfs_inode_release(&in);
+	if (mfs_ns_publish(ns, x, NULL, 0, NULL, NULL, &in))
+		return 0;
+	mfs_inode_release(&in);
+	return x;
+}
+
+/* A rewrite of x on ns (a commit over it): the new version's inode, or 0. */
+static uint64_t rewrite(struct mfs_ns *ns, uint64_t x)
+{
+	struct mfs_inode in;
+	uint64_t y;
+
+	if (mfs_ns_publish(ns, x, NULL, 0, NULL, NULL, &in))
+		return 0;
+	y = in.ino;
+	mfs_inode_release(&in);
+	return y;
 }
 
 /*
@@ -381,10 +417,7 @@ static void version_left(void)
 	ok(!tick(&b, 20) && (ticked = mfs_ns_seq(b.ns)) &&
 	   !mfs_ns_rename(b.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
 	   "B, later by the clock, renames f to g");
-	if (!mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in)) {
-		y = in.ino;
-		mfs_inode_release(&in);
-	}
+	y = rewrite(a.ns, x);
 	ok(y && y != x && entry_of(&a, "f") == y, "A rewrites f: Y, version 2");
 	is_int(send_upto(&b, &a, ticked), 0, "A applies B's ops before the rename");
 	if (mfs_db_fault_arm(a.db, &sp))
@@ -410,19 +443,6 @@ static int open_as(struct side *s, mfs_node_t id)
 {
 	return mfs_ns_open(s->db, &s->ns) || mfs_ns_set_node_id(s->ns, id) ||
 	       mfs_ns_set_space(s->ns, (uint16_t)id);
-}
-
-/* The inode (parent, name) leads to on s, or 0. */
-static uint64_t entry_in(struct side *s, uint64_t parent, const char *name)
-{
-	struct mfs_inode in;
-	uint64_t ino;
-
-	if (mfs_ns_lookup(s->ns, parent, name, &in))
-		return 0;
-	ino = in.ino;
-	mfs_inode_release(&in);
-	return ino;
 }
 
 /* s: Y at lost+found/<P>-g, X's record gone, nothing left for gc. */
@@ -471,7 +491,6 @@ static void adopted_twice(int b_ahead)
 	struct mfs_db *base;
 	/* The third write of the rename's apply is Y's repair. */
 	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
-	struct mfs_ns_new pending = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
 	struct mfs_inode in;
 	uint64_t p, x = 0, y = 0, ticked = 0;
 
@@ -482,21 +501,11 @@ static void adopted_twice(int b_ahead)
 		tap_bail("three stores");
 	p = mk(a.ns, MFS_ROOT_INO, "P", S_IFDIR | 0755);
 	ok(p && !send(&a, &b) && !send(&a, &c), "A makes P; B and C get it");
-	if (!mfs_ns_create(a.ns, p, "f", &pending, &in)) {
-		x = in.ino;
-		mfs_inode_release(&in);
-	}
-	if (x && !mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in))
-		mfs_inode_release(&in);
-	else
-		x = 0;
+	x = write_new(a.ns, p, "f");
 	ok(x && !send(&a, &b), "A writes P/f (X, version 1); B has it, C not");
 	ok(!tick(&b, 20) && (ticked = mfs_ns_seq(b.ns)) &&
 	   !mfs_ns_rename(b.ns, p, "f", p, "g", 0, NULL), "B, later by the clock, renames P/f to P/g");
-	if (!mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in)) {
-		y = in.ino;
-		mfs_inode_release(&in);
-	}
+	y = rewrite(a.ns, x);
 	ok(y && y != x && entry_in(&a, p, "f") == y, "A rewrites P/f: Y, version 2");
 	is_int(send_upto(&b, &a, ticked), 0, "A applies B's ops before the rename");
 	if (mfs_db_fault_arm(a.db, &sp))
@@ -557,31 +566,16 @@ static void two_rewrites_left(void)
 	struct side a = { 0 }, b = { 0 }, c = { 0 };
 	struct mfs_db *base;
 	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
-	struct mfs_ns_new pending = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
-	struct mfs_inode in;
 	uint64_t x = 0, y = 0, z = 0, ticked = 0;
 
 	if (mfs_db_open_mem(&a.db) || open_as(&a, 0x1111) || mfs_db_open_mem(&base) ||
 	    mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &b.db) || open_as(&b, 0x2222) ||
 	    mfs_db_open_mem(&c.db) || open_as(&c, 0x3333))
 		tap_bail("three stores");
-	if (!mfs_ns_create(a.ns, MFS_ROOT_INO, "f", &pending, &in)) {
-		x = in.ino;
-		mfs_inode_release(&in);
-	}
-	if (x && !mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in))
-		mfs_inode_release(&in);
-	else
-		x = 0;
+	x = write_new(a.ns, MFS_ROOT_INO, "f");
 	ok(x && !send(&a, &b) && !send(&a, &c), "A writes f (X, version 1); B and C have it");
-	if (!mfs_ns_publish(a.ns, x, NULL, 0, NULL, NULL, &in)) {
-		y = in.ino;
-		mfs_inode_release(&in);
-	}
-	if (!mfs_ns_publish(b.ns, x, NULL, 0, NULL, NULL, &in)) {
-		z = in.ino;
-		mfs_inode_release(&in);
-	}
+	y = rewrite(a.ns, x);
+	z = rewrite(b.ns, x);
 	ok(y && z && y != z && z > y, "A and B rewrite f at once: Y on A, Z on B (version 2 both)");
 	ok(!send(&a, &b) && !send(&b, &a) && entry_of(&a, "f") == z && entry_of(&b, "f") == z,
 	   "they exchange: f is Z on both (B's, of one clock, wins)");
