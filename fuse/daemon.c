@@ -383,7 +383,7 @@ static int serve_mount(struct daemon *d, struct mfs_config *cfg, int *ready_fd)
 	d->loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(d->loop, cfg->threads);
 	fuse_loop_cfg_set_idle_threads(d->loop, cfg->threads / 2);
-	/* From here this thread alone takes a stop signal (stop_signals_blocked). */
+	/* From here this thread alone takes a stop signal (stop_signals_mask). */
 	stop_signals_mask(SIG_UNBLOCK);
 	rc = fuse_session_loop_mt(fs->se, d->loop);
 	/* A second SIGTERM while the node closes waits for the exit, unhandled. */
