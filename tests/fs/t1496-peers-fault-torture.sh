@@ -44,6 +44,7 @@ seed=${MFS_ROPS_SEED:-$((RANDOM * 32768 + RANDOM))}
 say "seed $seed: MFS_ROPS_SEED=$seed reruns these ops and faults (the nodes' timing aside)"
 RANDOM=$seed   # the faults' choices and moments follow from the seed
 
+check "rops.py sorts link(2)'s EPERM: a race's passes, a real one fails" "$PY" "$ROPS" --self-test
 check "start $N nodes in network namespaces" cl_start_all || mfs_abort "no cluster"
 mkr() {
 	mkdir "${CL_M[1]}/R" && setfattr -n user.modelfs.repl -v 2 "${CL_M[1]}/R" &&
