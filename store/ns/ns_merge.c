@@ -92,6 +92,16 @@
  *     stamp differed between nodes, the winner's maker then removed the
  *     old name as a second entry, and the merging node was left with a
  *     directory whose name led nowhere, for good (t1496).
+ * 10. A move into lost+found changes lost+found's record (nlink for a
+ *     directory, times), and the root's when it makes lost+found: both
+ *     are reported (move_to_lost), as the entries are.  The daemon tells
+ *     the kernel of reported changes only, and the kernel keeps a
+ *     directory's attributes until told: a repair that moved a directory
+ *     there without saying so (a directory whose name a file took, or
+ *     whose parent is gone, or in a cycle) left the repairing node's
+ *     /lost+found one link short for good, while its store and every
+ *     peer, which counts as it applies the op, held the right count
+ *     (t1496 with directories' nlink compared; t1161, test_ns_merge).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -206,14 +216,22 @@ static int move_to_lost(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode *r
 	/* A copy: rec_name may be rec's own, which the move frees. */
 	snprintf(name, sizeof(name), "%s", rec_name);
 
-	if (!lf->ino && (rc = ns_lost_dir(ns, t, lf)))
-		return rc;
+	if (!lf->ino) {
+		if ((rc = ns_lost_dir(ns, t, lf)))
+			return rc;
+		/* It may have made lost+found: the root's entry and record (nlink) changed. */
+		ns_note_change(cs, MFS_CHANGE_DIRENT, 0, MFS_ROOT_INO,
+			       (const uint8_t *)MFS_LOST_NAME, strlen(MFS_LOST_NAME));
+		ns_note_change(cs, MFS_CHANGE_INODE, MFS_ROOT_INO, 0, NULL, 0);
+	}
 	if ((rc = ns_lost_name_free(ns, parent, name, rec->ino, lname, &k)) ||
 	    (rc = move_entry(ns, t, rec, parent, name, MFS_LOST_INO, lname, cs)))
 		return rc;
 	if (S_ISDIR(rec->mode))
 		lf->nlink++;
 	lf->mtime = lf->ctime = rec->ctime;
+	/* Its record (nlink, times) changed: the kernel must hear of it (note 10). */
+	ns_note_change(cs, MFS_CHANGE_INODE, MFS_LOST_INO, 0, NULL, 0);
 	log_info("%s in directory %016llx moved to /%s/%s: another node's entry took its place",
 		 name, (unsigned long long)parent, MFS_LOST_NAME, lname);
 	return 0;

@@ -25,6 +25,7 @@ count=${MFS_ROPS_COUNT:-1000}
 seed=${MFS_ROPS_SEED:-$((RANDOM * 32768 + RANDOM))}
 say "seed $seed: MFS_ROPS_SEED=$seed reruns these ops (the other node's timing aside)"
 
+check "rops.py sorts link(2)'s EPERM: a race's passes, a real one fails" "$PY" "$ROPS" --self-test
 check "start 2 nodes" cl_start_all || mfs_abort "no cluster"
 check "make R on node 1, seen on node 2" \
 	eval 'mkdir "${CL_M[1]}/R" && wait_for "$CL_TRIES" test -d "${CL_M[2]}/R"'

@@ -6,6 +6,7 @@ mount at once, over the same few names, so that the nodes' ops race on the
 same paths; then the test checks that the trees converge and fsck is clean.
 
     rops.py ROOT SEED COUNT [LOG]
+    rops.py --self-test
 
 Each op picks paths in ROOT from a small set of names (depth 1-3), mostly
 among the entries that exist, and does one of: mkdir, create and write,
@@ -13,10 +14,12 @@ append, overwrite in place, truncate, rename (files and directories), link,
 symlink, unlink, rmdir, chmod, utime, setxattr, removexattr, or a read of a
 whole file.  An op that fails the way a race on shared names may make it
 fail (ENOENT, EEXIST, ENOTEMPTY, ENOTDIR, EISDIR, EINVAL, EXDEV, EMLINK,
-ENODATA, ESTALE, ELOOP, ENAMETOOLONG) is counted and passed over.  Any
+ENODATA, ESTALE, ELOOP, ENAMETOOLONG; link(2)'s EPERM unless its source
+stayed one non-directory throughout) is counted and passed over.  Any
 other error (EIO, ENOTCONN when a daemon died, ENOSPC, ...) ends the run
 with status 1 and the op that met it.  The run is a function of SEED and
 of what the other node did meanwhile.  LOG gets one line per op.
+--self-test checks the sorting of link(2)'s EPERM (a stubbed link, no mount).
 
 For the fault torture test (tests/fs/t1496-peers-fault-torture.sh):
 ROPS_DEAD_OK=1 takes ENOTCONN or ECONNABORTED, or ENOENT with ROOT gone, as
@@ -44,6 +47,101 @@ UNAVAIL_OK = os.environ.get("ROPS_UNAVAIL_OK") == "1"
 
 class MountGone(Exception):
     pass
+
+
+def lstat_or_none(p):
+    """os.lstat(p), or None if a race may have taken the name; a dead mount raises."""
+    try:
+        return os.lstat(p)
+    except OSError as e:
+        if e.errno in EXPECTED:
+            return None
+        raise
+
+
+def link(src, dst):
+    """os.link, with its EPERM sorted: a race's is EISDIR, a real one raises.
+
+    link(2) of a directory is EPERM.  The other node may have removed the
+    directory since (the name leads nowhere), replaced it with a file, or
+    put a directory where the file was just before: races too.  So the
+    source is looked at before and after the link: only if it was the same
+    non-directory both times (one inode) is the EPERM a real error.  lstat,
+    not isdir: a mount that died meanwhile must show as ENOTCONN, not as
+    EPERM.
+    """
+    before = lstat_or_none(src)
+    try:
+        os.link(src, dst)
+    except PermissionError:
+        after = lstat_or_none(src)
+        if (before is not None and after is not None and not stat.S_ISDIR(after.st_mode)
+                and (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino)):
+            raise
+        raise OSError(errno.EISDIR, "a directory") from None
+
+
+def self_test():
+    """rops.py --self-test: link()'s sorting of EPERM, with os.link stubbed
+    to change the source as another node might while the call runs."""
+    import shutil
+    import tempfile
+
+    real_link, bad = os.link, 0
+    d = tempfile.mkdtemp(prefix="rops-self-test.")
+
+    n = 0
+
+    def case(desc, make, during, want_raise):
+        nonlocal bad, n
+        n += 1
+        src = os.path.join(d, "src%d" % n)
+        make(src)
+
+        def fake(a, b, **kw):
+            during(a)
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        os.link = fake
+        try:
+            link(src, os.path.join(d, "dst"))
+            got = "no error"
+        except PermissionError:
+            got = "EPERM"
+        except OSError as e:
+            got = errno.errorcode[e.errno]
+        finally:
+            os.link = real_link
+        want = "EPERM" if want_raise else "EISDIR"
+        print("%s - %s (%s)" % ("ok" if got == want else "not ok", desc, got))
+        bad += got != want
+
+    def mkfile(p):
+        open(p, "w").close()
+
+    # What was there is moved aside, not removed: a local filesystem could
+    # give its inode number to the new one (modelfs does not reuse them).
+    def to_file(p):
+        os.rename(p, p + ".old")
+        mkfile(p)
+
+    def to_dir(p):
+        os.rename(p, p + ".old")
+        os.mkdir(p)
+
+    def nothing(p):
+        pass
+
+    try:
+        case("a directory: EPERM is a race's", os.mkdir, nothing, False)
+        case("a directory replaced by a file before the lstat: a race's", os.mkdir, to_file,
+             False)
+        case("a directory removed: a race's", os.mkdir, os.rmdir, False)
+        case("a file replaced by a directory: a race's", mkfile, to_dir, False)
+        case("a file replaced by another file: a race's", mkfile, to_file, False)
+        case("a file throughout: a real EPERM, raised", mkfile, nothing, True)
+    finally:
+        shutil.rmtree(d)
+    return bad
 
 
 class Run:
@@ -119,21 +217,7 @@ class Run:
         os.rename(self.path(), self.fresh() if self.r.random() < 0.7 else self.path())
 
     def op_link(self):
-        src = self.path()
-        try:
-            os.link(src, self.fresh())
-        except PermissionError:
-            # link(2) of a directory: EPERM.  The other node may have removed
-            # the directory since (the name now leads nowhere): a race too.
-            # lstat, not isdir: a mount that died meanwhile must show as
-            # ENOTCONN, not as EPERM.
-            try:
-                st = os.lstat(src)
-            except FileNotFoundError:
-                st = None
-            if st is not None and not stat.S_ISDIR(st.st_mode):
-                raise
-            raise OSError(errno.EISDIR, "a directory") from None
+        link(self.path(), self.fresh())
 
     def op_symlink(self):
         os.symlink(self.r.choice(NAMES), self.fresh())
@@ -214,6 +298,8 @@ class Run:
 
 
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        sys.exit(1 if self_test() else 0)
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     root, seed, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -13,7 +13,11 @@
  *    unlinked or rewrote the file after its publish, and the later rename
  *    or chmod puts the old record back;
  *  - the directory a merge empties holds an entry of the winner itself:
- *    that second entry goes, and both stores keep one record of the winner.
+ *    that second entry goes, and both stores keep one record of the winner;
+ *  - directories that lose their names to files move to lost+found, and
+ *    the store reports the change of lost+found's nlink (the root's too
+ *    when the move makes lost+found): every apply in this file is checked
+ *    for that (apply_cb).
  * Each case runs in both orders of exchange, and the trees must agree.
  */
 #include <errno.h>
@@ -55,9 +59,71 @@ static void node_close(struct node *n)
 		tap_bail("rm");
 }
 
+/* The inodes an apply reports changed: the daemon tells the kernel of those (fuse/fs_remote.c). */
+struct told {
+	uint64_t ino[1024];
+	int n;
+};
+
+static void told_fn(void *arg, const struct mfs_ns_change *c)
+{
+	struct told *t = arg;
+
+	if (c->kind == MFS_CHANGE_INODE && t->n < 1024)
+		t->ino[t->n++] = c->ino;
+}
+
+static int was_told(const struct told *t, uint64_t ino)
+{
+	for (int i = 0; i < t->n; i++)
+		if (t->ino[i] == ino)
+			return 1;
+	return 0;
+}
+
+static uint32_t nlink_of(struct mfs_ns *ns, uint64_t ino)
+{
+	struct mfs_inode in;
+	uint32_t n;
+
+	if (mfs_ns_get(ns, ino, &in))
+		return 0;
+	n = in.nlink;
+	mfs_inode_release(&in);
+	return n;
+}
+
+/*
+ * Applies that changed the nlink of lost+found or the root (a repair
+ * moving a directory there) without reporting it: the kernel kept the old
+ * one for good (t1496: lost+found's nlink one short on the repairing node).
+ */
+static int untold;
+
 static int apply_cb(void *arg, mfs_node_t origin, uint64_t seq, const uint8_t *op, size_t len)
 {
-	return mfs_ns_apply(arg, origin, seq, op, len, NULL, NULL) ? -1 : 0;
+	static const uint64_t watched[] = { MFS_LOST_INO, MFS_ROOT_INO };
+	uint32_t before[2];
+	struct told *t = calloc(1, sizeof(*t));
+	int rc;
+
+	if (!t)
+		tap_bail("oom");
+	for (int i = 0; i < 2; i++)
+		before[i] = nlink_of(arg, watched[i]);
+	rc = mfs_ns_apply(arg, origin, seq, op, len, told_fn, t);
+	for (int i = 0; i < 2; i++) {
+		uint32_t after = nlink_of(arg, watched[i]);
+
+		/* A directory made by this apply was not known before: nothing to tell. */
+		if (before[i] && after != before[i] && !was_told(t, watched[i])) {
+			printf("# inode %llx: nlink %u -> %u, not told\n",
+			       (unsigned long long)watched[i], before[i], after);
+			untold++;
+		}
+	}
+	free(t);
+	return rc ? -1 : 0;
 }
 
 /* from's own ops into to: 0 or -1. */
@@ -798,6 +864,39 @@ static void merged_into_its_entry(int b_first)
 	node_close(&b);
 }
 
+/*
+ * a's directories R/x and R/y lose their names to b's files (later by the
+ * clock): a, their maker, moves them to lost+found as it applies b's ops,
+ * the first move making lost+found.  Each move changes lost+found's nlink
+ * (and the first the root's) on a, and a must report it: the daemon
+ * tells the kernel of the reported changes only, and a stat of
+ * /lost+found on a showed one subdirectory less than b's for good (t1496).
+ */
+static void dir_lost_told(int b_first)
+{
+	struct node a, b;
+	uint64_t r, x, y;
+	int was = untold;
+
+	node_open(&a);
+	node_open(&b);
+	r = mk(&a, MFS_ROOT_INO, "R", S_IFDIR | 0755, 0);
+	is_int(send(&a, &b), 0, "a makes R; b sees it");
+	x = mk(&a, r, "x", S_IFDIR | 0755, 0);
+	y = mk(&a, r, "y", S_IFDIR | 0755, 0);
+	mkfile(&a, x, "in-x", 3);
+	ok(x && y, "a makes the directories R/x and R/y");
+	bump(&b, MFS_ROOT_INO, 8);
+	ok(mkfile(&b, r, "x", 1) && mkfile(&b, r, "y", 2), "b, later, makes the files R/x and R/y");
+	is_int(exchange(&a, &b, b_first), 0, "ops exchanged (%s first)", b_first ? "b" : "a");
+	ok(size_of(&a, "R/x") == 1 && size_of(&a, "R/y") == 2, "R/x and R/y are b's files on a");
+	is_int(nlink_of(a.ns, MFS_LOST_INO), 4, "lost+found holds a's two directories (nlink 4)");
+	ok(same_trees(&a, &b), "the trees agree");
+	is_int(untold - was, 0, "a reported each change to the nlink of lost+found and the root");
+	node_close(&a);
+	node_close(&b);
+}
+
 int main(void)
 {
 	mfs_log_set_stderr_level(MFS_LOG_ERROR);
@@ -814,8 +913,10 @@ int main(void)
 		rename_then_old_chmod(b_first);
 		old_chmod_then_cycle(b_first);
 		merged_into_its_entry(b_first);
+		dir_lost_told(b_first);
 	}
 	dead_until_repaired();
 	adopted_when_removed();
+	is_int(untold, 0, "no apply above changed the nlink of lost+found or the root untold");
 	return done_testing();
 }
