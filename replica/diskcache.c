@@ -15,6 +15,7 @@
 #include "store/base/log.h"
 #include "store/base/lru.h"
 #include "store/chunk/codec.h"
+#include "store/kv/pack.h"
 
 #define LOG_COMPONENT "diskcache"
 struct dentry {
@@ -204,10 +205,10 @@ void mfs_diskcache_close(struct mfs_diskcache *dc)
 	free(dc);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
+static int write_all(int fd, const uint8_t *p, size_t len, off_t off)
 {
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = pwrite(fd, p, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -215,8 +216,36 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 			return n < 0 ? -errno : -EIO;
 		p += n;
 		len -= (size_t)n;
+		off += n;
 	}
 	return 0;
+}
+
+/*
+ * Writes the record into the new file fd.  Its whole blocks go by O_DIRECT
+ * from this thread's reused aligned buffer (pack.h), the rest buffered:
+ * the bytes are not cached twice, and a cold read does not take ~0.43 GiB
+ * of fresh page cache pages per GiB read for them.  On a VM whose host
+ * takes back free guest memory, the first touch of such a page traps to
+ * the host: writing into them cost 1.4-2.9 CPU-s per GiB, against 0.2
+ * into pages freed just before (issue 10).  The file is the same either
+ * way.  Buffered where the filesystem has no O_DIRECT.
+ */
+static int write_record(int fd, const uint8_t *rec, size_t len)
+{
+	size_t head = len & ~(size_t)(MFS_PACK_ALIGN - 1);
+	uint8_t *b = head ? mfs_packs_thread_buf(MFS_PACK_BUF_APPEND, head) : NULL;
+	int fl = b ? fcntl(fd, F_GETFL) : -1, rc;
+
+	if (fl >= 0 && !fcntl(fd, F_SETFL, fl | O_DIRECT)) {
+		memcpy(b, rec, head);
+		rc = write_all(fd, b, head, 0);
+		if (fcntl(fd, F_SETFL, fl) && !rc)
+			rc = -errno;
+		if (rc != -EINVAL)
+			return rc ? rc : write_all(fd, rec + head, len - head, (off_t)head);
+	}
+	return write_all(fd, rec, len, 0);
 }
 
 int mfs_diskcache_put(struct mfs_diskcache *dc, const struct mfs_hash *h, const void *rec,
@@ -232,7 +261,7 @@ int mfs_diskcache_put(struct mfs_diskcache *dc, const struct mfs_hash *h, const 
 	/* Write, then rename: a reader never sees a half-written file under the name. */
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		return -errno;
-	rc = write_all(fd, rec, len);
+	rc = write_record(fd, rec, len);
 	if (close(fd) && !rc)
 		rc = -errno;
 	if (!rc && rename(tmp, path))

@@ -9,7 +9,8 @@
 # and gives the same bytes.  evict on node 1, which wrote the file and
 # keeps every chunk in its store, drops none of them; the file still reads
 # on both nodes.  status --prometheus on node 2 shows node 1 up, the fetch
-# latency histogram, and only keys of the status vocabulary.
+# latency histogram, and only keys of the status vocabulary.  Node 2's
+# disk cache files were written past the page cache (O_DIRECT).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
@@ -49,6 +50,27 @@ read_2() {
 }
 check "node 2 reads the file: the chunks it does not own are in its disk cache" read_2 ||
 	mfs_abort "no cached chunks"
+
+# The disk cache's files go to disk by O_DIRECT but for each one's last
+# partial block: they are not cached a second time as page cache pages
+# (the mount's pages and the chunk cache hold the bytes).  The tail's
+# folio may span a few blocks: at most a quarter of the bytes, where a
+# buffered write leaves them all.
+cache_uncached() {
+	local d=${CL_D[2]}/cache files bytes pages
+	files=$(find "$d" -type f | wc -l)
+	bytes=$(find "$d" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+	pages=$(find "$d" -type f -exec fincore --noheadings --output PAGES {} + |
+		awk '{ s += $1 } END { print s + 0 }')
+	note "node 2's disk cache: $files files, $bytes bytes, $pages pages in the page cache"
+	[ "$bytes" -gt 0 ] && [ $((pages * 4096)) -le $((bytes / 4)) ] ||
+		{ echo "$pages page cache pages for $files cache files of $bytes bytes" >&2; return 1; }
+}
+if [ "$(stat -f -c %T "${CL_D[2]}")" = tmpfs ] || ! command -v fincore >/dev/null; then
+	ok "# SKIP node 2's disk cache files: tmpfs or no fincore"
+else
+	check "node 2's disk cache files are not in the page cache" cache_uncached
+fi
 
 fetched=
 evict_2() {
