@@ -267,9 +267,12 @@ void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct ch
  * gc's pass over y, an own published file no entry names: if it is the
  * later version of a file whose older version lives on with names (a kill
  * between the op that put that one back and its repair at apply time,
- * ns_version.c note 8), y takes those names.  1 if repaired, 0, or an
- * error.  Called with ns->lock held.
+ * ns_version.c note 8), y takes those names.  1 if repaired, 0,
+ * NS_VERSION_DEFERRED if a later rewrite with no name is to take them
+ * (ns_version.c note 10: y must stay), or an error.  Called with ns->lock
+ * held.
  */
+#define NS_VERSION_DEFERRED 2
 int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs);
 /*
  * After op: this node's files whose entries or record it touched list the

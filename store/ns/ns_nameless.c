@@ -49,7 +49,8 @@
  *     note 8): it takes them instead of being dropped.  Finding the older
  *     one reads every record; only such rewrites pay for it.  Of two
  *     such rewrites of one file (two nodes rewrote it at once), only the
- *     later takes them (ns_version.c note 9).
+ *     later takes them (ns_version.c note 9); the earlier stays until the
+ *     later has taken them or is gone (note 10 there).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -225,7 +226,14 @@ static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct chan
 		goto out;
 	}
 	/* The rewrite of a file whose older version a kill left named (ns_version.c note 8). */
-	if ((rc = ns_repair_version_left(ns, &in, cs)))
+	if ((rc = ns_repair_version_left(ns, &in, cs)) == NS_VERSION_DEFERRED) {
+		/* A later rewrite is to take them: this one stays until then (note 8). */
+		log_debug("file %016llx (%s) has no name; kept while a later rewrite has none",
+			  (unsigned long long)ino, in.name ? in.name : "");
+		rc = 0;
+		goto out;
+	}
+	if (rc)
 		goto out;
 	if (!(rc = txn_begin(ns, &t))) {
 		txn_del_inode(&t, ino);

@@ -91,6 +91,21 @@
  *     pass round the nodes).  Only the later of the two nameless rewrites
  *     (version, then inode number: the same on every node) takes the
  *     names; the other is dropped, as the loser of two writes of one path.
+ * 10. But not at once: while the later one Z has no name and an older
+ *     version holds the names, the earlier Y stays, and is dropped by a
+ *     later pass that finds the names gone from the older version (Z took
+ *     them) or no nameless Z (dropped).  Y's pass had dropped it at once,
+ *     and Z's maker may never take the names: its own pass, before the op
+ *     that put the older version back reached it, may have found no older
+ *     version with names and dropped Z as the loser of the two writes (the
+ *     order of the entry's two writes is the clock's; "later" here is
+ *     version, then inode number).  The file then kept the old bytes for
+ *     good on every node, and Y's committed rewrite was gone (the failure
+ *     of note 8).  The cost is Y's record for one pass more when Z's maker
+ *     does take the names.  The order is total, so no two rewrites wait
+ *     for each other: the latest nameless one never waits.  Z's maker
+ *     dead but not removed, Y waits with it; removed, the member that
+ *     adopts its space takes Z's part (ns_merge.c note 5).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -585,7 +600,8 @@ void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct change
 
 /*
  * The walk for ns_repair_version_left: the first older version of y with a
- * name, and whether a later rewrite of y's file has no name either.
+ * name, and whether a later rewrite of y's file has no name either (note
+ * 10: the walk goes on past such a rewrite until it has found both).
  */
 struct older_walk {
 	struct mfs_ns *ns;
@@ -609,9 +625,12 @@ static int older_named(void *arg, const struct mfs_inode *in)
 
 	if (later_rewrite(in, w->y)) {
 		/* Nameless too: that one takes the names (note 9). */
-		if ((rc = named(w->ns, in)) == 0)
+		if (!w->rival && (rc = named(w->ns, in)) <= 0) {
+			if (rc)
+				return rc;
 			w->rival = 1;
-		return rc < 0 ? rc : w->rival;
+		}
+		return w->found && w->rival;
 	}
 	if (w->found || !later_version(in, w->y))
 		return 0;
@@ -620,7 +639,7 @@ static int older_named(void *arg, const struct mfs_inode *in)
 	if ((rc = mfs_inode_copy(&w->x, in)))
 		return rc;
 	w->found = 1;
-	return 0; /* on: a later rewrite with no name may follow */
+	return w->rival; /* or on: a later rewrite with no name may follow */
 }
 
 int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs)
@@ -637,5 +656,10 @@ int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct 
 		rc = supersede(ns, &w.x, y, 0, cs);
 	if (w.found)
 		mfs_inode_release(&w.x);
-	return rc < 0 ? rc : rc > 0 && w.found && !w.rival;
+	if (rc < 0)
+		return rc;
+	/* The later rewrite's maker is to take the names; y waits (note 10). */
+	if (w.found && w.rival)
+		return NS_VERSION_DEFERRED;
+	return rc > 0 && w.found;
 }

@@ -558,7 +558,8 @@ static int nameless(struct side *s, uint64_t ino, uint64_t parent, const char *c
  * rename; that write fails here (a kill).  gc's pass on A, then on B before
  * A's ops reach it: each gave its own rewrite X's names, and the loser of
  * the two ops was left listing g, which led to the other, until its
- * maker's next pass.  Only Z, the later, may take them; A drops Y.
+ * maker's next pass.  Only Z, the later, may take them; A keeps Y while Z
+ * has no name (note 10) and drops it in its next pass.
  */
 static void two_rewrites_left(void)
 {
@@ -601,14 +602,95 @@ static void two_rewrites_left(void)
 		const char *who = i ? "B" : "A";
 
 		if (!ok(entry_of(s, "g") == z && nameless(s, x, MFS_ROOT_INO, fg) == -1 &&
-			nameless(s, y, MFS_ROOT_INO, fg) == -1,
-			"%s: g leads to Z; X's and Y's records are gone", who))
+			nameless(s, y, MFS_ROOT_INO, fg) == 1,
+			"%s: g leads to Z; X's record is gone, Y's waits with no name", who))
 			printf("# g leads to %llx; X %d, Y %d (-1 gone, 1 nameless)\n",
 			       (unsigned long long)entry_of(s, "g"), nameless(s, x, MFS_ROOT_INO, fg),
 			       nameless(s, y, MFS_ROOT_INO, fg));
+	}
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 1, "A's next pass drops Y");
+	ok(!send(&a, &b), "B gets the drop");
+	for (int i = 0; i < 2; i++) {
+		struct side *s = i ? &b : &a;
+		const char *who = i ? "B" : "A";
+
+		ok(entry_of(s, "g") == z && nameless(s, y, MFS_ROOT_INO, fg) == -1,
+		   "%s: g leads to Z; Y's record is gone", who);
 		is_int(mfs_ns_drop_nameless(s->ns, NULL, NULL), 0,
 		       "%s: a further nameless pass finds nothing", who);
 	}
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
+/*
+ * A nameless rewrite that waited for a later one whose maker let it go
+ * (ns_version.c note 10; review of s36).  A and B rewrite A's file f at
+ * once (Y on A, later by the clock, so f is Y's; Z on B, the later by
+ * inode number).  B's pass drops Z, the loser of the two writes, before
+ * C's rename of f to g, later than both, reaches B.  A applies the rename
+ * (X back at g), its repair's write failing (a kill), before B's drop of Z
+ * reaches it: Y and Z have no name there, and Z is the later.  A's pass
+ * dropped Y at once, waiting for Z's maker to take the names; B never did
+ * (Z was gone), and g showed X's old bytes for good on every node.  A now
+ * keeps Y while Z lives without a name, and gives it g once Z is gone.
+ */
+static void rival_gone(void)
+{
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_db *base;
+	/* The third write of the rename's apply is Y's repair. */
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	struct mfs_inode in;
+	uint64_t x = 0, y = 0, z = 0, ticked = 0;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    open_as(&a, 0x1111) || mfs_db_open_mem(&b.db) || open_as(&b, 0x2222) ||
+	    mfs_db_open_mem(&c.db) || open_as(&c, 0x3333))
+		tap_bail("three stores");
+	x = write_new(a.ns, MFS_ROOT_INO, "f");
+	ok(x && !send(&a, &b) && !send(&a, &c), "A writes f (X, version 1); B and C have it");
+	z = rewrite(b.ns, x);
+	y = (z && !tick(&a, 10)) ? rewrite(a.ns, x) : 0;
+	ok(y && z && z > y, "B rewrites f (Z), A too, later by the clock (Y; version 2 both)");
+	ok(!send(&a, &b) && !send(&b, &a) && entry_of(&a, "f") == y && entry_of(&b, "f") == y,
+	   "they exchange: f is Y on both");
+	ok(mfs_ns_drop_nameless(b.ns, NULL, NULL) == 1 && mfs_ns_get(b.ns, z, &in) == -ENOENT,
+	   "gc's pass on B drops Z, the loser (no older version has a name there)");
+	ok(!tick(&c, 40) && (ticked = mfs_ns_seq(c.ns)) &&
+	   !mfs_ns_rename(c.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
+	   "C, which saw neither rewrite, renames f to g, later than both");
+	is_int(send_upto(&c, &a, ticked), 0, "A applies C's ops before the rename");
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&c, &a), 0, "A applies the rename, its repair's write failing");
+	ok(mfs_db_fault_fired(a.db) == 1 && entry_of(&a, "g") == x && !entry_of(&a, "f") &&
+	   !mfs_ns_get(a.ns, z, &in), "A: g leads to X; Y and Z (B's drop not here yet) have no name");
+	mfs_inode_release(&in);
+	mfs_db_fault_arm(a.db, NULL);
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "gc's pass on A leaves Y for Z, the later");
+	if (!ok(!mfs_ns_get(a.ns, y, &in), "A: Y's record stays"))
+		printf("# Y was dropped: the names wait for Z's maker\n");
+	else
+		mfs_inode_release(&in);
+	ok(!send(&b, &a) && mfs_ns_get(a.ns, z, &in) == -ENOENT, "A applies B's ops: Z is gone");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "A's next pass gives Y the names");
+	ok(!send(&c, &b) && !send(&a, &b) && !send(&a, &c) && !send(&b, &c),
+	   "every node gets every op");
+	for (int i = 0; i < 3; i++) {
+		struct side *s = i == 2 ? &c : i ? &b : &a;
+		const char *who = i == 2 ? "C" : i ? "B" : "A";
+
+		if (!ok(entry_of(s, "g") == y && !entry_of(s, "f") &&
+			mfs_ns_get(s->ns, x, &in) == -ENOENT, "%s: g leads to Y; X is gone", who))
+			printf("# g leads to %s\n", entry_of(s, "g") == x ? "X" : "neither");
+	}
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A: a further pass finds nothing");
+	is_int(mfs_ns_drop_nameless(b.ns, NULL, NULL), 0, "B: a further pass finds nothing");
 	mfs_ns_close(a.ns);
 	mfs_db_close(a.db);
 	mfs_ns_close(b.ns);
@@ -818,6 +900,7 @@ int main(void)
 	adopted_twice(0);
 	adopted_twice(5);
 	two_rewrites_left();
+	rival_gone();
 	rename_onto_listed();
 	link_as_listed();
 	twice_listed_healed();
