@@ -292,10 +292,12 @@ void ns_note_held_names(struct mfs_ns *ns, struct changes *cs, const struct mfs_
  * made right (ns_version.c, note 7) if a crash or a failure left a name
  * that leads elsewhere, or left unlisted one of the entries of `entries`
  * (dirent entries, as an op's; may be NULL) that leads to it.  1 if
- * rewritten, 0, or an error (logged).
+ * rewritten, 0, or an error (logged).  *unnamed (if not NULL) is set to 1
+ * when none of the names it lists, nor of entries, leads to it (the list
+ * is then left as it is), else to 0.
  */
 int ns_fix_name_list_left(struct mfs_ns *ns, const struct mfs_op *entries, uint64_t ino,
-			  struct changes *cs);
+			  struct changes *cs, int *unnamed);
 /*
  * gc's repair passes over this node's records (ns_merge.c, ns_nameless.c),
  * and those of removed members it adopts (ns_adopted_spaces): one is

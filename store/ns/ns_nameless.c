@@ -36,7 +36,10 @@
  *     one file less than the tree shows.  No index leads from a file to its
  *     entries: the read of the entries counts those that name each inode,
  *     and an own file with more entries than its record lists names has
- *     its entries found by a second read (of those files' only) and listed.
+ *     its entries found by a second read (of those files' only) and listed;
+ *     so has one whose listed names all lead elsewhere (a rename's entry
+ *     and a record that lists only the old name: the count is right, and
+ *     the repair of the list, finding no name to keep, writes nothing).
  *     The entry stays and the record takes the name, not the other way
  *     round: the entry won its key by its stamp on every node, as the
  *     maker's repair at apply time would have listed it, and the repair is
@@ -185,14 +188,18 @@ struct pass {
 	size_t nunlisted, unlistedcap;
 };
 
-/* After the list's repair: does ino have entries its record does not list (note 7)? */
-static void note_unlisted(struct mfs_ns *ns, uint64_t ino, struct pass *p)
+/*
+ * After the list's repair: does ino have entries its record does not list
+ * (note 7)?  More entries than names, or (unnamed) none of the names it
+ * lists leads to it, which the repair leaves as they are (note 7 too).
+ */
+static void note_unlisted(struct mfs_ns *ns, uint64_t ino, int unnamed, struct pass *p)
 {
 	struct mfs_inode in;
 
 	if (mfs_ns_get(ns, ino, &in))
 		return;
-	if (!S_ISDIR(in.mode) && set_count(&p->named, ino) > 1 + in.nlinks &&
+	if (!S_ISDIR(in.mode) && (unnamed || set_count(&p->named, ino) > 1 + in.nlinks) &&
 	    !mfs_grow(&p->unlisted, &p->unlistedcap, p->nunlisted, sizeof(*p->unlisted)))
 		p->unlisted[p->nunlisted++] = ino;
 	mfs_inode_release(&in);
@@ -215,8 +222,10 @@ static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct chan
 	/* Named: its list of names may still hold one that leads elsewhere
 	 * (note 6), or miss one that leads to it (note 7). */
 	if (set_count(&p->named, ino)) {
-		rc = ns_fix_name_list_left(ns, NULL, ino, cs);
-		note_unlisted(ns, ino, p);
+		int unnamed;
+
+		rc = ns_fix_name_list_left(ns, NULL, ino, cs, &unnamed);
+		note_unlisted(ns, ino, unnamed, p);
 		return rc > 0; /* a failure is logged; the pass goes on */
 	}
 	if ((rc = mfs_ns_get(ns, ino, &in)))
@@ -344,7 +353,7 @@ static int list_unlisted(struct mfs_ns *ns, const struct pass *p, mfs_ns_change_
 		one.n = (uint32_t)(j - i);
 		one.e = &f.e[i];
 		pthread_mutex_lock(&ns->lock);
-		r = ns_fix_name_list_left(ns, &one, ino, &cs);
+		r = ns_fix_name_list_left(ns, &one, ino, &cs, NULL);
 		s = ns_unlock_durable(ns, r < 0 ? r : 0, NS_SYNC_DEFER);
 		if (r > 0)
 			log_info("file %016llx had an entry its record did not list: listed",

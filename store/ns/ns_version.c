@@ -516,10 +516,11 @@ void ns_note_held_names(struct mfs_ns *ns, struct changes *cs, const struct mfs_
 /*
  * Own file zino lists the names its entries give it (note 7), those of op
  * (or gc's entries) too if op is not NULL, and those its record listed
- * before the op (cs->held): 1 if rewritten, 0, or an error.
+ * before the op (cs->held): 1 if rewritten, 0, or an error.  *unnamed
+ * (may be NULL): 1 if no name of those leads to it.
  */
 static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zino,
-			 struct changes *cs)
+			 struct changes *cs, int *unnamed)
 {
 	struct mfs_inode z = { 0 }, nw = { 0 };
 	struct ns_txn t = { 0 };
@@ -548,6 +549,8 @@ static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zi
 	if ((rc = add_entry_names(ns, op, &nw, &tk)) || (rc = add_held_names(ns, cs, &nw, &tk)))
 		goto out;
 	/* No name: the nameless pass's (ns_nameless.c).  Or nothing changed. */
+	if (unnamed)
+		*unnamed = tk.n == 0;
 	if (tk.n == 0 || (kept == listed && tk.n == kept && z.nlink == listed))
 		goto out;
 	if ((rc = txn_begin(ns, &t)))
@@ -568,9 +571,13 @@ out:
 }
 
 int ns_fix_name_list_left(struct mfs_ns *ns, const struct mfs_op *entries, uint64_t ino,
-			  struct changes *cs)
+			  struct changes *cs, int *unnamed)
 {
-	int rc = fix_name_list(ns, entries, ino, cs);
+	int rc;
+
+	if (unnamed)
+		*unnamed = 0;
+	rc = fix_name_list(ns, entries, ino, cs, unnamed);
 
 	if (rc < 0)
 		log_warn("file %016llx: its list of names not made right: %s",
@@ -590,7 +597,7 @@ void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct change
 			ns_note_version(cs, get_be64(e->key), S_IFREG, ns->space);
 	}
 	for (size_t i = 0; i < cs->nver; i++) {
-		int rc = fix_name_list(ns, op, cs->ver[i], cs);
+		int rc = fix_name_list(ns, op, cs->ver[i], cs, NULL);
 
 		if (rc < 0)
 			log_warn("file %016llx: its list of names not made right: %s",

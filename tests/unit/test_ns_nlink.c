@@ -856,6 +856,134 @@ static void twice_listed_healed(void)
 	close_two(&a, &b);
 }
 
+/*
+ * An op of a node that is not there (0x7777, seq seq, stamped at 1000,
+ * later than all) that puts in's record and the root's entries names[]
+ * leading to in (a NULL-terminated list; "-name" deletes the entry
+ * name); applied on s, the write number
+ * fault of its apply failing if fault is not 0.  0 if applied.
+ */
+static int foreign_op(struct side *s, uint64_t seq, const struct mfs_inode *in,
+		      const char *const *names, int fault)
+{
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, fault, MFS_FAULT_EIO } } };
+	struct mfs_op_builder op;
+	struct mfs_wr w = { 0 };
+	uint8_t key[8], dk[8 + MFS_NAME_MAX], v[12];
+	int rc;
+
+	mfs_inode_encode(in, &w);
+	mfs_ino_key(in->ino, key);
+	put_le64(v, in->ino);
+	put_le32(v + 8, in->mode);
+	mfs_op_begin(&op);
+	mfs_op_add(&op, MFS_OP_INODE, 0, key, 8, w.buf, w.len);
+	for (; *names; names++) {
+		int del = **names == '-';
+		const char *nm = *names + del;
+
+		put_be64(dk, MFS_ROOT_INO);
+		memcpy(dk + 8, nm, strlen(nm));
+		mfs_op_add(&op, MFS_OP_DIRENT, del, dk, 8 + strlen(nm), del ? NULL : v, del ? 0 : 12);
+	}
+	rc = w.oom || mfs_op_finish(&op, 1000) || (fault && mfs_db_fault_arm(s->db, &sp)) ||
+	     mfs_ns_apply(s->ns, 0x7777, seq, op.w.buf, op.w.len, NULL, NULL) ||
+	     (fault && mfs_db_fault_fired(s->db) != 1);
+	if (fault)
+		mfs_db_fault_arm(s->db, NULL);
+	mfs_op_release(&op);
+	mfs_wr_release(&w);
+	return rc ? -1 : 0;
+}
+
+/*
+ * A record that lists one name no entry keeps and misses one an entry
+ * gives it (s36 gcrec, "seen but left alone").  First with a name that
+ * still leads to it: an op of C's puts A's f listing f and s (s leads
+ * nowhere) and the entry k -> f; A's repair of the list as it applies it
+ * fails (a kill).  gc's pass drops s, then finds more entries than names
+ * and lists k.
+ */
+static void stale_and_unlisted(void)
+{
+	static const char *const k[] = { "k", NULL };
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_db *base;
+	struct mfs_inode in = { 0 };
+	uint32_t nl;
+	uint64_t f;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	f = mk(a.ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
+	ok(f && !mfs_ns_get(a.ns, f, &in) && !mfs_inode_name_add(&in, MFS_ROOT_INO, "s"),
+	   "A makes f");
+	in.nlink = 2;
+	ok(!foreign_op(&a, 1, &in, k, 3),
+	   "C's op (f lists f and s; k -> f) reaches A, its repair's write failing");
+	ok(times_listed(&a, f, "s", &nl) == 1 && times_listed(&a, f, "k", &nl) == 0 && nl == 2 &&
+	   entry_of(&a, "k") == f && !entry_of(&a, "s"),
+	   "A: f lists f and s, nlink 2; k leads to f, s nowhere (the state a kill there leaves)");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "gc's nameless pass on A");
+	if (!ok(times_listed(&a, f, "s", &nl) == 0, "A after gc: f does not list s"))
+		printf("# lists s %d time(s)\n", times_listed(&a, f, "s", &nl));
+	listed_once(&a, f, 1, 1, "A after gc");
+	is_int(send(&a, &b), 0, "B applies A's ops");
+	listed_once(&b, f, 1, 1, "B");
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A's next pass finds nothing");
+	mfs_inode_release(&in);
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
+/*
+ * The same with only the stale name listed: C's op renames f to k, its
+ * record of f listing s alone.  One entry leads to f, and it lists one
+ * name: gc's pass looked for unlisted entries only if entries outnumbered
+ * the names, and its repair of the list wrote nothing when none of the
+ * listed names led to the file.  f listed s for good (nlink right, the
+ * name wrong: a lookup of k gave a record named s).
+ */
+static void only_stale_listed(void)
+{
+	static const char *const fk[] = { "-f", "k", NULL };
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_db *base;
+	struct mfs_inode in = { 0 };
+	uint32_t nl;
+	uint64_t f;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	f = mk(a.ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
+	ok(f && !mfs_ns_get(a.ns, f, &in), "A makes f");
+	free(in.name);
+	in.name = strdup("s");
+	ok(!foreign_op(&a, 1, &in, fk, 3),
+	   "C's op (f renamed to k, its record listing s) reaches A, its repair's write failing");
+	ok(times_listed(&a, f, "s", &nl) == 1 && nl == 1 && entry_of(&a, "k") == f &&
+	   !entry_of(&a, "s") && !entry_of(&a, "f"),
+	   "A: f lists s, nlink 1; k leads to f, s nowhere (the state a kill there leaves)");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "gc's nameless pass on A repairs f");
+	if (!ok(times_listed(&a, f, "s", &nl) == 0 && times_listed(&a, f, "k", &nl) == 1 && nl == 1,
+		"A after gc: f lists k alone, nlink 1"))
+		printf("# lists s %d, k %d time(s), nlink %u\n", times_listed(&a, f, "s", &nl),
+		       times_listed(&a, f, "k", &nl), nl);
+	is_int(send(&a, &b), 0, "B applies A's ops");
+	ok(times_listed(&b, f, "s", &nl) == 0 && times_listed(&b, f, "k", &nl) == 1 && nl == 1,
+	   "B: f lists k alone, nlink 1");
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A's next pass finds nothing");
+	mfs_inode_release(&in);
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
 int main(void)
 {
 	struct side a = { 0 }, b = { 0 }, c = { 0 };
@@ -904,5 +1032,7 @@ int main(void)
 	rename_onto_listed();
 	link_as_listed();
 	twice_listed_healed();
+	stale_and_unlisted();
+	only_stale_listed();
 	return done_testing();
 }
