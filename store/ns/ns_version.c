@@ -106,6 +106,16 @@
  *     for each other: the latest nameless one never waits.  Z's maker
  *     dead but not removed, Y waits with it; removed, the member that
  *     adopts its space takes Z's part (ns_merge.c note 5).
+ * 11. The older version may also have entries its record does not list
+ *     (a kill before the repair of its list, note 7).  Given only the
+ *     names it lists, Y left those leading to no record once X's went:
+ *     hidden on every node, and gc's own search for unlisted entries
+ *     (ns_nameless.c note 7) finds X gone.  gc's repair reads the entries
+ *     that lead to X, every one, and Y takes them too.  The repair at
+ *     apply time does not: it would read every entry for each op that puts
+ *     an older version back, under the lock, and such an entry is left
+ *     only by a repair that failed; its op's record lists the name it
+ *     gives (a link's, a rename's).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -649,6 +659,39 @@ static int older_named(void *arg, const struct mfs_inode *in)
 	return w->rival; /* or on: a later rewrite with no name may follow */
 }
 
+/*
+ * Adds to x (a copy) the names of the entries that lead to it and that its
+ * record does not list (note 11): a read of every entry.  0 or an error.
+ */
+static int add_unlisted(struct mfs_ns *ns, struct mfs_inode *x)
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
+	int rc = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		char name[MFS_NAME_MAX + 1];
+
+		if (vl != 12 || get_le64(v) != x->ino || kl <= 8 || kl > 8 + MFS_NAME_MAX)
+			continue;
+		memcpy(name, k + 8, kl - 8);
+		name[kl - 8] = 0;
+		/* Compares with each listed name: a repair after a kill, rare. */
+		if (!mfs_inode_has_name(x, get_be64(k), name))
+			rc = mfs_inode_name_add(x, get_be64(k), name);
+	}
+	/* A full list: Y takes those listed, as before. */
+	if (rc == -EMLINK)
+		rc = 0;
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
 int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs)
 {
 	struct older_walk w = { .ns = ns, .y = y };
@@ -659,7 +702,7 @@ int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct 
 	if (!S_ISREG(y->mode) || y->version < 2 || (y->flags & MFS_I_PENDING))
 		return 0;
 	rc = mfs_inode_walk(ns->db, NULL, &iw);
-	if (rc >= 0 && w.found && !w.rival)
+	if (rc >= 0 && w.found && !w.rival && !(rc = add_unlisted(ns, &w.x)))
 		rc = supersede(ns, &w.x, y, 0, cs);
 	if (w.found)
 		mfs_inode_release(&w.x);

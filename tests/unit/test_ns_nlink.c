@@ -984,6 +984,69 @@ static void only_stale_listed(void)
 	mfs_db_close(b.db);
 }
 
+/*
+ * The older version's names that its record does not list (s36 gcrec,
+ * "seen but left alone"): as in version_left, A's rewrite Y has no name
+ * and X lives at g, the repair lost to a kill; then an op of C's gives X
+ * the entry h, which X's record does not list, A's repair of the list
+ * failing too.  gc's pass gave Y the names X listed, g, and deleted X: h
+ * led to no record (hidden on every node), and the pass's own search for
+ * X's unlisted entries found X gone.  Y must take h too.
+ */
+static void version_left_unlisted(void)
+{
+	static const char *const h[] = { "h", NULL };
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_db *base;
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	struct mfs_inode in = { 0 };
+	uint64_t x = 0, y = 0, ticked = 0;
+	uint32_t nl;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	x = write_new(a.ns, MFS_ROOT_INO, "f");
+	ok(x && !send(&a, &b), "A writes f (X, version 1); B has it");
+	ok(!tick(&b, 20) && (ticked = mfs_ns_seq(b.ns)) &&
+	   !mfs_ns_rename(b.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
+	   "B, later by the clock, renames f to g");
+	y = rewrite(a.ns, x);
+	ok(y && y != x && entry_of(&a, "f") == y, "A rewrites f: Y, version 2");
+	is_int(send_upto(&b, &a, ticked), 0, "A applies B's ops before the rename");
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&b, &a), 0, "A applies the rename, its repair's write failing");
+	mfs_db_fault_arm(a.db, NULL);
+	ok(entry_of(&a, "g") == x && !entry_of(&a, "f") && !mfs_ns_get(a.ns, x, &in),
+	   "A: g leads to X, and Y has no name");
+	ok(!foreign_op(&a, 1, &in, h, 3) && !foreign_op(&b, 1, &in, h, 0),
+	   "C's op (X listing g; h -> X) reaches A, its repair's write failing, and B");
+	ok(entry_of(&a, "h") == x && times_listed(&a, x, "h", &nl) == 0,
+	   "A: h leads to X, which does not list it (the state a kill there leaves)");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "gc's nameless pass on A repairs Y");
+	is_int(send(&a, &b), 0, "B applies A's ops");
+	for (int i = 0; i < 2; i++) {
+		struct side *s = i ? &b : &a;
+		const char *who = i ? "B" : "A";
+		int tg = times_listed(s, y, "g", &nl), th = times_listed(s, y, "h", &nl);
+		uint64_t g = entry_of(s, "g"), hh = entry_of(s, "h");
+
+		if (!ok(g == y && hh == y && mfs_ns_get(s->ns, x, &in) == -ENOENT && tg == 1 &&
+			th == 1 && nl == 2,
+			"%s: g and h lead to Y, which lists both, nlink 2; X is gone", who))
+			printf("# g -> %llx, h -> %llx (Y %llx); Y lists g %d, h %d time(s), nlink %u\n",
+			       (unsigned long long)g, (unsigned long long)hh, (unsigned long long)y, tg,
+			       th, nl);
+	}
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A's next pass finds nothing");
+	mfs_inode_release(&in);
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
 int main(void)
 {
 	struct side a = { 0 }, b = { 0 }, c = { 0 };
@@ -1034,5 +1097,6 @@ int main(void)
 	twice_listed_healed();
 	stale_and_unlisted();
 	only_stale_listed();
+	version_left_unlisted();
 	return done_testing();
 }
