@@ -237,8 +237,6 @@ static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct chan
 	/* The rewrite of a file whose older version a kill left named (ns_version.c note 8). */
 	if ((rc = ns_repair_version_left(ns, &in, cs)) == NS_VERSION_DEFERRED) {
 		/* A later rewrite is to take them: this one stays until then (note 8). */
-		log_debug("file %016llx (%s) has no name; kept while a later rewrite has none",
-			  (unsigned long long)ino, in.name ? in.name : "");
 		rc = 0;
 		goto out;
 	}

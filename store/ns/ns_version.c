@@ -625,6 +625,7 @@ struct older_walk {
 	const struct mfs_inode *y;
 	struct mfs_inode x;
 	int found, rival;
+	uint64_t rino;          /* the rival's inode */
 };
 
 /* Is r a rewrite of y's file that is later than y, by version, then by inode number? */
@@ -646,6 +647,7 @@ static int older_named(void *arg, const struct mfs_inode *in)
 			if (rc)
 				return rc;
 			w->rival = 1;
+			w->rino = in->ino;
 		}
 		return w->found && w->rival;
 	}
@@ -709,7 +711,11 @@ int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct 
 	if (rc < 0)
 		return rc;
 	/* The later rewrite's maker is to take the names; y waits (note 10). */
-	if (w.found && w.rival)
+	if (w.found && w.rival) {
+		log_info("file %016llx (%s) has no name; kept while its later rewrite %016llx "
+			 "has none", (unsigned long long)y->ino, y->name ? y->name : "",
+			 (unsigned long long)w.rino);
 		return NS_VERSION_DEFERRED;
+	}
 	return rc > 0 && w.found;
 }
