@@ -73,6 +73,17 @@ struct mfs_ns {
 	struct ns_names_ok {
 		uint64_t ino, gen;
 	} names_ok[NS_NAMES_OK_MAX];
+	/*
+	 * Own nameless rewrites gc's last nameless pass kept for a later one
+	 * (ns_version.c note 10), each with that rival: an op that puts or
+	 * deletes the rival's record has them looked at again as it is
+	 * applied (ns_nameless.c note 9).  In memory only: a restart leaves
+	 * them to the next pass.  lock.
+	 */
+	struct ns_waiting {
+		uint64_t y, rival;
+	} *waiting;
+	size_t nwaiting, waitingcap;
 };
 
 struct dirent_key {
@@ -269,11 +280,19 @@ void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct ch
  * between the op that put that one back and its repair at apply time,
  * ns_version.c note 8), y takes those names.  1 if repaired, 0,
  * NS_VERSION_DEFERRED if a later rewrite with no name is to take them
- * (ns_version.c note 10: y must stay), or an error.  Called with ns->lock
- * held.
+ * (ns_version.c note 10: y must stay; *rival is that rewrite), or an
+ * error.  Called with ns->lock held.
  */
 #define NS_VERSION_DEFERRED 2
-int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs);
+int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs,
+			   uint64_t *rival);
+/*
+ * After an op is applied: the own nameless rewrites kept for a rival whose
+ * record the op put or deleted are dropped, or take the names, or stay,
+ * as gc's nameless pass would do now (ns_nameless.c note 9).  Called with
+ * ns->lock held; a failure is logged.
+ */
+void ns_recheck_waiting(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs);
 /*
  * After op: this node's files whose entries or record it touched list the
  * names that lead to them, nlink their count (ns_version.c, note 7).

@@ -54,6 +54,14 @@
  *     such rewrites of one file (two nodes rewrote it at once), only the
  *     later takes them (ns_version.c note 9); the earlier stays until the
  *     later has taken them or is gone (note 10 there).
+ *  9. Such a rewrite that waits is noted in memory with its rival, and
+ *     looked at again as this node applies an op that puts or deletes the
+ *     rival's record (ns_apply.c): the rival's maker giving it the names,
+ *     or dropping it, is such an op, so the rewrite goes (or takes the
+ *     names) then, not at the next pass.  A record put by any other op
+ *     (an attribute change of the rival) only has it looked at early; one
+ *     that still waits is noted again.  A restart forgets the notes: the
+ *     next pass makes them again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -205,29 +213,27 @@ static void note_unlisted(struct mfs_ns *ns, uint64_t ino, int unnamed, struct p
 	mfs_inode_release(&in);
 }
 
-/*
- * Deletes own file record ino if no entry names it (the set `named`, read
- * before the pass) and, checked again under the lock, none of its names
- * leads to it (note 3): 1 if deleted, 0, or an error (logged).
- */
-static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct changes *cs)
+/* Notes that own rewrite y waits for rival (note 9); out of memory, the next pass looks again. */
+static void note_waiting(struct mfs_ns *ns, uint64_t y, uint64_t rival)
 {
-	struct pass *p = ctx;
+	if (mfs_grow(&ns->waiting, &ns->waitingcap, ns->nwaiting, sizeof(*ns->waiting)))
+		return;
+	ns->waiting[ns->nwaiting++] = (struct ns_waiting){ y, rival };
+}
+
+/*
+ * Deletes own file record ino if, checked under the lock, none of its names
+ * leads to it (note 3), unless it is a rewrite that takes the names of an
+ * older version (note 8) or waits for a later one (note 9): 1 if deleted
+ * or repaired, 0, or an error (logged).
+ */
+static int drop_unnamed(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
+{
 	struct mfs_inode in;
 	struct ns_txn t = { 0 };
+	uint64_t rival = 0;
 	int rc;
 
-	if (mfs_rev_is_ino(ino))
-		return 0;
-	/* Named: its list of names may still hold one that leads elsewhere
-	 * (note 6), or miss one that leads to it (note 7). */
-	if (set_count(&p->named, ino)) {
-		int unnamed;
-
-		rc = ns_fix_name_list_left(ns, NULL, ino, cs, &unnamed);
-		note_unlisted(ns, ino, unnamed, p);
-		return rc > 0; /* a failure is logged; the pass goes on */
-	}
 	if ((rc = mfs_ns_get(ns, ino, &in)))
 		return rc == -ENOENT ? 0 : rc;
 	if ((rc = has_name(ns, &in))) {
@@ -235,8 +241,9 @@ static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct chan
 		goto out;
 	}
 	/* The rewrite of a file whose older version a kill left named (ns_version.c note 8). */
-	if ((rc = ns_repair_version_left(ns, &in, cs)) == NS_VERSION_DEFERRED) {
+	if ((rc = ns_repair_version_left(ns, &in, cs, &rival)) == NS_VERSION_DEFERRED) {
 		/* A later rewrite is to take them: this one stays until then (note 8). */
+		note_waiting(ns, ino, rival);
 		rc = 0;
 		goto out;
 	}
@@ -259,6 +266,51 @@ out:
 			 mfs_strerror(rc));
 	mfs_inode_release(&in);
 	return rc;
+}
+
+/*
+ * The pass over own file record ino: dropped if no entry names it (the set
+ * `named`, read before the pass) and none of its names leads to it; its
+ * list made right if named.  1 if changed, 0, or an error (logged).
+ */
+static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct changes *cs)
+{
+	struct pass *p = ctx;
+	int rc, unnamed;
+
+	if (mfs_rev_is_ino(ino))
+		return 0;
+	/* Named: its list of names may still hold one that leads elsewhere
+	 * (note 6), or miss one that leads to it (note 7). */
+	if (set_count(&p->named, ino)) {
+		rc = ns_fix_name_list_left(ns, NULL, ino, cs, &unnamed);
+		note_unlisted(ns, ino, unnamed, p);
+		return rc > 0; /* a failure is logged; the pass goes on */
+	}
+	return drop_unnamed(ns, ino, cs);
+}
+
+void ns_recheck_waiting(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs)
+{
+	for (uint32_t i = 0; i < op->n && ns->nwaiting; i++) {
+		const struct mfs_op_entry *e = &op->e[i];
+		uint64_t ino;
+
+		if (e->kind != MFS_OP_INODE || e->klen != 8)
+			continue;
+		ino = get_be64(e->key);
+		for (size_t j = 0; j < ns->nwaiting;) {
+			uint64_t y = ns->waiting[j].y;
+
+			if (ns->waiting[j].rival != ino) {
+				j++;
+				continue;
+			}
+			/* Out of the list first: drop_unnamed notes it again if it still waits. */
+			ns->waiting[j] = ns->waiting[--ns->nwaiting];
+			drop_unnamed(ns, y, cs);
+		}
+	}
 }
 
 /* The entries that name the inodes of set s, copied (keys and values), as op entries. */
@@ -372,6 +424,11 @@ int mfs_ns_drop_nameless(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
 {
 	struct pass p = { 0 };
 	int rc = named_inodes(ns, &p.named), listed;
+
+	/* The pass notes again those that still wait (note 9). */
+	pthread_mutex_lock(&ns->lock);
+	ns->nwaiting = 0;
+	pthread_mutex_unlock(&ns->lock);
 
 	if (!rc)
 		rc = ns_repair_own(ns, 0, drop_nameless, &p, fn, arg);

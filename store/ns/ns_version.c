@@ -101,11 +101,13 @@
  *     order of the entry's two writes is the clock's; "later" here is
  *     version, then inode number).  The file then kept the old bytes for
  *     good on every node, and Y's committed rewrite was gone (the failure
- *     of note 8).  The cost is Y's record for one pass more when Z's maker
- *     does take the names.  The order is total, so no two rewrites wait
- *     for each other: the latest nameless one never waits.  Z's maker
- *     dead but not removed, Y waits with it; removed, the member that
- *     adopts its space takes Z's part (ns_merge.c note 5).
+ *     of note 8).  The order is total, so no two rewrites wait for each
+ *     other: the latest nameless one never waits.  Z's maker dead but not
+ *     removed, Y waits with it; removed, the member that adopts its space
+ *     takes Z's part (ns_merge.c note 5).  With both makers alive, Y
+ *     waited a pass more (t1495 saw status count it after one gc pass
+ *     round the nodes): Y's maker now looks at Y again as it applies the
+ *     op that puts or deletes Z's record (ns_nameless.c note 9).
  * 11. The older version may also have entries its record does not list
  *     (a kill before the repair of its list, note 7).  Given only the
  *     names it lists, Y left those leading to no record once X's went:
@@ -694,7 +696,8 @@ static int add_unlisted(struct mfs_ns *ns, struct mfs_inode *x)
 	return rc;
 }
 
-int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs)
+int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs,
+			   uint64_t *rival)
 {
 	struct older_walk w = { .ns = ns, .y = y };
 	struct mfs_inode_walk iw = { .fn = older_named, .arg = &w };
@@ -715,6 +718,7 @@ int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct 
 		log_info("file %016llx (%s) has no name; kept while its later rewrite %016llx "
 			 "has none", (unsigned long long)y->ino, y->name ? y->name : "",
 			 (unsigned long long)w.rino);
+		*rival = w.rino;
 		return NS_VERSION_DEFERRED;
 	}
 	return rc > 0 && w.found;
