@@ -60,8 +60,10 @@
  *     or dropping it, is such an op, so the rewrite goes (or takes the
  *     names) then, not at the next pass.  A record put by any other op
  *     (an attribute change of the rival) only has it looked at early; one
- *     that still waits is noted again.  A restart forgets the notes: the
- *     next pass makes them again.
+ *     that still waits is noted again.  So, in the pass, when the rival
+ *     is this node's too and takes the names (or is dropped) after the
+ *     rewrite that waits for it was looked at.  A restart forgets the
+ *     notes: the next pass makes them again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -221,6 +223,24 @@ static void note_waiting(struct mfs_ns *ns, uint64_t y, uint64_t rival)
 	ns->waiting[ns->nwaiting++] = (struct ns_waiting){ y, rival };
 }
 
+static int drop_unnamed(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
+
+/* The own rewrites that wait for rival (note 9) are looked at again. */
+static void recheck_rival(struct mfs_ns *ns, uint64_t rival, struct changes *cs)
+{
+	for (size_t j = 0; j < ns->nwaiting;) {
+		uint64_t y = ns->waiting[j].y;
+
+		if (ns->waiting[j].rival != rival) {
+			j++;
+			continue;
+		}
+		/* Out of the list first: drop_unnamed notes it again if it still waits. */
+		ns->waiting[j] = ns->waiting[--ns->nwaiting];
+		drop_unnamed(ns, y, cs);
+	}
+}
+
 /*
  * Deletes own file record ino if, checked under the lock, none of its names
  * leads to it (note 3), unless it is a rewrite that takes the names of an
@@ -248,7 +268,7 @@ static int drop_unnamed(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
 		goto out;
 	}
 	if (rc)
-		goto out;
+		goto done;
 	if (!(rc = txn_begin(ns, &t))) {
 		txn_del_inode(&t, ino);
 		rc = txn_commit(ns, &t);
@@ -260,6 +280,10 @@ static int drop_unnamed(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
 			 (unsigned long long)ino, in.name ? in.name : "");
 		rc = 1;
 	}
+done:
+	/* Given the names, or gone: those that waited for it need not (note 9). */
+	if (rc > 0)
+		recheck_rival(ns, ino, cs);
 out:
 	if (rc < 0)
 		log_warn("file %016llx has no name; not removed: %s", (unsigned long long)ino,
@@ -299,17 +323,7 @@ void ns_recheck_waiting(struct mfs_ns *ns, const struct mfs_op *op, struct chang
 		if (e->kind != MFS_OP_INODE || e->klen != 8)
 			continue;
 		ino = get_be64(e->key);
-		for (size_t j = 0; j < ns->nwaiting;) {
-			uint64_t y = ns->waiting[j].y;
-
-			if (ns->waiting[j].rival != ino) {
-				j++;
-				continue;
-			}
-			/* Out of the list first: drop_unnamed notes it again if it still waits. */
-			ns->waiting[j] = ns->waiting[--ns->nwaiting];
-			drop_unnamed(ns, y, cs);
-		}
+		recheck_rival(ns, ino, cs);
 	}
 }
 

@@ -53,6 +53,7 @@
 #include "store/base/bytes.h"
 #include "store/kv/db.h"
 #include "store/ns/inode.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 #include "store/ns/oplog.h"
 #include "ns_sides.h"
@@ -700,6 +701,61 @@ static void rival_gone(int restart)
 	mfs_db_close(c.db);
 }
 
+/* On s, node m's member record in state st. */
+static int member_as(struct side *s, struct side *m, uint8_t st)
+{
+	struct mfs_member r = { .id = mfs_ns_node_id(m->ns), .state = st,
+				.space = mfs_ns_space(m->ns) };
+
+	snprintf(r.endpoint, sizeof(r.endpoint), "tcp://127.0.0.%d:7000", s == m ? 1 : 2);
+	return mfs_ns_member_put(s->ns, &r);
+}
+
+/*
+ * As in two_rewrites_left, but B, Z's maker, is removed from the cluster
+ * before its pass: A adopts B's inode space (ns_merge.c note 5), and its
+ * one pass looks at Y (which waits for Z), then at Z, which takes the
+ * names.  Y must go in that pass too, not linger until the next
+ * (ns_nameless.c note 9; t1495 saw one node's own rewrites do that).
+ */
+static void rival_adopted(void)
+{
+	static const char *const fg[] = { "f", "g", NULL };
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	uint64_t x = 0, y = 0, z = 0;
+
+	if (mfs_db_open_mem(&a.db) || open_as(&a, 0x1111) || mfs_db_open_mem(&b.db) || open_as(&b, 0x2222) ||
+	    mfs_db_open_mem(&c.db) || open_as(&c, 0x3333))
+		tap_bail("three stores");
+	x = write_new(a.ns, MFS_ROOT_INO, "f");
+	ok(x && !send(&a, &b) && !send(&a, &c), "A writes f (X, version 1); B and C have it");
+	y = rewrite(a.ns, x);
+	z = rewrite(b.ns, x);
+	ok(y && z && z > y && !send(&a, &b) && !send(&b, &a) && entry_of(&a, "f") == z,
+	   "A and B rewrite f at once (Y, Z) and exchange: f is Z");
+	ok(!tick(&c, 40) && !mfs_ns_rename(c.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
+	   "C, which saw neither rewrite, renames f to g, later than both");
+	ok(!send(&c, &a) && entry_of(&a, "g") == x && nameless(&a, y, MFS_ROOT_INO, fg) == 1 &&
+	   nameless(&a, z, MFS_ROOT_INO, fg) == 1,
+	   "A applies the rename: g leads to X (B, Z's maker, would repair it), Y and Z no name");
+	is_int(member_as(&a, &a, MFS_MEMBER_ACTIVE) | member_as(&a, &b, MFS_MEMBER_GONE), 0,
+	       "B is removed from the cluster (on A): A adopts its space");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "gc's pass on A");
+	if (!ok(entry_of(&a, "g") == z && nameless(&a, x, MFS_ROOT_INO, fg) == -1 &&
+		nameless(&a, y, MFS_ROOT_INO, fg) == -1,
+		"A: g leads to Z; X's and Y's records are gone, after one pass"))
+		printf("# g leads to %llx; X %d, Y %d (-1 gone, 1 nameless)\n",
+		       (unsigned long long)entry_of(&a, "g"), nameless(&a, x, MFS_ROOT_INO, fg),
+		       nameless(&a, y, MFS_ROOT_INO, fg));
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A: a further pass finds nothing");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
 /* How many times s's record of f lists the root's name nm (-1: no record); its nlink in *nlink. */
 static int times_listed(struct side *s, uint64_t f, const char *nm, uint32_t *nlink)
 {
@@ -1094,6 +1150,7 @@ int main(void)
 	two_rewrites_left();
 	rival_gone(0);
 	rival_gone(1);
+	rival_adopted();
 	rename_onto_listed();
 	link_as_listed();
 	twice_listed_healed();
