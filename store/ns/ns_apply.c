@@ -574,6 +574,9 @@ static int apply_op(struct mfs_ns *ns, mfs_node_t origin, uint64_t seq, const ui
 		ns_fix_name_lists(ns, &op, &cs);
 	if (!rc)
 		ns_fix_second_names(ns, &cs);
+	/* Own nameless rewrites that waited for this op's file (ns_nameless.c note 9). */
+	if (!rc)
+		ns_recheck_waiting(ns, &op, &cs);
 	if (!rc)
 		__atomic_add_fetch(&ns->applied, 1, __ATOMIC_RELAXED);
 out:

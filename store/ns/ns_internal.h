@@ -73,6 +73,17 @@ struct mfs_ns {
 	struct ns_names_ok {
 		uint64_t ino, gen;
 	} names_ok[NS_NAMES_OK_MAX];
+	/*
+	 * Own nameless rewrites gc's last nameless pass kept for a later one
+	 * (ns_version.c note 10), each with that rival: an op that puts or
+	 * deletes the rival's record has them looked at again as it is
+	 * applied (ns_nameless.c note 9).  In memory only: a restart leaves
+	 * them to the next pass.  lock.
+	 */
+	struct ns_waiting {
+		uint64_t y, rival;
+	} *waiting;
+	size_t nwaiting, waitingcap;
 };
 
 struct dirent_key {
@@ -267,10 +278,21 @@ void ns_repair_versions(struct mfs_ns *ns, const struct mfs_stamp *st, struct ch
  * gc's pass over y, an own published file no entry names: if it is the
  * later version of a file whose older version lives on with names (a kill
  * between the op that put that one back and its repair at apply time,
- * ns_version.c note 8), y takes those names.  1 if repaired, 0, or an
+ * ns_version.c note 8), y takes those names.  1 if repaired, 0,
+ * NS_VERSION_DEFERRED if a later rewrite with no name is to take them
+ * (ns_version.c note 10: y must stay; *rival is that rewrite), or an
  * error.  Called with ns->lock held.
  */
-int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs);
+#define NS_VERSION_DEFERRED 2
+int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs,
+			   uint64_t *rival);
+/*
+ * After an op is applied: the own nameless rewrites kept for a rival whose
+ * record the op put or deleted are dropped, or take the names, or stay,
+ * as gc's nameless pass would do now (ns_nameless.c note 9).  Called with
+ * ns->lock held; a failure is logged.
+ */
+void ns_recheck_waiting(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs);
 /*
  * After op: this node's files whose entries or record it touched list the
  * names that lead to them, nlink their count (ns_version.c, note 7).
@@ -289,10 +311,12 @@ void ns_note_held_names(struct mfs_ns *ns, struct changes *cs, const struct mfs_
  * made right (ns_version.c, note 7) if a crash or a failure left a name
  * that leads elsewhere, or left unlisted one of the entries of `entries`
  * (dirent entries, as an op's; may be NULL) that leads to it.  1 if
- * rewritten, 0, or an error (logged).
+ * rewritten, 0, or an error (logged).  *unnamed (if not NULL) is set to 1
+ * when none of the names it lists, nor of entries, leads to it (the list
+ * is then left as it is), else to 0.
  */
 int ns_fix_name_list_left(struct mfs_ns *ns, const struct mfs_op *entries, uint64_t ino,
-			  struct changes *cs);
+			  struct changes *cs, int *unnamed);
 /*
  * gc's repair passes over this node's records (ns_merge.c, ns_nameless.c),
  * and those of removed members it adopts (ns_adopted_spaces): one is

@@ -36,7 +36,10 @@
  *     one file less than the tree shows.  No index leads from a file to its
  *     entries: the read of the entries counts those that name each inode,
  *     and an own file with more entries than its record lists names has
- *     its entries found by a second read (of those files' only) and listed.
+ *     its entries found by a second read (of those files' only) and listed;
+ *     so has one whose listed names all lead elsewhere (a rename's entry
+ *     and a record that lists only the old name: the count is right, and
+ *     the repair of the list, finding no name to keep, writes nothing).
  *     The entry stays and the record takes the name, not the other way
  *     round: the entry won its key by its stamp on every node, as the
  *     maker's repair at apply time would have listed it, and the repair is
@@ -49,7 +52,18 @@
  *     note 8): it takes them instead of being dropped.  Finding the older
  *     one reads every record; only such rewrites pay for it.  Of two
  *     such rewrites of one file (two nodes rewrote it at once), only the
- *     later takes them (ns_version.c note 9).
+ *     later takes them (ns_version.c note 9); the earlier stays until the
+ *     later has taken them or is gone (note 10 there).
+ *  9. Such a rewrite that waits is noted in memory with its rival, and
+ *     looked at again as this node applies an op that puts or deletes the
+ *     rival's record (ns_apply.c): the rival's maker giving it the names,
+ *     or dropping it, is such an op, so the rewrite goes (or takes the
+ *     names) then, not at the next pass.  A record put by any other op
+ *     (an attribute change of the rival) only has it looked at early; one
+ *     that still waits is noted again.  So, in the pass, when the rival
+ *     is this node's too and takes the names (or is dropped) after the
+ *     rewrite that waits for it was looked at.  A restart forgets the
+ *     notes: the next pass makes them again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -184,40 +198,62 @@ struct pass {
 	size_t nunlisted, unlistedcap;
 };
 
-/* After the list's repair: does ino have entries its record does not list (note 7)? */
-static void note_unlisted(struct mfs_ns *ns, uint64_t ino, struct pass *p)
+/*
+ * After the list's repair: does ino have entries its record does not list
+ * (note 7)?  More entries than names, or (unnamed) none of the names it
+ * lists leads to it, which the repair leaves as they are (note 7 too).
+ */
+static void note_unlisted(struct mfs_ns *ns, uint64_t ino, int unnamed, struct pass *p)
 {
 	struct mfs_inode in;
 
 	if (mfs_ns_get(ns, ino, &in))
 		return;
-	if (!S_ISDIR(in.mode) && set_count(&p->named, ino) > 1 + in.nlinks &&
+	if (!S_ISDIR(in.mode) && (unnamed || set_count(&p->named, ino) > 1 + in.nlinks) &&
 	    !mfs_grow(&p->unlisted, &p->unlistedcap, p->nunlisted, sizeof(*p->unlisted)))
 		p->unlisted[p->nunlisted++] = ino;
 	mfs_inode_release(&in);
 }
 
-/*
- * Deletes own file record ino if no entry names it (the set `named`, read
- * before the pass) and, checked again under the lock, none of its names
- * leads to it (note 3): 1 if deleted, 0, or an error (logged).
- */
-static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct changes *cs)
+/* Notes that own rewrite y waits for rival (note 9); out of memory, the next pass looks again. */
+static void note_waiting(struct mfs_ns *ns, uint64_t y, uint64_t rival)
 {
-	struct pass *p = ctx;
+	if (mfs_grow(&ns->waiting, &ns->waitingcap, ns->nwaiting, sizeof(*ns->waiting)))
+		return;
+	ns->waiting[ns->nwaiting++] = (struct ns_waiting){ y, rival };
+}
+
+static int drop_unnamed(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
+
+/* The own rewrites that wait for rival (note 9) are looked at again. */
+static void recheck_rival(struct mfs_ns *ns, uint64_t rival, struct changes *cs)
+{
+	for (size_t j = 0; j < ns->nwaiting;) {
+		uint64_t y = ns->waiting[j].y;
+
+		if (ns->waiting[j].rival != rival) {
+			j++;
+			continue;
+		}
+		/* Out of the list first: drop_unnamed notes it again if it still waits. */
+		ns->waiting[j] = ns->waiting[--ns->nwaiting];
+		drop_unnamed(ns, y, cs);
+	}
+}
+
+/*
+ * Deletes own file record ino if, checked under the lock, none of its names
+ * leads to it (note 3), unless it is a rewrite that takes the names of an
+ * older version (note 8) or waits for a later one (note 9): 1 if deleted
+ * or repaired, 0, or an error (logged).
+ */
+static int drop_unnamed(struct mfs_ns *ns, uint64_t ino, struct changes *cs)
+{
 	struct mfs_inode in;
 	struct ns_txn t = { 0 };
+	uint64_t rival = 0;
 	int rc;
 
-	if (mfs_rev_is_ino(ino))
-		return 0;
-	/* Named: its list of names may still hold one that leads elsewhere
-	 * (note 6), or miss one that leads to it (note 7). */
-	if (set_count(&p->named, ino)) {
-		rc = ns_fix_name_list_left(ns, NULL, ino, cs);
-		note_unlisted(ns, ino, p);
-		return rc > 0; /* a failure is logged; the pass goes on */
-	}
 	if ((rc = mfs_ns_get(ns, ino, &in)))
 		return rc == -ENOENT ? 0 : rc;
 	if ((rc = has_name(ns, &in))) {
@@ -225,8 +261,14 @@ static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct chan
 		goto out;
 	}
 	/* The rewrite of a file whose older version a kill left named (ns_version.c note 8). */
-	if ((rc = ns_repair_version_left(ns, &in, cs)))
+	if ((rc = ns_repair_version_left(ns, &in, cs, &rival)) == NS_VERSION_DEFERRED) {
+		/* A later rewrite is to take them: this one stays until then (note 8). */
+		note_waiting(ns, ino, rival);
+		rc = 0;
 		goto out;
+	}
+	if (rc)
+		goto done;
 	if (!(rc = txn_begin(ns, &t))) {
 		txn_del_inode(&t, ino);
 		rc = txn_commit(ns, &t);
@@ -238,12 +280,51 @@ static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct chan
 			 (unsigned long long)ino, in.name ? in.name : "");
 		rc = 1;
 	}
+done:
+	/* Given the names, or gone: those that waited for it need not (note 9). */
+	if (rc > 0)
+		recheck_rival(ns, ino, cs);
 out:
 	if (rc < 0)
 		log_warn("file %016llx has no name; not removed: %s", (unsigned long long)ino,
 			 mfs_strerror(rc));
 	mfs_inode_release(&in);
 	return rc;
+}
+
+/*
+ * The pass over own file record ino: dropped if no entry names it (the set
+ * `named`, read before the pass) and none of its names leads to it; its
+ * list made right if named.  1 if changed, 0, or an error (logged).
+ */
+static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct changes *cs)
+{
+	struct pass *p = ctx;
+	int rc, unnamed;
+
+	if (mfs_rev_is_ino(ino))
+		return 0;
+	/* Named: its list of names may still hold one that leads elsewhere
+	 * (note 6), or miss one that leads to it (note 7). */
+	if (set_count(&p->named, ino)) {
+		rc = ns_fix_name_list_left(ns, NULL, ino, cs, &unnamed);
+		note_unlisted(ns, ino, unnamed, p);
+		return rc > 0; /* a failure is logged; the pass goes on */
+	}
+	return drop_unnamed(ns, ino, cs);
+}
+
+void ns_recheck_waiting(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs)
+{
+	for (uint32_t i = 0; i < op->n && ns->nwaiting; i++) {
+		const struct mfs_op_entry *e = &op->e[i];
+		uint64_t ino;
+
+		if (e->kind != MFS_OP_INODE || e->klen != 8)
+			continue;
+		ino = get_be64(e->key);
+		recheck_rival(ns, ino, cs);
+	}
 }
 
 /* The entries that name the inodes of set s, copied (keys and values), as op entries. */
@@ -336,7 +417,7 @@ static int list_unlisted(struct mfs_ns *ns, const struct pass *p, mfs_ns_change_
 		one.n = (uint32_t)(j - i);
 		one.e = &f.e[i];
 		pthread_mutex_lock(&ns->lock);
-		r = ns_fix_name_list_left(ns, &one, ino, &cs);
+		r = ns_fix_name_list_left(ns, &one, ino, &cs, NULL);
 		s = ns_unlock_durable(ns, r < 0 ? r : 0, NS_SYNC_DEFER);
 		if (r > 0)
 			log_info("file %016llx had an entry its record did not list: listed",
@@ -357,6 +438,11 @@ int mfs_ns_drop_nameless(struct mfs_ns *ns, mfs_ns_change_fn fn, void *arg)
 {
 	struct pass p = { 0 };
 	int rc = named_inodes(ns, &p.named), listed;
+
+	/* The pass notes again those that still wait (note 9). */
+	pthread_mutex_lock(&ns->lock);
+	ns->nwaiting = 0;
+	pthread_mutex_unlock(&ns->lock);
 
 	if (!rc)
 		rc = ns_repair_own(ns, 0, drop_nameless, &p, fn, arg);

@@ -189,6 +189,7 @@ void mfs_ns_close(struct mfs_ns *ns)
 	pthread_mutex_destroy(&ns->forwards.lock);
 	pthread_rwlock_destroy(&ns->refs_lock);
 	rev_cache_free(ns->revs);
+	free(ns->waiting);
 	free(ns);
 }
 

@@ -91,6 +91,33 @@
  *     pass round the nodes).  Only the later of the two nameless rewrites
  *     (version, then inode number: the same on every node) takes the
  *     names; the other is dropped, as the loser of two writes of one path.
+ * 10. But not at once: while the later one Z has no name and an older
+ *     version holds the names, the earlier Y stays, and is dropped by a
+ *     later pass that finds the names gone from the older version (Z took
+ *     them) or no nameless Z (dropped).  Y's pass had dropped it at once,
+ *     and Z's maker may never take the names: its own pass, before the op
+ *     that put the older version back reached it, may have found no older
+ *     version with names and dropped Z as the loser of the two writes (the
+ *     order of the entry's two writes is the clock's; "later" here is
+ *     version, then inode number).  The file then kept the old bytes for
+ *     good on every node, and Y's committed rewrite was gone (the failure
+ *     of note 8).  The order is total, so no two rewrites wait for each
+ *     other: the latest nameless one never waits.  Z's maker dead but not
+ *     removed, Y waits with it; removed, the member that adopts its space
+ *     takes Z's part (ns_merge.c note 5).  With both makers alive, Y
+ *     waited a pass more (t1495 saw status count it after one gc pass
+ *     round the nodes): Y's maker now looks at Y again as it applies the
+ *     op that puts or deletes Z's record (ns_nameless.c note 9).
+ * 11. The older version may also have entries its record does not list
+ *     (a kill before the repair of its list, note 7).  Given only the
+ *     names it lists, Y left those leading to no record once X's went:
+ *     hidden on every node, and gc's own search for unlisted entries
+ *     (ns_nameless.c note 7) finds X gone.  gc's repair reads the entries
+ *     that lead to X, every one, and Y takes them too.  The repair at
+ *     apply time does not: it would read every entry for each op that puts
+ *     an older version back, under the lock, and such an entry is left
+ *     only by a repair that failed; its op's record lists the name it
+ *     gives (a link's, a rename's).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -501,10 +528,11 @@ void ns_note_held_names(struct mfs_ns *ns, struct changes *cs, const struct mfs_
 /*
  * Own file zino lists the names its entries give it (note 7), those of op
  * (or gc's entries) too if op is not NULL, and those its record listed
- * before the op (cs->held): 1 if rewritten, 0, or an error.
+ * before the op (cs->held): 1 if rewritten, 0, or an error.  *unnamed
+ * (may be NULL): 1 if no name of those leads to it.
  */
 static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zino,
-			 struct changes *cs)
+			 struct changes *cs, int *unnamed)
 {
 	struct mfs_inode z = { 0 }, nw = { 0 };
 	struct ns_txn t = { 0 };
@@ -533,6 +561,8 @@ static int fix_name_list(struct mfs_ns *ns, const struct mfs_op *op, uint64_t zi
 	if ((rc = add_entry_names(ns, op, &nw, &tk)) || (rc = add_held_names(ns, cs, &nw, &tk)))
 		goto out;
 	/* No name: the nameless pass's (ns_nameless.c).  Or nothing changed. */
+	if (unnamed)
+		*unnamed = tk.n == 0;
 	if (tk.n == 0 || (kept == listed && tk.n == kept && z.nlink == listed))
 		goto out;
 	if ((rc = txn_begin(ns, &t)))
@@ -553,9 +583,13 @@ out:
 }
 
 int ns_fix_name_list_left(struct mfs_ns *ns, const struct mfs_op *entries, uint64_t ino,
-			  struct changes *cs)
+			  struct changes *cs, int *unnamed)
 {
-	int rc = fix_name_list(ns, entries, ino, cs);
+	int rc;
+
+	if (unnamed)
+		*unnamed = 0;
+	rc = fix_name_list(ns, entries, ino, cs, unnamed);
 
 	if (rc < 0)
 		log_warn("file %016llx: its list of names not made right: %s",
@@ -575,7 +609,7 @@ void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct change
 			ns_note_version(cs, get_be64(e->key), S_IFREG, ns->space);
 	}
 	for (size_t i = 0; i < cs->nver; i++) {
-		int rc = fix_name_list(ns, op, cs->ver[i], cs);
+		int rc = fix_name_list(ns, op, cs->ver[i], cs, NULL);
 
 		if (rc < 0)
 			log_warn("file %016llx: its list of names not made right: %s",
@@ -585,13 +619,15 @@ void ns_fix_name_lists(struct mfs_ns *ns, const struct mfs_op *op, struct change
 
 /*
  * The walk for ns_repair_version_left: the first older version of y with a
- * name, and whether a later rewrite of y's file has no name either.
+ * name, and whether a later rewrite of y's file has no name either (note
+ * 10: the walk goes on past such a rewrite until it has found both).
  */
 struct older_walk {
 	struct mfs_ns *ns;
 	const struct mfs_inode *y;
 	struct mfs_inode x;
 	int found, rival;
+	uint64_t rino;          /* the rival's inode */
 };
 
 /* Is r a rewrite of y's file that is later than y, by version, then by inode number? */
@@ -609,9 +645,13 @@ static int older_named(void *arg, const struct mfs_inode *in)
 
 	if (later_rewrite(in, w->y)) {
 		/* Nameless too: that one takes the names (note 9). */
-		if ((rc = named(w->ns, in)) == 0)
+		if (!w->rival && (rc = named(w->ns, in)) <= 0) {
+			if (rc)
+				return rc;
 			w->rival = 1;
-		return rc < 0 ? rc : w->rival;
+			w->rino = in->ino;
+		}
+		return w->found && w->rival;
 	}
 	if (w->found || !later_version(in, w->y))
 		return 0;
@@ -620,10 +660,44 @@ static int older_named(void *arg, const struct mfs_inode *in)
 	if ((rc = mfs_inode_copy(&w->x, in)))
 		return rc;
 	w->found = 1;
-	return 0; /* on: a later rewrite with no name may follow */
+	return w->rival; /* or on: a later rewrite with no name may follow */
 }
 
-int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs)
+/*
+ * Adds to x (a copy) the names of the entries that lead to it and that its
+ * record does not list (note 11): a read of every entry.  0 or an error.
+ */
+static int add_unlisted(struct mfs_ns *ns, struct mfs_inode *x)
+{
+	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
+	int rc = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+		char name[MFS_NAME_MAX + 1];
+
+		if (vl != 12 || get_le64(v) != x->ino || kl <= 8 || kl > 8 + MFS_NAME_MAX)
+			continue;
+		memcpy(name, k + 8, kl - 8);
+		name[kl - 8] = 0;
+		/* Compares with each listed name: a repair after a kill, rare. */
+		if (!mfs_inode_has_name(x, get_be64(k), name))
+			rc = mfs_inode_name_add(x, get_be64(k), name);
+	}
+	/* A full list: Y takes those listed, as before. */
+	if (rc == -EMLINK)
+		rc = 0;
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
+int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs,
+			   uint64_t *rival)
 {
 	struct older_walk w = { .ns = ns, .y = y };
 	struct mfs_inode_walk iw = { .fn = older_named, .arg = &w };
@@ -633,9 +707,19 @@ int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct 
 	if (!S_ISREG(y->mode) || y->version < 2 || (y->flags & MFS_I_PENDING))
 		return 0;
 	rc = mfs_inode_walk(ns->db, NULL, &iw);
-	if (rc >= 0 && w.found && !w.rival)
+	if (rc >= 0 && w.found && !w.rival && !(rc = add_unlisted(ns, &w.x)))
 		rc = supersede(ns, &w.x, y, 0, cs);
 	if (w.found)
 		mfs_inode_release(&w.x);
-	return rc < 0 ? rc : rc > 0 && w.found && !w.rival;
+	if (rc < 0)
+		return rc;
+	/* The later rewrite's maker is to take the names; y waits (note 10). */
+	if (w.found && w.rival) {
+		log_info("file %016llx (%s) has no name; kept while its later rewrite %016llx "
+			 "has none", (unsigned long long)y->ino, y->name ? y->name : "",
+			 (unsigned long long)w.rino);
+		*rival = w.rino;
+		return NS_VERSION_DEFERRED;
+	}
+	return rc > 0 && w.found;
 }

@@ -53,6 +53,7 @@
 #include "store/base/bytes.h"
 #include "store/kv/db.h"
 #include "store/ns/inode.h"
+#include "store/ns/member.h"
 #include "store/ns/namespace.h"
 #include "store/ns/oplog.h"
 #include "ns_sides.h"
@@ -558,7 +559,9 @@ static int nameless(struct side *s, uint64_t ino, uint64_t parent, const char *c
  * rename; that write fails here (a kill).  gc's pass on A, then on B before
  * A's ops reach it: each gave its own rewrite X's names, and the loser of
  * the two ops was left listing g, which led to the other, until its
- * maker's next pass.  Only Z, the later, may take them; A drops Y.
+ * maker's next pass.  Only Z, the later, may take them; A keeps Y while Z
+ * has no name (note 10) and drops it as it applies B's repair
+ * (ns_nameless.c note 9), not a pass later.
  */
 static void two_rewrites_left(void)
 {
@@ -609,6 +612,142 @@ static void two_rewrites_left(void)
 		is_int(mfs_ns_drop_nameless(s->ns, NULL, NULL), 0,
 		       "%s: a further nameless pass finds nothing", who);
 	}
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
+/*
+ * A nameless rewrite that waited for a later one whose maker let it go
+ * (ns_version.c note 10; review of s36).  A and B rewrite A's file f at
+ * once (Y on A, later by the clock, so f is Y's; Z on B, the later by
+ * inode number).  B's pass drops Z, the loser of the two writes, before
+ * C's rename of f to g, later than both, reaches B.  A applies the rename
+ * (X back at g), its repair's write failing (a kill), before B's drop of Z
+ * reaches it: Y and Z have no name there, and Z is the later.  A's pass
+ * dropped Y at once, waiting for Z's maker to take the names; B never did
+ * (Z was gone), and g showed X's old bytes for good on every node.  A now
+ * keeps Y while Z lives without a name, and gives it g once Z is gone: as
+ * it applies B's drop (ns_nameless.c note 9) or, if A restarted in between
+ * (restart), in its next pass.
+ */
+static void rival_gone(int restart)
+{
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_db *base;
+	/* The third write of the rename's apply is Y's repair. */
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	struct mfs_inode in;
+	uint64_t x = 0, y = 0, z = 0, ticked = 0;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    open_as(&a, 0x1111) || mfs_db_open_mem(&b.db) || open_as(&b, 0x2222) ||
+	    mfs_db_open_mem(&c.db) || open_as(&c, 0x3333))
+		tap_bail("three stores");
+	x = write_new(a.ns, MFS_ROOT_INO, "f");
+	ok(x && !send(&a, &b) && !send(&a, &c), "A writes f (X, version 1); B and C have it");
+	z = rewrite(b.ns, x);
+	y = (z && !tick(&a, 10)) ? rewrite(a.ns, x) : 0;
+	ok(y && z && z > y, "B rewrites f (Z), A too, later by the clock (Y; version 2 both)");
+	ok(!send(&a, &b) && !send(&b, &a) && entry_of(&a, "f") == y && entry_of(&b, "f") == y,
+	   "they exchange: f is Y on both");
+	ok(mfs_ns_drop_nameless(b.ns, NULL, NULL) == 1 && mfs_ns_get(b.ns, z, &in) == -ENOENT,
+	   "gc's pass on B drops Z, the loser (no older version has a name there)");
+	ok(!tick(&c, 40) && (ticked = mfs_ns_seq(c.ns)) &&
+	   !mfs_ns_rename(c.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
+	   "C, which saw neither rewrite, renames f to g, later than both");
+	is_int(send_upto(&c, &a, ticked), 0, "A applies C's ops before the rename");
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&c, &a), 0, "A applies the rename, its repair's write failing");
+	ok(mfs_db_fault_fired(a.db) == 1 && entry_of(&a, "g") == x && !entry_of(&a, "f") &&
+	   !mfs_ns_get(a.ns, z, &in), "A: g leads to X; Y and Z (B's drop not here yet) have no name");
+	mfs_inode_release(&in);
+	mfs_db_fault_arm(a.db, NULL);
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "gc's pass on A leaves Y for Z, the later");
+	if (!ok(!mfs_ns_get(a.ns, y, &in), "A: Y's record stays"))
+		printf("# Y was dropped: the names wait for Z's maker\n");
+	else
+		mfs_inode_release(&in);
+	if (restart) {
+		mfs_ns_close(a.ns);
+		ok(!open_as(&a, 0x1111), "A restarts");
+	}
+	ok(!send(&b, &a) && mfs_ns_get(a.ns, z, &in) == -ENOENT, "A applies B's ops: Z is gone");
+	if (restart) {
+		ok(entry_of(&a, "g") == x, "A: g still leads to X (the note that Y waits is gone)");
+		ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "A's next pass gives Y the names");
+	}
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A: a pass finds nothing more");
+	ok(!send(&c, &b) && !send(&a, &b) && !send(&a, &c) && !send(&b, &c),
+	   "every node gets every op");
+	for (int i = 0; i < 3; i++) {
+		struct side *s = i == 2 ? &c : i ? &b : &a;
+		const char *who = i == 2 ? "C" : i ? "B" : "A";
+
+		if (!ok(entry_of(s, "g") == y && !entry_of(s, "f") &&
+			mfs_ns_get(s->ns, x, &in) == -ENOENT, "%s: g leads to Y; X is gone", who))
+			printf("# g leads to %s\n", entry_of(s, "g") == x ? "X" : "neither");
+	}
+	is_int(mfs_ns_drop_nameless(b.ns, NULL, NULL), 0, "B: a further pass finds nothing");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
+/* On s, node m's member record in state st. */
+static int member_as(struct side *s, struct side *m, uint8_t st)
+{
+	struct mfs_member r = { .id = mfs_ns_node_id(m->ns), .state = st,
+				.space = mfs_ns_space(m->ns) };
+
+	snprintf(r.endpoint, sizeof(r.endpoint), "tcp://127.0.0.%d:7000", s == m ? 1 : 2);
+	return mfs_ns_member_put(s->ns, &r);
+}
+
+/*
+ * As in two_rewrites_left, but B, Z's maker, is removed from the cluster
+ * before its pass: A adopts B's inode space (ns_merge.c note 5), and its
+ * one pass looks at Y (which waits for Z), then at Z, which takes the
+ * names.  Y must go in that pass too, not linger until the next
+ * (ns_nameless.c note 9; t1495 saw one node's own rewrites do that).
+ */
+static void rival_adopted(void)
+{
+	static const char *const fg[] = { "f", "g", NULL };
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	uint64_t x = 0, y = 0, z = 0;
+
+	if (mfs_db_open_mem(&a.db) || open_as(&a, 0x1111) || mfs_db_open_mem(&b.db) || open_as(&b, 0x2222) ||
+	    mfs_db_open_mem(&c.db) || open_as(&c, 0x3333))
+		tap_bail("three stores");
+	x = write_new(a.ns, MFS_ROOT_INO, "f");
+	ok(x && !send(&a, &b) && !send(&a, &c), "A writes f (X, version 1); B and C have it");
+	y = rewrite(a.ns, x);
+	z = rewrite(b.ns, x);
+	ok(y && z && z > y && !send(&a, &b) && !send(&b, &a) && entry_of(&a, "f") == z,
+	   "A and B rewrite f at once (Y, Z) and exchange: f is Z");
+	ok(!tick(&c, 40) && !mfs_ns_rename(c.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
+	   "C, which saw neither rewrite, renames f to g, later than both");
+	ok(!send(&c, &a) && entry_of(&a, "g") == x && nameless(&a, y, MFS_ROOT_INO, fg) == 1 &&
+	   nameless(&a, z, MFS_ROOT_INO, fg) == 1,
+	   "A applies the rename: g leads to X (B, Z's maker, would repair it), Y and Z no name");
+	is_int(member_as(&a, &a, MFS_MEMBER_ACTIVE) | member_as(&a, &b, MFS_MEMBER_GONE), 0,
+	       "B is removed from the cluster (on A): A adopts its space");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "gc's pass on A");
+	if (!ok(entry_of(&a, "g") == z && nameless(&a, x, MFS_ROOT_INO, fg) == -1 &&
+		nameless(&a, y, MFS_ROOT_INO, fg) == -1,
+		"A: g leads to Z; X's and Y's records are gone, after one pass"))
+		printf("# g leads to %llx; X %d, Y %d (-1 gone, 1 nameless)\n",
+		       (unsigned long long)entry_of(&a, "g"), nameless(&a, x, MFS_ROOT_INO, fg),
+		       nameless(&a, y, MFS_ROOT_INO, fg));
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A: a further pass finds nothing");
 	mfs_ns_close(a.ns);
 	mfs_db_close(a.db);
 	mfs_ns_close(b.ns);
@@ -774,6 +913,197 @@ static void twice_listed_healed(void)
 	close_two(&a, &b);
 }
 
+/*
+ * An op of a node that is not there (0x7777, seq seq, stamped at 1000,
+ * later than all) that puts in's record and the root's entries names[]
+ * leading to in (a NULL-terminated list; "-name" deletes the entry
+ * name); applied on s, the write number
+ * fault of its apply failing if fault is not 0.  0 if applied.
+ */
+static int foreign_op(struct side *s, uint64_t seq, const struct mfs_inode *in,
+		      const char *const *names, int fault)
+{
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, fault, MFS_FAULT_EIO } } };
+	struct mfs_op_builder op;
+	struct mfs_wr w = { 0 };
+	uint8_t key[8], dk[8 + MFS_NAME_MAX], v[12];
+	int rc;
+
+	mfs_inode_encode(in, &w);
+	mfs_ino_key(in->ino, key);
+	put_le64(v, in->ino);
+	put_le32(v + 8, in->mode);
+	mfs_op_begin(&op);
+	mfs_op_add(&op, MFS_OP_INODE, 0, key, 8, w.buf, w.len);
+	for (; *names; names++) {
+		int del = **names == '-';
+		const char *nm = *names + del;
+
+		put_be64(dk, MFS_ROOT_INO);
+		memcpy(dk + 8, nm, strlen(nm));
+		mfs_op_add(&op, MFS_OP_DIRENT, del, dk, 8 + strlen(nm), del ? NULL : v, del ? 0 : 12);
+	}
+	rc = w.oom || mfs_op_finish(&op, 1000) || (fault && mfs_db_fault_arm(s->db, &sp)) ||
+	     mfs_ns_apply(s->ns, 0x7777, seq, op.w.buf, op.w.len, NULL, NULL) ||
+	     (fault && mfs_db_fault_fired(s->db) != 1);
+	if (fault)
+		mfs_db_fault_arm(s->db, NULL);
+	mfs_op_release(&op);
+	mfs_wr_release(&w);
+	return rc ? -1 : 0;
+}
+
+/*
+ * A record that lists one name no entry keeps and misses one an entry
+ * gives it (s36 gcrec, "seen but left alone").  First with a name that
+ * still leads to it: an op of C's puts A's f listing f and s (s leads
+ * nowhere) and the entry k -> f; A's repair of the list as it applies it
+ * fails (a kill).  gc's pass drops s, then finds more entries than names
+ * and lists k.
+ */
+static void stale_and_unlisted(void)
+{
+	static const char *const k[] = { "k", NULL };
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_db *base;
+	struct mfs_inode in = { 0 };
+	uint32_t nl;
+	uint64_t f;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	f = mk(a.ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
+	ok(f && !mfs_ns_get(a.ns, f, &in) && !mfs_inode_name_add(&in, MFS_ROOT_INO, "s"),
+	   "A makes f");
+	in.nlink = 2;
+	ok(!foreign_op(&a, 1, &in, k, 3),
+	   "C's op (f lists f and s; k -> f) reaches A, its repair's write failing");
+	ok(times_listed(&a, f, "s", &nl) == 1 && times_listed(&a, f, "k", &nl) == 0 && nl == 2 &&
+	   entry_of(&a, "k") == f && !entry_of(&a, "s"),
+	   "A: f lists f and s, nlink 2; k leads to f, s nowhere (the state a kill there leaves)");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "gc's nameless pass on A");
+	if (!ok(times_listed(&a, f, "s", &nl) == 0, "A after gc: f does not list s"))
+		printf("# lists s %d time(s)\n", times_listed(&a, f, "s", &nl));
+	listed_once(&a, f, 1, 1, "A after gc");
+	is_int(send(&a, &b), 0, "B applies A's ops");
+	listed_once(&b, f, 1, 1, "B");
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A's next pass finds nothing");
+	mfs_inode_release(&in);
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
+/*
+ * The same with only the stale name listed: C's op renames f to k, its
+ * record of f listing s alone.  One entry leads to f, and it lists one
+ * name: gc's pass looked for unlisted entries only if entries outnumbered
+ * the names, and its repair of the list wrote nothing when none of the
+ * listed names led to the file.  f listed s for good (nlink right, the
+ * name wrong: a lookup of k gave a record named s).
+ */
+static void only_stale_listed(void)
+{
+	static const char *const fk[] = { "-f", "k", NULL };
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_db *base;
+	struct mfs_inode in = { 0 };
+	uint32_t nl;
+	uint64_t f;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	f = mk(a.ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
+	ok(f && !mfs_ns_get(a.ns, f, &in), "A makes f");
+	free(in.name);
+	in.name = strdup("s");
+	ok(!foreign_op(&a, 1, &in, fk, 3),
+	   "C's op (f renamed to k, its record listing s) reaches A, its repair's write failing");
+	ok(times_listed(&a, f, "s", &nl) == 1 && nl == 1 && entry_of(&a, "k") == f &&
+	   !entry_of(&a, "s") && !entry_of(&a, "f"),
+	   "A: f lists s, nlink 1; k leads to f, s nowhere (the state a kill there leaves)");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "gc's nameless pass on A repairs f");
+	if (!ok(times_listed(&a, f, "s", &nl) == 0 && times_listed(&a, f, "k", &nl) == 1 && nl == 1,
+		"A after gc: f lists k alone, nlink 1"))
+		printf("# lists s %d, k %d time(s), nlink %u\n", times_listed(&a, f, "s", &nl),
+		       times_listed(&a, f, "k", &nl), nl);
+	is_int(send(&a, &b), 0, "B applies A's ops");
+	ok(times_listed(&b, f, "s", &nl) == 0 && times_listed(&b, f, "k", &nl) == 1 && nl == 1,
+	   "B: f lists k alone, nlink 1");
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A's next pass finds nothing");
+	mfs_inode_release(&in);
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
+/*
+ * The older version's names that its record does not list (s36 gcrec,
+ * "seen but left alone"): as in version_left, A's rewrite Y has no name
+ * and X lives at g, the repair lost to a kill; then an op of C's gives X
+ * the entry h, which X's record does not list, A's repair of the list
+ * failing too.  gc's pass gave Y the names X listed, g, and deleted X: h
+ * led to no record (hidden on every node), and the pass's own search for
+ * X's unlisted entries found X gone.  Y must take h too.
+ */
+static void version_left_unlisted(void)
+{
+	static const char *const h[] = { "h", NULL };
+	struct side a = { 0 }, b = { 0 };
+	struct mfs_db *base;
+	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
+	struct mfs_inode in = { 0 };
+	uint64_t x = 0, y = 0, ticked = 0;
+	uint32_t nl;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
+	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
+		tap_bail("two stores");
+	x = write_new(a.ns, MFS_ROOT_INO, "f");
+	ok(x && !send(&a, &b), "A writes f (X, version 1); B has it");
+	ok(!tick(&b, 20) && (ticked = mfs_ns_seq(b.ns)) &&
+	   !mfs_ns_rename(b.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
+	   "B, later by the clock, renames f to g");
+	y = rewrite(a.ns, x);
+	ok(y && y != x && entry_of(&a, "f") == y, "A rewrites f: Y, version 2");
+	is_int(send_upto(&b, &a, ticked), 0, "A applies B's ops before the rename");
+	if (mfs_db_fault_arm(a.db, &sp))
+		tap_bail("arm");
+	is_int(send(&b, &a), 0, "A applies the rename, its repair's write failing");
+	mfs_db_fault_arm(a.db, NULL);
+	ok(entry_of(&a, "g") == x && !entry_of(&a, "f") && !mfs_ns_get(a.ns, x, &in),
+	   "A: g leads to X, and Y has no name");
+	ok(!foreign_op(&a, 1, &in, h, 3) && !foreign_op(&b, 1, &in, h, 0),
+	   "C's op (X listing g; h -> X) reaches A, its repair's write failing, and B");
+	ok(entry_of(&a, "h") == x && times_listed(&a, x, "h", &nl) == 0,
+	   "A: h leads to X, which does not list it (the state a kill there leaves)");
+	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) >= 1, "gc's nameless pass on A repairs Y");
+	is_int(send(&a, &b), 0, "B applies A's ops");
+	for (int i = 0; i < 2; i++) {
+		struct side *s = i ? &b : &a;
+		const char *who = i ? "B" : "A";
+		int tg = times_listed(s, y, "g", &nl), th = times_listed(s, y, "h", &nl);
+		uint64_t g = entry_of(s, "g"), hh = entry_of(s, "h");
+
+		if (!ok(g == y && hh == y && mfs_ns_get(s->ns, x, &in) == -ENOENT && tg == 1 &&
+			th == 1 && nl == 2,
+			"%s: g and h lead to Y, which lists both, nlink 2; X is gone", who))
+			printf("# g -> %llx, h -> %llx (Y %llx); Y lists g %d, h %d time(s), nlink %u\n",
+			       (unsigned long long)g, (unsigned long long)hh, (unsigned long long)y, tg,
+			       th, nl);
+	}
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A's next pass finds nothing");
+	mfs_inode_release(&in);
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+}
+
 int main(void)
 {
 	struct side a = { 0 }, b = { 0 }, c = { 0 };
@@ -818,8 +1148,14 @@ int main(void)
 	adopted_twice(0);
 	adopted_twice(5);
 	two_rewrites_left();
+	rival_gone(0);
+	rival_gone(1);
+	rival_adopted();
 	rename_onto_listed();
 	link_as_listed();
 	twice_listed_healed();
+	stale_and_unlisted();
+	only_stale_listed();
+	version_left_unlisted();
 	return done_testing();
 }
