@@ -225,20 +225,30 @@ static void note_waiting(struct mfs_ns *ns, uint64_t y, uint64_t rival)
 
 static int drop_unnamed(struct mfs_ns *ns, uint64_t ino, struct changes *cs);
 
-/* The own rewrites that wait for rival (note 9) are looked at again. */
+/*
+ * The own rewrites that wait for rival (note 9) are looked at again.  All
+ * leave the list before the first is looked at: one that still waits is
+ * noted again (drop_unnamed), and met again in this loop it would be
+ * looked at for ever, under the lock.
+ */
 static void recheck_rival(struct mfs_ns *ns, uint64_t rival, struct changes *cs)
 {
-	for (size_t j = 0; j < ns->nwaiting;) {
-		uint64_t y = ns->waiting[j].y;
+	uint64_t *ys = NULL;
+	size_t n = 0, cap = 0;
 
+	for (size_t j = 0; j < ns->nwaiting;) {
 		if (ns->waiting[j].rival != rival) {
 			j++;
 			continue;
 		}
-		/* Out of the list first: drop_unnamed notes it again if it still waits. */
+		if (mfs_grow(&ys, &cap, n, sizeof(*ys)))
+			break; /* out of memory: those left wait for the next pass */
+		ys[n++] = ns->waiting[j].y;
 		ns->waiting[j] = ns->waiting[--ns->nwaiting];
-		drop_unnamed(ns, y, cs);
 	}
+	for (size_t i = 0; i < n; i++)
+		drop_unnamed(ns, ys[i], cs);
+	free(ys);
 }
 
 /*
