@@ -75,8 +75,8 @@ struct mfs_ns {
 	} names_ok[NS_NAMES_OK_MAX];
 	/*
 	 * Own nameless rewrites gc's last nameless pass kept for a later one
-	 * (ns_version.c note 10), each with that rival: an op that puts or
-	 * deletes the rival's record has them looked at again as it is
+	 * (ns_version.c note 10), each with that rival: an op that names
+	 * the rival or deletes its record has them looked at again as it is
 	 * applied (ns_nameless.c note 9).  In memory only: a restart leaves
 	 * them to the next pass.  lock.
 	 */
@@ -288,8 +288,9 @@ int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct 
 			   uint64_t *rival);
 /*
  * After an op is applied: the own nameless rewrites kept for a rival whose
- * record the op put or deleted are dropped, or take the names, or stay,
- * as gc's nameless pass would do now (ns_nameless.c note 9).  Called with
+ * record the op put or deleted, and that is now named or gone, are
+ * dropped, or take the names, as gc's nameless pass would do now
+ * (ns_nameless.c note 9).  Called with
  * ns->lock held; a failure is logged.
  */
 void ns_recheck_waiting(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs);

@@ -56,14 +56,14 @@
  *     later has taken them or is gone (note 10 there).
  *  9. Such a rewrite that waits is noted in memory with its rival, and
  *     looked at again as this node applies an op that puts or deletes the
- *     rival's record (ns_apply.c): the rival's maker giving it the names,
- *     or dropping it, is such an op, so the rewrite goes (or takes the
- *     names) then, not at the next pass.  A record put by any other op
- *     (an attribute change of the rival) only has it looked at early; one
- *     that still waits is noted again.  So, in the pass, when the rival
- *     is this node's too and takes the names (or is dropped) after the
- *     rewrite that waits for it was looked at.  A restart forgets the
- *     notes: the next pass makes them again.
+ *     rival's record (ns_apply.c) and leaves the rival named or gone: the
+ *     rival's maker giving it the names, or dropping it, is such an op, so
+ *     the rewrite goes (or takes the names) then, not at the next pass.
+ *     Other ops on the rival's record (an attribute change) do not have
+ *     it looked at: the look reads every record, under the lock.  So, in
+ *     the pass, when the rival is this node's too and takes the names (or
+ *     is dropped) after the rewrite that waits for it was looked at.  A
+ *     restart forgets the notes: the next pass makes them again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -324,6 +324,33 @@ static int drop_nameless(struct mfs_ns *ns, uint64_t ino, void *ctx, struct chan
 	return drop_unnamed(ns, ino, cs);
 }
 
+/* Is some own rewrite waiting for rival? */
+static int is_rival(const struct mfs_ns *ns, uint64_t rival)
+{
+	for (size_t j = 0; j < ns->nwaiting; j++)
+		if (ns->waiting[j].rival == rival)
+			return 1;
+	return 0;
+}
+
+/*
+ * Has rival taken the names, or gone?  Only then is a rewrite that waits
+ * for it looked at again (note 9): the look reads every record, and an op
+ * that only changes the rival's attributes would pay for it under the
+ * lock, each time.
+ */
+static int rival_settled(struct mfs_ns *ns, uint64_t rival)
+{
+	struct mfs_inode in;
+	int rc = mfs_ns_get(ns, rival, &in);
+
+	if (rc)
+		return rc == -ENOENT;
+	rc = has_name(ns, &in);
+	mfs_inode_release(&in);
+	return rc > 0;
+}
+
 void ns_recheck_waiting(struct mfs_ns *ns, const struct mfs_op *op, struct changes *cs)
 {
 	for (uint32_t i = 0; i < op->n && ns->nwaiting; i++) {
@@ -333,7 +360,8 @@ void ns_recheck_waiting(struct mfs_ns *ns, const struct mfs_op *op, struct chang
 		if (e->kind != MFS_OP_INODE || e->klen != 8)
 			continue;
 		ino = get_be64(e->key);
-		recheck_rival(ns, ino, cs);
+		if (is_rival(ns, ino) && rival_settled(ns, ino))
+			recheck_rival(ns, ino, cs);
 	}
 }
 
