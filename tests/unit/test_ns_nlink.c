@@ -49,8 +49,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store/base/bytes.h"
+#include "store/base/log.h"
 #include "store/kv/db.h"
 #include "store/ns/inode.h"
 #include "store/ns/member.h"
@@ -756,6 +758,127 @@ static void rival_adopted(void)
 	mfs_db_close(c.db);
 }
 
+/* Lines of the log file at path that hold what (-1: none read). */
+static int lines_with(const char *path, const char *what)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A rewrite that waits, looked at again as its maker's rival is changed
+ * but still has no name (ns_nameless.c note 9; s37).  As in
+ * two_rewrites_left, with no kill: A and B rewrite A's file f at once (Y,
+ * Z; f is Z's), and C's rename of f to g, later than both, puts the old
+ * version X back at g on A.  A's pass keeps Y while Z has no name there.
+ * B, which has not got the rename yet, chmods f, its Z: A applies an op
+ * that puts Z's record and gives it no name.  A looked at Y again, found
+ * it still waiting for Z, noted it again at the list's end, and met it
+ * again in the same loop: for ever, under the namespace's lock (an alarm
+ * makes that hang fail here).  Then it looked at Y once per such op,
+ * reading every record each time; now not at all, as Z still has no
+ * name.  Y must still be kept, and noted: it goes
+ * as A applies B's next op on Z, B giving Z the name g as it applies the
+ * rename, or (unlinked) B unlinking f, which deletes Z's record, after
+ * which Y takes g.
+ */
+static void rival_touched(int unlinked)
+{
+	static const char *const fg[] = { "f", "g", NULL };
+	struct side a = { 0 }, b = { 0 }, c = { 0 };
+	struct mfs_inode attr = { .mode = S_IFREG | 0600 }, in;
+	uint64_t x = 0, y = 0, z = 0, won, lost;
+	char dir[] = "/tmp/mfs-nlink-XXXXXX", log[64];
+	int rc;
+
+	if (mfs_db_open_mem(&a.db) || open_as(&a, 0x1111) || mfs_db_open_mem(&b.db) ||
+	    open_as(&b, 0x2222) || mfs_db_open_mem(&c.db) || open_as(&c, 0x3333))
+		tap_bail("three stores");
+	x = write_new(a.ns, MFS_ROOT_INO, "f");
+	ok(x && !send(&a, &b) && !send(&a, &c), "A writes f (X, version 1); B and C have it");
+	y = rewrite(a.ns, x);
+	z = rewrite(b.ns, x);
+	ok(y && z && z > y && !send(&a, &b) && !send(&b, &a) && entry_of(&a, "f") == z &&
+	   entry_of(&b, "f") == z, "A and B rewrite f at once (Y, Z) and exchange: f is Z");
+	ok(!tick(&c, 40) && !mfs_ns_rename(c.ns, MFS_ROOT_INO, "f", MFS_ROOT_INO, "g", 0, NULL),
+	   "C, which saw neither rewrite, renames f to g, later than both");
+	ok(!send(&c, &a) && entry_of(&a, "g") == x && nameless(&a, y, MFS_ROOT_INO, fg) == 1 &&
+	   nameless(&a, z, MFS_ROOT_INO, fg) == 1,
+	   "A applies the rename: g leads to X, Y and Z have no name");
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "gc's pass on A leaves Y for Z, the later");
+	for (int i = 0; i < 3; i++)
+		if (mfs_ns_setattr(b.ns, z, &attr, MFS_ATTR_MODE, NULL))
+			tap_bail("chmod");
+	ok(1, "B, which has not got the rename, chmods f (Z), three times");
+	if (!mkdtemp(dir) || snprintf(log, sizeof(log), "%s/log", dir) < 0 ||
+	    mfs_log_open(log, MFS_LOG_WARN, MFS_LOG_INFO))
+		tap_bail("log");
+	alarm(60);
+	rc = send(&b, &a);
+	alarm(0);
+	mfs_log_open(NULL, MFS_LOG_WARN, MFS_LOG_INFO);
+	is_int(rc, 0, "A applies B's chmods (%s)", unlinked ? "then B unlinks f" : "B keeps f");
+	/* Z still has no name: Y still waits, with no walk of every record per op. */
+	is_int(lines_with(log, "kept while"), 0, "A: Y not looked at again (Z has no name yet)");
+	unlink(log);
+	rmdir(dir);
+	ok(!mfs_ns_get(a.ns, z, &in) && (in.mode & 0777) == 0600 && entry_of(&a, "g") == x &&
+	   nameless(&a, y, MFS_ROOT_INO, fg) == 1 && nameless(&a, z, MFS_ROOT_INO, fg) == 1,
+	   "A: Z has B's mode and no name, g still leads to X, Y's record stays");
+	mfs_inode_release(&in);
+	if (unlinked) {
+		ok(!mfs_ns_remove(b.ns, MFS_ROOT_INO, "f", 0, NULL) &&
+		   mfs_ns_get(b.ns, z, &in) == -ENOENT,
+		   "B unlinks f, its last name: Z's record is gone");
+		won = y;
+		lost = z;
+	} else {
+		ok(!send(&c, &b) && entry_of(&b, "g") == z,
+		   "B applies the rename: B, Z's maker, gives Z the name g");
+		won = z;
+		lost = y;
+	}
+	ok(!send(&b, &a), "A applies B's ops");
+	if (!ok(entry_of(&a, "g") == won && nameless(&a, x, MFS_ROOT_INO, fg) == -1 &&
+		nameless(&a, lost, MFS_ROOT_INO, fg) == -1,
+		"A: g leads to %s; X's and %s's records are gone, with no pass",
+		unlinked ? "Y" : "Z", unlinked ? "Z" : "Y"))
+		printf("# g leads to %llx; X %d, Y %d, Z %d (-1 gone, 1 nameless)\n",
+		       (unsigned long long)entry_of(&a, "g"), nameless(&a, x, MFS_ROOT_INO, fg),
+		       nameless(&a, y, MFS_ROOT_INO, fg), nameless(&a, z, MFS_ROOT_INO, fg));
+	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A: a further pass finds nothing");
+	ok(!send(&c, &b) && !send(&a, &b) && !send(&a, &c) && !send(&b, &c) && !send(&c, &a) &&
+	   !send(&b, &a), "every node gets every op");
+	for (int i = 0; i < 3; i++) {
+		struct side *s = i == 2 ? &c : i ? &b : &a;
+		const char *who = i == 2 ? "C" : i ? "B" : "A";
+
+		if (!ok(entry_of(s, "g") == won && !entry_of(s, "f") &&
+			nameless(s, x, MFS_ROOT_INO, fg) == -1 &&
+			nameless(s, lost, MFS_ROOT_INO, fg) == -1,
+			"%s: g leads to %s; the other two records are gone", who,
+			unlinked ? "Y" : "Z"))
+			printf("# g leads to %llx; X %d, Y %d, Z %d (-1 gone, 1 nameless)\n",
+			       (unsigned long long)entry_of(s, "g"), nameless(s, x, MFS_ROOT_INO, fg),
+			       nameless(s, y, MFS_ROOT_INO, fg), nameless(s, z, MFS_ROOT_INO, fg));
+	}
+	is_int(mfs_ns_drop_nameless(b.ns, NULL, NULL), 0, "B: a further pass finds nothing");
+	mfs_ns_close(a.ns);
+	mfs_db_close(a.db);
+	mfs_ns_close(b.ns);
+	mfs_db_close(b.db);
+	mfs_ns_close(c.ns);
+	mfs_db_close(c.db);
+}
+
 /* How many times s's record of f lists the root's name nm (-1: no record); its nlink in *nlink. */
 static int times_listed(struct side *s, uint64_t f, const char *nm, uint32_t *nlink)
 {
@@ -1151,6 +1274,8 @@ int main(void)
 	rival_gone(0);
 	rival_gone(1);
 	rival_adopted();
+	rival_touched(0);
+	rival_touched(1);
 	rename_onto_listed();
 	link_as_listed();
 	twice_listed_healed();
