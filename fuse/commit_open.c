@@ -41,6 +41,11 @@
  *     inode did (a new file's do): the pages and the size the kernel has
  *     are then the staged bytes, so a shared mmap works.  Otherwise (a
  *     writer bypassed it) direct I/O, as for readers during the writes.
+ *     A handle closed before that is uncounted from the commit's bytes
+ *     instead (fs_pending_uncount): its RELEASE must not wait for the
+ *     lock, or a loop of opens and closes during a commit held every
+ *     FUSE thread in RELEASEs within a second, and then every request
+ *     of the mount waited for the commit (openlat.py, s37).
  *  6. Writers opening meanwhile still wait: they share the staging the
  *     commit reads (an O_TRUNC would cut it under the ingest, and every
  *     write needs the lock anyway), and the commit's choices (a view for a
@@ -266,6 +271,21 @@ ssize_t fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t
 		fuse_reply_buf(req, buf, (size_t)got);
 	free(buf);
 	return got;
+}
+
+int fs_pending_uncount(struct mfs_fs *fs, struct mfs_handle *h)
+{
+	struct mfs_node *n = h->node;
+	int done = 0;
+
+	pthread_mutex_lock(&fs->noted_lock);
+	if (n->noted && n->noted->pending == h->pending) {
+		h->pending->readers--;
+		h->pending->cached_readers -= h->cached;
+		done = 1;
+	}
+	pthread_mutex_unlock(&fs->noted_lock);
+	return done;
 }
 
 void fs_pending_close(struct mfs_handle *h)

@@ -669,7 +669,9 @@ int fs_node_lock_open(struct mfs_fs *fs, struct mfs_node *n, struct fs_pending *
  * reader.  read answers a READ of h and returns the bytes replied or the
  * -errno replied, or -EAGAIN without replying once the commit ended: h->m
  * is set then, read that.  wait waits for the end (0 with h->m set, or
- * -EIO); close drops h's reference.
+ * -EIO); close drops h's reference.  uncount, at h's release: 1 if the
+ * commit has not ended and h is no longer counted in it (no lock taken),
+ * 0 if h counts among n's readers now.
  */
 void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n);
 void fs_pending_end(struct mfs_fs *fs, struct mfs_node *n);
@@ -677,6 +679,7 @@ struct fs_pending *fs_pending_take(struct mfs_fs *fs, struct mfs_node *n);
 void fs_pending_open(struct mfs_handle *h, struct fs_pending *p, struct fuse_file_info *fi);
 ssize_t fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off);
 int fs_pending_wait(struct mfs_handle *h);
+int fs_pending_uncount(struct mfs_fs *fs, struct mfs_handle *h);
 void fs_pending_close(struct mfs_handle *h);
 /* The node the kernel refers to by ino (it looked it up): NULL and *rc -ESTALE if none. */
 struct mfs_node *fs_node_of(struct mfs_fs *fs, fuse_ino_t ino, int *rc);

@@ -705,6 +705,15 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	char *name = NULL, *drop_name = NULL;
 	int rc = 0, shrunk = 0;
 
+	/* Opened during a commit still running: no lock (commit_open.c, note 4). */
+	if (h->pending && fs_pending_uncount(fs, h)) {
+		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
+			__atomic_sub_fetch(&n->closing_readers, 1, __ATOMIC_RELAXED);
+		fs_pending_close(h);
+		free(h);
+		itable_put(fs, n, 0, 1);
+		return;
+	}
 	pthread_mutex_lock(&n->lock);
 	if (h->writable) {
 		fs_writer_active(h); /* out of the closing count */
