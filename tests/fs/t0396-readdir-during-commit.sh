@@ -75,6 +75,18 @@ check "getfattr of user.modelfs.repl" listing getfattr -n user.modelfs.repl "$M/
 check "cat of the file: the bytes written" \
 	expect_eq "$(timeout 20 cat "$M/dl/model.bin" 2>&1)" "model bytes" "cat model.bin"
 
+# Each reader's RELEASE (sent after its close returned) must not wait for
+# the commit either: more of them than the daemon has threads (32), and
+# the mount answered nothing more until the commit ended.
+many_opens() {
+	local i
+	for i in $(seq 48); do
+		timeout 20 cat "$M/dl/model.bin" >/dev/null || { echo "open $i did not finish while the commit was held" >&2; return 1; }
+	done
+	listing stat -c '%s %n' "$M/dl/model.bin"
+}
+check "48 opens and closes during the commit, then a stat" many_opens
+
 # A reader that opens now keeps its descriptor and its map across the
 # commit's end: "open" once it has read and mapped, "after" at the end.
 reader= rdout=$WORK/reader.out
