@@ -26,12 +26,13 @@
  *     descriptor of its own (fs_pending.fd), which nothing writes: writes,
  *     truncates and the write-behind all need the node's lock, which the
  *     commit holds.  Bytes the write-behind dropped from the staging
- *     (below `from`: stored as chunks the store cannot look up until the
- *     commit's ingest indexes them) are read once the commit ends, so such
- *     a READ waits for it.  Only a direct I/O reader gets to wait so (see
- *     fs_pending_begin): a file past the write-behind's lead (128 MiB)
- *     written through the page cache is opened once its commit ended, as
- *     before.
+ *     (below `from`; a file past its 128 MiB lead has most of its bytes
+ *     there) are in chunks it stored, which the store finds only once
+ *     indexed: the commit indexes them as it begins (wb_stored, as an
+ *     abandoned ingest would; its finish writes the same entries again)
+ *     and they are read through the chunk cache.  If that fails, a
+ *     direct I/O reader's READ of them waits for the commit's end, and a
+ *     reader through the page cache does not open at once (fs_pending_begin).
  *  4. When the commit ends (fs_pending_end, node lock held) its readers
  *     are counted as the node's, the version they read from then on is the
  *     node's published one (same bytes, now in the store: the staging and
@@ -62,6 +63,7 @@
 #include "fs_internal.h"
 #include "store/base/errors.h"
 #include "store/base/log.h"
+#include "store/chunk/cache.h"
 
 #define LOG_COMPONENT "fuse"
 
@@ -73,6 +75,9 @@ struct fs_pending {
 	uint64_t size;          /* the version's */
 	uint64_t from;          /* [from, size) is in fd (note 3) */
 	int cached;             /* readers use the page cache (note 5) */
+	/* The chunks stored of [0, from) and on (wb_stored), or NULL (note 3) */
+	struct mfs_manifest *stored;
+	uint16_t origin;        /* the file's node, for the chunk cache */
 	int readers, cached_readers; /* handles opened on it; fs->noted_lock */
 	int users;              /* preads of fd under way; lock */
 	int ended;              /* lock */
@@ -86,6 +91,7 @@ static void pending_put(struct fs_pending *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	mfs_manifest_unref(p->m);
+	mfs_manifest_unref(p->stored);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -107,17 +113,17 @@ void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n)
 	p->size = s->size;
 	p->from = s->punched;
 	p->cached = n->writers && n->writers == n->cached_writers;
+	p->origin = (uint16_t)(n->ino >> 48);
 	/*
-	 * A READ through the page cache that waits for the commit (note 3)
-	 * holds its pages locked meanwhile, and the kernel's next look at the
-	 * file's attributes (a stat, an open's lookup) finds the last write's
-	 * mtime and drops the page cache, waiting for those pages: stat and
-	 * open waited for the commit again (openlat.py, s37: 0.3-0.7 s).  So
-	 * once bytes were dropped, only direct I/O readers open at once.
-	 * NEEDSWORK: reading the dropped bytes from the chunks the ingest
-	 * stored would serve every reader of a large file at once.
+	 * A READ through the page cache that waited for the commit held its
+	 * pages locked meanwhile, and the kernel's next look at the file's
+	 * attributes (a stat, an open's lookup) found the last write's mtime
+	 * and dropped the page cache, waiting for those pages: stat and open
+	 * waited for the commit again (openlat.py, s37: 0.3-0.7 s).  So the
+	 * dropped bytes are read from their chunks, indexed now; if they
+	 * cannot be, only direct I/O readers (whose READs wait) open at once.
 	 */
-	if (p->from && p->cached) {
+	if (p->from && !(p->stored = wb_stored(s)) && p->cached) {
 		close(p->fd);
 		free(p);
 		return;
@@ -221,17 +227,45 @@ int fs_pending_wait(struct mfs_handle *h)
 	return rc;
 }
 
+/* Copies [off, off + len) of m's bytes into buf through the chunk cache.  0 or -errno. */
+static int copy_stored(struct mfs_fs *fs, const struct mfs_manifest *m, uint16_t origin, char *buf,
+		       uint64_t off, uint64_t len)
+{
+	const struct mfs_cache_entry *ent;
+	int rc;
+
+	for (uint32_t i = mfs_manifest_find(m, off); len; i++) {
+		uint64_t in = off - m->off[i], k = m->e[i].len - in;
+
+		if (k > len)
+			k = len;
+		if (mfs_manifest_is_hole(&m->e[i])) {
+			memset(buf, 0, k);
+		} else {
+			if ((rc = mfs_cache_get_read(fs->cache, &m->e[i].hash, m->e[i].len, origin,
+						     &ent)))
+				return rc;
+			memcpy(buf, ent->data + in, k);
+			mfs_cache_release_cold(fs->cache, ent, 0);
+		}
+		buf += k;
+		off += k;
+		len -= k;
+	}
+	return 0;
+}
+
 ssize_t fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off)
 {
 	struct fs_pending *p = h->pending;
-	uint64_t end = (uint64_t)off + size;
+	uint64_t end = (uint64_t)off + size, mid = (uint64_t)off;
 	ssize_t got = 0, r;
 	char *buf = NULL;
 	int rc;
 
 	pthread_mutex_lock(&p->lock);
-	/* Bytes the write-behind dropped: in the store once the commit ends (note 3). */
-	while (!p->ended && (uint64_t)off < p->from && (uint64_t)off < p->size)
+	/* Bytes the write-behind dropped, and no chunks to read them from: note 3. */
+	while (!p->ended && !p->stored && (uint64_t)off < p->from)
 		pthread_cond_wait(&p->cond, &p->lock);
 	if (p->ended) {
 		rc = settle(h, p);
@@ -247,6 +281,14 @@ ssize_t fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t
 		end = p->size;
 	if ((uint64_t)off < end && !(buf = malloc(end - off)))
 		got = -ENOMEM;
+	/* [off, mid) from the stored chunks, [mid, end) from the staging. */
+	if (got >= 0 && p->stored && (uint64_t)off < p->stored->size) {
+		mid = end < p->stored->size ? end : p->stored->size;
+		if ((rc = copy_stored(req_fs(req), p->stored, p->origin, buf, off, mid - off)))
+			got = rc;
+		else
+			got = (ssize_t)(mid - off);
+	}
 	while (got >= 0 && (uint64_t)off + got < end) {
 		r = pread(p->fd, buf + got, end - off - got, off + got);
 		if (r < 0 && errno == EINTR)

@@ -419,6 +419,12 @@ int wb_restore(struct mfs_fs *fs, struct mfs_staging *s);
 int wb_finish(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_hash *id, int *has_manifest,
 	      struct mfs_ingest_stats *st);
 void wb_end(struct mfs_staging *s);
+/*
+ * For readers during the commit (commit_open.c): the manifest of the
+ * chunks stored so far, which cover the dropped bytes, made readable
+ * (mfs_ingest_index_stored); NULL if none can be.  The caller unrefs it.
+ */
+struct mfs_manifest *wb_stored(struct mfs_staging *s);
 
 /*
  * view.c: after a commit moved the path to inode `ino` while the writer
