@@ -244,6 +244,8 @@ struct mfs_manifest *wb_stored(struct mfs_staging *s)
 	 */
 	__atomic_store_n(&wb->stop, 1, __ATOMIC_RELAXED);
 	join(wb);
+	/* A commit that fails before its finish leaves the feeds to go on. */
+	__atomic_store_n(&wb->stop, 0, __ATOMIC_RELAXED);
 	if (wb->broken || mfs_ingest_index_stored(wb->ing, &m))
 		return NULL;
 	if (m->size < s->punched) { /* cannot be: dropped bytes were stored */
