@@ -39,9 +39,11 @@
  *     its memory go with the writer), and READs on the descriptor are
  *     waited out before it is closed, so no READ sees a later write.
  *  5. A reader goes through the page cache when every writer of the
- *     inode did (a new file's do): the pages and the size the kernel has
- *     are then the staged bytes, so a shared mmap works.  Otherwise (a
- *     writer bypassed it) direct I/O, as for readers during the writes.
+ *     inode did (a new file's do) and all of them closed it: the pages and
+ *     the size the kernel has are then the staged bytes, so a shared mmap
+ *     works.  Otherwise (a writer bypassed it, or an fsync's commit, after
+ *     which the writer writes on) direct I/O, as for readers during the
+ *     writes.
  *     A handle closed before that is uncounted from the commit's bytes
  *     instead (fs_pending_uncount): its RELEASE must not wait for the
  *     lock, or a loop of opens and closes during a commit held every
@@ -112,7 +114,13 @@ void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n)
 	}
 	p->size = s->size;
 	p->from = s->punched;
-	p->cached = n->writers && n->writers == n->cached_writers;
+	/*
+	 * Through the page cache only for a close's commit (every writer
+	 * closed: fs_writer_active): after an fsync's, the writer writes on
+	 * through that page cache, and a reader must read its own version.
+	 */
+	p->cached = n->writers && n->writers == n->cached_writers &&
+		    __atomic_load_n(&n->closing_writers, __ATOMIC_RELAXED) >= n->writers;
 	p->origin = (uint16_t)(n->ino >> 48);
 	/*
 	 * A READ through the page cache that waited for the commit held its

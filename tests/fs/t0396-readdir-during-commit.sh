@@ -141,18 +141,17 @@ PYEOF
 }
 check "an open during a rewrite's commit reads the new version" rewriting
 
-# A file whose write-behind dropped staged bytes (stored as chunks: with a
-# staging budget of 8 MiB here, past the 128 MiB lead by default): a reader
-# during the held commit reads them from those chunks, through the page
-# cache and by a map.  Before, its open waited for the commit.
+# A file whose write-behind dropped staged bytes (stored as chunks: a file
+# runs at most 128 MiB ahead of them, t0126): a reader during the held
+# commit reads them from those chunks, through the page cache and by a
+# map.  Before, its open waited for the commit.
 M2=$WORK/mnt2
 HOLD2=$WORK/hold2
 export MODELFS_TEST_COMMIT_HOLD=$HOLD2
-check "a second mount: write-behind from 1 MiB, 8 MiB of staging memory" \
-	mfs_mount "$M2" "$WORK/data2" write_behind_mb=1,staging_mem_mb=8
+check "a second mount: write-behind from 1 MiB" mfs_mount "$M2" "$WORK/data2" write_behind_mb=1
 unset MODELFS_TEST_COMMIT_HOLD
 big_held() {
-	randfile "$WORK/big" $((40 * MiB)) || return 1
+	randfile "$WORK/big" $((160 * MiB)) || return 1
 	cp "$WORK/big" "$M2/big" &
 	writer=$!
 	wait_for 300 test -e "$HOLD2.held" || { echo "the commit never started" >&2; return 1; }
@@ -171,10 +170,10 @@ mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
 print(os.fstat(fd).st_size, h.hexdigest(), hashlib.sha256(mm).hexdigest())
 PYEOF
 	) || { echo "the reader did not finish while the commit was held: $got" >&2; return 1; }
-	expect_eq "$got" "$((40 * MiB)) $want $want" "size, read, map" &&
+	expect_eq "$got" "$((160 * MiB)) $want $want" "size, read, map" &&
 		pid_alive "$writer" || { echo "the commit was not held" >&2; return 1; }
 }
-check "a 40 MiB file's commit held: read and mapped whole, dropped bytes too" big_held
+check "a 160 MiB file's commit held: read and mapped whole, dropped bytes too" big_held
 big_done() {
 	touch "$HOLD2" && wait "$writer" &&
 		grep -q 'write-behind at commit: usable, .* [1-9][0-9]* dropped' "$WORK/data2/modelfs.log" || {
