@@ -89,7 +89,7 @@ check "48 opens and closes during the commit, then a stat" many_opens
 
 # A reader that opens now keeps its descriptor and its map across the
 # commit's end: "open" once it has read and mapped, "after" at the end.
-reader= rdout=$WORK/reader.out
+reader='' rdout=$WORK/reader.out
 opened() {
 	"$PY" - "$M/dl/model.bin" "$WORK/go" >"$rdout" 2>&1 <<'PYEOF' &
 import mmap, os, sys, time
@@ -105,8 +105,8 @@ look("after")
 PYEOF
 	reader=$!
 	wait_for 200 grep -q '^open' "$rdout" || { echo "the reader did not read while the commit was held: $(cat "$rdout")" >&2; return 1; }
-	expect_eq "$(cat "$rdout")" "open 12 b'model bytes\n' b'model bytes\n'" "reader" &&
-		pid_alive "$writer" || { echo "the commit was not held" >&2; return 1; }
+	expect_eq "$(cat "$rdout")" "open 12 b'model bytes\n' b'model bytes\n'" "reader" || return 1
+	pid_alive "$writer" || { echo "the commit was not held" >&2; return 1; }
 }
 check "open, read, fstat and mmap during the commit: the bytes written" opened
 
@@ -170,13 +170,13 @@ mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
 print(os.fstat(fd).st_size, h.hexdigest(), hashlib.sha256(mm).hexdigest())
 PYEOF
 	) || { echo "the reader did not finish while the commit was held: $got" >&2; return 1; }
-	expect_eq "$got" "$((160 * MiB)) $want $want" "size, read, map" &&
-		pid_alive "$writer" || { echo "the commit was not held" >&2; return 1; }
+	expect_eq "$got" "$((160 * MiB)) $want $want" "size, read, map" || return 1
+	pid_alive "$writer" || { echo "the commit was not held" >&2; return 1; }
 }
 check "a 160 MiB file's commit held: read and mapped whole, dropped bytes too" big_held
 big_done() {
-	touch "$HOLD2" && wait "$writer" &&
-		grep -q 'write-behind at commit: usable, .* [1-9][0-9]* dropped' "$WORK/data2/modelfs.log" || {
+	touch "$HOLD2" && wait "$writer" || return 1
+	grep -q 'write-behind at commit: usable, .* [1-9][0-9]* dropped' "$WORK/data2/modelfs.log" || {
 		echo "no bytes were dropped: $(grep 'write-behind at commit' "$WORK/data2/modelfs.log")" >&2
 		return 1
 	}
