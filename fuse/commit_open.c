@@ -41,12 +41,9 @@
  *  5. A reader goes through the page cache when every writer of the
  *     inode did (a new file's do) and all of them closed it: the pages and
  *     the size the kernel has are then the staged bytes, so a shared mmap
- *     works.  During an fsync's commit, after which the writer writes on,
- *     direct I/O, as for readers during the writes.  Any other commit (a
- *     writer bypassed the page cache, or a writer's RELEASE commits) has
- *     its opens wait: an open after it reads through the page cache, and
- *     may map the file, which direct I/O refuses (ENODEV: t0412 met it
- *     in s37's CI, a reader opened during a RELEASE's commit).
+ *     works.  Otherwise (a writer bypassed it, or an fsync's commit, after
+ *     which the writer writes on) direct I/O, as for readers during the
+ *     writes.
  *     A handle closed before that is uncounted from the commit's bytes
  *     instead (fs_pending_uncount): its RELEASE must not wait for the
  *     lock, or a loop of opens and closes during a commit held every
@@ -121,7 +118,6 @@ void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n)
 {
 	struct mfs_staging *s = n->stg;
 	struct fs_pending *p;
-	int closing;
 
 	/* A base not copied in yet, or bytes lost: opens wait (rare). */
 	if (!s || s->base || s->werr || n->gone || !(n->rec.flags & MFS_I_PENDING) ||
@@ -138,20 +134,8 @@ void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n)
 	 * closed: fs_writer_active): after an fsync's, the writer writes on
 	 * through that page cache, and a reader must read its own version.
 	 */
-	closing = __atomic_load_n(&n->closing_writers, __ATOMIC_RELAXED);
-	p->cached = n->writers && n->writers == n->cached_writers && closing >= n->writers;
-	/*
-	 * Direct I/O only while a writer goes on after this commit (an
-	 * fsync's), as an open after it gets too.  Otherwise an open after
-	 * the commit reads through the page cache, and one during it waits,
-	 * as before: direct I/O refuses a shared map (ENODEV), which a reader
-	 * opened during a writer's RELEASE commit met (t0412, s37's CI).
-	 */
-	if (!p->cached && n->writers - n->releasing <= closing) {
-		close(p->fd);
-		free(p);
-		return;
-	}
+	p->cached = n->writers && n->writers == n->cached_writers &&
+		    __atomic_load_n(&n->closing_writers, __ATOMIC_RELAXED) >= n->writers;
 	p->origin = (uint16_t)(n->ino >> 48);
 	/*
 	 * A READ through the page cache that waited for the commit held its

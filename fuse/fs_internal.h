@@ -134,7 +134,6 @@ struct mfs_node {
 					     * (FLUSH): their RELEASE is on its way; atomic */
 	int closing_writers;                /* of writers, those closed and not written
 					     * since (fs_writers_closed); atomic */
-	int releasing;                      /* a writer's RELEASE commits n; lock */
 	int gone;                           /* unlinked or replaced; lock */
 	/*
 	 * A truncate(2) of the path with no writer open published a new inode

@@ -717,11 +717,8 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	pthread_mutex_lock(&n->lock);
 	if (h->writable) {
 		fs_writer_active(h); /* out of the closing count */
-		if (n->stg && (n->stg->dirty || (n->writers == 1 && n->stg->publish_at_release))) {
-			n->releasing = 1; /* this writer does not go on (commit_open.c) */
+		if (n->stg && (n->stg->dirty || (n->writers == 1 && n->stg->publish_at_release)))
 			rc = fs_commit(fs, n, &moved, &parent, &name);
-			n->releasing = 0;
-		}
 		n->cached_writers -= h->cached;
 		if (--n->writers == 0) {
 			/*
