@@ -92,6 +92,31 @@ static int count_dir(void *arg, const char *name, uint64_t ino, uint32_t mode)
 	return 0;
 }
 
+static void open_two(struct side *a, struct side *b)
+{
+	if (mfs_db_open_mem(&a->db) || mfs_ns_open(a->db, &a->ns) || mfs_db_open_mem(&b->db) ||
+	    mfs_ns_open(b->db, &b->ns))
+		tap_bail("two stores");
+}
+
+/* As open_two, A's store wrapped for faults (closing A's closes the store under it). */
+static void open_two_faulty(struct side *a, struct side *b)
+{
+	struct mfs_db *base;
+
+	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a->db) ||
+	    mfs_ns_open(a->db, &a->ns) || mfs_db_open_mem(&b->db) || mfs_ns_open(b->db, &b->ns))
+		tap_bail("two stores");
+}
+
+static void close_two(struct side *a, struct side *b)
+{
+	mfs_ns_close(a->ns);
+	mfs_db_close(a->db);
+	mfs_ns_close(b->ns);
+	mfs_db_close(b->db);
+}
+
 /* Directory dir's (called what) nlink on s is 2 + the subdirectories readdir lists in it. */
 static void dir_nlink_ok(struct side *s, uint64_t dir, const char *what, const char *who)
 {
@@ -137,10 +162,7 @@ static void moved_elsewhere(void)
 	dir_nlink_ok(&b, p, "P", "B");
 	is_int(send(&a, &c) | send(&b, &c), 0, "C applies A's and B's ops");
 	dir_nlink_ok(&c, p, "P", "C");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
 }
@@ -178,10 +200,7 @@ static void recount_left(void)
 	mfs_db_fault_arm(a.db, NULL);
 	ok(mfs_ns_recount_dirs(a.ns, NULL, NULL) >= 1, "gc counts A's directories again");
 	dir_nlink_ok(&a, p, "P", "A after gc");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
 }
@@ -190,13 +209,10 @@ static void recount_left(void)
 static void name_list_left(void)
 {
 	struct side a = { 0 }, b = { 0 };
-	struct mfs_db *base;
 	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
 	uint64_t f;
 
-	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
-	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
-		tap_bail("two stores");
+	open_two_faulty(&a, &b);
 	f = mk(a.ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
 	ok(f && !mfs_ns_link(a.ns, f, MFS_ROOT_INO, "g", NULL) && !send(&a, &b),
 	   "A makes f and links it as g; B gets both");
@@ -214,10 +230,7 @@ static void name_list_left(void)
 	is_int(nlink_of(a.ns, f), 2, "A: f lists its two names f and k, nlink 2");
 	is_int(send(&a, &b), 0, "B applies A's link and repair");
 	is_int(nlink_of(b.ns, f), 2, "B: f's nlink 2");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 }
 
 struct upto {
@@ -273,14 +286,11 @@ static int link_chmod_race(struct side *a, struct side *b, uint64_t *f)
 static void unlisted_left(void)
 {
 	struct side a = { 0 }, b = { 0 };
-	struct mfs_db *base;
 	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
 	struct mfs_inode in;
 	uint64_t f;
 
-	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
-	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
-		tap_bail("two stores");
+	open_two_faulty(&a, &b);
 	ok(!link_chmod_race(&a, &b, &f), "B links A's f as k; A, later by the clock, chmods f");
 	if (mfs_db_fault_arm(a.db, &sp))
 		tap_bail("arm");
@@ -297,10 +307,7 @@ static void unlisted_left(void)
 	is_int(send(&a, &b), 0, "B applies A's repair");
 	lists_k(&b, f, "B");
 	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) == 0, "A's next gc finds nothing to repair");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 }
 
 /*
@@ -330,10 +337,7 @@ static void unlisted_by_later_op(void)
 	lists_k(&a, f, "A");
 	is_int(send(&a, &b), 0, "B applies A's repairs");
 	lists_k(&b, f, "B");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 }
 
 /* The inode (parent, name) leads to on s, or 0. */
@@ -397,16 +401,13 @@ static uint64_t rewrite(struct mfs_ns *ns, uint64_t x)
 static void version_left(void)
 {
 	struct side a = { 0 }, b = { 0 };
-	struct mfs_db *base;
 	/* The third write of the rename's apply is Y's repair. */
 	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
 	struct mfs_ns_new pending = { .mode = S_IFREG | 0644, .flags = MFS_I_PENDING };
 	struct mfs_inode in;
 	uint64_t x = 0, y = 0, ticked = 0;
 
-	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
-	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
-		tap_bail("two stores");
+	open_two_faulty(&a, &b);
 	/* A file as a writer makes it: pending, then published (version 1). */
 	if (!mfs_ns_create(a.ns, MFS_ROOT_INO, "f", &pending, &in)) {
 		x = in.ino;
@@ -435,10 +436,7 @@ static void version_left(void)
 	ok(entry_of(&b, "g") == y && !entry_of(&b, "f") && mfs_ns_get(b.ns, x, &in) == -ENOENT,
 	   "B: g leads to Y; X is gone");
 	ok(mfs_ns_drop_nameless(a.ns, NULL, NULL) == 0, "A's next gc finds nothing to repair");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 }
 
 /* Opens s with node id and inode space id (fixed: which of two equal clocks wins). */
@@ -531,10 +529,7 @@ static void adopted_twice(int b_ahead)
 	   "A and B exchange the passes' ops (and A's repairs as it applied B's)");
 	adopted_once(&a, p, x, y, "A");
 	adopted_once(&b, p, x, y, "B");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
 }
@@ -614,10 +609,7 @@ static void two_rewrites_left(void)
 		is_int(mfs_ns_drop_nameless(s->ns, NULL, NULL), 0,
 		       "%s: a further nameless pass finds nothing", who);
 	}
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
 }
@@ -695,10 +687,7 @@ static void rival_gone(int restart)
 			printf("# g leads to %s\n", entry_of(s, "g") == x ? "X" : "neither");
 	}
 	is_int(mfs_ns_drop_nameless(b.ns, NULL, NULL), 0, "B: a further pass finds nothing");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
 }
@@ -750,10 +739,7 @@ static void rival_adopted(void)
 		       (unsigned long long)entry_of(&a, "g"), nameless(&a, x, MFS_ROOT_INO, fg),
 		       nameless(&a, y, MFS_ROOT_INO, fg));
 	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A: a further pass finds nothing");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
 }
@@ -871,10 +857,7 @@ static void rival_touched(int unlinked)
 			       nameless(s, y, MFS_ROOT_INO, fg), nameless(s, z, MFS_ROOT_INO, fg));
 	}
 	is_int(mfs_ns_drop_nameless(b.ns, NULL, NULL), 0, "B: a further pass finds nothing");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
 }
@@ -933,21 +916,6 @@ static int stale_k(struct side *a, struct side *b, uint64_t *f)
 		return -1; /* k leads somewhere */
 	}
 	return 0;
-}
-
-static void open_two(struct side *a, struct side *b)
-{
-	if (mfs_db_open_mem(&a->db) || mfs_ns_open(a->db, &a->ns) || mfs_db_open_mem(&b->db) ||
-	    mfs_ns_open(b->db, &b->ns))
-		tap_bail("two stores");
-}
-
-static void close_two(struct side *a, struct side *b)
-{
-	mfs_ns_close(a->ns);
-	mfs_db_close(a->db);
-	mfs_ns_close(b->ns);
-	mfs_db_close(b->db);
 }
 
 /* B renames f to k, a name its record of f lists already (stale): k once, nlink 1. */
@@ -1088,14 +1056,11 @@ static void stale_and_unlisted(void)
 {
 	static const char *const k[] = { "k", NULL };
 	struct side a = { 0 }, b = { 0 };
-	struct mfs_db *base;
 	struct mfs_inode in = { 0 };
 	uint32_t nl;
 	uint64_t f;
 
-	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
-	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
-		tap_bail("two stores");
+	open_two_faulty(&a, &b);
 	f = mk(a.ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
 	ok(f && !mfs_ns_get(a.ns, f, &in) && !mfs_inode_name_add(&in, MFS_ROOT_INO, "s"),
 	   "A makes f");
@@ -1113,10 +1078,7 @@ static void stale_and_unlisted(void)
 	listed_once(&b, f, 1, 1, "B");
 	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A's next pass finds nothing");
 	mfs_inode_release(&in);
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 }
 
 /*
@@ -1131,14 +1093,11 @@ static void only_stale_listed(void)
 {
 	static const char *const fk[] = { "-f", "k", NULL };
 	struct side a = { 0 }, b = { 0 };
-	struct mfs_db *base;
 	struct mfs_inode in = { 0 };
 	uint32_t nl;
 	uint64_t f;
 
-	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
-	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
-		tap_bail("two stores");
+	open_two_faulty(&a, &b);
 	f = mk(a.ns, MFS_ROOT_INO, "f", S_IFREG | 0644);
 	ok(f && !mfs_ns_get(a.ns, f, &in), "A makes f");
 	free(in.name);
@@ -1158,10 +1117,7 @@ static void only_stale_listed(void)
 	   "B: f lists k alone, nlink 1");
 	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A's next pass finds nothing");
 	mfs_inode_release(&in);
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 }
 
 /*
@@ -1177,15 +1133,12 @@ static void version_left_unlisted(void)
 {
 	static const char *const h[] = { "h", NULL };
 	struct side a = { 0 }, b = { 0 };
-	struct mfs_db *base;
 	struct mfs_fault_spec sp = { .n = 1, .r = { { MFS_FAULT_WRITE, 3, MFS_FAULT_EIO } } };
 	struct mfs_inode in = { 0 };
 	uint64_t x = 0, y = 0, ticked = 0;
 	uint32_t nl;
 
-	if (mfs_db_open_mem(&base) || mfs_db_fault_wrap(base, NULL, MFS_FAULT_OWN, &a.db) ||
-	    mfs_ns_open(a.db, &a.ns) || mfs_db_open_mem(&b.db) || mfs_ns_open(b.db, &b.ns))
-		tap_bail("two stores");
+	open_two_faulty(&a, &b);
 	x = write_new(a.ns, MFS_ROOT_INO, "f");
 	ok(x && !send(&a, &b), "A writes f (X, version 1); B has it");
 	ok(!tick(&b, 20) && (ticked = mfs_ns_seq(b.ns)) &&
@@ -1221,10 +1174,7 @@ static void version_left_unlisted(void)
 	}
 	is_int(mfs_ns_drop_nameless(a.ns, NULL, NULL), 0, "A's next pass finds nothing");
 	mfs_inode_release(&in);
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 }
 
 int main(void)
@@ -1256,10 +1206,7 @@ int main(void)
 	dir_nlink_ok(&b, MFS_ROOT_INO, "the root", "B");
 	is_int(send(&a, &c) | send(&b, &c), 0, "C applies A's and B's ops");
 	dir_nlink_ok(&c, MFS_ROOT_INO, "the root", "C");
-	mfs_ns_close(a.ns);
-	mfs_db_close(a.db);
-	mfs_ns_close(b.ns);
-	mfs_db_close(b.db);
+	close_two(&a, &b);
 	mfs_ns_close(c.ns);
 	mfs_db_close(c.db);
 	moved_elsewhere();
