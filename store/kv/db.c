@@ -457,6 +457,26 @@ void mfs_iter_free(struct mfs_iter *it)
 		it->db->ops->iter_free(it);
 }
 
+int mfs_db_each(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen,
+		mfs_db_each_fn fn, void *arg)
+{
+	struct mfs_iter *it = mfs_iter_new(db, cf, prefix, plen);
+	int rc = 0;
+
+	if (!it)
+		return -ENOMEM;
+	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		rc = fn(arg, k, kl, v, vl);
+	}
+	if (!rc)
+		rc = mfs_iter_error(it);
+	mfs_iter_free(it);
+	return rc;
+}
+
 int mfs_db_reclaim(struct mfs_db *db, enum mfs_cf cf, int relocate)
 {
 	int rc = db_space_check(db, 0);

@@ -241,6 +241,17 @@ int mfs_iter_error(struct mfs_iter *it);
 void mfs_iter_free(struct mfs_iter *it);
 
 /*
+ * Calls fn on every key/value of cf that starts with prefix (all keys when
+ * plen is 0), in key order; k and v are borrowed for the call.  fn returns
+ * 0 to go on, or a value that ends the walk and is returned: > 0 for "found,
+ * stop", < 0 an error.  Else 0, the iterator's error, or -ENOMEM.
+ */
+typedef int (*mfs_db_each_fn)(void *arg, const uint8_t *k, size_t kl, const uint8_t *v,
+			      size_t vl);
+int mfs_db_each(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen,
+		mfs_db_each_fn fn, void *arg);
+
+/*
  * Gives the space of cf's deleted keys back to the filesystem (gc): flushes
  * cf and compacts all of it down to the last level, so the references of
  * deleted chunk records are dropped and blob files left with nothing live

@@ -334,6 +334,28 @@ int ns_repair_own(struct mfs_ns *ns, int dirs, ns_repair_fn one, void *ctx,
 int ns_entry_valid(const struct mfs_op_entry *e);
 /* 1 if a dirent value names a child a dirent may name. */
 int ns_dirent_value_ok(const uint8_t *v);
+/*
+ * One directory entry as ns_dirents_each finds it.  key (klen bytes) and
+ * val (12) are the stored ones, and name (namelen bytes, no NUL) points into
+ * key: all borrowed for the call.
+ */
+struct ns_dirent {
+	uint64_t parent, child;
+	uint32_t mode;
+	const char *name;
+	size_t namelen;
+	const uint8_t *key, *val;
+	size_t klen;
+};
+typedef int (*ns_dirent_fn)(void *arg, const struct ns_dirent *d);
+/*
+ * Calls fn on every well-formed entry of the store, by parent then name.
+ * As mfs_db_each: fn's nonzero ends the walk and is returned (> 0 "found").
+ * Reads every entry: for gc's passes and rare repairs, never per op.
+ */
+int ns_dirents_each(struct mfs_ns *ns, ns_dirent_fn fn, void *arg);
+/* d's name, NUL-terminated, into out. */
+void ns_dirent_name(const struct ns_dirent *d, char out[MFS_NAME_MAX + 1]);
 /* Is stamp st newer than the one held for the stamps key?  1, 0 or an error. */
 int ns_stamp_wins(struct mfs_ns *ns, const uint8_t *skey, size_t sklen,
 		  const struct mfs_stamp *st);

@@ -515,31 +515,30 @@ static int fix_lost_file(struct mfs_ns *ns, struct mfs_inode *f, const struct di
  * it (note 6).  0, -ENOENT if there is none, or an error.  Reads every
  * entry: it runs only for a directory whose record's name is lost.
  */
+struct other {
+	uint64_t ino, *parent;
+	const struct dirent_key *k;
+	char *name;
+};
+
+static int take_if_other(void *arg, const struct ns_dirent *d)
+{
+	const struct other *o = arg;
+
+	if (d->child != o->ino || (d->klen == o->k->len && !memcmp(d->key, o->k->b, d->klen)))
+		return 0;
+	*o->parent = d->parent;
+	ns_dirent_name(d, o->name);
+	return 1;
+}
+
 static int other_entry(struct mfs_ns *ns, uint64_t ino, const struct dirent_key *k,
 		       uint64_t *parent, char name[MFS_NAME_MAX + 1])
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
-	int rc = -ENOENT;
+	struct other o = { .ino = ino, .parent = parent, .k = k, .name = name };
+	int rc = ns_dirents_each(ns, take_if_other, &o);
 
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *key = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-
-		if (kl <= 8 || kl > 8 + MFS_NAME_MAX || vl != 12 || get_le64(v) != ino ||
-		    (kl == k->len && !memcmp(key, k->b, kl)))
-			continue;
-		*parent = get_be64(key);
-		memcpy(name, key + 8, kl - 8);
-		name[kl - 8] = 0;
-		rc = 0;
-		break;
-	}
-	if (rc == -ENOENT && mfs_iter_error(it))
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return rc > 0 ? 0 : rc ? rc : -ENOENT;
 }
 
 /*
@@ -731,31 +730,25 @@ static int by_ino(const void *x, const void *y)
 	return a->ino < b->ino ? -1 : a->ino > b->ino;
 }
 
+static int add_if_dir(void *arg, const struct ns_dirent *d)
+{
+	struct dir_entries *e = arg;
+
+	if (!S_ISDIR(d->mode))
+		return 0;
+	if (mfs_grow(&e->v, &e->cap, e->n, sizeof(*e->v)) ||
+	    !(e->v[e->n].name = strndup(d->name, d->namelen)))
+		return -ENOMEM;
+	e->v[e->n].ino = d->child;
+	e->v[e->n++].parent = d->parent;
+	return 0;
+}
+
 /* Every entry that leads to a directory, sorted by the directory. */
 static int read_dir_entries(struct mfs_ns *ns, struct dir_entries *e)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
-	int rc = 0;
+	int rc = ns_dirents_each(ns, add_if_dir, e);
 
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-
-		if (kl <= 8 || kl > 8 + MFS_NAME_MAX || vl != 12 || !S_ISDIR(get_le32(v + 8)))
-			continue;
-		if (mfs_grow(&e->v, &e->cap, e->n, sizeof(*e->v)) ||
-		    !(e->v[e->n].name = strndup((const char *)k + 8, kl - 8))) {
-			rc = -ENOMEM;
-			break;
-		}
-		e->v[e->n].ino = get_le64(v);
-		e->v[e->n++].parent = get_be64(k);
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
 	if (!rc && e->n)
 		qsort(e->v, e->n, sizeof(*e->v), by_ino);
 	return rc;

@@ -31,30 +31,16 @@ struct mig {
 	uint64_t oplog, stamps, vecs, peers, marks;
 };
 
-/* Calls fn on every key/value of cf under prefix; stops at the first error. */
-static int each(struct mfs_db *db, enum mfs_cf cf, const char *prefix,
-		int (*fn)(struct mig *m, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl),
+/* Calls fn on every key/value of cf under prefix (NULL: all); stops at the first error. */
+static int each(struct mfs_db *db, enum mfs_cf cf, const char *prefix, mfs_db_each_fn fn,
 		struct mig *m)
 {
-	struct mfs_iter *it = mfs_iter_new(db, cf, prefix, prefix ? strlen(prefix) : 0);
-	int rc = 0;
-
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-
-		rc = fn(m, k, kl, v, vl);
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return mfs_db_each(db, cf, prefix, prefix ? strlen(prefix) : 0, fn, m);
 }
 
-static int mig_oplog(struct mig *m, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static int mig_oplog(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct mig *m = arg;
 	uint8_t nk[MFS_OPLOG_KEY_LEN];
 
 	if (kl != 10)
@@ -66,8 +52,9 @@ static int mig_oplog(struct mig *m, const uint8_t *k, size_t kl, const uint8_t *
 	return 0;
 }
 
-static int mig_stamp(struct mig *m, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static int mig_stamp(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct mig *m = arg;
 	uint8_t nv[MFS_STAMP_LEN];
 	struct mfs_stamp st;
 
@@ -82,8 +69,9 @@ static int mig_stamp(struct mig *m, const uint8_t *k, size_t kl, const uint8_t *
 }
 
 /* "vv" and "lb" entries: the old keys are 4 bytes. */
-static int mig_vec(struct mig *m, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static int mig_vec(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct mig *m = arg;
 	uint8_t nk[VV_KEY_LEN];
 
 	if (kl != 4)
@@ -97,8 +85,9 @@ static int mig_vec(struct mig *m, const uint8_t *k, size_t kl, const uint8_t *v,
 	return 0;
 }
 
-static int mig_peer(struct mig *m, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static int mig_peer(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct mig *m = arg;
 	uint8_t nv[MFS_PEER_REC_LEN];
 
 	if (vl != 2)
@@ -112,8 +101,9 @@ static int mig_peer(struct mig *m, const uint8_t *k, size_t kl, const uint8_t *v
 }
 
 /* gc mark v1: u8 1, u8 0, u16 n, u64 first_seen, n x (u16 origin, u64 seq); v2 the same with u64 origins. */
-static int mig_mark(struct mig *m, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+static int mig_mark(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	struct mig *m = arg;
 	struct mfs_wr w = { 0 };
 	size_t n;
 

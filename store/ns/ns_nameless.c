@@ -149,25 +149,15 @@ static void set_free(struct ino_set *s)
 	free(s->cnt);
 }
 
+static int add_named(void *arg, const struct ns_dirent *d)
+{
+	return d->child ? set_add(arg, d->child) : 0;
+}
+
 /* Every inode number an entry names. */
 static int named_inodes(struct mfs_ns *ns, struct ino_set *s)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
-	int rc = 0;
-
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
-		size_t vl;
-		const uint8_t *v = mfs_iter_value(it, &vl);
-
-		if (vl == 12 && get_le64(v))
-			rc = set_add(s, get_le64(v));
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return ns_dirents_each(ns, add_named, s);
 }
 
 /* Does one of in's names lead to it?  1, 0 or an error. */
@@ -380,42 +370,42 @@ static void found_release(struct found *f)
 	free(f->e);
 }
 
+struct wanted {
+	const struct ino_set *s;
+	struct found *f;
+};
+
+/* Copies d, as an op entry, if it leads to an inode of the set. */
+static int add_if_wanted(void *arg, const struct ns_dirent *d)
+{
+	const struct wanted *w = arg;
+	struct found *f = w->f;
+	struct mfs_op_entry *e;
+
+	if (!set_count(w->s, d->child))
+		return 0;
+	if (mfs_grow(&f->e, &f->cap, f->n, sizeof(*f->e)))
+		return -ENOMEM;
+	e = &f->e[f->n];
+	*e = (struct mfs_op_entry){ .kind = MFS_OP_DIRENT, .klen = (uint16_t)d->klen, .vlen = 12 };
+	e->key = malloc(d->klen);
+	e->val = malloc(12);
+	if (!e->key || !e->val) {
+		free((void *)e->key);
+		free((void *)e->val);
+		return -ENOMEM;
+	}
+	memcpy((void *)e->key, d->key, d->klen);
+	memcpy((void *)e->val, d->val, 12);
+	f->n++;
+	return 0;
+}
+
 static int entries_of(struct mfs_ns *ns, const struct ino_set *s, struct found *f)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
-	int rc = 0;
+	struct wanted w = { .s = s, .f = f };
 
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		struct mfs_op_entry *e;
-
-		if (vl != 12 || kl <= 8 || kl > 8 + MFS_NAME_MAX || !set_count(s, get_le64(v)))
-			continue;
-		if (mfs_grow(&f->e, &f->cap, f->n, sizeof(*f->e))) {
-			rc = -ENOMEM;
-			break;
-		}
-		e = &f->e[f->n];
-		*e = (struct mfs_op_entry){ .kind = MFS_OP_DIRENT, .klen = (uint16_t)kl, .vlen = 12 };
-		e->key = malloc(kl);
-		e->val = malloc(vl);
-		if (!e->key || !e->val) {
-			free((void *)e->key);
-			free((void *)e->val);
-			rc = -ENOMEM;
-			break;
-		}
-		memcpy((void *)e->key, k, kl);
-		memcpy((void *)e->val, v, vl);
-		f->n++;
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return ns_dirents_each(ns, add_if_wanted, &w);
 }
 
 static int by_child(const void *x, const void *y)

@@ -83,44 +83,41 @@ static int inode_deleted(struct mfs_ns *ns, uint64_t ino)
 	return mfs_db_exists(ns->db, MFS_CF_STAMPS, skey, sl);
 }
 
+struct orphan_walk {
+	struct mfs_ns *ns;
+	mfs_orphan_fn fn;
+	void *arg;
+	uint64_t cur;   /* the parent of the entries met last */
+	int gone;       /* was cur deleted? */
+};
+
+static int orphan_if_parent_gone(void *arg, const struct ns_dirent *d)
+{
+	struct orphan_walk *w = arg;
+	char name[MFS_NAME_MAX + 1];
+	int rc;
+
+	/* Entries come by parent: one look at each parent. */
+	if (d->parent != w->cur || !w->cur) {
+		w->cur = d->parent;
+		w->gone = d->parent != MFS_ROOT_INO ? inode_deleted(w->ns, d->parent) : 0;
+		if (w->gone < 0)
+			return w->gone;
+	}
+	if (!w->gone)
+		return 0;
+	if ((rc = inode_exists(w->ns, d->child)) <= 0)
+		return rc;
+	ns_dirent_name(d, name);
+	return w->fn(w->arg, d->parent, name, d->child, d->mode);
+}
+
 int mfs_ns_orphans(struct mfs_ns *ns, mfs_orphan_fn fn, void *arg)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
-	uint64_t cur = 0;
-	int gone = 0, rc = 0;
+	struct orphan_walk w = { .ns = ns, .fn = fn, .arg = arg };
+	int rc = ns_dirents_each(ns, orphan_if_parent_gone, &w);
 
-	if (!it)
-		return -ENOMEM;
-	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		char name[MFS_NAME_MAX + 1];
-		uint64_t parent, child;
-
-		if (kl < 9 || kl > 8 + MFS_NAME_MAX || vl != 12)
-			continue;
-		parent = get_be64(k);
-		if (parent != cur || !cur) {
-			cur = parent;
-			gone = parent != MFS_ROOT_INO ? inode_deleted(ns, parent) : 0;
-			if (gone < 0) {
-				rc = gone;
-				break;
-			}
-		}
-		child = get_le64(v);
-		if (!gone || (rc = inode_exists(ns, child)) <= 0)
-			continue;
-		memcpy(name, k + 8, kl - 8);
-		name[kl - 8] = 0;
-		rc = fn(arg, parent, name, child, get_le32(v + 8));
-	}
-	if (rc > 0)
-		rc = 0;
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return rc > 0 ? 0 : rc;
 }
 
 void mfs_ns_lost_name(uint64_t parent, const char *name, char out[MFS_NAME_MAX + 1])

@@ -663,37 +663,29 @@ static int older_named(void *arg, const struct mfs_inode *in)
 	return w->rival; /* or on: a later rewrite with no name may follow */
 }
 
+/* Adds d's name to x (arg) if d leads to x and x does not list it. */
+static int add_if_unlisted(void *arg, const struct ns_dirent *d)
+{
+	struct mfs_inode *x = arg;
+	char name[MFS_NAME_MAX + 1];
+
+	if (d->child != x->ino)
+		return 0;
+	ns_dirent_name(d, name);
+	/* Compares with each listed name: a repair after a kill, rare. */
+	return mfs_inode_has_name(x, d->parent, name) ? 0 : mfs_inode_name_add(x, d->parent, name);
+}
+
 /*
  * Adds to x (a copy) the names of the entries that lead to it and that its
  * record does not list (note 11): a read of every entry.  0 or an error.
  */
 static int add_unlisted(struct mfs_ns *ns, struct mfs_inode *x)
 {
-	struct mfs_iter *it = mfs_iter_new(ns->db, MFS_CF_DIRENTS, NULL, 0);
-	int rc = 0;
+	int rc = ns_dirents_each(ns, add_if_unlisted, x);
 
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it) && !rc; mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		char name[MFS_NAME_MAX + 1];
-
-		if (vl != 12 || get_le64(v) != x->ino || kl <= 8 || kl > 8 + MFS_NAME_MAX)
-			continue;
-		memcpy(name, k + 8, kl - 8);
-		name[kl - 8] = 0;
-		/* Compares with each listed name: a repair after a kill, rare. */
-		if (!mfs_inode_has_name(x, get_be64(k), name))
-			rc = mfs_inode_name_add(x, get_be64(k), name);
-	}
 	/* A full list: Y takes those listed, as before. */
-	if (rc == -EMLINK)
-		rc = 0;
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return rc == -EMLINK ? 0 : rc;
 }
 
 int ns_repair_version_left(struct mfs_ns *ns, const struct mfs_inode *y, struct changes *cs,
