@@ -327,28 +327,28 @@ int mfs_rev_files_of(const uint8_t *p, size_t n, const char *name, mfs_rev_file_
 	return rc;
 }
 
+struct scan {
+	rev_scan_fn fn;
+	void *arg;
+};
+
+static int scan_one(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	const struct scan *s = arg;
+	char name[MFS_NAME_MAX + 1];
+
+	if (kl < 3 || kl > REV_KEY_MAX)
+		return 0;
+	memcpy(name, k + 2, kl - 2);
+	name[kl - 2] = 0;
+	return s->fn(s->arg, name, v, vl);
+}
+
 int rev_scan(struct mfs_db *db, rev_scan_fn fn, void *arg)
 {
-	struct mfs_iter *it = mfs_iter_new(db, MFS_CF_META, "rv", 2);
-	int rc = 0;
+	struct scan s = { .fn = fn, .arg = arg };
 
-	if (!it)
-		return -ENOMEM;
-	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		char name[MFS_NAME_MAX + 1];
-
-		if (kl < 3 || kl > REV_KEY_MAX)
-			continue;
-		memcpy(name, k + 2, kl - 2);
-		name[kl - 2] = 0;
-		rc = fn(arg, name, v, vl);
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return mfs_db_each(db, MFS_CF_META, "rv", 2, scan_one, &s);
 }
 
 struct each_file {
