@@ -19,9 +19,21 @@
  *     opens see the new version.  A successor link (itable_set_successor)
  *     then leads later commits and metadata changes through old handles to
  *     the path's current inode, however many versions came between.
- *  5. While a writer has bytes staged, new readers use direct I/O, so they
- *     read their own version; only readers through the page cache
- *     (cached_readers) keep the inode's size from shrinking under them.
+ *  5. While a writer has bytes staged, new readers use direct I/O; only
+ *     readers through the page cache (cached_readers) keep the inode's size
+ *     from shrinking under them.
+ *  6. A reader that opens while a writer has bytes staged on the inode
+ *     (h->follower) reads them, as on any POSIX filesystem: every write(2)
+ *     that returned is in what it reads, though no commit has run.  Once no
+ *     writer stages there (the last one's RELEASE), it reads the version
+ *     the staged bytes became (n->became, or n's own for a first publish in
+ *     place), and keeps that one as any reader keeps its version.  Bytes
+ *     no commit published (the file was unlinked while open, or the commit
+ *     failed) it keeps as they are (h->own_fd), as on tmpfs.  It pins no version while it follows, so it
+ *     is not one of n->readers: a rewrite's writer need not keep an old
+ *     version for it.  A reader of the path's newer inode while a writer
+ *     goes on after a commit on the older one (view.c) follows that
+ *     writer's bytes (h->src) the same way.
  */
 #ifndef MFS_FS_INTERNAL_H
 #define MFS_FS_INTERNAL_H
@@ -114,6 +126,13 @@ struct mfs_staging {
 	struct mfs_writebehind *wb;
 	struct fs_delta_src delta; /* the base finder's argument, for ingest */
 	int werr;               /* a write answered before its bytes failed: every commit fails */
+	/*
+	 * The bytes are a published version's: no change (staging_touch)
+	 * since a commit published them, or since they were a base's.  What
+	 * followers keep when the last writer leaves (fs_internal.h note 6).
+	 */
+	int published;
+	int lent;               /* followers hold descriptors of fd: never emptied for reuse */
 };
 
 struct mfs_node {
@@ -135,6 +154,10 @@ struct mfs_node {
 	int closing_writers;                /* of writers, those closed and not written
 					     * since (fs_writers_closed); atomic */
 	int gone;                           /* unlinked or replaced; lock */
+	struct mfs_handle *followers;       /* following handles (note 6); lock */
+	/* The version n's last commit published on a new inode (note 6); lock. */
+	struct mfs_hash became;
+	int became_set, became_has_manifest;
 	/*
 	 * A truncate(2) of the path with no writer open published a new inode
 	 * while descriptors had this one open, and its reply gave the kernel
@@ -172,6 +195,14 @@ struct mfs_handle {
 	uint64_t next_off;       /* where a sequential reader goes next */
 	int window;              /* chunks prefetched ahead (adaptive) */
 	int flushed;             /* counted in closing_readers or closing_writers; atomic */
+	int follower;            /* opened while a writer staged: note 6 */
+	int following;           /* a follower still reading the staged bytes (m NULL);
+				  * set under node->lock, read atomically */
+	int follow_err;          /* a follower with no version (m NULL): why */
+	struct mfs_node *src;    /* a follower's: the node whose staged bytes it reads */
+	int own_fd;              /* has_own: a follower's descriptor of unpublished bytes */
+	int has_own;
+	struct mfs_handle *fnext; /* in node->followers while following */
 };
 
 /* "The path of inode `from` moved on to inode `to`" (one per moved publish). */

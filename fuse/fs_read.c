@@ -20,12 +20,54 @@
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/chunkstore.h"
+#include "store/maint/gc.h"
 #include "store/ns/namespace.h"
 
 #define LOG_COMPONENT "fuse"
 
 /* A 1 MiB request spans at most 6 chunks of >= 256 KiB; be generous. */
 #define MAX_IOV 64
+
+/*
+ * src->lock held, a writer staging on src: reader h follows the staged
+ * bytes (fs_internal.h note 6).  Direct I/O: src's page cache may be old
+ * readers' version.
+ */
+static void follow(struct mfs_handle *h, struct mfs_node *src, struct fuse_file_info *fi)
+{
+	h->src = src;
+	h->follower = h->following = 1;
+	h->fnext = src->followers;
+	src->followers = h;
+	fi->direct_io = 1;
+}
+
+/*
+ * A reader opening n while a writer goes on writing, on an older inode of
+ * the path, after a commit gave the path n (view.c): it follows that
+ * writer's staged bytes as a reader of the writer's own inode does.  1 if
+ * h follows them; src stays held (an open) until h closes.  No lock held:
+ * a node lock is never taken under another.
+ */
+static int follow_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
+		       struct fuse_file_info *fi)
+{
+	uint64_t w = view_writer(fs, n->ino);
+	struct mfs_node *src;
+
+	if (!w || w == n->ino || !(src = itable_hold(fs, w)))
+		return 0;
+	pthread_mutex_lock(&src->lock);
+	if (src->stg && src->writers)
+		follow(h, src, fi);
+	pthread_mutex_unlock(&src->lock);
+	if (!h->follower) {
+		itable_put(fs, src, 0, 1);
+		return 0;
+	}
+	h->node = n;
+	return 1;
+}
 
 /*
  * Sets up n for a new handle; n->lock held.  See fs_internal.h note 3.
@@ -48,6 +90,10 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	 * before they reach us.
 	 */
 	h->writable = created || (fi->flags & O_ACCMODE) != O_RDONLY;
+	if (!h->writable && n->stg && n->writers) {
+		follow(h, n, fi); /* it reads what the writer wrote */
+		return 0;
+	}
 	if (!h->writable) {
 		if ((rc = fs_node_manifest(fs, n)))
 			return rc;
@@ -84,6 +130,8 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	} else {
 		if ((rc = staging_new(fs, &n->rec, &n->stg)))
 			return rc;
+		/* Its bytes start as n's version: a new file's are no version yet. */
+		n->stg->published = !cur && !(n->rec.flags & MFS_I_PENDING);
 		if (cur) {
 			if (cur->size)
 				staging_set_base(n->stg, cur);
@@ -165,6 +213,11 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 
 	if (!h)
 		return -ENOMEM;
+	if (!created && (fi->flags & O_ACCMODE) == O_RDONLY && S_ISREG(n->rec.mode) &&
+	    follow_view(fs, n, h, fi)) {
+		fi->fh = (uintptr_t)h;
+		return 0;
+	}
 	pthread_mutex_lock(&n->lock);
 	if (created || (fi->flags & O_ACCMODE) != O_RDONLY)
 		wait_closing_readers(n);
@@ -264,29 +317,133 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /*
- * Reads a writer's own staged bytes (O_RDWR handles: rare, so no buffer
- * kept).  Replies; returns the bytes replied, or -errno replied.
+ * n->lock held.  The version follower h reads once no writer stages (the
+ * one n's last commit published on a new inode, else n's own); on an
+ * error its READs fail with it.
  */
-static ssize_t read_staged(fuse_req_t req, struct mfs_node *n, size_t size, off_t off)
+static void follow_end(struct mfs_fs *fs, struct mfs_handle *h)
 {
+	struct mfs_node *n = h->src;
+	struct mfs_manifest *m = NULL;
+	int rc;
+
+	if (n->became_set && n->became_has_manifest) {
+		mfs_gc_refs_hold(fs->ns); /* as fs_node_manifest: loaded, it pins its chunks */
+		rc = mfs_manifest_load(fs->db, &n->became, &m);
+		mfs_gc_refs_release(fs->ns);
+	} else if (n->became_set) {
+		rc = (m = mfs_manifest_new()) ? 0 : -ENOMEM;
+	} else if (!(rc = fs_node_manifest(fs, n))) {
+		m = mfs_manifest_ref(n->manifest);
+	}
+	if (rc)
+		log_warn("inode %016llx: a reader that read a writer's bytes has no version now: %s",
+			 (unsigned long long)n->ino, mfs_strerror(rc));
+	h->m = m;
+	h->follow_err = rc;
+	__atomic_store_n(&h->following, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * n->lock held.  Follower h keeps the staged bytes no commit published: a
+ * descriptor of the staged file of its own, its bytes all there (the
+ * write-behind's dropped ones back).  A file unlinked while open is read
+ * on by its followers so; the staged file's memory stays until they close.
+ */
+static void keep_unpublished(struct mfs_fs *fs, struct mfs_handle *h)
+{
+	struct mfs_node *n = h->src;
+	int rc = staging_materialize(fs, n->stg);
+
+	if (!rc && (h->own_fd = fcntl(n->stg->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		rc = -errno;
+	if (!rc)
+		n->stg->lent = 1; /* a pooled memfd is emptied and reused: never this one */
+	if (rc) {
+		log_warn("inode %016llx: a reader of a writer's unpublished bytes lost them: %s",
+			 (unsigned long long)n->ino, mfs_strerror(rc));
+		h->follow_err = rc;
+	} else {
+		h->has_own = 1;
+	}
+	__atomic_store_n(&h->following, 0, __ATOMIC_RELEASE);
+}
+
+/* n->lock held, its last writer leaving: each follower keeps what was written (note 6). */
+static void followers_settle(struct mfs_fs *fs, struct mfs_node *n)
+{
+	int published = n->stg->published;
+
+	/* An unlinked file's stat shows what its readers read (its record is in memory only). */
+	if (!published && n->gone && n->followers)
+		n->rec.size = n->stg->size;
+	while (n->followers) {
+		struct mfs_handle *h = n->followers;
+
+		n->followers = h->fnext;
+		h->fnext = NULL;
+		if (published)
+			follow_end(fs, h);
+		else
+			keep_unpublished(fs, h);
+	}
+}
+
+/* n->lock held: follower h leaves n's list. */
+static void follower_leave(struct mfs_node *n, struct mfs_handle *h)
+{
+	for (struct mfs_handle **p = &n->followers; *p; p = &(*p)->fnext)
+		if (*p == h) {
+			*p = h->fnext;
+			return;
+		}
+}
+
+/* n->lock held.  Does h read n's staged bytes: a writer, or a follower still? */
+static int reads_staged(const struct mfs_handle *h)
+{
+	return h->writable || __atomic_load_n(&h->following, __ATOMIC_RELAXED);
+}
+
+/* The node whose staged bytes h reads: a writer's own, a follower's src. */
+static struct mfs_node *staged_node(const struct mfs_handle *h)
+{
+	return h->follower ? h->src : h->node;
+}
+
+/*
+ * Reads the staged bytes for a writer (O_RDWR handles: rare, so no buffer
+ * kept) or a follower.  1 if it replied, with *got the bytes replied or
+ * the -errno replied; 0 if h reads its version now (reads_staged).
+ */
+static int read_staged(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off,
+		       ssize_t *got)
+{
+	struct mfs_node *n = staged_node(h);
 	char *buf = malloc(size ? size : 1);
-	ssize_t got;
+	int staged;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
-		return -ENOMEM;
+		*got = -ENOMEM;
+		return 1;
 	}
 	pthread_mutex_lock(&n->lock);
-	got = n->stg ? staging_materialize(req_fs(req), n->stg) : 0;
-	if (!got && n->stg && (got = pread(n->stg->fd, buf, size, off)) < 0)
-		got = -errno;
+	staged = reads_staged(h);
+	*got = staged && n->stg ? staging_materialize(req_fs(req), n->stg) : 0;
+	if (staged && !*got && n->stg && (*got = pread(n->stg->fd, buf, size, off)) < 0)
+		*got = -errno;
 	pthread_mutex_unlock(&n->lock);
-	if (got < 0)
-		fuse_reply_err(req, mfs_errno((int)got));
+	if (!staged) {
+		free(buf);
+		return 0;
+	}
+	if (*got < 0)
+		fuse_reply_err(req, mfs_errno((int)*got));
 	else
-		fuse_reply_buf(req, buf, got);
+		fuse_reply_buf(req, buf, *got);
 	free(buf);
-	return got;
+	return 1;
 }
 
 /*
@@ -447,12 +604,28 @@ static ssize_t read_past_end(fuse_req_t req, uint64_t off, size_t size, uint64_t
 	return off < to ? (ssize_t)(to - off) : 0;
 }
 
+/* A READ of a follower with no version (followers_settle): its own bytes, or its error. */
+static ssize_t read_own(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off)
+{
+	char *buf = h->has_own ? malloc(size ? size : 1) : NULL;
+	ssize_t got = !h->has_own ? h->follow_err : !buf ? -ENOMEM : 0;
+
+	if (!got && (got = pread(h->own_fd, buf, size, off)) < 0)
+		got = -errno;
+	if (got < 0)
+		fuse_reply_err(req, mfs_errno((int)got));
+	else
+		fuse_reply_buf(req, buf, got);
+	free(buf);
+	return got;
+}
+
 /* Answers a READ; returns the bytes replied, or the -errno replied. */
 static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
-	struct mfs_manifest *m = h->m;
+	struct mfs_manifest *m;
 	const struct mfs_cache_entry *ents[MAX_IOV];
 	struct iovec iov[MAX_IOV + PAD_IOV];
 	uint8_t ends[MAX_IOV];         /* the read reaches the chunk's last byte */
@@ -460,8 +633,14 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	uint32_t i;
 	int n = 0, niov, rc = 0, sequential = 0, in_order = 0;
 
-	if (h->writable)
-		return read_staged(req, h->node, size, off); /* h->m is NULL */
+	if (h->writable || __atomic_load_n(&h->following, __ATOMIC_ACQUIRE)) {
+		ssize_t got;
+
+		if (read_staged(req, h, size, off, &got))
+			return got;
+	}
+	if (!(m = h->m))
+		return read_own(req, h, size, off);
 	vend = m->size;
 	/* A truncate(2) of the path cut the version for it, or grew it with zeros. */
 	if (truncated_end(h, &d, &t)) {
@@ -613,24 +792,34 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
 	struct mfs_node *n = h->node;
 	off_t r;
+	int staged = 0;
 
 	(void)ino;
 	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (!h->writable) {
+	/* The lock only for those: a commit can hold it long. */
+	if (h->writable || __atomic_load_n(&h->following, __ATOMIC_ACQUIRE)) {
+		n = staged_node(h);
+		pthread_mutex_lock(&n->lock);
+		if ((staged = reads_staged(h))) {
+			r = n->stg ? staging_materialize(req_fs(req), n->stg) : -EBADF;
+			if (!r && (r = lseek(n->stg->fd, off, whence)) < 0)
+				r = -errno;
+		}
+		pthread_mutex_unlock(&n->lock);
+	}
+	if (!staged && !h->m) { /* a follower without a version (followers_settle) */
+		r = !h->has_own ? h->follow_err : lseek(h->own_fd, off, whence);
+		if (r < 0 && h->has_own)
+			r = -errno;
+	} else if (!staged) {
 		uint64_t d, t;
 
 		r = seek_version(h->m, (uint64_t)off, whence);
 		if (truncated_end(h, &d, &t))
 			r = seek_truncated(d, t, off, whence, r);
-	} else {
-		pthread_mutex_lock(&n->lock);
-		r = n->stg ? staging_materialize(req_fs(req), n->stg) : -EBADF;
-		if (!r && (r = lseek(n->stg->fd, off, whence)) < 0)
-			r = -errno;
-		pthread_mutex_unlock(&n->lock);
 	}
 	if (r < 0)
 		fuse_reply_err(req, mfs_errno((int)r));
@@ -658,6 +847,24 @@ static void drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uin
 	free(name);
 }
 
+/* Closes follower h: it counts in no node's readers (fs_internal.h note 6). */
+static void follower_close(struct mfs_fs *fs, struct mfs_handle *h)
+{
+	struct mfs_node *src = h->src;
+
+	pthread_mutex_lock(&src->lock);
+	if (h->following)
+		follower_leave(src, h);
+	pthread_mutex_unlock(&src->lock);
+	if (src != h->node)
+		itable_put(fs, src, 0, 1); /* follow_view's hold */
+	if (h->has_own)
+		close(h->own_fd);
+	itable_put(fs, h->node, 0, 1);
+	mfs_manifest_unref(h->m);
+	free(h);
+}
+
 /* Closes handle h: commits a writer's staged bytes, drops its counts. */
 void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 {
@@ -667,6 +874,10 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	char *name = NULL, *drop_name = NULL;
 	int rc = 0, shrunk = 0;
 
+	if (h->follower) {
+		follower_close(fs, h);
+		return;
+	}
 	pthread_mutex_lock(&n->lock);
 	if (h->writable) {
 		fs_writer_active(h); /* out of the closing count */
@@ -680,6 +891,7 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 			 * the version they read is n->rec's.
 			 */
 			shrunk = n->readers && n->stg && n->stg->size != n->rec.size;
+			followers_settle(fs, n);
 			staging_free(fs, n->stg);
 			n->stg = NULL;
 			if ((n->rec.flags & MFS_I_PENDING) && !n->gone && n->rec.name &&
@@ -726,7 +938,7 @@ void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	/* Every close(2) of a descriptor: the last one's RELEASE follows
 	 * (wait_closing_readers).  No lock: a writer's commit may hold it long. */
-	if (!__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
+	if (!h->follower && !__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
 		__atomic_add_fetch(&h->node->closing_readers, 1, __ATOMIC_RELAXED);
 	fuse_reply_err(req, 0);
 }

@@ -194,6 +194,7 @@ static int commit_locked(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved,
 		log_warn("inode %016llx: published, but its sync failed (%s): a power loss may lose it",
 			 (unsigned long long)target, mfs_strerror(rc));
 	n->stg->dirty = n->stg->publish_at_release = 0;
+	n->stg->published = 1;
 	log_debug("published %016llx: %llu bytes read, %llu chunks (%llu new), %llu bytes of holes",
 		  (unsigned long long)rec.ino, (unsigned long long)ist.bytes,
 		  (unsigned long long)ist.chunks, (unsigned long long)ist.new_chunks,
@@ -208,6 +209,10 @@ static int commit_locked(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved,
 		fs_node_untruncate(n);
 		return rc;
 	}
+	/* What n's followers read once no writer stages here (fs_internal.h note 6). */
+	n->became = id;
+	n->became_has_manifest = has_manifest;
+	n->became_set = 1;
 	/*
 	 * Until the next commit, the new inode shows what this writer writes
 	 * on.  Not when no writer will write on: a truncate(2)'s staging,

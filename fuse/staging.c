@@ -54,7 +54,7 @@ static void memfd_put(struct mfs_staging *s)
 {
 	int fd = s->fd;
 
-	if (s->in_memory && !s->fallocated && !ftruncate(fd, 0)) {
+	if (s->in_memory && !s->fallocated && !s->lent && !ftruncate(fd, 0)) {
 		pthread_mutex_lock(&memfd_pool_lock);
 		if (memfd_pooled < MEMFD_POOL) {
 			memfd_pool[memfd_pooled++] = fd;
@@ -95,6 +95,7 @@ void staging_touch(struct mfs_staging *s)
 {
 	clock_gettime(CLOCK_REALTIME, &s->mtime);
 	s->ctime = s->mtime;
+	s->published = 0;
 }
 
 static void uncharge(struct mfs_fs *fs, struct mfs_staging *s, uint64_t bytes)

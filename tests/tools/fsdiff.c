@@ -150,6 +150,13 @@ static int slot_created[NSLOTS];  /* its open created the file */
  * held it): modelfs gave it direct I/O, for the descriptor's life.
  */
 static int slot_direct[NSLOTS];
+/*
+ * A reader opened while another fd wrote the file: it reads what was
+ * written, as on tmpfs, until the last writer closes; then the version
+ * that close published (slot_ver), as any reader keeps its version.
+ */
+static int slot_follow[NSLOTS];
+static int slot_pinned[NSLOTS];   /* a follower whose last writer closed */
 
 /* Publishes (closes of a writable fd) per tmpfs inode: a version count. */
 static struct {
@@ -1302,7 +1309,7 @@ static off_t *pub_size(ino_t ino)
 static int old_reader(ino_t ino)
 {
 	for (int i = 0; i < NSLOTS; i++)
-		if (slot_open[i] && !writable(i) && slot_ino[i] == ino)
+		if (slot_open[i] && !writable(i) && !slot_follow[i] && slot_ino[i] == ino)
 			return 1;
 	return 0;
 }
@@ -1346,8 +1353,11 @@ static int staged(ino_t ino, int except)
  */
 static int stale_view(int slot)
 {
-	return slot >= 0 && slot_open[slot] && !writable(slot) &&
-	       (staged(slot_ino[slot], slot) || *pub_count(slot_ino[slot]) != slot_ver[slot]);
+	if (slot < 0 || !slot_open[slot] || writable(slot))
+		return 0;
+	if (slot_follow[slot] && !slot_pinned[slot])
+		return 0;
+	return staged(slot_ino[slot], slot) || *pub_count(slot_ino[slot]) != slot_ver[slot];
 }
 
 /*
@@ -1361,6 +1371,12 @@ static const char *allowed(const struct op *o, const struct res *a, const struct
 
 	switch (o->kind) {
 	case K_FSTAT:
+		if (slot_pinned[o->slot] &&
+		    (old_reader(slot_ino[o->slot]) ||
+		     (!fstat(sides[0].fd[o->slot], &st) && !st.st_nlink)))
+			return "fstat by a reader that followed a writer, while readers of the old "
+			       "version hold the inode or once the file was removed: the old "
+			       "version's size (README)";
 		if (a->ret == 0 && b->ret == 0 && !memcmp(a->buf, b->buf, sizeof(long)) &&
 		    !memcmp(a->buf + 2 * sizeof(long), b->buf + 2 * sizeof(long), 4 * sizeof(long)) &&
 		    max_size_rule(slot_ino[o->slot], ((const long *)a->buf)[1], ((const long *)b->buf)[1]))
@@ -1657,6 +1673,13 @@ static void step(struct op *o)
 		++*pub_count(slot_ino[o->slot]);
 		if (!fstat(sides[0].fd[o->slot], &st))
 			*pub_size(slot_ino[o->slot]) = st.st_size;
+		/* The last writer: its followers keep the version it published. */
+		for (int i = 0; i < NSLOTS && !staged(slot_ino[o->slot], o->slot); i++)
+			if (slot_open[i] && slot_follow[i] && !slot_pinned[i] &&
+			    slot_ino[i] == slot_ino[o->slot]) {
+				slot_ver[i] = *pub_count(slot_ino[o->slot]);
+				slot_pinned[i] = 1;
+			}
 	}
 	if (o->kind == K_OPEN) {
 		char p[600];
@@ -1708,6 +1731,8 @@ static void step(struct op *o)
 			fstat(sides[0].fd[o->slot], &st);
 			slot_ino[o->slot] = st.st_ino;
 			slot_ver[o->slot] = *pub_count(st.st_ino);
+			slot_follow[o->slot] = !writable(o->slot) && staged(st.st_ino, o->slot);
+			slot_pinned[o->slot] = 0;
 			slot_direct[o->slot] = staged(st.st_ino, o->slot) ||
 					       (writable(o->slot) && old_reader(st.st_ino));
 			/*

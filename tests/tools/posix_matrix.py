@@ -608,10 +608,6 @@ def allowed(name, ref, mnt, tref, tmnt):
         target, got = held_bytes(name), held_read(mnt)
         if target is not None and got == target:
             return "a reader that had the old version open keeps reading it"
-    if name.startswith("read:") and name.endswith(":held-w") and not diff:
-        target = held_bytes(name)
-        if target is not None and call_mnt == target.decode():
-            return "commit on close: a new open reads the last version closed"
     return None
 
 
