@@ -242,13 +242,18 @@ failed:
 	return rc;
 }
 
-/* stat, lookup and getfattr of n answer meanwhile (noted_attrs.c). */
+/*
+ * stat, lookup and getfattr of n answer meanwhile (noted_attrs.c), and so
+ * does an open for reading of a new file's bytes (commit_open.c).
+ */
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent, char **name)
 {
 	int rc;
 
 	fs_attrs_note(fs, n);
+	fs_pending_begin(fs, n);
 	rc = commit_locked(fs, n, moved, parent, name);
+	fs_pending_end(fs, n);
 	fs_attrs_unnote(fs, n);
 	return rc;
 }

@@ -229,6 +229,32 @@ void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 	wb->running = 1;
 }
 
+struct mfs_manifest *wb_stored(struct mfs_staging *s)
+{
+	struct mfs_writebehind *wb = s->wb;
+	struct mfs_manifest *m = NULL;
+
+	if (!wb || !wb->ing || wb->broken)
+		return NULL;
+	/*
+	 * The commit's wb_finish would join the feed; it stops at its next
+	 * window instead, and the finish ingests the rest: an open waits for
+	 * one window (16 MiB), not for all the feed has claimed (up to the
+	 * 128 MiB lead, 0.36 s here).
+	 */
+	__atomic_store_n(&wb->stop, 1, __ATOMIC_RELAXED);
+	join(wb);
+	/* A commit that fails before its finish leaves the feeds to go on. */
+	__atomic_store_n(&wb->stop, 0, __ATOMIC_RELAXED);
+	if (wb->broken || mfs_ingest_index_stored(wb->ing, &m))
+		return NULL;
+	if (m->size < s->punched) { /* cannot be: dropped bytes were stored */
+		mfs_manifest_unref(m);
+		return NULL;
+	}
+	return m;
+}
+
 /*
  * After a commit through the write-behind, a staging with a hole goes on
  * from the version just stored, as one opened on it would: copied in at

@@ -359,6 +359,57 @@ static void head_without_choice(struct mfs_db *db)
 	free(b.p);
 }
 
+/* Whether each chunk of m loads (checked) as data's bytes at its offset. */
+static int loads(struct mfs_db *db, const struct mfs_manifest *m, const uint8_t *data)
+{
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
+	int good = ctx != NULL;
+
+	for (uint32_t i = 0; i < m->count && good; i++) {
+		struct mfs_chunk_bytes b;
+
+		good = mfs_chunk_load(db, ctx, &m->e[i].hash, &b, 1) == 0 &&
+		       b.len == m->e[i].len && !memcmp(b.p, data + m->off[i], b.len);
+		mfs_chunk_bytes_release(&b);
+	}
+	mfs_codec_ctx_free(ctx);
+	return good;
+}
+
+/*
+ * The chunks fed so far made readable mid-session (fuse/commit_open.c's
+ * readers of a file whose commit runs), twice, into a fresh store (new
+ * chunks: a pack record's index entry can be written once, and the
+ * finish's must leave out those written already).
+ */
+static void index_early(const char *dir, int fd, const uint8_t *data, size_t len,
+			const struct mfs_hash *whole)
+{
+	struct mfs_manifest *m = NULL, *m2 = NULL;
+	struct mfs_ingest_stats st;
+	struct mfs_ingest *s;
+	struct mfs_hash id;
+	struct mfs_db *db;
+	char sub[300];
+	int has;
+
+	snprintf(sub, sizeof(sub), "%s/early", dir);
+	is_int(mfs_store_open(sub, &db), 0, "index early: a fresh store");
+	is_int(mfs_ingest_begin(db, 2, &s), 0, "begin");
+	is_int(mfs_ingest_feed(s, fd, 40u << 20, NULL), 0, "feed to 40 MiB");
+	is_int(mfs_ingest_index_stored(s, &m), 0, "index what is stored");
+	ok(m && m->size == mfs_ingest_offset(s) && loads(db, m, data),
+	   "its %u chunks load, up to where chunks are cut", m ? m->count : 0);
+	is_int(mfs_ingest_feed(s, fd, 60u << 20, NULL), 0, "feed to 60 MiB");
+	is_int(mfs_ingest_index_stored(s, &m2), 0, "index again");
+	ok(m2 && m && m2->size > m->size && loads(db, m2, data), "those chunks load too");
+	is_int(mfs_ingest_finish(s, fd, len, &id, &has, &st), 0, "finish indexes the rest");
+	ok(has && !memcmp(id.b, whole->b, MFS_HASH_LEN), "the same manifest");
+	mfs_manifest_unref(m);
+	mfs_manifest_unref(m2);
+	mfs_db_close(db);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/mfs-test-XXXXXX", path[256], dbdir[256];
@@ -403,6 +454,7 @@ int main(void)
 		   (unsigned long long)steps[i], rc);
 	}
 
+	index_early(dir, fd, data, len, &whole);
 	holes(db, data, len);
 	sparse(db);
 	shared_choice(db);
