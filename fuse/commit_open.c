@@ -53,6 +53,21 @@
  *     commit reads (an O_TRUNC would cut it under the ingest, and every
  *     write needs the lock anyway), and the commit's choices (a view for a
  *     writer that goes on, publish at the last release) count the writers.
+ *  7. A commit that fails (ENOSPC, an I/O error) or does not publish (the
+ *     path was removed or replaced meanwhile) leaves the file its empty
+ *     pending version.  A reader that opened during it read the staged
+ *     bytes; from the end on its READs answer EIO rather than reading on
+ *     from the empty version: a short read would make a cached reader's
+ *     kernel shrink the size under a mapping (SIGBUS past it) and show
+ *     every reader a file cut mid-read, as if whole.  Serving the staged
+ *     bytes on would need a copy of them: after a failed fsync the writer
+ *     writes on into the same staging.
+ *  8. The chunks wb_stored indexes are named by no version until the
+ *     publish, and gc sees them from then on: the write-behind holds them
+ *     pinned (mfs_ingest_index_stored's copy, live-listed) until its
+ *     session ends, the finish under gc's refs lock until the publish
+ *     names them.  A commit that fails before its finish leaves them
+ *     pinned for the next (store/maint/gc.h note 1a).
  *
  * Lock order: the node's lock, then fs->noted_lock, then p->lock.
  */
@@ -166,12 +181,18 @@ void fs_pending_end(struct mfs_fs *fs, struct mfs_node *n)
 		n->readers += p->readers;
 		n->cached_readers += p->cached_readers;
 		/*
-		 * n's version: the one just published in place.  If the
-		 * commit failed or was not published (the file was removed
-		 * meanwhile), it is what the file shows now, and a reader
-		 * there reads as one that opens after such a close does.
+		 * n's version: the one just published in place, the bytes they
+		 * read so far.  If the commit failed or did not publish (the
+		 * file was removed or replaced meanwhile), n shows its empty
+		 * pending version: reading on from it would cut the bytes short
+		 * mid-read (a cached reader's kernel then shrinks the size, and
+		 * a mapped one faults).  Their READs answer EIO instead (note 7).
 		 */
-		if ((rc = fs_node_manifest(fs, n)))
+		if (n->rec.flags & MFS_I_PENDING)
+			log_warn("inode %016llx: not published; the %d readers that opened during "
+				 "its commit read EIO from now on",
+				 (unsigned long long)n->ino, p->readers);
+		else if ((rc = fs_node_manifest(fs, n)))
 			log_warn("inode %016llx: readers that opened during its commit: %s",
 				 (unsigned long long)n->ino, mfs_strerror(rc));
 		else
@@ -263,7 +284,7 @@ static int copy_stored(struct mfs_fs *fs, const struct mfs_manifest *m, uint16_t
 	return 0;
 }
 
-ssize_t fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off)
+int fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off, ssize_t *out)
 {
 	struct fs_pending *p = h->pending;
 	uint64_t end = (uint64_t)off + size, mid = (uint64_t)off;
@@ -279,9 +300,10 @@ ssize_t fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t
 		rc = settle(h, p);
 		pthread_mutex_unlock(&p->lock);
 		if (!rc)
-			return -EAGAIN; /* read h->m */
+			return 1; /* not answered: read h->m */
 		fuse_reply_err(req, -rc);
-		return rc;
+		*out = rc;
+		return 0;
 	}
 	p->users++;
 	pthread_mutex_unlock(&p->lock);
@@ -320,7 +342,8 @@ ssize_t fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t
 	else
 		fuse_reply_buf(req, buf, (size_t)got);
 	free(buf);
-	return got;
+	*out = got;
+	return 0;
 }
 
 int fs_pending_uncount(struct mfs_fs *fs, struct mfs_handle *h)

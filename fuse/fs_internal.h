@@ -672,10 +672,10 @@ int fs_node_lock_open(struct mfs_fs *fs, struct mfs_node *n, struct fs_pending *
  * bracket the commit (n->lock held, between fs_attrs_note and
  * fs_attrs_unnote); take (fs->noted_lock held) gives a reference to the
  * commit's bytes if readers can open them, and open makes h their
- * reader.  read answers a READ of h and returns the bytes replied or the
- * -errno replied, or -EAGAIN without replying once the commit ended: h->m
- * is set then, read that.  wait waits for the end (0 with h->m set, or
- * -EIO); close drops h's reference.  uncount, at h's release: 1 if the
+ * reader.  read answers a READ of h and returns 0 with the bytes replied
+ * or the -errno replied in *out, or returns 1 without replying once the
+ * commit ended: h->m is set then, read that.  wait waits for the end (0
+ * with h->m set, or -EIO: the commit did not publish, note 7); close drops h's reference.  uncount, at h's release: 1 if the
  * commit has not ended and h is no longer counted in it (no lock taken),
  * 0 if h counts among n's readers now.
  */
@@ -683,7 +683,7 @@ void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n);
 void fs_pending_end(struct mfs_fs *fs, struct mfs_node *n);
 struct fs_pending *fs_pending_take(struct mfs_fs *fs, struct mfs_node *n);
 void fs_pending_open(struct mfs_handle *h, struct fs_pending *p, struct fuse_file_info *fi);
-ssize_t fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off);
+int fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off, ssize_t *out);
 int fs_pending_wait(struct mfs_handle *h);
 int fs_pending_uncount(struct mfs_fs *fs, struct mfs_handle *h);
 void fs_pending_close(struct mfs_handle *h);

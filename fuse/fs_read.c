@@ -488,7 +488,7 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 		return read_staged(req, h->node, size, off); /* h->m is NULL */
 	/* Opened during a commit that has not ended: its staged bytes. */
 	if (h->pending && !__atomic_load_n(&h->m, __ATOMIC_ACQUIRE) &&
-	    (got = fs_pending_read(req, h, size, off)) != -EAGAIN)
+	    !fs_pending_read(req, h, size, off, &got))
 		return got;
 	m = __atomic_load_n(&h->m, __ATOMIC_ACQUIRE);
 	vend = m->size;

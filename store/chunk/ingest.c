@@ -815,9 +815,22 @@ static int bases_stored(struct mfs_ingest *s)
 /*
  * The chunks an early feed found already stored were checked outside gc's
  * refs lock: gc may have deleted one since.  Checked again now, under it.
+ * So are this ingest's own chunks indexed early (mfs_ingest_index_stored):
+ * gc saw them, and keeps them only while their caller holds the pinned
+ * copy; one it deleted is not written again by the finish, which must not
+ * publish a version naming it.
  */
 static int still_stored(struct mfs_ingest *s)
 {
+	for (size_t i = 0; i < s->indexed; i++) {
+		int rc = mfs_chunk_exists(s->db, &s->fresh.v[i].hash);
+
+		if (rc <= 0) {
+			log_warn("a chunk this ingest indexed early is gone (gc?): %s",
+				 rc ? mfs_strerror(rc) : "not stored");
+			return rc < 0 ? rc : -ESTALE;
+		}
+	}
 	for (uint32_t i = 0; i < s->m->count; i++) {
 		int rc;
 
@@ -956,6 +969,14 @@ int mfs_ingest_index_stored(struct mfs_ingest *s, struct mfs_manifest **out)
 		rc = mfs_manifest_is_hole(&s->m->e[i])
 			     ? mfs_manifest_append_hole(m, s->m->e[i].len)
 			     : mfs_manifest_append(m, &s->m->e[i].hash, s->m->e[i].len);
+	/*
+	 * Once indexed, gc sees these chunks, and no version names them until
+	 * the finish publishes one: the copy keeps them while it is held.
+	 * Listed before the index entries are written, so no gc pass sees
+	 * them unpinned.
+	 */
+	if (!rc)
+		mfs_manifest_live_pin(m);
 	if (!rc && !(rc = finish(s->db, NULL, &s->fresh, s->indexed, NULL, s->w.defer, NULL, NULL)))
 		s->indexed = s->fresh.n;
 	if (rc) {

@@ -105,6 +105,10 @@ struct mfs_manifest;
  * where they end; the caller unrefs it).  For readers of a file whose
  * commit runs (fuse/commit_open.c).  No feed may run meanwhile.  0, or
  * -EIO after a failed window (nothing indexed), -ENOMEM.
+ * The copy is live-listed (mfs_manifest_live_pin): gc keeps its chunks,
+ * indexed now but named by no version, while it is held.  Hold the last
+ * one until the finish (under gc's refs lock until its publish) or the
+ * abandon.  The finish checks them again (-ESTALE if one is gone).
  */
 int mfs_ingest_index_stored(struct mfs_ingest *s, struct mfs_manifest **out);
 /*
