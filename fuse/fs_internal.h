@@ -517,6 +517,12 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
  * n->stg set, n->lock held.
  */
 int fs_staging_left(struct mfs_fs *fs, struct mfs_node *n);
+/*
+ * Every writer of n has been closed and n's staged bytes are its
+ * published version (a close's commit in place): only the writers'
+ * RELEASEs are on their way.  n->lock held.
+ */
+int fs_staging_published(struct mfs_fs *fs, struct mfs_node *n);
 /* Notifies the kernel after a commit that moved the path (no locks held). */
 void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name);
 /*

@@ -565,6 +565,12 @@ int fs_staging_left(struct mfs_fs *fs, struct mfs_node *n)
 	       fs_node_target(fs, n) != n->ino;
 }
 
+int fs_staging_published(struct mfs_fs *fs, struct mfs_node *n)
+{
+	return n->stg && writers_closed(n) && !n->stg->dirty && !n->stg->publish_at_release &&
+	       !(n->rec.flags & MFS_I_PENDING) && fs_node_target(fs, n) == n->ino;
+}
+
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
