@@ -184,6 +184,7 @@ struct fs_noted_attrs {
 	struct stat st;         /* fs_fill_stat's */
 	struct mfs_inode rec;   /* its mode, repl and xattrs only */
 	uint64_t target;        /* fs_node_target's */
+	struct fs_pending *pending; /* a commit's bytes for readers that open (commit_open.c) */
 };
 
 struct mfs_handle {
@@ -203,6 +204,12 @@ struct mfs_handle {
 	int own_fd;              /* has_own: a follower's descriptor of unpublished bytes */
 	int has_own;
 	struct mfs_handle *fnext; /* in node->followers while following */
+	/*
+	 * Opened during a commit (commit_open.c): it reads the commit's staged
+	 * bytes until it ends, then h->m, the version published (set once,
+	 * atomic).  NULL otherwise.
+	 */
+	struct fs_pending *pending;
 };
 
 /* "The path of inode `from` moved on to inode `to`" (one per moved publish). */
@@ -443,6 +450,12 @@ int wb_restore(struct mfs_fs *fs, struct mfs_staging *s);
 int wb_finish(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_hash *id, int *has_manifest,
 	      struct mfs_ingest_stats *st);
 void wb_end(struct mfs_staging *s);
+/*
+ * For readers during the commit (commit_open.c): the manifest of the
+ * chunks stored so far, which cover the dropped bytes, made readable
+ * (mfs_ingest_index_stored); NULL if none can be.  The caller unrefs it.
+ */
+struct mfs_manifest *wb_stored(struct mfs_staging *s);
 
 /*
  * view.c: after a commit moved the path to inode `ino` while the writer
@@ -535,6 +548,12 @@ int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *
  * n->stg set, n->lock held.
  */
 int fs_staging_left(struct mfs_fs *fs, struct mfs_node *n);
+/*
+ * Every writer of n has been closed and n's staged bytes are its
+ * published version (a close's commit in place): only the writers'
+ * RELEASEs are on their way.  n->lock held.
+ */
+int fs_staging_published(struct mfs_fs *fs, struct mfs_node *n);
 /* Notifies the kernel after a commit that moved the path (no locks held). */
 void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name);
 /*
@@ -678,6 +697,33 @@ void fs_attrs_unnote(struct mfs_fs *fs, struct mfs_node *n);
  */
 int fs_node_lock_attrs(struct mfs_fs *fs, struct mfs_node *n);
 void fs_node_unlock_attrs(struct mfs_fs *fs, struct mfs_node *n, int locked);
+/*
+ * For an open for reading: locks n and returns 1, or, while a commit of n
+ * runs that readers can open (commit_open.c), returns 0 with *p a
+ * reference to its bytes for fs_pending_open.
+ */
+struct fs_pending;
+int fs_node_lock_open(struct mfs_fs *fs, struct mfs_node *n, struct fs_pending **p);
+/*
+ * commit_open.c: readers that open while a commit runs.  begin and end
+ * bracket the commit (n->lock held, between fs_attrs_note and
+ * fs_attrs_unnote); take (fs->noted_lock held) gives a reference to the
+ * commit's bytes if readers can open them, and open makes h their
+ * reader.  read answers a READ of h and returns 0 with the bytes replied
+ * or the -errno replied in *out, or returns 1 without replying once the
+ * commit ended: h->m is set then, read that.  wait waits for the end (0
+ * with h->m set, or -EIO: the commit did not publish, note 7); close drops h's reference.  uncount, at h's release: 1 if the
+ * commit has not ended and h is no longer counted in it (no lock taken),
+ * 0 if h counts among n's readers now.
+ */
+void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n);
+void fs_pending_end(struct mfs_fs *fs, struct mfs_node *n);
+struct fs_pending *fs_pending_take(struct mfs_fs *fs, struct mfs_node *n);
+void fs_pending_open(struct mfs_handle *h, struct fs_pending *p, struct fuse_file_info *fi);
+int fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off, ssize_t *out);
+int fs_pending_wait(struct mfs_handle *h);
+int fs_pending_uncount(struct mfs_fs *fs, struct mfs_handle *h);
+void fs_pending_close(struct mfs_handle *h);
 /* The node the kernel refers to by ino (it looked it up): NULL and *rc -ESTALE if none. */
 struct mfs_node *fs_node_of(struct mfs_fs *fs, fuse_ino_t ino, int *rc);
 

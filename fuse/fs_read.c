@@ -205,23 +205,73 @@ static void wait_closing_readers(struct mfs_node *n)
 	}
 }
 
+/*
+ * The same the other way round: a reader that finds a writer's staged
+ * bytes, every writer closed and those bytes published in place (a new
+ * file's close), waits for the writers' RELEASE (n->lock held; dropped
+ * while it naps).  Staged bytes make a reader bypass the page cache
+ * (open_locked), and its shared mmap then gives ENODEV, though its
+ * version is the one the writer's close(2) published: open right after
+ * close, then mmap, failed whenever the RELEASE came late (t0412's
+ * first round, 1 to 4 in 2,000 under load; 20 ms late, every time).  A
+ * writer that lives on in another descriptor (dup, fork) or in a
+ * mapping keeps the rule: after the naps the reader bypasses the page
+ * cache as before, since that writer may write through it again.
+ */
+static void wait_released_writers(struct mfs_fs *fs, struct mfs_node *n)
+{
+	struct timespec nap = { 0, 1000000 };
+
+	for (int i = 0; i < CLOSING_WAIT_NAPS && fs_staging_published(fs, n) &&
+			!view_writer(fs, n->ino);
+	     i++) {
+		pthread_mutex_unlock(&n->lock);
+		nanosleep(&nap, NULL);
+		pthread_mutex_lock(&n->lock);
+	}
+}
+
+/*
+ * first: an ESTALE now is the open(2)'s first, which the kernel retries
+ * with a fresh lookup of the path (fs_op_open).
+ */
 static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
-		     struct mfs_manifest *cur)
+		     struct mfs_manifest *cur, int first)
 {
 	struct mfs_handle *h = calloc(1, sizeof(*h));
-	int rc;
+	struct fs_pending *p = NULL;
+	int rc, reader = !created && (fi->flags & O_ACCMODE) == O_RDONLY;
 
 	if (!h)
 		return -ENOMEM;
-	if (!created && (fi->flags & O_ACCMODE) == O_RDONLY && S_ISREG(n->rec.mode) &&
-	    follow_view(fs, n, h, fi)) {
+	/* A writer goes on after a commit moved the path to n: its bytes (note 6). */
+	if (reader && S_ISREG(n->rec.mode) && follow_view(fs, n, h, fi)) {
 		fi->fh = (uintptr_t)h;
 		return 0;
 	}
-	pthread_mutex_lock(&n->lock);
-	if (created || (fi->flags & O_ACCMODE) != O_RDONLY)
+	if (!reader) {
+		/* A writer waits for a commit under way: commit_open.c, note 6. */
+		pthread_mutex_lock(&n->lock);
 		wait_closing_readers(n);
-	rc = open_locked(fs, n, h, fi, created, cur);
+	} else if (!fs_node_lock_open(fs, n, &p)) {
+		/* A new file's commit runs: its bytes, at once (commit_open.c). */
+		h->node = n;
+		fs_pending_open(h, p, fi);
+		fi->fh = (uintptr_t)h;
+		return 0;
+	}
+	if (reader)
+		wait_released_writers(fs, n);
+	/*
+	 * A commit that ended while this open waited for it, or just before,
+	 * moved the path to a new inode: the bytes the writer wrote are there,
+	 * and this inode keeps the old version's for its readers (commit_open.c,
+	 * note 2).  The kernel's retry opens the new one.
+	 */
+	if (reader && first && !cur && fs_node_target(fs, n) != n->ino)
+		rc = -ESTALE;
+	else
+		rc = open_locked(fs, n, h, fi, created, cur);
 	pthread_mutex_unlock(&n->lock);
 	if (rc) {
 		free(h);
@@ -236,7 +286,7 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 
 int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created)
 {
-	return open_node(fs, n, fi, created, NULL);
+	return open_node(fs, n, fi, created, NULL, 0);
 }
 
 /*
@@ -272,7 +322,7 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
-		return retried > 0 ? open_node(fs, n, fi, 0, NULL) : -ESTALE;
+		return retried > 0 ? open_node(fs, n, fi, 0, NULL, 0) : -ESTALE;
 	if (!(c = itable_get(fs, itable_follow(fs, n->ino), NULL, 0, 1, &rc)))
 		return rc == -ENOENT ? -ESTALE : rc;
 	pthread_mutex_lock(&c->lock);
@@ -281,7 +331,7 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	pthread_mutex_unlock(&c->lock);
 	itable_put(fs, c, 0, 1);
 	if (!rc)
-		rc = open_node(fs, n, fi, 0, cur);
+		rc = open_node(fs, n, fi, 0, cur, 0);
 	mfs_manifest_unref(cur);
 	return rc;
 }
@@ -298,7 +348,8 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	superseded = itable_follow(fs, ino) != ino;
-	rc = superseded ? open_superseded(fs, n, fi, retried) : fs_open_node(fs, n, fi, 0);
+	rc = superseded ? open_superseded(fs, n, fi, retried)
+			: open_node(fs, n, fi, 0, NULL, retried < 0);
 	if (rc) {
 		itable_put(fs, n, 0, 1);
 		/* Before the reply: the kernel's retry follows it.  It retries once. */
@@ -632,15 +683,18 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	uint64_t pos, end, vend, zend = 0, d, t, replied;
 	uint32_t i;
 	int n = 0, niov, rc = 0, sequential = 0, in_order = 0;
+	ssize_t got;
 
 	if (h->writable || __atomic_load_n(&h->following, __ATOMIC_ACQUIRE)) {
-		ssize_t got;
-
 		if (read_staged(req, h, size, off, &got))
 			return got;
 	}
-	if (!(m = h->m))
-		return read_own(req, h, size, off);
+	/* Opened during a commit that has not ended: its staged bytes. */
+	if (h->pending && !__atomic_load_n(&h->m, __ATOMIC_ACQUIRE) &&
+	    !fs_pending_read(req, h, size, off, &got))
+		return got;
+	if (!(m = __atomic_load_n(&h->m, __ATOMIC_ACQUIRE)))
+		return read_own(req, h, size, off); /* a follower with no version */
 	vend = m->size;
 	/* A truncate(2) of the path cut the version for it, or grew it with zeros. */
 	if (truncated_end(h, &d, &t)) {
@@ -817,6 +871,15 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	} else if (!staged) {
 		uint64_t d, t;
 
+		/*
+		 * Opened during a commit: the staged file's holes include the
+		 * bytes the write-behind dropped, data all the same, so the
+		 * answer waits for the version (cp --sparse asks once).
+		 */
+		if (h->pending && (r = fs_pending_wait(h))) {
+			fuse_reply_err(req, -r);
+			return;
+		}
 		r = seek_version(h->m, (uint64_t)off, whence);
 		if (truncated_end(h, &d, &t))
 			r = seek_truncated(d, t, off, whence, r);
@@ -878,6 +941,15 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 		follower_close(fs, h);
 		return;
 	}
+	/* Opened during a commit still running: no lock (commit_open.c, note 4). */
+	if (h->pending && fs_pending_uncount(fs, h)) {
+		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
+			__atomic_sub_fetch(&n->closing_readers, 1, __ATOMIC_RELAXED);
+		fs_pending_close(h);
+		free(h);
+		itable_put(fs, n, 0, 1);
+		return;
+	}
 	pthread_mutex_lock(&n->lock);
 	if (h->writable) {
 		fs_writer_active(h); /* out of the closing count */
@@ -921,6 +993,7 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	if (drop_name)
 		drop_unpublished(fs, drop_parent, drop_name, n->ino);
 	mfs_manifest_unref(h->m);
+	fs_pending_close(h);
 	free(h);
 	itable_put(fs, n, 0, 1);
 }

@@ -247,13 +247,18 @@ failed:
 	return rc;
 }
 
-/* stat, lookup and getfattr of n answer meanwhile (noted_attrs.c). */
+/*
+ * stat, lookup and getfattr of n answer meanwhile (noted_attrs.c), and so
+ * does an open for reading of a new file's bytes (commit_open.c).
+ */
 int fs_commit(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved, uint64_t *parent, char **name)
 {
 	int rc;
 
 	fs_attrs_note(fs, n);
+	fs_pending_begin(fs, n);
 	rc = commit_locked(fs, n, moved, parent, name);
+	fs_pending_end(fs, n);
 	fs_attrs_unnote(fs, n);
 	return rc;
 }
@@ -563,6 +568,12 @@ int fs_staging_left(struct mfs_fs *fs, struct mfs_node *n)
 {
 	return n->readers && writers_closed(n) && !n->stg->dirty && !n->stg->publish_at_release &&
 	       fs_node_target(fs, n) != n->ino;
+}
+
+int fs_staging_published(struct mfs_fs *fs, struct mfs_node *n)
+{
+	return n->stg && writers_closed(n) && !n->stg->dirty && !n->stg->publish_at_release &&
+	       !(n->rec.flags & MFS_I_PENDING) && fs_node_target(fs, n) == n->ino;
 }
 
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -72,7 +72,11 @@ void fs_attrs_unnote(struct mfs_fs *fs, struct mfs_node *n)
 	free_noted(na);
 }
 
-int fs_node_lock_attrs(struct mfs_fs *fs, struct mfs_node *n)
+/*
+ * 1 with n locked, or 0 with fs->noted_lock held and n->noted set (and,
+ * with `pending`, a commit's bytes for readers in it: commit_open.c).
+ */
+static int lock_or_noted(struct mfs_fs *fs, struct mfs_node *n, int pending)
 {
 	struct timespec until;
 
@@ -80,7 +84,7 @@ int fs_node_lock_attrs(struct mfs_fs *fs, struct mfs_node *n)
 		return 1;
 	for (;;) {
 		pthread_mutex_lock(&fs->noted_lock);
-		if (n->noted)
+		if (n->noted && (!pending || n->noted->pending))
 			return 0;
 		pthread_mutex_unlock(&fs->noted_lock);
 		/*
@@ -97,6 +101,21 @@ int fs_node_lock_attrs(struct mfs_fs *fs, struct mfs_node *n)
 		if (!pthread_mutex_clocklock(&n->lock, CLOCK_MONOTONIC, &until))
 			return 1;
 	}
+}
+
+int fs_node_lock_attrs(struct mfs_fs *fs, struct mfs_node *n)
+{
+	return lock_or_noted(fs, n, 0);
+}
+
+int fs_node_lock_open(struct mfs_fs *fs, struct mfs_node *n, struct fs_pending **p)
+{
+	*p = NULL;
+	if (lock_or_noted(fs, n, 1))
+		return 1;
+	*p = fs_pending_take(fs, n);
+	pthread_mutex_unlock(&fs->noted_lock);
+	return 0;
 }
 
 void fs_node_unlock_attrs(struct mfs_fs *fs, struct mfs_node *n, int locked)

@@ -200,17 +200,17 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
  * there, for the caller to write in the same batch: durable together.
  */
 static int finish(struct mfs_db *db, struct mfs_manifest *m, const struct new_list *fresh,
-		  const struct writer *into, int deferred, struct mfs_hash *id,
+		  size_t from, const struct writer *into, int deferred, struct mfs_hash *id,
 		  const struct mfs_hash *hint)
 {
 	struct mfs_batch *b = into ? into->into : NULL;
 	int rc;
 
-	if (!into && fresh->n && (rc = mfs_db_flush(db, MFS_CF_CHUNKS)))
+	if (!into && fresh->n > from && (rc = mfs_db_flush(db, MFS_CF_CHUNKS)))
 		return rc;
 	if (!b && !(b = mfs_batch_new(db)))
 		return -ENOMEM;
-	for (size_t i = 0; i < fresh->n; i++) {
+	for (size_t i = from; i < fresh->n; i++) {
 		const struct new_chunk *c = &fresh->v[i];
 
 		if (c->nbases)
@@ -356,6 +356,7 @@ struct mfs_ingest {
 	struct mfs_db *db;
 	int threads;
 	struct new_list fresh;
+	size_t indexed;         /* fresh[0, indexed) has its index entries (mfs_ingest_index_stored) */
 	struct window w;
 	struct mfs_manifest *m;
 	struct mfs_ingest_stats st;
@@ -814,9 +815,22 @@ static int bases_stored(struct mfs_ingest *s)
 /*
  * The chunks an early feed found already stored were checked outside gc's
  * refs lock: gc may have deleted one since.  Checked again now, under it.
+ * So are this ingest's own chunks indexed early (mfs_ingest_index_stored):
+ * gc saw them, and keeps them only while their caller holds the pinned
+ * copy; one it deleted is not written again by the finish, which must not
+ * publish a version naming it.
  */
 static int still_stored(struct mfs_ingest *s)
 {
+	for (size_t i = 0; i < s->indexed; i++) {
+		int rc = mfs_chunk_exists(s->db, &s->fresh.v[i].hash);
+
+		if (rc <= 0) {
+			log_warn("a chunk this ingest indexed early is gone (gc?): %s",
+				 rc ? mfs_strerror(rc) : "not stored");
+			return rc < 0 ? rc : -ESTALE;
+		}
+	}
 	for (uint32_t i = 0; i < s->m->count; i++) {
 		int rc;
 
@@ -902,14 +916,14 @@ int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_ha
 	if (!rc && s->early)
 		rc = still_stored(s);
 	if (!rc && size)
-		rc = finish(s->db, s->m, &s->fresh, s->wr.into ? &s->wr : NULL, s->w.defer, id,
-			    plain_layout(s));
+		rc = finish(s->db, s->m, &s->fresh, s->indexed, s->wr.into ? &s->wr : NULL,
+			    s->w.defer, id, plain_layout(s));
 	if (!rc)
 		*has_manifest = size > 0;
 	*st = s->st;
 	if (rc == -ESTALE && !s->failed) {
 		/* Keep what was stored: the caller's next ingest dedups against it. */
-		finish(s->db, NULL, &s->fresh, NULL, s->w.defer, NULL, NULL);
+		finish(s->db, NULL, &s->fresh, s->indexed, NULL, s->w.defer, NULL, NULL);
 	} else if (rc) {
 		log_warn("ingest of %llu bytes failed: %s", (unsigned long long)size, mfs_strerror(rc));
 	}
@@ -930,12 +944,47 @@ int mfs_ingest_abandon(struct mfs_ingest *s)
 	 * index entries must not be written, and which ones is not known here.
 	 * Their stored records are unindexed space, as after a crash.
 	 */
-	rc = s->failed ? -EIO : finish(s->db, NULL, &s->fresh, NULL, s->w.defer, NULL, NULL);
+	rc = s->failed ? -EIO
+		       : finish(s->db, NULL, &s->fresh, s->indexed, NULL, s->w.defer, NULL, NULL);
 	if (rc)
 		log_warn("abandoned ingest: index entries of %zu stored chunks not written: %s",
 			 s->fresh.n, mfs_strerror(rc));
 	ingest_free(s);
 	return rc;
+}
+
+int mfs_ingest_index_stored(struct mfs_ingest *s, struct mfs_manifest **out)
+{
+	struct mfs_manifest *m;
+	int rc = 0;
+
+	*out = NULL;
+	if (writer_wait(&s->wr))
+		s->failed = 1;
+	if (s->failed)
+		return -EIO;
+	if (!(m = mfs_manifest_new()))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < s->m->count && !rc; i++)
+		rc = mfs_manifest_is_hole(&s->m->e[i])
+			     ? mfs_manifest_append_hole(m, s->m->e[i].len)
+			     : mfs_manifest_append(m, &s->m->e[i].hash, s->m->e[i].len);
+	/*
+	 * Once indexed, gc sees these chunks, and no version names them until
+	 * the finish publishes one: the copy keeps them while it is held.
+	 * Listed before the index entries are written, so no gc pass sees
+	 * them unpinned.
+	 */
+	if (!rc)
+		mfs_manifest_live_pin(m);
+	if (!rc && !(rc = finish(s->db, NULL, &s->fresh, s->indexed, NULL, s->w.defer, NULL, NULL)))
+		s->indexed = s->fresh.n;
+	if (rc) {
+		mfs_manifest_unref(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
 }
 
 struct mfs_manifest *mfs_ingest_manifest(struct mfs_ingest *s)

@@ -96,6 +96,21 @@ int mfs_ingest_finish(struct mfs_ingest *s, int fd, uint64_t size, struct mfs_ha
  * if nothing does.  NULL is a no-op.
  */
 int mfs_ingest_abandon(struct mfs_ingest *s);
+struct mfs_manifest;
+/*
+ * Makes the chunks fed so far readable while the session goes on: waits
+ * for the window in flight, writes the index entries of the chunks it
+ * stored (as mfs_ingest_abandon does; the finish writes them again, the
+ * same entries), and gives a copy of their manifest in *out (its size:
+ * where they end; the caller unrefs it).  For readers of a file whose
+ * commit runs (fuse/commit_open.c).  No feed may run meanwhile.  0, or
+ * -EIO after a failed window (nothing indexed), -ENOMEM.
+ * The copy is live-listed (mfs_manifest_live_pin): gc keeps its chunks,
+ * indexed now but named by no version, while it is held.  Hold the last
+ * one until the finish (under gc's refs lock until its publish) or the
+ * abandon.  The finish checks them again (-ESTALE if one is gone).
+ */
+int mfs_ingest_index_stored(struct mfs_ingest *s, struct mfs_manifest **out);
 /*
  * A reference to the manifest of the chunks fed so far (its size: where
  * they end).  Their records can be read once they are indexed: after

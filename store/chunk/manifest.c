@@ -56,6 +56,12 @@ int mfs_manifest_live_each(int (*fn)(void *arg, const struct mfs_manifest *m), v
 	return rc;
 }
 
+void mfs_manifest_live_pin(struct mfs_manifest *m)
+{
+	if (m && !m->live_next)
+		live_add(m);
+}
+
 struct mfs_manifest *mfs_manifest_new(void)
 {
 	struct mfs_manifest *m = calloc(1, sizeof(*m));

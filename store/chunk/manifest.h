@@ -110,5 +110,12 @@ int mfs_manifest_hole_bytes(struct mfs_db *db, const struct mfs_hash *id, uint64
  * ref, unref or load manifests.
  */
 int mfs_manifest_live_each(int (*fn)(void *arg, const struct mfs_manifest *m), void *arg);
+/*
+ * Lists m, built by its caller and complete (it must not change again), with
+ * the decoded manifests above until its last unref: gc then keeps the
+ * chunks it names while it is held.  For chunks indexed before any version
+ * names them (mfs_ingest_index_stored).  A listed m is left as it is.
+ */
+void mfs_manifest_live_pin(struct mfs_manifest *m);
 
 #endif

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/base/errors.h"
@@ -28,6 +29,8 @@
 #include "store/chunk/ingest.h"
 #include "store/chunk/manifest.h"
 #include "store/kv/db.h"
+#include "store/maint/gc.h"
+#include "store/ns/namespace.h"
 #include "model_files.h"
 #include "tap.h"
 #include "testdata.h"
@@ -359,6 +362,127 @@ static void head_without_choice(struct mfs_db *db)
 	free(b.p);
 }
 
+/* Whether each chunk of m loads (checked) as data's bytes at its offset. */
+static int loads(struct mfs_db *db, const struct mfs_manifest *m, const uint8_t *data)
+{
+	struct mfs_codec_ctx *ctx = mfs_codec_ctx_new();
+	int good = ctx != NULL;
+
+	for (uint32_t i = 0; i < m->count && good; i++) {
+		struct mfs_chunk_bytes b;
+
+		good = mfs_chunk_load(db, ctx, &m->e[i].hash, &b, 1) == 0 &&
+		       b.len == m->e[i].len && !memcmp(b.p, data + m->off[i], b.len);
+		mfs_chunk_bytes_release(&b);
+	}
+	mfs_codec_ctx_free(ctx);
+	return good;
+}
+
+/*
+ * The chunks fed so far made readable mid-session (fuse/commit_open.c's
+ * readers of a file whose commit runs), twice, into a fresh store (new
+ * chunks: a pack record's index entry can be written once, and the
+ * finish's must leave out those written already).
+ */
+static void index_early(const char *dir, int fd, const uint8_t *data, size_t len,
+			const struct mfs_hash *whole)
+{
+	struct mfs_manifest *m = NULL, *m2 = NULL;
+	struct mfs_ingest_stats st;
+	struct mfs_ingest *s;
+	struct mfs_hash id;
+	struct mfs_db *db;
+	char sub[300];
+	int has;
+
+	snprintf(sub, sizeof(sub), "%s/early", dir);
+	is_int(mfs_store_open(sub, &db), 0, "index early: a fresh store");
+	is_int(mfs_ingest_begin(db, 2, &s), 0, "begin");
+	is_int(mfs_ingest_feed(s, fd, 40u << 20, NULL), 0, "feed to 40 MiB");
+	is_int(mfs_ingest_index_stored(s, &m), 0, "index what is stored");
+	ok(m && m->size == mfs_ingest_offset(s) && loads(db, m, data),
+	   "its %u chunks load, up to where chunks are cut", m ? m->count : 0);
+	is_int(mfs_ingest_feed(s, fd, 60u << 20, NULL), 0, "feed to 60 MiB");
+	is_int(mfs_ingest_index_stored(s, &m2), 0, "index again");
+	ok(m2 && m && m2->size > m->size && loads(db, m2, data), "those chunks load too");
+	is_int(mfs_ingest_finish(s, fd, len, &id, &has, &st), 0, "finish indexes the rest");
+	ok(has && !memcmp(id.b, whole->b, MFS_HASH_LEN), "the same manifest");
+	mfs_manifest_unref(m);
+	mfs_manifest_unref(m2);
+	mfs_db_close(db);
+}
+
+/* Whether the stored manifest id's chunks all load as data's bytes. */
+static int version_loads(struct mfs_db *db, const struct mfs_hash *id, const uint8_t *data)
+{
+	struct mfs_manifest *m;
+	int good;
+
+	if (mfs_manifest_load(db, id, &m))
+		return 0;
+	good = loads(db, m, data);
+	mfs_manifest_unref(m);
+	return good;
+}
+
+/*
+ * gc between the early index and the finish (an fsync's commit that failed
+ * at its space check, the session going on; or gc with grace 0 before the
+ * commit takes gc's refs lock): the chunks indexed early are named by no
+ * version, so only the pinned copy keeps them.  And if one goes anyway
+ * (deleted as gc would, pin or not), the finish must not publish a
+ * version that names it.
+ */
+static void index_early_gc(const char *dir, int fd, const uint8_t *data, size_t len)
+{
+	struct mfs_gc_opts o = { .apply = 1, .grace_s = 0, .now = (uint64_t)time(NULL) };
+	struct mfs_manifest *m = NULL;
+	struct mfs_ingest_stats st;
+	struct mfs_gc_result res;
+	struct mfs_ingest *s;
+	struct mfs_batch *b;
+	struct mfs_hash id;
+	struct mfs_db *db;
+	struct mfs_ns *ns;
+	char sub[300];
+	int has = 0, rc;
+
+	snprintf(sub, sizeof(sub), "%s/early-gc", dir);
+	if (mfs_store_open(sub, &db) || mfs_ns_open(db, &ns))
+		tap_bail("cannot open a store in %s", sub);
+	is_int(mfs_ingest_begin(db, 2, &s), 0, "index early, then gc: begin");
+	is_int(mfs_ingest_feed(s, fd, 40u << 20, NULL), 0, "feed to 40 MiB");
+	is_int(mfs_ingest_index_stored(s, &m), 0, "index what is stored");
+	is_int(mfs_gc_run(ns, &o, &res), 0, "gc apply, grace 0, the copy held");
+	ok(m && res.freed_chunks == 0 && res.held_open_chunks >= m->count,
+	   "gc kept the %u chunks indexed early (freed %llu, held open %llu)", m ? m->count : 0,
+	   (unsigned long long)res.freed_chunks, (unsigned long long)res.held_open_chunks);
+	rc = mfs_ingest_finish(s, fd, len, &id, &has, &st);
+	is_int(rc, 0, "finish after gc");
+	ok(!rc && has && version_loads(db, &id, data), "every chunk of the version loads");
+	mfs_manifest_unref(m);
+	mfs_ns_close(ns);
+	mfs_db_close(db);
+
+	snprintf(sub, sizeof(sub), "%s/early-del", dir);
+	is_int(mfs_store_open(sub, &db), 0, "index early, then a chunk deleted: a fresh store");
+	is_int(mfs_ingest_begin(db, 2, &s), 0, "begin");
+	is_int(mfs_ingest_feed(s, fd, 40u << 20, NULL), 0, "feed to 40 MiB");
+	is_int(mfs_ingest_index_stored(s, &m), 0, "index what is stored");
+	if (!m || !m->count || !(b = mfs_batch_new(db)))
+		tap_bail("no chunk indexed early");
+	mfs_chunk_stage_delete(b, &m->e[m->count / 2].hash); /* as gc's apply does */
+	is_int(mfs_db_write(db, b, MFS_WRITE_SYNC), 0, "delete one of them");
+	mfs_batch_free(b);
+	has = 0;
+	rc = mfs_ingest_finish(s, fd, len, &id, &has, &st);
+	ok(rc == -ESTALE && !has, "finish: -ESTALE, no version (rc %d has %d)", rc, has);
+	ok(rc || !has || version_loads(db, &id, data), "no version names a missing chunk");
+	mfs_manifest_unref(m);
+	mfs_db_close(db);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/mfs-test-XXXXXX", path[256], dbdir[256];
@@ -403,6 +527,8 @@ int main(void)
 		   (unsigned long long)steps[i], rc);
 	}
 
+	index_early(dir, fd, data, len, &whole);
+	index_early_gc(dir, fd, data, len);
 	holes(db, data, len);
 	sparse(db);
 	shared_choice(db);

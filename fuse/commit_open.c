@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Opens for reading while a commit runs.  A writer's close(2) is durable,
+ * so it runs the commit: it cuts, hashes and encodes the last bytes and
+ * syncs the publish, 0.7-1.3 s for a 1 GiB model here, with the node's
+ * lock held.  An open(2) of the file waited for all of it, and a loader
+ * started right after a download's close began stalled that long.  Stat,
+ * lookup and getfattr answer from the commit's notes (noted_attrs.c); an
+ * open needs more: bytes.
+ *
+ * Notes on the design:
+ *  1. Which version.  Every write(2) of the bytes being committed has
+ *     returned, so a reader that opens now must read them (POSIX: a read
+ *     after a write returned sees it), not the version before.  The commit
+ *     publishes exactly those bytes, so the reader's version is the one the
+ *     commit publishes.
+ *  2. Only a file's first publish (MFS_I_PENDING: a download, a save) is
+ *     served so: it is published in place, in the inode the reader opened,
+ *     whose size, page cache and later GETATTRs are then the version's.  A
+ *     rewrite publishes a new inode while this one keeps the old version's
+ *     size for its own readers (one inode has one size for the kernel), so
+ *     a reader of the new bytes here would be cut at, or read zeros up to,
+ *     the old size: such an open waits for the commit, and then answers
+ *     ESTALE (fs_read.c), the kernel's retry opening the new inode.
+ *  3. While the commit runs, the reader reads the staged file through a
+ *     descriptor of its own (fs_pending.fd), which nothing writes: writes,
+ *     truncates and the write-behind all need the node's lock, which the
+ *     commit holds.  Bytes the write-behind dropped from the staging
+ *     (below `from`; a file past its 128 MiB lead has most of its bytes
+ *     there) are in chunks it stored, which the store finds only once
+ *     indexed: the commit indexes them as it begins (wb_stored, as an
+ *     abandoned ingest would; its finish writes the same entries again)
+ *     and they are read through the chunk cache.  If that fails, a
+ *     direct I/O reader's READ of them waits for the commit's end, and a
+ *     reader through the page cache does not open at once (fs_pending_begin).
+ *  4. When the commit ends (fs_pending_end, node lock held) its readers
+ *     are counted as the node's, the version they read from then on is the
+ *     node's published one (same bytes, now in the store: the staging and
+ *     its memory go with the writer), and READs on the descriptor are
+ *     waited out before it is closed, so no READ sees a later write.
+ *  5. A reader goes through the page cache when every writer of the
+ *     inode did (a new file's do) and all of them closed it: the pages and
+ *     the size the kernel has are then the staged bytes, so a shared mmap
+ *     works.  Otherwise (a writer bypassed it, or an fsync's commit, after
+ *     which the writer writes on) direct I/O, as for readers during the
+ *     writes.
+ *     A handle closed before that is uncounted from the commit's bytes
+ *     instead (fs_pending_uncount): its RELEASE must not wait for the
+ *     lock, or a loop of opens and closes during a commit held every
+ *     FUSE thread in RELEASEs within a second, and then every request
+ *     of the mount waited for the commit (openlat.py, s37).
+ *  6. Writers opening meanwhile still wait: they share the staging the
+ *     commit reads (an O_TRUNC would cut it under the ingest, and every
+ *     write needs the lock anyway), and the commit's choices (a view for a
+ *     writer that goes on, publish at the last release) count the writers.
+ *  7. A commit that fails (ENOSPC, an I/O error) or does not publish (the
+ *     path was removed or replaced meanwhile) leaves the file its empty
+ *     pending version.  A reader that opened during it read the staged
+ *     bytes; from the end on its READs answer EIO rather than reading on
+ *     from the empty version: a short read would make a cached reader's
+ *     kernel shrink the size under a mapping (SIGBUS past it) and show
+ *     every reader a file cut mid-read, as if whole.  Serving the staged
+ *     bytes on would need a copy of them: after a failed fsync the writer
+ *     writes on into the same staging.
+ *  8. The chunks wb_stored indexes are named by no version until the
+ *     publish, and gc sees them from then on: the write-behind holds them
+ *     pinned (mfs_ingest_index_stored's copy, live-listed) until its
+ *     session ends, the finish under gc's refs lock until the publish
+ *     names them.  A commit that fails before its finish leaves them
+ *     pinned for the next (store/maint/gc.h note 1a).
+ *
+ * Lock order: the node's lock, then fs->noted_lock, then p->lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs_internal.h"
+#include "store/base/errors.h"
+#include "store/base/log.h"
+#include "store/chunk/cache.h"
+
+#define LOG_COMPONENT "fuse"
+
+struct fs_pending {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;    /* ended, or the last pread done */
+	int refs;               /* the commit's and one per handle; atomic */
+	int fd;                 /* the staging's bytes; -1 once ended */
+	uint64_t size;          /* the version's */
+	uint64_t from;          /* [from, size) is in fd (note 3) */
+	int cached;             /* readers use the page cache (note 5) */
+	/* The chunks stored of [0, from) and on (wb_stored), or NULL (note 3) */
+	struct mfs_manifest *stored;
+	uint16_t origin;        /* the file's node, for the chunk cache */
+	int readers, cached_readers; /* handles opened on it; fs->noted_lock */
+	int users;              /* preads of fd under way; lock */
+	int ended;              /* lock */
+	struct mfs_manifest *m; /* the version after the end, NULL if none; set under lock */
+};
+
+static void pending_put(struct fs_pending *p)
+{
+	if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (p->fd >= 0)
+		close(p->fd);
+	mfs_manifest_unref(p->m);
+	mfs_manifest_unref(p->stored);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n)
+{
+	struct mfs_staging *s = n->stg;
+	struct fs_pending *p;
+
+	/* A base not copied in yet, or bytes lost: opens wait (rare). */
+	if (!s || s->base || s->werr || n->gone || !(n->rec.flags & MFS_I_PENDING) ||
+	    fs_node_target(fs, n) != n->ino || !(p = calloc(1, sizeof(*p))))
+		return;
+	if ((p->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		free(p);
+		return;
+	}
+	p->size = s->size;
+	p->from = s->punched;
+	/*
+	 * Through the page cache only for a close's commit (every writer
+	 * closed: fs_writer_active): after an fsync's, the writer writes on
+	 * through that page cache, and a reader must read its own version.
+	 */
+	p->cached = n->writers && n->writers == n->cached_writers &&
+		    __atomic_load_n(&n->closing_writers, __ATOMIC_RELAXED) >= n->writers;
+	p->origin = (uint16_t)(n->ino >> 48);
+	/*
+	 * A READ through the page cache that waited for the commit held its
+	 * pages locked meanwhile, and the kernel's next look at the file's
+	 * attributes (a stat, an open's lookup) found the last write's mtime
+	 * and dropped the page cache, waiting for those pages: stat and open
+	 * waited for the commit again (openlat.py, s37: 0.3-0.7 s).  So the
+	 * dropped bytes are read from their chunks, indexed now; if they
+	 * cannot be, only direct I/O readers (whose READs wait) open at once.
+	 */
+	if (p->from && !(p->stored = wb_stored(s)) && p->cached) {
+		close(p->fd);
+		free(p);
+		return;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->refs = 1;
+	pthread_mutex_lock(&fs->noted_lock);
+	if (n->noted && !n->noted->pending) {
+		n->noted->pending = p;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&fs->noted_lock);
+	pending_put(p); /* no note (no memory): opens wait */
+}
+
+void fs_pending_end(struct mfs_fs *fs, struct mfs_node *n)
+{
+	struct mfs_manifest *m = NULL;
+	struct fs_pending *p = NULL;
+	int rc;
+
+	pthread_mutex_lock(&fs->noted_lock);
+	if (n->noted) {
+		p = n->noted->pending;
+		n->noted->pending = NULL; /* no more opens on it */
+	}
+	pthread_mutex_unlock(&fs->noted_lock);
+	if (!p)
+		return;
+	if (p->readers) {
+		n->readers += p->readers;
+		n->cached_readers += p->cached_readers;
+		/*
+		 * n's version: the one just published in place, the bytes they
+		 * read so far.  If the commit failed or did not publish (the
+		 * file was removed or replaced meanwhile), n shows its empty
+		 * pending version: reading on from it would cut the bytes short
+		 * mid-read (a cached reader's kernel then shrinks the size, and
+		 * a mapped one faults).  Their READs answer EIO instead (note 7).
+		 */
+		if (n->rec.flags & MFS_I_PENDING)
+			log_warn("inode %016llx: not published; the %d readers that opened during "
+				 "its commit read EIO from now on",
+				 (unsigned long long)n->ino, p->readers);
+		else if ((rc = fs_node_manifest(fs, n)))
+			log_warn("inode %016llx: readers that opened during its commit: %s",
+				 (unsigned long long)n->ino, mfs_strerror(rc));
+		else
+			m = mfs_manifest_ref(n->manifest);
+	}
+	pthread_mutex_lock(&p->lock);
+	p->m = m;
+	p->ended = 1;
+	while (p->users)
+		pthread_cond_wait(&p->cond, &p->lock);
+	close(p->fd);
+	p->fd = -1;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	pending_put(p);
+}
+
+struct fs_pending *fs_pending_take(struct mfs_fs *fs, struct mfs_node *n)
+{
+	struct fs_pending *p = n->noted ? n->noted->pending : NULL;
+
+	(void)fs; /* fs->noted_lock held by the caller */
+	if (p) {
+		__atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+		p->readers++;
+		p->cached_readers += p->cached;
+	}
+	return p;
+}
+
+void fs_pending_open(struct mfs_handle *h, struct fs_pending *p, struct fuse_file_info *fi)
+{
+	h->pending = p;
+	h->cached = p->cached;
+	if (p->cached)
+		fi->keep_cache = 1;
+	else
+		fi->direct_io = 1;
+}
+
+/* The version after the end into h->m (once); p->lock held.  -EIO if there is none. */
+static int settle(struct mfs_handle *h, struct fs_pending *p)
+{
+	if (!p->m)
+		return -EIO;
+	if (!__atomic_load_n(&h->m, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&h->m, mfs_manifest_ref(p->m), __ATOMIC_RELEASE);
+	return 0;
+}
+
+int fs_pending_wait(struct mfs_handle *h)
+{
+	struct fs_pending *p = h->pending;
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->ended)
+		pthread_cond_wait(&p->cond, &p->lock);
+	rc = settle(h, p);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+/* Copies [off, off + len) of m's bytes into buf through the chunk cache.  0 or -errno. */
+static int copy_stored(struct mfs_fs *fs, const struct mfs_manifest *m, uint16_t origin, char *buf,
+		       uint64_t off, uint64_t len)
+{
+	const struct mfs_cache_entry *ent;
+	int rc;
+
+	for (uint32_t i = mfs_manifest_find(m, off); len; i++) {
+		uint64_t in = off - m->off[i], k = m->e[i].len - in;
+
+		if (k > len)
+			k = len;
+		if (mfs_manifest_is_hole(&m->e[i])) {
+			memset(buf, 0, k);
+		} else {
+			if ((rc = mfs_cache_get_read(fs->cache, &m->e[i].hash, m->e[i].len, origin,
+						     &ent)))
+				return rc;
+			memcpy(buf, ent->data + in, k);
+			mfs_cache_release_cold(fs->cache, ent, 0);
+		}
+		buf += k;
+		off += k;
+		len -= k;
+	}
+	return 0;
+}
+
+int fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off, ssize_t *out)
+{
+	struct fs_pending *p = h->pending;
+	uint64_t end = (uint64_t)off + size, mid = (uint64_t)off;
+	ssize_t got = 0, r;
+	char *buf = NULL;
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	/* Bytes the write-behind dropped, and no chunks to read them from: note 3. */
+	while (!p->ended && !p->stored && (uint64_t)off < p->from)
+		pthread_cond_wait(&p->cond, &p->lock);
+	if (p->ended) {
+		rc = settle(h, p);
+		pthread_mutex_unlock(&p->lock);
+		if (!rc)
+			return 1; /* not answered: read h->m */
+		fuse_reply_err(req, -rc);
+		*out = rc;
+		return 0;
+	}
+	p->users++;
+	pthread_mutex_unlock(&p->lock);
+	if (end > p->size)
+		end = p->size;
+	if ((uint64_t)off < end && !(buf = malloc(end - off)))
+		got = -ENOMEM;
+	/* [off, mid) from the stored chunks, [mid, end) from the staging. */
+	if (got >= 0 && p->stored && (uint64_t)off < p->stored->size) {
+		mid = end < p->stored->size ? end : p->stored->size;
+		if ((rc = copy_stored(req_fs(req), p->stored, p->origin, buf, off, mid - off)))
+			got = rc;
+		else
+			got = (ssize_t)(mid - off);
+	}
+	while (got >= 0 && (uint64_t)off + got < end) {
+		r = pread(p->fd, buf + got, end - off - got, off + got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			got = -errno;
+			break;
+		}
+		if (!r) { /* a staged end past the file's (ftruncate): zeros */
+			memset(buf + got, 0, end - off - got);
+			r = (ssize_t)(end - off - got);
+		}
+		got += r;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (!--p->users && p->ended)
+		pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	if (got < 0)
+		fuse_reply_err(req, mfs_errno((int)got));
+	else
+		fuse_reply_buf(req, buf, (size_t)got);
+	free(buf);
+	*out = got;
+	return 0;
+}
+
+int fs_pending_uncount(struct mfs_fs *fs, struct mfs_handle *h)
+{
+	struct mfs_node *n = h->node;
+	int done = 0;
+
+	pthread_mutex_lock(&fs->noted_lock);
+	if (n->noted && n->noted->pending == h->pending) {
+		h->pending->readers--;
+		h->pending->cached_readers -= h->cached;
+		done = 1;
+	}
+	pthread_mutex_unlock(&fs->noted_lock);
+	return done;
+}
+
+void fs_pending_close(struct mfs_handle *h)
+{
+	pending_put(h->pending);
+	h->pending = NULL;
+}
