@@ -62,6 +62,20 @@
  *    mantissa bits raw) halve the symbols, but the pair stream decoded
  *    only 30-45% faster before the extra assembly pass, and stored 0.4%
  *    (FP16 cast) to 1.4% (shipped FP16) less.
+ *    What the writer can still choose was measured again for the FP16
+ *    high-byte plane (issue 10, s38 notes hiplane.md): libzstd 1.5.4
+ *    decodes its 32 KiB literals frames (no checksum, one 4-stream
+ *    Huffman block) with the double-symbol decoder's BMI2 assembly loop
+ *    at 1.7 GB/s of plane per core, 0.63 CPU-s per GiB of plane, about
+ *    15% of it per piece (table build, stream tails, the literals copy;
+ *    the frame header is 0.5%).  None of the writer's choices makes that
+ *    markedly cheaper: 64 KiB pieces (shift 16) 5% less CPU for 0.9% of
+ *    the plane's ratio and twice the bytes per 4 KiB range decode; 16 KiB
+ *    15% more; a frame of four 32 KiB blocks (zstd reuses a table in 2-5%
+ *    of them) the same; matches (levels 1 and 3, minMatch 7) 0.4% smaller
+ *    but 4-8% slower.  A smaller alphabet decodes faster (more pairs of
+ *    symbols per lookup): the sign bit raw beside 7-bit symbols 7-25% for
+ *    0.3-0.4% of the plane's ratio, the exponent alone 40% for 2-5%.
  *
  * Level: zstd's default, 3, for every codec.  Measured with
  * tests/bench/codec_ratio (auto, 1 MiB-average chunks) on the silero VAD

@@ -885,6 +885,189 @@ static void test_split_corruption(uint8_t *buf)
 }
 
 /* mfs_chunk_decode_range: every codec, ranges across groups, words and the tail. */
+/*
+ * Readers decode any zstd frame in a split piece (doc/format.md), not only
+ * the one-block literals frames this build writes: what another writer,
+ * or this one later, may write must read too (s38 hiplane.md weighed such
+ * writers).  Frames with matches (level 3), without a content size and
+ * with a checksum, of many blocks (RLE ones among them), in groups of
+ * 2^15 and 2^16 words, built by hand and read through every decode path.
+ */
+enum { FR_MATCHES, FR_CHECKSUM, FR_BLOCKS, FR_KINDS };
+
+/* The blocks of the well-formed zstd frame f; *rle: how many are RLE. */
+static unsigned frame_blocks(const uint8_t *f, unsigned *rle)
+{
+	static const unsigned dict_id[4] = { 0, 1, 2, 4 };
+	unsigned fhd = f[4], single = fhd >> 5 & 1, fcs = fhd >> 6, nb = 0;
+	size_t pos = 5 + !single + dict_id[fhd & 3] + (fcs ? 1u << fcs : single);
+
+	*rle = 0;
+	for (;;) {
+		uint32_t bh = f[pos] | f[pos + 1] << 8 | (uint32_t)f[pos + 2] << 16;
+		unsigned type = bh >> 1 & 3;
+
+		nb++;
+		*rle += type == 1;
+		pos += 3 + (type == 1 ? 1 : bh >> 3);
+		if (bh & 1)
+			return nb;
+	}
+}
+
+/* src[0..n) as a zstd frame of the given kind into dst[0..cap): its size, or 0. */
+static size_t other_frame(int kind, const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_outBuffer ob = { dst, cap, 0 };
+	size_t r = 0;
+
+	if (!c)
+		return 0;
+	ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, kind == FR_CHECKSUM ? 1 : 3);
+	if (kind == FR_CHECKSUM) {
+		ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+		ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
+	}
+	if (kind != FR_BLOCKS) {
+		r = ZSTD_compress2(c, dst, cap, src, n);
+	} else {
+		/* A flush every 4 KiB ends a block. */
+		for (size_t o = 0; o < n && !ZSTD_isError(r); o += 4096) {
+			ZSTD_inBuffer ib = { src + o, n - o < 4096 ? n - o : 4096, 0 };
+			ZSTD_EndDirective op = o + 4096 < n ? ZSTD_e_flush : ZSTD_e_end;
+
+			do
+				r = ZSTD_compressStream2(c, &ob, &ib, op);
+			while (!ZSTD_isError(r) && r);
+		}
+		if (!ZSTD_isError(r))
+			r = ob.pos;
+	}
+	ZSTD_freeCCtx(c);
+	return ZSTD_isError(r) ? 0 : r;
+}
+
+/*
+ * buf[0..len) as a split2 record in rec, groups of 1 << shift words, plane
+ * 0 raw and plane 1 as frames of kind: its length, or 0.  *blocks and
+ * *rle count the frames' blocks; *odd the frames whose header has no
+ * content size and a checksum.
+ */
+static size_t split2_other(const uint8_t *buf, size_t len, unsigned shift, int kind,
+			   unsigned *blocks, unsigned *rle, unsigned *odd)
+{
+	size_t m = len / 2, per = (size_t)1 << shift, ng = (m + per - 1) / per;
+	size_t head = 2 + ng * 8 + len % 2, pos = HDR + head;
+	uint8_t *p = rec + HDR, *hi = malloc(per);
+
+	if (!hi)
+		tap_bail("out of memory");
+	*blocks = *rle = *odd = 0;
+	p[0] = (uint8_t)shift;
+	p[1] = 0;
+	memcpy(p + head - len % 2, buf + m * 2, len % 2);
+	for (size_t g = 0; g < ng; g++) {
+		size_t words = m - g * per < per ? m - g * per : per, z;
+		unsigned r;
+
+		for (size_t i = 0; i < words; i++) {
+			rec[pos + i] = buf[(g * per + i) * 2];
+			hi[i] = buf[(g * per + i) * 2 + 1];
+		}
+		put_le32(p + 2 + g * 8, (uint32_t)words);
+		pos += words;
+		if (!(z = other_frame(kind, hi, words, rec + pos, rec_cap - pos))) {
+			free(hi);
+			return 0;
+		}
+		put_le32(p + 6 + g * 8, (uint32_t)z | 0x80000000u);
+		*blocks += frame_blocks(rec + pos, &r);
+		*rle += r;
+		*odd += (rec[pos + 4] & 4) &&
+			ZSTD_getFrameContentSize(rec + pos, z) == ZSTD_CONTENTSIZE_UNKNOWN;
+		pos += z;
+	}
+	free(hi);
+	mfs_chunk_seal(rec, MFS_CODEC_SPLIT2, len, pos - HDR);
+	return pos;
+}
+
+static void test_split_other_frames(uint8_t *buf)
+{
+	size_t len = GROUP * 2 * 5 + 1;	/* 5 groups of 2^15 words or 3 of 2^16, a tail byte */
+	unsigned blocks[FR_KINDS] = { 0 }, rle[FR_KINDS] = { 0 }, odd[FR_KINDS] = { 0 };
+	uint8_t *scratch = malloc(MFS_CHUNK_MAX);
+	uint32_t gpos[MFS_CHUNK_MAX / 1024 + 2];
+	int bad = 0;
+
+	if (!scratch)
+		tap_bail("out of memory");
+	fill_fp16(buf, len);
+	memset(buf + GROUP * 2, 0, 6000);	/* zeros for matches */
+	for (size_t i = GROUP * 2 * 3; i < GROUP * 2 * 4; i += 2)
+		buf[i + 1] = 0x2c;		/* a constant high plane: RLE blocks */
+	for (unsigned shift = 15; shift <= 16; shift++) {
+		for (int kind = 0; kind < FR_KINDS; kind++) {
+			size_t offs[] = { 1, GROUP * 2 - 3, GROUP * 2 * 3 + 5, len - 4097 };
+			struct mfs_chunk_planes v;
+			struct mfs_hash want, got;
+			unsigned b, r, o;
+			size_t n = split2_other(buf, len, shift, kind, &b, &r, &o);
+
+			blocks[kind] += b;
+			rle[kind] += r;
+			odd[kind] += o;
+			if (!n || mfs_chunk_decode(ctx, rec, n, out, len) != (ssize_t)len ||
+			    memcmp(out, buf, len)) {
+				printf("#   shift %u kind %d: decode\n", shift, kind);
+				bad++;
+				continue;
+			}
+			for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+				size_t l = i % 2 ? 4096 : len - offs[i] - 1;
+
+				if (mfs_chunk_decode_range(ctx, rec, n, offs[i], out, l) != (ssize_t)l ||
+				    memcmp(out, buf + offs[i], l)) {
+					printf("#   shift %u kind %d: range %zu+%zu\n", shift, kind,
+					       offs[i], l);
+					bad++;
+				}
+			}
+			if (mfs_sha256(buf, len, &want) ||
+			    mfs_chunk_decode_sha(ctx, rec, n, out, len, &got) != (ssize_t)len ||
+			    memcmp(&got, &want, sizeof(want)) || memcmp(out, buf, len)) {
+				printf("#   shift %u kind %d: decode_sha\n", shift, kind);
+				bad++;
+			}
+			if (mfs_chunk_planes(rec, n, gpos, sizeof(gpos) / sizeof(gpos[0]), &v)) {
+				bad++;
+				continue;
+			}
+			for (size_t g = 0; g < v.ng; g++) {
+				const uint8_t *pl[4];
+				size_t per = (size_t)1 << shift;
+				size_t words = v.m - g * per < per ? v.m - g * per : per;
+
+				if (mfs_chunk_planes_group(ctx, &v, g, scratch, pl)) {
+					bad++;
+					continue;
+				}
+				for (size_t i = 0; i < words; i++)
+					bad += pl[0][i] != buf[(g * per + i) * 2] ||
+					       pl[1][i] != buf[(g * per + i) * 2 + 1];
+			}
+		}
+	}
+	free(scratch);
+	/* 2 shifts x 5 + 3 groups: every frame of FR_CHECKSUM odd, FR_BLOCKS' of 8 or 16 blocks. */
+	ok(!bad && odd[FR_CHECKSUM] == 8 && blocks[FR_BLOCKS] >= 8 * 8 && rle[FR_BLOCKS] &&
+	   blocks[FR_MATCHES] == 8,
+	   "split: pieces of other zstd frames decode on every path (level 3; no content size "
+	   "and a checksum (%u); %u blocks, %u RLE; groups of 2^15 and 2^16 words)",
+	   odd[FR_CHECKSUM], blocks[FR_BLOCKS], rle[FR_BLOCKS]);
+}
+
 static void test_decode_range(uint8_t *buf)
 {
 	size_t len = GROUP * 4 * 2 + GROUP + 4099;	/* groups of both widths, a tail */
@@ -1005,6 +1188,7 @@ int main(void)
 	test_split_layout(buf);
 	test_split_corruption(buf);
 	test_decode_range(buf);
+	test_split_other_frames(buf);
 	test_encode_errors(buf);
 	test_names();
 
