@@ -116,6 +116,12 @@ static void *write_records(void *arg)
 	return NULL;
 }
 
+static void *write_records_thread(void *arg)
+{
+	pthread_setname_np(pthread_self(), "mfs-records"); /* for perf and top -H */
+	return write_records(arg);
+}
+
 /* Waits for the window in flight; its result. */
 static int writer_wait(struct writer *wr)
 {
@@ -140,7 +146,7 @@ static void writer_start(struct writer *wr, struct rec_job *v, unsigned n)
 	 * A session of one window (every small file) has no next window to
 	 * overlap: a thread per file cost a clone and a join per commit.
 	 */
-	if (wr->inline_only || pthread_create(&wr->tid, NULL, write_records, wr))
+	if (wr->inline_only || pthread_create(&wr->tid, NULL, write_records_thread, wr))
 		write_records(wr);
 	else
 		wr->running = 1;
