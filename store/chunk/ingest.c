@@ -445,17 +445,39 @@ static void test_feed_hold(void)
 		usleep(10000);
 }
 
-/* The next want bytes of the staged file after the window's `have`, read into buf. */
-static int window_bytes(struct mfs_ingest *s, int fd, size_t want)
+/*
+ * A window is read in pieces of PIECE bytes, each cut as soon as it is in,
+ * not read whole and then cut: the encoders wait for the window's first
+ * chunk, and they waited for the read of all 16 MiB before it (a fifth of
+ * the encoder thread's idle time in a 1 GiB cp, issue 10).  The bytes just
+ * read are also still in the cache when the scan and the hash get to them.
+ * The cuts do not change: a cut is final only with MFS_CHUNK_MAX bytes
+ * after it, or its region's end, or the file's end (chunker.h), whatever
+ * the buffer holds beyond.
+ */
+#define PIECE (MFS_CHUNK_MAX / 2)
+
+/*
+ * Reads the next piece of the window (*left bytes of it still unread) after
+ * its `have` bytes: all of it while the session's cuts are undecided (the
+ * header is parsed from the bytes in).
+ */
+static int window_piece(struct mfs_ingest *s, int fd, size_t *left)
 {
+	size_t n = *left;
 	int rc;
 
-	if (!want)
+	if (s->cuts != CUTS_UNDECIDED && n > PIECE)
+		n = PIECE;
+	if (!n)
 		return 0;
-	rc = read_staged(fd, s->buf + s->have, want, s->off + s->have, &s->data_to);
-	if (!rc && s->early)
-		test_feed_hold();
-	return rc;
+	rc = read_staged(fd, s->buf + s->have, n, s->off + s->have, &s->data_to);
+	if (rc)
+		return rc;
+	s->have += n;
+	s->st.bytes += n;
+	*left -= n;
+	return 0;
 }
 
 /*
@@ -739,19 +761,22 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 	int rc = 0;
 
 	while (s->off + s->have < upto || (eof && s->have)) {
-		size_t want, pos = 0;
-		int at_eof;
+		size_t left, pos = 0;
+		int at_eof, read_any = 0;
 
 		if ((rc = skip_hole(s, fd, upto)))
 			return rc;
-		want = s->cap - s->have;
-		if (want > upto - (s->off + s->have))
-			want = upto - (s->off + s->have);
-		if ((rc = window_bytes(s, fd, want)))
+		left = s->cap - s->have;
+		if (left > upto - (s->off + s->have))
+			left = upto - (s->off + s->have);
+		/* Whether the window, once read, ends the file. */
+		at_eof = eof && s->off + s->have + left == upto;
+		if (left && s->early)
+			read_any = 1;
+		if ((rc = window_piece(s, fd, &left)))
 			return rc;
-		s->have += want;
-		s->st.bytes += want;
-		at_eof = eof && s->off + s->have == upto;
+		if (read_any)
+			test_feed_hold();
 		if (!s->arena[s->cur] &&
 		    posix_memalign((void **)&s->arena[s->cur], 4096, s->arena_cap)) {
 			s->arena[s->cur] = NULL;
@@ -760,10 +785,21 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 		if ((rc = decide(s, at_eof)) < 0)
 			return rc;
 		mfs_window_start(&s->w, s->threads);
-		for (size_t slot = 0; rc && pos < s->have && s->w.count < max_chunks(s->cap);) {
-			size_t n = mfs_chunker_cut_at(s->cuts == CUTS_PLAN ? &s->plan : NULL,
-						      s->off + pos, s->buf + pos, s->have - pos, at_eof);
+		for (size_t slot = 0; rc && s->w.count < max_chunks(s->cap);) {
+			size_t n = pos < s->have ? mfs_chunker_cut_at(s->cuts == CUTS_PLAN ? &s->plan : NULL,
+								      s->off + pos, s->buf + pos,
+								      s->have - pos, at_eof && !left)
+						 : 0;
 
+			if (!n && left) {
+				if ((rc = window_piece(s, fd, &left))) {
+					/* The encoders may still hold chunks of buf. */
+					mfs_window_finish(&s->w);
+					return rc;
+				}
+				rc = 1;
+				continue;
+			}
 			if (!n)
 				break; /* not final yet */
 			s->w.chunks[s->w.count] = (struct pending_chunk){
