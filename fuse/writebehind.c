@@ -75,6 +75,7 @@ static void *feed_thread(void *arg)
 {
 	struct mfs_writebehind *wb = arg;
 
+	pthread_setname_np(pthread_self(), "mfs-feed"); /* for perf and top -H */
 	wb->rc = mfs_ingest_feed(wb->ing, wb->fd, wb->claimed, &wb->stop);
 	return NULL;
 }

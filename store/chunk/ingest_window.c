@@ -305,6 +305,7 @@ static void *encode_worker(void *arg)
 	struct mfs_codec_ctx *ctx = w->ctx[((struct worker_arg *)arg)->id];
 
 	free(arg);
+	pthread_setname_np(pthread_self(), "mfs-encode"); /* for perf and top -H */
 	pthread_mutex_lock(&w->mu);
 	while (!w->quit) {
 		claim_chunks(w, ctx);
