@@ -460,7 +460,13 @@ void mfs_iter_free(struct mfs_iter *it)
 int mfs_db_each(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen,
 		mfs_db_each_fn fn, void *arg)
 {
-	struct mfs_iter *it = mfs_iter_new(db, cf, prefix, plen);
+	return mfs_db_each_at(db, NULL, cf, prefix, plen, fn, arg);
+}
+
+int mfs_db_each_at(struct mfs_db *db, const struct mfs_db_view *view, enum mfs_cf cf,
+		   const void *prefix, size_t plen, mfs_db_each_fn fn, void *arg)
+{
+	struct mfs_iter *it = mfs_iter_new_at(db, view, cf, prefix, plen);
 	int rc = 0;
 
 	if (!it)

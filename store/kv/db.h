@@ -250,6 +250,9 @@ typedef int (*mfs_db_each_fn)(void *arg, const uint8_t *k, size_t kl, const uint
 			      size_t vl);
 int mfs_db_each(struct mfs_db *db, enum mfs_cf cf, const void *prefix, size_t plen,
 		mfs_db_each_fn fn, void *arg);
+/* mfs_db_each, reading at view (mfs_iter_new_at). */
+int mfs_db_each_at(struct mfs_db *db, const struct mfs_db_view *view, enum mfs_cf cf,
+		   const void *prefix, size_t plen, mfs_db_each_fn fn, void *arg);
 
 /*
  * Gives the space of cf's deleted keys back to the filesystem (gc): flushes

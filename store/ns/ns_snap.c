@@ -142,24 +142,29 @@ out:
 	return rc;
 }
 
+struct emit {
+	struct mfs_ns *ns;
+	const struct mfs_db_view *view;
+	struct mfs_wr *w;
+	uint8_t kind;
+	uint64_t *count;
+};
+
+static int emit_manifest(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct emit *e = arg;
+
+	put_rec(e->w, MFS_OP_MANIFEST, 0, NULL, k, kl, v, vl);
+	(*e->count)++;
+	return 0;
+}
+
 static int emit_manifests(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs_wr *w,
 			  uint64_t *count)
 {
-	struct mfs_iter *it = mfs_iter_new_at(ns->db, view, MFS_CF_MANIFESTS, NULL, 0);
-	int rc;
+	struct emit e = { .w = w, .count = count };
 
-	if (!it)
-		return -ENOMEM;
-	for (; mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-
-		put_rec(w, MFS_OP_MANIFEST, 0, NULL, k, kl, v, vl);
-		(*count)++;
-	}
-	rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return mfs_db_each_at(ns->db, view, MFS_CF_MANIFESTS, NULL, 0, emit_manifest, &e);
 }
 
 /*
@@ -193,39 +198,33 @@ static int stamp_at(struct mfs_ns *ns, const struct mfs_db_view *view, const uin
  * entries: "ak" + key; revisions: "rv" + name), each with its stamp: never
  * deleted, always stamped.
  */
+static int emit_meta_record(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct emit *e = arg;
+	uint8_t skey[STAMP_KEY_MAX], st[MFS_STAMP_LEN];
+	int rc;
+
+	if (!ns_meta_key_ok(e->kind, kl))
+		return 0;
+	rc = stamp_at(e->ns, e->view, skey, stamp_key(e->kind, k + 2, kl - 2, skey), st);
+	if (rc == -ENOENT)
+		return 0; /* cannot be merged by stamp: its writer sends it again */
+	if (rc == MFS_EFORMAT)
+		return 0; /* as before: a malformed stamp is not sent */
+	if (rc)
+		return rc;
+	put_rec(e->w, e->kind, 0, st, k + 2, kl - 2, v, vl);
+	(*e->count)++;
+	return 0;
+}
+
 static int emit_meta_records(struct mfs_ns *ns, const struct mfs_db_view *view, struct mfs_wr *w,
 			     uint8_t kind, uint64_t *count)
 {
-	struct mfs_iter *it = mfs_iter_new_at(ns->db, view, MFS_CF_META, ns_meta_prefix(kind), 2);
-	int rc = 0;
+	struct emit e = { .ns = ns, .view = view, .w = w, .kind = kind, .count = count };
 
-	if (!it)
-		return -ENOMEM;
-	for (; !rc && mfs_iter_valid(it); mfs_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
-		uint8_t skey[STAMP_KEY_MAX], st[MFS_STAMP_LEN];
-
-		if (!ns_meta_key_ok(kind, kl))
-			continue;
-		rc = stamp_at(ns, view, skey, stamp_key(kind, k + 2, kl - 2, skey), st);
-		if (rc == -ENOENT) {
-			rc = 0; /* cannot be merged by stamp: its writer sends it again */
-			continue;
-		}
-		if (rc == MFS_EFORMAT) {
-			rc = 0; /* as before: a malformed stamp is not sent */
-			continue;
-		}
-		if (rc)
-			break;
-		put_rec(w, kind, 0, st, k + 2, kl - 2, v, vl);
-		(*count)++;
-	}
-	if (!rc)
-		rc = mfs_iter_error(it);
-	mfs_iter_free(it);
-	return rc;
+	return mfs_db_each_at(ns->db, view, MFS_CF_META, ns_meta_prefix(kind), 2,
+			      emit_meta_record, &e);
 }
 
 static int emit_header(struct mfs_ns *ns, struct mfs_wr *w, struct mfs_snap_info *info)
