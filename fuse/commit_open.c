@@ -38,12 +38,12 @@
  *     node's published one (same bytes, now in the store: the staging and
  *     its memory go with the writer), and READs on the descriptor are
  *     waited out before it is closed, so no READ sees a later write.
- *  5. A reader goes through the page cache when every writer of the
- *     inode did (a new file's do) and all of them closed it: the pages and
- *     the size the kernel has are then the staged bytes, so a shared mmap
- *     works.  Otherwise (a writer bypassed it, or an fsync's commit, after
- *     which the writer writes on) direct I/O, as for readers during the
- *     writes.
+ *  5. Only a close's commit (every writer closed it) serves opens so.
+ *     After an fsync's the writer writes on, and an opener waits for the
+ *     commit and then follows the writer (fs_internal.h note 6).  A reader
+ *     goes through the page cache when every writer of the inode did (a
+ *     new file's do): the pages and the size the kernel has are then the
+ *     staged bytes, so a shared mmap works; otherwise direct I/O.
  *     A handle closed before that is uncounted from the commit's bytes
  *     instead (fs_pending_uncount): its RELEASE must not wait for the
  *     lock, or a loop of opens and closes during a commit held every
@@ -121,7 +121,16 @@ void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n)
 
 	/* A base not copied in yet, or bytes lost: opens wait (rare). */
 	if (!s || s->base || s->werr || n->gone || !(n->rec.flags & MFS_I_PENDING) ||
-	    fs_node_target(fs, n) != n->ino || !(p = calloc(1, sizeof(*p))))
+	    fs_node_target(fs, n) != n->ino)
+		return;
+	/*
+	 * Only a close's commit (every writer closed: fs_writer_active).
+	 * After an fsync's the writer writes on, and an opener must read what
+	 * it writes (fs_internal.h note 6): it waits for the commit and then
+	 * follows the writer.
+	 */
+	if (!n->writers || __atomic_load_n(&n->closing_writers, __ATOMIC_RELAXED) < n->writers ||
+	    !(p = calloc(1, sizeof(*p))))
 		return;
 	if ((p->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 		free(p);
@@ -129,13 +138,8 @@ void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n)
 	}
 	p->size = s->size;
 	p->from = s->punched;
-	/*
-	 * Through the page cache only for a close's commit (every writer
-	 * closed: fs_writer_active): after an fsync's, the writer writes on
-	 * through that page cache, and a reader must read its own version.
-	 */
-	p->cached = n->writers && n->writers == n->cached_writers &&
-		    __atomic_load_n(&n->closing_writers, __ATOMIC_RELAXED) >= n->writers;
+	/* Through the page cache unless a writer bypassed it. */
+	p->cached = n->writers == n->cached_writers;
 	p->origin = (uint16_t)(n->ino >> 48);
 	/*
 	 * A READ through the page cache that waited for the commit held its

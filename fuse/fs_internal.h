@@ -33,7 +33,10 @@
  *     is not one of n->readers: a rewrite's writer need not keep an old
  *     version for it.  A reader of the path's newer inode while a writer
  *     goes on after a commit on the older one (view.c) follows that
- *     writer's bytes (h->src) the same way.
+ *     writer's bytes (h->src) the same way.  Only while every writer
+ *     writes through the page cache (followable): a private mapping is
+ *     filled from the inode's pages even with direct I/O, and a writer
+ *     with direct I/O keeps those pages for readers of the old version.
  */
 #ifndef MFS_FS_INTERNAL_H
 #define MFS_FS_INTERNAL_H
@@ -158,6 +161,7 @@ struct mfs_node {
 	/* The version n's last commit published on a new inode (note 6); lock. */
 	struct mfs_hash became;
 	int became_set, became_has_manifest;
+	struct mfs_manifest *became_m;      /* it, loaded for followers (pins its chunks); lock */
 	/*
 	 * A truncate(2) of the path with no writer open published a new inode
 	 * while descriptors had this one open, and its reply gave the kernel
@@ -201,6 +205,7 @@ struct mfs_handle {
 				  * set under node->lock, read atomically */
 	int follow_err;          /* a follower with no version (m NULL): why */
 	struct mfs_node *src;    /* a follower's: the node whose staged bytes it reads */
+	int counted;             /* a settled follower counted in node->readers (follow_end) */
 	int own_fd;              /* has_own: a follower's descriptor of unpublished bytes */
 	int has_own;
 	struct mfs_handle *fnext; /* in node->followers while following */

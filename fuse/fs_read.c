@@ -29,12 +29,33 @@
 #define MAX_IOV 64
 
 /*
- * src->lock held, a writer staging on src: reader h follows the staged
- * bytes (fs_internal.h note 6).  Direct I/O: src's page cache may be old
- * readers' version.
+ * src->lock held.  Can a reader follow src's writers (fs_internal.h note
+ * 6)?  Only while every one of them writes through the page cache: then
+ * src's pages hold what they wrote, and a follower's private mapping,
+ * which the kernel fills from those pages even with direct I/O, reads
+ * those bytes too.  A writer with direct I/O keeps src's pages for
+ * readers of the old version: a new reader reads that version, as they do.
  */
-static void follow(struct mfs_handle *h, struct mfs_node *src, struct fuse_file_info *fi)
+static int followable(const struct mfs_node *src)
 {
+	return src->stg && src->writers && src->writers == src->cached_writers;
+}
+
+/*
+ * src->lock held, followable(src): reader h follows the staged bytes.
+ * Direct I/O: the bytes move under it.  The version a commit made of them
+ * is pinned now (n->became_m): nothing else keeps its chunks from gc until
+ * the follower settles.
+ */
+static void follow(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_node *src,
+		   struct fuse_file_info *fi)
+{
+	if (src->became_set && src->became_has_manifest && !src->became_m) {
+		mfs_gc_refs_hold(fs->ns);
+		if (mfs_manifest_load(fs->db, &src->became, &src->became_m))
+			src->became_m = NULL; /* follow_end tries again */
+		mfs_gc_refs_release(fs->ns);
+	}
 	h->src = src;
 	h->follower = h->following = 1;
 	h->fnext = src->followers;
@@ -47,7 +68,8 @@ static void follow(struct mfs_handle *h, struct mfs_node *src, struct fuse_file_
  * the path, after a commit gave the path n (view.c): it follows that
  * writer's staged bytes as a reader of the writer's own inode does.  1 if
  * h follows them; src stays held (an open) until h closes.  No lock held:
- * a node lock is never taken under another.
+ * a node lock is never taken under another.  While that writer commits, n
+ * opens at once and reads n's version (a direct I/O reader of a view).
  */
 static int follow_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 		       struct fuse_file_info *fi)
@@ -57,10 +79,12 @@ static int follow_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 
 	if (!w || w == n->ino || !(src = itable_hold(fs, w)))
 		return 0;
-	pthread_mutex_lock(&src->lock);
-	if (src->stg && src->writers)
-		follow(h, src, fi);
-	pthread_mutex_unlock(&src->lock);
+	/* The writer's commit may hold it long: then n's version, as before. */
+	if (!pthread_mutex_trylock(&src->lock)) {
+		if (followable(src))
+			follow(fs, h, src, fi);
+		pthread_mutex_unlock(&src->lock);
+	}
 	if (!h->follower) {
 		itable_put(fs, src, 0, 1);
 		return 0;
@@ -90,8 +114,8 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	 * before they reach us.
 	 */
 	h->writable = created || (fi->flags & O_ACCMODE) != O_RDONLY;
-	if (!h->writable && n->stg && n->writers) {
-		follow(h, n, fi); /* it reads what the writer wrote */
+	if (!h->writable && followable(n)) {
+		follow(fs, h, n, fi); /* it reads what the writer wrote */
 		return 0;
 	}
 	if (!h->writable) {
@@ -378,14 +402,24 @@ static void follow_end(struct mfs_fs *fs, struct mfs_handle *h)
 	struct mfs_manifest *m = NULL;
 	int rc;
 
-	if (n->became_set && n->became_has_manifest) {
+	if (n->became_set && n->became_m) {
+		m = mfs_manifest_ref(n->became_m);
+		rc = 0;
+	} else if (n->became_set && n->became_has_manifest) {
 		mfs_gc_refs_hold(fs->ns); /* as fs_node_manifest: loaded, it pins its chunks */
 		rc = mfs_manifest_load(fs->db, &n->became, &m);
 		mfs_gc_refs_release(fs->ns);
 	} else if (n->became_set) {
 		rc = (m = mfs_manifest_new()) ? 0 : -ENOMEM;
 	} else if (!(rc = fs_node_manifest(fs, n))) {
+		/*
+		 * n's own version: a reader of it like any other from now on,
+		 * so a later writer of n keeps the page cache (its private
+		 * mappings fill it) for it (open_locked).
+		 */
 		m = mfs_manifest_ref(n->manifest);
+		__atomic_store_n(&h->counted, 1, __ATOMIC_RELAXED);
+		n->readers++;
 	}
 	if (rc)
 		log_warn("inode %016llx: a reader that read a writer's bytes has no version now: %s",
@@ -438,6 +472,8 @@ static void followers_settle(struct mfs_fs *fs, struct mfs_node *n)
 		else
 			keep_unpublished(fs, h);
 	}
+	mfs_manifest_unref(n->became_m);
+	n->became_m = NULL;
 }
 
 /* n->lock held: follower h leaves n's list. */
@@ -864,7 +900,7 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		}
 		pthread_mutex_unlock(&n->lock);
 	}
-	if (!staged && !h->m) { /* a follower without a version (followers_settle) */
+	if (!staged && h->follower && !h->m) { /* a follower without a version (followers_settle) */
 		r = !h->has_own ? h->follow_err : lseek(h->own_fd, off, whence);
 		if (r < 0 && h->has_own)
 			r = -errno;
@@ -918,6 +954,11 @@ static void follower_close(struct mfs_fs *fs, struct mfs_handle *h)
 	pthread_mutex_lock(&src->lock);
 	if (h->following)
 		follower_leave(src, h);
+	if (h->counted) { /* follow_end: a reader of src's own version (src is h->node) */
+		src->readers--;
+		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
+			__atomic_sub_fetch(&src->closing_readers, 1, __ATOMIC_RELAXED);
+	}
 	pthread_mutex_unlock(&src->lock);
 	if (src != h->node)
 		itable_put(fs, src, 0, 1); /* follow_view's hold */
@@ -1011,7 +1052,8 @@ void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	/* Every close(2) of a descriptor: the last one's RELEASE follows
 	 * (wait_closing_readers).  No lock: a writer's commit may hold it long. */
-	if (!h->follower && !__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
+	if ((!h->follower || __atomic_load_n(&h->counted, __ATOMIC_RELAXED)) &&
+	    !__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
 		__atomic_add_fetch(&h->node->closing_readers, 1, __ATOMIC_RELAXED);
 	fuse_reply_err(req, 0);
 }

@@ -29,6 +29,7 @@ static void node_free(struct mfs_fs *fs, struct mfs_node *n)
 {
 	mfs_inode_release(&n->rec);
 	mfs_manifest_unref(n->manifest);
+	mfs_manifest_unref(n->became_m);
 	staging_free(fs, n->stg);
 	pthread_mutex_destroy(&n->lock);
 	free(n);

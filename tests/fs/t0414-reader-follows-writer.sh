@@ -5,11 +5,13 @@
 # in what a read(2) through another descriptor returns, though the writer
 # has not closed (README, "Versions"; fuse/fs_internal.h note 6).  Once the
 # last writer closed, the reader keeps that version, as any reader keeps
-# the version it opened.  Cases: a new file; a rewrite while a reader of
-# the old version stays on it; a writer that goes on after fsync (the path
-# has a new inode: the reader opens that one); the file unlinked before
-# the writer closes (its bytes were never published); a file past the
-# write-behind's lead, whose early bytes are out of the staged file.
+# the version it opened.  Cases: a new file; a rewrite; a rewrite beside a
+# reader of the old version (the one exception: the new reader reads the
+# old version); a follower's private mapping; a writer that goes on after
+# fsync (the path has a new inode: the reader opens that one); the file
+# unlinked before the writer closes (its bytes were never published); a
+# file past the write-behind's lead, whose early bytes are out of the
+# staged file.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -59,20 +61,53 @@ if case == "new":
 elif case == "rewrite":
     with open(p, "wb") as f:
         f.write(b"old version")
+    w = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    os.write(w, b"new version, longer")
+    r = os.open(p, os.O_RDONLY)
+    want("reader opened during the rewrite", whole(r), b"new version, longer")
+    os.close(w)
+    want("reader after the close", whole(r), b"new version, longer")
+    w = os.open(p, os.O_WRONLY | os.O_TRUNC)
+    os.write(w, b"third")
+    os.close(w)
+    want("reader after a later version (it keeps the one it followed)", whole(r),
+         b"new version, longer")
+    os.close(r)
+elif case == "oldreader":
+    # Beside a reader of the old version the writer bypasses the page
+    # cache, which stays the old version's: a new reader reads that one.
+    with open(p, "wb") as f:
+        f.write(b"old version")
     old = os.open(p, os.O_RDONLY)
     want("old reader", whole(old), b"old version")
     w = os.open(p, os.O_WRONLY | os.O_TRUNC)
     os.write(w, b"new version, longer")
     r = os.open(p, os.O_RDONLY)
-    want("reader opened during the rewrite", whole(r), b"new version, longer")
+    want("reader opened beside the old reader", os.pread(r, 100, 0)[:11], b"old version")
     want("old reader during the rewrite", os.pread(old, 100, 0)[:11], b"old version")
     os.close(w)
-    want("reader after the close", whole(r), b"new version, longer")
     want("old reader after the close", whole(old), b"old version")
     r2 = os.open(p, os.O_RDONLY)
     want("a new open after the close", whole(r2), b"new version, longer")
     for fd in (r, r2, old):
         os.close(fd)
+elif case == "mapped":
+    # A follower's private mapping fills the inode's page cache: after the
+    # writer's close, a rewrite must not read those pages back as its own.
+    import mmap
+    w = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(w, b"A" * 8192)
+    r = os.open(p, os.O_RDONLY)
+    os.close(w)
+    m = mmap.mmap(r, 8192, mmap.MAP_PRIVATE, mmap.PROT_READ)
+    want("the follower's private map", m[:4], b"AAAA")
+    w = os.open(p, os.O_RDWR)
+    os.pwrite(w, b"B" * 4096, 0)
+    want("the rewriter reads its own bytes", os.pread(w, 4, 0), b"BBBB")
+    want("the follower keeps its version", os.pread(r, 4, 0), b"AAAA")
+    m.close()
+    os.close(w)
+    os.close(r)
 elif case == "fsync":
     with open(p, "wb") as f:
         f.write(b"v1")
@@ -139,7 +174,9 @@ PYEOF
 }
 
 check "new file: a second descriptor reads the writer's bytes before close" py new
-check "rewrite: a reader opened during it reads the new bytes, the old reader the old" py rewrite
+check "rewrite: a reader opened during it reads the new bytes, then keeps them" py rewrite
+check "rewrite beside a reader of the old version: a new reader reads the old" py oldreader
+check "a follower's private mapping does not leak into a later rewrite" py mapped
 check "after fsync: a reader of the path reads what the writer wrote on" py fsync
 check "unlinked before the writer closed: the reader keeps its bytes" py unlinked
 check "160 MiB (write-behind): a reader during the write reads every byte" py big

@@ -157,6 +157,13 @@ static int slot_direct[NSLOTS];
  */
 static int slot_follow[NSLOTS];
 static int slot_pinned[NSLOTS];   /* a follower whose last writer closed */
+/*
+ * A writer modelfs may give direct I/O (it opened a published file that a
+ * reader, follower or not, held, or beside such a writer): no follower
+ * then, new readers read the old version (fuse/fs_read.c, followable).
+ * More than modelfs does is safe: the rule only allows differences.
+ */
+static int slot_wdirect[NSLOTS];
 
 /* Publishes (closes of a writable fd) per tmpfs inode: a version count. */
 static struct {
@@ -1306,6 +1313,22 @@ static off_t *pub_size(ino_t ino)
 }
 
 /* Whether a reader's fd (not a writer's) has the tmpfs inode ino open. */
+static int any_wdirect(ino_t ino, int except)
+{
+	for (int i = 0; i < NSLOTS; i++)
+		if (i != except && slot_open[i] && writable(i) && slot_wdirect[i] && slot_ino[i] == ino)
+			return 1;
+	return 0;
+}
+
+static int any_reader(ino_t ino, int except)
+{
+	for (int i = 0; i < NSLOTS; i++)
+		if (i != except && slot_open[i] && !writable(i) && slot_ino[i] == ino)
+			return 1;
+	return 0;
+}
+
 static int old_reader(ino_t ino)
 {
 	for (int i = 0; i < NSLOTS; i++)
@@ -1731,7 +1754,11 @@ static void step(struct op *o)
 			fstat(sides[0].fd[o->slot], &st);
 			slot_ino[o->slot] = st.st_ino;
 			slot_ver[o->slot] = *pub_count(st.st_ino);
-			slot_follow[o->slot] = !writable(o->slot) && staged(st.st_ino, o->slot);
+			slot_wdirect[o->slot] = writable(o->slot) && !slot_created[o->slot] &&
+						(any_reader(st.st_ino, o->slot) ||
+						 any_wdirect(st.st_ino, o->slot));
+			slot_follow[o->slot] = !writable(o->slot) && staged(st.st_ino, o->slot) &&
+					       !any_wdirect(st.st_ino, o->slot);
 			slot_pinned[o->slot] = 0;
 			slot_direct[o->slot] = staged(st.st_ino, o->slot) ||
 					       (writable(o->slot) && old_reader(st.st_ino));
