@@ -501,10 +501,11 @@ static struct mfs_node *staged_node(const struct mfs_handle *h)
 /*
  * Reads the staged bytes for a writer (O_RDWR handles: rare, so no buffer
  * kept) or a follower.  1 if it replied, with *got the bytes replied or
- * the -errno replied; 0 if h reads its version now (reads_staged).
+ * the -errno replied; 0 if h reads a version: *base (a reference) if set,
+ * else its own h->m now (reads_staged).
  */
 static int read_staged(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off,
-		       ssize_t *got)
+		       ssize_t *got, struct mfs_manifest **base)
 {
 	struct mfs_node *n = staged_node(h);
 	char *buf = malloc(size ? size : 1);
@@ -517,6 +518,15 @@ static int read_staged(fuse_req_t req, struct mfs_handle *h, size_t size, off_t 
 	}
 	pthread_mutex_lock(&n->lock);
 	staged = reads_staged(h);
+	/*
+	 * A follower of a writer that changed nothing yet (np.memmap(mode='r+')
+	 * of a model): the bytes are the base version's, read through the
+	 * chunk cache, not copied whole into the staged file first.
+	 */
+	if (staged && !h->writable && n->stg && n->stg->base && n->stg->published) {
+		*base = mfs_manifest_ref(n->stg->base);
+		staged = 0;
+	}
 	*got = staged && n->stg ? staging_materialize(req_fs(req), n->stg) : 0;
 	if (staged && !*got && n->stg && (*got = pread(n->stg->fd, buf, size, off)) < 0)
 		*got = -errno;
@@ -593,10 +603,9 @@ static void prefetch_after(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_m
  */
 #define RANGE_READ_MAX (128u << 10)
 
-static int read_range(struct mfs_fs *fs, fuse_req_t req, struct mfs_handle *h, uint32_t i,
-		      uint64_t off, uint64_t end)
+static int read_range(struct mfs_fs *fs, fuse_req_t req, struct mfs_handle *h,
+		      const struct mfs_manifest *m, uint32_t i, uint64_t off, uint64_t end)
 {
-	struct mfs_manifest *m = h->m;
 	uint64_t in_chunk = off - m->off[i], len = end - off;
 	struct mfs_codec_ctx *ctx;
 	uint8_t *buf;
@@ -707,33 +716,21 @@ static ssize_t read_own(fuse_req_t req, struct mfs_handle *h, size_t size, off_t
 	return got;
 }
 
-/* Answers a READ; returns the bytes replied, or the -errno replied. */
-static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+/* Answers a READ of h from version m; returns the bytes replied, or the -errno replied. */
+static ssize_t serve_version(fuse_req_t req, struct mfs_handle *h, struct mfs_manifest *m,
+			     size_t size, off_t off)
 {
 	struct mfs_fs *fs = req_fs(req);
-	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
-	struct mfs_manifest *m;
 	const struct mfs_cache_entry *ents[MAX_IOV];
 	struct iovec iov[MAX_IOV + PAD_IOV];
 	uint8_t ends[MAX_IOV];         /* the read reaches the chunk's last byte */
 	uint64_t pos, end, vend, zend = 0, d, t, replied;
 	uint32_t i;
 	int n = 0, niov, rc = 0, sequential = 0, in_order = 0;
-	ssize_t got;
 
-	if (h->writable || __atomic_load_n(&h->following, __ATOMIC_ACQUIRE)) {
-		if (read_staged(req, h, size, off, &got))
-			return got;
-	}
-	/* Opened during a commit that has not ended: its staged bytes. */
-	if (h->pending && !__atomic_load_n(&h->m, __ATOMIC_ACQUIRE) &&
-	    !fs_pending_read(req, h, size, off, &got))
-		return got;
-	if (!(m = __atomic_load_n(&h->m, __ATOMIC_ACQUIRE)))
-		return read_own(req, h, size, off); /* a follower with no version */
 	vend = m->size;
 	/* A truncate(2) of the path cut the version for it, or grew it with zeros. */
-	if (truncated_end(h, &d, &t)) {
+	if (m == h->m && truncated_end(h, &d, &t)) {
 		vend = d;
 		zend = t > d ? t : 0;
 	}
@@ -741,7 +738,7 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 		return read_past_end(req, (uint64_t)off, size, zend);
 	end = off + size < vend ? off + size : vend;
 	i = mfs_manifest_find(m, off);
-	if (!zend && read_range(fs, req, h, i, off, end))
+	if (!zend && read_range(fs, req, h, m, i, off, end))
 		return (ssize_t)(end - off);
 	for (pos = off; pos < end; i++) {
 		uint64_t in_chunk = pos - m->off[i];
@@ -815,6 +812,31 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 		if (ents[n])
 			mfs_cache_release_cold(fs->cache, ents[n], in_order && ends[n]);
 	return rc ? rc : (ssize_t)replied;
+}
+
+/* Answers a READ; returns the bytes replied, or the -errno replied. */
+static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
+	struct mfs_manifest *m = NULL;
+	ssize_t got;
+
+	if (h->writable || __atomic_load_n(&h->following, __ATOMIC_ACQUIRE)) {
+		if (read_staged(req, h, size, off, &got, &m))
+			return got;
+		if (m) { /* a follower of unchanged bytes: their version */
+			got = serve_version(req, h, m, size, off);
+			mfs_manifest_unref(m);
+			return got;
+		}
+	}
+	/* Opened during a commit that has not ended: its staged bytes. */
+	if (h->pending && !__atomic_load_n(&h->m, __ATOMIC_ACQUIRE) &&
+	    !fs_pending_read(req, h, size, off, &got))
+		return got;
+	if (!(m = __atomic_load_n(&h->m, __ATOMIC_ACQUIRE)))
+		return read_own(req, h, size, off); /* a follower with no version */
+	return serve_version(req, h, m, size, off);
 }
 
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)

@@ -73,6 +73,20 @@ elif case == "rewrite":
     want("reader after a later version (it keeps the one it followed)", whole(r),
          b"new version, longer")
     os.close(r)
+elif case == "rdwr":
+    # A writer that has changed nothing yet (np.memmap(mode='r+')): the
+    # follower reads the version's bytes, then the writer's once it writes.
+    v = hashlib.sha256(b"v").digest() * 2048  # 64 KiB
+    with open(p, "wb") as f:
+        f.write(v)
+    w = os.open(p, os.O_RDWR)
+    r = os.open(p, os.O_RDONLY)
+    want("follower of an unchanged file", whole(r), v)
+    os.pwrite(w, b"XY", 100)
+    want("follower after the writer's first write", whole(r), v[:100] + b"XY" + v[102:])
+    os.close(w)
+    want("follower after the close", whole(r), v[:100] + b"XY" + v[102:])
+    os.close(r)
 elif case == "oldreader":
     # Beside a reader of the old version the writer bypasses the page
     # cache, which stays the old version's: a new reader reads that one.
@@ -175,6 +189,7 @@ PYEOF
 
 check "new file: a second descriptor reads the writer's bytes before close" py new
 check "rewrite: a reader opened during it reads the new bytes, then keeps them" py rewrite
+check "an O_RDWR writer that has written nothing yet, then writes: the reader follows" py rdwr
 check "rewrite beside a reader of the old version: a new reader reads the old" py oldreader
 check "a follower's private mapping does not leak into a later rewrite" py mapped
 check "after fsync: a reader of the path reads what the writer wrote on" py fsync
