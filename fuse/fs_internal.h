@@ -477,6 +477,13 @@ struct mfs_view;
 void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t writer, uint64_t ino);
 /* The inode of the writer whose view is on ino, or 0. */
 uint64_t view_writer(struct mfs_fs *fs, uint64_t ino);
+/*
+ * A commit published a newer version over ino: a view on it is lost, and
+ * its writer's close publishes only bytes it wrote since (view_lost), not
+ * a truncate(2) of the path that reached its staging through the view.
+ */
+void view_superseded(struct mfs_fs *fs, uint64_t ino);
+int view_lost(struct mfs_fs *fs, const struct mfs_staging *s);
 /* The inode the writer of s shows its view on (its path's), or 0; its node lock held. */
 uint64_t view_path_ino(const struct mfs_staging *s);
 uint64_t view_update(struct mfs_fs *fs, struct mfs_staging *s);

@@ -32,6 +32,7 @@ struct mfs_view {
 	struct timespec mtime, ctime;
 	int shown;                      /* the kernel holds attributes from it */
 	int times_set;                  /* utimensat on ino: the writer takes the times */
+	int superseded;                 /* another writer published over ino (view_superseded) */
 };
 
 static void set_from(struct mfs_view *v, const struct mfs_staging *s)
@@ -127,6 +128,31 @@ uint64_t view_writer(struct mfs_fs *fs, uint64_t ino)
 			writer = v->writer;
 	pthread_mutex_unlock(&fs->views_lock);
 	return writer;
+}
+
+void view_superseded(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_view *v;
+
+	if (!__atomic_load_n(&fs->nviews, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&fs->views_lock);
+	for (v = fs->views; v; v = v->next)
+		if (v->ino == ino)
+			v->superseded = 1;
+	pthread_mutex_unlock(&fs->views_lock);
+}
+
+int view_lost(struct mfs_fs *fs, const struct mfs_staging *s)
+{
+	int lost;
+
+	if (!s->view)
+		return 0;
+	pthread_mutex_lock(&fs->views_lock);
+	lost = s->view->superseded;
+	pthread_mutex_unlock(&fs->views_lock);
+	return lost;
 }
 
 uint64_t view_path_ino(const struct mfs_staging *s)
