@@ -529,6 +529,12 @@ mode_t fs_setid_to_drop(fuse_req_t req, const struct mfs_inode *rec, int chown);
 void fs_refresh(struct mfs_fs *fs, uint64_t ino);
 /* Drops the kernel's dentries of the other names of parent/name's file (no locks held). */
 void fs_inval_links(struct mfs_fs *fs, uint64_t parent, const char *name);
+/*
+ * Loads version id (an empty one when !has_manifest) as readers do: under
+ * gc's references lock, so that once loaded it pins its chunks.
+ */
+int fs_manifest_pinned(struct mfs_fs *fs, const struct mfs_hash *id, int has_manifest,
+		       struct mfs_manifest **out);
 /* Loads n->manifest if needed; called with n->lock held. */
 int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n);
 /* Forgets n->truncated (its manifest goes); n->lock held. */

@@ -33,15 +33,14 @@ void fs_node_untruncate(struct mfs_node *n)
 	__atomic_store_n(&n->truncated, 0, __ATOMIC_RELAXED);
 }
 
-int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
+int fs_manifest_pinned(struct mfs_fs *fs, const struct mfs_hash *id, int has_manifest,
+		       struct mfs_manifest **out)
 {
 	int rc;
 
-	if (n->manifest)
-		return 0;
-	if (!n->rec.has_manifest) {
-		n->manifest = mfs_manifest_new();
-		return n->manifest ? 0 : -ENOMEM;
+	if (!has_manifest) {
+		*out = mfs_manifest_new();
+		return *out ? 0 : -ENOMEM;
 	}
 	/*
 	 * Loaded under gc's references lock: once loaded, the manifest pins its
@@ -49,9 +48,19 @@ int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
 	 * or not yet asked for, never half way.
 	 */
 	mfs_gc_refs_hold(fs->ns);
-	rc = mfs_manifest_load(fs->db, &n->rec.manifest, &n->manifest);
+	rc = mfs_manifest_load(fs->db, id, out);
 	mfs_gc_refs_release(fs->ns);
-	if (rc == 0 && n->manifest->size != n->rec.size) {
+	return rc;
+}
+
+int fs_node_manifest(struct mfs_fs *fs, struct mfs_node *n)
+{
+	int rc;
+
+	if (n->manifest)
+		return 0;
+	rc = fs_manifest_pinned(fs, &n->rec.manifest, n->rec.has_manifest, &n->manifest);
+	if (rc == 0 && n->rec.has_manifest && n->manifest->size != n->rec.size) {
 		log_error("inode %016llx: manifest size differs from the inode's",
 			  (unsigned long long)n->ino);
 		mfs_manifest_unref(n->manifest);

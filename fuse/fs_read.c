@@ -50,12 +50,9 @@ static int followable(const struct mfs_node *src)
 static void follow(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_node *src,
 		   struct fuse_file_info *fi)
 {
-	if (src->became_set && src->became_has_manifest && !src->became_m) {
-		mfs_gc_refs_hold(fs->ns);
-		if (mfs_manifest_load(fs->db, &src->became, &src->became_m))
-			src->became_m = NULL; /* follow_end tries again */
-		mfs_gc_refs_release(fs->ns);
-	}
+	/* Failed, became_m stays NULL and follow_end tries again. */
+	if (src->became_set && src->became_has_manifest && !src->became_m)
+		(void)fs_manifest_pinned(fs, &src->became, 1, &src->became_m);
 	h->src = src;
 	h->follower = h->following = 1;
 	h->fnext = src->followers;
@@ -405,12 +402,8 @@ static void follow_end(struct mfs_fs *fs, struct mfs_handle *h)
 	if (n->became_set && n->became_m) {
 		m = mfs_manifest_ref(n->became_m);
 		rc = 0;
-	} else if (n->became_set && n->became_has_manifest) {
-		mfs_gc_refs_hold(fs->ns); /* as fs_node_manifest: loaded, it pins its chunks */
-		rc = mfs_manifest_load(fs->db, &n->became, &m);
-		mfs_gc_refs_release(fs->ns);
 	} else if (n->became_set) {
-		rc = (m = mfs_manifest_new()) ? 0 : -ENOMEM;
+		rc = fs_manifest_pinned(fs, &n->became, n->became_has_manifest, &m);
 	} else if (!(rc = fs_node_manifest(fs, n))) {
 		/*
 		 * n's own version: a reader of it like any other from now on,

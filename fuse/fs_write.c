@@ -233,12 +233,9 @@ static int commit_locked(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved,
 	n->became_set = 1;
 	mfs_manifest_unref(n->became_m);
 	n->became_m = NULL;
-	if (n->followers && has_manifest) {
-		mfs_gc_refs_hold(fs->ns); /* as fs_node_manifest */
-		if (mfs_manifest_load(fs->db, &id, &n->became_m))
-			n->became_m = NULL; /* follow_end tries again */
-		mfs_gc_refs_release(fs->ns);
-	}
+	/* Failed, became_m stays NULL and follow_end tries again. */
+	if (n->followers && has_manifest)
+		(void)fs_manifest_pinned(fs, &id, 1, &n->became_m);
 	/*
 	 * Until the next commit, the new inode shows what this writer writes
 	 * on.  Not when no writer will write on: a truncate(2)'s staging,
