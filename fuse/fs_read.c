@@ -459,8 +459,13 @@ static void followers_settle(struct mfs_fs *fs, struct mfs_node *n)
 {
 	int published = n->stg->published;
 
-	/* An unlinked file's stat shows what its readers read (its record is in memory only). */
-	if (!published && n->gone && n->followers)
+	/*
+	 * An unlinked file's stat shows what its readers read (its record is
+	 * in memory only), as does one never published, which goes now.  So
+	 * for readers that opened during a commit that did not publish
+	 * (commit_open.c note 7).
+	 */
+	if (!published && n->gone && (n->followers || n->kept))
 		n->rec.size = n->stg->size;
 	while (n->followers) {
 		struct mfs_handle *h = n->followers;
@@ -935,7 +940,11 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		 * answer waits for the version (cp --sparse asks once).
 		 */
 		if (h->pending && (r = fs_pending_wait(h))) {
-			fuse_reply_err(req, -r);
+			/* 1: a commit that did not publish, its bytes kept (commit_open.c note 7) */
+			if (r > 0 && (r = fs_pending_seek(req_fs(req), h, off, whence)) >= 0)
+				fuse_reply_lseek(req, r);
+			else
+				fuse_reply_err(req, mfs_errno((int)r));
 			return;
 		}
 		r = seek_version(h->m, (uint64_t)off, whence);
@@ -1026,14 +1035,16 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 			 * the version they read is n->rec's.
 			 */
 			shrunk = n->readers && n->stg && n->stg->size != n->rec.size;
-			followers_settle(fs, n);
-			staging_free(fs, n->stg);
-			n->stg = NULL;
+			/* Never published: it goes (drop_unpublished), before its readers settle. */
 			if ((n->rec.flags & MFS_I_PENDING) && !n->gone && n->rec.name &&
 			    (drop_name = strdup(n->rec.name))) {
 				drop_parent = n->rec.parent;
 				n->gone = 1;
 			}
+			followers_settle(fs, n);
+			fs_pending_keep(fs, n);
+			staging_free(fs, n->stg);
+			n->stg = NULL;
 		}
 	} else {
 		n->readers--;
