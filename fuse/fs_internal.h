@@ -30,7 +30,9 @@
  *     place), and keeps that one as any reader keeps its version.  Bytes
  *     no commit published (the file was unlinked while open, or the commit
  *     failed) it keeps as they are (h->own_fd), as on tmpfs, and stat
- *     shows their size.  It pins no version while it follows, so it is not one of n->readers: a rewrite's writer need not
+ *     shows their size; bytes that miss a write answered before its bytes
+ *     failed (s->werr) it never reads: EIO.  It pins no version while it
+ *     follows, so it is not one of n->readers: a rewrite's writer need not
  *     keep an old version for it.  A reader of the path's newer inode
  *     while a writer goes on after a commit on the older one (view.c)
  *     follows that writer's bytes (h->src) the same way.  Only while every

@@ -438,7 +438,8 @@ static void follow_end(struct mfs_fs *fs, struct mfs_handle *h)
 static void keep_unpublished(struct mfs_fs *fs, struct mfs_handle *h)
 {
 	struct mfs_node *n = h->src;
-	int rc = staging_materialize(fs, n->stg);
+	/* Never bytes that miss an answered write (s38 review, finding 8c). */
+	int rc = n->stg->werr ? n->stg->werr : staging_materialize(fs, n->stg);
 
 	if (!rc && (h->own_fd = fcntl(n->stg->fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		rc = -errno;
@@ -533,6 +534,9 @@ static int read_staged(fuse_req_t req, struct mfs_handle *h, size_t size, off_t 
 		staged = 0;
 	}
 	*got = staged && n->stg ? staging_materialize(req_fs(req), n->stg) : 0;
+	/* A follower never reads bytes that miss an answered write (s38 review, 8c). */
+	if (staged && !h->writable && !*got && n->stg && n->stg->werr)
+		*got = n->stg->werr;
 	if (staged && !*got && n->stg && (*got = pread(n->stg->fd, buf, size, off)) < 0)
 		*got = -errno;
 	pthread_mutex_unlock(&n->lock);

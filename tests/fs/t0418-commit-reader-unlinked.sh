@@ -16,6 +16,9 @@
 #     opened before the close (a follower, fuse/fs_internal.h note 6),
 #     read the bytes written, and fstat gives their size (the follower's
 #     said 0: review s38, finding 8b).
+#  3. A write answered before its bytes failed to reach the staging (the
+#     writer's close fails with EIO): a follower's read answers EIO, never
+#     the bytes without that write (review s38, finding 8c).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -210,5 +213,36 @@ check "f2 after it: the same, fstat too (it said 0)" \
 check "the readers close" readers_done
 check "the disk freed" rm -f "$D/filler"
 check "unmount" mfs_umount "$M"
+
+# 3. A write answered before its bytes failed to go in.
+M3=$WORK/mnt3
+D3=$WORK/data3
+mfs_log_allow "$D3" 'failed after it was answered'
+export MODELFS_TEST_STAGING_EIO_AT=5000
+check "mount, the staged write over byte 5000 to fail" mfs_mount "$M3" "$D3" || mfs_abort "no mount"
+unset MODELFS_TEST_STAGING_EIO_AT
+werr() {
+	"$PY" - "$M3/h" >"$WORK/werr.out" 2>&1 <<'PYEOF'
+import errno, os, sys
+p = sys.argv[1]
+w = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+os.write(w, b"A" * 4096)
+r = os.open(p, os.O_RDONLY)  # a follower
+os.write(w, b"B" * 4096)     # answered; its bytes fail to go in
+try:
+    os.close(w)
+    print("close ok")
+except OSError as e:
+    print("close", errno.errorcode[e.errno])
+for _ in range(2):
+    try:
+        b = os.pread(r, 16384, 0)
+        print("read", len(b))
+    except OSError as e:
+        print("read", errno.errorcode[e.errno])
+PYEOF
+	expect_eq "$(tr '\n' ' ' <"$WORK/werr.out")" "close EIO read EIO read EIO " "the writer and the follower"
+}
+check "a follower of bytes a failed write missed reads EIO" werr
 
 mfs_done
