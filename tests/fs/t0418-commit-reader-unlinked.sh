@@ -8,7 +8,7 @@
 #     commit, whose publish then finds no path).  The reader read size 0
 #     and nothing from then on, and a mapping took SIGBUS; tmpfs gives the
 #     whole file.  The same reader script runs on a tmpfs, and the two
-#     must agree: fstat, read(2) to the end and a mapping, once the
+#     must agree: fstat, read(2) to the end, SEEK_HOLE and a mapping, once the
 #     writer's close returned and again after its RELEASE.
 #  2. The commit fails (ENOSPC: the store's disk filled while it was
 #     held).  The writer's close fails; the file, never published, goes at
@@ -39,8 +39,9 @@ check "mount (commits wait for $HOLD)" mfs_mount "$M" "$D" || mfs_abort "no moun
 unset MODELFS_TEST_COMMIT_HOLD
 
 # READER PATH OUT: opens PATH, reads 4 bytes, then at each of
-# OUT.go1, OUT.go2 prints what fstat, read(2) to the end and a mapping (in
-# a child: a SIGBUS kills it, not the reader) give.
+# OUT.closed, OUT.released prints what fstat, read(2) to the end,
+# lseek(SEEK_HOLE) and a mapping (in a child: a SIGBUS kills it, not the
+# reader) give.
 cat >"$WORK/reader.py" <<'PYEOF'
 import hashlib, mmap, os, sys, time
 path, out = sys.argv[1], sys.argv[2]
@@ -62,6 +63,10 @@ def look(when):
         read = "%d %s" % (len(data), hashlib.sha256(data).hexdigest()[:16])
     except OSError as e:
         read = "error " + os.strerror(e.errno)
+    try:
+        hole = str(os.lseek(fd, 0, os.SEEK_HOLE))
+    except OSError as e:
+        hole = "error " + os.strerror(e.errno)
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -78,7 +83,7 @@ def look(when):
     msg = os.read(r, 200).decode()
     if os.WIFSIGNALED(st):
         msg = "killed by signal %d" % os.WTERMSIG(st)
-    say(when, "size", size, "read", read, "map", msg)
+    say(when, "size", size, "read", read, "hole", hole, "map", msg)
 for when in ("closed", "released"):
     while not os.path.exists(out + "." + when):
         time.sleep(0.01)
@@ -109,7 +114,7 @@ reference() {
 		look "$WORK/tmpfs.out" closed && look "$WORK/tmpfs.out" released && readers_done &&
 		note "tmpfs: $(cat "$WORK/tmpfs.out")" &&
 		expect_eq "$(sed -n 2p "$WORK/tmpfs.out")" \
-			"closed size $SIZE read $SIZE $(file_sha "$S/f" | cut -c1-16) map $SIZE $(file_sha "$S/f" | cut -c1-16)" \
+			"closed size $SIZE read $SIZE $(file_sha "$S/f" | cut -c1-16) hole $SIZE map $SIZE $(file_sha "$S/f" | cut -c1-16)" \
 			"tmpfs's reader"
 }
 check "tmpfs: a reader of a file unlinked after its close reads it whole" reference
@@ -176,7 +181,7 @@ same_as_tmpfs() {
 	if [ -n "${3:-}" ]; then
 		got=${got% map *} want=${want% map *}
 	fi
-	expect_eq "$got" "$want" "the reader's fstat, read and map ($2)"
+	expect_eq "$got" "$want" "the reader's fstat, read, hole and map ($2)"
 }
 check "the reader, the writer's close returned: what tmpfs gives" \
 	eval 'look "$WORK/r1.out" closed && same_as_tmpfs "$WORK/r1.out" closed'
