@@ -40,8 +40,8 @@ unset MODELFS_TEST_COMMIT_HOLD
 
 # READER PATH OUT: opens PATH, reads 4 bytes, then at each of
 # OUT.closed, OUT.released prints what fstat, read(2) to the end,
-# lseek(SEEK_HOLE) and a mapping (in a child: a SIGBUS kills it, not the
-# reader) give.
+# lseek(SEEK_HOLE), a mapping made then and one made at the open give
+# (read in a child: a SIGBUS kills it, not the reader).
 cat >"$WORK/reader.py" <<'PYEOF'
 import hashlib, mmap, os, sys, time
 path, out = sys.argv[1], sys.argv[2]
@@ -50,6 +50,11 @@ def say(*a):
     with open(out, "a") as f:
         print(*a, file=f)
 say("open", os.pread(fd, 4, 0).hex())
+# A mapping made now, while the file is whole (a follower's fails: ENODEV).
+try:
+    early = mmap.mmap(fd, os.fstat(fd).st_size, prot=mmap.PROT_READ)
+except (OSError, ValueError):
+    early = None
 def look(when):
     size = os.fstat(fd).st_size
     try:
@@ -77,12 +82,14 @@ def look(when):
         except (OSError, ValueError) as e:
             msg = "error " + str(e)
         os.write(w, msg.encode())
+        if early is not None:  # a SIGBUS here ends the child with the map's answer sent
+            os.write(w, (" early %d %s" % (len(early), hashlib.sha256(early[:]).hexdigest()[:16])).encode())
         os._exit(0)
     os.close(w)
     _, st = os.waitpid(pid, 0)
     msg = os.read(r, 200).decode()
     if os.WIFSIGNALED(st):
-        msg = "killed by signal %d" % os.WTERMSIG(st)
+        msg += " killed by signal %d" % os.WTERMSIG(st)
     say(when, "size", size, "read", read, "hole", hole, "map", msg)
 for when in ("closed", "released"):
     while not os.path.exists(out + "." + when):
@@ -114,7 +121,7 @@ reference() {
 		look "$WORK/tmpfs.out" closed && look "$WORK/tmpfs.out" released && readers_done &&
 		note "tmpfs: $(cat "$WORK/tmpfs.out")" &&
 		expect_eq "$(sed -n 2p "$WORK/tmpfs.out")" \
-			"closed size $SIZE read $SIZE $(file_sha "$S/f" | cut -c1-16) hole $SIZE map $SIZE $(file_sha "$S/f" | cut -c1-16)" \
+			"closed size $SIZE read $SIZE $(file_sha "$S/f" | cut -c1-16) hole $SIZE map $SIZE $(file_sha "$S/f" | cut -c1-16) early $SIZE $(file_sha "$S/f" | cut -c1-16)" \
 			"tmpfs's reader"
 }
 check "tmpfs: a reader of a file unlinked after its close reads it whole" reference
