@@ -112,7 +112,7 @@ readers_done() {
 	for o in "${routs[@]}"; do touch "$o.closed" "$o.released"; done
 	for p in "${rpids[@]}"; do wait "$p" || rc=1; done
 	rpids=() routs=()
-	return $rc
+	return "$rc"
 }
 
 # What tmpfs gives: write, close, open, unlink, read.
