@@ -56,12 +56,23 @@
  *  7. A commit that fails (ENOSPC, an I/O error) or does not publish (the
  *     path was removed or replaced meanwhile) leaves the file its empty
  *     pending version.  A reader that opened during it read the staged
- *     bytes; from the end on its READs answer EIO rather than reading on
- *     from the empty version: a short read would make a cached reader's
- *     kernel shrink the size under a mapping (SIGBUS past it) and show
- *     every reader a file cut mid-read, as if whole.  Serving the staged
- *     bytes on would need a copy of them: after a failed fsync the writer
- *     writes on into the same staging.
+ *     bytes, and reads on from them, as a follower does (fs_internal.h
+ *     note 6): on tmpfs a reader of a file unlinked while open reads it
+ *     whole, and one that read a part of it must not find the rest gone.
+ *     Reading on from the empty version, a cached reader's kernel took
+ *     size 0 from its next GETATTR: reads found nothing, a mapping took
+ *     SIGBUS.  A failed commit is the writer's to hear (its close fails);
+ *     every write(2) of those bytes returned, so a reader reads them, as
+ *     a follower does after a failed fsync (t0399), and a file never
+ *     published goes at its writer's RELEASE with its readers keeping it.
+ *     The commit puts p on n->kept (fs_pending_end): until the last writer
+ *     leaves, READs read n's staging under n's lock (a writer may write
+ *     on through a dup'ed descriptor; the write-behind may drop bytes,
+ *     which staging_materialize puts back); then fs_pending_keep gives p a
+ *     descriptor of the staged file, never emptied for reuse (s->lent),
+ *     and n shows its size (followers_settle).  Never bytes that miss a
+ *     write: a write answered before its bytes failed (s->werr) makes the
+ *     READs answer EIO, as before for every such reader.
  *  8. The chunks wb_stored indexes are named by no version until the
  *     publish, and gc sees them from then on: the write-behind holds them
  *     pinned (mfs_ingest_index_stored's copy, live-listed) until its
@@ -99,6 +110,13 @@ struct fs_pending {
 	int users;              /* preads of fd under way; lock */
 	int ended;              /* lock */
 	struct mfs_manifest *m; /* the version after the end, NULL if none; set under lock */
+	/*
+	 * Not published: its readers read on the bytes written (note 7), from
+	 * the node's staging, or once `own` (atomic) from fd, or err.  kept is
+	 * set before ended; own, fd and err under the node's lock.
+	 */
+	int kept, own, err;
+	struct fs_pending *knext; /* in the node's kept list; its lock */
 };
 
 static void pending_put(struct fs_pending *p)
@@ -188,11 +206,17 @@ void fs_pending_end(struct mfs_fs *fs, struct mfs_node *n)
 		 * n's version: the one just published in place, the bytes they
 		 * read so far.  If the commit failed or did not publish (the
 		 * file was removed or replaced meanwhile), n shows its empty
-		 * pending version: reading on from it would cut the bytes short
-		 * mid-read (a cached reader's kernel then shrinks the size, and
-		 * a mapped one faults).  Their READs answer EIO instead (note 7).
+		 * pending version: they read on the bytes written (note 7).
 		 */
-		if (n->rec.flags & MFS_I_PENDING)
+		if ((n->rec.flags & MFS_I_PENDING) && n->stg && !n->stg->werr) {
+			log_info("inode %016llx: not published; the %d readers that opened during its "
+				 "commit read on the %llu bytes written", (unsigned long long)n->ino,
+				 p->readers, (unsigned long long)n->stg->size);
+			p->kept = 1;
+			__atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED); /* n->kept's */
+			p->knext = n->kept;
+			n->kept = p;
+		} else if (n->rec.flags & MFS_I_PENDING)
 			log_warn("inode %016llx: not published; the %d readers that opened during "
 				 "its commit read EIO from now on",
 				 (unsigned long long)n->ino, p->readers);
@@ -255,9 +279,108 @@ int fs_pending_wait(struct mfs_handle *h)
 	pthread_mutex_lock(&p->lock);
 	while (!p->ended)
 		pthread_cond_wait(&p->cond, &p->lock);
-	rc = settle(h, p);
+	rc = p->kept ? 1 : settle(h, p);
 	pthread_mutex_unlock(&p->lock);
 	return rc;
+}
+
+/*
+ * The descriptor of the bytes kept p's readers read (note 7): p's own, or
+ * n's staging's, its dropped bytes put back.  -errno if they are lost.
+ * n->lock held.
+ */
+static int kept_fd(struct mfs_fs *fs, struct mfs_node *n, struct fs_pending *p)
+{
+	int rc;
+
+	if (p->own)
+		return p->err ? p->err : p->fd;
+	if (!n->stg)
+		return -EIO; /* fs_pending_keep ran for every staging that goes */
+	if (n->stg->werr)
+		return n->stg->werr;
+	if ((rc = staging_materialize(fs, n->stg)))
+		return rc;
+	return n->stg->fd;
+}
+
+/* A READ of kept bytes (note 7): 0, with the bytes replied or the -errno replied in *out. */
+static int read_kept(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off, ssize_t *out)
+{
+	struct fs_pending *p = h->pending;
+	struct mfs_node *n = h->node;
+	char *buf = malloc(size ? size : 1);
+	int fd, locked = !__atomic_load_n(&p->own, __ATOMIC_ACQUIRE);
+	ssize_t got = -ENOMEM;
+
+	if (buf) {
+		/* Once p has its own descriptor, nothing changes it: no lock. */
+		if (locked)
+			pthread_mutex_lock(&n->lock);
+		if ((got = fd = kept_fd(req_fs(req), n, p)) >= 0 &&
+		    (got = pread(fd, buf, size, off)) < 0)
+			got = -errno;
+		if (locked)
+			pthread_mutex_unlock(&n->lock);
+	}
+	if (got < 0)
+		fuse_reply_err(req, mfs_errno((int)got));
+	else
+		fuse_reply_buf(req, buf, (size_t)got);
+	free(buf);
+	*out = got;
+	return 0;
+}
+
+off_t fs_pending_seek(struct mfs_fs *fs, struct mfs_handle *h, off_t off, int whence)
+{
+	struct mfs_node *n = h->node;
+	off_t r;
+	int fd;
+
+	pthread_mutex_lock(&n->lock);
+	if ((r = fd = kept_fd(fs, n, h->pending)) >= 0 && (r = lseek(fd, off, whence)) < 0)
+		r = -errno;
+	pthread_mutex_unlock(&n->lock);
+	return r;
+}
+
+void fs_pending_keep(struct mfs_fs *fs, struct mfs_node *n)
+{
+	struct mfs_staging *s = n->stg;
+	struct fs_pending *p;
+	int rc;
+
+	while ((p = n->kept)) {
+		n->kept = p->knext;
+		p->knext = NULL;
+		rc = s->werr ? s->werr : staging_materialize(fs, s);
+		if (!rc && (p->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			rc = -errno;
+		if (!rc)
+			s->lent = 1; /* a pooled memfd is emptied and reused: never this one */
+		p->err = rc;
+		if (rc)
+			log_warn("inode %016llx: readers that opened during its commit lost its "
+				 "unpublished bytes: %s", (unsigned long long)n->ino, mfs_strerror(rc));
+		else
+			log_info("inode %016llx: its %llu unpublished bytes kept by %d reader(s) "
+				 "opened during its commit", (unsigned long long)n->ino,
+				 (unsigned long long)s->size,
+				 __atomic_load_n(&p->refs, __ATOMIC_RELAXED) - 1);
+		__atomic_store_n(&p->own, 1, __ATOMIC_RELEASE);
+		pending_put(p); /* n->kept's */
+	}
+}
+
+void fs_pending_drop_kept(struct mfs_node *n)
+{
+	struct fs_pending *p;
+
+	while ((p = n->kept)) {
+		n->kept = p->knext;
+		pending_put(p);
+	}
 }
 
 /* Copies [off, off + len) of m's bytes into buf through the chunk cache.  0 or -errno. */
@@ -300,6 +423,10 @@ int fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off
 	/* Bytes the write-behind dropped, and no chunks to read them from: note 3. */
 	while (!p->ended && !p->stored && (uint64_t)off < p->from)
 		pthread_cond_wait(&p->cond, &p->lock);
+	if (p->ended && p->kept) {
+		pthread_mutex_unlock(&p->lock);
+		return read_kept(req, h, size, off, out);
+	}
 	if (p->ended) {
 		rc = settle(h, p);
 		pthread_mutex_unlock(&p->lock);

@@ -29,12 +29,14 @@
  *     the staged bytes became (n->became, or n's own for a first publish in
  *     place), and keeps that one as any reader keeps its version.  Bytes
  *     no commit published (the file was unlinked while open, or the commit
- *     failed) it keeps as they are (h->own_fd), as on tmpfs.  It pins no version while it follows, so it
- *     is not one of n->readers: a rewrite's writer need not keep an old
- *     version for it.  A reader of the path's newer inode while a writer
- *     goes on after a commit on the older one (view.c) follows that
- *     writer's bytes (h->src) the same way.  Only while every writer
- *     writes through the page cache (followable): a private mapping is
+ *     failed) it keeps as they are (h->own_fd), as on tmpfs, and stat
+ *     shows their size; bytes that miss a write answered before its bytes
+ *     failed (s->werr) it never reads: EIO.  It pins no version while it
+ *     follows, so it is not one of n->readers: a rewrite's writer need not
+ *     keep an old version for it.  A reader of the path's newer inode
+ *     while a writer goes on after a commit on the older one (view.c)
+ *     follows that writer's bytes (h->src) the same way.  Only while every
+ *     writer writes through the page cache (followable): a private mapping is
  *     filled from the inode's pages even with direct I/O, and a writer
  *     with direct I/O keeps those pages for readers of the old version.
  */
@@ -181,6 +183,12 @@ struct mfs_node {
 	int holes_known;
 	/* What it showed when a long wait under lock began, or NULL (noted_attrs.c); fs->noted_lock. */
 	struct fs_noted_attrs *noted;
+	/*
+	 * Commits that did not publish, whose readers (opened during them)
+	 * read the staged bytes on until the last writer leaves (commit_open.c
+	 * note 7); lock.
+	 */
+	struct fs_pending *kept;
 };
 
 /* What a file showed when a commit, or a write's wait, began (noted_attrs.c). */
@@ -729,10 +737,13 @@ int fs_node_lock_open(struct mfs_fs *fs, struct mfs_node *n, struct fs_pending *
  * commit's bytes if readers can open them, and open makes h their
  * reader.  read answers a READ of h and returns 0 with the bytes replied
  * or the -errno replied in *out, or returns 1 without replying once the
- * commit ended: h->m is set then, read that.  wait waits for the end (0
- * with h->m set, or -EIO: the commit did not publish, note 7); close drops h's reference.  uncount, at h's release: 1 if the
- * commit has not ended and h is no longer counted in it (no lock taken),
- * 0 if h counts among n's readers now.
+ * commit ended and published: h->m is set then, read that.  wait waits for
+ * the end (0 with h->m set; 1: the commit did not publish and h reads the
+ * bytes written, ask seek; or -EIO, note 7); close drops h's reference.
+ * uncount, at h's release: 1 if the commit has not ended and h is no
+ * longer counted in it (no lock taken), 0 if h counts among n's readers
+ * now.  keep, n->lock held as n's last writer leaves (n->stg still set):
+ * the readers of n->kept take descriptors of the bytes of their own.
  */
 void fs_pending_begin(struct mfs_fs *fs, struct mfs_node *n);
 void fs_pending_end(struct mfs_fs *fs, struct mfs_node *n);
@@ -742,6 +753,11 @@ int fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off
 int fs_pending_wait(struct mfs_handle *h);
 int fs_pending_uncount(struct mfs_fs *fs, struct mfs_handle *h);
 void fs_pending_close(struct mfs_handle *h);
+void fs_pending_keep(struct mfs_fs *fs, struct mfs_node *n);
+/* SEEK_DATA or SEEK_HOLE in the bytes h keeps (wait gave 1): the offset or -errno. */
+off_t fs_pending_seek(struct mfs_fs *fs, struct mfs_handle *h, off_t off, int whence);
+/* The kept commits of a node that goes (itable.c); no lock needed. */
+void fs_pending_drop_kept(struct mfs_node *n);
 /* The node the kernel refers to by ino (it looked it up): NULL and *rc -ESTALE if none. */
 struct mfs_node *fs_node_of(struct mfs_fs *fs, fuse_ino_t ino, int *rc);
 

@@ -30,6 +30,7 @@ static void node_free(struct mfs_fs *fs, struct mfs_node *n)
 	mfs_inode_release(&n->rec);
 	mfs_manifest_unref(n->manifest);
 	mfs_manifest_unref(n->became_m);
+	fs_pending_drop_kept(n);
 	staging_free(fs, n->stg);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
