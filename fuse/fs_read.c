@@ -618,7 +618,9 @@ static void prefetch_after(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_m
  * seeking to one tensor) and whose chunk is not cached: only the codec
  * groups it touches are decoded, and the chunk is not cached.  Decoding a
  * whole ~1 MiB chunk for 4 KiB was most of a random fault's cost (issue
- * 10).  Returns 1 if it replied; 0 sends the read down the cache path
+ * 10); then reading and hashing the whole record was, and a split record
+ * with group checksums (format 7) is read from disk only in its head and
+ * those groups.  Returns 1 if it replied; 0 sends the read down the cache path
  * (sequential reads, reads across chunks, chunks held only by peers, and
  * any error, which the cache path reports or repairs from a peer).
  */

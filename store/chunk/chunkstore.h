@@ -200,12 +200,18 @@ int mfs_chunk_record_base(struct mfs_db *db, const struct mfs_hash *h, struct mf
 
 /*
  * Bytes [off, off + len) of the locally stored chunk h into out, for a
- * random read that needs a few KiB of a ~1 MiB chunk: the record's XXH64
- * is checked over all of it, then only the codec groups the range touches
- * are decoded (mfs_chunk_decode_range), and nothing is cached.  Returns 0,
+ * random read that needs a few KiB of a ~1 MiB chunk, and nothing is
+ * cached.  A pack record of a split codec with group checksums (format 7)
+ * is read, checked and decoded only in its head and the groups the range
+ * touches (mfs_chunk_part_plan); any other record, or one of those that
+ * fails that way, is read whole, its XXH64 checked over all of it, and
+ * only the codec groups the range touches are decoded
+ * (mfs_chunk_decode_range).  Returns 0,
  * -ENOENT (not stored here), MFS_ECORRUPT / MFS_EFORMAT, -EINVAL (range
  * outside the chunk) or another error; on error out holds nothing usable.
  */
+/* How many mfs_chunk_read_range calls read part of a record (process-wide). */
+uint64_t mfs_chunk_part_reads(void);
 int mfs_chunk_read_range(struct mfs_db *db, struct mfs_codec_ctx *ctx, const struct mfs_hash *h,
 			 uint32_t off, uint32_t len, void *out);
 

@@ -208,12 +208,17 @@ static int is_split(int codec)
 size_t mfs_chunk_record_bound(size_t raw_len)
 {
 	/* Forced codecs may expand; auto never stores more than raw. */
+	/* split: ample for its table and group checksums (groups of 2^15 words) */
 	size_t z = ZSTD_compressBound(raw_len), s = raw_len + 2 + (raw_len / 2 + 1) * 4;
 
 	return MFS_CHUNK_HDR_SIZE + (z > s ? z : s);
 }
 
-/* Bytes [0,16) of the header, then the payload (store/chunk/codec.h). */
+/*
+ * Bytes [0,16) of the header, then the payload's first n bytes
+ * (store/chunk/codec.h): all of it, or the head of a split payload with
+ * group checksums.
+ */
 static uint64_t record_checksum(const uint8_t *hdr, const uint8_t *payload, size_t n)
 {
 	struct mfs_xxh64_state st;
@@ -224,15 +229,30 @@ static uint64_t record_checksum(const uint8_t *hdr, const uint8_t *payload, size
 	return mfs_xxh64_digest(&st);
 }
 
+/*
+ * What the record checksum covers of a payload p[0..n) of codec: the head
+ * of a split payload with group checksums (its length; codec_split.c note
+ * 3), 0 for all of it, or MFS_ECORRUPT.
+ */
+static ssize_t sums_head(int codec, const uint8_t *p, size_t n, size_t raw_len)
+{
+	if (!is_split(codec) || n < 2 || !(p[1] & SPLIT_SUMS))
+		return 0;
+	return mfs_split_sums_head(mfs_codec_width(codec), p, n, raw_len);
+}
+
 static void put_header(uint8_t *rec, int codec, size_t raw_len, size_t stored_len)
 {
+	ssize_t head = sums_head(codec, rec + MFS_CHUNK_HDR_SIZE, stored_len, raw_len);
+
 	memcpy(rec, MAGIC, 4);
 	rec[4] = VERSION;
 	rec[5] = codec;
 	put_le16(rec + 6, 0);
 	put_le32(rec + 8, raw_len);
 	put_le32(rec + 12, stored_len);
-	put_le64(rec + 16, record_checksum(rec, rec + MFS_CHUNK_HDR_SIZE, stored_len));
+	put_le64(rec + 16, record_checksum(rec, rec + MFS_CHUNK_HDR_SIZE,
+					   head > 0 ? (size_t)head : stored_len));
 }
 
 void mfs_chunk_seal(void *rec, int codec, size_t raw_len, size_t stored_len)
@@ -486,12 +506,75 @@ int mfs_chunk_verify(const void *rec, size_t reclen, struct mfs_chunk_info *info
 {
 	const uint8_t *r = rec;
 
+	const uint8_t *p = r + MFS_CHUNK_HDR_SIZE;
+	ssize_t head;
+
 	/* Lengths first, to know what the checksum covers; then the checksum (note 1). */
 	if (reclen < MFS_CHUNK_HDR_SIZE || get_le32(r + 12) != reclen - MFS_CHUNK_HDR_SIZE)
 		return MFS_ECORRUPT;
-	if (record_checksum(r, r + MFS_CHUNK_HDR_SIZE, reclen - MFS_CHUNK_HDR_SIZE) != get_le64(r + 16))
+	/* Group checksums: the head's, then each group's (codec_split.c note 3). */
+	if (!check_header(r, reclen, info) &&
+	    (head = sums_head(info->codec, p, info->stored_len, info->raw_len))) {
+		if (head < 0 || record_checksum(r, p, (size_t)head) != get_le64(r + 16))
+			return MFS_ECORRUPT;
+		return mfs_split_check_groups(mfs_codec_width(info->codec), p, info->raw_len, 0,
+					      info->raw_len);
+	}
+	if (record_checksum(r, p, reclen - MFS_CHUNK_HDR_SIZE) != get_le64(r + 16))
 		return MFS_ECORRUPT;
 	return check_header(r, reclen, info);
+}
+
+int mfs_chunk_part_plan(const void *rec, size_t have, size_t reclen, size_t off, size_t len,
+			size_t *from, size_t *to)
+{
+	const uint8_t *r = rec, *p = r + MFS_CHUNK_HDR_SIZE;
+	struct mfs_chunk_info info;
+	ssize_t head;
+	unsigned w;
+	int rc;
+
+	if (have < MFS_CHUNK_HDR_SIZE + 2 || have > reclen)
+		return -EINVAL;
+	if ((rc = check_header(r, reclen, &info)))
+		return rc;
+	if (!is_split(info.codec) || !(p[1] & SPLIT_SUMS))
+		return MFS_EFORMAT;
+	if (off > info.raw_len || len > info.raw_len - off)
+		return -EINVAL;
+	w = mfs_codec_width(info.codec);
+	if ((head = mfs_split_head_need(w, p, info.stored_len, info.raw_len)) < 0)
+		return (int)head;
+	if (MFS_CHUNK_HDR_SIZE + (size_t)head > have) {
+		*from = 0;
+		*to = MFS_CHUNK_HDR_SIZE + (size_t)head;
+		return -ENOBUFS;
+	}
+	if ((head = mfs_split_sums_head(w, p, info.stored_len, info.raw_len)) <= 0 ||
+	    record_checksum(r, p, (size_t)head) != get_le64(r + 16))
+		return MFS_ECORRUPT;
+	mfs_split_span(w, p, info.raw_len, off, len, from, to);
+	*from += MFS_CHUNK_HDR_SIZE;
+	*to += MFS_CHUNK_HDR_SIZE;
+	return 0;
+}
+
+ssize_t mfs_chunk_decode_part(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			      size_t off, void *out, size_t len)
+{
+	const uint8_t *r = rec, *p = r + MFS_CHUNK_HDR_SIZE;
+	size_t from, to;
+	unsigned w;
+	int rc;
+
+	/* The head again (a hash of a few hundred bytes): this call trusts nothing. */
+	if ((rc = mfs_chunk_part_plan(rec, reclen, reclen, off, len, &from, &to)))
+		return rc;
+	w = mfs_codec_width(r[5]);
+	if ((rc = mfs_split_check_groups(w, p, get_le32(r + 8), off, len)))
+		return rc;
+	return mfs_split_decode(ctx, w, p, reclen - MFS_CHUNK_HDR_SIZE, get_le32(r + 8), off, len,
+				out, NULL, NULL);
 }
 
 /*

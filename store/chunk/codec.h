@@ -12,7 +12,9 @@
  *     8    4 raw_len      little endian, <= MFS_CHUNK_MAX
  *    12    4 stored_len   little endian, payload bytes after the header
  *    16    8 checksum     XXH64(seed 0) of bytes [0,16) then the payload
- *                         (one XXH64 over their concatenation), little endian
+ *                         (one XXH64 over their concatenation), little endian;
+ *                         of a split payload with group checksums, of bytes
+ *                         [0,16) then the payload's head only (below)
  *
  * Payload: raw: the bytes.  zstd: one zstd frame of the bytes.  bg2/bg4:
  * one zstd frame of the bytes rearranged into 2 or 4 byte planes: with
@@ -24,15 +26,20 @@
  * words (the last one shorter), each group's slice of each plane stored
  * raw or as a zstd frame of its own:
  *
- *   u8 shift (10..20; the encoder writes 15), u8 reserved 0,
+ *   u8 shift (10..20; the encoder writes 15), u8 flags (0, or 1: group
+ *     checksums, written since format 7),
  *   groups * w u32 entries, group-major: bit 31 set = zstd frame, bits
  *     0-30 = the piece's length (raw pieces: exactly the slice's words),
+ *   with flag 1, groups u64 checksums: XXH64(seed 0) of each group's
+ *     pieces (they follow each other),
  *   the raw_len % w trailing bytes,
  *   the pieces in table order.
+ * The head is everything before the pieces.
  *
  * Only slices that entropy coding shrinks are coded (FP16 mantissa bytes
  * are not), so decoding is Huffman on those plus a join; a group is also
- * the unit a partial decode would need.
+ * the unit a partial decode reads, checks and decodes (group checksums:
+ * mfs_chunk_part_plan).
  *
  * The codec is chosen per chunk (store/chunk/codec.c, note 2): split2/split4
  * when matches save little (weights), else the smallest of zstd, bg2 and
@@ -219,14 +226,36 @@ ssize_t mfs_chunk_decode_range(struct mfs_codec_ctx *ctx, const void *rec, size_
 			       size_t off, void *out, size_t len);
 
 /*
+ * A range read from part of a record (codec_split.c, note 3): a split
+ * record with group checksums can be checked and decoded from its head and
+ * the pieces of the groups a range touches, without the rest.  With the
+ * record's first `have` bytes in rec (reclen in all), checks its header
+ * and head and gives the bytes [*from, *to) of the record that bytes
+ * [off, off + len) of the chunk need beside them: 0; -ENOBUFS if the head
+ * is not all in have (it ends at *to: read that much, ask again);
+ * MFS_EFORMAT for a record of another kind (no group checksums: check and
+ * decode it whole); MFS_ECORRUPT; -EINVAL (a range not within raw_len).
+ */
+int mfs_chunk_part_plan(const void *rec, size_t have, size_t reclen, size_t off, size_t len,
+			size_t *from, size_t *to);
+/*
+ * Bytes [off, off + len) of such a record into out[0..len), from its head
+ * and the bytes mfs_chunk_part_plan() named (the rest of rec[0..reclen) is
+ * never read): the head and the groups touched are checked first, nothing
+ * unchecked is decoded.  len, or the errors of mfs_chunk_part_plan.
+ */
+ssize_t mfs_chunk_decode_part(struct mfs_codec_ctx *ctx, const void *rec, size_t reclen,
+			      size_t off, void *out, size_t len);
+
+/*
  * A split record opened for decoding its byte planes group by group,
  * unjoined (mfs_chunk_planes): for delta.c, which XORs a delta's planes
  * with its base's as it joins them, once, group by group while they are
  * in cache.  Groups hold 1 << shift words (the last one fewer); group g's
  * pieces are p[gpos[g], gpos[g + 1]), the bytes before gpos[0] are the
- * payload's head.  The checksum is the caller's to check (it hashes the
- * header's first 16 bytes, the head and each group's pieces, in order):
- * nothing decoded is good before it holds.
+ * payload's head.  The checksum is the caller's to check (mfs_chunk_verify;
+ * delta.c checks the bytes it rebuilds instead): nothing decoded is good
+ * before it holds.
  */
 struct mfs_chunk_planes {
 	unsigned w, shift;

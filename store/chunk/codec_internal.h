@@ -32,6 +32,12 @@
 #define SPLIT_ZSTD 0x80000000u	/* plane table entry: the piece is a zstd frame */
 #define SPLIT_SPARSE 0x40000000u /* ... a sparse piece (codec_split.c note 2); never both */
 #define SPLIT_LEN 0x3fffffffu	/* ... the piece's length */
+/*
+ * Payload byte 1, flags: each group's pieces have an XXH64 of their own
+ * after the table, and the record's checksum covers the header and the
+ * head (format 7, codec_split.c note 3).  Written on every split record.
+ */
+#define SPLIT_SUMS 0x01u
 _Static_assert(((size_t)1 << SPLIT_SHIFT) <= SAMPLE_SIZE, "split pieces compress into sample_out");
 #define SPLIT_MIN_PIECE 256	/* shorter slices stay raw: a frame's overhead eats the gain */
 
@@ -83,5 +89,24 @@ int mfs_split_planes_group(struct mfs_codec_ctx *ctx, const struct mfs_chunk_pla
 ssize_t mfs_split_decode_checked(struct mfs_codec_ctx *ctx, const uint8_t *rec,
 				 const struct mfs_chunk_info *info, uint8_t *out,
 				 struct mfs_sha256_state *sha);
+/*
+ * Group checksums (SPLIT_SUMS; codec_split.c note 3).  For a split
+ * payload p[0..plen) of raw_len bytes: with group checksums, the length
+ * of its head (what the record checksum covers after the header's first
+ * 16 bytes), its table checked whole; 0 without; MFS_ECORRUPT.  Only the
+ * head's bytes are read.
+ */
+ssize_t mfs_split_sums_head(unsigned w, const uint8_t *p, size_t plen, size_t raw_len);
+/* The head's length from its first two bytes (more may be needed to check it), or MFS_ECORRUPT. */
+ssize_t mfs_split_head_need(unsigned w, const uint8_t *p, size_t plen, size_t raw_len);
+/*
+ * For a payload whose head mfs_split_sums_head() accepted (> 0): the
+ * payload bytes [*from, *to) holding the pieces of the groups that bytes
+ * [off, off + len) touch (none: from == to); and a check of those groups
+ * against their checksums (0 or MFS_ECORRUPT; their bytes must be there).
+ */
+void mfs_split_span(unsigned w, const uint8_t *p, size_t raw_len, size_t off, size_t len,
+		    size_t *from, size_t *to);
+int mfs_split_check_groups(unsigned w, const uint8_t *p, size_t raw_len, size_t off, size_t len);
 
 #endif

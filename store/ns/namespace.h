@@ -77,7 +77,8 @@ struct mfs_db;
 struct mfs_ns;
 
 /*
- * 6: a delta record may be version 2, its XOR planes in sparse pieces
+ * 7: split records carry group checksums (store/chunk/codec_split.c note
+ * 3), which a format 6 build refuses as corrupt; 6: a delta record may be version 2, its XOR planes in sparse pieces
  * (store/chunk/codec_split.c note 2), which a format 5 build refuses as
  * corrupt (and its fsck would report so); 5: a delta's chunk index entry may be version 3 (its bases listed), which
  * a format 4 build cannot decode: it would count the packs holding those
@@ -85,10 +86,10 @@ struct mfs_ns;
  * whose bases only a build that knows them keeps from gc; 3: 64-bit node
  * ids in op-log keys, stamps, vectors and gc marks; 2: chunk index entries
  * may name pack records (doc/format.md).  1 and 2 are converted at open
- * (ns_migrate.c), 3 to 5 are marked 6 (nothing to convert).
+ * (ns_migrate.c), 3 to 6 are marked 7 (nothing to convert).
  */
-#define MFS_FORMAT_VERSION 6
-/* The format ns_migrate_wide_ids() converts 1 and 2 to; then 3 to 5 are marked 6. */
+#define MFS_FORMAT_VERSION 7
+/* The format ns_migrate_wide_ids() converts 1 and 2 to; then 3 to 6 are marked 7. */
 #define MFS_FORMAT_WIDE_IDS 3
 #define MFS_FORMAT_OLDEST 1
 /* meta "peer:" + endpoint: u64 node id, u16 inode space (replica/node.c). */

@@ -115,9 +115,10 @@ static int format_upgrade(struct mfs_ns *ns, uint64_t from)
 	if (from < MFS_FORMAT_WIDE_IDS)
 		from = MFS_FORMAT_WIDE_IDS;
 	/*
-	 * 3, 4 or 5 to 6: nothing to convert; an older build must now refuse
+	 * 3 to 6 to 7: nothing to convert; an older build must now refuse
 	 * the store (delta records, their version 3 index entries, version 2
-	 * delta records with sparse pieces).
+	 * delta records with sparse pieces, split records with group
+	 * checksums).
 	 */
 	if (!(b = mfs_batch_new(ns->db)))
 		return -ENOMEM;
@@ -125,7 +126,8 @@ static int format_upgrade(struct mfs_ns *ns, uint64_t from)
 	rc = mfs_db_write(ns->db, b, MFS_WRITE_SYNC);
 	mfs_batch_free(b);
 	if (!rc)
-		log_info("store format %llu marked %d (fine-tune delta records, bases indexed, sparse)",
+		log_info("store format %llu marked %d (fine-tune delta records, bases indexed, sparse, "
+			 "group checksums)",
 			 (unsigned long long)from, MFS_FORMAT_VERSION);
 	return rc;
 }

@@ -669,16 +669,31 @@ static void test_split_layout(uint8_t *buf)
 						     w == 2 ? MFS_CODEC_SPLIT2 : MFS_CODEC_SPLIT4);
 			const uint8_t *p = rec + HDR;
 
-			if (n < HDR + 2 || p[0] != 15 || p[1]) {
+			size_t sums, head, gstart;
+
+			if (n < HDR + 2 || p[0] != 15 || p[1] != 1) {
 				bad++;
 				continue;
 			}
-			pos = 2 + ng * w * 4;
+			/* Group checksums (format 7) after the table; the record's covers the head. */
+			sums = 2 + ng * w * 4;
+			pos = sums + ng * 8;
 			if (memcmp(p + pos, buf + m * w, len % w))
 				bad++;
 			pos += len % w;
+			head = pos;
+			{
+				struct mfs_xxh64_state st;
+
+				mfs_xxh64_init(&st, 0);
+				mfs_xxh64_update(&st, rec, 16);
+				mfs_xxh64_update(&st, p, head);
+				bad += mfs_xxh64_digest(&st) != get_le64(rec + 16);
+			}
 			for (size_t g = 0; g < ng; g++) {
 				size_t words = m - g * GROUP < GROUP ? m - g * GROUP : GROUP;
+
+				gstart = pos;
 
 				for (unsigned k = 0; k < w; k++) {
 					uint32_t e = get_le32(p + 2 + 4 * (g * w + k));
@@ -698,13 +713,14 @@ static void test_split_layout(uint8_t *buf)
 						bad += got[i] != buf[(g * GROUP + i) * w + k];
 					pos += plen;
 				}
+				bad += mfs_xxh64(p + gstart, pos - gstart, 0) != get_le64(p + sums + 8 * g);
 			}
 			bad += pos != (size_t)n - HDR;
 		}
 	}
 	free(got);
 	ok(!bad && zstd_pieces && raw_pieces,
-	   "split payloads: table, tail, then raw and zstd pieces as documented (%d zstd, %d raw)",
+	   "split payloads: table, group checksums, tail, then raw and zstd pieces as documented (%d zstd, %d raw)",
 	   zstd_pieces, raw_pieces);
 }
 
@@ -713,6 +729,23 @@ static int forged_fails(uint8_t *r, size_t n, size_t raw_len, int want)
 {
 	refresh_checksum(r, n);
 	return decode_fails(r, n, raw_len, want);
+}
+
+/*
+ * The split record r[0..n) as written before format 7, without group
+ * checksums, in place (whole-record checksum): its new length.
+ */
+static size_t strip_sums(uint8_t *r, size_t n)
+{
+	unsigned w = r[5] == MFS_CODEC_SPLIT2 ? 2 : 4;
+	size_t raw_len = get_le32(r + 8), ng = (raw_len / w + GROUP - 1) / GROUP;
+	size_t sums = HDR + 2 + ng * w * 4;
+
+	memmove(r + sums, r + sums + ng * 8, n - sums - ng * 8);
+	n -= ng * 8;
+	r[HDR + 1] = 0;
+	mfs_chunk_seal(r, r[5], raw_len, n - HDR);
+	return n;
 }
 
 static void test_split_corruption(uint8_t *buf)
@@ -726,6 +759,13 @@ static void test_split_corruption(uint8_t *buf)
 	n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap, MFS_CODEC_SPLIT2);
 	if (n < 0)
 		tap_bail("encode failed: %s", mfs_strerror((int)n));
+	/*
+	 * The decoder's own checks, on a record without group checksums
+	 * (those would catch most forgeries first: test_group_sums).
+	 */
+	n = (ssize_t)strip_sums(rec, (size_t)n);
+	ok(mfs_chunk_decode(ctx, rec, n, out, len) == (ssize_t)len && !memcmp(out, buf, len),
+	   "split: a record without group checksums (before format 7) decodes");
 	ok(get_le32(rec + tbl) >> 31 == 0 && get_le32(rec + tbl + 4) >> 31 == 1,
 	   "FP16 split2: mantissa plane raw, exponent plane coded");
 	bad = malloc(n + 64);
@@ -743,7 +783,8 @@ static void test_split_corruption(uint8_t *buf)
 	FORGE(bad[HDR] = 21, MFS_ECORRUPT, "split: group shift above the maximum");
 	FORGE(bad[HDR] = 255, MFS_ECORRUPT, "split: group shift 255");
 	FORGE(bad[HDR] = 14, MFS_ECORRUPT, "split: group shift changed (table no longer adds up)");
-	FORGE(bad[HDR + 1] = 1, MFS_ECORRUPT, "split: reserved byte set");
+	FORGE(bad[HDR + 1] = 1, MFS_ECORRUPT, "split: group checksums flagged, none there");
+	FORGE(bad[HDR + 1] = 2, MFS_ECORRUPT, "split: unknown flag set");
 	FORGE(put_le32(bad + tbl, m), MFS_ECORRUPT, "split: raw piece longer than its slice");
 	FORGE(put_le32(bad + tbl, GROUP - 1), MFS_ECORRUPT, "split: raw piece shorter than its slice");
 	FORGE(put_le32(bad + tbl, 0x7fffffff), MFS_ECORRUPT, "split: raw piece length 2^31 - 1");
@@ -993,6 +1034,140 @@ static size_t split2_other(const uint8_t *buf, size_t len, unsigned shift, int k
 	return pos;
 }
 
+/*
+ * Bytes [off, off + l) of record r[0..n) decoded the way a pack read does
+ * (chunkstore.c, read_part): from a copy holding only the first block and
+ * what mfs_chunk_part_plan() names, the rest garbage.  *span := the bytes
+ * copied.  The decode's result.
+ */
+static ssize_t part_read(const uint8_t *r, size_t n, size_t off, size_t l, uint8_t *copy,
+			 uint8_t *got, size_t *span)
+{
+	size_t have = n < 4096 ? n : 4096, from, to;
+	int rc;
+
+	memset(copy, 0xa5, n);
+	memcpy(copy, r, have);
+	while ((rc = mfs_chunk_part_plan(copy, have, n, off, l, &from, &to)) == -ENOBUFS) {
+		if (to <= have || to > n)
+			return -EPROTO;
+		memcpy(copy + have, r + have, to - have);
+		have = to;
+	}
+	if (rc)
+		return rc;
+	if (from > to || to > n)
+		return -EPROTO;
+	memcpy(copy + from, r + from, to - from);
+	*span = have + (to - from);
+	return mfs_chunk_decode_part(ctx, copy, n, off, got, l);
+}
+
+/*
+ * Group checksums (format 7, codec_split.c note 3): a range is checked
+ * and decoded from the record's head and the groups it touches alone; a
+ * flip anywhere fails a whole check, a flip in a group fails the ranges
+ * that touch it and no other, a flip in the head fails them all; records
+ * without them (and other codecs) are not read in part.
+ */
+static void test_group_sums(uint8_t *buf)
+{
+	uint8_t *copy = malloc(rec_cap), *got = malloc(MFS_CHUNK_MAX), *keep = malloc(rec_cap);
+	int bad = 0, flips = 0;
+	size_t span, maxspan = 0;
+
+	if (!copy || !got || !keep)
+		tap_bail("out of memory");
+	for (unsigned w = 2; w <= 4; w += 2) {
+		size_t len = GROUP * w * 5 + 3, ng = (len / w + GROUP - 1) / GROUP;
+		int codec = w == 2 ? MFS_CODEC_SPLIT2 : MFS_CODEC_SPLIT4;
+		size_t offs[] = { 0, 1, GROUP * w - 3, GROUP * w * 2 + 5, len - 4097, len - 3,
+				  len - 1, GROUP * w * 5 - 2 };
+		struct mfs_chunk_info info;
+		ssize_t n, d;
+
+		if (w == 2)
+			fill_fp16(buf, len);
+		else
+			fill_fp32(buf, len);
+		n = mfs_chunk_encode(ctx, buf, len, rec, rec_cap, codec);
+		if (n < 0 || mfs_chunk_verify(rec, n, &info)) {
+			bad++;
+			continue;
+		}
+		memcpy(keep, rec, n);
+		for (size_t i = 0; i < 40; i++) {
+			size_t o = i < 8 ? offs[i] : rng() % len, l = i % 4 ? 4096 : 1 + rng() % 140000;
+
+			if (l > len - o)
+				l = len - o;
+			span = 0;
+			d = part_read(rec, n, o, l, copy, got, &span);
+			if (d != (ssize_t)l || memcmp(got, buf + o, l)) {
+				printf("#   w %u: part read %zu+%zu: %zd\n", w, o, l, d);
+				bad++;
+			}
+			if (l <= 4096 && span > maxspan)
+				maxspan = span;
+		}
+		bad += part_read(rec, n, len - 1, 2, copy, got, &span) != -EINVAL;
+		/* A flip in group 2's pieces: group 2 fails, group 0 reads. */
+		{
+			size_t from, to, g2 = GROUP * w * 2 + 100;
+
+			bad += mfs_chunk_part_plan(rec, n, n, g2, 1, &from, &to) != 0;
+			rec[(from + to) / 2] ^= 0x10;
+			flips += mfs_chunk_verify(rec, n, &info) == MFS_ECORRUPT;
+			flips += decode_fails(rec, n, len, MFS_ECORRUPT);
+			flips += mfs_chunk_decode_range(ctx, rec, n, 0, got, 4096) == MFS_ECORRUPT;
+			flips += part_read(rec, n, g2, 4096, copy, got, &span) == MFS_ECORRUPT;
+			flips += part_read(rec, n, 5000, 4096, copy, got, &span) == 4096 &&
+				 !memcmp(got, buf + 5000, 4096);
+			memcpy(rec, keep, n);
+		}
+		/* A flip in the head (a group checksum, the table, the header): every range fails. */
+		{
+			size_t at[] = { HDR + 2 + ng * w * 4 + 3, HDR + 2 + 5, 9, 13, 17 };
+
+			for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+				rec[at[i]] ^= 0x01;
+				flips += part_read(rec, n, 5000, 4096, copy, got, &span) < 0;
+				flips += mfs_chunk_verify(rec, n, &info) != 0;
+				memcpy(rec, keep, n);
+			}
+		}
+		/* Every byte covered: a flip in each of 64 spread over the record fails a whole check. */
+		for (size_t i = 0; i < 64; i++) {
+			size_t at = i * ((size_t)n - 1) / 63;
+
+			rec[at] ^= 0x40;
+			flips += mfs_chunk_verify(rec, n, &info) != 0;
+			memcpy(rec, keep, n);
+		}
+		/* Without group checksums: read whole, as before. */
+		n = (ssize_t)strip_sums(rec, (size_t)n);
+		bad += part_read(rec, n, 5000, 4096, copy, got, &span) != MFS_EFORMAT;
+		bad += mfs_chunk_decode_range(ctx, rec, n, 5000, got, 4096) != 4096 ||
+		       memcmp(got, buf + 5000, 4096);
+	}
+	ok(!bad && flips == 2 * (5 + 10 + 64),
+	   "group checksums: ranges read from the head and their groups alone (at most %zu bytes "
+	   "of a record for 4 KiB); flips fail the groups they hit (%d of %d)", maxspan, flips,
+	   2 * (5 + 10 + 64));
+	{
+		size_t l = 65536;
+		ssize_t n;
+
+		fill_random(buf, l);
+		n = mfs_chunk_encode(ctx, buf, l, rec, rec_cap, MFS_CODEC_RAW);
+		ok(n > 0 && part_read(rec, n, 0, 4096, copy, got, &span) == MFS_EFORMAT,
+		   "group checksums: a raw record is not read in part");
+	}
+	free(copy);
+	free(got);
+	free(keep);
+}
+
 static void test_split_other_frames(uint8_t *buf)
 {
 	size_t len = GROUP * 2 * 5 + 1;	/* 5 groups of 2^15 words or 3 of 2^16, a tail byte */
@@ -1189,6 +1364,7 @@ int main(void)
 	test_split_corruption(buf);
 	test_decode_range(buf);
 	test_split_other_frames(buf);
+	test_group_sums(buf);
 	test_encode_errors(buf);
 	test_names();
 

@@ -313,7 +313,8 @@ static int sparse_piece_at(const uint8_t *rec, uint32_t nrefs, size_t *entry, si
 	w = rec[in + 5] == MFS_CODEC_SPLIT2 ? 2 : 4;
 	m = raw_len / w;
 	ng = (m + ((size_t)1 << rec[sp]) - 1) >> rec[sp];
-	pos = sp + 2 + ng * w * 4 + raw_len % w;
+	/* The group checksums (format 7) after the table, when flagged. */
+	pos = sp + 2 + ng * w * 4 + (rec[sp + 1] & 1 ? ng * 8 : 0) + raw_len % w;
 	for (size_t i = 0; i < ng * w; i++) {
 		uint32_t e = get_le32(rec + sp + 2 + 4 * i);
 
@@ -325,6 +326,33 @@ static int sparse_piece_at(const uint8_t *rec, uint32_t nrefs, size_t *entry, si
 		pos += e & 0x3fffffffu;
 	}
 	return *count > 0;
+}
+
+/*
+ * A checksum made to match the record r[0..n): of a split record with
+ * group checksums (format 7) each group's too, then the header's.
+ */
+static void forge_seal(uint8_t *r, size_t n)
+{
+	const uint8_t *p = r + MFS_CHUNK_HDR_SIZE;
+	size_t raw_len = get_le32(r + 8), w = r[5] == MFS_CODEC_SPLIT2 ? 2 : 4, m, per, ng, pos;
+
+	if ((r[5] == MFS_CODEC_SPLIT2 || r[5] == MFS_CODEC_SPLIT4) && (p[1] & 1)) {
+		m = raw_len / w;
+		per = (size_t)1 << p[0];
+		ng = (m + per - 1) / per;
+		pos = 2 + ng * w * 4 + ng * 8 + raw_len % w;
+		for (size_t g = 0; g < ng; g++) {
+			size_t gb = 0;
+
+			for (size_t k = 0; k < w; k++)
+				gb += get_le32(p + 2 + 4 * (g * w + k)) & 0x3fffffffu;
+			put_le64(r + MFS_CHUNK_HDR_SIZE + 2 + ng * w * 4 + 8 * g,
+				 mfs_xxh64(p + pos, gb, 0));
+			pos += gb;
+		}
+	}
+	mfs_chunk_seal(r, r[5], raw_len, n - MFS_CHUNK_HDR_SIZE);
 }
 
 /*
@@ -736,7 +764,7 @@ int main(void)
 			mfs_delta_read_counts(&p1, &c1);
 			ok(p1 == p0 && c1 == c0 + 1, "... found by the rebuild's check, said by the checked path");
 			/* The same damage under a checksum made to match: only the rebuild's check sees it. */
-			mfs_chunk_seal(dmg, dmg[5], get_le32(dmg + 8), breclen - MFS_CHUNK_HDR_SIZE);
+			forge_seal(dmg, breclen);
 			put_record(db, &refs[0].base, dmg, breclen);
 			is_int(mfs_chunk_load(db, mfs_codec_ctx_thread(), &tm->e[di].hash, &cb, 0),
 			       MFS_EBADHASH, "a base damaged under a good checksum: MFS_EBADHASH");
