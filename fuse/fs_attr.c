@@ -449,7 +449,20 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	 * inode lock until the reply, so its dentries go after it (fs_moved_inode).
 	 */
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		rc = truncate_file(fs, n, attr->st_size, fi, &mv, &redirected);
+		struct mfs_handle *h = fi ? (struct mfs_handle *)(uintptr_t)fi->fh : NULL;
+
+		/*
+		 * ftruncate by a writer that writes another writer's staging
+		 * (fs_read.c, join_view): that staging is cut, and the other
+		 * writer's pages past the cut go.
+		 */
+		if (h && h->joined) {
+			rc = fs_truncate(fs, h->node, attr->st_size, fi, &mv);
+			if (!rc)
+				fuse_lowlevel_notify_inval_inode(fs->se, h->node->ino, 0, 0);
+		} else {
+			rc = truncate_file(fs, n, attr->st_size, fi, &mv, &redirected);
+		}
 		if (rc) {
 			fuse_reply_err(req, mfs_errno(rc));
 			moved_after_reply(fs, &mv, 0);
