@@ -182,6 +182,13 @@ struct mfs_node {
 	struct mfs_hash holes_of;
 	uint64_t holes;
 	int holes_known;
+	/*
+	 * Handles of writers that opened n and write another node's staging
+	 * (h->joined, fs_read.c join_view): their fstat asks n, whose size
+	 * that staging's changes never tell the kernel, so n's attributes are
+	 * not cached (fs_attr.c, attr_timeout); atomic.
+	 */
+	int joiners;
 	/* What it showed when a long wait under lock began, or NULL (noted_attrs.c); fs->noted_lock. */
 	struct fs_noted_attrs *noted;
 };

@@ -146,6 +146,7 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
 	if (!rc) {
 		h->node = src;
 		h->joined = n;
+		__atomic_add_fetch(&n->joiners, 1, __ATOMIC_RELAXED);
 		h->writable = 1;
 		h->append = !!(fi->flags & O_APPEND);
 		fi->direct_io = 1;
@@ -1141,8 +1142,10 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 		drop_unpublished(fs, drop_parent, drop_name, n->ino);
 	mfs_manifest_unref(h->m);
 	fs_pending_close(h);
-	if (h->joined)
+	if (h->joined) {
+		__atomic_sub_fetch(&h->joined->joiners, 1, __ATOMIC_RELAXED);
 		itable_put(fs, h->joined, 0, 1); /* the open's; n is join_view's hold */
+	}
 	free(h);
 	itable_put(fs, n, 0, 1);
 }
