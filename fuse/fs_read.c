@@ -106,10 +106,9 @@ static int follow_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
  * and the other writer's writes never reach them.  It counts among the
  * node's cached writers all the same, so readers still follow the staged
  * bytes (followable): its writes drop the node's pages they cover
- * (fs_op_write), which a follower's private mapping is filled from.
- * 1 if h joined, 0 if
- * not (no such writer, or its view moved on meanwhile), or -errno.  No
- * lock held: a node lock is never taken under another.
+ * (fs_op_write), which a follower's private mapping is filled from.  1 if
+ * h joined, 0 if not (no such writer, or its view moved on meanwhile), or
+ * -errno.  No lock held: a node lock is never taken under another.
  */
 static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 		     struct fuse_file_info *fi)
