@@ -31,11 +31,22 @@
  */
 static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st, int unopened)
 {
+	uint64_t to = itable_follow(fs, ino), settled;
 	struct mfs_node *m;
 	struct stat cur = { 0 }, own;
 	int rc, locked;
 
-	if (!(m = itable_get(fs, itable_follow(fs, ino), NULL, 0, 1, &rc))) {
+	m = itable_get(fs, to, NULL, 0, 1, &rc);
+	/*
+	 * A commit published over `to` meanwhile (it deleted to's record) and
+	 * has not linked it to its successor yet: that one, as fs_save_attrs
+	 * does.  Taken for a removal, the stat gave this version's own size
+	 * (an fstat through a descriptor of a writer's view, fs_read.c
+	 * join_view: the size at its open, 1 run in 40 of a random stream).
+	 */
+	while (!m && rc == -ENOENT && (settled = itable_follow_settled(fs, ino)) != to)
+		m = itable_get(fs, to = settled, NULL, 0, 1, &rc);
+	if (!m) {
 		/* The file was removed (renamed over, unlinked) since. */
 		if (rc == -ENOENT)
 			st->st_nlink = 0;
@@ -66,6 +77,18 @@ static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st, int u
 	fs_node_unlock_attrs(fs, m, locked);
 	itable_put(fs, m, 0, 1);
 	return 1;
+}
+
+/*
+ * How long the kernel may keep n's attributes: not at all while writers
+ * that opened n write another node's staging (fs_read.c, join_view).  A
+ * truncate's reply for a superseded n was cached, and such a writer's
+ * fstat gave the truncate's size after another descriptor's write grew
+ * the file (1 run in 3 of a random stream of writes, fsyncs and truncates).
+ */
+static double attr_timeout(struct mfs_fs *fs, struct mfs_node *n)
+{
+	return n && __atomic_load_n(&n->joiners, __ATOMIC_RELAXED) ? 0 : fs->timeout;
 }
 
 /* Replies with ino's attributes st (no locks held; unopened: see current_attrs). */
@@ -110,7 +133,8 @@ static void reply_clip_size(struct stat *st, uint64_t size)
  * links lead to by now may show a writer's staged size (reply_clip_size).
  * 1 if it replied.
  */
-static int reply_moved_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t moved, uint64_t size)
+static int reply_moved_attr(struct mfs_fs *fs, fuse_req_t req, struct mfs_node *n, uint64_t moved,
+			    uint64_t size)
 {
 	struct mfs_node *m = NULL;
 	struct stat st;
@@ -123,7 +147,7 @@ static int reply_moved_attr(struct mfs_fs *fs, fuse_req_t req, uint64_t moved, u
 	pthread_mutex_unlock(&m->lock);
 	itable_put(fs, m, 0, 1);
 	reply_clip_size(&st, size);
-	fuse_reply_attr(req, &st, fs->timeout);
+	fuse_reply_attr(req, &st, attr_timeout(fs, n));
 	return 1;
 }
 
@@ -278,7 +302,11 @@ static int truncate_file(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	/* Each turn follows a commit made meanwhile: the links only go forward. */
 	while (rc == -ESTALE && !fi && (next = itable_follow(fs, tried)) != tried) {
 		struct mfs_node *m = itable_get(fs, next, NULL, 0, 1, &rc);
+		uint64_t settled;
 
+		/* A commit publishing over next, not linked yet: its successor (as current_attrs). */
+		while (!m && rc == -ENOENT && (settled = itable_follow_settled(fs, tried)) != next)
+			m = itable_get(fs, next = settled, NULL, 0, 1, &rc);
 		if (!m)
 			return rc == -ENOENT ? 0 : rc;
 		rc = truncate_path(fs, m, size, fi, mv);
@@ -324,7 +352,7 @@ static void reply_truncated_file(struct mfs_fs *fs, fuse_req_t req, struct mfs_n
 	/* Before the reply cuts n's pages for a read that may hold them (fs_write.c). */
 	if (cut)
 		fs_truncated_pages(fs, n->ino, size);
-	fuse_reply_attr(req, &cur, fs->timeout);
+	fuse_reply_attr(req, &cur, attr_timeout(fs, n));
 }
 
 /*
@@ -449,7 +477,20 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	 * inode lock until the reply, so its dentries go after it (fs_moved_inode).
 	 */
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		rc = truncate_file(fs, n, attr->st_size, fi, &mv, &redirected);
+		struct mfs_handle *h = fi ? (struct mfs_handle *)(uintptr_t)fi->fh : NULL;
+
+		/*
+		 * ftruncate by a writer that writes another writer's staging
+		 * (fs_read.c, join_view): that staging is cut, and the other
+		 * writer's pages past the cut go.
+		 */
+		if (h && h->joined) {
+			rc = fs_truncate(fs, h->node, attr->st_size, fi, &mv);
+			if (!rc)
+				fuse_lowlevel_notify_inval_inode(fs->se, h->node->ino, 0, 0);
+		} else {
+			rc = truncate_file(fs, n, attr->st_size, fi, &mv, &redirected);
+		}
 		if (rc) {
 			fuse_reply_err(req, mfs_errno(rc));
 			moved_after_reply(fs, &mv, 0);
@@ -517,7 +558,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	else if (redirected)
 		/* For n, not the version that moved on (mv.ino): its attributes go after. */
 		reply_truncated_file(fs, req, n, redirected, &st, (uint64_t)attr->st_size);
-	else if (!(given = mv.ino && reply_moved_attr(fs, req, mv.ino, (uint64_t)attr->st_size)))
+	else if (!(given = mv.ino && reply_moved_attr(fs, req, n, mv.ino, (uint64_t)attr->st_size)))
 		reply_attr(fs, req, ino, &st, 0);
 	moved_after_reply(fs, &mv, given);
 }

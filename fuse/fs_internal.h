@@ -19,6 +19,9 @@
  *     opens see the new version.  A successor link (itable_set_successor)
  *     then leads later commits and metadata changes through old handles to
  *     the path's current inode, however many versions came between.
+ *     A writer that opens the path's newer inode while a writer goes on
+ *     after such a commit (view.c) shares that writer's staging too
+ *     (h->joined): on a local filesystem they write one file.
  *  5. While a writer has bytes staged, new readers use direct I/O; only
  *     readers through the page cache (cached_readers) keep the inode's size
  *     from shrinking under them.
@@ -181,6 +184,13 @@ struct mfs_node {
 	struct mfs_hash holes_of;
 	uint64_t holes;
 	int holes_known;
+	/*
+	 * Handles of writers that opened n and write another node's staging
+	 * (h->joined, fs_read.c join_view): their fstat asks n, whose size
+	 * that staging's changes never tell the kernel, so n's attributes are
+	 * not cached (fs_attr.c, attr_timeout); atomic.
+	 */
+	int joiners;
 	/* What it showed when a long wait under lock began, or NULL (noted_attrs.c); fs->noted_lock. */
 	struct fs_noted_attrs *noted;
 	/*
@@ -223,6 +233,14 @@ struct mfs_handle {
 	 * atomic).  NULL otherwise.
 	 */
 	struct fs_pending *pending;
+	/*
+	 * A writer that opened the path's inode while a writer that synced
+	 * writes on through an older one (view.c): it writes that writer's
+	 * staging, h->node, as a second writer of one file on tmpfs does
+	 * (fs_read.c, join_view).  The node the kernel opened, held until
+	 * h closes; NULL otherwise.
+	 */
+	struct mfs_node *joined;
 };
 
 /* "The path of inode `from` moved on to inode `to`" (one per moved publish). */

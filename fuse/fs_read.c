@@ -91,6 +91,80 @@ static int follow_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 }
 
 /*
+ * A writer opening n while a writer goes on writing, on an older inode of
+ * the path, after a commit gave the path n (view.c): on tmpfs both write
+ * one file, so h writes that writer's staging (fs_internal.h note 4).
+ * Its own staging would start from n's version, the bytes of that
+ * commit, and miss what the other writer did since: a truncate of the
+ * path (this writer's O_TRUNC, which reaches the staging through the
+ * view) or a write.  A rewrite shorter than the synced bytes then kept
+ * their tail (review s38).  h->node is the writer's node, held until h
+ * closes, and h->joined n.  Direct I/O: n's pages are not the staging's,
+ * and the other writer's writes never reach them.  It counts among the
+ * node's cached writers all the same, so readers still follow the staged
+ * bytes (followable): its writes drop the node's pages they cover
+ * (fs_op_write), which a follower's private mapping is filled from.  1 if
+ * h joined, 0 if not (no such writer, or its view moved on meanwhile), or
+ * -errno.  No lock held: a node lock is never taken under another.
+ */
+static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
+		     struct fuse_file_info *fi)
+{
+	uint64_t w = view_writer(fs, itable_follow(fs, n->ino)), inval = 0;
+	struct mfs_node *src;
+	int rc = 0, cut = 0;
+
+	if (!w || w == n->ino || fs->cfg->ro || mfs_rev_is_ino(n->ino) ||
+	    !(src = itable_hold(fs, w)))
+		return 0;
+	pthread_mutex_lock(&src->lock);
+	/*
+	 * Its view is still on the path's version: n, or the one a commit of
+	 * that writer published over n while this open waited for its lock
+	 * (or a dentry of n led here after it: open_superseded).
+	 */
+	if (!src->stg || !src->writers ||
+	    view_path_ino(src->stg) != itable_follow(fs, n->ino)) {
+		pthread_mutex_unlock(&src->lock);
+		itable_put(fs, src, 0, 1);
+		return 0;
+	}
+	/* The kernel sends O_TRUNC as a truncate of the path (that goes through the view)... */
+	if (fi->flags & O_TRUNC) {
+		/* ... but for a create that found the file: cut it here. */
+		if (!(rc = staging_truncate(fs, src->stg, 0))) {
+			staging_touch(src->stg);
+			src->stg->publish_at_release = 1;
+			inval = view_update(fs, src->stg);
+			cut = 1;
+		}
+	}
+	if (!rc) {
+		h->node = src;
+		h->joined = n;
+		__atomic_add_fetch(&n->joiners, 1, __ATOMIC_RELAXED);
+		h->writable = 1;
+		h->append = !!(fi->flags & O_APPEND);
+		fi->direct_io = 1;
+		h->cached = 1;
+		src->cached_writers++;
+		src->writers++;
+	}
+	pthread_mutex_unlock(&src->lock);
+	view_inval(fs, inval);
+	if (cut) /* the other writer's pages and size */
+		fuse_lowlevel_notify_inval_inode(fs->se, src->ino, 0, 0);
+	if (rc) {
+		itable_put(fs, src, 0, 1);
+		return rc;
+	}
+	log_debug("inode %016llx: a writer opened it while inode %016llx writes on after a "
+		  "commit: it writes that one's staged bytes", (unsigned long long)n->ino,
+		  (unsigned long long)src->ino);
+	return 1;
+}
+
+/*
  * Sets up n for a new handle; n->lock held.  See fs_internal.h note 3.
  * cur: for a writer of a superseded n (open_superseded), the current
  * version, which its staging starts from.
@@ -284,6 +358,16 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 		return -ENOMEM;
 	/* A writer goes on after a commit moved the path to n: its bytes (note 6). */
 	if (reader && S_ISREG(n->rec.mode) && follow_view(fs, n, h, fi)) {
+		fi->fh = (uintptr_t)h;
+		return 0;
+	}
+	/* The same for a writer: it writes that writer's bytes. */
+	if (!reader && !created && S_ISREG(n->rec.mode) &&
+	    (rc = join_view(fs, n, h, fi))) {
+		if (rc < 0) {
+			free(h);
+			return rc;
+		}
 		fi->fh = (uintptr_t)h;
 		return 0;
 	}
@@ -1086,6 +1170,10 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 		drop_unpublished(fs, drop_parent, drop_name, n->ino);
 	mfs_manifest_unref(h->m);
 	fs_pending_close(h);
+	if (h->joined) {
+		__atomic_sub_fetch(&h->joined->joiners, 1, __ATOMIC_RELAXED);
+		itable_put(fs, h->joined, 0, 1); /* the open's; n is join_view's hold */
+	}
 	free(h);
 	itable_put(fs, n, 0, 1);
 }

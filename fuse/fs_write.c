@@ -578,6 +578,9 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		fuse_reply_write(req, w);
 	if (misplaced && w > 0)
 		fuse_lowlevel_notify_inval_inode(fs->se, node_ino, 0, 0);
+	/* A joined writer's bytes (fs_read.c, join_view): the other writer's pages of them go. */
+	else if (h->joined && w > 0)
+		fuse_lowlevel_notify_inval_inode(fs->se, node_ino, off, w);
 }
 
 void fs_writer_active(struct mfs_handle *h)
@@ -660,6 +663,8 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 	}
 	pthread_mutex_unlock(&n->lock);
 	view_inval(req_fs(req), inval);
+	if (!rc && h->joined) /* as fs_op_write */
+		fuse_lowlevel_notify_inval_inode(req_fs(req)->se, n->ino, 0, 0);
 	/* Once per daemon: stress-ng asks for ZERO_RANGE thousands of times. */
 	if (rc == -EOPNOTSUPP && !__atomic_exchange_n(&fallocate_refusal_logged, 1, __ATOMIC_RELAXED))
 		log_info("inode %016llx: fallocate mode %#x refused (EOPNOTSUPP), as tmpfs refuses it: "

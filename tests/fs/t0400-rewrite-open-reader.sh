@@ -162,9 +162,7 @@ check "fsync of a new file, writer goes on: a reader opened after the fsync read
 # the view) and closes; W closes without writing more.  W's close must not
 # publish the cut over the other writer's version: the file was left
 # empty in 8 runs of 12.  As on tmpfs, the other writer's bytes stay.
-# (Of equal size: the other writer's staging starts from the path's
-# version, not from the cut the view took, so a shorter rewrite keeps
-# the tail of W's synced bytes; NEEDSWORK, s38 note.)
+# (Shorter and longer rewrites, and the other orders: t0416.)
 rewrite_during_view() {
 	"$PY" - "$M/tv" <<'PY'
 import os, sys
