@@ -21,6 +21,9 @@
 #     the bytes without that write (review s38, finding 8c).
 #  4. As 2, but the reader has closed when the last writer leaves: no
 #     bytes are kept (put back in memory) for nobody (review s39).
+#  5. The name 2 left (its removal failed on the full disk) is written
+#     again once the disk is freed: the new bytes are published, not
+#     dropped with the old node (review s39).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -271,6 +274,23 @@ PYEOF
 		expect_eq "$(grep -c 'kept by' "$D/modelfs.log")" 2 "the keeps logged"
 }
 check "a failed commit's reader closed before the writer left: nothing kept" nobody
+
+# 5. Case 2's name g stayed (its removal failed on the full disk).  The
+# download is tried again once the disk is freed: the new writer's close
+# said 0 and its bytes went nowhere (the node was gone; a restart's
+# recovery removed the name).  The open removes the name first now, and the
+# kernel's retry creates the file anew (review s39, finding A).
+retry() {
+	"$PY" - "$M/g" "$S/f" <<'PYEOF' &&
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+with open(sys.argv[2], "rb") as f:
+    os.write(fd, f.read())
+os.close(fd)
+PYEOF
+		expect_sha "$M/g" "$(file_sha "$S/f")" && mfs_remount "$M" && expect_sha "$M/g" "$(file_sha "$S/f")"
+}
+check "g written again once the disk is freed: it is there, after a remount too" retry
 check "unmount" mfs_umount "$M"
 
 # 3. A write answered before its bytes failed to go in.
