@@ -354,6 +354,15 @@ void fs_pending_keep(struct mfs_fs *fs, struct mfs_node *n)
 	while ((p = n->kept)) {
 		n->kept = p->knext;
 		p->knext = NULL;
+		/*
+		 * Its readers all left (no handle takes p after its end): the
+		 * materialize would put every byte the write-behind dropped
+		 * back in memory, outside the staging budget, for nobody.
+		 */
+		if (__atomic_load_n(&p->refs, __ATOMIC_ACQUIRE) == 1) {
+			pending_put(p); /* n->kept's, the last */
+			continue;
+		}
 		rc = s->werr ? s->werr : staging_materialize(fs, s);
 		if (!rc && (p->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
 			rc = -errno;

@@ -199,6 +199,12 @@ struct mfs_node {
 	 * note 7); lock.
 	 */
 	struct fs_pending *kept;
+	/*
+	 * Never published, gone at its last writer's release, but the removal
+	 * of its name failed (a full disk): the name still leads here.  The
+	 * next open tries the removal again (fs_read.c, open_node); lock.
+	 */
+	int drop_failed;
 };
 
 /* What a file showed when a commit, or a write's wait, began (noted_attrs.c). */

@@ -343,6 +343,8 @@ static int unpublished_gone(const struct mfs_node *n)
 	return n->gone && (n->rec.flags & MFS_I_PENDING) && !n->stg && n->rec.size;
 }
 
+static int drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint64_t ino);
+
 /*
  * first: an ESTALE now is the open(2)'s first, which the kernel retries
  * with a fresh lookup of the path (fs_op_open).
@@ -352,6 +354,8 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 {
 	struct mfs_handle *h = calloc(1, sizeof(*h));
 	struct fs_pending *p = NULL;
+	char *drop_name = NULL;
+	uint64_t drop_parent = 0;
 	int rc, reader = !created && (fi->flags & O_ACCMODE) == O_RDONLY;
 
 	if (!h)
@@ -390,13 +394,34 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	 * and this inode keeps the old version's for its readers (commit_open.c,
 	 * note 2).  The kernel's retry opens the new one.
 	 */
-	if (reader && first && !cur && fs_node_target(fs, n) != n->ino)
+	if (reader && first && !cur && fs_node_target(fs, n) != n->ino) {
 		rc = -ESTALE;
-	else if (reader && unpublished_gone(n))
+	} else if (n->drop_failed && !n->stg && n->rec.name) {
+		/*
+		 * Its name stayed when it went (drop_failed): a writer's bytes
+		 * would go with the node, its close saying 0 (a download tried
+		 * again once the disk is freed; a restart then removed the
+		 * name).  The removal again; the kernel's retry then finds no
+		 * name, and an O_CREAT makes a new file.
+		 */
+		rc = (drop_name = strdup(n->rec.name)) ? 0 : -ENOMEM;
+		drop_parent = n->rec.parent;
+		n->drop_failed = !drop_name;
+	} else if (reader && unpublished_gone(n)) {
 		rc = -ENOENT;
-	else
+	} else {
 		rc = open_locked(fs, n, h, fi, created, cur);
+	}
 	pthread_mutex_unlock(&n->lock);
+	if (drop_name) {
+		if ((rc = drop_unpublished(fs, drop_parent, drop_name, n->ino))) {
+			pthread_mutex_lock(&n->lock);
+			n->drop_failed = 1;
+			pthread_mutex_unlock(&n->lock);
+		} else {
+			rc = first ? -ESTALE : -ENOENT;
+		}
+	}
 	if (rc) {
 		free(h);
 		return rc;
@@ -1062,8 +1087,10 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 /*
  * A new file whose last writer leaves without a successful commit was
  * never published: remove it, so a failed copy leaves no file behind.
+ * Frees name.  0, or -errno if the name stays (the store cannot write:
+ * a full disk).
  */
-static void drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint64_t ino)
+static int drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint64_t ino)
 {
 	int rc = mfs_ns_remove_if(fs->ns, parent, name, ino);
 
@@ -1075,8 +1102,14 @@ static void drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uin
 		/* Another node's op took the name: the record alone was left. */
 		log_info("inode %016llx: removed, its name %s went to another file while it was written",
 			 (unsigned long long)ino, name);
+	} else if (rc && rc != -ENOENT) {
+		log_warn("could not remove %s, never published: %s (its next open tries again)",
+			 name, mfs_strerror(rc));
+		free(name);
+		return rc;
 	}
 	free(name);
+	return 0;
 }
 
 /* Closes follower h: it counts in no node's readers (fs_internal.h note 6). */
@@ -1166,8 +1199,11 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	fs_after_commit(fs, moved, parent, name);
 	if (shrunk)
 		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
-	if (drop_name)
-		drop_unpublished(fs, drop_parent, drop_name, n->ino);
+	if (drop_name && drop_unpublished(fs, drop_parent, drop_name, n->ino)) {
+		pthread_mutex_lock(&n->lock);
+		n->drop_failed = 1;
+		pthread_mutex_unlock(&n->lock);
+	}
 	mfs_manifest_unref(h->m);
 	fs_pending_close(h);
 	if (h->joined) {

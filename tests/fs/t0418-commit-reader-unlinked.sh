@@ -19,6 +19,11 @@
 #  3. A write answered before its bytes failed to reach the staging (the
 #     writer's close fails with EIO): a follower's read answers EIO, never
 #     the bytes without that write (review s38, finding 8c).
+#  4. As 2, but the reader has closed when the last writer leaves: no
+#     bytes are kept (put back in memory) for nobody (review s39).
+#  5. The name 2 left (its removal failed on the full disk) is written
+#     again once the disk is freed: the new bytes are published, not
+#     dropped with the old node (review s39).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -229,6 +234,63 @@ check "f2 after it: the same, fstat too (it said 0)" \
 	eval 'look "$WORK/f2.out" released && same_as_tmpfs "$WORK/f2.out" released nomap'
 check "the readers close" readers_done
 check "the disk freed" rm -f "$D/filler"
+
+# 4. The reader that opened during the failed commit has closed when the
+# last writer (a dup'ed descriptor) leaves: nothing is kept for nobody.
+# The keep put every byte the write-behind had dropped back into memory,
+# outside the staging budget, for no reader (review s39).
+nobody() {
+	rm -f "$HOLD" "$HOLD.held"
+	"$PY" - "$M/k" "$S/f" "$WORK/w4" <<'PYEOF' &
+import errno, os, sys, time
+path, src, out = sys.argv[1:4]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+with open(src, "rb") as f:
+    os.write(fd, f.read())
+fd2 = os.dup(fd)  # the same open file: its close alone sends the RELEASE
+open(out + ".written", "w").close()
+while not os.path.exists(out + ".close"):
+    time.sleep(0.01)
+for d in (fd, fd2):
+    try:
+        os.close(d)
+        r = "close ok"
+    except OSError as e:
+        r = "close " + errno.errorcode[e.errno]
+    with open(out, "a") as f:
+        print(r, file=f)
+    while d == fd and not os.path.exists(out + ".close2"):
+        time.sleep(0.01)
+PYEOF
+	writer=$!
+	wait_for 300 test -e "$WORK/w4.written" && touch "$WORK/w4.close" &&
+		wait_for 300 test -e "$HOLD.held" && start_reader "$M/k" "$WORK/r4.out" &&
+		dd if=/dev/zero of="$D/filler" bs=1M >/dev/null 2>&1 # until the disk is full
+	touch "$HOLD" && wait_for 300 grep -q close "$WORK/w4" &&
+		look "$WORK/r4.out" closed && same_as_tmpfs "$WORK/r4.out" closed && readers_done &&
+		rm -f "$D/filler" && touch "$WORK/w4.close2" && wait "$writer" &&
+		expect_eq "$(tr '\n' ' ' <"$WORK/w4")" "close ENOSPC close ok " "the writer's closes" &&
+		wait_for 300 grep -q 'removed k: its writer closed it' "$D/modelfs.log" &&
+		expect_eq "$(grep -c 'kept by' "$D/modelfs.log")" 2 "the keeps logged"
+}
+check "a failed commit's reader closed before the writer left: nothing kept" nobody
+
+# 5. Case 2's name g stayed (its removal failed on the full disk).  The
+# download is tried again once the disk is freed: the new writer's close
+# said 0 and its bytes went nowhere (the node was gone; a restart's
+# recovery removed the name).  The open removes the name first now, and the
+# kernel's retry creates the file anew (review s39, finding A).
+retry() {
+	"$PY" - "$M/g" "$S/f" <<'PYEOF' &&
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+with open(sys.argv[2], "rb") as f:
+    os.write(fd, f.read())
+os.close(fd)
+PYEOF
+		expect_sha "$M/g" "$(file_sha "$S/f")" && mfs_remount "$M" && expect_sha "$M/g" "$(file_sha "$S/f")"
+}
+check "g written again once the disk is freed: it is there, after a remount too" retry
 check "unmount" mfs_umount "$M"
 
 # 3. A write answered before its bytes failed to go in.
