@@ -6,8 +6,10 @@
 # the descriptor is then the old version's; it reads the mode and xattrs
 # of the path's current inode, and when that one's record went with its
 # name, it showed the old version's instead: fgetxattr answered ENODATA
-# and fstat the mode from before a chmod (fsdiff, seed 103002 of 3:7000:4
-# at op 5350).  On tmpfs the descriptor keeps them all.
+# and fstat the mode from before a chmod (fsdiff seed 103, 7000 ops x 4:
+# process 2, op 5350).  An fsetxattr through the old descriptor after the
+# unlink was kept only by the newer inode's node, gone with that inode's
+# last descriptor (seed 139002).  On tmpfs the descriptor keeps them all.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -84,6 +86,23 @@ os.rename(q, p)
 check("rewrite, rename over", r, 0o604, {"user.k0": b"through the reader"})
 os.close(r)
 os.unlink(p)
+
+# 4. a writer that went on after an fsync (its commit gave the path a new
+# inode), a reader of that inode, the file unlinked: an fsetxattr through
+# the writer reached the newer inode's node, which went when the reader
+# closed, and the writer's fgetxattr lost it (fsdiff seed 139002).
+p = d + "/synced"
+os.close(os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644))
+w = os.open(p, os.O_WRONLY)
+os.write(w, b"y" * 5000)
+os.fsync(w)
+r = os.open(p, os.O_RDONLY)
+os.unlink(p)
+os.setxattr(w, "user.k0", b"through the writer")
+os.close(r)
+check("fsync, a reader, unlink, fsetxattr, the reader closed", w, 0o644,
+      {"user.k0": b"through the writer"})
+os.close(w)
 
 print("\n".join(bad), file=sys.stderr)
 sys.exit(1 if bad else 0)
