@@ -1440,6 +1440,13 @@ static const char *allowed(const struct op *o, const struct res *a, const struct
 		}
 		if (o->sub == 1 && stale_view(o->slot))
 			return "a reader's fd shows the version it opened (README: commit on close, versions)";
+		/* The fstat rule above (K_FSTAT): a mapping goes by the size fstat shows. */
+		if (o->sub == 1 && slot_pinned[o->slot] && b->ret >= 0 && b->ret != a->ret &&
+		    (old_reader(slot_ino[o->slot]) ||
+		     (!fstat(sides[0].fd[o->slot], &st) && !st.st_nlink)))
+			return "mmap by a reader that followed a writer, while readers of the old "
+			       "version hold the inode or once the file was removed: by the old "
+			       "version's size, as fstat shows (README)";
 		if (o->sub == 1 && slot_direct[o->slot] && b->ret == -2 && b->err == ENODEV)
 			return "shared mmap through an fd opened while the file was being written: "
 			       "ENODEV (README)";
