@@ -163,6 +163,58 @@ static void moved_after_reply(struct mfs_fs *fs, struct fs_moved *mv, int attrs_
 	fs_moved_inode(fs, &old);
 }
 
+/*
+ * The checks the kernel made against the owner it has cached, again
+ * against the file's current owner, for a setattr through an older inode
+ * of the file (its path moved on to a newer one: a commit since the
+ * descriptor opened).  A chown or chmod of the path went to the newer
+ * inode, and the kernel never asks for an older one's attributes before
+ * it checks a chmod, chown or explicit times (setattr_prepare): that its
+ * cached ones were invalidated does not make it.  So the former owner of
+ * a file chowned to root could still set its times through such a
+ * descriptor (EPERM on tmpfs).  Root passes, as the kernel let it; a time
+ * set to now needs write access, which the kernel checks with fresh
+ * attributes.  0 or -EPERM.
+ */
+static int older_owner_check(struct mfs_fs *fs, fuse_req_t req, struct mfs_node *n,
+			     const struct stat *attr, int to_set)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int owner_only = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID;
+	uint64_t target;
+	struct mfs_node *m;
+	mode_t mode;
+	uid_t owner;
+	int rc;
+
+	if ((to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW))
+		owner_only |= FUSE_SET_ATTR_ATIME;
+	if ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW))
+		owner_only |= FUSE_SET_ATTR_MTIME;
+	if (!ctx->uid || !(to_set & owner_only) || (target = fs_node_target(fs, n)) == n->ino)
+		return 0;
+	if (!(m = itable_get(fs, target, NULL, 0, 1, &rc)))
+		return 0; /* gone meanwhile: n's own record is the file's (fs_ops.c, mark_gone) */
+	pthread_mutex_lock(&m->lock);
+	owner = m->rec.uid;
+	mode = m->rec.mode & 07777;
+	pthread_mutex_unlock(&m->lock);
+	itable_put(fs, m, 0, 1);
+	/* A chown by the owner to the uid it has (-1) and a group of its own is the kernel's to judge. */
+	if (ctx->uid == owner)
+		return 0;
+	/* A write or truncate by anyone drops the set-ID bits: the kernel sends that as a mode. */
+	if ((to_set & FUSE_SET_ATTR_MODE) && !(attr->st_mode & 07777 & ~mode) &&
+	    ((attr->st_mode | S_ISUID | S_ISGID) & 07777) == (mode | S_ISUID | S_ISGID))
+		to_set &= ~FUSE_SET_ATTR_MODE;
+	if (!(to_set & owner_only))
+		return 0;
+	log_info("setattr of inode %016llx through an older version: uid %u is not the "
+		 "owner (%u) now: EPERM", (unsigned long long)n->ino, (unsigned)ctx->uid,
+		 (unsigned)owner);
+	return -EPERM;
+}
+
 void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
@@ -472,6 +524,10 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		return;
 	}
 	log_debug("setattr %016llx: valid %#x%s", (unsigned long long)ino, to_set, fi ? " (fh)" : "");
+	if ((rc = older_owner_check(fs, req, n, attr, to_set))) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	/*
 	 * A truncate that published a new version: the kernel holds the file's
 	 * inode lock until the reply, so its dentries go after it (fs_moved_inode).

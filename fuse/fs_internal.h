@@ -252,7 +252,8 @@ struct mfs_handle {
 /* "The path of inode `from` moved on to inode `to`" (one per moved publish). */
 struct mfs_succ {
 	uint64_t from, to;
-	struct mfs_succ *next;
+	struct mfs_succ *next;  /* in succ[], by from */
+	struct mfs_succ *tnext; /* in pred[], by to */
 };
 
 #define MFS_SUCC_BUCKETS 1024
@@ -280,6 +281,8 @@ struct mfs_itable {
 	 * commits came between, even after their nodes were forgotten.
 	 */
 	struct mfs_succ *succ[MFS_SUCC_BUCKETS];
+	/* The same links by `to` (itable_hold_preds); lock. */
+	struct mfs_succ *pred[MFS_SUCC_BUCKETS];
 	/*
 	 * The inodes commits are publishing a new version of now
 	 * (itable_publish_begin), one commit per inode at a time; lock.
@@ -381,6 +384,11 @@ struct mfs_node *itable_hold(struct mfs_fs *fs, uint64_t ino);
 int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to);
 /* from has no successor any more (its record is a live version again: fs_remote.c). */
 void itable_drop_successor(struct mfs_fs *fs, uint64_t from);
+/*
+ * The nodes in the table of the inodes whose successor links lead to `to`,
+ * at most max of them, each held (itable_put(fs, n, 0, 1)); their number.
+ */
+int itable_hold_preds(struct mfs_fs *fs, uint64_t to, struct mfs_node **out, int max);
 /* The newest inode reached from ino through successor links (ino if none). */
 uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino);
 /*

@@ -477,17 +477,93 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	free(target);
 }
 
+#define MAX_PREDS 16
+
+/*
+ * The last name of ino went, and with it its record (`before`, as the
+ * removal found it).  The kernel may still hold an older inode of the same
+ * file, one a commit superseded (a truncate(2), an O_TRUNC open, a
+ * rewrite's close): descriptors open on it are descriptors of this file,
+ * and on tmpfs they keep its mode, owner, times and xattrs.  Through the
+ * successor link they read those of ino (fs_xattr.c, current_of), which
+ * is now gone: so each such node takes them over, in memory, as an
+ * unlinked file's node keeps its own (fs_save_attrs).  ino's node, when
+ * it has one, has the newest (a change since the removal was read).
+ * Before, an fgetxattr through the old descriptor answered ENODATA and
+ * fstat showed the old version's mode (fsdiff seed 103002, t0353).
+ * The nodes that took them over go into inval[] (their inode numbers)
+ * for after the reply; their number is returned.
+ */
+static int preds_take_over(struct mfs_fs *fs, uint64_t ino, const struct mfs_inode *before,
+			   uint64_t *inval)
+{
+	struct mfs_node *preds[MAX_PREDS], *n;
+	struct mfs_inode meta = { 0 };
+	int np, k = 0;
+
+	if (!(np = itable_hold_preds(fs, ino, preds, MAX_PREDS)))
+		return 0;
+	if ((n = itable_hold(fs, ino))) {
+		pthread_mutex_lock(&n->lock);
+		meta = n->rec;
+		meta.xattr = NULL;
+		meta.nxattr = 0;
+		meta.symlink = NULL;
+		if (mfs_inode_xattrs_copy(&meta, &n->rec))
+			meta.ino = 0;
+		pthread_mutex_unlock(&n->lock);
+		itable_put(fs, n, 0, 1);
+	} else if (before && before->ino == ino) {
+		meta = *before;
+		meta.xattr = NULL;
+		meta.nxattr = 0;
+		meta.symlink = NULL;
+		if (mfs_inode_xattrs_copy(&meta, before))
+			meta.ino = 0;
+	}
+	for (int i = 0; i < np; i++) {
+		struct mfs_node *p = preds[i];
+
+		if (meta.ino && S_ISREG(p->rec.mode)) {
+			pthread_mutex_lock(&p->lock);
+			if (!mfs_inode_xattrs_copy(&p->rec, &meta)) {
+				p->rec.mode = meta.mode;
+				p->rec.uid = meta.uid;
+				p->rec.gid = meta.gid;
+				p->rec.atime = meta.atime;
+				p->rec.mtime = meta.mtime;
+				p->rec.ctime = meta.ctime;
+				p->rec.nlink = 0;
+				inval[k++] = p->ino;
+			}
+			pthread_mutex_unlock(&p->lock);
+		}
+		itable_put(fs, p, 0, 1);
+	}
+	/* Only the xattrs were copied into meta: its other pointers are before's or n's. */
+	for (uint32_t i = 0; i < meta.nxattr; i++) {
+		free(meta.xattr[i].name);
+		free(meta.xattr[i].value);
+	}
+	free(meta.xattr);
+	return k;
+}
+
 /*
  * A name of ino went.  If that was its last (the record is gone), mark its
- * node so it is not saved; if other names still lead to it (hard links),
+ * node so it is not saved, and give its attributes to older inodes of the
+ * file the kernel still holds (preds_take_over, whose inodes go into
+ * inval[], *ninval of them); if other names still lead to it (hard links),
  * its node takes the stored nlink and ctime instead, and 1 is returned.
  */
-static int mark_gone(struct mfs_fs *fs, uint64_t ino)
+static int mark_gone(struct mfs_fs *fs, uint64_t ino, const struct mfs_inode *before,
+		     uint64_t *inval, int *ninval)
 {
 	struct mfs_manifest *old;
 	struct mfs_inode rec;
 	struct mfs_node *n;
 
+	*ninval = 0;
 	if (!ino)
 		return 0;
 	if (!mfs_ns_get(fs->ns, ino, &rec)) {
@@ -495,6 +571,7 @@ static int mark_gone(struct mfs_fs *fs, uint64_t ino)
 		fs_refresh(fs, ino);
 		return 1;
 	}
+	*ninval = preds_take_over(fs, ino, before, inval);
 	if (!(n = itable_hold(fs, ino)))
 		return 0;
 	pthread_mutex_lock(&n->lock);
@@ -519,24 +596,34 @@ static void inval_nlink(struct mfs_fs *fs, uint64_t ino)
 	fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
+/* After the reply: the older inodes that took over a removed file's attributes. */
+static void inval_preds(struct mfs_fs *fs, const uint64_t *inval, int n)
+{
+	for (int i = 0; i < n; i++)
+		fuse_lowlevel_notify_inval_inode(fs->se, inval[i], -1, 0);
+}
+
 static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 {
 	struct mfs_fs *fs = req_fs(req);
-	uint64_t ino = 0;
-	int rc, lives = 0;
+	struct mfs_inode before;
+	uint64_t inval[MAX_PREDS];
+	int rc, lives = 0, ninval = 0;
 
 	if (fs->cfg->ro) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	rc = mfs_ns_remove(fs->ns, parent, name, dir, &ino);
+	rc = mfs_ns_remove_rec(fs->ns, parent, name, dir, &before);
 	if (!rc) {
-		lives = mark_gone(fs, ino);
+		lives = mark_gone(fs, before.ino, &before, inval, &ninval);
 		fs_refresh(fs, parent);
 	}
 	fuse_reply_err(req, mfs_errno(rc));
 	if (lives)
-		inval_nlink(fs, ino);
+		inval_nlink(fs, before.ino);
+	inval_preds(fs, inval, ninval);
+	mfs_inode_release(&before);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -585,9 +672,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		      const char *newname, unsigned int flags)
 {
 	struct mfs_fs *fs = req_fs(req);
-	uint64_t replaced = 0;
+	struct mfs_inode replaced;
+	uint64_t inval[MAX_PREDS];
 	unsigned mflags = 0;
-	int rc, lives = 0;
+	int rc, lives = 0, ninval = 0;
 
 	if (fs->cfg->ro) {
 		fuse_reply_err(req, EROFS);
@@ -604,9 +692,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		mflags |= MFS_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		mflags |= MFS_RENAME_EXCHANGE;
-	rc = mfs_ns_rename(fs->ns, parent, name, newparent, newname, mflags, &replaced);
+	rc = mfs_ns_rename_rec(fs->ns, parent, name, newparent, newname, mflags, &replaced);
 	if (!rc) {
-		lives = mark_gone(fs, replaced);
+		lives = mark_gone(fs, replaced.ino, &replaced, inval, &ninval);
 		fs_refresh(fs, parent);
 		if (newparent != parent)
 			fs_refresh(fs, newparent);
@@ -616,7 +704,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	}
 	fuse_reply_err(req, mfs_errno(rc));
 	if (lives)
-		inval_nlink(fs, replaced);
+		inval_nlink(fs, replaced.ino);
+	inval_preds(fs, inval, ninval);
+	mfs_inode_release(&replaced);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

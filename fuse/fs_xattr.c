@@ -253,20 +253,46 @@ static void set_repl(fuse_req_t req, fuse_ino_t ino, const char *value, size_t s
 	fuse_reply_err(req, mfs_errno(rc));
 }
 
+/*
+ * A change through an older inode of a file (asked) went to the newer
+ * one's node n, whose last name went: n lives in memory only until the
+ * kernel forgets it (its descriptors closed), and then the older inode's
+ * own record is the file's (fs_ops.c, mark_gone).  So the older one keeps
+ * n's xattrs too, or an fgetxattr through it after that lost the change
+ * (fsdiff seed 139002, a writer that went on after an fsync beside
+ * readers of the newer inode, the file unlinked).  Without memory only
+ * the older one misses it.
+ */
+static void keep_in_asked(struct mfs_node *asked, struct mfs_node *n)
+{
+	struct mfs_inode tmp = { 0 };
+	int rc;
+
+	pthread_mutex_lock(&n->lock);
+	rc = mfs_inode_xattrs_copy(&tmp, &n->rec);
+	pthread_mutex_unlock(&n->lock);
+	if (rc)
+		return;
+	pthread_mutex_lock(&asked->lock);
+	mfs_inode_xattrs_copy(&asked->rec, &tmp);
+	pthread_mutex_unlock(&asked->lock);
+	mfs_inode_release(&tmp);
+}
+
 static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			 size_t size, int flags, int remove)
 {
 	struct mfs_fs *fs = req_fs(req);
 	uint64_t moved_to = 0;
-	struct mfs_node *n;
+	struct mfs_node *n, *asked;
 	int rc = check_settable(fs, ino, name);
-	int other;
+	int other, gone = 0;
 
 	if (rc) {
 		fuse_reply_err(req, rc);
 		return;
 	}
-	if (!(n = xnode(req, ino)))
+	if (!(n = asked = xnode(req, ino)))
 		return;
 	if (!(n = current_of(fs, n))) {
 		fuse_reply_err(req, ESTALE);
@@ -290,7 +316,10 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		clock_gettime(CLOCK_REALTIME, &n->rec.ctime);
 		rc = fs_save_attrs(fs, n, MFS_ATTR_XATTR | MFS_ATTR_CTIME, &moved_to);
 	}
+	gone = n->gone;
 	pthread_mutex_unlock(&n->lock);
+	if (!rc && other && gone)
+		keep_in_asked(asked, n);
 	/*
 	 * A store write that failed: the node drops the change it made (and
 	 * getxattr no longer shows it) by reading the stored record again.

@@ -70,6 +70,29 @@ static struct mfs_succ **succ_slot(struct mfs_itable *t, uint64_t from)
 	return pp;
 }
 
+static struct mfs_succ **pred_head(struct mfs_itable *t, uint64_t to)
+{
+	return &t->pred[(to * 0x9E3779B97F4A7C15ull >> 40) % MFS_SUCC_BUCKETS];
+}
+
+static void pred_link(struct mfs_itable *t, struct mfs_succ *l)
+{
+	struct mfs_succ **head = pred_head(t, l->to);
+
+	l->tnext = *head;
+	*head = l;
+}
+
+static void pred_unlink(struct mfs_itable *t, struct mfs_succ *l)
+{
+	struct mfs_succ **pp = pred_head(t, l->to);
+
+	while (*pp && *pp != l)
+		pp = &(*pp)->tnext;
+	if (*pp)
+		*pp = l->tnext;
+}
+
 int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to)
 {
 	struct mfs_itable *t = &fs->itable;
@@ -79,10 +102,13 @@ int itable_set_successor(struct mfs_fs *fs, uint64_t from, uint64_t to)
 	pthread_mutex_lock(&t->lock);
 	pp = succ_slot(t, from);
 	if (*pp) {
+		pred_unlink(t, *pp);
 		(*pp)->to = to;
+		pred_link(t, *pp);
 	} else if ((l = malloc(sizeof(*l)))) {
-		*l = (struct mfs_succ){ from, to, NULL };
+		*l = (struct mfs_succ){ from, to, NULL, NULL };
 		*pp = l;
+		pred_link(t, l);
 	} else {
 		rc = -ENOMEM;
 	}
@@ -98,8 +124,10 @@ void itable_drop_successor(struct mfs_fs *fs, uint64_t from)
 	pthread_mutex_lock(&t->lock);
 	pp = succ_slot(t, from);
 	l = *pp;
-	if (l)
+	if (l) {
 		*pp = l->next;
+		pred_unlink(t, l);
+	}
 	pthread_mutex_unlock(&t->lock);
 	free(l);
 }
@@ -126,6 +154,35 @@ uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino)
 	ino = follow_locked(t, ino);
 	pthread_mutex_unlock(&t->lock);
 	return ino;
+}
+
+static struct mfs_node **slot(struct mfs_itable *t, uint64_t ino);
+
+int itable_hold_preds(struct mfs_fs *fs, uint64_t to, struct mfs_node **out, int max)
+{
+	struct mfs_itable *t = &fs->itable;
+	uint64_t queue[64];
+	int nq = 1, k = 0;
+
+	queue[0] = to;
+	pthread_mutex_lock(&t->lock);
+	/* Breadth first back along the links: A -> B -> to finds B, then A. */
+	for (int q = 0; q < nq && k < max; q++) {
+		for (struct mfs_succ *l = *pred_head(t, queue[q]); l && k < max; l = l->tnext) {
+			struct mfs_node *n;
+
+			if (l->to != queue[q])
+				continue;
+			if (nq < (int)(sizeof(queue) / sizeof(queue[0])))
+				queue[nq++] = l->from;
+			if ((n = *slot(t, l->from))) {
+				n->opens++;
+				out[k++] = n;
+			}
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return k;
 }
 
 static struct mfs_retry *retry_slot(struct mfs_itable *t, pid_t tid)

@@ -646,7 +646,7 @@ out:
 }
 
 static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir_wanted,
-		     uint64_t expect, uint64_t *removed_ino)
+		     uint64_t expect, uint64_t *removed_ino, struct mfs_inode *before)
 {
 	struct mfs_inode dir = { 0 }, in = { 0 };
 	struct ns_txn t = { 0 };
@@ -706,6 +706,10 @@ static int ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int d
 		goto out;
 	if (removed_ino)
 		*removed_ino = ino;
+	if (before) {
+		*before = in;
+		memset(&in, 0, sizeof(in));
+	}
 out:
 	rc = ns_unlock_durable(ns, rc, NS_SYNC_DEFER);
 	txn_free(&t);
@@ -717,12 +721,19 @@ out:
 int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
 		  uint64_t *removed_ino)
 {
-	return ns_remove(ns, parent, name, dir, 0, removed_ino);
+	return ns_remove(ns, parent, name, dir, 0, removed_ino, NULL);
+}
+
+int mfs_ns_remove_rec(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
+		      struct mfs_inode *before)
+{
+	memset(before, 0, sizeof(*before));
+	return ns_remove(ns, parent, name, dir, 0, NULL, before);
 }
 
 int mfs_ns_remove_if(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t ino)
 {
-	return ns_remove(ns, parent, name, 0, ino, NULL);
+	return ns_remove(ns, parent, name, 0, ino, NULL, NULL);
 }
 
 int mfs_ns_drop_pending(struct mfs_ns *ns, uint64_t ino)

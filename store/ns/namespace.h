@@ -144,6 +144,14 @@ int mfs_ns_link(struct mfs_ns *ns, uint64_t ino, uint64_t newparent, const char 
  */
 int mfs_ns_remove(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
 		  uint64_t *removed_ino);
+/*
+ * mfs_ns_remove, with the record the name led to as it was before (its ino
+ * is the one removed) into *before on success, zeroed otherwise; the caller
+ * releases it with mfs_inode_release.  The daemon keeps it for descriptors
+ * of the file that live on (fuse/fs_ops.c, mark_gone).
+ */
+int mfs_ns_remove_rec(struct mfs_ns *ns, uint64_t parent, const char *name, int dir,
+		      struct mfs_inode *before);
 
 /*
  * Removes file ino, which was never published, with every name it has
@@ -170,6 +178,13 @@ enum mfs_rename_flags {
  */
 int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
 		  const char *newname, unsigned flags, uint64_t *replaced);
+/*
+ * mfs_ns_rename, with the record of the inode it replaced as it was before
+ * into *replaced_rec (zeroed when none was replaced, or on failure); the
+ * caller releases it with mfs_inode_release.
+ */
+int mfs_ns_rename_rec(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+		      const char *newname, unsigned flags, struct mfs_inode *replaced_rec);
 
 /* Fields of an inode that setattr and the xattr calls change. */
 enum mfs_attr_mask {

@@ -143,8 +143,9 @@ static int stage_replaced(struct mfs_ns *ns, struct ns_txn *t, struct mfs_inode 
 	return ns_drop_name(ns, t, dst, newparent, newname, tm);
 }
 
-int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
-		  const char *newname, unsigned flags, uint64_t *replaced)
+static int ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+		     const char *newname, unsigned flags, uint64_t *replaced,
+		     struct mfs_inode *replaced_rec)
 {
 	struct mfs_inode src = { 0 }, dst = { 0 }, pdir = { 0 }, ndir = { 0 }, *np;
 	struct ns_txn t = { 0 };
@@ -211,6 +212,10 @@ int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t
 		goto out;
 	if (replaced)
 		*replaced = dst.ino;
+	if (replaced_rec && dst.ino) {
+		*replaced_rec = dst;
+		memset(&dst, 0, sizeof(dst));
+	}
 out:
 	rc = ns_unlock_durable(ns, rc, NS_SYNC_DEFER);
 	txn_free(&t);
@@ -219,4 +224,17 @@ out:
 	mfs_inode_release(&pdir);
 	mfs_inode_release(&ndir);
 	return rc;
+}
+
+int mfs_ns_rename(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+		  const char *newname, unsigned flags, uint64_t *replaced)
+{
+	return ns_rename(ns, parent, name, newparent, newname, flags, replaced, NULL);
+}
+
+int mfs_ns_rename_rec(struct mfs_ns *ns, uint64_t parent, const char *name, uint64_t newparent,
+		      const char *newname, unsigned flags, struct mfs_inode *replaced_rec)
+{
+	memset(replaced_rec, 0, sizeof(*replaced_rec));
+	return ns_rename(ns, parent, name, newparent, newname, flags, NULL, replaced_rec);
 }

@@ -1337,6 +1337,16 @@ static int old_reader(ino_t ino)
 	return 0;
 }
 
+/* Whether a follower whose last writer closed has the tmpfs inode ino open. */
+static int settled_follower(ino_t ino)
+{
+	for (int i = 0; i < NSLOTS; i++)
+		if (slot_open[i] && !writable(i) && slot_follow[i] && slot_pinned[i] &&
+		    slot_ino[i] == ino)
+			return 1;
+	return 0;
+}
+
 /*
  * README, "What write-once versions still refuse": stat of a file being
  * rewritten while readers hold the old version gives the larger of the two
@@ -1430,6 +1440,13 @@ static const char *allowed(const struct op *o, const struct res *a, const struct
 		}
 		if (o->sub == 1 && stale_view(o->slot))
 			return "a reader's fd shows the version it opened (README: commit on close, versions)";
+		/* The fstat rule above (K_FSTAT): a mapping goes by the size fstat shows. */
+		if (o->sub == 1 && slot_pinned[o->slot] && b->ret >= 0 && b->ret != a->ret &&
+		    (old_reader(slot_ino[o->slot]) ||
+		     (!fstat(sides[0].fd[o->slot], &st) && !st.st_nlink)))
+			return "mmap by a reader that followed a writer, while readers of the old "
+			       "version hold the inode or once the file was removed: by the old "
+			       "version's size, as fstat shows (README)";
 		if (o->sub == 1 && slot_direct[o->slot] && b->ret == -2 && b->err == ENODEV)
 			return "shared mmap through an fd opened while the file was being written: "
 			       "ENODEV (README)";
@@ -1760,8 +1777,17 @@ static void step(struct op *o)
 			slot_follow[o->slot] = !writable(o->slot) && staged(st.st_ino, o->slot) &&
 					       !any_wdirect(st.st_ino, o->slot);
 			slot_pinned[o->slot] = 0;
+			/*
+			 * A follower whose writer closed reads that version as
+			 * any reader does: for a new file, published in place,
+			 * it is a reader of the inode a later writer opens, which
+			 * then bypasses the page cache too (fs_read.c, follow_end).
+			 * fsdiff cannot tell a new file's commit from a rewrite's,
+			 * so it counts every settled follower: that only allows.
+			 */
 			slot_direct[o->slot] = staged(st.st_ino, o->slot) ||
-					       (writable(o->slot) && old_reader(st.st_ino));
+					       (writable(o->slot) && (old_reader(st.st_ino) ||
+								      settled_follower(st.st_ino)));
 			/*
 			 * README: a descriptor opened O_RDONLY|O_TRUNC reads the
 			 * version it opened; the truncation is published.
