@@ -538,9 +538,12 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		/*
 		 * ftruncate by a writer that writes another writer's staging
 		 * (fs_read.c, join_view): that staging is cut, and the other
-		 * writer's pages past the cut go.
+		 * writer's pages past the cut go.  Its dirty ones (a shared
+		 * mapping) are written back first: after the cut they grew
+		 * the file again.
 		 */
 		if (h && h->joined) {
+			fuse_lowlevel_notify_inval_inode(fs->se, h->node->ino, 0, 0);
 			rc = fs_truncate(fs, h->node, attr->st_size, fi, &mv);
 			if (!rc)
 				fuse_lowlevel_notify_inval_inode(fs->se, h->node->ino, 0, 0);

@@ -158,9 +158,10 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
 		itable_put(fs, src, 0, 1);
 		return rc;
 	}
-	log_debug("inode %016llx: a writer opened it while inode %016llx writes on after a "
-		  "commit: it writes that one's staged bytes", (unsigned long long)n->ino,
-		  (unsigned long long)src->ino);
+	/* As open_locked says of its direct writers: an mmap's ENODEV is explained here. */
+	log_info("inode %016llx: a writer opened it while inode %016llx writes on after a "
+		 "commit: it writes that one's staged bytes with direct I/O, shared writable "
+		 "mmap gives ENODEV", (unsigned long long)n->ino, (unsigned long long)src->ino);
 	return 1;
 }
 

@@ -529,6 +529,16 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		return;
 	}
 	fs_writer_active(h);
+	/*
+	 * A joined writer (fs_read.c, join_view): the other writer's dirty
+	 * pages of the range (its shared mapping) go to the staging first.
+	 * Else the invalidation after this write wrote them back over its
+	 * bytes, and the write was lost.  O_APPEND: its offset is the staged
+	 * end, known under the lock: all pages.
+	 */
+	if (h->joined)
+		fuse_lowlevel_notify_inval_inode(fs->se, node_ino, h->append ? 0 : off,
+						 h->append ? 0 : (off_t)size);
 	pthread_mutex_lock(&n->lock);
 	/*
 	 * O_APPEND writes go to the staged end.  The kernel puts them at its
@@ -653,6 +663,8 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 		return;
 	}
 	fs_writer_active(h);
+	if (h->joined) /* the other writer's dirty pages first, as fs_op_write */
+		fuse_lowlevel_notify_inval_inode(req_fs(req)->se, n->ino, 0, 0);
 	pthread_mutex_lock(&n->lock);
 	rc = n->stg ? staging_fallocate(req_fs(req), n->stg, mode, off, len) : -EBADF;
 	if (!rc) {

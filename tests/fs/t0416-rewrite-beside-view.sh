@@ -8,7 +8,8 @@
 # reaches W's bytes through the view), an O_TRUNC and a write at an
 # offset, a truncate(2) of the path to N and then a write, W writing again
 # after X's open or after X's close, X reading what W wrote and W what X
-# wrote, a reader that opens meanwhile, X's ftruncate; with each order of
+# wrote, a reader that opens meanwhile, X's ftruncate, X's write or
+# ftruncate over a dirty page of W's shared mapping; with each order of
 # the closes.  Each case runs on a tmpfs and on the mount: what was read,
 # the sizes fstat and stat gave, and the file after, must be the same.
 # Before, X staged its own bytes, starting from W's synced ones, not from
@@ -27,7 +28,7 @@ check "tmpfs reference" mfs_tmpfs "$R" "256m,nosuid,nodev" || mfs_abort "no tmpf
 
 cat >"$WORK/beside.py" <<'PYEOF'
 # beside.py DIR [CASE...]: runs the cases in DIR, one line each.
-import hashlib, os, sys
+import hashlib, mmap, os, sys
 
 top = sys.argv[1]
 only = sys.argv[2:]
@@ -199,6 +200,33 @@ def reader_while_joined(c):
     os.close(r)
 
 
+@case
+def w_mapped_x_writes(c):
+    # W's shared mapping holds a dirty page when X writes it: X's bytes win.
+    m = mmap.mmap(c.w, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    x = os.open(c.p, os.O_RDWR)
+    m[0:4096] = b"M" * 4096
+    os.pwrite(x, b"X" * 100, 0)
+    c.note("x-read", digest(os.pread(x, 4096, 0)))
+    c.note("map", digest(m[0:4096]))
+    m.close()
+    os.close(x)
+    os.close(c.w)
+
+
+@case
+def w_mapped_x_ftruncate(c):
+    # ... and when X cuts it: the page does not grow the file again.
+    m = mmap.mmap(c.w, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    x = os.open(c.p, os.O_RDWR)
+    m[4096:8192] = b"M" * 4096
+    os.ftruncate(x, 100)
+    c.size("x", x)
+    os.close(x)
+    os.close(c.w)
+    del m
+
+
 for f in cases:
     if not only or f.__name__ in only:
         c = Case(f.__name__)
@@ -220,7 +248,8 @@ for c in short-x-first short-w-first short-w-between long-x-first long-w-first \
 	long-w-between equal-x-first equal-w-first equal-w-between \
 	otrunc-partial-x-first otrunc-partial-w-first truncate-then-write-x-first \
 	truncate-then-write-w-first w-writes-again-x-first w-writes-again-w-first \
-	w_after_x_close rdwr_reads truncate_after_x_open x_ftruncate reader_while_joined; do
+	w_after_x_close rdwr_reads truncate_after_x_open x_ftruncate reader_while_joined \
+	w_mapped_x_writes w_mapped_x_ftruncate; do
 	check "$c: as on tmpfs" same "$c"
 done
 # big CASE...: the same with W's synced bytes 24 MiB.
