@@ -323,12 +323,7 @@ static int read_kept(fuse_req_t req, struct mfs_handle *h, size_t size, off_t of
 		if (locked)
 			pthread_mutex_unlock(&n->lock);
 	}
-	if (got < 0)
-		fuse_reply_err(req, mfs_errno((int)got));
-	else
-		fuse_reply_buf(req, buf, (size_t)got);
-	free(buf);
-	*out = got;
+	*out = fs_reply_bytes(req, buf, got);
 	return 0;
 }
 
@@ -477,12 +472,7 @@ int fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off
 	if (!--p->users && p->ended)
 		pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
-	if (got < 0)
-		fuse_reply_err(req, mfs_errno((int)got));
-	else
-		fuse_reply_buf(req, buf, (size_t)got);
-	free(buf);
-	*out = got;
+	*out = fs_reply_bytes(req, buf, got);
 	return 0;
 }
 

@@ -782,6 +782,11 @@ void fs_pending_end(struct mfs_fs *fs, struct mfs_node *n);
 struct fs_pending *fs_pending_take(struct mfs_fs *fs, struct mfs_node *n);
 void fs_pending_open(struct mfs_handle *h, struct fs_pending *p, struct fuse_file_info *fi);
 int fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off, ssize_t *out);
+/*
+ * fs_read.c: replies to a READ with the got bytes of buf, or with the
+ * error got (-errno); frees buf.  Returns got.
+ */
+ssize_t fs_reply_bytes(fuse_req_t req, void *buf, ssize_t got);
 int fs_pending_wait(struct mfs_handle *h);
 int fs_pending_uncount(struct mfs_fs *fs, struct mfs_handle *h);
 void fs_pending_close(struct mfs_handle *h);

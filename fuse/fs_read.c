@@ -666,11 +666,7 @@ static int read_staged(fuse_req_t req, struct mfs_handle *h, size_t size, off_t 
 		free(buf);
 		return 0;
 	}
-	if (*got < 0)
-		fuse_reply_err(req, mfs_errno((int)*got));
-	else
-		fuse_reply_buf(req, buf, *got);
-	free(buf);
+	fs_reply_bytes(req, buf, *got);
 	return 1;
 }
 
@@ -833,6 +829,16 @@ static ssize_t read_past_end(fuse_req_t req, uint64_t off, size_t size, uint64_t
 	return off < to ? (ssize_t)(to - off) : 0;
 }
 
+ssize_t fs_reply_bytes(fuse_req_t req, void *buf, ssize_t got)
+{
+	if (got < 0)
+		fuse_reply_err(req, mfs_errno((int)got));
+	else
+		fuse_reply_buf(req, buf, (size_t)got);
+	free(buf);
+	return got;
+}
+
 /* A READ of a follower with no version (followers_settle): its own bytes, or its error. */
 static ssize_t read_own(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off)
 {
@@ -841,12 +847,7 @@ static ssize_t read_own(fuse_req_t req, struct mfs_handle *h, size_t size, off_t
 
 	if (!got && (got = pread(h->own_fd, buf, size, off)) < 0)
 		got = -errno;
-	if (got < 0)
-		fuse_reply_err(req, mfs_errno((int)got));
-	else
-		fuse_reply_buf(req, buf, got);
-	free(buf);
-	return got;
+	return fs_reply_bytes(req, buf, got);
 }
 
 /* Answers a READ of h from version m; returns the bytes replied, or the -errno replied. */
