@@ -314,6 +314,13 @@ static int truncate_path(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 
 	if (!w)
 		return fs_truncate(fs, n, size, fi, mv);
+	/*
+	 * The writer's dirty pages (a shared mapping) reach its staging
+	 * first: written back after the cut, they grew the file again
+	 * (review2 s39; t0416 w_mapped_path_truncate).  No lock held: the
+	 * writeback's WRITEs take w's.
+	 */
+	fuse_lowlevel_notify_inval_inode(fs->se, writer, 0, 0);
 	rc = fs_truncate_staged(fs, w, size, &old, mv);
 	itable_put(fs, w, 0, 1);
 	/*

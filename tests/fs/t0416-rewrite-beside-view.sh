@@ -9,7 +9,8 @@
 # offset, a truncate(2) of the path to N and then a write, W writing again
 # after X's open or after X's close, X reading what W wrote and W what X
 # wrote, a reader that opens meanwhile, X's ftruncate, X's write or
-# ftruncate over a dirty page of W's shared mapping; with each order of
+# ftruncate over a dirty page of W's shared mapping, a truncate(2) of the
+# path over one (older than join_view); with each order of
 # the closes.  Each case runs on a tmpfs and on the mount: what was read,
 # the sizes fstat and stat gave, and the file after, must be the same.
 # Before, X staged its own bytes, starting from W's synced ones, not from
@@ -227,6 +228,19 @@ def w_mapped_x_ftruncate(c):
     del m
 
 
+@case
+def w_mapped_path_truncate(c):
+    # truncate(2) of the path cuts W's bytes through the view (no X):
+    # W's dirty mapped page past the cut does not grow the file again.
+    m = mmap.mmap(c.w, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    m[4096:8192] = b"M" * 4096
+    os.truncate(c.p, 100)
+    c.size("path")
+    c.size("w", c.w)
+    os.close(c.w)
+    del m
+
+
 for f in cases:
     if not only or f.__name__ in only:
         c = Case(f.__name__)
@@ -249,7 +263,7 @@ for c in short-x-first short-w-first short-w-between long-x-first long-w-first \
 	otrunc-partial-x-first otrunc-partial-w-first truncate-then-write-x-first \
 	truncate-then-write-w-first w-writes-again-x-first w-writes-again-w-first \
 	w_after_x_close rdwr_reads truncate_after_x_open x_ftruncate reader_while_joined \
-	w_mapped_x_writes w_mapped_x_ftruncate; do
+	w_mapped_x_writes w_mapped_x_ftruncate w_mapped_path_truncate; do
 	check "$c: as on tmpfs" same "$c"
 done
 # big CASE...: the same with W's synced bytes 24 MiB.
