@@ -111,6 +111,14 @@ static size_t split_head(size_t len, unsigned w, unsigned shift, unsigned flags)
 	return 2 + ng * w * 4 + (flags & SPLIT_SUMS ? ng * 8 : 0) + len % w;
 }
 
+/* The head of payload p (raw_len bytes of w-byte words): its length, or MFS_ECORRUPT. */
+static ssize_t head_len(unsigned w, const uint8_t *p, size_t plen, size_t raw_len)
+{
+	if (plen < 2 || p[0] < SPLIT_SHIFT_MIN || p[0] > SPLIT_SHIFT_MAX || (p[1] & ~SPLIT_SUMS))
+		return MFS_ECORRUPT;
+	return (ssize_t)split_head(raw_len, w, p[0], p[1]);
+}
+
 /* Group g's checksum in a payload p with SPLIT_SUMS whose table has ng * w entries. */
 static const uint8_t *group_sum(const uint8_t *p, size_t ng, unsigned w, size_t g)
 {
@@ -526,23 +534,19 @@ ssize_t mfs_split_decode(struct mfs_codec_ctx *ctx, unsigned w, const uint8_t *p
 			    size_t plen, size_t raw_len, size_t off, size_t len, uint8_t *out,
 			    struct mfs_xxh64_state *st, struct mfs_sha256_state *sha)
 {
-	size_t m = raw_len / w, t = raw_len % w, per, ng, head, pos, end = off + len;
+	size_t m = raw_len / w, t = raw_len % w, per, ng, pos, end = off + len;
+	ssize_t head = head_len(w, p, plen, raw_len);
 	unsigned shift, sums;
 
 	if (sha && (off || len != raw_len))
 		return -EINVAL; /* the digest covers the whole chunk, in order */
-	if (plen < 2)
+	if (head < 0 || plen < (size_t)head)
 		return MFS_ECORRUPT;
 	shift = p[0];
-	if (shift < SPLIT_SHIFT_MIN || shift > SPLIT_SHIFT_MAX || (p[1] & ~SPLIT_SUMS))
-		return MFS_ECORRUPT;
 	sums = p[1] & SPLIT_SUMS;
 	per = (size_t)1 << shift;
 	ng = split_groups(m, shift);
-	head = split_head(raw_len, w, shift, p[1]);
-	if (plen < head)
-		return MFS_ECORRUPT;
-	pos = head;
+	pos = (size_t)head;
 	for (size_t i = 0; i < ng * w; i++) {
 		uint32_t e = get_le32(p + 2 + 4 * i);
 		size_t g = i / w, words = m - g * per < per ? m - g * per : per;
@@ -660,18 +664,16 @@ ssize_t mfs_split_decode_checked(struct mfs_codec_ctx *ctx, const uint8_t *rec,
 int mfs_split_planes_open(unsigned w, const uint8_t *p, size_t plen, size_t raw_len,
 			  uint32_t *gpos, size_t ngmax, struct mfs_chunk_planes *v)
 {
-	size_t m = raw_len / w, per, ng, head, pos;
+	size_t m = raw_len / w, per, ng, pos;
+	ssize_t head = head_len(w, p, plen, raw_len);
 
-	if (plen < 2 || p[0] < SPLIT_SHIFT_MIN || p[0] > SPLIT_SHIFT_MAX || (p[1] & ~SPLIT_SUMS))
+	if (head < 0 || plen < (size_t)head)
 		return MFS_ECORRUPT;
 	per = (size_t)1 << p[0];
 	ng = split_groups(m, p[0]);
-	head = split_head(raw_len, w, p[0], p[1]);
-	if (plen < head)
-		return MFS_ECORRUPT;
 	if (ng + 1 > ngmax)
 		return -ENOBUFS;
-	pos = head;
+	pos = (size_t)head;
 	for (size_t i = 0; i < ng * w; i++) {
 		uint32_t e = get_le32(p + 2 + 4 * i);
 		size_t g = i / w, words = m - g * per < per ? m - g * per : per;
@@ -733,14 +735,6 @@ int mfs_split_planes_group(struct mfs_codec_ctx *ctx, const struct mfs_chunk_pla
  * each group just after writing it, in cache, where the record's one
  * XXH64 pass had read it all again.
  */
-
-/* The head of payload p (raw_len bytes of w-byte words): its length, or MFS_ECORRUPT. */
-static ssize_t head_len(unsigned w, const uint8_t *p, size_t plen, size_t raw_len)
-{
-	if (plen < 2 || p[0] < SPLIT_SHIFT_MIN || p[0] > SPLIT_SHIFT_MAX || (p[1] & ~SPLIT_SUMS))
-		return MFS_ECORRUPT;
-	return (ssize_t)split_head(raw_len, w, p[0], p[1]);
-}
 
 ssize_t mfs_split_sums_head(unsigned w, const uint8_t *p, size_t plen, size_t raw_len)
 {
