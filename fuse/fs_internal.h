@@ -42,6 +42,25 @@
  *     writer writes through the page cache (followable): a private mapping is
  *     filled from the inode's pages even with direct I/O, and a writer
  *     with direct I/O keeps those pages for readers of the old version.
+ *  7. A writer's own process's readers follow it (fs_read.c,
+ *     adopt_readers).  np.load(path, mmap_mode='r+') keeps a descriptor
+ *     open for reading while it maps the file shared and writable; a
+ *     writer that found readers of the version used direct I/O (note 5:
+ *     their page cache keeps that version), and the kernel refuses a
+ *     shared mapping of a direct I/O descriptor (ENODEV).  When every
+ *     reader of the inode reads through the page cache, opened in the
+ *     writer's process, holds the inode's current version, and the
+ *     writer's staging starts as exactly that version (the first writer,
+ *     no O_TRUNC), those readers become followers of the staging (note
+ *     6), as if they had opened after the writer: the pages they share
+ *     are the staging's bytes as they are, so nothing is invalidated, and
+ *     the writer writes through the page cache.  What they read from then
+ *     on is what the writer wrote, as on tmpfs.  A reader of another
+ *     process keeps its version, and the writer direct I/O, as before.
+ *     "Process" is the thread group of the FUSE request's thread: two
+ *     threads of one process (/proc/W/task/R exists).  A reader whose
+ *     thread has exited is another process's then; one whose thread id
+ *     a thread of the writer's process took since counts as the writer's.
  */
 #ifndef MFS_FS_INTERNAL_H
 #define MFS_FS_INTERNAL_H
@@ -163,6 +182,8 @@ struct mfs_node {
 					     * since (fs_writers_closed); atomic */
 	int gone;                           /* unlinked or replaced; lock */
 	struct mfs_handle *followers;       /* following handles (note 6); lock */
+	/* The readers open_locked gave the page cache, which a writer may adopt (note 7); lock. */
+	struct mfs_handle *pinned;
 	/* The version n's last commit published on a new inode (note 6); lock. */
 	struct mfs_hash became;
 	int became_set, became_has_manifest;
@@ -233,6 +254,13 @@ struct mfs_handle {
 	int own_fd;              /* has_own: a follower's descriptor of unpublished bytes */
 	int has_own;
 	struct mfs_handle *fnext; /* in node->followers while following */
+	pid_t tid;               /* a reader in node->pinned: the thread that opened it */
+	struct mfs_handle *pnext; /* in node->pinned */
+	/*
+	 * An adopted reader's version (note 7): READs under way may still
+	 * read it, so it stays until h closes.  NULL otherwise.
+	 */
+	struct mfs_manifest *was_m;
 	/*
 	 * Opened during a commit (commit_open.c): it reads the commit's staged
 	 * bytes until it ends, then h->m, the version published (set once,
@@ -586,9 +614,11 @@ uint64_t fs_node_target(struct mfs_fs *fs, struct mfs_node *n);
  * fs_read.c: a new handle on n (in fi->fh), or an error.  `created`: n is
  * the new file this request created, and the handle publishes it at its
  * release whatever its access mode (open(O_CREAT|O_RDONLY), as flock(1)
- * makes, creates a file like O_WRONLY does).
+ * makes, creates a file like O_WRONLY does).  tid: the caller's thread
+ * (fuse_req_ctx), or 0 (note 7).
  */
-int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created);
+int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
+		 pid_t tid);
 void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h);
 
 /*

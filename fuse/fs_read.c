@@ -42,22 +42,130 @@ static int followable(const struct mfs_node *src)
 }
 
 /*
- * src->lock held, followable(src): reader h follows the staged bytes.
- * Direct I/O: the bytes move under it.  The version a commit made of them
- * is pinned now (n->became_m): nothing else keeps its chunks from gc until
- * the follower settles.
+ * src->lock held: reader h follows src's staged bytes from now on.  The
+ * version a commit made of them is pinned now (n->became_m): nothing else
+ * keeps its chunks from gc until the follower settles.
  */
-static void follow(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_node *src,
-		   struct fuse_file_info *fi)
+static void follow_start(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_node *src)
 {
 	/* Failed, became_m stays NULL and follow_end tries again. */
 	if (src->became_set && src->became_has_manifest && !src->became_m)
 		(void)fs_manifest_pinned(fs, &src->became, 1, &src->became_m);
 	h->src = src;
-	h->follower = h->following = 1;
+	h->follower = 1;
 	h->fnext = src->followers;
 	src->followers = h;
+	__atomic_store_n(&h->following, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * src->lock held, followable(src): reader h, opening, follows the staged
+ * bytes.  Direct I/O: the bytes move under it.
+ */
+static void follow(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_node *src,
+		   struct fuse_file_info *fi)
+{
+	follow_start(fs, h, src);
 	fi->direct_io = 1;
+}
+
+/*
+ * Are threads a and b (FUSE request pids: thread ids) of one process?
+ * /proc/A/task/B exists only if B is a thread of A's thread group, and
+ * /proc/A for a thread that is not the group's leader too: one stat, no
+ * parsing.  0 for an id the daemon cannot see (another pid namespace: 0).
+ */
+static int same_process(pid_t a, pid_t b)
+{
+	char path[64];
+	struct stat st;
+
+	if (a <= 0 || b <= 0)
+		return 0;
+	if (a == b)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)a, (int)b);
+	return !stat(path, &st);
+}
+
+/*
+ * n->lock held.  How many of n's pinned readers thread tid's process
+ * opened and holds the current version with (fs_internal.h note 7);
+ * `open_only`: not those closed, whose RELEASE is on its way.
+ */
+static int own_readers(struct mfs_node *n, pid_t tid, int open_only)
+{
+	int own = 0;
+
+	for (struct mfs_handle *h = n->pinned; h; h = h->pnext)
+		if (h->m == n->manifest && (!h->follower || h->was_m == h->m) &&
+		    same_process(tid, h->tid) &&
+		    !(open_only && __atomic_load_n(&h->flushed, __ATOMIC_RELAXED)))
+			own++;
+	return own;
+}
+
+/*
+ * Would a writer opening with fi adopt readers of its process (fs_internal.h
+ * note 7)?  Only one that can map the file (O_RDWR: mmap needs read
+ * access), so that cp, `>` and open('wb') (O_WRONLY; the kernel sends
+ * their O_TRUNC as a truncate after the open) leave its process's readers
+ * their version as before; and whose staging starts from the inode's own
+ * version (not cur, no O_TRUNC).
+ */
+static int adopting(const struct fuse_file_info *fi, const struct mfs_manifest *cur)
+{
+	return !cur && (fi->flags & O_ACCMODE) == O_RDWR && !(fi->flags & O_TRUNC);
+}
+
+/*
+ * n->lock held; n has no writer, and the one that opens (thread tid)
+ * starts its staging from n's version, not cut (O_TRUNC).  Can it adopt
+ * n's readers (fs_internal.h note 7)?  Only if every one of them reads
+ * through the page cache, as open_locked opened it, pinning n's current
+ * version (a reader opened during a commit, or a follower that settled
+ * on it, is not in n->pinned and keeps its version), and was opened by
+ * tid's process; and n is the path's version, which no truncate(2), view
+ * or kept commit changes for its readers.
+ */
+static int adoptable(struct mfs_fs *fs, struct mfs_node *n, pid_t tid)
+{
+	if (!tid || n->stg || !n->readers || n->readers != n->cached_readers || n->gone ||
+	    n->truncated || n->kept || (n->rec.flags & MFS_I_PENDING) ||
+	    view_writer(fs, n->ino) || fs_node_target(fs, n) != n->ino || fs_node_manifest(fs, n))
+		return 0;
+	return own_readers(n, tid, 0) == n->readers;
+}
+
+/*
+ * n->lock held, adoptable(n) and n's staging made from n->manifest: n's
+ * readers follow it (fs_internal.h note 7).  They keep their descriptors'
+ * page cache, whose pages are the staging's bytes now, and the version
+ * they pinned (h->was_m) for their READs under way, which read the same
+ * bytes.  They count in no node's readers from now on, so the writer that
+ * opens goes through the page cache (open_locked).
+ */
+static void adopt_readers(struct mfs_fs *fs, struct mfs_node *n)
+{
+	struct mfs_handle *h;
+
+	while ((h = n->pinned)) {
+		n->pinned = h->pnext;
+		h->pnext = NULL;
+		n->readers--;
+		n->cached_readers--;
+		/* A follower is no closing reader (fs_op_close_flush). */
+		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
+			__atomic_sub_fetch(&n->closing_readers, 1, __ATOMIC_RELAXED);
+		/* Adopted before, settled on n's version (follow_end): was_m is it. */
+		if (h->follower)
+			__atomic_store_n(&h->counted, 0, __ATOMIC_RELAXED);
+		else
+			h->was_m = mfs_manifest_ref(h->m);
+		follow_start(fs, h, n);
+	}
+	log_info("inode %016llx: a writer of the process that reads it opened it: its readers "
+		 "read what it writes", (unsigned long long)n->ino);
 }
 
 /*
@@ -171,9 +279,9 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
  * version, which its staging starts from.
  */
 static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
-		       struct fuse_file_info *fi, int created, struct mfs_manifest *cur)
+		       struct fuse_file_info *fi, int created, struct mfs_manifest *cur, pid_t tid)
 {
-	int rc;
+	int rc, adopt = 0;
 
 	if (S_ISDIR(n->rec.mode))
 		return -EISDIR;
@@ -216,6 +324,9 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 			fi->keep_cache = 1;
 			h->cached = 1;
 			n->cached_readers++;
+			h->tid = tid;
+			h->pnext = n->pinned;
+			n->pinned = h;
 		}
 		return 0;
 	}
@@ -224,6 +335,8 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	if (n->stg) {
 		cur = NULL; /* a writer opened it before: this one shares its bytes */
 	} else {
+		/* Its own process's readers read what it writes (fs_internal.h note 7). */
+		adopt = adopting(fi, cur) && adoptable(fs, n, tid);
 		if ((rc = staging_new(fs, &n->rec, &n->stg)))
 			return rc;
 		/* Its bytes start as n's version: a new file's are no version yet. */
@@ -246,6 +359,8 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		staging_touch(n->stg);
 		n->stg->publish_at_release = 1;
 	}
+	if (adopt)
+		adopt_readers(fs, n);
 	/*
 	 * Rewriting a published file while readers have the old version open:
 	 * keep the new bytes out of this inode's page cache, which is theirs.
@@ -286,13 +401,26 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
  * reader that lives on in another descriptor (dup, fork) or in a mapping
  * that reads from the page cache keeps the rule: after the naps the writer
  * bypasses the page cache as before; only readers gone let it use it.
+ * Readers of the writer's own process it may adopt (adopt_tid: its
+ * thread, or 0 when it cannot: fs_internal.h note 7) need not go: it
+ * waits too while every other reader is closing.
  */
-static void wait_closing_readers(struct mfs_node *n)
+static int others_closing(struct mfs_node *n, pid_t adopt_tid)
+{
+	int closing = __atomic_load_n(&n->closing_readers, __ATOMIC_RELAXED);
+
+	if (!n->readers || !closing)
+		return 0;
+	if (n->readers == closing)
+		return 1;
+	return adopt_tid && !n->stg && n->readers == closing + own_readers(n, adopt_tid, 1);
+}
+
+static void wait_closing_readers(struct mfs_node *n, pid_t adopt_tid)
 {
 	struct timespec nap = { 0, 1000000 };
 
-	for (int i = 0; i < CLOSING_WAIT_NAPS && n->readers &&
-			n->readers == __atomic_load_n(&n->closing_readers, __ATOMIC_RELAXED) &&
+	for (int i = 0; i < CLOSING_WAIT_NAPS && others_closing(n, adopt_tid) &&
 			n->writers == n->cached_writers && !(n->rec.flags & MFS_I_PENDING);
 	     i++) {
 		pthread_mutex_unlock(&n->lock);
@@ -351,7 +479,7 @@ static int drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint
  * with a fresh lookup of the path (fs_op_open).
  */
 static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
-		     struct mfs_manifest *cur, int first)
+		     struct mfs_manifest *cur, int first, pid_t tid)
 {
 	struct mfs_handle *h = calloc(1, sizeof(*h));
 	struct fs_pending *p = NULL;
@@ -379,7 +507,7 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	if (!reader) {
 		/* A writer waits for a commit under way: commit_open.c, note 6. */
 		pthread_mutex_lock(&n->lock);
-		wait_closing_readers(n);
+		wait_closing_readers(n, adopting(fi, cur) ? tid : 0);
 	} else if (!fs_node_lock_open(fs, n, &p)) {
 		/* A new file's commit runs: its bytes, at once (commit_open.c). */
 		h->node = n;
@@ -411,7 +539,7 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	} else if (reader && unpublished_gone(n)) {
 		rc = -ENOENT;
 	} else {
-		rc = open_locked(fs, n, h, fi, created, cur);
+		rc = open_locked(fs, n, h, fi, created, cur, tid);
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (drop_name) {
@@ -434,9 +562,10 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	return 0;
 }
 
-int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created)
+int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
+		 pid_t tid)
 {
-	return open_node(fs, n, fi, created, NULL, 0);
+	return open_node(fs, n, fi, created, NULL, 0, tid);
 }
 
 /*
@@ -472,7 +601,7 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
-		return retried > 0 ? open_node(fs, n, fi, 0, NULL, 0) : -ESTALE;
+		return retried > 0 ? open_node(fs, n, fi, 0, NULL, 0, 0) : -ESTALE;
 	if (!(c = itable_get(fs, itable_follow(fs, n->ino), NULL, 0, 1, &rc)))
 		return rc == -ENOENT ? -ESTALE : rc;
 	pthread_mutex_lock(&c->lock);
@@ -481,7 +610,7 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	pthread_mutex_unlock(&c->lock);
 	itable_put(fs, c, 0, 1);
 	if (!rc)
-		rc = open_node(fs, n, fi, 0, cur, 0);
+		rc = open_node(fs, n, fi, 0, cur, 0, 0);
 	mfs_manifest_unref(cur);
 	return rc;
 }
@@ -499,7 +628,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	superseded = itable_follow(fs, ino) != ino;
 	rc = superseded ? open_superseded(fs, n, fi, retried)
-			: open_node(fs, n, fi, 0, NULL, retried < 0);
+			: open_node(fs, n, fi, 0, NULL, retried < 0, tid);
 	if (rc) {
 		itable_put(fs, n, 0, 1);
 		/* Before the reply: the kernel's retry follows it.  It retries once. */
@@ -542,10 +671,23 @@ static void follow_end(struct mfs_fs *fs, struct mfs_handle *h)
 		m = mfs_manifest_ref(n->manifest);
 		__atomic_store_n(&h->counted, 1, __ATOMIC_RELAXED);
 		n->readers++;
+		/*
+		 * An adopted reader reads through the page cache (note 7): one
+		 * of n's pinned readers again, which the next writer of its
+		 * process adopts again (open_memmap opens the file twice).
+		 */
+		if (h->was_m && h->was_m == m) {
+			n->cached_readers++;
+			h->pnext = n->pinned;
+			n->pinned = h;
+		}
 	}
 	if (rc)
 		log_warn("inode %016llx: a reader that read a writer's bytes has no version now: %s",
 			 (unsigned long long)n->ino, mfs_strerror(rc));
+	/* An adopted reader's old one: was_m keeps it for READs under way (note 7). */
+	if (h->m)
+		mfs_manifest_unref(h->m);
 	h->m = m;
 	h->follow_err = rc;
 	__atomic_store_n(&h->following, 0, __ATOMIC_RELEASE);
@@ -573,6 +715,11 @@ static void keep_unpublished(struct mfs_fs *fs, struct mfs_handle *h)
 		h->follow_err = rc;
 	} else {
 		h->has_own = 1;
+	}
+	/* An adopted reader's old version is not what it reads now (note 7). */
+	if (h->m) {
+		mfs_manifest_unref(h->m); /* was_m keeps it for READs under way */
+		__atomic_store_n(&h->m, NULL, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&h->following, 0, __ATOMIC_RELEASE);
 }
@@ -602,6 +749,18 @@ static void followers_settle(struct mfs_fs *fs, struct mfs_node *n)
 	}
 	mfs_manifest_unref(n->became_m);
 	n->became_m = NULL;
+}
+
+/* n->lock held: reader h leaves n's pinned readers (fs_internal.h note 7). */
+static int pinned_leave(struct mfs_node *n, struct mfs_handle *h)
+{
+	for (struct mfs_handle **p = &n->pinned; *p; p = &(*p)->pnext)
+		if (*p == h) {
+			*p = h->pnext;
+			h->pnext = NULL;
+			return 1;
+		}
+	return 0;
 }
 
 /* n->lock held: follower h leaves n's list. */
@@ -1124,8 +1283,13 @@ static void follower_close(struct mfs_fs *fs, struct mfs_handle *h)
 		follower_leave(src, h);
 	if (h->counted) { /* follow_end: a reader of src's own version (src is h->node) */
 		src->readers--;
+		if (pinned_leave(src, h)) /* an adopted one (follow_end) */
+			src->cached_readers--;
 		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
 			__atomic_sub_fetch(&src->closing_readers, 1, __ATOMIC_RELAXED);
+	} else if (h->was_m && __atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED)) {
+		/* Adopted while its close's FLUSH counted it (fs_op_close_flush). */
+		__atomic_sub_fetch(&h->node->closing_readers, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&src->lock);
 	if (src != h->node)
@@ -1134,6 +1298,7 @@ static void follower_close(struct mfs_fs *fs, struct mfs_handle *h)
 		close(h->own_fd);
 	itable_put(fs, h->node, 0, 1);
 	mfs_manifest_unref(h->m);
+	mfs_manifest_unref(h->was_m);
 	free(h);
 }
 
@@ -1183,7 +1348,13 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 			staging_free(fs, n->stg);
 			n->stg = NULL;
 		}
+	} else if (h->follower) {
+		/* Adopted by a writer that opened while this RELEASE came (note 7). */
+		pthread_mutex_unlock(&n->lock);
+		follower_close(fs, h);
+		return;
 	} else {
+		pinned_leave(n, h);
 		n->readers--;
 		n->cached_readers -= h->cached;
 		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))

@@ -371,7 +371,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	if ((rc = fs_open_node(fs, n, fi, created))) {
+	if ((rc = fs_open_node(fs, n, fi, created, fuse_req_ctx(req)->pid))) {
 		itable_put(fs, n, 1, 1);
 		fuse_reply_err(req, mfs_errno(rc));
 		return;

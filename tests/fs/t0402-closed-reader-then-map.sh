@@ -7,8 +7,9 @@
 # page cache, so its shared mmap failed with ENODEV (1 to 9 times in 200
 # here): np.memmap(mode='r+') after np.load(mmap_mode='r') or a plain read.
 # 500 rounds of read, close, open O_RDWR, mmap MAP_SHARED, write through
-# the mapping: no ENODEV, every write lands.  A reader still open keeps the
-# rule (README: ENODEV), once its RELEASE cannot come.
+# the mapping: no ENODEV, every write lands.  A reader still open in another
+# process keeps the rule (README: ENODEV), once its RELEASE cannot come (one
+# of the writer's own process is adopted: t0420).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -49,9 +50,12 @@ check "500 rounds of read, close, then a shared writable mapping: no ENODEV" rou
 
 open_reader() {
 	"$PY" - "$M/f" <<'PYEOF'
-import errno, mmap, os, sys
+import errno, mmap, os, subprocess, sys
 p = sys.argv[1]
-r = os.open(p, os.O_RDONLY)
+r = subprocess.Popen([sys.executable, "-c", "import os, sys; os.open(sys.argv[1], os.O_RDONLY); "
+                      "print(flush=True); sys.stdin.read()", p],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+r.stdout.readline()
 fd = os.open(p, os.O_RDWR)
 try:
     mmap.mmap(fd, 65536, mmap.MAP_SHARED).close()
@@ -60,9 +64,10 @@ except OSError as e:
     if e.errno != errno.ENODEV:
         raise
 os.close(fd)
-os.close(r)
+r.communicate()
 PYEOF
 }
-check "a reader still open: the writer's shared mapping gets ENODEV (README)" open_reader
+check "a reader still open in another process: the writer's shared mapping gets ENODEV (README)" \
+	open_reader
 
 mfs_done
