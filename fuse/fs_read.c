@@ -91,17 +91,22 @@ static int same_process(pid_t a, pid_t b)
 /*
  * n->lock held.  How many of n's pinned readers thread tid's process
  * opened and holds the current version with (fs_internal.h note 7);
- * `open_only`: not those closed, whose RELEASE is on its way.
+ * *closed (if not NULL): how many of those were closed (counted in
+ * closing_readers), though a mapping or another descriptor may keep them.
  */
-static int own_readers(struct mfs_node *n, pid_t tid, int open_only)
+static int own_readers(struct mfs_node *n, pid_t tid, int *closed)
 {
 	int own = 0;
 
+	if (closed)
+		*closed = 0;
 	for (struct mfs_handle *h = n->pinned; h; h = h->pnext)
 		if (h->m == n->manifest && (!h->follower || h->was_m == h->m) &&
-		    same_process(tid, h->tid) &&
-		    !(open_only && __atomic_load_n(&h->flushed, __ATOMIC_RELAXED)))
+		    same_process(tid, h->tid)) {
 			own++;
+			if (closed && __atomic_load_n(&h->flushed, __ATOMIC_RELAXED))
+				(*closed)++;
+		}
 	return own;
 }
 
@@ -134,7 +139,7 @@ static int adoptable(struct mfs_fs *fs, struct mfs_node *n, pid_t tid)
 	    n->truncated || n->kept || (n->rec.flags & MFS_I_PENDING) ||
 	    view_writer(fs, n->ino) || fs_node_target(fs, n) != n->ino || fs_node_manifest(fs, n))
 		return 0;
-	return own_readers(n, tid, 0) == n->readers;
+	return own_readers(n, tid, NULL) == n->readers;
 }
 
 /*
@@ -402,18 +407,21 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
  * that reads from the page cache keeps the rule: after the naps the writer
  * bypasses the page cache as before; only readers gone let it use it.
  * Readers of the writer's own process it may adopt (adopt_tid: its
- * thread, or 0 when it cannot: fs_internal.h note 7) need not go: it
- * waits too while every other reader is closing.
+ * thread, or 0 when it cannot: fs_internal.h note 7) need not go, even
+ * closed (a mapping keeps np.load(mmap_mode='r')'s): it waits while the
+ * others are all closing, and not at all for its own.
  */
 static int others_closing(struct mfs_node *n, pid_t adopt_tid)
 {
-	int closing = __atomic_load_n(&n->closing_readers, __ATOMIC_RELAXED);
+	int closing = __atomic_load_n(&n->closing_readers, __ATOMIC_RELAXED), own, own_closed;
 
 	if (!n->readers || !closing)
 		return 0;
-	if (n->readers == closing)
-		return 1;
-	return adopt_tid && !n->stg && n->readers == closing + own_readers(n, adopt_tid, 1);
+	if (!adopt_tid || n->stg)
+		return n->readers == closing;
+	/* Readers of another process are left, every one of them closing. */
+	own = own_readers(n, adopt_tid, &own_closed);
+	return own < n->readers && n->readers - own == closing - own_closed;
 }
 
 static void wait_closing_readers(struct mfs_node *n, pid_t adopt_tid)

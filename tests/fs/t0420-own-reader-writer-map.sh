@@ -11,8 +11,9 @@
 # np.memmap r+ (the reader reads the mapped writes, before and after the
 # flush and after the map goes); a read-only mapping (np.load 'r') beside
 # np.load r+ (it shows the writes); a reader opened by another thread of
-# the process; the same writes twice in a row.  The two outputs must be
-# equal.  Then what stays as the README says: a reader in another process
+# the process; the same writes twice in a row; a writer that grows the
+# file and one that shrinks it (the reader's fstat and reads, also after
+# the writer left).  The two outputs must be equal.  Then what stays as the README says: a reader in another process
 # keeps its version while the file is rewritten, the writer's shared
 # mapping gets ENODEV, and a reader of the writer's process opened beside
 # that one keeps its version too; and a writer that truncates (O_TRUNC)
@@ -85,22 +86,46 @@ print("read-only mapping after:", ro[7], ro[299999], ro.sum(dtype=np.float64))
 del ro
 print("c.npy:", np.load(p)[7], np.load(p)[299999])
 
-# A reader another thread of the process opened.
+# A reader another thread of the process opened (a thread still running:
+# one that has exited counts as another process's, fs_internal.h note 7).
 p = os.path.join(d, "e.bin")
 with open(p, "wb") as f:
     f.write(b"\1" * 200000)
-held = []
-t = threading.Thread(target=lambda: held.append(os.open(p, os.O_RDONLY)))
+held, opened, done = [], threading.Event(), threading.Event()
+def hold():
+    held.append(os.open(p, os.O_RDONLY))
+    opened.set()
+    done.wait()
+t = threading.Thread(target=hold)
 t.start()
-t.join()
+opened.wait()
 os.pread(held[0], 4096, 0)
 mm = np.memmap(p, dtype=np.uint8, mode="r+")
 mm[10:20] = 7
 mm.flush()
 del mm
 print("thread's reader:", os.pread(held[0], 30, 0).hex())
+done.set()
+t.join()
 os.close(held[0])
 print("e.bin:", open(p, "rb").read(30).hex())
+
+# A writer that grows the file and shrinks another: the reader goes by the new size.
+for name, size in (("g.bin", 70000), ("s.bin", 20000)):
+    p = os.path.join(d, name)
+    with open(p, "wb") as f:
+        f.write(b"g" * 50000)
+    r = os.open(p, os.O_RDONLY)
+    os.pread(r, 100, 0)
+    w = os.open(p, os.O_RDWR)
+    os.ftruncate(w, size)
+    os.pwrite(w, b"tail", size - 4)
+    print(name, "during:", os.fstat(r).st_size, len(os.pread(r, 1 << 20, 0)))
+    os.close(w)
+    for i in range(3):
+        got = os.pread(r, 1 << 20, 0)
+        print(name, "after the writer, %d:" % i, os.fstat(r).st_size, len(got), got[-6:])
+    os.close(r)
 PYEOF
 }
 

@@ -7,8 +7,8 @@
 # legacy format (shared and non-contiguous storages included), a safetensors
 # file written by hand through one buffered file, and a numpy memmap created
 # with open_memmap (w+), filled, flushed, then reopened r+ (np.memmap, then
-# open_memmap) and changed in place (rows, then a strided column), each time
-# flushed.  The same
+# open_memmap, then np.load(mmap_mode='r+')) and changed in place (rows, a
+# strided column, a block), each time flushed.  The same
 # steps run in a local directory give the reference.  Node 2 then sees every
 # file with node 1's SHA-256 (pread and mmap), torch.load gives equal tensors
 # (weights_only as well), the safetensors header and tensors parse through a
@@ -66,8 +66,6 @@ m = np.lib.format.open_memmap(p, mode="w+", dtype=np.float32, shape=(3000, 700))
 m[:] = vals[:3000 * 700].reshape(3000, 700)
 m.flush()
 del m
-# (not np.load(p, mmap_mode="r+"): it holds a reader open while it maps,
-# which gives ENODEV here, as the README says)
 off = np.load(p, mmap_mode="r").offset
 m = np.memmap(p, dtype=np.float32, mode="r+", offset=off, shape=(3000, 700))
 m[100:200] *= 2.0
@@ -77,6 +75,11 @@ del m
 m = np.lib.format.open_memmap(p, mode="r+")
 m[:, 350] = np.arange(3000, dtype=np.float32)
 m[::7, 0] += 0.5
+m.flush()
+del m
+# np.load holds a reader open while it maps (fuse/fs_internal.h note 7)
+m = np.load(p, mmap_mode="r+")
+m[1000:1010, 600:] = -3.0
 m.flush()
 del m
 PYEOF
