@@ -47,20 +47,25 @@
  *     open for reading while it maps the file shared and writable; a
  *     writer that found readers of the version used direct I/O (note 5:
  *     their page cache keeps that version), and the kernel refuses a
- *     shared mapping of a direct I/O descriptor (ENODEV).  When every
- *     reader of the inode reads through the page cache, opened in the
- *     writer's process, holds the inode's current version, and the
- *     writer's staging starts as exactly that version (the first writer,
- *     no O_TRUNC), those readers become followers of the staging (note
- *     6), as if they had opened after the writer: the pages they share
- *     are the staging's bytes as they are, so nothing is invalidated, and
- *     the writer writes through the page cache.  What they read from then
- *     on is what the writer wrote, as on tmpfs.  A reader of another
- *     process keeps its version, and the writer direct I/O, as before.
- *     "Process" is the thread group of the FUSE request's thread: two
- *     threads of one process (/proc/W/task/R exists).  A reader whose
- *     thread has exited is another process's then; one whose thread id
- *     a thread of the writer's process took since counts as the writer's.
+ *     shared mapping of a direct I/O descriptor (ENODEV).  A writer that
+ *     opens O_RDWR (one that may map the file) when every reader of the
+ *     inode reads through the page cache, was opened in the writer's
+ *     process and holds the inode's current version, and whose staging
+ *     starts as exactly that version (the first writer, no O_TRUNC), makes
+ *     those readers followers of the staging (note 6), as if they had
+ *     opened after it.  The pages they share are the staging's bytes as
+ *     they are, so nothing is invalidated, and the writer writes through
+ *     the page cache; they read what it writes, as on tmpfs.  A reader of
+ *     another process keeps its version, and the writer direct I/O, as
+ *     before; so do the writer's own readers beside an O_WRONLY writer
+ *     (cp, `>`, open('wb'), which the kernel truncates after the open).
+ *     An adopted reader that settles on the inode's own version (the
+ *     writer changed nothing: open_memmap opens the file twice) is one of
+ *     its pinned readers again, for the next writer to adopt.  "Process"
+ *     is the thread group of the FUSE request's thread: /proc/W/task/R
+ *     exists.  A reader whose thread has exited counts as another
+ *     process's; one whose thread id a thread of the writer's process took
+ *     since counts as the writer's.
  */
 #ifndef MFS_FS_INTERNAL_H
 #define MFS_FS_INTERNAL_H

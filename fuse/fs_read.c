@@ -128,8 +128,8 @@ static int adopting(const struct fuse_file_info *fi, const struct mfs_manifest *
  * starts its staging from n's version, not cut (O_TRUNC).  Can it adopt
  * n's readers (fs_internal.h note 7)?  Only if every one of them reads
  * through the page cache, as open_locked opened it, pinning n's current
- * version (a reader opened during a commit, or a follower that settled
- * on it, is not in n->pinned and keeps its version), and was opened by
+ * version (a reader opened during a commit, or a direct I/O follower that
+ * settled on it, is not in n->pinned and keeps its version), and was opened by
  * tid's process; and n is the path's version, which no truncate(2), view
  * or kept commit changes for its readers.
  */
