@@ -284,7 +284,7 @@ check "unmount on the full disk: the daemon exits" umount_full
 mount_full() {
 	"$MOUNT_BIN" "$M" -o "data=$D" >"$WORK/full-mount.out" 2>&1 ||
 		{ echo "mount on the full disk: exit $?: $(tail -n 2 "$WORK/full-mount.out")" >&2; return 1; }
-	wait_for 100 is_mounted "$M" && mfs_adopt "$M" "$D" && intact &&
+	wait_until is_mounted "$M" && mfs_adopt "$M" "$D" && intact &&
 		expect_errno ENOSPC mkdir "$M/full" && mfs_umount "$M"
 }
 check "a mount on the full disk: it mounts, reads work, a mkdir gets ENOSPC" mount_full
