@@ -36,9 +36,12 @@
  *     shows their size; bytes that miss a write answered before its bytes
  *     failed (s->werr) it never reads: EIO.  It pins no version while it
  *     follows, so it is not one of n->readers: a rewrite's writer need not
- *     keep an old version for it.  A reader of the path's newer inode
- *     while a writer goes on after a commit on the older one (view.c)
- *     follows that writer's bytes (h->src) the same way.  Only while every
+ *     keep an old version for it.  Settled, it is a reader of its version:
+ *     of n's own, or of the newer inode's that has it (fs_read.c,
+ *     read_as_current), so that a truncate(2) of the path reaches it.  A
+ *     reader of the path's newer inode while a writer goes on after a
+ *     commit on the older one (view.c) follows that writer's bytes
+ *     (h->src) the same way.  Only while every
  *     writer writes through the page cache (followable): a private mapping is
  *     filled from the inode's pages even with direct I/O, and a writer
  *     with direct I/O keeps those pages for readers of the old version.
@@ -256,6 +259,12 @@ struct mfs_handle {
 	int follow_err;          /* a follower with no version (m NULL): why */
 	struct mfs_node *src;    /* a follower's: the node whose staged bytes it reads */
 	int counted;             /* a settled follower counted in node->readers (follow_end) */
+	/*
+	 * A settled follower of the version a commit published on a newer
+	 * inode, counted in that inode's node's readers instead, held
+	 * (read_as_current); NULL.
+	 */
+	struct mfs_node *reader_of;
 	int own_fd;              /* has_own: a follower's descriptor of unpublished bytes */
 	int has_own;
 	struct mfs_handle *fnext; /* in node->followers while following */

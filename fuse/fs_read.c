@@ -655,6 +655,45 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /*
+ * n->lock held, follower h settled on m, the version n's last commit
+ * published on a newer inode.  While that inode still has it, h is one of
+ * its readers, as one that opened it is: a truncate(2) of the path reaches
+ * that inode, and cuts or grows what its readers read
+ * (fs_truncated_for_readers), h's too, as on tmpfs, where they are one
+ * file.  Counted in no node's readers, h read the version whole: 10 bytes
+ * after a truncate(2) to 3 that its fstat showed (s38 review, finding 7).
+ * Only tried: the newer node's lock is taken while n's is held.
+ */
+static void read_as_current(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_node *n)
+{
+	uint64_t to = itable_follow(fs, n->ino);
+	struct mfs_node *b;
+	int rc;
+
+	if (to == n->ino || !n->became_has_manifest || !(b = itable_get(fs, to, NULL, 0, 1, &rc)))
+		return;
+	if (pthread_mutex_trylock(&b->lock)) {
+		itable_put(fs, b, 0, 1);
+		return;
+	}
+	if (!b->gone && b->rec.has_manifest &&
+	    !memcmp(b->rec.manifest.b, n->became.b, MFS_HASH_LEN) && !fs_node_manifest(fs, b)) {
+		mfs_manifest_unref(h->m);
+		h->m = mfs_manifest_ref(b->manifest);
+		b->readers++;
+		h->reader_of = b; /* b's hold is h's now (follower_close) */
+		__atomic_store_n(&h->counted, 1, __ATOMIC_RELEASE); /* after reader_of: close_flush */
+		b = NULL;
+	}
+	if (b) {
+		pthread_mutex_unlock(&b->lock);
+		itable_put(fs, b, 0, 1);
+	} else {
+		pthread_mutex_unlock(&h->reader_of->lock);
+	}
+}
+
+/*
  * n->lock held.  The version follower h reads once no writer stages (the
  * one n's last commit published on a new inode, else n's own); on an
  * error its READs fail with it.
@@ -698,6 +737,8 @@ static void follow_end(struct mfs_fs *fs, struct mfs_handle *h)
 		mfs_manifest_unref(h->m);
 	h->m = m;
 	h->follow_err = rc;
+	if (m && n->became_set)
+		read_as_current(fs, h, n);
 	__atomic_store_n(&h->following, 0, __ATOMIC_RELEASE);
 }
 
@@ -949,7 +990,7 @@ static uint8_t zeros[ZEROS_LEN];
  */
 static int truncated_end(struct mfs_handle *h, uint64_t *data, uint64_t *to)
 {
-	struct mfs_node *n = h->node;
+	struct mfs_node *n = h->reader_of ? h->reader_of : h->node;
 	int t;
 
 	if (!__atomic_load_n(&n->truncated, __ATOMIC_ACQUIRE))
@@ -1289,7 +1330,7 @@ static void follower_close(struct mfs_fs *fs, struct mfs_handle *h)
 	pthread_mutex_lock(&src->lock);
 	if (h->following)
 		follower_leave(src, h);
-	if (h->counted) { /* follow_end: a reader of src's own version (src is h->node) */
+	if (h->counted && !h->reader_of) { /* follow_end: a reader of src's own version (src is h->node) */
 		src->readers--;
 		if (pinned_leave(src, h)) /* an adopted one (follow_end) */
 			src->cached_readers--;
@@ -1300,6 +1341,19 @@ static void follower_close(struct mfs_fs *fs, struct mfs_handle *h)
 		__atomic_sub_fetch(&h->node->closing_readers, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&src->lock);
+	if (h->reader_of) { /* read_as_current: a reader of the newer inode's version */
+		struct mfs_node *b = h->reader_of;
+		struct mfs_manifest *old;
+
+		pthread_mutex_lock(&b->lock);
+		b->readers--;
+		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
+			__atomic_sub_fetch(&b->closing_readers, 1, __ATOMIC_RELAXED);
+		old = fs_node_release_old(fs, b);
+		pthread_mutex_unlock(&b->lock);
+		mfs_manifest_unref(old);
+		itable_put(fs, b, 0, 1);
+	}
 	if (src != h->node)
 		itable_put(fs, src, 0, 1); /* follow_view's hold */
 	if (h->has_own)
@@ -1408,9 +1462,10 @@ void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	/* Every close(2) of a descriptor: the last one's RELEASE follows
 	 * (wait_closing_readers).  No lock: a writer's commit may hold it long. */
-	if ((!h->follower || __atomic_load_n(&h->counted, __ATOMIC_RELAXED)) &&
+	if ((!h->follower || __atomic_load_n(&h->counted, __ATOMIC_ACQUIRE)) &&
 	    !__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
-		__atomic_add_fetch(&h->node->closing_readers, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&(h->reader_of ? h->reader_of : h->node)->closing_readers, 1,
+				   __ATOMIC_RELAXED);
 	fuse_reply_err(req, 0);
 }
 

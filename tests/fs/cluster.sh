@@ -22,7 +22,8 @@
 # (`mount.modelfs --serve`, cl_serve I).
 #
 # Synchronisation is by bounded polls (wait_for with CL_TRIES tries of 0.1 s
-# plus the time each try takes), never by fixed sleeps.
+# plus the time each try takes), never by fixed sleeps; a node's start and
+# exit by wait_until (lib.sh), which no load outlasts.
 #
 # Cleanup: storage-only daemons are listed in $WORK/.daemons (which the
 # watchdog reads and kills) and stopped by the EXIT handler, which also
@@ -201,8 +202,8 @@ cl_start() {
 		tail -n 20 "$WORK/mount.out" >&2
 		return 1
 	fi
-	if ! wait_for 100 is_mounted "$mnt"; then
-		echo "node $i: $mnt is not a mountpoint 10 s after mount.modelfs returned" >&2
+	if ! wait_until is_mounted "$mnt"; then
+		echo "node $i: $mnt is not a mountpoint ${MFS_WAIT_MAX} s after mount.modelfs returned" >&2
 		return 1
 	fi
 	mfs_adopt "$mnt" "$data" || return 1
@@ -230,7 +231,7 @@ cl_serve() {
 		tail -n 20 "$WORK/mount.out" >&2
 		return 1
 	fi
-	if ! wait_for 100 _cl_pid_ok "$data"; then
+	if ! wait_until _cl_pid_ok "$data"; then
 		echo "node $i: no live pid in $data/modelfs.pid after mount.modelfs --serve returned" >&2
 		return 1
 	fi
@@ -272,7 +273,7 @@ cl_kill9() {
 		pid=${_cl_spid[$i]:-}
 		[ -n "$pid" ] || { echo "node $i: no daemon recorded" >&2; return 1; }
 		kill -9 "$pid" 2>/dev/null || pid_gone "$pid" || return 1
-		wait_for 100 pid_gone "$pid" || { echo "node $i: $pid survived SIGKILL" >&2; return 1; }
+		wait_until pid_gone "$pid" || { echo "node $i: $pid survived SIGKILL" >&2; return 1; }
 		_cl_spid[$i]=
 	else
 		# The daemon's own pid file, not the pid recorded at its start: a
@@ -292,7 +293,8 @@ cl_stop() {
 		pid=${_cl_spid[$i]:-}
 		[ -n "$pid" ] || { echo "node $i: no daemon recorded" >&2; return 1; }
 		kill -TERM "$pid" || return 1
-		wait_for 600 pid_gone "$pid" || { echo "node $i: $pid still running 60 s after SIGTERM" >&2; return 1; }
+		wait_until pid_gone "$pid" ||
+			{ echo "node $i: $pid still running ${MFS_WAIT_MAX} s after SIGTERM" >&2; return 1; }
 		_cl_spid[$i]=
 	else
 		mfs_umount "${CL_M[$i]}" || return 1

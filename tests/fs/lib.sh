@@ -12,13 +12,15 @@
 # failure on stderr) and ends with mfs_done.
 #
 # Environment: MFS_BUILD, MFS_SRC (set by make check), MFS_TEST_TIMEOUT
-# (seconds, default 300), MFS_KEEP=1 keeps the workdir even on success.
+# (seconds, default 300), MFS_WAIT_MAX (seconds, default 240: wait_until's
+# safety bound), MFS_KEEP=1 keeps the workdir even on success.
 
 set -u
 
 MFS_SRC=${MFS_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 MFS_BUILD=${MFS_BUILD:-$MFS_SRC}
 MFS_TEST_TIMEOUT=${MFS_TEST_TIMEOUT:-300}
+MFS_WAIT_MAX=${MFS_WAIT_MAX:-240}
 MFS_KEEP=${MFS_KEEP:-0}
 MOUNT_BIN=$MFS_BUILD/mount.modelfs
 ADMIN_BIN=$MFS_BUILD/modelfs-admin
@@ -149,7 +151,10 @@ expect_sha() {
 # randfile PATH BYTES: BYTES of random data.
 randfile() { head -c "$2" /dev/urandom >"$1" && [ "$(stat -c %s "$1")" -eq "$2" ]; }
 
-# wait_for TRIES CMD...: polls CMD every 0.1 s, at most TRIES times.
+# wait_for TRIES CMD...: polls CMD every 0.1 s, at most TRIES times.  For
+# a condition that may never come, where TRIES is part of what is tested;
+# an event that must come (a mount appearing, a daemon's exit) is waited
+# for with wait_until.
 wait_for() {
 	local tries=$1 i
 	shift
@@ -158,6 +163,20 @@ wait_for() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# wait_until CMD...: polls CMD every 0.1 s until it succeeds.  For an event
+# that comes, however loaded the machine (a mount appearing, a daemon's
+# exit after SIGKILL or an unmount): no short bound of wall clock, which
+# two CI runs beside each other outlasted (s39 ci2, t0806: a restart's
+# 100 tries of 0.1 s).  MFS_WAIT_MAX seconds only end a wait that something
+# broke, sooner than the watchdog (MFS_TEST_TIMEOUT) would.
+wait_until() {
+	local end=$((SECONDS + MFS_WAIT_MAX))
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.1
+	done
 }
 
 # pid_alive PID: running (a zombie counts as gone).
@@ -209,27 +228,34 @@ mfs_mount() {
 		tail -n 20 "$WORK/mount.out" >&2
 		return 1
 	fi
-	if ! wait_for 100 is_mounted "$mnt"; then
-		echo "$mnt is not a mountpoint 10 s after mount.modelfs returned" >&2
+	if ! wait_until is_mounted "$mnt"; then
+		echo "$mnt is not a mountpoint ${MFS_WAIT_MAX} s after mount.modelfs returned" >&2
 		return 1
 	fi
 	mfs_adopt "$mnt" "$data"
 }
 
 # mfs_adopt MNT DATA: records the daemon serving MNT (from DATA/modelfs.pid)
-# so that unmount helpers and the trap can follow it.
+# so that unmount helpers and the trap can follow it.  The daemon writes
+# its pid file before mount.modelfs returns; on a disk with no page free
+# it cannot (t0806), and the daemon is found by its data dir instead.
+_daemon_of() { # DATA: the pid of the live daemon of DATA, by its file or its command line
+	local pid
+	pid=$(cat "$1/modelfs.pid" 2>/dev/null)
+	if [ -n "$pid" ] && pid_alive "$pid"; then
+		echo "$pid"
+		return 0
+	fi
+	pid=$(pgrep -n -f -- "mount\.modelfs .*data=$1(,|\$| )") && pid_alive "$pid" && echo "$pid"
+}
 mfs_adopt() {
 	local mnt=$1 data=$2 pid
 	_register "$mnt" "$data"
-	if ! wait_for 100 test -s "$data/modelfs.pid"; then
-		echo "no $data/modelfs.pid" >&2
+	if ! pid=$(wait_until _daemon_of "$data"); then
+		echo "no live daemon of $data: $data/modelfs.pid has '$(cat "$data/modelfs.pid" 2>&1)'" >&2
 		return 1
 	fi
-	pid=$(cat "$data/modelfs.pid")
-	if ! pid_alive "$pid"; then
-		echo "pid $pid from $data/modelfs.pid is not running" >&2
-		return 1
-	fi
+	[ -s "$data/modelfs.pid" ] || note "no pid in $data/modelfs.pid (a full disk?): daemon $pid found by its data dir"
 	_mnt_pid[$mnt]=$pid
 	echo "$pid $mnt" >>"$WORK/.daemons"
 }
@@ -308,12 +334,12 @@ mfs_umount() {
 		return 1
 	fi
 	[ "$i" -gt 0 ] && note "$*: unmounted after $i refusals (busy)"
-	if ! wait_for 100 not_mounted "$mnt"; then
-		echo "$mnt still mounted 10 s after $*" >&2
+	if ! wait_until not_mounted "$mnt"; then
+		echo "$mnt still mounted ${MFS_WAIT_MAX} s after $*" >&2
 		return 1
 	fi
-	if ! wait_for 600 pid_gone "$pid"; then
-		echo "daemon $pid still running 60 s after $*" >&2
+	if ! wait_until pid_gone "$pid"; then
+		echo "daemon $pid still running ${MFS_WAIT_MAX} s after $*" >&2
 		return 1
 	fi
 	_mnt_pid[$mnt]=
@@ -347,13 +373,13 @@ mfs_kill9() {
 		say "daemon $pid survived SIGKILL for 5 s (a thread stuck in the kernel): its FUSE connection aborted"
 		fuse_abort "$mnt"
 	fi
-	if ! wait_for 100 pid_gone "$pid"; then
-		echo "daemon $pid survived SIGKILL for 15 s, and an abort of its connection" >&2
+	if ! wait_until pid_gone "$pid"; then
+		echo "daemon $pid survived SIGKILL, and an abort of its connection, for ${MFS_WAIT_MAX} s" >&2
 		return 1
 	fi
 	_mnt_pid[$mnt]=
 	umount -l "$mnt" || fusermount3 -uz "$mnt" || return 1
-	wait_for 100 not_mounted "$mnt"
+	wait_until not_mounted "$mnt"
 }
 
 # mfs_daemon_pid MNT

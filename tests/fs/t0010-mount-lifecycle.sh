@@ -72,8 +72,8 @@ sigterm_stops_daemon() {
 	pid=$(cat "$D/modelfs.pid") &&
 	expect_eq "$pid" "$(mfs_daemon_pid "$M")" "pid file" &&
 	kill -TERM "$pid" &&
-	{ wait_for 100 not_mounted "$M" || { echo "still mounted 10 s after SIGTERM" >&2; false; }; } &&
-	{ wait_for 300 pid_gone "$pid" || { echo "daemon alive 30 s after SIGTERM" >&2; false; }; }
+	{ wait_until not_mounted "$M" || { echo "still mounted $MFS_WAIT_MAX s after SIGTERM" >&2; false; }; } &&
+	{ wait_until pid_gone "$pid" || { echo "daemon alive $MFS_WAIT_MAX s after SIGTERM" >&2; false; }; }
 }
 check "SIGTERM to the pid in modelfs.pid unmounts and exits" sigterm_stops_daemon
 
@@ -127,7 +127,7 @@ check "a mount on a live modelfs mountpoint exits 32 and stacks nothing" live_mo
 restart_after_kill9() {
 	local pid out
 	pid=$(mfs_daemon_pid "$M") && kill -9 "$pid" &&
-	wait_for 100 pid_gone "$pid" || return 1
+	wait_until pid_gone "$pid" || return 1
 	_mnt_pid[$M]=
 	! stat -f "$M" >/dev/null 2>&1 || { echo "the dead mount still answers" >&2; return 1; }
 	out=$("$MOUNT_BIN" "$M" -o "data=$D" 2>&1) || { echo "$out" >&2; return 1; }
@@ -143,7 +143,7 @@ foreground_mode() {
 	mfs_umount "$M" || return 1
 	"$MOUNT_BIN" "$M" -f -o "data=$D" >>"$WORK/mount.out" 2>&1 &
 	fg=$!
-	wait_for 100 is_mounted "$M" || { echo "-f: no mount after 10 s" >&2; return 1; }
+	wait_until is_mounted "$M" || { echo "-f: no mount after $MFS_WAIT_MAX s" >&2; return 1; }
 	pid_alive "$fg" || { echo "-f: the process did not stay" >&2; return 1; }
 	expect_eq "$(cat "$M/f")" hello "content in foreground mode" || return 1
 	umount "$M" || return 1

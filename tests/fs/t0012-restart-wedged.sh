@@ -83,7 +83,7 @@ restart() {
 	fi
 	has_text "$out" "was killed while the kernel waited" "message" &&
 	mfs_adopt "$M" "$D" &&
-	wait_for 100 pid_gone "$OLD" &&
+	wait_until pid_gone "$OLD" &&
 	{ [ ! -e /proc/"$OLD" ] || { echo "old daemon $OLD still exists" >&2; false; }; } &&
 	wait_for 100 eval '! kill -0 "$READER" 2>/dev/null' &&
 	{ ! wait "$READER" || { echo "the stuck reader ended without an error" >&2; false; }; } &&

@@ -77,7 +77,7 @@ restart() {
 	"$MOUNT_BIN" "$M" -o "data=$D" >"$WORK/full-mount.out" 2>&1 ||
 		{ echo "mount.modelfs on the full disk: exit $?: $(tail -n 2 "$WORK/full-mount.out")" >&2
 		  return 1; }
-	wait_for 100 is_mounted "$M" && mfs_adopt "$M" "$D"
+	wait_until is_mounted "$M" && mfs_adopt "$M" "$D"
 }
 
 intact() {
@@ -169,7 +169,7 @@ restart_nopid() {
 	local pid
 	"$MOUNT_BIN" "$M" -o "data=$D" >"$WORK/full-mount.out" 2>&1 ||
 		{ echo "mount.modelfs: exit $?: $(tail -n 2 "$WORK/full-mount.out")" >&2; return 1; }
-	wait_for 100 is_mounted "$M" && pid=$(pgrep -f -- "data=$D\$") && _register "$M" "$D" &&
+	wait_until is_mounted "$M" && pid=$(pgrep -f -- "data=$D\$") && _register "$M" "$D" &&
 		_mnt_pid[$M]=$pid && echo "$pid $M" >>"$WORK/.daemons"
 }
 no_reserve_8() {

@@ -69,7 +69,7 @@ dead_mount() {
 	local pid
 	pid=$(mfs_daemon_pid "$M") &&
 	echo x >"$M/f" &&
-	kill -9 "$pid" && wait_for 100 pid_gone "$pid" &&
+	kill -9 "$pid" && wait_until pid_gone "$pid" &&
 	expect_status 1 timeout 30 "$ADMIN_BIN" status "$M" &&
 	expect_status 8 timeout 30 "$ADMIN_BIN" fsck "$M" &&
 	mfs_kill9 "$M"

@@ -169,13 +169,13 @@ mount_unit() {
 	# shellcheck disable=SC2086 # word splitting, as systemd does
 	$start >>"$WORK/mount.out" 2>&1 &
 	pid=$!
-	wait_for 100 is_mounted "$M" || { echo "$M not mounted 10 s after ExecStart" >&2; return 1; }
+	wait_until is_mounted "$M" || { echo "$M not mounted $MFS_WAIT_MAX s after ExecStart" >&2; return 1; }
 	pid_alive "$pid" || { echo "ExecStart returned once mounted: not Type=simple" >&2; return 1; }
 	expect_eq "$(cat "$M/f")" hello "content through the unit's mount" &&
 	expect_eq "$(cat "$D/modelfs.pid")" "$pid" "daemon pid" || return 1
 	# shellcheck disable=SC2086
 	$stop || { echo "ExecStop failed: $stop" >&2; return 1; }
-	wait_for 100 pid_gone "$pid" || { echo "daemon still running 10 s after ExecStop" >&2; return 1; }
+	wait_until pid_gone "$pid" || { echo "daemon still running $MFS_WAIT_MAX s after ExecStop" >&2; return 1; }
 	wait "$pid"
 	rc=$?
 	expect_eq "$rc" 0 "exit status of ExecStart after ExecStop (non-zero would be a failure and a restart)"
@@ -211,7 +211,7 @@ for _ in range(100):
 	listen=$(json_get listen <"$WORK/peer.status") &&
 	expect_eq "${listen#tcp://}" "127.0.0.1:$port" "listen" || return 1
 	kill -TERM "$pid"
-	wait_for 100 pid_gone "$pid" || { echo "peer still running 10 s after SIGTERM" >&2; return 1; }
+	wait_until pid_gone "$pid" || { echo "peer still running $MFS_WAIT_MAX s after SIGTERM" >&2; return 1; }
 	wait "$pid"
 	rc=$?
 	expect_eq "$rc" 0 "exit status after SIGTERM (systemd's stop)"

@@ -61,7 +61,7 @@ restart_full() {
 		{ echo "restart on the full disk: exit status $?; $(tail -n 2 "$WORK/mount.out")" >&2
 		  return 1; }
 	note "node 2: $(df -k "${CL_D[2]}" | tail -n 1)"
-	wait_for 100 is_mounted "${CL_M[2]}" && mfs_adopt "${CL_M[2]}" "${CL_D[2]}" &&
+	wait_until is_mounted "${CL_M[2]}" && mfs_adopt "${CL_M[2]}" "${CL_D[2]}" &&
 		expect_sha "${CL_M[2]}/d/w.bin" "$sum" &&
 		expect_errno ENOSPC mkdir "${CL_M[2]}/dir-after-restart" &&
 		expect_eq "$(admin status --json "${CL_M[2]}" | json_get store_disk_full)" 1 \

@@ -76,7 +76,7 @@ check "node 1 closes its d/f: its record goes on both nodes" closed
 
 killed() {
 	local i
-	cl_kill9 1 && kill "$_hpid" && wait_for 100 pid_gone "$_hpid" &&
+	cl_kill9 1 && kill "$_hpid" && wait_until pid_gone "$_hpid" &&
 	cl_restart 1 && cl_wait_formed && cl_wait_converged &&
 	for i in 1 2; do
 		wait_for "$CL_READ_TRIES" files_is "$i" 2 ||
