@@ -67,10 +67,11 @@
  *     published goes at its writer's RELEASE with its readers keeping it.
  *     The commit puts p on n->kept (fs_pending_end): until the last writer
  *     leaves, READs read n's staging under n's lock (a writer may write
- *     on through a dup'ed descriptor; the write-behind may drop bytes,
- *     which staging_materialize puts back); then fs_pending_keep gives p a
- *     descriptor of the staged file, never emptied for reuse (s->lent),
- *     and n shows its size (followers_settle).  Never bytes that miss a
+ *     on through a dup'ed descriptor; staging_pread reads the bytes the
+ *     write-behind dropped from their chunks); then fs_pending_keep gives
+ *     p the kept bytes of its own (kept.c: the dropped bytes stay in their
+ *     chunks, the staged file's memory stays in the staging budget), and
+ *     n shows their size (followers_settle).  Never bytes that miss a
  *     write: a write answered before its bytes failed (s->werr) makes the
  *     READs answer EIO, as before for every such reader.
  *  8. The chunks wb_stored indexes are named by no version until the
@@ -112,10 +113,11 @@ struct fs_pending {
 	struct mfs_manifest *m; /* the version after the end, NULL if none; set under lock */
 	/*
 	 * Not published: its readers read on the bytes written (note 7), from
-	 * the node's staging, or once `own` (atomic) from fd, or err.  kept is
-	 * set before ended; own, fd and err under the node's lock.
+	 * the node's staging, or once `own` (atomic) from k, or err.  kept is
+	 * set before ended; own, k and err under the node's lock.
 	 */
 	int kept, own, err;
+	struct fs_kept *k;
 	struct fs_pending *knext; /* in the node's kept list; its lock */
 };
 
@@ -127,6 +129,7 @@ static void pending_put(struct fs_pending *p)
 		close(p->fd);
 	mfs_manifest_unref(p->m);
 	mfs_manifest_unref(p->stored);
+	fs_kept_put(p->k);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -285,23 +288,21 @@ int fs_pending_wait(struct mfs_handle *h)
 }
 
 /*
- * The descriptor of the bytes kept p's readers read (note 7): p's own, or
- * n's staging's, its dropped bytes put back.  -errno if they are lost.
- * n->lock held.
+ * Reads [off, off + size) of the bytes p's readers keep (note 7) into buf:
+ * p's own, or n's staging's, the write-behind's dropped bytes read from
+ * their chunks (kept.c note 1).  The bytes read or -errno.  n->lock held
+ * unless p->own.
  */
-static int kept_fd(struct mfs_fs *fs, struct mfs_node *n, struct fs_pending *p)
+static ssize_t kept_pread(struct mfs_fs *fs, struct mfs_node *n, struct fs_pending *p, char *buf,
+			  size_t size, off_t off)
 {
-	int rc;
-
 	if (p->own)
-		return p->err ? p->err : p->fd;
+		return p->err ? p->err : fs_kept_pread(p->k, buf, size, (uint64_t)off);
 	if (!n->stg)
 		return -EIO; /* fs_pending_keep ran for every staging that goes */
 	if (n->stg->werr)
 		return n->stg->werr;
-	if ((rc = staging_materialize(fs, n->stg)))
-		return rc;
-	return n->stg->fd;
+	return staging_pread(fs, n->stg, buf, size, (uint64_t)off);
 }
 
 /* A READ of kept bytes (note 7): 0, with the bytes replied or the -errno replied in *out. */
@@ -310,16 +311,14 @@ static int read_kept(fuse_req_t req, struct mfs_handle *h, size_t size, off_t of
 	struct fs_pending *p = h->pending;
 	struct mfs_node *n = h->node;
 	char *buf = malloc(size ? size : 1);
-	int fd, locked = !__atomic_load_n(&p->own, __ATOMIC_ACQUIRE);
+	int locked = !__atomic_load_n(&p->own, __ATOMIC_ACQUIRE);
 	ssize_t got = -ENOMEM;
 
 	if (buf) {
-		/* Once p has its own descriptor, nothing changes it: no lock. */
+		/* Once p has its own bytes, nothing changes them: no lock. */
 		if (locked)
 			pthread_mutex_lock(&n->lock);
-		if ((got = fd = kept_fd(req_fs(req), n, p)) >= 0 &&
-		    (got = pread(fd, buf, size, off)) < 0)
-			got = -errno;
+		got = kept_pread(req_fs(req), n, p, buf, size, off);
 		if (locked)
 			pthread_mutex_unlock(&n->lock);
 	}
@@ -329,13 +328,19 @@ static int read_kept(fuse_req_t req, struct mfs_handle *h, size_t size, off_t of
 
 off_t fs_pending_seek(struct mfs_fs *fs, struct mfs_handle *h, off_t off, int whence)
 {
+	struct fs_pending *p = h->pending;
 	struct mfs_node *n = h->node;
 	off_t r;
-	int fd;
 
 	pthread_mutex_lock(&n->lock);
-	if ((r = fd = kept_fd(fs, n, h->pending)) >= 0 && (r = lseek(fd, off, whence)) < 0)
-		r = -errno;
+	if (p->own)
+		r = p->err ? p->err : fs_kept_seek(p->k, (uint64_t)off, whence);
+	else if (!n->stg)
+		r = -EIO;
+	else if (n->stg->werr)
+		r = n->stg->werr;
+	else
+		r = staging_seek(fs, n->stg, (uint64_t)off, whence);
 	pthread_mutex_unlock(&n->lock);
 	return r;
 }
@@ -351,18 +356,15 @@ void fs_pending_keep(struct mfs_fs *fs, struct mfs_node *n)
 		p->knext = NULL;
 		/*
 		 * Its readers all left (no handle takes p after its end): the
-		 * materialize would put every byte the write-behind dropped
-		 * back in memory, outside the staging budget, for nobody.
+		 * staged file's memory would stay charged to the budget (kept.c
+		 * note 3), for nobody.
 		 */
 		if (__atomic_load_n(&p->refs, __ATOMIC_ACQUIRE) == 1) {
 			pending_put(p); /* n->kept's, the last */
 			continue;
 		}
-		rc = s->werr ? s->werr : staging_materialize(fs, s);
-		if (!rc && (p->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
-			rc = -errno;
-		if (!rc)
-			s->lent = 1; /* a pooled memfd is emptied and reused: never this one */
+		/* Their own reference: not in memory whole (kept.c note 1). */
+		rc = fs_kept_new(fs, s, p->stored, &p->k);
 		p->err = rc;
 		if (rc)
 			log_warn("inode %016llx: readers that opened during its commit lost its "
@@ -385,34 +387,6 @@ void fs_pending_drop_kept(struct mfs_node *n)
 		n->kept = p->knext;
 		pending_put(p);
 	}
-}
-
-/* Copies [off, off + len) of m's bytes into buf through the chunk cache.  0 or -errno. */
-static int copy_stored(struct mfs_fs *fs, const struct mfs_manifest *m, uint16_t origin, char *buf,
-		       uint64_t off, uint64_t len)
-{
-	const struct mfs_cache_entry *ent;
-	int rc;
-
-	for (uint32_t i = mfs_manifest_find(m, off); len; i++) {
-		uint64_t in = off - m->off[i], k = m->e[i].len - in;
-
-		if (k > len)
-			k = len;
-		if (mfs_manifest_is_hole(&m->e[i])) {
-			memset(buf, 0, k);
-		} else {
-			if ((rc = mfs_cache_get_read(fs->cache, &m->e[i].hash, m->e[i].len, origin,
-						     &ent)))
-				return rc;
-			memcpy(buf, ent->data + in, k);
-			mfs_cache_release_cold(fs->cache, ent, 0);
-		}
-		buf += k;
-		off += k;
-		len -= k;
-	}
-	return 0;
 }
 
 int fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off, ssize_t *out)
@@ -449,7 +423,7 @@ int fs_pending_read(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off
 	/* [off, mid) from the stored chunks, [mid, end) from the staging. */
 	if (got >= 0 && p->stored && (uint64_t)off < p->stored->size) {
 		mid = end < p->stored->size ? end : p->stored->size;
-		if ((rc = copy_stored(req_fs(req), p->stored, p->origin, buf, off, mid - off)))
+		if ((rc = fs_copy_chunks(req_fs(req), p->stored, p->origin, buf, off, mid - off)))
 			got = rc;
 		else
 			got = (ssize_t)(mid - off);

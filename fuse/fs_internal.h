@@ -32,7 +32,7 @@
  *     the staged bytes became (n->became, or n's own for a first publish in
  *     place), and keeps that one as any reader keeps its version.  Bytes
  *     no commit published (the file was unlinked while open, or the commit
- *     failed) it keeps as they are (h->own_fd), as on tmpfs, and stat
+ *     failed) it keeps as they are (h->own, kept.c), as on tmpfs, and stat
  *     shows their size; bytes that miss a write answered before its bytes
  *     failed (s->werr) it never reads: EIO.  It pins no version while it
  *     follows, so it is not one of n->readers: a rewrite's writer need not
@@ -168,6 +168,7 @@ struct mfs_staging {
 	 */
 	int published;
 	int lent;               /* followers hold descriptors of fd: never emptied for reuse */
+	struct fs_kept *kept;   /* the unpublished bytes its readers keep (kept.c), or NULL */
 };
 
 struct mfs_node {
@@ -265,8 +266,7 @@ struct mfs_handle {
 	 * (read_as_current); NULL.
 	 */
 	struct mfs_node *reader_of;
-	int own_fd;              /* has_own: a follower's descriptor of unpublished bytes */
-	int has_own;
+	struct fs_kept *own;     /* a follower's unpublished bytes (kept.c), or NULL */
 	struct mfs_handle *fnext; /* in node->followers while following */
 	pid_t tid;               /* a reader in node->pinned: the thread that opened it */
 	struct mfs_handle *pnext; /* in node->pinned */
@@ -543,6 +543,44 @@ void wb_end(struct mfs_staging *s);
  * (mfs_ingest_index_stored); NULL if none can be.  The caller unrefs it.
  */
 struct mfs_manifest *wb_stored(struct mfs_staging *s);
+/*
+ * The write-behind's last copy of its stored chunks (wb_stored), or NULL;
+ * borrowed while s->wb lives.  wb_stored_fresh indexes what the feeds
+ * stored since first (joins a running feed).
+ */
+struct mfs_manifest *wb_pinned(struct mfs_staging *s);
+struct mfs_manifest *wb_stored_fresh(struct mfs_staging *s);
+
+/*
+ * kept.c: the staged bytes of a file no commit published, which its
+ * readers read on after its last writer left (kept.c notes), without
+ * putting the write-behind's dropped bytes back into memory.
+ * fs_kept_new (n->lock held, s the staging of n, which goes next): a
+ * reference to them, shared by s's keepers; hint, if not NULL, the chunks
+ * of s's hole a commit indexed (commit_open.c).  -errno if they are lost
+ * (s->werr, or chunks that cannot be read back).  pread: [off, off +
+ * size) up to their size, the bytes read or -errno; seek: SEEK_DATA or
+ * SEEK_HOLE, the offset or -errno; neither takes a lock.
+ */
+struct fs_kept;
+int fs_kept_new(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *hint,
+		struct fs_kept **out);
+/* NULL is a no-op. */
+void fs_kept_put(struct fs_kept *k);
+ssize_t fs_kept_pread(struct fs_kept *k, void *buf, size_t size, uint64_t off);
+off_t fs_kept_seek(struct fs_kept *k, uint64_t off, int whence);
+/*
+ * The staged bytes of s as a reader sees them (s's lock held), those the
+ * write-behind dropped read from its chunks, not put back (unless there
+ * are none to read: staging_materialize).  The bytes read or -errno; the
+ * offset or -errno.
+ */
+ssize_t staging_pread(struct mfs_fs *fs, struct mfs_staging *s, void *buf, size_t size,
+		      uint64_t off);
+off_t staging_seek(struct mfs_fs *fs, struct mfs_staging *s, uint64_t off, int whence);
+/* Copies [off, off + len) of m's bytes into buf through the chunk cache.  0 or -errno. */
+int fs_copy_chunks(struct mfs_fs *fs, const struct mfs_manifest *m, uint16_t origin, char *buf,
+		   uint64_t off, uint64_t len);
 
 /*
  * view.c: after a commit moved the path to inode `ino` while the writer

@@ -743,27 +743,20 @@ static void follow_end(struct mfs_fs *fs, struct mfs_handle *h)
 }
 
 /*
- * n->lock held.  Follower h keeps the staged bytes no commit published: a
- * descriptor of the staged file of its own, its bytes all there (the
- * write-behind's dropped ones back).  A file unlinked while open is read
- * on by its followers so; the staged file's memory stays until they close.
+ * n->lock held.  Follower h keeps the staged bytes no commit published
+ * (kept.c): a file unlinked while open is read on by its followers so.
+ * Never bytes that miss an answered write (s38 review, finding 8c):
+ * fs_kept_new answers s->werr then.
  */
 static void keep_unpublished(struct mfs_fs *fs, struct mfs_handle *h)
 {
 	struct mfs_node *n = h->src;
-	/* Never bytes that miss an answered write (s38 review, finding 8c). */
-	int rc = n->stg->werr ? n->stg->werr : staging_materialize(fs, n->stg);
+	int rc = fs_kept_new(fs, n->stg, NULL, &h->own);
 
-	if (!rc && (h->own_fd = fcntl(n->stg->fd, F_DUPFD_CLOEXEC, 0)) < 0)
-		rc = -errno;
-	if (!rc)
-		n->stg->lent = 1; /* a pooled memfd is emptied and reused: never this one */
 	if (rc) {
 		log_warn("inode %016llx: a reader of a writer's unpublished bytes lost them: %s",
 			 (unsigned long long)n->ino, mfs_strerror(rc));
 		h->follow_err = rc;
-	} else {
-		h->has_own = 1;
 	}
 	/* An adopted reader's old version is not what it reads now (note 7). */
 	if (h->m) {
@@ -863,12 +856,13 @@ static int read_staged(fuse_req_t req, struct mfs_handle *h, size_t size, off_t 
 		*base = mfs_manifest_ref(n->stg->base);
 		staged = 0;
 	}
-	*got = staged && n->stg ? staging_materialize(req_fs(req), n->stg) : 0;
+	*got = 0;
 	/* A follower never reads bytes that miss an answered write (s38 review, 8c). */
-	if (staged && !h->writable && !*got && n->stg && n->stg->werr)
+	if (staged && !h->writable && n->stg && n->stg->werr)
 		*got = n->stg->werr;
-	if (staged && !*got && n->stg && (*got = pread(n->stg->fd, buf, size, off)) < 0)
-		*got = -errno;
+	/* The write-behind's dropped bytes from their chunks, not put back (kept.c). */
+	else if (staged && n->stg)
+		*got = staging_pread(req_fs(req), n->stg, buf, size, (uint64_t)off);
 	pthread_mutex_unlock(&n->lock);
 	if (!staged) {
 		free(buf);
@@ -1050,11 +1044,11 @@ ssize_t fs_reply_bytes(fuse_req_t req, void *buf, ssize_t got)
 /* A READ of a follower with no version (followers_settle): its own bytes, or its error. */
 static ssize_t read_own(fuse_req_t req, struct mfs_handle *h, size_t size, off_t off)
 {
-	char *buf = h->has_own ? malloc(size ? size : 1) : NULL;
-	ssize_t got = !h->has_own ? h->follow_err : !buf ? -ENOMEM : 0;
+	char *buf = h->own ? malloc(size ? size : 1) : NULL;
+	ssize_t got = !h->own ? h->follow_err : !buf ? -ENOMEM : 0;
 
-	if (!got && (got = pread(h->own_fd, buf, size, off)) < 0)
-		got = -errno;
+	if (!got)
+		got = fs_kept_pread(h->own, buf, size, (uint64_t)off);
 	return fs_reply_bytes(req, buf, got);
 }
 
@@ -1258,16 +1252,13 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		n = staged_node(h);
 		pthread_mutex_lock(&n->lock);
 		if ((staged = reads_staged(h))) {
-			r = n->stg ? staging_materialize(req_fs(req), n->stg) : -EBADF;
-			if (!r && (r = lseek(n->stg->fd, off, whence)) < 0)
-				r = -errno;
+			r = n->stg ? staging_seek(req_fs(req), n->stg, (uint64_t)off, whence)
+				   : -EBADF;
 		}
 		pthread_mutex_unlock(&n->lock);
 	}
 	if (!staged && h->follower && !h->m) { /* a follower without a version (followers_settle) */
-		r = !h->has_own ? h->follow_err : lseek(h->own_fd, off, whence);
-		if (r < 0 && h->has_own)
-			r = -errno;
+		r = !h->own ? h->follow_err : fs_kept_seek(h->own, (uint64_t)off, whence);
 	} else if (!staged) {
 		uint64_t d, t;
 
@@ -1356,8 +1347,7 @@ static void follower_close(struct mfs_fs *fs, struct mfs_handle *h)
 	}
 	if (src != h->node)
 		itable_put(fs, src, 0, 1); /* follow_view's hold */
-	if (h->has_own)
-		close(h->own_fd);
+	fs_kept_put(h->own);
 	itable_put(fs, h->node, 0, 1);
 	mfs_manifest_unref(h->m);
 	mfs_manifest_unref(h->was_m);

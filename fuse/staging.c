@@ -118,6 +118,7 @@ void staging_free(struct mfs_fs *fs, struct mfs_staging *s)
 	view_end(fs, s);
 	wb_end(s);
 	mfs_manifest_unref(s->base);
+	fs_kept_put(s->kept); /* its readers hold it on */
 	uncharge_all(fs, s);
 	memfd_put(s);
 	free(s);

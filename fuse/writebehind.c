@@ -272,6 +272,17 @@ struct mfs_manifest *wb_stored(struct mfs_staging *s)
 	return m;
 }
 
+struct mfs_manifest *wb_pinned(struct mfs_staging *s)
+{
+	return s->wb ? s->wb->pinned : NULL;
+}
+
+struct mfs_manifest *wb_stored_fresh(struct mfs_staging *s)
+{
+	mfs_manifest_unref(wb_stored(s)); /* s->wb->pinned holds it */
+	return wb_pinned(s);
+}
+
 /*
  * After a commit through the write-behind, a staging with a hole goes on
  * from the version just stored, as one opened on it would: copied in at
