@@ -302,7 +302,7 @@ static ssize_t kept_pread(struct mfs_fs *fs, struct mfs_node *n, struct fs_pendi
 		return -EIO; /* fs_pending_keep ran for every staging that goes */
 	if (n->stg->werr)
 		return n->stg->werr;
-	return staging_pread(fs, n->stg, buf, size, (uint64_t)off);
+	return staging_pread(fs, n->stg, p->stored, buf, size, (uint64_t)off);
 }
 
 /* A READ of kept bytes (note 7): 0, with the bytes replied or the -errno replied in *out. */
@@ -340,7 +340,7 @@ off_t fs_pending_seek(struct mfs_fs *fs, struct mfs_handle *h, off_t off, int wh
 	else if (n->stg->werr)
 		r = n->stg->werr;
 	else
-		r = staging_seek(fs, n->stg, (uint64_t)off, whence);
+		r = staging_seek(fs, n->stg, p->stored, (uint64_t)off, whence);
 	pthread_mutex_unlock(&n->lock);
 	return r;
 }

@@ -572,12 +572,13 @@ off_t fs_kept_seek(struct fs_kept *k, uint64_t off, int whence);
 /*
  * The staged bytes of s as a reader sees them (s's lock held), those the
  * write-behind dropped read from its chunks, not put back (unless there
- * are none to read: staging_materialize).  The bytes read or -errno; the
- * offset or -errno.
+ * are none to read: staging_materialize); hint as fs_kept_new's.  The
+ * bytes read or -errno; the offset or -errno.
  */
-ssize_t staging_pread(struct mfs_fs *fs, struct mfs_staging *s, void *buf, size_t size,
-		      uint64_t off);
-off_t staging_seek(struct mfs_fs *fs, struct mfs_staging *s, uint64_t off, int whence);
+ssize_t staging_pread(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *hint,
+		      void *buf, size_t size, uint64_t off);
+off_t staging_seek(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *hint,
+		   uint64_t off, int whence);
 /* Copies [off, off + len) of m's bytes into buf through the chunk cache.  0 or -errno. */
 int fs_copy_chunks(struct mfs_fs *fs, const struct mfs_manifest *m, uint16_t origin, char *buf,
 		   uint64_t off, uint64_t len);

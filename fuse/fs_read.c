@@ -862,7 +862,7 @@ static int read_staged(fuse_req_t req, struct mfs_handle *h, size_t size, off_t 
 		*got = n->stg->werr;
 	/* The write-behind's dropped bytes from their chunks, not put back (kept.c). */
 	else if (staged && n->stg)
-		*got = staging_pread(req_fs(req), n->stg, buf, size, (uint64_t)off);
+		*got = staging_pread(req_fs(req), n->stg, NULL, buf, size, (uint64_t)off);
 	pthread_mutex_unlock(&n->lock);
 	if (!staged) {
 		free(buf);
@@ -1252,7 +1252,7 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		n = staged_node(h);
 		pthread_mutex_lock(&n->lock);
 		if ((staged = reads_staged(h))) {
-			r = n->stg ? staging_seek(req_fs(req), n->stg, (uint64_t)off, whence)
+			r = n->stg ? staging_seek(req_fs(req), n->stg, NULL, (uint64_t)off, whence)
 				   : -EBADF;
 		}
 		pthread_mutex_unlock(&n->lock);

@@ -149,8 +149,8 @@ static struct mfs_manifest *punched_chunks(struct mfs_staging *s, struct mfs_man
 	return NULL;
 }
 
-ssize_t staging_pread(struct mfs_fs *fs, struct mfs_staging *s, void *buf, size_t size,
-		      uint64_t off)
+ssize_t staging_pread(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *hint,
+		      void *buf, size_t size, uint64_t off)
 {
 	struct mfs_manifest *m = NULL;
 	uint16_t origin = (uint16_t)(s->delta.ino >> 48);
@@ -160,7 +160,7 @@ ssize_t staging_pread(struct mfs_fs *fs, struct mfs_staging *s, void *buf, size_
 	if (s->base && s->base->size == s->size) /* the base's bytes, not copied in */
 		return pread_split(fs, s->base, s->size, origin, -1, s->size, buf, size, off);
 	/* Above the hole, or below it with its chunks: nothing put back (note 1). */
-	if (!s->base && (off >= s->punched || (m = punched_chunks(s, NULL))))
+	if (!s->base && (off >= s->punched || (m = punched_chunks(s, hint))))
 		return pread_split(fs, m, s->punched, origin, s->fd, s->size, buf, size, off);
 	if ((rc = staging_materialize(fs, s)))
 		return rc;
@@ -169,7 +169,8 @@ ssize_t staging_pread(struct mfs_fs *fs, struct mfs_staging *s, void *buf, size_
 	return r;
 }
 
-off_t staging_seek(struct mfs_fs *fs, struct mfs_staging *s, uint64_t off, int whence)
+off_t staging_seek(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_manifest *hint,
+		   uint64_t off, int whence)
 {
 	struct mfs_manifest *m = NULL;
 	off_t r;
@@ -177,7 +178,7 @@ off_t staging_seek(struct mfs_fs *fs, struct mfs_staging *s, uint64_t off, int w
 
 	if (s->base && s->base->size == s->size)
 		return seek_split(s->base, s->size, -1, s->size, off, whence);
-	if (!s->base && (!s->punched || (m = punched_chunks(s, NULL))))
+	if (!s->base && (!s->punched || (m = punched_chunks(s, hint))))
 		return seek_split(m, s->punched, s->fd, s->size, off, whence);
 	if ((rc = staging_materialize(fs, s)))
 		return rc;

@@ -23,8 +23,10 @@
  * staging budget stays in memory, its writer waiting on the feed once the
  * budget is used up (as the kernel's writers wait on writeback), and a
  * file staged on disk is not written there as well as to the packs.  A
- * change below the hole, or a read of it, puts the bytes back first
- * (wb_restore): the ingest is dropped, its chunks indexed and read back.
+ * change below the hole puts the bytes back first (wb_restore): the
+ * ingest is dropped, its chunks indexed and read back.  A read of it
+ * reads them from those chunks (kept.c, staging_pread): a reader must
+ * not bring a file past the budget back into memory whole.
  *
  * Every function here runs with the node's lock held; the thread never
  * takes it, so joining the thread under the lock cannot deadlock.
