@@ -49,11 +49,13 @@ os.close(b)
 print("%d blocks missed; size %d" % (bad, os.stat(p).st_size))
 PYEOF
 
-cat >"$WORK/wal.py" <<'PYEOF'
-# wal.py DIR: three writers and two readers on one WAL database.
+cat >"$WORK/sql.py" <<'PYEOF'
+# sql.py MODE START DIR: three writers and two readers, each a process
+# (START: fork or spawn) with its own connection, on one database in
+# journal mode MODE.
 import multiprocessing as mp, os, sqlite3, sys
 
-db = os.path.join(sys.argv[1], "db")
+db = os.path.join(sys.argv[3], "db")
 
 
 def writer(i):
@@ -70,18 +72,20 @@ def reader():
         c.execute("select count(*) from t").fetchone()
 
 
-c = sqlite3.connect(db)
-c.execute("pragma journal_mode=wal")
-c.execute("create table t(a, b)")
-c.commit()
-ps = [mp.Process(target=writer, args=(i,)) for i in range(3)]
-ps += [mp.Process(target=reader) for i in range(2)]
-for p in ps:
-    p.start()
-for p in ps:
-    p.join()
-print([p.exitcode for p in ps], c.execute("select count(*), sum(b) from t").fetchone(),
-      c.execute("pragma integrity_check").fetchone()[0])
+if __name__ == "__main__":
+    mp.set_start_method(sys.argv[2])
+    c = sqlite3.connect(db)
+    c.execute("pragma journal_mode=%s" % sys.argv[1])
+    c.execute("create table t(a, b)")
+    c.commit()
+    ps = [mp.Process(target=writer, args=(i,)) for i in range(3)]
+    ps += [mp.Process(target=reader) for i in range(2)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+    print([p.exitcode for p in ps], c.execute("select count(*), sum(b) from t").fetchone(),
+          c.execute("pragma integrity_check").fetchone()[0])
 PYEOF
 
 # same NAME CMD...: CMD DIR on the tmpfs and on the mount prints the same.
@@ -98,12 +102,17 @@ for i in 1 2 3; do
 	check "run $i: each writer reads the other's block at once, as on tmpfs" \
 		same turns$i "$PY" "$WORK/turns.py" 600
 done
-# A reader's size refresh that a third writer's invalidation overtakes is
-# still dropped by the kernel (1 run in 6 here): open.
-for i in 1 2; do
-	check_todo "a concurrent writer's invalidation can drop a reader's size refresh" \
-		"run $i: SQLite WAL, 3 writers and 2 readers in processes, as on tmpfs" \
-		same wal$i "$PY" "$WORK/wal.py"
+# Open (s40 toolhunt): SQLite shared by processes still fails here, though
+# less often with the fix above.  WAL: SQLITE_IOERR_SHORT_READ (a reader's
+# size refresh that a third writer's invalidation overtakes is dropped by
+# the kernel), with spawned processes also SQLITE_IOERR_SHMMAP (mmap of
+# the -shm refused) and "no such table"; rollback journal: SQLITE_IOERR_DELETE_NOENT (unlink of the
+# -journal answers ENOENT).  The README's table has the row.
+for run in "wal fork" "wal spawn" "delete spawn"; do
+	read -r mode start <<<"$run"
+	check_todo "SQLite shared by processes: open (README)" \
+		"SQLite $mode journal, 3 writers and 2 readers ($start), as on tmpfs" \
+		same "sql-$mode-$start" "$PY" "$WORK/sql.py" "$mode" "$start"
 done
 
 alive() { pid_alive "$(mfs_daemon_pid "$M")" && ls "$M" >/dev/null; }
