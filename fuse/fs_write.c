@@ -593,15 +593,23 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 			fs_refresh(req_fs(req), moved_to);
 		fuse_lowlevel_notify_inval_inode(req_fs(req)->se, moved_to ? moved_to : n->ino, -1, 0);
 	}
+	/*
+	 * A joined writer's bytes (fs_read.c, join_view): the other writer's
+	 * pages of them go, and its size, before the answer.  Sent after it, a
+	 * read the other writer made once this write() returned could overtake
+	 * the invalidation and end at the old size or read the old pages:
+	 * SQLite's WAL gave SQLITE_IOERR_SHORT_READ (tests/fs/t0417).  The
+	 * write is direct I/O on another inode: it locks none of these pages.
+	 */
+	if (h->joined && w > 0)
+		fuse_lowlevel_notify_inval_inode(fs->se, node_ino, misplaced ? 0 : off,
+						 misplaced ? 0 : w);
 	if (w < 0)
 		fuse_reply_err(req, mfs_errno((int)w));
 	else
 		fuse_reply_write(req, w);
-	if (misplaced && w > 0)
+	if (misplaced && w > 0 && !h->joined)
 		fuse_lowlevel_notify_inval_inode(fs->se, node_ino, 0, 0);
-	/* A joined writer's bytes (fs_read.c, join_view): the other writer's pages of them go. */
-	else if (h->joined && w > 0)
-		fuse_lowlevel_notify_inval_inode(fs->se, node_ino, off, w);
 }
 
 void fs_writer_active(struct mfs_handle *h)

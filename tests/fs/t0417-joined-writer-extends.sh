@@ -1,0 +1,122 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Two descriptors open for writing on one file, the second opened after
+# the first's fsync (so it joins the first's staged bytes with direct I/O,
+# fuse/fs_read.c join_view), take turns: each writes the next 4 KiB block
+# past the end, fsyncs now and then, and the other reads the block back
+# at once.  On tmpfs every read gets the block.  Before, the first
+# writer's kernel learned the second one's new size (an invalidation of
+# its inode) only after the second's write() had returned: its read could
+# overtake it and end at the old size, 0 bytes (6 of the first 250 blocks
+# here).  SQLite's WAL does this between processes (every connection
+# opens the -wal and the database for writing) and failed with
+# SQLITE_IOERR_SHORT_READ in 3 runs of 4 of three writers and two readers.
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
+mfs_init
+
+M=$WORK/mnt
+D=$WORK/data
+R=$WORK/ref
+check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
+check "tmpfs reference" mfs_tmpfs "$R" "64m,nosuid,nodev" || mfs_abort "no tmpfs"
+
+cat >"$WORK/turns.py" <<'PYEOF'
+# turns.py BLOCKS DIR: prints the blocks a reader missed, then a summary.
+import os, sys
+
+p = os.path.join(sys.argv[2], "f")
+with open(p, "wb") as f:
+    f.write(b"z" * 100)
+a = os.open(p, os.O_RDWR)
+os.pwrite(a, b"a" * 4096, 0)
+os.fsync(a)
+b = os.open(p, os.O_RDWR)  # joins a's bytes
+bad = 0
+for k in range(1, int(sys.argv[1])):
+    w, r = (a, b) if k % 2 else (b, a)
+    blk = bytes([65 + k % 26]) * 4096
+    os.pwrite(w, blk, k * 4096)
+    if k % 5 == 0:
+        os.fsync(w)
+    got = os.pread(r, 4096, k * 4096)
+    if got != blk:
+        bad += 1
+        if bad <= 5:
+            print("block %d written by %s: read %d bytes" % (k, "ab"[w == b], len(got)))
+os.close(a)
+os.close(b)
+print("%d blocks missed; size %d" % (bad, os.stat(p).st_size))
+PYEOF
+
+cat >"$WORK/sql.py" <<'PYEOF'
+# sql.py MODE START DIR: three writers and two readers, each a process
+# (START: fork or spawn) with its own connection, on one database in
+# journal mode MODE.
+import multiprocessing as mp, os, sqlite3, sys
+
+db = os.path.join(sys.argv[3], "db")
+
+
+def writer(i):
+    c = sqlite3.connect(db, timeout=60)
+    for k in range(300):
+        c.execute("insert into t values(?, ?)", (i, k))
+        c.commit()
+    c.close()
+
+
+def reader():
+    c = sqlite3.connect(db, timeout=60)
+    for k in range(300):
+        c.execute("select count(*) from t").fetchone()
+
+
+if __name__ == "__main__":
+    mp.set_start_method(sys.argv[2])
+    c = sqlite3.connect(db)
+    c.execute("pragma journal_mode=%s" % sys.argv[1])
+    c.execute("create table t(a, b)")
+    c.commit()
+    ps = [mp.Process(target=writer, args=(i,)) for i in range(3)]
+    ps += [mp.Process(target=reader) for i in range(2)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+    print([p.exitcode for p in ps], c.execute("select count(*), sum(b) from t").fetchone(),
+          c.execute("pragma integrity_check").fetchone()[0])
+PYEOF
+
+# same NAME CMD...: CMD DIR on the tmpfs and on the mount prints the same.
+same() {
+	local name=$1
+	shift
+	mkdir "$R/$name" "$M/$name" &&
+	"$@" "$R/$name" >"$WORK/$name.ref" 2>&1 &&
+	"$@" "$M/$name" >"$WORK/$name.mnt" 2>&1
+	local rc=$?
+	diff -u "$WORK/$name.ref" "$WORK/$name.mnt" >&2 && [ "$rc" -eq 0 ]
+}
+for i in 1 2 3; do
+	check "run $i: each writer reads the other's block at once, as on tmpfs" \
+		same turns$i "$PY" "$WORK/turns.py" 600
+done
+# Open (s40 toolhunt): SQLite shared by processes still fails here, though
+# less often with the fix above.  WAL: SQLITE_IOERR_SHORT_READ (a reader's
+# size refresh that a third writer's invalidation overtakes is dropped by
+# the kernel), with spawned processes also SQLITE_IOERR_SHMMAP (mmap of
+# the -shm refused) and "no such table"; rollback journal: SQLITE_IOERR_DELETE_NOENT (unlink of the
+# -journal answers ENOENT).  The README's table has the row.
+for run in "wal fork" "wal spawn" "delete spawn"; do
+	read -r mode start <<<"$run"
+	check_todo "SQLite shared by processes: open (README)" \
+		"SQLite $mode journal, 3 writers and 2 readers ($start), as on tmpfs" \
+		same "sql-$mode-$start" "$PY" "$WORK/sql.py" "$mode" "$start"
+done
+
+alive() { pid_alive "$(mfs_daemon_pid "$M")" && ls "$M" >/dev/null; }
+check "the daemon lived" alive
+check "fsck is clean" expect_status 0 "$ADMIN_BIN" fsck "$M"
+
+mfs_done
