@@ -784,7 +784,13 @@ static void followers_settle(struct mfs_fs *fs, struct mfs_node *n)
 
 		n->followers = h->fnext;
 		h->fnext = NULL;
-		if (published)
+		/*
+		 * An adopted reader (note 7) reads through n's page cache, which
+		 * new readers of the path share while n stays its inode: after a
+		 * commit that failed it reads the path's version, as they do
+		 * (fs_handle_close drops the pages the writer left).
+		 */
+		if (published || (h->was_m && !n->gone))
 			follow_end(fs, h);
 		else
 			keep_unpublished(fs, h);
@@ -1361,7 +1367,7 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	struct mfs_manifest *old;
 	uint64_t parent = 0, drop_parent = 0, moved = 0;
 	char *name = NULL, *drop_name = NULL;
-	int rc = 0, shrunk = 0;
+	int rc = 0, shrunk = 0, stale = 0;
 
 	if (h->follower) {
 		follower_close(fs, h);
@@ -1395,6 +1401,14 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 				drop_parent = n->rec.parent;
 				n->gone = 1;
 			}
+			/*
+			 * Staged bytes no commit published, on the inode the path
+			 * still has: a writer through the page cache left them in
+			 * n's pages, which the next reader (keep_cache) would read
+			 * if the size and mtime it sees did not change (a failed
+			 * commit after utime, as cp -p does).
+			 */
+			stale = !n->stg->published && !n->gone;
 			followers_settle(fs, n);
 			fs_pending_keep(fs, n);
 			staging_free(fs, n->stg);
@@ -1422,7 +1436,9 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 		log_warn("inode %016llx: commit at release failed: %s",
 			 (unsigned long long)n->ino, mfs_strerror(rc));
 	fs_after_commit(fs, moved, parent, name);
-	if (shrunk)
+	if (stale)
+		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, 0, 0);
+	else if (shrunk)
 		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
 	if (drop_name && drop_unpublished(fs, drop_parent, drop_name, n->ino)) {
 		pthread_mutex_lock(&n->lock);
