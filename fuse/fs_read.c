@@ -135,11 +135,12 @@ static int adopting(const struct fuse_file_info *fi, const struct mfs_manifest *
  */
 static int adoptable(struct mfs_fs *fs, struct mfs_node *n, pid_t tid)
 {
-	if (!tid || n->stg || !n->readers || n->readers != n->cached_readers || n->gone ||
+	if (!tid || n->stg || n->readers == n->far_readers ||
+	    n->readers - n->far_readers != n->cached_readers || n->gone ||
 	    n->truncated || n->kept || (n->rec.flags & MFS_I_PENDING) ||
 	    view_writer(fs, n->ino) || fs_node_target(fs, n) != n->ino || fs_node_manifest(fs, n))
 		return 0;
-	return own_readers(n, tid, NULL) == n->readers;
+	return own_readers(n, tid, NULL) == n->readers - n->far_readers;
 }
 
 /*
@@ -380,7 +381,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	if (cur)
 		fi->direct_io = 1;
 	else if (!(n->rec.flags & MFS_I_PENDING) &&
-		 (n->readers || n->writers > n->cached_writers)) {
+		 (n->readers > n->far_readers || n->writers > n->cached_writers)) {
 		fi->direct_io = 1;
 		log_info("inode %016llx: rewritten while %d reader(s) hold the old version or "
 			 "another writer writes directly: writes bypass the page cache, "
@@ -681,6 +682,7 @@ static void read_as_current(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_
 		mfs_manifest_unref(h->m);
 		h->m = mfs_manifest_ref(b->manifest);
 		b->readers++;
+		b->far_readers++; /* its page cache is n's: a writer of b may use b's */
 		h->reader_of = b; /* b's hold is h's now (follower_close) */
 		__atomic_store_n(&h->counted, 1, __ATOMIC_RELEASE); /* after reader_of: close_flush */
 		b = NULL;
@@ -1344,6 +1346,7 @@ static void follower_close(struct mfs_fs *fs, struct mfs_handle *h)
 
 		pthread_mutex_lock(&b->lock);
 		b->readers--;
+		b->far_readers--;
 		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
 			__atomic_sub_fetch(&b->closing_readers, 1, __ATOMIC_RELAXED);
 		old = fs_node_release_old(fs, b);
