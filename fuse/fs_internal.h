@@ -68,7 +68,14 @@
  *     is the thread group of the FUSE request's thread: /proc/W/task/R
  *     exists.  A reader whose thread has exited counts as another
  *     process's; one whose thread id a thread of the writer's process took
- *     since counts as the writer's.
+ *     since counts as the writer's.  An adopted reader reads through its
+ *     inode's page cache, which a new reader of the path shares while the
+ *     inode stays the path's: if the writer's commit fails, it settles on
+ *     the path's version (not the kept bytes other followers read), and
+ *     the writer's pages go (fs_handle_close).  Settled on the version a
+ *     commit published on a newer inode, it counts among that inode's
+ *     readers (read_as_current) as a far reader: its pages are its own
+ *     inode's, so a writer of the newer one may still use the page cache.
  */
 #ifndef MFS_FS_INTERNAL_H
 #define MFS_FS_INTERNAL_H
@@ -185,6 +192,12 @@ struct mfs_node {
 	int cached_writers;                 /* of those, not direct_io; lock */
 	int readers;                        /* open read-only handles; lock */
 	int cached_readers;                 /* of those, reading through the page cache; lock */
+	/*
+	 * Of readers: settled followers whose descriptors are on an older
+	 * inode (fs_read.c, read_as_current), which never read this inode's
+	 * page cache; lock.
+	 */
+	int far_readers;
 	int closing_readers;                /* of readers, those closed and not read since
 					     * (FLUSH): their RELEASE is on its way; atomic */
 	int closing_writers;                /* of writers, those closed and not written

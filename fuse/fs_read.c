@@ -135,11 +135,12 @@ static int adopting(const struct fuse_file_info *fi, const struct mfs_manifest *
  */
 static int adoptable(struct mfs_fs *fs, struct mfs_node *n, pid_t tid)
 {
-	if (!tid || n->stg || !n->readers || n->readers != n->cached_readers || n->gone ||
+	if (!tid || n->stg || n->readers == n->far_readers ||
+	    n->readers - n->far_readers != n->cached_readers || n->gone ||
 	    n->truncated || n->kept || (n->rec.flags & MFS_I_PENDING) ||
 	    view_writer(fs, n->ino) || fs_node_target(fs, n) != n->ino || fs_node_manifest(fs, n))
 		return 0;
-	return own_readers(n, tid, NULL) == n->readers;
+	return own_readers(n, tid, NULL) == n->readers - n->far_readers;
 }
 
 /*
@@ -380,7 +381,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	if (cur)
 		fi->direct_io = 1;
 	else if (!(n->rec.flags & MFS_I_PENDING) &&
-		 (n->readers || n->writers > n->cached_writers)) {
+		 (n->readers > n->far_readers || n->writers > n->cached_writers)) {
 		fi->direct_io = 1;
 		log_info("inode %016llx: rewritten while %d reader(s) hold the old version or "
 			 "another writer writes directly: writes bypass the page cache, "
@@ -681,6 +682,7 @@ static void read_as_current(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_
 		mfs_manifest_unref(h->m);
 		h->m = mfs_manifest_ref(b->manifest);
 		b->readers++;
+		b->far_readers++; /* its page cache is n's: a writer of b may use b's */
 		h->reader_of = b; /* b's hold is h's now (follower_close) */
 		__atomic_store_n(&h->counted, 1, __ATOMIC_RELEASE); /* after reader_of: close_flush */
 		b = NULL;
@@ -784,7 +786,13 @@ static void followers_settle(struct mfs_fs *fs, struct mfs_node *n)
 
 		n->followers = h->fnext;
 		h->fnext = NULL;
-		if (published)
+		/*
+		 * An adopted reader (note 7) reads through n's page cache, which
+		 * new readers of the path share while n stays its inode: after a
+		 * commit that failed it reads the path's version, as they do
+		 * (fs_handle_close drops the pages the writer left).
+		 */
+		if (published || (h->was_m && !n->gone))
 			follow_end(fs, h);
 		else
 			keep_unpublished(fs, h);
@@ -1338,6 +1346,7 @@ static void follower_close(struct mfs_fs *fs, struct mfs_handle *h)
 
 		pthread_mutex_lock(&b->lock);
 		b->readers--;
+		b->far_readers--;
 		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
 			__atomic_sub_fetch(&b->closing_readers, 1, __ATOMIC_RELAXED);
 		old = fs_node_release_old(fs, b);
@@ -1361,7 +1370,7 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	struct mfs_manifest *old;
 	uint64_t parent = 0, drop_parent = 0, moved = 0;
 	char *name = NULL, *drop_name = NULL;
-	int rc = 0, shrunk = 0;
+	int rc = 0, shrunk = 0, stale = 0;
 
 	if (h->follower) {
 		follower_close(fs, h);
@@ -1395,6 +1404,14 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 				drop_parent = n->rec.parent;
 				n->gone = 1;
 			}
+			/*
+			 * Staged bytes no commit published, on the inode the path
+			 * still has: a writer through the page cache left them in
+			 * n's pages, which the next reader (keep_cache) would read
+			 * if the size and mtime it sees did not change (a failed
+			 * commit after utime, as cp -p does).
+			 */
+			stale = !n->stg->published && !n->gone;
 			followers_settle(fs, n);
 			fs_pending_keep(fs, n);
 			staging_free(fs, n->stg);
@@ -1422,7 +1439,9 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 		log_warn("inode %016llx: commit at release failed: %s",
 			 (unsigned long long)n->ino, mfs_strerror(rc));
 	fs_after_commit(fs, moved, parent, name);
-	if (shrunk)
+	if (stale)
+		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, 0, 0);
+	else if (shrunk)
 		fuse_lowlevel_notify_inval_inode(fs->se, n->ino, -1, 0);
 	if (drop_name && drop_unpublished(fs, drop_parent, drop_name, n->ino)) {
 		pthread_mutex_lock(&n->lock);
