@@ -45,6 +45,12 @@ int mfs_sha256_pair(const void *p, size_t n, struct mfs_hash *a, const void *q, 
  */
 __attribute__((warn_unused_result))
 int mfs_sha256_many(const void *const *p, const size_t *n, int count, struct mfs_hash *out);
+/*
+ * Whether mfs_sha256_many hashes in lanes here (AVX-512 and SHA-NI, and
+ * MODELFS_TEST_NO_AVX512 unset); else it hashes one message at a time,
+ * and a caller with two does better with mfs_sha256_pair.
+ */
+int mfs_sha256_many_lanes(void);
 
 /*
  * SHA-256 fed piece by piece, for bytes hashed as they are produced (a

@@ -422,11 +422,16 @@ AVX512 static void sha256_many16(const uint8_t *const *p, const size_t *n, int c
 	}
 }
 
+int mfs_sha256_many_lanes(void)
+{
+	return have_sha_ni() && have_avx512();
+}
+
 int mfs_sha256_many(const void *const *p, const size_t *n, int count, struct mfs_hash *out)
 {
 	int rc = 0;
 
-	if (count >= MANY_MIN_LANES && have_sha_ni() && have_avx512()) {
+	if (count >= MANY_MIN_LANES && mfs_sha256_many_lanes()) {
 		sha256_many16((const uint8_t *const *)p, n, count, out);
 		return 0;
 	}
@@ -436,6 +441,11 @@ int mfs_sha256_many(const void *const *p, const size_t *n, int count, struct mfs
 }
 
 #else
+
+int mfs_sha256_many_lanes(void)
+{
+	return 0;
+}
 
 int mfs_sha256_many(const void *const *p, const size_t *n, int count, struct mfs_hash *out)
 {

@@ -211,6 +211,12 @@ static void test_sha256_many(void)
 	}
 	ok(!bad, "sha256 many: %zu of %zu differ from libcrypto's digests", bad, tried);
 	free(buf);
+	/* Chosen at run time: a CPU without AVX-512 (or the test switch) gets none. */
+	if (getenv("MODELFS_TEST_NO_AVX512") || !__builtin_cpu_supports("avx512f"))
+		ok(!mfs_sha256_many_lanes(), "sha256 many: no lanes without AVX-512");
+	else
+		ok(1, "sha256 many: lanes %s (this CPU has AVX-512)",
+		   mfs_sha256_many_lanes() ? "used" : "not used, no SHA-NI");
 }
 
 static void test_xxh64(const uint8_t *pat)
