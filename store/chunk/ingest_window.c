@@ -442,7 +442,9 @@ void mfs_window_publish(struct window *w)
 	w->count++;
 	pthread_mutex_lock(&w->mu);
 	w->cut = w->count;
-	pthread_cond_signal(&w->more);
+	/* No wakeup for a chunk that waits for a batch (claim_chunks). */
+	if (!(hash_batch_min() && w->next == w->hnext && w->cut - w->hnext < HASH_LANES))
+		pthread_cond_signal(&w->more);
 	pthread_mutex_unlock(&w->mu);
 }
 
