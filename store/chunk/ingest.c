@@ -528,6 +528,7 @@ static void ingest_free(struct mfs_ingest *s)
 	pthread_cond_destroy(&s->w.more);
 	pthread_cond_destroy(&s->w.idle);
 	pthread_cond_destroy(&s->w.chosen);
+	pthread_cond_destroy(&s->w.hashed);
 	pthread_mutex_destroy(&s->pmu);
 	pthread_cond_destroy(&s->progress);
 	free(s->arena[0]);
@@ -647,6 +648,7 @@ static int ingest_new(struct mfs_db *db, int threads, size_t cap, struct mfs_ing
 	pthread_cond_init(&s->w.more, NULL);
 	pthread_cond_init(&s->w.idle, NULL);
 	pthread_cond_init(&s->w.chosen, NULL);
+	pthread_cond_init(&s->w.hashed, NULL);
 	pthread_mutex_init(&s->pmu, NULL);
 	pthread_cond_init(&s->progress, NULL);
 	/* Every chunk of a window in its own slot, even one that needs none (it exists). */

@@ -254,21 +254,117 @@ static void encode_chunk(struct window *w, struct pending_chunk *c, struct mfs_c
 }
 
 /*
+ * How many published chunks, not yet hashed, one claimer hashes all
+ * together (mfs_sha256_many) rather than in pairs: a vector round costs as much for one lane as for sixteen, so the lanes
+ * pay only with many chunks.  On a model's chunk lengths, CPU-s per GiB:
+ * pairs 0.72-0.84; batches of 10 0.70-0.78, 12 0.57-0.64, 16 0.50-0.59,
+ * all 928 at once 0.39-0.51 (/work/notes/s40/cphash.md).  While the
+ * window is being cut, the encoders wait for HASH_LANES such chunks
+ * rather than take them two by two as they come: otherwise they keep up
+ * with the cutting and a batch never forms.  MFS_TEST_HASH_BATCH sets
+ * the minimum (0: pairs only), for tests; without lanes, pairs only.
+ */
+#define HASH_BATCH_MIN 12
+#define HASH_LANES 16
+
+static unsigned hash_batch_min(void)
+{
+	static int min = -1;
+	int m = __atomic_load_n(&min, __ATOMIC_RELAXED);
+
+	if (m < 0) {
+		const char *e = getenv("MFS_TEST_HASH_BATCH");
+
+		m = e ? atoi(e) : HASH_BATCH_MIN;
+		if (m < 0 || !mfs_sha256_many_lanes())
+			m = 0;
+		__atomic_store_n(&min, m, __ATOMIC_RELAXED);
+	}
+	return (unsigned)m;
+}
+
+/* Hashes chunks c[0..n) together, up to 64 at a time (a run of zeros is none: to_hash). */
+static void hash_batch(struct pending_chunk *c, unsigned n)
+{
+	enum { MAX = 64 };
+	const void *p[MAX];
+	size_t len[MAX];
+	struct mfs_hash out[MAX];
+	unsigned idx[MAX];
+
+	for (unsigned at = 0; at < n;) {
+		unsigned k = 0;
+		int rc;
+
+		for (; at < n && k < MAX; at++) {
+			if (!to_hash(&c[at]))
+				continue;
+			p[k] = c[at].p;
+			len[k] = c[at].len;
+			idx[k++] = at;
+		}
+		rc = mfs_sha256_many(p, len, (int)k, out);
+		for (unsigned i = 0; i < k; i++) {
+			c[idx[i]].hash = out[i];
+			c[idx[i]].rc = rc;
+		}
+	}
+}
+
+/*
  * Encodes published chunks until none is left to claim, two at a time
  * when two are there (hashed together); mu held, and held again on
  * return.  Of a pair, a head is encoded first: later chunks may be
  * waiting for its choice, and a chunk never follows a later one.
+ * When hash_batch_min() or more published chunks are not hashed yet
+ * (HASH_LANES while the window is cut), the claimer hashes them all at
+ * once first (hnext); they are then claimed for encoding in order by
+ * anyone (next), already hashed.
  */
 static void claim_chunks(struct window *w, struct mfs_codec_ctx *ctx)
 {
-	while (w->next < w->cut) {
-		struct pending_chunk *c = &w->chunks[w->next++], *d = NULL;
+	unsigned batch = hash_batch_min();
 
-		if (w->next < w->cut)
-			d = &w->chunks[w->next++];
-		w->busy += d ? 2 : 1;
+	while (w->next < w->cut) {
+		struct pending_chunk *c, *d = NULL;
+		int hashed = 0;
+
+		if (w->next == w->hnext && batch && w->cutting && w->cut - w->hnext < HASH_LANES)
+			break; /* wait for more to hash together */
+		if (w->next == w->hnext && batch && w->cut - w->hnext >= batch) {
+			unsigned from = w->hnext, n = w->cut - from;
+
+			w->hnext = w->cut;
+			w->busy += n; /* until each is encoded */
+			pthread_mutex_unlock(&w->mu);
+			hash_batch(&w->chunks[from], n);
+			pthread_mutex_lock(&w->mu);
+			for (unsigned i = from; i < from + n; i++)
+				w->chunks[i].hashed = 1;
+			pthread_cond_broadcast(&w->hashed);
+			pthread_cond_broadcast(&w->more); /* to encode them */
+			continue;
+		}
+		if (w->next < w->hnext) {
+			/* Hashed in a batch, or being hashed. */
+			if (!w->chunks[w->next].hashed) {
+				pthread_cond_wait(&w->hashed, &w->mu);
+				continue;
+			}
+			c = &w->chunks[w->next++];
+			if (w->next < w->hnext && w->chunks[w->next].hashed)
+				d = &w->chunks[w->next++];
+			hashed = 1;
+		} else {
+			c = &w->chunks[w->next++];
+			if (w->next < w->cut)
+				d = &w->chunks[w->next++];
+			w->hnext = w->next;
+			w->busy += d ? 2 : 1;
+		}
 		pthread_mutex_unlock(&w->mu);
-		hash_chunks(c, d);
+		if (!hashed)
+			hash_chunks(c, d);
 		if (d && d->is_head && !c->is_head) {
 			struct pending_chunk *t = c;
 
@@ -320,7 +416,8 @@ static void *encode_worker(void *arg)
 void mfs_window_start(struct window *w, int threads)
 {
 	pthread_mutex_lock(&w->mu);
-	w->cut = w->next = 0;
+	w->cut = w->next = w->hnext = 0;
+	w->cutting = 1;
 	pthread_mutex_unlock(&w->mu);
 	w->count = 0;
 	while (w->workers + 1 < threads && w->workers >= 0) {
@@ -345,7 +442,9 @@ void mfs_window_publish(struct window *w)
 	w->count++;
 	pthread_mutex_lock(&w->mu);
 	w->cut = w->count;
-	pthread_cond_signal(&w->more);
+	/* No wakeup for a chunk that waits for a batch (claim_chunks). */
+	if (!(hash_batch_min() && w->next == w->hnext && w->cut - w->hnext < HASH_LANES))
+		pthread_cond_signal(&w->more);
 	pthread_mutex_unlock(&w->mu);
 }
 
@@ -353,6 +452,8 @@ void mfs_window_publish(struct window *w)
 void mfs_window_finish(struct window *w)
 {
 	pthread_mutex_lock(&w->mu);
+	w->cutting = 0;
+	pthread_cond_broadcast(&w->more); /* the encoders may be waiting for a batch */
 	claim_chunks(w, w->ctx[0]);
 	while (w->busy)
 		pthread_cond_wait(&w->idle, &w->mu);

@@ -33,6 +33,7 @@ struct pending_chunk {
 	size_t rec_len;        /* encoded length; 0 when the chunk exists */
 	struct mfs_chunk_info info;
 	int rc;
+	int hashed;            /* claimed for hashing in a batch, and hashed: under mu */
 	/*
 	 * Its codec (ingest.c, share_choice).  A head runs the automatic
 	 * choice for itself and the chunks after it in its region of a model
@@ -50,9 +51,10 @@ struct pending_chunk {
 /*
  * The chunks of the window being encoded.  The feeding thread cuts them
  * and publishes each (cut); the encoder threads, and the feeding thread
- * once it has cut them all, claim them in order (next).  All three
- * counters are under mu; a chunk's fields are the claimer's until busy
- * drops back to 0.
+ * once it has cut them all, claim them in order (next), hashing them
+ * two at a time or, once many are published, all together first (hnext,
+ * ingest_window.c claim_chunks).  The counters are under mu; a chunk's
+ * fields are the claimer's until busy drops back to 0.
  */
 struct window {
 	struct mfs_db *db;
@@ -65,8 +67,11 @@ struct window {
 	pthread_cond_t more;    /* to encoders: a chunk to claim, or quit */
 	pthread_cond_t idle;    /* to the feeder: busy dropped to 0 */
 	pthread_cond_t chosen;  /* to encoders: a head's choice is known */
+	pthread_cond_t hashed;  /* to encoders: a batch of chunks is hashed */
 	unsigned cut;           /* chunks published */
-	unsigned next;          /* next chunk to claim */
+	unsigned next;          /* next chunk to claim for encoding */
+	unsigned hnext;         /* next chunk to claim for hashing (next <= hnext <= cut) */
+	int cutting;            /* the feeder is still cutting this window's chunks */
 	unsigned busy;          /* claimed, not yet encoded */
 	int quit;
 	int workers;            /* encoder threads running: tid[1..workers] */

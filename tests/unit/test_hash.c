@@ -160,6 +160,65 @@ static void test_sha256_pair(void)
 	free(buf);
 }
 
+/*
+ * mfs_sha256_many against mfs_sha256: every length to 200 (lanes that end
+ * at once, in the padding, or empty), then sets of random lengths up to
+ * 3 MiB and alignments, of 8 to 40 messages (lanes refilled, and the last
+ * few finished by SHA-NI from a lane's state), and fewer than 8 (one at a
+ * time).  The lane code runs only where the CPU has AVX-512 and SHA-NI.
+ */
+static void test_sha256_many(void)
+{
+	enum { MAXN = 250 };
+	size_t big = 3u << 20, bad = 0, tried = 0;
+	uint8_t *buf = malloc(big + 64);
+	uint64_t r = 0x9e3779b97f4a7c15ull;
+	const void *p[MAXN];
+	size_t n[MAXN];
+	struct mfs_hash got[MAXN], want;
+
+	if (!buf)
+		tap_bail("out of memory");
+	for (size_t i = 0; i < big + 64; i++) {
+		r ^= r << 13;
+		r ^= r >> 7;
+		r ^= r << 17;
+		buf[i] = (uint8_t)(r >> 24);
+	}
+	for (int i = 0; i <= 200; i++) {
+		p[i] = buf + i;
+		n[i] = (size_t)i;
+	}
+	bad += mfs_sha256_many(p, n, 201, got) != 0;
+	for (int i = 0; i <= 200; i++, tried++)
+		bad += mfs_sha256(p[i], n[i], &want) || memcmp(got[i].b, want.b, MFS_HASH_LEN);
+	for (int k = 0; k < 12; k++) {
+		int count = k < 2 ? 3 + k : 8 + (int)(r % 33);
+
+		for (int i = 0; i < count; i++) {
+			size_t x;
+
+			r ^= r << 13;
+			r ^= r >> 7;
+			r ^= r << 17;
+			x = (r >> 50) % 64;
+			n[i] = k % 3 == 0 ? (1u << 20) + (r >> 20) % 128 : (r >> 8) % (big - 64);
+			p[i] = buf + x;
+		}
+		bad += mfs_sha256_many(p, n, count, got) != 0;
+		for (int i = 0; i < count; i++, tried++)
+			bad += mfs_sha256(p[i], n[i], &want) || memcmp(got[i].b, want.b, MFS_HASH_LEN);
+	}
+	ok(!bad, "sha256 many: %zu of %zu differ from libcrypto's digests", bad, tried);
+	free(buf);
+	/* Chosen at run time: a CPU without AVX-512 (or the test switch) gets none. */
+	if (getenv("MODELFS_TEST_NO_AVX512") || !__builtin_cpu_supports("avx512f"))
+		ok(!mfs_sha256_many_lanes(), "sha256 many: no lanes without AVX-512");
+	else
+		ok(1, "sha256 many: lanes %s (this CPU has AVX-512)",
+		   mfs_sha256_many_lanes() ? "used" : "not used, no SHA-NI");
+}
+
 static void test_xxh64(const uint8_t *pat)
 {
 	ok(mfs_xxh64("", 0, 0) == 0xEF46DB3751D8E999ULL, "xxh64(\"\")");
@@ -260,6 +319,7 @@ int main(void)
 		pat[i] = pattern_byte(i);
 	test_sha256();
 	test_sha256_pair();
+	test_sha256_many();
 	test_xxh64(pat);
 	test_xxh64_streaming(pat);
 	test_hex();
