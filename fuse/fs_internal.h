@@ -76,6 +76,11 @@
  *     commit published on a newer inode, it counts among that inode's
  *     readers (read_as_current) as a far reader: its pages are its own
  *     inode's, so a writer of the newer one may still use the page cache.
+ *  8. fcntl (POSIX, OFD) and flock locks are the daemon's (locks.c), kept
+ *     per file: by the file id all its inodes share (rec.fid, st_ino), as
+ *     the kernel would keep them per inode and a commit moves the path to a
+ *     new one (note 4).  The lock table has its own mutex, taken under no
+ *     node lock; a request that waits holds neither, nor a thread.
  */
 #ifndef MFS_FS_INTERNAL_H
 #define MFS_FS_INTERNAL_H
