@@ -279,6 +279,67 @@ same_semantics() {
 }
 check "lock calls across commits get what they get on tmpfs" same_semantics
 
+cat >"$WORK/many.py" <<'PYEOF'
+# many.py DIR N: N processes wait in F_SETLKW on the path's newer inode
+# while the holder holds (more than the daemon's threads: a waiter holds
+# none); at the unlock each takes the lock in turn, adds 1 to the number in
+# the file, fsyncs (a commit: a new inode) and unlocks.  The holder writes
+# 1000 just before it unlocks: the sum is 1000 + N if none went before.
+import fcntl, os, sys
+
+p = os.path.join(sys.argv[1], "cnt")
+n = int(sys.argv[2])
+with open(p, "wb") as f:
+    f.write(b"0".ljust(16))
+a = os.open(p, os.O_RDWR)
+os.pwrite(a, b"0", 0)
+os.fsync(a)
+fcntl.lockf(a, fcntl.LOCK_EX)
+kids = []
+for i in range(n):
+    pid = os.fork()
+    if pid == 0:
+        b = os.open(p, os.O_RDWR)
+        fcntl.lockf(b, fcntl.LOCK_EX)
+        v = int(os.pread(b, 16, 0).strip()) + 1
+        os.pwrite(b, str(v).encode().ljust(16), 0)
+        os.fsync(b)
+        fcntl.lockf(b, fcntl.LOCK_UN)
+        os._exit(0)
+    kids.append(pid)
+
+
+def waiting(pid):
+    """In fcntl(2) (72 on x86_64; elsewhere any call), or exited."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        with open("/proc/%d/syscall" % pid) as f:
+            nr = f.read().split()[0]
+    except OSError:
+        return True
+    return nr != "running" and (os.uname().machine != "x86_64" or nr == "72")
+
+
+for k in kids:
+    while not waiting(k):
+        os.sched_yield()
+os.stat(p)                              # the daemon still answers
+os.pwrite(a, b"1000".ljust(16), 0)      # what no waiter saw before the unlock
+os.fsync(a)
+fcntl.lockf(a, fcntl.LOCK_UN)
+for k in kids:
+    os.waitpid(k, 0)
+print(int(os.pread(os.open(p, os.O_RDONLY), 16, 0).strip()))
+PYEOF
+
+many() {
+	local got
+	got=$("$PY" "$WORK/many.py" "$M" 48) && expect_eq "$got" 1048 "the sum"
+}
+check "48 waiters in F_SETLKW wait for the holder, then take the lock in turn" many
+
 alive() { pid_alive "$(mfs_daemon_pid "$M")" && ls "$M" >/dev/null; }
 check "the daemon lived" alive
 
