@@ -429,7 +429,7 @@ struct mfs_fs {
 
 /* locks.c: file locks kept per file across its inodes */
 struct fs_locks;
-int fs_locks_init(struct mfs_fs *fs);
+int fs_locks_new(struct mfs_fs *fs);
 void fs_locks_free(struct mfs_fs *fs);
 void fs_op_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock);
 void fs_op_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,

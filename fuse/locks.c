@@ -77,7 +77,7 @@ struct fs_locks {
 	unsigned ranges;        /* all files' ranges; mu, read atomically */
 };
 
-int fs_locks_init(struct mfs_fs *fs)
+int fs_locks_new(struct mfs_fs *fs)
 {
 	struct fs_locks *l = calloc(1, sizeof(*l));
 
@@ -569,7 +569,7 @@ static int owner_has_ranges(struct fs_locks *l, uint64_t owner)
 	return 0;
 }
 
-/* Drops owner's ranges and those taken through fh (0: none) from list; whether any went.  mu held. */
+/* Drops owner's ranges (0: none) and those taken through fh (0: none); whether any went.  mu held. */
 static int drop_where(struct fs_locks *l, struct lk_range **list, uint64_t owner, uint64_t fh)
 {
 	int any = 0;
