@@ -569,7 +569,7 @@ static int owner_has_ranges(struct fs_locks *l, uint64_t owner)
 	return 0;
 }
 
-/* Drops owner's ranges (0: none) and those taken through fh (0: none); whether any went.  mu held. */
+/* Drops owner's ranges and those taken through fh (either 0: none); whether any went.  mu held. */
 static int drop_where(struct fs_locks *l, struct lk_range **list, uint64_t owner, uint64_t fh)
 {
 	int any = 0;
