@@ -279,6 +279,72 @@ same_semantics() {
 }
 check "lock calls across commits get what they get on tmpfs" same_semantics
 
+cat >"$WORK/rand.py" <<'PYEOF'
+# rand.py DIR SEED: three processes, each with its own descriptor of the
+# path (opened after a commit of the first descriptor's), take and drop
+# random byte ranges in turn (F_SETLK, and F_GETLK: which of several
+# conflicting locks it reports is unspecified, so only whether one does).
+import fcntl, os, random, struct, sys
+
+FL = "hh4xqqi4x"
+p = os.path.join(sys.argv[1], "r")
+rng = random.Random(int(sys.argv[2]))
+with open(p, "wb") as f:
+    f.write(b"x" * 64)
+a = os.open(p, os.O_RDWR)
+os.pwrite(a, b"y", 0)
+os.fsync(a)
+procs = []
+for i in range(3):
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        fd = os.open(p, os.O_RDWR)
+        inp, out = os.fdopen(r1), os.fdopen(w2, "w")
+        for line in inp:
+            if line.strip() == "end":
+                os._exit(0)
+            cmd, t, s, n = (int(x) for x in line.split())
+            try:
+                r = fcntl.fcntl(fd, cmd, struct.pack(FL, t, 0, s, n, 0))
+                t = struct.unpack(FL, r)[0]
+                res = "ok" if cmd != fcntl.F_GETLK else (
+                    "none" if t == fcntl.F_UNLCK else "conflict")
+            except OSError as e:
+                res = os.strerror(e.errno)
+            out.write(res + "\n")
+            out.flush()
+        os._exit(0)
+    procs.append((pid, os.fdopen(w1, "w"), os.fdopen(r2)))
+for step in range(400):
+    i = rng.randrange(3)
+    cmd = fcntl.F_GETLK if rng.random() < 0.2 else fcntl.F_SETLK
+    t = rng.choice((fcntl.F_RDLCK, fcntl.F_WRLCK, fcntl.F_UNLCK, fcntl.F_RDLCK))
+    if cmd == fcntl.F_GETLK and t == fcntl.F_UNLCK:
+        t = fcntl.F_WRLCK
+    s = rng.randrange(40)
+    n = rng.choice((0, 1, 2, 5, 10, 20))
+    _, w, r = procs[i]
+    w.write("%d %d %d %d\n" % (cmd, t, s, n))
+    w.flush()
+    print(step, i, cmd, t, s, n, r.readline().strip())
+for pid, w, r in procs:
+    w.write("end\n")
+    w.flush()
+    os.waitpid(pid, 0)
+PYEOF
+
+same_random() {
+	local seed
+	for seed in 1 2 3; do
+		"$PY" "$WORK/rand.py" "$R" "$seed" >"$WORK/rand-ref.out" 2>&1 &&
+		"$PY" "$WORK/rand.py" "$M" "$seed" >"$WORK/rand-mnt.out" 2>&1 &&
+		diff -u "$WORK/rand-ref.out" "$WORK/rand-mnt.out" >&2 || return 1
+	done
+}
+check "3 processes' random ranges (3 x 400 requests) get what they get on tmpfs" same_random
+
 cat >"$WORK/many.py" <<'PYEOF'
 # many.py DIR N: N processes wait in F_SETLKW on the path's newer inode
 # while the holder holds (more than the daemon's threads: a waiter holds
