@@ -330,7 +330,7 @@ static int open_node(struct daemon *d, struct mfs_config *cfg)
 	clock_gettime(CLOCK_MONOTONIC, &fs->started);
 	/* Prefetch threads fetch from peers too: as many as fetches in flight. */
 	if (mfs_cache_new(fs->db, cfg->cache_mb << 20, peered(cfg) ? cfg->fetch_threads : 2,
-			  &fs->cache) || itable_init(&fs->itable))
+			  &fs->cache) || itable_init(&fs->itable) || fs_locks_new(fs))
 		return MFS_EXIT_SYSTEM;
 	if (peered(cfg) && (rc = start_replica(fs)))
 		return rc == -EINVAL ? MFS_EXIT_USAGE : MFS_EXIT_MOUNT_FAILED;
@@ -419,6 +419,7 @@ static void close_node(struct daemon *d, struct mfs_config *cfg)
 		mfs_cache_free(fs->cache);
 	if (fs->itable.buckets)
 		itable_release(fs);
+	fs_locks_free(fs);
 	mfs_ns_close(fs->ns);
 	mfs_db_close(fs->db);
 	if (d->pid_path && (d->mounted || cfg->serve))

@@ -76,6 +76,11 @@
  *     commit published on a newer inode, it counts among that inode's
  *     readers (read_as_current) as a far reader: its pages are its own
  *     inode's, so a writer of the newer one may still use the page cache.
+ *  8. fcntl (POSIX, OFD) and flock locks are the daemon's (locks.c), kept
+ *     per file: by the file id all its inodes share (rec.fid, st_ino), as
+ *     the kernel would keep them per inode and a commit moves the path to a
+ *     new one (note 4).  The lock table has its own mutex, taken under no
+ *     node lock; a request that waits holds neither, nor a thread.
  */
 #ifndef MFS_FS_INTERNAL_H
 #define MFS_FS_INTERNAL_H
@@ -302,6 +307,9 @@ struct mfs_handle {
 	 * h closes; NULL otherwise.
 	 */
 	struct mfs_node *joined;
+	/* Its file's lock identity once a lock request asked (locks.c), or 0; atomic. */
+	uint64_t lock_id;
+	int locked;              /* a lock was asked for through it (locks.c); atomic */
 };
 
 /* "The path of inode `from` moved on to inode `to`" (one per moved publish). */
@@ -416,7 +424,21 @@ struct mfs_fs {
 	struct mfs_view *views;  /* view.c; views_lock */
 	pthread_mutex_t noted_lock; /* every node's noted (noted_attrs.c) */
 	int nviews;              /* atomic: length of views */
+	struct fs_locks *locks;  /* fcntl and flock locks, per file (locks.c) */
 };
+
+/* locks.c: file locks kept per file across its inodes */
+struct fs_locks;
+int fs_locks_new(struct mfs_fs *fs);
+void fs_locks_free(struct mfs_fs *fs);
+void fs_op_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock);
+void fs_op_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
+		 int sleep);
+void fs_op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
+/* A close(2) (FLUSH): the owner's POSIX locks on the file go. */
+void fs_locks_flush(struct mfs_fs *fs, fuse_ino_t ino, struct fuse_file_info *fi);
+/* h's RELEASE: its OFD and flock locks go. */
+void fs_locks_close(struct mfs_fs *fs, struct mfs_handle *h, struct fuse_file_info *fi);
 
 /* itable.c */
 int itable_init(struct mfs_itable *t);

@@ -276,6 +276,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * The daemon keeps fcntl and flock locks (locks.c): the kernel keeps
+	 * them per inode, and a commit moves the path to a new one.
+	 */
+	if (conn->capable & FUSE_CAP_POSIX_LOCKS)
+		conn->want |= FUSE_CAP_POSIX_LOCKS;
+	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
+		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -757,4 +765,7 @@ const struct fuse_lowlevel_ops mfs_fs_ops = {
 	.listxattr = fs_op_listxattr,
 	.removexattr = fs_op_removexattr,
 	.create = fs_op_create,
+	.getlk = fs_op_getlk,
+	.setlk = fs_op_setlk,
+	.flock = fs_op_flock,
 };

@@ -1462,6 +1462,8 @@ void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
 
+	/* A close(2): the process's POSIX locks on the file go, before close returns. */
+	fs_locks_flush(req_fs(req), ino, fi);
 	if (h->writable) {
 		/* Before the commit: a path truncate after close(2) returned must see it. */
 		if (!__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
@@ -1486,6 +1488,7 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* The kernel sends RELEASE in the background, after close(2) returned: late, for a test. */
 	if (fs->release_delay_ms && h->writable)
 		usleep(fs->release_delay_ms * 1000u);
+	fs_locks_close(fs, h, fi);
 	fs_handle_close(fs, h);
 	fuse_reply_err(req, 0);
 }
