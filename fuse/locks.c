@@ -354,6 +354,7 @@ static void interrupted(fuse_req_t req, void *data)
 {
 	struct fs_locks *l = data;
 	struct lk_waiter *found = NULL;
+	struct lk_file *in = NULL;
 
 	pthread_mutex_lock(&l->mu);
 	for (int b = 0; b < LK_BUCKETS && !found; b++)
@@ -362,9 +363,12 @@ static void interrupted(fuse_req_t req, void *data)
 				if ((*pp)->req == req) {
 					found = *pp;
 					*pp = found->next;
-					file_trim(l, f);
+					in = f;
 					break;
 				}
+	/* After the loops: their step reads f->next, and file_trim may free f. */
+	if (in)
+		file_trim(l, in);
 	pthread_mutex_unlock(&l->mu);
 	if (found) {
 		free(found);
