@@ -299,11 +299,13 @@ struct lk_answer {
 /*
  * Grants what waits on f that no lock conflicts with now, in order, and
  * puts their answers in ans (at most max; the rest wait for the next
- * change).  mu held.
+ * change).  A grant that frees a range of its owner (a wait for F_RDLCK
+ * over the owner's F_WRLCK) looks at the queue again from its head: a
+ * waiter passed over may go on now.  mu held.
  */
 static int grant_waiters(struct fs_locks *l, struct lk_file *f, struct lk_answer *ans, int max)
 {
-	int k = 0, freed;
+	int k = 0, freed = 0;
 
 	for (struct lk_waiter **pp = &f->waiters; *pp && k < max;) {
 		struct lk_waiter *w = *pp;
@@ -314,11 +316,21 @@ static int grant_waiters(struct fs_locks *l, struct lk_file *f, struct lk_answer
 			continue;
 		}
 		ans[k].req = w->req;
-		ans[k].err = -(w->flock ? flock_add(l, f, &w->want)
-					: posix_apply(l, &f->posix, &w->want, &freed));
+		if (w->flock) {
+			/* The description may have taken a lock while w waited (another
+			 * thread): the new one replaces it, as a conversion does. */
+			freed = flock_drop(l, f, w->want.owner);
+			ans[k].err = -flock_add(l, f, &w->want);
+		} else {
+			ans[k].err = -posix_apply(l, &f->posix, &w->want, &freed);
+		}
 		k++;
 		*pp = w->next;
 		free(w);
+		if (freed) {
+			freed = 0;
+			pp = &f->waiters;
+		}
 	}
 	return k;
 }
