@@ -29,24 +29,32 @@
  * invalidation (fs_reply_entry_gen) made the kernel ask again (1 in 1,000
  * rounds of t0330's restat).  1 if st was updated.
  */
+/*
+ * The node of the current version of ino's file, `to` being
+ * itable_follow's answer for ino; NULL with *rc set (-ENOENT: the file
+ * was removed since).  A commit published over `to` meanwhile (it deleted
+ * to's record) and has not linked it to its successor yet: that one, as
+ * fs_save_attrs does.  Taken for a removal, a stat gave this version's
+ * own size (an fstat through a descriptor of a writer's view, fs_read.c
+ * join_view: the size at its open, 1 run in 40 of a random stream).
+ */
+static struct mfs_node *current_version(struct mfs_fs *fs, uint64_t ino, uint64_t to, int *rc)
+{
+	struct mfs_node *m = itable_get(fs, to, NULL, 0, 1, rc);
+	uint64_t settled;
+
+	while (!m && *rc == -ENOENT && (settled = itable_follow_settled(fs, ino)) != to)
+		m = itable_get(fs, to = settled, NULL, 0, 1, rc);
+	return m;
+}
+
 static int current_attrs(struct mfs_fs *fs, uint64_t ino, struct stat *st, int unopened)
 {
-	uint64_t to = itable_follow(fs, ino), settled;
 	struct mfs_node *m;
 	struct stat cur = { 0 }, own;
 	int rc, locked;
 
-	m = itable_get(fs, to, NULL, 0, 1, &rc);
-	/*
-	 * A commit published over `to` meanwhile (it deleted to's record) and
-	 * has not linked it to its successor yet: that one, as fs_save_attrs
-	 * does.  Taken for a removal, the stat gave this version's own size
-	 * (an fstat through a descriptor of a writer's view, fs_read.c
-	 * join_view: the size at its open, 1 run in 40 of a random stream).
-	 */
-	while (!m && rc == -ENOENT && (settled = itable_follow_settled(fs, ino)) != to)
-		m = itable_get(fs, to = settled, NULL, 0, 1, &rc);
-	if (!m) {
+	if (!(m = current_version(fs, ino, itable_follow(fs, ino), &rc))) {
 		/* The file was removed (renamed over, unlinked) since. */
 		if (rc == -ENOENT)
 			st->st_nlink = 0;
@@ -436,18 +444,14 @@ struct owner_of {
  */
 static void current_owner(struct mfs_fs *fs, struct mfs_node *n, struct owner_of *o)
 {
-	uint64_t target = fs_node_target(fs, n), settled;
+	uint64_t target = fs_node_target(fs, n);
 	struct mfs_node *m;
 	int rc, locked;
 
 	o->set = 0;
 	if (target == n->ino)
 		return;
-	m = itable_get(fs, target, NULL, 0, 1, &rc);
-	/* A commit published over target and has not linked it yet (current_attrs). */
-	while (!m && rc == -ENOENT && (settled = itable_follow_settled(fs, n->ino)) != target)
-		m = itable_get(fs, target = settled, NULL, 0, 1, &rc);
-	if (!m)
+	if (!(m = current_version(fs, n->ino, target, &rc)))
 		return; /* removed meanwhile: n's own record is the file's (fs_ops.c, mark_gone) */
 	/* Not behind a commit of m, which holds its lock long: what m showed then (noted_attrs.c). */
 	if ((locked = fs_node_lock_attrs(fs, m))) {
