@@ -12,6 +12,16 @@
  *       fails its own check wherever it is stored.  SIGUSR1 turns flipping
  *       off (then it only forwards).  Prints "flipped N" on SIGTERM.
  *
+ *   flip_proxy LISTEN UPSTREAM --data N
+ *       For t1356-peers-bad-chunk-in-batch.sh: checksums pass untouched;
+ *       instead the chunk of the Nth CHUNK reply (by its hash, the reply's
+ *       body) is damaged in that reply and every later one: the last byte
+ *       of its record flipped and the record's XXH64 made right again (a
+ *       record with one checksum over its whole payload), so the record
+ *       passes every check but the SHA-256 of its bytes, the chunk's name.
+ *       Every other chunk is forwarded as sent.
+ *       SIGUSR1 stops the damage here too.
+ *
  * Plain TCP only (no CURVE): loopback clusters without keys.
  */
 #include <errno.h>
@@ -22,6 +32,9 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "store/base/hash.h"
+#include "store/chunk/codec.h"
+
 #define MAX_CLIENTS 64
 #define MAX_FRAMES 8
 #define CHECKSUM_OFF 16
@@ -31,7 +44,7 @@ static volatile sig_atomic_t flipping = 1, stop;
 static void on_usr1(int sig)
 {
 	(void)sig;
-	flipping = 0;
+	flipping = -1; /* neither the checksums nor (--data) the chunk */
 }
 
 static void on_term(int sig)
@@ -66,6 +79,25 @@ static int recv_all(void *s, zmq_msg_t *m, int max)
 	return n;
 }
 
+/*
+ * Damages record r[0..n): its last byte flipped, its XXH64 (bytes 16..23:
+ * header bytes 0..15, then the payload) computed again.  A split record
+ * with group checksums keeps a wrong group: it fails its XXH64 still.
+ */
+static void damage(uint8_t *r, size_t n)
+{
+	struct mfs_xxh64_state st;
+	uint64_t sum;
+
+	r[n - 1] ^= 0x40;
+	mfs_xxh64_init(&st, 0);
+	mfs_xxh64_update(&st, r, 16);
+	mfs_xxh64_update(&st, r + MFS_CHUNK_HDR_SIZE, n - MFS_CHUNK_HDR_SIZE);
+	sum = mfs_xxh64_digest(&st);
+	for (int i = 0; i < 8; i++)
+		r[CHECKSUM_OFF + i] = (uint8_t)(sum >> (8 * i));
+}
+
 static void send_all(void *s, zmq_msg_t *m, int from, int n)
 {
 	for (int i = from; i < n; i++)
@@ -80,10 +112,14 @@ int main(int argc, char **argv)
 	char ep[300];
 	void *ctx, *router;
 	int ncl = 0, linger = 0;
-	long flipped = 0;
+	long flipped = 0, nth = 0, chunks = 0;
+	uint8_t bad[32];
+	int have_bad = 0;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: flip_proxy LISTEN UPSTREAM\n");
+	if (argc == 5 && !strcmp(argv[3], "--data") && (nth = atol(argv[4])) > 0) {
+		flipping = 0; /* no checksum flips: one chunk's data only */
+	} else if (argc != 3) {
+		fprintf(stderr, "usage: flip_proxy LISTEN UPSTREAM [--data N]\n");
 		return 2;
 	}
 	signal(SIGUSR1, on_usr1);
@@ -137,11 +173,23 @@ int main(int argc, char **argv)
 			if ((n = recv_all(cl[c].dealer, m + 1, MAX_FRAMES)) < 1)
 				continue;
 			n++;
-			if (flipping && n == 4 && zmq_msg_size(&m[1]) >= 5 &&
+			if (flipping > 0 && n == 4 && zmq_msg_size(&m[1]) >= 5 &&
 			    ((uint8_t *)zmq_msg_data(&m[1]))[4] == 4 &&
 			    zmq_msg_size(&m[3]) > CHECKSUM_OFF + 8) {
 				((uint8_t *)zmq_msg_data(&m[3]))[CHECKSUM_OFF] ^= 0x01;
 				flipped++;
+			}
+			if (nth && flipping >= 0 && n == 4 && zmq_msg_size(&m[1]) >= 5 &&
+			    ((uint8_t *)zmq_msg_data(&m[1]))[4] == 4 && zmq_msg_size(&m[2]) >= 32 &&
+			    zmq_msg_size(&m[3]) > CHECKSUM_OFF + 8) {
+				if (++chunks == nth) {
+					memcpy(bad, zmq_msg_data(&m[2]), 32);
+					have_bad = 1;
+				}
+				if (have_bad && !memcmp(bad, zmq_msg_data(&m[2]), 32)) {
+					damage(zmq_msg_data(&m[3]), zmq_msg_size(&m[3]));
+					flipped++;
+				}
 			}
 			zmq_msg_init(&m[0]);
 			zmq_msg_copy(&m[0], &cl[c].id);
