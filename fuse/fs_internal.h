@@ -233,6 +233,16 @@ struct mfs_node {
 	 */
 	int truncated;
 	uint64_t trunc_to, trunc_data;
+	/*
+	 * While truncated: the inode a truncate(2) with no writer open last
+	 * published from n's version cut or grown (n's, or a later one's
+	 * that only such truncates made).  Its own truncates reach n's
+	 * readers too (fs_write.c, truncated_heirs): truncate(path, 3), then
+	 * truncate(path, 10), and they read 3 bytes and 7 zeros, as on tmpfs.
+	 * A writer's commit of it makes a version of another content, whose
+	 * truncates they never see.  0: none; lock.
+	 */
+	uint64_t trunc_at;
 	/* The holes of manifest holes_of (fs_fill_stat's st_blocks); lock. */
 	struct mfs_hash holes_of;
 	uint64_t holes;
