@@ -1166,6 +1166,23 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	return serve_version(req, h, m, size, off);
 }
 
+/*
+ * The node whose readers count reader h, and so whose closing_readers
+ * counts h's close(2) (h->flushed): a settled follower's of the newer
+ * inode's version is that inode's (read_as_current), one of its source's
+ * own version the source's (follow_end), any other h's own.  The FLUSH
+ * that counts it, the READ that finds it reading again and its RELEASE
+ * must all take the same one: a READ after a close(2) of a dup'ed
+ * descriptor took h->node off, never counted, and left the newer inode
+ * counted for good; from then on every writer that opened it beside one
+ * reader napped a second for a RELEASE that never came (s41).  Set before
+ * h->counted (release) and never changed after.
+ */
+static struct mfs_node *closing_node(const struct mfs_handle *h)
+{
+	return h->reader_of ? h->reader_of : h->src ? h->src : h->node;
+}
+
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
@@ -1180,7 +1197,7 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	/* A reader closed in one descriptor reads on through another: not closing. */
 	if (__atomic_load_n(&h->flushed, __ATOMIC_RELAXED) &&
 	    __atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
-		__atomic_sub_fetch(&h->node->closing_readers, 1, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&closing_node(h)->closing_readers, 1, __ATOMIC_RELAXED);
 	got = serve_read(req, size, off, fi);
 	/* status: read_requests, read_bytes, read_latency_us (req is gone: replied) */
 	__atomic_add_fetch(&fs->read_requests, 1, __ATOMIC_RELAXED);
@@ -1458,8 +1475,7 @@ void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * (wait_closing_readers).  No lock: a writer's commit may hold it long. */
 	if ((!h->follower || __atomic_load_n(&h->counted, __ATOMIC_ACQUIRE)) &&
 	    !__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
-		__atomic_add_fetch(&(h->reader_of ? h->reader_of : h->node)->closing_readers, 1,
-				   __ATOMIC_RELAXED);
+		__atomic_add_fetch(&closing_node(h)->closing_readers, 1, __ATOMIC_RELAXED);
 	fuse_reply_err(req, 0);
 }
 
