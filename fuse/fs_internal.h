@@ -65,10 +65,15 @@
  *     An adopted reader that settles on the inode's own version (the
  *     writer changed nothing: open_memmap opens the file twice) is one of
  *     its pinned readers again, for the next writer to adopt.  "Process"
- *     is the thread group of the FUSE request's thread: /proc/W/task/R
- *     exists.  A reader whose thread has exited counts as another
- *     process's; one whose thread id a thread of the writer's process took
- *     since counts as the writer's.  An adopted reader reads through its
+ *     is the thread group of the FUSE request's thread, which each reader
+ *     records when it opens (tgid.c): a reader opened by a thread that
+ *     has exited since (a thread pool's, a data loader's) is its
+ *     process's, and a process that took that thread's id is another.  A
+ *     descriptor the reader's process passed on (fork, SCM_RIGHTS) is
+ *     the opener's: a writer of the opener's process adopts it, and the
+ *     child reads the writer's bytes too, as on tmpfs, where there is
+ *     one file; a writer of the child's adopts none (the reader is
+ *     another process's), and the child's reader keeps its version.  An adopted reader reads through its
  *     inode's page cache, which a new reader of the path shares while the
  *     inode stays the path's: if the writer's commit fails, it settles on
  *     the path's version (not the kept bytes other followers read), and
@@ -228,6 +233,16 @@ struct mfs_node {
 	 */
 	int truncated;
 	uint64_t trunc_to, trunc_data;
+	/*
+	 * While truncated: the inode a truncate(2) with no writer open last
+	 * published from n's version cut or grown (n's, or a later one's
+	 * that only such truncates made).  Its own truncates reach n's
+	 * readers too (fs_write.c, truncated_heirs): truncate(path, 3), then
+	 * truncate(path, 10), and they read 3 bytes and 7 zeros, as on tmpfs.
+	 * A writer's commit of it makes a version of another content, whose
+	 * truncates they never see.  0: none; lock.
+	 */
+	uint64_t trunc_at;
 	/* The holes of manifest holes_of (fs_fill_stat's st_blocks); lock. */
 	struct mfs_hash holes_of;
 	uint64_t holes;
@@ -286,7 +301,7 @@ struct mfs_handle {
 	struct mfs_node *reader_of;
 	struct fs_kept *own;     /* a follower's unpublished bytes (kept.c), or NULL */
 	struct mfs_handle *fnext; /* in node->followers while following */
-	pid_t tid;               /* a reader in node->pinned: the thread that opened it */
+	pid_t tgid;              /* a reader in node->pinned: the process that opened it (note 7) */
 	struct mfs_handle *pnext; /* in node->pinned */
 	/*
 	 * An adopted reader's version (note 7): READs under way may still
@@ -649,6 +664,13 @@ void view_set_times(struct mfs_fs *fs, uint64_t ino, const struct timespec *mtim
 		    const struct timespec *ctime);
 void view_take_times(struct mfs_fs *fs, struct mfs_staging *s);
 void view_apply(struct mfs_fs *fs, uint64_t ino, struct stat *st);
+
+/*
+ * tgid.c: the process (thread group id) of thread tid, alive, as the
+ * daemon's pid namespace names it; 0 if unknown (tid 0: another pid
+ * namespace's caller, or a thread gone).
+ */
+pid_t fs_tgid_of(pid_t tid);
 
 /* fs_ops.c */
 void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st);

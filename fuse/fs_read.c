@@ -70,31 +70,12 @@ static void follow(struct mfs_fs *fs, struct mfs_handle *h, struct mfs_node *src
 }
 
 /*
- * Are threads a and b (FUSE request pids: thread ids) of one process?
- * /proc/A/task/B exists only if B is a thread of A's thread group, and
- * /proc/A for a thread that is not the group's leader too: one stat, no
- * parsing.  0 for an id the daemon cannot see (another pid namespace: 0).
- */
-static int same_process(pid_t a, pid_t b)
-{
-	char path[64];
-	struct stat st;
-
-	if (a <= 0 || b <= 0)
-		return 0;
-	if (a == b)
-		return 1;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)a, (int)b);
-	return !stat(path, &st);
-}
-
-/*
- * n->lock held.  How many of n's pinned readers thread tid's process
- * opened and holds the current version with (fs_internal.h note 7);
+ * n->lock held.  How many of n's pinned readers process tgid opened and
+ * holds the current version with (fs_internal.h note 7);
  * *closed (if not NULL): how many of those were closed (counted in
  * closing_readers), though a mapping or another descriptor may keep them.
  */
-static int own_readers(struct mfs_node *n, pid_t tid, int *closed)
+static int own_readers(struct mfs_node *n, pid_t tgid, int *closed)
 {
 	int own = 0;
 
@@ -102,7 +83,7 @@ static int own_readers(struct mfs_node *n, pid_t tid, int *closed)
 		*closed = 0;
 	for (struct mfs_handle *h = n->pinned; h; h = h->pnext)
 		if (h->m == n->manifest && (!h->follower || h->was_m == h->m) &&
-		    same_process(tid, h->tid)) {
+		    h->tgid == tgid) {
 			own++;
 			if (closed && __atomic_load_n(&h->flushed, __ATOMIC_RELAXED))
 				(*closed)++;
@@ -124,23 +105,23 @@ static int adopting(const struct fuse_file_info *fi, const struct mfs_manifest *
 }
 
 /*
- * n->lock held; n has no writer, and the one that opens (thread tid)
+ * n->lock held; n has no writer, and the one that opens (process tgid)
  * starts its staging from n's version, not cut (O_TRUNC).  Can it adopt
  * n's readers (fs_internal.h note 7)?  Only if every one of them reads
  * through the page cache, as open_locked opened it, pinning n's current
  * version (a reader opened during a commit, or a direct I/O follower that
  * settled on it, is not in n->pinned and keeps its version), and was opened by
- * tid's process; and n is the path's version, which no truncate(2), view
+ * process tgid; and n is the path's version, which no truncate(2), view
  * or kept commit changes for its readers.
  */
-static int adoptable(struct mfs_fs *fs, struct mfs_node *n, pid_t tid)
+static int adoptable(struct mfs_fs *fs, struct mfs_node *n, pid_t tgid)
 {
-	if (!tid || n->stg || n->readers == n->far_readers ||
+	if (!tgid || n->stg || n->readers == n->far_readers ||
 	    n->readers - n->far_readers != n->cached_readers || n->gone ||
 	    n->truncated || n->kept || (n->rec.flags & MFS_I_PENDING) ||
 	    view_writer(fs, n->ino) || fs_node_target(fs, n) != n->ino || fs_node_manifest(fs, n))
 		return 0;
-	return own_readers(n, tid, NULL) == n->readers - n->far_readers;
+	return own_readers(n, tgid, NULL) == n->readers - n->far_readers;
 }
 
 /*
@@ -285,7 +266,7 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
  * version, which its staging starts from.
  */
 static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
-		       struct fuse_file_info *fi, int created, struct mfs_manifest *cur, pid_t tid)
+		       struct fuse_file_info *fi, int created, struct mfs_manifest *cur, pid_t tgid)
 {
 	int rc, adopt = 0;
 
@@ -330,7 +311,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 			fi->keep_cache = 1;
 			h->cached = 1;
 			n->cached_readers++;
-			h->tid = tid;
+			h->tgid = tgid;
 			h->pnext = n->pinned;
 			n->pinned = h;
 		}
@@ -342,7 +323,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		cur = NULL; /* a writer opened it before: this one shares its bytes */
 	} else {
 		/* Its own process's readers read what it writes (fs_internal.h note 7). */
-		adopt = adopting(fi, cur) && adoptable(fs, n, tid);
+		adopt = adopting(fi, cur) && adoptable(fs, n, tgid);
 		if ((rc = staging_new(fs, &n->rec, &n->stg)))
 			return rc;
 		/* Its bytes start as n's version: a new file's are no version yet. */
@@ -407,29 +388,29 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
  * reader that lives on in another descriptor (dup, fork) or in a mapping
  * that reads from the page cache keeps the rule: after the naps the writer
  * bypasses the page cache as before; only readers gone let it use it.
- * Readers of the writer's own process it may adopt (adopt_tid: its
- * thread, or 0 when it cannot: fs_internal.h note 7) need not go, even
+ * Readers of the writer's own process it may adopt (adopt_tgid: its
+ * process, or 0 when it cannot: fs_internal.h note 7) need not go, even
  * closed (a mapping keeps np.load(mmap_mode='r')'s): it waits while the
  * others are all closing, and not at all for its own.
  */
-static int others_closing(struct mfs_node *n, pid_t adopt_tid)
+static int others_closing(struct mfs_node *n, pid_t adopt_tgid)
 {
 	int closing = __atomic_load_n(&n->closing_readers, __ATOMIC_RELAXED), own, own_closed;
 
 	if (!n->readers || !closing)
 		return 0;
-	if (!adopt_tid || n->stg)
+	if (!adopt_tgid || n->stg)
 		return n->readers == closing;
 	/* Readers of another process are left, every one of them closing. */
-	own = own_readers(n, adopt_tid, &own_closed);
+	own = own_readers(n, adopt_tgid, &own_closed);
 	return own < n->readers && n->readers - own == closing - own_closed;
 }
 
-static void wait_closing_readers(struct mfs_node *n, pid_t adopt_tid)
+static void wait_closing_readers(struct mfs_node *n, pid_t adopt_tgid)
 {
 	struct timespec nap = { 0, 1000000 };
 
-	for (int i = 0; i < CLOSING_WAIT_NAPS && others_closing(n, adopt_tid) &&
+	for (int i = 0; i < CLOSING_WAIT_NAPS && others_closing(n, adopt_tgid) &&
 			n->writers == n->cached_writers && !(n->rec.flags & MFS_I_PENDING);
 	     i++) {
 		pthread_mutex_unlock(&n->lock);
@@ -490,11 +471,13 @@ static int drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint
 static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
 		     struct mfs_manifest *cur, int first, pid_t tid)
 {
+	int rc, reader = !created && (fi->flags & O_ACCMODE) == O_RDONLY;
+	/* The opener's process: readers record it, writers that may adopt them compare it (note 7). */
+	pid_t tgid = reader || adopting(fi, cur) ? fs_tgid_of(tid) : 0;
 	struct mfs_handle *h = calloc(1, sizeof(*h));
 	struct fs_pending *p = NULL;
 	char *drop_name = NULL;
 	uint64_t drop_parent = 0;
-	int rc, reader = !created && (fi->flags & O_ACCMODE) == O_RDONLY;
 
 	if (!h)
 		return -ENOMEM;
@@ -516,7 +499,7 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	if (!reader) {
 		/* A writer waits for a commit under way: commit_open.c, note 6. */
 		pthread_mutex_lock(&n->lock);
-		wait_closing_readers(n, adopting(fi, cur) ? tid : 0);
+		wait_closing_readers(n, adopting(fi, cur) ? tgid : 0);
 	} else if (!fs_node_lock_open(fs, n, &p)) {
 		/* A new file's commit runs: its bytes, at once (commit_open.c). */
 		h->node = n;
@@ -548,7 +531,7 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	} else if (reader && unpublished_gone(n)) {
 		rc = -ENOENT;
 	} else {
-		rc = open_locked(fs, n, h, fi, created, cur, tid);
+		rc = open_locked(fs, n, h, fi, created, cur, tgid);
 	}
 	pthread_mutex_unlock(&n->lock);
 	if (drop_name) {
@@ -1183,6 +1166,23 @@ static ssize_t serve_read(fuse_req_t req, size_t size, off_t off, struct fuse_fi
 	return serve_version(req, h, m, size, off);
 }
 
+/*
+ * The node whose readers count reader h, and so whose closing_readers
+ * counts h's close(2) (h->flushed): a settled follower's of the newer
+ * inode's version is that inode's (read_as_current), one of its source's
+ * own version the source's (follow_end), any other h's own.  The FLUSH
+ * that counts it, the READ that finds it reading again and its RELEASE
+ * must all take the same one: a READ after a close(2) of a dup'ed
+ * descriptor took h->node off, never counted, and left the newer inode
+ * counted for good; from then on every writer that opened it beside one
+ * reader napped a second for a RELEASE that never came (s41).  Set before
+ * h->counted (release) and never changed after.
+ */
+static struct mfs_node *closing_node(const struct mfs_handle *h)
+{
+	return h->reader_of ? h->reader_of : h->src ? h->src : h->node;
+}
+
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
@@ -1197,7 +1197,7 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	/* A reader closed in one descriptor reads on through another: not closing. */
 	if (__atomic_load_n(&h->flushed, __ATOMIC_RELAXED) &&
 	    __atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
-		__atomic_sub_fetch(&h->node->closing_readers, 1, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&closing_node(h)->closing_readers, 1, __ATOMIC_RELAXED);
 	got = serve_read(req, size, off, fi);
 	/* status: read_requests, read_bytes, read_latency_us (req is gone: replied) */
 	__atomic_add_fetch(&fs->read_requests, 1, __ATOMIC_RELAXED);
@@ -1475,8 +1475,7 @@ void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * (wait_closing_readers).  No lock: a writer's commit may hold it long. */
 	if ((!h->follower || __atomic_load_n(&h->counted, __ATOMIC_ACQUIRE)) &&
 	    !__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
-		__atomic_add_fetch(&(h->reader_of ? h->reader_of : h->node)->closing_readers, 1,
-				   __ATOMIC_RELAXED);
+		__atomic_add_fetch(&closing_node(h)->closing_readers, 1, __ATOMIC_RELAXED);
 	fuse_reply_err(req, 0);
 }
 

@@ -752,6 +752,47 @@ void fs_truncated_pages(struct mfs_fs *fs, uint64_t ino, uint64_t size)
 			 (unsigned long long)ino, (unsigned long long)size, strerror(-rc));
 }
 
+/* The readers of at most this many older inodes of a path take its truncates (truncated_heirs). */
+#define MAX_HEIRS 64
+
+/*
+ * A truncate(2) with no writer open cut or grew to size the version of
+ * inode `from`, and published it as inode `to`.  The readers of from's
+ * version were marked (fs_truncated_for_readers); so are those of the
+ * older inodes whose versions became from's by such truncates only
+ * (n->trunc_at == from), which the kernel never sends this truncate: on
+ * tmpfs they are descriptors of one file, and the second of
+ * truncate(path, 3), truncate(path, 10) gave them 3 bytes where stat said
+ * 10 (or 3 where tmpfs says 10).  The kernel is told each one's size
+ * (its attributes dropped; a cut drops its pages, as fs_truncated_pages
+ * says).  No locks held; before the truncate's reply, which returns it.
+ * NEEDSWORK: past MAX_HEIRS older inodes of the path in the table, the
+ * oldest readers keep the size they had.
+ */
+static void truncated_heirs(struct mfs_fs *fs, uint64_t from, uint64_t to, uint64_t size)
+{
+	struct mfs_node *preds[MAX_HEIRS];
+	int np = itable_hold_preds(fs, from, preds, MAX_HEIRS);
+
+	for (int i = 0; i < np; i++) {
+		struct mfs_node *p = preds[i];
+		int heir, cut = 0;
+
+		pthread_mutex_lock(&p->lock);
+		heir = p->truncated && p->trunc_at == from && !p->stg;
+		if (heir) {
+			cut = fs_truncated_for_readers(p, size);
+			p->trunc_at = to;
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (cut)
+			fs_truncated_pages(fs, p->ino, size);
+		else if (heir)
+			fuse_lowlevel_notify_inval_inode(fs->se, p->ino, -1, 0);
+		itable_put(fs, p, 0, 1);
+	}
+}
+
 /*
  * staged_old non-NULL: only a writer's staged bytes may be cut (-ESTALE
  * without one), and *staged_old gets their size before the cut.
@@ -759,7 +800,7 @@ void fs_truncated_pages(struct mfs_fs *fs, uint64_t ino, uint64_t size)
 static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 			 struct fuse_file_info *fi, uint64_t *staged_old, struct fs_moved *mv)
 {
-	uint64_t moved_to = 0, inval = 0, over = 0;
+	uint64_t moved_to = 0, inval = 0, over = 0, heirs_to = 0;
 	int rc = 0, temporary = 0, now = 0, cut = 0;
 
 	pthread_mutex_lock(&n->lock);
@@ -855,8 +896,13 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		rc = fs_commit(fs, n, &mv->ino, &mv->parent, &mv->name);
 		n->stg->publish_over = 0;
 	}
-	if (temporary && !rc && mv->ino == n->ino)
+	if (temporary && !rc && mv->ino == n->ino) {
 		cut = fs_truncated_for_readers(n, size);
+		/* The inode published: its truncates reach n's readers, and older ones' (trunc_at). */
+		heirs_to = itable_follow(fs, n->ino);
+		if (n->truncated)
+			n->trunc_at = heirs_to;
+	}
 out:
 	if (temporary) {
 		staging_free(fs, n->stg);
@@ -865,6 +911,8 @@ out:
 	pthread_mutex_unlock(&n->lock);
 	if (cut)
 		fs_truncated_pages(fs, n->ino, size);
+	if (heirs_to && heirs_to != n->ino)
+		truncated_heirs(fs, n->ino, heirs_to, size);
 	if (moved_to)
 		fs_refresh(fs, moved_to);
 	view_inval(fs, inval);

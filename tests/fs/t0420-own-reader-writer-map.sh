@@ -86,8 +86,8 @@ print("read-only mapping after:", ro[7], ro[299999], ro.sum(dtype=np.float64))
 del ro
 print("c.npy:", np.load(p)[7], np.load(p)[299999])
 
-# A reader another thread of the process opened (a thread still running:
-# one that has exited counts as another process's, fs_internal.h note 7).
+# A reader another thread of the process opened, a thread still running
+# (one that has exited: t0424).
 p = os.path.join(d, "e.bin")
 with open(p, "wb") as f:
     f.write(b"\1" * 200000)
