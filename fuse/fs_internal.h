@@ -174,6 +174,8 @@ struct mfs_staging {
 	struct timespec mtime, ctime;
 	/* What the path's newer inode shows of these bytes (view.c), or NULL. */
 	struct mfs_view *view;
+	/* The new inode the last commit gave the path (0: none, or in place). */
+	uint64_t became_ino;
 	/* The commit started while writing (writebehind.c), or NULL. */
 	struct mfs_writebehind *wb;
 	struct fs_delta_src delta; /* the base finder's argument, for ingest */

@@ -321,6 +321,22 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		return -EROFS;
 	if (n->stg) {
 		cur = NULL; /* a writer opened it before: this one shares its bytes */
+		/*
+		 * Every writer had closed when their commit gave the path a new
+		 * inode, so it made no view (fs_write.c), and only their
+		 * RELEASEs keep the staging: this open came in during that
+		 * commit, on the inode it superseded.  It writes on those bytes
+		 * now, as a writer that goes on after a commit does, and the
+		 * path's inode must show them: a writer that opens the path
+		 * then joins this staging (join_view), a reader follows it.
+		 * Without the view, the next writer started from the commit's
+		 * bytes beside this one, and the later close of the two undid
+		 * the other's update (two processes counting under lockf
+		 * lost 1 in 10, t0426).
+		 */
+		if (!n->stg->view && n->stg->became_ino &&
+		    fs_node_target(fs, n) == n->stg->became_ino)
+			view_start(fs, n->stg, n->ino, n->stg->became_ino);
 	} else {
 		/* Its own process's readers read what it writes (fs_internal.h note 7). */
 		adopt = adopting(fi, cur) && adoptable(fs, n, tgid);
@@ -464,12 +480,20 @@ static int unpublished_gone(const struct mfs_node *n)
 
 static int drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint64_t ino);
 
+/* open_node's answer when a commit moved the path on while a writer's open waited. */
+#define OPEN_MOVED 1
+/* A writer's opens at most, commits racing it; the last one takes the version it finds. */
+#define OPEN_TRIES 64
+
 /*
  * first: an ESTALE now is the open(2)'s first, which the kernel retries
- * with a fresh lookup of the path (fs_op_open).
+ * with a fresh lookup of the path (fs_op_open).  from: for a writer, the
+ * inode whose version its staging is to start from (n's own, or cur's);
+ * if a commit moved the path past it while this open waited for n's
+ * lock, 1 (OPEN_MOVED): the caller looks again.  0: no such check.
  */
 static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
-		     struct mfs_manifest *cur, int first, pid_t tid)
+		     struct mfs_manifest *cur, int first, pid_t tid, uint64_t from)
 {
 	int rc, reader = !created && (fi->flags & O_ACCMODE) == O_RDONLY;
 	/* The opener's process: readers record it, writers that may adopt them compare it (note 7). */
@@ -500,6 +524,20 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 		/* A writer waits for a commit under way: commit_open.c, note 6. */
 		pthread_mutex_lock(&n->lock);
 		wait_closing_readers(n, adopting(fi, cur) ? tgid : 0);
+		/*
+		 * A commit of another writer's staging published over `from`
+		 * while this open waited (for n's lock, in join_view for the
+		 * committing writer's, or in the naps above): a staging made
+		 * now would start from the bytes before it, and this writer's
+		 * close publish them over that commit's (two processes
+		 * counting in a file under lockf lost 1 update in 10, t0426).
+		 * A staging already there is shared: it has the bytes.
+		 */
+		if (from && !n->stg && fs_node_target(fs, n) != from) {
+			pthread_mutex_unlock(&n->lock);
+			free(h);
+			return OPEN_MOVED;
+		}
 	} else if (!fs_node_lock_open(fs, n, &p)) {
 		/* A new file's commit runs: its bytes, at once (commit_open.c). */
 		h->node = n;
@@ -557,7 +595,7 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
 		 pid_t tid)
 {
-	return open_node(fs, n, fi, created, NULL, 0, tid);
+	return open_node(fs, n, fi, created, NULL, 0, tid, 0);
 }
 
 /*
@@ -586,23 +624,25 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
  * I/O (open_locked), as any reader of a superseded inode does.
  */
 static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi,
-			   int retried)
+			   int retried, int last)
 {
 	struct mfs_manifest *cur = NULL;
 	struct mfs_node *c;
+	uint64_t from;
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
-		return retried > 0 ? open_node(fs, n, fi, 0, NULL, 0, 0) : -ESTALE;
+		return retried > 0 ? open_node(fs, n, fi, 0, NULL, 0, 0, 0) : -ESTALE;
 	if (!(c = itable_get(fs, itable_follow(fs, n->ino), NULL, 0, 1, &rc)))
 		return rc == -ENOENT ? -ESTALE : rc;
+	from = c->ino;
 	pthread_mutex_lock(&c->lock);
 	if (!(rc = fs_node_manifest(fs, c)))
 		cur = mfs_manifest_ref(c->manifest);
 	pthread_mutex_unlock(&c->lock);
 	itable_put(fs, c, 0, 1);
 	if (!rc)
-		rc = open_node(fs, n, fi, 0, cur, 0, 0);
+		rc = open_node(fs, n, fi, 0, cur, 0, 0, last ? 0 : from);
 	mfs_manifest_unref(cur);
 	return rc;
 }
@@ -618,9 +658,16 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	superseded = itable_follow(fs, ino) != ino;
-	rc = superseded ? open_superseded(fs, n, fi, retried)
-			: open_node(fs, n, fi, 0, NULL, retried < 0, tid);
+	/* A writer looks again while commits move the path on under it (open_node's from). */
+	for (int tries = 0;; tries++) {
+		int last = tries == OPEN_TRIES - 1;
+
+		superseded = itable_follow(fs, ino) != ino;
+		rc = superseded ? open_superseded(fs, n, fi, retried, last)
+				: open_node(fs, n, fi, 0, NULL, retried < 0, tid, last ? 0 : ino);
+		if (rc != OPEN_MOVED)
+			break;
+	}
 	if (rc) {
 		itable_put(fs, n, 0, 1);
 		/* Before the reply: the kernel's retry follows it.  It retries once. */

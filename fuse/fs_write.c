@@ -238,6 +238,7 @@ static int commit_locked(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved,
 		fs_node_untruncate(n);
 		return rc;
 	}
+	n->stg->became_ino = rec.ino; /* a writer that opens n later: open_locked */
 	/* What n's followers read once no writer stages here (fs_internal.h note 6). */
 	n->became = id;
 	n->became_has_manifest = has_manifest;
