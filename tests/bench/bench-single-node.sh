@@ -293,7 +293,7 @@ while os.read(fd, 1 << 20):
 # its own: single runs vary 2x)
 section_seq() {
 	local c=$1 src=$2 nc=() nw=() ncc=() nwc=() mc=() mw=() mcc=() mwc=() mcd=() mwd=()
-	local n4=() n4c=() fn="" fn4="" fm=""
+	local n4=() n4c=() fn="" fn4="" fm="" wr=() reads
 	log "rows 1-2 ($c): sequential reads, $reps runs"
 	for _ in $(seq "$reps"); do
 		drop_caches
@@ -314,7 +314,16 @@ section_seq() {
 		d_data=$data
 		timed_dd "$mnt/big-$c"
 		mc+=("$t_mbps") mcc+=("$t_cpu") mcd+=("$t_dcpu")
+		# The READs the warm re-read sent: pages the kernel dropped since
+		# the cold read, which the daemon serves again (its d-cpu).
+		fuse_count_start "$mnt"
 		timed_dd "$mnt/big-$c"
+		reads=$(fuse_count_stop 1)
+		case $reads in
+		n/a) ;;
+		*) reads=$(printf '%s\n' "$reads" | sed -n 's/.*[(, ]READ \([0-9]*\)[.0-9]*[,)].*/\1/p') ;;
+		esac
+		wr+=("${reads:-0}")
 		mw+=("$t_mbps") mwc+=("$t_cpu") mwd+=("$t_dcpu")
 		d_data=""
 		[ -n "$fm" ] || fm=$(folios "$mnt/big-$c")
@@ -334,6 +343,8 @@ section_seq() {
 		"$r" ">=0.90x" "$(judge ratio '>=' 0.9 "$r")" \
 		"median of $reps (${sp_w}native $(spread "${nw[@]}")); page cache warm, new open"
 	notes+=("row 2 ($c): page cache after the warm re-reads: modelfs ${fm:-n/a}; native $fn (folio_map)")
+	[ ${#wr[@]} = 0 ] ||
+		notes+=("row 2 ($c): READs the modelfs warm re-reads sent: ${wr[*]} (one per run of missing pages; 0 when the page cache kept the whole file: the daemon serves only pages dropped since the cold read, on this VM by DAMON's reclaim, kdamond, which takes cold page-cache pages within seconds)")
 	notes+=("row 2 ($c): native re-read with its page cache in 4 KiB folios (refilled under POSIX_FADV_RANDOM) $(median "${n4[@]}") MB/s ($(spread "${n4[@]}")), client $(median "${n4c[@]}") CPU-s/GiB: the page cache's own pace in 4 KiB folios, all FUSE gets on Linux 6.18 (fs/fuse sets no folio order on its inodes); modelfs is $(ratio "$rw" "$(median "${n4[@]}")") of it; $fn4")
 }
 
