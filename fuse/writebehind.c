@@ -19,7 +19,9 @@
  * encoding.
  *
  * Bytes whose chunks are stored need not stay staged (wb_drop_stored):
- * they are punched out of the staging file, so a file larger than the
+ * they are punched out of the staging file (those of chunks found
+ * already stored too, pinned by the feed: a second copy of a model is
+ * not staged whole on a disk that cannot hold it), so a file larger than the
  * staging budget stays in memory, its writer waiting on the feed once the
  * budget is used up (as the kernel's writers wait on writeback), and a
  * file staged on disk is not written there as well as to the packs.  A
@@ -190,6 +192,15 @@ uint64_t wb_drop_stored(struct mfs_fs *fs, struct mfs_staging *s)
 	return freed;
 }
 
+/* gc's refs lock for the feed's pins of the chunks it finds stored (mfs_ingest_set_lock). */
+static void refs_lock(void *ns, int hold)
+{
+	if (hold)
+		mfs_gc_refs_hold(ns);
+	else
+		mfs_gc_refs_release(ns);
+}
+
 void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 {
 	struct mfs_writebehind *wb = s->wb;
@@ -217,6 +228,7 @@ void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 			return;
 		}
 		mfs_ingest_set_base(wb->ing, fs_delta_base, &s->delta);
+		mfs_ingest_set_lock(wb->ing, refs_lock, fs->ns);
 		s->wb = wb;
 	}
 	if (s->size - wb->claimed < (start < STEP ? start : STEP))
