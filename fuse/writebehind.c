@@ -19,7 +19,9 @@
  * encoding.
  *
  * Bytes whose chunks are stored need not stay staged (wb_drop_stored):
- * they are punched out of the staging file, so a file larger than the
+ * they are punched out of the staging file (those of chunks found
+ * already stored too, pinned by the feed: a second copy of a model is
+ * not staged whole on a disk that cannot hold it), so a file larger than the
  * staging budget stays in memory, its writer waiting on the feed once the
  * budget is used up (as the kernel's writers wait on writeback), and a
  * file staged on disk is not written there as well as to the packs.  A
@@ -163,6 +165,8 @@ int wb_changed(struct mfs_fs *fs, struct mfs_staging *s, uint64_t off)
 	return rc;
 }
 
+static int start_feed(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_writebehind *wb);
+
 uint64_t wb_drop_stored(struct mfs_fs *fs, struct mfs_staging *s)
 {
 	struct mfs_writebehind *wb = s->wb;
@@ -176,6 +180,22 @@ uint64_t wb_drop_stored(struct mfs_fs *fs, struct mfs_staging *s)
 	 * writer and the feed keep overlapping.  A failed feed says 0.
 	 */
 	upto = mfs_ingest_wait_stored(wb->ing, s->punched + page - 1, wb->feeds) / page * page;
+	/*
+	 * The feeds ended short of the hole's end (a feed's last window is
+	 * published once the next one starts, and a writer faster than the
+	 * feed claims nothing new until it is reaped): in memory, one more
+	 * feed of what is written, and its first window, before the caller
+	 * moves the staging to disk (on disk, a write never waits for a
+	 * feed).  Without it a second copy of a model (every chunk found
+	 * stored, nothing to encode) spilled at the budget's end whenever
+	 * the feed was a window behind, and was then staged on disk whole.
+	 */
+	if (upto <= s->punched && s->in_memory && s->size > wb->claimed) {
+		join(wb);
+		if (!wb->broken && start_feed(fs, s, wb))
+			upto = mfs_ingest_wait_stored(wb->ing, s->punched + page - 1, wb->feeds) /
+			       page * page;
+	}
 	if (upto <= s->punched ||
 	    fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)s->punched,
 		      (off_t)(upto - s->punched)))
@@ -188,6 +208,43 @@ uint64_t wb_drop_stored(struct mfs_fs *fs, struct mfs_staging *s)
 		s->dropped += freed;
 	}
 	return freed;
+}
+
+/* Starts a feed of the bytes written since the last one (none runs): 1 if started. */
+static int start_feed(struct mfs_fs *fs, struct mfs_staging *s, struct mfs_writebehind *wb)
+{
+	/*
+	 * The commit refuses a file the disk cannot hold before writing any
+	 * of it (fs_check_space); so does each feed.  Then the commit at
+	 * close reports ENOSPC to the writer.
+	 */
+	if (fs_check_space(fs, s->size - wb->claimed < staging_data_bytes(s) ?
+				       s->size - wb->claimed : staging_data_bytes(s))) {
+		wb->broken = 1;
+		return 0;
+	}
+	/* Its own descriptor: a spill to disk replaces s->fd, not the bytes. */
+	if ((wb->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return 0;
+	wb->claimed = s->size;
+	wb->feeds++;
+	if (pthread_create(&wb->thread, NULL, feed_thread, wb)) {
+		wb->feeds--;
+		close(wb->fd);
+		wb->fd = -1;
+		return 0;
+	}
+	wb->running = 1;
+	return 1;
+}
+
+/* gc's refs lock for the feed's pins of the chunks it finds stored (mfs_ingest_set_lock). */
+static void refs_lock(void *ns, int hold)
+{
+	if (hold)
+		mfs_gc_refs_hold(ns);
+	else
+		mfs_gc_refs_release(ns);
 }
 
 void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
@@ -217,32 +274,11 @@ void wb_after_write(struct mfs_fs *fs, struct mfs_staging *s)
 			return;
 		}
 		mfs_ingest_set_base(wb->ing, fs_delta_base, &s->delta);
+		mfs_ingest_set_lock(wb->ing, refs_lock, fs->ns);
 		s->wb = wb;
 	}
-	if (s->size - wb->claimed < (start < STEP ? start : STEP))
-		return;
-	/*
-	 * The commit refuses a file the disk cannot hold before writing any
-	 * of it (fs_check_space); so does each feed.  Then the commit at
-	 * close reports ENOSPC to the writer.
-	 */
-	if (fs_check_space(fs, s->size - wb->claimed < staging_data_bytes(s) ?
-				       s->size - wb->claimed : staging_data_bytes(s))) {
-		wb->broken = 1;
-		return;
-	}
-	/* Its own descriptor: a spill to disk replaces s->fd, not the bytes. */
-	if ((wb->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0)) < 0)
-		return;
-	wb->claimed = s->size;
-	wb->feeds++;
-	if (pthread_create(&wb->thread, NULL, feed_thread, wb)) {
-		wb->feeds--;
-		close(wb->fd);
-		wb->fd = -1;
-		return;
-	}
-	wb->running = 1;
+	if (s->size - wb->claimed >= (start < STEP ? start : STEP))
+		start_feed(fs, s, wb);
 }
 
 struct mfs_manifest *wb_stored(struct mfs_staging *s)

@@ -157,7 +157,7 @@ static void writer_start(struct writer *wr, struct rec_job *v, unsigned n)
  * records to the writer (no WAL), after the previous window's are written.
  */
 static int commit_window(struct window *w, struct mfs_manifest *m, struct new_list *fresh,
-			 struct mfs_ingest_stats *st, struct writer *wr, uint64_t *dedup_from)
+			 struct mfs_ingest_stats *st, struct writer *wr, uint64_t *found)
 {
 	struct rec_job *v = calloc(w->count ? w->count : 1, sizeof(*v));
 	unsigned n = 0;
@@ -175,8 +175,8 @@ static int commit_window(struct window *w, struct mfs_manifest *m, struct new_li
 			continue;
 		}
 		/* Stored before this ingest: gc may take it until the commit's check. */
-		if (c->exists && *dedup_from == UINT64_MAX && !mfs_new_list_has(fresh, &c->hash))
-			*dedup_from = m->size;
+		if (c->exists && *found == UINT64_MAX && !mfs_new_list_has(fresh, &c->hash))
+			*found = m->size;
 		if ((rc = mfs_manifest_append(m, &c->hash, c->len)))
 			break;
 		st->chunks++;
@@ -371,7 +371,16 @@ struct mfs_ingest {
 	size_t have;            /* bytes in buf, from file offset off */
 	uint64_t data_to;       /* the staged file has data up to here (read_staged) */
 	uint64_t off;           /* the file offset where the next chunk starts */
-	uint64_t dedup_from;    /* the first chunk found already stored, or UINT64_MAX */
+	/*
+	 * The first chunk found already stored that is not pinned (pin_found),
+	 * or UINT64_MAX: the bytes from there on may not leave the staging.
+	 */
+	uint64_t dedup_from;
+	/* pin_found: gc's refs lock, and the chunks found stored, live-listed */
+	mfs_ingest_lock_fn lock_fn;
+	void *lock_arg;
+	struct mfs_manifest **pins;
+	size_t npins, cappins;
 	/*
 	 * What a writer sees of a feed running in another thread, under pmu
 	 * (mfs_ingest_wait_stored): signalled after each window and at the
@@ -541,6 +550,9 @@ static void ingest_free(struct mfs_ingest *s)
 	free(s->fresh.slot);
 	free(s->fresh.bases);
 	mfs_manifest_unref(s->m);
+	for (size_t i = 0; i < s->npins; i++)
+		mfs_manifest_unref(s->pins[i]);
+	free(s->pins);
 	mfs_cutplan_release(&s->plan);
 	mfs_delta_base_free(s->w.delta);
 	free(s);
@@ -590,6 +602,12 @@ void mfs_ingest_set_base(struct mfs_ingest *s, mfs_ingest_base_fn fn, void *arg)
 {
 	s->base_fn = fn;
 	s->base_arg = arg;
+}
+
+void mfs_ingest_set_lock(struct mfs_ingest *s, mfs_ingest_lock_fn fn, void *arg)
+{
+	s->lock_fn = fn;
+	s->lock_arg = arg;
 }
 
 /*
@@ -754,6 +772,54 @@ static void share_choice(struct mfs_ingest *s, struct pending_chunk *c)
 }
 
 /*
+ * Pins the chunks of the window just committed that were found already
+ * stored (a second copy of a model: all of them), so that the writer may
+ * drop their bytes from its staging as it drops the bytes of the chunks
+ * this ingest stored (mfs_ingest_wait_stored).  They were looked up
+ * outside gc's refs lock, and gc may have deleted one since: they are
+ * live-listed first (gc keeps what is listed, and a delta's bases), then
+ * looked up again under the lock (no gc deletes meanwhile, and every
+ * later pass sees the list).  0: pinned and there; else they are not
+ * droppable (the caller stops the stored offset before them), and the
+ * finish's check (still_stored) says whether the ingest starts again.
+ * The pins go with the ingest: its end runs under the refs lock
+ * (mfs_ingest_finish, mfs_ingest_abandon's callers put dropped bytes
+ * back under it), and a reader's copy (mfs_ingest_index_stored) pins
+ * them on its own.
+ */
+static int pin_found(struct mfs_ingest *s)
+{
+	struct mfs_manifest *m;
+	int rc = 0;
+
+	if (!s->lock_fn)
+		return -ENOTSUP; /* no lock to look them up under: they stay staged */
+	if (mfs_grow(&s->pins, &s->cappins, s->npins, sizeof(*s->pins)) ||
+	    !(m = mfs_manifest_new()))
+		return -ENOMEM;
+	for (unsigned i = 0; i < s->w.count && !rc; i++) {
+		const struct pending_chunk *c = &s->w.chunks[i];
+
+		if (c->exists && !c->hole && !mfs_new_list_has(&s->fresh, &c->hash))
+			rc = mfs_manifest_append(m, &c->hash, (uint32_t)c->len);
+	}
+	if (rc) {
+		mfs_manifest_unref(m);
+		return rc;
+	}
+	mfs_manifest_live_pin(m);
+	s->pins[s->npins++] = m;
+	s->lock_fn(s->lock_arg, 1);
+	for (uint32_t i = 0; i < m->count && !rc; i++)
+		if ((rc = mfs_delta_usable(s->db, &m->e[i].hash)) == 1)
+			rc = 0;
+		else if (!rc)
+			rc = -ESTALE;
+	s->lock_fn(s->lock_arg, 0);
+	return rc;
+}
+
+/*
  * Cuts, hashes, encodes and stores the chunks of fd[off..upto) whose cuts
  * are final: a cut is final once MFS_CHUNK_MAX bytes after it were seen
  * (chunker.h), or at eof (upto is the file's size).  Returns between
@@ -762,6 +828,7 @@ static void share_choice(struct mfs_ingest *s, struct pending_chunk *c)
  */
 static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int *stop)
 {
+	uint64_t found;
 	int rc = 0;
 
 	while (s->off + s->have < upto || (eof && s->have)) {
@@ -824,11 +891,15 @@ static int feed(struct mfs_ingest *s, int fd, uint64_t upto, int eof, const int 
 			s->carry = s->head->choice;
 			s->head = NULL;
 		}
-		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st, &s->wr, &s->dedup_from))) {
+		found = UINT64_MAX;
+		if ((rc = commit_window(&s->w, s->m, &s->fresh, &s->st, &s->wr, &found))) {
 			s->failed = 1;
 			publish_stored(s, 0);
 			return rc;
 		}
+		/* A feed's finds are pinned, so that their bytes may leave the staging too. */
+		if (found != UINT64_MAX && s->dedup_from == UINT64_MAX && (eof || pin_found(s)))
+			s->dedup_from = found;
 		__atomic_add_fetch(&progress, 1, __ATOMIC_RELAXED);
 		/* Every window before this one is written (commit_window waited). */
 		publish_stored(s, s->off < s->dedup_from ? s->off : s->dedup_from);

@@ -74,10 +74,11 @@ int mfs_ingest_feed(struct mfs_ingest *s, int fd, uint64_t upto, const int *stop
 uint64_t mfs_ingest_offset(const struct mfs_ingest *s);
 /*
  * The file offset up to which the chunks' records are written (not yet
- * indexed), and none was found stored before (gc could delete such a one
- * until the commit): the caller may drop those bytes of its staging, and
- * read them back after the ingest ends (mfs_ingest_manifest).  0 after a
- * failed feed.  Safe while a feed runs in another thread: waits until that
+ * indexed), and the chunks found stored before are pinned against gc
+ * (with mfs_ingest_set_lock; without it, none may be found stored: gc
+ * could delete such a one until the commit): the caller may drop those
+ * bytes of its staging, and read them back after the ingest ends
+ * (mfs_ingest_manifest).  0 after a failed feed.  Safe while a feed runs in another thread: waits until that
  * offset passes `above` (a window's progress) or `feeds` calls of
  * mfs_ingest_feed have returned, and returns it.
  */
@@ -132,6 +133,16 @@ struct mfs_manifest *mfs_ingest_manifest(struct mfs_ingest *s);
 #define MFS_BASE_NONE (-1)
 typedef int (*mfs_ingest_base_fn)(void *arg, struct mfs_hash *id);
 void mfs_ingest_set_base(struct mfs_ingest *s, mfs_ingest_base_fn fn, void *arg);
+/*
+ * gc's refs lock (store/maint/gc.h), for feeds: fn(arg, 1) takes it,
+ * fn(arg, 0) lets it go.  With it, a feed pins the chunks it finds
+ * already stored (a second copy's) and checks under it that they still
+ * are, so that their bytes count as stored for mfs_ingest_wait_stored;
+ * the pins last until the ingest ends.  Never taken by the finish (its
+ * caller holds the lock).  Set before the first feed.
+ */
+typedef void (*mfs_ingest_lock_fn)(void *arg, int hold);
+void mfs_ingest_set_lock(struct mfs_ingest *s, mfs_ingest_lock_fn fn, void *arg);
 /*
  * Deferred encoding (issue 10, store/maint/recode.h): with on, ingests
  * store every new chunk whose record goes to a pack RAW (hashed and cut as

@@ -29,7 +29,10 @@
  *     unreferenced: record, index entry and mark in one batch.
  *  3. The refs lock is held shared by a local commit from its dedup check
  *     to its publish (a dedup hit must not see its chunk deleted before the
- *     publish names it) and by the apply of a remote op (two batches).
+ *     publish names it), by the apply of a remote op (two batches), and by
+ *     a write-behind feed for the lookups that make its dedup hits safe to
+ *     drop from the staging (store/chunk/ingest.c pin_found: live-listed
+ *     first, so note 1a keeps them from then on).
  *  4. A mark's vv must cover the op that dropped the chunk's last
  *     reference.  The first pass takes the inodes snapshot and reads the
  *     vv under the refs lock, exclusive for that instant: no commit or
