@@ -420,6 +420,7 @@ static void close_node(struct daemon *d, struct mfs_config *cfg)
 	if (fs->itable.buckets)
 		itable_release(fs);
 	fs_locks_free(fs);
+	free(fs->heirs);
 	mfs_ns_close(fs->ns);
 	mfs_db_close(fs->db);
 	if (d->pid_path && (d->mounted || cfg->serve))
@@ -473,6 +474,7 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 	struct daemon d = {
 		.fs = { .cfg = cfg, .timeout = 3600.0, .views_lock = PTHREAD_MUTEX_INITIALIZER,
 			.noted_lock = PTHREAD_MUTEX_INITIALIZER,
+			.heirs_lock = PTHREAD_MUTEX_INITIALIZER,
 			.stats = MFS_STATS_CACHE_INIT },
 		.args = FUSE_ARGS_INIT(0, NULL),
 	};

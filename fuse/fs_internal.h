@@ -442,6 +442,15 @@ struct mfs_fs {
 	pthread_mutex_t noted_lock; /* every node's noted (noted_attrs.c) */
 	int nviews;              /* atomic: length of views */
 	struct fs_locks *locks;  /* fcntl and flock locks, per file (locks.c) */
+	/*
+	 * The inodes given a trunc_at (fs_write.c, truncated_heirs), by
+	 * number, which its truncates reach without a walk back along the
+	 * successor links; heirs_lock, taken under a node lock or none, and
+	 * never held while taking another.
+	 */
+	pthread_mutex_t heirs_lock;
+	uint64_t *heirs;
+	int nheirs, heirs_cap;
 };
 
 /* locks.c: file locks kept per file across its inodes */

@@ -766,8 +766,47 @@ void fs_truncated_pages(struct mfs_fs *fs, uint64_t ino, uint64_t size)
 			 (unsigned long long)ino, (unsigned long long)size, strerror(-rc));
 }
 
-/* The readers of at most this many older inodes of a path take its truncates (truncated_heirs). */
-#define MAX_HEIRS 64
+/*
+ * n->lock held: n was given trunc_at, so its path's truncates reach it
+ * (truncated_heirs).  Each inode number once; a failed allocation leaves
+ * n's readers at the size they have (logged).
+ */
+static void heir_add(struct mfs_fs *fs, struct mfs_node *n)
+{
+	int i;
+
+	pthread_mutex_lock(&fs->heirs_lock);
+	for (i = 0; i < fs->nheirs && fs->heirs[i] != n->ino; i++)
+		;
+	if (i == fs->nheirs && fs->nheirs == fs->heirs_cap) {
+		int cap = fs->heirs_cap ? fs->heirs_cap * 2 : 16;
+		uint64_t *grown = realloc(fs->heirs, (size_t)cap * sizeof(*grown));
+
+		if (!grown) {
+			pthread_mutex_unlock(&fs->heirs_lock);
+			log_warn("inode %016llx: out of memory: later truncates of its path do not "
+				 "reach its readers", (unsigned long long)n->ino);
+			return;
+		}
+		fs->heirs = grown;
+		fs->heirs_cap = cap;
+	}
+	if (i == fs->nheirs)
+		fs->heirs[fs->nheirs++] = n->ino;
+	pthread_mutex_unlock(&fs->heirs_lock);
+}
+
+/* ino leaves fs->heirs: no reader of it is left to reach. */
+static void heir_drop(struct mfs_fs *fs, uint64_t ino)
+{
+	pthread_mutex_lock(&fs->heirs_lock);
+	for (int i = 0; i < fs->nheirs; i++)
+		if (fs->heirs[i] == ino) {
+			fs->heirs[i] = fs->heirs[--fs->nheirs];
+			break;
+		}
+	pthread_mutex_unlock(&fs->heirs_lock);
+}
 
 /*
  * A truncate(2) with no writer open cut or grew to size the version of
@@ -780,31 +819,57 @@ void fs_truncated_pages(struct mfs_fs *fs, uint64_t ino, uint64_t size)
  * 10 (or 3 where tmpfs says 10).  The kernel is told each one's size
  * (its attributes dropped; a cut drops its pages, as fs_truncated_pages
  * says).  No locks held; before the truncate's reply, which returns it.
- * NEEDSWORK: past MAX_HEIRS older inodes of the path in the table, the
- * oldest readers keep the size they had.
+ *
+ * They are found in fs->heirs, not by a walk back along the successor
+ * links from `from`: that walk went through at most 64 links, most of
+ * them inodes the kernel had forgotten, and from the 65th truncate on a
+ * reader opened before them kept the size it had (s41 review, t0428).
+ * An inode no reader holds any more (or no longer marked) leaves the list.
+ * NEEDSWORK: two truncates of a path at once (the second through a
+ * lookup of the first's new inode, before the first's walk here) may
+ * mark a reader in either order: it may keep the first's size.
  */
 static void truncated_heirs(struct mfs_fs *fs, uint64_t from, uint64_t to, uint64_t size)
 {
-	struct mfs_node *preds[MAX_HEIRS];
-	int np = itable_hold_preds(fs, from, preds, MAX_HEIRS);
+	uint64_t *inos;
+	int ni;
 
-	for (int i = 0; i < np; i++) {
-		struct mfs_node *p = preds[i];
-		int heir, cut = 0;
+	pthread_mutex_lock(&fs->heirs_lock);
+	ni = fs->nheirs;
+	inos = ni ? malloc((size_t)ni * sizeof(*inos)) : NULL;
+	if (inos)
+		memcpy(inos, fs->heirs, (size_t)ni * sizeof(*inos));
+	pthread_mutex_unlock(&fs->heirs_lock);
+	if (!inos) {
+		if (ni)
+			log_warn("inode %016llx: out of memory: its truncate to %llu does not reach "
+				 "older readers", (unsigned long long)from, (unsigned long long)size);
+		return;
+	}
+	for (int i = 0; i < ni; i++) {
+		struct mfs_node *p = inos[i] == from ? NULL : itable_hold(fs, inos[i]);
+		int heir = 0, cut = 0, dead = !p;
 
-		pthread_mutex_lock(&p->lock);
-		heir = p->truncated && p->trunc_at == from && !p->stg;
-		if (heir) {
-			cut = fs_truncated_for_readers(p, size);
-			p->trunc_at = to;
+		if (p) {
+			pthread_mutex_lock(&p->lock);
+			heir = p->truncated && p->trunc_at == from && !p->stg;
+			if (heir) {
+				cut = fs_truncated_for_readers(p, size);
+				p->trunc_at = to;
+			}
+			dead = !p->truncated || !p->readers || !p->trunc_at;
+			pthread_mutex_unlock(&p->lock);
 		}
-		pthread_mutex_unlock(&p->lock);
 		if (cut)
 			fs_truncated_pages(fs, p->ino, size);
 		else if (heir)
 			fuse_lowlevel_notify_inval_inode(fs->se, p->ino, -1, 0);
-		itable_put(fs, p, 0, 1);
+		if (dead && inos[i] != from)
+			heir_drop(fs, inos[i]);
+		if (p)
+			itable_put(fs, p, 0, 1);
 	}
+	free(inos);
 }
 
 /*
@@ -914,8 +979,10 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		cut = fs_truncated_for_readers(n, size);
 		/* The inode published: its truncates reach n's readers, and older ones' (trunc_at). */
 		heirs_to = itable_follow(fs, n->ino);
-		if (n->truncated)
+		if (n->truncated && n->readers) {
 			n->trunc_at = heirs_to;
+			heir_add(fs, n);
+		}
 	}
 out:
 	if (temporary) {
