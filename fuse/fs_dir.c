@@ -138,6 +138,8 @@ static void cookies_merge(struct dir_handle *dh, off_t from, struct readdir_ctx 
  * chunks the bytes, seconds for a large file): the entry then goes without
  * attributes (ino 0, which the kernel takes as "look it up when asked"), so
  * that a listing (ls, find) of its directory does not wait for the commit.
+ * So too an inode with a shared view on it (view.c): a lookup gives the
+ * writer's inode for it, and the kernel would drop that dentry for this one.
  */
 static int plus_attr(struct mfs_fs *fs, uint64_t ino, struct fuse_entry_param *e)
 {
@@ -148,7 +150,7 @@ static int plus_attr(struct mfs_fs *fs, uint64_t ino, struct fuse_entry_param *e
 
 	if (!(node = itable_get(fs, ino, NULL, 1, 0, &rc)))
 		return rc;
-	if (pthread_mutex_trylock(&node->lock)) {
+	if (view_lookup_writer(fs, ino) || pthread_mutex_trylock(&node->lock)) {
 		itable_put(fs, node, 1, 0);
 		return 0;
 	}

@@ -202,6 +202,8 @@ struct mfs_node {
 	struct mfs_staging *stg;            /* lock */
 	int writers;                        /* open writable handles; lock */
 	int cached_writers;                 /* of those, not direct_io; lock */
+	/* Of cached_writers, those joined through a newer inode, direct (join_view); lock. */
+	int joined_writers;
 	int readers;                        /* open read-only handles; lock */
 	int cached_readers;                 /* of those, reading through the page cache; lock */
 	/*
@@ -256,6 +258,12 @@ struct mfs_node {
 	 * not cached (fs_attr.c, attr_timeout); atomic.
 	 */
 	int joiners;
+	/*
+	 * A lookup of its path gave it while its writer's view was shared
+	 * (view.c): the kernel may open it through that dentry after the
+	 * view ended (fs_read.c, open_superseded); atomic.
+	 */
+	int lent;
 	/* What it showed when a long wait under lock began, or NULL (noted_attrs.c); fs->noted_lock. */
 	struct fs_noted_attrs *noted;
 	/*
@@ -304,6 +312,7 @@ struct mfs_handle {
 	struct fs_kept *own;     /* a follower's unpublished bytes (kept.c), or NULL */
 	struct mfs_handle *fnext; /* in node->followers while following */
 	pid_t tgid;              /* a reader in node->pinned: the process that opened it (note 7) */
+	pid_t opener;            /* the process that opened it (fs_read.c, closes_writer), or 0 */
 	struct mfs_handle *pnext; /* in node->pinned */
 	/*
 	 * An adopted reader's version (note 7): READs under way may still
@@ -370,6 +379,7 @@ struct mfs_itable {
 	 */
 	struct mfs_publishing *publishing;
 	pthread_cond_t published;
+	int viewing;            /* of publishing, those with view set; lock, read atomically */
 	/*
 	 * The open(2)s being retried, a slot per thread (by its id modulo
 	 * the slots; a thread that takes another's slot leaves that one to
@@ -383,6 +393,8 @@ struct mfs_itable {
 /* One commit's publish, on its stack while it is in itable->publishing. */
 struct mfs_publishing {
 	uint64_t ino;
+	/* Its writer goes on: a view starts with the publish (fs_write.c); set before begin. */
+	int view;
 	struct mfs_publishing *next;
 };
 
@@ -505,6 +517,12 @@ uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino);
  */
 uint64_t itable_publish_begin(struct mfs_fs *fs, uint64_t ino, struct mfs_publishing *p);
 void itable_publish_end(struct mfs_fs *fs, struct mfs_publishing *p);
+/*
+ * Waits until no commit whose writer goes on is publishing: from its
+ * publish to its view (view.c), an open of the path's new inode would
+ * find neither the view nor the writer (fs_op_open).  No lock held.
+ */
+void itable_wait_views(struct mfs_fs *fs);
 /* itable_follow, once no commit is publishing the inode it leads to. */
 uint64_t itable_follow_settled(struct mfs_fs *fs, uint64_t ino);
 /*
@@ -656,9 +674,16 @@ int fs_copy_chunks(struct mfs_fs *fs, const struct mfs_manifest *m, uint16_t ori
  * commit publishes them, as one file on a local filesystem would keep them.
  */
 struct mfs_view;
-void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t writer, uint64_t ino);
+/*
+ * shared: every writer of `writer` writes through its page cache and no
+ * reader holds its version; lookups of the path give `writer` then.
+ */
+void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t writer, uint64_t ino,
+		int shared);
 /* The inode of the writer whose view is on ino, or 0. */
 uint64_t view_writer(struct mfs_fs *fs, uint64_t ino);
+/* The same for a shared view not superseded: what a lookup gives for ino (view.c), or 0. */
+uint64_t view_lookup_writer(struct mfs_fs *fs, uint64_t ino);
 /*
  * A commit published a newer version over ino: a view on it is lost, and
  * its writer's close publishes only bytes it wrote since (view_lost), not

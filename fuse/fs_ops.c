@@ -196,11 +196,17 @@ void fs_fill_stat(struct mfs_fs *fs, struct mfs_node *n, struct stat *st)
 	}
 }
 
-void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec, uint64_t gen)
+/*
+ * The entry of rec's file, given as inode `as` (0: rec's own) with rec's
+ * attributes: the inode of the writer whose shared view is on rec's
+ * (view.c), which every opener of the path then shares.
+ */
+static void reply_entry_as(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec, uint64_t gen,
+			   uint64_t as)
 {
 	struct fuse_entry_param e = { 0 };
 	struct mfs_manifest *old = NULL;
-	struct mfs_node *n;
+	struct mfs_node *n, *w;
 	uint64_t filled;
 	int rc, locked;
 
@@ -221,6 +227,31 @@ void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec
 	}
 	fs_node_unlock_attrs(fs, n, locked);
 	mfs_manifest_unref(old);
+	/*
+	 * Its writers hold it (a node gone meanwhile has no record to load:
+	 * rec's then).  Its own size and mtime, the staged ones, as its
+	 * GETATTR gives them (fs_attr.c, reply_attr): rec's view may have
+	 * moved on to a newer inode since, and rec's size is then that of
+	 * a version before the bytes written since, which the kernel would
+	 * have cut the writers' inode to.
+	 */
+	if (as && as != n->ino && (w = itable_get(fs, as, NULL, 1, 0, &rc))) {
+		struct stat own;
+
+		if ((locked = fs_node_lock_attrs(fs, w)))
+			fs_fill_stat(fs, w, &own);
+		else
+			own = w->noted->st;
+		fs_node_unlock_attrs(fs, w, locked);
+		e.attr.st_size = own.st_size;
+		e.attr.st_blocks = own.st_blocks;
+		e.attr.st_mtim = own.st_mtim;
+		if (mfs_ts_after(&own.st_ctim, &e.attr.st_ctim))
+			e.attr.st_ctim = own.st_ctim;
+		itable_put(fs, n, 1, 0);
+		n = w;
+		__atomic_store_n(&n->lent, 1, __ATOMIC_RELAXED);
+	}
 	e.ino = n->ino;
 	e.attr_timeout = e.entry_timeout = fs->timeout;
 	if (fuse_reply_entry(req, &e)) {
@@ -236,6 +267,11 @@ void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec
 	 */
 	if (__atomic_load_n(&fs->told_gen, __ATOMIC_ACQUIRE) != filled && fs->se)
 		fuse_lowlevel_notify_inval_inode(fs->se, e.ino, -1, 0);
+}
+
+void fs_reply_entry_gen(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec, uint64_t gen)
+{
+	reply_entry_as(fs, req, rec, gen, view_lookup_writer(fs, rec->ino));
 }
 
 void fs_reply_entry(struct mfs_fs *fs, fuse_req_t req, struct mfs_inode *rec)
@@ -290,7 +326,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct mfs_fs *fs = req_fs(req);
 	struct mfs_inode rec;
-	uint64_t gen = fs_remote_gen(fs);
+	uint64_t gen = fs_remote_gen(fs), as;
 	int rc = mfs_ns_lookup(fs->ns, parent, name, &rec);
 
 	if (rc == -ENOENT) {
@@ -308,9 +344,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (fs->lookup_delay_ms)
 		usleep(fs->lookup_delay_ms * 1000u);
+	/* A writer goes on after a commit, through the inode the kernel opens (view.c). */
+	as = view_lookup_writer(fs, rec.ino);
 	/* Before the reply: the OPEN that follows it may come first. */
-	itable_retry_lookup(fs, fuse_req_ctx(req)->pid, rec.ino);
-	fs_reply_entry_gen(fs, req, &rec, gen);
+	itable_retry_lookup(fs, fuse_req_ctx(req)->pid, as ? as : rec.ino);
+	reply_entry_as(fs, req, &rec, gen, as);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)

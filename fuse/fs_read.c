@@ -7,6 +7,7 @@
  * also queue the next chunks for the cache's prefetch threads.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,16 +202,25 @@ static int follow_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
  * (fs_op_write), which a follower's private mapping is filled from.  1 if
  * h joined, 0 if not (no such writer, or its view moved on meanwhile), or
  * -errno.  No lock held: a node lock is never taken under another.
+ *
+ * A shared view (view.c) is joined through the writer's own inode, with
+ * its page cache: the path's lookup gives that inode.  An open that
+ * found n all the same (its dentry was looked up just before the view
+ * began, as the commit published) answers ESTALE the first time, and the
+ * kernel looks the path up again (first: fs_op_open).
  */
 static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
-		     struct fuse_file_info *fi)
+		     struct fuse_file_info *fi, int first)
 {
 	uint64_t w = view_writer(fs, itable_follow(fs, n->ino)), inval = 0;
 	struct mfs_node *src;
 	int rc = 0, cut = 0;
 
-	if (!w || w == n->ino || fs->cfg->ro || mfs_rev_is_ino(n->ino) ||
-	    !(src = itable_hold(fs, w)))
+	if (!w || w == n->ino || fs->cfg->ro || mfs_rev_is_ino(n->ino))
+		return 0;
+	if (first && view_lookup_writer(fs, itable_follow(fs, n->ino)) == w)
+		return -ESTALE;
+	if (!(src = itable_hold(fs, w)))
 		return 0;
 	pthread_mutex_lock(&src->lock);
 	/*
@@ -243,6 +253,7 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
 		fi->direct_io = 1;
 		h->cached = 1;
 		src->cached_writers++;
+		src->joined_writers++;
 		src->writers++;
 	}
 	pthread_mutex_unlock(&src->lock);
@@ -336,7 +347,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		 */
 		if (!n->stg->view && n->stg->became_ino &&
 		    fs_node_target(fs, n) == n->stg->became_ino)
-			view_start(fs, n->stg, n->ino, n->stg->became_ino);
+			view_start(fs, n->stg, n->ino, n->stg->became_ino, 0);
 	} else {
 		/* Its own process's readers read what it writes (fs_internal.h note 7). */
 		adopt = adopting(fi, cur) && adoptable(fs, n, tgid);
@@ -512,7 +523,7 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	}
 	/* The same for a writer: it writes that writer's bytes. */
 	if (!reader && !created && S_ISREG(n->rec.mode) &&
-	    (rc = join_view(fs, n, h, fi))) {
+	    (rc = join_view(fs, n, h, fi, first))) {
 		if (rc < 0) {
 			free(h);
 			return rc;
@@ -595,7 +606,11 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
 		 pid_t tid)
 {
-	return open_node(fs, n, fi, created, NULL, 0, tid, 0);
+	int rc = open_node(fs, n, fi, created, NULL, 0, tid, 0);
+
+	if (!rc)
+		((struct mfs_handle *)(uintptr_t)fi->fh)->opener = fs_tgid_of(tid);
+	return rc;
 }
 
 /*
@@ -622,17 +637,40 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
  * the kernel would not retry (two readers against three truncaters of a
  * path: 98 to 160 of 4,800 opens failed, t0408).  It reads with direct
  * I/O (open_locked), as any reader of a superseded inode does.
+ *
+ * n with a shared view on the path's inode (view.c) is what a lookup of
+ * the path gives: the writer's, whose staging its openers share, as on
+ * any inode with a writer (open_locked: a writer shares it whatever cur,
+ * a reader follows it).  Once that
+ * view ended, a writer that opens n through a dentry from then (lent)
+ * answers ESTALE the first time, as a reader does: its staging would
+ * start from the current version, with direct I/O, and each opener after
+ * it would share that through n.  An older inode than the shared view's
+ * writer (its dentry was looked up as a commit moved the path on) answers
+ * ESTALE the first time too: the kernel's retry opens the writer's.
  */
 static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi,
 			   int retried, int last)
 {
+	uint64_t shared = view_lookup_writer(fs, itable_follow(fs, n->ino));
 	struct mfs_manifest *cur = NULL;
 	struct mfs_node *c;
 	uint64_t from;
-	int rc;
+	int rc, staged;
 
+	/* A dentry from before the view began: the lookup gives the writer's inode. */
+	if (shared && shared != n->ino && retried < 0)
+		return -ESTALE;
 	if ((fi->flags & O_ACCMODE) == O_RDONLY)
-		return retried > 0 ? open_node(fs, n, fi, 0, NULL, 0, 0, 0) : -ESTALE;
+		return retried > 0 || shared == n->ino ? open_node(fs, n, fi, 0, NULL, 0, 0, 0)
+						       : -ESTALE;
+	if (retried < 0 && __atomic_load_n(&n->lent, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&n->lock);
+		staged = !!n->stg;
+		pthread_mutex_unlock(&n->lock);
+		if (!staged)
+			return -ESTALE;
+	}
 	if (!(c = itable_get(fs, itable_follow(fs, n->ino), NULL, 0, 1, &rc)))
 		return rc == -ENOENT ? -ESTALE : rc;
 	from = c->ino;
@@ -651,8 +689,12 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
 	pid_t tid = fuse_req_ctx(req)->pid;
-	int rc, superseded, retried = itable_retry_take(fs, tid, ino);
+	int rc, superseded, retried;
 	struct mfs_node *n;
+
+	/* The inode a commit just gave the path: its view first (fs_write.c). */
+	itable_wait_views(fs);
+	retried = itable_retry_take(fs, tid, ino);
 
 	if (!(n = itable_get(fs, ino, NULL, 0, 1, &rc))) {
 		fuse_reply_err(req, mfs_errno(rc));
@@ -676,6 +718,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
+	((struct mfs_handle *)(uintptr_t)fi->fh)->opener = fs_tgid_of(tid);
 	if (fuse_reply_open(req, fi)) { /* the opener was interrupted */
 		fs_handle_close(fs, (struct mfs_handle *)(uintptr_t)fi->fh);
 		return;
@@ -1438,6 +1481,7 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 		if (n->stg && (n->stg->dirty || (n->writers == 1 && n->stg->publish_at_release)))
 			rc = fs_commit(fs, n, &moved, &parent, &name);
 		n->cached_writers -= h->cached;
+		n->joined_writers -= !!h->joined;
 		if (--n->writers == 0) {
 			/*
 			 * Readers of this inode stay: the kernel's size was the
@@ -1505,6 +1549,27 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	itable_put(fs, n, 0, 1);
 }
 
+/*
+ * Does a close(2) by thread tid (a FLUSH) close writer h, as far as the
+ * daemon can tell (closing_writers)?  Not one by another process than
+ * h's opener (tgid.c), while that process lives: a child that inherited the
+ * descriptor closed its copy, and the opener writes on.  Python's
+ * multiprocessing closes every inherited descriptor in a spawned child,
+ * and a forked child's exit closes its own; a commit that took that for
+ * the writer's last close started no view (fs_write.c), and the next
+ * opener of the path staged bytes of its own beside the writer's (SQLite's
+ * WAL, t0417, t0423).  An opener that exited (or one outside the
+ * daemon's pid namespace: 0) says nothing: the close counts.
+ */
+static int closes_writer(const struct mfs_handle *h, pid_t tid)
+{
+	pid_t tgid;
+
+	if (h->opener <= 0 || tid <= 0 || (kill(h->opener, 0) && errno != EPERM))
+		return 1;
+	return (tgid = fs_tgid_of(tid)) <= 0 || tgid == h->opener;
+}
+
 void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_handle *h = (struct mfs_handle *)(uintptr_t)fi->fh;
@@ -1513,7 +1578,8 @@ void fs_op_close_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fs_locks_flush(req_fs(req), ino, fi);
 	if (h->writable) {
 		/* Before the commit: a path truncate after close(2) returned must see it. */
-		if (!__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
+		if (closes_writer(h, fuse_req_ctx(req)->pid) &&
+		    !__atomic_exchange_n(&h->flushed, 1, __ATOMIC_RELAXED))
 			__atomic_add_fetch(&h->node->closing_writers, 1, __ATOMIC_RELAXED);
 		fs_op_flush(req, ino, fi); /* the commit (fs_write.c) */
 		return;

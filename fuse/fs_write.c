@@ -137,7 +137,7 @@ static int commit_locked(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved,
 	struct mfs_publishing pub;
 	struct mfs_hash id;
 	uint64_t target = fs_node_target(fs, n);
-	int has_manifest = 0, rc;
+	int has_manifest = 0, rc, going_on = 0;
 
 	*moved = 0;
 	if (n->gone && target == n->ino) {
@@ -172,7 +172,15 @@ static int commit_locked(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved,
 	mfs_gc_refs_hold(fs->ns);
 	rc = ingest(fs, n->stg, &id, &has_manifest, &ist, &with, &mrec);
 	if (!rc) {
-		/* No other commit of the file between its publish and its link. */
+		/*
+		 * No other commit of the file between its publish and its link.
+		 * A writer goes on (not a truncate(2)'s staging, freed right
+		 * after, nor the bytes of a close(2): every writer closed, their
+		 * RELEASEs on the way): opens wait until its view is up
+		 * (itable_wait_views).
+		 */
+		going_on = n->writers && !writers_closed(n);
+		pub.view = going_on;
 		target = itable_publish_begin(fs, n->ino, &pub);
 		if (n->stg->publish_over && target != n->stg->publish_over) {
 			mfs_batch_free(with.b);
@@ -188,6 +196,25 @@ static int commit_locked(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved,
 			if (rec.ino && rec.ino != target && itable_set_successor(fs, target, rec.ino))
 				log_error("inode %016llx: no memory to record its successor",
 					  (unsigned long long)target);
+			/*
+			 * Until the next commit, the new inode shows what this
+			 * writer writes on.  A reader that opened the new inode
+			 * as if no writer were left took the view for a writer's
+			 * and got direct I/O: its shared mmap failed with ENODEV
+			 * (t0408's readers, 1 open in about 20,000; t0412, a map
+			 * right after a writer's close, 1 in 800).  Shared
+			 * (view.c) while n's page cache is its writers' bytes:
+			 * every writer writes through it (none joined with direct
+			 * I/O), and no reader holds n's version there.  Before
+			 * the publish ends: an open of the new inode found
+			 * neither the view nor a writer, and staged bytes of its
+			 * own beside this writer's, two files in one (SQLite's
+			 * WAL, t0417).
+			 */
+			if (rec.ino && rec.ino != target && going_on)
+				view_start(fs, n->stg, n->ino, rec.ino,
+					   n->writers == n->cached_writers && !n->joined_writers &&
+						   n->readers == n->far_readers);
 		}
 		itable_publish_end(fs, &pub);
 	} else {
@@ -249,19 +276,13 @@ static int commit_locked(struct mfs_fs *fs, struct mfs_node *n, uint64_t *moved,
 	if (n->followers && has_manifest)
 		(void)fs_manifest_pinned(fs, &id, 1, &n->became_m);
 	/*
-	 * Until the next commit, the new inode shows what this writer writes
-	 * on.  Not when no writer will write on: a truncate(2)'s staging,
-	 * freed right after, or the bytes of a close(2) (every writer closed,
-	 * their RELEASEs on the way; one that writes again through a dup'ed
+	 * The view started with the publish, when a writer goes on.  Not when
+	 * no writer will write on: a truncate(2)'s staging, freed right after,
+	 * or the bytes of a close(2) (one that writes again through a dup'ed
 	 * descriptor publishes at its release, and stat of the path lags
-	 * until then).  A reader that opened the new inode meanwhile took the
-	 * view for a writer's and got direct I/O: its shared mmap failed with
-	 * ENODEV (t0408's readers, 1 open in about 20,000; t0412, a map right
-	 * after a writer's close, 1 in 800).
+	 * until then).
 	 */
-	if (n->writers && !writers_closed(n))
-		view_start(fs, n->stg, n->ino, rec.ino);
-	else
+	if (!going_on)
 		view_end(fs, n->stg); /* an earlier commit's, on a version superseded now */
 	*moved = target;
 	*parent = rec.parent;

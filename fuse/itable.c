@@ -275,8 +275,22 @@ uint64_t itable_publish_begin(struct mfs_fs *fs, uint64_t ino, struct mfs_publis
 	p->ino = follow_settled_locked(t, ino);
 	p->next = t->publishing;
 	t->publishing = p;
+	if (p->view)
+		__atomic_add_fetch(&t->viewing, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&t->lock);
 	return p->ino;
+}
+
+void itable_wait_views(struct mfs_fs *fs)
+{
+	struct mfs_itable *t = &fs->itable;
+
+	if (!__atomic_load_n(&t->viewing, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&t->lock);
+	while (t->viewing)
+		pthread_cond_wait(&t->published, &t->lock);
+	pthread_mutex_unlock(&t->lock);
 }
 
 void itable_publish_end(struct mfs_fs *fs, struct mfs_publishing *p)
@@ -287,8 +301,11 @@ void itable_publish_end(struct mfs_fs *fs, struct mfs_publishing *p)
 	pthread_mutex_lock(&t->lock);
 	for (pp = &t->publishing; *pp && *pp != p; pp = &(*pp)->next)
 		;
-	if (*pp)
+	if (*pp) {
 		*pp = p->next;
+		if (p->view)
+			__atomic_sub_fetch(&t->viewing, 1, __ATOMIC_RELAXED);
+	}
 	pthread_cond_broadcast(&t->published);
 	pthread_mutex_unlock(&t->lock);
 }

@@ -10,6 +10,23 @@
  * commit or its last close, the new inode's stat takes its size and times
  * from the writer's staging, through a view.
  *
+ * A view is shared when, at the commit, every writer of the older inode
+ * wrote through its page cache and no reader held its version there: a
+ * lookup of the path then gives the writer's inode, not the new one
+ * (view_lookup_writer; fs_ops.c, fs_dir.c), until the view ends.  Every
+ * process that opens the path meanwhile opens the inode the writer has,
+ * and shares its staging and its page cache (fs_read.c, open_superseded):
+ * all processes of one machine have one kernel inode per nodeid, so they
+ * see each other's writes, sizes and shared mappings at once, as on a local
+ * filesystem.  SQLite's WAL needs that across processes: every connection
+ * opens the database and the -wal for writing, and maps the -shm shared.
+ * Opening the new inode instead, such a writer joined the staging with
+ * direct I/O (join_view): two page caches kept in step by invalidations,
+ * whose races the kernel settles by dropping a size refresh
+ * (SQLITE_IOERR_SHORT_READ), and no shared mapping (SQLITE_IOERR_SHMMAP).
+ * A view whose writer writes directly is not shared: the older inode's
+ * page cache is its readers', and openers join as before.
+ *
  * A view has its own lock and lives in a list of the daemon's, not in
  * either node: the writer updates it under its node's lock, a stat of the
  * new inode reads it under that node's lock, and neither node lock is
@@ -33,6 +50,7 @@ struct mfs_view {
 	int shown;                      /* the kernel holds attributes from it */
 	int times_set;                  /* utimensat on ino: the writer takes the times */
 	int superseded;                 /* another writer published over ino (view_superseded) */
+	int shared;                     /* lookups of the path give the writer's inode */
 };
 
 static void set_from(struct mfs_view *v, const struct mfs_staging *s)
@@ -42,7 +60,8 @@ static void set_from(struct mfs_view *v, const struct mfs_staging *s)
 	v->ctime = s->ctime;
 }
 
-void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t writer, uint64_t ino)
+void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t writer, uint64_t ino,
+		int shared)
 {
 	struct mfs_view *v;
 
@@ -54,6 +73,7 @@ void view_start(struct mfs_fs *fs, struct mfs_staging *s, uint64_t writer, uint6
 	}
 	v->ino = ino;
 	v->writer = writer;
+	v->shared = shared;
 	set_from(v, s);
 	pthread_mutex_lock(&fs->views_lock);
 	v->next = fs->views;
@@ -125,6 +145,21 @@ uint64_t view_writer(struct mfs_fs *fs, uint64_t ino)
 	pthread_mutex_lock(&fs->views_lock);
 	for (v = fs->views; v && !writer; v = v->next)
 		if (v->ino == ino)
+			writer = v->writer;
+	pthread_mutex_unlock(&fs->views_lock);
+	return writer;
+}
+
+uint64_t view_lookup_writer(struct mfs_fs *fs, uint64_t ino)
+{
+	struct mfs_view *v;
+	uint64_t writer = 0;
+
+	if (!__atomic_load_n(&fs->nviews, __ATOMIC_RELAXED))
+		return 0;
+	pthread_mutex_lock(&fs->views_lock);
+	for (v = fs->views; v && !writer; v = v->next)
+		if (v->ino == ino && v->shared && !v->superseded)
 			writer = v->writer;
 	pthread_mutex_unlock(&fs->views_lock);
 	return writer;
