@@ -21,7 +21,17 @@
  *     the path's current inode, however many versions came between.
  *     A writer that opens the path's newer inode while a writer goes on
  *     after such a commit (view.c) shares that writer's staging too
- *     (h->joined): on a local filesystem they write one file.
+ *     (h->joined): on a local filesystem they write one file.  While
+ *     every writer of the older inode writes through its page cache and
+ *     no reader holds its version there, the view is shared: a lookup of
+ *     the path gives the older inode itself, so openers of every process
+ *     share its staging and its page cache (one kernel inode per nodeid:
+ *     coherent, mappable); an open through a dentry of the newer inode
+ *     answers ESTALE once, and the kernel's lookup again gives the older.
+ *     The view starts within the commit's publish, which opens wait for
+ *     (itable_wait_views).  A close(2) by another process than a
+ *     writer's opener (an inherited descriptor) is not its close
+ *     (closing_writers; fs_read.c, closes_writer).
  *  5. While a writer has bytes staged, new readers use direct I/O; only
  *     readers through the page cache (cached_readers) keep the inode's size
  *     from shrinking under them.
@@ -380,6 +390,7 @@ struct mfs_itable {
 	struct mfs_publishing *publishing;
 	pthread_cond_t published;
 	int viewing;            /* of publishing, those with view set; lock, read atomically */
+	uint64_t publish_seq;   /* publishes begun; lock */
 	/*
 	 * The open(2)s being retried, a slot per thread (by its id modulo
 	 * the slots; a thread that takes another's slot leaves that one to
@@ -395,6 +406,7 @@ struct mfs_publishing {
 	uint64_t ino;
 	/* Its writer goes on: a view starts with the publish (fs_write.c); set before begin. */
 	int view;
+	uint64_t seq;           /* itable->publish_seq at its begin */
 	struct mfs_publishing *next;
 };
 
@@ -518,9 +530,11 @@ uint64_t itable_follow(struct mfs_fs *fs, uint64_t ino);
 uint64_t itable_publish_begin(struct mfs_fs *fs, uint64_t ino, struct mfs_publishing *p);
 void itable_publish_end(struct mfs_fs *fs, struct mfs_publishing *p);
 /*
- * Waits until no commit whose writer goes on is publishing: from its
- * publish to its view (view.c), an open of the path's new inode would
- * find neither the view nor the writer (fs_op_open).  No lock held.
+ * Waits until the commits whose writers go on that are publishing now
+ * have ended (not those that begin meanwhile: a stream of them starves no
+ * open): from its publish to its view (view.c), an open of the path's new
+ * inode would find neither the view nor the writer (fs_op_open).  No lock
+ * held.
  */
 void itable_wait_views(struct mfs_fs *fs);
 /* itable_follow, once no commit is publishing the inode it leads to. */

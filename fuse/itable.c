@@ -274,6 +274,7 @@ uint64_t itable_publish_begin(struct mfs_fs *fs, uint64_t ino, struct mfs_publis
 	pthread_mutex_lock(&t->lock);
 	p->ino = follow_settled_locked(t, ino);
 	p->next = t->publishing;
+	p->seq = ++t->publish_seq;
 	t->publishing = p;
 	if (p->view)
 		__atomic_add_fetch(&t->viewing, 1, __ATOMIC_RELAXED);
@@ -281,14 +282,25 @@ uint64_t itable_publish_begin(struct mfs_fs *fs, uint64_t ino, struct mfs_publis
 	return p->ino;
 }
 
+/* Is a commit whose writer goes on, begun by the seq'th publish or before, publishing?  lock. */
+static int viewing_upto(const struct mfs_itable *t, uint64_t seq)
+{
+	for (const struct mfs_publishing *p = t->publishing; p; p = p->next)
+		if (p->view && p->seq <= seq)
+			return 1;
+	return 0;
+}
+
 void itable_wait_views(struct mfs_fs *fs)
 {
 	struct mfs_itable *t = &fs->itable;
+	uint64_t upto;
 
 	if (!__atomic_load_n(&t->viewing, __ATOMIC_RELAXED))
 		return;
 	pthread_mutex_lock(&t->lock);
-	while (t->viewing)
+	upto = t->publish_seq;
+	while (viewing_upto(t, upto))
 		pthread_cond_wait(&t->published, &t->lock);
 	pthread_mutex_unlock(&t->lock);
 }
