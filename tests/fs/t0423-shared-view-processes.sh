@@ -3,8 +3,9 @@
 # Processes that each open one file for writing while a writer goes on
 # after an fsync (the path moved to a new inode: a view, fuse/view.c) share
 # one kernel inode and its page cache, as SQLite's WAL needs of the -shm
-# and -wal across processes: A writes, fsyncs, writes on; B (spawned: no
-# descriptor inherited) opens the path, maps it shared and writable, reads
+# and -wal across processes: A writes, fsyncs, writes on; B (forked, or
+# spawned: a child that closes A's inherited descriptor before it runs)
+# opens the path, maps it shared and writable, reads
 # A's bytes through the mapping, writes through it and past the end; A
 # reads those at once; A fsyncs again and C opens and maps it, and sees
 # what A and B wrote; B's and C's mappings see each other's stores.  Once
@@ -12,7 +13,10 @@
 # tmpfs and on the mount; the two outputs must be equal.  Before, B and C
 # opened the path's new inode, joined A's staged bytes with direct I/O,
 # and their shared mmap failed with ENODEV (SQLITE_IOERR_SHMMAP in
-# t0417's WAL runs); A's reads of B's writes raced an invalidation.
+# t0417's WAL runs); A's reads of B's writes raced an invalidation.  And
+# a spawned child's close of A's descriptor counted as A's last close: A's
+# fsync then left no view, and B and C staged bytes of their own beside
+# A's (each saw only its own writes).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 mfs_init
@@ -24,7 +28,7 @@ check "mount" mfs_mount "$M" "$D" || mfs_abort "no mount"
 check "tmpfs reference" mfs_tmpfs "$R" "64m,nosuid,nodev" || mfs_abort "no tmpfs"
 
 cat >"$WORK/share.py" <<'PYEOF'
-# share.py DIR: prints what each process saw.
+# share.py DIR START: prints what each process saw (START: fork or spawn).
 import hashlib, mmap, multiprocessing as mp, os, sys
 
 K = 4096
@@ -34,9 +38,14 @@ def opener(p, name, go, done, out):
     fd = os.open(p, os.O_RDWR)
     try:
         m = mmap.mmap(fd, 16 * K, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-    except OSError as e:
+    except OSError as e:                   # as many lines as otherwise
         out.put("%s map: %s" % (name, os.strerror(e.errno)))
+        if name == "C":
+            out.put("C sees nothing")
         done.set()
+        if name == "B":
+            go.wait()
+            out.put("B sees nothing")
         return
     out.put("%s map: ok, sees A %r" % (name, bytes(m[K:K + 4])))
     if name == "B":
@@ -54,7 +63,7 @@ def opener(p, name, go, done, out):
 
 
 if __name__ == "__main__":
-    mp.set_start_method("spawn")
+    mp.set_start_method(sys.argv[2])
     p = os.path.join(sys.argv[1], "f")
     with open(p, "wb") as f:
         f.write(b"z" * 16 * K)
@@ -89,17 +98,19 @@ if __name__ == "__main__":
     print("file %d %s" % (len(data), hashlib.sha256(data).hexdigest()[:16]))
 PYEOF
 
-same() {
+same() { # NAME START
 	local name=$1
 	mkdir "$R/$name" "$M/$name" &&
-	"$PY" "$WORK/share.py" "$R/$name" >"$WORK/$name.ref" 2>&1 &&
-	"$PY" "$WORK/share.py" "$M/$name" >"$WORK/$name.mnt" 2>&1
+	"$PY" "$WORK/share.py" "$R/$name" "$2" >"$WORK/$name.ref" 2>&1 &&
+	"$PY" "$WORK/share.py" "$M/$name" "$2" >"$WORK/$name.mnt" 2>&1
 	local rc=$?
 	diff -u "$WORK/$name.ref" "$WORK/$name.mnt" >&2 && [ "$rc" -eq 0 ]
 }
-for i in 1 2 3; do
-	check "run $i: processes that open beside a writer after its fsync share its pages" \
-		same "share$i"
+for start in fork spawn; do
+	for i in 1 2; do
+		check "$start, run $i: processes that open beside a writer after its fsync share its pages" \
+			same "share-$start$i" "$start"
+	done
 done
 
 alive() { pid_alive "$(mfs_daemon_pid "$M")" && ls "$M" >/dev/null; }
