@@ -652,7 +652,7 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
 static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi,
 			   int retried, int last)
 {
-	uint64_t shared = view_lookup_writer(fs, itable_follow(fs, n->ino));
+	uint64_t shared = view_lookup_writer(fs, itable_follow(fs, n->ino)), to, settled;
 	struct mfs_manifest *cur = NULL;
 	struct mfs_node *c;
 	uint64_t from;
@@ -671,7 +671,17 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 		if (!staged)
 			return -ESTALE;
 	}
-	if (!(c = itable_get(fs, itable_follow(fs, n->ino), NULL, 0, 1, &rc)))
+	/*
+	 * A commit publishing over the current version deleted its record and
+	 * has not linked its successor yet: that one, as current_version
+	 * (fs_attr.c) does.  A lookup that gives a shared view's writer makes
+	 * the kernel's retry land here, beside commits of the path.
+	 */
+	to = itable_follow(fs, n->ino);
+	c = itable_get(fs, to, NULL, 0, 1, &rc);
+	while (!c && rc == -ENOENT && (settled = itable_follow_settled(fs, n->ino)) != to)
+		c = itable_get(fs, to = settled, NULL, 0, 1, &rc);
+	if (!c)
 		return rc == -ENOENT ? -ESTALE : rc;
 	from = c->ino;
 	pthread_mutex_lock(&c->lock);
