@@ -25,7 +25,10 @@
  * whose races the kernel settles by dropping a size refresh
  * (SQLITE_IOERR_SHORT_READ), and no shared mapping (SQLITE_IOERR_SHMMAP).
  * A view whose writer writes directly is not shared: the older inode's
- * page cache is its readers', and openers join as before.
+ * page cache is its readers', and openers join as before.  A view starts
+ * within the commit's publish (fs_write.c), and opens wait for it
+ * (itable_wait_views): an open of the new inode before it would stage
+ * bytes of its own beside the writer's.
  *
  * A view has its own lock and lives in a list of the daemon's, not in
  * either node: the writer updates it under its node's lock, a stat of the
