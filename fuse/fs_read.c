@@ -347,7 +347,9 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		 */
 		if (!n->stg->view && n->stg->became_ino &&
 		    fs_node_target(fs, n) == n->stg->became_ino)
-			view_start(fs, n->stg, n->ino, n->stg->became_ino, 0);
+			view_start(fs, n->stg, n->ino, n->stg->became_ino,
+				   n->writers == n->cached_writers && !n->joined_writers &&
+					   n->readers == n->far_readers);
 	} else {
 		/* Its own process's readers read what it writes (fs_internal.h note 7). */
 		adopt = adopting(fi, cur) && adoptable(fs, n, tgid);
