@@ -30,45 +30,11 @@
 #include "store/base/errors.h"
 #include "store/chunk/chunker.h"
 #include "store/chunk/codec.h"
+#include "tests/bench/bench_util.h"
 
 #define GIB (1024.0 * 1024 * 1024)
 #define FAULTS 4000	/* random 4 KiB range decodes per codec */
 #define REPS 3	/* the fastest of 3 passes: other work on the machine only adds */
-
-static double cpu_now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-	return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0 || fstat(fd, &st))
-		goto out;
-	buf = malloc(st.st_size ? st.st_size : 1);
-	while (buf && got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, st.st_size - got);
-
-		if (r <= 0) {
-			free(buf);
-			buf = NULL;
-			break;
-		}
-		got += r;
-	}
-	*len = got;
-out:
-	if (fd >= 0)
-		close(fd);
-	return buf;
-}
 
 static uint8_t *load(const char *spec, size_t *len)
 {
@@ -89,7 +55,7 @@ static uint8_t *load(const char *spec, size_t *len)
 	if (!strncmp(spec, "bf16:", 5)) {
 		size_t n;
 
-		if (!(buf = read_file(spec + 5, &n)))
+		if (!(buf = bench_read_file(spec + 5, &n)))
 			return NULL;
 		/* Little endian: bytes 2 and 3 of each FP32 word are its BF16 truncation. */
 		for (size_t i = 0; i + 4 <= n; i += 4)
@@ -97,7 +63,7 @@ static uint8_t *load(const char *spec, size_t *len)
 		*len = n / 4 * 2;
 		return buf;
 	}
-	return read_file(spec, len);
+	return bench_read_file(spec, len);
 }
 
 struct chunk {
@@ -147,7 +113,7 @@ static int run(const char *spec, size_t min_bytes, struct mfs_codec_ctx *ctx)
 		enc = dec = 1e30;
 		for (int rep = 0; rep < REPS; rep++) {
 			done = 0;
-			t0 = cpu_now();
+			t0 = bench_cpu_now();
 			do {
 				for (size_t i = 0; i < nchunks; i++) {
 					ssize_t r = mfs_chunk_encode(ctx, ch[i].p, ch[i].n, recs[i],
@@ -164,7 +130,7 @@ static int run(const char *spec, size_t min_bytes, struct mfs_codec_ctx *ctx)
 				}
 				done += len;
 			} while (done < min_bytes);
-			t0 = (cpu_now() - t0) / (done / GIB);
+			t0 = (bench_cpu_now() - t0) / (done / GIB);
 			enc = t0 < enc ? t0 : enc;
 		}
 
@@ -184,13 +150,13 @@ static int run(const char *spec, size_t min_bytes, struct mfs_codec_ctx *ctx)
 		}
 		for (int rep = 0; rep < REPS; rep++) {
 			done = 0;
-			t0 = cpu_now();
+			t0 = bench_cpu_now();
 			do {
 				for (size_t i = 0; i < nchunks; i++)
 					mfs_chunk_decode(ctx, recs[i], reclen[i], back, MFS_CHUNK_MAX);
 				done += len;
 			} while (done < min_bytes);
-			t0 = (cpu_now() - t0) / (done / GIB);
+			t0 = (bench_cpu_now() - t0) / (done / GIB);
 			dec = t0 < dec ? t0 : dec;
 		}
 
@@ -198,7 +164,7 @@ static int run(const char *spec, size_t min_bytes, struct mfs_codec_ctx *ctx)
 		{
 			uint64_t x = 2463534242u;
 
-			t0 = cpu_now();
+			t0 = bench_cpu_now();
 			for (int k = 0; k < FAULTS; k++) {
 				size_t i, o;
 
@@ -208,7 +174,7 @@ static int run(const char *spec, size_t min_bytes, struct mfs_codec_ctx *ctx)
 				mfs_chunk_decode_range(ctx, recs[i], reclen[i], o, back,
 						       ch[i].n < 4096 ? ch[i].n : 4096);
 			}
-			fault = (cpu_now() - t0) / FAULTS * 1e6;
+			fault = (bench_cpu_now() - t0) / FAULTS * 1e6;
 		}
 
 		printf("%-28s %-9s %7.4fx  enc %6.3f  dec %6.3f CPU-s/GiB  4k %6.1f us", spec,

@@ -31,45 +31,11 @@
 #include "store/base/hash.h"
 #include "store/chunk/chunker.h"
 #include "store/chunk/codec.h"
+#include "tests/bench/bench_util.h"
 
 #define GIB (1024.0 * 1024 * 1024)
 #define RING 64
 #define REPS 4
-
-static double cpu_now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-	return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0 || fstat(fd, &st))
-		goto out;
-	buf = malloc(st.st_size ? st.st_size : 1);
-	while (buf && got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, st.st_size - got);
-
-		if (r <= 0) {
-			free(buf);
-			buf = NULL;
-			break;
-		}
-		got += r;
-	}
-	*len = got;
-out:
-	if (fd >= 0)
-		close(fd);
-	return buf;
-}
 
 struct rec {
 	uint8_t *p;
@@ -82,7 +48,7 @@ static uint8_t *ring[RING];
 /* One pass over every record, k at a time (k 0: fused); CPU-s, or -1 if a digest is wrong. */
 static double pass(struct mfs_codec_ctx *ctx, struct rec *r, size_t nrec, int k)
 {
-	double t0 = cpu_now();
+	double t0 = bench_cpu_now();
 	size_t slot = 0;
 
 	for (size_t i = 0; i < nrec;) {
@@ -121,7 +87,7 @@ static double pass(struct mfs_codec_ctx *ctx, struct rec *r, size_t nrec, int k)
 				return -1;
 		i += (size_t)m;
 	}
-	return cpu_now() - t0;
+	return bench_cpu_now() - t0;
 }
 
 int main(int argc, char **argv)
@@ -139,7 +105,7 @@ int main(int argc, char **argv)
 		min_mib = strtoul(argv[2], NULL, 10);
 		a = 3;
 	}
-	if (a != argc - 1 || !ctx || !(buf = read_file(argv[a], &len)) || !len) {
+	if (a != argc - 1 || !ctx || !(buf = bench_read_file(argv[a], &len)) || !len) {
 		fprintf(stderr, "usage: verify_speed [--mib N] FILE\n");
 		return 2;
 	}
