@@ -293,7 +293,8 @@ PYEOF
 check "g written again once the disk is freed: it is there, after a remount too" retry
 check "unmount" mfs_umount "$M"
 
-# 3. A write answered before its bytes failed to go in.
+# 3. A write answered before its bytes failed to go in (a large one: a
+# small write is copied before it is answered).
 M3=$WORK/mnt3
 D3=$WORK/data3
 mfs_log_allow "$D3" 'failed after it was answered'
@@ -307,7 +308,9 @@ p = sys.argv[1]
 w = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
 os.write(w, b"A" * 4096)
 r = os.open(p, os.O_RDONLY)  # a follower
-os.write(w, b"B" * 4096)     # answered; its bytes fail to go in
+# 64 KiB: answered before its bytes go in (smaller writes are copied
+# first and fail in write(2) itself: fs_write.c answer_first, t0132)
+os.write(w, b"B" * 65536)    # answered; its bytes fail to go in
 try:
     os.close(w)
     print("close ok")
