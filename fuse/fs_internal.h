@@ -462,6 +462,14 @@ struct mfs_fs {
 	struct mfs_histo read_latency;
 	struct mfs_stats_cache stats; /* store totals for status (store/maint/report.h) */
 	pthread_mutex_t views_lock;
+	/*
+	 * Held by a writer's open(2) of an existing file, from before its
+	 * node lock until its handle shares or made the file's one staging
+	 * (fs_read.c, fs_op_open): two writers opening one file at once
+	 * each made a staging of their own (lost updates, t0427).  Taken
+	 * before any node lock, never under one.
+	 */
+	pthread_mutex_t writer_open_lock;
 	struct mfs_view *views;  /* view.c; views_lock */
 	pthread_mutex_t noted_lock; /* every node's noted (noted_attrs.c) */
 	int nviews;              /* atomic: length of views */

@@ -375,6 +375,19 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		staging_touch(n->stg);
 		n->stg->publish_at_release = 1;
 	}
+	/*
+	 * A writer of a superseded n stages the current version's bytes here:
+	 * the path's inode shows them, and a writer that opens it joins this
+	 * staging (join_view) instead of staging that version a second time
+	 * (two processes counting under lockf lost 1 turn in 20-40, t0427).
+	 * Not shared: this writer writes with direct I/O (view.c).
+	 */
+	if (cur && !n->stg->view) {
+		uint64_t path = fs_node_target(fs, n);
+
+		if (path != n->ino)
+			view_start(fs, n->stg, n->ino, path, 0);
+	}
 	if (adopt)
 		adopt_readers(fs, n);
 	/*
@@ -616,6 +629,60 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
 }
 
 /*
+ * A writer opening n, superseded, while c, the path's current inode, has
+ * writers: on tmpfs they write one file, so h writes c's staging, as a
+ * joined writer does (join_view): h->node is c (the caller's hold on c
+ * goes to h), h->joined n, direct I/O (n's pages are another version's).
+ * A staging of its own here would start from c's version and miss what
+ * c's writers write: one of the two closes then undid the other's update
+ * (two processes counting under lockf, t0427).  1 if h joined, 0 if c has
+ * no writer, -errno.  c->lock taken, no other lock held.
+ */
+static int join_current(struct mfs_fs *fs, struct mfs_node *n, struct mfs_node *c,
+			struct fuse_file_info *fi)
+{
+	struct mfs_handle *h;
+	int rc = 0, cut = 0;
+
+	if (c == n || fs->cfg->ro || mfs_rev_is_ino(n->ino) || !S_ISREG(c->rec.mode))
+		return 0;
+	if (!(h = calloc(1, sizeof(*h))))
+		return -ENOMEM;
+	pthread_mutex_lock(&c->lock);
+	if (!c->stg || !c->writers || fs_node_target(fs, c) != c->ino) {
+		pthread_mutex_unlock(&c->lock);
+		free(h);
+		return 0;
+	}
+	if ((fi->flags & O_TRUNC) && !(rc = staging_truncate(fs, c->stg, 0))) {
+		staging_touch(c->stg);
+		c->stg->publish_at_release = 1;
+		cut = 1;
+	}
+	if (!rc) {
+		h->node = c;
+		h->joined = n;
+		__atomic_add_fetch(&n->joiners, 1, __ATOMIC_RELAXED);
+		h->writable = 1;
+		h->append = !!(fi->flags & O_APPEND);
+		fi->direct_io = 1;
+		h->cached = 1;
+		c->cached_writers++;
+		c->joined_writers++;
+		c->writers++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (rc) {
+		free(h);
+		return rc;
+	}
+	if (cut) /* the other writers' pages and size */
+		fuse_lowlevel_notify_inval_inode(fs->se, c->ino, 0, 0);
+	fi->fh = (uintptr_t)h;
+	return 1;
+}
+
+/*
  * An open of inode ino, which a commit superseded, through a dentry of
  * the path the kernel has not dropped yet (it drops it only after the
  * commit's reply).  A reader must not read that version (a caller whose
@@ -685,6 +752,12 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 		c = itable_get(fs, to = settled, NULL, 0, 1, &rc);
 	if (!c)
 		return rc == -ENOENT ? -ESTALE : rc;
+	/* The current inode's writers stage the file: this one writes there too. */
+	if ((rc = join_current(fs, n, c, fi))) {
+		if (rc < 0)
+			itable_put(fs, c, 0, 1);
+		return rc < 0 ? rc : 0; /* joined: c's hold is h's */
+	}
 	from = c->ino;
 	pthread_mutex_lock(&c->lock);
 	if (!(rc = fs_node_manifest(fs, c)))
@@ -701,7 +774,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
 	pid_t tid = fuse_req_ctx(req)->pid;
-	int rc, superseded, retried;
+	int rc, superseded, retried, writer;
 	struct mfs_node *n;
 
 	/* The inode a commit just gave the path: its view first (fs_write.c). */
@@ -712,6 +785,10 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
+	/* Writers of one file share its one staging: see writer_open_lock. */
+	writer = (fi->flags & O_ACCMODE) != O_RDONLY;
+	if (writer)
+		pthread_mutex_lock(&fs->writer_open_lock);
 	/* A writer looks again while commits move the path on under it (open_node's from). */
 	for (int tries = 0;; tries++) {
 		int last = tries == OPEN_TRIES - 1;
@@ -722,6 +799,8 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (rc != OPEN_MOVED)
 			break;
 	}
+	if (writer)
+		pthread_mutex_unlock(&fs->writer_open_lock);
 	if (rc) {
 		itable_put(fs, n, 0, 1);
 		/* Before the reply: the kernel's retry follows it.  It retries once. */

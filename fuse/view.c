@@ -28,7 +28,10 @@
  * page cache is its readers', and openers join as before.  A view starts
  * within the commit's publish (fs_write.c), and opens wait for it
  * (itable_wait_views): an open of the new inode before it would stage
- * bytes of its own beside the writer's.
+ * bytes of its own beside the writer's.  A writer that opens an inode a
+ * commit superseded, and stages the current version there, starts one
+ * too, never shared (it writes with direct I/O): the next writer of the
+ * path joins it (fs_read.c, open_locked; t0427).
  *
  * A view has its own lock and lives in a list of the daemon's, not in
  * either node: the writer updates it under its node's lock, a stat of the

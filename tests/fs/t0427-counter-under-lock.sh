@@ -6,8 +6,9 @@
 # and closes.  On tmpfs the count ends at the number of turns.  Here it
 # lost about 1 turn in 10, silently (hunt s41): a writer's open(2) that
 # comes in while another writer's close commits the file.  t0426 covers
-# the two orders fixed; what is left (two stagings of one file made at
-# once, through a superseded inode and the current one) is a TODO here.
+# the two orders fixed first; the last one (two stagings of one file made
+# at once, through a superseded inode and the current one: lostturn s41)
+# is checked here.
 #  1. fcntl locks (lockf), open/lock/read/write/ftruncate/unlock/close.
 #  2. The same, each process keeping its descriptor, fsync under the lock.
 #  3. The same, descriptors kept, no fsync (one staging all along).
@@ -60,10 +61,8 @@ counted() {
 	got=$("$PY" "$WORK/count.py" "$M/$1" "$PROCS" "$TURNS" "$1") || return 1
 	expect_eq "$got" $((PROCS * TURNS)) "the count ($1)"
 }
-check_todo "two stagings of one file at once (hunt s41 report)" \
-	"lockf, reopened each turn: no turn lost" counted reopen
-check_todo "two stagings of one file at once (hunt s41 report)" \
-	"lockf, kept open, fsync under the lock: no turn lost" counted sync
+check "lockf, reopened each turn: no turn lost" counted reopen
+check "lockf, kept open, fsync under the lock: no turn lost" counted sync
 check "lockf, kept open: no turn lost" counted keep
 
 flock_counted() {
