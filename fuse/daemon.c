@@ -473,7 +473,8 @@ int mfs_daemon_run(struct mfs_config *cfg, int ready_fd)
 {
 	struct daemon d = {
 		.fs = { .cfg = cfg, .timeout = 3600.0, .views_lock = PTHREAD_MUTEX_INITIALIZER,
-			.writer_open_lock = PTHREAD_MUTEX_INITIALIZER,
+			.writer_open_locks = { [0 ... WRITER_OPEN_STRIPES - 1] =
+						       PTHREAD_MUTEX_INITIALIZER },
 			.noted_lock = PTHREAD_MUTEX_INITIALIZER,
 			.heirs_lock = PTHREAD_MUTEX_INITIALIZER,
 			.stats = MFS_STATS_CACHE_INIT },

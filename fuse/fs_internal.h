@@ -410,6 +410,9 @@ struct mfs_publishing {
 	struct mfs_publishing *next;
 };
 
+/* Writer-open locks by file id (mfs_fs.writer_open_locks). */
+#define WRITER_OPEN_STRIPES 64
+
 struct mfs_fs {
 	struct mfs_config *cfg;
 	struct mfs_db *db;
@@ -463,13 +466,16 @@ struct mfs_fs {
 	struct mfs_stats_cache stats; /* store totals for status (store/maint/report.h) */
 	pthread_mutex_t views_lock;
 	/*
-	 * Held by a writer's open(2) of an existing file, from before its
-	 * node lock until its handle shares or made the file's one staging
-	 * (fs_read.c, fs_op_open): two writers opening one file at once
-	 * each made a staging of their own (lost updates, t0427).  Taken
-	 * before any node lock, never under one.
+	 * One held by a writer's open(2) of an existing file, the one its
+	 * file id picks (fs_read.c, writer_open_lock), from before its node
+	 * lock until its handle shares or made the file's one staging: two
+	 * writers opening one file at once (one through a superseded inode)
+	 * each made a staging of their own, and one's close undid the
+	 * other's update (t0427).  Per file, not one for the daemon: an open
+	 * may wait out its file's commit, and other files' writers need not.
+	 * Taken before any node lock, never under one.
 	 */
-	pthread_mutex_t writer_open_lock;
+	pthread_mutex_t writer_open_locks[WRITER_OPEN_STRIPES];
 	struct mfs_view *views;  /* view.c; views_lock */
 	pthread_mutex_t noted_lock; /* every node's noted (noted_attrs.c) */
 	int nviews;              /* atomic: length of views */

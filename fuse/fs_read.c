@@ -770,11 +770,23 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	return rc;
 }
 
+/* The writer-open lock of n's file: by its file id, which all its inodes share. */
+static pthread_mutex_t *writer_open_lock(struct mfs_fs *fs, struct mfs_node *n)
+{
+	uint64_t fid;
+
+	pthread_mutex_lock(&n->lock);
+	fid = n->rec.fid ? n->rec.fid : n->ino;
+	pthread_mutex_unlock(&n->lock);
+	return &fs->writer_open_locks[fid % WRITER_OPEN_STRIPES];
+}
+
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
 	pid_t tid = fuse_req_ctx(req)->pid;
-	int rc, superseded, retried, writer;
+	int rc, superseded, retried;
+	pthread_mutex_t *wlock;
 	struct mfs_node *n;
 
 	/* The inode a commit just gave the path: its view first (fs_write.c). */
@@ -785,10 +797,10 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	/* Writers of one file share its one staging: see writer_open_lock. */
-	writer = (fi->flags & O_ACCMODE) != O_RDONLY;
-	if (writer)
-		pthread_mutex_lock(&fs->writer_open_lock);
+	/* Writers of one file share its one staging (fs_internal.h, writer_open_locks). */
+	wlock = (fi->flags & O_ACCMODE) != O_RDONLY ? writer_open_lock(fs, n) : NULL;
+	if (wlock)
+		pthread_mutex_lock(wlock);
 	/* A writer looks again while commits move the path on under it (open_node's from). */
 	for (int tries = 0;; tries++) {
 		int last = tries == OPEN_TRIES - 1;
@@ -799,8 +811,8 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (rc != OPEN_MOVED)
 			break;
 	}
-	if (writer)
-		pthread_mutex_unlock(&fs->writer_open_lock);
+	if (wlock)
+		pthread_mutex_unlock(wlock);
 	if (rc) {
 		itable_put(fs, n, 0, 1);
 		/* Before the reply: the kernel's retry follows it.  It retries once. */
