@@ -187,6 +187,26 @@ static int follow_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 }
 
 /*
+ * h, opened on n, writes src's staging as a joined writer: with direct
+ * I/O, n's pages being another version's (join_view, join_current).
+ * src->lock held.
+ */
+static void join_writer(struct mfs_handle *h, struct mfs_node *n, struct mfs_node *src,
+			struct fuse_file_info *fi)
+{
+	h->node = src;
+	h->joined = n;
+	__atomic_add_fetch(&n->joiners, 1, __ATOMIC_RELAXED);
+	h->writable = 1;
+	h->append = !!(fi->flags & O_APPEND);
+	fi->direct_io = 1;
+	h->cached = 1;
+	src->cached_writers++;
+	src->joined_writers++;
+	src->writers++;
+}
+
+/*
  * A writer opening n while a writer goes on writing, on an older inode of
  * the path, after a commit gave the path n (view.c): on tmpfs both write
  * one file, so h writes that writer's staging (fs_internal.h note 4).
@@ -244,18 +264,8 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
 			cut = 1;
 		}
 	}
-	if (!rc) {
-		h->node = src;
-		h->joined = n;
-		__atomic_add_fetch(&n->joiners, 1, __ATOMIC_RELAXED);
-		h->writable = 1;
-		h->append = !!(fi->flags & O_APPEND);
-		fi->direct_io = 1;
-		h->cached = 1;
-		src->cached_writers++;
-		src->joined_writers++;
-		src->writers++;
-	}
+	if (!rc)
+		join_writer(h, n, src, fi);
 	pthread_mutex_unlock(&src->lock);
 	view_inval(fs, inval);
 	if (cut) /* the other writer's pages and size */
@@ -659,18 +669,8 @@ static int join_current(struct mfs_fs *fs, struct mfs_node *n, struct mfs_node *
 		c->stg->publish_at_release = 1;
 		cut = 1;
 	}
-	if (!rc) {
-		h->node = c;
-		h->joined = n;
-		__atomic_add_fetch(&n->joiners, 1, __ATOMIC_RELAXED);
-		h->writable = 1;
-		h->append = !!(fi->flags & O_APPEND);
-		fi->direct_io = 1;
-		h->cached = 1;
-		c->cached_writers++;
-		c->joined_writers++;
-		c->writers++;
-	}
+	if (!rc)
+		join_writer(h, n, c, fi);
 	pthread_mutex_unlock(&c->lock);
 	if (rc) {
 		free(h);
