@@ -205,7 +205,7 @@ static int worth_coding(const uint8_t *p, size_t n)
  * clears its level's match tables for every piece, and level 1 has one
  * small table where level 3 has two.  The literals are coded the same at
  * both (libzstd 1.5.4 changes how it codes literals only from the lazy
- * strategies, level 5, up): every piece of 128 MiB of the bench's FP16
+ * strategies up): every piece of 128 MiB of the bench's FP16
  * model came out byte for byte the same, and the Huffman pass took
  * 1.155-1.178 CPU-s per GiB of exponent plane against 1.168-1.239 at
  * level 3 (4 interleaved runs; issue 10, s42 codec.md).
