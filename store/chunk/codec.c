@@ -77,7 +77,9 @@
  *    symbols per lookup): the sign bit raw beside 7-bit symbols 7-25% for
  *    0.3-0.4% of the plane's ratio, the exponent alone 40% for 2-5%.
  *
- * Level: zstd's default, 3, for every codec.  Measured with
+ * Level: zstd's default, 3, for every codec (a split piece's literals
+ * frame is made at level 1, which codes literals the same: codec_split.c,
+ * literals_frame).  Measured with
  * tests/bench/codec_ratio (auto, 1 MiB-average chunks) on the silero VAD
  * weights: FP16 1.167x (plain zstd 1.070x), BF16 1.429x, FP32 1.200x.
  * Level 1 for the planes encodes 20-50% faster and does as well on
