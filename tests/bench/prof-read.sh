@@ -135,7 +135,7 @@ if [ "$stat_on" = 1 ]; then
 		stats+=($!)
 	done
 fi
-[ ${#perfs[@]} = 0 ] && [ ${#stats[@]} = 0 ] || sleep 0.3
+[ $((${#perfs[@]} + ${#stats[@]})) = 0 ] || sleep 0.3
 load=$(cut -d ' ' -f 1-3 /proc/loadavg)
 t0=$(date +%s%N)
 TIMEFORMAT='%3U %3S'
