@@ -19,9 +19,10 @@
 # perf data go, default the work dir, removed at the end), MFS_PROF_AFTER=S
 # (peer: node 2's CPU in the S seconds after its work is done, to see that
 # nothing the read left behind, a flush say, escapes the figures),
-# MFS_PROF_AT_ONCE=1 (peer: node 2's dd starts the moment the file is
-# there, as a loader waiting for it would, with no sync, drop_caches or
-# status first).  Without it node 2's replication, whose first scan comes
+# MFS_PROF_STAT=1 (perf stat of each daemon during the read: task-clock,
+# context switches, migrations, page faults, per GiB), MFS_PROF_AT_ONCE=1
+# (peer: node 2's dd starts the moment the file is there, as a loader
+# waiting for it would, with no sync, drop_caches or status first).  Without it node 2's replication, whose first scan comes
 # a second after its start, pulls much of its half in that gap: its
 # decodes fall partly inside the window, and the read decodes those chunks
 # again from the store (the window moved 1.7-2.5 CPU-s/GiB on one build).
@@ -40,6 +41,7 @@ case $mode in local | peer) ;; *) echo "usage: prof-read.sh local|peer FILE" >&2
 [ -f "$src" ] || { echo "prof-read: no file $src" >&2; exit 2; }
 [ -x "$B/mount.modelfs" ] || { echo "prof-read: no $B/mount.modelfs (set MFS_BUILD)" >&2; exit 2; }
 perf_on=${MFS_PROF_PERF:-1}
+stat_on=${MFS_PROF_STAT:-0}
 at_once=${MFS_PROF_AT_ONCE:-0}
 [ "$mode" = peer ] || at_once=0
 opts=${MFS_PROF_OPTS:-}
@@ -126,7 +128,14 @@ for n in $nodes; do
 		perfs+=($!)
 	fi
 done
-[ ${#perfs[@]} = 0 ] || sleep 0.3
+stats=()
+if [ "$stat_on" = 1 ]; then
+	for n in $nodes; do
+		perf stat -x, -e task-clock,context-switches,cpu-migrations,page-faults -o "$W/stat$n" -p "$(pid_of "$n")" &
+		stats+=($!)
+	done
+fi
+[ $((${#perfs[@]} + ${#stats[@]})) = 0 ] || sleep 0.3
 load=$(cut -d ' ' -f 1-3 /proc/loadavg)
 t0=$(date +%s%N)
 TIMEFORMAT='%3U %3S'
@@ -138,6 +147,7 @@ for n in $nodes; do
 	threads "$(pid_of "$n")" >"$W/t$n.1"
 done
 [ ${#perfs[@]} = 0 ] || { kill -INT "${perfs[@]}" 2>/dev/null || true; wait "${perfs[@]}" || true; }
+[ ${#stats[@]} = 0 ] || { kill -INT "${stats[@]}" 2>/dev/null || true; wait "${stats[@]}" || true; }
 # The check reads the file again: from the page cache, or through the
 # daemon when something dropped the caches meanwhile (other benches on a
 # shared machine do), which cost the reader 1-2 CPU-s/GiB and landed in the
@@ -166,6 +176,7 @@ for n in $nodes; do
 	echo "thread: voluntary / involuntary context switches, CPU ticks, during the read"
 	join "$W/t$n.0" "$W/t$n.1" | awk '$5 - $2 + $6 - $3 + $7 - $4 > 0 { printf "  %-16s %6d %6d %5d\n", $1, $5 - $2, $6 - $3, $7 - $4 }'
 	all=$(awk -v a="$all" -v b="$per" 'BEGIN { printf "%.2f", a + b }')
+	[ "$stat_on" = 0 ] || awk -F, -v g="$gib" '$3 != "" && $1 ~ /^[0-9.]+$/ { printf "  perf stat: %s %.0f (%.0f per GiB)\n", $3, $1, $1 / g }' "$W/stat$n"
 	[ "$perf_on" = 1 ] || continue
 	perf script -i "$out/perf-$mode-node$n.data" -F comm,ip,sym,dso 2>/dev/null | "$here/perf_groups.py" "$per"
 done
