@@ -188,11 +188,12 @@ static int follow_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 
 /*
  * h, opened on n, writes src's staging as a joined writer: with direct
- * I/O, n's pages being another version's (join_view, join_current).
+ * I/O, n's pages being another version's (join_view, join_current,
+ * stager.c).
  * src->lock held.
  */
-static void join_writer(struct mfs_handle *h, struct mfs_node *n, struct mfs_node *src,
-			struct fuse_file_info *fi)
+void fs_join_writer(struct mfs_handle *h, struct mfs_node *n, struct mfs_node *src,
+		    struct fuse_file_info *fi)
 {
 	h->node = src;
 	h->joined = n;
@@ -265,7 +266,7 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
 		}
 	}
 	if (!rc)
-		join_writer(h, n, src, fi);
+		fs_join_writer(h, n, src, fi);
 	pthread_mutex_unlock(&src->lock);
 	view_inval(fs, inval);
 	if (cut) /* the other writer's pages and size */
@@ -365,6 +366,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		adopt = adopting(fi, cur) && adoptable(fs, n, tgid);
 		if ((rc = staging_new(fs, &n->rec, &n->stg)))
 			return rc;
+		stager_add(fs, n); /* the file's one staging: its other inodes' writers join it */
 		/* Its bytes start as n's version: a new file's are no version yet. */
 		n->stg->published = !cur && !(n->rec.flags & MFS_I_PENDING);
 		if (cur) {
@@ -372,6 +374,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 				staging_set_base(n->stg, cur);
 		} else if (!(fi->flags & O_TRUNC) && n->rec.size) {
 			if ((rc = fs_node_manifest(fs, n))) {
+				stager_remove(fs, n);
 				staging_free(fs, n->stg);
 				n->stg = NULL;
 				return rc;
@@ -546,9 +549,12 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 		fi->fh = (uintptr_t)h;
 		return 0;
 	}
-	/* The same for a writer: it writes that writer's bytes. */
+	/*
+	 * The same for a writer: it writes that writer's bytes; or, with no
+	 * view, those of any writer of the file (stager.c).
+	 */
 	if (!reader && !created && S_ISREG(n->rec.mode) &&
-	    (rc = join_view(fs, n, h, fi, first))) {
+	    ((rc = join_view(fs, n, h, fi, first)) || (rc = stager_join(fs, n, h, fi)))) {
 		if (rc < 0) {
 			free(h);
 			return rc;
@@ -670,7 +676,7 @@ static int join_current(struct mfs_fs *fs, struct mfs_node *n, struct mfs_node *
 		cut = 1;
 	}
 	if (!rc)
-		join_writer(h, n, c, fi);
+		fs_join_writer(h, n, c, fi);
 	pthread_mutex_unlock(&c->lock);
 	if (rc) {
 		free(h);
@@ -776,7 +782,7 @@ static pthread_mutex_t *writer_open_lock(struct mfs_fs *fs, struct mfs_node *n)
 	uint64_t fid;
 
 	pthread_mutex_lock(&n->lock);
-	fid = n->rec.fid ? n->rec.fid : n->ino;
+	fid = fs_file_id(n);
 	pthread_mutex_unlock(&n->lock);
 	return &fs->writer_open_locks[fid % WRITER_OPEN_STRIPES];
 }
@@ -1608,6 +1614,8 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 			stale = !n->stg->published && !n->gone;
 			followers_settle(fs, n);
 			fs_pending_keep(fs, n);
+			stager_remove(fs, n);
+			__atomic_store_n(&n->writers_outlive, 0, __ATOMIC_RELAXED);
 			staging_free(fs, n->stg);
 			n->stg = NULL;
 		}

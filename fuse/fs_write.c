@@ -559,6 +559,27 @@ static void write_answered(fuse_req_t req, struct mfs_node *n, const char *buf, 
 		fuse_reply_write(req, (size_t)w);
 }
 
+/*
+ * n's staged bytes change after a commit that gave the path a new inode
+ * while every writer seemed closed, so it started no view (commit_locked):
+ * a descriptor outlived its opener's close, and writes on (`cmd >>log &`,
+ * Popen(stdout=f) then f.close(): the child's copy).  As after a commit
+ * whose writer goes on, the path's inode shows these bytes from now on: a
+ * reader of the path follows them, stat shows their size, a writer of the
+ * path joins them (t0429).  Not shared: the path's dentries lead to the
+ * new inode already.  n->lock held.  Returns the inode whose kernel
+ * attributes must go once the lock is released (view_inval), or 0.
+ */
+static uint64_t view_on_write(struct mfs_fs *fs, struct mfs_node *n)
+{
+	struct mfs_staging *s = n->stg;
+
+	if (!s || s->view || !s->became_ino || fs_node_target(fs, n) != s->became_ino)
+		return 0;
+	view_start(fs, s, n->ino, s->became_ino, 0);
+	return s->became_ino;
+}
+
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
@@ -611,9 +632,13 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	w = n->stg ? staging_write(fs, n->stg, buf, size, off) : -EBADF;
 	note_end(fs, n, noted);
 	if (w > 0) {
+		uint64_t started = view_on_write(fs, n);
+
 		n->stg->dirty = 1;
 		staging_touch(n->stg);
 		inval = view_update(req_fs(req), n->stg);
+		if (started)
+			inval = started;
 		if ((drop = fs_setid_to_drop(req, &n->rec, 0)))
 			drop_setid(req_fs(req), n, drop, &moved_to);
 		path_ino = view_path_ino(n->stg);
@@ -650,8 +675,16 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 void fs_writer_active(struct mfs_handle *h)
 {
 	if (__atomic_load_n(&h->flushed, __ATOMIC_RELAXED) &&
-	    __atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
+	    __atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED)) {
 		__atomic_sub_fetch(&h->node->closing_writers, 1, __ATOMIC_RELAXED);
+		/* Its close was not its last (a forked child's copy writes on): stager.c. */
+		__atomic_store_n(&h->node->writers_outlive, 1, __ATOMIC_RELAXED);
+	}
+}
+
+int fs_staging_idle(struct mfs_node *n)
+{
+	return writers_closed(n) && !n->stg->dirty && !n->stg->publish_at_release;
 }
 
 int fs_staging_left(struct mfs_fs *fs, struct mfs_node *n)
@@ -723,9 +756,13 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 	rc = n->stg ? staging_fallocate(req_fs(req), n->stg, mode, off, len) : -EBADF;
 	if (!rc) {
 		/* Like a write: the next flush commits it. */
+		uint64_t started = view_on_write(req_fs(req), n);
+
 		n->stg->dirty = 1;
 		staging_touch(n->stg);
 		inval = view_update(req_fs(req), n->stg);
+		if (started)
+			inval = started;
 	}
 	pthread_mutex_unlock(&n->lock);
 	view_inval(req_fs(req), inval);
@@ -900,7 +937,7 @@ static void truncated_heirs(struct mfs_fs *fs, uint64_t from, uint64_t to, uint6
 static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 			 struct fuse_file_info *fi, uint64_t *staged_old, struct fs_moved *mv)
 {
-	uint64_t moved_to = 0, inval = 0, over = 0, heirs_to = 0;
+	uint64_t moved_to = 0, inval = 0, over = 0, heirs_to = 0, started = 0;
 	int rc = 0, temporary = 0, now = 0, cut = 0;
 
 	pthread_mutex_lock(&n->lock);
@@ -985,11 +1022,15 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	 * truncate(2) read the bytes before it, 1 in 2,000 rounds).
 	 */
 	now = !fi && !temporary && writers_closed(n);
+	if (fi && !temporary)
+		started = view_on_write(fs, n); /* an ftruncate is a write */
 	if (fi || temporary || now)
 		n->stg->dirty = 1;
 	else
 		n->stg->publish_at_release = 1;
 	inval = view_update(fs, n->stg);
+	if (started)
+		inval = started;
 	if (temporary || now) {
 		/* Over the version the bytes were cut from, and no newer one. */
 		n->stg->publish_over = staged_old ? over : n->ino;
