@@ -1586,7 +1586,9 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	}
 	pthread_mutex_lock(&n->lock);
 	if (h->writable) {
-		fs_writer_active(h); /* out of the closing count */
+		/* Out of the closing count (not fs_writer_active: no write outlived a close). */
+		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
+			__atomic_sub_fetch(&n->closing_writers, 1, __ATOMIC_RELAXED);
 		if (n->stg && (n->stg->dirty || (n->writers == 1 && n->stg->publish_at_release)))
 			rc = fs_commit(fs, n, &moved, &parent, &name);
 		n->cached_writers -= h->cached;
