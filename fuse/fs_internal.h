@@ -359,6 +359,15 @@ struct mfs_handle {
 	 * h closes; NULL otherwise.
 	 */
 	struct mfs_node *joined;
+	/*
+	 * What an open's O_TRUNC of another node's staging owes the kernel
+	 * (join_view, join_current, stager_join): the inode whose attributes
+	 * and the one whose pages go, or 0.  Sent once the open has let go
+	 * of its file's writer-open lock (fs_read.c, open_notify): a notify
+	 * may wait on a page whose READ needs a daemon thread, and every
+	 * thread could be waiting for that lock (review2 s41 #5).
+	 */
+	uint64_t owed_attrs, owed_pages;
 	/* Its file's lock identity once a lock request asked (locks.c), or 0; atomic. */
 	uint64_t lock_id;
 	int locked;              /* a lock was asked for through it (locks.c); atomic */

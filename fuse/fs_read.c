@@ -268,9 +268,8 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
 	if (!rc)
 		fs_join_writer(h, n, src, fi);
 	pthread_mutex_unlock(&src->lock);
-	view_inval(fs, inval);
-	if (cut) /* the other writer's pages and size */
-		fuse_lowlevel_notify_inval_inode(fs->se, src->ino, 0, 0);
+	h->owed_attrs = inval;
+	h->owed_pages = cut ? src->ino : 0; /* the other writer's pages and size */
 	if (rc) {
 		itable_put(fs, src, 0, 1);
 		return rc;
@@ -634,16 +633,6 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	return 0;
 }
 
-int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
-		 pid_t tid)
-{
-	int rc = open_node(fs, n, fi, created, NULL, 0, tid, 0);
-
-	if (!rc)
-		((struct mfs_handle *)(uintptr_t)fi->fh)->opener = fs_tgid_of(tid);
-	return rc;
-}
-
 /*
  * A writer opening n, superseded, while c, the path's current inode, has
  * writers: on tmpfs they write one file, so h writes c's staging, as a
@@ -682,8 +671,7 @@ static int join_current(struct mfs_fs *fs, struct mfs_node *n, struct mfs_node *
 		free(h);
 		return rc;
 	}
-	if (cut) /* the other writers' pages and size */
-		fuse_lowlevel_notify_inval_inode(fs->se, c->ino, 0, 0);
+	h->owed_pages = cut ? c->ino : 0; /* the other writers' pages and size */
 	fi->fh = (uintptr_t)h;
 	return 1;
 }
@@ -787,12 +775,54 @@ static pthread_mutex_t *writer_open_lock(struct mfs_fs *fs, struct mfs_node *n)
 	return &fs->writer_open_locks[fid % WRITER_OPEN_STRIPES];
 }
 
+/* The notifies an open's O_TRUNC of another node's staging owed (no lock held). */
+static void open_notify(struct mfs_fs *fs, struct mfs_handle *h)
+{
+	view_inval(fs, h->owed_attrs);
+	if (h->owed_pages)
+		fuse_lowlevel_notify_inval_inode(fs->se, h->owed_pages, 0, 0);
+	h->owed_attrs = h->owed_pages = 0;
+}
+
+/*
+ * Opens n, the inode the kernel names (ino), for fs_op_open and for
+ * fs_op_create that found the file: a writer under its file's
+ * writer-open lock, and again while commits move the path on under it
+ * (open_node's from).  retried: itable_retry_take's.  *superseded: n was
+ * a superseded version.  0 with fi->fh set, or -errno.
+ */
+static int open_path_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi,
+			  int retried, pid_t tid, int *superseded)
+{
+	/* Writers of one file share its one staging (fs_internal.h, writer_open_locks). */
+	pthread_mutex_t *wlock =
+		(fi->flags & O_ACCMODE) != O_RDONLY ? writer_open_lock(fs, n) : NULL;
+	uint64_t ino = n->ino;
+	int rc;
+
+	if (wlock)
+		pthread_mutex_lock(wlock);
+	for (int tries = 0;; tries++) {
+		int last = tries == OPEN_TRIES - 1;
+
+		*superseded = itable_follow(fs, ino) != ino;
+		rc = *superseded ? open_superseded(fs, n, fi, retried, last)
+				 : open_node(fs, n, fi, 0, NULL, retried < 0, tid, last ? 0 : ino);
+		if (rc != OPEN_MOVED)
+			break;
+	}
+	if (wlock)
+		pthread_mutex_unlock(wlock);
+	if (!rc)
+		open_notify(fs, (struct mfs_handle *)(uintptr_t)fi->fh);
+	return rc;
+}
+
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mfs_fs *fs = req_fs(req);
 	pid_t tid = fuse_req_ctx(req)->pid;
 	int rc, superseded, retried;
-	pthread_mutex_t *wlock;
 	struct mfs_node *n;
 
 	/* The inode a commit just gave the path: its view first (fs_write.c). */
@@ -803,22 +833,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	/* Writers of one file share its one staging (fs_internal.h, writer_open_locks). */
-	wlock = (fi->flags & O_ACCMODE) != O_RDONLY ? writer_open_lock(fs, n) : NULL;
-	if (wlock)
-		pthread_mutex_lock(wlock);
-	/* A writer looks again while commits move the path on under it (open_node's from). */
-	for (int tries = 0;; tries++) {
-		int last = tries == OPEN_TRIES - 1;
-
-		superseded = itable_follow(fs, ino) != ino;
-		rc = superseded ? open_superseded(fs, n, fi, retried, last)
-				: open_node(fs, n, fi, 0, NULL, retried < 0, tid, last ? 0 : ino);
-		if (rc != OPEN_MOVED)
-			break;
-	}
-	if (wlock)
-		pthread_mutex_unlock(wlock);
+	rc = open_path_node(fs, n, fi, retried, tid, &superseded);
 	if (rc) {
 		itable_put(fs, n, 0, 1);
 		/* Before the reply: the kernel's retry follows it.  It retries once. */
@@ -835,6 +850,28 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* A writer of a superseded version: its size is the staged one now (attributes only). */
 	if (superseded)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+}
+
+/*
+ * A file this create made opens as itself; one the create found
+ * (O_CREAT without O_EXCL, another process made it first) opens as
+ * fs_op_open opens it: a writer under its file's writer-open lock, so it
+ * shares the file's one staging (stager.c), and an ESTALE the kernel
+ * retries with a lookup, which then finds the file (review2 s41 #7: it
+ * joined a shared view directly, and no lock kept a second staging out).
+ */
+int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
+		 pid_t tid)
+{
+	int rc, superseded;
+
+	rc = created ? open_node(fs, n, fi, 1, NULL, 0, tid, 0)
+		     : open_path_node(fs, n, fi, -1, tid, &superseded);
+	if (!rc)
+		((struct mfs_handle *)(uintptr_t)fi->fh)->opener = fs_tgid_of(tid);
+	else if (rc == -ESTALE && !created)
+		itable_retry_begin(fs, tid);
+	return rc;
 }
 
 /*

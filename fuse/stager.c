@@ -152,13 +152,12 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
-	view_inval(fs, inval);
-	if (cut) /* the other writers' pages and size */
-		fuse_lowlevel_notify_inval_inode(fs->se, s->ino, 0, 0);
 	if (rc) {
 		itable_put(fs, s, 0, 1);
 		return rc;
 	}
+	h->owed_attrs = inval;
+	h->owed_pages = cut ? s->ino : 0; /* the other writers' pages and size */
 	log_info("inode %016llx: a writer opened it while inode %016llx of the same file has "
 		 "writers: it writes their staged bytes with direct I/O, shared writable mmap "
 		 "gives ENODEV", (unsigned long long)n->ino, (unsigned long long)s->ino);
