@@ -307,9 +307,10 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		return 0;
 	}
 	if (!h->writable) {
-		if ((rc = fs_node_manifest(fs, n)))
+		/* cur: the current version, for a reader of a lent n (open_superseded). */
+		if (!cur && (rc = fs_node_manifest(fs, n)))
 			return rc;
-		h->m = mfs_manifest_ref(n->manifest);
+		h->m = mfs_manifest_ref(cur ? cur : n->manifest);
 		n->readers++;
 		/*
 		 * While a writer has bytes staged, a new reader bypasses the page
@@ -326,7 +327,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		 * them, another version's, and its own from there on (t0408,
 		 * read-cp: 1 run in 5).
 		 */
-		if (n->stg || view_writer(fs, n->ino) || fs_node_target(fs, n) != n->ino) {
+		if (cur || n->stg || view_writer(fs, n->ino) || fs_node_target(fs, n) != n->ino) {
 			fi->direct_io = 1;
 		} else {
 			fi->keep_cache = 1;
@@ -520,6 +521,12 @@ static int drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint
 
 /* open_node's answer when a commit moved the path on while a writer's open waited. */
 #define OPEN_MOVED 1
+/*
+ * open_node's answer to a reader of a lent n (a shared view's writer)
+ * whose view ended, its staging gone: n's own version is older than what
+ * the path showed meanwhile (open_superseded).
+ */
+#define OPEN_CURRENT 2
 /* A writer's opens at most, commits racing it; the last one takes the version it finds. */
 #define OPEN_TRIES 64
 
@@ -596,6 +603,9 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	 */
 	if (reader && first && !cur && fs_node_target(fs, n) != n->ino) {
 		rc = -ESTALE;
+	} else if (reader && !cur && !n->stg && __atomic_load_n(&n->lent, __ATOMIC_RELAXED) &&
+		   fs_node_target(fs, n) != n->ino) {
+		rc = OPEN_CURRENT;
 	} else if (n->drop_failed && !n->stg && n->rec.name) {
 		/*
 		 * Its name stayed when it went (drop_failed): a writer's bytes
@@ -724,10 +734,24 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	/* A dentry from before the view began: the lookup gives the writer's inode. */
 	if (shared && shared != n->ino && retried < 0)
 		return -ESTALE;
-	if ((fi->flags & O_ACCMODE) == O_RDONLY)
-		return retried > 0 || shared == n->ino ? open_node(fs, n, fi, 0, NULL, 0, 0, 0)
-						       : -ESTALE;
-	if (retried < 0 && __atomic_load_n(&n->lent, __ATOMIC_RELAXED)) {
+	if ((fi->flags & O_ACCMODE) == O_RDONLY) {
+		if (retried <= 0 && shared != n->ino)
+			return -ESTALE;
+		if ((rc = open_node(fs, n, fi, 0, NULL, 0, 0, 0)) != OPEN_CURRENT)
+			return rc;
+		/*
+		 * The view that lent n ended (its writer's last RELEASE) after
+		 * the lookup gave n: n's own version is the one from before
+		 * that writer's first commit, and the fsync and close that
+		 * followed had returned (review2 s41 #2, #3).  The kernel's
+		 * retry looks the path up again; a reader in that retry
+		 * already reads the current version.
+		 */
+		if (retried < 0)
+			return -ESTALE;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && retried < 0 &&
+	    __atomic_load_n(&n->lent, __ATOMIC_RELAXED)) {
 		pthread_mutex_lock(&n->lock);
 		staged = !!n->stg;
 		pthread_mutex_unlock(&n->lock);
@@ -747,7 +771,7 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	if (!c)
 		return rc == -ENOENT ? -ESTALE : rc;
 	/* The current inode's writers stage the file: this one writes there too. */
-	if ((rc = join_current(fs, n, c, fi))) {
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && (rc = join_current(fs, n, c, fi))) {
 		if (rc < 0)
 			itable_put(fs, c, 0, 1);
 		return rc < 0 ? rc : 0; /* joined: c's hold is h's */
@@ -759,7 +783,8 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	pthread_mutex_unlock(&c->lock);
 	itable_put(fs, c, 0, 1);
 	if (!rc)
-		rc = open_node(fs, n, fi, 0, cur, 0, 0, last ? 0 : from);
+		rc = open_node(fs, n, fi, 0, cur, 0, 0,
+			       last || (fi->flags & O_ACCMODE) == O_RDONLY ? 0 : from);
 	mfs_manifest_unref(cur);
 	return rc;
 }
@@ -808,9 +833,12 @@ static int open_path_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fil
 		*superseded = itable_follow(fs, ino) != ino;
 		rc = *superseded ? open_superseded(fs, n, fi, retried, last)
 				 : open_node(fs, n, fi, 0, NULL, retried < 0, tid, last ? 0 : ino);
-		if (rc != OPEN_MOVED)
+		/* OPEN_CURRENT: superseded since the check, open_superseded's now. */
+		if (rc != OPEN_MOVED && rc != OPEN_CURRENT)
 			break;
 	}
+	if (rc > 0) /* never a handle: the path moved on 64 times */
+		rc = -ESTALE;
 	if (wlock)
 		pthread_mutex_unlock(wlock);
 	if (!rc)
