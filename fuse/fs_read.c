@@ -722,6 +722,24 @@ static int join_current(struct mfs_fs *fs, struct mfs_node *n, struct mfs_node *
  * writer (its dentry was looked up as a commit moved the path on) answers
  * ESTALE the first time too: the kernel's retry opens the writer's.
  */
+/*
+ * Test only (MODELFS_TEST_OPEN_HOLD=PATH, t0431): a reader's open of a
+ * shared view's writer inode waits there (fs_test_hold) once it decided
+ * to open that inode.  Read here, not in daemon.c's settings: one hook
+ * of this file's.
+ */
+static const char *open_hold(void)
+{
+	static const char *path;
+	static int read;
+
+	if (!__atomic_load_n(&read, __ATOMIC_ACQUIRE)) {
+		path = getenv("MODELFS_TEST_OPEN_HOLD");
+		__atomic_store_n(&read, 1, __ATOMIC_RELEASE);
+	}
+	return path;
+}
+
 static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi,
 			   int retried, int last)
 {
@@ -737,6 +755,8 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	if ((fi->flags & O_ACCMODE) == O_RDONLY) {
 		if (retried <= 0 && shared != n->ino)
 			return -ESTALE;
+		if (open_hold())
+			fs_test_hold(open_hold()); /* t0431: the view may end meanwhile */
 		if ((rc = open_node(fs, n, fi, 0, NULL, 0, 0, 0)) != OPEN_CURRENT)
 			return rc;
 		/*
