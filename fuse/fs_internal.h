@@ -31,7 +31,11 @@
  *     The view starts within the commit's publish, which opens wait for
  *     (itable_wait_views).  A close(2) by another process than a
  *     writer's opener (an inherited descriptor) is not its close
- *     (closing_writers; fs_read.c, closes_writer).
+ *     (closing_writers; fs_read.c, closes_writer).  Whatever the views
+ *     say, a file never has two stagings: the node whose writers stage
+ *     it is listed by file id (stager.c), and a writer that opens any
+ *     other inode of the file joins that staging (a forked child writes
+ *     on after its opener's close counted as the writers' close).
  *  5. While a writer has bytes staged, new readers use direct I/O; only
  *     readers through the page cache (cached_readers) keep the inode's size
  *     from shrinking under them.
