@@ -934,8 +934,12 @@ static void truncated_heirs(struct mfs_fs *fs, uint64_t from, uint64_t to, uint6
  * staged_old non-NULL: only a writer's staged bytes may be cut (-ESTALE
  * without one), and *staged_old gets their size before the cut.
  */
+/* truncate_node's answer: the file's staging is another node's (fs_truncate). */
+#define TRUNCATE_STAGER 1
+
 static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
-			 struct fuse_file_info *fi, uint64_t *staged_old, struct fs_moved *mv)
+			 struct fuse_file_info *fi, uint64_t *staged_old, int stager,
+			 struct fs_moved *mv)
 {
 	uint64_t moved_to = 0, inval = 0, over = 0, heirs_to = 0, started = 0;
 	int rc = 0, temporary = 0, now = 0, cut = 0;
@@ -954,6 +958,9 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		 * version's (t0408: a truncate racing cp left an earlier copy).
 		 */
 		over = n->stg ? view_path_ino(n->stg) : 0;
+		/* With no view, the stager's bytes are the path's if its last commit's inode is. */
+		if (!over && stager && n->stg)
+			over = n->stg->became_ino;
 		if (!over || itable_follow(fs, over) != over) {
 			rc = -ESTALE;
 			goto out;
@@ -982,6 +989,21 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		 */
 		rc = -ESTALE;
 		goto out;
+	}
+	/*
+	 * A writer of another inode of the file stages it (stager.c): a
+	 * forked child whose opener's close left no view.  Cut here, this
+	 * version's bytes were published and that writer's next commit
+	 * publishes its own over them, the cut undone (t0429).  The caller
+	 * cuts that staging (fs_truncate).
+	 */
+	if (!n->stg && !fi && !staged_old && !stager) {
+		uint64_t s = stager_of(fs, fs_file_id(n));
+
+		if (s && s != n->ino) {
+			rc = TRUNCATE_STAGER;
+			goto out;
+		}
 	}
 	if (!n->stg) {
 		/* truncate(2) with no writer open: stage, cut, commit now. */
@@ -1062,14 +1084,47 @@ out:
 	return rc;
 }
 
+/*
+ * A truncate(2) of the path whose file another node's writers stage with
+ * no view on the path (stager.c): it cuts their staging, as
+ * truncate_path (fs_attr.c) does through a view, and publishes it now if
+ * they were all closed.  -ESTALE if that staging is not the path's
+ * version (gone, or another commit came after it).
+ */
+static int truncate_stager(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
+			   struct fs_moved *mv)
+{
+	uint64_t fid, ino, old = 0;
+	struct mfs_node *s;
+	int rc;
+
+	pthread_mutex_lock(&n->lock);
+	fid = fs_file_id(n);
+	pthread_mutex_unlock(&n->lock);
+	if (!(ino = stager_of(fs, fid)) || ino == n->ino || !(s = itable_hold(fs, ino)))
+		return -ESTALE;
+	/* Its dirty pages (a shared mapping) reach the staging before the cut. */
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	rc = truncate_node(fs, s, size, NULL, &old, 1, mv);
+	itable_put(fs, s, 0, 1);
+	/* Its inode's size and pages: its writer's reads past the cut find nothing. */
+	if (!rc)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	return rc;
+}
+
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi,
 		struct fs_moved *mv)
 {
-	return truncate_node(fs, n, size, fi, NULL, mv);
+	int rc = truncate_node(fs, n, size, fi, NULL, 0, mv);
+
+	if (rc == TRUNCATE_STAGER && (rc = truncate_stager(fs, n, size, mv)) == -ESTALE)
+		rc = truncate_node(fs, n, size, fi, NULL, 1, mv); /* n's own, as before */
+	return rc;
 }
 
 int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, uint64_t *old,
 		       struct fs_moved *mv)
 {
-	return truncate_node(fs, n, size, NULL, old, mv);
+	return truncate_node(fs, n, size, NULL, old, 0, mv);
 }

@@ -227,6 +227,22 @@ def waitsig(g):
         f.read()
 
 
+def truncate_path_between():
+    """A truncate(2) of the path after the opener's close, before the child writes on."""
+    p = base("t1")
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+    w = worker(fd)
+    do(w, "w:c1\n")
+    os.close(fd)
+    os.truncate(p, 2)
+    read(p, "after truncate(2):")
+    do(w, "w:c2\n")
+    read(p, "after c2:")
+    do(w, "c")
+    finish(w)
+    end(p)
+
+
 def popen_stdout():
     """Popen(stdout=f); f.close(): the program writes on through its stdout."""
     p = base("s1")
@@ -282,7 +298,7 @@ def shell_shapes():
 
 
 CASES = [append_parent_first, append_child_first, append_before_child_writes,
-         pwrite_parent_first, child_syncs_long, child_exits_open, popen_stdout, exec_child,
+         pwrite_parent_first, child_syncs_long, child_exits_open, truncate_path_between, popen_stdout, exec_child,
          shell_shapes]
 for case in CASES:
     say("==", case.__name__)
