@@ -9,7 +9,8 @@
 # writer of the path made a second staging of the file beside the child's:
 # the child's last close published over it, and that writer's bytes were
 # lost with no error (review2 s41, finding 1); readers and stat missed the
-# child's writes.  One driver (t0429-*.py beside this) runs on a tmpfs and
+# child's writes, and a truncate(2) of the path in between was undone by
+# the child's next commit.  One driver (t0429-*.py beside this) runs on a tmpfs and
 # on the mount; the two outputs must be equal.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
