@@ -174,6 +174,23 @@ def pwrite_parent_first():
     end(p)
 
 
+def pwrite_child_first():
+    """Plain O_WRONLY, writes at offsets: the child closes first, the opener writes on."""
+    p = base("p2", b"0123456789" * 4)
+    fd = os.open(p, os.O_WRONLY)
+    w = worker(fd)
+    do(w, "p:0:AAAA")
+    do(w, "c")
+    finish(w)
+    os.pwrite(fd, b"BBBB", 10)
+    read(p, "after BBBB:")
+    other_pwrite(p, 20, "OOOO")
+    read(p, "after OOOO:")
+    os.pwrite(fd, b"CCCC", 30)
+    os.close(fd)
+    end(p)
+
+
 def child_syncs_long():
     """The child writes on for long, committing (fsync) again and again; others append between."""
     p = base("l1")
@@ -298,8 +315,8 @@ def shell_shapes():
 
 
 CASES = [append_parent_first, append_child_first, append_before_child_writes,
-         pwrite_parent_first, child_syncs_long, child_exits_open, truncate_path_between, popen_stdout, exec_child,
-         shell_shapes]
+         pwrite_parent_first, pwrite_child_first, child_syncs_long, child_exits_open,
+         truncate_path_between, popen_stdout, exec_child, shell_shapes]
 for case in CASES:
     say("==", case.__name__)
     case()
