@@ -687,6 +687,24 @@ static int join_current(struct mfs_fs *fs, struct mfs_node *n, struct mfs_node *
 }
 
 /*
+ * Test only (MODELFS_TEST_OPEN_HOLD=PATH, t0431): a reader's open of a
+ * shared view's writer inode waits there (fs_test_hold) once it decided
+ * to open that inode.  Read here, not in daemon.c's settings: one hook
+ * of this file's.
+ */
+static const char *open_hold(void)
+{
+	static const char *path;
+	static int read;
+
+	if (!__atomic_load_n(&read, __ATOMIC_ACQUIRE)) {
+		path = getenv("MODELFS_TEST_OPEN_HOLD");
+		__atomic_store_n(&read, 1, __ATOMIC_RELEASE);
+	}
+	return path;
+}
+
+/*
  * An open of inode ino, which a commit superseded, through a dentry of
  * the path the kernel has not dropped yet (it drops it only after the
  * commit's reply).  A reader must not read that version (a caller whose
@@ -722,24 +740,6 @@ static int join_current(struct mfs_fs *fs, struct mfs_node *n, struct mfs_node *
  * writer (its dentry was looked up as a commit moved the path on) answers
  * ESTALE the first time too: the kernel's retry opens the writer's.
  */
-/*
- * Test only (MODELFS_TEST_OPEN_HOLD=PATH, t0431): a reader's open of a
- * shared view's writer inode waits there (fs_test_hold) once it decided
- * to open that inode.  Read here, not in daemon.c's settings: one hook
- * of this file's.
- */
-static const char *open_hold(void)
-{
-	static const char *path;
-	static int read;
-
-	if (!__atomic_load_n(&read, __ATOMIC_ACQUIRE)) {
-		path = getenv("MODELFS_TEST_OPEN_HOLD");
-		__atomic_store_n(&read, 1, __ATOMIC_RELEASE);
-	}
-	return path;
-}
-
 static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi,
 			   int retried, int last)
 {
