@@ -738,7 +738,11 @@ static const char *open_hold(void)
  * start from the current version, with direct I/O, and each opener after
  * it would share that through n.  An older inode than the shared view's
  * writer (its dentry was looked up as a commit moved the path on) answers
- * ESTALE the first time too: the kernel's retry opens the writer's.
+ * ESTALE the first time too: the kernel's retry opens the writer's.  A
+ * reader of n (lent) whose view ended before its open got n's lock never
+ * reads n's own version, which the path never showed while n was lent:
+ * ESTALE the first time, the current version in the kernel's retry
+ * (OPEN_CURRENT; t0431).
  */
 static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi,
 			   int retried, int last)
