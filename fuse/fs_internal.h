@@ -31,7 +31,11 @@
  *     The view starts within the commit's publish, which opens wait for
  *     (itable_wait_views).  A close(2) by another process than a
  *     writer's opener (an inherited descriptor) is not its close
- *     (closing_writers; fs_read.c, closes_writer).
+ *     (closing_writers; fs_read.c, closes_writer).  Whatever the views
+ *     say, a file never has two stagings: the node whose writers stage
+ *     it is listed by file id (stager.c), and a writer that opens any
+ *     other inode of the file joins that staging (a forked child writes
+ *     on after its opener's close counted as the writers' close).
  *  5. While a writer has bytes staged, new readers use direct I/O; only
  *     readers through the page cache (cached_readers) keep the inode's size
  *     from shrinking under them.
@@ -288,6 +292,22 @@ struct mfs_node {
 	 * next open tries the removal again (fs_read.c, open_node); lock.
 	 */
 	int drop_failed;
+	/*
+	 * Listed in fs->itable.stagers while its writers have a staging
+	 * (stager.c): the file id it is listed under, or 0; snext is the
+	 * next in its bucket.  lock (and itable.stagers_lock to change).
+	 */
+	uint64_t staging_listed;
+	struct mfs_node *snext;
+	/*
+	 * A writer's handle wrote again after a close(2) that counted as
+	 * its close (fs_writer_active): some descriptor of it outlives its
+	 * opener's close (a forked child, a dup, a mapping).  While n's
+	 * writers all seem closed, a writer of another inode of the file
+	 * need not wait for their RELEASE (fs_read.c, join_stager).  Cleared
+	 * with the staging; atomic.
+	 */
+	int writers_outlive;
 };
 
 /* What a file showed when a commit, or a write's wait, began (noted_attrs.c). */
@@ -343,6 +363,15 @@ struct mfs_handle {
 	 * h closes; NULL otherwise.
 	 */
 	struct mfs_node *joined;
+	/*
+	 * What an open's O_TRUNC of another node's staging owes the kernel
+	 * (join_view, join_current, stager_join): the inode whose attributes
+	 * and the one whose pages go, or 0.  Sent once the open has let go
+	 * of its file's writer-open lock (fs_read.c, open_notify): a notify
+	 * may wait on a page whose READ needs a daemon thread, and every
+	 * thread could be waiting for that lock (review2 s41 #5).
+	 */
+	uint64_t owed_attrs, owed_pages;
 	/* Its file's lock identity once a lock request asked (locks.c), or 0; atomic. */
 	uint64_t lock_id;
 	int locked;              /* a lock was asked for through it (locks.c); atomic */
@@ -368,6 +397,8 @@ struct mfs_retry {
 };
 
 #define MFS_RETRY_SLOTS 64
+
+#define MFS_STAGER_BUCKETS 256
 
 struct mfs_itable {
 	pthread_mutex_t lock;
@@ -399,6 +430,9 @@ struct mfs_itable {
 	 */
 	struct mfs_retry retry[MFS_RETRY_SLOTS];
 	int retrying;
+	/* The nodes whose writers stage their file, by file id (stager.c). */
+	pthread_mutex_t stagers_lock;
+	struct mfs_node *stagers[MFS_STAGER_BUCKETS];
 };
 
 /* One commit's publish, on its stack while it is in itable->publishing. */
@@ -570,6 +604,32 @@ uint64_t itable_follow_settled(struct mfs_fs *fs, uint64_t ino);
 void itable_retry_begin(struct mfs_fs *fs, pid_t tid);
 void itable_retry_lookup(struct mfs_fs *fs, pid_t tid, uint64_t ino);
 int itable_retry_take(struct mfs_fs *fs, pid_t tid, uint64_t ino);
+
+/*
+ * stager.c: the node holding each file's one staging.  add and remove
+ * with n->lock held, as n's writers make and free n->stg; stager_of: the
+ * inode whose writers stage file fid, or 0 (no node lock needed).
+ */
+void stager_add(struct mfs_fs *fs, struct mfs_node *n);
+void stager_remove(struct mfs_fs *fs, struct mfs_node *n);
+uint64_t stager_of(struct mfs_fs *fs, uint64_t fid);
+/* The file id of n (rec.fid, which all its inodes share); n->lock held. */
+uint64_t fs_file_id(const struct mfs_node *n);
+/*
+ * A writer opening n, of a file whose writers stage on another node:
+ * h writes that staging (fs_join_writer), after waiting a little for
+ * the RELEASE of writers that all seem closed.  1 if h joined, 0 if the
+ * file has no other staging (the caller makes the one), -errno.  No lock
+ * held; called under the file's writer-open lock.
+ */
+int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
+		struct fuse_file_info *fi);
+/*
+ * fs_read.c: h, opened on n, writes src's staging with direct I/O (n's
+ * pages are another version's); src->lock held.
+ */
+void fs_join_writer(struct mfs_handle *h, struct mfs_node *n, struct mfs_node *src,
+		    struct fuse_file_info *fi);
 
 /* staging.c */
 /* New empty staging whose version times start as rec's (the file's). */
@@ -816,6 +876,13 @@ int fs_staging_left(struct mfs_fs *fs, struct mfs_node *n);
  * RELEASEs are on their way.  n->lock held.
  */
 int fs_staging_published(struct mfs_fs *fs, struct mfs_node *n);
+/*
+ * Every writer of n has been closed and its staging holds nothing
+ * unpublished: only their RELEASEs are to come, unless a descriptor
+ * outlives its opener's close (n->writers_outlive).  n->stg set,
+ * n->lock held.
+ */
+int fs_staging_idle(struct mfs_node *n);
 /* Notifies the kernel after a commit that moved the path (no locks held). */
 void fs_after_commit(struct mfs_fs *fs, uint64_t moved, uint64_t parent, char *name);
 /*

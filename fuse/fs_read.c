@@ -188,11 +188,12 @@ static int follow_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 
 /*
  * h, opened on n, writes src's staging as a joined writer: with direct
- * I/O, n's pages being another version's (join_view, join_current).
+ * I/O, n's pages being another version's (join_view, join_current,
+ * stager.c).
  * src->lock held.
  */
-static void join_writer(struct mfs_handle *h, struct mfs_node *n, struct mfs_node *src,
-			struct fuse_file_info *fi)
+void fs_join_writer(struct mfs_handle *h, struct mfs_node *n, struct mfs_node *src,
+		    struct fuse_file_info *fi)
 {
 	h->node = src;
 	h->joined = n;
@@ -265,11 +266,10 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
 		}
 	}
 	if (!rc)
-		join_writer(h, n, src, fi);
+		fs_join_writer(h, n, src, fi);
 	pthread_mutex_unlock(&src->lock);
-	view_inval(fs, inval);
-	if (cut) /* the other writer's pages and size */
-		fuse_lowlevel_notify_inval_inode(fs->se, src->ino, 0, 0);
+	h->owed_attrs = inval;
+	h->owed_pages = cut ? src->ino : 0; /* the other writer's pages and size */
 	if (rc) {
 		itable_put(fs, src, 0, 1);
 		return rc;
@@ -307,9 +307,10 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		return 0;
 	}
 	if (!h->writable) {
-		if ((rc = fs_node_manifest(fs, n)))
+		/* cur: the current version, for a reader of a lent n (open_superseded). */
+		if (!cur && (rc = fs_node_manifest(fs, n)))
 			return rc;
-		h->m = mfs_manifest_ref(n->manifest);
+		h->m = mfs_manifest_ref(cur ? cur : n->manifest);
 		n->readers++;
 		/*
 		 * While a writer has bytes staged, a new reader bypasses the page
@@ -326,7 +327,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		 * them, another version's, and its own from there on (t0408,
 		 * read-cp: 1 run in 5).
 		 */
-		if (n->stg || view_writer(fs, n->ino) || fs_node_target(fs, n) != n->ino) {
+		if (cur || n->stg || view_writer(fs, n->ino) || fs_node_target(fs, n) != n->ino) {
 			fi->direct_io = 1;
 		} else {
 			fi->keep_cache = 1;
@@ -365,6 +366,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		adopt = adopting(fi, cur) && adoptable(fs, n, tgid);
 		if ((rc = staging_new(fs, &n->rec, &n->stg)))
 			return rc;
+		stager_add(fs, n); /* the file's one staging: its other inodes' writers join it */
 		/* Its bytes start as n's version: a new file's are no version yet. */
 		n->stg->published = !cur && !(n->rec.flags & MFS_I_PENDING);
 		if (cur) {
@@ -372,6 +374,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 				staging_set_base(n->stg, cur);
 		} else if (!(fi->flags & O_TRUNC) && n->rec.size) {
 			if ((rc = fs_node_manifest(fs, n))) {
+				stager_remove(fs, n);
 				staging_free(fs, n->stg);
 				n->stg = NULL;
 				return rc;
@@ -518,6 +521,12 @@ static int drop_unpublished(struct mfs_fs *fs, uint64_t parent, char *name, uint
 
 /* open_node's answer when a commit moved the path on while a writer's open waited. */
 #define OPEN_MOVED 1
+/*
+ * open_node's answer to a reader of a lent n (a shared view's writer)
+ * whose view ended, its staging gone: n's own version is older than what
+ * the path showed meanwhile (open_superseded).
+ */
+#define OPEN_CURRENT 2
 /* A writer's opens at most, commits racing it; the last one takes the version it finds. */
 #define OPEN_TRIES 64
 
@@ -546,9 +555,12 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 		fi->fh = (uintptr_t)h;
 		return 0;
 	}
-	/* The same for a writer: it writes that writer's bytes. */
+	/*
+	 * The same for a writer: it writes that writer's bytes; or, with no
+	 * view, those of any writer of the file (stager.c).
+	 */
 	if (!reader && !created && S_ISREG(n->rec.mode) &&
-	    (rc = join_view(fs, n, h, fi, first))) {
+	    ((rc = join_view(fs, n, h, fi, first)) || (rc = stager_join(fs, n, h, fi)))) {
 		if (rc < 0) {
 			free(h);
 			return rc;
@@ -591,6 +603,9 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	 */
 	if (reader && first && !cur && fs_node_target(fs, n) != n->ino) {
 		rc = -ESTALE;
+	} else if (reader && !cur && !n->stg && __atomic_load_n(&n->lent, __ATOMIC_RELAXED) &&
+		   fs_node_target(fs, n) != n->ino) {
+		rc = OPEN_CURRENT;
 	} else if (n->drop_failed && !n->stg && n->rec.name) {
 		/*
 		 * Its name stayed when it went (drop_failed): a writer's bytes
@@ -628,16 +643,6 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	return 0;
 }
 
-int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
-		 pid_t tid)
-{
-	int rc = open_node(fs, n, fi, created, NULL, 0, tid, 0);
-
-	if (!rc)
-		((struct mfs_handle *)(uintptr_t)fi->fh)->opener = fs_tgid_of(tid);
-	return rc;
-}
-
 /*
  * A writer opening n, superseded, while c, the path's current inode, has
  * writers: on tmpfs they write one file, so h writes c's staging, as a
@@ -670,16 +675,33 @@ static int join_current(struct mfs_fs *fs, struct mfs_node *n, struct mfs_node *
 		cut = 1;
 	}
 	if (!rc)
-		join_writer(h, n, c, fi);
+		fs_join_writer(h, n, c, fi);
 	pthread_mutex_unlock(&c->lock);
 	if (rc) {
 		free(h);
 		return rc;
 	}
-	if (cut) /* the other writers' pages and size */
-		fuse_lowlevel_notify_inval_inode(fs->se, c->ino, 0, 0);
+	h->owed_pages = cut ? c->ino : 0; /* the other writers' pages and size */
 	fi->fh = (uintptr_t)h;
 	return 1;
+}
+
+/*
+ * Test only (MODELFS_TEST_OPEN_HOLD=PATH, t0431): a reader's open of a
+ * shared view's writer inode waits there (fs_test_hold) once it decided
+ * to open that inode.  Read here, not in daemon.c's settings: one hook
+ * of this file's.
+ */
+static const char *open_hold(void)
+{
+	static const char *path;
+	static int read;
+
+	if (!__atomic_load_n(&read, __ATOMIC_ACQUIRE)) {
+		path = getenv("MODELFS_TEST_OPEN_HOLD");
+		__atomic_store_n(&read, 1, __ATOMIC_RELEASE);
+	}
+	return path;
 }
 
 /*
@@ -716,7 +738,11 @@ static int join_current(struct mfs_fs *fs, struct mfs_node *n, struct mfs_node *
  * start from the current version, with direct I/O, and each opener after
  * it would share that through n.  An older inode than the shared view's
  * writer (its dentry was looked up as a commit moved the path on) answers
- * ESTALE the first time too: the kernel's retry opens the writer's.
+ * ESTALE the first time too: the kernel's retry opens the writer's.  A
+ * reader of n (lent) whose view ended before its open got n's lock never
+ * reads n's own version, which the path never showed while n was lent:
+ * ESTALE the first time, the current version in the kernel's retry
+ * (OPEN_CURRENT; t0431).
  */
 static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi,
 			   int retried, int last)
@@ -730,10 +756,26 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	/* A dentry from before the view began: the lookup gives the writer's inode. */
 	if (shared && shared != n->ino && retried < 0)
 		return -ESTALE;
-	if ((fi->flags & O_ACCMODE) == O_RDONLY)
-		return retried > 0 || shared == n->ino ? open_node(fs, n, fi, 0, NULL, 0, 0, 0)
-						       : -ESTALE;
-	if (retried < 0 && __atomic_load_n(&n->lent, __ATOMIC_RELAXED)) {
+	if ((fi->flags & O_ACCMODE) == O_RDONLY) {
+		if (retried <= 0 && shared != n->ino)
+			return -ESTALE;
+		if (open_hold())
+			fs_test_hold(open_hold()); /* t0431: the view may end meanwhile */
+		if ((rc = open_node(fs, n, fi, 0, NULL, 0, 0, 0)) != OPEN_CURRENT)
+			return rc;
+		/*
+		 * The view that lent n ended (its writer's last RELEASE) after
+		 * the lookup gave n: n's own version is the one from before
+		 * that writer's first commit, and the fsync and close that
+		 * followed had returned (review2 s41 #2, #3).  The kernel's
+		 * retry looks the path up again; a reader in that retry
+		 * already reads the current version.
+		 */
+		if (retried < 0)
+			return -ESTALE;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && retried < 0 &&
+	    __atomic_load_n(&n->lent, __ATOMIC_RELAXED)) {
 		pthread_mutex_lock(&n->lock);
 		staged = !!n->stg;
 		pthread_mutex_unlock(&n->lock);
@@ -753,7 +795,7 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	if (!c)
 		return rc == -ENOENT ? -ESTALE : rc;
 	/* The current inode's writers stage the file: this one writes there too. */
-	if ((rc = join_current(fs, n, c, fi))) {
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && (rc = join_current(fs, n, c, fi))) {
 		if (rc < 0)
 			itable_put(fs, c, 0, 1);
 		return rc < 0 ? rc : 0; /* joined: c's hold is h's */
@@ -765,7 +807,8 @@ static int open_superseded(struct mfs_fs *fs, struct mfs_node *n, struct fuse_fi
 	pthread_mutex_unlock(&c->lock);
 	itable_put(fs, c, 0, 1);
 	if (!rc)
-		rc = open_node(fs, n, fi, 0, cur, 0, 0, last ? 0 : from);
+		rc = open_node(fs, n, fi, 0, cur, 0, 0,
+			       last || (fi->flags & O_ACCMODE) == O_RDONLY ? 0 : from);
 	mfs_manifest_unref(cur);
 	return rc;
 }
@@ -776,9 +819,55 @@ static pthread_mutex_t *writer_open_lock(struct mfs_fs *fs, struct mfs_node *n)
 	uint64_t fid;
 
 	pthread_mutex_lock(&n->lock);
-	fid = n->rec.fid ? n->rec.fid : n->ino;
+	fid = fs_file_id(n);
 	pthread_mutex_unlock(&n->lock);
 	return &fs->writer_open_locks[fid % WRITER_OPEN_STRIPES];
+}
+
+/* The notifies an open's O_TRUNC of another node's staging owed (no lock held). */
+static void open_notify(struct mfs_fs *fs, struct mfs_handle *h)
+{
+	view_inval(fs, h->owed_attrs);
+	if (h->owed_pages)
+		fuse_lowlevel_notify_inval_inode(fs->se, h->owed_pages, 0, 0);
+	h->owed_attrs = h->owed_pages = 0;
+}
+
+/*
+ * Opens n, the inode the kernel names (ino), for fs_op_open and for
+ * fs_op_create that found the file: a writer under its file's
+ * writer-open lock, and again while commits move the path on under it
+ * (open_node's from).  retried: itable_retry_take's.  *superseded: n was
+ * a superseded version.  0 with fi->fh set, or -errno.
+ */
+static int open_path_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi,
+			  int retried, pid_t tid, int *superseded)
+{
+	/* Writers of one file share its one staging (fs_internal.h, writer_open_locks). */
+	pthread_mutex_t *wlock =
+		(fi->flags & O_ACCMODE) != O_RDONLY ? writer_open_lock(fs, n) : NULL;
+	uint64_t ino = n->ino;
+	int rc;
+
+	if (wlock)
+		pthread_mutex_lock(wlock);
+	for (int tries = 0;; tries++) {
+		int last = tries == OPEN_TRIES - 1;
+
+		*superseded = itable_follow(fs, ino) != ino;
+		rc = *superseded ? open_superseded(fs, n, fi, retried, last)
+				 : open_node(fs, n, fi, 0, NULL, retried < 0, tid, last ? 0 : ino);
+		/* OPEN_CURRENT: superseded since the check, open_superseded's now. */
+		if (rc != OPEN_MOVED && rc != OPEN_CURRENT)
+			break;
+	}
+	if (rc > 0) /* never a handle: the path moved on 64 times */
+		rc = -ESTALE;
+	if (wlock)
+		pthread_mutex_unlock(wlock);
+	if (!rc)
+		open_notify(fs, (struct mfs_handle *)(uintptr_t)fi->fh);
+	return rc;
 }
 
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -786,7 +875,6 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct mfs_fs *fs = req_fs(req);
 	pid_t tid = fuse_req_ctx(req)->pid;
 	int rc, superseded, retried;
-	pthread_mutex_t *wlock;
 	struct mfs_node *n;
 
 	/* The inode a commit just gave the path: its view first (fs_write.c). */
@@ -797,22 +885,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	/* Writers of one file share its one staging (fs_internal.h, writer_open_locks). */
-	wlock = (fi->flags & O_ACCMODE) != O_RDONLY ? writer_open_lock(fs, n) : NULL;
-	if (wlock)
-		pthread_mutex_lock(wlock);
-	/* A writer looks again while commits move the path on under it (open_node's from). */
-	for (int tries = 0;; tries++) {
-		int last = tries == OPEN_TRIES - 1;
-
-		superseded = itable_follow(fs, ino) != ino;
-		rc = superseded ? open_superseded(fs, n, fi, retried, last)
-				: open_node(fs, n, fi, 0, NULL, retried < 0, tid, last ? 0 : ino);
-		if (rc != OPEN_MOVED)
-			break;
-	}
-	if (wlock)
-		pthread_mutex_unlock(wlock);
+	rc = open_path_node(fs, n, fi, retried, tid, &superseded);
 	if (rc) {
 		itable_put(fs, n, 0, 1);
 		/* Before the reply: the kernel's retry follows it.  It retries once. */
@@ -829,6 +902,28 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* A writer of a superseded version: its size is the staged one now (attributes only). */
 	if (superseded)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+}
+
+/*
+ * A file this create made opens as itself; one the create found
+ * (O_CREAT without O_EXCL, another process made it first) opens as
+ * fs_op_open opens it: a writer under its file's writer-open lock, so it
+ * shares the file's one staging (stager.c), and an ESTALE the kernel
+ * retries with a lookup, which then finds the file (review2 s41 #7: it
+ * joined a shared view directly, and no lock kept a second staging out).
+ */
+int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *fi, int created,
+		 pid_t tid)
+{
+	int rc, superseded;
+
+	rc = created ? open_node(fs, n, fi, 1, NULL, 0, tid, 0)
+		     : open_path_node(fs, n, fi, -1, tid, &superseded);
+	if (!rc)
+		((struct mfs_handle *)(uintptr_t)fi->fh)->opener = fs_tgid_of(tid);
+	else if (rc == -ESTALE && !created)
+		itable_retry_begin(fs, tid);
+	return rc;
 }
 
 /*
@@ -1580,7 +1675,9 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 	}
 	pthread_mutex_lock(&n->lock);
 	if (h->writable) {
-		fs_writer_active(h); /* out of the closing count */
+		/* Out of the closing count (not fs_writer_active: no write outlived a close). */
+		if (__atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
+			__atomic_sub_fetch(&n->closing_writers, 1, __ATOMIC_RELAXED);
 		if (n->stg && (n->stg->dirty || (n->writers == 1 && n->stg->publish_at_release)))
 			rc = fs_commit(fs, n, &moved, &parent, &name);
 		n->cached_writers -= h->cached;
@@ -1608,6 +1705,8 @@ void fs_handle_close(struct mfs_fs *fs, struct mfs_handle *h)
 			stale = !n->stg->published && !n->gone;
 			followers_settle(fs, n);
 			fs_pending_keep(fs, n);
+			stager_remove(fs, n);
+			__atomic_store_n(&n->writers_outlive, 0, __ATOMIC_RELAXED);
 			staging_free(fs, n->stg);
 			n->stg = NULL;
 		}

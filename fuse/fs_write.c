@@ -559,6 +559,27 @@ static void write_answered(fuse_req_t req, struct mfs_node *n, const char *buf, 
 		fuse_reply_write(req, (size_t)w);
 }
 
+/*
+ * n's staged bytes change after a commit that gave the path a new inode
+ * while every writer seemed closed, so it started no view (commit_locked):
+ * a descriptor outlived its opener's close, and writes on (`cmd >>log &`,
+ * Popen(stdout=f) then f.close(): the child's copy).  As after a commit
+ * whose writer goes on, the path's inode shows these bytes from now on: a
+ * reader of the path follows them, stat shows their size, a writer of the
+ * path joins them (t0429).  Not shared: the path's dentries lead to the
+ * new inode already.  n->lock held.  Returns the inode whose kernel
+ * attributes must go once the lock is released (view_inval), or 0.
+ */
+static uint64_t view_on_write(struct mfs_fs *fs, struct mfs_node *n)
+{
+	struct mfs_staging *s = n->stg;
+
+	if (!s || s->view || !s->became_ino || fs_node_target(fs, n) != s->became_ino)
+		return 0;
+	view_start(fs, s, n->ino, s->became_ino, 0);
+	return s->became_ino;
+}
+
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
@@ -611,9 +632,13 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	w = n->stg ? staging_write(fs, n->stg, buf, size, off) : -EBADF;
 	note_end(fs, n, noted);
 	if (w > 0) {
+		uint64_t started = view_on_write(fs, n);
+
 		n->stg->dirty = 1;
 		staging_touch(n->stg);
 		inval = view_update(req_fs(req), n->stg);
+		if (started)
+			inval = started;
 		if ((drop = fs_setid_to_drop(req, &n->rec, 0)))
 			drop_setid(req_fs(req), n, drop, &moved_to);
 		path_ino = view_path_ino(n->stg);
@@ -650,8 +675,16 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 void fs_writer_active(struct mfs_handle *h)
 {
 	if (__atomic_load_n(&h->flushed, __ATOMIC_RELAXED) &&
-	    __atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED))
+	    __atomic_exchange_n(&h->flushed, 0, __ATOMIC_RELAXED)) {
 		__atomic_sub_fetch(&h->node->closing_writers, 1, __ATOMIC_RELAXED);
+		/* Its close was not its last (a forked child's copy writes on): stager.c. */
+		__atomic_store_n(&h->node->writers_outlive, 1, __ATOMIC_RELAXED);
+	}
+}
+
+int fs_staging_idle(struct mfs_node *n)
+{
+	return writers_closed(n) && !n->stg->dirty && !n->stg->publish_at_release;
 }
 
 int fs_staging_left(struct mfs_fs *fs, struct mfs_node *n)
@@ -723,9 +756,13 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 	rc = n->stg ? staging_fallocate(req_fs(req), n->stg, mode, off, len) : -EBADF;
 	if (!rc) {
 		/* Like a write: the next flush commits it. */
+		uint64_t started = view_on_write(req_fs(req), n);
+
 		n->stg->dirty = 1;
 		staging_touch(n->stg);
 		inval = view_update(req_fs(req), n->stg);
+		if (started)
+			inval = started;
 	}
 	pthread_mutex_unlock(&n->lock);
 	view_inval(req_fs(req), inval);
@@ -897,10 +934,14 @@ static void truncated_heirs(struct mfs_fs *fs, uint64_t from, uint64_t to, uint6
  * staged_old non-NULL: only a writer's staged bytes may be cut (-ESTALE
  * without one), and *staged_old gets their size before the cut.
  */
+/* truncate_node's answer: the file's staging is another node's (fs_truncate). */
+#define TRUNCATE_STAGER 1
+
 static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
-			 struct fuse_file_info *fi, uint64_t *staged_old, struct fs_moved *mv)
+			 struct fuse_file_info *fi, uint64_t *staged_old, int stager,
+			 struct fs_moved *mv)
 {
-	uint64_t moved_to = 0, inval = 0, over = 0, heirs_to = 0;
+	uint64_t moved_to = 0, inval = 0, over = 0, heirs_to = 0, started = 0;
 	int rc = 0, temporary = 0, now = 0, cut = 0;
 
 	pthread_mutex_lock(&n->lock);
@@ -917,6 +958,9 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		 * version's (t0408: a truncate racing cp left an earlier copy).
 		 */
 		over = n->stg ? view_path_ino(n->stg) : 0;
+		/* With no view, the stager's bytes are the path's if its last commit's inode is. */
+		if (!over && stager && n->stg)
+			over = n->stg->became_ino;
 		if (!over || itable_follow(fs, over) != over) {
 			rc = -ESTALE;
 			goto out;
@@ -945,6 +989,21 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 		 */
 		rc = -ESTALE;
 		goto out;
+	}
+	/*
+	 * A writer of another inode of the file stages it (stager.c): a
+	 * forked child whose opener's close left no view.  Cut here, this
+	 * version's bytes were published and that writer's next commit
+	 * publishes its own over them, the cut undone (t0429).  The caller
+	 * cuts that staging (fs_truncate).
+	 */
+	if (!n->stg && !fi && !staged_old && !stager) {
+		uint64_t s = stager_of(fs, fs_file_id(n));
+
+		if (s && s != n->ino) {
+			rc = TRUNCATE_STAGER;
+			goto out;
+		}
 	}
 	if (!n->stg) {
 		/* truncate(2) with no writer open: stage, cut, commit now. */
@@ -985,11 +1044,15 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	 * truncate(2) read the bytes before it, 1 in 2,000 rounds).
 	 */
 	now = !fi && !temporary && writers_closed(n);
+	if (fi && !temporary)
+		started = view_on_write(fs, n); /* an ftruncate is a write */
 	if (fi || temporary || now)
 		n->stg->dirty = 1;
 	else
 		n->stg->publish_at_release = 1;
 	inval = view_update(fs, n->stg);
+	if (started)
+		inval = started;
 	if (temporary || now) {
 		/* Over the version the bytes were cut from, and no newer one. */
 		n->stg->publish_over = staged_old ? over : n->ino;
@@ -1021,14 +1084,47 @@ out:
 	return rc;
 }
 
+/*
+ * A truncate(2) of the path whose file another node's writers stage with
+ * no view on the path (stager.c): it cuts their staging, as
+ * truncate_path (fs_attr.c) does through a view, and publishes it now if
+ * they were all closed.  -ESTALE if that staging is not the path's
+ * version (gone, or another commit came after it).
+ */
+static int truncate_stager(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
+			   struct fs_moved *mv)
+{
+	uint64_t fid, ino, old = 0;
+	struct mfs_node *s;
+	int rc;
+
+	pthread_mutex_lock(&n->lock);
+	fid = fs_file_id(n);
+	pthread_mutex_unlock(&n->lock);
+	if (!(ino = stager_of(fs, fid)) || ino == n->ino || !(s = itable_hold(fs, ino)))
+		return -ESTALE;
+	/* Its dirty pages (a shared mapping) reach the staging before the cut. */
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	rc = truncate_node(fs, s, size, NULL, &old, 1, mv);
+	itable_put(fs, s, 0, 1);
+	/* Its inode's size and pages: its writer's reads past the cut find nothing. */
+	if (!rc)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+	return rc;
+}
+
 int fs_truncate(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, struct fuse_file_info *fi,
 		struct fs_moved *mv)
 {
-	return truncate_node(fs, n, size, fi, NULL, mv);
+	int rc = truncate_node(fs, n, size, fi, NULL, 0, mv);
+
+	if (rc == TRUNCATE_STAGER && (rc = truncate_stager(fs, n, size, mv)) == -ESTALE)
+		rc = truncate_node(fs, n, size, fi, NULL, 1, mv); /* n's own, as before */
+	return rc;
 }
 
 int fs_truncate_staged(struct mfs_fs *fs, struct mfs_node *n, uint64_t size, uint64_t *old,
 		       struct fs_moved *mv)
 {
-	return truncate_node(fs, n, size, NULL, old, mv);
+	return truncate_node(fs, n, size, NULL, old, 0, mv);
 }

@@ -20,6 +20,7 @@ int itable_init(struct mfs_itable *t)
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->published, NULL);
+	pthread_mutex_init(&t->stagers_lock, NULL);
 	t->nbuckets = INITIAL_BUCKETS;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	return t->buckets ? 0 : -ENOMEM;
@@ -31,6 +32,7 @@ static void node_free(struct mfs_fs *fs, struct mfs_node *n)
 	mfs_manifest_unref(n->manifest);
 	mfs_manifest_unref(n->became_m);
 	fs_pending_drop_kept(n);
+	stager_remove(fs, n);
 	staging_free(fs, n->stg);
 	pthread_mutex_destroy(&n->lock);
 	free(n);

@@ -31,7 +31,11 @@
  * bytes of its own beside the writer's.  A writer that opens an inode a
  * commit superseded, and stages the current version there, starts one
  * too, never shared (it writes with direct I/O): the next writer of the
- * path joins it (fs_read.c, open_locked; t0427).
+ * path joins it (fs_read.c, open_locked; t0427).  So do, never shared,
+ * a write after a commit that started none because every writer seemed
+ * closed (a forked child's copy of the descriptor writes on after its
+ * opener's close: fs_write.c, view_on_write), and a writer of another
+ * inode of the file that joins a staging with no view (stager.c; t0429).
  *
  * A view has its own lock and lives in a list of the daemon's, not in
  * either node: the writer updates it under its node's lock, a stat of the
