@@ -17,7 +17,14 @@
 #     the writer's close (fs_read.c, closes_writer), its commit sees every
 #     writer closed, and another process's open stages beside it instead
 #     of sharing its staging; two processes lose 1 line in 10 this way;
-#  5. three processes keeping one O_APPEND descriptor each (passes).
+#  5. three processes keeping one O_APPEND descriptor each (passes);
+#  6. the same in one order, no race: A opens with O_APPEND, writes, dups
+#     and closes the first descriptor (its FLUSH commits A's bytes, every
+#     writer counted closed); B appends a line (open, write, close); A
+#     writes through the dup and closes.  tmpfs: A0 B1 A1; here A's last
+#     commit publishes A0 A1 over B's, every time.  A launcher that writes
+#     a header to a log, hands the descriptor to a child (a dup in the
+#     child) and closes its own does this.
 MFS_TEST_TIMEOUT=${MFS_TEST_TIMEOUT:-900}
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +40,21 @@ check "a tmpfs to compare with" mfs_tmpfs "$REF" 16m || mfs_abort "no tmpfs"
 
 # append.py PATH PROCS LINES MODE: PROCS processes append LINES lines each;
 # prints how many distinct whole lines the file has.
+cat >"$WORK/inturn.py" <<'PY'
+import os, subprocess, sys
+p = sys.argv[1]
+with open(p, "w") as f:
+    f.write("0 ")
+fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+os.write(fd, b"A0 ")
+dup = os.dup(fd)
+os.close(fd)
+subprocess.run(["sh", "-c", 'printf "B1 " >>"$1"', "sh", p], check=True)
+os.write(dup, b"A1")
+os.close(dup)
+print(open(p).read())
+PY
+
 cat >"$WORK/append.py" <<'PY'
 import os, sys
 path, procs, lines, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -92,6 +114,15 @@ check_todo "hunt2 s42: lost turns (fs_read.c/fs_write.c)" \
 	"$PROCS shells appending with >>: every line is there" shells "$M"
 check_todo "hunt2 s42: lost turns (fs_read.c/fs_write.c)" \
 	"$PROCS processes, open, dup, close, write per line: every line is there" appended "$M" dup
+# inturn DIR: the lines of A, B and A again, in that order.
+inturn() {
+	local got
+	got=$("$PY" "$WORK/inturn.py" "$1/inturn.log") || return 1
+	expect_eq "$got" "0 A0 B1 A1" "$1/inturn.log"
+}
+check "tmpfs: A writes, dups and closes; B appends; A writes on" inturn "$REF"
+check_todo "hunt2 s42: a FLUSH of a dup'ed writer counts as its close (fs_read.c)" \
+	"A writes, dups and closes; B appends; A writes on: B's line stays" inturn "$M"
 check "$PROCS processes keeping an O_APPEND descriptor: every line is there" appended "$M" keep
 
 mfs_done
