@@ -22,9 +22,12 @@
 #     and closes the first descriptor (its FLUSH commits A's bytes, every
 #     writer counted closed); B appends a line (open, write, close); A
 #     writes through the dup and closes.  tmpfs: A0 B1 A1; here A's last
-#     commit publishes A0 A1 over B's, every time.  A launcher that writes
-#     a header to a log, hands the descriptor to a child (a dup in the
-#     child) and closes its own does this.
+#     commit publishes A0 A1 over B's, every time.  A program that writes
+#     to its log, then moves the descriptor (dup2 to 1, close: a daemon
+#     that redirects its output; a shell's `exec 1>&3 3>&-`) does this.
+#     (A launcher whose child inherits the descriptor and writes on after
+#     the parent closed its own does not: the child's process is not the
+#     opener's, closes_writer.)
 MFS_TEST_TIMEOUT=${MFS_TEST_TIMEOUT:-900}
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
