@@ -468,6 +468,25 @@ static void current_owner(struct mfs_fs *fs, struct mfs_node *n, struct owner_of
 	o->set = 1;
 }
 
+static int caller_in_group(fuse_req_t req, gid_t gid);
+
+/*
+ * S_ISGID if a mode set by a caller who is neither root nor in the file's
+ * group (gid, the new one for a chown) keeps it.  The kernel strips it
+ * from a chmod's mode itself (setattr_prepare), but a truncate, fallocate
+ * or write that drops S_ISUID comes with a mode recomputed from the
+ * inode's (fuse_setattr, ATTR_FORCE): it drops S_ISGID only with group
+ * execute, where tmpfs and ext4 also drop it for a caller outside the
+ * group (setattr_should_drop_sgid).  A non-member's truncate of a 06767
+ * file kept S_ISGID (tmpfs: 0767; t0432).  0 otherwise.
+ */
+static mode_t sgid_to_strip(fuse_req_t req, mode_t mode, gid_t gid)
+{
+	if (!(mode & S_ISGID) || !fuse_req_ctx(req)->uid || caller_in_group(req, gid))
+		return 0;
+	return S_ISGID;
+}
+
 /*
  * Sets the fields to_set names (and drops the set-ID bits a chown or a
  * truncate by another drops) in n's record; returns the MFS_ATTR_* mask of
@@ -493,6 +512,8 @@ static unsigned apply_attrs(fuse_req_t req, struct mfs_node *n, const struct sta
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		n->rec.mode = (n->rec.mode & S_IFMT) | (attr->st_mode & 07777);
 		mask |= MFS_ATTR_MODE;
+		n->rec.mode &= ~sgid_to_strip(req, n->rec.mode,
+					      to_set & FUSE_SET_ATTR_GID ? attr->st_gid : n->rec.gid);
 	}
 	if (to_set & FUSE_SET_ATTR_UID) {
 		n->rec.uid = attr->st_uid;
