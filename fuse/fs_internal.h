@@ -323,7 +323,6 @@ struct mfs_handle {
 	struct mfs_manifest *m;  /* pinned version; NULL for writers */
 	int writable;
 	int cached;              /* through the page cache (a writer's writes, a reader's reads) */
-	int append;              /* opened O_APPEND: every write goes to the staged end */
 	uint64_t next_off;       /* where a sequential reader goes next */
 	int window;              /* chunks prefetched ahead (adaptive) */
 	int flushed;             /* counted in closing_readers or closing_writers; atomic */

@@ -199,7 +199,6 @@ void fs_join_writer(struct mfs_handle *h, struct mfs_node *n, struct mfs_node *s
 	h->joined = n;
 	__atomic_add_fetch(&n->joiners, 1, __ATOMIC_RELAXED);
 	h->writable = 1;
-	h->append = !!(fi->flags & O_APPEND);
 	fi->direct_io = 1;
 	h->cached = 1;
 	src->cached_writers++;
@@ -412,7 +411,6 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	 * path to a new inode with a page cache of its own.  Cached and direct
 	 * writers are never mixed on one inode.
 	 */
-	h->append = !!(fi->flags & O_APPEND);
 	/* n's page cache and size are its own version's, not cur's bytes. */
 	if (cur)
 		fi->direct_io = 1;

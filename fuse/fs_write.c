@@ -588,6 +588,8 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	struct mfs_node *n = h->node;
 	uint64_t inval = 0, moved_to = 0, node_ino = n->ino, path_ino = 0;
 	int misplaced = 0, noted;
+	/* The descriptor's flags now (fcntl F_SETFL), not at its open; 0 for a mapping's writeback. */
+	int append = !!(fi->flags & O_APPEND);
 	mode_t drop = 0;
 	ssize_t w;
 
@@ -604,8 +606,8 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	 * end, known under the lock: all pages.
 	 */
 	if (h->joined)
-		fuse_lowlevel_notify_inval_inode(fs->se, node_ino, h->append ? 0 : off,
-						 h->append ? 0 : (off_t)size);
+		fuse_lowlevel_notify_inval_inode(fs->se, node_ino, append ? 0 : off,
+						 append ? 0 : (off_t)size);
 	pthread_mutex_lock(&n->lock);
 	/*
 	 * O_APPEND writes go to the staged end.  The kernel puts them at its
@@ -620,7 +622,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	 * kernel's attribute version, and a READ it overtakes would then
 	 * keep the stale size and return zeros past the real end.
 	 */
-	if (h->append && n->stg && off != (off_t)n->stg->size) {
+	if (append && n->stg && off != (off_t)n->stg->size) {
 		misplaced = h->cached && covers_whole_page(off, size);
 		off = (off_t)n->stg->size;
 	}

@@ -79,14 +79,10 @@ same() {
 	expect_eq "$got" "$want" "bytes after $1 (tmpfs: $want)"
 }
 
-check_todo "hunt2 s42: fs_write.c decides by h->append, not fi->flags" \
-	"O_APPEND cleared, lseek 0, write: at 0" same cleared-then-seek
-check_todo "hunt2 s42: fs_write.c decides by h->append, not fi->flags" \
-	"O_APPEND cleared, pwrite at 1: at 1" same cleared-then-pwrite
-check_todo "hunt2 s42: fs_write.c decides by h->append, not fi->flags" \
-	"the same beside a reader of the old version (direct I/O)" same cleared-beside-reader
+check "O_APPEND cleared, lseek 0, write: at 0" same cleared-then-seek
+check "O_APPEND cleared, pwrite at 1: at 1" same cleared-then-pwrite
+check "the same beside a reader of the old version (direct I/O)" same cleared-beside-reader
 check "O_APPEND set by F_SETFL, write: appended" same set-then-write
-check_todo "hunt2 s42: fs_write.c decides by h->append, not fi->flags" \
-	"a shared mapping of an O_APPEND descriptor writes in place" same mapped
+check "a shared mapping of an O_APPEND descriptor writes in place" same mapped
 
 mfs_done
