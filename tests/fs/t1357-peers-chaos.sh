@@ -28,7 +28,7 @@
 # the others read every factor-2 file exact.
 #
 # MFS_CHAOS_SEED (printed) replays the choices (the nodes' timing aside);
-# MFS_CHAOS_STEPS (6) steps.  `make chaos` runs it longer.
+# MFS_CHAOS_STEPS (3) steps of files up to MFS_CHAOS_MAXMB (8) MiB.  `make chaos` runs it longer.
 # shellcheck source-path=SCRIPTDIR
 MFS_TEST_TIMEOUT=${MFS_TEST_TIMEOUT:-900}
 . "$(dirname "$0")/lib.sh"
@@ -38,8 +38,8 @@ mfs_init
 [ -x "$CHUNK_TOOL" ] || skip_all "no $CHUNK_TOOL (make check builds it)"
 command -v tc >/dev/null || skip_all "no tc"
 N=${MFS_CHAOS_NODES:-3}
-STEPS=${MFS_CHAOS_STEPS:-6}
-MAXMB=${MFS_CHAOS_MAXMB:-12}
+STEPS=${MFS_CHAOS_STEPS:-3}
+MAXMB=${MFS_CHAOS_MAXMB:-8}
 seed=${MFS_CHAOS_SEED:-$((RANDOM * 32768 + RANDOM))}
 CHAOS=$MFS_SRC/tests/tools/chaos.py
 # The scan that finds the chunks a node gone past grace left this node to
