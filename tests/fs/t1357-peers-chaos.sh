@@ -102,7 +102,8 @@ delete_file() {
 	[ "$n" -gt 0 ] || return 0
 	name=$(awk -v k=$((RANDOM % n + 1)) 'NR == k { print $1 }' "$REFS")
 	rm -f "${CL_M[$i]}/$name" || return 1
-	grep -v "^$name " "$REFS" >"$REFS.new" && mv "$REFS.new" "$REFS"
+	# (grep -v fails when no line is left: the last file deleted)
+	{ grep -v "^$name " "$REFS" || true; } >"$REFS.new" && mv "$REFS.new" "$REFS"
 	echo "delete $name on node $i"
 }
 
