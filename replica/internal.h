@@ -207,6 +207,8 @@ struct mfs_peer *peer_by_endpoint(struct mfs_replica *r, const char *endpoint);
 void peer_init(struct mfs_replica *r, struct mfs_peer *p, const char *endpoint);
 /* A reply arrived from p, sent by node `id`. */
 void peer_seen(struct mfs_replica *r, struct mfs_peer *p, mfs_node_t id, uint16_t space);
+/* p's endpoint now belongs to node id (a removed node's address taken by a new one): kept. */
+void peer_take_id(struct mfs_replica *r, struct mfs_peer *p, mfs_node_t id, uint16_t space);
 /* A request to p got no reply in time. */
 void peer_failed(struct mfs_replica *r, struct mfs_peer *p);
 int peer_is_up(struct mfs_peer *p);

@@ -123,6 +123,27 @@ static void apply_member_locked(struct mfs_replica *r, const struct mfs_member *
 			return;
 	}
 	pthread_mutex_lock(&p->lock);
+	if (p->id && p->id != m->id && !p->retired) {
+		/*
+		 * Two records name this endpoint: a node removed (node remove) and
+		 * the one that took its address since (a replacement, with a new
+		 * store and so a new id).  The removed one's record no longer
+		 * speaks for the endpoint; a live one takes it over from a gone
+		 * one (members_refresh applies the gone records first).  Before,
+		 * the gone record won, and the replacement was never contacted:
+		 * it pulled from the others, they never pulled from it nor placed
+		 * chunks on it (t1359).
+		 */
+		int take = m->state != MFS_MEMBER_GONE && p->member == MFS_MEMBER_GONE;
+
+		pthread_mutex_unlock(&p->lock);
+		if (!take)
+			return;
+		log_info("member " MFS_NODE_FMT " at %s: takes the address of removed node "
+			 MFS_NODE_FMT, MFS_NODE_ARG(m->id), m->endpoint, MFS_NODE_ARG(p->id));
+		peer_take_id(r, p, m->id, m->space);
+		pthread_mutex_lock(&p->lock);
+	}
 	if (p->member != m->state)
 		log_info("member " MFS_NODE_FMT " at %s: %s", MFS_NODE_ARG(m->id), m->endpoint,
 			 mfs_member_state_name(m->state));
@@ -155,8 +176,11 @@ void members_refresh(struct mfs_replica *r)
 		return;
 	}
 	pthread_mutex_lock(&r->members_lock);
-	for (int i = 0; i < n; i++)
-		apply_member_locked(r, &v[i]);
+	/* The gone first: a live record that shares an endpoint with a gone one wins it. */
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < n; i++)
+			if ((v[i].state == MFS_MEMBER_GONE) == (pass == 0))
+				apply_member_locked(r, &v[i]);
 	pthread_mutex_unlock(&r->members_lock);
 	free(v);
 	/* Placement may have changed: recompute what this node owns. */
@@ -252,10 +276,28 @@ void members_hello(struct mfs_replica *r, mfs_node_t id, const char *endpoint, c
 		 * the log is dropped under it and it bootstraps again and again,
 		 * t1195).  Its own reply, when this node reaches it, has the last word
 		 * (peer_seen). */
+		int take;
+
 		pthread_mutex_lock(&known->lock);
 		if (!known->id && !known->retired)
 			known->id = id;
+		/* A removed node's address, now another node's (a replacement with a
+		 * new store): pulled from again, which brings its member record
+		 * (apply_member_locked).  Nobody pulled from it before, so its record
+		 * never spread and it was never placed (t1359). */
+		take = known->id && known->id != id && known->member == MFS_MEMBER_GONE &&
+		       !known->retired;
 		pthread_mutex_unlock(&known->lock);
+		if (take) {
+			log_info("node " MFS_NODE_FMT " at %s said hello: it takes the address of "
+				 "removed node " MFS_NODE_FMT ", pulling from it", MFS_NODE_ARG(id), ep,
+				 MFS_NODE_ARG(known->id));
+			peer_take_id(r, known, id, 0);
+			pthread_mutex_lock(&known->lock);
+			known->member = MFS_MEMBER_JOINING; /* until its record says otherwise */
+			known->hello_ms = 0;
+			pthread_mutex_unlock(&known->lock);
+		}
 	} else if ((known = peer_by_id(r, id))) {
 		maybe_moved_locked(r, known, ep, id, key);
 	} else {

@@ -67,6 +67,17 @@ static void peer_id_save(struct mfs_replica *r, const struct mfs_peer *p, mfs_no
 	mfs_batch_free(b);
 }
 
+void peer_take_id(struct mfs_replica *r, struct mfs_peer *p, mfs_node_t id, uint16_t space)
+{
+	pthread_mutex_lock(&p->lock);
+	p->id = id;
+	p->space = space;
+	pthread_mutex_unlock(&p->lock);
+	peer_id_save(r, p, id, space);
+	if (space)
+		spaces_heard(r, id, space);
+}
+
 static void peer_id_load(struct mfs_replica *r, struct mfs_peer *p)
 {
 	char key[300];

@@ -76,6 +76,12 @@ struct mfs_repair {
 	pthread_t thread, workers[32];
 	int nworkers;
 	pthread_mutex_t lock;
+	/*
+	 * Held around the writes of fresh owned entries (repair_consider_manifest,
+	 * repair_queue_checked) and around the drop of stale ones after a scan
+	 * (drop_unneeded), so that a drop never takes an entry queued again.
+	 */
+	pthread_mutex_t qlock;
 	pthread_cond_t kick, work, done;
 	int kicked, stopping;
 	int scan_now;            /* a replication factor changed here: rescan (lock) */
@@ -97,6 +103,18 @@ static void want_encode(uint8_t kind, uint8_t repl, uint32_t raw_len, uint16_t o
 	put_le16(v + 5, origin);
 	put_le64(v + 7, not_before);
 	put_le32(v + 15, attempts);
+}
+
+static void qlock(struct mfs_replica *r, int take)
+{
+	struct mfs_repair *rp = r->repair;
+
+	if (!rp)
+		return;
+	if (take)
+		pthread_mutex_lock(&rp->qlock);
+	else
+		pthread_mutex_unlock(&rp->qlock);
 }
 
 void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, int repl,
@@ -134,8 +152,11 @@ void repair_consider_manifest(struct mfs_replica *r, const struct mfs_hash *id, 
 		mfs_batch_put(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN, v, sizeof(v));
 		queued++;
 	}
-	if (mfs_batch_count(b))
+	if (mfs_batch_count(b)) {
+		qlock(r, 1);
 		mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+		qlock(r, 0);
+	}
 	mfs_batch_free(b);
 	mfs_manifest_unref(m);
 	if (queued)
@@ -217,8 +238,11 @@ void repair_queue_checked(struct mfs_replica *r, const struct mfs_copy_query *q,
 		mfs_batch_put(b, MFS_CF_WANTED, h->b, MFS_HASH_LEN, v, sizeof(v));
 		queued++;
 	}
-	if (queued)
+	if (queued) {
+		qlock(r, 1);
 		mfs_db_write(r->db, b, MFS_WRITE_ASYNC);
+		qlock(r, 0);
+	}
 	mfs_batch_free(b);
 	if (queued)
 		repair_kick(r);
@@ -261,20 +285,143 @@ void repair_kick(struct mfs_replica *r)
 
 /* ---- the scan ------------------------------------------------------------- */
 
+/*
+ * Entries no file needs any more.  A chunk queued as owned whose files
+ * were all deleted before this node got it, and whose every copy the other
+ * nodes' gc then freed (they may: this node had reached the deletion), was
+ * never given up: owned work is kept until done, repl_backlog stayed above
+ * 0 for good and the node asked every peer for it every 256 s (found by
+ * tests/fs/t1357's chaos, t1358).  The periodic scan sees every file
+ * version: an owned entry that had failed before the scan began, that no
+ * version the scan saw references, and that nobody queued again meanwhile
+ * (its value is as it was: a new queueing writes attempts 0) leaves the
+ * queue.  A file whose record does not decode keeps them all.
+ */
+struct stale {
+	struct mfs_hash h;
+	uint8_t v[WANTED_LEN];
+	int needed;
+};
+
+struct scan_ctx {
+	struct mfs_replica *r;
+	struct stale *s;
+	size_t n, cap;
+	int bad;                 /* a record did not decode: drop nothing */
+};
+
+static int by_hash(const void *a, const void *b)
+{
+	return memcmp(a, b, MFS_HASH_LEN); /* struct stale begins with its hash */
+}
+
+/* The owned entries that failed at least once, sorted by hash. */
+static void stale_collect(struct scan_ctx *c)
+{
+	struct mfs_iter *it = mfs_iter_new(c->r->db, MFS_CF_WANTED, NULL, 0);
+
+	for (; it && mfs_iter_valid(it); mfs_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = mfs_iter_key(it, &kl), *v = mfs_iter_value(it, &vl);
+
+		if (kl != MFS_HASH_LEN || vl != WANTED_LEN || v[0] != WANT_OWNED ||
+		    get_le32(v + 15) == 0)
+			continue;
+		if (mfs_grow(&c->s, &c->cap, c->n, sizeof(*c->s)))
+			break; /* fewer dropped this time */
+		memcpy(c->s[c->n].h.b, k, MFS_HASH_LEN);
+		memcpy(c->s[c->n].v, v, WANTED_LEN);
+		c->s[c->n++].needed = 0;
+	}
+	mfs_iter_free(it);
+	if (c->n)
+		qsort(c->s, c->n, sizeof(*c->s), by_hash);
+}
+
+static void stale_mark(struct scan_ctx *c, const struct mfs_hash *id)
+{
+	struct mfs_manifest *m;
+
+	if (mfs_manifest_load(c->r->db, id, &m)) {
+		c->bad = 1; /* cannot tell which chunks it needs */
+		return;
+	}
+	for (uint32_t i = 0; i < m->count; i++) {
+		struct stale *e = bsearch(&m->e[i].hash, c->s, c->n, sizeof(*c->s), by_hash);
+
+		if (e)
+			e->needed = 1;
+	}
+	mfs_manifest_unref(m);
+}
+
+static void drop_unneeded(struct scan_ctx *c)
+{
+	struct mfs_batch *b = mfs_batch_new(c->r->db);
+	size_t dropped = 0;
+
+	qlock(c->r, 1);
+	for (size_t i = 0; b && i < c->n; i++) {
+		struct mfs_val v;
+		int same;
+
+		if (c->s[i].needed ||
+		    mfs_db_get(c->r->db, MFS_CF_WANTED, c->s[i].h.b, MFS_HASH_LEN, &v, 0))
+			continue;
+		same = v.len == WANTED_LEN && !memcmp(v.p, c->s[i].v, WANTED_LEN);
+		mfs_val_release(&v);
+		if (!same)
+			continue;
+		mfs_batch_delete(b, MFS_CF_WANTED, c->s[i].h.b, MFS_HASH_LEN);
+		if (dropped++ < 4) {
+			char hex[MFS_HASH_HEX_LEN + 1];
+
+			mfs_hash_to_hex(&c->s[i].h, hex);
+			log_info("chunk %s: no file needs it any more: out of the replication queue",
+				 hex);
+		}
+	}
+	if (b && dropped)
+		mfs_db_write(c->r->db, b, MFS_WRITE_ASYNC);
+	qlock(c->r, 0);
+	mfs_batch_free(b);
+	if (dropped > 4)
+		log_info("%zu chunks no file needs any more left the replication queue", dropped);
+}
+
 static int scan_inode(void *arg, const struct mfs_inode *in)
 {
-	if (in->has_manifest)
-		repair_consider_manifest(arg, &in->manifest, in->repl, (uint16_t)(in->ino >> 48));
+	struct scan_ctx *c = arg;
+
+	if (!in->has_manifest)
+		return 0;
+	repair_consider_manifest(c->r, &in->manifest, in->repl, (uint16_t)(in->ino >> 48));
+	if (c->n)
+		stale_mark(c, &in->manifest);
+	return 0;
+}
+
+static int scan_bad(void *arg, uint64_t ino)
+{
+	(void)ino;
+	((struct scan_ctx *)arg)->bad = 1;
 	return 0;
 }
 
 /* 0, or the error that cut the scan short (the files after it were not considered). */
 static int scan(struct mfs_replica *r)
 {
-	struct mfs_inode_walk w = { .fn = scan_inode, .arg = r, .stop = &r->stopping,
-				    .revisions = 1 };
+	struct scan_ctx c = { .r = r };
+	struct mfs_inode_walk w = { .fn = scan_inode, .bad = scan_bad, .arg = &c,
+				    .stop = &r->stopping, .revisions = 1 };
+	int rc;
 
-	return mfs_inode_walk(r->db, NULL, &w);
+	stale_collect(&c);
+	rc = mfs_inode_walk(r->db, NULL, &w);
+	if (!rc && !c.bad && !r->stopping && c.n)
+		drop_unneeded(&c);
+	free(c.s);
+	return rc;
 }
 
 /* ---- workers ---------------------------------------------------------------- */
@@ -641,6 +788,7 @@ int repair_start(struct mfs_replica *r, struct mfs_repair **out)
 	rp->scan_ms = getenv("MODELFS_TEST_SCAN_MS") ? strtoull(getenv("MODELFS_TEST_SCAN_MS"), NULL, 10) :
 		      SCAN_INTERVAL_MS;
 	pthread_mutex_init(&rp->lock, NULL);
+	pthread_mutex_init(&rp->qlock, NULL);
 	mono_cond_init(&rp->kick); /* its naps are timed */
 	pthread_cond_init(&rp->work, NULL);
 	pthread_cond_init(&rp->done, NULL);
@@ -670,6 +818,7 @@ void repair_stop(struct mfs_repair *rp)
 		pthread_join(rp->workers[i], NULL);
 	rp->r->repair = NULL;
 	pthread_mutex_destroy(&rp->lock);
+	pthread_mutex_destroy(&rp->qlock);
 	pthread_cond_destroy(&rp->kick);
 	pthread_cond_destroy(&rp->work);
 	pthread_cond_destroy(&rp->done);

@@ -460,6 +460,8 @@ try:
     fd = os.open(path, os.O_RDONLY)
     while n < 8 << 20:
         b = os.read(fd, 1 << 20)
+        if not b:  # a file under 8 MiB: its end (this looped for ever)
+            break
         h.update(b)
         n += len(b)
     open(ready, "w").close()
