@@ -997,12 +997,14 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	 * forked child whose opener's close left no view.  Cut here, this
 	 * version's bytes were published and that writer's next commit
 	 * publishes its own over them, the cut undone (t0429).  The caller
-	 * cuts that staging (fs_truncate).
+	 * cuts that staging (fs_truncate).  Not a staging whose chain leads
+	 * elsewhere than n's (a peer replaced the file: stager_stale): its
+	 * commit publishes nothing, and the cut was lost (t0435).
 	 */
 	if (!n->stg && !fi && !staged_old && !stager) {
 		uint64_t s = stager_of(fs, fs_file_id(n));
 
-		if (s && s != n->ino) {
+		if (s && s != n->ino && itable_follow(fs, s) == itable_follow(fs, n->ino)) {
 			rc = TRUNCATE_STAGER;
 			goto out;
 		}
@@ -1105,6 +1107,13 @@ static int truncate_stager(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	pthread_mutex_unlock(&n->lock);
 	if (!(ino = stager_of(fs, fid)) || ino == n->ino || !(s = itable_hold(fs, ino)))
 		return -ESTALE;
+	pthread_mutex_lock(&s->lock);
+	rc = stager_stale(fs, s, n);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		itable_put(fs, s, 0, 1);
+		return -ESTALE;
+	}
 	/* Its dirty pages (a shared mapping) reach the staging before the cut. */
 	fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 	rc = truncate_node(fs, s, size, NULL, &old, 1, mv);

@@ -82,6 +82,28 @@ uint64_t stager_of(struct mfs_fs *fs, uint64_t fid)
 	return ino;
 }
 
+/*
+ * s's staging is not n's file as the path shows it now: s's chain (its
+ * commits' successor links) leads elsewhere than n's.  A peer rewrote
+ * the file (on this node the path names a new inode of the same file id,
+ * and s's version is deleted with no link to it: only local commits make
+ * one), or a peer removed it.  s's writers write the replaced file, as
+ * after a rename over it: their close publishes nothing (fs_write.c,
+ * commit_locked's ENOENT).  A writer or a truncate of n that joined s
+ * lost its bytes the same way, its close or truncate(2) answering 0
+ * (review3 s42 #1, t0435).  So s no longer stages the file: it is
+ * unlisted, and n's writer stages the path's version.  s->lock held.
+ */
+int stager_stale(struct mfs_fs *fs, struct mfs_node *s, struct mfs_node *n)
+{
+	uint64_t path = fs_node_target(fs, s);
+
+	if (path == itable_follow(fs, n->ino))
+		return 0;
+	stager_remove(fs, s);
+	return 1;
+}
+
 /* At most this many 1 ms naps for a stager's RELEASE (see stager_join). */
 #define STAGER_WAIT_NAPS 1000
 
@@ -122,6 +144,11 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 	if (!(ino = stager_of(fs, fid)) || ino == n->ino || !(s = itable_hold(fs, ino)))
 		return 0;
 	pthread_mutex_lock(&s->lock);
+	if (stager_stale(fs, s, n)) {
+		pthread_mutex_unlock(&s->lock);
+		itable_put(fs, s, 0, 1);
+		return 0; /* the opener stages the path's version, as with no stager */
+	}
 	for (int i = 0; i < STAGER_WAIT_NAPS && s->stg && fs_staging_idle(s) &&
 			!__atomic_load_n(&s->writers_outlive, __ATOMIC_RELAXED);
 	     i++) {
