@@ -124,7 +124,8 @@ int stager_stale(struct mfs_fs *fs, struct mfs_node *s, struct mfs_node *n)
  * (writers_outlive) for the next open not to wait again.
  *
  * The path's inode shows the staging from then on (a view, not shared:
- * the joiner writes directly): a reader of the path follows it, a
+ * the joiner writes directly), or from the first write if it holds
+ * nothing unpublished yet: a reader of the path follows it, a
  * truncate(2) of the path cuts it (fs_attr.c, truncate_path), and a
  * writer of the path joins it through the view.
  */
@@ -134,7 +135,7 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 	struct timespec nap = { 0, 1000000 };
 	uint64_t fid, ino, path, inval = 0;
 	struct mfs_node *s;
-	int rc = 0, cut = 0;
+	int rc = 0, cut = 0, idle;
 
 	if (fs->cfg->ro || mfs_rev_is_ino(n->ino))
 		return 0;
@@ -161,7 +162,7 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 		itable_put(fs, s, 0, 1);
 		return 0; /* released meanwhile: the file has no staging */
 	}
-	if (fs_staging_idle(s))
+	if ((idle = fs_staging_idle(s)))
 		__atomic_store_n(&s->writers_outlive, 1, __ATOMIC_RELAXED);
 	/* A create that found the file (fs_op_create): O_TRUNC cuts it here. */
 	if ((fi->flags & O_TRUNC) && !(rc = staging_truncate(fs, s->stg, 0))) {
@@ -173,7 +174,15 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 	if (!rc) {
 		fs_join_writer(h, n, s, fi);
 		path = fs_node_target(fs, s);
-		if (!s->stg->view && path != s->ino) {
+		/*
+		 * Not while s's bytes are all published (idle, not cut):
+		 * the path's version is they, and its readers read it
+		 * through the page cache (a view gave them direct I/O: a
+		 * shared mmap's ENODEV for as long as an idle forked child
+		 * lived; review3 s42 #2).  The first write or ftruncate,
+		 * the joiner's or the child's, starts it (view_on_write).
+		 */
+		if (!s->stg->view && path != s->ino && (!idle || cut)) {
 			view_start(fs, s->stg, s->ino, path, 0);
 			inval = path; /* the kernel's attributes of it were its own */
 		}
