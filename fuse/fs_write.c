@@ -484,7 +484,9 @@ static int covers_whole_page(off_t off, size_t size)
  * kernel, the request's copy to the daemon, the memfd write) was the
  * ceiling of a cp into the mount.  Only the plain case: a staging in
  * memory (a memfd write fails only for want of memory), no view of a
- * newer inode to update, no setuid bit to drop, no page to drop after.
+ * newer inode to update (nor one to start: view_on_write, a forked
+ * child's big write after its opener's close; review3 s42 #3, t0429),
+ * no setuid bit to drop, no page to drop after.
  * The bytes are copied with n->lock still held, so no request on n (a
  * READ, a GETATTR, the next WRITE, a FLUSH) can see the staging without
  * them; libfuse keeps buf until the handler returns.
@@ -506,7 +508,8 @@ static int answer_first(fuse_req_t req, struct mfs_node *n, size_t size, int mis
 	struct mfs_staging *s = n->stg;
 
 	return size >= ANSWER_FIRST_MIN && s && s->in_memory && !s->view && !misplaced &&
-	       !fs_setid_to_drop(req, &n->rec, 0);
+	       !fs_setid_to_drop(req, &n->rec, 0) &&
+	       !(s->became_ino && fs_node_target(req_fs(req), n) == s->became_ino);
 }
 
 /*
