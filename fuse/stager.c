@@ -135,7 +135,7 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 	struct timespec nap = { 0, 1000000 };
 	uint64_t fid, ino, path, inval = 0;
 	struct mfs_node *s;
-	int rc = 0, cut = 0, idle;
+	int rc = 0, cut = 0, idle, naps;
 
 	if (fs->cfg->ro || mfs_rev_is_ino(n->ino))
 		return 0;
@@ -150,7 +150,16 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 		itable_put(fs, s, 0, 1);
 		return 0; /* the opener stages the path's version, as with no stager */
 	}
-	for (int i = 0; i < STAGER_WAIT_NAPS && s->stg && fs_staging_idle(s) &&
+	/*
+	 * Not a create that found the file (fs_op_create; an OPEN never has
+	 * O_CREAT): the kernel holds the parent directory's lock, which the
+	 * opener's FLUSH may wait for (fs_moved_entry), so its RELEASE
+	 * cannot come while this naps (review3 s42 #4).  It joins at once,
+	 * and says nothing of writers_outlive: it has not seen a RELEASE
+	 * fail to come.
+	 */
+	naps = !(fi->flags & O_CREAT);
+	for (int i = 0; naps && i < STAGER_WAIT_NAPS && s->stg && fs_staging_idle(s) &&
 			!__atomic_load_n(&s->writers_outlive, __ATOMIC_RELAXED);
 	     i++) {
 		pthread_mutex_unlock(&s->lock);
@@ -162,7 +171,7 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 		itable_put(fs, s, 0, 1);
 		return 0; /* released meanwhile: the file has no staging */
 	}
-	if ((idle = fs_staging_idle(s)))
+	if ((idle = fs_staging_idle(s)) && naps)
 		__atomic_store_n(&s->writers_outlive, 1, __ATOMIC_RELAXED);
 	/* A create that found the file (fs_op_create): O_TRUNC cuts it here. */
 	if ((fi->flags & O_TRUNC) && !(rc = staging_truncate(fs, s->stg, 0))) {
