@@ -166,10 +166,11 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 		nanosleep(&nap, NULL);
 		pthread_mutex_lock(&s->lock);
 	}
-	if (!s->stg || !s->writers || !S_ISREG(s->rec.mode)) {
+	/* Released meanwhile (the file has no staging), or a peer replaced it. */
+	if (!s->stg || !s->writers || !S_ISREG(s->rec.mode) || stager_stale(fs, s, n)) {
 		pthread_mutex_unlock(&s->lock);
 		itable_put(fs, s, 0, 1);
-		return 0; /* released meanwhile: the file has no staging */
+		return 0;
 	}
 	if ((idle = fs_staging_idle(s)) && naps)
 		__atomic_store_n(&s->writers_outlive, 1, __ATOMIC_RELAXED);
