@@ -345,6 +345,24 @@ def idle_child_map():
     sizes(p, "at the end:")
 
 
+def idle_child_truncates():
+    """The child idle until others truncated the path (open O_TRUNC, then
+    truncate -s), then it appends: no view was up when they came (#2)."""
+    for name, cmd in (("j1", "echo new >'%s'"), ("j2", "truncate -s 3 '%s'")):
+        p = base(name)
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+        os.write(fd, b"p1\n")
+        w = worker(fd)
+        os.close(fd)
+        sh(cmd % p)
+        read(p, "after the truncate:")
+        do(w, "w:child\n")
+        read(p, "after the child's append:")
+        do(w, "c")
+        finish(w)
+        end(p)
+
+
 def shell_shapes():
     """The shell's own: a background job appending, another append beside it."""
     p = base("h1")
@@ -362,7 +380,7 @@ def shell_shapes():
 CASES = [append_parent_first, append_child_first, append_before_child_writes,
          pwrite_parent_first, pwrite_child_first, child_syncs_long, child_exits_open,
          truncate_path_between, popen_stdout, exec_child, shell_shapes, big_write_parent_first,
-         idle_child_map]
+         idle_child_map, idle_child_truncates]
 for case in CASES:
     say("==", case.__name__)
     case()
