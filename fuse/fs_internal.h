@@ -612,6 +612,11 @@ int itable_retry_take(struct mfs_fs *fs, pid_t tid, uint64_t ino);
 void stager_add(struct mfs_fs *fs, struct mfs_node *n);
 void stager_remove(struct mfs_fs *fs, struct mfs_node *n);
 uint64_t stager_of(struct mfs_fs *fs, uint64_t fid);
+/*
+ * 1 if s's staging is not the file n's path shows (a peer replaced it):
+ * s is unlisted; s->lock held.
+ */
+int stager_stale(struct mfs_fs *fs, struct mfs_node *s, struct mfs_node *n);
 /* The file id of n (rec.fid, which all its inodes share); n->lock held. */
 uint64_t fs_file_id(const struct mfs_node *n);
 /*

@@ -288,7 +288,7 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
 static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 		       struct fuse_file_info *fi, int created, struct mfs_manifest *cur, pid_t tgid)
 {
-	int rc, adopt = 0;
+	int rc, adopt = 0, made = 0;
 
 	if (S_ISDIR(n->rec.mode))
 		return -EISDIR;
@@ -366,6 +366,7 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		if ((rc = staging_new(fs, &n->rec, &n->stg)))
 			return rc;
 		stager_add(fs, n); /* the file's one staging: its other inodes' writers join it */
+		made = 1;
 		/* Its bytes start as n's version: a new file's are no version yet. */
 		n->stg->published = !cur && !(n->rec.flags & MFS_I_PENDING);
 		if (cur) {
@@ -382,8 +383,15 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 		}
 	}
 	if (fi->flags & O_TRUNC) {
-		if ((rc = staging_truncate(fs, n->stg, 0)))
+		if ((rc = staging_truncate(fs, n->stg, 0))) {
+			/* This open's staging has no writer: listed, it stayed till node_free. */
+			if (made) {
+				stager_remove(fs, n);
+				staging_free(fs, n->stg);
+				n->stg = NULL;
+			}
 			return rc;
+		}
 		staging_touch(n->stg);
 		n->stg->publish_at_release = 1;
 	}

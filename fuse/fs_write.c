@@ -484,7 +484,9 @@ static int covers_whole_page(off_t off, size_t size)
  * kernel, the request's copy to the daemon, the memfd write) was the
  * ceiling of a cp into the mount.  Only the plain case: a staging in
  * memory (a memfd write fails only for want of memory), no view of a
- * newer inode to update, no setuid bit to drop, no page to drop after.
+ * newer inode to update (nor one to start: view_on_write, a forked
+ * child's big write after its opener's close; review3 s42 #3, t0429),
+ * no setuid bit to drop, no page to drop after.
  * The bytes are copied with n->lock still held, so no request on n (a
  * READ, a GETATTR, the next WRITE, a FLUSH) can see the staging without
  * them; libfuse keeps buf until the handler returns.
@@ -506,7 +508,8 @@ static int answer_first(fuse_req_t req, struct mfs_node *n, size_t size, int mis
 	struct mfs_staging *s = n->stg;
 
 	return size >= ANSWER_FIRST_MIN && s && s->in_memory && !s->view && !misplaced &&
-	       !fs_setid_to_drop(req, &n->rec, 0);
+	       !fs_setid_to_drop(req, &n->rec, 0) &&
+	       !(s->became_ino && fs_node_target(req_fs(req), n) == s->became_ino);
 }
 
 /*
@@ -997,12 +1000,14 @@ static int truncate_node(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	 * forked child whose opener's close left no view.  Cut here, this
 	 * version's bytes were published and that writer's next commit
 	 * publishes its own over them, the cut undone (t0429).  The caller
-	 * cuts that staging (fs_truncate).
+	 * cuts that staging (fs_truncate).  Not a staging whose chain leads
+	 * elsewhere than n's (a peer replaced the file: stager_stale): its
+	 * commit publishes nothing, and the cut was lost (t0435).
 	 */
 	if (!n->stg && !fi && !staged_old && !stager) {
 		uint64_t s = stager_of(fs, fs_file_id(n));
 
-		if (s && s != n->ino) {
+		if (s && s != n->ino && itable_follow(fs, s) == itable_follow(fs, n->ino)) {
 			rc = TRUNCATE_STAGER;
 			goto out;
 		}
@@ -1105,6 +1110,13 @@ static int truncate_stager(struct mfs_fs *fs, struct mfs_node *n, uint64_t size,
 	pthread_mutex_unlock(&n->lock);
 	if (!(ino = stager_of(fs, fid)) || ino == n->ino || !(s = itable_hold(fs, ino)))
 		return -ESTALE;
+	pthread_mutex_lock(&s->lock);
+	rc = stager_stale(fs, s, n);
+	pthread_mutex_unlock(&s->lock);
+	if (rc) {
+		itable_put(fs, s, 0, 1);
+		return -ESTALE;
+	}
 	/* Its dirty pages (a shared mapping) reach the staging before the cut. */
 	fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
 	rc = truncate_node(fs, s, size, NULL, &old, 1, mv);

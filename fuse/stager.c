@@ -82,6 +82,28 @@ uint64_t stager_of(struct mfs_fs *fs, uint64_t fid)
 	return ino;
 }
 
+/*
+ * s's staging is not n's file as the path shows it now: s's chain (its
+ * commits' successor links) leads elsewhere than n's.  A peer rewrote
+ * the file (on this node the path names a new inode of the same file id,
+ * and s's version is deleted with no link to it: only local commits make
+ * one), or a peer removed it.  s's writers write the replaced file, as
+ * after a rename over it: their close publishes nothing (fs_write.c,
+ * commit_locked's ENOENT).  A writer or a truncate of n that joined s
+ * lost its bytes the same way, its close or truncate(2) answering 0
+ * (review3 s42 #1, t0435).  So s no longer stages the file: it is
+ * unlisted, and n's writer stages the path's version.  s->lock held.
+ */
+int stager_stale(struct mfs_fs *fs, struct mfs_node *s, struct mfs_node *n)
+{
+	uint64_t path = fs_node_target(fs, s);
+
+	if (path == itable_follow(fs, n->ino))
+		return 0;
+	stager_remove(fs, s);
+	return 1;
+}
+
 /* At most this many 1 ms naps for a stager's RELEASE (see stager_join). */
 #define STAGER_WAIT_NAPS 1000
 
@@ -102,7 +124,8 @@ uint64_t stager_of(struct mfs_fs *fs, uint64_t fid)
  * (writers_outlive) for the next open not to wait again.
  *
  * The path's inode shows the staging from then on (a view, not shared:
- * the joiner writes directly): a reader of the path follows it, a
+ * the joiner writes directly), or from the first write if it holds
+ * nothing unpublished yet: a reader of the path follows it, a
  * truncate(2) of the path cuts it (fs_attr.c, truncate_path), and a
  * writer of the path joins it through the view.
  */
@@ -112,7 +135,7 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 	struct timespec nap = { 0, 1000000 };
 	uint64_t fid, ino, path, inval = 0;
 	struct mfs_node *s;
-	int rc = 0, cut = 0;
+	int rc = 0, cut = 0, idle, naps;
 
 	if (fs->cfg->ro || mfs_rev_is_ino(n->ino))
 		return 0;
@@ -122,19 +145,34 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 	if (!(ino = stager_of(fs, fid)) || ino == n->ino || !(s = itable_hold(fs, ino)))
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < STAGER_WAIT_NAPS && s->stg && fs_staging_idle(s) &&
+	if (stager_stale(fs, s, n)) {
+		pthread_mutex_unlock(&s->lock);
+		itable_put(fs, s, 0, 1);
+		return 0; /* the opener stages the path's version, as with no stager */
+	}
+	/*
+	 * Not a create that found the file (fs_op_create; an OPEN never has
+	 * O_CREAT): the kernel holds the parent directory's lock, which the
+	 * opener's FLUSH may wait for (fs_moved_entry), so its RELEASE
+	 * cannot come while this naps (review3 s42 #4).  It joins at once,
+	 * and says nothing of writers_outlive: it has not seen a RELEASE
+	 * fail to come.
+	 */
+	naps = !(fi->flags & O_CREAT);
+	for (int i = 0; naps && i < STAGER_WAIT_NAPS && s->stg && fs_staging_idle(s) &&
 			!__atomic_load_n(&s->writers_outlive, __ATOMIC_RELAXED);
 	     i++) {
 		pthread_mutex_unlock(&s->lock);
 		nanosleep(&nap, NULL);
 		pthread_mutex_lock(&s->lock);
 	}
-	if (!s->stg || !s->writers || !S_ISREG(s->rec.mode)) {
+	/* Released meanwhile (the file has no staging), or a peer replaced it. */
+	if (!s->stg || !s->writers || !S_ISREG(s->rec.mode) || stager_stale(fs, s, n)) {
 		pthread_mutex_unlock(&s->lock);
 		itable_put(fs, s, 0, 1);
-		return 0; /* released meanwhile: the file has no staging */
+		return 0;
 	}
-	if (fs_staging_idle(s))
+	if ((idle = fs_staging_idle(s)) && naps)
 		__atomic_store_n(&s->writers_outlive, 1, __ATOMIC_RELAXED);
 	/* A create that found the file (fs_op_create): O_TRUNC cuts it here. */
 	if ((fi->flags & O_TRUNC) && !(rc = staging_truncate(fs, s->stg, 0))) {
@@ -146,7 +184,15 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 	if (!rc) {
 		fs_join_writer(h, n, s, fi);
 		path = fs_node_target(fs, s);
-		if (!s->stg->view && path != s->ino) {
+		/*
+		 * Not while s's bytes are all published (idle, not cut):
+		 * the path's version is they, and its readers read it
+		 * through the page cache (a view gave them direct I/O: a
+		 * shared mmap's ENODEV for as long as an idle forked child
+		 * lived; review3 s42 #2).  The first write or ftruncate,
+		 * the joiner's or the child's, starts it (view_on_write).
+		 */
+		if (!s->stg->view && path != s->ino && (!idle || cut)) {
 			view_start(fs, s->stg, s->ino, path, 0);
 			inval = path; /* the kernel's attributes of it were its own */
 		}

@@ -48,6 +48,9 @@ def worker(fd):
                 elif kind == "p":
                     off, _, text = arg.partition(":")
                     os.pwrite(fd, text.encode(), int(off))
+                elif kind == "P":                # P:OFF:LEN:CHAR, a big write
+                    off, ln, ch = arg.split(":")
+                    os.pwrite(fd, ch.encode() * int(ln), int(off))
                 elif kind == "s":
                     os.fsync(fd)
                 elif kind == "c":
@@ -300,6 +303,66 @@ def exec_child():
     end(p)
 
 
+def sizes(p, what):
+    """Another process's stat and read of p: sizes and a digest, not the bytes."""
+    r = sh("stat -c %%s '%s'; md5sum <'%s'" % (p, p)).decode().split()
+    say(what, "stat", r[0], "reads md5", r[1])
+
+
+def big_write_parent_first():
+    """review3 s42 #3: the child's first write after the opener's close is big
+    (>= 64 KiB: answered before the copy), then small."""
+    p = base("b1")
+    fd = os.open(p, os.O_WRONLY)
+    os.pwrite(fd, b"p1\n", 5)
+    w = worker(fd)
+    os.close(fd)
+    sizes(p, "after the opener's close:")
+    do(w, "P:%d:%d:C" % (1 << 20, 1 << 20))
+    sizes(p, "after the child's big write:")
+    do(w, "p:%d:small" % (3 << 20))
+    sizes(p, "after the child's small write:")
+    do(w, "c")
+    finish(w)
+    sizes(p, "at the end:")
+
+
+def idle_child_map():
+    """review3 s42 #2: the child keeps the descriptor and never writes; another
+    process opens the file read-write and closes it unwritten, then a
+    reader maps it shared."""
+    p = base("i1", b"B" * 8192)
+    fd = os.open(p, os.O_WRONLY)
+    os.write(fd, b"A" * 8192)
+    w = worker(fd)
+    os.close(fd)
+    sh("exec 4<>'%s'; head -c 2 <&4; exec 4>&-" % p)
+    say("shared map of a reader:", sh("%s -c 'import mmap, sys; f = open(sys.argv[1], \"rb\"); "
+        "print(mmap.mmap(f.fileno(), 8192, mmap.MAP_SHARED, mmap.PROT_READ)[0:2])' '%s' 2>&1 | tail -1"
+        % (sys.executable, p)).decode().strip())
+    do(w, "c")
+    finish(w)
+    sizes(p, "at the end:")
+
+
+def idle_child_truncates():
+    """The child idle until others truncated the path (open O_TRUNC, then
+    truncate -s), then it appends: no view was up when they came (#2)."""
+    for name, cmd in (("j1", "echo new >'%s'"), ("j2", "truncate -s 3 '%s'")):
+        p = base(name)
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+        os.write(fd, b"p1\n")
+        w = worker(fd)
+        os.close(fd)
+        sh(cmd % p)
+        read(p, "after the truncate:")
+        do(w, "w:child\n")
+        read(p, "after the child's append:")
+        do(w, "c")
+        finish(w)
+        end(p)
+
+
 def shell_shapes():
     """The shell's own: a background job appending, another append beside it."""
     p = base("h1")
@@ -316,7 +379,8 @@ def shell_shapes():
 
 CASES = [append_parent_first, append_child_first, append_before_child_writes,
          pwrite_parent_first, pwrite_child_first, child_syncs_long, child_exits_open,
-         truncate_path_between, popen_stdout, exec_child, shell_shapes]
+         truncate_path_between, popen_stdout, exec_child, shell_shapes, big_write_parent_first,
+         idle_child_map, idle_child_truncates]
 for case in CASES:
     say("==", case.__name__)
     case()

@@ -10,7 +10,10 @@
 # the child's last close published over it, and that writer's bytes were
 # lost with no error (review2 s41, finding 1); readers and stat missed the
 # child's writes, and a truncate(2) of the path in between was undone by
-# the child's next commit.  One driver (t0429-*.py beside this) runs on a tmpfs and
+# the child's next commit.  review3 s42: the child's first write after the
+# opener's close, if 64 KiB or more, left stat and read stale (#3); an idle
+# child (it never writes) and a writer open of the path that closed
+# unwritten left a view that gave readers' shared mmap ENODEV (#2).  One driver (t0429-*.py beside this) runs on a tmpfs and
 # on the mount; the two outputs must be equal.
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
