@@ -308,6 +308,12 @@ struct mfs_node {
 	 * with the staging; atomic.
 	 */
 	int writers_outlive;
+	/*
+	 * Why a writer of n used direct I/O was logged (once per inode: an
+	 * appender that opens per line, `echo >>log`, would log every line).
+	 * Atomic.
+	 */
+	int said_direct;
 };
 
 /* What a file showed when a commit, or a write's wait, began (noted_attrs.c). */

@@ -274,9 +274,10 @@ static int join_view(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h
 		return rc;
 	}
 	/* As open_locked says of its direct writers: an mmap's ENODEV is explained here. */
-	log_info("inode %016llx: a writer opened it while inode %016llx writes on after a "
-		 "commit: it writes that one's staged bytes with direct I/O, shared writable "
-		 "mmap gives ENODEV", (unsigned long long)n->ino, (unsigned long long)src->ino);
+	if (!__atomic_exchange_n(&src->said_direct, 1, __ATOMIC_RELAXED))
+		log_info("inode %016llx: a writer opened it while inode %016llx writes on after a "
+			 "commit: it writes that one's staged bytes with direct I/O, shared writable "
+			 "mmap gives ENODEV", (unsigned long long)n->ino, (unsigned long long)src->ino);
 	return 1;
 }
 
@@ -425,9 +426,11 @@ static int open_locked(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle 
 	else if (!(n->rec.flags & MFS_I_PENDING) &&
 		 (n->readers > n->far_readers || n->writers > n->cached_writers)) {
 		fi->direct_io = 1;
-		log_info("inode %016llx: rewritten while %d reader(s) hold the old version or "
-			 "another writer writes directly: writes bypass the page cache, "
-			 "shared writable mmap gives ENODEV", (unsigned long long)n->ino, n->readers);
+		if (!__atomic_exchange_n(&n->said_direct, 1, __ATOMIC_RELAXED))
+			log_info("inode %016llx: rewritten while %d reader(s) hold the old version "
+				 "or another writer writes directly: writes bypass the page cache, "
+				 "shared writable mmap gives ENODEV",
+				 (unsigned long long)n->ino, n->readers);
 	}
 	h->cached = !fi->direct_io;
 	n->cached_writers += h->cached;

@@ -204,8 +204,10 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 	}
 	h->owed_attrs = inval;
 	h->owed_pages = cut ? s->ino : 0; /* the other writers' pages and size */
-	log_info("inode %016llx: a writer opened it while inode %016llx of the same file has "
-		 "writers: it writes their staged bytes with direct I/O, shared writable mmap "
-		 "gives ENODEV", (unsigned long long)n->ino, (unsigned long long)s->ino);
+	if (!__atomic_exchange_n(&s->said_direct, 1, __ATOMIC_RELAXED))
+		log_info("inode %016llx: a writer opened it while inode %016llx of the same file "
+			 "has writers: it writes their staged bytes with direct I/O, shared "
+			 "writable mmap gives ENODEV", (unsigned long long)n->ino,
+			 (unsigned long long)s->ino);
 	return 1;
 }
