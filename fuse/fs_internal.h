@@ -314,6 +314,8 @@ struct mfs_node {
 	 * Atomic.
 	 */
 	int said_direct;
+	/* The process of the latest writer's open of n (fs_read.c, note_opener); atomic. */
+	pid_t writer_tgid;
 };
 
 /* What a file showed when a commit, or a write's wait, began (noted_attrs.c). */
@@ -628,12 +630,16 @@ uint64_t fs_file_id(const struct mfs_node *n);
 /*
  * A writer opening n, of a file whose writers stage on another node:
  * h writes that staging (fs_join_writer), after waiting a little for
- * the RELEASE of writers that all seem closed.  1 if h joined, 0 if the
- * file has no other staging (the caller makes the one), -errno.  No lock
- * held; called under the file's writer-open lock.
+ * the RELEASE of writers that all seem closed; or, first (not the
+ * kernel's retry), -ESTALE when they are all closed, wrote through the
+ * page cache and were opened by the opener's process (tid's): the path's
+ * lookups then give their inode (a shared view), whose page cache the
+ * retry shares.  1 if h joined, 0 if the file has no other
+ * staging (the caller makes the one), -errno.  No lock held; called
+ * under the file's writer-open lock.
  */
 int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
-		struct fuse_file_info *fi);
+		struct fuse_file_info *fi, int first, pid_t tid);
 /*
  * fs_read.c: h, opened on n, writes src's staging with direct I/O (n's
  * pages are another version's); src->lock held.

@@ -569,7 +569,7 @@ static int open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_inf
 	 * view, those of any writer of the file (stager.c).
 	 */
 	if (!reader && !created && S_ISREG(n->rec.mode) &&
-	    ((rc = join_view(fs, n, h, fi, first)) || (rc = stager_join(fs, n, h, fi)))) {
+	    ((rc = join_view(fs, n, h, fi, first)) || (rc = stager_join(fs, n, h, fi, first, tid)))) {
 		if (rc < 0) {
 			free(h);
 			return rc;
@@ -842,6 +842,14 @@ static void open_notify(struct mfs_fs *fs, struct mfs_handle *h)
 	h->owed_attrs = h->owed_pages = 0;
 }
 
+/* h's opener's process: closes_writer's, and a writer's node's for stager_join. */
+static void note_opener(struct mfs_handle *h, pid_t tid)
+{
+	h->opener = fs_tgid_of(tid);
+	if (h->writable && h->opener > 0)
+		__atomic_store_n(&h->node->writer_tgid, h->opener, __ATOMIC_RELAXED);
+}
+
 /*
  * Opens n, the inode the kernel names (ino), for fs_op_open and for
  * fs_op_create that found the file: a writer under its file's
@@ -903,7 +911,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, mfs_errno(rc));
 		return;
 	}
-	((struct mfs_handle *)(uintptr_t)fi->fh)->opener = fs_tgid_of(tid);
+	note_opener((struct mfs_handle *)(uintptr_t)fi->fh, tid);
 	if (fuse_reply_open(req, fi)) { /* the opener was interrupted */
 		fs_handle_close(fs, (struct mfs_handle *)(uintptr_t)fi->fh);
 		return;
@@ -929,7 +937,7 @@ int fs_open_node(struct mfs_fs *fs, struct mfs_node *n, struct fuse_file_info *f
 	rc = created ? open_node(fs, n, fi, 1, NULL, 0, tid, 0)
 		     : open_path_node(fs, n, fi, -1, tid, &superseded);
 	if (!rc)
-		((struct mfs_handle *)(uintptr_t)fi->fh)->opener = fs_tgid_of(tid);
+		note_opener((struct mfs_handle *)(uintptr_t)fi->fh, tid);
 	else if (rc == -ESTALE && !created)
 		itable_retry_begin(fs, tid);
 	return rc;

@@ -130,12 +130,13 @@ int stager_stale(struct mfs_fs *fs, struct mfs_node *s, struct mfs_node *n)
  * writer of the path joins it through the view.
  */
 int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
-		struct fuse_file_info *fi)
+		struct fuse_file_info *fi, int first, pid_t tid)
 {
 	struct timespec nap = { 0, 1000000 };
 	uint64_t fid, ino, path, inval = 0;
 	struct mfs_node *s;
 	int rc = 0, cut = 0, idle, naps;
+	pid_t wt;
 
 	if (fs->cfg->ro || mfs_rev_is_ino(n->ino))
 		return 0;
@@ -174,6 +175,32 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 	}
 	if ((idle = fs_staging_idle(s)) && naps)
 		__atomic_store_n(&s->writers_outlive, 1, __ATOMIC_RELAXED);
+	path = fs_node_target(fs, s);
+	/*
+	 * s's writers all closed, wrote through its page cache, and the last
+	 * was opened by this opener's process, and no reader holds s's own
+	 * version there: share that page cache, as a writer that goes on
+	 * after an fsync does (fs_write.c, commit_locked).  The path's
+	 * lookups give s's inode from now on (a shared view), and this open
+	 * answers ESTALE: the kernel looks the path up again and opens s's
+	 * inode, a writer through the page cache beside its mapping.  Joined
+	 * with direct I/O instead, its shared mmap gave ENODEV: fio's mmap
+	 * engine maps a file, closes it, opens and maps it again (the mapping
+	 * keeps the first descriptor's RELEASE back; t0390), and np.memmap
+	 * rounds whose RELEASE came late (t0421).  Another process keeps the
+	 * direct join: a reader beside a shared view cannot map it (t0429,
+	 * an idle forked child).  Not with a view up already, nor for an
+	 * O_TRUNC cut, nor in the kernel's retry.
+	 */
+	if (first && idle && !(fi->flags & O_TRUNC) && !s->stg->view && path != s->ino &&
+	    s->writers == s->cached_writers && !s->joined_writers &&
+	    s->readers == s->far_readers &&
+	    (wt = __atomic_load_n(&s->writer_tgid, __ATOMIC_RELAXED)) > 0 && wt == fs_tgid_of(tid)) {
+		view_start(fs, s->stg, s->ino, path, 1);
+		pthread_mutex_unlock(&s->lock);
+		itable_put(fs, s, 0, 1);
+		return -ESTALE;
+	}
 	/* A create that found the file (fs_op_create): O_TRUNC cuts it here. */
 	if ((fi->flags & O_TRUNC) && !(rc = staging_truncate(fs, s->stg, 0))) {
 		staging_touch(s->stg);
@@ -183,7 +210,6 @@ int stager_join(struct mfs_fs *fs, struct mfs_node *n, struct mfs_handle *h,
 	}
 	if (!rc) {
 		fs_join_writer(h, n, s, fi);
-		path = fs_node_target(fs, s);
 		/*
 		 * Not while s's bytes are all published (idle, not cut):
 		 * the path's version is they, and its readers read it
