@@ -110,14 +110,7 @@ int rpc_sock_lost(struct rpc_sock *k)
 static struct rpc_sock *sock_open(struct mfs_replica *r, struct mfs_peer *p)
 {
 	struct rpc_sock *k = calloc(1, sizeof(*k));
-	/*
-	 * ZeroMQ hears its heartbeat's answer only after the message ahead of
-	 * it on the connection, whole: a chunk slower than 5 s on a slow link
-	 * dropped the connection and the GET on it (t1360).  So a client's
-	 * wait is a chunk of MFS_CHUNK_MAX at 64 KiB/s (node.c's slow link
-	 * rate); a peer that stops is found by its PULLs, not by this.
-	 */
-	int one = 1, hb_timeout = 64000;
+	int one = 1;
 
 	if (!k || !(k->s = zmq_socket(r->zctx, ZMQ_DEALER))) {
 		log_warn("%s: cannot open a socket: %s", p->endpoint, zmq_strerror(errno));
@@ -128,7 +121,6 @@ static struct rpc_sock *sock_open(struct mfs_replica *r, struct mfs_peer *p)
 		log_warn("%s: cannot watch a connection (%s): a request it loses waits out "
 			 "peer_timeout_ms", p->endpoint, zmq_strerror(errno));
 	if (sock_common_setup(r, k->s, MFS_WIRE_MAX_REPLY) ||
-	    zmq_setsockopt(k->s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof(hb_timeout)) ||
 	    zmq_setsockopt(k->s, ZMQ_IMMEDIATE, &one, sizeof(one)) ||
 	    (r->curve && mfs_curve_client_setup(k->s, &r->keys, p->server_key)) ||
 	    zmq_connect(k->s, p->endpoint)) {
@@ -345,9 +337,6 @@ int rpc_send(struct mfs_replica *r, void *s, uint8_t type, uint8_t flags, const 
 	return 0;
 }
 
-/* How often an ask past its timeout looks again whether its peer still lives. */
-#define SLOW_RECHECK_MS 100
-
 /* Copies of one request rpc_call sends at most (each after a connection dropped). */
 #define MAX_SENDS 16
 
@@ -389,10 +378,6 @@ int rpc_call(struct mfs_replica *r, struct mfs_peer *p, uint8_t type, uint8_t fl
 		if (!t0)
 			t0 = mfs_now_ms();
 		rc = wait_readable(r, k, left = left_ms(t0, timeout_ms));
-		/* A chunk over a slow link: waited for while its peer lives (node.c). */
-		while (!rc && type == MFS_MSG_GET &&
-		       peer_still_sending(r, p, mfs_now_ms() - t0 - (uint64_t)timeout_ms))
-			rc = wait_readable(r, k, SLOW_RECHECK_MS);
 		if (rc != -ECONNRESET || nsent == MAX_SENDS)
 			break;
 		log_info("%s: connection lost with a %s on it (the peer restarted?): sent again",

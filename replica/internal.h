@@ -212,8 +212,6 @@ void peer_take_id(struct mfs_replica *r, struct mfs_peer *p, mfs_node_t id, uint
 /* A request to p got no reply in time. */
 void peer_failed(struct mfs_replica *r, struct mfs_peer *p);
 int peer_is_up(struct mfs_peer *p);
-/* An ask of p over_ms past its timeout may still be coming: p is alive and the link slow (node.c). */
-int peer_still_sending(struct mfs_replica *r, struct mfs_peer *p, uint64_t over_ms);
 /* Removed from the cluster (member state gone): not contacted. */
 int peer_is_gone(struct mfs_peer *p);
 

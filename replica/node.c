@@ -10,7 +10,6 @@
 #include "store/base/errors.h"
 #include "store/base/log.h"
 #include "store/chunk/cache.h"
-#include "store/chunk/chunker.h"
 #include "store/kv/db.h"
 #include "store/ns/member.h"
 #include "store/ns/namespace.h"
@@ -194,44 +193,6 @@ void peer_failed(struct mfs_replica *r, struct mfs_peer *p)
 	pthread_mutex_unlock(&p->lock);
 	if (went_down)
 		log_warn("peer %s (node " MFS_NODE_FMT ") is down", p->endpoint, MFS_NODE_ARG(id));
-}
-
-/*
- * A slow link is slow, not dead (t1360).  A chunk asked of p over a link
- * slower than about a chunk per peer_timeout_ms (2 mbit/s and 1 s, or a
- * busy WAN link, or many fetches sharing one) arrives after the ask's
- * timeout: given up on then, every read of p failed with EIO although p
- * was alive and sending.  ZeroMQ shows no bytes of a message until it is
- * whole, so the sign of life is p's other replies: its heartbeat PULLs
- * are answered at once by its server thread, on their own connection.
- * So an ask past its timeout is waited for while p has answered anything
- * within peer_timeout_ms, and at most the time every chunk under way to
- * it takes at SLOW_LINK_RATE (an average chunk each, or the bytes windows
- * asked of it if more): a peer that answers PULLs but never a GET is
- * given up on too.  A frozen (SIGSTOP) or dead peer answers nothing: its
- * asks end when they did before, or peer_timeout_ms after its last reply
- * if that is later, which is sooner than their timeout would have been
- * had they been sent after it froze.
- */
-#define SLOW_LINK_RATE (64u << 10) /* bytes/s under way to one peer, at the least */
-
-int peer_still_sending(struct mfs_replica *r, struct mfs_peer *p, uint64_t over_ms)
-{
-	int64_t n = __atomic_load_n(&p->inflight, __ATOMIC_RELAXED);
-	int64_t wb = __atomic_load_n(&p->wbytes, __ATOMIC_RELAXED);
-	uint64_t now = mfs_now_ms(), last, bytes;
-	int up;
-
-	pthread_mutex_lock(&p->lock);
-	up = p->state == PEER_UP;
-	last = p->last_ok_ms;
-	pthread_mutex_unlock(&p->lock);
-	if (!up || now - last >= (uint64_t)r->cfg.peer_timeout_ms)
-		return 0;
-	bytes = (uint64_t)(n > 1 ? n : 1) * MFS_CHUNK_AVG;
-	if (wb > 0 && (uint64_t)wb > bytes)
-		bytes = (uint64_t)wb;
-	return over_ms < bytes * 1000 / SLOW_LINK_RATE;
 }
 
 int peer_is_up(struct mfs_peer *p)

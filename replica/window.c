@@ -30,7 +30,7 @@
  *     the thread that received it, reads' first, and completes the cache
  *     entry at once.
  *  4. Anything else (a MISS, a bad copy, a peer that stops answering for
- *     3 x peer_timeout_ms with requests on it (but note 5), a socket that fails) sends the
+ *     peer_timeout_ms with requests on it, a socket that fails) sends the
  *     chunk down fetch_for_cache's own path on this thread (fetch_retry:
  *     every other holder, then proxies).  A peer that died mid-transfer
  *     (down by its heartbeat, or silent for 3 x peer_timeout_ms, as a
@@ -40,13 +40,6 @@
  *     requests on it (its monitor says so, client.c): those replies went
  *     with the connection, and the chunks are asked again at once, of the
  *     peer restarted or another holder, not after 3 x peer_timeout_ms.
- *  5. Silent for 3 x peer_timeout_ms is not late if the peer still lives
- *     (it answered anything, its heartbeat PULLs say, within
- *     peer_timeout_ms) and the chunks under way to it have not had the
- *     time to come at 64 KiB/s (peer_still_sending, node.c): on a link
- *     slower than a chunk per peer_timeout_ms a reply takes that long,
- *     and giving up on it failed every read of that peer.  A frozen or
- *     dead peer answers no PULL: it is given up on as before.
  */
 #include <errno.h>
 #include <string.h>
@@ -62,7 +55,6 @@
 #define WINDOW_BYTES (4 << 20)   /* asked of one peer by all windows, unanswered (note 2) */
 #define RUN_SLOTS 32             /* chunks one run holds (asked or waiting) */
 #define RUN_CONNS 16             /* peers one run asks at once */
-#define SLOW_RECHECK_MS 100      /* a late peer still sending: looked at again (note 5) */
 
 /* HELD: in this thread's hands; ARRIVED: its reply too, in rr, not yet decoded */
 enum { FREE, WAITING, ASKED, HELD, ARRIVED };
@@ -360,9 +352,6 @@ static void wait_replies(struct run *w)
 			continue;
 		}
 		left = (int)((int64_t)(cn->last_ms + (uint64_t)late_ms) - (int64_t)now);
-		/* Late, but alive and its link slow (note 5): looked at again soon. */
-		if (left <= 0 && peer_still_sending(w->r, cn->p, (uint64_t)-left))
-			left = SLOW_RECHECK_MS;
 		if (left <= 0) {
 			conn_drop(w, i, -ETIMEDOUT);
 			continue;
